@@ -1,0 +1,1 @@
+"""Worker machinery: slots, the session lease, workflow-task and activity execution."""

@@ -1,0 +1,174 @@
+"""Running activity attempts: async ones as tasks, sync ones in a thread pool.
+
+The result goes back with the attempt's fencing token; when the completion creates the
+workflow's next task, the server may hand it straight back (eager dispatch), saving a poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from plait import activity, errors
+from plait.protocol import failure as failures
+from plait.protocol.payload import decode_args, encode, encode_args
+from plait.runtime.definitions import ActivityDefn
+
+if TYPE_CHECKING:
+    from plait.worker import Worker
+
+__all__ = ["ActivityRunner"]
+
+log = logging.getLogger("plait.worker")
+
+
+class ActivityRunner:
+    def __init__(self, worker: Worker, activities: dict[str, ActivityDefn],
+                 max_threads: int) -> None:
+        self.worker = worker
+        self.activities = activities
+        self.executor = ThreadPoolExecutor(max_workers=max_threads,
+                                           thread_name_prefix="plait-activity")
+
+    async def run(self, task: dict[str, Any]) -> None:
+        token = task["token"]
+        self.worker.held.add(token)
+        try:
+            await self._attempt(task)
+        finally:
+            self.worker.held.discard(token)
+
+    async def _attempt(self, task: dict[str, Any]) -> None:
+        defn = self.activities.get(task["activity_type"])
+        if defn is None:
+            await self._report_failure(task, errors.ApplicationError(
+                f"activity type {task['activity_type']!r} is not registered on this worker "
+                f"(task queue {self.worker.task_queue!r}; registered: "
+                f"{sorted(self.activities) or 'none'})", type="ActivityNotRegistered"))
+            return
+        beat = _Heartbeat(self.worker, task)
+        info = activity.ActivityInfo(
+            activity_id=task["activity_id"], activity_type=task["activity_type"],
+            attempt=task["attempt"], workflow_id=task["workflow_id"], run_id=task["run_id"],
+            workflow_type=task["workflow_type"], task_queue=task["task_queue"],
+            task_token=task["token"],
+            heartbeat_details=tuple(p.get("data") if isinstance(p, dict) else p
+                                    for p in task.get("heartbeat_details") or []),
+            scheduled_time=task["scheduled_time"], started_time=task["started_time"],
+            heartbeat_timeout=task.get("heartbeat_timeout"), namespace=task["namespace"])
+        ctx = contextvars.copy_context()
+        ctx.run(activity._current.set, activity._Context(info, beat.record))
+        try:
+            args = decode_args(task.get("input") or [], defn.arg_hints)
+            result = await self._call(defn, args, ctx, _time_limit(task))
+        except TimeoutError:
+            await self._report_failure(task, errors.TimeoutError(
+                "activity start_to_close timeout (stopped by the worker)",
+                timeout_type="start_to_close"))
+            return
+        except Exception as exc:
+            await self._report_failure(task, exc)
+            return
+        finally:
+            beat.stop()
+        await self._report_success(task, result)
+
+    async def _call(self, defn: ActivityDefn, args: list[Any], ctx: contextvars.Context,
+                    limit: float | None) -> Any:
+        if defn.is_async:
+            job = asyncio.get_running_loop().create_task(defn.fn(*args), context=ctx)
+            return await asyncio.wait_for(job, limit)
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self.executor, lambda: ctx.run(defn.fn, *args))
+        return await asyncio.wait_for(asyncio.shield(fut), limit)
+
+    async def _report_success(self, task: dict[str, Any], result: Any) -> None:
+        w = self.worker
+        eager = w.eager and w.workflow_slots.try_reserve(1) == 1
+        try:
+            resp = await w.client.transport.call(
+                "POST", "/api/v1/activity-tasks/complete",
+                {"token": task["token"], "result": encode(result), "eager_workflow": eager,
+                 "task_queue": w.task_queue})
+        except errors.RPCError as e:
+            if eager:
+                w.workflow_slots.release()
+            log.warning("activity %s result not recorded: %s", task["activity_type"], e)
+            return
+        wt = resp.get("workflow_task")
+        if wt is not None:
+            w.spawn_workflow_task(wt, slot_held=True)
+        elif eager:
+            w.workflow_slots.release()
+
+    async def _report_failure(self, task: dict[str, Any], exc: BaseException) -> None:
+        failure = failures.from_exception(exc)
+        failure["stack_trace"] = "".join(traceback.format_exception(exc))
+        try:
+            await self.worker.client.transport.call(
+                "POST", "/api/v1/activity-tasks/fail", {"token": task["token"],
+                                                        "failure": failure})
+        except errors.RPCError as e:
+            log.warning("activity %s failure not recorded: %s", task["activity_type"], e)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _time_limit(task: dict[str, Any]) -> float | None:
+    limit = task.get("start_to_close_timeout")
+    deadline = task.get("deadline")
+    if deadline is not None:
+        left = deadline - task["started_time"]
+        limit = left if limit is None else min(limit, left)
+    return limit
+
+
+class _Heartbeat:
+    """Sends the latest heartbeat details, at most once per throttle interval."""
+
+    def __init__(self, worker: Worker, task: dict[str, Any]) -> None:
+        self.worker = worker
+        self.token = task["token"]
+        hb = task.get("heartbeat_timeout")
+        self.interval = min(1.0, hb * 0.5) if hb else 1.0
+        self.loop = asyncio.get_running_loop()
+        self.latest: tuple[Any, ...] | None = None
+        self.sender: asyncio.Task[None] | None = None
+        self.stopped = False
+
+    def record(self, details: tuple[Any, ...]) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            self._record(details)
+        else:  # a sync activity, in a pool thread
+            self.loop.call_soon_threadsafe(self._record, details)
+
+    def _record(self, details: tuple[Any, ...]) -> None:
+        self.latest = details
+        if self.sender is None and not self.stopped:
+            self.sender = self.loop.create_task(self._send())
+
+    async def _send(self) -> None:
+        while self.latest is not None and not self.stopped:
+            details, self.latest = self.latest, None
+            try:
+                await self.worker.client.transport.call(
+                    "POST", "/api/v1/activity-tasks/heartbeat",
+                    {"token": self.token, "details": encode_args(details)}, retry=False)
+            except errors.PlaitError as e:
+                log.debug("heartbeat not recorded: %s", e)
+            await asyncio.sleep(self.interval)
+        self.sender = None
+
+    def stop(self) -> None:
+        self.stopped = True
+        if self.sender is not None:
+            self.sender.cancel()

@@ -1,0 +1,44 @@
+"""Counting slots: a poller reserves free slots before it asks for that many tasks."""
+
+from __future__ import annotations
+
+import asyncio
+
+__all__ = ["Slots"]
+
+
+class Slots:
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("slot count must be at least 1")
+        self.size = size
+        self.used = 0
+        self._freed = asyncio.Event()
+
+    @property
+    def free(self) -> int:
+        return self.size - self.used
+
+    def try_reserve(self, n: int) -> int:
+        """Reserve up to ``n`` slots now; returns how many were reserved."""
+        got = max(0, min(n, self.free))
+        self.used += got
+        return got
+
+    async def reserve_some(self, n: int) -> int:
+        """Wait until a slot is free, then reserve up to ``n``."""
+        while self.free <= 0:
+            self._freed.clear()
+            await self._freed.wait()
+        return self.try_reserve(n)
+
+    def release(self, n: int = 1) -> None:
+        if n <= 0:
+            return
+        self.used = max(0, self.used - n)
+        self._freed.set()
+
+    async def drained(self) -> None:
+        while self.used > 0:
+            self._freed.clear()
+            await self._freed.wait()

@@ -1,0 +1,131 @@
+"""Running workflow tasks: cached instances (LRU) or full replay, then the completion.
+
+A task says which event the worker's cache must have seen last (``previous_upto``); when the
+cached instance has seen exactly that, only the new events are applied. Otherwise the instance
+is rebuilt by replaying the full history.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from plait import errors
+from plait.protocol import failure as failures
+from plait.runtime.definitions import WorkflowDefn
+from plait.runtime.instance import WorkflowInstance, WorkflowTaskError
+
+if TYPE_CHECKING:
+    from plait.worker import Worker
+
+__all__ = ["WorkflowTasks"]
+
+log = logging.getLogger("plait.worker")
+
+
+class WorkflowTasks:
+    def __init__(self, worker: Worker, workflows: dict[str, WorkflowDefn],
+                 max_cached: int) -> None:
+        self.worker = worker
+        self.workflows = workflows
+        self.max_cached = max_cached
+        self.cache: collections.OrderedDict[str, WorkflowInstance] = collections.OrderedDict()
+
+    async def run(self, task: dict[str, Any] | None) -> None:
+        """Process a task and any follow-up task the server hands back with the completion."""
+        while task is not None:
+            token = task["token"]
+            self.worker.held.add(token)
+            try:
+                task = await self._process(task)
+            finally:
+                self.worker.held.discard(token)
+
+    async def _process(self, task: dict[str, Any]) -> dict[str, Any] | None:
+        run_id = task["run_id"]
+        defn = self.workflows.get(task["workflow_type"])
+        if defn is None:
+            return await self._fail(task, errors.PlaitError(
+                f"workflow type {task['workflow_type']!r} is not registered on this worker "
+                f"(task queue {self.worker.task_queue!r}; registered: "
+                f"{sorted(self.workflows) or 'none'})"), "unknown_workflow_type")
+        inst = self.cache.pop(run_id, None)
+        try:
+            if inst is not None and inst.upto == task["previous_upto"]:
+                new = [e for e in task["events"] if e["event_id"] > inst.upto]
+                commands = inst.replay_then_activate(new, task["started_time"])
+            else:
+                inst = WorkflowInstance(defn, task)
+                events = await self._full_history(task)
+                commands = inst.replay_then_activate(events, task["started_time"])
+        except WorkflowTaskError as e:
+            return await self._fail(task, e.cause, e.kind)
+        except Exception as e:  # a bug below user code: still fail the task visibly
+            return await self._fail(task, e, "worker_error")
+        return await self._complete(task, inst, commands)
+
+    async def _full_history(self, task: dict[str, Any]) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = task["events"]
+        if not events or events[0]["event_id"] != 1:
+            hist = await self.worker.client.transport.call(
+                "GET", f"{self.worker.client._ns_path()}/workflows/"
+                f"{_q(task['workflow_id'])}/history", params={"run_id": task["run_id"]})
+            events = hist["events"]
+        return [e for e in events if e["event_id"] < task["started_event_id"]]
+
+    async def _complete(self, task: dict[str, Any], inst: WorkflowInstance,
+                        commands: list[dict[str, Any]]) -> dict[str, Any] | None:
+        for c in commands:
+            c.pop("_where", None)
+        acts = self.worker.activity_slots
+        own = sum(1 for c in commands if c["kind"] == "schedule_activity"
+                  and c["task_queue"] == self.worker.task_queue
+                  and c["activity_type"] in self.worker.activity_names)
+        reserved = acts.try_reserve(own) if self.worker.eager else 0
+        try:
+            resp = await self.worker.client.transport.call(
+                "POST", "/api/v1/workflow-tasks/complete",
+                {"token": task["token"], "commands": commands, "eager_activities": reserved,
+                 "eager_workflow": self.worker.eager and not inst.closed})
+        except errors.RPCError as e:
+            acts.release(reserved)
+            log.warning("workflow task completion for %s not recorded: %s",
+                        task["workflow_id"], e)
+            return None
+        eager_acts = resp.get("activity_tasks") or []
+        acts.release(reserved - len(eager_acts))
+        for t in eager_acts:
+            self.worker.spawn_activity(t)
+        if not resp.get("rejected") and not inst.closed:
+            inst.upto = resp["upto"]
+            self._remember(task["run_id"], inst)
+        nxt: dict[str, Any] | None = resp.get("workflow_task")
+        return nxt
+
+    def _remember(self, run_id: str, inst: WorkflowInstance) -> None:
+        self.cache[run_id] = inst
+        while len(self.cache) > self.max_cached:
+            self.cache.popitem(last=False)
+
+    async def _fail(self, task: dict[str, Any], exc: BaseException,
+                    cause: str) -> dict[str, Any] | None:
+        self.cache.pop(task["run_id"], None)
+        failure = failures.from_exception(exc)
+        failure["stack_trace"] = "".join(traceback.format_exception(exc))
+        log.error("workflow task failed for %s (%s, attempt %s): %s", task["workflow_id"],
+                  task["workflow_type"], task.get("attempt"), exc)
+        try:
+            await self.worker.client.transport.call(
+                "POST", "/api/v1/workflow-tasks/fail",
+                {"token": task["token"], "failure": failure, "cause": cause})
+        except errors.RPCError as e:
+            log.warning("workflow task failure for %s not recorded: %s", task["workflow_id"], e)
+        return None
+
+
+def _q(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")

@@ -1,0 +1,90 @@
+"""Define activities, and the calls an activity makes about itself while it runs.
+
+    @activity.defn
+    async def charge(order_id: str, cents: int) -> str: ...
+
+    @activity.defn(name="send-sms")
+    def send_sms(to: str, body: str) -> None: ...   # sync: runs in a thread pool
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
+
+from plait.protocol.payload import hints_of
+from plait.runtime.definitions import ActivityDefn
+
+__all__ = ["ActivityInfo", "defn", "heartbeat", "info", "is_cancelled", "logger"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivityInfo:
+    activity_id: str
+    activity_type: str
+    attempt: int
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    task_token: str
+    heartbeat_details: tuple[Any, ...]
+    scheduled_time: float
+    started_time: float
+    heartbeat_timeout: float | None
+    namespace: str = "default"
+
+
+class _Context:
+    """The running attempt: its info and the door to the worker (heartbeats, cancellation)."""
+
+    def __init__(self, info: ActivityInfo, heartbeat: Callable[[tuple[Any, ...]], None]) -> None:
+        self.info = info
+        self.heartbeat = heartbeat
+        self.cancelled = False
+
+
+_current: contextvars.ContextVar[_Context] = contextvars.ContextVar("plait_activity")
+
+
+@overload
+def defn(fn: F) -> F: ...
+@overload
+def defn(*, name: str | None = None) -> Callable[[F], F]: ...
+def defn(fn: Any = None, *, name: str | None = None) -> Any:
+    """Mark a function (or method) as an activity; its name defaults to ``__name__``."""
+    def wrap(f: F) -> F:
+        args, ret = hints_of(f)
+        f.__plait_activity__ = ActivityDefn(  # type: ignore[attr-defined]
+            name or f.__name__, f, inspect.iscoroutinefunction(f), args, ret)
+        return f
+    return wrap(fn) if fn is not None else wrap
+
+
+def _context() -> _Context:
+    try:
+        return _current.get()
+    except LookupError:
+        raise RuntimeError("this call is only valid inside an activity") from None
+
+
+def info() -> ActivityInfo:
+    return _context().info
+
+
+def heartbeat(*details: Any) -> None:
+    """Record progress; the next attempt sees the last details in ``info().heartbeat_details``."""
+    _context().heartbeat(details)
+
+
+def is_cancelled() -> bool:
+    return _context().cancelled
+
+
+logger = logging.getLogger("plait.activity.user")

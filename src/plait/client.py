@@ -1,0 +1,325 @@
+"""The client: start workflows and wait for them, describe, list, count, terminate.
+
+    client = await Client.connect("http://127.0.0.1:7233")
+    result = await client.execute_workflow(Order.run, "o-1", id="order-o-1", task_queue="orders")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from plait import errors
+from plait.history import History
+from plait.protocol.failure import to_exception
+from plait.protocol.payload import decode, encode_args
+from plait.protocol.transport import Transport
+from plait.runtime.definitions import workflow_defn_of
+
+__all__ = ["ActivityAttempt", "Client", "PendingActivity", "TaskFailure",
+           "WorkflowExecution", "WorkflowExecutionDescription", "WorkflowHandle"]
+
+DEFAULT_ADDRESS = "http://127.0.0.1:7233"
+
+
+def _time(ts: float | None) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(ts, dt.UTC) if ts is not None else None
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkflowExecution:
+    """One run, as ``list_workflows`` returns it."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    status: str
+    task_queue: str
+    start_time: dt.datetime
+    close_time: dt.datetime | None
+    search_attributes: dict[str, Any]
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> WorkflowExecution:
+        return WorkflowExecution(d["workflow_id"], d["run_id"], d["workflow_type"],
+                                 d["status"], d["task_queue"], _time(d["start_time"]),  # type: ignore[arg-type]
+                                 _time(d.get("close_time")), d.get("search_attributes") or {})
+
+
+@dataclasses.dataclass(frozen=True)
+class PendingActivity:
+    activity_id: str
+    activity_type: str
+    attempt: int
+    state: str
+    """scheduled | started | backing_off | waiting_for_rate_limit"""
+    last_failure: dict[str, Any] | None
+    next_attempt_time: dt.datetime | None
+    scheduled_time: dt.datetime | None
+
+
+@dataclasses.dataclass(frozen=True)
+class ActivityAttempt:
+    activity_id: str
+    activity_type: str
+    attempt: int
+    started_at: dt.datetime | None
+    ended_at: dt.datetime | None
+    outcome: str | None
+    """completed | failed | timed_out, or None while it runs"""
+    failure: dict[str, Any] | None
+    worker: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskFailure:
+    """Why the workflow's code keeps failing (the workflow is stuck until it is fixed)."""
+
+    message: str
+    traceback: str
+    attempts: int
+    type: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkflowExecutionDescription(WorkflowExecution):
+    memo: dict[str, Any] | None
+    history_length: int
+    pending_activities: list[PendingActivity]
+    attempts: list[ActivityAttempt]
+    last_task_failure: TaskFailure | None
+    raw: dict[str, Any]
+
+    @staticmethod
+    def from_raw(d: dict[str, Any]) -> WorkflowExecutionDescription:
+        base = WorkflowExecution.from_dict(d)
+        ltf = d.get("last_task_failure")
+        return WorkflowExecutionDescription(
+            **dataclasses.asdict(base), memo=d.get("memo"),
+            history_length=d.get("history_length", 0),
+            pending_activities=[PendingActivity(
+                p["activity_id"], p["activity_type"], p["attempt"], p["state"],
+                p.get("last_failure"), _time(p.get("next_attempt_time")),
+                _time(p.get("scheduled_time"))) for p in d.get("pending_activities", [])],
+            attempts=[ActivityAttempt(a["activity_id"], a["activity_type"], a["attempt"],
+                                      _time(a.get("started_at")), _time(a.get("ended_at")),
+                                      a.get("outcome"), a.get("failure"), a.get("worker"))
+                      for a in d.get("attempts", [])],
+            last_task_failure=TaskFailure(ltf.get("message", ""), ltf.get("traceback", ""),
+                                          ltf.get("attempts", 0), ltf.get("type", ""))
+            if ltf else None,
+            raw=d,
+        )
+
+
+def _seconds(value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class Client:
+    """A connection to a plait server, for one namespace."""
+
+    def __init__(self, transport: Transport, namespace: str) -> None:
+        self.transport = transport
+        self.namespace = namespace
+
+    @staticmethod
+    async def connect(address: str | None = None, *, namespace: str = "default",
+                      api_key: str | None = None) -> Client:
+        """Address defaults to ``PLAIT_ADDRESS``, else ``http://127.0.0.1:7233``."""
+        address = address or os.environ.get("PLAIT_ADDRESS") or DEFAULT_ADDRESS
+        return Client(Transport(address, api_key), namespace)
+
+    @property
+    def address(self) -> str:
+        return self.transport.address
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _ns_path(self) -> str:
+        return f"/api/v1/namespaces/{quote(self.namespace, safe='')}"
+
+    # -- workflows ----------------------------------------------------------------------------------
+    async def start_workflow(
+        self,
+        workflow: Callable[..., Any] | type | str,
+        *args: Any,
+        id: str,
+        task_queue: str,
+        id_reuse_policy: str = "allow_duplicate",
+        id_conflict_policy: str = "fail",
+        search_attributes: dict[str, Any] | None = None,
+        memo: dict[str, Any] | None = None,
+        execution_timeout: timedelta | None = None,
+        task_timeout: timedelta = timedelta(seconds=10),
+        retry_policy: Any = None,
+        start_signal: str | None = None,
+        start_signal_args: tuple[Any, ...] = (),
+        header: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> WorkflowHandle:
+        """Start a workflow; raises ``WorkflowAlreadyStartedError`` when its id is running."""
+        if retry_policy is not None or start_signal is not None:
+            raise errors.PlaitError("workflow retry policies and signal-with-start are not "
+                                    "available in this version of plait yet")
+        name, ret_hint = _workflow_name(workflow)
+        body = {
+            "workflow_id": id, "workflow_type": name, "task_queue": task_queue,
+            "input": encode_args(args), "id_reuse_policy": id_reuse_policy,
+            "id_conflict_policy": id_conflict_policy, "search_attributes": search_attributes,
+            "memo": memo, "execution_timeout": _seconds(execution_timeout),
+            "task_timeout": _seconds(task_timeout), "header": header or {},
+            "request_id": request_id or str(uuid.uuid4()),
+        }
+        try:
+            resp = await self.transport.call("POST", self._ns_path() + "/workflows", body)
+        except errors.WorkflowAlreadyStartedError as e:
+            raise errors.WorkflowAlreadyStartedError(e.message, workflow_id=id) from None
+        return WorkflowHandle(self, id, resp["run_id"], ret_hint=ret_hint,
+                              first_run_id=resp["run_id"])
+
+    async def execute_workflow(self, workflow: Callable[..., Any] | type | str, *args: Any,
+                               **options: Any) -> Any:
+        handle = await self.start_workflow(workflow, *args, **options)
+        return await handle.result()
+
+    def get_workflow_handle(self, workflow_id: str, *, run_id: str | None = None,
+                            result_type: Any = Any) -> WorkflowHandle:
+        return WorkflowHandle(self, workflow_id, run_id, ret_hint=result_type)
+
+    def get_workflow_handle_for(self, workflow: Callable[..., Any], workflow_id: str, *,
+                                run_id: str | None = None) -> WorkflowHandle:
+        _, ret_hint = _workflow_name(workflow)
+        return WorkflowHandle(self, workflow_id, run_id, ret_hint=ret_hint)
+
+    async def list_workflows(self, *, workflow_type: str | None = None, status: str | None = None,
+                             search_attributes: dict[str, Any] | None = None,
+                             started_after: dt.datetime | None = None,
+                             started_before: dt.datetime | None = None,
+                             page_size: int = 500) -> AsyncIterator[WorkflowExecution]:
+        """Runs, newest first, filtered; pages are fetched as you iterate."""
+        params = _filter_params(workflow_type, status, started_after, started_before)
+        if search_attributes:
+            from plait.protocol.jsoncodec import dumps_str
+
+            params["search_attributes"] = dumps_str(search_attributes)
+        params["page_size"] = str(page_size)
+        while True:
+            page = await self.transport.call("GET", self._ns_path() + "/workflows",
+                                             params=params)
+            for d in page["workflows"]:
+                yield WorkflowExecution.from_dict(d)
+            if not page.get("next_page_token"):
+                return
+            params["next_page_token"] = page["next_page_token"]
+
+    async def count_workflows(self, *, workflow_type: str | None = None,
+                              status: str | None = None,
+                              started_after: dt.datetime | None = None,
+                              started_before: dt.datetime | None = None) -> int:
+        params = _filter_params(workflow_type, status, started_after, started_before)
+        resp = await self.transport.call("GET", self._ns_path() + "/workflow-count",
+                                         params=params)
+        return int(resp["count"])
+
+
+def _filter_params(workflow_type: str | None, status: str | None,
+                   started_after: dt.datetime | None,
+                   started_before: dt.datetime | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    if workflow_type:
+        params["type"] = workflow_type
+    if status:
+        params["status"] = status
+    if started_after:
+        params["started_after"] = str(started_after.timestamp())
+    if started_before:
+        params["started_before"] = str(started_before.timestamp())
+    return params
+
+
+def _workflow_name(workflow: Callable[..., Any] | type | str) -> tuple[str, Any]:
+    if isinstance(workflow, str):
+        return workflow, Any
+    d = workflow_defn_of(workflow)
+    return d.name, d.ret_hint
+
+
+class WorkflowHandle:
+    """A workflow by id (and run); without a run id, calls go to the latest run."""
+
+    def __init__(self, client: Client, workflow_id: str, run_id: str | None = None, *,
+                 ret_hint: Any = Any, first_run_id: str | None = None) -> None:
+        self.client = client
+        self.id = workflow_id
+        self.run_id = run_id
+        self.first_run_id = first_run_id
+        self._ret_hint = ret_hint
+
+    @property
+    def _path(self) -> str:
+        return f"{self.client._ns_path()}/workflows/{quote(self.id, safe='')}"
+
+    def _params(self) -> dict[str, str]:
+        return {"run_id": self.run_id} if self.run_id else {}
+
+    async def result(self, *, timeout: timedelta | None = None) -> Any:
+        """Wait for the run to close; its result, or ``WorkflowFailureError`` with the cause."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout.total_seconds() if timeout else None
+        while True:
+            wait = 30.0 if deadline is None else max(0.0, min(30.0, deadline - loop.time()))
+            resp = await self.client.transport.call(
+                "GET", self._path + "/result", params={**self._params(), "wait": str(wait)})
+            if resp["closed"]:
+                return self._outcome(resp["result"])
+            if deadline is not None and loop.time() >= deadline:
+                raise asyncio.TimeoutError(f"workflow {self.id} still running")
+
+    def _outcome(self, r: dict[str, Any]) -> Any:
+        status = r["status"]
+        if status == "COMPLETED":
+            return decode(r.get("result"), self._ret_hint)
+        if status == "FAILED":
+            cause: BaseException = to_exception(r.get("failure"))
+            raise errors.WorkflowFailureError("workflow failed", cause=cause)
+        if status == "TERMINATED":
+            raise errors.WorkflowFailureError("workflow terminated", cause=errors.TerminatedError(
+                r.get("reason") or "terminated"))
+        if status == "TIMED_OUT":
+            raise errors.WorkflowFailureError("workflow timed out", cause=errors.TimeoutError(
+                "workflow execution timeout", timeout_type="execution"))
+        if status == "CANCELED":
+            raise errors.WorkflowFailureError("workflow cancelled",
+                                              cause=errors.CancelledError("cancelled"))
+        raise errors.WorkflowFailureError(f"workflow closed as {status}")
+
+    async def describe(self) -> WorkflowExecutionDescription:
+        raw = await self.client.transport.call("GET", self._path, params=self._params())
+        return WorkflowExecutionDescription.from_raw(raw)
+
+    async def fetch_history(self) -> History:
+        raw = await self.client.transport.call("GET", self._path + "/history",
+                                               params=self._params())
+        return History.from_dict(raw)
+
+    async def terminate(self, reason: str = "terminated") -> None:
+        await self.client.transport.call("POST", self._path + "/terminate", {
+            "reason": reason, "run_id": self.run_id, "request_id": str(uuid.uuid4())})

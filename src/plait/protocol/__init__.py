@@ -1,0 +1,1 @@
+"""The wire: typed messages shared by server and workers (events, commands, payloads, failures)."""

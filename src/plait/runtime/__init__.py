@@ -1,0 +1,1 @@
+"""The deterministic workflow runtime: an event loop that advances only through history."""

@@ -1,0 +1,390 @@
+"""A running workflow: its own asyncio event loop, driven only by history events.
+
+The instance *is* the event loop of the workflow's coroutines. ``call_soon`` queues work that
+runs when an activation runs; ``call_later`` becomes a durable timer command, so
+``asyncio.sleep`` and ``asyncio.wait_for`` are durable too; ``time()`` is the workflow task's
+time from history. An activation applies new events, runs every ready callback until nothing
+can move, and returns the commands the code produced. In replay, those commands are checked
+against the ones recorded in history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import logging
+import random
+import sys
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from plait import errors
+from plait.protocol import failure as failures
+from plait.protocol.events import COMMAND_EVENTS, CommandKind, EventType
+from plait.protocol.payload import decode, decode_args, encode
+from plait.runtime.activations import Activation, split
+from plait.runtime.definitions import WorkflowDefn
+
+__all__ = ["WorkflowInfo", "WorkflowInstance", "WorkflowTaskError"]
+
+log = logging.getLogger("plait.workflow")
+_PLAIT_DIR = __file__.rsplit("/runtime/", 1)[0]
+_ASYNCIO_DIR = asyncio.__file__.rsplit("/", 1)[0]
+
+
+class WorkflowTaskError(Exception):
+    """The workflow *task* failed (a bug in workflow code, or non-determinism); retried."""
+
+    def __init__(self, cause: BaseException, kind: str = "workflow_error") -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.kind = kind
+
+
+class WorkflowInfo:
+    """``workflow.info()``: who this run is."""
+
+    def __init__(self, task: dict[str, Any], started: dict[str, Any] | None) -> None:
+        attrs = (started or {}).get("attributes", {})
+        self.workflow_id: str = task["workflow_id"]
+        self.run_id: str = task["run_id"]
+        self.workflow_type: str = task["workflow_type"]
+        self.task_queue: str = task["task_queue"]
+        self.namespace: str = task["namespace"]
+        self.attempt: int = attrs.get("attempt", 1)
+        self.start_time: float = 0.0
+        self.continued_from_run_id: str | None = attrs.get("continued_from_run_id")
+        self.parent: Any = attrs.get("parent")
+        self.execution_timeout: float | None = attrs.get("execution_timeout")
+        self.continue_as_new_suggested = False
+        self.headers: dict[str, Any] = attrs.get("header") or {}
+
+    def __repr__(self) -> str:
+        return f"WorkflowInfo(workflow_id={self.workflow_id!r}, run_id={self.run_id!r})"
+
+
+class _DurableTimer:
+    """What ``call_later`` returns: a durable timer that ``cancel()`` cancels."""
+
+    __slots__ = ("_args", "_callback", "_cancelled", "_fired", "_instance", "timer_id")
+
+    def __init__(self, instance: WorkflowInstance, timer_id: str,
+                 callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._instance, self.timer_id = instance, timer_id
+        self._callback, self._args = callback, args
+        self._cancelled = self._fired = False
+
+    def fire(self) -> None:
+        if not self._cancelled and not self._fired:
+            self._fired = True
+            self._instance.call_soon(self._callback, *self._args)
+
+    def cancel(self) -> None:
+        if self._cancelled or self._fired:
+            return
+        self._cancelled = True
+        self._instance._cancel_timer(self.timer_id)
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def when(self) -> float:
+        return self._instance.time()
+
+
+class WorkflowInstance(asyncio.AbstractEventLoop):
+    def __init__(self, defn: WorkflowDefn, task: dict[str, Any]) -> None:
+        self.defn = defn
+        self.task_meta = task
+        self.info = WorkflowInfo(task, None)
+        self.upto = 0
+        self.closed = False
+        self.replaying = False
+        self._ready: collections.deque[asyncio.Handle] = collections.deque()
+        self._commands: list[dict[str, Any]] = []
+        self._seq = 0
+        self._now = 0.0
+        self._activities: dict[str, tuple[asyncio.Future[Any], Any, str]] = {}
+        self._timers: dict[str, _DurableTimer] = {}
+        self._conditions: list[tuple[Callable[[], bool], asyncio.Future[bool]]] = []
+        self._random = random.Random(uuid.UUID(task["run_id"]).int
+                                     if _is_uuid(task["run_id"]) else task["run_id"])
+        self._object: Any = None
+        self._main: asyncio.Task[Any] | None = None
+        self._failure: WorkflowTaskError | None = None
+        self._context = contextvars.copy_context()
+
+    # -- driving --------------------------------------------------------------------------------
+    def replay_then_activate(self, events: list[dict[str, Any]],
+                             live_time: float | None) -> list[dict[str, Any]]:
+        """Rebuild state from a full history, then run the live activation (if any)."""
+        commands: list[dict[str, Any]] = []
+        for act in split(events, live_time):
+            commands = self.activate(act)
+        return commands
+
+    def activate(self, act: Activation) -> list[dict[str, Any]]:
+        self.replaying = act.commands is not None
+        self._now = max(self._now, act.time)
+        for event in act.inputs:
+            self._apply(event)
+        self._run_until_idle()
+        commands, self._commands = self._commands, []
+        if act.commands is not None:
+            self._check_replay(commands, act.commands)
+        self.upto = max(self.upto, act.last_event_id)
+        self.replaying = False
+        return commands
+
+    def _run_until_idle(self) -> None:
+        previous = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self)
+        try:
+            while True:
+                while self._ready:
+                    handle = self._ready.popleft()
+                    if not handle._cancelled:
+                        handle._run()
+                    if self._failure is not None:
+                        raise self._failure
+                if not self._check_conditions():
+                    break
+        finally:
+            asyncio.events._set_running_loop(previous)
+
+    def _check_conditions(self) -> bool:
+        moved = False
+        for item in list(self._conditions):
+            fn, fut = item
+            if fut.done():
+                self._conditions.remove(item)
+                continue
+            try:
+                ok = fn()
+            except BaseException as exc:
+                self._conditions.remove(item)
+                fut.set_exception(exc)
+                moved = True
+                continue
+            if ok:
+                self._conditions.remove(item)
+                fut.set_result(True)
+                moved = True
+        return moved
+
+    # -- events in ----------------------------------------------------------------------------------
+    def _apply(self, event: dict[str, Any]) -> None:
+        etype = event["event_type"]
+        attrs = event.get("attributes") or {}
+        if etype == EventType.WORKFLOW_EXECUTION_STARTED.value:
+            self._start(event)
+        elif etype == EventType.ACTIVITY_TASK_COMPLETED.value:
+            entry = self._activities.pop(attrs["activity_id"], None)
+            if entry and not entry[0].done():
+                entry[0].set_result(decode(attrs.get("result"), entry[1]))
+        elif etype in (EventType.ACTIVITY_TASK_FAILED.value,
+                       EventType.ACTIVITY_TASK_TIMED_OUT.value):
+            entry = self._activities.pop(attrs["activity_id"], None)
+            if entry and not entry[0].done():
+                entry[0].set_exception(errors.ActivityError(
+                    cause=failures.to_exception(attrs.get("failure")),
+                    activity_type=entry[2], activity_id=attrs["activity_id"],
+                    retry_state=attrs.get("retry_state")))
+        elif etype == EventType.TIMER_FIRED.value:
+            timer = self._timers.pop(str(attrs["timer_id"]), None)
+            if timer is not None:
+                timer.fire()
+
+    def _start(self, event: dict[str, Any]) -> None:
+        self.info = WorkflowInfo(self.task_meta, event)
+        self.info.start_time = self._now
+        attrs = event["attributes"]
+        args = decode_args(attrs.get("input") or [], self.defn.arg_hints)
+        self._object = self._context.run(self.defn.cls)
+        coro = self.defn.run_fn(self._object, *args)
+        self._main = self.create_task(coro, name=f"workflow:{self.defn.name}")
+        self._main.add_done_callback(self._on_main_done)
+
+    def _on_main_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self._close(CommandKind.FAIL_WORKFLOW, failure=failures.from_exception(
+                errors.CancelledError("workflow was cancelled")))
+            return
+        exc = task.exception()
+        if exc is None:
+            self._close(CommandKind.COMPLETE_WORKFLOW, result=encode(task.result()))
+        elif isinstance(exc, errors.FailureError) or isinstance(
+                exc, tuple(self.defn.failure_exception_types)):
+            self._close(CommandKind.FAIL_WORKFLOW, failure=failures.from_exception(exc))
+        else:
+            self._failure = WorkflowTaskError(exc)
+
+    def _close(self, kind: CommandKind, **fields: Any) -> None:
+        self.closed = True
+        self._commands.append({"kind": kind.value, **fields})
+
+    # -- commands out (called by plait.workflow) ------------------------------------------------------
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def schedule_activity(self, command: dict[str, Any], ret_hint: Any) -> asyncio.Future[Any]:
+        aid = str(self.next_seq())
+        command = {"kind": CommandKind.SCHEDULE_ACTIVITY.value, "activity_id": aid, **command}
+        command["_where"] = _user_location()
+        self._commands.append(command)
+        fut: asyncio.Future[Any] = self.create_future()
+        self._activities[aid] = (fut, ret_hint, command["activity_type"])
+        return fut
+
+    def start_timer(self, seconds: float, callback: Callable[..., Any],
+                    args: tuple[Any, ...]) -> _DurableTimer:
+        tid = str(self.next_seq())
+        self._commands.append({"kind": CommandKind.START_TIMER.value, "timer_id": tid,
+                               "duration": seconds, "_where": _user_location()})
+        timer = _DurableTimer(self, tid, callback, args)
+        self._timers[tid] = timer
+        return timer
+
+    def _cancel_timer(self, tid: str) -> None:
+        if self._timers.pop(tid, None) is not None:
+            self._commands.append({"kind": CommandKind.CANCEL_TIMER.value, "timer_id": tid,
+                                   "_where": _user_location()})
+
+    def wait_condition(self, fn: Callable[[], bool]) -> asyncio.Future[bool]:
+        fut: asyncio.Future[bool] = self.create_future()
+        self._conditions.append((fn, fut))
+        return fut
+
+    def random(self) -> random.Random:
+        return self._random
+
+    # -- replay check ----------------------------------------------------------------------------------
+    def _check_replay(self, produced: list[dict[str, Any]],
+                      recorded: list[dict[str, Any]]) -> None:
+        for i in range(max(len(produced), len(recorded))):
+            cmd = produced[i] if i < len(produced) else None
+            ev = recorded[i] if i < len(recorded) else None
+            if ev is None:
+                assert cmd is not None
+                self._nondeterminism(f"the workflow code produced {_describe(cmd)} at "
+                                     f"{cmd.get('_where', '?')}, but the history has no event "
+                                     "for it (after event "
+                                     f"{recorded[-1]['event_id'] if recorded else '?'})")
+            elif cmd is None:
+                self._nondeterminism(f"history event {ev['event_id']} {ev['event_type']} was "
+                                     "not produced by the workflow code")
+            elif not _matches(cmd, ev):
+                self._nondeterminism(f"history event {ev['event_id']} {ev['event_type']} "
+                                     f"({_describe_event(ev)}) does not match what the code "
+                                     f"produced: {_describe(cmd)} at {cmd.get('_where', '?')}")
+
+    def _nondeterminism(self, message: str) -> None:
+        raise WorkflowTaskError(errors.NonDeterminismError(
+            f"workflow {self.info.workflow_id} ({self.defn.name}): {message}"),
+            kind="non_determinism")
+
+    # -- the asyncio.AbstractEventLoop surface the workflow's coroutines use ---------------------------
+    def call_soon(self, callback: Callable[..., Any], *args: Any,
+                  context: contextvars.Context | None = None) -> asyncio.Handle:
+        handle = asyncio.Handle(callback, args, self, context or self._context)
+        self._ready.append(handle)
+        return handle
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any,
+                   context: contextvars.Context | None = None) -> Any:
+        if delay <= 0:
+            return self.call_soon(callback, *args, context=context)
+        return self.start_timer(delay, callback, args)
+
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
+                context: contextvars.Context | None = None) -> Any:
+        return self.call_later(when - self.time(), callback, *args, context=context)
+
+    def time(self) -> float:
+        return self._now
+
+    def create_future(self) -> asyncio.Future[Any]:
+        return asyncio.Future(loop=self)
+
+    def create_task(self, coro: Any, *, name: str | None = None,
+                    context: contextvars.Context | None = None) -> asyncio.Task[Any]:
+        return asyncio.Task(coro, loop=self, name=name, context=context or self._context)
+
+    def get_debug(self) -> bool:
+        return False
+
+    def is_running(self) -> bool:
+        return True
+
+    def is_closed(self) -> bool:
+        return False
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, BaseException) and self._failure is None \
+                and not isinstance(exc, asyncio.CancelledError):
+            self._failure = WorkflowTaskError(exc)
+        elif exc is None:
+            log.debug("workflow loop: %s", context.get("message"))
+
+    def get_exception_handler(self) -> None:
+        return None
+
+    def default_exception_handler(self, context: dict[str, Any]) -> None:
+        self.call_exception_handler(context)
+
+    def get_task_factory(self) -> None:
+        return None
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _user_location() -> str:
+    """file:line of the workflow code that issued a command (for non-determinism reports)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        fname = frame.f_code.co_filename
+        if not fname.startswith(_PLAIT_DIR) and not fname.startswith(_ASYNCIO_DIR):
+            return f"{fname}:{frame.f_lineno}"
+        frame = frame.f_back  # type: ignore[assignment]
+    return "?"
+
+
+def _matches(cmd: dict[str, Any], ev: dict[str, Any]) -> bool:
+    kind = COMMAND_EVENTS.get(EventType(ev["event_type"]))
+    if kind is None or kind.value != cmd["kind"]:
+        return False
+    attrs = ev.get("attributes") or {}
+    if kind == CommandKind.SCHEDULE_ACTIVITY:
+        return bool(attrs.get("activity_type") == cmd["activity_type"]
+                    and str(attrs.get("activity_id")) == cmd["activity_id"])
+    if kind in (CommandKind.START_TIMER, CommandKind.CANCEL_TIMER):
+        return str(attrs.get("timer_id")) == cmd["timer_id"]
+    return True
+
+
+def _describe(cmd: dict[str, Any]) -> str:
+    kind = cmd["kind"]
+    if kind == CommandKind.SCHEDULE_ACTIVITY.value:
+        return f"schedule activity {cmd['activity_type']!r} (id {cmd['activity_id']})"
+    if kind in (CommandKind.START_TIMER.value, CommandKind.CANCEL_TIMER.value):
+        return f"{kind.replace('_', ' ')} (id {cmd['timer_id']})"
+    return kind.replace("_", " ")
+
+
+def _describe_event(ev: dict[str, Any]) -> str:
+    attrs = ev.get("attributes") or {}
+    if ev["event_type"] == EventType.ACTIVITY_TASK_SCHEDULED.value:
+        return f"activity {attrs.get('activity_type')!r}, id {attrs.get('activity_id')}"
+    if "timer_id" in attrs:
+        return f"timer id {attrs['timer_id']}"
+    return "workflow close"

@@ -1,0 +1,1 @@
+"""The orchestrator: HTTP API, history service, matching, timers, visibility."""

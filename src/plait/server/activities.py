@@ -1,0 +1,244 @@
+"""Activity lifecycle on the server: schedule, attempt, retry with backoff, time out, finish.
+
+Retries add no history events: the history holds the final outcome (one
+``ACTIVITY_TASK_STARTED`` + the closing event), the ``attempts`` table every try. The pending
+activity *is* its task row, so describe() derives its state instead of storing it twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.protocol.events import EventType
+from plait.retry import RetryPolicy
+from plait.server.errors import BadRequest
+from plait.server.run import Ctx, Run
+from plait.store.base import TaskRow, Txn
+
+__all__ = ["attempt_failed", "complete", "dispatch_payload", "fire_timeout", "pending_info",
+           "schedule", "worker_lost"]
+
+_OPTIONS = ("start_to_close_timeout", "schedule_to_close_timeout", "schedule_to_start_timeout",
+            "heartbeat_timeout")
+
+
+def schedule(run: Run, cmd: dict[str, Any]) -> int:
+    """Apply a schedule_activity command; returns the new task's id."""
+    aid = str(cmd.get("activity_id") or "")
+    atype = cmd.get("activity_type")
+    if not aid or not isinstance(atype, str) or not atype:
+        raise BadRequest("schedule_activity needs activity_id and activity_type")
+    opts = {k: (float(cmd[k]) if cmd.get(k) else None) for k in _OPTIONS}
+    if not opts["start_to_close_timeout"] and not opts["schedule_to_close_timeout"]:
+        raise BadRequest("schedule_activity needs start_to_close_timeout or "
+                         "schedule_to_close_timeout")
+    opts["retry_policy"] = cmd.get("retry_policy")
+    RetryPolicy.from_dict(opts["retry_policy"])  # validate now, not at the first failure
+    queue = cmd.get("task_queue") or run.row.task_queue
+    event_id = run.append(EventType.ACTIVITY_TASK_SCHEDULED, {
+        "activity_id": aid, "activity_type": atype, "task_queue": queue,
+        "input": cmd.get("input") or [], "header": cmd.get("header") or {},
+        "rate_limit_key": cmd.get("rate_limit_key"), **opts})
+    now = run.ctx.now
+    payload = {"activity_type": atype, "input": cmd.get("input") or [], "attempt": 1,
+               "scheduled_event_id": event_id, "scheduled_time": now, "options": opts,
+               "workflow_type": run.row.workflow_type, "header": cmd.get("header") or {},
+               "last_failure": None, "heartbeat_details": []}
+    task_id = run.txn.insert_task(ns=run.ns, task_queue=queue, kind="activity", wid=run.wid,
+                                  rid=run.rid, ref=aid, visible_at=now, payload=payload)
+    if opts["schedule_to_close_timeout"]:
+        _timer(run, "act_s2c", aid, now + opts["schedule_to_close_timeout"], {"attempt": 0})
+    if opts["schedule_to_start_timeout"]:
+        _timer(run, "act_s2s", aid, now + opts["schedule_to_start_timeout"], {"attempt": 1})
+    run.ctx.effects.wake_queue(run.ns, queue, "activity")
+    return task_id
+
+
+def _timer(run: Run, kind: str, aid: str, at: float, data: dict[str, Any]) -> None:
+    run.txn.set_timer(run.ns, run.wid, run.rid, kind, aid, at, data)
+    run.ctx.effects.timer(at)
+
+
+def dispatch_payload(ctx: Ctx, task: TaskRow) -> dict[str, Any]:
+    """Record the attempt's start (attempt log, timeouts) and build what the worker gets."""
+    p = task.payload
+    opts = p["options"]
+    now = ctx.now
+    txn = ctx.txn
+    txn.exec("insert_attempt", ns=task.namespace, wid=task.workflow_id, rid=task.run_id,
+             aid=task.ref, attempt=p["attempt"], activity_type=p["activity_type"],
+             started_at=now, worker=task.lease_session)
+    txn.delete_timer(task.namespace, task.workflow_id, task.run_id, "act_s2s", task.ref)
+    timeout = opts.get("start_to_close_timeout")
+    deadline = None
+    if opts.get("schedule_to_close_timeout"):
+        deadline = p["scheduled_time"] + opts["schedule_to_close_timeout"]
+    if timeout:
+        fire = now + timeout if deadline is None else min(now + timeout, deadline)
+        txn.set_timer(task.namespace, task.workflow_id, task.run_id, "act_stc", task.ref, fire,
+                      {"attempt": p["attempt"]})
+        ctx.effects.timer(fire)
+    if opts.get("heartbeat_timeout"):
+        fire = now + opts["heartbeat_timeout"]
+        txn.set_timer(task.namespace, task.workflow_id, task.run_id, "act_hb", task.ref, fire,
+                      {"attempt": p["attempt"]})
+        ctx.effects.timer(fire)
+    return {
+        "kind": "activity", "token": f"{task.task_id}.{task.dispatch_no}",
+        "namespace": task.namespace, "workflow_id": task.workflow_id, "run_id": task.run_id,
+        "workflow_type": p["workflow_type"], "activity_id": task.ref,
+        "activity_type": p["activity_type"], "task_queue": task.task_queue,
+        "attempt": p["attempt"], "input": p["input"], "header": p["header"],
+        "scheduled_time": p["scheduled_time"], "started_time": now,
+        "start_to_close_timeout": timeout, "heartbeat_timeout": opts.get("heartbeat_timeout"),
+        "deadline": deadline, "heartbeat_details": p.get("heartbeat_details") or [],
+    }
+
+
+def complete(run: Run, task: TaskRow, result: Any) -> None:
+    _end_attempt(run, task, "completed", None)
+    _finish(run, task, EventType.ACTIVITY_TASK_COMPLETED, {"result": result})
+
+
+def heartbeat(ctx: Ctx, task: TaskRow, details: list[Any]) -> None:
+    p = task.payload
+    p["heartbeat_details"] = details
+    ctx.txn.update_task_payload(task.task_id, p)
+    hb = p["options"].get("heartbeat_timeout")
+    if hb:
+        ctx.txn.set_timer(task.namespace, task.workflow_id, task.run_id, "act_hb", task.ref,
+                          ctx.now + hb, {"attempt": p["attempt"]})
+
+
+def attempt_failed(run: Run, task: TaskRow, failure: dict[str, Any], *,
+                   timeout_type: str | None = None, immediate: bool = False) -> None:
+    """One attempt ended badly: retry it later, or fail the activity for good."""
+    p = task.payload
+    attempt = p["attempt"]
+    _end_attempt(run, task, "timed_out" if timeout_type else "failed", failure)
+    policy = RetryPolicy.from_dict(p["options"].get("retry_policy"))
+    delay = 0.0 if immediate else policy.backoff(attempt)
+    s2c = p["options"].get("schedule_to_close_timeout")
+    deadline = p["scheduled_time"] + s2c if s2c else None
+    retry_state: str | None = None
+    if not policy.allows_another(attempt, failure.get("type", ""),
+                                 bool(failure.get("non_retryable"))):
+        maxed = policy.maximum_attempts and attempt >= policy.maximum_attempts
+        retry_state = "maximum_attempts" if maxed else "non_retryable"
+    elif deadline is not None and run.ctx.now + delay >= deadline:
+        retry_state = "timeout"
+    if retry_state is None:
+        _retry_later(run, task, failure, delay)
+        return
+    if timeout_type:
+        final = {"kind": "timeout", "timeout_type": timeout_type, "type": "TimeoutError",
+                 "message": failure.get("message", f"activity {timeout_type} timeout"),
+                 "cause": p.get("last_failure")}
+        _finish(run, task, EventType.ACTIVITY_TASK_TIMED_OUT,
+                {"failure": final, "retry_state": retry_state})
+    else:
+        _finish(run, task, EventType.ACTIVITY_TASK_FAILED,
+                {"failure": failure, "retry_state": retry_state})
+
+
+def _retry_later(run: Run, task: TaskRow, failure: dict[str, Any], delay: float) -> None:
+    p = task.payload
+    p["attempt"] += 1
+    p["last_failure"] = failure
+    at = run.ctx.now + delay
+    _clear_attempt_timers(run, task)
+    run.txn.release_task(task.task_id, at, p)
+    s2s = p["options"].get("schedule_to_start_timeout")
+    if s2s:
+        _timer(run, "act_s2s", task.ref, at + s2s, {"attempt": p["attempt"]})
+    run.ctx.effects.wake_queue(run.ns, task.task_queue, "activity")
+    if delay > 0:
+        run.ctx.effects.timer(at)
+
+
+def worker_lost(run: Run, task: TaskRow, why: str) -> None:
+    attempt_failed(run, task, {"message": f"worker lost ({why}) while running the attempt",
+                               "type": "WorkerLost", "kind": "application",
+                               "non_retryable": False}, immediate=True)
+
+
+def fire_timeout(run: Run, kind: str, aid: str, data: dict[str, Any]) -> None:
+    task = run.txn.get_task_by_ref(run.ns, run.wid, run.rid, "activity", aid)
+    if task is None:
+        return
+    attempt = task.payload["attempt"]
+    if kind == "act_s2c":
+        _end_attempt(run, task, "timed_out", {"message": "schedule_to_close timeout"})
+        final = {"kind": "timeout", "timeout_type": "schedule_to_close", "type": "TimeoutError",
+                 "message": "activity schedule_to_close timeout",
+                 "cause": task.payload.get("last_failure")}
+        _finish(run, task, EventType.ACTIVITY_TASK_TIMED_OUT,
+                {"failure": final, "retry_state": "timeout"})
+        return
+    if data.get("attempt") != attempt:
+        return  # a timer of an earlier attempt
+    if kind == "act_s2s" and task.lease_session is None:
+        final = {"kind": "timeout", "timeout_type": "schedule_to_start", "type": "TimeoutError",
+                 "message": "activity schedule_to_start timeout",
+                 "cause": task.payload.get("last_failure")}
+        _finish(run, task, EventType.ACTIVITY_TASK_TIMED_OUT,
+                {"failure": final, "retry_state": "timeout"})
+    elif kind in ("act_stc", "act_hb") and task.lease_session is not None:
+        ttype = "start_to_close" if kind == "act_stc" else "heartbeat"
+        attempt_failed(run, task, {"message": f"activity {ttype} timeout", "kind": "timeout",
+                                   "timeout_type": ttype, "type": "TimeoutError"},
+                       timeout_type=ttype)
+
+
+def _end_attempt(run: Run, task: TaskRow, outcome: str, failure: dict[str, Any] | None) -> None:
+    if task.lease_session is None:
+        return
+    run.txn.exec("end_attempt", ns=run.ns, wid=run.wid, rid=run.rid, aid=task.ref,
+                 attempt=task.payload["attempt"], ended_at=run.ctx.now, outcome=outcome,
+                 failure=run.txn.json(failure) if failure else None)
+
+
+def _clear_attempt_timers(run: Run, task: TaskRow) -> None:
+    for kind in ("act_stc", "act_hb"):
+        run.txn.delete_timer(run.ns, run.wid, run.rid, kind, task.ref)
+
+
+def _finish(run: Run, task: TaskRow, etype: EventType, attrs: dict[str, Any]) -> None:
+    p = task.payload
+    run.txn.delete_task(task.task_id)
+    _clear_attempt_timers(run, task)
+    for kind in ("act_s2c", "act_s2s"):
+        run.txn.delete_timer(run.ns, run.wid, run.rid, kind, task.ref)
+    events: list[tuple[EventType, dict[str, Any]]] = []
+    base = {"activity_id": task.ref, "scheduled_event_id": p["scheduled_event_id"]}
+    if task.lease_session is not None or etype != EventType.ACTIVITY_TASK_TIMED_OUT:
+        events.append((EventType.ACTIVITY_TASK_STARTED,
+                       {**base, "attempt": p["attempt"], "identity": task.lease_session or "",
+                        "last_failure": p.get("last_failure")}))
+    events.append((etype, {**base, "activity_type": p["activity_type"],
+                           "attempt": p["attempt"], **attrs}))
+    run.add_input(events)
+
+
+def pending_info(task: TaskRow, now: float) -> dict[str, Any]:
+    p = task.payload
+    if task.lease_session is not None:
+        state = "started"
+    elif task.visible_at > now and p["attempt"] > 1:
+        state = "backing_off"
+    else:
+        state = "scheduled"
+    return {"activity_id": task.ref, "activity_type": p["activity_type"],
+            "attempt": p["attempt"], "state": state, "last_failure": p.get("last_failure"),
+            "next_attempt_time": task.visible_at if state == "backing_off" else None,
+            "scheduled_time": p["scheduled_time"], "task_queue": task.task_queue,
+            "heartbeat_details": p.get("heartbeat_details") or []}
+
+
+def attempt_log(txn: Txn, ns: str, wid: str, rid: str) -> list[dict[str, Any]]:
+    from plait.protocol.jsoncodec import loads
+
+    return [{"activity_id": r[0], "attempt": r[1], "activity_type": r[2], "started_at": r[3],
+             "ended_at": r[4], "outcome": r[5], "failure": loads(r[6]) if r[6] else None,
+             "worker": r[7]}
+            for r in txn.all("attempts_of_run", ns=ns, wid=wid, rid=rid)]

@@ -1,0 +1,341 @@
+"""HTTP routes of the API (``/api/v1``), health, metrics and the web UI.
+
+Every error leaves as ``{"error": {"code": ..., "message": ...}}`` with a 4xx/5xx status; a bad
+request never disturbs another one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+
+from plait.protocol.jsoncodec import dumps, loads
+from plait.server import dispatch, history, sessions, ui
+from plait.server.errors import ApiError, BadRequest, NotFound
+from plait.server.run import CLOSED, Ctx
+from plait.server.service import Service
+from plait.store.base import StoreUnavailable
+
+__all__ = ["make_app"]
+
+log = logging.getLogger("plait.server")
+SERVICE: web.AppKey[Service] = web.AppKey("service", Service)
+
+REQUESTS = Counter("plait_http_requests_total", "HTTP requests by route and status",
+                   ["route", "status"])
+STARTED = Counter("plait_workflows_started_total", "Workflows started", ["namespace"])
+TASKS = Counter("plait_tasks_dispatched_total", "Tasks handed to workers", ["kind"])
+COMPLETIONS = Counter("plait_task_completions_total", "Task completions", ["kind", "outcome"])
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(body=dumps(data), status=status, content_type="application/json")
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return json_response({"error": {"code": code, "message": message}}, status)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource \
+        else "unmatched"
+    try:
+        resp = await handler(request)
+    except ApiError as e:
+        resp = error_response(e.status, e.code, e.message)
+    except StoreUnavailable as e:
+        resp = error_response(503, "unavailable", f"the database is unavailable: {e}")
+    except web.HTTPRequestEntityTooLarge as e:
+        resp = error_response(413, "payload_too_large",
+                              f"request body exceeds the limit of {e.max_size} bytes")
+    except web.HTTPException as e:
+        resp = error_response(e.status, e.reason.lower().replace(" ", "_"), e.text or e.reason)
+    except Exception as e:  # a bug: answer, log, keep serving
+        log.exception("internal error on %s %s", request.method, request.path)
+        resp = error_response(500, "internal", f"internal server error: {type(e).__name__}")
+    REQUESTS.labels(route, str(resp.status)).inc()
+    return resp
+
+
+async def body(request: web.Request) -> dict[str, Any]:
+    raw = await request.read()
+    if not raw:
+        return {}
+    try:
+        data = loads(raw)
+    except ValueError as e:
+        raise BadRequest(f"request body is not valid JSON: {e}", code="malformed_json") from None
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object", code="malformed_json")
+    return data
+
+
+def svc(request: web.Request) -> Service:
+    return request.app[SERVICE]
+
+
+def _deduped(ns: str, req: dict[str, Any], fn: Any) -> Any:
+    """Wrap a state change so a repeated request id returns the first answer."""
+    request_id = req.get("request_id")
+
+    def op(ctx: Ctx) -> Any:
+        if request_id:
+            stored = ctx.txn.scalar("get_request", ns=ns, request_id=request_id)
+            if stored is not None:
+                return loads(stored)
+        result = fn(ctx)
+        if request_id:
+            ctx.txn.exec("insert_request", ns=ns, request_id=request_id,
+                         response=ctx.txn.json(result), now=ctx.now)
+        return result
+    return op
+
+
+# -- workflows -----------------------------------------------------------------------------------
+async def start_workflow(request: web.Request) -> web.Response:
+    ns = request.match_info["ns"]
+    req = await body(request)
+    service = svc(request)
+    await service.ensure_namespace(ns)
+    result = await service.write(_deduped(ns, req, lambda ctx: history.start_workflow(ctx, ns, req)))
+    if result.get("started"):
+        STARTED.labels(ns).inc()
+    return json_response(result, 201 if result.get("started") else 200)
+
+
+async def describe_workflow(request: web.Request) -> web.Response:
+    ns, wid = request.match_info["ns"], request.match_info["wid"]
+    rid = request.query.get("run_id") or None
+    now = time.time()
+    return json_response(await svc(request).store.read(
+        lambda t: history.describe(t, now, ns, wid, rid)))
+
+
+async def workflow_history(request: web.Request) -> web.Response:
+    ns, wid = request.match_info["ns"], request.match_info["wid"]
+    rid = request.query.get("run_id") or None
+    after = int(request.query.get("after", "0"))
+
+    def read(t: Any) -> dict[str, Any]:
+        run_id = rid or t.current_run(ns, wid)
+        if run_id is None or t.get_execution(ns, wid, run_id) is None:
+            raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}",
+                           code="workflow_not_found")
+        return {"format": 1, "workflow_id": wid, "run_id": run_id,
+                "events": t.events(ns, wid, run_id, after)}
+    return json_response(await svc(request).store.read(read))
+
+
+async def workflow_result(request: web.Request) -> web.Response:
+    """Long-poll until the run closes (or ``wait`` seconds pass: then ``closed`` is false)."""
+    ns, wid = request.match_info["ns"], request.match_info["wid"]
+    rid = request.query.get("run_id") or None
+    wait = min(float(request.query.get("wait", "30")), 60.0)
+    service = svc(request)
+
+    def read(t: Any) -> tuple[str, str, dict[str, Any] | None]:
+        run_id = rid or t.current_run(ns, wid)
+        row = t.get_execution(ns, wid, run_id) if run_id else None
+        if row is None:
+            raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}",
+                           code="workflow_not_found")
+        return row.run_id, row.status, row.result
+    run_id, status, result = await service.store.read(read)
+    if status not in CLOSED and wait > 0:
+        await service.results.wait((ns, wid, run_id), wait)
+        run_id, status, result = await service.store.read(read)
+    return json_response({"workflow_id": wid, "run_id": run_id, "status": status,
+                          "closed": status in CLOSED, "result": result})
+
+
+async def terminate_workflow(request: web.Request) -> web.Response:
+    ns, wid = request.match_info["ns"], request.match_info["wid"]
+    req = await body(request)
+    reason = str(req.get("reason") or "terminated")
+    rid = req.get("run_id") or None
+    return json_response(await svc(request).write(_deduped(
+        ns, req, lambda ctx: history.terminate(ctx, ns, wid, rid, reason))))
+
+
+def _filters(q: Any) -> dict[str, Any]:
+    f: dict[str, Any] = {"workflow_type": q.get("type"), "status": q.get("status")}
+    for key in ("started_after", "started_before"):
+        if q.get(key):
+            try:
+                f[key] = float(q[key])
+            except ValueError:
+                raise BadRequest(f"{key} must be a unix timestamp") from None
+    if f["status"] and f["status"] not in CLOSED | {"RUNNING"}:
+        raise BadRequest(f"unknown status {f['status']!r}")
+    return f
+
+
+async def list_workflows(request: web.Request) -> web.Response:
+    ns = request.match_info["ns"]
+    filters = _filters(request.query)
+    sa = loads(request.query["search_attributes"]) if request.query.get(
+        "search_attributes") else None
+    size = max(1, min(int(request.query.get("page_size", "100")), 1000))
+    token = request.query.get("next_page_token")
+    after = tuple(loads(token)) if token else None
+
+    def read(t: Any) -> dict[str, Any]:
+        rows = t.list_executions(ns, filters, size, after)
+        items = [history.execution_summary(r) for r in rows
+                 if not sa or all(r.search_attributes.get(k) == v for k, v in sa.items())]
+        nxt = None
+        if len(rows) == size:
+            last = rows[-1]
+            nxt = dumps([last.start_time, last.workflow_id, last.run_id]).decode()
+        return {"workflows": items, "next_page_token": nxt}
+    return json_response(await svc(request).store.read(read))
+
+
+async def count_workflows(request: web.Request) -> web.Response:
+    ns = request.match_info["ns"]
+    filters = _filters(request.query)
+    n = await svc(request).store.read(lambda t: t.count_executions(ns, filters))
+    return json_response({"count": n})
+
+
+# -- workers -------------------------------------------------------------------------------------
+async def open_session(request: web.Request) -> web.Response:
+    ns = request.match_info["ns"]
+    req = await body(request)
+    service = svc(request)
+    expiry = service.config.session_expiry
+    return json_response(await service.write(
+        lambda ctx: sessions.open_session(ctx, ns, req, expiry)), 201)
+
+
+async def session_heartbeat(request: web.Request) -> web.Response:
+    sid = request.match_info["sid"]
+    req = await body(request)
+    service = svc(request)
+    held = [str(x) for x in req.get("held") or []]
+    expiry = service.config.session_expiry
+    return json_response(await service.write(
+        lambda ctx: sessions.heartbeat(ctx, sid, held, expiry)))
+
+
+async def close_session(request: web.Request) -> web.Response:
+    sid = request.match_info["sid"]
+    await svc(request).write(lambda ctx: sessions.close(ctx, sid))
+    return json_response({"closed": True})
+
+
+async def poll(request: web.Request) -> web.Response:
+    ns, queue = request.match_info["ns"], request.match_info["queue"]
+    req = await body(request)
+    kind = req.get("kind")
+    if kind not in ("workflow", "activity"):
+        raise BadRequest("kind must be 'workflow' or 'activity'")
+    session = str(req.get("session_id") or "")
+    limit = int(req.get("max_tasks") or 1)
+    wait = max(0.0, min(float(req.get("wait", 30)), 60.0))
+    service = svc(request)
+
+    async def claim() -> tuple[list[Any], float | None]:
+        tasks = await service.write(
+            lambda ctx: dispatch.claim(ctx, ns, queue, kind, session, limit))
+        if tasks:
+            return tasks, None
+        nxt = await service.store.read(lambda t: t.next_visible(ns, queue, kind, session))
+        return [], nxt
+
+    tasks = await service.matching.poll((ns, queue, kind), wait, claim)
+    if tasks:
+        TASKS.labels(kind).inc(len(tasks))
+    return json_response({"tasks": tasks})
+
+
+async def complete_workflow_task(request: web.Request) -> web.Response:
+    req = await body(request)
+    token = str(req.get("token", ""))
+    out = await svc(request).write(lambda ctx: history.complete_workflow_task(ctx, token, req))
+    COMPLETIONS.labels("workflow", "completed").inc()
+    return json_response(out)
+
+
+async def fail_workflow_task(request: web.Request) -> web.Response:
+    req = await body(request)
+    token = str(req.get("token", ""))
+    out = await svc(request).write(lambda ctx: history.fail_workflow_task(ctx, token, req))
+    COMPLETIONS.labels("workflow", "failed").inc()
+    return json_response(out)
+
+
+async def complete_activity_task(request: web.Request) -> web.Response:
+    req = await body(request)
+    token = str(req.get("token", ""))
+    out = await svc(request).write(lambda ctx: dispatch.complete_activity(ctx, token, req))
+    COMPLETIONS.labels("activity", "completed").inc()
+    return json_response(out)
+
+
+async def fail_activity_task(request: web.Request) -> web.Response:
+    req = await body(request)
+    token = str(req.get("token", ""))
+    out = await svc(request).write(lambda ctx: dispatch.fail_activity(ctx, token, req))
+    COMPLETIONS.labels("activity", "failed").inc()
+    return json_response(out)
+
+
+async def heartbeat_activity_task(request: web.Request) -> web.Response:
+    req = await body(request)
+    token = str(req.get("token", ""))
+    return json_response(await svc(request).write(
+        lambda ctx: dispatch.heartbeat_activity(ctx, token, req)))
+
+
+# -- operations ------------------------------------------------------------------------------------
+async def health(request: web.Request) -> web.Response:
+    ok = await svc(request).store.healthy()
+    if not ok:
+        return error_response(503, "unavailable", "the database is unavailable")
+    return json_response({"status": "ok"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    resp = web.Response(body=generate_latest())
+    resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
+    return resp
+
+
+async def not_found(request: web.Request) -> web.Response:
+    raise NotFound(f"no route for {request.method} {request.path}", code="no_route")
+
+
+def make_app(service: Service) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware],
+                          client_max_size=service.config.max_payload)
+    app[SERVICE] = service
+    api = "/api/v1"
+    nsp = api + "/namespaces/{ns}"
+    wf = nsp + "/workflows/{wid}"
+    app.router.add_post(nsp + "/workflows", start_workflow)
+    app.router.add_get(nsp + "/workflows", list_workflows)
+    app.router.add_get(nsp + "/workflow-count", count_workflows)
+    app.router.add_get(wf, describe_workflow)
+    app.router.add_get(wf + "/history", workflow_history)
+    app.router.add_get(wf + "/result", workflow_result)
+    app.router.add_post(wf + "/terminate", terminate_workflow)
+    app.router.add_post(nsp + "/sessions", open_session)
+    app.router.add_post(api + "/sessions/{sid}/heartbeat", session_heartbeat)
+    app.router.add_delete(api + "/sessions/{sid}", close_session)
+    app.router.add_post(nsp + "/task-queues/{queue}/poll", poll)
+    app.router.add_post(api + "/workflow-tasks/complete", complete_workflow_task)
+    app.router.add_post(api + "/workflow-tasks/fail", fail_workflow_task)
+    app.router.add_post(api + "/activity-tasks/complete", complete_activity_task)
+    app.router.add_post(api + "/activity-tasks/fail", fail_activity_task)
+    app.router.add_post(api + "/activity-tasks/heartbeat", heartbeat_activity_task)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics)
+    ui.add_routes(app)
+    app.router.add_route("*", api + "/{tail:.*}", not_found)
+    return app

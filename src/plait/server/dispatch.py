@@ -1,0 +1,132 @@
+"""Handing tasks to workers: claim ready tasks, fence them, and build what the worker gets.
+
+A claimed workflow task carries the events the worker has not seen: only the new ones when it
+goes to the worker that holds the run in its cache (sticky), the full history otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.server import activities, history
+from plait.server.errors import NotFound
+from plait.server.run import RUNNING, Ctx
+from plait.store.base import TaskRow
+
+__all__ = ["claim", "claim_ids", "complete_activity", "fail_activity", "heartbeat_activity",
+           "session_info"]
+
+
+def session_info(ctx: Ctx, session: str) -> dict[str, Any]:
+    row = ctx.txn.one("get_session", session=session)
+    if row is None:
+        raise NotFound(f"worker session {session!r} is unknown or expired; open a new one",
+                       code="session_not_found")
+    from plait.protocol.jsoncodec import loads
+
+    info: dict[str, Any] = loads(row[4])
+    return info
+
+
+def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
+          limit: int) -> list[dict[str, Any]]:
+    session_info(ctx, session)
+    tasks = ctx.txn.claim_tasks(ns=ns, task_queue=queue, kind=kind, session=session,
+                                now=ctx.now, limit=max(1, min(limit, 256)))
+    out = []
+    for task in tasks:
+        payload = _dispatch(ctx, task)
+        if payload is not None:
+            out.append(payload)
+    return out
+
+
+def claim_ids(ctx: Ctx, task_ids: list[int], session: str, *,
+              activity_filter: bool = False) -> list[dict[str, Any]]:
+    """Claim specific tasks for one session (eager dispatch in a completion's response)."""
+    types: set[str] | None = None
+    queue = None
+    if activity_filter:
+        info = session_info(ctx, session)
+        types = set(info.get("activity_types") or [])
+        queue = info.get("task_queue")
+    out = []
+    for task_id in task_ids:
+        if types is not None:
+            task = ctx.txn.get_task(task_id)
+            if task is None or task.task_queue != queue or \
+                    task.payload["activity_type"] not in types:
+                continue
+        claimed = ctx.txn.claim_task_by_id(task_id, session, ctx.now)
+        if claimed is not None:
+            payload = _dispatch(ctx, claimed)
+            if payload is not None:
+                out.append(payload)
+    return out
+
+
+def _dispatch(ctx: Ctx, task: TaskRow) -> dict[str, Any] | None:
+    row = ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
+    if row is None or row.status != RUNNING:
+        ctx.txn.delete_task(task.task_id)
+        return None
+    if task.kind == "activity":
+        return activities.dispatch_payload(ctx, task)
+    state = row.state
+    upto = int(state.get("upto", 0))
+    after = upto if state.get("sticky") == task.lease_session else 0
+    timeout = float(state.get("task_timeout", 10.0))
+    ctx.txn.set_timer(task.namespace, task.workflow_id, task.run_id, "wt_timeout", "wt",
+                      ctx.now + timeout, {"dispatch_no": task.dispatch_no})
+    ctx.effects.timer(ctx.now + timeout)
+    return {
+        "kind": "workflow", "token": f"{task.task_id}.{task.dispatch_no}",
+        "namespace": task.namespace, "workflow_id": task.workflow_id, "run_id": task.run_id,
+        "workflow_type": row.workflow_type, "task_queue": row.task_queue,
+        "attempt": task.payload.get("attempt", 1), "previous_upto": upto,
+        "started_event_id": row.next_event_id, "started_time": ctx.now,
+        "events": ctx.txn.events(task.namespace, task.workflow_id, task.run_id, after),
+    }
+
+
+# -- activity results -------------------------------------------------------------------------
+def complete_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
+    task = history.fenced_task(ctx.txn, token)
+    session = task.lease_session or ""
+    run = _run_of(ctx, task)
+    if run is None:
+        return {"recorded": False}
+    activities.complete(run, task, req.get("result"))
+    run.save()
+    out: dict[str, Any] = {"recorded": True}
+    wt = run.state.get("wt")
+    if req.get("eager_workflow") and wt and run.row.task_queue == req.get("task_queue"):
+        tasks = claim_ids(ctx, [wt["task_id"]], session)
+        if tasks:
+            out["workflow_task"] = tasks[0]
+    return out
+
+
+def fail_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
+    task = history.fenced_task(ctx.txn, token)
+    run = _run_of(ctx, task)
+    if run is None:
+        return {"recorded": False}
+    failure = req.get("failure") or {"message": "activity failed"}
+    activities.attempt_failed(run, task, failure)
+    run.save()
+    return {"recorded": True}
+
+
+def heartbeat_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
+    task = history.fenced_task(ctx.txn, token)
+    activities.heartbeat(ctx, task, list(req.get("details") or []))
+    return {"cancel_requested": False}
+
+
+def _run_of(ctx: Ctx, task: TaskRow) -> history.Run | None:
+    row = ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
+    if row is None or row.status != RUNNING:
+        ctx.txn.delete_task(task.task_id)
+        return None
+    return history.Run(ctx, row)

@@ -1,0 +1,311 @@
+"""The history service: every workflow-level state change, each one transaction.
+
+Functions here run inside :meth:`Store.write` (synchronously, on the store's thread) and take a
+:class:`Ctx`. Activity-level changes live in :mod:`plait.server.activities`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from plait.protocol.events import EventType
+from plait.server import activities
+from plait.server.errors import BadRequest, Conflict, NotFound
+from plait.server.run import CLOSED, RUNNING, Ctx, Run
+from plait.store.base import ExecutionRow, TaskRow, Txn
+
+__all__ = ["complete_workflow_task", "describe", "fail_workflow_task", "fire_timer",
+           "load_run", "parse_token", "start_workflow", "terminate"]
+
+log = logging.getLogger("plait.server")
+WT_RETRY_CAP = 60.0
+
+
+def parse_token(token: str) -> tuple[int, int]:
+    try:
+        task_id, dispatch_no = token.split(".", 1)
+        return int(task_id), int(dispatch_no)
+    except (ValueError, AttributeError):
+        raise BadRequest(f"malformed task token {token!r}", code="bad_token") from None
+
+
+def fenced_task(txn: Txn, token: str) -> TaskRow:
+    """The task a token names, if the token is still its current lease (the fencing check)."""
+    task_id, dispatch_no = parse_token(token)
+    task = txn.get_task(task_id)
+    if task is None or task.lease_session is None or task.dispatch_no != dispatch_no:
+        raise Conflict("task is no longer owned by this worker (completed, timed out or "
+                       "re-dispatched); the result was not recorded", code="stale_task")
+    return task
+
+
+def load_run(ctx: Ctx, ns: str, wid: str, rid: str | None = None) -> Run:
+    rid = rid or ctx.txn.current_run(ns, wid)
+    row = ctx.txn.get_execution(ns, wid, rid) if rid else None
+    if row is None:
+        raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}", code="workflow_not_found")
+    return Run(ctx, row)
+
+
+# -- start ------------------------------------------------------------------------------------
+def start_workflow(ctx: Ctx, ns: str, req: dict[str, Any]) -> dict[str, Any]:
+    wid = _require_str(req, "workflow_id")
+    wtype = _require_str(req, "workflow_type")
+    queue = _require_str(req, "task_queue")
+    existing = ctx.txn.current_run(ns, wid)
+    if existing:
+        prev = load_run(ctx, ns, wid, existing)
+        decision = _on_existing(prev, req)
+        if decision is not None:
+            return decision
+    rid = str(uuid.uuid4())
+    task_timeout = float(req.get("task_timeout") or 10.0)
+    execution_timeout = req.get("execution_timeout")
+    state: dict[str, Any] = {"wt": None, "upto": 0, "task_timeout": task_timeout}
+    row = ExecutionRow(ns, wid, rid, wtype, queue, RUNNING, ctx.now, None, 1, state, None,
+                       req.get("search_attributes") or {}, req.get("memo"))
+    run = Run(ctx, row, new=True)
+    run.append(EventType.WORKFLOW_EXECUTION_STARTED, {
+        "workflow_type": wtype, "task_queue": queue, "input": req.get("input") or [],
+        "execution_timeout": execution_timeout, "task_timeout": task_timeout,
+        "header": req.get("header") or {}, "memo": req.get("memo"),
+        "search_attributes": req.get("search_attributes") or {}, "attempt": 1,
+        "first_run_id": rid, "identity": req.get("identity", ""),
+    })
+    if execution_timeout:
+        ctx.txn.set_timer(ns, wid, rid, "execution", "", ctx.now + float(execution_timeout))
+        ctx.effects.timer(ctx.now + float(execution_timeout))
+    run.schedule_wt()
+    run.save()
+    return {"workflow_id": wid, "run_id": rid, "started": True}
+
+
+def _on_existing(prev: Run, req: dict[str, Any]) -> dict[str, Any] | None:
+    """Apply the conflict policy (running id) or reuse policy (closed id)."""
+    if prev.running:
+        policy = req.get("id_conflict_policy") or "fail"
+        if policy == "use_existing":
+            return {"workflow_id": prev.wid, "run_id": prev.rid, "started": False}
+        if policy == "terminate_existing":
+            _terminate_run(prev, "terminated by a new start with id_conflict_policy="
+                                 "terminate_existing")
+            prev.save()
+            return None
+        if policy != "fail":
+            raise BadRequest(f"unknown id_conflict_policy {policy!r}")
+        raise Conflict(f"workflow {prev.wid!r} is already running (run {prev.rid})",
+                       code="workflow_already_started")
+    reuse = req.get("id_reuse_policy") or "allow_duplicate"
+    if reuse == "allow_duplicate":
+        return None
+    if reuse == "allow_duplicate_failed_only":
+        if prev.row.status in ("FAILED", "CANCELED", "TERMINATED", "TIMED_OUT"):
+            return None
+        raise Conflict(f"workflow {prev.wid!r} closed as {prev.row.status}; id_reuse_policy "
+                       "allows only failed runs to be started again",
+                       code="workflow_already_started")
+    if reuse == "reject_duplicate":
+        raise Conflict(f"workflow {prev.wid!r} already ran; id_reuse_policy=reject_duplicate",
+                       code="workflow_already_started")
+    raise BadRequest(f"unknown id_reuse_policy {reuse!r}")
+
+
+def _require_str(req: dict[str, Any], key: str) -> str:
+    value = req.get(key)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"{key} is required and must be a non-empty string")
+    return value
+
+
+# -- terminate --------------------------------------------------------------------------------
+def terminate(ctx: Ctx, ns: str, wid: str, rid: str | None, reason: str) -> dict[str, Any]:
+    run = load_run(ctx, ns, wid, rid)
+    if not run.running:
+        raise Conflict(f"workflow {wid!r} is not running (it is {run.row.status})",
+                       code="workflow_not_running")
+    _terminate_run(run, reason)
+    run.save()
+    return {"workflow_id": wid, "run_id": run.rid}
+
+
+def _terminate_run(run: Run, reason: str) -> None:
+    run.flush_buffer()
+    run.close("TERMINATED", EventType.WORKFLOW_EXECUTION_TERMINATED, {"reason": reason})
+
+
+# -- workflow task completion -------------------------------------------------------------------
+def complete_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
+    task = fenced_task(ctx.txn, token)
+    run = load_run(ctx, task.namespace, task.workflow_id, task.run_id)
+    commands = req.get("commands")
+    if not isinstance(commands, list):
+        raise BadRequest("commands must be a list")
+    session = task.lease_session or ""
+    closing = any(c.get("kind") in ("complete_workflow", "fail_workflow") for c in commands)
+    if closing and run.state.get("buffer"):
+        # New events arrived while the task was out: closing now would drop them.
+        run.end_wt(task, EventType.WORKFLOW_TASK_FAILED, {
+            "cause": "unhandled_events",
+            "failure": {"message": "new events arrived while the workflow was closing; "
+                                   "the task runs again with them", "type": "UnhandledEvents"}})
+        run.flush_buffer()
+        run.state["sticky"] = None
+        run.schedule_wt()
+        run.save()
+        return {"rejected": True, "reason": "unhandled_events"}
+    run.end_wt(task, EventType.WORKFLOW_TASK_COMPLETED, {"identity": session})
+    scheduled: list[int] = []
+    for cmd in commands:
+        if not run.running:
+            break
+        _apply_command(run, cmd, scheduled)
+    run.state["upto"] = run.row.next_event_id - 1
+    run.state["last_task_failure"] = None
+    run.state["sticky"] = session if run.running else None
+    if run.running and run.flush_buffer():
+        run.schedule_wt()
+    run.save()
+    out: dict[str, Any] = {"upto": run.state["upto"]}
+    _eager(ctx, run, session, scheduled, req, out)
+    return out
+
+
+def _eager(ctx: Ctx, run: Run, session: str, scheduled: list[int], req: dict[str, Any],
+           out: dict[str, Any]) -> None:
+    """Hand the tasks this completion created straight back to the worker (no poll)."""
+    from plait.server import dispatch
+
+    want = int(req.get("eager_activities") or 0)
+    if want and scheduled:
+        out["activity_tasks"] = dispatch.claim_ids(ctx, scheduled[:want], session,
+                                                   activity_filter=True)
+    if req.get("eager_workflow") and run.running and run.state.get("wt"):
+        wts = dispatch.claim_ids(ctx, [run.state["wt"]["task_id"]], session)
+        if wts:
+            out["workflow_task"] = wts[0]
+
+
+def _apply_command(run: Run, cmd: dict[str, Any], scheduled: list[int]) -> None:
+    kind = cmd.get("kind")
+    if kind == "schedule_activity":
+        scheduled.append(activities.schedule(run, cmd))
+    elif kind == "start_timer":
+        _start_timer(run, cmd)
+    elif kind == "cancel_timer":
+        tid = str(cmd.get("timer_id"))
+        timer = run.txn.get_timer(run.ns, run.wid, run.rid, "user", tid)
+        run.append(EventType.TIMER_CANCELED, {
+            "timer_id": tid, "started_event_id": timer.data.get("started_event_id") if timer
+            else None})
+        run.txn.delete_timer(run.ns, run.wid, run.rid, "user", tid)
+    elif kind == "complete_workflow":
+        run.close("COMPLETED", EventType.WORKFLOW_EXECUTION_COMPLETED,
+                  {"result": cmd.get("result")})
+    elif kind == "fail_workflow":
+        run.close("FAILED", EventType.WORKFLOW_EXECUTION_FAILED, {"failure": cmd.get("failure")})
+    else:
+        raise BadRequest(f"unknown command kind {kind!r}")
+
+
+def _start_timer(run: Run, cmd: dict[str, Any]) -> None:
+    tid = str(cmd.get("timer_id"))
+    duration = max(0.0, float(cmd.get("duration", 0)))
+    started = run.append(EventType.TIMER_STARTED, {"timer_id": tid, "duration": duration})
+    fire_at = run.ctx.now + duration
+    run.txn.set_timer(run.ns, run.wid, run.rid, "user", tid, fire_at,
+                      {"started_event_id": started})
+    run.ctx.effects.timer(fire_at)
+
+
+# -- workflow task failure -----------------------------------------------------------------------
+def fail_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
+    task = fenced_task(ctx.txn, token)
+    run = load_run(ctx, task.namespace, task.workflow_id, task.run_id)
+    failure = req.get("failure") or {"message": "workflow task failed"}
+    attempt = run.state["wt"]["attempt"]
+    run.state["last_task_failure"] = {
+        "message": failure.get("message", ""), "type": failure.get("type", ""),
+        "traceback": failure.get("stack_trace", ""), "attempts": attempt, "time": ctx.now,
+        "cause": req.get("cause", "workflow_error"),
+    }
+    log.warning("workflow task failed: namespace=%s workflow_id=%s run_id=%s attempt=%d: %s",
+                run.ns, run.wid, run.rid, attempt, failure.get("message", ""))
+    delay = min(WT_RETRY_CAP, 2.0 ** (attempt - 1))
+    run.retry_wt(task, EventType.WORKFLOW_TASK_FAILED,
+                 {"cause": req.get("cause", "workflow_error"), "failure": failure}, delay)
+    run.save()
+    return {"next_attempt_in": delay}
+
+
+# -- timers ------------------------------------------------------------------------------------
+def fire_timer(ctx: Ctx, ns: str, wid: str, rid: str, kind: str, ref: str) -> None:
+    timer = ctx.txn.get_timer(ns, wid, rid, kind, ref)
+    if timer is None or timer.fire_at > ctx.now:
+        return  # already handled, or moved later (a heartbeat)
+    ctx.txn.delete_timer(ns, wid, rid, kind, ref)
+    row = ctx.txn.get_execution(ns, wid, rid)
+    if row is None or row.status != RUNNING:
+        return
+    run = Run(ctx, row)
+    if kind == "user":
+        run.add_input([(EventType.TIMER_FIRED, {
+            "timer_id": ref, "started_event_id": timer.data.get("started_event_id")})])
+    elif kind == "wt_timeout":
+        task = run.wt_task()
+        if task is not None and task.lease_session and \
+                task.dispatch_no == timer.data.get("dispatch_no"):
+            log.warning("workflow task timed out: workflow_id=%s run_id=%s", wid, rid)
+            run.retry_wt(task, EventType.WORKFLOW_TASK_TIMED_OUT,
+                         {"timeout_type": "start_to_close"}, 0.0)
+    elif kind == "execution":
+        run.flush_buffer()
+        run.close("TIMED_OUT", EventType.WORKFLOW_EXECUTION_TIMED_OUT,
+                  {"timeout_type": "execution"})
+    elif kind.startswith("act_"):
+        activities.fire_timeout(run, kind, ref, timer.data)
+    run.save()
+
+
+def redispatch_lost(ctx: Ctx, task: TaskRow, why: str) -> None:
+    """A task leased to a dead (or never-answering) worker goes back to the queue at once."""
+    row = ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
+    if row is None or row.status != RUNNING:
+        ctx.txn.delete_task(task.task_id)
+        return
+    run = Run(ctx, row)
+    if task.kind == "workflow":
+        run.retry_wt(task, EventType.WORKFLOW_TASK_TIMED_OUT, {"timeout_type": why}, 0.0)
+    else:
+        activities.worker_lost(run, task, why)
+    run.save()
+
+
+# -- reads -------------------------------------------------------------------------------------
+def describe(txn: Txn, now: float, ns: str, wid: str, rid: str | None) -> dict[str, Any]:
+    rid = rid or txn.current_run(ns, wid)
+    row = txn.get_execution(ns, wid, rid) if rid else None
+    if row is None:
+        raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}", code="workflow_not_found")
+    pending = [activities.pending_info(t, now) for t in txn.tasks_of_run(ns, wid, row.run_id)
+               if t.kind == "activity"]
+    return {
+        **execution_summary(row),
+        "history_length": row.next_event_id - 1,
+        "memo": row.memo,
+        "pending_activities": pending,
+        "attempts": activities.attempt_log(txn, ns, wid, row.run_id),
+        "last_task_failure": row.state.get("last_task_failure"),
+        "pending_workflow_task": row.state.get("wt") is not None,
+        "result": row.result if row.status in CLOSED else None,
+    }
+
+
+def execution_summary(row: ExecutionRow) -> dict[str, Any]:
+    return {
+        "workflow_id": row.workflow_id, "run_id": row.run_id,
+        "workflow_type": row.workflow_type, "task_queue": row.task_queue,
+        "status": row.status, "start_time": row.start_time, "close_time": row.close_time,
+        "search_attributes": row.search_attributes,
+    }

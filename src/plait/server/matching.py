@@ -1,0 +1,73 @@
+"""Long-poll dispatch: pollers wait on their queue and are woken when a commit adds a task.
+
+The database is the truth; wake-ups are only hints, so a missed one costs a little latency,
+never a task. A poller that finds nothing sleeps until the earliest task becomes visible
+(backoff, sticky window) or a wake-up, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+__all__ = ["Matching"]
+
+QueueKey = tuple[str, str, str]
+
+
+class Matching:
+    def __init__(self) -> None:
+        self._events: dict[QueueKey, asyncio.Event] = {}
+
+    def wake(self, key: QueueKey) -> None:
+        ev = self._events.get(key)
+        if ev is not None:
+            ev.set()
+
+    async def poll(self, key: QueueKey, wait: float,
+                   claim: Callable[[], Awaitable[tuple[list[Any], float | None]]]) -> list[Any]:
+        """Claim tasks, waiting up to ``wait`` seconds for some to appear."""
+        deadline = time.monotonic() + wait
+        while True:
+            ev = self._events.setdefault(key, asyncio.Event())
+            ev.clear()
+            tasks, next_visible = await claim()
+            if tasks:
+                return tasks
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return []
+            if next_visible is not None:
+                remaining = min(remaining, max(0.005, next_visible - time.time()))
+            try:
+                await asyncio.wait_for(ev.wait(), remaining)
+            except TimeoutError:
+                pass
+
+
+class ResultWaiters:
+    """Clients waiting for a run to close (``handle.result()``)."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[tuple[str, str, str], list[asyncio.Future[None]]] = {}
+
+    def closed(self, key: tuple[str, str, str]) -> None:
+        for fut in self._waiters.pop(key, []):
+            if not fut.done():
+                fut.set_result(None)
+
+    async def wait(self, key: tuple[str, str, str], timeout: float) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(key, []).append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            waiters = self._waiters.get(key)
+            if waiters and fut in waiters:
+                waiters.remove(fut)
+                if not waiters:
+                    del self._waiters[key]

@@ -1,0 +1,191 @@
+"""One workflow run being changed inside a transaction: append events, schedule tasks, close.
+
+Events that arrive while a workflow task is out at a worker (an activity result, a timer) are
+*buffered* in the run's state and written after that task's own events. So the history shows
+exactly what the worker saw between ``WORKFLOW_TASK_SCHEDULED`` and ``WORKFLOW_TASK_STARTED``,
+which is what replay relies on. ``WORKFLOW_TASK_STARTED`` itself is written when the task ends
+(with the dispatch time), which saves one history write per task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from plait.protocol.events import EventType
+from plait.server.effects import Effects
+from plait.store.base import ExecutionRow, TaskRow, Txn
+
+__all__ = ["CLOSED", "RUNNING", "Ctx", "Run", "iso"]
+
+RUNNING = "RUNNING"
+CLOSED = frozenset(
+    {"COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW", "TIMED_OUT"}
+)
+STICKY_SECONDS = 3.0
+
+
+def iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class Ctx:
+    """What every operation gets: the transaction, the server's clock reading, the effects."""
+
+    def __init__(self, txn: Txn, now: float, effects: Effects | None = None) -> None:
+        self.txn = txn
+        self.now = now
+        self.effects = effects or Effects()
+
+
+class Run:
+    def __init__(self, ctx: Ctx, row: ExecutionRow, *, new: bool = False) -> None:
+        self.ctx = ctx
+        self.txn = ctx.txn
+        self.row = row
+        self.new = new
+        self.expected = row.next_event_id
+        self.events: list[dict[str, Any]] = []
+
+    # -- identity -----------------------------------------------------------------------------
+    @property
+    def ns(self) -> str:
+        return self.row.namespace
+
+    @property
+    def wid(self) -> str:
+        return self.row.workflow_id
+
+    @property
+    def rid(self) -> str:
+        return self.row.run_id
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.row.state
+
+    @property
+    def running(self) -> bool:
+        return self.row.status == RUNNING
+
+    # -- events --------------------------------------------------------------------------------
+    def append(self, etype: EventType, attrs: dict[str, Any], ts: float | None = None) -> int:
+        event_id = self.row.next_event_id
+        self.events.append({"event_id": event_id, "event_type": etype.value,
+                            "timestamp": iso(ts if ts is not None else self.ctx.now),
+                            "attributes": attrs})
+        self.row.next_event_id += 1
+        return event_id
+
+    def add_input(self, events: list[tuple[EventType, dict[str, Any]]]) -> None:
+        """Events from outside the workflow's code: buffered while a task is out."""
+        if self.wt_out():
+            buf = self.state.setdefault("buffer", [])
+            for etype, attrs in events:
+                buf.append({"event_type": etype.value, "attributes": attrs, "ts": self.ctx.now})
+            return
+        for etype, attrs in events:
+            self.append(etype, attrs)
+        self.ensure_wt()
+
+    def flush_buffer(self) -> bool:
+        buffered = self.state.pop("buffer", None) or []
+        for b in buffered:
+            self.append(EventType(b["event_type"]), b["attributes"], b["ts"])
+        return bool(buffered)
+
+    # -- workflow tasks -------------------------------------------------------------------------
+    def wt_task(self) -> TaskRow | None:
+        wt = self.state.get("wt")
+        return self.txn.get_task(wt["task_id"]) if wt else None
+
+    def wt_out(self) -> bool:
+        task = self.wt_task()
+        return task is not None and task.lease_session is not None
+
+    def ensure_wt(self) -> None:
+        if self.running and not self.state.get("wt"):
+            self.schedule_wt()
+
+    def schedule_wt(self, *, attempt: int = 1, visible_at: float | None = None) -> None:
+        event_id = self.append(EventType.WORKFLOW_TASK_SCHEDULED,
+                               {"task_queue": self.row.task_queue, "attempt": attempt})
+        sticky = self.state.get("sticky") if attempt == 1 else None
+        when = visible_at if visible_at is not None else self.ctx.now
+        task_id = self.txn.insert_task(
+            ns=self.ns, task_queue=self.row.task_queue, kind="workflow", wid=self.wid,
+            rid=self.rid, ref="wt", visible_at=when, payload={"attempt": attempt},
+            sticky_session=sticky, sticky_until=when + STICKY_SECONDS if sticky else None)
+        self.state["wt"] = {"task_id": task_id, "scheduled_event_id": event_id,
+                            "attempt": attempt}
+        self.ctx.effects.wake_queue(self.ns, self.row.task_queue, "workflow")
+        if when > self.ctx.now:
+            self.ctx.effects.timer(when)
+
+    def end_wt(self, task: TaskRow, outcome: EventType, attrs: dict[str, Any]) -> None:
+        """Record the task's start and end; the task row goes away."""
+        wt = self.state["wt"]
+        started = self.append(EventType.WORKFLOW_TASK_STARTED,
+                              {"scheduled_event_id": wt["scheduled_event_id"],
+                               "identity": task.lease_session or "",
+                               "attempt": wt["attempt"]},
+                              task.dispatched_at)
+        self.append(outcome, {"scheduled_event_id": wt["scheduled_event_id"],
+                              "started_event_id": started, **attrs})
+        self.txn.delete_task(task.task_id)
+        self.txn.delete_timer(self.ns, self.wid, self.rid, "wt_timeout", "wt")
+        self.state["wt"] = None
+
+    def retry_wt(self, task: TaskRow, outcome: EventType, attrs: dict[str, Any],
+                 delay: float) -> None:
+        """A task failed or timed out: record it once per streak, then offer it again."""
+        wt = self.state["wt"]
+        attempt = wt["attempt"]
+        if attempt == 1:
+            self.end_wt(task, outcome, attrs)
+        else:
+            self.txn.delete_task(task.task_id)
+            self.txn.delete_timer(self.ns, self.wid, self.rid, "wt_timeout", "wt")
+            self.state["wt"] = None
+        self.flush_buffer()
+        self.state["sticky"] = None
+        if attempt == 1:
+            self.schedule_wt(attempt=attempt + 1, visible_at=self.ctx.now + delay)
+        else:
+            self._reoffer_silently(attempt + 1, self.ctx.now + delay)
+
+    def _reoffer_silently(self, attempt: int, visible_at: float) -> None:
+        """Later attempts of a failing task add no events (the first failure is recorded)."""
+        task_id = self.txn.insert_task(
+            ns=self.ns, task_queue=self.row.task_queue, kind="workflow", wid=self.wid,
+            rid=self.rid, ref="wt", visible_at=visible_at, payload={"attempt": attempt})
+        prev = self.state.get("last_wt_scheduled_event_id", 0)
+        self.state["wt"] = {"task_id": task_id, "scheduled_event_id": prev, "attempt": attempt}
+        self.ctx.effects.wake_queue(self.ns, self.row.task_queue, "workflow")
+        self.ctx.effects.timer(visible_at)
+
+    # -- closing --------------------------------------------------------------------------------
+    def close(self, status: str, etype: EventType, attrs: dict[str, Any]) -> None:
+        if self.row.status != RUNNING:
+            return
+        self.append(etype, attrs)
+        self.row.status = status
+        self.row.close_time = self.ctx.now
+        self.row.result = {"status": status, **attrs}
+        self.state["wt"] = None
+        self.state.pop("buffer", None)
+        self.txn.delete_run_work(self.ns, self.wid, self.rid)
+        self.ctx.effects.closed.append((self.ns, self.wid, self.rid))
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self) -> None:
+        wt = self.state.get("wt")
+        if wt and wt.get("scheduled_event_id"):
+            self.state["last_wt_scheduled_event_id"] = wt["scheduled_event_id"]
+        if self.new:
+            self.txn.insert_execution(self.row)
+        else:
+            self.txn.update_execution(self.row, self.expected)
+        self.txn.insert_events(self.ns, self.wid, self.rid, self.events)
+        self.expected = self.row.next_event_id
+        self.events = []

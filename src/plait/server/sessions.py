@@ -1,0 +1,63 @@
+"""Worker sessions: the lease that tells a live worker from a dead one.
+
+A dropped long-poll is not a dead worker; a session that stops heartbeating is. When it
+expires, every task leased to it goes back to the queue at once, whatever its timeouts. Each
+heartbeat also lists the tasks the worker holds: a task leased more than a moment ago that the
+worker does not know about (its response was lost) is offered again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from plait.protocol.jsoncodec import dumps_str
+from plait.server.history import redispatch_lost
+from plait.server.run import Ctx
+
+__all__ = ["close", "expire_due", "heartbeat", "open_session"]
+
+UNACKED_GRACE = 2.0
+
+
+def open_session(ctx: Ctx, ns: str, req: dict[str, Any], expiry: float) -> dict[str, Any]:
+    identity = str(req.get("identity") or "worker")[:200]
+    safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in identity)
+    session = f"{safe}-{uuid.uuid4().hex[:12]}"
+    info = {"task_queue": req.get("task_queue"), "identity": identity,
+            "workflow_types": req.get("workflow_types") or [],
+            "activity_types": req.get("activity_types") or []}
+    ctx.txn.exec("upsert_session", session=session, ns=ns, task_queue=req.get("task_queue", ""),
+                 identity=identity, info=dumps_str(info), expires_at=ctx.now + expiry)
+    return {"session_id": session, "expiry": expiry}
+
+
+def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float) -> dict[str, Any]:
+    from plait.server.dispatch import session_info
+
+    session_info(ctx, session)  # raises NotFound when expired
+    ctx.txn.exec("renew_session", session=session, expires_at=ctx.now + expiry)
+    held_set = set(held)
+    for task in ctx.txn.leased_tasks(session):
+        token = f"{task.task_id}.{task.dispatch_no}"
+        if token not in held_set and (task.dispatched_at or 0) < ctx.now - UNACKED_GRACE:
+            redispatch_lost(ctx, task, "unacknowledged")
+    return {"ok": True}
+
+
+def close(ctx: Ctx, session: str) -> None:
+    """A worker shutting down hands its tasks back without waiting for expiry."""
+    for task in ctx.txn.leased_tasks(session):
+        redispatch_lost(ctx, task, "worker_shutdown")
+    ctx.txn.exec("clear_sticky", session=session)
+    ctx.txn.exec("delete_session", session=session)
+
+
+def expire_due(ctx: Ctx) -> int:
+    expired = [r[0] for r in ctx.txn.all("expired_sessions", now=ctx.now)]
+    for session in expired:
+        for task in ctx.txn.leased_tasks(session):
+            redispatch_lost(ctx, task, "worker_session_expired")
+        ctx.txn.exec("clear_sticky", session=session)
+        ctx.txn.exec("delete_session", session=session)
+    return len(expired)

@@ -1,0 +1,5 @@
+"""Persistence: one narrow interface (:mod:`.base`), one module per database."""
+
+from plait.store.base import Store, StoreUnavailable, Txn, open_store
+
+__all__ = ["Store", "StoreUnavailable", "Txn", "open_store"]

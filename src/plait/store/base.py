@@ -1,0 +1,308 @@
+"""The store interface: a transaction object with named operations, and the async front.
+
+The history service is plain synchronous Python run *inside* one transaction (see
+``Store.write``): load the workflow's row, append events, create the tasks and timers they
+imply, and commit all of it at once (the transactional outbox). The optimistic check on
+``next_event_id`` in :meth:`Txn.update_execution` stops two servers from both extending one
+history.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from plait.protocol.jsoncodec import dumps_str, loads
+
+__all__ = ["ConflictError", "ExecutionRow", "Store", "StoreUnavailable", "TaskRow", "Txn",
+           "open_store"]
+
+T = TypeVar("T")
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or refused the commit; the request may be retried."""
+
+
+class ConflictError(Exception):
+    """Another writer extended the history first (optimistic check failed); retry."""
+
+
+@dataclasses.dataclass
+class ExecutionRow:
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    status: str
+    start_time: float
+    close_time: float | None
+    next_event_id: int
+    state: dict[str, Any]
+    result: dict[str, Any] | None
+    search_attributes: dict[str, Any]
+    memo: dict[str, Any] | None
+
+
+@dataclasses.dataclass
+class TaskRow:
+    task_id: int
+    namespace: str
+    task_queue: str
+    kind: str
+    workflow_id: str
+    run_id: str
+    ref: str
+    visible_at: float
+    lease_session: str | None
+    dispatch_no: int
+    dispatched_at: float | None
+    payload: dict[str, Any]
+
+
+@dataclasses.dataclass
+class TimerRow:
+    namespace: str
+    workflow_id: str
+    run_id: str
+    kind: str
+    ref: str
+    fire_at: float
+    data: dict[str, Any]
+
+
+def _task(row: Sequence[Any]) -> TaskRow:
+    return TaskRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
+                   row[9], row[10], loads(row[11]))
+
+
+def _timer(row: Sequence[Any]) -> TimerRow:
+    return TimerRow(row[0], row[1], row[2], row[3], row[4], row[5], loads(row[6]))
+
+
+class Txn:
+    """Named operations inside one open transaction, over a DB-API cursor.
+
+    Backends override only what differs (the claim query's locking, for instance).
+    """
+
+    def __init__(self, cursor: Any, queries: dict[str, str]) -> None:
+        self.cur = cursor
+        self.q = queries
+
+    # -- plumbing -------------------------------------------------------------------------
+    def exec(self, name: str, **params: Any) -> Any:
+        self.cur.execute(self.q[name], params)
+        return self.cur
+
+    def one(self, name: str, **params: Any) -> Any:
+        return self.exec(name, **params).fetchone()
+
+    def all(self, name: str, **params: Any) -> list[Any]:
+        return list(self.exec(name, **params).fetchall())
+
+    def scalar(self, name: str, **params: Any) -> Any:
+        row = self.one(name, **params)
+        return row[0] if row else None
+
+    # -- executions ------------------------------------------------------------------------
+    def get_execution(self, ns: str, wid: str, rid: str) -> ExecutionRow | None:
+        r = self.one("get_execution", ns=ns, wid=wid, rid=rid)
+        if r is None:
+            return None
+        return ExecutionRow(ns, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], loads(r[8]),
+                            loads(r[9]) if r[9] else None, loads(r[10]) if r[10] else {},
+                            loads(r[11]) if r[11] else None)
+
+    def current_run(self, ns: str, wid: str) -> str | None:
+        rid: str | None = self.scalar("get_current_run", ns=ns, wid=wid)
+        return rid
+
+    def insert_execution(self, e: ExecutionRow) -> None:
+        self.exec("insert_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
+                  workflow_type=e.workflow_type, task_queue=e.task_queue, status=e.status,
+                  start_time=e.start_time, next_event_id=e.next_event_id,
+                  state=dumps_str(e.state), search_attributes=dumps_str(e.search_attributes),
+                  memo=dumps_str(e.memo) if e.memo is not None else None)
+        self.exec("set_current_run", ns=e.namespace, wid=e.workflow_id, rid=e.run_id)
+
+    def update_execution(self, e: ExecutionRow, expected_next_event_id: int) -> None:
+        cur = self.exec("update_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
+                        status=e.status, close_time=e.close_time,
+                        next_event_id=e.next_event_id, state=dumps_str(e.state),
+                        result=dumps_str(e.result) if e.result is not None else None,
+                        expected=expected_next_event_id)
+        if cur.rowcount != 1:
+            raise ConflictError(f"workflow {e.workflow_id} changed concurrently")
+
+    # -- events ----------------------------------------------------------------------------
+    def insert_events(self, ns: str, wid: str, rid: str, events: Iterable[dict[str, Any]]) -> None:
+        rows = [{"ns": ns, "wid": wid, "rid": rid, "event_id": ev["event_id"],
+                 "data": dumps_str(ev)} for ev in events]
+        if rows:
+            self.cur.executemany(self.q["insert_event"], rows)
+
+    def events(self, ns: str, wid: str, rid: str, after: int = 0) -> list[dict[str, Any]]:
+        return [loads(r[0]) for r in self.all("get_events", ns=ns, wid=wid, rid=rid, after=after)]
+
+    # -- tasks -----------------------------------------------------------------------------
+    def insert_task(self, *, ns: str, task_queue: str, kind: str, wid: str, rid: str, ref: str,
+                    visible_at: float, payload: dict[str, Any],
+                    sticky_session: str | None = None, sticky_until: float | None = None) -> int:
+        task_id: int = self.scalar("insert_task", ns=ns, task_queue=task_queue, kind=kind,
+                                   wid=wid, rid=rid, ref=ref, visible_at=visible_at,
+                                   sticky_session=sticky_session, sticky_until=sticky_until,
+                                   payload=dumps_str(payload))
+        return task_id
+
+    def get_task(self, task_id: int) -> TaskRow | None:
+        r = self.one("get_task", task_id=task_id)
+        return _task(r) if r else None
+
+    def get_task_by_ref(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> TaskRow | None:
+        r = self.one("get_task_by_ref", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref)
+        return _task(r) if r else None
+
+    def tasks_of_run(self, ns: str, wid: str, rid: str) -> list[TaskRow]:
+        return [_task(r) for r in self.all("tasks_of_run", ns=ns, wid=wid, rid=rid)]
+
+    def claim_tasks(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
+                    limit: int) -> list[TaskRow]:
+        rows = self.all("claim_tasks", ns=ns, task_queue=task_queue, kind=kind,
+                        session=session, now=now, limit=limit)
+        return sorted((_task(r) for r in rows), key=lambda t: (t.visible_at, t.task_id))
+
+    def claim_task_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
+        r = self.one("claim_task_by_id", task_id=task_id, session=session, now=now)
+        return _task(r) if r else None
+
+    def next_visible(self, ns: str, task_queue: str, kind: str, session: str) -> float | None:
+        v: float | None = self.scalar("next_visible", ns=ns, task_queue=task_queue, kind=kind,
+                                      session=session)
+        return v
+
+    def release_task(self, task_id: int, visible_at: float, payload: dict[str, Any]) -> None:
+        self.exec("release_task", task_id=task_id, visible_at=visible_at,
+                  payload=dumps_str(payload))
+
+    def update_task_payload(self, task_id: int, payload: dict[str, Any]) -> None:
+        self.exec("update_task_payload", task_id=task_id, payload=dumps_str(payload))
+
+    def delete_task(self, task_id: int) -> None:
+        self.exec("delete_task", task_id=task_id)
+
+    def leased_tasks(self, session: str) -> list[TaskRow]:
+        return [_task(r) for r in self.all("leased_tasks_of_session", session=session)]
+
+    # -- timers ----------------------------------------------------------------------------
+    def set_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str, fire_at: float,
+                  data: dict[str, Any] | None = None) -> None:
+        self.exec("upsert_timer", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref, fire_at=fire_at,
+                  data=dumps_str(data or {}))
+
+    def delete_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> None:
+        self.exec("delete_timer", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref)
+
+    def get_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> TimerRow | None:
+        r = self.one("get_timer", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref)
+        return _timer(r) if r else None
+
+    def due_timers(self, now: float, limit: int) -> list[TimerRow]:
+        return [_timer(r) for r in self.all("due_timers", now=now, limit=limit)]
+
+    def next_timer(self) -> float | None:
+        v: float | None = self.scalar("next_timer")
+        return v
+
+    # -- closing and retention --------------------------------------------------------------
+    def delete_run_work(self, ns: str, wid: str, rid: str) -> None:
+        """Drop the tasks and timers of a run that has closed."""
+        self.exec("delete_tasks_of_run", ns=ns, wid=wid, rid=rid)
+        self.exec("delete_timers_of_run", ns=ns, wid=wid, rid=rid)
+
+    def delete_run(self, ns: str, wid: str, rid: str) -> None:
+        for name in ("delete_execution", "delete_events_of_run", "delete_attempts_of_run",
+                     "delete_tasks_of_run", "delete_timers_of_run", "delete_current_run_if"):
+            self.exec(name, ns=ns, wid=wid, rid=rid)
+
+    # -- list and count ----------------------------------------------------------------------
+    def list_executions(self, ns: str, filters: dict[str, Any], limit: int,
+                        after: tuple[float, str, str] | None) -> list[ExecutionRow]:
+        where, params = _list_where(ns, filters)
+        if after is not None:
+            where.append("(start_time, workflow_id, run_id) < (:a_t, :a_w, :a_r)")
+            params.update(a_t=after[0], a_w=after[1], a_r=after[2])
+        sql = ("SELECT workflow_id, run_id FROM executions WHERE " + " AND ".join(where)
+               + " ORDER BY start_time DESC, workflow_id DESC, run_id DESC LIMIT :limit")
+        params["limit"] = limit
+        self.cur.execute(self._style(sql), params)
+        rows = self.cur.fetchall()
+        out = []
+        for wid, rid in rows:
+            e = self.get_execution(ns, wid, rid)
+            if e is not None:
+                out.append(e)
+        return out
+
+    def count_executions(self, ns: str, filters: dict[str, Any]) -> int:
+        where, params = _list_where(ns, filters)
+        self.cur.execute(self._style("SELECT COUNT(*) FROM executions WHERE "
+                                     + " AND ".join(where)), params)
+        return int(self.cur.fetchone()[0])
+
+    def _style(self, sql: str) -> str:
+        return sql
+
+    # -- dispatch bookkeeping kept here so backends share it -------------------------------
+    def json(self, value: Any) -> str:
+        return dumps_str(value)
+
+
+def _list_where(ns: str, f: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
+    """WHERE clauses from fixed fragments only; user values travel as parameters."""
+    where = ["namespace = :ns"]
+    params: dict[str, Any] = {"ns": ns}
+    if f.get("workflow_type"):
+        where.append("workflow_type = :wt")
+        params["wt"] = f["workflow_type"]
+    if f.get("status"):
+        where.append("status = :st")
+        params["st"] = f["status"]
+    if f.get("started_after") is not None:
+        where.append("start_time >= :sa")
+        params["sa"] = f["started_after"]
+    if f.get("started_before") is not None:
+        where.append("start_time < :sb")
+        params["sb"] = f["started_before"]
+    return where, params
+
+
+class Store(abc.ABC):
+    """Async front of a database: runs synchronous transaction functions off the event loop."""
+
+    @abc.abstractmethod
+    async def write(self, fn: Callable[[Txn], T]) -> T:
+        """Run ``fn`` in a write transaction; return once the commit is durable."""
+
+    @abc.abstractmethod
+    async def read(self, fn: Callable[[Txn], T]) -> T:
+        """Run ``fn`` against a consistent snapshot."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def healthy(self) -> bool: ...
+
+
+def open_store(url: str) -> Store:
+    """``sqlite:///relative.db``, ``sqlite:////abs.db``, a bare path, or ``postgresql://...``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        raise StoreUnavailable("the PostgreSQL store is not built yet; use sqlite:///PATH")
+    from plait.store.sqlite import SQLiteStore
+
+    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
+    return SQLiteStore(path)

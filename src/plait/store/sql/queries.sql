@@ -1,0 +1,201 @@
+-- Named queries of the store. Parameters are :name; backends translate the style.
+
+-- name: get_execution
+SELECT workflow_id, run_id, workflow_type, task_queue, status, start_time, close_time,
+       next_event_id, state, result, search_attributes, memo
+FROM executions WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
+
+-- name: get_current_run
+SELECT run_id FROM current_runs WHERE namespace = :ns AND workflow_id = :wid;
+
+-- name: set_current_run
+INSERT INTO current_runs (namespace, workflow_id, run_id) VALUES (:ns, :wid, :rid)
+ON CONFLICT (namespace, workflow_id) DO UPDATE SET run_id = excluded.run_id;
+
+-- name: insert_execution
+INSERT INTO executions (namespace, workflow_id, run_id, workflow_type, task_queue, status,
+                        start_time, close_time, next_event_id, state, result,
+                        search_attributes, memo)
+VALUES (:ns, :wid, :rid, :workflow_type, :task_queue, :status, :start_time, NULL,
+        :next_event_id, :state, NULL, :search_attributes, :memo);
+
+-- name: update_execution
+UPDATE executions SET status = :status, close_time = :close_time, next_event_id = :next_event_id,
+                      state = :state, result = :result
+WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid AND next_event_id = :expected;
+
+-- name: insert_event
+INSERT INTO events (namespace, workflow_id, run_id, event_id, data)
+VALUES (:ns, :wid, :rid, :event_id, :data);
+
+-- name: get_events
+SELECT data FROM events
+WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid AND event_id > :after
+ORDER BY event_id;
+
+-- name: insert_task
+INSERT INTO tasks (namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
+                   sticky_session, sticky_until, lease_session, dispatch_no, payload)
+VALUES (:ns, :task_queue, :kind, :wid, :rid, :ref, :visible_at, :sticky_session, :sticky_until,
+        NULL, 0, :payload)
+RETURNING task_id;
+
+-- name: get_task
+SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
+       lease_session, dispatch_no, dispatched_at, payload
+FROM tasks WHERE task_id = :task_id;
+
+-- name: get_task_by_ref
+SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
+       lease_session, dispatch_no, dispatched_at, payload
+FROM tasks WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid AND kind = :kind
+             AND ref = :ref;
+
+-- name: tasks_of_run
+SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
+       lease_session, dispatch_no, dispatched_at, payload
+FROM tasks WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid ORDER BY task_id;
+
+-- name: claim_tasks
+UPDATE tasks SET lease_session = :session, dispatch_no = dispatch_no + 1, dispatched_at = :now
+WHERE task_id IN (
+    SELECT task_id FROM tasks
+    WHERE namespace = :ns AND task_queue = :task_queue AND kind = :kind
+      AND lease_session IS NULL AND visible_at <= :now
+      AND (sticky_session IS NULL OR sticky_session = :session OR sticky_until <= :now)
+    ORDER BY visible_at, task_id LIMIT :limit)
+RETURNING task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
+          lease_session, dispatch_no, dispatched_at, payload;
+
+-- name: claim_task_by_id
+UPDATE tasks SET lease_session = :session, dispatch_no = dispatch_no + 1, dispatched_at = :now
+WHERE task_id = :task_id AND lease_session IS NULL
+RETURNING task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
+          lease_session, dispatch_no, dispatched_at, payload;
+
+-- name: next_visible
+SELECT MIN(CASE WHEN sticky_session IS NOT NULL AND sticky_session <> :session
+                     AND sticky_until > visible_at THEN sticky_until ELSE visible_at END)
+FROM tasks
+WHERE namespace = :ns AND task_queue = :task_queue AND kind = :kind AND lease_session IS NULL;
+
+-- name: release_task
+UPDATE tasks SET lease_session = NULL, visible_at = :visible_at, sticky_session = NULL,
+                 sticky_until = NULL, payload = :payload
+WHERE task_id = :task_id;
+
+-- name: update_task_payload
+UPDATE tasks SET payload = :payload WHERE task_id = :task_id;
+
+-- name: delete_task
+DELETE FROM tasks WHERE task_id = :task_id;
+
+-- name: delete_tasks_of_run
+DELETE FROM tasks WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
+
+-- name: leased_tasks_of_session
+SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
+       lease_session, dispatch_no, dispatched_at, payload
+FROM tasks WHERE lease_session = :session ORDER BY task_id;
+
+-- name: clear_sticky
+UPDATE tasks SET sticky_session = NULL, sticky_until = NULL WHERE sticky_session = :session;
+
+-- name: upsert_timer
+INSERT INTO timers (namespace, workflow_id, run_id, kind, ref, fire_at, data)
+VALUES (:ns, :wid, :rid, :kind, :ref, :fire_at, :data)
+ON CONFLICT (namespace, workflow_id, run_id, kind, ref)
+DO UPDATE SET fire_at = excluded.fire_at, data = excluded.data;
+
+-- name: delete_timer
+DELETE FROM timers
+WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid AND kind = :kind AND ref = :ref;
+
+-- name: delete_timers_of_run
+DELETE FROM timers WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
+
+-- name: due_timers
+SELECT namespace, workflow_id, run_id, kind, ref, fire_at, data FROM timers
+WHERE fire_at <= :now ORDER BY fire_at LIMIT :limit;
+
+-- name: get_timer
+SELECT namespace, workflow_id, run_id, kind, ref, fire_at, data FROM timers
+WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid AND kind = :kind AND ref = :ref;
+
+-- name: next_timer
+SELECT MIN(fire_at) FROM timers;
+
+-- name: insert_attempt
+INSERT INTO attempts (namespace, workflow_id, run_id, activity_id, attempt, activity_type,
+                      started_at, worker)
+VALUES (:ns, :wid, :rid, :aid, :attempt, :activity_type, :started_at, :worker)
+ON CONFLICT (namespace, workflow_id, run_id, activity_id, attempt)
+DO UPDATE SET started_at = excluded.started_at, worker = excluded.worker;
+
+-- name: end_attempt
+UPDATE attempts SET ended_at = :ended_at, outcome = :outcome, failure = :failure
+WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid AND activity_id = :aid
+  AND attempt = :attempt AND ended_at IS NULL;
+
+-- name: attempts_of_run
+SELECT activity_id, attempt, activity_type, started_at, ended_at, outcome, failure, worker
+FROM attempts WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
+ORDER BY started_at, activity_id, attempt;
+
+-- name: upsert_session
+INSERT INTO sessions (session_id, namespace, task_queue, identity, info, expires_at)
+VALUES (:session, :ns, :task_queue, :identity, :info, :expires_at)
+ON CONFLICT (session_id) DO UPDATE SET expires_at = excluded.expires_at;
+
+-- name: get_session
+SELECT session_id, namespace, task_queue, identity, info, expires_at FROM sessions
+WHERE session_id = :session;
+
+-- name: renew_session
+UPDATE sessions SET expires_at = :expires_at WHERE session_id = :session;
+
+-- name: delete_session
+DELETE FROM sessions WHERE session_id = :session;
+
+-- name: expired_sessions
+SELECT session_id FROM sessions WHERE expires_at <= :now LIMIT 100;
+
+-- name: extend_all_sessions
+UPDATE sessions SET expires_at = :expires_at WHERE expires_at < :expires_at;
+
+-- name: next_session_expiry
+SELECT MIN(expires_at) FROM sessions;
+
+-- name: get_request
+SELECT response FROM requests WHERE namespace = :ns AND request_id = :request_id;
+
+-- name: insert_request
+INSERT INTO requests (namespace, request_id, response, created_at)
+VALUES (:ns, :request_id, :response, :now);
+
+-- name: delete_old_requests
+DELETE FROM requests WHERE created_at < :before;
+
+-- name: get_namespace
+SELECT name, retention_seconds FROM namespaces WHERE name = :ns;
+
+-- name: ensure_namespace
+INSERT INTO namespaces (name, retention_seconds) VALUES (:ns, :retention)
+ON CONFLICT (name) DO NOTHING;
+
+-- name: expired_runs
+SELECT e.namespace, e.workflow_id, e.run_id FROM executions e
+JOIN namespaces n ON n.name = e.namespace
+WHERE e.close_time IS NOT NULL AND e.close_time < :now - n.retention_seconds LIMIT 500;
+
+-- name: delete_execution
+DELETE FROM executions WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
+
+-- name: delete_events_of_run
+DELETE FROM events WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
+
+-- name: delete_attempts_of_run
+DELETE FROM attempts WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
+
+-- name: delete_current_run_if
+DELETE FROM current_runs WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;

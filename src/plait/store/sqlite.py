@@ -1,0 +1,189 @@
+"""SQLite store: WAL, synchronous=FULL, one writer thread with group commit.
+
+All work runs on one thread holding one connection (SQLite has one writer anyway). The thread
+drains every queued operation, runs each inside its own SAVEPOINT of one ``BEGIN IMMEDIATE``
+transaction, and commits once: many state changes share one fsync, and a failing operation
+rolls back only itself. Callers are answered only after COMMIT returns, so every
+acknowledgement is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from plait.store.base import Store, StoreUnavailable, Txn
+from plait.store.queries import load_queries, migrations
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+log = logging.getLogger("plait.store")
+_MAX_BATCH = 512
+_STOP = object()
+
+
+class SQLiteStore(Store):
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._lock_file = self._take_lock(path)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queries = load_queries("named")
+        self._conn = self._connect(path)
+        self._migrate()
+        self._thread = threading.Thread(target=self._run, name="plait-sqlite", daemon=True)
+        self._thread.start()
+
+    # -- setup ------------------------------------------------------------------------------
+    @staticmethod
+    def _take_lock(path: str) -> Any:
+        if path == ":memory:":
+            return None
+        lock = open(path + ".lock", "w")  # noqa: SIM115 - held for the store's lifetime
+        try:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise StoreUnavailable(
+                f"another plait server is using {path}; one server per SQLite file "
+                "(use PostgreSQL to run several)"
+            ) from None
+        return lock
+
+    @staticmethod
+    def _connect(path: str) -> sqlite3.Connection:
+        if path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA cache_size=-65536")
+        return conn
+
+    def _migrate(self) -> None:
+        c = self._conn
+        c.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
+                  "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
+        done = {r[0] for r in c.execute("SELECT version FROM schema_migrations")}
+        for version, name, sql in migrations():
+            if version in done:
+                continue
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in _statements(sql):
+                    c.execute(stmt)
+                c.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                          (version, name, time.time()))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            log.info("applied migration %s", name)
+
+    # -- the writer thread -------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < _MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                batch.append(item)
+            self._run_batch(batch)
+
+    def _run_batch(self, batch: list[Any]) -> None:
+        cur = self._conn.cursor()
+        txn = Txn(cur, self._queries)
+        results: list[tuple[Any, asyncio.AbstractEventLoop, asyncio.Future[Any], Any, bool]] = []
+        try:
+            cur.execute("BEGIN IMMEDIATE")
+            for fn, loop, fut, write in batch:
+                if write:
+                    cur.execute("SAVEPOINT op")
+                try:
+                    value = fn(txn)
+                    ok = True
+                except BaseException as exc:  # one op failing must not sink the batch
+                    value, ok = exc, False
+                if write:
+                    cur.execute("RELEASE op" if ok else "ROLLBACK TO op")
+                    if not ok:
+                        cur.execute("RELEASE op")
+                results.append((value, loop, fut, None, ok))
+            cur.execute("COMMIT")
+        except sqlite3.Error as exc:
+            log.error("sqlite commit failed: %s", exc)
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            err = StoreUnavailable(f"database error: {exc}")
+            results = [(err, loop, fut, None, False) for _, loop, fut, _ in batch]
+        finally:
+            cur.close()
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
+        for value, loop, fut, _, ok in results:
+            by_loop.setdefault(loop, []).append((fut, value, ok))
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_all, items)
+            except RuntimeError:
+                pass  # the loop closed while we worked
+
+    async def _submit(self, fn: Callable[[Txn], T], write: bool) -> T:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+        self._queue.put((fn, loop, fut, write))
+        return await fut
+
+    async def write(self, fn: Callable[[Txn], T]) -> T:
+        return await self._submit(fn, True)
+
+    async def read(self, fn: Callable[[Txn], T]) -> T:
+        return await self._submit(fn, False)
+
+    async def healthy(self) -> bool:
+        try:
+            await self.read(lambda t: t.cur.execute("SELECT 1").fetchone())
+            return True
+        except Exception:
+            return False
+
+    async def close(self) -> None:
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join, 10)
+        self._conn.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+
+
+def _resolve_all(items: list[tuple[asyncio.Future[Any], Any, bool]]) -> None:
+    for fut, value, ok in items:
+        if fut.done():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

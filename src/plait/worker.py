@@ -1,0 +1,209 @@
+"""The worker: polls a task queue, runs workflow code and activities, reports the outcomes.
+
+    worker = Worker(client, task_queue="orders", workflows=[Order], activities=[charge])
+    await worker.run()            # until cancelled or worker.shutdown()
+    async with worker: ...        # or: runs in the background inside the block
+
+A worker holds a session with the server and renews it about every second. When the worker
+dies, the session expires and the server hands the worker's tasks to others; when it shuts
+down gracefully, it finishes what it runs and closes the session so nothing waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from plait import errors
+from plait._worker.activities import ActivityRunner
+from plait._worker.slots import Slots
+from plait._worker.workflows import WorkflowTasks
+from plait.client import Client
+from plait.runtime.definitions import activity_defn_of, workflow_defn_of
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("plait.worker")
+POLL_WAIT = 30.0
+HEARTBEAT_EVERY = 1.0
+
+
+class Worker:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        workflows: Sequence[type] = (),
+        activities: Sequence[Callable[..., Any]] = (),
+        max_concurrent_activities: int = 100,
+        max_concurrent_workflow_tasks: int = 100,
+        max_cached_workflows: int = 10_000,
+        graceful_shutdown_timeout: timedelta = timedelta(seconds=10),
+        identity: str | None = None,
+        pollers: int = 2,
+        eager_dispatch: bool = True,
+    ) -> None:
+        if not workflows and not activities:
+            raise ValueError("a worker needs at least one workflow or activity")
+        self.client = client
+        self.task_queue = task_queue
+        self.identity = identity or f"{os.getpid()}@{socket.gethostname()}"
+        self.eager = eager_dispatch
+        wf_defns = {d.name: d for d in (workflow_defn_of(w) for w in workflows)}
+        act_defns = {d.name: d for d in (activity_defn_of(a) for a in activities)}
+        self.activity_names = frozenset(act_defns)
+        self.workflow_slots = Slots(max_concurrent_workflow_tasks)
+        self.activity_slots = Slots(max_concurrent_activities)
+        self.held: set[str] = set()
+        self.session_id: str | None = None
+        self._wf = WorkflowTasks(self, wf_defns, max_cached_workflows)
+        self._acts = ActivityRunner(self, act_defns, max_concurrent_activities)
+        self._graceful = graceful_shutdown_timeout.total_seconds()
+        self._pollers = pollers
+        self._background: list[asyncio.Task[None]] = []
+        self._running: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+        self._done = asyncio.Event()
+        self._run_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Run until cancelled or :meth:`shutdown`."""
+        await self._open_session()
+        kinds = []
+        if self._wf.workflows:
+            kinds.append("workflow")
+        if self._acts.activities:
+            kinds.append("activity")
+        self._background = [asyncio.create_task(self._poll_loop(k)) for k in kinds
+                            for _ in range(self._pollers)]
+        self._background.append(asyncio.create_task(self._heartbeat_loop()))
+        try:
+            await self._stop.wait()
+        finally:
+            await self._wind_down()
+
+    async def shutdown(self) -> None:
+        """Stop polling, let running tasks finish (within the graceful timeout), close."""
+        self._stop.set()
+        if self._run_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._run_task
+        else:
+            await self._done.wait()
+
+    async def __aenter__(self) -> Worker:
+        self._run_task = asyncio.create_task(self.run())
+        # Surface a failure to open the session here rather than later.
+        while self.session_id is None and not self._run_task.done():
+            await asyncio.sleep(0.01)
+        if self._run_task.done():
+            self._run_task.result()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
+
+    async def _wind_down(self) -> None:
+        for t in self._background:
+            t.cancel()
+        for t in self._background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self._running:
+            _, pending = await asyncio.wait(self._running, timeout=self._graceful)
+            for t in pending:
+                t.cancel()
+        session, self.session_id = self.session_id, None
+        if session:
+            with contextlib.suppress(errors.PlaitError):
+                await self.client.transport.call("DELETE", f"/api/v1/sessions/{session}",
+                                                 retry=False, timeout=5)
+        self._acts.close()
+        self._done.set()
+
+    # -- session ---------------------------------------------------------------------------------------
+    async def _open_session(self) -> None:
+        resp = await self.client.transport.call(
+            "POST", f"{self.client._ns_path()}/sessions",
+            {"task_queue": self.task_queue, "identity": self.identity,
+             "workflow_types": sorted(self._wf.workflows),
+             "activity_types": sorted(self.activity_names)})
+        self.session_id = resp["session_id"]
+        log.info("worker %s polling %r (session %s)", self.identity, self.task_queue,
+                 self.session_id)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_EVERY)
+            try:
+                await self.client.transport.call(
+                    "POST", f"/api/v1/sessions/{self.session_id}/heartbeat",
+                    {"held": sorted(self.held)}, retry=False, timeout=5)
+            except errors.RPCError as e:
+                if e.code == "session_not_found":
+                    log.warning("worker session expired; opening a new one")
+                    with contextlib.suppress(errors.PlaitError):
+                        await self._open_session()
+                else:
+                    log.debug("session heartbeat failed: %s", e)
+
+    # -- polling ---------------------------------------------------------------------------------------
+    async def _poll_loop(self, kind: str) -> None:
+        slots = self.workflow_slots if kind == "workflow" else self.activity_slots
+        path = f"{self.client._ns_path()}/task-queues/{self.task_queue}/poll"
+        backoff = 0.1
+        while not self._stop.is_set():
+            n = await slots.reserve_some(32)
+            try:
+                resp = await self.client.transport.call(
+                    "POST", path, {"session_id": self.session_id, "kind": kind,
+                                   "max_tasks": n, "wait": POLL_WAIT},
+                    retry=False, timeout=POLL_WAIT + 10)
+                backoff = 0.1
+            except errors.RPCError as e:
+                slots.release(n)
+                if e.code == "session_not_found":
+                    await asyncio.sleep(0.2)  # the heartbeat loop opens a new session
+                else:
+                    log.debug("poll failed (%s); retrying in %.1fs", e, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 5.0)
+                continue
+            except BaseException:
+                slots.release(n)
+                raise
+            tasks = resp["tasks"]
+            slots.release(n - len(tasks))
+            for task in tasks:
+                if kind == "workflow":
+                    self.spawn_workflow_task(task, slot_held=True)
+                else:
+                    self.spawn_activity(task)
+
+    def spawn_workflow_task(self, task: dict[str, Any], *, slot_held: bool) -> None:
+        if not slot_held:
+            self.workflow_slots.used += 1
+        self._spawn(self._wf.run(task), self.workflow_slots)
+
+    def spawn_activity(self, task: dict[str, Any]) -> None:
+        """Run an activity whose slot is already reserved."""
+        self._spawn(self._acts.run(task), self.activity_slots)
+
+    def _spawn(self, coro: Any, slots: Slots) -> None:
+        t = asyncio.create_task(coro)
+        self._running.add(t)
+
+        def done(task: asyncio.Task[None]) -> None:
+            self._running.discard(task)
+            slots.release()
+            if not task.cancelled() and task.exception() is not None:
+                log.error("worker task crashed", exc_info=task.exception())
+        t.add_done_callback(done)

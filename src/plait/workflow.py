@@ -1,0 +1,209 @@
+"""Define workflows, and the calls workflow code makes (all deterministic, all from history).
+
+    @workflow.defn
+    class Order:
+        @workflow.run
+        async def run(self, order_id: str) -> str:
+            await workflow.execute_activity(charge, order_id,
+                                            start_to_close_timeout=timedelta(seconds=10))
+            return "done"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid as _uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any, Literal, TypeVar, overload
+
+from plait.protocol.payload import encode_args
+from plait.retry import RetryPolicy
+from plait.runtime.definitions import WorkflowDefn, activity_defn_of
+from plait.runtime.instance import WorkflowInfo, WorkflowInstance
+
+__all__ = [
+    "defn",
+    "execute_activity",
+    "info",
+    "logger",
+    "now",
+    "query",
+    "random",
+    "run",
+    "signal",
+    "sleep",
+    "start_activity",
+    "update",
+    "uuid4",
+    "wait_condition",
+]
+
+C = TypeVar("C", bound=type)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+# -- definitions ------------------------------------------------------------------------------------
+@overload
+def defn(cls: C) -> C: ...
+@overload
+def defn(*, name: str | None = None,
+         failure_exception_types: Sequence[type[BaseException]] = ()) -> Callable[[C], C]: ...
+def defn(cls: Any = None, *, name: str | None = None,
+         failure_exception_types: Sequence[type[BaseException]] = ()) -> Any:
+    """Mark a class as a workflow; its name defaults to the class name."""
+    def wrap(c: C) -> C:
+        d = WorkflowDefn.build(c, name, failure_exception_types)
+        c.__plait_workflow__ = d  # type: ignore[attr-defined]
+        d.run_fn.__plait_workflow_owner__ = c  # type: ignore[attr-defined]
+        return c
+    return wrap(cls) if cls is not None else wrap
+
+
+def run(fn: F) -> F:
+    """Mark the workflow's entry point (one async method per workflow class)."""
+    fn.__plait_run__ = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _handler(marker: str, fn: Any, name: str | None) -> Any:
+    def wrap(f: F) -> F:
+        setattr(f, marker, name or f.__name__)
+        return f
+    return wrap(fn) if fn is not None else wrap
+
+
+def signal(fn: Any = None, *, name: str | None = None, dynamic: bool = False) -> Any:
+    """Mark a signal handler. (Delivery of signals arrives with the messaging issue.)"""
+    return _handler("__plait_signal__", fn, name)
+
+
+def query(fn: Any = None, *, name: str | None = None, dynamic: bool = False) -> Any:
+    """Mark a query handler. (Queries arrive with the messaging issue.)"""
+    return _handler("__plait_query__", fn, name)
+
+
+def update(fn: Any = None, *, name: str | None = None, dynamic: bool = False) -> Any:
+    """Mark an update handler. (Updates arrive with the messaging issue.)"""
+    return _handler("__plait_update__", fn, name)
+
+
+# -- inside a workflow ---------------------------------------------------------------------------------
+def _instance() -> WorkflowInstance:
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    if not isinstance(loop, WorkflowInstance):
+        raise RuntimeError("this call is only valid inside workflow code")
+    return loop
+
+
+def in_workflow() -> bool:
+    try:
+        return isinstance(asyncio.get_running_loop(), WorkflowInstance)
+    except RuntimeError:
+        return False
+
+
+def info() -> WorkflowInfo:
+    return _instance().info
+
+
+def now() -> dt.datetime:
+    """The time of the current workflow task, from history (aware, UTC, never backwards)."""
+    return dt.datetime.fromtimestamp(_instance().time(), dt.UTC)
+
+
+def random() -> Any:
+    """A ``random.Random`` seeded per run: the same numbers on every replay."""
+    return _instance().random()
+
+
+def uuid4() -> _uuid.UUID:
+    return _uuid.UUID(int=_instance().random().getrandbits(128), version=4)
+
+
+async def sleep(duration: float | timedelta) -> None:
+    """A durable timer; ``asyncio.sleep`` inside a workflow is the same thing."""
+    seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
+    await asyncio.sleep(seconds)
+
+
+async def wait_condition(fn: Callable[[], bool], *, timeout: float | timedelta | None = None
+                         ) -> None:
+    """Wait until ``fn()`` is true; raises ``asyncio.TimeoutError`` after ``timeout``."""
+    fut = _instance().wait_condition(fn)
+    if timeout is None:
+        await fut
+        return
+    seconds = timeout.total_seconds() if isinstance(timeout, timedelta) else float(timeout)
+    await asyncio.wait_for(fut, seconds)
+
+
+class _ReplayFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return True
+        return not (isinstance(loop, WorkflowInstance) and loop.replaying)
+
+
+logger = logging.getLogger("plait.workflow.user")
+"""A logger that stays silent while a workflow replays."""
+logger.addFilter(_ReplayFilter())
+
+
+# -- activities ----------------------------------------------------------------------------------
+def _seconds(value: timedelta | float | None) -> float | None:
+    if value is None:
+        return None
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def start_activity(
+    activity: Callable[..., Any] | str,
+    *args: Any,
+    task_queue: str | None = None,
+    start_to_close_timeout: timedelta | None = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    schedule_to_start_timeout: timedelta | None = None,
+    heartbeat_timeout: timedelta | None = None,
+    retry_policy: RetryPolicy | None = None,
+    rate_limit_key: str | None = None,
+    cancellation_type: Literal["try_cancel", "wait_cancellation_completed", "abandon"]
+    = "try_cancel",
+    header: dict[str, Any] | None = None,
+) -> asyncio.Future[Any]:
+    """Schedule an activity and return at once; await the result for its outcome."""
+    if start_to_close_timeout is None and schedule_to_close_timeout is None:
+        raise ValueError("an activity needs start_to_close_timeout or schedule_to_close_timeout")
+    if isinstance(activity, str):
+        name, ret_hint = activity, Any
+    else:
+        d = activity_defn_of(activity)
+        name, ret_hint = d.name, d.ret_hint
+    inst = _instance()
+    command = {
+        "activity_type": name,
+        "task_queue": task_queue or inst.info.task_queue,
+        "input": encode_args(args),
+        "start_to_close_timeout": _seconds(start_to_close_timeout),
+        "schedule_to_close_timeout": _seconds(schedule_to_close_timeout),
+        "schedule_to_start_timeout": _seconds(schedule_to_start_timeout),
+        "heartbeat_timeout": _seconds(heartbeat_timeout),
+        "retry_policy": retry_policy.to_dict() if retry_policy else None,
+        "rate_limit_key": rate_limit_key,
+        "header": header or {},
+    }
+    del cancellation_type  # honoured once activity cancellation lands (messaging issue)
+    return inst.schedule_activity(command, ret_hint)
+
+
+async def execute_activity(activity: Callable[..., Awaitable[Any]] | Callable[..., Any] | str,
+                           *args: Any, **options: Any) -> Any:
+    """Run an activity to its final outcome (retries included); raises ``ActivityError``."""
+    return await start_activity(activity, *args, **options)
