@@ -61,10 +61,17 @@ class ActivityRunner:
             scheduled_time=task["scheduled_time"], started_time=task["started_time"],
             heartbeat_timeout=task.get("heartbeat_timeout"), namespace=task["namespace"])
         ctx = contextvars.copy_context()
-        ctx.run(activity._current.set, activity._Context(info, beat.record))
+        beat.context = activity._Context(info, beat.record)
+        ctx.run(activity._current.set, beat.context)
         try:
             args = decode_args(task.get("input") or [], defn.arg_hints)
-            result = await self._call(defn, args, ctx, _time_limit(task))
+            result = await self._call(defn, args, ctx, _time_limit(task), beat)
+        except asyncio.CancelledError:
+            if not beat.lost:
+                raise
+            log.info("activity %s attempt %s stopped: the server no longer expects its result",
+                     task["activity_type"], task["attempt"])
+            return
         except TimeoutError:
             await self._report_failure(task, errors.TimeoutError(
                 "activity start_to_close timeout (stopped by the worker)",
@@ -78,9 +85,10 @@ class ActivityRunner:
         await self._report_success(task, result)
 
     async def _call(self, defn: ActivityDefn, args: list[Any], ctx: contextvars.Context,
-                    limit: float | None) -> Any:
+                    limit: float | None, beat: _Heartbeat) -> Any:
         if defn.is_async:
             job = asyncio.get_running_loop().create_task(defn.fn(*args), context=ctx)
+            beat.on_lost = job.cancel
             return await asyncio.wait_for(job, limit)
         loop = asyncio.get_running_loop()
         fut = loop.run_in_executor(self.executor, lambda: ctx.run(defn.fn, *args))
@@ -140,6 +148,9 @@ class _Heartbeat:
         self.latest: tuple[Any, ...] | None = None
         self.sender: asyncio.Task[None] | None = None
         self.stopped = False
+        self.lost = False
+        self.on_lost: Any = None
+        self.context: Any = None
 
     def record(self, details: tuple[Any, ...]) -> None:
         try:
@@ -163,10 +174,20 @@ class _Heartbeat:
                 await self.worker.client.transport.call(
                     "POST", "/api/v1/activity-tasks/heartbeat",
                     {"token": self.token, "details": encode_args(details)}, retry=False)
-            except errors.PlaitError as e:
+            except errors.RPCError as e:
+                if e.code == "stale_task":  # timed out or re-dispatched: stop the work
+                    self._lose()
+                    break
                 log.debug("heartbeat not recorded: %s", e)
             await asyncio.sleep(self.interval)
         self.sender = None
+
+    def _lose(self) -> None:
+        self.lost = True
+        if self.context is not None:
+            self.context.cancelled = True
+        if self.on_lost is not None:
+            self.on_lost()
 
     def stop(self) -> None:
         self.stopped = True

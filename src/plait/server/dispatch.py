@@ -113,7 +113,10 @@ def fail_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
     if run is None:
         return {"recorded": False}
     failure = req.get("failure") or {"message": "activity failed"}
-    activities.attempt_failed(run, task, failure)
+    # A worker that stops an attempt at its own start_to_close deadline reports a timeout:
+    # treat it exactly like the server's timer firing.
+    timeout_type = failure.get("timeout_type") if failure.get("kind") == "timeout" else None
+    activities.attempt_failed(run, task, failure, timeout_type=timeout_type)
     run.save()
     return {"recorded": True}
 

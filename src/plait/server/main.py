@@ -37,8 +37,10 @@ class Server:
         store = open_store(self.db)
         self.service = Service(store, self.config)
         await self.service.start()
+        # handler_cancellation: a long-poll whose worker went away stops waiting.
         self._runner = web.AppRunner(make_app(self.service), access_log=None,
-                                     handle_signals=False, shutdown_timeout=1.0)
+                                     handle_signals=False, shutdown_timeout=1.0,
+                                     handler_cancellation=True)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -50,6 +52,8 @@ class Server:
         log.info("plait server listening on %s (db %s)", self.address, self.db)
 
     async def stop(self) -> None:
+        if self.service is not None:
+            self.service.matching.stop()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

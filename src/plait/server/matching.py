@@ -20,6 +20,13 @@ QueueKey = tuple[str, str, str]
 class Matching:
     def __init__(self) -> None:
         self._events: dict[QueueKey, asyncio.Event] = {}
+        self.stopping = False
+
+    def stop(self) -> None:
+        """Answer every waiting poll now (empty), so the server can stop promptly."""
+        self.stopping = True
+        for ev in self._events.values():
+            ev.set()
 
     def wake(self, key: QueueKey) -> None:
         ev = self._events.get(key)
@@ -37,7 +44,7 @@ class Matching:
             if tasks:
                 return tasks
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self.stopping:
                 return []
             if next_visible is not None:
                 remaining = min(remaining, max(0.005, next_visible - time.time()))
