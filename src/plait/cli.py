@@ -1,29 +1,49 @@
-"""The ``plait`` command: run the server, and work with workflows from a shell."""
+"""The ``plait`` command: run the server, and work with workflows from a shell.
+
+Every failure ends as one ``error: ...`` line on stderr and a non-zero exit code; scripts can
+read ``--output json`` from the read commands.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+from plait import errors
+from plait._cli import render
+from plait._cli.runner import Output, fail, parse_inputs, with_client
+from plait.client import Client, WorkflowExecution, WorkflowHandle
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(help="plait: a durable workflow engine for Python.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
+workflow_app = typer.Typer(help="Start, inspect, wait for and terminate workflows.",
+                           no_args_is_help=True)
+app.add_typer(workflow_app, name="workflow")
+
+STATUSES = ("RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW",
+            "TIMED_OUT")
+
+# Options every workflow command shares.
+Address = Annotated[str, typer.Option(
+    envvar="PLAIT_ADDRESS", help="The plait server (env PLAIT_ADDRESS).")]
+Namespace = Annotated[str, typer.Option(help="Namespace of the workflows.")]
+OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text or json.")]
+WorkflowId = Annotated[str, typer.Argument(metavar="ID", help="The workflow id.")]
+RunId = Annotated[str | None, typer.Option(help="A run of the workflow (default: the latest).")]
+DEFAULT_ADDRESS = "http://127.0.0.1:7233"
 
 
 @app.callback()
 def _root() -> None:
     """plait: a durable workflow engine for Python."""
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
 
 
 def _run(coro: object) -> None:
@@ -53,11 +73,168 @@ def server(
     try:
         _run(serve(db, host, port))
     except StoreUnavailable as e:
-        _fail(str(e))
+        fail(str(e))
     except OSError as e:
-        _fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
+        fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
+
+
+# -- workflow commands ---------------------------------------------------------------------
+@workflow_app.command()
+def start(
+    workflow_type: Annotated[str, typer.Argument(metavar="TYPE", help="The workflow type.")],
+    workflow_id: Annotated[str, typer.Option("--id", help="The workflow id (unique while "
+                                             "it runs).")],
+    task_queue: Annotated[str, typer.Option(help="The task queue its workers poll.")],
+    inputs: Annotated[list[str] | None, typer.Option(
+        "--input", "-i", help="One workflow argument as JSON; repeat for each argument.")] = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+    output: OutputOpt = Output.text,
+) -> None:
+    """Start a workflow; prints its workflow id and run id."""
+    args = parse_inputs(inputs)
+
+    async def go(client: Client) -> WorkflowHandle:
+        return await client.start_workflow(workflow_type, *args, id=workflow_id,
+                                           task_queue=task_queue)
+
+    handle = with_client(address, namespace, go)
+    if output is Output.json:
+        render.print_json({"workflow_id": handle.id, "run_id": handle.run_id})
+    else:
+        typer.echo(f"workflow_id: {handle.id}\nrun_id: {handle.run_id}")
+
+
+@workflow_app.command("list")
+def list_(
+    workflow_type: Annotated[str | None, typer.Option("--type", help="Only this type.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="Only this status: " + ", ".join(STATUSES) + ".")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+    output: OutputOpt = Output.text,
+) -> None:
+    """List workflow runs, newest first."""
+    if status is not None and status.upper() not in STATUSES:
+        fail(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+
+    async def go(client: Client) -> list[WorkflowExecution]:
+        rows = []
+        async for w in client.list_workflows(workflow_type=workflow_type,
+                                             status=status.upper() if status else None,
+                                             page_size=min(limit, 500)):
+            rows.append(w)
+            if len(rows) >= limit:
+                break
+        return rows
+
+    rows = with_client(address, namespace, go)
+    if output is Output.json:
+        render.print_json([render.execution_json(w) for w in rows])
+    elif rows:
+        render.console().print(render.workflows_table(rows))
+    else:
+        typer.echo("no workflows")
+
+
+@workflow_app.command()
+def describe(
+    workflow_id: WorkflowId,
+    run_id: RunId = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+    output: OutputOpt = Output.text,
+) -> None:
+    """Status, times, pending activities, every activity attempt, and why it is stuck."""
+    desc = with_client(address, namespace,
+                       lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).describe())
+    if output is Output.json:
+        render.print_json(render.describe_json(desc))
+        return
+    con = render.console()
+    for part in render.describe_view(desc):
+        con.print(part)
+        con.print()
+
+
+@workflow_app.command()
+def show(
+    workflow_id: WorkflowId,
+    run_id: RunId = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+    output: OutputOpt = Output.text,
+) -> None:
+    """The event history; ``--output json`` is the file format ``plait replay`` reads."""
+    history = with_client(
+        address, namespace,
+        lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).fetch_history())
+    if output is Output.json:
+        sys.stdout.write(history.to_json() + "\n")
+    else:
+        render.console().print(render.history_table(history))
+
+
+@workflow_app.command()
+def result(
+    workflow_id: WorkflowId,
+    run_id: RunId = None,
+    timeout: Annotated[float | None, typer.Option(
+        min=0, help="Give up after this many seconds (default: wait as long as it runs).")] = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+    output: OutputOpt = Output.text,
+) -> None:
+    """Wait for the workflow to close; print its result as JSON, or its failure and exit 1."""
+    wait = dt.timedelta(seconds=timeout) if timeout is not None else None
+
+    async def go(client: Client) -> Any:
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+        try:
+            return await handle.result(timeout=wait)
+        except errors.WorkflowFailureError as e:
+            fail(f"workflow {workflow_id} {e}")
+        except TimeoutError:
+            fail(f"workflow {workflow_id} is still running after {timeout:g}s")
+
+    value = with_client(address, namespace, go)
+    render.print_json(value, indent=2 if output is Output.text else None)
+
+
+@workflow_app.command()
+def terminate(
+    workflow_id: WorkflowId,
+    reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "terminated "
+                                                                                 "from the CLI",
+    run_id: RunId = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+) -> None:
+    """Stop a running workflow at once; no workflow code runs after this."""
+    with_client(address, namespace,
+                lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).terminate(reason))
+    typer.echo(f"terminated {workflow_id}")
+
+
+def _usage_error(e: Exception) -> int:
+    """A usage error (bad or missing option) as one ``error:`` line; its exit code."""
+    if type(e).__name__ == "NoArgsIsHelpError":
+        typer.echo(e.format_message())  # type: ignore[attr-defined]
+        return 0
+    typer.echo(f"error: {' '.join(e.format_message().split())}", err=True)  # type: ignore[attr-defined]
+    return int(getattr(e, "exit_code", 2))
 
 
 def main() -> None:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        code = 1
+    except Exception as e:
+        if not hasattr(e, "format_message") or os.environ.get("PLAIT_DEBUG"):
+            raise
+        code = _usage_error(e)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -50,9 +50,10 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         resp = error_response(e.status, e.code, e.message)
     except StoreUnavailable as e:
         resp = error_response(503, "unavailable", f"the database is unavailable: {e}")
-    except web.HTTPRequestEntityTooLarge as e:
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SERVICE].config.max_payload
         resp = error_response(413, "payload_too_large",
-                              f"request body exceeds the limit of {e.max_size} bytes")
+                              f"request body exceeds the limit of {limit} bytes")
     except web.HTTPException as e:
         resp = error_response(e.status, e.reason.lower().replace(" ", "_"), e.text or e.reason)
     except Exception as e:  # a bug: answer, log, keep serving

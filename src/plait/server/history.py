@@ -51,9 +51,7 @@ def load_run(ctx: Ctx, ns: str, wid: str, rid: str | None = None) -> Run:
 
 # -- start ------------------------------------------------------------------------------------
 def start_workflow(ctx: Ctx, ns: str, req: dict[str, Any]) -> dict[str, Any]:
-    wid = _require_str(req, "workflow_id")
-    wtype = _require_str(req, "workflow_type")
-    queue = _require_str(req, "task_queue")
+    wid, wtype, queue = _validate_start(req)
     existing = ctx.txn.current_run(ns, wid)
     if existing:
         prev = load_run(ctx, ns, wid, existing)
@@ -110,6 +108,32 @@ def _on_existing(prev: Run, req: dict[str, Any]) -> dict[str, Any] | None:
         raise Conflict(f"workflow {prev.wid!r} already ran; id_reuse_policy=reject_duplicate",
                        code="workflow_already_started")
     raise BadRequest(f"unknown id_reuse_policy {reuse!r}")
+
+
+_REUSE = {"allow_duplicate", "allow_duplicate_failed_only", "reject_duplicate"}
+_CONFLICT = {"fail", "use_existing", "terminate_existing"}
+
+
+def _validate_start(req: dict[str, Any]) -> tuple[str, str, str]:
+    """Refuse a malformed start before anything is written."""
+    ids = (_require_str(req, "workflow_id"), _require_str(req, "workflow_type"),
+           _require_str(req, "task_queue"))
+    if req.get("id_reuse_policy", "allow_duplicate") not in _REUSE | {None}:
+        raise BadRequest(f"unknown id_reuse_policy {req['id_reuse_policy']!r}; one of "
+                         f"{sorted(_REUSE)}")
+    if req.get("id_conflict_policy", "fail") not in _CONFLICT | {None}:
+        raise BadRequest(f"unknown id_conflict_policy {req['id_conflict_policy']!r}; one of "
+                         f"{sorted(_CONFLICT)}")
+    if not isinstance(req.get("input") or [], list):
+        raise BadRequest("input must be a list of payloads")
+    for key in ("execution_timeout", "task_timeout"):
+        value = req.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+            raise BadRequest(f"{key} must be a positive number of seconds")
+    for key in ("search_attributes", "memo", "header"):
+        if req.get(key) is not None and not isinstance(req[key], dict):
+            raise BadRequest(f"{key} must be a JSON object")
+    return ids
 
 
 def _require_str(req: dict[str, Any], key: str) -> str:

@@ -64,7 +64,10 @@ class Server:
 
 
 async def serve(db: str, host: str, port: int) -> None:
-    server = Server(db, host, port)
+    import os
+
+    expiry = float(os.environ.get("PLAIT_SESSION_EXPIRY", "5"))
+    server = Server(db, host, port, ServiceConfig(session_expiry=expiry))
     await server.start()
     print(f"plait server on {server.address} (db {db}); UI at {server.address}/", flush=True)
     stop = asyncio.Event()

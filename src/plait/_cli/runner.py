@@ -1,0 +1,91 @@
+"""Run one CLI command against a server, and turn every failure into one line on stderr.
+
+A CLI user never sees a traceback: errors plait raises, network errors and bad input all end
+as ``error: ...`` and a non-zero exit code (``PLAIT_DEBUG=1`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, NoReturn, TypeVar
+
+import aiohttp
+import typer
+
+from plait import errors
+from plait.client import Client
+from plait.protocol.transport import Transport
+
+__all__ = ["Output", "fail", "normalize_address", "parse_inputs", "with_client"]
+
+T = TypeVar("T")
+
+# A CLI should answer quickly when the server is down, yet ride out a server restart.
+CONNECT_RETRY_SECONDS = 3.0
+
+
+class Output(enum.StrEnum):
+    text = "text"
+    json = "json"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` as one line on stderr and exit with ``code``."""
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code)
+
+
+def normalize_address(address: str) -> str:
+    """``localhost:7233`` means ``http://localhost:7233``."""
+    return address if "://" in address else f"http://{address}"
+
+
+def parse_inputs(inputs: list[str] | None) -> list[Any]:
+    """One JSON value per ``--input``; a bad one is named by its position."""
+    values = []
+    for i, text in enumerate(inputs or [], start=1):
+        try:
+            values.append(json.loads(text))
+        except json.JSONDecodeError as e:
+            fail(f"--input #{i} is not valid JSON ({e.msg} at column {e.colno}): {text!r}; "
+                 'strings need JSON quotes, e.g. --input \'"alice"\'')
+    return values
+
+
+def with_client(address: str, namespace: str, fn: Callable[[Client], Awaitable[T]]) -> T:
+    """Connect, run ``fn(client)``, close; any failure becomes one ``error:`` line."""
+    address = normalize_address(address)
+
+    async def go() -> T:
+        client = Client(Transport(address, retry_for=CONNECT_RETRY_SECONDS), namespace)
+        try:
+            return await fn(client)
+        finally:
+            await client.close()
+
+    try:
+        return asyncio.run(go())
+    except Exception as e:
+        if os.environ.get("PLAIT_DEBUG") or isinstance(e, typer.Exit):
+            raise
+        fail(explain(e, address))
+
+
+def explain(e: BaseException, address: str) -> str:
+    """The one line a user should read for an error."""
+    if isinstance(e, errors.RPCError) and e.code == "unavailable":
+        return (f"cannot reach the plait server at {address} (is `plait server` running? "
+                f"set --address or PLAIT_ADDRESS): {e.message.rsplit(': ', 1)[-1]}")
+    if isinstance(e, errors.PlaitError):
+        return str(e)
+    if isinstance(e, aiohttp.InvalidURL):
+        return f"invalid server address {address!r}"
+    if isinstance(e, aiohttp.ClientError):
+        return f"cannot talk to the plait server at {address}: {e}"
+    if isinstance(e, asyncio.TimeoutError):
+        return "timed out"
+    return f"{type(e).__name__}: {e}"
