@@ -194,7 +194,8 @@ def result(
         try:
             return await handle.result(timeout=wait)
         except errors.WorkflowFailureError as e:
-            fail(f"workflow {workflow_id} {e}")
+            how = e.message.removeprefix("workflow ")
+            fail(f"workflow {workflow_id} {how}: {e.cause}" if e.cause else f"{e}")
         except TimeoutError:
             fail(f"workflow {workflow_id} is still running after {timeout:g}s")
 
@@ -222,7 +223,8 @@ def _usage_error(e: Exception) -> int:
     if type(e).__name__ == "NoArgsIsHelpError":
         typer.echo(e.format_message())  # type: ignore[attr-defined]
         return 0
-    typer.echo(f"error: {' '.join(e.format_message().split())}", err=True)  # type: ignore[attr-defined]
+    message = " ".join(e.format_message().split())  # type: ignore[attr-defined]
+    typer.echo(f"error: {message} (see --help)", err=True)
     return int(getattr(e, "exit_code", 2))
 
 

@@ -186,8 +186,8 @@ def _task_failure(d: WorkflowExecutionDescription) -> Panel:
     head = Text.assemble(
         (f"{f.type + ': ' if f.type else ''}{f.message}\n", "bold"),
         f"failed {f.attempts} time(s); retried with backoff until the code is fixed and a "
-        "worker runs it again\n\n")
-    return Panel(Group(head, Text(f.traceback.rstrip())), border_style="red",
+        "worker runs it again\n")
+    return Panel(Group(head, Text(f.traceback.rstrip())), border_style="red", expand=False,
                  title="[bold red]Workflow task failing[/]", title_align="left")
 
 
