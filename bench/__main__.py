@@ -1,0 +1,24 @@
+"""``python -m bench core ...``: the benchmark harness's command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench import core
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description="plait benchmarks")
+    sub = p.add_subparsers(dest="benchmark", required=True)
+    core.add_arguments(sub.add_parser(
+        "core", help="W1-W4 and memory against a real server and worker",
+        description=core.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
+    args = p.parse_args()
+    if args.benchmark == "core":
+        return core.main(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

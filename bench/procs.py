@@ -1,0 +1,207 @@
+"""Subprocesses of a benchmark run: a real ``plait server``, a real worker, and py-spy.
+
+Each run gets a fresh temporary directory (database and logs), a free port, and processes
+that the harness started itself and stops by their own pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(Exception):
+    """The run could not be set up (server or worker did not come up)."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """VmHWM (peak resident set size) of a live process, in MiB."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    m = re.search(r"^VmHWM:\s+(\d+) kB", text, re.M)
+    return int(m.group(1)) / 1024 if m else None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a live process has used so far."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("PLAIT_ADDRESS", None)
+    env.pop("PLAIT_DB", None)
+    return env
+
+
+def _terminate(proc: subprocess.Popen[bytes], grace: float) -> int | None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return None  # did not stop by itself
+    return proc.returncode
+
+
+class Run:
+    """One server + one worker on a fresh database, for one repetition of one workload."""
+
+    def __init__(self, name: str, *, worker_slots: int, keep: bool = False) -> None:
+        self.name = name
+        self.keep = keep
+        self.dir = Path(tempfile.mkdtemp(prefix=f"plait-bench-{name}-"))
+        self.port = free_port()
+        self.address = f"http://127.0.0.1:{self.port}"
+        self.task_queue = "bench"
+        self.worker_slots = worker_slots
+        self.server: subprocess.Popen[bytes] | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.server_log = self.dir / "server.log"
+        self.worker_log = self.dir / "worker.log"
+        self.unclean_exit: list[str] = []
+
+    async def start(self, timeout: float = 30.0) -> None:
+        db = f"sqlite:///{self.dir / 'plait.db'}"
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "plait", "server", "--db", db, "--port", str(self.port),
+             "--log-level", "warning"],
+            stdout=subprocess.DEVNULL, stderr=self.server_log.open("wb"), env=_env(),
+            cwd=self.dir)
+        await self._wait_health(timeout)
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "bench.worker", "--address", self.address,
+             "--task-queue", self.task_queue,
+             "--max-concurrent-activities", str(self.worker_slots),
+             "--max-concurrent-workflow-tasks", str(self.worker_slots)],
+            stdout=subprocess.PIPE, stderr=self.worker_log.open("wb"), env=_env(), cwd=ROOT)
+        await self._wait_ready(timeout)
+
+    async def _wait_health(self, timeout: float) -> None:
+        assert self.server is not None
+        give_up = time.monotonic() + timeout
+        url = self.address + "/health"
+        while time.monotonic() < give_up:
+            if self.server.poll() is not None:
+                raise BenchError(f"plait server exited with {self.server.returncode}:\n"
+                                 + self.server_log.read_text(errors="replace")[-2000:])
+            try:
+                ok = await asyncio.to_thread(_get_ok, url)
+            except OSError:
+                ok = False
+            if ok:
+                return
+            await asyncio.sleep(0.05)
+        raise BenchError(f"plait server not healthy at {url} after {timeout:.0f}s")
+
+    async def _wait_ready(self, timeout: float) -> None:
+        assert self.worker is not None and self.worker.stdout is not None
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(self.worker.stdout.readline),
+                                          timeout)
+        except TimeoutError:
+            line = b""
+        if line.strip() != b"READY":
+            raise BenchError("bench worker did not become ready:\n"
+                             + self.worker_log.read_text(errors="replace")[-2000:])
+
+    def sample(self) -> dict[str, float | None]:
+        """Peak RSS and CPU time of server and worker, read before they stop."""
+        assert self.server is not None and self.worker is not None
+        return {"server_rss_mib": peak_rss_mib(self.server.pid),
+                "worker_rss_mib": peak_rss_mib(self.worker.pid),
+                "server_cpu_s": cpu_seconds(self.server.pid),
+                "worker_cpu_s": cpu_seconds(self.worker.pid)}
+
+    def stop(self) -> None:
+        for what, proc, grace in (("worker", self.worker, 15.0), ("server", self.server, 10.0)):
+            if proc is None:
+                continue
+            if proc.poll() is not None:
+                self.unclean_exit.append(f"{what} had already exited with {proc.returncode} "
+                                         "before the harness stopped it")
+                continue
+            rc = _terminate(proc, grace)
+            if rc is None:
+                self.unclean_exit.append(f"{what} did not stop within {grace:.0f}s of SIGTERM "
+                                         "and was killed")
+            elif rc != 0:
+                self.unclean_exit.append(f"{what} exited with {rc} after SIGTERM")
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+    def log_problems(self) -> dict[str, list[str]]:
+        """Warning/error lines and tracebacks of the server and worker logs."""
+        out: dict[str, list[str]] = {}
+        for what, path in (("server", self.server_log), ("worker", self.worker_log)):
+            lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+            # The processes log at warning level: every line is worth a look.
+            bad = [ln for ln in lines if ln.strip()]
+            if bad:
+                out[what] = bad
+        return out
+
+    def cleanup(self) -> None:
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _get_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as r:
+        return bool(r.status == 200)
+
+
+class Profiler:
+    """py-spy attached to a live process; writes its samples (raw, collapsed stacks) on stop."""
+
+    def __init__(self, pid: int, out: Path, rate: int = 100,
+                 extra: tuple[str, ...] = ()) -> None:
+        exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not Path(exe).exists():
+            raise BenchError("py-spy not found (install it: .venv/bin/pip install py-spy)")
+        self.out = out
+        self.log = out.with_suffix(".log")
+        self.proc = subprocess.Popen(
+            [exe, "record", "--pid", str(pid), "--rate", str(rate), "--threads",
+             "--format", "raw", "-o", str(out), *extra],
+            stdout=self.log.open("wb"), stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(30)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

@@ -1,0 +1,54 @@
+"""The benchmark's worker process: ``python -m bench.worker --address URL --task-queue Q``.
+
+Prints ``READY`` on stdout once its session is open, runs until SIGTERM/SIGINT, then shuts
+down gracefully. Logs (warnings and errors) go to stderr, which the harness keeps and scans.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from bench.workloads import ACTIVITIES, WORKFLOWS
+from plait import Client, Worker
+
+
+async def main(args: argparse.Namespace) -> None:
+    client = await Client.connect(args.address)
+    worker = Worker(client, task_queue=args.task_queue, workflows=WORKFLOWS,
+                    activities=ACTIVITIES,
+                    max_concurrent_activities=args.max_concurrent_activities,
+                    max_concurrent_workflow_tasks=args.max_concurrent_workflow_tasks)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        print("READY", flush=True)
+        await stop.wait()
+    await client.close()
+
+
+def run() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.worker")
+    p.add_argument("--address", required=True)
+    p.add_argument("--task-queue", required=True)
+    p.add_argument("--max-concurrent-activities", type=int, default=300)
+    p.add_argument("--max-concurrent-workflow-tasks", type=int, default=300)
+    p.add_argument("--log-level", default="warning")
+    args = p.parse_args()
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main(args))
+    else:
+        uvloop.run(main(args))
+
+
+if __name__ == "__main__":
+    run()
