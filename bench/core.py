@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import workloads
-from bench.procs import ROOT, BenchError, Profiler, Run
+from bench.procs import ROOT, BenchError, Profiler, Run, machine_cpu_seconds
 from plait import Client
 
 Runner = Callable[[Client, int, str, float], Awaitable[list[workloads.Outcome]]]
@@ -61,6 +61,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "server_cpu_s": ("server CPU time", "s"),
     "worker_cpu_s": ("worker CPU time", "s"),
     "harness_cpu_s": ("harness (client) CPU time", "s"),
+    "other_cpu_s": ("CPU time of other processes on the machine (noise)", "s"),
+    "load_avg_1m": ("1-minute load average at the end", ""),
 }
 HEADLINE = {"W1": ["throughput", "p50_ms", "p99_ms"], "W2": ["p50_ms", "p99_ms"],
             "W3": ["wall_s"], "W4": ["overhead_p50_ms", "overhead_p99_ms"]}
@@ -70,7 +72,7 @@ SHOWN = {"W1": ["throughput", "p50_ms", "p99_ms", "wall_s", "start_p50_ms", "sta
          "W4": ["overhead_p50_ms", "overhead_p99_ms", "wall_s", "start_p50_ms",
                 "start_p99_ms"]}
 RESOURCES = ["server_rss_mib", "worker_rss_mib", "server_cpu_s", "worker_cpu_s",
-             "harness_cpu_s"]
+             "harness_cpu_s", "other_cpu_s", "load_avg_1m"]
 MAX_LISTED_ERRORS = 20
 
 
@@ -129,13 +131,14 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
                                                  extra=tuple(shlex.split(args.py_spy_args)))))
             await asyncio.sleep(1.0)  # let py-spy attach before the load starts
         before = run.sample()
-        cpu0 = time.process_time()
+        cpu0, machine0 = time.process_time(), machine_cpu_seconds()
         client = await Client.connect(run.address)
         try:
             outcomes = await runner(client, n, run.task_queue, args.timeout)
         finally:
             await client.close()
         harness_cpu = time.process_time() - cpu0
+        machine1 = machine_cpu_seconds()
         after = run.sample()
         for _, p in profilers:
             p.stop()
@@ -147,6 +150,13 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
         for k in ("server_cpu_s", "worker_cpu_s"):
             if after[k] is not None and before[k] is not None:
                 m[k] = after[k] - before[k]  # type: ignore[operator]
+        if machine0 is not None and machine1 is not None and "server_cpu_s" in m \
+                and "worker_cpu_s" in m:
+            # CPU that processes outside this run used meanwhile (tests, builds, py-spy):
+            # a noise indicator, since all processes share this machine's cores.
+            m["other_cpu_s"] = max(0.0, (machine1 - machine0) - m["server_cpu_s"]
+                                   - m["worker_cpu_s"] - harness_cpu)
+        m["load_avg_1m"] = os.getloadavg()[0]
         result["metrics"] = m
         errs = [f"{o.workflow_id}: {o.error}" for o in outcomes if o.error]
         expected = 1 if name == "W3" else n
@@ -279,7 +289,8 @@ def to_markdown(doc: dict[str, Any]) -> str:
             if not s:
                 continue
             label, unit = METRICS[k]
-            out.append(f"| {label} ({unit}) | {_fmt(s['median'], unit)} | {_fmt(s['min'], unit)} "
+            label += f" ({unit})" if unit else ""
+            out.append(f"| {label} | {_fmt(s['median'], unit)} | {_fmt(s['min'], unit)} "
                        f"| {_fmt(s['max'], unit)} | "
                        + ", ".join(_fmt(v, unit) for v in s["values"]) + " |")
         failed = [r for r in w["reps"] if not r["ok"]]
@@ -339,7 +350,10 @@ async def main_async(args: argparse.Namespace) -> int:
             shown = ", ".join(f"{k}={_fmt(r['metrics'].get(k))}" for k in HEADLINE[name])
             print(f"[bench]   {'ok' if r['ok'] else 'FAILED'} in {time.perf_counter() - t0:.1f}s:"
                   f" {shown}; server RSS {_fmt(r['metrics'].get('server_rss_mib'))} MiB, "
-                  f"worker RSS {_fmt(r['metrics'].get('worker_rss_mib'))} MiB",
+                  f"worker RSS {_fmt(r['metrics'].get('worker_rss_mib'))} MiB; "
+                  f"CPU s server {_fmt(r['metrics'].get('server_cpu_s'))}, "
+                  f"worker {_fmt(r['metrics'].get('worker_cpu_s'))}, "
+                  f"other processes {_fmt(r['metrics'].get('other_cpu_s'))}",
                   file=sys.stderr, flush=True)
             for e in r["errors"][:5]:
                 print(f"[bench]   error: {e}", file=sys.stderr, flush=True)
