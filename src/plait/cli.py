@@ -166,7 +166,7 @@ def show(
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
 ) -> None:
-    """The event history; ``--output json`` is the file format ``plait replay`` reads."""
+    """The event history; with --output json, the file format that plait replay reads."""
     history = with_client(
         address, namespace,
         lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).fetch_history())

@@ -89,9 +89,9 @@ def _status(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
 
-def _short(value: Any) -> str:
+def _short(value: Any, limit: int = MAX_VALUE) -> str:
     text = json.dumps(value, default=str, ensure_ascii=False)
-    return text if len(text) <= MAX_VALUE else text[: MAX_VALUE - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _payload(p: Any) -> Any:
@@ -172,7 +172,7 @@ def _outcome(d: WorkflowExecutionDescription) -> RenderableType | None:
     if not r:
         return None
     if r.get("status") == "COMPLETED":
-        return Text.assemble(("Result: ", "bold"), _short(_payload(r.get("result"))))
+        return Text.assemble(("Result: ", "bold"), _short(_payload(r.get("result")), 2000))
     if r.get("failure"):
         return Text.assemble(("Failure: ", "bold red"), failure_text(r["failure"]))
     if r.get("reason"):
