@@ -1,0 +1,65 @@
+"""A worker program for the fault tests: every activity attempt writes its side effects.
+
+    python fault_app.py --address URL --queue Q --effects FILE
+
+Each attempt appends ``<workflow_id> <index> <attempt> start`` when it begins and
+``... done <pid>`` just before it returns, so a test can count how often each activity ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from datetime import timedelta
+
+from plait import Client, Worker, activity, workflow
+
+EFFECTS = os.environ.get("FAULT_EFFECTS", "")
+
+
+def record(line: str) -> None:
+    fd = os.open(EFFECTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+@activity.defn
+async def work(wid: str, index: int, seconds: float) -> int:
+    attempt = activity.info().attempt
+    record(f"{wid} {index} {attempt} start")
+    await asyncio.sleep(seconds)
+    record(f"{wid} {index} {attempt} done {os.getpid()}")
+    return os.getpid()
+
+
+@workflow.defn
+class Steps:
+    @workflow.run
+    async def run(self, n: int, seconds: float) -> list[int]:
+        wid = workflow.info().workflow_id
+        pids = []
+        for i in range(n):
+            pids.append(await workflow.execute_activity(
+                work, wid, i, seconds, start_to_close_timeout=timedelta(seconds=120)))
+        return pids
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--queue", required=True)
+    args = parser.parse_args()
+    client = await Client.connect(args.address)
+    worker = Worker(client, task_queue=args.queue, workflows=[Steps], activities=[work],
+                    identity=f"fault-{os.getpid()}")
+    async with worker:
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))
