@@ -60,6 +60,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "worker_rss_mib": ("worker peak RSS (VmHWM)", "MiB"),
     "server_cpu_s": ("server CPU time", "s"),
     "worker_cpu_s": ("worker CPU time", "s"),
+    "server_loop_cpu_s": ("server CPU, main thread (event loop)", "s"),
+    "server_other_threads_cpu_s": ("server CPU, other threads (SQLite writer, pools)", "s"),
+    "worker_loop_cpu_s": ("worker CPU, main thread (event loop)", "s"),
+    "worker_other_threads_cpu_s": ("worker CPU, other threads", "s"),
     "harness_cpu_s": ("harness (client) CPU time", "s"),
     "other_cpu_s": ("CPU time of other processes on the machine (noise)", "s"),
     "load_avg_1m": ("1-minute load average at the end", ""),
@@ -71,8 +75,9 @@ SHOWN = {"W1": ["throughput", "p50_ms", "p99_ms", "wall_s", "start_p50_ms", "sta
          "W3": ["wall_s", "activities_per_s"],
          "W4": ["overhead_p50_ms", "overhead_p99_ms", "wall_s", "start_p50_ms",
                 "start_p99_ms"]}
-RESOURCES = ["server_rss_mib", "worker_rss_mib", "server_cpu_s", "worker_cpu_s",
-             "harness_cpu_s", "other_cpu_s", "load_avg_1m"]
+RESOURCES = ["server_rss_mib", "worker_rss_mib", "server_cpu_s", "server_loop_cpu_s",
+             "server_other_threads_cpu_s", "worker_cpu_s", "worker_loop_cpu_s",
+             "worker_other_threads_cpu_s", "harness_cpu_s", "other_cpu_s", "load_avg_1m"]
 MAX_LISTED_ERRORS = 20
 
 
@@ -146,10 +151,18 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
         m["harness_cpu_s"] = harness_cpu
         for k in ("server_rss_mib", "worker_rss_mib"):
             if after[k] is not None:
-                m[k] = after[k]  # type: ignore[assignment]
+                m[k] = after[k]
         for k in ("server_cpu_s", "worker_cpu_s"):
             if after[k] is not None and before[k] is not None:
-                m[k] = after[k] - before[k]  # type: ignore[operator]
+                m[k] = after[k] - before[k]
+        for what, pid in (("server", run.server.pid), ("worker", run.worker.pid)):
+            # The main thread runs the event loop; the others are the SQLite writer (server)
+            # and thread pools. A thread that ended during the workload is not counted.
+            t0, t1 = before[f"{what}_threads"], after[f"{what}_threads"]
+            if t1:
+                m[f"{what}_loop_cpu_s"] = t1.get(pid, 0.0) - t0.get(pid, 0.0)
+                m[f"{what}_other_threads_cpu_s"] = sum(
+                    v - t0.get(tid, 0.0) for tid, v in t1.items() if tid != pid)
         if machine0 is not None and machine1 is not None and "server_cpu_s" in m \
                 and "worker_cpu_s" in m:
             # CPU that processes outside this run used meanwhile (tests, builds, py-spy):

@@ -19,6 +19,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -44,14 +45,29 @@ def peak_rss_mib(pid: int) -> float | None:
     return int(m.group(1)) / 1024 if m else None
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time a live process has used so far."""
+def cpu_seconds(pid: int, tid: int | None = None) -> float | None:
+    """User + system CPU time a live process (or one of its threads) has used so far."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        stat = Path(path).read_text()
     except OSError:
         return None
     fields = stat[stat.rindex(")") + 2:].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU time of each live thread of a process, by thread id (the main thread's is pid)."""
+    out: dict[int, float] = {}
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return out
+    for tid in tids:
+        v = cpu_seconds(pid, tid)
+        if v is not None:
+            out[tid] = v
+    return out
 
 
 def machine_cpu_seconds() -> float | None:
@@ -146,13 +162,15 @@ class Run:
             raise BenchError("bench worker did not become ready:\n"
                              + self.worker_log.read_text(errors="replace")[-2000:])
 
-    def sample(self) -> dict[str, float | None]:
-        """Peak RSS and CPU time of server and worker, read before they stop."""
+    def sample(self) -> dict[str, Any]:
+        """Peak RSS and CPU time (whole process, and per thread) of server and worker."""
         assert self.server is not None and self.worker is not None
         return {"server_rss_mib": peak_rss_mib(self.server.pid),
                 "worker_rss_mib": peak_rss_mib(self.worker.pid),
                 "server_cpu_s": cpu_seconds(self.server.pid),
-                "worker_cpu_s": cpu_seconds(self.worker.pid)}
+                "worker_cpu_s": cpu_seconds(self.worker.pid),
+                "server_threads": thread_cpu_seconds(self.server.pid),
+                "worker_threads": thread_cpu_seconds(self.worker.pid)}
 
     def stop(self) -> None:
         for what, proc, grace in (("worker", self.worker, 15.0), ("server", self.server, 10.0)):
