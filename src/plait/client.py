@@ -154,7 +154,7 @@ class Client:
     def _ns_path(self) -> str:
         return f"/api/v1/namespaces/{quote(self.namespace, safe='')}"
 
-    # -- workflows ----------------------------------------------------------------------------------
+    # -- workflows ----------------------------------------------------------------------------
     async def start_workflow(
         self,
         workflow: Callable[..., Any] | type | str,
@@ -291,7 +291,7 @@ class WorkflowHandle:
             if resp["closed"]:
                 return self._outcome(resp["result"])
             if deadline is not None and loop.time() >= deadline:
-                raise asyncio.TimeoutError(f"workflow {self.id} still running")
+                raise TimeoutError(f"workflow {self.id} still running")
 
     def _outcome(self, r: dict[str, Any]) -> Any:
         status = r["status"]

@@ -45,6 +45,9 @@ class PlaitError(Exception):
 class FailureError(PlaitError):
     """A failure that was (or will be) recorded in a history; it can carry a cause."""
 
+    stack_trace: str = ""
+    """Where it was raised, when it crossed the wire (the remote traceback)."""
+
     def __init__(self, message: str = "", *, cause: BaseException | None = None) -> None:
         super().__init__(message)
         self.cause = cause
@@ -77,8 +80,8 @@ class ApplicationError(FailureError):
         return self.message
 
 
-class TimeoutError(FailureError):  # noqa: A001 - the public name API.md fixes
-    """A timeout fired; ``timeout_type`` says which, ``last_failure`` the previous attempt's error."""
+class TimeoutError(FailureError):
+    """A timeout fired: ``timeout_type`` says which; ``last_failure`` an earlier attempt's error."""
 
     def __init__(
         self,

@@ -18,7 +18,7 @@ from typing import Any
 from plait.client import Client
 from plait.history import History
 from plait.runtime.definitions import workflow_defn_of
-from plait.runtime.instance import WorkflowInstance, WorkflowTaskError
+from plait.runtime.instance import WorkflowTaskError, new_instance
 from plait.server.main import Server
 from plait.server.service import ServiceConfig
 
@@ -78,7 +78,7 @@ class Replayer:
         task: dict[str, Any] = {"workflow_id": history.workflow_id, "run_id": history.run_id,
                                 "workflow_type": wtype, "namespace": "default",
                                 "task_queue": started.get("task_queue", "")}
-        inst = WorkflowInstance(defn, task)
+        inst = new_instance(defn, task)
         try:
             inst.replay_then_activate(events, None)
         except WorkflowTaskError as e:

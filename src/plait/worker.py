@@ -73,7 +73,7 @@ class Worker:
         self._done = asyncio.Event()
         self._run_task: asyncio.Task[None] | None = None
 
-    # -- lifecycle ------------------------------------------------------------------------------------
+    # -- lifecycle ----------------------------------------------------------------------------
     async def run(self) -> None:
         """Run until cancelled or :meth:`shutdown`."""
         await self._open_session()
@@ -129,7 +129,7 @@ class Worker:
         self._acts.close()
         self._done.set()
 
-    # -- session ---------------------------------------------------------------------------------------
+    # -- session ------------------------------------------------------------------------------
     async def _open_session(self) -> None:
         resp = await self.client.transport.call(
             "POST", f"{self.client._ns_path()}/sessions",
@@ -155,7 +155,7 @@ class Worker:
                 else:
                     log.debug("session heartbeat failed: %s", e)
 
-    # -- polling ---------------------------------------------------------------------------------------
+    # -- polling ------------------------------------------------------------------------------
     async def _poll_loop(self, kind: str) -> None:
         slots = self.workflow_slots if kind == "workflow" else self.activity_slots
         path = f"{self.client._ns_path()}/task-queues/{self.task_queue}/poll"

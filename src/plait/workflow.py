@@ -45,7 +45,7 @@ C = TypeVar("C", bound=type)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-# -- definitions ------------------------------------------------------------------------------------
+# -- definitions -----------------------------------------------------------------------------
 @overload
 def defn(cls: C) -> C: ...
 @overload
@@ -90,7 +90,7 @@ def update(fn: Any = None, *, name: str | None = None, dynamic: bool = False) ->
     return _handler("__plait_update__", fn, name)
 
 
-# -- inside a workflow ---------------------------------------------------------------------------------
+# -- inside a workflow -----------------------------------------------------------------------
 def _instance() -> WorkflowInstance:
     try:
         loop = asyncio.get_running_loop()

@@ -111,7 +111,7 @@ class Clocks:
         timed_out = False
         try:
             await workflow.wait_condition(lambda: self.ready, timeout=timedelta(seconds=0.2))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             timed_out = True
         self.ready = True
         await workflow.wait_condition(lambda: self.ready)

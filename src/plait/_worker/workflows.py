@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from plait import errors
 from plait.protocol import failure as failures
 from plait.runtime.definitions import WorkflowDefn
-from plait.runtime.instance import WorkflowInstance, WorkflowTaskError
+from plait.runtime.instance import WorkflowInstance, WorkflowTaskError, new_instance
 
 if TYPE_CHECKING:
     from plait.worker import Worker
@@ -57,7 +57,7 @@ class WorkflowTasks:
                 new = [e for e in task["events"] if e["event_id"] > inst.upto]
                 commands = inst.replay_then_activate(new, task["started_time"])
             else:
-                inst = WorkflowInstance(defn, task)
+                inst = new_instance(defn, task)
                 events = await self._full_history(task)
                 commands = inst.replay_then_activate(events, task["started_time"])
         except WorkflowTaskError as e:

@@ -80,5 +80,5 @@ def to_exception(failure: Failure | None) -> errors.FailureError:
         exc = errors.ApplicationError(message, *details, type=failure.get("type"),
                                       non_retryable=bool(failure.get("non_retryable")),
                                       cause=cause)
-    exc.stack_trace = failure.get("stack_trace", "")  # type: ignore[attr-defined]
+    exc.stack_trace = failure.get("stack_trace", "")
     return exc

@@ -64,7 +64,7 @@ def hints_of(fn: Callable[..., Any]) -> tuple[list[Any], Any]:
     return [hints.get(n, Any) for n in names], hints.get("return", Any)
 
 
-def convert(value: Any, hint: Any) -> Any:  # noqa: C901 - one dispatch table, read top-down
+def convert(value: Any, hint: Any) -> Any:
     """Turn a decoded JSON value into ``hint``; unknown hints pass the value through."""
     if value is None or hint in _IDENTITY:
         return value

@@ -58,8 +58,7 @@ class Transport:
         while True:
             try:
                 return await self._once(method, path, body, params, timeout)
-            except (aiohttp.ClientConnectionError, asyncio.TimeoutError,
-                    errors.RPCError) as exc:
+            except (TimeoutError, aiohttp.ClientConnectionError, errors.RPCError) as exc:
                 transient = not isinstance(exc, errors.RPCError) or exc.status == 503
                 if not retry or not transient or loop.time() + delay > give_up:
                     if isinstance(exc, errors.RPCError):

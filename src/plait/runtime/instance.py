@@ -27,7 +27,7 @@ from plait.protocol.payload import decode, decode_args, encode
 from plait.runtime.activations import Activation, split
 from plait.runtime.definitions import WorkflowDefn
 
-__all__ = ["WorkflowInfo", "WorkflowInstance", "WorkflowTaskError"]
+__all__ = ["WorkflowInfo", "WorkflowInstance", "WorkflowTaskError", "new_instance"]
 
 log = logging.getLogger("plait.workflow")
 _PLAIT_DIR = __file__.rsplit("/runtime/", 1)[0]
@@ -174,7 +174,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
                 moved = True
         return moved
 
-    # -- events in ----------------------------------------------------------------------------------
+    # -- events in ----------------------------------------------------------------------------
     def _apply(self, event: dict[str, Any]) -> None:
         etype = event["event_type"]
         attrs = event.get("attributes") or {}
@@ -215,8 +215,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         exc = task.exception()
         if exc is None:
             self._close(CommandKind.COMPLETE_WORKFLOW, result=encode(task.result()))
-        elif isinstance(exc, errors.FailureError) or isinstance(
-                exc, tuple(self.defn.failure_exception_types)):
+        elif isinstance(exc, (errors.FailureError, tuple(self.defn.failure_exception_types))):
             self._close(CommandKind.FAIL_WORKFLOW, failure=failures.from_exception(exc))
         else:
             self._failure = WorkflowTaskError(exc)
@@ -225,7 +224,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         self.closed = True
         self._commands.append({"kind": kind.value, **fields})
 
-    # -- commands out (called by plait.workflow) ------------------------------------------------------
+    # -- commands out (called by plait.workflow) ----------------------------------------------
     def next_seq(self) -> int:
         self._seq += 1
         return self._seq
@@ -261,7 +260,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
     def random(self) -> random.Random:
         return self._random
 
-    # -- replay check ----------------------------------------------------------------------------------
+    # -- replay check -------------------------------------------------------------------------
     def _check_replay(self, produced: list[dict[str, Any]],
                       recorded: list[dict[str, Any]]) -> None:
         for i in range(max(len(produced), len(recorded))):
@@ -286,21 +285,25 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
             f"workflow {self.info.workflow_id} ({self.defn.name}): {message}"),
             kind="non_determinism")
 
-    # -- the asyncio.AbstractEventLoop surface the workflow's coroutines use ---------------------------
-    def call_soon(self, callback: Callable[..., Any], *args: Any,
-                  context: contextvars.Context | None = None) -> asyncio.Handle:
+    # -- the asyncio.AbstractEventLoop surface the workflow's coroutines use ------------------
+    # The signatures widen asyncio's (our timers are durable handles, not TimerHandles).
+    def call_soon(  # type: ignore[override]
+            self, callback: Callable[..., Any], *args: Any,
+            context: contextvars.Context | None = None) -> asyncio.Handle:
         handle = asyncio.Handle(callback, args, self, context or self._context)
         self._ready.append(handle)
         return handle
 
-    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any,
-                   context: contextvars.Context | None = None) -> Any:
+    def call_later(  # type: ignore[override]
+            self, delay: float, callback: Callable[..., Any], *args: Any,
+            context: contextvars.Context | None = None) -> Any:
         if delay <= 0:
             return self.call_soon(callback, *args, context=context)
         return self.start_timer(delay, callback, args)
 
-    def call_at(self, when: float, callback: Callable[..., Any], *args: Any,
-                context: contextvars.Context | None = None) -> Any:
+    def call_at(  # type: ignore[override]
+            self, when: float, callback: Callable[..., Any], *args: Any,
+            context: contextvars.Context | None = None) -> Any:
         return self.call_later(when - self.time(), callback, *args, context=context)
 
     def time(self) -> float:
@@ -340,6 +343,11 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         return None
 
 
+def new_instance(defn: WorkflowDefn, task: dict[str, Any]) -> WorkflowInstance:
+    # The stubs mark AbstractEventLoop's I/O methods abstract; a workflow loop has no I/O.
+    return WorkflowInstance(defn, task)  # type: ignore[abstract]
+
+
 def _is_uuid(value: str) -> bool:
     try:
         uuid.UUID(value)
@@ -368,7 +376,7 @@ def _matches(cmd: dict[str, Any], ev: dict[str, Any]) -> bool:
         return bool(attrs.get("activity_type") == cmd["activity_type"]
                     and str(attrs.get("activity_id")) == cmd["activity_id"])
     if kind in (CommandKind.START_TIMER, CommandKind.CANCEL_TIMER):
-        return str(attrs.get("timer_id")) == cmd["timer_id"]
+        return bool(str(attrs.get("timer_id")) == cmd["timer_id"])
     return True
 
 
@@ -378,7 +386,7 @@ def _describe(cmd: dict[str, Any]) -> str:
         return f"schedule activity {cmd['activity_type']!r} (id {cmd['activity_id']})"
     if kind in (CommandKind.START_TIMER.value, CommandKind.CANCEL_TIMER.value):
         return f"{kind.replace('_', ' ')} (id {cmd['timer_id']})"
-    return kind.replace("_", " ")
+    return str(kind).replace("_", " ")
 
 
 def _describe_event(ev: dict[str, Any]) -> str:

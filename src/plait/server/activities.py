@@ -28,7 +28,7 @@ def schedule(run: Run, cmd: dict[str, Any]) -> int:
     atype = cmd.get("activity_type")
     if not aid or not isinstance(atype, str) or not atype:
         raise BadRequest("schedule_activity needs activity_id and activity_type")
-    opts = {k: (float(cmd[k]) if cmd.get(k) else None) for k in _OPTIONS}
+    opts: dict[str, Any] = {k: (float(cmd[k]) if cmd.get(k) else None) for k in _OPTIONS}
     if not opts["start_to_close_timeout"] and not opts["schedule_to_close_timeout"]:
         raise BadRequest("schedule_activity needs start_to_close_timeout or "
                          "schedule_to_close_timeout")

@@ -45,7 +45,7 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
     route = request.match_info.route.resource.canonical if request.match_info.route.resource \
         else "unmatched"
     try:
-        resp = await handler(request)
+        resp: web.StreamResponse = await handler(request)
     except ApiError as e:
         resp = error_response(e.status, e.code, e.message)
     except StoreUnavailable as e:
@@ -103,7 +103,8 @@ async def start_workflow(request: web.Request) -> web.Response:
     req = await body(request)
     service = svc(request)
     await service.ensure_namespace(ns)
-    result = await service.write(_deduped(ns, req, lambda ctx: history.start_workflow(ctx, ns, req)))
+    result = await service.write(
+        _deduped(ns, req, lambda ctx: history.start_workflow(ctx, ns, req)))
     if result.get("started"):
         STARTED.labels(ns).inc()
     return json_response(result, 201 if result.get("started") else 200)
@@ -294,7 +295,7 @@ async def heartbeat_activity_task(request: web.Request) -> web.Response:
         lambda ctx: dispatch.heartbeat_activity(ctx, token, req)))
 
 
-# -- operations ------------------------------------------------------------------------------------
+# -- operations ------------------------------------------------------------------------------
 async def health(request: web.Request) -> web.Response:
     ok = await svc(request).store.healthy()
     if not ok:

@@ -10,7 +10,7 @@ from typing import Any
 
 from plait.server import activities, history
 from plait.server.errors import NotFound
-from plait.server.run import RUNNING, Ctx
+from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
 
 __all__ = ["claim", "claim_ids", "complete_activity", "fail_activity", "heartbeat_activity",
@@ -127,9 +127,9 @@ def heartbeat_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, A
     return {"cancel_requested": False}
 
 
-def _run_of(ctx: Ctx, task: TaskRow) -> history.Run | None:
+def _run_of(ctx: Ctx, task: TaskRow) -> Run | None:
     row = ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
     if row is None or row.status != RUNNING:
         ctx.txn.delete_task(task.task_id)
         return None
-    return history.Run(ctx, row)
+    return Run(ctx, row)

@@ -8,6 +8,7 @@ never a task. A poller that finds nothing sleeps until the earliest task becomes
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -48,10 +49,8 @@ class Matching:
                 return []
             if next_visible is not None:
                 remaining = min(remaining, max(0.005, next_visible - time.time()))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ev.wait(), remaining)
-            except TimeoutError:
-                pass
 
 
 class ResultWaiters:

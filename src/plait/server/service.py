@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from plait.server.effects import Effects
 from plait.server.matching import Matching, ResultWaiters
 from plait.server.run import Ctx
 from plait.server.timers import TimerService
-from plait.store.base import ConflictError, Store
+from plait.store.base import ConflictError, Store, Txn
 
 __all__ = ["Service", "ServiceConfig"]
 
@@ -59,27 +60,26 @@ class Service:
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-            except (asyncio.CancelledError, Exception):
-                pass
         self._tasks.clear()
 
     async def write(self, fn: Callable[[Ctx], T]) -> T:
         """Run a state change in one transaction; apply its effects once it is durable."""
-        effects = Effects()
         for attempt in range(5):
-            def op(txn: object) -> T:
-                return fn(Ctx(txn, time.time(), effects))  # type: ignore[arg-type]
+            effects = Effects()
+
+            def op(txn: Txn, effects: Effects = effects) -> T:
+                return fn(Ctx(txn, time.time(), effects))
             try:
                 result = await self.store.write(op)
-                break
             except ConflictError:
-                effects = Effects()
                 if attempt == 4:
                     raise
-        self._apply(effects)
-        return result
+                continue
+            self._apply(effects)
+            return result
+        raise AssertionError("unreachable")
 
     def _apply(self, effects: Effects) -> None:
         for key in effects.queues:

@@ -7,12 +7,15 @@ server makes no queries beyond a slow housekeeping tick.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from plait.server import history, sessions
 from plait.server.run import Ctx
+from plait.store.base import Txn
 
 if TYPE_CHECKING:
     from plait.server.service import Service
@@ -22,6 +25,15 @@ __all__ = ["TimerService"]
 log = logging.getLogger("plait.server.timers")
 HOUSEKEEPING_EVERY = 1.0
 BATCH = 256
+
+
+def _next_timer(txn: Txn) -> float | None:
+    return txn.next_timer()
+
+
+def _deleter(ns: str, wid: str, rid: str) -> Callable[[Ctx], None]:
+    """Retention: a closed run past its namespace's retention goes, with all it owns."""
+    return lambda ctx: ctx.txn.delete_run(ns, wid, rid)
 
 
 class TimerService:
@@ -56,16 +68,14 @@ class TimerService:
             fired = await self._fire_due(now)
         if fired >= BATCH:
             return
-        self._next_due = await self.service.store.read(lambda t: t.next_timer())
+        self._next_due = await self.service.store.read(_next_timer)
         delay = HOUSEKEEPING_EVERY
         if self._next_due is not None:
             delay = min(delay, max(0.0, self._next_due - time.time()))
         if delay > 0:
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                pass
 
     async def _fire_due(self, now: float) -> int:
         due = await self.service.store.read(lambda t: t.due_timers(now, BATCH))
@@ -88,4 +98,4 @@ class TimerService:
                                                   before=ctx.now - 86400.0))
         expired = await svc.store.read(lambda t: t.all("expired_runs", now=time.time()))
         for ns, wid, rid in expired:
-            await svc.write(lambda ctx, ns=ns, wid=wid, rid=rid: ctx.txn.delete_run(ns, wid, rid))
+            await svc.write(_deleter(ns, wid, rid))

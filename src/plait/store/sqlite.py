@@ -10,6 +10,7 @@ acknowledgement is durable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -130,10 +131,8 @@ class SQLiteStore(Store):
             cur.execute("COMMIT")
         except sqlite3.Error as exc:
             log.error("sqlite commit failed: %s", exc)
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
             err = StoreUnavailable(f"database error: {exc}")
             results = [(err, loop, fut, None, False) for _, loop, fut, _ in batch]
         finally:
@@ -142,10 +141,8 @@ class SQLiteStore(Store):
         for value, loop, fut, _, ok in results:
             by_loop.setdefault(loop, []).append((fut, value, ok))
         for loop, items in by_loop.items():
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop closed while we worked
                 loop.call_soon_threadsafe(_resolve_all, items)
-            except RuntimeError:
-                pass  # the loop closed while we worked
 
     async def _submit(self, fn: Callable[[Txn], T], write: bool) -> T:
         loop = asyncio.get_running_loop()
