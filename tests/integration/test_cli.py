@@ -1,0 +1,305 @@
+"""The ``plait`` CLI as a user runs it: real processes for the CLI, the server and a worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plait import History
+
+pytestmark = pytest.mark.timeout(60)
+
+WORKER = textwrap.dedent('''
+    import asyncio
+    from datetime import timedelta
+
+    from plait import Client, RetryPolicy, Worker, activity, workflow
+    from plait.errors import ApplicationError
+
+    FAST = RetryPolicy(initial_interval=timedelta(seconds=0.1))
+
+    @activity.defn
+    async def greet(name: str) -> str:
+        if activity.info().attempt < 2:
+            raise ApplicationError("flaky", type="Transient")
+        return f"hello {name}"
+
+    @activity.defn
+    async def refuse() -> str:
+        raise ApplicationError("downstream says no", type="Refused")
+
+    @workflow.defn
+    class Greet:
+        @workflow.run
+        async def run(self, name: str, n: int) -> dict:
+            greeting = await workflow.execute_activity(
+                greet, name, start_to_close_timeout=timedelta(seconds=5), retry_policy=FAST)
+            return {"greeting": greeting, "n": n}
+
+    @workflow.defn
+    class Fails:
+        @workflow.run
+        async def run(self) -> str:
+            raise ApplicationError("bad input", type="ValidationError")
+
+    @workflow.defn
+    class Waits:
+        @workflow.run
+        async def run(self) -> str:
+            await workflow.sleep(3600)
+            return "late"
+
+    @workflow.defn
+    class Buggy:
+        @workflow.run
+        async def run(self) -> str:
+            return {}["missing"]
+
+    @workflow.defn
+    class Retrying:
+        @workflow.run
+        async def run(self) -> str:
+            return await workflow.execute_activity(
+                refuse, start_to_close_timeout=timedelta(seconds=5),
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=60)))
+
+    async def main() -> None:
+        client = await Client.connect()
+        worker = Worker(client, task_queue="cli-tests", activities=[greet, refuse],
+                        workflows=[Greet, Fails, Waits, Buggy, Retrying])
+        async with worker:
+            print("ready", flush=True)
+            await asyncio.Event().wait()
+
+    asyncio.run(main())
+''')
+
+
+def plait_command() -> list[str]:
+    script = Path(sys.executable).parent / "plait"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "plait"]
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``plait server`` on a free port and a temporary database, with a worker."""
+    tmp = tmp_path_factory.mktemp("cli")
+    server = subprocess.Popen(
+        [*plait_command(), "server", "--db", f"sqlite:///{tmp / 'plait.db'}", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=(tmp / "server.log").open("w"), text=True)
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        assert "plait server on " in line, (tmp / "server.log").read_text()
+        addr = line.split("plait server on ", 1)[1].split()[0]
+        (tmp / "worker.py").write_text(WORKER)
+        worker = subprocess.Popen(
+            [sys.executable, str(tmp / "worker.py")], stdout=subprocess.PIPE,
+            stderr=(tmp / "worker.log").open("w"), text=True,
+            env={**os.environ, "PLAIT_ADDRESS": addr})
+        try:
+            ready = worker.stdout.readline() if worker.stdout else ""
+            assert ready.strip() == "ready", (tmp / "worker.log").read_text()
+            yield addr
+        finally:
+            stop(worker)
+    finally:
+        stop(server)
+
+
+def plait(*args: str, address: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PLAIT_ADDRESS", "PLAIT_DEBUG")}
+    if address is not None:
+        env["PLAIT_ADDRESS"] = address
+    return subprocess.run([*plait_command(), *args], capture_output=True, text=True,
+                          timeout=30, env=env)
+
+
+def ok(*args: str, address: str) -> str:
+    proc = plait(*args, address=address)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    """The CLI failed the way it promises: non-zero exit, one ``error:`` line, no traceback."""
+    assert proc.returncode != 0
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def start(address: str, workflow_type: str, *inputs: str) -> str:
+    workflow_id = f"{workflow_type.lower()}-{uuid.uuid4().hex[:8]}"
+    args = [a for i in inputs for a in ("--input", i)]
+    out = ok("workflow", "start", workflow_type, "--id", workflow_id, "--task-queue",
+             "cli-tests", *args, address=address)
+    assert f"workflow_id: {workflow_id}" in out
+    assert "run_id: " in out
+    return workflow_id
+
+
+def as_json(*args: str, address: str) -> Any:
+    return json.loads(ok(*args, "--output", "json", address=address))
+
+
+def test_start_result_describe_show(address: str) -> None:
+    wid = start(address, "Greet", '"ada"', "2")
+    assert json.loads(ok("workflow", "result", wid, address=address)) == {
+        "greeting": "hello ada", "n": 2}
+
+    text = ok("workflow", "describe", wid, address=address)
+    for expected in (wid, "COMPLETED", "Greet", "cli-tests", "Activity attempts", "greet",
+                     "Transient: flaky", "completed", "hello ada"):
+        assert expected in text
+    desc = as_json("workflow", "describe", wid, address=address)
+    assert desc["status"] == "COMPLETED" and desc["workflow_type"] == "Greet"
+    assert [(a["attempt"], a["outcome"]) for a in desc["attempts"]] == [
+        (1, "failed"), (2, "completed")]
+    assert desc["attempts"][0]["failure"]["message"] == "flaky"
+
+    shown = ok("workflow", "show", wid, address=address)
+    for expected in ("WORKFLOW_EXECUTION_STARTED", "ACTIVITY_TASK_COMPLETED",
+                     "WORKFLOW_EXECUTION_COMPLETED", "attempt=2", '"hello ada"'):
+        assert expected in shown
+
+
+def test_show_json_is_the_history_format(address: str) -> None:
+    wid = start(address, "Greet", '"bob"', "1")
+    ok("workflow", "result", wid, address=address)
+    raw = ok("workflow", "show", wid, "--output", "json", address=address)
+    data = json.loads(raw)
+    assert data["format"] == 1 and data["workflow_id"] == wid and data["run_id"]
+    events = data["events"]
+    assert [e["event_id"] for e in events] == list(range(1, len(events) + 1))
+    assert events[0]["event_type"] == "WORKFLOW_EXECUTION_STARTED"
+    assert events[0]["attributes"]["input"] == [{"encoding": "json", "data": "bob"},
+                                                {"encoding": "json", "data": 1}]
+    assert events[-1]["event_type"] == "WORKFLOW_EXECUTION_COMPLETED"
+    assert all({"event_id", "event_type", "timestamp", "attributes"} <= e.keys() for e in events)
+    assert len(History.from_json(raw).events) == len(events)
+
+
+def test_list_filters_and_limits(address: str) -> None:
+    done = start(address, "Greet", '"cy"', "3")
+    ok("workflow", "result", done, address=address)
+    waiting = start(address, "Waits")
+    try:
+        rows = as_json("workflow", "list", "--type", "Greet", address=address)
+        assert done in [r["workflow_id"] for r in rows]
+        assert {r["workflow_type"] for r in rows} == {"Greet"}
+        running = as_json("workflow", "list", "--status", "running", address=address)
+        assert waiting in [r["workflow_id"] for r in running]
+        assert {r["status"] for r in running} == {"RUNNING"}
+        assert len(as_json("workflow", "list", "--limit", "1", address=address)) == 1
+        text = ok("workflow", "list", "--type", "Greet", address=address)
+        assert done in text and "COMPLETED" in text
+    finally:
+        ok("workflow", "terminate", waiting, address=address)
+
+
+def test_terminate(address: str) -> None:
+    wid = start(address, "Waits")
+    assert wid in ok("workflow", "terminate", wid, "--reason", "no longer needed",
+                     address=address)
+    line = one_line_error(plait("workflow", "result", wid, address=address))
+    assert "terminated" in line and "no longer needed" in line
+    assert as_json("workflow", "describe", wid, address=address)["status"] == "TERMINATED"
+    assert "no longer needed" in ok("workflow", "show", wid, address=address)
+    # Terminating it again is an error, not a silent success.
+    assert "not running" in one_line_error(plait("workflow", "terminate", wid, address=address))
+
+
+def test_failed_workflow_result_is_one_line_and_non_zero(address: str) -> None:
+    wid = start(address, "Fails")
+    line = one_line_error(plait("workflow", "result", wid, address=address))
+    assert wid in line and "ValidationError: bad input" in line
+    assert "bad input" in ok("workflow", "describe", wid, address=address)
+
+
+def test_describe_makes_a_stuck_workflow_loud(address: str) -> None:
+    wid = start(address, "Buggy")
+    desc: dict[str, Any] = {}
+    for _ in range(50):
+        desc = as_json("workflow", "describe", wid, address=address)
+        if desc["last_task_failure"]:
+            break
+    failure = desc["last_task_failure"]
+    assert failure and "missing" in failure["message"] and failure["attempts"] >= 1
+    assert "KeyError" in failure["traceback"]
+    text = ok("workflow", "describe", wid, address=address)
+    for expected in ("STUCK", "Workflow task failing", "KeyError", "Traceback",
+                     'return {}["missing"]'):
+        assert expected in text
+    ok("workflow", "terminate", wid, address=address)
+
+
+def test_describe_shows_pending_activity_and_its_last_failure(address: str) -> None:
+    wid = start(address, "Retrying")
+    pending: list[dict[str, Any]] = []
+    for _ in range(50):
+        pending = as_json("workflow", "describe", wid, address=address)["pending_activities"]
+        if pending and pending[0]["last_failure"]:
+            break
+    assert pending[0]["activity_type"] == "refuse"
+    assert pending[0]["state"] == "backing_off" and pending[0]["attempt"] == 2
+    assert pending[0]["next_attempt_time"]
+    text = ok("workflow", "describe", wid, address=address)
+    for expected in ("Pending activities", "backing_off", "Refused: downstream says no"):
+        assert expected in text
+    ok("workflow", "terminate", wid, address=address)
+
+
+@pytest.mark.parametrize("command", ["describe", "show", "result", "terminate"])
+def test_unknown_workflow(address: str, command: str) -> None:
+    line = one_line_error(plait("workflow", command, "no-such-workflow", address=address))
+    assert "no-such-workflow" in line and "not found" in line
+
+
+def test_unreachable_server() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+        for args in (["workflow", "list"], ["workflow", "describe", "x", "--address", dead]):
+            line = one_line_error(plait(*args, address=dead))
+            assert "cannot reach the plait server" in line and dead in line
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--input", "bob"], "--input #1 is not valid JSON"),
+    (["--input", "1", "--input", "{oops"], "--input #2 is not valid JSON"),
+])
+def test_invalid_input_json(address: str, args: list[str], expected: str) -> None:
+    proc = plait("workflow", "start", "Greet", "--id", "bad-json", "--task-queue", "cli-tests",
+                 *args, address=address)
+    assert expected in one_line_error(proc)
+    one_line_error(plait("workflow", "describe", "bad-json", address=address))  # never started
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["workflow", "start", "Greet", "--task-queue", "q"], "--id"),
+    (["workflow", "list", "--status", "SLEEPY"], "unknown status"),
+    (["workflow", "describe", "x", "--output", "yaml"], "--output"),
+])
+def test_usage_errors_are_one_line(address: str, args: list[str], expected: str) -> None:
+    assert expected in one_line_error(plait(*args, address=address))
