@@ -1,0 +1,35 @@
+"""Pin the public names, so nothing leaks into (or out of) the API by accident."""
+
+from __future__ import annotations
+
+import plait
+from plait import activity, client, errors, testing, worker, workflow
+
+
+def test_package_exports() -> None:
+    assert sorted(plait.__all__) == ["Client", "History", "RetryPolicy", "Worker", "activity",
+                                     "workflow"]
+
+
+def test_module_exports() -> None:
+    assert set(errors.__all__) >= {
+        "PlaitError", "ApplicationError", "ActivityError", "ChildWorkflowError",
+        "WorkflowFailureError", "WorkflowAlreadyStartedError", "WorkflowNotFoundError",
+        "NonDeterminismError", "TimeoutError", "CancelledError", "TerminatedError",
+        "UpdateFailedError"}
+    assert set(workflow.__all__) == {"defn", "run", "signal", "query", "update", "info", "now",
+                                     "random", "uuid4", "sleep", "wait_condition", "logger",
+                                     "execute_activity", "start_activity"}
+    assert set(activity.__all__) == {"ActivityInfo", "defn", "heartbeat", "info",
+                                     "is_cancelled", "logger"}
+    assert set(testing.__all__) == {"Replayer", "WorkflowEnvironment"}
+    assert worker.__all__ == ["Worker"]
+    assert "Client" in client.__all__ and "WorkflowHandle" in client.__all__
+    for module in (errors, workflow, activity, testing, worker, client):
+        for name in module.__all__:
+            assert hasattr(module, name), f"{module.__name__}.{name}"
+
+
+def test_every_error_is_a_plait_error() -> None:
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), errors.PlaitError)

@@ -1,0 +1,92 @@
+"""The SQLite store: durability settings, group commit isolation, migrations, one server."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from plait.store import StoreUnavailable, Txn
+from plait.store.queries import load_queries, migrations
+from plait.store.sqlite import SQLiteStore
+
+
+async def test_wal_and_synchronous_full(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "p.db"))
+    try:
+        mode = await store.read(lambda t: t.cur.execute("PRAGMA journal_mode").fetchone()[0])
+        sync = await store.read(lambda t: t.cur.execute("PRAGMA synchronous").fetchone()[0])
+        assert mode == "wal" and sync == 2  # 2 = FULL
+    finally:
+        await store.close()
+
+
+async def test_a_failing_operation_rolls_back_alone(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "p.db"))
+
+    def good(i: int):  # type: ignore[no-untyped-def]
+        return lambda t: t.exec("insert_request", ns="n", request_id=f"r{i}", response="{}",
+                                now=1.0)
+
+    def bad(t: Txn) -> None:
+        t.exec("insert_request", ns="n", request_id="bad", response="{}", now=1.0)
+        raise RuntimeError("boom")
+
+    try:
+        ops = [store.write(good(i)) for i in range(50)] + [store.write(bad)]
+        results = await asyncio.gather(*ops, return_exceptions=True)
+        assert isinstance(results[-1], RuntimeError)
+        assert all(not isinstance(r, Exception) for r in results[:-1])
+        n = await store.read(lambda t: t.cur.execute("SELECT COUNT(*) FROM requests")
+                             .fetchone()[0])
+        assert n == 50  # the failed op's insert is gone, the others committed
+    finally:
+        await store.close()
+
+
+async def test_second_server_on_one_file_is_refused(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "p.db"))
+    try:
+        with pytest.raises(StoreUnavailable, match="one server per SQLite file"):
+            SQLiteStore(str(tmp_path / "p.db"))
+    finally:
+        await store.close()
+
+
+async def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
+    path = str(tmp_path / "p.db")
+    store = SQLiteStore(path)
+    await store.close()
+    store = SQLiteStore(path)  # re-opening applies nothing twice
+    await store.close()
+    conn = sqlite3.connect(path)
+    versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+    assert versions == [v for v, _, _ in migrations()]
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"executions", "events", "tasks", "timers", "attempts", "sessions",
+            "requests", "namespaces", "current_runs"} <= tables
+
+
+def test_every_named_query_prepares(tmp_path: Path) -> None:
+    """Each query in queries.sql is valid SQL against the migrated schema."""
+    path = str(tmp_path / "p.db")
+    asyncio.run(SQLiteStore(path).close())
+    conn = sqlite3.connect(path)
+    for name, sql in load_queries("named").items():
+        try:
+            conn.execute("EXPLAIN " + sql, {k: None for k in _params(sql)})
+        except sqlite3.Error as e:
+            raise AssertionError(f"query {name}: {e}") from None
+
+
+def _params(sql: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"(?<!:):(\w+)", sql))
+
+
+def test_postgres_parameter_style() -> None:
+    q = load_queries("pyformat")["get_execution"]
+    assert "%(ns)s" in q and ":ns" not in q
