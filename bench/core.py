@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shlex
 import statistics
 import subprocess
@@ -145,6 +146,7 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
         harness_cpu = time.process_time() - cpu0
         machine1 = machine_cpu_seconds()
         after = run.sample()
+        result["server_counters"] = await asyncio.to_thread(run.scrape_metrics)
         for _, p in profilers:
             p.stop()
         m = _metrics(name, n, outcomes)
@@ -171,6 +173,8 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
                                    - m["worker_cpu_s"] - harness_cpu)
         m["load_avg_1m"] = os.getloadavg()[0]
         result["metrics"] = m
+        result["per_workflow"] = _per_workflow(result["server_counters"],
+                                               1 if name == "W3" else n)
         errs = [f"{o.workflow_id}: {o.error}" for o in outcomes if o.error]
         expected = 1 if name == "W3" else n
         if len(outcomes) != expected:
@@ -197,6 +201,27 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
     return result
 
 
+def _per_workflow(counters: dict[str, float], n: int) -> dict[str, float]:
+    """Server counters divided by the number of workflows: HTTP requests by route (all
+    statuses), tasks dispatched and completed by kind. Includes the workers' polls and
+    session heartbeats, and the harness's result long-polls."""
+    out: dict[str, float] = {}
+    for key, v in counters.items():
+        name, _, labels = key.partition("{")
+        lab = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if name == "plait_http_requests_total":
+            k = f"http {lab.get('route', '?')}"
+        elif name == "plait_tasks_dispatched_total":
+            k = f"dispatched {lab.get('kind', '?')} tasks"
+        elif name == "plait_task_completions_total":
+            k = f"completed {lab.get('kind', '?')} tasks ({lab.get('outcome', '?')})"
+        else:
+            continue
+        out[k] = out.get(k, 0.0) + v / n
+    out["http requests, all routes"] = sum(v for k, v in out.items() if k.startswith("http "))
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def _summary(reps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     good = [r for r in reps if r["ok"]]
     keys: list[str] = []
@@ -208,6 +233,14 @@ def _summary(reps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         out[k] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals),
                   "values": vals, "unit": METRICS.get(k, ("", ""))[1]}
     return out
+
+
+def _per_workflow_median(reps: list[dict[str, Any]]) -> dict[str, float]:
+    good = [r["per_workflow"] for r in reps if r["ok"] and r.get("per_workflow")]
+    keys: list[str] = []
+    for p in good:
+        keys += [k for k in p if k not in keys]
+    return {k: statistics.median([p.get(k, 0.0) for p in good]) for k in keys}
 
 
 def _fmt(v: float | None, unit: str = "") -> str:
@@ -306,6 +339,13 @@ def to_markdown(doc: dict[str, Any]) -> str:
             out.append(f"| {label} | {_fmt(s['median'], unit)} | {_fmt(s['min'], unit)} "
                        f"| {_fmt(s['max'], unit)} | "
                        + ", ".join(_fmt(v, unit) for v in s["values"]) + " |")
+        per = _per_workflow_median(w["reps"])
+        if per:
+            what = "the workflow" if name == "W3" else "workflow"
+            out += ["", f"Server work per {what} (from `/metrics`, median over repetitions; "
+                    "HTTP includes worker polls and heartbeats, and result long-polls):", "",
+                    "| counter | per workflow |", "|---|---|"]
+            out += [f"| {k} | {v:.2f} |" for k, v in per.items()]
         failed = [r for r in w["reps"] if not r["ok"]]
         if failed:
             out.append("")

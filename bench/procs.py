@@ -172,6 +172,24 @@ class Run:
                 "server_threads": thread_cpu_seconds(self.server.pid),
                 "worker_threads": thread_cpu_seconds(self.worker.pid)}
 
+    def scrape_metrics(self) -> dict[str, float]:
+        """The server's plait_* counters from /metrics (Prometheus text format)."""
+        try:
+            with urllib.request.urlopen(self.address + "/metrics", timeout=10) as r:
+                text = r.read().decode()
+        except OSError:
+            return {}
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if not line.startswith("plait_") or "_created" in line.split(" ", 1)[0]:
+                continue
+            name, _, value = line.rpartition(" ")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                continue
+        return out
+
     def stop(self) -> None:
         for what, proc, grace in (("worker", self.worker, 15.0), ("server", self.server, 10.0)):
             if proc is None:

@@ -92,6 +92,8 @@ def summarize(path: Path, top: int = 10) -> dict[str, Any]:
     modules: collections.Counter[str] = collections.Counter()
     thread_of: dict[str, str] = {}
     threads: collections.Counter[str] = collections.Counter()
+    thread_modules: dict[str, collections.Counter[str]] = collections.defaultdict(
+        collections.Counter)
     for frames, count in stacks:
         if not frames:
             continue
@@ -103,8 +105,9 @@ def summarize(path: Path, top: int = 10) -> dict[str, Any]:
         body = frames[1:] or frames
         leaf = _key(body[-1])
         self_t[leaf] += count
-        modules["event loop (C)" if leaf == LOOP else _module(leaf[1]) if leaf[1]
-                else leaf[0]] += count
+        module = "event loop (C)" if leaf == LOOP else _module(leaf[1]) if leaf[1] else leaf[0]
+        modules[module] += count
+        thread_modules[tid][module] += count
         for k in {_key(f) for f in body}:
             total_t[k] += count
 
@@ -112,12 +115,18 @@ def summarize(path: Path, top: int = 10) -> dict[str, Any]:
         return round(100.0 * n / total, 1) if total else 0.0
 
     by_label: collections.Counter[str] = collections.Counter()
+    label_modules: dict[str, collections.Counter[str]] = collections.defaultdict(
+        collections.Counter)
     for tid, n in threads.items():
         by_label[thread_of[tid]] += n
+        label_modules[thread_of[tid]].update(thread_modules[tid])
     return {
         "file": str(path),
         "samples": total,
-        "threads": [{"thread": k, "pct": pct(n)} for k, n in by_label.most_common()],
+        "threads": [{"thread": k, "pct": pct(n),
+                     "self_by_module": [{"module": m, "self_pct": pct(c)}
+                                        for m, c in label_modules[k].most_common(6)]}
+                    for k, n in by_label.most_common()],
         "top_self": [{"function": f, "file": fl, "self_pct": pct(n),
                       "total_pct": pct(total_t[(f, fl)])}
                      for (f, fl), n in self_t.most_common(top)],
@@ -133,7 +142,11 @@ def summarize(path: Path, top: int = 10) -> dict[str, Any]:
 
 def to_markdown(s: dict[str, Any], title: str) -> str:
     out = [f"### {title}", "", f"{s['samples']} busy samples from `{s['file']}`.", "",
-           "Threads: " + ", ".join(f"{t['thread']} {t['pct']}%" for t in s["threads"]), "",
+           "Threads (share of samples; self time by module within each):", ""]
+    out += [f"- {t['thread']}: {t['pct']}% — "
+            + ", ".join(f"{m['module']} {m['self_pct']}%" for m in t["self_by_module"])
+            for t in s["threads"]]
+    out += ["",
            "| # | function (self time) | file | self % | total % |", "|---|---|---|---|---|"]
     out += [f"| {i} | `{r['function']}` | {r['file']} | {r['self_pct']} | {r['total_pct']} |"
             for i, r in enumerate(s["top_self"], 1)]
