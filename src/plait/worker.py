@@ -55,7 +55,7 @@ class Worker:
         self.client = client
         self.task_queue = task_queue
         self.identity = identity or f"{os.getpid()}@{socket.gethostname()}"
-        self.eager = eager_dispatch
+        self._eager = eager_dispatch
         wf_defns = {d.name: d for d in (workflow_defn_of(w) for w in workflows)}
         act_defns = {d.name: d for d in (activity_defn_of(a) for a in activities)}
         self.activity_names = frozenset(act_defns)
@@ -72,6 +72,11 @@ class Worker:
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
         self._run_task: asyncio.Task[None] | None = None
+
+    @property
+    def eager(self) -> bool:
+        """Take follow-up tasks in completion responses; never while shutting down."""
+        return self._eager and not self._stop.is_set()
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def run(self) -> None:

@@ -8,7 +8,7 @@ from plait.runtime.activations import split
 
 
 def ev(i: int, t: str, **attrs: Any) -> dict[str, Any]:
-    return {"event_id": i, "event_type": t, "timestamp": "2026-01-01T00:00:0%dZ" % (i % 10),
+    return {"event_id": i, "event_type": t, "timestamp": f"2026-01-01T00:00:0{i % 10}Z",
             "attributes": attrs}
 
 

@@ -1,0 +1,82 @@
+"""Worker sessions: graceful shutdown, and tasks whose dispatch never reached the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+import aiohttp
+
+from plait import Worker, activity, workflow
+from plait.testing import WorkflowEnvironment
+
+finished: list[str] = []
+
+
+@activity.defn
+async def slow_step(name: str) -> str:
+    await asyncio.sleep(0.5)
+    finished.append(name)
+    return name
+
+
+@workflow.defn
+class TwoSteps:
+    @workflow.run
+    async def run(self) -> list[str]:
+        a = await workflow.execute_activity(slow_step, "a",
+                                            start_to_close_timeout=timedelta(seconds=60))
+        b = await workflow.execute_activity(slow_step, "b",
+                                            start_to_close_timeout=timedelta(seconds=60))
+        return [a, b]
+
+
+async def test_graceful_shutdown_finishes_running_work_and_hands_back_the_rest(
+        env: WorkflowEnvironment, queue: str) -> None:
+    finished.clear()
+    handle = await env.client.start_workflow(TwoSteps.run, id="g-1", task_queue=queue)
+    worker = Worker(env.client, task_queue=queue, workflows=[TwoSteps], activities=[slow_step])
+    async with worker:
+        for _ in range(100):
+            if (await handle.describe()).pending_activities:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)  # "a" is running now
+    # Shutdown waited for "a" to finish and report.
+    assert finished == ["a"]
+    # The next worker takes over at once: the closed session left nothing to expire.
+    started = time.monotonic()
+    async with Worker(env.client, task_queue=queue, workflows=[TwoSteps],
+                      activities=[slow_step]):
+        assert await handle.result() == ["a", "b"]
+    assert time.monotonic() - started < 2.0  # no 3 s session expiry to wait out
+    desc = await handle.describe()
+    assert [a.outcome for a in desc.attempts] == ["completed", "completed"]
+
+
+async def test_task_whose_dispatch_was_lost_is_offered_again(env: WorkflowEnvironment,
+                                                             queue: str) -> None:
+    """A worker whose poll response was lost does not list the task as held; the server
+    re-offers it after a short grace, long before any timeout."""
+    ns = env.address + "/api/v1/namespaces/default"
+    await env.client.start_workflow(TwoSteps.run, id="lost-1", task_queue=queue,
+                                    task_timeout=timedelta(seconds=60))
+    async with aiohttp.ClientSession() as http:
+        async with http.post(ns + "/sessions", json={"task_queue": queue,
+                                                      "identity": "ghost"}) as r:
+            session = (await r.json())["session_id"]
+        async with http.post(ns + f"/task-queues/{queue}/poll", json={
+                "session_id": session, "kind": "workflow", "wait": 5}) as r:
+            tasks = (await r.json())["tasks"]
+        assert len(tasks) == 1  # claimed... and "lost" on the way
+        for _ in range(3):
+            await asyncio.sleep(1.0)
+            async with http.post(env.address + f"/api/v1/sessions/{session}/heartbeat",
+                                 json={"held": []}) as r:
+                assert r.status == 200
+    async with Worker(env.client, task_queue=queue, workflows=[TwoSteps],
+                      activities=[slow_step]):
+        assert await env.client.get_workflow_handle("lost-1").result() == ["a", "b"]
+    history = await env.client.get_workflow_handle("lost-1").fetch_history()
+    assert "WORKFLOW_TASK_TIMED_OUT" in [e.event_type for e in history.events]
