@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
@@ -293,6 +294,17 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def source_digest() -> str:
+    """A digest of the plait sources the server and worker import (edits during a run show)."""
+    h = hashlib.sha256()
+    src = ROOT / "src" / "plait"
+    for path in sorted(src.rglob("*")):
+        if path.is_file() and path.suffix in (".py", ".sql"):
+            h.update(str(path.relative_to(src)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def command_line() -> str:
     exe = os.path.relpath(sys.executable)
     if exe.startswith(".."):
@@ -314,7 +326,8 @@ def to_markdown(doc: dict[str, Any]) -> str:
         f"{mi['platform']}",
         f"- {mi['python_version']}; event loop {mi['event_loop']}; "
         + ", ".join(f"{k} {v}" for k, v in mi["versions"].items()),
-        f"- plait commit {mi['git_commit']}{' (src/ modified)' if mi['git_dirty'] else ''}; "
+        f"- plait commit {mi['git_commit']}{' (src/ modified)' if mi['git_dirty'] else ''}, "
+        f"sources {doc['source_digest']}; "
         f"worker slots: {doc['worker_slots']} activities / {doc['worker_slots']} workflow tasks",
         f"- started {doc['started_at']}, finished {doc['finished_at']}",
         "",
@@ -362,6 +375,10 @@ def to_markdown(doc: dict[str, Any]) -> str:
         out.append(f"| {name} | " + " | ".join(cells) + " |")
     out += ["", "## Problems", ""]
     problems = []
+    if doc.get("source_changed"):
+        problems.append("- **src/plait changed during the run** (sources "
+                        f"{doc['source_digest']} at start, {doc['source_digest_at_end']} at "
+                        "end): repetitions may have measured different code")
     for name, w in doc["workloads"].items():
         for r in w["reps"]:
             tag = f"{name} rep {r['rep']}"
@@ -389,7 +406,7 @@ async def main_async(args: argparse.Namespace) -> int:
         "benchmark": "core", "command": command_line(), "quick": args.quick,
         "repeat": args.repeat, "worker_slots": args.worker_slots,
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine_info(), "workloads": {},
+        "machine": machine_info(), "source_digest": source_digest(), "workloads": {},
     }
     for name in names:
         n = sizes[name]
@@ -416,6 +433,11 @@ async def main_async(args: argparse.Namespace) -> int:
         doc["workloads"][name] = {"description": WORKLOADS[name][0].format(n=n), "size": n,
                                   "summary": _summary(reps), "reps": reps}
     doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    doc["source_digest_at_end"] = source_digest()
+    doc["source_changed"] = doc["source_digest_at_end"] != doc["source_digest"]
+    if doc["source_changed"]:
+        print("[bench] warning: src/plait changed during the run; repetitions may have run "
+              "different code", file=sys.stderr)
     doc["ok"] = all(r["ok"] for w in doc["workloads"].values() for r in w["reps"])
 
     stem = Path(args.out) if args.out else (
