@@ -68,6 +68,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "worker_other_threads_cpu_s": ("worker CPU, other threads", "s"),
     "harness_cpu_s": ("harness (client) CPU time", "s"),
     "other_cpu_s": ("CPU time of other processes on the machine (noise)", "s"),
+    "steal_s": ("CPU time stolen by the hypervisor (noise)", "s"),
     "load_avg_1m": ("1-minute load average at the end", ""),
 }
 HEADLINE = {"W1": ["throughput", "p50_ms", "p99_ms"], "W2": ["p50_ms", "p99_ms"],
@@ -79,7 +80,8 @@ SHOWN = {"W1": ["throughput", "p50_ms", "p99_ms", "wall_s", "start_p50_ms", "sta
                 "start_p99_ms"]}
 RESOURCES = ["server_rss_mib", "worker_rss_mib", "server_cpu_s", "server_loop_cpu_s",
              "server_other_threads_cpu_s", "worker_cpu_s", "worker_loop_cpu_s",
-             "worker_other_threads_cpu_s", "harness_cpu_s", "other_cpu_s", "load_avg_1m"]
+             "worker_other_threads_cpu_s", "harness_cpu_s", "other_cpu_s", "steal_s",
+             "load_avg_1m"]
 MAX_LISTED_ERRORS = 20
 
 
@@ -170,8 +172,10 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
                 and "worker_cpu_s" in m:
             # CPU that processes outside this run used meanwhile (tests, builds, py-spy):
             # a noise indicator, since all processes share this machine's cores.
-            m["other_cpu_s"] = max(0.0, (machine1 - machine0) - m["server_cpu_s"]
+            m["other_cpu_s"] = max(0.0, (machine1[0] - machine0[0]) - m["server_cpu_s"]
                                    - m["worker_cpu_s"] - harness_cpu)
+        if machine0 is not None and machine1 is not None:
+            m["steal_s"] = machine1[1] - machine0[1]
         m["load_avg_1m"] = os.getloadavg()[0]
         result["metrics"] = m
         result["per_workflow"] = _per_workflow(result["server_counters"],
@@ -423,7 +427,8 @@ async def main_async(args: argparse.Namespace) -> int:
                   f"worker RSS {_fmt(r['metrics'].get('worker_rss_mib'))} MiB; "
                   f"CPU s server {_fmt(r['metrics'].get('server_cpu_s'))}, "
                   f"worker {_fmt(r['metrics'].get('worker_cpu_s'))}, "
-                  f"other processes {_fmt(r['metrics'].get('other_cpu_s'))}",
+                  f"other processes {_fmt(r['metrics'].get('other_cpu_s'))}, "
+                  f"steal {_fmt(r['metrics'].get('steal_s'))}",
                   file=sys.stderr, flush=True)
             for e in r["errors"][:5]:
                 print(f"[bench]   error: {e}", file=sys.stderr, flush=True)

@@ -70,14 +70,15 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
     return out
 
 
-def machine_cpu_seconds() -> float | None:
-    """CPU time all processes of the machine have used (busy jiffies of /proc/stat)."""
+def machine_cpu_seconds() -> tuple[float, float] | None:
+    """(busy, steal): CPU time all processes of the machine have used, and time the
+    hypervisor gave this machine's CPUs to someone else (from /proc/stat)."""
     try:
         first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
     except OSError:
         return None
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, first[1:9])
-    return (user + nice + system + irq + softirq + steal) / _CLK_TCK
+    return (user + nice + system + irq + softirq) / _CLK_TCK, steal / _CLK_TCK
 
 
 def _env() -> dict[str, str]:
