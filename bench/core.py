@@ -28,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import workloads
+from bench import phases, workloads
 from bench.procs import ROOT, BenchError, Profiler, Run, machine_cpu_seconds
 from plait import Client
 
@@ -144,14 +144,15 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
         client = await Client.connect(run.address)
         try:
             outcomes = await runner(client, n, run.task_queue, args.timeout)
+            harness_cpu = time.process_time() - cpu0
+            machine1 = machine_cpu_seconds()
+            after = run.sample()
+            result["server_counters"] = await asyncio.to_thread(run.scrape_metrics)
+            for _, p in profilers:
+                p.stop()
+            result["phases"] = await phases.breakdown(client, outcomes, args.histories)
         finally:
             await client.close()
-        harness_cpu = time.process_time() - cpu0
-        machine1 = machine_cpu_seconds()
-        after = run.sample()
-        result["server_counters"] = await asyncio.to_thread(run.scrape_metrics)
-        for _, p in profilers:
-            p.stop()
         m = _metrics(name, n, outcomes)
         m["harness_cpu_s"] = harness_cpu
         for k in ("server_rss_mib", "worker_rss_mib"):
@@ -363,6 +364,9 @@ def to_markdown(doc: dict[str, Any]) -> str:
                     "HTTP includes worker polls and heartbeats, and result long-polls):", "",
                     "| counter | per workflow |", "|---|---|"]
             out += [f"| {k} | {v:.2f} |" for k, v in per.items()]
+        last = next((r for r in reversed(w["reps"]) if r["ok"] and r.get("phases")), None)
+        if last:
+            out += ["", *phases.to_markdown(last["phases"])]
         failed = [r for r in w["reps"] if not r["ok"]]
         if failed:
             out.append("")
@@ -489,6 +493,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="override a workload's size, e.g. --size W1=2000 (repeatable)")
     p.add_argument("--timeout", type=float, default=300.0,
                    help="seconds one repetition of a workload may take (default 300)")
+    p.add_argument("--histories", type=int, default=50,
+                   help="after each repetition, fetch this many workflows' histories to show "
+                        "where latency goes (default 50; 0 turns it off)")
     p.add_argument("--worker-slots", type=int, default=300,
                    help="max_concurrent_activities and max_concurrent_workflow_tasks "
                         "of the worker (default 300)")

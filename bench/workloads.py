@@ -84,6 +84,8 @@ class Outcome:
     t_started: float | None   # start_workflow returned
     t_result: float | None    # handle.result() returned
     error: str | None         # wrong value, exception, or timeout
+    wall_start: float = 0.0   # time.time() before start_workflow (to line up with history)
+    wall_result: float | None = None
 
     @property
     def latency(self) -> float:
@@ -93,13 +95,12 @@ class Outcome:
 
 async def _one(client: Client, wf: Any, arg: int, expected: int, wid: str,
                task_queue: str) -> Outcome:
-    t0 = time.perf_counter()
-    o = Outcome(wid, t0, None, None, None)
+    o = Outcome(wid, time.perf_counter(), None, None, None, time.time())
     try:
         handle = await client.start_workflow(wf, arg, id=wid, task_queue=task_queue)
         o.t_started = time.perf_counter()
         result = await handle.result()
-        o.t_result = time.perf_counter()
+        o.t_result, o.wall_result = time.perf_counter(), time.time()
         if result != expected:
             o.error = f"wrong result: got {result!r}, expected {expected!r}"
     except asyncio.CancelledError:
