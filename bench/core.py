@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import phases, workloads
-from bench.procs import ROOT, BenchError, Profiler, Run, machine_cpu_seconds
+from bench.procs import ROOT, BenchError, Profiler, Run, machine_cpu_seconds, tcp_counters
 from plait import Client
 
 Runner = Callable[[Client, int, str, float], Awaitable[list[workloads.Outcome]]]
@@ -70,6 +70,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "other_cpu_s": ("CPU time of other processes on the machine (noise)", "s"),
     "steal_s": ("CPU time stolen by the hypervisor (noise)", "s"),
     "load_avg_1m": ("1-minute load average at the end", ""),
+    "tcp_ListenOverflows": ("TCP accept-queue overflows, machine-wide (SYN dropped)", ""),
+    "tcp_TCPSynRetrans": ("TCP SYN retransmissions, machine-wide (1 s each)", ""),
 }
 HEADLINE = {"W1": ["throughput", "p50_ms", "p99_ms"], "W2": ["p50_ms", "p99_ms"],
             "W3": ["wall_s"], "W4": ["overhead_p50_ms", "overhead_p99_ms"]}
@@ -81,7 +83,7 @@ SHOWN = {"W1": ["throughput", "p50_ms", "p99_ms", "wall_s", "start_p50_ms", "sta
 RESOURCES = ["server_rss_mib", "worker_rss_mib", "server_cpu_s", "server_loop_cpu_s",
              "server_other_threads_cpu_s", "worker_cpu_s", "worker_loop_cpu_s",
              "worker_other_threads_cpu_s", "harness_cpu_s", "other_cpu_s", "steal_s",
-             "load_avg_1m"]
+             "load_avg_1m", "tcp_ListenOverflows", "tcp_TCPSynRetrans"]
 MAX_LISTED_ERRORS = 20
 
 
@@ -140,12 +142,12 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
                                                  extra=tuple(shlex.split(args.py_spy_args)))))
             await asyncio.sleep(1.0)  # let py-spy attach before the load starts
         before = run.sample()
-        cpu0, machine0 = time.process_time(), machine_cpu_seconds()
+        cpu0, machine0, tcp0 = time.process_time(), machine_cpu_seconds(), tcp_counters()
         client = await Client.connect(run.address)
         try:
             outcomes = await runner(client, n, run.task_queue, args.timeout)
             harness_cpu = time.process_time() - cpu0
-            machine1 = machine_cpu_seconds()
+            machine1, tcp1 = machine_cpu_seconds(), tcp_counters()
             after = run.sample()
             result["server_counters"] = await asyncio.to_thread(run.scrape_metrics)
             for _, p in profilers:
@@ -178,6 +180,9 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
         if machine0 is not None and machine1 is not None:
             m["steal_s"] = machine1[1] - machine0[1]
         m["load_avg_1m"] = os.getloadavg()[0]
+        for k, v in tcp1.items():
+            if k in tcp0:
+                m[f"tcp_{k}"] = v - tcp0[k]
         result["metrics"] = m
         result["per_workflow"] = _per_workflow(result["server_counters"],
                                                1 if name == "W3" else n)
@@ -398,6 +403,13 @@ def to_markdown(doc: dict[str, Any]) -> str:
                 problems.append(f"- {tag}: {n} line(s) in the {what} log (warning level)")
                 problems += [f"  - `{ln[:300]}`" for ln in lines[:5]]
             problems += [f"- {tag}: {u}" for u in r["unclean_exit"]]
+            overflows = r["metrics"].get("tcp_ListenOverflows", 0)
+            if overflows:
+                problems.append(
+                    f"- {tag}: {overflows:.0f} TCP accept-queue overflow(s) and "
+                    f"{r['metrics'].get('tcp_TCPSynRetrans', 0):.0f} SYN retransmission(s) on "
+                    "the machine during the workload: connections waited 1 s or more "
+                    "(machine-wide counters; other processes may contribute)")
     out += problems or ["None: every workflow returned its expected value, no warnings or errors "
                         "in the server and worker logs, every process stopped cleanly."]
     out += ["", "## What each workload measures", "", "See `bench/README.md`.", ""]

@@ -81,6 +81,23 @@ def machine_cpu_seconds() -> tuple[float, float] | None:
     return (user + nice + system + irq + softirq) / _CLK_TCK, steal / _CLK_TCK
 
 
+TCP_COUNTERS = ("ListenOverflows", "ListenDrops", "TCPSynRetrans")
+
+
+def tcp_counters() -> dict[str, int]:
+    """Machine-wide TCP counters that show connection attempts being dropped: a full accept
+    queue (ListenOverflows/ListenDrops) makes the client resend its SYN after 1 s."""
+    try:
+        lines = [ln.split() for ln in Path("/proc/net/netstat").read_text().splitlines()
+                 if ln.startswith("TcpExt:")]
+    except OSError:
+        return {}
+    if len(lines) < 2:
+        return {}
+    row = dict(zip(lines[0][1:], lines[1][1:], strict=False))
+    return {k: int(row[k]) for k in TCP_COUNTERS if k in row}
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
