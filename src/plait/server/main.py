@@ -17,6 +17,7 @@ from plait.store import open_store
 __all__ = ["Server", "serve"]
 
 log = logging.getLogger("plait.server")
+BACKLOG = 4096
 
 
 class Server:
@@ -45,9 +46,10 @@ class Server:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
-        sock.listen(4096)
         self.port = sock.getsockname()[1]
-        site = web.SockSite(self._runner, sock)
+        # SockSite listens again with its own backlog (default 128): a burst of 1,000
+        # clients would overflow it and stall for a second in SYN retries.
+        site = web.SockSite(self._runner, sock, backlog=BACKLOG)
         await site.start()
         log.info("plait server listening on %s (db %s)", self.address, self.db)
 
