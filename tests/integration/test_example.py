@@ -1,4 +1,5 @@
-"""The registration example end to end: a real server, the example's worker and start.py.
+"""The examples end to end on a real server: the registration example, and the README's
+tutorial as written (so the docs cannot rot).
 
 The simulated registry keeps failing transiently, losing responses and rate-limiting, so this
 also checks that retries get every registration through and that the activities are
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -101,3 +104,67 @@ def test_bad_input_fails_fast_or_is_reported(env: dict[str, str]) -> None:
     assert "COMPLETED registration-bad-1" in out
     assert "rejected 555-0100" in out
     assert "bad-bad-ein" not in records(env, "brand")
+
+
+def readme_file(name: str) -> str:
+    """The code block of the README's tutorial that starts with ``# name``."""
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    blocks: list[str] = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    found = [b for b in blocks if b.startswith(f"# {name}\n")]
+    assert len(found) == 1, f"the README has no single ```python block starting # {name}"
+    return found[0]
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_readme_tutorial_survives_a_killed_worker(env: dict[str, str], tmp_path: Path) -> None:
+    """The tutorial as written, its timers shortened: kill -9 the worker, start another."""
+    tutorial = readme_file("onboarding.py")
+    short = tutorial.replace("workflow.sleep(timedelta(seconds=10))",
+                             "workflow.sleep(timedelta(seconds=3))")
+    assert short != tutorial
+    (tmp_path / "onboarding.py").write_text(short)
+    (tmp_path / "start.py").write_text(readme_file("start.py"))
+    logs = [tmp_path / "worker1.log", tmp_path / "worker2.log"]
+
+    def worker(log: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "onboarding.py"], cwd=tmp_path, env=env,
+                                stdout=log.open("w"), stderr=subprocess.STDOUT, text=True)
+
+    first = worker(logs[0])
+    starter = subprocess.Popen([sys.executable, "start.py"], cwd=tmp_path, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        subprocess.run([sys.executable, "-m", "plait", "workflow", "start", "Onboarding",
+                        "--id", "onboarding-bob", "--task-queue", "onboarding",
+                        "--input", '"bob@example.com"'], env=env, check=True, timeout=30,
+                       capture_output=True)
+        wait_for(lambda: logs[0].read_text().count("sending 'Welcome'") == 2)
+        time.sleep(1)  # the welcomes are recorded; both workflows sleep
+        first.kill()
+        first.wait()
+        second = worker(logs[1])
+        try:
+            out, err = starter.communicate(timeout=60)
+            assert starter.returncode == 0, err
+            assert "'Tips and tricks -> ada@example.com'" in out
+            bob = subprocess.run(
+                [sys.executable, "-m", "plait", "workflow", "result", "onboarding-bob"],
+                env=env, check=True, timeout=30, capture_output=True, text=True)
+            assert json.loads(bob.stdout) == ["Welcome -> bob@example.com",
+                                              "Getting started -> bob@example.com",
+                                              "Tips and tricks -> bob@example.com"]
+        finally:
+            stop(second)
+    finally:
+        first.kill()
+        if starter.poll() is None:
+            starter.kill()
+    resumed = logs[1].read_text()
+    assert "sending 'Welcome'" not in resumed, resumed  # resumed, not restarted
+    assert resumed.count("sending 'Tips and tricks'") == 2
