@@ -174,9 +174,9 @@ class Client:
         request_id: str | None = None,
     ) -> WorkflowHandle:
         """Start a workflow; raises ``WorkflowAlreadyStartedError`` when its id is running."""
-        if retry_policy is not None or start_signal is not None:
-            raise errors.PlaitError("workflow retry policies and signal-with-start are not "
-                                    "available in this version of plait yet")
+        if retry_policy is not None:
+            raise errors.PlaitError("workflow retry policies are not available in this version "
+                                    "of plait yet")
         name, ret_hint = _workflow_name(workflow)
         body = {
             "workflow_id": id, "workflow_type": name, "task_queue": task_queue,
@@ -186,6 +186,9 @@ class Client:
             "task_timeout": _seconds(task_timeout), "header": header or {},
             "request_id": request_id or str(uuid.uuid4()),
         }
+        if start_signal is not None:
+            body["start_signal"] = {"signal_name": _handler_name(start_signal),
+                                    "input": encode_args(start_signal_args)}
         try:
             resp = await self.transport.call("POST", self._ns_path() + "/workflows", body)
         except errors.WorkflowAlreadyStartedError as e:
@@ -251,6 +254,17 @@ def _filter_params(workflow_type: str | None, status: str | None,
     if started_before:
         params["started_before"] = str(started_before.timestamp())
     return params
+
+
+def _handler_name(handler: Callable[..., Any] | str) -> str:
+    """A signal/query/update given by name or by its decorated method."""
+    if isinstance(handler, str):
+        return handler
+    for marker in ("__plait_signal__", "__plait_query__", "__plait_update__"):
+        name = getattr(handler, marker, None)
+        if isinstance(name, str):
+            return name
+    raise TypeError(f"{handler!r} is not a signal, query or update handler")
 
 
 def _workflow_name(workflow: Callable[..., Any] | type | str) -> tuple[str, Any]:
@@ -319,6 +333,19 @@ class WorkflowHandle:
         raw = await self.client.transport.call("GET", self._path + "/history",
                                                params=self._params())
         return History.from_dict(raw)
+
+    async def signal(self, signal: Callable[..., Any] | str, *args: Any,
+                     request_id: str | None = None) -> None:
+        """Deliver a signal; it is durable once this returns, and handled in order."""
+        await self.client.transport.call("POST", self._path + "/signal", {
+            "signal_name": _handler_name(signal), "input": encode_args(args),
+            "run_id": self.run_id, "request_id": request_id or str(uuid.uuid4())})
+
+    async def cancel(self, reason: str = "") -> None:
+        """Ask the workflow to cancel: it sees ``asyncio.CancelledError`` at its current await
+        and may run compensations before it ends as CANCELED."""
+        await self.client.transport.call("POST", self._path + "/cancel", {
+            "reason": reason, "run_id": self.run_id, "request_id": str(uuid.uuid4())})
 
     async def terminate(self, reason: str = "terminated") -> None:
         await self.client.transport.call("POST", self._path + "/terminate", {

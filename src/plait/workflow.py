@@ -21,7 +21,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from plait.protocol.payload import encode_args
 from plait.retry import RetryPolicy
-from plait.runtime.definitions import WorkflowDefn, activity_defn_of
+from plait.runtime.definitions import DYNAMIC, WorkflowDefn, activity_defn_of
 from plait.runtime.instance import WorkflowInfo, WorkflowInstance
 
 __all__ = [
@@ -33,6 +33,8 @@ __all__ = [
     "query",
     "random",
     "run",
+    "set_dynamic_signal_handler",
+    "set_signal_handler",
     "signal",
     "sleep",
     "start_activity",
@@ -68,26 +70,37 @@ def run(fn: F) -> F:
     return fn
 
 
-def _handler(marker: str, fn: Any, name: str | None) -> Any:
+def _handler(marker: str, fn: Any, name: str | None, dynamic: bool = False) -> Any:
     def wrap(f: F) -> F:
-        setattr(f, marker, name or f.__name__)
+        setattr(f, marker, DYNAMIC if dynamic else (name or f.__name__))
         return f
     return wrap(fn) if fn is not None else wrap
 
 
 def signal(fn: Any = None, *, name: str | None = None, dynamic: bool = False) -> Any:
-    """Mark a signal handler. (Delivery of signals arrives with the messaging issue.)"""
-    return _handler("__plait_signal__", fn, name)
+    """Mark a signal handler (sync or async). ``dynamic=True`` receives ``(name, *args)`` of
+    signals without a handler of their own."""
+    return _handler("__plait_signal__", fn, name, dynamic)
+
+
+def set_signal_handler(name: str, handler: Callable[..., Any] | None) -> None:
+    """Register a handler at run time; signals that arrived for it earlier are delivered now."""
+    _instance().set_signal_handler(name, handler)
+
+
+def set_dynamic_signal_handler(handler: Callable[..., Any] | None) -> None:
+    """Register a handler for every signal name without its own handler."""
+    _instance().set_signal_handler(None, handler)
 
 
 def query(fn: Any = None, *, name: str | None = None, dynamic: bool = False) -> Any:
     """Mark a query handler. (Queries arrive with the messaging issue.)"""
-    return _handler("__plait_query__", fn, name)
+    return _handler("__plait_query__", fn, name, dynamic)
 
 
 def update(fn: Any = None, *, name: str | None = None, dynamic: bool = False) -> Any:
     """Mark an update handler. (Updates arrive with the messaging issue.)"""
-    return _handler("__plait_update__", fn, name)
+    return _handler("__plait_update__", fn, name, dynamic)
 
 
 # -- inside a workflow -----------------------------------------------------------------------
@@ -199,8 +212,9 @@ def start_activity(
         "rate_limit_key": rate_limit_key,
         "header": header or {},
     }
-    del cancellation_type  # honoured once activity cancellation lands (messaging issue)
-    return inst.schedule_activity(command, ret_hint)
+    if cancellation_type not in ("try_cancel", "wait_cancellation_completed", "abandon"):
+        raise ValueError(f"unknown cancellation_type {cancellation_type!r}")
+    return inst.schedule_activity(command, ret_hint, cancellation_type)
 
 
 async def execute_activity(activity: Callable[..., Awaitable[Any]] | Callable[..., Any] | str,

@@ -69,6 +69,9 @@ class ActivityRunner:
         except asyncio.CancelledError:
             if not beat.lost:
                 raise
+            if beat.cancel_requested:
+                await self._report_failure(task, errors.CancelledError("activity cancelled"))
+                return
             log.info("activity %s attempt %s stopped: the server no longer expects its result",
                      task["activity_type"], task["attempt"])
             return
@@ -149,6 +152,7 @@ class _Heartbeat:
         self.sender: asyncio.Task[None] | None = None
         self.stopped = False
         self.lost = False
+        self.cancel_requested = False
         self.on_lost: Any = None
         self.context: Any = None
 
@@ -171,9 +175,13 @@ class _Heartbeat:
         while self.latest is not None and not self.stopped:
             details, self.latest = self.latest, None
             try:
-                await self.worker.client.transport.call(
+                resp = await self.worker.client.transport.call(
                     "POST", "/api/v1/activity-tasks/heartbeat",
                     {"token": self.token, "details": encode_args(details)}, retry=False)
+                if resp.get("cancel_requested"):  # the workflow asked it to stop
+                    self.cancel_requested = True
+                    self._lose()
+                    break
             except errors.RPCError as e:
                 if e.code == "stale_task":  # timed out or re-dispatched: stop the work
                     self._lose()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["COMMAND_EVENTS", "HISTORY_FORMAT", "CommandKind", "EventType"]
+__all__ = ["CLOSE_COMMANDS", "COMMAND_EVENTS", "HISTORY_FORMAT", "CommandKind", "EventType"]
 
 HISTORY_FORMAT = 1
 
@@ -63,8 +63,10 @@ class CommandKind(StrEnum):
     SCHEDULE_ACTIVITY = "schedule_activity"
     START_TIMER = "start_timer"
     CANCEL_TIMER = "cancel_timer"
+    REQUEST_CANCEL_ACTIVITY = "request_cancel_activity"
     COMPLETE_WORKFLOW = "complete_workflow"
     FAIL_WORKFLOW = "fail_workflow"
+    CANCEL_WORKFLOW = "cancel_workflow"
 
 
 # The event each command writes; replay matches commands against these, in order.
@@ -74,4 +76,9 @@ COMMAND_EVENTS: dict[EventType, CommandKind] = {
     EventType.TIMER_CANCELED: CommandKind.CANCEL_TIMER,
     EventType.WORKFLOW_EXECUTION_COMPLETED: CommandKind.COMPLETE_WORKFLOW,
     EventType.WORKFLOW_EXECUTION_FAILED: CommandKind.FAIL_WORKFLOW,
+    EventType.WORKFLOW_EXECUTION_CANCELED: CommandKind.CANCEL_WORKFLOW,
+    EventType.ACTIVITY_TASK_CANCEL_REQUESTED: CommandKind.REQUEST_CANCEL_ACTIVITY,
 }
+
+CLOSE_COMMANDS = frozenset({CommandKind.COMPLETE_WORKFLOW.value, CommandKind.FAIL_WORKFLOW.value,
+                            CommandKind.CANCEL_WORKFLOW.value})

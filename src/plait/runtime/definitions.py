@@ -9,7 +9,10 @@ from typing import Any
 
 from plait.protocol.payload import hints_of
 
-__all__ = ["ActivityDefn", "WorkflowDefn", "activity_defn_of", "workflow_defn_of"]
+__all__ = ["DYNAMIC", "ActivityDefn", "WorkflowDefn", "activity_defn_of", "workflow_defn_of"]
+
+DYNAMIC = "\x00dynamic"
+"""The handler-table key of a dynamic handler (receives names without their own handler)."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,9 +23,9 @@ from typing import Any
 from plait import errors
 from plait.protocol import failure as failures
 from plait.protocol.events import COMMAND_EVENTS, CommandKind, EventType
-from plait.protocol.payload import decode, decode_args, encode
+from plait.protocol.payload import decode, decode_args, encode, hints_of
 from plait.runtime.activations import Activation, split
-from plait.runtime.definitions import WorkflowDefn
+from plait.runtime.definitions import DYNAMIC, WorkflowDefn
 
 __all__ = ["WorkflowInfo", "WorkflowInstance", "WorkflowTaskError", "new_instance"]
 
@@ -94,6 +94,31 @@ class _DurableTimer:
         return self._instance.time()
 
 
+class ActivityFuture(asyncio.Future[Any]):
+    """An activity's outcome; ``cancel()`` asks the activity to stop, per cancellation type.
+
+    ``try_cancel``: ask, and cancel this future at once. ``wait_cancellation_completed``: ask,
+    and stay pending until the activity has stopped (then the awaiting task is cancelled).
+    ``abandon``: cancel this future without asking the activity.
+    """
+
+    def __init__(self, instance: WorkflowInstance, activity_id: str, mode: str) -> None:
+        super().__init__(loop=instance)
+        self._instance, self.activity_id, self._mode = instance, activity_id, mode
+        self._asked = False
+
+    def cancel(self, msg: Any = None) -> bool:
+        if self.done():
+            return False
+        if self._mode != "abandon" and not self._asked:
+            self._asked = True
+            self._instance._request_cancel_activity(self.activity_id)
+        if self._mode == "wait_cancellation_completed":
+            return False
+        self._instance._activities.pop(self.activity_id, None)
+        return super().cancel(msg)
+
+
 class WorkflowInstance(asyncio.AbstractEventLoop):
     def __init__(self, defn: WorkflowDefn, task: dict[str, Any]) -> None:
         self.defn = defn
@@ -109,6 +134,9 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         self._activities: dict[str, tuple[asyncio.Future[Any], Any, str]] = {}
         self._timers: dict[str, _DurableTimer] = {}
         self._conditions: list[tuple[Callable[[], bool], asyncio.Future[bool]]] = []
+        self._signal_handlers: dict[str, Callable[..., Any]] = {}
+        self._pending_signals: dict[str, list[list[Any]]] = {}
+        self.cancel_requested = False
         self._random = random.Random(uuid.UUID(task["run_id"]).int
                                      if _is_uuid(task["run_id"]) else task["run_id"])
         self._object: Any = None
@@ -192,10 +220,22 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
                     cause=failures.to_exception(attrs.get("failure")),
                     activity_type=entry[2], activity_id=attrs["activity_id"],
                     retry_state=attrs.get("retry_state")))
+        elif etype == EventType.ACTIVITY_TASK_CANCELED.value:
+            entry = self._activities.pop(attrs["activity_id"], None)
+            if entry and not entry[0].done():
+                entry[0].set_exception(errors.ActivityError(
+                    cause=errors.CancelledError("activity cancelled"), activity_type=entry[2],
+                    activity_id=attrs["activity_id"], retry_state="cancel"))
         elif etype == EventType.TIMER_FIRED.value:
             timer = self._timers.pop(str(attrs["timer_id"]), None)
             if timer is not None:
                 timer.fire()
+        elif etype == EventType.WORKFLOW_EXECUTION_SIGNALED.value:
+            self._on_signal(attrs["signal_name"], attrs.get("input") or [])
+        elif etype == EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED.value:
+            self.cancel_requested = True
+            if self._main is not None and not self._main.done():
+                self._main.cancel()
 
     def _start(self, event: dict[str, Any]) -> None:
         self.info = WorkflowInfo(self.task_meta, event)
@@ -203,19 +243,79 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         attrs = event["attributes"]
         args = decode_args(attrs.get("input") or [], self.defn.arg_hints)
         self._object = self._context.run(self.defn.cls)
+        for name, fn in self.defn.signals.items():
+            self._signal_handlers[name] = fn.__get__(self._object)
         coro = self.defn.run_fn(self._object, *args)
         self._main = self.create_task(coro, name=f"workflow:{self.defn.name}")
         self._main.add_done_callback(self._on_main_done)
 
+    # -- signals ---------------------------------------------------------------------------
+    def _on_signal(self, name: str, payloads: list[Any]) -> None:
+        handler = self._signal_handlers.get(name)
+        if handler is not None:
+            self._invoke(handler, payloads)
+            return
+        dynamic = self._signal_handlers.get(DYNAMIC)
+        if dynamic is not None:
+            self._invoke(dynamic, payloads, name)
+            return
+        self._pending_signals.setdefault(name, []).append(payloads)
+        if not self.replaying:
+            log.warning("workflow %s (%s) has no handler for signal %r; it is kept and "
+                        "delivered if one is registered", self.info.workflow_id,
+                        self.defn.name, name)
+
+    def set_signal_handler(self, name: str | None, handler: Callable[..., Any] | None) -> None:
+        """Register (or remove) a handler; signals kept for it are delivered now, in order."""
+        key = DYNAMIC if name is None else name
+        if handler is None:
+            self._signal_handlers.pop(key, None)
+            return
+        self._signal_handlers[key] = handler
+        names = list(self._pending_signals) if name is None else [name]
+        for n in names:
+            for payloads in self._pending_signals.pop(n, []):
+                self._on_signal(n, payloads)
+
+    def _invoke(self, handler: Callable[..., Any], payloads: list[Any], *lead: Any) -> None:
+        hints = [] if lead else hints_of(handler)[0]
+        args = [*lead, *decode_args(payloads, hints)]
+        if asyncio.iscoroutinefunction(handler):
+            task = self.create_task(handler(*args), name="signal handler")
+            task.add_done_callback(self._on_handler_done)
+            return
+        try:
+            handler(*args)
+        except BaseException as exc:
+            self._handler_failed(exc)
+
+    def _on_handler_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._handler_failed(task.exception())  # type: ignore[arg-type]
+
+    def _handler_failed(self, exc: BaseException) -> None:
+        if self._fails_workflow(exc):
+            if not self.closed:
+                self._close(CommandKind.FAIL_WORKFLOW, failure=failures.from_exception(exc))
+        elif self._failure is None:
+            self._failure = WorkflowTaskError(exc)
+
+    def _fails_workflow(self, exc: BaseException) -> bool:
+        return isinstance(exc, (errors.FailureError, *self.defn.failure_exception_types))
+
+    # -- the end of the run ----------------------------------------------------------------
     def _on_main_done(self, task: asyncio.Task[Any]) -> None:
+        if self.closed:
+            return
         if task.cancelled():
-            self._close(CommandKind.FAIL_WORKFLOW, failure=failures.from_exception(
-                errors.CancelledError("workflow was cancelled")))
+            self._close(CommandKind.CANCEL_WORKFLOW, details="cancelled")
             return
         exc = task.exception()
         if exc is None:
             self._close(CommandKind.COMPLETE_WORKFLOW, result=encode(task.result()))
-        elif isinstance(exc, (errors.FailureError, tuple(self.defn.failure_exception_types))):
+        elif isinstance(exc, asyncio.CancelledError) and self.cancel_requested:
+            self._close(CommandKind.CANCEL_WORKFLOW, details=str(exc))
+        elif self._fails_workflow(exc):
             self._close(CommandKind.FAIL_WORKFLOW, failure=failures.from_exception(exc))
         else:
             self._failure = WorkflowTaskError(exc)
@@ -229,14 +329,21 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         self._seq += 1
         return self._seq
 
-    def schedule_activity(self, command: dict[str, Any], ret_hint: Any) -> asyncio.Future[Any]:
+    def schedule_activity(self, command: dict[str, Any], ret_hint: Any,
+                          cancellation_type: str = "try_cancel") -> ActivityFuture:
         aid = str(self.next_seq())
         command = {"kind": CommandKind.SCHEDULE_ACTIVITY.value, "activity_id": aid, **command}
         command["_where"] = _user_location()
         self._commands.append(command)
-        fut: asyncio.Future[Any] = self.create_future()
+        fut = ActivityFuture(self, aid, cancellation_type)
         self._activities[aid] = (fut, ret_hint, command["activity_type"])
         return fut
+
+    def _request_cancel_activity(self, aid: str) -> None:
+        if self.closed:
+            return
+        self._commands.append({"kind": CommandKind.REQUEST_CANCEL_ACTIVITY.value,
+                               "activity_id": aid, "_where": _user_location()})
 
     def start_timer(self, seconds: float, callback: Callable[..., Any],
                     args: tuple[Any, ...]) -> _DurableTimer:
@@ -377,6 +484,8 @@ def _matches(cmd: dict[str, Any], ev: dict[str, Any]) -> bool:
                     and str(attrs.get("activity_id")) == cmd["activity_id"])
     if kind in (CommandKind.START_TIMER, CommandKind.CANCEL_TIMER):
         return bool(str(attrs.get("timer_id")) == cmd["timer_id"])
+    if kind == CommandKind.REQUEST_CANCEL_ACTIVITY:
+        return bool(str(attrs.get("activity_id")) == cmd["activity_id"])
     return True
 
 

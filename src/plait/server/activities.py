@@ -15,8 +15,8 @@ from plait.server.errors import BadRequest
 from plait.server.run import Ctx, Run
 from plait.store.base import TaskRow, Txn
 
-__all__ = ["attempt_failed", "complete", "dispatch_payload", "fire_timeout", "pending_info",
-           "schedule", "worker_lost"]
+__all__ = ["attempt_failed", "complete", "dispatch_payload", "fire_timeout", "heartbeat",
+           "pending_info", "request_cancel", "schedule", "worker_lost"]
 
 _OPTIONS = ("start_to_close_timeout", "schedule_to_close_timeout", "schedule_to_start_timeout",
             "heartbeat_timeout")
@@ -100,7 +100,24 @@ def complete(run: Run, task: TaskRow, result: Any) -> None:
     _finish(run, task, EventType.ACTIVITY_TASK_COMPLETED, {"result": result})
 
 
-def heartbeat(ctx: Ctx, task: TaskRow, details: list[Any]) -> None:
+def request_cancel(run: Run, aid: str) -> None:
+    """The workflow asks an activity to stop: at once if it has not started, else at its
+    next heartbeat (the worker then reports it cancelled)."""
+    task = run.txn.get_task_by_ref(run.ns, run.wid, run.rid, "activity", aid)
+    run.append(EventType.ACTIVITY_TASK_CANCEL_REQUESTED, {
+        "activity_id": aid,
+        "scheduled_event_id": task.payload["scheduled_event_id"] if task else None})
+    if task is None:
+        return  # it already finished; its outcome is in (or on its way to) the history
+    if task.lease_session is None:
+        _finish(run, task, EventType.ACTIVITY_TASK_CANCELED, {"details": None})
+        return
+    task.payload["cancel_requested"] = True
+    run.txn.update_task_payload(task.task_id, task.payload)
+
+
+def heartbeat(ctx: Ctx, task: TaskRow, details: list[Any]) -> bool:
+    """Record progress; returns whether the workflow asked the activity to stop."""
     p = task.payload
     p["heartbeat_details"] = details
     ctx.txn.update_task_payload(task.task_id, p)
@@ -108,6 +125,7 @@ def heartbeat(ctx: Ctx, task: TaskRow, details: list[Any]) -> None:
     if hb:
         ctx.txn.set_timer(task.namespace, task.workflow_id, task.run_id, "act_hb", task.ref,
                           ctx.now + hb, {"attempt": p["attempt"]})
+    return bool(p.get("cancel_requested"))
 
 
 def attempt_failed(run: Run, task: TaskRow, failure: dict[str, Any], *,
@@ -115,6 +133,10 @@ def attempt_failed(run: Run, task: TaskRow, failure: dict[str, Any], *,
     """One attempt ended badly: retry it later, or fail the activity for good."""
     p = task.payload
     attempt = p["attempt"]
+    if p.get("cancel_requested") or failure.get("kind") == "cancelled":
+        _end_attempt(run, task, "cancelled", failure)
+        _finish(run, task, EventType.ACTIVITY_TASK_CANCELED, {"details": failure.get("message")})
+        return
     _end_attempt(run, task, "timed_out" if timeout_type else "failed", failure)
     policy = RetryPolicy.from_dict(p["options"].get("retry_policy"))
     delay = 0.0 if immediate else policy.backoff(attempt)
@@ -211,7 +233,8 @@ def _finish(run: Run, task: TaskRow, etype: EventType, attrs: dict[str, Any]) ->
         run.txn.delete_timer(run.ns, run.wid, run.rid, kind, task.ref)
     events: list[tuple[EventType, dict[str, Any]]] = []
     base = {"activity_id": task.ref, "scheduled_event_id": p["scheduled_event_id"]}
-    if task.lease_session is not None or etype != EventType.ACTIVITY_TASK_TIMED_OUT:
+    if task.lease_session is not None or etype not in (EventType.ACTIVITY_TASK_TIMED_OUT,
+                                                        EventType.ACTIVITY_TASK_CANCELED):
         events.append((EventType.ACTIVITY_TASK_STARTED,
                        {**base, "attempt": p["attempt"], "identity": task.lease_session or "",
                         "last_failure": p.get("last_failure")}))

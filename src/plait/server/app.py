@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from plait.protocol.jsoncodec import dumps, loads
-from plait.server import dispatch, history, sessions, ui
+from plait.server import dispatch, history, messages, sessions, ui
 from plait.server.errors import ApiError, BadRequest, NotFound
 from plait.server.run import CLOSED, Ctx
 from plait.server.service import Service
@@ -162,6 +162,23 @@ async def terminate_workflow(request: web.Request) -> web.Response:
     rid = req.get("run_id") or None
     return json_response(await svc(request).write(_deduped(
         ns, req, lambda ctx: history.terminate(ctx, ns, wid, rid, reason))))
+
+
+async def signal_workflow(request: web.Request) -> web.Response:
+    ns, wid = request.match_info["ns"], request.match_info["wid"]
+    req = await body(request)
+    rid = req.get("run_id") or None
+    return json_response(await svc(request).write(_deduped(
+        ns, req, lambda ctx: messages.signal(ctx, history.load_run(ctx, ns, wid, rid), req))))
+
+
+async def cancel_workflow(request: web.Request) -> web.Response:
+    ns, wid = request.match_info["ns"], request.match_info["wid"]
+    req = await body(request)
+    rid = req.get("run_id") or None
+    return json_response(await svc(request).write(_deduped(
+        ns, req, lambda ctx: messages.request_cancel(ctx, history.load_run(ctx, ns, wid, rid),
+                                                     req))))
 
 
 def _filters(q: Any) -> dict[str, Any]:
@@ -327,6 +344,8 @@ def make_app(service: Service) -> web.Application:
     app.router.add_get(wf + "/history", workflow_history)
     app.router.add_get(wf + "/result", workflow_result)
     app.router.add_post(wf + "/terminate", terminate_workflow)
+    app.router.add_post(wf + "/signal", signal_workflow)
+    app.router.add_post(wf + "/cancel", cancel_workflow)
     app.router.add_post(nsp + "/sessions", open_session)
     app.router.add_post(api + "/sessions/{sid}/heartbeat", session_heartbeat)
     app.router.add_delete(api + "/sessions/{sid}", close_session)

@@ -123,8 +123,8 @@ def fail_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
 
 def heartbeat_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
     task = history.fenced_task(ctx.txn, token)
-    activities.heartbeat(ctx, task, list(req.get("details") or []))
-    return {"cancel_requested": False}
+    cancel = activities.heartbeat(ctx, task, list(req.get("details") or []))
+    return {"cancel_requested": cancel}
 
 
 def _run_of(ctx: Ctx, task: TaskRow) -> Run | None:

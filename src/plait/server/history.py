@@ -11,7 +11,8 @@ import uuid
 from typing import Any
 
 from plait.protocol.events import EventType
-from plait.server import activities
+from plait.server import activities, messages
+from plait.server.commands import CLOSE_COMMANDS, apply_commands
 from plait.server.errors import BadRequest, Conflict, NotFound
 from plait.server.run import CLOSED, RUNNING, Ctx, Run
 from plait.store.base import ExecutionRow, TaskRow, Txn
@@ -52,9 +53,16 @@ def load_run(ctx: Ctx, ns: str, wid: str, rid: str | None = None) -> Run:
 # -- start ------------------------------------------------------------------------------------
 def start_workflow(ctx: Ctx, ns: str, req: dict[str, Any]) -> dict[str, Any]:
     wid, wtype, queue = _validate_start(req)
+    start_signal = messages.signal_event(req["start_signal"]) if req.get("start_signal") \
+        else None
     existing = ctx.txn.current_run(ns, wid)
     if existing:
         prev = load_run(ctx, ns, wid, existing)
+        if start_signal is not None and prev.running:
+            # Signal-with-start on a running id only signals it, whatever the policy.
+            prev.add_input([(EventType.WORKFLOW_EXECUTION_SIGNALED, start_signal)])
+            prev.save()
+            return {"workflow_id": wid, "run_id": prev.rid, "started": False}
         decision = _on_existing(prev, req)
         if decision is not None:
             return decision
@@ -72,6 +80,8 @@ def start_workflow(ctx: Ctx, ns: str, req: dict[str, Any]) -> dict[str, Any]:
         "search_attributes": req.get("search_attributes") or {}, "attempt": 1,
         "first_run_id": rid, "identity": req.get("identity", ""),
     })
+    if start_signal is not None:
+        run.append(EventType.WORKFLOW_EXECUTION_SIGNALED, start_signal)
     if execution_timeout:
         ctx.txn.set_timer(ns, wid, rid, "execution", "", ctx.now + float(execution_timeout))
         ctx.effects.timer(ctx.now + float(execution_timeout))
@@ -167,7 +177,7 @@ def complete_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[st
     if not isinstance(commands, list):
         raise BadRequest("commands must be a list")
     session = task.lease_session or ""
-    closing = any(c.get("kind") in ("complete_workflow", "fail_workflow") for c in commands)
+    closing = any(c.get("kind") in CLOSE_COMMANDS for c in commands)
     if closing and run.state.get("buffer"):
         # New events arrived while the task was out: closing now would drop them.
         run.end_wt(task, EventType.WORKFLOW_TASK_FAILED, {
@@ -180,12 +190,8 @@ def complete_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[st
         run.save()
         return {"rejected": True, "reason": "unhandled_events"}
     run.end_wt(task, EventType.WORKFLOW_TASK_COMPLETED, {"identity": session})
-    scheduled: list[int] = []
-    for cmd in commands:
-        if not run.running:
-            break
-        _apply_command(run, cmd, scheduled)
-    run.state["upto"] = run.row.next_event_id - 1
+    scheduled = apply_commands(run, commands)
+    run.state["upto"] = run.row.next_event_id - 1  # before the held inputs are written
     run.state["last_task_failure"] = None
     run.state["sticky"] = session if run.running else None
     if run.running and run.flush_buffer():
@@ -209,38 +215,6 @@ def _eager(ctx: Ctx, run: Run, session: str, scheduled: list[int], req: dict[str
         wts = dispatch.claim_ids(ctx, [run.state["wt"]["task_id"]], session)
         if wts:
             out["workflow_task"] = wts[0]
-
-
-def _apply_command(run: Run, cmd: dict[str, Any], scheduled: list[int]) -> None:
-    kind = cmd.get("kind")
-    if kind == "schedule_activity":
-        scheduled.append(activities.schedule(run, cmd))
-    elif kind == "start_timer":
-        _start_timer(run, cmd)
-    elif kind == "cancel_timer":
-        tid = str(cmd.get("timer_id"))
-        timer = run.txn.get_timer(run.ns, run.wid, run.rid, "user", tid)
-        run.append(EventType.TIMER_CANCELED, {
-            "timer_id": tid, "started_event_id": timer.data.get("started_event_id") if timer
-            else None})
-        run.txn.delete_timer(run.ns, run.wid, run.rid, "user", tid)
-    elif kind == "complete_workflow":
-        run.close("COMPLETED", EventType.WORKFLOW_EXECUTION_COMPLETED,
-                  {"result": cmd.get("result")})
-    elif kind == "fail_workflow":
-        run.close("FAILED", EventType.WORKFLOW_EXECUTION_FAILED, {"failure": cmd.get("failure")})
-    else:
-        raise BadRequest(f"unknown command kind {kind!r}")
-
-
-def _start_timer(run: Run, cmd: dict[str, Any]) -> None:
-    tid = str(cmd.get("timer_id"))
-    duration = max(0.0, float(cmd.get("duration", 0)))
-    started = run.append(EventType.TIMER_STARTED, {"timer_id": tid, "duration": duration})
-    fire_at = run.ctx.now + duration
-    run.txn.set_timer(run.ns, run.wid, run.rid, "user", tid, fire_at,
-                      {"started_event_id": started})
-    run.ctx.effects.timer(fire_at)
 
 
 # -- workflow task failure -----------------------------------------------------------------------

@@ -46,6 +46,9 @@ class Run:
         self.new = new
         self.expected = row.next_event_id
         self.events: list[dict[str, Any]] = []
+        self.holding = False
+        """True while a completion's commands are applied: inputs wait, so the command events
+        stay contiguous in the history."""
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -100,6 +103,8 @@ class Run:
         return self.txn.get_task(wt["task_id"]) if wt else None
 
     def wt_out(self) -> bool:
+        if self.holding:
+            return True
         task = self.wt_task()
         return task is not None and task.lease_session is not None
 

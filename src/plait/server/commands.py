@@ -1,0 +1,70 @@
+"""Applying a workflow task's commands: each writes its event and the work it implies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.protocol.events import CLOSE_COMMANDS, EventType
+from plait.server import activities
+from plait.server.errors import BadRequest
+from plait.server.run import Run
+
+__all__ = ["CLOSE_COMMANDS", "apply_commands"]
+
+
+def apply_commands(run: Run, commands: list[dict[str, Any]]) -> list[int]:
+    """Apply commands in order (stopping once the run closes); returns new activity task ids.
+
+    Inputs produced on the way (an activity cancelled before it started) are held in the
+    buffer and written after the command events.
+    """
+    scheduled: list[int] = []
+    run.holding = True
+    try:
+        for cmd in commands:
+            if not run.running:
+                break
+            _apply(run, cmd, scheduled)
+    finally:
+        run.holding = False
+    return scheduled
+
+
+def _apply(run: Run, cmd: dict[str, Any], scheduled: list[int]) -> None:
+    kind = cmd.get("kind")
+    if kind == "schedule_activity":
+        scheduled.append(activities.schedule(run, cmd))
+    elif kind == "request_cancel_activity":
+        activities.request_cancel(run, str(cmd.get("activity_id")))
+    elif kind == "start_timer":
+        _start_timer(run, cmd)
+    elif kind == "cancel_timer":
+        _cancel_timer(run, str(cmd.get("timer_id")))
+    elif kind == "complete_workflow":
+        run.close("COMPLETED", EventType.WORKFLOW_EXECUTION_COMPLETED,
+                  {"result": cmd.get("result")})
+    elif kind == "fail_workflow":
+        run.close("FAILED", EventType.WORKFLOW_EXECUTION_FAILED, {"failure": cmd.get("failure")})
+    elif kind == "cancel_workflow":
+        run.close("CANCELED", EventType.WORKFLOW_EXECUTION_CANCELED,
+                  {"details": cmd.get("details")})
+    else:
+        raise BadRequest(f"unknown command kind {kind!r}")
+
+
+def _start_timer(run: Run, cmd: dict[str, Any]) -> None:
+    tid = str(cmd.get("timer_id"))
+    duration = max(0.0, float(cmd.get("duration", 0)))
+    started = run.append(EventType.TIMER_STARTED, {"timer_id": tid, "duration": duration})
+    fire_at = run.ctx.now + duration
+    run.txn.set_timer(run.ns, run.wid, run.rid, "user", tid, fire_at,
+                      {"started_event_id": started})
+    run.ctx.effects.timer(fire_at)
+
+
+def _cancel_timer(run: Run, tid: str) -> None:
+    timer = run.txn.get_timer(run.ns, run.wid, run.rid, "user", tid)
+    run.append(EventType.TIMER_CANCELED, {
+        "timer_id": tid, "started_event_id": timer.data.get("started_event_id") if timer
+        else None})
+    run.txn.delete_timer(run.ns, run.wid, run.rid, "user", tid)
