@@ -183,12 +183,15 @@ def _outcome(d: WorkflowExecutionDescription) -> RenderableType | None:
 def _task_failure(d: WorkflowExecutionDescription) -> Panel:
     f = d.last_task_failure
     assert f is not None
-    head = Text.assemble(
-        (f"{f.type + ': ' if f.type else ''}{f.message}\n", "bold"),
-        f"failed {f.attempts} time(s); retried with backoff until the code is fixed and a "
-        "worker runs it again\n")
-    return Panel(Group(head, Text(f.traceback.rstrip())), border_style="red", expand=False,
-                 title="[bold red]Workflow task failing[/]", title_align="left")
+    running = d.status == "RUNNING"
+    note = ("retried with backoff until the code is fixed and a worker runs it again"
+            if running else f"before the workflow closed as {d.status}")
+    head = Text.assemble((f"{f.type + ': ' if f.type else ''}{f.message}\n", "bold"),
+                         f"failed {f.attempts} time(s); {note}\n")
+    title = "Workflow task failing" if running else "Last workflow task failure"
+    return Panel(Group(head, Text(f.traceback.rstrip())), expand=False,
+                 border_style="red" if running else "yellow",
+                 title=f"[bold]{title}[/]", title_align="left")
 
 
 def _pending(d: WorkflowExecutionDescription) -> Table:
