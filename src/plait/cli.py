@@ -24,7 +24,8 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(help="plait: a durable workflow engine for Python.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
-workflow_app = typer.Typer(help="Start, inspect, wait for and terminate workflows.",
+workflow_app = typer.Typer(help="Start, inspect, signal, wait for, cancel and terminate "
+                           "workflows.",
                            no_args_is_help=True)
 app.add_typer(workflow_app, name="workflow")
 
@@ -201,6 +202,37 @@ def result(
 
     value = with_client(address, namespace, go)
     render.print_json(value, indent=2 if output is Output.text else None)
+
+
+@workflow_app.command()
+def signal(
+    workflow_id: WorkflowId,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The signal's name.")],
+    inputs: Annotated[list[str] | None, typer.Option(
+        "--input", "-i", help="One signal argument as JSON; repeat for each argument.")] = None,
+    run_id: RunId = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+) -> None:
+    """Send a signal to a running workflow; it is recorded before this returns."""
+    args = parse_inputs(inputs)
+    with_client(address, namespace,
+                lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).signal(name, *args))
+    typer.echo(f"signalled {workflow_id}: {name}")
+
+
+@workflow_app.command()
+def cancel(
+    workflow_id: WorkflowId,
+    reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "",
+    run_id: RunId = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+) -> None:
+    """Ask a workflow to cancel; it may clean up (compensate) before it ends as CANCELED."""
+    with_client(address, namespace,
+                lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).cancel(reason))
+    typer.echo(f"cancel requested for {workflow_id}")
 
 
 @workflow_app.command()

@@ -73,10 +73,24 @@ WORKER = textwrap.dedent('''
                 refuse, start_to_close_timeout=timedelta(seconds=5),
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=60)))
 
+    @workflow.defn
+    class Approval:
+        def __init__(self) -> None:
+            self.approval = ""
+
+        @workflow.run
+        async def run(self) -> str:
+            await workflow.wait_condition(lambda: bool(self.approval))
+            return self.approval
+
+        @workflow.signal
+        def approve(self, by: str, note: str) -> None:
+            self.approval = f"{by}: {note}"
+
     async def main() -> None:
         client = await Client.connect()
         worker = Worker(client, task_queue="cli-tests", activities=[greet, refuse],
-                        workflows=[Greet, Fails, Waits, Buggy, Retrying])
+                        workflows=[Greet, Fails, Waits, Buggy, Retrying, Approval])
         async with worker:
             print("ready", flush=True)
             await asyncio.Event().wait()
@@ -230,6 +244,26 @@ def test_terminate(address: str) -> None:
     assert "not running" in one_line_error(plait("workflow", "terminate", wid, address=address))
 
 
+def test_signal(address: str) -> None:
+    wid = start(address, "Approval")
+    out = ok("workflow", "signal", wid, "approve", "--input", '"alice"', "--input", '"ok"',
+             address=address)
+    assert wid in out
+    assert json.loads(ok("workflow", "result", wid, address=address)) == "alice: ok"
+    assert "WORKFLOW_EXECUTION_SIGNALED" in ok("workflow", "show", wid, address=address)
+    line = one_line_error(plait("workflow", "signal", wid, "approve", "--input", "{",
+                                address=address))
+    assert "--input #1 is not valid JSON" in line
+
+
+def test_cancel(address: str) -> None:
+    wid = start(address, "Waits")
+    assert wid in ok("workflow", "cancel", wid, "--reason", "changed my mind", address=address)
+    line = one_line_error(plait("workflow", "result", wid, address=address))
+    assert wid in line and "cancel" in line
+    assert as_json("workflow", "describe", wid, address=address)["status"] == "CANCELED"
+
+
 def test_failed_workflow_result_is_one_line_and_non_zero(address: str) -> None:
     wid = start(address, "Fails")
     line = one_line_error(plait("workflow", "result", wid, address=address))
@@ -270,7 +304,7 @@ def test_describe_shows_pending_activity_and_its_last_failure(address: str) -> N
     ok("workflow", "terminate", wid, address=address)
 
 
-@pytest.mark.parametrize("command", ["describe", "show", "result", "terminate"])
+@pytest.mark.parametrize("command", ["describe", "show", "result", "cancel", "terminate"])
 def test_unknown_workflow(address: str, command: str) -> None:
     line = one_line_error(plait("workflow", command, "no-such-workflow", address=address))
     assert "no-such-workflow" in line and "not found" in line
