@@ -298,11 +298,17 @@ class WorkflowHandle:
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout.total_seconds() if timeout else None
+        run_id = self.run_id
         while True:
             wait = 30.0 if deadline is None else max(0.0, min(30.0, deadline - loop.time()))
-            resp = await self.client.transport.call(
-                "GET", self._path + "/result", params={**self._params(), "wait": str(wait)})
+            params = {"wait": str(wait), **({"run_id": run_id} if run_id else {})}
+            resp = await self.client.transport.call("GET", self._path + "/result",
+                                                    params=params)
             if resp["closed"]:
+                nxt = (resp["result"] or {}).get("new_execution_run_id")
+                if resp["status"] == "CONTINUED_AS_NEW" and nxt:
+                    run_id = nxt  # follow the chain to its last run
+                    continue
                 return self._outcome(resp["result"])
             if deadline is not None and loop.time() >= deadline:
                 raise TimeoutError(f"workflow {self.id} still running")

@@ -17,16 +17,22 @@ import logging
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, NoReturn, TypeVar, overload
 
+from plait.protocol.events import CommandKind
 from plait.protocol.payload import encode_args
 from plait.retry import RetryPolicy
-from plait.runtime.definitions import DYNAMIC, WorkflowDefn, activity_defn_of
-from plait.runtime.instance import WorkflowInfo, WorkflowInstance
+from plait.runtime.definitions import DYNAMIC, WorkflowDefn, activity_defn_of, workflow_defn_of
+from plait.runtime.instance import ContinueAsNew, WorkflowInfo, WorkflowInstance
 
 __all__ = [
+    "ChildWorkflowHandle",
+    "ExternalWorkflowHandle",
+    "continue_as_new",
     "defn",
     "execute_activity",
+    "execute_child_workflow",
+    "get_external_workflow_handle",
     "info",
     "logger",
     "now",
@@ -38,6 +44,7 @@ __all__ = [
     "signal",
     "sleep",
     "start_activity",
+    "start_child_workflow",
     "update",
     "uuid4",
     "wait_condition",
@@ -221,3 +228,90 @@ async def execute_activity(activity: Callable[..., Awaitable[Any]] | Callable[..
                            *args: Any, **options: Any) -> Any:
     """Run an activity to its final outcome (retries included); raises ``ActivityError``."""
     return await start_activity(activity, *args, **options)
+
+
+# -- other workflows ----------------------------------------------------------------------
+def _workflow_ref(workflow: Any) -> tuple[str, Any]:
+    if isinstance(workflow, str):
+        return workflow, Any
+    d = workflow_defn_of(workflow)
+    return d.name, d.ret_hint
+
+
+class ExternalWorkflowHandle:
+    """Another workflow, by id: signal it or ask it to cancel (durably, from history)."""
+
+    def __init__(self, workflow_id: str, run_id: str | None = None) -> None:
+        self.id = workflow_id
+        self.run_id = run_id
+
+    async def signal(self, signal: Callable[..., Any] | str, *args: Any) -> None:
+        from plait.client import _handler_name
+
+        await _instance().external(CommandKind.SIGNAL_EXTERNAL, {
+            "workflow_id": self.id, "run_id": self.run_id,
+            "signal_name": _handler_name(signal), "input": encode_args(args)})
+
+    async def cancel(self) -> None:
+        await _instance().external(CommandKind.CANCEL_EXTERNAL,
+                                   {"workflow_id": self.id, "run_id": self.run_id})
+
+
+class ChildWorkflowHandle(ExternalWorkflowHandle):
+    """A started child: await it for its result (``ChildWorkflowError`` if it failed)."""
+
+    def __init__(self, workflow_id: str, run_id: str, result: asyncio.Future[Any]) -> None:
+        super().__init__(workflow_id, run_id)
+        self._result = result
+
+    def __await__(self) -> Any:
+        return self._result.__await__()
+
+
+def get_external_workflow_handle(workflow_id: str, *, run_id: str | None = None
+                                 ) -> ExternalWorkflowHandle:
+    return ExternalWorkflowHandle(workflow_id, run_id)
+
+
+async def start_child_workflow(
+    workflow: Callable[..., Any] | type | str,
+    *args: Any,
+    id: str | None = None,
+    task_queue: str | None = None,
+    parent_close_policy: Literal["terminate", "request_cancel", "abandon"] = "terminate",
+    execution_timeout: timedelta | None = None,
+    task_timeout: timedelta | None = None,
+    id_reuse_policy: str = "allow_duplicate",
+    memo: dict[str, Any] | None = None,
+    search_attributes: dict[str, Any] | None = None,
+    header: dict[str, Any] | None = None,
+) -> ChildWorkflowHandle:
+    """Start a child workflow and return once it has started (the id defaults to
+    ``<parent id>-child-<n>``); raises ``WorkflowAlreadyStartedError`` if the id is taken."""
+    name, ret_hint = _workflow_ref(workflow)
+    started, result, wid = _instance().start_child({
+        "workflow_type": name, "workflow_id": id, "task_queue": task_queue,
+        "input": encode_args(args), "parent_close_policy": parent_close_policy,
+        "execution_timeout": _seconds(execution_timeout),
+        "task_timeout": _seconds(task_timeout), "id_reuse_policy": id_reuse_policy,
+        "memo": memo, "search_attributes": search_attributes, "header": header or {}},
+        ret_hint)
+    run_id = await started
+    return ChildWorkflowHandle(wid, run_id, result)
+
+
+async def execute_child_workflow(workflow: Callable[..., Any] | type | str, *args: Any,
+                                 **options: Any) -> Any:
+    """Run a child workflow to its end; raises ``ChildWorkflowError`` when it did not complete."""
+    return await (await start_child_workflow(workflow, *args, **options))
+
+
+def continue_as_new(*args: Any, task_queue: str | None = None,
+                    workflow: Callable[..., Any] | type | str | None = None) -> NoReturn:
+    """Close this run as CONTINUED_AS_NEW and start a fresh run (fresh history) of the same
+    workflow id with these arguments. Never returns."""
+    _instance()
+    command: dict[str, Any] = {"input": encode_args(args), "task_queue": task_queue}
+    if workflow is not None:
+        command["workflow_type"] = _workflow_ref(workflow)[0]
+    raise ContinueAsNew(command)

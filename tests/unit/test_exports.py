@@ -17,9 +17,12 @@ def test_module_exports() -> None:
         "WorkflowFailureError", "WorkflowAlreadyStartedError", "WorkflowNotFoundError",
         "NonDeterminismError", "TimeoutError", "CancelledError", "TerminatedError",
         "UpdateFailedError"}
-    assert set(workflow.__all__) == {"defn", "run", "signal", "query", "update", "info", "now",
-                                     "random", "uuid4", "sleep", "wait_condition", "logger",
-                                     "execute_activity", "start_activity"}
+    assert set(workflow.__all__) == {
+        "defn", "run", "signal", "query", "update", "info", "now", "random", "uuid4", "sleep",
+        "wait_condition", "logger", "execute_activity", "start_activity",
+        "set_signal_handler", "set_dynamic_signal_handler", "start_child_workflow",
+        "execute_child_workflow", "get_external_workflow_handle", "continue_as_new",
+        "ChildWorkflowHandle", "ExternalWorkflowHandle"}
     assert set(activity.__all__) == {"ActivityInfo", "defn", "heartbeat", "info",
                                      "is_cancelled", "logger"}
     assert set(testing.__all__) == {"Replayer", "WorkflowEnvironment"}

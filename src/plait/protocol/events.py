@@ -67,6 +67,10 @@ class CommandKind(StrEnum):
     COMPLETE_WORKFLOW = "complete_workflow"
     FAIL_WORKFLOW = "fail_workflow"
     CANCEL_WORKFLOW = "cancel_workflow"
+    CONTINUE_AS_NEW = "continue_as_new"
+    START_CHILD_WORKFLOW = "start_child_workflow"
+    SIGNAL_EXTERNAL = "signal_external"
+    CANCEL_EXTERNAL = "cancel_external"
 
 
 # The event each command writes; replay matches commands against these, in order.
@@ -78,7 +82,12 @@ COMMAND_EVENTS: dict[EventType, CommandKind] = {
     EventType.WORKFLOW_EXECUTION_FAILED: CommandKind.FAIL_WORKFLOW,
     EventType.WORKFLOW_EXECUTION_CANCELED: CommandKind.CANCEL_WORKFLOW,
     EventType.ACTIVITY_TASK_CANCEL_REQUESTED: CommandKind.REQUEST_CANCEL_ACTIVITY,
+    EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW: CommandKind.CONTINUE_AS_NEW,
+    EventType.START_CHILD_WORKFLOW_EXECUTION_INITIATED: CommandKind.START_CHILD_WORKFLOW,
+    EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: CommandKind.SIGNAL_EXTERNAL,
+    EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: CommandKind.CANCEL_EXTERNAL,
 }
 
 CLOSE_COMMANDS = frozenset({CommandKind.COMPLETE_WORKFLOW.value, CommandKind.FAIL_WORKFLOW.value,
-                            CommandKind.CANCEL_WORKFLOW.value})
+                            CommandKind.CANCEL_WORKFLOW.value,
+                            CommandKind.CONTINUE_AS_NEW.value})

@@ -27,7 +27,8 @@ from plait.protocol.payload import decode, decode_args, encode, hints_of
 from plait.runtime.activations import Activation, split
 from plait.runtime.definitions import DYNAMIC, WorkflowDefn
 
-__all__ = ["WorkflowInfo", "WorkflowInstance", "WorkflowTaskError", "new_instance"]
+__all__ = ["ActivityFuture", "ContinueAsNew", "WorkflowInfo", "WorkflowInstance",
+           "WorkflowTaskError", "new_instance"]
 
 log = logging.getLogger("plait.workflow")
 _PLAIT_DIR = __file__.rsplit("/runtime/", 1)[0]
@@ -119,6 +120,28 @@ class ActivityFuture(asyncio.Future[Any]):
         return super().cancel(msg)
 
 
+class ContinueAsNew(BaseException):  # noqa: N818 - engine control flow, not an error
+    """Raised by ``workflow.continue_as_new``: ends this run and starts the next one.
+
+    A BaseException, so ``except Exception`` in workflow code cannot swallow it.
+    """
+
+    def __init__(self, command: dict[str, Any]) -> None:
+        super().__init__("continue as new")
+        self.command = command
+
+
+_CHILD_CLOSED = {
+    EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED.value,
+    EventType.CHILD_WORKFLOW_EXECUTION_FAILED.value,
+    EventType.CHILD_WORKFLOW_EXECUTION_CANCELED.value,
+    EventType.CHILD_WORKFLOW_EXECUTION_TERMINATED.value,
+    EventType.CHILD_WORKFLOW_EXECUTION_TIMED_OUT.value,
+}
+_EXTERNAL_DONE = {EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED.value,
+                  EventType.EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED.value}
+
+
 class WorkflowInstance(asyncio.AbstractEventLoop):
     def __init__(self, defn: WorkflowDefn, task: dict[str, Any]) -> None:
         self.defn = defn
@@ -134,6 +157,9 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         self._activities: dict[str, tuple[asyncio.Future[Any], Any, str]] = {}
         self._timers: dict[str, _DurableTimer] = {}
         self._conditions: list[tuple[Callable[[], bool], asyncio.Future[bool]]] = []
+        self._children: dict[str, tuple[asyncio.Future[Any], asyncio.Future[Any], Any, str,
+                                         str]] = {}
+        self._externals: dict[str, asyncio.Future[None]] = {}
         self._signal_handlers: dict[str, Callable[..., Any]] = {}
         self._pending_signals: dict[str, list[list[Any]]] = {}
         self.cancel_requested = False
@@ -230,6 +256,20 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
             timer = self._timers.pop(str(attrs["timer_id"]), None)
             if timer is not None:
                 timer.fire()
+        elif etype == EventType.CHILD_WORKFLOW_EXECUTION_STARTED.value:
+            child = self._children.get(str(attrs["seq"]))
+            if child and not child[0].done():
+                child[0].set_result(attrs["run_id"])
+        elif etype in _CHILD_CLOSED:
+            self._child_closed(etype, attrs)
+        elif etype in _EXTERNAL_DONE:
+            fut = self._externals.pop(str(attrs["seq"]), None)
+            if fut is not None and not fut.done():
+                failure = attrs.get("failure")
+                if failure:
+                    fut.set_exception(failures.to_exception(failure))
+                else:
+                    fut.set_result(None)
         elif etype == EventType.WORKFLOW_EXECUTION_SIGNALED.value:
             self._on_signal(attrs["signal_name"], attrs.get("input") or [])
         elif etype == EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED.value:
@@ -248,6 +288,33 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         coro = self.defn.run_fn(self._object, *args)
         self._main = self.create_task(coro, name=f"workflow:{self.defn.name}")
         self._main.add_done_callback(self._on_main_done)
+
+    def _child_closed(self, etype: str, attrs: dict[str, Any]) -> None:
+        entry = self._children.pop(str(attrs["seq"]), None)
+        if entry is None:
+            return
+        started, result, hint, wid, wtype = entry
+        if attrs.get("start_failed"):
+            if not started.done():
+                started.set_exception(errors.WorkflowAlreadyStartedError(
+                    (attrs.get("failure") or {}).get("message", ""), workflow_id=wid))
+            return
+        if result.done():
+            return
+        if etype == EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED.value:
+            result.set_result(decode(attrs.get("result"), hint))
+            return
+        cause: BaseException
+        if etype == EventType.CHILD_WORKFLOW_EXECUTION_FAILED.value:
+            cause = failures.to_exception(attrs.get("failure"))
+        elif etype == EventType.CHILD_WORKFLOW_EXECUTION_CANCELED.value:
+            cause = errors.CancelledError("child workflow cancelled")
+        elif etype == EventType.CHILD_WORKFLOW_EXECUTION_TERMINATED.value:
+            cause = errors.TerminatedError(attrs.get("reason") or "terminated")
+        else:
+            cause = errors.TimeoutError("child workflow timed out", timeout_type="execution")
+        result.set_exception(errors.ChildWorkflowError(cause=cause, workflow_type=wtype,
+                                                       workflow_id=wid))
 
     # -- signals ---------------------------------------------------------------------------
     def _on_signal(self, name: str, payloads: list[Any]) -> None:
@@ -313,6 +380,8 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         exc = task.exception()
         if exc is None:
             self._close(CommandKind.COMPLETE_WORKFLOW, result=encode(task.result()))
+        elif isinstance(exc, ContinueAsNew):
+            self._close(CommandKind.CONTINUE_AS_NEW, **exc.command)
         elif isinstance(exc, asyncio.CancelledError) and self.cancel_requested:
             self._close(CommandKind.CANCEL_WORKFLOW, details=str(exc))
         elif self._fails_workflow(exc):
@@ -337,6 +406,26 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         self._commands.append(command)
         fut = ActivityFuture(self, aid, cancellation_type)
         self._activities[aid] = (fut, ret_hint, command["activity_type"])
+        return fut
+
+    def start_child(self, command: dict[str, Any], ret_hint: Any
+                    ) -> tuple[asyncio.Future[str], asyncio.Future[Any], str]:
+        seq = str(self.next_seq())
+        wid = command.get("workflow_id") or f"{self.info.workflow_id}-child-{seq}"
+        self._commands.append({**command, "kind": CommandKind.START_CHILD_WORKFLOW.value,
+                               "seq": seq, "workflow_id": wid, "_where": _user_location()})
+        started: asyncio.Future[str] = self.create_future()
+        result: asyncio.Future[Any] = self.create_future()
+        self._children[seq] = (started, result, ret_hint, wid, command["workflow_type"])
+        return started, result, wid
+
+    def external(self, kind: CommandKind, command: dict[str, Any]) -> asyncio.Future[None]:
+        """Signal or cancel another workflow; the future resolves once it was delivered."""
+        seq = str(self.next_seq())
+        self._commands.append({**command, "kind": kind.value, "seq": seq,
+                               "_where": _user_location()})
+        fut: asyncio.Future[None] = self.create_future()
+        self._externals[seq] = fut
         return fut
 
     def _request_cancel_activity(self, aid: str) -> None:
@@ -486,6 +575,14 @@ def _matches(cmd: dict[str, Any], ev: dict[str, Any]) -> bool:
         return bool(str(attrs.get("timer_id")) == cmd["timer_id"])
     if kind == CommandKind.REQUEST_CANCEL_ACTIVITY:
         return bool(str(attrs.get("activity_id")) == cmd["activity_id"])
+    if kind == CommandKind.START_CHILD_WORKFLOW:
+        return bool(attrs.get("workflow_type") == cmd["workflow_type"]
+                    and str(attrs.get("seq")) == cmd["seq"])
+    if kind == CommandKind.SIGNAL_EXTERNAL:
+        return bool(attrs.get("signal_name") == cmd["signal_name"]
+                    and str(attrs.get("seq")) == cmd["seq"])
+    if kind == CommandKind.CANCEL_EXTERNAL:
+        return bool(str(attrs.get("seq")) == cmd["seq"])
     return True
 
 

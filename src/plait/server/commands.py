@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from plait.protocol.events import CLOSE_COMMANDS, EventType
-from plait.server import activities
+from plait.server import activities, children
 from plait.server.errors import BadRequest
 from plait.server.run import Run
 
@@ -45,6 +45,14 @@ def _apply(run: Run, cmd: dict[str, Any], scheduled: list[int]) -> None:
                   {"result": cmd.get("result")})
     elif kind == "fail_workflow":
         run.close("FAILED", EventType.WORKFLOW_EXECUTION_FAILED, {"failure": cmd.get("failure")})
+    elif kind == "start_child_workflow":
+        children.start_child(run, cmd)
+    elif kind == "signal_external":
+        children.signal_external(run, cmd)
+    elif kind == "cancel_external":
+        children.cancel_external(run, cmd)
+    elif kind == "continue_as_new":
+        children.continue_as_new(run, cmd)
     elif kind == "cancel_workflow":
         run.close("CANCELED", EventType.WORKFLOW_EXECUTION_CANCELED,
                   {"details": cmd.get("details")})

@@ -17,8 +17,19 @@ from plait.server.errors import BadRequest, Conflict, NotFound
 from plait.server.run import CLOSED, RUNNING, Ctx, Run
 from plait.store.base import ExecutionRow, TaskRow, Txn
 
-__all__ = ["complete_workflow_task", "describe", "fail_workflow_task", "fire_timer",
-           "load_run", "parse_token", "start_workflow", "terminate"]
+__all__ = [
+    "check_existing",
+    "complete_workflow_task",
+    "describe",
+    "fail_workflow_task",
+    "fire_timer",
+    "load_run",
+    "new_run",
+    "parse_token",
+    "start_workflow",
+    "terminate",
+    "terminate_run",
+]
 
 log = logging.getLogger("plait.server")
 WT_RETRY_CAP = 60.0
@@ -63,13 +74,28 @@ def start_workflow(ctx: Ctx, ns: str, req: dict[str, Any]) -> dict[str, Any]:
             prev.add_input([(EventType.WORKFLOW_EXECUTION_SIGNALED, start_signal)])
             prev.save()
             return {"workflow_id": wid, "run_id": prev.rid, "started": False}
-        decision = _on_existing(prev, req)
+        decision = check_existing(prev, req)
         if decision is not None:
             return decision
+    run = new_run(ctx, ns, wid, wtype, queue, req, start_signal=start_signal)
+    return {"workflow_id": wid, "run_id": run.rid, "started": True}
+
+
+def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, req: dict[str, Any], *,
+            start_signal: dict[str, Any] | None = None, parent: dict[str, Any] | None = None,
+            continued_from: str | None = None, deadline: float | None = None) -> Run:
+    """Create and save a run: a start, a child's start, or the next run of a chain.
+
+    ``deadline`` carries an execution timeout across continue-as-new.
+    """
     rid = str(uuid.uuid4())
     task_timeout = float(req.get("task_timeout") or 10.0)
     execution_timeout = req.get("execution_timeout")
-    state: dict[str, Any] = {"wt": None, "upto": 0, "task_timeout": task_timeout}
+    if deadline is None and execution_timeout:
+        deadline = ctx.now + float(execution_timeout)
+    state: dict[str, Any] = {"wt": None, "upto": 0, "task_timeout": task_timeout,
+                             "deadline": deadline, "parent": parent,
+                             "first_run_id": req.get("first_run_id") or rid}
     row = ExecutionRow(ns, wid, rid, wtype, queue, RUNNING, ctx.now, None, 1, state, None,
                        req.get("search_attributes") or {}, req.get("memo"))
     run = Run(ctx, row, new=True)
@@ -78,26 +104,28 @@ def start_workflow(ctx: Ctx, ns: str, req: dict[str, Any]) -> dict[str, Any]:
         "execution_timeout": execution_timeout, "task_timeout": task_timeout,
         "header": req.get("header") or {}, "memo": req.get("memo"),
         "search_attributes": req.get("search_attributes") or {}, "attempt": 1,
-        "first_run_id": rid, "identity": req.get("identity", ""),
+        "first_run_id": state["first_run_id"], "identity": req.get("identity", ""),
+        "parent": parent and {k: parent[k] for k in ("namespace", "workflow_id", "run_id")},
+        "continued_from_run_id": continued_from,
     })
     if start_signal is not None:
         run.append(EventType.WORKFLOW_EXECUTION_SIGNALED, start_signal)
-    if execution_timeout:
-        ctx.txn.set_timer(ns, wid, rid, "execution", "", ctx.now + float(execution_timeout))
-        ctx.effects.timer(ctx.now + float(execution_timeout))
+    if deadline is not None:
+        ctx.txn.set_timer(ns, wid, rid, "execution", "", deadline)
+        ctx.effects.timer(deadline)
     run.schedule_wt()
     run.save()
-    return {"workflow_id": wid, "run_id": rid, "started": True}
+    return run
 
 
-def _on_existing(prev: Run, req: dict[str, Any]) -> dict[str, Any] | None:
+def check_existing(prev: Run, req: dict[str, Any]) -> dict[str, Any] | None:
     """Apply the conflict policy (running id) or reuse policy (closed id)."""
     if prev.running:
         policy = req.get("id_conflict_policy") or "fail"
         if policy == "use_existing":
             return {"workflow_id": prev.wid, "run_id": prev.rid, "started": False}
         if policy == "terminate_existing":
-            _terminate_run(prev, "terminated by a new start with id_conflict_policy="
+            terminate_run(prev, "terminated by a new start with id_conflict_policy="
                                  "terminate_existing")
             prev.save()
             return None
@@ -159,12 +187,12 @@ def terminate(ctx: Ctx, ns: str, wid: str, rid: str | None, reason: str) -> dict
     if not run.running:
         raise Conflict(f"workflow {wid!r} is not running (it is {run.row.status})",
                        code="workflow_not_running")
-    _terminate_run(run, reason)
+    terminate_run(run, reason)
     run.save()
     return {"workflow_id": wid, "run_id": run.rid}
 
 
-def _terminate_run(run: Run, reason: str) -> None:
+def terminate_run(run: Run, reason: str) -> None:
     run.flush_buffer()
     run.close("TERMINATED", EventType.WORKFLOW_EXECUTION_TERMINATED, {"reason": reason})
 

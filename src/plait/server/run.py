@@ -47,6 +47,7 @@ class Run:
         self.expected = row.next_event_id
         self.events: list[dict[str, Any]] = []
         self.holding = False
+        self.closed_now = False
         """True while a completion's commands are applied: inputs wait, so the command events
         stay contiguous in the history."""
 
@@ -181,6 +182,7 @@ class Run:
         self.state.pop("buffer", None)
         self.txn.delete_run_work(self.ns, self.wid, self.rid)
         self.ctx.effects.closed.append((self.ns, self.wid, self.rid))
+        self.closed_now = True
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self) -> None:
@@ -194,3 +196,8 @@ class Run:
         self.txn.insert_events(self.ns, self.wid, self.rid, self.events)
         self.expected = self.row.next_event_id
         self.events = []
+        if self.closed_now:
+            self.closed_now = False
+            from plait.server import children  # the workflows around this one
+
+            children.after_close(self)
