@@ -120,7 +120,7 @@ class ActivityFuture(asyncio.Future[Any]):
         return super().cancel(msg)
 
 
-class ContinueAsNew(BaseException):  # noqa: N818 - engine control flow, not an error
+class ContinueAsNew(BaseException):
     """Raised by ``workflow.continue_as_new``: ends this run and starts the next one.
 
     A BaseException, so ``except Exception`` in workflow code cannot swallow it.
