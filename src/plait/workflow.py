@@ -29,6 +29,8 @@ __all__ = [
     "ChildWorkflowHandle",
     "ExternalWorkflowHandle",
     "continue_as_new",
+    "deprecate_patch",
+    "patched",
     "defn",
     "execute_activity",
     "execute_child_workflow",
@@ -228,6 +230,18 @@ async def execute_activity(activity: Callable[..., Awaitable[Any]] | Callable[..
                            *args: Any, **options: Any) -> Any:
     """Run an activity to its final outcome (retries included); raises ``ActivityError``."""
     return await start_activity(activity, *args, **options)
+
+
+# -- changing code under running workflows ----------------------------------------------
+def patched(patch_id: str) -> bool:
+    """True on the new code path: always for new runs; for a run that started before this
+    patch, only from where its history recorded the patch (so old runs replay unchanged)."""
+    return _instance().patched(patch_id)
+
+
+def deprecate_patch(patch_id: str) -> None:
+    """Mark that every run still open took the patched path; the old branch can go."""
+    _instance().patched(patch_id, deprecated=True)
 
 
 # -- other workflows ----------------------------------------------------------------------

@@ -22,6 +22,7 @@ def test_module_exports() -> None:
         "wait_condition", "logger", "execute_activity", "start_activity",
         "set_signal_handler", "set_dynamic_signal_handler", "start_child_workflow",
         "execute_child_workflow", "get_external_workflow_handle", "continue_as_new",
+        "patched", "deprecate_patch",
         "ChildWorkflowHandle", "ExternalWorkflowHandle"}
     assert set(activity.__all__) == {"ActivityInfo", "defn", "heartbeat", "info",
                                      "is_cancelled", "logger"}

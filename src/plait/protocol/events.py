@@ -64,6 +64,7 @@ class CommandKind(StrEnum):
     START_TIMER = "start_timer"
     CANCEL_TIMER = "cancel_timer"
     REQUEST_CANCEL_ACTIVITY = "request_cancel_activity"
+    RECORD_MARKER = "record_marker"
     COMPLETE_WORKFLOW = "complete_workflow"
     FAIL_WORKFLOW = "fail_workflow"
     CANCEL_WORKFLOW = "cancel_workflow"
@@ -83,6 +84,7 @@ COMMAND_EVENTS: dict[EventType, CommandKind] = {
     EventType.WORKFLOW_EXECUTION_CANCELED: CommandKind.CANCEL_WORKFLOW,
     EventType.ACTIVITY_TASK_CANCEL_REQUESTED: CommandKind.REQUEST_CANCEL_ACTIVITY,
     EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW: CommandKind.CONTINUE_AS_NEW,
+    EventType.MARKER_RECORDED: CommandKind.RECORD_MARKER,
     EventType.START_CHILD_WORKFLOW_EXECUTION_INITIATED: CommandKind.START_CHILD_WORKFLOW,
     EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: CommandKind.SIGNAL_EXTERNAL,
     EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: CommandKind.CANCEL_EXTERNAL,

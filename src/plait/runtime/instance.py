@@ -163,6 +163,8 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         self._signal_handlers: dict[str, Callable[..., Any]] = {}
         self._pending_signals: dict[str, list[list[Any]]] = {}
         self.cancel_requested = False
+        self._known_patches: set[str] = set()
+        self._patch_memo: dict[str, bool] = {}
         self._random = random.Random(uuid.UUID(task["run_id"]).int
                                      if _is_uuid(task["run_id"]) else task["run_id"])
         self._object: Any = None
@@ -175,6 +177,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
                              live_time: float | None) -> list[dict[str, Any]]:
         """Rebuild state from a full history, then run the live activation (if any)."""
         commands: list[dict[str, Any]] = []
+        self._known_patches.update(_patch_id(e) for e in events if _patch_id(e))
         for act in split(events, live_time):
             commands = self.activate(act)
         return commands
@@ -428,6 +431,20 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         self._externals[seq] = fut
         return fut
 
+    def patched(self, patch_id: str, deprecated: bool = False) -> bool:
+        """New code path? Recorded as a marker the first time it runs; in replay, true only
+        where the history has that marker. One answer per run (memoized)."""
+        if patch_id in self._patch_memo:
+            return self._patch_memo[patch_id]
+        use = patch_id in self._known_patches if self.replaying else True
+        self._patch_memo[patch_id] = use
+        if use:
+            self._commands.append({"kind": CommandKind.RECORD_MARKER.value,
+                                   "marker_name": "patch",
+                                   "details": {"patch_id": patch_id, "deprecated": deprecated},
+                                   "_where": _user_location()})
+        return use
+
     def _request_cancel_activity(self, aid: str) -> None:
         if self.closed:
             return
@@ -459,6 +476,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
     # -- replay check -------------------------------------------------------------------------
     def _check_replay(self, produced: list[dict[str, Any]],
                       recorded: list[dict[str, Any]]) -> None:
+        produced, recorded = _without_deprecated_patches(produced, recorded)
         for i in range(max(len(produced), len(recorded))):
             cmd = produced[i] if i < len(produced) else None
             ev = recorded[i] if i < len(recorded) else None
@@ -575,6 +593,10 @@ def _matches(cmd: dict[str, Any], ev: dict[str, Any]) -> bool:
         return bool(str(attrs.get("timer_id")) == cmd["timer_id"])
     if kind == CommandKind.REQUEST_CANCEL_ACTIVITY:
         return bool(str(attrs.get("activity_id")) == cmd["activity_id"])
+    if kind == CommandKind.RECORD_MARKER:
+        details = attrs.get("details") or {}
+        return bool(attrs.get("marker_name") == cmd["marker_name"]
+                    and details.get("patch_id") == cmd["details"].get("patch_id"))
     if kind == CommandKind.START_CHILD_WORKFLOW:
         return bool(attrs.get("workflow_type") == cmd["workflow_type"]
                     and str(attrs.get("seq")) == cmd["seq"])
@@ -584,6 +606,40 @@ def _matches(cmd: dict[str, Any], ev: dict[str, Any]) -> bool:
     if kind == CommandKind.CANCEL_EXTERNAL:
         return bool(str(attrs.get("seq")) == cmd["seq"])
     return True
+
+
+def _patch_id(event: dict[str, Any]) -> str | None:
+    if event.get("event_type") != EventType.MARKER_RECORDED.value:
+        return None
+    attrs = event.get("attributes") or {}
+    if attrs.get("marker_name") != "patch":
+        return None
+    pid = (attrs.get("details") or {}).get("patch_id")
+    return str(pid) if pid is not None else None
+
+
+def _without_deprecated_patches(produced: list[dict[str, Any]], recorded: list[dict[str, Any]]
+                                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A deprecated patch's marker may be present on one side only: code that dropped
+    ``deprecate_patch`` still replays histories that recorded it, and the reverse."""
+    def cmd_patch(c: dict[str, Any]) -> tuple[str, bool] | None:
+        if c["kind"] != CommandKind.RECORD_MARKER.value or c.get("marker_name") != "patch":
+            return None
+        return str(c["details"].get("patch_id")), bool(c["details"].get("deprecated"))
+
+    made = {p[0] for c in produced if (p := cmd_patch(c))}
+    seen = {pid for e in recorded if (pid := _patch_id(e))}
+
+    def keep_event(e: dict[str, Any]) -> bool:
+        pid = _patch_id(e)
+        deprecated = bool(((e.get("attributes") or {}).get("details") or {}).get("deprecated"))
+        return pid is None or not deprecated or pid in made
+
+    def keep_cmd(c: dict[str, Any]) -> bool:
+        p = cmd_patch(c)
+        return p is None or not p[1] or p[0] in seen
+
+    return [c for c in produced if keep_cmd(c)], [e for e in recorded if keep_event(e)]
 
 
 def _describe(cmd: dict[str, Any]) -> str:

@@ -45,6 +45,9 @@ def _apply(run: Run, cmd: dict[str, Any], scheduled: list[int]) -> None:
                   {"result": cmd.get("result")})
     elif kind == "fail_workflow":
         run.close("FAILED", EventType.WORKFLOW_EXECUTION_FAILED, {"failure": cmd.get("failure")})
+    elif kind == "record_marker":
+        run.append(EventType.MARKER_RECORDED, {"marker_name": str(cmd.get("marker_name")),
+                                               "details": cmd.get("details") or {}})
     elif kind == "start_child_workflow":
         children.start_child(run, cmd)
     elif kind == "signal_external":
