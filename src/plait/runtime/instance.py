@@ -177,7 +177,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
                              live_time: float | None) -> list[dict[str, Any]]:
         """Rebuild state from a full history, then run the live activation (if any)."""
         commands: list[dict[str, Any]] = []
-        self._known_patches.update(_patch_id(e) for e in events if _patch_id(e))
+        self._known_patches.update(pid for e in events if (pid := _patch_id(e)))
         for act in split(events, live_time):
             commands = self.activate(act)
         return commands
