@@ -14,12 +14,13 @@ import dataclasses
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import Any, NoReturn, TypeVar, overload
 
 from plait.protocol.payload import hints_of
 from plait.runtime.definitions import ActivityDefn
 
-__all__ = ["ActivityInfo", "defn", "heartbeat", "info", "is_cancelled", "logger"]
+__all__ = ["ActivityInfo", "CompleteAsync", "defn", "heartbeat", "info", "is_cancelled",
+           "logger", "raise_complete_async"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,6 +82,18 @@ def info() -> ActivityInfo:
 def heartbeat(*details: Any) -> None:
     """Record progress; the next attempt sees the last details in ``info().heartbeat_details``."""
     _context().heartbeat(details)
+
+
+class CompleteAsync(BaseException):
+    """Raised by :func:`raise_complete_async`; the worker leaves the attempt open."""
+
+
+def raise_complete_async() -> NoReturn:
+    """End this function without ending the activity: something else completes it later
+    with ``client.get_async_activity_handle(activity.info().task_token)`` (a human approval,
+    a webhook). Its timeouts still apply."""
+    _context()
+    raise CompleteAsync()
 
 
 def is_cancelled() -> bool:

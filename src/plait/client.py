@@ -22,7 +22,7 @@ from plait.protocol.payload import decode, encode_args
 from plait.protocol.transport import Transport
 from plait.runtime.definitions import workflow_defn_of
 
-__all__ = ["ActivityAttempt", "Client", "PendingActivity", "TaskFailure",
+__all__ = ["ActivityAttempt", "AsyncActivityHandle", "Client", "PendingActivity", "TaskFailure",
            "WorkflowExecution", "WorkflowExecutionDescription", "WorkflowHandle"]
 
 DEFAULT_ADDRESS = "http://127.0.0.1:7233"
@@ -210,6 +210,10 @@ class Client:
         _, ret_hint = _workflow_name(workflow)
         return WorkflowHandle(self, workflow_id, run_id, ret_hint=ret_hint)
 
+    def get_async_activity_handle(self, task_token: str) -> AsyncActivityHandle:
+        """Complete, fail or heartbeat an activity that called ``raise_complete_async()``."""
+        return AsyncActivityHandle(self, task_token)
+
     async def list_workflows(self, *, workflow_type: str | None = None, status: str | None = None,
                              search_attributes: dict[str, Any] | None = None,
                              started_after: dt.datetime | None = None,
@@ -239,6 +243,33 @@ class Client:
         resp = await self.transport.call("GET", self._ns_path() + "/workflow-count",
                                          params=params)
         return int(resp["count"])
+
+
+class AsyncActivityHandle:
+    """An activity attempt completed from outside its worker (by its task token)."""
+
+    def __init__(self, client: Client, task_token: str) -> None:
+        self.client = client
+        self.task_token = task_token
+
+    async def complete(self, result: Any = None) -> None:
+        from plait.protocol.payload import encode
+
+        await self.client.transport.call("POST", "/api/v1/activity-tasks/complete",
+                                         {"token": self.task_token, "result": encode(result)})
+
+    async def fail(self, error: BaseException) -> None:
+        """Fail the attempt; the server retries it per the activity's retry policy."""
+        from plait.protocol.failure import from_exception
+
+        await self.client.transport.call("POST", "/api/v1/activity-tasks/fail",
+                                         {"token": self.task_token,
+                                          "failure": from_exception(error)})
+
+    async def heartbeat(self, *details: Any) -> None:
+        await self.client.transport.call("POST", "/api/v1/activity-tasks/heartbeat",
+                                         {"token": self.task_token,
+                                          "details": encode_args(details)})
 
 
 def _filter_params(workflow_type: str | None, status: str | None,

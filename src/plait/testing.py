@@ -22,7 +22,7 @@ from plait.runtime.instance import WorkflowTaskError, new_instance
 from plait.server.main import Server
 from plait.server.service import ServiceConfig
 
-__all__ = ["Replayer", "WorkflowEnvironment"]
+__all__ = ["ActivityEnvironment", "Replayer", "WorkflowEnvironment"]
 
 
 class WorkflowEnvironment:
@@ -83,3 +83,45 @@ class Replayer:
             inst.replay_then_activate(events, None)
         except WorkflowTaskError as e:
             raise e.cause from None
+
+
+class ActivityEnvironment:
+    """Run an activity function alone, with a made-up ``activity.info()``; heartbeats are
+    captured in ``heartbeats`` and :meth:`cancel` makes ``activity.is_cancelled()`` true.
+
+        env = ActivityEnvironment(attempt=2)
+        assert await env.run(charge, "o-1", 500) == "ok"
+    """
+
+    def __init__(self, **info: Any) -> None:
+        from plait import activity
+
+        defaults: dict[str, Any] = {
+            "activity_id": "1", "activity_type": "test", "attempt": 1,
+            "workflow_id": "test-workflow", "run_id": "test-run",
+            "workflow_type": "TestWorkflow", "task_queue": "test", "task_token": "test-token",
+            "heartbeat_details": (), "scheduled_time": 0.0, "started_time": 0.0,
+            "heartbeat_timeout": None}
+        self.info = activity.ActivityInfo(**{**defaults, **info})
+        self.heartbeats: list[tuple[Any, ...]] = []
+        self._context = activity._Context(self.info, self.heartbeats.append)
+
+    def cancel(self) -> None:
+        self._context.cancelled = True
+
+    async def run(self, fn: Any, *args: Any) -> Any:
+        """Call the activity (sync ones in a thread) as a worker would."""
+        import asyncio
+        import contextvars
+        import dataclasses
+
+        from plait import activity
+        from plait.runtime.definitions import activity_defn_of
+
+        defn = activity_defn_of(fn)
+        self._context.info = dataclasses.replace(self.info, activity_type=defn.name)
+        ctx = contextvars.copy_context()
+        ctx.run(activity._current.set, self._context)
+        if defn.is_async:
+            return await asyncio.get_running_loop().create_task(defn.fn(*args), context=ctx)
+        return await asyncio.to_thread(ctx.run, defn.fn, *args)

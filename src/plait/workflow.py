@@ -48,6 +48,7 @@ __all__ = [
     "start_activity",
     "start_child_workflow",
     "update",
+    "upsert_search_attributes",
     "uuid4",
     "wait_condition",
 ]
@@ -230,6 +231,11 @@ async def execute_activity(activity: Callable[..., Awaitable[Any]] | Callable[..
                            *args: Any, **options: Any) -> Any:
     """Run an activity to its final outcome (retries included); raises ``ActivityError``."""
     return await start_activity(activity, *args, **options)
+
+
+def upsert_search_attributes(attrs: dict[str, Any]) -> None:
+    """Set search attributes (merged into the current ones): list and count filter on them."""
+    _instance().upsert_search_attributes(dict(attrs))
 
 
 # -- changing code under running workflows ----------------------------------------------

@@ -22,11 +22,11 @@ def test_module_exports() -> None:
         "wait_condition", "logger", "execute_activity", "start_activity",
         "set_signal_handler", "set_dynamic_signal_handler", "start_child_workflow",
         "execute_child_workflow", "get_external_workflow_handle", "continue_as_new",
-        "patched", "deprecate_patch",
+        "patched", "deprecate_patch", "upsert_search_attributes",
         "ChildWorkflowHandle", "ExternalWorkflowHandle"}
-    assert set(activity.__all__) == {"ActivityInfo", "defn", "heartbeat", "info",
-                                     "is_cancelled", "logger"}
-    assert set(testing.__all__) == {"Replayer", "WorkflowEnvironment"}
+    assert set(activity.__all__) == {"ActivityInfo", "CompleteAsync", "defn", "heartbeat",
+                                     "info", "is_cancelled", "logger", "raise_complete_async"}
+    assert set(testing.__all__) == {"ActivityEnvironment", "Replayer", "WorkflowEnvironment"}
     assert worker.__all__ == ["Worker"]
     assert "Client" in client.__all__ and "WorkflowHandle" in client.__all__
     for module in (errors, workflow, activity, testing, worker, client):

@@ -66,6 +66,9 @@ class ActivityRunner:
         try:
             args = decode_args(task.get("input") or [], defn.arg_hints)
             result = await self._call(defn, args, ctx, _time_limit(task), beat)
+        except activity.CompleteAsync:
+            await self._hand_over(task)
+            return
         except asyncio.CancelledError:
             if not beat.lost:
                 raise
@@ -96,6 +99,15 @@ class ActivityRunner:
         loop = asyncio.get_running_loop()
         fut = loop.run_in_executor(self.executor, lambda: ctx.run(defn.fn, *args))
         return await asyncio.wait_for(asyncio.shield(fut), limit)
+
+    async def _hand_over(self, task: dict[str, Any]) -> None:
+        """The activity will be completed from outside: release it from this worker."""
+        try:
+            await self.worker.client.transport.call(
+                "POST", "/api/v1/activity-tasks/complete-async", {"token": task["token"]})
+        except errors.RPCError as e:
+            log.warning("activity %s could not be handed over for async completion: %s",
+                        task["activity_type"], e)
 
     async def _report_success(self, task: dict[str, Any], result: Any) -> None:
         w = self.worker

@@ -65,6 +65,7 @@ class CommandKind(StrEnum):
     CANCEL_TIMER = "cancel_timer"
     REQUEST_CANCEL_ACTIVITY = "request_cancel_activity"
     RECORD_MARKER = "record_marker"
+    UPSERT_SEARCH_ATTRIBUTES = "upsert_search_attributes"
     COMPLETE_WORKFLOW = "complete_workflow"
     FAIL_WORKFLOW = "fail_workflow"
     CANCEL_WORKFLOW = "cancel_workflow"
@@ -85,6 +86,7 @@ COMMAND_EVENTS: dict[EventType, CommandKind] = {
     EventType.ACTIVITY_TASK_CANCEL_REQUESTED: CommandKind.REQUEST_CANCEL_ACTIVITY,
     EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW: CommandKind.CONTINUE_AS_NEW,
     EventType.MARKER_RECORDED: CommandKind.RECORD_MARKER,
+    EventType.UPSERT_SEARCH_ATTRIBUTES: CommandKind.UPSERT_SEARCH_ATTRIBUTES,
     EventType.START_CHILD_WORKFLOW_EXECUTION_INITIATED: CommandKind.START_CHILD_WORKFLOW,
     EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: CommandKind.SIGNAL_EXTERNAL,
     EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: CommandKind.CANCEL_EXTERNAL,

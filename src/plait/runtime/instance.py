@@ -61,6 +61,8 @@ class WorkflowInfo:
         self.execution_timeout: float | None = attrs.get("execution_timeout")
         self.continue_as_new_suggested = False
         self.headers: dict[str, Any] = attrs.get("header") or {}
+        self.search_attributes: dict[str, Any] = dict(attrs.get("search_attributes") or {})
+        self.memo: dict[str, Any] | None = attrs.get("memo")
 
     def __repr__(self) -> str:
         return f"WorkflowInfo(workflow_id={self.workflow_id!r}, run_id={self.run_id!r})"
@@ -445,6 +447,11 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
                                    "_where": _user_location()})
         return use
 
+    def upsert_search_attributes(self, attrs: dict[str, Any]) -> None:
+        self.info.search_attributes.update(attrs)
+        self._commands.append({"kind": CommandKind.UPSERT_SEARCH_ATTRIBUTES.value,
+                               "search_attributes": attrs, "_where": _user_location()})
+
     def _request_cancel_activity(self, aid: str) -> None:
         if self.closed:
             return
@@ -593,6 +600,8 @@ def _matches(cmd: dict[str, Any], ev: dict[str, Any]) -> bool:
         return bool(str(attrs.get("timer_id")) == cmd["timer_id"])
     if kind == CommandKind.REQUEST_CANCEL_ACTIVITY:
         return bool(str(attrs.get("activity_id")) == cmd["activity_id"])
+    if kind == CommandKind.UPSERT_SEARCH_ATTRIBUTES:
+        return True
     if kind == CommandKind.RECORD_MARKER:
         details = attrs.get("details") or {}
         return bool(attrs.get("marker_name") == cmd["marker_name"]

@@ -305,6 +305,13 @@ async def fail_activity_task(request: web.Request) -> web.Response:
     return json_response(out)
 
 
+async def complete_async_activity_task(request: web.Request) -> web.Response:
+    req = await body(request)
+    token = str(req.get("token", ""))
+    return json_response(await svc(request).write(
+        lambda ctx: dispatch.complete_async(ctx, token)))
+
+
 async def heartbeat_activity_task(request: web.Request) -> web.Response:
     req = await body(request)
     token = str(req.get("token", ""))
@@ -355,6 +362,7 @@ def make_app(service: Service) -> web.Application:
     app.router.add_post(api + "/activity-tasks/complete", complete_activity_task)
     app.router.add_post(api + "/activity-tasks/fail", fail_activity_task)
     app.router.add_post(api + "/activity-tasks/heartbeat", heartbeat_activity_task)
+    app.router.add_post(api + "/activity-tasks/complete-async", complete_async_activity_task)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     ui.add_routes(app)

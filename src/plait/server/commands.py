@@ -48,6 +48,14 @@ def _apply(run: Run, cmd: dict[str, Any], scheduled: list[int]) -> None:
     elif kind == "record_marker":
         run.append(EventType.MARKER_RECORDED, {"marker_name": str(cmd.get("marker_name")),
                                                "details": cmd.get("details") or {}})
+    elif kind == "upsert_search_attributes":
+        attrs = cmd.get("search_attributes")
+        if not isinstance(attrs, dict):
+            raise BadRequest("search_attributes must be a JSON object")
+        run.append(EventType.UPSERT_SEARCH_ATTRIBUTES, {"search_attributes": attrs})
+        run.row.search_attributes = {**run.row.search_attributes, **attrs}
+        run.txn.exec("set_search_attributes", ns=run.ns, wid=run.wid, rid=run.rid,
+                     search_attributes=run.txn.json(run.row.search_attributes))
     elif kind == "start_child_workflow":
         children.start_child(run, cmd)
     elif kind == "signal_external":

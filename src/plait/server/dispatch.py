@@ -121,6 +121,17 @@ def fail_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
     return {"recorded": True}
 
 
+ASYNC_LEASE = "async-completion"
+"""The lease of an attempt that will be completed from outside (no worker session holds it:
+it neither expires with one nor is re-offered; its timeouts still apply)."""
+
+
+def complete_async(ctx: Ctx, token: str) -> dict[str, Any]:
+    task = history.fenced_task(ctx.txn, token)
+    ctx.txn.exec("set_task_lease", task_id=task.task_id, session=ASYNC_LEASE)
+    return {"token": token}
+
+
 def heartbeat_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
     task = history.fenced_task(ctx.txn, token)
     cancel = activities.heartbeat(ctx, task, list(req.get("details") or []))

@@ -199,3 +199,10 @@ DELETE FROM attempts WHERE namespace = :ns AND workflow_id = :wid AND run_id = :
 
 -- name: delete_current_run_if
 DELETE FROM current_runs WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
+
+-- name: set_task_lease
+UPDATE tasks SET lease_session = :session WHERE task_id = :task_id;
+
+-- name: set_search_attributes
+UPDATE executions SET search_attributes = :search_attributes
+WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
