@@ -378,6 +378,19 @@ class WorkflowHandle:
             "signal_name": _handler_name(signal), "input": encode_args(args),
             "run_id": self.run_id, "request_id": request_id or str(uuid.uuid4())})
 
+    async def query(self, query: Callable[..., Any] | str, *args: Any,
+                    timeout: timedelta = timedelta(seconds=10)) -> Any:
+        """Read the workflow's state through its query handler (answered by a worker, from
+        its cache or by replay); nothing is written to the history."""
+        from plait.protocol.payload import hints_of
+
+        hint = Any if isinstance(query, str) else hints_of(query)[1]
+        resp = await self.client.transport.call("POST", self._path + "/query", {
+            "query_name": _handler_name(query), "input": encode_args(args),
+            "run_id": self.run_id, "timeout": timeout.total_seconds()},
+            timeout=timeout.total_seconds() + 10)
+        return decode(resp.get("result"), hint)
+
     async def cancel(self, reason: str = "") -> None:
         """Ask the workflow to cancel: it sees ``asyncio.CancelledError`` at its current await
         and may run compensations before it ends as CANCELED."""

@@ -61,6 +61,7 @@ class Worker:
         self.activity_names = frozenset(act_defns)
         self.workflow_slots = Slots(max_concurrent_workflow_tasks)
         self.activity_slots = Slots(max_concurrent_activities)
+        self.query_slots = Slots(16)
         self.held: set[str] = set()
         self.session_id: str | None = None
         self._wf = WorkflowTasks(self, wf_defns, max_cached_workflows)
@@ -84,7 +85,7 @@ class Worker:
         await self._open_session()
         kinds = []
         if self._wf.workflows:
-            kinds.append("workflow")
+            kinds += ["workflow", "query"]
         if self._acts.activities:
             kinds.append("activity")
         self._background = [asyncio.create_task(self._poll_loop(k)) for k in kinds
@@ -162,7 +163,8 @@ class Worker:
 
     # -- polling ------------------------------------------------------------------------------
     async def _poll_loop(self, kind: str) -> None:
-        slots = self.workflow_slots if kind == "workflow" else self.activity_slots
+        slots = {"workflow": self.workflow_slots, "activity": self.activity_slots,
+                 "query": self.query_slots}[kind]
         path = f"{self.client._ns_path()}/task-queues/{self.task_queue}/poll"
         backoff = 0.1
         while not self._stop.is_set():
@@ -190,6 +192,8 @@ class Worker:
             for task in tasks:
                 if kind == "workflow":
                     self.spawn_workflow_task(task, slot_held=True)
+                elif kind == "query":
+                    self._spawn(self._wf.answer_query(task), self.query_slots)
                 else:
                     self.spawn_activity(task)
 

@@ -66,13 +66,45 @@ class WorkflowTasks:
             return await self._fail(task, e, "worker_error")
         return await self._complete(task, inst, commands)
 
+    async def answer_query(self, task: dict[str, Any]) -> None:
+        token = task["token"]
+        self.worker.held.add(token)
+        try:
+            answer = await self._query(task)
+            await self.worker.client.transport.call(
+                "POST", "/api/v1/query-tasks/respond", {"token": token, **answer})
+        except errors.RPCError as e:
+            log.warning("query answer for %s not recorded: %s", task["workflow_id"], e)
+        finally:
+            self.worker.held.discard(token)
+
+    async def _query(self, task: dict[str, Any]) -> dict[str, Any]:
+        defn = self.workflows.get(task["workflow_type"])
+        if defn is None:
+            return {"code": "unknown_workflow_type", "failure": {
+                "message": f"workflow type {task['workflow_type']!r} is not registered on "
+                           f"worker {self.worker.identity}"}}
+        inst = self.cache.get(task["run_id"])
+        if inst is None:  # not cached (or busy with a task): rebuild a copy from history
+            events = await self._fetch_history(task)
+            inst = new_instance(defn, task)
+            try:
+                inst.replay_then_activate(events, None)
+            except WorkflowTaskError as e:
+                return {"code": "query_failed", "failure": failures.from_exception(e.cause)}
+        return inst.query(task["query_name"], task.get("input") or [])
+
+    async def _fetch_history(self, task: dict[str, Any]) -> list[dict[str, Any]]:
+        hist = await self.worker.client.transport.call(
+            "GET", f"{self.worker.client._ns_path()}/workflows/{_q(task['workflow_id'])}"
+                   "/history", params={"run_id": task["run_id"]})
+        events: list[dict[str, Any]] = hist["events"]
+        return events
+
     async def _full_history(self, task: dict[str, Any]) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = task["events"]
         if not events or events[0]["event_id"] != 1:
-            hist = await self.worker.client.transport.call(
-                "GET", f"{self.worker.client._ns_path()}/workflows/"
-                f"{_q(task['workflow_id'])}/history", params={"run_id": task["run_id"]})
-            events = hist["events"]
+            events = await self._fetch_history(task)
         return [e for e in events if e["event_id"] < task["started_event_id"]]
 
     async def _complete(self, task: dict[str, Any], inst: WorkflowInstance,

@@ -447,6 +447,36 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
                                    "_where": _user_location()})
         return use
 
+    def query(self, name: str, payloads: list[Any]) -> dict[str, Any]:
+        """Answer a query from the current state; a handler must only read."""
+        handler = self.defn.queries.get(name)
+        dynamic = self.defn.queries.get(DYNAMIC)
+        if self._object is None or (handler is None and dynamic is None):
+            known = sorted(k for k in self.defn.queries if k != DYNAMIC)
+            return {"code": "unknown_query", "failure": {
+                "message": f"workflow {self.defn.name} has no query {name!r} (it has {known})"}}
+        bound = (handler or dynamic).__get__(self._object)  # type: ignore[union-attr]
+        lead = [] if handler else [name]
+        hints = hints_of(bound)[0] if handler else []
+        before = len(self._commands)
+        previous = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self)
+        try:
+            result = bound(*lead, *decode_args(payloads, hints))
+        except Exception as exc:
+            return {"code": "query_failed", "failure": failures.from_exception(exc)}
+        finally:
+            asyncio.events._set_running_loop(previous)
+        if asyncio.iscoroutine(result):
+            result.close()
+            return {"code": "query_failed",
+                    "failure": {"message": f"query {name!r} must be a plain (not async) method"}}
+        if len(self._commands) != before:
+            del self._commands[before:]
+            return {"code": "query_failed", "failure": {
+                "message": f"query {name!r} tried to change the workflow; queries only read"}}
+        return {"result": encode(result)}
+
     def upsert_search_attributes(self, attrs: dict[str, Any]) -> None:
         self.info.search_attributes.update(attrs)
         self._commands.append({"kind": CommandKind.UPSERT_SEARCH_ATTRIBUTES.value,

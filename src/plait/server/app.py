@@ -6,6 +6,7 @@ request never disturbs another one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -14,7 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from plait.protocol.jsoncodec import dumps, loads
-from plait.server import dispatch, history, messages, sessions, ui
+from plait.server import dispatch, history, messages, queries, sessions, ui
 from plait.server.errors import ApiError, BadRequest, NotFound
 from plait.server.run import CLOSED, Ctx
 from plait.server.service import Service
@@ -181,6 +182,42 @@ async def cancel_workflow(request: web.Request) -> web.Response:
                                                      req))))
 
 
+QUERY_WAITERS: web.AppKey[dict[int, asyncio.Future[None]]] = web.AppKey("query_waiters", dict)
+
+
+async def query_workflow(request: web.Request) -> web.Response:
+    ns, wid = request.match_info["ns"], request.match_info["wid"]
+    req = await body(request)
+    rid = req.get("run_id") or None
+    timeout = max(0.1, min(float(req.get("timeout") or 10.0), 60.0))
+    service = svc(request)
+    task_id = await service.write(lambda ctx: queries.post(ctx, ns, wid, rid, req))
+    waiters = request.app[QUERY_WAITERS]
+    waiters[task_id] = asyncio.get_running_loop().create_future()
+    try:
+        got = await queries.wait_answer(service.store, waiters[task_id], task_id, timeout)
+    finally:
+        waiters.pop(task_id, None)
+        await service.write(lambda ctx: ctx.txn.delete_task(task_id))
+    if got is None:
+        raise queries.QueryTimeout(f"no worker answered query {req.get('query_name')!r} within "
+                                   f"{timeout:g} s; is a worker for workflow {wid!r} running?")
+    if got.get("failure"):
+        raise BadRequest((got["failure"] or {}).get("message") or "query failed",
+                         code=got.get("code") or "query_failed")
+    return json_response({"result": got.get("result")})
+
+
+async def answer_query(request: web.Request) -> web.Response:
+    req = await body(request)
+    token = str(req.get("token", ""))
+    task_id = await svc(request).write(lambda ctx: queries.answer(ctx, token, req))
+    fut = request.app[QUERY_WAITERS].get(task_id)
+    if fut is not None and not fut.done():
+        fut.set_result(None)
+    return json_response({"recorded": True})
+
+
 def _filters(q: Any) -> dict[str, Any]:
     f: dict[str, Any] = {"workflow_type": q.get("type"), "status": q.get("status")}
     for key in ("started_after", "started_before"):
@@ -252,8 +289,8 @@ async def poll(request: web.Request) -> web.Response:
     ns, queue = request.match_info["ns"], request.match_info["queue"]
     req = await body(request)
     kind = req.get("kind")
-    if kind not in ("workflow", "activity"):
-        raise BadRequest("kind must be 'workflow' or 'activity'")
+    if kind not in ("workflow", "activity", "query"):
+        raise BadRequest("kind must be 'workflow', 'activity' or 'query'")
     session = str(req.get("session_id") or "")
     limit = int(req.get("max_tasks") or 1)
     wait = max(0.0, min(float(req.get("wait", 30)), 60.0))
@@ -341,6 +378,7 @@ def make_app(service: Service) -> web.Application:
     app = web.Application(middlewares=[errors_middleware],
                           client_max_size=service.config.max_payload)
     app[SERVICE] = service
+    app[QUERY_WAITERS] = {}
     api = "/api/v1"
     nsp = api + "/namespaces/{ns}"
     wf = nsp + "/workflows/{wid}"
@@ -353,6 +391,8 @@ def make_app(service: Service) -> web.Application:
     app.router.add_post(wf + "/terminate", terminate_workflow)
     app.router.add_post(wf + "/signal", signal_workflow)
     app.router.add_post(wf + "/cancel", cancel_workflow)
+    app.router.add_post(wf + "/query", query_workflow)
+    app.router.add_post(api + "/query-tasks/respond", answer_query)
     app.router.add_post(nsp + "/sessions", open_session)
     app.router.add_post(api + "/sessions/{sid}/heartbeat", session_heartbeat)
     app.router.add_delete(api + "/sessions/{sid}", close_session)

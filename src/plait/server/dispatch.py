@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.server import activities, history
+from plait.server import activities, history, queries
 from plait.server.errors import NotFound
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
@@ -66,6 +66,8 @@ def claim_ids(ctx: Ctx, task_ids: list[int], session: str, *,
 
 
 def _dispatch(ctx: Ctx, task: TaskRow) -> dict[str, Any] | None:
+    if task.kind == "query":  # closed workflows can be queried too
+        return queries.dispatch_payload(task)
     row = ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
     if row is None or row.status != RUNNING:
         ctx.txn.delete_task(task.task_id)

@@ -116,7 +116,7 @@ class Run:
     def schedule_wt(self, *, attempt: int = 1, visible_at: float | None = None) -> None:
         event_id = self.append(EventType.WORKFLOW_TASK_SCHEDULED,
                                {"task_queue": self.row.task_queue, "attempt": attempt})
-        sticky = self.state.get("sticky") if attempt == 1 else None
+        sticky = self.live_sticky() if attempt == 1 else None
         when = visible_at if visible_at is not None else self.ctx.now
         task_id = self.txn.insert_task(
             ns=self.ns, task_queue=self.row.task_queue, kind="workflow", wid=self.wid,
@@ -127,6 +127,14 @@ class Run:
         self.ctx.effects.wake_queue(self.ns, self.row.task_queue, "workflow")
         if when > self.ctx.now:
             self.ctx.effects.timer(when)
+
+    def live_sticky(self) -> str | None:
+        """The session that caches this run, if it still exists (a closed or expired
+        session's runs go straight to the shared queue instead of waiting out the window)."""
+        sticky = self.state.get("sticky")
+        if sticky and self.txn.one("get_session", session=sticky) is None:
+            self.state["sticky"] = sticky = None
+        return sticky  # type: ignore[no-any-return]
 
     def end_wt(self, task: TaskRow, outcome: EventType, attrs: dict[str, Any]) -> None:
         """Record the task's start and end; the task row goes away."""

@@ -1,0 +1,80 @@
+"""Queries: read a workflow's current state through a worker, without touching its history.
+
+A query is a short-lived task row (kind ``query``) on the workflow's task queue, offered
+first to the worker that holds the run in its cache. The asking request waits for the answer:
+an in-memory future when the answer reaches this server, else a short re-read of the row (the
+answering worker may talk to another server). The row is deleted either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from typing import Any
+
+from plait.server import history
+from plait.server.errors import ApiError, BadRequest
+from plait.server.run import STICKY_SECONDS, Ctx
+from plait.store.base import TaskRow, Txn
+
+__all__ = ["QueryTimeout", "answer", "dispatch_payload", "post", "wait_answer"]
+
+RECHECK = 0.05
+
+
+class QueryTimeout(ApiError):
+    status = 504
+    code = "query_timeout"
+
+
+def post(ctx: Ctx, ns: str, wid: str, rid: str | None, req: dict[str, Any]) -> int:
+    name = req.get("query_name")
+    if not isinstance(name, str) or not name:
+        raise BadRequest("query_name is required")
+    run = history.load_run(ctx, ns, wid, rid)
+    sticky = run.live_sticky()
+    task_id = ctx.txn.insert_task(
+        ns=ns, task_queue=run.row.task_queue, kind="query", wid=run.wid, rid=run.rid,
+        ref=f"q-{uuid.uuid4().hex}", visible_at=ctx.now,
+        payload={"query_name": name, "input": req.get("input") or [],
+                 "workflow_type": run.row.workflow_type},
+        sticky_session=sticky, sticky_until=ctx.now + STICKY_SECONDS / 3 if sticky else None)
+    ctx.effects.wake_queue(ns, run.row.task_queue, "query")
+    return task_id
+
+
+def dispatch_payload(task: TaskRow) -> dict[str, Any]:
+    p = task.payload
+    return {"kind": "query", "token": f"{task.task_id}.{task.dispatch_no}",
+            "namespace": task.namespace, "workflow_id": task.workflow_id,
+            "run_id": task.run_id, "workflow_type": p["workflow_type"],
+            "task_queue": task.task_queue, "query_name": p["query_name"], "input": p["input"]}
+
+
+def answer(ctx: Ctx, token: str, req: dict[str, Any]) -> int:
+    task = history.fenced_task(ctx.txn, token)
+    p = task.payload
+    p["answer"] = {k: req.get(k) for k in ("result", "failure", "code")}
+    ctx.txn.update_task_payload(task.task_id, p)
+    return task.task_id
+
+
+def _read(txn: Txn, task_id: int) -> dict[str, Any] | None:
+    task = txn.get_task(task_id)
+    return task.payload.get("answer") if task else None
+
+
+async def wait_answer(store: Any, fut: asyncio.Future[None], task_id: int,
+                      timeout: float) -> dict[str, Any] | None:
+    deadline = time.monotonic() + timeout
+    while True:
+        got: dict[str, Any] | None = await store.read(lambda t: _read(t, task_id))
+        if got is not None:
+            return got
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(fut), min(RECHECK, left))
