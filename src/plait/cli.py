@@ -24,8 +24,8 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(help="plait: a durable workflow engine for Python.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
-workflow_app = typer.Typer(help="Start, inspect, signal, wait for, cancel and terminate "
-                           "workflows.",
+workflow_app = typer.Typer(help="Start, inspect, signal, query, wait for, cancel and "
+                           "terminate workflows.",
                            no_args_is_help=True)
 app.add_typer(workflow_app, name="workflow")
 
@@ -219,6 +219,25 @@ def signal(
     with_client(address, namespace,
                 lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).signal(name, *args))
     typer.echo(f"signalled {workflow_id}: {name}")
+
+
+@workflow_app.command()
+def query(
+    workflow_id: WorkflowId,
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The query's name.")],
+    inputs: Annotated[list[str] | None, typer.Option(
+        "--input", "-i", help="One query argument as JSON; repeat for each argument.")] = None,
+    run_id: RunId = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+    output: OutputOpt = Output.text,
+) -> None:
+    """Ask a workflow for its state through a query handler; prints the answer as JSON."""
+    args = parse_inputs(inputs)
+    value = with_client(
+        address, namespace,
+        lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).query(name, *args))
+    render.print_json(value, indent=2 if output is Output.text else None)
 
 
 @workflow_app.command()

@@ -87,6 +87,10 @@ WORKER = textwrap.dedent('''
         def approve(self, by: str, note: str) -> None:
             self.approval = f"{by}: {note}"
 
+        @workflow.query
+        def status(self, prefix: str) -> dict:
+            return {"status": prefix + (self.approval or "waiting")}
+
     async def main() -> None:
         client = await Client.connect()
         worker = Worker(client, task_queue="cli-tests", activities=[greet, refuse],
@@ -244,12 +248,18 @@ def test_terminate(address: str) -> None:
     assert "not running" in one_line_error(plait("workflow", "terminate", wid, address=address))
 
 
-def test_signal(address: str) -> None:
+def test_signal_and_query(address: str) -> None:
     wid = start(address, "Approval")
+    assert json.loads(ok("workflow", "query", wid, "status", "--input", '"is "',
+                         address=address)) == {"status": "is waiting"}
     out = ok("workflow", "signal", wid, "approve", "--input", '"alice"', "--input", '"ok"',
              address=address)
     assert wid in out
     assert json.loads(ok("workflow", "result", wid, address=address)) == "alice: ok"
+    assert as_json("workflow", "query", wid, "status", "--input", '""',
+                   address=address) == {"status": "alice: ok"}
+    assert "no-such-query" in one_line_error(
+        plait("workflow", "query", wid, "no-such-query", address=address))
     assert "WORKFLOW_EXECUTION_SIGNALED" in ok("workflow", "show", wid, address=address)
     line = one_line_error(plait("workflow", "signal", wid, "approve", "--input", "{",
                                 address=address))
