@@ -12,8 +12,18 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
 @cache
-def load_queries(paramstyle: str) -> dict[str, str]:
-    text = resources.files("plait.store").joinpath("sql/queries.sql").read_text()
+def load_queries(paramstyle: str, dialect: str | None = None) -> dict[str, str]:
+    """The queries of ``sql/queries.sql``; with ``dialect``, those of ``sql/<dialect>.sql``
+    replace the ones of the same name (and add their own)."""
+    queries = _parse(resources.files("plait.store").joinpath("sql/queries.sql").read_text(),
+                     paramstyle)
+    if dialect is not None:
+        queries.update(_parse(resources.files("plait.store")
+                              .joinpath(f"sql/{dialect}.sql").read_text(), paramstyle))
+    return queries
+
+
+def _parse(text: str, paramstyle: str) -> dict[str, str]:
     parts = _NAME.split(text)
     queries = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
@@ -26,9 +36,14 @@ def load_queries(paramstyle: str) -> dict[str, str]:
     return queries
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """(version, name, sql) of every migration, in order."""
-    folder = resources.files("plait.store").joinpath("migrations")
+def migrations(backend: str) -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration of ``backend`` ("sqlite" or "postgres"), in order.
+
+    Each backend has its own folder with the same version numbers and file names: one
+    canonical schema per backend, written in its own dialect (a test checks that both end
+    up with the same tables, columns and indexes).
+    """
+    folder = resources.files("plait.store").joinpath("migrations", backend)
     out = []
     for entry in folder.iterdir():
         if entry.name.endswith(".sql"):

@@ -76,7 +76,7 @@ class SQLiteStore(Store):
         c.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                   "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
         done = {r[0] for r in c.execute("SELECT version FROM schema_migrations")}
-        for version, name, sql in migrations():
+        for version, name, sql in migrations("sqlite"):
             if version in done:
                 continue
             c.execute("BEGIN IMMEDIATE")
