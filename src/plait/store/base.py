@@ -10,8 +10,10 @@ history.
 from __future__ import annotations
 
 import abc
+import contextlib
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from plait.protocol.jsoncodec import dumps_str, loads
@@ -20,6 +22,7 @@ __all__ = ["ConflictError", "ExecutionRow", "Store", "StoreUnavailable", "TaskRo
            "open_store"]
 
 T = TypeVar("T")
+_savepoints = itertools.count(1)
 
 
 class StoreUnavailable(Exception):
@@ -74,6 +77,12 @@ class TimerRow:
     data: dict[str, Any]
 
 
+def _execution(ns: str, r: Sequence[Any]) -> ExecutionRow:
+    return ExecutionRow(ns, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], loads(r[8]),
+                        loads(r[9]) if r[9] else None, loads(r[10]) if r[10] else {},
+                        loads(r[11]) if r[11] else None)
+
+
 def _task(row: Sequence[Any]) -> TaskRow:
     return TaskRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
                    row[9], row[10], loads(row[11]))
@@ -108,14 +117,23 @@ class Txn:
         row = self.one(name, **params)
         return row[0] if row else None
 
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Run a block that, if it raises, rolls back alone (the rest of the transaction stays)."""
+        name = f"sp{next(_savepoints)}"
+        self.cur.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            self.cur.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.cur.execute(f"RELEASE SAVEPOINT {name}")
+
     # -- executions ------------------------------------------------------------------------
     def get_execution(self, ns: str, wid: str, rid: str) -> ExecutionRow | None:
         r = self.one("get_execution", ns=ns, wid=wid, rid=rid)
-        if r is None:
-            return None
-        return ExecutionRow(ns, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], loads(r[8]),
-                            loads(r[9]) if r[9] else None, loads(r[10]) if r[10] else {},
-                            loads(r[11]) if r[11] else None)
+        return _execution(ns, r) if r else None
 
     def current_run(self, ns: str, wid: str) -> str | None:
         rid: str | None = self.scalar("get_current_run", ns=ns, wid=wid)
@@ -127,7 +145,20 @@ class Txn:
                   start_time=e.start_time, next_event_id=e.next_event_id,
                   state=dumps_str(e.state), search_attributes=dumps_str(e.search_attributes),
                   memo=dumps_str(e.memo) if e.memo is not None else None)
-        self.exec("set_current_run", ns=e.namespace, wid=e.workflow_id, rid=e.run_id)
+        self.set_current_run(e.namespace, e.workflow_id, e.run_id)
+
+    def set_current_run(self, ns: str, wid: str, rid: str) -> None:
+        """Make ``rid`` the latest run of ``wid`` (part of :meth:`insert_execution`)."""
+        self.exec("set_current_run", ns=ns, wid=wid, rid=rid)
+
+    def closed_runs(self, keys: Iterable[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        """Those of the runs ``(namespace, workflow_id, run_id)`` that closed (or are gone)."""
+        out = set()
+        for ns, wid, rid in keys:
+            e = self.get_execution(ns, wid, rid)
+            if e is None or e.close_time is not None:
+                out.add((ns, wid, rid))
+        return out
 
     def update_execution(self, e: ExecutionRow, expected_next_event_id: int) -> None:
         cur = self.exec("update_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
@@ -213,6 +244,11 @@ class Txn:
     def due_timers(self, now: float, limit: int) -> list[TimerRow]:
         return [_timer(r) for r in self.all("due_timers", now=now, limit=limit)]
 
+    def claim_due_timers(self, now: float, limit: int) -> list[TimerRow]:
+        """Due timers this transaction may fire. With one writer that is every due timer;
+        a shared database hands each timer to one transaction at a time."""
+        return self.due_timers(now, limit)
+
     def next_timer(self) -> float | None:
         v: float | None = self.scalar("next_timer")
         return v
@@ -297,11 +333,28 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def healthy(self) -> bool: ...
 
+    shared = False
+    """True when several servers may use the database at once (PostgreSQL): wake-ups must
+    then travel between servers through :meth:`publish` and :meth:`listen`."""
+
+    def listen(self, on_message: Callable[[str | None], None]) -> None:
+        """Call ``on_message`` (on the calling event loop) with every message other servers
+        publish, and with ``None`` when messages may have been lost (a reconnect). Only a
+        shared store has anything to deliver."""
+        return None
+
+    def publish(self, messages: Sequence[str]) -> None:
+        """Send messages to every listening server, soon after the commit that caused them;
+        best effort (they are hints: the database stays the truth)."""
+        return None
+
 
 def open_store(url: str) -> Store:
     """``sqlite:///relative.db``, ``sqlite:////abs.db``, a bare path, or ``postgresql://...``."""
     if url.startswith(("postgresql://", "postgres://")):
-        raise StoreUnavailable("the PostgreSQL store is not built yet; use sqlite:///PATH")
+        from plait.store.postgres import PostgresStore
+
+        return PostgresStore(url)
     from plait.store.sqlite import SQLiteStore
 
     path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url

@@ -1,0 +1,546 @@
+"""PostgreSQL store: several servers on one database.
+
+**Threads, not async.** The history service is synchronous code run inside one transaction
+(``Store.write(fn)``), so each transaction runs on a small thread pool with a synchronous
+psycopg connection from a ``ConnectionPool``: one thread per connection, never waiting for one.
+
+**One run at a time.** Transactions run at READ COMMITTED. The optimistic check on
+``next_event_id`` stops two servers from both extending one history, but a history change
+also *decides* things from rows it only reads (is the workflow task out at a worker? is this
+task still leased to that token?). So in a write transaction :class:`PgTxn` locks a run's
+``executions`` row (``FOR UPDATE``) before it reads or writes anything else of that run:
+every change to one run is serialized, as on SQLite's single writer, while different runs
+proceed in parallel. Claims (tasks, due timers) lock their rows and their run's row with
+``SKIP LOCKED``: they never wait, so a claim is never part of a deadlock, and a run that is
+being changed is skipped until the next poll. A task row read before its run was locked (the
+tasks of an expired session) is checked again once the run is locked; if it changed, the
+transaction is retried.
+
+**Conflicts retry.** A unique violation (two starts of one workflow id, one request id twice),
+a serialization failure, a deadlock or a lock timeout raise :class:`ConflictError`;
+``Service.write`` runs the whole state change again. A lost connection raises
+:class:`StoreUnavailable` (HTTP 503); a commit whose outcome is unknown is never retried here
+(clients retry with their request id).
+
+**Wake-ups between servers.** ``publish`` collects messages and sends them with NOTIFY from
+its own connection right after the commits that caused them (deduplicated, several per
+NOTIFY): measured, a NOTIFY inside each write transaction halved single-connection commit
+throughput and cost 18% at 16 connections, because PostgreSQL serializes the commits of
+notifying transactions. ``listen`` holds one LISTEN connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg.errors
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from plait.store.base import (
+    ConflictError,
+    ExecutionRow,
+    Store,
+    StoreUnavailable,
+    TaskRow,
+    TimerRow,
+    Txn,
+    _execution,
+    _timer,
+)
+from plait.store.queries import load_queries, migrations
+
+__all__ = ["PgTxn", "PostgresStore"]
+
+T = TypeVar("T")
+RunKey = tuple[str, str, str]
+log = logging.getLogger("plait.store")
+
+MIGRATION_LOCK = 0x706C616974  # "plait": the advisory lock key held while migrating
+NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
+DEFAULT_POOL_SIZE = 10
+
+
+def _map_error(exc: psycopg.Error) -> Exception:
+    """A psycopg error as the store's own: retry the state change, or the database is away."""
+    if isinstance(exc, (psycopg.errors.UniqueViolation, psycopg.errors.SerializationFailure,
+                        psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable)):
+        return ConflictError(f"concurrent change: {exc.sqlstate} {str(exc).strip()}")
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+        return StoreUnavailable(f"PostgreSQL: {str(exc).strip() or type(exc).__name__}")
+    return exc
+
+
+class _StaleConnection(Exception):
+    """The connection broke before anything was committed: safe to run again."""
+
+
+class PgTxn(Txn):
+    """Named operations of one PostgreSQL transaction; in a write transaction, every
+    operation on a run first locks the run (see the module docstring)."""
+
+    def __init__(self, cursor: Any, queries: dict[str, str], *, write: bool) -> None:
+        super().__init__(cursor, queries)
+        self.write = write
+        self._locked: set[RunKey] = set()
+        self._absent: set[RunKey] = set()
+        self._task_run: dict[int, RunKey] = {}
+        self._unlocked: dict[RunKey, list[TaskRow]] = {}
+        self._current_seen: dict[tuple[str, str], str | None] = {}
+
+    # -- the lock discipline ---------------------------------------------------------------
+    def lock_run(self, ns: str, wid: str, rid: str) -> None:
+        """Lock the run's row for the rest of the transaction (a no-op when reading)."""
+        key = (ns, wid, rid)
+        if not self.write or key in self._locked or key in self._absent:
+            return
+        if self.one("lock_execution", ns=ns, wid=wid, rid=rid) is None:
+            self._absent.add(key)  # not there (yet): a run being created by this transaction
+            return
+        self._now_locked(key)
+
+    def _now_locked(self, key: RunKey) -> None:
+        self._locked.add(key)
+        self._absent.discard(key)
+        for seen in self._unlocked.pop(key, []):
+            now = super().get_task(seen.task_id)
+            if now is None or (now.lease_session, now.dispatch_no, now.visible_at,
+                               now.payload) != (seen.lease_session, seen.dispatch_no,
+                                                seen.visible_at, seen.payload):
+                raise ConflictError(f"task {seen.task_id} changed before its run was locked")
+
+    def _lock_task(self, task_id: int) -> None:
+        """Lock the run that owns a task (known from an earlier read, or looked up)."""
+        if not self.write:
+            return
+        key = self._task_run.get(task_id)
+        if key is not None and key in self._locked:
+            return
+        r = self.one("lock_execution_of_task", task_id=task_id)
+        if r is not None:
+            self._task_run[task_id] = (r[0], r[1], r[2])
+            self._now_locked((r[0], r[1], r[2]))
+
+    def _seen(self, tasks: Iterable[TaskRow]) -> None:
+        for t in tasks:
+            key = (t.namespace, t.workflow_id, t.run_id)
+            self._task_run[t.task_id] = key
+            if self.write and key not in self._locked:
+                self._unlocked.setdefault(key, []).append(t)
+
+    # -- executions ------------------------------------------------------------------------
+    def get_execution(self, ns: str, wid: str, rid: str) -> ExecutionRow | None:
+        key = (ns, wid, rid)
+        if not self.write or key in self._locked:
+            return super().get_execution(ns, wid, rid)
+        r = self.one("get_execution_for_update", ns=ns, wid=wid, rid=rid)
+        if r is None:
+            self._absent.add(key)
+            return None
+        self._now_locked(key)
+        return _execution(ns, r)
+
+    def current_run(self, ns: str, wid: str) -> str | None:
+        rid = super().current_run(ns, wid)
+        if self.write:
+            self._current_seen.setdefault((ns, wid), rid)
+        return rid
+
+    def insert_execution(self, e: ExecutionRow) -> None:
+        super().insert_execution(e)
+        self._now_locked((e.namespace, e.workflow_id, e.run_id))
+
+    def set_current_run(self, ns: str, wid: str, rid: str) -> None:
+        """Optimistic, like ``next_event_id``: the latest run must still be the one this
+        transaction saw (two concurrent starts of one id: one wins, the other retries)."""
+        key = (ns, wid)
+        if key not in self._current_seen:
+            super().set_current_run(ns, wid, rid)
+        elif (seen := self._current_seen[key]) is None:
+            self.exec("insert_current_run", ns=ns, wid=wid, rid=rid)  # unique violation: retry
+        elif self.exec("swap_current_run", ns=ns, wid=wid, rid=rid, seen=seen).rowcount != 1:
+            raise ConflictError(f"workflow {wid} got a new run concurrently")
+        self._current_seen[key] = rid
+
+    def closed_runs(self, keys: Iterable[RunKey]) -> set[RunKey]:
+        ks = list(keys)
+        rows = self.all("closed_runs", ns=[k[0] for k in ks], wid=[k[1] for k in ks],
+                        rid=[k[2] for k in ks])
+        return {(r[0], r[1], r[2]) for r in rows}
+
+    def update_execution(self, e: ExecutionRow, expected_next_event_id: int) -> None:
+        self.lock_run(e.namespace, e.workflow_id, e.run_id)
+        super().update_execution(e, expected_next_event_id)
+
+    # -- events ----------------------------------------------------------------------------
+    def insert_events(self, ns: str, wid: str, rid: str, events: Iterable[dict[str, Any]]) -> None:
+        self.lock_run(ns, wid, rid)
+        super().insert_events(ns, wid, rid, events)
+
+    def events(self, ns: str, wid: str, rid: str, after: int = 0) -> list[dict[str, Any]]:
+        self.lock_run(ns, wid, rid)
+        return super().events(ns, wid, rid, after)
+
+    # -- tasks -----------------------------------------------------------------------------
+    def insert_task(self, *, ns: str, task_queue: str, kind: str, wid: str, rid: str, ref: str,
+                    visible_at: float, payload: dict[str, Any],
+                    sticky_session: str | None = None, sticky_until: float | None = None) -> int:
+        self.lock_run(ns, wid, rid)
+        task_id = super().insert_task(ns=ns, task_queue=task_queue, kind=kind, wid=wid,
+                                      rid=rid, ref=ref, visible_at=visible_at, payload=payload,
+                                      sticky_session=sticky_session, sticky_until=sticky_until)
+        self._task_run[task_id] = (ns, wid, rid)
+        return task_id
+
+    def get_task(self, task_id: int) -> TaskRow | None:
+        self._lock_task(task_id)
+        task = super().get_task(task_id)
+        if task is not None:
+            self._seen([task])
+        return task
+
+    def get_task_by_ref(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> TaskRow | None:
+        self.lock_run(ns, wid, rid)
+        task = super().get_task_by_ref(ns, wid, rid, kind, ref)
+        if task is not None:
+            self._seen([task])
+        return task
+
+    def tasks_of_run(self, ns: str, wid: str, rid: str) -> list[TaskRow]:
+        self.lock_run(ns, wid, rid)
+        tasks = super().tasks_of_run(ns, wid, rid)
+        self._seen(tasks)
+        return tasks
+
+    def claim_tasks(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
+                    limit: int) -> list[TaskRow]:
+        tasks = super().claim_tasks(ns=ns, task_queue=task_queue, kind=kind, session=session,
+                                    now=now, limit=limit)
+        for t in tasks:  # the claim locked each task's run (SKIP LOCKED)
+            key = (t.namespace, t.workflow_id, t.run_id)
+            self._task_run[t.task_id] = key
+            self._now_locked(key)
+        return tasks
+
+    def claim_task_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
+        self._lock_task(task_id)
+        return super().claim_task_by_id(task_id, session, now)
+
+    def release_task(self, task_id: int, visible_at: float, payload: dict[str, Any]) -> None:
+        self._lock_task(task_id)
+        super().release_task(task_id, visible_at, payload)
+
+    def update_task_payload(self, task_id: int, payload: dict[str, Any]) -> None:
+        self._lock_task(task_id)
+        super().update_task_payload(task_id, payload)
+
+    def delete_task(self, task_id: int) -> None:
+        self._lock_task(task_id)
+        super().delete_task(task_id)
+
+    def leased_tasks(self, session: str) -> list[TaskRow]:
+        # Not locked here (a heartbeat reads these every second and acts on almost none);
+        # acting on one locks its run first, which checks the row again.
+        tasks = super().leased_tasks(session)
+        self._seen(tasks)
+        return tasks
+
+    # -- timers ----------------------------------------------------------------------------
+    def set_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str, fire_at: float,
+                  data: dict[str, Any] | None = None) -> None:
+        self.lock_run(ns, wid, rid)
+        super().set_timer(ns, wid, rid, kind, ref, fire_at, data)
+
+    def delete_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> None:
+        self.lock_run(ns, wid, rid)
+        super().delete_timer(ns, wid, rid, kind, ref)
+
+    def get_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> TimerRow | None:
+        self.lock_run(ns, wid, rid)
+        return super().get_timer(ns, wid, rid, kind, ref)
+
+    def claim_due_timers(self, now: float, limit: int) -> list[TimerRow]:
+        timers = [_timer(r) for r in self.all("claim_due_timers", now=now, limit=limit)]
+        for tm in timers:
+            self._now_locked((tm.namespace, tm.workflow_id, tm.run_id))
+        return timers
+
+    # -- closing and retention --------------------------------------------------------------
+    def delete_run_work(self, ns: str, wid: str, rid: str) -> None:
+        self.lock_run(ns, wid, rid)
+        super().delete_run_work(ns, wid, rid)
+
+    def delete_run(self, ns: str, wid: str, rid: str) -> None:
+        self.lock_run(ns, wid, rid)
+        super().delete_run(ns, wid, rid)
+
+    def _style(self, sql: str) -> str:
+        return re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
+
+
+class PostgresStore(Store):
+    """``postgresql://user@host:port/db?...`` (any libpq URL). Pool size: the environment
+    variable ``PLAIT_PG_POOL_SIZE`` (default 10 connections, plus 2 for LISTEN/NOTIFY)."""
+
+    shared = True
+
+    def __init__(self, url: str, *, pool_size: int | None = None,
+                 connect_timeout: float = 5.0, pool_timeout: float = 2.0) -> None:
+        self.url = url
+        size = pool_size or int(os.environ.get("PLAIT_PG_POOL_SIZE", DEFAULT_POOL_SIZE))
+        self._queries = load_queries("pyformat", "postgres")
+        self._kwargs: dict[str, Any] = {"autocommit": True,
+                                        "connect_timeout": max(1, int(connect_timeout))}
+        self._pool_timeout = pool_timeout
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            url, min_size=min(2, size), max_size=size, kwargs=self._kwargs, open=False,
+            configure=_configure, timeout=pool_timeout, name="plait")
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except PoolTimeout:
+            self._pool.close()
+            raise StoreUnavailable(f"cannot connect to PostgreSQL at {_safe(url)} within "
+                                   f"{connect_timeout:g} s") from None
+        self._executor = ThreadPoolExecutor(size, thread_name_prefix="plait-pg")
+        try:
+            self.channel = self._setup()
+        except BaseException:
+            self._pool.close()
+            self._executor.shutdown()
+            raise
+        self.server_id = uuid.uuid4().hex[:12]
+        self._outbox: set[str] = set()
+        self._outbox_ready: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    # -- setup ------------------------------------------------------------------------------
+    def _setup(self) -> str:
+        with self._pool.connection() as conn:
+            try:
+                migrate(conn)
+                schema = conn.execute("SELECT current_schema()").fetchone()
+            except psycopg.Error as e:
+                raise _map_error(e) from e
+        # NOTIFY channels are per database, not per schema: servers on different schemas of
+        # one database (tests do this) must not wake each other.
+        name = schema[0] if schema else "public"
+        return "plait" if name == "public" else f"plait_{name}"[:63]
+
+    # -- transactions -----------------------------------------------------------------------
+    async def write(self, fn: Callable[[Txn], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run, fn, True)
+
+    async def read(self, fn: Callable[[Txn], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run, fn, False)
+
+    def _run(self, fn: Callable[[Txn], T], write: bool) -> T:
+        try:
+            return self._attempt(fn, write)
+        except _StaleConnection:
+            # A pooled connection died while idle (the database restarted, a proxy dropped
+            # it): nothing was written. Drop every such connection, then run once more.
+            self._pool.check()
+        try:
+            return self._attempt(fn, write)
+        except _StaleConnection as e:
+            raise StoreUnavailable(str(e.__cause__ or e)) from e
+
+    def _attempt(self, fn: Callable[[Txn], T], write: bool) -> T:
+        begin = "BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        try:
+            conn = self._pool.getconn()
+        except PoolTimeout:
+            raise StoreUnavailable("no PostgreSQL connection within "
+                                   f"{self._pool_timeout:g} s (is the database up?)") from None
+        committing = False
+        try:
+            cur = conn.cursor()
+            cur.execute(begin)
+            value = fn(PgTxn(cur, self._queries, write=write))
+            committing = True
+            cur.execute("COMMIT")
+            return value
+        except psycopg.Error as e:
+            _rollback(conn)
+            err = _map_error(e)
+            if isinstance(err, StoreUnavailable):
+                if committing:
+                    raise StoreUnavailable(f"the commit's outcome is unknown: {err}") from e
+                if conn.broken:
+                    raise _StaleConnection() from err
+            raise err from e
+        except BaseException:
+            _rollback(conn)
+            raise
+        finally:
+            self._pool.putconn(conn)
+
+    async def healthy(self) -> bool:
+        try:
+            await self.read(lambda t: t.cur.execute("SELECT 1").fetchone())
+            return True
+        except Exception:
+            return False
+
+    # -- wake-ups between servers -------------------------------------------------------------
+    def publish(self, messages: Sequence[str]) -> None:
+        if self._closed or not messages:
+            return
+        self._outbox.update(messages)
+        if self._outbox_ready is None:
+            self._outbox_ready = asyncio.Event()
+            self._tasks.append(asyncio.get_running_loop().create_task(
+                self._publisher(self._outbox_ready), name="plait-pg-notify"))
+        self._outbox_ready.set()
+
+    def listen(self, on_message: Callable[[str | None], None]) -> None:
+        self._tasks.append(asyncio.get_running_loop().create_task(
+            self._listener(on_message), name="plait-pg-listen"))
+
+    async def _publisher(self, ready: asyncio.Event) -> None:
+        """Send what accumulated while the previous NOTIFY was in flight, in one statement."""
+        conn: psycopg.AsyncConnection[Any] | None = None
+        delay = 0.1
+        while True:
+            await ready.wait()
+            ready.clear()
+            batch, self._outbox = self._outbox, set()
+            payloads = _pack(self.server_id, sorted(batch))
+            try:
+                if conn is None or conn.closed:
+                    conn = await psycopg.AsyncConnection.connect(self.url, **self._kwargs)
+                await conn.execute("SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p",
+                                   (self.channel, payloads))
+                delay = 0.1
+            except asyncio.CancelledError:
+                if conn is not None:
+                    await conn.close()
+                raise
+            except Exception as e:  # hints only: the listeners recheck after their reconnect
+                log.warning("NOTIFY failed (%s); retrying in %.1f s", e, delay)
+                if conn is not None:
+                    await conn.close()
+                    conn = None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _listener(self, on_message: Callable[[str | None], None]) -> None:
+        delay = 0.1
+        prefix = self.server_id + "\n"
+        while True:
+            conn: psycopg.AsyncConnection[Any] | None = None
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.url, **self._kwargs)
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                delay = 0.1
+                on_message(None)  # anything sent while we were not listening is lost
+                async for n in conn.notifies():
+                    if n.payload.startswith(prefix):
+                        continue  # our own: woken locally already
+                    for line in n.payload.split("\n")[1:]:
+                        on_message(line)
+            except asyncio.CancelledError:
+                if conn is not None:
+                    await conn.close()
+                raise
+            except Exception as e:
+                log.warning("LISTEN connection lost (%s); reconnecting in %.1f s", e, delay)
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def close(self) -> None:
+        self._closed = True
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        await asyncio.to_thread(self._executor.shutdown)
+        await asyncio.to_thread(self._pool.close)
+
+
+def migrate(conn: psycopg.Connection[Any]) -> list[str]:
+    """Apply the missing migrations, each in its own transaction with its bookkeeping row.
+
+    Every transaction first takes an advisory lock, so servers starting together apply each
+    migration once: the others wait, then find it recorded. Returns the names applied.
+    """
+    applied = []
+    for version, name, text in migrations("postgres"):
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY "
+                         "KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
+            done = conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s",
+                                (version,)).fetchone()
+            if done:
+                continue
+            conn.execute(text.encode())
+            conn.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s)",
+                         (version, name, time.time()))
+        applied.append(name)
+        log.info("applied migration %s", name)
+    known = max((v for v, _, _ in migrations("postgres")), default=0)
+    newest = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+    if newest and newest[0] and newest[0] > known:
+        log.warning("the database has schema version %s; this plait knows up to %s",
+                    newest[0], known)
+    return applied
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    # A lock held this long means a stuck transaction: give up and let the caller retry.
+    conn.execute("SET lock_timeout = '10s'")
+    # A server frozen mid-transaction (not killed: its socket stays open) must not hold a
+    # workflow's lock forever.
+    conn.execute("SET idle_in_transaction_session_timeout = '30s'")
+
+
+def _rollback(conn: psycopg.Connection[Any]) -> None:
+    if conn.broken or conn.closed:
+        return
+    with contextlib.suppress(psycopg.Error):
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("ROLLBACK")
+
+
+def _pack(sender: str, lines: Sequence[str]) -> list[str]:
+    """Lines into NOTIFY payloads under PostgreSQL's size limit, each led by the sender."""
+    payloads: list[str] = []
+    current = [sender]
+    size = len(sender)
+    for line in lines:
+        n = len(line.encode())
+        if n + len(sender) + 1 >= NOTIFY_LIMIT:
+            log.warning("dropping an oversized wake-up message (%d bytes)", n)
+            continue
+        if size + 1 + n >= NOTIFY_LIMIT:
+            payloads.append("\n".join(current))
+            current, size = [sender], len(sender)
+        current.append(line)
+        size += 1 + n
+    if len(current) > 1:
+        payloads.append("\n".join(current))
+    return payloads
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)

@@ -1,0 +1,69 @@
+-- PostgreSQL's own named queries: they replace the query of the same name in queries.sql, or
+-- exist only here. Parameters are :name, as in queries.sql.
+--
+-- The rule that keeps several servers correct (see postgres.py): a write transaction locks a
+-- run's `executions` row before it reads or writes anything else of that run. Claims take the
+-- run's lock with SKIP LOCKED, so they never wait, and a run being changed is skipped for now.
+
+-- name: claim_tasks
+WITH picked AS (
+    SELECT t.task_id FROM tasks t
+    JOIN executions e ON e.namespace = t.namespace AND e.workflow_id = t.workflow_id
+                     AND e.run_id = t.run_id
+    WHERE t.namespace = :ns AND t.task_queue = :task_queue AND t.kind = :kind
+      AND t.lease_session IS NULL AND t.visible_at <= :now
+      AND (t.sticky_session IS NULL OR t.sticky_session = :session OR t.sticky_until <= :now)
+    ORDER BY t.visible_at, t.task_id LIMIT :limit
+    FOR UPDATE OF t, e SKIP LOCKED)
+UPDATE tasks SET lease_session = :session, dispatch_no = dispatch_no + 1, dispatched_at = :now
+FROM picked WHERE tasks.task_id = picked.task_id
+RETURNING tasks.task_id, tasks.namespace, tasks.task_queue, tasks.kind, tasks.workflow_id,
+          tasks.run_id, tasks.ref, tasks.visible_at, tasks.lease_session, tasks.dispatch_no,
+          tasks.dispatched_at, tasks.payload;
+
+-- name: claim_due_timers
+SELECT tm.namespace, tm.workflow_id, tm.run_id, tm.kind, tm.ref, tm.fire_at, tm.data
+FROM timers tm
+JOIN executions e ON e.namespace = tm.namespace AND e.workflow_id = tm.workflow_id
+                 AND e.run_id = tm.run_id
+WHERE tm.fire_at <= :now ORDER BY tm.fire_at LIMIT :limit
+FOR UPDATE OF tm, e SKIP LOCKED;
+
+-- name: get_execution_for_update
+SELECT workflow_id, run_id, workflow_type, task_queue, status, start_time, close_time,
+       next_event_id, state, result, search_attributes, memo
+FROM executions WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid FOR UPDATE;
+
+-- name: lock_execution
+SELECT 1 FROM executions WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
+FOR UPDATE;
+
+-- name: lock_execution_of_task
+SELECT e.namespace, e.workflow_id, e.run_id FROM executions e
+WHERE (e.namespace, e.workflow_id, e.run_id) =
+      (SELECT namespace, workflow_id, run_id FROM tasks WHERE task_id = :task_id)
+FOR UPDATE;
+
+-- name: run_of_task
+SELECT namespace, workflow_id, run_id FROM tasks WHERE task_id = :task_id;
+
+-- name: insert_current_run
+INSERT INTO current_runs (namespace, workflow_id, run_id) VALUES (:ns, :wid, :rid);
+
+-- name: swap_current_run
+UPDATE current_runs SET run_id = :rid
+WHERE namespace = :ns AND workflow_id = :wid AND run_id = :seen;
+
+-- name: expired_sessions
+SELECT session_id FROM sessions WHERE expires_at <= :now LIMIT 100 FOR UPDATE SKIP LOCKED;
+
+-- name: clear_sticky
+UPDATE tasks SET sticky_session = NULL, sticky_until = NULL
+WHERE task_id IN (SELECT task_id FROM tasks WHERE sticky_session = :session
+                  FOR UPDATE SKIP LOCKED);
+
+-- name: closed_runs
+SELECT k.ns, k.wid, k.rid
+FROM unnest(:ns::text[], :wid::text[], :rid::text[]) AS k (ns, wid, rid)
+LEFT JOIN executions e ON e.namespace = k.ns AND e.workflow_id = k.wid AND e.run_id = k.rid
+WHERE e.run_id IS NULL OR e.close_time IS NOT NULL;
