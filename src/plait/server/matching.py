@@ -2,7 +2,9 @@
 
 The database is the truth; wake-ups are only hints, so a missed one costs a little latency,
 never a task. A poller that finds nothing sleeps until the earliest task becomes visible
-(backoff, sticky window) or a wake-up, whichever comes first.
+(backoff, sticky window) or a wake-up, whichever comes first. With several servers on one
+database, wake-ups also arrive from the others (``Service`` relays them); a wake-up lost
+with a crashed server is covered by ``recheck``, the longest a poller sleeps between claims.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ QueueKey = tuple[str, str, str]
 
 
 class Matching:
-    def __init__(self) -> None:
+    def __init__(self, recheck: float | None = None) -> None:
         self._events: dict[QueueKey, asyncio.Event] = {}
         self.stopping = False
+        self.recheck = recheck
 
     def stop(self) -> None:
         """Answer every waiting poll now (empty), so the server can stop promptly."""
@@ -32,6 +35,11 @@ class Matching:
     def wake(self, key: QueueKey) -> None:
         ev = self._events.get(key)
         if ev is not None:
+            ev.set()
+
+    def wake_all(self) -> None:
+        """Wake-ups may have been lost: every poller claims again."""
+        for ev in self._events.values():
             ev.set()
 
     async def poll(self, key: QueueKey, wait: float,
@@ -49,6 +57,8 @@ class Matching:
                 return []
             if next_visible is not None:
                 remaining = min(remaining, max(0.005, next_visible - time.time()))
+            if self.recheck is not None:
+                remaining = min(remaining, self.recheck)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ev.wait(), remaining)
 
@@ -63,6 +73,15 @@ class ResultWaiters:
         for fut in self._waiters.pop(key, []):
             if not fut.done():
                 fut.set_result(None)
+
+    def keys(self) -> list[tuple[str, str, str]]:
+        """The runs someone is waiting for."""
+        return list(self._waiters)
+
+    def wake_all(self) -> None:
+        """Close notices may have been lost: every waiter reads its run again."""
+        for key in self.keys():
+            self.closed(key)
 
     async def wait(self, key: tuple[str, str, str], timeout: float) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -1,14 +1,22 @@
-"""The server's in-process core: the store, plus what must happen after each commit."""
+"""The server's in-process core: the store, plus what must happen after each commit.
+
+After a commit, :meth:`Service._apply` wakes this server's long-polls, timer service and
+result waiters. When the database is shared by several servers, it also publishes the same
+wake-ups through the store (NOTIFY on PostgreSQL), and applies those the other servers publish:
+a task committed through one server reaches a poller waiting on another at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from plait.protocol.jsoncodec import dumps_str, loads
 from plait.server.effects import Effects
 from plait.server.matching import Matching, ResultWaiters
 from plait.server.run import Ctx
@@ -19,6 +27,11 @@ __all__ = ["Service", "ServiceConfig"]
 
 T = TypeVar("T")
 log = logging.getLogger("plait.server")
+WRITE_ATTEMPTS = 8
+RECHECK = 2.0
+"""With a shared database: the longest a poller sleeps between claims, and how often result
+waiters look for closes, should another server's wake-up have been lost (it crashed after its
+commit, before its NOTIFY)."""
 
 
 class ServiceConfig:
@@ -33,7 +46,7 @@ class Service:
     def __init__(self, store: Store, config: ServiceConfig | None = None) -> None:
         self.store = store
         self.config = config or ServiceConfig()
-        self.matching = Matching()
+        self.matching = Matching(recheck=RECHECK if store.shared else None)
         self.results = ResultWaiters()
         self.timers = TimerService(self)
         self._tasks: list[asyncio.Task[None]] = []
@@ -55,6 +68,10 @@ class Service:
                                                   expires_at=ctx.now + expiry))
         await self.ensure_namespace("default")
         self._tasks.append(asyncio.create_task(self.timers.run(), name="plait-timers"))
+        if self.store.shared:
+            self.store.listen(self._on_message)
+            self._tasks.append(asyncio.create_task(self._recheck_results(),
+                                                   name="plait-result-recheck"))
 
     async def stop(self) -> None:
         for t in self._tasks:
@@ -66,7 +83,7 @@ class Service:
 
     async def write(self, fn: Callable[[Ctx], T]) -> T:
         """Run a state change in one transaction; apply its effects once it is durable."""
-        for attempt in range(5):
+        for attempt in range(WRITE_ATTEMPTS):
             effects = Effects()
 
             def op(txn: Txn, effects: Effects = effects) -> T:
@@ -74,8 +91,11 @@ class Service:
             try:
                 result = await self.store.write(op)
             except ConflictError:
-                if attempt == 4:
+                # Another server (or transaction) changed the same workflow first: run the
+                # state change again on what it committed, after a short random pause.
+                if attempt == WRITE_ATTEMPTS - 1:
                     raise
+                await asyncio.sleep(random.uniform(0, 0.002 * 2 ** attempt))
                 continue
             self._apply(effects)
             return result
@@ -84,7 +104,49 @@ class Service:
     def _apply(self, effects: Effects) -> None:
         for key in effects.queues:
             self.matching.wake(key)
-        if effects.timer_at is not None:
-            self.timers.hint(effects.timer_at)
+        earlier = effects.timer_at is not None and self.timers.hint(effects.timer_at)
         for key in effects.closed:
             self.results.closed(key)
+        if self.store.shared:
+            messages = [dumps_str(["q", *key]) for key in effects.queues]
+            messages += [dumps_str(["c", *key]) for key in effects.closed]
+            if earlier:  # only a new earliest timer is news to the other servers
+                messages.append(dumps_str(["t", effects.timer_at]))
+            self.store.publish(messages)
+
+    def _on_message(self, message: str | None) -> None:
+        """A wake-up from another server; ``None``: some may have been lost."""
+        if message is None:
+            self.matching.wake_all()
+            self.results.wake_all()
+            self.timers.hint(0.0)
+            return
+        try:
+            kind, *rest = loads(message)
+            if kind == "q":
+                self.matching.wake((rest[0], rest[1], rest[2]))
+            elif kind == "c":
+                self.results.closed((rest[0], rest[1], rest[2]))
+            elif kind == "t":
+                self.timers.hint(float(rest[0]))
+        except (ValueError, TypeError, IndexError):
+            log.warning("ignoring a malformed wake-up message %r", message[:200])
+
+    async def _recheck_results(self) -> None:
+        """Wake result waiters whose run closed without this server hearing of it."""
+        while True:
+            await asyncio.sleep(RECHECK)
+            keys = self.results.keys()
+            if not keys:
+                continue
+            try:
+                closed = await self.store.read(_closed_among(keys))
+            except Exception as exc:  # the database is away: the next round tries again
+                log.debug("result recheck failed: %s", exc)
+                continue
+            for key in closed:
+                self.results.closed(key)
+
+
+def _closed_among(keys: list[tuple[str, str, str]]) -> Callable[[Txn], set[tuple[str, str, str]]]:
+    return lambda t: t.closed_runs(keys)

@@ -2,6 +2,11 @@
 
 It sleeps until the earliest timer (a commit that adds an earlier one wakes it), so an idle
 server makes no queries beyond a slow housekeeping tick.
+
+Due timers are claimed and fired in one transaction, each in its own savepoint (one failing
+timer rolls back alone). With several servers on one database, ``claim_due_timers`` hands each
+timer to one transaction (SKIP LOCKED), and ``fire_timer`` re-checks the timer row under the
+run's lock, so a timer fires once however many servers wake for it.
 """
 
 from __future__ import annotations
@@ -24,11 +29,26 @@ __all__ = ["TimerService"]
 
 log = logging.getLogger("plait.server.timers")
 HOUSEKEEPING_EVERY = 1.0
-BATCH = 256
+BATCH = 64
+BUSY_RETRY = 0.02
+"""How long to wait when timers are due but another server (or transaction) holds them."""
 
 
 def _next_timer(txn: Txn) -> float | None:
     return txn.next_timer()
+
+
+def _fire_batch(ctx: Ctx) -> int:
+    """Claim due timers and fire each in its own savepoint; returns how many were claimed."""
+    due = ctx.txn.claim_due_timers(ctx.now, BATCH)
+    for tm in due:
+        try:
+            with ctx.txn.savepoint():
+                history.fire_timer(ctx, tm.namespace, tm.workflow_id, tm.run_id, tm.kind, tm.ref)
+        except Exception as exc:  # the timer stays; it is tried again on a later tick
+            log.error("firing timer %s/%s of %s failed: %s", tm.kind, tm.ref, tm.workflow_id,
+                      exc)
+    return len(due)
 
 
 def _deleter(ns: str, wid: str, rid: str) -> Callable[[Ctx], None]:
@@ -43,10 +63,13 @@ class TimerService:
         self._next_due: float | None = 0.0
         self._last_housekeeping = 0.0
 
-    def hint(self, at: float) -> None:
+    def hint(self, at: float) -> bool:
+        """A timer is due at ``at``; True when that is earlier than this service knew."""
         if self._next_due is None or at < self._next_due:
             self._next_due = at
             self._wake.set()
+            return True
+        return False
 
     async def run(self) -> None:
         while True:
@@ -64,32 +87,24 @@ class TimerService:
             self._last_housekeeping = now
             await self._housekeeping()
         fired = 0
-        if self._next_due is not None and self._next_due <= now:
-            fired = await self._fire_due(now)
+        tried = self._next_due is not None and self._next_due <= now
+        if tried:
+            fired = await self._fire_due()
         if fired >= BATCH:
             return
         self._next_due = await self.service.store.read(_next_timer)
         delay = HOUSEKEEPING_EVERY
         if self._next_due is not None:
             delay = min(delay, max(0.0, self._next_due - time.time()))
+            if tried and fired == 0 and delay == 0:
+                delay = BUSY_RETRY  # someone else is firing them: do not spin
         if delay > 0:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
-    async def _fire_due(self, now: float) -> int:
-        due = await self.service.store.read(lambda t: t.due_timers(now, BATCH))
-        jobs = []
-        for tm in due:
-            def fire(ctx: Ctx, tm: object = tm) -> None:
-                history.fire_timer(ctx, tm.namespace, tm.workflow_id,  # type: ignore[attr-defined]
-                                   tm.run_id, tm.kind, tm.ref)  # type: ignore[attr-defined]
-            jobs.append(self.service.write(fire))
-        results = await asyncio.gather(*jobs, return_exceptions=True)
-        for r in results:
-            if isinstance(r, Exception):
-                log.error("firing a timer failed: %s", r)
-        return len(due)
+    async def _fire_due(self) -> int:
+        return await self.service.write(_fire_batch)
 
     async def _housekeeping(self) -> None:
         svc = self.service
