@@ -1,4 +1,5 @@
-"""The SQLite store: durability settings, group commit isolation, migrations, one server."""
+"""What only the SQLite store has: durability settings, group commit isolation, one server per
+file. (Migrations: test_migrations.py, for both backends.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from plait.store import StoreUnavailable, Txn
-from plait.store.queries import load_queries, migrations
+from plait.store.queries import load_queries
 from plait.store.sqlite import SQLiteStore
 
 
@@ -53,20 +54,6 @@ async def test_second_server_on_one_file_is_refused(tmp_path: Path) -> None:
             SQLiteStore(str(tmp_path / "p.db"))
     finally:
         await store.close()
-
-
-async def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
-    path = str(tmp_path / "p.db")
-    store = SQLiteStore(path)
-    await store.close()
-    store = SQLiteStore(path)  # re-opening applies nothing twice
-    await store.close()
-    conn = sqlite3.connect(path)
-    versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
-    assert versions == [v for v, _, _ in migrations()]
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert {"executions", "events", "tasks", "timers", "attempts", "sessions",
-            "requests", "namespaces", "current_runs"} <= tables
 
 
 def test_every_named_query_prepares(tmp_path: Path) -> None:

@@ -1,0 +1,322 @@
+"""Every operation of the store's transaction object, on every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from plait.store.base import ConflictError, ExecutionRow, Store, Txn
+
+NS = "ns"
+
+
+def execution(wid: str = "w", rid: str = "r1", **over: Any) -> ExecutionRow:
+    row = ExecutionRow(NS, wid, rid, "Order", "q", "RUNNING", 100.0, None, 1, {"wt": None},
+                       None, {"tier": "gold"}, {"note": "x"})
+    for k, v in over.items():
+        setattr(row, k, v)
+    return row
+
+
+def add_task(t: Txn, *, ref: str = "wt", kind: str = "workflow", wid: str = "w",
+             rid: str = "r1", queue: str = "q", visible_at: float = 0.0,
+             sticky: str | None = None, sticky_until: float | None = None) -> int:
+    return t.insert_task(ns=NS, task_queue=queue, kind=kind, wid=wid, rid=rid, ref=ref,
+                         visible_at=visible_at, payload={"ref": ref}, sticky_session=sticky,
+                         sticky_until=sticky_until)
+
+
+async def test_executions_insert_get_update_and_current_run(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+    row = await store.read(lambda t: t.get_execution(NS, "w", "r1"))
+    assert row == execution()
+    assert await store.read(lambda t: t.current_run(NS, "w")) == "r1"
+    assert await store.read(lambda t: t.get_execution(NS, "w", "nope")) is None
+    assert await store.read(lambda t: t.current_run(NS, "nope")) is None
+
+    def close(t: Txn) -> None:
+        e = t.get_execution(NS, "w", "r1")
+        assert e is not None
+        e.status, e.close_time, e.next_event_id = "COMPLETED", 200.0, 5
+        e.state["done"], e.result = True, {"status": "COMPLETED", "result": 3}
+        t.update_execution(e, 1)
+    await store.write(close)
+    row = await store.read(lambda t: t.get_execution(NS, "w", "r1"))
+    assert row is not None and row.status == "COMPLETED" and row.close_time == 200.0
+    assert row.next_event_id == 5 and row.state == {"wt": None, "done": True}
+    assert row.result == {"status": "COMPLETED", "result": 3}
+
+    # A second run becomes the current one.
+    await store.write(lambda t: t.insert_execution(execution(rid="r2")))
+    assert await store.read(lambda t: t.current_run(NS, "w")) == "r2"
+
+
+async def test_update_with_a_stale_next_event_id_conflicts(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+
+    def stale(t: Txn) -> None:
+        e = t.get_execution(NS, "w", "r1")
+        assert e is not None
+        e.next_event_id = 9
+        t.update_execution(e, 7)  # someone else moved it on
+    with pytest.raises(ConflictError):
+        await store.write(stale)
+    row = await store.read(lambda t: t.get_execution(NS, "w", "r1"))
+    assert row is not None and row.next_event_id == 1
+
+
+async def test_closed_runs(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+    await store.write(lambda t: t.insert_execution(execution(wid="w2", close_time=5.0)))
+
+    def close_w2(t: Txn) -> None:
+        e = t.get_execution(NS, "w2", "r1")
+        assert e is not None
+        e.close_time, e.status = 5.0, "COMPLETED"
+        t.update_execution(e, 1)
+    await store.write(close_w2)
+    keys = [(NS, "w", "r1"), (NS, "w2", "r1"), (NS, "gone", "r1")]
+    assert await store.read(lambda t: t.closed_runs(keys)) == {(NS, "w2", "r1"),
+                                                               (NS, "gone", "r1")}
+    assert await store.read(lambda t: t.closed_runs([])) == set()
+
+
+async def test_events_in_order_after_a_point(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+    evs = [{"event_id": i, "event_type": "X", "attributes": {"i": i, "s": "é"}}
+           for i in range(1, 6)]
+    await store.write(lambda t: t.insert_events(NS, "w", "r1", evs))
+    await store.write(lambda t: t.insert_events(NS, "w", "r1", []))
+    assert await store.read(lambda t: t.events(NS, "w", "r1")) == evs
+    assert await store.read(lambda t: t.events(NS, "w", "r1", 3)) == evs[3:]
+    assert await store.read(lambda t: t.events(NS, "w", "r2")) == []
+
+
+async def test_tasks_insert_get_release_delete(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+    a = await store.write(lambda t: add_task(t, ref="wt", visible_at=1.0))
+    b = await store.write(lambda t: add_task(t, ref="act-1", kind="activity", visible_at=2.0))
+    assert b > a
+    task = await store.read(lambda t: t.get_task(a))
+    assert task is not None and (task.kind, task.ref, task.visible_at) == ("workflow", "wt", 1.0)
+    assert (task.lease_session, task.dispatch_no, task.dispatched_at) == (None, 0, None)
+    assert task.payload == {"ref": "wt"}
+    by_ref = await store.read(lambda t: t.get_task_by_ref(NS, "w", "r1", "activity", "act-1"))
+    assert by_ref is not None and by_ref.task_id == b
+    assert await store.read(lambda t: t.get_task_by_ref(NS, "w", "r1", "activity", "x")) is None
+    assert [t.task_id for t in await store.read(lambda t: t.tasks_of_run(NS, "w", "r1"))] == [a, b]
+
+    await store.write(lambda t: t.update_task_payload(b, {"attempt": 2}))
+    claimed = await store.write(lambda t: t.claim_task_by_id(b, "s1", 5.0))
+    assert claimed is not None and claimed.lease_session == "s1" and claimed.dispatch_no == 1
+    assert claimed.dispatched_at == 5.0 and claimed.payload == {"attempt": 2}
+    assert await store.write(lambda t: t.claim_task_by_id(b, "s2", 6.0)) is None  # leased
+    assert [t.task_id for t in await store.read(lambda t: t.leased_tasks("s1"))] == [b]
+
+    await store.write(lambda t: t.release_task(b, 9.0, {"attempt": 3}))
+    released = await store.read(lambda t: t.get_task(b))
+    assert released is not None and released.lease_session is None
+    assert (released.visible_at, released.payload, released.dispatch_no) == (9.0, {"attempt": 3}, 1)
+    assert await store.read(lambda t: t.leased_tasks("s1")) == []
+
+    await store.write(lambda t: t.delete_task(a))
+    assert await store.read(lambda t: t.get_task(a)) is None
+
+
+async def test_claim_respects_visibility_queue_kind_limit_and_order(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+    ids = []
+    for i, at in enumerate([3.0, 1.0, 2.0, 50.0]):
+        ids.append(await store.write(lambda t, i=i, at=at: add_task(
+            t, ref=f"a{i}", kind="activity", visible_at=at)))
+    await store.write(lambda t: add_task(t, ref="other", kind="activity", queue="q2"))
+    await store.write(lambda t: add_task(t, ref="wt", kind="workflow"))
+
+    def claim(limit: int, now: float = 10.0) -> Any:
+        return lambda t: t.claim_tasks(ns=NS, task_queue="q", kind="activity", session="s",
+                                       now=now, limit=limit)
+    got = await store.write(claim(2))
+    assert [t.ref for t in got] == ["a1", "a2"]  # earliest visible first
+    assert all(t.lease_session == "s" and t.dispatch_no == 1 and t.dispatched_at == 10.0
+               for t in got)
+    assert [t.ref for t in await store.write(claim(10))] == ["a0"]  # a3 is not visible yet
+    assert await store.write(claim(10)) == []
+    nxt = await store.read(lambda t: t.next_visible(NS, "q", "activity", "s"))
+    assert nxt == 50.0
+    assert [t.ref for t in await store.write(claim(10, now=60.0))] == ["a3"]
+    assert await store.read(lambda t: t.next_visible(NS, "q", "activity", "s")) is None
+
+
+async def test_sticky_tasks_wait_for_their_session_then_go_to_anyone(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+    await store.write(lambda t: add_task(t, visible_at=1.0, sticky="home", sticky_until=4.0))
+
+    def claim(session: str, now: float) -> Any:
+        return lambda t: t.claim_tasks(ns=NS, task_queue="q", kind="workflow",
+                                       session=session, now=now, limit=5)
+    assert await store.write(claim("away", 2.0)) == []
+    assert await store.read(lambda t: t.next_visible(NS, "q", "workflow", "away")) == 4.0
+    assert await store.read(lambda t: t.next_visible(NS, "q", "workflow", "home")) == 1.0
+    assert len(await store.write(claim("away", 4.0))) == 1  # the sticky window passed
+
+
+async def test_clear_sticky_hands_tasks_to_anyone(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+    await store.write(lambda t: add_task(t, visible_at=1.0, sticky="home", sticky_until=99.0))
+    await store.write(lambda t: t.exec("clear_sticky", session="home"))
+    got = await store.write(lambda t: t.claim_tasks(ns=NS, task_queue="q", kind="workflow",
+                                                    session="away", now=2.0, limit=5))
+    assert len(got) == 1
+
+
+async def test_timers_upsert_get_due_claim_next_delete(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+    assert await store.read(lambda t: t.next_timer()) is None
+    await store.write(lambda t: t.set_timer(NS, "w", "r1", "user", "t1", 30.0, {"x": 1}))
+    await store.write(lambda t: t.set_timer(NS, "w", "r1", "user", "t2", 10.0))
+    await store.write(lambda t: t.set_timer(NS, "w", "r1", "user", "t1", 20.0, {"x": 2}))
+    tm = await store.read(lambda t: t.get_timer(NS, "w", "r1", "user", "t1"))
+    assert tm is not None and (tm.fire_at, tm.data) == (20.0, {"x": 2})
+    assert await store.read(lambda t: t.get_timer(NS, "w", "r1", "user", "zz")) is None
+    assert await store.read(lambda t: t.next_timer()) == 10.0
+    due = await store.read(lambda t: t.due_timers(25.0, 10))
+    assert [(d.ref, d.fire_at) for d in due] == [("t2", 10.0), ("t1", 20.0)]
+    assert [d.ref for d in await store.read(lambda t: t.due_timers(25.0, 1))] == ["t2"]
+    claimed = await store.write(lambda t: t.claim_due_timers(15.0, 10))
+    assert [(d.ref, d.kind, d.data) for d in claimed] == [("t2", "user", {})]
+    await store.write(lambda t: t.delete_timer(NS, "w", "r1", "user", "t2"))
+    assert await store.read(lambda t: t.next_timer()) == 20.0
+
+
+async def test_closing_a_run_drops_its_work_and_retention_drops_the_rest(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+    await store.write(lambda t: t.insert_execution(execution(wid="keep")))
+    for wid in ("w", "keep"):
+        await store.write(lambda t, wid=wid: add_task(t, wid=wid))
+        await store.write(lambda t, wid=wid: t.set_timer(NS, wid, "r1", "user", "t", 5.0))
+        await store.write(lambda t, wid=wid: t.insert_events(
+            NS, wid, "r1", [{"event_id": 1, "event_type": "X"}]))
+        await store.write(lambda t, wid=wid: t.exec(
+            "insert_attempt", ns=NS, wid=wid, rid="r1", aid="a", attempt=1,
+            activity_type="A", started_at=1.0, worker="s"))
+    await store.write(lambda t: t.delete_run_work(NS, "w", "r1"))
+    assert await store.read(lambda t: t.tasks_of_run(NS, "w", "r1")) == []
+    assert await store.read(lambda t: t.get_timer(NS, "w", "r1", "user", "t")) is None
+    assert len(await store.read(lambda t: t.events(NS, "w", "r1"))) == 1
+
+    def close(t: Txn) -> None:
+        e = t.get_execution(NS, "w", "r1")
+        assert e is not None
+        e.status, e.close_time = "COMPLETED", 10.0
+        t.update_execution(e, 1)
+    await store.write(close)
+    await store.write(lambda t: t.exec("ensure_namespace", ns=NS, retention=5.0))
+    await store.write(lambda t: t.exec("ensure_namespace", ns=NS, retention=99.0))  # kept
+    assert await store.read(lambda t: t.all("expired_runs", now=14.0)) == []
+    expired = await store.read(lambda t: t.all("expired_runs", now=16.0))
+    assert [tuple(r) for r in expired] == [(NS, "w", "r1")]
+    await store.write(lambda t: t.delete_run(NS, "w", "r1"))
+    assert await store.read(lambda t: t.get_execution(NS, "w", "r1")) is None
+    assert await store.read(lambda t: t.current_run(NS, "w")) is None
+    assert await store.read(lambda t: t.events(NS, "w", "r1")) == []
+    assert await store.read(lambda t: t.all("attempts_of_run", ns=NS, wid="w", rid="r1")) == []
+    # The other run is untouched.
+    assert await store.read(lambda t: t.get_timer(NS, "keep", "r1", "user", "t")) is not None
+    assert len(await store.read(lambda t: t.tasks_of_run(NS, "keep", "r1"))) == 1
+    assert len(await store.read(lambda t: t.all("attempts_of_run", ns=NS, wid="keep",
+                                                rid="r1"))) == 1
+
+
+async def test_attempt_log(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+    key = {"ns": NS, "wid": "w", "rid": "r1", "aid": "a"}
+    await store.write(lambda t: t.exec("insert_attempt", **key, attempt=1, activity_type="A",
+                                       started_at=1.0, worker="s1"))
+    await store.write(lambda t: t.exec("insert_attempt", **key, attempt=1, activity_type="A",
+                                       started_at=2.0, worker="s2"))  # re-dispatch: upsert
+    await store.write(lambda t: t.exec("end_attempt", **key, attempt=1, ended_at=3.0,
+                                       outcome="failed", failure='{"m": 1}'))
+    await store.write(lambda t: t.exec("end_attempt", **key, attempt=1, ended_at=4.0,
+                                       outcome="completed", failure=None))  # ended already
+    rows = await store.read(lambda t: t.all("attempts_of_run", ns=NS, wid="w", rid="r1"))
+    assert [tuple(r) for r in rows] == [("a", 1, "A", 2.0, 3.0, "failed", '{"m": 1}', "s2")]
+
+
+async def test_sessions(store: Store) -> None:
+    def open_(sid: str, expires: float) -> Any:
+        return lambda t: t.exec("upsert_session", session=sid, ns=NS, task_queue="q",
+                                identity="me", info="{}", expires_at=expires)
+    await store.write(open_("s1", 10.0))
+    await store.write(open_("s2", 20.0))
+    row = await store.read(lambda t: t.one("get_session", session="s1"))
+    assert tuple(row) == ("s1", NS, "q", "me", "{}", 10.0)
+    assert await store.read(lambda t: t.scalar("next_session_expiry")) == 10.0
+    await store.write(lambda t: t.exec("renew_session", session="s1", expires_at=30.0))
+    assert [r[0] for r in await store.write(lambda t: t.all("expired_sessions",
+                                                            now=25.0))] == ["s2"]
+    await store.write(lambda t: t.exec("extend_all_sessions", expires_at=40.0))
+    assert await store.read(lambda t: t.scalar("next_session_expiry")) == 40.0
+    await store.write(lambda t: t.exec("delete_session", session="s1"))
+    assert await store.read(lambda t: t.one("get_session", session="s1")) is None
+
+
+async def test_requests_and_namespaces(store: Store) -> None:
+    await store.write(lambda t: t.exec("insert_request", ns=NS, request_id="r", response="{}",
+                                       now=5.0))
+    assert await store.read(lambda t: t.scalar("get_request", ns=NS, request_id="r")) == "{}"
+    await store.write(lambda t: t.exec("delete_old_requests", before=6.0))
+    assert await store.read(lambda t: t.scalar("get_request", ns=NS, request_id="r")) is None
+    await store.write(lambda t: t.exec("ensure_namespace", ns=NS, retention=7.0))
+    assert tuple(await store.read(lambda t: t.one("get_namespace", ns=NS))) == (NS, 7.0)
+
+
+async def test_list_and_count_with_filters_and_pages(store: Store) -> None:
+    for i in range(7):
+        row = execution(wid=f"w{i}", start_time=float(i), workflow_type="A" if i % 2 else "B",
+                        status="COMPLETED" if i < 3 else "RUNNING")
+        await store.write(lambda t, row=row: t.insert_execution(row))
+    await store.write(lambda t: t.insert_execution(_other_ns()))
+    assert await store.read(lambda t: t.count_executions(NS, {})) == 7
+    assert await store.read(lambda t: t.count_executions(NS, {"workflow_type": "A"})) == 3
+    assert await store.read(lambda t: t.count_executions(NS, {"status": "RUNNING",
+                                                              "started_before": 5.0})) == 2
+    assert await store.read(lambda t: t.count_executions(NS, {"started_after": 4.0})) == 3
+    page1 = await store.read(lambda t: t.list_executions(NS, {}, 3, None))
+    assert [r.workflow_id for r in page1] == ["w6", "w5", "w4"]
+    last = page1[-1]
+    page2 = await store.read(lambda t: t.list_executions(
+        NS, {}, 3, (last.start_time, last.workflow_id, last.run_id)))
+    assert [r.workflow_id for r in page2] == ["w3", "w2", "w1"]
+    typed = await store.read(lambda t: t.list_executions(NS, {"workflow_type": "B"}, 10, None))
+    assert [r.workflow_id for r in typed] == ["w6", "w4", "w2", "w0"]
+
+
+def _other_ns() -> ExecutionRow:
+    row = execution(wid="elsewhere")
+    row.namespace = "other"
+    return row
+
+
+async def test_a_savepoint_rolls_back_alone(store: Store) -> None:
+    def op(t: Txn) -> None:
+        t.exec("insert_request", ns=NS, request_id="kept", response="{}", now=1.0)
+        with pytest.raises(RuntimeError), t.savepoint():
+            t.exec("insert_request", ns=NS, request_id="dropped", response="{}", now=1.0)
+            raise RuntimeError("boom")
+        with t.savepoint():
+            t.exec("insert_request", ns=NS, request_id="also-kept", response="{}", now=1.0)
+    await store.write(op)
+    ids = await store.read(lambda t: [r[0] for r in t.cur.execute(
+        "SELECT request_id FROM requests ORDER BY request_id").fetchall()])
+    assert ids == ["also-kept", "kept"]
+
+
+async def test_a_failing_write_changes_nothing(store: Store) -> None:
+    def op(t: Txn) -> None:
+        t.insert_execution(execution())
+        raise ValueError("refused")
+    with pytest.raises(ValueError):
+        await store.write(op)
+    assert await store.read(lambda t: t.get_execution(NS, "w", "r1")) is None
+    assert await store.healthy()
