@@ -391,6 +391,34 @@ class WorkflowHandle:
             timeout=timeout.total_seconds() + 10)
         return decode(resp.get("result"), hint)
 
+    async def execute_update(self, update: Callable[..., Any] | str, *args: Any,
+                             id: str | None = None) -> Any:
+        """Send an update and wait for its handler's result; ``UpdateFailedError`` if the
+        validator rejected it or the handler raised. The id makes it idempotent."""
+        from plait.protocol.payload import hints_of
+
+        uid = id or str(uuid.uuid4())
+        hint = Any if isinstance(update, str) else hints_of(update)[1]
+        resp = await self.client.transport.call("POST", self._path + "/update", {
+            "update_id": uid, "update_name": _handler_name(update), "input": encode_args(args),
+            "run_id": self.run_id, "wait": 30})
+        return await self._update_outcome(resp, uid, hint)
+
+    async def get_update_result(self, update_id: str, *, result_type: Any = Any) -> Any:
+        """The outcome of an earlier update (waits while it is still running)."""
+        return await self._update_outcome(None, update_id, result_type)
+
+    async def _update_outcome(self, resp: dict[str, Any] | None, uid: str, hint: Any) -> Any:
+        while resp is None or resp["status"] in ("requested", "accepted"):
+            resp = await self.client.transport.call(
+                "GET", f"{self._path}/updates/{quote(uid, safe='')}",
+                params={**self._params(), "wait": "30"})
+        if resp["status"] == "completed" and "failure" not in resp:
+            return decode(resp.get("result"), hint)
+        cause = to_exception(resp.get("failure"))
+        what = "rejected" if resp["status"] == "rejected" else "failed"
+        raise errors.UpdateFailedError(f"update {uid} {what}", cause=cause)
+
     async def cancel(self, reason: str = "") -> None:
         """Ask the workflow to cancel: it sees ``asyncio.CancelledError`` at its current await
         and may run compensations before it ends as CANCELED."""

@@ -170,6 +170,9 @@ class NonDeterminismError(PlaitError):
 class UpdateFailedError(FailureError):
     """The update's validator or handler raised; ``.cause`` is that error."""
 
+    def __str__(self) -> str:
+        return f"{self.message}: {self.cause}" if self.cause is not None else self.message
+
 
 class RPCError(PlaitError):
     """The server answered a request with an error (the one JSON error shape of the API)."""

@@ -109,8 +109,20 @@ def query(fn: Any = None, *, name: str | None = None, dynamic: bool = False) -> 
 
 
 def update(fn: Any = None, *, name: str | None = None, dynamic: bool = False) -> Any:
-    """Mark an update handler. (Updates arrive with the messaging issue.)"""
-    return _handler("__plait_update__", fn, name, dynamic)
+    """Mark an update handler (sync or async): the caller gets its return value or error.
+
+    ``@handler.validator`` marks a sync method that may reject the update before anything is
+    written (raise to reject); it must not change state and does not run in replay.
+    """
+    def wrap(f: F) -> F:
+        _handler("__plait_update__", f, name, dynamic)
+
+        def validator(v: Callable[..., Any]) -> Callable[..., Any]:
+            f.__plait_validator__ = v  # type: ignore[attr-defined]
+            return v
+        f.validator = validator  # type: ignore[attr-defined]
+        return f
+    return wrap(fn) if fn is not None else wrap
 
 
 # -- inside a workflow -----------------------------------------------------------------------

@@ -131,9 +131,11 @@ async def test_async_handlers_and_replay(env: WorkflowEnvironment, queue: str) -
     async with Worker(env.client, task_queue=queue, workflows=[Counter], activities=[note],
                       max_cached_workflows=1):
         h = await env.client.start_workflow(Counter.run, 10, id="cnt", task_queue=queue)
-        other = await env.client.start_workflow(Counter.run, 1, id="cnt-other",
+        # Counts to 5 on five signals, so it stays open until the last one.
+        other = await env.client.start_workflow(Counter.run, 5, id="cnt-other",
                                                 task_queue=queue)
         for _ in range(5):
             await h.signal(Counter.add, 2)
             await other.signal(Counter.add, 1)  # evicts "cnt" from the one-slot cache
         assert await h.result() == 10
+        assert await other.result() == 5

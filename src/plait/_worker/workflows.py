@@ -55,11 +55,13 @@ class WorkflowTasks:
         try:
             if inst is not None and inst.upto == task["previous_upto"]:
                 new = [e for e in task["events"] if e["event_id"] > inst.upto]
-                commands = inst.replay_then_activate(new, task["started_time"])
+                commands = inst.replay_then_activate(new, task["started_time"],
+                                                     task.get("updates"))
             else:
                 inst = new_instance(defn, task)
                 events = await self._full_history(task)
-                commands = inst.replay_then_activate(events, task["started_time"])
+                commands = inst.replay_then_activate(events, task["started_time"],
+                                                     task.get("updates"))
         except WorkflowTaskError as e:
             return await self._fail(task, e.cause, e.kind)
         except Exception as e:  # a bug below user code: still fail the task visibly
@@ -120,6 +122,7 @@ class WorkflowTasks:
             resp = await self.worker.client.transport.call(
                 "POST", "/api/v1/workflow-tasks/complete",
                 {"token": task["token"], "commands": commands, "eager_activities": reserved,
+                 "update_rejections": inst.rejections,
                  "eager_workflow": self.worker.eager and not inst.closed})
         except errors.RPCError as e:
             acts.release(reserved)

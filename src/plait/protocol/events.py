@@ -66,6 +66,8 @@ class CommandKind(StrEnum):
     REQUEST_CANCEL_ACTIVITY = "request_cancel_activity"
     RECORD_MARKER = "record_marker"
     UPSERT_SEARCH_ATTRIBUTES = "upsert_search_attributes"
+    ACCEPT_UPDATE = "accept_update"
+    COMPLETE_UPDATE = "complete_update"
     COMPLETE_WORKFLOW = "complete_workflow"
     FAIL_WORKFLOW = "fail_workflow"
     CANCEL_WORKFLOW = "cancel_workflow"
@@ -87,6 +89,8 @@ COMMAND_EVENTS: dict[EventType, CommandKind] = {
     EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW: CommandKind.CONTINUE_AS_NEW,
     EventType.MARKER_RECORDED: CommandKind.RECORD_MARKER,
     EventType.UPSERT_SEARCH_ATTRIBUTES: CommandKind.UPSERT_SEARCH_ATTRIBUTES,
+    EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED: CommandKind.ACCEPT_UPDATE,
+    EventType.WORKFLOW_EXECUTION_UPDATE_COMPLETED: CommandKind.COMPLETE_UPDATE,
     EventType.START_CHILD_WORKFLOW_EXECUTION_INITIATED: CommandKind.START_CHILD_WORKFLOW,
     EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: CommandKind.SIGNAL_EXTERNAL,
     EventType.REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED: CommandKind.CANCEL_EXTERNAL,

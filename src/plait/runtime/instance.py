@@ -165,6 +165,8 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         self._signal_handlers: dict[str, Callable[..., Any]] = {}
         self._pending_signals: dict[str, list[list[Any]]] = {}
         self.cancel_requested = False
+        self.rejections: list[dict[str, Any]] = []
+        """Updates refused by their validator in the last activation (no history event)."""
         self._known_patches: set[str] = set()
         self._patch_memo: dict[str, bool] = {}
         self._random = random.Random(uuid.UUID(task["run_id"]).int
@@ -175,20 +177,25 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         self._context = contextvars.copy_context()
 
     # -- driving --------------------------------------------------------------------------------
-    def replay_then_activate(self, events: list[dict[str, Any]],
-                             live_time: float | None) -> list[dict[str, Any]]:
-        """Rebuild state from a full history, then run the live activation (if any)."""
+    def replay_then_activate(self, events: list[dict[str, Any]], live_time: float | None,
+                             updates: list[dict[str, Any]] | None = None
+                             ) -> list[dict[str, Any]]:
+        """Rebuild state from a full history, then run the live activation (if any) with the
+        update requests its task delivers."""
         commands: list[dict[str, Any]] = []
         self._known_patches.update(pid for e in events if (pid := _patch_id(e)))
         for act in split(events, live_time):
-            commands = self.activate(act)
+            commands = self.activate(act, updates if act.commands is None else None)
         return commands
 
-    def activate(self, act: Activation) -> list[dict[str, Any]]:
+    def activate(self, act: Activation, updates: list[dict[str, Any]] | None = None
+                 ) -> list[dict[str, Any]]:
         self.replaying = act.commands is not None
         self._now = max(self._now, act.time)
+        self.rejections = []
         for event in act.inputs:
             self._apply(event)
+        self._updates(act, updates or [])
         self._run_until_idle()
         commands, self._commands = self._commands, []
         if act.commands is not None:
@@ -320,6 +327,78 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
             cause = errors.TimeoutError("child workflow timed out", timeout_type="execution")
         result.set_exception(errors.ChildWorkflowError(cause=cause, workflow_type=wtype,
                                                        workflow_id=wid))
+
+    # -- updates ---------------------------------------------------------------------------
+    def _updates(self, act: Activation, requested: list[dict[str, Any]]) -> None:
+        """Accept (or reject) updates at the same point of an activation, live or replayed:
+        in replay the accepted ones are those the history recorded (validators do not run)."""
+        if act.commands is not None:
+            for ev in act.commands:
+                if ev["event_type"] == EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED.value:
+                    a = ev["attributes"]
+                    self._accept(a["update_id"], a["update_name"], a.get("input") or [])
+            return
+        for u in requested:
+            failure = self._validate(u["update_name"], u.get("input") or [])
+            if failure is not None:
+                self.rejections.append({"update_id": u["update_id"], "failure": failure})
+            else:
+                self._accept(u["update_id"], u["update_name"], u.get("input") or [])
+
+    def _update_handler(self, name: str) -> tuple[Callable[..., Any], list[Any]] | None:
+        fn = self.defn.updates.get(name)
+        if fn is not None:
+            bound = fn.__get__(self._object)
+            return bound, []
+        dynamic = self.defn.updates.get(DYNAMIC)
+        return (dynamic.__get__(self._object), [name]) if dynamic is not None else None
+
+    def _validate(self, name: str, payloads: list[Any]) -> dict[str, Any] | None:
+        found = self._update_handler(name) if self._object is not None else None
+        if found is None:
+            known = sorted(k for k in self.defn.updates if k != DYNAMIC)
+            return {"message": f"workflow {self.defn.name} has no update {name!r} (it has "
+                               f"{known})", "type": "UnknownUpdate", "kind": "application"}
+        handler, lead = found
+        validator = getattr(handler, "__plait_validator__", None)
+        if validator is None:
+            return None
+        try:
+            hints = [] if lead else hints_of(handler)[0]
+            validator(self._object, *lead, *decode_args(payloads, hints))
+        except Exception as exc:
+            return failures.from_exception(exc)
+        return None
+
+    def _accept(self, uid: str, name: str, payloads: list[Any]) -> None:
+        self._commands.append({"kind": CommandKind.ACCEPT_UPDATE.value, "update_id": uid,
+                               "_where": _user_location()})
+        found = self._update_handler(name)
+        if found is None:  # accepted by older code that had it: fail the update, not the task
+            self._finish_update(uid, None, errors.ApplicationError(
+                f"no handler for update {name!r}", type="UnknownUpdate"))
+            return
+        handler, lead = found
+        hints = [] if lead else hints_of(handler)[0]
+
+        async def run() -> Any:
+            result = handler(*lead, *decode_args(payloads, hints))
+            return await result if asyncio.iscoroutine(result) else result
+
+        task = self.create_task(run(), name=f"update {name}")
+        task.add_done_callback(lambda t: self._finish_update(
+            uid, None if t.cancelled() or t.exception() else t.result(),
+            errors.CancelledError("update cancelled") if t.cancelled() else t.exception()))
+
+    def _finish_update(self, uid: str, result: Any, exc: BaseException | None) -> None:
+        if self.closed:
+            return
+        cmd: dict[str, Any] = {"kind": CommandKind.COMPLETE_UPDATE.value, "update_id": uid}
+        if exc is None:
+            cmd["result"] = encode(result)
+        else:
+            cmd["failure"] = failures.from_exception(exc)
+        self._commands.append(cmd)
 
     # -- signals ---------------------------------------------------------------------------
     def _on_signal(self, name: str, payloads: list[Any]) -> None:
@@ -632,6 +711,8 @@ def _matches(cmd: dict[str, Any], ev: dict[str, Any]) -> bool:
         return bool(str(attrs.get("activity_id")) == cmd["activity_id"])
     if kind == CommandKind.UPSERT_SEARCH_ATTRIBUTES:
         return True
+    if kind in (CommandKind.ACCEPT_UPDATE, CommandKind.COMPLETE_UPDATE):
+        return bool(str(attrs.get("update_id")) == cmd["update_id"])
     if kind == CommandKind.RECORD_MARKER:
         details = attrs.get("details") or {}
         return bool(attrs.get("marker_name") == cmd["marker_name"]

@@ -15,7 +15,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from plait.protocol.jsoncodec import dumps, loads
-from plait.server import dispatch, history, messages, queries, sessions, ui
+from plait.server import dispatch, history, messages, queries, sessions, ui, updates
 from plait.server.errors import ApiError, BadRequest, NotFound
 from plait.server.run import CLOSED, Ctx
 from plait.server.service import Service
@@ -208,6 +208,63 @@ async def query_workflow(request: web.Request) -> web.Response:
     return json_response({"result": got.get("result")})
 
 
+UPDATE_WAITERS: web.AppKey[dict[str, list[asyncio.Future[None]]]] = web.AppKey(
+    "update_waiters", dict)
+
+
+async def _await_update(request: web.Request, ns: str, wid: str, rid: str, uid: str,
+                        wait: float) -> dict[str, Any]:
+    waiters = request.app[UPDATE_WAITERS]
+    fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    waiters.setdefault(uid, []).append(fut)
+    try:
+        return await updates.wait_outcome(svc(request).store, fut, (ns, wid, rid, uid), wait)
+    finally:
+        waiters[uid].remove(fut)
+        if not waiters[uid]:
+            del waiters[uid]
+
+
+def _wake_updates(request: web.Request, uids: Any) -> None:
+    """Answer waiting callers on this server as soon as a completion settled their update
+    (those on other servers re-read the row on their own)."""
+    for uid in uids:
+        for fut in request.app[UPDATE_WAITERS].get(str(uid), []):
+            if not fut.done():
+                fut.set_result(None)
+
+
+async def update_workflow(request: web.Request) -> web.Response:
+    ns, wid = request.match_info["ns"], request.match_info["wid"]
+    req = await body(request)
+    rid = req.get("run_id") or None
+    wait = max(0.0, min(float(req.get("wait", 30)), 60.0))
+    state = await svc(request).write(lambda ctx: _request_update(ctx, ns, wid, rid, req))
+    if state["status"] not in updates.FINAL and wait > 0:
+        state = await _await_update(request, ns, wid, state["run_id"], state["update_id"], wait)
+    return json_response(state)
+
+
+def _request_update(ctx: Ctx, ns: str, wid: str, rid: str | None,
+                    req: dict[str, Any]) -> dict[str, Any]:
+    run = history.load_run(ctx, ns, wid, rid)
+    return {**updates.request(ctx, run, req), "run_id": run.rid}
+
+
+async def update_outcome(request: web.Request) -> web.Response:
+    ns, wid, uid = request.match_info["ns"], request.match_info["wid"], request.match_info["uid"]
+    rid = request.query.get("run_id") or None
+    wait = max(0.0, min(float(request.query.get("wait", "30")), 60.0))
+
+    def read(t: Any) -> str:
+        run_id = rid or t.current_run(ns, wid)
+        if run_id is None:
+            raise NotFound(f"workflow {wid!r} not found", code="workflow_not_found")
+        return str(run_id)
+    run_id = await svc(request).store.read(read)
+    return json_response(await _await_update(request, ns, wid, run_id, uid, wait))
+
+
 async def answer_query(request: web.Request) -> web.Response:
     req = await body(request)
     token = str(req.get("token", ""))
@@ -315,6 +372,11 @@ async def complete_workflow_task(request: web.Request) -> web.Response:
     token = str(req.get("token", ""))
     out = await svc(request).write(lambda ctx: history.complete_workflow_task(ctx, token, req))
     COMPLETIONS.labels("workflow", "completed").inc()
+    settled = [c.get("update_id") for c in req.get("commands") or []
+               if isinstance(c, dict) and c.get("kind") == "complete_update"]
+    settled += [r.get("update_id") for r in req.get("update_rejections") or []]
+    if settled:
+        _wake_updates(request, settled)
     return json_response(out)
 
 
@@ -379,6 +441,7 @@ def make_app(service: Service) -> web.Application:
                           client_max_size=service.config.max_payload)
     app[SERVICE] = service
     app[QUERY_WAITERS] = {}
+    app[UPDATE_WAITERS] = {}
     api = "/api/v1"
     nsp = api + "/namespaces/{ns}"
     wf = nsp + "/workflows/{wid}"
@@ -392,6 +455,8 @@ def make_app(service: Service) -> web.Application:
     app.router.add_post(wf + "/signal", signal_workflow)
     app.router.add_post(wf + "/cancel", cancel_workflow)
     app.router.add_post(wf + "/query", query_workflow)
+    app.router.add_post(wf + "/update", update_workflow)
+    app.router.add_get(wf + "/updates/{uid}", update_outcome)
     app.router.add_post(api + "/query-tasks/respond", answer_query)
     app.router.add_post(nsp + "/sessions", open_session)
     app.router.add_post(api + "/sessions/{sid}/heartbeat", session_heartbeat)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from plait.protocol.events import CLOSE_COMMANDS, EventType
-from plait.server import activities, children
+from plait.server import activities, children, updates
 from plait.server.errors import BadRequest
 from plait.server.run import Run
 
@@ -48,6 +48,10 @@ def _apply(run: Run, cmd: dict[str, Any], scheduled: list[int]) -> None:
     elif kind == "record_marker":
         run.append(EventType.MARKER_RECORDED, {"marker_name": str(cmd.get("marker_name")),
                                                "details": cmd.get("details") or {}})
+    elif kind == "accept_update":
+        updates.accept(run, cmd)
+    elif kind == "complete_update":
+        updates.complete(run, cmd)
     elif kind == "upsert_search_attributes":
         attrs = cmd.get("search_attributes")
         if not isinstance(attrs, dict):

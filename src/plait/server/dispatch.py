@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.server import activities, history, queries
+from plait.server import activities, history, queries, updates
 from plait.server.errors import NotFound
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
@@ -88,6 +88,7 @@ def _dispatch(ctx: Ctx, task: TaskRow) -> dict[str, Any] | None:
         "attempt": task.payload.get("attempt", 1), "previous_upto": upto,
         "started_event_id": row.next_event_id, "started_time": ctx.now,
         "events": ctx.txn.events(task.namespace, task.workflow_id, task.run_id, after),
+        "updates": updates.requested(state),
     }
 
 

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from plait.protocol.events import EventType
-from plait.server import activities, messages
+from plait.server import activities, messages, updates
 from plait.server.commands import CLOSE_COMMANDS, apply_commands
 from plait.server.errors import BadRequest, Conflict, NotFound
 from plait.server.run import CLOSED, RUNNING, Ctx, Run
@@ -206,7 +206,10 @@ def complete_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[st
         raise BadRequest("commands must be a list")
     session = task.lease_session or ""
     closing = any(c.get("kind") in CLOSE_COMMANDS for c in commands)
-    if closing and run.state.get("buffer"):
+    updates.reject(run, req.get("update_rejections") or [])
+    accepted = {str(c.get("update_id")) for c in commands if c.get("kind") == "accept_update"}
+    unseen = [u for u in updates.requested(run.state) if u["update_id"] not in accepted]
+    if closing and (run.state.get("buffer") or unseen):
         # New events arrived while the task was out: closing now would drop them.
         run.end_wt(task, EventType.WORKFLOW_TASK_FAILED, {
             "cause": "unhandled_events",
@@ -222,7 +225,7 @@ def complete_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[st
     run.state["upto"] = run.row.next_event_id - 1  # before the held inputs are written
     run.state["last_task_failure"] = None
     run.state["sticky"] = session if run.running else None
-    if run.running and run.flush_buffer():
+    if run.running and (run.flush_buffer() or updates.requested(run.state)):
         run.schedule_wt()
     run.save()
     out: dict[str, Any] = {"upto": run.state["upto"]}

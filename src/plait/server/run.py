@@ -187,6 +187,9 @@ class Run:
         self.row.close_time = self.ctx.now
         self.row.result = {"status": status, **attrs}
         self.state["wt"] = None
+        from plait.server import updates  # open updates fail with the run
+
+        updates.close_pending(self)
         self.state.pop("buffer", None)
         self.txn.delete_run_work(self.ns, self.wid, self.rid)
         self.ctx.effects.closed.append((self.ns, self.wid, self.rid))
