@@ -48,13 +48,46 @@ class Steps:
         return pids
 
 
+@workflow.defn
+class Inbox:
+    """Collects signals and updates until told to close; each update runs one activity."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.closed = False
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        await workflow.wait_condition(lambda: self.closed)
+        return self.items
+
+    @workflow.signal
+    def put(self, item: str) -> None:
+        self.items.append(item)
+
+    @workflow.signal
+    def close(self) -> None:
+        self.closed = True
+
+    @workflow.update
+    async def put_checked(self, item: str) -> int:
+        await workflow.execute_activity(work, workflow.info().workflow_id, len(self.items),
+                                        0.3, start_to_close_timeout=timedelta(seconds=120))
+        self.items.append(item)
+        return len(self.items)
+
+    @workflow.query
+    def count(self) -> int:
+        return len(self.items)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--address", required=True)
     parser.add_argument("--queue", required=True)
     args = parser.parse_args()
     client = await Client.connect(args.address)
-    worker = Worker(client, task_queue=args.queue, workflows=[Steps], activities=[work],
+    worker = Worker(client, task_queue=args.queue, workflows=[Steps, Inbox], activities=[work],
                     identity=f"fault-{os.getpid()}")
     async with worker:
         print("ready", flush=True)
