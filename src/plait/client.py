@@ -20,6 +20,7 @@ from plait.history import History
 from plait.protocol.failure import to_exception
 from plait.protocol.payload import decode, encode_args
 from plait.protocol.transport import Transport
+from plait.retry import RetryPolicy
 from plait.runtime.definitions import workflow_defn_of
 
 __all__ = ["ActivityAttempt", "AsyncActivityHandle", "Client", "PendingActivity", "TaskFailure",
@@ -133,10 +134,16 @@ class Client:
 
     @staticmethod
     async def connect(address: str | None = None, *, namespace: str = "default",
-                      api_key: str | None = None) -> Client:
-        """Address defaults to ``PLAIT_ADDRESS``, else ``http://127.0.0.1:7233``."""
+                      api_key: str | None = None,
+                      retry_timeout: timedelta = timedelta(seconds=60)) -> Client:
+        """Address defaults to ``PLAIT_ADDRESS``, else ``http://127.0.0.1:7233``.
+
+        Calls that are safe to repeat ride out a server restart or an unreachable server for
+        up to ``retry_timeout``, then raise.
+        """
         address = address or os.environ.get("PLAIT_ADDRESS") or DEFAULT_ADDRESS
-        return Client(Transport(address, api_key), namespace)
+        return Client(Transport(address, api_key, retry_for=retry_timeout.total_seconds()),
+                      namespace)
 
     @property
     def address(self) -> str:
@@ -167,16 +174,13 @@ class Client:
         memo: dict[str, Any] | None = None,
         execution_timeout: timedelta | None = None,
         task_timeout: timedelta = timedelta(seconds=10),
-        retry_policy: Any = None,
+        retry_policy: RetryPolicy | None = None,
         start_signal: str | None = None,
         start_signal_args: tuple[Any, ...] = (),
         header: dict[str, Any] | None = None,
         request_id: str | None = None,
     ) -> WorkflowHandle:
         """Start a workflow; raises ``WorkflowAlreadyStartedError`` when its id is running."""
-        if retry_policy is not None:
-            raise errors.PlaitError("workflow retry policies are not available in this version "
-                                    "of plait yet")
         name, ret_hint = _workflow_name(workflow)
         body = {
             "workflow_id": id, "workflow_type": name, "task_queue": task_queue,
@@ -185,6 +189,7 @@ class Client:
             "memo": memo, "execution_timeout": _seconds(execution_timeout),
             "task_timeout": _seconds(task_timeout), "header": header or {},
             "request_id": request_id or str(uuid.uuid4()),
+            "retry_policy": retry_policy.to_dict() if retry_policy is not None else None,
         }
         if start_signal is not None:
             body["start_signal"] = {"signal_name": _handler_name(start_signal),
@@ -337,8 +342,8 @@ class WorkflowHandle:
                                                     params=params)
             if resp["closed"]:
                 nxt = (resp["result"] or {}).get("new_execution_run_id")
-                if resp["status"] == "CONTINUED_AS_NEW" and nxt:
-                    run_id = nxt  # follow the chain to its last run
+                if nxt:  # continued as new, or failed and retried: follow to the last run
+                    run_id = nxt
                     continue
                 return self._outcome(resp["result"])
             if deadline is not None and loop.time() >= deadline:

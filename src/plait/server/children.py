@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from plait.protocol.events import EventType
+from plait.retry import RetryPolicy
 from plait.server import history, messages
 from plait.server.errors import ApiError, BadRequest
 from plait.server.run import RUNNING, Run
 
-__all__ = ["after_close", "cancel_external", "continue_as_new", "signal_external",
-           "start_child"]
+__all__ = ["after_close", "cancel_external", "continue_as_new", "fail_or_retry",
+           "signal_external", "start_child"]
 
 _CHILD_CLOSED = {
     "COMPLETED": EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED,
@@ -84,6 +85,39 @@ def continue_as_new(run: Run, cmd: dict[str, Any]) -> None:
         "input": req["input"]})
 
 
+def fail_or_retry(run: Run, failure: dict[str, Any]) -> None:
+    """The run failed: with a workflow retry policy that allows it, the same workflow starts
+    again as a new run (attempt + 1) after the backoff; the failed run names it."""
+    attrs: dict[str, Any] = {"failure": failure}
+    nxt = _retry_run(run, failure)
+    if nxt is not None:
+        attrs["new_execution_run_id"] = nxt
+    run.close("FAILED", EventType.WORKFLOW_EXECUTION_FAILED, attrs)
+
+
+def _retry_run(run: Run, failure: dict[str, Any]) -> str | None:
+    state, row = run.state, run.row
+    if not state.get("retry_policy"):
+        return None
+    policy = RetryPolicy.from_dict(state["retry_policy"])
+    attempt = int(state.get("attempt", 1))
+    if not policy.allows_another(attempt, failure.get("type", ""),
+                                 bool(failure.get("non_retryable"))):
+        return None
+    delay = policy.backoff(attempt)
+    deadline = state.get("deadline")
+    if deadline is not None and run.ctx.now + delay >= deadline:
+        return None
+    req = {"input": state.get("input") or [], "task_timeout": state.get("task_timeout"),
+           "search_attributes": row.search_attributes, "memo": row.memo,
+           "header": state.get("header") or {}, "retry_policy": state["retry_policy"],
+           "first_run_id": state.get("first_run_id")}
+    nxt = history.new_run(run.ctx, run.ns, run.wid, row.workflow_type, row.task_queue, req,
+                          parent=state.get("parent"), continued_from=run.rid,
+                          deadline=deadline, attempt=attempt + 1, first_task_delay=delay)
+    return nxt.rid
+
+
 def _target(run: Run, cmd: dict[str, Any]) -> Run:
     wid, rid = cmd.get("workflow_id"), cmd.get("run_id")
     if not isinstance(wid, str) or not wid:
@@ -125,7 +159,9 @@ def cancel_external(run: Run, cmd: dict[str, Any]) -> None:
 
 def after_close(run: Run) -> None:
     """A run just closed (and was saved): tell its parent, apply its children's policy."""
-    if run.row.status != "CONTINUED_AS_NEW":
+    chain_goes_on = run.row.status == "CONTINUED_AS_NEW" or bool(
+        (run.row.result or {}).get("new_execution_run_id"))
+    if not chain_goes_on:
         _notify_parent(run)
     for child in (run.state.get("children") or {}).values():
         _close_child(run, child)

@@ -44,7 +44,7 @@ def _apply(run: Run, cmd: dict[str, Any], scheduled: list[int]) -> None:
         run.close("COMPLETED", EventType.WORKFLOW_EXECUTION_COMPLETED,
                   {"result": cmd.get("result")})
     elif kind == "fail_workflow":
-        run.close("FAILED", EventType.WORKFLOW_EXECUTION_FAILED, {"failure": cmd.get("failure")})
+        children.fail_or_retry(run, cmd.get("failure") or {})
     elif kind == "record_marker":
         run.append(EventType.MARKER_RECORDED, {"marker_name": str(cmd.get("marker_name")),
                                                "details": cmd.get("details") or {}})

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from plait.protocol.events import EventType
+from plait.retry import RetryPolicy
 from plait.server import activities, messages, updates
 from plait.server.commands import CLOSE_COMMANDS, apply_commands
 from plait.server.errors import BadRequest, Conflict, NotFound
@@ -83,10 +84,12 @@ def start_workflow(ctx: Ctx, ns: str, req: dict[str, Any]) -> dict[str, Any]:
 
 def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, req: dict[str, Any], *,
             start_signal: dict[str, Any] | None = None, parent: dict[str, Any] | None = None,
-            continued_from: str | None = None, deadline: float | None = None) -> Run:
+            continued_from: str | None = None, deadline: float | None = None,
+            attempt: int = 1, first_task_delay: float = 0.0) -> Run:
     """Create and save a run: a start, a child's start, or the next run of a chain.
 
-    ``deadline`` carries an execution timeout across continue-as-new.
+    ``deadline`` carries an execution timeout across continue-as-new and retries;
+    ``attempt`` counts runs of a retried workflow, whose first task waits out the backoff.
     """
     rid = str(uuid.uuid4())
     task_timeout = float(req.get("task_timeout") or 10.0)
@@ -95,7 +98,10 @@ def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, req: dict[str, 
         deadline = ctx.now + float(execution_timeout)
     state: dict[str, Any] = {"wt": None, "upto": 0, "task_timeout": task_timeout,
                              "deadline": deadline, "parent": parent,
-                             "first_run_id": req.get("first_run_id") or rid}
+                             "first_run_id": req.get("first_run_id") or rid, "attempt": attempt}
+    if req.get("retry_policy"):  # a retry starts the same workflow again with its input
+        state.update(retry_policy=req["retry_policy"], input=req.get("input") or [],
+                     header=req.get("header") or {})
     row = ExecutionRow(ns, wid, rid, wtype, queue, RUNNING, ctx.now, None, 1, state, None,
                        req.get("search_attributes") or {}, req.get("memo"))
     run = Run(ctx, row, new=True)
@@ -103,7 +109,8 @@ def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, req: dict[str, 
         "workflow_type": wtype, "task_queue": queue, "input": req.get("input") or [],
         "execution_timeout": execution_timeout, "task_timeout": task_timeout,
         "header": req.get("header") or {}, "memo": req.get("memo"),
-        "search_attributes": req.get("search_attributes") or {}, "attempt": 1,
+        "search_attributes": req.get("search_attributes") or {}, "attempt": attempt,
+        "retry_policy": req.get("retry_policy"),
         "first_run_id": state["first_run_id"], "identity": req.get("identity", ""),
         "parent": parent and {k: parent[k] for k in ("namespace", "workflow_id", "run_id")},
         "continued_from_run_id": continued_from,
@@ -113,7 +120,7 @@ def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, req: dict[str, 
     if deadline is not None:
         ctx.txn.set_timer(ns, wid, rid, "execution", "", deadline)
         ctx.effects.timer(deadline)
-    run.schedule_wt()
+    run.schedule_wt(visible_at=ctx.now + first_task_delay if first_task_delay else None)
     run.save()
     return run
 
@@ -168,6 +175,11 @@ def _validate_start(req: dict[str, Any]) -> tuple[str, str, str]:
         value = req.get(key)
         if value is not None and (not isinstance(value, (int, float)) or value <= 0):
             raise BadRequest(f"{key} must be a positive number of seconds")
+    if req.get("retry_policy") is not None:
+        try:
+            RetryPolicy.from_dict(req["retry_policy"])
+        except (TypeError, ValueError) as e:
+            raise BadRequest(f"retry_policy: {e}") from None
     for key in ("search_attributes", "memo", "header"):
         if req.get(key) is not None and not isinstance(req[key], dict):
             raise BadRequest(f"{key} must be a JSON object")
