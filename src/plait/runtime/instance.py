@@ -15,33 +15,24 @@ import collections
 import contextvars
 import logging
 import random
-import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from plait import errors
 from plait.protocol import failure as failures
-from plait.protocol.events import COMMAND_EVENTS, CommandKind, EventType
-from plait.protocol.payload import decode, decode_args, encode, hints_of
+from plait.protocol.events import CommandKind, EventType
+from plait.protocol.payload import decode, decode_args, encode
 from plait.runtime.activations import Activation, split
-from plait.runtime.definitions import DYNAMIC, WorkflowDefn
+from plait.runtime.definitions import WorkflowDefn
+from plait.runtime.handlers import Handlers
+from plait.runtime.replay_check import mismatch, patch_id, user_location
+from plait.runtime.task_error import WorkflowTaskError
 
 __all__ = ["ActivityFuture", "ContinueAsNew", "WorkflowInfo", "WorkflowInstance",
            "WorkflowTaskError", "new_instance"]
 
 log = logging.getLogger("plait.workflow")
-_PLAIT_DIR = __file__.rsplit("/runtime/", 1)[0]
-_ASYNCIO_DIR = asyncio.__file__.rsplit("/", 1)[0]
-
-
-class WorkflowTaskError(Exception):
-    """The workflow *task* failed (a bug in workflow code, or non-determinism); retried."""
-
-    def __init__(self, cause: BaseException, kind: str = "workflow_error") -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-        self.kind = kind
 
 
 class WorkflowInfo:
@@ -144,7 +135,7 @@ _EXTERNAL_DONE = {EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED.value,
                   EventType.EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED.value}
 
 
-class WorkflowInstance(asyncio.AbstractEventLoop):
+class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
     def __init__(self, defn: WorkflowDefn, task: dict[str, Any]) -> None:
         self.defn = defn
         self.task_meta = task
@@ -183,7 +174,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         """Rebuild state from a full history, then run the live activation (if any) with the
         update requests its task delivers."""
         commands: list[dict[str, Any]] = []
-        self._known_patches.update(pid for e in events if (pid := _patch_id(e)))
+        self._known_patches.update(pid for e in events if (pid := patch_id(e)))
         for act in split(events, live_time):
             commands = self.activate(act, updates if act.commands is None else None)
         return commands
@@ -199,7 +190,11 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         self._run_until_idle()
         commands, self._commands = self._commands, []
         if act.commands is not None:
-            self._check_replay(commands, act.commands)
+            problem = mismatch(commands, act.commands)
+            if problem is not None:
+                raise WorkflowTaskError(errors.NonDeterminismError(
+                    f"workflow {self.info.workflow_id} ({self.defn.name}): {problem}"),
+                    kind="non_determinism")
         self.upto = max(self.upto, act.last_event_id)
         self.replaying = False
         return commands
@@ -328,132 +323,6 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         result.set_exception(errors.ChildWorkflowError(cause=cause, workflow_type=wtype,
                                                        workflow_id=wid))
 
-    # -- updates ---------------------------------------------------------------------------
-    def _updates(self, act: Activation, requested: list[dict[str, Any]]) -> None:
-        """Accept (or reject) updates at the same point of an activation, live or replayed:
-        in replay the accepted ones are those the history recorded (validators do not run)."""
-        if act.commands is not None:
-            for ev in act.commands:
-                if ev["event_type"] == EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED.value:
-                    a = ev["attributes"]
-                    self._accept(a["update_id"], a["update_name"], a.get("input") or [])
-            return
-        for u in requested:
-            failure = self._validate(u["update_name"], u.get("input") or [])
-            if failure is not None:
-                self.rejections.append({"update_id": u["update_id"], "failure": failure})
-            else:
-                self._accept(u["update_id"], u["update_name"], u.get("input") or [])
-
-    def _update_handler(self, name: str) -> tuple[Callable[..., Any], list[Any]] | None:
-        fn = self.defn.updates.get(name)
-        if fn is not None:
-            bound = fn.__get__(self._object)
-            return bound, []
-        dynamic = self.defn.updates.get(DYNAMIC)
-        return (dynamic.__get__(self._object), [name]) if dynamic is not None else None
-
-    def _validate(self, name: str, payloads: list[Any]) -> dict[str, Any] | None:
-        found = self._update_handler(name) if self._object is not None else None
-        if found is None:
-            known = sorted(k for k in self.defn.updates if k != DYNAMIC)
-            return {"message": f"workflow {self.defn.name} has no update {name!r} (it has "
-                               f"{known})", "type": "UnknownUpdate", "kind": "application"}
-        handler, lead = found
-        validator = getattr(handler, "__plait_validator__", None)
-        if validator is None:
-            return None
-        try:
-            hints = [] if lead else hints_of(handler)[0]
-            validator(self._object, *lead, *decode_args(payloads, hints))
-        except Exception as exc:
-            return failures.from_exception(exc)
-        return None
-
-    def _accept(self, uid: str, name: str, payloads: list[Any]) -> None:
-        self._commands.append({"kind": CommandKind.ACCEPT_UPDATE.value, "update_id": uid,
-                               "_where": _user_location()})
-        found = self._update_handler(name)
-        if found is None:  # accepted by older code that had it: fail the update, not the task
-            self._finish_update(uid, None, errors.ApplicationError(
-                f"no handler for update {name!r}", type="UnknownUpdate"))
-            return
-        handler, lead = found
-        hints = [] if lead else hints_of(handler)[0]
-
-        async def run() -> Any:
-            result = handler(*lead, *decode_args(payloads, hints))
-            return await result if asyncio.iscoroutine(result) else result
-
-        task = self.create_task(run(), name=f"update {name}")
-        task.add_done_callback(lambda t: self._finish_update(
-            uid, None if t.cancelled() or t.exception() else t.result(),
-            errors.CancelledError("update cancelled") if t.cancelled() else t.exception()))
-
-    def _finish_update(self, uid: str, result: Any, exc: BaseException | None) -> None:
-        if self.closed:
-            return
-        cmd: dict[str, Any] = {"kind": CommandKind.COMPLETE_UPDATE.value, "update_id": uid}
-        if exc is None:
-            cmd["result"] = encode(result)
-        else:
-            cmd["failure"] = failures.from_exception(exc)
-        self._commands.append(cmd)
-
-    # -- signals ---------------------------------------------------------------------------
-    def _on_signal(self, name: str, payloads: list[Any]) -> None:
-        handler = self._signal_handlers.get(name)
-        if handler is not None:
-            self._invoke(handler, payloads)
-            return
-        dynamic = self._signal_handlers.get(DYNAMIC)
-        if dynamic is not None:
-            self._invoke(dynamic, payloads, name)
-            return
-        self._pending_signals.setdefault(name, []).append(payloads)
-        if not self.replaying:
-            log.warning("workflow %s (%s) has no handler for signal %r; it is kept and "
-                        "delivered if one is registered", self.info.workflow_id,
-                        self.defn.name, name)
-
-    def set_signal_handler(self, name: str | None, handler: Callable[..., Any] | None) -> None:
-        """Register (or remove) a handler; signals kept for it are delivered now, in order."""
-        key = DYNAMIC if name is None else name
-        if handler is None:
-            self._signal_handlers.pop(key, None)
-            return
-        self._signal_handlers[key] = handler
-        names = list(self._pending_signals) if name is None else [name]
-        for n in names:
-            for payloads in self._pending_signals.pop(n, []):
-                self._on_signal(n, payloads)
-
-    def _invoke(self, handler: Callable[..., Any], payloads: list[Any], *lead: Any) -> None:
-        hints = [] if lead else hints_of(handler)[0]
-        args = [*lead, *decode_args(payloads, hints)]
-        if asyncio.iscoroutinefunction(handler):
-            task = self.create_task(handler(*args), name="signal handler")
-            task.add_done_callback(self._on_handler_done)
-            return
-        try:
-            handler(*args)
-        except BaseException as exc:
-            self._handler_failed(exc)
-
-    def _on_handler_done(self, task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self._handler_failed(task.exception())  # type: ignore[arg-type]
-
-    def _handler_failed(self, exc: BaseException) -> None:
-        if self._fails_workflow(exc):
-            if not self.closed:
-                self._close(CommandKind.FAIL_WORKFLOW, failure=failures.from_exception(exc))
-        elif self._failure is None:
-            self._failure = WorkflowTaskError(exc)
-
-    def _fails_workflow(self, exc: BaseException) -> bool:
-        return isinstance(exc, (errors.FailureError, *self.defn.failure_exception_types))
-
     # -- the end of the run ----------------------------------------------------------------
     def _on_main_done(self, task: asyncio.Task[Any]) -> None:
         if self.closed:
@@ -486,7 +355,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
                           cancellation_type: str = "try_cancel") -> ActivityFuture:
         aid = str(self.next_seq())
         command = {"kind": CommandKind.SCHEDULE_ACTIVITY.value, "activity_id": aid, **command}
-        command["_where"] = _user_location()
+        command["_where"] = user_location()
         self._commands.append(command)
         fut = ActivityFuture(self, aid, cancellation_type)
         self._activities[aid] = (fut, ret_hint, command["activity_type"])
@@ -497,7 +366,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         seq = str(self.next_seq())
         wid = command.get("workflow_id") or f"{self.info.workflow_id}-child-{seq}"
         self._commands.append({**command, "kind": CommandKind.START_CHILD_WORKFLOW.value,
-                               "seq": seq, "workflow_id": wid, "_where": _user_location()})
+                               "seq": seq, "workflow_id": wid, "_where": user_location()})
         started: asyncio.Future[str] = self.create_future()
         result: asyncio.Future[Any] = self.create_future()
         self._children[seq] = (started, result, ret_hint, wid, command["workflow_type"])
@@ -507,7 +376,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
         """Signal or cancel another workflow; the future resolves once it was delivered."""
         seq = str(self.next_seq())
         self._commands.append({**command, "kind": kind.value, "seq": seq,
-                               "_where": _user_location()})
+                               "_where": user_location()})
         fut: asyncio.Future[None] = self.create_future()
         self._externals[seq] = fut
         return fut
@@ -523,55 +392,25 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
             self._commands.append({"kind": CommandKind.RECORD_MARKER.value,
                                    "marker_name": "patch",
                                    "details": {"patch_id": patch_id, "deprecated": deprecated},
-                                   "_where": _user_location()})
+                                   "_where": user_location()})
         return use
-
-    def query(self, name: str, payloads: list[Any]) -> dict[str, Any]:
-        """Answer a query from the current state; a handler must only read."""
-        handler = self.defn.queries.get(name)
-        dynamic = self.defn.queries.get(DYNAMIC)
-        if self._object is None or (handler is None and dynamic is None):
-            known = sorted(k for k in self.defn.queries if k != DYNAMIC)
-            return {"code": "unknown_query", "failure": {
-                "message": f"workflow {self.defn.name} has no query {name!r} (it has {known})"}}
-        bound = (handler or dynamic).__get__(self._object)  # type: ignore[union-attr]
-        lead = [] if handler else [name]
-        hints = hints_of(bound)[0] if handler else []
-        before = len(self._commands)
-        previous = asyncio.events._get_running_loop()
-        asyncio.events._set_running_loop(self)
-        try:
-            result = bound(*lead, *decode_args(payloads, hints))
-        except Exception as exc:
-            return {"code": "query_failed", "failure": failures.from_exception(exc)}
-        finally:
-            asyncio.events._set_running_loop(previous)
-        if asyncio.iscoroutine(result):
-            result.close()
-            return {"code": "query_failed",
-                    "failure": {"message": f"query {name!r} must be a plain (not async) method"}}
-        if len(self._commands) != before:
-            del self._commands[before:]
-            return {"code": "query_failed", "failure": {
-                "message": f"query {name!r} tried to change the workflow; queries only read"}}
-        return {"result": encode(result)}
 
     def upsert_search_attributes(self, attrs: dict[str, Any]) -> None:
         self.info.search_attributes.update(attrs)
         self._commands.append({"kind": CommandKind.UPSERT_SEARCH_ATTRIBUTES.value,
-                               "search_attributes": attrs, "_where": _user_location()})
+                               "search_attributes": attrs, "_where": user_location()})
 
     def _request_cancel_activity(self, aid: str) -> None:
         if self.closed:
             return
         self._commands.append({"kind": CommandKind.REQUEST_CANCEL_ACTIVITY.value,
-                               "activity_id": aid, "_where": _user_location()})
+                               "activity_id": aid, "_where": user_location()})
 
     def start_timer(self, seconds: float, callback: Callable[..., Any],
                     args: tuple[Any, ...]) -> _DurableTimer:
         tid = str(self.next_seq())
         self._commands.append({"kind": CommandKind.START_TIMER.value, "timer_id": tid,
-                               "duration": seconds, "_where": _user_location()})
+                               "duration": seconds, "_where": user_location()})
         timer = _DurableTimer(self, tid, callback, args)
         self._timers[tid] = timer
         return timer
@@ -579,7 +418,7 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
     def _cancel_timer(self, tid: str) -> None:
         if self._timers.pop(tid, None) is not None:
             self._commands.append({"kind": CommandKind.CANCEL_TIMER.value, "timer_id": tid,
-                                   "_where": _user_location()})
+                                   "_where": user_location()})
 
     def wait_condition(self, fn: Callable[[], bool]) -> asyncio.Future[bool]:
         fut: asyncio.Future[bool] = self.create_future()
@@ -588,32 +427,6 @@ class WorkflowInstance(asyncio.AbstractEventLoop):
 
     def random(self) -> random.Random:
         return self._random
-
-    # -- replay check -------------------------------------------------------------------------
-    def _check_replay(self, produced: list[dict[str, Any]],
-                      recorded: list[dict[str, Any]]) -> None:
-        produced, recorded = _without_deprecated_patches(produced, recorded)
-        for i in range(max(len(produced), len(recorded))):
-            cmd = produced[i] if i < len(produced) else None
-            ev = recorded[i] if i < len(recorded) else None
-            if ev is None:
-                assert cmd is not None
-                self._nondeterminism(f"the workflow code produced {_describe(cmd)} at "
-                                     f"{cmd.get('_where', '?')}, but the history has no event "
-                                     "for it (after event "
-                                     f"{recorded[-1]['event_id'] if recorded else '?'})")
-            elif cmd is None:
-                self._nondeterminism(f"history event {ev['event_id']} {ev['event_type']} was "
-                                     "not produced by the workflow code")
-            elif not _matches(cmd, ev):
-                self._nondeterminism(f"history event {ev['event_id']} {ev['event_type']} "
-                                     f"({_describe_event(ev)}) does not match what the code "
-                                     f"produced: {_describe(cmd)} at {cmd.get('_where', '?')}")
-
-    def _nondeterminism(self, message: str) -> None:
-        raise WorkflowTaskError(errors.NonDeterminismError(
-            f"workflow {self.info.workflow_id} ({self.defn.name}): {message}"),
-            kind="non_determinism")
 
     # -- the asyncio.AbstractEventLoop surface the workflow's coroutines use ------------------
     # The signatures widen asyncio's (our timers are durable handles, not TimerHandles).
@@ -684,97 +497,3 @@ def _is_uuid(value: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _user_location() -> str:
-    """file:line of the workflow code that issued a command (for non-determinism reports)."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        fname = frame.f_code.co_filename
-        if not fname.startswith(_PLAIT_DIR) and not fname.startswith(_ASYNCIO_DIR):
-            return f"{fname}:{frame.f_lineno}"
-        frame = frame.f_back  # type: ignore[assignment]
-    return "?"
-
-
-def _matches(cmd: dict[str, Any], ev: dict[str, Any]) -> bool:
-    kind = COMMAND_EVENTS.get(EventType(ev["event_type"]))
-    if kind is None or kind.value != cmd["kind"]:
-        return False
-    attrs = ev.get("attributes") or {}
-    if kind == CommandKind.SCHEDULE_ACTIVITY:
-        return bool(attrs.get("activity_type") == cmd["activity_type"]
-                    and str(attrs.get("activity_id")) == cmd["activity_id"])
-    if kind in (CommandKind.START_TIMER, CommandKind.CANCEL_TIMER):
-        return bool(str(attrs.get("timer_id")) == cmd["timer_id"])
-    if kind == CommandKind.REQUEST_CANCEL_ACTIVITY:
-        return bool(str(attrs.get("activity_id")) == cmd["activity_id"])
-    if kind == CommandKind.UPSERT_SEARCH_ATTRIBUTES:
-        return True
-    if kind in (CommandKind.ACCEPT_UPDATE, CommandKind.COMPLETE_UPDATE):
-        return bool(str(attrs.get("update_id")) == cmd["update_id"])
-    if kind == CommandKind.RECORD_MARKER:
-        details = attrs.get("details") or {}
-        return bool(attrs.get("marker_name") == cmd["marker_name"]
-                    and details.get("patch_id") == cmd["details"].get("patch_id"))
-    if kind == CommandKind.START_CHILD_WORKFLOW:
-        return bool(attrs.get("workflow_type") == cmd["workflow_type"]
-                    and str(attrs.get("seq")) == cmd["seq"])
-    if kind == CommandKind.SIGNAL_EXTERNAL:
-        return bool(attrs.get("signal_name") == cmd["signal_name"]
-                    and str(attrs.get("seq")) == cmd["seq"])
-    if kind == CommandKind.CANCEL_EXTERNAL:
-        return bool(str(attrs.get("seq")) == cmd["seq"])
-    return True
-
-
-def _patch_id(event: dict[str, Any]) -> str | None:
-    if event.get("event_type") != EventType.MARKER_RECORDED.value:
-        return None
-    attrs = event.get("attributes") or {}
-    if attrs.get("marker_name") != "patch":
-        return None
-    pid = (attrs.get("details") or {}).get("patch_id")
-    return str(pid) if pid is not None else None
-
-
-def _without_deprecated_patches(produced: list[dict[str, Any]], recorded: list[dict[str, Any]]
-                                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """A deprecated patch's marker may be present on one side only: code that dropped
-    ``deprecate_patch`` still replays histories that recorded it, and the reverse."""
-    def cmd_patch(c: dict[str, Any]) -> tuple[str, bool] | None:
-        if c["kind"] != CommandKind.RECORD_MARKER.value or c.get("marker_name") != "patch":
-            return None
-        return str(c["details"].get("patch_id")), bool(c["details"].get("deprecated"))
-
-    made = {p[0] for c in produced if (p := cmd_patch(c))}
-    seen = {pid for e in recorded if (pid := _patch_id(e))}
-
-    def keep_event(e: dict[str, Any]) -> bool:
-        pid = _patch_id(e)
-        deprecated = bool(((e.get("attributes") or {}).get("details") or {}).get("deprecated"))
-        return pid is None or not deprecated or pid in made
-
-    def keep_cmd(c: dict[str, Any]) -> bool:
-        p = cmd_patch(c)
-        return p is None or not p[1] or p[0] in seen
-
-    return [c for c in produced if keep_cmd(c)], [e for e in recorded if keep_event(e)]
-
-
-def _describe(cmd: dict[str, Any]) -> str:
-    kind = cmd["kind"]
-    if kind == CommandKind.SCHEDULE_ACTIVITY.value:
-        return f"schedule activity {cmd['activity_type']!r} (id {cmd['activity_id']})"
-    if kind in (CommandKind.START_TIMER.value, CommandKind.CANCEL_TIMER.value):
-        return f"{kind.replace('_', ' ')} (id {cmd['timer_id']})"
-    return str(kind).replace("_", " ")
-
-
-def _describe_event(ev: dict[str, Any]) -> str:
-    attrs = ev.get("attributes") or {}
-    if ev["event_type"] == EventType.ACTIVITY_TASK_SCHEDULED.value:
-        return f"activity {attrs.get('activity_type')!r}, id {attrs.get('activity_id')}"
-    if "timer_id" in attrs:
-        return f"timer id {attrs['timer_id']}"
-    return "workflow close"

@@ -1,0 +1,207 @@
+"""Messages into a running workflow, on the workflow's side: signals, updates, queries.
+
+A mixin of :class:`~plait.runtime.instance.WorkflowInstance`: the handlers run on the
+workflow's own loop, and what they produce are commands like any other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
+
+from plait import errors
+from plait.protocol import failure as failures
+from plait.protocol.events import CommandKind, EventType
+from plait.protocol.payload import decode_args, encode, hints_of
+from plait.runtime.activations import Activation
+from plait.runtime.definitions import DYNAMIC, WorkflowDefn
+from plait.runtime.replay_check import user_location
+from plait.runtime.task_error import WorkflowTaskError
+
+if TYPE_CHECKING:
+    from plait.runtime.instance import WorkflowInfo
+
+__all__ = ["Handlers"]
+
+log = logging.getLogger("plait.workflow")
+
+
+class Handlers:
+    """Signal, update and query handling; state lives on the instance."""
+
+    defn: WorkflowDefn
+    info: WorkflowInfo
+    replaying: bool
+    closed: bool
+    rejections: list[dict[str, Any]]
+    _object: Any
+    _commands: list[dict[str, Any]]
+    _failure: WorkflowTaskError | None
+    _signal_handlers: dict[str, Callable[..., Any]]
+    _pending_signals: dict[str, list[list[Any]]]
+
+    def create_task(self, coro: Any, *, name: str | None = None, context: Any = None
+                    ) -> asyncio.Task[Any]:
+        raise NotImplementedError
+
+    def _close(self, kind: CommandKind, **fields: Any) -> None:
+        raise NotImplementedError
+
+    # -- updates ---------------------------------------------------------------------------
+    def _updates(self, act: Activation, requested: list[dict[str, Any]]) -> None:
+        """Accept (or reject) updates at the same point of an activation, live or replayed:
+        in replay the accepted ones are those the history recorded (validators do not run)."""
+        if act.commands is not None:
+            for ev in act.commands:
+                if ev["event_type"] == EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED.value:
+                    a = ev["attributes"]
+                    self._accept(a["update_id"], a["update_name"], a.get("input") or [])
+            return
+        for u in requested:
+            failure = self._validate(u["update_name"], u.get("input") or [])
+            if failure is not None:
+                self.rejections.append({"update_id": u["update_id"], "failure": failure})
+            else:
+                self._accept(u["update_id"], u["update_name"], u.get("input") or [])
+
+    def _update_handler(self, name: str) -> tuple[Callable[..., Any], list[Any]] | None:
+        fn = self.defn.updates.get(name)
+        if fn is not None:
+            bound = fn.__get__(self._object)
+            return bound, []
+        dynamic = self.defn.updates.get(DYNAMIC)
+        return (dynamic.__get__(self._object), [name]) if dynamic is not None else None
+
+    def _validate(self, name: str, payloads: list[Any]) -> dict[str, Any] | None:
+        found = self._update_handler(name) if self._object is not None else None
+        if found is None:
+            known = sorted(k for k in self.defn.updates if k != DYNAMIC)
+            return {"message": f"workflow {self.defn.name} has no update {name!r} (it has "
+                               f"{known})", "type": "UnknownUpdate", "kind": "application"}
+        handler, lead = found
+        validator = getattr(handler, "__plait_validator__", None)
+        if validator is None:
+            return None
+        try:
+            hints = [] if lead else hints_of(handler)[0]
+            validator(self._object, *lead, *decode_args(payloads, hints))
+        except Exception as exc:
+            return failures.from_exception(exc)
+        return None
+
+    def _accept(self, uid: str, name: str, payloads: list[Any]) -> None:
+        self._commands.append({"kind": CommandKind.ACCEPT_UPDATE.value, "update_id": uid,
+                               "_where": user_location()})
+        found = self._update_handler(name)
+        if found is None:  # accepted by older code that had it: fail the update, not the task
+            self._finish_update(uid, None, errors.ApplicationError(
+                f"no handler for update {name!r}", type="UnknownUpdate"))
+            return
+        handler, lead = found
+        hints = [] if lead else hints_of(handler)[0]
+
+        async def run() -> Any:
+            result = handler(*lead, *decode_args(payloads, hints))
+            return await result if asyncio.iscoroutine(result) else result
+
+        task = self.create_task(run(), name=f"update {name}")
+        task.add_done_callback(lambda t: self._finish_update(
+            uid, None if t.cancelled() or t.exception() else t.result(),
+            errors.CancelledError("update cancelled") if t.cancelled() else t.exception()))
+
+    def _finish_update(self, uid: str, result: Any, exc: BaseException | None) -> None:
+        if self.closed:
+            return
+        cmd: dict[str, Any] = {"kind": CommandKind.COMPLETE_UPDATE.value, "update_id": uid}
+        if exc is None:
+            cmd["result"] = encode(result)
+        else:
+            cmd["failure"] = failures.from_exception(exc)
+        self._commands.append(cmd)
+
+    # -- signals ---------------------------------------------------------------------------
+    def _on_signal(self, name: str, payloads: list[Any]) -> None:
+        handler = self._signal_handlers.get(name)
+        if handler is not None:
+            self._invoke(handler, payloads)
+            return
+        dynamic = self._signal_handlers.get(DYNAMIC)
+        if dynamic is not None:
+            self._invoke(dynamic, payloads, name)
+            return
+        self._pending_signals.setdefault(name, []).append(payloads)
+        if not self.replaying:
+            log.warning("workflow %s (%s) has no handler for signal %r; it is kept and "
+                        "delivered if one is registered", self.info.workflow_id,
+                        self.defn.name, name)
+
+    def set_signal_handler(self, name: str | None, handler: Callable[..., Any] | None) -> None:
+        """Register (or remove) a handler; signals kept for it are delivered now, in order."""
+        key = DYNAMIC if name is None else name
+        if handler is None:
+            self._signal_handlers.pop(key, None)
+            return
+        self._signal_handlers[key] = handler
+        names = list(self._pending_signals) if name is None else [name]
+        for n in names:
+            for payloads in self._pending_signals.pop(n, []):
+                self._on_signal(n, payloads)
+
+    def _invoke(self, handler: Callable[..., Any], payloads: list[Any], *lead: Any) -> None:
+        hints = [] if lead else hints_of(handler)[0]
+        args = [*lead, *decode_args(payloads, hints)]
+        if asyncio.iscoroutinefunction(handler):
+            task = self.create_task(handler(*args), name="signal handler")
+            task.add_done_callback(self._on_handler_done)
+            return
+        try:
+            handler(*args)
+        except BaseException as exc:
+            self._handler_failed(exc)
+
+    def _on_handler_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._handler_failed(task.exception())  # type: ignore[arg-type]
+
+    def _handler_failed(self, exc: BaseException) -> None:
+        if self._fails_workflow(exc):
+            if not self.closed:
+                self._close(CommandKind.FAIL_WORKFLOW, failure=failures.from_exception(exc))
+        elif self._failure is None:
+            self._failure = WorkflowTaskError(exc)
+
+    def _fails_workflow(self, exc: BaseException) -> bool:
+        return isinstance(exc, (errors.FailureError, *self.defn.failure_exception_types))
+
+
+    def query(self, name: str, payloads: list[Any]) -> dict[str, Any]:
+        """Answer a query from the current state; a handler must only read."""
+        handler = self.defn.queries.get(name)
+        dynamic = self.defn.queries.get(DYNAMIC)
+        if self._object is None or (handler is None and dynamic is None):
+            known = sorted(k for k in self.defn.queries if k != DYNAMIC)
+            return {"code": "unknown_query", "failure": {
+                "message": f"workflow {self.defn.name} has no query {name!r} (it has {known})"}}
+        bound = (handler or dynamic).__get__(self._object)  # type: ignore[union-attr]
+        lead = [] if handler else [name]
+        hints = hints_of(bound)[0] if handler else []
+        before = len(self._commands)
+        previous = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(cast(asyncio.AbstractEventLoop, self))
+        try:
+            result = bound(*lead, *decode_args(payloads, hints))
+        except Exception as exc:
+            return {"code": "query_failed", "failure": failures.from_exception(exc)}
+        finally:
+            asyncio.events._set_running_loop(previous)
+        if asyncio.iscoroutine(result):
+            result.close()
+            return {"code": "query_failed",
+                    "failure": {"message": f"query {name!r} must be a plain (not async) method"}}
+        if len(self._commands) != before:
+            del self._commands[before:]
+            return {"code": "query_failed", "failure": {
+                "message": f"query {name!r} tried to change the workflow; queries only read"}}
+        return {"result": encode(result)}
