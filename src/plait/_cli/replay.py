@@ -1,0 +1,194 @@
+"""``plait replay``: check workflow code against exported histories, as a CI step.
+
+A history file is what ``plait workflow show ID --output json`` (or ``History.to_json()``)
+writes. Each file is replayed with :class:`plait.testing.Replayer` against the classes named
+by ``--workflows module:Class``; a file that no longer replays is reported in one line naming
+the event that diverges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from plait import errors
+from plait.history import History
+from plait.protocol.jsoncodec import loads
+from plait.runtime.definitions import workflow_defn_of
+from plait.testing import Replayer
+
+__all__ = ["ReplayOutcome", "SetupError", "history_files", "load_workflows", "replay_files"]
+
+PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class SetupError(Exception):
+    """The check cannot run at all (bad ``--workflows``, no history files)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplayOutcome:
+    path: Path
+    ok: bool
+    message: str
+    """On success a short summary of the history; on failure why, in one line."""
+
+
+# -- the workflow classes --------------------------------------------------------------------
+def load_workflows(specs: Sequence[str]) -> list[type]:
+    """Import each ``module:Class`` (or ``path/to/file.py:Class``) as a workflow class.
+
+    The current directory goes on ``sys.path`` first, so a module next to the user resolves
+    as it would for ``python -m``; a ``.py`` path puts its own directory there, so its
+    sibling imports (``from activities import ...``) work as they do for the worker.
+    """
+    if not specs:
+        raise SetupError("name the workflow code with --workflows module:Class")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    classes: dict[str, tuple[str, type]] = {}
+    for spec in specs:
+        cls = _load_one(spec)
+        try:
+            name = workflow_defn_of(cls).name
+        except TypeError:
+            raise SetupError(f"--workflows {spec}: {_qualname(cls)} is not a workflow "
+                             "(decorate its class with @workflow.defn)") from None
+        if name in classes and classes[name][1] is not cls:
+            raise SetupError(f"--workflows {classes[name][0]} and {spec} are both workflow "
+                             f"type {name!r}; replay one of them at a time")
+        classes[name] = (spec, cls)
+    return [cls for _, cls in classes.values()]
+
+
+def _load_one(spec: str) -> Any:
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise SetupError(f"--workflows {spec!r} is not of the form module:Class")
+    if module_name.endswith(".py"):
+        path = Path(module_name).resolve()
+        if not path.is_file():
+            raise SetupError(f"--workflows {spec}: no file {module_name}")
+        if str(path.parent) not in sys.path:
+            sys.path.insert(0, str(path.parent))
+        module_name = path.stem
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # the user's module: anything may go wrong while it loads
+        raise SetupError(f"--workflows {spec}: cannot import {module_name}: "
+                         f"{type(e).__name__}: {e}") from None
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise SetupError(f"--workflows {spec}: module {module_name} "
+                             f"({getattr(module, '__file__', '?')}) has no {attr}") from None
+    return obj
+
+
+def _qualname(obj: Any) -> str:
+    return getattr(obj, "__qualname__", None) or repr(obj)
+
+
+# -- the history files -----------------------------------------------------------------------
+def history_files(paths: Iterable[str]) -> list[Path]:
+    """The files to replay: each file given, and every ``*.json`` under each directory."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            inside = sorted(f for f in p.rglob("*.json") if f.is_file())
+            if not inside:
+                raise SetupError(f"no *.json history files in directory {p}")
+            found.extend(inside)
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise SetupError(f"no such file or directory: {p}")
+    return found
+
+
+def read_history(path: Path) -> History:
+    """The history in ``path``; ``ValueError`` naming what is wrong with a malformed file."""
+    try:
+        data = loads(path.read_bytes())
+    except OSError as e:
+        raise ValueError(f"cannot read it: {e.strerror or e}") from None
+    except ValueError as e:
+        raise ValueError(f"not JSON ({e}); export a history with "
+                         "`plait workflow show ID --output json`") from None
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        raise ValueError('not a plait history: expected a JSON object with an "events" list '
+                         "(as `plait workflow show ID --output json` writes)")
+    try:
+        history = History.from_dict(data)
+    except ValueError as e:
+        if "newer" in str(e):
+            raise
+        raise ValueError(f"not a plait history: {e}") from None
+    except (KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"not a plait history: an event lacks or mistypes {e}") from None
+    if not history.events:
+        raise ValueError("the history has no events")
+    if history.events[0].event_type != "WORKFLOW_EXECUTION_STARTED":
+        raise ValueError("not a whole history: its first event is "
+                         f"{history.events[0].event_type}, not WORKFLOW_EXECUTION_STARTED")
+    return history
+
+
+# -- replaying -------------------------------------------------------------------------------
+def replay_files(files: Sequence[Path], workflows: Sequence[type],
+                 report: Callable[[ReplayOutcome], None]) -> list[ReplayOutcome]:
+    """Replay each file in turn, reporting each outcome as soon as it is known."""
+    replayer = Replayer(workflows=workflows)
+
+    async def go() -> list[ReplayOutcome]:
+        outcomes = []
+        for f in files:
+            outcomes.append(await _replay_one(replayer, f))
+            report(outcomes[-1])
+        return outcomes
+
+    return asyncio.run(go())
+
+
+async def _replay_one(replayer: Replayer, path: Path) -> ReplayOutcome:
+    try:
+        history = read_history(path)
+    except ValueError as e:
+        return ReplayOutcome(path, False, str(e))
+    wtype = history.events[0].attributes.get("workflow_type", "?")
+    try:
+        await replayer.replay(history)
+    except errors.NonDeterminismError as e:
+        return ReplayOutcome(path, False, str(e))
+    except ValueError as e:
+        # The Replayer's own complaints (a workflow type it was not given).
+        return ReplayOutcome(path, False, str(e))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:
+        # The workflow code itself raised while replaying (a bug in the new code, or it
+        # depends on something it should not): say what and where.
+        return ReplayOutcome(path, False, f"workflow {history.workflow_id} ({wtype}): the "
+                                          f"workflow code raised {_exception_line(e)}")
+    return ReplayOutcome(path, True, f"workflow {history.workflow_id} ({wtype}), "
+                                     f"{len(history.events)} events")
+
+
+def _exception_line(e: BaseException) -> str:
+    """``Type: message at file:line``, the line being the last one outside plait."""
+    text = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+    frames = [f for f in traceback.extract_tb(e.__traceback__)
+              if not os.path.abspath(f.filename).startswith(PLAIT_DIR + os.sep)]
+    if frames:
+        text += f" at {frames[-1].filename}:{frames[-1].lineno}"
+    return text
