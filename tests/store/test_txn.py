@@ -320,3 +320,76 @@ async def test_a_failing_write_changes_nothing(store: Store) -> None:
         await store.write(op)
     assert await store.read(lambda t: t.get_execution(NS, "w", "r1")) is None
     assert await store.healthy()
+
+
+async def test_reads_in_a_transaction_see_its_own_writes(store: Store) -> None:
+    """What a write transaction reads reflects everything it wrote before (backends may keep
+    or defer rows within a transaction; they must not show stale ones)."""
+    await store.write(lambda t: t.insert_execution(execution()))
+
+    def op(t: Txn) -> None:
+        e = t.get_execution(NS, "w", "r1")
+        assert e is not None
+        e.next_event_id, e.state["x"] = 4, 1
+        t.update_execution(e, 1)
+        again = t.get_execution(NS, "w", "r1")
+        assert again is not None and again.next_event_id == 4 and again.state["x"] == 1
+        again.state["x"] = 2  # a caller's change to its copy is not the stored row
+        third = t.get_execution(NS, "w", "r1")
+        assert third is not None and third.state["x"] == 1
+
+        t.set_timer(NS, "w", "r1", "user", "a", 5.0)
+        t.delete_timer(NS, "w", "r1", "user", "a")
+        assert t.get_timer(NS, "w", "r1", "user", "a") is None
+        t.set_timer(NS, "w", "r1", "user", "a", 6.0)  # deleted, then set again: it exists
+        tm = t.get_timer(NS, "w", "r1", "user", "a")
+        assert tm is not None and tm.fire_at == 6.0
+        t.set_timer(NS, "w", "r1", "user", "b", 1.0)
+        t.delete_timer(NS, "w", "r1", "user", "b")
+        assert [x.ref for x in t.due_timers(10.0, 10)] == ["a"]
+        assert t.next_timer() == 6.0
+
+        task_id = add_task(t, kind="activity", ref="act")
+        task = t.get_task(task_id)
+        assert task is not None and task.lease_session is None and task.payload == {"ref": "act"}
+        task.payload["ref"] = "changed"  # not the stored row either
+        claimed = t.claim_task_by_id(task_id, "s", 1.0)
+        assert claimed is not None and claimed.dispatch_no == 1
+        now = t.get_task(task_id)
+        assert now is not None and now.lease_session == "s" and now.payload == {"ref": "act"}
+        t.exec("set_task_lease", task_id=task_id, session="other")
+        now = t.get_task(task_id)
+        assert now is not None and now.lease_session == "other"
+        t.release_task(task_id, 3.0, {"attempt": 2})
+        now = t.get_task(task_id)
+        assert now is not None and now.lease_session is None and now.payload == {"attempt": 2}
+        t.delete_task(task_id)
+        assert t.get_task(task_id) is None
+        assert t.tasks_of_run(NS, "w", "r1") == []
+    await store.write(op)
+    assert await store.read(lambda t: t.get_timer(NS, "w", "r1", "user", "b")) is None
+    tm = await store.read(lambda t: t.get_timer(NS, "w", "r1", "user", "a"))
+    assert tm is not None and tm.fire_at == 6.0
+
+
+async def test_a_rolled_back_savepoint_forgets_its_writes(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+    await store.write(lambda t: t.set_timer(NS, "w", "r1", "user", "keep", 5.0))
+
+    def op(t: Txn) -> None:
+        t.set_timer(NS, "w", "r1", "user", "gone", 5.0)
+        t.delete_timer(NS, "w", "r1", "user", "gone")
+        with pytest.raises(RuntimeError), t.savepoint():
+            t.delete_timer(NS, "w", "r1", "user", "keep")
+            e = t.get_execution(NS, "w", "r1")
+            assert e is not None
+            e.next_event_id = 9
+            t.update_execution(e, 1)
+            raise RuntimeError("roll back")
+        e = t.get_execution(NS, "w", "r1")
+        assert e is not None and e.next_event_id == 1
+        assert t.get_timer(NS, "w", "r1", "user", "keep") is not None
+        assert t.get_timer(NS, "w", "r1", "user", "gone") is None
+    await store.write(op)
+    assert await store.read(lambda t: t.get_timer(NS, "w", "r1", "user", "keep")) is not None
+    assert await store.read(lambda t: t.get_timer(NS, "w", "r1", "user", "gone")) is None

@@ -35,11 +35,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import queue
 import re
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -47,6 +48,7 @@ import psycopg.errors
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from plait.protocol.jsoncodec import dumps_str
 from plait.store.base import (
     ConflictError,
     ExecutionRow,
@@ -56,6 +58,7 @@ from plait.store.base import (
     TimerRow,
     Txn,
     _execution,
+    _task,
     _timer,
 )
 from plait.store.queries import load_queries, migrations
@@ -85,9 +88,34 @@ class _StaleConnection(Exception):
     """The connection broke before anything was committed: safe to run again."""
 
 
+def _touches(sql: str, table: str) -> bool:
+    return re.search(rf"\b{table}\b", sql) is not None
+
+
+def _writes(sql: str, table: str) -> bool:
+    return re.search(rf"\b(UPDATE|INSERT INTO|DELETE FROM)\s+{table}\b", sql, re.I) is not None
+
+
 class PgTxn(Txn):
     """Named operations of one PostgreSQL transaction; in a write transaction, every
-    operation on a run first locks the run (see the module docstring)."""
+    operation on a run first locks the run (see the module docstring).
+
+    Once a run is locked, nobody else can change its rows, so a write transaction also keeps
+    what it read or wrote of the run's execution and tasks (each read returns fresh objects)
+    and defers its timer deletions to one statement: fewer statements per state change.
+    """
+
+    # Named queries that write a table these caches mirror, and those that touch timers
+    # (computed once per query text). Queries the overrides below run keep the caches
+    # right themselves.
+    _effects: dict[str, tuple[bool, bool, bool]] = {}
+    _SELF_MANAGED = frozenset({
+        "get_execution", "get_execution_for_update", "lock_execution_of_task",
+        "insert_execution", "update_execution", "set_current_run", "insert_current_run",
+        "swap_current_run", "get_task", "insert_task", "claim_tasks", "claim_task_by_id",
+        "release_task", "update_task_payload", "delete_task", "get_task_by_ref",
+        "tasks_of_run", "leased_tasks_of_session", "delete_timer", "delete_timers",
+        "upsert_timer", "get_timer", "insert_event", "insert_events", "get_events"})
 
     def __init__(self, cursor: Any, queries: dict[str, str], *, write: bool) -> None:
         super().__init__(cursor, queries)
@@ -97,6 +125,52 @@ class PgTxn(Txn):
         self._task_run: dict[int, RunKey] = {}
         self._unlocked: dict[RunKey, list[TaskRow]] = {}
         self._current_seen: dict[tuple[str, str], str | None] = {}
+        self._executions: dict[RunKey, tuple[Any, ...]] = {}  # raw rows of locked runs
+        self._tasks: dict[int, tuple[Any, ...] | None] = {}  # raw rows (None: deleted)
+        self._timer_deletes: dict[tuple[str, str, str, str, str], None] = {}
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def exec(self, name: str, **params: Any) -> Any:
+        if self.write and name not in self._SELF_MANAGED:
+            timers, executions, tasks = self._effect(name)
+            if timers:
+                self._flush_timer_deletes()
+            if executions:
+                self._executions.clear()
+            if tasks:
+                self._tasks.clear()
+        return super().exec(name, **params)
+
+    def _effect(self, name: str) -> tuple[bool, bool, bool]:
+        effect = self._effects.get(name)
+        if effect is None:
+            sql = self.q[name]
+            effect = (_touches(sql, "timers"), _writes(sql, "executions"),
+                      _writes(sql, "tasks"))
+            self._effects[name] = effect
+        return effect
+
+    def finish(self) -> None:
+        """Write what was deferred; called right before COMMIT."""
+        self._flush_timer_deletes()
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[None]:
+        # Row locks taken inside a savepoint are released when it rolls back, so what this
+        # transaction knows (locks, caches) goes back to how it was, too.
+        self._flush_timer_deletes()
+        saved = (set(self._locked), set(self._absent), dict(self._task_run),
+                 {k: list(v) for k, v in self._unlocked.items()}, dict(self._current_seen),
+                 dict(self._executions), dict(self._tasks))
+        try:
+            with super().savepoint():
+                yield
+                self._flush_timer_deletes()
+        except BaseException:
+            self._timer_deletes.clear()
+            (self._locked, self._absent, self._task_run, self._unlocked, self._current_seen,
+             self._executions, self._tasks) = saved
+            raise
 
     # -- the lock discipline ---------------------------------------------------------------
     def lock_run(self, ns: str, wid: str, rid: str) -> None:
@@ -104,20 +178,24 @@ class PgTxn(Txn):
         key = (ns, wid, rid)
         if not self.write or key in self._locked or key in self._absent:
             return
-        if self.one("lock_execution", ns=ns, wid=wid, rid=rid) is None:
+        r = self.one("get_execution_for_update", ns=ns, wid=wid, rid=rid)
+        if r is None:
             self._absent.add(key)  # not there (yet): a run being created by this transaction
             return
         self._now_locked(key)
+        self._executions[key] = tuple(r)
 
     def _now_locked(self, key: RunKey) -> None:
         self._locked.add(key)
         self._absent.discard(key)
         for seen in self._unlocked.pop(key, []):
-            now = super().get_task(seen.task_id)
+            r = super().one("get_task", task_id=seen.task_id)
+            now = _task(r) if r else None
             if now is None or (now.lease_session, now.dispatch_no, now.visible_at,
                                now.payload) != (seen.lease_session, seen.dispatch_no,
                                                 seen.visible_at, seen.payload):
                 raise ConflictError(f"task {seen.task_id} changed before its run was locked")
+            self._tasks[seen.task_id] = tuple(r)
 
     def _lock_task(self, task_id: int) -> None:
         """Lock the run that owns a task (known from an earlier read, or looked up)."""
@@ -128,27 +206,41 @@ class PgTxn(Txn):
             return
         r = self.one("lock_execution_of_task", task_id=task_id)
         if r is not None:
-            self._task_run[task_id] = (r[0], r[1], r[2])
-            self._now_locked((r[0], r[1], r[2]))
+            key = (r[0], r[1], r[2])
+            self._task_run[task_id] = key
+            self._now_locked(key)
+            self._executions[key] = tuple(r[1:])
 
-    def _seen(self, tasks: Iterable[TaskRow]) -> None:
-        for t in tasks:
+    def _remember(self, rows: Iterable[Sequence[Any]]) -> list[TaskRow]:
+        """Task rows just read: cached when their run is locked, else checked once it is."""
+        out = []
+        for r in rows:
+            t = _task(r)
             key = (t.namespace, t.workflow_id, t.run_id)
             self._task_run[t.task_id] = key
-            if self.write and key not in self._locked:
-                self._unlocked.setdefault(key, []).append(t)
+            if self.write:
+                if key in self._locked:
+                    self._tasks[t.task_id] = tuple(r)
+                else:
+                    self._unlocked.setdefault(key, []).append(t)
+            out.append(t)
+        return out
 
     # -- executions ------------------------------------------------------------------------
     def get_execution(self, ns: str, wid: str, rid: str) -> ExecutionRow | None:
-        key = (ns, wid, rid)
-        if not self.write or key in self._locked:
+        if not self.write:
             return super().get_execution(ns, wid, rid)
-        r = self.one("get_execution_for_update", ns=ns, wid=wid, rid=rid)
-        if r is None:
-            self._absent.add(key)
-            return None
-        self._now_locked(key)
-        return _execution(ns, r)
+        key = (ns, wid, rid)
+        self.lock_run(ns, wid, rid)
+        raw = self._executions.get(key)
+        if raw is None:
+            if key not in self._locked:
+                return None
+            r = self.one("get_execution", ns=ns, wid=wid, rid=rid)
+            if r is None:
+                return None
+            raw = self._executions[key] = tuple(r)
+        return _execution(ns, raw)
 
     def current_run(self, ns: str, wid: str) -> str | None:
         rid = super().current_run(ns, wid)
@@ -158,7 +250,12 @@ class PgTxn(Txn):
 
     def insert_execution(self, e: ExecutionRow) -> None:
         super().insert_execution(e)
-        self._now_locked((e.namespace, e.workflow_id, e.run_id))
+        key = (e.namespace, e.workflow_id, e.run_id)
+        self._now_locked(key)
+        self._executions[key] = (
+            e.workflow_id, e.run_id, e.workflow_type, e.task_queue, e.status, e.start_time,
+            None, e.next_event_id, dumps_str(e.state), None, dumps_str(e.search_attributes),
+            dumps_str(e.memo) if e.memo is not None else None)
 
     def set_current_run(self, ns: str, wid: str, rid: str) -> None:
         """Optimistic, like ``next_event_id``: the latest run must still be the one this
@@ -179,13 +276,30 @@ class PgTxn(Txn):
         return {(r[0], r[1], r[2]) for r in rows}
 
     def update_execution(self, e: ExecutionRow, expected_next_event_id: int) -> None:
-        self.lock_run(e.namespace, e.workflow_id, e.run_id)
-        super().update_execution(e, expected_next_event_id)
+        key = (e.namespace, e.workflow_id, e.run_id)
+        self.lock_run(*key)
+        state, result = dumps_str(e.state), dumps_str(e.result) if e.result is not None else None
+        cur = self.exec("update_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
+                        status=e.status, close_time=e.close_time,
+                        next_event_id=e.next_event_id, state=state, result=result,
+                        expected=expected_next_event_id)
+        if cur.rowcount != 1:
+            raise ConflictError(f"workflow {e.workflow_id} changed concurrently")
+        old = self._executions.get(key)
+        if old is not None:
+            self._executions[key] = (*old[:4], e.status, old[5], e.close_time, e.next_event_id,
+                                     state, result, *old[10:])
 
     # -- events ----------------------------------------------------------------------------
     def insert_events(self, ns: str, wid: str, rid: str, events: Iterable[dict[str, Any]]) -> None:
         self.lock_run(ns, wid, rid)
-        super().insert_events(ns, wid, rid, events)
+        evs = list(events)
+        if len(evs) == 1:
+            self.exec("insert_event", ns=ns, wid=wid, rid=rid, event_id=evs[0]["event_id"],
+                      data=dumps_str(evs[0]))
+        elif evs:  # one statement, not a round trip per event
+            self.exec("insert_events", ns=ns, wid=wid, rid=rid,
+                      ids=[ev["event_id"] for ev in evs], datas=[dumps_str(ev) for ev in evs])
 
     def events(self, ns: str, wid: str, rid: str, after: int = 0) -> list[dict[str, Any]]:
         self.lock_run(ns, wid, rid)
@@ -200,73 +314,91 @@ class PgTxn(Txn):
                                       rid=rid, ref=ref, visible_at=visible_at, payload=payload,
                                       sticky_session=sticky_session, sticky_until=sticky_until)
         self._task_run[task_id] = (ns, wid, rid)
+        if self.write:
+            self._tasks[task_id] = (task_id, ns, task_queue, kind, wid, rid, ref, visible_at,
+                                    None, 0, None, dumps_str(payload))
         return task_id
 
     def get_task(self, task_id: int) -> TaskRow | None:
+        if self.write and task_id in self._tasks:
+            raw = self._tasks[task_id]
+            return _task(raw) if raw is not None else None
         self._lock_task(task_id)
-        task = super().get_task(task_id)
-        if task is not None:
-            self._seen([task])
-        return task
+        r = self.one("get_task", task_id=task_id)
+        return self._remember([r])[0] if r else None
 
     def get_task_by_ref(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> TaskRow | None:
         self.lock_run(ns, wid, rid)
-        task = super().get_task_by_ref(ns, wid, rid, kind, ref)
-        if task is not None:
-            self._seen([task])
-        return task
+        r = self.one("get_task_by_ref", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref)
+        return self._remember([r])[0] if r else None
 
     def tasks_of_run(self, ns: str, wid: str, rid: str) -> list[TaskRow]:
         self.lock_run(ns, wid, rid)
-        tasks = super().tasks_of_run(ns, wid, rid)
-        self._seen(tasks)
-        return tasks
+        return self._remember(self.all("tasks_of_run", ns=ns, wid=wid, rid=rid))
 
     def claim_tasks(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
                     limit: int) -> list[TaskRow]:
-        tasks = super().claim_tasks(ns=ns, task_queue=task_queue, kind=kind, session=session,
-                                    now=now, limit=limit)
-        for t in tasks:  # the claim locked each task's run (SKIP LOCKED)
-            key = (t.namespace, t.workflow_id, t.run_id)
-            self._task_run[t.task_id] = key
-            self._now_locked(key)
-        return tasks
+        rows = self.all("claim_tasks", ns=ns, task_queue=task_queue, kind=kind,
+                        session=session, now=now, limit=limit)
+        for r in rows:  # the claim locked each task's run (SKIP LOCKED)
+            self._now_locked((r[1], r[4], r[5]))
+        return sorted(self._remember(rows), key=lambda t: (t.visible_at, t.task_id))
 
     def claim_task_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
         self._lock_task(task_id)
-        return super().claim_task_by_id(task_id, session, now)
+        self._tasks.pop(task_id, None)
+        r = self.one("claim_task_by_id", task_id=task_id, session=session, now=now)
+        return self._remember([r])[0] if r else None
 
     def release_task(self, task_id: int, visible_at: float, payload: dict[str, Any]) -> None:
         self._lock_task(task_id)
+        self._tasks.pop(task_id, None)
         super().release_task(task_id, visible_at, payload)
 
     def update_task_payload(self, task_id: int, payload: dict[str, Any]) -> None:
         self._lock_task(task_id)
+        self._tasks.pop(task_id, None)
         super().update_task_payload(task_id, payload)
 
     def delete_task(self, task_id: int) -> None:
         self._lock_task(task_id)
         super().delete_task(task_id)
+        if self.write:
+            self._tasks[task_id] = None
 
     def leased_tasks(self, session: str) -> list[TaskRow]:
         # Not locked here (a heartbeat reads these every second and acts on almost none);
         # acting on one locks its run first, which checks the row again.
-        tasks = super().leased_tasks(session)
-        self._seen(tasks)
-        return tasks
+        return self._remember(self.all("leased_tasks_of_session", session=session))
 
     # -- timers ----------------------------------------------------------------------------
     def set_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str, fire_at: float,
                   data: dict[str, Any] | None = None) -> None:
         self.lock_run(ns, wid, rid)
+        self._timer_deletes.pop((ns, wid, rid, kind, ref), None)  # the upsert replaces it
         super().set_timer(ns, wid, rid, kind, ref, fire_at, data)
 
     def delete_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> None:
+        if not self.write:
+            super().delete_timer(ns, wid, rid, kind, ref)
+            return
         self.lock_run(ns, wid, rid)
-        super().delete_timer(ns, wid, rid, kind, ref)
+        self._timer_deletes[(ns, wid, rid, kind, ref)] = None
+
+    def _flush_timer_deletes(self) -> None:
+        keys, self._timer_deletes = list(self._timer_deletes), {}
+        if len(keys) == 1:
+            ns, wid, rid, kind, ref = keys[0]
+            super().delete_timer(ns, wid, rid, kind, ref)
+        elif keys:
+            self.exec("delete_timers", **{
+                col: [k[i] for k in keys]
+                for i, col in enumerate(("ns", "wid", "rid", "kind", "ref"))})
 
     def get_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> TimerRow | None:
         self.lock_run(ns, wid, rid)
+        if (ns, wid, rid, kind, ref) in self._timer_deletes:
+            return None
         return super().get_timer(ns, wid, rid, kind, ref)
 
     def claim_due_timers(self, now: float, limit: int) -> list[TimerRow]:
@@ -311,13 +443,18 @@ class PostgresStore(Store):
             self._pool.close()
             raise StoreUnavailable(f"cannot connect to PostgreSQL at {_safe(url)} within "
                                    f"{connect_timeout:g} s") from None
-        self._executor = ThreadPoolExecutor(size, thread_name_prefix="plait-pg")
         try:
             self.channel = self._setup()
         except BaseException:
             self._pool.close()
-            self._executor.shutdown()
             raise
+        # One thread per connection, fed from one queue; answers go back with
+        # call_soon_threadsafe (lighter than concurrent.futures on every transaction).
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"plait-pg-{i}", daemon=True)
+                         for i in range(size)]
+        for t in self._threads:
+            t.start()
         self.server_id = uuid.uuid4().hex[:12]
         self._outbox: set[str] = set()
         self._outbox_ready: asyncio.Event | None = None
@@ -339,12 +476,28 @@ class PostgresStore(Store):
 
     # -- transactions -----------------------------------------------------------------------
     async def write(self, fn: Callable[[Txn], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, fn, True)
+        return await self._submit(fn, True)
 
     async def read(self, fn: Callable[[Txn], T]) -> T:
+        return await self._submit(fn, False)
+
+    async def _submit(self, fn: Callable[[Txn], T], write: bool) -> T:
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, fn, False)
+        fut: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((fn, write, loop, fut))
+        return await fut
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            fn, write, loop, fut = job
+            try:
+                value, ok = self._run(fn, write), True
+            except BaseException as e:  # handed to the caller, whatever it is
+                value, ok = e, False
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_resolve, fut, value, ok)
 
     def _run(self, fn: Callable[[Txn], T], write: bool) -> T:
         try:
@@ -369,7 +522,10 @@ class PostgresStore(Store):
         try:
             cur = conn.cursor()
             cur.execute(begin)
-            value = fn(PgTxn(cur, self._queries, write=write))
+            txn = PgTxn(cur, self._queries, write=write)
+            value = fn(txn)
+            if write:
+                txn.finish()
             committing = True
             cur.execute("COMMIT")
             return value
@@ -472,7 +628,10 @@ class PostgresStore(Store):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
-        await asyncio.to_thread(self._executor.shutdown)
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join, 10)
         await asyncio.to_thread(self._pool.close)
 
 
@@ -511,6 +670,15 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     # A server frozen mid-transaction (not killed: its socket stays open) must not hold a
     # workflow's lock forever.
     conn.execute("SET idle_in_transaction_session_timeout = '30s'")
+
+
+def _resolve(fut: asyncio.Future[Any], value: Any, ok: bool) -> None:
+    if fut.done():
+        return  # the caller stopped waiting (cancelled)
+    if ok:
+        fut.set_result(value)
+    else:
+        fut.set_exception(value)
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:

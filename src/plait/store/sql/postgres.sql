@@ -34,12 +34,11 @@ SELECT workflow_id, run_id, workflow_type, task_queue, status, start_time, close
        next_event_id, state, result, search_attributes, memo
 FROM executions WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid FOR UPDATE;
 
--- name: lock_execution
-SELECT 1 FROM executions WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
-FOR UPDATE;
-
 -- name: lock_execution_of_task
-SELECT e.namespace, e.workflow_id, e.run_id FROM executions e
+SELECT e.namespace, e.workflow_id, e.run_id, e.workflow_type, e.task_queue, e.status,
+       e.start_time, e.close_time, e.next_event_id, e.state, e.result, e.search_attributes,
+       e.memo
+FROM executions e
 WHERE (e.namespace, e.workflow_id, e.run_id) =
       (SELECT namespace, workflow_id, run_id FROM tasks WHERE task_id = :task_id)
 FOR UPDATE;
@@ -67,3 +66,14 @@ SELECT k.ns, k.wid, k.rid
 FROM unnest(:ns::text[], :wid::text[], :rid::text[]) AS k (ns, wid, rid)
 LEFT JOIN executions e ON e.namespace = k.ns AND e.workflow_id = k.wid AND e.run_id = k.rid
 WHERE e.run_id IS NULL OR e.close_time IS NOT NULL;
+
+-- name: insert_events
+INSERT INTO events (namespace, workflow_id, run_id, event_id, data)
+SELECT :ns, :wid, :rid, e.id, e.data FROM unnest(:ids::bigint[], :datas::text[]) AS e (id, data);
+
+-- name: delete_timers
+DELETE FROM timers t
+USING unnest(:ns::text[], :wid::text[], :rid::text[], :kind::text[], :ref::text[])
+      AS k (ns, wid, rid, kind, ref)
+WHERE t.namespace = k.ns AND t.workflow_id = k.wid AND t.run_id = k.rid AND t.kind = k.kind
+  AND t.ref = k.ref;
