@@ -323,7 +323,15 @@ class PgTxn(Txn):
         if self.write and task_id in self._tasks:
             raw = self._tasks[task_id]
             return _task(raw) if raw is not None else None
-        self._lock_task(task_id)
+        if self.write and task_id not in self._task_run and self._locked:
+            # Most likely a task of a run this transaction holds already: read it, and lock
+            # (then read again) only if it is not.
+            r = self.one("get_task", task_id=task_id)
+            if r is None or (r[1], r[4], r[5]) in self._locked:
+                return self._remember([r])[0] if r else None
+            self.lock_run(r[1], r[4], r[5])
+        else:
+            self._lock_task(task_id)
         r = self.one("get_task", task_id=task_id)
         return self._remember([r])[0] if r else None
 
