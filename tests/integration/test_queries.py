@@ -112,3 +112,4 @@ async def test_bad_queries(env: WorkflowEnvironment, queue: str) -> None:
     with pytest.raises(RPCError) as info:  # no worker: a clear timeout, not a hang
         await h.query(Registration.progress, timeout=timedelta(seconds=0.5))
     assert info.value.status == 504 and info.value.code == "query_timeout"
+

@@ -80,3 +80,33 @@ async def test_task_whose_dispatch_was_lost_is_offered_again(env: WorkflowEnviro
         assert await env.client.get_workflow_handle("lost-1").result() == ["a", "b"]
     history = await env.client.get_workflow_handle("lost-1").fetch_history()
     assert "WORKFLOW_TASK_TIMED_OUT" in [e.event_type for e in history.events]
+
+
+async def test_workflow_task_held_past_its_timeout_is_offered_again(env: WorkflowEnvironment,
+                                                                    queue: str) -> None:
+    """A live worker that holds a workflow task and never answers (stuck workflow code) keeps
+    heartbeating; the task still times out after task_timeout and goes to another worker."""
+    ns = env.address + "/api/v1/namespaces/default"
+    await env.client.start_workflow(TwoSteps.run, id="stuck-1", task_queue=queue,
+                                    task_timeout=timedelta(seconds=1))
+    async with aiohttp.ClientSession() as http:
+        async with http.post(ns + "/sessions", json={"task_queue": queue,
+                                                      "identity": "stuck"}) as r:
+            session = (await r.json())["session_id"]
+        async with http.post(ns + f"/task-queues/{queue}/poll", json={
+                "session_id": session, "kind": "workflow", "wait": 5}) as r:
+            token = (await r.json())["tasks"][0]["token"]
+        for _ in range(3):
+            await asyncio.sleep(0.6)
+            async with http.post(env.address + f"/api/v1/sessions/{session}/heartbeat",
+                                 json={"held": [token]}) as r:
+                assert r.status == 200
+        async with Worker(env.client, task_queue=queue, workflows=[TwoSteps],
+                          activities=[slow_step]):
+            assert await env.client.get_workflow_handle("stuck-1").result() == ["a", "b"]
+        async with http.post(env.address + "/api/v1/workflow-tasks/complete",
+                             json={"token": token, "commands": []}) as r:
+            assert r.status == 409  # the stuck worker's late answer is refused
+    history = await env.client.get_workflow_handle("stuck-1").fetch_history()
+    timed_out = [e for e in history.events if e.event_type == "WORKFLOW_TASK_TIMED_OUT"]
+    assert timed_out and timed_out[0].attributes["timeout_type"] == "start_to_close"

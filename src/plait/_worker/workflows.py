@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from plait import errors
 from plait.protocol import failure as failures
+from plait.runtime.activations import timestamp
 from plait.runtime.definitions import WorkflowDefn
 from plait.runtime.instance import WorkflowInstance, WorkflowTaskError, new_instance
 
@@ -91,7 +92,9 @@ class WorkflowTasks:
             events = await self._fetch_history(task)
             inst = new_instance(defn, task)
             try:
-                inst.replay_then_activate(events, None)
+                # Events no task has processed yet are applied too (the copy's commands are
+                # dropped), so a workflow queried before its first task completes answers.
+                inst.replay_then_activate(events, timestamp(events[-1]) if events else 0.0)
             except WorkflowTaskError as e:
                 return {"code": "query_failed", "failure": failures.from_exception(e.cause)}
         return inst.query(task["query_name"], task.get("input") or [])

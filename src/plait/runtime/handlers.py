@@ -180,7 +180,10 @@ class Handlers:
         """Answer a query from the current state; a handler must only read."""
         handler = self.defn.queries.get(name)
         dynamic = self.defn.queries.get(DYNAMIC)
-        if self._object is None or (handler is None and dynamic is None):
+        if self._object is None:
+            return {"code": "query_failed", "failure": {
+                "message": "the workflow has not run its first task yet"}}
+        if handler is None and dynamic is None:
             known = sorted(k for k in self.defn.queries if k != DYNAMIC)
             return {"code": "unknown_query", "failure": {
                 "message": f"workflow {self.defn.name} has no query {name!r} (it has {known})"}}

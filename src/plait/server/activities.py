@@ -22,8 +22,8 @@ _OPTIONS = ("start_to_close_timeout", "schedule_to_close_timeout", "schedule_to_
             "heartbeat_timeout")
 
 
-def schedule(run: Run, cmd: dict[str, Any]) -> int:
-    """Apply a schedule_activity command; returns the new task's id."""
+def schedule(run: Run, cmd: dict[str, Any]) -> tuple[int, str, str]:
+    """Apply a schedule_activity command; returns the new task's id, queue and type."""
     aid = str(cmd.get("activity_id") or "")
     atype = cmd.get("activity_type")
     if not aid or not isinstance(atype, str) or not atype:
@@ -51,7 +51,23 @@ def schedule(run: Run, cmd: dict[str, Any]) -> int:
     if opts["schedule_to_start_timeout"]:
         _timer(run, "act_s2s", aid, now + opts["schedule_to_start_timeout"], {"attempt": 1})
     run.ctx.effects.wake_queue(run.ns, queue, "activity")
-    return task_id
+    return task_id, queue, atype
+
+
+_TIMER_OPTION = {"act_stc": "start_to_close_timeout", "act_hb": "heartbeat_timeout",
+                 "act_s2c": "schedule_to_close_timeout", "act_s2s": "schedule_to_start_timeout"}
+
+
+def _armed(task: TaskRow, kind: str) -> bool:
+    """Whether a timer of this kind can exist: it follows from the activity's options, so
+    finishing an activity deletes only timers that were set (no empty DELETEs)."""
+    return bool(task.payload["options"].get(_TIMER_OPTION[kind]))
+
+
+def _delete_timers(txn: Txn, task: TaskRow, *kinds: str) -> None:
+    for kind in kinds:
+        if _armed(task, kind):
+            txn.delete_timer(task.namespace, task.workflow_id, task.run_id, kind, task.ref)
 
 
 def _timer(run: Run, kind: str, aid: str, at: float, data: dict[str, Any]) -> None:
@@ -68,7 +84,7 @@ def dispatch_payload(ctx: Ctx, task: TaskRow) -> dict[str, Any]:
     txn.exec("insert_attempt", ns=task.namespace, wid=task.workflow_id, rid=task.run_id,
              aid=task.ref, attempt=p["attempt"], activity_type=p["activity_type"],
              started_at=now, worker=task.lease_session)
-    txn.delete_timer(task.namespace, task.workflow_id, task.run_id, "act_s2s", task.ref)
+    _delete_timers(txn, task, "act_s2s")
     timeout = opts.get("start_to_close_timeout")
     deadline = None
     if opts.get("schedule_to_close_timeout"):
@@ -221,16 +237,15 @@ def _end_attempt(run: Run, task: TaskRow, outcome: str, failure: dict[str, Any] 
 
 
 def _clear_attempt_timers(run: Run, task: TaskRow) -> None:
-    for kind in ("act_stc", "act_hb"):
-        run.txn.delete_timer(run.ns, run.wid, run.rid, kind, task.ref)
+    if task.lease_session is not None:
+        _delete_timers(run.txn, task, "act_stc", "act_hb")
 
 
 def _finish(run: Run, task: TaskRow, etype: EventType, attrs: dict[str, Any]) -> None:
     p = task.payload
     run.txn.delete_task(task.task_id)
     _clear_attempt_timers(run, task)
-    for kind in ("act_s2c", "act_s2s"):
-        run.txn.delete_timer(run.ns, run.wid, run.rid, kind, task.ref)
+    _delete_timers(run.txn, task, "act_s2c", "act_s2s")
     events: list[tuple[EventType, dict[str, Any]]] = []
     base = {"activity_id": task.ref, "scheduled_event_id": p["scheduled_event_id"]}
     if task.lease_session is not None or etype not in (EventType.ACTIVITY_TASK_TIMED_OUT,

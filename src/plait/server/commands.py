@@ -12,13 +12,14 @@ from plait.server.run import Run
 __all__ = ["CLOSE_COMMANDS", "apply_commands"]
 
 
-def apply_commands(run: Run, commands: list[dict[str, Any]]) -> list[int]:
-    """Apply commands in order (stopping once the run closes); returns new activity task ids.
+def apply_commands(run: Run, commands: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
+    """Apply commands in order (stopping once the run closes); returns the new activity
+    tasks (id, queue, type).
 
     Inputs produced on the way (an activity cancelled before it started) are held in the
     buffer and written after the command events.
     """
-    scheduled: list[int] = []
+    scheduled: list[tuple[int, str, str]] = []
     run.holding = True
     try:
         for cmd in commands:
@@ -30,7 +31,7 @@ def apply_commands(run: Run, commands: list[dict[str, Any]]) -> list[int]:
     return scheduled
 
 
-def _apply(run: Run, cmd: dict[str, Any], scheduled: list[int]) -> None:
+def _apply(run: Run, cmd: dict[str, Any], scheduled: list[tuple[int, str, str]]) -> None:
     kind = cmd.get("kind")
     if kind == "schedule_activity":
         scheduled.append(activities.schedule(run, cmd))

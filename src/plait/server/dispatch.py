@@ -17,7 +17,15 @@ __all__ = ["claim", "claim_ids", "complete_activity", "fail_activity", "heartbea
            "session_info"]
 
 
-def session_info(ctx: Ctx, session: str) -> dict[str, Any]:
+_INFO_CACHE: dict[str, dict[str, Any]] = {}
+_INFO_CACHE_SIZE = 4096
+
+
+def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> dict[str, Any]:
+    """What a session serves (queue, types). ``cached``: a session's info never changes, so
+    a caller that does not need to know the session is still alive may take a cached copy."""
+    if cached and session in _INFO_CACHE:
+        return _INFO_CACHE[session]
     row = ctx.txn.one("get_session", session=session)
     if row is None:
         raise NotFound(f"worker session {session!r} is unknown or expired; open a new one",
@@ -25,6 +33,9 @@ def session_info(ctx: Ctx, session: str) -> dict[str, Any]:
     from plait.protocol.jsoncodec import loads
 
     info: dict[str, Any] = loads(row[4])
+    if len(_INFO_CACHE) >= _INFO_CACHE_SIZE:
+        _INFO_CACHE.pop(next(iter(_INFO_CACHE)))
+    _INFO_CACHE[session] = info
     return info
 
 
@@ -41,22 +52,10 @@ def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
     return out
 
 
-def claim_ids(ctx: Ctx, task_ids: list[int], session: str, *,
-              activity_filter: bool = False) -> list[dict[str, Any]]:
+def claim_ids(ctx: Ctx, task_ids: list[int], session: str) -> list[dict[str, Any]]:
     """Claim specific tasks for one session (eager dispatch in a completion's response)."""
-    types: set[str] | None = None
-    queue = None
-    if activity_filter:
-        info = session_info(ctx, session)
-        types = set(info.get("activity_types") or [])
-        queue = info.get("task_queue")
     out = []
     for task_id in task_ids:
-        if types is not None:
-            task = ctx.txn.get_task(task_id)
-            if task is None or task.task_queue != queue or \
-                    task.payload["activity_type"] not in types:
-                continue
         claimed = ctx.txn.claim_task_by_id(task_id, session, ctx.now)
         if claimed is not None:
             payload = _dispatch(ctx, claimed)
@@ -68,19 +67,17 @@ def claim_ids(ctx: Ctx, task_ids: list[int], session: str, *,
 def _dispatch(ctx: Ctx, task: TaskRow) -> dict[str, Any] | None:
     if task.kind == "query":  # closed workflows can be queried too
         return queries.dispatch_payload(task)
+    if task.kind == "activity":
+        # No need to read the run: closing a run deletes its tasks in the same transaction,
+        # so an activity task that exists belongs to a running workflow.
+        return activities.dispatch_payload(ctx, task)
     row = ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
     if row is None or row.status != RUNNING:
         ctx.txn.delete_task(task.task_id)
         return None
-    if task.kind == "activity":
-        return activities.dispatch_payload(ctx, task)
     state = row.state
     upto = int(state.get("upto", 0))
     after = upto if state.get("sticky") == task.lease_session else 0
-    timeout = float(state.get("task_timeout", 10.0))
-    ctx.txn.set_timer(task.namespace, task.workflow_id, task.run_id, "wt_timeout", "wt",
-                      ctx.now + timeout, {"dispatch_no": task.dispatch_no})
-    ctx.effects.timer(ctx.now + timeout)
     return {
         "kind": "workflow", "token": f"{task.task_id}.{task.dispatch_no}",
         "namespace": task.namespace, "workflow_id": task.workflow_id, "run_id": task.run_id,
@@ -99,6 +96,7 @@ def complete_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, An
     run = _run_of(ctx, task)
     if run is None:
         return {"recorded": False}
+    run.alive = session
     activities.complete(run, task, req.get("result"))
     run.save()
     out: dict[str, Any] = {"recorded": True}

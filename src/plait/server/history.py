@@ -232,6 +232,7 @@ def complete_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[st
         run.schedule_wt()
         run.save()
         return {"rejected": True, "reason": "unhandled_events"}
+    run.alive = session
     run.end_wt(task, EventType.WORKFLOW_TASK_COMPLETED, {"identity": session})
     scheduled = apply_commands(run, commands)
     run.state["upto"] = run.row.next_event_id - 1  # before the held inputs are written
@@ -245,15 +246,20 @@ def complete_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[st
     return out
 
 
-def _eager(ctx: Ctx, run: Run, session: str, scheduled: list[int], req: dict[str, Any],
-           out: dict[str, Any]) -> None:
-    """Hand the tasks this completion created straight back to the worker (no poll)."""
+def _eager(ctx: Ctx, run: Run, session: str, scheduled: list[tuple[int, str, str]],
+           req: dict[str, Any], out: dict[str, Any]) -> None:
+    """Hand the tasks this completion created straight back to the worker (no poll): the
+    activities it can run (its queue, its types, up to the slots it offered) and the next
+    workflow task."""
     from plait.server import dispatch
 
     want = int(req.get("eager_activities") or 0)
     if want and scheduled:
-        out["activity_tasks"] = dispatch.claim_ids(ctx, scheduled[:want], session,
-                                                   activity_filter=True)
+        info = dispatch.session_info(ctx, session, cached=True)
+        mine = set(info.get("activity_types") or [])
+        ids = [tid for tid, queue, atype in scheduled
+               if queue == info.get("task_queue") and atype in mine][:want]
+        out["activity_tasks"] = dispatch.claim_ids(ctx, ids, session)
     if req.get("eager_workflow") and run.running and run.state.get("wt"):
         wts = dispatch.claim_ids(ctx, [run.state["wt"]["task_id"]], session)
         if wts:
@@ -293,13 +299,6 @@ def fire_timer(ctx: Ctx, ns: str, wid: str, rid: str, kind: str, ref: str) -> No
     if kind == "user":
         run.add_input([(EventType.TIMER_FIRED, {
             "timer_id": ref, "started_event_id": timer.data.get("started_event_id")})])
-    elif kind == "wt_timeout":
-        task = run.wt_task()
-        if task is not None and task.lease_session and \
-                task.dispatch_no == timer.data.get("dispatch_no"):
-            log.warning("workflow task timed out: workflow_id=%s run_id=%s", wid, rid)
-            run.retry_wt(task, EventType.WORKFLOW_TASK_TIMED_OUT,
-                         {"timeout_type": "start_to_close"}, 0.0)
     elif kind == "execution":
         run.flush_buffer()
         run.close("TIMED_OUT", EventType.WORKFLOW_EXECUTION_TIMED_OUT,

@@ -48,6 +48,8 @@ class Run:
         self.events: list[dict[str, Any]] = []
         self.holding = False
         self.closed_now = False
+        self.alive: str | None = None
+        """A session known to be alive in this transaction (it is completing a task now)."""
         """True while a completion's commands are applied: inputs wait, so the command events
         stay contiguous in the history."""
 
@@ -120,7 +122,7 @@ class Run:
         when = visible_at if visible_at is not None else self.ctx.now
         task_id = self.txn.insert_task(
             ns=self.ns, task_queue=self.row.task_queue, kind="workflow", wid=self.wid,
-            rid=self.rid, ref="wt", visible_at=when, payload={"attempt": attempt},
+            rid=self.rid, ref="wt", visible_at=when, payload=self._wt_payload(attempt),
             sticky_session=sticky, sticky_until=when + STICKY_SECONDS if sticky else None)
         self.state["wt"] = {"task_id": task_id, "scheduled_event_id": event_id,
                             "attempt": attempt}
@@ -128,11 +130,16 @@ class Run:
         if when > self.ctx.now:
             self.ctx.effects.timer(when)
 
+    def _wt_payload(self, attempt: int) -> dict[str, Any]:
+        # The timeout travels with the task: the worker's session heartbeat enforces it.
+        return {"attempt": attempt, "timeout": float(self.state.get("task_timeout") or 10.0)}
+
     def live_sticky(self) -> str | None:
         """The session that caches this run, if it still exists (a closed or expired
         session's runs go straight to the shared queue instead of waiting out the window)."""
         sticky = self.state.get("sticky")
-        if sticky and self.txn.one("get_session", session=sticky) is None:
+        if sticky and sticky != self.alive and \
+                self.txn.one("get_session", session=sticky) is None:
             self.state["sticky"] = sticky = None
         return sticky  # type: ignore[no-any-return]
 
@@ -147,7 +154,6 @@ class Run:
         self.append(outcome, {"scheduled_event_id": wt["scheduled_event_id"],
                               "started_event_id": started, **attrs})
         self.txn.delete_task(task.task_id)
-        self.txn.delete_timer(self.ns, self.wid, self.rid, "wt_timeout", "wt")
         self.state["wt"] = None
 
     def retry_wt(self, task: TaskRow, outcome: EventType, attrs: dict[str, Any],
@@ -159,7 +165,6 @@ class Run:
             self.end_wt(task, outcome, attrs)
         else:
             self.txn.delete_task(task.task_id)
-            self.txn.delete_timer(self.ns, self.wid, self.rid, "wt_timeout", "wt")
             self.state["wt"] = None
         self.flush_buffer()
         self.state["sticky"] = None
@@ -172,7 +177,7 @@ class Run:
         """Later attempts of a failing task add no events (the first failure is recorded)."""
         task_id = self.txn.insert_task(
             ns=self.ns, task_queue=self.row.task_queue, kind="workflow", wid=self.wid,
-            rid=self.rid, ref="wt", visible_at=visible_at, payload={"attempt": attempt})
+            rid=self.rid, ref="wt", visible_at=visible_at, payload=self._wt_payload(attempt))
         prev = self.state.get("last_wt_scheduled_event_id", 0)
         self.state["wt"] = {"task_id": task_id, "scheduled_event_id": prev, "attempt": attempt}
         self.ctx.effects.wake_queue(self.ns, self.row.task_queue, "workflow")

@@ -3,11 +3,14 @@
 A dropped long-poll is not a dead worker; a session that stops heartbeating is. When it
 expires, every task leased to it goes back to the queue at once, whatever its timeouts. Each
 heartbeat also lists the tasks the worker holds: a task leased more than a moment ago that the
-worker does not know about (its response was lost) is offered again.
+worker does not know about (its response was lost) is offered again, and a workflow task held
+past its task timeout (stuck workflow code) times out. A dead worker's tasks need no timers:
+its session expires.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -18,6 +21,7 @@ from plait.server.run import Ctx
 __all__ = ["close", "expire_due", "heartbeat", "open_session"]
 
 UNACKED_GRACE = 2.0
+log = logging.getLogger("plait.server")
 
 
 def open_session(ctx: Ctx, ns: str, req: dict[str, Any], expiry: float) -> dict[str, Any]:
@@ -40,8 +44,13 @@ def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float) -> dict[st
     held_set = set(held)
     for task in ctx.txn.leased_tasks(session):
         token = f"{task.task_id}.{task.dispatch_no}"
-        if token not in held_set and (task.dispatched_at or 0) < ctx.now - UNACKED_GRACE:
+        age = ctx.now - (task.dispatched_at or ctx.now)
+        if token not in held_set and age > UNACKED_GRACE:
             redispatch_lost(ctx, task, "unacknowledged")
+        elif task.kind == "workflow" and age > float(task.payload.get("timeout") or 10.0):
+            log.warning("workflow task timed out at worker session %s: workflow_id=%s",
+                        session, task.workflow_id)
+            redispatch_lost(ctx, task, "start_to_close")
     return {"ok": True}
 
 
