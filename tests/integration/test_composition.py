@@ -187,3 +187,23 @@ async def test_child_id_conflict(env: WorkflowEnvironment, queue: str) -> None:
         assert await env.client.execute_workflow(Twice.run, id="twice",
                                                  task_queue=queue) == "refused"
         await env.client.get_workflow_handle("only-one").terminate()
+
+
+@workflow.defn
+class Dispatcher:
+    @workflow.run
+    async def run(self, number: str) -> str:
+        return await workflow.execute_child_workflow(RegisterNumber.run, number,  # type: ignore[no-any-return]
+                                                     task_queue=f"{workflow.info().task_queue}-numbers")
+
+
+async def test_child_on_another_task_queue(env: WorkflowEnvironment, queue: str) -> None:
+    """The child runs on workers of its own queue; the parent's workers do not know it."""
+    async with Worker(env.client, task_queue=queue, workflows=[Dispatcher],
+                      activities=[register_number]), \
+            Worker(env.client, task_queue=f"{queue}-numbers", workflows=[RegisterNumber],
+                   activities=[register_number]):
+        assert await env.client.execute_workflow(Dispatcher.run, "+7", id="disp",
+                                                 task_queue=queue) == "registered +7"
+    child = await env.client.get_workflow_handle("disp-child-1").describe()
+    assert child.task_queue == f"{queue}-numbers"

@@ -69,7 +69,8 @@ async def serve(db: str, host: str, port: int) -> None:
     import os
 
     expiry = float(os.environ.get("PLAIT_SESSION_EXPIRY", "5"))
-    server = Server(db, host, port, ServiceConfig(session_expiry=expiry))
+    max_payload = int(os.environ.get("PLAIT_MAX_PAYLOAD", str(2 * 1024 * 1024)))
+    server = Server(db, host, port, ServiceConfig(session_expiry=expiry, max_payload=max_payload))
     await server.start()
     print(f"plait server on {server.address} (db {db}); UI at {server.address}/", flush=True)
     stop = asyncio.Event()
