@@ -202,3 +202,53 @@ async def test_timeouts_fire_once_with_two_servers(pg_url: str, queue: str) -> N
         finally:
             await c1.close()
             await c2.close()
+
+
+sends: list[float] = []
+
+
+@activity.defn(name="send")
+async def send(i: int) -> int:
+    sends.append(time.time())
+    return i
+
+
+@workflow.defn
+class Blast:
+    @workflow.run
+    async def run(self, base: int) -> int:
+        results = await asyncio.gather(*(workflow.execute_activity(
+            "send", base + i, start_to_close_timeout=timedelta(seconds=60)) for i in range(5)))
+        return sum(results)
+
+
+async def test_a_rate_limit_holds_across_two_servers(pg_url: str, queue: str) -> None:
+    """Limit 5/s (burst 1) on an activity type; 50 activities from workers on two servers:
+    no 1-second window sees more than 5 starts plus the burst, and all finish in ~10 s."""
+    sends.clear()
+    async with two_servers(pg_url) as (one, two):
+        assert one.service is not None
+        await one.service.store.write(lambda t: t.set_rate_limit("default", queue, "send",
+                                                                 5.0, 1.0))
+        c1 = await Client.connect(one.address)
+        c2 = await Client.connect(two.address)
+        try:
+            async with Worker(c1, task_queue=queue, workflows=[Blast], activities=[send]), \
+                    Worker(c2, task_queue=queue, workflows=[Blast], activities=[send]):
+                started = time.time()
+                handles = [await (c1 if i % 2 else c2).start_workflow(
+                    Blast.run, 10 * i, id=f"{queue}-{i}", task_queue=queue) for i in range(10)]
+                results = await asyncio.wait_for(
+                    asyncio.gather(*(h.result() for h in handles)), 60)
+                took = time.time() - started
+            assert results == [50 * i + 10 for i in range(10)]
+            desc = await c1.get_workflow_handle(f"{queue}-9").describe()
+            assert all(a.outcome == "completed" for a in desc.attempts)
+        finally:
+            await c1.close()
+            await c2.close()
+    assert len(sends) == 50
+    sends.sort()
+    busiest = max(sum(1 for s in sends if t <= s < t + 1.0) for t in sends)
+    assert busiest <= 5 + 1, busiest
+    assert 8.5 <= took <= 14, took

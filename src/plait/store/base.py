@@ -13,13 +13,14 @@ import abc
 import contextlib
 import dataclasses
 import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from plait.protocol.jsoncodec import dumps_str, loads
 
-__all__ = ["ConflictError", "ExecutionRow", "Store", "StoreUnavailable", "TaskRow", "Txn",
-           "open_store"]
+__all__ = ["ConflictError", "ExecutionRow", "RateLimit", "RateLimitCache", "Store",
+           "StoreUnavailable", "TaskRow", "Txn", "open_store"]
 
 T = TypeVar("T")
 _savepoints = itertools.count(1)
@@ -98,9 +99,11 @@ class Txn:
     Backends override only what differs (the claim query's locking, for instance).
     """
 
-    def __init__(self, cursor: Any, queries: dict[str, str]) -> None:
+    def __init__(self, cursor: Any, queries: dict[str, str],
+                 limits: RateLimitCache | None = None) -> None:
         self.cur = cursor
         self.q = queries
+        self.limits = limits if limits is not None else RateLimitCache(ttl=0.0)
 
     # -- plumbing -------------------------------------------------------------------------
     def exec(self, name: str, **params: Any) -> Any:
@@ -202,11 +205,26 @@ class Txn:
 
     def claim_tasks(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
                     limit: int) -> list[TaskRow]:
+        """Lease up to ``limit`` ready tasks to ``session``, earliest first. An activity
+        whose rate limit has no token left goes back to the queue until one is due."""
+        tasks = self._claim(ns=ns, task_queue=task_queue, kind=kind, session=session, now=now,
+                            limit=limit)
+        return self._admit(tasks, now) if kind == "activity" else tasks
+
+    def _claim(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
+               limit: int) -> list[TaskRow]:
         rows = self.all("claim_tasks", ns=ns, task_queue=task_queue, kind=kind,
                         session=session, now=now, limit=limit)
         return sorted((_task(r) for r in rows), key=lambda t: (t.visible_at, t.task_id))
 
     def claim_task_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
+        task = self._claim_by_id(task_id, session, now)
+        if task is not None and task.kind == "activity":
+            admitted = self._admit([task], now)
+            return admitted[0] if admitted else None
+        return task
+
+    def _claim_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
         r = self.one("claim_task_by_id", task_id=task_id, session=session, now=now)
         return _task(r) if r else None
 
@@ -253,6 +271,73 @@ class Txn:
         v: float | None = self.scalar("next_timer")
         return v
 
+    # -- rate limits ----------------------------------------------------------------------------
+    def set_rate_limit(self, ns: str, task_queue: str, activity_type: str | None,
+                       per_second: float, burst: float, per_key: bool = False) -> None:
+        """Limit activity starts on a queue (``activity_type`` None: every type without a
+        limit of its own). Replacing a limit starts its buckets full."""
+        atype = activity_type or ""
+        self.exec("set_rate_limit", ns=ns, task_queue=task_queue, activity_type=atype,
+                  per_second=per_second, burst=burst, per_key=int(per_key))
+        self.exec("delete_rate_buckets", ns=ns, task_queue=task_queue, activity_type=atype)
+        self.limits.forget((ns, task_queue))
+
+    def delete_rate_limit(self, ns: str, task_queue: str, activity_type: str | None) -> bool:
+        atype = activity_type or ""
+        deleted: bool = self.exec("delete_rate_limit", ns=ns, task_queue=task_queue,
+                                  activity_type=atype).rowcount == 1
+        self.exec("delete_rate_buckets", ns=ns, task_queue=task_queue, activity_type=atype)
+        self.limits.forget((ns, task_queue))
+        return deleted
+
+    def rate_limits(self, ns: str) -> list[dict[str, Any]]:
+        return [{"task_queue": r[0], "activity_type": r[1] or None, "per_second": r[2],
+                 "burst": r[3], "per_key": bool(r[4])} for r in self.all("rate_limits", ns=ns)]
+
+    def _queue_limits(self, ns: str, task_queue: str) -> dict[str, RateLimit]:
+        limits = self.limits.get((ns, task_queue))
+        if limits is None:
+            limits = {r[0]: RateLimit(r[0], r[1], r[2], bool(r[3])) for r in self.all(
+                "rate_limits_of_queue", ns=ns, task_queue=task_queue)}
+            self.limits.put((ns, task_queue), limits)
+        return limits
+
+    def _admit(self, tasks: list[TaskRow], now: float) -> list[TaskRow]:
+        """The claimed activity tasks that may start now; each takes a token from its
+        bucket. The others go back to the queue, visible when their next token is due
+        (``payload["rate_limited_until"]`` says so, for describe())."""
+        if not tasks or not self._queue_limits(tasks[0].namespace, tasks[0].task_queue):
+            return tasks
+        admitted = []
+        for task in tasks:
+            due = self._take_token(task, now)
+            if due is None:
+                admitted.append(task)
+            else:
+                task.payload["rate_limited_until"] = due
+                self.release_task(task.task_id, due, task.payload)
+        return admitted
+
+    def _take_token(self, task: TaskRow, now: float) -> float | None:
+        """None when a token was taken; else when the bucket will next have one."""
+        limits = self._queue_limits(task.namespace, task.task_queue)
+        limit = limits.get(task.payload.get("activity_type") or "") or limits.get("")
+        if limit is None:
+            return None
+        key = {"ns": task.namespace, "task_queue": task.task_queue,
+               "activity_type": limit.activity_type,
+               "bucket_key": str(task.payload.get("rate_limit_key") or "")
+               if limit.per_key else ""}
+        capacity = max(1.0, limit.burst)
+        self.exec("ensure_rate_bucket", **key, tokens=capacity, now=now)
+        tokens, updated_at = self.one("get_rate_bucket", **key)
+        tokens = min(capacity, tokens + max(0.0, now - updated_at) * limit.per_second)
+        if tokens >= 1.0:
+            self.exec("set_rate_bucket", **key, tokens=tokens - 1.0, now=now)
+            return None
+        self.exec("set_rate_bucket", **key, tokens=tokens, now=now)
+        return float(now + (1.0 - tokens) / limit.per_second)
+
     # -- closing and retention --------------------------------------------------------------
     def delete_run_work(self, ns: str, wid: str, rid: str) -> None:
         """Drop the tasks and timers of a run that has closed."""
@@ -295,6 +380,36 @@ class Txn:
     # -- dispatch bookkeeping kept here so backends share it -------------------------------
     def json(self, value: Any) -> str:
         return dumps_str(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class RateLimit:
+    activity_type: str
+    """'' for every activity type of the queue without a limit of its own."""
+    per_second: float
+    burst: float
+    per_key: bool
+
+
+class RateLimitCache:
+    """A store's copy of the rate limits of each (namespace, task queue), read again after
+    ``ttl`` seconds: another server may have changed them. Token buckets are never cached."""
+
+    def __init__(self, ttl: float = 1.0) -> None:
+        self.ttl = ttl
+        self._data: dict[tuple[str, str], tuple[float, dict[str, RateLimit]]] = {}
+
+    def get(self, key: tuple[str, str]) -> dict[str, RateLimit] | None:
+        entry = self._data.get(key)
+        if entry is None or time.monotonic() - entry[0] >= self.ttl:
+            return None
+        return entry[1]
+
+    def put(self, key: tuple[str, str], limits: dict[str, RateLimit]) -> None:
+        self._data[key] = (time.monotonic(), limits)
+
+    def forget(self, key: tuple[str, str]) -> None:
+        self._data.pop(key, None)
 
 
 def _list_where(ns: str, f: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:

@@ -52,6 +52,7 @@ from plait.protocol.jsoncodec import dumps_str
 from plait.store.base import (
     ConflictError,
     ExecutionRow,
+    RateLimitCache,
     Store,
     StoreUnavailable,
     TaskRow,
@@ -117,8 +118,9 @@ class PgTxn(Txn):
         "tasks_of_run", "leased_tasks_of_session", "delete_timer", "delete_timers",
         "upsert_timer", "get_timer", "insert_event", "insert_events", "get_events"})
 
-    def __init__(self, cursor: Any, queries: dict[str, str], *, write: bool) -> None:
-        super().__init__(cursor, queries)
+    def __init__(self, cursor: Any, queries: dict[str, str], *, write: bool,
+                 limits: RateLimitCache | None = None) -> None:
+        super().__init__(cursor, queries, limits)
         self.write = write
         self._locked: set[RunKey] = set()
         self._absent: set[RunKey] = set()
@@ -344,15 +346,15 @@ class PgTxn(Txn):
         self.lock_run(ns, wid, rid)
         return self._remember(self.all("tasks_of_run", ns=ns, wid=wid, rid=rid))
 
-    def claim_tasks(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
-                    limit: int) -> list[TaskRow]:
+    def _claim(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
+               limit: int) -> list[TaskRow]:
         rows = self.all("claim_tasks", ns=ns, task_queue=task_queue, kind=kind,
                         session=session, now=now, limit=limit)
         for r in rows:  # the claim locked each task's run (SKIP LOCKED)
             self._now_locked((r[1], r[4], r[5]))
         return sorted(self._remember(rows), key=lambda t: (t.visible_at, t.task_id))
 
-    def claim_task_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
+    def _claim_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
         self._lock_task(task_id)
         self._tasks.pop(task_id, None)
         r = self.one("claim_task_by_id", task_id=task_id, session=session, now=now)
@@ -442,6 +444,7 @@ class PostgresStore(Store):
         self._kwargs: dict[str, Any] = {"autocommit": True,
                                         "connect_timeout": max(1, int(connect_timeout))}
         self._pool_timeout = pool_timeout
+        self._limits = RateLimitCache(ttl=1.0)  # other servers' changes count within 1 s
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url, min_size=min(2, size), max_size=size, kwargs=self._kwargs, open=False,
             configure=_configure, timeout=pool_timeout, name="plait")
@@ -530,7 +533,7 @@ class PostgresStore(Store):
         try:
             cur = conn.cursor()
             cur.execute(begin)
-            txn = PgTxn(cur, self._queries, write=write)
+            txn = PgTxn(cur, self._queries, write=write, limits=self._limits)
             value = fn(txn)
             if write:
                 txn.finish()

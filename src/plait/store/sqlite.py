@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from plait.store.base import Store, StoreUnavailable, Txn
+from plait.store.base import RateLimitCache, Store, StoreUnavailable, Txn
 from plait.store.queries import load_queries, migrations
 
 __all__ = ["SQLiteStore"]
@@ -38,6 +38,7 @@ class SQLiteStore(Store):
         self._lock_file = self._take_lock(path)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._queries = load_queries("named")
+        self._limits = RateLimitCache(ttl=1.0)
         self._conn = self._connect(path)
         self._migrate()
         self._thread = threading.Thread(target=self._run, name="plait-sqlite", daemon=True)
@@ -111,7 +112,7 @@ class SQLiteStore(Store):
 
     def _run_batch(self, batch: list[Any]) -> None:
         cur = self._conn.cursor()
-        txn = Txn(cur, self._queries)
+        txn = Txn(cur, self._queries, self._limits)
         results: list[tuple[Any, asyncio.AbstractEventLoop, asyncio.Future[Any], Any, bool]] = []
         try:
             cur.execute("BEGIN IMMEDIATE")

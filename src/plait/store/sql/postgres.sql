@@ -77,3 +77,9 @@ USING unnest(:ns::text[], :wid::text[], :rid::text[], :kind::text[], :ref::text[
       AS k (ns, wid, rid, kind, ref)
 WHERE t.namespace = k.ns AND t.workflow_id = k.wid AND t.run_id = k.rid AND t.kind = k.kind
   AND t.ref = k.ref;
+
+-- name: get_rate_bucket
+SELECT tokens, updated_at FROM rate_buckets
+WHERE namespace = :ns AND task_queue = :task_queue AND activity_type = :activity_type
+  AND bucket_key = :bucket_key
+FOR UPDATE;

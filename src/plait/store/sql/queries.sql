@@ -206,3 +206,41 @@ UPDATE tasks SET lease_session = :session WHERE task_id = :task_id;
 -- name: set_search_attributes
 UPDATE executions SET search_attributes = :search_attributes
 WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
+
+-- name: set_rate_limit
+INSERT INTO rate_limits (namespace, task_queue, activity_type, per_second, burst, per_key)
+VALUES (:ns, :task_queue, :activity_type, :per_second, :burst, :per_key)
+ON CONFLICT (namespace, task_queue, activity_type)
+DO UPDATE SET per_second = excluded.per_second, burst = excluded.burst,
+              per_key = excluded.per_key;
+
+-- name: delete_rate_limit
+DELETE FROM rate_limits
+WHERE namespace = :ns AND task_queue = :task_queue AND activity_type = :activity_type;
+
+-- name: delete_rate_buckets
+DELETE FROM rate_buckets
+WHERE namespace = :ns AND task_queue = :task_queue AND activity_type = :activity_type;
+
+-- name: rate_limits_of_queue
+SELECT activity_type, per_second, burst, per_key FROM rate_limits
+WHERE namespace = :ns AND task_queue = :task_queue;
+
+-- name: rate_limits
+SELECT task_queue, activity_type, per_second, burst, per_key FROM rate_limits
+WHERE namespace = :ns ORDER BY task_queue, activity_type;
+
+-- name: ensure_rate_bucket
+INSERT INTO rate_buckets (namespace, task_queue, activity_type, bucket_key, tokens, updated_at)
+VALUES (:ns, :task_queue, :activity_type, :bucket_key, :tokens, :now)
+ON CONFLICT (namespace, task_queue, activity_type, bucket_key) DO NOTHING;
+
+-- name: get_rate_bucket
+SELECT tokens, updated_at FROM rate_buckets
+WHERE namespace = :ns AND task_queue = :task_queue AND activity_type = :activity_type
+  AND bucket_key = :bucket_key;
+
+-- name: set_rate_bucket
+UPDATE rate_buckets SET tokens = :tokens, updated_at = :now
+WHERE namespace = :ns AND task_queue = :task_queue AND activity_type = :activity_type
+  AND bucket_key = :bucket_key;
