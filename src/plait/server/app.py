@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -432,6 +433,14 @@ async def metrics(request: web.Request) -> web.Response:
     return resp
 
 
+OPENAPI: web.AppKey[bytes] = web.AppKey("openapi", bytes)
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    """The OpenAPI document of this API (``server/openapi.json``, shipped as package data)."""
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
 async def not_found(request: web.Request) -> web.Response:
     raise NotFound(f"no route for {request.method} {request.path}", code="no_route")
 
@@ -442,6 +451,7 @@ def make_app(service: Service) -> web.Application:
     app[SERVICE] = service
     app[QUERY_WAITERS] = {}
     app[UPDATE_WAITERS] = {}
+    app[OPENAPI] = resources.files("plait.server").joinpath("openapi.json").read_bytes()
     api = "/api/v1"
     nsp = api + "/namespaces/{ns}"
     wf = nsp + "/workflows/{wid}"
@@ -468,6 +478,7 @@ def make_app(service: Service) -> web.Application:
     app.router.add_post(api + "/activity-tasks/fail", fail_activity_task)
     app.router.add_post(api + "/activity-tasks/heartbeat", heartbeat_activity_task)
     app.router.add_post(api + "/activity-tasks/complete-async", complete_async_activity_task)
+    app.router.add_get(api + "/openapi.json", openapi_document)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics)
     ui.add_routes(app)
