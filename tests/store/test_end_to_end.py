@@ -23,8 +23,7 @@ from plait.server.service import ServiceConfig
 from plait.testing import WorkflowEnvironment
 from tests.store.pgdb import fresh_schema
 
-ON_POSTGRES = ["test_workflows", "test_activities", "test_client", "test_task_failures",
-               "test_worker_lifecycle"]
+ON_POSTGRES = ["test_workflows", "test_activities", "test_client", "test_worker_lifecycle"]
 for _module in ON_POSTGRES:
     _mod = importlib.import_module(f"tests.integration.{_module}")
     for _name in dir(_mod):
