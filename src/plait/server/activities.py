@@ -43,7 +43,8 @@ def schedule(run: Run, cmd: dict[str, Any]) -> tuple[int, str, str]:
     payload = {"activity_type": atype, "input": cmd.get("input") or [], "attempt": 1,
                "scheduled_event_id": event_id, "scheduled_time": now, "options": opts,
                "workflow_type": run.row.workflow_type, "header": cmd.get("header") or {},
-               "last_failure": None, "heartbeat_details": []}
+               "last_failure": None, "heartbeat_details": [],
+               "rate_limit_key": cmd.get("rate_limit_key")}
     task_id = run.txn.insert_task(ns=run.ns, task_queue=queue, kind="activity", wid=run.wid,
                                   rid=run.rid, ref=aid, visible_at=now, payload=payload)
     if opts["schedule_to_close_timeout"]:
@@ -215,6 +216,14 @@ def fire_timeout(run: Run, kind: str, aid: str, data: dict[str, Any]) -> None:
         return
     if data.get("attempt") != attempt:
         return  # a timer of an earlier attempt
+    limited_until = task.payload.get("rate_limited_until")
+    if kind == "act_s2s" and task.lease_session is None and limited_until:
+        # Waiting for a rate-limit token counts toward schedule_to_close only.
+        s2s = float(task.payload["options"]["schedule_to_start_timeout"])
+        task.payload.pop("rate_limited_until", None)
+        run.txn.update_task_payload(task.task_id, task.payload)
+        _timer(run, "act_s2s", aid, max(run.ctx.now, float(limited_until)) + s2s, data)
+        return
     if kind == "act_s2s" and task.lease_session is None:
         final = {"kind": "timeout", "timeout_type": "schedule_to_start", "type": "TimeoutError",
                  "message": "activity schedule_to_start timeout",
@@ -260,15 +269,19 @@ def _finish(run: Run, task: TaskRow, etype: EventType, attrs: dict[str, Any]) ->
 
 def pending_info(task: TaskRow, now: float) -> dict[str, Any]:
     p = task.payload
+    limited_until = p.get("rate_limited_until")
     if task.lease_session is not None:
         state = "started"
+    elif limited_until and limited_until > now:
+        state = "waiting_for_rate_limit"
     elif task.visible_at > now and p["attempt"] > 1:
         state = "backing_off"
     else:
         state = "scheduled"
     return {"activity_id": task.ref, "activity_type": p["activity_type"],
             "attempt": p["attempt"], "state": state, "last_failure": p.get("last_failure"),
-            "next_attempt_time": task.visible_at if state == "backing_off" else None,
+            "next_attempt_time": task.visible_at if state in ("backing_off",
+                                                              "waiting_for_rate_limit") else None,
             "scheduled_time": p["scheduled_time"], "task_queue": task.task_queue,
             "heartbeat_details": p.get("heartbeat_details") or []}
 
