@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from plait.server import history, sessions
 from plait.server.run import Ctx
-from plait.store.base import Txn
+from plait.store.base import StoreUnavailable, Txn
 
 if TYPE_CHECKING:
     from plait.server.service import Service
@@ -62,6 +62,7 @@ class TimerService:
         self._wake = asyncio.Event()
         self._next_due: float | None = 0.0
         self._last_housekeeping = 0.0
+        self._database_was_away = False
 
     def hint(self, at: float) -> bool:
         """A timer is due at ``at``; True when that is earlier than this service knew."""
@@ -79,6 +80,7 @@ class TimerService:
                 raise
             except Exception as exc:  # the database is away: keep trying, loudly
                 log.error("timer service: %s", exc)
+                self._database_was_away |= isinstance(exc, StoreUnavailable)
                 await asyncio.sleep(0.5)
 
     async def _tick(self) -> None:
@@ -108,6 +110,15 @@ class TimerService:
 
     async def _housekeeping(self) -> None:
         svc = self.service
+        if self._database_was_away:
+            # Workers could not heartbeat while the database was unreachable: as after a
+            # server restart, give every session a full expiry before judging any dead.
+            expiry = svc.config.session_expiry
+            await svc.write(lambda ctx: ctx.txn.exec("extend_all_sessions",
+                                                      expires_at=ctx.now + expiry))
+            self._database_was_away = False
+            log.warning("the database is reachable again; worker sessions extended by %g s",
+                        expiry)
         await svc.write(sessions.expire_due)
         await svc.write(lambda ctx: ctx.txn.exec("delete_old_requests",
                                                   before=ctx.now - 86400.0))
