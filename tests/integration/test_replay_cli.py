@@ -146,6 +146,7 @@ class Recorded:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.histories = root / "histories"
+        self.cancelled = root / "cancelled.json"
 
     def history(self, name: str) -> Path:
         return self.histories / f"{name}.json"
@@ -228,6 +229,13 @@ def record_histories(rec: Recorded, env: dict[str, str]) -> None:
         export(wid, name)
     assert rec.events("completed")[-1]["event_type"] == "WORKFLOW_EXECUTION_COMPLETED"
     assert rec.events("failed")[-1]["event_type"] == "WORKFLOW_EXECUTION_FAILED"
+    # Kept apart from the others, which the directory tests replay together.
+    cancelled = start("cancelled", '"o-4"', '["plum"]')
+    plait("workflow", "cancel", cancelled)
+    plait("workflow", "result", cancelled)
+    rec.cancelled.write_text(plait("workflow", "show", cancelled, "--output", "json"))
+    assert json.loads(rec.cancelled.read_text())["events"][-1]["event_type"] == \
+        "WORKFLOW_EXECUTION_CANCELED"
 
 
 def scheduled(events: list[dict[str, Any]], activity_type: str) -> int:
@@ -243,6 +251,12 @@ def test_same_code_replays(recorded: Recorded) -> None:
     lines = proc.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("ok: ") and "completed" in lines[0]
     assert "Order" in lines[0] and f"{len(recorded.events('completed'))} events" in lines[0]
+
+
+def test_a_cancelled_workflow_replays(recorded: Recorded) -> None:
+    proc = recorded.replay(str(recorded.cancelled), "--workflows", "orders:Order")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"ok: {recorded.cancelled}: ")
 
 
 def test_patched_code_replays_every_history(recorded: Recorded) -> None:

@@ -176,19 +176,27 @@ async def _replay_one(replayer: Replayer, path: Path) -> ReplayOutcome:
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:
-        # The workflow code itself raised while replaying (a bug in the new code, or it
-        # depends on something it should not): say what and where.
-        return ReplayOutcome(path, False, f"workflow {history.workflow_id} ({wtype}): the "
-                                          f"workflow code raised {_exception_line(e)}")
+        if os.environ.get("PLAIT_DEBUG"):
+            traceback.print_exc()
+        return ReplayOutcome(path, False, f"workflow {history.workflow_id} ({wtype}): "
+                                          f"{_exception_line(e)}")
     return ReplayOutcome(path, True, f"workflow {history.workflow_id} ({wtype}), "
                                      f"{len(history.events)} events")
 
 
 def _exception_line(e: BaseException) -> str:
-    """``Type: message at file:line``, the line being the last one outside plait."""
+    """What raised while replaying, and where: usually the workflow code itself (a bug in the
+    new code, or it depends on something it should not), else plait."""
     text = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
-    frames = [f for f in traceback.extract_tb(e.__traceback__)
-              if not os.path.abspath(f.filename).startswith(PLAIT_DIR + os.sep)]
+    frames = traceback.extract_tb(e.__traceback__)
+    user = [f for f in frames if not _in_plait(f.filename)]
+    if user:  # the innermost line of the workflow's own code on the way to the error
+        return f"the workflow code raised {text} at {user[-1].filename}:{user[-1].lineno}"
     if frames:
-        text += f" at {frames[-1].filename}:{frames[-1].lineno}"
-    return text
+        return (f"replaying raised {text} inside plait at {frames[-1].filename}:"
+                f"{frames[-1].lineno} (a bug in plait; PLAIT_DEBUG=1 prints the traceback)")
+    return f"replaying raised {text}"
+
+
+def _in_plait(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(PLAIT_DIR + os.sep)
