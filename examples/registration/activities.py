@@ -6,6 +6,9 @@ keyed by something the caller chose - the brand's and the campaign's own referen
 number - and the registry answers a repeated key with the record it already made, so a retry
 never registers a second brand, campaign or assignment.
 
+The undoing activities (the workflow's compensations) are idempotent the same way: each
+removes a record by the same key, and removing a record that is not there is a no-op.
+
 Retrying is plait's job, not the activity's: an activity just raises, and the workflow's
 RetryPolicy says how often and how long to try again.
 """
@@ -20,7 +23,7 @@ from downstream import FakeRegistry
 
 from plait import activity
 
-__all__ = ["Brand", "Campaign", "RegistryActivities"]
+__all__ = ["Brand", "Campaign", "RegistryActivities", "escalate_approval"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +80,41 @@ class RegistryActivities:
                              activity.info().attempt)
         return await self.registry.assign_number(campaign_id, number)
 
+    # -- compensations: undo the above, in reverse order -------------------------------------
+    @activity.defn
+    async def release_number(self, campaign_id: str, number: str) -> None:
+        """Take the number off the campaign. Idempotent."""
+        activity.logger.info("releasing %s from %s (attempt %d)", number, campaign_id,
+                             activity.info().attempt)
+        await self.registry.release_number(campaign_id, number)
+
+    @activity.defn
+    async def deregister_campaign(self, campaign_ref: str) -> None:
+        """Remove the campaign registered as ``campaign_ref``. Idempotent."""
+        activity.logger.info("deregistering campaign %s (attempt %d)", campaign_ref,
+                             activity.info().attempt)
+        await self.registry.deregister_campaign(campaign_ref)
+
+    @activity.defn
+    async def deregister_brand(self, brand_ref: str) -> None:
+        """Remove the brand registered as ``brand_ref``. Idempotent."""
+        activity.logger.info("deregistering brand %s (attempt %d)", brand_ref,
+                             activity.info().attempt)
+        await self.registry.deregister_brand(brand_ref)
+
     def all(self) -> list[Callable[..., Any]]:
         """Every activity, for ``Worker(activities=...)``."""
         return [self.register_brand, self.register_campaign, self.campaign_status,
-                self.assign_number]
+                self.assign_number, self.release_number, self.deregister_campaign,
+                self.deregister_brand, escalate_approval]
+
+
+@activity.defn
+async def escalate_approval(workflow_id: str, brand_ref: str, waited_seconds: float) -> None:
+    """Tell the compliance team's lead that a campaign has waited too long for approval.
+
+    Here a log line; in real life a page or an e-mail, sent with the workflow id as its
+    deduplication key, so a retried escalation does not page twice.
+    """
+    activity.logger.warning("ESCALATED: %s (brand %s) has waited %.0fs for compliance "
+                            "approval", workflow_id, brand_ref, waited_seconds)

@@ -13,9 +13,14 @@ rate-limit their clients and reject malformed input. This one does all four, on 
 - malformed input (an EIN that is not ``12-3456789``, a number that is not ``+1`` and 10
   digits) is rejected with a non-retryable ``ValidationError``.
 
+Records can be removed again (deregistering a brand or campaign, releasing a number), in the
+order a real registry insists on: a campaign's numbers before the campaign, a brand's campaigns
+before the brand. Removing what is not there is a no-op, so a retried removal is safe.
+
 Records live in a small SQLite file, so a worker that is killed and restarted sees what an
-earlier one registered, as it would with a real registry. Every knob can be set from the
-environment (``FAKE_REGISTRY_*``); the tests turn latency and vetting time down.
+earlier one registered, as it would with a real registry. Every change that took effect is
+also appended to a ``journal`` table, in order, which the tests read. Every knob can be set
+from the environment (``FAKE_REGISTRY_*``); the tests turn latency and vetting time down.
 """
 
 from __future__ import annotations
@@ -50,7 +55,14 @@ CREATE TABLE IF NOT EXISTS records (
     data TEXT NOT NULL,         -- JSON
     created REAL NOT NULL,
     PRIMARY KEY (kind, key)
-)
+);
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    op TEXT NOT NULL,           -- register | deregister
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    at REAL NOT NULL
+);
 """
 
 
@@ -99,7 +111,7 @@ class FakeRegistry:
         self.settings = settings or Settings()
         self._db = sqlite3.connect(self.settings.db_path, timeout=10, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
+        self._db.executescript(SCHEMA)
         self._window: list[float] = []  # times of calls in the last second, for the 429s
 
     def close(self) -> None:
@@ -158,6 +170,44 @@ class FakeRegistry:
 
         return await self._call(assign)
 
+    async def deregister_brand(self, ref: str) -> bool:
+        """Remove the brand registered as ``ref``; whether there was one to remove."""
+
+        def remove() -> bool:
+            brand = self._find("brand", ref)
+            if brand is None:
+                return False
+            if self._count("campaign", "brand_id", brand["id"]):
+                raise invalid(f"brand {brand['id']} still has campaigns; deregister them first")
+            return self._remove("brand", ref)
+
+        return await self._call(remove)
+
+    async def deregister_campaign(self, ref: str) -> bool:
+        """Remove the campaign registered as ``ref``; whether there was one to remove."""
+
+        def remove() -> bool:
+            campaign = self._find("campaign", ref)
+            if campaign is None:
+                return False
+            if self._count("number", "campaign_id", campaign["id"]):
+                raise invalid(f"campaign {campaign['id']} still has numbers; release them first")
+            return self._remove("campaign", ref)
+
+        return await self._call(remove)
+
+    async def release_number(self, campaign_id: str, number: str) -> bool:
+        """Take ``number`` off ``campaign_id``; whether it was on it. A number on another
+        campaign is left alone."""
+
+        def release() -> bool:
+            existing = self._find("number", number)
+            if existing is None or existing["data"]["campaign_id"] != campaign_id:
+                return False
+            return self._remove("number", number)
+
+        return await self._call(release)
+
     # -- how every call behaves ----------------------------------------------------------------
     async def _call(self, op: Callable[[], T]) -> T:
         s = self.settings
@@ -182,11 +232,34 @@ class FakeRegistry:
     def _create(self, kind: str, key: str, prefix: str, data: dict[str, Any]) -> str:
         """Insert unless ``(kind, key)`` exists; either way, the record's id."""
         new_id = prefix + uuid.uuid4().hex[:7].upper()
-        self._db.execute("INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?, ?)",
-                         (kind, key, new_id, json.dumps(data), time.time()))
+        with self._db:  # the record and its journal line, or neither
+            self._db.execute("BEGIN")
+            inserted = self._db.execute("INSERT OR IGNORE INTO records VALUES (?, ?, ?, ?, ?)",
+                                        (kind, key, new_id, json.dumps(data), time.time()))
+            if inserted.rowcount:
+                self._journal("register", kind, key)
         row = self._find(kind, key)
         assert row is not None
         return str(row["id"])
+
+    def _remove(self, kind: str, key: str) -> bool:
+        with self._db:
+            self._db.execute("BEGIN")
+            deleted = self._db.execute("DELETE FROM records WHERE kind = ? AND key = ?",
+                                       (kind, key))
+            if deleted.rowcount:
+                self._journal("deregister", kind, key)
+        return bool(deleted.rowcount)
+
+    def _journal(self, op: str, kind: str, key: str) -> None:
+        self._db.execute("INSERT INTO journal (op, kind, key, at) VALUES (?, ?, ?, ?)",
+                         (op, kind, key, time.time()))
+
+    def _count(self, kind: str, field: str, value: str) -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM records WHERE kind = ? AND json_extract(data, ?) = ?",
+            (kind, f"$.{field}", value)).fetchone()
+        return int(row[0])
 
     def _find(self, kind: str, key: str) -> dict[str, Any] | None:
         return self._one("SELECT id, data, created FROM records WHERE kind = ? AND key = ?",

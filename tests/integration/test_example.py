@@ -3,11 +3,16 @@ tutorial as written (so the docs cannot rot).
 
 The simulated registry keeps failing transiently, losing responses and rate-limiting, so this
 also checks that retries get every registration through and that the activities are
-idempotent: however often they were retried, the registry holds each record once.
+idempotent: however often they were retried, the registry holds each record once. People
+drive registrations as they would: a compliance officer approves or rejects (a signal, with
+``approve.py``), anyone asks for the status (a query, with ``plait workflow query``), and a
+cancelled registration undoes what it registered, newest first (``plait workflow cancel``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import re
@@ -17,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,12 +80,48 @@ def records(env: dict[str, str], kind: str) -> list[str]:
         return [k for (k,) in db.execute("SELECT key FROM records WHERE kind = ?", (kind,))]
 
 
+def plait(env: dict[str, str], *args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "plait", *args], env=env, capture_output=True,
+                          text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def status(env: dict[str, str], workflow_id: str) -> dict[str, Any]:
+    """The registration's ``status`` query, through the CLI."""
+    answer: dict[str, Any] = json.loads(plait(env, "workflow", "query", workflow_id, "status",
+                                              "--output", "json"))
+    return answer
+
+
+def journal(env: dict[str, str], prefix: str) -> list[tuple[str, str, str]]:
+    """Every change the registry made for keys starting with ``prefix``, in order."""
+    with sqlite3.connect(env["FAKE_REGISTRY_DB"]) as db:
+        return [(op, kind, key) for op, kind, key in db.execute(
+            "SELECT op, kind, key FROM journal WHERE key LIKE ? ORDER BY seq", (prefix + "%",))]
+
+
+def activities_after_cancel(env: dict[str, str], workflow_id: str) -> list[str]:
+    events = json.loads(plait(env, "workflow", "show", workflow_id, "--output", "json"))["events"]
+    types = [e["event_type"] for e in events]
+    assert types[-1] == "WORKFLOW_EXECUTION_CANCELED", types
+    after = events[types.index("WORKFLOW_EXECUTION_CANCEL_REQUESTED"):]
+    return [e["attributes"]["activity_type"] for e in after
+            if e["event_type"] == "ACTIVITY_TASK_SCHEDULED"]
+
+
 def test_every_registration_completes_and_registers_once(env: dict[str, str]) -> None:
     proc = run_start(env, "-n", "3", "--numbers", "3", "--prefix", "happy")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     completed = [ln for ln in proc.stdout.splitlines() if ln.startswith("COMPLETED")]
     assert len(completed) == 3, proc.stdout
     assert all("3 numbers assigned" in ln for ln in completed)
+    # start.py played the compliance officer: it asked for the status, then approved.
+    assert len([ln for ln in proc.stdout.splitlines() if ln.startswith("APPROVED")]) == 3
+    done = status(env, "registration-happy-1")  # a closed workflow answers queries too
+    assert done["stage"] == "completed" and done["decision"]["approved"] is True
+    assert done["decision"]["officer"] == "start.py (auto-approval)"
+    assert len(done["assigned"]) == 3 and done["undone"] == []
 
     # The workflows agree, as the CLI sees them.
     listed = subprocess.run(
@@ -104,6 +146,165 @@ def test_bad_input_fails_fast_or_is_reported(env: dict[str, str]) -> None:
     assert "COMPLETED registration-bad-1" in out
     assert "rejected 555-0100" in out
     assert "bad-bad-ein" not in records(env, "brand")
+    assert journal(env, "bad-bad-ein") == []  # refused, so there was nothing to undo
+
+
+def test_approve_reject_and_cancel_with_compensation(env: dict[str, str]) -> None:
+    """Three registrations wait for a person: one approved, one rejected, one cancelled.
+    The two that do not complete undo what they registered, newest first."""
+    starter = subprocess.Popen(
+        [sys.executable, str(EXAMPLE / "start.py"), "-n", "3", "--numbers", "2", "--prefix",
+         "human", "--manual-approval"], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True)
+    approved, rejected, cancelled = (f"registration-human-{i}" for i in (1, 2, 3))
+    try:
+        waiting: dict[str, dict[str, Any]] = {}
+
+        def all_waiting() -> bool:
+            for wid in (approved, rejected, cancelled):
+                with contextlib.suppress(AssertionError):  # not started yet
+                    waiting[wid] = status(env, wid)
+            return all(w["stage"] == "awaiting approval" for w in waiting.values()) and \
+                len(waiting) == 3
+
+        wait_for(all_waiting, timeout=40)
+        # The status query says what is registered so far: a brand and a campaign, no numbers.
+        for st in waiting.values():
+            assert st["brand_id"] and st["campaign_id"], st
+            assert st["assigned"] == {} and st["decision"] is None and st["undone"] == []
+        assert records(env, "campaign").count("human-3-notifications") == 1
+
+        def approve(*args: str) -> str:
+            proc = subprocess.run([sys.executable, str(EXAMPLE / "approve.py"), *args],
+                                  env=env, capture_output=True, text=True, timeout=30)
+            assert proc.returncode == 0, proc.stderr
+            return proc.stdout
+
+        out = approve(approved, "--by", "dana")
+        assert '"stage": "awaiting approval"' in out and f"approved {approved}" in out
+        approve(rejected, "--by", "dana", "--reject", "sample messages look like spam")
+        assert cancelled in plait(env, "workflow", "cancel", cancelled, "--reason",
+                                  "customer withdrew")
+        out, err = starter.communicate(timeout=60)
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+    assert starter.returncode == 1, out + err  # not every registration completed
+    assert f"COMPLETED {approved}" in out and "2 numbers assigned" in out, out
+    assert (f"FAILED    {rejected}: CampaignRejected: campaign rejected by dana: sample "
+            "messages look like spam") in out, out
+    assert f"CANCELED  {cancelled}" in out, out
+
+    # The approved one went on to assign its numbers.
+    done = status(env, approved)
+    assert done["stage"] == "completed" and done["decision"]["officer"] == "dana"
+    assert len(done["assigned"]) == 2
+    # The rejected and the cancelled ones undid their registrations in reverse order, through
+    # activities; the registry's journal shows what really happened, in order.
+    for wid, ref in ((rejected, "human-2"), (cancelled, "human-3")):
+        assert journal(env, ref) == [
+            ("register", "brand", ref), ("register", "campaign", f"{ref}-notifications"),
+            ("deregister", "campaign", f"{ref}-notifications"), ("deregister", "brand", ref)]
+        assert ref not in records(env, "brand")
+        st = status(env, wid)
+        assert st["undone"] == [f"deregister campaign {ref}-notifications",
+                                f"deregister brand {ref}"], st
+    assert status(env, cancelled)["stage"] == "canceled"
+    assert status(env, rejected)["stage"].startswith("failed: ")
+    assert activities_after_cancel(env, cancelled) == ["deregister_campaign",
+                                                       "deregister_brand"]
+    desc = json.loads(plait(env, "workflow", "describe", cancelled, "--output", "json"))
+    assert desc["status"] == "CANCELED"
+
+
+def test_approval_timeout_escalates_then_fails(env: dict[str, str]) -> None:
+    proc = run_start(env, "-n", "1", "--numbers", "1", "--prefix", "slow",
+                     "--manual-approval", "--approval-timeout", "1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert ("FAILED    registration-slow-1: ApprovalTimeout: no compliance decision within 2s "
+            "(escalated after 1s)") in proc.stdout, proc.stdout
+    assert "undone: deregister campaign slow-1-notifications, deregister brand slow-1" in \
+        proc.stdout
+    st = status(env, "registration-slow-1")
+    assert st["escalated"] is True and st["decision"] is None
+    shown = plait(env, "workflow", "show", "registration-slow-1")
+    assert "escalate_approval" in shown
+    assert journal(env, "slow-1")[-2:] == [("deregister", "campaign", "slow-1-notifications"),
+                                           ("deregister", "brand", "slow-1")]
+
+
+async def test_cancel_while_numbers_are_assigned_releases_every_one(
+        env: dict[str, str], tmp_path: Path) -> None:
+    """Cancelled while one number's assignment is still in flight at the registry: the
+    workflow waits for that call to finish, then releases every number - the in-flight one
+    too, whose answer it never saw - newest first, then the campaign, then the brand.
+
+    The example's workflow and activities, run by a worker in this process (against the same
+    real server) so the test can hold one registry call open."""
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from activities import RegistryActivities
+        from downstream import FakeRegistry, Settings
+        from start import request
+        from workflows import SmsRegistration
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    from plait import Client, Worker
+    from plait.errors import CancelledError, WorkflowFailureError
+
+    req = request("held", 3, approval_timeout=60)
+    numbers = req.phone_numbers
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    class HeldRegistry(FakeRegistry):
+        async def assign_number(self, campaign_id: str, number: str) -> str:
+            if number == numbers[-1]:
+                reached.set()
+                await release.wait()
+            return await super().assign_number(campaign_id, number)
+
+    db = str(tmp_path / "registry.db")
+    registry = HeldRegistry(Settings(latency=0.01, failure_rate=0, lost_response_rate=0,
+                                     rate_per_second=1000, vetting_seconds=0, db_path=db))
+    queue = "registration-held"  # not the example worker's queue
+    async with await Client.connect(env["PLAIT_ADDRESS"]) as client, Worker(
+            client, task_queue=queue, workflows=[SmsRegistration],
+            activities=RegistryActivities(registry).all()):
+        handle = await client.start_workflow(SmsRegistration.run, req, id="registration-held",
+                                             task_queue=queue)
+        for _ in range(200):
+            if (await handle.query(SmsRegistration.status)).stage == "awaiting approval":
+                break
+            await asyncio.sleep(0.05)
+        await handle.signal(SmsRegistration.approve, "dana")
+        await asyncio.wait_for(reached.wait(), 20)
+        for _ in range(200):
+            st = await handle.query(SmsRegistration.status)
+            if len(st.assigned) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert st.stage == "assigning numbers" and sorted(st.assigned) == sorted(numbers[:2])
+
+        await handle.cancel(reason="customer withdrew")
+        await asyncio.sleep(0.5)
+        # Nothing is undone while a registration may still be happening.
+        assert (await handle.describe()).status == "RUNNING"
+        with sqlite3.connect(db) as conn:
+            assert conn.execute("SELECT count(*) FROM journal WHERE op = 'deregister'"
+                                ).fetchone() == (0,)
+        release.set()
+        with pytest.raises(WorkflowFailureError) as info:
+            await handle.result()
+        assert isinstance(info.value.cause, CancelledError)
+    registry.close()
+
+    with sqlite3.connect(db) as conn:
+        undone = [(kind, key) for kind, key in conn.execute(
+            "SELECT kind, key FROM journal WHERE op = 'deregister' ORDER BY seq")]
+        left = conn.execute("SELECT count(*) FROM records").fetchone()
+    assert undone == [*(("number", n) for n in reversed(numbers)),
+                      ("campaign", "held-notifications"), ("brand", "held")]
+    assert left == (0,)
 
 
 def readme_file(name: str) -> str:
