@@ -17,6 +17,7 @@ import typer
 
 from plait import errors
 from plait._cli import render
+from plait._cli.filters import STATUSES, parse_filters, parse_search_attribute
 from plait._cli.runner import Output, fail, parse_inputs, with_client
 from plait.client import Client, WorkflowExecution, WorkflowHandle
 
@@ -24,13 +25,11 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(help="plait: a durable workflow engine for Python.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
-workflow_app = typer.Typer(help="Start, inspect, signal, query, wait for, cancel and "
-                           "terminate workflows.",
+workflow_app = typer.Typer(help="Start, list, count, inspect, signal, query, wait for, "
+                           "cancel and terminate workflows.",
                            no_args_is_help=True)
 app.add_typer(workflow_app, name="workflow")
 
-STATUSES = ("RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW",
-            "TIMED_OUT")
 
 # Options every workflow command shares.
 Address = Annotated[str, typer.Option(
@@ -88,16 +87,21 @@ def start(
     task_queue: Annotated[str, typer.Option(help="The task queue its workers poll.")],
     inputs: Annotated[list[str] | None, typer.Option(
         "--input", "-i", help="One workflow argument as JSON; repeat for each argument.")] = None,
+    search_attribute: Annotated[list[str] | None, typer.Option(
+        "--search-attribute", "-a", metavar="KEY=VALUE",
+        help="A search attribute to start with (VALUE is JSON if it parses, else text); "
+             "repeat for each.")] = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
 ) -> None:
     """Start a workflow; prints its workflow id and run id."""
     args = parse_inputs(inputs)
+    attrs = dict(parse_search_attribute(a) for a in search_attribute or []) or None
 
     async def go(client: Client) -> WorkflowHandle:
         return await client.start_workflow(workflow_type, *args, id=workflow_id,
-                                           task_queue=task_queue)
+                                           task_queue=task_queue, search_attributes=attrs)
 
     handle = with_client(address, namespace, go)
     if output is Output.json:
@@ -106,25 +110,40 @@ def start(
         typer.echo(f"workflow_id: {handle.id}\nrun_id: {handle.run_id}")
 
 
+# The filters `list` and `count` share.
+TypeFilter = Annotated[str | None, typer.Option("--type", help="Only this workflow type.")]
+StatusFilter = Annotated[str | None, typer.Option(
+    help="Only this status: " + ", ".join(STATUSES) + ".")]
+SearchFilter = Annotated[list[str] | None, typer.Option(
+    "--search-attribute", "-a", metavar="KEY=VALUE",
+    help="Only runs whose search attribute KEY equals VALUE (JSON if it parses, else text: "
+         "customer=c-42, tier=3); repeat to require several.")]
+AfterFilter = Annotated[str | None, typer.Option(
+    metavar="WHEN", help="Only runs started at or after WHEN: 2026-11-22T10:00 (local time "
+                         "unless it has an offset) or an age: 15m, 2h, 3d.")]
+BeforeFilter = Annotated[str | None, typer.Option(
+    metavar="WHEN", help="Only runs started before WHEN (as --started-after).")]
+
+
 @workflow_app.command("list")
 def list_(
-    workflow_type: Annotated[str | None, typer.Option("--type", help="Only this type.")] = None,
-    status: Annotated[str | None, typer.Option(
-        help="Only this status: " + ", ".join(STATUSES) + ".")] = None,
+    workflow_type: TypeFilter = None,
+    status: StatusFilter = None,
+    search_attribute: SearchFilter = None,
+    started_after: AfterFilter = None,
+    started_before: BeforeFilter = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
 ) -> None:
     """List workflow runs, newest first."""
-    if status is not None and status.upper() not in STATUSES:
-        fail(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    filters = parse_filters(workflow_type, status, search_attribute, started_after,
+                            started_before)
 
     async def go(client: Client) -> list[WorkflowExecution]:
         rows = []
-        async for w in client.list_workflows(workflow_type=workflow_type,
-                                             status=status.upper() if status else None,
-                                             page_size=min(limit, 500)):
+        async for w in client.list_workflows(**filters.as_kwargs(), page_size=min(limit, 500)):
             rows.append(w)
             if len(rows) >= limit:
                 break
@@ -137,6 +156,36 @@ def list_(
         render.console().print(render.workflows_table(rows))
     else:
         typer.echo("no workflows")
+
+
+@workflow_app.command()
+def count(
+    workflow_type: TypeFilter = None,
+    status: StatusFilter = None,
+    search_attribute: SearchFilter = None,
+    started_after: AfterFilter = None,
+    started_before: BeforeFilter = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+    output: OutputOpt = Output.text,
+) -> None:
+    """Count workflow runs (all of them, or those the filters match)."""
+    filters = parse_filters(workflow_type, status, search_attribute, started_after,
+                            started_before)
+
+    async def go(client: Client) -> int:
+        if filters.search_attributes is None:
+            kwargs = filters.as_kwargs()
+            del kwargs["search_attributes"]
+            return await client.count_workflows(**kwargs)
+        # The count endpoint does not filter by search attribute: count what the list returns.
+        return sum([1 async for _ in client.list_workflows(**filters.as_kwargs())])
+
+    n = with_client(address, namespace, go)
+    if output is Output.json:
+        render.print_json({"count": n}, indent=None)
+    else:
+        typer.echo(str(n))
 
 
 @workflow_app.command()

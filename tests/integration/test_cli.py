@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import socket
@@ -236,6 +237,44 @@ def test_list_filters_and_limits(address: str) -> None:
         ok("workflow", "terminate", waiting, address=address)
 
 
+def test_list_and_count_by_search_attribute_and_start_time(address: str) -> None:
+    customer = f"c-{uuid.uuid4().hex[:6]}"
+    wid = f"waits-{customer}"
+    ok("workflow", "start", "Waits", "--id", wid, "--task-queue", "cli-tests",
+       "--search-attribute", f"customer={customer}", "-a", "tier=3", address=address)
+    other = start(address, "Waits")
+    try:
+        rows = as_json("workflow", "list", "-a", f"customer={customer}", address=address)
+        assert [r["workflow_id"] for r in rows] == [wid]
+        assert rows[0]["search_attributes"] == {"customer": customer, "tier": 3}
+        both = as_json("workflow", "list", "-a", f"customer={customer}", "-a", "tier=3",
+                       address=address)
+        assert [r["workflow_id"] for r in both] == [wid]
+        # tier is the number 3, not the string "3".
+        assert as_json("workflow", "list", "-a", f"customer={customer}", "-a", 'tier="3"',
+                       address=address) == []
+        assert ok("workflow", "count", "-a", f"customer={customer}", address=address) == "1\n"
+        assert as_json("workflow", "count", "-a", f"customer={customer}", "--status", "running",
+                       address=address) == {"count": 1}
+
+        recent = [r["workflow_id"] for r in as_json("workflow", "list", "--started-after", "1h",
+                                                   "--limit", "500", address=address)]
+        assert wid in recent and other in recent
+        assert wid not in [r["workflow_id"] for r in as_json(
+            "workflow", "list", "--started-before", "1h", "--limit", "500", address=address)]
+        future = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
+        assert as_json("workflow", "list", "--started-after", future, address=address) == []
+        assert as_json("workflow", "count", "--started-after", future,
+                       address=address) == {"count": 0}
+        total = as_json("workflow", "count", address=address)["count"]
+        running = as_json("workflow", "count", "--status", "RUNNING", "--type", "Waits",
+                          address=address)["count"]
+        assert total >= running >= 2
+    finally:
+        ok("workflow", "terminate", wid, address=address)
+        ok("workflow", "terminate", other, address=address)
+
+
 def test_terminate(address: str) -> None:
     wid = start(address, "Waits")
     assert wid in ok("workflow", "terminate", wid, "--reason", "no longer needed",
@@ -344,6 +383,10 @@ def test_invalid_input_json(address: str, args: list[str], expected: str) -> Non
     (["workflow", "start", "Greet", "--task-queue", "q"], "--id"),
     (["workflow", "list", "--status", "SLEEPY"], "unknown status"),
     (["workflow", "describe", "x", "--output", "yaml"], "--output"),
+    (["workflow", "list", "--started-after", "yesterday"], "--started-after 'yesterday'"),
+    (["workflow", "count", "--started-after", "2h", "--started-before", "3h"], "earlier"),
+    (["workflow", "list", "--search-attribute", "customer"], "not KEY=VALUE"),
+    (["workflow", "count", "--status", "SLEEPY"], "unknown status"),
 ])
 def test_usage_errors_are_one_line(address: str, args: list[str], expected: str) -> None:
     assert expected in one_line_error(plait(*args, address=address))
