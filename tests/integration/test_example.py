@@ -369,3 +369,48 @@ def test_readme_tutorial_survives_a_killed_worker(env: dict[str, str], tmp_path:
     resumed = logs[1].read_text()
     assert "sending 'Welcome'" not in resumed, resumed  # resumed, not restarted
     assert resumed.count("sending 'Tips and tricks'") == 2
+
+    # Step 6: the exported history replays against the tutorial's code, and a reordering of
+    # its steps is caught, naming the event and the line.
+    replay_readme_history(env, tmp_path, short)
+
+
+def replay_readme_history(env: dict[str, str], tmp_path: Path, tutorial: str) -> None:
+    commands = readme_shell_block("plait replay")
+    assert "plait workflow show onboarding-bob --output json > histories/onboarding-bob.json" \
+        in commands
+    assert "plait replay histories/ --workflows onboarding:Onboarding" in commands
+    (tmp_path / "histories").mkdir()
+    (tmp_path / "histories" / "onboarding-bob.json").write_text(
+        plait(env, "workflow", "show", "onboarding-bob", "--output", "json"))
+
+    def replay(*workflows: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "plait", "replay", "histories/",
+                               *(a for w in workflows for a in ("--workflows", w))],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+
+    same = replay("onboarding:Onboarding")
+    assert same.returncode == 0, same.stderr
+    assert same.stdout.startswith("ok: histories/onboarding-bob.json: ")
+
+    guarded = "            if sent:\n                await workflow.sleep("
+    assert guarded in tutorial
+    changed = tutorial.replace(guarded, "            await workflow.sleep(")  # sleep first
+    (tmp_path / "changed").mkdir()
+    (tmp_path / "changed" / "onboarding.py").write_text(changed)
+    sleep_line = changed.splitlines().index(next(
+        ln for ln in changed.splitlines() if "await workflow.sleep(" in ln)) + 1
+    broken = replay("changed/onboarding.py:Onboarding")
+    assert broken.returncode == 1
+    assert broken.stderr.count("\n") == 1 and "Traceback" not in broken.stderr
+    assert ("history event 5 ACTIVITY_TASK_SCHEDULED (activity 'send_email', id 1) does not "
+            "match what the code produced: start timer (id 1) at ") in broken.stderr
+    assert broken.stderr.rstrip().endswith(f"onboarding.py:{sleep_line}"), broken.stderr
+
+
+def readme_shell_block(containing: str) -> str:
+    """The README's single ```sh block that contains ``containing``."""
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    found = [b for b in re.findall(r"```sh\n(.*?)```", readme, flags=re.S) if containing in b]
+    assert len(found) == 1, f"the README has no single ```sh block with {containing!r}"
+    return found[0]
