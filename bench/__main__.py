@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench import core
+from bench import compare, core
 from bench.peers import install
 
 
@@ -15,6 +15,9 @@ def main() -> int:
     core.add_arguments(sub.add_parser(
         "core", help="W1-W4 and memory against a real server and worker",
         description=core.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
+    compare.add_arguments(sub.add_parser(
+        "compare", help="W1-W4 for plait, Temporal, DBOS and Restate, side by side",
+        description=compare.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter))
     ip = sub.add_parser("install-peers", help="install Temporal, DBOS and Restate (pinned) under "
                         "bench/.peers/", description=install.__doc__,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -22,6 +25,8 @@ def main() -> int:
     args = p.parse_args()
     if args.benchmark == "core":
         return core.main(args)
+    if args.benchmark == "compare":
+        return compare.main(args)
     if args.benchmark == "install-peers":
         return install.main(args.force)
     return 2
