@@ -32,19 +32,26 @@ def draw(doc: dict, out: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 1.8 + 0.9 * len(metrics)))
     height = 0.8 / max(len(peers), 1)
     for j, peer in enumerate(peers):
-        ys, xs, lo, hi = [], [], [], []
+        ys, xs, lo, hi, hatch = [], [], [], [], []
         for i, (w, m, _) in enumerate(metrics):
             r = doc["ratios"][f"{w}.{m}"].get(peer)
+            disturbed = False
+            if not r:  # no undisturbed pair: fall back to every passing pair, hatched
+                r = doc.get("ratios_all", {}).get(f"{w}.{m}", {}).get(peer)
+                disturbed = True
             if not r:
                 continue
             ys.append(i + (j - (len(peers) - 1) / 2) * height)
             xs.append(r["ratio"])
             lo.append(r["ratio"] - r["ci_low"])
             hi.append(r["ci_high"] - r["ratio"])
+            hatch.append("///" if disturbed else "")
         # bars grow from 1 (parity): right when plait is better, left when it is worse
-        ax.barh(ys, [x - 1.0 for x in xs], left=1.0, height=height * 0.9,
-                color=COLORS.get(peer), label=LABELS.get(peer, peer),
-                xerr=[lo, hi], error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333"})
+        bars = ax.barh(ys, [x - 1.0 for x in xs], left=1.0, height=height * 0.9,
+                       color=COLORS.get(peer), label=LABELS.get(peer, peer),
+                       xerr=[lo, hi], error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "#333"})
+        for bar, h in zip(bars, hatch, strict=True):
+            bar.set_hatch(h)
         for y, x in zip(ys, xs, strict=True):
             ax.text(max(x, 1.0) * 1.04, y, f"{x:.2g}x", va="center", fontsize=7)
     ax.axvline(1.0, color="black", linewidth=1)
@@ -52,7 +59,8 @@ def draw(doc: dict, out: Path) -> None:
     ax.set_yticks(range(len(metrics)))
     ax.set_yticklabels([label for _, _, label in metrics])
     ax.invert_yaxis()
-    ax.set_xlabel("plait's ratio to the peer (log scale; > 1: plait better; bars: 95 % CI)")
+    ax.set_xlabel("plait's ratio to the peer (log scale; > 1: plait better; whiskers: 95 % CI;"
+                  "\nhatched: no undisturbed pair, every passing pair used)", fontsize=9)
     mode = "quick" if doc["quick"] else "full"
     ax.set_title(f"plait vs peers, {doc['machine']['cpu_count']} CPUs, {mode} mode, "
                  f"{doc['repeat']} repetition(s)", fontsize=10)

@@ -533,8 +533,9 @@ async def wait_quiet(limit_pct: float, max_wait: float) -> float:
             return busy
 
 
-def summarize(reps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    good = [r for r in reps if _counted(r)]
+def summarize(reps: list[dict[str, Any]], counted_only: bool = True
+              ) -> dict[str, dict[str, Any]]:
+    good = [r for r in reps if (_counted(r) if counted_only else r["ok"])]
     keys: list[str] = []
     for r in good:
         keys += [k for k in r["metrics"] if k not in keys]
@@ -547,7 +548,8 @@ def summarize(reps: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def ratio(plait_reps: list[dict[str, Any]], peer_reps: list[dict[str, Any]], metric: str,
-          higher_better: bool, resamples: int = 10000) -> dict[str, Any] | None:
+          higher_better: bool, resamples: int = 10000, counted_only: bool = True
+          ) -> dict[str, Any] | None:
     """plait's advantage over a peer, pair by pair: repetition i against repetition i.
 
     Each pair gives plait/peer (a higher-is-better metric) or peer/plait (lower is better),
@@ -555,7 +557,8 @@ def ratio(plait_reps: list[dict[str, Any]], peer_reps: list[dict[str, Any]], met
     pairs' ratios; the 95 % interval is a percentile bootstrap over the pairs (seeded)."""
     pairs = []
     for a, b in zip(plait_reps, peer_reps, strict=False):
-        if not (_counted(a) and _counted(b)):
+        usable = (_counted(a) and _counted(b)) if counted_only else (a["ok"] and b["ok"])
+        if not usable:
             continue
         x, y = a["metrics"].get(metric), b["metrics"].get(metric)
         if x is None or y is None:
@@ -626,6 +629,19 @@ def to_markdown(doc: dict[str, Any], title: str = "# plait vs Temporal, DBOS and
         cells = [_ratio_cell(doc["ratios"].get(f"{w}.{metric}", {}).get(e))
                  for e in engines if e != "plait"]
         out.append(f"| {w} | {label} ({unit}) | " + " | ".join(cells) + " |")
+    if doc.get("ratios_all"):
+        out += ["", "The same over every passing repetition, disturbed ones included (steal or "
+                "other processes; see *Steal and noise*):", "",
+                "| workload | metric | " + " | ".join(LABELS[e] for e in engines
+                                                     if e != "plait") + " |",
+                "|---|---|" + "---|" * (len(engines) - 1)]
+        for w, metric, _ in HEADLINE:
+            if w not in doc["workloads"]:
+                continue
+            label, unit = core.METRICS[metric]
+            cells = [_ratio_cell(doc["ratios_all"].get(f"{w}.{metric}", {}).get(e))
+                     for e in engines if e != "plait"]
+            out.append(f"| {w} | {label} ({unit}) | " + " | ".join(cells) + " |")
     for w, wd in doc["workloads"].items():
         out += ["", f"## {w} — {wd['description']}", "",
                 "| engine | " + " | ".join(
@@ -646,6 +662,11 @@ def to_markdown(doc: dict[str, Any], title: str = "# plait vs Temporal, DBOS and
                 f", {noisy} noisy" if noisy else "")
             out.append(f"| {LABELS[e]} | " + " | ".join(
                 _cell(s.get(m), core.METRICS[m][1]) for m in SHOWN[w]) + f" | {note} |")
+            if counted < sum(1 for r in reps if r["ok"]):
+                sa = ed.get("summary_all", {})
+                out.append(f"| {LABELS[e]}, every passing run | " + " | ".join(
+                    _cell(sa.get(m), core.METRICS[m][1]) for m in SHOWN[w])
+                    + f" | {sum(1 for r in reps if r['ok'])}/{len(reps)} |")
         out += ["", "Resources (median): peak RSS (VmHWM) in MiB and CPU seconds during the "
                 "workload, by process; `—`: no such process (plait's client runs in the "
                 "harness; DBOS runs everything in its one application process).", "",
@@ -747,14 +768,17 @@ def finish(doc: dict[str, Any], ok: bool, stem: Path, final: bool) -> None:
     for wd in doc["workloads"].values():
         for ed in wd["engines"].values():
             ed["summary"] = summarize(ed["reps"])
-    doc["ratios"] = {}
+            ed["summary_all"] = summarize(ed["reps"], counted_only=False)
+    doc["ratios"], doc["ratios_all"] = {}, {}
     for w, metric, higher in HEADLINE:
         if w not in doc["workloads"]:
             continue
         eng = doc["workloads"][w]["engines"]
-        doc["ratios"][f"{w}.{metric}"] = {
-            e: ratio(eng["plait"]["reps"], eng[e]["reps"], metric, higher)
-            for e in engines if e != "plait"}
+        for key, only in (("ratios", True), ("ratios_all", False)):
+            doc[key][f"{w}.{metric}"] = {
+                e: ratio(eng["plait"]["reps"], eng[e]["reps"], metric, higher,
+                         counted_only=only)
+                for e in engines if e != "plait"}
     doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     doc["source_digest_at_end"] = core.source_digest()
     # an exported snapshot cannot change; the work tree can

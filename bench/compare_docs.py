@@ -123,6 +123,17 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
         label, unit = core.METRICS[metric]
         out.append(f"| {w} | {label} ({unit}) | " + " | ".join(
             _ratio_text(doc["ratios"][f"{w}.{metric}"].get(e)) for e in peers) + " |")
+    if doc.get("ratios_all"):
+        out += ["", "Over every passing repetition, including those disturbed by steal or by "
+                "other processes on this shared machine:", "",
+                "| workload | metric | " + " | ".join(compare.LABELS[e] for e in peers) + " |",
+                "|---|---|" + "---|" * len(peers)]
+        for w, metric, _ in compare.HEADLINE:
+            if f"{w}.{metric}" not in doc["ratios_all"]:
+                continue
+            label, unit = core.METRICS[metric]
+            out.append(f"| {w} | {label} ({unit}) | " + " | ".join(
+                _ratio_text(doc["ratios_all"][f"{w}.{metric}"].get(e)) for e in peers) + " |")
     out += ["", *findings(doc), ""]
     for w, wd in doc["workloads"].items():
         shown = compare.SHOWN[w]
@@ -139,9 +150,15 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
             rss = " / ".join(core._fmt(s[k]["median"], "MiB") if k in s else "—"
                              for k in ("server_rss_mib", "worker_rss_mib", "client_rss_mib"))
             counted = sum(1 for r in ed["reps"] if compare._counted(r))
+            passed = sum(1 for r in ed["reps"] if r["ok"])
             out.append(f"| {compare.LABELS[e]} | " + " | ".join(
                 compare._cell(s.get(m), core.METRICS[m][1]) for m in shown)
                 + f" | {rss} | {counted}/{len(ed['reps'])} |")
+            if counted < passed:
+                sa = ed.get("summary_all", {})
+                out.append(f"| {compare.LABELS[e]}, every passing run | " + " | ".join(
+                    compare._cell(sa.get(m), core.METRICS[m][1]) for m in shown)
+                    + f" | | {passed}/{len(ed['reps'])} |")
         out.append("")
     if doc.get("fsync"):
         out += ["## fsyncs per workflow", "",
