@@ -407,17 +407,20 @@ class WorkflowHandle:
         resp = await self.client.transport.call("POST", self._path + "/update", {
             "update_id": uid, "update_name": _handler_name(update), "input": encode_args(args),
             "run_id": self.run_id, "wait": 30})
-        return await self._update_outcome(resp, uid, hint)
+        return await self._update_outcome(resp, uid, hint, resp.get("run_id"))
 
     async def get_update_result(self, update_id: str, *, result_type: Any = Any) -> Any:
         """The outcome of an earlier update (waits while it is still running)."""
         return await self._update_outcome(None, update_id, result_type)
 
-    async def _update_outcome(self, resp: dict[str, Any] | None, uid: str, hint: Any) -> Any:
+    async def _update_outcome(self, resp: dict[str, Any] | None, uid: str, hint: Any,
+                              run_id: str | None = None) -> Any:
+        # Poll the run that took the update, even if the workflow has moved on to a new run.
+        run = run_id or self.run_id
         while resp is None or resp["status"] in ("requested", "accepted"):
             resp = await self.client.transport.call(
                 "GET", f"{self._path}/updates/{quote(uid, safe='')}",
-                params={**self._params(), "wait": "30"})
+                params={"wait": "30", **({"run_id": run} if run else {})})
         if resp["status"] == "completed" and "failure" not in resp:
             return decode(resp.get("result"), hint)
         cause = to_exception(resp.get("failure"))

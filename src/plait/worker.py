@@ -59,6 +59,7 @@ class Worker:
         wf_defns = {d.name: d for d in (workflow_defn_of(w) for w in workflows)}
         act_defns = {d.name: d for d in (activity_defn_of(a) for a in activities)}
         self.activity_names = frozenset(act_defns)
+        self.workflow_names = frozenset(wf_defns)
         self.workflow_slots = Slots(max_concurrent_workflow_tasks)
         self.activity_slots = Slots(max_concurrent_activities)
         self.query_slots = Slots(16)
@@ -69,6 +70,7 @@ class Worker:
         self._graceful = graceful_shutdown_timeout.total_seconds()
         self._pollers = pollers
         self._background: list[asyncio.Task[None]] = []
+        self._heartbeat: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
@@ -90,7 +92,7 @@ class Worker:
             kinds.append("activity")
         self._background = [asyncio.create_task(self._poll_loop(k)) for k in kinds
                             for _ in range(self._pollers)]
-        self._background.append(asyncio.create_task(self._heartbeat_loop()))
+        self._heartbeat = asyncio.create_task(self._heartbeat_loop())
         try:
             await self._stop.wait()
         finally:
@@ -118,6 +120,8 @@ class Worker:
         await self.shutdown()
 
     async def _wind_down(self) -> None:
+        # Stop taking work, but keep the session alive while running work finishes: an
+        # activity longer than the session expiry must not be handed to another worker.
         for t in self._background:
             t.cancel()
         for t in self._background:
@@ -127,6 +131,10 @@ class Worker:
             _, pending = await asyncio.wait(self._running, timeout=self._graceful)
             for t in pending:
                 t.cancel()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._heartbeat
         session, self.session_id = self.session_id, None
         if session:
             with contextlib.suppress(errors.PlaitError):
@@ -160,6 +168,8 @@ class Worker:
                         await self._open_session()
                 else:
                     log.debug("session heartbeat failed: %s", e)
+            except Exception:  # never let the lease die silently with the worker alive
+                log.exception("session heartbeat failed unexpectedly")
 
     # -- polling ------------------------------------------------------------------------------
     async def _poll_loop(self, kind: str) -> None:
@@ -184,9 +194,15 @@ class Worker:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                 continue
-            except BaseException:
+            except asyncio.CancelledError:
                 slots.release(n)
                 raise
+            except Exception:  # a malformed response, say: log it and keep polling
+                slots.release(n)
+                log.exception("poll failed unexpectedly; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
             tasks = resp["tasks"]
             slots.release(n - len(tasks))
             for task in tasks:

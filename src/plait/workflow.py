@@ -216,6 +216,10 @@ def start_activity(
     """Schedule an activity and return at once; await the result for its outcome."""
     if start_to_close_timeout is None and schedule_to_close_timeout is None:
         raise ValueError("an activity needs start_to_close_timeout or schedule_to_close_timeout")
+    for value in (start_to_close_timeout, schedule_to_close_timeout, schedule_to_start_timeout,
+                  heartbeat_timeout):
+        if value is not None and value <= timedelta(0):
+            raise ValueError(f"activity timeouts must be positive, not {value}")
     if isinstance(activity, str):
         name, ret_hint = activity, Any
     else:

@@ -92,6 +92,9 @@ async def test_cancel_runs_compensations_and_stops_the_activity(env: WorkflowEnv
     assert "WORKFLOW_EXECUTION_CANCEL_REQUESTED" in types
     assert "ACTIVITY_TASK_CANCEL_REQUESTED" in types
     assert types[-1] == "WORKFLOW_EXECUTION_CANCELED"
+    from plait.testing import Replayer
+
+    await Replayer(workflows=[Trip]).replay(await h.fetch_history())
 
 
 @workflow.defn

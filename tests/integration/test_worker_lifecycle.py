@@ -110,3 +110,36 @@ async def test_workflow_task_held_past_its_timeout_is_offered_again(env: Workflo
     history = await env.client.get_workflow_handle("stuck-1").fetch_history()
     timed_out = [e for e in history.events if e.event_type == "WORKFLOW_TASK_TIMED_OUT"]
     assert timed_out and timed_out[0].attributes["timeout_type"] == "start_to_close"
+
+
+runs: list[str] = []
+
+
+@activity.defn
+async def longer_than_the_lease(name: str) -> str:
+    runs.append(name)
+    await asyncio.sleep(4.0)  # the environment's session expiry is 3 s
+    return name
+
+
+@workflow.defn
+class OneLong:
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(longer_than_the_lease, "long",
+                                               start_to_close_timeout=timedelta(seconds=60))
+
+
+async def test_shutdown_keeps_the_session_alive_while_work_finishes(env: WorkflowEnvironment,
+                                                                    queue: str) -> None:
+    runs.clear()
+    h = await env.client.start_workflow(OneLong.run, id="long", task_queue=queue)
+    worker = Worker(env.client, task_queue=queue, workflows=[OneLong],
+                    activities=[longer_than_the_lease])
+    async with worker:
+        while not runs:
+            await asyncio.sleep(0.02)
+    async with Worker(env.client, task_queue=queue, workflows=[OneLong],
+                      activities=[longer_than_the_lease]):
+        assert await h.result() == "long"
+    assert runs == ["long"]  # finished during the graceful shutdown, not run again

@@ -111,7 +111,7 @@ class ActivityRunner:
 
     async def _report_success(self, task: dict[str, Any], result: Any) -> None:
         w = self.worker
-        eager = w.eager and w.workflow_slots.try_reserve(1) == 1
+        eager = w.eager and bool(w.workflow_names) and w.workflow_slots.try_reserve(1) == 1
         try:
             resp = await w.client.transport.call(
                 "POST", "/api/v1/activity-tasks/complete",

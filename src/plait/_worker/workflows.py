@@ -129,9 +129,15 @@ class WorkflowTasks:
                  "eager_workflow": self.worker.eager and not inst.closed})
         except errors.RPCError as e:
             acts.release(reserved)
-            log.warning("workflow task completion for %s not recorded: %s",
-                        task["workflow_id"], e)
-            return None
+            self.cache.pop(task["run_id"], None)
+            if e.code == "stale_task" or e.status in (0, 503):
+                log.warning("workflow task completion for %s not recorded: %s",
+                            task["workflow_id"], e)
+                return None
+            # The server refused what the code asked for: a visible task failure, retried
+            # with backoff, rather than a silent loop of re-offers.
+            return await self._fail(task, errors.PlaitError(
+                f"the server refused this workflow task's commands: {e}"), "bad_commands")
         eager_acts = resp.get("activity_tasks") or []
         acts.release(reserved - len(eager_acts))
         for t in eager_acts:

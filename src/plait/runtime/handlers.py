@@ -41,6 +41,8 @@ class Handlers:
     _failure: WorkflowTaskError | None
     _signal_handlers: dict[str, Callable[..., Any]]
     _pending_signals: dict[str, list[list[Any]]]
+    _random: Any
+    _patch_memo: dict[str, bool]
 
     def create_task(self, coro: Any, *, name: str | None = None, context: Any = None
                     ) -> asyncio.Task[Any]:
@@ -191,6 +193,9 @@ class Handlers:
         lead = [] if handler else [name]
         hints = hints_of(bound)[0] if handler else []
         before = len(self._commands)
+        # A query must leave no trace: not in the random sequence, not in patch decisions.
+        rnd = self._random.getstate() if self._random is not None else None
+        memo = dict(self._patch_memo)
         previous = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(cast(asyncio.AbstractEventLoop, self))
         try:
@@ -199,6 +204,9 @@ class Handlers:
             return {"code": "query_failed", "failure": failures.from_exception(exc)}
         finally:
             asyncio.events._set_running_loop(previous)
+            if rnd is not None and self._random is not None:
+                self._random.setstate(rnd)
+            self._patch_memo = memo
         if asyncio.iscoroutine(result):
             result.close()
             return {"code": "query_failed",

@@ -21,7 +21,7 @@ from typing import Any
 
 from plait import errors
 from plait.protocol import failure as failures
-from plait.protocol.events import CommandKind, EventType
+from plait.protocol.events import CLOSE_COMMANDS, CommandKind, EventType
 from plait.protocol.payload import decode, decode_args, encode
 from plait.runtime.activations import Activation, split
 from plait.runtime.definitions import WorkflowDefn
@@ -183,11 +183,20 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
         self.replaying = act.commands is not None
         self._now = max(self._now, act.time)
         self.rejections = []
-        for event in act.inputs:
-            self._apply(event)
-        self._updates(act, updates or [])
-        self._run_until_idle()
-        commands, self._commands = self._commands, []
+        # The whole activation runs on the workflow's loop: __init__, sync signal handlers
+        # and update validators may use workflow.now(), info() and the rest.
+        previous = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self)
+        try:
+            for event in act.inputs:
+                self._apply(event)
+            self._updates(act, updates or [])
+            self._run_until_idle()
+            if self._failure is not None:
+                raise self._failure
+        finally:
+            asyncio.events._set_running_loop(previous)
+        commands, self._commands = _until_close(self._commands), []
         if act.commands is not None:
             problem = mismatch(commands, act.commands)
             if problem is not None:
@@ -199,20 +208,15 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
         return commands
 
     def _run_until_idle(self) -> None:
-        previous = asyncio.events._get_running_loop()
-        asyncio.events._set_running_loop(self)
-        try:
-            while True:
-                while self._ready:
-                    handle = self._ready.popleft()
-                    if not handle._cancelled:
-                        handle._run()
-                    if self._failure is not None:
-                        raise self._failure
-                if not self._check_conditions():
-                    break
-        finally:
-            asyncio.events._set_running_loop(previous)
+        while True:
+            while self._ready:
+                handle = self._ready.popleft()
+                if not handle._cancelled:
+                    handle._run()
+                if self._failure is not None:
+                    raise self._failure
+            if not self._check_conditions():
+                break
 
     def _check_conditions(self) -> bool:
         moved = False
@@ -334,8 +338,6 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
             self._close(CommandKind.COMPLETE_WORKFLOW, result=encode(task.result()))
         elif isinstance(exc, ContinueAsNew):
             self._close(CommandKind.CONTINUE_AS_NEW, **exc.command)
-        elif isinstance(exc, asyncio.CancelledError) and self.cancel_requested:
-            self._close(CommandKind.CANCEL_WORKFLOW, details=str(exc))
         elif self._fails_workflow(exc):
             self._close(CommandKind.FAIL_WORKFLOW, failure=failures.from_exception(exc))
         else:
@@ -488,6 +490,14 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
 
     def get_task_factory(self) -> None:
         return None
+
+
+def _until_close(commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Nothing after the command that closes the run counts (the server ignores it too)."""
+    for i, cmd in enumerate(commands):
+        if cmd["kind"] in CLOSE_COMMANDS:
+            return commands[: i + 1]
+    return commands
 
 
 def new_instance(defn: WorkflowDefn, task: dict[str, Any]) -> WorkflowInstance:

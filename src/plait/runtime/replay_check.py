@@ -105,9 +105,11 @@ def _without_deprecated_patches(produced: list[dict[str, Any]], recorded: list[d
     seen = {pid for e in recorded if (pid := patch_id(e))}
 
     def keep_event(e: dict[str, Any]) -> bool:
-        pid = patch_id(e)
-        deprecated = bool(((e.get("attributes") or {}).get("details") or {}).get("deprecated"))
-        return pid is None or not deprecated or pid in made
+        pid = patch_id(e)  # None unless a patch marker, whose details are a dict
+        if pid is None:
+            return True
+        deprecated = bool(e["attributes"]["details"].get("deprecated"))
+        return not deprecated or pid in made
 
     def keep_cmd(c: dict[str, Any]) -> bool:
         p = cmd_patch(c)

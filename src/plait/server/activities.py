@@ -195,6 +195,17 @@ def _retry_later(run: Run, task: TaskRow, failure: dict[str, Any], delay: float)
         run.ctx.effects.timer(at)
 
 
+def undelivered(ctx: Ctx, task: TaskRow) -> None:
+    """The attempt never reached its worker (the poll's response was lost): offer the same
+    attempt again; it did not run, so it does not count."""
+    p = task.payload
+    ctx.txn.exec("delete_attempt", ns=task.namespace, wid=task.workflow_id, rid=task.run_id,
+                 aid=task.ref, attempt=p["attempt"])
+    _delete_timers(ctx.txn, task, "act_stc", "act_hb")
+    ctx.txn.release_task(task.task_id, ctx.now, p)
+    ctx.effects.wake_queue(task.namespace, task.task_queue, "activity")
+
+
 def worker_lost(run: Run, task: TaskRow, why: str) -> None:
     attempt_failed(run, task, {"message": f"worker lost ({why}) while running the attempt",
                                "type": "WorkerLost", "kind": "application",

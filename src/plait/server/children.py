@@ -186,8 +186,14 @@ def _notify_parent(run: Run) -> None:
 
 
 def _close_child(parent: Run, child: dict[str, Any]) -> None:
-    row = parent.txn.get_execution(parent.ns, child["workflow_id"], child["run_id"])
-    if row is None or row.status != RUNNING or child["policy"] == "abandon":
+    if child["policy"] == "abandon":
+        return
+    # The child may have continued as new or been retried: its latest run is the one to stop,
+    # if it still belongs to this parent.
+    rid = parent.txn.current_run(parent.ns, child["workflow_id"])
+    row = parent.txn.get_execution(parent.ns, child["workflow_id"], rid) if rid else None
+    link = (row.state.get("parent") or {}) if row else {}
+    if row is None or row.status != RUNNING or link.get("run_id") != parent.rid:
         return
     c = Run(parent.ctx, row)
     c.state["parent"] = None  # the parent is gone: nobody to tell

@@ -10,7 +10,7 @@ from typing import Any
 
 from plait.server import activities, history, queries, updates
 from plait.server.errors import NotFound
-from plait.server.run import RUNNING, Ctx, Run
+from plait.server.run import RUNNING, Ctx, Run, wire_time
 from plait.store.base import TaskRow
 
 __all__ = ["claim", "claim_ids", "complete_activity", "fail_activity", "heartbeat_activity",
@@ -66,6 +66,9 @@ def claim_ids(ctx: Ctx, task_ids: list[int], session: str) -> list[dict[str, Any
 
 def _dispatch(ctx: Ctx, task: TaskRow) -> dict[str, Any] | None:
     if task.kind == "query":  # closed workflows can be queried too
+        if task.payload.get("expires_at", ctx.now) < ctx.now:
+            ctx.txn.delete_task(task.task_id)  # its asker gave up (or its server died)
+            return None
         return queries.dispatch_payload(task)
     if task.kind == "activity":
         # No need to read the run: closing a run deletes its tasks in the same transaction,
@@ -83,7 +86,7 @@ def _dispatch(ctx: Ctx, task: TaskRow) -> dict[str, Any] | None:
         "namespace": task.namespace, "workflow_id": task.workflow_id, "run_id": task.run_id,
         "workflow_type": row.workflow_type, "task_queue": row.task_queue,
         "attempt": task.payload.get("attempt", 1), "previous_upto": upto,
-        "started_event_id": row.next_event_id, "started_time": ctx.now,
+        "started_event_id": row.next_event_id, "started_time": wire_time(ctx.now),
         "events": ctx.txn.events(task.namespace, task.workflow_id, task.run_id, after),
         "updates": updates.requested(state),
     }
@@ -91,25 +94,35 @@ def _dispatch(ctx: Ctx, task: TaskRow) -> dict[str, Any] | None:
 
 # -- activity results -------------------------------------------------------------------------
 def complete_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
-    task = history.fenced_task(ctx.txn, token)
+    task = history.fenced_task(ctx.txn, token, "activity")
     session = task.lease_session or ""
     run = _run_of(ctx, task)
     if run is None:
         return {"recorded": False}
     run.alive = session
+    had_wt = run.state.get("wt") is not None
     activities.complete(run, task, req.get("result"))
     run.save()
     out: dict[str, Any] = {"recorded": True}
     wt = run.state.get("wt")
-    if req.get("eager_workflow") and wt and run.row.task_queue == req.get("task_queue"):
+    if req.get("eager_workflow") and wt and not had_wt and _can_run(ctx, run, session):
         tasks = claim_ids(ctx, [wt["task_id"]], session)
         if tasks:
             out["workflow_task"] = tasks[0]
     return out
 
 
+def _can_run(ctx: Ctx, run: Run, session: str) -> bool:
+    """Whether the session that just completed an activity should take the workflow task
+    this created: it serves the run's queue and type, and the run is not sticky elsewhere."""
+    info = session_info(ctx, session, cached=True)
+    return (info.get("task_queue") == run.row.task_queue
+            and run.row.workflow_type in (info.get("workflow_types") or [])
+            and run.state.get("sticky") in (None, session))
+
+
 def fail_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
-    task = history.fenced_task(ctx.txn, token)
+    task = history.fenced_task(ctx.txn, token, "activity")
     run = _run_of(ctx, task)
     if run is None:
         return {"recorded": False}
@@ -122,19 +135,14 @@ def fail_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
     return {"recorded": True}
 
 
-ASYNC_LEASE = "async-completion"
-"""The lease of an attempt that will be completed from outside (no worker session holds it:
-it neither expires with one nor is re-offered; its timeouts still apply)."""
-
-
 def complete_async(ctx: Ctx, token: str) -> dict[str, Any]:
-    task = history.fenced_task(ctx.txn, token)
-    ctx.txn.exec("set_task_lease", task_id=task.task_id, session=ASYNC_LEASE)
+    task = history.fenced_task(ctx.txn, token, "activity")
+    ctx.txn.exec("set_task_lease", task_id=task.task_id, session=history.ASYNC_LEASE)
     return {"token": token}
 
 
 def heartbeat_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
-    task = history.fenced_task(ctx.txn, token)
+    task = history.fenced_task(ctx.txn, token, "activity")
     cancel = activities.heartbeat(ctx, task, list(req.get("details") or []))
     return {"cancel_requested": cancel}
 

@@ -33,6 +33,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("plait.server")
+ASYNC_LEASE = "async-completion"
+"""The lease of an attempt that will be completed from outside (no worker session holds it:
+it neither expires with one nor is re-offered; its timeouts still apply)."""
 WT_RETRY_CAP = 60.0
 
 
@@ -44,10 +47,15 @@ def parse_token(token: str) -> tuple[int, int]:
         raise BadRequest(f"malformed task token {token!r}", code="bad_token") from None
 
 
-def fenced_task(txn: Txn, token: str) -> TaskRow:
-    """The task a token names, if the token is still its current lease (the fencing check)."""
+def fenced_task(txn: Txn, token: str, kind: str) -> TaskRow:
+    """The task a token names, if the token is still its current lease (the fencing check)
+    and the token is of the kind the route expects (a workflow-task token cannot complete an
+    activity, and so on)."""
     task_id, dispatch_no = parse_token(token)
     task = txn.get_task(task_id)
+    if task is not None and task.kind != kind:
+        raise BadRequest(f"this is a {task.kind} task token, not a {kind} task token",
+                         code="bad_token")
     if task is None or task.lease_session is None or task.dispatch_no != dispatch_no:
         raise Conflict("task is no longer owned by this worker (completed, timed out or "
                        "re-dispatched); the result was not recorded", code="stale_task")
@@ -211,7 +219,7 @@ def terminate_run(run: Run, reason: str) -> None:
 
 # -- workflow task completion -------------------------------------------------------------------
 def complete_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
-    task = fenced_task(ctx.txn, token)
+    task = fenced_task(ctx.txn, token, "workflow")
     run = load_run(ctx, task.namespace, task.workflow_id, task.run_id)
     commands = req.get("commands")
     if not isinstance(commands, list):
@@ -268,7 +276,7 @@ def _eager(ctx: Ctx, run: Run, session: str, scheduled: list[tuple[int, str, str
 
 # -- workflow task failure -----------------------------------------------------------------------
 def fail_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
-    task = fenced_task(ctx.txn, token)
+    task = fenced_task(ctx.txn, token, "workflow")
     run = load_run(ctx, task.namespace, task.workflow_id, task.run_id)
     failure = req.get("failure") or {"message": "workflow task failed"}
     attempt = run.state["wt"]["attempt"]
@@ -310,6 +318,15 @@ def fire_timer(ctx: Ctx, ns: str, wid: str, rid: str, kind: str, ref: str) -> No
 
 def redispatch_lost(ctx: Ctx, task: TaskRow, why: str) -> None:
     """A task leased to a dead (or never-answering) worker goes back to the queue at once."""
+    if task.kind == "query":  # offered again to any worker; its asker is still waiting
+        ctx.txn.release_task(task.task_id, ctx.now, task.payload)
+        ctx.effects.wake_queue(task.namespace, task.task_queue, "query")
+        return
+    if task.lease_session == ASYNC_LEASE:
+        return  # completed from outside: its timeouts, not a session, watch it
+    if task.kind == "activity" and why == "unacknowledged":
+        activities.undelivered(ctx, task)
+        return
     row = ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
     if row is None or row.status != RUNNING:
         ctx.txn.delete_task(task.task_id)

@@ -39,7 +39,8 @@ def post(ctx: Ctx, ns: str, wid: str, rid: str | None, req: dict[str, Any]) -> i
         ns=ns, task_queue=run.row.task_queue, kind="query", wid=run.wid, rid=run.rid,
         ref=f"q-{uuid.uuid4().hex}", visible_at=ctx.now,
         payload={"query_name": name, "input": req.get("input") or [],
-                 "workflow_type": run.row.workflow_type},
+                 "workflow_type": run.row.workflow_type,
+                 "expires_at": ctx.now + float(req.get("timeout") or 10.0)},
         sticky_session=sticky, sticky_until=ctx.now + STICKY_SECONDS / 3 if sticky else None)
     ctx.effects.wake_queue(ns, run.row.task_queue, "query")
     return task_id
@@ -54,7 +55,7 @@ def dispatch_payload(task: TaskRow) -> dict[str, Any]:
 
 
 def answer(ctx: Ctx, token: str, req: dict[str, Any]) -> int:
-    task = history.fenced_task(ctx.txn, token)
+    task = history.fenced_task(ctx.txn, token, "query")
     p = task.payload
     p["answer"] = {k: req.get(k) for k in ("result", "failure", "code")}
     ctx.txn.update_task_payload(task.task_id, p)

@@ -16,7 +16,7 @@ from plait.protocol.events import EventType
 from plait.server.effects import Effects
 from plait.store.base import ExecutionRow, TaskRow, Txn
 
-__all__ = ["CLOSED", "RUNNING", "Ctx", "Run", "iso"]
+__all__ = ["CLOSED", "RUNNING", "Ctx", "Run", "iso", "wire_time"]
 
 RUNNING = "RUNNING"
 CLOSED = frozenset(
@@ -27,6 +27,12 @@ STICKY_SECONDS = 3.0
 
 def iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def wire_time(ts: float) -> float:
+    """``ts`` as a replay will read it back from the ISO timestamp (microseconds), so a
+    cached workflow and a replayed one see exactly the same time."""
+    return dt.datetime.fromisoformat(iso(ts).replace("Z", "+00:00")).timestamp()
 
 
 class Ctx:
@@ -47,11 +53,11 @@ class Run:
         self.expected = row.next_event_id
         self.events: list[dict[str, Any]] = []
         self.holding = False
+        """True while a completion's commands are applied: inputs wait, so the command events
+        stay contiguous in the history."""
         self.closed_now = False
         self.alive: str | None = None
         """A session known to be alive in this transaction (it is completing a task now)."""
-        """True while a completion's commands are applied: inputs wait, so the command events
-        stay contiguous in the history."""
 
     # -- identity -----------------------------------------------------------------------------
     @property

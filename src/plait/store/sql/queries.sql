@@ -244,3 +244,7 @@ WHERE namespace = :ns AND task_queue = :task_queue AND activity_type = :activity
 UPDATE rate_buckets SET tokens = :tokens, updated_at = :now
 WHERE namespace = :ns AND task_queue = :task_queue AND activity_type = :activity_type
   AND bucket_key = :bucket_key;
+
+-- name: delete_attempt
+DELETE FROM attempts WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
+  AND activity_id = :aid AND attempt = :attempt;
