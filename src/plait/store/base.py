@@ -331,12 +331,15 @@ class Txn:
         capacity = max(1.0, limit.burst)
         self.exec("ensure_rate_bucket", **key, tokens=capacity, now=now)
         tokens, updated_at = self.one("get_rate_bucket", **key)
-        tokens = min(capacity, tokens + max(0.0, now - updated_at) * limit.per_second)
+        # Servers' clocks (and transactions' start times) differ a little: never refill for
+        # time the bucket has already been credited with.
+        at = max(now, updated_at)
+        tokens = min(capacity, tokens + (at - updated_at) * limit.per_second)
         if tokens >= 1.0:
-            self.exec("set_rate_bucket", **key, tokens=tokens - 1.0, now=now)
+            self.exec("set_rate_bucket", **key, tokens=tokens - 1.0, now=at)
             return None
-        self.exec("set_rate_bucket", **key, tokens=tokens, now=now)
-        return float(now + (1.0 - tokens) / limit.per_second)
+        self.exec("set_rate_bucket", **key, tokens=tokens, now=at)
+        return float(at + (1.0 - tokens) / limit.per_second)
 
     # -- closing and retention --------------------------------------------------------------
     def delete_run_work(self, ns: str, wid: str, rid: str) -> None:

@@ -73,6 +73,10 @@ log = logging.getLogger("plait.store")
 MIGRATION_LOCK = 0x706C616974  # "plait": the advisory lock key held while migrating
 NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 DEFAULT_POOL_SIZE = 10
+RECONNECT_TIMEOUT = 3.0
+PROBE_EVERY = 0.5
+"""While the database is unreachable: how often one request may try it."""
+LISTEN_BACKOFF_MAX = 2.0
 
 
 def _map_error(exc: psycopg.Error) -> Exception:
@@ -444,10 +448,19 @@ class PostgresStore(Store):
         self._kwargs: dict[str, Any] = {"autocommit": True,
                                         "connect_timeout": max(1, int(connect_timeout))}
         self._pool_timeout = pool_timeout
+        self._down_since: float | None = None
+        self._down_reason = ""
+        self._next_probe = 0.0
+        self._probe_lock = threading.Lock()
         self._limits = RateLimitCache(ttl=1.0)  # other servers' changes count within 1 s
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url, min_size=min(2, size), max_size=size, kwargs=self._kwargs, open=False,
-            configure=_configure, timeout=pool_timeout, name="plait")
+            configure=_configure, timeout=pool_timeout, name="plait",
+            # The pool retries a lost connection with doubling delays; left at its default
+            # (5 min) the delay reaches 16 s and more during an outage, so the server stayed
+            # unavailable long after the database was back. Give up on a slot after 3 s
+            # instead: the next request grows the pool again at once.
+            reconnect_timeout=RECONNECT_TIMEOUT)
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
         except PoolTimeout:
@@ -511,6 +524,33 @@ class PostgresStore(Store):
                 loop.call_soon_threadsafe(_resolve, fut, value, ok)
 
     def _run(self, fn: Callable[[Txn], T], write: bool) -> T:
+        # While the database is unreachable, answer at once (503) instead of letting every
+        # request wait for a connection: queued behind those waits, even /health took tens
+        # of seconds in an outage. One request at a time probes whether it is back.
+        if self._down_since is not None:
+            now = time.monotonic()
+            with self._probe_lock:
+                probe = now >= self._next_probe
+                if probe:
+                    self._next_probe = now + PROBE_EVERY
+            if not probe:
+                raise StoreUnavailable(f"PostgreSQL has been unreachable for "
+                                       f"{now - self._down_since:.0f} s: {self._down_reason}")
+        try:
+            value = self._run_once(fn, write)
+        except StoreUnavailable as e:
+            if self._down_since is None:
+                self._down_since, self._down_reason = time.monotonic(), str(e)
+                self._next_probe = self._down_since + PROBE_EVERY
+                log.error("PostgreSQL is unreachable: %s", e)
+            raise
+        if self._down_since is not None:
+            log.warning("PostgreSQL is reachable again after %.1f s",
+                        time.monotonic() - self._down_since)
+            self._down_since = None
+        return value
+
+    def _run_once(self, fn: Callable[[Txn], T], write: bool) -> T:
         try:
             return self._attempt(fn, write)
         except _StaleConnection:
@@ -602,7 +642,7 @@ class PostgresStore(Store):
                     await conn.close()
                     conn = None
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, LISTEN_BACKOFF_MAX)
 
     async def _listener(self, on_message: Callable[[str | None], None]) -> None:
         delay = 0.1
@@ -629,7 +669,7 @@ class PostgresStore(Store):
                     with contextlib.suppress(Exception):
                         await conn.close()
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, LISTEN_BACKOFF_MAX)
 
     async def close(self) -> None:
         self._closed = True
