@@ -223,3 +223,37 @@ def _positional(sql: str) -> str:
             names.append(m.group(1))
         return f"${names.index(m.group(1)) + 1}"
     return re.sub(r"%\((\w+)\)s", number, sql)
+
+
+async def test_the_latest_run_moving_on_meanwhile_restarts_the_change(pg_url: str) -> None:
+    """A signal to "the latest run" that raced with continue-as-new must reach the new run:
+    finding the old one closed once locked, and no longer the latest, retries the change."""
+    store = PostgresStore(pg_url)
+    try:
+        await store.write(lambda t: t.insert_execution(execution()))
+        reached, go = threading.Event(), threading.Event()
+
+        def signal(t: Txn) -> None:
+            rid = t.current_run(NS, "w")
+            reached.set()
+            assert go.wait(10)
+            assert rid is not None
+            e = t.get_execution(NS, "w", rid)
+            assert e is not None and e.status == "RUNNING"
+
+        def continue_as_new(t: Txn) -> None:
+            e = t.get_execution(NS, "w", "r1")
+            assert e is not None
+            e.status, e.close_time = "CONTINUED_AS_NEW", 5.0
+            t.update_execution(e, 1)
+            t.insert_execution(execution(rid="r2"))
+
+        signalling = asyncio.ensure_future(store.write(signal))
+        await asyncio.to_thread(reached.wait, 10)
+        await store.write(continue_as_new)
+        go.set()
+        with pytest.raises(ConflictError):
+            await signalling
+        await store.write(signal)  # run again, it finds the new run
+    finally:
+        await store.close()
