@@ -328,7 +328,7 @@ def terminate(
 def replay(
     paths: Annotated[list[str], typer.Argument(
         metavar="HISTORY", help="History files (as `plait workflow show ID --output json` "
-        "writes them), or directories: every *.json under them.")],
+        "writes them), directories (every *.json under them), or - for standard input.")],
     workflows: Annotated[list[str], typer.Option(
         "--workflows", "-w", metavar="MODULE:CLASS", help="A workflow class to replay with; "
         "repeat for each. MODULE is imported from the current directory (or give "

@@ -253,6 +253,21 @@ def test_same_code_replays(recorded: Recorded) -> None:
     assert "Order" in lines[0] and f"{len(recorded.events('completed'))} events" in lines[0]
 
 
+def test_a_history_on_standard_input(recorded: Recorded) -> None:
+    """``plait workflow show ID -o json | plait replay - --workflows ...``"""
+    def piped(module: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*plait_command(), "replay", "-", "--workflows", module],
+                              input=recorded.history("completed").read_text(), cwd=recorded.root,
+                              capture_output=True, text=True, timeout=60)
+
+    proc = piped("orders:Order")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ok: -: workflow completed-")
+    recorded.code("orders_unpatched", UNPATCHED)
+    line = one_line_error(piped("orders_unpatched:Order"))
+    assert line.startswith("error: -: ") and "ACTIVITY_TASK_SCHEDULED" in line
+
+
 def test_a_cancelled_workflow_replays(recorded: Recorded) -> None:
     proc = recorded.replay(str(recorded.cancelled), "--workflows", "orders:Order")
     assert proc.returncode == 0, proc.stderr

@@ -26,6 +26,7 @@ from plait.testing import Replayer
 
 __all__ = ["ReplayOutcome", "SetupError", "history_files", "load_workflows", "replay_files"]
 
+STDIN = "-"
 PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -101,10 +102,13 @@ def _qualname(obj: Any) -> str:
 
 # -- the history files -----------------------------------------------------------------------
 def history_files(paths: Iterable[str]) -> list[Path]:
-    """The files to replay: each file given, and every ``*.json`` under each directory."""
+    """The files to replay: each file given, and every ``*.json`` under each directory;
+    ``-`` is standard input (``plait workflow show ID -o json | plait replay - ...``)."""
     found: list[Path] = []
     for p in map(Path, paths):
-        if p.is_dir():
+        if str(p) == STDIN:
+            found.append(p)
+        elif p.is_dir():
             inside = sorted(f for f in p.rglob("*.json") if f.is_file())
             if not inside:
                 raise SetupError(f"no *.json history files in directory {p}")
@@ -119,7 +123,7 @@ def history_files(paths: Iterable[str]) -> list[Path]:
 def read_history(path: Path) -> History:
     """The history in ``path``; ``ValueError`` naming what is wrong with a malformed file."""
     try:
-        data = loads(path.read_bytes())
+        data = loads(sys.stdin.buffer.read() if str(path) == STDIN else path.read_bytes())
     except OSError as e:
         raise ValueError(f"cannot read it: {e.strerror or e}") from None
     except ValueError as e:
