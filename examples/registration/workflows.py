@@ -242,7 +242,12 @@ class SmsRegistration:
             raise
 
     async def compensate(self) -> None:
-        """Undo every registry call made (or possibly made), newest first."""
+        """Undo every registry call made (or possibly made), newest first.
+
+        If an undoing call finally fails too (the registry down for an hour), the workflow
+        fails with that error; ``status`` then shows the stage "undoing" and what was undone,
+        and a person finishes the job.
+        """
         self.stage = "undoing"
         while self.undo:
             what, fn, args = self.undo.pop()
