@@ -19,9 +19,12 @@ import signal
 import sys
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.peers import driver
@@ -88,14 +91,40 @@ async def run_worker(args: argparse.Namespace) -> None:
         await stop.wait()
 
 
+RETRYABLE = {RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE,
+             RPCStatusCode.RESOURCE_EXHAUSTED}
+
+
+def _retry_or_raise(e: RPCError, what: str, wid: str) -> None:
+    if e.status not in RETRYABLE:
+        raise e
+    print(f"warning: {what} of {wid} failed with {e.status.name} ({e}); retrying",
+          file=sys.stderr, flush=True)
+
+
 async def run_driver(args: argparse.Namespace) -> None:
     client = await Client.connect(args.address)
 
-    async def call(kind: str, arg: int, wid: str, started: Callable[[], None]) -> int:
-        handle = await client.start_workflow(WORKFLOWS[kind].run, arg, id=wid,
-                                             task_queue=TASK_QUEUE)
+    async def call(kind: str, arg: int, wid: str, started: Callable[[], None]) -> Any:
+        # Under load the dev server answers some calls with DEADLINE_EXCEEDED ("Timeout
+        # expired") while the workflow is fine; a real client retries, and so does this one
+        # (each retry is logged to stderr, which the harness reports).
+        while True:
+            try:
+                handle = await client.start_workflow(WORKFLOWS[kind].run, arg, id=wid,
+                                                     task_queue=TASK_QUEUE)
+                break
+            except WorkflowAlreadyStartedError:  # an earlier, timed-out attempt went through
+                handle = client.get_workflow_handle(wid)
+                break
+            except RPCError as e:
+                _retry_or_raise(e, "start_workflow", wid)
         started()
-        return await handle.result()
+        while True:
+            try:
+                return await handle.result()
+            except RPCError as e:
+                _retry_or_raise(e, "result", wid)
 
     await driver.serve(call, args)
 
