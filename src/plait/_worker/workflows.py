@@ -73,7 +73,12 @@ class WorkflowTasks:
         token = task["token"]
         self.worker.held.add(token)
         try:
-            answer = await self._query(task)
+            try:
+                answer = await self._query(task)
+            except Exception as e:  # always answer: the asker must not wait for a timeout
+                log.exception("query %r on %s failed", task.get("query_name"),
+                              task["workflow_id"])
+                answer = {"code": "query_failed", "failure": failures.from_exception(e)}
             await self.worker.client.transport.call(
                 "POST", "/api/v1/query-tasks/respond", {"token": token, **answer})
         except errors.RPCError as e:

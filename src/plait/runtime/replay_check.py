@@ -28,15 +28,14 @@ def mismatch(produced: list[dict[str, Any]], recorded: list[dict[str, Any]]) -> 
         if ev is None:
             assert cmd is not None
             after = recorded[-1]["event_id"] if recorded else "?"
-            return (f"the workflow code produced {_describe(cmd)} at {cmd.get('_where', '?')}, "
+            return (f"the workflow code produced {_describe(cmd)}{_at(cmd)}, "
                     f"but the history has no event for it (after event {after})")
         if cmd is None:
             return (f"history event {ev['event_id']} {ev['event_type']} was not produced by "
                     "the workflow code")
         if not _matches(cmd, ev):
             return (f"history event {ev['event_id']} {ev['event_type']} ({_describe_event(ev)}) "
-                    f"does not match what the code produced: {_describe(cmd)} at "
-                    f"{cmd.get('_where', '?')}")
+                    f"does not match what the code produced: {_describe(cmd)}{_at(cmd)}")
     return None
 
 
@@ -116,6 +115,12 @@ def _without_deprecated_patches(produced: list[dict[str, Any]], recorded: list[d
         return p is None or not p[1] or p[0] in seen
 
     return [c for c in produced if keep_cmd(c)], [e for e in recorded if keep_event(e)]
+
+
+def _at(cmd: dict[str, Any]) -> str:
+    """Where the code issued a command; closing a run has no single line to point at."""
+    where = cmd.get("_where")
+    return f" at {where}" if where else ""
 
 
 def _describe(cmd: dict[str, Any]) -> str:
