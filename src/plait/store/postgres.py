@@ -190,12 +190,12 @@ class PgTxn(Txn):
             return
         self._now_locked(key)
         self._executions[key] = tuple(r)
-        if r[6] is not None and self._current_seen.get((ns, wid)) == rid:
-            # Found as the latest run, but closed by the time we got its lock: if a new run
-            # took its place meanwhile (continue-as-new), start over so that a signal to
-            # "the latest run" reaches the new one, as it would have one moment later.
-            if super().current_run(ns, wid) != rid:
-                raise ConflictError(f"workflow {wid} moved to a new run concurrently")
+        # Found as the latest run, but closed by the time we got its lock: if a new run took
+        # its place meanwhile (continue-as-new), start over so that a signal to "the latest
+        # run" reaches the new one, as it would have one moment later.
+        if r[6] is not None and self._current_seen.get((ns, wid)) == rid \
+                and super().current_run(ns, wid) != rid:
+            raise ConflictError(f"workflow {wid} moved to a new run concurrently")
 
     def _now_locked(self, key: RunKey) -> None:
         self._locked.add(key)
