@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from plait.protocol.events import CommandKind, EventType
@@ -108,3 +109,102 @@ async def test_the_server_serves_the_packaged_spec(env: WorkflowEnvironment) -> 
             http.get(env.address + "/api/v1/openapi.json") as r:
         assert r.status == 200 and r.content_type == "application/json"
         assert await r.json() == load_spec()
+
+
+async def test_unserved_methods_answer_405_with_allow(env: WorkflowEnvironment) -> None:
+    async with aiohttp.ClientSession() as http:
+        for method, path, allow in (
+                ("PATCH", "/api/v1/namespaces/default/workflows", {"GET", "HEAD", "POST"}),
+                ("GET", "/api/v1/workflow-tasks/complete", {"POST"}),
+                ("POST", "/health", {"GET", "HEAD"})):
+            async with http.request(method, env.address + path) as r:
+                body = await r.json()
+                assert r.status == 405, body
+                assert set(r.headers["Allow"].split(",")) == allow
+                assert body["error"]["code"] == "method_not_allowed" and body["error"]["message"]
+        async with http.get(env.address + "/api/v1/no/such/route") as r:
+            assert r.status == 404 and (await r.json())["error"]["code"] == "no_route"
+
+
+class RawWorker:
+    """A worker that speaks only HTTP (as one in another language would), checking every
+    request and response against the document."""
+
+    def __init__(self, env: WorkflowEnvironment, http: aiohttp.ClientSession,
+                 spec: dict[str, Any]) -> None:
+        self.env, self.http, self.spec = env, http, spec
+
+    def validate(self, schema: dict[str, Any], instance: Any) -> None:
+        Draft202012Validator({**self.spec, **schema}).validate(instance)
+
+    async def call(self, method: str, template: str, body: Any = None,
+                   **path: str) -> Any:
+        op = self.spec["paths"][template][method.lower()]
+        if body is not None:
+            self.validate(op["requestBody"]["content"]["application/json"]["schema"], body)
+        url = self.env.address + template.format(**path)
+        async with self.http.request(method, url, json=body) as r:
+            data = await r.json()
+            assert r.status < 300, data
+            self.validate(op["responses"][str(r.status)]["content"]["application/json"][
+                "schema"], data)
+            return data
+
+
+async def test_a_raw_http_worker_runs_a_workflow(env: WorkflowEnvironment,
+                                                 spec: dict[str, Any]) -> None:
+    """The worker protocol of docs/api.md, step by step: session, poll, complete with a
+    command, eager activity, heartbeat, result with eager workflow task, close."""
+    ns, q = "default", "raw-http"
+    async with aiohttp.ClientSession() as http:
+        w = RawWorker(env, http, spec)
+        wf = "/api/v1/namespaces/{ns}/workflows"
+        started = await w.call("POST", wf, {
+            "workflow_id": "raw-1", "workflow_type": "Greet", "task_queue": q,
+            "input": [{"encoding": "json", "data": "plait"}], "request_id": "r-1"}, ns=ns)
+        assert started["started"] is True
+        session = (await w.call("POST", "/api/v1/namespaces/{ns}/sessions", {
+            "task_queue": q, "identity": "raw", "workflow_types": ["Greet"],
+            "activity_types": ["shout"]}, ns=ns))["session_id"]
+        poll = "/api/v1/namespaces/{ns}/task-queues/{queue}/poll"
+        tasks = (await w.call("POST", poll, {"session_id": session, "kind": "workflow",
+                                             "max_tasks": 1, "wait": 5}, ns=ns, queue=q))
+        wt = tasks["tasks"][0]
+        assert wt["kind"] == "workflow" and wt["previous_upto"] == 0
+        assert wt["events"][0]["event_type"] == "WORKFLOW_EXECUTION_STARTED"
+        name = wt["events"][0]["attributes"]["input"][0]["data"]
+        done = await w.call("POST", "/api/v1/workflow-tasks/complete", {
+            "token": wt["token"], "eager_activities": 1, "eager_workflow": True,
+            "commands": [{"kind": "schedule_activity", "activity_id": "1",
+                          "activity_type": "shout", "task_queue": q,
+                          "input": [{"encoding": "json", "data": name}],
+                          "start_to_close_timeout": 10, "heartbeat_timeout": 5}]})
+        act = done["activity_tasks"][0]  # eager: no poll for the activity
+        assert act["activity_type"] == "shout" and act["attempt"] == 1
+        beat = await w.call("POST", "/api/v1/activity-tasks/heartbeat", {
+            "token": act["token"], "details": [{"encoding": "json", "data": 50}]})
+        assert beat == {"cancel_requested": False}
+        await w.call("POST", "/api/v1/sessions/{sid}/heartbeat",
+                     {"held": [act["token"]]}, sid=session)
+        result = {"encoding": "json", "data": act["input"][0]["data"].upper()}
+        recorded = await w.call("POST", "/api/v1/activity-tasks/complete", {
+            "token": act["token"], "result": result, "eager_workflow": True})
+        wt2 = recorded["workflow_task"]  # eager again: the task the result created
+        assert wt2["previous_upto"] == done["upto"]
+        new = [e for e in wt2["events"] if e["event_id"] > wt2["previous_upto"]]
+        completed = [e for e in new if e["event_type"] == "ACTIVITY_TASK_COMPLETED"]
+        assert completed[0]["attributes"]["result"] == result
+        await w.call("POST", "/api/v1/workflow-tasks/complete", {
+            "token": wt2["token"], "commands": [{"kind": "complete_workflow", "result": {
+                "encoding": "json", "data": f"hello, {result['data']}"}}]})
+        outcome = await w.call("GET", wf + "/{wid}/result", ns=ns, wid="raw-1")
+        assert outcome["closed"] and outcome["result"]["result"]["data"] == "hello, PLAIT"
+        history = await w.call("GET", wf + "/{wid}/history", ns=ns, wid="raw-1")
+        assert history["events"][-1]["event_type"] == "WORKFLOW_EXECUTION_COMPLETED"
+        described = await w.call("GET", wf + "/{wid}", ns=ns, wid="raw-1")
+        assert described["status"] == "COMPLETED" and described["attempts"][0]["outcome"] \
+            == "completed"
+        stale = await http.post(env.address + "/api/v1/activity-tasks/complete",
+                                json={"token": act["token"], "result": result})
+        assert stale.status == 409 and (await stale.json())["error"]["code"] == "stale_task"
+        await w.call("DELETE", "/api/v1/sessions/{sid}", sid=session)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import re
 import time
 from importlib import resources
 from typing import Any
@@ -16,6 +18,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from plait.protocol.jsoncodec import dumps, loads
+from plait.retry import RetryPolicy
 from plait.server import dispatch, history, messages, queries, sessions, ui, updates
 from plait.server.errors import ApiError, BadRequest, NotFound
 from plait.server.run import CLOSED, Ctx
@@ -57,7 +60,12 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         resp = error_response(413, "payload_too_large",
                               f"request body exceeds the limit of {limit} bytes")
     except web.HTTPException as e:
-        resp = error_response(e.status, e.reason.lower().replace(" ", "_"), e.text or e.reason)
+        message = e.text or e.reason
+        if isinstance(e, web.HTTPMethodNotAllowed):
+            message = f"{request.method} {request.path} is not served; use {e.headers['Allow']}"
+        resp = error_response(e.status, e.reason.lower().replace(" ", "_"), message)
+        if "Allow" in e.headers:  # a 405 says which methods the path has
+            resp.headers["Allow"] = e.headers["Allow"]
     except Exception as e:  # a bug: answer, log, keep serving
         log.exception("internal error on %s %s", request.method, request.path)
         resp = error_response(500, "internal", f"internal server error: {type(e).__name__}")
@@ -82,9 +90,165 @@ def svc(request: web.Request) -> Service:
     return request.app[SERVICE]
 
 
+# -- request validation ----------------------------------------------------------------------
+# The HTTP layer checks the fields it reads itself (and the types of what it hands on), so a
+# malformed request is a 400 here rather than an exception deep inside a transaction.
+_TOKEN = re.compile(r"[0-9]{1,18}\.[0-9]{1,18}", re.ASCII)
+
+
+def number(value: Any, name: str, default: float, low: float, high: float) -> float:
+    """A number from a JSON body or a query string, clamped to ``[low, high]``."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise BadRequest(f"{name} must be a number") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        raise BadRequest(f"{name} must be a number")
+    return max(low, min(float(value), high))
+
+
+def integer(value: Any, name: str, default: int, low: int, high: int) -> int:
+    """A whole number from a JSON body or a query string, clamped to ``[low, high]``."""
+    if value is None:
+        return default
+    whole_str = isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value, re.ASCII)
+    if whole_str or (isinstance(value, float) and value.is_integer()):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"{name} must be a whole number")
+    return max(low, min(value, high))
+
+
+def optional_str(req: dict[str, Any], key: str) -> str | None:
+    value = req.get(key)
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"{key} must be a string")
+    return value or None
+
+
+def objects(req: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """A list of JSON objects (absent or null: empty)."""
+    value = req.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise BadRequest(f"{key} must be a list of JSON objects")
+    return value
+
+
+def strings(req: dict[str, Any], key: str) -> list[str]:
+    """A list of strings (absent or null: empty)."""
+    value = req.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest(f"{key} must be a list of strings")
+    return value
+
+
+def optional_object(req: dict[str, Any], key: str) -> dict[str, Any] | None:
+    value = req.get(key)
+    if value is not None and not isinstance(value, dict):
+        raise BadRequest(f"{key} must be a JSON object")
+    return value
+
+
+def payloads(req: dict[str, Any], key: str, where: str = "") -> None:
+    """Every payload is an envelope ``{"encoding", "data"}``; the server never looks inside."""
+    value = req.get(key)
+    if value is None:
+        return
+    if not isinstance(value, list):
+        raise BadRequest(f"{where}{key} must be a list of payloads")
+    for i, item in enumerate(value):
+        payload(item, f"{where}{key}[{i}]")
+
+
+def payload(value: Any, name: str) -> None:
+    if value is not None and not (isinstance(value, dict) and isinstance(
+            value.get("encoding"), str) and "data" in value):
+        raise BadRequest(f'{name} must be a payload envelope {{"encoding", "data"}}')
+
+
+def failure(req: dict[str, Any], key: str, where: str = "") -> None:
+    value = req.get(key)
+    if value is not None and not (isinstance(value, dict)
+                                  and isinstance(value.get("message"), str)):
+        raise BadRequest(f"{where}{key} must be a failure: an object with a message")
+    if value is not None:
+        payloads(value, "details", f"{where}{key}.")
+
+
+def retry_policy(req: dict[str, Any], where: str = "") -> None:
+    value = req.get("retry_policy")
+    if value is None:
+        return
+    try:
+        if not isinstance(value, dict):
+            raise TypeError("must be a JSON object")
+        RetryPolicy.from_dict(value)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise BadRequest(f"{where}retry_policy: {e}") from None
+
+
+# The fields commands may carry, by the JSON type the server needs (null means absent).
+_COMMAND_STRINGS = ("activity_id", "activity_type", "task_queue", "timer_id", "marker_name",
+                    "workflow_id", "workflow_type", "run_id", "signal_name", "update_id", "seq",
+                    "rate_limit_key", "parent_close_policy", "id_reuse_policy")
+_COMMAND_NUMBERS = ("start_to_close_timeout", "schedule_to_close_timeout",
+                    "schedule_to_start_timeout", "heartbeat_timeout", "duration",
+                    "execution_timeout", "task_timeout")
+_COMMAND_OBJECTS = ("header", "memo", "search_attributes")
+
+
+def commands(req: dict[str, Any]) -> list[dict[str, Any]]:
+    """A completion's commands, checked for the JSON types of their fields (what each
+    command means is checked where it is applied)."""
+    if not isinstance(req.get("commands"), list):
+        raise BadRequest("commands must be a list")
+    cmds = objects(req, "commands")
+    for i, cmd in enumerate(cmds):
+        kind = cmd.get("kind")
+        if not isinstance(kind, str):
+            raise BadRequest(f"commands[{i}] needs a kind (a string)")
+        where = f"commands[{i}] ({kind})."
+        for key in _COMMAND_STRINGS:
+            if cmd.get(key) is not None and not isinstance(cmd[key], str):
+                raise BadRequest(f"{where}{key} must be a string")
+        for key in _COMMAND_NUMBERS:
+            value = cmd.get(key)
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))):
+                raise BadRequest(f"{where}{key} must be a number")
+        for key in _COMMAND_OBJECTS:
+            optional_object(cmd, key)
+        if kind == "record_marker":
+            optional_object(cmd, "details")
+        if kind == "start_timer" and cmd.get("duration") is None:
+            raise BadRequest(f"{where}duration is required (seconds)")
+        payloads(cmd, "input", where)
+        payload(cmd.get("result"), where + "result")
+        failure(cmd, "failure", where)
+        retry_policy(cmd, where)
+    return cmds
+
+
+def task_token(req: dict[str, Any]) -> str:
+    """The fencing token ``<task id>.<dispatch number>`` a worker got with its task."""
+    token = req.get("token")
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        raise BadRequest(f"malformed task token {token!r}; expected <task id>.<dispatch no>",
+                         code="bad_token")
+    return token
+
+
 def _deduped(ns: str, req: dict[str, Any], fn: Any) -> Any:
     """Wrap a state change so a repeated request id returns the first answer."""
-    request_id = req.get("request_id")
+    request_id = optional_str(req, "request_id")
 
     def op(ctx: Ctx) -> Any:
         if request_id:
@@ -103,6 +267,13 @@ def _deduped(ns: str, req: dict[str, Any], fn: Any) -> Any:
 async def start_workflow(request: web.Request) -> web.Response:
     ns = request.match_info["ns"]
     req = await body(request)
+    for key in ("id_reuse_policy", "id_conflict_policy", "identity"):
+        optional_str(req, key)
+    payloads(req, "input")
+    signal = optional_object(req, "start_signal")
+    if signal is not None:
+        payloads(signal, "input", "start_signal.")
+    retry_policy(req)
     service = svc(request)
     await service.ensure_namespace(ns)
     result = await service.write(
@@ -123,7 +294,7 @@ async def describe_workflow(request: web.Request) -> web.Response:
 async def workflow_history(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
     rid = request.query.get("run_id") or None
-    after = int(request.query.get("after", "0"))
+    after = integer(request.query.get("after"), "after", 0, 0, 2**62)
 
     def read(t: Any) -> dict[str, Any]:
         run_id = rid or t.current_run(ns, wid)
@@ -139,7 +310,7 @@ async def workflow_result(request: web.Request) -> web.Response:
     """Long-poll until the run closes (or ``wait`` seconds pass: then ``closed`` is false)."""
     ns, wid = request.match_info["ns"], request.match_info["wid"]
     rid = request.query.get("run_id") or None
-    wait = min(float(request.query.get("wait", "30")), 60.0)
+    wait = number(request.query.get("wait"), "wait", 30.0, 0.0, 60.0)
     service = svc(request)
 
     def read(t: Any) -> tuple[str, str, dict[str, Any] | None]:
@@ -161,7 +332,7 @@ async def terminate_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
     req = await body(request)
     reason = str(req.get("reason") or "terminated")
-    rid = req.get("run_id") or None
+    rid = optional_str(req, "run_id")
     return json_response(await svc(request).write(_deduped(
         ns, req, lambda ctx: history.terminate(ctx, ns, wid, rid, reason))))
 
@@ -169,7 +340,8 @@ async def terminate_workflow(request: web.Request) -> web.Response:
 async def signal_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
     req = await body(request)
-    rid = req.get("run_id") or None
+    payloads(req, "input")
+    rid = optional_str(req, "run_id")
     return json_response(await svc(request).write(_deduped(
         ns, req, lambda ctx: messages.signal(ctx, history.load_run(ctx, ns, wid, rid), req))))
 
@@ -177,7 +349,7 @@ async def signal_workflow(request: web.Request) -> web.Response:
 async def cancel_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
     req = await body(request)
-    rid = req.get("run_id") or None
+    rid = optional_str(req, "run_id")
     return json_response(await svc(request).write(_deduped(
         ns, req, lambda ctx: messages.request_cancel(ctx, history.load_run(ctx, ns, wid, rid),
                                                      req))))
@@ -189,8 +361,9 @@ QUERY_WAITERS: web.AppKey[dict[int, asyncio.Future[None]]] = web.AppKey("query_w
 async def query_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
     req = await body(request)
-    rid = req.get("run_id") or None
-    timeout = max(0.1, min(float(req.get("timeout") or 10.0), 60.0))
+    payloads(req, "input")
+    rid = optional_str(req, "run_id")
+    timeout = number(req.get("timeout") or None, "timeout", 10.0, 0.1, 60.0)
     service = svc(request)
     task_id = await service.write(lambda ctx: queries.post(ctx, ns, wid, rid, req))
     waiters = request.app[QUERY_WAITERS]
@@ -238,8 +411,9 @@ def _wake_updates(request: web.Request, uids: Any) -> None:
 async def update_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
     req = await body(request)
-    rid = req.get("run_id") or None
-    wait = max(0.0, min(float(req.get("wait", 30)), 60.0))
+    payloads(req, "input")
+    rid = optional_str(req, "run_id")
+    wait = number(req.get("wait"), "wait", 30.0, 0.0, 60.0)
     state = await svc(request).write(lambda ctx: _request_update(ctx, ns, wid, rid, req))
     if state["status"] not in updates.FINAL and wait > 0:
         state = await _await_update(request, ns, wid, state["run_id"], state["update_id"], wait)
@@ -255,7 +429,7 @@ def _request_update(ctx: Ctx, ns: str, wid: str, rid: str | None,
 async def update_outcome(request: web.Request) -> web.Response:
     ns, wid, uid = request.match_info["ns"], request.match_info["wid"], request.match_info["uid"]
     rid = request.query.get("run_id") or None
-    wait = max(0.0, min(float(request.query.get("wait", "30")), 60.0))
+    wait = number(request.query.get("wait"), "wait", 30.0, 0.0, 60.0)
 
     def read(t: Any) -> str:
         run_id = rid or t.current_run(ns, wid)
@@ -268,7 +442,12 @@ async def update_outcome(request: web.Request) -> web.Response:
 
 async def answer_query(request: web.Request) -> web.Response:
     req = await body(request)
-    token = str(req.get("token", ""))
+    token = task_token(req)
+    payload(req.get("result"), "result")
+    failure(req, "failure")
+    code = optional_str(req, "code")
+    if code is not None and not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", code, re.ASCII):
+        raise BadRequest("code must be a lower-case word such as query_failed")
     task_id = await svc(request).write(lambda ctx: queries.answer(ctx, token, req))
     fut = request.app[QUERY_WAITERS].get(task_id)
     if fut is not None and not fut.done():
@@ -289,14 +468,35 @@ def _filters(q: Any) -> dict[str, Any]:
     return f
 
 
+def _json_query(raw: str | None, name: str, kind: type) -> Any:
+    if not raw:
+        return None
+    try:
+        value = loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, kind):
+        raise BadRequest(f"{name} must be a JSON {kind.__name__.replace('dict', 'object')}")
+    return value
+
+
+def _page_token(raw: str | None) -> tuple[float, str, str] | None:
+    token = _json_query(raw, "next_page_token", list)
+    if token is None:
+        return None
+    if len(token) != 3 or isinstance(token[0], bool) \
+            or not isinstance(token[0], (int, float)) \
+            or not all(isinstance(t, str) for t in token[1:]):
+        raise BadRequest("next_page_token is not one this server gave")
+    return float(token[0]), token[1], token[2]
+
+
 async def list_workflows(request: web.Request) -> web.Response:
     ns = request.match_info["ns"]
     filters = _filters(request.query)
-    sa = loads(request.query["search_attributes"]) if request.query.get(
-        "search_attributes") else None
-    size = max(1, min(int(request.query.get("page_size", "100")), 1000))
-    token = request.query.get("next_page_token")
-    after = tuple(loads(token)) if token else None
+    sa = _json_query(request.query.get("search_attributes"), "search_attributes", dict)
+    size = integer(request.query.get("page_size"), "page_size", 100, 1, 1000)
+    after = _page_token(request.query.get("next_page_token"))
 
     def read(t: Any) -> dict[str, Any]:
         rows = t.list_executions(ns, filters, size, after)
@@ -321,6 +521,10 @@ async def count_workflows(request: web.Request) -> web.Response:
 async def open_session(request: web.Request) -> web.Response:
     ns = request.match_info["ns"]
     req = await body(request)
+    req["task_queue"] = optional_str(req, "task_queue") or ""
+    optional_str(req, "identity")
+    strings(req, "workflow_types")
+    strings(req, "activity_types")
     service = svc(request)
     expiry = service.config.session_expiry
     return json_response(await service.write(
@@ -331,7 +535,7 @@ async def session_heartbeat(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     req = await body(request)
     service = svc(request)
-    held = [str(x) for x in req.get("held") or []]
+    held = strings(req, "held")
     expiry = service.config.session_expiry
     return json_response(await service.write(
         lambda ctx: sessions.heartbeat(ctx, sid, held, expiry)))
@@ -349,9 +553,9 @@ async def poll(request: web.Request) -> web.Response:
     kind = req.get("kind")
     if kind not in ("workflow", "activity", "query"):
         raise BadRequest("kind must be 'workflow', 'activity' or 'query'")
-    session = str(req.get("session_id") or "")
-    limit = int(req.get("max_tasks") or 1)
-    wait = max(0.0, min(float(req.get("wait", 30)), 60.0))
+    session = optional_str(req, "session_id") or ""
+    limit = integer(req.get("max_tasks") or None, "max_tasks", 1, 1, 256)
+    wait = number(req.get("wait"), "wait", 30.0, 0.0, 60.0)
     service = svc(request)
 
     async def claim() -> tuple[list[Any], float | None]:
@@ -370,12 +574,18 @@ async def poll(request: web.Request) -> web.Response:
 
 async def complete_workflow_task(request: web.Request) -> web.Response:
     req = await body(request)
-    token = str(req.get("token", ""))
+    token = task_token(req)
+    cmds = commands(req)
+    rejections = objects(req, "update_rejections")
+    for i, r in enumerate(rejections):
+        optional_str(r, "update_id")
+        failure(r, "failure", f"update_rejections[{i}].")
+    req["eager_activities"] = integer(req.get("eager_activities"), "eager_activities", 0, 0,
+                                      256)
     out = await svc(request).write(lambda ctx: history.complete_workflow_task(ctx, token, req))
     COMPLETIONS.labels("workflow", "completed").inc()
-    settled = [c.get("update_id") for c in req.get("commands") or []
-               if isinstance(c, dict) and c.get("kind") == "complete_update"]
-    settled += [r.get("update_id") for r in req.get("update_rejections") or []]
+    settled = [c.get("update_id") for c in cmds if c["kind"] == "complete_update"]
+    settled += [r.get("update_id") for r in rejections]
     if settled:
         _wake_updates(request, settled)
     return json_response(out)
@@ -383,7 +593,9 @@ async def complete_workflow_task(request: web.Request) -> web.Response:
 
 async def fail_workflow_task(request: web.Request) -> web.Response:
     req = await body(request)
-    token = str(req.get("token", ""))
+    token = task_token(req)
+    failure(req, "failure")
+    optional_str(req, "cause")
     out = await svc(request).write(lambda ctx: history.fail_workflow_task(ctx, token, req))
     COMPLETIONS.labels("workflow", "failed").inc()
     return json_response(out)
@@ -391,7 +603,9 @@ async def fail_workflow_task(request: web.Request) -> web.Response:
 
 async def complete_activity_task(request: web.Request) -> web.Response:
     req = await body(request)
-    token = str(req.get("token", ""))
+    token = task_token(req)
+    payload(req.get("result"), "result")
+    optional_str(req, "task_queue")
     out = await svc(request).write(lambda ctx: dispatch.complete_activity(ctx, token, req))
     COMPLETIONS.labels("activity", "completed").inc()
     return json_response(out)
@@ -399,7 +613,8 @@ async def complete_activity_task(request: web.Request) -> web.Response:
 
 async def fail_activity_task(request: web.Request) -> web.Response:
     req = await body(request)
-    token = str(req.get("token", ""))
+    token = task_token(req)
+    failure(req, "failure")
     out = await svc(request).write(lambda ctx: dispatch.fail_activity(ctx, token, req))
     COMPLETIONS.labels("activity", "failed").inc()
     return json_response(out)
@@ -407,14 +622,15 @@ async def fail_activity_task(request: web.Request) -> web.Response:
 
 async def complete_async_activity_task(request: web.Request) -> web.Response:
     req = await body(request)
-    token = str(req.get("token", ""))
+    token = task_token(req)
     return json_response(await svc(request).write(
         lambda ctx: dispatch.complete_async(ctx, token)))
 
 
 async def heartbeat_activity_task(request: web.Request) -> web.Response:
     req = await body(request)
-    token = str(req.get("token", ""))
+    token = task_token(req)
+    payloads(req, "details")
     return json_response(await svc(request).write(
         lambda ctx: dispatch.heartbeat_activity(ctx, token, req)))
 
@@ -442,6 +658,13 @@ async def openapi_document(request: web.Request) -> web.Response:
 
 
 async def not_found(request: web.Request) -> web.Response:
+    """Any other path under the API: 404, or 405 when the path exists with other methods."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is not request.match_info.route.resource:
+            allowed |= (await resource.resolve(request))[1]
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
     raise NotFound(f"no route for {request.method} {request.path}", code="no_route")
 
 
