@@ -459,6 +459,9 @@ class PostgresStore(Store):
         self._next_probe = 0.0
         self._probe_lock = threading.Lock()
         self._limits = RateLimitCache(ttl=1.0)  # other servers' changes count within 1 s
+        # Connect once directly first: an unreachable or misconfigured database fails the
+        # start with its one real reason, and migrations run before anything else.
+        self.channel = self._setup(url)
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url, min_size=min(2, size), max_size=size, kwargs=self._kwargs, open=False,
             configure=_configure, timeout=pool_timeout, name="plait",
@@ -473,11 +476,6 @@ class PostgresStore(Store):
             self._pool.close()
             raise StoreUnavailable(f"cannot connect to PostgreSQL at {_safe(url)} within "
                                    f"{connect_timeout:g} s") from None
-        try:
-            self.channel = self._setup()
-        except BaseException:
-            self._pool.close()
-            raise
         # One thread per connection, fed from one queue; answers go back with
         # call_soon_threadsafe (lighter than concurrent.futures on every transaction).
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -492,13 +490,17 @@ class PostgresStore(Store):
         self._closed = False
 
     # -- setup ------------------------------------------------------------------------------
-    def _setup(self) -> str:
-        with self._pool.connection() as conn:
-            try:
+    def _setup(self, url: str) -> str:
+        try:
+            with psycopg.connect(url, **self._kwargs) as conn:
                 migrate(conn)
                 schema = conn.execute("SELECT current_schema()").fetchone()
-            except psycopg.Error as e:
-                raise _map_error(e) from e
+        except psycopg.OperationalError as e:
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise StoreUnavailable(f"cannot connect to PostgreSQL at {_safe(url)}: "
+                                   f"{reason}") from None
+        except psycopg.Error as e:
+            raise _map_error(e) from e
         # NOTIFY channels are per database, not per schema: servers on different schemas of
         # one database (tests do this) must not wake each other.
         name = schema[0] if schema else "public"
