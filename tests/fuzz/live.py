@@ -54,7 +54,7 @@ class ServerErrors(logging.Handler):
 class LiveServer:
     """``WorkflowEnvironment.start_local()`` running on an event loop in a daemon thread."""
 
-    def __init__(self, session_expiry: float = 30.0) -> None:
+    def __init__(self, session_expiry: float = 30.0, db: str | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="fuzz-server",
                                         daemon=True)
@@ -64,7 +64,7 @@ class LiveServer:
         # should not wait for a disk's fsync (durability is tested elsewhere).
         self._tmp = tempfile.mkdtemp(prefix="plait-fuzz-",
                                      dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
-        self._db = "sqlite:///" + os.path.join(self._tmp, "plait.db")
+        self._db = db or "sqlite:///" + os.path.join(self._tmp, "plait.db")
         self.env: WorkflowEnvironment | None = None
 
     @property

@@ -11,7 +11,8 @@ Then the same server must still run a real workflow end to end.
 
 Profiles: the CI profile (default) runs a few derandomized examples per operation, about
 30-60 s in all. ``PLAIT_FUZZ_EXAMPLES=500 pytest tests/fuzz`` runs a long, randomized
-session (``PLAIT_FUZZ_SEED`` fixes its seed to replay a failure).
+session (``PLAIT_FUZZ_SEED`` fixes its seed to replay a failure). ``PLAIT_FUZZ_DB=postgres``
+fuzzes a server on a fresh PostgreSQL database (``PLAIT_TEST_PG``) instead of SQLite.
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ CHECKS = [no_server_error, error_shape, status_code_conformance, content_type_co
 # -- the live server -------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
+    if os.environ.get("PLAIT_FUZZ_DB") == "postgres":  # a fresh database on PLAIT_TEST_PG
+        from tests.store.pgdb import fresh_database
+
+        with fresh_database() as url, LiveServer(db=url) as s:
+            yield s
+        return
     with LiveServer() as s:
         yield s
 

@@ -30,6 +30,11 @@ FOUND: list[tuple[str, str, Any]] = [
                                  "retry_policy": {"initial_interval": 1e300}}),
     ("POST", NS + "/workflows", {"workflow_id": "x", "workflow_type": "T", "task_queue": "q",
                                  "input": ["not an envelope"]}),
+    ("POST", NS + "/workflows", {"workflow_id": "nul\u0000id", "workflow_type": "T",
+                                 "task_queue": "q"}),  # PostgreSQL text cannot hold NUL
+    ("POST", WF + "/signal", {"signal_name": "s", "header": {"k\u0000": 1}}),
+    ("GET", NS + "/workflows/a%00b/history", None),
+    ("GET", NS + "/workflows?type=a%00b", None),
     ("GET", NS + "/workflows?page_size=null", None),
     ("GET", NS + "/workflows?search_attributes=%5B1%5D", None),
     ("GET", NS + "/workflows?next_page_token=x", None),
@@ -170,3 +175,16 @@ async def check(h: Handles, method: str, path: str, body: Any) -> None:
     status, _ = await h.call("POST", "/api/v1/workflow-tasks/complete", {
         "token": h.tokens["<workflow>"], "commands": []})
     assert status == 200
+
+
+async def test_payload_data_may_hold_nul(env: WorkflowEnvironment) -> None:
+    """Payloads are opaque: NUL is refused in ids and names, not inside an envelope."""
+    data = {"encoding": "json", "data": "a\u0000b"}
+    async with aiohttp.ClientSession() as http:
+        h = Handles(env, http)
+        status, _ = await h.call("POST", NS + "/workflows", {
+            "workflow_id": "nul-data", "workflow_type": "T", "task_queue": "q",
+            "input": [data]})
+        assert status == 201
+        status, history = await h.call("GET", NS + "/workflows/nul-data/history")
+        assert history["events"][0]["attributes"]["input"] == [data]

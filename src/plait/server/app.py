@@ -50,6 +50,8 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
     route = request.match_info.route.resource.canonical if request.match_info.route.resource \
         else "unmatched"
     try:
+        if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
+            raise BadRequest(NUL_MESSAGE)
         resp: web.StreamResponse = await handler(request)
     except ApiError as e:
         resp = error_response(e.status, e.code, e.message)
@@ -83,7 +85,32 @@ async def body(request: web.Request) -> dict[str, Any]:
         raise BadRequest(f"request body is not valid JSON: {e}", code="malformed_json") from None
     if not isinstance(data, dict):
         raise BadRequest("request body must be a JSON object", code="malformed_json")
+    if b"\\u0000" in raw and _has_nul(data):  # rare: look only when the bytes suggest it
+        raise BadRequest(NUL_MESSAGE)
     return data
+
+
+NUL_MESSAGE = "ids, names and other strings must not contain NUL characters (payload data may)"
+
+
+def _has_nul(data: Any) -> bool:
+    """Whether a NUL character is in a string outside payload envelopes. Ids and names become
+    database text, which PostgreSQL refuses to hold NUL in; payloads are stored as JSON, so
+    their contents may have any character."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return True
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, dict) and not ("encoding" in value and "data" in value):
+            for key, item in value.items():
+                if "\x00" in key:
+                    return True
+                stack.append(item)
+    return False
 
 
 def svc(request: web.Request) -> Service:
