@@ -85,14 +85,15 @@ class PgCluster(Cluster):
 
 
 async def check_runs(client: Client, cluster: PgCluster, ids: list[str], steps: int,
-                     results: list[list[int]], stranded: set[int] | None) -> int:
+                     results: list[list[int]] | None, stranded: set[int] | None) -> int:
     """Every workflow completed once with the right result, its history's event ids are
     1, 2, 3, ..., and no activity ran after its completion was recorded.
 
     An attempt may finish and fail to report (its worker was killed, or its server was); its
     completion was never recorded, and running it again is correct (at-least-once). So for
     each activity, the recorded attempt is the last one that *started*, it finished exactly
-    once, and the workflow's result holds the pid of the worker that finished it. Earlier
+    once, and the workflow's result (given, or else as its history records it) holds the pid
+    of the worker that finished it. Earlier
     attempts that finished come only from workers that were killed or cut off (``stranded``);
     with ``stranded=None`` any worker may have had one (on a machine so overloaded that a live
     worker's session expired, its attempts were rightly run again). Returns how many
@@ -106,6 +107,8 @@ async def check_runs(client: Client, cluster: PgCluster, ids: list[str], steps: 
         async with gate:
             return await client.get_workflow_handle(wid).fetch_history()
     histories = await asyncio.gather(*(fetch(wid) for wid in ids))
+    if results is None:  # the result as the history records it
+        results = [h.events[-1].attributes["result"]["data"] for h in histories]
     for wid, result, history in zip(ids, results, histories, strict=True):
         events = history.events
         assert [e.event_id for e in events] == list(range(1, len(events) + 1)), wid

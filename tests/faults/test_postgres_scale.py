@@ -69,13 +69,9 @@ async def test_five_thousand_workflows_survive_a_killed_server_and_worker(
             assert time.monotonic() < deadline, "not every workflow completed"
             await asyncio.sleep(1.0)
         assert await survivor.count_workflows() == WORKFLOWS  # each started once
-
-        async def result(wid: str) -> list[int]:
-            async with gate:
-                r: list[int] = await survivor.get_workflow_handle(wid).result()
-                return r
-        results = await asyncio.gather(*(result(wid) for wid in ids))
-        reruns = await check_runs(survivor, cluster, ids, STEPS, results, stranded=None)
+        # Results as the histories record them (the result call returns the same payload;
+        # the smaller tests use it).
+        reruns = await check_runs(survivor, cluster, ids, STEPS, None, stranded=None)
         print(f"{WORKFLOWS} workflows; activities run again after a lost worker: {reruns}")
         done = cluster.attempt_lines("done")
         assert len(done) == WORKFLOWS * STEPS  # every activity's side effect happened
