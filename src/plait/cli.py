@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import os
 import sys
@@ -29,6 +30,9 @@ workflow_app = typer.Typer(help="Start, list, count, inspect, signal, query, wai
                            "cancel and terminate workflows.",
                            no_args_is_help=True)
 app.add_typer(workflow_app, name="workflow")
+ratelimit_app = typer.Typer(help="Limit how fast activities start, across every server and "
+                                 "worker.", no_args_is_help=True)
+app.add_typer(ratelimit_app, name="ratelimit")
 
 
 # Options every workflow command shares.
@@ -316,6 +320,62 @@ def terminate(
     with_client(address, namespace,
                 lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).terminate(reason))
     typer.echo(f"terminated {workflow_id}")
+
+
+# -- rate limits ---------------------------------------------------------------------------
+Queue = Annotated[str, typer.Argument(metavar="TASK_QUEUE", help="The task queue.")]
+ActivityType = Annotated[str | None, typer.Option(
+    help="Only this activity type (default: every type without a limit of its own).")]
+
+
+@ratelimit_app.command("set")
+def ratelimit_set(
+    task_queue: Queue,
+    per_second: Annotated[float, typer.Option(help="Starts per second.")],
+    activity_type: ActivityType = None,
+    burst: Annotated[float, typer.Option(help="Starts allowed at once.")] = 1.0,
+    per_key: Annotated[bool, typer.Option(help="One bucket per rate_limit_key.")] = False,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+) -> None:
+    """Set (or replace) a limit on activity starts."""
+    with_client(address, namespace, lambda c: c.set_rate_limit(
+        task_queue, activity_type, per_second=per_second, burst=burst, per_key=per_key))
+    typer.echo(f"rate limit set on {task_queue}"
+               + (f" for {activity_type}" if activity_type else "")
+               + f": {per_second:g}/s, burst {burst:g}" + (", per key" if per_key else ""))
+
+
+@ratelimit_app.command("list")
+def ratelimit_list(
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+    output: OutputOpt = Output.text,
+) -> None:
+    """The namespace's rate limits."""
+    limits = with_client(address, namespace, lambda c: c.list_rate_limits())
+    if output == Output.json:
+        typer.echo(json.dumps(limits))
+        return
+    if not limits:
+        typer.echo("no rate limits")
+    for lim in limits:
+        typer.echo(f"{lim['task_queue']}\t{lim['activity_type'] or '*'}\t"
+                   f"{lim['per_second']:g}/s\tburst {lim['burst']:g}"
+                   + ("\tper key" if lim["per_key"] else ""))
+
+
+@ratelimit_app.command("delete")
+def ratelimit_delete(
+    task_queue: Queue,
+    activity_type: ActivityType = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+) -> None:
+    """Remove a limit."""
+    with_client(address, namespace, lambda c: c.delete_rate_limit(task_queue, activity_type))
+    typer.echo(f"rate limit removed from {task_queue}"
+               + (f" for {activity_type}" if activity_type else ""))
 
 
 # -- replay --------------------------------------------------------------------------------

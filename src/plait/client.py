@@ -215,6 +215,25 @@ class Client:
         _, ret_hint = _workflow_name(workflow)
         return WorkflowHandle(self, workflow_id, run_id, ret_hint=ret_hint)
 
+    # -- rate limits ---------------------------------------------------------------------
+    async def set_rate_limit(self, task_queue: str, activity_type: str | None = None, *,
+                             per_second: float, burst: float = 1, per_key: bool = False
+                             ) -> None:
+        """Limit activity starts on a queue (every server and worker shares the budget);
+        with ``per_key`` each ``rate_limit_key`` of ``execute_activity`` has its own."""
+        await self.transport.call("PUT", self._ns_path() + "/rate-limits", {
+            "task_queue": task_queue, "activity_type": activity_type,
+            "per_second": per_second, "burst": burst, "per_key": per_key})
+
+    async def list_rate_limits(self) -> list[dict[str, Any]]:
+        resp = await self.transport.call("GET", self._ns_path() + "/rate-limits")
+        return list(resp["rate_limits"])
+
+    async def delete_rate_limit(self, task_queue: str, activity_type: str | None = None) -> None:
+        params = {"task_queue": task_queue, **({"activity_type": activity_type}
+                                               if activity_type else {})}
+        await self.transport.call("DELETE", self._ns_path() + "/rate-limits", params=params)
+
     def get_async_activity_handle(self, task_token: str) -> AsyncActivityHandle:
         """Complete, fail or heartbeat an activity that called ``raise_complete_async()``."""
         return AsyncActivityHandle(self, task_token)

@@ -708,6 +708,9 @@ def make_app(service: Service) -> web.Application:
     app.router.add_post(nsp + "/workflows", start_workflow)
     app.router.add_get(nsp + "/workflows", list_workflows)
     app.router.add_get(nsp + "/workflow-count", count_workflows)
+    from plait.server import ratelimits  # imports this module's helpers
+
+    ratelimits.add_routes(app, nsp)
     app.router.add_get(wf, describe_workflow)
     app.router.add_get(wf + "/history", workflow_history)
     app.router.add_get(wf + "/result", workflow_result)
