@@ -51,9 +51,14 @@ def findings(doc: dict[str, Any]) -> list[str]:
     wins, losses, ties, few = [], [], [], []
     for w, metric, _ in compare.HEADLINE:
         for e, r in doc["ratios"].get(f"{w}.{metric}", {}).items():
+            note = ""
+            if not r:  # no undisturbed pair: every passing pair, said so
+                r = doc.get("ratios_all", {}).get(f"{w}.{metric}", {}).get(e)
+                note = " (disturbed runs included)"
             if not r:
                 continue
-            label = f"{w} {core.METRICS[metric][0]} vs {compare.LABELS[e]}: {_ratio_text(r)}"
+            label = (f"{w} {core.METRICS[metric][0]} vs {compare.LABELS[e]}: {_ratio_text(r)}"
+                     f"{note}")
             if r["pairs"] < 3:
                 few.append(label + f" ({r['pairs']} pair(s))")
             elif r["ci_low"] > 1.0:

@@ -96,7 +96,9 @@ RETRYABLE = {RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE,
 
 
 def _retry_or_raise(e: RPCError, what: str, wid: str) -> None:
-    if e.status not in RETRYABLE:
+    # The client's own per-call timeout comes back as CANCELLED "Timeout expired" (tonic).
+    timed_out = e.status == RPCStatusCode.CANCELLED and "Timeout expired" in str(e)
+    if e.status not in RETRYABLE and not timed_out:
         raise e
     print(f"warning: {what} of {wid} failed with {e.status.name} ({e}); retrying",
           file=sys.stderr, flush=True)
