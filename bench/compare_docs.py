@@ -145,25 +145,25 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
         out += [f"## {w}: {wd['description']}", "",
                 "| engine | " + " | ".join(
                     f"{core.METRICS[m][0]} ({core.METRICS[m][1]})" for m in shown)
-                + " | peak RSS server / worker / client (MiB) | runs counted |",
+                + " | peak RSS server / worker / client (MiB) | runs |",
                 "|---|" + "---|" * (len(shown) + 2)]
         for e in engines:
             ed = wd["engines"].get(e)
             if not ed:
                 continue
-            s = ed["summary"]
-            rss = " / ".join(core._fmt(s[k]["median"], "MiB") if k in s else "—"
-                             for k in ("server_rss_mib", "worker_rss_mib", "client_rss_mib"))
             counted = sum(1 for r in ed["reps"] if compare._counted(r))
             passed = sum(1 for r in ed["reps"] if r["ok"])
-            out.append(f"| {compare.LABELS[e]} | " + " | ".join(
+            # undisturbed runs when there are any, else every passing run, marked with *
+            s = ed["summary"] if counted else ed.get("summary_all", {})
+            mark = "" if counted or not passed else " *"
+            rss = " / ".join(core._fmt(s[k]["median"], "MiB") if k in s else "—"
+                             for k in ("server_rss_mib", "worker_rss_mib", "client_rss_mib"))
+            out.append(f"| {compare.LABELS[e]}{mark} | " + " | ".join(
                 compare._cell(s.get(m), core.METRICS[m][1]) for m in shown)
-                + f" | {rss} | {counted}/{len(ed['reps'])} |")
-            if counted < passed:
-                sa = ed.get("summary_all", {})
-                out.append(f"| {compare.LABELS[e]}, every passing run | " + " | ".join(
-                    compare._cell(sa.get(m), core.METRICS[m][1]) for m in shown)
-                    + f" | | {passed}/{len(ed['reps'])} |")
+                + f" | {rss} | {counted} / {passed} / {len(ed['reps'])} |")
+        out += ["", "Median (min-max). Runs: undisturbed / passed / run. `*`: no undisturbed "
+                "run, so the numbers are over every passing run (disturbed by other processes "
+                "or steal: see `bench/results/compare.md`).", ""]
         out.append("")
     if doc.get("fsync"):
         out += ["## fsyncs per workflow", "",
