@@ -559,13 +559,14 @@ async def open_session(request: web.Request) -> web.Response:
 
 
 async def session_heartbeat(request: web.Request) -> web.Response:
+    arrived = time.time()
     sid = request.match_info["sid"]
     req = await body(request)
     service = svc(request)
     held = strings(req, "held")
     expiry = service.config.session_expiry
     return json_response(await service.write(
-        lambda ctx: sessions.heartbeat(ctx, sid, held, expiry)))
+        lambda ctx: sessions.heartbeat(ctx, sid, held, expiry, arrived)))
 
 
 async def close_session(request: web.Request) -> web.Response:

@@ -36,7 +36,11 @@ def open_session(ctx: Ctx, ns: str, req: dict[str, Any], expiry: float) -> dict[
     return {"session_id": session, "expiry": expiry}
 
 
-def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float) -> dict[str, Any]:
+def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
+              sent_by: float | None = None) -> dict[str, Any]:
+    """Renew the lease and reconcile what the worker holds. ``sent_by`` (when the request
+    arrived) bounds when the worker wrote its list: a task dispatched after that cannot be in
+    it, however long the heartbeat then waited for its transaction."""
     from plait.server.dispatch import session_info
 
     session_info(ctx, session)  # raises NotFound when expired
@@ -45,7 +49,9 @@ def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float) -> dict[st
     for task in ctx.txn.leased_tasks(session):
         token = f"{task.task_id}.{task.dispatch_no}"
         age = ctx.now - (task.dispatched_at or ctx.now)
-        if token not in held_set and age > UNACKED_GRACE:
+        listed_by = min(ctx.now, sent_by) if sent_by is not None else ctx.now
+        unacked_for = listed_by - (task.dispatched_at or ctx.now)
+        if token not in held_set and unacked_for > UNACKED_GRACE:
             redispatch_lost(ctx, task, "unacknowledged")
         elif task.kind == "workflow" and age > float(task.payload.get("timeout") or 10.0):
             log.warning("workflow task timed out at worker session %s: workflow_id=%s",
