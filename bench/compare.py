@@ -727,6 +727,8 @@ def to_markdown(doc: dict[str, Any], title: str = "# plait vs Temporal, DBOS and
                for w, wd in doc["workloads"].items() for e, ed in wd["engines"].items()
                for r in ed["reps"] if r["ok"] and not _counted(r)]
     out += flagged or ["None."]
+    if doc.get("notes"):
+        out += ["", "## Notes on this run", "", *[f"- {n}" for n in doc["notes"]]]
     out += ["", "## Problems", ""]
     problems = []
     if doc.get("source_changed"):

@@ -191,6 +191,7 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
             "client needs one request per workflow, plait's and Temporal's two (start, result).",
             "- Restate's and DBOS's steps run inside the workflow's process; plait's and "
             "Temporal's activities go through the server to a worker.",
+            *[f"- {n}" for n in doc.get("notes", [])],
             ""]
     return "\n".join(out)
 
