@@ -22,6 +22,7 @@ from typing import Any
 
 from plait import errors
 from plait._worker.activities import ActivityRunner
+from plait._worker.completions import Completions
 from plait._worker.slots import Slots
 from plait._worker.workflows import WorkflowTasks
 from plait.client import Client
@@ -64,6 +65,7 @@ class Worker:
         self.activity_slots = Slots(max_concurrent_activities)
         self.query_slots = Slots(16)
         self.held: set[str] = set()
+        self.completions = Completions(client.transport)
         self.session_id: str | None = None
         self._wf = WorkflowTasks(self, wf_defns, max_cached_workflows)
         self._acts = ActivityRunner(self, act_defns, max_concurrent_activities)

@@ -113,8 +113,8 @@ class ActivityRunner:
         w = self.worker
         eager = w.eager and bool(w.workflow_names) and w.workflow_slots.try_reserve(1) == 1
         try:
-            resp = await w.client.transport.call(
-                "POST", "/api/v1/activity-tasks/complete",
+            resp = await w.completions.send(
+                "activity_complete",
                 {"token": task["token"], "result": encode(result), "eager_workflow": eager,
                  "task_queue": w.task_queue})
         except errors.RPCError as e:
@@ -132,9 +132,8 @@ class ActivityRunner:
         failure = failures.from_exception(exc)
         failure["stack_trace"] = "".join(traceback.format_exception(exc))
         try:
-            await self.worker.client.transport.call(
-                "POST", "/api/v1/activity-tasks/fail", {"token": task["token"],
-                                                        "failure": failure})
+            await self.worker.completions.send(
+                "activity_fail", {"token": task["token"], "failure": failure})
         except errors.RPCError as e:
             log.warning("activity %s failure not recorded: %s", task["activity_type"], e)
 

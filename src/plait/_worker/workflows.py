@@ -127,8 +127,8 @@ class WorkflowTasks:
                   and c["activity_type"] in self.worker.activity_names)
         reserved = acts.try_reserve(own) if self.worker.eager else 0
         try:
-            resp = await self.worker.client.transport.call(
-                "POST", "/api/v1/workflow-tasks/complete",
+            resp = await self.worker.completions.send(
+                "workflow_complete",
                 {"token": task["token"], "commands": commands, "eager_activities": reserved,
                  "update_rejections": inst.rejections,
                  "eager_workflow": self.worker.eager and not inst.closed})
@@ -166,8 +166,8 @@ class WorkflowTasks:
         log.error("workflow task failed for %s (%s, attempt %s): %s", task["workflow_id"],
                   task["workflow_type"], task.get("attempt"), exc)
         try:
-            await self.worker.client.transport.call(
-                "POST", "/api/v1/workflow-tasks/fail",
+            await self.worker.completions.send(
+                "workflow_fail",
                 {"token": task["token"], "failure": failure, "cause": cause})
         except errors.RPCError as e:
             log.warning("workflow task failure for %s not recorded: %s", task["workflow_id"], e)

@@ -18,7 +18,7 @@ import aiohttp
 from plait import errors
 from plait.protocol.jsoncodec import dumps, loads
 
-__all__ = ["Transport"]
+__all__ = ["Transport", "error_of"]
 
 log = logging.getLogger("plait.client")
 
@@ -52,6 +52,7 @@ class Transport:
     async def call(self, method: str, path: str, body: Any = None, *,
                    params: dict[str, str] | None = None, retry: bool = True,
                    timeout: float = 70.0) -> Any:
+        """One API call; ``body`` is a JSON-able value or bytes already encoded."""
         delay = 0.05
         loop = asyncio.get_running_loop()
         give_up = loop.time() + (self.retry_for if retry else 0)
@@ -72,7 +73,7 @@ class Transport:
 
     async def _once(self, method: str, path: str, body: Any,
                     params: dict[str, str] | None, timeout: float) -> Any:
-        data = dumps(body) if body is not None else None
+        data = body if isinstance(body, bytes) or body is None else dumps(body)
         async with self._http().request(
                 method, self.address + path, data=data, params=params,
                 timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
@@ -88,6 +89,11 @@ def _error(status: int, raw: bytes) -> errors.PlaitError:
         code, message = str(err["code"]), str(err["message"])
     except Exception:
         code, message = "http_error", raw.decode(errors="replace")[:500] or f"HTTP {status}"
+    return error_of(status, code, message)
+
+
+def error_of(status: int, code: str, message: str) -> errors.PlaitError:
+    """The typed error of the API's error shape (also used for one item of a batch)."""
     if code == "workflow_already_started":
         return errors.WorkflowAlreadyStartedError(message)
     if code == "workflow_not_found":

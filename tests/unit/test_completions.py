@@ -1,0 +1,92 @@
+"""The worker's completion batcher, against a fake transport."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from plait import errors
+from plait._worker.completions import ROUTE, Completions
+from plait.protocol.jsoncodec import loads
+
+
+class FakeTransport:
+    def __init__(self, fail: BaseException | None = None) -> None:
+        self.calls: list[tuple[str, Any]] = []
+        self.fail = fail
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def call(self, method: str, path: str, body: Any = None, **_: Any) -> Any:
+        self.calls.append((path, body))
+        await self.release.wait()
+        if self.fail is not None:
+            raise self.fail
+        if path != ROUTE:
+            return {"alone": True}
+        items = loads(body)["completions"]
+        return {"results": [
+            {"error": {"status": 409, "code": "stale_task", "message": "gone"}}
+            if it["token"] == "bad" else {"result": {"token": it["token"]}} for it in items]}
+
+
+def batcher(t: FakeTransport, **kw: Any) -> Completions:
+    return Completions(t, **kw)  # type: ignore[arg-type]
+
+
+async def test_completions_of_one_loop_turn_share_a_request() -> None:
+    t = FakeTransport()
+    c = batcher(t)
+    out = await asyncio.gather(*(c.send("activity_complete", {"token": str(i)})
+                                 for i in range(10)))
+    assert out == [{"token": str(i)} for i in range(10)]
+    assert len(t.calls) == 1
+
+
+async def test_each_item_gets_its_own_error() -> None:
+    c = batcher(FakeTransport())
+    ok, bad = await asyncio.gather(c.send("workflow_complete", {"token": "a"}),
+                                   c.send("workflow_fail", {"token": "bad"}),
+                                   return_exceptions=True)
+    assert ok == {"token": "a"}
+    assert isinstance(bad, errors.RPCError) and bad.code == "stale_task" and bad.status == 409
+
+
+async def test_the_queue_grows_while_requests_are_in_flight() -> None:
+    t = FakeTransport()
+    t.release.clear()
+    c = batcher(t, max_in_flight=1)
+    first = asyncio.ensure_future(c.send("activity_complete", {"token": "0"}))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    rest = [asyncio.ensure_future(c.send("activity_complete", {"token": str(i)}))
+            for i in range(1, 6)]
+    await asyncio.sleep(0.01)
+    assert len(t.calls) == 1
+    t.release.set()
+    await asyncio.gather(first, *rest)
+    assert [len(loads(body)["completions"]) for _, body in t.calls] == [1, 5]
+
+
+async def test_batches_respect_item_and_byte_limits() -> None:
+    t = FakeTransport()
+    c = batcher(t, max_items=3, max_bytes=200)
+    await asyncio.gather(*(c.send("activity_complete", {"token": str(i)}) for i in range(7)))
+    assert [len(loads(body)["completions"]) for _, body in t.calls] == [3, 3, 1]
+    big = await c.send("activity_complete", {"token": "x", "result": "y" * 500})
+    assert big == {"alone": True} and t.calls[-1][0] == "/api/v1/activity-tasks/complete"
+
+
+async def test_a_failed_request_fails_every_item() -> None:
+    c = batcher(FakeTransport(fail=errors.RPCError("down", status=503, code="unavailable")))
+    out = await asyncio.gather(*(c.send("activity_fail", {"token": str(i)}) for i in range(3)),
+                               return_exceptions=True)
+    assert all(isinstance(e, errors.RPCError) and e.code == "unavailable" for e in out)
+
+
+async def test_an_unexpected_failure_becomes_an_rpc_error() -> None:
+    c = batcher(FakeTransport(fail=KeyError("results")))
+    with pytest.raises(errors.RPCError, match="completion request failed"):
+        await c.send("activity_complete", {"token": "1"})
