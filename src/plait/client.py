@@ -27,6 +27,8 @@ __all__ = ["ActivityAttempt", "AsyncActivityHandle", "Client", "PendingActivity"
            "WorkflowExecution", "WorkflowExecutionDescription", "WorkflowHandle"]
 
 DEFAULT_ADDRESS = "http://127.0.0.1:7233"
+EXECUTE_WAIT = 30.0
+"""How long ``execute_workflow``'s start request waits for the result before long-polling."""
 
 
 def _time(ts: float | None) -> dt.datetime | None:
@@ -179,8 +181,12 @@ class Client:
         start_signal_args: tuple[Any, ...] = (),
         header: dict[str, Any] | None = None,
         request_id: str | None = None,
+        _wait_result: float = 0.0,
     ) -> WorkflowHandle:
-        """Start a workflow; raises ``WorkflowAlreadyStartedError`` when its id is running."""
+        """Start a workflow; raises ``WorkflowAlreadyStartedError`` when its id is running.
+
+        (``_wait_result`` is :meth:`execute_workflow`'s: the server holds the start request
+        up to that many seconds for the result, saving a second request.)"""
         name, ret_hint = _workflow_name(workflow)
         body = {
             "workflow_id": id, "workflow_type": name, "task_queue": task_queue,
@@ -194,16 +200,27 @@ class Client:
         if start_signal is not None:
             body["start_signal"] = {"signal_name": _handler_name(start_signal),
                                     "input": encode_args(start_signal_args)}
+        if _wait_result:
+            body["wait_result"] = _wait_result
         try:
-            resp = await self.transport.call("POST", self._ns_path() + "/workflows", body)
+            resp = await self.transport.call("POST", self._ns_path() + "/workflows", body,
+                                             timeout=_wait_result + 40.0)
         except errors.WorkflowAlreadyStartedError as e:
             raise errors.WorkflowAlreadyStartedError(e.message, workflow_id=id) from None
-        return WorkflowHandle(self, id, resp["run_id"], ret_hint=ret_hint,
-                              first_run_id=resp["run_id"])
+        handle = WorkflowHandle(self, id, resp["run_id"], ret_hint=ret_hint,
+                                first_run_id=resp["run_id"])
+        handle._outcome_at_start = resp.get("outcome")
+        return handle
 
     async def execute_workflow(self, workflow: Callable[..., Any] | type | str, *args: Any,
                                **options: Any) -> Any:
-        handle = await self.start_workflow(workflow, *args, **options)
+        """Start a workflow and wait for its result: one request when it ends within
+        ``EXECUTE_WAIT`` seconds (the server answers the start with the outcome)."""
+        handle = await self.start_workflow(workflow, *args, **options, _wait_result=EXECUTE_WAIT)
+        outcome = handle._outcome_at_start
+        if outcome and outcome["closed"] and not (outcome["result"] or {}).get(
+                "new_execution_run_id"):
+            return handle._outcome(outcome["result"])
         return await handle.result()
 
     def get_workflow_handle(self, workflow_id: str, *, run_id: str | None = None,
@@ -339,6 +356,7 @@ class WorkflowHandle:
         self.run_id = run_id
         self.first_run_id = first_run_id
         self._ret_hint = ret_hint
+        self._outcome_at_start: dict[str, Any] | None = None
 
     @property
     def _path(self) -> str:

@@ -125,3 +125,51 @@ async def test_list_count_and_history_format(env: WorkflowEnvironment, queue: st
     scheduled = next(e for e in data["events"] if e["event_type"] == "WORKFLOW_EXECUTION_STARTED")
     assert scheduled["attributes"]["input"] == [{"encoding": "json", "data": 3}]
     assert History.from_json(history.to_json()) == history
+
+
+async def _route_counts(env: WorkflowEnvironment) -> dict[str, int]:
+    """Requests served so far, by route (the counters are per process: compare deltas)."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http, http.get(env.address + "/metrics") as r:
+        text = await r.text()
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith("plait_http_requests_total{"):
+            route = line.split('route="', 1)[1].split('"', 1)[0]
+            counts[route] = counts.get(route, 0) + int(float(line.rsplit(" ", 1)[1]))
+    return counts
+
+
+async def test_execute_workflow_is_one_request(env: WorkflowEnvironment, queue: str) -> None:
+    result_route = "/api/v1/namespaces/{ns}/workflows/{wid}/result"
+    async with Worker(env.client, task_queue=queue, workflows=[Quick], activities=[noop]):
+        before = await _route_counts(env)
+        assert await env.client.execute_workflow(Quick.run, 1, id="one-req",
+                                                 task_queue=queue) == 2
+        after = await _route_counts(env)
+    assert after.get(result_route, 0) == before.get(result_route, 0)
+
+
+async def test_execute_workflow_longer_than_the_start_wait(
+        env: WorkflowEnvironment, queue: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import plait.client
+
+    monkeypatch.setattr(plait.client, "EXECUTE_WAIT", 0.2)
+    async with Worker(env.client, task_queue=queue, workflows=[Waits]):
+        assert await env.client.execute_workflow(Waits.run, 1.0, id="long-wait",
+                                                 task_queue=queue) == "slept"
+
+
+async def test_wait_result_is_validated(env: WorkflowEnvironment) -> None:
+    from plait.errors import RPCError
+
+    start = {"workflow_id": "w", "workflow_type": "Quick", "task_queue": "q"}
+    for bad in ("soon", [1], True):
+        with pytest.raises(RPCError, match="wait_result") as e:
+            await env.client.transport.call("POST", "/api/v1/namespaces/default/workflows",
+                                            {**start, "wait_result": bad})
+        assert e.value.status == 400
+    resp = await env.client.transport.call("POST", "/api/v1/namespaces/default/workflows",
+                                           {**start, "wait_result": -1})  # clamped to 0
+    assert resp["started"] and "outcome" not in resp

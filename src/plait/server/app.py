@@ -293,6 +293,8 @@ def _deduped(ns: str, req: dict[str, Any], fn: Any) -> Any:
 
 # -- workflows -----------------------------------------------------------------------------------
 async def start_workflow(request: web.Request) -> web.Response:
+    """Start a run; with ``wait_result``, also wait (that long at most) for its outcome, so
+    ``execute_workflow`` needs one request rather than a start and a result long-poll."""
     ns = request.match_info["ns"]
     req = await body(request)
     for key in ("id_reuse_policy", "id_conflict_policy", "identity"):
@@ -302,12 +304,16 @@ async def start_workflow(request: web.Request) -> web.Response:
     if signal is not None:
         payloads(signal, "input", "start_signal.")
     retry_policy(req)
+    wait = number(req.get("wait_result"), "wait_result", 0.0, 0.0, 60.0)
     service = svc(request)
     await service.ensure_namespace(ns)
     result = await service.write(
         _deduped(ns, req, lambda ctx: history.start_workflow(ctx, ns, req)))
     if result.get("started"):
         STARTED.labels(ns).inc()
+    if wait > 0:
+        result = {**result, "outcome": await _outcome(service, ns, str(result["workflow_id"]),
+                                                      str(result["run_id"]), wait)}
     return json_response(result, 201 if result.get("started") else 200)
 
 
@@ -339,8 +345,11 @@ async def workflow_result(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
     rid = request.query.get("run_id") or None
     wait = number(request.query.get("wait"), "wait", 30.0, 0.0, 60.0)
-    service = svc(request)
+    return json_response(await _outcome(svc(request), ns, wid, rid, wait))
 
+
+async def _outcome(service: Service, ns: str, wid: str, rid: str | None,
+                   wait: float) -> dict[str, Any]:
     def read(t: Any) -> tuple[str, str, dict[str, Any] | None]:
         run_id = rid or t.current_run(ns, wid)
         row = t.get_execution(ns, wid, run_id) if run_id else None
@@ -352,8 +361,8 @@ async def workflow_result(request: web.Request) -> web.Response:
     if status not in CLOSED and wait > 0:
         await service.results.wait((ns, wid, run_id), wait)
         run_id, status, result = await service.store.read(read)
-    return json_response({"workflow_id": wid, "run_id": run_id, "status": status,
-                          "closed": status in CLOSED, "result": result})
+    return {"workflow_id": wid, "run_id": run_id, "status": status,
+            "closed": status in CLOSED, "result": result}
 
 
 async def terminate_workflow(request: web.Request) -> web.Response:
