@@ -33,6 +33,9 @@ __all__ = ["Worker"]
 log = logging.getLogger("plait.worker")
 POLL_WAIT = 30.0
 HEARTBEAT_EVERY = 1.0
+POLL_BATCH = 128
+"""Most tasks one poll may take (never more than free slots): a burst of starts or due
+timers reaches the worker in a few round trips, not one per 32 tasks."""
 
 
 class Worker:
@@ -180,7 +183,7 @@ class Worker:
         path = f"{self.client._ns_path()}/task-queues/{self.task_queue}/poll"
         backoff = 0.1
         while not self._stop.is_set():
-            n = await slots.reserve_some(32)
+            n = await slots.reserve_some(POLL_BATCH)
             try:
                 resp = await self.client.transport.call(
                     "POST", path, {"session_id": self.session_id, "kind": kind,
