@@ -33,6 +33,7 @@ __all__ = ["Worker"]
 log = logging.getLogger("plait.worker")
 POLL_WAIT = 30.0
 HEARTBEAT_EVERY = 1.0
+WATCH_WAIT = 25.0
 POLL_BATCH = 128
 """Most tasks one poll may take (never more than free slots): a burst of starts or due
 timers reaches the worker in a few round trips, not one per 32 tasks."""
@@ -75,7 +76,8 @@ class Worker:
         self._graceful = graceful_shutdown_timeout.total_seconds()
         self._pollers = pollers
         self._background: list[asyncio.Task[None]] = []
-        self._heartbeat: asyncio.Task[None] | None = None
+        self._lease: list[asyncio.Task[None]] = []
+        """Heartbeat and watch: they keep the session until the very end of a shutdown."""
         self._running: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
@@ -97,7 +99,8 @@ class Worker:
             kinds.append("activity")
         self._background = [asyncio.create_task(self._poll_loop(k)) for k in kinds
                             for _ in range(self._pollers)]
-        self._heartbeat = asyncio.create_task(self._heartbeat_loop())
+        self._lease = [asyncio.create_task(self._heartbeat_loop()),
+                       asyncio.create_task(self._watch_loop())]
         try:
             await self._stop.wait()
         finally:
@@ -136,10 +139,11 @@ class Worker:
             _, pending = await asyncio.wait(self._running, timeout=self._graceful)
             for t in pending:
                 t.cancel()
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
+        for t in self._lease:
+            t.cancel()
+        for t in self._lease:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._heartbeat
+                await t
         session, self.session_id = self.session_id, None
         if session:
             with contextlib.suppress(errors.PlaitError):
@@ -175,6 +179,22 @@ class Worker:
                     log.debug("session heartbeat failed: %s", e)
             except Exception:  # never let the lease die silently with the worker alive
                 log.exception("session heartbeat failed unexpectedly")
+
+    async def _watch_loop(self) -> None:
+        """Keep one request open at the server, re-opened as soon as it is answered: if this
+        process dies, the connection drops and the server hands its tasks to other workers
+        within a fraction of a second instead of waiting for the session to expire."""
+        while True:
+            try:
+                await self.client.transport.call(
+                    "GET", f"/api/v1/sessions/{self.session_id}/watch",
+                    params={"wait": str(WATCH_WAIT)}, retry=False, timeout=WATCH_WAIT + 10)
+            except errors.RPCError as e:  # session gone (the heartbeat reopens it), or away
+                log.debug("session watch failed: %s", e)
+                await asyncio.sleep(0.2)
+            except Exception:
+                log.exception("session watch failed unexpectedly")
+                await asyncio.sleep(0.2)
 
     # -- polling ------------------------------------------------------------------------------
     async def _poll_loop(self, kind: str) -> None:

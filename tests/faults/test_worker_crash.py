@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 from plait import Client
 from tests.faults.procs import Cluster
@@ -78,3 +79,30 @@ async def test_worker_killed_between_tasks_with_a_second_worker_running(
         await check_histories(client, ids, cluster, {doomed.pid}, 6)
     finally:
         await client.close()
+
+
+async def test_a_killed_worker_is_noticed_at_once_whatever_the_expiry(tmp_path: Path) -> None:
+    """With the default 5 s session expiry and a 60 s start_to_close, the activity a killed
+    worker held goes to the other worker within a second: its watch connection dropped."""
+    cluster = Cluster(tmp_path, session_expiry=5.0)
+    try:
+        cluster.start_server()
+        doomed = cluster.start_worker("watch")
+        client = await Client.connect(cluster.address)
+        try:
+            handle = await client.start_workflow("Steps", 10, 0.3, id="watch-0",
+                                                 task_queue="watch")
+            await asyncio.to_thread(cluster.wait_for_effect, "watch-0", 4)
+            cluster.start_worker("watch")
+            await asyncio.sleep(1.0)  # the second worker is up and polling
+            cluster.kill(doomed)
+            killed_at = time.monotonic()
+            assert len(await asyncio.wait_for(handle.result(), 30)) == 10
+            took = time.monotonic() - killed_at
+            # Left: activities 4 (again) to 9, 6 x 0.3 s = 1.8 s; the expiry alone was 5 s.
+            assert took < 1.8 + 1.5, took
+            await check_histories(client, ["watch-0"], cluster, {doomed.pid}, 10)
+        finally:
+            await client.close()
+    finally:
+        cluster.stop()

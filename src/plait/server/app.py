@@ -579,6 +579,23 @@ async def session_heartbeat(request: web.Request) -> web.Response:
         lambda ctx: sessions.heartbeat(ctx, sid, held, expiry, arrived)))
 
 
+async def watch_session(request: web.Request) -> web.Response:
+    """Held open up to ``wait`` seconds while the worker lives; the worker re-opens it at once.
+    If the connection drops first (the handler is cancelled), the worker is presumed dead
+    unless it comes back within the watch grace."""
+    sid = request.match_info["sid"]
+    wait = number(request.query.get("wait"), "wait", 25.0, 0.0, 60.0)
+    service = svc(request)
+    await service.write(lambda ctx: sessions.renew(ctx, sid, service.config.session_expiry))
+    try:
+        await asyncio.sleep(wait)
+    except asyncio.CancelledError:
+        if not service.matching.stopping:
+            service.watch_dropped(sid)
+        raise
+    return json_response({"ok": True})
+
+
 async def close_session(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     await svc(request).write(lambda ctx: sessions.close(ctx, sid))
@@ -780,6 +797,7 @@ def make_app(service: Service) -> web.Application:
     app.router.add_post(nsp + "/sessions", open_session)
     app.router.add_post(api + "/sessions/{sid}/heartbeat", session_heartbeat)
     app.router.add_delete(api + "/sessions/{sid}", close_session)
+    app.router.add_get(api + "/sessions/{sid}/watch", watch_session)
     app.router.add_post(nsp + "/task-queues/{queue}/poll", poll)
     app.router.add_post(api + "/task-completions", complete_tasks)
     app.router.add_post(api + "/workflow-tasks/complete", _single("workflow_complete"))

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from plait.protocol.jsoncodec import dumps_str, loads
+from plait.server import sessions
 from plait.server.effects import Effects
 from plait.server.matching import Matching, ResultWaiters
 from plait.server.run import Ctx
@@ -36,8 +37,10 @@ commit, before its NOTIFY)."""
 
 class ServiceConfig:
     def __init__(self, *, session_expiry: float = 5.0, max_payload: int = 2 * 1024 * 1024,
-                 retention_seconds: float = 7 * 86400.0) -> None:
+                 retention_seconds: float = 7 * 86400.0, watch_grace: float = 0.25) -> None:
         self.session_expiry = session_expiry
+        self.watch_grace = watch_grace
+        """How long a worker whose watch dropped has to re-open it before it counts as dead."""
         self.max_payload = max_payload
         self.retention_seconds = retention_seconds
 
@@ -74,9 +77,10 @@ class Service:
                                                    name="plait-result-recheck"))
 
     async def stop(self) -> None:
-        for t in self._tasks:
+        tasks = list(self._tasks)
+        for t in tasks:
             t.cancel()
-        for t in self._tasks:
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
@@ -100,6 +104,24 @@ class Service:
             self._apply(effects)
             return result
         raise AssertionError("unreachable")
+
+    def watch_dropped(self, session: str) -> None:
+        """A worker's watch connection closed unanswered: unless it re-opens the watch (or
+        heartbeats) within the grace, expire its session then, not at the next housekeeping
+        tick, and so hand its tasks to other workers at once."""
+        grace = self.config.watch_grace
+
+        async def mark() -> None:
+            try:
+                await self.write(lambda ctx: sessions.watch_dropped(ctx, session, grace))
+                await asyncio.sleep(grace + 0.01)
+                if await self.write(sessions.expire_due):
+                    log.info("worker session %s expired: its watch dropped", session)
+            except Exception as exc:  # housekeeping expires it a little later
+                log.warning("expiring worker session %s failed: %s", session, exc)
+        task = asyncio.ensure_future(mark())
+        self._tasks.append(task)
+        task.add_done_callback(self._tasks.remove)
 
     def _apply(self, effects: Effects) -> None:
         for key in effects.queues:

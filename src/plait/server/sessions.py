@@ -1,7 +1,11 @@
 """Worker sessions: the lease that tells a live worker from a dead one.
 
-A dropped long-poll is not a dead worker; a session that stops heartbeating is. When it
-expires, every task leased to it goes back to the queue at once, whatever its timeouts. Each
+A session that stops heartbeating is a dead worker. So is one whose *watch* drops: each worker
+keeps one long-lived request open (``watch``) and re-opens it at once when it is answered, so
+when that connection closes without an answer and is not re-opened within a short grace, the
+worker process is gone (kill -9 closes its sockets), and the server need not wait out the
+expiry. When a session expires, every task leased to it goes back to the queue at once,
+whatever its timeouts. Each
 heartbeat also lists the tasks the worker holds: a task leased more than a moment ago that the
 worker does not know about (its response was lost) is offered again, and a workflow task held
 past its task timeout (stuck workflow code) times out. A dead worker's tasks need no timers:
@@ -18,7 +22,7 @@ from plait.protocol.jsoncodec import dumps_str
 from plait.server.history import redispatch_lost
 from plait.server.run import Ctx
 
-__all__ = ["close", "expire_due", "heartbeat", "open_session"]
+__all__ = ["close", "expire_due", "heartbeat", "open_session", "renew", "watch_dropped"]
 
 UNACKED_GRACE = 2.0
 log = logging.getLogger("plait.server")
@@ -60,12 +64,33 @@ def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
     return {"ok": True}
 
 
+def renew(ctx: Ctx, session: str, expiry: float) -> None:
+    """A watch (re)opened: the worker is alive (a heartbeat without reconciliation)."""
+    from plait.server.dispatch import session_info
+
+    session_info(ctx, session)  # raises NotFound when expired
+    ctx.txn.exec("renew_session", session=session, expires_at=ctx.now + expiry)
+
+
+def watch_dropped(ctx: Ctx, session: str, grace: float) -> None:
+    """The watch's connection closed unanswered: unless the worker re-opens it (or
+    heartbeats) within ``grace``, its session expires then."""
+    ctx.txn.exec("shorten_session", session=session, expires_at=ctx.now + grace)
+
+
 def close(ctx: Ctx, session: str) -> None:
     """A worker shutting down hands its tasks back without waiting for expiry."""
     for task in ctx.txn.leased_tasks(session):
         redispatch_lost(ctx, task, "worker_shutdown")
-    ctx.txn.exec("clear_sticky", session=session)
+    _unstick(ctx, session)
     ctx.txn.exec("delete_session", session=session)
+
+
+def _unstick(ctx: Ctx, session: str) -> None:
+    """Tasks kept for the session's cache (sticky) are for anyone now: wake their pollers,
+    or they would wait out the sticky window."""
+    for ns, queue, kind in set(map(tuple, ctx.txn.all("clear_sticky", session=session))):
+        ctx.effects.wake_queue(ns, queue, kind)
 
 
 def expire_due(ctx: Ctx) -> int:
@@ -73,6 +98,6 @@ def expire_due(ctx: Ctx) -> int:
     for session in expired:
         for task in ctx.txn.leased_tasks(session):
             redispatch_lost(ctx, task, "worker_session_expired")
-        ctx.txn.exec("clear_sticky", session=session)
+        _unstick(ctx, session)
         ctx.txn.exec("delete_session", session=session)
     return len(expired)

@@ -59,7 +59,8 @@ SELECT session_id FROM sessions WHERE expires_at <= :now LIMIT 100 FOR UPDATE SK
 -- name: clear_sticky
 UPDATE tasks SET sticky_session = NULL, sticky_until = NULL
 WHERE task_id IN (SELECT task_id FROM tasks WHERE sticky_session = :session
-                  FOR UPDATE SKIP LOCKED);
+                  FOR UPDATE SKIP LOCKED)
+RETURNING namespace, task_queue, kind;
 
 -- name: closed_runs
 SELECT k.ns, k.wid, k.rid

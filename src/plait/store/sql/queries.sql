@@ -99,7 +99,8 @@ SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_a
 FROM tasks WHERE lease_session = :session ORDER BY task_id;
 
 -- name: clear_sticky
-UPDATE tasks SET sticky_session = NULL, sticky_until = NULL WHERE sticky_session = :session;
+UPDATE tasks SET sticky_session = NULL, sticky_until = NULL WHERE sticky_session = :session
+RETURNING namespace, task_queue, kind;
 
 -- name: upsert_timer
 INSERT INTO timers (namespace, workflow_id, run_id, kind, ref, fire_at, data)
@@ -153,6 +154,11 @@ WHERE session_id = :session;
 
 -- name: renew_session
 UPDATE sessions SET expires_at = :expires_at WHERE session_id = :session;
+
+-- name: shorten_session
+UPDATE sessions SET expires_at = CASE WHEN expires_at > :expires_at THEN :expires_at
+                                      ELSE expires_at END
+WHERE session_id = :session;
 
 -- name: delete_session
 DELETE FROM sessions WHERE session_id = :session;
