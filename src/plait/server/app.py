@@ -10,7 +10,6 @@ import asyncio
 import logging
 import math
 import re
-import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -286,7 +285,7 @@ def _deduped(ns: str, req: dict[str, Any], fn: Any) -> Any:
         result = fn(ctx)
         if request_id:
             ctx.txn.exec("insert_request", ns=ns, request_id=request_id,
-                         response=ctx.txn.json(result), now=ctx.now)
+                         response=ctx.txn.json(result), now=ctx.wall)
         return result
     return op
 
@@ -320,7 +319,7 @@ async def start_workflow(request: web.Request) -> web.Response:
 async def describe_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
     rid = request.query.get("run_id") or None
-    now = time.time()
+    now = svc(request).clock.now()
     return json_response(await svc(request).store.read(
         lambda t: history.describe(t, now, ns, wid, rid)))
 
@@ -569,7 +568,7 @@ async def open_session(request: web.Request) -> web.Response:
 
 
 async def session_heartbeat(request: web.Request) -> web.Response:
-    arrived = time.time()
+    arrived = svc(request).clock.now()
     sid = request.match_info["sid"]
     req = await body(request)
     service = svc(request)

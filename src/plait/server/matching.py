@@ -21,10 +21,13 @@ QueueKey = tuple[str, str, str]
 
 
 class Matching:
-    def __init__(self, recheck: float | None = None) -> None:
+    def __init__(self, recheck: float | None = None,
+                 now: Callable[[], float] = time.time) -> None:
         self._events: dict[QueueKey, asyncio.Event] = {}
         self.stopping = False
         self.recheck = recheck
+        self._now = now
+        """Durable time, which tasks' ``visible_at`` is in (the server's clock)."""
 
     def stop(self) -> None:
         """Answer every waiting poll now (empty), so the server can stop promptly."""
@@ -56,7 +59,7 @@ class Matching:
             if remaining <= 0 or self.stopping:
                 return []
             if next_visible is not None:
-                remaining = min(remaining, max(0.005, next_visible - time.time()))
+                remaining = min(remaining, max(0.005, next_visible - self._now()))
             if self.recheck is not None:
                 remaining = min(remaining, self.recheck)
             with contextlib.suppress(TimeoutError):

@@ -36,11 +36,16 @@ def wire_time(ts: float) -> float:
 
 
 class Ctx:
-    """What every operation gets: the transaction, the server's clock reading, the effects."""
+    """What every operation gets: the transaction, the server's clock readings, the effects.
 
-    def __init__(self, txn: Txn, now: float, effects: Effects | None = None) -> None:
+    ``now`` is durable time, ``wall`` real time; they differ only on a time-skipping server
+    (:mod:`plait.server.clock` says which is for what)."""
+
+    def __init__(self, txn: Txn, now: float, effects: Effects | None = None,
+                 wall: float | None = None) -> None:
         self.txn = txn
         self.now = now
+        self.wall = now if wall is None else wall
         self.effects = effects or Effects()
 
 

@@ -18,9 +18,11 @@ from typing import TypeVar
 
 from plait.protocol.jsoncodec import dumps_str, loads
 from plait.server import sessions
+from plait.server.clock import Clock
 from plait.server.effects import Effects
 from plait.server.matching import Matching, ResultWaiters
 from plait.server.run import Ctx
+from plait.server.skipping import TimeSkipper
 from plait.server.timers import TimerService
 from plait.store.base import ConflictError, Store, Txn
 
@@ -37,20 +39,26 @@ commit, before its NOTIFY)."""
 
 class ServiceConfig:
     def __init__(self, *, session_expiry: float = 5.0, max_payload: int = 2 * 1024 * 1024,
-                 retention_seconds: float = 7 * 86400.0, watch_grace: float = 0.25) -> None:
+                 retention_seconds: float = 7 * 86400.0, watch_grace: float = 0.25,
+                 time_skipping: bool = False) -> None:
         self.session_expiry = session_expiry
         self.watch_grace = watch_grace
         """How long a worker whose watch dropped has to re-open it before it counts as dead."""
         self.max_payload = max_payload
         self.retention_seconds = retention_seconds
+        self.time_skipping = time_skipping
+        """Tests: jump durable time to the next timer when idle (:mod:`plait.server.skipping`).
+        One server per database: the skipped offset lives in this process."""
 
 
 class Service:
     def __init__(self, store: Store, config: ServiceConfig | None = None) -> None:
         self.store = store
         self.config = config or ServiceConfig()
-        self.matching = Matching(recheck=RECHECK if store.shared else None)
+        self.clock = Clock(skipping=self.config.time_skipping)
+        self.matching = Matching(recheck=RECHECK if store.shared else None, now=self.clock.now)
         self.results = ResultWaiters()
+        self.skipper = TimeSkipper(self) if self.config.time_skipping else None
         self.timers = TimerService(self)
         self._tasks: list[asyncio.Task[None]] = []
         self._namespaces: set[str] = set()
@@ -68,7 +76,7 @@ class Service:
         expiry = self.config.session_expiry
         # Workers alive through a server restart get a full expiry to heartbeat again.
         await self.write(lambda ctx: ctx.txn.exec("extend_all_sessions",
-                                                  expires_at=ctx.now + expiry))
+                                                  expires_at=ctx.wall + expiry))
         await self.ensure_namespace("default")
         self._tasks.append(asyncio.create_task(self.timers.run(), name="plait-timers"))
         if self.store.shared:
@@ -87,11 +95,13 @@ class Service:
 
     async def write(self, fn: Callable[[Ctx], T]) -> T:
         """Run a state change in one transaction; apply its effects once it is durable."""
+        clock = self.clock
         for attempt in range(WRITE_ATTEMPTS):
             effects = Effects()
 
             def op(txn: Txn, effects: Effects = effects) -> T:
-                return fn(Ctx(txn, time.time(), effects))
+                wall = time.time()
+                return fn(Ctx(txn, wall + clock.offset, effects, wall))
             try:
                 result = await self.store.write(op)
             except ConflictError:

@@ -36,19 +36,20 @@ def open_session(ctx: Ctx, ns: str, req: dict[str, Any], expiry: float) -> dict[
             "workflow_types": req.get("workflow_types") or [],
             "activity_types": req.get("activity_types") or []}
     ctx.txn.exec("upsert_session", session=session, ns=ns, task_queue=req.get("task_queue", ""),
-                 identity=identity, info=dumps_str(info), expires_at=ctx.now + expiry)
+                 identity=identity, info=dumps_str(info), expires_at=ctx.wall + expiry)
     return {"session_id": session, "expiry": expiry}
 
 
 def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
               sent_by: float | None = None) -> dict[str, Any]:
     """Renew the lease and reconcile what the worker holds. ``sent_by`` (when the request
-    arrived) bounds when the worker wrote its list: a task dispatched after that cannot be in
-    it, however long the heartbeat then waited for its transaction."""
+    arrived, durable time like ``dispatched_at``) bounds when the worker wrote its list: a
+    task dispatched after that cannot be in it, however long the heartbeat then waited for
+    its transaction. The lease itself is in wall time (see :mod:`plait.server.clock`)."""
     from plait.server.dispatch import session_info
 
     session_info(ctx, session)  # raises NotFound when expired
-    ctx.txn.exec("renew_session", session=session, expires_at=ctx.now + expiry)
+    ctx.txn.exec("renew_session", session=session, expires_at=ctx.wall + expiry)
     held_set = set(held)
     for task in ctx.txn.leased_tasks(session):
         token = f"{task.task_id}.{task.dispatch_no}"
@@ -94,7 +95,7 @@ def _unstick(ctx: Ctx, session: str) -> None:
 
 
 def expire_due(ctx: Ctx) -> int:
-    expired = [r[0] for r in ctx.txn.all("expired_sessions", now=ctx.now)]
+    expired = [r[0] for r in ctx.txn.all("expired_sessions", now=ctx.wall)]
     for session in expired:
         for task in ctx.txn.leased_tasks(session):
             redispatch_lost(ctx, task, "worker_session_expired")

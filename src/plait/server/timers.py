@@ -1,5 +1,9 @@
 """The timer service: fires due durable timers, expires worker sessions, applies retention.
 
+Timers are in durable time and sessions in wall time (:mod:`plait.server.clock`); on a
+time-skipping server it also lets the :class:`~plait.server.skipping.TimeSkipper` jump the
+clock, looking every ``SETTLE`` seconds.
+
 It sleeps until the earliest timer (a commit that adds an earlier one wakes it), so an idle
 server makes no queries beyond a slow housekeeping tick.
 
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from plait.server import history, sessions
 from plait.server.run import Ctx
+from plait.server.skipping import SETTLE
 from plait.store.base import StoreUnavailable, Txn
 
 if TYPE_CHECKING:
@@ -84,10 +89,12 @@ class TimerService:
                 await asyncio.sleep(0.5)
 
     async def _tick(self) -> None:
-        now = time.time()
-        if now - self._last_housekeeping >= HOUSEKEEPING_EVERY:
-            self._last_housekeeping = now
+        wall = time.time()  # housekeeping is about live processes: real time
+        if wall - self._last_housekeeping >= HOUSEKEEPING_EVERY:
+            self._last_housekeeping = wall
             await self._housekeeping()
+        clock, skipper = self.service.clock, self.service.skipper
+        now = clock.now()
         fired = 0
         tried = self._next_due is not None and self._next_due <= now
         if tried:
@@ -97,9 +104,13 @@ class TimerService:
         self._next_due = await self.service.store.read(_next_timer)
         delay = HOUSEKEEPING_EVERY
         if self._next_due is not None:
-            delay = min(delay, max(0.0, self._next_due - time.time()))
+            delay = min(delay, max(0.0, self._next_due - clock.now()))
             if tried and fired == 0 and delay == 0:
                 delay = BUSY_RETRY  # someone else is firing them: do not spin
+        if skipper is not None and delay > 0:
+            if await skipper.step():
+                return  # durable time jumped: fire what is due now
+            delay = min(delay, SETTLE)
         if delay > 0:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -115,13 +126,14 @@ class TimerService:
             # server restart, give every session a full expiry before judging any dead.
             expiry = svc.config.session_expiry
             await svc.write(lambda ctx: ctx.txn.exec("extend_all_sessions",
-                                                      expires_at=ctx.now + expiry))
+                                                      expires_at=ctx.wall + expiry))
             self._database_was_away = False
             log.warning("the database is reachable again; worker sessions extended by %g s",
                         expiry)
         await svc.write(sessions.expire_due)
         await svc.write(lambda ctx: ctx.txn.exec("delete_old_requests",
-                                                  before=ctx.now - 86400.0))
-        expired = await svc.store.read(lambda t: t.all("expired_runs", now=time.time()))
+                                                  before=ctx.wall - 86400.0))
+        now = svc.clock.now()  # retention counts from close_time, durable time
+        expired = await svc.store.read(lambda t: t.all("expired_runs", now=now))
         for ns, wid, rid in expired:
             await svc.write(_deleter(ns, wid, rid))

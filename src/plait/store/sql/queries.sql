@@ -79,6 +79,15 @@ SELECT MIN(CASE WHEN sticky_session IS NOT NULL AND sticky_session <> :session
 FROM tasks
 WHERE namespace = :ns AND task_queue = :task_queue AND kind = :kind AND lease_session IS NULL;
 
+-- name: busy_tasks
+-- Time skipping: workflow and activity tasks ready now or out at a worker (queries don't count:
+-- they change nothing durable, and one whose asker left lingers until a worker claims it).
+SELECT COUNT(*) FROM tasks
+WHERE kind <> 'query' AND (lease_session IS NOT NULL OR visible_at <= :now);
+
+-- name: next_task_visible
+SELECT MIN(visible_at) FROM tasks WHERE kind <> 'query' AND lease_session IS NULL;
+
 -- name: release_task
 UPDATE tasks SET lease_session = NULL, visible_at = :visible_at, sticky_session = NULL,
                  sticky_until = NULL, payload = :payload
