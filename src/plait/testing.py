@@ -4,11 +4,16 @@
         async with Worker(env.client, task_queue="q", workflows=[Order], activities=[charge]):
             assert await env.client.execute_workflow(Order.run, "o-1", id="o-1",
                                                      task_queue="q") == "done"
+
+``start_time_skipping()`` is the same server with a clock that skips: a workflow that sleeps
+30 days completes in milliseconds (:mod:`plait.server.skipping` says exactly when it skips).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import datetime as dt
 import os
 import shutil
 import tempfile
@@ -20,7 +25,7 @@ from plait.history import History
 from plait.runtime.definitions import workflow_defn_of
 from plait.runtime.instance import WorkflowTaskError, new_instance
 from plait.server.main import Server
-from plait.server.service import ServiceConfig
+from plait.server.service import Service, ServiceConfig
 
 __all__ = ["ActivityEnvironment", "Replayer", "WorkflowEnvironment"]
 
@@ -36,24 +41,70 @@ class WorkflowEnvironment:
     def address(self) -> str:
         return self.server.address
 
+    @property
+    def supports_time_skipping(self) -> bool:
+        return self._service.skipper is not None
+
+    @property
+    def _service(self) -> Service:
+        assert self.server.service is not None, "the environment has been closed"
+        return self.server.service
+
+    def get_current_time(self) -> dt.datetime:
+        """The server's durable time (what ``workflow.now()`` is based on), as aware UTC."""
+        return self._service.clock.datetime()
+
+    async def sleep(self, duration: dt.timedelta | float) -> None:
+        """Let ``duration`` (seconds or a timedelta) of server time pass. With time skipping,
+        timers due meanwhile fire in order, each as soon as the server is idle; without it,
+        this is a real sleep."""
+        seconds = duration.total_seconds() if isinstance(duration, dt.timedelta) else duration
+        skipper = self._service.skipper
+        if skipper is None:
+            await asyncio.sleep(seconds)
+        else:
+            await skipper.sleep(seconds)
+
     @staticmethod
-    @contextlib.asynccontextmanager
-    async def start_local(*, db: str | None = None, namespace: str = "default",
-                          session_expiry: float = 5.0) -> AsyncIterator[WorkflowEnvironment]:
-        tmp = None
-        if db is None:
-            tmp = tempfile.mkdtemp(prefix="plait-env-")
-            db = "sqlite:///" + os.path.join(tmp, "plait.db")
-        server = Server(db, "127.0.0.1", 0, ServiceConfig(session_expiry=session_expiry))
-        await server.start()
-        client = await Client.connect(server.address, namespace=namespace)
-        try:
-            yield WorkflowEnvironment(server, client)
-        finally:
-            await client.close()
-            await server.stop()
-            if tmp is not None:
-                shutil.rmtree(tmp, ignore_errors=True)
+    def start_local(*, db: str | None = None, namespace: str = "default",
+                    session_expiry: float = 5.0
+                    ) -> contextlib.AbstractAsyncContextManager[WorkflowEnvironment]:
+        """A server whose time is real time."""
+        return _start(ServiceConfig(session_expiry=session_expiry), db, namespace)
+
+    @staticmethod
+    def start_time_skipping(*, db: str | None = None, namespace: str = "default",
+                            session_expiry: float = 5.0
+                            ) -> contextlib.AbstractAsyncContextManager[WorkflowEnvironment]:
+        """A server whose durable time jumps to the next timer, backoff or timeout when no
+        workflow or activity task is ready or running, while the test waits for a result
+        (``result()``, ``execute_workflow``) or in :meth:`sleep`. Otherwise time runs at real
+        speed, so a test can still signal a sleeping workflow before its timer fires. Worker
+        sessions stay in real time; retention is a century, so runs never vanish mid-test."""
+        return _start(ServiceConfig(session_expiry=session_expiry, time_skipping=True,
+                                    retention_seconds=SKIPPING_RETENTION), db, namespace)
+
+
+SKIPPING_RETENTION = 100 * 365 * 86400.0
+
+
+@contextlib.asynccontextmanager
+async def _start(config: ServiceConfig, db: str | None,
+                 namespace: str) -> AsyncIterator[WorkflowEnvironment]:
+    tmp = None
+    if db is None:
+        tmp = tempfile.mkdtemp(prefix="plait-env-")
+        db = "sqlite:///" + os.path.join(tmp, "plait.db")
+    server = Server(db, "127.0.0.1", 0, config)
+    await server.start()
+    client = await Client.connect(server.address, namespace=namespace)
+    try:
+        yield WorkflowEnvironment(server, client)
+    finally:
+        await client.close()
+        await server.stop()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class Replayer:
@@ -111,7 +162,6 @@ class ActivityEnvironment:
 
     async def run(self, fn: Any, *args: Any) -> Any:
         """Call the activity (sync ones in a thread) as a worker would."""
-        import asyncio
         import contextvars
         import dataclasses
 
