@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from plait import RetryPolicy, Worker, activity, workflow
+from plait import Client, RetryPolicy, Worker, activity, workflow
 from plait.errors import ActivityError, WorkflowFailureError
 from plait.errors import TimeoutError as PlaitTimeout
 from plait.testing import WorkflowEnvironment
+from tests.integration.test_cli import plait_command, stop
 
 DAY = 86400.0
 FAST_ENOUGH = 15.0
@@ -93,6 +96,24 @@ async def test_many_timers_in_a_row(env: WorkflowEnvironment, queue: str) -> Non
         elapsed = await env.client.execute_workflow(Daily.run, 20, id="d-1", task_queue=queue)
     assert 20 * DAY <= elapsed < 20 * DAY + 60
     assert time.monotonic() - wall < FAST_ENOUGH
+
+
+@workflow.defn
+class Parent:
+    @workflow.run
+    async def run(self) -> tuple[float, float]:
+        start = workflow.now()
+        child = await workflow.execute_child_workflow(
+            Daily.run, 10, id=f"{workflow.info().workflow_id}-child")
+        return child, _since(start)
+
+
+async def test_a_child_sleeps_while_its_parent_waits(env: WorkflowEnvironment,
+                                                     queue: str) -> None:
+    async with Worker(env.client, task_queue=queue, workflows=[Parent, Daily]):
+        child, parent = await env.client.execute_workflow(Parent.run, id="p-1",
+                                                          task_queue=queue)
+    assert 10 * DAY <= child <= parent < 11 * DAY
 
 
 @workflow.defn
@@ -271,3 +292,25 @@ async def test_start_local_keeps_real_time(queue: str) -> None:
             assert not result.done()
             await handle.signal(Approval.approve, "me")
             assert await result == "approved"
+
+
+async def test_server_flag_turns_it_on(tmp_path: Path, queue: str) -> None:
+    """``plait server --time-skipping``: the same server as a process, for other workers."""
+    server = subprocess.Popen(
+        [*plait_command(), "server", "--time-skipping", "--port", "0",
+         "--db", f"sqlite:///{tmp_path / 'plait.db'}"],
+        stdout=subprocess.PIPE, stderr=(tmp_path / "server.log").open("w"), text=True)
+    try:
+        assert server.stdout is not None
+        line = await asyncio.to_thread(server.stdout.readline)
+        assert "plait server on " in line, (tmp_path / "server.log").read_text()
+        client = await Client.connect(line.split("plait server on ", 1)[1].split()[0])
+        try:
+            async with Worker(client, task_queue=queue, workflows=[Daily]):
+                elapsed = await client.execute_workflow(Daily.run, 3, id="cli-1",
+                                                        task_queue=queue)
+        finally:
+            await client.close()
+    finally:
+        stop(server)
+    assert elapsed >= 3 * DAY

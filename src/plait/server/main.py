@@ -65,14 +65,17 @@ class Server:
             self.service = None
 
 
-async def serve(db: str, host: str, port: int) -> None:
+async def serve(db: str, host: str, port: int, *, time_skipping: bool = False) -> None:
     import os
 
     expiry = float(os.environ.get("PLAIT_SESSION_EXPIRY", "5"))
     max_payload = int(os.environ.get("PLAIT_MAX_PAYLOAD", str(2 * 1024 * 1024)))
-    server = Server(db, host, port, ServiceConfig(session_expiry=expiry, max_payload=max_payload))
+    server = Server(db, host, port, ServiceConfig(session_expiry=expiry, max_payload=max_payload,
+                                                  time_skipping=time_skipping))
     await server.start()
     print(f"plait server on {server.address} (db {db}); UI at {server.address}/", flush=True)
+    if time_skipping:
+        print("time skipping is on: durable time jumps ahead when idle (tests only)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
