@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from plait.errors import ActivityError, WorkflowFailureError
 from plait.errors import TimeoutError as PlaitTimeout
 from plait.testing import WorkflowEnvironment
 from tests.integration.test_cli import plait_command, stop
+from tests.integration.test_example import readme_file
 
 DAY = 86400.0
 FAST_ENOUGH = 15.0
@@ -314,3 +316,15 @@ async def test_server_flag_turns_it_on(tmp_path: Path, queue: str) -> None:
     finally:
         stop(server)
     assert elapsed >= 3 * DAY
+
+
+def test_the_readme_test_skips_the_tutorials_sleeps(tmp_path: Path) -> None:
+    """The README's test_onboarding.py as written: two 10 s sleeps, skipped."""
+    for name in ("onboarding.py", "test_onboarding.py"):
+        (tmp_path / name).write_text(readme_file(name))
+    wall = time.monotonic()
+    done = subprocess.run([sys.executable, "test_onboarding.py"], cwd=tmp_path, timeout=60,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "ok"
+    assert time.monotonic() - wall < FAST_ENOUGH
