@@ -276,7 +276,7 @@ async def test_heartbeat_timeout_passes_in_real_time(env: WorkflowEnvironment,
         out, taken = await env.client.execute_workflow(Napping.run, 1.0, 0.3, False,
                                                        id="n-stalled", task_queue=queue)
     assert out == "TimeoutError:heartbeat"
-    assert 0.3 <= taken < 1.0
+    assert 0.3 <= taken < 5
 
 
 async def test_start_local_keeps_real_time(queue: str) -> None:
