@@ -72,8 +72,9 @@ class TimeSkipper:
             return False
         now = self.clock.now()
         busy, target = await self.service.store.read(lambda t: _look(t, now))
-        if not busy and self._sleepers:
-            target = min(target or float("inf"), *self._sleepers)
+        ahead = [at for at in self._sleepers if at > now]  # env.sleep() ends there
+        if not busy and ahead:
+            target = min(target or float("inf"), *ahead)
         if busy or target is None or target <= now or target != self._seen:
             self._seen = target  # first look (or things moved): look again after a settle
             return False
