@@ -70,13 +70,13 @@ def renew(ctx: Ctx, session: str, expiry: float) -> None:
     from plait.server.dispatch import session_info
 
     session_info(ctx, session)  # raises NotFound when expired
-    ctx.txn.exec("renew_session", session=session, expires_at=ctx.now + expiry)
+    ctx.txn.exec("renew_session", session=session, expires_at=ctx.wall + expiry)
 
 
 def watch_dropped(ctx: Ctx, session: str, grace: float) -> None:
     """The watch's connection closed unanswered: unless the worker re-opens it (or
     heartbeats) within ``grace``, its session expires then."""
-    ctx.txn.exec("shorten_session", session=session, expires_at=ctx.now + grace)
+    ctx.txn.exec("shorten_session", session=session, expires_at=ctx.wall + grace)
 
 
 def close(ctx: Ctx, session: str) -> None:
