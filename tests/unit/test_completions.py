@@ -13,9 +13,12 @@ from plait.protocol.jsoncodec import loads
 
 
 class FakeTransport:
-    def __init__(self, fail: BaseException | None = None) -> None:
+    retry_for = 60.0
+
+    def __init__(self, fail: BaseException | None = None, unavailable: int = 0) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.fail = fail
+        self.unavailable = unavailable  # answer this many items 503 first
         self.release = asyncio.Event()
         self.release.set()
 
@@ -27,6 +30,11 @@ class FakeTransport:
         if path != ROUTE:
             return {"alone": True}
         items = loads(body)["completions"]
+        if self.unavailable:
+            self.unavailable -= 1
+            return {"results": [{"error": {"status": 503, "code": "unavailable",
+                                           "message": "the database is unavailable"}}
+                                for _ in items]}
         return {"results": [
             {"error": {"status": 409, "code": "stale_task", "message": "gone"}}
             if it["token"] == "bad" else {"result": {"token": it["token"]}} for it in items]}
@@ -90,3 +98,17 @@ async def test_an_unexpected_failure_becomes_an_rpc_error() -> None:
     c = batcher(FakeTransport(fail=KeyError("results")))
     with pytest.raises(errors.RPCError, match="completion request failed"):
         await c.send("activity_complete", {"token": "1"})
+
+
+async def test_an_item_answered_503_is_sent_again() -> None:
+    t = FakeTransport(unavailable=2)
+    assert await batcher(t).send("activity_complete", {"token": "7"}) == {"token": "7"}
+    assert len(t.calls) == 3
+
+
+async def test_503_is_retried_only_within_the_transport_window() -> None:
+    t = FakeTransport(unavailable=100)
+    t.retry_for = 0.2
+    with pytest.raises(errors.RPCError) as e:
+        await batcher(t).send("activity_complete", {"token": "7"})
+    assert e.value.status == 503 and 1 < len(t.calls) < 10

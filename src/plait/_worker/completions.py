@@ -8,13 +8,16 @@ the current turn of the event loop (tasks finishing in the same turn join it), a
 pays nothing: a lone completion is sent on the next loop turn.
 
 Each item is answered on its own, so a caller sees exactly what the single route would have
-answered: its response, or the ``RPCError`` of its own failure.
+answered: its response, or the ``RPCError`` of its own failure. An item answered 503 (the
+database is away) is sent again with backoff for as long as the transport retries a whole
+request: a completion the worker gave up on would make the server run the task again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import Any
 
 from plait import errors
@@ -50,6 +53,21 @@ class Completions:
         data = dumps({**body, "type": kind})
         if len(data) > self.max_bytes:  # a large result travels alone, under the size limit
             return await self.transport.call("POST", SINGLE[kind], body)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.transport.retry_for
+        delay = 0.05
+        while True:
+            answer = await self._queued(data)  # a failed request raises (already retried)
+            if "error" not in answer:
+                return answer["result"]
+            err = answer["error"]
+            if err["status"] != 503 or loop.time() + delay > give_up:
+                raise error_of(int(err["status"]), str(err["code"]), str(err["message"]))
+            log.debug("completion answered 503; sending it again in %.2f s", delay)
+            await asyncio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
+
+    async def _queued(self, data: bytes) -> Any:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((data, fut))
         self._kick()
@@ -81,14 +99,8 @@ class Completions:
             body = b'{"completions":[' + b",".join(data for data, _ in batch) + b"]}"
             resp = await self.transport.call("POST", ROUTE, body)
             for (_, fut), answer in zip(batch, resp["results"], strict=True):
-                if fut.done():
-                    continue
-                if "error" in answer:
-                    err = answer["error"]
-                    fut.set_exception(error_of(int(err["status"]), str(err["code"]),
-                                               str(err["message"])))
-                else:
-                    fut.set_result(answer["result"])
+                if not fut.done():
+                    fut.set_result(answer)
         except Exception as exc:  # the whole request failed: every item shares its fate
             if not isinstance(exc, errors.PlaitError):
                 log.error("a batch of %d completions failed: %r", len(batch), exc)
