@@ -24,6 +24,7 @@ from plait.server.errors import ApiError, BadRequest, NotFound
 from plait.server.run import CLOSED, Ctx
 from plait.server.service import Service
 from plait.store.base import StoreUnavailable
+from plait.store.search_index import MAX_FILTERS
 
 __all__ = ["make_app"]
 
@@ -493,6 +494,9 @@ async def answer_query(request: web.Request) -> web.Response:
 
 def _filters(q: Any) -> dict[str, Any]:
     f: dict[str, Any] = {"workflow_type": q.get("type"), "status": q.get("status")}
+    f["search_attributes"] = _json_query(q.get("search_attributes"), "search_attributes", dict)
+    if f["search_attributes"] and len(f["search_attributes"]) > MAX_FILTERS:
+        raise BadRequest(f"at most {MAX_FILTERS} search attributes in one filter")
     for key in ("started_after", "started_before"):
         if q.get(key):
             try:
@@ -530,14 +534,12 @@ def _page_token(raw: str | None) -> tuple[float, str, str] | None:
 async def list_workflows(request: web.Request) -> web.Response:
     ns = request.match_info["ns"]
     filters = _filters(request.query)
-    sa = _json_query(request.query.get("search_attributes"), "search_attributes", dict)
     size = integer(request.query.get("page_size"), "page_size", 100, 1, 1000)
     after = _page_token(request.query.get("next_page_token"))
 
     def read(t: Any) -> dict[str, Any]:
         rows = t.list_executions(ns, filters, size, after)
-        items = [history.execution_summary(r) for r in rows
-                 if not sa or all(r.search_attributes.get(k) == v for k, v in sa.items())]
+        items = [history.execution_summary(r) for r in rows]
         nxt = None
         if len(rows) == size:
             last = rows[-1]

@@ -58,9 +58,7 @@ def _apply(run: Run, cmd: dict[str, Any], scheduled: list[tuple[int, str, str]])
         if not isinstance(attrs, dict):
             raise BadRequest("search_attributes must be a JSON object")
         run.append(EventType.UPSERT_SEARCH_ATTRIBUTES, {"search_attributes": attrs})
-        run.row.search_attributes = {**run.row.search_attributes, **attrs}
-        run.txn.exec("set_search_attributes", ns=run.ns, wid=run.wid, rid=run.rid,
-                     search_attributes=run.txn.json(run.row.search_attributes))
+        run.txn.upsert_search_attributes(run.row, attrs)
     elif kind == "start_child_workflow":
         children.start_child(run, cmd)
     elif kind == "signal_external":

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from plait.protocol.jsoncodec import dumps_str, loads
+from plait.store.search_index import index_key, index_rows, index_value
 
 __all__ = ["ConflictError", "ExecutionRow", "RateLimit", "RateLimitCache", "Store",
            "StoreUnavailable", "TaskRow", "Txn", "open_store"]
@@ -149,6 +150,22 @@ class Txn:
                   state=dumps_str(e.state), search_attributes=dumps_str(e.search_attributes),
                   memo=dumps_str(e.memo) if e.memo is not None else None)
         self.set_current_run(e.namespace, e.workflow_id, e.run_id)
+        self._index_search_attributes(e, e.search_attributes)
+
+    def upsert_search_attributes(self, e: ExecutionRow, attrs: dict[str, Any]) -> None:
+        """Merge ``attrs`` into the run's search attributes: the row (``e`` too) and the
+        index change together, so a list filter never sees one without the other."""
+        e.search_attributes = {**e.search_attributes, **attrs}
+        self.exec("set_search_attributes", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
+                  search_attributes=dumps_str(e.search_attributes))
+        self._index_search_attributes(e, attrs)
+
+    def _index_search_attributes(self, e: ExecutionRow, attrs: dict[str, Any]) -> None:
+        rows = [{"ns": e.namespace, "wid": e.workflow_id, "rid": e.run_id, "name": name,
+                 "value": value, "start_time": e.start_time}
+                for name, value in index_rows(attrs)]
+        if rows:
+            self.cur.executemany(self.q["upsert_search_attribute"], rows)
 
     def set_current_run(self, ns: str, wid: str, rid: str) -> None:
         """Make ``rid`` the latest run of ``wid`` (part of :meth:`insert_execution`)."""
@@ -349,31 +366,29 @@ class Txn:
 
     def delete_run(self, ns: str, wid: str, rid: str) -> None:
         for name in ("delete_execution", "delete_events_of_run", "delete_attempts_of_run",
-                     "delete_tasks_of_run", "delete_timers_of_run", "delete_current_run_if"):
+                     "delete_tasks_of_run", "delete_timers_of_run", "delete_current_run_if",
+                     "delete_search_attributes_of_run"):
             self.exec(name, ns=ns, wid=wid, rid=rid)
 
     # -- list and count ----------------------------------------------------------------------
     def list_executions(self, ns: str, filters: dict[str, Any], limit: int,
                         after: tuple[float, str, str] | None) -> list[ExecutionRow]:
-        where, params = _list_where(ns, filters)
+        """One page, newest first, after the ``(start_time, workflow_id, run_id)`` of the
+        previous page's last row: one indexed query, whichever filters are given."""
+        src, k, where, params = _list_query(ns, filters, need_row=True)
         if after is not None:
-            where.append("(start_time, workflow_id, run_id) < (:a_t, :a_w, :a_r)")
+            where.append(f"({k}.start_time, {k}.workflow_id, {k}.run_id) < (:a_t, :a_w, :a_r)")
             params.update(a_t=after[0], a_w=after[1], a_r=after[2])
-        sql = ("SELECT workflow_id, run_id FROM executions WHERE " + " AND ".join(where)
-               + " ORDER BY start_time DESC, workflow_id DESC, run_id DESC LIMIT :limit")
+        sql = (f"SELECT {_ROW} FROM {src} WHERE " + " AND ".join(where)
+               + f" ORDER BY {k}.start_time DESC, {k}.workflow_id DESC, {k}.run_id DESC"
+               " LIMIT :limit")
         params["limit"] = limit
         self.cur.execute(self._style(sql), params)
-        rows = self.cur.fetchall()
-        out = []
-        for wid, rid in rows:
-            e = self.get_execution(ns, wid, rid)
-            if e is not None:
-                out.append(e)
-        return out
+        return [_execution(ns, r) for r in self.cur.fetchall()]
 
     def count_executions(self, ns: str, filters: dict[str, Any]) -> int:
-        where, params = _list_where(ns, filters)
-        self.cur.execute(self._style("SELECT COUNT(*) FROM executions WHERE "
+        src, _, where, params = _list_query(ns, filters, need_row=False)
+        self.cur.execute(self._style(f"SELECT COUNT(*) FROM {src} WHERE "
                                      + " AND ".join(where)), params)
         return int(self.cur.fetchone()[0])
 
@@ -415,23 +430,47 @@ class RateLimitCache:
         self._data.pop(key, None)
 
 
-def _list_where(ns: str, f: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
-    """WHERE clauses from fixed fragments only; user values travel as parameters."""
-    where = ["namespace = :ns"]
+_ROW = ("e.workflow_id, e.run_id, e.workflow_type, e.task_queue, e.status, e.start_time, "
+        "e.close_time, e.next_event_id, e.state, e.result, e.search_attributes, e.memo")
+_SAME_RUN = "{a}.namespace = s0.namespace AND {a}.workflow_id = s0.workflow_id " \
+            "AND {a}.run_id = s0.run_id"
+
+
+def _list_query(ns: str, f: dict[str, Any], *,
+                need_row: bool) -> tuple[str, str, list[str], dict[str, Any]]:
+    """FROM, the alias whose (start_time, workflow_id, run_id) orders the list, and WHERE.
+
+    Built from fixed fragments only; user values travel as parameters. With search
+    attributes, the first one's index range drives the query (in list order) and each
+    other one is a primary-key probe; ``executions`` is joined only when needed.
+    """
+    attrs: dict[str, Any] = f.get("search_attributes") or {}
+    on_row = bool(need_row or f.get("workflow_type") or f.get("status"))
     params: dict[str, Any] = {"ns": ns}
+    if not attrs:
+        src, k, where = "executions e", "e", ["e.namespace = :ns"]
+    else:
+        src, k, where = "search_attributes s0", "s0", ["s0.namespace = :ns"]
+        for i, (name, value) in enumerate(attrs.items()):
+            if i:
+                src += f" JOIN search_attributes s{i} ON " + _SAME_RUN.format(a=f"s{i}")
+            where.append(f"s{i}.name = :n{i} AND s{i}.value = :v{i}")
+            params[f"n{i}"], params[f"v{i}"] = index_key(name), index_value(value)
+        if on_row:
+            src += " JOIN executions e ON " + _SAME_RUN.format(a="e")
     if f.get("workflow_type"):
-        where.append("workflow_type = :wt")
+        where.append("e.workflow_type = :wt")
         params["wt"] = f["workflow_type"]
     if f.get("status"):
-        where.append("status = :st")
+        where.append("e.status = :st")
         params["st"] = f["status"]
     if f.get("started_after") is not None:
-        where.append("start_time >= :sa")
+        where.append(f"{k}.start_time >= :sa")
         params["sa"] = f["started_after"]
     if f.get("started_before") is not None:
-        where.append("start_time < :sb")
+        where.append(f"{k}.start_time < :sb")
         params["sb"] = f["started_before"]
-    return where, params
+    return src, k, where, params
 
 
 class Store(abc.ABC):

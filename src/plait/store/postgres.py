@@ -62,7 +62,7 @@ from plait.store.base import (
     _task,
     _timer,
 )
-from plait.store.queries import load_queries, migrations
+from plait.store.queries import data_steps, load_queries, migrations
 
 __all__ = ["PgTxn", "PostgresStore"]
 
@@ -701,6 +701,7 @@ def migrate(conn: psycopg.Connection[Any]) -> list[str]:
     migration once: the others wait, then find it recorded. Returns the names applied.
     """
     applied = []
+    steps = data_steps()
     for version, name, text in migrations("postgres"):
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
@@ -711,6 +712,9 @@ def migrate(conn: psycopg.Connection[Any]) -> list[str]:
             if done:
                 continue
             conn.execute(text.encode())
+            if version in steps:
+                with conn.cursor() as cur:
+                    steps[version](cur, load_queries("pyformat", "postgres"))
             conn.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s)",
                          (version, name, time.time()))
         applied.append(name)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from functools import cache
 from importlib import resources
+from typing import Any
 
-__all__ = ["load_queries", "migrations"]
+__all__ = ["DataStep", "data_steps", "load_queries", "migrations"]
+
+DataStep = Callable[[Any, Mapping[str, str]], None]
+"""A migration's data step: called with a cursor inside the migration's transaction, after
+its SQL, and the backend's named queries."""
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
@@ -49,3 +55,11 @@ def migrations(backend: str) -> list[tuple[int, str, str]]:
         if entry.name.endswith(".sql"):
             out.append((int(entry.name.split("_", 1)[0]), entry.name, entry.read_text()))
     return sorted(out)
+
+
+def data_steps() -> dict[int, DataStep]:
+    """The migrations whose data needs Python, by version: the canonical form of indexed
+    values lives in one place (``search_index``), not in two SQL dialects."""
+    from plait.store import search_index
+
+    return {3: search_index.backfill}

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from plait.store.base import RateLimitCache, Store, StoreUnavailable, Txn
-from plait.store.queries import load_queries, migrations
+from plait.store.queries import data_steps, load_queries, migrations
 
 __all__ = ["SQLiteStore"]
 
@@ -77,6 +77,7 @@ class SQLiteStore(Store):
         c.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
                   "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
         done = {r[0] for r in c.execute("SELECT version FROM schema_migrations")}
+        steps = data_steps()
         for version, name, sql in migrations("sqlite"):
             if version in done:
                 continue
@@ -84,6 +85,8 @@ class SQLiteStore(Store):
             try:
                 for stmt in _statements(sql):
                     c.execute(stmt)
+                if version in steps:
+                    steps[version](c.cursor(), self._queries)
                 c.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
                           (version, name, time.time()))
                 c.execute("COMMIT")

@@ -263,3 +263,11 @@ WHERE namespace = :ns AND task_queue = :task_queue AND activity_type = :activity
 -- name: delete_attempt
 DELETE FROM attempts WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
   AND activity_id = :aid AND attempt = :attempt;
+
+-- name: upsert_search_attribute
+INSERT INTO search_attributes (namespace, workflow_id, run_id, name, value, start_time)
+VALUES (:ns, :wid, :rid, :name, :value, :start_time)
+ON CONFLICT (namespace, workflow_id, run_id, name) DO UPDATE SET value = excluded.value;
+
+-- name: delete_search_attributes_of_run
+DELETE FROM search_attributes WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;

@@ -1,0 +1,97 @@
+"""The search-attribute index: one row per (run, attribute) holding the value in a canonical
+text form, so that filtering a list by attributes is an index lookup, not a scan.
+
+Equality is JSON equality: numbers compare by value (``1`` matches ``1.0``), but a number
+never matches a string (``1`` is not ``"1"``) and a boolean never matches a number (``true``
+is not ``1``). Each value is one text: a type tag and a canonical spelling (``n:1``,
+``s:c-42``, ``b:true``, ``j:[1,"a"]`` for null, lists and objects). A long spelling is
+replaced by its SHA-256, so an index entry stays small (PostgreSQL refuses B-tree entries
+over ~2.7 kB) and equality still holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+__all__ = ["MAX_FILTERS", "backfill", "index_key", "index_rows", "index_value"]
+
+MAX_FILTERS = 16
+"""At most this many attributes in one filter (each is a join)."""
+_MAX_TEXT = 128
+_BACKFILL_BATCH = 1000
+
+
+def index_value(value: Any) -> str:
+    """The canonical text of one attribute value: equal values, equal texts."""
+    if isinstance(value, bool):
+        text = "b:true" if value else "b:false"
+    elif isinstance(value, (int, float)):
+        text = "n:" + _number(value)
+    elif isinstance(value, str):
+        text = "s:" + value
+    else:
+        text = "j:" + json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"),
+                                 ensure_ascii=False)
+    return _fit(text)
+
+
+def index_key(key: str) -> str:
+    """An attribute name as stored in the index (long ones hashed, as values are)."""
+    return _fit(key)
+
+
+def index_rows(attrs: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(name, value) index entries of a run's search attributes."""
+    for key, value in attrs.items():
+        yield index_key(key), index_value(value)
+
+
+def _number(value: int | float) -> str:
+    # Integral numbers are spelled as integers, exactly (1.0 -> "1", 2**60 stays exact);
+    # other floats by their shortest round-tripping repr.
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer():
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def _canonical(value: Any) -> Any:
+    """Nested numbers normalised as at the top level, so [1] equals [1.0]."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def _fit(text: str) -> str:
+    if len(text) <= _MAX_TEXT:
+        return text
+    return text[:2] + "#" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def backfill(cur: Any, queries: Mapping[str, str]) -> None:
+    """Index the search attributes of every existing run (the data step of migration 3,
+    run in its transaction). Reads through ``cur``, writes through a second cursor."""
+    from plait.protocol.jsoncodec import loads
+
+    writer = cur.connection.cursor()
+    cur.execute("SELECT namespace, workflow_id, run_id, start_time, search_attributes "
+                "FROM executions WHERE search_attributes IS NOT NULL")
+    while batch := cur.fetchmany(_BACKFILL_BATCH):
+        rows = [{"ns": ns, "wid": wid, "rid": rid, "start_time": start, "name": name,
+                 "value": value}
+                for ns, wid, rid, start, raw in batch
+                for name, value in index_rows(loads(raw) or {})]
+        if rows:
+            writer.executemany(queries["upsert_search_attribute"], rows)
+    writer.close()
