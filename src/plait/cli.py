@@ -184,12 +184,7 @@ def count(
                             started_before)
 
     async def go(client: Client) -> int:
-        if filters.search_attributes is None:
-            kwargs = filters.as_kwargs()
-            del kwargs["search_attributes"]
-            return await client.count_workflows(**kwargs)
-        # The count endpoint does not filter by search attribute: count what the list returns.
-        return sum([1 async for _ in client.list_workflows(**filters.as_kwargs())])
+        return await client.count_workflows(**filters.as_kwargs())
 
     n = with_client(address, namespace, go)
     if output is Output.json:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from plait import errors
 from plait.history import History
 from plait.protocol.failure import to_exception
+from plait.protocol.jsoncodec import dumps_str
 from plait.protocol.payload import decode, encode_args
 from plait.protocol.transport import Transport
 from plait.retry import RetryPolicy
@@ -260,12 +261,12 @@ class Client:
                              started_after: dt.datetime | None = None,
                              started_before: dt.datetime | None = None,
                              page_size: int = 500) -> AsyncIterator[WorkflowExecution]:
-        """Runs, newest first, filtered; pages are fetched as you iterate."""
-        params = _filter_params(workflow_type, status, started_after, started_before)
-        if search_attributes:
-            from plait.protocol.jsoncodec import dumps_str
+        """Runs, newest first, filtered; pages are fetched as you iterate.
 
-            params["search_attributes"] = dumps_str(search_attributes)
+        ``search_attributes`` matches runs whose attributes equal every given value (JSON
+        equality: ``1`` matches ``1.0``, but not ``"1"`` nor ``True``)."""
+        params = _filter_params(workflow_type, status, search_attributes, started_after,
+                                started_before)
         params["page_size"] = str(page_size)
         while True:
             page = await self.transport.call("GET", self._ns_path() + "/workflows",
@@ -278,9 +279,12 @@ class Client:
 
     async def count_workflows(self, *, workflow_type: str | None = None,
                               status: str | None = None,
+                              search_attributes: dict[str, Any] | None = None,
                               started_after: dt.datetime | None = None,
                               started_before: dt.datetime | None = None) -> int:
-        params = _filter_params(workflow_type, status, started_after, started_before)
+        """How many runs :meth:`list_workflows` would give for the same filters."""
+        params = _filter_params(workflow_type, status, search_attributes, started_after,
+                                started_before)
         resp = await self.transport.call("GET", self._ns_path() + "/workflow-count",
                                          params=params)
         return int(resp["count"])
@@ -314,6 +318,7 @@ class AsyncActivityHandle:
 
 
 def _filter_params(workflow_type: str | None, status: str | None,
+                   search_attributes: dict[str, Any] | None,
                    started_after: dt.datetime | None,
                    started_before: dt.datetime | None) -> dict[str, str]:
     params: dict[str, str] = {}
@@ -321,6 +326,8 @@ def _filter_params(workflow_type: str | None, status: str | None,
         params["type"] = workflow_type
     if status:
         params["status"] = status
+    if search_attributes:
+        params["search_attributes"] = dumps_str(search_attributes)
     if started_after:
         params["started_after"] = str(started_after.timestamp())
     if started_before:

@@ -110,6 +110,15 @@ async def test_equality_is_json_equality(store: Store) -> None:
     assert await ids(store, {"v": long_text + "!"}) == []
 
 
+async def test_text_the_database_cannot_hold_is_indexed_by_its_hash(store: Store) -> None:
+    # PostgreSQL text cannot hold NUL; the HTTP layer refuses it in names, but not inside
+    # objects shaped like payload envelopes, nor in a filter's JSON.
+    await insert(store, execution("nul", 1.0, {"encoding": "x", "data": "a\x00b",
+                                               "v": {"data": "\x00"}}))
+    assert await ids(store, {"data": "a\x00b", "v": {"data": "\x00"}}) == ["nul"]
+    assert await ids(store, {"k\x00": "\x00"}) == []
+
+
 def test_canonical_values() -> None:
     assert index_value(1) == index_value(1.0) == "n:1"
     assert len({index_value(v) for v in (1, "1", True, [1], None, "null")}) == 6

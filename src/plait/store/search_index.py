@@ -5,8 +5,8 @@ Equality is JSON equality: numbers compare by value (``1`` matches ``1.0``), but
 never matches a string (``1`` is not ``"1"``) and a boolean never matches a number (``true``
 is not ``1``). Each value is one text: a type tag and a canonical spelling (``n:1``,
 ``s:c-42``, ``b:true``, ``j:[1,"a"]`` for null, lists and objects). A long spelling is
-replaced by its SHA-256, so an index entry stays small (PostgreSQL refuses B-tree entries
-over ~2.7 kB) and equality still holds.
+replaced by ``#`` and its SHA-256, so an index entry stays small (PostgreSQL refuses B-tree
+entries over ~2.7 kB) and equality still holds.
 """
 
 from __future__ import annotations
@@ -28,15 +28,13 @@ _BACKFILL_BATCH = 1000
 def index_value(value: Any) -> str:
     """The canonical text of one attribute value: equal values, equal texts."""
     if isinstance(value, bool):
-        text = "b:true" if value else "b:false"
-    elif isinstance(value, (int, float)):
-        text = "n:" + _number(value)
-    elif isinstance(value, str):
-        text = "s:" + value
-    else:
-        text = "j:" + json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"),
-                                 ensure_ascii=False)
-    return _fit(text)
+        return "b:true" if value else "b:false"
+    if isinstance(value, (int, float)):
+        return "n:" + _fit(_number(value))
+    if isinstance(value, str):
+        return "s:" + _fit(value)
+    return "j:" + _fit(json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"),
+                                  ensure_ascii=False))
 
 
 def index_key(key: str) -> str:
@@ -74,9 +72,19 @@ def _canonical(value: Any) -> Any:
 
 
 def _fit(text: str) -> str:
-    if len(text) <= _MAX_TEXT:
+    """``text``, or its hash when it is too long for an index entry or is no valid database
+    text (PostgreSQL refuses NUL characters and lone surrogates)."""
+    if len(text) <= _MAX_TEXT and "\x00" not in text and (text.isascii() or _utf8(text)):
         return text
-    return text[:2] + "#" + hashlib.sha256(text.encode()).hexdigest()
+    return "#" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def backfill(cur: Any, queries: Mapping[str, str]) -> None:
