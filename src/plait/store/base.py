@@ -375,19 +375,26 @@ class Txn:
                         after: tuple[float, str, str] | None) -> list[ExecutionRow]:
         """One page, newest first, after the ``(start_time, workflow_id, run_id)`` of the
         previous page's last row: one indexed query, whichever filters are given."""
-        src, k, where, params = _list_query(ns, filters, need_row=True)
+        src, k, where, params = _filter_sql(ns, filters)
         if after is not None:
             where.append(f"({k}.start_time, {k}.workflow_id, {k}.run_id) < (:a_t, :a_w, :a_r)")
             params.update(a_t=after[0], a_w=after[1], a_r=after[2])
-        sql = (f"SELECT {_ROW} FROM {src} WHERE " + " AND ".join(where)
-               + f" ORDER BY {k}.start_time DESC, {k}.workflow_id DESC, {k}.run_id DESC"
-               " LIMIT :limit")
         params["limit"] = limit
+        page = f"WHERE {' AND '.join(where)}{_ORDER.format(k=k)} LIMIT :limit"
+        if k == "e":
+            sql = f"SELECT {_ROW} FROM {src} {page}"
+        else:
+            # The page's keys first, then their rows: joined in one go, PostgreSQL
+            # underestimates the (workflow_id, run_id) join and hashes every match.
+            sql = (f"SELECT {_ROW} FROM (SELECT {k}.workflow_id, {k}.run_id, {k}.start_time "
+                   f"FROM {src} {page}) k JOIN executions e ON e.namespace = :ns "
+                   "AND e.workflow_id = k.workflow_id AND e.run_id = k.run_id"
+                   + _ORDER.format(k="k"))
         self.cur.execute(self._style(sql), params)
         return [_execution(ns, r) for r in self.cur.fetchall()]
 
     def count_executions(self, ns: str, filters: dict[str, Any]) -> int:
-        src, _, where, params = _list_query(ns, filters, need_row=False)
+        src, _, where, params = _filter_sql(ns, filters)
         self.cur.execute(self._style(f"SELECT COUNT(*) FROM {src} WHERE "
                                      + " AND ".join(where)), params)
         return int(self.cur.fetchone()[0])
@@ -432,38 +439,38 @@ class RateLimitCache:
 
 _ROW = ("e.workflow_id, e.run_id, e.workflow_type, e.task_queue, e.status, e.start_time, "
         "e.close_time, e.next_event_id, e.state, e.result, e.search_attributes, e.memo")
-_SAME_RUN = "{a}.namespace = s0.namespace AND {a}.workflow_id = s0.workflow_id " \
-            "AND {a}.run_id = s0.run_id"
+_ORDER = " ORDER BY {k}.start_time DESC, {k}.workflow_id DESC, {k}.run_id DESC"
+_PROBE = ("(SELECT p.{col} FROM {table} p WHERE p.namespace = s0.namespace "
+          "AND p.workflow_id = s0.workflow_id AND p.run_id = s0.run_id{name}) = :{param}")
 
 
-def _list_query(ns: str, f: dict[str, Any], *,
-                need_row: bool) -> tuple[str, str, list[str], dict[str, Any]]:
+def _filter_sql(ns: str, f: dict[str, Any]) -> tuple[str, str, list[str], dict[str, Any]]:
     """FROM, the alias whose (start_time, workflow_id, run_id) orders the list, and WHERE.
 
     Built from fixed fragments only; user values travel as parameters. With search
-    attributes, the first one's index range drives the query (in list order) and each
-    other one is a primary-key probe; ``executions`` is joined only when needed.
+    attributes, the first one's index range is read in list order and every other filter
+    is a primary-key probe of that run (a scalar subquery, which planners do not turn into
+    a join): a page costs one index range, however many runs match.
     """
     attrs: dict[str, Any] = f.get("search_attributes") or {}
-    on_row = bool(need_row or f.get("workflow_type") or f.get("status"))
     params: dict[str, Any] = {"ns": ns}
     if not attrs:
         src, k, where = "executions e", "e", ["e.namespace = :ns"]
+        columns = "e.{col} = :{param}"
     else:
-        src, k, where = "search_attributes s0", "s0", ["s0.namespace = :ns"]
+        src, k = "search_attributes s0", "s0"
+        where = ["s0.namespace = :ns AND s0.name = :n0 AND s0.value = :v0"]
         for i, (name, value) in enumerate(attrs.items()):
-            if i:
-                src += f" JOIN search_attributes s{i} ON " + _SAME_RUN.format(a=f"s{i}")
-            where.append(f"s{i}.name = :n{i} AND s{i}.value = :v{i}")
             params[f"n{i}"], params[f"v{i}"] = index_key(name), index_value(value)
-        if on_row:
-            src += " JOIN executions e ON " + _SAME_RUN.format(a="e")
-    if f.get("workflow_type"):
-        where.append("e.workflow_type = :wt")
-        params["wt"] = f["workflow_type"]
-    if f.get("status"):
-        where.append("e.status = :st")
-        params["st"] = f["status"]
+            if i:
+                where.append(_PROBE.format(col="value", table="search_attributes",
+                                           name=f" AND p.name = :n{i}", param=f"v{i}"))
+        columns = _PROBE.replace("{table}", "executions").replace("{name}", "")
+    for key, col, param in (("workflow_type", "workflow_type", "wt"),
+                            ("status", "status", "st")):
+        if f.get(key):
+            where.append(columns.format(col=col, param=param))
+            params[param] = f[key]
     if f.get("started_after") is not None:
         where.append(f"{k}.start_time >= :sa")
         params["sa"] = f["started_after"]
