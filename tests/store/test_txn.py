@@ -164,7 +164,8 @@ async def test_sticky_tasks_wait_for_their_session_then_go_to_anyone(store: Stor
 async def test_clear_sticky_hands_tasks_to_anyone(store: Store) -> None:
     await store.write(lambda t: t.insert_execution(execution()))
     await store.write(lambda t: add_task(t, visible_at=1.0, sticky="home", sticky_until=99.0))
-    await store.write(lambda t: t.exec("clear_sticky", session="home"))
+    freed = await store.write(lambda t: t.all("clear_sticky", session="home"))
+    assert [tuple(r) for r in freed] == [(NS, "q", "workflow")]  # the queues to wake
     got = await store.write(lambda t: t.claim_tasks(ns=NS, task_queue="q", kind="workflow",
                                                     session="away", now=2.0, limit=5))
     assert len(got) == 1
@@ -226,6 +227,19 @@ async def test_closing_a_run_drops_its_work_and_retention_drops_the_rest(store: 
     assert len(await store.read(lambda t: t.tasks_of_run(NS, "keep", "r1"))) == 1
     assert len(await store.read(lambda t: t.all("attempts_of_run", ns=NS, wid="keep",
                                                 rid="r1"))) == 1
+
+
+async def test_buffered_events_come_back_in_order_once(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+    await store.write(lambda t: t.insert_execution(execution(wid="other")))
+    for seq in (1, 2, 3):
+        await store.write(lambda t, seq=seq: t.buffer_event(NS, "w", "r1", seq, {"n": seq}))
+    await store.write(lambda t: t.buffer_event(NS, "other", "r1", 1, {"n": 9}))
+    assert await store.write(lambda t: t.take_buffered_events(NS, "w", "r1")) == [
+        {"n": 1}, {"n": 2}, {"n": 3}]
+    assert await store.write(lambda t: t.take_buffered_events(NS, "w", "r1")) == []
+    await store.write(lambda t: t.delete_run_work(NS, "other", "r1", buffered=True))
+    assert await store.write(lambda t: t.take_buffered_events(NS, "other", "r1")) == []
 
 
 async def test_attempt_log(store: Store) -> None:

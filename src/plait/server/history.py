@@ -229,7 +229,7 @@ def complete_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[st
     updates.reject(run, req.get("update_rejections") or [])
     accepted = {str(c.get("update_id")) for c in commands if c.get("kind") == "accept_update"}
     unseen = [u for u in updates.requested(run.state) if u["update_id"] not in accepted]
-    if closing and (run.state.get("buffer") or unseen):
+    if closing and (run.has_buffered() or unseen):
         # New events arrived while the task was out: closing now would drop them.
         run.end_wt(task, EventType.WORKFLOW_TASK_FAILED, {
             "cause": "unhandled_events",

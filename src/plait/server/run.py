@@ -1,7 +1,8 @@
 """One workflow run being changed inside a transaction: append events, schedule tasks, close.
 
 Events that arrive while a workflow task is out at a worker (an activity result, a timer) are
-*buffered* in the run's state and written after that task's own events. So the history shows
+*buffered* (rows of ``buffered_events``; the run's state counts them) and written after that
+task's own events. So the history shows
 exactly what the worker saw between ``WORKFLOW_TASK_SCHEDULED`` and ``WORKFLOW_TASK_STARTED``,
 which is what replay relies on. ``WORKFLOW_TASK_STARTED`` itself is written when the task ends
 (with the dispatch time), which saves one history write per task.
@@ -97,16 +98,22 @@ class Run:
     def add_input(self, events: list[tuple[EventType, dict[str, Any]]]) -> None:
         """Events from outside the workflow's code: buffered while a task is out."""
         if self.wt_out():
-            buf = self.state.setdefault("buffer", [])
             for etype, attrs in events:
-                buf.append({"event_type": etype.value, "attributes": attrs, "ts": self.ctx.now})
+                seq = self.state["buffered"] = self.state.get("buffered", 0) + 1
+                self.txn.buffer_event(self.ns, self.wid, self.rid, seq, {
+                    "event_type": etype.value, "attributes": attrs, "ts": self.ctx.now})
             return
         for etype, attrs in events:
             self.append(etype, attrs)
         self.ensure_wt()
 
+    def has_buffered(self) -> bool:
+        return bool(self.state.get("buffered") or self.state.get("buffer"))
+
     def flush_buffer(self) -> bool:
-        buffered = self.state.pop("buffer", None) or []
+        buffered = self.state.pop("buffer", None) or []  # runs buffered by older versions
+        if self.state.pop("buffered", 0):
+            buffered += self.txn.take_buffered_events(self.ns, self.wid, self.rid)
         for b in buffered:
             self.append(EventType(b["event_type"]), b["attributes"], b["ts"])
         return bool(buffered)
@@ -207,7 +214,8 @@ class Run:
 
         updates.close_pending(self)
         self.state.pop("buffer", None)
-        self.txn.delete_run_work(self.ns, self.wid, self.rid)
+        buffered = bool(self.state.pop("buffered", 0))
+        self.txn.delete_run_work(self.ns, self.wid, self.rid, buffered=buffered)
         self.ctx.effects.closed.append((self.ns, self.wid, self.rid))
         self.closed_now = True
 

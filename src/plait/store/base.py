@@ -196,6 +196,16 @@ class Txn:
         if rows:
             self.cur.executemany(self.q["insert_event"], rows)
 
+    def buffer_event(self, ns: str, wid: str, rid: str, seq: int, event: dict[str, Any]) -> None:
+        self.exec("insert_buffered_event", ns=ns, wid=wid, rid=rid, seq=seq,
+                  data=dumps_str(event))
+
+    def take_buffered_events(self, ns: str, wid: str, rid: str) -> list[dict[str, Any]]:
+        """The inputs buffered while a workflow task was out, in arrival order; removed."""
+        rows = self.all("buffered_events", ns=ns, wid=wid, rid=rid)
+        self.exec("delete_buffered_events", ns=ns, wid=wid, rid=rid)
+        return [loads(r[0]) for r in rows]
+
     def events(self, ns: str, wid: str, rid: str, after: int = 0) -> list[dict[str, Any]]:
         return [loads(r[0]) for r in self.all("get_events", ns=ns, wid=wid, rid=rid, after=after)]
 
@@ -359,15 +369,17 @@ class Txn:
         return float(at + (1.0 - tokens) / limit.per_second)
 
     # -- closing and retention --------------------------------------------------------------
-    def delete_run_work(self, ns: str, wid: str, rid: str) -> None:
-        """Drop the tasks and timers of a run that has closed."""
+    def delete_run_work(self, ns: str, wid: str, rid: str, *, buffered: bool = False) -> None:
+        """Drop the tasks and timers (and ``buffered`` inputs) of a run that has closed."""
         self.exec("delete_tasks_of_run", ns=ns, wid=wid, rid=rid)
         self.exec("delete_timers_of_run", ns=ns, wid=wid, rid=rid)
+        if buffered:
+            self.exec("delete_buffered_events", ns=ns, wid=wid, rid=rid)
 
     def delete_run(self, ns: str, wid: str, rid: str) -> None:
         for name in ("delete_execution", "delete_events_of_run", "delete_attempts_of_run",
-                     "delete_tasks_of_run", "delete_timers_of_run", "delete_current_run_if",
-                     "delete_search_attributes_of_run"):
+                     "delete_tasks_of_run", "delete_timers_of_run", "delete_buffered_events",
+                     "delete_current_run_if", "delete_search_attributes_of_run"):
             self.exec(name, ns=ns, wid=wid, rid=rid)
 
     # -- list and count ----------------------------------------------------------------------

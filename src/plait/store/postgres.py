@@ -428,9 +428,9 @@ class PgTxn(Txn):
         return timers
 
     # -- closing and retention --------------------------------------------------------------
-    def delete_run_work(self, ns: str, wid: str, rid: str) -> None:
+    def delete_run_work(self, ns: str, wid: str, rid: str, *, buffered: bool = False) -> None:
         self.lock_run(ns, wid, rid)
-        super().delete_run_work(ns, wid, rid)
+        super().delete_run_work(ns, wid, rid, buffered=buffered)
 
     def delete_run(self, ns: str, wid: str, rid: str) -> None:
         self.lock_run(ns, wid, rid)

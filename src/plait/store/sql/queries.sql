@@ -212,6 +212,17 @@ DELETE FROM events WHERE namespace = :ns AND workflow_id = :wid AND run_id = :ri
 -- name: delete_attempts_of_run
 DELETE FROM attempts WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
 
+-- name: insert_buffered_event
+INSERT INTO buffered_events (namespace, workflow_id, run_id, seq, data)
+VALUES (:ns, :wid, :rid, :seq, :data);
+
+-- name: buffered_events
+SELECT data FROM buffered_events
+WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid ORDER BY seq;
+
+-- name: delete_buffered_events
+DELETE FROM buffered_events WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
+
 -- name: delete_current_run_if
 DELETE FROM current_runs WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
 
