@@ -33,6 +33,28 @@ class Review:
         return verdict
 
 
+@workflow.defn
+class Unanswered:
+    @workflow.run
+    async def run(self, brand: str) -> str:
+        try:
+            return await workflow.execute_activity(
+                ask_compliance_officer, brand, start_to_close_timeout=timedelta(seconds=0.5),
+                retry_policy=RetryPolicy(maximum_attempts=1))
+        except Exception as e:
+            return f"{type(e).__name__}: {getattr(e.__cause__, 'timeout_type', None)}"
+
+
+async def test_an_attempt_handed_over_still_times_out(env: WorkflowEnvironment,
+                                                      queue: str) -> None:
+    """No session watches a handed-over attempt: a timer enforces its start-to-close."""
+    async with Worker(env.client, task_queue=queue, workflows=[Unanswered],
+                      activities=[ask_compliance_officer]):
+        out = await env.client.execute_workflow(Unanswered.run, "slow-co", id="unanswered",
+                                                task_queue=queue)
+    assert out == "ActivityError: start_to_close"
+
+
 async def test_activity_completed_from_outside(env: WorkflowEnvironment, queue: str) -> None:
     while not tokens.empty():
         tokens.get_nowait()

@@ -18,6 +18,9 @@ from plait.store.base import TaskRow, Txn
 __all__ = ["attempt_failed", "complete", "dispatch_payload", "fire_timeout", "heartbeat",
            "pending_info", "request_cancel", "schedule", "worker_lost"]
 
+ASYNC_LEASE = "async-completion"
+"""The lease of an attempt handed over for completion from outside (no session holds it)."""
+
 _OPTIONS = ("start_to_close_timeout", "schedule_to_close_timeout", "schedule_to_start_timeout",
             "heartbeat_timeout")
 
@@ -61,7 +64,11 @@ _TIMER_OPTION = {"act_stc": "start_to_close_timeout", "act_hb": "heartbeat_timeo
 
 def _armed(task: TaskRow, kind: str) -> bool:
     """Whether a timer of this kind can exist: it follows from the activity's options, so
-    finishing an activity deletes only timers that were set (no empty DELETEs)."""
+    finishing an activity deletes only timers that were set (no empty DELETEs). An attempt a
+    worker's session holds has no start-to-close timer: the session's heartbeat enforces it
+    (:func:`overdue`); only an attempt handed over for async completion gets one."""
+    if kind == "act_stc" and task.lease_session != ASYNC_LEASE:
+        return False
     return bool(task.payload["options"].get(_TIMER_OPTION[kind]))
 
 
@@ -90,11 +97,6 @@ def dispatch_payload(ctx: Ctx, task: TaskRow) -> dict[str, Any]:
     deadline = None
     if opts.get("schedule_to_close_timeout"):
         deadline = p["scheduled_time"] + opts["schedule_to_close_timeout"]
-    if timeout:
-        fire = now + timeout if deadline is None else min(now + timeout, deadline)
-        txn.set_timer(task.namespace, task.workflow_id, task.run_id, "act_stc", task.ref, fire,
-                      {"attempt": p["attempt"]})
-        ctx.effects.timer(fire)
     if opts.get("heartbeat_timeout"):
         fire = now + opts["heartbeat_timeout"]
         txn.set_timer(task.namespace, task.workflow_id, task.run_id, "act_hb", task.ref, fire,
@@ -110,6 +112,30 @@ def dispatch_payload(ctx: Ctx, task: TaskRow) -> dict[str, Any]:
         "start_to_close_timeout": timeout, "heartbeat_timeout": opts.get("heartbeat_timeout"),
         "deadline": deadline, "heartbeat_details": p.get("heartbeat_details") or [],
     }
+
+
+def overdue(task: TaskRow, now: float) -> bool:
+    """Whether a held attempt has run past its start-to-close timeout (checked at each of its
+    session's heartbeats: a timer row per attempt would cost two writes per activity, and the
+    worker stops the attempt at that deadline itself)."""
+    timeout = task.payload["options"].get("start_to_close_timeout")
+    return bool(timeout) and task.dispatched_at is not None \
+        and now - task.dispatched_at > float(timeout)
+
+
+def hand_over(ctx: Ctx, task: TaskRow) -> None:
+    """The attempt leaves its worker's session to be completed from outside: from now on a
+    timer enforces its start-to-close timeout, since no heartbeat will."""
+    ctx.txn.exec("set_task_lease", task_id=task.task_id, session=ASYNC_LEASE)
+    timeout = task.payload["options"].get("start_to_close_timeout")
+    if timeout:
+        fire = (task.dispatched_at or ctx.now) + float(timeout)
+        _timer_at(ctx, task, "act_stc", fire, {"attempt": task.payload["attempt"]})
+
+
+def _timer_at(ctx: Ctx, task: TaskRow, kind: str, at: float, data: dict[str, Any]) -> None:
+    ctx.txn.set_timer(task.namespace, task.workflow_id, task.run_id, kind, task.ref, at, data)
+    ctx.effects.timer(at)
 
 
 def complete(run: Run, task: TaskRow, result: Any) -> None:

@@ -137,7 +137,7 @@ def fail_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
 
 def complete_async(ctx: Ctx, token: str) -> dict[str, Any]:
     task = history.fenced_task(ctx.txn, token, "activity")
-    ctx.txn.exec("set_task_lease", task_id=task.task_id, session=history.ASYNC_LEASE)
+    activities.hand_over(ctx, task)
     return {"token": token}
 
 

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("plait.server")
-ASYNC_LEASE = "async-completion"
+ASYNC_LEASE = activities.ASYNC_LEASE
 """The lease of an attempt that will be completed from outside (no worker session holds it:
 it neither expires with one nor is re-offered; its timeouts still apply)."""
 WT_RETRY_CAP = 60.0
@@ -313,6 +313,17 @@ def fire_timer(ctx: Ctx, ns: str, wid: str, rid: str, kind: str, ref: str) -> No
                   {"timeout_type": "execution"})
     elif kind.startswith("act_"):
         activities.fire_timeout(run, kind, ref, timer.data)
+    run.save()
+
+
+def time_out_attempt(ctx: Ctx, task: TaskRow) -> None:
+    """A held activity attempt ran past its start-to-close timeout (seen at a heartbeat)."""
+    row = ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
+    if row is None or row.status != RUNNING:
+        ctx.txn.delete_task(task.task_id)
+        return
+    run = Run(ctx, row)
+    activities.fire_timeout(run, "act_stc", task.ref, {"attempt": task.payload["attempt"]})
     run.save()
 
 

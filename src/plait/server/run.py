@@ -26,8 +26,18 @@ CLOSED = frozenset(
 STICKY_SECONDS = 3.0
 
 
+_last_iso: tuple[float, str] = (0.0, "1970-01-01T00:00:00Z")
+
+
 def iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
+    """Event timestamp text. A state change stamps all its events with the same time, so the
+    last answer is kept (formatting a datetime is most of the cost)."""
+    global _last_iso
+    if _last_iso[0] == ts:
+        return _last_iso[1]
+    text = dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
+    _last_iso = (ts, text)
+    return text
 
 
 def wire_time(ts: float) -> float:

@@ -5,11 +5,11 @@ keeps one long-lived request open (``watch``) and re-opens it at once when it is
 when that connection closes without an answer and is not re-opened within a short grace, the
 worker process is gone (kill -9 closes its sockets), and the server need not wait out the
 expiry. When a session expires, every task leased to it goes back to the queue at once,
-whatever its timeouts. Each
-heartbeat also lists the tasks the worker holds: a task leased more than a moment ago that the
-worker does not know about (its response was lost) is offered again, and a workflow task held
-past its task timeout (stuck workflow code) times out. A dead worker's tasks need no timers:
-its session expires.
+whatever its timeouts. Each heartbeat also lists the tasks the worker holds: a task leased
+more than a moment ago that the worker does not know about (its response was lost) is offered
+again, and a workflow task held past its task timeout (stuck workflow code) or an activity
+attempt held past its start-to-close timeout times out. So a worker's tasks need no timer
+rows for those: a dead worker's session expires, a live one's heartbeat checks them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import uuid
 from typing import Any
 
 from plait.protocol.jsoncodec import dumps_str
-from plait.server.history import redispatch_lost
+from plait.server import activities
+from plait.server.history import redispatch_lost, time_out_attempt
 from plait.server.run import Ctx
 
 __all__ = ["close", "expire_due", "heartbeat", "open_session", "renew", "watch_dropped"]
@@ -62,6 +63,10 @@ def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
             log.warning("workflow task timed out at worker session %s: workflow_id=%s",
                         session, task.workflow_id)
             redispatch_lost(ctx, task, "start_to_close")
+        elif task.kind == "activity" and activities.overdue(task, ctx.now):
+            log.warning("activity %s of %s ran past its start_to_close timeout at worker "
+                        "session %s", task.ref, task.workflow_id, session)
+            time_out_attempt(ctx, task)
     return {"ok": True}
 
 

@@ -34,7 +34,7 @@ __all__ = ["TimerService"]
 
 log = logging.getLogger("plait.server.timers")
 HOUSEKEEPING_EVERY = 1.0
-BATCH = 64
+BATCH = 256
 BUSY_RETRY = 0.02
 """How long to wait when timers are due but another server (or transaction) holds them."""
 
