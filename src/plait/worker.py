@@ -34,9 +34,10 @@ log = logging.getLogger("plait.worker")
 POLL_WAIT = 30.0
 HEARTBEAT_EVERY = 1.0
 WATCH_WAIT = 25.0
-POLL_BATCH = 128
-"""Most tasks one poll may take (never more than free slots): a burst of starts or due
-timers reaches the worker in a few round trips, not one per 32 tasks."""
+POLL_BATCH = 32
+"""Most tasks one poll may take (never more than free slots). The slots a waiting poll holds
+are not free for eager dispatch, so a larger batch (128 was tried) starves it: completions
+then hand back no follow-up tasks and every task costs a poll."""
 
 
 class Worker:

@@ -52,19 +52,21 @@ def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
     return out
 
 
-def claim_ids(ctx: Ctx, task_ids: list[int], session: str) -> list[dict[str, Any]]:
-    """Claim specific tasks for one session (eager dispatch in a completion's response)."""
+def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
+              run: Run | None = None) -> list[dict[str, Any]]:
+    """Claim specific tasks for one session (eager dispatch in a completion's response).
+    ``run``: the run these tasks belong to, just saved in this transaction (not read again)."""
     out = []
     for task_id in task_ids:
         claimed = ctx.txn.claim_task_by_id(task_id, session, ctx.now)
         if claimed is not None:
-            payload = _dispatch(ctx, claimed)
+            payload = _dispatch(ctx, claimed, run)
             if payload is not None:
                 out.append(payload)
     return out
 
 
-def _dispatch(ctx: Ctx, task: TaskRow) -> dict[str, Any] | None:
+def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> dict[str, Any] | None:
     if task.kind == "query":  # closed workflows can be queried too
         if task.payload.get("expires_at", ctx.now) < ctx.now:
             ctx.txn.delete_task(task.task_id)  # its asker gave up (or its server died)
@@ -74,22 +76,33 @@ def _dispatch(ctx: Ctx, task: TaskRow) -> dict[str, Any] | None:
         # No need to read the run: closing a run deletes its tasks in the same transaction,
         # so an activity task that exists belongs to a running workflow.
         return activities.dispatch_payload(ctx, task)
-    row = ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
+    mine = run is not None and run.rid == task.run_id and run.wid == task.workflow_id
+    row = run.row if run is not None and mine else \
+        ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
     if row is None or row.status != RUNNING:
         ctx.txn.delete_task(task.task_id)
         return None
     state = row.state
     upto = int(state.get("upto", 0))
     after = upto if state.get("sticky") == task.lease_session else 0
+    saved = run.saved if run is not None and mine else []
     return {
         "kind": "workflow", "token": f"{task.task_id}.{task.dispatch_no}",
         "namespace": task.namespace, "workflow_id": task.workflow_id, "run_id": task.run_id,
         "workflow_type": row.workflow_type, "task_queue": row.task_queue,
         "attempt": task.payload.get("attempt", 1), "previous_upto": upto,
         "started_event_id": row.next_event_id, "started_time": wire_time(ctx.now),
-        "events": ctx.txn.events(task.namespace, task.workflow_id, task.run_id, after),
+        "events": saved if _covers(saved, after, row.next_event_id)
+        else ctx.txn.events(task.namespace, task.workflow_id, task.run_id, after),
         "updates": updates.requested(state),
     }
+
+
+def _covers(saved: list[dict[str, Any]], after: int, next_event_id: int) -> bool:
+    """Whether the events just saved are exactly those after ``after`` (the worker's cache
+    has seen the rest): then they go out without reading them back."""
+    return bool(after and saved) and saved[0]["event_id"] == after + 1 \
+        and saved[-1]["event_id"] == next_event_id - 1
 
 
 # -- activity results -------------------------------------------------------------------------
@@ -106,7 +119,7 @@ def complete_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, An
     out: dict[str, Any] = {"recorded": True}
     wt = run.state.get("wt")
     if req.get("eager_workflow") and wt and not had_wt and _can_run(ctx, run, session):
-        tasks = claim_ids(ctx, [wt["task_id"]], session)
+        tasks = claim_ids(ctx, [wt["task_id"]], session, run)
         if tasks:
             out["workflow_task"] = tasks[0]
     return out

@@ -267,9 +267,9 @@ def _eager(ctx: Ctx, run: Run, session: str, scheduled: list[tuple[int, str, str
         mine = set(info.get("activity_types") or [])
         ids = [tid for tid, queue, atype in scheduled
                if queue == info.get("task_queue") and atype in mine][:want]
-        out["activity_tasks"] = dispatch.claim_ids(ctx, ids, session)
+        out["activity_tasks"] = dispatch.claim_ids(ctx, ids, session, run)
     if req.get("eager_workflow") and run.running and run.state.get("wt"):
-        wts = dispatch.claim_ids(ctx, [run.state["wt"]["task_id"]], session)
+        wts = dispatch.claim_ids(ctx, [run.state["wt"]["task_id"]], session, run)
         if wts:
             out["workflow_task"] = wts[0]
 

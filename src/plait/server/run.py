@@ -68,6 +68,8 @@ class Run:
         self.new = new
         self.expected = row.next_event_id
         self.events: list[dict[str, Any]] = []
+        self.saved: list[dict[str, Any]] = []
+        """The events the last :meth:`save` wrote (an eager dispatch hands them on unread)."""
         self.holding = False
         """True while a completion's commands are applied: inputs wait, so the command events
         stay contiguous in the history."""
@@ -240,7 +242,7 @@ class Run:
             self.txn.update_execution(self.row, self.expected)
         self.txn.insert_events(self.ns, self.wid, self.rid, self.events)
         self.expected = self.row.next_event_id
-        self.events = []
+        self.saved, self.events = self.events, []
         if self.closed_now:
             self.closed_now = False
             from plait.server import children  # the workflows around this one
