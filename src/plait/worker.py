@@ -34,10 +34,12 @@ log = logging.getLogger("plait.worker")
 POLL_WAIT = 30.0
 HEARTBEAT_EVERY = 1.0
 WATCH_WAIT = 25.0
-POLL_BATCH = 32
-"""Most tasks one poll may take (never more than free slots). The slots a waiting poll holds
-are not free for eager dispatch, so a larger batch (128 was tried) starves it: completions
-then hand back no follow-up tasks and every task costs a poll."""
+POLL_BATCH = 128
+"""Most tasks one poll may take: a burst of starts or due timers reaches the worker in a few
+round trips. A waiting poll holds the slots it reserved, so it takes at most half of those
+free: the rest stay for the other pollers and for the follow-up tasks that completions hand
+back (eager dispatch). A poll that took every free slot left eager dispatch none, and every
+task then cost a poll; taking half still lets polls alone fill the pool."""
 
 
 class Worker:
@@ -204,7 +206,7 @@ class Worker:
         path = f"{self.client._ns_path()}/task-queues/{self.task_queue}/poll"
         backoff = 0.1
         while not self._stop.is_set():
-            n = await slots.reserve_some(POLL_BATCH)
+            n = await slots.reserve_some(max(1, min(POLL_BATCH, slots.free // 2)))
             try:
                 resp = await self.client.transport.call(
                     "POST", path, {"session_id": self.session_id, "kind": kind,
