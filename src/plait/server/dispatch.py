@@ -55,11 +55,13 @@ def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
 def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
               run: Run | None = None) -> list[dict[str, Any]]:
     """Claim specific tasks for one session (eager dispatch in a completion's response).
-    ``run``: the run these tasks belong to, just saved in this transaction (not read again)."""
+    ``run``: the run these tasks belong to, just saved in this transaction (not read again).
+    The tasks were made ready in this same change, so their pollers need not wake for them."""
     out = []
     for task_id in task_ids:
         claimed = ctx.txn.claim_task_by_id(task_id, session, ctx.now)
         if claimed is not None:
+            ctx.effects.taken(claimed.namespace, claimed.task_queue, claimed.kind)
             payload = _dispatch(ctx, claimed, run)
             if payload is not None:
                 out.append(payload)

@@ -9,15 +9,29 @@ __all__ = ["Effects"]
 
 @dataclasses.dataclass
 class Effects:
-    queues: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)
-    """(namespace, task_queue, kind) that gained a ready task."""
+    ready: dict[tuple[str, str, str], int] = dataclasses.field(default_factory=dict)
+    """Tasks made ready per (namespace, task_queue, kind), less those handed out eagerly in
+    the same change: pollers are woken only where some are left for them."""
     timer_at: float | None = None
     """Earliest timer this transaction created."""
     closed: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
     """Runs this transaction closed, for result waiters."""
 
     def wake_queue(self, ns: str, task_queue: str, kind: str) -> None:
-        self.queues.add((ns, task_queue, kind))
+        """One task became ready (call once per task)."""
+        key = (ns, task_queue, kind)
+        self.ready[key] = self.ready.get(key, 0) + 1
+
+    def taken(self, ns: str, task_queue: str, kind: str) -> None:
+        """A task made ready in this change went straight to a worker (eager dispatch)."""
+        key = (ns, task_queue, kind)
+        if self.ready.get(key, 0) > 0:
+            self.ready[key] -= 1
+
+    @property
+    def queues(self) -> list[tuple[str, str, str]]:
+        """The queues whose pollers should wake."""
+        return [key for key, n in self.ready.items() if n > 0]
 
     def timer(self, at: float) -> None:
         if self.timer_at is None or at < self.timer_at:
