@@ -160,6 +160,8 @@ class PeerRun:
         self.logs: dict[str, Path] = {}
         self.pg_db: str | None = None
         self.unclean_exit: list[str] = []
+        self.restate_svc_port = 0
+        self.restate_service_args: tuple[str, ...] = ()
 
     # processes
     def _spawn(self, role: str, cmd: list[str], *, env: dict[str, str] | None = None,
@@ -216,62 +218,86 @@ class PeerRun:
         drive = ["drive", "--workload", self.workload, "--n", str(self.n),
                  "--deadline", str(self.deadline)]
         if e.startswith("temporal"):
-            port, http_port, metrics_port = free_port(), free_port(), free_port()
-            self._spawn("server", [str(install.temporal_cli()), "server", "start-dev",
-                                   "--headless", "--db-filename", str(self.dir / "temporal.db"),
-                                   "--ip", "127.0.0.1", "--port", str(port),
-                                   "--http-port", str(http_port),
-                                   "--metrics-port", str(metrics_port), "--log-level", "warn"])
-            await self._wait("temporal server", lambda: _port_open(port))
-            addr = f"127.0.0.1:{port}"
+            addr = await self.start_temporal_server()
             py = str(install.python("temporal"))
-            self._spawn("worker", [py, "-m", "bench.peers.temporal_app", "worker", "--address",
-                                   addr, *(["--no-sandbox"] if e == "temporal-nosandbox" else [])],
-                        stdout=subprocess.PIPE)
+            self._spawn("worker", self.temporal_worker_cmd(addr), stdout=subprocess.PIPE)
             await self._wait_line("worker", "READY", 60)
             self._spawn("client", [py, "-m", "bench.peers.temporal_app", *drive[:1],
                                    "--address", addr, *drive[1:]],
                         stdout=subprocess.PIPE, stdin=subprocess.PIPE)
         elif e.startswith("dbos"):
-            if e == "dbos-pg":
-                self.pg_db = f"plait_compare_{uuid.uuid4().hex[:12]}"
-                await asyncio.to_thread(_pg_admin, f'CREATE DATABASE "{self.pg_db}"')
-                url = PG.rsplit("/", 1)[0] + "/" + self.pg_db
-            else:
-                url = f"sqlite:///{self.dir / 'dbos.sqlite'}"
+            url = await self.dbos_url()
             self._spawn("client", [str(install.python("dbos")), "-m", "bench.peers.dbos_app",
                                    *drive[:1], "--db", url, *drive[1:]],
                         stdout=subprocess.PIPE, stdin=subprocess.PIPE)
         elif e == "restate":
-            ingress, admin, node, svc = free_port(), free_port(), free_port(), free_port()
-            env = {**_peer_env(), "RESTATE_INGRESS__BIND_ADDRESS": f"127.0.0.1:{ingress}",
-                   "RESTATE_ADMIN__BIND_ADDRESS": f"127.0.0.1:{admin}",
-                   "RESTATE_BIND_ADDRESS": f"127.0.0.1:{node}",
-                   "RESTATE_LOG_FILTER": "warn", "RESTATE_DISABLE_TELEMETRY": "true"}
-            self._spawn("server", [str(install.restate_server()), "--base-dir",
-                                   str(self.dir / "restate"), "--no-logo", "--listen-mode",
-                                   "tcp"], env=env)
-            py = str(install.python("restate"))
-            self._spawn("worker", [py, "-m", "hypercorn", "bench.peers.restate_app:app",
-                                   "--bind", f"127.0.0.1:{svc}", "--log-level", "warning"])
-            admin_url = f"http://127.0.0.1:{admin}"
-            await self._wait("restate admin", lambda: _http("GET", admin_url + "/health")[0]
-                             == 200)
-            await self._wait("restate service", lambda: _port_open(svc))
-            status, body = await asyncio.to_thread(
-                _http, "POST", admin_url + "/deployments", {"uri": f"http://127.0.0.1:{svc}"},
-                30.0)
-            if status not in (200, 201):
-                raise BenchError(f"restate: registering the deployment: HTTP {status} {body!r}")
-            ingress_url = f"http://127.0.0.1:{ingress}"
-            await self._wait("restate ingress",
-                             lambda: _http("GET", ingress_url + "/restate/health")[0] == 200)
-            self._spawn("client", [py, "-m", "bench.peers.restate_app", *drive[:1],
+            ingress_url = await self.start_restate()
+            self._spawn("client", [str(install.python("restate")), "-m",
+                                   "bench.peers.restate_app", *drive[:1],
                                    "--ingress", ingress_url, *drive[1:]],
                         stdout=subprocess.PIPE, stdin=subprocess.PIPE)
         else:
             raise BenchError(f"unknown engine {e}")
         await self._wait_line("client", "READY", 120)
+
+    async def start_temporal_server(self) -> str:
+        """The dev server on a SQLite file and free ports; returns its gRPC address."""
+        port, http_port, metrics_port = free_port(), free_port(), free_port()
+        self._spawn("server", [str(install.temporal_cli()), "server", "start-dev",
+                               "--headless", "--db-filename", str(self.dir / "temporal.db"),
+                               "--ip", "127.0.0.1", "--port", str(port),
+                               "--http-port", str(http_port),
+                               "--metrics-port", str(metrics_port), "--log-level", "warn"])
+        await self._wait("temporal server", lambda: _port_open(port))
+        return f"127.0.0.1:{port}"
+
+    def temporal_worker_cmd(self, addr: str) -> list[str]:
+        return [str(install.python("temporal")), "-m", "bench.peers.temporal_app", "worker",
+                "--address", addr,
+                *(["--no-sandbox"] if self.engine == "temporal-nosandbox" else [])]
+
+    async def dbos_url(self) -> str:
+        """DBOS's system database: a SQLite file in the run's directory, or a fresh
+        PostgreSQL database (dropped by ``stop``)."""
+        if self.engine == "dbos-pg":
+            self.pg_db = f"plait_compare_{uuid.uuid4().hex[:12]}"
+            await asyncio.to_thread(_pg_admin, f'CREATE DATABASE "{self.pg_db}"')
+            return PG.rsplit("/", 1)[0] + "/" + self.pg_db
+        return f"sqlite:///{self.dir / 'dbos.sqlite'}"
+
+    async def start_restate(self, service_args: tuple[str, ...] = ()) -> str:
+        """restate-server, the service under hypercorn (``service_args`` go to hypercorn),
+        its deployment registered; returns the ingress URL."""
+        ingress, admin, node = free_port(), free_port(), free_port()
+        self.restate_svc_port = free_port()
+        env = {**_peer_env(), "RESTATE_INGRESS__BIND_ADDRESS": f"127.0.0.1:{ingress}",
+               "RESTATE_ADMIN__BIND_ADDRESS": f"127.0.0.1:{admin}",
+               "RESTATE_BIND_ADDRESS": f"127.0.0.1:{node}",
+               "RESTATE_LOG_FILTER": "warn", "RESTATE_DISABLE_TELEMETRY": "true"}
+        self._spawn("server", [str(install.restate_server()), "--base-dir",
+                               str(self.dir / "restate"), "--no-logo", "--listen-mode",
+                               "tcp"], env=env)
+        self.restate_service_args = service_args
+        self._spawn("worker", self.restate_service_cmd())
+        admin_url = f"http://127.0.0.1:{admin}"
+        await self._wait("restate admin", lambda: _http("GET", admin_url + "/health")[0]
+                         == 200)
+        svc = self.restate_svc_port
+        await self._wait("restate service", lambda: _port_open(svc))
+        status, body = await asyncio.to_thread(
+            _http, "POST", admin_url + "/deployments", {"uri": f"http://127.0.0.1:{svc}"},
+            30.0)
+        if status not in (200, 201):
+            raise BenchError(f"restate: registering the deployment: HTTP {status} {body!r}")
+        ingress_url = f"http://127.0.0.1:{ingress}"
+        await self._wait("restate ingress",
+                         lambda: _http("GET", ingress_url + "/restate/health")[0] == 200)
+        return ingress_url
+
+    def restate_service_cmd(self) -> list[str]:
+        return [str(install.python("restate")), "-m", "hypercorn", "bench.peers.restate_app:app",
+                "--bind", f"127.0.0.1:{self.restate_svc_port}", "--log-level", "warning",
+                *self.restate_service_args]
 
     def pids(self) -> dict[str, int]:
         return {role: p.pid for role, p in self.procs.items()}
@@ -301,10 +327,8 @@ class PeerRun:
                 client.stdin.close()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 client.wait(30)
-        for role in ("client", "worker", "server"):
-            p = self.procs.get(role)
-            if p is None:
-                continue
+        for role in reversed(list(self.procs)):  # clients first, servers last
+            p = self.procs[role]
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
                 try:
@@ -807,14 +831,28 @@ async def main_async(args: argparse.Namespace) -> int:
         k, _, v = spec.partition("=")
         sizes[k.upper()] = int(v)
     names = [n.strip().upper() for n in args.only.split(",")] if args.only else list(sizes)
+    from bench import extras
+
+    unknown = set(names) - set(sizes) - set(extras.NAMES)
+    if unknown:
+        raise SystemExit(f"unknown workload(s): {', '.join(sorted(unknown))}")
+    more, names = [n for n in names if n in extras.NAMES], [n for n in names
+                                                            if n not in extras.NAMES]
+    more_ok = True
+    if more:
+        base = {"command": core.command_line(), "quick": args.quick, "repeat": args.repeat,
+                "engines": engines, "machine": core.machine_info(),
+                "plait_source": _plait_source(args),
+                "peer_versions": await asyncio.to_thread(install.versions)}
+        more_ok = await extras.run(more, engines, args, base)
+        if not names:
+            return 0 if more_ok else 1
     doc: dict[str, Any] = {
         "benchmark": "compare", "command": core.command_line(), "quick": args.quick,
         "repeat": args.repeat, "engines": engines, "sizes": {k: sizes[k] for k in names},
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": core.machine_info(), "source_digest": core.source_digest(),
-        "plait_source": (f"git {os.environ['PLAIT_COMPARE_SNAPSHOT']} (--plait-ref "
-                         f"{args.plait_ref}, exported)" if os.environ.get(
-                             "PLAIT_COMPARE_SNAPSHOT") else "work tree"),
+        "plait_source": _plait_source(args),
         "steal_limit_pct": STEAL_LIMIT_PCT, "noise_limit_pct": NOISE_LIMIT_PCT,
         "quiet_below_pct": args.quiet_below, "quiet_wait_s": args.quiet_wait,
         "peer_versions": await asyncio.to_thread(install.versions),
@@ -871,6 +909,7 @@ async def main_async(args: argparse.Namespace) -> int:
                     log(f"  error: {x[:300]}")
         doc["completed_repetitions"] = rep + 1
         finish(doc, ok, stem, final=rep + 1 == args.repeat)
+    ok &= not more or more_ok
     log(f"{'PASSED' if ok else 'FAILED'}; results in "
         f"{os.path.relpath(stem.with_suffix('.md'))} and .json")
     if args.docs:
@@ -878,6 +917,11 @@ async def main_async(args: argparse.Namespace) -> int:
 
         compare_docs.write(doc, stem.with_suffix(".json"))
     return 0 if ok else 1
+
+
+def _plait_source(args: argparse.Namespace) -> str:
+    snap = os.environ.get("PLAIT_COMPARE_SNAPSHOT")
+    return f"git {snap} (--plait-ref {args.plait_ref}, exported)" if snap else "work tree"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -888,7 +932,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engines", default=",".join(ENGINES),
                    help=f"comma-separated engines (default all: {','.join(ENGINES)}); "
                         "plait is always included")
-    p.add_argument("--only", help="comma-separated workloads, e.g. W1,W3")
+    p.add_argument("--only", help="comma-separated workloads, e.g. W1,W3; R (recovery), W5 "
+                                  "(long history), W6 (list/count), W7 (idle cache) run only "
+                                  "when named here")
     p.add_argument("--size", action="append", metavar="W=N",
                    help="override a workload's size, e.g. --size W1=500 (repeatable)")
     p.add_argument("--timeout", type=float, default=300.0,

@@ -166,10 +166,11 @@ def run_cell(servers: int, workers: int, n: int, args: argparse.Namespace,
         cell.start()
         if args.profile:
             out = Path(args.out).with_name(f"pg-profile-s{servers}-w{workers}.raw")
-            spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(cell.servers[0].pid),
-                                    "--format", "raw", "--threads", "--rate", "100", *os.environ.get("PYSPY_ARGS", "").split(),
-                                    "--output", str(out)], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+            spy = subprocess.Popen(
+                [str(Path(sys.executable).with_name("py-spy")), "record",
+                 "--pid", str(cell.servers[0].pid), "--format", "raw", "--threads",
+                 "--rate", "100", *os.environ.get("PYSPY_ARGS", "").split(),
+                 "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         before, machine0 = cell.cpu(), machine_cpu_seconds()
         result = asyncio.run(drive(cell.addresses, n))
         after, machine1 = cell.cpu(), machine_cpu_seconds()

@@ -135,22 +135,32 @@ class Run:
         self.server_log = self.dir / "server.log"
         self.worker_log = self.dir / "worker.log"
         self.unclean_exit: list[str] = []
+        # argv after the interpreter; W7 swaps in a shim that counts SQL statements
+        self.server_cmd: list[str] = ["-m", "plait", "server"]
 
     async def start(self, timeout: float = 30.0) -> None:
+        await self.start_server(timeout)
+        self.worker = self.spawn_worker()
+        await self.wait_ready(self.worker, timeout)
+
+    async def start_server(self, timeout: float = 30.0) -> None:
         db = f"sqlite:///{self.dir / 'plait.db'}"
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "plait", "server", "--db", db, "--port", str(self.port),
+            [sys.executable, *self.server_cmd, "--db", db, "--port", str(self.port),
              "--log-level", "warning"],
-            stdout=subprocess.DEVNULL, stderr=self.server_log.open("wb"), env=_env(),
+            stdout=subprocess.DEVNULL, stderr=self.server_log.open("ab"), env=_env(),
             cwd=self.dir)
         await self._wait_health(timeout)
-        self.worker = subprocess.Popen(
+
+    def spawn_worker(self, *extra: str) -> subprocess.Popen[bytes]:
+        """A worker process (not waited for: see ``wait_ready``); its log is appended to
+        ``worker.log``, so a restarted worker's lines are kept too."""
+        return subprocess.Popen(
             [sys.executable, "-m", "bench.worker", "--address", self.address,
              "--task-queue", self.task_queue,
              "--max-concurrent-activities", str(self.worker_slots),
-             "--max-concurrent-workflow-tasks", str(self.worker_slots)],
-            stdout=subprocess.PIPE, stderr=self.worker_log.open("wb"), env=_env(), cwd=ROOT)
-        await self._wait_ready(timeout)
+             "--max-concurrent-workflow-tasks", str(self.worker_slots), *extra],
+            stdout=subprocess.PIPE, stderr=self.worker_log.open("ab"), env=_env(), cwd=ROOT)
 
     async def _wait_health(self, timeout: float) -> None:
         assert self.server is not None
@@ -169,11 +179,10 @@ class Run:
             await asyncio.sleep(0.05)
         raise BenchError(f"plait server not healthy at {url} after {timeout:.0f}s")
 
-    async def _wait_ready(self, timeout: float) -> None:
-        assert self.worker is not None and self.worker.stdout is not None
+    async def wait_ready(self, worker: subprocess.Popen[bytes], timeout: float) -> None:
+        assert worker.stdout is not None
         try:
-            line = await asyncio.wait_for(asyncio.to_thread(self.worker.stdout.readline),
-                                          timeout)
+            line = await asyncio.wait_for(asyncio.to_thread(worker.stdout.readline), timeout)
         except TimeoutError:
             line = b""
         if line.strip() != b"READY":

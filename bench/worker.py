@@ -12,16 +12,19 @@ import logging
 import signal
 import sys
 
+from bench import longrun
 from bench.workloads import ACTIVITIES, WORKFLOWS
 from plait import Client, Worker
 
 
 async def main(args: argparse.Namespace) -> None:
     client = await Client.connect(args.address)
-    worker = Worker(client, task_queue=args.task_queue, workflows=WORKFLOWS,
-                    activities=ACTIVITIES,
+    worker = Worker(client, task_queue=args.task_queue,
+                    workflows=[*WORKFLOWS, *longrun.WORKFLOWS],
+                    activities=[*ACTIVITIES, *longrun.ACTIVITIES],
                     max_concurrent_activities=args.max_concurrent_activities,
-                    max_concurrent_workflow_tasks=args.max_concurrent_workflow_tasks)
+                    max_concurrent_workflow_tasks=args.max_concurrent_workflow_tasks,
+                    max_cached_workflows=args.max_cached_workflows)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -38,6 +41,8 @@ def run() -> None:
     p.add_argument("--task-queue", required=True)
     p.add_argument("--max-concurrent-activities", type=int, default=300)
     p.add_argument("--max-concurrent-workflow-tasks", type=int, default=300)
+    p.add_argument("--max-cached-workflows", type=int, default=10_000,
+                   help="plait's default; W7 needs every idle workflow cached")
     p.add_argument("--log-level", default="warning")
     args = p.parse_args()
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import sys
 import time
@@ -40,6 +41,32 @@ SPECS: dict[str, tuple[str, Callable[[int, int], int], Callable[[int, int], int]
     "W3": ("FanOut", lambda i, n: n, lambda i, n: sum(j + 1 for j in range(n)), True),
     "W4": ("Sleeper", lambda i, n: i, lambda i, n: i, True),
 }
+
+
+# R (recovery): ten sequential steps of 0.3 s; every engine's workflow returns 1 + ... + 10.
+R_STEPS = 10
+R_STEP_S = 0.3
+R_EXPECTED = sum(range(1, R_STEPS + 1))
+
+
+def log_step(path: str, what: str, i: int) -> None:
+    """R: one line per step start or end (index, pid, wall time), appended and flushed at once,
+    so the harness sees from outside which process runs which step and what ran twice."""
+    with open(path, "a") as f:
+        f.write(f"{what} {i} {os.getpid()} {time.time():.6f}\n")
+
+
+async def slow_step(log: str, i: int) -> int:
+    """R: the body of every engine's step."""
+    log_step(log, "start", i)
+    await asyncio.sleep(R_STEP_S)
+    log_step(log, "end", i)
+    return i
+
+
+def report_result(result: object) -> None:
+    """R: the result line of a recovery client, with the wall time it arrived."""
+    print(json.dumps({"result": result, "t": time.time()}), flush=True)
 
 
 def count(workload: str, n: int) -> int:
@@ -123,3 +150,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deadline", type=float, default=300.0)
     p.add_argument("--prefix", default="", help="prefix of the workflow ids")
 
+
+
+# W6: the mix of stored workflows, copy k of template TEMPLATE_OF(k % 10): 60 % OneStep and
+# 30 % ThreeSteps (both completed), 10 % IdleOnSignal (running); filters hit 10-60 % of rows.
+W6_SHARE = {"OneStep": 6, "ThreeSteps": 3, "IdleOnSignal": 1}
+
+
+def w6_template_sql(ids: dict[str, str], key: str = "k") -> str:
+    """A SQL CASE naming the template row of copy ``key`` (ids are the harness's own, so they
+    go in as literals)."""
+    return (f"CASE WHEN {key} % 10 < 6 THEN '{ids['OneStep']}' "
+            f"WHEN {key} % 10 < 9 THEN '{ids['ThreeSteps']}' ELSE '{ids['IdleOnSignal']}' END")
+
+
+def w6_expected(n: int) -> dict[str, int]:
+    """How many copies of each type (the templates themselves not included)."""
+    out = dict.fromkeys(W6_SHARE, 0)
+    for r in range(10):
+        kind = "OneStep" if r < 6 else "ThreeSteps" if r < 9 else "IdleOnSignal"
+        out[kind] += n // 10 + (1 if r < n % 10 else 0)
+    return out
+
+
+def time_op(fn: Callable[[], Any], repeat: int) -> tuple[dict[str, float], Any]:
+    """First call (cold-ish: nothing of it cached yet) and median of ``repeat`` more, in ms."""
+    t = time.perf_counter()
+    value = fn()
+    first = (time.perf_counter() - t) * 1e3
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    times.sort()
+    return {"first_ms": first, "median_ms": times[len(times) // 2] if times else first}, value

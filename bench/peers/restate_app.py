@@ -63,7 +63,34 @@ async def run_sleeper(ctx: WorkflowContext, n: int) -> int:
     return n
 
 
-app = restate.app(services=[three_steps, one_step, fan_out, sleeper])
+recovery = restate.Workflow("Recovery")
+long_chain = restate.Workflow("LongChain")
+
+
+@recovery.main(name="run")
+async def run_recovery(ctx: WorkflowContext, log: str) -> int:
+    """R: ten sequential 0.3 s steps, each a journaled ``ctx.run_typed``."""
+    from bench.peers import driver
+
+    total = 0
+    for i in range(1, driver.R_STEPS + 1):
+        total += await ctx.run_typed(f"step-{i}", driver.slow_step, RunOptions(), log, i)
+    return total
+
+
+async def stamp() -> float:
+    import time
+
+    return time.time()
+
+
+@long_chain.main(name="run")
+async def run_long_chain(ctx: WorkflowContext, n: int) -> list[float]:
+    """W5: ``n`` sequential journaled steps; returns when each ran."""
+    return [await ctx.run_typed("stamp", stamp, RunOptions()) for _ in range(n)]
+
+
+app = restate.app(services=[three_steps, one_step, fan_out, sleeper, recovery, long_chain])
 
 
 async def run_driver(args: argparse.Namespace) -> None:
@@ -86,6 +113,38 @@ async def run_driver(args: argparse.Namespace) -> None:
         await driver.serve(call, args)
 
 
+async def run_one(args: argparse.Namespace) -> None:
+    """R and W5: start one workflow without waiting (``/send``), say STARTED, then wait for
+    its output (``/restate/workflow/<name>/<id>/attach``; retried while the ingress answers
+    with an error or drops the connection) and print the result line."""
+    import json
+
+    import aiohttp
+
+    from bench.peers import driver
+
+    arg = args.log if args.kind == "Recovery" else args.n
+    timeout = aiohttp.ClientTimeout(total=None)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        url = f"{args.ingress}/{args.kind}/{args.wid}/run/send"
+        async with session.post(url, json=arg) as r:
+            if r.status not in (200, 202):
+                raise RuntimeError(f"HTTP {r.status}: {(await r.read())[:300]!r}")
+        print("STARTED", flush=True)
+        attach = f"{args.ingress}/restate/workflow/{args.kind}/{args.wid}/attach"
+        while True:
+            try:
+                async with session.get(attach) as r:
+                    body = await r.read()
+                    if r.status == 200:
+                        driver.report_result(json.loads(body))
+                        return
+                    print(f"attach: HTTP {r.status} {body[:200]!r}", file=sys.stderr)
+            except aiohttp.ClientError as e:
+                print(f"attach: {e!r}", file=sys.stderr)
+            await asyncio.sleep(0.05)
+
+
 def main() -> None:
     from bench.peers import driver
 
@@ -96,8 +155,14 @@ def main() -> None:
     d.add_argument("--connections", type=int, default=0,
                    help="aiohttp connection pool limit (0: unlimited)")
     driver.add_arguments(d)
+    r = sub.add_parser("one")
+    r.add_argument("--ingress", required=True)
+    r.add_argument("--kind", choices=["Recovery", "LongChain"], required=True)
+    r.add_argument("--wid", required=True)
+    r.add_argument("--log", default="")
+    r.add_argument("--n", type=int, default=0)
     args = p.parse_args()
-    asyncio.run(run_driver(args))
+    asyncio.run(run_driver(args) if args.cmd == "drive" else run_one(args))
 
 
 if __name__ == "__main__":

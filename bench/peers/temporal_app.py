@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import signal
 import sys
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -72,15 +73,52 @@ class Sleeper:
         return n
 
 
+@activity.defn(name="slow_step")
+async def slow_step(log: str, i: int) -> int:
+    return await driver.slow_step(log, i)
+
+
+@workflow.defn
+class Recovery:
+    """R: ten sequential 0.3 s steps. start_to_close 60 s and no heartbeat timeout, as for
+    plait: Temporal notices a dead worker's activity only when that timeout expires."""
+
+    @workflow.run
+    async def run(self, log: str) -> int:
+        total = 0
+        for i in range(1, driver.R_STEPS + 1):
+            total += await workflow.execute_activity(slow_step, args=[log, i],
+                                                     start_to_close_timeout=TIMEOUT)
+        return total
+
+
+@activity.defn(name="stamp")
+async def stamp(i: int) -> float:
+    return time.time()
+
+
+@workflow.defn
+class LongChain:
+    """W5: ``n`` sequential activities; returns when each ran."""
+
+    @workflow.run
+    async def run(self, n: int) -> list[float]:
+        out: list[float] = []
+        for i in range(n):
+            out.append(await workflow.execute_activity(stamp, i,
+                                                       start_to_close_timeout=TIMEOUT))
+        return out
+
+
 WORKFLOWS = {"ThreeSteps": ThreeSteps, "OneStep": OneStep, "FanOut": FanOut,
-             "Sleeper": Sleeper}
+             "Sleeper": Sleeper, "Recovery": Recovery, "LongChain": LongChain}
 
 
 async def run_worker(args: argparse.Namespace) -> None:
     client = await Client.connect(args.address)
     kwargs = {"workflow_runner": UnsandboxedWorkflowRunner()} if args.no_sandbox else {}
     worker = Worker(client, task_queue=TASK_QUEUE, workflows=list(WORKFLOWS.values()),
-                    activities=[noop], max_concurrent_activities=args.slots,
+                    activities=[noop, slow_step, stamp], max_concurrent_activities=args.slots,
                     max_concurrent_workflow_tasks=args.slots, **kwargs)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -131,6 +169,21 @@ async def run_driver(args: argparse.Namespace) -> None:
     await driver.serve(call, args)
 
 
+async def run_recover_client(args: argparse.Namespace) -> None:
+    """R and W5: start one workflow, say STARTED, print its result line when it arrives."""
+    client = await Client.connect(args.address)
+    arg: Any = args.log if args.kind == "Recovery" else args.n
+    handle = await client.start_workflow(WORKFLOWS[args.kind].run, arg, id=args.wid,
+                                         task_queue=TASK_QUEUE)
+    print("STARTED", flush=True)
+    while True:
+        try:
+            driver.report_result(await handle.result())
+            return
+        except RPCError as e:
+            _retry_or_raise(e, "result", args.wid)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.peers.temporal_app")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -141,8 +194,15 @@ def main() -> None:
     d = sub.add_parser("drive")
     d.add_argument("--address", required=True)
     driver.add_arguments(d)
+    r = sub.add_parser("one")
+    r.add_argument("--address", required=True)
+    r.add_argument("--kind", choices=["Recovery", "LongChain"], required=True)
+    r.add_argument("--wid", required=True)
+    r.add_argument("--log", default="")
+    r.add_argument("--n", type=int, default=0)
     args = p.parse_args()
-    asyncio.run(run_worker(args) if args.cmd == "worker" else run_driver(args))
+    run = {"worker": run_worker, "drive": run_driver, "one": run_recover_client}[args.cmd]
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":
