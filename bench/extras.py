@@ -78,6 +78,7 @@ W5_KEYS = [("first_step_ms", "first tenth, mean ms/step"),
            ("worker_rss_mib", "worker peak RSS MiB"), ("server_rss_mib", "server peak RSS MiB")]
 W7_KEYS = [("worker_kb_per_workflow", "worker KB per workflow"),
            ("server_kb_per_workflow", "server KB per workflow"),
+           ("replayed_instance_kb", "tracemalloc KB per instance"),
            ("worker_rss_mib", "worker RSS MiB"), ("server_rss_mib", "server RSS MiB"),
            ("idle_server_cpu_pct", "idle server CPU %"),
            ("idle_worker_cpu_pct", "idle worker CPU %"),
@@ -110,6 +111,16 @@ def growth_markdown(doc: dict[str, Any]) -> str:
                 f"numbers over {growth.IDLE_S:.0f} s with nothing going on; SQL statements "
                 "counted by a sqlite3 trace callback in the server (`bench.sqlcount`).", "",
                 *_runs_table(runs, W7_KEYS), ""]
+        last = next((r for r in reversed(runs) if r.get("cache_breakdown")), None)
+        if last:
+            b = last["cache_breakdown"]
+            out += [f"Where a cached instance's memory goes (`bench/cachemem.py`: "
+                    f"{b['instances']:,} instances rebuilt in the harness from a real "
+                    f"{b['history_events']}-event history, tracemalloc, Python allocations "
+                    f"only): {b['kb_per_instance']:.1f} KB per instance; largest sites:", "",
+                    "| allocation site | KB per instance |", "|---|---|"]
+            out += [f"| `{site}` | {kb:.2f} |" for site, kb in b["top_sites_kb_per_instance"]]
+            out.append("")
         last = next((r for r in reversed(runs) if r.get("idle_sql_per_s_by_statement")), None)
         if last:
             out += ["SQL statements per second while idle, by statement (last run):", "",

@@ -28,7 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import sqlcount
+from bench import cachemem, sqlcount
 from bench.longrun import IdleOnSignal, LongChain
 from bench.procs import BenchError, Run, cpu_seconds, machine_cpu_seconds, peak_rss_mib
 from bench.recovery import PeerTarget
@@ -216,6 +216,9 @@ async def w7_plait(n: int, timeout: float, keep: bool) -> dict[str, Any]:
             m.update(server_rss_mib=s1, worker_rss_mib=w1,
                      server_kb_per_workflow=(s1 - s0) * 1024 / n,
                      worker_kb_per_workflow=(w1 - w0) * 1024 / n)
+            history = await client.get_workflow_handle(ids[0]).fetch_history()
+            r["cache_breakdown"] = cachemem.breakdown(history, IdleOnSignal)
+            m["replayed_instance_kb"] = r["cache_breakdown"]["kb_per_instance"]
             r["errors"] += await _signal_all(client, ids, m)
     except (BenchError, TimeoutError, OSError) as e:
         r["errors"].append(f"{type(e).__name__}: {e}"[:500])
