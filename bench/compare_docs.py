@@ -193,6 +193,9 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
             "Temporal's activities go through the server to a worker.",
             *[f"- {n}" for n in doc.get("notes", [])],
             ""]
+    from bench import extras_docs
+
+    out += extras_docs.sections()
     return "\n".join(out)
 
 

@@ -1,0 +1,112 @@
+"""The R, W5, W6 and W7 part of ``docs/benchmarks.md``, from the committed results.
+
+``bench.compare_docs`` renders W1-W4 from one comparison; these workloads run separately
+(``compare --only R,W5,W6,W7``), so their part is rendered from whichever of their result
+files are in ``bench/results/`` (a full run of every engine first, then quick and plait-only
+runs), each table labelled with the run it comes from, and regenerated with the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from typing import Any
+
+from bench import compare, core, extras, recovery
+from bench.procs import ROOT
+
+RESULTS = ROOT / "bench" / "results"
+RECOVERY_FILES = ["recovery.json", "plait-recovery.json", "quick-recovery.json"]
+GROWTH_FILES = ["growth.json", "plait-growth.json", "quick-growth.json"]
+
+
+def _load(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for name in names:
+        path = RESULTS / name
+        if path.exists():
+            out.append((name, json.loads(path.read_text())))
+    return out
+
+
+def _source(name: str, doc: dict[str, Any]) -> str:
+    return (f"From `bench/results/{name}` ({'quick' if doc['quick'] else 'full'}, "
+            f"{doc['repeat']} repetition(s), {doc.get('finished_at', '?')}): "
+            f"`{doc['command']}`; every run in `{name[:-5]}.md`.")
+
+
+def _med(vals: list[float]) -> str:
+    return core._fmt(statistics.median(vals)) if vals else "—"
+
+
+def recovery_section() -> list[str]:
+    docs = _load(RECOVERY_FILES)
+    if not docs:
+        return []
+    out = ["## R: recovery after kill -9", "",
+           "One workflow of 10 sequential 0.3 s steps (start_to_close 60 s); 0.1 s into step "
+           "5 the process running it is killed with SIGKILL. `restart`: a new worker starts at "
+           "once; `second`: a second worker was already running. Target: 0 re-runs of completed "
+           f"steps and the result at most {recovery.TARGET_BEYOND_S} s after the "
+           f"{recovery.REMAINING_S:.1f} s of work left, whatever start_to_close is.", ""]
+    for name, doc in docs:
+        out += [_source(name, doc), ""]
+        out += recovery.to_markdown(doc["R"])[2:]
+    out += ["Why plait misses the 0.5 s: it re-dispatches a dead worker's activity when the "
+            "worker's session expires (`PLAIT_SESSION_EXPIRY`, default 5 s, heartbeats every "
+            "~1 s), not when its connection drops; so step 5 starts again about 4.7 s after a "
+            "restart (5 s after the kill, less the time the new worker took to start), and "
+            "the rest of the result follows the 1.8 s of work with almost no overhead. The "
+            "second worker does not help: it is the expiry, not a worker, that is waited for. "
+            "Temporal without an activity heartbeat timeout waits for start_to_close (60 s). "
+            "DBOS restarts in about the time a Python process takes to import and launch it; "
+            "Restate's server notices the dropped HTTP/2 stream at once and retries with "
+            "backoff.", ""]
+    return out
+
+
+def growth_section() -> list[str]:
+    docs = _load(GROWTH_FILES)
+    out: list[str] = []
+    for w, title in (("W5", "W5: one long history"), ("W6", "W6: list and count"),
+                     ("W7", "W7: many idle workflows in the worker's cache")):
+        have = [(n, d) for n, d in docs if w in d.get("workloads", {})]
+        if not have:
+            continue
+        out += [f"## {title}", "", f"Target: {extras.TARGETS[w]}.", ""]
+        for name, doc in have:
+            out += [_source(name, doc), ""]
+            out += _growth_table(w, doc)
+    return out
+
+
+def _growth_table(w: str, doc: dict[str, Any]) -> list[str]:
+    wd = doc["workloads"][w]
+    runs = [r for r in wd["runs"] if r["ok"]]
+    failed = len(wd["runs"]) - len(runs)
+    note = [f"{failed} run(s) FAILED (see the .md).", ""] if failed else []
+    if w == "W6":
+        return [*extras._w6_markdown(wd)[2:], *note]
+    keys = extras.W5_KEYS[:7] if w == "W5" else extras.W7_KEYS[:9]
+    engines = list(dict.fromkeys(r["engine"] for r in runs))
+    out = [f"n = {wd['size']:,}; median over passing runs.", "",
+           "| engine | " + " | ".join(lbl for _, lbl in keys) + " | machine busy % |",
+           "|---|" + "---|" * (len(keys) + 1)]
+    for e in engines:
+        mine = [r["metrics"] for r in runs if r["engine"] == e]
+        out.append(f"| {compare.LABELS[e]} | " + " | ".join(
+            _med([m[k] for m in mine if k in m]) for k, _ in keys)
+            + f" | {_med([m.get('machine_busy_pct', 0.0) for m in mine])} |")
+    return [*out, "", *note]
+
+
+def sections() -> list[str]:
+    """Everything this module renders, or nothing when no result file is there."""
+    body = recovery_section() + growth_section()
+    if not body:
+        return []
+    return ["# Recovery and growth (R, W5, W6, W7)", "",
+            "Run separately from W1-W4 (`python -m bench compare --only R,W5,W6,W7`; see "
+            "`bench/README.md`). The machine has 2 cores shared with other work: each run's "
+            "machine busy % (its own processes included) is recorded; numbers are noisy.", "",
+            *body]
