@@ -97,7 +97,29 @@ def _growth_table(w: str, doc: dict[str, Any]) -> list[str]:
         out.append(f"| {compare.LABELS[e]} | " + " | ".join(
             _med([m[k] for m in mine if k in m]) for k, _ in keys)
             + f" | {_med([m.get('machine_busy_pct', 0.0) for m in mine])} |")
-    return [*out, "", *note]
+    return [*out, "", *_verdict(w, [r for r in runs if r["engine"] == "plait"]), *note]
+
+
+def _verdict(w: str, runs: list[dict[str, Any]]) -> list[str]:
+    """plait against the target, from the medians of these runs."""
+    def med(k: str) -> float | None:
+        vals = [r["metrics"][k] for r in runs if k in r["metrics"]]
+        return statistics.median(vals) if vals else None
+
+    if w == "W5" and (x := med("last_over_first")) is not None:
+        ok = x <= 1.2
+        return [f"plait: last tenth / first tenth = {x:.2f} — target ≤ 1.2 "
+                f"{'met' if ok else '**missed**'}.", ""]
+    if w == "W7" and (kb := med("worker_kb_per_workflow")) is not None:
+        cpu, sql = med("idle_server_cpu_pct") or 0.0, med("idle_sql_per_s") or 0.0
+        return [f"plait: {kb:.1f} KB of worker memory per cached idle workflow — target "
+                f"≤ 10 KB {'met' if kb <= 10 else '**missed**'}; idle server {cpu:.1f} % CPU "
+                f"(target < 1 %: {'met' if cpu < 1 else '**missed**'}) and {sql:.0f} SQL "
+                f"statements/s (target about 0: {'met' if sql < 1 else '**missed**'}"
+                + ("" if sql < 1 else "; the rate does not grow with the number of idle "
+                   "workflows: it is the server's housekeeping every second and the worker's "
+                   "session heartbeat, see the statements in the .md") + ").", ""]
+    return []
 
 
 def sections() -> list[str]:
