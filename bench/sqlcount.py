@@ -6,30 +6,35 @@ about 0 queries per second. This shim installs a ``sqlite3`` trace callback on e
 connection the server opens (``sqlite3.connect`` is wrapped before plait imports its store),
 then runs plait's own command line unchanged. A thread writes the running total to
 COUNT_FILE every 0.2 s (write to a temporary name, then rename: a reader never sees half a
-number). The callback costs a Python call per statement; only W7 uses this shim.
+number). The callback costs a Python call and a regex per statement; only W7 uses it.
 """
 
 from __future__ import annotations
 
 import collections
-import itertools
 import json
 import os
+import re
 import sqlite3
 import sys
 import threading
 import time
 from typing import Any
 
-_count = itertools.count()
 _total = [0]
 _kinds: collections.Counter[str] = collections.Counter()
+_lock = threading.Lock()
 _connect = sqlite3.connect
+# The callback gets the statement with its parameters filled in: literals go, so that one
+# statement is one key (else the counter would grow with every row and bloat the server).
+_LITERALS = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?(?:e[-+]?\d+)?\b|X'[0-9A-F]*'", re.I)
 
 
 def _trace(statement: str) -> None:
-    _total[0] = next(_count) + 1  # itertools.count is atomic under the GIL
-    _kinds[" ".join(statement.split())[:90]] += 1
+    key = " ".join(_LITERALS.sub("?", statement[:300]).split())[:90]
+    with _lock:
+        _total[0] += 1
+        _kinds[key] += 1
 
 
 def _counting_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
@@ -43,11 +48,13 @@ def _writer(path: str) -> None:
     their first 90 characters, to say which queries an idle server still makes."""
     tmp = path + ".tmp"
     while True:
+        with _lock:
+            total, kinds = _total[0], _kinds.most_common(300)
         with open(tmp, "w") as f:
-            f.write(str(_total[0]))
+            f.write(str(total))
         os.replace(tmp, path)
         with open(tmp, "w") as f:
-            json.dump(_kinds.most_common(300), f)
+            json.dump(kinds, f)
         os.replace(tmp, path + ".top")
         time.sleep(0.2)
 
