@@ -843,6 +843,8 @@ async def main_async(args: argparse.Namespace) -> int:
         base = {"command": core.command_line(), "quick": args.quick, "repeat": args.repeat,
                 "engines": engines, "machine": core.machine_info(),
                 "plait_source": _plait_source(args),
+                "plait_env": {k: v for k, v in os.environ.items()
+                              if k.startswith("PLAIT_") and k != "PLAIT_COMPARE_SNAPSHOT"},
                 "peer_versions": await asyncio.to_thread(install.versions)}
         more_ok = await extras.run(more, engines, args, base)
         if not names:

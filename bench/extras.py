@@ -42,7 +42,8 @@ def _header(doc: dict[str, Any], title: str) -> list[str]:
             "engines alternating; fresh processes and storage per run",
             f"- machine: {mi['cpu_count']} CPUs ({mi['cpu_model']}), {mi['memory']} RAM; "
             f"{mi['python_version']}; plait {doc.get('plait_source', 'work tree')} at "
-            f"{mi['git_commit']}",
+            f"{mi['git_commit']}" + "".join(f"; **{k}={v}**" for k, v in doc.get(
+                "plait_env", {}).items()),
             "- peers: " + ", ".join(f"{k} {v}" for k, v in doc.get("peer_versions", {}).items()),
             "- noise: this machine has 2 cores shared with other work; every run records the "
             "machine's busy % and hypervisor steal % over the run (its own processes "
