@@ -17,7 +17,7 @@ from bench.procs import ROOT
 
 RESULTS = ROOT / "bench" / "results"
 RECOVERY_FILES = ["recovery.json", "plait-recovery.json", "quick-recovery.json"]
-GROWTH_FILES = ["growth.json", "plait-growth.json", "quick-growth.json"]
+GROWTH_FILES = ["growth.json", "full-growth.json", "quick-growth.json"]
 
 
 def _load(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
