@@ -16,8 +16,7 @@ from bench import compare, core, extras, recovery
 from bench.procs import ROOT
 
 RESULTS = ROOT / "bench" / "results"
-RECOVERY_FILES = ["recovery.json", "plait-recovery.json", "quick-recovery.json",
-                  "expiry1-recovery.json"]
+RECOVERY_FILES = ["recovery.json", "plait-recovery.json", "quick-recovery.json"]
 GROWTH_FILES = ["growth.json", "full-growth.json", "quick-growth.json"]
 
 
@@ -55,19 +54,18 @@ def recovery_section() -> list[str]:
     for name, doc in docs:
         out += [_source(name, doc), ""]
         out += recovery.to_markdown(doc["R"])[2:]
-    out += ["Why plait misses the 0.5 s: it re-dispatches a dead worker's activity when the "
-            "worker's session expires (`PLAIT_SESSION_EXPIRY`, default 5 s, heartbeats every "
-            "~1 s), not when its connection drops; so step 5 starts again about 4.7 s after a "
-            "restart (5 s after the kill, less the time the new worker took to start), and "
-            "the rest of the result follows the 1.8 s of work with almost no overhead. The "
-            "second worker does not help: it is the expiry, not a worker, that is waited for "
-            "(the diagnostic run with `PLAIT_SESSION_EXPIRY=1` shows it: the result then "
-            "comes about 0.7 s after the work left; too short an expiry for production, where "
-            "a busy or paused worker would be judged dead). "
-            "Temporal without an activity heartbeat timeout waits for start_to_close (60 s). "
-            "DBOS restarts in about the time a Python process takes to import and launch it; "
-            "Restate's server notices the dropped HTTP/2 stream at once and retries with "
-            "backoff.", ""]
+    out += ["How to read it: after a restart, the time to the result includes starting a new "
+            "Python process (imports, connecting), which the `ready` columns separate; on this "
+            "loaded machine that alone is 0.5-1.5 s. plait notices the dead worker at once "
+            "(the server's session watch sees the worker's connection drop, rather than "
+            "waiting for the 5 s session expiry), so step 5 starts again as soon as a worker "
+            "can take it: right after the new worker is ready, or about 0.3 s after the kill "
+            "when a second worker is already running. Temporal, with no activity heartbeat "
+            "timeout, waits for the 60 s start_to_close before it retries step 5. DBOS "
+            "recovers a process's pending workflows when a process of the same executor "
+            "launches (its recovery starts shortly after `launch()` returns). Restate's server "
+            "notices the dropped HTTP/2 stream and retries the invocation with backoff; its "
+            "`ready` is only hypercorn's port accepting, before the app is loaded.", ""]
     return out
 
 
