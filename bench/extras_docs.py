@@ -17,7 +17,8 @@ from bench.procs import ROOT
 
 RESULTS = ROOT / "bench" / "results"
 RECOVERY_FILES = ["recovery.json", "plait-recovery.json", "quick-recovery.json"]
-GROWTH_FILES = ["growth.json", "full-growth.json", "full-temporal-growth.json", "quick-growth.json"]
+GROWTH_FILES = ["growth.json", "full-growth.json", "full-temporal-growth.json",
+                "plait-w5-20k-growth.json", "quick-growth.json"]
 
 
 def _load(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -32,7 +33,8 @@ def _load(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
 def _source(name: str, doc: dict[str, Any]) -> str:
     env = "".join(f"{k}={v} " for k, v in doc.get("plait_env", {}).items())
     return (f"From `bench/results/{name}` ({'quick' if doc['quick'] else 'full'}, "
-            f"{doc['repeat']} repetition(s), {doc.get('finished_at', '?')}): "
+            f"{doc['repeat']} repetition(s), {doc.get('finished_at', '?')}, plait "
+            f"{doc.get('plait_source', '?').split(' (')[0]}): "
             f"`{env}{doc['command']}`; every run in `{name[:-5]}.md`."
             + (" **Not plait's defaults** (a diagnostic run)." if env else ""))
 
