@@ -74,6 +74,7 @@ class Worker:
         self.held: set[str] = set()
         self.completions = Completions(client.transport)
         self.session_id: str | None = None
+        self._expiry = 5.0
         self._wf = WorkflowTasks(self, wf_defns, max_cached_workflows)
         self._acts = ActivityRunner(self, act_defns, max_concurrent_activities)
         self._graceful = graceful_shutdown_timeout.total_seconds()
@@ -163,12 +164,17 @@ class Worker:
              "workflow_types": sorted(self._wf.workflows),
              "activity_types": sorted(self.activity_names)})
         self.session_id = resp["session_id"]
+        self._expiry = float(resp.get("expiry") or 5.0)
         log.info("worker %s polling %r (session %s)", self.identity, self.task_queue,
                  self.session_id)
 
     async def _heartbeat_loop(self) -> None:
+        """Renew the lease every second while holding tasks (their timeouts are checked at
+        heartbeats); an idle worker renews every ``expiry / 2.5`` s (2 s by default), so an
+        idle server is not kept busy by its workers' leases."""
         while True:
-            await asyncio.sleep(HEARTBEAT_EVERY)
+            idle = max(HEARTBEAT_EVERY, self._expiry / 2.5)
+            await asyncio.sleep(HEARTBEAT_EVERY if self.held else idle)
             try:
                 await self.client.transport.call(
                     "POST", f"/api/v1/sessions/{self.session_id}/heartbeat",

@@ -16,6 +16,9 @@ class Effects:
     """Earliest timer this transaction created."""
     closed: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
     """Runs this transaction closed, for result waiters."""
+    leases: dict[str, float | None] = dataclasses.field(default_factory=dict)
+    """Worker sessions whose lease this transaction set (wall-clock expiry) or ended (None),
+    so the server checks for expired sessions only when one may be due."""
 
     def wake_queue(self, ns: str, task_queue: str, kind: str) -> None:
         """One task became ready (call once per task)."""

@@ -61,6 +61,8 @@ class Service:
         self.skipper = TimeSkipper(self) if self.config.time_skipping else None
         self.timers = TimerService(self)
         self._tasks: list[asyncio.Task[None]] = []
+        self.leases: dict[str, float] = {}
+        """Wall-clock expiry of the worker sessions this server saw opened or renewed."""
         self._namespaces: set[str] = set()
 
     async def ensure_namespace(self, ns: str) -> None:
@@ -134,6 +136,11 @@ class Service:
         task.add_done_callback(self._tasks.remove)
 
     def _apply(self, effects: Effects) -> None:
+        for session, until in effects.leases.items():
+            if until is None:
+                self.leases.pop(session, None)
+            else:
+                self.leases[session] = until
         for key in effects.queues:
             self.matching.wake(key)
         earlier = effects.timer_at is not None and self.timers.hint(effects.timer_at)

@@ -38,6 +38,7 @@ def open_session(ctx: Ctx, ns: str, req: dict[str, Any], expiry: float) -> dict[
             "activity_types": req.get("activity_types") or []}
     ctx.txn.exec("upsert_session", session=session, ns=ns, task_queue=req.get("task_queue", ""),
                  identity=identity, info=dumps_str(info), expires_at=ctx.wall + expiry)
+    ctx.effects.leases[session] = ctx.wall + expiry
     return {"session_id": session, "expiry": expiry}
 
 
@@ -51,6 +52,7 @@ def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
 
     session_info(ctx, session)  # raises NotFound when expired
     ctx.txn.exec("renew_session", session=session, expires_at=ctx.wall + expiry)
+    ctx.effects.leases[session] = ctx.wall + expiry
     held_set = set(held)
     for task in ctx.txn.leased_tasks(session):
         token = f"{task.task_id}.{task.dispatch_no}"
@@ -76,12 +78,14 @@ def renew(ctx: Ctx, session: str, expiry: float) -> None:
 
     session_info(ctx, session)  # raises NotFound when expired
     ctx.txn.exec("renew_session", session=session, expires_at=ctx.wall + expiry)
+    ctx.effects.leases[session] = ctx.wall + expiry
 
 
 def watch_dropped(ctx: Ctx, session: str, grace: float) -> None:
     """The watch's connection closed unanswered: unless the worker re-opens it (or
     heartbeats) within ``grace``, its session expires then."""
     ctx.txn.exec("shorten_session", session=session, expires_at=ctx.wall + grace)
+    ctx.effects.leases[session] = ctx.wall + grace
 
 
 def close(ctx: Ctx, session: str) -> None:
@@ -90,6 +94,7 @@ def close(ctx: Ctx, session: str) -> None:
         redispatch_lost(ctx, task, "worker_shutdown")
     _unstick(ctx, session)
     ctx.txn.exec("delete_session", session=session)
+    ctx.effects.leases[session] = None
 
 
 def _unstick(ctx: Ctx, session: str) -> None:
@@ -106,4 +111,5 @@ def expire_due(ctx: Ctx) -> int:
             redispatch_lost(ctx, task, "worker_session_expired")
         _unstick(ctx, session)
         ctx.txn.exec("delete_session", session=session)
+        ctx.effects.leases[session] = None
     return len(expired)

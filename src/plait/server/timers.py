@@ -34,6 +34,11 @@ __all__ = ["TimerService"]
 
 log = logging.getLogger("plait.server.timers")
 HOUSEKEEPING_EVERY = 1.0
+SLOW_HOUSEKEEPING_EVERY = 60.0
+"""Request-id and retention clean-ups: their windows are a day or more."""
+REREAD_EVERY = 30.0
+"""How long the earliest-timer reading may go unchecked when nothing hinted at a change (an
+idle server makes no queries in between; every new timer hints, other servers' by NOTIFY)."""
 BATCH = 256
 BUSY_RETRY = 0.02
 """How long to wait when timers are due but another server (or transaction) holds them."""
@@ -67,12 +72,17 @@ class TimerService:
         self._wake = asyncio.Event()
         self._next_due: float | None = 0.0
         self._last_housekeeping = 0.0
+        self._last_slow_housekeeping = 0.0
+        self._last_session_check = 0.0
+        self._last_read = 0.0
+        self._hinted = False
         self._database_was_away = False
 
     def hint(self, at: float) -> bool:
         """A timer is due at ``at``; True when that is earlier than this service knew."""
         if self._next_due is None or at < self._next_due:
             self._next_due = at
+            self._hinted = True
             self._wake.set()
             return True
         return False
@@ -101,7 +111,10 @@ class TimerService:
             fired = await self._fire_due()
         if fired >= BATCH:
             return
-        self._next_due = await self.service.store.read(_next_timer)
+        if tried or self._hinted or skipper is not None or wall - self._last_read >= REREAD_EVERY:
+            self._hinted = False
+            self._last_read = wall
+            self._next_due = await self.service.store.read(_next_timer)
         delay = HOUSEKEEPING_EVERY
         if self._next_due is not None:
             delay = min(delay, max(0.0, self._next_due - clock.now()))
@@ -130,10 +143,28 @@ class TimerService:
             self._database_was_away = False
             log.warning("the database is reachable again; worker sessions extended by %g s",
                         expiry)
-        await svc.write(sessions.expire_due)
+        await self._expire_sessions()
+        wall = time.time()
+        if wall - self._last_slow_housekeeping < SLOW_HOUSEKEEPING_EVERY:
+            return
+        self._last_slow_housekeeping = wall
         await svc.write(lambda ctx: ctx.txn.exec("delete_old_requests",
                                                   before=ctx.wall - 86400.0))
         now = svc.clock.now()  # retention counts from close_time, durable time
         expired = await svc.store.read(lambda t: t.all("expired_runs", now=now))
         for ns, wid, rid in expired:
             await svc.write(_deleter(ns, wid, rid))
+
+    async def _expire_sessions(self) -> None:
+        """Look for expired sessions when one this server renewed may be due, and every half
+        expiry in any case (sessions renewed on other servers, or before a restart)."""
+        svc = self.service
+        wall = time.time()
+        due = any(until <= wall for until in svc.leases.values())
+        if not due and wall - self._last_session_check < svc.config.session_expiry / 2:
+            return
+        self._last_session_check = wall
+        await svc.write(sessions.expire_due)
+        for session, until in list(svc.leases.items()):
+            if until <= wall:  # expired now, or renewed on another server: checked either way
+                svc.leases.pop(session, None)
