@@ -135,10 +135,15 @@ _EXTERNAL_DONE = {EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED.value,
                   EventType.EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED.value}
 
 
+_IDENTITY = ("workflow_id", "run_id", "workflow_type", "task_queue", "namespace")
+
+
 class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
     def __init__(self, defn: WorkflowDefn, task: dict[str, Any]) -> None:
         self.defn = defn
-        self.task_meta = task
+        # Only who the run is: the task itself (its events, its token) would stay alive as
+        # long as the instance sits in the worker's cache, about half of an idle one's memory.
+        self.task_meta = {k: task[k] for k in _IDENTITY}
         self.info = WorkflowInfo(task, None)
         self.upto = 0
         self.closed = False
