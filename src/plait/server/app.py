@@ -23,7 +23,7 @@ from plait.server import dispatch, history, messages, queries, sessions, ui, upd
 from plait.server.errors import ApiError, BadRequest, NotFound
 from plait.server.run import CLOSED, Ctx
 from plait.server.service import Service
-from plait.store.base import StoreUnavailable
+from plait.store.base import StoreBusy, StoreUnavailable
 from plait.store.search_index import MAX_FILTERS
 
 __all__ = ["make_app"]
@@ -56,6 +56,8 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         resp: web.StreamResponse = await handler(request)
     except ApiError as e:
         resp = error_response(e.status, e.code, e.message)
+    except StoreBusy as e:
+        resp = error_response(503, "busy", str(e))
     except StoreUnavailable as e:
         resp = error_response(503, "unavailable", f"the database is unavailable: {e}")
     except web.HTTPRequestEntityTooLarge:
@@ -712,6 +714,8 @@ async def _completion(request: web.Request, item: dict[str, Any]) -> dict[str, A
         return {"result": await COMPLETERS[item["type"]](request, item)}
     except ApiError as e:
         return {"error": {"status": e.status, "code": e.code, "message": e.message}}
+    except StoreBusy as e:
+        return {"error": {"status": 503, "code": "busy", "message": str(e)}}
     except StoreUnavailable as e:
         return {"error": {"status": 503, "code": "unavailable",
                           "message": f"the database is unavailable: {e}"}}

@@ -24,7 +24,7 @@ from plait.server.matching import Matching, ResultWaiters
 from plait.server.run import Ctx
 from plait.server.skipping import TimeSkipper
 from plait.server.timers import TimerService
-from plait.store.base import ConflictError, Store, Txn
+from plait.store.base import ConflictError, Store, StoreBusy, Txn
 
 __all__ = ["Service", "ServiceConfig"]
 
@@ -106,11 +106,12 @@ class Service:
                 return fn(Ctx(txn, wall + clock.offset, effects, wall))
             try:
                 result = await self.store.write(op)
-            except ConflictError:
+            except ConflictError as exc:
                 # Another server (or transaction) changed the same workflow first: run the
                 # state change again on what it committed, after a short random pause.
                 if attempt == WRITE_ATTEMPTS - 1:
-                    raise
+                    raise StoreBusy(f"the workflow changed concurrently {WRITE_ATTEMPTS} times "
+                                    "in a row; retry the request") from exc
                 await asyncio.sleep(random.uniform(0, 0.002 * 2 ** attempt))
                 continue
             self._apply(effects)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from plait.server import history, sessions
 from plait.server.run import Ctx
 from plait.server.skipping import SETTLE
-from plait.store.base import StoreUnavailable, Txn
+from plait.store.base import StoreBusy, StoreUnavailable, Txn
 
 if TYPE_CHECKING:
     from plait.server.service import Service
@@ -95,7 +95,8 @@ class TimerService:
                 raise
             except Exception as exc:  # the database is away: keep trying, loudly
                 log.error("timer service: %s", exc)
-                self._database_was_away |= isinstance(exc, StoreUnavailable)
+                self._database_was_away |= isinstance(exc, StoreUnavailable) and not isinstance(
+                    exc, StoreBusy)
                 await asyncio.sleep(0.5)
 
     async def _tick(self) -> None:

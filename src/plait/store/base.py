@@ -35,6 +35,10 @@ class ConflictError(Exception):
     """Another writer extended the history first (optimistic check failed); retry."""
 
 
+class StoreBusy(StoreUnavailable):
+    """A state change kept conflicting with other writers; the caller may retry later."""
+
+
 @dataclasses.dataclass
 class ExecutionRow:
     namespace: str
