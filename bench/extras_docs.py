@@ -17,7 +17,7 @@ from bench.procs import ROOT
 
 RESULTS = ROOT / "bench" / "results"
 RECOVERY_FILES = ["recovery.json", "plait-recovery.json", "quick-recovery.json"]
-GROWTH_FILES = ["growth.json", "full-growth.json", "full-temporal-growth.json",
+GROWTH_FILES = ["w7-growth.json", "growth.json", "full-growth.json", "full-temporal-growth.json",
                 "plait-w5-20k-growth.json", "quick-growth.json"]
 
 
