@@ -40,3 +40,10 @@ async def test_a_conflict_that_clears_is_invisible() -> None:
     store = Conflicting(fail=3)
     assert await Service(store).write(lambda ctx: None) == "done"  # type: ignore[arg-type]
     assert store.writes == 4
+
+
+def test_busy_is_a_retryable_503_for_routes_and_batch_items() -> None:
+    from plait.server.app import _expected_error
+
+    assert _expected_error(StoreBusy("retry")) == (503, "busy", "retry")
+    assert _expected_error(StoreUnavailable("down"))[:2] == (503, "unavailable")

@@ -54,12 +54,8 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
             raise BadRequest(NUL_MESSAGE)
         resp: web.StreamResponse = await handler(request)
-    except ApiError as e:
-        resp = error_response(e.status, e.code, e.message)
-    except StoreBusy as e:
-        resp = error_response(503, "busy", str(e))
-    except StoreUnavailable as e:
-        resp = error_response(503, "unavailable", f"the database is unavailable: {e}")
+    except (ApiError, StoreUnavailable) as e:
+        resp = error_response(*_expected_error(e))
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SERVICE].config.max_payload
         resp = error_response(413, "payload_too_large",
@@ -76,6 +72,16 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         resp = error_response(500, "internal", f"internal server error: {type(e).__name__}")
     REQUESTS.labels(route, str(resp.status)).inc()
     return resp
+
+
+def _expected_error(e: ApiError | StoreUnavailable) -> tuple[int, str, str]:
+    """(status, code, message) of an error the API answers by design, for a whole request
+    and for one item of a batch alike."""
+    if isinstance(e, ApiError):
+        return e.status, e.code, e.message
+    if isinstance(e, StoreBusy):
+        return 503, "busy", str(e)
+    return 503, "unavailable", f"the database is unavailable: {e}"
 
 
 async def body(request: web.Request) -> dict[str, Any]:
@@ -712,13 +718,9 @@ async def complete_tasks(request: web.Request) -> web.Response:
 async def _completion(request: web.Request, item: dict[str, Any]) -> dict[str, Any]:
     try:
         return {"result": await COMPLETERS[item["type"]](request, item)}
-    except ApiError as e:
-        return {"error": {"status": e.status, "code": e.code, "message": e.message}}
-    except StoreBusy as e:
-        return {"error": {"status": 503, "code": "busy", "message": str(e)}}
-    except StoreUnavailable as e:
-        return {"error": {"status": 503, "code": "unavailable",
-                          "message": f"the database is unavailable: {e}"}}
+    except (ApiError, StoreUnavailable) as e:
+        status, code, message = _expected_error(e)
+        return {"error": {"status": status, "code": code, "message": message}}
     except Exception as e:  # a bug: this item fails loudly, the others stand
         log.exception("internal error completing a %s task", item["type"])
         return {"error": {"status": 500, "code": "internal",

@@ -119,20 +119,17 @@ class Service:
         raise AssertionError("unreachable")
 
     def watch_dropped(self, session: str) -> None:
-        """A worker's watch connection closed unanswered: unless it re-opens the watch (or
-        heartbeats) within the grace, expire its session then, not at the next housekeeping
-        tick, and so hand its tasks to other workers at once."""
+        """A worker's watch connection closed unanswered: shorten its lease to the grace. The
+        timer service expires it when that passes (unless the worker came back), handing its
+        tasks to other workers at once instead of after the session expiry."""
         grace = self.config.watch_grace
 
-        async def mark() -> None:
+        async def shorten() -> None:
             try:
                 await self.write(lambda ctx: sessions.watch_dropped(ctx, session, grace))
-                await asyncio.sleep(grace + 0.01)
-                if await self.write(sessions.expire_due):
-                    log.info("worker session %s expired: its watch dropped", session)
-            except Exception as exc:  # housekeeping expires it a little later
-                log.warning("expiring worker session %s failed: %s", session, exc)
-        task = asyncio.ensure_future(mark())
+            except Exception as exc:  # the lease then runs its normal course
+                log.warning("shortening worker session %s failed: %s", session, exc)
+        task = asyncio.ensure_future(shorten())  # its request is being cancelled
         self._tasks.append(task)
         task.add_done_callback(self._tasks.remove)
 
@@ -142,6 +139,7 @@ class Service:
                 self.leases.pop(session, None)
             else:
                 self.leases[session] = until
+                self.timers.lease_due(until)
         for key in effects.queues:
             self.matching.wake(key)
         earlier = effects.timer_at is not None and self.timers.hint(effects.timer_at)

@@ -48,11 +48,7 @@ def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
     arrived, durable time like ``dispatched_at``) bounds when the worker wrote its list: a
     task dispatched after that cannot be in it, however long the heartbeat then waited for
     its transaction. The lease itself is in wall time (see :mod:`plait.server.clock`)."""
-    from plait.server.dispatch import session_info
-
-    session_info(ctx, session)  # raises NotFound when expired
-    ctx.txn.exec("renew_session", session=session, expires_at=ctx.wall + expiry)
-    ctx.effects.leases[session] = ctx.wall + expiry
+    renew(ctx, session, expiry)
     held_set = set(held)
     for task in ctx.txn.leased_tasks(session):
         token = f"{task.task_id}.{task.dispatch_no}"
@@ -73,7 +69,7 @@ def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
 
 
 def renew(ctx: Ctx, session: str, expiry: float) -> None:
-    """A watch (re)opened: the worker is alive (a heartbeat without reconciliation)."""
+    """The worker is alive (a watch opened, or the first half of a heartbeat)."""
     from plait.server.dispatch import session_info
 
     session_info(ctx, session)  # raises NotFound when expired

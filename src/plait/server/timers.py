@@ -87,6 +87,12 @@ class TimerService:
             return True
         return False
 
+    def lease_due(self, at: float) -> None:
+        """A worker session's lease ends at ``at`` (wall time): look then, if sooner than the
+        next tick (a dropped watch shortens a lease to a fraction of a second)."""
+        if at < time.time() + HOUSEKEEPING_EVERY:
+            self._wake.set()
+
     async def run(self) -> None:
         while True:
             try:
@@ -104,6 +110,7 @@ class TimerService:
         if wall - self._last_housekeeping >= HOUSEKEEPING_EVERY:
             self._last_housekeeping = wall
             await self._housekeeping()
+        await self._expire_sessions()
         clock, skipper = self.service.clock, self.service.skipper
         now = clock.now()
         fired = 0
@@ -117,6 +124,8 @@ class TimerService:
             self._last_read = wall
             self._next_due = await self.service.store.read(_next_timer)
         delay = HOUSEKEEPING_EVERY
+        if self.service.leases:  # in memory: the earliest lease this server granted
+            delay = min(delay, max(0.0, min(self.service.leases.values()) - time.time()))
         if self._next_due is not None:
             delay = min(delay, max(0.0, self._next_due - clock.now()))
             if tried and fired == 0 and delay == 0:
@@ -144,7 +153,6 @@ class TimerService:
             self._database_was_away = False
             log.warning("the database is reachable again; worker sessions extended by %g s",
                         expiry)
-        await self._expire_sessions()
         wall = time.time()
         if wall - self._last_slow_housekeeping < SLOW_HOUSEKEEPING_EVERY:
             return
