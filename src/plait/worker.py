@@ -75,7 +75,7 @@ class Worker:
         self.completions = Completions(client.transport)
         self.session_id: str | None = None
         self._expiry = 5.0
-        self._wf = WorkflowTasks(self, wf_defns, max_cached_workflows)
+        self.workflow_tasks = WorkflowTasks(self, wf_defns, max_cached_workflows)
         self._acts = ActivityRunner(self, act_defns, max_concurrent_activities)
         self._graceful = graceful_shutdown_timeout.total_seconds()
         self._pollers = pollers
@@ -97,7 +97,7 @@ class Worker:
         """Run until cancelled or :meth:`shutdown`."""
         await self._open_session()
         kinds = []
-        if self._wf.workflows:
+        if self.workflow_tasks.workflows:
             kinds += ["workflow", "query"]
         if self._acts.activities:
             kinds.append("activity")
@@ -161,7 +161,7 @@ class Worker:
         resp = await self.client.transport.call(
             "POST", f"{self.client._ns_path()}/sessions",
             {"task_queue": self.task_queue, "identity": self.identity,
-             "workflow_types": sorted(self._wf.workflows),
+             "workflow_types": sorted(self.workflow_tasks.workflows),
              "activity_types": sorted(self.activity_names)})
         self.session_id = resp["session_id"]
         self._expiry = float(resp.get("expiry") or 5.0)
@@ -243,14 +243,14 @@ class Worker:
                 if kind == "workflow":
                     self.spawn_workflow_task(task, slot_held=True)
                 elif kind == "query":
-                    self._spawn(self._wf.answer_query(task), self.query_slots)
+                    self._spawn(self.workflow_tasks.answer_query(task), self.query_slots)
                 else:
                     self.spawn_activity(task)
 
     def spawn_workflow_task(self, task: dict[str, Any], *, slot_held: bool) -> None:
         if not slot_held:
             self.workflow_slots.used += 1
-        self._spawn(self._wf.run(task), self.workflow_slots)
+        self._spawn(self.workflow_tasks.run(task), self.workflow_slots)
 
     def spawn_activity(self, task: dict[str, Any]) -> None:
         """Run an activity whose slot is already reserved."""

@@ -109,20 +109,35 @@ class ActivityRunner:
             log.warning("activity %s could not be handed over for async completion: %s",
                         task["activity_type"], e)
 
-    async def _report_success(self, task: dict[str, Any], result: Any) -> None:
+    async def _report_success(self, task: dict[str, Any], result: Any, *,
+                              chain: bool = True) -> None:
         w = self.worker
+        payload = encode(result)
+        chained = w.workflow_tasks.chain(task, payload) if chain else None
         eager = w.eager and bool(w.workflow_names) and w.workflow_slots.try_reserve(1) == 1
+        body = {"token": task["token"], "result": payload, "eager_workflow": eager,
+                "task_queue": w.task_queue}
+        if chained is not None:
+            body["workflow_step"] = chained.body
         try:
-            resp = await w.completions.send(
-                "activity_complete",
-                {"token": task["token"], "result": encode(result), "eager_workflow": eager,
-                 "task_queue": w.task_queue})
+            resp = await w.completions.send("activity_complete", body)
         except errors.RPCError as e:
             if eager:
                 w.workflow_slots.release()
+            if chained is not None:
+                w.workflow_tasks.abandon(chained)
+                if e.status not in (0, 409, 503):
+                    # The step was refused as a whole (say, commands the server rejects): the
+                    # result alone is still good; its workflow task then fails visibly.
+                    log.warning("chained workflow step refused (%s); reporting the activity "
+                                "result alone", e)
+                    await self._report_success(task, result, chain=False)
+                    return
             log.warning("activity %s result not recorded: %s", task["activity_type"], e)
             return
         wt = resp.get("workflow_task")
+        if chained is not None:
+            wt = w.workflow_tasks.settle(chained, resp) or wt
         if wt is not None:
             w.spawn_workflow_task(wt, slot_held=True)
         elif eager:

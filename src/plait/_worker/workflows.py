@@ -8,22 +8,37 @@ is rebuilt by replaying the full history.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
+import time
 import traceback
 from typing import TYPE_CHECKING, Any
 
 from plait import errors
 from plait.protocol import failure as failures
-from plait.runtime.activations import timestamp
+from plait.protocol.jsoncodec import dumps, loads
+from plait.runtime.activations import Activation, timestamp, wire_time
 from plait.runtime.definitions import WorkflowDefn
 from plait.runtime.instance import WorkflowInstance, WorkflowTaskError, new_instance
 
 if TYPE_CHECKING:
     from plait.worker import Worker
 
-__all__ = ["WorkflowTasks"]
+__all__ = ["Chained", "WorkflowTasks"]
 
 log = logging.getLogger("plait.worker")
+
+
+@dataclasses.dataclass
+class Chained:
+    """A workflow task run on an activity's result, waiting to travel with it."""
+
+    run_id: str
+    inst: WorkflowInstance
+    body: dict[str, Any]
+    """The completion item's ``workflow_step``."""
+    reserved: int
+    """Activity slots held for the activities the server may hand back."""
 
 
 class WorkflowTasks:
@@ -53,6 +68,7 @@ class WorkflowTasks:
                 f"(task queue {self.worker.task_queue!r}; registered: "
                 f"{sorted(self.workflows) or 'none'})"), "unknown_workflow_type")
         inst = self.cache.pop(run_id, None)
+        arrived = time.monotonic()
         try:
             if inst is not None and inst.upto == task["previous_upto"]:
                 new = [e for e in task["events"] if e["event_id"] > inst.upto]
@@ -67,7 +83,43 @@ class WorkflowTasks:
             return await self._fail(task, e.cause, e.kind)
         except Exception as e:  # a bug below user code: still fail the task visibly
             return await self._fail(task, e, "worker_error")
+        inst.clock_offset = task["started_time"] - arrived
         return await self._complete(task, inst, commands)
+
+    def chain(self, task: dict[str, Any], result: Any) -> Chained | None:
+        """Run the workflow task an activity's result unblocks, here and now, when this
+        worker caches the run and the workflow waits on nothing else; the step then travels
+        with the result (:mod:`plait.server.chained`). None: report the result alone."""
+        run_id = task["run_id"]
+        inst = self.cache.get(run_id)
+        if inst is None or inst.closed or not self.worker.eager \
+                or not inst.waits_only_on(task["activity_id"]):
+            return None
+        del self.cache[run_id]  # in flight: a task arriving meanwhile replays instead
+        started = max(inst.time(), wire_time(time.monotonic() + inst.clock_offset))
+        event = {"event_id": inst.upto + 1, "event_type": "ACTIVITY_TASK_COMPLETED",
+                 "attributes": {"activity_id": task["activity_id"],
+                                "result": loads(dumps(result))}}
+        try:
+            commands = inst.activate(Activation([event], started, None))
+        except Exception:  # a failing task is run (and reported) the ordinary way
+            return None
+        body, reserved = self._step_body(inst, commands)
+        body.update(upto=inst.upto, started_time=started)
+        return Chained(run_id, inst, body, reserved)
+
+    def settle(self, chained: Chained, resp: dict[str, Any]) -> dict[str, Any] | None:
+        """The server answered a chained step: keep the instance if the step was recorded.
+        Refused, the instance has seen a result the history shows elsewhere: it is dropped,
+        and the next task replays. Returns a workflow task handed back, if any."""
+        step = resp.get("workflow_step") or {}
+        if "upto" not in step:
+            self.abandon(chained)
+            return None
+        return self._settled(chained.run_id, chained.inst, step, chained.reserved)
+
+    def abandon(self, chained: Chained) -> None:
+        self.worker.activity_slots.release(chained.reserved)
 
     async def answer_query(self, task: dict[str, Any]) -> None:
         token = task["token"]
@@ -117,21 +169,27 @@ class WorkflowTasks:
             events = await self._fetch_history(task)
         return [e for e in events if e["event_id"] < task["started_event_id"]]
 
-    async def _complete(self, task: dict[str, Any], inst: WorkflowInstance,
-                        commands: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def _step_body(self, inst: WorkflowInstance, commands: list[dict[str, Any]]
+                   ) -> tuple[dict[str, Any], int]:
+        """A workflow task's outcome as the server takes it, and the activity slots reserved
+        for the activities it schedules that the server may hand straight back."""
         for c in commands:
             c.pop("_where", None)
-        acts = self.worker.activity_slots
         own = sum(1 for c in commands if c["kind"] == "schedule_activity"
                   and c["task_queue"] == self.worker.task_queue
                   and c["activity_type"] in self.worker.activity_names)
-        reserved = acts.try_reserve(own) if self.worker.eager else 0
+        reserved = self.worker.activity_slots.try_reserve(own) if self.worker.eager else 0
+        return {"commands": commands, "eager_activities": reserved,
+                "update_rejections": inst.rejections,
+                "eager_workflow": self.worker.eager and not inst.closed}, reserved
+
+    async def _complete(self, task: dict[str, Any], inst: WorkflowInstance,
+                        commands: list[dict[str, Any]]) -> dict[str, Any] | None:
+        body, reserved = self._step_body(inst, commands)
+        acts = self.worker.activity_slots
         try:
             resp = await self.worker.completions.send(
-                "workflow_complete",
-                {"token": task["token"], "commands": commands, "eager_activities": reserved,
-                 "update_rejections": inst.rejections,
-                 "eager_workflow": self.worker.eager and not inst.closed})
+                "workflow_complete", {"token": task["token"], **body})
         except errors.RPCError as e:
             acts.release(reserved)
             self.cache.pop(task["run_id"], None)
@@ -143,17 +201,26 @@ class WorkflowTasks:
             # with backoff, rather than a silent loop of re-offers.
             return await self._fail(task, errors.PlaitError(
                 f"the server refused this workflow task's commands: {e}"), "bad_commands")
+        return self._settled(task["run_id"], inst, resp, reserved)
+
+    def _settled(self, run_id: str, inst: WorkflowInstance, resp: dict[str, Any],
+                 reserved: int) -> dict[str, Any] | None:
+        """After a recorded task: start the activities handed back, cache the instance;
+        returns the next workflow task if the server handed one back too."""
         eager_acts = resp.get("activity_tasks") or []
-        acts.release(reserved - len(eager_acts))
+        self.worker.activity_slots.release(reserved - len(eager_acts))
         for t in eager_acts:
             self.worker.spawn_activity(t)
         if not resp.get("rejected") and not inst.closed:
             inst.upto = resp["upto"]
-            self._remember(task["run_id"], inst)
+            self._remember(run_id, inst)
         nxt: dict[str, Any] | None = resp.get("workflow_task")
         return nxt
 
     def _remember(self, run_id: str, inst: WorkflowInstance) -> None:
+        cached = self.cache.get(run_id)
+        if cached is not None and cached.upto > inst.upto:
+            return  # a later task of this run already rebuilt it meanwhile
         self.cache[run_id] = inst
         while len(self.cache) > self.max_cached:
             self.cache.popitem(last=False)

@@ -13,7 +13,7 @@ from typing import Any
 
 from plait.protocol.events import COMMAND_EVENTS, EventType
 
-__all__ = ["Activation", "split", "timestamp"]
+__all__ = ["Activation", "split", "timestamp", "wire_time"]
 
 _WT = {EventType.WORKFLOW_TASK_SCHEDULED.value, EventType.WORKFLOW_TASK_STARTED.value,
        EventType.WORKFLOW_TASK_COMPLETED.value, EventType.WORKFLOW_TASK_FAILED.value,
@@ -36,6 +36,12 @@ def timestamp(event: dict[str, Any]) -> float:
     if isinstance(ts, (int, float)):
         return float(ts)
     return dt.datetime.fromisoformat(str(ts).replace("Z", "+00:00")).timestamp()
+
+
+def wire_time(ts: float) -> float:
+    """``ts`` as the server records it in an event timestamp (whole microseconds), so a
+    time the worker chose reads back the same from history."""
+    return dt.datetime.fromtimestamp(ts, dt.UTC).timestamp()
 
 
 def split(events: Sequence[dict[str, Any]], live_time: float | None) -> list[Activation]:

@@ -146,6 +146,9 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
         self.task_meta = {k: task[k] for k in _IDENTITY}
         self.info = WorkflowInfo(task, None)
         self.upto = 0
+        self.clock_offset = 0.0
+        """The server's clock minus this process's monotonic clock, as of the last task the
+        worker was handed: how a chained step estimates its start time."""
         self.closed = False
         self.replaying = False
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
@@ -211,6 +214,14 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
         self.upto = max(self.upto, act.last_event_id)
         self.replaying = False
         return commands
+
+    def waits_only_on(self, activity_id: str) -> bool:
+        """Whether this activity is the one thing the workflow waits for from outside (no
+        other activity or child is out): a worker may then run the task its result unblocks
+        right away (a chained step). With several out, results are better gathered into one
+        task by the server than recorded as a task each."""
+        return len(self._activities) == 1 and activity_id in self._activities \
+            and all(entry[1].done() for entry in self._children.values())
 
     def _run_until_idle(self) -> None:
         while True:

@@ -667,9 +667,36 @@ async def _complete_activity_task(request: web.Request, req: dict[str, Any]) -> 
     token = task_token(req)
     payload(req.get("result"), "result")
     optional_str(req, "task_queue")
+    step = _workflow_step(req)
     out = await svc(request).write(lambda ctx: dispatch.complete_activity(ctx, token, req))
     COMPLETIONS.labels("activity", "completed").inc()
+    if step is not None and "upto" in (out.get("workflow_step") or {}):
+        COMPLETIONS.labels("workflow", "completed").inc()
+        settled = [c.get("update_id") for c in step["commands"]
+                   if c["kind"] == "complete_update"]
+        if settled:
+            _wake_updates(request, settled)
     return out
+
+
+def _workflow_step(req: dict[str, Any]) -> dict[str, Any] | None:
+    """A chained step (:mod:`plait.server.chained`), checked like a workflow task's
+    completion; None when the item has none."""
+    step = req.get("workflow_step")
+    if step is None:
+        return None
+    if not isinstance(step, dict):
+        raise BadRequest("workflow_step must be an object")
+    commands(step)
+    if step.get("upto") is None:
+        raise BadRequest("workflow_step.upto is required: the last event the worker has seen")
+    step["upto"] = integer(step["upto"], "workflow_step.upto", 0, 0, 2**62)
+    started = step.get("started_time")
+    if isinstance(started, bool) or not isinstance(started, (int, float)):
+        raise BadRequest("workflow_step.started_time must be a number (seconds since epoch)")
+    step["eager_activities"] = integer(step.get("eager_activities"),
+                                       "workflow_step.eager_activities", 0, 0, 256)
+    return step
 
 
 async def _fail_activity_task(request: web.Request, req: dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.server import activities, history, queries, updates
+from plait.server import activities, chained, history, queries, updates
 from plait.server.errors import NotFound
 from plait.server.run import RUNNING, Ctx, Run, wire_time
 from plait.store.base import TaskRow
@@ -115,10 +115,17 @@ def complete_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, An
     if run is None:
         return {"recorded": False}
     run.alive = session
+    step = req.get("workflow_step")
+    refused = step and chained.refusal(ctx, run, session, step)
+    if step and not refused:
+        return {"recorded": True,
+                "workflow_step": chained.apply(ctx, run, task, session, step, req.get("result"))}
     had_wt = run.state.get("wt") is not None
     activities.complete(run, task, req.get("result"))
     run.save()
     out: dict[str, Any] = {"recorded": True}
+    if step:
+        out["workflow_step"] = {"refused": refused}
     wt = run.state.get("wt")
     if req.get("eager_workflow") and wt and not had_wt and _can_run(ctx, run, session):
         tasks = claim_ids(ctx, [wt["task_id"]], session, run)

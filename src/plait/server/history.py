@@ -19,6 +19,7 @@ from plait.server.run import CLOSED, RUNNING, Ctx, Run
 from plait.store.base import ExecutionRow, TaskRow, Txn
 
 __all__ = [
+    "apply_step",
     "check_existing",
     "complete_workflow_task",
     "describe",
@@ -242,6 +243,13 @@ def complete_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[st
         return {"rejected": True, "reason": "unhandled_events"}
     run.alive = session
     run.end_wt(task, EventType.WORKFLOW_TASK_COMPLETED, {"identity": session})
+    return apply_step(ctx, run, session, commands, req)
+
+
+def apply_step(ctx: Ctx, run: Run, session: str, commands: list[dict[str, Any]],
+               req: dict[str, Any]) -> dict[str, Any]:
+    """What follows a completed workflow task's events: its commands, the run's stickiness
+    to the worker that ran it, the save, and the eager hand-back of what it created."""
     scheduled = apply_commands(run, commands)
     run.state["upto"] = run.row.next_event_id - 1  # before the held inputs are written
     run.state["last_task_failure"] = None

@@ -76,6 +76,9 @@ class Run:
         self.closed_now = False
         self.alive: str | None = None
         """A session known to be alive in this transaction (it is completing a task now)."""
+        self.wt_ran = False
+        """True while a worker's chained step is applied (:mod:`plait.server.chained`): the
+        worker already ran the workflow task these inputs would schedule."""
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -142,7 +145,7 @@ class Run:
         return task is not None and task.lease_session is not None
 
     def ensure_wt(self) -> None:
-        if self.running and not self.state.get("wt"):
+        if self.running and not self.state.get("wt") and not self.wt_ran:
             self.schedule_wt()
 
     def schedule_wt(self, *, attempt: int = 1, visible_at: float | None = None) -> None:
@@ -185,6 +188,19 @@ class Run:
                               "started_event_id": started, **attrs})
         self.txn.delete_task(task.task_id)
         self.state["wt"] = None
+
+    def record_ran_wt(self, session: str, started: float) -> None:
+        """Record a workflow task that a worker ran without being handed one (a chained
+        step): the same three events a dispatched task leaves, and no task row."""
+        sched = self.append(EventType.WORKFLOW_TASK_SCHEDULED,
+                            {"task_queue": self.row.task_queue, "attempt": 1})
+        started_id = self.append(EventType.WORKFLOW_TASK_STARTED,
+                                 {"scheduled_event_id": sched, "identity": session,
+                                  "attempt": 1}, started)
+        self.append(EventType.WORKFLOW_TASK_COMPLETED,
+                    {"scheduled_event_id": sched, "started_event_id": started_id,
+                     "identity": session})
+        self.state["last_wt_scheduled_event_id"] = sched
 
     def retry_wt(self, task: TaskRow, outcome: EventType, attrs: dict[str, Any],
                  delay: float) -> None:
