@@ -1,0 +1,266 @@
+"""Chained steps: a worker that caches the run reports an activity's result together with the
+workflow task it unblocks (``plait.server.chained``). The history must be the one the two
+separate changes would have written, replay must accept it, and whenever the history moved
+meanwhile the server must refuse the step, record the result alone and lose nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+
+from plait import Worker, activity, workflow
+from plait._worker.completions import Completions
+from plait._worker.workflows import Chained, WorkflowTasks
+from plait.runtime.activations import timestamp
+from plait.testing import Replayer, WorkflowEnvironment
+
+T = timedelta(seconds=10)
+gate: asyncio.Event | None = None
+
+
+@activity.defn
+async def add_one(x: int) -> int:
+    await asyncio.sleep(0.02)  # time passes between the tasks
+    return x + 1
+
+
+@activity.defn
+async def held(x: int) -> int:
+    assert gate is not None
+    await gate.wait()
+    return x + 1
+
+
+@workflow.defn
+class Steps:
+    @workflow.run
+    async def run(self, n: int) -> dict[str, Any]:
+        times = [workflow.now().timestamp()]
+        for _ in range(3):
+            n = await workflow.execute_activity(add_one, n, start_to_close_timeout=T)
+            times.append(workflow.now().timestamp())
+        return {"n": n, "times": times}
+
+
+@workflow.defn
+class Signalled:
+    def __init__(self) -> None:
+        self.got: list[str] = []
+
+    @workflow.signal
+    def note(self, text: str) -> None:
+        self.got.append(text)
+
+    @workflow.run
+    async def run(self, n: int) -> dict[str, Any]:
+        n = await workflow.execute_activity(held, n, start_to_close_timeout=T)
+        n = await workflow.execute_activity(add_one, n, start_to_close_timeout=T)
+        return {"n": n, "got": self.got}
+
+
+@workflow.defn
+class FanIn:
+    @workflow.run
+    async def run(self, width: int) -> int:
+        results = await asyncio.gather(*(workflow.execute_activity(
+            add_one, i, start_to_close_timeout=T) for i in range(width)))
+        return sum(results)
+
+
+@pytest.fixture
+def steps(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The server's answer to every chained step the worker sends."""
+    answers: list[dict[str, Any]] = []
+    settle = WorkflowTasks.settle
+
+    def spy(self: WorkflowTasks, chained: Chained, resp: dict[str, Any]) -> Any:
+        answers.append(resp.get("workflow_step") or {})
+        return settle(self, chained, resp)
+    monkeypatch.setattr(WorkflowTasks, "settle", spy)
+    return answers
+
+
+def _types(events: list[dict[str, Any]]) -> list[str]:
+    return [e["event_type"] for e in events]
+
+
+async def test_a_chain_of_activities_is_recorded_as_separate_changes_would_be(
+        env: WorkflowEnvironment, queue: str, steps: list[dict[str, Any]]) -> None:
+    async with Worker(env.client, task_queue=queue, workflows=[Steps], activities=[add_one]):
+        h = await env.client.start_workflow(Steps.run, 1, id="chain-1", task_queue=queue)
+        out = await h.result()
+    assert out["n"] == 4
+    assert len(steps) == 3 and all("upto" in s for s in steps), steps
+    events = (await h.fetch_history()).to_dict()["events"]
+    step = ["ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED", "WORKFLOW_TASK_SCHEDULED",
+            "WORKFLOW_TASK_STARTED", "WORKFLOW_TASK_COMPLETED"]
+    assert _types(events) == [
+        "WORKFLOW_EXECUTION_STARTED", "WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED",
+        "WORKFLOW_TASK_COMPLETED", "ACTIVITY_TASK_SCHEDULED",
+        *step, "ACTIVITY_TASK_SCHEDULED", *step, "ACTIVITY_TASK_SCHEDULED",
+        *step, "WORKFLOW_EXECUTION_COMPLETED"]
+    assert [e["event_id"] for e in events] == list(range(1, len(events) + 1))
+    # workflow.now() in each task is that task's recorded start, and time moves forward.
+    started = [timestamp(e) for e in events if e["event_type"] == "WORKFLOW_TASK_STARTED"]
+    assert out["times"] == started
+    assert all(b > a for a, b in zip(started, started[1:], strict=False))
+    await Replayer(workflows=[Steps]).replay(await h.fetch_history())
+
+
+async def test_a_signal_handled_while_the_activity_runs_then_the_step_chains(
+        env: WorkflowEnvironment, queue: str, steps: list[dict[str, Any]]) -> None:
+    global gate
+    gate = asyncio.Event()
+    async with Worker(env.client, task_queue=queue, workflows=[Signalled],
+                      activities=[held, add_one]):
+        h = await env.client.start_workflow(Signalled.run, 1, id="chain-2", task_queue=queue)
+        for _ in range(200):  # wait until the activity runs
+            desc = (await h.describe()).raw
+            if any(p["state"] == "started" for p in desc["pending_activities"]):
+                break
+            await asyncio.sleep(0.02)
+        await h.signal("note", "hello")
+        await asyncio.sleep(0.2)  # the signal's workflow task runs while the activity waits
+        gate.set()
+        out = await h.result()
+    assert out == {"n": 3, "got": ["hello"]}
+    assert "upto" in steps[-1]  # the second activity chained again once the run caught up
+    await Replayer(workflows=[Signalled]).replay(await h.fetch_history())
+    events = (await h.fetch_history()).to_dict()["events"]
+    assert _types(events).count("ACTIVITY_TASK_COMPLETED") == 2
+    assert _types(events).count("WORKFLOW_EXECUTION_SIGNALED") == 1
+
+
+async def test_a_signal_landing_before_the_step_refuses_it_and_loses_nothing(
+        env: WorkflowEnvironment, queue: str, steps: list[dict[str, Any]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker ran the step, then a signal is recorded before the step reaches the
+    server: the step must be refused, the result kept, and the signal seen by the workflow."""
+    global gate
+    gate = asyncio.Event()
+    gate.set()
+    send = Completions.send
+    signalled: list[bool] = []
+
+    async def signal_first(self: Completions, kind: str, body: dict[str, Any]) -> Any:
+        if kind == "activity_complete" and "workflow_step" in body and not signalled:
+            signalled.append(True)
+            await env.client.get_workflow_handle("chain-8").signal("note", "late")
+        return await send(self, kind, body)
+    monkeypatch.setattr(Completions, "send", signal_first)
+    async with Worker(env.client, task_queue=queue, workflows=[Signalled],
+                      activities=[held, add_one]):
+        out = await env.client.execute_workflow(Signalled.run, 1, id="chain-8",
+                                                task_queue=queue)
+    assert out == {"n": 3, "got": ["late"]}
+    assert steps[0].get("refused") in ("history_moved", "workflow_task_pending"), steps
+    h = env.client.get_workflow_handle("chain-8")
+    events = (await h.fetch_history()).to_dict()["events"]
+    assert _types(events).count("ACTIVITY_TASK_COMPLETED") == 2
+    await Replayer(workflows=[Signalled]).replay(await h.fetch_history())
+
+
+async def test_parallel_activities_are_not_chained(
+        env: WorkflowEnvironment, queue: str, steps: list[dict[str, Any]]) -> None:
+    """With several activities out, results gather into few tasks instead of a task each."""
+    async with Worker(env.client, task_queue=queue, workflows=[FanIn], activities=[add_one]):
+        out = await env.client.execute_workflow(FanIn.run, 20, id="chain-3", task_queue=queue)
+    assert out == sum(range(1, 21))
+    # Only the last result can chain (the others still had company when they returned).
+    assert len(steps) <= 1
+
+
+NS = "/api/v1/namespaces/default"
+
+
+async def _post(http: aiohttp.ClientSession, url: str, body: Any) -> tuple[int, Any]:
+    async with http.post(url, json=body) as r:
+        return r.status, await r.json(content_type=None)
+
+
+async def _activity_out(http: aiohttp.ClientSession, env: WorkflowEnvironment,
+                        queue: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """By hand: a session, the first workflow task completed with one activity scheduled,
+    and that activity handed back eagerly. Returns the session, the workflow task's answer
+    and the activity task."""
+    _, opened = await _post(http, env.address + NS + "/sessions", {
+        "task_queue": queue, "workflow_types": ["Steps"], "activity_types": ["add_one"]})
+    sid = opened["session_id"]
+    _, polled = await _post(http, env.address + NS + f"/task-queues/{queue}/poll",
+                            {"session_id": sid, "kind": "workflow", "wait": 5})
+    wt = polled["tasks"][0]
+    schedule = {"kind": "schedule_activity", "activity_id": "1", "activity_type": "add_one",
+                "task_queue": queue, "input": [], "start_to_close_timeout": 10}
+    status, done = await _post(http, env.address + "/api/v1/workflow-tasks/complete", {
+        "token": wt["token"], "commands": [schedule], "eager_activities": 1})
+    assert status == 200, done
+    return sid, done, done["activity_tasks"][0]
+
+
+async def test_the_route_refuses_a_step_on_a_moved_history_and_records_the_result(
+        env: WorkflowEnvironment, queue: str) -> None:
+    await env.client.start_workflow(Steps.run, 1, id="chain-4", task_queue=queue)
+    async with aiohttp.ClientSession() as http:
+        _, done, act = await _activity_out(http, env, queue)
+        complete = {"kind": "complete_workflow", "result": {"encoding": "json", "data": 2}}
+        status, body = await _post(http, env.address + "/api/v1/activity-tasks/complete", {
+            "token": act["token"], "result": {"encoding": "json", "data": 2},
+            "workflow_step": {"upto": done["upto"] - 1, "started_time": act["started_time"],
+                              "commands": [complete]}})
+    assert status == 200, body
+    assert body == {"recorded": True, "workflow_step": {"refused": "history_moved"}}
+    history = (await env.client.get_workflow_handle("chain-4").fetch_history()).to_dict()["events"]
+    assert _types(history)[-3:] == ["ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED",
+                                    "WORKFLOW_TASK_SCHEDULED"]  # a task was scheduled as usual
+
+
+async def test_the_route_records_a_valid_step_in_one_change(
+        env: WorkflowEnvironment, queue: str) -> None:
+    h = await env.client.start_workflow(Steps.run, 1, id="chain-5", task_queue=queue)
+    async with aiohttp.ClientSession() as http:
+        _, done, act = await _activity_out(http, env, queue)
+        complete = {"kind": "complete_workflow",
+                    "result": {"encoding": "json", "data": {"n": 2, "times": []}}}
+        status, body = await _post(http, env.address + "/api/v1/activity-tasks/complete", {
+            "token": act["token"], "result": {"encoding": "json", "data": 2},
+            "workflow_step": {"upto": done["upto"], "started_time": act["started_time"],
+                              "commands": [complete]}})
+    assert status == 200, body
+    assert body["recorded"] is True and body["workflow_step"]["upto"] == 11
+    desc = (await h.describe()).raw
+    assert desc["status"] == "COMPLETED" and desc["pending_workflow_task"] is False
+
+
+@pytest.mark.parametrize(("step", "message"), [
+    ("not an object", "workflow_step must be an object"),
+    ({"started_time": 1.0, "commands": []}, "workflow_step.upto is required"),
+    ({"upto": 4, "commands": []}, "workflow_step.started_time must be a number"),
+    ({"upto": 4, "started_time": 1.0}, "commands must be a list"),
+])
+async def test_malformed_steps_are_refused_whole_and_record_nothing(
+        env: WorkflowEnvironment, queue: str, step: Any, message: str) -> None:
+    await env.client.start_workflow(Steps.run, 1, id="chain-6", task_queue=queue)
+    async with aiohttp.ClientSession() as http:
+        _, _, act = await _activity_out(http, env, queue)
+        status, body = await _post(http, env.address + "/api/v1/activity-tasks/complete", {
+            "token": act["token"], "result": {"encoding": "json", "data": 2},
+            "workflow_step": step})
+    assert status == 400 and message in body["error"]["message"], body
+    desc = (await env.client.get_workflow_handle("chain-6").describe()).raw
+    assert [p["state"] for p in desc["pending_activities"]] == ["started"]
+
+
+async def test_a_step_far_from_the_servers_clock_is_refused(
+        env: WorkflowEnvironment, queue: str) -> None:
+    await env.client.start_workflow(Steps.run, 1, id="chain-7", task_queue=queue)
+    async with aiohttp.ClientSession() as http:
+        _, done, act = await _activity_out(http, env, queue)
+        status, body = await _post(http, env.address + "/api/v1/activity-tasks/complete", {
+            "token": act["token"], "result": {"encoding": "json", "data": 2},
+            "workflow_step": {"upto": done["upto"], "started_time": act["started_time"] + 3600,
+                              "commands": []}})
+    assert status == 200 and body["workflow_step"] == {"refused": "clock_skew"}, body
