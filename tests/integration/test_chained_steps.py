@@ -6,6 +6,7 @@ meanwhile the server must refuse the step, record the result alone and lose noth
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -107,7 +108,7 @@ async def test_a_chain_of_activities_is_recorded_as_separate_changes_would_be(
     # workflow.now() in each task is that task's recorded start, and time moves forward.
     started = [timestamp(e) for e in events if e["event_type"] == "WORKFLOW_TASK_STARTED"]
     assert out["times"] == started
-    assert all(b > a for a, b in zip(started, started[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(started))
     await Replayer(workflows=[Steps]).replay(await h.fetch_history())
 
 
