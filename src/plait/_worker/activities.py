@@ -117,8 +117,9 @@ class ActivityRunner:
         eager = w.eager and bool(w.workflow_names) and w.workflow_slots.try_reserve(1) == 1
         body = {"token": task["token"], "result": payload, "eager_workflow": eager,
                 "task_queue": w.task_queue}
-        if chained is not None:
-            body["workflow_step"] = chained.body
+        if chained is not None:  # a task handed back with the step takes the slot held here
+            body["workflow_step"] = {**chained.body,
+                                     "eager_workflow": eager and chained.body["eager_workflow"]}
         try:
             resp = await w.completions.send("activity_complete", body)
         except errors.RPCError as e:
