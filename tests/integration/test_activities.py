@@ -191,3 +191,33 @@ async def test_describe_shows_backing_off_activity(env: WorkflowEnvironment, que
         assert pending.next_attempt_time is not None
         assert "attempt 1" in (pending.last_failure or {}).get("message", "")
         await handle.terminate("test over")
+
+
+async def test_the_attempt_log_shows_a_running_attempt(env: WorkflowEnvironment,
+                                                       queue: str) -> None:
+    """An attempt's log row is written when it ends; while it runs, its leased task stands in,
+    so describe() lists it as started, not ended, with its worker."""
+    async with Worker(env.client, task_queue=queue, workflows=[CallOne], activities=ACTS):
+        h = await env.client.start_workflow(CallOne.run, "flaky", 1,
+                                            {"start_to_close_timeout": 5}, id="r-log",
+                                            task_queue=queue)
+        await h.result()
+        h2 = await env.client.start_workflow(CallOne.run, "sleepy", 1.0,
+                                             {"start_to_close_timeout": 5}, id="r-log2",
+                                             task_queue=queue)
+        for _ in range(100):
+            desc = await h2.describe()
+            if desc.attempts:
+                break
+            await asyncio.sleep(0.02)
+        running = desc.attempts
+        assert [(a.attempt, a.outcome, a.ended_at) for a in running] == [(1, None, None)]
+        assert running[0].worker and running[0].started_at is not None
+        await h2.result()
+        done = (await h2.describe()).attempts
+        assert [(a.attempt, a.outcome) for a in done] == [(1, "completed")]
+        assert done[0].worker == running[0].worker
+        assert done[0].started_at == running[0].started_at
+    log = (await h.describe()).attempts
+    assert [(a.attempt, a.outcome) for a in log] == [(1, "failed"), (2, "completed")]
+    assert log[0].ended_at is not None and log[0].started_at <= log[0].ended_at  # type: ignore[operator]

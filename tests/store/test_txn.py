@@ -245,16 +245,24 @@ async def test_buffered_events_come_back_in_order_once(store: Store) -> None:
 async def test_attempt_log(store: Store) -> None:
     await store.write(lambda t: t.insert_execution(execution()))
     key = {"ns": NS, "wid": "w", "rid": "r1", "aid": "a"}
+
+    def end(attempt: int, ended_at: float, outcome: str, failure: str | None) -> Any:
+        return lambda t: t.exec("end_attempt", **key, attempt=attempt, activity_type="A",
+                                started_at=1.5, worker="s9", ended_at=ended_at,
+                                outcome=outcome, failure=failure)
+    # An attempt handed over for async completion has an open row (re-dispatch: upsert) ...
     await store.write(lambda t: t.exec("insert_attempt", **key, attempt=1, activity_type="A",
                                        started_at=1.0, worker="s1"))
     await store.write(lambda t: t.exec("insert_attempt", **key, attempt=1, activity_type="A",
-                                       started_at=2.0, worker="s2"))  # re-dispatch: upsert
-    await store.write(lambda t: t.exec("end_attempt", **key, attempt=1, ended_at=3.0,
-                                       outcome="failed", failure='{"m": 1}'))
-    await store.write(lambda t: t.exec("end_attempt", **key, attempt=1, ended_at=4.0,
-                                       outcome="completed", failure=None))  # ended already
+                                       started_at=2.0, worker="s2"))
+    # ... which its end closes, keeping who started it and when.
+    await store.write(end(1, 3.0, "failed", '{"m": 1}'))
+    await store.write(end(1, 4.0, "completed", None))  # ended already: ignored
+    # Any other attempt's row is written whole when it ends.
+    await store.write(end(2, 5.0, "completed", None))
     rows = await store.read(lambda t: t.all("attempts_of_run", ns=NS, wid="w", rid="r1"))
-    assert [tuple(r) for r in rows] == [("a", 1, "A", 2.0, 3.0, "failed", '{"m": 1}', "s2")]
+    assert [tuple(r) for r in rows] == [("a", 2, "A", 1.5, 5.0, "completed", None, "s9"),
+                                        ("a", 1, "A", 2.0, 3.0, "failed", '{"m": 1}', "s2")]
 
 
 async def test_sessions(store: Store) -> None:

@@ -84,14 +84,13 @@ def _timer(run: Run, kind: str, aid: str, at: float, data: dict[str, Any]) -> No
 
 
 def dispatch_payload(ctx: Ctx, task: TaskRow) -> dict[str, Any]:
-    """Record the attempt's start (attempt log, timeouts) and build what the worker gets."""
+    """Arm the attempt's timeouts and build what the worker gets. The attempt log gets its
+    row when the attempt ends (``_end_attempt``); until then the leased task is the record
+    of a running attempt (``running_attempts``)."""
     p = task.payload
     opts = p["options"]
     now = ctx.now
     txn = ctx.txn
-    txn.exec("insert_attempt", ns=task.namespace, wid=task.workflow_id, rid=task.run_id,
-             aid=task.ref, attempt=p["attempt"], activity_type=p["activity_type"],
-             started_at=now, worker=task.lease_session)
     _delete_timers(txn, task, "act_s2s")
     timeout = opts.get("start_to_close_timeout")
     deadline = None
@@ -127,6 +126,11 @@ def hand_over(ctx: Ctx, task: TaskRow) -> None:
     """The attempt leaves its worker's session to be completed from outside: from now on a
     timer enforces its start-to-close timeout, since no heartbeat will."""
     ctx.txn.exec("set_task_lease", task_id=task.task_id, session=ASYNC_LEASE)
+    # Its lease no longer names the worker that started it: the log keeps that now.
+    ctx.txn.exec("insert_attempt", ns=task.namespace, wid=task.workflow_id, rid=task.run_id,
+                 aid=task.ref, attempt=task.payload["attempt"],
+                 activity_type=task.payload["activity_type"],
+                 started_at=task.dispatched_at or ctx.now, worker=task.lease_session)
     timeout = task.payload["options"].get("start_to_close_timeout")
     if timeout:
         fire = (task.dispatched_at or ctx.now) + float(timeout)
@@ -277,8 +281,11 @@ def fire_timeout(run: Run, kind: str, aid: str, data: dict[str, Any]) -> None:
 def _end_attempt(run: Run, task: TaskRow, outcome: str, failure: dict[str, Any] | None) -> None:
     if task.lease_session is None:
         return
+    p = task.payload
     run.txn.exec("end_attempt", ns=run.ns, wid=run.wid, rid=run.rid, aid=task.ref,
-                 attempt=task.payload["attempt"], ended_at=run.ctx.now, outcome=outcome,
+                 attempt=p["attempt"], activity_type=p["activity_type"],
+                 started_at=task.dispatched_at or run.ctx.now, worker=task.lease_session,
+                 ended_at=run.ctx.now, outcome=outcome,
                  failure=run.txn.json(failure) if failure else None)
 
 
@@ -323,10 +330,23 @@ def pending_info(task: TaskRow, now: float) -> dict[str, Any]:
             "heartbeat_details": p.get("heartbeat_details") or []}
 
 
-def attempt_log(txn: Txn, ns: str, wid: str, rid: str) -> list[dict[str, Any]]:
+def attempt_log(txn: Txn, ns: str, wid: str, rid: str,
+                tasks: list[TaskRow]) -> list[dict[str, Any]]:
+    """Every attempt of the run: the ended ones (and handed-over ones) from the log, the
+    running ones from their leased tasks (``tasks``: the run's), in order of start."""
     from plait.protocol.jsoncodec import loads
 
-    return [{"activity_id": r[0], "attempt": r[1], "activity_type": r[2], "started_at": r[3],
-             "ended_at": r[4], "outcome": r[5], "failure": loads(r[6]) if r[6] else None,
-             "worker": r[7]}
-            for r in txn.all("attempts_of_run", ns=ns, wid=wid, rid=rid)]
+    log = [{"activity_id": r[0], "attempt": r[1], "activity_type": r[2], "started_at": r[3],
+            "ended_at": r[4], "outcome": r[5], "failure": loads(r[6]) if r[6] else None,
+            "worker": r[7]}
+           for r in txn.all("attempts_of_run", ns=ns, wid=wid, rid=rid)]
+    logged = {(a["activity_id"], a["attempt"]) for a in log}
+    running = [{"activity_id": t.ref, "attempt": t.payload["attempt"],
+                "activity_type": t.payload["activity_type"], "started_at": t.dispatched_at,
+                "ended_at": None, "outcome": None, "failure": None, "worker": t.lease_session}
+               for t in tasks if t.kind == "activity" and t.lease_session is not None
+               and (t.ref, t.payload["attempt"]) not in logged]
+    if not running:
+        return log
+    return sorted(log + running, key=lambda a: (a["started_at"] or 0.0, a["activity_id"],
+                                                a["attempt"]))

@@ -364,14 +364,14 @@ def describe(txn: Txn, now: float, ns: str, wid: str, rid: str | None) -> dict[s
     row = txn.get_execution(ns, wid, rid) if rid else None
     if row is None:
         raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}", code="workflow_not_found")
-    pending = [activities.pending_info(t, now) for t in txn.tasks_of_run(ns, wid, row.run_id)
-               if t.kind == "activity"]
+    tasks = txn.tasks_of_run(ns, wid, row.run_id)
+    pending = [activities.pending_info(t, now) for t in tasks if t.kind == "activity"]
     return {
         **execution_summary(row),
         "history_length": row.next_event_id - 1,
         "memo": row.memo,
         "pending_activities": pending,
-        "attempts": activities.attempt_log(txn, ns, wid, row.run_id),
+        "attempts": activities.attempt_log(txn, ns, wid, row.run_id, tasks),
         "last_task_failure": row.state.get("last_task_failure"),
         "pending_workflow_task": row.state.get("wt") is not None,
         "result": row.result if row.status in CLOSED else None,

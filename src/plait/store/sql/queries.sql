@@ -143,9 +143,16 @@ ON CONFLICT (namespace, workflow_id, run_id, activity_id, attempt)
 DO UPDATE SET started_at = excluded.started_at, worker = excluded.worker;
 
 -- name: end_attempt
-UPDATE attempts SET ended_at = :ended_at, outcome = :outcome, failure = :failure
-WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid AND activity_id = :aid
-  AND attempt = :attempt AND ended_at IS NULL;
+-- An attempt's row is written when it ends (one statement per attempt, not two); only an
+-- attempt handed over for async completion has an open row already (insert_attempt).
+INSERT INTO attempts (namespace, workflow_id, run_id, activity_id, attempt, activity_type,
+                      started_at, worker, ended_at, outcome, failure)
+VALUES (:ns, :wid, :rid, :aid, :attempt, :activity_type, :started_at, :worker, :ended_at,
+        :outcome, :failure)
+ON CONFLICT (namespace, workflow_id, run_id, activity_id, attempt)
+DO UPDATE SET ended_at = excluded.ended_at, outcome = excluded.outcome,
+              failure = excluded.failure
+WHERE attempts.ended_at IS NULL;
 
 -- name: attempts_of_run
 SELECT activity_id, attempt, activity_type, started_at, ended_at, outcome, failure, worker
