@@ -47,6 +47,26 @@ async def test_a_failing_operation_rolls_back_alone(tmp_path: Path) -> None:
         await store.close()
 
 
+async def test_a_lone_failing_operation_leaves_nothing(tmp_path: Path) -> None:
+    """A batch of one runs without a savepoint: its failure rolls back the transaction."""
+    store = SQLiteStore(str(tmp_path / "p.db"))
+
+    def bad(t: Txn) -> None:
+        t.exec("insert_request", ns="n", request_id="bad", response="{}", now=1.0)
+        raise RuntimeError("boom")
+
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            await store.write(bad)
+        await store.write(lambda t: t.exec("insert_request", ns="n", request_id="ok",
+                                           response="{}", now=1.0))
+        rows = await store.read(lambda t: t.cur.execute("SELECT request_id FROM requests")
+                                .fetchall())
+        assert [r[0] for r in rows] == ["ok"]
+    finally:
+        await store.close()
+
+
 async def test_second_server_on_one_file_is_refused(tmp_path: Path) -> None:
     store = SQLiteStore(str(tmp_path / "p.db"))
     try:

@@ -117,22 +117,24 @@ class SQLiteStore(Store):
         cur = self._conn.cursor()
         txn = Txn(cur, self._queries, self._limits)
         results: list[tuple[Any, asyncio.AbstractEventLoop, asyncio.Future[Any], Any, bool]] = []
+        # A lone operation needs no savepoint: if it fails, the whole transaction goes.
+        alone = len(batch) == 1
         try:
             cur.execute("BEGIN IMMEDIATE")
             for fn, loop, fut, write in batch:
-                if write:
+                if write and not alone:
                     cur.execute("SAVEPOINT op")
                 try:
                     value = fn(txn)
                     ok = True
                 except BaseException as exc:  # one op failing must not sink the batch
                     value, ok = exc, False
-                if write:
+                if write and not alone:
                     cur.execute("RELEASE op" if ok else "ROLLBACK TO op")
                     if not ok:
                         cur.execute("RELEASE op")
                 results.append((value, loop, fut, None, ok))
-            cur.execute("COMMIT")
+            cur.execute("ROLLBACK" if alone and not results[0][4] else "COMMIT")
         except sqlite3.Error as exc:
             log.error("sqlite commit failed: %s", exc)
             with contextlib.suppress(sqlite3.Error):
