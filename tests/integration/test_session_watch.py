@@ -4,12 +4,19 @@ worker comes back; a live worker's watch keeps it."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import aiohttp
 
+from plait import activity
 from plait.testing import WorkflowEnvironment
 
 NS = "/api/v1/namespaces/default"
+
+
+@activity.defn
+async def _noop() -> None:
+    return None
 
 
 async def _session(http: aiohttp.ClientSession, env: WorkflowEnvironment, queue: str) -> str:
@@ -58,3 +65,45 @@ async def test_a_watch_on_an_unknown_session_is_404(env: WorkflowEnvironment) ->
             env.address + "/api/v1/sessions/nope/watch") as r:
         assert r.status == 404
         assert (await r.json())["error"]["code"] == "session_not_found"
+
+
+async def test_an_idle_worker_costs_the_server_no_statements(queue: str) -> None:
+    """With a database of its own the server keeps leases in memory (``server.leases``): once
+    a worker holds nothing, its heartbeats (every 0.8 s here) reach the database only to
+    push the lease's far horizon forward, a few times a minute, not at every beat."""
+    from plait import Worker
+
+    async with WorkflowEnvironment.start_local(session_expiry=2.0) as env:
+        store = env.server.service.store  # type: ignore[union-attr]
+        ops: list[str] = []
+        write, read = store.write, store.read
+
+        async def counted_write(fn):  # type: ignore[no-untyped-def]
+            ops.append("write")
+            return await write(fn)
+
+        async def counted_read(fn):  # type: ignore[no-untyped-def]
+            ops.append("read")
+            return await read(fn)
+        store.write, store.read = counted_write, counted_read  # type: ignore[method-assign]
+        async with Worker(env.client, task_queue=queue, workflows=[], activities=[_noop]):
+            await asyncio.sleep(1.0)  # the session opens, its first heartbeat reconciles
+            ops.clear()
+            await asyncio.sleep(4.0)  # five heartbeats, a sixth of the 12 s horizon
+            idle = list(ops)
+    assert idle == [], idle
+
+
+async def test_after_a_restart_a_silent_session_expires_after_one_expiry(
+        tmp_path: Path, queue: str) -> None:
+    """Leases sit in the database far ahead of the real ones (``server.leases``); a
+    restarted server must still judge a worker that died meanwhile after one expiry."""
+    db = "sqlite:///" + str(tmp_path / "p.db")
+    async with WorkflowEnvironment.start_local(db=db, session_expiry=1.0) as env, \
+            aiohttp.ClientSession() as http:
+        sid = await _session(http, env, queue)  # written 6 s ahead
+        assert await _alive(http, env, sid)
+    async with WorkflowEnvironment.start_local(db=db, session_expiry=1.0) as env, \
+            aiohttp.ClientSession() as http:
+        await asyncio.sleep(1.6)
+        assert not await _alive(http, env, sid)

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import math
 import re
+import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -572,20 +573,29 @@ async def open_session(request: web.Request) -> web.Response:
     strings(req, "workflow_types")
     strings(req, "activity_types")
     service = svc(request)
-    expiry = service.config.session_expiry
+    expiry, ahead = service.config.session_expiry, service.leases.ahead
     return json_response(await service.write(
-        lambda ctx: sessions.open_session(ctx, ns, req, expiry)), 201)
+        lambda ctx: sessions.open_session(ctx, ns, req, expiry, ahead)), 201)
 
 
 async def session_heartbeat(request: web.Request) -> web.Response:
-    arrived = svc(request).clock.now()
+    """Renew the lease and reconcile the tasks the worker holds. An idle worker's heartbeat
+    on a server with a database of its own usually needs neither: then it costs no statement
+    (:mod:`plait.server.leases`, :func:`sessions.holds_nothing`)."""
+    service = svc(request)
+    arrived = service.clock.now()
     sid = request.match_info["sid"]
     req = await body(request)
-    service = svc(request)
     held = strings(req, "held")
-    expiry = service.config.session_expiry
+    leases = service.leases
+    renewed = leases.renew_in_memory(sid, time.time())
+    reconcile = bool(held) or not leases.own_database or not sessions.holds_nothing(sid)
+    if renewed and not reconcile:
+        return json_response({"ok": True})
+    expiry, ahead = service.config.session_expiry, leases.ahead
     return json_response(await service.write(
-        lambda ctx: sessions.heartbeat(ctx, sid, held, expiry, arrived)))
+        lambda ctx: sessions.heartbeat(ctx, sid, held, expiry, arrived, ahead,
+                                       renewing=not renewed, reconcile=reconcile)))
 
 
 async def watch_session(request: web.Request) -> web.Response:
@@ -595,7 +605,9 @@ async def watch_session(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     wait = number(request.query.get("wait"), "wait", 25.0, 0.0, 60.0)
     service = svc(request)
-    await service.write(lambda ctx: sessions.renew(ctx, sid, service.config.session_expiry))
+    if not service.leases.renew_in_memory(sid, time.time()):
+        expiry, ahead = service.config.session_expiry, service.leases.ahead
+        await service.write(lambda ctx: sessions.renew(ctx, sid, expiry, ahead))
     try:
         await asyncio.sleep(wait)
     except asyncio.CancelledError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.server import activities, chained, history, queries, updates
+from plait.server import activities, chained, history, queries, sessions, updates
 from plait.server.errors import NotFound
 from plait.server.run import RUNNING, Ctx, Run, wire_time
 from plait.store.base import TaskRow
@@ -44,6 +44,8 @@ def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
     session_info(ctx, session)
     tasks = ctx.txn.claim_tasks(ns=ns, task_queue=queue, kind=kind, session=session,
                                 now=ctx.now, limit=max(1, min(limit, 256)))
+    if tasks:
+        sessions.note_dispatch(session)
     out = []
     for task in tasks:
         payload = _dispatch(ctx, task)
@@ -61,6 +63,7 @@ def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
     for task_id in task_ids:
         claimed = ctx.txn.claim_task_by_id(task_id, session, ctx.now)
         if claimed is not None:
+            sessions.note_dispatch(session)
             ctx.effects.taken(claimed.namespace, claimed.task_queue, claimed.kind)
             payload = _dispatch(ctx, claimed, run)
             if payload is not None:

@@ -19,6 +19,12 @@ class Effects:
     leases: dict[str, float | None] = dataclasses.field(default_factory=dict)
     """Worker sessions whose lease this transaction set (wall-clock expiry) or ended (None),
     so the server checks for expired sessions only when one may be due."""
+    written: dict[str, float] = dataclasses.field(default_factory=dict)
+    """The ``expires_at`` this transaction wrote for a session (``server.leases``)."""
+
+    def lease(self, session: str, until: float, written: float) -> None:
+        self.leases[session] = until
+        self.written[session] = written
 
     def wake_queue(self, ns: str, task_queue: str, kind: str) -> None:
         """One task became ready (call once per task)."""

@@ -20,6 +20,7 @@ from plait.protocol.jsoncodec import dumps_str, loads
 from plait.server import sessions
 from plait.server.clock import Clock
 from plait.server.effects import Effects
+from plait.server.leases import Leases
 from plait.server.matching import Matching, ResultWaiters
 from plait.server.run import Ctx
 from plait.server.skipping import TimeSkipper
@@ -61,8 +62,8 @@ class Service:
         self.skipper = TimeSkipper(self) if self.config.time_skipping else None
         self.timers = TimerService(self)
         self._tasks: list[asyncio.Task[None]] = []
-        self.leases: dict[str, float] = {}
-        """Wall-clock expiry of the worker sessions this server saw opened or renewed."""
+        self.leases = Leases(self.config.session_expiry, own_database=not store.shared)
+        """The worker session leases this server granted or renewed."""
         self._namespaces: set[str] = set()
 
     async def ensure_namespace(self, ns: str) -> None:
@@ -75,10 +76,7 @@ class Service:
         self._namespaces.add(ns)
 
     async def start(self) -> None:
-        expiry = self.config.session_expiry
-        # Workers alive through a server restart get a full expiry to heartbeat again.
-        await self.write(lambda ctx: ctx.txn.exec("extend_all_sessions",
-                                                  expires_at=ctx.wall + expiry))
+        await self.grant_fresh_leases()
         await self.ensure_namespace("default")
         self._tasks.append(asyncio.create_task(self.timers.run(), name="plait-timers"))
         if self.store.shared:
@@ -94,6 +92,21 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         self._tasks.clear()
+
+    async def grant_fresh_leases(self) -> None:
+        """Workers alive through a server restart (or a database outage) get a full expiry
+        to heartbeat again. With a database of its own, the server then knows every lease:
+        each is set to exactly one expiry, whatever horizon was written before."""
+        expiry = self.config.session_expiry
+        if not self.leases.own_database:
+            await self.write(lambda ctx: ctx.txn.exec("extend_all_sessions",
+                                                      expires_at=ctx.wall + expiry))
+            return
+
+        def reset(ctx: Ctx) -> None:
+            for (session,) in ctx.txn.all("reset_session_leases", expires_at=ctx.wall + expiry):
+                ctx.effects.lease(session, ctx.wall + expiry, ctx.wall + expiry)
+        await self.write(reset)
 
     async def write(self, fn: Callable[[Ctx], T]) -> T:
         """Run a state change in one transaction; apply its effects once it is durable."""
@@ -123,22 +136,23 @@ class Service:
         timer service expires it when that passes (unless the worker came back), handing its
         tasks to other workers at once instead of after the session expiry."""
         grace = self.config.watch_grace
+        self.leases.shortening.add(session)
 
         async def shorten() -> None:
             try:
                 await self.write(lambda ctx: sessions.watch_dropped(ctx, session, grace))
             except Exception as exc:  # the lease then runs its normal course
                 log.warning("shortening worker session %s failed: %s", session, exc)
+            finally:
+                self.leases.shortening.discard(session)
         task = asyncio.ensure_future(shorten())  # its request is being cancelled
         self._tasks.append(task)
         task.add_done_callback(self._tasks.remove)
 
     def _apply(self, effects: Effects) -> None:
-        for session, until in effects.leases.items():
-            if until is None:
-                self.leases.pop(session, None)
-            else:
-                self.leases[session] = until
+        self.leases.update(effects.leases, effects.written)
+        for until in effects.leases.values():
+            if until is not None:
                 self.timers.lease_due(until)
         for key in effects.queues:
             self.matching.wake(key)

@@ -20,16 +20,43 @@ from typing import Any
 
 from plait.protocol.jsoncodec import dumps_str
 from plait.server import activities
+from plait.server.errors import NotFound
 from plait.server.history import redispatch_lost, time_out_attempt
 from plait.server.run import Ctx
 
-__all__ = ["close", "expire_due", "heartbeat", "open_session", "renew", "watch_dropped"]
+__all__ = ["close", "expire_due", "heartbeat", "holds_nothing", "note_dispatch", "open_session",
+           "renew", "watch_dropped"]
 
 UNACKED_GRACE = 2.0
 log = logging.getLogger("plait.server")
 
 
-def open_session(ctx: Ctx, ns: str, req: dict[str, Any], expiry: float) -> dict[str, Any]:
+_dispatched: dict[str, int] = {}
+_checked: dict[str, int] = {}
+"""Per session: tasks leased to it so far, and that count when a heartbeat last found it
+holding nothing. Both change only inside transactions (on the store's thread), in commit
+order, so equal counts mean nothing was leased to the session since."""
+
+
+def note_dispatch(session: str) -> None:
+    """A task was leased to ``session`` in this transaction."""
+    _dispatched[session] = _dispatched.get(session, 0) + 1
+
+
+def holds_nothing(session: str) -> bool:
+    """The last reconciliation found nothing leased to ``session``, and nothing was leased
+    to it since: a heartbeat listing no tasks has nothing to reconcile. (Read outside the
+    store's thread, a stale answer only means one needless check, or one a heartbeat late.)"""
+    return session in _checked and _checked[session] == _dispatched.get(session, 0)
+
+
+def _forget(session: str) -> None:
+    _dispatched.pop(session, None)
+    _checked.pop(session, None)
+
+
+def open_session(ctx: Ctx, ns: str, req: dict[str, Any], expiry: float,
+                 ahead: float | None = None) -> dict[str, Any]:
     identity = str(req.get("identity") or "worker")[:200]
     safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in identity)
     session = f"{safe}-{uuid.uuid4().hex[:12]}"
@@ -37,19 +64,34 @@ def open_session(ctx: Ctx, ns: str, req: dict[str, Any], expiry: float) -> dict[
             "workflow_types": req.get("workflow_types") or [],
             "activity_types": req.get("activity_types") or []}
     ctx.txn.exec("upsert_session", session=session, ns=ns, task_queue=req.get("task_queue", ""),
-                 identity=identity, info=dumps_str(info), expires_at=ctx.wall + expiry)
-    ctx.effects.leases[session] = ctx.wall + expiry
+                 identity=identity, info=dumps_str(info),
+                 expires_at=ctx.wall + (ahead or expiry))
+    ctx.effects.lease(session, ctx.wall + expiry, ctx.wall + (ahead or expiry))
+    _checked[session] = _dispatched.get(session, 0)
     return {"session_id": session, "expiry": expiry}
 
 
 def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
-              sent_by: float | None = None) -> dict[str, Any]:
+              sent_by: float | None = None, ahead: float | None = None, *,
+              renewing: bool = True, reconcile: bool = True) -> dict[str, Any]:
     """Renew the lease and reconcile what the worker holds. ``sent_by`` (when the request
     arrived, durable time like ``dispatched_at``) bounds when the worker wrote its list: a
     task dispatched after that cannot be in it, however long the heartbeat then waited for
-    its transaction. The lease itself is in wall time (see :mod:`plait.server.clock`)."""
-    renew(ctx, session, expiry)
+    its transaction. The lease itself is in wall time (see :mod:`plait.server.clock`).
+    ``renewing=False``: the lease was renewed in memory (:mod:`plait.server.leases`);
+    ``reconcile=False``: the worker holds nothing and nothing was leased to it since the
+    last check (:func:`holds_nothing`)."""
+    if renewing:
+        renew(ctx, session, expiry, ahead)
+    if reconcile:
+        _reconcile(ctx, session, held, sent_by)
+    return {"ok": True}
+
+
+def _reconcile(ctx: Ctx, session: str, held: list[str], sent_by: float | None) -> None:
+    count = _dispatched.get(session, 0)
     held_set = set(held)
+    kept = 0
     for task in ctx.txn.leased_tasks(session):
         token = f"{task.task_id}.{task.dispatch_no}"
         age = ctx.now - (task.dispatched_at or ctx.now)
@@ -65,23 +107,28 @@ def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
             log.warning("activity %s of %s ran past its start_to_close timeout at worker "
                         "session %s", task.ref, task.workflow_id, session)
             time_out_attempt(ctx, task)
-    return {"ok": True}
+        else:
+            kept += 1
+    if not kept:
+        _checked[session] = count
 
 
-def renew(ctx: Ctx, session: str, expiry: float) -> None:
-    """The worker is alive (a watch opened, or the first half of a heartbeat)."""
-    from plait.server.dispatch import session_info
-
-    session_info(ctx, session)  # raises NotFound when expired
-    ctx.txn.exec("renew_session", session=session, expires_at=ctx.wall + expiry)
-    ctx.effects.leases[session] = ctx.wall + expiry
+def renew(ctx: Ctx, session: str, expiry: float, ahead: float | None = None) -> None:
+    """The worker is alive (a watch opened, or the first half of a heartbeat). ``ahead``: how
+    far ahead to write the lease (a database of the server's own, :mod:`plait.server.leases`)."""
+    cur = ctx.txn.exec("renew_session", session=session,
+                       expires_at=ctx.wall + (ahead or expiry))
+    if cur.rowcount != 1:
+        raise NotFound(f"worker session {session!r} is unknown or expired; open a new one",
+                       code="session_not_found")
+    ctx.effects.lease(session, ctx.wall + expiry, ctx.wall + (ahead or expiry))
 
 
 def watch_dropped(ctx: Ctx, session: str, grace: float) -> None:
     """The watch's connection closed unanswered: unless the worker re-opens it (or
     heartbeats) within ``grace``, its session expires then."""
     ctx.txn.exec("shorten_session", session=session, expires_at=ctx.wall + grace)
-    ctx.effects.leases[session] = ctx.wall + grace
+    ctx.effects.lease(session, ctx.wall + grace, ctx.wall + grace)
 
 
 def close(ctx: Ctx, session: str) -> None:
@@ -91,6 +138,7 @@ def close(ctx: Ctx, session: str) -> None:
     _unstick(ctx, session)
     ctx.txn.exec("delete_session", session=session)
     ctx.effects.leases[session] = None
+    _forget(session)
 
 
 def _unstick(ctx: Ctx, session: str) -> None:
@@ -100,12 +148,16 @@ def _unstick(ctx: Ctx, session: str) -> None:
         ctx.effects.wake_queue(ns, queue, kind)
 
 
-def expire_due(ctx: Ctx) -> int:
+def expire_due(ctx: Ctx, due: list[str] | None = None) -> int:
+    """Expire the sessions whose lease in the database has passed, and ``due``: those whose
+    lease in memory has (the authority with a database of the server's own)."""
     expired = [r[0] for r in ctx.txn.all("expired_sessions", now=ctx.wall)]
+    expired += [s for s in due or [] if s not in expired]
     for session in expired:
         for task in ctx.txn.leased_tasks(session):
             redispatch_lost(ctx, task, "worker_session_expired")
         _unstick(ctx, session)
         ctx.txn.exec("delete_session", session=session)
         ctx.effects.leases[session] = None
+        _forget(session)
     return len(expired)

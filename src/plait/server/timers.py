@@ -39,6 +39,9 @@ SLOW_HOUSEKEEPING_EVERY = 60.0
 REREAD_EVERY = 30.0
 """How long the earliest-timer reading may go unchecked when nothing hinted at a change (an
 idle server makes no queries in between; every new timer hints, other servers' by NOTIFY)."""
+SESSION_SAFETY_CHECK = 30.0
+"""With a database of its own, how often to look there for expired sessions anyway (every
+lease is in memory; this only guards against one that is not)."""
 BATCH = 256
 BUSY_RETRY = 0.02
 """How long to wait when timers are due but another server (or transaction) holds them."""
@@ -124,8 +127,9 @@ class TimerService:
             self._last_read = wall
             self._next_due = await self.service.store.read(_next_timer)
         delay = HOUSEKEEPING_EVERY
-        if self.service.leases:  # in memory: the earliest lease this server granted
-            delay = min(delay, max(0.0, min(self.service.leases.values()) - time.time()))
+        earliest = self.service.leases.earliest()  # of the leases this server granted
+        if earliest is not None:
+            delay = min(delay, max(0.0, earliest - time.time()))
         if self._next_due is not None:
             delay = min(delay, max(0.0, self._next_due - clock.now()))
             if tried and fired == 0 and delay == 0:
@@ -147,12 +151,10 @@ class TimerService:
         if self._database_was_away:
             # Workers could not heartbeat while the database was unreachable: as after a
             # server restart, give every session a full expiry before judging any dead.
-            expiry = svc.config.session_expiry
-            await svc.write(lambda ctx: ctx.txn.exec("extend_all_sessions",
-                                                      expires_at=ctx.wall + expiry))
+            await svc.grant_fresh_leases()
             self._database_was_away = False
             log.warning("the database is reachable again; worker sessions extended by %g s",
-                        expiry)
+                        svc.config.session_expiry)
         wall = time.time()
         if wall - self._last_slow_housekeeping < SLOW_HOUSEKEEPING_EVERY:
             return
@@ -165,15 +167,18 @@ class TimerService:
             await svc.write(_deleter(ns, wid, rid))
 
     async def _expire_sessions(self) -> None:
-        """Look for expired sessions when one this server renewed may be due, and every half
-        expiry in any case (sessions renewed on other servers, or before a restart)."""
+        """Look for expired sessions when a lease this server granted may be due. With a
+        shared database, also every half expiry (sessions renewed on other servers); with a
+        database of its own this server knows every lease (:mod:`plait.server.leases`), and
+        looks in the database only now and then, as a safety net."""
         svc = self.service
+        leases = svc.leases
         wall = time.time()
-        due = any(until <= wall for until in svc.leases.values())
-        if not due and wall - self._last_session_check < svc.config.session_expiry / 2:
+        due = leases.due(wall)
+        every = SESSION_SAFETY_CHECK if leases.own_database else svc.config.session_expiry / 2
+        if not due and wall - self._last_session_check < every:
             return
         self._last_session_check = wall
-        await svc.write(sessions.expire_due)
-        for session, until in list(svc.leases.items()):
-            if until <= wall:  # expired now, or renewed on another server: checked either way
-                svc.leases.pop(session, None)
+        judged = due if leases.own_database else None
+        await svc.write(lambda ctx: sessions.expire_due(ctx, judged))
+        leases.forget_due(wall)

@@ -185,6 +185,9 @@ SELECT session_id FROM sessions WHERE expires_at <= :now LIMIT 100;
 -- name: extend_all_sessions
 UPDATE sessions SET expires_at = :expires_at WHERE expires_at < :expires_at;
 
+-- name: reset_session_leases
+UPDATE sessions SET expires_at = :expires_at RETURNING session_id;
+
 -- name: next_session_expiry
 SELECT MIN(expires_at) FROM sessions;
 
