@@ -321,8 +321,9 @@ async def start_workflow(request: web.Request) -> web.Response:
     if result.get("started"):
         STARTED.labels(ns).inc()
     if wait > 0:
-        result = {**result, "outcome": await _outcome(service, ns, str(result["workflow_id"]),
-                                                      str(result["run_id"]), wait)}
+        result = {**result, "outcome": await _outcome(
+            service, ns, str(result["workflow_id"]), str(result["run_id"]), wait,
+            running=bool(result.get("started")))}
     return json_response(result, 201 if result.get("started") else 200)
 
 
@@ -358,7 +359,9 @@ async def workflow_result(request: web.Request) -> web.Response:
 
 
 async def _outcome(service: Service, ns: str, wid: str, rid: str | None,
-                   wait: float) -> dict[str, Any]:
+                   wait: float, *, running: bool = False) -> dict[str, Any]:
+    """The run's outcome, waiting up to ``wait`` s for it to close. ``running``: the caller
+    just started run ``rid``, so there is nothing to read before waiting."""
     def read(t: Any) -> tuple[str, str, dict[str, Any] | None]:
         run_id = rid or t.current_run(ns, wid)
         row = t.get_execution(ns, wid, run_id) if run_id else None
@@ -366,10 +369,19 @@ async def _outcome(service: Service, ns: str, wid: str, rid: str | None,
             raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}",
                            code="workflow_not_found")
         return row.run_id, row.status, row.result
-    run_id, status, result = await service.store.read(read)
-    if status not in CLOSED and wait > 0:
-        await service.results.wait((ns, wid, run_id), wait)
+    if running and rid is not None:
+        # Just started: it cannot close before this waits. Closing takes a claim, a worker
+        # and a completion, each a round trip after the start's commit, while this handler
+        # resumes in the loop turn right after that commit.
+        run_id, status, result = rid, "RUNNING", None
+    else:
         run_id, status, result = await service.store.read(read)
+    if status not in CLOSED and wait > 0:
+        outcome = await service.results.wait((ns, wid, run_id), wait)
+        if outcome is not None:  # closed by this server: its outcome came with the close
+            status, result = outcome["status"], outcome["result"]
+        else:
+            run_id, status, result = await service.store.read(read)
     return {"workflow_id": wid, "run_id": run_id, "status": status,
             "closed": status in CLOSED, "result": result}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 __all__ = ["Effects"]
 
@@ -16,6 +17,9 @@ class Effects:
     """Earliest timer this transaction created."""
     closed: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
     """Runs this transaction closed, for result waiters."""
+    outcomes: dict[tuple[str, str, str], dict[str, Any]] = dataclasses.field(
+        default_factory=dict)
+    """How those runs closed (status, result): waiters answer without reading the run."""
     leases: dict[str, float | None] = dataclasses.field(default_factory=dict)
     """Worker sessions whose lease this transaction set (wall-clock expiry) or ended (None),
     so the server checks for expired sessions only when one may be due."""

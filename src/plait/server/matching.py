@@ -66,16 +66,22 @@ class Matching:
                 await asyncio.wait_for(ev.wait(), remaining)
 
 
+RunKey = tuple[str, str, str]
+Outcome = dict[str, Any]
+
+
 class ResultWaiters:
-    """Clients waiting for a run to close (``handle.result()``)."""
+    """Clients waiting for a run to close (``handle.result()``). A close committed by this
+    server carries its outcome (status, result), so the waiters answer without reading the
+    run again; a close heard of otherwise (another server, a recheck) carries none."""
 
     def __init__(self) -> None:
-        self._waiters: dict[tuple[str, str, str], list[asyncio.Future[None]]] = {}
+        self._waiters: dict[RunKey, list[asyncio.Future[Outcome | None]]] = {}
 
-    def closed(self, key: tuple[str, str, str]) -> None:
+    def closed(self, key: RunKey, outcome: Outcome | None = None) -> None:
         for fut in self._waiters.pop(key, []):
             if not fut.done():
-                fut.set_result(None)
+                fut.set_result(outcome)
 
     def keys(self) -> list[tuple[str, str, str]]:
         """The runs someone is waiting for."""
@@ -86,13 +92,15 @@ class ResultWaiters:
         for key in self.keys():
             self.closed(key)
 
-    async def wait(self, key: tuple[str, str, str], timeout: float) -> None:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    async def wait(self, key: RunKey, timeout: float) -> Outcome | None:
+        """Wait until the run closes; its outcome if this server closed it (or None: read
+        the run), None after ``timeout`` too."""
+        fut: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(key, []).append(fut)
         try:
-            await asyncio.wait_for(fut, timeout)
+            return await asyncio.wait_for(fut, timeout)
         except TimeoutError:
-            pass
+            return None
         finally:
             waiters = self._waiters.get(key)
             if waiters and fut in waiters:

@@ -244,7 +244,9 @@ class Run:
         self.state.pop("buffer", None)
         buffered = bool(self.state.pop("buffered", 0))
         self.txn.delete_run_work(self.ns, self.wid, self.rid, buffered=buffered)
-        self.ctx.effects.closed.append((self.ns, self.wid, self.rid))
+        key = (self.ns, self.wid, self.rid)
+        self.ctx.effects.closed.append(key)
+        self.ctx.effects.outcomes[key] = {"status": status, "result": self.row.result}
         self.closed_now = True
 
     # -- persistence ----------------------------------------------------------------------------

@@ -158,7 +158,7 @@ class Service:
             self.matching.wake(key)
         earlier = effects.timer_at is not None and self.timers.hint(effects.timer_at)
         for key in effects.closed:
-            self.results.closed(key)
+            self.results.closed(key, effects.outcomes.get(key))
         if self.store.shared:
             messages = [dumps_str(["q", *key]) for key in effects.queues]
             messages += [dumps_str(["c", *key]) for key in effects.closed]
