@@ -63,7 +63,8 @@ class Matching:
             if self.recheck is not None:
                 remaining = min(remaining, self.recheck)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ev.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await ev.wait()
 
 
 RunKey = tuple[str, str, str]
@@ -98,7 +99,8 @@ class ResultWaiters:
         fut: asyncio.Future[Outcome | None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(key, []).append(fut)
         try:
-            return await asyncio.wait_for(fut, timeout)
+            async with asyncio.timeout(timeout):
+                return await fut
         except TimeoutError:
             return None
         finally:

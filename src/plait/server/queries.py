@@ -78,4 +78,5 @@ async def wait_answer(store: Any, fut: asyncio.Future[None], task_id: int,
         if left <= 0:
             return None
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(fut), min(RECHECK, left))
+            async with asyncio.timeout(min(RECHECK, left)):
+                await asyncio.shield(fut)

@@ -98,6 +98,7 @@ class TimeSkipper:
             while (left := target - self.clock.now()) > 0:
                 self._moved.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._moved.wait(), left)
+                    async with asyncio.timeout(left):
+                        await self._moved.wait()
         finally:
             self._sleepers.remove(target)

@@ -97,6 +97,8 @@ class TimerService:
             self._wake.set()
 
     async def run(self) -> None:
+        # Waits use asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a
+        # cancellation that lands as its timeout fires, and this loop would never stop.
         while True:
             try:
                 await self._tick()
@@ -141,7 +143,8 @@ class TimerService:
         if delay > 0:
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _fire_due(self) -> int:
         return await self.service.write(_fire_batch)

@@ -125,4 +125,5 @@ async def wait_outcome(store: Any, fut: asyncio.Future[None], key: tuple[str, st
         if got["status"] in FINAL or left <= 0:
             return got
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(fut), min(RECHECK, left))
+            async with asyncio.timeout(min(RECHECK, left)):
+                await asyncio.shield(fut)
