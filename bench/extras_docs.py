@@ -17,8 +17,8 @@ from bench.procs import ROOT
 
 RESULTS = ROOT / "bench" / "results"
 RECOVERY_FILES = ["recovery.json", "plait-recovery.json", "quick-recovery.json"]
-GROWTH_FILES = ["w7-growth.json", "growth.json", "full-growth.json", "full-temporal-growth.json",
-                "plait-w5-20k-growth.json", "quick-growth.json"]
+GROWTH_FILES = ["plait-growth.json", "w7-growth.json", "growth.json", "full-growth.json",
+                "full-temporal-growth.json", "plait-w5-20k-growth.json", "quick-growth.json"]
 
 
 def _load(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -32,8 +32,10 @@ def _load(names: list[str]) -> list[tuple[str, dict[str, Any]]]:
 
 def _source(name: str, doc: dict[str, Any]) -> str:
     env = "".join(f"{k}={v} " for k, v in doc.get("plait_env", {}).items())
+    machine = doc.get("machine") or {}
+    cpu = f"{machine.get('cpu_count', '?')} CPUs, {machine.get('cpu_model', '?')}"
     return (f"From `bench/results/{name}` ({'quick' if doc['quick'] else 'full'}, "
-            f"{doc['repeat']} repetition(s), {doc.get('finished_at', '?')}, plait "
+            f"{doc['repeat']} repetition(s), {doc.get('finished_at', '?')}, {cpu}, plait "
             f"{doc.get('plait_source', '?').split(' (')[0]}): "
             f"`{env}{doc['command']}`; every run in `{name[:-5]}.md`."
             + (" **Not plait's defaults** (a diagnostic run)." if env else ""))
@@ -61,8 +63,9 @@ def recovery_section() -> list[str]:
         out += recovery.to_markdown(doc["R"])[4:]
         out += _r_verdict(doc["R"])
     out += ["How to read it: after a restart, the time to the result includes starting a new "
-            "Python process (imports, connecting), which the `ready` columns separate; on this "
-            "loaded machine that alone is 0.5-1.5 s. plait notices the dead worker at once "
+            "Python process (imports, connecting), which the `ready` columns separate; on a "
+            "loaded machine that alone can take 0.5-1.5 s (0.2 s in the runs above). plait "
+            "notices the dead worker at once "
             "(the server's session watch sees the worker's connection drop, rather than "
             "waiting for the 5 s session expiry), so step 5 starts again as soon as a worker "
             "can take it: right after the new worker is ready, or about 0.3 s after the kill "

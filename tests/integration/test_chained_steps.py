@@ -178,6 +178,14 @@ async def test_parallel_activities_are_not_chained(
 NS = "/api/v1/namespaces/default"
 
 
+async def _chained_metric(env: WorkflowEnvironment, outcome: str) -> float:
+    """``plait_chained_steps_total`` for ``outcome`` (the process-wide counter)."""
+    async with aiohttp.ClientSession() as http, http.get(env.address + "/metrics") as r:
+        text = await r.text()
+    line = f'plait_chained_steps_total{{outcome="{outcome}"}} '
+    return sum(float(x[len(line):]) for x in text.splitlines() if x.startswith(line))
+
+
 async def _post(http: aiohttp.ClientSession, url: str, body: Any) -> tuple[int, Any]:
     async with http.post(url, json=body) as r:
         return r.status, await r.json(content_type=None)
@@ -214,6 +222,7 @@ async def test_the_route_refuses_a_step_on_a_moved_history_and_records_the_resul
                               "commands": [complete]}})
     assert status == 200, body
     assert body == {"recorded": True, "workflow_step": {"refused": "history_moved"}}
+    assert await _chained_metric(env, "history_moved") >= 1
     history = (await env.client.get_workflow_handle("chain-4").fetch_history()).to_dict()["events"]
     assert _types(history)[-3:] == ["ACTIVITY_TASK_STARTED", "ACTIVITY_TASK_COMPLETED",
                                     "WORKFLOW_TASK_SCHEDULED"]  # a task was scheduled as usual
@@ -232,6 +241,7 @@ async def test_the_route_records_a_valid_step_in_one_change(
                               "commands": [complete]}})
     assert status == 200, body
     assert body["recorded"] is True and body["workflow_step"]["upto"] == 11
+    assert await _chained_metric(env, "recorded") >= 1
     desc = (await h.describe()).raw
     assert desc["status"] == "COMPLETED" and desc["pending_workflow_task"] is False
 

@@ -37,6 +37,9 @@ REQUESTS = Counter("plait_http_requests_total", "HTTP requests by route and stat
 STARTED = Counter("plait_workflows_started_total", "Workflows started", ["namespace"])
 TASKS = Counter("plait_tasks_dispatched_total", "Tasks handed to workers", ["kind"])
 COMPLETIONS = Counter("plait_task_completions_total", "Task completions", ["kind", "outcome"])
+CHAINED = Counter("plait_chained_steps_total",
+                  "Workflow tasks reported with the activity result that unblocked them: "
+                  "recorded, or refused and why", ["outcome"])
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -694,7 +697,11 @@ async def _complete_activity_task(request: web.Request, req: dict[str, Any]) -> 
     step = _workflow_step(req)
     out = await svc(request).write(lambda ctx: dispatch.complete_activity(ctx, token, req))
     COMPLETIONS.labels("activity", "completed").inc()
-    if step is not None and "upto" in (out.get("workflow_step") or {}):
+    if step is None:
+        return out
+    answer = out.get("workflow_step") or {"refused": "run_closed"}
+    CHAINED.labels("recorded" if "upto" in answer else str(answer["refused"])).inc()
+    if "upto" in answer:
         COMPLETIONS.labels("workflow", "completed").inc()
         settled = [c.get("update_id") for c in step["commands"]
                    if c["kind"] == "complete_update"]
