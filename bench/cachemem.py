@@ -15,6 +15,7 @@ import json
 import tracemalloc
 from typing import Any
 
+from bench.procs import ROOT
 from plait.history import History
 from plait.runtime.definitions import workflow_defn_of
 from plait.runtime.instance import new_instance
@@ -45,9 +46,15 @@ def breakdown(history: History, workflow: type, n: int = 1000, top: int = 12
     tracemalloc.stop()
     stats = after.compare_to(before, "lineno")
     total = sum(s.size_diff for s in stats)
-    sites = [(f"{s.traceback[0].filename.split('site-packages/')[-1].split('/src/')[-1]}:"
-              f"{s.traceback[0].lineno}", s.size_diff / n / 1024) for s in stats[:top]]
+    sites = [(f"{_site(s.traceback[0].filename)}:{s.traceback[0].lineno}",
+              s.size_diff / n / 1024) for s in stats[:top]]
     del keep
     return {"instances": n, "kb_per_instance": total / n / 1024,
             "history_events": len(history.events),
             "top_sites_kb_per_instance": sites}
+
+
+def _site(filename: str) -> str:
+    """A file as a reader finds it: a package's path, or a path inside the repository."""
+    short = filename.split("site-packages/")[-1].split("/src/")[-1]
+    return short.removeprefix(str(ROOT) + "/")

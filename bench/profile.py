@@ -121,7 +121,7 @@ def summarize(path: Path, top: int = 10) -> dict[str, Any]:
         by_label[thread_of[tid]] += n
         label_modules[thread_of[tid]].update(thread_modules[tid])
     return {
-        "file": str(path),
+        "file": _relative(path),
         "samples": total,
         "threads": [{"thread": k, "pct": pct(n),
                      "self_by_module": [{"module": m, "self_pct": pct(c)}
@@ -171,3 +171,12 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _relative(path: object) -> str:
+    """A path inside the repository as the repository names it (no machine's directories)."""
+    from bench.procs import ROOT
+
+    text = str(path)
+    root = str(ROOT) + "/"
+    return text[len(root):] if text.startswith(root) else text
