@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from plait.runtime.activations import wire_time
 from plait.server import activities, chained, history, queries, sessions, updates
-from plait.server.errors import NotFound
-from plait.server.run import RUNNING, Ctx, Run, wire_time
+from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
 
 __all__ = ["claim", "claim_ids", "complete_activity", "fail_activity", "heartbeat_activity",
@@ -28,8 +28,7 @@ def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> dict[str, A
         return _INFO_CACHE[session]
     row = ctx.txn.one("get_session", session=session)
     if row is None:
-        raise NotFound(f"worker session {session!r} is unknown or expired; open a new one",
-                       code="session_not_found")
+        raise sessions.unknown(session)
     from plait.protocol.jsoncodec import loads
 
     info: dict[str, Any] = loads(row[4])

@@ -15,11 +15,10 @@ class Effects:
     the same change: pollers are woken only where some are left for them."""
     timer_at: float | None = None
     """Earliest timer this transaction created."""
-    closed: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
-    """Runs this transaction closed, for result waiters."""
-    outcomes: dict[tuple[str, str, str], dict[str, Any]] = dataclasses.field(
+    closed: dict[tuple[str, str, str], dict[str, Any]] = dataclasses.field(
         default_factory=dict)
-    """How those runs closed (status, result): waiters answer without reading the run."""
+    """Runs this transaction closed, and how (status, result): their result waiters answer
+    without reading the run again."""
     leases: dict[str, float | None] = dataclasses.field(default_factory=dict)
     """Worker sessions whose lease this transaction set (wall-clock expiry) or ended (None),
     so the server checks for expired sessions only when one may be due."""

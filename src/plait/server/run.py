@@ -17,7 +17,7 @@ from plait.protocol.events import EventType
 from plait.server.effects import Effects
 from plait.store.base import ExecutionRow, TaskRow, Txn
 
-__all__ = ["CLOSED", "RUNNING", "Ctx", "Run", "iso", "wire_time"]
+__all__ = ["CLOSED", "RUNNING", "Ctx", "Run", "iso"]
 
 RUNNING = "RUNNING"
 CLOSED = frozenset(
@@ -38,12 +38,6 @@ def iso(ts: float) -> str:
     text = dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
     _last_iso = (ts, text)
     return text
-
-
-def wire_time(ts: float) -> float:
-    """``ts`` as a replay will read it back from the ISO timestamp (microseconds), so a
-    cached workflow and a replayed one see exactly the same time."""
-    return dt.datetime.fromisoformat(iso(ts).replace("Z", "+00:00")).timestamp()
 
 
 class Ctx:
@@ -244,9 +238,8 @@ class Run:
         self.state.pop("buffer", None)
         buffered = bool(self.state.pop("buffered", 0))
         self.txn.delete_run_work(self.ns, self.wid, self.rid, buffered=buffered)
-        key = (self.ns, self.wid, self.rid)
-        self.ctx.effects.closed.append(key)
-        self.ctx.effects.outcomes[key] = {"status": status, "result": self.row.result}
+        self.ctx.effects.closed[(self.ns, self.wid, self.rid)] = {
+            "status": status, "result": self.row.result}
         self.closed_now = True
 
     # -- persistence ----------------------------------------------------------------------------

@@ -157,8 +157,8 @@ class Service:
         for key in effects.queues:
             self.matching.wake(key)
         earlier = effects.timer_at is not None and self.timers.hint(effects.timer_at)
-        for key in effects.closed:
-            self.results.closed(key, effects.outcomes.get(key))
+        for key, outcome in effects.closed.items():
+            self.results.closed(key, outcome)
         if self.store.shared:
             messages = [dumps_str(["q", *key]) for key in effects.queues]
             messages += [dumps_str(["c", *key]) for key in effects.closed]

@@ -25,7 +25,7 @@ from plait.server.history import redispatch_lost, time_out_attempt
 from plait.server.run import Ctx
 
 __all__ = ["close", "expire_due", "heartbeat", "holds_nothing", "note_dispatch", "open_session",
-           "renew", "watch_dropped"]
+           "renew", "unknown", "watch_dropped"]
 
 UNACKED_GRACE = 2.0
 log = logging.getLogger("plait.server")
@@ -36,6 +36,12 @@ _checked: dict[str, int] = {}
 """Per session: tasks leased to it so far, and that count when a heartbeat last found it
 holding nothing. Both change only inside transactions (on the store's thread), in commit
 order, so equal counts mean nothing was leased to the session since."""
+
+
+def unknown(session: str) -> NotFound:
+    """The error for a session that does not exist (never opened, closed or expired)."""
+    return NotFound(f"worker session {session!r} is unknown or expired; open a new one",
+                    code="session_not_found")
 
 
 def note_dispatch(session: str) -> None:
@@ -119,8 +125,7 @@ def renew(ctx: Ctx, session: str, expiry: float, ahead: float | None = None) -> 
     cur = ctx.txn.exec("renew_session", session=session,
                        expires_at=ctx.wall + (ahead or expiry))
     if cur.rowcount != 1:
-        raise NotFound(f"worker session {session!r} is unknown or expired; open a new one",
-                       code="session_not_found")
+        raise unknown(session)
     ctx.effects.lease(session, ctx.wall + expiry, ctx.wall + (ahead or expiry))
 
 
