@@ -15,7 +15,7 @@ import json
 import tracemalloc
 from typing import Any
 
-from bench.procs import ROOT
+from bench.procs import in_repo
 from plait.history import History
 from plait.runtime.definitions import workflow_defn_of
 from plait.runtime.instance import new_instance
@@ -56,5 +56,4 @@ def breakdown(history: History, workflow: type, n: int = 1000, top: int = 12
 
 def _site(filename: str) -> str:
     """A file as a reader finds it: a package's path, or a path inside the repository."""
-    short = filename.split("site-packages/")[-1].split("/src/")[-1]
-    return short.removeprefix(str(ROOT) + "/")
+    return in_repo(filename.split("site-packages/")[-1].split("/src/")[-1])

@@ -29,6 +29,12 @@ class BenchError(Exception):
     """The run could not be set up (server or worker did not come up)."""
 
 
+def in_repo(path: object) -> str:
+    """A path inside the repository as the repository names it, so committed results carry
+    no machine's directories (other paths unchanged)."""
+    return str(path).removeprefix(str(ROOT) + "/")
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

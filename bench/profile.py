@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bench.procs import in_repo
+
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -121,7 +123,7 @@ def summarize(path: Path, top: int = 10) -> dict[str, Any]:
         by_label[thread_of[tid]] += n
         label_modules[thread_of[tid]].update(thread_modules[tid])
     return {
-        "file": _relative(path),
+        "file": in_repo(path),
         "samples": total,
         "threads": [{"thread": k, "pct": pct(n),
                      "self_by_module": [{"module": m, "self_pct": pct(c)}
@@ -171,12 +173,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _relative(path: object) -> str:
-    """A path inside the repository as the repository names it (no machine's directories)."""
-    from bench.procs import ROOT
-
-    text = str(path)
-    root = str(ROOT) + "/"
-    return text[len(root):] if text.startswith(root) else text
