@@ -21,10 +21,13 @@ from plait.testing import Replayer, WorkflowEnvironment
 
 T = timedelta(seconds=10)
 gate: asyncio.Event | None = None
+ran: list[str] = []
+"""The workflow id of every add_one attempt that ran."""
 
 
 @activity.defn
 async def add_one(x: int) -> int:
+    ran.append(activity.info().workflow_id)
     await asyncio.sleep(0.02)  # time passes between the tasks
     return x + 1
 
@@ -163,6 +166,30 @@ async def test_a_signal_landing_before_the_step_refuses_it_and_loses_nothing(
     events = (await h.fetch_history()).to_dict()["events"]
     assert _types(events).count("ACTIVITY_TASK_COMPLETED") == 2
     await Replayer(workflows=[Signalled]).replay(await h.fetch_history())
+
+
+async def test_a_step_refused_whole_is_sent_again_as_the_result_alone(
+        env: WorkflowEnvironment, queue: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step the server refuses with 400 (here: a malformed command) records nothing; the
+    worker must report the activity's result alone, and the workflow goes on by replay."""
+    chain = WorkflowTasks.chain
+    spoiled: list[bool] = []
+
+    def spoil_first(self: WorkflowTasks, task: dict[str, Any], result: Any) -> Any:
+        chained = chain(self, task, result)
+        if chained is not None and not spoiled:
+            spoiled.append(True)
+            chained.body["commands"] = [{"kind": 5}]
+        return chained
+    monkeypatch.setattr(WorkflowTasks, "chain", spoil_first)
+    async with Worker(env.client, task_queue=queue, workflows=[Steps], activities=[add_one]):
+        out = await env.client.execute_workflow(Steps.run, 1, id="chain-9", task_queue=queue)
+    assert spoiled and out["n"] == 4
+    assert ran.count("chain-9") == 3  # the refused step's result was not lost and re-run
+    h = env.client.get_workflow_handle("chain-9")
+    events = (await h.fetch_history()).to_dict()["events"]
+    assert _types(events).count("ACTIVITY_TASK_COMPLETED") == 3
+    await Replayer(workflows=[Steps]).replay(await h.fetch_history())
 
 
 async def test_parallel_activities_are_not_chained(
