@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from plait.server.errors import Conflict
-from plait.server.history import start_workflow
+from plait.server.lifecycle import start_workflow
 from plait.server.run import Ctx
 from plait.server.service import Service
 from plait.store.base import Store, Txn

@@ -20,9 +20,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
 from plait.protocol.jsoncodec import dumps, loads
 from plait.retry import RetryPolicy
-from plait.server import dispatch, history, messages, queries, sessions, ui, updates
+from plait.server import (
+    closing,
+    describe,
+    dispatch,
+    lifecycle,
+    messages,
+    queries,
+    results,
+    sessions,
+    steps,
+    ui,
+    updates,
+)
 from plait.server.errors import ApiError, BadRequest, NotFound
-from plait.server.run import CLOSED, Ctx
+from plait.server.run import CLOSED, Ctx, Run
 from plait.server.service import Service
 from plait.store.base import StoreBusy, StoreUnavailable
 from plait.store.search_index import MAX_FILTERS
@@ -320,7 +332,7 @@ async def start_workflow(request: web.Request) -> web.Response:
     service = svc(request)
     await service.ensure_namespace(ns)
     result = await service.write(
-        _deduped(ns, req, lambda ctx: history.start_workflow(ctx, ns, req)))
+        _deduped(ns, req, lambda ctx: lifecycle.start_workflow(ctx, ns, req)))
     if result.get("started"):
         STARTED.labels(ns).inc()
     if wait > 0:
@@ -335,7 +347,7 @@ async def describe_workflow(request: web.Request) -> web.Response:
     rid = request.query.get("run_id") or None
     now = svc(request).clock.now()
     return json_response(await svc(request).store.read(
-        lambda t: history.describe(t, now, ns, wid, rid)))
+        lambda t: describe.describe(t, now, ns, wid, rid)))
 
 
 async def workflow_history(request: web.Request) -> web.Response:
@@ -395,7 +407,7 @@ async def terminate_workflow(request: web.Request) -> web.Response:
     reason = str(req.get("reason") or "terminated")
     rid = optional_str(req, "run_id")
     return json_response(await svc(request).write(_deduped(
-        ns, req, lambda ctx: history.terminate(ctx, ns, wid, rid, reason))))
+        ns, req, lambda ctx: closing.terminate(ctx, ns, wid, rid, reason))))
 
 
 async def signal_workflow(request: web.Request) -> web.Response:
@@ -404,7 +416,7 @@ async def signal_workflow(request: web.Request) -> web.Response:
     payloads(req, "input")
     rid = optional_str(req, "run_id")
     return json_response(await svc(request).write(_deduped(
-        ns, req, lambda ctx: messages.signal(ctx, history.load_run(ctx, ns, wid, rid), req))))
+        ns, req, lambda ctx: messages.signal(ctx, Run.load(ctx, ns, wid, rid), req))))
 
 
 async def cancel_workflow(request: web.Request) -> web.Response:
@@ -412,7 +424,7 @@ async def cancel_workflow(request: web.Request) -> web.Response:
     req = await body(request)
     rid = optional_str(req, "run_id")
     return json_response(await svc(request).write(_deduped(
-        ns, req, lambda ctx: messages.request_cancel(ctx, history.load_run(ctx, ns, wid, rid),
+        ns, req, lambda ctx: messages.request_cancel(ctx, Run.load(ctx, ns, wid, rid),
                                                      req))))
 
 
@@ -483,7 +495,7 @@ async def update_workflow(request: web.Request) -> web.Response:
 
 def _request_update(ctx: Ctx, ns: str, wid: str, rid: str | None,
                     req: dict[str, Any]) -> dict[str, Any]:
-    run = history.load_run(ctx, ns, wid, rid)
+    run = Run.load(ctx, ns, wid, rid)
     return {**updates.request(ctx, run, req), "run_id": run.rid}
 
 
@@ -563,7 +575,7 @@ async def list_workflows(request: web.Request) -> web.Response:
 
     def read(t: Any) -> dict[str, Any]:
         rows = t.list_executions(ns, filters, size, after)
-        items = [history.execution_summary(r) for r in rows]
+        items = [describe.execution_summary(r) for r in rows]
         nxt = None
         if len(rows) == size:
             last = rows[-1]
@@ -672,7 +684,7 @@ async def _complete_workflow_task(request: web.Request, req: dict[str, Any]) -> 
         failure(r, "failure", f"update_rejections[{i}].")
     req["eager_activities"] = integer(req.get("eager_activities"), "eager_activities", 0, 0,
                                       256)
-    out = await svc(request).write(lambda ctx: history.complete_workflow_task(ctx, token, req))
+    out = await svc(request).write(lambda ctx: steps.complete_workflow_task(ctx, token, req))
     COMPLETIONS.labels("workflow", "completed").inc()
     settled = [c.get("update_id") for c in cmds if c["kind"] == "complete_update"]
     settled += [r.get("update_id") for r in rejections]
@@ -685,7 +697,7 @@ async def _fail_workflow_task(request: web.Request, req: dict[str, Any]) -> Any:
     token = task_token(req)
     failure(req, "failure")
     optional_str(req, "cause")
-    out = await svc(request).write(lambda ctx: history.fail_workflow_task(ctx, token, req))
+    out = await svc(request).write(lambda ctx: steps.fail_workflow_task(ctx, token, req))
     COMPLETIONS.labels("workflow", "failed").inc()
     return out
 
@@ -695,7 +707,7 @@ async def _complete_activity_task(request: web.Request, req: dict[str, Any]) -> 
     payload(req.get("result"), "result")
     optional_str(req, "task_queue")
     step = _workflow_step(req)
-    out = await svc(request).write(lambda ctx: dispatch.complete_activity(ctx, token, req))
+    out = await svc(request).write(lambda ctx: results.complete_activity(ctx, token, req))
     COMPLETIONS.labels("activity", "completed").inc()
     if step is None:
         return out
@@ -733,7 +745,7 @@ def _workflow_step(req: dict[str, Any]) -> dict[str, Any] | None:
 async def _fail_activity_task(request: web.Request, req: dict[str, Any]) -> Any:
     token = task_token(req)
     failure(req, "failure")
-    out = await svc(request).write(lambda ctx: dispatch.fail_activity(ctx, token, req))
+    out = await svc(request).write(lambda ctx: results.fail_activity(ctx, token, req))
     COMPLETIONS.labels("activity", "failed").inc()
     return out
 
@@ -789,7 +801,7 @@ async def complete_async_activity_task(request: web.Request) -> web.Response:
     req = await body(request)
     token = task_token(req)
     return json_response(await svc(request).write(
-        lambda ctx: dispatch.complete_async(ctx, token)))
+        lambda ctx: results.complete_async(ctx, token)))
 
 
 async def heartbeat_activity_task(request: web.Request) -> web.Response:
@@ -797,7 +809,7 @@ async def heartbeat_activity_task(request: web.Request) -> web.Response:
     token = task_token(req)
     payloads(req, "details")
     return json_response(await svc(request).write(
-        lambda ctx: dispatch.heartbeat_activity(ctx, token, req)))
+        lambda ctx: results.heartbeat_activity(ctx, token, req)))
 
 
 # -- operations ------------------------------------------------------------------------------

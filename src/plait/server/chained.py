@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.server import activities, history, updates
+from plait.server import activities, steps, updates
 from plait.server.run import Ctx, Run
 from plait.store.base import TaskRow
 
@@ -61,4 +61,4 @@ def apply(ctx: Ctx, run: Run, task: TaskRow, session: str, step: dict[str, Any],
     finally:
         run.wt_ran = False
     run.record_ran_wt(session, float(step["started_time"]))
-    return history.apply_step(ctx, run, session, step["commands"], step)
+    return steps.apply_step(ctx, run, session, step["commands"], step)

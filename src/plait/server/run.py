@@ -11,10 +11,12 @@ which is what replay relies on. ``WORKFLOW_TASK_STARTED`` itself is written when
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from plait.protocol.events import EventType
 from plait.server.effects import Effects
+from plait.server.errors import NotFound
 from plait.store.base import ExecutionRow, TaskRow, Txn
 
 __all__ = ["CLOSED", "RUNNING", "Ctx", "Run", "iso"]
@@ -67,12 +69,24 @@ class Run:
         self.holding = False
         """True while a completion's commands are applied: inputs wait, so the command events
         stay contiguous in the history."""
-        self.closed_now = False
         self.alive: str | None = None
         """A session known to be alive in this transaction (it is completing a task now)."""
         self.wt_ran = False
         """True while a worker's chained step is applied (:mod:`plait.server.chained`): the
         worker already ran the workflow task these inputs would schedule."""
+        self.after_save: list[Callable[[], None]] = []
+        """Work that must follow this run's next :meth:`save` in the same transaction (what a
+        close does to the runs around it: :mod:`plait.server.closing` puts it here)."""
+
+    @classmethod
+    def load(cls, ctx: Ctx, ns: str, wid: str, rid: str | None = None) -> Run:
+        """The run to change: ``rid``, or the workflow's latest run."""
+        rid = rid or ctx.txn.current_run(ns, wid)
+        row = ctx.txn.get_execution(ns, wid, rid) if rid else None
+        if row is None:
+            raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}",
+                           code="workflow_not_found")
+        return cls(ctx, row)
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -224,23 +238,23 @@ class Run:
         self.ctx.effects.timer(visible_at)
 
     # -- closing --------------------------------------------------------------------------------
-    def close(self, status: str, etype: EventType, attrs: dict[str, Any]) -> None:
+    def record_close(self, status: str, etype: EventType, attrs: dict[str, Any]) -> bool:
+        """The run's own part of closing: the closing event, the status, the result, and its
+        pending work deleted. False when it was already closed. What a close means for
+        updates, parents and children is :func:`plait.server.closing.close_run`'s."""
         if self.row.status != RUNNING:
-            return
+            return False
         self.append(etype, attrs)
         self.row.status = status
         self.row.close_time = self.ctx.now
         self.row.result = {"status": status, **attrs}
         self.state["wt"] = None
-        from plait.server import updates  # open updates fail with the run
-
-        updates.close_pending(self)
         self.state.pop("buffer", None)
         buffered = bool(self.state.pop("buffered", 0))
         self.txn.delete_run_work(self.ns, self.wid, self.rid, buffered=buffered)
         self.ctx.effects.closed[(self.ns, self.wid, self.rid)] = {
             "status": status, "result": self.row.result}
-        self.closed_now = True
+        return True
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self) -> None:
@@ -254,8 +268,6 @@ class Run:
         self.txn.insert_events(self.ns, self.wid, self.rid, self.events)
         self.expected = self.row.next_event_id
         self.saved, self.events = self.events, []
-        if self.closed_now:
-            self.closed_now = False
-            from plait.server import children  # the workflows around this one
-
-            children.after_close(self)
+        hooks, self.after_save = self.after_save, []
+        for hook in hooks:
+            hook()

@@ -21,8 +21,9 @@ from typing import Any
 from plait.protocol.jsoncodec import dumps_str
 from plait.server import activities
 from plait.server.errors import NotFound
-from plait.server.history import redispatch_lost, time_out_attempt
+from plait.server.recovery import redispatch_lost
 from plait.server.run import Ctx
+from plait.server.timeouts import time_out_attempt
 
 __all__ = ["close", "expire_due", "heartbeat", "holds_nothing", "note_dispatch", "open_session",
            "renew", "unknown", "watch_dropped"]

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from plait.server import history, sessions
+from plait.server import sessions, timeouts
 from plait.server.run import Ctx
 from plait.server.skipping import SETTLE
 from plait.store.base import StoreBusy, StoreUnavailable, Txn
@@ -57,7 +57,7 @@ def _fire_batch(ctx: Ctx) -> int:
     for tm in due:
         try:
             with ctx.txn.savepoint():
-                history.fire_timer(ctx, tm.namespace, tm.workflow_id, tm.run_id, tm.kind, tm.ref)
+                timeouts.fire_timer(ctx, tm.namespace, tm.workflow_id, tm.run_id, tm.kind, tm.ref)
         except Exception as exc:  # the timer stays; it is tried again on a later tick
             log.error("firing timer %s/%s of %s failed: %s", tm.kind, tm.ref, tm.workflow_id,
                       exc)
