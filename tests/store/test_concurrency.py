@@ -124,14 +124,14 @@ async def test_retried_request_ids_on_concurrent_writers(store: Store) -> None:
     service = Service(store)
 
     def op(ctx: Ctx, n: int) -> Any:
-        stored = ctx.txn.scalar("get_request", ns=NS, request_id="req-1")
-        if stored is not None:
+        seen, stored = ctx.txn.stored_response(NS, "req-1")
+        if seen:
             return stored
-        ctx.txn.exec("insert_request", ns=NS, request_id="req-1", response=str(n), now=1.0)
+        ctx.txn.store_response(NS, "req-1", str(n), 1.0)
         return str(n)
 
     answers = await asyncio.gather(*(service.write(lambda ctx, n=n: op(ctx, n))
                                      for n in range(10)))
     assert len(set(answers)) == 1
-    stored = await store.read(lambda t: t.scalar("get_request", ns=NS, request_id="req-1"))
-    assert answers[0] == stored
+    seen, stored = await store.read(lambda t: t.stored_response(NS, "req-1"))
+    assert seen and answers[0] == stored

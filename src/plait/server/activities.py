@@ -7,6 +7,7 @@ activity *is* its task row, so describe() derives its state instead of storing i
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from plait.protocol.events import EventType
@@ -125,12 +126,11 @@ def overdue(task: TaskRow, now: float) -> bool:
 def hand_over(ctx: Ctx, task: TaskRow) -> None:
     """The attempt leaves its worker's session to be completed from outside: from now on a
     timer enforces its start-to-close timeout, since no heartbeat will."""
-    ctx.txn.exec("set_task_lease", task_id=task.task_id, session=ASYNC_LEASE)
+    ctx.txn.hand_task_over(task.task_id, ASYNC_LEASE)
     # Its lease no longer names the worker that started it: the log keeps that now.
-    ctx.txn.exec("insert_attempt", ns=task.namespace, wid=task.workflow_id, rid=task.run_id,
-                 aid=task.ref, attempt=task.payload["attempt"],
-                 activity_type=task.payload["activity_type"],
-                 started_at=task.dispatched_at or ctx.now, worker=task.lease_session)
+    ctx.txn.open_attempt(task.namespace, task.workflow_id, task.run_id, task.ref,
+                         task.payload["attempt"], task.payload["activity_type"],
+                         started_at=task.dispatched_at or ctx.now, worker=task.lease_session)
     timeout = task.payload["options"].get("start_to_close_timeout")
     if timeout:
         fire = (task.dispatched_at or ctx.now) + float(timeout)
@@ -229,8 +229,8 @@ def undelivered(ctx: Ctx, task: TaskRow) -> None:
     """The attempt never reached its worker (the poll's response was lost): offer the same
     attempt again; it did not run, so it does not count."""
     p = task.payload
-    ctx.txn.exec("delete_attempt", ns=task.namespace, wid=task.workflow_id, rid=task.run_id,
-                 aid=task.ref, attempt=p["attempt"])
+    ctx.txn.delete_attempt(task.namespace, task.workflow_id, task.run_id, task.ref,
+                           p["attempt"])
     _delete_timers(ctx.txn, task, "act_stc", "act_hb")
     ctx.txn.release_task(task.task_id, ctx.now, p)
     ctx.effects.wake_queue(task.namespace, task.task_queue, "activity")
@@ -282,11 +282,10 @@ def _end_attempt(run: Run, task: TaskRow, outcome: str, failure: dict[str, Any] 
     if task.lease_session is None:
         return
     p = task.payload
-    run.txn.exec("end_attempt", ns=run.ns, wid=run.wid, rid=run.rid, aid=task.ref,
-                 attempt=p["attempt"], activity_type=p["activity_type"],
-                 started_at=task.dispatched_at or run.ctx.now, worker=task.lease_session,
-                 ended_at=run.ctx.now, outcome=outcome,
-                 failure=run.txn.json(failure) if failure else None)
+    run.txn.end_attempt(run.ns, run.wid, run.rid, task.ref, p["attempt"], p["activity_type"],
+                        started_at=task.dispatched_at or run.ctx.now,
+                        worker=task.lease_session, ended_at=run.ctx.now, outcome=outcome,
+                        failure=failure)
 
 
 def _clear_attempt_timers(run: Run, task: TaskRow) -> None:
@@ -334,12 +333,7 @@ def attempt_log(txn: Txn, ns: str, wid: str, rid: str,
                 tasks: list[TaskRow]) -> list[dict[str, Any]]:
     """Every attempt of the run: the ended ones (and handed-over ones) from the log, the
     running ones from their leased tasks (``tasks``: the run's), in order of start."""
-    from plait.protocol.jsoncodec import loads
-
-    log = [{"activity_id": r[0], "attempt": r[1], "activity_type": r[2], "started_at": r[3],
-            "ended_at": r[4], "outcome": r[5], "failure": loads(r[6]) if r[6] else None,
-            "worker": r[7]}
-           for r in txn.all("attempts_of_run", ns=ns, wid=wid, rid=rid)]
+    log = [dataclasses.asdict(a) for a in txn.attempts_of_run(ns, wid, rid)]
     logged = {(a["activity_id"], a["attempt"]) for a in log}
     running = [{"activity_id": t.ref, "attempt": t.payload["attempt"],
                 "activity_type": t.payload["activity_type"], "started_at": t.dispatched_at,

@@ -304,13 +304,12 @@ def _deduped(ns: str, req: dict[str, Any], fn: Any) -> Any:
 
     def op(ctx: Ctx) -> Any:
         if request_id:
-            stored = ctx.txn.scalar("get_request", ns=ns, request_id=request_id)
-            if stored is not None:
-                return loads(stored)
+            seen, stored = ctx.txn.stored_response(ns, request_id)
+            if seen:
+                return stored
         result = fn(ctx)
         if request_id:
-            ctx.txn.exec("insert_request", ns=ns, request_id=request_id,
-                         response=ctx.txn.json(result), now=ctx.wall)
+            ctx.txn.store_response(ns, request_id, result, ctx.wall)
         return result
     return op
 

@@ -25,12 +25,10 @@ def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> dict[str, A
     a caller that does not need to know the session is still alive may take a cached copy."""
     if cached and session in _INFO_CACHE:
         return _INFO_CACHE[session]
-    row = ctx.txn.one("get_session", session=session)
+    row = ctx.txn.get_session(session)
     if row is None:
         raise sessions.unknown(session)
-    from plait.protocol.jsoncodec import loads
-
-    info: dict[str, Any] = loads(row[4])
+    info = row.info
     if len(_INFO_CACHE) >= _INFO_CACHE_SIZE:
         _INFO_CACHE.pop(next(iter(_INFO_CACHE)))
     _INFO_CACHE[session] = info

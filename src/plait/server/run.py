@@ -180,7 +180,7 @@ class Run:
         session's runs go straight to the shared queue instead of waiting out the window)."""
         sticky = self.state.get("sticky")
         if sticky and sticky != self.alive and \
-                self.txn.one("get_session", session=sticky) is None:
+                self.txn.get_session(sticky) is None:
             self.state["sticky"] = sticky = None
         return sticky  # type: ignore[no-any-return]
 

@@ -71,8 +71,7 @@ class Service:
         if ns in self._namespaces:
             return
         retention = self.config.retention_seconds
-        await self.write(lambda ctx: ctx.txn.exec("ensure_namespace", ns=ns,
-                                                  retention=retention))
+        await self.write(lambda ctx: ctx.txn.ensure_namespace(ns, retention))
         self._namespaces.add(ns)
 
     async def start(self) -> None:
@@ -99,12 +98,11 @@ class Service:
         each is set to exactly one expiry, whatever horizon was written before."""
         expiry = self.config.session_expiry
         if not self.leases.own_database:
-            await self.write(lambda ctx: ctx.txn.exec("extend_all_sessions",
-                                                      expires_at=ctx.wall + expiry))
+            await self.write(lambda ctx: ctx.txn.extend_all_sessions(ctx.wall + expiry))
             return
 
         def reset(ctx: Ctx) -> None:
-            for (session,) in ctx.txn.all("reset_session_leases", expires_at=ctx.wall + expiry):
+            for session in ctx.txn.reset_session_leases(ctx.wall + expiry):
                 ctx.effects.lease(session, ctx.wall + expiry, ctx.wall + expiry)
         await self.write(reset)
 

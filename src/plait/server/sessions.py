@@ -18,7 +18,6 @@ import logging
 import uuid
 from typing import Any
 
-from plait.protocol.jsoncodec import dumps_str
 from plait.server import activities
 from plait.server.errors import NotFound
 from plait.server.recovery import redispatch_lost
@@ -70,9 +69,8 @@ def open_session(ctx: Ctx, ns: str, req: dict[str, Any], expiry: float,
     info = {"task_queue": req.get("task_queue"), "identity": identity,
             "workflow_types": req.get("workflow_types") or [],
             "activity_types": req.get("activity_types") or []}
-    ctx.txn.exec("upsert_session", session=session, ns=ns, task_queue=req.get("task_queue", ""),
-                 identity=identity, info=dumps_str(info),
-                 expires_at=ctx.wall + (ahead or expiry))
+    ctx.txn.upsert_session(session, ns, req.get("task_queue", ""), identity, info,
+                           expires_at=ctx.wall + (ahead or expiry))
     ctx.effects.lease(session, ctx.wall + expiry, ctx.wall + (ahead or expiry))
     _checked[session] = _dispatched.get(session, 0)
     return {"session_id": session, "expiry": expiry}
@@ -123,9 +121,7 @@ def _reconcile(ctx: Ctx, session: str, held: list[str], sent_by: float | None) -
 def renew(ctx: Ctx, session: str, expiry: float, ahead: float | None = None) -> None:
     """The worker is alive (a watch opened, or the first half of a heartbeat). ``ahead``: how
     far ahead to write the lease (a database of the server's own, :mod:`plait.server.leases`)."""
-    cur = ctx.txn.exec("renew_session", session=session,
-                       expires_at=ctx.wall + (ahead or expiry))
-    if cur.rowcount != 1:
+    if not ctx.txn.renew_session(session, ctx.wall + (ahead or expiry)):
         raise unknown(session)
     ctx.effects.lease(session, ctx.wall + expiry, ctx.wall + (ahead or expiry))
 
@@ -133,7 +129,7 @@ def renew(ctx: Ctx, session: str, expiry: float, ahead: float | None = None) -> 
 def watch_dropped(ctx: Ctx, session: str, grace: float) -> None:
     """The watch's connection closed unanswered: unless the worker re-opens it (or
     heartbeats) within ``grace``, its session expires then."""
-    ctx.txn.exec("shorten_session", session=session, expires_at=ctx.wall + grace)
+    ctx.txn.shorten_session(session, ctx.wall + grace)
     ctx.effects.lease(session, ctx.wall + grace, ctx.wall + grace)
 
 
@@ -142,7 +138,7 @@ def close(ctx: Ctx, session: str) -> None:
     for task in ctx.txn.leased_tasks(session):
         redispatch_lost(ctx, task, "worker_shutdown")
     _unstick(ctx, session)
-    ctx.txn.exec("delete_session", session=session)
+    ctx.txn.delete_session(session)
     ctx.effects.leases[session] = None
     _forget(session)
 
@@ -150,20 +146,20 @@ def close(ctx: Ctx, session: str) -> None:
 def _unstick(ctx: Ctx, session: str) -> None:
     """Tasks kept for the session's cache (sticky) are for anyone now: wake their pollers,
     or they would wait out the sticky window."""
-    for ns, queue, kind in set(map(tuple, ctx.txn.all("clear_sticky", session=session))):
+    for ns, queue, kind in ctx.txn.clear_sticky(session):
         ctx.effects.wake_queue(ns, queue, kind)
 
 
 def expire_due(ctx: Ctx, due: list[str] | None = None) -> int:
     """Expire the sessions whose lease in the database has passed, and ``due``: those whose
     lease in memory has (the authority with a database of the server's own)."""
-    expired = [r[0] for r in ctx.txn.all("expired_sessions", now=ctx.wall)]
+    expired = ctx.txn.expired_sessions(ctx.wall)
     expired += [s for s in due or [] if s not in expired]
     for session in expired:
         for task in ctx.txn.leased_tasks(session):
             redispatch_lost(ctx, task, "worker_session_expired")
         _unstick(ctx, session)
-        ctx.txn.exec("delete_session", session=session)
+        ctx.txn.delete_session(session)
         ctx.effects.leases[session] = None
         _forget(session)
     return len(expired)

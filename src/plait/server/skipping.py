@@ -41,14 +41,14 @@ timer service looks while someone waits."""
 
 
 def _busy(txn: Txn, now: float) -> bool:
-    return bool(txn.scalar("busy_tasks", now=now))
+    return txn.any_task_busy(now)
 
 
 def _look(txn: Txn, now: float) -> tuple[bool, float | None]:
     """Is some task ready or leased now; else the earliest durable deadline (or None)."""
     if _busy(txn, now):
         return True, None
-    due = [v for v in (txn.next_timer(), txn.scalar("next_task_visible")) if v is not None]
+    due = [v for v in (txn.next_timer(), txn.next_task_visible()) if v is not None]
     return False, min(due) if due else None
 
 

@@ -162,10 +162,9 @@ class TimerService:
         if wall - self._last_slow_housekeeping < SLOW_HOUSEKEEPING_EVERY:
             return
         self._last_slow_housekeeping = wall
-        await svc.write(lambda ctx: ctx.txn.exec("delete_old_requests",
-                                                  before=ctx.wall - 86400.0))
+        await svc.write(lambda ctx: ctx.txn.delete_requests_before(ctx.wall - 86400.0))
         now = svc.clock.now()  # retention counts from close_time, durable time
-        expired = await svc.store.read(lambda t: t.all("expired_runs", now=now))
+        expired = await svc.store.read(lambda t: t.expired_runs(now))
         for ns, wid, rid in expired:
             await svc.write(_deleter(ns, wid, rid))
 
