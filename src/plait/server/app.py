@@ -607,7 +607,7 @@ async def open_session(request: web.Request) -> web.Response:
 async def session_heartbeat(request: web.Request) -> web.Response:
     """Renew the lease and reconcile the tasks the worker holds. An idle worker's heartbeat
     on a server with a database of its own usually needs neither: then it costs no statement
-    (:mod:`plait.server.leases`, :func:`sessions.holds_nothing`)."""
+    (:mod:`plait.server.leases`, :meth:`SessionLedger.holds_nothing`)."""
     service = svc(request)
     arrived = service.clock.now()
     sid = request.match_info["sid"]
@@ -615,7 +615,7 @@ async def session_heartbeat(request: web.Request) -> web.Response:
     held = strings(req, "held")
     leases = service.leases
     renewed = leases.renew_in_memory(sid, time.time())
-    reconcile = bool(held) or not leases.own_database or not sessions.holds_nothing(sid)
+    reconcile = bool(held) or not leases.own_database or not service.ledger.holds_nothing(sid)
     if renewed and not reconcile:
         return json_response({"ok": True})
     expiry, ahead = service.config.session_expiry, leases.ahead

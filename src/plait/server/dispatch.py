@@ -16,23 +16,17 @@ from plait.store.base import TaskRow
 __all__ = ["claim", "claim_ids", "session_info"]
 
 
-_INFO_CACHE: dict[str, dict[str, Any]] = {}
-_INFO_CACHE_SIZE = 4096
-
-
 def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> dict[str, Any]:
     """What a session serves (queue, types). ``cached``: a session's info never changes, so
     a caller that does not need to know the session is still alive may take a cached copy."""
-    if cached and session in _INFO_CACHE:
-        return _INFO_CACHE[session]
+    known = ctx.ledger.info(session) if cached else None
+    if known is not None:
+        return known
     row = ctx.txn.get_session(session)
     if row is None:
         raise sessions.unknown(session)
-    info = row.info
-    if len(_INFO_CACHE) >= _INFO_CACHE_SIZE:
-        _INFO_CACHE.pop(next(iter(_INFO_CACHE)))
-    _INFO_CACHE[session] = info
-    return info
+    ctx.effects.session_infos[session] = row.info
+    return row.info
 
 
 def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
@@ -40,8 +34,8 @@ def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
     session_info(ctx, session)
     tasks = ctx.txn.claim_tasks(ns=ns, task_queue=queue, kind=kind, session=session,
                                 now=ctx.now, limit=max(1, min(limit, 256)))
-    if tasks:
-        sessions.note_dispatch(session)
+    for _ in tasks:
+        ctx.effects.leased(session)
     out = []
     for task in tasks:
         payload = _dispatch(ctx, task)
@@ -59,7 +53,7 @@ def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
     for task_id in task_ids:
         claimed = ctx.txn.claim_task_by_id(task_id, session, ctx.now)
         if claimed is not None:
-            sessions.note_dispatch(session)
+            ctx.effects.leased(session)
             ctx.effects.taken(claimed.namespace, claimed.task_queue, claimed.kind)
             payload = _dispatch(ctx, claimed, run)
             if payload is not None:

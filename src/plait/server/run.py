@@ -17,6 +17,7 @@ from typing import Any
 from plait.protocol.events import EventType
 from plait.server.effects import Effects
 from plait.server.errors import NotFound
+from plait.server.ledger import SessionLedger
 from plait.store.base import ExecutionRow, TaskRow, Txn
 
 __all__ = ["CLOSED", "RUNNING", "Ctx", "Run", "iso"]
@@ -49,11 +50,13 @@ class Ctx:
     (:mod:`plait.server.clock` says which is for what)."""
 
     def __init__(self, txn: Txn, now: float, effects: Effects | None = None,
-                 wall: float | None = None) -> None:
+                 wall: float | None = None, ledger: SessionLedger | None = None) -> None:
         self.txn = txn
         self.now = now
         self.wall = now if wall is None else wall
         self.effects = effects or Effects()
+        self.ledger = ledger or SessionLedger()
+        """This server's memory of worker sessions: read here, changed after the commit."""
 
 
 class Run:

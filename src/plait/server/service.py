@@ -21,6 +21,7 @@ from plait.server import sessions
 from plait.server.clock import Clock
 from plait.server.effects import Effects
 from plait.server.leases import Leases
+from plait.server.ledger import SessionLedger
 from plait.server.matching import Matching, ResultWaiters
 from plait.server.run import Ctx
 from plait.server.skipping import TimeSkipper
@@ -65,6 +66,8 @@ class Service:
         self.leases = Leases(self.config.session_expiry, own_database=not store.shared)
         """The worker session leases this server granted or renewed."""
         self._namespaces: set[str] = set()
+        self.ledger = SessionLedger()
+        """What this server remembers of worker sessions (:mod:`plait.server.ledger`)."""
 
     async def ensure_namespace(self, ns: str) -> None:
         """Namespaces spring into being on first use, with the default retention."""
@@ -114,7 +117,7 @@ class Service:
 
             def op(txn: Txn, effects: Effects = effects) -> T:
                 wall = time.time()
-                return fn(Ctx(txn, wall + clock.offset, effects, wall))
+                return fn(Ctx(txn, wall + clock.offset, effects, wall, self.ledger))
             try:
                 result = await self.store.write(op)
             except ConflictError as exc:
@@ -148,6 +151,7 @@ class Service:
         task.add_done_callback(self._tasks.remove)
 
     def _apply(self, effects: Effects) -> None:
+        self.ledger.apply(effects)
         self.leases.update(effects.leases, effects.written)
         for until in effects.leases.values():
             if until is not None:
