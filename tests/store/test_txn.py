@@ -8,13 +8,14 @@ import pytest
 
 from plait.store.attempts import AttemptRow
 from plait.store.base import ConflictError, ExecutionRow, Store, Txn
+from plait.store.run_state import RunState
 from plait.store.sessions import SessionRow
 
 NS = "ns"
 
 
 def execution(wid: str = "w", rid: str = "r1", **over: Any) -> ExecutionRow:
-    row = ExecutionRow(NS, wid, rid, "Order", "q", "RUNNING", 100.0, None, 1, {"wt": None},
+    row = ExecutionRow(NS, wid, rid, "Order", "q", "RUNNING", 100.0, None, 1, RunState(),
                        None, {"tier": "gold"}, {"note": "x"})
     for k, v in over.items():
         setattr(row, k, v)
@@ -41,12 +42,12 @@ async def test_executions_insert_get_update_and_current_run(store: Store) -> Non
         e = t.get_execution(NS, "w", "r1")
         assert e is not None
         e.status, e.close_time, e.next_event_id = "COMPLETED", 200.0, 5
-        e.state["done"], e.result = True, {"status": "COMPLETED", "result": 3}
+        e.state.cancel_requested, e.result = True, {"status": "COMPLETED", "result": 3}
         t.update_execution(e, 1)
     await store.write(close)
     row = await store.read(lambda t: t.get_execution(NS, "w", "r1"))
     assert row is not None and row.status == "COMPLETED" and row.close_time == 200.0
-    assert row.next_event_id == 5 and row.state == {"wt": None, "done": True}
+    assert row.next_event_id == 5 and row.state == RunState(cancel_requested=True)
     assert row.result == {"status": "COMPLETED", "result": 3}
 
     # A second run becomes the current one.
@@ -357,13 +358,13 @@ async def test_reads_in_a_transaction_see_its_own_writes(store: Store) -> None:
     def op(t: Txn) -> None:
         e = t.get_execution(NS, "w", "r1")
         assert e is not None
-        e.next_event_id, e.state["x"] = 4, 1
+        e.next_event_id, e.state.upto = 4, 1
         t.update_execution(e, 1)
         again = t.get_execution(NS, "w", "r1")
-        assert again is not None and again.next_event_id == 4 and again.state["x"] == 1
-        again.state["x"] = 2  # a caller's change to its copy is not the stored row
+        assert again is not None and again.next_event_id == 4 and again.state.upto == 1
+        again.state.upto = 2  # a caller's change to its copy is not the stored row
         third = t.get_execution(NS, "w", "r1")
-        assert third is not None and third.state["x"] == 1
+        assert third is not None and third.state.upto == 1
 
         t.set_timer(NS, "w", "r1", "user", "a", 5.0)
         t.delete_timer(NS, "w", "r1", "user", "a")

@@ -37,13 +37,13 @@ MAX_SKEW = 2.0
 
 def refusal(ctx: Ctx, run: Run, session: str, step: dict[str, Any]) -> str | None:
     """Why the step cannot be recorded as run, or None when it can."""
-    if run.state.get("wt") is not None:
+    if run.state.wt is not None:
         return "workflow_task_pending"
     if run.has_buffered():
         return "buffered_events"
     if updates.requested(run.state):
         return "updates_pending"
-    if run.state.get("sticky") != session:
+    if run.state.sticky != session:
         return "not_sticky"
     if run.row.next_event_id != int(step["upto"]) + 1:
         return "history_moved"

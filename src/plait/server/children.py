@@ -16,6 +16,7 @@ from plait.retry import RetryPolicy
 from plait.server import closing, lifecycle, messages
 from plait.server.errors import ApiError, BadRequest
 from plait.server.run import Run
+from plait.store.run_state import ChildLink, ParentLink
 
 __all__ = ["cancel_external", "continue_as_new", "fail_or_retry",
            "signal_external", "start_child"]
@@ -40,17 +41,15 @@ def start_child(run: Run, cmd: dict[str, Any]) -> None:
     base = {"seq": seq, "workflow_id": cwid, "initiated_event_id": initiated}
     try:
         _refuse_existing(run, cwid, cmd.get("id_reuse_policy"))
-        child = lifecycle.new_run(run.ctx, run.ns, cwid, ctype, queue, req, parent={
-            "namespace": run.ns, "workflow_id": run.wid, "run_id": run.rid, "seq": seq,
-            "initiated_event_id": initiated})
+        child = lifecycle.new_run(run.ctx, run.ns, cwid, ctype, queue, req, parent=ParentLink(
+            run.ns, run.wid, run.rid, str(seq), initiated))
     except ApiError as e:
         run.add_input([(EventType.CHILD_WORKFLOW_EXECUTION_FAILED, {
             **base, "start_failed": True, "failure": {
                 "message": e.message, "type": "WorkflowAlreadyStartedError",
                 "kind": "application", "non_retryable": True}})])
         return
-    run.state.setdefault("children", {})[seq] = {"workflow_id": cwid, "run_id": child.rid,
-                                                 "policy": policy}
+    run.state.children[str(seq)] = ChildLink(cwid, child.rid, policy)
     run.add_input([(EventType.CHILD_WORKFLOW_EXECUTION_STARTED,
                     {**base, "run_id": child.rid, "workflow_type": ctype})])
 
@@ -68,12 +67,12 @@ def continue_as_new(run: Run, cmd: dict[str, Any]) -> None:
     row, state = run.row, run.state
     wtype = cmd.get("workflow_type") or row.workflow_type
     queue = cmd.get("task_queue") or row.task_queue
-    req = {"input": cmd.get("input") or [], "task_timeout": state.get("task_timeout"),
+    req = {"input": cmd.get("input") or [], "task_timeout": state.task_timeout,
            "search_attributes": row.search_attributes, "memo": row.memo,
-           "header": cmd.get("header") or {}, "first_run_id": state.get("first_run_id")}
+           "header": cmd.get("header") or {}, "first_run_id": state.first_run_id}
     nxt = lifecycle.new_run(run.ctx, run.ns, run.wid, wtype, queue, req,
-                          parent=state.get("parent"), continued_from=run.rid,
-                          deadline=state.get("deadline"))
+                            parent=state.parent, continued_from=run.rid,
+                            deadline=state.deadline)
     closing.close_run(run, "CONTINUED_AS_NEW", EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW, {
         "new_execution_run_id": nxt.rid, "workflow_type": wtype, "task_queue": queue,
         "input": req["input"]})
@@ -91,23 +90,23 @@ def fail_or_retry(run: Run, failure: dict[str, Any]) -> None:
 
 def _retry_run(run: Run, failure: dict[str, Any]) -> str | None:
     state, row = run.state, run.row
-    if not state.get("retry_policy"):
+    if not state.retry_policy:
         return None
-    policy = RetryPolicy.from_dict(state["retry_policy"])
-    attempt = int(state.get("attempt", 1))
+    policy = RetryPolicy.from_dict(state.retry_policy)
+    attempt = state.attempt
     if not policy.allows_another(attempt, failure.get("type", ""),
                                  bool(failure.get("non_retryable"))):
         return None
     delay = policy.backoff(attempt)
-    deadline = state.get("deadline")
+    deadline = state.deadline
     if deadline is not None and run.ctx.now + delay >= deadline:
         return None
-    req = {"input": state.get("input") or [], "task_timeout": state.get("task_timeout"),
+    req = {"input": state.input, "task_timeout": state.task_timeout,
            "search_attributes": row.search_attributes, "memo": row.memo,
-           "header": state.get("header") or {}, "retry_policy": state["retry_policy"],
-           "first_run_id": state.get("first_run_id")}
+           "header": state.header, "retry_policy": state.retry_policy,
+           "first_run_id": state.first_run_id}
     nxt = lifecycle.new_run(run.ctx, run.ns, run.wid, row.workflow_type, row.task_queue, req,
-                          parent=state.get("parent"), continued_from=run.rid,
+                            parent=state.parent, continued_from=run.rid,
                           deadline=deadline, attempt=attempt + 1, first_task_delay=delay)
     return nxt.rid
 

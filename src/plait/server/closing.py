@@ -13,6 +13,7 @@ from plait.protocol.events import EventType
 from plait.server import messages, updates
 from plait.server.errors import Conflict
 from plait.server.run import RUNNING, Ctx, Run
+from plait.store.run_state import ChildLink
 
 __all__ = ["close_run", "terminate", "terminate_run"]
 
@@ -55,41 +56,40 @@ def _after_close(run: Run) -> None:
         (run.row.result or {}).get("new_execution_run_id"))
     if not chain_goes_on:
         _notify_parent(run)
-    for child in (run.state.get("children") or {}).values():
+    for child in run.state.children.values():
         _close_child(run, child)
 
 
 def _notify_parent(run: Run) -> None:
-    parent = run.state.get("parent")
+    parent = run.state.parent
     if not parent:
         return
-    txn = run.txn
-    prow = txn.get_execution(parent["namespace"], parent["workflow_id"], parent["run_id"])
+    prow = run.txn.get_execution(parent.namespace, parent.workflow_id, parent.run_id)
     if prow is None or prow.status != RUNNING:
         return
     p = Run(run.ctx, prow)
-    (p.state.get("children") or {}).pop(parent["seq"], None)
+    p.state.children.pop(parent.seq, None)
     result = run.row.result or {}
-    attrs = {"seq": parent["seq"], "initiated_event_id": parent["initiated_event_id"],
+    attrs = {"seq": parent.seq, "initiated_event_id": parent.initiated_event_id,
              "workflow_id": run.wid, "run_id": run.rid, "workflow_type": run.row.workflow_type,
              **{k: v for k, v in result.items() if k != "status"}}
     p.add_input([(_CHILD_CLOSED[run.row.status], attrs)])
     p.save()
 
 
-def _close_child(parent: Run, child: dict[str, Any]) -> None:
-    if child["policy"] == "abandon":
+def _close_child(parent: Run, child: ChildLink) -> None:
+    if child.policy == "abandon":
         return
     # The child may have continued as new or been retried: its latest run is the one to stop,
     # if it still belongs to this parent.
-    rid = parent.txn.current_run(parent.ns, child["workflow_id"])
-    row = parent.txn.get_execution(parent.ns, child["workflow_id"], rid) if rid else None
-    link = (row.state.get("parent") or {}) if row else {}
-    if row is None or row.status != RUNNING or link.get("run_id") != parent.rid:
+    rid = parent.txn.current_run(parent.ns, child.workflow_id)
+    row = parent.txn.get_execution(parent.ns, child.workflow_id, rid) if rid else None
+    link = row.state.parent if row else None
+    if row is None or row.status != RUNNING or link is None or link.run_id != parent.rid:
         return
     c = Run(parent.ctx, row)
-    c.state["parent"] = None  # the parent is gone: nobody to tell
-    if child["policy"] == "terminate":
+    c.state.parent = None  # the parent is gone: nobody to tell
+    if child.policy == "terminate":
         terminate_run(c, f"parent workflow {parent.wid} closed ({parent.row.status})")
         c.save()
     else:

@@ -25,8 +25,8 @@ def describe(txn: Txn, now: float, ns: str, wid: str, rid: str | None) -> dict[s
         "memo": row.memo,
         "pending_activities": pending,
         "attempts": activities.attempt_log(txn, ns, wid, row.run_id, tasks),
-        "last_task_failure": row.state.get("last_task_failure"),
-        "pending_workflow_task": row.state.get("wt") is not None,
+        "last_task_failure": row.state.last_task_failure,
+        "pending_workflow_task": row.state.wt is not None,
         "result": row.result if row.status in CLOSED else None,
     }
 

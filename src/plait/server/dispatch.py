@@ -78,8 +78,8 @@ def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> dict[str, Any]
         ctx.txn.delete_task(task.task_id)
         return None
     state = row.state
-    upto = int(state.get("upto", 0))
-    after = upto if state.get("sticky") == task.lease_session else 0
+    upto = state.upto
+    after = upto if state.sticky == task.lease_session else 0
     saved = run.saved if run is not None and mine else []
     return {
         "kind": "workflow", "token": f"{task.task_id}.{task.dispatch_no}",

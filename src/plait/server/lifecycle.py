@@ -12,6 +12,7 @@ from plait.server import closing, messages
 from plait.server.errors import BadRequest, Conflict
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import ExecutionRow
+from plait.store.run_state import ParentLink, RunState
 
 __all__ = ["check_existing", "new_run", "start_workflow"]
 
@@ -36,7 +37,7 @@ def start_workflow(ctx: Ctx, ns: str, req: dict[str, Any]) -> dict[str, Any]:
 
 
 def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, req: dict[str, Any], *,
-            start_signal: dict[str, Any] | None = None, parent: dict[str, Any] | None = None,
+            start_signal: dict[str, Any] | None = None, parent: ParentLink | None = None,
             continued_from: str | None = None, deadline: float | None = None,
             attempt: int = 1, first_task_delay: float = 0.0) -> Run:
     """Create and save a run: a start, a child's start, or the next run of a chain.
@@ -49,12 +50,11 @@ def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, req: dict[str, 
     execution_timeout = req.get("execution_timeout")
     if deadline is None and execution_timeout:
         deadline = ctx.now + float(execution_timeout)
-    state: dict[str, Any] = {"wt": None, "upto": 0, "task_timeout": task_timeout,
-                             "deadline": deadline, "parent": parent,
-                             "first_run_id": req.get("first_run_id") or rid, "attempt": attempt}
+    state = RunState(task_timeout=task_timeout, deadline=deadline, parent=parent,
+                     first_run_id=req.get("first_run_id") or rid, attempt=attempt)
     if req.get("retry_policy"):  # a retry starts the same workflow again with its input
-        state.update(retry_policy=req["retry_policy"], input=req.get("input") or [],
-                     header=req.get("header") or {})
+        state.retry_policy = req["retry_policy"]
+        state.input, state.header = req.get("input") or [], req.get("header") or {}
     row = ExecutionRow(ns, wid, rid, wtype, queue, RUNNING, ctx.now, None, 1, state, None,
                        req.get("search_attributes") or {}, req.get("memo"))
     run = Run(ctx, row, new=True)
@@ -64,8 +64,9 @@ def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, req: dict[str, 
         "header": req.get("header") or {}, "memo": req.get("memo"),
         "search_attributes": req.get("search_attributes") or {}, "attempt": attempt,
         "retry_policy": req.get("retry_policy"),
-        "first_run_id": state["first_run_id"], "identity": req.get("identity", ""),
-        "parent": parent and {k: parent[k] for k in ("namespace", "workflow_id", "run_id")},
+        "first_run_id": state.first_run_id, "identity": req.get("identity", ""),
+        "parent": parent and {"namespace": parent.namespace, "workflow_id": parent.workflow_id,
+                              "run_id": parent.run_id},
         "continued_from_run_id": continued_from,
     })
     if start_signal is not None:

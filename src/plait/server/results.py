@@ -30,15 +30,15 @@ def complete_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, An
     if step and not refused:
         return {"recorded": True,
                 "workflow_step": chained.apply(ctx, run, task, session, step, req.get("result"))}
-    had_wt = run.state.get("wt") is not None
+    had_wt = run.state.wt is not None
     activities.complete(run, task, req.get("result"))
     run.save()
     out: dict[str, Any] = {"recorded": True}
     if step:
         out["workflow_step"] = {"refused": refused}
-    wt = run.state.get("wt")
+    wt = run.state.wt
     if req.get("eager_workflow") and wt and not had_wt and _can_run(ctx, run, session):
-        tasks = claim_ids(ctx, [wt["task_id"]], session, run)
+        tasks = claim_ids(ctx, [wt.task_id], session, run)
         if tasks:
             out["workflow_task"] = tasks[0]
     return out
@@ -50,7 +50,7 @@ def _can_run(ctx: Ctx, run: Run, session: str) -> bool:
     info = session_info(ctx, session, cached=True)
     return (info.get("task_queue") == run.row.task_queue
             and run.row.workflow_type in (info.get("workflow_types") or [])
-            and run.state.get("sticky") in (None, session))
+            and run.state.sticky in (None, session))
 
 
 def fail_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:

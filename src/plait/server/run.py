@@ -19,6 +19,7 @@ from plait.server.effects import Effects
 from plait.server.errors import NotFound
 from plait.server.ledger import SessionLedger
 from plait.store.base import ExecutionRow, TaskRow, Txn
+from plait.store.run_state import RunState, WorkflowTaskRef
 
 __all__ = ["CLOSED", "RUNNING", "Ctx", "Run", "iso"]
 
@@ -105,7 +106,7 @@ class Run:
         return self.row.run_id
 
     @property
-    def state(self) -> dict[str, Any]:
+    def state(self) -> RunState:
         return self.row.state
 
     @property
@@ -125,7 +126,8 @@ class Run:
         """Events from outside the workflow's code: buffered while a task is out."""
         if self.wt_out():
             for etype, attrs in events:
-                seq = self.state["buffered"] = self.state.get("buffered", 0) + 1
+                self.state.buffered += 1
+                seq = self.state.buffered
                 self.txn.buffer_event(self.ns, self.wid, self.rid, seq, {
                     "event_type": etype.value, "attributes": attrs, "ts": self.ctx.now})
             return
@@ -134,11 +136,12 @@ class Run:
         self.ensure_wt()
 
     def has_buffered(self) -> bool:
-        return bool(self.state.get("buffered") or self.state.get("buffer"))
+        return bool(self.state.buffered or self.state.buffer)
 
     def flush_buffer(self) -> bool:
-        buffered = self.state.pop("buffer", None) or []  # runs buffered by older versions
-        if self.state.pop("buffered", 0):
+        buffered, self.state.buffer = self.state.buffer, []  # runs buffered by older versions
+        if self.state.buffered:
+            self.state.buffered = 0
             buffered += self.txn.take_buffered_events(self.ns, self.wid, self.rid)
         for b in buffered:
             self.append(EventType(b["event_type"]), b["attributes"], b["ts"])
@@ -146,8 +149,8 @@ class Run:
 
     # -- workflow tasks -------------------------------------------------------------------------
     def wt_task(self) -> TaskRow | None:
-        wt = self.state.get("wt")
-        return self.txn.get_task(wt["task_id"]) if wt else None
+        wt = self.state.wt
+        return self.txn.get_task(wt.task_id) if wt else None
 
     def wt_out(self) -> bool:
         if self.holding:
@@ -156,7 +159,7 @@ class Run:
         return task is not None and task.lease_session is not None
 
     def ensure_wt(self) -> None:
-        if self.running and not self.state.get("wt") and not self.wt_ran:
+        if self.running and not self.state.wt and not self.wt_ran:
             self.schedule_wt()
 
     def schedule_wt(self, *, attempt: int = 1, visible_at: float | None = None) -> None:
@@ -168,37 +171,42 @@ class Run:
             ns=self.ns, task_queue=self.row.task_queue, kind="workflow", wid=self.wid,
             rid=self.rid, ref="wt", visible_at=when, payload=self._wt_payload(attempt),
             sticky_session=sticky, sticky_until=when + STICKY_SECONDS if sticky else None)
-        self.state["wt"] = {"task_id": task_id, "scheduled_event_id": event_id,
-                            "attempt": attempt}
+        self.state.wt = WorkflowTaskRef(task_id, event_id, attempt)
         self.ctx.effects.wake_queue(self.ns, self.row.task_queue, "workflow")
         if when > self.ctx.now:
             self.ctx.effects.timer(when)
 
     def _wt_payload(self, attempt: int) -> dict[str, Any]:
         # The timeout travels with the task: the worker's session heartbeat enforces it.
-        return {"attempt": attempt, "timeout": float(self.state.get("task_timeout") or 10.0)}
+        return {"attempt": attempt, "timeout": self.state.task_timeout}
 
     def live_sticky(self) -> str | None:
         """The session that caches this run, if it still exists (a closed or expired
         session's runs go straight to the shared queue instead of waiting out the window)."""
-        sticky = self.state.get("sticky")
-        if sticky and sticky != self.alive and \
-                self.txn.get_session(sticky) is None:
-            self.state["sticky"] = sticky = None
-        return sticky  # type: ignore[no-any-return]
+        sticky = self.state.sticky
+        if sticky and sticky != self.alive and self.txn.get_session(sticky) is None:
+            self.state.sticky = sticky = None
+        return sticky
 
     def end_wt(self, task: TaskRow, outcome: EventType, attrs: dict[str, Any]) -> None:
         """Record the task's start and end; the task row goes away."""
-        wt = self.state["wt"]
+        wt = self._wt()
         started = self.append(EventType.WORKFLOW_TASK_STARTED,
-                              {"scheduled_event_id": wt["scheduled_event_id"],
+                              {"scheduled_event_id": wt.scheduled_event_id,
                                "identity": task.lease_session or "",
-                               "attempt": wt["attempt"]},
+                               "attempt": wt.attempt},
                               task.dispatched_at)
-        self.append(outcome, {"scheduled_event_id": wt["scheduled_event_id"],
+        self.append(outcome, {"scheduled_event_id": wt.scheduled_event_id,
                               "started_event_id": started, **attrs})
         self.txn.delete_task(task.task_id)
-        self.state["wt"] = None
+        self.state.wt = None
+
+    def _wt(self) -> WorkflowTaskRef:
+        """The workflow task in flight (callers hold its fenced task, so there is one)."""
+        wt = self.state.wt
+        if wt is None:
+            raise RuntimeError(f"run {self.wid}/{self.rid} has no workflow task in flight")
+        return wt
 
     def record_ran_wt(self, session: str, started: float) -> None:
         """Record a workflow task that a worker ran without being handed one (a chained
@@ -211,20 +219,19 @@ class Run:
         self.append(EventType.WORKFLOW_TASK_COMPLETED,
                     {"scheduled_event_id": sched, "started_event_id": started_id,
                      "identity": session})
-        self.state["last_wt_scheduled_event_id"] = sched
+        self.state.last_wt_scheduled_event_id = sched
 
     def retry_wt(self, task: TaskRow, outcome: EventType, attrs: dict[str, Any],
                  delay: float) -> None:
         """A task failed or timed out: record it once per streak, then offer it again."""
-        wt = self.state["wt"]
-        attempt = wt["attempt"]
+        attempt = self._wt().attempt
         if attempt == 1:
             self.end_wt(task, outcome, attrs)
         else:
             self.txn.delete_task(task.task_id)
-            self.state["wt"] = None
+            self.state.wt = None
         self.flush_buffer()
-        self.state["sticky"] = None
+        self.state.sticky = None
         if attempt == 1:
             self.schedule_wt(attempt=attempt + 1, visible_at=self.ctx.now + delay)
         else:
@@ -235,8 +242,8 @@ class Run:
         task_id = self.txn.insert_task(
             ns=self.ns, task_queue=self.row.task_queue, kind="workflow", wid=self.wid,
             rid=self.rid, ref="wt", visible_at=visible_at, payload=self._wt_payload(attempt))
-        prev = self.state.get("last_wt_scheduled_event_id", 0)
-        self.state["wt"] = {"task_id": task_id, "scheduled_event_id": prev, "attempt": attempt}
+        prev = self.state.last_wt_scheduled_event_id
+        self.state.wt = WorkflowTaskRef(task_id, prev, attempt)
         self.ctx.effects.wake_queue(self.ns, self.row.task_queue, "workflow")
         self.ctx.effects.timer(visible_at)
 
@@ -251,9 +258,10 @@ class Run:
         self.row.status = status
         self.row.close_time = self.ctx.now
         self.row.result = {"status": status, **attrs}
-        self.state["wt"] = None
-        self.state.pop("buffer", None)
-        buffered = bool(self.state.pop("buffered", 0))
+        self.state.wt = None
+        self.state.buffer = []
+        buffered = bool(self.state.buffered)
+        self.state.buffered = 0
         self.txn.delete_run_work(self.ns, self.wid, self.rid, buffered=buffered)
         self.ctx.effects.closed[(self.ns, self.wid, self.rid)] = {
             "status": status, "result": self.row.result}
@@ -261,9 +269,9 @@ class Run:
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self) -> None:
-        wt = self.state.get("wt")
-        if wt and wt.get("scheduled_event_id"):
-            self.state["last_wt_scheduled_event_id"] = wt["scheduled_event_id"]
+        wt = self.state.wt
+        if wt and wt.scheduled_event_id:
+            self.state.last_wt_scheduled_event_id = wt.scheduled_event_id
         if self.new:
             self.txn.insert_execution(self.row)
         else:

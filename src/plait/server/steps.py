@@ -42,7 +42,7 @@ def complete_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[st
             "failure": {"message": "new events arrived while the workflow was closing; "
                                    "the task runs again with them", "type": "UnhandledEvents"}})
         run.flush_buffer()
-        run.state["sticky"] = None
+        run.state.sticky = None
         run.schedule_wt()
         run.save()
         return {"rejected": True, "reason": "unhandled_events"}
@@ -56,13 +56,13 @@ def apply_step(ctx: Ctx, run: Run, session: str, commands: list[dict[str, Any]],
     """What follows a completed workflow task's events: its commands, the run's stickiness
     to the worker that ran it, the save, and the eager hand-back of what it created."""
     scheduled = apply_commands(run, commands)
-    run.state["upto"] = run.row.next_event_id - 1  # before the held inputs are written
-    run.state["last_task_failure"] = None
-    run.state["sticky"] = session if run.running else None
+    run.state.upto = run.row.next_event_id - 1  # before the held inputs are written
+    run.state.last_task_failure = None
+    run.state.sticky = session if run.running else None
     if run.running and (run.flush_buffer() or updates.requested(run.state)):
         run.schedule_wt()
     run.save()
-    out: dict[str, Any] = {"upto": run.state["upto"]}
+    out: dict[str, Any] = {"upto": run.state.upto}
     _eager(ctx, run, session, scheduled, req, out)
     return out
 
@@ -79,8 +79,9 @@ def _eager(ctx: Ctx, run: Run, session: str, scheduled: list[tuple[int, str, str
         ids = [tid for tid, queue, atype in scheduled
                if queue == info.get("task_queue") and atype in mine][:want]
         out["activity_tasks"] = dispatch.claim_ids(ctx, ids, session, run)
-    if req.get("eager_workflow") and run.running and run.state.get("wt"):
-        wts = dispatch.claim_ids(ctx, [run.state["wt"]["task_id"]], session, run)
+    wt = run.state.wt
+    if req.get("eager_workflow") and run.running and wt:
+        wts = dispatch.claim_ids(ctx, [wt.task_id], session, run)
         if wts:
             out["workflow_task"] = wts[0]
 
@@ -90,8 +91,8 @@ def fail_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, A
     task = fenced_task(ctx.txn, token, "workflow")
     run = Run.load(ctx, task.namespace, task.workflow_id, task.run_id)
     failure = req.get("failure") or {"message": "workflow task failed"}
-    attempt = run.state["wt"]["attempt"]
-    run.state["last_task_failure"] = {
+    attempt = run.state.wt.attempt if run.state.wt else 1
+    run.state.last_task_failure = {
         "message": failure.get("message", ""), "type": failure.get("type", ""),
         "traceback": failure.get("stack_trace", ""), "attempts": attempt, "time": ctx.now,
         "cause": req.get("cause", "workflow_error"),

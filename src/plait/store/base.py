@@ -19,6 +19,7 @@ from plait.protocol.jsoncodec import dumps_str, loads
 from plait.store.attempts import AttemptStatements
 from plait.store.namespaces import NamespaceStatements
 from plait.store.requests import RequestStatements
+from plait.store.run_state import RunState
 from plait.store.search_index import index_key, index_rows, index_value
 from plait.store.sessions import SessionStatements
 
@@ -51,7 +52,7 @@ class ExecutionRow:
     start_time: float
     close_time: float | None
     next_event_id: int
-    state: dict[str, Any]
+    state: RunState
     result: dict[str, Any] | None
     search_attributes: dict[str, Any]
     memo: dict[str, Any] | None
@@ -85,7 +86,8 @@ class TimerRow:
 
 
 def _execution(ns: str, r: Sequence[Any]) -> ExecutionRow:
-    return ExecutionRow(ns, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], loads(r[8]),
+    return ExecutionRow(ns, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
+                        RunState.from_json(loads(r[8])),
                         loads(r[9]) if r[9] else None, loads(r[10]) if r[10] else {},
                         loads(r[11]) if r[11] else None)
 
