@@ -62,7 +62,8 @@ from plait.store.base import (
     _task,
     _timer,
 )
-from plait.store.queries import data_steps, load_queries, migrations
+from plait.store.migrate import migrate as run_migrations
+from plait.store.queries import load_queries
 
 __all__ = ["PgTxn", "PostgresStore"]
 
@@ -695,36 +696,27 @@ class PostgresStore(Store):
 
 
 def migrate(conn: psycopg.Connection[Any]) -> list[str]:
-    """Apply the missing migrations, each in its own transaction with its bookkeeping row.
+    """Apply the missing migrations (:mod:`plait.store.migrate`). Every transaction first
+    takes an advisory lock, so servers starting together apply each migration once: the
+    others wait, then find it recorded. Returns the names applied."""
+    return run_migrations(_Migrations(conn))
 
-    Every transaction first takes an advisory lock, so servers starting together apply each
-    migration once: the others wait, then find it recorded. Returns the names applied.
-    """
-    applied = []
-    steps = data_steps()
-    for version, name, text in migrations("postgres"):
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY "
-                         "KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
-            done = conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s",
-                                (version,)).fetchone()
-            if done:
-                continue
-            conn.execute(text.encode())
-            if version in steps:
-                with conn.cursor() as cur:
-                    steps[version](cur, load_queries("pyformat", "postgres"))
-            conn.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s)",
-                         (version, name, time.time()))
-        applied.append(name)
-        log.info("applied migration %s", name)
-    known = max((v for v, _, _ in migrations("postgres")), default=0)
-    newest = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-    if newest and newest[0] and newest[0] > known:
-        log.warning("the database has schema version %s; this plait knows up to %s",
-                    newest[0], known)
-    return applied
+
+class _Migrations:
+    backend, placeholder, real = "postgres", "%s", "DOUBLE PRECISION"
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        self.queries = load_queries("pyformat", "postgres")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            yield cur
+
+    def run_script(self, cur: psycopg.Cursor[Any], sql: str) -> None:
+        cur.execute(sql.encode())
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
