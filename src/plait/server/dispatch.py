@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from plait.protocol.events import wire_time
-from plait.server import activities, queries, sessions, updates
+from plait.server import activities, admission, queries, sessions, updates
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
 
@@ -32,8 +32,9 @@ def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> dict[str, A
 def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
           limit: int) -> list[dict[str, Any]]:
     session_info(ctx, session)
-    tasks = ctx.txn.claim_tasks(ns=ns, task_queue=queue, kind=kind, session=session,
-                                now=ctx.now, limit=max(1, min(limit, 256)))
+    tasks = admission.admit(ctx, ctx.txn.claim_tasks(
+        ns=ns, task_queue=queue, kind=kind, session=session, now=ctx.now,
+        limit=max(1, min(limit, 256))))
     for _ in tasks:
         ctx.effects.leased(session)
     out = []
@@ -52,7 +53,7 @@ def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
     out = []
     for task_id in task_ids:
         claimed = ctx.txn.claim_task_by_id(task_id, session, ctx.now)
-        if claimed is not None:
+        if claimed is not None and admission.admit(ctx, [claimed]):
             ctx.effects.leased(session)
             ctx.effects.taken(claimed.namespace, claimed.task_queue, claimed.kind)
             payload = _dispatch(ctx, claimed, run)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from plait.protocol.jsoncodec import dumps_str, loads
 from plait.store.attempts import AttemptStatements
 from plait.store.namespaces import NamespaceStatements
+from plait.store.rate_limits import RateLimit, RateLimitCache, RateLimitStatements
 from plait.store.requests import RequestStatements
 from plait.store.run_state import RunState
 from plait.store.search_index import index_key, index_rows, index_value
@@ -101,7 +101,8 @@ def _timer(row: Sequence[Any]) -> TimerRow:
     return TimerRow(row[0], row[1], row[2], row[3], row[4], row[5], loads(row[6]))
 
 
-class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStatements):
+class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStatements,
+          RateLimitStatements):
     """Typed operations inside one open transaction, over a DB-API cursor.
 
     Backends override only what differs (the claim query's locking, for instance). Each
@@ -113,6 +114,7 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
                  limits: RateLimitCache | None = None) -> None:
         super().__init__(cursor, queries)
         self.limits = limits if limits is not None else RateLimitCache(ttl=0.0)
+        """This store's cached copy of the rate limits (:mod:`plait.store.rate_limits`)."""
 
     # -- executions ------------------------------------------------------------------------
     def get_execution(self, ns: str, wid: str, rid: str) -> ExecutionRow | None:
@@ -212,11 +214,10 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
 
     def claim_tasks(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
                     limit: int) -> list[TaskRow]:
-        """Lease up to ``limit`` ready tasks to ``session``, earliest first. An activity
-        whose rate limit has no token left goes back to the queue until one is due."""
-        tasks = self._claim(ns=ns, task_queue=task_queue, kind=kind, session=session, now=now,
-                            limit=limit)
-        return self._admit(tasks, now) if kind == "activity" else tasks
+        """Lease up to ``limit`` ready tasks to ``session``, earliest first (the server then
+        applies rate limits to activities: :mod:`plait.server.admission`)."""
+        return self._claim(ns=ns, task_queue=task_queue, kind=kind, session=session, now=now,
+                           limit=limit)
 
     def _claim(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
                limit: int) -> list[TaskRow]:
@@ -225,11 +226,7 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         return sorted((_task(r) for r in rows), key=lambda t: (t.visible_at, t.task_id))
 
     def claim_task_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
-        task = self._claim_by_id(task_id, session, now)
-        if task is not None and task.kind == "activity":
-            admitted = self._admit([task], now)
-            return admitted[0] if admitted else None
-        return task
+        return self._claim_by_id(task_id, session, now)
 
     def _claim_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
         r = self._one("claim_task_by_id", task_id=task_id, session=session, now=now)
@@ -291,76 +288,6 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         v: float | None = self._scalar("next_timer")
         return v
 
-    # -- rate limits ----------------------------------------------------------------------------
-    def set_rate_limit(self, ns: str, task_queue: str, activity_type: str | None,
-                       per_second: float, burst: float, per_key: bool = False) -> None:
-        """Limit activity starts on a queue (``activity_type`` None: every type without a
-        limit of its own). Replacing a limit starts its buckets full."""
-        atype = activity_type or ""
-        self._exec("set_rate_limit", ns=ns, task_queue=task_queue, activity_type=atype,
-                  per_second=per_second, burst=burst, per_key=int(per_key))
-        self._exec("delete_rate_buckets", ns=ns, task_queue=task_queue, activity_type=atype)
-        self.limits.forget((ns, task_queue))
-
-    def delete_rate_limit(self, ns: str, task_queue: str, activity_type: str | None) -> bool:
-        atype = activity_type or ""
-        deleted: bool = self._exec("delete_rate_limit", ns=ns, task_queue=task_queue,
-                                  activity_type=atype).rowcount == 1
-        self._exec("delete_rate_buckets", ns=ns, task_queue=task_queue, activity_type=atype)
-        self.limits.forget((ns, task_queue))
-        return deleted
-
-    def rate_limits(self, ns: str) -> list[dict[str, Any]]:
-        return [{"task_queue": r[0], "activity_type": r[1] or None, "per_second": r[2],
-                 "burst": r[3], "per_key": bool(r[4])} for r in self._all("rate_limits", ns=ns)]
-
-    def _queue_limits(self, ns: str, task_queue: str) -> dict[str, RateLimit]:
-        limits = self.limits.get((ns, task_queue))
-        if limits is None:
-            limits = {r[0]: RateLimit(r[0], r[1], r[2], bool(r[3])) for r in self._all(
-                "rate_limits_of_queue", ns=ns, task_queue=task_queue)}
-            self.limits.put((ns, task_queue), limits)
-        return limits
-
-    def _admit(self, tasks: list[TaskRow], now: float) -> list[TaskRow]:
-        """The claimed activity tasks that may start now; each takes a token from its
-        bucket. The others go back to the queue, visible when their next token is due
-        (``payload["rate_limited_until"]`` says so, for describe())."""
-        if not tasks or not self._queue_limits(tasks[0].namespace, tasks[0].task_queue):
-            return tasks
-        admitted = []
-        for task in tasks:
-            due = self._take_token(task, now)
-            if due is None:
-                admitted.append(task)
-            else:
-                task.payload["rate_limited_until"] = due
-                self.release_task(task.task_id, due, task.payload)
-        return admitted
-
-    def _take_token(self, task: TaskRow, now: float) -> float | None:
-        """None when a token was taken; else when the bucket will next have one."""
-        limits = self._queue_limits(task.namespace, task.task_queue)
-        limit = limits.get(task.payload.get("activity_type") or "") or limits.get("")
-        if limit is None:
-            return None
-        key = {"ns": task.namespace, "task_queue": task.task_queue,
-               "activity_type": limit.activity_type,
-               "bucket_key": str(task.payload.get("rate_limit_key") or "")
-               if limit.per_key else ""}
-        capacity = max(1.0, limit.burst)
-        self._exec("ensure_rate_bucket", **key, tokens=capacity, now=now)
-        tokens, updated_at = self._one("get_rate_bucket", **key)
-        # Servers' clocks (and transactions' start times) differ a little: never refill for
-        # time the bucket has already been credited with.
-        at = max(now, updated_at)
-        tokens = min(capacity, tokens + (at - updated_at) * limit.per_second)
-        if tokens >= 1.0:
-            self._exec("set_rate_bucket", **key, tokens=tokens - 1.0, now=at)
-            return None
-        self._exec("set_rate_bucket", **key, tokens=tokens, now=at)
-        return float(at + (1.0 - tokens) / limit.per_second)
-
     # -- closing and retention --------------------------------------------------------------
     def delete_run_work(self, ns: str, wid: str, rid: str, *, buffered: bool = False) -> None:
         """Drop the tasks and timers (and ``buffered`` inputs) of a run that has closed."""
@@ -406,36 +333,6 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
 
     def _style(self, sql: str) -> str:
         return sql
-
-
-@dataclasses.dataclass(frozen=True)
-class RateLimit:
-    activity_type: str
-    """'' for every activity type of the queue without a limit of its own."""
-    per_second: float
-    burst: float
-    per_key: bool
-
-
-class RateLimitCache:
-    """A store's copy of the rate limits of each (namespace, task queue), read again after
-    ``ttl`` seconds: another server may have changed them. Token buckets are never cached."""
-
-    def __init__(self, ttl: float = 1.0) -> None:
-        self.ttl = ttl
-        self._data: dict[tuple[str, str], tuple[float, dict[str, RateLimit]]] = {}
-
-    def get(self, key: tuple[str, str]) -> dict[str, RateLimit] | None:
-        entry = self._data.get(key)
-        if entry is None or time.monotonic() - entry[0] >= self.ttl:
-            return None
-        return entry[1]
-
-    def put(self, key: tuple[str, str], limits: dict[str, RateLimit]) -> None:
-        self._data[key] = (time.monotonic(), limits)
-
-    def forget(self, key: tuple[str, str]) -> None:
-        self._data.pop(key, None)
 
 
 _ROW = ("e.workflow_id, e.run_id, e.workflow_type, e.task_queue, e.status, e.start_time, "
