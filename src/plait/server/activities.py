@@ -13,10 +13,11 @@ from typing import Any
 from plait.protocol.events import EventType
 from plait.retry import RetryPolicy
 from plait.server.errors import BadRequest
-from plait.server.run import Ctx, Run
+from plait.server.run import Ctx, Input, Run
 from plait.store.base import TaskRow, Txn
 
-__all__ = ["attempt_failed", "complete", "dispatch_payload", "fire_timeout", "heartbeat",
+__all__ = ["attempt_failed", "complete", "dispatch_payload", "end_abandoned", "fire_timeout",
+           "heartbeat",
            "pending_info", "request_cancel", "schedule", "worker_lost"]
 
 ASYNC_LEASE = "async-completion"
@@ -142,9 +143,10 @@ def _timer_at(ctx: Ctx, task: TaskRow, kind: str, at: float, data: dict[str, Any
     ctx.effects.timer(at)
 
 
-def complete(run: Run, task: TaskRow, result: Any) -> None:
-    _end_attempt(run, task, "completed", None)
-    _finish(run, task, EventType.ACTIVITY_TASK_COMPLETED, {"result": result})
+def complete(run: Run, task: TaskRow, result: Any, at: float | None = None) -> None:
+    """The attempt completed (``at``: when, if earlier than now: a chained step's)."""
+    _end_attempt(run, task, "completed", None, at)
+    _finish(run, task, EventType.ACTIVITY_TASK_COMPLETED, {"result": result}, at)
 
 
 def request_cancel(run: Run, aid: str) -> None:
@@ -278,14 +280,26 @@ def fire_timeout(run: Run, kind: str, aid: str, data: dict[str, Any]) -> None:
                        timeout_type=ttype)
 
 
-def _end_attempt(run: Run, task: TaskRow, outcome: str, failure: dict[str, Any] | None) -> None:
+def end_abandoned(run: Run, tasks: list[TaskRow]) -> None:
+    """The run closed while these of its tasks were out: an activity attempt that was running
+    ends in the attempt log as canceled (its result, should it come, is refused), so the log
+    still shows that it ran and for how long."""
+    failure = {"message": f"the workflow closed ({run.row.status}) while the attempt ran",
+               "type": "WorkflowClosed", "kind": "cancelled"}
+    for task in tasks:
+        if task.kind == "activity":
+            _end_attempt(run, task, "canceled", failure)
+
+
+def _end_attempt(run: Run, task: TaskRow, outcome: str, failure: dict[str, Any] | None,
+                 at: float | None = None) -> None:
     if task.lease_session is None:
         return
     p = task.payload
     run.txn.end_attempt(run.ns, run.wid, run.rid, task.ref, p["attempt"], p["activity_type"],
                         started_at=task.dispatched_at or run.ctx.now,
-                        worker=task.lease_session, ended_at=run.ctx.now, outcome=outcome,
-                        failure=failure)
+                        worker=task.lease_session, ended_at=at or run.ctx.now,
+                        outcome=outcome, failure=failure)
 
 
 def _clear_attempt_timers(run: Run, task: TaskRow) -> None:
@@ -293,20 +307,25 @@ def _clear_attempt_timers(run: Run, task: TaskRow) -> None:
         _delete_timers(run.txn, task, "act_stc", "act_hb")
 
 
-def _finish(run: Run, task: TaskRow, etype: EventType, attrs: dict[str, Any]) -> None:
+def _finish(run: Run, task: TaskRow, etype: EventType, attrs: dict[str, Any],
+            at: float | None = None) -> None:
+    """The activity's outcome in the history: its last attempt's ``STARTED`` (stamped when
+    that attempt was dispatched, so the history shows how long it ran) and its end."""
     p = task.payload
     run.txn.delete_task(task.task_id)
     _clear_attempt_timers(run, task)
     _delete_timers(run.txn, task, "act_s2c", "act_s2s")
-    events: list[tuple[EventType, dict[str, Any]]] = []
+    events: list[Input] = []
     base = {"activity_id": task.ref, "scheduled_event_id": p["scheduled_event_id"]}
     if task.lease_session is not None or etype not in (EventType.ACTIVITY_TASK_TIMED_OUT,
                                                         EventType.ACTIVITY_TASK_CANCELED):
-        events.append((EventType.ACTIVITY_TASK_STARTED,
-                       {**base, "attempt": p["attempt"], "identity": task.lease_session or "",
-                        "last_failure": p.get("last_failure")}))
-    events.append((etype, {**base, "activity_type": p["activity_type"],
-                           "attempt": p["attempt"], **attrs}))
+        started = {**base, "attempt": p["attempt"], "identity": task.lease_session or "",
+                   "last_failure": p.get("last_failure")}
+        dispatched = task.dispatched_at if task.lease_session is not None else None
+        events.append((EventType.ACTIVITY_TASK_STARTED, started, dispatched)
+                      if dispatched is not None else (EventType.ACTIVITY_TASK_STARTED, started))
+    end = {**base, "activity_type": p["activity_type"], "attempt": p["attempt"], **attrs}
+    events.append((etype, end, at) if at is not None else (etype, end))
     run.add_input(events)
 
 

@@ -55,10 +55,15 @@ def refusal(ctx: Ctx, run: Run, session: str, step: dict[str, Any]) -> str | Non
 def apply(ctx: Ctx, run: Run, task: TaskRow, session: str, step: dict[str, Any],
           result: Any) -> dict[str, Any]:
     """Record the activity's result and the workflow task the worker ran on it."""
+    started = float(step["started_time"])
+    # The worker finished the activity and ran the task at ``started`` by its estimate of this
+    # server's clock: the history says so, in order (never before the attempt began, never
+    # after now), while the task's own start stays exactly the time its code saw.
+    finished = max(task.dispatched_at or ctx.now, min(started, ctx.now))
     run.wt_ran = True
     try:
-        activities.complete(run, task, result)
+        activities.complete(run, task, result, at=finished)
     finally:
         run.wt_ran = False
-    run.record_ran_wt(session, float(step["started_time"]))
+    run.record_ran_wt(session, started, scheduled=min(finished, started))
     return steps.apply_step(ctx, run, session, step["commands"], step)

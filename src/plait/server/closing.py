@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from plait.protocol.events import EventType
-from plait.server import messages, updates
+from plait.server import activities, messages, updates
 from plait.server.errors import Conflict
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.run_state import ChildLink
@@ -28,8 +28,10 @@ _CHILD_CLOSED = {
 
 def close_run(run: Run, status: str, etype: EventType, attrs: dict[str, Any]) -> None:
     """Close a running run (a no-op on a closed one)."""
-    if not run.record_close(status, etype, attrs):
+    deleted = run.record_close(status, etype, attrs)
+    if deleted is None:
         return
+    activities.end_abandoned(run, deleted)
     updates.close_pending(run)
     run.after_save.append(lambda: _after_close(run))
 

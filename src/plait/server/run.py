@@ -11,7 +11,7 @@ which is what replay relies on. ``WORKFLOW_TASK_STARTED`` itself is written when
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from plait.protocol.events import EventType
@@ -29,6 +29,9 @@ CLOSED = frozenset(
 )
 STICKY_SECONDS = 3.0
 
+
+Input = tuple[EventType, dict[str, Any]] | tuple[EventType, dict[str, Any], float]
+"""An event from outside the workflow's code, with the time it happened if not now."""
 
 _last_iso: tuple[float, str] = (0.0, "1970-01-01T00:00:00Z")
 
@@ -122,17 +125,19 @@ class Run:
         self.row.next_event_id += 1
         return event_id
 
-    def add_input(self, events: list[tuple[EventType, dict[str, Any]]]) -> None:
-        """Events from outside the workflow's code: buffered while a task is out."""
+    def add_input(self, events: Sequence[Input]) -> None:
+        """Events from outside the workflow's code: buffered while a task is out. An event
+        may carry the time it happened (an activity's start), else it happens now."""
         if self.wt_out():
-            for etype, attrs in events:
+            for etype, attrs, *at in events:
                 self.state.buffered += 1
                 seq = self.state.buffered
                 self.txn.buffer_event(self.ns, self.wid, self.rid, seq, {
-                    "event_type": etype.value, "attributes": attrs, "ts": self.ctx.now})
+                    "event_type": etype.value, "attributes": attrs,
+                    "ts": at[0] if at else self.ctx.now})
             return
-        for etype, attrs in events:
-            self.append(etype, attrs)
+        for etype, attrs, *at in events:
+            self.append(etype, attrs, at[0] if at else None)
         self.ensure_wt()
 
     def has_buffered(self) -> bool:
@@ -208,11 +213,13 @@ class Run:
             raise RuntimeError(f"run {self.wid}/{self.rid} has no workflow task in flight")
         return wt
 
-    def record_ran_wt(self, session: str, started: float) -> None:
+    def record_ran_wt(self, session: str, started: float, scheduled: float) -> None:
         """Record a workflow task that a worker ran without being handed one (a chained
-        step): the same three events a dispatched task leaves, and no task row."""
+        step): the same three events a dispatched task leaves, and no task row. ``started``
+        is the task's time as the worker ran it (``workflow.now()``, never changed);
+        ``scheduled`` is no later than it."""
         sched = self.append(EventType.WORKFLOW_TASK_SCHEDULED,
-                            {"task_queue": self.row.task_queue, "attempt": 1})
+                            {"task_queue": self.row.task_queue, "attempt": 1}, scheduled)
         started_id = self.append(EventType.WORKFLOW_TASK_STARTED,
                                  {"scheduled_event_id": sched, "identity": session,
                                   "attempt": 1}, started)
@@ -248,12 +255,14 @@ class Run:
         self.ctx.effects.timer(visible_at)
 
     # -- closing --------------------------------------------------------------------------------
-    def record_close(self, status: str, etype: EventType, attrs: dict[str, Any]) -> bool:
+    def record_close(self, status: str, etype: EventType,
+                     attrs: dict[str, Any]) -> list[TaskRow] | None:
         """The run's own part of closing: the closing event, the status, the result, and its
-        pending work deleted. False when it was already closed. What a close means for
-        updates, parents and children is :func:`plait.server.closing.close_run`'s."""
+        pending work deleted; returns the tasks deleted (None: it was already closed). What a
+        close means for attempts, updates, parents and children is
+        :func:`plait.server.closing.close_run`'s."""
         if self.row.status != RUNNING:
-            return False
+            return None
         self.append(etype, attrs)
         self.row.status = status
         self.row.close_time = self.ctx.now
@@ -262,10 +271,10 @@ class Run:
         self.state.buffer = []
         buffered = bool(self.state.buffered)
         self.state.buffered = 0
-        self.txn.delete_run_work(self.ns, self.wid, self.rid, buffered=buffered)
+        deleted = self.txn.delete_run_work(self.ns, self.wid, self.rid, buffered=buffered)
         self.ctx.effects.closed[(self.ns, self.wid, self.rid)] = {
             "status": status, "result": self.row.result}
-        return True
+        return deleted
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self) -> None:

@@ -289,12 +289,16 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         return v
 
     # -- closing and retention --------------------------------------------------------------
-    def delete_run_work(self, ns: str, wid: str, rid: str, *, buffered: bool = False) -> None:
-        """Drop the tasks and timers (and ``buffered`` inputs) of a run that has closed."""
-        self._exec("delete_tasks_of_run", ns=ns, wid=wid, rid=rid)
+    def delete_run_work(self, ns: str, wid: str, rid: str, *,
+                        buffered: bool = False) -> list[TaskRow]:
+        """Drop the workflow and activity tasks and the timers (and ``buffered`` inputs) of a
+        run that has closed; the tasks dropped. Pending queries stay: a closed run answers."""
+        tasks = [_task(r) for r in self._all("delete_work_tasks_of_run", ns=ns, wid=wid,
+                                             rid=rid)]
         self._exec("delete_timers_of_run", ns=ns, wid=wid, rid=rid)
         if buffered:
             self._exec("delete_buffered_events", ns=ns, wid=wid, rid=rid)
+        return tasks
 
     def delete_run(self, ns: str, wid: str, rid: str) -> None:
         for name in ("delete_execution", "delete_events_of_run", "delete_attempts_of_run",

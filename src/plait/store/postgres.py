@@ -429,9 +429,10 @@ class PgTxn(Txn):
         return timers
 
     # -- closing and retention --------------------------------------------------------------
-    def delete_run_work(self, ns: str, wid: str, rid: str, *, buffered: bool = False) -> None:
+    def delete_run_work(self, ns: str, wid: str, rid: str, *,
+                        buffered: bool = False) -> list[TaskRow]:
         self.lock_run(ns, wid, rid)
-        super().delete_run_work(ns, wid, rid, buffered=buffered)
+        return super().delete_run_work(ns, wid, rid, buffered=buffered)
 
     def delete_run(self, ns: str, wid: str, rid: str) -> None:
         self.lock_run(ns, wid, rid)
