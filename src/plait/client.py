@@ -10,12 +10,13 @@ import dataclasses
 import datetime as dt
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, Required, TypedDict, Unpack, overload
 
 from plait import errors
 from plait._api import Api
+from plait._typing import R, SelfT, Ts
 from plait.history import History
 from plait.protocol.failure import to_exception
 from plait.protocol.jsoncodec import dumps_str
@@ -128,6 +129,30 @@ def _seconds(value: timedelta | float | None) -> float | None:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+class StartWorkflowOptions(TypedDict, total=False):
+    """The keyword options of :meth:`Client.start_workflow` and :meth:`Client.execute_workflow`
+    (a type for editors and type checkers; the defaults are the methods')."""
+
+    id: Required[str]
+    task_queue: Required[str]
+    id_reuse_policy: str
+    """May a closed workflow's id start again: "allow_duplicate" (default),
+    "allow_duplicate_failed_only", "reject_duplicate"."""
+    id_conflict_policy: str
+    """When the id is running: "fail" (default), "use_existing", "terminate_existing"."""
+    search_attributes: dict[str, Any] | None
+    memo: dict[str, Any] | None
+    execution_timeout: timedelta | None
+    task_timeout: timedelta
+    retry_policy: RetryPolicy | None
+    start_signal: Callable[..., Any] | str | None
+    """Signal-with-start: this signal is delivered in the workflow's first task."""
+    start_signal_args: Sequence[Any]
+    header: dict[str, Any] | None
+    request_id: str | None
+    """Deduplicates a repeated start (a fresh one by default)."""
+
+
 class Client:
     """A connection to a plait server, for one namespace.
 
@@ -168,7 +193,24 @@ class Client:
         await self.close()
 
     # -- workflows ----------------------------------------------------------------------------
-    async def start_workflow(
+    @overload
+    async def start_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]], *args: *Ts,
+                             **options: Unpack[StartWorkflowOptions]) -> WorkflowHandle[R]: ...
+
+    @overload
+    async def start_workflow(self, workflow: str | type, *args: Any,
+                             **options: Unpack[StartWorkflowOptions]) -> WorkflowHandle[Any]: ...
+
+    async def start_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
+                             *args: *Ts, **options: Any) -> WorkflowHandle[Any]:
+        """Start a workflow; raises ``WorkflowAlreadyStartedError`` when its id is running.
+
+        ``workflow`` is the ``@workflow.run`` method (``Order.run``: its arguments and result
+        are type-checked) or the workflow's name; ``options`` are
+        :class:`StartWorkflowOptions`."""
+        return await self._start(workflow, *args, **options)
+
+    async def _start(
         self,
         workflow: Callable[..., Any] | type | str,
         *args: Any,
@@ -181,16 +223,14 @@ class Client:
         execution_timeout: timedelta | None = None,
         task_timeout: timedelta = timedelta(seconds=10),
         retry_policy: RetryPolicy | None = None,
-        start_signal: str | None = None,
-        start_signal_args: tuple[Any, ...] = (),
+        start_signal: Callable[..., Any] | str | None = None,
+        start_signal_args: Sequence[Any] = (),
         header: dict[str, Any] | None = None,
         request_id: str | None = None,
-        _wait_result: float = 0.0,
-    ) -> WorkflowHandle:
-        """Start a workflow; raises ``WorkflowAlreadyStartedError`` when its id is running.
-
-        (``_wait_result`` is :meth:`execute_workflow`'s: the server holds the start request
-        up to that many seconds for the result, saving a second request.)"""
+        wait_result: float = 0.0,
+    ) -> WorkflowHandle[Any]:
+        """:meth:`start_workflow`; ``wait_result`` is :meth:`execute_workflow`'s: the server
+        holds the start request up to that many seconds for the result, saving a request."""
         name, ret_hint = _workflow_name(workflow)
         body = {
             "workflow_id": id, "workflow_type": name, "task_queue": task_queue,
@@ -204,22 +244,30 @@ class Client:
         if start_signal is not None:
             body["start_signal"] = {"signal_name": _handler_name(start_signal),
                                     "input": encode_args(start_signal_args)}
-        if _wait_result:
-            body["wait_result"] = _wait_result
+        if wait_result:
+            body["wait_result"] = wait_result
         try:
-            resp = await self.api.start_workflow(body, wait_result=_wait_result)
+            resp = await self.api.start_workflow(body, wait_result=wait_result)
         except errors.WorkflowAlreadyStartedError as e:
             raise errors.WorkflowAlreadyStartedError(e.message, workflow_id=id) from None
-        handle = WorkflowHandle(self, id, resp["run_id"], ret_hint=ret_hint,
-                                first_run_id=resp["run_id"])
+        handle: WorkflowHandle[Any] = WorkflowHandle(self, id, resp["run_id"], ret_hint=ret_hint,
+                                                     first_run_id=resp["run_id"])
         handle._outcome_at_start = resp.get("outcome")
         return handle
 
-    async def execute_workflow(self, workflow: Callable[..., Any] | type | str, *args: Any,
-                               **options: Any) -> Any:
+    @overload
+    async def execute_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]],
+                               *args: *Ts, **options: Unpack[StartWorkflowOptions]) -> R: ...
+
+    @overload
+    async def execute_workflow(self, workflow: str | type, *args: Any,
+                               **options: Unpack[StartWorkflowOptions]) -> Any: ...
+
+    async def execute_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
+                               *args: *Ts, **options: Any) -> Any:
         """Start a workflow and wait for its result: one request when it ends within
         ``EXECUTE_WAIT`` seconds (the server answers the start with the outcome)."""
-        handle = await self.start_workflow(workflow, *args, **options, _wait_result=EXECUTE_WAIT)
+        handle = await self._start(workflow, *args, **options, wait_result=EXECUTE_WAIT)
         outcome = handle._outcome_at_start
         if outcome and outcome["closed"] and not (outcome["result"] or {}).get(
                 "new_execution_run_id"):
@@ -227,11 +275,13 @@ class Client:
         return await handle.result()
 
     def get_workflow_handle(self, workflow_id: str, *, run_id: str | None = None,
-                            result_type: Any = Any) -> WorkflowHandle:
+                            result_type: Any = Any) -> WorkflowHandle[Any]:
         return WorkflowHandle(self, workflow_id, run_id, ret_hint=result_type)
 
-    def get_workflow_handle_for(self, workflow: Callable[..., Any], workflow_id: str, *,
-                                run_id: str | None = None) -> WorkflowHandle:
+    def get_workflow_handle_for(self, workflow: Callable[..., Awaitable[R]], workflow_id: str,
+                                *, run_id: str | None = None) -> WorkflowHandle[R]:
+        """A handle whose :meth:`WorkflowHandle.result` is decoded (and typed) as
+        ``workflow``'s result."""
         _, ret_hint = _workflow_name(workflow)
         return WorkflowHandle(self, workflow_id, run_id, ret_hint=ret_hint)
 
@@ -346,8 +396,10 @@ def _workflow_name(workflow: Callable[..., Any] | type | str) -> tuple[str, Any]
     return d.name, d.ret_hint
 
 
-class WorkflowHandle:
-    """A workflow by id (and run); without a run id, calls go to the latest run."""
+class WorkflowHandle(Generic[R]):
+    """A workflow by id (and run); without a run id, calls go to the latest run. ``R`` is
+    what :meth:`result` returns (typed when the handle came from ``start_workflow(Wf.run,
+    ...)``)."""
 
     def __init__(self, client: Client, workflow_id: str, run_id: str | None = None, *,
                  ret_hint: Any = Any, first_run_id: str | None = None) -> None:
@@ -358,7 +410,7 @@ class WorkflowHandle:
         self._ret_hint = ret_hint
         self._outcome_at_start: dict[str, Any] | None = None
 
-    async def result(self, *, timeout: timedelta | None = None) -> Any:
+    async def result(self, *, timeout: timedelta | None = None) -> R:
         """Wait for the run to close; its result, or ``WorkflowFailureError`` with the cause."""
         import asyncio
 
@@ -377,10 +429,11 @@ class WorkflowHandle:
             if deadline is not None and loop.time() >= deadline:
                 raise TimeoutError(f"workflow {self.id} still running")
 
-    def _outcome(self, r: dict[str, Any]) -> Any:
+    def _outcome(self, r: dict[str, Any]) -> R:
         status = r["status"]
         if status == "COMPLETED":
-            return decode(r.get("result"), self._ret_hint)
+            result: R = decode(r.get("result"), self._ret_hint)
+            return result
         if status == "FAILED":
             cause: BaseException = to_exception(r.get("failure"))
             raise errors.WorkflowFailureError("workflow failed", cause=cause)
