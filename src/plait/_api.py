@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from plait import errors
@@ -25,12 +25,14 @@ from plait._backoff import Backoff
 from plait.protocol.jsoncodec import dumps, loads
 from plait.protocol.transport import Request, Response, Transport, Unreachable
 
-__all__ = ["API", "Api", "Json", "error_of"]
+__all__ = ["API", "Api", "CompletionKind", "Json", "error_of"]
 
 log = logging.getLogger("plait.client")
 API = "/api/v1"
 Json = dict[str, Any]
-COMPLETION_ROUTES = {"workflow_complete": "/workflow-tasks/complete",
+CompletionKind = Literal["workflow_complete", "workflow_fail", "activity_complete",
+                         "activity_fail"]
+COMPLETION_ROUTES: dict[CompletionKind, str] = {"workflow_complete": "/workflow-tasks/complete",
                      "workflow_fail": "/workflow-tasks/fail",
                      "activity_complete": "/activity-tasks/complete",
                      "activity_fail": "/activity-tasks/fail"}
@@ -190,8 +192,8 @@ class Api:
         """The attempt will be completed from outside (``raise_complete_async``)."""
         await self.call("POST", f"{API}/activity-tasks/complete-async", {"token": token})
 
-    async def complete(self, kind: str, body: Json) -> Any:
-        """One task completion on its own route (``kind`` is a key of COMPLETION_ROUTES)."""
+    async def complete(self, kind: CompletionKind, body: Json) -> Any:
+        """One task completion on its own route (a batch item's ``type`` is ``kind``)."""
         return await self.call("POST", API + COMPLETION_ROUTES[kind], body)
 
     async def complete_batch(self, body: bytes) -> Json:

@@ -62,3 +62,13 @@ async def test_odd_names_run_to_completion(env: WorkflowEnvironment) -> None:
     assert [e.attributes["signal_name"] for e in signaled] == [SIGNAL]
     listed = [w.workflow_id async for w in env.client.list_workflows(workflow_type="Orders/é")]
     assert listed == [WORKFLOW_ID]
+
+
+async def test_percent_signs_are_data_too(env: WorkflowEnvironment) -> None:
+    """``%`` (even ``%2F`` written out) must not be decoded a second time on the way."""
+    wid = "50% off/%2F"
+    handle = await env.client.start_workflow(Orders.run, "o-2", id=wid, task_queue="q/%2F")
+    desc = await handle.describe()
+    assert (desc.workflow_id, desc.task_queue) == (wid, "q/%2F")
+    await handle.terminate("done")
+    assert (await env.client.get_workflow_handle(wid).describe()).status == "TERMINATED"

@@ -20,7 +20,7 @@ import logging
 from typing import Any
 
 from plait import errors
-from plait._api import Api, error_of
+from plait._api import Api, CompletionKind, error_of
 from plait.protocol.jsoncodec import dumps
 
 __all__ = ["Completions"]
@@ -42,9 +42,8 @@ class Completions:
         self._scheduled = False
         self._posts: set[asyncio.Task[None]] = set()
 
-    async def send(self, kind: str, body: dict[str, Any]) -> Any:
-        """Report one completion (``kind`` is a key of ``COMPLETION_ROUTES``); returns its
-        response."""
+    async def send(self, kind: CompletionKind, body: dict[str, Any]) -> Any:
+        """Report one completion; returns its response."""
         data = dumps({**body, "type": kind})
         if len(data) > self.max_bytes:  # a large result travels alone, under the size limit
             return await self.api.complete(kind, body)
