@@ -10,13 +10,13 @@ import pytest
 
 from plait import Client, Worker, activity, errors
 from plait._backoff import Backoff
-from plait.protocol.transport import MockTransport, Request, Response, Unreachable
+from plait.protocol.transport import Handler, MockTransport, Request, Response, Unreachable
 
 ODD_ID = "a/b?c#d é"
 ODD_ID_ON_WIRE = "a%2Fb%3Fc%23d%20%C3%A9"
 
 
-def client_of(handler: Callable[[Request], Response], *, namespace: str = "default",
+def client_of(handler: Handler, *, namespace: str = "default",
               retry_for: float = 5.0) -> tuple[Client, MockTransport]:
     transport = MockTransport(handler)
     client = Client(transport, namespace, retry_for=retry_for)

@@ -20,8 +20,8 @@ from yarl import URL
 from plait import errors
 from plait.protocol.jsoncodec import dumps, loads
 
-__all__ = ["HttpTransport", "MockTransport", "Request", "Response", "Transport", "Unreachable",
-           "normalize_address"]
+__all__ = ["Handler", "HttpTransport", "MockTransport", "Request", "Response", "Transport",
+           "Unreachable", "normalize_address"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +133,7 @@ class HttpTransport:
 
 
 Handler = Callable[[Request], "Response | Awaitable[Response]"]
+"""A mock server: a function from a request to its response, plain or async."""
 
 
 class MockTransport:
