@@ -182,10 +182,11 @@ class Api:
 
     # -- activity attempts (by task token) ----------------------------------------------------
     async def heartbeat_activity(self, token: str, details: list[Any], *,
-                                 retry: bool = True) -> Json:
+                                 retry: bool = True, timeout: float = 70.0) -> Json:
         """Record heartbeat details; the answer says whether cancellation was requested."""
         resp: Json = await self.call("POST", f"{API}/activity-tasks/heartbeat",
-                                     {"token": token, "details": details}, retry=retry)
+                                     {"token": token, "details": details}, retry=retry,
+                                     timeout=timeout)
         return resp
 
     async def hand_over_activity(self, token: str) -> None:
