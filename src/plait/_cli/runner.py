@@ -18,7 +18,7 @@ import typer
 
 from plait import errors
 from plait.client import Client
-from plait.protocol.transport import Transport
+from plait.protocol.transport import HttpTransport
 
 __all__ = ["Output", "fail", "normalize_address", "parse_inputs", "with_client"]
 
@@ -61,7 +61,7 @@ def with_client(address: str, namespace: str, fn: Callable[[Client], Awaitable[T
     address = normalize_address(address)
 
     async def go() -> T:
-        client = Client(Transport(address, retry_for=CONNECT_RETRY_SECONDS), namespace)
+        client = Client(HttpTransport(address), namespace, retry_for=CONNECT_RETRY_SECONDS)
         try:
             return await fn(client)
         finally:

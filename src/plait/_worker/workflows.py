@@ -12,17 +12,18 @@ import dataclasses
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from plait import errors
+from plait._api import Api
+from plait._worker.completions import Completions
+from plait._worker.slots import Slots
 from plait.protocol import failure as failures
 from plait.protocol.jsoncodec import dumps, loads
 from plait.runtime.activations import Activation, timestamp, wire_time
 from plait.runtime.definitions import WorkflowDefn
 from plait.runtime.instance import WorkflowInstance, WorkflowTaskError, new_instance
-
-if TYPE_CHECKING:
-    from plait.worker import Worker
 
 __all__ = ["Chained", "WorkflowTasks"]
 
@@ -42,22 +43,37 @@ class Chained:
 
 
 class WorkflowTasks:
-    def __init__(self, worker: Worker, workflows: dict[str, WorkflowDefn],
-                 max_cached: int) -> None:
-        self.worker = worker
+    def __init__(self, workflows: dict[str, WorkflowDefn], max_cached: int, *, api: Api,
+                 completions: Completions, held: set[str], task_queue: str, identity: str,
+                 own_activities: frozenset[str], activity_slots: Slots,
+                 eager: Callable[[], bool], start_activity: Callable[[dict[str, Any]], None]
+                 ) -> None:
+        """``held``: the tokens of running tasks (the lease heartbeat names them);
+        ``own_activities``, ``activity_slots``, ``start_activity``: the activities this worker
+        runs, so the ones a completion hands straight back (eager dispatch) start here;
+        ``eager``: whether to ask for such follow-up tasks now (not while shutting down)."""
         self.workflows = workflows
         self.max_cached = max_cached
+        self.api = api
+        self.completions = completions
+        self.held = held
+        self.task_queue = task_queue
+        self.identity = identity
+        self.own_activities = own_activities
+        self.activity_slots = activity_slots
+        self.eager = eager
+        self.start_activity = start_activity
         self.cache: collections.OrderedDict[str, WorkflowInstance] = collections.OrderedDict()
 
     async def run(self, task: dict[str, Any] | None) -> None:
         """Process a task and any follow-up task the server hands back with the completion."""
         while task is not None:
             token = task["token"]
-            self.worker.held.add(token)
+            self.held.add(token)
             try:
                 task = await self._process(task)
             finally:
-                self.worker.held.discard(token)
+                self.held.discard(token)
 
     async def _process(self, task: dict[str, Any]) -> dict[str, Any] | None:
         run_id = task["run_id"]
@@ -65,7 +81,7 @@ class WorkflowTasks:
         if defn is None:
             return await self._fail(task, errors.PlaitError(
                 f"workflow type {task['workflow_type']!r} is not registered on this worker "
-                f"(task queue {self.worker.task_queue!r}; registered: "
+                f"(task queue {self.task_queue!r}; registered: "
                 f"{sorted(self.workflows) or 'none'})"), "unknown_workflow_type")
         inst = self.cache.pop(run_id, None)
         arrived = time.monotonic()
@@ -92,7 +108,7 @@ class WorkflowTasks:
         with the result (:mod:`plait.server.chained`). None: report the result alone."""
         run_id = task["run_id"]
         inst = self.cache.get(run_id)
-        if inst is None or inst.closed or not self.worker.eager \
+        if inst is None or inst.closed or not self.eager() \
                 or not inst.waits_only_on(task["activity_id"]):
             return None
         del self.cache[run_id]  # in flight: a task arriving meanwhile replays instead
@@ -119,11 +135,11 @@ class WorkflowTasks:
         return self._settled(chained.run_id, chained.inst, step, chained.reserved)
 
     def abandon(self, chained: Chained) -> None:
-        self.worker.activity_slots.release(chained.reserved)
+        self.activity_slots.release(chained.reserved)
 
     async def answer_query(self, task: dict[str, Any]) -> None:
         token = task["token"]
-        self.worker.held.add(token)
+        self.held.add(token)
         try:
             try:
                 answer = await self._query(task)
@@ -131,19 +147,18 @@ class WorkflowTasks:
                 log.exception("query %r on %s failed", task.get("query_name"),
                               task["workflow_id"])
                 answer = {"code": "query_failed", "failure": failures.from_exception(e)}
-            await self.worker.client.transport.call(
-                "POST", "/api/v1/query-tasks/respond", {"token": token, **answer})
+            await self.api.respond_query(token, answer)
         except errors.RPCError as e:
             log.warning("query answer for %s not recorded: %s", task["workflow_id"], e)
         finally:
-            self.worker.held.discard(token)
+            self.held.discard(token)
 
     async def _query(self, task: dict[str, Any]) -> dict[str, Any]:
         defn = self.workflows.get(task["workflow_type"])
         if defn is None:
             return {"code": "unknown_workflow_type", "failure": {
                 "message": f"workflow type {task['workflow_type']!r} is not registered on "
-                           f"worker {self.worker.identity}"}}
+                           f"worker {self.identity}"}}
         inst = self.cache.get(task["run_id"])
         if inst is None:  # not cached (or busy with a task): rebuild a copy from history
             events = await self._fetch_history(task)
@@ -157,9 +172,7 @@ class WorkflowTasks:
         return inst.query(task["query_name"], task.get("input") or [])
 
     async def _fetch_history(self, task: dict[str, Any]) -> list[dict[str, Any]]:
-        hist = await self.worker.client.transport.call(
-            "GET", f"{self.worker.client._ns_path()}/workflows/{_q(task['workflow_id'])}"
-                   "/history", params={"run_id": task["run_id"]})
+        hist = await self.api.workflow_history(task["workflow_id"], task["run_id"])
         events: list[dict[str, Any]] = hist["events"]
         return events
 
@@ -176,19 +189,19 @@ class WorkflowTasks:
         for c in commands:
             c.pop("_where", None)
         own = sum(1 for c in commands if c["kind"] == "schedule_activity"
-                  and c["task_queue"] == self.worker.task_queue
-                  and c["activity_type"] in self.worker.activity_names)
-        reserved = self.worker.activity_slots.try_reserve(own) if self.worker.eager else 0
+                  and c["task_queue"] == self.task_queue
+                  and c["activity_type"] in self.own_activities)
+        reserved = self.activity_slots.try_reserve(own) if self.eager() else 0
         return {"commands": commands, "eager_activities": reserved,
                 "update_rejections": inst.rejections,
-                "eager_workflow": self.worker.eager and not inst.closed}, reserved
+                "eager_workflow": self.eager() and not inst.closed}, reserved
 
     async def _complete(self, task: dict[str, Any], inst: WorkflowInstance,
                         commands: list[dict[str, Any]]) -> dict[str, Any] | None:
         body, reserved = self._step_body(inst, commands)
-        acts = self.worker.activity_slots
+        acts = self.activity_slots
         try:
-            resp = await self.worker.completions.send(
+            resp = await self.completions.send(
                 "workflow_complete", {"token": task["token"], **body})
         except errors.RPCError as e:
             acts.release(reserved)
@@ -208,9 +221,9 @@ class WorkflowTasks:
         """After a recorded task: start the activities handed back, cache the instance;
         returns the next workflow task if the server handed one back too."""
         eager_acts = resp.get("activity_tasks") or []
-        self.worker.activity_slots.release(reserved - len(eager_acts))
+        self.activity_slots.release(reserved - len(eager_acts))
         for t in eager_acts:
-            self.worker.spawn_activity(t)
+            self.start_activity(t)
         if not resp.get("rejected") and not inst.closed:
             inst.upto = resp["upto"]
             self._remember(run_id, inst)
@@ -233,15 +246,10 @@ class WorkflowTasks:
         log.error("workflow task failed for %s (%s, attempt %s): %s", task["workflow_id"],
                   task["workflow_type"], task.get("attempt"), exc)
         try:
-            await self.worker.completions.send(
+            await self.completions.send(
                 "workflow_fail",
                 {"token": task["token"], "failure": failure, "cause": cause})
         except errors.RPCError as e:
             log.warning("workflow task failure for %s not recorded: %s", task["workflow_id"], e)
         return None
 
-
-def _q(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="")
