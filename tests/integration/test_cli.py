@@ -11,12 +11,12 @@ import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from plait import History
+from tests.integration.cli_process import one_line_error, plait, plait_command, stop
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -104,20 +104,6 @@ WORKER = textwrap.dedent('''
 ''')
 
 
-def plait_command() -> list[str]:
-    script = Path(sys.executable).parent / "plait"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "plait"]
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.fixture(scope="module")
 def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``plait server`` on a free port and a temporary database, with a worker."""
@@ -144,28 +130,10 @@ def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stop(server)
 
 
-def plait(*args: str, address: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PLAIT_ADDRESS", "PLAIT_DEBUG")}
-    if address is not None:
-        env["PLAIT_ADDRESS"] = address
-    return subprocess.run([*plait_command(), *args], capture_output=True, text=True,
-                          timeout=30, env=env)
-
-
 def ok(*args: str, address: str) -> str:
     proc = plait(*args, address=address)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    """The CLI failed the way it promises: non-zero exit, one ``error:`` line, no traceback."""
-    assert proc.returncode != 0
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: "), proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
 
 
 def start(address: str, workflow_type: str, *inputs: str) -> str:
