@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
 import json
 import logging
 import os
@@ -60,13 +61,22 @@ def _run(coro: object) -> None:
     asyncio.run(coro)  # type: ignore[arg-type]
 
 
+class LogLevel(enum.StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
 @app.command()
 def server(
     db: Annotated[str, typer.Option(envvar="PLAIT_DB", help="sqlite:///PATH (default "
-                                    "./plait.db) or postgresql://...")] = "sqlite:///./plait.db",
+                                    "./plait.db), sqlite:////ABSOLUTE/PATH or "
+                                    "postgresql://... (env PLAIT_DB).")] = "sqlite:///./plait.db",
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7233,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: a free one).")] = 7233,
+    log_level: Annotated[LogLevel, typer.Option(case_sensitive=False,
+                                                help="What the server logs.")] = LogLevel.info,
     time_skipping: Annotated[bool, typer.Option(
         "--time-skipping", hidden=True,
         help="Tests only, on a fresh database: durable time jumps to the next timer while a "
@@ -75,17 +85,15 @@ def server(
              "skipped offset is not saved: a restart puts time back.")] = False,
 ) -> None:
     """Run the orchestrator: HTTP API under /api/v1, web UI at /, metrics at /metrics."""
-    from plait.server.main import serve
+    from plait.server.main import StartupError, serve
     from plait.store import StoreUnavailable
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         _run(serve(db, host, port, time_skipping=time_skipping))
-    except StoreUnavailable as e:
+    except (StartupError, StoreUnavailable) as e:
         fail(str(e))
-    except OSError as e:
-        fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
 
 
 # -- workflow commands ---------------------------------------------------------------------
@@ -425,6 +433,8 @@ def _usage_error(e: Exception) -> int:
         typer.echo(e.format_message())  # type: ignore[attr-defined]
         return 0
     message = " ".join(e.format_message().split())  # type: ignore[attr-defined]
+    # typer coerces through pydantic, whose messages for a bad choice start "Value error, ".
+    message = message.replace(": Value error, ", ": ")
     typer.echo(f"error: {message} (see --help)", err=True)
     return int(getattr(e, "exit_code", 2))
 
