@@ -10,7 +10,8 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -105,9 +106,15 @@ WORKER = textwrap.dedent('''
 
 
 @pytest.fixture(scope="module")
-def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the server's database, and of its and the worker's logs."""
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def address(logs: Path) -> Iterator[str]:
     """A real ``plait server`` on a free port and a temporary database, with a worker."""
-    tmp = tmp_path_factory.mktemp("cli")
+    tmp = logs
     server = subprocess.Popen(
         [*plait_command(), "server", "--db", f"sqlite:///{tmp / 'plait.db'}", "--port", "0"],
         stdout=subprocess.PIPE, stderr=(tmp / "server.log").open("w"), text=True)
@@ -358,3 +365,28 @@ def test_invalid_input_json(address: str, args: list[str], expected: str) -> Non
 ])
 def test_usage_errors_are_one_line(address: str, args: list[str], expected: str) -> None:
     assert expected in one_line_error(plait(*args, address=address))
+
+
+def eventually(check: Callable[[], bool], what: str, tries: int = 50) -> None:
+    """Ask again (each try is a CLI run or a file read) until ``check()`` holds."""
+    for _ in range(tries):
+        if check():
+            return
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_failure_log_lines_carry_the_exception_type(address: str, logs: Path) -> None:
+    """Issue 11: the server and worker logged a failed workflow task as ``'missing'``, not
+    ``KeyError: 'missing'``."""
+    wid = start(address, "Buggy")
+    try:
+        eventually(lambda: bool(as_json("workflow", "describe", wid,
+                                        address=address)["last_task_failure"]),
+                   "the workflow task failed")
+        for log in ("server.log", "worker.log"):
+            lines = [line for line in (logs / log).read_text().splitlines()
+                     if "workflow task failed" in line and wid in line]
+            assert lines and all(line.endswith("KeyError: 'missing'") for line in lines), (
+                log, lines)
+    finally:
+        ok("workflow", "terminate", wid, address=address)
