@@ -76,6 +76,13 @@ WORKER = textwrap.dedent('''
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=60)))
 
     @workflow.defn
+    class Naps:
+        @workflow.run
+        async def run(self) -> None:
+            await asyncio.gather(workflow.sleep(timedelta(days=2)),
+                                 workflow.sleep(timedelta(minutes=90)))
+
+    @workflow.defn
     class Approval:
         def __init__(self) -> None:
             self.approval = ""
@@ -96,7 +103,7 @@ WORKER = textwrap.dedent('''
     async def main() -> None:
         client = await Client.connect()
         worker = Worker(client, task_queue="cli-tests", activities=[greet, refuse],
-                        workflows=[Greet, Fails, Waits, Buggy, Retrying, Approval])
+                        workflows=[Greet, Fails, Waits, Buggy, Retrying, Naps, Approval])
         async with worker:
             print("ready", flush=True)
             await asyncio.Event().wait()
@@ -373,6 +380,27 @@ def eventually(check: Callable[[], bool], what: str, tries: int = 50) -> None:
         if check():
             return
     raise AssertionError(f"never happened: {what}")
+
+
+def test_show_names_signals_and_gives_timers_a_readable_length(address: str) -> None:
+    """Issue 11: ``show`` left out the signal's name and printed ``duration=172800.0``."""
+    wid = start(address, "Approval")
+    ok("workflow", "signal", wid, "approve", "--input", '"alice"', "--input", '"ok"',
+       address=address)
+    ok("workflow", "result", wid, address=address)
+    signalled = [line for line in ok("workflow", "show", wid, address=address).splitlines()
+                 if "WORKFLOW_EXECUTION_SIGNALED" in line]
+    assert len(signalled) == 1 and "signal_name=approve" in signalled[0], signalled
+
+    naps = start(address, "Naps")
+    try:
+        eventually(lambda: ok("workflow", "show", naps, address=address)
+                   .count("TIMER_STARTED") == 2, "both timers started")
+        shown = ok("workflow", "show", naps, address=address)
+        assert "duration=2d" in shown and "duration=1h30m" in shown, shown
+        assert "172800" not in shown
+    finally:
+        ok("workflow", "terminate", naps, address=address)
 
 
 def test_failure_log_lines_carry_the_exception_type(address: str, logs: Path) -> None:
