@@ -20,7 +20,8 @@ import typer
 from plait import errors
 from plait._cli import render
 from plait._cli.filters import STATUSES, parse_filters, parse_search_attribute
-from plait._cli.runner import Output, fail, parse_inputs, with_client
+from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
+from plait._cli.runner import Output, fail, with_client
 from plait.client import Client, WorkflowExecution, WorkflowHandle
 
 __all__ = ["app", "main"]
@@ -97,14 +98,16 @@ def server(
 
 
 # -- workflow commands ---------------------------------------------------------------------
-@workflow_app.command()
+@workflow_app.command(cls=OrderedCommand)
 def start(
+    ctx: typer.Context,
     workflow_type: Annotated[str, typer.Argument(metavar="TYPE", help="The workflow type.")],
     workflow_id: Annotated[str, typer.Option("--id", help="The workflow id (unique while "
                                              "it runs).")],
     task_queue: Annotated[str, typer.Option(help="The task queue its workers poll.")],
     inputs: Annotated[list[str] | None, typer.Option(
         "--input", "-i", help="One workflow argument as JSON; repeat for each argument.")] = None,
+    input_files: InputFiles = None,
     search_attribute: Annotated[list[str] | None, typer.Option(
         "--search-attribute", "-a", metavar="KEY=VALUE",
         help="A search attribute to start with (VALUE is JSON if it parses, else text); "
@@ -114,7 +117,7 @@ def start(
     output: OutputOpt = Output.text,
 ) -> None:
     """Start a workflow; prints its workflow id and run id."""
-    args = parse_inputs(inputs)
+    args = read_inputs(ctx, inputs, input_files)
     attrs = dict(parse_search_attribute(a) for a in search_attribute or []) or None
 
     async def go(client: Client) -> WorkflowHandle:
@@ -266,36 +269,40 @@ def result(
     render.print_json(value, indent=2 if output is Output.text else None)
 
 
-@workflow_app.command()
+@workflow_app.command(cls=OrderedCommand)
 def signal(
+    ctx: typer.Context,
     workflow_id: WorkflowId,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The signal's name.")],
     inputs: Annotated[list[str] | None, typer.Option(
         "--input", "-i", help="One signal argument as JSON; repeat for each argument.")] = None,
+    input_files: InputFiles = None,
     run_id: RunId = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
 ) -> None:
     """Send a signal to a running workflow; it is recorded before this returns."""
-    args = parse_inputs(inputs)
+    args = read_inputs(ctx, inputs, input_files)
     with_client(address, namespace,
                 lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).signal(name, *args))
     typer.echo(f"signalled {workflow_id}: {name}")
 
 
-@workflow_app.command()
+@workflow_app.command(cls=OrderedCommand)
 def query(
+    ctx: typer.Context,
     workflow_id: WorkflowId,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The query's name.")],
     inputs: Annotated[list[str] | None, typer.Option(
         "--input", "-i", help="One query argument as JSON; repeat for each argument.")] = None,
+    input_files: InputFiles = None,
     run_id: RunId = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
 ) -> None:
     """Ask a workflow for its state through a query handler; prints the answer as JSON."""
-    args = parse_inputs(inputs)
+    args = read_inputs(ctx, inputs, input_files)
     value = with_client(
         address, namespace,
         lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).query(name, *args))

@@ -418,3 +418,54 @@ def test_failure_log_lines_carry_the_exception_type(address: str, logs: Path) ->
                 log, lines)
     finally:
         ok("workflow", "terminate", wid, address=address)
+
+
+def test_input_file_carries_values_too_large_for_the_command_line(
+        address: str, tmp_path: Path) -> None:
+    """Issue 11: one argument of 128 KiB or more failed with "Argument list too long"."""
+    name = "x" * 200_000
+    (tmp_path / "name.json").write_text(json.dumps(name))
+    wid = f"greet-{uuid.uuid4().hex[:8]}"
+    # The file comes first on the command line, so it is the first argument.
+    ok("workflow", "start", "Greet", "--id", wid, "--task-queue", "cli-tests",
+       "--input-file", str(tmp_path / "name.json"), "--input", "2", address=address)
+    assert json.loads(ok("workflow", "result", wid, address=address)) == {
+        "greeting": f"hello {name}", "n": 2}
+
+
+def test_input_file_from_stdin_and_in_command_line_order(address: str, tmp_path: Path) -> None:
+    wid = start(address, "Approval")
+    (tmp_path / "prefix.json").write_text('"it is "\n')
+    assert as_json("workflow", "query", wid, "status", "--input-file",
+                   str(tmp_path / "prefix.json"), address=address) == {
+        "status": "it is waiting"}
+    proc = plait("workflow", "signal", wid, "approve", "--input", '"alice"',
+                 "--input-file", "-", address=address, stdin='{"looks": "fine"}')
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(ok("workflow", "result", wid, address=address)) == (
+        "alice: {'looks': 'fine'}")
+
+    other = start(address, "Approval")
+    proc = plait("workflow", "signal", other, "approve", "--input-file", "-", "--input", '"ok"',
+                 address=address, stdin='"bob"')
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(ok("workflow", "result", other, address=address)) == "bob: ok"
+
+
+@pytest.mark.parametrize("args, stdin, expected", [
+    (["--input-file", "missing.json"], None, "--input-file missing.json: No such file"),
+    (["--input-file", "bad.json"], None, "--input-file bad.json is not one JSON value"),
+    (["--input-file", "two.json"], None, "--input-file two.json is not one JSON value"),
+    (["--input-file", "-"], "", "--input-file - (standard input) is empty"),
+    (["--input-file", "-", "--input-file", "-"], '"a"', "standard input) can be given only once"),
+    (["--input", "1", "--input-file", "bad.json", "--input", "{"], None, "bad.json"),
+])
+def test_bad_input_file(address: str, tmp_path: Path, args: list[str], stdin: str | None,
+                        expected: str) -> None:
+    (tmp_path / "bad.json").write_text("{oops")
+    (tmp_path / "two.json").write_text('"a"\n"b"\n')
+    wid = f"bad-file-{uuid.uuid4().hex[:8]}"
+    proc = plait("workflow", "start", "Greet", "--id", wid, "--task-queue", "cli-tests",
+                 *args, address=address, cwd=tmp_path, stdin=stdin)
+    assert expected in one_line_error(proc)
+    one_line_error(plait("workflow", "describe", wid, address=address))  # never started
