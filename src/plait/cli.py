@@ -19,7 +19,7 @@ import typer
 
 from plait import errors
 from plait._cli import render
-from plait._cli.filters import STATUSES, parse_filters, parse_search_attribute
+from plait._cli.filters import STATUSES, Filters, parse_filters, parse_search_attribute
 from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
 from plait._cli.runner import Output, fail, with_client
 from plait.client import Client, WorkflowExecution, WorkflowHandle
@@ -45,6 +45,7 @@ OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text or json.
 WorkflowId = Annotated[str, typer.Argument(metavar="ID", help="The workflow id.")]
 RunId = Annotated[str | None, typer.Option(help="A run of the workflow (default: the latest).")]
 DEFAULT_ADDRESS = "http://127.0.0.1:7233"
+LIST_PAGE = 500  # runs per request of `workflow list`; the server allows up to 1,000
 
 
 @app.callback()
@@ -153,7 +154,9 @@ def list_(
     search_attribute: SearchFilter = None,
     started_after: AfterFilter = None,
     started_before: BeforeFilter = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+    limit: Annotated[int | None, typer.Option(
+        min=1, help="At most this many, newest first; says how many match in all when there "
+                    "are more (default: every one).")] = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
@@ -161,22 +164,31 @@ def list_(
     """List workflow runs, newest first."""
     filters = parse_filters(workflow_type, status, search_attribute, started_after,
                             started_before)
-
-    async def go(client: Client) -> list[WorkflowExecution]:
-        rows = []
-        async for w in client.list_workflows(**filters.as_kwargs(), page_size=min(limit, 500)):
-            rows.append(w)
-            if len(rows) >= limit:
-                break
-        return rows
-
-    rows = with_client(address, namespace, go)
+    rows, total = with_client(address, namespace, lambda c: _list_page(c, filters, limit))
     if output is Output.json:
         render.print_json([render.execution_json(w) for w in rows])
     elif rows:
         render.console().print(render.workflows_table(rows))
     else:
         typer.echo("no workflows")
+    if total is not None:
+        # With --output json the note goes to stderr: stdout stays one JSON array.
+        typer.echo(f"{len(rows)} of {total} workflows shown (--limit {limit}); "
+                   "raise --limit to see more", err=output is Output.json)
+
+
+async def _list_page(client: Client, filters: Filters,
+                     limit: int | None) -> tuple[list[WorkflowExecution], int | None]:
+    """The runs, page by page from the server, up to ``limit``; and when more match, how
+    many in all (a list cut short without saying so reads as "that is all of them")."""
+    rows: list[WorkflowExecution] = []
+    page_size = min(limit + 1, LIST_PAGE) if limit is not None else LIST_PAGE
+    async for w in client.list_workflows(**filters.as_kwargs(), page_size=page_size):
+        if limit is not None and len(rows) == limit:
+            # Runs may close or be deleted meanwhile; at least limit + 1 matched.
+            return rows, max(await client.count_workflows(**filters.as_kwargs()), limit + 1)
+        rows.append(w)
+    return rows, None
 
 
 @workflow_app.command()

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from plait import History
+from plait import Client, History
+from plait.client import WorkflowHandle
 from tests.integration.cli_process import one_line_error, plait, plait_command, stop
 
 pytestmark = pytest.mark.timeout(60)
@@ -469,3 +470,36 @@ def test_bad_input_file(address: str, tmp_path: Path, args: list[str], stdin: st
                  *args, address=address, cwd=tmp_path, stdin=stdin)
     assert expected in one_line_error(proc)
     one_line_error(plait("workflow", "describe", wid, address=address))  # never started
+
+
+async def test_list_pages_through_everything_and_says_when_it_stops_early(
+        address: str) -> None:
+    """Issue 11: ``list`` stopped at 50 rows without saying that there were more."""
+    batch = uuid.uuid4().hex[:8]
+    client = await Client.connect(address)
+    handles: list[WorkflowHandle] = []
+    try:
+        # No worker polls this queue: the runs stay RUNNING and do nothing.
+        handles += [await client.start_workflow(
+            "Idle", id=f"idle-{batch}-{i:02d}", task_queue=f"nobody-{batch}",
+            search_attributes={"batch": batch}) for i in range(60)]
+        rows = as_json("workflow", "list", "-a", f"batch={batch}", address=address)
+        assert sorted(r["workflow_id"] for r in rows) == sorted(h.id for h in handles)
+
+        text = ok("workflow", "list", "-a", f"batch={batch}", "--limit", "7", address=address)
+        assert text.count(f"idle-{batch}-") == 7
+        assert text.splitlines()[-1].startswith("7 of 60 workflows shown")
+        everything = ok("workflow", "list", "-a", f"batch={batch}", address=address)
+        assert everything.count(f"idle-{batch}-") == 60 and "shown" not in everything
+
+        proc = plait("workflow", "list", "-a", f"batch={batch}", "--limit", "60",
+                     "--output", "json", address=address)
+        assert len(json.loads(proc.stdout)) == 60 and proc.stderr == ""
+        proc = plait("workflow", "list", "-a", f"batch={batch}", "--limit", "59",
+                     "--output", "json", address=address)
+        assert len(json.loads(proc.stdout)) == 59  # stdout stays one JSON array
+        assert proc.stderr.startswith("59 of 60 workflows shown")
+    finally:
+        for h in handles:
+            await h.terminate("test done")
+        await client.close()
