@@ -475,7 +475,7 @@ def test_bad_input_file(address: str, tmp_path: Path, args: list[str], stdin: st
 async def test_list_pages_through_everything_and_says_when_it_stops_early(
         address: str) -> None:
     """Issue 11: ``list`` stopped at 50 rows without saying that there were more."""
-    batch = uuid.uuid4().hex[:8]
+    batch = f"b-{uuid.uuid4().hex[:8]}"  # text: a bare hex string may parse as a JSON number
     client = await Client.connect(address)
     handles: list[WorkflowHandle] = []
     try:
