@@ -18,6 +18,7 @@ import tempfile
 
 from aiohttp import web
 
+from plait.errors import PlaitError
 from plait.server.app import make_app
 from plait.server.service import Service, ServiceConfig
 from plait.store import Store, open_store
@@ -30,7 +31,7 @@ DB_SCHEMES = ("sqlite", "postgresql", "postgres")
 DB_FORMS = "sqlite:///relative/path.db, sqlite:////absolute/path.db or postgresql://..."
 
 
-class StartupError(Exception):
+class StartupError(PlaitError):
     """The server cannot start with these settings; ``str()`` says which and why, in a line."""
 
 
