@@ -87,3 +87,11 @@ def test_port_in_use_creates_no_database(tmp_path: Path) -> None:
                                     cwd=tmp_path))
     assert f"cannot listen on 127.0.0.1:{port}" in line and "in use" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_malformed_postgres_url_without_its_password(tmp_path: Path) -> None:
+    line = refused(tmp_path, "--db", "postgresql://plait:secret@db/plait?bogus=1")
+    assert "is not a PostgreSQL URL" in line and "bogus" in line
+    assert "secret" not in line and "plait:***@db" in line
+    line = refused(tmp_path, "--db", "mysql://root:secret@db/x")
+    assert "secret" not in line and "unknown database scheme 'mysql'" in line

@@ -15,6 +15,7 @@ import signal
 import socket
 import sqlite3
 import tempfile
+import urllib.parse
 
 from aiohttp import web
 
@@ -23,7 +24,7 @@ from plait.server.app import make_app
 from plait.server.service import Service, ServiceConfig
 from plait.store import Store, open_store
 
-__all__ = ["Server", "StartupError", "check_database_url", "check_port", "serve"]
+__all__ = ["Server", "StartupError", "check_database_url", "check_port", "redact", "serve"]
 
 log = logging.getLogger("plait.server")
 BACKLOG = 4096
@@ -44,13 +45,39 @@ def check_database_url(url: str) -> None:
     if not sep:
         raise StartupError(f"--db {url!r} is not a database URL; use {DB_FORMS}")
     if scheme not in DB_SCHEMES:
-        raise StartupError(f"--db {url!r}: unknown database scheme {scheme!r}; use {DB_FORMS}")
+        raise StartupError(f"--db {redact(url)!r}: unknown database scheme {scheme!r}; "
+                           f"use {DB_FORMS}")
     if scheme != "sqlite":
+        _check_postgres_url(url)
         return
     if not url.startswith("sqlite:///"):
         raise StartupError(f"--db {url!r}: a SQLite URL has three slashes before a relative "
                            f"path and four before an absolute one ({DB_FORMS})")
     _check_sqlite_path(url, url[len("sqlite:///"):])
+
+
+def _check_postgres_url(url: str) -> None:
+    """A URL libpq cannot parse (``postgresql://u@[host``) raised psycopg's traceback."""
+    from psycopg import ProgrammingError, conninfo
+
+    try:
+        conninfo.conninfo_to_dict(url)
+    except ProgrammingError as e:
+        raise StartupError(f"--db {redact(url)!r} is not a PostgreSQL URL: "
+                           f"{str(e).replace(url, redact(url))}") from None
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for logs and error lines."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url.partition("://")[0] + "://..."
+    if not password:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}").geturl()
 
 
 def _check_sqlite_path(url: str, path: str) -> None:
@@ -117,7 +144,7 @@ class Server:
         except BaseException:
             sock.close()
             raise
-        log.info("plait server listening on %s (db %s)", self.address, self.db)
+        log.info("plait server listening on %s (db %s)", self.address, redact(self.db))
 
     def _bind(self) -> socket.socket:
         check_port(self.port)
@@ -161,7 +188,8 @@ async def serve(db: str, host: str, port: int, *, time_skipping: bool = False) -
     server = Server(db, host, port, ServiceConfig(session_expiry=expiry, max_payload=max_payload,
                                                   time_skipping=time_skipping))
     await server.start()
-    print(f"plait server on {server.address} (db {db}); UI at {server.address}/", flush=True)
+    print(f"plait server on {server.address} (db {redact(db)}); UI at {server.address}/",
+          flush=True)
     if time_skipping:
         print("time skipping is on: durable time jumps ahead when idle (tests only)", flush=True)
     stop = asyncio.Event()
