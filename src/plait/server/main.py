@@ -39,8 +39,8 @@ class StartupError(PlaitError):
 def check_database_url(url: str) -> None:
     """Refuse a ``--db`` the server cannot use, before anything is created.
 
-    Without this, ``notaurl`` became a SQLite file of that name, ``mysql://x`` a file in a
-    folder ``mysql:``, and a missing folder surfaced as a misleading socket error."""
+    Without this, ``notaurl`` became a SQLite file of that name, and ``mysql://x`` or a
+    missing folder surfaced as "cannot listen on HOST:PORT" (the store's OSError)."""
     scheme, sep, _ = url.partition("://")
     if not sep:
         raise StartupError(f"--db {url!r} is not a database URL; use {DB_FORMS}")
