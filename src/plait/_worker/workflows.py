@@ -243,8 +243,8 @@ class WorkflowTasks:
         self.cache.pop(task["run_id"], None)
         failure = failures.from_exception(exc)
         failure["stack_trace"] = "".join(traceback.format_exception(exc))
-        log.error("workflow task failed for %s (%s, attempt %s): %s", task["workflow_id"],
-                  task["workflow_type"], task.get("attempt"), exc)
+        log.error("workflow task failed for %s (%s, attempt %s): %s: %s", task["workflow_id"],
+                  task["workflow_type"], task.get("attempt"), failure["type"], exc)
         try:
             await self.completions.send(
                 "workflow_fail",

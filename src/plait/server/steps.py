@@ -97,8 +97,9 @@ def fail_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, A
         "traceback": failure.get("stack_trace", ""), "attempts": attempt, "time": ctx.now,
         "cause": req.get("cause", "workflow_error"),
     }
-    log.warning("workflow task failed: namespace=%s workflow_id=%s run_id=%s attempt=%d: %s",
-                run.ns, run.wid, run.rid, attempt, failure.get("message", ""))
+    log.warning("workflow task failed: namespace=%s workflow_id=%s run_id=%s attempt=%d: %s: %s",
+                run.ns, run.wid, run.rid, attempt, failure.get("type") or "Error",
+                failure.get("message", ""))
     delay = min(WT_RETRY_CAP, 2.0 ** (attempt - 1))
     run.retry_wt(task, EventType.WORKFLOW_TASK_FAILED,
                  {"cause": req.get("cause", "workflow_error"), "failure": failure}, delay)
