@@ -14,22 +14,19 @@ import os
 import signal
 import socket
 import sqlite3
-import tempfile
-import urllib.parse
 
 from aiohttp import web
 
 from plait.errors import PlaitError
 from plait.server.app import make_app
 from plait.server.service import Service, ServiceConfig
-from plait.store import Store, open_store
+from plait.store import Store
+from plait.store.urls import DatabaseURLError, check_url, open_store, redact
 
-__all__ = ["Server", "StartupError", "check_database_url", "check_port", "redact", "serve"]
+__all__ = ["Server", "StartupError", "check_database_url", "check_port", "serve"]
 
 log = logging.getLogger("plait.server")
 BACKLOG = 4096
-DB_SCHEMES = ("sqlite", "postgresql", "postgres")
-DB_FORMS = "sqlite:///relative/path.db, sqlite:////absolute/path.db or postgresql://..."
 
 
 class StartupError(PlaitError):
@@ -37,73 +34,11 @@ class StartupError(PlaitError):
 
 
 def check_database_url(url: str) -> None:
-    """Refuse a ``--db`` the server cannot use, before anything is created.
-
-    Without this, ``notaurl`` became a SQLite file of that name, and ``mysql://x`` or a
-    missing folder surfaced as "cannot listen on HOST:PORT" (the store's OSError)."""
-    scheme, sep, _ = url.partition("://")
-    if not sep:
-        raise StartupError(f"--db {url!r} is not a database URL; use {DB_FORMS}")
-    if scheme not in DB_SCHEMES:
-        raise StartupError(f"--db {redact(url)!r}: unknown database scheme {scheme!r}; "
-                           f"use {DB_FORMS}")
-    if scheme != "sqlite":
-        _check_postgres_url(url)
-        return
-    if not url.startswith("sqlite:///"):
-        raise StartupError(f"--db {url!r}: a SQLite URL has three slashes before a relative "
-                           f"path and four before an absolute one ({DB_FORMS})")
-    _check_sqlite_path(url, url[len("sqlite:///"):])
-
-
-def _check_postgres_url(url: str) -> None:
-    """A URL libpq cannot parse (``postgresql://u@[host``) raised psycopg's traceback."""
-    from psycopg import ProgrammingError, conninfo
-
+    """Refuse a ``--db`` the server cannot use, before anything is created."""
     try:
-        conninfo.conninfo_to_dict(url)
-    except ProgrammingError as e:
-        raise StartupError(f"--db {redact(url)!r} is not a PostgreSQL URL: "
-                           f"{str(e).replace(url, redact(url))}") from None
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for logs and error lines."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        password = parts.password
-    except ValueError:
-        return url.partition("://")[0] + "://..."
-    if not password:
-        return url
-    user, _, host = parts.netloc.rpartition("@")
-    return parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}").geturl()
-
-
-def _check_sqlite_path(url: str, path: str) -> None:
-    """The file must be creatable, or readable and writable: SQLite also writes its journal
-    (``-wal``, ``-shm``) and plait its lock file beside it, so the folder must be writable."""
-    if path == ":memory:":
-        return
-    if not path:
-        raise StartupError(f"--db {url!r} names no file; use {DB_FORMS}")
-    full = os.path.abspath(path)
-    folder = os.path.dirname(full)
-    if os.path.isdir(full):
-        raise StartupError(f"--db {url!r}: {full} is a directory, not a database file")
-    if not os.path.isdir(folder):
-        what = "is not a directory" if os.path.exists(folder) else "does not exist"
-        raise StartupError(f"--db {url!r}: the directory {folder} {what}")
-    if os.path.exists(full) and not os.access(full, os.R_OK | os.W_OK):
-        raise StartupError(f"--db {url!r}: {full} is not readable and writable")
-    try:
-        # An anonymous file (O_TMPFILE) leaves nothing behind; root passes os.access checks
-        # on folders such as /proc where creating a file still fails.
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        raise StartupError(f"--db {url!r}: cannot create files in {folder} "
-                           f"({e.strerror or e})") from None
+        check_url(url)
+    except DatabaseURLError as e:
+        raise StartupError(f"--db {e}") from None
 
 
 def check_port(port: int) -> None:

@@ -24,7 +24,7 @@ from plait.store.search_index import index_key, index_rows, index_value
 from plait.store.sessions import SessionStatements
 
 __all__ = ["ConflictError", "ExecutionRow", "RateLimit", "RateLimitCache", "Store",
-           "StoreUnavailable", "TaskRow", "Txn", "open_store"]
+           "StoreUnavailable", "TaskRow", "Txn"]
 
 T = TypeVar("T")
 
@@ -413,15 +413,3 @@ class Store(abc.ABC):
         """Send messages to every listening server, soon after the commit that caused them;
         best effort (they are hints: the database stays the truth)."""
         return None
-
-
-def open_store(url: str) -> Store:
-    """``sqlite:///relative.db``, ``sqlite:////abs.db``, a bare path, or ``postgresql://...``."""
-    if url.startswith(("postgresql://", "postgres://")):
-        from plait.store.postgres import PostgresStore
-
-        return PostgresStore(url)
-    from plait.store.sqlite import SQLiteStore
-
-    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
-    return SQLiteStore(path)
