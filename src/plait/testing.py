@@ -24,8 +24,9 @@ from plait.client import Client
 from plait.history import History
 from plait.runtime.definitions import workflow_defn_of
 from plait.runtime.instance import WorkflowTaskError, new_instance
+from plait.server.config import ServiceConfig
 from plait.server.main import Server
-from plait.server.service import Service, ServiceConfig
+from plait.server.service import Service
 
 __all__ = ["ActivityEnvironment", "Replayer", "WorkflowEnvironment"]
 

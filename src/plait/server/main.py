@@ -19,7 +19,8 @@ from aiohttp import web
 
 from plait.errors import PlaitError
 from plait.server.app import make_app
-from plait.server.service import Service, ServiceConfig
+from plait.server.config import ServiceConfig
+from plait.server.service import Service
 from plait.store import Store
 from plait.store.urls import DatabaseURLError, check_url, open_store, redact
 

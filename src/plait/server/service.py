@@ -19,6 +19,7 @@ from typing import TypeVar
 from plait.protocol.jsoncodec import dumps_str, loads
 from plait.server import sessions
 from plait.server.clock import Clock
+from plait.server.config import ServiceConfig
 from plait.server.effects import Effects
 from plait.server.leases import Leases
 from plait.server.ledger import SessionLedger
@@ -28,7 +29,7 @@ from plait.server.skipping import TimeSkipper
 from plait.server.timers import TimerService
 from plait.store.base import ConflictError, Store, StoreBusy, Txn
 
-__all__ = ["Service", "ServiceConfig"]
+__all__ = ["Service"]
 
 T = TypeVar("T")
 log = logging.getLogger("plait.server")
@@ -37,20 +38,6 @@ RECHECK = 2.0
 """With a shared database: the longest a poller sleeps between claims, and how often result
 waiters look for closes, should another server's wake-up have been lost (it crashed after its
 commit, before its NOTIFY)."""
-
-
-class ServiceConfig:
-    def __init__(self, *, session_expiry: float = 5.0, max_payload: int = 2 * 1024 * 1024,
-                 retention_seconds: float = 7 * 86400.0, watch_grace: float = 0.25,
-                 time_skipping: bool = False) -> None:
-        self.session_expiry = session_expiry
-        self.watch_grace = watch_grace
-        """How long a worker whose watch dropped has to re-open it before it counts as dead."""
-        self.max_payload = max_payload
-        self.retention_seconds = retention_seconds
-        self.time_skipping = time_skipping
-        """Tests: jump durable time to the next timer when idle (:mod:`plait.server.skipping`).
-        One server per database: the skipped offset lives in this process."""
 
 
 class Service:
