@@ -70,10 +70,14 @@ class Handlers:
                 self._accept(u["update_id"], u["update_name"], u.get("input") or [])
 
     def _update_handler(self, name: str) -> BoundHandler | None:
-        fn = self.defn.updates.get(name)
+        return self._bound(self.defn.updates, name)
+
+    def _bound(self, table: dict[str, Callable[..., Any]], name: str) -> BoundHandler | None:
+        """The handler of ``name`` on the workflow object, else the dynamic one, if any."""
+        fn = table.get(name)
         if fn is not None:
             return BoundHandler(fn.__get__(self._object))
-        dynamic = self.defn.updates.get(DYNAMIC)
+        dynamic = table.get(DYNAMIC)
         if dynamic is None:
             return None
         return BoundHandler(dynamic.__get__(self._object), (name,))
@@ -177,21 +181,18 @@ class Handlers:
     def _fails_workflow(self, exc: BaseException) -> bool:
         return isinstance(exc, (errors.FailureError, *self.defn.failure_exception_types))
 
-
+    # -- queries ---------------------------------------------------------------------------
     def query(self, name: str, payloads: list[Any]) -> dict[str, Any]:
         """Answer a query from the current state; a handler must only read."""
-        handler = self.defn.queries.get(name)
-        dynamic = self.defn.queries.get(DYNAMIC)
         if self._object is None:
             return {"code": "query_failed", "failure": {
                 "message": "the workflow has not run its first task yet"}}
-        if handler is None and dynamic is None:
+        handler = self._bound(self.defn.queries, name)
+        if handler is None:
             known = sorted(k for k in self.defn.queries if k != DYNAMIC)
             return {"code": "unknown_query", "failure": {
                 "message": f"workflow {self.defn.name} has no query {name!r} (it has {known})"}}
-        bound = (handler or dynamic).__get__(self._object)  # type: ignore[union-attr]
-        lead = [] if handler else [name]
-        hints = hints_of(bound)[0] if handler else []
+        hints = [] if handler.dynamic else hints_of(handler.fn)[0]
         before = len(self._commands)
         # A query must leave no trace: not in the random sequence, not in patch decisions.
         rnd = self._random.getstate() if self._random is not None else None
@@ -199,7 +200,7 @@ class Handlers:
         previous = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(cast(asyncio.AbstractEventLoop, self))
         try:
-            result = bound(*lead, *decode_args(payloads, hints))
+            result = handler.fn(*handler.lead, *decode_args(payloads, hints))
         except Exception as exc:
             return {"code": "query_failed", "failure": failures.from_exception(exc)}
         finally:

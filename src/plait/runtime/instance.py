@@ -3,9 +3,11 @@
 The instance *is* the event loop of the workflow's coroutines. ``call_soon`` queues work that
 runs when an activation runs; ``call_later`` becomes a durable timer command, so
 ``asyncio.sleep`` and ``asyncio.wait_for`` are durable too; ``time()`` is the workflow task's
-time from history. An activation applies new events, runs every ready callback until nothing
-can move, and returns the commands the code produced. In replay, those commands are checked
-against the ones recorded in history.
+time from history. An activation applies new events (one handler per event type,
+:mod:`~plait.runtime.events_in`), runs every ready callback until nothing can move, and
+returns the commands the code produced, or the workflow task's failure: it never raises. In
+replay, those commands are checked against the ones recorded in history. An instance that
+leaves the worker's cache is unwound on this loop (:mod:`~plait.runtime.eviction`).
 """
 
 from __future__ import annotations
