@@ -7,6 +7,7 @@ is rebuilt by replaying the full history.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import logging
@@ -87,7 +88,11 @@ class WorkflowTasks:
             inst.evict()
             return await self._fail(task, outcome.failure.cause, outcome.failure.kind)
         inst.clock_offset = task["started_time"] - arrived
-        return await self._complete(task, inst, outcome.commands)
+        try:
+            return await self._complete(task, inst, outcome.commands)
+        except asyncio.CancelledError:  # shut down while reporting: cached by no one
+            inst.evict()
+            raise
 
     def chain(self, task: dict[str, Any], result: Any) -> Chained | None:
         """Run the workflow task an activity's result unblocks, here and now, when this
