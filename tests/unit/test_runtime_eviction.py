@@ -5,8 +5,11 @@ from __future__ import annotations
 import gc
 from datetime import timedelta
 
+import pytest
+
 from plait import workflow
 from plait.runtime.definitions import workflow_defn_of
+from plait.runtime.eviction import MAX_THROWS, REFUSED
 from plait.runtime.instance import WorkflowInstance, new_instance
 from tests.unit.histories import T0, HistoryBuilder, task_of
 
@@ -51,6 +54,19 @@ class Swallows:
             cleanups.append("finally")
             await workflow.sleep(1)  # an await in cleanup is interrupted too
             cleanups.append("after the await")
+
+
+@workflow.defn
+class Stubborn:
+    """Swallows everything, even its eviction, and keeps waiting."""
+
+    @workflow.run
+    async def run(self) -> None:
+        while True:
+            try:
+                await workflow.sleep(60)
+            except BaseException:
+                cleanups.append("swallowed an eviction")
 
 
 def cleans_history() -> HistoryBuilder:
@@ -113,3 +129,18 @@ def test_an_instance_that_completed_has_nothing_left_to_unwind() -> None:
     assert len(cleanups) == 2
 
 
+
+
+def test_code_that_swallows_its_eviction_is_closed_after_a_bounded_number_of_throws(
+        caplog: pytest.LogCaptureFixture) -> None:
+    cleanups.clear()
+    inst = first_task(Stubborn, HistoryBuilder("Stubborn").pending_task())
+    inst.evict()
+    # Each throw, then the close (GeneratorExit), was swallowed; the coroutine is kept so
+    # that the garbage collector does not run its handler once more, outside the loop.
+    assert cleanups == ["swallowed an eviction"] * (MAX_THROWS + 1)
+    assert "kept awaiting while evicted" in caplog.text and "refuses to close" in caplog.text
+    assert REFUSED[-1].cr_code.co_name == "run"
+    del inst
+    gc.collect()
+    assert len(cleanups) == MAX_THROWS + 1

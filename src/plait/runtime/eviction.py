@@ -9,8 +9,9 @@ each of them, on the workflow's own loop, in the order the tasks were created: c
 once, deterministically, where ``workflow.*`` still works; what it asks for is discarded.
 
 ``Eviction`` derives from ``BaseException``, so ``except Exception`` in workflow code cannot
-swallow it (``except BaseException`` can, as it can swallow anything; such a coroutine is
-then closed).
+swallow it. ``except BaseException`` can, as it can swallow anything: after
+:data:`MAX_THROWS` such a coroutine is closed, and one that refuses even that is kept in
+:data:`REFUSED` (logged) rather than left to the garbage collector.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ import logging
 from collections.abc import Coroutine, Iterable
 from typing import Any
 
-__all__ = ["MAX_THROWS", "Eviction", "unwind"]
+__all__ = ["MAX_THROWS", "REFUSED", "Eviction", "unwind"]
 
 log = logging.getLogger("plait.workflow")
 
 MAX_THROWS = 100
 """How many awaits of one coroutine's cleanup are interrupted before it is closed outright."""
+
+REFUSED: list[Coroutine[Any, Any, Any]] = []
+"""Coroutines that caught even their closing (``except BaseException`` in a loop)."""
 
 
 class Eviction(BaseException):
@@ -57,10 +61,16 @@ def _throw_until_done(coro: Coroutine[Any, Any, Any], name: str) -> None:
             coro.throw(Eviction())
         except (KeyboardInterrupt, SystemExit):
             raise
-        except BaseException:  # Eviction, or whatever the cleanup raised instead: unwound
+        except (Eviction, StopIteration):  # unwound, or the code swallowed it and returned
+            return
+        except BaseException as exc:  # the cleanup raised instead: unwound all the same
+            log.debug("workflow task %r raised %r while evicted", name, exc)
             return
     log.warning("workflow task %r kept awaiting while evicted; closing it", name)
     try:
         coro.close()
     except RuntimeError:
-        log.warning("workflow task %r ignored its closing", name)
+        # It swallowed GeneratorExit too. Collecting it would run its handler once more,
+        # outside any loop: it is kept instead, a small leak for code that is broken.
+        log.error("workflow task %r refuses to close; it is kept, never collected", name)
+        REFUSED.append(coro)
