@@ -83,17 +83,17 @@ class Handlers:
         return BoundHandler(dynamic.__get__(self._object), (name,))
 
     def _validate(self, name: str, payloads: list[Any]) -> dict[str, Any] | None:
-        found = self._update_handler(name) if self._object is not None else None
-        if found is None:
+        handler = self._update_handler(name) if self._object is not None else None
+        if handler is None:
             known = sorted(k for k in self.defn.updates if k != DYNAMIC)
             return {"message": f"workflow {self.defn.name} has no update {name!r} (it has "
                                f"{known})", "type": "UnknownUpdate", "kind": "application"}
-        validator = getattr(found.fn, "__plait_validator__", None)
+        validator = getattr(handler.fn, "__plait_validator__", None)
         if validator is None:
             return None
         try:
-            hints = [] if found.dynamic else hints_of(found.fn)[0]
-            validator(self._object, *found.lead, *decode_args(payloads, hints))
+            hints = [] if handler.dynamic else hints_of(handler.fn)[0]
+            validator(self._object, *handler.lead, *decode_args(payloads, hints))
         except Exception as exc:
             return failures.from_exception(exc)
         return None
