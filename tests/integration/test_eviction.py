@@ -32,6 +32,18 @@ class WaitsForRelease:
         self.released = True
 
 
+def cached_ids(worker: Worker) -> set[str]:
+    return {inst.info.workflow_id for inst in worker.workflow_tasks.cache.values()}
+
+
+async def cached(worker: Worker, workflow_id: str, present: bool = True) -> None:
+    for _ in range(400):
+        if (workflow_id in cached_ids(worker)) == present:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{workflow_id} never {'entered' if present else 'left'} the cache")
+
+
 async def first_task_done(handle: WorkflowHandle) -> None:
     for _ in range(400):
         history = await handle.fetch_history()
@@ -50,14 +62,12 @@ async def test_evicted_workflow_cleans_up_in_its_loop_then_where_history_says(
         a = await env.client.start_workflow(WaitsForRelease.run, id=a_id,
                                             task_queue=queue)
         await first_task_done(a)
+        await cached(worker, a_id)
         b = await env.client.start_workflow(WaitsForRelease.run, id=b_id,
                                             task_queue=queue)
         await first_task_done(b)
-        for _ in range(400):  # b's instance is cached once its completion is answered
-            if a_id not in {i.info.workflow_id for i in
-                                    worker.workflow_tasks.cache.values()}:
-                break
-            await asyncio.sleep(0.02)
+        await cached(worker, b_id)  # and so a, the least recently used, is evicted
+        assert cached_ids(worker) == {b_id}
         gc.collect()  # before: collecting the dropped instance ran a's finally, outside
         assert cleanups == [(a_id, "in the loop")]
         await a.signal(WaitsForRelease.release)
@@ -74,8 +84,7 @@ async def test_shutdown_unwinds_cached_workflows(env: WorkflowEnvironment, queue
     async with Worker(env.client, task_queue=queue, workflows=[WaitsForRelease]) as worker:
         c = await env.client.start_workflow(WaitsForRelease.run, id=c_id, task_queue=queue)
         await first_task_done(c)
-        while not worker.workflow_tasks.cache:
-            await asyncio.sleep(0.02)
+        await cached(worker, c_id)
         assert cleanups == []
     assert cleanups == [(c_id, "in the loop")]
     assert not worker.workflow_tasks.cache
