@@ -160,6 +160,7 @@ class Worker:
             _, pending = await asyncio.wait(self._running, timeout=self._graceful)
             for t in pending:
                 t.cancel()
+        self.workflow_tasks.evict_all()
         for t in self._lease:
             t.cancel()
         for t in self._lease:

@@ -7,6 +7,7 @@ is rebuilt by replaying the full history.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import logging
@@ -23,7 +24,7 @@ from plait.protocol import failure as failures
 from plait.protocol.jsoncodec import dumps, loads
 from plait.runtime.activations import Activation, timestamp, wire_time
 from plait.runtime.definitions import WorkflowDefn
-from plait.runtime.instance import WorkflowInstance, WorkflowTaskError, new_instance
+from plait.runtime.instance import WorkflowInstance, new_instance
 
 __all__ = ["Chained", "WorkflowTasks"]
 
@@ -88,19 +89,26 @@ class WorkflowTasks:
         try:
             if inst is not None and inst.upto == task["previous_upto"]:
                 new = [e for e in task["events"] if e["event_id"] > inst.upto]
-                commands = inst.replay_then_activate(new, task["started_time"],
-                                                     task.get("updates"))
+                outcome = inst.replay_then_activate(new, task["started_time"],
+                                                    task.get("updates"))
             else:
+                if inst is not None:  # it missed events: unwound here, rebuilt by replay
+                    inst.evict()
                 inst = new_instance(defn, task)
                 events = await self._full_history(task)
-                commands = inst.replay_then_activate(events, task["started_time"],
-                                                     task.get("updates"))
-        except WorkflowTaskError as e:
-            return await self._fail(task, e.cause, e.kind)
-        except Exception as e:  # a bug below user code: still fail the task visibly
+                outcome = inst.replay_then_activate(events, task["started_time"],
+                                                    task.get("updates"))
+        except Exception as e:  # the history could not be fetched: still fail the task visibly
             return await self._fail(task, e, "worker_error")
+        if outcome.failure is not None:
+            inst.evict()
+            return await self._fail(task, outcome.failure.cause, outcome.failure.kind)
         inst.clock_offset = task["started_time"] - arrived
-        return await self._complete(task, inst, commands)
+        try:
+            return await self._complete(task, inst, outcome.commands)
+        except asyncio.CancelledError:  # shut down while reporting: cached by no one
+            inst.evict()
+            raise
 
     def chain(self, task: dict[str, Any], result: Any) -> Chained | None:
         """Run the workflow task an activity's result unblocks, here and now, when this
@@ -113,14 +121,16 @@ class WorkflowTasks:
             return None
         del self.cache[run_id]  # in flight: a task arriving meanwhile replays instead
         started = max(inst.time(), wire_time(time.monotonic() + inst.clock_offset))
-        event = {"event_id": inst.upto + 1, "event_type": "ACTIVITY_TASK_COMPLETED",
+        # The server records the attempt's STARTED, then this COMPLETED (server.chained):
+        # the id that the history will show, so the history size counts alike in replay.
+        event = {"event_id": inst.upto + 2, "event_type": "ACTIVITY_TASK_COMPLETED",
                  "attributes": {"activity_id": task["activity_id"],
                                 "result": loads(dumps(result))}}
-        try:
-            commands = inst.activate(Activation([event], started, None))
-        except Exception:  # a failing task is run (and reported) the ordinary way
+        outcome = inst.activate(Activation([event], started, None))
+        if outcome.failure is not None:  # a failing task is run (and reported) the usual way
+            inst.evict()
             return None
-        body, reserved = self._step_body(inst, commands)
+        body, reserved = self._step_body(inst, outcome.commands)
         body.update(upto=inst.upto, started_time=started)
         return Chained(run_id, inst, body, reserved)
 
@@ -136,6 +146,12 @@ class WorkflowTasks:
 
     def abandon(self, chained: Chained) -> None:
         self.activity_slots.release(chained.reserved)
+        chained.inst.evict()
+
+    def evict_all(self) -> None:
+        """Unwind every cached instance (at shutdown), so no workflow cleanup runs later."""
+        while self.cache:
+            self.cache.popitem(last=False)[1].evict()
 
     async def answer_query(self, task: dict[str, Any]) -> None:
         token = task["token"]
@@ -163,12 +179,17 @@ class WorkflowTasks:
         if inst is None:  # not cached (or busy with a task): rebuild a copy from history
             events = await self._fetch_history(task)
             inst = new_instance(defn, task)
+            # Events no task has processed yet are applied too (the copy's commands are
+            # dropped), so a workflow queried before its first task completes answers.
+            outcome = inst.replay_then_activate(events,
+                                                timestamp(events[-1]) if events else 0.0)
             try:
-                # Events no task has processed yet are applied too (the copy's commands are
-                # dropped), so a workflow queried before its first task completes answers.
-                inst.replay_then_activate(events, timestamp(events[-1]) if events else 0.0)
-            except WorkflowTaskError as e:
-                return {"code": "query_failed", "failure": failures.from_exception(e.cause)}
+                if outcome.failure is not None:
+                    return {"code": "query_failed",
+                            "failure": failures.from_exception(outcome.failure.cause)}
+                return inst.query(task["query_name"], task.get("input") or [])
+            finally:
+                inst.evict()  # a copy: unwound now, not by the garbage collector
         return inst.query(task["query_name"], task.get("input") or [])
 
     async def _fetch_history(self, task: dict[str, Any]) -> list[dict[str, Any]]:
@@ -205,7 +226,8 @@ class WorkflowTasks:
                 "workflow_complete", {"token": task["token"], **body})
         except errors.RPCError as e:
             acts.release(reserved)
-            self.cache.pop(task["run_id"], None)
+            self._drop(task["run_id"])
+            inst.evict()
             if e.code == "stale_task" or e.status in (0, 503):
                 log.warning("workflow task completion for %s not recorded: %s",
                             task["workflow_id"], e)
@@ -227,20 +249,31 @@ class WorkflowTasks:
         if not resp.get("rejected") and not inst.closed:
             inst.upto = resp["upto"]
             self._remember(run_id, inst)
+        else:
+            inst.evict()
         nxt: dict[str, Any] | None = resp.get("workflow_task")
         return nxt
 
     def _remember(self, run_id: str, inst: WorkflowInstance) -> None:
         cached = self.cache.get(run_id)
         if cached is not None and cached.upto > inst.upto:
+            inst.evict()
             return  # a later task of this run already rebuilt it meanwhile
+        if cached is not None and cached is not inst:
+            cached.evict()
         self.cache[run_id] = inst
         while len(self.cache) > self.max_cached:
-            self.cache.popitem(last=False)
+            self.cache.popitem(last=False)[1].evict()
+
+    def _drop(self, run_id: str) -> None:
+        """Forget a cached instance: unwound now, replayed when its next task comes."""
+        dropped = self.cache.pop(run_id, None)
+        if dropped is not None:
+            dropped.evict()
 
     async def _fail(self, task: dict[str, Any], exc: BaseException,
                     cause: str) -> dict[str, Any] | None:
-        self.cache.pop(task["run_id"], None)
+        self._drop(task["run_id"])
         failure = failures.from_exception(exc)
         failure["stack_trace"] = "".join(traceback.format_exception(exc))
         log.error("workflow task failed for %s (%s, attempt %s): %s: %s", task["workflow_id"],

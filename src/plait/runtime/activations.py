@@ -21,8 +21,10 @@ _WT = {EventType.WORKFLOW_TASK_SCHEDULED.value, EventType.WORKFLOW_TASK_STARTED.
 _COMMAND_TYPES = {e.value for e in COMMAND_EVENTS}
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Activation:
+    """What one workflow task saw (``inputs``, at ``time``) and, in replay, what it did."""
+
     inputs: list[dict[str, Any]]
     time: float
     commands: list[dict[str, Any]] | None
