@@ -19,6 +19,7 @@ from plait.protocol import failure as failures
 from plait.protocol.events import EventType
 from plait.protocol.payload import decode, decode_args
 from plait.runtime.definitions import WorkflowDefn
+from plait.runtime.durable_timer import DurableTimer
 from plait.runtime.history_size import HistorySize
 from plait.runtime.info import WorkflowInfo
 from plait.runtime.registries import PendingActivity, PendingChild
@@ -26,7 +27,6 @@ from plait.runtime.registries import PendingActivity, PendingChild
 if TYPE_CHECKING:
     import contextvars
 
-    from plait.runtime.instance import _DurableTimer
 
 __all__ = ["HANDLERS", "Events", "UnknownEventError"]
 
@@ -48,7 +48,7 @@ class Events:
     _main: asyncio.Task[Any] | None
     _context: contextvars.Context
     _activities: dict[str, PendingActivity]
-    _timers: dict[str, _DurableTimer]
+    _timers: dict[str, DurableTimer]
     _children: dict[str, PendingChild]
     _externals: dict[str, asyncio.Future[None]]
     _signal_handlers: dict[str, Callable[..., Any]]

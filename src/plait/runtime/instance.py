@@ -27,6 +27,7 @@ from plait.protocol.events import CLOSE_COMMANDS, CommandKind
 from plait.protocol.payload import encode
 from plait.runtime.activations import Activation, split
 from plait.runtime.definitions import WorkflowDefn
+from plait.runtime.durable_timer import DurableTimer
 from plait.runtime.events_in import Events, UnknownEventError
 from plait.runtime.eviction import unwind
 from plait.runtime.handlers import Handlers
@@ -40,35 +41,6 @@ __all__ = ["ActivationResult", "ActivityFuture", "ContinueAsNew", "TaskFailure",
            "WorkflowInstance", "new_instance"]
 
 log = logging.getLogger("plait.workflow")
-
-
-class _DurableTimer:
-    """What ``call_later`` returns: a durable timer that ``cancel()`` cancels."""
-
-    __slots__ = ("_args", "_callback", "_cancelled", "_fired", "_instance", "timer_id")
-
-    def __init__(self, instance: WorkflowInstance, timer_id: str,
-                 callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self._instance, self.timer_id = instance, timer_id
-        self._callback, self._args = callback, args
-        self._cancelled = self._fired = False
-
-    def fire(self) -> None:
-        if not self._cancelled and not self._fired:
-            self._fired = True
-            self._instance.call_soon(self._callback, *self._args)
-
-    def cancel(self) -> None:
-        if self._cancelled or self._fired:
-            return
-        self._cancelled = True
-        self._instance._cancel_timer(self.timer_id)
-
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-    def when(self) -> float:
-        return self._instance.time()
 
 
 class ActivityFuture(asyncio.Future[Any]):
@@ -134,7 +106,7 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
         self._seq = 0
         self._now = 0.0
         self._activities: dict[str, PendingActivity] = {}
-        self._timers: dict[str, _DurableTimer] = {}
+        self._timers: dict[str, DurableTimer] = {}
         self._conditions: list[WaitingCondition] = []
         self._children: dict[str, PendingChild] = {}
         self._externals: dict[str, asyncio.Future[None]] = {}
@@ -355,11 +327,11 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
                                "activity_id": aid, "_where": user_location()})
 
     def start_timer(self, seconds: float, callback: Callable[..., Any],
-                    args: tuple[Any, ...]) -> _DurableTimer:
+                    args: tuple[Any, ...]) -> DurableTimer:
         tid = str(self.next_seq())
         self._commands.append({"kind": CommandKind.START_TIMER.value, "timer_id": tid,
                                "duration": seconds, "_where": user_location()})
-        timer = _DurableTimer(self, tid, callback, args)
+        timer = DurableTimer(self, tid, callback, args)
         self._timers[tid] = timer
         return timer
 
