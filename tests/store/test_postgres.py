@@ -257,3 +257,24 @@ async def test_the_latest_run_moving_on_meanwhile_restarts_the_change(pg_url: st
         await store.write(signal)  # run again, it finds the new run
     finally:
         await store.close()
+
+
+async def test_any_statement_on_a_run_locks_it_first(pg_url: str) -> None:
+    """The lock is taken where every statement passes, not by each operation: here the
+    attempt log (an operation that never asks for the lock itself) holds the run, and a
+    second transaction's lock attempt finds it taken."""
+    store = PostgresStore(pg_url)
+    try:
+        await store.write(lambda t: t.insert_execution(execution()))
+        reached, go = threading.Event(), threading.Event()
+        holder = asyncio.ensure_future(store.write(paused(
+            lambda t: t.attempts_of_run(NS, "w", "r1"), reached, go)))
+        await asyncio.to_thread(reached.wait, 10)
+        with psycopg.connect(pg_url, autocommit=False) as conn:
+            conn.execute("SET lock_timeout = '100ms'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                conn.execute("SELECT 1 FROM executions WHERE workflow_id = 'w' FOR UPDATE")
+        go.set()
+        await holder
+    finally:
+        await store.close()

@@ -10,8 +10,10 @@ also *decides* things from rows it only reads (is the workflow task out at a wor
 task still leased to that token?). So in a write transaction :class:`PgTxn` locks a run's
 ``executions`` row (``FOR UPDATE``) before it reads or writes anything else of that run:
 every change to one run is serialized, as on SQLite's single writer, while different runs
-proceed in parallel. Claims (tasks, due timers) lock their rows and their run's row with
-``SKIP LOCKED``: they never wait, so a claim is never part of a deadlock, and a run that is
+proceed in parallel. The lock is taken in one place, where every statement passes
+(:meth:`PgTxn._lock_for`): a statement that names a run or a task locks that run first, so
+an operation added later cannot run unlocked. Claims (tasks, due timers) lock their rows and
+their run's row with ``SKIP LOCKED``: they never wait, so a claim is never part of a deadlock, and a run that is
 being changed is skipped until the next poll. A task row read before its run was locked (the
 tasks of an expired session) is checked again once the run is locked; if it changed, the
 transaction is retried.
@@ -136,8 +138,17 @@ class PgTxn(Txn):
         self._tasks: dict[int, tuple[Any, ...] | None] = {}  # raw rows (None: deleted)
         self._timer_deletes: dict[tuple[str, str, str, str, str], None] = {}
 
+    # Statements exempt from the run lock below: the ones that take it, and the ones that
+    # create a run (no row to lock yet; the insert itself holds it) or name a workflow id.
+    _TAKES_OR_CREATES = frozenset({
+        "get_execution_for_update", "lock_execution_of_task", "run_of_task",
+        "insert_execution", "set_current_run", "insert_current_run", "swap_current_run",
+        "get_task"})  # get_task reads first, then locks its run (see get_task)
+
     # -- plumbing ---------------------------------------------------------------------------
     def _exec(self, name: str, **params: Any) -> Any:
+        if self.write and name not in self._TAKES_OR_CREATES:
+            self._lock_for(params)
         if self.write and name not in self._SELF_MANAGED:
             timers, executions, tasks = self._effect(name)
             if timers:
@@ -146,7 +157,10 @@ class PgTxn(Txn):
                 self._executions.clear()
             if tasks:
                 self._tasks.clear()
-        return super()._exec(name, **params)
+        cur = super()._exec(name, **params)
+        if name == "insert_execution" and self.write:  # the new row is this transaction's
+            self._now_locked((params["ns"], params["wid"], params["rid"]))
+        return cur
 
     def _effect(self, name: str) -> tuple[bool, bool, bool]:
         effect = self._effects.get(name)
@@ -180,6 +194,16 @@ class PgTxn(Txn):
             raise
 
     # -- the lock discipline ---------------------------------------------------------------
+    def _lock_for(self, params: dict[str, Any]) -> None:
+        """Every statement of a write transaction that names one run (``ns``, ``wid``,
+        ``rid``) or one task (``task_id``) runs with that run locked: the lock is taken here,
+        where every statement passes, so no operation can forget it."""
+        rid = params.get("rid")
+        if isinstance(rid, str):
+            self.lock_run(params["ns"], params["wid"], rid)
+        elif isinstance(params.get("task_id"), int):
+            self._lock_task(params["task_id"])
+
     def lock_run(self, ns: str, wid: str, rid: str) -> None:
         """Lock the run's row for the rest of the transaction (a no-op when reading)."""
         key = (ns, wid, rid)
@@ -314,10 +338,6 @@ class PgTxn(Txn):
             self._exec("insert_events", ns=ns, wid=wid, rid=rid,
                       ids=[ev["event_id"] for ev in evs], datas=[dumps_str(ev) for ev in evs])
 
-    def events(self, ns: str, wid: str, rid: str, after: int = 0) -> list[dict[str, Any]]:
-        self.lock_run(ns, wid, rid)
-        return super().events(ns, wid, rid, after)
-
     # -- tasks -----------------------------------------------------------------------------
     def insert_task(self, *, ns: str, task_queue: str, kind: str, wid: str, rid: str, ref: str,
                     visible_at: float, payload: dict[str, Any],
@@ -429,15 +449,6 @@ class PgTxn(Txn):
         return timers
 
     # -- closing and retention --------------------------------------------------------------
-    def delete_run_work(self, ns: str, wid: str, rid: str, *,
-                        buffered: bool = False) -> list[TaskRow]:
-        self.lock_run(ns, wid, rid)
-        return super().delete_run_work(ns, wid, rid, buffered=buffered)
-
-    def delete_run(self, ns: str, wid: str, rid: str) -> None:
-        self.lock_run(ns, wid, rid)
-        super().delete_run(ns, wid, rid)
-
     def _style(self, sql: str) -> str:
         return re.sub(r"(?<!:):(\w+)", r"%(\1)s", sql)
 
