@@ -13,10 +13,10 @@ every change to one run is serialized, as on SQLite's single writer, while diffe
 proceed in parallel. The lock is taken in one place, where every statement passes
 (:meth:`PgTxn._lock_for`): a statement that names a run or a task locks that run first, so
 an operation added later cannot run unlocked. Claims (tasks, due timers) lock their rows and
-their run's row with ``SKIP LOCKED``: they never wait, so a claim is never part of a deadlock, and a run that is
-being changed is skipped until the next poll. A task row read before its run was locked (the
-tasks of an expired session) is checked again once the run is locked; if it changed, the
-transaction is retried.
+their run's row with ``SKIP LOCKED``: they never wait, so a claim is never part of a
+deadlock, and a run that is being changed is skipped until the next poll. A task row read
+before its run was locked (the tasks of an expired session) is checked again once the run is
+locked; if it changed, the transaction is retried.
 
 **Conflicts retry.** A unique violation (two starts of one workflow id, one request id twice),
 a serialization failure, a deadlock or a lock timeout raise :class:`ConflictError`;
