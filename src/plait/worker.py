@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -34,6 +35,12 @@ log = logging.getLogger("plait.worker")
 POLL_WAIT = 30.0
 HEARTBEAT_EVERY = 1.0
 WATCH_WAIT = 25.0
+LEASE_MARGIN = 0.2
+"""A task is started without asking the server only while the worker's last acknowledged
+session renewal was sent less than ``(1 - LEASE_MARGIN) x expiry`` ago: the margin covers a
+server clock stepping forward and the moment between the check and the activity's first line.
+A worker renews every 1 to 2 s (expiry / 2.5), so with the default 5 s expiry (4 s believed)
+only a worker that was paused or cut off ever asks."""
 POLL_BATCH = 128
 """Most tasks one poll may take: a burst of starts or due timers reaches the worker in a few
 round trips. A waiting poll holds the slots it reserved, so it takes at most half of those
@@ -75,6 +82,12 @@ class Worker:
         self.completions = Completions(client.transport)
         self.session_id: str | None = None
         self._expiry = 5.0
+        self._renewed: tuple[str | None, float] = (None, 0.0)
+        """(session, monotonic time) of the last renewal the server acknowledged, taken when
+        its request was *sent*: the server renewed the lease when the request arrived, later,
+        so the lease runs at least until that time + expiry whatever the answer's delay."""
+        self._renewal: tuple[str | None, asyncio.Task[None]] | None = None
+        """The out-of-turn renewal in flight (:meth:`renew_lease`), and its session."""
         self.workflow_tasks = WorkflowTasks(self, wf_defns, max_cached_workflows)
         self._acts = ActivityRunner(self, act_defns, max_concurrent_activities)
         self._graceful = graceful_shutdown_timeout.total_seconds()
@@ -143,9 +156,10 @@ class Worker:
             _, pending = await asyncio.wait(self._running, timeout=self._graceful)
             for t in pending:
                 t.cancel()
-        for t in self._lease:
+        lease = self._lease + ([self._renewal[1]] if self._renewal is not None else [])
+        for t in lease:
             t.cancel()
-        for t in self._lease:
+        for t in lease:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
         session, self.session_id = self.session_id, None
@@ -158,6 +172,7 @@ class Worker:
 
     # -- session ------------------------------------------------------------------------------
     async def _open_session(self) -> None:
+        sent = time.monotonic()
         resp = await self.client.transport.call(
             "POST", f"{self.client._ns_path()}/sessions",
             {"task_queue": self.task_queue, "identity": self.identity,
@@ -165,6 +180,7 @@ class Worker:
              "activity_types": sorted(self.activity_names)})
         self.session_id = resp["session_id"]
         self._expiry = float(resp.get("expiry") or 5.0)
+        self._renewed = (self.session_id, sent)
         log.info("worker %s polling %r (session %s)", self.identity, self.task_queue,
                  self.session_id)
 
@@ -175,10 +191,12 @@ class Worker:
         while True:
             idle = max(HEARTBEAT_EVERY, self._expiry / 2.5)
             await asyncio.sleep(HEARTBEAT_EVERY if self.held else idle)
+            session, sent = self.session_id, time.monotonic()
             try:
                 await self.client.transport.call(
                     "POST", f"/api/v1/sessions/{self.session_id}/heartbeat",
                     {"held": sorted(self.held)}, retry=False, timeout=5)
+                self._acknowledged(session, sent)
             except errors.RPCError as e:
                 if e.code == "session_not_found":
                     log.warning("worker session expired; opening a new one")
@@ -188,6 +206,43 @@ class Worker:
                     log.debug("session heartbeat failed: %s", e)
             except Exception:  # never let the lease die silently with the worker alive
                 log.exception("session heartbeat failed unexpectedly")
+
+    def _acknowledged(self, session: str | None, sent: float) -> None:
+        if session == self.session_id and sent > self._renewed[1]:
+            self._renewed = (session, sent)
+
+    def lease_live(self, session: str | None) -> bool:
+        """Whether this worker can believe that ``session`` (the one a task was received on)
+        still holds its lease now: it is the current session and a renewal sent recently was
+        acknowledged. False after a pause longer than the lease (a GC or VM pause, a loop
+        blocked by CPU-bound code, SIGSTOP): the server may have expired the session and given
+        its tasks to other workers meanwhile, so a task received before or during the pause
+        must not start without asking (:meth:`renew_lease`)."""
+        renewed_session, sent = self._renewed
+        return session is not None and session == self.session_id == renewed_session \
+            and time.monotonic() - sent < self._expiry * (1 - LEASE_MARGIN)
+
+    async def renew_lease(self, session: str | None) -> bool:
+        """Renew ``session`` now, out of turn, and say whether its lease is live: False when
+        the server no longer knows it (it expired; the heartbeat loop opens a new one) or
+        cannot be reached. Callers that ask at the same time share one request."""
+        if self._renewal is None or self._renewal[0] != session or self._renewal[1].done():
+            self._renewal = (session, asyncio.create_task(self._renew(session)))
+        await asyncio.shield(self._renewal[1])
+        return self.lease_live(session)
+
+    async def _renew(self, session: str | None) -> None:
+        sent = time.monotonic()
+        try:
+            # The tasks this worker holds are listed, as in every heartbeat: one not listed
+            # would be offered again as never delivered.
+            await self.client.transport.call(
+                "POST", f"/api/v1/sessions/{session}/heartbeat",
+                {"held": sorted(self.held)}, retry=False, timeout=5)
+        except Exception as e:  # whatever it was, the lease is not confirmed
+            log.info("session %s could not be renewed: %s", session, e)
+            return
+        self._acknowledged(session, sent)
 
     async def _watch_loop(self) -> None:
         """Keep one request open at the server, re-opened as soon as it is answered: if this
@@ -213,9 +268,10 @@ class Worker:
         backoff = 0.1
         while not self._stop.is_set():
             n = await slots.reserve_some(max(1, min(POLL_BATCH, slots.free // 2)))
+            session = self.session_id  # the tasks it answers are leased to this session
             try:
                 resp = await self.client.transport.call(
-                    "POST", path, {"session_id": self.session_id, "kind": kind,
+                    "POST", path, {"session_id": session, "kind": kind,
                                    "max_tasks": n, "wait": POLL_WAIT},
                     retry=False, timeout=POLL_WAIT + 10)
                 backoff = 0.1
@@ -245,16 +301,17 @@ class Worker:
                 elif kind == "query":
                     self._spawn(self.workflow_tasks.answer_query(task), self.query_slots)
                 else:
-                    self.spawn_activity(task)
+                    self.spawn_activity(task, session)
 
     def spawn_workflow_task(self, task: dict[str, Any], *, slot_held: bool) -> None:
         if not slot_held:
             self.workflow_slots.used += 1
         self._spawn(self.workflow_tasks.run(task), self.workflow_slots)
 
-    def spawn_activity(self, task: dict[str, Any]) -> None:
-        """Run an activity whose slot is already reserved."""
-        self._spawn(self._acts.run(task), self.activity_slots)
+    def spawn_activity(self, task: dict[str, Any], session: str | None) -> None:
+        """Run an activity whose slot is already reserved; ``session``: the one that was
+        current when the request that brought the task was sent (the task is leased to it)."""
+        self._spawn(self._acts.run(task, session), self.activity_slots)
 
     def _spawn(self, coro: Any, slots: Slots) -> None:
         t = asyncio.create_task(coro)

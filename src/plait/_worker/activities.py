@@ -2,14 +2,26 @@
 
 The result goes back with the attempt's fencing token; when the completion creates the
 workflow's next task, the server may hand it straight back (eager dispatch), saving a poll.
+
+Fencing keeps a late result out of the history, but not a late *start* out of the world: a
+worker paused past its session expiry (GC, VM pause, a loop blocked by CPU-bound code) may
+resume holding a poll response whose attempt the server has since given to another worker,
+which may even have completed it. So an attempt starts only while the worker can believe the
+lease it came with is live (:meth:`plait.worker.Worker.lease_live`); otherwise the worker first
+renews its session and re-confirms the attempt's token with the server (an activity heartbeat,
+refused as ``stale_task`` once the attempt went elsewhere), and drops the attempt if either
+fails. The check is made again right before the activity's first line, so a stall in between
+(other work on the loop, a full thread pool) is caught too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import traceback
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +38,10 @@ __all__ = ["ActivityRunner"]
 log = logging.getLogger("plait.worker")
 
 
+class _LeaseLapsed(Exception):
+    """Raised instead of calling the activity when the lease lapsed just before its start."""
+
+
 class ActivityRunner:
     def __init__(self, worker: Worker, activities: dict[str, ActivityDefn],
                  max_threads: int) -> None:
@@ -34,15 +50,47 @@ class ActivityRunner:
         self.executor = ThreadPoolExecutor(max_workers=max_threads,
                                            thread_name_prefix="plait-activity")
 
-    async def run(self, task: dict[str, Any]) -> None:
+    async def run(self, task: dict[str, Any], session: str | None) -> None:
+        """Run one attempt, leased to ``session`` (see the module docstring)."""
         token = task["token"]
         self.worker.held.add(token)
         try:
-            await self._attempt(task)
+            if not await self._lease_confirmed(task, session):
+                self._not_started(task, "its lease could not be confirmed")
+                return
+            await self._attempt(task, session)
         finally:
             self.worker.held.discard(token)
 
-    async def _attempt(self, task: dict[str, Any]) -> None:
+    async def _lease_confirmed(self, task: dict[str, Any], session: str | None) -> bool:
+        """Whether the attempt may start: the lease is believed live, or the server has just
+        renewed the session and accepted a heartbeat with the attempt's token. The heartbeat
+        sends back the details the attempt was dispatched with, so it changes nothing."""
+        w = self.worker
+        if w.lease_live(session):
+            return True
+        if not await w.renew_lease(session):
+            return False
+        try:
+            await w.client.transport.call(
+                "POST", "/api/v1/activity-tasks/heartbeat",
+                {"token": task["token"], "details": task.get("heartbeat_details") or []},
+                retry=False, timeout=5)
+        except errors.PlaitError as e:
+            log.info("activity %s attempt %s not confirmed: %s", task["activity_type"],
+                     task["attempt"], e)
+            return False
+        return w.lease_live(session)
+
+    @staticmethod
+    def _not_started(task: dict[str, Any], why: str) -> None:
+        # Not reported: the server offers the attempt again (it is no longer listed in this
+        # worker's heartbeats), or has already given it to another worker.
+        log.warning("activity %s attempt %s of %s not started: %s (this worker was paused or "
+                    "cut off longer than its session allows)", task["activity_type"],
+                    task["attempt"], task["workflow_id"], why)
+
+    async def _attempt(self, task: dict[str, Any], session: str | None) -> None:
         defn = self.activities.get(task["activity_type"])
         if defn is None:
             await self._report_failure(task, errors.ApplicationError(
@@ -65,7 +113,11 @@ class ActivityRunner:
         ctx.run(activity._current.set, beat.context)
         try:
             args = decode_args(task.get("input") or [], defn.arg_hints)
-            result = await self._call(defn, args, ctx, _time_limit(task), beat)
+            live = functools.partial(self.worker.lease_live, session)
+            result = await self._call(defn, args, ctx, _time_limit(task), beat, live)
+        except _LeaseLapsed:
+            self._not_started(task, "its lease lapsed just before it was to start")
+            return
         except activity.CompleteAsync:
             await self._hand_over(task)
             return
@@ -91,13 +143,15 @@ class ActivityRunner:
         await self._report_success(task, result)
 
     async def _call(self, defn: ActivityDefn, args: list[Any], ctx: contextvars.Context,
-                    limit: float | None, beat: _Heartbeat) -> Any:
+                    limit: float | None, beat: _Heartbeat, live: Callable[[], bool]) -> Any:
         if defn.is_async:
-            job = asyncio.get_running_loop().create_task(defn.fn(*args), context=ctx)
+            job = asyncio.get_running_loop().create_task(_started(defn.fn, args, live),
+                                                         context=ctx)
             beat.on_lost = job.cancel
             return await asyncio.wait_for(job, limit)
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self.executor, lambda: ctx.run(defn.fn, *args))
+        fut = loop.run_in_executor(self.executor,
+                                   lambda: ctx.run(_started_sync, defn.fn, args, live))
         return await asyncio.wait_for(asyncio.shield(fut), limit)
 
     async def _hand_over(self, task: dict[str, Any]) -> None:
@@ -155,6 +209,22 @@ class ActivityRunner:
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _started(fn: Callable[..., Awaitable[Any]], args: list[Any],
+                   live: Callable[[], bool]) -> Any:
+    """The async activity, called only if the lease is still live on the loop turn that
+    runs its first line (nothing else runs on the loop in between)."""
+    if not live():
+        raise _LeaseLapsed
+    return await fn(*args)
+
+
+def _started_sync(fn: Callable[..., Any], args: list[Any], live: Callable[[], bool]) -> Any:
+    """The sync activity, in its pool thread, called only if the lease is still live."""
+    if not live():
+        raise _LeaseLapsed
+    return fn(*args)
 
 
 def _time_limit(task: dict[str, Any]) -> float | None:

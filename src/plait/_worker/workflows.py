@@ -39,6 +39,9 @@ class Chained:
     """The completion item's ``workflow_step``."""
     reserved: int
     """Activity slots held for the activities the server may hand back."""
+    session: str | None
+    """The worker's session when the step was made: what the server hands back is leased
+    to it."""
 
 
 class WorkflowTasks:
@@ -106,7 +109,7 @@ class WorkflowTasks:
             return None
         body, reserved = self._step_body(inst, commands)
         body.update(upto=inst.upto, started_time=started)
-        return Chained(run_id, inst, body, reserved)
+        return Chained(run_id, inst, body, reserved, self.worker.session_id)
 
     def settle(self, chained: Chained, resp: dict[str, Any]) -> dict[str, Any] | None:
         """The server answered a chained step: keep the instance if the step was recorded.
@@ -116,7 +119,8 @@ class WorkflowTasks:
         if "upto" not in step:
             self.abandon(chained)
             return None
-        return self._settled(chained.run_id, chained.inst, step, chained.reserved)
+        return self._settled(chained.run_id, chained.inst, step, chained.reserved,
+                             chained.session)
 
     def abandon(self, chained: Chained) -> None:
         self.worker.activity_slots.release(chained.reserved)
@@ -187,6 +191,7 @@ class WorkflowTasks:
                         commands: list[dict[str, Any]]) -> dict[str, Any] | None:
         body, reserved = self._step_body(inst, commands)
         acts = self.worker.activity_slots
+        session = self.worker.session_id
         try:
             resp = await self.worker.completions.send(
                 "workflow_complete", {"token": task["token"], **body})
@@ -201,16 +206,17 @@ class WorkflowTasks:
             # with backoff, rather than a silent loop of re-offers.
             return await self._fail(task, errors.PlaitError(
                 f"the server refused this workflow task's commands: {e}"), "bad_commands")
-        return self._settled(task["run_id"], inst, resp, reserved)
+        return self._settled(task["run_id"], inst, resp, reserved, session)
 
     def _settled(self, run_id: str, inst: WorkflowInstance, resp: dict[str, Any],
-                 reserved: int) -> dict[str, Any] | None:
-        """After a recorded task: start the activities handed back, cache the instance;
-        returns the next workflow task if the server handed one back too."""
+                 reserved: int, session: str | None) -> dict[str, Any] | None:
+        """After a recorded task: start the activities handed back (leased to ``session``,
+        the worker's when the completion was sent), cache the instance; returns the next
+        workflow task if the server handed one back too."""
         eager_acts = resp.get("activity_tasks") or []
         self.worker.activity_slots.release(reserved - len(eager_acts))
         for t in eager_acts:
-            self.worker.spawn_activity(t)
+            self.worker.spawn_activity(t, session)
         if not resp.get("rejected") and not inst.closed:
             inst.upto = resp["upto"]
             self._remember(run_id, inst)
