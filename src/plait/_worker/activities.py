@@ -12,6 +12,11 @@ renews its session and re-confirms the attempt's token with the server (an activ
 refused as ``stale_task`` once the attempt went elsewhere), and drops the attempt if either
 fails. The check is made again right before the activity's first line, so a stall in between
 (other work on the loop, a full thread pool) is caught too.
+
+A result, failure or heartbeat details over the server's payload limit (HTTP 413) fail the
+attempt with the non-retryable ``ApplicationError`` type ``PayloadTooLarge`` (API.md): a
+worker that only logged the refusal left the attempt unreported, and the server offered it
+again every few seconds, forever, whatever the retry policy said.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from plait import activity, errors
 from plait.protocol import failure as failures
+from plait.protocol.jsoncodec import dumps
 from plait.protocol.payload import decode_args, encode, encode_args
 from plait.runtime.definitions import ActivityDefn
 
@@ -114,7 +120,15 @@ class ActivityRunner:
         try:
             args = decode_args(task.get("input") or [], defn.arg_hints)
             live = functools.partial(self.worker.lease_live, session)
-            result = await self._call(defn, args, ctx, _time_limit(task), beat, live)
+            try:
+                result = await self._call(defn, args, ctx, _time_limit(task), beat, live)
+            except BaseException:
+                if beat.too_large is None:
+                    raise
+                # The activity was stopped because its heartbeat details were refused, and
+                # whatever it did then does not matter: that refusal is the outcome.
+            if beat.too_large is not None:
+                raise beat.too_large
         except _LeaseLapsed:
             self._not_started(task, "its lease lapsed just before it was to start")
             return
@@ -188,6 +202,9 @@ class ActivityRunner:
                                 "result alone", e)
                     await self._report_success(task, result, chain=False)
                     return
+            if e.status == 413:
+                await self._report_failure(task, too_large("result", payload, e))
+                return
             log.warning("activity %s result not recorded: %s", task["activity_type"], e)
             return
         wt = resp.get("workflow_task")
@@ -202,8 +219,18 @@ class ActivityRunner:
         failure = failures.from_exception(exc)
         failure["stack_trace"] = "".join(traceback.format_exception(exc))
         try:
-            await self.worker.completions.send(
-                "activity_fail", {"token": task["token"], "failure": failure})
+            try:
+                await self.worker.completions.send(
+                    "activity_fail", {"token": task["token"], "failure": failure})
+            except errors.RPCError as e:
+                if e.status != 413:
+                    raise
+                # The failure itself is over the limit (a huge message or details): report
+                # a small one that says so and names the original.
+                short = too_large("failure", failure, e, original=exc)
+                small = failures.from_exception(short)
+                await self.worker.completions.send(
+                    "activity_fail", {"token": task["token"], "failure": small})
         except errors.RPCError as e:
             log.warning("activity %s failure not recorded: %s", task["activity_type"], e)
 
@@ -225,6 +252,20 @@ def _started_sync(fn: Callable[..., Any], args: list[Any], live: Callable[[], bo
     if not live():
         raise _LeaseLapsed
     return fn(*args)
+
+
+def too_large(what: str, payload: Any, refusal: errors.RPCError, *,
+              original: BaseException | None = None) -> errors.ApplicationError:
+    """The attempt's outcome when the server refused its ``what`` as over its payload limit:
+    never retried, since every attempt would most likely produce as large a one."""
+    size = len(dumps(payload))
+    named = ""
+    if original is not None:
+        text = str(original)
+        named = f" ({type(original).__name__}: {text[:200]}{'...' if len(text) > 200 else ''})"
+    return errors.ApplicationError(
+        f"the activity's {what}{named} is {size} bytes encoded, over the server's payload "
+        f"limit: {refusal.message}", type="PayloadTooLarge", non_retryable=True)
 
 
 def _time_limit(task: dict[str, Any]) -> float | None:
@@ -250,6 +291,9 @@ class _Heartbeat:
         self.stopped = False
         self.lost = False
         self.cancel_requested = False
+        self.too_large: errors.ApplicationError | None = None
+        """Set when the server refused the details as over its payload limit: the attempt
+        is stopped and fails with this (as Temporal fails an over-limit heartbeat)."""
         self.on_lost: Any = None
         self.context: Any = None
 
@@ -271,16 +315,21 @@ class _Heartbeat:
     async def _send(self) -> None:
         while self.latest is not None and not self.stopped:
             details, self.latest = self.latest, None
+            sent = encode_args(details)
             try:
                 resp = await self.worker.client.transport.call(
                     "POST", "/api/v1/activity-tasks/heartbeat",
-                    {"token": self.token, "details": encode_args(details)}, retry=False)
+                    {"token": self.token, "details": sent}, retry=False)
                 if resp.get("cancel_requested"):  # the workflow asked it to stop
                     self.cancel_requested = True
                     self._lose()
                     break
             except errors.RPCError as e:
                 if e.code == "stale_task":  # timed out or re-dispatched: stop the work
+                    self._lose()
+                    break
+                if e.status == 413:
+                    self.too_large = too_large("heartbeat details", sent, e)
                     self._lose()
                     break
                 log.debug("heartbeat not recorded: %s", e)

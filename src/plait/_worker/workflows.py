@@ -239,12 +239,35 @@ class WorkflowTasks:
         log.error("workflow task failed for %s (%s, attempt %s): %s", task["workflow_id"],
                   task["workflow_type"], task.get("attempt"), exc)
         try:
-            await self.worker.completions.send(
-                "workflow_fail",
-                {"token": task["token"], "failure": failure, "cause": cause})
+            try:
+                await self.worker.completions.send(
+                    "workflow_fail",
+                    {"token": task["token"], "failure": failure, "cause": cause})
+            except errors.RPCError as e:
+                if e.status != 413:
+                    raise
+                # The failure itself is over the server's payload limit (a huge message):
+                # unrecorded, it would leave the task to time out again and again, unseen.
+                await self.worker.completions.send(
+                    "workflow_fail",
+                    {"token": task["token"], "failure": _shortened(failure, e), "cause": cause})
         except errors.RPCError as e:
             log.warning("workflow task failure for %s not recorded: %s", task["workflow_id"], e)
         return None
+
+
+SHORT = 2000
+"""How much of a failure's message and stack trace is kept when the whole is too large."""
+
+
+def _shortened(failure: dict[str, Any], refusal: errors.RPCError) -> dict[str, Any]:
+    """The failure cut down to its type, the start of its message and stack trace, and a
+    note that says why."""
+    message, trace = str(failure.get("message", "")), str(failure.get("stack_trace", ""))
+    return {**failure, "details": [], "cause": None,
+            "message": f"{message[:SHORT]}... (this failure is over the server's payload "
+                       f"limit, cut short: {refusal.message})",
+            "stack_trace": trace[:SHORT] + ("..." if len(trace) > SHORT else "")}
 
 
 def _q(value: str) -> str:
