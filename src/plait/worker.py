@@ -208,7 +208,10 @@ class Worker:
                 log.exception("session heartbeat failed unexpectedly")
 
     def _acknowledged(self, session: str | None, sent: float) -> None:
-        if session == self.session_id and sent > self._renewed[1]:
+        """The server renewed ``session`` on a request sent at ``sent``; answers to older
+        requests, or about a session that is no longer this worker's, change nothing."""
+        renewed_session, renewed_at = self._renewed
+        if session == self.session_id and (session != renewed_session or sent > renewed_at):
             self._renewed = (session, sent)
 
     def lease_live(self, session: str | None) -> bool:

@@ -34,8 +34,9 @@ def effect_sync(name: str) -> str:
 class OneEffect:
     @workflow.run
     async def run(self, sync: bool) -> str:
-        return await workflow.execute_activity(effect_sync if sync else effect, "x",
-                                               start_to_close_timeout=timedelta(seconds=30))
+        result: str = await workflow.execute_activity(
+            effect_sync if sync else effect, "x", start_to_close_timeout=timedelta(seconds=30))
+        return result
 
 
 def script(worker: Worker, monkeypatch: pytest.MonkeyPatch, answers: list[bool]) -> list[bool]:

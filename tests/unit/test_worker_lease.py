@@ -1,0 +1,58 @@
+"""What a worker believes of its own session lease: a task starts without asking the server
+only while this belief holds (``tests/faults/test_paused_worker`` shows why). Times are set
+relative to now, with half a second to spare either side of the edge."""
+
+from __future__ import annotations
+
+import time
+
+from plait import Client, activity
+from plait.worker import LEASE_MARGIN, Worker
+
+EXPIRY = 5.0
+BELIEVED = EXPIRY * (1 - LEASE_MARGIN)
+
+
+@activity.defn
+async def noop() -> None:
+    return None
+
+
+async def opened(session: str = "s1") -> Worker:
+    """A worker whose session was just opened (nothing is sent to the address)."""
+    w = Worker(await Client.connect("http://127.0.0.1:9"), task_queue="q", activities=[noop])
+    w.session_id, w._expiry = session, EXPIRY
+    return w
+
+
+async def test_the_lease_is_believed_until_its_margin() -> None:
+    w = await opened()
+    w._acknowledged("s1", time.monotonic() - BELIEVED - 0.5)
+    assert not w.lease_live("s1")
+    w._acknowledged("s1", time.monotonic() - BELIEVED + 0.5)  # a later renewal came back
+    assert w.lease_live("s1")
+
+
+async def test_a_task_of_an_earlier_session_is_never_believed() -> None:
+    """After the session expired and a new one opened, a stale poll response's tasks are
+    leased to a session that no longer exists, however fresh the new one is."""
+    w = await opened()
+    w._acknowledged("s1", time.monotonic())
+    w.session_id = "s2"
+    w._acknowledged("s2", time.monotonic() - 1.0)  # older than s1's, but s1 is gone
+    assert not w.lease_live("s1")
+    assert w.lease_live("s2")
+    assert not w.lease_live(None)
+
+
+async def test_late_answers_do_not_move_the_belief() -> None:
+    """An answer to an older request, or about a session that is gone, renews nothing."""
+    w = await opened()
+    edge = time.monotonic() - BELIEVED
+    w._acknowledged("s1", edge - 0.5)
+    w._acknowledged("s1", edge - 1.0)  # sent earlier, answered later
+    assert not w.lease_live("s1")
+    w.session_id = "s2"
+    w._acknowledged("s1", time.monotonic())  # the old session's heartbeat, answered late
+    w.session_id = "s1"
+    assert not w.lease_live("s1")
