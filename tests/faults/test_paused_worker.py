@@ -6,13 +6,18 @@ its completion may be recorded, and the activity's side effect would happen twic
 from __future__ import annotations
 
 import asyncio
+import collections
 import signal
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from plait import Client
+from plait.server.sessions import UNACKED_GRACE
 from tests.faults.procs import Cluster
+
+PAUSE = UNACKED_GRACE * 1.5
+"""A pause past the server's grace for unacknowledged tasks, well inside a 10 s expiry."""
 
 DROPPED = "not started: its lease could not be confirmed"
 """What a worker logs for each task it refuses to start (``plait._worker.activities``)."""
@@ -89,6 +94,48 @@ async def test_a_worker_paused_past_its_expiry_does_not_start_stale_attempts(
                 done = [e for e in history.events if e.event_type == "ACTIVITY_TASK_COMPLETED"]
                 assert len(done) == 1
                 assert done[0].attributes["result"]["data"] == rescuer.pid
+        finally:
+            await client.close()
+    finally:
+        cluster.stop()
+
+
+async def test_a_worker_paused_shorter_than_its_expiry_runs_each_attempt_once(
+        tmp_path: Path) -> None:
+    """A pause longer than the grace for unacknowledged tasks (2 s) but well inside the
+    session expiry: when the worker resumes, its first heartbeat may reach the server before
+    it has read the poll response, so the server takes the attempt for undelivered and
+    offers it again. The attempt must then run once in all: here or elsewhere, not both."""
+    cluster = Cluster(tmp_path, session_expiry=10.0)
+    assert cluster.session_expiry / 2 > PAUSE
+    try:
+        cluster.start_server()
+        cluster.start_worker("short-wf")
+        paused = cluster.start_worker("short-acts")
+        client = await Client.connect(cluster.address)
+        try:
+            warm = await client.execute_workflow("Remote", "short-acts", 0.1, id="warm",
+                                                 task_queue="short-wf")
+            assert warm == paused.pid
+            paused.send_signal(signal.SIGSTOP)
+            ids = [f"short-{i}" for i in range(4)]
+            handles = [await client.start_workflow("Remote", "short-acts", 0.1, id=wid,
+                                                   task_queue="short-wf") for wid in ids]
+
+            async def handed_to_paused() -> bool:
+                descs = [await h.describe() for h in handles]
+                return sum(1 for d in descs for p in d.pending_activities
+                           if p.state == "started") >= 1
+            await _wait("an attempt handed to the paused worker's long-poll", handed_to_paused)
+            cluster.start_worker("short-acts")
+            await asyncio.sleep(PAUSE)
+            paused.send_signal(signal.SIGCONT)
+            await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 60)
+            # A second start of an attempt would have come at once on resuming, before any
+            # other worker was offered it: it would be in the log by now.
+            starts = collections.Counter(p[0] for p in cluster.effect_lines()
+                                         if p[3] == "start" and p[0] in ids)
+            assert sorted(starts) == ids and set(starts.values()) == {1}, starts
         finally:
             await client.close()
     finally:
