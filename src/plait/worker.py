@@ -31,10 +31,19 @@ from plait.runtime.definitions import activity_defn_of, workflow_defn_of
 
 __all__ = ["Worker"]
 
+LeaseStamp = tuple[str | None, float]
+"""Where a task came from: the session it is leased to, and when (``time.monotonic()``) the
+request that brought it was sent. See :meth:`Worker.lease_live`."""
+
 log = logging.getLogger("plait.worker")
 POLL_WAIT = 30.0
 HEARTBEAT_EVERY = 1.0
 WATCH_WAIT = 25.0
+STALL = 1.0
+"""A heartbeat that wakes this much later than asked means the event loop was stalled (a
+pause, CPU-bound code). Poll responses that arrived meanwhile were not read, and the first
+heartbeat after a stall may leave without their tasks: a task unlisted 2 s after its dispatch
+is offered again as undelivered. So tasks of requests sent before a stall are confirmed."""
 LEASE_MARGIN = 0.2
 """A task is started without asking the server only while the worker's last acknowledged
 session renewal was sent less than ``(1 - LEASE_MARGIN) x expiry`` ago: the margin covers a
@@ -86,8 +95,10 @@ class Worker:
         """(session, monotonic time) of the last renewal the server acknowledged, taken when
         its request was *sent*: the server renewed the lease when the request arrived, later,
         so the lease runs at least until that time + expiry whatever the answer's delay."""
-        self._renewal: tuple[str | None, asyncio.Task[None]] | None = None
+        self._renewal: tuple[str | None, asyncio.Task[float | None]] | None = None
         """The out-of-turn renewal in flight (:meth:`renew_lease`), and its session."""
+        self._stalled_at = 0.0
+        """When the heartbeat loop last found the event loop had been stalled (``STALL``)."""
         self.workflow_tasks = WorkflowTasks(self, wf_defns, max_cached_workflows)
         self._acts = ActivityRunner(self, act_defns, max_concurrent_activities)
         self._graceful = graceful_shutdown_timeout.total_seconds()
@@ -156,12 +167,14 @@ class Worker:
             _, pending = await asyncio.wait(self._running, timeout=self._graceful)
             for t in pending:
                 t.cancel()
-        lease = self._lease + ([self._renewal[1]] if self._renewal is not None else [])
-        for t in lease:
-            t.cancel()
-        for t in lease:
+        lease: list[asyncio.Task[Any]] = [*self._lease]
+        if self._renewal is not None:
+            lease.append(self._renewal[1])
+        for lt in lease:
+            lt.cancel()
+        for lt in lease:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+                await lt
         session, self.session_id = self.session_id, None
         if session:
             with contextlib.suppress(errors.PlaitError):
@@ -190,8 +203,12 @@ class Worker:
         idle server is not kept busy by its workers' leases."""
         while True:
             idle = max(HEARTBEAT_EVERY, self._expiry / 2.5)
-            await asyncio.sleep(HEARTBEAT_EVERY if self.held else idle)
+            interval = HEARTBEAT_EVERY if self.held else idle
+            asleep = time.monotonic()
+            await asyncio.sleep(interval)
             session, sent = self.session_id, time.monotonic()
+            if sent - asleep - interval > STALL:  # before ``held`` is read, just below
+                self._stalled_at = sent
             try:
                 await self.client.transport.call(
                     "POST", f"/api/v1/sessions/{self.session_id}/heartbeat",
@@ -214,27 +231,36 @@ class Worker:
         if session == self.session_id and (session != renewed_session or sent > renewed_at):
             self._renewed = (session, sent)
 
-    def lease_live(self, session: str | None) -> bool:
-        """Whether this worker can believe that ``session`` (the one a task was received on)
-        still holds its lease now: it is the current session and a renewal sent recently was
-        acknowledged. False after a pause longer than the lease (a GC or VM pause, a loop
-        blocked by CPU-bound code, SIGSTOP): the server may have expired the session and given
-        its tasks to other workers meanwhile, so a task received before or during the pause
-        must not start without asking (:meth:`renew_lease`)."""
-        renewed_session, sent = self._renewed
-        return session is not None and session == self.session_id == renewed_session \
-            and time.monotonic() - sent < self._expiry * (1 - LEASE_MARGIN)
+    def lease_stamp(self) -> LeaseStamp:
+        """The stamp of tasks answering a request sent now (:meth:`lease_live`)."""
+        return self.session_id, time.monotonic()
 
-    async def renew_lease(self, session: str | None) -> bool:
-        """Renew ``session`` now, out of turn, and say whether its lease is live: False when
-        the server no longer knows it (it expired; the heartbeat loop opens a new one) or
-        cannot be reached. Callers that ask at the same time share one request."""
+    def lease_live(self, stamp: LeaseStamp) -> bool:
+        """Whether this worker can believe that the lease of a task with this stamp is still
+        live: it is leased to the current session, a renewal sent recently was acknowledged,
+        and the loop has not stalled since the request that brought the task was sent.
+
+        False after a pause longer than the lease (a GC or VM pause, a loop blocked by
+        CPU-bound code, SIGSTOP): the server may have expired the session and given its tasks
+        to other workers meanwhile. False too after a shorter stall with the task unread, as
+        the first heartbeat after it may have told the server the task never arrived
+        (``STALL``). Either way the task must not start without asking (:meth:`renew_lease`
+        and ``plait._worker.activities``)."""
+        session, sent = stamp
+        renewed_session, renewed_at = self._renewed
+        return session is not None and session == self.session_id == renewed_session \
+            and time.monotonic() - renewed_at < self._expiry * (1 - LEASE_MARGIN) \
+            and sent > self._stalled_at
+
+    async def renew_lease(self, session: str | None) -> float | None:
+        """Renew ``session`` now, out of turn; returns when the renewal was sent, or None
+        when the server no longer knows the session (it expired; the heartbeat loop opens a
+        new one) or cannot be reached. Callers that ask at the same time share one request."""
         if self._renewal is None or self._renewal[0] != session or self._renewal[1].done():
             self._renewal = (session, asyncio.create_task(self._renew(session)))
-        await asyncio.shield(self._renewal[1])
-        return self.lease_live(session)
+        return await asyncio.shield(self._renewal[1])
 
-    async def _renew(self, session: str | None) -> None:
+    async def _renew(self, session: str | None) -> float | None:
         sent = time.monotonic()
         try:
             # The tasks this worker holds are listed, as in every heartbeat: one not listed
@@ -244,8 +270,9 @@ class Worker:
                 {"held": sorted(self.held)}, retry=False, timeout=5)
         except Exception as e:  # whatever it was, the lease is not confirmed
             log.info("session %s could not be renewed: %s", session, e)
-            return
+            return None
         self._acknowledged(session, sent)
+        return sent
 
     async def _watch_loop(self) -> None:
         """Keep one request open at the server, re-opened as soon as it is answered: if this
@@ -271,10 +298,10 @@ class Worker:
         backoff = 0.1
         while not self._stop.is_set():
             n = await slots.reserve_some(max(1, min(POLL_BATCH, slots.free // 2)))
-            session = self.session_id  # the tasks it answers are leased to this session
+            stamp = self.lease_stamp()  # of the tasks this poll brings
             try:
                 resp = await self.client.transport.call(
-                    "POST", path, {"session_id": session, "kind": kind,
+                    "POST", path, {"session_id": stamp[0], "kind": kind,
                                    "max_tasks": n, "wait": POLL_WAIT},
                     retry=False, timeout=POLL_WAIT + 10)
                 backoff = 0.1
@@ -304,17 +331,17 @@ class Worker:
                 elif kind == "query":
                     self._spawn(self.workflow_tasks.answer_query(task), self.query_slots)
                 else:
-                    self.spawn_activity(task, session)
+                    self.spawn_activity(task, stamp)
 
     def spawn_workflow_task(self, task: dict[str, Any], *, slot_held: bool) -> None:
         if not slot_held:
             self.workflow_slots.used += 1
         self._spawn(self.workflow_tasks.run(task), self.workflow_slots)
 
-    def spawn_activity(self, task: dict[str, Any], session: str | None) -> None:
-        """Run an activity whose slot is already reserved; ``session``: the one that was
-        current when the request that brought the task was sent (the task is leased to it)."""
-        self._spawn(self._acts.run(task, session), self.activity_slots)
+    def spawn_activity(self, task: dict[str, Any], stamp: LeaseStamp) -> None:
+        """Run an activity whose slot is already reserved; ``stamp``: :meth:`lease_stamp`
+        taken when the request that brought the task was sent."""
+        self._spawn(self._acts.run(task, stamp), self.activity_slots)
 
     def _spawn(self, coro: Any, slots: Slots) -> None:
         t = asyncio.create_task(coro)

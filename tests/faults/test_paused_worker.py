@@ -16,8 +16,13 @@ from plait import Client
 from plait.server.sessions import UNACKED_GRACE
 from tests.faults.procs import Cluster
 
-PAUSE = UNACKED_GRACE * 1.5
-"""A pause past the server's grace for unacknowledged tasks, well inside a 10 s expiry."""
+SHORT_EXPIRY = 15.0
+IDLE_BEAT = SHORT_EXPIRY / 2.5
+"""How often an idle worker heartbeats (``plait.worker``): 6 s."""
+PAUSE = IDLE_BEAT + 1.0
+"""Long enough that the paused worker's heartbeat falls due during it (so it is the first
+thing sent on resuming) and past the server's grace for unacknowledged tasks; short enough
+that the session survives: it was renewed at most ``IDLE_BEAT`` before the pause."""
 
 DROPPED = "not started: its lease could not be confirmed"
 """What a worker logs for each task it refuses to start (``plait._worker.activities``)."""
@@ -102,12 +107,13 @@ async def test_a_worker_paused_past_its_expiry_does_not_start_stale_attempts(
 
 async def test_a_worker_paused_shorter_than_its_expiry_runs_each_attempt_once(
         tmp_path: Path) -> None:
-    """A pause longer than the grace for unacknowledged tasks (2 s) but well inside the
-    session expiry: when the worker resumes, its first heartbeat may reach the server before
-    it has read the poll response, so the server takes the attempt for undelivered and
-    offers it again. The attempt must then run once in all: here or elsewhere, not both."""
-    cluster = Cluster(tmp_path, session_expiry=10.0)
-    assert cluster.session_expiry / 2 > PAUSE
+    """A pause longer than the grace for unacknowledged tasks (2 s) but inside the session
+    expiry: when the worker resumes, its first heartbeat may leave before it has read the
+    poll response, so the server takes the attempt for undelivered and offers it again (to
+    the rescuer, or to the paused worker's other poll). The attempt must run once in all,
+    not twice at the same time; on the old code it ran twice in 4 of 6 runs."""
+    cluster = Cluster(tmp_path, session_expiry=SHORT_EXPIRY)
+    assert UNACKED_GRACE < PAUSE < SHORT_EXPIRY - IDLE_BEAT - 1.0
     try:
         cluster.start_server()
         cluster.start_worker("short-wf")
@@ -118,6 +124,7 @@ async def test_a_worker_paused_shorter_than_its_expiry_runs_each_attempt_once(
                                                  task_queue="short-wf")
             assert warm == paused.pid
             paused.send_signal(signal.SIGSTOP)
+            stopped_at = time.monotonic()
             ids = [f"short-{i}" for i in range(4)]
             handles = [await client.start_workflow("Remote", "short-acts", 0.1, id=wid,
                                                    task_queue="short-wf") for wid in ids]
@@ -128,7 +135,7 @@ async def test_a_worker_paused_shorter_than_its_expiry_runs_each_attempt_once(
                            if p.state == "started") >= 1
             await _wait("an attempt handed to the paused worker's long-poll", handed_to_paused)
             cluster.start_worker("short-acts")
-            await asyncio.sleep(PAUSE)
+            await asyncio.sleep(stopped_at + PAUSE - time.monotonic())
             paused.send_signal(signal.SIGCONT)
             await asyncio.wait_for(asyncio.gather(*(h.result() for h in handles)), 60)
             # A second start of an attempt would have come at once on resuming, before any

@@ -14,6 +14,7 @@ import pytest
 
 from plait import Worker, activity, workflow
 from plait.testing import WorkflowEnvironment
+from plait.worker import LeaseStamp
 
 calls: list[str] = []
 
@@ -42,11 +43,11 @@ class OneEffect:
 def script(worker: Worker, monkeypatch: pytest.MonkeyPatch, answers: list[bool]) -> list[bool]:
     """Make ``worker.lease_live`` give ``answers`` first, then the truth; returns every
     answer it gave."""
-    real: Callable[[str | None], bool] = worker.lease_live
+    real: Callable[[LeaseStamp], bool] = worker.lease_live
     given: list[bool] = []
 
-    def lease_live(session: str | None) -> bool:
-        answer = answers.pop(0) if answers else real(session)
+    def lease_live(stamp: LeaseStamp) -> bool:
+        answer = answers.pop(0) if answers else real(stamp)
         given.append(answer)
         return answer
     monkeypatch.setattr(worker, "lease_live", lease_live)
@@ -80,7 +81,7 @@ async def test_an_attempt_the_server_no_longer_expects_is_not_started(
                                              task_queue=queue)
     real_renew = worker.renew_lease
 
-    async def renew_after_terminate(session: str | None) -> bool:
+    async def renew_after_terminate(session: str | None) -> float | None:
         await handle.terminate(reason="the attempt goes nowhere")
         return await real_renew(session)
     monkeypatch.setattr(worker, "renew_lease", renew_after_terminate)

@@ -27,10 +27,22 @@ async def opened(session: str = "s1") -> Worker:
 
 async def test_the_lease_is_believed_until_its_margin() -> None:
     w = await opened()
+    task = w.lease_stamp()
     w._acknowledged("s1", time.monotonic() - BELIEVED - 0.5)
-    assert not w.lease_live("s1")
+    assert not w.lease_live(task)
     w._acknowledged("s1", time.monotonic() - BELIEVED + 0.5)  # a later renewal came back
-    assert w.lease_live("s1")
+    assert w.lease_live(task)
+
+
+async def test_tasks_asked_for_before_a_stall_are_not_believed() -> None:
+    """Their response may have waited unread through the stall, while the first heartbeat
+    after it told the server they never arrived."""
+    w = await opened()
+    w._acknowledged("s1", time.monotonic())
+    before = w.lease_stamp()
+    w._stalled_at = time.monotonic() + 0.001  # as the heartbeat loop records it
+    assert not w.lease_live(before)
+    assert w.lease_live(("s1", w._stalled_at + 0.001))
 
 
 async def test_a_task_of_an_earlier_session_is_never_believed() -> None:
@@ -38,21 +50,23 @@ async def test_a_task_of_an_earlier_session_is_never_believed() -> None:
     leased to a session that no longer exists, however fresh the new one is."""
     w = await opened()
     w._acknowledged("s1", time.monotonic())
+    old = w.lease_stamp()
     w.session_id = "s2"
     w._acknowledged("s2", time.monotonic() - 1.0)  # older than s1's, but s1 is gone
-    assert not w.lease_live("s1")
-    assert w.lease_live("s2")
-    assert not w.lease_live(None)
+    assert not w.lease_live(old)
+    assert w.lease_live(w.lease_stamp())
+    assert not w.lease_live((None, time.monotonic()))
 
 
 async def test_late_answers_do_not_move_the_belief() -> None:
     """An answer to an older request, or about a session that is gone, renews nothing."""
     w = await opened()
+    task = w.lease_stamp()
     edge = time.monotonic() - BELIEVED
     w._acknowledged("s1", edge - 0.5)
     w._acknowledged("s1", edge - 1.0)  # sent earlier, answered later
-    assert not w.lease_live("s1")
+    assert not w.lease_live(task)
     w.session_id = "s2"
     w._acknowledged("s1", time.monotonic())  # the old session's heartbeat, answered late
     w.session_id = "s1"
-    assert not w.lease_live("s1")
+    assert not w.lease_live(task)

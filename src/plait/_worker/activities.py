@@ -37,7 +37,7 @@ from plait.protocol.payload import decode_args, encode, encode_args
 from plait.runtime.definitions import ActivityDefn
 
 if TYPE_CHECKING:
-    from plait.worker import Worker
+    from plait.worker import LeaseStamp, Worker
 
 __all__ = ["ActivityRunner"]
 
@@ -56,27 +56,32 @@ class ActivityRunner:
         self.executor = ThreadPoolExecutor(max_workers=max_threads,
                                            thread_name_prefix="plait-activity")
 
-    async def run(self, task: dict[str, Any], session: str | None) -> None:
-        """Run one attempt, leased to ``session`` (see the module docstring)."""
+    async def run(self, task: dict[str, Any], stamp: LeaseStamp) -> None:
+        """Run one attempt; ``stamp``: see :meth:`plait.worker.Worker.lease_stamp`."""
         token = task["token"]
         self.worker.held.add(token)
         try:
-            if not await self._lease_confirmed(task, session):
+            confirmed = await self._lease_confirmed(task, stamp)
+            if confirmed is None:
                 self._not_started(task, "its lease could not be confirmed")
                 return
-            await self._attempt(task, session)
+            await self._attempt(task, confirmed)
         finally:
             self.worker.held.discard(token)
 
-    async def _lease_confirmed(self, task: dict[str, Any], session: str | None) -> bool:
-        """Whether the attempt may start: the lease is believed live, or the server has just
-        renewed the session and accepted a heartbeat with the attempt's token. The heartbeat
-        sends back the details the attempt was dispatched with, so it changes nothing."""
+    async def _lease_confirmed(self, task: dict[str, Any],
+                               stamp: LeaseStamp) -> LeaseStamp | None:
+        """The stamp the attempt may start on: its own while the lease is believed live;
+        else, once the server has renewed the session and accepted a heartbeat with the
+        attempt's token, the renewal's; None if either was refused. (The heartbeat sends back
+        the details the attempt was dispatched with, so it changes nothing.)"""
         w = self.worker
-        if w.lease_live(session):
-            return True
-        if not await w.renew_lease(session):
-            return False
+        if w.lease_live(stamp):
+            return stamp
+        session = stamp[0]
+        sent = await w.renew_lease(session)
+        if sent is None:
+            return None
         try:
             await w.client.transport.call(
                 "POST", "/api/v1/activity-tasks/heartbeat",
@@ -85,8 +90,11 @@ class ActivityRunner:
         except errors.PlaitError as e:
             log.info("activity %s attempt %s not confirmed: %s", task["activity_type"],
                      task["attempt"], e)
-            return False
-        return w.lease_live(session)
+            return None
+        # Held (listed in every heartbeat since) and its token current after the renewal:
+        # from the renewal's sending on, this attempt is this worker's.
+        confirmed = (session, sent)
+        return confirmed if w.lease_live(confirmed) else None
 
     @staticmethod
     def _not_started(task: dict[str, Any], why: str) -> None:
@@ -96,7 +104,7 @@ class ActivityRunner:
                     "cut off longer than its session allows)", task["activity_type"],
                     task["attempt"], task["workflow_id"], why)
 
-    async def _attempt(self, task: dict[str, Any], session: str | None) -> None:
+    async def _attempt(self, task: dict[str, Any], stamp: LeaseStamp) -> None:
         defn = self.activities.get(task["activity_type"])
         if defn is None:
             await self._report_failure(task, errors.ApplicationError(
@@ -119,7 +127,7 @@ class ActivityRunner:
         ctx.run(activity._current.set, beat.context)
         try:
             args = decode_args(task.get("input") or [], defn.arg_hints)
-            live = functools.partial(self.worker.lease_live, session)
+            live = functools.partial(self.worker.lease_live, stamp)
             try:
                 result = await self._call(defn, args, ctx, _time_limit(task), beat, live)
             except BaseException:

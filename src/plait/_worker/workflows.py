@@ -22,7 +22,7 @@ from plait.runtime.definitions import WorkflowDefn
 from plait.runtime.instance import WorkflowInstance, WorkflowTaskError, new_instance
 
 if TYPE_CHECKING:
-    from plait.worker import Worker
+    from plait.worker import LeaseStamp, Worker
 
 __all__ = ["Chained", "WorkflowTasks"]
 
@@ -39,9 +39,8 @@ class Chained:
     """The completion item's ``workflow_step``."""
     reserved: int
     """Activity slots held for the activities the server may hand back."""
-    session: str | None
-    """The worker's session when the step was made: what the server hands back is leased
-    to it."""
+    stamp: LeaseStamp
+    """The worker's lease stamp when the step was made, for the activities handed back."""
 
 
 class WorkflowTasks:
@@ -109,7 +108,7 @@ class WorkflowTasks:
             return None
         body, reserved = self._step_body(inst, commands)
         body.update(upto=inst.upto, started_time=started)
-        return Chained(run_id, inst, body, reserved, self.worker.session_id)
+        return Chained(run_id, inst, body, reserved, self.worker.lease_stamp())
 
     def settle(self, chained: Chained, resp: dict[str, Any]) -> dict[str, Any] | None:
         """The server answered a chained step: keep the instance if the step was recorded.
@@ -120,7 +119,7 @@ class WorkflowTasks:
             self.abandon(chained)
             return None
         return self._settled(chained.run_id, chained.inst, step, chained.reserved,
-                             chained.session)
+                             chained.stamp)
 
     def abandon(self, chained: Chained) -> None:
         self.worker.activity_slots.release(chained.reserved)
@@ -191,7 +190,7 @@ class WorkflowTasks:
                         commands: list[dict[str, Any]]) -> dict[str, Any] | None:
         body, reserved = self._step_body(inst, commands)
         acts = self.worker.activity_slots
-        session = self.worker.session_id
+        stamp = self.worker.lease_stamp()
         try:
             resp = await self.worker.completions.send(
                 "workflow_complete", {"token": task["token"], **body})
@@ -206,17 +205,17 @@ class WorkflowTasks:
             # with backoff, rather than a silent loop of re-offers.
             return await self._fail(task, errors.PlaitError(
                 f"the server refused this workflow task's commands: {e}"), "bad_commands")
-        return self._settled(task["run_id"], inst, resp, reserved, session)
+        return self._settled(task["run_id"], inst, resp, reserved, stamp)
 
     def _settled(self, run_id: str, inst: WorkflowInstance, resp: dict[str, Any],
-                 reserved: int, session: str | None) -> dict[str, Any] | None:
-        """After a recorded task: start the activities handed back (leased to ``session``,
-        the worker's when the completion was sent), cache the instance; returns the next
+                 reserved: int, stamp: LeaseStamp) -> dict[str, Any] | None:
+        """After a recorded task: start the activities handed back (``stamp``: the worker's
+        lease stamp when the completion was sent), cache the instance; returns the next
         workflow task if the server handed one back too."""
         eager_acts = resp.get("activity_tasks") or []
         self.worker.activity_slots.release(reserved - len(eager_acts))
         for t in eager_acts:
-            self.worker.spawn_activity(t, session)
+            self.worker.spawn_activity(t, stamp)
         if not resp.get("rejected") and not inst.closed:
             inst.upto = resp["upto"]
             self._remember(run_id, inst)
