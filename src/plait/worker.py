@@ -40,10 +40,12 @@ POLL_WAIT = 30.0
 HEARTBEAT_EVERY = 1.0
 WATCH_WAIT = 25.0
 STALL = 1.0
-"""A heartbeat that wakes this much later than asked means the event loop was stalled (a
-pause, CPU-bound code). Poll responses that arrived meanwhile were not read, and the first
+"""A timer that fires this much later than asked means the event loop was stalled (a pause,
+CPU-bound code). Poll responses that arrived meanwhile were not read, and the first
 heartbeat after a stall may leave without their tasks: a task unlisted 2 s after its dispatch
 is offered again as undelivered. So tasks of requests sent before a stall are confirmed."""
+STALL_TICK = 0.25
+"""How often the stall watch (:meth:`Worker._stall_loop`) wakes up."""
 LEASE_MARGIN = 0.2
 """A task is started without asking the server only while the worker's last acknowledged
 session renewal was sent less than ``(1 - LEASE_MARGIN) x expiry`` ago: the margin covers a
@@ -105,7 +107,8 @@ class Worker:
         self._pollers = pollers
         self._background: list[asyncio.Task[None]] = []
         self._lease: list[asyncio.Task[None]] = []
-        """Heartbeat and watch: they keep the session until the very end of a shutdown."""
+        """Heartbeat, watch and stall watch: they keep the session until the very end of a
+        shutdown."""
         self._running: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
@@ -128,7 +131,8 @@ class Worker:
         self._background = [asyncio.create_task(self._poll_loop(k)) for k in kinds
                             for _ in range(self._pollers)]
         self._lease = [asyncio.create_task(self._heartbeat_loop()),
-                       asyncio.create_task(self._watch_loop())]
+                       asyncio.create_task(self._watch_loop()),
+                       asyncio.create_task(self._stall_loop())]
         try:
             await self._stop.wait()
         finally:
@@ -207,8 +211,7 @@ class Worker:
             asleep = time.monotonic()
             await asyncio.sleep(interval)
             session, sent = self.session_id, time.monotonic()
-            if sent - asleep - interval > STALL:  # before ``held`` is read, just below
-                self._stalled_at = sent
+            self._note_stall(asleep, interval, sent)  # before ``held`` is read, just below
             try:
                 await self.client.transport.call(
                     "POST", f"/api/v1/sessions/{self.session_id}/heartbeat",
@@ -223,6 +226,20 @@ class Worker:
                     log.debug("session heartbeat failed: %s", e)
             except Exception:  # never let the lease die silently with the worker alive
                 log.exception("session heartbeat failed unexpectedly")
+
+    async def _stall_loop(self) -> None:
+        """Notice stalls of the event loop (``STALL``) even while the heartbeat loop waits for
+        an answer rather than sleeps: then a stall does not delay its timer, but an
+        out-of-turn renewal (:meth:`renew_lease`) may still list tasks before all the poll
+        responses that piled up are read."""
+        while True:
+            asleep = time.monotonic()
+            await asyncio.sleep(STALL_TICK)
+            self._note_stall(asleep, STALL_TICK, time.monotonic())
+
+    def _note_stall(self, asleep: float, interval: float, woke: float) -> None:
+        if woke - asleep - interval > STALL:
+            self._stalled_at = woke
 
     def _acknowledged(self, session: str | None, sent: float) -> None:
         """The server renewed ``session`` on a request sent at ``sent``; answers to older

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from plait import Worker, activity, workflow
 from plait.testing import WorkflowEnvironment
-from plait.worker import LeaseStamp
+from plait.worker import STALL, STALL_TICK, LeaseStamp
 
 calls: list[str] = []
 
@@ -113,3 +115,30 @@ async def test_a_lease_lapsing_right_before_the_start_drops_the_attempt_and_it_i
     desc = await env.client.get_workflow_handle("confirm-3").describe()
     # The dropped delivery never ran, so it is not an attempt.
     assert [(a.attempt, a.outcome) for a in desc.attempts] == [(1, "completed")]
+
+
+async def test_a_stalled_event_loop_is_noticed(env: WorkflowEnvironment, queue: str,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tasks asked for before the loop stalled (CPU-bound code here) are no longer believed:
+    their responses may have waited unread while a heartbeat went out without them. Noticed
+    even while the session heartbeat is waiting for its answer (held up here), not sleeping."""
+    worker = Worker(env.client, task_queue=queue, activities=[effect])
+    transport = env.client.transport
+    real_call = transport.call
+    never = asyncio.Event()
+
+    async def call(method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        if path.startswith("/api/v1/sessions/") and path.endswith("/heartbeat"):
+            await never.wait()
+        return await real_call(method, path, *args, **kwargs)
+    monkeypatch.setattr(transport, "call", call)
+    async with worker:
+        await asyncio.sleep(1.2)  # the first heartbeat is out, and stays out
+        before = worker.lease_stamp()
+        assert worker.lease_live(before)
+        time.sleep(STALL + 0.3)  # blocks the event loop
+        await asyncio.sleep(STALL_TICK * 2)
+        assert worker._stalled_at > before[1]
+        assert not worker.lease_live(before)
+        monkeypatch.setattr(transport, "call", real_call)
+        never.set()
