@@ -100,7 +100,8 @@ class Worker:
         self._renewal: tuple[str | None, asyncio.Task[float | None]] | None = None
         """The out-of-turn renewal in flight (:meth:`renew_lease`), and its session."""
         self._stalled_at = 0.0
-        """When the heartbeat loop last found the event loop had been stalled (``STALL``)."""
+        """When the event loop was last found to have stalled (``STALL``): by the heartbeat
+        loop, or by the stall watch (:meth:`_stall_loop`)."""
         self.workflow_tasks = WorkflowTasks(self, wf_defns, max_cached_workflows)
         self._acts = ActivityRunner(self, act_defns, max_concurrent_activities)
         self._graceful = graceful_shutdown_timeout.total_seconds()

@@ -6,8 +6,10 @@ workflow's next task, the server may hand it straight back (eager dispatch), sav
 Fencing keeps a late result out of the history, but not a late *start* out of the world: a
 worker paused past its session expiry (GC, VM pause, a loop blocked by CPU-bound code) may
 resume holding a poll response whose attempt the server has since given to another worker,
-which may even have completed it. So an attempt starts only while the worker can believe the
-lease it came with is live (:meth:`plait.worker.Worker.lease_live`); otherwise the worker first
+which may even have completed it; after a shorter pause, its first heartbeat may have told the
+server that a task still unread never arrived. So an attempt starts only while the worker can
+believe the lease it came with is live (:meth:`plait.worker.Worker.lease_live`: the session's
+lease is, and the loop has not stalled since the task was asked for); otherwise the worker first
 renews its session and re-confirms the attempt's token with the server (an activity heartbeat,
 refused as ``stale_task`` once the attempt went elsewhere), and drops the attempt if either
 fails. The check is made again right before the activity's first line, so a stall in between
@@ -100,9 +102,9 @@ class ActivityRunner:
     def _not_started(task: dict[str, Any], why: str) -> None:
         # Not reported: the server offers the attempt again (it is no longer listed in this
         # worker's heartbeats), or has already given it to another worker.
-        log.warning("activity %s attempt %s of %s not started: %s (this worker was paused or "
-                    "cut off longer than its session allows)", task["activity_type"],
-                    task["attempt"], task["workflow_id"], why)
+        log.warning("activity %s attempt %s of %s not started: %s (this worker was paused "
+                    "or cut off from the server)", task["activity_type"], task["attempt"],
+                    task["workflow_id"], why)
 
     async def _attempt(self, task: dict[str, Any], stamp: LeaseStamp) -> None:
         defn = self.activities.get(task["activity_type"])
