@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -24,6 +25,7 @@ from plait import errors
 from plait._backoff import Backoff
 from plait._worker.activities import ActivityRunner
 from plait._worker.completions import Completions
+from plait._worker.lease import Lease, LeaseStamp
 from plait._worker.slots import Slots
 from plait._worker.workflows import WorkflowTasks
 from plait.client import Client
@@ -76,19 +78,20 @@ class Worker:
         """Tokens of the tasks running here: each lease heartbeat names them."""
         self.api = client.api
         self.completions = Completions(self.api)
-        self.session_id: str | None = None
-        self._expiry = 5.0
+        self.lease = Lease(self.api, self.held)
+        """The session and what this worker may believe of its lease (``_worker.lease``)."""
         self.workflow_tasks = WorkflowTasks(
             wf_defns, max_cached_workflows, api=self.api, completions=self.completions,
             held=self.held, task_queue=task_queue, identity=self.identity,
             own_activities=self.activity_names, activity_slots=self.activity_slots,
-            eager=lambda: self.eager, start_activity=self.spawn_activity)
+            eager=lambda: self.eager, start_activity=self.spawn_activity, lease=self.lease)
         self._acts = ActivityRunner(
             act_defns, max_concurrent_activities, api=self.api, completions=self.completions,
             held=self.held, task_queue=task_queue, workflow_tasks=self.workflow_tasks,
             workflow_slots=self.workflow_slots,
             eager_workflows=lambda: self.eager and bool(self.workflow_names),
-            start_workflow_task=lambda task: self.spawn_workflow_task(task, slot_held=True))
+            start_workflow_task=lambda task: self.spawn_workflow_task(task, slot_held=True),
+            lease=self.lease)
         self._graceful = graceful_shutdown_timeout.total_seconds()
         self._pollers = pollers
         self._background: list[asyncio.Task[None]] = []
@@ -100,6 +103,10 @@ class Worker:
         self._run_task: asyncio.Task[None] | None = None
         self._fatal: errors.PlaitError | None = None
         """Why the worker stopped on its own (a poll the server refuses for good)."""
+
+    @property
+    def session_id(self) -> str | None:
+        return self.lease.session_id
 
     @property
     def eager(self) -> bool:
@@ -119,7 +126,8 @@ class Worker:
         self._background = [asyncio.create_task(self._poll_loop(k)) for k in kinds
                             for _ in range(self._pollers)]
         self._lease = [asyncio.create_task(self._heartbeat_loop()),
-                       asyncio.create_task(self._watch_loop())]
+                       asyncio.create_task(self._watch_loop()),
+                       asyncio.create_task(self.lease.watch_stalls())]
         try:
             await self._stop.wait()
         finally:
@@ -166,7 +174,8 @@ class Worker:
         for t in self._lease:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await t
-        session, self.session_id = self.session_id, None
+        await self.lease.stop()
+        session = self.lease.closed()
         if session:
             with contextlib.suppress(errors.PlaitError):
                 await self.api.close_session(session)
@@ -175,12 +184,12 @@ class Worker:
 
     # -- session ------------------------------------------------------------------------------
     async def _open_session(self) -> None:
+        sent = time.monotonic()
         resp = await self.api.open_session(
             {"task_queue": self.task_queue, "identity": self.identity,
              "workflow_types": sorted(self.workflow_tasks.workflows),
              "activity_types": sorted(self.activity_names)})
-        self.session_id = resp["session_id"]
-        self._expiry = float(resp.get("expiry") or 5.0)
+        self.lease.opened(resp["session_id"], float(resp.get("expiry") or 5.0), sent)
         log.info("worker %s polling %r (session %s)", self.identity, self.task_queue,
                  self.session_id)
 
@@ -189,10 +198,15 @@ class Worker:
         heartbeats); an idle worker renews every ``expiry / 2.5`` s (2 s by default), so an
         idle server is not kept busy by its workers' leases."""
         while True:
-            idle = max(HEARTBEAT_EVERY, self._expiry / 2.5)
-            await asyncio.sleep(HEARTBEAT_EVERY if self.held else idle)
+            idle = max(HEARTBEAT_EVERY, self.lease.expiry / 2.5)
+            interval = HEARTBEAT_EVERY if self.held else idle
+            asleep = time.monotonic()
+            await asyncio.sleep(interval)
+            session, sent = self.session_id, time.monotonic()
+            self.lease.note_stall(asleep, interval, sent)  # before ``held`` is read, below
             try:
-                await self.api.session_heartbeat(str(self.session_id), sorted(self.held))
+                await self.api.session_heartbeat(str(session), sorted(self.held))
+                self.lease.acknowledged(session, sent)
             except errors.RPCError as e:
                 if e.code == "session_not_found":
                     log.warning("worker session expired; opening a new one")
@@ -227,8 +241,9 @@ class Worker:
         reopening = Backoff(0.2, 0.5)  # the heartbeat opens a new session within a second
         while not self._stop.is_set():
             n = await slots.reserve_some(max(1, min(POLL_BATCH, slots.free // 2)))
+            stamp = self.lease.stamp()  # of the tasks this poll brings
             try:
-                tasks = await self.api.poll(self.task_queue, session_id=self.session_id,
+                tasks = await self.api.poll(self.task_queue, session_id=stamp[0],
                                             kind=kind, max_tasks=n, wait=POLL_WAIT)
                 backoff.reset()
                 reopening.reset()
@@ -258,7 +273,7 @@ class Worker:
                 elif kind == "query":
                     self._spawn(self.workflow_tasks.answer_query(task), self.query_slots)
                 else:
-                    self.spawn_activity(task)
+                    self.spawn_activity(task, stamp)
 
     def _give_up(self, kind: str, e: errors.RPCError) -> None:
         """A poll the server refuses for good would be refused forever: say so loudly and
@@ -276,9 +291,10 @@ class Worker:
             self.workflow_slots.used += 1
         self._spawn(self.workflow_tasks.run(task), self.workflow_slots)
 
-    def spawn_activity(self, task: dict[str, Any]) -> None:
-        """Run an activity whose slot is already reserved."""
-        self._spawn(self._acts.run(task), self.activity_slots)
+    def spawn_activity(self, task: dict[str, Any], stamp: LeaseStamp) -> None:
+        """Run an activity whose slot is already reserved; ``stamp``: the lease stamp taken
+        when the request that brought the task was sent (``_worker.lease``)."""
+        self._spawn(self._acts.run(task, stamp), self.activity_slots)
 
     def _spawn(self, coro: Any, slots: Slots) -> None:
         t = asyncio.create_task(coro)

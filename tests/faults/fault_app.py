@@ -49,6 +49,17 @@ class Steps:
 
 
 @workflow.defn
+class Remote:
+    """One activity on another task queue: a worker for workflows and one for activities."""
+
+    @workflow.run
+    async def run(self, queue: str, seconds: float) -> int:
+        return await workflow.execute_activity(
+            work, workflow.info().workflow_id, 0, seconds, task_queue=queue,
+            start_to_close_timeout=timedelta(seconds=120))
+
+
+@workflow.defn
 class Inbox:
     """Collects signals and updates until told to close; each update runs one activity."""
 
@@ -87,8 +98,8 @@ async def main() -> None:
     parser.add_argument("--queue", required=True)
     args = parser.parse_args()
     client = await Client.connect(args.address)
-    worker = Worker(client, task_queue=args.queue, workflows=[Steps, Inbox], activities=[work],
-                    identity=f"fault-{os.getpid()}")
+    worker = Worker(client, task_queue=args.queue, workflows=[Steps, Remote, Inbox],
+                    activities=[work], identity=f"fault-{os.getpid()}")
     async with worker:
         print("ready", flush=True)
         await asyncio.Event().wait()

@@ -2,24 +2,44 @@
 
 The result goes back with the attempt's fencing token; when the completion creates the
 workflow's next task, the server may hand it straight back (eager dispatch), saving a poll.
+
+Fencing keeps a late result out of the history, but not a late *start* out of the world: a
+worker paused past its session expiry (GC, VM pause, a loop blocked by CPU-bound code) may
+resume holding a poll response whose attempt the server has since given to another worker,
+which may even have completed it; after a shorter pause, its first heartbeat may have told the
+server that a task still unread never arrived. So an attempt starts only while the worker can
+believe the lease it came with is live (:meth:`plait._worker.lease.Lease.live`: the session's
+lease is, and the loop has not stalled since the task was asked for); otherwise the worker first
+renews its session and re-confirms the attempt's token with the server (an activity heartbeat,
+refused as ``stale_task`` once the attempt went elsewhere), and drops the attempt if either
+fails. The check is made again right before the activity's first line, so a stall in between
+(other work on the loop, a full thread pool) is caught too.
+
+A result, failure or heartbeat details over the server's payload limit (HTTP 413) fail the
+attempt with the non-retryable ``ApplicationError`` type ``PayloadTooLarge`` (API.md): a
+worker that only logged the refusal left the attempt unreported, and the server offered it
+again every few seconds, forever, whatever the retry policy said.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from plait import activity, errors
 from plait._api import Api
 from plait._worker.completions import Completions
+from plait._worker.lease import Lease, LeaseStamp
 from plait._worker.slots import Slots
 from plait._worker.workflows import WorkflowTasks
 from plait.protocol import failure as failures
+from plait.protocol.jsoncodec import dumps
 from plait.protocol.payload import decode_args, encode, encode_args
 from plait.runtime.definitions import ActivityDefn
 
@@ -28,13 +48,18 @@ __all__ = ["ActivityRunner"]
 log = logging.getLogger("plait.worker")
 
 
+class _LeaseLapsed(Exception):
+    """Raised instead of calling the activity when the lease lapsed just before its start."""
+
+
 class ActivityRunner:
     def __init__(self, activities: dict[str, ActivityDefn], max_threads: int, *, api: Api,
                  completions: Completions, held: set[str], task_queue: str,
                  workflow_tasks: WorkflowTasks, workflow_slots: Slots,
                  eager_workflows: Callable[[], bool],
-                 start_workflow_task: Callable[[dict[str, Any]], None]) -> None:
+                 start_workflow_task: Callable[[dict[str, Any]], None], lease: Lease) -> None:
         """``held``: the tokens of running tasks (the lease heartbeat names them);
+        ``lease``: whether an attempt may start without asking (``_worker.lease``);
         ``workflow_tasks``: runs the workflow step a result unblocks, to send them together;
         ``eager_workflows``: whether to ask for the next workflow task with a result, in a
         slot of ``workflow_slots``, then started by ``start_workflow_task``."""
@@ -47,18 +72,57 @@ class ActivityRunner:
         self.workflow_slots = workflow_slots
         self.eager_workflows = eager_workflows
         self.start_workflow_task = start_workflow_task
+        self.lease = lease
         self.executor = ThreadPoolExecutor(max_workers=max_threads,
                                            thread_name_prefix="plait-activity")
 
-    async def run(self, task: dict[str, Any]) -> None:
+    async def run(self, task: dict[str, Any], stamp: LeaseStamp) -> None:
+        """Run one attempt; ``stamp``: see :data:`plait._worker.lease.LeaseStamp`."""
         token = task["token"]
         self.held.add(token)
         try:
-            await self._attempt(task)
+            confirmed = await self._lease_confirmed(task, stamp)
+            if confirmed is None:
+                self._not_started(task, "its lease could not be confirmed")
+                return
+            await self._attempt(task, confirmed)
         finally:
             self.held.discard(token)
 
-    async def _attempt(self, task: dict[str, Any]) -> None:
+    async def _lease_confirmed(self, task: dict[str, Any],
+                               stamp: LeaseStamp) -> LeaseStamp | None:
+        """The stamp the attempt may start on: its own while the lease is believed live;
+        else, once the server has renewed the session and accepted a heartbeat with the
+        attempt's token, the renewal's; None if either was refused. (The heartbeat sends back
+        the details the attempt was dispatched with, so it changes nothing.)"""
+        lease = self.lease
+        if lease.live(stamp):
+            return stamp
+        session = stamp[0]
+        sent = await lease.renew(session)
+        if sent is None:
+            return None
+        try:
+            await self.api.heartbeat_activity(task["token"], task.get("heartbeat_details") or [],
+                                              retry=False, timeout=5)
+        except errors.PlaitError as e:
+            log.info("activity %s attempt %s not confirmed: %s", task["activity_type"],
+                     task["attempt"], e)
+            return None
+        # Held (listed in every heartbeat since) and its token current after the renewal:
+        # from the renewal's sending on, this attempt is this worker's.
+        confirmed = (session, sent)
+        return confirmed if lease.live(confirmed) else None
+
+    @staticmethod
+    def _not_started(task: dict[str, Any], why: str) -> None:
+        # Not reported: the server offers the attempt again (it is no longer listed in this
+        # worker's heartbeats), or has already given it to another worker.
+        log.warning("activity %s attempt %s of %s not started: %s (this worker was paused "
+                    "or cut off from the server)", task["activity_type"], task["attempt"],
+                    task["workflow_id"], why)
+
+    async def _attempt(self, task: dict[str, Any], stamp: LeaseStamp) -> None:
         defn = self.activities.get(task["activity_type"])
         if defn is None:
             await self._report_failure(task, errors.ApplicationError(
@@ -81,7 +145,19 @@ class ActivityRunner:
         ctx.run(activity._current.set, beat.context)
         try:
             args = decode_args(task.get("input") or [], defn.arg_hints)
-            result = await self._call(defn, args, ctx, _time_limit(task), beat)
+            live = functools.partial(self.lease.live, stamp)
+            try:
+                result = await self._call(defn, args, ctx, _time_limit(task), beat, live)
+            except BaseException:
+                if beat.too_large is None:
+                    raise
+                # The activity was stopped because its heartbeat details were refused, and
+                # whatever it did then does not matter: that refusal is the outcome.
+            if beat.too_large is not None:
+                raise beat.too_large
+        except _LeaseLapsed:
+            self._not_started(task, "its lease lapsed just before it was to start")
+            return
         except activity.CompleteAsync:
             await self._hand_over(task)
             return
@@ -107,13 +183,15 @@ class ActivityRunner:
         await self._report_success(task, result)
 
     async def _call(self, defn: ActivityDefn, args: list[Any], ctx: contextvars.Context,
-                    limit: float | None, beat: _Heartbeat) -> Any:
+                    limit: float | None, beat: _Heartbeat, live: Callable[[], bool]) -> Any:
         if defn.is_async:
-            job = asyncio.get_running_loop().create_task(defn.fn(*args), context=ctx)
+            job = asyncio.get_running_loop().create_task(_started(defn.fn, args, live),
+                                                         context=ctx)
             beat.on_lost = job.cancel
             return await asyncio.wait_for(job, limit)
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self.executor, lambda: ctx.run(defn.fn, *args))
+        fut = loop.run_in_executor(self.executor,
+                                   lambda: ctx.run(_started_sync, defn.fn, args, live))
         return await asyncio.wait_for(asyncio.shield(fut), limit)
 
     async def _hand_over(self, task: dict[str, Any]) -> None:
@@ -148,6 +226,9 @@ class ActivityRunner:
                                 "result alone", e)
                     await self._report_success(task, result, chain=False)
                     return
+            if e.status == 413:
+                await self._report_failure(task, too_large("result", payload, e))
+                return
             log.warning("activity %s result not recorded: %s", task["activity_type"], e)
             return
         wt = resp.get("workflow_task")
@@ -162,13 +243,53 @@ class ActivityRunner:
         failure = failures.from_exception(exc)
         failure["stack_trace"] = "".join(traceback.format_exception(exc))
         try:
-            await self.completions.send(
-                "activity_fail", {"token": task["token"], "failure": failure})
+            try:
+                await self.completions.send(
+                    "activity_fail", {"token": task["token"], "failure": failure})
+            except errors.RPCError as e:
+                if e.status != 413:
+                    raise
+                # The failure itself is over the limit (a huge message or details): report
+                # a small one that says so and names the original.
+                short = too_large("failure", failure, e, original=exc)
+                small = failures.from_exception(short)
+                await self.completions.send(
+                    "activity_fail", {"token": task["token"], "failure": small})
         except errors.RPCError as e:
             log.warning("activity %s failure not recorded: %s", task["activity_type"], e)
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def _started(fn: Callable[..., Awaitable[Any]], args: list[Any],
+                   live: Callable[[], bool]) -> Any:
+    """The async activity, called only if the lease is still live on the loop turn that
+    runs its first line (nothing else runs on the loop in between)."""
+    if not live():
+        raise _LeaseLapsed
+    return await fn(*args)
+
+
+def _started_sync(fn: Callable[..., Any], args: list[Any], live: Callable[[], bool]) -> Any:
+    """The sync activity, in its pool thread, called only if the lease is still live."""
+    if not live():
+        raise _LeaseLapsed
+    return fn(*args)
+
+
+def too_large(what: str, payload: Any, refusal: errors.RPCError, *,
+              original: BaseException | None = None) -> errors.ApplicationError:
+    """The attempt's outcome when the server refused its ``what`` as over its payload limit:
+    never retried, since every attempt would most likely produce as large a one."""
+    size = len(dumps(payload))
+    named = ""
+    if original is not None:
+        text = str(original)
+        named = f" ({type(original).__name__}: {text[:200]}{'...' if len(text) > 200 else ''})"
+    return errors.ApplicationError(
+        f"the activity's {what}{named} is {size} bytes encoded, over the server's payload "
+        f"limit: {refusal.message}", type="PayloadTooLarge", non_retryable=True)
 
 
 def _time_limit(task: dict[str, Any]) -> float | None:
@@ -194,6 +315,9 @@ class _Heartbeat:
         self.stopped = False
         self.lost = False
         self.cancel_requested = False
+        self.too_large: errors.ApplicationError | None = None
+        """Set when the server refused the details as over its payload limit: the attempt
+        is stopped and fails with this (as Temporal fails an over-limit heartbeat)."""
         self.on_lost: Any = None
         self.context: Any = None
 
@@ -215,15 +339,19 @@ class _Heartbeat:
     async def _send(self) -> None:
         while self.latest is not None and not self.stopped:
             details, self.latest = self.latest, None
+            sent = encode_args(details)
             try:
-                resp = await self.api.heartbeat_activity(self.token, encode_args(details),
-                                                         retry=False)
+                resp = await self.api.heartbeat_activity(self.token, sent, retry=False)
                 if resp.get("cancel_requested"):  # the workflow asked it to stop
                     self.cancel_requested = True
                     self._lose()
                     break
             except errors.RPCError as e:
                 if e.code == "stale_task":  # timed out or re-dispatched: stop the work
+                    self._lose()
+                    break
+                if e.status == 413:
+                    self.too_large = too_large("heartbeat details", sent, e)
                     self._lose()
                     break
                 log.debug("heartbeat not recorded: %s", e)

@@ -11,6 +11,8 @@ Each item is answered on its own, so a caller sees exactly what the single route
 answered: its response, or the ``RPCError`` of its own failure. An item answered 503 (the
 database is away) is sent again with backoff for as long as the API object retries a whole
 request: a completion the worker gave up on would make the server run the task again.
+A batch refused as over the server's payload limit (a limit set below ``max_bytes``) is sent
+again an item at a time: only an item refused alone is over the limit.
 """
 
 from __future__ import annotations
@@ -90,12 +92,23 @@ class Completions:
 
     async def _post(self, batch: list[_Item]) -> None:
         try:
+            await self._send_batch(batch)
+        finally:
+            self._in_flight -= 1
+            self._kick()
+
+    async def _send_batch(self, batch: list[_Item]) -> None:
+        try:
             body = b'{"completions":[' + b",".join(data for data, _ in batch) + b"]}"
             resp = await self.api.complete_batch(body)
             for (_, fut), answer in zip(batch, resp["results"], strict=True):
                 if not fut.done():
                     fut.set_result(answer)
         except Exception as exc:  # the whole request failed: every item shares its fate
+            if isinstance(exc, errors.RPCError) and exc.status == 413 and len(batch) > 1:
+                # Over the server's limit together, perhaps not alone (see the docstring).
+                await asyncio.gather(*(self._send_batch([item]) for item in batch))
+                return
             if not isinstance(exc, errors.PlaitError):
                 log.error("a batch of %d completions failed: %r", len(batch), exc)
                 exc = errors.RPCError(f"completion request failed: {exc!r}", status=0,
@@ -107,6 +120,3 @@ class Completions:
             for _, fut in batch:
                 fut.cancel()
             raise
-        finally:
-            self._in_flight -= 1
-            self._kick()

@@ -19,6 +19,7 @@ from typing import Any
 from plait import errors
 from plait._api import Api
 from plait._worker.completions import Completions
+from plait._worker.lease import Lease, LeaseStamp
 from plait._worker.slots import Slots
 from plait.protocol import failure as failures
 from plait.protocol.jsoncodec import dumps, loads
@@ -41,17 +42,21 @@ class Chained:
     """The completion item's ``workflow_step``."""
     reserved: int
     """Activity slots held for the activities the server may hand back."""
+    stamp: LeaseStamp
+    """The worker's lease stamp when the step was made, for the activities handed back."""
 
 
 class WorkflowTasks:
     def __init__(self, workflows: dict[str, WorkflowDefn], max_cached: int, *, api: Api,
                  completions: Completions, held: set[str], task_queue: str, identity: str,
                  own_activities: frozenset[str], activity_slots: Slots,
-                 eager: Callable[[], bool], start_activity: Callable[[dict[str, Any]], None]
-                 ) -> None:
+                 eager: Callable[[], bool],
+                 start_activity: Callable[[dict[str, Any], LeaseStamp], None],
+                 lease: Lease) -> None:
         """``held``: the tokens of running tasks (the lease heartbeat names them);
         ``own_activities``, ``activity_slots``, ``start_activity``: the activities this worker
-        runs, so the ones a completion hands straight back (eager dispatch) start here;
+        runs, so the ones a completion hands straight back (eager dispatch) start here, with
+        the ``lease`` stamp taken when the completion was sent;
         ``eager``: whether to ask for such follow-up tasks now (not while shutting down)."""
         self.workflows = workflows
         self.max_cached = max_cached
@@ -64,6 +69,7 @@ class WorkflowTasks:
         self.activity_slots = activity_slots
         self.eager = eager
         self.start_activity = start_activity
+        self.lease = lease
         self.cache: collections.OrderedDict[str, WorkflowInstance] = collections.OrderedDict()
 
     async def run(self, task: dict[str, Any] | None) -> None:
@@ -132,7 +138,7 @@ class WorkflowTasks:
             return None
         body, reserved = self._step_body(inst, outcome.commands)
         body.update(upto=inst.upto, started_time=started)
-        return Chained(run_id, inst, body, reserved)
+        return Chained(run_id, inst, body, reserved, self.lease.stamp())
 
     def settle(self, chained: Chained, resp: dict[str, Any]) -> dict[str, Any] | None:
         """The server answered a chained step: keep the instance if the step was recorded.
@@ -142,7 +148,8 @@ class WorkflowTasks:
         if "upto" not in step:
             self.abandon(chained)
             return None
-        return self._settled(chained.run_id, chained.inst, step, chained.reserved)
+        return self._settled(chained.run_id, chained.inst, step, chained.reserved,
+                             chained.stamp)
 
     def abandon(self, chained: Chained) -> None:
         self.activity_slots.release(chained.reserved)
@@ -221,6 +228,7 @@ class WorkflowTasks:
                         commands: list[dict[str, Any]]) -> dict[str, Any] | None:
         body, reserved = self._step_body(inst, commands)
         acts = self.activity_slots
+        stamp = self.lease.stamp()
         try:
             resp = await self.completions.send(
                 "workflow_complete", {"token": task["token"], **body})
@@ -236,16 +244,17 @@ class WorkflowTasks:
             # with backoff, rather than a silent loop of re-offers.
             return await self._fail(task, errors.PlaitError(
                 f"the server refused this workflow task's commands: {e}"), "bad_commands")
-        return self._settled(task["run_id"], inst, resp, reserved)
+        return self._settled(task["run_id"], inst, resp, reserved, stamp)
 
     def _settled(self, run_id: str, inst: WorkflowInstance, resp: dict[str, Any],
-                 reserved: int) -> dict[str, Any] | None:
-        """After a recorded task: start the activities handed back, cache the instance;
-        returns the next workflow task if the server handed one back too."""
+                 reserved: int, stamp: LeaseStamp) -> dict[str, Any] | None:
+        """After a recorded task: start the activities handed back (``stamp``: the worker's
+        lease stamp when the completion was sent), cache the instance; returns the next
+        workflow task if the server handed one back too."""
         eager_acts = resp.get("activity_tasks") or []
         self.activity_slots.release(reserved - len(eager_acts))
         for t in eager_acts:
-            self.start_activity(t)
+            self.start_activity(t, stamp)
         if not resp.get("rejected") and not inst.closed:
             inst.upto = resp["upto"]
             self._remember(run_id, inst)
@@ -279,10 +288,32 @@ class WorkflowTasks:
         log.error("workflow task failed for %s (%s, attempt %s): %s: %s", task["workflow_id"],
                   task["workflow_type"], task.get("attempt"), failure["type"], exc)
         try:
-            await self.completions.send(
-                "workflow_fail",
-                {"token": task["token"], "failure": failure, "cause": cause})
+            try:
+                await self.completions.send(
+                    "workflow_fail",
+                    {"token": task["token"], "failure": failure, "cause": cause})
+            except errors.RPCError as e:
+                if e.status != 413:
+                    raise
+                # The failure itself is over the server's payload limit (a huge message):
+                # unrecorded, it would leave the task to time out again and again, unseen.
+                await self.completions.send(
+                    "workflow_fail",
+                    {"token": task["token"], "failure": _shortened(failure, e), "cause": cause})
         except errors.RPCError as e:
             log.warning("workflow task failure for %s not recorded: %s", task["workflow_id"], e)
         return None
 
+
+SHORT = 2000
+"""How much of a failure's message and stack trace is kept when the whole is too large."""
+
+
+def _shortened(failure: dict[str, Any], refusal: errors.RPCError) -> dict[str, Any]:
+    """The failure cut down to its type, the start of its message and stack trace, and a
+    note that says why."""
+    message, trace = str(failure.get("message", "")), str(failure.get("stack_trace", ""))
+    return {**failure, "details": [], "cause": None,
+            "message": f"{message[:SHORT]}... (this failure is over the server's payload "
+                       f"limit, cut short: {refusal.message})",
+            "stack_trace": trace[:SHORT] + ("..." if len(trace) > SHORT else "")}
