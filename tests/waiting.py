@@ -11,9 +11,10 @@ waits several files share, written once.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar, overload
 
 from plait.client import PendingActivity, WorkflowExecutionDescription, WorkflowHandle
 from plait.history import History
@@ -60,16 +61,25 @@ def _timed_out(what: str, timeout: float, last: object) -> AssertionError:
     return AssertionError(f"{what} did not happen within {timeout} s; last seen: {last!r}")
 
 
+@overload
 async def eventually(check: Callable[[], Awaitable[Answer[T]]], *, what: str,
+                     timeout: float = ..., interval: float = ...) -> T: ...
+@overload
+async def eventually(check: Callable[[], Answer[T]], *, what: str,
+                     timeout: float = ..., interval: float = ...) -> T: ...
+async def eventually(check: Callable[[], Awaitable[Answer[T]] | Answer[T]], *, what: str,
                      timeout: float = TIMEOUT, interval: float = INTERVAL) -> T:
-    """Await ``check()`` every ``interval`` seconds until it returns a truthy value, and return
-    that value; after ``timeout`` seconds raise ``AssertionError`` naming ``what`` and the
-    last answer."""
+    """Call ``check()`` (awaiting its answer if it is a coroutine function, so a plain lambda
+    over a list will do) every ``interval`` seconds until it returns a truthy value, and return
+    that value; after ``timeout`` seconds raise ``AssertionError`` naming ``what`` and the last
+    answer."""
     last: object = None
     for pause in _pauses(timeout, interval):
         if pause:
             await asyncio.sleep(pause)
-        answer = await check()
+        answer = check()
+        if inspect.isawaitable(answer):
+            answer = await answer
         if answer:
             return answer  # type: ignore[return-value]  # truthy: neither None, False nor NotYet
         last = answer

@@ -108,3 +108,14 @@ async def test_domain_waits_say_what_they_saw() -> None:
     with pytest.raises(AssertionError) as info:
         await status_is(handle, "COMPLETED", timeout=0.1)
     assert str(info.value) == "wf-1 COMPLETED did not happen within 0.1 s; last seen: 'RUNNING'"
+
+
+async def test_a_plain_function_will_do_for_a_check() -> None:
+    seen: list[str] = []
+    check = Answers(None, "x")
+
+    def appended() -> list[str] | NotYet:
+        seen.extend(check() or [])
+        return seen or NotYet(seen)
+
+    assert await eventually(appended, what="x appended", interval=0.001) == ["x"]
