@@ -2,10 +2,10 @@
 for X again until it holds, and fails with what it last saw when X never comes.
 
 ``eventually`` (and ``eventually_sync`` for tests that run CLI processes synchronously) take
-a *check*: it returns a truthy value once the state has come (that value is returned), and
-anything falsy while it has not. A check that wants its timeout message to show what it saw
-returns ``NotYet(seen)``, a falsy value that carries it. The domain helpers below are the
-waits several files share, written once.
+a *check*, a plain or an async function: it returns a truthy value once the state has come
+(that value is returned), and anything falsy while it has not. A check that wants its
+timeout message to show what it saw returns ``NotYet(seen)``, a falsy value that carries it.
+The domain helpers below are the waits several files share, written once.
 """
 
 from __future__ import annotations
