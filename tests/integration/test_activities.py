@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from plait import RetryPolicy, Worker, activity, workflow
+from plait.client import ActivityAttempt, WorkflowHandle
 from plait.errors import ActivityError, ApplicationError, WorkflowFailureError
 from plait.errors import TimeoutError as PlaitTimeout
 from plait.testing import WorkflowEnvironment
+from tests.waiting import eventually, pending_activity
 
 FAST = RetryPolicy(initial_interval=timedelta(milliseconds=50), backoff_coefficient=2.0,
                    maximum_interval=timedelta(milliseconds=200))
@@ -181,16 +184,15 @@ async def test_describe_shows_backing_off_activity(env: WorkflowEnvironment, que
 
     async with Worker(env.client, task_queue=queue, workflows=[LongBackoff], activities=ACTS):
         handle = await env.client.start_workflow(LongBackoff.run, id="b-1", task_queue=queue)
-        for _ in range(100):
-            desc = await handle.describe()
-            if desc.pending_activities and desc.pending_activities[0].state == "backing_off":
-                break
-            await asyncio.sleep(0.05)
-        pending = desc.pending_activities[0]
+        pending = await pending_activity(handle, "backing_off")
         assert pending.state == "backing_off" and pending.attempt == 2
         assert pending.next_attempt_time is not None
         assert "attempt 1" in (pending.last_failure or {}).get("message", "")
         await handle.terminate("test over")
+
+
+async def attempts_of(handle: WorkflowHandle[Any]) -> list[ActivityAttempt]:
+    return (await handle.describe()).attempts
 
 
 async def test_the_attempt_log_shows_a_running_attempt(env: WorkflowEnvironment,
@@ -205,12 +207,7 @@ async def test_the_attempt_log_shows_a_running_attempt(env: WorkflowEnvironment,
         h2 = await env.client.start_workflow(CallOne.run, "sleepy", 1.0,
                                              {"start_to_close_timeout": 5}, id="r-log2",
                                              task_queue=queue)
-        for _ in range(100):
-            desc = await h2.describe()
-            if desc.attempts:
-                break
-            await asyncio.sleep(0.02)
-        running = desc.attempts
+        running = await eventually(lambda: attempts_of(h2), what="r-log2's running attempt")
         assert [(a.attempt, a.outcome, a.ended_at) for a in running] == [(1, None, None)]
         assert running[0].worker and running[0].started_at is not None
         await h2.result()

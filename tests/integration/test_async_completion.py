@@ -63,7 +63,9 @@ async def test_activity_completed_from_outside(env: WorkflowEnvironment, queue: 
         h = await env.client.start_workflow(Review.run, "acme", id="review-1",
                                             task_queue=queue)
         token = await asyncio.wait_for(tokens.get(), 10)
-        await asyncio.sleep(3.5)  # longer than a session expiry: it must not be re-offered
+        # A window, not a wait: longer than a session expiry (3 s), and the handed-over
+        # attempt must not have been offered again by its end.
+        await asyncio.sleep(3.5)
         assert tokens.empty()
         officer = env.client.get_async_activity_handle(token)
         await officer.heartbeat("reading the brand file")

@@ -10,6 +10,7 @@ import pytest
 from plait import Worker, activity, workflow
 from plait.errors import ActivityError, CancelledError, WorkflowFailureError
 from plait.testing import WorkflowEnvironment
+from tests.waiting import NotYet, eventually
 
 T10 = timedelta(seconds=10)
 events: list[str] = []
@@ -29,6 +30,7 @@ async def unbook(what: str) -> None:
 @activity.defn
 async def long_poll_partner(seconds: float) -> str:
     try:
+        events.append("partner call running")
         for i in range(int(seconds * 20)):
             activity.heartbeat(i)
             await asyncio.sleep(0.05)
@@ -56,32 +58,22 @@ class Trip:
             raise
 
 
-async def wait_started(handle: object, activity_type: str) -> None:
-    for _ in range(200):
-        desc = await handle.describe()  # type: ignore[attr-defined]
-        if any(p.activity_type == activity_type and p.state == "started"
-               for p in desc.pending_activities):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{activity_type} never started")
-
-
 async def test_cancel_runs_compensations_and_stops_the_activity(env: WorkflowEnvironment,
                                                                 queue: str) -> None:
     events.clear()
     async with Worker(env.client, task_queue=queue, workflows=[Trip],
                       activities=[book, unbook, long_poll_partner]):
         h = await env.client.start_workflow(Trip.run, id="trip-1", task_queue=queue)
-        await wait_started(h, "long_poll_partner")
-        await asyncio.sleep(0.2)
+        # Cancel only once the call is inside its try: the point is what it does when cancelled.
+        await eventually(lambda: "partner call running" in events or NotYet(list(events)),
+                         what="the partner call running")
         await h.cancel(reason="customer changed plans")
         with pytest.raises(WorkflowFailureError) as info:
             await h.result()
         assert isinstance(info.value.cause, CancelledError)
-        for _ in range(100):  # the activity sees CancelledError at its next heartbeat
-            if "partner call cancelled" in events:
-                break
-            await asyncio.sleep(0.05)
+        # The activity sees CancelledError at its next heartbeat.
+        await eventually(lambda: "partner call cancelled" in events or NotYet(list(events)),
+                         what="the partner call cancelled")
     assert events[:2] == ["book flight", "book hotel"]
     assert "unbook hotel" in events and "unbook flight" in events
     assert events.index("unbook hotel") < events.index("unbook flight")

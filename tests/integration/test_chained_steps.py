@@ -18,6 +18,7 @@ from plait._worker.completions import Completions
 from plait._worker.workflows import Chained, WorkflowTasks
 from plait.runtime.activations import timestamp
 from plait.testing import Replayer, WorkflowEnvironment
+from tests.waiting import activity_started, history_has
 
 T = timedelta(seconds=10)
 gate: asyncio.Event | None = None
@@ -122,13 +123,10 @@ async def test_a_signal_handled_while_the_activity_runs_then_the_step_chains(
     async with Worker(env.client, task_queue=queue, workflows=[Signalled],
                       activities=[held, add_one]):
         h = await env.client.start_workflow(Signalled.run, 1, id="chain-2", task_queue=queue)
-        for _ in range(200):  # wait until the activity runs
-            desc = (await h.describe()).raw
-            if any(p["state"] == "started" for p in desc["pending_activities"]):
-                break
-            await asyncio.sleep(0.02)
+        await activity_started(h, "held")
         await h.signal("note", "hello")
-        await asyncio.sleep(0.2)  # the signal's workflow task runs while the activity waits
+        # The signal's workflow task (the run's second) completes while the activity waits.
+        await history_has(h, "WORKFLOW_TASK_COMPLETED", count=2)
         gate.set()
         out = await h.result()
     assert out == {"n": 3, "got": ["hello"]}

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +19,12 @@ import pytest
 from plait import Client, History
 from plait.client import WorkflowHandle
 from tests.integration.cli_process import one_line_error, plait, plait_command, stop
+from tests.waiting import NotYet, eventually_sync
 
 pytestmark = pytest.mark.timeout(60)
+
+CLI_WAIT = 20.0
+"""The bound of a wait whose every look is a CLI process (a look takes a few tenths)."""
 
 WORKER = textwrap.dedent('''
     import asyncio
@@ -305,13 +309,13 @@ def test_failed_workflow_result_is_one_line_and_non_zero(address: str) -> None:
 
 def test_describe_makes_a_stuck_workflow_loud(address: str) -> None:
     wid = start(address, "Buggy")
-    desc: dict[str, Any] = {}
-    for _ in range(50):
+
+    def task_failed() -> dict[str, Any] | NotYet:
         desc = as_json("workflow", "describe", wid, address=address)
-        if desc["last_task_failure"]:
-            break
-    failure = desc["last_task_failure"]
-    assert failure and "missing" in failure["message"] and failure["attempts"] >= 1
+        return desc["last_task_failure"] or NotYet(desc["status"])
+
+    failure = eventually_sync(task_failed, what=f"{wid}'s workflow task failing", timeout=CLI_WAIT)
+    assert "missing" in failure["message"] and failure["attempts"] >= 1
     assert "KeyError" in failure["traceback"]
     text = ok("workflow", "describe", wid, address=address)
     for expected in ("STUCK", "Workflow task failing", "KeyError", "Traceback",
@@ -322,11 +326,12 @@ def test_describe_makes_a_stuck_workflow_loud(address: str) -> None:
 
 def test_describe_shows_pending_activity_and_its_last_failure(address: str) -> None:
     wid = start(address, "Retrying")
-    pending: list[dict[str, Any]] = []
-    for _ in range(50):
+
+    def failed_once() -> list[dict[str, Any]] | NotYet:
         pending = as_json("workflow", "describe", wid, address=address)["pending_activities"]
-        if pending and pending[0]["last_failure"]:
-            break
+        return pending if pending and pending[0]["last_failure"] else NotYet(pending)
+
+    pending = eventually_sync(failed_once, what=f"{wid}'s activity failing once", timeout=CLI_WAIT)
     assert pending[0]["activity_type"] == "refuse"
     assert pending[0]["state"] == "backing_off" and pending[0]["attempt"] == 2
     assert pending[0]["next_attempt_time"]
@@ -375,14 +380,6 @@ def test_usage_errors_are_one_line(address: str, args: list[str], expected: str)
     assert expected in one_line_error(plait(*args, address=address))
 
 
-def eventually(check: Callable[[], bool], what: str, tries: int = 50) -> None:
-    """Ask again (each try is a CLI run or a file read) until ``check()`` holds."""
-    for _ in range(tries):
-        if check():
-            return
-    raise AssertionError(f"never happened: {what}")
-
-
 def test_show_names_signals_and_gives_timers_a_readable_length(address: str) -> None:
     """Issue 11: ``show`` left out the signal's name and printed ``duration=172800.0``."""
     wid = start(address, "Approval")
@@ -395,8 +392,8 @@ def test_show_names_signals_and_gives_timers_a_readable_length(address: str) -> 
 
     naps = start(address, "Naps")
     try:
-        eventually(lambda: ok("workflow", "show", naps, address=address)
-                   .count("TIMER_STARTED") == 2, "both timers started")
+        eventually_sync(lambda: ok("workflow", "show", naps, address=address)
+                        .count("TIMER_STARTED") == 2, what="both timers started", timeout=CLI_WAIT)
         shown = ok("workflow", "show", naps, address=address)
         assert "duration=2d" in shown and "duration=1h30m" in shown, shown
         assert "172800" not in shown
@@ -409,9 +406,9 @@ def test_failure_log_lines_carry_the_exception_type(address: str, logs: Path) ->
     ``KeyError: 'missing'``."""
     wid = start(address, "Buggy")
     try:
-        eventually(lambda: bool(as_json("workflow", "describe", wid,
-                                        address=address)["last_task_failure"]),
-                   "the workflow task failed")
+        eventually_sync(lambda: bool(as_json("workflow", "describe", wid,
+                                             address=address)["last_task_failure"]),
+                        what="the workflow task failed", timeout=CLI_WAIT)
         for log in ("server.log", "worker.log"):
             lines = [line for line in (logs / log).read_text().splitlines()
                      if "workflow task failed" in line and wid in line]

@@ -10,6 +10,7 @@ import pytest
 from plait import Worker, activity, workflow
 from plait.errors import ApplicationError, ChildWorkflowError, WorkflowAlreadyStartedError
 from plait.testing import WorkflowEnvironment
+from tests.waiting import status_is
 
 T5 = timedelta(seconds=5)
 
@@ -96,11 +97,7 @@ async def test_parent_close_policy(env: WorkflowEnvironment, queue: str, policy:
         await env.client.execute_workflow(Parent.run, policy, id=f"parent-{policy}",
                                           task_queue=queue)
         kid = env.client.get_workflow_handle(f"kid-{policy}")
-        for _ in range(100):
-            if (await kid.describe()).status == status:
-                break
-            await asyncio.sleep(0.05)
-        assert (await kid.describe()).status == status
+        await status_is(kid, status)
         if policy == "request_cancel":
             assert await kid.result() == "cancelled"
         if policy == "abandon":

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from plait import Worker, activity, workflow
+from plait.client import TaskFailure, WorkflowHandle
 from plait.errors import RPCError
 from plait.testing import Replayer, WorkflowEnvironment
+from tests.waiting import eventually, history_has, status_is
 
 T5 = timedelta(seconds=5)
 
@@ -58,7 +61,8 @@ async def test_dead_worker_holding_a_query_does_not_block_other_expiries(
         env: WorkflowEnvironment, queue: str) -> None:
     async with Worker(env.client, task_queue=queue, workflows=[Waiter]):
         waiting = await env.client.start_workflow(Waiter.run, id="waits", task_queue=queue)
-        await asyncio.sleep(0.3)
+        # Its first task done, the run waits: a query now is a query task, not a workflow task.
+        await history_has(waiting, "WORKFLOW_TASK_COMPLETED")
     a = await _session(env, queue)
     asking = asyncio.create_task(waiting.query(Waiter.q, timeout=timedelta(seconds=20)))
     assert [t["kind"] for t in await _poll(env, a, queue, "query")] == ["query"]
@@ -153,16 +157,16 @@ class BadTimeout:
         await workflow.execute_activity(step, 1, start_to_close_timeout=timedelta(0))
 
 
+async def last_task_failure(handle: WorkflowHandle[Any]) -> TaskFailure | None:
+    return (await handle.describe()).last_task_failure
+
+
 async def test_refused_commands_are_a_visible_task_failure(env: WorkflowEnvironment,
                                                            queue: str) -> None:
     async with Worker(env.client, task_queue=queue, workflows=[BadTimeout], activities=[step]):
         h = await env.client.start_workflow(BadTimeout.run, id="bad-timeout", task_queue=queue)
-        for _ in range(100):
-            desc = await h.describe()
-            if desc.last_task_failure:
-                break
-            await asyncio.sleep(0.05)
-    assert desc.last_task_failure and "must be positive" in desc.last_task_failure.message
+        failure = await eventually(lambda: last_task_failure(h), what="bad-timeout's task failing")
+    assert "must be positive" in failure.message
     await h.terminate()
 
 
@@ -189,8 +193,4 @@ async def test_parent_close_policy_reaches_a_child_that_continued_as_new(
     async with Worker(env.client, task_queue=queue, workflows=[ShortParent, Kid]):
         await env.client.execute_workflow(ShortParent.run, id="short-parent", task_queue=queue)
         kid = env.client.get_workflow_handle("kid-chain")
-        for _ in range(50):
-            if (await kid.describe()).status == "TERMINATED":
-                break
-            await asyncio.sleep(0.05)
-        assert (await kid.describe()).status == "TERMINATED"
+        await status_is(kid, "TERMINATED")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 
 from plait import Worker, workflow
-from plait.client import WorkflowHandle
 from plait.testing import WorkflowEnvironment
+from tests.waiting import NotYet, eventually, history_has
 
 cleanups: list[tuple[str, str]] = []
 """(workflow id, where its ``finally:`` ran)."""
@@ -36,21 +35,11 @@ def cached_ids(worker: Worker) -> set[str]:
     return {inst.info.workflow_id for inst in worker.workflow_tasks.cache.values()}
 
 
-async def cached(worker: Worker, workflow_id: str, present: bool = True) -> None:
-    for _ in range(400):
-        if (workflow_id in cached_ids(worker)) == present:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{workflow_id} never {'entered' if present else 'left'} the cache")
-
-
-async def first_task_done(handle: WorkflowHandle) -> None:
-    for _ in range(400):
-        history = await handle.fetch_history()
-        if any(e.event_type == "WORKFLOW_TASK_COMPLETED" for e in history.events):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"{handle.id} never completed its first workflow task")
+async def cached(worker: Worker, workflow_id: str) -> None:
+    def check() -> bool | NotYet:
+        ids = cached_ids(worker)
+        return workflow_id in ids or NotYet(ids)
+    await eventually(check, what=f"{workflow_id} in the worker's cache")
 
 
 async def test_evicted_workflow_cleans_up_in_its_loop_then_where_history_says(
@@ -61,11 +50,11 @@ async def test_evicted_workflow_cleans_up_in_its_loop_then_where_history_says(
                       max_cached_workflows=1) as worker:
         a = await env.client.start_workflow(WaitsForRelease.run, id=a_id,
                                             task_queue=queue)
-        await first_task_done(a)
+        await history_has(a, "WORKFLOW_TASK_COMPLETED")
         await cached(worker, a_id)
         b = await env.client.start_workflow(WaitsForRelease.run, id=b_id,
                                             task_queue=queue)
-        await first_task_done(b)
+        await history_has(b, "WORKFLOW_TASK_COMPLETED")
         await cached(worker, b_id)  # and so a, the least recently used, is evicted
         assert cached_ids(worker) == {b_id}
         gc.collect()  # before: collecting the dropped instance ran a's finally, outside
@@ -83,7 +72,7 @@ async def test_shutdown_unwinds_cached_workflows(env: WorkflowEnvironment, queue
     c_id = f"{queue}-c"
     async with Worker(env.client, task_queue=queue, workflows=[WaitsForRelease]) as worker:
         c = await env.client.start_workflow(WaitsForRelease.run, id=c_id, task_queue=queue)
-        await first_task_done(c)
+        await history_has(c, "WORKFLOW_TASK_COMPLETED")
         await cached(worker, c_id)
         assert cleanups == []
     assert cleanups == [(c_id, "in the loop")]

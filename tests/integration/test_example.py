@@ -19,12 +19,13 @@ import re
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.waiting import NotYet, eventually, eventually_sync
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -160,14 +161,16 @@ def test_approve_reject_and_cancel_with_compensation(env: dict[str, str]) -> Non
     try:
         waiting: dict[str, dict[str, Any]] = {}
 
-        def all_waiting() -> bool:
+        def all_waiting() -> bool | NotYet:
             for wid in (approved, rejected, cancelled):
                 with contextlib.suppress(AssertionError):  # not started yet
                     waiting[wid] = status(env, wid)
-            return all(w["stage"] == "awaiting approval" for w in waiting.values()) and \
-                len(waiting) == 3
+            stages = {wid: w["stage"] for wid, w in waiting.items()}
+            return ((len(stages) == 3 and set(stages.values()) == {"awaiting approval"})
+                    or NotYet(stages))
 
-        wait_for(all_waiting, timeout=40)
+        eventually_sync(all_waiting, what="three registrations awaiting approval",
+                        timeout=40, interval=0.1)
         # The status query says what is registered so far: a brand and a campaign, no numbers.
         for st in waiting.values():
             assert st["brand_id"] and st["campaign_id"], st
@@ -272,22 +275,35 @@ async def test_cancel_while_numbers_are_assigned_releases_every_one(
             activities=RegistryActivities(registry).all()):
         handle = await client.start_workflow(SmsRegistration.run, req, id="registration-held",
                                              task_queue=queue)
-        for _ in range(200):
-            if (await handle.query(SmsRegistration.status)).stage == "awaiting approval":
-                break
-            await asyncio.sleep(0.05)
+        async def stage(want: str) -> bool | NotYet:
+            st = await handle.query(SmsRegistration.status)
+            return st.stage == want or NotYet(st)
+
+        await eventually(lambda: stage("awaiting approval"), what="held awaiting approval",
+                         timeout=20)
         await handle.signal(SmsRegistration.approve, "dana")
         await asyncio.wait_for(reached.wait(), 20)
-        for _ in range(200):
+
+        async def two_assigned() -> Any:
             st = await handle.query(SmsRegistration.status)
-            if len(st.assigned) == 2:
-                break
-            await asyncio.sleep(0.05)
+            return st if len(st.assigned) == 2 else NotYet(st)
+
+        st = await eventually(two_assigned, what="two numbers assigned", timeout=20)
         assert st.stage == "assigning numbers" and sorted(st.assigned) == sorted(numbers[:2])
 
         await handle.cancel(reason="customer withdrew")
-        await asyncio.sleep(0.5)
-        # Nothing is undone while a registration may still be happening.
+
+        async def cancel_handled() -> list[str] | NotYet:
+            """The event types from the cancel request on, once a workflow task saw it."""
+            types = [e.event_type for e in (await handle.fetch_history()).events]
+            after = (types[types.index("WORKFLOW_EXECUTION_CANCEL_REQUESTED"):]
+                     if "WORKFLOW_EXECUTION_CANCEL_REQUESTED" in types else [])
+            return after if "WORKFLOW_TASK_COMPLETED" in after else NotYet(types)
+
+        after_cancel = await eventually(cancel_handled, what="the cancel reaching the workflow")
+        # Nothing is undone while a registration may still be happening: the task that saw
+        # the cancel scheduled no activity, and the run goes on.
+        assert "ACTIVITY_TASK_SCHEDULED" not in after_cancel, after_cancel
         assert (await handle.describe()).status == "RUNNING"
         with sqlite3.connect(db) as conn:
             assert conn.execute("SELECT count(*) FROM journal WHERE op = 'deregister'"
@@ -316,13 +332,6 @@ def readme_file(name: str) -> str:
     return found[0]
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def test_readme_tutorial_survives_a_killed_worker(env: dict[str, str], tmp_path: Path) -> None:
     """The tutorial as written, its timers shortened: kill -9 the worker, start another."""
     tutorial = readme_file("onboarding.py")
@@ -345,8 +354,16 @@ def test_readme_tutorial_survives_a_killed_worker(env: dict[str, str], tmp_path:
                         "--id", "onboarding-bob", "--task-queue", "onboarding",
                         "--input", '"bob@example.com"'], env=env, check=True, timeout=30,
                        capture_output=True)
-        wait_for(lambda: logs[0].read_text().count("sending 'Welcome'") == 2)
-        time.sleep(1)  # the welcomes are recorded; both workflows sleep
+        eventually_sync(lambda: logs[0].read_text().count("sending 'Welcome'") == 2,
+                        what="both welcomes sent", timeout=20, interval=0.1)
+
+        def asleep(wid: str) -> bool:
+            events = json.loads(plait(env, "workflow", "show", wid, "--output", "json"))
+            return "TIMER_STARTED" in [e["event_type"] for e in events["events"]]
+
+        # Kill the worker once the welcomes are recorded: both workflows sleep on a timer.
+        eventually_sync(lambda: asleep("onboarding-ada") and asleep("onboarding-bob"),
+                        what="both welcomes recorded", timeout=20, interval=0.1)
         first.kill()
         first.wait()
         second = worker(logs[1])

@@ -3,12 +3,13 @@ attempt held past its start-to-close timeout times out even if the worker never 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
 
+from plait.history import HistoryEvent
 from plait.testing import WorkflowEnvironment
+from tests.waiting import NotYet, eventually
 
 NS = "/api/v1/namespaces/default"
 
@@ -34,11 +35,18 @@ async def test_an_attempt_held_too_long_times_out(env: WorkflowEnvironment, queu
                 "retry_policy": {"maximum_attempts": 1}}]})
         act = await _post(http, poll, {"session_id": sid, "kind": "activity", "wait": 5})
         token = act["tasks"][0]["token"]
-        for _ in range(8):  # a live worker that keeps the attempt and never reports it
-            await asyncio.sleep(0.3)
+        handle = env.client.get_workflow_handle("held")
+
+        async def held_until_it_times_out() -> list[HistoryEvent] | NotYet:
+            # A live worker that keeps the attempt and never reports it: its session's
+            # heartbeats say it holds the task, every 0.3 s, until the history shows the end.
             await _post(http, a + f"/api/v1/sessions/{sid}/heartbeat", {"held": [token]})
-        hist = await env.client.get_workflow_handle("held").fetch_history()
-        timed_out = [e for e in hist.events if e.event_type == "ACTIVITY_TASK_TIMED_OUT"]
+            events = (await handle.fetch_history()).events
+            return ([e for e in events if e.event_type == "ACTIVITY_TASK_TIMED_OUT"]
+                    or NotYet([e.event_type for e in events]))
+
+        timed_out = await eventually(held_until_it_times_out, interval=0.3,
+                                     what="the held attempt timing out")
         assert len(timed_out) == 1
         assert timed_out[0].attributes["failure"]["timeout_type"] == "start_to_close"
         async with http.post(a + "/api/v1/activity-tasks/complete",

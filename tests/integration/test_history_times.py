@@ -10,6 +10,7 @@ from datetime import timedelta
 from plait import Worker, activity, workflow
 from plait.history import History
 from plait.testing import WorkflowEnvironment
+from tests.waiting import activity_started
 
 RUNS_FOR = 0.2
 
@@ -72,12 +73,7 @@ async def test_an_attempt_running_when_its_workflow_is_terminated_stays_in_the_l
         env: WorkflowEnvironment, queue: str) -> None:
     async with Worker(env.client, task_queue=queue, workflows=[Stuck], activities=[forever]):
         h = await env.client.start_workflow(Stuck.run, id="stuck", task_queue=queue)
-        for _ in range(500):
-            if any(p.state == "started" for p in (await h.describe()).pending_activities):
-                break
-            await asyncio.sleep(0.01)
-        else:
-            raise AssertionError("the activity never started")
+        await activity_started(h, "forever")
         await h.terminate(reason="operator")
         desc = await h.describe()
     [attempt] = desc.attempts

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from plait import History, Worker, activity, workflow
 from plait.errors import NonDeterminismError
 from plait.testing import Replayer, WorkflowEnvironment
+from tests.waiting import NotYet, eventually
 
 T5 = timedelta(seconds=5)
 
@@ -136,13 +136,11 @@ async def test_running_workflow_moves_to_patched_code(env: WorkflowEnvironment,
                                                       queue: str) -> None:
     async with Worker(env.client, task_queue=queue, workflows=[WaitingV1], activities=ACTS):
         h = await env.client.start_workflow("Waiting", id="moving", task_queue=queue)
-        for _ in range(100):
-            desc = await h.describe()
-            if desc.attempts and desc.attempts[0].outcome == "completed":
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the first activity never completed")
+        async def first_activity_done() -> bool | NotYet:
+            attempts = (await h.describe()).attempts
+            return (bool(attempts) and attempts[0].outcome == "completed") or NotYet(attempts)
+
+        await eventually(first_activity_done, what="moving's first activity completed")
     async with Worker(env.client, task_queue=queue, workflows=[WaitingV2], activities=ACTS):
         await h.signal("proceed")
         # Its past replays the old path; its future takes the new one.

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from plait import Worker, activity, workflow
+from plait.client import WorkflowHandle
 from plait.errors import RPCError
 from plait.testing import WorkflowEnvironment
+from tests.waiting import NotYet, eventually
 
 
 @dataclasses.dataclass
@@ -64,12 +66,11 @@ class Registration:
         return "changed things"
 
 
-async def wait_stage(handle: object, stage: str) -> None:
-    for _ in range(200):
-        if (await handle.query(Registration.progress)).stage == stage:  # type: ignore[attr-defined]
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"never reached {stage}")
+async def wait_stage(handle: WorkflowHandle[Any], stage: str) -> None:
+    async def check() -> bool | NotYet:
+        progress = await handle.query(Registration.progress)
+        return progress.stage == stage or NotYet(progress)
+    await eventually(check, what=f"{handle.id} at stage {stage}")
 
 
 async def test_queries_from_cache_and_by_replay(env: WorkflowEnvironment, queue: str) -> None:

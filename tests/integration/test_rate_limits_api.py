@@ -11,6 +11,7 @@ import pytest
 from plait import Worker, activity, workflow
 from plait.errors import RPCError
 from plait.testing import WorkflowEnvironment
+from tests.waiting import NotYet, eventually
 
 started: list[tuple[str, float]] = []
 
@@ -40,11 +41,16 @@ async def test_limit_spaces_starts_and_shows_in_describe(env: WorkflowEnvironmen
     async with Worker(env.client, task_queue=queue, workflows=[Blast], activities=[send_sms]):
         h = await env.client.start_workflow(Blast.run, ["a"] * 6, id="blast", task_queue=queue)
         seen_waiting = False
-        while not (done := (await h.describe()).status == "COMPLETED"):
-            pending = (await h.describe()).pending_activities
-            seen_waiting |= any(p.state == "waiting_for_rate_limit" for p in pending)
-            await asyncio.sleep(0.05)
-        assert done and await h.result() == 6
+
+        async def completed_noting_waits() -> bool | NotYet:
+            nonlocal seen_waiting
+            desc = await h.describe()
+            seen_waiting |= any(p.state == "waiting_for_rate_limit"
+                                for p in desc.pending_activities)
+            return desc.status == "COMPLETED" or NotYet(desc.status)
+
+        await eventually(completed_noting_waits, interval=0.05, what="blast completed")
+        assert await h.result() == 6
     times = sorted(t for _, t in started)
     assert times[-1] - times[0] >= 0.8  # 6 starts at 5/s with a burst of 1: about 1 s
     assert seen_waiting

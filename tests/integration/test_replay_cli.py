@@ -9,13 +9,14 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.waiting import NotYet, eventually_sync
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -217,14 +218,15 @@ def record_histories(rec: Recorded, env: dict[str, str]) -> None:
     failed = start("failed", '"o-2"', "[]")
     plait("workflow", "result", failed)
     waiting = start("waiting", '"o-3"', '["fig"]')
-    deadline = time.monotonic() + 20
-    while True:  # until the task after the timer has completed: it waits for approval
+
+    def waits_for_approval() -> bool | NotYet:
+        """The task after the timer has completed (and the export holds it)."""
         types = [e["event_type"] for e in export(waiting, "waiting")]
-        if "TIMER_FIRED" in types and "WORKFLOW_TASK_COMPLETED" in types[
-                types.index("TIMER_FIRED"):]:
-            break
-        assert time.monotonic() < deadline, types
-        time.sleep(0.1)
+        after = types[types.index("TIMER_FIRED"):] if "TIMER_FIRED" in types else []
+        return "WORKFLOW_TASK_COMPLETED" in after or NotYet(types)
+
+    eventually_sync(waits_for_approval, what="the waiting order past its timer", timeout=20,
+                    interval=0.1)
     for wid, name in ((done, "completed"), (failed, "failed")):
         export(wid, name)
     assert rec.events("completed")[-1]["event_type"] == "WORKFLOW_EXECUTION_COMPLETED"

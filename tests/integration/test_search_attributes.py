@@ -4,7 +4,6 @@ index, and filtered pages follow the unfiltered order."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from plait import Worker, workflow
 from plait.testing import WorkflowEnvironment
 from tests.store.pgdb import fresh_schema
+from tests.waiting import NotYet, eventually
 
 
 @workflow.defn
@@ -105,8 +105,13 @@ async def test_upsert_continue_as_new_and_children_reach_the_index(
                                             search_attributes={"stage": "new"})
         assert await count(search_attributes={"stage": "new"}) == 1
         await h.signal(Pipeline.advance)
-        await _until(lambda: count(search_attributes={"stage": "working", "round": 1},
-                                   status="RUNNING"), 1)
+
+        async def one_working() -> bool | NotYet:
+            n = await count(search_attributes={"stage": "working", "round": 1},
+                            status="RUNNING")
+            return n == 1 or NotYet(n)
+
+        await eventually(one_working, what="one RUNNING run at stage working, round 1")
         # The new run carries the attributes over: it is the RUNNING one that matched.
         assert await count(search_attributes={"stage": "new"}) == 0
         await env.client.get_workflow_handle("pipe").signal(Pipeline.advance)
@@ -120,10 +125,3 @@ async def test_upsert_continue_as_new_and_children_reach_the_index(
     assert second[0].search_attributes == {"stage": "done", "round": 2}
     assert await ids(env, {"stage": "child", "parent": "pipe"}) == ["pipe-child"]
     assert await ids(env, {"round": 1}) == ["pipe"]  # the first run, as it closed
-
-
-async def _until(probe: Any, want: int, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while (got := await probe()) != want:
-        assert asyncio.get_running_loop().time() < deadline, f"{got} != {want}"
-        await asyncio.sleep(0.05)

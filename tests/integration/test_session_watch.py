@@ -28,6 +28,8 @@ async def _drop_a_watch(env: WorkflowEnvironment, sid: str) -> None:
     """Open a watch on its own connection, then close that connection unanswered."""
     async with aiohttp.ClientSession() as own:
         watch = asyncio.ensure_future(own.get(env.address + f"/api/v1/sessions/{sid}/watch"))
+        # Time for the watch to reach the server: nothing in the API shows an open watch
+        # (it answers only when it closes), so this one cannot wait on state.
         await asyncio.sleep(0.2)
         watch.cancel()
 
@@ -43,7 +45,8 @@ async def test_a_dropped_watch_expires_the_session_soon(env: WorkflowEnvironment
     async with aiohttp.ClientSession() as http:
         sid = await _session(http, env, queue)
         await _drop_a_watch(env, sid)
-        await asyncio.sleep(0.8)  # grace 0.25 s; the session expiry is 3 s
+        # A window, not a wait: past the grace (0.25 s), well before the expiry (3 s).
+        await asyncio.sleep(0.8)
         assert not await _alive(http, env, sid)
 
 
@@ -54,7 +57,7 @@ async def test_a_watch_reopened_within_the_grace_keeps_the_session(
         await _drop_a_watch(env, sid)
         again = asyncio.ensure_future(
             http.get(env.address + f"/api/v1/sessions/{sid}/watch", params={"wait": "2"}))
-        await asyncio.sleep(0.8)
+        await asyncio.sleep(0.8)  # a window: past the grace the dropped watch would have had
         assert await _alive(http, env, sid)
         async with await again as r:
             assert r.status == 200 and await r.json() == {"ok": True}
@@ -87,9 +90,12 @@ async def test_an_idle_worker_costs_the_server_no_statements(queue: str) -> None
             return await read(fn)
         store.write, store.read = counted_write, counted_read  # type: ignore[method-assign]
         async with Worker(env.client, task_queue=queue, workflows=[], activities=[_noop]):
-            await asyncio.sleep(1.0)  # the session opens, its first heartbeat reconciles
+            # Windows, not waits: the first second lets the session open and its first
+            # heartbeat reconcile (neither is visible from outside); the next four seconds,
+            # five heartbeats and a sixth of the 12 s horizon, are what is measured.
+            await asyncio.sleep(1.0)
             ops.clear()
-            await asyncio.sleep(4.0)  # five heartbeats, a sixth of the 12 s horizon
+            await asyncio.sleep(4.0)
             idle = list(ops)
     assert idle == [], idle
 
@@ -105,5 +111,5 @@ async def test_after_a_restart_a_silent_session_expires_after_one_expiry(
         assert await _alive(http, env, sid)
     async with WorkflowEnvironment.start_local(db=db, session_expiry=1.0) as env, \
             aiohttp.ClientSession() as http:
-        await asyncio.sleep(1.6)
+        await asyncio.sleep(1.6)  # a window: longer than one expiry (1 s) since the restart
         assert not await _alive(http, env, sid)

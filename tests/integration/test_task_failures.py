@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from plait import Worker, activity, workflow
+from plait.client import ActivityAttempt, WorkflowExecutionDescription, WorkflowHandle
 from plait.errors import ApplicationError, NonDeterminismError, WorkflowFailureError
 from plait.testing import Replayer, WorkflowEnvironment
+from tests.waiting import NotYet, eventually, history_has
 
 T5 = timedelta(seconds=5)
 
@@ -24,13 +26,14 @@ async def other_step(name: str) -> str:
     return name
 
 
-async def wait_for_task_failure(handle: object, attempts: int = 1) -> object:
-    for _ in range(200):
-        desc = await handle.describe()  # type: ignore[attr-defined]
-        if desc.last_task_failure and desc.last_task_failure.attempts >= attempts:
-            return desc
-        await asyncio.sleep(0.05)
-    raise AssertionError("the workflow task never failed")
+async def wait_for_task_failure(handle: WorkflowHandle[Any],
+                                attempts: int = 1) -> WorkflowExecutionDescription:
+    """Until the run's workflow task has failed ``attempts`` times; its description then."""
+    async def check() -> WorkflowExecutionDescription | NotYet:
+        desc = await handle.describe()
+        failure = desc.last_task_failure
+        return desc if failure and failure.attempts >= attempts else NotYet(failure)
+    return await eventually(check, what=f"{handle.id}'s workflow task failing {attempts}x")
 
 
 def make_versions() -> tuple[type, type]:
@@ -57,8 +60,9 @@ async def test_bug_fails_task_then_fixed_code_continues(env: WorkflowEnvironment
     handle = await env.client.start_workflow("Buggy", id="bug-1", task_queue=queue)
     async with Worker(env.client, task_queue=queue, workflows=[v1], activities=[step]):
         desc = await wait_for_task_failure(handle, attempts=2)
-    assert desc.status == "RUNNING"  # type: ignore[attr-defined]
-    failure = desc.last_task_failure  # type: ignore[attr-defined]
+    assert desc.status == "RUNNING"
+    failure = desc.last_task_failure
+    assert failure is not None
     assert "KeyError" in failure.traceback and "missing" in failure.message
     # The history records the first failure, not every retry.
     history = await handle.fetch_history()
@@ -112,18 +116,15 @@ async def test_nondeterminism_fails_task_and_names_event(env: WorkflowEnvironmen
     handle = await env.client.start_workflow("Drift", id="nd-1", task_queue=queue)
     async with Worker(env.client, task_queue=queue, workflows=[v1],
                       activities=[step, other_step]):
-        for _ in range(100):  # wait until it sleeps after the first activity
-            hist = await handle.fetch_history()
-            if any(e.event_type == "TIMER_STARTED" for e in hist.events):
-                break
-            await asyncio.sleep(0.02)
+        await history_has(handle, "TIMER_STARTED")  # it sleeps after the first activity
     async with Worker(env.client, task_queue=queue, workflows=[v2],
                       activities=[step, other_step]):
         desc = await wait_for_task_failure(handle)
-    failure = desc.last_task_failure  # type: ignore[attr-defined]
+    failure = desc.last_task_failure
+    assert failure is not None
     assert "NonDeterminismError" in failure.traceback
     assert "ACTIVITY_TASK_SCHEDULED" in failure.message and "other_step" in failure.message
-    assert desc.status == "RUNNING"  # type: ignore[attr-defined]
+    assert desc.status == "RUNNING"
     with pytest.raises(NonDeterminismError, match="event 5 ACTIVITY_TASK_SCHEDULED"):
         await Replayer(workflows=[v2]).replay(await handle.fetch_history())
     async with Worker(env.client, task_queue=queue, workflows=[v1],
@@ -136,7 +137,8 @@ async def test_unregistered_types_fail_loudly(env: WorkflowEnvironment, queue: s
     handle = await env.client.start_workflow("NoSuchWorkflow", id="unk-1", task_queue=queue)
     async with Worker(env.client, task_queue=queue, workflows=[v1], activities=[step]):
         desc = await wait_for_task_failure(handle)
-    msg = desc.last_task_failure.message  # type: ignore[attr-defined]
+    assert desc.last_task_failure is not None
+    msg = desc.last_task_failure.message
     assert "NoSuchWorkflow" in msg and "Buggy" in msg
 
     @workflow.defn(name="CallsMissing")
@@ -148,12 +150,12 @@ async def test_unregistered_types_fail_loudly(env: WorkflowEnvironment, queue: s
     handle = await env.client.start_workflow(CallsMissing.run, id="unk-2", task_queue=queue)
     async with Worker(env.client, task_queue=queue, workflows=[CallsMissing],
                       activities=[step]):
-        for _ in range(100):
-            desc = await handle.describe()
-            if desc.attempts and desc.attempts[0].outcome:
-                break
-            await asyncio.sleep(0.05)
-    failure = desc.attempts[0].failure or {}
+        async def first_attempt_ended() -> ActivityAttempt | NotYet:
+            attempts = (await handle.describe()).attempts
+            return attempts[0] if attempts and attempts[0].outcome else NotYet(attempts)
+
+        attempt = await eventually(first_attempt_ended, what="unk-2's first attempt ending")
+    failure = attempt.failure or {}
     assert "no_such_activity" in failure["message"] and "step" in failure["message"]
     assert failure["type"] == "ActivityNotRegistered"
     await handle.terminate("test over")

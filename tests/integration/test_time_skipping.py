@@ -18,6 +18,7 @@ from plait.errors import TimeoutError as PlaitTimeout
 from plait.testing import WorkflowEnvironment
 from tests.integration.test_cli import plait_command, stop
 from tests.integration.test_example import readme_file
+from tests.waiting import history_has
 
 DAY = 86400.0
 FAST_ENOUGH = 15.0
@@ -213,7 +214,10 @@ async def test_signal_sent_while_sleeping_arrives_before_the_jump(
     """No one waits for a result yet, so time runs at real speed and the signal wins."""
     async with Worker(env.client, task_queue=queue, workflows=[Sleeper]):
         handle = await env.client.start_workflow(Sleeper.run, id="s-1", task_queue=queue)
-        await asyncio.sleep(0.2)  # the workflow is asleep; time must not have jumped
+        await history_has(handle, "TIMER_STARTED")  # the workflow is asleep
+        # A duration, not a wait: real time passes with nobody waiting for a result, and a
+        # clock that skipped without a waiter would have jumped over the hour by now.
+        await asyncio.sleep(0.2)
         await handle.signal(Sleeper.note, "early")
         signals, elapsed = await handle.result()
     assert [what for what, _ in signals] == ["early"]
@@ -290,7 +294,8 @@ async def test_start_local_keeps_real_time(queue: str) -> None:
             handle = await local.client.start_workflow(Approval.run, "wait_for", id="l-1",
                                                        task_queue=queue)
             result = asyncio.ensure_future(handle.result())
-            await asyncio.sleep(1.0)  # a time-skipping server would have timed it out by now
+            # A duration, not a wait: a time-skipping server would have timed it out by now.
+            await asyncio.sleep(1.0)
             assert not result.done()
             await handle.signal(Approval.approve, "me")
             assert await result == "approved"

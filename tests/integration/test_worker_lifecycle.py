@@ -10,13 +10,16 @@ import aiohttp
 
 from plait import Worker, activity, workflow
 from plait.testing import WorkflowEnvironment
+from tests.waiting import NotYet, eventually
 
+began: list[str] = []
 finished: list[str] = []
 
 
 @activity.defn
 async def slow_step(name: str) -> str:
-    await asyncio.sleep(0.5)
+    began.append(name)
+    await asyncio.sleep(0.5)  # work that is still running when the worker is asked to stop
     finished.append(name)
     return name
 
@@ -34,15 +37,13 @@ class TwoSteps:
 
 async def test_graceful_shutdown_finishes_running_work_and_hands_back_the_rest(
         env: WorkflowEnvironment, queue: str) -> None:
+    began.clear()
     finished.clear()
     handle = await env.client.start_workflow(TwoSteps.run, id="g-1", task_queue=queue)
     worker = Worker(env.client, task_queue=queue, workflows=[TwoSteps], activities=[slow_step])
     async with worker:
-        for _ in range(100):
-            if (await handle.describe()).pending_activities:
-                break
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.1)  # "a" is running now
+        await eventually(lambda: began, what='"a" running')
+        assert finished == []  # shut down while "a" runs
     # Shutdown waited for "a" to finish and report.
     assert finished == ["a"]
     # The next worker takes over at once: the closed session left nothing to expire.
@@ -60,8 +61,8 @@ async def test_task_whose_dispatch_was_lost_is_offered_again(env: WorkflowEnviro
     """A worker whose poll response was lost does not list the task as held; the server
     re-offers it after a short grace, long before any timeout."""
     ns = env.address + "/api/v1/namespaces/default"
-    await env.client.start_workflow(TwoSteps.run, id="lost-1", task_queue=queue,
-                                    task_timeout=timedelta(seconds=60))
+    handle = await env.client.start_workflow(TwoSteps.run, id="lost-1", task_queue=queue,
+                                             task_timeout=timedelta(seconds=60))
     async with aiohttp.ClientSession() as http:
         async with http.post(ns + "/sessions", json={"task_queue": queue,
                                                       "identity": "ghost"}) as r:
@@ -70,16 +71,20 @@ async def test_task_whose_dispatch_was_lost_is_offered_again(env: WorkflowEnviro
                 "session_id": session, "kind": "workflow", "wait": 5}) as r:
             tasks = (await r.json())["tasks"]
         assert len(tasks) == 1  # claimed... and "lost" on the way
-        for _ in range(3):
-            await asyncio.sleep(1.0)
+
+        async def alive_until_offered_again() -> bool | NotYet:
+            # The session lives on (it heartbeats) but does not list the task as held.
             async with http.post(env.address + f"/api/v1/sessions/{session}/heartbeat",
                                  json={"held": []}) as r:
                 assert r.status == 200
+            types = [e.event_type for e in (await handle.fetch_history()).events]
+            return "WORKFLOW_TASK_TIMED_OUT" in types or NotYet(types)
+
+        await eventually(alive_until_offered_again, interval=0.3,
+                         what="the lost task offered again")
     async with Worker(env.client, task_queue=queue, workflows=[TwoSteps],
                       activities=[slow_step]):
-        assert await env.client.get_workflow_handle("lost-1").result() == ["a", "b"]
-    history = await env.client.get_workflow_handle("lost-1").fetch_history()
-    assert "WORKFLOW_TASK_TIMED_OUT" in [e.event_type for e in history.events]
+        assert await handle.result() == ["a", "b"]
 
 
 async def test_workflow_task_held_past_its_timeout_is_offered_again(env: WorkflowEnvironment,
@@ -87,8 +92,8 @@ async def test_workflow_task_held_past_its_timeout_is_offered_again(env: Workflo
     """A live worker that holds a workflow task and never answers (stuck workflow code) keeps
     heartbeating; the task still times out after task_timeout and goes to another worker."""
     ns = env.address + "/api/v1/namespaces/default"
-    await env.client.start_workflow(TwoSteps.run, id="stuck-1", task_queue=queue,
-                                    task_timeout=timedelta(seconds=1))
+    handle = await env.client.start_workflow(TwoSteps.run, id="stuck-1", task_queue=queue,
+                                             task_timeout=timedelta(seconds=1))
     async with aiohttp.ClientSession() as http:
         async with http.post(ns + "/sessions", json={"task_queue": queue,
                                                       "identity": "stuck"}) as r:
@@ -96,18 +101,23 @@ async def test_workflow_task_held_past_its_timeout_is_offered_again(env: Workflo
         async with http.post(ns + f"/task-queues/{queue}/poll", json={
                 "session_id": session, "kind": "workflow", "wait": 5}) as r:
             token = (await r.json())["tasks"][0]["token"]
-        for _ in range(3):
-            await asyncio.sleep(0.6)
+
+        async def holding_until_timed_out() -> bool | NotYet:
             async with http.post(env.address + f"/api/v1/sessions/{session}/heartbeat",
                                  json={"held": [token]}) as r:
                 assert r.status == 200
+            types = [e.event_type for e in (await handle.fetch_history()).events]
+            return "WORKFLOW_TASK_TIMED_OUT" in types or NotYet(types)
+
+        await eventually(holding_until_timed_out, interval=0.3,
+                         what="the held workflow task timing out")
         async with Worker(env.client, task_queue=queue, workflows=[TwoSteps],
                           activities=[slow_step]):
-            assert await env.client.get_workflow_handle("stuck-1").result() == ["a", "b"]
+            assert await handle.result() == ["a", "b"]
         async with http.post(env.address + "/api/v1/workflow-tasks/complete",
                              json={"token": token, "commands": []}) as r:
             assert r.status == 409  # the stuck worker's late answer is refused
-    history = await env.client.get_workflow_handle("stuck-1").fetch_history()
+    history = await handle.fetch_history()
     timed_out = [e for e in history.events if e.event_type == "WORKFLOW_TASK_TIMED_OUT"]
     assert timed_out and timed_out[0].attributes["timeout_type"] == "start_to_close"
 
@@ -137,8 +147,7 @@ async def test_shutdown_keeps_the_session_alive_while_work_finishes(env: Workflo
     worker = Worker(env.client, task_queue=queue, workflows=[OneLong],
                     activities=[longer_than_the_lease])
     async with worker:
-        while not runs:
-            await asyncio.sleep(0.02)
+        await eventually(lambda: runs, what="the long activity running")
     async with Worker(env.client, task_queue=queue, workflows=[OneLong],
                       activities=[longer_than_the_lease]):
         assert await h.result() == "long"
