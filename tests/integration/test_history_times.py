@@ -23,7 +23,10 @@ async def slow(i: int) -> int:
 
 @activity.defn
 async def forever() -> None:
-    await asyncio.Event().wait()
+    """Runs until its attempt is no longer wanted (a heartbeat is refused)."""
+    while True:
+        activity.heartbeat()
+        await asyncio.sleep(0.05)
 
 
 @workflow.defn
@@ -41,7 +44,8 @@ class Steps:
 class Stuck:
     @workflow.run
     async def run(self) -> None:
-        await workflow.execute_activity(forever, start_to_close_timeout=timedelta(minutes=5))
+        await workflow.execute_activity(forever, start_to_close_timeout=timedelta(minutes=5),
+                                        heartbeat_timeout=timedelta(seconds=30))
 
 
 def _by_type(history: History, etype: str) -> list[tuple[int, float]]:
