@@ -18,11 +18,12 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
+from plait.protocol.enums import CLOSED_STATUSES, ErrorCode, TaskKind, WorkflowStatus
 from plait.protocol.jsoncodec import dumps, loads
 from plait.retry import RetryPolicy
 from plait.server import dispatch, history, messages, queries, sessions, ui, updates
 from plait.server.errors import ApiError, BadRequest, NotFound
-from plait.server.run import CLOSED, Ctx
+from plait.server.run import Ctx
 from plait.server.service import Service
 from plait.store.base import StoreBusy, StoreUnavailable
 from plait.store.search_index import MAX_FILTERS
@@ -62,7 +63,7 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         resp = error_response(*_expected_error(e))
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SERVICE].config.max_payload
-        resp = error_response(413, "payload_too_large",
+        resp = error_response(413, ErrorCode.PAYLOAD_TOO_LARGE,
                               f"request body exceeds the limit of {limit} bytes")
     except web.HTTPException as e:
         message = e.text or e.reason
@@ -73,7 +74,7 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
             resp.headers["Allow"] = e.headers["Allow"]
     except Exception as e:  # a bug: answer, log, keep serving
         log.exception("internal error on %s %s", request.method, request.path)
-        resp = error_response(500, "internal", f"internal server error: {type(e).__name__}")
+        resp = error_response(500, ErrorCode.INTERNAL, f"internal server error: {type(e).__name__}")
     REQUESTS.labels(route, str(resp.status)).inc()
     return resp
 
@@ -84,8 +85,8 @@ def _expected_error(e: ApiError | StoreUnavailable) -> tuple[int, str, str]:
     if isinstance(e, ApiError):
         return e.status, e.code, e.message
     if isinstance(e, StoreBusy):
-        return 503, "busy", str(e)
-    return 503, "unavailable", f"the database is unavailable: {e}"
+        return 503, ErrorCode.BUSY, str(e)
+    return 503, ErrorCode.UNAVAILABLE, f"the database is unavailable: {e}"
 
 
 async def body(request: web.Request) -> dict[str, Any]:
@@ -95,9 +96,10 @@ async def body(request: web.Request) -> dict[str, Any]:
     try:
         data = loads(raw)
     except ValueError as e:
-        raise BadRequest(f"request body is not valid JSON: {e}", code="malformed_json") from None
+        raise BadRequest(f"request body is not valid JSON: {e}",
+                         code=ErrorCode.MALFORMED_JSON) from None
     if not isinstance(data, dict):
-        raise BadRequest("request body must be a JSON object", code="malformed_json")
+        raise BadRequest("request body must be a JSON object", code=ErrorCode.MALFORMED_JSON)
     if b"\\u0000" in raw and _has_nul(data):  # rare: look only when the bytes suggest it
         raise BadRequest(NUL_MESSAGE)
     return data
@@ -282,7 +284,7 @@ def task_token(req: dict[str, Any]) -> str:
     token = req.get("token")
     if not isinstance(token, str) or not _TOKEN.fullmatch(token):
         raise BadRequest(f"malformed task token {token!r}; expected <task id>.<dispatch no>",
-                         code="bad_token")
+                         code=ErrorCode.BAD_TOKEN)
     return token
 
 
@@ -347,7 +349,7 @@ async def workflow_history(request: web.Request) -> web.Response:
         run_id = rid or t.current_run(ns, wid)
         if run_id is None or t.get_execution(ns, wid, run_id) is None:
             raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}",
-                           code="workflow_not_found")
+                           code=ErrorCode.WORKFLOW_NOT_FOUND)
         return {"format": 1, "workflow_id": wid, "run_id": run_id,
                 "events": t.events(ns, wid, run_id, after)}
     return json_response(await svc(request).store.read(read))
@@ -370,23 +372,23 @@ async def _outcome(service: Service, ns: str, wid: str, rid: str | None,
         row = t.get_execution(ns, wid, run_id) if run_id else None
         if row is None:
             raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}",
-                           code="workflow_not_found")
+                           code=ErrorCode.WORKFLOW_NOT_FOUND)
         return row.run_id, row.status, row.result
     if running and rid is not None:
         # Just started: it cannot close before this waits. Closing takes a claim, a worker
         # and a completion, each a round trip after the start's commit, while this handler
         # resumes in the loop turn right after that commit.
-        run_id, status, result = rid, "RUNNING", None
+        run_id, status, result = rid, str(WorkflowStatus.RUNNING), None
     else:
         run_id, status, result = await service.store.read(read)
-    if status not in CLOSED and wait > 0:
+    if status not in CLOSED_STATUSES and wait > 0:
         outcome = await service.results.wait((ns, wid, run_id), wait)
         if outcome is not None:  # closed by this server: its outcome came with the close
             status, result = outcome["status"], outcome["result"]
         else:
             run_id, status, result = await service.store.read(read)
     return {"workflow_id": wid, "run_id": run_id, "status": status,
-            "closed": status in CLOSED, "result": result}
+            "closed": status in CLOSED_STATUSES, "result": result}
 
 
 async def terminate_workflow(request: web.Request) -> web.Response:
@@ -439,7 +441,7 @@ async def query_workflow(request: web.Request) -> web.Response:
                                    f"{timeout:g} s; is a worker for workflow {wid!r} running?")
     if got.get("failure"):
         raise BadRequest((got["failure"] or {}).get("message") or "query failed",
-                         code=got.get("code") or "query_failed")
+                         code=got.get("code") or ErrorCode.QUERY_FAILED)
     return json_response({"result": got.get("result")})
 
 
@@ -495,7 +497,7 @@ async def update_outcome(request: web.Request) -> web.Response:
     def read(t: Any) -> str:
         run_id = rid or t.current_run(ns, wid)
         if run_id is None:
-            raise NotFound(f"workflow {wid!r} not found", code="workflow_not_found")
+            raise NotFound(f"workflow {wid!r} not found", code=ErrorCode.WORKFLOW_NOT_FOUND)
         return str(run_id)
     run_id = await svc(request).store.read(read)
     return json_response(await _await_update(request, ns, wid, run_id, uid, wait))
@@ -527,7 +529,7 @@ def _filters(q: Any) -> dict[str, Any]:
                 f[key] = float(q[key])
             except ValueError:
                 raise BadRequest(f"{key} must be a unix timestamp") from None
-    if f["status"] and f["status"] not in CLOSED | {"RUNNING"}:
+    if f["status"] and f["status"] not in frozenset(WorkflowStatus):
         raise BadRequest(f"unknown status {f['status']!r}")
     return f
 
@@ -642,7 +644,7 @@ async def poll(request: web.Request) -> web.Response:
     ns, queue = request.match_info["ns"], request.match_info["queue"]
     req = await body(request)
     kind = req.get("kind")
-    if kind not in ("workflow", "activity", "query"):
+    if not isinstance(kind, str) or kind not in frozenset(TaskKind):
         raise BadRequest("kind must be 'workflow', 'activity' or 'query'")
     session = optional_str(req, "session_id") or ""
     limit = integer(req.get("max_tasks") or None, "max_tasks", 1, 1, 256)
@@ -781,7 +783,7 @@ async def _completion(request: web.Request, item: dict[str, Any]) -> dict[str, A
         return {"error": {"status": status, "code": code, "message": message}}
     except Exception as e:  # a bug: this item fails loudly, the others stand
         log.exception("internal error completing a %s task", item["type"])
-        return {"error": {"status": 500, "code": "internal",
+        return {"error": {"status": 500, "code": ErrorCode.INTERNAL,
                           "message": f"internal server error: {type(e).__name__}"}}
 
 
@@ -804,7 +806,7 @@ async def heartbeat_activity_task(request: web.Request) -> web.Response:
 async def health(request: web.Request) -> web.Response:
     ok = await svc(request).store.healthy()
     if not ok:
-        return error_response(503, "unavailable", "the database is unavailable")
+        return error_response(503, ErrorCode.UNAVAILABLE, "the database is unavailable")
     return json_response({"status": "ok"})
 
 
@@ -830,7 +832,7 @@ async def not_found(request: web.Request) -> web.Response:
             allowed |= (await resource.resolve(request))[1]
     if allowed:
         raise web.HTTPMethodNotAllowed(request.method, allowed)
-    raise NotFound(f"no route for {request.method} {request.path}", code="no_route")
+    raise NotFound(f"no route for {request.method} {request.path}", code=ErrorCode.NO_ROUTE)
 
 
 def make_app(service: Service) -> web.Application:
