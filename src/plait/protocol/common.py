@@ -15,8 +15,8 @@ from msgspec import Meta, Struct
 
 __all__ = [
     "AttemptNo",
+    "Error",
     "ErrorBody",
-    "ErrorResponse",
     "EventId",
     "Failure",
     "Header",
@@ -130,7 +130,7 @@ class ErrorBody(Struct, kw_only=True, forbid_unknown_fields=True):
     """What went wrong, for people."""
 
 
-class ErrorResponse(Struct, kw_only=True, forbid_unknown_fields=True):
+class Error(Struct, kw_only=True, forbid_unknown_fields=True):
     """The one error shape of the API."""
 
     error: ErrorBody

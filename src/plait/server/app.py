@@ -7,12 +7,12 @@ request never disturbs another one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import re
 import time
 from collections.abc import Awaitable, Callable
-from importlib import resources
 from typing import Any
 
 from aiohttp import web
@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from plait.protocol.enums import CLOSED_STATUSES, ErrorCode, TaskKind, WorkflowStatus
 from plait.protocol.jsoncodec import dumps, loads
 from plait.retry import RetryPolicy
-from plait.server import dispatch, history, messages, queries, sessions, ui, updates
+from plait.server import api_doc, dispatch, history, messages, queries, sessions, ui, updates
 from plait.server.errors import ApiError, BadRequest, NotFound
 from plait.server.run import Ctx
 from plait.server.service import Service
@@ -816,12 +816,15 @@ async def metrics(request: web.Request) -> web.Response:
     return resp
 
 
-OPENAPI: web.AppKey[bytes] = web.AppKey("openapi", bytes)
-
-
 async def openapi_document(request: web.Request) -> web.Response:
-    """The OpenAPI document of this API (``server/openapi.json``, shipped as package data)."""
-    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+    """The OpenAPI document of this API, generated from the wire structs and the route table
+    (:mod:`plait.server.api_doc`) the first time it is asked for."""
+    return web.Response(body=_openapi_bytes(), content_type="application/json")
+
+
+@functools.cache
+def _openapi_bytes() -> bytes:
+    return dumps(api_doc.document())
 
 
 async def not_found(request: web.Request) -> web.Response:
@@ -841,7 +844,6 @@ def make_app(service: Service) -> web.Application:
     app[SERVICE] = service
     app[QUERY_WAITERS] = {}
     app[UPDATE_WAITERS] = {}
-    app[OPENAPI] = resources.files("plait.server").joinpath("openapi.json").read_bytes()
     api = "/api/v1"
     nsp = api + "/namespaces/{ns}"
     wf = nsp + "/workflows/{wid}"
