@@ -17,6 +17,9 @@ from msgspec import Meta, Struct
 from plait.protocol.common import Failure, Header, Name, Payload, RetryPolicy, RunId, Seconds
 from plait.protocol.enums import IdReusePolicy, ParentClosePolicy
 
+ActivityTimeout = Annotated[float, Meta(ge=0)] | None
+"""An activity's timeout in seconds; 0 or null is none (the server has always read 0 so)."""
+
 __all__ = [
     "CLOSING",
     "AcceptUpdateCommand",
@@ -53,10 +56,14 @@ class ScheduleActivityCommand(_Command, kw_only=True, tag="schedule_activity"):
     task_queue: str | None = None
     """Defaults to the workflow's queue."""
     input: list[Payload] | None = None
-    start_to_close_timeout: Seconds = None
-    schedule_to_close_timeout: Seconds = None
-    schedule_to_start_timeout: Seconds = None
-    heartbeat_timeout: Seconds = None
+    start_to_close_timeout: ActivityTimeout = None
+    """Seconds one attempt may run."""
+    schedule_to_close_timeout: ActivityTimeout = None
+    """Seconds all attempts together may take, waits between them included."""
+    schedule_to_start_timeout: ActivityTimeout = None
+    """Seconds the activity may wait for a worker (not retried)."""
+    heartbeat_timeout: ActivityTimeout = None
+    """Seconds between heartbeats after which the attempt is presumed lost."""
     retry_policy: RetryPolicy | None = None
     rate_limit_key: str | None = None
     header: Header | None = None

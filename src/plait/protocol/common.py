@@ -44,7 +44,7 @@ Seconds = Annotated[float, Meta(gt=0, description="A duration in seconds.")] | N
 """A duration in seconds; null or absent for none."""
 
 TaskToken = Annotated[str, Meta(
-    pattern=r"^[0-9]+\.[0-9]+$", examples=["42.1"],
+    pattern=r"^[0-9]{1,18}\.[0-9]{1,18}$", examples=["42.1"],
     description="The fencing token of a dispatched task: `<task id>.<dispatch number>`. "
                 "Every dispatch of a task (a re-dispatch after a lost worker, a retry) gets a "
                 "new one, and only the current one is accepted; an old one gets 409 "
@@ -61,7 +61,7 @@ Header = Annotated[dict[str, Any], Meta(
                 "tenant ids).")]
 
 Payload = Annotated[dict[str, Any], Meta(
-    title="Payload",
+    title="Payload", extra={"envelope": True},
     description="The envelope of every value a workflow, activity, signal, query or update "
                 "carries. With the default converter `encoding` is `json` and `data` the JSON "
                 "value itself; a client-side codec may use another encoding (and, say, a "
@@ -76,8 +76,8 @@ Payload = Annotated[dict[str, Any], Meta(
 
 A plain dict rather than a Struct on purpose: the server must hand envelopes on untouched,
 including any key a codec adds (a key id, compression flags), and a Struct would drop keys
-it does not declare. The JSON types of the two required keys are checked after decoding,
-where a request is read (the server's HTTP layer)."""
+it does not declare. :func:`plait.protocol.envelopes.bad_envelope` checks the two required
+keys after decoding (``extra={"envelope": True}`` marks the fields it looks at)."""
 
 
 class Failure(Struct, kw_only=True, omit_defaults=True):

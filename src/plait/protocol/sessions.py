@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from plait.protocol.common import Name, TaskToken
+from plait.protocol.common import TaskToken
 from plait.protocol.enums import TaskKind
 from plait.protocol.tasks import Task
 
@@ -70,7 +70,9 @@ class PollRequest(Struct, kw_only=True, omit_defaults=True):
     """Wait for tasks of one kind on the queue of the path."""
 
     kind: TaskKind
-    session_id: Name
+    session_id: str | None = None
+    """The session the tasks are leased to (`openSession`); without one, no session holds
+    them and only their timeouts cover a lost worker."""
     max_tasks: int | None = None
     """At most this many tasks (the worker's free slots; default 1, clamped to 1-256)."""
     wait: float | None = None
