@@ -17,9 +17,6 @@ from msgspec import Meta, Struct
 from plait.protocol.common import Failure, Header, Name, Payload, RetryPolicy, RunId, Seconds
 from plait.protocol.enums import IdReusePolicy, ParentClosePolicy
 
-ActivityTimeout = Annotated[float, Meta(ge=0)] | None
-"""An activity's timeout in seconds; 0 or null is none (the server has always read 0 so)."""
-
 __all__ = [
     "CLOSING",
     "AcceptUpdateCommand",
@@ -39,6 +36,10 @@ __all__ = [
     "StartTimerCommand",
     "UpsertSearchAttributesCommand",
 ]
+
+
+ActivityTimeout = Annotated[float, Meta(ge=0)] | None
+"""An activity's timeout in seconds; 0 or null is none (the server has always read 0 so)."""
 
 
 class _Command(Struct, kw_only=True, omit_defaults=True, tag_field="kind"):
@@ -197,8 +198,12 @@ Command = (ScheduleActivityCommand | StartTimerCommand | CancelTimerCommand |
            StartChildWorkflowCommand | SignalExternalCommand | CancelExternalCommand |
            ContinueAsNewCommand | AcceptUpdateCommand | CompleteUpdateCommand |
            CompleteWorkflowCommand | FailWorkflowCommand | CancelWorkflowCommand)
-"""One thing a workflow task asks for; `complete_workflow`, `fail_workflow`,
-`cancel_workflow` and `continue_as_new` close the run."""
+"""One thing a workflow task asks for, tagged by `kind`. Each writes one history event (e.g.
+`schedule_activity` writes ACTIVITY_TASK_SCHEDULED); replay matches a run's commands against
+those events by kind and position, so a worker must issue the same commands in the same order
+when it replays. `complete_workflow`, `fail_workflow`, `cancel_workflow` and `continue_as_new`
+close the run. Ids (`activity_id`, `timer_id`, `seq`) are chosen by the worker, unique in the
+run."""
 
 CLOSING = (CompleteWorkflowCommand, FailWorkflowCommand, CancelWorkflowCommand,
            ContinueAsNewCommand)

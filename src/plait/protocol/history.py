@@ -226,7 +226,9 @@ Event = (WorkflowExecutionStartedEvent | WorkflowExecutionCompletedEvent |
          ExternalWorkflowExecutionSignaledEvent |
          RequestCancelExternalWorkflowExecutionInitiatedEvent |
          ExternalWorkflowExecutionCancelRequestedEvent | UpsertSearchAttributesEvent)
-"""Any history event."""
+"""One entry of a run's history, tagged by `event_type`: `event_id` counts from 1 with no gaps
+and gives the order; `timestamp` (RFC 3339, UTC) says when it happened, as seen by the server;
+`attributes` depend on `event_type`."""
 
 EVENT_STRUCTS: dict[EventType, type[Struct]] = {
     EventType(cls.__struct_config__.tag): cls for cls in Event.__args__}

@@ -104,7 +104,7 @@ def build_document(operations: Iterable[Operation], *, info: Mapping[str, Any],
     by_type = {id(t): ref for t, ref in zip(types, refs, strict=True)}
     _describe_fields(schemas, types)
     inline = {name: by_type[id(t)] for name, t in named.items() if "$ref" not in by_type[id(t)]}
-    schemas = _name_components(schemas, inline)
+    schemas = _name_components(schemas, inline, named)
     doc: dict[str, Any] = {"openapi": "3.1.0", "info": dict(info), "servers": [{"url": "/"}],
                            "tags": [dict(t) for t in tags], "paths": {}}
     shared = {status: name for status, (name, _) in responses.items()}
@@ -226,6 +226,23 @@ def _module_ast(path: str) -> ast.Module:
         return ast.parse(f.read())
 
 
+def alias_doc(union: Any, name: str) -> str:
+    """The docstring under ``name = <union>`` in the module of the union's first member."""
+    members = getattr(union, "__args__", ())
+    module = sys.modules.get(getattr(members[0], "__module__", "")) if members else None
+    path = inspect.getsourcefile(module) if module is not None else None
+    if path is None:
+        return ""
+    body = _module_ast(path).body
+    for stmt, nxt in itertools.pairwise(body):
+        if isinstance(stmt, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == name for t in stmt.targets) \
+                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) \
+                and isinstance(nxt.value.value, str):
+            return " ".join(nxt.value.value.split())
+    return ""
+
+
 def _docs_in(body: list[ast.stmt]) -> dict[str, str]:
     docs = {}
     for stmt, nxt in itertools.pairwise(body):
@@ -236,12 +253,16 @@ def _docs_in(body: list[ast.stmt]) -> dict[str, str]:
     return docs
 
 
-def _name_components(schemas: dict[str, Any], inline: Mapping[str, Any]) -> dict[str, Any]:
+def _name_components(schemas: dict[str, Any], inline: Mapping[str, Any],
+                     named: Mapping[str, Any]) -> dict[str, Any]:
     """Give named unions and titled aliases components of their own, tagged unions a
     ``oneOf`` (their branches exclude each other by the tag) and tags a ``const``."""
     schemas = _hoisted(schemas, inline)
     for name, schema in inline.items():
         schemas[name] = _union(schema)
+        doc = alias_doc(named[name], name)
+        if doc:
+            schemas[name] = {"description": doc, **schemas[name]}
     found: dict[str, Any] = {}
     out = {name: _titled({k: v for k, v in schema.items() if k != "title"}, found)
            for name, schema in schemas.items()}
