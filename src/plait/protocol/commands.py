@@ -74,7 +74,8 @@ class StartTimerCommand(_Command, kw_only=True, tag="start_timer"):
     """A durable timer. Writes TIMER_STARTED; TIMER_FIRED follows after `duration` seconds."""
 
     timer_id: Name
-    duration: Annotated[float, Meta(ge=0)]
+    duration: float
+    """Seconds; a negative duration fires at once, as 0 does."""
 
 
 class CancelTimerCommand(_Command, kw_only=True, tag="cancel_timer"):

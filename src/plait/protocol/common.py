@@ -115,7 +115,7 @@ class RetryPolicy(Struct, kw_only=True, omit_defaults=True):
     """Seconds before the second attempt (default 1)."""
     backoff_coefficient: Annotated[float, Meta(ge=1)] | None = None
     """Each delay is the previous one times this (default 2)."""
-    maximum_interval: Annotated[float, Meta(gt=0)] | None = None
+    maximum_interval: float | None = None
     """Cap on the delay in seconds; null means 100 x `initial_interval`."""
     maximum_attempts: Annotated[int, Meta(ge=0)] | None = None
     """Attempts in all; 0 (the default) is unlimited."""

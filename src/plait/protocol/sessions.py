@@ -7,9 +7,9 @@ one kind on one task queue.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from msgspec import Meta, Struct
+from msgspec import Struct
 
 from plait.protocol.common import TaskToken
 from plait.protocol.enums import TaskKind
@@ -31,8 +31,8 @@ class OpenSessionRequest(Struct, kw_only=True, omit_defaults=True):
 
     task_queue: str | None = None
     """The queue this worker polls."""
-    identity: Annotated[str, Meta(max_length=200)] | None = None
-    """Who the worker is (host, pid); shown in histories."""
+    identity: str | None = None
+    """Who the worker is (host, pid); shown in histories (the first 200 characters)."""
     workflow_types: list[str] | None = None
     """The workflow types it runs."""
     activity_types: list[str] | None = None
