@@ -549,7 +549,7 @@ OPERATIONS: list[Operation] = [
         tag="workers",
         description=(
             "What a busy worker sends instead of one request per task: each item is a "
-            "body of `/workflow-tasks/complete`, `/workflow-tasks/fail`, `/activity- "
+            "body of `/workflow-tasks/complete`, `/workflow-tasks/fail`, `/activity-"
             "tasks/complete` or `/activity-tasks/fail` with a `type` saying which. Each "
             "item is applied exactly as its own route would apply it (its own fencing "
             "check and transaction savepoint) and answered on its own, in order: "
@@ -668,7 +668,7 @@ OPERATIONS: list[Operation] = [
         tag="workers",
         description=(
             "Renews the attempt's heartbeat timeout and keeps `details` for the next "
-            "attempt. 409 `stale_task` means the attempt timed out or was re- "
+            "attempt. 409 `stale_task` means the attempt timed out or was re-"
             "dispatched: stop working on it."
         ),
         request=completions.HeartbeatActivityRequest,
