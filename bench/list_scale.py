@@ -27,6 +27,7 @@ from typing import Any
 
 from plait.store.base import ExecutionRow, Store, Txn
 from plait.store.postgres import PostgresStore
+from plait.store.run_state import RunState
 from plait.store.sqlite import SQLiteStore
 
 NS = "bench"
@@ -39,7 +40,7 @@ def row(i: int, runs: int) -> ExecutionRow:
     attrs = {"customer": f"c-{i % 1000}", "tier": i % 3, "region": ("eu", "us", "ap", "sa")[i % 4]}
     status = "FAILED" if i % 50 == 0 else "COMPLETED"
     return ExecutionRow(NS, f"order-{i:07}", f"r{i}", ("Order", "Refund", "Invoice")[i % 3],
-                        "q", status, start, start + 5.0, 12, {"wt": None}, {"ok": True},
+                        "q", status, start, start + 5.0, 12, RunState(), {"ok": True},
                         attrs, None)
 
 

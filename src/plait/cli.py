@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
 import json
 import logging
 import os
@@ -18,8 +19,9 @@ import typer
 
 from plait import errors
 from plait._cli import render
-from plait._cli.filters import STATUSES, parse_filters, parse_search_attribute
-from plait._cli.runner import Output, fail, parse_inputs, with_client
+from plait._cli.filters import STATUSES, Filters, parse_filters, parse_search_attribute
+from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
+from plait._cli.runner import Output, fail, with_client
 from plait.client import Client, WorkflowExecution, WorkflowHandle
 
 __all__ = ["app", "main"]
@@ -43,6 +45,7 @@ OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text or json.
 WorkflowId = Annotated[str, typer.Argument(metavar="ID", help="The workflow id.")]
 RunId = Annotated[str | None, typer.Option(help="A run of the workflow (default: the latest).")]
 DEFAULT_ADDRESS = "http://127.0.0.1:7233"
+LIST_PAGE = 500  # runs per request of `workflow list`; the server allows up to 1,000
 
 
 @app.callback()
@@ -60,13 +63,22 @@ def _run(coro: object) -> None:
     asyncio.run(coro)  # type: ignore[arg-type]
 
 
+class LogLevel(enum.StrEnum):
+    debug = "debug"
+    info = "info"
+    warning = "warning"
+    error = "error"
+
+
 @app.command()
 def server(
     db: Annotated[str, typer.Option(envvar="PLAIT_DB", help="sqlite:///PATH (default "
-                                    "./plait.db) or postgresql://...")] = "sqlite:///./plait.db",
+                                    "./plait.db), sqlite:////ABSOLUTE/PATH or "
+                                    "postgresql://... (env PLAIT_DB).")] = "sqlite:///./plait.db",
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 7233,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: a free one).")] = 7233,
+    log_level: Annotated[LogLevel, typer.Option(case_sensitive=False,
+                                                help="What the server logs.")] = LogLevel.info,
     time_skipping: Annotated[bool, typer.Option(
         "--time-skipping", hidden=True,
         help="Tests only, on a fresh database: durable time jumps to the next timer while a "
@@ -75,28 +87,28 @@ def server(
              "skipped offset is not saved: a restart puts time back.")] = False,
 ) -> None:
     """Run the orchestrator: HTTP API under /api/v1, web UI at /, metrics at /metrics."""
-    from plait.server.main import serve
+    from plait.server.main import StartupError, serve
     from plait.store import StoreUnavailable
 
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         _run(serve(db, host, port, time_skipping=time_skipping))
-    except StoreUnavailable as e:
+    except (StartupError, StoreUnavailable) as e:
         fail(str(e))
-    except OSError as e:
-        fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
 
 
 # -- workflow commands ---------------------------------------------------------------------
-@workflow_app.command()
+@workflow_app.command(cls=OrderedCommand)
 def start(
+    ctx: typer.Context,
     workflow_type: Annotated[str, typer.Argument(metavar="TYPE", help="The workflow type.")],
     workflow_id: Annotated[str, typer.Option("--id", help="The workflow id (unique while "
                                              "it runs).")],
     task_queue: Annotated[str, typer.Option(help="The task queue its workers poll.")],
     inputs: Annotated[list[str] | None, typer.Option(
         "--input", "-i", help="One workflow argument as JSON; repeat for each argument.")] = None,
+    input_files: InputFiles = None,
     search_attribute: Annotated[list[str] | None, typer.Option(
         "--search-attribute", "-a", metavar="KEY=VALUE",
         help="A search attribute to start with (VALUE is JSON if it parses, else text); "
@@ -106,7 +118,7 @@ def start(
     output: OutputOpt = Output.text,
 ) -> None:
     """Start a workflow; prints its workflow id and run id."""
-    args = parse_inputs(inputs)
+    args = read_inputs(ctx, inputs, input_files)
     attrs = dict(parse_search_attribute(a) for a in search_attribute or []) or None
 
     async def go(client: Client) -> WorkflowHandle:
@@ -142,7 +154,9 @@ def list_(
     search_attribute: SearchFilter = None,
     started_after: AfterFilter = None,
     started_before: BeforeFilter = None,
-    limit: Annotated[int, typer.Option(min=1, help="At most this many, newest first.")] = 50,
+    limit: Annotated[int | None, typer.Option(
+        min=1, help="At most this many, newest first; says how many match in all when there "
+                    "are more (default: every one).")] = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
@@ -150,22 +164,31 @@ def list_(
     """List workflow runs, newest first."""
     filters = parse_filters(workflow_type, status, search_attribute, started_after,
                             started_before)
-
-    async def go(client: Client) -> list[WorkflowExecution]:
-        rows = []
-        async for w in client.list_workflows(**filters.as_kwargs(), page_size=min(limit, 500)):
-            rows.append(w)
-            if len(rows) >= limit:
-                break
-        return rows
-
-    rows = with_client(address, namespace, go)
+    rows, total = with_client(address, namespace, lambda c: _list_page(c, filters, limit))
     if output is Output.json:
         render.print_json([render.execution_json(w) for w in rows])
     elif rows:
         render.console().print(render.workflows_table(rows))
     else:
         typer.echo("no workflows")
+    if total is not None:
+        # With --output json the note goes to stderr: stdout stays one JSON array.
+        typer.echo(f"{len(rows)} of {total} workflows shown (--limit {limit}); "
+                   "raise --limit to see more", err=output is Output.json)
+
+
+async def _list_page(client: Client, filters: Filters,
+                     limit: int | None) -> tuple[list[WorkflowExecution], int | None]:
+    """The runs, page by page from the server, up to ``limit``; and when more match, how
+    many in all (a list cut short without saying so reads as "that is all of them")."""
+    rows: list[WorkflowExecution] = []
+    page_size = min(limit + 1, LIST_PAGE) if limit is not None else LIST_PAGE
+    async for w in client.list_workflows(**filters.as_kwargs(), page_size=page_size):
+        if limit is not None and len(rows) == limit:
+            # Runs may close or be deleted meanwhile; at least limit + 1 matched.
+            return rows, max(await client.count_workflows(**filters.as_kwargs()), limit + 1)
+        rows.append(w)
+    return rows, None
 
 
 @workflow_app.command()
@@ -258,36 +281,40 @@ def result(
     render.print_json(value, indent=2 if output is Output.text else None)
 
 
-@workflow_app.command()
+@workflow_app.command(cls=OrderedCommand)
 def signal(
+    ctx: typer.Context,
     workflow_id: WorkflowId,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The signal's name.")],
     inputs: Annotated[list[str] | None, typer.Option(
         "--input", "-i", help="One signal argument as JSON; repeat for each argument.")] = None,
+    input_files: InputFiles = None,
     run_id: RunId = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
 ) -> None:
     """Send a signal to a running workflow; it is recorded before this returns."""
-    args = parse_inputs(inputs)
+    args = read_inputs(ctx, inputs, input_files)
     with_client(address, namespace,
                 lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).signal(name, *args))
     typer.echo(f"signalled {workflow_id}: {name}")
 
 
-@workflow_app.command()
+@workflow_app.command(cls=OrderedCommand)
 def query(
+    ctx: typer.Context,
     workflow_id: WorkflowId,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The query's name.")],
     inputs: Annotated[list[str] | None, typer.Option(
         "--input", "-i", help="One query argument as JSON; repeat for each argument.")] = None,
+    input_files: InputFiles = None,
     run_id: RunId = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
 ) -> None:
     """Ask a workflow for its state through a query handler; prints the answer as JSON."""
-    args = parse_inputs(inputs)
+    args = read_inputs(ctx, inputs, input_files)
     value = with_client(
         address, namespace,
         lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).query(name, *args))
@@ -425,6 +452,8 @@ def _usage_error(e: Exception) -> int:
         typer.echo(e.format_message())  # type: ignore[attr-defined]
         return 0
     message = " ".join(e.format_message().split())  # type: ignore[attr-defined]
+    # typer coerces through pydantic, whose messages for a bad choice start "Value error, ".
+    message = message.replace(": Value error, ", ": ")
     typer.echo(f"error: {message} (see --help)", err=True)
     return int(getattr(e, "exit_code", 2))
 

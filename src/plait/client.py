@@ -10,17 +10,18 @@ import dataclasses
 import datetime as dt
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
-from urllib.parse import quote
+from typing import Any, Generic, Required, TypedDict, Unpack, overload
 
 from plait import errors
+from plait._api import Api
+from plait._typing import R, SelfT, Ts
 from plait.history import History
 from plait.protocol.failure import to_exception
 from plait.protocol.jsoncodec import dumps_str
 from plait.protocol.payload import decode, encode_args
-from plait.protocol.transport import Transport
+from plait.protocol.transport import HttpTransport, Transport
 from plait.retry import RetryPolicy
 from plait.runtime.definitions import workflow_defn_of
 
@@ -128,32 +129,62 @@ def _seconds(value: timedelta | float | None) -> float | None:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-class Client:
-    """A connection to a plait server, for one namespace."""
+class StartWorkflowOptions(TypedDict, total=False):
+    """The keyword options of :meth:`Client.start_workflow` and :meth:`Client.execute_workflow`
+    (a type for editors and type checkers; the defaults are the methods')."""
 
-    def __init__(self, transport: Transport, namespace: str) -> None:
-        self.transport = transport
+    id: Required[str]
+    task_queue: Required[str]
+    id_reuse_policy: str
+    """May a closed workflow's id start again: "allow_duplicate" (default),
+    "allow_duplicate_failed_only", "reject_duplicate"."""
+    id_conflict_policy: str
+    """When the id is running: "fail" (default), "use_existing", "terminate_existing"."""
+    search_attributes: dict[str, Any] | None
+    memo: dict[str, Any] | None
+    execution_timeout: timedelta | None
+    task_timeout: timedelta
+    retry_policy: RetryPolicy | None
+    start_signal: Callable[..., Any] | str | None
+    """Signal-with-start: this signal is delivered in the workflow's first task."""
+    start_signal_args: Sequence[Any]
+    header: dict[str, Any] | None
+    request_id: str | None
+    """Deduplicates a repeated start (a fresh one by default)."""
+
+
+class Client:
+    """A connection to a plait server, for one namespace.
+
+    Built by :meth:`connect`; constructed directly over any :class:`Transport` (such as a
+    ``MockTransport`` in a unit test)."""
+
+    def __init__(self, transport: Transport, namespace: str = "default", *,
+                 retry_for: float = 60.0) -> None:
+        self.api = Api(transport, namespace, retry_for=retry_for)
         self.namespace = namespace
 
     @staticmethod
     async def connect(address: str | None = None, *, namespace: str = "default",
                       api_key: str | None = None,
                       retry_timeout: timedelta = timedelta(seconds=60)) -> Client:
-        """Address defaults to ``PLAIT_ADDRESS``, else ``http://127.0.0.1:7233``.
+        """Address defaults to ``PLAIT_ADDRESS``, else ``http://127.0.0.1:7233``; without a
+        scheme (``localhost:7233``) it means ``http://``. An address that cannot be one raises
+        ``PlaitError`` here, not at the first call.
 
         Calls that are safe to repeat ride out a server restart or an unreachable server for
         up to ``retry_timeout``, then raise.
         """
         address = address or os.environ.get("PLAIT_ADDRESS") or DEFAULT_ADDRESS
-        return Client(Transport(address, api_key, retry_for=retry_timeout.total_seconds()),
-                      namespace)
+        return Client(HttpTransport(address, api_key), namespace,
+                      retry_for=retry_timeout.total_seconds())
 
     @property
     def address(self) -> str:
-        return self.transport.address
+        return self.api.address
 
     async def close(self) -> None:
-        await self.transport.close()
+        await self.api.close()
 
     async def __aenter__(self) -> Client:
         return self
@@ -161,11 +192,25 @@ class Client:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _ns_path(self) -> str:
-        return f"/api/v1/namespaces/{quote(self.namespace, safe='')}"
-
     # -- workflows ----------------------------------------------------------------------------
-    async def start_workflow(
+    @overload
+    async def start_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]], *args: *Ts,
+                             **options: Unpack[StartWorkflowOptions]) -> WorkflowHandle[R]: ...
+
+    @overload
+    async def start_workflow(self, workflow: str | type, *args: Any,
+                             **options: Unpack[StartWorkflowOptions]) -> WorkflowHandle[Any]: ...
+
+    async def start_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
+                             *args: *Ts, **options: Any) -> WorkflowHandle[Any]:
+        """Start a workflow; raises ``WorkflowAlreadyStartedError`` when its id is running.
+
+        ``workflow`` is the ``@workflow.run`` method (``Order.run``: its arguments and result
+        are type-checked) or the workflow's name; ``options`` are
+        :class:`StartWorkflowOptions`."""
+        return await self._start(workflow, *args, **options)
+
+    async def _start(
         self,
         workflow: Callable[..., Any] | type | str,
         *args: Any,
@@ -178,16 +223,14 @@ class Client:
         execution_timeout: timedelta | None = None,
         task_timeout: timedelta = timedelta(seconds=10),
         retry_policy: RetryPolicy | None = None,
-        start_signal: str | None = None,
-        start_signal_args: tuple[Any, ...] = (),
+        start_signal: Callable[..., Any] | str | None = None,
+        start_signal_args: Sequence[Any] = (),
         header: dict[str, Any] | None = None,
         request_id: str | None = None,
-        _wait_result: float = 0.0,
-    ) -> WorkflowHandle:
-        """Start a workflow; raises ``WorkflowAlreadyStartedError`` when its id is running.
-
-        (``_wait_result`` is :meth:`execute_workflow`'s: the server holds the start request
-        up to that many seconds for the result, saving a second request.)"""
+        wait_result: float = 0.0,
+    ) -> WorkflowHandle[Any]:
+        """:meth:`start_workflow`; ``wait_result`` is :meth:`execute_workflow`'s: the server
+        holds the start request up to that many seconds for the result, saving a request."""
         name, ret_hint = _workflow_name(workflow)
         body = {
             "workflow_id": id, "workflow_type": name, "task_queue": task_queue,
@@ -201,23 +244,30 @@ class Client:
         if start_signal is not None:
             body["start_signal"] = {"signal_name": _handler_name(start_signal),
                                     "input": encode_args(start_signal_args)}
-        if _wait_result:
-            body["wait_result"] = _wait_result
+        if wait_result:
+            body["wait_result"] = wait_result
         try:
-            resp = await self.transport.call("POST", self._ns_path() + "/workflows", body,
-                                             timeout=_wait_result + 40.0)
+            resp = await self.api.start_workflow(body, wait_result=wait_result)
         except errors.WorkflowAlreadyStartedError as e:
             raise errors.WorkflowAlreadyStartedError(e.message, workflow_id=id) from None
-        handle = WorkflowHandle(self, id, resp["run_id"], ret_hint=ret_hint,
-                                first_run_id=resp["run_id"])
+        handle: WorkflowHandle[Any] = WorkflowHandle(self, id, resp["run_id"], ret_hint=ret_hint,
+                                                     first_run_id=resp["run_id"])
         handle._outcome_at_start = resp.get("outcome")
         return handle
 
-    async def execute_workflow(self, workflow: Callable[..., Any] | type | str, *args: Any,
-                               **options: Any) -> Any:
+    @overload
+    async def execute_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]],
+                               *args: *Ts, **options: Unpack[StartWorkflowOptions]) -> R: ...
+
+    @overload
+    async def execute_workflow(self, workflow: str | type, *args: Any,
+                               **options: Unpack[StartWorkflowOptions]) -> Any: ...
+
+    async def execute_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
+                               *args: *Ts, **options: Any) -> Any:
         """Start a workflow and wait for its result: one request when it ends within
         ``EXECUTE_WAIT`` seconds (the server answers the start with the outcome)."""
-        handle = await self.start_workflow(workflow, *args, **options, _wait_result=EXECUTE_WAIT)
+        handle = await self._start(workflow, *args, **options, wait_result=EXECUTE_WAIT)
         outcome = handle._outcome_at_start
         if outcome and outcome["closed"] and not (outcome["result"] or {}).get(
                 "new_execution_run_id"):
@@ -225,11 +275,13 @@ class Client:
         return await handle.result()
 
     def get_workflow_handle(self, workflow_id: str, *, run_id: str | None = None,
-                            result_type: Any = Any) -> WorkflowHandle:
+                            result_type: Any = Any) -> WorkflowHandle[Any]:
         return WorkflowHandle(self, workflow_id, run_id, ret_hint=result_type)
 
-    def get_workflow_handle_for(self, workflow: Callable[..., Any], workflow_id: str, *,
-                                run_id: str | None = None) -> WorkflowHandle:
+    def get_workflow_handle_for(self, workflow: Callable[..., Awaitable[R]], workflow_id: str,
+                                *, run_id: str | None = None) -> WorkflowHandle[R]:
+        """A handle whose :meth:`WorkflowHandle.result` is decoded (and typed) as
+        ``workflow``'s result."""
         _, ret_hint = _workflow_name(workflow)
         return WorkflowHandle(self, workflow_id, run_id, ret_hint=ret_hint)
 
@@ -239,18 +291,15 @@ class Client:
                              ) -> None:
         """Limit activity starts on a queue (every server and worker shares the budget);
         with ``per_key`` each ``rate_limit_key`` of ``execute_activity`` has its own."""
-        await self.transport.call("PUT", self._ns_path() + "/rate-limits", {
+        await self.api.set_rate_limit({
             "task_queue": task_queue, "activity_type": activity_type,
             "per_second": per_second, "burst": burst, "per_key": per_key})
 
     async def list_rate_limits(self) -> list[dict[str, Any]]:
-        resp = await self.transport.call("GET", self._ns_path() + "/rate-limits")
-        return list(resp["rate_limits"])
+        return await self.api.list_rate_limits()
 
     async def delete_rate_limit(self, task_queue: str, activity_type: str | None = None) -> None:
-        params = {"task_queue": task_queue, **({"activity_type": activity_type}
-                                               if activity_type else {})}
-        await self.transport.call("DELETE", self._ns_path() + "/rate-limits", params=params)
+        await self.api.delete_rate_limit(task_queue, activity_type)
 
     def get_async_activity_handle(self, task_token: str) -> AsyncActivityHandle:
         """Complete, fail or heartbeat an activity that called ``raise_complete_async()``."""
@@ -269,8 +318,7 @@ class Client:
                                 started_before)
         params["page_size"] = str(page_size)
         while True:
-            page = await self.transport.call("GET", self._ns_path() + "/workflows",
-                                             params=params)
+            page = await self.api.list_workflows(params)
             for d in page["workflows"]:
                 yield WorkflowExecution.from_dict(d)
             if not page.get("next_page_token"):
@@ -285,9 +333,7 @@ class Client:
         """How many runs :meth:`list_workflows` would give for the same filters."""
         params = _filter_params(workflow_type, status, search_attributes, started_after,
                                 started_before)
-        resp = await self.transport.call("GET", self._ns_path() + "/workflow-count",
-                                         params=params)
-        return int(resp["count"])
+        return await self.api.count_workflows(params)
 
 
 class AsyncActivityHandle:
@@ -300,21 +346,18 @@ class AsyncActivityHandle:
     async def complete(self, result: Any = None) -> None:
         from plait.protocol.payload import encode
 
-        await self.client.transport.call("POST", "/api/v1/activity-tasks/complete",
-                                         {"token": self.task_token, "result": encode(result)})
+        await self.client.api.complete("activity_complete",
+                                       {"token": self.task_token, "result": encode(result)})
 
     async def fail(self, error: BaseException) -> None:
         """Fail the attempt; the server retries it per the activity's retry policy."""
         from plait.protocol.failure import from_exception
 
-        await self.client.transport.call("POST", "/api/v1/activity-tasks/fail",
-                                         {"token": self.task_token,
-                                          "failure": from_exception(error)})
+        await self.client.api.complete("activity_fail", {"token": self.task_token,
+                                                         "failure": from_exception(error)})
 
     async def heartbeat(self, *details: Any) -> None:
-        await self.client.transport.call("POST", "/api/v1/activity-tasks/heartbeat",
-                                         {"token": self.task_token,
-                                          "details": encode_args(details)})
+        await self.client.api.heartbeat_activity(self.task_token, encode_args(details))
 
 
 def _filter_params(workflow_type: str | None, status: str | None,
@@ -353,8 +396,10 @@ def _workflow_name(workflow: Callable[..., Any] | type | str) -> tuple[str, Any]
     return d.name, d.ret_hint
 
 
-class WorkflowHandle:
-    """A workflow by id (and run); without a run id, calls go to the latest run."""
+class WorkflowHandle(Generic[R]):
+    """A workflow by id (and run); without a run id, calls go to the latest run. ``R`` is
+    what :meth:`result` returns (typed when the handle came from ``start_workflow(Wf.run,
+    ...)``)."""
 
     def __init__(self, client: Client, workflow_id: str, run_id: str | None = None, *,
                  ret_hint: Any = Any, first_run_id: str | None = None) -> None:
@@ -365,14 +410,7 @@ class WorkflowHandle:
         self._ret_hint = ret_hint
         self._outcome_at_start: dict[str, Any] | None = None
 
-    @property
-    def _path(self) -> str:
-        return f"{self.client._ns_path()}/workflows/{quote(self.id, safe='')}"
-
-    def _params(self) -> dict[str, str]:
-        return {"run_id": self.run_id} if self.run_id else {}
-
-    async def result(self, *, timeout: timedelta | None = None) -> Any:
+    async def result(self, *, timeout: timedelta | None = None) -> R:
         """Wait for the run to close; its result, or ``WorkflowFailureError`` with the cause."""
         import asyncio
 
@@ -381,9 +419,7 @@ class WorkflowHandle:
         run_id = self.run_id
         while True:
             wait = 30.0 if deadline is None else max(0.0, min(30.0, deadline - loop.time()))
-            params = {"wait": str(wait), **({"run_id": run_id} if run_id else {})}
-            resp = await self.client.transport.call("GET", self._path + "/result",
-                                                    params=params)
+            resp = await self.client.api.workflow_result(self.id, run_id, wait=wait)
             if resp["closed"]:
                 nxt = (resp["result"] or {}).get("new_execution_run_id")
                 if nxt:  # continued as new, or failed and retried: follow to the last run
@@ -393,10 +429,11 @@ class WorkflowHandle:
             if deadline is not None and loop.time() >= deadline:
                 raise TimeoutError(f"workflow {self.id} still running")
 
-    def _outcome(self, r: dict[str, Any]) -> Any:
+    def _outcome(self, r: dict[str, Any]) -> R:
         status = r["status"]
         if status == "COMPLETED":
-            return decode(r.get("result"), self._ret_hint)
+            result: R = decode(r.get("result"), self._ret_hint)
+            return result
         if status == "FAILED":
             cause: BaseException = to_exception(r.get("failure"))
             raise errors.WorkflowFailureError("workflow failed", cause=cause)
@@ -412,20 +449,19 @@ class WorkflowHandle:
         raise errors.WorkflowFailureError(f"workflow closed as {status}")
 
     async def describe(self) -> WorkflowExecutionDescription:
-        raw = await self.client.transport.call("GET", self._path, params=self._params())
+        raw = await self.client.api.describe_workflow(self.id, self.run_id)
         return WorkflowExecutionDescription.from_raw(raw)
 
     async def fetch_history(self) -> History:
-        raw = await self.client.transport.call("GET", self._path + "/history",
-                                               params=self._params())
+        raw = await self.client.api.workflow_history(self.id, self.run_id)
         return History.from_dict(raw)
 
     async def signal(self, signal: Callable[..., Any] | str, *args: Any,
                      request_id: str | None = None) -> None:
         """Deliver a signal; it is durable once this returns, and handled in order."""
-        await self.client.transport.call("POST", self._path + "/signal", {
-            "signal_name": _handler_name(signal), "input": encode_args(args),
-            "run_id": self.run_id, "request_id": request_id or str(uuid.uuid4())})
+        await self.client.api.signal_workflow(
+            self.id, self.run_id, name=_handler_name(signal), input=encode_args(args),
+            request_id=request_id or str(uuid.uuid4()))
 
     async def query(self, query: Callable[..., Any] | str, *args: Any,
                     timeout: timedelta = timedelta(seconds=10)) -> Any:
@@ -434,10 +470,9 @@ class WorkflowHandle:
         from plait.protocol.payload import hints_of
 
         hint = Any if isinstance(query, str) else hints_of(query)[1]
-        resp = await self.client.transport.call("POST", self._path + "/query", {
-            "query_name": _handler_name(query), "input": encode_args(args),
-            "run_id": self.run_id, "timeout": timeout.total_seconds()},
-            timeout=timeout.total_seconds() + 10)
+        resp = await self.client.api.query_workflow(
+            self.id, self.run_id, name=_handler_name(query), input=encode_args(args),
+            timeout=timeout.total_seconds())
         return decode(resp.get("result"), hint)
 
     async def execute_update(self, update: Callable[..., Any] | str, *args: Any,
@@ -448,9 +483,9 @@ class WorkflowHandle:
 
         uid = id or str(uuid.uuid4())
         hint = Any if isinstance(update, str) else hints_of(update)[1]
-        resp = await self.client.transport.call("POST", self._path + "/update", {
-            "update_id": uid, "update_name": _handler_name(update), "input": encode_args(args),
-            "run_id": self.run_id, "wait": 30})
+        resp = await self.client.api.update_workflow(
+            self.id, self.run_id, update_id=uid, name=_handler_name(update),
+            input=encode_args(args), wait=30)
         return await self._update_outcome(resp, uid, hint, resp.get("run_id"))
 
     async def get_update_result(self, update_id: str, *, result_type: Any = Any) -> Any:
@@ -462,9 +497,7 @@ class WorkflowHandle:
         # Poll the run that took the update, even if the workflow has moved on to a new run.
         run = run_id or self.run_id
         while resp is None or resp["status"] in ("requested", "accepted"):
-            resp = await self.client.transport.call(
-                "GET", f"{self._path}/updates/{quote(uid, safe='')}",
-                params={"wait": "30", **({"run_id": run} if run else {})})
+            resp = await self.client.api.update_outcome(self.id, run, uid, wait=30)
         if resp["status"] == "completed" and "failure" not in resp:
             return decode(resp.get("result"), hint)
         cause = to_exception(resp.get("failure"))
@@ -474,9 +507,9 @@ class WorkflowHandle:
     async def cancel(self, reason: str = "") -> None:
         """Ask the workflow to cancel: it sees ``asyncio.CancelledError`` at its current await
         and may run compensations before it ends as CANCELED."""
-        await self.client.transport.call("POST", self._path + "/cancel", {
-            "reason": reason, "run_id": self.run_id, "request_id": str(uuid.uuid4())})
+        await self.client.api.cancel_workflow(self.id, self.run_id, reason=reason,
+                                              request_id=str(uuid.uuid4()))
 
     async def terminate(self, reason: str = "terminated") -> None:
-        await self.client.transport.call("POST", self._path + "/terminate", {
-            "reason": reason, "run_id": self.run_id, "request_id": str(uuid.uuid4())})
+        await self.client.api.terminate_workflow(self.id, self.run_id, reason=reason,
+                                                 request_id=str(uuid.uuid4()))

@@ -23,9 +23,10 @@ from typing import Any
 from plait.client import Client
 from plait.history import History
 from plait.runtime.definitions import workflow_defn_of
-from plait.runtime.instance import WorkflowTaskError, new_instance
+from plait.runtime.instance import new_instance
+from plait.server.config import ServiceConfig
 from plait.server.main import Server
-from plait.server.service import Service, ServiceConfig
+from plait.server.service import Service
 
 __all__ = ["ActivityEnvironment", "Replayer", "WorkflowEnvironment"]
 
@@ -130,10 +131,10 @@ class Replayer:
                                 "workflow_type": wtype, "namespace": "default",
                                 "task_queue": started.get("task_queue", "")}
         inst = new_instance(defn, task)
-        try:
-            inst.replay_then_activate(events, None)
-        except WorkflowTaskError as e:
-            raise e.cause from None
+        outcome = inst.replay_then_activate(events, None)
+        inst.evict()
+        if outcome.failure is not None:
+            raise outcome.failure.cause
 
 
 class ActivityEnvironment:

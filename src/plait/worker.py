@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Any
 
 from plait import errors
+from plait._backoff import Backoff
 from plait._worker.activities import ActivityRunner
 from plait._worker.completions import Completions
 from plait._worker.slots import Slots
@@ -72,11 +73,22 @@ class Worker:
         self.activity_slots = Slots(max_concurrent_activities)
         self.query_slots = Slots(16)
         self.held: set[str] = set()
-        self.completions = Completions(client.transport)
+        """Tokens of the tasks running here: each lease heartbeat names them."""
+        self.api = client.api
+        self.completions = Completions(self.api)
         self.session_id: str | None = None
         self._expiry = 5.0
-        self.workflow_tasks = WorkflowTasks(self, wf_defns, max_cached_workflows)
-        self._acts = ActivityRunner(self, act_defns, max_concurrent_activities)
+        self.workflow_tasks = WorkflowTasks(
+            wf_defns, max_cached_workflows, api=self.api, completions=self.completions,
+            held=self.held, task_queue=task_queue, identity=self.identity,
+            own_activities=self.activity_names, activity_slots=self.activity_slots,
+            eager=lambda: self.eager, start_activity=self.spawn_activity)
+        self._acts = ActivityRunner(
+            act_defns, max_concurrent_activities, api=self.api, completions=self.completions,
+            held=self.held, task_queue=task_queue, workflow_tasks=self.workflow_tasks,
+            workflow_slots=self.workflow_slots,
+            eager_workflows=lambda: self.eager and bool(self.workflow_names),
+            start_workflow_task=lambda task: self.spawn_workflow_task(task, slot_held=True))
         self._graceful = graceful_shutdown_timeout.total_seconds()
         self._pollers = pollers
         self._background: list[asyncio.Task[None]] = []
@@ -86,6 +98,8 @@ class Worker:
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
         self._run_task: asyncio.Task[None] | None = None
+        self._fatal: errors.PlaitError | None = None
+        """Why the worker stopped on its own (a poll the server refuses for good)."""
 
     @property
     def eager(self) -> bool:
@@ -94,7 +108,8 @@ class Worker:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def run(self) -> None:
-        """Run until cancelled or :meth:`shutdown`."""
+        """Run until cancelled or :meth:`shutdown`; raises ``PlaitError`` when the server
+        refuses this worker's polls for good (an unknown namespace or route, a bad key)."""
         await self._open_session()
         kinds = []
         if self.workflow_tasks.workflows:
@@ -109,6 +124,8 @@ class Worker:
             await self._stop.wait()
         finally:
             await self._wind_down()
+        if self._fatal is not None:
+            raise self._fatal
 
     async def shutdown(self) -> None:
         """Stop polling, let running tasks finish (within the graceful timeout), close."""
@@ -143,6 +160,7 @@ class Worker:
             _, pending = await asyncio.wait(self._running, timeout=self._graceful)
             for t in pending:
                 t.cancel()
+        self.workflow_tasks.evict_all()
         for t in self._lease:
             t.cancel()
         for t in self._lease:
@@ -151,15 +169,13 @@ class Worker:
         session, self.session_id = self.session_id, None
         if session:
             with contextlib.suppress(errors.PlaitError):
-                await self.client.transport.call("DELETE", f"/api/v1/sessions/{session}",
-                                                 retry=False, timeout=5)
+                await self.api.close_session(session)
         self._acts.close()
         self._done.set()
 
     # -- session ------------------------------------------------------------------------------
     async def _open_session(self) -> None:
-        resp = await self.client.transport.call(
-            "POST", f"{self.client._ns_path()}/sessions",
+        resp = await self.api.open_session(
             {"task_queue": self.task_queue, "identity": self.identity,
              "workflow_types": sorted(self.workflow_tasks.workflows),
              "activity_types": sorted(self.activity_names)})
@@ -176,9 +192,7 @@ class Worker:
             idle = max(HEARTBEAT_EVERY, self._expiry / 2.5)
             await asyncio.sleep(HEARTBEAT_EVERY if self.held else idle)
             try:
-                await self.client.transport.call(
-                    "POST", f"/api/v1/sessions/{self.session_id}/heartbeat",
-                    {"held": sorted(self.held)}, retry=False, timeout=5)
+                await self.api.session_heartbeat(str(self.session_id), sorted(self.held))
             except errors.RPCError as e:
                 if e.code == "session_not_found":
                     log.warning("worker session expired; opening a new one")
@@ -193,51 +207,50 @@ class Worker:
         """Keep one request open at the server, re-opened as soon as it is answered: if this
         process dies, the connection drops and the server hands its tasks to other workers
         within a fraction of a second instead of waiting for the session to expire."""
+        backoff = Backoff(0.2, 1.0)  # short: a new session must be watched soon
         while True:
             try:
-                await self.client.transport.call(
-                    "GET", f"/api/v1/sessions/{self.session_id}/watch",
-                    params={"wait": str(WATCH_WAIT)}, retry=False, timeout=WATCH_WAIT + 10)
+                await self.api.watch_session(str(self.session_id), wait=WATCH_WAIT)
+                backoff.reset()
             except errors.RPCError as e:  # session gone (the heartbeat reopens it), or away
                 log.debug("session watch failed: %s", e)
-                await asyncio.sleep(0.2)
+                await backoff.wait()
             except Exception:
                 log.exception("session watch failed unexpectedly")
-                await asyncio.sleep(0.2)
+                await backoff.wait()
 
     # -- polling ------------------------------------------------------------------------------
     async def _poll_loop(self, kind: str) -> None:
         slots = {"workflow": self.workflow_slots, "activity": self.activity_slots,
                  "query": self.query_slots}[kind]
-        path = f"{self.client._ns_path()}/task-queues/{self.task_queue}/poll"
-        backoff = 0.1
+        backoff = Backoff(0.1, 5.0)
+        reopening = Backoff(0.2, 0.5)  # the heartbeat opens a new session within a second
         while not self._stop.is_set():
             n = await slots.reserve_some(max(1, min(POLL_BATCH, slots.free // 2)))
             try:
-                resp = await self.client.transport.call(
-                    "POST", path, {"session_id": self.session_id, "kind": kind,
-                                   "max_tasks": n, "wait": POLL_WAIT},
-                    retry=False, timeout=POLL_WAIT + 10)
-                backoff = 0.1
+                tasks = await self.api.poll(self.task_queue, session_id=self.session_id,
+                                            kind=kind, max_tasks=n, wait=POLL_WAIT)
+                backoff.reset()
+                reopening.reset()
             except errors.RPCError as e:
                 slots.release(n)
                 if e.code == "session_not_found":
-                    await asyncio.sleep(0.2)  # the heartbeat loop opens a new session
-                else:
-                    log.debug("poll failed (%s); retrying in %.1fs", e, backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    await reopening.wait()
+                    continue
+                if _refused_for_good(e):
+                    self._give_up(kind, e)
+                    return
+                log.debug("%s poll failed (%s); retrying", kind, e)
+                await backoff.wait()
                 continue
             except asyncio.CancelledError:
                 slots.release(n)
                 raise
             except Exception:  # a malformed response, say: log it and keep polling
                 slots.release(n)
-                log.exception("poll failed unexpectedly; retrying in %.1fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                log.exception("%s poll failed unexpectedly; retrying", kind)
+                await backoff.wait()
                 continue
-            tasks = resp["tasks"]
             slots.release(n - len(tasks))
             for task in tasks:
                 if kind == "workflow":
@@ -246,6 +259,17 @@ class Worker:
                     self._spawn(self.workflow_tasks.answer_query(task), self.query_slots)
                 else:
                     self.spawn_activity(task)
+
+    def _give_up(self, kind: str, e: errors.RPCError) -> None:
+        """A poll the server refuses for good would be refused forever: say so loudly and
+        stop the worker (``run()`` raises), rather than poll a 404 in silence."""
+        if self._fatal is None:
+            self._fatal = errors.PlaitError(
+                f"worker {self.identity} stopped: the server refuses its {kind} polls on task "
+                f"queue {self.task_queue!r}: {e}")
+            self._fatal.__cause__ = e
+            log.error("%s", self._fatal)
+        self._stop.set()
 
     def spawn_workflow_task(self, task: dict[str, Any], *, slot_held: bool) -> None:
         if not slot_held:
@@ -266,3 +290,9 @@ class Worker:
             if not task.cancelled() and task.exception() is not None:
                 log.error("worker task crashed", exc_info=task.exception())
         t.add_done_callback(done)
+
+
+def _refused_for_good(e: errors.RPCError) -> bool:
+    """A client error that repeating the same poll cannot cure (an unknown namespace or
+    route, a bad or revoked key), unlike an expired session, which the heartbeat renews."""
+    return 400 <= e.status < 500 and e.status not in (408, 409, 429)

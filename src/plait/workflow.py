@@ -15,10 +15,11 @@ import asyncio
 import datetime as dt
 import logging
 import uuid as _uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from datetime import timedelta
-from typing import Any, Literal, NoReturn, TypeVar, overload
+from typing import Any, Generic, Literal, NoReturn, TypedDict, TypeVar, Unpack, overload
 
+from plait._typing import R, SelfT, Ts
 from plait.protocol.events import CommandKind
 from plait.protocol.payload import encode_args
 from plait.retry import RetryPolicy
@@ -199,9 +200,34 @@ def _seconds(value: timedelta | float | None) -> float | None:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+class ActivityOptions(TypedDict, total=False):
+    """The keyword options of :func:`start_activity` and :func:`execute_activity` (a type for
+    editors and type checkers; the defaults are the functions')."""
+
+    task_queue: str | None
+    start_to_close_timeout: timedelta | None
+    schedule_to_close_timeout: timedelta | None
+    schedule_to_start_timeout: timedelta | None
+    heartbeat_timeout: timedelta | None
+    retry_policy: RetryPolicy | None
+    rate_limit_key: str | None
+    cancellation_type: Literal["try_cancel", "wait_cancellation_completed", "abandon"]
+    header: dict[str, Any] | None
+
+
+# Typed forms first: an async activity, a sync one (run in a thread), then by name (untyped).
+@overload
+def start_activity(activity: Callable[[*Ts], Awaitable[R]], *args: *Ts,
+                   **options: Unpack[ActivityOptions]) -> asyncio.Future[R]: ...
+@overload
+def start_activity(activity: Callable[[*Ts], R], *args: *Ts,
+                   **options: Unpack[ActivityOptions]) -> asyncio.Future[R]: ...
+@overload
+def start_activity(activity: str, *args: Any,
+                   **options: Unpack[ActivityOptions]) -> asyncio.Future[Any]: ...
 def start_activity(
-    activity: Callable[..., Any] | str,
-    *args: Any,
+    activity: Callable[[*Ts], Any] | str,
+    *args: *Ts,
     task_queue: str | None = None,
     start_to_close_timeout: timedelta | None = None,
     schedule_to_close_timeout: timedelta | None = None,
@@ -243,8 +269,17 @@ def start_activity(
     return inst.schedule_activity(command, ret_hint, cancellation_type)
 
 
-async def execute_activity(activity: Callable[..., Awaitable[Any]] | Callable[..., Any] | str,
-                           *args: Any, **options: Any) -> Any:
+@overload
+async def execute_activity(activity: Callable[[*Ts], Awaitable[R]], *args: *Ts,
+                           **options: Unpack[ActivityOptions]) -> R: ...
+@overload
+async def execute_activity(activity: Callable[[*Ts], R], *args: *Ts,
+                           **options: Unpack[ActivityOptions]) -> R: ...
+@overload
+async def execute_activity(activity: str, *args: Any,
+                           **options: Unpack[ActivityOptions]) -> Any: ...
+async def execute_activity(activity: Callable[[*Ts], Any] | str, *args: *Ts,
+                           **options: Any) -> Any:
     """Run an activity to its final outcome (retries included); raises ``ActivityError``."""
     return await start_activity(activity, *args, **options)
 
@@ -293,14 +328,14 @@ class ExternalWorkflowHandle:
                                    {"workflow_id": self.id, "run_id": self.run_id})
 
 
-class ChildWorkflowHandle(ExternalWorkflowHandle):
+class ChildWorkflowHandle(ExternalWorkflowHandle, Generic[R]):
     """A started child: await it for its result (``ChildWorkflowError`` if it failed)."""
 
-    def __init__(self, workflow_id: str, run_id: str, result: asyncio.Future[Any]) -> None:
+    def __init__(self, workflow_id: str, run_id: str, result: asyncio.Future[R]) -> None:
         super().__init__(workflow_id, run_id)
         self._result = result
 
-    def __await__(self) -> Any:
+    def __await__(self) -> Generator[Any, None, R]:
         return self._result.__await__()
 
 
@@ -309,9 +344,32 @@ def get_external_workflow_handle(workflow_id: str, *, run_id: str | None = None
     return ExternalWorkflowHandle(workflow_id, run_id)
 
 
+class ChildWorkflowOptions(TypedDict, total=False):
+    """The keyword options of :func:`start_child_workflow` and :func:`execute_child_workflow`
+    (a type for editors and type checkers; the defaults are the functions')."""
+
+    id: str | None
+    task_queue: str | None
+    parent_close_policy: Literal["terminate", "request_cancel", "abandon"]
+    execution_timeout: timedelta | None
+    task_timeout: timedelta | None
+    id_reuse_policy: str
+    memo: dict[str, Any] | None
+    search_attributes: dict[str, Any] | None
+    header: dict[str, Any] | None
+
+
+@overload
+async def start_child_workflow(workflow: Callable[[SelfT, *Ts], Awaitable[R]], *args: *Ts,
+                               **options: Unpack[ChildWorkflowOptions]
+                               ) -> ChildWorkflowHandle[R]: ...
+@overload
+async def start_child_workflow(workflow: str | type, *args: Any,
+                               **options: Unpack[ChildWorkflowOptions]
+                               ) -> ChildWorkflowHandle[Any]: ...
 async def start_child_workflow(
-    workflow: Callable[..., Any] | type | str,
-    *args: Any,
+    workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
+    *args: *Ts,
     id: str | None = None,
     task_queue: str | None = None,
     parent_close_policy: Literal["terminate", "request_cancel", "abandon"] = "terminate",
@@ -321,7 +379,7 @@ async def start_child_workflow(
     memo: dict[str, Any] | None = None,
     search_attributes: dict[str, Any] | None = None,
     header: dict[str, Any] | None = None,
-) -> ChildWorkflowHandle:
+) -> ChildWorkflowHandle[Any]:
     """Start a child workflow and return once it has started (the id defaults to
     ``<parent id>-child-<n>``); raises ``WorkflowAlreadyStartedError`` if the id is taken."""
     name, ret_hint = _workflow_ref(workflow)
@@ -336,8 +394,14 @@ async def start_child_workflow(
     return ChildWorkflowHandle(wid, run_id, result)
 
 
-async def execute_child_workflow(workflow: Callable[..., Any] | type | str, *args: Any,
-                                 **options: Any) -> Any:
+@overload
+async def execute_child_workflow(workflow: Callable[[SelfT, *Ts], Awaitable[R]], *args: *Ts,
+                                 **options: Unpack[ChildWorkflowOptions]) -> R: ...
+@overload
+async def execute_child_workflow(workflow: str | type, *args: Any,
+                                 **options: Unpack[ChildWorkflowOptions]) -> Any: ...
+async def execute_child_workflow(workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
+                                 *args: *Ts, **options: Any) -> Any:
     """Run a child workflow to its end; raises ``ChildWorkflowError`` when it did not complete."""
     return await (await start_child_workflow(workflow, *args, **options))
 

@@ -10,13 +10,15 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from plait import History
+from plait import Client, History
+from plait.client import WorkflowHandle
+from tests.integration.cli_process import one_line_error, plait, plait_command, stop
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -75,6 +77,13 @@ WORKER = textwrap.dedent('''
                 retry_policy=RetryPolicy(initial_interval=timedelta(seconds=60)))
 
     @workflow.defn
+    class Naps:
+        @workflow.run
+        async def run(self) -> None:
+            await asyncio.gather(workflow.sleep(timedelta(days=2)),
+                                 workflow.sleep(timedelta(minutes=90)))
+
+    @workflow.defn
     class Approval:
         def __init__(self) -> None:
             self.approval = ""
@@ -95,7 +104,7 @@ WORKER = textwrap.dedent('''
     async def main() -> None:
         client = await Client.connect()
         worker = Worker(client, task_queue="cli-tests", activities=[greet, refuse],
-                        workflows=[Greet, Fails, Waits, Buggy, Retrying, Approval])
+                        workflows=[Greet, Fails, Waits, Buggy, Retrying, Naps, Approval])
         async with worker:
             print("ready", flush=True)
             await asyncio.Event().wait()
@@ -104,24 +113,16 @@ WORKER = textwrap.dedent('''
 ''')
 
 
-def plait_command() -> list[str]:
-    script = Path(sys.executable).parent / "plait"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "plait"]
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the server's database, and of its and the worker's logs."""
+    return tmp_path_factory.mktemp("cli")
 
 
 @pytest.fixture(scope="module")
-def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def address(logs: Path) -> Iterator[str]:
     """A real ``plait server`` on a free port and a temporary database, with a worker."""
-    tmp = tmp_path_factory.mktemp("cli")
+    tmp = logs
     server = subprocess.Popen(
         [*plait_command(), "server", "--db", f"sqlite:///{tmp / 'plait.db'}", "--port", "0"],
         stdout=subprocess.PIPE, stderr=(tmp / "server.log").open("w"), text=True)
@@ -144,28 +145,10 @@ def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stop(server)
 
 
-def plait(*args: str, address: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PLAIT_ADDRESS", "PLAIT_DEBUG")}
-    if address is not None:
-        env["PLAIT_ADDRESS"] = address
-    return subprocess.run([*plait_command(), *args], capture_output=True, text=True,
-                          timeout=30, env=env)
-
-
 def ok(*args: str, address: str) -> str:
     proc = plait(*args, address=address)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
-    """The CLI failed the way it promises: non-zero exit, one ``error:`` line, no traceback."""
-    assert proc.returncode != 0
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("error: "), proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
 
 
 def start(address: str, workflow_type: str, *inputs: str) -> str:
@@ -390,3 +373,133 @@ def test_invalid_input_json(address: str, args: list[str], expected: str) -> Non
 ])
 def test_usage_errors_are_one_line(address: str, args: list[str], expected: str) -> None:
     assert expected in one_line_error(plait(*args, address=address))
+
+
+def eventually(check: Callable[[], bool], what: str, tries: int = 50) -> None:
+    """Ask again (each try is a CLI run or a file read) until ``check()`` holds."""
+    for _ in range(tries):
+        if check():
+            return
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_show_names_signals_and_gives_timers_a_readable_length(address: str) -> None:
+    """Issue 11: ``show`` left out the signal's name and printed ``duration=172800.0``."""
+    wid = start(address, "Approval")
+    ok("workflow", "signal", wid, "approve", "--input", '"alice"', "--input", '"ok"',
+       address=address)
+    ok("workflow", "result", wid, address=address)
+    signalled = [line for line in ok("workflow", "show", wid, address=address).splitlines()
+                 if "WORKFLOW_EXECUTION_SIGNALED" in line]
+    assert len(signalled) == 1 and "signal_name=approve" in signalled[0], signalled
+
+    naps = start(address, "Naps")
+    try:
+        eventually(lambda: ok("workflow", "show", naps, address=address)
+                   .count("TIMER_STARTED") == 2, "both timers started")
+        shown = ok("workflow", "show", naps, address=address)
+        assert "duration=2d" in shown and "duration=1h30m" in shown, shown
+        assert "172800" not in shown
+    finally:
+        ok("workflow", "terminate", naps, address=address)
+
+
+def test_failure_log_lines_carry_the_exception_type(address: str, logs: Path) -> None:
+    """Issue 11: the server and worker logged a failed workflow task as ``'missing'``, not
+    ``KeyError: 'missing'``."""
+    wid = start(address, "Buggy")
+    try:
+        eventually(lambda: bool(as_json("workflow", "describe", wid,
+                                        address=address)["last_task_failure"]),
+                   "the workflow task failed")
+        for log in ("server.log", "worker.log"):
+            lines = [line for line in (logs / log).read_text().splitlines()
+                     if "workflow task failed" in line and wid in line]
+            assert lines and all(line.endswith("KeyError: 'missing'") for line in lines), (
+                log, lines)
+    finally:
+        ok("workflow", "terminate", wid, address=address)
+
+
+def test_input_file_carries_values_too_large_for_the_command_line(
+        address: str, tmp_path: Path) -> None:
+    """Issue 11: one argument of 128 KiB or more failed with "Argument list too long"."""
+    name = "x" * 200_000
+    (tmp_path / "name.json").write_text(json.dumps(name))
+    wid = f"greet-{uuid.uuid4().hex[:8]}"
+    # The file comes first on the command line, so it is the first argument.
+    ok("workflow", "start", "Greet", "--id", wid, "--task-queue", "cli-tests",
+       "--input-file", str(tmp_path / "name.json"), "--input", "2", address=address)
+    assert json.loads(ok("workflow", "result", wid, address=address)) == {
+        "greeting": f"hello {name}", "n": 2}
+
+
+def test_input_file_from_stdin_and_in_command_line_order(address: str, tmp_path: Path) -> None:
+    wid = start(address, "Approval")
+    (tmp_path / "prefix.json").write_text('"it is "\n')
+    assert as_json("workflow", "query", wid, "status", "--input-file",
+                   str(tmp_path / "prefix.json"), address=address) == {
+        "status": "it is waiting"}
+    proc = plait("workflow", "signal", wid, "approve", "--input", '"alice"',
+                 "--input-file", "-", address=address, stdin='{"looks": "fine"}')
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(ok("workflow", "result", wid, address=address)) == (
+        "alice: {'looks': 'fine'}")
+
+    other = start(address, "Approval")
+    proc = plait("workflow", "signal", other, "approve", "--input-file", "-", "--input", '"ok"',
+                 address=address, stdin='"bob"')
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(ok("workflow", "result", other, address=address)) == "bob: ok"
+
+
+@pytest.mark.parametrize("args, stdin, expected", [
+    (["--input-file", "missing.json"], None, "--input-file missing.json: No such file"),
+    (["--input-file", "bad.json"], None, "--input-file bad.json is not one JSON value"),
+    (["--input-file", "two.json"], None, "--input-file two.json is not one JSON value"),
+    (["--input-file", "-"], "", "--input-file - (standard input) is empty"),
+    (["--input-file", "-", "--input-file", "-"], '"a"', "standard input) can be given only once"),
+    (["--input", "1", "--input-file", "bad.json", "--input", "{"], None, "bad.json"),
+])
+def test_bad_input_file(address: str, tmp_path: Path, args: list[str], stdin: str | None,
+                        expected: str) -> None:
+    (tmp_path / "bad.json").write_text("{oops")
+    (tmp_path / "two.json").write_text('"a"\n"b"\n')
+    wid = f"bad-file-{uuid.uuid4().hex[:8]}"
+    proc = plait("workflow", "start", "Greet", "--id", wid, "--task-queue", "cli-tests",
+                 *args, address=address, cwd=tmp_path, stdin=stdin)
+    assert expected in one_line_error(proc)
+    one_line_error(plait("workflow", "describe", wid, address=address))  # never started
+
+
+async def test_list_pages_through_everything_and_says_when_it_stops_early(
+        address: str) -> None:
+    """Issue 11: ``list`` stopped at 50 rows without saying that there were more."""
+    batch = f"b-{uuid.uuid4().hex[:8]}"  # text: a bare hex string may parse as a JSON number
+    client = await Client.connect(address)
+    handles: list[WorkflowHandle] = []
+    try:
+        # No worker polls this queue: the runs stay RUNNING and do nothing.
+        handles += [await client.start_workflow(
+            "Idle", id=f"idle-{batch}-{i:02d}", task_queue=f"nobody-{batch}",
+            search_attributes={"batch": batch}) for i in range(60)]
+        rows = as_json("workflow", "list", "-a", f"batch={batch}", address=address)
+        assert sorted(r["workflow_id"] for r in rows) == sorted(h.id for h in handles)
+
+        text = ok("workflow", "list", "-a", f"batch={batch}", "--limit", "7", address=address)
+        assert text.count(f"idle-{batch}-") == 7
+        assert text.splitlines()[-1].startswith("7 of 60 workflows shown")
+        everything = ok("workflow", "list", "-a", f"batch={batch}", address=address)
+        assert everything.count(f"idle-{batch}-") == 60 and "shown" not in everything
+
+        proc = plait("workflow", "list", "-a", f"batch={batch}", "--limit", "60",
+                     "--output", "json", address=address)
+        assert len(json.loads(proc.stdout)) == 60 and proc.stderr == ""
+        proc = plait("workflow", "list", "-a", f"batch={batch}", "--limit", "59",
+                     "--output", "json", address=address)
+        assert len(json.loads(proc.stdout)) == 59  # stdout stays one JSON array
+        assert proc.stderr.startswith("59 of 60 workflows shown")
+    finally:
+        for h in handles:
+            await h.terminate("test done")
+        await client.close()

@@ -167,9 +167,9 @@ async def test_wait_result_is_validated(env: WorkflowEnvironment) -> None:
     start = {"workflow_id": "w", "workflow_type": "Quick", "task_queue": "q"}
     for bad in ("soon", [1], True):
         with pytest.raises(RPCError, match="wait_result") as e:
-            await env.client.transport.call("POST", "/api/v1/namespaces/default/workflows",
-                                            {**start, "wait_result": bad})
+            await env.client.api.call("POST", "/api/v1/namespaces/default/workflows",
+                                      {**start, "wait_result": bad})
         assert e.value.status == 400
-    resp = await env.client.transport.call("POST", "/api/v1/namespaces/default/workflows",
-                                           {**start, "wait_result": -1})  # clamped to 0
+    resp = await env.client.api.call("POST", "/api/v1/namespaces/default/workflows",
+                                     {**start, "wait_result": -1})  # clamped to 0
     assert resp["started"] and "outcome" not in resp

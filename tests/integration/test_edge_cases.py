@@ -42,13 +42,13 @@ class Waiter:
 
 
 async def _session(env: WorkflowEnvironment, queue: str) -> str:
-    resp = await env.client.transport.call("POST", "/api/v1/namespaces/default/sessions",
-                                           {"task_queue": queue, "identity": "fake"})
+    resp = await env.client.api.call("POST", "/api/v1/namespaces/default/sessions",
+                                     {"task_queue": queue, "identity": "fake"})
     return str(resp["session_id"])
 
 
 async def _poll(env: WorkflowEnvironment, session: str, queue: str, kind: str) -> list[dict]:  # type: ignore[type-arg]
-    resp = await env.client.transport.call(
+    resp = await env.client.api.call(
         "POST", f"/api/v1/namespaces/default/task-queues/{queue}/poll",
         {"session_id": session, "kind": kind, "max_tasks": 1, "wait": 5})
     return list(resp["tasks"])
@@ -93,8 +93,8 @@ async def test_token_of_the_wrong_kind_is_refused(env: WorkflowEnvironment, queu
         await env.client.get_async_activity_handle(token).complete("x")
     assert info.value.code == "bad_token" and "workflow task token" in info.value.message
     with pytest.raises(RPCError):
-        await env.client.transport.call("POST", "/api/v1/activity-tasks/complete-async",
-                                        {"token": token})
+        await env.client.api.call("POST", "/api/v1/activity-tasks/complete-async",
+                                  {"token": token})
     async with Worker(env.client, task_queue=queue, workflows=[Chain], activities=[step]):
         assert await env.client.get_workflow_handle("kind").result() == 3
 

@@ -113,3 +113,38 @@ async def test_bad_queries(env: WorkflowEnvironment, queue: str) -> None:
         await h.query(Registration.progress, timeout=timedelta(seconds=0.5))
     assert info.value.status == 504 and info.value.code == "query_timeout"
 
+
+
+@workflow.defn
+class Looper:
+    def __init__(self) -> None:
+        self.next = False
+
+    @workflow.run
+    async def run(self, n: int) -> None:
+        self.n = n
+        await workflow.wait_condition(lambda: self.next)
+        workflow.continue_as_new(n + 1)
+
+    @workflow.signal
+    def step(self) -> None:
+        self.next = True
+
+    @workflow.query
+    def count(self) -> int:
+        return self.n
+
+
+async def test_a_query_racing_a_continue_as_new_is_answered(env: WorkflowEnvironment,
+                                                            queue: str) -> None:
+    """A query sent while its run continues as new is answered (by the run it reached, which
+    a worker replays), not dropped with the closing run's work until the client gives up."""
+    async with Worker(env.client, task_queue=queue, workflows=[Looper]):
+        await env.client.start_workflow(Looper.run, 0, id="looper", task_queue=queue)
+        h = env.client.get_workflow_handle("looper")  # the latest run, whichever it is
+        assert await h.query(Looper.count) == 0
+        for n in range(1, 11):
+            await h.signal(Looper.step)
+            got = await h.query(Looper.count, timeout=timedelta(seconds=5))
+            assert got in (n - 1, n)
+        await h.terminate()

@@ -62,7 +62,7 @@ async def test_retries_stop_at_maximum_attempts_and_non_retryable(env: WorkflowE
 
 async def test_bad_retry_policy_is_refused(env: WorkflowEnvironment, queue: str) -> None:
     with pytest.raises(RPCError) as info:
-        await env.client.transport.call("POST", "/api/v1/namespaces/default/workflows", {
+        await env.client.api.call("POST", "/api/v1/namespaces/default/workflows", {
             "workflow_id": "x", "workflow_type": "Flaky", "task_queue": queue,
             "retry_policy": {"backoff_coefficient": 0.1}})
     assert info.value.status == 400 and "retry_policy" in info.value.message

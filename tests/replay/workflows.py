@@ -1,5 +1,9 @@
 """Workflows whose recorded histories live in ``histories/``; replaying them guards the
-runtime against changes that would break running workflows."""
+runtime against changes that would break running workflows.
+
+Together they make every event type of the closed list (``tests.replay.record`` records
+them; ``test_replay`` checks the coverage). Regenerate with ``python -m tests.replay.record``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,11 @@ import asyncio
 from datetime import timedelta
 
 from plait import RetryPolicy, activity, workflow
+from plait.errors import ActivityError, ApplicationError, ChildWorkflowError
 
 T5 = timedelta(seconds=5)
+SHORT = timedelta(seconds=0.3)
+ONE_ATTEMPT = RetryPolicy(maximum_attempts=1)
 
 
 @activity.defn
@@ -71,24 +78,187 @@ class OnboardingNewArguments:
         return {"campaign": campaign, "phones": list(phones), "retried": retried}
 
 
-async def record(path: str) -> None:
-    """Regenerate the recorded history: ``python -m tests.replay.workflows``."""
-    from plait import Worker
-    from plait.testing import WorkflowEnvironment
-
-    async with WorkflowEnvironment.start_local() as env, Worker(
-            env.client, task_queue="replay", workflows=[Onboarding],
-            activities=[register, flaky_once]):
-        handle = await env.client.start_workflow(Onboarding.run, "acme", ["+1555", "+1666"],
-                                                 id="onboarding-1", task_queue="replay")
-        await handle.result()
-        history = await handle.fetch_history()
-    with open(path, "w") as f:
-        f.write(history.to_json())
+# -- activity outcomes: failed, timed out, cancelled ----------------------------------------
+@activity.defn
+async def refuse(reason: str) -> str:
+    raise ApplicationError(reason, type="Refused", non_retryable=True)
 
 
-if __name__ == "__main__":
-    import os
+@activity.defn
+async def stall(seconds: float) -> str:
+    """Heartbeats until done, or until its workflow cancels it."""
+    for _ in range(int(seconds * 20)):
+        activity.heartbeat()
+        await asyncio.sleep(0.05)
+    return "finished"
 
-    asyncio.run(record(os.path.join(os.path.dirname(__file__), "histories",
-                                    "onboarding.json")))
+
+@workflow.defn
+class ActivityOutcomes:
+    @workflow.run
+    async def run(self) -> list[str]:
+        seen = [await workflow.execute_activity(register, "plan", "basic",
+                                                start_to_close_timeout=T5)]
+        try:
+            await workflow.execute_activity(refuse, "no credit", start_to_close_timeout=T5)
+        except ActivityError as e:
+            seen.append(f"failed: {e.cause}")
+        try:
+            await workflow.execute_activity(stall, 1.0, start_to_close_timeout=SHORT,
+                                            retry_policy=ONE_ATTEMPT)
+        except ActivityError as e:
+            seen.append(f"timed out: {type(e.cause).__name__}")
+        handle = workflow.start_activity(stall, 30.0, start_to_close_timeout=T5,
+                                         heartbeat_timeout=timedelta(seconds=2),
+                                         cancellation_type="wait_cancellation_completed")
+        await workflow.sleep(0.3)
+        handle.cancel()
+        try:
+            await handle
+        except ActivityError as e:
+            seen.append(f"cancelled: {e.retry_state}")
+        return seen
+
+
+# -- signals and timers --------------------------------------------------------------------
+@workflow.defn
+class Approval:
+    """A timer that fires, then one that is cancelled when two approvals arrive first."""
+
+    def __init__(self) -> None:
+        self.approvals: list[str] = []
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        await workflow.sleep(0.05)
+        await workflow.wait_condition(lambda: len(self.approvals) >= 2,
+                                      timeout=timedelta(hours=1))
+        return self.approvals
+
+    @workflow.signal
+    def approve(self, by: str) -> None:
+        self.approvals.append(by)
+
+
+# -- updates -------------------------------------------------------------------------------
+@workflow.defn
+class Counter:
+    def __init__(self) -> None:
+        self.value = 0
+        self.closed = False
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.closed)
+        return self.value
+
+    @workflow.update
+    async def add(self, n: int) -> int:
+        await workflow.sleep(0.01)
+        self.value += n
+        return self.value
+
+    @add.validator
+    def check_add(self, n: int) -> None:
+        if n < 0:
+            raise ApplicationError("only additions", type="Invalid")
+
+    @workflow.signal
+    def close(self) -> None:
+        self.closed = True
+
+
+# -- children and other workflows ------------------------------------------------------------
+@workflow.defn
+class Child:
+    """Completes, fails, or waits (for a cancel, a timeout or a terminate) as asked."""
+
+    def __init__(self) -> None:
+        self.pokes = 0
+
+    @workflow.run
+    async def run(self, mode: str) -> str:
+        if mode == "fail":
+            raise ApplicationError("child refused", type="Refused")
+        if mode == "wait":
+            await workflow.wait_condition(lambda: False)
+        return f"child {mode}"
+
+    @workflow.signal
+    def poke(self) -> None:
+        self.pokes += 1
+
+
+@workflow.defn
+class Family:
+    """A child of each outcome; signals one (external signal) and cancels another."""
+
+    @workflow.run
+    async def run(self) -> dict[str, str]:
+        wid = workflow.info().workflow_id
+        out = {"completed": await workflow.execute_child_workflow(Child.run, "ok")}
+        for key, mode, timeout in (("failed", "fail", None), ("timed_out", "wait", SHORT)):
+            try:
+                await workflow.execute_child_workflow(Child.run, mode, id=f"{wid}-{key}",
+                                                      execution_timeout=timeout)
+            except ChildWorkflowError as e:
+                out[key] = type(e.cause).__name__
+        cancelled = await workflow.start_child_workflow(Child.run, "wait", id=f"{wid}-canceled")
+        await cancelled.cancel()
+        try:
+            await cancelled
+        except ChildWorkflowError as e:
+            out["canceled"] = type(e.cause).__name__
+        doomed = await workflow.start_child_workflow(Child.run, "wait", id=f"{wid}-terminated")
+        await doomed.signal(Child.poke)
+        try:
+            await doomed  # terminated by the recorder
+        except ChildWorkflowError as e:
+            out["terminated"] = type(e.cause).__name__
+        return out
+
+
+@workflow.defn
+class Rollover:
+    """Continues as new once, then completes."""
+
+    @workflow.run
+    async def run(self, turn: int) -> int:
+        await workflow.execute_activity(register, "round", str(turn), start_to_close_timeout=T5)
+        if turn < 2:
+            workflow.continue_as_new(turn + 1)
+        return turn
+
+
+# -- changing code: patches, search attributes -------------------------------------------------
+@workflow.defn
+class Versioned:
+    @workflow.run
+    async def run(self, customer: str) -> str:
+        workflow.upsert_search_attributes({"customer": customer, "stage": "started"})
+        if workflow.patched("greet-v2"):
+            greeting = await workflow.execute_activity(register, "greeting", "v2",
+                                                       start_to_close_timeout=T5)
+        else:
+            await workflow.sleep(0.01)
+            greeting = "v1"
+        workflow.deprecate_patch("fast-path")
+        workflow.upsert_search_attributes({"stage": "done"})
+        return greeting
+
+
+# -- workflow task failures ------------------------------------------------------------------
+FAIL_NEXT_TASK: dict[str, bool] = {"armed": False}
+"""Armed by the recorder: the next workflow task fails once, like a bug fixed by the retry.
+Off in replay (a failed task produced no commands, so replay never needs it)."""
+
+
+@workflow.defn
+class Recovers:
+    @workflow.run
+    async def run(self) -> str:
+        if FAIL_NEXT_TASK["armed"]:
+            FAIL_NEXT_TASK["armed"] = False
+            raise RuntimeError("a bug in the workflow, fixed by the next attempt")
+        return await workflow.execute_activity(register, "recovered", "yes",
+                                               start_to_close_timeout=T5)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from plait.server.errors import Conflict
-from plait.server.history import start_workflow
+from plait.server.lifecycle import start_workflow
 from plait.server.run import Ctx
 from plait.server.service import Service
 from plait.store.base import Store, Txn
@@ -85,7 +85,7 @@ async def test_changes_to_one_workflow_are_serialized(store: Store) -> None:
         expected = e.next_event_id
         ctx.txn.insert_events(NS, "w", "r1", [{"event_id": expected, "writer": n}])
         e.next_event_id += 1
-        e.state.setdefault("writers", []).append(n)
+        e.state.input.append(n)  # any part of the state
         ctx.txn.update_execution(e, expected)
 
     await asyncio.gather(*(service.write(lambda ctx, n=n: append(ctx, n)) for n in range(30)))
@@ -94,7 +94,7 @@ async def test_changes_to_one_workflow_are_serialized(store: Store) -> None:
     assert sorted(e["writer"] for e in events) == list(range(30))
     row = await store.read(lambda t: t.get_execution(NS, "w", "r1"))
     assert row is not None and row.next_event_id == 31
-    assert sorted(row.state["writers"]) == list(range(30))  # no lost update of the state
+    assert sorted(row.state.input) == list(range(30))  # no lost update of the state
 
 
 @pytest.mark.parametrize("policy", ["fail", "use_existing"])
@@ -124,14 +124,14 @@ async def test_retried_request_ids_on_concurrent_writers(store: Store) -> None:
     service = Service(store)
 
     def op(ctx: Ctx, n: int) -> Any:
-        stored = ctx.txn.scalar("get_request", ns=NS, request_id="req-1")
-        if stored is not None:
+        seen, stored = ctx.txn.stored_response(NS, "req-1")
+        if seen:
             return stored
-        ctx.txn.exec("insert_request", ns=NS, request_id="req-1", response=str(n), now=1.0)
+        ctx.txn.store_response(NS, "req-1", str(n), 1.0)
         return str(n)
 
     answers = await asyncio.gather(*(service.write(lambda ctx, n=n: op(ctx, n))
                                      for n in range(10)))
     assert len(set(answers)) == 1
-    stored = await store.read(lambda t: t.scalar("get_request", ns=NS, request_id="req-1"))
-    assert answers[0] == stored
+    seen, stored = await store.read(lambda t: t.stored_response(NS, "req-1"))
+    assert seen and answers[0] == stored

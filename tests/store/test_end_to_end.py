@@ -18,8 +18,8 @@ from datetime import timedelta
 import pytest
 
 from plait import Client, Worker, activity, workflow
+from plait.server.config import ServiceConfig
 from plait.server.main import Server
-from plait.server.service import ServiceConfig
 from plait.testing import WorkflowEnvironment
 from tests.store.pgdb import fresh_schema
 

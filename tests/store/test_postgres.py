@@ -108,7 +108,7 @@ async def test_unique_violations_are_conflicts(pg_url: str) -> None:
     store = PostgresStore(pg_url)
     try:
         def insert(t: Txn) -> None:
-            t.exec("insert_request", ns=NS, request_id="r", response="{}", now=1.0)
+            t.store_response(NS, "r", {}, 1.0)
         await store.write(insert)
         with pytest.raises(ConflictError):
             await store.write(insert)

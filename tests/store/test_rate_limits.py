@@ -1,5 +1,6 @@
-"""Rate limits on activity dispatch, enforced by the store's claims on every backend: a token
-bucket per (queue, activity type[, key]), shared by every server of the database."""
+"""Rate limits on activity dispatch on every backend: a token bucket per (queue, activity
+type[, key]) in the database, shared by every server of it, applied to what a claim leases
+(:mod:`plait.server.admission`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import asyncio
 import time
 from typing import Any
 
-from plait.store.base import Store, Txn
+from plait.server.admission import admit
+from plait.server.run import Ctx
+from plait.store.base import Store, TaskRow, Txn
 from plait.store.postgres import PostgresStore
 from tests.store.test_txn import NS, execution
 
@@ -20,8 +23,15 @@ def activity(t: Txn, i: int, atype: str = "sms", key: str | None = None,
 
 
 def claim(now: float, limit: int = 10, queue: str = "q") -> Any:
-    return lambda t: t.claim_tasks(ns=NS, task_queue=queue, kind="activity", session="s",
-                                   now=now, limit=limit)
+    return lambda t: admit(Ctx(t, now), t.claim_tasks(
+        ns=NS, task_queue=queue, kind="activity", session="s", now=now, limit=limit))
+
+
+def claim_id(task_id: int, now: float) -> Any:
+    def op(t: Txn) -> TaskRow | None:
+        task = t.claim_task_by_id(task_id, "s", now)
+        return task if task is not None and admit(Ctx(t, now), [task]) else None
+    return op
 
 
 async def setup(store: Store, tasks: list[tuple[str, str | None]]) -> list[int]:
@@ -90,8 +100,8 @@ async def test_a_type_limit_wins_over_the_queue_wide_one(store: Store) -> None:
 async def test_eager_claims_take_tokens_too(store: Store) -> None:
     ids = await setup(store, [("sms", None)] * 2)
     await store.write(lambda t: t.set_rate_limit(NS, "q", "sms", 1.0, 1.0))
-    assert await store.write(lambda t: t.claim_task_by_id(ids[0], "s", 10.0)) is not None
-    assert await store.write(lambda t: t.claim_task_by_id(ids[1], "s", 10.0)) is None
+    assert await store.write(claim_id(ids[0], 10.0)) is not None
+    assert await store.write(claim_id(ids[1], 10.0)) is None
     task = await store.read(lambda t: t.get_task(ids[1]))
     assert task is not None and task.lease_session is None and task.visible_at == 11.0
 
@@ -116,9 +126,7 @@ async def test_concurrent_claimers_share_one_bucket(store: Store, db_url: str,
     try:
         async def claimer(s: Store) -> None:
             while time.time() - began < 1.0:
-                got = await s.write(lambda t: t.claim_tasks(
-                    ns=NS, task_queue="q", kind="activity", session="s", now=time.time(),
-                    limit=3))
+                got = await s.write(claim(time.time(), limit=3))
                 starts.extend(x.dispatched_at or 0.0 for x in got)
                 await asyncio.sleep(0.002)
         await asyncio.gather(*(claimer(s) for s in stores for _ in range(4)))

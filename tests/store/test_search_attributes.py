@@ -13,6 +13,7 @@ from plait.protocol.jsoncodec import dumps_str
 from plait.store.base import ExecutionRow, Store, Txn
 from plait.store.postgres import PostgresStore
 from plait.store.queries import migrations
+from plait.store.run_state import RunState
 from plait.store.search_index import index_value
 from plait.store.sqlite import SQLiteStore
 
@@ -21,7 +22,7 @@ NS = "ns"
 
 def execution(wid: str, start: float, attrs: dict[str, Any], *, status: str = "COMPLETED",
               wtype: str = "Order", ns: str = NS) -> ExecutionRow:
-    return ExecutionRow(ns, wid, "r1", wtype, "q", status, start, None, 1, {}, None, attrs,
+    return ExecutionRow(ns, wid, "r1", wtype, "q", status, start, None, 1, RunState(), None, attrs,
                         None)
 
 

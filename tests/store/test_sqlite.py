@@ -28,11 +28,10 @@ async def test_a_failing_operation_rolls_back_alone(tmp_path: Path) -> None:
     store = SQLiteStore(str(tmp_path / "p.db"))
 
     def good(i: int):  # type: ignore[no-untyped-def]
-        return lambda t: t.exec("insert_request", ns="n", request_id=f"r{i}", response="{}",
-                                now=1.0)
+        return lambda t: t.store_response("n", f"r{i}", {}, 1.0)
 
     def bad(t: Txn) -> None:
-        t.exec("insert_request", ns="n", request_id="bad", response="{}", now=1.0)
+        t.store_response("n", "bad", {}, 1.0)
         raise RuntimeError("boom")
 
     try:
@@ -52,14 +51,13 @@ async def test_a_lone_failing_operation_leaves_nothing(tmp_path: Path) -> None:
     store = SQLiteStore(str(tmp_path / "p.db"))
 
     def bad(t: Txn) -> None:
-        t.exec("insert_request", ns="n", request_id="bad", response="{}", now=1.0)
+        t.store_response("n", "bad", {}, 1.0)
         raise RuntimeError("boom")
 
     try:
         with pytest.raises(RuntimeError, match="boom"):
             await store.write(bad)
-        await store.write(lambda t: t.exec("insert_request", ns="n", request_id="ok",
-                                           response="{}", now=1.0))
+        await store.write(lambda t: t.store_response("n", "ok", {}, 1.0))
         rows = await store.read(lambda t: t.cur.execute("SELECT request_id FROM requests")
                                 .fetchall())
         assert [r[0] for r in rows] == ["ok"]

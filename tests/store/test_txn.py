@@ -6,13 +6,16 @@ from typing import Any
 
 import pytest
 
+from plait.store.attempts import AttemptRow
 from plait.store.base import ConflictError, ExecutionRow, Store, Txn
+from plait.store.run_state import RunState
+from plait.store.sessions import SessionRow
 
 NS = "ns"
 
 
 def execution(wid: str = "w", rid: str = "r1", **over: Any) -> ExecutionRow:
-    row = ExecutionRow(NS, wid, rid, "Order", "q", "RUNNING", 100.0, None, 1, {"wt": None},
+    row = ExecutionRow(NS, wid, rid, "Order", "q", "RUNNING", 100.0, None, 1, RunState(),
                        None, {"tier": "gold"}, {"note": "x"})
     for k, v in over.items():
         setattr(row, k, v)
@@ -39,12 +42,12 @@ async def test_executions_insert_get_update_and_current_run(store: Store) -> Non
         e = t.get_execution(NS, "w", "r1")
         assert e is not None
         e.status, e.close_time, e.next_event_id = "COMPLETED", 200.0, 5
-        e.state["done"], e.result = True, {"status": "COMPLETED", "result": 3}
+        e.state.cancel_requested, e.result = True, {"status": "COMPLETED", "result": 3}
         t.update_execution(e, 1)
     await store.write(close)
     row = await store.read(lambda t: t.get_execution(NS, "w", "r1"))
     assert row is not None and row.status == "COMPLETED" and row.close_time == 200.0
-    assert row.next_event_id == 5 and row.state == {"wt": None, "done": True}
+    assert row.next_event_id == 5 and row.state == RunState(cancel_requested=True)
     assert row.result == {"status": "COMPLETED", "result": 3}
 
     # A second run becomes the current one.
@@ -164,8 +167,8 @@ async def test_sticky_tasks_wait_for_their_session_then_go_to_anyone(store: Stor
 async def test_clear_sticky_hands_tasks_to_anyone(store: Store) -> None:
     await store.write(lambda t: t.insert_execution(execution()))
     await store.write(lambda t: add_task(t, visible_at=1.0, sticky="home", sticky_until=99.0))
-    freed = await store.write(lambda t: t.all("clear_sticky", session="home"))
-    assert [tuple(r) for r in freed] == [(NS, "q", "workflow")]  # the queues to wake
+    freed = await store.write(lambda t: t.clear_sticky("home"))
+    assert freed == {(NS, "q", "workflow")}  # the queues to wake
     got = await store.write(lambda t: t.claim_tasks(ns=NS, task_queue="q", kind="workflow",
                                                     session="away", now=2.0, limit=5))
     assert len(got) == 1
@@ -198,9 +201,8 @@ async def test_closing_a_run_drops_its_work_and_retention_drops_the_rest(store: 
         await store.write(lambda t, wid=wid: t.set_timer(NS, wid, "r1", "user", "t", 5.0))
         await store.write(lambda t, wid=wid: t.insert_events(
             NS, wid, "r1", [{"event_id": 1, "event_type": "X"}]))
-        await store.write(lambda t, wid=wid: t.exec(
-            "insert_attempt", ns=NS, wid=wid, rid="r1", aid="a", attempt=1,
-            activity_type="A", started_at=1.0, worker="s"))
+        await store.write(lambda t, wid=wid: t.open_attempt(
+            NS, wid, "r1", "a", 1, "A", started_at=1.0, worker="s"))
     await store.write(lambda t: t.delete_run_work(NS, "w", "r1"))
     assert await store.read(lambda t: t.tasks_of_run(NS, "w", "r1")) == []
     assert await store.read(lambda t: t.get_timer(NS, "w", "r1", "user", "t")) is None
@@ -212,21 +214,19 @@ async def test_closing_a_run_drops_its_work_and_retention_drops_the_rest(store: 
         e.status, e.close_time = "COMPLETED", 10.0
         t.update_execution(e, 1)
     await store.write(close)
-    await store.write(lambda t: t.exec("ensure_namespace", ns=NS, retention=5.0))
-    await store.write(lambda t: t.exec("ensure_namespace", ns=NS, retention=99.0))  # kept
-    assert await store.read(lambda t: t.all("expired_runs", now=14.0)) == []
-    expired = await store.read(lambda t: t.all("expired_runs", now=16.0))
-    assert [tuple(r) for r in expired] == [(NS, "w", "r1")]
+    await store.write(lambda t: t.ensure_namespace(NS, 5.0))
+    await store.write(lambda t: t.ensure_namespace(NS, 99.0))  # kept
+    assert await store.read(lambda t: t.expired_runs(14.0)) == []
+    assert await store.read(lambda t: t.expired_runs(16.0)) == [(NS, "w", "r1")]
     await store.write(lambda t: t.delete_run(NS, "w", "r1"))
     assert await store.read(lambda t: t.get_execution(NS, "w", "r1")) is None
     assert await store.read(lambda t: t.current_run(NS, "w")) is None
     assert await store.read(lambda t: t.events(NS, "w", "r1")) == []
-    assert await store.read(lambda t: t.all("attempts_of_run", ns=NS, wid="w", rid="r1")) == []
+    assert await store.read(lambda t: t.attempts_of_run(NS, "w", "r1")) == []
     # The other run is untouched.
     assert await store.read(lambda t: t.get_timer(NS, "keep", "r1", "user", "t")) is not None
     assert len(await store.read(lambda t: t.tasks_of_run(NS, "keep", "r1"))) == 1
-    assert len(await store.read(lambda t: t.all("attempts_of_run", ns=NS, wid="keep",
-                                                rid="r1"))) == 1
+    assert len(await store.read(lambda t: t.attempts_of_run(NS, "keep", "r1"))) == 1
 
 
 async def test_buffered_events_come_back_in_order_once(store: Store) -> None:
@@ -244,53 +244,59 @@ async def test_buffered_events_come_back_in_order_once(store: Store) -> None:
 
 async def test_attempt_log(store: Store) -> None:
     await store.write(lambda t: t.insert_execution(execution()))
-    key = {"ns": NS, "wid": "w", "rid": "r1", "aid": "a"}
+    key = (NS, "w", "r1", "a")
 
-    def end(attempt: int, ended_at: float, outcome: str, failure: str | None) -> Any:
-        return lambda t: t.exec("end_attempt", **key, attempt=attempt, activity_type="A",
-                                started_at=1.5, worker="s9", ended_at=ended_at,
-                                outcome=outcome, failure=failure)
+    def end(attempt: int, ended_at: float, outcome: str, failure: Any) -> Any:
+        return lambda t: t.end_attempt(*key, attempt, "A", started_at=1.5, worker="s9",
+                                       ended_at=ended_at, outcome=outcome, failure=failure)
     # An attempt handed over for async completion has an open row (re-dispatch: upsert) ...
-    await store.write(lambda t: t.exec("insert_attempt", **key, attempt=1, activity_type="A",
-                                       started_at=1.0, worker="s1"))
-    await store.write(lambda t: t.exec("insert_attempt", **key, attempt=1, activity_type="A",
-                                       started_at=2.0, worker="s2"))
+    await store.write(lambda t: t.open_attempt(*key, 1, "A", started_at=1.0, worker="s1"))
+    await store.write(lambda t: t.open_attempt(*key, 1, "A", started_at=2.0, worker="s2"))
     # ... which its end closes, keeping who started it and when.
-    await store.write(end(1, 3.0, "failed", '{"m": 1}'))
+    await store.write(end(1, 3.0, "failed", {"m": 1}))
     await store.write(end(1, 4.0, "completed", None))  # ended already: ignored
     # Any other attempt's row is written whole when it ends.
     await store.write(end(2, 5.0, "completed", None))
-    rows = await store.read(lambda t: t.all("attempts_of_run", ns=NS, wid="w", rid="r1"))
-    assert [tuple(r) for r in rows] == [("a", 2, "A", 1.5, 5.0, "completed", None, "s9"),
-                                        ("a", 1, "A", 2.0, 3.0, "failed", '{"m": 1}', "s2")]
+    rows = await store.read(lambda t: t.attempts_of_run(NS, "w", "r1"))
+    assert rows == [AttemptRow("a", 2, "A", 1.5, 5.0, "completed", None, "s9"),
+                    AttemptRow("a", 1, "A", 2.0, 3.0, "failed", {"m": 1}, "s2")]
 
 
 async def test_sessions(store: Store) -> None:
     def open_(sid: str, expires: float) -> Any:
-        return lambda t: t.exec("upsert_session", session=sid, ns=NS, task_queue="q",
-                                identity="me", info="{}", expires_at=expires)
+        return lambda t: t.upsert_session(sid, NS, "q", "me", {"task_queue": "q"},
+                                          expires_at=expires)
     await store.write(open_("s1", 10.0))
     await store.write(open_("s2", 20.0))
-    row = await store.read(lambda t: t.one("get_session", session="s1"))
-    assert tuple(row) == ("s1", NS, "q", "me", "{}", 10.0)
-    assert await store.read(lambda t: t.scalar("next_session_expiry")) == 10.0
-    await store.write(lambda t: t.exec("renew_session", session="s1", expires_at=30.0))
-    assert [r[0] for r in await store.write(lambda t: t.all("expired_sessions",
-                                                            now=25.0))] == ["s2"]
-    await store.write(lambda t: t.exec("extend_all_sessions", expires_at=40.0))
-    assert await store.read(lambda t: t.scalar("next_session_expiry")) == 40.0
-    await store.write(lambda t: t.exec("delete_session", session="s1"))
-    assert await store.read(lambda t: t.one("get_session", session="s1")) is None
+    row = await store.read(lambda t: t.get_session("s1"))
+    assert row == SessionRow("s1", NS, "q", "me", {"task_queue": "q"}, 10.0)
+    assert await store.read(lambda t: t.next_session_expiry()) == 10.0
+    assert await store.write(lambda t: t.renew_session("s1", 30.0))
+    assert not await store.write(lambda t: t.renew_session("nobody", 30.0))
+    assert await store.write(lambda t: t.expired_sessions(25.0)) == ["s2"]
+    await store.write(lambda t: t.shorten_session("s1", 50.0))  # never later
+    assert await store.read(lambda t: t.next_session_expiry()) == 20.0
+    await store.write(lambda t: t.extend_all_sessions(40.0))
+    assert await store.read(lambda t: t.next_session_expiry()) == 40.0
+    assert sorted(await store.write(lambda t: t.reset_session_leases(35.0))) == ["s1", "s2"]
+    assert await store.read(lambda t: t.next_session_expiry()) == 35.0
+    await store.write(lambda t: t.shorten_session("s1", 12.0))
+    assert await store.read(lambda t: t.next_session_expiry()) == 12.0
+    await store.write(lambda t: t.delete_session("s1"))
+    assert await store.read(lambda t: t.get_session("s1")) is None
 
 
 async def test_requests_and_namespaces(store: Store) -> None:
-    await store.write(lambda t: t.exec("insert_request", ns=NS, request_id="r", response="{}",
-                                       now=5.0))
-    assert await store.read(lambda t: t.scalar("get_request", ns=NS, request_id="r")) == "{}"
-    await store.write(lambda t: t.exec("delete_old_requests", before=6.0))
-    assert await store.read(lambda t: t.scalar("get_request", ns=NS, request_id="r")) is None
-    await store.write(lambda t: t.exec("ensure_namespace", ns=NS, retention=7.0))
-    assert tuple(await store.read(lambda t: t.one("get_namespace", ns=NS))) == (NS, 7.0)
+    assert await store.read(lambda t: t.stored_response(NS, "r")) == (False, None)
+    await store.write(lambda t: t.store_response(NS, "r", {"run_id": "x"}, 5.0))
+    assert await store.read(lambda t: t.stored_response(NS, "r")) == (True, {"run_id": "x"})
+    await store.write(lambda t: t.store_response(NS, "null", None, 5.0))
+    assert await store.read(lambda t: t.stored_response(NS, "null")) == (True, None)
+    await store.write(lambda t: t.delete_requests_before(6.0))
+    assert await store.read(lambda t: t.stored_response(NS, "r")) == (False, None)
+    assert await store.read(lambda t: t.namespace_retention(NS)) is None
+    await store.write(lambda t: t.ensure_namespace(NS, 7.0))
+    assert await store.read(lambda t: t.namespace_retention(NS)) == 7.0
 
 
 async def test_list_and_count_with_filters_and_pages(store: Store) -> None:
@@ -322,12 +328,12 @@ def _other_ns() -> ExecutionRow:
 
 async def test_a_savepoint_rolls_back_alone(store: Store) -> None:
     def op(t: Txn) -> None:
-        t.exec("insert_request", ns=NS, request_id="kept", response="{}", now=1.0)
+        t.store_response(NS, "kept", {}, 1.0)
         with pytest.raises(RuntimeError), t.savepoint():
-            t.exec("insert_request", ns=NS, request_id="dropped", response="{}", now=1.0)
+            t.store_response(NS, "dropped", {}, 1.0)
             raise RuntimeError("boom")
         with t.savepoint():
-            t.exec("insert_request", ns=NS, request_id="also-kept", response="{}", now=1.0)
+            t.store_response(NS, "also-kept", {}, 1.0)
     await store.write(op)
     ids = await store.read(lambda t: [r[0] for r in t.cur.execute(
         "SELECT request_id FROM requests ORDER BY request_id").fetchall()])
@@ -352,13 +358,13 @@ async def test_reads_in_a_transaction_see_its_own_writes(store: Store) -> None:
     def op(t: Txn) -> None:
         e = t.get_execution(NS, "w", "r1")
         assert e is not None
-        e.next_event_id, e.state["x"] = 4, 1
+        e.next_event_id, e.state.upto = 4, 1
         t.update_execution(e, 1)
         again = t.get_execution(NS, "w", "r1")
-        assert again is not None and again.next_event_id == 4 and again.state["x"] == 1
-        again.state["x"] = 2  # a caller's change to its copy is not the stored row
+        assert again is not None and again.next_event_id == 4 and again.state.upto == 1
+        again.state.upto = 2  # a caller's change to its copy is not the stored row
         third = t.get_execution(NS, "w", "r1")
-        assert third is not None and third.state["x"] == 1
+        assert third is not None and third.state.upto == 1
 
         t.set_timer(NS, "w", "r1", "user", "a", 5.0)
         t.delete_timer(NS, "w", "r1", "user", "a")
@@ -379,7 +385,7 @@ async def test_reads_in_a_transaction_see_its_own_writes(store: Store) -> None:
         assert claimed is not None and claimed.dispatch_no == 1
         now = t.get_task(task_id)
         assert now is not None and now.lease_session == "s" and now.payload == {"ref": "act"}
-        t.exec("set_task_lease", task_id=task_id, session="other")
+        t.hand_task_over(task_id, "other")
         now = t.get_task(task_id)
         assert now is not None and now.lease_session == "other"
         t.release_task(task_id, 3.0, {"attempt": 2})

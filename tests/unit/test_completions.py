@@ -1,4 +1,4 @@
-"""The worker's completion batcher, against a fake transport."""
+"""The worker's completion batcher, against a mock transport."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from typing import Any
 import pytest
 
 from plait import errors
-from plait._worker.completions import ROUTE, Completions
+from plait._api import API, Api
+from plait._worker.completions import Completions
 from plait.protocol.jsoncodec import loads
+from plait.protocol.transport import MockTransport, Request, Response
+
+ROUTE = API + "/task-completions"
 
 
-class FakeTransport:
+class FakeServer:
     retry_for = 60.0
 
     def __init__(self, fail: BaseException | None = None, unavailable: int = 0) -> None:
@@ -22,30 +26,30 @@ class FakeTransport:
         self.release = asyncio.Event()
         self.release.set()
 
-    async def call(self, method: str, path: str, body: Any = None, **_: Any) -> Any:
-        self.calls.append((path, body))
+    async def handle(self, request: Request) -> Response:
+        self.calls.append((request.path, request.body))
         await self.release.wait()
         if self.fail is not None:
             raise self.fail
-        if path != ROUTE:
-            return {"alone": True}
-        items = loads(body)["completions"]
+        if request.path != ROUTE:
+            return Response.of({"alone": True})
+        items = request.json()["completions"]
         if self.unavailable:
             self.unavailable -= 1
-            return {"results": [{"error": {"status": 503, "code": "unavailable",
-                                           "message": "the database is unavailable"}}
-                                for _ in items]}
-        return {"results": [
+            return Response.of({"results": [{"error": {
+                "status": 503, "code": "unavailable", "message": "the database is unavailable"}}
+                for _ in items]})
+        return Response.of({"results": [
             {"error": {"status": 409, "code": "stale_task", "message": "gone"}}
-            if it["token"] == "bad" else {"result": {"token": it["token"]}} for it in items]}
+            if it["token"] == "bad" else {"result": {"token": it["token"]}} for it in items]})
 
 
-def batcher(t: FakeTransport, **kw: Any) -> Completions:
-    return Completions(t, **kw)  # type: ignore[arg-type]
+def batcher(t: FakeServer, **kw: Any) -> Completions:
+    return Completions(Api(MockTransport(t.handle), retry_for=t.retry_for), **kw)
 
 
 async def test_completions_of_one_loop_turn_share_a_request() -> None:
-    t = FakeTransport()
+    t = FakeServer()
     c = batcher(t)
     out = await asyncio.gather(*(c.send("activity_complete", {"token": str(i)})
                                  for i in range(10)))
@@ -54,7 +58,7 @@ async def test_completions_of_one_loop_turn_share_a_request() -> None:
 
 
 async def test_each_item_gets_its_own_error() -> None:
-    c = batcher(FakeTransport())
+    c = batcher(FakeServer())
     ok, bad = await asyncio.gather(c.send("workflow_complete", {"token": "a"}),
                                    c.send("workflow_fail", {"token": "bad"}),
                                    return_exceptions=True)
@@ -63,7 +67,7 @@ async def test_each_item_gets_its_own_error() -> None:
 
 
 async def test_the_queue_grows_while_requests_are_in_flight() -> None:
-    t = FakeTransport()
+    t = FakeServer()
     t.release.clear()
     c = batcher(t, max_in_flight=1)
     first = asyncio.ensure_future(c.send("activity_complete", {"token": "0"}))
@@ -79,7 +83,7 @@ async def test_the_queue_grows_while_requests_are_in_flight() -> None:
 
 
 async def test_batches_respect_item_and_byte_limits() -> None:
-    t = FakeTransport()
+    t = FakeServer()
     c = batcher(t, max_items=3, max_bytes=200)
     await asyncio.gather(*(c.send("activity_complete", {"token": str(i)}) for i in range(7)))
     assert [len(loads(body)["completions"]) for _, body in t.calls] == [3, 3, 1]
@@ -88,26 +92,26 @@ async def test_batches_respect_item_and_byte_limits() -> None:
 
 
 async def test_a_failed_request_fails_every_item() -> None:
-    c = batcher(FakeTransport(fail=errors.RPCError("down", status=503, code="unavailable")))
+    c = batcher(FakeServer(fail=errors.RPCError("down", status=503, code="unavailable")))
     out = await asyncio.gather(*(c.send("activity_fail", {"token": str(i)}) for i in range(3)),
                                return_exceptions=True)
     assert all(isinstance(e, errors.RPCError) and e.code == "unavailable" for e in out)
 
 
 async def test_an_unexpected_failure_becomes_an_rpc_error() -> None:
-    c = batcher(FakeTransport(fail=KeyError("results")))
+    c = batcher(FakeServer(fail=KeyError("results")))
     with pytest.raises(errors.RPCError, match="completion request failed"):
         await c.send("activity_complete", {"token": "1"})
 
 
 async def test_an_item_answered_503_is_sent_again() -> None:
-    t = FakeTransport(unavailable=2)
+    t = FakeServer(unavailable=2)
     assert await batcher(t).send("activity_complete", {"token": "7"}) == {"token": "7"}
     assert len(t.calls) == 3
 
 
 async def test_503_is_retried_only_within_the_transport_window() -> None:
-    t = FakeTransport(unavailable=100)
+    t = FakeServer(unavailable=100)
     t.retry_for = 0.2
     with pytest.raises(errors.RPCError) as e:
         await batcher(t).send("activity_complete", {"token": "7"})

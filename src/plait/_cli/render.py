@@ -85,6 +85,22 @@ def fmt_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
+def fmt_span(seconds: float) -> str:
+    """A timer's length as a person writes it: ``90s``, ``1h30m``, ``2d``, ``250ms``.
+
+    Not :func:`fmt_duration`'s fixed ``0h00m00s`` form: a 2-day timer reads ``2d``, not
+    ``48h00m00s`` (nor ``duration=172800.0``, as ``show`` printed it before)."""
+    if seconds < 120:
+        return f"{seconds * 1000:.0f}ms" if 0 < seconds < 1 else f"{seconds:g}s"
+    rest = round(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
+
+
 def _status(status: str) -> Text:
     return Text(status, style=STATUS_STYLES.get(status, ""))
 
@@ -221,8 +237,9 @@ def _attempts(d: WorkflowExecutionDescription) -> Table:
 
 # -- history --------------------------------------------------------------------------------------
 # The attributes worth a glance, in the order they are shown; the rest is in --output json.
-SHOWN = ("workflow_type", "activity_type", "activity_id", "timer_id", "duration", "task_queue",
-         "attempt", "input", "result", "failure", "reason", "identity")
+SHOWN = ("workflow_type", "activity_type", "signal_name", "update_name", "update_id",
+         "activity_id", "timer_id", "duration", "task_queue", "attempt", "input", "result",
+         "failure", "reason", "identity")
 
 
 def history_table(h: History) -> Table:
@@ -255,6 +272,8 @@ def event_details(e: HistoryEvent) -> str:
             continue
         if key == "failure":
             parts.append(f"failure={failure_text(value)}")
+        elif key == "duration" and isinstance(value, (int, float)):
+            parts.append(f"duration={fmt_span(value)}")
         elif key in ("input", "result"):
             data = [_payload(v) for v in value] if isinstance(value, list) else _payload(value)
             parts.append(f"{key}={_short(data)}")

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
 import aiohttp
 import typer
 
 from plait import errors
 from plait.client import Client
-from plait.protocol.transport import Transport
+from plait.protocol.transport import HttpTransport
 
-__all__ = ["Output", "fail", "normalize_address", "parse_inputs", "with_client"]
+__all__ = ["Output", "fail", "normalize_address", "with_client"]
 
 T = TypeVar("T")
 
@@ -44,24 +43,12 @@ def normalize_address(address: str) -> str:
     return address if "://" in address else f"http://{address}"
 
 
-def parse_inputs(inputs: list[str] | None) -> list[Any]:
-    """One JSON value per ``--input``; a bad one is named by its position."""
-    values = []
-    for i, text in enumerate(inputs or [], start=1):
-        try:
-            values.append(json.loads(text))
-        except json.JSONDecodeError as e:
-            fail(f"--input #{i} is not valid JSON ({e.msg} at column {e.colno}): {text!r}; "
-                 'strings need JSON quotes, e.g. --input \'"alice"\'')
-    return values
-
-
 def with_client(address: str, namespace: str, fn: Callable[[Client], Awaitable[T]]) -> T:
     """Connect, run ``fn(client)``, close; any failure becomes one ``error:`` line."""
     address = normalize_address(address)
 
     async def go() -> T:
-        client = Client(Transport(address, retry_for=CONNECT_RETRY_SECONDS), namespace)
+        client = Client(HttpTransport(address), namespace, retry_for=CONNECT_RETRY_SECONDS)
         try:
             return await fn(client)
         finally:

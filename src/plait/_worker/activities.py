@@ -10,16 +10,18 @@ import asyncio
 import contextvars
 import logging
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from plait import activity, errors
+from plait._api import Api
+from plait._worker.completions import Completions
+from plait._worker.slots import Slots
+from plait._worker.workflows import WorkflowTasks
 from plait.protocol import failure as failures
 from plait.protocol.payload import decode_args, encode, encode_args
 from plait.runtime.definitions import ActivityDefn
-
-if TYPE_CHECKING:
-    from plait.worker import Worker
 
 __all__ = ["ActivityRunner"]
 
@@ -27,30 +29,44 @@ log = logging.getLogger("plait.worker")
 
 
 class ActivityRunner:
-    def __init__(self, worker: Worker, activities: dict[str, ActivityDefn],
-                 max_threads: int) -> None:
-        self.worker = worker
+    def __init__(self, activities: dict[str, ActivityDefn], max_threads: int, *, api: Api,
+                 completions: Completions, held: set[str], task_queue: str,
+                 workflow_tasks: WorkflowTasks, workflow_slots: Slots,
+                 eager_workflows: Callable[[], bool],
+                 start_workflow_task: Callable[[dict[str, Any]], None]) -> None:
+        """``held``: the tokens of running tasks (the lease heartbeat names them);
+        ``workflow_tasks``: runs the workflow step a result unblocks, to send them together;
+        ``eager_workflows``: whether to ask for the next workflow task with a result, in a
+        slot of ``workflow_slots``, then started by ``start_workflow_task``."""
         self.activities = activities
+        self.api = api
+        self.completions = completions
+        self.held = held
+        self.task_queue = task_queue
+        self.workflow_tasks = workflow_tasks
+        self.workflow_slots = workflow_slots
+        self.eager_workflows = eager_workflows
+        self.start_workflow_task = start_workflow_task
         self.executor = ThreadPoolExecutor(max_workers=max_threads,
                                            thread_name_prefix="plait-activity")
 
     async def run(self, task: dict[str, Any]) -> None:
         token = task["token"]
-        self.worker.held.add(token)
+        self.held.add(token)
         try:
             await self._attempt(task)
         finally:
-            self.worker.held.discard(token)
+            self.held.discard(token)
 
     async def _attempt(self, task: dict[str, Any]) -> None:
         defn = self.activities.get(task["activity_type"])
         if defn is None:
             await self._report_failure(task, errors.ApplicationError(
                 f"activity type {task['activity_type']!r} is not registered on this worker "
-                f"(task queue {self.worker.task_queue!r}; registered: "
+                f"(task queue {self.task_queue!r}; registered: "
                 f"{sorted(self.activities) or 'none'})", type="ActivityNotRegistered"))
             return
-        beat = _Heartbeat(self.worker, task)
+        beat = _Heartbeat(self.api, task)
         info = activity.ActivityInfo(
             activity_id=task["activity_id"], activity_type=task["activity_type"],
             attempt=task["attempt"], workflow_id=task["workflow_id"], run_id=task["run_id"],
@@ -103,30 +119,28 @@ class ActivityRunner:
     async def _hand_over(self, task: dict[str, Any]) -> None:
         """The activity will be completed from outside: release it from this worker."""
         try:
-            await self.worker.client.transport.call(
-                "POST", "/api/v1/activity-tasks/complete-async", {"token": task["token"]})
+            await self.api.hand_over_activity(task["token"])
         except errors.RPCError as e:
             log.warning("activity %s could not be handed over for async completion: %s",
                         task["activity_type"], e)
 
     async def _report_success(self, task: dict[str, Any], result: Any, *,
                               chain: bool = True) -> None:
-        w = self.worker
         payload = encode(result)
-        chained = w.workflow_tasks.chain(task, payload) if chain else None
-        eager = w.eager and bool(w.workflow_names) and w.workflow_slots.try_reserve(1) == 1
+        chained = self.workflow_tasks.chain(task, payload) if chain else None
+        eager = self.eager_workflows() and self.workflow_slots.try_reserve(1) == 1
         body = {"token": task["token"], "result": payload, "eager_workflow": eager,
-                "task_queue": w.task_queue}
+                "task_queue": self.task_queue}
         if chained is not None:  # a task handed back with the step takes the slot held here
             body["workflow_step"] = {**chained.body,
                                      "eager_workflow": eager and chained.body["eager_workflow"]}
         try:
-            resp = await w.completions.send("activity_complete", body)
+            resp = await self.completions.send("activity_complete", body)
         except errors.RPCError as e:
             if eager:
-                w.workflow_slots.release()
+                self.workflow_slots.release()
             if chained is not None:
-                w.workflow_tasks.abandon(chained)
+                self.workflow_tasks.abandon(chained)
                 if e.status not in (0, 409, 503):
                     # The step was refused as a whole (say, commands the server rejects): the
                     # result alone is still good; its workflow task then fails visibly.
@@ -138,17 +152,17 @@ class ActivityRunner:
             return
         wt = resp.get("workflow_task")
         if chained is not None:
-            wt = w.workflow_tasks.settle(chained, resp) or wt
+            wt = self.workflow_tasks.settle(chained, resp) or wt
         if wt is not None:
-            w.spawn_workflow_task(wt, slot_held=True)
+            self.start_workflow_task(wt)
         elif eager:
-            w.workflow_slots.release()
+            self.workflow_slots.release()
 
     async def _report_failure(self, task: dict[str, Any], exc: BaseException) -> None:
         failure = failures.from_exception(exc)
         failure["stack_trace"] = "".join(traceback.format_exception(exc))
         try:
-            await self.worker.completions.send(
+            await self.completions.send(
                 "activity_fail", {"token": task["token"], "failure": failure})
         except errors.RPCError as e:
             log.warning("activity %s failure not recorded: %s", task["activity_type"], e)
@@ -169,8 +183,8 @@ def _time_limit(task: dict[str, Any]) -> float | None:
 class _Heartbeat:
     """Sends the latest heartbeat details, at most once per throttle interval."""
 
-    def __init__(self, worker: Worker, task: dict[str, Any]) -> None:
-        self.worker = worker
+    def __init__(self, api: Api, task: dict[str, Any]) -> None:
+        self.api = api
         self.token = task["token"]
         hb = task.get("heartbeat_timeout")
         self.interval = min(1.0, hb * 0.5) if hb else 1.0
@@ -202,9 +216,8 @@ class _Heartbeat:
         while self.latest is not None and not self.stopped:
             details, self.latest = self.latest, None
             try:
-                resp = await self.worker.client.transport.call(
-                    "POST", "/api/v1/activity-tasks/heartbeat",
-                    {"token": self.token, "details": encode_args(details)}, retry=False)
+                resp = await self.api.heartbeat_activity(self.token, encode_args(details),
+                                                         retry=False)
                 if resp.get("cancel_requested"):  # the workflow asked it to stop
                     self.cancel_requested = True
                     self._lose()

@@ -9,7 +9,7 @@ pays nothing: a lone completion is sent on the next loop turn.
 
 Each item is answered on its own, so a caller sees exactly what the single route would have
 answered: its response, or the ``RPCError`` of its own failure. An item answered 503 (the
-database is away) is sent again with backoff for as long as the transport retries a whole
+database is away) is sent again with backoff for as long as the API object retries a whole
 request: a completion the worker gave up on would make the server run the task again.
 """
 
@@ -17,29 +17,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from typing import Any
 
 from plait import errors
+from plait._api import Api, CompletionKind, error_of
 from plait.protocol.jsoncodec import dumps
-from plait.protocol.transport import Transport, error_of
 
 __all__ = ["Completions"]
 
 log = logging.getLogger("plait.worker")
-ROUTE = "/api/v1/task-completions"
-SINGLE = {"workflow_complete": "/api/v1/workflow-tasks/complete",
-          "workflow_fail": "/api/v1/workflow-tasks/fail",
-          "activity_complete": "/api/v1/activity-tasks/complete",
-          "activity_fail": "/api/v1/activity-tasks/fail"}
 
 _Item = tuple[bytes, "asyncio.Future[Any]"]
 
 
 class Completions:
-    def __init__(self, transport: Transport, *, max_in_flight: int = 4, max_items: int = 256,
+    def __init__(self, api: Api, *, max_in_flight: int = 4, max_items: int = 256,
                  max_bytes: int = 512 * 1024) -> None:
-        self.transport = transport
+        self.api = api
         self.max_in_flight = max_in_flight
         self.max_items = max_items
         self.max_bytes = max_bytes
@@ -48,24 +42,24 @@ class Completions:
         self._scheduled = False
         self._posts: set[asyncio.Task[None]] = set()
 
-    async def send(self, kind: str, body: dict[str, Any]) -> Any:
-        """Report one completion (``kind`` is a key of ``SINGLE``); returns its response."""
+    async def send(self, kind: CompletionKind, body: dict[str, Any]) -> Any:
+        """Report one completion; returns its response."""
         data = dumps({**body, "type": kind})
         if len(data) > self.max_bytes:  # a large result travels alone, under the size limit
-            return await self.transport.call("POST", SINGLE[kind], body)
+            return await self.api.complete(kind, body)
         loop = asyncio.get_running_loop()
-        give_up = loop.time() + self.transport.retry_for
-        delay = 0.05
+        give_up = loop.time() + self.api.retry_for
+        backoff = self.api.backoff()
         while True:
             answer = await self._queued(data)  # a failed request raises (already retried)
             if "error" not in answer:
                 return answer["result"]
             err = answer["error"]
+            delay = backoff.next()
             if err["status"] != 503 or loop.time() + delay > give_up:
                 raise error_of(int(err["status"]), str(err["code"]), str(err["message"]))
             log.debug("completion answered 503; sending it again in %.2f s", delay)
-            await asyncio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 2.0)
+            await asyncio.sleep(delay)
 
     async def _queued(self, data: bytes) -> Any:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -97,7 +91,7 @@ class Completions:
     async def _post(self, batch: list[_Item]) -> None:
         try:
             body = b'{"completions":[' + b",".join(data for data, _ in batch) + b"]}"
-            resp = await self.transport.call("POST", ROUTE, body)
+            resp = await self.api.complete_batch(body)
             for (_, fut), answer in zip(batch, resp["results"], strict=True):
                 if not fut.done():
                     fut.set_result(answer)

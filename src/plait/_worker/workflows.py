@@ -7,22 +7,24 @@ is rebuilt by replaying the full history.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import logging
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from plait import errors
+from plait._api import Api
+from plait._worker.completions import Completions
+from plait._worker.slots import Slots
 from plait.protocol import failure as failures
 from plait.protocol.jsoncodec import dumps, loads
 from plait.runtime.activations import Activation, timestamp, wire_time
 from plait.runtime.definitions import WorkflowDefn
-from plait.runtime.instance import WorkflowInstance, WorkflowTaskError, new_instance
-
-if TYPE_CHECKING:
-    from plait.worker import Worker
+from plait.runtime.instance import WorkflowInstance, new_instance
 
 __all__ = ["Chained", "WorkflowTasks"]
 
@@ -42,22 +44,37 @@ class Chained:
 
 
 class WorkflowTasks:
-    def __init__(self, worker: Worker, workflows: dict[str, WorkflowDefn],
-                 max_cached: int) -> None:
-        self.worker = worker
+    def __init__(self, workflows: dict[str, WorkflowDefn], max_cached: int, *, api: Api,
+                 completions: Completions, held: set[str], task_queue: str, identity: str,
+                 own_activities: frozenset[str], activity_slots: Slots,
+                 eager: Callable[[], bool], start_activity: Callable[[dict[str, Any]], None]
+                 ) -> None:
+        """``held``: the tokens of running tasks (the lease heartbeat names them);
+        ``own_activities``, ``activity_slots``, ``start_activity``: the activities this worker
+        runs, so the ones a completion hands straight back (eager dispatch) start here;
+        ``eager``: whether to ask for such follow-up tasks now (not while shutting down)."""
         self.workflows = workflows
         self.max_cached = max_cached
+        self.api = api
+        self.completions = completions
+        self.held = held
+        self.task_queue = task_queue
+        self.identity = identity
+        self.own_activities = own_activities
+        self.activity_slots = activity_slots
+        self.eager = eager
+        self.start_activity = start_activity
         self.cache: collections.OrderedDict[str, WorkflowInstance] = collections.OrderedDict()
 
     async def run(self, task: dict[str, Any] | None) -> None:
         """Process a task and any follow-up task the server hands back with the completion."""
         while task is not None:
             token = task["token"]
-            self.worker.held.add(token)
+            self.held.add(token)
             try:
                 task = await self._process(task)
             finally:
-                self.worker.held.discard(token)
+                self.held.discard(token)
 
     async def _process(self, task: dict[str, Any]) -> dict[str, Any] | None:
         run_id = task["run_id"]
@@ -65,26 +82,33 @@ class WorkflowTasks:
         if defn is None:
             return await self._fail(task, errors.PlaitError(
                 f"workflow type {task['workflow_type']!r} is not registered on this worker "
-                f"(task queue {self.worker.task_queue!r}; registered: "
+                f"(task queue {self.task_queue!r}; registered: "
                 f"{sorted(self.workflows) or 'none'})"), "unknown_workflow_type")
         inst = self.cache.pop(run_id, None)
         arrived = time.monotonic()
         try:
             if inst is not None and inst.upto == task["previous_upto"]:
                 new = [e for e in task["events"] if e["event_id"] > inst.upto]
-                commands = inst.replay_then_activate(new, task["started_time"],
-                                                     task.get("updates"))
+                outcome = inst.replay_then_activate(new, task["started_time"],
+                                                    task.get("updates"))
             else:
+                if inst is not None:  # it missed events: unwound here, rebuilt by replay
+                    inst.evict()
                 inst = new_instance(defn, task)
                 events = await self._full_history(task)
-                commands = inst.replay_then_activate(events, task["started_time"],
-                                                     task.get("updates"))
-        except WorkflowTaskError as e:
-            return await self._fail(task, e.cause, e.kind)
-        except Exception as e:  # a bug below user code: still fail the task visibly
+                outcome = inst.replay_then_activate(events, task["started_time"],
+                                                    task.get("updates"))
+        except Exception as e:  # the history could not be fetched: still fail the task visibly
             return await self._fail(task, e, "worker_error")
+        if outcome.failure is not None:
+            inst.evict()
+            return await self._fail(task, outcome.failure.cause, outcome.failure.kind)
         inst.clock_offset = task["started_time"] - arrived
-        return await self._complete(task, inst, commands)
+        try:
+            return await self._complete(task, inst, outcome.commands)
+        except asyncio.CancelledError:  # shut down while reporting: cached by no one
+            inst.evict()
+            raise
 
     def chain(self, task: dict[str, Any], result: Any) -> Chained | None:
         """Run the workflow task an activity's result unblocks, here and now, when this
@@ -92,19 +116,21 @@ class WorkflowTasks:
         with the result (:mod:`plait.server.chained`). None: report the result alone."""
         run_id = task["run_id"]
         inst = self.cache.get(run_id)
-        if inst is None or inst.closed or not self.worker.eager \
+        if inst is None or inst.closed or not self.eager() \
                 or not inst.waits_only_on(task["activity_id"]):
             return None
         del self.cache[run_id]  # in flight: a task arriving meanwhile replays instead
         started = max(inst.time(), wire_time(time.monotonic() + inst.clock_offset))
-        event = {"event_id": inst.upto + 1, "event_type": "ACTIVITY_TASK_COMPLETED",
+        # The server records the attempt's STARTED, then this COMPLETED (server.chained):
+        # the id that the history will show, so the history size counts alike in replay.
+        event = {"event_id": inst.upto + 2, "event_type": "ACTIVITY_TASK_COMPLETED",
                  "attributes": {"activity_id": task["activity_id"],
                                 "result": loads(dumps(result))}}
-        try:
-            commands = inst.activate(Activation([event], started, None))
-        except Exception:  # a failing task is run (and reported) the ordinary way
+        outcome = inst.activate(Activation([event], started, None))
+        if outcome.failure is not None:  # a failing task is run (and reported) the usual way
+            inst.evict()
             return None
-        body, reserved = self._step_body(inst, commands)
+        body, reserved = self._step_body(inst, outcome.commands)
         body.update(upto=inst.upto, started_time=started)
         return Chained(run_id, inst, body, reserved)
 
@@ -119,11 +145,17 @@ class WorkflowTasks:
         return self._settled(chained.run_id, chained.inst, step, chained.reserved)
 
     def abandon(self, chained: Chained) -> None:
-        self.worker.activity_slots.release(chained.reserved)
+        self.activity_slots.release(chained.reserved)
+        chained.inst.evict()
+
+    def evict_all(self) -> None:
+        """Unwind every cached instance (at shutdown), so no workflow cleanup runs later."""
+        while self.cache:
+            self.cache.popitem(last=False)[1].evict()
 
     async def answer_query(self, task: dict[str, Any]) -> None:
         token = task["token"]
-        self.worker.held.add(token)
+        self.held.add(token)
         try:
             try:
                 answer = await self._query(task)
@@ -131,35 +163,37 @@ class WorkflowTasks:
                 log.exception("query %r on %s failed", task.get("query_name"),
                               task["workflow_id"])
                 answer = {"code": "query_failed", "failure": failures.from_exception(e)}
-            await self.worker.client.transport.call(
-                "POST", "/api/v1/query-tasks/respond", {"token": token, **answer})
+            await self.api.respond_query(token, answer)
         except errors.RPCError as e:
             log.warning("query answer for %s not recorded: %s", task["workflow_id"], e)
         finally:
-            self.worker.held.discard(token)
+            self.held.discard(token)
 
     async def _query(self, task: dict[str, Any]) -> dict[str, Any]:
         defn = self.workflows.get(task["workflow_type"])
         if defn is None:
             return {"code": "unknown_workflow_type", "failure": {
                 "message": f"workflow type {task['workflow_type']!r} is not registered on "
-                           f"worker {self.worker.identity}"}}
+                           f"worker {self.identity}"}}
         inst = self.cache.get(task["run_id"])
         if inst is None:  # not cached (or busy with a task): rebuild a copy from history
             events = await self._fetch_history(task)
             inst = new_instance(defn, task)
+            # Events no task has processed yet are applied too (the copy's commands are
+            # dropped), so a workflow queried before its first task completes answers.
+            outcome = inst.replay_then_activate(events,
+                                                timestamp(events[-1]) if events else 0.0)
             try:
-                # Events no task has processed yet are applied too (the copy's commands are
-                # dropped), so a workflow queried before its first task completes answers.
-                inst.replay_then_activate(events, timestamp(events[-1]) if events else 0.0)
-            except WorkflowTaskError as e:
-                return {"code": "query_failed", "failure": failures.from_exception(e.cause)}
+                if outcome.failure is not None:
+                    return {"code": "query_failed",
+                            "failure": failures.from_exception(outcome.failure.cause)}
+                return inst.query(task["query_name"], task.get("input") or [])
+            finally:
+                inst.evict()  # a copy: unwound now, not by the garbage collector
         return inst.query(task["query_name"], task.get("input") or [])
 
     async def _fetch_history(self, task: dict[str, Any]) -> list[dict[str, Any]]:
-        hist = await self.worker.client.transport.call(
-            "GET", f"{self.worker.client._ns_path()}/workflows/{_q(task['workflow_id'])}"
-                   "/history", params={"run_id": task["run_id"]})
+        hist = await self.api.workflow_history(task["workflow_id"], task["run_id"])
         events: list[dict[str, Any]] = hist["events"]
         return events
 
@@ -176,23 +210,24 @@ class WorkflowTasks:
         for c in commands:
             c.pop("_where", None)
         own = sum(1 for c in commands if c["kind"] == "schedule_activity"
-                  and c["task_queue"] == self.worker.task_queue
-                  and c["activity_type"] in self.worker.activity_names)
-        reserved = self.worker.activity_slots.try_reserve(own) if self.worker.eager else 0
+                  and c["task_queue"] == self.task_queue
+                  and c["activity_type"] in self.own_activities)
+        reserved = self.activity_slots.try_reserve(own) if self.eager() else 0
         return {"commands": commands, "eager_activities": reserved,
                 "update_rejections": inst.rejections,
-                "eager_workflow": self.worker.eager and not inst.closed}, reserved
+                "eager_workflow": self.eager() and not inst.closed}, reserved
 
     async def _complete(self, task: dict[str, Any], inst: WorkflowInstance,
                         commands: list[dict[str, Any]]) -> dict[str, Any] | None:
         body, reserved = self._step_body(inst, commands)
-        acts = self.worker.activity_slots
+        acts = self.activity_slots
         try:
-            resp = await self.worker.completions.send(
+            resp = await self.completions.send(
                 "workflow_complete", {"token": task["token"], **body})
         except errors.RPCError as e:
             acts.release(reserved)
-            self.cache.pop(task["run_id"], None)
+            self._drop(task["run_id"])
+            inst.evict()
             if e.code == "stale_task" or e.status in (0, 503):
                 log.warning("workflow task completion for %s not recorded: %s",
                             task["workflow_id"], e)
@@ -208,40 +243,46 @@ class WorkflowTasks:
         """After a recorded task: start the activities handed back, cache the instance;
         returns the next workflow task if the server handed one back too."""
         eager_acts = resp.get("activity_tasks") or []
-        self.worker.activity_slots.release(reserved - len(eager_acts))
+        self.activity_slots.release(reserved - len(eager_acts))
         for t in eager_acts:
-            self.worker.spawn_activity(t)
+            self.start_activity(t)
         if not resp.get("rejected") and not inst.closed:
             inst.upto = resp["upto"]
             self._remember(run_id, inst)
+        else:
+            inst.evict()
         nxt: dict[str, Any] | None = resp.get("workflow_task")
         return nxt
 
     def _remember(self, run_id: str, inst: WorkflowInstance) -> None:
         cached = self.cache.get(run_id)
         if cached is not None and cached.upto > inst.upto:
+            inst.evict()
             return  # a later task of this run already rebuilt it meanwhile
+        if cached is not None and cached is not inst:
+            cached.evict()
         self.cache[run_id] = inst
         while len(self.cache) > self.max_cached:
-            self.cache.popitem(last=False)
+            self.cache.popitem(last=False)[1].evict()
+
+    def _drop(self, run_id: str) -> None:
+        """Forget a cached instance: unwound now, replayed when its next task comes."""
+        dropped = self.cache.pop(run_id, None)
+        if dropped is not None:
+            dropped.evict()
 
     async def _fail(self, task: dict[str, Any], exc: BaseException,
                     cause: str) -> dict[str, Any] | None:
-        self.cache.pop(task["run_id"], None)
+        self._drop(task["run_id"])
         failure = failures.from_exception(exc)
         failure["stack_trace"] = "".join(traceback.format_exception(exc))
-        log.error("workflow task failed for %s (%s, attempt %s): %s", task["workflow_id"],
-                  task["workflow_type"], task.get("attempt"), exc)
+        log.error("workflow task failed for %s (%s, attempt %s): %s: %s", task["workflow_id"],
+                  task["workflow_type"], task.get("attempt"), failure["type"], exc)
         try:
-            await self.worker.completions.send(
+            await self.completions.send(
                 "workflow_fail",
                 {"token": task["token"], "failure": failure, "cause": cause})
         except errors.RPCError as e:
             log.warning("workflow task failure for %s not recorded: %s", task["workflow_id"], e)
         return None
 
-
-def _q(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="")

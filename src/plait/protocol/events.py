@@ -6,9 +6,11 @@ instead of misreading it.
 
 from __future__ import annotations
 
+import datetime as dt
 from enum import StrEnum
 
-__all__ = ["CLOSE_COMMANDS", "COMMAND_EVENTS", "HISTORY_FORMAT", "CommandKind", "EventType"]
+__all__ = ["CLOSE_COMMANDS", "COMMAND_EVENTS", "HISTORY_FORMAT", "CommandKind", "EventType",
+           "wire_time"]
 
 HISTORY_FORMAT = 1
 
@@ -99,3 +101,9 @@ COMMAND_EVENTS: dict[EventType, CommandKind] = {
 CLOSE_COMMANDS = frozenset({CommandKind.COMPLETE_WORKFLOW.value, CommandKind.FAIL_WORKFLOW.value,
                             CommandKind.CANCEL_WORKFLOW.value,
                             CommandKind.CONTINUE_AS_NEW.value})
+
+
+def wire_time(ts: float) -> float:
+    """``ts`` as the server records it in an event timestamp (whole microseconds), so a
+    time the worker chose reads back the same from history."""
+    return dt.datetime.fromtimestamp(ts, dt.UTC).timestamp()

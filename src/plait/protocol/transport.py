@@ -1,35 +1,106 @@
-"""HTTP to the server, shared by the client and workers: one aiohttp session, orjson bodies,
-typed errors from the API's one error shape, and retries that are safe.
+"""One HTTP exchange with the server, and nothing more: the seam below :class:`plait._api.Api`.
 
-A request is retried after a connection failure or a 503 only when repeating it is harmless:
-reads, and writes that carry a request id (the server deduplicates them) or a fencing token
-(a repeat is rejected, never applied twice).
+A transport sends one request and returns the response, whatever its status; it neither
+retries, nor builds URLs, nor reads error bodies (the API object above it does all three).
+That keeps it small enough to swap: :class:`HttpTransport` talks to a real server over one
+aiohttp session, and :class:`MockTransport` answers from a function, so client and worker
+logic can be unit-tested without a server (as httpx's ``MockTransport``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import random
-from typing import Any
+import dataclasses
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 import aiohttp
+from yarl import URL
 
 from plait import errors
 from plait.protocol.jsoncodec import dumps, loads
 
-__all__ = ["Transport", "error_of"]
+__all__ = ["Handler", "HttpTransport", "MockTransport", "Request", "Response", "Transport",
+           "Unreachable", "normalize_address"]
 
-log = logging.getLogger("plait.client")
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    """Already quoted, one segment at a time (``/api/v1/...``)."""
+    params: Mapping[str, str] | None = None
+    body: bytes | None = None
+    timeout: float = 70.0
+    """Seconds for the whole exchange: a long-poll's wait plus a margin."""
+
+    def json(self) -> Any:
+        """The body decoded (for tests and mock handlers)."""
+        return loads(self.body) if self.body else None
 
 
-class Transport:
-    def __init__(self, address: str, api_key: str | None = None, *,
-                 retry_for: float = 60.0) -> None:
-        self.address = address.rstrip("/")
+@dataclasses.dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes = b""
+
+    @staticmethod
+    def of(value: Any, status: int = 200) -> Response:
+        """A JSON response (for mock handlers)."""
+        return Response(status, dumps(value))
+
+    @staticmethod
+    def error(status: int, code: str, message: str = "") -> Response:
+        """The API's one error shape (for mock handlers)."""
+        return Response.of({"error": {"code": code, "message": message or code}}, status)
+
+
+class Unreachable(Exception):
+    """The exchange did not happen or did not finish: no connection, a reset, a timeout.
+    Whether the server acted on the request is unknown (which is why only requests that are
+    safe to repeat are retried)."""
+
+
+class Transport(Protocol):
+    @property
+    def address(self) -> str: ...
+
+    async def send(self, request: Request) -> Response:
+        """One exchange; raises :class:`Unreachable` when no response came back."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def normalize_address(address: str) -> str:
+    """``localhost:7233`` means ``http://localhost:7233`` (as Temporal users write it); any
+    other scheme, or no host, is refused now rather than at the first call."""
+    text = address.strip()
+    if "://" not in text:
+        text = "http://" + text
+    text = text.rstrip("/")
+    try:
+        url = URL(text)
+    except (ValueError, TypeError) as e:
+        raise errors.PlaitError(f"invalid plait server address {address!r}: {e}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise errors.PlaitError(f"invalid plait server address {address!r}: expected "
+                                "host:port or http(s)://host:port")
+    return text
+
+
+class HttpTransport:
+    """A real server over HTTP: one aiohttp session, opened at the first request."""
+
+    def __init__(self, address: str, api_key: str | None = None) -> None:
+        self._address = normalize_address(address)
+        self._base = str(URL(self._address))
         self.api_key = api_key
-        self.retry_for = retry_for
         self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def address(self) -> str:
+        return self._address
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -40,62 +111,53 @@ class Transport:
                 headers=headers,
                 connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-                json_serialize=lambda v: dumps(v).decode(),
             )
         return self._session
+
+    async def send(self, request: Request) -> Response:
+        # encoded=True: the path is quoted segment by segment already, and must reach the
+        # server as it is (``%2F`` inside a segment is not a ``/``).
+        url = URL(self._base + request.path, encoded=True)
+        try:
+            async with self._http().request(
+                    request.method, url, data=request.body, params=request.params,
+                    timeout=aiohttp.ClientTimeout(total=request.timeout)) as resp:
+                return Response(resp.status, await resp.read())
+        except (TimeoutError, aiohttp.ClientConnectionError) as exc:
+            raise Unreachable(str(exc) or type(exc).__name__) from exc
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
 
-    async def call(self, method: str, path: str, body: Any = None, *,
-                   params: dict[str, str] | None = None, retry: bool = True,
-                   timeout: float = 70.0) -> Any:
-        """One API call; ``body`` is a JSON-able value or bytes already encoded."""
-        delay = 0.05
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + (self.retry_for if retry else 0)
-        while True:
-            try:
-                return await self._once(method, path, body, params, timeout)
-            except (TimeoutError, aiohttp.ClientConnectionError, errors.RPCError) as exc:
-                transient = not isinstance(exc, errors.RPCError) or exc.status == 503
-                if not retry or not transient or loop.time() + delay > give_up:
-                    if isinstance(exc, errors.RPCError):
-                        raise
-                    raise errors.RPCError(f"cannot reach plait server at {self.address}: "
-                                          f"{exc or type(exc).__name__}", status=0,
-                                          code="unavailable") from exc
-                log.debug("retrying %s %s after %s", method, path, exc)
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 2.0)
 
-    async def _once(self, method: str, path: str, body: Any,
-                    params: dict[str, str] | None, timeout: float) -> Any:
-        data = body if isinstance(body, bytes) or body is None else dumps(body)
-        async with self._http().request(
-                method, self.address + path, data=data, params=params,
-                timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-            raw = await resp.read()
-            if resp.status < 400:
-                return loads(raw) if raw else None
-            raise _error(resp.status, raw)
+Handler = Callable[[Request], "Response | Awaitable[Response]"]
+"""A mock server: a function from a request to its response, plain or async."""
 
 
-def _error(status: int, raw: bytes) -> errors.PlaitError:
-    try:
-        err = loads(raw)["error"]
-        code, message = str(err["code"]), str(err["message"])
-    except Exception:
-        code, message = "http_error", raw.decode(errors="replace")[:500] or f"HTTP {status}"
-    return error_of(status, code, message)
+class MockTransport:
+    """Answers every request with ``handler(request)`` (plain or async); a handler raises
+    :class:`Unreachable` to act as a server that is away. Every request is kept in
+    :attr:`requests`, in order."""
 
+    def __init__(self, handler: Handler, address: str = "http://mock") -> None:
+        self.handler = handler
+        self._address = address
+        self.requests: list[Request] = []
 
-def error_of(status: int, code: str, message: str) -> errors.PlaitError:
-    """The typed error of the API's error shape (also used for one item of a batch)."""
-    if code == "workflow_already_started":
-        return errors.WorkflowAlreadyStartedError(message)
-    if code == "workflow_not_found":
-        return errors.WorkflowNotFoundError(message)
-    return errors.RPCError(message, status=status, code=code)
+    @property
+    def address(self) -> str:
+        return self._address
+
+    async def send(self, request: Request) -> Response:
+        self.requests.append(request)
+        answer: Any = self.handler(request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if not isinstance(answer, Response):
+            raise TypeError(f"a mock handler must return a Response, not {answer!r}")
+        return answer
+
+    async def close(self) -> None:
+        pass

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from plait.protocol.events import COMMAND_EVENTS, EventType
+from plait.protocol.events import COMMAND_EVENTS, EventType, wire_time
 
 __all__ = ["Activation", "split", "timestamp", "wire_time"]
 
@@ -21,8 +21,10 @@ _WT = {EventType.WORKFLOW_TASK_SCHEDULED.value, EventType.WORKFLOW_TASK_STARTED.
 _COMMAND_TYPES = {e.value for e in COMMAND_EVENTS}
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Activation:
+    """What one workflow task saw (``inputs``, at ``time``) and, in replay, what it did."""
+
     inputs: list[dict[str, Any]]
     time: float
     commands: list[dict[str, Any]] | None
@@ -36,12 +38,6 @@ def timestamp(event: dict[str, Any]) -> float:
     if isinstance(ts, (int, float)):
         return float(ts)
     return dt.datetime.fromisoformat(str(ts).replace("Z", "+00:00")).timestamp()
-
-
-def wire_time(ts: float) -> float:
-    """``ts`` as the server records it in an event timestamp (whole microseconds), so a
-    time the worker chose reads back the same from history."""
-    return dt.datetime.fromtimestamp(ts, dt.UTC).timestamp()
 
 
 def split(events: Sequence[dict[str, Any]], live_time: float | None) -> list[Activation]:

@@ -17,11 +17,12 @@ from plait.protocol.events import CommandKind, EventType
 from plait.protocol.payload import decode_args, encode, hints_of
 from plait.runtime.activations import Activation
 from plait.runtime.definitions import DYNAMIC, WorkflowDefn
+from plait.runtime.outcome import TaskFailure
+from plait.runtime.registries import BoundHandler
 from plait.runtime.replay_check import user_location
-from plait.runtime.task_error import WorkflowTaskError
 
 if TYPE_CHECKING:
-    from plait.runtime.instance import WorkflowInfo
+    from plait.runtime.info import WorkflowInfo
 
 __all__ = ["Handlers"]
 
@@ -38,7 +39,7 @@ class Handlers:
     rejections: list[dict[str, Any]]
     _object: Any
     _commands: list[dict[str, Any]]
-    _failure: WorkflowTaskError | None
+    _failure: TaskFailure | None
     _signal_handlers: dict[str, Callable[..., Any]]
     _pending_signals: dict[str, list[list[Any]]]
     _random: Any
@@ -68,27 +69,31 @@ class Handlers:
             else:
                 self._accept(u["update_id"], u["update_name"], u.get("input") or [])
 
-    def _update_handler(self, name: str) -> tuple[Callable[..., Any], list[Any]] | None:
-        fn = self.defn.updates.get(name)
+    def _update_handler(self, name: str) -> BoundHandler | None:
+        return self._bound(self.defn.updates, name)
+
+    def _bound(self, table: dict[str, Callable[..., Any]], name: str) -> BoundHandler | None:
+        """The handler of ``name`` on the workflow object, else the dynamic one, if any."""
+        fn = table.get(name)
         if fn is not None:
-            bound = fn.__get__(self._object)
-            return bound, []
-        dynamic = self.defn.updates.get(DYNAMIC)
-        return (dynamic.__get__(self._object), [name]) if dynamic is not None else None
+            return BoundHandler(fn.__get__(self._object))
+        dynamic = table.get(DYNAMIC)
+        if dynamic is None:
+            return None
+        return BoundHandler(dynamic.__get__(self._object), (name,))
 
     def _validate(self, name: str, payloads: list[Any]) -> dict[str, Any] | None:
-        found = self._update_handler(name) if self._object is not None else None
-        if found is None:
+        handler = self._update_handler(name) if self._object is not None else None
+        if handler is None:
             known = sorted(k for k in self.defn.updates if k != DYNAMIC)
             return {"message": f"workflow {self.defn.name} has no update {name!r} (it has "
                                f"{known})", "type": "UnknownUpdate", "kind": "application"}
-        handler, lead = found
-        validator = getattr(handler, "__plait_validator__", None)
+        validator = getattr(handler.fn, "__plait_validator__", None)
         if validator is None:
             return None
         try:
-            hints = [] if lead else hints_of(handler)[0]
-            validator(self._object, *lead, *decode_args(payloads, hints))
+            hints = [] if handler.dynamic else hints_of(handler.fn)[0]
+            validator(self._object, *handler.lead, *decode_args(payloads, hints))
         except Exception as exc:
             return failures.from_exception(exc)
         return None
@@ -96,16 +101,15 @@ class Handlers:
     def _accept(self, uid: str, name: str, payloads: list[Any]) -> None:
         self._commands.append({"kind": CommandKind.ACCEPT_UPDATE.value, "update_id": uid,
                                "_where": user_location()})
-        found = self._update_handler(name)
-        if found is None:  # accepted by older code that had it: fail the update, not the task
+        handler = self._update_handler(name)
+        if handler is None:  # accepted by older code that had it: fail the update, not the task
             self._finish_update(uid, None, errors.ApplicationError(
                 f"no handler for update {name!r}", type="UnknownUpdate"))
             return
-        handler, lead = found
-        hints = [] if lead else hints_of(handler)[0]
+        hints = [] if handler.dynamic else hints_of(handler.fn)[0]
 
         async def run() -> Any:
-            result = handler(*lead, *decode_args(payloads, hints))
+            result = handler.fn(*handler.lead, *decode_args(payloads, hints))
             return await result if asyncio.iscoroutine(result) else result
 
         task = self.create_task(run(), name=f"update {name}")
@@ -172,26 +176,23 @@ class Handlers:
             if not self.closed:
                 self._close(CommandKind.FAIL_WORKFLOW, failure=failures.from_exception(exc))
         elif self._failure is None:
-            self._failure = WorkflowTaskError(exc)
+            self._failure = TaskFailure.of(exc)
 
     def _fails_workflow(self, exc: BaseException) -> bool:
         return isinstance(exc, (errors.FailureError, *self.defn.failure_exception_types))
 
-
+    # -- queries ---------------------------------------------------------------------------
     def query(self, name: str, payloads: list[Any]) -> dict[str, Any]:
         """Answer a query from the current state; a handler must only read."""
-        handler = self.defn.queries.get(name)
-        dynamic = self.defn.queries.get(DYNAMIC)
         if self._object is None:
             return {"code": "query_failed", "failure": {
                 "message": "the workflow has not run its first task yet"}}
-        if handler is None and dynamic is None:
+        handler = self._bound(self.defn.queries, name)
+        if handler is None:
             known = sorted(k for k in self.defn.queries if k != DYNAMIC)
             return {"code": "unknown_query", "failure": {
                 "message": f"workflow {self.defn.name} has no query {name!r} (it has {known})"}}
-        bound = (handler or dynamic).__get__(self._object)  # type: ignore[union-attr]
-        lead = [] if handler else [name]
-        hints = hints_of(bound)[0] if handler else []
+        hints = [] if handler.dynamic else hints_of(handler.fn)[0]
         before = len(self._commands)
         # A query must leave no trace: not in the random sequence, not in patch decisions.
         rnd = self._random.getstate() if self._random is not None else None
@@ -199,7 +200,7 @@ class Handlers:
         previous = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(cast(asyncio.AbstractEventLoop, self))
         try:
-            result = bound(*lead, *decode_args(payloads, hints))
+            result = handler.fn(*handler.lead, *decode_args(payloads, hints))
         except Exception as exc:
             return {"code": "query_failed", "failure": failures.from_exception(exc)}
         finally:

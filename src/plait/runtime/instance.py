@@ -3,9 +3,11 @@
 The instance *is* the event loop of the workflow's coroutines. ``call_soon`` queues work that
 runs when an activation runs; ``call_later`` becomes a durable timer command, so
 ``asyncio.sleep`` and ``asyncio.wait_for`` are durable too; ``time()`` is the workflow task's
-time from history. An activation applies new events, runs every ready callback until nothing
-can move, and returns the commands the code produced. In replay, those commands are checked
-against the ones recorded in history.
+time from history. An activation applies new events (one handler per event type,
+:mod:`~plait.runtime.events_in`), runs every ready callback until nothing can move, and
+returns the commands the code produced, or the workflow task's failure: it never raises. In
+replay, those commands are checked against the ones recorded in history. An instance that
+leaves the worker's cache is unwound on this loop (:mod:`~plait.runtime.eviction`).
 """
 
 from __future__ import annotations
@@ -21,71 +23,24 @@ from typing import Any
 
 from plait import errors
 from plait.protocol import failure as failures
-from plait.protocol.events import CLOSE_COMMANDS, CommandKind, EventType
-from plait.protocol.payload import decode, decode_args, encode
+from plait.protocol.events import CLOSE_COMMANDS, CommandKind
+from plait.protocol.payload import encode
 from plait.runtime.activations import Activation, split
 from plait.runtime.definitions import WorkflowDefn
+from plait.runtime.durable_timer import DurableTimer
+from plait.runtime.events_in import Events, UnknownEventError
+from plait.runtime.eviction import unwind
 from plait.runtime.handlers import Handlers
+from plait.runtime.history_size import HistorySize
+from plait.runtime.info import WorkflowInfo
+from plait.runtime.outcome import ActivationResult, TaskFailure
+from plait.runtime.registries import PendingActivity, PendingChild, WaitingCondition
 from plait.runtime.replay_check import mismatch, patch_id, user_location
-from plait.runtime.task_error import WorkflowTaskError
 
-__all__ = ["ActivityFuture", "ContinueAsNew", "WorkflowInfo", "WorkflowInstance",
-           "WorkflowTaskError", "new_instance"]
+__all__ = ["ActivationResult", "ActivityFuture", "ContinueAsNew", "TaskFailure", "WorkflowInfo",
+           "WorkflowInstance", "new_instance"]
 
 log = logging.getLogger("plait.workflow")
-
-
-class WorkflowInfo:
-    """``workflow.info()``: who this run is."""
-
-    def __init__(self, task: dict[str, Any], started: dict[str, Any] | None) -> None:
-        attrs = (started or {}).get("attributes", {})
-        self.workflow_id: str = task["workflow_id"]
-        self.run_id: str = task["run_id"]
-        self.workflow_type: str = task["workflow_type"]
-        self.task_queue: str = task["task_queue"]
-        self.namespace: str = task["namespace"]
-        self.attempt: int = attrs.get("attempt", 1)
-        self.start_time: float = 0.0
-        self.continued_from_run_id: str | None = attrs.get("continued_from_run_id")
-        self.parent: Any = attrs.get("parent")
-        self.execution_timeout: float | None = attrs.get("execution_timeout")
-        self.continue_as_new_suggested = False
-        self.headers: dict[str, Any] = attrs.get("header") or {}
-        self.search_attributes: dict[str, Any] = dict(attrs.get("search_attributes") or {})
-        self.memo: dict[str, Any] | None = attrs.get("memo")
-
-    def __repr__(self) -> str:
-        return f"WorkflowInfo(workflow_id={self.workflow_id!r}, run_id={self.run_id!r})"
-
-
-class _DurableTimer:
-    """What ``call_later`` returns: a durable timer that ``cancel()`` cancels."""
-
-    __slots__ = ("_args", "_callback", "_cancelled", "_fired", "_instance", "timer_id")
-
-    def __init__(self, instance: WorkflowInstance, timer_id: str,
-                 callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self._instance, self.timer_id = instance, timer_id
-        self._callback, self._args = callback, args
-        self._cancelled = self._fired = False
-
-    def fire(self) -> None:
-        if not self._cancelled and not self._fired:
-            self._fired = True
-            self._instance.call_soon(self._callback, *self._args)
-
-    def cancel(self) -> None:
-        if self._cancelled or self._fired:
-            return
-        self._cancelled = True
-        self._instance._cancel_timer(self.timer_id)
-
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-    def when(self) -> float:
-        return self._instance.time()
 
 
 class ActivityFuture(asyncio.Future[Any]):
@@ -124,27 +79,19 @@ class ContinueAsNew(BaseException):
         self.command = command
 
 
-_CHILD_CLOSED = {
-    EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED.value,
-    EventType.CHILD_WORKFLOW_EXECUTION_FAILED.value,
-    EventType.CHILD_WORKFLOW_EXECUTION_CANCELED.value,
-    EventType.CHILD_WORKFLOW_EXECUTION_TERMINATED.value,
-    EventType.CHILD_WORKFLOW_EXECUTION_TIMED_OUT.value,
-}
-_EXTERNAL_DONE = {EventType.EXTERNAL_WORKFLOW_EXECUTION_SIGNALED.value,
-                  EventType.EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED.value}
-
-
 _IDENTITY = ("workflow_id", "run_id", "workflow_type", "task_queue", "namespace")
 
 
-class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
+class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
+    """One run of a workflow, and the event loop its coroutines run on."""
+
     def __init__(self, defn: WorkflowDefn, task: dict[str, Any]) -> None:
         self.defn = defn
         # Only who the run is: the task itself (its events, its token) would stay alive as
         # long as the instance sits in the worker's cache, about half of an idle one's memory.
         self.task_meta = {k: task[k] for k in _IDENTITY}
-        self.info = WorkflowInfo(task, None)
+        self.history_size = HistorySize()
+        self.info = WorkflowInfo(task, None, self.history_size)
         self.upto = 0
         self.clock_offset = 0.0
         """The server's clock minus this process's monotonic clock, as of the last task the
@@ -152,14 +99,16 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
         self.closed = False
         self.replaying = False
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
+        self._tasks: list[asyncio.Task[Any]] | None = []
+        """The workflow's tasks not known to be done, in creation order (eviction unwinds
+        them in that order); None once evicted."""
         self._commands: list[dict[str, Any]] = []
         self._seq = 0
         self._now = 0.0
-        self._activities: dict[str, tuple[asyncio.Future[Any], Any, str]] = {}
-        self._timers: dict[str, _DurableTimer] = {}
-        self._conditions: list[tuple[Callable[[], bool], asyncio.Future[bool]]] = []
-        self._children: dict[str, tuple[asyncio.Future[Any], asyncio.Future[Any], Any, str,
-                                         str]] = {}
+        self._activities: dict[str, PendingActivity] = {}
+        self._timers: dict[str, DurableTimer] = {}
+        self._conditions: list[WaitingCondition] = []
+        self._children: dict[str, PendingChild] = {}
         self._externals: dict[str, asyncio.Future[None]] = {}
         self._signal_handlers: dict[str, Callable[..., Any]] = {}
         self._pending_signals: dict[str, list[list[Any]]] = {}
@@ -171,49 +120,90 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
         self._random: random.Random | None = None
         self._object: Any = None
         self._main: asyncio.Task[Any] | None = None
-        self._failure: WorkflowTaskError | None = None
+        self._failure: TaskFailure | None = None
         self._context = contextvars.copy_context()
 
     # -- driving --------------------------------------------------------------------------------
     def replay_then_activate(self, events: list[dict[str, Any]], live_time: float | None,
-                             updates: list[dict[str, Any]] | None = None
-                             ) -> list[dict[str, Any]]:
+                             updates: list[dict[str, Any]] | None = None) -> ActivationResult:
         """Rebuild state from a full history, then run the live activation (if any) with the
-        update requests its task delivers."""
-        commands: list[dict[str, Any]] = []
+        update requests its task delivers. Stops at the first activation that fails."""
+        result = ActivationResult([])
         self._known_patches.update(pid for e in events if (pid := patch_id(e)))
         for act in split(events, live_time):
-            commands = self.activate(act, updates if act.commands is None else None)
-        return commands
+            result = self.activate(act, updates if act.commands is None else None)
+            if result.failure is not None:
+                break
+        return result
 
     def activate(self, act: Activation, updates: list[dict[str, Any]] | None = None
-                 ) -> list[dict[str, Any]]:
+                 ) -> ActivationResult:
+        """Apply an activation's events, run the workflow until nothing can move, and give
+        back its commands (checked against history when replayed) or why the task failed.
+        Never raises: the worker reports a failure as a failed workflow task."""
         self.replaying = act.commands is not None
         self._now = max(self._now, act.time)
         self.rejections = []
+        try:
+            self._run_activation(act, updates or [])
+        except UnknownEventError as exc:
+            self._failure = TaskFailure.of(exc, "unknown_event")
+        except Exception as exc:  # a bug below the workflow code: still a visible failure
+            self._failure = TaskFailure.of(exc, "worker_error")
+        commands, self._commands = _until_close(self._commands), []
+        if self._failure is None and act.commands is not None:
+            problem = mismatch(commands, act.commands)
+            if problem is not None:
+                self._failure = TaskFailure.of(errors.NonDeterminismError(
+                    f"workflow {self.info.workflow_id} ({self.defn.name}): {problem}"),
+                    "non_determinism")
+        if self._failure is not None:
+            return ActivationResult.failed(self._failure)
+        self.history_size.observe_commands(commands)
+        self.upto = max(self.upto, act.last_event_id)
+        self.replaying = False
+        if self._tasks is not None:
+            self._tasks = [t for t in self._tasks if not t.done()]
+        return ActivationResult(commands)
+
+    def _run_activation(self, act: Activation, updates: list[dict[str, Any]]) -> None:
         # The whole activation runs on the workflow's loop: __init__, sync signal handlers
         # and update validators may use workflow.now(), info() and the rest.
         previous = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(self)
         try:
+            self.history_size.observe_events(act.inputs)
             for event in act.inputs:
-                self._apply(event)
-            self._updates(act, updates or [])
+                self.apply_event(event)
+            self._updates(act, updates)
             self._run_until_idle()
-            if self._failure is not None:
-                raise self._failure
         finally:
             asyncio.events._set_running_loop(previous)
-        commands, self._commands = _until_close(self._commands), []
-        if act.commands is not None:
-            problem = mismatch(commands, act.commands)
-            if problem is not None:
-                raise WorkflowTaskError(errors.NonDeterminismError(
-                    f"workflow {self.info.workflow_id} ({self.defn.name}): {problem}"),
-                    kind="non_determinism")
-        self.upto = max(self.upto, act.last_event_id)
-        self.replaying = False
-        return commands
+
+    def evict(self) -> None:
+        """Unwind the workflow's coroutines on this loop (:mod:`plait.runtime.eviction`):
+        their cleanup runs now, once, and never later from the garbage collector. Whatever
+        it asks for is dropped; the instance is dead afterwards. Its log lines are silenced
+        as in replay: the run has not moved, it only leaves this worker."""
+        tasks, self._tasks = self._tasks, None
+        if tasks is None:
+            return
+        self.replaying = True
+        previous = asyncio.events._get_running_loop()
+        asyncio.events._set_running_loop(self)
+        try:
+            unwind(self, tasks)
+        finally:
+            asyncio.events._set_running_loop(previous)
+            self._ready.clear()
+            self._commands.clear()
+            self._conditions.clear()
+
+    @property
+    def evicted(self) -> bool:
+        # Derived, not stored: a 30th attribute would turn every cached instance's __dict__
+        # from a key-sharing dict (~300 bytes) into a plain one (~1.6 KB); test_cache_memory.
+        return self._tasks is None
 
     def waits_only_on(self, activity_id: str) -> bool:
         """Whether this activity is the one thing the workflow waits for from outside (no
@@ -221,126 +211,38 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
         right away (a chained step). With several out, results are better gathered into one
         task by the server than recorded as a task each."""
         return len(self._activities) == 1 and activity_id in self._activities \
-            and all(entry[1].done() for entry in self._children.values())
+            and all(child.result.done() for child in self._children.values())
 
     def _run_until_idle(self) -> None:
+        """Run ready callbacks until nothing moves; stop at the first failure of the task."""
         while True:
             while self._ready:
                 handle = self._ready.popleft()
                 if not handle._cancelled:
                     handle._run()
                 if self._failure is not None:
-                    raise self._failure
+                    return
             if not self._check_conditions():
                 break
 
     def _check_conditions(self) -> bool:
         moved = False
-        for item in list(self._conditions):
-            fn, fut = item
-            if fut.done():
-                self._conditions.remove(item)
+        for cond in list(self._conditions):
+            if cond.future.done():
+                self._conditions.remove(cond)
                 continue
             try:
-                ok = fn()
+                ok = cond.predicate()
             except BaseException as exc:
-                self._conditions.remove(item)
-                fut.set_exception(exc)
+                self._conditions.remove(cond)
+                cond.future.set_exception(exc)
                 moved = True
                 continue
             if ok:
-                self._conditions.remove(item)
-                fut.set_result(True)
+                self._conditions.remove(cond)
+                cond.future.set_result(True)
                 moved = True
         return moved
-
-    # -- events in ----------------------------------------------------------------------------
-    def _apply(self, event: dict[str, Any]) -> None:
-        etype = event["event_type"]
-        attrs = event.get("attributes") or {}
-        if etype == EventType.WORKFLOW_EXECUTION_STARTED.value:
-            self._start(event)
-        elif etype == EventType.ACTIVITY_TASK_COMPLETED.value:
-            entry = self._activities.pop(attrs["activity_id"], None)
-            if entry and not entry[0].done():
-                entry[0].set_result(decode(attrs.get("result"), entry[1]))
-        elif etype in (EventType.ACTIVITY_TASK_FAILED.value,
-                       EventType.ACTIVITY_TASK_TIMED_OUT.value):
-            entry = self._activities.pop(attrs["activity_id"], None)
-            if entry and not entry[0].done():
-                entry[0].set_exception(errors.ActivityError(
-                    cause=failures.to_exception(attrs.get("failure")),
-                    activity_type=entry[2], activity_id=attrs["activity_id"],
-                    retry_state=attrs.get("retry_state")))
-        elif etype == EventType.ACTIVITY_TASK_CANCELED.value:
-            entry = self._activities.pop(attrs["activity_id"], None)
-            if entry and not entry[0].done():
-                entry[0].set_exception(errors.ActivityError(
-                    cause=errors.CancelledError("activity cancelled"), activity_type=entry[2],
-                    activity_id=attrs["activity_id"], retry_state="cancel"))
-        elif etype == EventType.TIMER_FIRED.value:
-            timer = self._timers.pop(str(attrs["timer_id"]), None)
-            if timer is not None:
-                timer.fire()
-        elif etype == EventType.CHILD_WORKFLOW_EXECUTION_STARTED.value:
-            child = self._children.get(str(attrs["seq"]))
-            if child and not child[0].done():
-                child[0].set_result(attrs["run_id"])
-        elif etype in _CHILD_CLOSED:
-            self._child_closed(etype, attrs)
-        elif etype in _EXTERNAL_DONE:
-            fut = self._externals.pop(str(attrs["seq"]), None)
-            if fut is not None and not fut.done():
-                failure = attrs.get("failure")
-                if failure:
-                    fut.set_exception(failures.to_exception(failure))
-                else:
-                    fut.set_result(None)
-        elif etype == EventType.WORKFLOW_EXECUTION_SIGNALED.value:
-            self._on_signal(attrs["signal_name"], attrs.get("input") or [])
-        elif etype == EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED.value:
-            self.cancel_requested = True
-            if self._main is not None and not self._main.done():
-                self._main.cancel()
-
-    def _start(self, event: dict[str, Any]) -> None:
-        self.info = WorkflowInfo(self.task_meta, event)
-        self.info.start_time = self._now
-        attrs = event["attributes"]
-        args = decode_args(attrs.get("input") or [], self.defn.arg_hints)
-        self._object = self._context.run(self.defn.cls)
-        for name, fn in self.defn.signals.items():
-            self._signal_handlers[name] = fn.__get__(self._object)
-        coro = self.defn.run_fn(self._object, *args)
-        self._main = self.create_task(coro, name=f"workflow:{self.defn.name}")
-        self._main.add_done_callback(self._on_main_done)
-
-    def _child_closed(self, etype: str, attrs: dict[str, Any]) -> None:
-        entry = self._children.pop(str(attrs["seq"]), None)
-        if entry is None:
-            return
-        started, result, hint, wid, wtype = entry
-        if attrs.get("start_failed"):
-            if not started.done():
-                started.set_exception(errors.WorkflowAlreadyStartedError(
-                    (attrs.get("failure") or {}).get("message", ""), workflow_id=wid))
-            return
-        if result.done():
-            return
-        if etype == EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED.value:
-            result.set_result(decode(attrs.get("result"), hint))
-            return
-        cause: BaseException
-        if etype == EventType.CHILD_WORKFLOW_EXECUTION_FAILED.value:
-            cause = failures.to_exception(attrs.get("failure"))
-        elif etype == EventType.CHILD_WORKFLOW_EXECUTION_CANCELED.value:
-            cause = errors.CancelledError("child workflow cancelled")
-        elif etype == EventType.CHILD_WORKFLOW_EXECUTION_TERMINATED.value:
-            cause = errors.TerminatedError(attrs.get("reason") or "terminated")
-        else:
-            cause = errors.TimeoutError("child workflow timed out", timeout_type="execution")
-        result.set_exception(errors.ChildWorkflowError(cause=cause, workflow_type=wtype,
-                                                       workflow_id=wid))
 
     # -- the end of the run ----------------------------------------------------------------
     def _on_main_done(self, task: asyncio.Task[Any]) -> None:
@@ -357,7 +259,7 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
         elif self._fails_workflow(exc):
             self._close(CommandKind.FAIL_WORKFLOW, failure=failures.from_exception(exc))
         else:
-            self._failure = WorkflowTaskError(exc)
+            self._failure = TaskFailure.of(exc)
 
     def _close(self, kind: CommandKind, **fields: Any) -> None:
         self.closed = True
@@ -375,7 +277,7 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
         command["_where"] = user_location()
         self._commands.append(command)
         fut = ActivityFuture(self, aid, cancellation_type)
-        self._activities[aid] = (fut, ret_hint, command["activity_type"])
+        self._activities[aid] = PendingActivity(fut, ret_hint, command["activity_type"])
         return fut
 
     def start_child(self, command: dict[str, Any], ret_hint: Any
@@ -386,7 +288,8 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
                                "seq": seq, "workflow_id": wid, "_where": user_location()})
         started: asyncio.Future[str] = self.create_future()
         result: asyncio.Future[Any] = self.create_future()
-        self._children[seq] = (started, result, ret_hint, wid, command["workflow_type"])
+        self._children[seq] = PendingChild(started, result, ret_hint, wid,
+                                           command["workflow_type"])
         return started, result, wid
 
     def external(self, kind: CommandKind, command: dict[str, Any]) -> asyncio.Future[None]:
@@ -424,11 +327,11 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
                                "activity_id": aid, "_where": user_location()})
 
     def start_timer(self, seconds: float, callback: Callable[..., Any],
-                    args: tuple[Any, ...]) -> _DurableTimer:
+                    args: tuple[Any, ...]) -> DurableTimer:
         tid = str(self.next_seq())
         self._commands.append({"kind": CommandKind.START_TIMER.value, "timer_id": tid,
                                "duration": seconds, "_where": user_location()})
-        timer = _DurableTimer(self, tid, callback, args)
+        timer = DurableTimer(self, tid, callback, args)
         self._timers[tid] = timer
         return timer
 
@@ -439,7 +342,7 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
 
     def wait_condition(self, fn: Callable[[], bool]) -> asyncio.Future[bool]:
         fut: asyncio.Future[bool] = self.create_future()
-        self._conditions.append((fn, fut))
+        self._conditions.append(WaitingCondition(fn, fut))
         return fut
 
     def random(self) -> random.Random:
@@ -479,7 +382,12 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
 
     def create_task(self, coro: Any, *, name: str | None = None,
                     context: contextvars.Context | None = None) -> asyncio.Task[Any]:
-        return asyncio.Task(coro, loop=self, name=name, context=context or self._context)
+        task = asyncio.Task(coro, loop=self, name=name, context=context or self._context)
+        if self._tasks is not None:
+            self._tasks.append(task)
+        elif hasattr(coro, "close"):  # started by cleanup while evicted: it never runs
+            coro.close()
+        return task
 
     def get_debug(self) -> bool:
         return False
@@ -492,9 +400,9 @@ class WorkflowInstance(Handlers, asyncio.AbstractEventLoop):
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         exc = context.get("exception")
-        if isinstance(exc, BaseException) and self._failure is None \
+        if isinstance(exc, BaseException) and self._failure is None and not self.evicted \
                 and not isinstance(exc, asyncio.CancelledError):
-            self._failure = WorkflowTaskError(exc)
+            self._failure = TaskFailure.of(exc)
         elif exc is None:
             log.debug("workflow loop: %s", context.get("message"))
 

@@ -11,7 +11,7 @@ import asyncio
 import sys
 from typing import Any
 
-from plait.protocol.events import COMMAND_EVENTS, CommandKind, EventType
+from plait.protocol.events import CLOSE_COMMANDS, COMMAND_EVENTS, CommandKind, EventType
 
 __all__ = ["mismatch", "patch_id", "user_location"]
 
@@ -129,13 +129,34 @@ def _describe(cmd: dict[str, Any]) -> str:
         return f"schedule activity {cmd['activity_type']!r} (id {cmd['activity_id']})"
     if kind in (CommandKind.START_TIMER.value, CommandKind.CANCEL_TIMER.value):
         return f"{kind.replace('_', ' ')} (id {cmd['timer_id']})"
+    if kind == CommandKind.START_CHILD_WORKFLOW.value:
+        return f"start child workflow {cmd['workflow_type']!r} (seq {cmd['seq']})"
+    if kind == CommandKind.SIGNAL_EXTERNAL.value:
+        return f"signal {cmd['signal_name']!r} to workflow {cmd.get('workflow_id')!r}"
+    if kind == CommandKind.RECORD_MARKER.value and cmd.get("marker_name") == "patch":
+        return f"record patch {cmd['details'].get('patch_id')!r}"
     return str(kind).replace("_", " ")
 
 
 def _describe_event(ev: dict[str, Any]) -> str:
+    """What identifies the event's command, in the words of :func:`_describe`."""
     attrs = ev.get("attributes") or {}
-    if ev["event_type"] == EventType.ACTIVITY_TASK_SCHEDULED.value:
+    etype = ev["event_type"]
+    if etype == EventType.ACTIVITY_TASK_SCHEDULED.value:
         return f"activity {attrs.get('activity_type')!r}, id {attrs.get('activity_id')}"
     if "timer_id" in attrs:
         return f"timer id {attrs['timer_id']}"
-    return "workflow close"
+    if etype == EventType.START_CHILD_WORKFLOW_EXECUTION_INITIATED.value:
+        return f"child workflow {attrs.get('workflow_type')!r}, seq {attrs.get('seq')}"
+    if etype == EventType.SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED.value:
+        return f"signal {attrs.get('signal_name')!r}, seq {attrs.get('seq')}"
+    if (pid := patch_id(ev)) is not None:
+        return f"patch {pid!r}"
+    if "update_id" in attrs:
+        return f"update id {attrs['update_id']}"
+    if etype in _CLOSE_EVENTS:
+        return "workflow close"
+    return str(etype).lower().replace("_", " ")
+
+
+_CLOSE_EVENTS = {e.value for e, kind in COMMAND_EVENTS.items() if kind.value in CLOSE_COMMANDS}

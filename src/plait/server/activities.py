@@ -7,15 +7,17 @@ activity *is* its task row, so describe() derives its state instead of storing i
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from plait.protocol.events import EventType
 from plait.retry import RetryPolicy
 from plait.server.errors import BadRequest
-from plait.server.run import Ctx, Run
+from plait.server.run import Ctx, Input, Run
 from plait.store.base import TaskRow, Txn
 
-__all__ = ["attempt_failed", "complete", "dispatch_payload", "fire_timeout", "heartbeat",
+__all__ = ["attempt_failed", "complete", "dispatch_payload", "end_abandoned", "fire_timeout",
+           "heartbeat",
            "pending_info", "request_cancel", "schedule", "worker_lost"]
 
 ASYNC_LEASE = "async-completion"
@@ -125,12 +127,11 @@ def overdue(task: TaskRow, now: float) -> bool:
 def hand_over(ctx: Ctx, task: TaskRow) -> None:
     """The attempt leaves its worker's session to be completed from outside: from now on a
     timer enforces its start-to-close timeout, since no heartbeat will."""
-    ctx.txn.exec("set_task_lease", task_id=task.task_id, session=ASYNC_LEASE)
+    ctx.txn.hand_task_over(task.task_id, ASYNC_LEASE)
     # Its lease no longer names the worker that started it: the log keeps that now.
-    ctx.txn.exec("insert_attempt", ns=task.namespace, wid=task.workflow_id, rid=task.run_id,
-                 aid=task.ref, attempt=task.payload["attempt"],
-                 activity_type=task.payload["activity_type"],
-                 started_at=task.dispatched_at or ctx.now, worker=task.lease_session)
+    ctx.txn.open_attempt(task.namespace, task.workflow_id, task.run_id, task.ref,
+                         task.payload["attempt"], task.payload["activity_type"],
+                         started_at=task.dispatched_at or ctx.now, worker=task.lease_session)
     timeout = task.payload["options"].get("start_to_close_timeout")
     if timeout:
         fire = (task.dispatched_at or ctx.now) + float(timeout)
@@ -142,9 +143,10 @@ def _timer_at(ctx: Ctx, task: TaskRow, kind: str, at: float, data: dict[str, Any
     ctx.effects.timer(at)
 
 
-def complete(run: Run, task: TaskRow, result: Any) -> None:
-    _end_attempt(run, task, "completed", None)
-    _finish(run, task, EventType.ACTIVITY_TASK_COMPLETED, {"result": result})
+def complete(run: Run, task: TaskRow, result: Any, at: float | None = None) -> None:
+    """The attempt completed (``at``: when, if earlier than now: a chained step's)."""
+    _end_attempt(run, task, "completed", None, at)
+    _finish(run, task, EventType.ACTIVITY_TASK_COMPLETED, {"result": result}, at)
 
 
 def request_cancel(run: Run, aid: str) -> None:
@@ -229,8 +231,8 @@ def undelivered(ctx: Ctx, task: TaskRow) -> None:
     """The attempt never reached its worker (the poll's response was lost): offer the same
     attempt again; it did not run, so it does not count."""
     p = task.payload
-    ctx.txn.exec("delete_attempt", ns=task.namespace, wid=task.workflow_id, rid=task.run_id,
-                 aid=task.ref, attempt=p["attempt"])
+    ctx.txn.delete_attempt(task.namespace, task.workflow_id, task.run_id, task.ref,
+                           p["attempt"])
     _delete_timers(ctx.txn, task, "act_stc", "act_hb")
     ctx.txn.release_task(task.task_id, ctx.now, p)
     ctx.effects.wake_queue(task.namespace, task.task_queue, "activity")
@@ -278,15 +280,26 @@ def fire_timeout(run: Run, kind: str, aid: str, data: dict[str, Any]) -> None:
                        timeout_type=ttype)
 
 
-def _end_attempt(run: Run, task: TaskRow, outcome: str, failure: dict[str, Any] | None) -> None:
+def end_abandoned(run: Run, tasks: list[TaskRow]) -> None:
+    """The run closed while these of its tasks were out: an activity attempt that was running
+    ends in the attempt log as canceled (its result, should it come, is refused), so the log
+    still shows that it ran and for how long."""
+    failure = {"message": f"the workflow closed ({run.row.status}) while the attempt ran",
+               "type": "WorkflowClosed", "kind": "cancelled"}
+    for task in tasks:
+        if task.kind == "activity":
+            _end_attempt(run, task, "canceled", failure)
+
+
+def _end_attempt(run: Run, task: TaskRow, outcome: str, failure: dict[str, Any] | None,
+                 at: float | None = None) -> None:
     if task.lease_session is None:
         return
     p = task.payload
-    run.txn.exec("end_attempt", ns=run.ns, wid=run.wid, rid=run.rid, aid=task.ref,
-                 attempt=p["attempt"], activity_type=p["activity_type"],
-                 started_at=task.dispatched_at or run.ctx.now, worker=task.lease_session,
-                 ended_at=run.ctx.now, outcome=outcome,
-                 failure=run.txn.json(failure) if failure else None)
+    run.txn.end_attempt(run.ns, run.wid, run.rid, task.ref, p["attempt"], p["activity_type"],
+                        started_at=task.dispatched_at or run.ctx.now,
+                        worker=task.lease_session, ended_at=at or run.ctx.now,
+                        outcome=outcome, failure=failure)
 
 
 def _clear_attempt_timers(run: Run, task: TaskRow) -> None:
@@ -294,20 +307,25 @@ def _clear_attempt_timers(run: Run, task: TaskRow) -> None:
         _delete_timers(run.txn, task, "act_stc", "act_hb")
 
 
-def _finish(run: Run, task: TaskRow, etype: EventType, attrs: dict[str, Any]) -> None:
+def _finish(run: Run, task: TaskRow, etype: EventType, attrs: dict[str, Any],
+            at: float | None = None) -> None:
+    """The activity's outcome in the history: its last attempt's ``STARTED`` (stamped when
+    that attempt was dispatched, so the history shows how long it ran) and its end."""
     p = task.payload
     run.txn.delete_task(task.task_id)
     _clear_attempt_timers(run, task)
     _delete_timers(run.txn, task, "act_s2c", "act_s2s")
-    events: list[tuple[EventType, dict[str, Any]]] = []
+    events: list[Input] = []
     base = {"activity_id": task.ref, "scheduled_event_id": p["scheduled_event_id"]}
     if task.lease_session is not None or etype not in (EventType.ACTIVITY_TASK_TIMED_OUT,
                                                         EventType.ACTIVITY_TASK_CANCELED):
-        events.append((EventType.ACTIVITY_TASK_STARTED,
-                       {**base, "attempt": p["attempt"], "identity": task.lease_session or "",
-                        "last_failure": p.get("last_failure")}))
-    events.append((etype, {**base, "activity_type": p["activity_type"],
-                           "attempt": p["attempt"], **attrs}))
+        started = {**base, "attempt": p["attempt"], "identity": task.lease_session or "",
+                   "last_failure": p.get("last_failure")}
+        dispatched = task.dispatched_at if task.lease_session is not None else None
+        events.append((EventType.ACTIVITY_TASK_STARTED, started, dispatched)
+                      if dispatched is not None else (EventType.ACTIVITY_TASK_STARTED, started))
+    end = {**base, "activity_type": p["activity_type"], "attempt": p["attempt"], **attrs}
+    events.append((etype, end, at) if at is not None else (etype, end))
     run.add_input(events)
 
 
@@ -334,12 +352,7 @@ def attempt_log(txn: Txn, ns: str, wid: str, rid: str,
                 tasks: list[TaskRow]) -> list[dict[str, Any]]:
     """Every attempt of the run: the ended ones (and handed-over ones) from the log, the
     running ones from their leased tasks (``tasks``: the run's), in order of start."""
-    from plait.protocol.jsoncodec import loads
-
-    log = [{"activity_id": r[0], "attempt": r[1], "activity_type": r[2], "started_at": r[3],
-            "ended_at": r[4], "outcome": r[5], "failure": loads(r[6]) if r[6] else None,
-            "worker": r[7]}
-           for r in txn.all("attempts_of_run", ns=ns, wid=wid, rid=rid)]
+    log = [dataclasses.asdict(a) for a in txn.attempts_of_run(ns, wid, rid)]
     logged = {(a["activity_id"], a["attempt"]) for a in log}
     running = [{"activity_id": t.ref, "attempt": t.payload["attempt"],
                 "activity_type": t.payload["activity_type"], "started_at": t.dispatched_at,

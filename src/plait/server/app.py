@@ -44,10 +44,23 @@ from plait.protocol.requests import (
 )
 from plait.protocol.sessions import HeartbeatSessionRequest, OpenSessionRequest, PollRequest
 from plait.retry import RetryPolicy
-from plait.server import api_doc, dispatch, history, messages, queries, sessions, ui, updates
+from plait.server import (
+    api_doc,
+    closing,
+    describe,
+    dispatch,
+    lifecycle,
+    messages,
+    queries,
+    results,
+    sessions,
+    steps,
+    ui,
+    updates,
+)
 from plait.server.decoding import NUL_MESSAGE, decode, json_object
 from plait.server.errors import ApiError, BadRequest, NotFound
-from plait.server.run import Ctx
+from plait.server.run import Ctx, Run
 from plait.server.service import Service
 from plait.store.base import StoreBusy, StoreUnavailable
 from plait.store.search_index import MAX_FILTERS
@@ -176,13 +189,12 @@ def _deduped(ns: str, request_id: str | None, fn: Any) -> Any:
     """Wrap a state change so a repeated request id returns the first answer."""
     def op(ctx: Ctx) -> Any:
         if request_id:
-            stored = ctx.txn.scalar("get_request", ns=ns, request_id=request_id)
-            if stored is not None:
-                return loads(stored)
+            seen, stored = ctx.txn.stored_response(ns, request_id)
+            if seen:
+                return stored
         result = fn(ctx)
         if request_id:
-            ctx.txn.exec("insert_request", ns=ns, request_id=request_id,
-                         response=ctx.txn.json(result), now=ctx.wall)
+            ctx.txn.store_response(ns, request_id, result, ctx.wall)
         return result
     return op
 
@@ -198,7 +210,7 @@ async def start_workflow(request: web.Request) -> web.Response:
     service = svc(request)
     await service.ensure_namespace(ns)
     result = await service.write(
-        _deduped(ns, msg.request_id, lambda ctx: history.start_workflow(ctx, ns, req)))
+        _deduped(ns, msg.request_id, lambda ctx: lifecycle.start_workflow(ctx, ns, req)))
     if result.get("started"):
         STARTED.labels(ns).inc()
     if wait > 0:
@@ -213,7 +225,7 @@ async def describe_workflow(request: web.Request) -> web.Response:
     rid = request.query.get("run_id") or None
     now = svc(request).clock.now()
     return json_response(await svc(request).store.read(
-        lambda t: history.describe(t, now, ns, wid, rid)))
+        lambda t: describe.describe(t, now, ns, wid, rid)))
 
 
 async def workflow_history(request: web.Request) -> web.Response:
@@ -272,7 +284,7 @@ async def terminate_workflow(request: web.Request) -> web.Response:
     msg, _ = await read(request, TerminateRequest)
     reason, rid = msg.reason or "terminated", msg.run_id or None
     return json_response(await svc(request).write(_deduped(
-        ns, msg.request_id, lambda ctx: history.terminate(ctx, ns, wid, rid, reason))))
+        ns, msg.request_id, lambda ctx: closing.terminate(ctx, ns, wid, rid, reason))))
 
 
 async def signal_workflow(request: web.Request) -> web.Response:
@@ -281,7 +293,7 @@ async def signal_workflow(request: web.Request) -> web.Response:
     rid = msg.run_id or None
     return json_response(await svc(request).write(_deduped(
         ns, msg.request_id,
-        lambda ctx: messages.signal(ctx, history.load_run(ctx, ns, wid, rid), req))))
+        lambda ctx: messages.signal(ctx, Run.load(ctx, ns, wid, rid), req))))
 
 
 async def cancel_workflow(request: web.Request) -> web.Response:
@@ -290,7 +302,7 @@ async def cancel_workflow(request: web.Request) -> web.Response:
     rid = msg.run_id or None
     return json_response(await svc(request).write(_deduped(
         ns, msg.request_id,
-        lambda ctx: messages.request_cancel(ctx, history.load_run(ctx, ns, wid, rid), req))))
+        lambda ctx: messages.request_cancel(ctx, Run.load(ctx, ns, wid, rid), req))))
 
 
 QUERY_WAITERS: web.AppKey[dict[int, asyncio.Future[None]]] = web.AppKey("query_waiters", dict)
@@ -358,7 +370,7 @@ async def update_workflow(request: web.Request) -> web.Response:
 
 def _request_update(ctx: Ctx, ns: str, wid: str, rid: str | None,
                     req: dict[str, Any]) -> dict[str, Any]:
-    run = history.load_run(ctx, ns, wid, rid)
+    run = Run.load(ctx, ns, wid, rid)
     return {**updates.request(ctx, run, req), "run_id": run.rid}
 
 
@@ -432,7 +444,7 @@ async def list_workflows(request: web.Request) -> web.Response:
 
     def read(t: Any) -> dict[str, Any]:
         rows = t.list_executions(ns, filters, size, after)
-        items = [history.execution_summary(r) for r in rows]
+        items = [describe.execution_summary(r) for r in rows]
         nxt = None
         if len(rows) == size:
             last = rows[-1]
@@ -462,7 +474,7 @@ async def open_session(request: web.Request) -> web.Response:
 async def session_heartbeat(request: web.Request) -> web.Response:
     """Renew the lease and reconcile the tasks the worker holds. An idle worker's heartbeat
     on a server with a database of its own usually needs neither: then it costs no statement
-    (:mod:`plait.server.leases`, :func:`sessions.holds_nothing`)."""
+    (:mod:`plait.server.leases`, :meth:`SessionLedger.holds_nothing`)."""
     service = svc(request)
     arrived = service.clock.now()
     sid = request.match_info["sid"]
@@ -470,7 +482,7 @@ async def session_heartbeat(request: web.Request) -> web.Response:
     held = msg.held or []
     leases = service.leases
     renewed = leases.renew_in_memory(sid, time.time())
-    reconcile = bool(held) or not leases.own_database or not sessions.holds_nothing(sid)
+    reconcile = bool(held) or not leases.own_database or not service.ledger.holds_nothing(sid)
     if renewed and not reconcile:
         return json_response({"ok": True})
     expiry, ahead = service.config.session_expiry, leases.ahead
@@ -531,7 +543,7 @@ async def _complete_workflow_task(request: web.Request, msg: CompleteWorkflowTas
     command_policies(req["commands"])
     req["eager_activities"] = int(clamp(msg.eager_activities, 0, 0, 256))
     out = await svc(request).write(
-        lambda ctx: history.complete_workflow_task(ctx, msg.token, req))
+        lambda ctx: steps.complete_workflow_task(ctx, msg.token, req))
     COMPLETIONS.labels("workflow", "completed").inc()
     _wake_updates(request, _settled(msg.commands, msg.update_rejections))
     return out
@@ -545,7 +557,7 @@ def _settled(cmds: list[Command], rejections: list[UpdateRejection] | None) -> l
 
 async def _fail_workflow_task(request: web.Request, msg: FailWorkflowTaskRequest,
                               req: dict[str, Any]) -> Any:
-    out = await svc(request).write(lambda ctx: history.fail_workflow_task(ctx, msg.token, req))
+    out = await svc(request).write(lambda ctx: steps.fail_workflow_task(ctx, msg.token, req))
     COMPLETIONS.labels("workflow", "failed").inc()
     return out
 
@@ -558,7 +570,7 @@ async def _complete_activity_task(request: web.Request, msg: CompleteActivityTas
         command_policies(raw_step["commands"], "workflow_step.")
         raw_step["upto"] = min(step.upto, 2**62)
         raw_step["eager_activities"] = int(clamp(step.eager_activities, 0, 0, 256))
-    out = await svc(request).write(lambda ctx: dispatch.complete_activity(ctx, msg.token, req))
+    out = await svc(request).write(lambda ctx: results.complete_activity(ctx, msg.token, req))
     COMPLETIONS.labels("activity", "completed").inc()
     if step is None:
         return out
@@ -572,7 +584,7 @@ async def _complete_activity_task(request: web.Request, msg: CompleteActivityTas
 
 async def _fail_activity_task(request: web.Request, msg: FailActivityTaskRequest,
                               req: dict[str, Any]) -> Any:
-    out = await svc(request).write(lambda ctx: dispatch.fail_activity(ctx, msg.token, req))
+    out = await svc(request).write(lambda ctx: results.fail_activity(ctx, msg.token, req))
     COMPLETIONS.labels("activity", "failed").inc()
     return out
 
@@ -640,13 +652,13 @@ async def _completion(request: web.Request, raw: msgspec.Raw,
 async def complete_async_activity_task(request: web.Request) -> web.Response:
     msg, _ = await read(request, TokenRequest)
     return json_response(await svc(request).write(
-        lambda ctx: dispatch.complete_async(ctx, msg.token)))
+        lambda ctx: results.complete_async(ctx, msg.token)))
 
 
 async def heartbeat_activity_task(request: web.Request) -> web.Response:
     msg, req = await read(request, HeartbeatActivityRequest)
     return json_response(await svc(request).write(
-        lambda ctx: dispatch.heartbeat_activity(ctx, msg.token, req)))
+        lambda ctx: results.heartbeat_activity(ctx, msg.token, req)))
 
 
 # -- operations ------------------------------------------------------------------------------

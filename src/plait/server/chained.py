@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.server import activities, history, updates
+from plait.server import activities, steps, updates
 from plait.server.run import Ctx, Run
 from plait.store.base import TaskRow
 
@@ -37,13 +37,13 @@ MAX_SKEW = 2.0
 
 def refusal(ctx: Ctx, run: Run, session: str, step: dict[str, Any]) -> str | None:
     """Why the step cannot be recorded as run, or None when it can."""
-    if run.state.get("wt") is not None:
+    if run.state.wt is not None:
         return "workflow_task_pending"
     if run.has_buffered():
         return "buffered_events"
     if updates.requested(run.state):
         return "updates_pending"
-    if run.state.get("sticky") != session:
+    if run.state.sticky != session:
         return "not_sticky"
     if run.row.next_event_id != int(step["upto"]) + 1:
         return "history_moved"
@@ -55,10 +55,15 @@ def refusal(ctx: Ctx, run: Run, session: str, step: dict[str, Any]) -> str | Non
 def apply(ctx: Ctx, run: Run, task: TaskRow, session: str, step: dict[str, Any],
           result: Any) -> dict[str, Any]:
     """Record the activity's result and the workflow task the worker ran on it."""
+    started = float(step["started_time"])
+    # The worker finished the activity and ran the task at ``started`` by its estimate of this
+    # server's clock: the history says so, in order (never before the attempt began, never
+    # after now), while the task's own start stays exactly the time its code saw.
+    finished = max(task.dispatched_at or ctx.now, min(started, ctx.now))
     run.wt_ran = True
     try:
-        activities.complete(run, task, result)
+        activities.complete(run, task, result, at=finished)
     finally:
         run.wt_ran = False
-    run.record_ran_wt(session, float(step["started_time"]))
-    return history.apply_step(ctx, run, session, step["commands"], step)
+    run.record_ran_wt(session, started, scheduled=min(finished, started))
+    return steps.apply_step(ctx, run, session, step["commands"], step)

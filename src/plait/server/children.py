@@ -3,7 +3,8 @@
 Everything happens in the transaction of the workflow task that asked for it: the child's
 first events and the parent's record of them commit together, so a child is never started
 twice nor orphaned silently. When a child closes, its parent learns it in the same
-transaction; when a parent closes, its children meet their parent-close policy.
+transaction; when a parent closes, its children meet their parent-close policy
+(:mod:`plait.server.closing`).
 """
 
 from __future__ import annotations
@@ -12,20 +13,14 @@ from typing import Any
 
 from plait.protocol.events import EventType
 from plait.retry import RetryPolicy
-from plait.server import history, messages
+from plait.server import closing, lifecycle, messages
 from plait.server.errors import ApiError, BadRequest
-from plait.server.run import RUNNING, Run
+from plait.server.run import Run
+from plait.store.run_state import ChildLink, ParentLink
 
-__all__ = ["after_close", "cancel_external", "continue_as_new", "fail_or_retry",
+__all__ = ["cancel_external", "continue_as_new", "fail_or_retry",
            "signal_external", "start_child"]
 
-_CHILD_CLOSED = {
-    "COMPLETED": EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED,
-    "FAILED": EventType.CHILD_WORKFLOW_EXECUTION_FAILED,
-    "CANCELED": EventType.CHILD_WORKFLOW_EXECUTION_CANCELED,
-    "TERMINATED": EventType.CHILD_WORKFLOW_EXECUTION_TERMINATED,
-    "TIMED_OUT": EventType.CHILD_WORKFLOW_EXECUTION_TIMED_OUT,
-}
 _POLICIES = {"terminate", "request_cancel", "abandon"}
 
 
@@ -46,17 +41,15 @@ def start_child(run: Run, cmd: dict[str, Any]) -> None:
     base = {"seq": seq, "workflow_id": cwid, "initiated_event_id": initiated}
     try:
         _refuse_existing(run, cwid, cmd.get("id_reuse_policy"))
-        child = history.new_run(run.ctx, run.ns, cwid, ctype, queue, req, parent={
-            "namespace": run.ns, "workflow_id": run.wid, "run_id": run.rid, "seq": seq,
-            "initiated_event_id": initiated})
+        child = lifecycle.new_run(run.ctx, run.ns, cwid, ctype, queue, req, parent=ParentLink(
+            run.ns, run.wid, run.rid, str(seq), initiated))
     except ApiError as e:
         run.add_input([(EventType.CHILD_WORKFLOW_EXECUTION_FAILED, {
             **base, "start_failed": True, "failure": {
                 "message": e.message, "type": "WorkflowAlreadyStartedError",
                 "kind": "application", "non_retryable": True}})])
         return
-    run.state.setdefault("children", {})[seq] = {"workflow_id": cwid, "run_id": child.rid,
-                                                 "policy": policy}
+    run.state.children[str(seq)] = ChildLink(cwid, child.rid, policy)
     run.add_input([(EventType.CHILD_WORKFLOW_EXECUTION_STARTED,
                     {**base, "run_id": child.rid, "workflow_type": ctype})])
 
@@ -65,8 +58,8 @@ def _refuse_existing(run: Run, wid: str, reuse: str | None) -> None:
     current = run.txn.current_run(run.ns, wid)
     if current is None:
         return
-    prev = history.load_run(run.ctx, run.ns, wid, current)
-    history.check_existing(prev, {"id_reuse_policy": reuse or "allow_duplicate",
+    prev = Run.load(run.ctx, run.ns, wid, current)
+    lifecycle.check_existing(prev, {"id_reuse_policy": reuse or "allow_duplicate",
                                   "id_conflict_policy": "fail"})
 
 
@@ -74,13 +67,13 @@ def continue_as_new(run: Run, cmd: dict[str, Any]) -> None:
     row, state = run.row, run.state
     wtype = cmd.get("workflow_type") or row.workflow_type
     queue = cmd.get("task_queue") or row.task_queue
-    req = {"input": cmd.get("input") or [], "task_timeout": state.get("task_timeout"),
+    req = {"input": cmd.get("input") or [], "task_timeout": state.task_timeout,
            "search_attributes": row.search_attributes, "memo": row.memo,
-           "header": cmd.get("header") or {}, "first_run_id": state.get("first_run_id")}
-    nxt = history.new_run(run.ctx, run.ns, run.wid, wtype, queue, req,
-                          parent=state.get("parent"), continued_from=run.rid,
-                          deadline=state.get("deadline"))
-    run.close("CONTINUED_AS_NEW", EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW, {
+           "header": cmd.get("header") or {}, "first_run_id": state.first_run_id}
+    nxt = lifecycle.new_run(run.ctx, run.ns, run.wid, wtype, queue, req,
+                            parent=state.parent, continued_from=run.rid,
+                            deadline=state.deadline)
+    closing.close_run(run, "CONTINUED_AS_NEW", EventType.WORKFLOW_EXECUTION_CONTINUED_AS_NEW, {
         "new_execution_run_id": nxt.rid, "workflow_type": wtype, "task_queue": queue,
         "input": req["input"]})
 
@@ -92,28 +85,28 @@ def fail_or_retry(run: Run, failure: dict[str, Any]) -> None:
     nxt = _retry_run(run, failure)
     if nxt is not None:
         attrs["new_execution_run_id"] = nxt
-    run.close("FAILED", EventType.WORKFLOW_EXECUTION_FAILED, attrs)
+    closing.close_run(run, "FAILED", EventType.WORKFLOW_EXECUTION_FAILED, attrs)
 
 
 def _retry_run(run: Run, failure: dict[str, Any]) -> str | None:
     state, row = run.state, run.row
-    if not state.get("retry_policy"):
+    if not state.retry_policy:
         return None
-    policy = RetryPolicy.from_dict(state["retry_policy"])
-    attempt = int(state.get("attempt", 1))
+    policy = RetryPolicy.from_dict(state.retry_policy)
+    attempt = state.attempt
     if not policy.allows_another(attempt, failure.get("type", ""),
                                  bool(failure.get("non_retryable"))):
         return None
     delay = policy.backoff(attempt)
-    deadline = state.get("deadline")
+    deadline = state.deadline
     if deadline is not None and run.ctx.now + delay >= deadline:
         return None
-    req = {"input": state.get("input") or [], "task_timeout": state.get("task_timeout"),
+    req = {"input": state.input, "task_timeout": state.task_timeout,
            "search_attributes": row.search_attributes, "memo": row.memo,
-           "header": state.get("header") or {}, "retry_policy": state["retry_policy"],
-           "first_run_id": state.get("first_run_id")}
-    nxt = history.new_run(run.ctx, run.ns, run.wid, row.workflow_type, row.task_queue, req,
-                          parent=state.get("parent"), continued_from=run.rid,
+           "header": state.header, "retry_policy": state.retry_policy,
+           "first_run_id": state.first_run_id}
+    nxt = lifecycle.new_run(run.ctx, run.ns, run.wid, row.workflow_type, row.task_queue, req,
+                            parent=state.parent, continued_from=run.rid,
                           deadline=deadline, attempt=attempt + 1, first_task_delay=delay)
     return nxt.rid
 
@@ -124,7 +117,7 @@ def _target(run: Run, cmd: dict[str, Any]) -> Run:
         raise BadRequest("workflow_id is required")
     if wid == run.wid and rid in (None, run.rid):
         raise BadRequest("a workflow cannot signal or cancel itself through an external handle")
-    return history.load_run(run.ctx, run.ns, wid, rid)
+    return Run.load(run.ctx, run.ns, wid, rid)
 
 
 def signal_external(run: Run, cmd: dict[str, Any]) -> None:
@@ -155,51 +148,3 @@ def cancel_external(run: Run, cmd: dict[str, Any]) -> None:
     except ApiError as e:
         attrs["failure"] = {"message": e.message, "type": e.code, "kind": "application"}
     run.add_input([(EventType.EXTERNAL_WORKFLOW_EXECUTION_CANCEL_REQUESTED, attrs)])
-
-
-def after_close(run: Run) -> None:
-    """A run just closed (and was saved): tell its parent, apply its children's policy."""
-    chain_goes_on = run.row.status == "CONTINUED_AS_NEW" or bool(
-        (run.row.result or {}).get("new_execution_run_id"))
-    if not chain_goes_on:
-        _notify_parent(run)
-    for child in (run.state.get("children") or {}).values():
-        _close_child(run, child)
-
-
-def _notify_parent(run: Run) -> None:
-    parent = run.state.get("parent")
-    if not parent:
-        return
-    txn = run.txn
-    prow = txn.get_execution(parent["namespace"], parent["workflow_id"], parent["run_id"])
-    if prow is None or prow.status != RUNNING:
-        return
-    p = Run(run.ctx, prow)
-    (p.state.get("children") or {}).pop(parent["seq"], None)
-    result = run.row.result or {}
-    attrs = {"seq": parent["seq"], "initiated_event_id": parent["initiated_event_id"],
-             "workflow_id": run.wid, "run_id": run.rid, "workflow_type": run.row.workflow_type,
-             **{k: v for k, v in result.items() if k != "status"}}
-    p.add_input([(_CHILD_CLOSED[run.row.status], attrs)])
-    p.save()
-
-
-def _close_child(parent: Run, child: dict[str, Any]) -> None:
-    if child["policy"] == "abandon":
-        return
-    # The child may have continued as new or been retried: its latest run is the one to stop,
-    # if it still belongs to this parent.
-    rid = parent.txn.current_run(parent.ns, child["workflow_id"])
-    row = parent.txn.get_execution(parent.ns, child["workflow_id"], rid) if rid else None
-    link = (row.state.get("parent") or {}) if row else {}
-    if row is None or row.status != RUNNING or link.get("run_id") != parent.rid:
-        return
-    c = Run(parent.ctx, row)
-    c.state["parent"] = None  # the parent is gone: nobody to tell
-    if child["policy"] == "terminate":
-        history.terminate_run(c, f"parent workflow {parent.wid} closed ({parent.row.status})")
-        c.save()
-    else:
-        messages.request_cancel(parent.ctx, c, {"reason": f"parent workflow {parent.wid} "
-                                                          f"closed ({parent.row.status})"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from plait.protocol.events import CLOSE_COMMANDS, EventType
-from plait.server import activities, children, updates
+from plait.server import activities, children, closing, updates
 from plait.server.errors import BadRequest
 from plait.server.run import Run
 
@@ -42,8 +42,8 @@ def _apply(run: Run, cmd: dict[str, Any], scheduled: list[tuple[int, str, str]])
     elif kind == "cancel_timer":
         _cancel_timer(run, str(cmd.get("timer_id")))
     elif kind == "complete_workflow":
-        run.close("COMPLETED", EventType.WORKFLOW_EXECUTION_COMPLETED,
-                  {"result": cmd.get("result")})
+        closing.close_run(run, "COMPLETED", EventType.WORKFLOW_EXECUTION_COMPLETED,
+                          {"result": cmd.get("result")})
     elif kind == "fail_workflow":
         children.fail_or_retry(run, cmd.get("failure") or {})
     elif kind == "record_marker":
@@ -68,8 +68,8 @@ def _apply(run: Run, cmd: dict[str, Any], scheduled: list[tuple[int, str, str]])
     elif kind == "continue_as_new":
         children.continue_as_new(run, cmd)
     elif kind == "cancel_workflow":
-        run.close("CANCELED", EventType.WORKFLOW_EXECUTION_CANCELED,
-                  {"details": cmd.get("details")})
+        closing.close_run(run, "CANCELED", EventType.WORKFLOW_EXECUTION_CANCELED,
+                          {"details": cmd.get("details")})
     else:
         raise BadRequest(f"unknown command kind {kind!r}")
 

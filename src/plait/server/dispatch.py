@@ -8,43 +8,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.runtime.activations import wire_time
-from plait.server import activities, chained, history, queries, sessions, updates
+from plait.protocol.events import wire_time
+from plait.server import activities, admission, queries, sessions, updates
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
 
-__all__ = ["claim", "claim_ids", "complete_activity", "fail_activity", "heartbeat_activity",
-           "session_info"]
-
-
-_INFO_CACHE: dict[str, dict[str, Any]] = {}
-_INFO_CACHE_SIZE = 4096
+__all__ = ["claim", "claim_ids", "session_info"]
 
 
 def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> dict[str, Any]:
     """What a session serves (queue, types). ``cached``: a session's info never changes, so
     a caller that does not need to know the session is still alive may take a cached copy."""
-    if cached and session in _INFO_CACHE:
-        return _INFO_CACHE[session]
-    row = ctx.txn.one("get_session", session=session)
+    known = ctx.ledger.info(session) if cached else None
+    if known is not None:
+        return known
+    row = ctx.txn.get_session(session)
     if row is None:
         raise sessions.unknown(session)
-    from plait.protocol.jsoncodec import loads
-
-    info: dict[str, Any] = loads(row[4])
-    if len(_INFO_CACHE) >= _INFO_CACHE_SIZE:
-        _INFO_CACHE.pop(next(iter(_INFO_CACHE)))
-    _INFO_CACHE[session] = info
-    return info
+    ctx.effects.session_infos[session] = row.info
+    return row.info
 
 
 def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
           limit: int) -> list[dict[str, Any]]:
     session_info(ctx, session)
-    tasks = ctx.txn.claim_tasks(ns=ns, task_queue=queue, kind=kind, session=session,
-                                now=ctx.now, limit=max(1, min(limit, 256)))
-    if tasks:
-        sessions.note_dispatch(session)
+    tasks = admission.admit(ctx, ctx.txn.claim_tasks(
+        ns=ns, task_queue=queue, kind=kind, session=session, now=ctx.now,
+        limit=max(1, min(limit, 256))))
+    for _ in tasks:
+        ctx.effects.leased(session)
     out = []
     for task in tasks:
         payload = _dispatch(ctx, task)
@@ -61,8 +53,8 @@ def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
     out = []
     for task_id in task_ids:
         claimed = ctx.txn.claim_task_by_id(task_id, session, ctx.now)
-        if claimed is not None:
-            sessions.note_dispatch(session)
+        if claimed is not None and admission.admit(ctx, [claimed]):
+            ctx.effects.leased(session)
             ctx.effects.taken(claimed.namespace, claimed.task_queue, claimed.kind)
             payload = _dispatch(ctx, claimed, run)
             if payload is not None:
@@ -87,8 +79,8 @@ def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> dict[str, Any]
         ctx.txn.delete_task(task.task_id)
         return None
     state = row.state
-    upto = int(state.get("upto", 0))
-    after = upto if state.get("sticky") == task.lease_session else 0
+    upto = state.upto
+    after = upto if state.sticky == task.lease_session else 0
     saved = run.saved if run is not None and mine else []
     return {
         "kind": "workflow", "token": f"{task.task_id}.{task.dispatch_no}",
@@ -107,73 +99,3 @@ def _covers(saved: list[dict[str, Any]], after: int, next_event_id: int) -> bool
     has seen the rest): then they go out without reading them back."""
     return bool(after and saved) and saved[0]["event_id"] == after + 1 \
         and saved[-1]["event_id"] == next_event_id - 1
-
-
-# -- activity results -------------------------------------------------------------------------
-def complete_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
-    task = history.fenced_task(ctx.txn, token, "activity")
-    session = task.lease_session or ""
-    run = _run_of(ctx, task)
-    if run is None:
-        return {"recorded": False}
-    run.alive = session
-    step = req.get("workflow_step")
-    refused = step and chained.refusal(ctx, run, session, step)
-    if step and not refused:
-        return {"recorded": True,
-                "workflow_step": chained.apply(ctx, run, task, session, step, req.get("result"))}
-    had_wt = run.state.get("wt") is not None
-    activities.complete(run, task, req.get("result"))
-    run.save()
-    out: dict[str, Any] = {"recorded": True}
-    if step:
-        out["workflow_step"] = {"refused": refused}
-    wt = run.state.get("wt")
-    if req.get("eager_workflow") and wt and not had_wt and _can_run(ctx, run, session):
-        tasks = claim_ids(ctx, [wt["task_id"]], session, run)
-        if tasks:
-            out["workflow_task"] = tasks[0]
-    return out
-
-
-def _can_run(ctx: Ctx, run: Run, session: str) -> bool:
-    """Whether the session that just completed an activity should take the workflow task
-    this created: it serves the run's queue and type, and the run is not sticky elsewhere."""
-    info = session_info(ctx, session, cached=True)
-    return (info.get("task_queue") == run.row.task_queue
-            and run.row.workflow_type in (info.get("workflow_types") or [])
-            and run.state.get("sticky") in (None, session))
-
-
-def fail_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
-    task = history.fenced_task(ctx.txn, token, "activity")
-    run = _run_of(ctx, task)
-    if run is None:
-        return {"recorded": False}
-    failure = req.get("failure") or {"message": "activity failed"}
-    # A worker that stops an attempt at its own start_to_close deadline reports a timeout:
-    # treat it exactly like the server's timer firing.
-    timeout_type = failure.get("timeout_type") if failure.get("kind") == "timeout" else None
-    activities.attempt_failed(run, task, failure, timeout_type=timeout_type)
-    run.save()
-    return {"recorded": True}
-
-
-def complete_async(ctx: Ctx, token: str) -> dict[str, Any]:
-    task = history.fenced_task(ctx.txn, token, "activity")
-    activities.hand_over(ctx, task)
-    return {"token": token}
-
-
-def heartbeat_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
-    task = history.fenced_task(ctx.txn, token, "activity")
-    cancel = activities.heartbeat(ctx, task, list(req.get("details") or []))
-    return {"cancel_requested": cancel}
-
-
-def _run_of(ctx: Ctx, task: TaskRow) -> Run | None:
-    row = ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
-    if row is None or row.status != RUNNING:
-        ctx.txn.delete_task(task.task_id)
-        return None
-    return Run(ctx, row)

@@ -24,10 +24,22 @@ class Effects:
     so the server checks for expired sessions only when one may be due."""
     written: dict[str, float] = dataclasses.field(default_factory=dict)
     """The ``expires_at`` this transaction wrote for a session (``server.leases``)."""
+    dispatched: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Tasks this transaction leased, per session (:mod:`plait.server.ledger`)."""
+    checked: dict[str, int] = dataclasses.field(default_factory=dict)
+    """Sessions found holding nothing, with their dispatch count as of this transaction."""
+    session_infos: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    """What sessions read in this transaction serve (never changes: cached)."""
+    forgotten: set[str] = dataclasses.field(default_factory=set)
+    """Sessions this transaction ended."""
 
     def lease(self, session: str, until: float, written: float) -> None:
         self.leases[session] = until
         self.written[session] = written
+
+    def leased(self, session: str) -> None:
+        """A task was leased to ``session``."""
+        self.dispatched[session] = self.dispatched.get(session, 0) + 1
 
     def wake_queue(self, ns: str, task_queue: str, kind: str) -> None:
         """One task became ready (call once per task)."""

@@ -1,23 +1,50 @@
-"""Run the server: in its own process (``plait server``) or inside another (tests, notebooks)."""
+"""Run the server: in its own process (``plait server``) or inside another (tests, notebooks).
+
+Start-up refuses settings it cannot use before it creates anything: a database URL that names
+no database, a SQLite file in a folder that does not exist or cannot be written, a port out of
+range. Each refusal is a :class:`StartupError` whose message is the one line a user reads.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
+import sqlite3
 
 from aiohttp import web
 
+from plait.errors import PlaitError
 from plait.server.app import make_app
-from plait.server.service import Service, ServiceConfig
-from plait.store import open_store
+from plait.server.config import ServiceConfig
+from plait.server.service import Service
+from plait.store import Store
+from plait.store.urls import DatabaseURLError, check_url, open_store, redact
 
-__all__ = ["Server", "serve"]
+__all__ = ["Server", "StartupError", "check_database_url", "check_port", "serve"]
 
 log = logging.getLogger("plait.server")
 BACKLOG = 4096
+
+
+class StartupError(PlaitError):
+    """The server cannot start with these settings; ``str()`` says which and why, in a line."""
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a ``--db`` the server cannot use, before anything is created."""
+    try:
+        check_url(url)
+    except DatabaseURLError as e:
+        raise StartupError(f"--db {e}") from None
+
+
+def check_port(port: int) -> None:
+    if not 0 <= port <= 65535:
+        raise StartupError(f"--port {port} is out of range: 1-65535, or 0 for a free port")
 
 
 class Server:
@@ -35,23 +62,46 @@ class Server:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        store = open_store(self.db)
-        self.service = Service(store, self.config)
-        await self.service.start()
-        # handler_cancellation: a long-poll whose worker went away stops waiting.
-        self._runner = web.AppRunner(make_app(self.service), access_log=None,
-                                     handle_signals=False, shutdown_timeout=1.0,
-                                     handler_cancellation=True)
-        await self._runner.setup()
+        """Listen first, then open the database: a port already in use must not leave a
+        new database file behind (:class:`StartupError` for either)."""
+        sock = self._bind()
+        try:
+            self.service = Service(self._open_store(), self.config)
+            await self.service.start()
+            # handler_cancellation: a long-poll whose worker went away stops waiting.
+            self._runner = web.AppRunner(make_app(self.service), access_log=None,
+                                         handle_signals=False, shutdown_timeout=1.0,
+                                         handler_cancellation=True)
+            await self._runner.setup()
+            # SockSite listens again with its own backlog (default 128): a burst of 1,000
+            # clients would overflow it and stall for a second in SYN retries.
+            site = web.SockSite(self._runner, sock, backlog=BACKLOG)
+            await site.start()
+        except BaseException:
+            sock.close()
+            raise
+        log.info("plait server listening on %s (db %s)", self.address, redact(self.db))
+
+    def _bind(self) -> socket.socket:
+        check_port(self.port)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+        except OSError as e:
+            sock.close()
+            raise StartupError(f"cannot listen on {self.host}:{self.port}: "
+                               f"{e.strerror or e}") from e
         self.port = sock.getsockname()[1]
-        # SockSite listens again with its own backlog (default 128): a burst of 1,000
-        # clients would overflow it and stall for a second in SYN retries.
-        site = web.SockSite(self._runner, sock, backlog=BACKLOG)
-        await site.start()
-        log.info("plait server listening on %s (db %s)", self.address, self.db)
+        return sock
+
+    def _open_store(self) -> Store:
+        try:
+            return open_store(self.db)
+        except (OSError, sqlite3.Error) as e:
+            detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            where = f" ({e.filename})" if isinstance(e, OSError) and e.filename else ""
+            raise StartupError(f"cannot open the database {self.db}: {detail}{where}") from e
 
     async def stop(self) -> None:
         if self.service is not None:
@@ -66,14 +116,16 @@ class Server:
 
 
 async def serve(db: str, host: str, port: int, *, time_skipping: bool = False) -> None:
-    import os
-
+    """``plait server``: check the settings, start, and run until SIGINT or SIGTERM."""
+    check_database_url(db)
+    check_port(port)
     expiry = float(os.environ.get("PLAIT_SESSION_EXPIRY", "5"))
     max_payload = int(os.environ.get("PLAIT_MAX_PAYLOAD", str(2 * 1024 * 1024)))
     server = Server(db, host, port, ServiceConfig(session_expiry=expiry, max_payload=max_payload,
                                                   time_skipping=time_skipping))
     await server.start()
-    print(f"plait server on {server.address} (db {db}); UI at {server.address}/", flush=True)
+    print(f"plait server on {server.address} (db {redact(db)}); UI at {server.address}/",
+          flush=True)
     if time_skipping:
         print("time skipping is on: durable time jumps ahead when idle (tests only)", flush=True)
     stop = asyncio.Event()

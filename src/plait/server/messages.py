@@ -41,8 +41,8 @@ def signal(ctx: Ctx, run: Run, req: dict[str, Any]) -> dict[str, Any]:
 
 def request_cancel(ctx: Ctx, run: Run, req: dict[str, Any]) -> dict[str, Any]:
     _running(run, "cancel")
-    if not run.state.get("cancel_requested"):
-        run.state["cancel_requested"] = True
+    if not run.state.cancel_requested:
+        run.state.cancel_requested = True
         run.add_input([(EventType.WORKFLOW_EXECUTION_CANCEL_REQUESTED, {
             "reason": str(req.get("reason") or ""), "identity": req.get("identity", "")})])
         run.save()

@@ -14,9 +14,9 @@ import time
 import uuid
 from typing import Any
 
-from plait.server import history
 from plait.server.errors import ApiError, BadRequest
-from plait.server.run import STICKY_SECONDS, Ctx
+from plait.server.fencing import fenced_task
+from plait.server.run import STICKY_SECONDS, Ctx, Run
 from plait.store.base import TaskRow, Txn
 
 __all__ = ["QueryTimeout", "answer", "dispatch_payload", "post", "wait_answer"]
@@ -33,7 +33,7 @@ def post(ctx: Ctx, ns: str, wid: str, rid: str | None, req: dict[str, Any]) -> i
     name = req.get("query_name")
     if not isinstance(name, str) or not name:
         raise BadRequest("query_name is required")
-    run = history.load_run(ctx, ns, wid, rid)
+    run = Run.load(ctx, ns, wid, rid)
     sticky = run.live_sticky()
     task_id = ctx.txn.insert_task(
         ns=ns, task_queue=run.row.task_queue, kind="query", wid=run.wid, rid=run.rid,
@@ -55,7 +55,7 @@ def dispatch_payload(task: TaskRow) -> dict[str, Any]:
 
 
 def answer(ctx: Ctx, token: str, req: dict[str, Any]) -> int:
-    task = history.fenced_task(ctx.txn, token, "query")
+    task = fenced_task(ctx.txn, token, "query")
     p = task.payload
     p["answer"] = {k: req.get(k) for k in ("result", "failure", "code")}
     ctx.txn.update_task_payload(task.task_id, p)

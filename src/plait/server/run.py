@@ -11,11 +11,15 @@ which is what replay relies on. ``WORKFLOW_TASK_STARTED`` itself is written when
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from plait.protocol.events import EventType
 from plait.server.effects import Effects
+from plait.server.errors import NotFound
+from plait.server.ledger import SessionLedger
 from plait.store.base import ExecutionRow, TaskRow, Txn
+from plait.store.run_state import RunState, WorkflowTaskRef
 
 __all__ = ["CLOSED", "RUNNING", "Ctx", "Run", "iso"]
 
@@ -25,6 +29,9 @@ CLOSED = frozenset(
 )
 STICKY_SECONDS = 3.0
 
+
+Input = tuple[EventType, dict[str, Any]] | tuple[EventType, dict[str, Any], float]
+"""An event from outside the workflow's code, with the time it happened if not now."""
 
 _last_iso: tuple[float, str] = (0.0, "1970-01-01T00:00:00Z")
 
@@ -47,11 +54,13 @@ class Ctx:
     (:mod:`plait.server.clock` says which is for what)."""
 
     def __init__(self, txn: Txn, now: float, effects: Effects | None = None,
-                 wall: float | None = None) -> None:
+                 wall: float | None = None, ledger: SessionLedger | None = None) -> None:
         self.txn = txn
         self.now = now
         self.wall = now if wall is None else wall
         self.effects = effects or Effects()
+        self.ledger = ledger or SessionLedger()
+        """This server's memory of worker sessions: read here, changed after the commit."""
 
 
 class Run:
@@ -67,12 +76,24 @@ class Run:
         self.holding = False
         """True while a completion's commands are applied: inputs wait, so the command events
         stay contiguous in the history."""
-        self.closed_now = False
         self.alive: str | None = None
         """A session known to be alive in this transaction (it is completing a task now)."""
         self.wt_ran = False
         """True while a worker's chained step is applied (:mod:`plait.server.chained`): the
         worker already ran the workflow task these inputs would schedule."""
+        self.after_save: list[Callable[[], None]] = []
+        """Work that must follow this run's next :meth:`save` in the same transaction (what a
+        close does to the runs around it: :mod:`plait.server.closing` puts it here)."""
+
+    @classmethod
+    def load(cls, ctx: Ctx, ns: str, wid: str, rid: str | None = None) -> Run:
+        """The run to change: ``rid``, or the workflow's latest run."""
+        rid = rid or ctx.txn.current_run(ns, wid)
+        row = ctx.txn.get_execution(ns, wid, rid) if rid else None
+        if row is None:
+            raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}",
+                           code="workflow_not_found")
+        return cls(ctx, row)
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -88,7 +109,7 @@ class Run:
         return self.row.run_id
 
     @property
-    def state(self) -> dict[str, Any]:
+    def state(self) -> RunState:
         return self.row.state
 
     @property
@@ -104,24 +125,28 @@ class Run:
         self.row.next_event_id += 1
         return event_id
 
-    def add_input(self, events: list[tuple[EventType, dict[str, Any]]]) -> None:
-        """Events from outside the workflow's code: buffered while a task is out."""
+    def add_input(self, events: Sequence[Input]) -> None:
+        """Events from outside the workflow's code: buffered while a task is out. An event
+        may carry the time it happened (an activity's start), else it happens now."""
         if self.wt_out():
-            for etype, attrs in events:
-                seq = self.state["buffered"] = self.state.get("buffered", 0) + 1
+            for etype, attrs, *at in events:
+                self.state.buffered += 1
+                seq = self.state.buffered
                 self.txn.buffer_event(self.ns, self.wid, self.rid, seq, {
-                    "event_type": etype.value, "attributes": attrs, "ts": self.ctx.now})
+                    "event_type": etype.value, "attributes": attrs,
+                    "ts": at[0] if at else self.ctx.now})
             return
-        for etype, attrs in events:
-            self.append(etype, attrs)
+        for etype, attrs, *at in events:
+            self.append(etype, attrs, at[0] if at else None)
         self.ensure_wt()
 
     def has_buffered(self) -> bool:
-        return bool(self.state.get("buffered") or self.state.get("buffer"))
+        return bool(self.state.buffered or self.state.buffer)
 
     def flush_buffer(self) -> bool:
-        buffered = self.state.pop("buffer", None) or []  # runs buffered by older versions
-        if self.state.pop("buffered", 0):
+        buffered, self.state.buffer = self.state.buffer, []  # runs buffered by older versions
+        if self.state.buffered:
+            self.state.buffered = 0
             buffered += self.txn.take_buffered_events(self.ns, self.wid, self.rid)
         for b in buffered:
             self.append(EventType(b["event_type"]), b["attributes"], b["ts"])
@@ -129,8 +154,8 @@ class Run:
 
     # -- workflow tasks -------------------------------------------------------------------------
     def wt_task(self) -> TaskRow | None:
-        wt = self.state.get("wt")
-        return self.txn.get_task(wt["task_id"]) if wt else None
+        wt = self.state.wt
+        return self.txn.get_task(wt.task_id) if wt else None
 
     def wt_out(self) -> bool:
         if self.holding:
@@ -139,7 +164,7 @@ class Run:
         return task is not None and task.lease_session is not None
 
     def ensure_wt(self) -> None:
-        if self.running and not self.state.get("wt") and not self.wt_ran:
+        if self.running and not self.state.wt and not self.wt_ran:
             self.schedule_wt()
 
     def schedule_wt(self, *, attempt: int = 1, visible_at: float | None = None) -> None:
@@ -151,63 +176,69 @@ class Run:
             ns=self.ns, task_queue=self.row.task_queue, kind="workflow", wid=self.wid,
             rid=self.rid, ref="wt", visible_at=when, payload=self._wt_payload(attempt),
             sticky_session=sticky, sticky_until=when + STICKY_SECONDS if sticky else None)
-        self.state["wt"] = {"task_id": task_id, "scheduled_event_id": event_id,
-                            "attempt": attempt}
+        self.state.wt = WorkflowTaskRef(task_id, event_id, attempt)
         self.ctx.effects.wake_queue(self.ns, self.row.task_queue, "workflow")
         if when > self.ctx.now:
             self.ctx.effects.timer(when)
 
     def _wt_payload(self, attempt: int) -> dict[str, Any]:
         # The timeout travels with the task: the worker's session heartbeat enforces it.
-        return {"attempt": attempt, "timeout": float(self.state.get("task_timeout") or 10.0)}
+        return {"attempt": attempt, "timeout": self.state.task_timeout}
 
     def live_sticky(self) -> str | None:
         """The session that caches this run, if it still exists (a closed or expired
         session's runs go straight to the shared queue instead of waiting out the window)."""
-        sticky = self.state.get("sticky")
-        if sticky and sticky != self.alive and \
-                self.txn.one("get_session", session=sticky) is None:
-            self.state["sticky"] = sticky = None
-        return sticky  # type: ignore[no-any-return]
+        sticky = self.state.sticky
+        if sticky and sticky != self.alive and self.txn.get_session(sticky) is None:
+            self.state.sticky = sticky = None
+        return sticky
 
     def end_wt(self, task: TaskRow, outcome: EventType, attrs: dict[str, Any]) -> None:
         """Record the task's start and end; the task row goes away."""
-        wt = self.state["wt"]
+        wt = self._wt()
         started = self.append(EventType.WORKFLOW_TASK_STARTED,
-                              {"scheduled_event_id": wt["scheduled_event_id"],
+                              {"scheduled_event_id": wt.scheduled_event_id,
                                "identity": task.lease_session or "",
-                               "attempt": wt["attempt"]},
+                               "attempt": wt.attempt},
                               task.dispatched_at)
-        self.append(outcome, {"scheduled_event_id": wt["scheduled_event_id"],
+        self.append(outcome, {"scheduled_event_id": wt.scheduled_event_id,
                               "started_event_id": started, **attrs})
         self.txn.delete_task(task.task_id)
-        self.state["wt"] = None
+        self.state.wt = None
 
-    def record_ran_wt(self, session: str, started: float) -> None:
+    def _wt(self) -> WorkflowTaskRef:
+        """The workflow task in flight (callers hold its fenced task, so there is one)."""
+        wt = self.state.wt
+        if wt is None:
+            raise RuntimeError(f"run {self.wid}/{self.rid} has no workflow task in flight")
+        return wt
+
+    def record_ran_wt(self, session: str, started: float, scheduled: float) -> None:
         """Record a workflow task that a worker ran without being handed one (a chained
-        step): the same three events a dispatched task leaves, and no task row."""
+        step): the same three events a dispatched task leaves, and no task row. ``started``
+        is the task's time as the worker ran it (``workflow.now()``, never changed);
+        ``scheduled`` is no later than it."""
         sched = self.append(EventType.WORKFLOW_TASK_SCHEDULED,
-                            {"task_queue": self.row.task_queue, "attempt": 1})
+                            {"task_queue": self.row.task_queue, "attempt": 1}, scheduled)
         started_id = self.append(EventType.WORKFLOW_TASK_STARTED,
                                  {"scheduled_event_id": sched, "identity": session,
                                   "attempt": 1}, started)
         self.append(EventType.WORKFLOW_TASK_COMPLETED,
                     {"scheduled_event_id": sched, "started_event_id": started_id,
                      "identity": session})
-        self.state["last_wt_scheduled_event_id"] = sched
+        self.state.last_wt_scheduled_event_id = sched
 
     def retry_wt(self, task: TaskRow, outcome: EventType, attrs: dict[str, Any],
                  delay: float) -> None:
         """A task failed or timed out: record it once per streak, then offer it again."""
-        wt = self.state["wt"]
-        attempt = wt["attempt"]
+        attempt = self._wt().attempt
         if attempt == 1:
             self.end_wt(task, outcome, attrs)
         else:
             self.txn.delete_task(task.task_id)
-            self.state["wt"] = None
+            self.state.wt = None
         self.flush_buffer()
-        self.state["sticky"] = None
+        self.state.sticky = None
         if attempt == 1:
             self.schedule_wt(attempt=attempt + 1, visible_at=self.ctx.now + delay)
         else:
@@ -218,35 +249,38 @@ class Run:
         task_id = self.txn.insert_task(
             ns=self.ns, task_queue=self.row.task_queue, kind="workflow", wid=self.wid,
             rid=self.rid, ref="wt", visible_at=visible_at, payload=self._wt_payload(attempt))
-        prev = self.state.get("last_wt_scheduled_event_id", 0)
-        self.state["wt"] = {"task_id": task_id, "scheduled_event_id": prev, "attempt": attempt}
+        prev = self.state.last_wt_scheduled_event_id
+        self.state.wt = WorkflowTaskRef(task_id, prev, attempt)
         self.ctx.effects.wake_queue(self.ns, self.row.task_queue, "workflow")
         self.ctx.effects.timer(visible_at)
 
     # -- closing --------------------------------------------------------------------------------
-    def close(self, status: str, etype: EventType, attrs: dict[str, Any]) -> None:
+    def record_close(self, status: str, etype: EventType,
+                     attrs: dict[str, Any]) -> list[TaskRow] | None:
+        """The run's own part of closing: the closing event, the status, the result, and its
+        pending work deleted; returns the tasks deleted (None: it was already closed). What a
+        close means for attempts, updates, parents and children is
+        :func:`plait.server.closing.close_run`'s."""
         if self.row.status != RUNNING:
-            return
+            return None
         self.append(etype, attrs)
         self.row.status = status
         self.row.close_time = self.ctx.now
         self.row.result = {"status": status, **attrs}
-        self.state["wt"] = None
-        from plait.server import updates  # open updates fail with the run
-
-        updates.close_pending(self)
-        self.state.pop("buffer", None)
-        buffered = bool(self.state.pop("buffered", 0))
-        self.txn.delete_run_work(self.ns, self.wid, self.rid, buffered=buffered)
+        self.state.wt = None
+        self.state.buffer = []
+        buffered = bool(self.state.buffered)
+        self.state.buffered = 0
+        deleted = self.txn.delete_run_work(self.ns, self.wid, self.rid, buffered=buffered)
         self.ctx.effects.closed[(self.ns, self.wid, self.rid)] = {
             "status": status, "result": self.row.result}
-        self.closed_now = True
+        return deleted
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self) -> None:
-        wt = self.state.get("wt")
-        if wt and wt.get("scheduled_event_id"):
-            self.state["last_wt_scheduled_event_id"] = wt["scheduled_event_id"]
+        wt = self.state.wt
+        if wt and wt.scheduled_event_id:
+            self.state.last_wt_scheduled_event_id = wt.scheduled_event_id
         if self.new:
             self.txn.insert_execution(self.row)
         else:
@@ -254,8 +288,6 @@ class Run:
         self.txn.insert_events(self.ns, self.wid, self.rid, self.events)
         self.expected = self.row.next_event_id
         self.saved, self.events = self.events, []
-        if self.closed_now:
-            self.closed_now = False
-            from plait.server import children  # the workflows around this one
-
-            children.after_close(self)
+        hooks, self.after_save = self.after_save, []
+        for hook in hooks:
+            hook()

@@ -19,15 +19,17 @@ from typing import TypeVar
 from plait.protocol.jsoncodec import dumps_str, loads
 from plait.server import sessions
 from plait.server.clock import Clock
+from plait.server.config import ServiceConfig
 from plait.server.effects import Effects
 from plait.server.leases import Leases
+from plait.server.ledger import SessionLedger
 from plait.server.matching import Matching, ResultWaiters
 from plait.server.run import Ctx
 from plait.server.skipping import TimeSkipper
 from plait.server.timers import TimerService
 from plait.store.base import ConflictError, Store, StoreBusy, Txn
 
-__all__ = ["Service", "ServiceConfig"]
+__all__ = ["Service"]
 
 T = TypeVar("T")
 log = logging.getLogger("plait.server")
@@ -36,20 +38,6 @@ RECHECK = 2.0
 """With a shared database: the longest a poller sleeps between claims, and how often result
 waiters look for closes, should another server's wake-up have been lost (it crashed after its
 commit, before its NOTIFY)."""
-
-
-class ServiceConfig:
-    def __init__(self, *, session_expiry: float = 5.0, max_payload: int = 2 * 1024 * 1024,
-                 retention_seconds: float = 7 * 86400.0, watch_grace: float = 0.25,
-                 time_skipping: bool = False) -> None:
-        self.session_expiry = session_expiry
-        self.watch_grace = watch_grace
-        """How long a worker whose watch dropped has to re-open it before it counts as dead."""
-        self.max_payload = max_payload
-        self.retention_seconds = retention_seconds
-        self.time_skipping = time_skipping
-        """Tests: jump durable time to the next timer when idle (:mod:`plait.server.skipping`).
-        One server per database: the skipped offset lives in this process."""
 
 
 class Service:
@@ -65,14 +53,15 @@ class Service:
         self.leases = Leases(self.config.session_expiry, own_database=not store.shared)
         """The worker session leases this server granted or renewed."""
         self._namespaces: set[str] = set()
+        self.ledger = SessionLedger()
+        """What this server remembers of worker sessions (:mod:`plait.server.ledger`)."""
 
     async def ensure_namespace(self, ns: str) -> None:
         """Namespaces spring into being on first use, with the default retention."""
         if ns in self._namespaces:
             return
         retention = self.config.retention_seconds
-        await self.write(lambda ctx: ctx.txn.exec("ensure_namespace", ns=ns,
-                                                  retention=retention))
+        await self.write(lambda ctx: ctx.txn.ensure_namespace(ns, retention))
         self._namespaces.add(ns)
 
     async def start(self) -> None:
@@ -99,12 +88,11 @@ class Service:
         each is set to exactly one expiry, whatever horizon was written before."""
         expiry = self.config.session_expiry
         if not self.leases.own_database:
-            await self.write(lambda ctx: ctx.txn.exec("extend_all_sessions",
-                                                      expires_at=ctx.wall + expiry))
+            await self.write(lambda ctx: ctx.txn.extend_all_sessions(ctx.wall + expiry))
             return
 
         def reset(ctx: Ctx) -> None:
-            for (session,) in ctx.txn.all("reset_session_leases", expires_at=ctx.wall + expiry):
+            for session in ctx.txn.reset_session_leases(ctx.wall + expiry):
                 ctx.effects.lease(session, ctx.wall + expiry, ctx.wall + expiry)
         await self.write(reset)
 
@@ -116,7 +104,7 @@ class Service:
 
             def op(txn: Txn, effects: Effects = effects) -> T:
                 wall = time.time()
-                return fn(Ctx(txn, wall + clock.offset, effects, wall))
+                return fn(Ctx(txn, wall + clock.offset, effects, wall, self.ledger))
             try:
                 result = await self.store.write(op)
             except ConflictError as exc:
@@ -150,6 +138,7 @@ class Service:
         task.add_done_callback(self._tasks.remove)
 
     def _apply(self, effects: Effects) -> None:
+        self.ledger.apply(effects)
         self.leases.update(effects.leases, effects.written)
         for until in effects.leases.values():
             if until is not None:

@@ -18,47 +18,23 @@ import logging
 import uuid
 from typing import Any
 
-from plait.protocol.jsoncodec import dumps_str
 from plait.server import activities
 from plait.server.errors import NotFound
-from plait.server.history import redispatch_lost, time_out_attempt
+from plait.server.recovery import redispatch_lost
 from plait.server.run import Ctx
+from plait.server.timeouts import time_out_attempt
 
-__all__ = ["close", "expire_due", "heartbeat", "holds_nothing", "note_dispatch", "open_session",
-           "renew", "unknown", "watch_dropped"]
+__all__ = ["close", "expire_due", "heartbeat", "open_session", "renew", "unknown",
+           "watch_dropped"]
 
 UNACKED_GRACE = 2.0
 log = logging.getLogger("plait.server")
-
-
-_dispatched: dict[str, int] = {}
-_checked: dict[str, int] = {}
-"""Per session: tasks leased to it so far, and that count when a heartbeat last found it
-holding nothing. Both change only inside transactions (on the store's thread), in commit
-order, so equal counts mean nothing was leased to the session since."""
 
 
 def unknown(session: str) -> NotFound:
     """The error for a session that does not exist (never opened, closed or expired)."""
     return NotFound(f"worker session {session!r} is unknown or expired; open a new one",
                     code="session_not_found")
-
-
-def note_dispatch(session: str) -> None:
-    """A task was leased to ``session`` in this transaction."""
-    _dispatched[session] = _dispatched.get(session, 0) + 1
-
-
-def holds_nothing(session: str) -> bool:
-    """The last reconciliation found nothing leased to ``session``, and nothing was leased
-    to it since: a heartbeat listing no tasks has nothing to reconcile. (Read outside the
-    store's thread, a stale answer only means one needless check, or one a heartbeat late.)"""
-    return session in _checked and _checked[session] == _dispatched.get(session, 0)
-
-
-def _forget(session: str) -> None:
-    _dispatched.pop(session, None)
-    _checked.pop(session, None)
 
 
 def open_session(ctx: Ctx, ns: str, req: dict[str, Any], expiry: float,
@@ -69,11 +45,10 @@ def open_session(ctx: Ctx, ns: str, req: dict[str, Any], expiry: float,
     info = {"task_queue": req.get("task_queue"), "identity": identity,
             "workflow_types": req.get("workflow_types") or [],
             "activity_types": req.get("activity_types") or []}
-    ctx.txn.exec("upsert_session", session=session, ns=ns, task_queue=req.get("task_queue", ""),
-                 identity=identity, info=dumps_str(info),
-                 expires_at=ctx.wall + (ahead or expiry))
+    ctx.txn.upsert_session(session, ns, req.get("task_queue", ""), identity, info,
+                           expires_at=ctx.wall + (ahead or expiry))
     ctx.effects.lease(session, ctx.wall + expiry, ctx.wall + (ahead or expiry))
-    _checked[session] = _dispatched.get(session, 0)
+    ctx.effects.checked[session] = 0
     return {"session_id": session, "expiry": expiry}
 
 
@@ -86,7 +61,7 @@ def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
     its transaction. The lease itself is in wall time (see :mod:`plait.server.clock`).
     ``renewing=False``: the lease was renewed in memory (:mod:`plait.server.leases`);
     ``reconcile=False``: the worker holds nothing and nothing was leased to it since the
-    last check (:func:`holds_nothing`)."""
+    last check (:meth:`plait.server.ledger.SessionLedger.holds_nothing`)."""
     if renewing:
         renew(ctx, session, expiry, ahead)
     if reconcile:
@@ -95,7 +70,7 @@ def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
 
 
 def _reconcile(ctx: Ctx, session: str, held: list[str], sent_by: float | None) -> None:
-    count = _dispatched.get(session, 0)
+    count = ctx.ledger.dispatched(session) + ctx.effects.dispatched.get(session, 0)
     held_set = set(held)
     kept = 0
     for task in ctx.txn.leased_tasks(session):
@@ -116,15 +91,13 @@ def _reconcile(ctx: Ctx, session: str, held: list[str], sent_by: float | None) -
         else:
             kept += 1
     if not kept:
-        _checked[session] = count
+        ctx.effects.checked[session] = count
 
 
 def renew(ctx: Ctx, session: str, expiry: float, ahead: float | None = None) -> None:
     """The worker is alive (a watch opened, or the first half of a heartbeat). ``ahead``: how
     far ahead to write the lease (a database of the server's own, :mod:`plait.server.leases`)."""
-    cur = ctx.txn.exec("renew_session", session=session,
-                       expires_at=ctx.wall + (ahead or expiry))
-    if cur.rowcount != 1:
+    if not ctx.txn.renew_session(session, ctx.wall + (ahead or expiry)):
         raise unknown(session)
     ctx.effects.lease(session, ctx.wall + expiry, ctx.wall + (ahead or expiry))
 
@@ -132,7 +105,7 @@ def renew(ctx: Ctx, session: str, expiry: float, ahead: float | None = None) -> 
 def watch_dropped(ctx: Ctx, session: str, grace: float) -> None:
     """The watch's connection closed unanswered: unless the worker re-opens it (or
     heartbeats) within ``grace``, its session expires then."""
-    ctx.txn.exec("shorten_session", session=session, expires_at=ctx.wall + grace)
+    ctx.txn.shorten_session(session, ctx.wall + grace)
     ctx.effects.lease(session, ctx.wall + grace, ctx.wall + grace)
 
 
@@ -141,28 +114,28 @@ def close(ctx: Ctx, session: str) -> None:
     for task in ctx.txn.leased_tasks(session):
         redispatch_lost(ctx, task, "worker_shutdown")
     _unstick(ctx, session)
-    ctx.txn.exec("delete_session", session=session)
+    ctx.txn.delete_session(session)
     ctx.effects.leases[session] = None
-    _forget(session)
+    ctx.effects.forgotten.add(session)
 
 
 def _unstick(ctx: Ctx, session: str) -> None:
     """Tasks kept for the session's cache (sticky) are for anyone now: wake their pollers,
     or they would wait out the sticky window."""
-    for ns, queue, kind in set(map(tuple, ctx.txn.all("clear_sticky", session=session))):
+    for ns, queue, kind in ctx.txn.clear_sticky(session):
         ctx.effects.wake_queue(ns, queue, kind)
 
 
 def expire_due(ctx: Ctx, due: list[str] | None = None) -> int:
     """Expire the sessions whose lease in the database has passed, and ``due``: those whose
     lease in memory has (the authority with a database of the server's own)."""
-    expired = [r[0] for r in ctx.txn.all("expired_sessions", now=ctx.wall)]
+    expired = ctx.txn.expired_sessions(ctx.wall)
     expired += [s for s in due or [] if s not in expired]
     for session in expired:
         for task in ctx.txn.leased_tasks(session):
             redispatch_lost(ctx, task, "worker_session_expired")
         _unstick(ctx, session)
-        ctx.txn.exec("delete_session", session=session)
+        ctx.txn.delete_session(session)
         ctx.effects.leases[session] = None
-        _forget(session)
+        ctx.effects.forgotten.add(session)
     return len(expired)

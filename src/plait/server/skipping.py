@@ -24,15 +24,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
+from plait.server.clock import Clock
+from plait.server.matching import Matching, ResultWaiters
 from plait.server.run import Ctx
-from plait.store.base import Txn
+from plait.store.base import Store, Txn
 
-if TYPE_CHECKING:
-    from plait.server.service import Service
+__all__ = ["SETTLE", "SkipperHost", "TimeSkipper"]
 
-__all__ = ["SETTLE", "TimeSkipper"]
+T = TypeVar("T")
+
+
+class SkipperHost(Protocol):
+    """What time skipping needs of the server it runs in (the ``Service``)."""
+
+    clock: Clock
+    store: Store
+    results: ResultWaiters
+    matching: Matching
+
+    async def write(self, fn: Callable[[Ctx], T]) -> T: ...
 
 log = logging.getLogger("plait.server.skipping")
 SETTLE = 0.01
@@ -41,19 +54,19 @@ timer service looks while someone waits."""
 
 
 def _busy(txn: Txn, now: float) -> bool:
-    return bool(txn.scalar("busy_tasks", now=now))
+    return txn.any_task_busy(now)
 
 
 def _look(txn: Txn, now: float) -> tuple[bool, float | None]:
     """Is some task ready or leased now; else the earliest durable deadline (or None)."""
     if _busy(txn, now):
         return True, None
-    due = [v for v in (txn.next_timer(), txn.scalar("next_task_visible")) if v is not None]
+    due = [v for v in (txn.next_timer(), txn.next_task_visible()) if v is not None]
     return False, min(due) if due else None
 
 
 class TimeSkipper:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: SkipperHost) -> None:
         self.service = service
         self.clock = service.clock
         self._sleepers: list[float] = []

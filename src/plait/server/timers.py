@@ -20,17 +20,33 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
-from plait.server import history, sessions
+from plait.server import sessions, timeouts
+from plait.server.clock import Clock
+from plait.server.config import ServiceConfig
+from plait.server.leases import Leases
 from plait.server.run import Ctx
-from plait.server.skipping import SETTLE
-from plait.store.base import StoreBusy, StoreUnavailable, Txn
+from plait.server.skipping import SETTLE, TimeSkipper
+from plait.store.base import Store, StoreBusy, StoreUnavailable, Txn
 
-if TYPE_CHECKING:
-    from plait.server.service import Service
+__all__ = ["TimerHost", "TimerService"]
 
-__all__ = ["TimerService"]
+T = TypeVar("T")
+
+
+class TimerHost(Protocol):
+    """What the timer service needs of the server it runs in (the ``Service``)."""
+
+    clock: Clock
+    store: Store
+    leases: Leases
+    config: ServiceConfig
+    skipper: TimeSkipper | None
+
+    async def write(self, fn: Callable[[Ctx], T]) -> T: ...
+
+    async def grant_fresh_leases(self) -> None: ...
 
 log = logging.getLogger("plait.server.timers")
 HOUSEKEEPING_EVERY = 1.0
@@ -57,7 +73,7 @@ def _fire_batch(ctx: Ctx) -> int:
     for tm in due:
         try:
             with ctx.txn.savepoint():
-                history.fire_timer(ctx, tm.namespace, tm.workflow_id, tm.run_id, tm.kind, tm.ref)
+                timeouts.fire_timer(ctx, tm.namespace, tm.workflow_id, tm.run_id, tm.kind, tm.ref)
         except Exception as exc:  # the timer stays; it is tried again on a later tick
             log.error("firing timer %s/%s of %s failed: %s", tm.kind, tm.ref, tm.workflow_id,
                       exc)
@@ -70,7 +86,7 @@ def _deleter(ns: str, wid: str, rid: str) -> Callable[[Ctx], None]:
 
 
 class TimerService:
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: TimerHost) -> None:
         self.service = service
         self._wake = asyncio.Event()
         self._next_due: float | None = 0.0
@@ -162,10 +178,9 @@ class TimerService:
         if wall - self._last_slow_housekeeping < SLOW_HOUSEKEEPING_EVERY:
             return
         self._last_slow_housekeeping = wall
-        await svc.write(lambda ctx: ctx.txn.exec("delete_old_requests",
-                                                  before=ctx.wall - 86400.0))
+        await svc.write(lambda ctx: ctx.txn.delete_requests_before(ctx.wall - 86400.0))
         now = svc.clock.now()  # retention counts from close_time, durable time
-        expired = await svc.store.read(lambda t: t.all("expired_runs", now=now))
+        expired = await svc.store.read(lambda t: t.expired_runs(now))
         for ns, wid, rid in expired:
             await svc.write(_deleter(ns, wid, rid))
 

@@ -18,6 +18,7 @@ from plait.protocol.events import EventType
 from plait.server.errors import BadRequest, Conflict, NotFound
 from plait.server.run import Ctx, Run
 from plait.store.base import Txn
+from plait.store.run_state import RunState, UpdateEntry
 
 __all__ = ["accept", "close_pending", "complete", "outcome", "reject", "request",
            "requested", "wait_outcome"]
@@ -26,44 +27,38 @@ FINAL = {"completed", "rejected", "failed"}
 RECHECK = 0.05
 
 
-def _table(run: Run) -> dict[str, dict[str, Any]]:
-    ups: dict[str, dict[str, Any]] = run.state.setdefault("updates", {})
-    return ups
-
-
 def request(ctx: Ctx, run: Run, req: dict[str, Any]) -> dict[str, Any]:
     uid, name = req.get("update_id"), req.get("update_name")
     if not isinstance(uid, str) or not uid or not isinstance(name, str) or not name:
         raise BadRequest("update_id and update_name are required")
-    ups = _table(run)
+    ups = run.state.updates
     if uid in ups:  # the same update again: its current state, never a second run
         return outcome(run.row.state, uid)
     if not run.running:
         raise Conflict(f"cannot update workflow {run.wid!r}: it is {run.row.status}",
                        code="workflow_not_running")
-    ups[uid] = {"name": name, "input": req.get("input") or [], "status": "requested",
-                "header": req.get("header") or {}}
+    ups[uid] = UpdateEntry(name, "requested", req.get("input") or [], req.get("header") or {})
     if not run.wt_out():
         run.ensure_wt()
     run.save()
     return outcome(run.row.state, uid)
 
 
-def requested(state: dict[str, Any]) -> list[dict[str, Any]]:
+def requested(state: RunState) -> list[dict[str, Any]]:
     """What a workflow task delivers: the updates not yet accepted or rejected."""
-    return [{"update_id": uid, "update_name": u["name"], "input": u["input"],
-             "header": u.get("header") or {}}
-            for uid, u in (state.get("updates") or {}).items() if u["status"] == "requested"]
+    return [{"update_id": uid, "update_name": u.name, "input": u.input or [],
+             "header": u.header}
+            for uid, u in state.updates.items() if u.status == "requested"]
 
 
 def accept(run: Run, cmd: dict[str, Any]) -> None:
     uid = str(cmd.get("update_id"))
-    u = _table(run).get(uid)
+    u = run.state.updates.get(uid)
     if u is None:
         raise BadRequest(f"accept_update for unknown update {uid!r}")
     run.append(EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
-               {"update_id": uid, "update_name": u["name"], "input": u["input"]})
-    u["status"] = "accepted"
+               {"update_id": uid, "update_name": u.name, "input": u.input or []})
+    u.status = "accepted"
 
 
 def complete(run: Run, cmd: dict[str, Any]) -> None:
@@ -74,37 +69,37 @@ def complete(run: Run, cmd: dict[str, Any]) -> None:
     else:
         attrs["result"] = cmd.get("result")
     run.append(EventType.WORKFLOW_EXECUTION_UPDATE_COMPLETED, attrs)
-    u = _table(run).setdefault(uid, {"name": "", "input": []})
-    u.update(status="completed", **{k: v for k, v in attrs.items() if k != "update_id"})
-    u.pop("input", None)
+    u = run.state.updates.setdefault(uid, UpdateEntry("", "completed"))
+    u.status, u.input = "completed", None
+    u.result, u.failure = attrs.get("result"), attrs.get("failure")
 
 
 def reject(run: Run, rejections: list[dict[str, Any]]) -> None:
     for r in rejections:
-        u = _table(run).get(str(r.get("update_id")))
-        if u is not None and u["status"] == "requested":
-            u.update(status="rejected", failure=r.get("failure"))
-            u.pop("input", None)
+        u = run.state.updates.get(str(r.get("update_id")))
+        if u is not None and u.status == "requested":
+            u.status, u.failure, u.input = "rejected", r.get("failure"), None
 
 
 def close_pending(run: Run) -> None:
-    for u in _table(run).values():
-        if u["status"] in ("requested", "accepted"):
-            u.update(status="failed", failure={
+    for u in run.state.updates.values():
+        if u.status in ("requested", "accepted"):
+            u.status, u.input = "failed", None
+            u.failure = {
                 "message": f"the workflow closed ({run.row.status}) before the update "
                            "completed", "type": "WorkflowClosedError", "kind": "application",
-                "non_retryable": True})
-            u.pop("input", None)
+                "non_retryable": True}
 
 
-def outcome(state: dict[str, Any], uid: str) -> dict[str, Any]:
-    u = (state.get("updates") or {}).get(uid)
+def outcome(state: RunState, uid: str) -> dict[str, Any]:
+    u = state.updates.get(uid)
     if u is None:
         raise NotFound(f"no update {uid!r} on this workflow", code="update_not_found")
-    out = {"update_id": uid, "status": u["status"]}
-    for key in ("result", "failure"):
-        if key in u:
-            out[key] = u[key]
+    out: dict[str, Any] = {"update_id": uid, "status": u.status}
+    if u.status in ("rejected", "failed") or (u.status == "completed" and u.failure is not None):
+        out["failure"] = u.failure
+    elif u.status == "completed":
+        out["result"] = u.result
     return out
 
 

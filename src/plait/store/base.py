@@ -10,21 +10,23 @@ history.
 from __future__ import annotations
 
 import abc
-import contextlib
 import dataclasses
-import itertools
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from plait.protocol.jsoncodec import dumps_str, loads
+from plait.store.attempts import AttemptStatements
+from plait.store.namespaces import NamespaceStatements
+from plait.store.rate_limits import RateLimit, RateLimitCache, RateLimitStatements
+from plait.store.requests import RequestStatements
+from plait.store.run_state import RunState
 from plait.store.search_index import index_key, index_rows, index_value
+from plait.store.sessions import SessionStatements
 
 __all__ = ["ConflictError", "ExecutionRow", "RateLimit", "RateLimitCache", "Store",
-           "StoreUnavailable", "TaskRow", "Txn", "open_store"]
+           "StoreUnavailable", "TaskRow", "Txn"]
 
 T = TypeVar("T")
-_savepoints = itertools.count(1)
 
 
 class StoreUnavailable(Exception):
@@ -50,7 +52,7 @@ class ExecutionRow:
     start_time: float
     close_time: float | None
     next_event_id: int
-    state: dict[str, Any]
+    state: RunState
     result: dict[str, Any] | None
     search_attributes: dict[str, Any]
     memo: dict[str, Any] | None
@@ -84,7 +86,8 @@ class TimerRow:
 
 
 def _execution(ns: str, r: Sequence[Any]) -> ExecutionRow:
-    return ExecutionRow(ns, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], loads(r[8]),
+    return ExecutionRow(ns, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
+                        RunState.from_json(loads(r[8])),
                         loads(r[9]) if r[9] else None, loads(r[10]) if r[10] else {},
                         loads(r[11]) if r[11] else None)
 
@@ -98,57 +101,32 @@ def _timer(row: Sequence[Any]) -> TimerRow:
     return TimerRow(row[0], row[1], row[2], row[3], row[4], row[5], loads(row[6]))
 
 
-class Txn:
-    """Named operations inside one open transaction, over a DB-API cursor.
+class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStatements,
+          RateLimitStatements):
+    """Typed operations inside one open transaction, over a DB-API cursor.
 
-    Backends override only what differs (the claim query's locking, for instance).
+    Backends override only what differs (the claim query's locking, for instance). Each
+    table's operations beyond runs, tasks and timers live in a module of their own
+    (:mod:`plait.store.sessions`, :mod:`~plait.store.attempts`, ...).
     """
 
     def __init__(self, cursor: Any, queries: dict[str, str],
                  limits: RateLimitCache | None = None) -> None:
-        self.cur = cursor
-        self.q = queries
+        super().__init__(cursor, queries)
         self.limits = limits if limits is not None else RateLimitCache(ttl=0.0)
-
-    # -- plumbing -------------------------------------------------------------------------
-    def exec(self, name: str, **params: Any) -> Any:
-        self.cur.execute(self.q[name], params)
-        return self.cur
-
-    def one(self, name: str, **params: Any) -> Any:
-        return self.exec(name, **params).fetchone()
-
-    def all(self, name: str, **params: Any) -> list[Any]:
-        return list(self.exec(name, **params).fetchall())
-
-    def scalar(self, name: str, **params: Any) -> Any:
-        row = self.one(name, **params)
-        return row[0] if row else None
-
-    @contextlib.contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """Run a block that, if it raises, rolls back alone (the rest of the transaction stays)."""
-        name = f"sp{next(_savepoints)}"
-        self.cur.execute(f"SAVEPOINT {name}")
-        try:
-            yield
-        except BaseException:
-            self.cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
-            self.cur.execute(f"RELEASE SAVEPOINT {name}")
-            raise
-        self.cur.execute(f"RELEASE SAVEPOINT {name}")
+        """This store's cached copy of the rate limits (:mod:`plait.store.rate_limits`)."""
 
     # -- executions ------------------------------------------------------------------------
     def get_execution(self, ns: str, wid: str, rid: str) -> ExecutionRow | None:
-        r = self.one("get_execution", ns=ns, wid=wid, rid=rid)
+        r = self._one("get_execution", ns=ns, wid=wid, rid=rid)
         return _execution(ns, r) if r else None
 
     def current_run(self, ns: str, wid: str) -> str | None:
-        rid: str | None = self.scalar("get_current_run", ns=ns, wid=wid)
+        rid: str | None = self._scalar("get_current_run", ns=ns, wid=wid)
         return rid
 
     def insert_execution(self, e: ExecutionRow) -> None:
-        self.exec("insert_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
+        self._exec("insert_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
                   workflow_type=e.workflow_type, task_queue=e.task_queue, status=e.status,
                   start_time=e.start_time, next_event_id=e.next_event_id,
                   state=dumps_str(e.state), search_attributes=dumps_str(e.search_attributes),
@@ -160,7 +138,7 @@ class Txn:
         """Merge ``attrs`` into the run's search attributes: the row (``e`` too) and the
         index change together, so a list filter never sees one without the other."""
         e.search_attributes = {**e.search_attributes, **attrs}
-        self.exec("set_search_attributes", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
+        self._exec("set_search_attributes", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
                   search_attributes=dumps_str(e.search_attributes))
         self._index_search_attributes(e, attrs)
 
@@ -173,7 +151,7 @@ class Txn:
 
     def set_current_run(self, ns: str, wid: str, rid: str) -> None:
         """Make ``rid`` the latest run of ``wid`` (part of :meth:`insert_execution`)."""
-        self.exec("set_current_run", ns=ns, wid=wid, rid=rid)
+        self._exec("set_current_run", ns=ns, wid=wid, rid=rid)
 
     def closed_runs(self, keys: Iterable[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
         """Those of the runs ``(namespace, workflow_id, run_id)`` that closed (or are gone)."""
@@ -185,7 +163,7 @@ class Txn:
         return out
 
     def update_execution(self, e: ExecutionRow, expected_next_event_id: int) -> None:
-        cur = self.exec("update_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
+        cur = self._exec("update_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
                         status=e.status, close_time=e.close_time,
                         next_event_id=e.next_event_id, state=dumps_str(e.state),
                         result=dumps_str(e.result) if e.result is not None else None,
@@ -201,97 +179,105 @@ class Txn:
             self.cur.executemany(self.q["insert_event"], rows)
 
     def buffer_event(self, ns: str, wid: str, rid: str, seq: int, event: dict[str, Any]) -> None:
-        self.exec("insert_buffered_event", ns=ns, wid=wid, rid=rid, seq=seq,
+        self._exec("insert_buffered_event", ns=ns, wid=wid, rid=rid, seq=seq,
                   data=dumps_str(event))
 
     def take_buffered_events(self, ns: str, wid: str, rid: str) -> list[dict[str, Any]]:
         """The inputs buffered while a workflow task was out, in arrival order; removed."""
-        rows = self.all("buffered_events", ns=ns, wid=wid, rid=rid)
-        self.exec("delete_buffered_events", ns=ns, wid=wid, rid=rid)
+        rows = self._all("buffered_events", ns=ns, wid=wid, rid=rid)
+        self._exec("delete_buffered_events", ns=ns, wid=wid, rid=rid)
         return [loads(r[0]) for r in rows]
 
     def events(self, ns: str, wid: str, rid: str, after: int = 0) -> list[dict[str, Any]]:
-        return [loads(r[0]) for r in self.all("get_events", ns=ns, wid=wid, rid=rid, after=after)]
+        return [loads(r[0]) for r in self._all("get_events", ns=ns, wid=wid, rid=rid, after=after)]
 
     # -- tasks -----------------------------------------------------------------------------
     def insert_task(self, *, ns: str, task_queue: str, kind: str, wid: str, rid: str, ref: str,
                     visible_at: float, payload: dict[str, Any],
                     sticky_session: str | None = None, sticky_until: float | None = None) -> int:
-        task_id: int = self.scalar("insert_task", ns=ns, task_queue=task_queue, kind=kind,
+        task_id: int = self._scalar("insert_task", ns=ns, task_queue=task_queue, kind=kind,
                                    wid=wid, rid=rid, ref=ref, visible_at=visible_at,
                                    sticky_session=sticky_session, sticky_until=sticky_until,
                                    payload=dumps_str(payload))
         return task_id
 
     def get_task(self, task_id: int) -> TaskRow | None:
-        r = self.one("get_task", task_id=task_id)
+        r = self._one("get_task", task_id=task_id)
         return _task(r) if r else None
 
     def get_task_by_ref(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> TaskRow | None:
-        r = self.one("get_task_by_ref", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref)
+        r = self._one("get_task_by_ref", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref)
         return _task(r) if r else None
 
     def tasks_of_run(self, ns: str, wid: str, rid: str) -> list[TaskRow]:
-        return [_task(r) for r in self.all("tasks_of_run", ns=ns, wid=wid, rid=rid)]
+        return [_task(r) for r in self._all("tasks_of_run", ns=ns, wid=wid, rid=rid)]
 
     def claim_tasks(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
                     limit: int) -> list[TaskRow]:
-        """Lease up to ``limit`` ready tasks to ``session``, earliest first. An activity
-        whose rate limit has no token left goes back to the queue until one is due."""
-        tasks = self._claim(ns=ns, task_queue=task_queue, kind=kind, session=session, now=now,
-                            limit=limit)
-        return self._admit(tasks, now) if kind == "activity" else tasks
+        """Lease up to ``limit`` ready tasks to ``session``, earliest first (the server then
+        applies rate limits to activities: :mod:`plait.server.admission`)."""
+        return self._claim(ns=ns, task_queue=task_queue, kind=kind, session=session, now=now,
+                           limit=limit)
 
     def _claim(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
                limit: int) -> list[TaskRow]:
-        rows = self.all("claim_tasks", ns=ns, task_queue=task_queue, kind=kind,
+        rows = self._all("claim_tasks", ns=ns, task_queue=task_queue, kind=kind,
                         session=session, now=now, limit=limit)
         return sorted((_task(r) for r in rows), key=lambda t: (t.visible_at, t.task_id))
 
     def claim_task_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
-        task = self._claim_by_id(task_id, session, now)
-        if task is not None and task.kind == "activity":
-            admitted = self._admit([task], now)
-            return admitted[0] if admitted else None
-        return task
+        return self._claim_by_id(task_id, session, now)
 
     def _claim_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
-        r = self.one("claim_task_by_id", task_id=task_id, session=session, now=now)
+        r = self._one("claim_task_by_id", task_id=task_id, session=session, now=now)
         return _task(r) if r else None
 
     def next_visible(self, ns: str, task_queue: str, kind: str, session: str) -> float | None:
-        v: float | None = self.scalar("next_visible", ns=ns, task_queue=task_queue, kind=kind,
+        v: float | None = self._scalar("next_visible", ns=ns, task_queue=task_queue, kind=kind,
                                       session=session)
         return v
 
     def release_task(self, task_id: int, visible_at: float, payload: dict[str, Any]) -> None:
-        self.exec("release_task", task_id=task_id, visible_at=visible_at,
+        self._exec("release_task", task_id=task_id, visible_at=visible_at,
                   payload=dumps_str(payload))
 
     def update_task_payload(self, task_id: int, payload: dict[str, Any]) -> None:
-        self.exec("update_task_payload", task_id=task_id, payload=dumps_str(payload))
+        self._exec("update_task_payload", task_id=task_id, payload=dumps_str(payload))
 
     def delete_task(self, task_id: int) -> None:
-        self.exec("delete_task", task_id=task_id)
+        self._exec("delete_task", task_id=task_id)
+
+    def hand_task_over(self, task_id: int, session: str) -> None:
+        """Lease the task to ``session`` for good (an attempt to be completed from outside)."""
+        self._exec("set_task_lease", task_id=task_id, session=session)
+
+    def any_task_busy(self, now: float) -> bool:
+        """Whether some workflow or activity task is leased, or ready to be, at ``now``."""
+        return bool(self._scalar("busy_tasks", now=now))
+
+    def next_task_visible(self) -> float | None:
+        """When the next unleased workflow or activity task becomes ready."""
+        value = self._scalar("next_task_visible")
+        return None if value is None else float(value)
 
     def leased_tasks(self, session: str) -> list[TaskRow]:
-        return [_task(r) for r in self.all("leased_tasks_of_session", session=session)]
+        return [_task(r) for r in self._all("leased_tasks_of_session", session=session)]
 
     # -- timers ----------------------------------------------------------------------------
     def set_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str, fire_at: float,
                   data: dict[str, Any] | None = None) -> None:
-        self.exec("upsert_timer", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref, fire_at=fire_at,
+        self._exec("upsert_timer", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref, fire_at=fire_at,
                   data=dumps_str(data or {}))
 
     def delete_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> None:
-        self.exec("delete_timer", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref)
+        self._exec("delete_timer", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref)
 
     def get_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> TimerRow | None:
-        r = self.one("get_timer", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref)
+        r = self._one("get_timer", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref)
         return _timer(r) if r else None
 
     def due_timers(self, now: float, limit: int) -> list[TimerRow]:
-        return [_timer(r) for r in self.all("due_timers", now=now, limit=limit)]
+        return [_timer(r) for r in self._all("due_timers", now=now, limit=limit)]
 
     def claim_due_timers(self, now: float, limit: int) -> list[TimerRow]:
         """Due timers this transaction may fire. With one writer that is every due timer;
@@ -299,92 +285,26 @@ class Txn:
         return self.due_timers(now, limit)
 
     def next_timer(self) -> float | None:
-        v: float | None = self.scalar("next_timer")
+        v: float | None = self._scalar("next_timer")
         return v
 
-    # -- rate limits ----------------------------------------------------------------------------
-    def set_rate_limit(self, ns: str, task_queue: str, activity_type: str | None,
-                       per_second: float, burst: float, per_key: bool = False) -> None:
-        """Limit activity starts on a queue (``activity_type`` None: every type without a
-        limit of its own). Replacing a limit starts its buckets full."""
-        atype = activity_type or ""
-        self.exec("set_rate_limit", ns=ns, task_queue=task_queue, activity_type=atype,
-                  per_second=per_second, burst=burst, per_key=int(per_key))
-        self.exec("delete_rate_buckets", ns=ns, task_queue=task_queue, activity_type=atype)
-        self.limits.forget((ns, task_queue))
-
-    def delete_rate_limit(self, ns: str, task_queue: str, activity_type: str | None) -> bool:
-        atype = activity_type or ""
-        deleted: bool = self.exec("delete_rate_limit", ns=ns, task_queue=task_queue,
-                                  activity_type=atype).rowcount == 1
-        self.exec("delete_rate_buckets", ns=ns, task_queue=task_queue, activity_type=atype)
-        self.limits.forget((ns, task_queue))
-        return deleted
-
-    def rate_limits(self, ns: str) -> list[dict[str, Any]]:
-        return [{"task_queue": r[0], "activity_type": r[1] or None, "per_second": r[2],
-                 "burst": r[3], "per_key": bool(r[4])} for r in self.all("rate_limits", ns=ns)]
-
-    def _queue_limits(self, ns: str, task_queue: str) -> dict[str, RateLimit]:
-        limits = self.limits.get((ns, task_queue))
-        if limits is None:
-            limits = {r[0]: RateLimit(r[0], r[1], r[2], bool(r[3])) for r in self.all(
-                "rate_limits_of_queue", ns=ns, task_queue=task_queue)}
-            self.limits.put((ns, task_queue), limits)
-        return limits
-
-    def _admit(self, tasks: list[TaskRow], now: float) -> list[TaskRow]:
-        """The claimed activity tasks that may start now; each takes a token from its
-        bucket. The others go back to the queue, visible when their next token is due
-        (``payload["rate_limited_until"]`` says so, for describe())."""
-        if not tasks or not self._queue_limits(tasks[0].namespace, tasks[0].task_queue):
-            return tasks
-        admitted = []
-        for task in tasks:
-            due = self._take_token(task, now)
-            if due is None:
-                admitted.append(task)
-            else:
-                task.payload["rate_limited_until"] = due
-                self.release_task(task.task_id, due, task.payload)
-        return admitted
-
-    def _take_token(self, task: TaskRow, now: float) -> float | None:
-        """None when a token was taken; else when the bucket will next have one."""
-        limits = self._queue_limits(task.namespace, task.task_queue)
-        limit = limits.get(task.payload.get("activity_type") or "") or limits.get("")
-        if limit is None:
-            return None
-        key = {"ns": task.namespace, "task_queue": task.task_queue,
-               "activity_type": limit.activity_type,
-               "bucket_key": str(task.payload.get("rate_limit_key") or "")
-               if limit.per_key else ""}
-        capacity = max(1.0, limit.burst)
-        self.exec("ensure_rate_bucket", **key, tokens=capacity, now=now)
-        tokens, updated_at = self.one("get_rate_bucket", **key)
-        # Servers' clocks (and transactions' start times) differ a little: never refill for
-        # time the bucket has already been credited with.
-        at = max(now, updated_at)
-        tokens = min(capacity, tokens + (at - updated_at) * limit.per_second)
-        if tokens >= 1.0:
-            self.exec("set_rate_bucket", **key, tokens=tokens - 1.0, now=at)
-            return None
-        self.exec("set_rate_bucket", **key, tokens=tokens, now=at)
-        return float(at + (1.0 - tokens) / limit.per_second)
-
     # -- closing and retention --------------------------------------------------------------
-    def delete_run_work(self, ns: str, wid: str, rid: str, *, buffered: bool = False) -> None:
-        """Drop the tasks and timers (and ``buffered`` inputs) of a run that has closed."""
-        self.exec("delete_tasks_of_run", ns=ns, wid=wid, rid=rid)
-        self.exec("delete_timers_of_run", ns=ns, wid=wid, rid=rid)
+    def delete_run_work(self, ns: str, wid: str, rid: str, *,
+                        buffered: bool = False) -> list[TaskRow]:
+        """Drop the workflow and activity tasks and the timers (and ``buffered`` inputs) of a
+        run that has closed; the tasks dropped. Pending queries stay: a closed run answers."""
+        tasks = [_task(r) for r in self._all("delete_work_tasks_of_run", ns=ns, wid=wid,
+                                             rid=rid)]
+        self._exec("delete_timers_of_run", ns=ns, wid=wid, rid=rid)
         if buffered:
-            self.exec("delete_buffered_events", ns=ns, wid=wid, rid=rid)
+            self._exec("delete_buffered_events", ns=ns, wid=wid, rid=rid)
+        return tasks
 
     def delete_run(self, ns: str, wid: str, rid: str) -> None:
         for name in ("delete_execution", "delete_events_of_run", "delete_attempts_of_run",
                      "delete_tasks_of_run", "delete_timers_of_run", "delete_buffered_events",
                      "delete_current_run_if", "delete_search_attributes_of_run"):
-            self.exec(name, ns=ns, wid=wid, rid=rid)
+            self._exec(name, ns=ns, wid=wid, rid=rid)
 
     # -- list and count ----------------------------------------------------------------------
     def list_executions(self, ns: str, filters: dict[str, Any], limit: int,
@@ -417,40 +337,6 @@ class Txn:
 
     def _style(self, sql: str) -> str:
         return sql
-
-    # -- dispatch bookkeeping kept here so backends share it -------------------------------
-    def json(self, value: Any) -> str:
-        return dumps_str(value)
-
-
-@dataclasses.dataclass(frozen=True)
-class RateLimit:
-    activity_type: str
-    """'' for every activity type of the queue without a limit of its own."""
-    per_second: float
-    burst: float
-    per_key: bool
-
-
-class RateLimitCache:
-    """A store's copy of the rate limits of each (namespace, task queue), read again after
-    ``ttl`` seconds: another server may have changed them. Token buckets are never cached."""
-
-    def __init__(self, ttl: float = 1.0) -> None:
-        self.ttl = ttl
-        self._data: dict[tuple[str, str], tuple[float, dict[str, RateLimit]]] = {}
-
-    def get(self, key: tuple[str, str]) -> dict[str, RateLimit] | None:
-        entry = self._data.get(key)
-        if entry is None or time.monotonic() - entry[0] >= self.ttl:
-            return None
-        return entry[1]
-
-    def put(self, key: tuple[str, str], limits: dict[str, RateLimit]) -> None:
-        self._data[key] = (time.monotonic(), limits)
-
-    def forget(self, key: tuple[str, str]) -> None:
-        self._data.pop(key, None)
 
 
 _ROW = ("e.workflow_id, e.run_id, e.workflow_type, e.task_queue, e.status, e.start_time, "
@@ -527,15 +413,3 @@ class Store(abc.ABC):
         """Send messages to every listening server, soon after the commit that caused them;
         best effort (they are hints: the database stays the truth)."""
         return None
-
-
-def open_store(url: str) -> Store:
-    """``sqlite:///relative.db``, ``sqlite:////abs.db``, a bare path, or ``postgresql://...``."""
-    if url.startswith(("postgresql://", "postgres://")):
-        from plait.store.postgres import PostgresStore
-
-        return PostgresStore(url)
-    from plait.store.sqlite import SQLiteStore
-
-    path = url[len("sqlite:///"):] if url.startswith("sqlite:///") else url
-    return SQLiteStore(path)

@@ -62,7 +62,8 @@ from plait.store.base import (
     _task,
     _timer,
 )
-from plait.store.queries import data_steps, load_queries, migrations
+from plait.store.migrate import migrate as run_migrations
+from plait.store.queries import load_queries
 
 __all__ = ["PgTxn", "PostgresStore"]
 
@@ -136,7 +137,7 @@ class PgTxn(Txn):
         self._timer_deletes: dict[tuple[str, str, str, str, str], None] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
-    def exec(self, name: str, **params: Any) -> Any:
+    def _exec(self, name: str, **params: Any) -> Any:
         if self.write and name not in self._SELF_MANAGED:
             timers, executions, tasks = self._effect(name)
             if timers:
@@ -145,7 +146,7 @@ class PgTxn(Txn):
                 self._executions.clear()
             if tasks:
                 self._tasks.clear()
-        return super().exec(name, **params)
+        return super()._exec(name, **params)
 
     def _effect(self, name: str) -> tuple[bool, bool, bool]:
         effect = self._effects.get(name)
@@ -184,7 +185,7 @@ class PgTxn(Txn):
         key = (ns, wid, rid)
         if not self.write or key in self._locked or key in self._absent:
             return
-        r = self.one("get_execution_for_update", ns=ns, wid=wid, rid=rid)
+        r = self._one("get_execution_for_update", ns=ns, wid=wid, rid=rid)
         if r is None:
             self._absent.add(key)  # not there (yet): a run being created by this transaction
             return
@@ -201,7 +202,7 @@ class PgTxn(Txn):
         self._locked.add(key)
         self._absent.discard(key)
         for seen in self._unlocked.pop(key, []):
-            r = super().one("get_task", task_id=seen.task_id)
+            r = super()._one("get_task", task_id=seen.task_id)
             now = _task(r) if r else None
             if now is None or (now.lease_session, now.dispatch_no, now.visible_at,
                                now.payload) != (seen.lease_session, seen.dispatch_no,
@@ -216,7 +217,7 @@ class PgTxn(Txn):
         key = self._task_run.get(task_id)
         if key is not None and key in self._locked:
             return
-        r = self.one("lock_execution_of_task", task_id=task_id)
+        r = self._one("lock_execution_of_task", task_id=task_id)
         if r is not None:
             key = (r[0], r[1], r[2])
             self._task_run[task_id] = key
@@ -248,7 +249,7 @@ class PgTxn(Txn):
         if raw is None:
             if key not in self._locked:
                 return None
-            r = self.one("get_execution", ns=ns, wid=wid, rid=rid)
+            r = self._one("get_execution", ns=ns, wid=wid, rid=rid)
             if r is None:
                 return None
             raw = self._executions[key] = tuple(r)
@@ -276,14 +277,14 @@ class PgTxn(Txn):
         if key not in self._current_seen:
             super().set_current_run(ns, wid, rid)
         elif (seen := self._current_seen[key]) is None:
-            self.exec("insert_current_run", ns=ns, wid=wid, rid=rid)  # unique violation: retry
-        elif self.exec("swap_current_run", ns=ns, wid=wid, rid=rid, seen=seen).rowcount != 1:
+            self._exec("insert_current_run", ns=ns, wid=wid, rid=rid)  # unique violation: retry
+        elif self._exec("swap_current_run", ns=ns, wid=wid, rid=rid, seen=seen).rowcount != 1:
             raise ConflictError(f"workflow {wid} got a new run concurrently")
         self._current_seen[key] = rid
 
     def closed_runs(self, keys: Iterable[RunKey]) -> set[RunKey]:
         ks = list(keys)
-        rows = self.all("closed_runs", ns=[k[0] for k in ks], wid=[k[1] for k in ks],
+        rows = self._all("closed_runs", ns=[k[0] for k in ks], wid=[k[1] for k in ks],
                         rid=[k[2] for k in ks])
         return {(r[0], r[1], r[2]) for r in rows}
 
@@ -291,7 +292,7 @@ class PgTxn(Txn):
         key = (e.namespace, e.workflow_id, e.run_id)
         self.lock_run(*key)
         state, result = dumps_str(e.state), dumps_str(e.result) if e.result is not None else None
-        cur = self.exec("update_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
+        cur = self._exec("update_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
                         status=e.status, close_time=e.close_time,
                         next_event_id=e.next_event_id, state=state, result=result,
                         expected=expected_next_event_id)
@@ -307,10 +308,10 @@ class PgTxn(Txn):
         self.lock_run(ns, wid, rid)
         evs = list(events)
         if len(evs) == 1:
-            self.exec("insert_event", ns=ns, wid=wid, rid=rid, event_id=evs[0]["event_id"],
+            self._exec("insert_event", ns=ns, wid=wid, rid=rid, event_id=evs[0]["event_id"],
                       data=dumps_str(evs[0]))
         elif evs:  # one statement, not a round trip per event
-            self.exec("insert_events", ns=ns, wid=wid, rid=rid,
+            self._exec("insert_events", ns=ns, wid=wid, rid=rid,
                       ids=[ev["event_id"] for ev in evs], datas=[dumps_str(ev) for ev in evs])
 
     def events(self, ns: str, wid: str, rid: str, after: int = 0) -> list[dict[str, Any]]:
@@ -338,27 +339,27 @@ class PgTxn(Txn):
         if self.write and task_id not in self._task_run and self._locked:
             # Most likely a task of a run this transaction holds already: read it, and lock
             # (then read again) only if it is not.
-            r = self.one("get_task", task_id=task_id)
+            r = self._one("get_task", task_id=task_id)
             if r is None or (r[1], r[4], r[5]) in self._locked:
                 return self._remember([r])[0] if r else None
             self.lock_run(r[1], r[4], r[5])
         else:
             self._lock_task(task_id)
-        r = self.one("get_task", task_id=task_id)
+        r = self._one("get_task", task_id=task_id)
         return self._remember([r])[0] if r else None
 
     def get_task_by_ref(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> TaskRow | None:
         self.lock_run(ns, wid, rid)
-        r = self.one("get_task_by_ref", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref)
+        r = self._one("get_task_by_ref", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref)
         return self._remember([r])[0] if r else None
 
     def tasks_of_run(self, ns: str, wid: str, rid: str) -> list[TaskRow]:
         self.lock_run(ns, wid, rid)
-        return self._remember(self.all("tasks_of_run", ns=ns, wid=wid, rid=rid))
+        return self._remember(self._all("tasks_of_run", ns=ns, wid=wid, rid=rid))
 
     def _claim(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
                limit: int) -> list[TaskRow]:
-        rows = self.all("claim_tasks", ns=ns, task_queue=task_queue, kind=kind,
+        rows = self._all("claim_tasks", ns=ns, task_queue=task_queue, kind=kind,
                         session=session, now=now, limit=limit)
         for r in rows:  # the claim locked each task's run (SKIP LOCKED)
             self._now_locked((r[1], r[4], r[5]))
@@ -367,7 +368,7 @@ class PgTxn(Txn):
     def _claim_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
         self._lock_task(task_id)
         self._tasks.pop(task_id, None)
-        r = self.one("claim_task_by_id", task_id=task_id, session=session, now=now)
+        r = self._one("claim_task_by_id", task_id=task_id, session=session, now=now)
         return self._remember([r])[0] if r else None
 
     def release_task(self, task_id: int, visible_at: float, payload: dict[str, Any]) -> None:
@@ -389,7 +390,7 @@ class PgTxn(Txn):
     def leased_tasks(self, session: str) -> list[TaskRow]:
         # Not locked here (a heartbeat reads these every second and acts on almost none);
         # acting on one locks its run first, which checks the row again.
-        return self._remember(self.all("leased_tasks_of_session", session=session))
+        return self._remember(self._all("leased_tasks_of_session", session=session))
 
     # -- timers ----------------------------------------------------------------------------
     def set_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str, fire_at: float,
@@ -411,7 +412,7 @@ class PgTxn(Txn):
             ns, wid, rid, kind, ref = keys[0]
             super().delete_timer(ns, wid, rid, kind, ref)
         elif keys:
-            self.exec("delete_timers", **{
+            self._exec("delete_timers", **{
                 col: [k[i] for k in keys]
                 for i, col in enumerate(("ns", "wid", "rid", "kind", "ref"))})
 
@@ -422,15 +423,16 @@ class PgTxn(Txn):
         return super().get_timer(ns, wid, rid, kind, ref)
 
     def claim_due_timers(self, now: float, limit: int) -> list[TimerRow]:
-        timers = [_timer(r) for r in self.all("claim_due_timers", now=now, limit=limit)]
+        timers = [_timer(r) for r in self._all("claim_due_timers", now=now, limit=limit)]
         for tm in timers:
             self._now_locked((tm.namespace, tm.workflow_id, tm.run_id))
         return timers
 
     # -- closing and retention --------------------------------------------------------------
-    def delete_run_work(self, ns: str, wid: str, rid: str, *, buffered: bool = False) -> None:
+    def delete_run_work(self, ns: str, wid: str, rid: str, *,
+                        buffered: bool = False) -> list[TaskRow]:
         self.lock_run(ns, wid, rid)
-        super().delete_run_work(ns, wid, rid, buffered=buffered)
+        return super().delete_run_work(ns, wid, rid, buffered=buffered)
 
     def delete_run(self, ns: str, wid: str, rid: str) -> None:
         self.lock_run(ns, wid, rid)
@@ -695,36 +697,27 @@ class PostgresStore(Store):
 
 
 def migrate(conn: psycopg.Connection[Any]) -> list[str]:
-    """Apply the missing migrations, each in its own transaction with its bookkeeping row.
+    """Apply the missing migrations (:mod:`plait.store.migrate`). Every transaction first
+    takes an advisory lock, so servers starting together apply each migration once: the
+    others wait, then find it recorded. Returns the names applied."""
+    return run_migrations(_Migrations(conn))
 
-    Every transaction first takes an advisory lock, so servers starting together apply each
-    migration once: the others wait, then find it recorded. Returns the names applied.
-    """
-    applied = []
-    steps = data_steps()
-    for version, name, text in migrations("postgres"):
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY "
-                         "KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)")
-            done = conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s",
-                                (version,)).fetchone()
-            if done:
-                continue
-            conn.execute(text.encode())
-            if version in steps:
-                with conn.cursor() as cur:
-                    steps[version](cur, load_queries("pyformat", "postgres"))
-            conn.execute("INSERT INTO schema_migrations VALUES (%s, %s, %s)",
-                         (version, name, time.time()))
-        applied.append(name)
-        log.info("applied migration %s", name)
-    known = max((v for v, _, _ in migrations("postgres")), default=0)
-    newest = conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-    if newest and newest[0] and newest[0] > known:
-        log.warning("the database has schema version %s; this plait knows up to %s",
-                    newest[0], known)
-    return applied
+
+class _Migrations:
+    backend, placeholder, real = "postgres", "%s", "DOUBLE PRECISION"
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+        self.queries = load_queries("pyformat", "postgres")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            yield cur
+
+    def run_script(self, cur: psycopg.Cursor[Any], sql: str) -> None:
+        cur.execute(sql.encode())
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:

@@ -17,12 +17,12 @@ import os
 import queue
 import sqlite3
 import threading
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from plait.store.base import RateLimitCache, Store, StoreUnavailable, Txn
-from plait.store.queries import data_steps, load_queries, migrations
+from plait.store.migrate import migrate
+from plait.store.queries import load_queries
 
 __all__ = ["SQLiteStore"]
 
@@ -73,27 +73,7 @@ class SQLiteStore(Store):
         return conn
 
     def _migrate(self) -> None:
-        c = self._conn
-        c.execute("CREATE TABLE IF NOT EXISTS schema_migrations "
-                  "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)")
-        done = {r[0] for r in c.execute("SELECT version FROM schema_migrations")}
-        steps = data_steps()
-        for version, name, sql in migrations("sqlite"):
-            if version in done:
-                continue
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                for stmt in _statements(sql):
-                    c.execute(stmt)
-                if version in steps:
-                    steps[version](c.cursor(), self._queries)
-                c.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                          (version, name, time.time()))
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            log.info("applied migration %s", name)
+        migrate(_Migrations(self._conn, self._queries))
 
     # -- the writer thread -------------------------------------------------------------------
     def _run(self) -> None:
@@ -190,3 +170,28 @@ def _resolve_all(items: list[tuple[asyncio.Future[Any], Any, bool]]) -> None:
 def _statements(sql: str) -> list[str]:
     lines = [ln for ln in sql.splitlines() if not ln.strip().startswith("--")]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+class _Migrations:
+    """How the migration runner works on SQLite (:mod:`plait.store.migrate`); the file lock
+    already keeps a second server away."""
+
+    backend, placeholder, real = "sqlite", "?", "REAL"
+
+    def __init__(self, conn: sqlite3.Connection, queries: dict[str, str]) -> None:
+        self.conn = conn
+        self.queries = queries
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn.cursor()
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def run_script(self, cur: sqlite3.Cursor, sql: str) -> None:
+        for stmt in _statements(sql):
+            cur.execute(stmt)

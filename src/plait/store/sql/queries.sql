@@ -102,6 +102,13 @@ DELETE FROM tasks WHERE task_id = :task_id;
 -- name: delete_tasks_of_run
 DELETE FROM tasks WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
 
+-- name: delete_work_tasks_of_run
+-- A closed run's workflow and activity tasks; its queries stay (a closed run answers them).
+DELETE FROM tasks WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
+  AND kind <> 'query'
+RETURNING task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
+          lease_session, dispatch_no, dispatched_at, payload;
+
 -- name: leased_tasks_of_session
 SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
        lease_session, dispatch_no, dispatched_at, payload

@@ -1,0 +1,263 @@
+"""The server's HTTP API as the client and workers call it: one method per endpoint.
+
+This is the only place that knows URLs. Every path segment that carries a name (namespace,
+workflow id, task queue, update id, session id) is quoted whole, so a queue named
+``team/orders`` or a workflow id ``a/b?c#d é`` is one segment on the wire, never URL syntax.
+It also owns the retry rule: a request is repeated after a connection failure or a 503, with
+the :class:`Backoff` of :attr:`Api.backoff`, for up to :attr:`Api.retry_for` seconds, only
+when repeating it is harmless: reads, and writes that carry a request id (the server
+deduplicates them) or a fencing token (a repeat is rejected, never applied twice). Requests
+that must not wait (long-polls, lease heartbeats) are sent once and their callers decide; the
+completion batcher repeats one item answered 503 under the same rule. Bodies are JSON
+exactly as the server reads them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+from urllib.parse import quote
+
+from plait import errors
+from plait._backoff import Backoff
+from plait.protocol.jsoncodec import dumps, loads
+from plait.protocol.transport import Request, Response, Transport, Unreachable
+
+__all__ = ["API", "Api", "CompletionKind", "Json", "error_of"]
+
+log = logging.getLogger("plait.client")
+API = "/api/v1"
+Json = dict[str, Any]
+CompletionKind = Literal["workflow_complete", "workflow_fail", "activity_complete",
+                         "activity_fail"]
+COMPLETION_ROUTES: dict[CompletionKind, str] = {"workflow_complete": "/workflow-tasks/complete",
+                     "workflow_fail": "/workflow-tasks/fail",
+                     "activity_complete": "/activity-tasks/complete",
+                     "activity_fail": "/activity-tasks/fail"}
+"""The route of each completion kind when it travels alone (too large for a batch)."""
+
+
+def seg(value: str) -> str:
+    """One path segment: nothing in a name is URL syntax."""
+    return quote(value, safe="")
+
+
+class Api:
+    """The endpoints of one namespace on one server, over a :class:`Transport`."""
+
+    def __init__(self, transport: Transport, namespace: str = "default", *,
+                 retry_for: float = 60.0,
+                 backoff: Callable[[], Backoff] = Backoff) -> None:
+        self.transport = transport
+        self.namespace = namespace
+        self.retry_for = retry_for
+        """Seconds a retried request keeps trying through an outage before it raises."""
+        self.backoff = backoff
+        self._ns = f"{API}/namespaces/{seg(namespace)}"
+
+    @property
+    def address(self) -> str:
+        return self.transport.address
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    # -- the one request loop -----------------------------------------------------------------
+    async def call(self, method: str, path: str, body: Any = None, *,
+                   params: Mapping[str, str] | None = None, retry: bool = True,
+                   timeout: float = 70.0) -> Any:
+        """One API call (``path`` already quoted); ``body`` is a JSON-able value or bytes
+        already encoded. Raises the typed error of the API's error shape."""
+        data = body if isinstance(body, bytes) or body is None else dumps(body)
+        request = Request(method, path, params, data, timeout)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + (self.retry_for if retry else 0.0)
+        backoff = self.backoff()
+        while True:
+            try:
+                response = await self.transport.send(request)
+            except Unreachable as exc:
+                failure: errors.PlaitError = errors.RPCError(
+                    f"cannot reach plait server at {self.address}: {exc}", status=0,
+                    code="unavailable")
+                failure.__cause__ = exc
+            else:
+                if response.status < 400:
+                    return loads(response.body) if response.body else None
+                failure = _error(response)
+                if response.status != 503:
+                    raise failure
+            delay = backoff.next()
+            if not retry or loop.time() + delay > give_up:
+                raise failure
+            log.debug("retrying %s %s in %.2f s after %s", method, path, delay, failure)
+            await asyncio.sleep(delay)
+
+    # -- paths --------------------------------------------------------------------------------
+    def _wf(self, workflow_id: str) -> str:
+        return f"{self._ns}/workflows/{seg(workflow_id)}"
+
+    # -- workflows ----------------------------------------------------------------------------
+    async def start_workflow(self, body: Json, *, wait_result: float = 0.0) -> Json:
+        """Start (or signal-with-start); with ``wait_result`` the server holds the answer up
+        to that long for the outcome."""
+        resp: Json = await self.call("POST", f"{self._ns}/workflows", body,
+                                     timeout=wait_result + 40.0)
+        return resp
+
+    async def list_workflows(self, params: Mapping[str, str]) -> Json:
+        page: Json = await self.call("GET", f"{self._ns}/workflows", params=params)
+        return page
+
+    async def count_workflows(self, params: Mapping[str, str]) -> int:
+        resp = await self.call("GET", f"{self._ns}/workflow-count", params=params)
+        return int(resp["count"])
+
+    async def describe_workflow(self, workflow_id: str, run_id: str | None) -> Json:
+        resp: Json = await self.call("GET", self._wf(workflow_id), params=_run(run_id))
+        return resp
+
+    async def workflow_history(self, workflow_id: str, run_id: str | None) -> Json:
+        resp: Json = await self.call("GET", self._wf(workflow_id) + "/history",
+                                     params=_run(run_id))
+        return resp
+
+    async def workflow_result(self, workflow_id: str, run_id: str | None, *,
+                              wait: float) -> Json:
+        """The run's outcome once closed (``closed`` false if it did not close in ``wait``)."""
+        resp: Json = await self.call("GET", self._wf(workflow_id) + "/result",
+                                     params={"wait": str(wait), **_run(run_id)})
+        return resp
+
+    async def signal_workflow(self, workflow_id: str, run_id: str | None, *, name: str,
+                              input: list[Any], request_id: str) -> None:
+        await self.call("POST", self._wf(workflow_id) + "/signal", {
+            "signal_name": name, "input": input, "run_id": run_id, "request_id": request_id})
+
+    async def query_workflow(self, workflow_id: str, run_id: str | None, *, name: str,
+                             input: list[Any], timeout: float) -> Json:
+        resp: Json = await self.call("POST", self._wf(workflow_id) + "/query", {
+            "query_name": name, "input": input, "run_id": run_id, "timeout": timeout},
+            timeout=timeout + 10)
+        return resp
+
+    async def update_workflow(self, workflow_id: str, run_id: str | None, *, update_id: str,
+                              name: str, input: list[Any], wait: float) -> Json:
+        resp: Json = await self.call("POST", self._wf(workflow_id) + "/update", {
+            "update_id": update_id, "update_name": name, "input": input, "run_id": run_id,
+            "wait": wait})
+        return resp
+
+    async def update_outcome(self, workflow_id: str, run_id: str | None, update_id: str, *,
+                             wait: float) -> Json:
+        resp: Json = await self.call(
+            "GET", f"{self._wf(workflow_id)}/updates/{seg(update_id)}",
+            params={"wait": _number(wait), **_run(run_id)})
+        return resp
+
+    async def cancel_workflow(self, workflow_id: str, run_id: str | None, *, reason: str,
+                              request_id: str) -> None:
+        await self.call("POST", self._wf(workflow_id) + "/cancel", {
+            "reason": reason, "run_id": run_id, "request_id": request_id})
+
+    async def terminate_workflow(self, workflow_id: str, run_id: str | None, *, reason: str,
+                                 request_id: str) -> None:
+        await self.call("POST", self._wf(workflow_id) + "/terminate", {
+            "reason": reason, "run_id": run_id, "request_id": request_id})
+
+    # -- rate limits --------------------------------------------------------------------------
+    async def set_rate_limit(self, body: Json) -> None:
+        await self.call("PUT", f"{self._ns}/rate-limits", body)
+
+    async def list_rate_limits(self) -> list[Json]:
+        resp = await self.call("GET", f"{self._ns}/rate-limits")
+        return list(resp["rate_limits"])
+
+    async def delete_rate_limit(self, task_queue: str, activity_type: str | None) -> None:
+        params = {"task_queue": task_queue,
+                  **({"activity_type": activity_type} if activity_type else {})}
+        await self.call("DELETE", f"{self._ns}/rate-limits", params=params)
+
+    # -- activity attempts (by task token) ----------------------------------------------------
+    async def heartbeat_activity(self, token: str, details: list[Any], *,
+                                 retry: bool = True, timeout: float = 70.0) -> Json:
+        """Record heartbeat details; the answer says whether cancellation was requested."""
+        resp: Json = await self.call("POST", f"{API}/activity-tasks/heartbeat",
+                                     {"token": token, "details": details}, retry=retry,
+                                     timeout=timeout)
+        return resp
+
+    async def hand_over_activity(self, token: str) -> None:
+        """The attempt will be completed from outside (``raise_complete_async``)."""
+        await self.call("POST", f"{API}/activity-tasks/complete-async", {"token": token})
+
+    async def complete(self, kind: CompletionKind, body: Json) -> Any:
+        """One task completion on its own route (a batch item's ``type`` is ``kind``)."""
+        return await self.call("POST", API + COMPLETION_ROUTES[kind], body)
+
+    async def complete_batch(self, body: bytes) -> Json:
+        """Several completions in one request; each item is answered on its own."""
+        resp: Json = await self.call("POST", f"{API}/task-completions", body)
+        return resp
+
+    # -- worker sessions and polls ------------------------------------------------------------
+    async def open_session(self, body: Json) -> Json:
+        resp: Json = await self.call("POST", f"{self._ns}/sessions", body)
+        return resp
+
+    async def session_heartbeat(self, session_id: str, held: list[str]) -> Json:
+        resp: Json = await self.call("POST", f"{API}/sessions/{seg(session_id)}/heartbeat",
+                                     {"held": held}, retry=False, timeout=5)
+        return resp
+
+    async def watch_session(self, session_id: str, *, wait: float) -> None:
+        """Held open by the server: when this process dies, the dropped connection tells the
+        server at once."""
+        await self.call("GET", f"{API}/sessions/{seg(session_id)}/watch",
+                        params={"wait": str(wait)}, retry=False, timeout=wait + 10)
+
+    async def close_session(self, session_id: str) -> None:
+        await self.call("DELETE", f"{API}/sessions/{seg(session_id)}", retry=False, timeout=5)
+
+    async def poll(self, task_queue: str, *, session_id: str | None, kind: str,
+                   max_tasks: int, wait: float) -> list[Json]:
+        """Up to ``max_tasks`` tasks of ``kind``, waiting up to ``wait`` s for the first."""
+        resp = await self.call(
+            "POST", f"{self._ns}/task-queues/{seg(task_queue)}/poll",
+            {"session_id": session_id, "kind": kind, "max_tasks": max_tasks, "wait": wait},
+            retry=False, timeout=wait + 10)
+        tasks: list[Json] = resp["tasks"]
+        return tasks
+
+    async def respond_query(self, token: str, answer: Json) -> None:
+        await self.call("POST", f"{API}/query-tasks/respond", {"token": token, **answer})
+
+
+def _run(run_id: str | None) -> dict[str, str]:
+    return {"run_id": run_id} if run_id else {}
+
+
+def _number(value: float) -> str:
+    """``30`` rather than ``30.0`` where the server was always sent an integer."""
+    return str(int(value)) if value == int(value) else str(value)
+
+
+def _error(response: Response) -> errors.PlaitError:
+    try:
+        err = loads(response.body)["error"]
+        code, message = str(err["code"]), str(err["message"])
+    except Exception:
+        code = "http_error"
+        message = response.body.decode(errors="replace")[:500] or f"HTTP {response.status}"
+    return error_of(response.status, code, message)
+
+
+def error_of(status: int, code: str, message: str) -> errors.PlaitError:
+    """The typed error of the API's error shape (also used for one item of a batch)."""
+    if code == "workflow_already_started":
+        return errors.WorkflowAlreadyStartedError(message)
+    if code == "workflow_not_found":
+        return errors.WorkflowNotFoundError(message)
+    return errors.RPCError(message, status=status, code=code)

@@ -1,0 +1,40 @@
+"""Reading one run: its summary, pending activities, attempt log and last task failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plait.server import activities
+from plait.server.errors import NotFound
+from plait.server.run import CLOSED
+from plait.store.base import ExecutionRow, Txn
+
+__all__ = ["describe", "execution_summary"]
+
+
+def describe(txn: Txn, now: float, ns: str, wid: str, rid: str | None) -> dict[str, Any]:
+    rid = rid or txn.current_run(ns, wid)
+    row = txn.get_execution(ns, wid, rid) if rid else None
+    if row is None:
+        raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}", code="workflow_not_found")
+    tasks = txn.tasks_of_run(ns, wid, row.run_id)
+    pending = [activities.pending_info(t, now) for t in tasks if t.kind == "activity"]
+    return {
+        **execution_summary(row),
+        "history_length": row.next_event_id - 1,
+        "memo": row.memo,
+        "pending_activities": pending,
+        "attempts": activities.attempt_log(txn, ns, wid, row.run_id, tasks),
+        "last_task_failure": row.state.last_task_failure,
+        "pending_workflow_task": row.state.wt is not None,
+        "result": row.result if row.status in CLOSED else None,
+    }
+
+
+def execution_summary(row: ExecutionRow) -> dict[str, Any]:
+    return {
+        "workflow_id": row.workflow_id, "run_id": row.run_id,
+        "workflow_type": row.workflow_type, "task_queue": row.task_queue,
+        "status": row.status, "start_time": row.start_time, "close_time": row.close_time,
+        "search_attributes": row.search_attributes,
+    }

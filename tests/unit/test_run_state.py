@@ -1,0 +1,37 @@
+"""The run state document: a round trip is exact, and rows written by older versions load."""
+
+from __future__ import annotations
+
+from plait.protocol.jsoncodec import dumps, loads
+from plait.store.run_state import ChildLink, ParentLink, RunState, UpdateEntry, WorkflowTaskRef
+
+
+def test_a_round_trip_through_json_is_exact() -> None:
+    state = RunState(
+        wt=WorkflowTaskRef(7, 5, 2), upto=4, sticky="s-1", deadline=99.5,
+        parent=ParentLink("default", "p", "pr", "3", 12),
+        children={"1": ChildLink("c", "cr", "abandon")}, first_run_id="r0", attempt=2,
+        retry_policy={"maximum_attempts": 3}, input=[{"encoding": "json", "data": 1}],
+        buffered=2, last_task_failure={"message": "boom"},
+        updates={"u": UpdateEntry("set", "completed", None, {}, {"encoding": "json",
+                                                                  "data": 5})},
+        cancel_requested=True)
+    assert RunState.from_json(loads(dumps(state))) == state
+
+
+def test_a_row_of_an_older_version_loads() -> None:
+    old = {"wt": {"task_id": 3, "scheduled_event_id": 2, "attempt": 1}, "upto": 0,
+           "task_timeout": 10, "deadline": None, "parent": None, "first_run_id": "r1",
+           "attempt": 1, "buffer": [{"event_type": "TIMER_FIRED", "attributes": {},
+                                     "ts": 1.0}],
+           "children": {"1": {"workflow_id": "c", "run_id": "cr", "policy": "terminate"}},
+           "updates": {"u1": {"name": "n", "input": [], "status": "requested"},
+                       "u2": {"name": "n", "status": "rejected", "failure": None},
+                       "u3": {"name": "", "status": "completed", "result": None}}}
+    state = RunState.from_json(old)
+    assert state.wt == WorkflowTaskRef(3, 2, 1) and state.task_timeout == 10.0
+    assert state.buffer and state.buffered == 0 and not state.cancel_requested
+    assert state.children == {"1": ChildLink("c", "cr", "terminate")}
+    assert state.updates["u1"] == UpdateEntry("n", "requested", [], {})
+    assert state.updates["u3"].status == "completed" and state.updates["u3"].result is None
+    assert RunState.from_json({}) == RunState()

@@ -1,0 +1,124 @@
+"""Server state changes without HTTP: the service's functions on a real SQLite store.
+
+Each test drives one workflow through the same calls the routes make (start, claim, complete,
+fail, close) and checks the history and the run state they leave, so the server core can be
+tested and changed without a worker or a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from plait.server import closing, dispatch, lifecycle, results, sessions, steps
+from plait.server.errors import Conflict
+from plait.server.run import Ctx
+from plait.server.service import Service
+from plait.store.sqlite import SQLiteStore
+
+NS, QUEUE = "default", "q"
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[Service]:
+    store = SQLiteStore(str(tmp_path / "core.db"))
+    svc = Service(store)
+    try:
+        yield svc
+    finally:
+        await store.close()
+
+
+async def session(svc: Service) -> str:
+    out = await svc.write(lambda ctx: sessions.open_session(
+        ctx, NS, {"task_queue": QUEUE, "workflow_types": ["Order"],
+                  "activity_types": ["charge"]}, expiry=30.0))
+    return str(out["session_id"])
+
+
+async def claim(svc: Service, sid: str, kind: str) -> list[dict[str, Any]]:
+    return await svc.write(lambda ctx: dispatch.claim(ctx, NS, QUEUE, kind, sid, 10))
+
+
+async def event_types(svc: Service, wid: str) -> list[str]:
+    def read(t: Any) -> list[str]:
+        rid = t.current_run(NS, wid)
+        return [e["event_type"] for e in t.events(NS, wid, rid)]
+    return await svc.store.read(read)
+
+
+def start(wid: str) -> Any:
+    return lambda ctx: lifecycle.start_workflow(ctx, NS, {
+        "workflow_id": wid, "workflow_type": "Order", "task_queue": QUEUE,
+        "input": [{"encoding": "json", "data": 1}]})
+
+
+async def test_a_workflow_with_one_activity_runs_to_completion(service: Service) -> None:
+    sid = await session(service)
+    started = await service.write(start("w1"))
+    assert started["started"]
+    [wt] = await claim(service, sid, "workflow")
+    assert [e["event_type"] for e in wt["events"]][:2] == [
+        "WORKFLOW_EXECUTION_STARTED", "WORKFLOW_TASK_SCHEDULED"]
+    schedule = {"kind": "schedule_activity", "activity_id": "1", "activity_type": "charge",
+                "start_to_close_timeout": 10}
+    await service.write(lambda ctx: steps.complete_workflow_task(
+        ctx, wt["token"], {"commands": [schedule]}))
+    [act] = await claim(service, sid, "activity")
+    await service.write(lambda ctx: results.complete_activity(
+        ctx, act["token"], {"result": {"encoding": "json", "data": "ok"}}))
+    [wt2] = await claim(service, sid, "workflow")
+    done = {"kind": "complete_workflow", "result": {"encoding": "json", "data": "done"}}
+    await service.write(lambda ctx: steps.complete_workflow_task(
+        ctx, wt2["token"], {"commands": [done]}))
+    assert await event_types(service, "w1") == [
+        "WORKFLOW_EXECUTION_STARTED", "WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED",
+        "WORKFLOW_TASK_COMPLETED", "ACTIVITY_TASK_SCHEDULED", "ACTIVITY_TASK_STARTED",
+        "ACTIVITY_TASK_COMPLETED", "WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED",
+        "WORKFLOW_TASK_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"]
+    row = await service.store.read(lambda t: t.get_execution(NS, "w1", started["run_id"]))
+    assert row is not None and row.status == "COMPLETED" and row.state.wt is None
+    assert row.state.sticky is None  # closed: nobody caches it
+
+
+async def test_a_stale_token_is_refused_and_changes_nothing(service: Service) -> None:
+    sid = await session(service)
+    await service.write(start("w2"))
+    [wt] = await claim(service, sid, "workflow")
+    await service.write(lambda ctx: steps.fail_workflow_task(
+        ctx, wt["token"], {"failure": {"message": "bug"}}))
+    before = await event_types(service, "w2")
+    with pytest.raises(Conflict, match="no longer owned"):
+        await service.write(lambda ctx: steps.complete_workflow_task(
+            ctx, wt["token"], {"commands": []}))
+    assert await event_types(service, "w2") == before
+
+
+async def test_terminating_a_parent_terminates_its_child(service: Service) -> None:
+    sid = await session(service)
+    parent = await service.write(start("parent"))
+    [wt] = await claim(service, sid, "workflow")
+    child = {"kind": "start_child_workflow", "seq": 1, "workflow_id": "child",
+             "workflow_type": "Order", "parent_close_policy": "terminate"}
+    await service.write(lambda ctx: steps.complete_workflow_task(
+        ctx, wt["token"], {"commands": [child]}))
+    row = await service.store.read(lambda t: t.get_execution(NS, "parent", parent["run_id"]))
+    assert row is not None and list(row.state.children) == ["1"]
+    await service.write(lambda ctx: closing.terminate(ctx, NS, "parent", None, "done"))
+    types = await event_types(service, "child")
+    assert types[-1] == "WORKFLOW_EXECUTION_TERMINATED"
+
+
+async def test_a_rolled_back_change_leaves_the_run_as_it_was(service: Service) -> None:
+    await service.write(start("w3"))
+    before = await event_types(service, "w3")
+
+    def terminate_then_fail(ctx: Ctx) -> None:
+        closing.terminate(ctx, NS, "w3", None, "oops")
+        raise RuntimeError("the transaction fails after the close")
+    with pytest.raises(RuntimeError):
+        await service.write(terminate_then_fail)
+    assert await event_types(service, "w3") == before
