@@ -1,7 +1,9 @@
 """HTTP routes of the API (``/api/v1``), health, metrics and the web UI.
 
-Every error leaves as ``{"error": {"code": ..., "message": ...}}`` with a 4xx/5xx status; a bad
-request never disturbs another one.
+Each route reads its body into the wire struct the document names for it
+(:mod:`plait.server.api_doc`, :mod:`plait.protocol`), so a malformed request is a 400 naming
+the field before anything runs. Every error leaves as ``{"error": {"code": ..., "message":
+...}}`` with a 4xx/5xx status; a bad request never disturbs another one.
 """
 
 from __future__ import annotations
