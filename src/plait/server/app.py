@@ -1,26 +1,53 @@
 """HTTP routes of the API (``/api/v1``), health, metrics and the web UI.
 
-Every error leaves as ``{"error": {"code": ..., "message": ...}}`` with a 4xx/5xx status; a bad
-request never disturbs another one.
+Each route reads its body into the wire struct the document names for it
+(:mod:`plait.server.api_doc`, :mod:`plait.protocol`), so a malformed request is a 400 naming
+the field before anything runs. Every error leaves as ``{"error": {"code": ..., "message":
+...}}`` with a 4xx/5xx status; a bad request never disturbs another one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import re
 import time
 from collections.abc import Awaitable, Callable
-from importlib import resources
-from typing import Any
+from typing import Annotated, Any, TypeVar, cast
 
+import msgspec
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 
+from plait.protocol.commands import Command, CompleteUpdateCommand
+from plait.protocol.completions import (
+    MAX_BATCH,
+    CompleteActivityTaskRequest,
+    CompleteWorkflowTaskRequest,
+    FailActivityTaskRequest,
+    FailWorkflowTaskRequest,
+    HeartbeatActivityRequest,
+    RespondQueryRequest,
+    TaskCompletion,
+    TokenRequest,
+    UpdateRejection,
+)
+from plait.protocol.enums import CLOSED_STATUSES, ErrorCode, WorkflowStatus
 from plait.protocol.jsoncodec import dumps, loads
+from plait.protocol.requests import (
+    CancelRequest,
+    QueryRequest,
+    SignalRequest,
+    StartWorkflowRequest,
+    TerminateRequest,
+    UpdateRequest,
+)
+from plait.protocol.sessions import HeartbeatSessionRequest, OpenSessionRequest, PollRequest
 from plait.retry import RetryPolicy
 from plait.server import (
+    api_doc,
     closing,
     describe,
     dispatch,
@@ -33,8 +60,9 @@ from plait.server import (
     ui,
     updates,
 )
+from plait.server.decoding import NUL_MESSAGE, decode, json_object
 from plait.server.errors import ApiError, BadRequest, NotFound
-from plait.server.run import CLOSED, Ctx, Run
+from plait.server.run import Ctx, Run
 from plait.server.service import Service
 from plait.store.base import StoreBusy, StoreUnavailable
 from plait.store.search_index import MAX_FILTERS
@@ -43,6 +71,7 @@ __all__ = ["make_app"]
 
 log = logging.getLogger("plait.server")
 SERVICE: web.AppKey[Service] = web.AppKey("service", Service)
+T = TypeVar("T")
 
 REQUESTS = Counter("plait_http_requests_total", "HTTP requests by route and status",
                    ["route", "status"])
@@ -74,7 +103,7 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
         resp = error_response(*_expected_error(e))
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SERVICE].config.max_payload
-        resp = error_response(413, "payload_too_large",
+        resp = error_response(413, ErrorCode.PAYLOAD_TOO_LARGE,
                               f"request body exceeds the limit of {limit} bytes")
     except web.HTTPException as e:
         message = e.text or e.reason
@@ -85,7 +114,7 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
             resp.headers["Allow"] = e.headers["Allow"]
     except Exception as e:  # a bug: answer, log, keep serving
         log.exception("internal error on %s %s", request.method, request.path)
-        resp = error_response(500, "internal", f"internal server error: {type(e).__name__}")
+        resp = error_response(500, ErrorCode.INTERNAL, f"internal server error: {type(e).__name__}")
     REQUESTS.labels(route, str(resp.status)).inc()
     return resp
 
@@ -96,212 +125,70 @@ def _expected_error(e: ApiError | StoreUnavailable) -> tuple[int, str, str]:
     if isinstance(e, ApiError):
         return e.status, e.code, e.message
     if isinstance(e, StoreBusy):
-        return 503, "busy", str(e)
-    return 503, "unavailable", f"the database is unavailable: {e}"
+        return 503, ErrorCode.BUSY, str(e)
+    return 503, ErrorCode.UNAVAILABLE, f"the database is unavailable: {e}"
 
 
-async def body(request: web.Request) -> dict[str, Any]:
+async def read(request: web.Request, kind: type[T]) -> tuple[T, dict[str, Any]]:
+    """The body as its wire struct (validated) and as the dict the services take
+    (:mod:`plait.server.decoding`)."""
     raw = await request.read()
-    if not raw:
-        return {}
-    try:
-        data = loads(raw)
-    except ValueError as e:
-        raise BadRequest(f"request body is not valid JSON: {e}", code="malformed_json") from None
-    if not isinstance(data, dict):
-        raise BadRequest("request body must be a JSON object", code="malformed_json")
-    if b"\\u0000" in raw and _has_nul(data):  # rare: look only when the bytes suggest it
-        raise BadRequest(NUL_MESSAGE)
-    return data
-
-
-NUL_MESSAGE = "ids, names and other strings must not contain NUL characters (payload data may)"
-
-
-def _has_nul(data: Any) -> bool:
-    """Whether a NUL character is in a string outside payload envelopes. Ids and names become
-    database text, which PostgreSQL refuses to hold NUL in; payloads are stored as JSON, so
-    their contents may have any character."""
-    stack = [data]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return True
-        elif isinstance(value, list):
-            stack.extend(value)
-        elif isinstance(value, dict) and not ("encoding" in value and "data" in value):
-            for key, item in value.items():
-                if "\x00" in key:
-                    return True
-                stack.append(item)
-    return False
+    req = json_object(raw)
+    return cast(T, decode(raw, kind, req)), req
 
 
 def svc(request: web.Request) -> Service:
     return request.app[SERVICE]
 
 
-# -- request validation ----------------------------------------------------------------------
-# The HTTP layer checks the fields it reads itself (and the types of what it hands on), so a
-# malformed request is a 400 here rather than an exception deep inside a transaction.
-_TOKEN = re.compile(r"[0-9]{1,18}\.[0-9]{1,18}", re.ASCII)
-
-
-def number(value: Any, name: str, default: float, low: float, high: float) -> float:
-    """A number from a JSON body or a query string, clamped to ``[low, high]``."""
+# -- what the structs do not say --------------------------------------------------------------
+# The structs check JSON types as the body is parsed; these read query strings, clamp the waits
+# the server bounds rather than refuses, and check what only code can (a retry policy's sense).
+def number(value: str | None, name: str, default: float, low: float, high: float) -> float:
+    """A number from a query string, clamped to ``[low, high]``."""
     if value is None:
         return default
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise BadRequest(f"{name} must be a number") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value):
+    try:
+        parsed = float(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number") from None
+    if not math.isfinite(parsed):
         raise BadRequest(f"{name} must be a number")
-    return max(low, min(float(value), high))
+    return clamp(parsed, default, low, high)
 
 
-def integer(value: Any, name: str, default: int, low: int, high: int) -> int:
-    """A whole number from a JSON body or a query string, clamped to ``[low, high]``."""
+def integer(value: str | None, name: str, default: int, low: int, high: int) -> int:
+    """A whole number from a query string, clamped to ``[low, high]``."""
     if value is None:
         return default
-    whole_str = isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,18}", value, re.ASCII)
-    if whole_str or (isinstance(value, float) and value.is_integer()):
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not re.fullmatch(r"-?[0-9]{1,18}", value, re.ASCII):
         raise BadRequest(f"{name} must be a whole number")
-    return max(low, min(value, high))
+    return max(low, min(int(value), high))
 
 
-def optional_str(req: dict[str, Any], key: str) -> str | None:
-    value = req.get(key)
-    if value is not None and not isinstance(value, str):
-        raise BadRequest(f"{key} must be a string")
-    return value or None
+def clamp(value: float | None, default: float, low: float, high: float) -> float:
+    """A decoded number (None: ``default``) bounded to ``[low, high]``."""
+    return default if value is None else max(low, min(float(value), high))
 
 
-def objects(req: dict[str, Any], key: str) -> list[dict[str, Any]]:
-    """A list of JSON objects (absent or null: empty)."""
-    value = req.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        raise BadRequest(f"{key} must be a list of JSON objects")
-    return value
-
-
-def strings(req: dict[str, Any], key: str) -> list[str]:
-    """A list of strings (absent or null: empty)."""
-    value = req.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise BadRequest(f"{key} must be a list of strings")
-    return value
-
-
-def optional_object(req: dict[str, Any], key: str) -> dict[str, Any] | None:
-    value = req.get(key)
-    if value is not None and not isinstance(value, dict):
-        raise BadRequest(f"{key} must be a JSON object")
-    return value
-
-
-def payloads(req: dict[str, Any], key: str, where: str = "") -> None:
-    """Every payload is an envelope ``{"encoding", "data"}``; the server never looks inside."""
-    value = req.get(key)
-    if value is None:
-        return
-    if not isinstance(value, list):
-        raise BadRequest(f"{where}{key} must be a list of payloads")
-    for i, item in enumerate(value):
-        payload(item, f"{where}{key}[{i}]")
-
-
-def payload(value: Any, name: str) -> None:
-    if value is not None and not (isinstance(value, dict) and isinstance(
-            value.get("encoding"), str) and "data" in value):
-        raise BadRequest(f'{name} must be a payload envelope {{"encoding", "data"}}')
-
-
-def failure(req: dict[str, Any], key: str, where: str = "") -> None:
-    value = req.get(key)
-    if value is not None and not (isinstance(value, dict)
-                                  and isinstance(value.get("message"), str)):
-        raise BadRequest(f"{where}{key} must be a failure: an object with a message")
-    if value is not None:
-        payloads(value, "details", f"{where}{key}.")
-
-
-def retry_policy(req: dict[str, Any], where: str = "") -> None:
-    value = req.get("retry_policy")
+def retry_policy(req: dict[str, Any] | None, where: str = "") -> None:
+    """A retry policy's values make sense together (the struct checks their types)."""
+    value = (req or {}).get("retry_policy")
     if value is None:
         return
     try:
-        if not isinstance(value, dict):
-            raise TypeError("must be a JSON object")
         RetryPolicy.from_dict(value)
     except (TypeError, ValueError, OverflowError) as e:
         raise BadRequest(f"{where}retry_policy: {e}") from None
 
 
-# The fields commands may carry, by the JSON type the server needs (null means absent).
-_COMMAND_STRINGS = ("activity_id", "activity_type", "task_queue", "timer_id", "marker_name",
-                    "workflow_id", "workflow_type", "run_id", "signal_name", "update_id", "seq",
-                    "rate_limit_key", "parent_close_policy", "id_reuse_policy")
-_COMMAND_NUMBERS = ("start_to_close_timeout", "schedule_to_close_timeout",
-                    "schedule_to_start_timeout", "heartbeat_timeout", "duration",
-                    "execution_timeout", "task_timeout")
-_COMMAND_OBJECTS = ("header", "memo", "search_attributes")
-
-
-def commands(req: dict[str, Any]) -> list[dict[str, Any]]:
-    """A completion's commands, checked for the JSON types of their fields (what each
-    command means is checked where it is applied)."""
-    if not isinstance(req.get("commands"), list):
-        raise BadRequest("commands must be a list")
-    cmds = objects(req, "commands")
+def command_policies(cmds: list[dict[str, Any]], where: str = "") -> None:
     for i, cmd in enumerate(cmds):
-        kind = cmd.get("kind")
-        if not isinstance(kind, str):
-            raise BadRequest(f"commands[{i}] needs a kind (a string)")
-        where = f"commands[{i}] ({kind})."
-        for key in _COMMAND_STRINGS:
-            if cmd.get(key) is not None and not isinstance(cmd[key], str):
-                raise BadRequest(f"{where}{key} must be a string")
-        for key in _COMMAND_NUMBERS:
-            value = cmd.get(key)
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, (int, float))):
-                raise BadRequest(f"{where}{key} must be a number")
-        for key in _COMMAND_OBJECTS:
-            optional_object(cmd, key)
-        if kind == "record_marker":
-            optional_object(cmd, "details")
-        if kind == "start_timer" and cmd.get("duration") is None:
-            raise BadRequest(f"{where}duration is required (seconds)")
-        payloads(cmd, "input", where)
-        payload(cmd.get("result"), where + "result")
-        failure(cmd, "failure", where)
-        retry_policy(cmd, where)
-    return cmds
+        retry_policy(cmd, f"{where}commands[{i}] ({cmd.get('kind')}).")
 
 
-def task_token(req: dict[str, Any]) -> str:
-    """The fencing token ``<task id>.<dispatch number>`` a worker got with its task."""
-    token = req.get("token")
-    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
-        raise BadRequest(f"malformed task token {token!r}; expected <task id>.<dispatch no>",
-                         code="bad_token")
-    return token
-
-
-def _deduped(ns: str, req: dict[str, Any], fn: Any) -> Any:
+def _deduped(ns: str, request_id: str | None, fn: Any) -> Any:
     """Wrap a state change so a repeated request id returns the first answer."""
-    request_id = optional_str(req, "request_id")
-
     def op(ctx: Ctx) -> Any:
         if request_id:
             seen, stored = ctx.txn.stored_response(ns, request_id)
@@ -319,19 +206,13 @@ async def start_workflow(request: web.Request) -> web.Response:
     """Start a run; with ``wait_result``, also wait (that long at most) for its outcome, so
     ``execute_workflow`` needs one request rather than a start and a result long-poll."""
     ns = request.match_info["ns"]
-    req = await body(request)
-    for key in ("id_reuse_policy", "id_conflict_policy", "identity"):
-        optional_str(req, key)
-    payloads(req, "input")
-    signal = optional_object(req, "start_signal")
-    if signal is not None:
-        payloads(signal, "input", "start_signal.")
+    msg, req = await read(request, StartWorkflowRequest)
     retry_policy(req)
-    wait = number(req.get("wait_result"), "wait_result", 0.0, 0.0, 60.0)
+    wait = clamp(msg.wait_result, 0.0, 0.0, 60.0)
     service = svc(request)
     await service.ensure_namespace(ns)
     result = await service.write(
-        _deduped(ns, req, lambda ctx: lifecycle.start_workflow(ctx, ns, req)))
+        _deduped(ns, msg.request_id, lambda ctx: lifecycle.start_workflow(ctx, ns, req)))
     if result.get("started"):
         STARTED.labels(ns).inc()
     if wait > 0:
@@ -358,7 +239,7 @@ async def workflow_history(request: web.Request) -> web.Response:
         run_id = rid or t.current_run(ns, wid)
         if run_id is None or t.get_execution(ns, wid, run_id) is None:
             raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}",
-                           code="workflow_not_found")
+                           code=ErrorCode.WORKFLOW_NOT_FOUND)
         return {"format": 1, "workflow_id": wid, "run_id": run_id,
                 "events": t.events(ns, wid, run_id, after)}
     return json_response(await svc(request).store.read(read))
@@ -381,50 +262,49 @@ async def _outcome(service: Service, ns: str, wid: str, rid: str | None,
         row = t.get_execution(ns, wid, run_id) if run_id else None
         if row is None:
             raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}",
-                           code="workflow_not_found")
+                           code=ErrorCode.WORKFLOW_NOT_FOUND)
         return row.run_id, row.status, row.result
     if running and rid is not None:
         # Just started: it cannot close before this waits. Closing takes a claim, a worker
         # and a completion, each a round trip after the start's commit, while this handler
         # resumes in the loop turn right after that commit.
-        run_id, status, result = rid, "RUNNING", None
+        run_id, status, result = rid, str(WorkflowStatus.RUNNING), None
     else:
         run_id, status, result = await service.store.read(read)
-    if status not in CLOSED and wait > 0:
+    if status not in CLOSED_STATUSES and wait > 0:
         outcome = await service.results.wait((ns, wid, run_id), wait)
         if outcome is not None:  # closed by this server: its outcome came with the close
             status, result = outcome["status"], outcome["result"]
         else:
             run_id, status, result = await service.store.read(read)
     return {"workflow_id": wid, "run_id": run_id, "status": status,
-            "closed": status in CLOSED, "result": result}
+            "closed": status in CLOSED_STATUSES, "result": result}
 
 
 async def terminate_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
-    req = await body(request)
-    reason = str(req.get("reason") or "terminated")
-    rid = optional_str(req, "run_id")
+    msg, _ = await read(request, TerminateRequest)
+    reason, rid = msg.reason or "terminated", msg.run_id or None
     return json_response(await svc(request).write(_deduped(
-        ns, req, lambda ctx: closing.terminate(ctx, ns, wid, rid, reason))))
+        ns, msg.request_id, lambda ctx: closing.terminate(ctx, ns, wid, rid, reason))))
 
 
 async def signal_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
-    req = await body(request)
-    payloads(req, "input")
-    rid = optional_str(req, "run_id")
+    msg, req = await read(request, SignalRequest)
+    rid = msg.run_id or None
     return json_response(await svc(request).write(_deduped(
-        ns, req, lambda ctx: messages.signal(ctx, Run.load(ctx, ns, wid, rid), req))))
+        ns, msg.request_id,
+        lambda ctx: messages.signal(ctx, Run.load(ctx, ns, wid, rid), req))))
 
 
 async def cancel_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
-    req = await body(request)
-    rid = optional_str(req, "run_id")
+    msg, req = await read(request, CancelRequest)
+    rid = msg.run_id or None
     return json_response(await svc(request).write(_deduped(
-        ns, req, lambda ctx: messages.request_cancel(ctx, Run.load(ctx, ns, wid, rid),
-                                                     req))))
+        ns, msg.request_id,
+        lambda ctx: messages.request_cancel(ctx, Run.load(ctx, ns, wid, rid), req))))
 
 
 QUERY_WAITERS: web.AppKey[dict[int, asyncio.Future[None]]] = web.AppKey("query_waiters", dict)
@@ -432,10 +312,9 @@ QUERY_WAITERS: web.AppKey[dict[int, asyncio.Future[None]]] = web.AppKey("query_w
 
 async def query_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
-    req = await body(request)
-    payloads(req, "input")
-    rid = optional_str(req, "run_id")
-    timeout = number(req.get("timeout") or None, "timeout", 10.0, 0.1, 60.0)
+    msg, req = await read(request, QueryRequest)
+    rid = msg.run_id or None
+    timeout = clamp(msg.timeout or None, 10.0, 0.1, 60.0)
     service = svc(request)
     task_id = await service.write(lambda ctx: queries.post(ctx, ns, wid, rid, req))
     waiters = request.app[QUERY_WAITERS]
@@ -446,11 +325,11 @@ async def query_workflow(request: web.Request) -> web.Response:
         waiters.pop(task_id, None)
         await service.write(lambda ctx: ctx.txn.delete_task(task_id))
     if got is None:
-        raise queries.QueryTimeout(f"no worker answered query {req.get('query_name')!r} within "
+        raise queries.QueryTimeout(f"no worker answered query {msg.query_name!r} within "
                                    f"{timeout:g} s; is a worker for workflow {wid!r} running?")
     if got.get("failure"):
         raise BadRequest((got["failure"] or {}).get("message") or "query failed",
-                         code=got.get("code") or "query_failed")
+                         code=got.get("code") or ErrorCode.QUERY_FAILED)
     return json_response({"result": got.get("result")})
 
 
@@ -471,7 +350,7 @@ async def _await_update(request: web.Request, ns: str, wid: str, rid: str, uid: 
             del waiters[uid]
 
 
-def _wake_updates(request: web.Request, uids: Any) -> None:
+def _wake_updates(request: web.Request, uids: list[str]) -> None:
     """Answer waiting callers on this server as soon as a completion settled their update
     (those on other servers re-read the row on their own)."""
     for uid in uids:
@@ -482,10 +361,9 @@ def _wake_updates(request: web.Request, uids: Any) -> None:
 
 async def update_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
-    req = await body(request)
-    payloads(req, "input")
-    rid = optional_str(req, "run_id")
-    wait = number(req.get("wait"), "wait", 30.0, 0.0, 60.0)
+    msg, req = await read(request, UpdateRequest)
+    rid = msg.run_id or None
+    wait = clamp(msg.wait, 30.0, 0.0, 60.0)
     state = await svc(request).write(lambda ctx: _request_update(ctx, ns, wid, rid, req))
     if state["status"] not in updates.FINAL and wait > 0:
         state = await _await_update(request, ns, wid, state["run_id"], state["update_id"], wait)
@@ -506,21 +384,15 @@ async def update_outcome(request: web.Request) -> web.Response:
     def read(t: Any) -> str:
         run_id = rid or t.current_run(ns, wid)
         if run_id is None:
-            raise NotFound(f"workflow {wid!r} not found", code="workflow_not_found")
+            raise NotFound(f"workflow {wid!r} not found", code=ErrorCode.WORKFLOW_NOT_FOUND)
         return str(run_id)
     run_id = await svc(request).store.read(read)
     return json_response(await _await_update(request, ns, wid, run_id, uid, wait))
 
 
 async def answer_query(request: web.Request) -> web.Response:
-    req = await body(request)
-    token = task_token(req)
-    payload(req.get("result"), "result")
-    failure(req, "failure")
-    code = optional_str(req, "code")
-    if code is not None and not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", code, re.ASCII):
-        raise BadRequest("code must be a lower-case word such as query_failed")
-    task_id = await svc(request).write(lambda ctx: queries.answer(ctx, token, req))
+    msg, req = await read(request, RespondQueryRequest)
+    task_id = await svc(request).write(lambda ctx: queries.answer(ctx, msg.token, req))
     fut = request.app[QUERY_WAITERS].get(task_id)
     if fut is not None and not fut.done():
         fut.set_result(None)
@@ -538,7 +410,7 @@ def _filters(q: Any) -> dict[str, Any]:
                 f[key] = float(q[key])
             except ValueError:
                 raise BadRequest(f"{key} must be a unix timestamp") from None
-    if f["status"] and f["status"] not in CLOSED | {"RUNNING"}:
+    if f["status"] and f["status"] not in frozenset(WorkflowStatus):
         raise BadRequest(f"unknown status {f['status']!r}")
     return f
 
@@ -593,11 +465,8 @@ async def count_workflows(request: web.Request) -> web.Response:
 # -- workers -------------------------------------------------------------------------------------
 async def open_session(request: web.Request) -> web.Response:
     ns = request.match_info["ns"]
-    req = await body(request)
-    req["task_queue"] = optional_str(req, "task_queue") or ""
-    optional_str(req, "identity")
-    strings(req, "workflow_types")
-    strings(req, "activity_types")
+    msg, req = await read(request, OpenSessionRequest)
+    req["task_queue"] = msg.task_queue or ""
     service = svc(request)
     expiry, ahead = service.config.session_expiry, service.leases.ahead
     return json_response(await service.write(
@@ -611,8 +480,8 @@ async def session_heartbeat(request: web.Request) -> web.Response:
     service = svc(request)
     arrived = service.clock.now()
     sid = request.match_info["sid"]
-    req = await body(request)
-    held = strings(req, "held")
+    msg, _ = await read(request, HeartbeatSessionRequest)
+    held = msg.held or []
     leases = service.leases
     renewed = leases.renew_in_memory(sid, time.time())
     reconcile = bool(held) or not leases.own_database or not service.ledger.holds_nothing(sid)
@@ -651,13 +520,10 @@ async def close_session(request: web.Request) -> web.Response:
 
 async def poll(request: web.Request) -> web.Response:
     ns, queue = request.match_info["ns"], request.match_info["queue"]
-    req = await body(request)
-    kind = req.get("kind")
-    if kind not in ("workflow", "activity", "query"):
-        raise BadRequest("kind must be 'workflow', 'activity' or 'query'")
-    session = optional_str(req, "session_id") or ""
-    limit = integer(req.get("max_tasks") or None, "max_tasks", 1, 1, 256)
-    wait = number(req.get("wait"), "wait", 30.0, 0.0, 60.0)
+    msg, _ = await read(request, PollRequest)
+    kind, session = str(msg.kind), msg.session_id or ""
+    limit = int(clamp(msg.max_tasks or None, 1, 1, 256))
+    wait = clamp(msg.wait, 30.0, 0.0, 60.0)
     service = svc(request)
 
     async def claim() -> tuple[list[Any], float | None]:
@@ -674,39 +540,39 @@ async def poll(request: web.Request) -> web.Response:
     return json_response({"tasks": tasks})
 
 
-async def _complete_workflow_task(request: web.Request, req: dict[str, Any]) -> Any:
-    token = task_token(req)
-    cmds = commands(req)
-    rejections = objects(req, "update_rejections")
-    for i, r in enumerate(rejections):
-        optional_str(r, "update_id")
-        failure(r, "failure", f"update_rejections[{i}].")
-    req["eager_activities"] = integer(req.get("eager_activities"), "eager_activities", 0, 0,
-                                      256)
-    out = await svc(request).write(lambda ctx: steps.complete_workflow_task(ctx, token, req))
+async def _complete_workflow_task(request: web.Request, msg: CompleteWorkflowTaskRequest,
+                                  req: dict[str, Any]) -> Any:
+    command_policies(req["commands"])
+    req["eager_activities"] = int(clamp(msg.eager_activities, 0, 0, 256))
+    out = await svc(request).write(
+        lambda ctx: steps.complete_workflow_task(ctx, msg.token, req))
     COMPLETIONS.labels("workflow", "completed").inc()
-    settled = [c.get("update_id") for c in cmds if c["kind"] == "complete_update"]
-    settled += [r.get("update_id") for r in rejections]
-    if settled:
-        _wake_updates(request, settled)
+    _wake_updates(request, _settled(msg.commands, msg.update_rejections))
     return out
 
 
-async def _fail_workflow_task(request: web.Request, req: dict[str, Any]) -> Any:
-    token = task_token(req)
-    failure(req, "failure")
-    optional_str(req, "cause")
-    out = await svc(request).write(lambda ctx: steps.fail_workflow_task(ctx, token, req))
+def _settled(cmds: list[Command], rejections: list[UpdateRejection] | None) -> list[str]:
+    """The updates a completion answers: their callers can stop waiting."""
+    done = [c.update_id for c in cmds if isinstance(c, CompleteUpdateCommand)]
+    return done + [r.update_id for r in rejections or () if r.update_id is not None]
+
+
+async def _fail_workflow_task(request: web.Request, msg: FailWorkflowTaskRequest,
+                              req: dict[str, Any]) -> Any:
+    out = await svc(request).write(lambda ctx: steps.fail_workflow_task(ctx, msg.token, req))
     COMPLETIONS.labels("workflow", "failed").inc()
     return out
 
 
-async def _complete_activity_task(request: web.Request, req: dict[str, Any]) -> Any:
-    token = task_token(req)
-    payload(req.get("result"), "result")
-    optional_str(req, "task_queue")
-    step = _workflow_step(req)
-    out = await svc(request).write(lambda ctx: results.complete_activity(ctx, token, req))
+async def _complete_activity_task(request: web.Request, msg: CompleteActivityTaskRequest,
+                                  req: dict[str, Any]) -> Any:
+    step = msg.workflow_step
+    if step is not None:  # a chained step (plait.server.chained)
+        raw_step = req["workflow_step"]
+        command_policies(raw_step["commands"], "workflow_step.")
+        raw_step["upto"] = min(step.upto, 2**62)
+        raw_step["eager_activities"] = int(clamp(step.eager_activities, 0, 0, 256))
+    out = await svc(request).write(lambda ctx: results.complete_activity(ctx, msg.token, req))
     COMPLETIONS.labels("activity", "completed").inc()
     if step is None:
         return out
@@ -714,53 +580,41 @@ async def _complete_activity_task(request: web.Request, req: dict[str, Any]) -> 
     CHAINED.labels("recorded" if "upto" in answer else str(answer["refused"])).inc()
     if "upto" in answer:
         COMPLETIONS.labels("workflow", "completed").inc()
-        settled = [c.get("update_id") for c in step["commands"]
-                   if c["kind"] == "complete_update"]
-        if settled:
-            _wake_updates(request, settled)
+        _wake_updates(request, _settled(step.commands, step.update_rejections))
     return out
 
 
-def _workflow_step(req: dict[str, Any]) -> dict[str, Any] | None:
-    """A chained step (:mod:`plait.server.chained`), checked like a workflow task's
-    completion; None when the item has none."""
-    step = req.get("workflow_step")
-    if step is None:
-        return None
-    if not isinstance(step, dict):
-        raise BadRequest("workflow_step must be an object")
-    commands(step)
-    if step.get("upto") is None:
-        raise BadRequest("workflow_step.upto is required: the last event the worker has seen")
-    step["upto"] = integer(step["upto"], "workflow_step.upto", 0, 0, 2**62)
-    started = step.get("started_time")
-    if isinstance(started, bool) or not isinstance(started, (int, float)):
-        raise BadRequest("workflow_step.started_time must be a number (seconds since epoch)")
-    step["eager_activities"] = integer(step.get("eager_activities"),
-                                       "workflow_step.eager_activities", 0, 0, 256)
-    return step
-
-
-async def _fail_activity_task(request: web.Request, req: dict[str, Any]) -> Any:
-    token = task_token(req)
-    failure(req, "failure")
-    out = await svc(request).write(lambda ctx: results.fail_activity(ctx, token, req))
+async def _fail_activity_task(request: web.Request, msg: FailActivityTaskRequest,
+                              req: dict[str, Any]) -> Any:
+    out = await svc(request).write(lambda ctx: results.fail_activity(ctx, msg.token, req))
     COMPLETIONS.labels("activity", "failed").inc()
     return out
 
 
-Completer = Callable[[web.Request, dict[str, Any]], Awaitable[Any]]
-COMPLETERS: dict[str, Completer] = {
-    "workflow_complete": _complete_workflow_task, "workflow_fail": _fail_workflow_task,
-    "activity_complete": _complete_activity_task, "activity_fail": _fail_activity_task}
-MAX_BATCH = 512
+Completer = Callable[[web.Request, Any, dict[str, Any]], Awaitable[Any]]
+COMPLETERS: dict[str, tuple[type[msgspec.Struct], Completer]] = {
+    "workflow_complete": (CompleteWorkflowTaskRequest, _complete_workflow_task),
+    "workflow_fail": (FailWorkflowTaskRequest, _fail_workflow_task),
+    "activity_complete": (CompleteActivityTaskRequest, _complete_activity_task),
+    "activity_fail": (FailActivityTaskRequest, _fail_activity_task)}
+"""Each completion's body struct (its single route's) and the code that applies it."""
 
 
 def _single(kind: str) -> Any:
     """The route of one completion: the batch route's item, alone."""
+    struct, complete = COMPLETERS[kind]
+
     async def handler(request: web.Request) -> web.Response:
-        return json_response(await COMPLETERS[kind](request, await body(request)))
+        msg, req = await read(request, struct)
+        return json_response(await complete(request, msg, req))
     return handler
+
+
+class _Batch(msgspec.Struct):
+    """A batch, its items still unread: each is decoded on its own (as ``TaskCompletion``)
+    so that one malformed item is answered alone, like any other error of one item."""
+
+    completions: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_BATCH)]
 
 
 async def complete_tasks(request: web.Request) -> web.Response:
@@ -768,54 +622,52 @@ async def complete_tasks(request: web.Request) -> web.Response:
 
     Each item is applied exactly as its single route would (its own fencing check, its own
     savepoint in the group commit) and answered on its own: one item's error does not touch
-    the others, and the results come back in the order of the items.
+    the others, and the results come back in the order of the items. A batch that is no list
+    of objects with known ``type``s is refused whole.
     """
-    req = await body(request)
-    if "completions" not in req:
-        raise BadRequest("completions is required: a list of task outcomes")
-    items = objects(req, "completions")
-    if len(items) > MAX_BATCH:
-        raise BadRequest(f"at most {MAX_BATCH} completions per request")
+    batch, req = await read(request, _Batch)
+    items = req["completions"]
     for i, item in enumerate(items):
-        kind = item.get("type")
+        kind = item.get("type") if isinstance(item, dict) else None
         if not isinstance(kind, str) or kind not in COMPLETERS:
             raise BadRequest(f"completions[{i}].type must be one of {sorted(COMPLETERS)}")
-    results = await asyncio.gather(*(_completion(request, item) for item in items))
+    results = await asyncio.gather(*(_completion(request, raw, item)
+                                     for raw, item in zip(batch.completions, items,
+                                                          strict=True)))
     return json_response({"results": results})
 
 
-async def _completion(request: web.Request, item: dict[str, Any]) -> dict[str, Any]:
+async def _completion(request: web.Request, raw: msgspec.Raw,
+                      item: dict[str, Any]) -> dict[str, Any]:
     try:
-        return {"result": await COMPLETERS[item["type"]](request, item)}
+        msg = decode(bytes(raw), TaskCompletion, item)
+        return {"result": await COMPLETERS[item["type"]][1](request, msg, item)}
     except (ApiError, StoreUnavailable) as e:
         status, code, message = _expected_error(e)
         return {"error": {"status": status, "code": code, "message": message}}
     except Exception as e:  # a bug: this item fails loudly, the others stand
         log.exception("internal error completing a %s task", item["type"])
-        return {"error": {"status": 500, "code": "internal",
+        return {"error": {"status": 500, "code": ErrorCode.INTERNAL,
                           "message": f"internal server error: {type(e).__name__}"}}
 
 
 async def complete_async_activity_task(request: web.Request) -> web.Response:
-    req = await body(request)
-    token = task_token(req)
+    msg, _ = await read(request, TokenRequest)
     return json_response(await svc(request).write(
-        lambda ctx: results.complete_async(ctx, token)))
+        lambda ctx: results.complete_async(ctx, msg.token)))
 
 
 async def heartbeat_activity_task(request: web.Request) -> web.Response:
-    req = await body(request)
-    token = task_token(req)
-    payloads(req, "details")
+    msg, req = await read(request, HeartbeatActivityRequest)
     return json_response(await svc(request).write(
-        lambda ctx: results.heartbeat_activity(ctx, token, req)))
+        lambda ctx: results.heartbeat_activity(ctx, msg.token, req)))
 
 
 # -- operations ------------------------------------------------------------------------------
 async def health(request: web.Request) -> web.Response:
     ok = await svc(request).store.healthy()
     if not ok:
-        return error_response(503, "unavailable", "the database is unavailable")
+        return error_response(503, ErrorCode.UNAVAILABLE, "the database is unavailable")
     return json_response({"status": "ok"})
 
 
@@ -825,12 +677,15 @@ async def metrics(request: web.Request) -> web.Response:
     return resp
 
 
-OPENAPI: web.AppKey[bytes] = web.AppKey("openapi", bytes)
-
-
 async def openapi_document(request: web.Request) -> web.Response:
-    """The OpenAPI document of this API (``server/openapi.json``, shipped as package data)."""
-    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+    """The OpenAPI document of this API, generated from the wire structs and the route table
+    (:mod:`plait.server.api_doc`) the first time it is asked for."""
+    return web.Response(body=_openapi_bytes(), content_type="application/json")
+
+
+@functools.cache
+def _openapi_bytes() -> bytes:
+    return dumps(api_doc.document())
 
 
 async def not_found(request: web.Request) -> web.Response:
@@ -841,7 +696,7 @@ async def not_found(request: web.Request) -> web.Response:
             allowed |= (await resource.resolve(request))[1]
     if allowed:
         raise web.HTTPMethodNotAllowed(request.method, allowed)
-    raise NotFound(f"no route for {request.method} {request.path}", code="no_route")
+    raise NotFound(f"no route for {request.method} {request.path}", code=ErrorCode.NO_ROUTE)
 
 
 def make_app(service: Service) -> web.Application:
@@ -850,7 +705,6 @@ def make_app(service: Service) -> web.Application:
     app[SERVICE] = service
     app[QUERY_WAITERS] = {}
     app[UPDATE_WAITERS] = {}
-    app[OPENAPI] = resources.files("plait.server").joinpath("openapi.json").read_bytes()
     api = "/api/v1"
     nsp = api + "/namespaces/{ns}"
     wf = nsp + "/workflows/{wid}"

@@ -6,42 +6,22 @@ A limit is per task queue and activity type (or every type without a limit of it
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
+import msgspec
 from aiohttp import web
 
-from plait.server.app import body, json_response, svc
+from plait.protocol.ratelimits import RateLimit
+from plait.server.app import json_response, read, svc
 from plait.server.errors import BadRequest, NotFound
 
 __all__ = ["add_routes"]
 
 
-def _limit(req: dict[str, Any]) -> dict[str, Any]:
-    queue, atype = req.get("task_queue"), req.get("activity_type")
-    if not isinstance(queue, str) or not queue:
-        raise BadRequest("task_queue is required and must be a non-empty string")
-    if atype is not None and (not isinstance(atype, str) or not atype):
-        raise BadRequest("activity_type must be a non-empty string or null (every type)")
-    rate, burst = req.get("per_second"), req.get("burst", 1)
-    for name, value in (("per_second", rate), ("burst", burst)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or value <= 0:
-            raise BadRequest(f"{name} must be a positive number")
-    if not isinstance(req.get("per_key", False), bool):
-        raise BadRequest("per_key must be true or false")
-    assert isinstance(rate, (int, float)) and isinstance(burst, (int, float))
-    return {"task_queue": queue, "activity_type": atype, "per_second": float(rate),
-            "burst": float(burst), "per_key": bool(req.get("per_key", False))}
-
-
 async def set_limit(request: web.Request) -> web.Response:
     ns = request.match_info["ns"]
-    lim = _limit(await body(request))
+    lim, _ = await read(request, RateLimit)
     await svc(request).write(lambda ctx: ctx.txn.set_rate_limit(
-        ns, lim["task_queue"], lim["activity_type"], lim["per_second"], lim["burst"],
-        lim["per_key"]))
-    return json_response(lim)
+        ns, lim.task_queue, lim.activity_type, lim.per_second, lim.burst, lim.per_key))
+    return json_response(msgspec.to_builtins(lim))
 
 
 async def list_limits(request: web.Request) -> web.Response:

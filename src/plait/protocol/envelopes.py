@@ -1,0 +1,117 @@
+"""Find a payload that is not an envelope in a decoded message.
+
+Payloads are plain dicts in the structs (so keys a codec adds survive), which msgspec checks
+only for being JSON objects; this walks the fields marked as payloads (``Meta(extra=
+{"envelope": True})``) and checks the two keys every reader relies on. The plan of which
+fields to look at is worked out once per struct class from its type annotations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from msgspec import inspect as mi
+
+__all__ = ["bad_envelope", "envelopes_ok"]
+
+_PAYLOAD = "payload"
+_STRUCT = "struct"
+Plan = str | tuple[str, Any] | None
+"""What to check in a value: a payload, a struct (its own plan), ``("list", plan)`` or
+nothing."""
+
+
+def envelopes_ok(message: msgspec.Struct) -> bool:
+    """Whether every payload in ``message`` is ``{"encoding": <string>, "data": ...}``.
+
+    This runs on every request, so it is the quick walk: no paths, a checker per field made
+    once per class. :func:`bad_envelope` says where, once this found something."""
+    return _struct_ok(message)
+
+
+def _struct_ok(value: Any) -> bool:
+    checks = _CHECKS.get(type(value))
+    if checks is None:
+        checks = _CHECKS[type(value)] = tuple(
+            (name, _check(plan)) for name, plan in _fields(type(value)))
+    for name, check in checks:  # noqa: SIM110 (as in _check's each)
+        if not check(getattr(value, name)):
+            return False
+    return True
+
+
+def _payload_ok(value: Any) -> bool:
+    return value is None or (type(value.get("encoding")) is str and "data" in value)
+
+
+def _check(plan: Plan) -> Callable[[Any], bool]:
+    if plan == _PAYLOAD:
+        return _payload_ok
+    if plan == _STRUCT:
+        return lambda v: v is None or _struct_ok(v)
+    assert isinstance(plan, tuple)
+    inner = _check(plan[1])
+
+    def each(value: Any) -> bool:  # a plain loop: all() over a generator costs more here
+        if value is not None:
+            for item in value:
+                if not inner(item):
+                    return False
+        return True
+    return each
+
+
+_CHECKS: dict[type, tuple[tuple[str, Callable[[Any], bool]], ...]] = {}
+
+
+def bad_envelope(message: msgspec.Struct) -> str | None:
+    """The path (``input[0]``, ``commands[2].result``) of the first payload in ``message``
+    that is not ``{"encoding": <string>, "data": ...}``, or None."""
+    stack: list[tuple[Any, Plan, str]] = [(message, _STRUCT, "")]
+    while stack:
+        value, plan, path = stack.pop()
+        if value is None or plan is None:
+            continue
+        if plan == _PAYLOAD:
+            if not (isinstance(value.get("encoding"), str) and "data" in value):
+                return path
+        elif plan == _STRUCT:
+            dot = path + "." if path else ""
+            stack += [(getattr(value, name), sub, dot + name)
+                      for name, sub in _fields(type(value))]
+        elif isinstance(plan, tuple):
+            stack += [(item, plan[1], f"{path}[{i}]") for i, item in enumerate(value)]
+    return None
+
+
+_PLANS: dict[type, tuple[tuple[str, Plan], ...]] = {}
+
+
+def _fields(cls: type[msgspec.Struct]) -> tuple[tuple[str, Plan], ...]:
+    """The fields of ``cls`` that hold payloads, directly or deeper down (worked out once)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        info = mi.type_info(cls)
+        assert isinstance(info, mi.StructType)
+        plans = ((f.name, _plan(f.type, frozenset({cls}))) for f in info.fields)
+        plan = _PLANS[cls] = tuple((name, p) for name, p in plans if p is not None)
+    return plan
+
+
+def _plan(t: mi.Type, seen: frozenset[type]) -> Plan:
+    if isinstance(t, mi.Metadata):
+        if (t.extra or {}).get("envelope"):
+            return _PAYLOAD
+        return _plan(t.type, seen)
+    if isinstance(t, mi.UnionType):
+        plans = {_plan(m, seen) for m in t.types} - {None}
+        return plans.pop() if len(plans) == 1 else (_STRUCT if plans else None)
+    if isinstance(t, mi.ListType):
+        inner = _plan(t.item_type, seen)
+        return ("list", inner) if inner is not None else None
+    # A struct (or a struct that contains itself: Failure.cause) is walked by its class.
+    if isinstance(t, mi.StructType) and (t.cls in seen or _fields(t.cls)):
+        return _STRUCT
+    return None

@@ -1,0 +1,317 @@
+"""Build an OpenAPI 3.1 document from a route table and the wire structs.
+
+The schemas come from :func:`msgspec.json.schema_components`, so the document cannot say
+anything the decoder does not enforce; this module only shapes them the way OpenAPI readers
+expect: field docstrings become descriptions, tagged unions become named ``oneOf``s with a
+discriminator and ``const`` tags, and aliases given a ``title`` (``Payload``) become named
+components instead of being repeated inline.
+"""
+
+from __future__ import annotations
+
+import ast
+import enum
+import functools
+import inspect
+import itertools
+import sys
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+__all__ = ["Operation", "Param", "Reply", "build_document", "query_params"]
+
+REF = "#/components/schemas/{name}"
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Param:
+    """A path or query parameter (query parameters may also come from a query struct)."""
+
+    name: str
+    where: str = "query"
+    """``path`` or ``query``."""
+    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One documented response: a JSON body of ``body`` (a type) or of ``schema`` (a raw
+    schema), or another media type."""
+
+    description: str
+    body: Any = None
+    schema: Mapping[str, Any] | None = None
+    media: str = JSON
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One route of the API, as the document shows it."""
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    tag: str
+    request: Any = None
+    """The struct of the JSON body, or None for no body."""
+    replies: Mapping[int, Reply] = field(default_factory=dict)
+    errors: Sequence[int] = ()
+    """Statuses answered with the shared error responses (``components.responses``)."""
+    params: Sequence[Param | str] = ()
+    """Parameters, or the names of shared ones (``components.parameters``)."""
+    description: str = ""
+
+
+def query_params(struct: type[msgspec.Struct]) -> list[Param]:
+    """The query parameters a query struct declares (read with ``msgspec.convert``)."""
+    _, components = msgspec.json.schema_components([struct], ref_template=REF)
+    schema = components[struct.__name__]
+    docs = field_docs(struct)
+    required = set(schema.get("required", ()))
+    return [Param(name, "query", _without_null(prop), docs.get(name, ""), name in required)
+            for name, prop in schema["properties"].items()]
+
+
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter is absent rather than null: drop the null branch and default."""
+    branches = [b for b in prop.get("anyOf", ()) if b != {"type": "null"}]
+    if len(branches) == 1:
+        return branches[0]  # type: ignore[no-any-return]
+    return {k: v for k, v in prop.items() if k != "default" or v is not None}
+
+
+def build_document(operations: Iterable[Operation], *, info: Mapping[str, Any],
+                   tags: Sequence[Mapping[str, str]], parameters: Mapping[str, Any],
+                   responses: Mapping[int, tuple[str, str]], error: type[msgspec.Struct],
+                   named: Mapping[str, Any]) -> dict[str, Any]:
+    """The whole document. ``responses`` maps an error status to its shared response's name
+    and description; ``named`` gives names to unions (and other types) that should be
+    components of their own."""
+    ops = list(operations)
+    types = [error, *named.values()]
+    for op in ops:
+        types += [op.request] if op.request is not None else []
+        types += [r.body for r in op.replies.values() if r.body is not None]
+    refs, schemas = msgspec.json.schema_components(types, ref_template=REF)
+    by_type = {id(t): ref for t, ref in zip(types, refs, strict=True)}
+    _describe_fields(schemas, types)
+    inline = {name: by_type[id(t)] for name, t in named.items() if "$ref" not in by_type[id(t)]}
+    schemas = _name_components(schemas, inline, named)
+    doc: dict[str, Any] = {"openapi": "3.1.0", "info": dict(info), "servers": [{"url": "/"}],
+                           "tags": [dict(t) for t in tags], "paths": {}}
+    shared = {status: name for status, (name, _) in responses.items()}
+    for op in ops:
+        item = doc["paths"].setdefault(op.path, {})
+        item[op.method.lower()] = _operation(op, by_type, shared)
+    doc["paths"] = _hoisted(doc["paths"], inline)
+    error_ref = by_type[id(error)]
+    doc["components"] = {
+        "parameters": dict(parameters),
+        "responses": {name: {"description": text, "content": {JSON: {"schema": error_ref}}}
+                      for name, text in responses.values()},
+        "schemas": dict(sorted(schemas.items())),
+    }
+    return doc
+
+
+def _operation(op: Operation, by_type: Mapping[int, Any],
+               shared: Mapping[int, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"operationId": op.operation_id, "tags": [op.tag],
+                           "summary": op.summary}
+    if op.description:
+        out["description"] = op.description
+    if op.params:
+        out["parameters"] = [_param(p) for p in op.params]
+    if op.request is not None:
+        out["requestBody"] = {"required": True,
+                              "content": {JSON: {"schema": by_type[id(op.request)]}}}
+    replies: dict[str, Any] = {}
+    for status, reply in op.replies.items():
+        schema = by_type[id(reply.body)] if reply.body is not None else reply.schema
+        body: dict[str, Any] = {"description": reply.description}
+        if schema is not None:
+            body["content"] = {reply.media: {"schema": dict(schema)}}
+        replies[str(status)] = body
+    for status in op.errors:
+        replies[str(status)] = {"$ref": f"#/components/responses/{shared[status]}"}
+    out["responses"] = replies
+    return out
+
+
+def _param(p: Param | str) -> dict[str, Any]:
+    if isinstance(p, str):
+        return {"$ref": f"#/components/parameters/{p}"}
+    out: dict[str, Any] = {"name": p.name, "in": p.where}
+    if p.required or p.where == "path":
+        out["required"] = True
+    if p.description:
+        out["description"] = p.description
+    out["schema"] = dict(p.schema)
+    return out
+
+
+# -- shaping msgspec's schemas ----------------------------------------------------------------
+def _describe_fields(schemas: dict[str, Any], types: Iterable[Any]) -> None:
+    """Put each field's docstring into its property's description, and list each enum's
+    values in the order the enum defines them (msgspec sorts them)."""
+    for cls in _classes(types):
+        schema = schemas.get(cls.__name__)
+        if schema is None:
+            continue
+        if issubclass(cls, enum.Enum):
+            schema["enum"] = [member.value for member in cls]
+            continue
+        for name, doc in field_docs(cls).items():
+            prop = schema.get("properties", {}).get(name)
+            if prop is not None:
+                prop["description"] = doc
+
+
+def _classes(types: Iterable[Any]) -> list[type]:
+    """Every Struct and Enum class reachable from ``types`` (through fields, unions,
+    containers)."""
+    seen: dict[type, None] = {}
+    stack: list[Any] = list(msgspec.inspect.multi_type_info(list(types)))
+    while stack:
+        t = stack.pop()
+        if isinstance(t, msgspec.inspect.EnumType):
+            seen[t.cls] = None
+        elif isinstance(t, msgspec.inspect.StructType):
+            if t.cls not in seen:
+                seen[t.cls] = None
+                stack += [f.type for f in t.fields]
+        elif isinstance(t, msgspec.inspect.UnionType):
+            stack += t.types
+        elif isinstance(t, msgspec.inspect.Metadata):
+            stack.append(t.type)
+        elif isinstance(t, msgspec.inspect.DictType):
+            stack.append(t.value_type)
+        elif hasattr(t, "item_type"):  # list, set, frozenset, variadic tuple
+            stack.append(t.item_type)
+    return list(seen)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstrings written under the fields of ``cls`` and its bases, by field name."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if issubclass(klass, msgspec.Struct) and klass is not msgspec.Struct:
+            docs.update(_own_field_docs(klass))
+    return docs
+
+
+@functools.cache
+def _own_field_docs(cls: type) -> dict[str, str]:
+    path = inspect.getsourcefile(sys.modules[cls.__module__])
+    if path is None:  # no source (a zipped or compiled install): no descriptions
+        return {}
+    tree = _module_ast(path)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+            return _docs_in(node.body)
+    return {}
+
+
+@functools.cache
+def _module_ast(path: str) -> ast.Module:
+    with open(path, encoding="utf-8") as f:
+        return ast.parse(f.read())
+
+
+def alias_doc(union: Any, name: str) -> str:
+    """The docstring under ``name = <union>`` in the module of the union's first member."""
+    members = getattr(union, "__args__", ())
+    module = sys.modules.get(getattr(members[0], "__module__", "")) if members else None
+    path = inspect.getsourcefile(module) if module is not None else None
+    if path is None:
+        return ""
+    body = _module_ast(path).body
+    for stmt, nxt in itertools.pairwise(body):
+        if isinstance(stmt, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == name for t in stmt.targets) \
+                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) \
+                and isinstance(nxt.value.value, str):
+            return " ".join(nxt.value.value.split())
+    return ""
+
+
+def _docs_in(body: list[ast.stmt]) -> dict[str, str]:
+    docs = {}
+    for stmt, nxt in itertools.pairwise(body):
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) \
+                and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant) \
+                and isinstance(nxt.value.value, str):
+            docs[stmt.target.id] = " ".join(textwrap.dedent(nxt.value.value).split())
+    return docs
+
+
+def _name_components(schemas: dict[str, Any], inline: Mapping[str, Any],
+                     named: Mapping[str, Any]) -> dict[str, Any]:
+    """Give named unions and titled aliases components of their own, tagged unions a
+    ``oneOf`` (their branches exclude each other by the tag) and tags a ``const``."""
+    schemas = _hoisted(schemas, inline)
+    for name, schema in inline.items():
+        schemas[name] = _union(schema)
+        doc = alias_doc(named[name], name)
+        if doc:
+            schemas[name] = {"description": doc, **schemas[name]}
+    found: dict[str, Any] = {}
+    out = {name: _titled({k: v for k, v in schema.items() if k != "title"}, found)
+           for name, schema in schemas.items()}
+    for name, schema in found.items():
+        out.setdefault(name, schema)
+    return {name: _consts(schema) for name, schema in out.items()}
+
+
+def _hoisted(value: Any, inline: Mapping[str, Any]) -> Any:
+    """``value`` with every occurrence of a named union replaced by a reference to it."""
+    for name, schema in inline.items():
+        if value == schema:
+            return {"$ref": REF.format(name=name)}
+    if isinstance(value, dict):
+        return {k: _hoisted(v, inline) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hoisted(v, inline) for v in value]
+    return value
+
+
+def _union(schema: dict[str, Any]) -> dict[str, Any]:
+    if "discriminator" in schema and "anyOf" in schema:
+        return {"oneOf": schema["anyOf"], "discriminator": schema["discriminator"]}
+    return schema
+
+
+def _titled(value: Any, found: dict[str, Any]) -> Any:
+    """Replace inline schemas that have a title (aliases such as ``Payload``) with
+    references, collecting them in ``found``."""
+    if isinstance(value, dict):
+        if isinstance(value.get("title"), str):
+            name = value["title"]
+            found[name] = _titled({k: v for k, v in value.items() if k != "title"}, found)
+            return {"$ref": REF.format(name=name)}
+        return {k: _titled(v, found) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_titled(v, found) for v in value]
+    return value
+
+
+def _consts(value: Any) -> Any:
+    """A one-value enum (a union's tag, a ``Literal``) reads better as ``const``."""
+    if isinstance(value, dict):
+        enum = value.get("enum")
+        if isinstance(enum, list) and len(enum) == 1 and set(value) == {"enum"}:
+            const = enum[0]
+            kind = {str: "string", bool: "boolean", int: "integer"}.get(type(const))
+            return {"type": kind, "const": const} if kind else {"const": const}
+        return {k: _consts(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_consts(v) for v in value]
+    return value

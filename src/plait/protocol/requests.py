@@ -1,0 +1,112 @@
+"""What clients send to start and steer workflows (the bodies of ``/workflows`` routes).
+
+Optional fields default to None, which the server reads as "absent": an older client that
+never sends a field, or sends null, keeps working. Unknown fields are ignored, as they always
+were. Waits and timeouts the server clamps (rather than refuses) carry no bound here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msgspec import Struct
+
+from plait.protocol.common import Header, Name, Payload, RequestId, RetryPolicy, RunId, Seconds
+from plait.protocol.enums import IdConflictPolicy, IdReusePolicy
+
+__all__ = [
+    "CancelRequest",
+    "QueryRequest",
+    "SignalRequest",
+    "StartWorkflowRequest",
+    "TerminateRequest",
+    "UpdateRequest",
+]
+
+
+class SignalRequest(Struct, kw_only=True, omit_defaults=True):
+    """Deliver a signal to a run (also the ``start_signal`` of a signal-with-start)."""
+
+    signal_name: Name
+    input: list[Payload] | None = None
+    header: Header | None = None
+    identity: str | None = None
+    """Who sent it (shown in history)."""
+    run_id: RunId = None
+    request_id: RequestId = None
+
+
+class StartWorkflowRequest(Struct, kw_only=True, omit_defaults=True):
+    """Start a run (or, with ``start_signal``, signal-with-start)."""
+
+    workflow_id: Name
+    workflow_type: Name
+    """The registered name of the workflow."""
+    task_queue: Name
+    """The queue whose workers run it."""
+    input: list[Payload] | None = None
+    id_reuse_policy: IdReusePolicy | None = None
+    """When a closed run has this id (default `allow_duplicate`)."""
+    id_conflict_policy: IdConflictPolicy | None = None
+    """When a running run has this id (default `fail`)."""
+    search_attributes: dict[str, Any] | None = None
+    """Indexed values that list and count filter on."""
+    memo: dict[str, Any] | None = None
+    """Non-indexed values shown by describe."""
+    execution_timeout: Seconds = None
+    """How long the whole chain of runs (retries, continue-as-new) may take."""
+    task_timeout: Seconds = None
+    """How long one workflow task may take at a worker (default 10 s)."""
+    retry_policy: RetryPolicy | None = None
+    start_signal: SignalRequest | None = None
+    """Signal-with-start: deliver this signal with the start, or only this signal if the id
+    is running."""
+    header: Header | None = None
+    identity: str | None = None
+    """Who started it (shown in history)."""
+    request_id: RequestId = None
+    wait_result: float | None = None
+    """Also wait up to this many seconds (clamped to 0-60) for the run to close and answer
+    with its `outcome` (what `execute_workflow` uses: one request instead of a start and a
+    result long-poll). 0 or absent: answer at once."""
+
+
+class TerminateRequest(Struct, kw_only=True, omit_defaults=True):
+    """Close a run at once as TERMINATED; no workflow code runs."""
+
+    reason: str | None = None
+    """Recorded in history (default `terminated`)."""
+    run_id: RunId = None
+    request_id: RequestId = None
+
+
+class CancelRequest(Struct, kw_only=True, omit_defaults=True):
+    """Ask a run to cancel: the workflow gets CancelledError at its current await."""
+
+    reason: str | None = None
+    identity: str | None = None
+    run_id: RunId = None
+    request_id: RequestId = None
+
+
+class QueryRequest(Struct, kw_only=True, omit_defaults=True):
+    """Ask a worker to answer a query from the run's state."""
+
+    query_name: Name
+    input: list[Payload] | None = None
+    run_id: RunId = None
+    timeout: float | None = None
+    """Seconds to wait for a worker's answer (default 10, clamped to 0.1-60)."""
+
+
+class UpdateRequest(Struct, kw_only=True, omit_defaults=True):
+    """Send an update into a run and wait (up to ``wait`` s) for its outcome."""
+
+    update_id: Name
+    """Makes the update idempotent and its outcome fetchable."""
+    update_name: Name
+    input: list[Payload] | None = None
+    header: Header | None = None
+    run_id: RunId = None
+    wait: float | None = None
+    """Seconds to wait for a final outcome (default 30, clamped to 0-60); 0 answers at once."""

@@ -1,0 +1,173 @@
+"""What the server answers clients: starts, outcomes, descriptions, lists, updates, queries.
+
+Clients must ignore fields they do not know (responses may gain fields), so none of these
+forbids unknown fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from msgspec import Struct
+
+from plait.protocol.common import AttemptNo, Failure, Payload
+from plait.protocol.enums import PendingActivityState, UpdateStatus, WorkflowStatus
+
+__all__ = [
+    "Attempt",
+    "Count",
+    "Health",
+    "PendingActivity",
+    "QueryResponse",
+    "StartWorkflowResponse",
+    "TaskFailureInfo",
+    "UpdateOutcome",
+    "WorkflowDescription",
+    "WorkflowList",
+    "WorkflowOutcome",
+    "WorkflowResult",
+    "WorkflowSummary",
+]
+
+
+class WorkflowOutcome(Struct, kw_only=True):
+    """How a closed run ended: `status` plus the attributes of its closing event (`result`
+    for COMPLETED, `failure` for FAILED, `reason` for TERMINATED, `details` for CANCELED,
+    `timeout_type` for TIMED_OUT; `new_execution_run_id` when another run follows:
+    continue-as-new or a workflow retry)."""
+
+    status: WorkflowStatus
+    result: Payload | None = None
+    failure: Failure | None = None
+    reason: str | None = None
+    timeout_type: str | None = None
+    new_execution_run_id: str | None = None
+
+
+class WorkflowResult(Struct, kw_only=True):
+    """A run's outcome, or `closed` false when it was still running when the wait ended."""
+
+    workflow_id: str
+    run_id: str
+    status: WorkflowStatus
+    closed: bool
+    result: WorkflowOutcome | None
+
+
+class StartWorkflowResponse(Struct, kw_only=True):
+    """The run a start made (201, `started`) or found (200: `use_existing`, a signal-with-start
+    on a running id, or a repeated request id)."""
+
+    workflow_id: str
+    run_id: str
+    started: bool
+    outcome: WorkflowResult | None = None
+    """Only with `wait_result`: the run's outcome as `/result` answers it (`closed` false if
+    it was still running when the wait ended)."""
+
+
+class WorkflowSummary(Struct, kw_only=True):
+    """One run, as listed."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    status: WorkflowStatus
+    start_time: float
+    """Unix timestamp."""
+    close_time: float | None
+    search_attributes: dict[str, Any]
+
+
+class WorkflowList(Struct, kw_only=True):
+    """A page of runs, newest first."""
+
+    workflows: list[WorkflowSummary]
+    next_page_token: str | None
+    """Pass back to get the next page; null on the last page."""
+
+
+class Count(Struct, kw_only=True):
+    """How many runs match the filters."""
+
+    count: int
+
+
+class PendingActivity(Struct, kw_only=True):
+    """An activity the run waits for."""
+
+    activity_id: str
+    activity_type: str
+    attempt: AttemptNo
+    """The current or next attempt's number."""
+    state: PendingActivityState
+    last_failure: Failure | None = None
+    next_attempt_time: float | None = None
+    """When a backing-off (or rate-limited) activity is tried next (Unix timestamp)."""
+    scheduled_time: float | None = None
+    task_queue: str | None = None
+    heartbeat_details: list[Payload] | None = None
+
+
+class Attempt(Struct, kw_only=True):
+    """One try of an activity, from the attempt log."""
+
+    activity_id: str
+    attempt: int
+    activity_type: str
+    started_at: float
+    ended_at: float | None = None
+    outcome: str | None
+    """An :class:`~plait.protocol.enums.AttemptOutcome`; null while it runs."""
+    failure: dict[str, Any] | None = None
+    worker: str | None = None
+
+
+class TaskFailureInfo(Struct, kw_only=True):
+    """The latest failure of the workflow's task (workflow code bug), while it is retried."""
+
+    message: str | None = None
+    type: str | None = None
+    traceback: str | None = None
+    attempts: int | None = None
+    time: float | None = None
+    cause: str | None = None
+
+
+class WorkflowDescription(WorkflowSummary, kw_only=True):
+    """A run in detail: its summary plus what it waits for and how its activities went."""
+
+    history_length: int
+    memo: dict[str, Any] | None = None
+    pending_activities: list[PendingActivity]
+    attempts: list[Attempt]
+    last_task_failure: TaskFailureInfo | None = None
+    pending_workflow_task: bool
+    result: WorkflowOutcome | None = None
+    """The outcome, once the run is closed."""
+
+
+class UpdateOutcome(Struct, kw_only=True):
+    """Where an update is; final once `completed`, `rejected` or `failed`."""
+
+    update_id: str
+    run_id: str | None = None
+    status: UpdateStatus
+    """`requested` and `accepted` are not final: ask again. `completed` carries `result`
+    or, when the handler raised, `failure`; `rejected` (the validator refused it) and
+    `failed` (the workflow closed first) carry `failure`."""
+    result: Payload | None = None
+    failure: Failure | None = None
+
+
+class QueryResponse(Struct, kw_only=True):
+    """A worker's answer to a query."""
+
+    result: Payload | None
+
+
+class Health(Struct, kw_only=True):
+    """The server can reach its database."""
+
+    status: Literal["ok"]
