@@ -33,7 +33,7 @@ def test_closed_statuses_are_the_servers() -> None:
 def test_every_code_the_server_names_is_an_error_code() -> None:
     """A new ``code="..."`` literal in the server without an enum member fails here."""
     named = set()
-    for path in SERVER.glob("*.py"):
+    for path in SERVER.rglob("*.py"):
         named |= set(re.findall(r'\bcode\s*=\s*"([a-z_]+)"', path.read_text()))
     assert named, "the pattern no longer finds the server's error codes"
     assert named <= {c.value for c in ErrorCode}, named - {c.value for c in ErrorCode}

@@ -43,7 +43,7 @@ async def test_a_conflict_that_clears_is_invisible() -> None:
 
 
 def test_busy_is_a_retryable_503_for_routes_and_batch_items() -> None:
-    from plait.server.app import _expected_error
+    from plait.server.api.http import expected_error
 
-    assert _expected_error(StoreBusy("retry")) == (503, "busy", "retry")
-    assert _expected_error(StoreUnavailable("down"))[:2] == (503, "unavailable")
+    assert expected_error(StoreBusy("retry")) == (503, "busy", "retry")
+    assert expected_error(StoreUnavailable("down"))[:2] == (503, "unavailable")

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Generic, TypeVar
 
-__all__ = ["Matching"]
+__all__ = ["Matching", "ResultWaiters", "WakeUps"]
+
+K = TypeVar("K")
 
 QueueKey = tuple[str, str, str]
 
@@ -109,3 +111,31 @@ class ResultWaiters:
                 waiters.remove(fut)
                 if not waiters:
                     del self._waiters[key]
+
+
+class WakeUps(Generic[K]):
+    """Requests on this server waiting for something a later commit settles (a query's
+    answer, an update's outcome): the commit's route wakes them at once; a waiter whose
+    wake-up came through another server re-reads on its own schedule."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[K, list[asyncio.Future[None]]] = {}
+
+    @contextlib.contextmanager
+    def listening(self, key: K) -> Iterator[asyncio.Future[None]]:
+        """A future that :meth:`wake` resolves, registered for the block."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(key, []).append(fut)
+        try:
+            yield fut
+        finally:
+            waiters = self._waiters.get(key)
+            if waiters is not None and fut in waiters:
+                waiters.remove(fut)
+                if not waiters:
+                    del self._waiters[key]
+
+    def wake(self, key: K) -> None:
+        for fut in self._waiters.get(key, []):
+            if not fut.done():
+                fut.set_result(None)

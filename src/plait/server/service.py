@@ -23,7 +23,7 @@ from plait.server.config import ServiceConfig
 from plait.server.effects import Effects
 from plait.server.leases import Leases
 from plait.server.ledger import SessionLedger
-from plait.server.matching import Matching, ResultWaiters
+from plait.server.matching import Matching, ResultWaiters, WakeUps
 from plait.server.run import Ctx
 from plait.server.skipping import TimeSkipper
 from plait.server.timers import TimerService
@@ -47,6 +47,10 @@ class Service:
         self.clock = Clock(skipping=self.config.time_skipping)
         self.matching = Matching(recheck=RECHECK if store.shared else None, now=self.clock.now)
         self.results = ResultWaiters()
+        self.query_answers: WakeUps[int] = WakeUps()
+        """Query routes waiting on this server, by query task id."""
+        self.update_outcomes: WakeUps[str] = WakeUps()
+        """Update routes waiting on this server, by update id."""
         self.skipper = TimeSkipper(self) if self.config.time_skipping else None
         self.timers = TimerService(self)
         self._tasks: list[asyncio.Task[None]] = []

@@ -10,7 +10,7 @@ import msgspec
 from aiohttp import web
 
 from plait.protocol.ratelimits import RateLimit
-from plait.server.app import json_response, read, svc
+from plait.server.api.http import json_response, read, svc
 from plait.server.errors import BadRequest, NotFound
 
 __all__ = ["add_routes"]

@@ -1,0 +1,95 @@
+"""Queries and updates: routes that wait for a worker's answer.
+
+A query is a task a worker answers without touching the history; an update is recorded. The
+waiting request is woken by the answer's commit on this server (the service's
+:class:`~plait.server.matching.WakeUps`), and re-reads the row otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from plait.protocol.completions import (
+    RespondQueryRequest,
+)
+from plait.protocol.enums import ErrorCode
+from plait.protocol.requests import (
+    QueryRequest,
+    UpdateRequest,
+)
+from plait.server import (
+    queries,
+    updates,
+)
+from plait.server.api.http import clamp, json_response, number, read, svc
+from plait.server.errors import BadRequest, NotFound
+from plait.server.run import Ctx, Run
+
+__all__ = ["answer_query", "query_workflow", "update_outcome", "update_workflow"]
+
+async def query_workflow(request: web.Request) -> web.Response:
+    ns, wid = request.match_info["ns"], request.match_info["wid"]
+    msg, req = await read(request, QueryRequest)
+    rid = msg.run_id or None
+    timeout = clamp(msg.timeout or None, 10.0, 0.1, 60.0)
+    service = svc(request)
+    task_id = await service.write(lambda ctx: queries.post(ctx, ns, wid, rid, req))
+    try:
+        with service.query_answers.listening(task_id) as answered:
+            got = await queries.wait_answer(service.store, answered, task_id, timeout)
+    finally:
+        await service.write(lambda ctx: ctx.txn.delete_task(task_id))
+    if got is None:
+        raise queries.QueryTimeout(f"no worker answered query {msg.query_name!r} within "
+                                   f"{timeout:g} s; is a worker for workflow {wid!r} running?")
+    if got.get("failure"):
+        raise BadRequest((got["failure"] or {}).get("message") or "query failed",
+                         code=got.get("code") or ErrorCode.QUERY_FAILED)
+    return json_response({"result": got.get("result")})
+
+
+async def _await_update(request: web.Request, ns: str, wid: str, rid: str, uid: str,
+                        wait: float) -> dict[str, Any]:
+    service = svc(request)
+    with service.update_outcomes.listening(uid) as settled:
+        return await updates.wait_outcome(service.store, settled, (ns, wid, rid, uid), wait)
+
+
+async def update_workflow(request: web.Request) -> web.Response:
+    ns, wid = request.match_info["ns"], request.match_info["wid"]
+    msg, req = await read(request, UpdateRequest)
+    rid = msg.run_id or None
+    wait = clamp(msg.wait, 30.0, 0.0, 60.0)
+    state = await svc(request).write(lambda ctx: _request_update(ctx, ns, wid, rid, req))
+    if state["status"] not in updates.FINAL and wait > 0:
+        state = await _await_update(request, ns, wid, state["run_id"], state["update_id"], wait)
+    return json_response(state)
+
+
+def _request_update(ctx: Ctx, ns: str, wid: str, rid: str | None,
+                    req: dict[str, Any]) -> dict[str, Any]:
+    run = Run.load(ctx, ns, wid, rid)
+    return {**updates.request(ctx, run, req), "run_id": run.rid}
+
+
+async def update_outcome(request: web.Request) -> web.Response:
+    ns, wid, uid = request.match_info["ns"], request.match_info["wid"], request.match_info["uid"]
+    rid = request.query.get("run_id") or None
+    wait = number(request.query.get("wait"), "wait", 30.0, 0.0, 60.0)
+
+    def read(t: Any) -> str:
+        run_id = rid or t.current_run(ns, wid)
+        if run_id is None:
+            raise NotFound(f"workflow {wid!r} not found", code=ErrorCode.WORKFLOW_NOT_FOUND)
+        return str(run_id)
+    run_id = await svc(request).store.read(read)
+    return json_response(await _await_update(request, ns, wid, run_id, uid, wait))
+
+
+async def answer_query(request: web.Request) -> web.Response:
+    msg, req = await read(request, RespondQueryRequest)
+    service = svc(request)
+    task_id = await service.write(lambda ctx: queries.answer(ctx, msg.token, req))
+    service.query_answers.wake(task_id)
+    return json_response({"recorded": True})

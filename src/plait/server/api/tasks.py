@@ -1,0 +1,177 @@
+"""Task results: workflow-task and activity-task completions and failures (one at a time or in
+a batch), activity heartbeats, and the hand-over of an attempt for completion from outside."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import msgspec
+from aiohttp import web
+
+from plait.protocol.commands import Command, CompleteUpdateCommand
+from plait.protocol.completions import (
+    MAX_BATCH,
+    CompleteActivityTaskRequest,
+    CompleteWorkflowTaskRequest,
+    FailActivityTaskRequest,
+    FailWorkflowTaskRequest,
+    HeartbeatActivityRequest,
+    TaskCompletion,
+    TokenRequest,
+    UpdateRejection,
+)
+from plait.protocol.enums import ErrorCode
+from plait.server import (
+    results,
+    steps,
+)
+from plait.server.api.http import (
+    clamp,
+    command_policies,
+    expected_error,
+    json_response,
+    read,
+    svc,
+)
+from plait.server.decoding import decode
+from plait.server.errors import ApiError, BadRequest
+from plait.server.metrics import CHAINED, COMPLETIONS
+from plait.store.base import StoreUnavailable
+
+__all__ = ["complete_async_activity_task", "complete_tasks", "heartbeat_activity_task", "single"]
+
+log = logging.getLogger("plait.server")
+
+
+async def _complete_workflow_task(request: web.Request, msg: CompleteWorkflowTaskRequest,
+                                  req: dict[str, Any]) -> Any:
+    command_policies(req["commands"])
+    req["eager_activities"] = int(clamp(msg.eager_activities, 0, 0, 256))
+    out = await svc(request).write(
+        lambda ctx: steps.complete_workflow_task(ctx, msg.token, req))
+    COMPLETIONS.labels("workflow", "completed").inc()
+    _wake_updates(request, _settled(msg.commands, msg.update_rejections))
+    return out
+
+
+def _settled(cmds: list[Command], rejections: list[UpdateRejection] | None) -> list[str]:
+    """The updates a completion answers: their callers can stop waiting."""
+    done = [c.update_id for c in cmds if isinstance(c, CompleteUpdateCommand)]
+    return done + [r.update_id for r in rejections or () if r.update_id is not None]
+
+
+async def _fail_workflow_task(request: web.Request, msg: FailWorkflowTaskRequest,
+                              req: dict[str, Any]) -> Any:
+    out = await svc(request).write(lambda ctx: steps.fail_workflow_task(ctx, msg.token, req))
+    COMPLETIONS.labels("workflow", "failed").inc()
+    return out
+
+
+async def _complete_activity_task(request: web.Request, msg: CompleteActivityTaskRequest,
+                                  req: dict[str, Any]) -> Any:
+    step = msg.workflow_step
+    if step is not None:  # a chained step (plait.server.chained)
+        raw_step = req["workflow_step"]
+        command_policies(raw_step["commands"], "workflow_step.")
+        raw_step["upto"] = min(step.upto, 2**62)
+        raw_step["eager_activities"] = int(clamp(step.eager_activities, 0, 0, 256))
+    out = await svc(request).write(lambda ctx: results.complete_activity(ctx, msg.token, req))
+    COMPLETIONS.labels("activity", "completed").inc()
+    if step is None:
+        return out
+    answer = out.get("workflow_step") or {"refused": "run_closed"}
+    CHAINED.labels("recorded" if "upto" in answer else str(answer["refused"])).inc()
+    if "upto" in answer:
+        COMPLETIONS.labels("workflow", "completed").inc()
+        _wake_updates(request, _settled(step.commands, step.update_rejections))
+    return out
+
+
+async def _fail_activity_task(request: web.Request, msg: FailActivityTaskRequest,
+                              req: dict[str, Any]) -> Any:
+    out = await svc(request).write(lambda ctx: results.fail_activity(ctx, msg.token, req))
+    COMPLETIONS.labels("activity", "failed").inc()
+    return out
+
+
+Completer = Callable[[web.Request, Any, dict[str, Any]], Awaitable[Any]]
+
+
+COMPLETERS: dict[str, tuple[type[msgspec.Struct], Completer]] = {
+    "workflow_complete": (CompleteWorkflowTaskRequest, _complete_workflow_task),
+    "workflow_fail": (FailWorkflowTaskRequest, _fail_workflow_task),
+    "activity_complete": (CompleteActivityTaskRequest, _complete_activity_task),
+    "activity_fail": (FailActivityTaskRequest, _fail_activity_task)}
+
+
+def single(kind: str) -> Any:
+    """The route of one completion: the batch route's item, alone."""
+    struct, complete = COMPLETERS[kind]
+
+    async def handler(request: web.Request) -> web.Response:
+        msg, req = await read(request, struct)
+        return json_response(await complete(request, msg, req))
+    return handler
+
+
+class _Batch(msgspec.Struct):
+    """A batch, its items still unread: each is decoded on its own (as ``TaskCompletion``)
+    so that one malformed item is answered alone, like any other error of one item."""
+
+    completions: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_BATCH)]
+
+
+async def complete_tasks(request: web.Request) -> web.Response:
+    """Many completions in one request: a busy worker saves a round trip per task.
+
+    Each item is applied exactly as its single route would (its own fencing check, its own
+    savepoint in the group commit) and answered on its own: one item's error does not touch
+    the others, and the results come back in the order of the items. A batch that is no list
+    of objects with known ``type``s is refused whole.
+    """
+    batch, req = await read(request, _Batch)
+    items = req["completions"]
+    for i, item in enumerate(items):
+        kind = item.get("type") if isinstance(item, dict) else None
+        if not isinstance(kind, str) or kind not in COMPLETERS:
+            raise BadRequest(f"completions[{i}].type must be one of {sorted(COMPLETERS)}")
+    results = await asyncio.gather(*(_completion(request, raw, item)
+                                     for raw, item in zip(batch.completions, items,
+                                                          strict=True)))
+    return json_response({"results": results})
+
+
+async def _completion(request: web.Request, raw: msgspec.Raw,
+                      item: dict[str, Any]) -> dict[str, Any]:
+    try:
+        msg = decode(bytes(raw), TaskCompletion, item)
+        return {"result": await COMPLETERS[item["type"]][1](request, msg, item)}
+    except (ApiError, StoreUnavailable) as e:
+        status, code, message = expected_error(e)
+        return {"error": {"status": status, "code": code, "message": message}}
+    except Exception as e:  # a bug: this item fails loudly, the others stand
+        log.exception("internal error completing a %s task", item["type"])
+        return {"error": {"status": 500, "code": ErrorCode.INTERNAL,
+                          "message": f"internal server error: {type(e).__name__}"}}
+
+
+async def complete_async_activity_task(request: web.Request) -> web.Response:
+    msg, _ = await read(request, TokenRequest)
+    return json_response(await svc(request).write(
+        lambda ctx: results.complete_async(ctx, msg.token)))
+
+
+async def heartbeat_activity_task(request: web.Request) -> web.Response:
+    msg, req = await read(request, HeartbeatActivityRequest)
+    return json_response(await svc(request).write(
+        lambda ctx: results.heartbeat_activity(ctx, msg.token, req)))
+
+
+def _wake_updates(request: web.Request, uids: list[str]) -> None:
+    """Answer waiting callers on this server as soon as a completion settled their update
+    (those on other servers re-read the row on their own)."""
+    for uid in uids:
+        svc(request).update_outcomes.wake(str(uid))

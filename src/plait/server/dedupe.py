@@ -1,0 +1,28 @@
+"""Request ids: a mutating request that carries one is applied once, however often a client
+retries it after a lost response; a repeat gets the first answer, from the same transaction
+that would have applied it again (so two servers racing on one id agree)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from plait.server.run import Ctx
+
+__all__ = ["deduped"]
+
+T = TypeVar("T")
+
+
+def deduped(ns: str, request_id: str | None, fn: Callable[[Ctx], T]) -> Callable[[Ctx], T]:
+    """``fn`` as a state change that answers a repeated ``request_id`` with its first answer."""
+    def op(ctx: Ctx) -> T:
+        if request_id:
+            seen, stored = ctx.txn.stored_response(ns, request_id)
+            if seen:
+                return stored  # type: ignore[no-any-return]
+        result = fn(ctx)
+        if request_id:
+            ctx.txn.store_response(ns, request_id, result, ctx.wall)
+        return result
+    return op
