@@ -16,6 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar, overload
 
+from plait.errors import CancelledError
 from plait.protocol.payload import hints_of
 from plait.runtime.definitions import ActivityDefn
 
@@ -45,10 +46,13 @@ class ActivityInfo:
 class _Context:
     """The running attempt: its info and the door to the worker (heartbeats, cancellation)."""
 
-    def __init__(self, info: ActivityInfo, heartbeat: Callable[[tuple[Any, ...]], None]) -> None:
+    def __init__(self, info: ActivityInfo, heartbeat: Callable[[tuple[Any, ...]], None], *,
+                 sync: bool = False) -> None:
         self.info = info
         self.heartbeat = heartbeat
         self.cancelled = False
+        self.sync = sync
+        """A sync activity, in a pool thread: nothing can interrupt it but its own calls."""
 
 
 _current: contextvars.ContextVar[_Context] = contextvars.ContextVar("plait_activity")
@@ -80,8 +84,16 @@ def info() -> ActivityInfo:
 
 
 def heartbeat(*details: Any) -> None:
-    """Record progress; the next attempt sees the last details in ``info().heartbeat_details``."""
-    _context().heartbeat(details)
+    """Record progress; the next attempt sees the last details in ``info().heartbeat_details``.
+
+    In a *sync* activity this is also where cancellation arrives: once the workflow asked the
+    activity to stop (or the attempt was given up: timed out, handed elsewhere), it raises
+    ``plait.errors.CancelledError``, as Temporal's does; a thread cannot be interrupted
+    otherwise. An async activity gets ``asyncio.CancelledError`` at its current await."""
+    ctx = _context()
+    if ctx.sync and ctx.cancelled:
+        raise CancelledError("activity cancelled")
+    ctx.heartbeat(details)
 
 
 class CompleteAsync(BaseException):

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+import enum
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -26,11 +28,36 @@ from plait.retry import RetryPolicy
 from plait.runtime.definitions import workflow_defn_of
 
 __all__ = ["ActivityAttempt", "AsyncActivityHandle", "Client", "PendingActivity", "TaskFailure",
-           "WorkflowExecution", "WorkflowExecutionDescription", "WorkflowHandle"]
+           "WorkflowExecution", "WorkflowExecutionDescription", "WorkflowExecutionStatus",
+           "WorkflowHandle", "WorkflowUpdateHandle", "WorkflowUpdateStage"]
 
 DEFAULT_ADDRESS = "http://127.0.0.1:7233"
 EXECUTE_WAIT = 30.0
 """How long ``execute_workflow``'s start request waits for the result before long-polling."""
+
+
+class WorkflowExecutionStatus(enum.StrEnum):
+    """A run's status (Temporal's names; the values are plait's strings, so
+    ``desc.status == WorkflowExecutionStatus.COMPLETED`` and ``desc.status == "COMPLETED"``
+    are the same test)."""
+
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+    TERMINATED = "TERMINATED"
+    CONTINUED_AS_NEW = "CONTINUED_AS_NEW"
+    TIMED_OUT = "TIMED_OUT"
+
+
+class WorkflowUpdateStage(enum.StrEnum):
+    """How far :meth:`WorkflowHandle.start_update` waits: the update was received
+    (``ADMITTED``), passed its validator and is in the history (``ACCEPTED``), or finished
+    (``COMPLETED``)."""
+
+    ADMITTED = "admitted"
+    ACCEPTED = "accepted"
+    COMPLETED = "completed"
 
 
 def _time(ts: float | None) -> dt.datetime | None:
@@ -151,6 +178,8 @@ class StartWorkflowOptions(TypedDict, total=False):
     header: dict[str, Any] | None
     request_id: str | None
     """Deduplicates a repeated start (a fresh one by default)."""
+    args: Sequence[Any]
+    """Temporal's spelling of the workflow's arguments, as a list (after any positional)."""
 
 
 class Client:
@@ -167,14 +196,21 @@ class Client:
     @staticmethod
     async def connect(address: str | None = None, *, namespace: str = "default",
                       api_key: str | None = None,
-                      retry_timeout: timedelta = timedelta(seconds=60)) -> Client:
+                      retry_timeout: timedelta = timedelta(seconds=60),
+                      data_converter: object = None) -> Client:
         """Address defaults to ``PLAIT_ADDRESS``, else ``http://127.0.0.1:7233``; without a
         scheme (``localhost:7233``) it means ``http://``. An address that cannot be one raises
         ``PlaitError`` here, not at the first call.
 
         Calls that are safe to repeat ride out a server restart or an unreachable server for
-        up to ``retry_timeout``, then raise.
+        up to ``retry_timeout``, then raise. ``data_converter`` is Temporal's: accepted when it
+        means plait's JSON converter (``plait.converter``), else ``ValueError`` says why.
+        The client need not be closed: an unclosed one is closed with its event loop.
         """
+        if data_converter is not None:
+            from plait.converter import check_data_converter
+
+            check_data_converter(data_converter)
         address = address or os.environ.get("PLAIT_ADDRESS") or DEFAULT_ADDRESS
         return Client(HttpTransport(address, api_key), namespace,
                       retry_for=retry_timeout.total_seconds())
@@ -194,26 +230,27 @@ class Client:
 
     # -- workflows ----------------------------------------------------------------------------
     @overload
-    async def start_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]], *args: *Ts,
-                             **options: Unpack[StartWorkflowOptions]) -> WorkflowHandle[R]: ...
+    async def start_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]],
+                             *positional: *Ts, **options: Unpack[StartWorkflowOptions]
+                             ) -> WorkflowHandle[R]: ...
 
     @overload
-    async def start_workflow(self, workflow: str | type, *args: Any,
+    async def start_workflow(self, workflow: str | type, *positional: Any,
                              **options: Unpack[StartWorkflowOptions]) -> WorkflowHandle[Any]: ...
 
     async def start_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
-                             *args: *Ts, **options: Any) -> WorkflowHandle[Any]:
+                             *positional: *Ts, **options: Any) -> WorkflowHandle[Any]:
         """Start a workflow; raises ``WorkflowAlreadyStartedError`` when its id is running.
 
         ``workflow`` is the ``@workflow.run`` method (``Order.run``: its arguments and result
         are type-checked) or the workflow's name; ``options`` are
         :class:`StartWorkflowOptions`."""
-        return await self._start(workflow, *args, **options)
+        return await self._start(workflow, *positional, **options)
 
     async def _start(
         self,
         workflow: Callable[..., Any] | type | str,
-        *args: Any,
+        *positional: Any,
         id: str,
         task_queue: str,
         id_reuse_policy: str = "allow_duplicate",
@@ -228,14 +265,17 @@ class Client:
         header: dict[str, Any] | None = None,
         request_id: str | None = None,
         wait_result: float = 0.0,
+        args: Sequence[Any] = (),
     ) -> WorkflowHandle[Any]:
         """:meth:`start_workflow`; ``wait_result`` is :meth:`execute_workflow`'s: the server
-        holds the start request up to that many seconds for the result, saving a request."""
+        holds the start request up to that many seconds for the result, saving a request.
+        ``args=[...]`` is Temporal's spelling of several arguments."""
         name, ret_hint = _workflow_name(workflow)
+        reuse, conflict = _id_policies(str(id_reuse_policy), str(id_conflict_policy))
         body = {
             "workflow_id": id, "workflow_type": name, "task_queue": task_queue,
-            "input": encode_args(args), "id_reuse_policy": id_reuse_policy,
-            "id_conflict_policy": id_conflict_policy, "search_attributes": search_attributes,
+            "input": encode_args((*positional, *args)), "id_reuse_policy": reuse,
+            "id_conflict_policy": conflict, "search_attributes": search_attributes,
             "memo": memo, "execution_timeout": _seconds(execution_timeout),
             "task_timeout": _seconds(task_timeout), "header": header or {},
             "request_id": request_id or str(uuid.uuid4()),
@@ -257,17 +297,18 @@ class Client:
 
     @overload
     async def execute_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]],
-                               *args: *Ts, **options: Unpack[StartWorkflowOptions]) -> R: ...
+                               *positional: *Ts, **options: Unpack[StartWorkflowOptions]
+                               ) -> R: ...
 
     @overload
-    async def execute_workflow(self, workflow: str | type, *args: Any,
+    async def execute_workflow(self, workflow: str | type, *positional: Any,
                                **options: Unpack[StartWorkflowOptions]) -> Any: ...
 
     async def execute_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
-                               *args: *Ts, **options: Any) -> Any:
+                               *positional: *Ts, **options: Any) -> Any:
         """Start a workflow and wait for its result: one request when it ends within
         ``EXECUTE_WAIT`` seconds (the server answers the start with the outcome)."""
-        handle = await self._start(workflow, *args, **options, wait_result=EXECUTE_WAIT)
+        handle = await self._start(workflow, *positional, **options, wait_result=EXECUTE_WAIT)
         outcome = handle._outcome_at_start
         if outcome and outcome["closed"] and not (outcome["result"] or {}).get(
                 "new_execution_run_id"):
@@ -378,6 +419,14 @@ def _filter_params(workflow_type: str | None, status: str | None,
     return params
 
 
+def _id_policies(reuse: str, conflict: str) -> tuple[str, str]:
+    """Temporal's reuse policy ``TERMINATE_IF_RUNNING`` is plait's conflict policy
+    ``terminate_existing`` (with duplicates allowed); every other value passes as it is."""
+    if reuse == "terminate_if_running":
+        return "allow_duplicate", "terminate_existing"
+    return reuse, conflict
+
+
 def _handler_name(handler: Callable[..., Any] | str) -> str:
     """A signal/query/update given by name or by its decorated method."""
     if isinstance(handler, str):
@@ -412,8 +461,6 @@ class WorkflowHandle(Generic[R]):
 
     async def result(self, *, timeout: timedelta | None = None) -> R:
         """Wait for the run to close; its result, or ``WorkflowFailureError`` with the cause."""
-        import asyncio
-
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout.total_seconds() if timeout else None
         run_id = self.run_id
@@ -492,6 +539,41 @@ class WorkflowHandle(Generic[R]):
         """The outcome of an earlier update (waits while it is still running)."""
         return await self._update_outcome(None, update_id, result_type)
 
+    async def start_update(self, update: Callable[..., Any] | str, *args: Any,
+                           wait_for_stage: WorkflowUpdateStage | str,
+                           id: str | None = None, result_type: Any = None
+                           ) -> WorkflowUpdateHandle:
+        """Send an update and return its handle once it reached ``wait_for_stage``:
+        ``"admitted"`` (the server has it), ``"accepted"`` (its validator passed and it is in
+        the history; a rejection raises ``UpdateFailedError`` here) or ``"completed"``.
+        ``await handle.result()`` waits for the handler's result."""
+        from plait.protocol.payload import hints_of
+
+        stage = WorkflowUpdateStage(wait_for_stage)
+        uid = id or str(uuid.uuid4())
+        if result_type is None:
+            result_type = Any if isinstance(update, str) else hints_of(update)[1]
+        resp = await self.client.api.update_workflow(
+            self.id, self.run_id, update_id=uid, name=_handler_name(update),
+            input=encode_args(args), wait=30 if stage is WorkflowUpdateStage.COMPLETED else 0)
+        handle = WorkflowUpdateHandle(self, uid, resp.get("run_id") or self.run_id,
+                                      result_type)
+        if stage is WorkflowUpdateStage.ADMITTED:
+            return handle
+        if stage is WorkflowUpdateStage.ACCEPTED:
+            resp = await handle._until_accepted(resp)
+        if resp["status"] not in ("requested", "accepted"):
+            handle._final = resp
+            if resp["status"] == "rejected":  # as execute_update would have raised
+                await handle.result()
+        return handle
+
+    def get_update_handle(self, update_id: str, *, workflow_run_id: str | None = None,
+                          result_type: Any = Any) -> WorkflowUpdateHandle:
+        """A handle on an earlier update, by its id."""
+        return WorkflowUpdateHandle(self, update_id, workflow_run_id or self.run_id,
+                                    result_type)
+
     async def _update_outcome(self, resp: dict[str, Any] | None, uid: str, hint: Any,
                               run_id: str | None = None) -> Any:
         # Poll the run that took the update, even if the workflow has moved on to a new run.
@@ -513,3 +595,35 @@ class WorkflowHandle(Generic[R]):
     async def terminate(self, reason: str = "terminated") -> None:
         await self.client.api.terminate_workflow(self.id, self.run_id, reason=reason,
                                                  request_id=str(uuid.uuid4()))
+
+
+class WorkflowUpdateHandle:
+    """An update sent with :meth:`WorkflowHandle.start_update`: ``await result()``."""
+
+    def __init__(self, workflow: WorkflowHandle[Any], update_id: str, run_id: str | None,
+                 result_type: Any) -> None:
+        self.workflow = workflow
+        self.id = update_id
+        self.workflow_id = workflow.id
+        self.workflow_run_id = run_id
+        self._hint = result_type
+        self._final: dict[str, Any] | None = None
+
+    async def result(self) -> Any:
+        """The handler's result (waits while it runs); ``UpdateFailedError`` if the
+        validator rejected it or the handler raised."""
+        return await self.workflow._update_outcome(self._final, self.id, self._hint,
+                                                   self.workflow_run_id)
+
+    async def _until_accepted(self, resp: dict[str, Any]) -> dict[str, Any]:
+        """Ask again until the update left the ``requested`` stage. The server's update
+        route waits only for the final outcome, so this polls, with backoff (a route that
+        waits for acceptance is a server change, noted in ``docs/from-temporal.md``)."""
+        from plait._backoff import Backoff
+
+        backoff = Backoff(0.01, 0.5)
+        while resp["status"] == "requested":
+            await backoff.wait()
+            resp = await self.workflow.client.api.update_outcome(
+                self.workflow_id, self.workflow_run_id, self.id, wait=0)
+        return resp

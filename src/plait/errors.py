@@ -6,11 +6,13 @@ what user code sees on either side.
 
 from __future__ import annotations
 
+import enum
 from typing import Any, Literal
 
 __all__ = [
     "ActivityError",
     "ApplicationError",
+    "ApplicationErrorCategory",
     "CancelledError",
     "ChildWorkflowError",
     "FailureError",
@@ -55,6 +57,17 @@ class FailureError(PlaitError):
             self.__cause__ = cause
 
 
+class ApplicationErrorCategory(enum.StrEnum):
+    """Temporal's mark for an expected failure (``BENIGN``: a poll that finds nothing yet),
+    accepted so that code using it runs unchanged. Temporal uses it to log such failures
+    quietly; a plait worker does not log an activity's failures at all (the attempt log
+    holds them), so here it only rides on the exception (``.category``): it is not stored
+    in the history."""
+
+    UNSPECIFIED = "unspecified"
+    BENIGN = "benign"
+
+
 class ApplicationError(FailureError):
     """Raised by user code. In a workflow it fails the workflow; in an activity, the attempt.
 
@@ -68,11 +81,13 @@ class ApplicationError(FailureError):
         type: str | None = None,
         non_retryable: bool = False,
         cause: BaseException | None = None,
+        category: ApplicationErrorCategory | str = ApplicationErrorCategory.UNSPECIFIED,
     ) -> None:
         super().__init__(message, cause=cause)
         self.details = tuple(details)
         self.type = type or self.__class__.__name__
         self.non_retryable = non_retryable
+        self.category = ApplicationErrorCategory(category)
 
     def __str__(self) -> str:
         if self.type and self.type != "ApplicationError":

@@ -17,7 +17,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any
 
 from plait.client import Client
@@ -37,6 +37,22 @@ class WorkflowEnvironment:
     def __init__(self, server: Server, client: Client) -> None:
         self.server = server
         self.client = client
+        self._opened: contextlib.AbstractAsyncContextManager[WorkflowEnvironment] | None = None
+        """Set when the environment was awaited rather than entered: :meth:`shutdown`
+        closes it."""
+
+    async def shutdown(self) -> None:
+        """Stop an environment obtained with ``await WorkflowEnvironment.start_...()``
+        (Temporal's habit); one used as ``async with`` stops at the end of the block."""
+        opened, self._opened = self._opened, None
+        if opened is not None:
+            await opened.__aexit__(None, None, None)
+
+    async def __aenter__(self) -> WorkflowEnvironment:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown()
 
     @property
     def address(self) -> str:
@@ -51,9 +67,11 @@ class WorkflowEnvironment:
         assert self.server.service is not None, "the environment has been closed"
         return self.server.service
 
-    def get_current_time(self) -> dt.datetime:
-        """The server's durable time (what ``workflow.now()`` is based on), as aware UTC."""
-        return self._service.clock.datetime()
+    def get_current_time(self) -> _AwaitableDatetime:
+        """The server's durable time (what ``workflow.now()`` is based on), as aware UTC.
+        It may also be awaited (``await env.get_current_time()``, Temporal's form)."""
+        now = self._service.clock.datetime()
+        return _AwaitableDatetime.combine(now.date(), now.timetz())
 
     async def sleep(self, duration: dt.timedelta | float) -> None:
         """Let ``duration`` (seconds or a timedelta) of server time pass. With time skipping,
@@ -68,22 +86,54 @@ class WorkflowEnvironment:
 
     @staticmethod
     def start_local(*, db: str | None = None, namespace: str = "default",
-                    session_expiry: float = 5.0
-                    ) -> contextlib.AbstractAsyncContextManager[WorkflowEnvironment]:
-        """A server whose time is real time."""
-        return _start(ServiceConfig(session_expiry=session_expiry), db, namespace)
+                    session_expiry: float = 5.0) -> _Starting:
+        """A server whose time is real time. Use it as ``async with``, or await it and
+        call :meth:`shutdown` at the end."""
+        return _Starting(_start(ServiceConfig(session_expiry=session_expiry), db, namespace))
 
     @staticmethod
     def start_time_skipping(*, db: str | None = None, namespace: str = "default",
-                            session_expiry: float = 5.0
-                            ) -> contextlib.AbstractAsyncContextManager[WorkflowEnvironment]:
+                            session_expiry: float = 5.0) -> _Starting:
         """A server whose durable time jumps to the next timer, backoff or timeout when no
         workflow or activity task is ready or running, while the test waits for a result
         (``result()``, ``execute_workflow``) or in :meth:`sleep`. Otherwise time runs at real
         speed, so a test can still signal a sleeping workflow before its timer fires. Worker
         sessions stay in real time; retention is a century, so runs never vanish mid-test."""
-        return _start(ServiceConfig(session_expiry=session_expiry, time_skipping=True,
-                                    retention_seconds=SKIPPING_RETENTION), db, namespace)
+        return _Starting(_start(ServiceConfig(session_expiry=session_expiry, time_skipping=True,
+                                              retention_seconds=SKIPPING_RETENTION),
+                                db, namespace))
+
+
+class _AwaitableDatetime(dt.datetime):
+    """A datetime that can also be awaited for itself: plait's ``get_current_time()`` is a
+    plain call, Temporal's a coroutine, and code written either way runs."""
+
+    def __await__(self) -> Generator[Any, None, dt.datetime]:
+        return self
+        yield  # a generator: awaiting it returns at once
+
+
+class _Starting:
+    """What ``start_local()`` and ``start_time_skipping()`` return: ``async with`` it (the
+    environment stops at the end of the block), or ``await`` it for the environment and
+    call its ``shutdown()`` (Temporal's habit; ``async with await ...`` works too)."""
+
+    def __init__(self, cm: contextlib.AbstractAsyncContextManager[WorkflowEnvironment]) -> None:
+        self._cm = cm
+
+    async def __aenter__(self) -> WorkflowEnvironment:
+        return await self._cm.__aenter__()
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        return await self._cm.__aexit__(*exc)
+
+    def __await__(self) -> Generator[Any, None, WorkflowEnvironment]:
+        return self._open().__await__()
+
+    async def _open(self) -> WorkflowEnvironment:
+        env = await self._cm.__aenter__()
+        env._opened = self._cm
+        return env
 
 
 SKIPPING_RETENTION = 100 * 365 * 86400.0
@@ -171,6 +221,7 @@ class ActivityEnvironment:
 
         defn = activity_defn_of(fn)
         self._context.info = dataclasses.replace(self.info, activity_type=defn.name)
+        self._context.sync = not defn.is_async
         ctx = contextvars.copy_context()
         ctx.run(activity._current.set, self._context)
         if defn.is_async:

@@ -18,6 +18,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -31,7 +32,7 @@ from plait._worker.workflows import WorkflowTasks
 from plait.client import Client
 from plait.runtime.definitions import activity_defn_of, workflow_defn_of
 
-__all__ = ["Worker"]
+__all__ = ["UnsandboxedWorkflowRunner", "Worker"]
 
 log = logging.getLogger("plait.worker")
 POLL_WAIT = 30.0
@@ -43,6 +44,27 @@ round trips. A waiting poll holds the slots it reserved, so it takes at most hal
 free: the rest stay for the other pollers and for the follow-up tasks that completions hand
 back (eager dispatch). A poll that took every free slot left eager dispatch none, and every
 task then cost a poll; taking half still lets polls alone fill the pool."""
+
+
+class UnsandboxedWorkflowRunner:
+    """Temporal's runner without a sandbox, which is how plait always runs workflow code:
+    ``Worker(..., workflow_runner=UnsandboxedWorkflowRunner())`` is accepted and changes
+    nothing."""
+
+
+def _check_compat_options(activity_executor: Executor | None,
+                          workflow_runner: object) -> None:
+    """Temporal's worker options that plait takes when they mean what plait does; a clear
+    ``ValueError`` saying what to write instead when they do not."""
+    if isinstance(activity_executor, ProcessPoolExecutor):
+        raise ValueError("activity_executor: plait runs sync activities in threads (their "
+                         "heartbeats and cancellation need the worker's loop); pass a "
+                         "ThreadPoolExecutor or leave activity_executor out")
+    if workflow_runner is not None and not isinstance(workflow_runner,
+                                                      UnsandboxedWorkflowRunner):
+        raise ValueError(f"workflow_runner={workflow_runner!r}: plait has no sandbox, workflow "
+                         "code is ordinary Python (determinism comes from the runtime and "
+                         "replay checks); remove workflow_runner=")
 
 
 class Worker:
@@ -60,9 +82,17 @@ class Worker:
         identity: str | None = None,
         pollers: int = 2,
         eager_dispatch: bool = True,
+        activity_executor: Executor | None = None,
+        workflow_runner: UnsandboxedWorkflowRunner | None = None,
+        debug_mode: bool = False,
     ) -> None:
+        """``activity_executor`` runs sync activities (a thread pool; by default the worker's
+        own, of ``max_concurrent_activities`` threads; one passed in is not shut down by the
+        worker). ``workflow_runner`` and ``debug_mode`` are Temporal's: plait has no sandbox
+        and no deadlock detector to turn off, so they change nothing."""
         if not workflows and not activities:
             raise ValueError("a worker needs at least one workflow or activity")
+        _check_compat_options(activity_executor, workflow_runner)
         self.client = client
         self.task_queue = task_queue
         self.identity = identity or f"{os.getpid()}@{socket.gethostname()}"
@@ -91,7 +121,7 @@ class Worker:
             workflow_slots=self.workflow_slots,
             eager_workflows=lambda: self.eager and bool(self.workflow_names),
             start_workflow_task=lambda task: self.spawn_workflow_task(task, slot_held=True),
-            lease=self.lease)
+            lease=self.lease, executor=activity_executor)
         self._graceful = graceful_shutdown_timeout.total_seconds()
         self._pollers = pollers
         self._background: list[asyncio.Task[None]] = []

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import enum
 import logging
 import uuid as _uuid
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, Generic, Literal, NoReturn, TypedDict, TypeVar, Unpack, overload
 
+from plait import _unsafe
 from plait._typing import R, SelfT, Ts
 from plait.protocol.events import CommandKind
 from plait.protocol.payload import encode_args
@@ -27,12 +29,17 @@ from plait.runtime.definitions import DYNAMIC, WorkflowDefn, activity_defn_of, w
 from plait.runtime.instance import ContinueAsNew, WorkflowInfo, WorkflowInstance
 
 __all__ = [
+    "ActivityCancellationType",
     "ChildWorkflowHandle",
     "ExternalWorkflowHandle",
+    "HandlerUnfinishedPolicy",
+    "ParentClosePolicy",
+    "all_handlers_finished",
     "continue_as_new",
     "defn",
     "deprecate_patch",
     "execute_activity",
+    "execute_activity_method",
     "execute_child_workflow",
     "get_external_workflow_handle",
     "info",
@@ -47,15 +54,50 @@ __all__ = [
     "signal",
     "sleep",
     "start_activity",
+    "start_activity_method",
     "start_child_workflow",
+    "time",
+    "unsafe",
     "update",
     "upsert_search_attributes",
     "uuid4",
+    "wait",
     "wait_condition",
 ]
 
 C = TypeVar("C", bound=type)
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+unsafe = _unsafe
+"""Temporal's sandbox escape hatches, as no-ops (plait has no sandbox):
+``with workflow.unsafe.imports_passed_through(): ...`` runs unchanged."""
+
+
+class ParentClosePolicy(enum.StrEnum):
+    """What happens to a child when its parent closes (Temporal's names, plait's strings:
+    either spelling is accepted wherever a policy is)."""
+
+    TERMINATE = "terminate"
+    REQUEST_CANCEL = "request_cancel"
+    ABANDON = "abandon"
+
+
+class ActivityCancellationType(enum.StrEnum):
+    """How cancelling an activity's handle waits for the activity (see
+    :func:`start_activity`); Temporal's names, plait's strings."""
+
+    TRY_CANCEL = "try_cancel"
+    WAIT_CANCELLATION_COMPLETED = "wait_cancellation_completed"
+    ABANDON = "abandon"
+
+
+class HandlerUnfinishedPolicy(enum.StrEnum):
+    """Temporal warns when a run ends with a handler still running unless told to
+    ``ABANDON`` it; plait does not warn, so both values are accepted and mean the same."""
+
+    WARN_AND_ABANDON = "warn_and_abandon"
+    ABANDON = "abandon"
 
 
 # -- definitions -----------------------------------------------------------------------------
@@ -63,10 +105,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 def defn(cls: C) -> C: ...
 @overload
 def defn(*, name: str | None = None,
-         failure_exception_types: Sequence[type[BaseException]] = ()) -> Callable[[C], C]: ...
+         failure_exception_types: Sequence[type[BaseException]] = (),
+         sandboxed: bool = True) -> Callable[[C], C]: ...
 def defn(cls: Any = None, *, name: str | None = None,
-         failure_exception_types: Sequence[type[BaseException]] = ()) -> Any:
-    """Mark a class as a workflow; its name defaults to the class name."""
+         failure_exception_types: Sequence[type[BaseException]] = (),
+         sandboxed: bool = True) -> Any:
+    """Mark a class as a workflow; its name defaults to the class name.
+
+    ``sandboxed`` is Temporal's and changes nothing: plait has no sandbox (workflow code is
+    ordinary Python; see ``docs/from-temporal.md``)."""
     def wrap(c: C) -> C:
         d = WorkflowDefn.build(c, name, failure_exception_types)
         c.__plait_workflow__ = d  # type: ignore[attr-defined]
@@ -88,9 +135,12 @@ def _handler(marker: str, fn: Any, name: str | None, dynamic: bool = False) -> A
     return wrap(fn) if fn is not None else wrap
 
 
-def signal(fn: Any = None, *, name: str | None = None, dynamic: bool = False) -> Any:
+def signal(fn: Any = None, *, name: str | None = None, dynamic: bool = False,
+           unfinished_policy: HandlerUnfinishedPolicy | str = "warn_and_abandon") -> Any:
     """Mark a signal handler (sync or async). ``dynamic=True`` receives ``(name, *args)`` of
-    signals without a handler of their own."""
+    signals without a handler of their own. ``unfinished_policy``: see
+    :class:`HandlerUnfinishedPolicy` (accepted, no effect)."""
+    HandlerUnfinishedPolicy(unfinished_policy)
     return _handler("__plait_signal__", fn, name, dynamic)
 
 
@@ -109,12 +159,16 @@ def query(fn: Any = None, *, name: str | None = None, dynamic: bool = False) -> 
     return _handler("__plait_query__", fn, name, dynamic)
 
 
-def update(fn: Any = None, *, name: str | None = None, dynamic: bool = False) -> Any:
+def update(fn: Any = None, *, name: str | None = None, dynamic: bool = False,
+           unfinished_policy: HandlerUnfinishedPolicy | str = "warn_and_abandon") -> Any:
     """Mark an update handler (sync or async): the caller gets its return value or error.
+    (``unfinished_policy``: see :class:`HandlerUnfinishedPolicy`; accepted, no effect.)
 
     ``@handler.validator`` marks a sync method that may reject the update before anything is
     written (raise to reject); it must not change state and does not run in replay.
     """
+    HandlerUnfinishedPolicy(unfinished_policy)
+
     def wrap(f: F) -> F:
         _handler("__plait_update__", f, name, dynamic)
 
@@ -179,6 +233,29 @@ async def wait_condition(fn: Callable[[], bool], *, timeout: float | timedelta |
     await asyncio.wait_for(fut, seconds)
 
 
+async def wait(fs: Iterable[asyncio.Future[T]], *, timeout: float | timedelta | None = None,
+               return_when: str = asyncio.ALL_COMPLETED
+               ) -> tuple[set[asyncio.Future[T]], set[asyncio.Future[T]]]:
+    """Temporal's deterministic ``asyncio.wait``. In plait ``asyncio.wait`` itself is
+    deterministic (the workflow's loop is the runtime), so this is that, with a timeout that
+    may be a timedelta (a durable timer, as every workflow timeout is)."""
+    return await asyncio.wait(fs, timeout=_seconds(timeout), return_when=return_when)
+
+
+def all_handlers_finished() -> bool:
+    """True when no async signal or update handler of this run is still running; wait for it
+    before returning so that no update is left without its answer::
+
+        await workflow.wait_condition(workflow.all_handlers_finished)
+    """
+    return _instance().all_handlers_finished()
+
+
+def time() -> float:
+    """:func:`now` as seconds since the epoch (Temporal's ``workflow.time()``)."""
+    return _instance().time()
+
+
 class _ReplayFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -211,7 +288,8 @@ class ActivityOptions(TypedDict, total=False):
     heartbeat_timeout: timedelta | None
     retry_policy: RetryPolicy | None
     rate_limit_key: str | None
-    cancellation_type: Literal["try_cancel", "wait_cancellation_completed", "abandon"]
+    cancellation_type: (Literal["try_cancel", "wait_cancellation_completed", "abandon"]
+                        | ActivityCancellationType)
     header: dict[str, Any] | None
 
 
@@ -235,8 +313,8 @@ def start_activity(
     heartbeat_timeout: timedelta | None = None,
     retry_policy: RetryPolicy | None = None,
     rate_limit_key: str | None = None,
-    cancellation_type: Literal["try_cancel", "wait_cancellation_completed", "abandon"]
-    = "try_cancel",
+    cancellation_type: (Literal["try_cancel", "wait_cancellation_completed", "abandon"]
+                        | ActivityCancellationType) = "try_cancel",
     header: dict[str, Any] | None = None,
 ) -> asyncio.Future[Any]:
     """Schedule an activity and return at once; await the result for its outcome."""
@@ -266,7 +344,7 @@ def start_activity(
     }
     if cancellation_type not in ("try_cancel", "wait_cancellation_completed", "abandon"):
         raise ValueError(f"unknown cancellation_type {cancellation_type!r}")
-    return inst.schedule_activity(command, ret_hint, cancellation_type)
+    return inst.schedule_activity(command, ret_hint, str(cancellation_type))
 
 
 @overload
@@ -282,6 +360,34 @@ async def execute_activity(activity: Callable[[*Ts], Any] | str, *args: *Ts,
                            **options: Any) -> Any:
     """Run an activity to its final outcome (retries included); raises ``ActivityError``."""
     return await start_activity(activity, *args, **options)
+
+
+# Temporal's names for an activity that is a method (``MyActivities.charge``, unbound): in
+# plait the plain functions take methods too, bound or not; these are the same calls.
+@overload
+def start_activity_method(activity: Callable[[SelfT, *Ts], Awaitable[R]], *args: *Ts,
+                          **options: Unpack[ActivityOptions]) -> asyncio.Future[R]: ...
+@overload
+def start_activity_method(activity: Callable[[SelfT, *Ts], R], *args: *Ts,
+                          **options: Unpack[ActivityOptions]) -> asyncio.Future[R]: ...
+def start_activity_method(activity: Callable[[SelfT, *Ts], Any], *args: *Ts,
+                          **options: Any) -> asyncio.Future[Any]:
+    """:func:`start_activity` for an activity given as ``Class.method``."""
+    fn: Any = activity
+    return start_activity(fn, *args, **options)
+
+
+@overload
+async def execute_activity_method(activity: Callable[[SelfT, *Ts], Awaitable[R]], *args: *Ts,
+                                  **options: Unpack[ActivityOptions]) -> R: ...
+@overload
+async def execute_activity_method(activity: Callable[[SelfT, *Ts], R], *args: *Ts,
+                                  **options: Unpack[ActivityOptions]) -> R: ...
+async def execute_activity_method(activity: Callable[[SelfT, *Ts], Any], *args: *Ts,
+                                  **options: Any) -> Any:
+    """:func:`execute_activity` for an activity given as ``Class.method``."""
+    fn: Any = activity
+    return await start_activity(fn, *args, **options)
 
 
 def upsert_search_attributes(attrs: dict[str, Any]) -> None:
@@ -350,7 +456,7 @@ class ChildWorkflowOptions(TypedDict, total=False):
 
     id: str | None
     task_queue: str | None
-    parent_close_policy: Literal["terminate", "request_cancel", "abandon"]
+    parent_close_policy: Literal["terminate", "request_cancel", "abandon"] | ParentClosePolicy
     execution_timeout: timedelta | None
     task_timeout: timedelta | None
     id_reuse_policy: str
@@ -372,7 +478,8 @@ async def start_child_workflow(
     *args: *Ts,
     id: str | None = None,
     task_queue: str | None = None,
-    parent_close_policy: Literal["terminate", "request_cancel", "abandon"] = "terminate",
+    parent_close_policy: Literal["terminate", "request_cancel", "abandon"] | ParentClosePolicy
+    = "terminate",
     execution_timeout: timedelta | None = None,
     task_timeout: timedelta | None = None,
     id_reuse_policy: str = "allow_duplicate",
@@ -385,9 +492,9 @@ async def start_child_workflow(
     name, ret_hint = _workflow_ref(workflow)
     started, result, wid = _instance().start_child({
         "workflow_type": name, "workflow_id": id, "task_queue": task_queue,
-        "input": encode_args(args), "parent_close_policy": parent_close_policy,
+        "input": encode_args(args), "parent_close_policy": str(parent_close_policy),
         "execution_timeout": _seconds(execution_timeout),
-        "task_timeout": _seconds(task_timeout), "id_reuse_policy": id_reuse_policy,
+        "task_timeout": _seconds(task_timeout), "id_reuse_policy": str(id_reuse_policy),
         "memo": memo, "search_attributes": search_attributes, "header": header or {}},
         ret_hint)
     run_id = await started
@@ -415,3 +522,22 @@ def continue_as_new(*args: Any, task_queue: str | None = None,
     if workflow is not None:
         command["workflow_type"] = _workflow_ref(workflow)[0]
     raise ContinueAsNew(command)
+
+
+_NOT_IN_PLAIT = {
+    "execute_local_activity": "plait has no local activities yet: use "
+                              "workflow.execute_activity (same arguments)",
+    "start_local_activity": "plait has no local activities yet: use workflow.start_activity",
+    "execute_local_activity_method": "plait has no local activities yet: use "
+                                     "workflow.execute_activity_method",
+    "start_local_activity_method": "plait has no local activities yet: use "
+                                   "workflow.start_activity_method",
+}
+"""Temporal names plait deliberately lacks, each with what to write instead."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NOT_IN_PLAIT:
+        raise AttributeError(f"plait.workflow has no {name}: {_NOT_IN_PLAIT[name]} "
+                             "(see docs/from-temporal.md)")
+    raise AttributeError(f"module 'plait.workflow' has no attribute {name!r}")

@@ -29,7 +29,7 @@ import functools
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from plait import activity, errors
@@ -57,12 +57,14 @@ class ActivityRunner:
                  completions: Completions, held: set[str], task_queue: str,
                  workflow_tasks: WorkflowTasks, workflow_slots: Slots,
                  eager_workflows: Callable[[], bool],
-                 start_workflow_task: Callable[[dict[str, Any]], None], lease: Lease) -> None:
+                 start_workflow_task: Callable[[dict[str, Any]], None], lease: Lease,
+                 executor: Executor | None = None) -> None:
         """``held``: the tokens of running tasks (the lease heartbeat names them);
         ``lease``: whether an attempt may start without asking (``_worker.lease``);
         ``workflow_tasks``: runs the workflow step a result unblocks, to send them together;
         ``eager_workflows``: whether to ask for the next workflow task with a result, in a
-        slot of ``workflow_slots``, then started by ``start_workflow_task``."""
+        slot of ``workflow_slots``, then started by ``start_workflow_task``; ``executor``:
+        the caller's pool for sync activities (not shut down here), else one of our own."""
         self.activities = activities
         self.api = api
         self.completions = completions
@@ -73,8 +75,9 @@ class ActivityRunner:
         self.eager_workflows = eager_workflows
         self.start_workflow_task = start_workflow_task
         self.lease = lease
-        self.executor = ThreadPoolExecutor(max_workers=max_threads,
-                                           thread_name_prefix="plait-activity")
+        self._own_executor = executor is None
+        self.executor: Executor = executor or ThreadPoolExecutor(
+            max_workers=max_threads, thread_name_prefix="plait-activity")
 
     async def run(self, task: dict[str, Any], stamp: LeaseStamp) -> None:
         """Run one attempt; ``stamp``: see :data:`plait._worker.lease.LeaseStamp`."""
@@ -141,7 +144,7 @@ class ActivityRunner:
             scheduled_time=task["scheduled_time"], started_time=task["started_time"],
             heartbeat_timeout=task.get("heartbeat_timeout"), namespace=task["namespace"])
         ctx = contextvars.copy_context()
-        beat.context = activity._Context(info, beat.record)
+        beat.context = activity._Context(info, beat.record, sync=not defn.is_async)
         ctx.run(activity._current.set, beat.context)
         try:
             args = decode_args(task.get("input") or [], defn.arg_hints)
@@ -164,11 +167,13 @@ class ActivityRunner:
         except asyncio.CancelledError:
             if not beat.lost:
                 raise
-            if beat.cancel_requested:
-                await self._report_failure(task, errors.CancelledError("activity cancelled"))
-                return
-            log.info("activity %s attempt %s stopped: the server no longer expects its result",
-                     task["activity_type"], task["attempt"])
+            await self._stopped(task, beat)
+            return
+        except errors.CancelledError as exc:  # a sync activity's heartbeat() raises it
+            if beat.lost:
+                await self._stopped(task, beat)
+            else:  # the activity raised it of its own accord: an ordinary failure
+                await self._report_failure(task, exc)
             return
         except TimeoutError:
             await self._report_failure(task, errors.TimeoutError(
@@ -181,6 +186,15 @@ class ActivityRunner:
         finally:
             beat.stop()
         await self._report_success(task, result)
+
+    async def _stopped(self, task: dict[str, Any], beat: _Heartbeat) -> None:
+        """The attempt stopped because its heartbeat learned it should: report the cancel
+        the workflow asked for; after a lost lease, report nothing (it would be refused)."""
+        if beat.cancel_requested:
+            await self._report_failure(task, errors.CancelledError("activity cancelled"))
+            return
+        log.info("activity %s attempt %s stopped: the server no longer expects its result",
+                 task["activity_type"], task["attempt"])
 
     async def _call(self, defn: ActivityDefn, args: list[Any], ctx: contextvars.Context,
                     limit: float | None, beat: _Heartbeat, live: Callable[[], bool]) -> Any:
@@ -259,7 +273,8 @@ class ActivityRunner:
             log.warning("activity %s failure not recorded: %s", task["activity_type"], e)
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self._own_executor:
+            self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 async def _started(fn: Callable[..., Awaitable[Any]], args: list[Any],

@@ -30,6 +30,8 @@ from plait.runtime.instance import WorkflowInstance, new_instance
 __all__ = ["Chained", "WorkflowTasks"]
 
 log = logging.getLogger("plait.worker")
+FAILING_KEPT = 1000
+"""How many failing runs a worker remembers having shown (``WorkflowTasks.failing``)."""
 
 
 @dataclasses.dataclass
@@ -70,6 +72,9 @@ class WorkflowTasks:
         self.eager = eager
         self.start_activity = start_activity
         self.lease = lease
+        self.failing: collections.OrderedDict[str, str] = collections.OrderedDict()
+        """Runs whose workflow task failed here, with the failure last shown: a failure is
+        shown once per run, loudly, not at every retry (``_announce``)."""
         self.cache: collections.OrderedDict[str, WorkflowInstance] = collections.OrderedDict()
 
     async def run(self, task: dict[str, Any] | None) -> None:
@@ -280,13 +285,34 @@ class WorkflowTasks:
         if dropped is not None:
             dropped.evict()
 
+    def _announce(self, task: dict[str, Any], failure: dict[str, Any]) -> None:
+        """Show a failing workflow task on the worker: the first failure of a run (or a new
+        one) as a warning with its traceback, the retries that repeat it at debug level.
+        A bug in workflow code (a ``NameError``, say) does not fail the workflow, it is
+        retried until fixed code is deployed; so this warning is how its author learns of it
+        instead of watching a workflow that seems to hang."""
+        run_id = task["run_id"]
+        seen = f"{failure['type']}: {failure['message']}"
+        if self.failing.get(run_id) == seen:
+            log.debug("workflow task failed again for %s (%s, attempt %s): %s",
+                      task["workflow_id"], task["workflow_type"], task.get("attempt"), seen)
+            return
+        self.failing[run_id] = seen
+        self.failing.move_to_end(run_id)
+        while len(self.failing) > FAILING_KEPT:
+            self.failing.popitem(last=False)
+        log.warning("workflow task failed for %s (%s, run %s, attempt %s): %s\n"
+                    "The workflow is not failed: its task is retried with backoff until fixed "
+                    "code is deployed (the same failure again is logged at debug level).\n%s",
+                    task["workflow_id"], task["workflow_type"], run_id, task.get("attempt"),
+                    seen, failure["stack_trace"].rstrip())
+
     async def _fail(self, task: dict[str, Any], exc: BaseException,
                     cause: str) -> dict[str, Any] | None:
         self._drop(task["run_id"])
         failure = failures.from_exception(exc)
         failure["stack_trace"] = "".join(traceback.format_exception(exc))
-        log.error("workflow task failed for %s (%s, attempt %s): %s: %s", task["workflow_id"],
-                  task["workflow_type"], task.get("attempt"), failure["type"], exc)
+        self._announce(task, failure)
         try:
             try:
                 await self.completions.send(

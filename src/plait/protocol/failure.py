@@ -18,8 +18,15 @@ Failure = dict[str, Any]
 
 
 def from_exception(exc: BaseException, *, with_trace: bool = True) -> Failure:
-    """Describe an exception (and its cause chain) as a failure dict."""
+    """Describe an exception (and its cause chain) as a failure dict.
+
+    A cause's own traceback is inside its effect's (``format_exception`` follows the chain),
+    so causes get none, except the one they brought over the wire: an activity's failure
+    seen by a workflow that then fails keeps the activity's traceback, which is in no local
+    frame and would otherwise be lost on the way to ``handle.result()``."""
     trace = "".join(traceback.format_exception(exc)) if with_trace else ""
+    if not trace and isinstance(exc, errors.FailureError):
+        trace = exc.stack_trace
     failure: Failure = {
         "message": str(exc) if not isinstance(exc, errors.PlaitError) else exc.message,
         "type": type(exc).__name__,

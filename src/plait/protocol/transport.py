@@ -9,9 +9,10 @@ logic can be unit-tested without a server (as httpx's ``MockTransport``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import aiohttp
@@ -97,6 +98,7 @@ class HttpTransport:
         self._base = str(URL(self._address))
         self.api_key = api_key
         self._session: aiohttp.ClientSession | None = None
+        self._guard: AsyncGenerator[None, None] | None = None
 
     @property
     def address(self) -> str:
@@ -112,6 +114,7 @@ class HttpTransport:
                 connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
             )
+            self._guard = _closed_with_loop(self._session)
         return self._session
 
     async def send(self, request: Request) -> Response:
@@ -130,6 +133,29 @@ class HttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._guard is not None:
+            await self._guard.aclose()
+            self._guard = None
+
+
+def _closed_with_loop(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Close ``session`` when its event loop shuts down, if nobody closed it before.
+
+    Temporal's samples never close their client, and aiohttp then prints "Unclosed client
+    session" at exit. An async generator suspended at its ``yield`` is what ``asyncio.run``
+    finalizes before closing the loop (``shutdown_asyncgens``), and what the loop finalizes
+    when it is dropped earlier; either way its ``finally`` runs on the live loop. It is
+    advanced to its ``yield`` here, synchronously, so the loop's hooks register it."""
+    async def guard() -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            await session.close()
+
+    gen = guard()
+    with contextlib.suppress(StopIteration):  # raised once it is suspended at the yield
+        gen.asend(None).send(None)
+    return gen
 
 
 Handler = Callable[[Request], "Response | Awaitable[Response]"]

@@ -42,6 +42,7 @@ class Handlers:
     _failure: TaskFailure | None
     _signal_handlers: dict[str, Callable[..., Any]]
     _pending_signals: dict[str, list[list[Any]]]
+    _handlers_running: int
     _random: Any
     _patch_memo: dict[str, bool]
 
@@ -112,7 +113,7 @@ class Handlers:
             result = handler.fn(*handler.lead, *decode_args(payloads, hints))
             return await result if asyncio.iscoroutine(result) else result
 
-        task = self.create_task(run(), name=f"update {name}")
+        task = self._handler_task(run(), f"update {name}")
         task.add_done_callback(lambda t: self._finish_update(
             uid, None if t.cancelled() or t.exception() else t.result(),
             errors.CancelledError("update cancelled") if t.cancelled() else t.exception()))
@@ -159,13 +160,28 @@ class Handlers:
         hints = [] if lead else hints_of(handler)[0]
         args = [*lead, *decode_args(payloads, hints)]
         if asyncio.iscoroutinefunction(handler):
-            task = self.create_task(handler(*args), name="signal handler")
+            task = self._handler_task(handler(*args), "signal handler")
             task.add_done_callback(self._on_handler_done)
             return
         try:
             handler(*args)
         except BaseException as exc:
             self._handler_failed(exc)
+
+    def _handler_task(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """A handler's task, counted while it runs (``all_handlers_finished``)."""
+        self._handlers_running += 1
+        task = self.create_task(coro, name=name)
+        task.add_done_callback(self._handler_finished)
+        return task
+
+    def _handler_finished(self, task: asyncio.Task[Any]) -> None:
+        self._handlers_running -= 1
+
+    def all_handlers_finished(self) -> bool:
+        """No async signal or update handler is still running: what a workflow waits for
+        before it returns, so that no update is left without its answer."""
+        return self._handlers_running == 0
 
     def _on_handler_done(self, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and task.exception() is not None:

@@ -1,0 +1,1 @@
+"""Glue between plait and other frameworks; never imported by plait's core."""
