@@ -139,7 +139,13 @@ class Service:
                 self.leases.shortening.discard(session)
         task = asyncio.ensure_future(shorten())  # its request is being cancelled
         self._tasks.append(task)
-        task.add_done_callback(self._tasks.remove)
+        # stop() may have cleared the list before this task ends (a worker shutting down
+        # with its server, as tests do): then there is nothing to remove.
+        task.add_done_callback(self._forget_task)
+
+    def _forget_task(self, task: asyncio.Task[None]) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
 
     def _apply(self, effects: Effects) -> None:
         self.ledger.apply(effects)
