@@ -29,7 +29,13 @@ from plait.runtime.definitions import workflow_defn_of
 
 __all__ = ["ActivityAttempt", "AsyncActivityHandle", "Client", "PendingActivity", "TaskFailure",
            "WorkflowExecution", "WorkflowExecutionDescription", "WorkflowExecutionStatus",
-           "WorkflowHandle", "WorkflowUpdateHandle", "WorkflowUpdateStage"]
+           "WorkflowFailureError", "WorkflowHandle", "WorkflowUpdateFailedError",
+           "WorkflowUpdateHandle", "WorkflowUpdateStage"]
+
+WorkflowFailureError = errors.WorkflowFailureError
+"""Where Temporal's code imports it from (``plait.errors`` is its home)."""
+WorkflowUpdateFailedError = errors.UpdateFailedError
+"""Temporal's name of :class:`plait.errors.UpdateFailedError`."""
 
 DEFAULT_ADDRESS = "http://127.0.0.1:7233"
 EXECUTE_WAIT = 30.0

@@ -291,21 +291,23 @@ class ActivityOptions(TypedDict, total=False):
     cancellation_type: (Literal["try_cancel", "wait_cancellation_completed", "abandon"]
                         | ActivityCancellationType)
     header: dict[str, Any] | None
+    args: Sequence[Any]
+    """Temporal's spelling of the activity's arguments, as a list (after any positional)."""
 
 
 # Typed forms first: an async activity, a sync one (run in a thread), then by name (untyped).
 @overload
-def start_activity(activity: Callable[[*Ts], Awaitable[R]], *args: *Ts,
+def start_activity(activity: Callable[[*Ts], Awaitable[R]], *positional: *Ts,
                    **options: Unpack[ActivityOptions]) -> asyncio.Future[R]: ...
 @overload
-def start_activity(activity: Callable[[*Ts], R], *args: *Ts,
+def start_activity(activity: Callable[[*Ts], R], *positional: *Ts,
                    **options: Unpack[ActivityOptions]) -> asyncio.Future[R]: ...
 @overload
-def start_activity(activity: str, *args: Any,
+def start_activity(activity: str, *positional: Any,
                    **options: Unpack[ActivityOptions]) -> asyncio.Future[Any]: ...
 def start_activity(
     activity: Callable[[*Ts], Any] | str,
-    *args: *Ts,
+    *positional: *Ts,
     task_queue: str | None = None,
     start_to_close_timeout: timedelta | None = None,
     schedule_to_close_timeout: timedelta | None = None,
@@ -316,6 +318,7 @@ def start_activity(
     cancellation_type: (Literal["try_cancel", "wait_cancellation_completed", "abandon"]
                         | ActivityCancellationType) = "try_cancel",
     header: dict[str, Any] | None = None,
+    args: Sequence[Any] = (),
 ) -> asyncio.Future[Any]:
     """Schedule an activity and return at once; await the result for its outcome."""
     if start_to_close_timeout is None and schedule_to_close_timeout is None:
@@ -333,7 +336,7 @@ def start_activity(
     command = {
         "activity_type": name,
         "task_queue": task_queue or inst.info.task_queue,
-        "input": encode_args(args),
+        "input": encode_args((*positional, *args)),
         "start_to_close_timeout": _seconds(start_to_close_timeout),
         "schedule_to_close_timeout": _seconds(schedule_to_close_timeout),
         "schedule_to_start_timeout": _seconds(schedule_to_start_timeout),
@@ -348,46 +351,46 @@ def start_activity(
 
 
 @overload
-async def execute_activity(activity: Callable[[*Ts], Awaitable[R]], *args: *Ts,
+async def execute_activity(activity: Callable[[*Ts], Awaitable[R]], *positional: *Ts,
                            **options: Unpack[ActivityOptions]) -> R: ...
 @overload
-async def execute_activity(activity: Callable[[*Ts], R], *args: *Ts,
+async def execute_activity(activity: Callable[[*Ts], R], *positional: *Ts,
                            **options: Unpack[ActivityOptions]) -> R: ...
 @overload
-async def execute_activity(activity: str, *args: Any,
+async def execute_activity(activity: str, *positional: Any,
                            **options: Unpack[ActivityOptions]) -> Any: ...
-async def execute_activity(activity: Callable[[*Ts], Any] | str, *args: *Ts,
+async def execute_activity(activity: Callable[[*Ts], Any] | str, *positional: *Ts,
                            **options: Any) -> Any:
     """Run an activity to its final outcome (retries included); raises ``ActivityError``."""
-    return await start_activity(activity, *args, **options)
+    return await start_activity(activity, *positional, **options)
 
 
 # Temporal's names for an activity that is a method (``MyActivities.charge``, unbound): in
 # plait the plain functions take methods too, bound or not; these are the same calls.
 @overload
-def start_activity_method(activity: Callable[[SelfT, *Ts], Awaitable[R]], *args: *Ts,
+def start_activity_method(activity: Callable[[SelfT, *Ts], Awaitable[R]], *positional: *Ts,
                           **options: Unpack[ActivityOptions]) -> asyncio.Future[R]: ...
 @overload
-def start_activity_method(activity: Callable[[SelfT, *Ts], R], *args: *Ts,
+def start_activity_method(activity: Callable[[SelfT, *Ts], R], *positional: *Ts,
                           **options: Unpack[ActivityOptions]) -> asyncio.Future[R]: ...
-def start_activity_method(activity: Callable[[SelfT, *Ts], Any], *args: *Ts,
+def start_activity_method(activity: Callable[[SelfT, *Ts], Any], *positional: *Ts,
                           **options: Any) -> asyncio.Future[Any]:
     """:func:`start_activity` for an activity given as ``Class.method``."""
     fn: Any = activity
-    return start_activity(fn, *args, **options)
+    return start_activity(fn, *positional, **options)
 
 
 @overload
-async def execute_activity_method(activity: Callable[[SelfT, *Ts], Awaitable[R]], *args: *Ts,
+async def execute_activity_method(activity: Callable[[SelfT, *Ts], Awaitable[R]], *positional: *Ts,
                                   **options: Unpack[ActivityOptions]) -> R: ...
 @overload
-async def execute_activity_method(activity: Callable[[SelfT, *Ts], R], *args: *Ts,
+async def execute_activity_method(activity: Callable[[SelfT, *Ts], R], *positional: *Ts,
                                   **options: Unpack[ActivityOptions]) -> R: ...
-async def execute_activity_method(activity: Callable[[SelfT, *Ts], Any], *args: *Ts,
+async def execute_activity_method(activity: Callable[[SelfT, *Ts], Any], *positional: *Ts,
                                   **options: Any) -> Any:
     """:func:`execute_activity` for an activity given as ``Class.method``."""
     fn: Any = activity
-    return await start_activity(fn, *args, **options)
+    return await start_activity(fn, *positional, **options)
 
 
 def upsert_search_attributes(attrs: dict[str, Any]) -> None:
@@ -463,19 +466,21 @@ class ChildWorkflowOptions(TypedDict, total=False):
     memo: dict[str, Any] | None
     search_attributes: dict[str, Any] | None
     header: dict[str, Any] | None
+    args: Sequence[Any]
+    """Temporal's spelling of the child's arguments, as a list (after any positional)."""
 
 
 @overload
-async def start_child_workflow(workflow: Callable[[SelfT, *Ts], Awaitable[R]], *args: *Ts,
+async def start_child_workflow(workflow: Callable[[SelfT, *Ts], Awaitable[R]], *positional: *Ts,
                                **options: Unpack[ChildWorkflowOptions]
                                ) -> ChildWorkflowHandle[R]: ...
 @overload
-async def start_child_workflow(workflow: str | type, *args: Any,
+async def start_child_workflow(workflow: str | type, *positional: Any,
                                **options: Unpack[ChildWorkflowOptions]
                                ) -> ChildWorkflowHandle[Any]: ...
 async def start_child_workflow(
     workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
-    *args: *Ts,
+    *positional: *Ts,
     id: str | None = None,
     task_queue: str | None = None,
     parent_close_policy: Literal["terminate", "request_cancel", "abandon"] | ParentClosePolicy
@@ -486,13 +491,14 @@ async def start_child_workflow(
     memo: dict[str, Any] | None = None,
     search_attributes: dict[str, Any] | None = None,
     header: dict[str, Any] | None = None,
+    args: Sequence[Any] = (),
 ) -> ChildWorkflowHandle[Any]:
     """Start a child workflow and return once it has started (the id defaults to
     ``<parent id>-child-<n>``); raises ``WorkflowAlreadyStartedError`` if the id is taken."""
     name, ret_hint = _workflow_ref(workflow)
     started, result, wid = _instance().start_child({
         "workflow_type": name, "workflow_id": id, "task_queue": task_queue,
-        "input": encode_args(args), "parent_close_policy": str(parent_close_policy),
+        "input": encode_args((*positional, *args)), "parent_close_policy": str(parent_close_policy),
         "execution_timeout": _seconds(execution_timeout),
         "task_timeout": _seconds(task_timeout), "id_reuse_policy": str(id_reuse_policy),
         "memo": memo, "search_attributes": search_attributes, "header": header or {}},
@@ -502,23 +508,25 @@ async def start_child_workflow(
 
 
 @overload
-async def execute_child_workflow(workflow: Callable[[SelfT, *Ts], Awaitable[R]], *args: *Ts,
+async def execute_child_workflow(workflow: Callable[[SelfT, *Ts], Awaitable[R]], *positional: *Ts,
                                  **options: Unpack[ChildWorkflowOptions]) -> R: ...
 @overload
-async def execute_child_workflow(workflow: str | type, *args: Any,
+async def execute_child_workflow(workflow: str | type, *positional: Any,
                                  **options: Unpack[ChildWorkflowOptions]) -> Any: ...
 async def execute_child_workflow(workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
-                                 *args: *Ts, **options: Any) -> Any:
+                                 *positional: *Ts, **options: Any) -> Any:
     """Run a child workflow to its end; raises ``ChildWorkflowError`` when it did not complete."""
-    return await (await start_child_workflow(workflow, *args, **options))
+    return await (await start_child_workflow(workflow, *positional, **options))
 
 
-def continue_as_new(*args: Any, task_queue: str | None = None,
-                    workflow: Callable[..., Any] | type | str | None = None) -> NoReturn:
+def continue_as_new(*positional: Any, task_queue: str | None = None,
+                    workflow: Callable[..., Any] | type | str | None = None,
+                    args: Sequence[Any] = ()) -> NoReturn:
     """Close this run as CONTINUED_AS_NEW and start a fresh run (fresh history) of the same
-    workflow id with these arguments. Never returns."""
+    workflow id with these arguments (``args=[...]``: Temporal's spelling). Never returns."""
     _instance()
-    command: dict[str, Any] = {"input": encode_args(args), "task_queue": task_queue}
+    command: dict[str, Any] = {"input": encode_args((*positional, *args)),
+                               "task_queue": task_queue}
     if workflow is not None:
         command["workflow_type"] = _workflow_ref(workflow)[0]
     raise ContinueAsNew(command)
