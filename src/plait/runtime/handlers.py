@@ -29,6 +29,10 @@ __all__ = ["Handlers"]
 log = logging.getLogger("plait.workflow")
 
 
+HANDLER_TASK = "handler: "
+"""The name prefix of a signal or update handler's task."""
+
+
 class Handlers:
     """Signal, update and query handling; state lives on the instance."""
 
@@ -42,7 +46,7 @@ class Handlers:
     _failure: TaskFailure | None
     _signal_handlers: dict[str, Callable[..., Any]]
     _pending_signals: dict[str, list[list[Any]]]
-    _handlers_running: int
+    _tasks: list[asyncio.Task[Any]] | None
     _random: Any
     _patch_memo: dict[str, bool]
 
@@ -168,20 +172,17 @@ class Handlers:
         except BaseException as exc:
             self._handler_failed(exc)
 
-    def _handler_task(self, coro: Any, name: str) -> asyncio.Task[Any]:
-        """A handler's task, counted while it runs (``all_handlers_finished``)."""
-        self._handlers_running += 1
-        task = self.create_task(coro, name=name)
-        task.add_done_callback(self._handler_finished)
-        return task
-
-    def _handler_finished(self, task: asyncio.Task[Any]) -> None:
-        self._handlers_running -= 1
+    def _handler_task(self, coro: Any, what: str) -> asyncio.Task[Any]:
+        """A handler's task, named so that ``all_handlers_finished`` can find it. (Derived
+        from the instance's task list rather than counted in an attribute of its own: a
+        cached instance stays small only with few attributes, ``test_cache_memory``.)"""
+        return self.create_task(coro, name=HANDLER_TASK + what)
 
     def all_handlers_finished(self) -> bool:
         """No async signal or update handler is still running: what a workflow waits for
         before it returns, so that no update is left without its answer."""
-        return self._handlers_running == 0
+        return not any(t.get_name().startswith(HANDLER_TASK) and not t.done()
+                       for t in self._tasks or ())
 
     def _on_handler_done(self, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and task.exception() is not None:

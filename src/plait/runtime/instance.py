@@ -112,8 +112,6 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
         self._externals: dict[str, asyncio.Future[None]] = {}
         self._signal_handlers: dict[str, Callable[..., Any]] = {}
         self._pending_signals: dict[str, list[list[Any]]] = {}
-        self._handlers_running = 0
-        """Async signal and update handlers started and not yet finished."""
         self.cancel_requested = False
         self.rejections: list[dict[str, Any]] = []
         """Updates refused by their validator in the last activation (no history event)."""
