@@ -5,6 +5,8 @@ handles wait for the stage asked for."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -120,3 +122,37 @@ async def test_update_handles_wait_for_the_stage_asked(env: WorkflowEnvironment,
         assert sorted([await admitted.result(), await accepted.result()]) in ([1, 3], [2, 3])
         assert await handle.get_update_handle(accepted.id).result() == (
             await accepted.result())
+
+
+overrun_stopped = threading.Event()
+
+
+@activity.defn
+def overrun() -> None:
+    try:
+        for _ in range(600):  # 30 s: far past its start-to-close timeout
+            activity.heartbeat()
+            time.sleep(0.05)
+    except errors.CancelledError:
+        overrun_stopped.set()
+        raise
+
+
+@workflow.defn
+class Overrun:
+    @workflow.run
+    async def run(self) -> str:
+        try:
+            await workflow.execute_activity(overrun, start_to_close_timeout=timedelta(seconds=1),
+                                            retry_policy=RetryPolicy(maximum_attempts=1))
+        except errors.ActivityError as err:
+            return type(err.cause).__name__
+        return "completed"
+
+
+async def test_a_sync_activity_past_its_deadline_is_stopped_at_its_heartbeat(
+        env: WorkflowEnvironment, queue: str) -> None:
+    async with Worker(env.client, task_queue=queue, workflows=[Overrun], activities=[overrun]):
+        assert await env.client.execute_workflow(Overrun.run, id=f"overrun-{queue}",
+                                                 task_queue=queue) == "TimeoutError"
+        await eventually(overrun_stopped.is_set, what="the thread heard it at a heartbeat")

@@ -381,6 +381,11 @@ class _Heartbeat:
             self.on_lost()
 
     def stop(self) -> None:
+        """The attempt is over for the worker. A sync activity's thread may still run (the
+        worker stopped waiting at its start-to-close deadline, or is shutting down): it is
+        told so at its next ``heartbeat()``, which raises, as on a cancel."""
         self.stopped = True
+        if self.context is not None:
+            self.context.cancelled = True
         if self.sender is not None:
             self.sender.cancel()
