@@ -425,6 +425,15 @@ def _filter_params(workflow_type: str | None, status: str | None,
     return params
 
 
+def _result_hint(handler: Callable[..., Any] | str, result_type: Any) -> Any:
+    """How to decode a query's or update's result: as asked, else as the handler returns."""
+    from plait.protocol.payload import hints_of
+
+    if result_type is not None:
+        return result_type
+    return Any if isinstance(handler, str) else hints_of(handler)[1]
+
+
 def _id_policies(reuse: str, conflict: str) -> tuple[str, str]:
     """Temporal's reuse policy ``TERMINATE_IF_RUNNING`` is plait's conflict policy
     ``terminate_existing`` (with duplicates allowed); every other value passes as it is."""
@@ -509,61 +518,58 @@ class WorkflowHandle(Generic[R]):
         raw = await self.client.api.workflow_history(self.id, self.run_id)
         return History.from_dict(raw)
 
-    async def signal(self, signal: Callable[..., Any] | str, *args: Any,
-                     request_id: str | None = None) -> None:
-        """Deliver a signal; it is durable once this returns, and handled in order."""
+    async def signal(self, signal: Callable[..., Any] | str, *positional: Any,
+                     request_id: str | None = None, args: Sequence[Any] = ()) -> None:
+        """Deliver a signal; it is durable once this returns, and handled in order.
+        (``args=[...]``, here and on queries and updates: Temporal's spelling of several
+        arguments, after any positional ones.)"""
         await self.client.api.signal_workflow(
-            self.id, self.run_id, name=_handler_name(signal), input=encode_args(args),
-            request_id=request_id or str(uuid.uuid4()))
+            self.id, self.run_id, name=_handler_name(signal),
+            input=encode_args((*positional, *args)), request_id=request_id or str(uuid.uuid4()))
 
-    async def query(self, query: Callable[..., Any] | str, *args: Any,
-                    timeout: timedelta = timedelta(seconds=10)) -> Any:
+    async def query(self, query: Callable[..., Any] | str, *positional: Any,
+                    timeout: timedelta = timedelta(seconds=10), args: Sequence[Any] = (),
+                    result_type: Any = None) -> Any:
         """Read the workflow's state through its query handler (answered by a worker, from
-        its cache or by replay); nothing is written to the history."""
-        from plait.protocol.payload import hints_of
-
-        hint = Any if isinstance(query, str) else hints_of(query)[1]
+        its cache or by replay); nothing is written to the history. The result is decoded
+        as ``result_type``, by default the handler's return type."""
         resp = await self.client.api.query_workflow(
-            self.id, self.run_id, name=_handler_name(query), input=encode_args(args),
-            timeout=timeout.total_seconds())
-        return decode(resp.get("result"), hint)
+            self.id, self.run_id, name=_handler_name(query),
+            input=encode_args((*positional, *args)), timeout=timeout.total_seconds())
+        return decode(resp.get("result"), _result_hint(query, result_type))
 
-    async def execute_update(self, update: Callable[..., Any] | str, *args: Any,
-                             id: str | None = None) -> Any:
+    async def execute_update(self, update: Callable[..., Any] | str, *positional: Any,
+                             id: str | None = None, args: Sequence[Any] = (),
+                             result_type: Any = None) -> Any:
         """Send an update and wait for its handler's result; ``UpdateFailedError`` if the
         validator rejected it or the handler raised. The id makes it idempotent."""
-        from plait.protocol.payload import hints_of
-
         uid = id or str(uuid.uuid4())
-        hint = Any if isinstance(update, str) else hints_of(update)[1]
         resp = await self.client.api.update_workflow(
             self.id, self.run_id, update_id=uid, name=_handler_name(update),
-            input=encode_args(args), wait=30)
-        return await self._update_outcome(resp, uid, hint, resp.get("run_id"))
+            input=encode_args((*positional, *args)), wait=30)
+        return await self._update_outcome(resp, uid, _result_hint(update, result_type),
+                                          resp.get("run_id"))
 
     async def get_update_result(self, update_id: str, *, result_type: Any = Any) -> Any:
         """The outcome of an earlier update (waits while it is still running)."""
         return await self._update_outcome(None, update_id, result_type)
 
-    async def start_update(self, update: Callable[..., Any] | str, *args: Any,
+    async def start_update(self, update: Callable[..., Any] | str, *positional: Any,
                            wait_for_stage: WorkflowUpdateStage | str,
-                           id: str | None = None, result_type: Any = None
-                           ) -> WorkflowUpdateHandle:
+                           id: str | None = None, args: Sequence[Any] = (),
+                           result_type: Any = None) -> WorkflowUpdateHandle:
         """Send an update and return its handle once it reached ``wait_for_stage``:
         ``"admitted"`` (the server has it), ``"accepted"`` (its validator passed and it is in
         the history; a rejection raises ``UpdateFailedError`` here) or ``"completed"``.
         ``await handle.result()`` waits for the handler's result."""
-        from plait.protocol.payload import hints_of
-
         stage = WorkflowUpdateStage(wait_for_stage)
         uid = id or str(uuid.uuid4())
-        if result_type is None:
-            result_type = Any if isinstance(update, str) else hints_of(update)[1]
         resp = await self.client.api.update_workflow(
             self.id, self.run_id, update_id=uid, name=_handler_name(update),
-            input=encode_args(args), wait=30 if stage is WorkflowUpdateStage.COMPLETED else 0)
+            input=encode_args((*positional, *args)),
+            wait=30 if stage is WorkflowUpdateStage.COMPLETED else 0)
         handle = WorkflowUpdateHandle(self, uid, resp.get("run_id") or self.run_id,
-                                      result_type)
+                                      _result_hint(update, result_type))
         if stage is WorkflowUpdateStage.ADMITTED:
             return handle
         if stage is WorkflowUpdateStage.ACCEPTED:

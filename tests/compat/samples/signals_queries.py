@@ -26,6 +26,10 @@ class GreetingWorkflow:
         self.names.append(name)
 
     @workflow.signal
+    def add_names(self, first: str, second: str) -> None:
+        self.names += [first, second]
+
+    @workflow.signal
     def finish(self) -> None:
         self.done = True
 
@@ -42,11 +46,13 @@ async def main() -> None:
             GreetingWorkflow.run, args=["Hello", "!"], id=f"greet-{uuid.uuid4()}",
             task_queue=task_queue, start_signal="add_name", start_signal_args=["ana"])
         await handle.signal(GreetingWorkflow.add_name, "bo")
-        while await handle.query(GreetingWorkflow.count) < 2:
+        await handle.signal(GreetingWorkflow.add_names, args=["cy", "di"])
+        while await handle.query(GreetingWorkflow.count) < 4:
             await asyncio.sleep(0.05)
+        assert await handle.query("count", result_type=int) == 4
         await handle.signal(GreetingWorkflow.finish)
-        result = await handle.result()
-    assert result == "Hello ana, bo!", result
+        result = await client.get_workflow_handle(handle.id, result_type=str).result()
+    assert result == "Hello ana, bo, cy, di!", result
     print(result)
 
 
