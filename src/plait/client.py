@@ -184,8 +184,6 @@ class StartWorkflowOptions(TypedDict, total=False):
     header: dict[str, Any] | None
     request_id: str | None
     """Deduplicates a repeated start (a fresh one by default)."""
-    args: Sequence[Any]
-    """Temporal's spelling of the workflow's arguments, as a list (after any positional)."""
 
 
 class Client:
@@ -236,6 +234,11 @@ class Client:
 
     # -- workflows ----------------------------------------------------------------------------
     @overload
+    async def start_workflow(self, workflow: Callable[..., Awaitable[R]], *,
+                             args: Sequence[Any], **options: Unpack[StartWorkflowOptions]
+                             ) -> WorkflowHandle[R]: ...
+
+    @overload
     async def start_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]],
                              *positional: *Ts, **options: Unpack[StartWorkflowOptions]
                              ) -> WorkflowHandle[R]: ...
@@ -244,8 +247,11 @@ class Client:
     async def start_workflow(self, workflow: str | type, *positional: Any,
                              **options: Unpack[StartWorkflowOptions]) -> WorkflowHandle[Any]: ...
 
-    async def start_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
-                             *positional: *Ts, **options: Any) -> WorkflowHandle[Any]:
+    # mypy cannot match the *Ts overload with an implementation that also takes the args=
+    # overload's ``Callable[..., R]``: the overloads are what callers are checked against.
+    async def start_workflow(  # type: ignore[misc]
+            self, workflow: Callable[..., Awaitable[Any]] | type | str, *positional: Any,
+            **options: Any) -> WorkflowHandle[Any]:
         """Start a workflow; raises ``WorkflowAlreadyStartedError`` when its id is running.
 
         ``workflow`` is the ``@workflow.run`` method (``Order.run``: its arguments and result
@@ -302,6 +308,11 @@ class Client:
         return handle
 
     @overload
+    async def execute_workflow(self, workflow: Callable[..., Awaitable[R]], *,
+                               args: Sequence[Any], **options: Unpack[StartWorkflowOptions]
+                               ) -> R: ...
+
+    @overload
     async def execute_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]],
                                *positional: *Ts, **options: Unpack[StartWorkflowOptions]
                                ) -> R: ...
@@ -310,8 +321,9 @@ class Client:
     async def execute_workflow(self, workflow: str | type, *positional: Any,
                                **options: Unpack[StartWorkflowOptions]) -> Any: ...
 
-    async def execute_workflow(self, workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
-                               *positional: *Ts, **options: Any) -> Any:
+    async def execute_workflow(  # type: ignore[misc]  # (see start_workflow)
+            self, workflow: Callable[..., Awaitable[Any]] | type | str, *positional: Any,
+            **options: Any) -> Any:
         """Start a workflow and wait for its result: one request when it ends within
         ``EXECUTE_WAIT`` seconds (the server answers the start with the outcome)."""
         handle = await self._start(workflow, *positional, **options, wait_result=EXECUTE_WAIT)

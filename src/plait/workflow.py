@@ -291,11 +291,16 @@ class ActivityOptions(TypedDict, total=False):
     cancellation_type: (Literal["try_cancel", "wait_cancellation_completed", "abandon"]
                         | ActivityCancellationType)
     header: dict[str, Any] | None
-    args: Sequence[Any]
-    """Temporal's spelling of the activity's arguments, as a list (after any positional)."""
 
 
-# Typed forms first: an async activity, a sync one (run in a thread), then by name (untyped).
+# Typed forms first: an async activity, a sync one (run in a thread), then by name (untyped);
+# with Temporal's ``args=[...]`` the arguments are not checked against the activity.
+@overload
+def start_activity(activity: Callable[..., Awaitable[R]], *, args: Sequence[Any],
+                   **options: Unpack[ActivityOptions]) -> asyncio.Future[R]: ...
+@overload
+def start_activity(activity: Callable[..., R], *, args: Sequence[Any],
+                   **options: Unpack[ActivityOptions]) -> asyncio.Future[R]: ...
 @overload
 def start_activity(activity: Callable[[*Ts], Awaitable[R]], *positional: *Ts,
                    **options: Unpack[ActivityOptions]) -> asyncio.Future[R]: ...
@@ -305,9 +310,12 @@ def start_activity(activity: Callable[[*Ts], R], *positional: *Ts,
 @overload
 def start_activity(activity: str, *positional: Any,
                    **options: Unpack[ActivityOptions]) -> asyncio.Future[Any]: ...
-def start_activity(
-    activity: Callable[[*Ts], Any] | str,
-    *positional: *Ts,
+# mypy cannot match the *Ts overloads with an implementation that also takes the args=
+# overloads' ``Callable[..., R]`` (it wants the TypeVarTuple in both): the overloads are
+# what callers are checked against.
+def start_activity(  # type: ignore[misc]
+    activity: Callable[..., Any] | str,
+    *positional: Any,
     task_queue: str | None = None,
     start_to_close_timeout: timedelta | None = None,
     schedule_to_close_timeout: timedelta | None = None,
@@ -351,6 +359,12 @@ def start_activity(
 
 
 @overload
+async def execute_activity(activity: Callable[..., Awaitable[R]], *, args: Sequence[Any],
+                           **options: Unpack[ActivityOptions]) -> R: ...
+@overload
+async def execute_activity(activity: Callable[..., R], *, args: Sequence[Any],
+                           **options: Unpack[ActivityOptions]) -> R: ...
+@overload
 async def execute_activity(activity: Callable[[*Ts], Awaitable[R]], *positional: *Ts,
                            **options: Unpack[ActivityOptions]) -> R: ...
 @overload
@@ -359,8 +373,8 @@ async def execute_activity(activity: Callable[[*Ts], R], *positional: *Ts,
 @overload
 async def execute_activity(activity: str, *positional: Any,
                            **options: Unpack[ActivityOptions]) -> Any: ...
-async def execute_activity(activity: Callable[[*Ts], Any] | str, *positional: *Ts,
-                           **options: Any) -> Any:
+async def execute_activity(  # type: ignore[misc]  # (see start_activity)
+        activity: Callable[..., Any] | str, *positional: Any, **options: Any) -> Any:
     """Run an activity to its final outcome (retries included); raises ``ActivityError``."""
     return await start_activity(activity, *positional, **options)
 
@@ -466,10 +480,12 @@ class ChildWorkflowOptions(TypedDict, total=False):
     memo: dict[str, Any] | None
     search_attributes: dict[str, Any] | None
     header: dict[str, Any] | None
-    args: Sequence[Any]
-    """Temporal's spelling of the child's arguments, as a list (after any positional)."""
 
 
+@overload
+async def start_child_workflow(workflow: Callable[..., Awaitable[R]], *, args: Sequence[Any],
+                               **options: Unpack[ChildWorkflowOptions]
+                               ) -> ChildWorkflowHandle[R]: ...
 @overload
 async def start_child_workflow(workflow: Callable[[SelfT, *Ts], Awaitable[R]], *positional: *Ts,
                                **options: Unpack[ChildWorkflowOptions]
@@ -478,9 +494,9 @@ async def start_child_workflow(workflow: Callable[[SelfT, *Ts], Awaitable[R]], *
 async def start_child_workflow(workflow: str | type, *positional: Any,
                                **options: Unpack[ChildWorkflowOptions]
                                ) -> ChildWorkflowHandle[Any]: ...
-async def start_child_workflow(
-    workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
-    *positional: *Ts,
+async def start_child_workflow(  # type: ignore[misc]  # (see start_activity)
+    workflow: Callable[..., Awaitable[Any]] | type | str,
+    *positional: Any,
     id: str | None = None,
     task_queue: str | None = None,
     parent_close_policy: Literal["terminate", "request_cancel", "abandon"] | ParentClosePolicy
@@ -508,13 +524,17 @@ async def start_child_workflow(
 
 
 @overload
+async def execute_child_workflow(workflow: Callable[..., Awaitable[R]], *, args: Sequence[Any],
+                                 **options: Unpack[ChildWorkflowOptions]) -> R: ...
+@overload
 async def execute_child_workflow(workflow: Callable[[SelfT, *Ts], Awaitable[R]], *positional: *Ts,
                                  **options: Unpack[ChildWorkflowOptions]) -> R: ...
 @overload
 async def execute_child_workflow(workflow: str | type, *positional: Any,
                                  **options: Unpack[ChildWorkflowOptions]) -> Any: ...
-async def execute_child_workflow(workflow: Callable[[SelfT, *Ts], Awaitable[R]] | type | str,
-                                 *positional: *Ts, **options: Any) -> Any:
+async def execute_child_workflow(  # type: ignore[misc]  # (see start_activity)
+        workflow: Callable[..., Awaitable[Any]] | type | str, *positional: Any,
+        **options: Any) -> Any:
     """Run a child workflow to its end; raises ``ChildWorkflowError`` when it did not complete."""
     return await (await start_child_workflow(workflow, *positional, **options))
 

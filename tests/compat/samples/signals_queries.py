@@ -26,7 +26,7 @@ class GreetingWorkflow:
         self.names.append(name)
 
     @workflow.signal
-    def add_names(self, first: str, second: str) -> None:
+    async def add_names(self, first: str, second: str) -> None:
         self.names += [first, second]
 
     @workflow.signal
