@@ -87,3 +87,34 @@ async def client_side(client: Client) -> None:
     assert_type(await client.execute_workflow("Order", 1, 2, id="o", task_queue="q"), Any)
     assert_type(client.get_workflow_handle("o-1"), WorkflowHandle[Any])
     assert_type(await client.get_workflow_handle_for(Order.run, "o-1").result(), str)
+
+
+async def temporal_spellings(client: Client) -> None:
+    """Issue 18: Temporal's spellings type-check too (docs/from-temporal.md)."""
+    from plait.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+    assert_type(await client.execute_workflow(Order.run, args=["o-1"], id="o", task_queue="q"),
+                str)
+    handle = await client.start_workflow(
+        Order.run, "o-1", id="o", task_queue="q",
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
+    assert_type(handle, WorkflowHandle[str])
+
+
+@workflow.defn
+class TemporalStyle:
+    @workflow.run
+    async def run(self) -> None:
+        assert_type(await workflow.execute_activity(charge, args=["o", 1],
+                                                    start_to_close_timeout=T), str)
+        assert_type(await workflow.start_activity(
+            charge, "o", 1, start_to_close_timeout=T,
+            cancellation_type=workflow.ActivityCancellationType.ABANDON), str)
+        assert_type(await workflow.execute_activity_method(Billing.refund, "o",
+                                                           start_to_close_timeout=T), bool)
+        await workflow.execute_activity_method(Billing.refund, 1, start_to_close_timeout=T)  # type: ignore[arg-type]
+        assert_type(await workflow.execute_child_workflow(
+            Child.run, args=[3], parent_close_policy=workflow.ParentClosePolicy.ABANDON),
+            list[int])
+        await workflow.wait_condition(workflow.all_handlers_finished)
