@@ -472,6 +472,38 @@ def _workflow_name(workflow: Callable[..., Any] | type | str) -> tuple[str, Any]
     return d.name, d.ret_hint
 
 
+class WorkflowUpdateHandle:
+    """An update sent with :meth:`WorkflowHandle.start_update`: ``await result()``."""
+
+    def __init__(self, workflow: WorkflowHandle[Any], update_id: str, run_id: str | None,
+                 result_type: Any) -> None:
+        self.workflow = workflow
+        self.id = update_id
+        self.workflow_id = workflow.id
+        self.workflow_run_id = run_id
+        self._hint = result_type
+        self._final: dict[str, Any] | None = None
+
+    async def result(self) -> Any:
+        """The handler's result (waits while it runs); ``UpdateFailedError`` if the
+        validator rejected it or the handler raised."""
+        return await self.workflow._update_outcome(self._final, self.id, self._hint,
+                                                   self.workflow_run_id)
+
+    async def _until_accepted(self, resp: dict[str, Any]) -> dict[str, Any]:
+        """Ask again until the update left the ``requested`` stage. The server's update
+        route waits only for the final outcome, so this polls, with backoff (a route that
+        waits for acceptance is a server change, noted in ``docs/from-temporal.md``)."""
+        from plait._backoff import Backoff
+
+        backoff = Backoff(0.01, 0.5)
+        while resp["status"] == "requested":
+            await backoff.wait()
+            resp = await self.workflow.client.api.update_outcome(
+                self.workflow_id, self.workflow_run_id, self.id, wait=0)
+        return resp
+
+
 class WorkflowHandle(Generic[R]):
     """A workflow by id (and run); without a run id, calls go to the latest run. ``R`` is
     what :meth:`result` returns (typed when the handle came from ``start_workflow(Wf.run,
@@ -619,35 +651,3 @@ class WorkflowHandle(Generic[R]):
     async def terminate(self, reason: str = "terminated") -> None:
         await self.client.api.terminate_workflow(self.id, self.run_id, reason=reason,
                                                  request_id=str(uuid.uuid4()))
-
-
-class WorkflowUpdateHandle:
-    """An update sent with :meth:`WorkflowHandle.start_update`: ``await result()``."""
-
-    def __init__(self, workflow: WorkflowHandle[Any], update_id: str, run_id: str | None,
-                 result_type: Any) -> None:
-        self.workflow = workflow
-        self.id = update_id
-        self.workflow_id = workflow.id
-        self.workflow_run_id = run_id
-        self._hint = result_type
-        self._final: dict[str, Any] | None = None
-
-    async def result(self) -> Any:
-        """The handler's result (waits while it runs); ``UpdateFailedError`` if the
-        validator rejected it or the handler raised."""
-        return await self.workflow._update_outcome(self._final, self.id, self._hint,
-                                                   self.workflow_run_id)
-
-    async def _until_accepted(self, resp: dict[str, Any]) -> dict[str, Any]:
-        """Ask again until the update left the ``requested`` stage. The server's update
-        route waits only for the final outcome, so this polls, with backoff (a route that
-        waits for acceptance is a server change, noted in ``docs/from-temporal.md``)."""
-        from plait._backoff import Backoff
-
-        backoff = Backoff(0.01, 0.5)
-        while resp["status"] == "requested":
-            await backoff.wait()
-            resp = await self.workflow.client.api.update_outcome(
-                self.workflow_id, self.workflow_run_id, self.id, wait=0)
-        return resp
