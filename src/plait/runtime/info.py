@@ -36,5 +36,13 @@ class WorkflowInfo:
         :mod:`plait.runtime.history_size`); it changes only between activations."""
         return self._size.suggests_continue_as_new()
 
+    def is_continue_as_new_suggested(self) -> bool:
+        """Temporal's spelling of :attr:`continue_as_new_suggested`."""
+        return self.continue_as_new_suggested
+
+    def get_current_history_length(self) -> int:
+        """The history's length as this activation sees it (Temporal's spelling)."""
+        return self._size.events
+
     def __repr__(self) -> str:
         return f"WorkflowInfo(workflow_id={self.workflow_id!r}, run_id={self.run_id!r})"

@@ -25,7 +25,8 @@ class LoopingWorkflow:
         await workflow.sleep(timedelta(milliseconds=10))
         workflow.random().randint(0, 10)
         workflow.uuid4()
-        if input.iteration < input.limit:
+        assert workflow.info().get_current_history_length() > 0
+        if input.iteration < input.limit or workflow.info().is_continue_as_new_suggested():
             workflow.continue_as_new(LoopInput(input.iteration + 1, input.limit))
         return f"done after {input.iteration} at {workflow.now().year}"
 
