@@ -14,6 +14,8 @@ from tests.compat.rewrite import rewrite, run_sample, samples
 @pytest.mark.parametrize("sample", samples(), ids=lambda p: p.stem)
 async def test_sample_runs_unchanged(sample: Path, env: WorkflowEnvironment,
                                      tmp_path: Path) -> None:
+    if sample.stem == "pydantic_converter":
+        pytest.importorskip("pydantic")  # not a dependency of plait's (a dev tool brings it)
     outcome = await run_sample(sample, env.address, tmp_path)
     assert outcome.unchanged, f"exit {outcome.code}\n{outcome.stderr}"
 
