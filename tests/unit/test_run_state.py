@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from plait.protocol.jsoncodec import dumps, loads
 from plait.store.run_state import ChildLink, ParentLink, RunState, UpdateEntry, WorkflowTaskRef
 
 
@@ -16,7 +15,7 @@ def test_a_round_trip_through_json_is_exact() -> None:
         updates={"u": UpdateEntry("set", "completed", None, {}, {"encoding": "json",
                                                                   "data": 5})},
         cancel_requested=True)
-    assert RunState.from_json(loads(dumps(state))) == state
+    assert RunState.decode(state.encode()) == state
 
 
 def test_a_row_of_an_older_version_loads() -> None:
@@ -35,3 +34,18 @@ def test_a_row_of_an_older_version_loads() -> None:
     assert state.updates["u1"] == UpdateEntry("n", "requested", [], {})
     assert state.updates["u3"].status == "completed" and state.updates["u3"].result is None
     assert RunState.from_json({}) == RunState()
+
+
+def test_a_row_written_with_every_field_spelled_out_loads() -> None:
+    """The previous version wrote every field, nulls included."""
+    state = RunState.decode(
+        '{"wt": null, "upto": 3, "sticky": null, "task_timeout": 10, "deadline": null,'
+        ' "parent": null, "children": {}, "first_run_id": "r", "attempt": 1,'
+        ' "retry_policy": null, "input": [], "header": {}, "buffered": 0, "buffer": [],'
+        ' "last_wt_scheduled_event_id": 2, "last_task_failure": null, "cancel_requested": false,'
+        ' "updates": {"u": {"name": "n", "status": "completed", "input": null, "header": {},'
+        ' "result": null, "failure": null}}}')
+    assert state.upto == 3 and state.task_timeout == 10.0 and state.wt is None
+    assert state.updates["u"] == UpdateEntry("n", "completed")
+    assert RunState.decode(state.encode()) == state
+    assert len(RunState().encode()) == 2  # defaults are not written: "{}"

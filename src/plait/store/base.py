@@ -87,7 +87,7 @@ class TimerRow:
 
 def _execution(ns: str, r: Sequence[Any]) -> ExecutionRow:
     return ExecutionRow(ns, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7],
-                        RunState.from_json(loads(r[8])),
+                        RunState.decode(r[8]),
                         loads(r[9]) if r[9] else None, loads(r[10]) if r[10] else {},
                         loads(r[11]) if r[11] else None)
 
@@ -129,7 +129,7 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         self._exec("insert_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
                   workflow_type=e.workflow_type, task_queue=e.task_queue, status=e.status,
                   start_time=e.start_time, next_event_id=e.next_event_id,
-                  state=dumps_str(e.state), search_attributes=dumps_str(e.search_attributes),
+                  state=e.state.encode(), search_attributes=dumps_str(e.search_attributes),
                   memo=dumps_str(e.memo) if e.memo is not None else None)
         self.set_current_run(e.namespace, e.workflow_id, e.run_id)
         self._index_search_attributes(e, e.search_attributes)
@@ -165,7 +165,7 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
     def update_execution(self, e: ExecutionRow, expected_next_event_id: int) -> None:
         cur = self._exec("update_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
                         status=e.status, close_time=e.close_time,
-                        next_event_id=e.next_event_id, state=dumps_str(e.state),
+                        next_event_id=e.next_event_id, state=e.state.encode(),
                         result=dumps_str(e.result) if e.result is not None else None,
                         expected=expected_next_event_id)
         if cur.rowcount != 1:

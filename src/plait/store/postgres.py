@@ -291,7 +291,7 @@ class PgTxn(Txn):
         self._now_locked(key)
         self._executions[key] = (
             e.workflow_id, e.run_id, e.workflow_type, e.task_queue, e.status, e.start_time,
-            None, e.next_event_id, dumps_str(e.state), None, dumps_str(e.search_attributes),
+            None, e.next_event_id, e.state.encode(), None, dumps_str(e.search_attributes),
             dumps_str(e.memo) if e.memo is not None else None)
 
     def set_current_run(self, ns: str, wid: str, rid: str) -> None:
@@ -315,7 +315,7 @@ class PgTxn(Txn):
     def update_execution(self, e: ExecutionRow, expected_next_event_id: int) -> None:
         key = (e.namespace, e.workflow_id, e.run_id)
         self.lock_run(*key)
-        state, result = dumps_str(e.state), dumps_str(e.result) if e.result is not None else None
+        state, result = e.state.encode(), dumps_str(e.result) if e.result is not None else None
         cur = self._exec("update_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
                         status=e.status, close_time=e.close_time,
                         next_event_id=e.next_event_id, state=state, result=result,

@@ -1,30 +1,31 @@
 """What the server keeps about a run between its state changes, beside the history.
 
 Stored as one JSON document in the run's row (``executions.state``); the fields are the
-server's, the shape is pinned here so every module reads and writes the same names. Rows
-written by older versions (missing fields, the ``buffer`` list) still load.
+server's, the shape is pinned here so every module reads and writes the same names. The
+document is read and written on every state change of a run, so it is a msgspec ``Struct``,
+decoded straight from the column's text (no dict in between) and written without the fields
+at their defaults. Rows written by older versions (missing fields, the ``buffer`` list) load.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
+
+import msgspec
 
 __all__ = ["ChildLink", "ParentLink", "RunState", "UpdateEntry", "WorkflowTaskRef"]
 
 
-@dataclasses.dataclass(slots=True)
-class WorkflowTaskRef:
+class WorkflowTaskRef(msgspec.Struct, omit_defaults=True):
     """The run's workflow task in flight (scheduled, or out at a worker)."""
 
     task_id: int
-    scheduled_event_id: int
+    scheduled_event_id: int = 0
     """0 for a silent re-offer of a failing task that reuses the last scheduled event."""
-    attempt: int
+    attempt: int = 1
 
 
-@dataclasses.dataclass(slots=True)
-class ParentLink:
+class ParentLink(msgspec.Struct, omit_defaults=True):
     """Where a child run reports its close."""
 
     namespace: str
@@ -34,8 +35,7 @@ class ParentLink:
     initiated_event_id: int
 
 
-@dataclasses.dataclass(slots=True)
-class ChildLink:
+class ChildLink(msgspec.Struct, omit_defaults=True):
     """A child this run started, and what happens to it when this run closes."""
 
     workflow_id: str
@@ -44,8 +44,7 @@ class ChildLink:
     """terminate | request_cancel | abandon"""
 
 
-@dataclasses.dataclass(slots=True)
-class UpdateEntry:
+class UpdateEntry(msgspec.Struct, omit_defaults=True):
     """An update from its request to its outcome (see :mod:`plait.server.updates`)."""
 
     name: str
@@ -53,13 +52,12 @@ class UpdateEntry:
     """requested | accepted | completed | rejected | failed"""
     input: list[Any] | None = None
     """Kept until the workflow has seen it (accepted or rejected)."""
-    header: dict[str, Any] = dataclasses.field(default_factory=dict)
+    header: dict[str, Any] = msgspec.field(default_factory=dict)
     result: Any = None
     failure: dict[str, Any] | None = None
 
 
-@dataclasses.dataclass(slots=True)
-class RunState:
+class RunState(msgspec.Struct, omit_defaults=True):
     wt: WorkflowTaskRef | None = None
     upto: int = 0
     """The last event a worker's cache of this run has seen (the previous task's end)."""
@@ -69,45 +67,36 @@ class RunState:
     deadline: float | None = None
     """The execution timeout's deadline, across continue-as-new and retries."""
     parent: ParentLink | None = None
-    children: dict[str, ChildLink] = dataclasses.field(default_factory=dict)
+    children: dict[str, ChildLink] = msgspec.field(default_factory=dict)
     first_run_id: str = ""
     attempt: int = 1
     """Runs of a retried workflow (``retry_policy``) count from 1."""
     retry_policy: dict[str, Any] | None = None
-    input: list[Any] = dataclasses.field(default_factory=list)
+    input: list[Any] = msgspec.field(default_factory=list)
     """The input and header a retry starts again with (kept only with a retry policy)."""
-    header: dict[str, Any] = dataclasses.field(default_factory=dict)
+    header: dict[str, Any] = msgspec.field(default_factory=dict)
     buffered: int = 0
     """Inputs waiting in ``buffered_events`` while a workflow task is out."""
-    buffer: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    buffer: list[dict[str, Any]] = msgspec.field(default_factory=list)
     """Inputs buffered inside this document by versions before ``buffered_events``."""
     last_wt_scheduled_event_id: int = 0
     last_task_failure: dict[str, Any] | None = None
-    updates: dict[str, UpdateEntry] = dataclasses.field(default_factory=dict)
+    updates: dict[str, UpdateEntry] = msgspec.field(default_factory=dict)
     cancel_requested: bool = False
 
     @classmethod
+    def decode(cls, raw: str | bytes) -> RunState:
+        """The state a row's column holds (any version's)."""
+        return _DECODER.decode(raw)
+
+    def encode(self) -> str:
+        return _ENCODER.encode(self).decode()
+
+    @classmethod
     def from_json(cls, d: dict[str, Any]) -> RunState:
-        """The state a row holds (any version's)."""
-        wt, parent = d.get("wt"), d.get("parent")
-        return cls(
-            wt=WorkflowTaskRef(wt["task_id"], wt.get("scheduled_event_id") or 0,
-                               wt.get("attempt", 1)) if wt else None,
-            upto=int(d.get("upto") or 0), sticky=d.get("sticky"),
-            task_timeout=float(d.get("task_timeout") or 10.0), deadline=d.get("deadline"),
-            parent=ParentLink(parent["namespace"], parent["workflow_id"], parent["run_id"],
-                              str(parent["seq"]), parent["initiated_event_id"])
-            if parent else None,
-            children={str(k): ChildLink(c["workflow_id"], c["run_id"], c["policy"])
-                      for k, c in (d.get("children") or {}).items()},
-            first_run_id=d.get("first_run_id") or "", attempt=int(d.get("attempt") or 1),
-            retry_policy=d.get("retry_policy"), input=d.get("input") or [],
-            header=d.get("header") or {}, buffered=int(d.get("buffered") or 0),
-            buffer=d.get("buffer") or [],
-            last_wt_scheduled_event_id=int(d.get("last_wt_scheduled_event_id") or 0),
-            last_task_failure=d.get("last_task_failure"),
-            updates={uid: UpdateEntry(u.get("name", ""), u["status"], u.get("input"),
-                                      u.get("header") or {}, u.get("result"),
-                                      u.get("failure"))
-                     for uid, u in (d.get("updates") or {}).items()},
-            cancel_requested=bool(d.get("cancel_requested")))
+        """The state of a document already parsed (tests, tools)."""
+        return msgspec.convert(d, cls, strict=False)
+
+
+_DECODER = msgspec.json.Decoder(RunState, strict=False)
+_ENCODER = msgspec.json.Encoder()
