@@ -17,6 +17,8 @@ __all__ = [
     "NonDeterminismError",
     "PlaitError",
     "RPCError",
+    "ScheduleAlreadyExistsError",
+    "ScheduleNotFoundError",
     "TerminatedError",
     "TimeoutError",
     "UpdateFailedError",
@@ -161,6 +163,14 @@ class WorkflowAlreadyStartedError(PlaitError):
 
 class WorkflowNotFoundError(PlaitError):
     """No workflow (or run) with this id exists in the namespace."""
+
+
+class ScheduleAlreadyExistsError(PlaitError):
+    """A schedule with this id exists in the namespace."""
+
+
+class ScheduleNotFoundError(PlaitError):
+    """No schedule with this id exists in the namespace."""
 
 
 class NonDeterminismError(PlaitError):

@@ -147,6 +147,8 @@ class ScheduleDescription(Struct, kw_only=True):
     num_skipped: int
     buffered: int
     """Due times waiting for the running workflow to close (buffer policies)."""
+    remaining_actions: int | None
+    """Scheduled starts left under `limited_actions`; null: unlimited."""
 
 
 class ScheduleListEntry(Struct, kw_only=True):
@@ -158,6 +160,8 @@ class ScheduleListEntry(Struct, kw_only=True):
 
 class ScheduleList(Struct, kw_only=True):
     schedules: list[ScheduleListEntry]
+    next_page_token: str | None = None
+    """Pass as `next_page_token` for the next page; null on the last one."""
 
 
 class Scheduled(Struct, kw_only=True):
