@@ -4,6 +4,8 @@ time decided twice starts one run."""
 
 from __future__ import annotations
 
+import pytest
+
 from plait.protocol.enums import ScheduleOverlap
 from plait.protocol.schedules import CreateScheduleRequest
 from plait.server import schedule_actions, schedules
@@ -72,3 +74,16 @@ async def test_started_runs_carry_the_schedule_id(store: Store) -> None:
 
 def _stamp(ts: float) -> str:
     return workflow_id_for("", ts)[1:]
+
+
+async def test_a_failing_look_is_retried_later_not_in_a_loop(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    await create(store, T0 + 1)
+
+    def broken(ctx: Ctx, row: object) -> None:
+        raise RuntimeError("a bug")
+    monkeypatch.setattr(schedule_actions, "_look", broken)
+    assert await fire(store, T0 + 61) == 1
+    row = await store.read(lambda t: t.get_schedule(NS, "s"))
+    assert row is not None and row.next_fire_at == T0 + 61 + schedule_actions.RETRY_AFTER
+    assert await store.read(run_ids) == []

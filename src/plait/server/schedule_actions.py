@@ -35,6 +35,8 @@ RECHECK = 1.0
 """Seconds between looks while due times wait behind a running run."""
 MAX_DUE_PER_LOOK = 1000
 """Due times decided in one transaction; a schedule further behind continues at once after."""
+RETRY_AFTER = 5.0
+"""Seconds before a schedule whose look failed is looked at again (not in a tight loop)."""
 
 
 def spec_of(d: ScheduleDefinition) -> Spec:
@@ -53,8 +55,9 @@ def fire_due(ctx: Ctx, limit: int) -> int:
                 if row is not None and row.next_fire_at is not None \
                         and row.next_fire_at <= ctx.now:
                     _look(ctx, row)
-        except Exception as exc:  # the row stays due; it is tried again on a later tick
+        except Exception as exc:  # rolled back alone; looked at again a little later
             log.error("firing schedule %s/%s failed: %s", ns, sid, exc)
+            ctx.txn.set_schedule_fire_at(ns, sid, ctx.now + RETRY_AFTER)
     return len(due)
 
 
@@ -97,8 +100,10 @@ def arm(ctx: Ctx, row: ScheduleRow) -> None:
         ctx.effects.timer(at)
 
 
-def act(ctx: Ctx, row: ScheduleRow, due: float, overlap: ScheduleOverlap) -> ScheduleOutcome:
-    """One due time under ``overlap``: start, skip, buffer, or make room and start."""
+def act(ctx: Ctx, row: ScheduleRow, due: float, overlap: ScheduleOverlap,
+        started: list[ScheduleAction] | None = None) -> ScheduleOutcome:
+    """One due time under ``overlap``: start, skip, buffer, or make room and start; a run
+    started is also added to ``started``."""
     st = row.state
     running = _still_running(ctx, row)
     if running and overlap != ScheduleOverlap.ALLOW_ALL:
@@ -125,7 +130,7 @@ def act(ctx: Ctx, row: ScheduleRow, due: float, overlap: ScheduleOverlap) -> Sch
                                        "(terminate_other)")
             run.save()
         st.running = []
-    return _start(ctx, row, due)
+    return _start(ctx, row, due, started)
 
 
 def start_buffered(ctx: Ctx, row: ScheduleRow) -> None:
@@ -152,7 +157,8 @@ def _still_running(ctx: Ctx, row: ScheduleRow) -> list[ScheduleAction]:
     return alive
 
 
-def _start(ctx: Ctx, row: ScheduleRow, due: float) -> ScheduleOutcome:
+def _start(ctx: Ctx, row: ScheduleRow, due: float,
+           started: list[ScheduleAction] | None = None) -> ScheduleOutcome:
     d, st = row.definition, row.state
     wid = workflow_id_for(d.workflow_id or row.schedule_id, due)
     existing = ctx.txn.current_run(row.namespace, wid)
@@ -163,11 +169,13 @@ def _start(ctx: Ctx, row: ScheduleRow, due: float) -> ScheduleOutcome:
             st.running.append(ScheduleAction(scheduled_time=due, actual_time=ex.start_time,
                                              workflow_id=wid, run_id=existing))
         return _count(ctx, row, ScheduleOutcome.ALREADY_STARTED)
-    started = lifecycle.start_workflow(ctx, row.namespace, _start_request(row, wid))
+    begun = lifecycle.start_workflow(ctx, row.namespace, _start_request(row, wid))
     action = ScheduleAction(scheduled_time=due, actual_time=ctx.now, workflow_id=wid,
-                            run_id=str(started["run_id"]))
+                            run_id=str(begun["run_id"]))
     st.running.append(action)
     st.recent = [*st.recent, action][-RECENT:]
+    if started is not None:
+        started.append(action)
     st.num_actions += 1
     return _count(ctx, row, ScheduleOutcome.STARTED)
 

@@ -26,10 +26,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-__all__ = ["MIN_CATCHUP", "Spec", "SpecError", "jitter_of", "workflow_id_for"]
+__all__ = ["LATEST", "MIN_CATCHUP", "Spec", "SpecError", "jitter_of", "workflow_id_for"]
 
 MIN_CATCHUP = 10.0
 """The shortest catch-up window (API.md): a due time is always given a few seconds."""
+LATEST = 253402300799.0
+"""9999-12-31T23:59:59Z: instants past it have no calendar date (nor a workflow id)."""
 
 
 class SpecError(ValueError):
@@ -71,9 +73,14 @@ class Spec:
                 CronSim(self.cron, dt.datetime.now(zone))
             except CronSimError as e:  # "Bad minute", "Bad day-of-week", ...
                 raise SpecError(f"cron: {self.cron!r}: {str(e).lower()}") from None
+        for name in ("start_at", "end_at"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= LATEST:
+                raise SpecError(f"{name}: must be a Unix timestamp between 1970 and 9999")
         if self.interval is not None:
-            if not math.isfinite(self.interval) or self.interval < 1:
-                raise SpecError("interval: must be at least one second")
+            if not 1 <= self.interval <= LATEST:
+                raise SpecError("interval: must be at least one second (and under 8,000 "
+                                "years)")
             if not math.isfinite(self.offset) or not 0 <= self.offset < self.interval:
                 raise SpecError("offset: must be at least 0 and shorter than the interval")
         if self.start_at is not None and self.end_at is not None \

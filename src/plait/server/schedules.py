@@ -15,6 +15,7 @@ import msgspec
 from plait.protocol.enums import ErrorCode, ScheduleOverlap
 from plait.protocol.schedules import (
     CreateScheduleRequest,
+    ScheduleAction,
     Scheduled,
     ScheduleDefinition,
     ScheduleDescription,
@@ -26,7 +27,7 @@ from plait.retry import RetryPolicy
 from plait.server import schedule_actions as actions
 from plait.server.errors import BadRequest, Conflict, NotFound
 from plait.server.run import Ctx
-from plait.server.schedule_spec import MIN_CATCHUP, SpecError
+from plait.server.schedule_spec import LATEST, MIN_CATCHUP, SpecError
 from plait.store.base import Txn
 from plait.store.schedules import ScheduleRow, ScheduleState
 
@@ -81,25 +82,27 @@ def pause(ctx: Ctx, ns: str, sid: str, paused: bool, note: str) -> Scheduled:
 def trigger(ctx: Ctx, ns: str, sid: str, overlap: ScheduleOverlap | None) -> Scheduled:
     """Act now, as if a due time had come this second (also while paused)."""
     row = _load(ctx.txn, ns, sid)
-    before = row.state.num_actions
-    actions.act(ctx, row, float(math.floor(ctx.now)), overlap or row.definition.overlap)
-    return _save(ctx, row, before)
+    started: list[ScheduleAction] = []
+    actions.act(ctx, row, float(math.floor(ctx.now)), overlap or row.definition.overlap,
+                started)
+    return _save(ctx, row, started)
 
 
 def backfill(ctx: Ctx, ns: str, sid: str, start: float, end: float,
              overlap: ScheduleOverlap | None) -> Scheduled:
     """Act on every due time in ``[start, end)``, in order, now."""
-    if not end > start:
-        raise BadRequest("backfill: end must be after start", code=ErrorCode.INVALID_SCHEDULE)
+    if not 0 <= start < end <= LATEST:
+        raise BadRequest("backfill: start and end must be Unix timestamps (1970-9999), end "
+                         "after start", code=ErrorCode.INVALID_SCHEDULE)
     row = _load(ctx.txn, ns, sid)
     times = actions.spec_of(row.definition).between(start, end, MAX_BACKFILL + 1)
     if len(times) > MAX_BACKFILL:
         raise BadRequest(f"backfill: more than {MAX_BACKFILL} due times in the range; "
                          "split it", code=ErrorCode.INVALID_SCHEDULE)
-    before = row.state.num_actions
+    started: list[ScheduleAction] = []
     for due in times:
-        actions.act(ctx, row, due, overlap or row.definition.overlap)
-    return _save(ctx, row, before)
+        actions.act(ctx, row, due, overlap or row.definition.overlap, started)
+    return _save(ctx, row, started)
 
 
 def delete(ctx: Ctx, ns: str, sid: str) -> None:
@@ -144,12 +147,11 @@ def _first_due(ctx: Ctx, row: ScheduleRow) -> float | None:
     return actions.spec_of(row.definition).next_after(ctx.now)
 
 
-def _save(ctx: Ctx, row: ScheduleRow, actions_before: int | None = None) -> Scheduled:
+def _save(ctx: Ctx, row: ScheduleRow, started: list[ScheduleAction] | None = None
+          ) -> Scheduled:
     actions.arm(ctx, row)
     ctx.txn.save_schedule(row)
-    started = [] if actions_before is None else \
-        row.state.recent[len(row.state.recent) - (row.state.num_actions - actions_before):]
-    return Scheduled(schedule_id=row.schedule_id, started=started)
+    return Scheduled(schedule_id=row.schedule_id, started=started or [])
 
 
 def _load(txn: Txn, ns: str, sid: str) -> ScheduleRow:
@@ -173,7 +175,7 @@ def _checked(d: ScheduleDefinition) -> ScheduleDefinition:
         raise BadRequest(str(e), code=ErrorCode.INVALID_SCHEDULE) from None
     for name in ("jitter", "catchup_window"):
         value = getattr(d, name)
-        if not math.isfinite(value) or value < 0:
+        if not 0 <= value <= LATEST:
             raise BadRequest(f"{name}: must be a number of seconds, 0 or more",
                              code=ErrorCode.INVALID_SCHEDULE)
     if d.retry_policy is not None:

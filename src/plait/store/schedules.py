@@ -75,6 +75,10 @@ class ScheduleStatements(Statements):
     def save_schedule(self, row: ScheduleRow) -> None:
         self._exec("update_schedule", **self._params(row))
 
+    def set_schedule_fire_at(self, ns: str, schedule_id: str, at: float | None) -> None:
+        """Move only the schedule's next look (after a look that failed)."""
+        self._exec("set_schedule_fire_at", ns=ns, sid=schedule_id, at=at)
+
     def delete_schedule(self, ns: str, schedule_id: str) -> bool:
         deleted: bool = self._exec("delete_schedule", ns=ns, sid=schedule_id).rowcount == 1
         return deleted

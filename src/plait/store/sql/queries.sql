@@ -318,6 +318,9 @@ WHERE namespace = :ns AND schedule_id = :sid;
 UPDATE schedules SET definition = :definition, state = :state, next_fire_at = :next_fire_at
 WHERE namespace = :ns AND schedule_id = :sid;
 
+-- name: set_schedule_fire_at
+UPDATE schedules SET next_fire_at = :at WHERE namespace = :ns AND schedule_id = :sid;
+
 -- name: delete_schedule
 DELETE FROM schedules WHERE namespace = :ns AND schedule_id = :sid;
 
