@@ -213,3 +213,30 @@ async def test_limited_actions_and_metrics(queue: str) -> None:
                 http.get(f"{client.address}/metrics") as resp:
             text = await resp.text()
         assert 'plait_schedule_actions_total{namespace="default",outcome="started"}' in text
+
+
+async def test_cron_across_a_dst_change_with_time_skipping(queue: str) -> None:
+    """02:30 Berlin time daily, across the next spring night when 02:00-03:00 does not exist
+    (the last Sunday of March): that day's run starts at 03:00 CEST, the others at 02:30."""
+    async with WorkflowEnvironment.start_time_skipping() as env:
+        client = env.client
+        sched = await client.create_schedule("berlin", Report.run, "de", task_queue=queue,
+                                             cron="30 2 * * *", timezone="Europe/Berlin",
+                                             paused=True)
+        now = env.get_current_time()
+        year = now.year if now < dt.datetime(now.year, 3, 20, tzinfo=UTC) else now.year + 1
+        change = max(dt.date(year, 3, d) for d in range(25, 32)
+                     if dt.date(year, 3, d).weekday() == 6)
+        eve = dt.datetime.combine(change - timedelta(days=2), dt.time(12), UTC)
+        await env.sleep(eve - now)  # no due time on the way: paused
+        await sched.unpause()
+        async with Worker(client, task_queue=queue, workflows=[Report]):
+            await env.sleep(timedelta(days=3))
+            runs = await eventually(lambda: _count_closed(client, "berlin", 3),
+                                    what="three runs around the DST change")
+        day = [change + timedelta(days=k) for k in (-1, 0, 1)]
+        assert [wid for wid, _ in runs] == [
+            f"berlin-{day[0]}T01:30:00Z",  # 02:30 CET
+            f"berlin-{day[1]}T01:00:00Z",  # 03:00 CEST: 02:30 does not exist that night
+            f"berlin-{day[2]}T00:30:00Z",  # 02:30 CEST
+        ]
