@@ -87,3 +87,15 @@ async def test_a_failing_look_is_retried_later_not_in_a_loop(
     row = await store.read(lambda t: t.get_schedule(NS, "s"))
     assert row is not None and row.next_fire_at == T0 + 61 + schedule_actions.RETRY_AFTER
     assert await store.read(run_ids) == []
+
+
+async def test_allow_all_keeps_track_of_a_bounded_number_of_runs(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(schedule_actions, "RUNNING_KEPT", 2)
+    await create(store, T0 + 1, overlap=ScheduleOverlap.ALLOW_ALL)
+    await fire(store, T0 + 241)  # four due times, four runs, none closed
+    assert len(await store.read(run_ids)) == 4
+    row = await store.read(lambda t: t.get_schedule(NS, "s"))
+    assert row is not None and row.state.num_actions == 4
+    assert [a.workflow_id for a in row.state.running] == [
+        f"s-{_stamp(T0 + 180)}", f"s-{_stamp(T0 + 240)}"]

@@ -26,11 +26,14 @@ from plait.server.run import RUNNING, Ctx, Run
 from plait.server.schedule_spec import MIN_CATCHUP, Spec, jitter_of, workflow_id_for
 from plait.store.schedules import ScheduleRow
 
-__all__ = ["RECENT", "RECHECK", "act", "arm", "fire_due", "spec_of", "start_buffered"]
+__all__ = ["RECENT", "RECHECK", "RUNNING_KEPT", "act", "arm", "fire_due", "spec_of",
+           "start_buffered"]
 
 log = logging.getLogger("plait.server.schedules")
 RECENT = 10
 """How many of its latest starts a schedule remembers (describe's ``recent_actions``)."""
+RUNNING_KEPT = 100
+"""Running runs a schedule keeps track of (``allow_all`` may have any number running)."""
 RECHECK = 1.0
 """Seconds between looks while due times wait behind a running run."""
 MAX_DUE_PER_LOOK = 1000
@@ -105,8 +108,10 @@ def act(ctx: Ctx, row: ScheduleRow, due: float, overlap: ScheduleOverlap,
     """One due time under ``overlap``: start, skip, buffer, or make room and start; a run
     started is also added to ``started``."""
     st = row.state
+    if overlap == ScheduleOverlap.ALLOW_ALL:  # nothing to look up: every due time starts
+        return _start(ctx, row, due, started)
     running = _still_running(ctx, row)
-    if running and overlap != ScheduleOverlap.ALLOW_ALL:
+    if running:
         if overlap == ScheduleOverlap.SKIP or (
                 overlap == ScheduleOverlap.BUFFER_ONE and st.buffered):
             return _count(ctx, row, ScheduleOutcome.SKIPPED_OVERLAP)
@@ -173,6 +178,8 @@ def _start(ctx: Ctx, row: ScheduleRow, due: float,
     action = ScheduleAction(scheduled_time=due, actual_time=ctx.now, workflow_id=wid,
                             run_id=str(begun["run_id"]))
     st.running.append(action)
+    if len(st.running) > RUNNING_KEPT:  # allow_all never looks: forget the closed ones
+        st.running = _still_running(ctx, row)[-RUNNING_KEPT:]
     st.recent = [*st.recent, action][-RECENT:]
     if started is not None:
         started.append(action)
