@@ -234,6 +234,45 @@ class Api:
     async def respond_query(self, token: str, answer: Json) -> None:
         await self.call("POST", f"{API}/query-tasks/respond", {"token": token, **answer})
 
+    # -- schedules ----------------------------------------------------------------------------
+    def _sched(self, schedule_id: str) -> str:
+        return f"{self._ns}/schedules/{seg(schedule_id)}"
+
+    async def create_schedule(self, body: Json) -> Json:
+        resp: Json = await self.call("POST", f"{self._ns}/schedules", body)
+        return resp
+
+    async def list_schedules(self, params: Mapping[str, str]) -> Json:
+        page: Json = await self.call("GET", f"{self._ns}/schedules", params=params)
+        return page
+
+    async def describe_schedule(self, schedule_id: str) -> Json:
+        resp: Json = await self.call("GET", self._sched(schedule_id))
+        return resp
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        await self.call("DELETE", self._sched(schedule_id), retry=False)
+
+    async def update_schedule(self, schedule_id: str, body: Json) -> Json:
+        resp: Json = await self.call("POST", self._sched(schedule_id) + "/update", body)
+        return resp
+
+    async def pause_schedule(self, schedule_id: str, body: Json) -> Json:
+        resp: Json = await self.call("POST", self._sched(schedule_id) + "/pause", body)
+        return resp
+
+    async def unpause_schedule(self, schedule_id: str, body: Json) -> Json:
+        resp: Json = await self.call("POST", self._sched(schedule_id) + "/unpause", body)
+        return resp
+
+    async def trigger_schedule(self, schedule_id: str, body: Json) -> Json:
+        resp: Json = await self.call("POST", self._sched(schedule_id) + "/trigger", body)
+        return resp
+
+    async def backfill_schedule(self, schedule_id: str, body: Json) -> Json:
+        resp: Json = await self.call("POST", self._sched(schedule_id) + "/backfill", body)
+        return resp
+
 
 def _run(run_id: str | None) -> dict[str, str]:
     return {"run_id": run_id} if run_id else {}
@@ -260,4 +299,8 @@ def error_of(status: int, code: str, message: str) -> errors.PlaitError:
         return errors.WorkflowAlreadyStartedError(message)
     if code == "workflow_not_found":
         return errors.WorkflowNotFoundError(message)
+    if code == "schedule_already_exists":
+        return errors.ScheduleAlreadyExistsError(message)
+    if code == "schedule_not_found":
+        return errors.ScheduleNotFoundError(message)
     return errors.RPCError(message, status=status, code=code)

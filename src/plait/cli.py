@@ -22,6 +22,7 @@ from plait._cli import render
 from plait._cli.filters import STATUSES, Filters, parse_filters, parse_search_attribute
 from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
 from plait._cli.runner import Output, fail, with_client
+from plait._cli.schedules import schedule_app
 from plait.client import Client, WorkflowExecution, WorkflowHandle
 
 __all__ = ["app", "main"]
@@ -35,6 +36,7 @@ app.add_typer(workflow_app, name="workflow")
 ratelimit_app = typer.Typer(help="Limit how fast activities start, across every server and "
                                  "worker.", no_args_is_help=True)
 app.add_typer(ratelimit_app, name="ratelimit")
+app.add_typer(schedule_app, name="schedule")
 
 
 # Options every workflow command shares.

@@ -18,6 +18,14 @@ from typing import Any, Generic, Required, TypedDict, Unpack, overload
 
 from plait import errors
 from plait._api import Api
+from plait._schedules import (
+    ScheduleAction,
+    ScheduleDescription,
+    ScheduleHandle,
+    ScheduleListEntry,
+    definition_fields,
+    refused_as_value_error,
+)
 from plait._typing import R, SelfT, Ts
 from plait.history import History
 from plait.protocol.failure import to_exception
@@ -27,10 +35,11 @@ from plait.protocol.transport import HttpTransport, Transport
 from plait.retry import RetryPolicy
 from plait.runtime.definitions import workflow_defn_of
 
-__all__ = ["ActivityAttempt", "AsyncActivityHandle", "Client", "PendingActivity", "TaskFailure",
-           "WorkflowExecution", "WorkflowExecutionDescription", "WorkflowExecutionStatus",
-           "WorkflowFailureError", "WorkflowHandle", "WorkflowUpdateFailedError",
-           "WorkflowUpdateHandle", "WorkflowUpdateStage"]
+__all__ = ["ActivityAttempt", "AsyncActivityHandle", "Client", "PendingActivity",
+           "ScheduleAction", "ScheduleDescription", "ScheduleHandle", "ScheduleListEntry",
+           "TaskFailure", "WorkflowExecution", "WorkflowExecutionDescription",
+           "WorkflowExecutionStatus", "WorkflowFailureError", "WorkflowHandle",
+           "WorkflowUpdateFailedError", "WorkflowUpdateHandle", "WorkflowUpdateStage"]
 
 WorkflowFailureError = errors.WorkflowFailureError
 """Where Temporal's code imports it from (``plait.errors`` is its home)."""
@@ -393,6 +402,45 @@ class Client:
         params = _filter_params(workflow_type, status, search_attributes, started_after,
                                 started_before)
         return await self.api.count_workflows(params)
+
+    # -- schedules (API.md "Schedules") ---------------------------------------------------------
+    async def create_schedule(self, schedule_id: str,
+                              workflow: Callable[..., Any] | type | str, *args: Any,
+                              task_queue: str, cron: str | None = None,
+                              interval: timedelta | float | None = None,
+                              timezone: str = "UTC", overlap: str = "skip",
+                              catchup_window: timedelta | float = timedelta(days=365),
+                              **options: Any) -> ScheduleHandle:
+        """Create a schedule that starts ``workflow(*args)`` on ``cron`` (5 fields, or 6 with
+        seconds first, in ``timezone``) or every ``interval`` (aligned to the epoch plus
+        ``offset``). ``options``: offset, jitter, start_at, end_at, limited_actions, paused,
+        note, workflow_id (the runs' id prefix), search_attributes, memo, execution_timeout,
+        retry_policy. Raises ``ScheduleAlreadyExistsError``, or ``ValueError`` naming an
+        invalid field (nothing is stored then)."""
+        name, _ = _workflow_name(workflow)
+        body = definition_fields({
+            "workflow_type": name, "input": encode_args(args), "task_queue": task_queue,
+            "cron": cron, "interval": interval, "timezone": timezone, "overlap": overlap,
+            "catchup_window": catchup_window, **options})
+        body = {k: v for k, v in body.items() if v is not None}
+        body["schedule_id"] = schedule_id
+        body["request_id"] = str(uuid.uuid4())
+        await refused_as_value_error(self.api.create_schedule(body))
+        return ScheduleHandle(self.api, schedule_id)
+
+    def get_schedule_handle(self, schedule_id: str) -> ScheduleHandle:
+        return ScheduleHandle(self.api, schedule_id)
+
+    async def list_schedules(self, *, page_size: int = 500) -> AsyncIterator[ScheduleListEntry]:
+        """Every schedule of the namespace, in id order; pages are fetched as you iterate."""
+        params = {"page_size": str(page_size)}
+        while True:
+            page = await self.api.list_schedules(params)
+            for d in page["schedules"]:
+                yield ScheduleListEntry.from_dict(d)
+            if not page.get("next_page_token"):
+                return
+            params["next_page_token"] = page["next_page_token"]
 
 
 class AsyncActivityHandle:

@@ -19,6 +19,8 @@ __all__ = [
     "NonDeterminismError",
     "PlaitError",
     "RPCError",
+    "ScheduleAlreadyExistsError",
+    "ScheduleNotFoundError",
     "TerminatedError",
     "TimeoutError",
     "UpdateFailedError",
@@ -176,6 +178,14 @@ class WorkflowAlreadyStartedError(PlaitError):
 
 class WorkflowNotFoundError(PlaitError):
     """No workflow (or run) with this id exists in the namespace."""
+
+
+class ScheduleAlreadyExistsError(PlaitError):
+    """A schedule with this id exists in the namespace."""
+
+
+class ScheduleNotFoundError(PlaitError):
+    """No schedule with this id exists in the namespace."""
 
 
 class NonDeterminismError(PlaitError):

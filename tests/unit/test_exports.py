@@ -5,7 +5,19 @@ from __future__ import annotations
 import enum
 
 import plait
-from plait import activity, client, common, converter, errors, testing, worker, workflow
+from plait import (
+    activity,
+    client,
+    common,
+    converter,
+    errors,
+    history,
+    retry,
+    testing,
+    worker,
+    workflow,
+)
+from plait.contrib import pydantic
 
 
 def test_package_exports() -> None:
@@ -14,11 +26,12 @@ def test_package_exports() -> None:
 
 
 def test_module_exports() -> None:
-    assert set(errors.__all__) >= {
+    assert set(errors.__all__) == {
         "PlaitError", "ApplicationError", "ActivityError", "ChildWorkflowError",
         "WorkflowFailureError", "WorkflowAlreadyStartedError", "WorkflowNotFoundError",
         "NonDeterminismError", "TimeoutError", "CancelledError", "TerminatedError",
-        "UpdateFailedError"}
+        "UpdateFailedError", "ScheduleAlreadyExistsError", "ScheduleNotFoundError",
+        "RPCError", "FailureError", "ApplicationErrorCategory"}
     assert set(workflow.__all__) == {
         "defn", "run", "signal", "query", "update", "info", "now", "random", "uuid4", "sleep",
         "wait_condition", "logger", "execute_activity", "start_activity",
@@ -34,13 +47,21 @@ def test_module_exports() -> None:
                                      "info", "is_cancelled", "logger", "raise_complete_async"}
     assert set(testing.__all__) == {"ActivityEnvironment", "Replayer", "WorkflowEnvironment"}
     assert worker.__all__ == ["UnsandboxedWorkflowRunner", "Worker"]
-    assert "Client" in client.__all__ and "WorkflowHandle" in client.__all__
-    assert {"WorkflowExecutionStatus", "WorkflowUpdateStage", "WorkflowUpdateHandle",
-            "WorkflowFailureError", "WorkflowUpdateFailedError"} <= set(client.__all__)
+    assert set(client.__all__) == {
+        "ActivityAttempt", "AsyncActivityHandle", "Client", "PendingActivity", "TaskFailure",
+        "WorkflowExecution", "WorkflowExecutionDescription", "WorkflowHandle",
+        "ScheduleAction", "ScheduleDescription", "ScheduleHandle", "ScheduleListEntry",
+        # Temporal's spellings (issue 18, docs/from-temporal.md)
+        "WorkflowExecutionStatus", "WorkflowFailureError", "WorkflowUpdateFailedError",
+        "WorkflowUpdateHandle", "WorkflowUpdateStage"}
+    assert history.__all__ == ["History", "HistoryEvent"]
+    assert retry.__all__ == ["RetryPolicy"]
+    assert pydantic.__all__ == ["pydantic_data_converter"]
     assert common.__all__ == ["RetryPolicy", "WorkflowIDConflictPolicy", "WorkflowIDReusePolicy"]
     assert converter.__all__ == ["DataConverter", "DefaultPayloadConverter",
                                  "check_data_converter"]
-    for module in (errors, workflow, activity, testing, worker, client, common, converter):
+    for module in (errors, workflow, activity, testing, worker, client, common, converter,
+                   history, retry, pydantic):
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name}"
 

@@ -23,6 +23,8 @@ __all__ = [
     "ParentClosePolicy",
     "PendingActivityState",
     "RetryState",
+    "ScheduleOutcome",
+    "ScheduleOverlap",
     "TaskKind",
     "TimeoutType",
     "TimerKind",
@@ -167,6 +169,29 @@ class AttemptOutcome(StrEnum):
     CANCELED = "canceled"
 
 
+class ScheduleOverlap(StrEnum):
+    """What a schedule does when a due time comes while its last run is still running."""
+
+    SKIP = "skip"
+    BUFFER_ONE = "buffer_one"
+    BUFFER_ALL = "buffer_all"
+    CANCEL_OTHER = "cancel_other"
+    TERMINATE_OTHER = "terminate_other"
+    ALLOW_ALL = "allow_all"
+
+
+class ScheduleOutcome(StrEnum):
+    """What became of one due time (the label of ``plait_schedule_actions_total``)."""
+
+    STARTED = "started"
+    SKIPPED_OVERLAP = "skipped_overlap"
+    SKIPPED_MISSED = "skipped_missed"
+    """Older than the catch-up window when the server saw it (it was down)."""
+    BUFFERED = "buffered"
+    ALREADY_STARTED = "already_started"
+    """Its workflow id existed: another server (or an earlier attempt) started it."""
+
+
 class ErrorCode(StrEnum):
     """Every ``error.code`` the API answers: stable words clients map to exceptions."""
 
@@ -176,6 +201,7 @@ class ErrorCode(StrEnum):
     BAD_TOKEN = "bad_token"
     QUERY_FAILED = "query_failed"
     UNKNOWN_WORKFLOW_TYPE = "unknown_workflow_type"
+    INVALID_SCHEDULE = "invalid_schedule"
     # 401 / 403 (API.md: servers started with --auth)
     UNAUTHENTICATED = "unauthenticated"
     PERMISSION_DENIED = "permission_denied"
@@ -187,6 +213,7 @@ class ErrorCode(StrEnum):
     SESSION_NOT_FOUND = "session_not_found"
     UPDATE_NOT_FOUND = "update_not_found"
     RATE_LIMIT_NOT_FOUND = "rate_limit_not_found"
+    SCHEDULE_NOT_FOUND = "schedule_not_found"
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409
@@ -194,6 +221,7 @@ class ErrorCode(StrEnum):
     STALE_TASK = "stale_task"
     WORKFLOW_ALREADY_STARTED = "workflow_already_started"
     WORKFLOW_NOT_RUNNING = "workflow_not_running"
+    SCHEDULE_ALREADY_EXISTS = "schedule_already_exists"
     # 413
     PAYLOAD_TOO_LARGE = "payload_too_large"
     # 500 / 503 / 504

@@ -43,19 +43,20 @@ def _struct_ok(value: Any) -> bool:
 
 
 def _payload_ok(value: Any) -> bool:
-    return value is None or (type(value.get("encoding")) is str and "data" in value)
+    return value is None or value is msgspec.UNSET or (
+        type(value.get("encoding")) is str and "data" in value)
 
 
 def _check(plan: Plan) -> Callable[[Any], bool]:
     if plan == _PAYLOAD:
         return _payload_ok
     if plan == _STRUCT:
-        return lambda v: v is None or _struct_ok(v)
+        return lambda v: v is None or v is msgspec.UNSET or _struct_ok(v)
     assert isinstance(plan, tuple)
     inner = _check(plan[1])
 
     def each(value: Any) -> bool:  # a plain loop: all() over a generator costs more here
-        if value is not None:
+        if value is not None and value is not msgspec.UNSET:  # UNSET: a field not given
             for item in value:
                 if not inner(item):
                     return False
@@ -72,7 +73,7 @@ def bad_envelope(message: msgspec.Struct) -> str | None:
     stack: list[tuple[Any, Plan, str]] = [(message, _STRUCT, "")]
     while stack:
         value, plan, path = stack.pop()
-        if value is None or plan is None:
+        if value is None or value is msgspec.UNSET or plan is None:
             continue
         if plan == _PAYLOAD:
             if not (isinstance(value.get("encoding"), str) and "data" in value):

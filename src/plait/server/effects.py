@@ -32,6 +32,8 @@ class Effects:
     """What sessions read in this transaction serve (never changes: cached)."""
     forgotten: set[str] = dataclasses.field(default_factory=set)
     """Sessions this transaction ended."""
+    schedule_actions: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    """(namespace, outcome) of each schedule due time decided (counted once committed)."""
 
     def lease(self, session: str, until: float, written: float) -> None:
         self.leases[session] = until
@@ -56,6 +58,9 @@ class Effects:
     def queues(self) -> list[tuple[str, str, str]]:
         """The queues whose pollers should wake."""
         return [key for key, n in self.ready.items() if n > 0]
+
+    def schedule_action(self, ns: str, outcome: str) -> None:
+        self.schedule_actions.append((ns, outcome))
 
     def timer(self, at: float) -> None:
         if self.timer_at is None or at < self.timer_at:

@@ -24,6 +24,7 @@ from plait.server.effects import Effects
 from plait.server.leases import Leases
 from plait.server.ledger import SessionLedger
 from plait.server.matching import Matching, ResultWaiters, WakeUps
+from plait.server.metrics import SCHEDULE_ACTIONS
 from plait.server.run import Ctx
 from plait.server.skipping import TimeSkipper
 from plait.server.timers import TimerService
@@ -158,6 +159,8 @@ class Service:
         earlier = effects.timer_at is not None and self.timers.hint(effects.timer_at)
         for key, outcome in effects.closed.items():
             self.results.closed(key, outcome)
+        for ns, decided in effects.schedule_actions:
+            SCHEDULE_ACTIONS.labels(ns, decided).inc()
         if self.store.shared:
             messages = [dumps_str(["q", *key]) for key in effects.queues]
             messages += [dumps_str(["c", *key]) for key in effects.closed]

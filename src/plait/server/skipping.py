@@ -16,7 +16,7 @@ Idleness is read from the store, where every state change that creates work comm
 and it must be seen twice, ``SETTLE`` apart, with the same next deadline; the jump itself
 re-checks it inside its write transaction, so no state change can slip between the last look
 and the jump. The next deadline is the earliest durable timer, task ``visible_at`` (retry
-backoff, start delay, rate limits) or ``env.sleep()`` target.
+backoff, start delay, rate limits), schedule due time or ``env.sleep()`` target.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def _look(txn: Txn, now: float) -> tuple[bool, float | None]:
     """Is some task ready or leased now; else the earliest durable deadline (or None)."""
     if _busy(txn, now):
         return True, None
-    due = [v for v in (txn.next_timer(), txn.next_task_visible()) if v is not None]
+    due = [v for v in (txn.next_timer(), txn.next_task_visible(), txn.next_schedule_fire())
+           if v is not None]
     return False, min(due) if due else None
 
 

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from plait.server import sessions, timeouts
+from plait.server import schedule_actions, sessions, timeouts
 from plait.server.clock import Clock
 from plait.server.config import ServiceConfig
 from plait.server.leases import Leases
@@ -64,7 +64,9 @@ BUSY_RETRY = 0.02
 
 
 def _next_timer(txn: Txn) -> float | None:
-    return txn.next_timer()
+    """The earliest durable deadline: a timer, or a schedule's next look."""
+    due = [v for v in (txn.next_timer(), txn.next_schedule_fire()) if v is not None]
+    return min(due) if due else None
 
 
 def _fire_batch(ctx: Ctx) -> int:
@@ -77,7 +79,7 @@ def _fire_batch(ctx: Ctx) -> int:
         except Exception as exc:  # the timer stays; it is tried again on a later tick
             log.error("firing timer %s/%s of %s failed: %s", tm.kind, tm.ref, tm.workflow_id,
                       exc)
-    return len(due)
+    return len(due) + schedule_actions.fire_due(ctx, BATCH)
 
 
 def _deleter(ns: str, wid: str, rid: str) -> Callable[[Ctx], None]:

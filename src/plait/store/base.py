@@ -20,6 +20,7 @@ from plait.store.namespaces import NamespaceStatements
 from plait.store.rate_limits import RateLimit, RateLimitCache, RateLimitStatements
 from plait.store.requests import RequestStatements
 from plait.store.run_state import RunState
+from plait.store.schedules import ScheduleStatements
 from plait.store.search_index import index_key, index_rows, index_value
 from plait.store.sessions import SessionStatements
 
@@ -102,7 +103,7 @@ def _timer(row: Sequence[Any]) -> TimerRow:
 
 
 class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStatements,
-          RateLimitStatements):
+          RateLimitStatements, ScheduleStatements):
     """Typed operations inside one open transaction, over a DB-API cursor.
 
     Backends override only what differs (the claim query's locking, for instance). Each

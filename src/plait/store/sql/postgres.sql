@@ -84,3 +84,14 @@ SELECT tokens, updated_at FROM rate_buckets
 WHERE namespace = :ns AND task_queue = :task_queue AND activity_type = :activity_type
   AND bucket_key = :bucket_key
 FOR UPDATE;
+
+-- name: get_schedule_for_update
+SELECT schedule_id, definition, state, next_fire_at FROM schedules
+WHERE namespace = :ns AND schedule_id = :sid
+FOR UPDATE;
+
+-- name: due_schedules
+-- Each due schedule goes to one transaction; another server skips it until the next look.
+SELECT namespace, schedule_id FROM schedules
+WHERE next_fire_at IS NOT NULL AND next_fire_at <= :now ORDER BY next_fire_at LIMIT :limit
+FOR UPDATE SKIP LOCKED;

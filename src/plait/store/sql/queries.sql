@@ -299,3 +299,38 @@ ON CONFLICT (namespace, workflow_id, run_id, name) DO UPDATE SET value = exclude
 
 -- name: delete_search_attributes_of_run
 DELETE FROM search_attributes WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid;
+
+-- -- schedules (store/schedules.py) -------------------------------------------------------
+-- name: insert_schedule
+INSERT INTO schedules (namespace, schedule_id, definition, state, next_fire_at)
+VALUES (:ns, :sid, :definition, :state, :next_fire_at)
+ON CONFLICT (namespace, schedule_id) DO NOTHING;
+
+-- name: get_schedule
+SELECT schedule_id, definition, state, next_fire_at FROM schedules
+WHERE namespace = :ns AND schedule_id = :sid;
+
+-- name: get_schedule_for_update
+SELECT schedule_id, definition, state, next_fire_at FROM schedules
+WHERE namespace = :ns AND schedule_id = :sid;
+
+-- name: update_schedule
+UPDATE schedules SET definition = :definition, state = :state, next_fire_at = :next_fire_at
+WHERE namespace = :ns AND schedule_id = :sid;
+
+-- name: set_schedule_fire_at
+UPDATE schedules SET next_fire_at = :at WHERE namespace = :ns AND schedule_id = :sid;
+
+-- name: delete_schedule
+DELETE FROM schedules WHERE namespace = :ns AND schedule_id = :sid;
+
+-- name: list_schedules
+SELECT schedule_id, definition, state, next_fire_at FROM schedules
+WHERE namespace = :ns AND schedule_id > :after ORDER BY schedule_id LIMIT :limit;
+
+-- name: due_schedules
+SELECT namespace, schedule_id FROM schedules
+WHERE next_fire_at IS NOT NULL AND next_fire_at <= :now ORDER BY next_fire_at LIMIT :limit;
+
+-- name: next_schedule_fire
+SELECT MIN(next_fire_at) FROM schedules WHERE next_fire_at IS NOT NULL;
