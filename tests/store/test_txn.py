@@ -421,3 +421,17 @@ async def test_a_rolled_back_savepoint_forgets_its_writes(store: Store) -> None:
     await store.write(op)
     assert await store.read(lambda t: t.get_timer(NS, "w", "r1", "user", "keep")) is not None
     assert await store.read(lambda t: t.get_timer(NS, "w", "r1", "user", "gone")) is None
+
+
+async def test_orphaned_tasks_are_those_leased_to_a_session_that_is_gone(store: Store) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+    ghost = await store.write(lambda t: add_task(t, ref="a", kind="activity"))
+    alive = await store.write(lambda t: add_task(t, ref="b", kind="activity"))
+    handed = await store.write(lambda t: add_task(t, ref="c", kind="activity"))
+    await store.write(lambda t: t.upsert_session("alive", NS, "q", "me", {}, expires_at=99.0))
+    await store.write(lambda t: t.claim_task_by_id(ghost, "ghost", 1.0))
+    await store.write(lambda t: t.claim_task_by_id(alive, "alive", 1.0))
+    await store.write(lambda t: t.claim_task_by_id(handed, "alive", 1.0))
+    await store.write(lambda t: t.hand_task_over(handed, "async-completion"))
+    orphans = await store.write(lambda t: t.orphaned_tasks("async-completion"))
+    assert [o.task_id for o in orphans] == [ghost]

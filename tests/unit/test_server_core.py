@@ -122,3 +122,19 @@ async def test_a_rolled_back_change_leaves_the_run_as_it_was(service: Service) -
     with pytest.raises(RuntimeError):
         await service.write(terminate_then_fail)
     assert await event_types(service, "w3") == before
+
+
+async def test_a_task_leased_to_a_session_that_no_longer_exists_is_handed_out_again(
+        service: Service) -> None:
+    """On PostgreSQL a claim can race its session's expiry on another server and commit
+    after it (READ COMMITTED): the task is then leased to a session that is gone, which the
+    expiry never sees. The next expiry sweep hands it out again."""
+    sid = await session(service)
+    await service.write(start("orphan"))
+    [wt] = await claim(service, sid, "workflow")
+    await service.write(lambda ctx: ctx.txn.delete_session(sid))  # the race's outcome
+    await service.write(lambda ctx: sessions.expire_due(ctx))
+    other = await session(service)
+    [again] = await claim(service, other, "workflow")
+    assert again["token"] != wt["token"]
+    assert "WORKFLOW_TASK_TIMED_OUT" in await event_types(service, "orphan")

@@ -138,4 +138,10 @@ def expire_due(ctx: Ctx, due: list[str] | None = None) -> int:
         ctx.txn.delete_session(session)
         ctx.effects.leases[session] = None
         ctx.effects.forgotten.add(session)
+    for task in ctx.txn.orphaned_tasks(activities.ASYNC_LEASE):
+        # A claim on another server raced this session's expiry and committed after it
+        # (PostgreSQL): the task is leased to nobody alive. Without this it would wait forever.
+        log.warning("task %s of %s was leased to worker session %s, which no longer exists; "
+                    "handing it out again", task.task_id, task.workflow_id, task.lease_session)
+        redispatch_lost(ctx, task, "worker_session_expired")
     return len(expired)

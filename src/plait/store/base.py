@@ -264,6 +264,11 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
     def leased_tasks(self, session: str) -> list[TaskRow]:
         return [_task(r) for r in self._all("leased_tasks_of_session", session=session)]
 
+    def orphaned_tasks(self, async_lease: str) -> list[TaskRow]:
+        """Tasks leased to a session that no longer exists (``async_lease``: the lease of
+        attempts completed from outside, which no session holds)."""
+        return [_task(r) for r in self._all("orphaned_tasks", async_lease=async_lease)]
+
     # -- timers ----------------------------------------------------------------------------
     def set_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str, fire_at: float,
                   data: dict[str, Any] | None = None) -> None:

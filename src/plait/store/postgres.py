@@ -412,6 +412,9 @@ class PgTxn(Txn):
         # acting on one locks its run first, which checks the row again.
         return self._remember(self._all("leased_tasks_of_session", session=session))
 
+    def orphaned_tasks(self, async_lease: str) -> list[TaskRow]:
+        return self._remember(self._all("orphaned_tasks", async_lease=async_lease))
+
     # -- timers ----------------------------------------------------------------------------
     def set_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str, fire_at: float,
                   data: dict[str, Any] | None = None) -> None:

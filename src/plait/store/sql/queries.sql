@@ -109,6 +109,17 @@ DELETE FROM tasks WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
 RETURNING task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
           lease_session, dispatch_no, dispatched_at, payload;
 
+-- name: orphaned_tasks
+-- Tasks leased to a worker session that no longer exists: a claim that raced the session's
+-- expiry on another server (READ COMMITTED) and committed after it. Nothing else would ever
+-- hand them out again.
+SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
+       lease_session, dispatch_no, dispatched_at, payload
+FROM tasks t
+WHERE t.lease_session IS NOT NULL AND t.lease_session <> :async_lease
+  AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = t.lease_session)
+ORDER BY task_id LIMIT 100;
+
 -- name: leased_tasks_of_session
 SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
        lease_session, dispatch_no, dispatched_at, payload
