@@ -12,6 +12,7 @@ they are right after a restart and agree between servers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 
@@ -38,6 +39,8 @@ __all__ = ["ACTIVITY_ATTEMPTS", "ACTIVITY_EXECUTION", "ACTIVITY_RETRIES", "CHAIN
            "CLOSED", "COMPLETIONS", "DURATION", "RATE_LIMIT_WAITS", "REQUESTS",
            "SCHEDULE_ACTIONS", "SCHEDULE_TO_START", "STARTED", "STORE_TRANSACTION", "TASKS",
            "TIMER_LATENESS", "WORKFLOW_TASK_FAILURES", "ScrapeGauges", "count"]
+
+log = logging.getLogger("plait.server")
 
 REQUESTS = Counter("plait_http_requests_total", "HTTP requests by route and status",
                    ["route", "status"])
@@ -166,8 +169,16 @@ class ScrapeGauges(Collector):
             if time.monotonic() - self._read_at < self.ttl:
                 return
             now, wall = self.now(), time.time()
-            self._snapshot = await self.store.read(lambda t: _Snapshot(
-                t.open_runs_by_type(), t.backlog_by_queue(now), t.live_sessions_by_queue(wall)))
+            try:
+                self._snapshot = await self.store.read(lambda t: _Snapshot(
+                    t.open_runs_by_type(), t.backlog_by_queue(now),
+                    t.live_sessions_by_queue(wall)))
+            except Exception as exc:
+                # The counters are still worth serving; stale gauges are not (the next
+                # scrape reads again).
+                log.warning("reading the metrics' gauges failed: %s", exc)
+                self._snapshot = _Snapshot([], [], [])
+                return
             self._read_at = time.monotonic()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:

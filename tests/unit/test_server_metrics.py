@@ -1,4 +1,6 @@
-"""Metric facts are counted once their transaction commits, and never when it rolls back."""
+"""Metric facts are counted once their transaction commits, and never when it rolls back;
+the gauges read from the database are read at most once a second, and a failed read leaves
+the counters served."""
 
 from __future__ import annotations
 
@@ -8,10 +10,12 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from plait.server.metrics import ScrapeGauges
 from plait.server.observed import AttemptEnded, RunClosed, RunStarted
 from plait.server.run import Ctx
 from plait.server.service import Service
 from plait.store.base import ConflictError
+from plait.store.gauges import GroupCount
 
 
 class Store:
@@ -64,3 +68,44 @@ async def test_a_transaction_run_again_after_a_conflict_counts_once() -> None:
         "namespace": "retried-txn", "activity_type": "a", "outcome": "canceled"}) == 1
     after = REGISTRY.get_sample_value("plait_store_transaction_seconds_count") or 0.0
     assert after - before == 3  # every try is a transaction, committed or not
+
+
+class GaugeStore:
+    """Answers the gauges' read with one open run; ``fail``: the database is down."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.fail = False
+
+    async def read(self, fn: Callable[[Any], Any]) -> Any:
+        self.reads += 1
+        if self.fail:
+            raise OSError("database unavailable")
+        return fn(self)
+
+    def open_runs_by_type(self) -> list[GroupCount]:
+        return [GroupCount("g", ("W",), 1)]
+
+    def backlog_by_queue(self, now: float) -> list[GroupCount]:
+        return []
+
+    def live_sessions_by_queue(self, now: float) -> list[GroupCount]:
+        return []
+
+
+def open_runs(gauges: ScrapeGauges) -> float | None:
+    return gauges.registry.get_sample_value("plait_workflows_open",
+                                            {"namespace": "g", "workflow_type": "W"})
+
+
+async def test_gauges_are_read_once_per_ttl_and_dropped_when_the_read_fails() -> None:
+    store = GaugeStore()
+    gauges = ScrapeGauges(store, lambda: 0.0, ttl=60.0)  # type: ignore[arg-type]
+    await gauges.refresh()
+    await gauges.refresh()
+    assert store.reads == 1 and open_runs(gauges) == 1
+    failing = ScrapeGauges(store, lambda: 0.0, ttl=0.0)  # type: ignore[arg-type]
+    await failing.refresh()
+    store.fail = True
+    await failing.refresh()  # logged, not raised: /metrics still serves the counters
+    assert open_runs(failing) is None
