@@ -7,6 +7,7 @@ in a namespace of its own and reads only its own series.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -204,3 +205,32 @@ async def test_open_gauge_survives_a_restart(tmp_path: Path, ns: str, queue: str
         assert value(m, "plait_task_queue_backlog", task_queue=queue, kind="workflow") == 2
     finally:
         await second.stop()
+
+
+@activity.defn(name="metrics_limited")
+async def limited(i: int) -> int:
+    return i
+
+
+@workflow.defn(name="MetricsLimited")
+class Limited:
+    @workflow.run
+    async def run(self, n: int) -> int:
+        done = await asyncio.gather(*(workflow.execute_activity(
+            limited, i, start_to_close_timeout=T5) for i in range(n)))
+        return sum(done)
+
+
+async def test_rate_limit_waits_by_queue(menv: WorkflowEnvironment, ns: str,
+                                         queue: str) -> None:
+    """Four activities at once against a bucket of one token refilled at 10/s: the ones
+    claimed before their token go back to wait, and each time is counted."""
+    await menv.client.set_rate_limit(queue, "metrics_limited", per_second=10, burst=1)
+    async with Worker(menv.client, task_queue=queue, workflows=[Limited],
+                      activities=[limited]):
+        assert await menv.client.execute_workflow(Limited.run, 4, id="limited",
+                                                  task_queue=queue) == 6
+    m = await scrape(menv.address, ns)
+    assert value(m, "plait_rate_limit_waits_total", task_queue=queue) >= 1
+    assert value(m, "plait_activity_attempts_total", activity_type="metrics_limited",
+                 outcome="completed") == 4
