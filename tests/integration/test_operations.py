@@ -17,7 +17,8 @@ async def test_ui_metrics_and_health(env: WorkflowEnvironment, queue: str) -> No
         async with http.get(env.address + "/metrics") as r:
             text = await r.text()
             assert r.status == 200
-            assert 'plait_workflows_started_total{namespace="default"}' in text
+            assert 'plait_workflows_started_total{namespace="default",workflow_type="Anything"}' \
+                in text
             assert "plait_http_requests_total" in text
         async with http.get(env.address + "/health") as r:
             assert r.status == 200 and (await r.json()) == {"status": "ok"}

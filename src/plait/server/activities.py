@@ -13,6 +13,7 @@ from typing import Any
 from plait.protocol.events import EventType
 from plait.retry import RetryPolicy
 from plait.server.errors import BadRequest
+from plait.server.observed import AttemptEnded, RetryScheduled
 from plait.server.run import Ctx, Input, Run
 from plait.store.base import TaskRow, Txn
 
@@ -214,6 +215,7 @@ def attempt_failed(run: Run, task: TaskRow, failure: dict[str, Any], *,
 
 def _retry_later(run: Run, task: TaskRow, failure: dict[str, Any], delay: float) -> None:
     p = task.payload
+    run.ctx.effects.observe(RetryScheduled(run.ns, p["activity_type"]))
     p["attempt"] += 1
     p["last_failure"] = failure
     at = run.ctx.now + delay
@@ -296,10 +298,11 @@ def _end_attempt(run: Run, task: TaskRow, outcome: str, failure: dict[str, Any] 
     if task.lease_session is None:
         return
     p = task.payload
+    started, ended = task.dispatched_at or run.ctx.now, at or run.ctx.now
     run.txn.end_attempt(run.ns, run.wid, run.rid, task.ref, p["attempt"], p["activity_type"],
-                        started_at=task.dispatched_at or run.ctx.now,
-                        worker=task.lease_session, ended_at=at or run.ctx.now,
+                        started_at=started, worker=task.lease_session, ended_at=ended,
                         outcome=outcome, failure=failure)
+    run.ctx.effects.observe(AttemptEnded(run.ns, p["activity_type"], outcome, ended - started))
 
 
 def _clear_attempt_timers(run: Run, task: TaskRow) -> None:

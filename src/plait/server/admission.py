@@ -8,6 +8,7 @@ transaction, so no worker ever sees it.
 
 from __future__ import annotations
 
+from plait.server.observed import RateLimited
 from plait.server.run import Ctx
 from plait.store.base import TaskRow
 from plait.store.rate_limits import BucketKey
@@ -28,6 +29,7 @@ def admit(ctx: Ctx, tasks: list[TaskRow]) -> list[TaskRow]:
             admitted.append(task)
         else:
             task.payload["rate_limited_until"] = due
+            ctx.effects.observe(RateLimited(task.namespace, task.task_queue))
             ctx.txn.release_task(task.task_id, due, task.payload)
     return admitted
 

@@ -12,6 +12,7 @@ from typing import Any
 from plait.protocol.events import EventType
 from plait.server import activities, messages, updates
 from plait.server.errors import Conflict
+from plait.server.observed import RunClosed
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.run_state import ChildLink
 
@@ -31,6 +32,8 @@ def close_run(run: Run, status: str, etype: EventType, attrs: dict[str, Any]) ->
     deleted = run.record_close(status, etype, attrs)
     if deleted is None:
         return
+    run.ctx.effects.observe(RunClosed(run.ns, run.row.workflow_type, status,
+                                      run.ctx.now - run.row.start_time))
     activities.end_abandoned(run, deleted)
     updates.close_pending(run)
     run.after_save.append(lambda: _after_close(run))

@@ -10,6 +10,7 @@ from typing import Any
 
 from plait.protocol.events import wire_time
 from plait.server import activities, admission, queries, sessions, updates
+from plait.server.observed import ActivityDispatched
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
 
@@ -71,6 +72,8 @@ def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> dict[str, Any]
     if task.kind == "activity":
         # No need to read the run: closing a run deletes its tasks in the same transaction,
         # so an activity task that exists belongs to a running workflow.
+        ctx.effects.observe(ActivityDispatched(task.namespace, task.task_queue,
+                                               ctx.now - task.visible_at))
         return activities.dispatch_payload(ctx, task)
     mine = run is not None and run.rid == task.run_id and run.wid == task.workflow_id
     row = run.row if run is not None and mine else \

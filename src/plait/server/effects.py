@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from plait.server.observed import Fact
+
 __all__ = ["Effects"]
 
 
@@ -34,6 +36,8 @@ class Effects:
     """Sessions this transaction ended."""
     schedule_actions: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     """(namespace, outcome) of each schedule due time decided (counted once committed)."""
+    observed: list[Fact] = dataclasses.field(default_factory=list)
+    """What the metrics count once this transaction commits (:mod:`plait.server.observed`)."""
 
     def lease(self, session: str, until: float, written: float) -> None:
         self.leases[session] = until
@@ -58,6 +62,10 @@ class Effects:
     def queues(self) -> list[tuple[str, str, str]]:
         """The queues whose pollers should wake."""
         return [key for key, n in self.ready.items() if n > 0]
+
+    def observe(self, fact: Fact) -> None:
+        """Count ``fact`` in the metrics if (and once) this transaction commits."""
+        self.observed.append(fact)
 
     def schedule_action(self, ns: str, outcome: str) -> None:
         self.schedule_actions.append((ns, outcome))

@@ -10,6 +10,7 @@ from plait.protocol.events import EventType
 from plait.retry import RetryPolicy
 from plait.server import closing, messages
 from plait.server.errors import BadRequest, Conflict
+from plait.server.observed import RunStarted
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import ExecutionRow
 from plait.store.run_state import ParentLink, RunState
@@ -76,6 +77,7 @@ def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, req: dict[str, 
         ctx.effects.timer(deadline)
     run.schedule_wt(visible_at=ctx.now + first_task_delay if first_task_delay else None)
     run.save()
+    ctx.effects.observe(RunStarted(ns, wtype))
     return run
 
 

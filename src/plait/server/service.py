@@ -17,14 +17,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from plait.protocol.jsoncodec import dumps_str, loads
-from plait.server import sessions
+from plait.server import metrics, sessions
 from plait.server.clock import Clock
 from plait.server.config import ServiceConfig
 from plait.server.effects import Effects
 from plait.server.leases import Leases
 from plait.server.ledger import SessionLedger
 from plait.server.matching import Matching, ResultWaiters, WakeUps
-from plait.server.metrics import SCHEDULE_ACTIONS
+from plait.server.metrics import SCHEDULE_ACTIONS, STORE_TRANSACTION, ScrapeGauges
 from plait.server.run import Ctx
 from plait.server.skipping import TimeSkipper
 from plait.server.timers import TimerService
@@ -60,6 +60,8 @@ class Service:
         self._namespaces: set[str] = set()
         self.ledger = SessionLedger()
         """What this server remembers of worker sessions (:mod:`plait.server.ledger`)."""
+        self.gauges = ScrapeGauges(store, self.clock.now)
+        """The metrics read from the database at scrape time (:mod:`plait.server.metrics`)."""
 
     async def ensure_namespace(self, ns: str) -> None:
         """Namespaces spring into being on first use, with the default retention."""
@@ -110,9 +112,11 @@ class Service:
             def op(txn: Txn, effects: Effects = effects) -> T:
                 wall = time.time()
                 return fn(Ctx(txn, wall + clock.offset, effects, wall, self.ledger))
+            began = time.perf_counter()
             try:
                 result = await self.store.write(op)
             except ConflictError as exc:
+                STORE_TRANSACTION.observe(time.perf_counter() - began)
                 # Another server (or transaction) changed the same workflow first: run the
                 # state change again on what it committed, after a short random pause.
                 if attempt == WRITE_ATTEMPTS - 1:
@@ -120,6 +124,7 @@ class Service:
                                     "in a row; retry the request") from exc
                 await asyncio.sleep(random.uniform(0, 0.002 * 2 ** attempt))
                 continue
+            STORE_TRANSACTION.observe(time.perf_counter() - began)
             self._apply(effects)
             return result
         raise AssertionError("unreachable")
@@ -161,6 +166,7 @@ class Service:
             self.results.closed(key, outcome)
         for ns, decided in effects.schedule_actions:
             SCHEDULE_ACTIONS.labels(ns, decided).inc()
+        metrics.count(effects.observed)
         if self.store.shared:
             messages = [dumps_str(["q", *key]) for key in effects.queues]
             messages += [dumps_str(["c", *key]) for key in effects.closed]

@@ -15,6 +15,7 @@ from plait.server import dispatch, updates
 from plait.server.commands import apply_commands
 from plait.server.errors import BadRequest
 from plait.server.fencing import fenced_task
+from plait.server.observed import WorkflowTaskFailed
 from plait.server.run import Ctx, Run
 
 __all__ = ["apply_step", "complete_workflow_task", "fail_workflow_task"]
@@ -104,4 +105,5 @@ def fail_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, A
     run.retry_wt(task, EventType.WORKFLOW_TASK_FAILED,
                  {"cause": req.get("cause", "workflow_error"), "failure": failure}, delay)
     run.save()
+    ctx.effects.observe(WorkflowTaskFailed(run.ns, run.row.workflow_type))
     return {"next_attempt_in": delay}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from plait.protocol.events import EventType
 from plait.server import activities, closing
+from plait.server.observed import TimerFired
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
 
@@ -16,6 +17,7 @@ def fire_timer(ctx: Ctx, ns: str, wid: str, rid: str, kind: str, ref: str) -> No
     if timer is None or timer.fire_at > ctx.now:
         return  # already handled, or moved later (a heartbeat)
     ctx.txn.delete_timer(ns, wid, rid, kind, ref)
+    ctx.effects.observe(TimerFired(ns, ctx.now - timer.fire_at))
     row = ctx.txn.get_execution(ns, wid, rid)
     if row is None or row.status != RUNNING:
         return

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from plait.protocol.jsoncodec import dumps_str, loads
 from plait.store.attempts import AttemptStatements
+from plait.store.gauges import GaugeStatements
 from plait.store.namespaces import NamespaceStatements
 from plait.store.rate_limits import RateLimit, RateLimitCache, RateLimitStatements
 from plait.store.requests import RequestStatements
@@ -103,7 +104,7 @@ def _timer(row: Sequence[Any]) -> TimerRow:
 
 
 class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStatements,
-          RateLimitStatements, ScheduleStatements):
+          RateLimitStatements, ScheduleStatements, GaugeStatements):
     """Typed operations inside one open transaction, over a DB-API cursor.
 
     Backends override only what differs (the claim query's locking, for instance). Each

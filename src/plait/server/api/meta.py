@@ -27,7 +27,9 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    resp = web.Response(body=generate_latest())
+    gauges = svc(request).gauges
+    await gauges.refresh()
+    resp = web.Response(body=generate_latest() + generate_latest(gauges.registry))
     resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return resp
 

@@ -23,7 +23,6 @@ from plait.server import (
 from plait.server.api.http import clamp, integer, json_response, number, read, retry_policy, svc
 from plait.server.dedupe import deduped
 from plait.server.errors import BadRequest, NotFound
-from plait.server.metrics import STARTED
 from plait.server.run import Run
 from plait.server.service import Service
 from plait.store.search_index import MAX_FILTERS
@@ -44,8 +43,6 @@ async def start_workflow(request: web.Request) -> web.Response:
     await service.ensure_namespace(ns)
     result = await service.write(
         deduped(ns, msg.request_id, lambda ctx: lifecycle.start_workflow(ctx, ns, req)))
-    if result.get("started"):
-        STARTED.labels(ns).inc()
     if wait > 0:
         result = {**result, "outcome": await _outcome(
             service, ns, str(result["workflow_id"]), str(result["run_id"]), wait,

@@ -345,3 +345,17 @@ WHERE next_fire_at IS NOT NULL AND next_fire_at <= :now ORDER BY next_fire_at LI
 
 -- name: next_schedule_fire
 SELECT MIN(next_fire_at) FROM schedules WHERE next_fire_at IS NOT NULL;
+
+-- Scrape-time gauges (store/gauges.py).
+
+-- name: open_runs_by_type
+SELECT namespace, workflow_type, COUNT(*) FROM executions
+WHERE status = 'RUNNING' GROUP BY namespace, workflow_type;
+
+-- name: backlog_by_queue
+SELECT namespace, task_queue, kind, COUNT(*) FROM tasks
+WHERE lease_session IS NULL AND visible_at <= :now GROUP BY namespace, task_queue, kind;
+
+-- name: live_sessions_by_queue
+SELECT namespace, task_queue, COUNT(*) FROM sessions
+WHERE expires_at > :now GROUP BY namespace, task_queue;
