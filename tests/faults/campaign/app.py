@@ -185,7 +185,17 @@ class Sleeper:
         return "woke"
 
 
-WORKFLOWS = [Mixed, Child, Inbox, Sleeper]
+@workflow.defn
+class Handoff:
+    """One activity on another task queue, so a test can choose which worker runs it."""
+
+    @workflow.run
+    async def run(self, key: str, queue: str) -> str:
+        return await workflow.execute_activity(step, key, task_queue=queue,
+                                               start_to_close_timeout=TIMEOUT)
+
+
+WORKFLOWS = [Mixed, Child, Inbox, Sleeper, Handoff]
 ACTIVITIES: list[Callable[..., Any]] = [step, flaky, beating, limited]
 
 

@@ -142,13 +142,13 @@ class Rig:
     def server_of(self, slot: int) -> int:
         return slot % len(self.ports)
 
-    def start_worker(self, slot: int) -> None:
+    def start_worker(self, slot: int, queue: str = QUEUE) -> None:
         while len(self.proxies) <= slot:
             self.proxies.append(Proxy(self.ports[self.server_of(len(self.proxies))]))
         address = f"http://127.0.0.1:{self.proxies[slot].port}"
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.faults.campaign.app", "--address", address,
-             "--queue", QUEUE], env=self._env(), stdout=subprocess.PIPE,
+             "--queue", queue], env=self._env(), stdout=subprocess.PIPE,
             stderr=self._log(f"worker-{slot}.log"))
         assert proc.stdout is not None
         line = proc.stdout.readline()
