@@ -54,7 +54,7 @@ class Summary:
     late_starts_by_fault: dict[str, int]
     calls: dict[str, int]
     observations: list[str]
-    fault_details: list[str] = field(default_factory=list)
+    broken_disk: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_violations(self) -> int:
@@ -115,6 +115,7 @@ async def _campaign(rig: Rig, clients: list[Client], p: Profile,
     await _settle(clients[0], ledger)
     report = await Checker(clients[0], ledger, rig.effects, injector.timeline,
                            RATE).check()
+    _save(rig.tmp, injector, report)
     if rig.refused_starts:
         injector.observations.append(
             f"{rig.refused_starts} server start(s) exited at once (while the disk failed)")
@@ -173,9 +174,28 @@ def _summary(p: Profile, injector: Injector, ledger: Ledger, report: Report) -> 
         reruns=report.reruns, twice_same_attempt=report.twice_same_attempt,
         stale_starts=report.stale_starts,
         late_starts_by_fault=dict(report.late_by_fault), calls=dict(sorted(ledger.calls.items())),
-        observations=injector.observations,
-        fault_details=[f"{f.kind} {f.target} {f.end - f.start:.2f}s {f.detail}"
-                       for f in injector.timeline if f.kind in ("disk_full", "fsync_fail")][:50])
+        observations=injector.observations, broken_disk=_broken_disk(injector))
+
+
+def _broken_disk(injector: Injector) -> dict[str, int]:
+    """How the server answered a write while its disk was full or failed fsync, and whether
+    it took writes again afterwards, counted by kind (details: ``timeline.jsonl``)."""
+    out: collections.Counter[str] = collections.Counter()
+    for f in injector.timeline:
+        if f.kind in ("disk_full", "fsync_fail"):
+            during, _, after = f.detail.partition("; ")
+            out[f"{f.kind}: {during.split('answered ')[-1]} then {after}"] += 1
+    return dict(sorted(out.items()))
+
+
+def _save(tmp: Path, injector: Injector, report: Report) -> None:
+    """The whole timeline and every violation's evidence, next to ``summary.json``."""
+    with open(tmp / "timeline.jsonl", "w") as f:
+        for fault in injector.timeline:
+            f.write(json.dumps(asdict(fault)) + "\n")
+    with open(tmp / "violations.txt", "w") as f:
+        for kind, lines in report.violations.items():
+            f.writelines(f"{kind}: {line}\n" for line in lines)
 
 
 def _integrity(rig: Rig, summary: Summary) -> None:
@@ -204,6 +224,7 @@ def format_summary(s: Summary) -> str:
     if s.late_starts_by_fault:
         lines.append(f"starts after a recorded completion, by fault: {s.late_starts_by_fault}")
     lines.append(f"client calls: {s.calls}")
+    lines += [f"broken disk: {k}: {n}" for k, n in s.broken_disk.items()]
     lines += [f"observation: {o}" for o in s.observations]
     for kind, ev in s.evidence.items():
         lines += [f"  {kind}: {e}" for e in ev[:5]]

@@ -224,23 +224,23 @@ class Checker:
                 # an older attempt that started after the recorded one: late, not too late
                 self.report.stale_starts += own is not None and s["t"] > own["t"]
                 continue
-            cause = self._blame(s)
+            cause, detail = self._blame(s)
             self.report.late_by_fault[cause] += 1
             self.report.add("start after completion", (
                 f"{run.wid}/{run.run_id} activity {aid} ({done.attributes['activity_type']})"
                 f": attempt {s['attempt']} started by pid {s['pid']} at {s['t']:.3f}, "
                 f"{s['t'] - at:+.3f} s from attempt {recorded}'s recorded completion; "
-                f"fault: {cause}"))
+                f"fault: {cause} {detail}"))
 
-    def _blame(self, start: dict[str, Any]) -> str:
+    def _blame(self, start: dict[str, Any]) -> tuple[str, str]:
         """The fault that most likely let a stale attempt start: a pause of that very worker
         that ended shortly before, else the faults in the 10 s before the start."""
         for f in self.timeline:
             if f.kind == "worker_stop" and f.detail.endswith(f"pid {start['pid']}") and \
                     f.start <= start["t"] <= f.end + 2:
-                return "worker_stop"
+                return "worker_stop", f"({f.detail}, resumed {start['t'] - f.end:.2f} s before)"
         near = sorted({f.kind for f in self.timeline if f.start <= start["t"] <= f.end + 10})
-        return "+".join(near) or "none"
+        return "+".join(near) or "none", ""
 
     def _rate_limit(self) -> None:
         """Token bucket (``per_second``, ``burst``): any k starts within dt seconds need
