@@ -26,13 +26,16 @@ def main() -> int:
     parser.add_argument("--workload-lanes", type=int, default=6)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--servers", type=int, default=2)
+    parser.add_argument("--kinds", default=None,
+                        help="comma-separated fault kinds (default: all the backend supports)")
     parser.add_argument("--dir", type=Path, default=None, help="keep the run's files here")
     args = parser.parse_args()
     tmp = args.dir or Path(tempfile.mkdtemp(prefix="plait-campaign-"))
     tmp.mkdir(parents=True, exist_ok=True)
     profile = Profile(args.backend, args.faults, args.seed, fault_lanes=args.fault_lanes,
                       workload_lanes=args.workload_lanes, servers=args.servers,
-                      workers=args.workers)
+                      workers=args.workers,
+                      kinds=args.kinds.split(",") if args.kinds else None)
     summary = asyncio.run(run_campaign(tmp, profile, lambda s: print(s, flush=True)))
     print(format_summary(summary), flush=True)
     return 1 if summary.total_violations else 0

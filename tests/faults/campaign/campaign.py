@@ -17,7 +17,7 @@ from typing import Any
 
 from plait import Client
 from plait.errors import PlaitError
-from tests.faults.campaign.check import Checker, Report
+from tests.faults.campaign.check import Checker, Report, dump_evidence
 from tests.faults.campaign.faults import Injector
 from tests.faults.campaign.rig import QUEUE, Rig
 from tests.faults.campaign.workload import Ledger, Workload
@@ -36,6 +36,7 @@ class Profile:
     workers: int = 4
     session_expiry: float = 2.0
     gap: tuple[float, float] = (0.0, 1.0)
+    kinds: list[str] | None = None  # None: every fault the backend supports
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Summary:
     reruns: int
     twice_same_attempt: int
     stale_starts: int
+    cancelled_before_code: int
     late_starts_by_fault: dict[str, int]
     calls: dict[str, int]
     observations: list[str]
@@ -97,7 +99,7 @@ async def _campaign(rig: Rig, clients: list[Client], p: Profile,
     ledger = Ledger()
     target = f"s{p.seed}-target"
     await clients[0].start_workflow("Inbox", id=target, task_queue=QUEUE)
-    injector = Injector(rig, random.Random(p.seed), ledger, target)
+    injector = Injector(rig, random.Random(p.seed), ledger, target, p.kinds)
     workload = Workload(clients, random.Random(p.seed + 1), ledger, f"s{p.seed}")
     load = asyncio.create_task(workload.run(p.workload_lanes))
     progress = asyncio.create_task(_progress(injector, ledger, p.faults, say))
@@ -116,6 +118,7 @@ async def _campaign(rig: Rig, clients: list[Client], p: Profile,
     report = await Checker(clients[0], ledger, rig.effects, injector.timeline,
                            RATE).check()
     _save(rig.tmp, injector, report)
+    await dump_evidence(clients[0], report.suspects, rig.tmp / "evidence")
     if rig.refused_starts:
         injector.observations.append(
             f"{rig.refused_starts} server start(s) exited at once (while the disk failed)")
@@ -172,7 +175,7 @@ def _summary(p: Profile, injector: Injector, ledger: Ledger, report: Report) -> 
         violations={k: len(v) for k, v in report.violations.items()},
         evidence={k: v[:20] for k, v in report.violations.items() if v},
         reruns=report.reruns, twice_same_attempt=report.twice_same_attempt,
-        stale_starts=report.stale_starts,
+        stale_starts=report.stale_starts, cancelled_before_code=report.cancelled_before_code,
         late_starts_by_fault=dict(report.late_by_fault), calls=dict(sorted(ledger.calls.items())),
         observations=injector.observations, broken_disk=_broken_disk(injector))
 
@@ -224,6 +227,7 @@ def format_summary(s: Summary) -> str:
     if s.late_starts_by_fault:
         lines.append(f"starts after a recorded completion, by fault: {s.late_starts_by_fault}")
     lines.append(f"client calls: {s.calls}")
+    lines.append(f"cancelled before their code ran (no compensation): {s.cancelled_before_code}")
     lines += [f"broken disk: {k}: {n}" for k, n in s.broken_disk.items()]
     lines += [f"observation: {o}" for o in s.observations]
     for kind, ev in s.evidence.items():

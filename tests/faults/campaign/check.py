@@ -44,8 +44,13 @@ class Report:
     stale_starts: int = 0  # an older attempt started after the recorded one, before it ended
     late_by_fault: collections.Counter[str] = field(default_factory=collections.Counter)
 
+    cancelled_before_code: int = 0  # cancelled before the first task: no compensation ran
+    suspects: set[str] = field(default_factory=set)  # workflow ids named by a violation
+
     def add(self, kind: str, evidence: str) -> None:
         self.violations[kind].append(evidence)
+        if kind != "rate limit":
+            self.suspects.add(evidence.split(":")[0].split("/")[0])
 
     @property
     def total(self) -> int:
@@ -167,13 +172,21 @@ class Checker:
             self.report.add("signal/update", f"{wid}: updates accepted twice: {twice}")
 
     async def _sleeper(self, wid: str) -> None:
+        """CANCELED with its compensation completed once; a cancel that came before the
+        workflow's first task completed ends the run before its code ever ran (a finding,
+        see docs/faults.md), so then no compensation is also accepted."""
         runs = await self._outcome(wid)
         if runs is None:
             return
         self.report.runs += 1
+        events = runs[0].events
         self._closed_as(runs[0], "WORKFLOW_EXECUTION_CANCELED")
-        undo = [e for e in runs[0].events if e.event_type == "ACTIVITY_TASK_COMPLETED"]
-        if len(undo) != 1:
+        undo = [e for e in events if e.event_type == "ACTIVITY_TASK_COMPLETED"]
+        types = [e.event_type for e in events]
+        early = "WORKFLOW_TASK_COMPLETED" not in types or types.index(
+            "WORKFLOW_EXECUTION_CANCEL_REQUESTED") < types.index("WORKFLOW_TASK_COMPLETED")
+        self.report.cancelled_before_code += early and not undo
+        if len(undo) != 1 and not (early and not undo):
             self.report.add("wrong result", f"{wid}: {len(undo)} compensations completed")
 
     # -- one run's history and attempts --------------------------------------------------------
@@ -233,12 +246,11 @@ class Checker:
                 f"fault: {cause} {detail}"))
 
     def _blame(self, start: dict[str, Any]) -> tuple[str, str]:
-        """The fault that most likely let a stale attempt start: a pause of that very worker
-        that ended shortly before, else the faults in the 10 s before the start."""
+        """The fault that most likely let a stale attempt start: a pause or a network fault
+        of that very worker that ended shortly before, else the faults in the 10 s before."""
         for f in self.timeline:
-            if f.kind == "worker_stop" and f.detail.endswith(f"pid {start['pid']}") and \
-                    f.start <= start["t"] <= f.end + 2:
-                return "worker_stop", f"({f.detail}, resumed {start['t'] - f.end:.2f} s before)"
+            if f.detail.endswith(f"pid {start['pid']}") and f.start <= start["t"] <= f.end + 2:
+                return f.kind, f"({f.detail}, ended {start['t'] - f.end:.2f} s before)"
         near = sorted({f.kind for f in self.timeline if f.start <= start["t"] <= f.end + 10})
         return "+".join(near) or "none", ""
 
@@ -262,3 +274,23 @@ def _result(run: Run) -> Any:
     if last.event_type != "WORKFLOW_EXECUTION_COMPLETED":
         return f"<{last.event_type}>"
     return last.attributes["result"]["data"]
+
+
+async def dump_evidence(client: Client, wids: set[str], out: Path) -> None:
+    """Every run's history and attempt log of each workflow a violation names, as JSON files
+    in ``out``: the evidence outlives the rig (the SQLite tmpfs, the PostgreSQL cluster)."""
+    out.mkdir(exist_ok=True)
+    for wid in sorted(wids):
+        runs, run_id = [], None
+        try:
+            while True:
+                handle = client.get_workflow_handle(wid, run_id=run_id)
+                history, desc = await handle.fetch_history(), await handle.describe()
+                runs.append({"history": json.loads(history.to_json()),
+                             "attempts": desc.raw.get("attempts")})
+                run_id = history.events[0].attributes.get("continued_from_run_id")
+                if not run_id:
+                    break
+        except PlaitError as e:
+            runs.append({"error": str(e)})
+        (out / f"{wid}.json").write_text(json.dumps(runs, indent=1, default=str))

@@ -23,8 +23,8 @@ from plait.errors import PlaitError
 from tests.faults.campaign.rig import Rig
 from tests.faults.campaign.workload import InboxLog, Ledger, random_spec
 
-COMMON = ["worker_kill", "worker_stop", "server_kill", "server_stop", "partition", "latency",
-          "client_kill"]
+COMMON = ["worker_kill", "worker_stop", "server_kill", "server_stop", "partition", "black_hole",
+          "latency", "client_kill"]
 
 
 @dataclass
@@ -37,13 +37,16 @@ class Fault:
 
 
 class Injector:
-    def __init__(self, rig: Rig, rng: random.Random, ledger: Ledger, target_inbox: str) -> None:
+    def __init__(self, rig: Rig, rng: random.Random, ledger: Ledger, target_inbox: str,
+                 only: list[str] | None = None) -> None:
         self.rig, self.rng, self.ledger, self.inbox = rig, rng, ledger, target_inbox
         self.kinds = list(COMMON)
         if rig.backend == "postgres":
             self.kinds.append("pg_kill")
         else:
             self.kinds += ["disk_full"] * rig.tmpfs + ["fsync_fail"] * (rig.shim is not None)
+        if only:  # a chosen few, to reproduce a finding with its fault alone
+            self.kinds = [k for k in self.kinds if k in only]
         self.timeline: list[Fault] = []
         self.locks: dict[str, asyncio.Lock] = {}
         self.observations: list[str] = []
@@ -79,6 +82,7 @@ class Injector:
             "worker_kill": (f"worker:{slot}", lambda: self.worker_kill(slot)),
             "worker_stop": (f"worker:{slot}", lambda: self.worker_stop(slot, hold)),
             "partition": (f"worker:{slot}", lambda: self.partition(slot, hold)),
+            "black_hole": (f"worker:{slot}", lambda: self.black_hole(slot, hold)),
             "latency": (f"worker:{slot}", lambda: self.latency(slot, hold)),
             "server_kill": (f"server:{srv}", lambda: self.server_kill(srv)),
             "server_stop": (f"server:{srv}", lambda: self.server_stop(srv, hold)),
@@ -90,6 +94,11 @@ class Injector:
         return plans[kind]
 
     # -- processes ----------------------------------------------------------------------------
+    def _pid(self, slot: int) -> str:
+        """Names the worker a network fault hit, as the checker's blame reads it."""
+        proc = self.rig.workers[slot]
+        return f"pid {proc.pid if proc else '-'}"
+
     async def worker_kill(self, slot: int) -> str:
         await asyncio.to_thread(self.rig.kill_worker, slot)
         await asyncio.sleep(self.rng.uniform(0, 1))
@@ -108,14 +117,20 @@ class Injector:
         self.rig.proxies[slot].partition()
         await asyncio.sleep(hold)
         self.rig.proxies[slot].heal()
-        return f"{hold:.2f}s"
+        return f"{hold:.2f}s {self._pid(slot)}"
+
+    async def black_hole(self, slot: int, hold: float) -> str:
+        self.rig.proxies[slot].black_hole()
+        await asyncio.sleep(hold)
+        self.rig.proxies[slot].heal()
+        return f"{hold:.2f}s {self._pid(slot)}"
 
     async def latency(self, slot: int, hold: float) -> str:
         delay = self.rng.uniform(0.02, 0.5)
         self.rig.proxies[slot].slow(delay)
         await asyncio.sleep(hold)
         self.rig.proxies[slot].heal()
-        return f"+{delay:.2f}s for {hold:.2f}s"
+        return f"+{delay:.2f}s for {hold:.2f}s {self._pid(slot)}"
 
     async def server_kill(self, i: int) -> str:
         await asyncio.to_thread(self.rig.kill_server, i)

@@ -1,5 +1,7 @@
 """A TCP proxy between one worker and its server that the campaign controls: a network
-partition (every connection dropped, new ones refused) and added latency, then healed.
+partition (every connection dropped, new ones refused), a silent one (a black hole: nothing
+refused or reset, no byte goes through until it heals, as when packets are dropped and TCP
+retransmits) and added latency, then healed.
 
 It runs its own asyncio loop in a daemon thread, so the driver's loop never carries the
 worker's traffic, and its controls are plain thread-safe calls.
@@ -17,6 +19,7 @@ class Proxy:
         self.target_port = target_port
         self.delay = 0.0
         self.up = True
+        self.held = False
         self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         ready = threading.Event()
@@ -39,12 +42,16 @@ class Proxy:
         self.up = False
         self._loop.call_soon_threadsafe(self._drop_all)
 
+    def black_hole(self) -> None:
+        """Hold every byte, both ways, of old and new connections until :meth:`heal`."""
+        self.held = True
+
     def slow(self, delay: float) -> None:
         """Hold every chunk ``delay`` seconds each way until :meth:`heal`."""
         self.delay = delay
 
     def heal(self) -> None:
-        self.up, self.delay = True, 0.0
+        self.up, self.delay, self.held = True, 0.0, False
 
     def _drop_all(self) -> None:
         for w in list(self._writers):
@@ -69,6 +76,8 @@ class Proxy:
             while data := await src.read(65536):
                 if self.delay:
                     await asyncio.sleep(self.delay)
+                while self.held:
+                    await asyncio.sleep(0.05)
                 if not self.up:
                     break
                 dst.write(data)
