@@ -45,9 +45,9 @@ class OwnPostgres:
             # fsync stays on: the campaign checks what survives a kill -9 of the postmaster.
             conf.write("max_connections = 200\nshared_buffers = 32MB\n")
 
-    def _run(self, *argv: str) -> None:
+    def _run(self, *argv: str, check: bool = True) -> None:
         prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*prefix, *argv], check=True, stdout=subprocess.DEVNULL,
+        subprocess.run([*prefix, *argv], check=check, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
 
     def start(self) -> None:
@@ -94,13 +94,9 @@ class OwnPostgres:
 
     def stop(self) -> None:
         if self.postmaster_pid() is not None:
-            self._stop()
+            self._run(_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop",
+                      check=False)
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def _stop(self) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--"] * (os.geteuid() == 0) +
-                       [_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
 
     def create_database(self, name: str) -> str:
         with psycopg.connect(self.url, autocommit=True) as conn:
