@@ -216,8 +216,9 @@ class Checker:
                                 if types_of.get(a.activity_id) == "limited" and a.started_at]
 
     def _activity(self, run: Run, done: Any) -> None:
-        """Attempt numbers order the starts; where they cannot (an earlier attempt number,
-        or the recorded attempt started twice) the start time is compared with the time the
+        """Attempt numbers order the starts: a higher one than the recorded attempt is always
+        a violation; for the others (an earlier attempt number, or the recorded attempt
+        started twice) the start time is compared with the time the
         completion was recorded (the later of the event's and the attempt log's time; server
         time stamps are per transaction, so a start must be later by more than ``SLACK``)."""
         self.report.activities += 1
@@ -233,8 +234,9 @@ class Checker:
         for s in starts:
             if s is own:
                 continue
-            if s["attempt"] < recorded and s["t"] <= at + SLACK:
-                # an older attempt that started after the recorded one: late, not too late
+            if s["attempt"] <= recorded and s["t"] <= at + SLACK:
+                # an older attempt, or the recorded one re-offered, that started after the
+                # recorded one began: late, but before the completion was recorded
                 self.report.stale_starts += own is not None and s["t"] > own["t"]
                 continue
             cause, detail = self._blame(s)

@@ -88,7 +88,7 @@ class Injector:
             "server_stop": (f"server:{srv}", lambda: self.server_stop(srv, hold)),
             "client_kill": ("client", self.client_kill),
             "pg_kill": ("db", self.pg_kill),
-            "disk_full": ("db", lambda: self.disk_full(self.rng.uniform(0.5, 3))),
+            "disk_full": ("db", lambda: self.disk_full(self.rng.uniform(2, 8))),
             "fsync_fail": ("db", lambda: self.fsync_fail(self.rng.uniform(0.5, 3))),
         }
         return plans[kind]
@@ -183,8 +183,10 @@ class Injector:
 
     async def disk_full(self, hold: float) -> str:
         await asyncio.to_thread(self.rig.fill_disk)
-        status = await self.probe()
+        # SQLite writes into its WAL file's old space until a checkpoint has to grow the
+        # database file: the write that must fail comes after the workload had time to fill it.
         await asyncio.sleep(hold)
+        status = await self.probe()
         self.rig.free_disk()
         return f"{hold:.2f}s, a write answered {status}; {await self.writes_again()}"
 
