@@ -108,11 +108,10 @@ async def _campaign(rig: Rig, clients: list[Client], p: Profile,
     workload.stopping = True
     await asyncio.to_thread(_heal, rig)
     say(f"faults done ({len(injector.timeline)}); letting every workflow close")
-    try:
-        await asyncio.wait_for(load, 600)
+    try:  # lanes finish their scenario; a stuck workflow is the checker's to report
+        await asyncio.wait_for(load, 120)
     except TimeoutError:
-        load.cancel()
-        injector.observations.append("the workload did not wind down in 600 s")
+        injector.observations.append("the workload did not wind down in 120 s")
     await workload.close(target)
     await _settle(clients[0], ledger)
     report = await Checker(clients[0], ledger, rig.effects, injector.timeline,

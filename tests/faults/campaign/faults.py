@@ -100,10 +100,11 @@ class Injector:
         return f"pid {proc.pid if proc else '-'}"
 
     async def worker_kill(self, slot: int) -> str:
+        killed = self._pid(slot)
         await asyncio.to_thread(self.rig.kill_worker, slot)
         await asyncio.sleep(self.rng.uniform(0, 1))
         await asyncio.to_thread(self.rig.start_worker, slot)
-        return ""
+        return f"killed {killed}"
 
     async def worker_stop(self, slot: int, hold: float) -> str:
         proc = self.rig.workers[slot]
