@@ -120,7 +120,8 @@ async def _campaign(rig: Rig, clients: list[Client], p: Profile,
     await dump_evidence(clients[0], report.suspects, rig.tmp / "evidence")
     if rig.refused_starts:
         injector.observations.append(
-            f"{rig.refused_starts} server start(s) exited at once (while the disk failed)")
+            f"{rig.refused_starts} server start(s) exited at once "
+            "(the database was down or failing)")
     return _summary(p, injector, ledger, report)
 
 
