@@ -10,7 +10,16 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
-from plait.protocol.common import AttemptNo, Failure, Header, Payload, RetryPolicy
+from plait.protocol.common import (
+    AttemptNo,
+    Failure,
+    Header,
+    JsonObject,
+    Memo,
+    Payload,
+    RetryPolicy,
+    SearchAttributes,
+)
 
 __all__ = [
     "ActivityTaskCancelRequestedAttributes",
@@ -75,8 +84,8 @@ class WorkflowExecutionStartedAttributes(_Attributes, kw_only=True):
     execution_timeout: float | None = None
     task_timeout: float | None = None
     header: Header
-    memo: dict[str, Any] | None = None
-    search_attributes: dict[str, Any] | None = None
+    memo: Memo | None = None
+    search_attributes: SearchAttributes | None = None
     attempt: AttemptNo
     """Counts runs of a retried workflow."""
     retry_policy: RetryPolicy | None = None
@@ -253,7 +262,7 @@ class TimerCanceledAttributes(_Attributes, kw_only=True):
 
 class MarkerRecordedAttributes(_Attributes, kw_only=True):
     marker_name: str
-    details: dict[str, Any] | None = None
+    details: JsonObject | None = None
 
 
 class StartChildWorkflowExecutionInitiatedAttributes(_Attributes, kw_only=True):
@@ -353,4 +362,4 @@ class ExternalWorkflowExecutionCancelRequestedAttributes(_Attributes, kw_only=Tr
 
 
 class UpsertSearchAttributesAttributes(_Attributes, kw_only=True):
-    search_attributes: dict[str, Any]
+    search_attributes: SearchAttributes

@@ -14,7 +14,18 @@ from typing import Annotated, Any
 
 from msgspec import Meta, Struct
 
-from plait.protocol.common import Failure, Header, Name, Payload, RetryPolicy, RunId, Seconds
+from plait.protocol.common import (
+    Failure,
+    Header,
+    JsonObject,
+    Memo,
+    Name,
+    Payload,
+    RetryPolicy,
+    RunId,
+    SearchAttributes,
+    Seconds,
+)
 from plait.protocol.enums import IdReusePolicy, ParentClosePolicy
 
 __all__ = [
@@ -95,13 +106,13 @@ class RecordMarkerCommand(_Command, kw_only=True, tag="record_marker"):
     """Writes MARKER_RECORDED (the Python runtime records patches as markers named `patch`)."""
 
     marker_name: Name
-    details: dict[str, Any] | None = None
+    details: JsonObject | None = None
 
 
 class UpsertSearchAttributesCommand(_Command, kw_only=True, tag="upsert_search_attributes"):
     """Merge into the run's search attributes. Writes UPSERT_SEARCH_ATTRIBUTES."""
 
-    search_attributes: dict[str, Any]
+    search_attributes: SearchAttributes
 
 
 class StartChildWorkflowCommand(_Command, kw_only=True, tag="start_child_workflow"):
@@ -119,8 +130,8 @@ class StartChildWorkflowCommand(_Command, kw_only=True, tag="start_child_workflo
     execution_timeout: Seconds = None
     task_timeout: Seconds = None
     id_reuse_policy: IdReusePolicy | None = None
-    memo: dict[str, Any] | None = None
-    search_attributes: dict[str, Any] | None = None
+    memo: Memo | None = None
+    search_attributes: SearchAttributes | None = None
     header: Header | None = None
 
 

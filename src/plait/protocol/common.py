@@ -20,6 +20,8 @@ __all__ = [
     "EventId",
     "Failure",
     "Header",
+    "JsonObject",
+    "Memo",
     "Name",
     "Payload",
     "Recorded",
@@ -27,6 +29,7 @@ __all__ = [
     "RetryPolicy",
     "RunId",
     "RunRef",
+    "SearchAttributes",
     "Seconds",
     "TaskToken",
 ]
@@ -56,11 +59,21 @@ RequestId = Annotated[str | None, Meta(
 RunId = Annotated[str | None, Meta(
     description="A specific run; null or absent for the latest run of the workflow id.")]
 
-Header = Annotated[dict[str, Any], Meta(
+JsonObject = dict[str, Any]
+"""A JSON object whose keys and values the user chose (marker details, a free-form result):
+the server stores and returns it as sent, so it has no shape to declare."""
+
+Memo = JsonObject
+"""A run's memo: any JSON values by the names the user gave them."""
+
+SearchAttributes = JsonObject
+"""A run's search attributes: any JSON scalars or lists by name; the server indexes them."""
+
+Header = Annotated[JsonObject, Meta(
     description="Context that travels with a start, signal, activity or child (tracing ids, "
                 "tenant ids).")]
 
-Payload = Annotated[dict[str, Any], Meta(
+Payload = Annotated[JsonObject, Meta(
     title="Payload", extra={"envelope": True},
     description="The envelope of every value a workflow, activity, signal, query or update "
                 "carries. With the default converter `encoding` is `json` and `data` the JSON "

@@ -7,12 +7,12 @@ single routes, each tagged with ``type``, and answers each item on its own.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from msgspec import Meta, Struct
 
 from plait.protocol.commands import Command
-from plait.protocol.common import EventId, Failure, Payload, TaskToken
+from plait.protocol.common import EventId, Failure, JsonObject, Payload, TaskToken
 from plait.protocol.tasks import ActivityTask, WorkflowTask
 
 __all__ = [
@@ -240,7 +240,7 @@ class ItemError(Struct, kw_only=True):
 class CompletionResult(Struct, kw_only=True, omit_defaults=True):
     """`result`: what the item's own route answers; `error`: its error."""
 
-    result: dict[str, Any] | None = None
+    result: JsonObject | None = None
     error: ItemError | None = None
 
 

@@ -7,11 +7,19 @@ were. Waits and timeouts the server clamps (rather than refuses) carry no bound 
 
 from __future__ import annotations
 
-from typing import Any
-
 from msgspec import Struct
 
-from plait.protocol.common import Header, Name, Payload, RequestId, RetryPolicy, RunId, Seconds
+from plait.protocol.common import (
+    Header,
+    Memo,
+    Name,
+    Payload,
+    RequestId,
+    RetryPolicy,
+    RunId,
+    SearchAttributes,
+    Seconds,
+)
 from plait.protocol.enums import IdConflictPolicy, IdReusePolicy
 
 __all__ = [
@@ -49,9 +57,9 @@ class StartWorkflowRequest(Struct, kw_only=True, omit_defaults=True):
     """When a closed run has this id (default `allow_duplicate`)."""
     id_conflict_policy: IdConflictPolicy | None = None
     """When a running run has this id (default `fail`)."""
-    search_attributes: dict[str, Any] | None = None
+    search_attributes: SearchAttributes | None = None
     """Indexed values that list and count filter on."""
-    memo: dict[str, Any] | None = None
+    memo: Memo | None = None
     """Non-indexed values shown by describe."""
     execution_timeout: Seconds = None
     """How long the whole chain of runs (retries, continue-as-new) may take."""

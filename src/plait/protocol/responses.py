@@ -6,11 +6,11 @@ forbids unknown fields.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from msgspec import Struct
 
-from plait.protocol.common import AttemptNo, Failure, Payload
+from plait.protocol.common import AttemptNo, Failure, Memo, Payload, SearchAttributes
 from plait.protocol.enums import PendingActivityState, UpdateStatus, WorkflowStatus
 
 __all__ = [
@@ -77,7 +77,7 @@ class WorkflowSummary(Struct, kw_only=True):
     start_time: float
     """Unix timestamp."""
     close_time: float | None
-    search_attributes: dict[str, Any]
+    search_attributes: SearchAttributes
 
 
 class WorkflowList(Struct, kw_only=True):
@@ -120,7 +120,7 @@ class Attempt(Struct, kw_only=True):
     ended_at: float | None = None
     outcome: str | None
     """An :class:`~plait.protocol.enums.AttemptOutcome`; null while it runs."""
-    failure: dict[str, Any] | None = None
+    failure: Failure | None = None
     worker: str | None = None
 
 
@@ -139,7 +139,7 @@ class WorkflowDescription(WorkflowSummary, kw_only=True):
     """A run in detail: its summary plus what it waits for and how its activities went."""
 
     history_length: int
-    memo: dict[str, Any] | None = None
+    memo: Memo | None = None
     pending_activities: list[PendingActivity]
     attempts: list[Attempt]
     last_task_failure: TaskFailureInfo | None = None

@@ -7,11 +7,20 @@ are Unix timestamps and durations seconds, as everywhere in the API.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from plait.protocol.common import Header, Name, Payload, RequestId, RetryPolicy, Seconds
+from plait.protocol.common import (
+    Header,
+    Memo,
+    Name,
+    Payload,
+    RequestId,
+    RetryPolicy,
+    SearchAttributes,
+    Seconds,
+)
 from plait.protocol.enums import ScheduleOverlap
 
 __all__ = [
@@ -58,8 +67,8 @@ class ScheduleDefinition(Struct, kw_only=True, omit_defaults=True):
     note: str = ""
     workflow_id: str | None = None
     """The started runs' workflow id prefix (default: the schedule id)."""
-    search_attributes: dict[str, Any] | None = None
-    memo: dict[str, Any] | None = None
+    search_attributes: SearchAttributes | None = None
+    memo: Memo | None = None
     execution_timeout: Seconds = None
     retry_policy: RetryPolicy | None = None
     header: Header | None = None
@@ -91,8 +100,8 @@ class ScheduleUpdate(Struct, kw_only=True, omit_defaults=True):
     paused: bool | UnsetType = UNSET
     note: str | UnsetType = UNSET
     workflow_id: str | UnsetType | None = UNSET
-    search_attributes: dict[str, Any] | UnsetType | None = UNSET
-    memo: dict[str, Any] | UnsetType | None = UNSET
+    search_attributes: SearchAttributes | UnsetType | None = UNSET
+    memo: Memo | UnsetType | None = UNSET
     execution_timeout: Seconds | UnsetType = UNSET
     retry_policy: RetryPolicy | UnsetType | None = UNSET
     header: Header | UnsetType | None = UNSET
