@@ -20,6 +20,10 @@ import tempfile
 import time
 from typing import Any
 
+from plait.protocol.commands import CompleteWorkflowCommand, ScheduleActivityCommand
+from plait.protocol.completions import CompleteActivityTaskRequest, CompleteWorkflowTaskRequest
+from plait.protocol.requests import StartWorkflowRequest
+from plait.protocol.sessions import OpenSessionRequest
 from plait.server import dispatch, lifecycle, results, sessions, steps
 from plait.server.service import Service
 from plait.store.sqlite import SQLiteStore
@@ -35,8 +39,8 @@ async def run(n: int) -> float:
     """CPU milliseconds per workflow."""
     store = SQLiteStore(os.path.join(tempfile.mkdtemp(), "p.db"))
     svc = Service(store)
-    opened = await svc.write(lambda ctx: sessions.open_session(
-        ctx, NS, {"task_queue": QUEUE, "workflow_types": ["W"], "activity_types": ["a"]}, 30.0))
+    opened = await svc.write(lambda ctx: sessions.open_session(ctx, NS, OpenSessionRequest(
+        task_queue=QUEUE, workflow_types=["W"], activity_types=["a"]), 30.0))
     sid = opened["session_id"]
     began = time.process_time()
     for i in range(n):
@@ -46,22 +50,23 @@ async def run(n: int) -> float:
 
 
 async def _one(svc: Service, sid: str, wid: str) -> None:
-    await svc.write(lambda ctx: lifecycle.start_workflow(ctx, NS, {
-        "workflow_id": wid, "workflow_type": "W", "task_queue": QUEUE,
-        "input": [_payload(1)]}))
+    await svc.write(lambda ctx: lifecycle.start_workflow(ctx, NS, StartWorkflowRequest(
+        workflow_id=wid, workflow_type="W", task_queue=QUEUE, input=[_payload(1)])))
     [wt] = await svc.write(lambda ctx: dispatch.claim(ctx, NS, QUEUE, "workflow", sid, 10))
     for step in range(3):
-        command = {"kind": "schedule_activity", "activity_id": str(step), "activity_type": "a",
-                   "start_to_close_timeout": 5, "input": [_payload(step)]}
+        command = ScheduleActivityCommand(activity_id=str(step), activity_type="a",
+                                          start_to_close_timeout=5, input=[_payload(step)])
         out = await svc.write(lambda ctx, c=command, t=wt: steps.complete_workflow_task(
-            ctx, t["token"], {"commands": [c], "eager_activities": 1}))
+            ctx, CompleteWorkflowTaskRequest(token=t["token"], commands=[c],
+                                             eager_activities=1)))
         [act] = out["activity_tasks"]
         out = await svc.write(lambda ctx, a=act, s=step: results.complete_activity(
-            ctx, a["token"], {"result": _payload(s), "eager_workflow": True}))
+            ctx, CompleteActivityTaskRequest(token=a["token"], result=_payload(s),
+                                             eager_workflow=True)))
         wt = out["workflow_task"]
-    done = {"kind": "complete_workflow", "result": _payload(3)}
+    done = CompleteWorkflowCommand(result=_payload(3))
     await svc.write(lambda ctx, t=wt: steps.complete_workflow_task(
-        ctx, t["token"], {"commands": [done]}))
+        ctx, CompleteWorkflowTaskRequest(token=t["token"], commands=[done])))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from plait.protocol.common import RetryPolicy as WirePolicy
 
 __all__ = ["RetryPolicy"]
 
@@ -55,6 +58,20 @@ class RetryPolicy:
             maximum_interval=timedelta(seconds=mi) if mi else None,
             maximum_attempts=d.get("maximum_attempts", 0),
             non_retryable_error_types=tuple(d.get("non_retryable_error_types") or ()),
+        )
+
+    @staticmethod
+    def from_wire(p: WirePolicy | None) -> RetryPolicy:
+        """The policy a message carried (absent fields take their defaults)."""
+        if p is None:
+            return RetryPolicy()
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=p.initial_interval or 1.0),
+            backoff_coefficient=2.0 if p.backoff_coefficient is None else p.backoff_coefficient,
+            maximum_interval=timedelta(seconds=p.maximum_interval) if p.maximum_interval
+            else None,
+            maximum_attempts=p.maximum_attempts or 0,
+            non_retryable_error_types=tuple(p.non_retryable_error_types or ()),
         )
 
     def backoff(self, attempt: int) -> float:

@@ -13,6 +13,21 @@ from typing import Any
 
 import pytest
 
+from plait.protocol.commands import (
+    Command,
+    CompleteWorkflowCommand,
+    ScheduleActivityCommand,
+    StartChildWorkflowCommand,
+)
+from plait.protocol.common import Failure
+from plait.protocol.completions import (
+    CompleteActivityTaskRequest,
+    CompleteWorkflowTaskRequest,
+    FailWorkflowTaskRequest,
+)
+from plait.protocol.enums import ParentClosePolicy
+from plait.protocol.requests import StartWorkflowRequest
+from plait.protocol.sessions import OpenSessionRequest
 from plait.server import closing, dispatch, lifecycle, results, sessions, steps
 from plait.server.errors import Conflict
 from plait.server.run import Ctx
@@ -33,9 +48,8 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
 
 
 async def session(svc: Service) -> str:
-    out = await svc.write(lambda ctx: sessions.open_session(
-        ctx, NS, {"task_queue": QUEUE, "workflow_types": ["Order"],
-                  "activity_types": ["charge"]}, expiry=30.0))
+    out = await svc.write(lambda ctx: sessions.open_session(ctx, NS, OpenSessionRequest(
+        task_queue=QUEUE, workflow_types=["Order"], activity_types=["charge"]), expiry=30.0))
     return str(out["session_id"])
 
 
@@ -51,9 +65,13 @@ async def event_types(svc: Service, wid: str) -> list[str]:
 
 
 def start(wid: str) -> Any:
-    return lambda ctx: lifecycle.start_workflow(ctx, NS, {
-        "workflow_id": wid, "workflow_type": "Order", "task_queue": QUEUE,
-        "input": [{"encoding": "json", "data": 1}]})
+    return lambda ctx: lifecycle.start_workflow(ctx, NS, StartWorkflowRequest(
+        workflow_id=wid, workflow_type="Order", task_queue=QUEUE,
+        input=[{"encoding": "json", "data": 1}]))
+
+
+def completion(token: str, *commands: Command) -> CompleteWorkflowTaskRequest:
+    return CompleteWorkflowTaskRequest(token=token, commands=list(commands))
 
 
 async def test_a_workflow_with_one_activity_runs_to_completion(service: Service) -> None:
@@ -63,17 +81,17 @@ async def test_a_workflow_with_one_activity_runs_to_completion(service: Service)
     [wt] = await claim(service, sid, "workflow")
     assert [e["event_type"] for e in wt["events"]][:2] == [
         "WORKFLOW_EXECUTION_STARTED", "WORKFLOW_TASK_SCHEDULED"]
-    schedule = {"kind": "schedule_activity", "activity_id": "1", "activity_type": "charge",
-                "start_to_close_timeout": 10}
+    schedule = ScheduleActivityCommand(activity_id="1", activity_type="charge",
+                                       start_to_close_timeout=10)
     await service.write(lambda ctx: steps.complete_workflow_task(
-        ctx, wt["token"], {"commands": [schedule]}))
+        ctx, completion(wt["token"], schedule)))
     [act] = await claim(service, sid, "activity")
-    await service.write(lambda ctx: results.complete_activity(
-        ctx, act["token"], {"result": {"encoding": "json", "data": "ok"}}))
+    await service.write(lambda ctx: results.complete_activity(ctx, CompleteActivityTaskRequest(
+        token=act["token"], result={"encoding": "json", "data": "ok"})))
     [wt2] = await claim(service, sid, "workflow")
-    done = {"kind": "complete_workflow", "result": {"encoding": "json", "data": "done"}}
+    done = CompleteWorkflowCommand(result={"encoding": "json", "data": "done"})
     await service.write(lambda ctx: steps.complete_workflow_task(
-        ctx, wt2["token"], {"commands": [done]}))
+        ctx, completion(wt2["token"], done)))
     assert await event_types(service, "w1") == [
         "WORKFLOW_EXECUTION_STARTED", "WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED",
         "WORKFLOW_TASK_COMPLETED", "ACTIVITY_TASK_SCHEDULED", "ACTIVITY_TASK_STARTED",
@@ -88,12 +106,12 @@ async def test_a_stale_token_is_refused_and_changes_nothing(service: Service) ->
     sid = await session(service)
     await service.write(start("w2"))
     [wt] = await claim(service, sid, "workflow")
-    await service.write(lambda ctx: steps.fail_workflow_task(
-        ctx, wt["token"], {"failure": {"message": "bug"}}))
+    await service.write(lambda ctx: steps.fail_workflow_task(ctx, FailWorkflowTaskRequest(
+        token=wt["token"], failure=Failure(message="bug"))))
     before = await event_types(service, "w2")
     with pytest.raises(Conflict, match="no longer owned"):
         await service.write(lambda ctx: steps.complete_workflow_task(
-            ctx, wt["token"], {"commands": []}))
+            ctx, completion(wt["token"])))
     assert await event_types(service, "w2") == before
 
 
@@ -101,10 +119,10 @@ async def test_terminating_a_parent_terminates_its_child(service: Service) -> No
     sid = await session(service)
     parent = await service.write(start("parent"))
     [wt] = await claim(service, sid, "workflow")
-    child = {"kind": "start_child_workflow", "seq": 1, "workflow_id": "child",
-             "workflow_type": "Order", "parent_close_policy": "terminate"}
+    child = StartChildWorkflowCommand(seq="1", workflow_id="child", workflow_type="Order",
+                                      parent_close_policy=ParentClosePolicy.TERMINATE)
     await service.write(lambda ctx: steps.complete_workflow_task(
-        ctx, wt["token"], {"commands": [child]}))
+        ctx, completion(wt["token"], child)))
     row = await service.store.read(lambda t: t.get_execution(NS, "parent", parent["run_id"]))
     assert row is not None and list(row.state.children) == ["1"]
     await service.write(lambda ctx: closing.terminate(ctx, NS, "parent", None, "done"))

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import orjson
 
-__all__ = ["dumps", "dumps_str", "loads"]
+__all__ = ["dumps", "dumps_str", "loads", "plain"]
 
 _OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
+def plain(value: Any) -> Any:
+    """A wire struct (or anything holding them) as plain JSON values: dicts, lists, strings,
+    numbers; fields at their defaults left out, as the struct would encode them."""
+    return msgspec.to_builtins(value)
+
+
 def _default(obj: Any) -> Any:
+    if isinstance(obj, msgspec.Struct):  # a wire struct inside a document being written
+        return msgspec.to_builtins(obj)
     # pydantic models and objects that know how to become JSON.
     dump = getattr(obj, "model_dump", None)
     if callable(dump):

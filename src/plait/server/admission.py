@@ -28,7 +28,7 @@ def admit(ctx: Ctx, tasks: list[TaskRow]) -> list[TaskRow]:
         if due is None:
             admitted.append(task)
         else:
-            task.payload["rate_limited_until"] = due
+            task.activity.rate_limited_until = due
             ctx.effects.observe(RateLimited(task.namespace, task.task_queue))
             ctx.txn.release_task(task.task_id, due, task.payload)
     return admitted
@@ -37,11 +37,12 @@ def admit(ctx: Ctx, tasks: list[TaskRow]) -> list[TaskRow]:
 def _take_token(ctx: Ctx, task: TaskRow) -> float | None:
     """None when a token was taken; else when the bucket will next have one."""
     limits = ctx.txn.queue_limits(task.namespace, task.task_queue)
-    limit = limits.get(task.payload.get("activity_type") or "") or limits.get("")
+    work = task.activity
+    limit = limits.get(work.activity_type) or limits.get("")
     if limit is None:
         return None
     key = BucketKey(task.namespace, task.task_queue, limit.activity_type,
-                    str(task.payload.get("rate_limit_key") or "") if limit.per_key else "")
+                    work.rate_limit_key or "" if limit.per_key else "")
     capacity = max(1.0, limit.burst)
     tokens, updated_at = ctx.txn.rate_bucket(key, capacity, ctx.now)
     # Servers' clocks (and transactions' start times) differ a little: never refill for

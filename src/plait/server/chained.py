@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from plait.protocol.common import Payload
+from plait.protocol.completions import WorkflowStep
 from plait.server import activities, steps, updates
 from plait.server.run import Ctx, Run
 from plait.store.base import TaskRow
@@ -35,7 +37,7 @@ MAX_SKEW = 2.0
 """Seconds a chained step's start time may differ from the server's clock."""
 
 
-def refusal(ctx: Ctx, run: Run, session: str, step: dict[str, Any]) -> str | None:
+def refusal(ctx: Ctx, run: Run, session: str, step: WorkflowStep) -> str | None:
     """Why the step cannot be recorded as run, or None when it can."""
     if run.state.wt is not None:
         return "workflow_task_pending"
@@ -45,17 +47,17 @@ def refusal(ctx: Ctx, run: Run, session: str, step: dict[str, Any]) -> str | Non
         return "updates_pending"
     if run.state.sticky != session:
         return "not_sticky"
-    if run.row.next_event_id != int(step["upto"]) + 1:
+    if run.row.next_event_id != step.upto + 1:
         return "history_moved"
-    if abs(float(step["started_time"]) - ctx.now) > MAX_SKEW:
+    if abs(step.started_time - ctx.now) > MAX_SKEW:
         return "clock_skew"
     return None
 
 
-def apply(ctx: Ctx, run: Run, task: TaskRow, session: str, step: dict[str, Any],
-          result: Any) -> dict[str, Any]:
+def apply(ctx: Ctx, run: Run, task: TaskRow, session: str, step: WorkflowStep,
+          result: Payload | None) -> dict[str, Any]:
     """Record the activity's result and the workflow task the worker ran on it."""
-    started = float(step["started_time"])
+    started = step.started_time
     # The worker finished the activity and ran the task at ``started`` by its estimate of this
     # server's clock: the history says so, in order (never before the attempt began, never
     # after now), while the task's own start stays exactly the time its code saw.
@@ -66,4 +68,4 @@ def apply(ctx: Ctx, run: Run, task: TaskRow, session: str, step: dict[str, Any],
     finally:
         run.wt_ran = False
     run.record_ran_wt(session, started, scheduled=min(finished, started))
-    return steps.apply_step(ctx, run, session, step["commands"], step)
+    return steps.apply_step(ctx, run, session, step)

@@ -98,5 +98,5 @@ def _close_child(parent: Run, child: ChildLink) -> None:
         terminate_run(c, f"parent workflow {parent.wid} closed ({parent.row.status})")
         c.save()
     else:
-        messages.request_cancel(parent.ctx, c, {"reason": f"parent workflow {parent.wid} "
-                                                          f"closed ({parent.row.status})"})
+        messages.request_cancel(parent.ctx, c, f"parent workflow {parent.wid} closed "
+                                               f"({parent.row.status})")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from plait.protocol import commands as c
 from plait.protocol.events import CLOSE_COMMANDS, EventType
 from plait.server import activities, children, closing, updates
-from plait.server.errors import BadRequest
 from plait.server.run import Run
+from plait.store.task_data import TimerData
 
 __all__ = ["CLOSE_COMMANDS", "apply_commands"]
 
 
-def apply_commands(run: Run, commands: list[dict[str, Any]]) -> list[tuple[int, str, str]]:
+def apply_commands(run: Run, commands: list[c.Command]) -> list[tuple[int, str, str]]:
     """Apply commands in order (stopping once the run closes); returns the new activity
     tasks (id, queue, type).
 
@@ -25,68 +27,70 @@ def apply_commands(run: Run, commands: list[dict[str, Any]]) -> list[tuple[int, 
         for cmd in commands:
             if not run.running:
                 break
-            _apply(run, cmd, scheduled)
+            if isinstance(cmd, c.ScheduleActivityCommand):
+                scheduled.append(activities.schedule(run, cmd))
+            else:
+                _APPLY[type(cmd)](run, cmd)
     finally:
         run.holding = False
     return scheduled
 
 
-def _apply(run: Run, cmd: dict[str, Any], scheduled: list[tuple[int, str, str]]) -> None:
-    kind = cmd.get("kind")
-    if kind == "schedule_activity":
-        scheduled.append(activities.schedule(run, cmd))
-    elif kind == "request_cancel_activity":
-        activities.request_cancel(run, str(cmd.get("activity_id")))
-    elif kind == "start_timer":
-        _start_timer(run, cmd)
-    elif kind == "cancel_timer":
-        _cancel_timer(run, str(cmd.get("timer_id")))
-    elif kind == "complete_workflow":
-        closing.close_run(run, "COMPLETED", EventType.WORKFLOW_EXECUTION_COMPLETED,
-                          {"result": cmd.get("result")})
-    elif kind == "fail_workflow":
-        children.fail_or_retry(run, cmd.get("failure") or {})
-    elif kind == "record_marker":
-        run.append(EventType.MARKER_RECORDED, {"marker_name": str(cmd.get("marker_name")),
-                                               "details": cmd.get("details") or {}})
-    elif kind == "accept_update":
-        updates.accept(run, cmd)
-    elif kind == "complete_update":
-        updates.complete(run, cmd)
-    elif kind == "upsert_search_attributes":
-        attrs = cmd.get("search_attributes")
-        if not isinstance(attrs, dict):
-            raise BadRequest("search_attributes must be a JSON object")
-        run.append(EventType.UPSERT_SEARCH_ATTRIBUTES, {"search_attributes": attrs})
-        run.txn.upsert_search_attributes(run.row, attrs)
-    elif kind == "start_child_workflow":
-        children.start_child(run, cmd)
-    elif kind == "signal_external":
-        children.signal_external(run, cmd)
-    elif kind == "cancel_external":
-        children.cancel_external(run, cmd)
-    elif kind == "continue_as_new":
-        children.continue_as_new(run, cmd)
-    elif kind == "cancel_workflow":
-        closing.close_run(run, "CANCELED", EventType.WORKFLOW_EXECUTION_CANCELED,
-                          {"details": cmd.get("details")})
-    else:
-        raise BadRequest(f"unknown command kind {kind!r}")
-
-
-def _start_timer(run: Run, cmd: dict[str, Any]) -> None:
-    tid = str(cmd.get("timer_id"))
-    duration = max(0.0, float(cmd.get("duration", 0)))
-    started = run.append(EventType.TIMER_STARTED, {"timer_id": tid, "duration": duration})
+def _start_timer(run: Run, cmd: c.StartTimerCommand) -> None:
+    duration = max(0.0, float(cmd.duration))
+    started = run.append(EventType.TIMER_STARTED, {"timer_id": cmd.timer_id,
+                                                   "duration": duration})
     fire_at = run.ctx.now + duration
-    run.txn.set_timer(run.ns, run.wid, run.rid, "user", tid, fire_at,
-                      {"started_event_id": started})
+    run.txn.set_timer(run.ns, run.wid, run.rid, "user", cmd.timer_id, fire_at,
+                      TimerData(started_event_id=started))
     run.ctx.effects.timer(fire_at)
 
 
-def _cancel_timer(run: Run, tid: str) -> None:
+def _cancel_timer(run: Run, cmd: c.CancelTimerCommand) -> None:
+    tid = cmd.timer_id
     timer = run.txn.get_timer(run.ns, run.wid, run.rid, "user", tid)
     run.append(EventType.TIMER_CANCELED, {
-        "timer_id": tid, "started_event_id": timer.data.get("started_event_id") if timer
-        else None})
+        "timer_id": tid, "started_event_id": timer.data.started_event_id if timer else None})
     run.txn.delete_timer(run.ns, run.wid, run.rid, "user", tid)
+
+
+def _complete(run: Run, cmd: c.CompleteWorkflowCommand) -> None:
+    closing.close_run(run, "COMPLETED", EventType.WORKFLOW_EXECUTION_COMPLETED,
+                      {"result": cmd.result})
+
+
+def _cancel(run: Run, cmd: c.CancelWorkflowCommand) -> None:
+    closing.close_run(run, "CANCELED", EventType.WORKFLOW_EXECUTION_CANCELED,
+                      {"details": cmd.details})
+
+
+def _marker(run: Run, cmd: c.RecordMarkerCommand) -> None:
+    run.append(EventType.MARKER_RECORDED, {"marker_name": cmd.marker_name,
+                                           "details": cmd.details or {}})
+
+
+def _upsert(run: Run, cmd: c.UpsertSearchAttributesCommand) -> None:
+    run.append(EventType.UPSERT_SEARCH_ATTRIBUTES,
+               {"search_attributes": cmd.search_attributes})
+    run.txn.upsert_search_attributes(run.row, cmd.search_attributes)
+
+
+_APPLY: dict[type[Any], Callable[[Run, Any], None]] = {
+    c.RequestCancelActivityCommand: lambda run, cmd: activities.request_cancel(
+        run, cmd.activity_id),
+    c.StartTimerCommand: _start_timer,
+    c.CancelTimerCommand: _cancel_timer,
+    c.CompleteWorkflowCommand: _complete,
+    c.FailWorkflowCommand: lambda run, cmd: children.fail_or_retry(run, cmd.failure),
+    c.RecordMarkerCommand: _marker,
+    c.AcceptUpdateCommand: updates.accept,
+    c.CompleteUpdateCommand: updates.complete,
+    c.UpsertSearchAttributesCommand: _upsert,
+    c.StartChildWorkflowCommand: children.start_child,
+    c.SignalExternalCommand: children.signal_external,
+    c.CancelExternalCommand: children.cancel_external,
+    c.ContinueAsNewCommand: children.continue_as_new,
+    c.CancelWorkflowCommand: _cancel,
+}
+"""How each command kind (but ``schedule_activity``, which returns its task) is applied; the
+wire decoder only makes commands of these types."""

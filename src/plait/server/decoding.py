@@ -1,12 +1,9 @@
-"""Reading a request body: into its wire struct (which validates it) and into the dict the
-service functions take.
+"""Reading a request body into its wire struct, which validates it as it parses.
 
-Each body is parsed twice, on purpose, until the service modules take structs: orjson gives
-the exact dict the services always got (unknown keys, nulls and numbers as sent, so histories
-are written byte for byte as before), and msgspec checks it against the struct, fast and
-naming the field. Both together cost about what the hand validators did alone
-(``bench/wire_decode.py``). Errors keep the API's shape and codes: ``malformed_json`` for what
-is no JSON object, ``bad_token`` for a task token, ``bad_request`` naming the field otherwise.
+One parse per body: msgspec decodes the bytes straight into the struct the service takes,
+checking JSON types and documented bounds on the way and naming the field that is wrong.
+Errors keep the API's shape and codes: ``malformed_json`` for what is no JSON object,
+``bad_token`` for a task token, ``bad_request`` naming the field otherwise.
 """
 
 from __future__ import annotations
@@ -21,25 +18,9 @@ from plait.protocol.envelopes import bad_envelope, envelopes_ok
 from plait.protocol.jsoncodec import loads
 from plait.server.errors import BadRequest
 
-__all__ = ["NUL_MESSAGE", "decode", "has_nul", "invalid", "json_object"]
+__all__ = ["NUL_MESSAGE", "decode", "has_nul", "invalid"]
 
 NUL_MESSAGE = "ids, names and other strings must not contain NUL characters (payload data may)"
-
-
-def json_object(raw: bytes) -> dict[str, Any]:
-    """The body as a dict (an empty body is ``{}``), as the service functions take it."""
-    if not raw:
-        return {}
-    try:
-        data = loads(raw)
-    except ValueError as e:
-        raise BadRequest(f"request body is not valid JSON: {e}",
-                         code=ErrorCode.MALFORMED_JSON) from None
-    if not isinstance(data, dict):
-        raise BadRequest("request body must be a JSON object", code=ErrorCode.MALFORMED_JSON)
-    if b"\\u0000" in raw and has_nul(data):  # rare: look only when the bytes suggest it
-        raise BadRequest(NUL_MESSAGE)
-    return data
 
 
 def has_nul(data: Any) -> bool:
@@ -62,17 +43,21 @@ def has_nul(data: Any) -> bool:
     return False
 
 
-def decode(raw: bytes, kind: Any, req: dict[str, Any]) -> Any:
-    """``raw`` (already read as ``req`` by :func:`json_object`) as a ``kind`` struct (or
-    union of tagged structs)."""
+def decode(raw: bytes, kind: Any) -> Any:
+    """``raw`` as a ``kind`` struct (or union of tagged structs); an empty body is ``{}``."""
     try:
         message = _decoder(kind).decode(raw or b"{}")
     except msgspec.ValidationError as e:
-        raise invalid(e, kind, req) from None
+        raise invalid(e, kind, raw) from None
+    except msgspec.DecodeError as e:
+        raise BadRequest(f"request body is not valid JSON: {e}",
+                         code=ErrorCode.MALFORMED_JSON) from None
     if isinstance(message, msgspec.Struct) and not envelopes_ok(message):
         where = bad_envelope(message)
         if where is not None:
             raise BadRequest(f'{where} must be a payload envelope {{"encoding", "data"}}')
+    if b"\\u0000" in raw and has_nul(loads(raw)):  # rare: look only when the bytes suggest it
+        raise BadRequest(NUL_MESSAGE)
     return message
 
 
@@ -94,8 +79,10 @@ _NAMES = {"object": "an object", "array": "a list", "str": "a string", "int": "a
           "float": "a number", "bool": "true or false", "null": "null"}
 
 
-def invalid(e: msgspec.ValidationError, kind: Any, req: dict[str, Any]) -> BadRequest:
+def invalid(e: msgspec.ValidationError, kind: Any, raw: bytes) -> BadRequest:
     """The API's 400 for a body that does not fit ``kind``, naming the field."""
+    if str(e).startswith("Expected `object`, got") and "`$" not in str(e):
+        return BadRequest("request body must be a JSON object", code=ErrorCode.MALFORMED_JSON)
     match = _AT.match(str(e))
     assert match is not None  # the pattern matches any text
     what, path = match["what"], (match["path"] or "").lstrip(".")
@@ -103,7 +90,7 @@ def invalid(e: msgspec.ValidationError, kind: Any, req: dict[str, Any]) -> BadRe
     if missing:
         path = f"{path}.{missing['field']}" if path else missing["field"]
     if path == "token":
-        return BadRequest(f"malformed task token {req.get('token')!r}; expected "
+        return BadRequest(f"malformed task token {_token(raw)!r}; expected "
                           "<task id>.<dispatch no>", code=ErrorCode.BAD_TOKEN)
     if missing:
         return BadRequest(f"{path} is required ({path} must be {_expected(kind, path)})")
@@ -113,6 +100,13 @@ def invalid(e: msgspec.ValidationError, kind: Any, req: dict[str, Any]) -> BadRe
         return BadRequest(f"{path or 'request body'} must be {want}{expected['rest']}, "
                           f"not {_NAMES.get(expected['got'], expected['got'])}")
     return BadRequest(f"{path}: {what}" if path else what)
+
+
+def _token(raw: bytes) -> Any:
+    """The token a body carried, for the message that refuses it (the body is JSON: it
+    failed validation, not parsing)."""
+    body = loads(raw)
+    return body.get("token") if isinstance(body, dict) else None
 
 
 def _expected(kind: Any, path: str) -> str:

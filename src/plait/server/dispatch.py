@@ -6,18 +6,44 @@ goes to the worker that holds the run in its cache (sticky), the full history ot
 
 from __future__ import annotations
 
-from typing import Any
+import msgspec
 
 from plait.protocol.events import wire_time
+from plait.protocol.tasks import ActivityTask, QueryTask, UpdateRequested
 from plait.server import activities, admission, queries, sessions, updates
 from plait.server.observed import ActivityDispatched
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
+from plait.store.history import StoredEvent
+from plait.store.sessions import SessionInfo
 
-__all__ = ["claim", "claim_ids", "session_info"]
+__all__ = ["Dispatched", "OutgoingWorkflowTask", "claim", "claim_ids", "session_info"]
 
 
-def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> dict[str, Any]:
+class OutgoingWorkflowTask(msgspec.Struct, kw_only=True, tag_field="kind", tag="workflow"):
+    """A :class:`~plait.protocol.tasks.WorkflowTask` as the server sends it: the same fields
+    (a test pins them), with the events as the JSON text they were stored as, so handing a
+    worker its history parses nothing and encodes nothing again."""
+
+    token: str
+    namespace: str
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    attempt: int
+    previous_upto: int
+    started_event_id: int
+    started_time: float
+    events: list[msgspec.Raw]
+    updates: list[UpdateRequested]
+
+
+Dispatched = OutgoingWorkflowTask | ActivityTask | QueryTask
+"""A task as it leaves in a poll's (or an eager completion's) answer."""
+
+
+def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> SessionInfo:
     """What a session serves (queue, types). ``cached``: a session's info never changes, so
     a caller that does not need to know the session is still alive may take a cached copy."""
     known = ctx.ledger.info(session) if cached else None
@@ -31,7 +57,7 @@ def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> dict[str, A
 
 
 def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
-          limit: int) -> list[dict[str, Any]]:
+          limit: int) -> list[Dispatched]:
     session_info(ctx, session)
     tasks = admission.admit(ctx, ctx.txn.claim_tasks(
         ns=ns, task_queue=queue, kind=kind, session=session, now=ctx.now,
@@ -47,7 +73,7 @@ def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
 
 
 def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
-              run: Run | None = None) -> list[dict[str, Any]]:
+              run: Run | None = None) -> list[Dispatched]:
     """Claim specific tasks for one session (eager dispatch in a completion's response).
     ``run``: the run these tasks belong to, just saved in this transaction (not read again).
     The tasks were made ready in this same change, so their pollers need not wake for them."""
@@ -63,9 +89,9 @@ def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
     return out
 
 
-def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> dict[str, Any] | None:
+def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> Dispatched | None:
     if task.kind == "query":  # closed workflows can be queried too
-        if task.payload.get("expires_at", ctx.now) < ctx.now:
+        if task.query.expires_at < ctx.now:
             ctx.txn.delete_task(task.task_id)  # its asker gave up (or its server died)
             return None
         return queries.dispatch_payload(task)
@@ -85,20 +111,18 @@ def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> dict[str, Any]
     upto = state.upto
     after = upto if state.sticky == task.lease_session else 0
     saved = run.saved if run is not None and mine else []
-    return {
-        "kind": "workflow", "token": f"{task.task_id}.{task.dispatch_no}",
-        "namespace": task.namespace, "workflow_id": task.workflow_id, "run_id": task.run_id,
-        "workflow_type": row.workflow_type, "task_queue": row.task_queue,
-        "attempt": task.payload.get("attempt", 1), "previous_upto": upto,
-        "started_event_id": row.next_event_id, "started_time": wire_time(ctx.now),
-        "events": saved if _covers(saved, after, row.next_event_id)
+    return OutgoingWorkflowTask(
+        token=f"{task.task_id}.{task.dispatch_no}", namespace=task.namespace,
+        workflow_id=task.workflow_id, run_id=task.run_id, workflow_type=row.workflow_type,
+        task_queue=row.task_queue, attempt=task.workflow.attempt, previous_upto=upto,
+        started_event_id=row.next_event_id, started_time=wire_time(ctx.now),
+        events=[e.raw for e in saved] if _covers(saved, after, row.next_event_id)
         else ctx.txn.events(task.namespace, task.workflow_id, task.run_id, after),
-        "updates": updates.requested(state),
-    }
+        updates=updates.requested(state))
 
 
-def _covers(saved: list[dict[str, Any]], after: int, next_event_id: int) -> bool:
+def _covers(saved: list[StoredEvent], after: int, next_event_id: int) -> bool:
     """Whether the events just saved are exactly those after ``after`` (the worker's cache
-    has seen the rest): then they go out without reading them back."""
-    return bool(after and saved) and saved[0]["event_id"] == after + 1 \
-        and saved[-1]["event_id"] == next_event_id - 1
+    has seen the rest): then they go out as written, without reading them back."""
+    return bool(after and saved) and saved[0].event_id == after + 1 \
+        and saved[-1].event_id == next_event_id - 1

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from plait.server.observed import Fact
+from plait.store.sessions import SessionInfo
 
 __all__ = ["Effects"]
 
@@ -30,7 +31,7 @@ class Effects:
     """Tasks this transaction leased, per session (:mod:`plait.server.ledger`)."""
     checked: dict[str, int] = dataclasses.field(default_factory=dict)
     """Sessions found holding nothing, with their dispatch count as of this transaction."""
-    session_infos: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    session_infos: dict[str, SessionInfo] = dataclasses.field(default_factory=dict)
     """What sessions read in this transaction serve (never changes: cached)."""
     forgotten: set[str] = dataclasses.field(default_factory=set)
     """Sessions this transaction ended."""

@@ -9,9 +9,8 @@ transaction is durable, so a transaction that rolls back leaves no trace here.
 
 from __future__ import annotations
 
-from typing import Any
-
 from plait.server.effects import Effects
+from plait.store.sessions import SessionInfo
 
 __all__ = ["SessionLedger"]
 
@@ -22,7 +21,7 @@ class SessionLedger:
     def __init__(self) -> None:
         self._dispatched: dict[str, int] = {}
         self._checked: dict[str, int] = {}
-        self._info: dict[str, dict[str, Any]] = {}
+        self._info: dict[str, SessionInfo] = {}
 
     def dispatched(self, session: str) -> int:
         """Tasks leased to ``session`` in committed transactions."""
@@ -34,7 +33,7 @@ class SessionLedger:
         another transaction is in flight is at most behind, which only costs a check."""
         return session in self._checked and self._checked[session] == self.dispatched(session)
 
-    def info(self, session: str) -> dict[str, Any] | None:
+    def info(self, session: str) -> SessionInfo | None:
         return self._info.get(session)
 
     def apply(self, effects: Effects) -> None:

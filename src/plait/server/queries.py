@@ -14,10 +14,15 @@ import time
 import uuid
 from typing import Any
 
-from plait.server.errors import ApiError, BadRequest
+from plait.protocol.completions import RespondQueryRequest
+from plait.protocol.jsoncodec import plain
+from plait.protocol.requests import QueryRequest
+from plait.protocol.tasks import QueryTask
+from plait.server.errors import ApiError
 from plait.server.fencing import fenced_task
 from plait.server.run import STICKY_SECONDS, Ctx, Run
 from plait.store.base import TaskRow, Txn
+from plait.store.task_data import QueryAnswer, QueryTaskData
 
 __all__ = ["QueryTimeout", "answer", "dispatch_payload", "post", "wait_answer"]
 
@@ -29,49 +34,46 @@ class QueryTimeout(ApiError):
     code = "query_timeout"
 
 
-def post(ctx: Ctx, ns: str, wid: str, rid: str | None, req: dict[str, Any]) -> int:
-    name = req.get("query_name")
-    if not isinstance(name, str) or not name:
-        raise BadRequest("query_name is required")
+def post(ctx: Ctx, ns: str, wid: str, rid: str | None, req: QueryRequest,
+         timeout: float) -> int:
     run = Run.load(ctx, ns, wid, rid)
     sticky = run.live_sticky()
     task_id = ctx.txn.insert_task(
         ns=ns, task_queue=run.row.task_queue, kind="query", wid=run.wid, rid=run.rid,
         ref=f"q-{uuid.uuid4().hex}", visible_at=ctx.now,
-        payload={"query_name": name, "input": req.get("input") or [],
-                 "workflow_type": run.row.workflow_type,
-                 "expires_at": ctx.now + float(req.get("timeout") or 10.0)},
+        payload=QueryTaskData(req.query_name, req.input or [], run.row.workflow_type,
+                              ctx.now + timeout),
         sticky_session=sticky, sticky_until=ctx.now + STICKY_SECONDS / 3 if sticky else None)
     ctx.effects.wake_queue(ns, run.row.task_queue, "query")
     return task_id
 
 
-def dispatch_payload(task: TaskRow) -> dict[str, Any]:
-    p = task.payload
-    return {"kind": "query", "token": f"{task.task_id}.{task.dispatch_no}",
-            "namespace": task.namespace, "workflow_id": task.workflow_id,
-            "run_id": task.run_id, "workflow_type": p["workflow_type"],
-            "task_queue": task.task_queue, "query_name": p["query_name"], "input": p["input"]}
+def dispatch_payload(task: TaskRow) -> QueryTask:
+    p = task.query
+    return QueryTask(token=f"{task.task_id}.{task.dispatch_no}", namespace=task.namespace,
+                     workflow_id=task.workflow_id, run_id=task.run_id,
+                     workflow_type=p.workflow_type, task_queue=task.task_queue,
+                     query_name=p.query_name, input=p.input)
 
 
-def answer(ctx: Ctx, token: str, req: dict[str, Any]) -> int:
-    task = fenced_task(ctx.txn, token, "query")
-    p = task.payload
-    p["answer"] = {k: req.get(k) for k in ("result", "failure", "code")}
+def answer(ctx: Ctx, msg: RespondQueryRequest) -> int:
+    task = fenced_task(ctx.txn, msg.token, "query")
+    p = task.query
+    p.answer = QueryAnswer(msg.result, plain(msg.failure), msg.code)
     ctx.txn.update_task_payload(task.task_id, p)
     return task.task_id
 
 
-def _read(txn: Txn, task_id: int) -> dict[str, Any] | None:
+def _read(txn: Txn, task_id: int) -> QueryAnswer | None:
     task = txn.get_task(task_id)
-    return task.payload.get("answer") if task else None
+    return task.query.answer if task else None
 
 
 async def wait_answer(store: Any, fut: asyncio.Future[None], task_id: int,
-                      timeout: float) -> dict[str, Any] | None:
+                      timeout: float) -> QueryAnswer | None:
     deadline = time.monotonic() + timeout
     while True:
-        got: dict[str, Any] | None = await store.read(lambda t: _read(t, task_id))
+        got: QueryAnswer | None = await store.read(lambda t: _read(t, task_id))
         if got is not None:
             return got
         left = deadline - time.monotonic()

@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from plait.protocol.completions import (
+    CompleteActivityTaskRequest,
+    FailActivityTaskRequest,
+    HeartbeatActivityRequest,
+)
+from plait.protocol.failure import Failure
+from plait.protocol.jsoncodec import plain
 from plait.server import activities, chained
 from plait.server.dispatch import claim_ids, session_info
 from plait.server.fencing import fenced_task
@@ -18,26 +25,26 @@ from plait.store.base import TaskRow
 __all__ = ["complete_activity", "complete_async", "fail_activity", "heartbeat_activity"]
 
 
-def complete_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
-    task = fenced_task(ctx.txn, token, "activity")
+def complete_activity(ctx: Ctx, msg: CompleteActivityTaskRequest) -> dict[str, Any]:
+    task = fenced_task(ctx.txn, msg.token, "activity")
     session = task.lease_session or ""
     run = _run_of(ctx, task)
     if run is None:
         return {"recorded": False}
     run.alive = session
-    step = req.get("workflow_step")
+    step = msg.workflow_step
     refused = step and chained.refusal(ctx, run, session, step)
     if step and not refused:
         return {"recorded": True,
-                "workflow_step": chained.apply(ctx, run, task, session, step, req.get("result"))}
+                "workflow_step": chained.apply(ctx, run, task, session, step, msg.result)}
     had_wt = run.state.wt is not None
-    activities.complete(run, task, req.get("result"))
+    activities.complete(run, task, msg.result)
     run.save()
     out: dict[str, Any] = {"recorded": True}
     if step:
         out["workflow_step"] = {"refused": refused}
     wt = run.state.wt
-    if req.get("eager_workflow") and wt and not had_wt and _can_run(ctx, run, session):
+    if msg.eager_workflow and wt and not had_wt and _can_run(ctx, run, session):
         tasks = claim_ids(ctx, [wt.task_id], session, run)
         if tasks:
             out["workflow_task"] = tasks[0]
@@ -48,17 +55,17 @@ def _can_run(ctx: Ctx, run: Run, session: str) -> bool:
     """Whether the session that just completed an activity should take the workflow task
     this created: it serves the run's queue and type, and the run is not sticky elsewhere."""
     info = session_info(ctx, session, cached=True)
-    return (info.get("task_queue") == run.row.task_queue
-            and run.row.workflow_type in (info.get("workflow_types") or [])
+    return (info.task_queue == run.row.task_queue
+            and run.row.workflow_type in info.workflow_types
             and run.state.sticky in (None, session))
 
 
-def fail_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
-    task = fenced_task(ctx.txn, token, "activity")
+def fail_activity(ctx: Ctx, msg: FailActivityTaskRequest) -> dict[str, Any]:
+    task = fenced_task(ctx.txn, msg.token, "activity")
     run = _run_of(ctx, task)
     if run is None:
         return {"recorded": False}
-    failure = req.get("failure") or {"message": "activity failed"}
+    failure: Failure = plain(msg.failure) if msg.failure else {"message": "activity failed"}
     # A worker that stops an attempt at its own start_to_close deadline reports a timeout:
     # treat it exactly like the server's timer firing.
     timeout_type = failure.get("timeout_type") if failure.get("kind") == "timeout" else None
@@ -73,9 +80,9 @@ def complete_async(ctx: Ctx, token: str) -> dict[str, Any]:
     return {"token": token}
 
 
-def heartbeat_activity(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
-    task = fenced_task(ctx.txn, token, "activity")
-    cancel = activities.heartbeat(ctx, task, list(req.get("details") or []))
+def heartbeat_activity(ctx: Ctx, msg: HeartbeatActivityRequest) -> dict[str, Any]:
+    task = fenced_task(ctx.txn, msg.token, "activity")
+    cancel = activities.heartbeat(ctx, task, msg.details or [])
     return {"cancel_requested": cancel}
 
 

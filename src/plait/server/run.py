@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+
+import msgspec
 
 from plait.protocol.events import EventType
 from plait.server.effects import Effects
 from plait.server.errors import NotFound
 from plait.server.ledger import SessionLedger
 from plait.store.base import ExecutionRow, TaskRow, Txn
+from plait.store.history import BufferedEvent, EventAttributes, StoredEvent
 from plait.store.run_state import RunState, WorkflowTaskRef
+from plait.store.task_data import WorkflowTaskData
 
 __all__ = ["CLOSED", "RUNNING", "Ctx", "Run", "iso"]
 
@@ -30,8 +33,20 @@ CLOSED = frozenset(
 STICKY_SECONDS = 3.0
 
 
-Input = tuple[EventType, dict[str, Any]] | tuple[EventType, dict[str, Any], float]
+Input = tuple[EventType, EventAttributes] | tuple[EventType, EventAttributes, float]
 """An event from outside the workflow's code, with the time it happened if not now."""
+
+
+class NewEvent(msgspec.Struct):
+    """An event appended in this transaction, written when the run is saved."""
+
+    event_id: int
+    event_type: str
+    timestamp: str
+    attributes: EventAttributes
+
+
+_encode = msgspec.json.Encoder().encode
 
 _last_iso: tuple[float, str] = (0.0, "1970-01-01T00:00:00Z")
 
@@ -70,9 +85,10 @@ class Run:
         self.row = row
         self.new = new
         self.expected = row.next_event_id
-        self.events: list[dict[str, Any]] = []
-        self.saved: list[dict[str, Any]] = []
-        """The events the last :meth:`save` wrote (an eager dispatch hands them on unread)."""
+        self.events: list[NewEvent] = []
+        self.saved: list[StoredEvent] = []
+        """The events the last :meth:`save` wrote (an eager dispatch hands them on as
+        written)."""
         self.holding = False
         """True while a completion's commands are applied: inputs wait, so the command events
         stay contiguous in the history."""
@@ -117,11 +133,10 @@ class Run:
         return self.row.status == RUNNING
 
     # -- events --------------------------------------------------------------------------------
-    def append(self, etype: EventType, attrs: dict[str, Any], ts: float | None = None) -> int:
+    def append(self, etype: EventType, attrs: EventAttributes, ts: float | None = None) -> int:
         event_id = self.row.next_event_id
-        self.events.append({"event_id": event_id, "event_type": etype.value,
-                            "timestamp": iso(ts if ts is not None else self.ctx.now),
-                            "attributes": attrs})
+        self.events.append(NewEvent(event_id, etype.value,
+                                    iso(ts if ts is not None else self.ctx.now), attrs))
         self.row.next_event_id += 1
         return event_id
 
@@ -132,9 +147,8 @@ class Run:
             for etype, attrs, *at in events:
                 self.state.buffered += 1
                 seq = self.state.buffered
-                self.txn.buffer_event(self.ns, self.wid, self.rid, seq, {
-                    "event_type": etype.value, "attributes": attrs,
-                    "ts": at[0] if at else self.ctx.now})
+                self.txn.buffer_event(self.ns, self.wid, self.rid, seq, BufferedEvent(
+                    etype.value, attrs, at[0] if at else self.ctx.now))
             return
         for etype, attrs, *at in events:
             self.append(etype, attrs, at[0] if at else None)
@@ -149,7 +163,7 @@ class Run:
             self.state.buffered = 0
             buffered += self.txn.take_buffered_events(self.ns, self.wid, self.rid)
         for b in buffered:
-            self.append(EventType(b["event_type"]), b["attributes"], b["ts"])
+            self.append(EventType(b.event_type), b.attributes, b.ts)
         return bool(buffered)
 
     # -- workflow tasks -------------------------------------------------------------------------
@@ -181,9 +195,9 @@ class Run:
         if when > self.ctx.now:
             self.ctx.effects.timer(when)
 
-    def _wt_payload(self, attempt: int) -> dict[str, Any]:
+    def _wt_payload(self, attempt: int) -> WorkflowTaskData:
         # The timeout travels with the task: the worker's session heartbeat enforces it.
-        return {"attempt": attempt, "timeout": self.state.task_timeout}
+        return WorkflowTaskData(attempt, self.state.task_timeout)
 
     def live_sticky(self) -> str | None:
         """The session that caches this run, if it still exists (a closed or expired
@@ -193,7 +207,7 @@ class Run:
             self.state.sticky = sticky = None
         return sticky
 
-    def end_wt(self, task: TaskRow, outcome: EventType, attrs: dict[str, Any]) -> None:
+    def end_wt(self, task: TaskRow, outcome: EventType, attrs: EventAttributes) -> None:
         """Record the task's start and end; the task row goes away."""
         wt = self._wt()
         started = self.append(EventType.WORKFLOW_TASK_STARTED,
@@ -228,7 +242,7 @@ class Run:
                      "identity": session})
         self.state.last_wt_scheduled_event_id = sched
 
-    def retry_wt(self, task: TaskRow, outcome: EventType, attrs: dict[str, Any],
+    def retry_wt(self, task: TaskRow, outcome: EventType, attrs: EventAttributes,
                  delay: float) -> None:
         """A task failed or timed out: record it once per streak, then offer it again."""
         attempt = self._wt().attempt
@@ -256,7 +270,7 @@ class Run:
 
     # -- closing --------------------------------------------------------------------------------
     def record_close(self, status: str, etype: EventType,
-                     attrs: dict[str, Any]) -> list[TaskRow] | None:
+                     attrs: EventAttributes) -> list[TaskRow] | None:
         """The run's own part of closing: the closing event, the status, the result, and its
         pending work deleted; returns the tasks deleted (None: it was already closed). What a
         close means for attempts, updates, parents and children is
@@ -285,9 +299,10 @@ class Run:
             self.txn.insert_execution(self.row)
         else:
             self.txn.update_execution(self.row, self.expected)
-        self.txn.insert_events(self.ns, self.wid, self.rid, self.events)
+        saved = [StoredEvent(e.event_id, _encode(e).decode()) for e in self.events]
+        self.txn.insert_events(self.ns, self.wid, self.rid, saved)
         self.expected = self.row.next_event_id
-        self.saved, self.events = self.events, []
+        self.saved, self.events = saved, []
         hooks, self.after_save = self.after_save, []
         for hook in hooks:
             hook()

@@ -15,11 +15,11 @@ run does not call back into schedules: no server module below this one knows of 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import msgspec
 
-from plait.protocol.enums import ScheduleOutcome, ScheduleOverlap
+from plait.protocol.enums import IdConflictPolicy, IdReusePolicy, ScheduleOutcome, ScheduleOverlap
+from plait.protocol.requests import StartWorkflowRequest
 from plait.protocol.schedules import ScheduleAction, ScheduleDefinition
 from plait.server import closing, lifecycle, messages
 from plait.server.run import RUNNING, Ctx, Run
@@ -122,9 +122,9 @@ def act(ctx: Ctx, row: ScheduleRow, due: float, overlap: ScheduleOverlap,
             for a in running:
                 run = Run.load(ctx, row.namespace, a.workflow_id, a.run_id)
                 if not run.state.cancel_requested:
-                    messages.request_cancel(ctx, run, {
-                        "reason": f"schedule {row.schedule_id}: a newer run is due "
-                                  "(cancel_other)"})
+                    messages.request_cancel(
+                        ctx, run, f"schedule {row.schedule_id}: a newer run is due "
+                                  "(cancel_other)")
             for _ in st.buffered:  # a newer due time replaces the one waiting
                 _count(ctx, row, ScheduleOutcome.SKIPPED_OVERLAP)
             st.buffered = [due]  # starts once the cancelled runs have closed
@@ -194,15 +194,14 @@ def _count(ctx: Ctx, row: ScheduleRow, outcome: ScheduleOutcome) -> ScheduleOutc
     return outcome
 
 
-def _start_request(row: ScheduleRow, wid: str) -> dict[str, Any]:
-    """The start of one scheduled run, as :func:`lifecycle.start_workflow` reads it."""
+def _start_request(row: ScheduleRow, wid: str) -> StartWorkflowRequest:
+    """The start of one scheduled run, as a client would send it."""
     d = row.definition
-    return {
-        "workflow_id": wid, "workflow_type": d.workflow_type, "task_queue": d.task_queue,
-        "input": d.input or [], "header": d.header or {},
-        "search_attributes": {**(d.search_attributes or {}), "ScheduleId": row.schedule_id},
-        "memo": d.memo, "execution_timeout": d.execution_timeout,
-        "retry_policy": msgspec.to_builtins(d.retry_policy) if d.retry_policy else None,
-        "identity": f"schedule {row.schedule_id}",
-        "id_reuse_policy": "allow_duplicate", "id_conflict_policy": "fail",
-    }
+    return StartWorkflowRequest(
+        workflow_id=wid, workflow_type=d.workflow_type, task_queue=d.task_queue,
+        input=d.input or [], header=d.header or {},
+        search_attributes={**(d.search_attributes or {}), "ScheduleId": row.schedule_id},
+        memo=d.memo, execution_timeout=d.execution_timeout, retry_policy=d.retry_policy,
+        identity=f"schedule {row.schedule_id}",
+        id_reuse_policy=IdReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=IdConflictPolicy.FAIL)

@@ -18,11 +18,13 @@ import logging
 import uuid
 from typing import Any
 
+from plait.protocol.sessions import OpenSessionRequest
 from plait.server import activities
 from plait.server.errors import NotFound
 from plait.server.recovery import redispatch_lost
 from plait.server.run import Ctx
 from plait.server.timeouts import time_out_attempt
+from plait.store.sessions import SessionInfo
 
 __all__ = ["close", "expire_due", "heartbeat", "open_session", "renew", "unknown",
            "watch_dropped"]
@@ -37,15 +39,14 @@ def unknown(session: str) -> NotFound:
                     code="session_not_found")
 
 
-def open_session(ctx: Ctx, ns: str, req: dict[str, Any], expiry: float,
+def open_session(ctx: Ctx, ns: str, req: OpenSessionRequest, expiry: float,
                  ahead: float | None = None) -> dict[str, Any]:
-    identity = str(req.get("identity") or "worker")[:200]
+    identity = (req.identity or "worker")[:200]
     safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in identity)
     session = f"{safe}-{uuid.uuid4().hex[:12]}"
-    info = {"task_queue": req.get("task_queue"), "identity": identity,
-            "workflow_types": req.get("workflow_types") or [],
-            "activity_types": req.get("activity_types") or []}
-    ctx.txn.upsert_session(session, ns, req.get("task_queue", ""), identity, info,
+    queue = req.task_queue or ""
+    info = SessionInfo(queue, identity, req.workflow_types or [], req.activity_types or [])
+    ctx.txn.upsert_session(session, ns, queue, identity, info,
                            expires_at=ctx.wall + (ahead or expiry))
     ctx.effects.lease(session, ctx.wall + expiry, ctx.wall + (ahead or expiry))
     ctx.effects.checked[session] = 0
@@ -80,7 +81,7 @@ def _reconcile(ctx: Ctx, session: str, held: list[str], sent_by: float | None) -
         unacked_for = listed_by - (task.dispatched_at or ctx.now)
         if token not in held_set and unacked_for > UNACKED_GRACE:
             redispatch_lost(ctx, task, "unacknowledged")
-        elif task.kind == "workflow" and age > float(task.payload.get("timeout") or 10.0):
+        elif task.kind == "workflow" and age > task.workflow.timeout:
             log.warning("workflow task timed out at worker session %s: workflow_id=%s",
                         session, task.workflow_id)
             redispatch_lost(ctx, task, "start_to_close")

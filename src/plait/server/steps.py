@@ -10,10 +10,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from plait.protocol.events import CLOSE_COMMANDS, EventType
+from plait.protocol.commands import CLOSING, AcceptUpdateCommand
+from plait.protocol.common import Failure as WireFailure
+from plait.protocol.completions import (
+    CompleteWorkflowTaskRequest,
+    FailWorkflowTaskRequest,
+    WorkflowStep,
+)
+from plait.protocol.events import EventType
+from plait.protocol.responses import TaskFailureInfo
 from plait.server import dispatch, updates
 from plait.server.commands import apply_commands
-from plait.server.errors import BadRequest
 from plait.server.fencing import fenced_task
 from plait.server.observed import WorkflowTaskFailed
 from plait.server.run import Ctx, Run
@@ -25,17 +32,15 @@ WT_RETRY_CAP = 60.0
 """The longest backoff between attempts of a failing workflow task, in seconds."""
 
 
-def complete_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
-    task = fenced_task(ctx.txn, token, "workflow")
+def complete_workflow_task(ctx: Ctx, msg: CompleteWorkflowTaskRequest) -> dict[str, Any]:
+    task = fenced_task(ctx.txn, msg.token, "workflow")
     run = Run.load(ctx, task.namespace, task.workflow_id, task.run_id)
-    commands = req.get("commands")
-    if not isinstance(commands, list):
-        raise BadRequest("commands must be a list")
+    commands = msg.commands
     session = task.lease_session or ""
-    closing = any(c.get("kind") in CLOSE_COMMANDS for c in commands)
-    updates.reject(run, req.get("update_rejections") or [])
-    accepted = {str(c.get("update_id")) for c in commands if c.get("kind") == "accept_update"}
-    unseen = [u for u in updates.requested(run.state) if u["update_id"] not in accepted]
+    closing = any(isinstance(c, CLOSING) for c in commands)
+    updates.reject(run, msg.update_rejections or [])
+    accepted = {c.update_id for c in commands if isinstance(c, AcceptUpdateCommand)}
+    unseen = [u for u in updates.requested(run.state) if u.update_id not in accepted]
     if closing and (run.has_buffered() or unseen):
         # New events arrived while the task was out: closing now would drop them.
         run.end_wt(task, EventType.WORKFLOW_TASK_FAILED, {
@@ -49,14 +54,14 @@ def complete_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[st
         return {"rejected": True, "reason": "unhandled_events"}
     run.alive = session
     run.end_wt(task, EventType.WORKFLOW_TASK_COMPLETED, {"identity": session})
-    return apply_step(ctx, run, session, commands, req)
+    return apply_step(ctx, run, session, msg)
 
 
-def apply_step(ctx: Ctx, run: Run, session: str, commands: list[dict[str, Any]],
-               req: dict[str, Any]) -> dict[str, Any]:
+def apply_step(ctx: Ctx, run: Run, session: str,
+               outcome: CompleteWorkflowTaskRequest | WorkflowStep) -> dict[str, Any]:
     """What follows a completed workflow task's events: its commands, the run's stickiness
     to the worker that ran it, the save, and the eager hand-back of what it created."""
-    scheduled = apply_commands(run, commands)
+    scheduled = apply_commands(run, outcome.commands)
     run.state.upto = run.row.next_event_id - 1  # before the held inputs are written
     run.state.last_task_failure = None
     run.state.sticky = session if run.running else None
@@ -64,46 +69,48 @@ def apply_step(ctx: Ctx, run: Run, session: str, commands: list[dict[str, Any]],
         run.schedule_wt()
     run.save()
     out: dict[str, Any] = {"upto": run.state.upto}
-    _eager(ctx, run, session, scheduled, req, out)
+    _eager(ctx, run, session, scheduled, outcome, out)
     return out
 
 
 def _eager(ctx: Ctx, run: Run, session: str, scheduled: list[tuple[int, str, str]],
-           req: dict[str, Any], out: dict[str, Any]) -> None:
+           outcome: CompleteWorkflowTaskRequest | WorkflowStep, out: dict[str, Any]) -> None:
     """Hand the tasks this completion created straight back to the worker (no poll): the
     activities it can run (its queue, its types, up to the slots it offered) and the next
     workflow task."""
-    want = int(req.get("eager_activities") or 0)
+    want = int(clamp(outcome.eager_activities or 0, 0, 256))
     if want and scheduled:
         info = dispatch.session_info(ctx, session, cached=True)
-        mine = set(info.get("activity_types") or [])
+        mine = set(info.activity_types)
         ids = [tid for tid, queue, atype in scheduled
-               if queue == info.get("task_queue") and atype in mine][:want]
+               if queue == info.task_queue and atype in mine][:want]
         out["activity_tasks"] = dispatch.claim_ids(ctx, ids, session, run)
     wt = run.state.wt
-    if req.get("eager_workflow") and run.running and wt:
+    if outcome.eager_workflow and run.running and wt:
         wts = dispatch.claim_ids(ctx, [wt.task_id], session, run)
         if wts:
             out["workflow_task"] = wts[0]
 
 
+def clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(value, high))
+
+
 # -- workflow task failure -----------------------------------------------------------------------
-def fail_workflow_task(ctx: Ctx, token: str, req: dict[str, Any]) -> dict[str, Any]:
-    task = fenced_task(ctx.txn, token, "workflow")
+def fail_workflow_task(ctx: Ctx, msg: FailWorkflowTaskRequest) -> dict[str, Any]:
+    task = fenced_task(ctx.txn, msg.token, "workflow")
     run = Run.load(ctx, task.namespace, task.workflow_id, task.run_id)
-    failure = req.get("failure") or {"message": "workflow task failed"}
+    failure = msg.failure or WireFailure(message="workflow task failed")
+    cause = msg.cause or "workflow_error"
     attempt = run.state.wt.attempt if run.state.wt else 1
-    run.state.last_task_failure = {
-        "message": failure.get("message", ""), "type": failure.get("type", ""),
-        "traceback": failure.get("stack_trace", ""), "attempts": attempt, "time": ctx.now,
-        "cause": req.get("cause", "workflow_error"),
-    }
+    run.state.last_task_failure = TaskFailureInfo(
+        message=failure.message, type=failure.type or "", traceback=failure.stack_trace or "",
+        attempts=attempt, time=ctx.now, cause=cause)
     log.warning("workflow task failed: namespace=%s workflow_id=%s run_id=%s attempt=%d: %s: %s",
-                run.ns, run.wid, run.rid, attempt, failure.get("type") or "Error",
-                failure.get("message", ""))
+                run.ns, run.wid, run.rid, attempt, failure.type or "Error", failure.message)
     delay = min(WT_RETRY_CAP, 2.0 ** (attempt - 1))
-    run.retry_wt(task, EventType.WORKFLOW_TASK_FAILED,
-                 {"cause": req.get("cause", "workflow_error"), "failure": failure}, delay)
+    run.retry_wt(task, EventType.WORKFLOW_TASK_FAILED, {"cause": cause, "failure": failure},
+                 delay)
     run.save()
     ctx.effects.observe(WorkflowTaskFailed(run.ns, run.row.workflow_type))
     return {"next_attempt_in": delay}

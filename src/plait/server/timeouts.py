@@ -8,6 +8,7 @@ from plait.server import activities, closing
 from plait.server.observed import TimerFired
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
+from plait.store.task_data import TimerData
 
 __all__ = ["fire_timer", "time_out_attempt"]
 
@@ -24,7 +25,7 @@ def fire_timer(ctx: Ctx, ns: str, wid: str, rid: str, kind: str, ref: str) -> No
     run = Run(ctx, row)
     if kind == "user":
         run.add_input([(EventType.TIMER_FIRED, {
-            "timer_id": ref, "started_event_id": timer.data.get("started_event_id")})])
+            "timer_id": ref, "started_event_id": timer.data.started_event_id})])
     elif kind == "execution":
         run.flush_buffer()
         closing.close_run(run, "TIMED_OUT", EventType.WORKFLOW_EXECUTION_TIMED_OUT,
@@ -41,5 +42,5 @@ def time_out_attempt(ctx: Ctx, task: TaskRow) -> None:
         ctx.txn.delete_task(task.task_id)
         return
     run = Run(ctx, row)
-    activities.fire_timeout(run, "act_stc", task.ref, {"attempt": task.payload["attempt"]})
+    activities.fire_timeout(run, "act_stc", task.ref, TimerData(attempt=task.activity.attempt))
     run.save()

@@ -14,7 +14,12 @@ import contextlib
 import time
 from typing import Any
 
+from plait.protocol.commands import AcceptUpdateCommand, CompleteUpdateCommand
+from plait.protocol.completions import UpdateRejection
 from plait.protocol.events import EventType
+from plait.protocol.jsoncodec import plain
+from plait.protocol.requests import UpdateRequest
+from plait.protocol.tasks import UpdateRequested
 from plait.server.errors import BadRequest, Conflict, NotFound
 from plait.server.run import Ctx, Run
 from plait.store.base import Txn
@@ -27,32 +32,30 @@ FINAL = {"completed", "rejected", "failed"}
 RECHECK = 0.05
 
 
-def request(ctx: Ctx, run: Run, req: dict[str, Any]) -> dict[str, Any]:
-    uid, name = req.get("update_id"), req.get("update_name")
-    if not isinstance(uid, str) or not uid or not isinstance(name, str) or not name:
-        raise BadRequest("update_id and update_name are required")
+def request(ctx: Ctx, run: Run, req: UpdateRequest) -> dict[str, Any]:
+    uid = req.update_id
     ups = run.state.updates
     if uid in ups:  # the same update again: its current state, never a second run
         return outcome(run.row.state, uid)
     if not run.running:
         raise Conflict(f"cannot update workflow {run.wid!r}: it is {run.row.status}",
                        code="workflow_not_running")
-    ups[uid] = UpdateEntry(name, "requested", req.get("input") or [], req.get("header") or {})
+    ups[uid] = UpdateEntry(req.update_name, "requested", req.input or [], req.header or {})
     if not run.wt_out():
         run.ensure_wt()
     run.save()
     return outcome(run.row.state, uid)
 
 
-def requested(state: RunState) -> list[dict[str, Any]]:
+def requested(state: RunState) -> list[UpdateRequested]:
     """What a workflow task delivers: the updates not yet accepted or rejected."""
-    return [{"update_id": uid, "update_name": u.name, "input": u.input or [],
-             "header": u.header}
+    return [UpdateRequested(update_id=uid, update_name=u.name, input=u.input or [],
+                            header=u.header)
             for uid, u in state.updates.items() if u.status == "requested"]
 
 
-def accept(run: Run, cmd: dict[str, Any]) -> None:
-    uid = str(cmd.get("update_id"))
+def accept(run: Run, cmd: AcceptUpdateCommand) -> None:
+    uid = cmd.update_id
     u = run.state.updates.get(uid)
     if u is None:
         raise BadRequest(f"accept_update for unknown update {uid!r}")
@@ -61,24 +64,26 @@ def accept(run: Run, cmd: dict[str, Any]) -> None:
     u.status = "accepted"
 
 
-def complete(run: Run, cmd: dict[str, Any]) -> None:
-    uid = str(cmd.get("update_id"))
-    attrs: dict[str, Any] = {"update_id": uid}
-    if cmd.get("failure") is not None:
-        attrs["failure"] = cmd["failure"]
+def complete(run: Run, cmd: CompleteUpdateCommand) -> None:
+    uid = cmd.update_id
+    failure = plain(cmd.failure) if cmd.failure is not None else None
+    if failure is not None:
+        run.append(EventType.WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+                   {"update_id": uid, "failure": failure})
     else:
-        attrs["result"] = cmd.get("result")
-    run.append(EventType.WORKFLOW_EXECUTION_UPDATE_COMPLETED, attrs)
+        run.append(EventType.WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+                   {"update_id": uid, "result": cmd.result})
     u = run.state.updates.setdefault(uid, UpdateEntry("", "completed"))
     u.status, u.input = "completed", None
-    u.result, u.failure = attrs.get("result"), attrs.get("failure")
+    u.result, u.failure = (None, failure) if failure is not None else (cmd.result, None)
 
 
-def reject(run: Run, rejections: list[dict[str, Any]]) -> None:
+def reject(run: Run, rejections: list[UpdateRejection]) -> None:
     for r in rejections:
-        u = run.state.updates.get(str(r.get("update_id")))
+        u = run.state.updates.get(str(r.update_id))
         if u is not None and u.status == "requested":
-            u.status, u.failure, u.input = "rejected", r.get("failure"), None
+            u.status, u.input = "rejected", None
+            u.failure = plain(r.failure) if r.failure is not None else None
 
 
 def close_pending(run: Run) -> None:

@@ -4,8 +4,8 @@ completion from outside), kept beside the history, which holds only the final ou
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
+from plait.protocol.failure import Failure
 from plait.protocol.jsoncodec import loads
 from plait.store.statements import Statements
 
@@ -17,10 +17,10 @@ class AttemptRow:
     activity_id: str
     attempt: int
     activity_type: str
-    started_at: float | None
+    started_at: float
     ended_at: float | None
     outcome: str | None
-    failure: dict[str, Any] | None
+    failure: Failure | None
     worker: str | None
 
 
@@ -35,7 +35,7 @@ class AttemptStatements(Statements):
     def end_attempt(self, ns: str, wid: str, rid: str, aid: str, attempt: int,
                     activity_type: str, started_at: float, worker: str | None,
                     ended_at: float, outcome: str,
-                    failure: dict[str, Any] | None) -> None:
+                    failure: Failure | None) -> None:
         """Record how an attempt ended (its one row, or the open one completed)."""
         self._exec("end_attempt", ns=ns, wid=wid, rid=rid, aid=aid, attempt=attempt,
                    activity_type=activity_type, started_at=started_at, worker=worker,

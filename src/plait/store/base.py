@@ -14,9 +14,12 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
+import msgspec
+
 from plait.protocol.jsoncodec import dumps_str, loads
 from plait.store.attempts import AttemptStatements
 from plait.store.gauges import GaugeStatements
+from plait.store.history import BUFFERED, BufferedEvent, StoredEvent
 from plait.store.namespaces import NamespaceStatements
 from plait.store.rate_limits import RateLimit, RateLimitCache, RateLimitStatements
 from plait.store.requests import RequestStatements
@@ -24,6 +27,16 @@ from plait.store.run_state import RunState
 from plait.store.schedules import ScheduleStatements
 from plait.store.search_index import index_key, index_rows, index_value
 from plait.store.sessions import SessionStatements
+from plait.store.task_data import (
+    TIMER_DATA,
+    ActivityTaskData,
+    QueryTaskData,
+    TaskData,
+    TimerData,
+    WorkflowTaskData,
+    decode_task_data,
+    encode,
+)
 
 __all__ = ["ConflictError", "ExecutionRow", "RateLimit", "RateLimitCache", "Store",
            "StoreUnavailable", "TaskRow", "Txn"]
@@ -73,7 +86,26 @@ class TaskRow:
     lease_session: str | None
     dispatch_no: int
     dispatched_at: float | None
-    payload: dict[str, Any]
+    payload: TaskData
+
+    @property
+    def activity(self) -> ActivityTaskData:
+        """The payload of an activity task (the kind column says which shape it has)."""
+        if not isinstance(self.payload, ActivityTaskData):
+            raise TypeError(f"task {self.task_id} is a {self.kind} task, not an activity")
+        return self.payload
+
+    @property
+    def workflow(self) -> WorkflowTaskData:
+        if not isinstance(self.payload, WorkflowTaskData):
+            raise TypeError(f"task {self.task_id} is a {self.kind} task, not a workflow task")
+        return self.payload
+
+    @property
+    def query(self) -> QueryTaskData:
+        if not isinstance(self.payload, QueryTaskData):
+            raise TypeError(f"task {self.task_id} is a {self.kind} task, not a query")
+        return self.payload
 
 
 @dataclasses.dataclass
@@ -84,7 +116,7 @@ class TimerRow:
     kind: str
     ref: str
     fire_at: float
-    data: dict[str, Any]
+    data: TimerData
 
 
 def _execution(ns: str, r: Sequence[Any]) -> ExecutionRow:
@@ -96,11 +128,11 @@ def _execution(ns: str, r: Sequence[Any]) -> ExecutionRow:
 
 def _task(row: Sequence[Any]) -> TaskRow:
     return TaskRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                   row[9], row[10], loads(row[11]))
+                   row[9], row[10], decode_task_data(row[3], row[11]))
 
 
 def _timer(row: Sequence[Any]) -> TimerRow:
-    return TimerRow(row[0], row[1], row[2], row[3], row[4], row[5], loads(row[6]))
+    return TimerRow(row[0], row[1], row[2], row[3], row[4], row[5], TIMER_DATA.decode(row[6]))
 
 
 class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStatements,
@@ -174,33 +206,35 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
             raise ConflictError(f"workflow {e.workflow_id} changed concurrently")
 
     # -- events ----------------------------------------------------------------------------
-    def insert_events(self, ns: str, wid: str, rid: str, events: Iterable[dict[str, Any]]) -> None:
-        rows = [{"ns": ns, "wid": wid, "rid": rid, "event_id": ev["event_id"],
-                 "data": dumps_str(ev)} for ev in events]
+    def insert_events(self, ns: str, wid: str, rid: str, events: Sequence[StoredEvent]) -> None:
+        rows = [{"ns": ns, "wid": wid, "rid": rid, "event_id": ev.event_id, "data": ev.data}
+                for ev in events]
         if rows:
             self.cur.executemany(self.q["insert_event"], rows)
 
-    def buffer_event(self, ns: str, wid: str, rid: str, seq: int, event: dict[str, Any]) -> None:
+    def buffer_event(self, ns: str, wid: str, rid: str, seq: int, event: BufferedEvent) -> None:
         self._exec("insert_buffered_event", ns=ns, wid=wid, rid=rid, seq=seq,
                   data=dumps_str(event))
 
-    def take_buffered_events(self, ns: str, wid: str, rid: str) -> list[dict[str, Any]]:
+    def take_buffered_events(self, ns: str, wid: str, rid: str) -> list[BufferedEvent]:
         """The inputs buffered while a workflow task was out, in arrival order; removed."""
         rows = self._all("buffered_events", ns=ns, wid=wid, rid=rid)
         self._exec("delete_buffered_events", ns=ns, wid=wid, rid=rid)
-        return [loads(r[0]) for r in rows]
+        return [BUFFERED.decode(r[0]) for r in rows]
 
-    def events(self, ns: str, wid: str, rid: str, after: int = 0) -> list[dict[str, Any]]:
-        return [loads(r[0]) for r in self._all("get_events", ns=ns, wid=wid, rid=rid, after=after)]
+    def events(self, ns: str, wid: str, rid: str, after: int = 0) -> list[msgspec.Raw]:
+        """The events after ``after``, as the JSON text they were written as."""
+        return [msgspec.Raw(r[0])
+                for r in self._all("get_events", ns=ns, wid=wid, rid=rid, after=after)]
 
     # -- tasks -----------------------------------------------------------------------------
     def insert_task(self, *, ns: str, task_queue: str, kind: str, wid: str, rid: str, ref: str,
-                    visible_at: float, payload: dict[str, Any],
+                    visible_at: float, payload: TaskData,
                     sticky_session: str | None = None, sticky_until: float | None = None) -> int:
         task_id: int = self._scalar("insert_task", ns=ns, task_queue=task_queue, kind=kind,
                                    wid=wid, rid=rid, ref=ref, visible_at=visible_at,
                                    sticky_session=sticky_session, sticky_until=sticky_until,
-                                   payload=dumps_str(payload))
+                                   payload=encode(payload))
         return task_id
 
     def get_task(self, task_id: int) -> TaskRow | None:
@@ -239,12 +273,12 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
                                       session=session)
         return v
 
-    def release_task(self, task_id: int, visible_at: float, payload: dict[str, Any]) -> None:
+    def release_task(self, task_id: int, visible_at: float, payload: TaskData) -> None:
         self._exec("release_task", task_id=task_id, visible_at=visible_at,
-                  payload=dumps_str(payload))
+                  payload=encode(payload))
 
-    def update_task_payload(self, task_id: int, payload: dict[str, Any]) -> None:
-        self._exec("update_task_payload", task_id=task_id, payload=dumps_str(payload))
+    def update_task_payload(self, task_id: int, payload: TaskData) -> None:
+        self._exec("update_task_payload", task_id=task_id, payload=encode(payload))
 
     def delete_task(self, task_id: int) -> None:
         self._exec("delete_task", task_id=task_id)
@@ -272,9 +306,9 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
 
     # -- timers ----------------------------------------------------------------------------
     def set_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str, fire_at: float,
-                  data: dict[str, Any] | None = None) -> None:
+                  data: TimerData | None = None) -> None:
         self._exec("upsert_timer", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref, fire_at=fire_at,
-                  data=dumps_str(data or {}))
+                  data=encode(data or TimerData()))
 
     def delete_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str) -> None:
         self._exec("delete_timer", ns=ns, wid=wid, rid=rid, kind=kind, ref=ref)

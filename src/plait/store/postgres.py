@@ -64,8 +64,11 @@ from plait.store.base import (
     _task,
     _timer,
 )
+from plait.store.history import StoredEvent
 from plait.store.migrate import migrate as run_migrations
 from plait.store.queries import load_queries
+from plait.store.task_data import TaskData, TimerData
+from plait.store.task_data import encode as encode_task_data
 
 __all__ = ["PgTxn", "PostgresStore"]
 
@@ -328,19 +331,18 @@ class PgTxn(Txn):
                                      state, result, *old[10:])
 
     # -- events ----------------------------------------------------------------------------
-    def insert_events(self, ns: str, wid: str, rid: str, events: Iterable[dict[str, Any]]) -> None:
+    def insert_events(self, ns: str, wid: str, rid: str, events: Sequence[StoredEvent]) -> None:
         self.lock_run(ns, wid, rid)
-        evs = list(events)
-        if len(evs) == 1:
-            self._exec("insert_event", ns=ns, wid=wid, rid=rid, event_id=evs[0]["event_id"],
-                      data=dumps_str(evs[0]))
-        elif evs:  # one statement, not a round trip per event
+        if len(events) == 1:
+            self._exec("insert_event", ns=ns, wid=wid, rid=rid, event_id=events[0].event_id,
+                      data=events[0].data)
+        elif events:  # one statement, not a round trip per event
             self._exec("insert_events", ns=ns, wid=wid, rid=rid,
-                      ids=[ev["event_id"] for ev in evs], datas=[dumps_str(ev) for ev in evs])
+                      ids=[ev.event_id for ev in events], datas=[ev.data for ev in events])
 
     # -- tasks -----------------------------------------------------------------------------
     def insert_task(self, *, ns: str, task_queue: str, kind: str, wid: str, rid: str, ref: str,
-                    visible_at: float, payload: dict[str, Any],
+                    visible_at: float, payload: TaskData,
                     sticky_session: str | None = None, sticky_until: float | None = None) -> int:
         self.lock_run(ns, wid, rid)
         task_id = super().insert_task(ns=ns, task_queue=task_queue, kind=kind, wid=wid,
@@ -349,7 +351,7 @@ class PgTxn(Txn):
         self._task_run[task_id] = (ns, wid, rid)
         if self.write:
             self._tasks[task_id] = (task_id, ns, task_queue, kind, wid, rid, ref, visible_at,
-                                    None, 0, None, dumps_str(payload))
+                                    None, 0, None, encode_task_data(payload))
         return task_id
 
     def get_task(self, task_id: int) -> TaskRow | None:
@@ -391,12 +393,12 @@ class PgTxn(Txn):
         r = self._one("claim_task_by_id", task_id=task_id, session=session, now=now)
         return self._remember([r])[0] if r else None
 
-    def release_task(self, task_id: int, visible_at: float, payload: dict[str, Any]) -> None:
+    def release_task(self, task_id: int, visible_at: float, payload: TaskData) -> None:
         self._lock_task(task_id)
         self._tasks.pop(task_id, None)
         super().release_task(task_id, visible_at, payload)
 
-    def update_task_payload(self, task_id: int, payload: dict[str, Any]) -> None:
+    def update_task_payload(self, task_id: int, payload: TaskData) -> None:
         self._lock_task(task_id)
         self._tasks.pop(task_id, None)
         super().update_task_payload(task_id, payload)
@@ -417,7 +419,7 @@ class PgTxn(Txn):
 
     # -- timers ----------------------------------------------------------------------------
     def set_timer(self, ns: str, wid: str, rid: str, kind: str, ref: str, fire_at: float,
-                  data: dict[str, Any] | None = None) -> None:
+                  data: TimerData | None = None) -> None:
         self.lock_run(ns, wid, rid)
         self._timer_deletes.pop((ns, wid, rid, kind, ref), None)  # the upsert replaces it
         super().set_timer(ns, wid, rid, kind, ref, fire_at, data)

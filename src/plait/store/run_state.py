@@ -9,9 +9,12 @@ at their defaults. Rows written by older versions (missing fields, the ``buffer`
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
+
+from plait.protocol.common import Header, Payload, RetryPolicy
+from plait.protocol.failure import Failure
+from plait.protocol.responses import TaskFailureInfo
+from plait.store.history import BufferedEvent
 
 __all__ = ["ChildLink", "ParentLink", "RunState", "UpdateEntry", "WorkflowTaskRef"]
 
@@ -50,11 +53,11 @@ class UpdateEntry(msgspec.Struct, omit_defaults=True):
     name: str
     status: str
     """requested | accepted | completed | rejected | failed"""
-    input: list[Any] | None = None
+    input: list[Payload] | None = None
     """Kept until the workflow has seen it (accepted or rejected)."""
-    header: dict[str, Any] = msgspec.field(default_factory=dict)
-    result: Any = None
-    failure: dict[str, Any] | None = None
+    header: Header = msgspec.field(default_factory=dict)
+    result: Payload | None = None
+    failure: Failure | None = None
 
 
 class RunState(msgspec.Struct, omit_defaults=True):
@@ -71,16 +74,17 @@ class RunState(msgspec.Struct, omit_defaults=True):
     first_run_id: str = ""
     attempt: int = 1
     """Runs of a retried workflow (``retry_policy``) count from 1."""
-    retry_policy: dict[str, Any] | None = None
-    input: list[Any] = msgspec.field(default_factory=list)
+    retry_policy: RetryPolicy | None = None
+    input: list[Payload] = msgspec.field(default_factory=list)
     """The input and header a retry starts again with (kept only with a retry policy)."""
-    header: dict[str, Any] = msgspec.field(default_factory=dict)
+    header: Header = msgspec.field(default_factory=dict)
     buffered: int = 0
     """Inputs waiting in ``buffered_events`` while a workflow task is out."""
-    buffer: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    buffer: list[BufferedEvent] = msgspec.field(default_factory=list)
     """Inputs buffered inside this document by versions before ``buffered_events``."""
     last_wt_scheduled_event_id: int = 0
-    last_task_failure: dict[str, Any] | None = None
+    last_task_failure: TaskFailureInfo | None = None
+    """The failing workflow task's latest failure, while it is retried (describe shows it)."""
     updates: dict[str, UpdateEntry] = msgspec.field(default_factory=dict)
     cancel_requested: bool = False
 
@@ -93,7 +97,7 @@ class RunState(msgspec.Struct, omit_defaults=True):
         return _ENCODER.encode(self).decode()
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> RunState:
+    def from_json(cls, d: object) -> RunState:
         """The state of a document already parsed (tests, tools)."""
         return msgspec.convert(d, cls, strict=False)
 

@@ -7,12 +7,26 @@ What a lease *means* (expiry, re-dispatch of a dead worker's tasks) is the serve
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
-from plait.protocol.jsoncodec import dumps_str, loads
+import msgspec
+
 from plait.store.statements import Statements
 
-__all__ = ["SessionRow", "SessionStatements"]
+__all__ = ["SessionInfo", "SessionRow", "SessionStatements"]
+
+
+class SessionInfo(msgspec.Struct, frozen=True):
+    """What a worker's session serves, as it said when it opened; it never changes."""
+
+    task_queue: str
+    identity: str
+    workflow_types: list[str] = msgspec.field(default_factory=list)
+    activity_types: list[str] = msgspec.field(default_factory=list)
+    """Eager dispatch hands the session only activities of these types."""
+
+
+_INFO = msgspec.json.Decoder(SessionInfo)
+_ENCODER = msgspec.json.Encoder()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -21,22 +35,22 @@ class SessionRow:
     namespace: str
     task_queue: str
     identity: str
-    info: dict[str, Any]
-    """What the worker serves: task_queue, identity, workflow_types, activity_types."""
+    info: SessionInfo
     expires_at: float
 
 
 class SessionStatements(Statements):
     def upsert_session(self, session: str, ns: str, task_queue: str, identity: str,
-                       info: dict[str, Any], expires_at: float) -> None:
+                       info: SessionInfo, expires_at: float) -> None:
         self._exec("upsert_session", session=session, ns=ns, task_queue=task_queue,
-                   identity=identity, info=dumps_str(info), expires_at=expires_at)
+                   identity=identity, info=_ENCODER.encode(info).decode(),
+                   expires_at=expires_at)
 
     def get_session(self, session: str) -> SessionRow | None:
         r = self._one("get_session", session=session)
         if r is None:
             return None
-        return SessionRow(r[0], r[1], r[2], r[3], loads(r[4]), float(r[5]))
+        return SessionRow(r[0], r[1], r[2], r[3], _INFO.decode(r[4]), float(r[5]))
 
     def renew_session(self, session: str, expires_at: float) -> bool:
         """Move the lease's expiry; False when the session does not exist."""

@@ -11,12 +11,14 @@ import math
 import re
 from typing import Any, TypeVar, cast
 
+import msgspec
 from aiohttp import web
 
+from plait.protocol.commands import Command, ScheduleActivityCommand
+from plait.protocol.common import RetryPolicy as WirePolicy
 from plait.protocol.enums import ErrorCode
-from plait.protocol.jsoncodec import dumps
 from plait.retry import RetryPolicy
-from plait.server.decoding import NUL_MESSAGE, decode, json_object
+from plait.server.decoding import NUL_MESSAGE, decode
 from plait.server.errors import ApiError, BadRequest
 from plait.server.metrics import REQUESTS
 from plait.server.service import Service
@@ -34,8 +36,13 @@ SERVICE: web.AppKey[Service] = web.AppKey("service", Service)
 T = TypeVar("T")
 
 
+_encode = msgspec.json.Encoder().encode
+
+
 def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(body=dumps(data), status=status, content_type="application/json")
+    """``data`` (wire structs, plain values, and stored JSON as ``msgspec.Raw``) as the
+    answer's body."""
+    return web.Response(body=_encode(data), status=status, content_type="application/json")
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
@@ -80,12 +87,10 @@ def expected_error(e: ApiError | StoreUnavailable) -> tuple[int, str, str]:
     return 503, ErrorCode.UNAVAILABLE, f"the database is unavailable: {e}"
 
 
-async def read(request: web.Request, kind: type[T]) -> tuple[T, dict[str, Any]]:
-    """The body as its wire struct (validated) and as the dict the services take
+async def read(request: web.Request, kind: type[T]) -> T:
+    """The body as its wire struct, validated while it is parsed
     (:mod:`plait.server.decoding`)."""
-    raw = await request.read()
-    req = json_object(raw)
-    return cast(T, decode(raw, kind, req)), req
+    return cast(T, decode(await request.read(), kind))
 
 
 def svc(request: web.Request) -> Service:
@@ -122,17 +127,17 @@ def clamp(value: float | None, default: float, low: float, high: float) -> float
     return default if value is None else max(low, min(float(value), high))
 
 
-def retry_policy(req: dict[str, Any] | None, where: str = "") -> None:
+def retry_policy(policy: WirePolicy | None, where: str = "") -> None:
     """A retry policy's values make sense together (the struct checks their types)."""
-    value = (req or {}).get("retry_policy")
-    if value is None:
+    if policy is None:
         return
     try:
-        RetryPolicy.from_dict(value)
+        RetryPolicy.from_wire(policy)
     except (TypeError, ValueError, OverflowError) as e:
         raise BadRequest(f"{where}retry_policy: {e}") from None
 
 
-def command_policies(cmds: list[dict[str, Any]], where: str = "") -> None:
+def command_policies(cmds: list[Command], where: str = "") -> None:
     for i, cmd in enumerate(cmds):
-        retry_policy(cmd, f"{where}commands[{i}] ({cmd.get('kind')}).")
+        if isinstance(cmd, ScheduleActivityCommand):
+            retry_policy(cmd.retry_policy, f"{where}commands[{i}] (schedule_activity).")

@@ -30,11 +30,11 @@ __all__ = ["answer_query", "query_workflow", "update_outcome", "update_workflow"
 
 async def query_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
-    msg, req = await read(request, QueryRequest)
+    msg = await read(request, QueryRequest)
     rid = msg.run_id or None
     timeout = clamp(msg.timeout or None, 10.0, 0.1, 60.0)
     service = svc(request)
-    task_id = await service.write(lambda ctx: queries.post(ctx, ns, wid, rid, req))
+    task_id = await service.write(lambda ctx: queries.post(ctx, ns, wid, rid, msg, timeout))
     try:
         with service.query_answers.listening(task_id) as answered:
             got = await queries.wait_answer(service.store, answered, task_id, timeout)
@@ -43,10 +43,10 @@ async def query_workflow(request: web.Request) -> web.Response:
     if got is None:
         raise queries.QueryTimeout(f"no worker answered query {msg.query_name!r} within "
                                    f"{timeout:g} s; is a worker for workflow {wid!r} running?")
-    if got.get("failure"):
-        raise BadRequest((got["failure"] or {}).get("message") or "query failed",
-                         code=got.get("code") or ErrorCode.QUERY_FAILED)
-    return json_response({"result": got.get("result")})
+    if got.failure:
+        raise BadRequest(got.failure.get("message") or "query failed",
+                         code=got.code or ErrorCode.QUERY_FAILED)
+    return json_response({"result": got.result})
 
 
 async def _await_update(request: web.Request, ns: str, wid: str, rid: str, uid: str,
@@ -58,17 +58,17 @@ async def _await_update(request: web.Request, ns: str, wid: str, rid: str, uid: 
 
 async def update_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
-    msg, req = await read(request, UpdateRequest)
+    msg = await read(request, UpdateRequest)
     rid = msg.run_id or None
     wait = clamp(msg.wait, 30.0, 0.0, 60.0)
-    state = await svc(request).write(lambda ctx: _request_update(ctx, ns, wid, rid, req))
+    state = await svc(request).write(lambda ctx: _request_update(ctx, ns, wid, rid, msg))
     if state["status"] not in updates.FINAL and wait > 0:
         state = await _await_update(request, ns, wid, state["run_id"], state["update_id"], wait)
     return json_response(state)
 
 
 def _request_update(ctx: Ctx, ns: str, wid: str, rid: str | None,
-                    req: dict[str, Any]) -> dict[str, Any]:
+                    req: UpdateRequest) -> dict[str, Any]:
     run = Run.load(ctx, ns, wid, rid)
     return {**updates.request(ctx, run, req), "run_id": run.rid}
 
@@ -88,8 +88,8 @@ async def update_outcome(request: web.Request) -> web.Response:
 
 
 async def answer_query(request: web.Request) -> web.Response:
-    msg, req = await read(request, RespondQueryRequest)
+    msg = await read(request, RespondQueryRequest)
     service = svc(request)
-    task_id = await service.write(lambda ctx: queries.answer(ctx, msg.token, req))
+    task_id = await service.write(lambda ctx: queries.answer(ctx, msg))
     service.query_answers.wake(task_id)
     return json_response({"recorded": True})

@@ -18,7 +18,7 @@ __all__ = ["add_routes"]
 
 async def set_limit(request: web.Request) -> web.Response:
     ns = request.match_info["ns"]
-    lim, _ = await read(request, RateLimit)
+    lim = await read(request, RateLimit)
     await svc(request).write(lambda ctx: ctx.txn.set_rate_limit(
         ns, lim.task_queue, lim.activity_type, lim.per_second, lim.burst, lim.per_key))
     return json_response(msgspec.to_builtins(lim))

@@ -41,14 +41,14 @@ async def _write(request: web.Request, request_id: str | None, fn: Change,
 
 async def create(request: web.Request) -> web.Response:
     ns = request.match_info["ns"]
-    msg, _ = await read(request, CreateScheduleRequest)
+    msg = await read(request, CreateScheduleRequest)
     return await _write(request, msg.request_id, lambda ctx: schedules.create(ctx, ns, msg),
                         201)
 
 
 async def update(request: web.Request) -> web.Response:
     ns, sid = _ids(request)
-    msg, _ = await read(request, ScheduleUpdate)
+    msg = await read(request, ScheduleUpdate)
     return await _write(request, msg.request_id,
                         lambda ctx: schedules.update(ctx, ns, sid, msg))
 
@@ -56,7 +56,7 @@ async def update(request: web.Request) -> web.Response:
 def _pauser(paused: bool) -> Callable[[web.Request], Any]:
     async def route(request: web.Request) -> web.Response:
         ns, sid = _ids(request)
-        msg, _ = await read(request, NoteRequest)
+        msg = await read(request, NoteRequest)
         return await _write(request, msg.request_id,
                             lambda ctx: schedules.pause(ctx, ns, sid, paused, msg.note))
     return route
@@ -64,14 +64,14 @@ def _pauser(paused: bool) -> Callable[[web.Request], Any]:
 
 async def trigger(request: web.Request) -> web.Response:
     ns, sid = _ids(request)
-    msg, _ = await read(request, TriggerRequest)
+    msg = await read(request, TriggerRequest)
     return await _write(request, msg.request_id,
                         lambda ctx: schedules.trigger(ctx, ns, sid, msg.overlap))
 
 
 async def backfill(request: web.Request) -> web.Response:
     ns, sid = _ids(request)
-    msg, _ = await read(request, BackfillRequest)
+    msg = await read(request, BackfillRequest)
     return await _write(request, msg.request_id, lambda ctx: schedules.backfill(
         ctx, ns, sid, msg.start, msg.end, msg.overlap))
 

@@ -21,12 +21,11 @@ __all__ = ["close_session", "open_session", "poll", "session_heartbeat", "watch_
 # -- workers -------------------------------------------------------------------------------------
 async def open_session(request: web.Request) -> web.Response:
     ns = request.match_info["ns"]
-    msg, req = await read(request, OpenSessionRequest)
-    req["task_queue"] = msg.task_queue or ""
+    msg = await read(request, OpenSessionRequest)
     service = svc(request)
     expiry, ahead = service.config.session_expiry, service.leases.ahead
     return json_response(await service.write(
-        lambda ctx: sessions.open_session(ctx, ns, req, expiry, ahead)), 201)
+        lambda ctx: sessions.open_session(ctx, ns, msg, expiry, ahead)), 201)
 
 
 async def session_heartbeat(request: web.Request) -> web.Response:
@@ -36,7 +35,7 @@ async def session_heartbeat(request: web.Request) -> web.Response:
     service = svc(request)
     arrived = service.clock.now()
     sid = request.match_info["sid"]
-    msg, _ = await read(request, HeartbeatSessionRequest)
+    msg = await read(request, HeartbeatSessionRequest)
     held = msg.held or []
     leases = service.leases
     renewed = leases.renew_in_memory(sid, time.time())
@@ -76,7 +75,7 @@ async def close_session(request: web.Request) -> web.Response:
 
 async def poll(request: web.Request) -> web.Response:
     ns, queue = request.match_info["ns"], request.match_info["queue"]
-    msg, _ = await read(request, PollRequest)
+    msg = await read(request, PollRequest)
     kind, session = str(msg.kind), msg.session_id or ""
     limit = int(clamp(msg.max_tasks or None, 1, 1, 256))
     wait = clamp(msg.wait, 30.0, 0.0, 60.0)

@@ -29,7 +29,6 @@ from plait.server import (
     steps,
 )
 from plait.server.api.http import (
-    clamp,
     command_policies,
     expected_error,
     json_response,
@@ -46,12 +45,10 @@ __all__ = ["complete_async_activity_task", "complete_tasks", "heartbeat_activity
 log = logging.getLogger("plait.server")
 
 
-async def _complete_workflow_task(request: web.Request, msg: CompleteWorkflowTaskRequest,
-                                  req: dict[str, Any]) -> Any:
-    command_policies(req["commands"])
-    req["eager_activities"] = int(clamp(msg.eager_activities, 0, 0, 256))
-    out = await svc(request).write(
-        lambda ctx: steps.complete_workflow_task(ctx, msg.token, req))
+async def _complete_workflow_task(request: web.Request,
+                                  msg: CompleteWorkflowTaskRequest) -> Any:
+    command_policies(msg.commands)
+    out = await svc(request).write(lambda ctx: steps.complete_workflow_task(ctx, msg))
     COMPLETIONS.labels("workflow", "completed").inc()
     _wake_updates(request, _settled(msg.commands, msg.update_rejections))
     return out
@@ -63,22 +60,18 @@ def _settled(cmds: list[Command], rejections: list[UpdateRejection] | None) -> l
     return done + [r.update_id for r in rejections or () if r.update_id is not None]
 
 
-async def _fail_workflow_task(request: web.Request, msg: FailWorkflowTaskRequest,
-                              req: dict[str, Any]) -> Any:
-    out = await svc(request).write(lambda ctx: steps.fail_workflow_task(ctx, msg.token, req))
+async def _fail_workflow_task(request: web.Request, msg: FailWorkflowTaskRequest) -> Any:
+    out = await svc(request).write(lambda ctx: steps.fail_workflow_task(ctx, msg))
     COMPLETIONS.labels("workflow", "failed").inc()
     return out
 
 
-async def _complete_activity_task(request: web.Request, msg: CompleteActivityTaskRequest,
-                                  req: dict[str, Any]) -> Any:
+async def _complete_activity_task(request: web.Request,
+                                  msg: CompleteActivityTaskRequest) -> Any:
     step = msg.workflow_step
     if step is not None:  # a chained step (plait.server.chained)
-        raw_step = req["workflow_step"]
-        command_policies(raw_step["commands"], "workflow_step.")
-        raw_step["upto"] = min(step.upto, 2**62)
-        raw_step["eager_activities"] = int(clamp(step.eager_activities, 0, 0, 256))
-    out = await svc(request).write(lambda ctx: results.complete_activity(ctx, msg.token, req))
+        command_policies(step.commands, "workflow_step.")
+    out = await svc(request).write(lambda ctx: results.complete_activity(ctx, msg))
     COMPLETIONS.labels("activity", "completed").inc()
     if step is None:
         return out
@@ -90,14 +83,13 @@ async def _complete_activity_task(request: web.Request, msg: CompleteActivityTas
     return out
 
 
-async def _fail_activity_task(request: web.Request, msg: FailActivityTaskRequest,
-                              req: dict[str, Any]) -> Any:
-    out = await svc(request).write(lambda ctx: results.fail_activity(ctx, msg.token, req))
+async def _fail_activity_task(request: web.Request, msg: FailActivityTaskRequest) -> Any:
+    out = await svc(request).write(lambda ctx: results.fail_activity(ctx, msg))
     COMPLETIONS.labels("activity", "failed").inc()
     return out
 
 
-Completer = Callable[[web.Request, Any, dict[str, Any]], Awaitable[Any]]
+Completer = Callable[[web.Request, Any], Awaitable[Any]]
 
 
 COMPLETERS: dict[str, tuple[type[msgspec.Struct], Completer]] = {
@@ -112,8 +104,7 @@ def single(kind: str) -> Any:
     struct, complete = COMPLETERS[kind]
 
     async def handler(request: web.Request) -> web.Response:
-        msg, req = await read(request, struct)
-        return json_response(await complete(request, msg, req))
+        return json_response(await complete(request, await read(request, struct)))
     return handler
 
 
@@ -124,6 +115,15 @@ class _Batch(msgspec.Struct):
     completions: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_BATCH)]
 
 
+class _Kind(msgspec.Struct):
+    """Just an item's ``type``: what is checked of every item before any is applied."""
+
+    type: str | None = None
+
+
+_KIND = msgspec.json.Decoder(_Kind)
+
+
 async def complete_tasks(request: web.Request) -> web.Response:
     """Many completions in one request: a busy worker saves a round trip per task.
 
@@ -132,42 +132,45 @@ async def complete_tasks(request: web.Request) -> web.Response:
     the others, and the results come back in the order of the items. A batch that is no list
     of objects with known ``type``s is refused whole.
     """
-    batch, req = await read(request, _Batch)
-    items = req["completions"]
-    for i, item in enumerate(items):
-        kind = item.get("type") if isinstance(item, dict) else None
-        if not isinstance(kind, str) or kind not in COMPLETERS:
+    batch = await read(request, _Batch)
+    for i, raw in enumerate(batch.completions):
+        kind = _kind(raw)
+        if kind not in COMPLETERS:
             raise BadRequest(f"completions[{i}].type must be one of {sorted(COMPLETERS)}")
-    results = await asyncio.gather(*(_completion(request, raw, item)
-                                     for raw, item in zip(batch.completions, items,
-                                                          strict=True)))
+    results = await asyncio.gather(*(_completion(request, raw) for raw in batch.completions))
     return json_response({"results": results})
 
 
-async def _completion(request: web.Request, raw: msgspec.Raw,
-                      item: dict[str, Any]) -> dict[str, Any]:
+def _kind(raw: msgspec.Raw) -> str | None:
     try:
-        msg = decode(bytes(raw), TaskCompletion, item)
-        return {"result": await COMPLETERS[item["type"]][1](request, msg, item)}
+        return _KIND.decode(raw).type
+    except msgspec.ValidationError:  # not an object, or a type that is no string
+        return None
+
+
+async def _completion(request: web.Request, raw: msgspec.Raw) -> dict[str, object]:
+    try:
+        msg = decode(bytes(raw), TaskCompletion)
+        return {"result": await COMPLETERS[_kind(raw) or ""][1](request, msg)}
     except (ApiError, StoreUnavailable) as e:
         status, code, message = expected_error(e)
         return {"error": {"status": status, "code": code, "message": message}}
     except Exception as e:  # a bug: this item fails loudly, the others stand
-        log.exception("internal error completing a %s task", item["type"])
+        log.exception("internal error completing a %s task", _kind(raw))
         return {"error": {"status": 500, "code": ErrorCode.INTERNAL,
                           "message": f"internal server error: {type(e).__name__}"}}
 
 
 async def complete_async_activity_task(request: web.Request) -> web.Response:
-    msg, _ = await read(request, TokenRequest)
+    msg = await read(request, TokenRequest)
     return json_response(await svc(request).write(
         lambda ctx: results.complete_async(ctx, msg.token)))
 
 
 async def heartbeat_activity_task(request: web.Request) -> web.Response:
-    msg, req = await read(request, HeartbeatActivityRequest)
+    msg = await read(request, HeartbeatActivityRequest)
     return json_response(await svc(request).write(
-        lambda ctx: results.heartbeat_activity(ctx, msg.token, req)))
+        lambda ctx: results.heartbeat_activity(ctx, msg)))
 
 
 def _wake_updates(request: web.Request, uids: list[str]) -> None:

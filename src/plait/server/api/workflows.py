@@ -20,7 +20,7 @@ from plait.server import (
     lifecycle,
     messages,
 )
-from plait.server.api.http import clamp, integer, json_response, number, read, retry_policy, svc
+from plait.server.api.http import clamp, integer, json_response, number, read, svc
 from plait.server.dedupe import deduped
 from plait.server.errors import BadRequest, NotFound
 from plait.server.run import Run
@@ -36,13 +36,12 @@ async def start_workflow(request: web.Request) -> web.Response:
     """Start a run; with ``wait_result``, also wait (that long at most) for its outcome, so
     ``execute_workflow`` needs one request rather than a start and a result long-poll."""
     ns = request.match_info["ns"]
-    msg, req = await read(request, StartWorkflowRequest)
-    retry_policy(req)
+    msg = await read(request, StartWorkflowRequest)
     wait = clamp(msg.wait_result, 0.0, 0.0, 60.0)
     service = svc(request)
     await service.ensure_namespace(ns)
     result = await service.write(
-        deduped(ns, msg.request_id, lambda ctx: lifecycle.start_workflow(ctx, ns, req)))
+        deduped(ns, msg.request_id, lambda ctx: lifecycle.start_workflow(ctx, ns, msg)))
     if wait > 0:
         result = {**result, "outcome": await _outcome(
             service, ns, str(result["workflow_id"]), str(result["run_id"]), wait,
@@ -111,7 +110,7 @@ async def _outcome(service: Service, ns: str, wid: str, rid: str | None,
 
 async def terminate_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
-    msg, _ = await read(request, TerminateRequest)
+    msg = await read(request, TerminateRequest)
     reason, rid = msg.reason or "terminated", msg.run_id or None
     return json_response(await svc(request).write(deduped(
         ns, msg.request_id, lambda ctx: closing.terminate(ctx, ns, wid, rid, reason))))
@@ -119,20 +118,20 @@ async def terminate_workflow(request: web.Request) -> web.Response:
 
 async def signal_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
-    msg, req = await read(request, SignalRequest)
+    msg = await read(request, SignalRequest)
     rid = msg.run_id or None
     return json_response(await svc(request).write(deduped(
         ns, msg.request_id,
-        lambda ctx: messages.signal(ctx, Run.load(ctx, ns, wid, rid), req))))
+        lambda ctx: messages.signal(ctx, Run.load(ctx, ns, wid, rid), msg))))
 
 
 async def cancel_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
-    msg, req = await read(request, CancelRequest)
+    msg = await read(request, CancelRequest)
     rid = msg.run_id or None
     return json_response(await svc(request).write(deduped(
-        ns, msg.request_id,
-        lambda ctx: messages.request_cancel(ctx, Run.load(ctx, ns, wid, rid), req))))
+        ns, msg.request_id, lambda ctx: messages.request_cancel(
+            ctx, Run.load(ctx, ns, wid, rid), msg.reason or "", msg.identity or ""))))
 
 
 def _filters(q: Any) -> dict[str, Any]:
