@@ -23,11 +23,10 @@ and refuses a step whose time is more than :data:`MAX_SKEW` away from its own.
 
 from __future__ import annotations
 
-from typing import Any
-
 from plait.protocol.common import Payload
 from plait.protocol.completions import WorkflowStep
 from plait.server import activities, steps, updates
+from plait.server.answers import WorkflowTaskAnswer
 from plait.server.run import Ctx, Run
 from plait.store.base import TaskRow
 
@@ -55,7 +54,7 @@ def refusal(ctx: Ctx, run: Run, session: str, step: WorkflowStep) -> str | None:
 
 
 def apply(ctx: Ctx, run: Run, task: TaskRow, session: str, step: WorkflowStep,
-          result: Payload | None) -> dict[str, Any]:
+          result: Payload | None) -> WorkflowTaskAnswer:
     """Record the activity's result and the workflow task the worker ran on it."""
     started = step.started_time
     # The worker finished the activity and ran the task at ``started`` by its estimate of this

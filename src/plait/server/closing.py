@@ -7,13 +7,13 @@ in the same transaction, its parent told and its children given their parent-clo
 
 from __future__ import annotations
 
-from typing import Any
-
+from plait.protocol.common import RunRef
 from plait.protocol.events import EventType
 from plait.server import activities, messages, updates
 from plait.server.errors import Conflict
 from plait.server.observed import RunClosed
 from plait.server.run import RUNNING, Ctx, Run
+from plait.store.history import EventAttributes
 from plait.store.run_state import ChildLink
 
 __all__ = ["close_run", "terminate", "terminate_run"]
@@ -27,7 +27,7 @@ _CHILD_CLOSED = {
 }
 
 
-def close_run(run: Run, status: str, etype: EventType, attrs: dict[str, Any]) -> None:
+def close_run(run: Run, status: str, etype: EventType, attrs: EventAttributes) -> None:
     """Close a running run (a no-op on a closed one)."""
     deleted = run.record_close(status, etype, attrs)
     if deleted is None:
@@ -39,7 +39,7 @@ def close_run(run: Run, status: str, etype: EventType, attrs: dict[str, Any]) ->
     run.after_save.append(lambda: _after_close(run))
 
 
-def terminate(ctx: Ctx, ns: str, wid: str, rid: str | None, reason: str) -> dict[str, Any]:
+def terminate(ctx: Ctx, ns: str, wid: str, rid: str | None, reason: str) -> RunRef:
     """The terminate operation: refused on a run that is not running."""
     run = Run.load(ctx, ns, wid, rid)
     if not run.running:
@@ -47,7 +47,7 @@ def terminate(ctx: Ctx, ns: str, wid: str, rid: str | None, reason: str) -> dict
                        code="workflow_not_running")
     terminate_run(run, reason)
     run.save()
-    return {"workflow_id": wid, "run_id": run.rid}
+    return RunRef(workflow_id=wid, run_id=run.rid)
 
 
 def terminate_run(run: Run, reason: str) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+import msgspec
+
 from plait.server.run import Ctx
 
 __all__ = ["deduped"]
@@ -14,13 +16,15 @@ __all__ = ["deduped"]
 T = TypeVar("T")
 
 
-def deduped(ns: str, request_id: str | None, fn: Callable[[Ctx], T]) -> Callable[[Ctx], T]:
-    """``fn`` as a state change that answers a repeated ``request_id`` with its first answer."""
+def deduped(ns: str, request_id: str | None, fn: Callable[[Ctx], T],
+            kind: type[T]) -> Callable[[Ctx], T]:
+    """``fn`` as a state change that answers a repeated ``request_id`` with its first answer
+    (kept as JSON, read back as a ``kind``)."""
     def op(ctx: Ctx) -> T:
         if request_id:
             seen, stored = ctx.txn.stored_response(ns, request_id)
             if seen:
-                return stored  # type: ignore[no-any-return]
+                return msgspec.convert(stored, kind)
         result = fn(ctx)
         if request_id:
             ctx.txn.store_response(ns, request_id, result, ctx.wall)

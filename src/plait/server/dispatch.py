@@ -6,41 +6,16 @@ goes to the worker that holds the run in its cache (sticky), the full history ot
 
 from __future__ import annotations
 
-import msgspec
-
 from plait.protocol.events import wire_time
-from plait.protocol.tasks import ActivityTask, QueryTask, UpdateRequested
 from plait.server import activities, admission, queries, sessions, updates
+from plait.server.answers import Dispatched, OutgoingWorkflowTask
 from plait.server.observed import ActivityDispatched
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
 from plait.store.history import StoredEvent
 from plait.store.sessions import SessionInfo
 
-__all__ = ["Dispatched", "OutgoingWorkflowTask", "claim", "claim_ids", "session_info"]
-
-
-class OutgoingWorkflowTask(msgspec.Struct, kw_only=True, tag_field="kind", tag="workflow"):
-    """A :class:`~plait.protocol.tasks.WorkflowTask` as the server sends it: the same fields
-    (a test pins them), with the events as the JSON text they were stored as, so handing a
-    worker its history parses nothing and encodes nothing again."""
-
-    token: str
-    namespace: str
-    workflow_id: str
-    run_id: str
-    workflow_type: str
-    task_queue: str
-    attempt: int
-    previous_upto: int
-    started_event_id: int
-    started_time: float
-    events: list[msgspec.Raw]
-    updates: list[UpdateRequested]
-
-
-Dispatched = OutgoingWorkflowTask | ActivityTask | QueryTask
-"""A task as it leaves in a poll's (or an eager completion's) answer."""
+__all__ = ["claim", "claim_ids", "session_info"]
 
 
 def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> SessionInfo:

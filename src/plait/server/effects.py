@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
+from plait.server.matching import Outcome
 from plait.server.observed import Fact
 from plait.store.sessions import SessionInfo
 
@@ -18,7 +18,7 @@ class Effects:
     the same change: pollers are woken only where some are left for them."""
     timer_at: float | None = None
     """Earliest timer this transaction created."""
-    closed: dict[tuple[str, str, str], dict[str, Any]] = dataclasses.field(
+    closed: dict[tuple[str, str, str], Outcome] = dataclasses.field(
         default_factory=dict)
     """Runs this transaction closed, and how (status, result): their result waiters answer
     without reading the run again."""

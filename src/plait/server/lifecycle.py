@@ -13,10 +13,12 @@ from plait.protocol.events import EventType
 from plait.protocol.requests import StartWorkflowRequest
 from plait.retry import RetryPolicy
 from plait.server import closing, messages
+from plait.server.answers import StartAnswer
 from plait.server.errors import BadRequest, Conflict
 from plait.server.observed import RunStarted
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import ExecutionRow
+from plait.store.history import EventAttributes
 from plait.store.run_state import ParentLink, RunState
 
 __all__ = ["RunSpec", "check_existing", "new_run", "start_workflow"]
@@ -53,7 +55,7 @@ class RunSpec:
                    identity=req.identity or "")
 
 
-def start_workflow(ctx: Ctx, ns: str, req: StartWorkflowRequest) -> dict[str, object]:
+def start_workflow(ctx: Ctx, ns: str, req: StartWorkflowRequest) -> StartAnswer:
     wid, wtype, queue = req.workflow_id, req.workflow_type, req.task_queue
     spec = RunSpec.of_start(req)
     start_signal = messages.signal_event(req.start_signal) if req.start_signal else None
@@ -74,7 +76,7 @@ def start_workflow(ctx: Ctx, ns: str, req: StartWorkflowRequest) -> dict[str, ob
 
 
 def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, spec: RunSpec, *,
-            start_signal: dict[str, object] | None = None, parent: ParentLink | None = None,
+            start_signal: EventAttributes | None = None, parent: ParentLink | None = None,
             continued_from: str | None = None, deadline: float | None = None,
             attempt: int = 1, first_task_delay: float = 0.0) -> Run:
     """Create and save a run: a start, a child's start, or the next run of a chain.
@@ -117,7 +119,7 @@ def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, spec: RunSpec, 
 
 
 def check_existing(prev: Run, reuse: IdReusePolicy,
-                   conflict: IdConflictPolicy) -> dict[str, object] | None:
+                   conflict: IdConflictPolicy) -> StartAnswer | None:
     """Apply the conflict policy (running id) or reuse policy (closed id)."""
     if prev.running:
         if conflict == IdConflictPolicy.USE_EXISTING:

@@ -13,7 +13,9 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from plait.store.history import EventAttributes
 
 __all__ = ["Matching", "ResultWaiters", "WakeUps"]
 
@@ -70,7 +72,13 @@ class Matching:
 
 
 RunKey = tuple[str, str, str]
-Outcome = dict[str, Any]
+
+
+class Outcome(NamedTuple):
+    """How a run closed: its status, and its closing event's attributes with the status."""
+
+    status: str
+    result: EventAttributes | None
 
 
 class ResultWaiters:

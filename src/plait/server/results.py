@@ -7,16 +7,18 @@ can take it, hands it straight back (eager dispatch).
 
 from __future__ import annotations
 
-from typing import Any
-
+from plait.protocol.common import Recorded
 from plait.protocol.completions import (
+    ActivityCancelRequested,
     CompleteActivityTaskRequest,
     FailActivityTaskRequest,
+    HandedOver,
     HeartbeatActivityRequest,
 )
 from plait.protocol.failure import Failure
 from plait.protocol.jsoncodec import plain
 from plait.server import activities, chained
+from plait.server.answers import ActivityResultAnswer, OutgoingWorkflowTask
 from plait.server.dispatch import claim_ids, session_info
 from plait.server.fencing import fenced_task
 from plait.server.run import RUNNING, Ctx, Run
@@ -25,7 +27,7 @@ from plait.store.base import TaskRow
 __all__ = ["complete_activity", "complete_async", "fail_activity", "heartbeat_activity"]
 
 
-def complete_activity(ctx: Ctx, msg: CompleteActivityTaskRequest) -> dict[str, Any]:
+def complete_activity(ctx: Ctx, msg: CompleteActivityTaskRequest) -> ActivityResultAnswer:
     task = fenced_task(ctx.txn, msg.token, "activity")
     session = task.lease_session or ""
     run = _run_of(ctx, task)
@@ -40,13 +42,13 @@ def complete_activity(ctx: Ctx, msg: CompleteActivityTaskRequest) -> dict[str, A
     had_wt = run.state.wt is not None
     activities.complete(run, task, msg.result)
     run.save()
-    out: dict[str, Any] = {"recorded": True}
-    if step:
+    out: ActivityResultAnswer = {"recorded": True}
+    if step and refused:
         out["workflow_step"] = {"refused": refused}
     wt = run.state.wt
     if msg.eager_workflow and wt and not had_wt and _can_run(ctx, run, session):
         tasks = claim_ids(ctx, [wt.task_id], session, run)
-        if tasks:
+        if tasks and isinstance(tasks[0], OutgoingWorkflowTask):
             out["workflow_task"] = tasks[0]
     return out
 
@@ -60,30 +62,30 @@ def _can_run(ctx: Ctx, run: Run, session: str) -> bool:
             and run.state.sticky in (None, session))
 
 
-def fail_activity(ctx: Ctx, msg: FailActivityTaskRequest) -> dict[str, Any]:
+def fail_activity(ctx: Ctx, msg: FailActivityTaskRequest) -> Recorded:
     task = fenced_task(ctx.txn, msg.token, "activity")
     run = _run_of(ctx, task)
     if run is None:
-        return {"recorded": False}
+        return Recorded(recorded=False)
     failure: Failure = plain(msg.failure) if msg.failure else {"message": "activity failed"}
     # A worker that stops an attempt at its own start_to_close deadline reports a timeout:
     # treat it exactly like the server's timer firing.
     timeout_type = failure.get("timeout_type") if failure.get("kind") == "timeout" else None
     activities.attempt_failed(run, task, failure, timeout_type=timeout_type)
     run.save()
-    return {"recorded": True}
+    return Recorded(recorded=True)
 
 
-def complete_async(ctx: Ctx, token: str) -> dict[str, Any]:
+def complete_async(ctx: Ctx, token: str) -> HandedOver:
     task = fenced_task(ctx.txn, token, "activity")
     activities.hand_over(ctx, task)
-    return {"token": token}
+    return HandedOver(token=token)
 
 
-def heartbeat_activity(ctx: Ctx, msg: HeartbeatActivityRequest) -> dict[str, Any]:
+def heartbeat_activity(ctx: Ctx, msg: HeartbeatActivityRequest) -> ActivityCancelRequested:
     task = fenced_task(ctx.txn, msg.token, "activity")
-    cancel = activities.heartbeat(ctx, task, msg.details or [])
-    return {"cancel_requested": cancel}
+    return ActivityCancelRequested(
+        cancel_requested=activities.heartbeat(ctx, task, msg.details or []))
 
 
 def _run_of(ctx: Ctx, task: TaskRow) -> Run | None:

@@ -19,6 +19,7 @@ from plait.protocol.events import EventType
 from plait.server.effects import Effects
 from plait.server.errors import NotFound
 from plait.server.ledger import SessionLedger
+from plait.server.matching import Outcome
 from plait.store.base import ExecutionRow, TaskRow, Txn
 from plait.store.history import BufferedEvent, EventAttributes, StoredEvent
 from plait.store.run_state import RunState, WorkflowTaskRef
@@ -286,8 +287,7 @@ class Run:
         buffered = bool(self.state.buffered)
         self.state.buffered = 0
         deleted = self.txn.delete_run_work(self.ns, self.wid, self.rid, buffered=buffered)
-        self.ctx.effects.closed[(self.ns, self.wid, self.rid)] = {
-            "status": status, "result": self.row.result}
+        self.ctx.effects.closed[(self.ns, self.wid, self.rid)] = Outcome(status, self.row.result)
         return deleted
 
     # -- persistence ----------------------------------------------------------------------------

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
 
-from plait.protocol.sessions import OpenSessionRequest
+from plait.protocol.sessions import Ok, OpenSessionRequest, SessionOpened
 from plait.server import activities
 from plait.server.errors import NotFound
 from plait.server.recovery import redispatch_lost
@@ -40,7 +39,7 @@ def unknown(session: str) -> NotFound:
 
 
 def open_session(ctx: Ctx, ns: str, req: OpenSessionRequest, expiry: float,
-                 ahead: float | None = None) -> dict[str, Any]:
+                 ahead: float | None = None) -> SessionOpened:
     identity = (req.identity or "worker")[:200]
     safe = "".join(c if c.isalnum() or c in "-_.@" else "_" for c in identity)
     session = f"{safe}-{uuid.uuid4().hex[:12]}"
@@ -50,12 +49,12 @@ def open_session(ctx: Ctx, ns: str, req: OpenSessionRequest, expiry: float,
                            expires_at=ctx.wall + (ahead or expiry))
     ctx.effects.lease(session, ctx.wall + expiry, ctx.wall + (ahead or expiry))
     ctx.effects.checked[session] = 0
-    return {"session_id": session, "expiry": expiry}
+    return SessionOpened(session_id=session, expiry=expiry)
 
 
 def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
               sent_by: float | None = None, ahead: float | None = None, *,
-              renewing: bool = True, reconcile: bool = True) -> dict[str, Any]:
+              renewing: bool = True, reconcile: bool = True) -> Ok:
     """Renew the lease and reconcile what the worker holds. ``sent_by`` (when the request
     arrived, durable time like ``dispatched_at``) bounds when the worker wrote its list: a
     task dispatched after that cannot be in it, however long the heartbeat then waited for
@@ -67,7 +66,7 @@ def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
         renew(ctx, session, expiry, ahead)
     if reconcile:
         _reconcile(ctx, session, held, sent_by)
-    return {"ok": True}
+    return Ok(ok=True)
 
 
 def _reconcile(ctx: Ctx, session: str, held: list[str], sent_by: float | None) -> None:

@@ -8,18 +8,20 @@ dispatch): the activities it offered slots for and the next workflow task.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from plait.protocol.commands import CLOSING, AcceptUpdateCommand
 from plait.protocol.common import Failure as WireFailure
 from plait.protocol.completions import (
     CompleteWorkflowTaskRequest,
     FailWorkflowTaskRequest,
+    NextAttempt,
     WorkflowStep,
 )
 from plait.protocol.events import EventType
 from plait.protocol.responses import TaskFailureInfo
+from plait.protocol.tasks import ActivityTask
 from plait.server import dispatch, updates
+from plait.server.answers import OutgoingWorkflowTask, WorkflowTaskAnswer
 from plait.server.commands import apply_commands
 from plait.server.fencing import fenced_task
 from plait.server.observed import WorkflowTaskFailed
@@ -32,7 +34,7 @@ WT_RETRY_CAP = 60.0
 """The longest backoff between attempts of a failing workflow task, in seconds."""
 
 
-def complete_workflow_task(ctx: Ctx, msg: CompleteWorkflowTaskRequest) -> dict[str, Any]:
+def complete_workflow_task(ctx: Ctx, msg: CompleteWorkflowTaskRequest) -> WorkflowTaskAnswer:
     task = fenced_task(ctx.txn, msg.token, "workflow")
     run = Run.load(ctx, task.namespace, task.workflow_id, task.run_id)
     commands = msg.commands
@@ -58,7 +60,7 @@ def complete_workflow_task(ctx: Ctx, msg: CompleteWorkflowTaskRequest) -> dict[s
 
 
 def apply_step(ctx: Ctx, run: Run, session: str,
-               outcome: CompleteWorkflowTaskRequest | WorkflowStep) -> dict[str, Any]:
+               outcome: CompleteWorkflowTaskRequest | WorkflowStep) -> WorkflowTaskAnswer:
     """What follows a completed workflow task's events: its commands, the run's stickiness
     to the worker that ran it, the save, and the eager hand-back of what it created."""
     scheduled = apply_commands(run, outcome.commands)
@@ -68,13 +70,13 @@ def apply_step(ctx: Ctx, run: Run, session: str,
     if run.running and (run.flush_buffer() or updates.requested(run.state)):
         run.schedule_wt()
     run.save()
-    out: dict[str, Any] = {"upto": run.state.upto}
+    out: WorkflowTaskAnswer = {"upto": run.state.upto}
     _eager(ctx, run, session, scheduled, outcome, out)
     return out
 
 
 def _eager(ctx: Ctx, run: Run, session: str, scheduled: list[tuple[int, str, str]],
-           outcome: CompleteWorkflowTaskRequest | WorkflowStep, out: dict[str, Any]) -> None:
+           outcome: CompleteWorkflowTaskRequest | WorkflowStep, out: WorkflowTaskAnswer) -> None:
     """Hand the tasks this completion created straight back to the worker (no poll): the
     activities it can run (its queue, its types, up to the slots it offered) and the next
     workflow task."""
@@ -84,11 +86,12 @@ def _eager(ctx: Ctx, run: Run, session: str, scheduled: list[tuple[int, str, str
         mine = set(info.activity_types)
         ids = [tid for tid, queue, atype in scheduled
                if queue == info.task_queue and atype in mine][:want]
-        out["activity_tasks"] = dispatch.claim_ids(ctx, ids, session, run)
+        out["activity_tasks"] = [t for t in dispatch.claim_ids(ctx, ids, session, run)
+                                 if isinstance(t, ActivityTask)]
     wt = run.state.wt
     if outcome.eager_workflow and run.running and wt:
         wts = dispatch.claim_ids(ctx, [wt.task_id], session, run)
-        if wts:
+        if wts and isinstance(wts[0], OutgoingWorkflowTask):
             out["workflow_task"] = wts[0]
 
 
@@ -97,7 +100,7 @@ def clamp(value: int, low: int, high: int) -> int:
 
 
 # -- workflow task failure -----------------------------------------------------------------------
-def fail_workflow_task(ctx: Ctx, msg: FailWorkflowTaskRequest) -> dict[str, Any]:
+def fail_workflow_task(ctx: Ctx, msg: FailWorkflowTaskRequest) -> NextAttempt:
     task = fenced_task(ctx.txn, msg.token, "workflow")
     run = Run.load(ctx, task.namespace, task.workflow_id, task.run_id)
     failure = msg.failure or WireFailure(message="workflow task failed")
@@ -113,4 +116,4 @@ def fail_workflow_task(ctx: Ctx, msg: FailWorkflowTaskRequest) -> dict[str, Any]
                  delay)
     run.save()
     ctx.effects.observe(WorkflowTaskFailed(run.ns, run.row.workflow_type))
-    return {"next_attempt_in": delay}
+    return NextAttempt(next_attempt_in=delay)

@@ -20,6 +20,7 @@ from plait.protocol.events import EventType
 from plait.protocol.jsoncodec import plain
 from plait.protocol.requests import UpdateRequest
 from plait.protocol.tasks import UpdateRequested
+from plait.server.answers import UpdateAnswer
 from plait.server.errors import BadRequest, Conflict, NotFound
 from plait.server.run import Ctx, Run
 from plait.store.base import Txn
@@ -32,7 +33,7 @@ FINAL = {"completed", "rejected", "failed"}
 RECHECK = 0.05
 
 
-def request(ctx: Ctx, run: Run, req: UpdateRequest) -> dict[str, Any]:
+def request(ctx: Ctx, run: Run, req: UpdateRequest) -> UpdateAnswer:
     uid = req.update_id
     ups = run.state.updates
     if uid in ups:  # the same update again: its current state, never a second run
@@ -96,11 +97,11 @@ def close_pending(run: Run) -> None:
                 "non_retryable": True}
 
 
-def outcome(state: RunState, uid: str) -> dict[str, Any]:
+def outcome(state: RunState, uid: str) -> UpdateAnswer:
     u = state.updates.get(uid)
     if u is None:
         raise NotFound(f"no update {uid!r} on this workflow", code="update_not_found")
-    out: dict[str, Any] = {"update_id": uid, "status": u.status}
+    out: UpdateAnswer = {"update_id": uid, "status": u.status}
     if u.status in ("rejected", "failed") or (u.status == "completed" and u.failure is not None):
         out["failure"] = u.failure
     elif u.status == "completed":
@@ -108,7 +109,7 @@ def outcome(state: RunState, uid: str) -> dict[str, Any]:
     return out
 
 
-def _read(txn: Txn, ns: str, wid: str, rid: str, uid: str) -> dict[str, Any]:
+def _read(txn: Txn, ns: str, wid: str, rid: str, uid: str) -> UpdateAnswer:
     row = txn.get_execution(ns, wid, rid)
     if row is None:
         raise NotFound(f"workflow {wid!r} not found", code="workflow_not_found")
@@ -116,11 +117,11 @@ def _read(txn: Txn, ns: str, wid: str, rid: str, uid: str) -> dict[str, Any]:
 
 
 async def wait_outcome(store: Any, fut: asyncio.Future[None], key: tuple[str, str, str, str],
-                       timeout: float) -> dict[str, Any]:
+                       timeout: float) -> UpdateAnswer:
     ns, wid, rid, uid = key
     deadline = time.monotonic() + timeout
     while True:
-        got: dict[str, Any] = await store.read(lambda t: _read(t, ns, wid, rid, uid))
+        got: UpdateAnswer = await store.read(lambda t: _read(t, ns, wid, rid, uid))
         left = deadline - time.monotonic()
         if got["status"] in FINAL or left <= 0:
             return got

@@ -16,10 +16,11 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from plait.protocol.common import Memo, SearchAttributes
 from plait.protocol.jsoncodec import dumps_str, loads
 from plait.store.attempts import AttemptStatements
 from plait.store.gauges import GaugeStatements
-from plait.store.history import BUFFERED, BufferedEvent, StoredEvent
+from plait.store.history import BUFFERED, BufferedEvent, EventAttributes, StoredEvent
 from plait.store.namespaces import NamespaceStatements
 from plait.store.rate_limits import RateLimit, RateLimitCache, RateLimitStatements
 from plait.store.requests import RequestStatements
@@ -68,9 +69,10 @@ class ExecutionRow:
     close_time: float | None
     next_event_id: int
     state: RunState
-    result: dict[str, Any] | None
-    search_attributes: dict[str, Any]
-    memo: dict[str, Any] | None
+    result: EventAttributes | None
+    """The status and the closing event's attributes, once closed."""
+    search_attributes: SearchAttributes
+    memo: Memo | None
 
 
 @dataclasses.dataclass

@@ -22,6 +22,7 @@ from plait.server import (
     queries,
     updates,
 )
+from plait.server.answers import UpdateAnswer
 from plait.server.api.http import clamp, json_response, number, read, svc
 from plait.server.errors import BadRequest, NotFound
 from plait.server.run import Ctx, Run
@@ -50,7 +51,7 @@ async def query_workflow(request: web.Request) -> web.Response:
 
 
 async def _await_update(request: web.Request, ns: str, wid: str, rid: str, uid: str,
-                        wait: float) -> dict[str, Any]:
+                        wait: float) -> UpdateAnswer:
     service = svc(request)
     with service.update_outcomes.listening(uid) as settled:
         return await updates.wait_outcome(service.store, settled, (ns, wid, rid, uid), wait)
@@ -68,9 +69,11 @@ async def update_workflow(request: web.Request) -> web.Response:
 
 
 def _request_update(ctx: Ctx, ns: str, wid: str, rid: str | None,
-                    req: UpdateRequest) -> dict[str, Any]:
+                    req: UpdateRequest) -> UpdateAnswer:
     run = Run.load(ctx, ns, wid, rid)
-    return {**updates.request(ctx, run, req), "run_id": run.rid}
+    answer = updates.request(ctx, run, req)
+    answer["run_id"] = run.rid
+    return answer
 
 
 async def update_outcome(request: web.Request) -> web.Response:

@@ -35,7 +35,7 @@ async def _write(request: web.Request, request_id: str | None, fn: Change,
     service = svc(request)
     await service.ensure_namespace(ns)
     result = await service.write(deduped(ns, request_id,
-                                         lambda ctx: msgspec.to_builtins(fn(ctx))))
+                                         lambda ctx: msgspec.to_builtins(fn(ctx)), dict))
     return json_response(result, status)
 
 

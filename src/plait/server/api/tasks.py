@@ -75,9 +75,10 @@ async def _complete_activity_task(request: web.Request,
     COMPLETIONS.labels("activity", "completed").inc()
     if step is None:
         return out
-    answer = out.get("workflow_step") or {"refused": "run_closed"}
-    CHAINED.labels("recorded" if "upto" in answer else str(answer["refused"])).inc()
-    if "upto" in answer:
+    answer = out.get("workflow_step")
+    refused = "run_closed" if answer is None else answer.get("refused")
+    CHAINED.labels(refused or "recorded").inc()
+    if refused is None:
         COMPLETIONS.labels("workflow", "completed").inc()
         _wake_updates(request, _settled(step.commands, step.update_rejections))
     return out

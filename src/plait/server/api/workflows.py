@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from plait.protocol.common import RunRef
 from plait.protocol.enums import CLOSED_STATUSES, ErrorCode, WorkflowStatus
 from plait.protocol.jsoncodec import dumps, loads
 from plait.protocol.requests import (
@@ -20,11 +21,13 @@ from plait.server import (
     lifecycle,
     messages,
 )
+from plait.server.answers import RunOutcome, StartAnswer
 from plait.server.api.http import clamp, integer, json_response, number, read, svc
 from plait.server.dedupe import deduped
 from plait.server.errors import BadRequest, NotFound
 from plait.server.run import Run
 from plait.server.service import Service
+from plait.store.history import EventAttributes
 from plait.store.search_index import MAX_FILTERS
 
 __all__ = ["cancel_workflow", "count_workflows", "describe_workflow", "list_workflows",
@@ -40,13 +43,12 @@ async def start_workflow(request: web.Request) -> web.Response:
     wait = clamp(msg.wait_result, 0.0, 0.0, 60.0)
     service = svc(request)
     await service.ensure_namespace(ns)
-    result = await service.write(
-        deduped(ns, msg.request_id, lambda ctx: lifecycle.start_workflow(ctx, ns, msg)))
+    result = await service.write(deduped(
+        ns, msg.request_id, lambda ctx: lifecycle.start_workflow(ctx, ns, msg), StartAnswer))
     if wait > 0:
-        result = {**result, "outcome": await _outcome(
-            service, ns, str(result["workflow_id"]), str(result["run_id"]), wait,
-            running=bool(result.get("started")))}
-    return json_response(result, 201 if result.get("started") else 200)
+        result["outcome"] = await _outcome(service, ns, result["workflow_id"],
+                                           result["run_id"], wait, running=result["started"])
+    return json_response(result, 201 if result["started"] else 200)
 
 
 async def describe_workflow(request: web.Request) -> web.Response:
@@ -81,10 +83,10 @@ async def workflow_result(request: web.Request) -> web.Response:
 
 
 async def _outcome(service: Service, ns: str, wid: str, rid: str | None,
-                   wait: float, *, running: bool = False) -> dict[str, Any]:
+                   wait: float, *, running: bool = False) -> RunOutcome:
     """The run's outcome, waiting up to ``wait`` s for it to close. ``running``: the caller
     just started run ``rid``, so there is nothing to read before waiting."""
-    def read(t: Any) -> tuple[str, str, dict[str, Any] | None]:
+    def read(t: Any) -> tuple[str, str, EventAttributes | None]:
         run_id = rid or t.current_run(ns, wid)
         row = t.get_execution(ns, wid, run_id) if run_id else None
         if row is None:
@@ -101,7 +103,7 @@ async def _outcome(service: Service, ns: str, wid: str, rid: str | None,
     if status not in CLOSED_STATUSES and wait > 0:
         outcome = await service.results.wait((ns, wid, run_id), wait)
         if outcome is not None:  # closed by this server: its outcome came with the close
-            status, result = outcome["status"], outcome["result"]
+            status, result = outcome.status, outcome.result
         else:
             run_id, status, result = await service.store.read(read)
     return {"workflow_id": wid, "run_id": run_id, "status": status,
@@ -113,7 +115,7 @@ async def terminate_workflow(request: web.Request) -> web.Response:
     msg = await read(request, TerminateRequest)
     reason, rid = msg.reason or "terminated", msg.run_id or None
     return json_response(await svc(request).write(deduped(
-        ns, msg.request_id, lambda ctx: closing.terminate(ctx, ns, wid, rid, reason))))
+        ns, msg.request_id, lambda ctx: closing.terminate(ctx, ns, wid, rid, reason), RunRef)))
 
 
 async def signal_workflow(request: web.Request) -> web.Response:
@@ -122,7 +124,7 @@ async def signal_workflow(request: web.Request) -> web.Response:
     rid = msg.run_id or None
     return json_response(await svc(request).write(deduped(
         ns, msg.request_id,
-        lambda ctx: messages.signal(ctx, Run.load(ctx, ns, wid, rid), msg))))
+        lambda ctx: messages.signal(ctx, Run.load(ctx, ns, wid, rid), msg), RunRef)))
 
 
 async def cancel_workflow(request: web.Request) -> web.Response:
@@ -131,7 +133,7 @@ async def cancel_workflow(request: web.Request) -> web.Response:
     rid = msg.run_id or None
     return json_response(await svc(request).write(deduped(
         ns, msg.request_id, lambda ctx: messages.request_cancel(
-            ctx, Run.load(ctx, ns, wid, rid), msg.reason or "", msg.identity or ""))))
+            ctx, Run.load(ctx, ns, wid, rid), msg.reason or "", msg.identity or ""), RunRef)))
 
 
 def _filters(q: Any) -> dict[str, Any]:
