@@ -13,13 +13,25 @@ from typing import NotRequired, TypedDict
 
 import msgspec
 
-from plait.protocol.common import Payload
+from plait.protocol.common import Memo, Payload, SearchAttributes
 from plait.protocol.failure import Failure
+from plait.protocol.responses import Attempt, PendingActivity, TaskFailureInfo
 from plait.protocol.tasks import ActivityTask, QueryTask, UpdateRequested
 from plait.store.history import EventAttributes
 
-__all__ = ["ActivityResultAnswer", "Dispatched", "OutgoingWorkflowTask", "RefusedStep",
-           "RunOutcome", "StartAnswer", "StepAnswer", "UpdateAnswer", "WorkflowTaskAnswer"]
+__all__ = [
+    "ActivityResultAnswer",
+    "Description",
+    "Dispatched",
+    "OutgoingWorkflowTask",
+    "RefusedStep",
+    "RunOutcome",
+    "StartAnswer",
+    "StepAnswer",
+    "StoredHistory",
+    "UpdateAnswer",
+    "WorkflowTaskAnswer",
+]
 
 
 class OutgoingWorkflowTask(msgspec.Struct, kw_only=True, tag_field="kind", tag="workflow"):
@@ -43,6 +55,36 @@ class OutgoingWorkflowTask(msgspec.Struct, kw_only=True, tag_field="kind", tag="
 
 Dispatched = OutgoingWorkflowTask | ActivityTask | QueryTask
 """A task as it leaves in a poll's (or an eager completion's) answer."""
+
+
+class StoredHistory(msgspec.Struct, kw_only=True):
+    """:class:`~plait.protocol.history.History` as served: the events as stored."""
+
+    format: int
+    workflow_id: str
+    run_id: str
+    events: list[msgspec.Raw]
+
+
+class Description(TypedDict):
+    """:class:`~plait.protocol.responses.WorkflowDescription`: the run's summary fields,
+    what it waits for, its attempt log, and its outcome as recorded once it closed."""
+
+    workflow_id: str
+    run_id: str
+    workflow_type: str
+    task_queue: str
+    status: str
+    start_time: float
+    close_time: float | None
+    search_attributes: SearchAttributes
+    history_length: int
+    memo: Memo | None
+    pending_activities: list[PendingActivity]
+    attempts: list[Attempt]
+    last_task_failure: TaskFailureInfo | None
+    pending_workflow_task: bool
+    result: EventAttributes | None
 
 
 class RunOutcome(TypedDict):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from plait.protocol.enums import WorkflowStatus
+from plait.protocol.responses import WorkflowSummary
 from plait.server import activities
+from plait.server.answers import Description
 from plait.server.errors import NotFound
 from plait.server.run import CLOSED
 from plait.store.base import ExecutionRow, Txn
@@ -12,7 +13,7 @@ from plait.store.base import ExecutionRow, Txn
 __all__ = ["describe", "execution_summary"]
 
 
-def describe(txn: Txn, now: float, ns: str, wid: str, rid: str | None) -> dict[str, Any]:
+def describe(txn: Txn, now: float, ns: str, wid: str, rid: str | None) -> Description:
     rid = rid or txn.current_run(ns, wid)
     row = txn.get_execution(ns, wid, rid) if rid else None
     if row is None:
@@ -20,7 +21,10 @@ def describe(txn: Txn, now: float, ns: str, wid: str, rid: str | None) -> dict[s
     tasks = txn.tasks_of_run(ns, wid, row.run_id)
     pending = [activities.pending_info(t, now) for t in tasks if t.kind == "activity"]
     return {
-        **execution_summary(row),
+        "workflow_id": row.workflow_id, "run_id": row.run_id,
+        "workflow_type": row.workflow_type, "task_queue": row.task_queue,
+        "status": row.status, "start_time": row.start_time, "close_time": row.close_time,
+        "search_attributes": row.search_attributes,
         "history_length": row.next_event_id - 1,
         "memo": row.memo,
         "pending_activities": pending,
@@ -31,10 +35,9 @@ def describe(txn: Txn, now: float, ns: str, wid: str, rid: str | None) -> dict[s
     }
 
 
-def execution_summary(row: ExecutionRow) -> dict[str, Any]:
-    return {
-        "workflow_id": row.workflow_id, "run_id": row.run_id,
-        "workflow_type": row.workflow_type, "task_queue": row.task_queue,
-        "status": row.status, "start_time": row.start_time, "close_time": row.close_time,
-        "search_attributes": row.search_attributes,
-    }
+def execution_summary(row: ExecutionRow) -> WorkflowSummary:
+    return WorkflowSummary(
+        workflow_id=row.workflow_id, run_id=row.run_id, workflow_type=row.workflow_type,
+        task_queue=row.task_queue, status=WorkflowStatus(row.status),
+        start_time=row.start_time, close_time=row.close_time,
+        search_attributes=row.search_attributes)

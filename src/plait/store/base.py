@@ -26,8 +26,9 @@ from plait.store.rate_limits import RateLimit, RateLimitCache, RateLimitStatemen
 from plait.store.requests import RequestStatements
 from plait.store.run_state import RunState
 from plait.store.schedules import ScheduleStatements
-from plait.store.search_index import index_key, index_rows, index_value
+from plait.store.search_index import ListFilter, index_key, index_rows, index_value
 from plait.store.sessions import SessionStatements
+from plait.store.statements import Params
 from plait.store.task_data import (
     TIMER_DATA,
     ActivityTaskData,
@@ -170,7 +171,7 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         self.set_current_run(e.namespace, e.workflow_id, e.run_id)
         self._index_search_attributes(e, e.search_attributes)
 
-    def upsert_search_attributes(self, e: ExecutionRow, attrs: dict[str, Any]) -> None:
+    def upsert_search_attributes(self, e: ExecutionRow, attrs: SearchAttributes) -> None:
         """Merge ``attrs`` into the run's search attributes: the row (``e`` too) and the
         index change together, so a list filter never sees one without the other."""
         e.search_attributes = {**e.search_attributes, **attrs}
@@ -178,7 +179,7 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
                   search_attributes=dumps_str(e.search_attributes))
         self._index_search_attributes(e, attrs)
 
-    def _index_search_attributes(self, e: ExecutionRow, attrs: dict[str, Any]) -> None:
+    def _index_search_attributes(self, e: ExecutionRow, attrs: SearchAttributes) -> None:
         rows = [{"ns": e.namespace, "wid": e.workflow_id, "rid": e.run_id, "name": name,
                  "value": value, "start_time": e.start_time}
                 for name, value in index_rows(attrs)]
@@ -350,7 +351,7 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
             self._exec(name, ns=ns, wid=wid, rid=rid)
 
     # -- list and count ----------------------------------------------------------------------
-    def list_executions(self, ns: str, filters: dict[str, Any], limit: int,
+    def list_executions(self, ns: str, filters: ListFilter, limit: int,
                         after: tuple[float, str, str] | None) -> list[ExecutionRow]:
         """One page, newest first, after the ``(start_time, workflow_id, run_id)`` of the
         previous page's last row: one indexed query, whichever filters are given."""
@@ -372,7 +373,7 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         self.cur.execute(self._style(sql), params)
         return [_execution(ns, r) for r in self.cur.fetchall()]
 
-    def count_executions(self, ns: str, filters: dict[str, Any]) -> int:
+    def count_executions(self, ns: str, filters: ListFilter) -> int:
         src, _, where, params = _filter_sql(ns, filters)
         self.cur.execute(self._style(f"SELECT COUNT(*) FROM {src} WHERE "
                                      + " AND ".join(where)), params)
@@ -389,7 +390,7 @@ _PROBE = ("(SELECT p.{col} FROM {table} p WHERE p.namespace = s0.namespace "
           "AND p.workflow_id = s0.workflow_id AND p.run_id = s0.run_id{name}) = :{param}")
 
 
-def _filter_sql(ns: str, f: dict[str, Any]) -> tuple[str, str, list[str], dict[str, Any]]:
+def _filter_sql(ns: str, f: ListFilter) -> tuple[str, str, list[str], Params]:
     """FROM, the alias whose (start_time, workflow_id, run_id) orders the list, and WHERE.
 
     Built from fixed fragments only; user values travel as parameters. With search
@@ -397,8 +398,8 @@ def _filter_sql(ns: str, f: dict[str, Any]) -> tuple[str, str, list[str], dict[s
     is a primary-key probe of that run (a scalar subquery, which planners do not turn into
     a join): a page costs one index range, however many runs match.
     """
-    attrs: dict[str, Any] = f.get("search_attributes") or {}
-    params: dict[str, Any] = {"ns": ns}
+    attrs = f.search_attributes
+    params: Params = {"ns": ns}
     if not attrs:
         src, k, where = "executions e", "e", ["e.namespace = :ns"]
         columns = "e.{col} = :{param}"
@@ -411,17 +412,17 @@ def _filter_sql(ns: str, f: dict[str, Any]) -> tuple[str, str, list[str], dict[s
                 where.append(_PROBE.format(col="value", table="search_attributes",
                                            name=f" AND p.name = :n{i}", param=f"v{i}"))
         columns = _PROBE.replace("{table}", "executions").replace("{name}", "")
-    for key, col, param in (("workflow_type", "workflow_type", "wt"),
-                            ("status", "status", "st")):
-        if f.get(key):
+    for value, col, param in ((f.workflow_type, "workflow_type", "wt"),
+                              (f.status, "status", "st")):
+        if value:
             where.append(columns.format(col=col, param=param))
-            params[param] = f[key]
-    if f.get("started_after") is not None:
+            params[param] = value
+    if f.started_after is not None:
         where.append(f"{k}.start_time >= :sa")
-        params["sa"] = f["started_after"]
-    if f.get("started_before") is not None:
+        params["sa"] = f.started_after
+    if f.started_before is not None:
         where.append(f"{k}.start_time < :sb")
-        params["sb"] = f["started_before"]
+        params["sb"] = f.started_before
     return src, k, where, params
 
 

@@ -43,7 +43,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import psycopg
 import psycopg.errors
@@ -67,6 +67,7 @@ from plait.store.base import (
 from plait.store.history import StoredEvent
 from plait.store.migrate import migrate as run_migrations
 from plait.store.queries import load_queries
+from plait.store.statements import Params
 from plait.store.task_data import TaskData, TimerData
 from plait.store.task_data import encode as encode_task_data
 
@@ -197,15 +198,15 @@ class PgTxn(Txn):
             raise
 
     # -- the lock discipline ---------------------------------------------------------------
-    def _lock_for(self, params: dict[str, Any]) -> None:
+    def _lock_for(self, params: Params) -> None:
         """Every statement of a write transaction that names one run (``ns``, ``wid``,
         ``rid``) or one task (``task_id``) runs with that run locked: the lock is taken here,
         where every statement passes, so no operation can forget it."""
-        rid = params.get("rid")
+        rid, task_id = params.get("rid"), params.get("task_id")
         if isinstance(rid, str):
-            self.lock_run(params["ns"], params["wid"], rid)
-        elif isinstance(params.get("task_id"), int):
-            self._lock_task(params["task_id"])
+            self.lock_run(str(params["ns"]), str(params["wid"]), rid)
+        elif isinstance(task_id, int):
+            self._lock_task(task_id)
 
     def lock_run(self, ns: str, wid: str, rid: str) -> None:
         """Lock the run's row for the rest of the transaction (a no-op when reading)."""
@@ -469,8 +470,8 @@ class PostgresStore(Store):
         self.url = url
         size = pool_size or int(os.environ.get("PLAIT_PG_POOL_SIZE", DEFAULT_POOL_SIZE))
         self._queries = load_queries("pyformat", "postgres")
-        self._kwargs: dict[str, Any] = {"autocommit": True,
-                                        "connect_timeout": max(1, int(connect_timeout))}
+        self._kwargs = _ConnectArgs(autocommit=True,
+                                    connect_timeout=max(1, int(connect_timeout)))
         self._pool_timeout = pool_timeout
         self._down_since: float | None = None
         self._down_reason = ""
@@ -481,7 +482,7 @@ class PostgresStore(Store):
         # start with its one real reason, and migrations run before anything else.
         self.channel = self._setup(url)
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            url, min_size=min(2, size), max_size=size, kwargs=self._kwargs, open=False,
+            url, min_size=min(2, size), max_size=size, kwargs=dict(self._kwargs), open=False,
             configure=_configure, timeout=pool_timeout, name="plait",
             # The pool retries a lost connection with doubling delays; left at its default
             # (5 min) the delay reaches 16 s and more during an outage, so the server stayed
@@ -759,6 +760,13 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
     with contextlib.suppress(psycopg.Error):
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.execute("ROLLBACK")
+
+
+class _ConnectArgs(TypedDict):
+    """How every connection of the store is opened."""
+
+    autocommit: bool
+    connect_timeout: int
 
 
 def _pack(sender: str, lines: Sequence[str]) -> list[str]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
 
+from plait.protocol.ratelimits import RateLimit as WireLimit
 from plait.store.statements import Statements
 
 __all__ = ["BucketKey", "RateLimit", "RateLimitCache", "RateLimitStatements"]
@@ -80,9 +80,10 @@ class RateLimitStatements(Statements):
         self.limits.forget((ns, task_queue))
         return deleted
 
-    def rate_limits(self, ns: str) -> list[dict[str, Any]]:
-        return [{"task_queue": r[0], "activity_type": r[1] or None, "per_second": r[2],
-                 "burst": r[3], "per_key": bool(r[4])} for r in self._all("rate_limits", ns=ns)]
+    def rate_limits(self, ns: str) -> list[WireLimit]:
+        return [WireLimit(task_queue=r[0], activity_type=r[1] or None, per_second=r[2],
+                          burst=r[3], per_key=bool(r[4]))
+                for r in self._all("rate_limits", ns=ns)]
 
     def queue_limits(self, ns: str, task_queue: str) -> dict[str, RateLimit]:
         """The limits of a queue by activity type ('' for the catch-all); cached briefly."""

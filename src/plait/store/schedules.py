@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from plait.protocol.schedules import ScheduleAction, ScheduleDefinition
-from plait.store.statements import Statements
+from plait.store.statements import Params, Statements
 
 __all__ = ["ScheduleRow", "ScheduleState", "ScheduleStatements"]
 
@@ -55,7 +55,7 @@ def _row(ns: str, r: Sequence[Any]) -> ScheduleRow:
 
 
 class ScheduleStatements(Statements):
-    def _params(self, row: ScheduleRow) -> dict[str, Any]:
+    def _params(self, row: ScheduleRow) -> Params:
         return {"ns": row.namespace, "sid": row.schedule_id,
                 "definition": _encode.encode(row.definition).decode(),
                 "state": _encode.encode(row.state).decode(), "next_fire_at": row.next_fire_at}

@@ -11,17 +11,31 @@ entries over ~2.7 kB) and equality still holds.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["MAX_FILTERS", "backfill", "index_key", "index_rows", "index_value"]
+__all__ = ["MAX_FILTERS", "ListFilter", "backfill", "index_key", "index_rows", "index_value"]
 
 MAX_FILTERS = 16
 """At most this many attributes in one filter (each is a join)."""
 _MAX_TEXT = 128
+
+
+@dataclasses.dataclass(frozen=True)
+class ListFilter:
+    """What a list or count of runs matches: every given condition holds."""
+
+    workflow_type: str | None = None
+    status: str | None = None
+    search_attributes: Mapping[str, object] = dataclasses.field(default_factory=dict)
+    """Each attribute equals its value (JSON equality, as the index compares)."""
+    started_after: float | None = None
+    started_before: float | None = None
+
 _BACKFILL_BATCH = 1000
 
 

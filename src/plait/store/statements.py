@@ -13,7 +13,10 @@ from typing import Any
 
 from plait.protocol.jsoncodec import dumps_str
 
-__all__ = ["Statements"]
+__all__ = ["Params", "Statements"]
+
+Params = dict[str, object]
+"""A statement's bind parameters by name (values of any column type)."""
 
 _savepoints = itertools.count(1)
 

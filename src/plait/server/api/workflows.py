@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from plait.protocol.common import RunRef
 from plait.protocol.enums import CLOSED_STATUSES, ErrorCode, WorkflowStatus
+from plait.protocol.events import HISTORY_FORMAT
 from plait.protocol.jsoncodec import dumps, loads
 from plait.protocol.requests import (
     CancelRequest,
@@ -15,20 +17,22 @@ from plait.protocol.requests import (
     StartWorkflowRequest,
     TerminateRequest,
 )
+from plait.protocol.responses import WorkflowList
 from plait.server import (
     closing,
     describe,
     lifecycle,
     messages,
 )
-from plait.server.answers import RunOutcome, StartAnswer
+from plait.server.answers import RunOutcome, StartAnswer, StoredHistory
 from plait.server.api.http import clamp, integer, json_response, number, read, svc
 from plait.server.dedupe import deduped
 from plait.server.errors import BadRequest, NotFound
 from plait.server.run import Run
 from plait.server.service import Service
+from plait.store.base import Txn
 from plait.store.history import EventAttributes
-from plait.store.search_index import MAX_FILTERS
+from plait.store.search_index import MAX_FILTERS, ListFilter
 
 __all__ = ["cancel_workflow", "count_workflows", "describe_workflow", "list_workflows",
            "signal_workflow", "start_workflow", "terminate_workflow", "workflow_history",
@@ -64,13 +68,13 @@ async def workflow_history(request: web.Request) -> web.Response:
     rid = request.query.get("run_id") or None
     after = integer(request.query.get("after"), "after", 0, 0, 2**62)
 
-    def read(t: Any) -> dict[str, Any]:
+    def read(t: Txn) -> StoredHistory:
         run_id = rid or t.current_run(ns, wid)
         if run_id is None or t.get_execution(ns, wid, run_id) is None:
             raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}",
                            code=ErrorCode.WORKFLOW_NOT_FOUND)
-        return {"format": 1, "workflow_id": wid, "run_id": run_id,
-                "events": t.events(ns, wid, run_id, after)}
+        return StoredHistory(format=HISTORY_FORMAT, workflow_id=wid, run_id=run_id,
+                             events=t.events(ns, wid, run_id, after))
     return json_response(await svc(request).store.read(read))
 
 
@@ -136,20 +140,25 @@ async def cancel_workflow(request: web.Request) -> web.Response:
             ctx, Run.load(ctx, ns, wid, rid), msg.reason or "", msg.identity or ""), RunRef)))
 
 
-def _filters(q: Any) -> dict[str, Any]:
-    f: dict[str, Any] = {"workflow_type": q.get("type"), "status": q.get("status")}
-    f["search_attributes"] = _json_query(q.get("search_attributes"), "search_attributes", dict)
-    if f["search_attributes"] and len(f["search_attributes"]) > MAX_FILTERS:
+def _filters(q: Mapping[str, str]) -> ListFilter:
+    attrs = _json_query(q.get("search_attributes"), "search_attributes", dict) or {}
+    if len(attrs) > MAX_FILTERS:
         raise BadRequest(f"at most {MAX_FILTERS} search attributes in one filter")
-    for key in ("started_after", "started_before"):
-        if q.get(key):
-            try:
-                f[key] = float(q[key])
-            except ValueError:
-                raise BadRequest(f"{key} must be a unix timestamp") from None
-    if f["status"] and f["status"] not in frozenset(WorkflowStatus):
-        raise BadRequest(f"unknown status {f['status']!r}")
-    return f
+    status = q.get("status") or None
+    if status and status not in frozenset(WorkflowStatus):
+        raise BadRequest(f"unknown status {status!r}")
+    return ListFilter(workflow_type=q.get("type") or None, status=status,
+                      search_attributes=attrs, started_after=_time(q, "started_after"),
+                      started_before=_time(q, "started_before"))
+
+
+def _time(q: Mapping[str, str], key: str) -> float | None:
+    if not q.get(key):
+        return None
+    try:
+        return float(q[key])
+    except ValueError:
+        raise BadRequest(f"{key} must be a unix timestamp") from None
 
 
 def _json_query(raw: str | None, name: str, kind: type) -> Any:
@@ -181,14 +190,14 @@ async def list_workflows(request: web.Request) -> web.Response:
     size = integer(request.query.get("page_size"), "page_size", 100, 1, 1000)
     after = _page_token(request.query.get("next_page_token"))
 
-    def read(t: Any) -> dict[str, Any]:
+    def read(t: Txn) -> WorkflowList:
         rows = t.list_executions(ns, filters, size, after)
-        items = [describe.execution_summary(r) for r in rows]
         nxt = None
         if len(rows) == size:
             last = rows[-1]
             nxt = dumps([last.start_time, last.workflow_id, last.run_id]).decode()
-        return {"workflows": items, "next_page_token": nxt}
+        return WorkflowList(workflows=[describe.execution_summary(r) for r in rows],
+                            next_page_token=nxt)
     return json_response(await svc(request).store.read(read))
 
 
