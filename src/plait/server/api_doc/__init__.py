@@ -21,7 +21,7 @@ from plait.protocol.completions import TaskCompletion
 from plait.protocol.enums import WorkflowStatus
 from plait.protocol.events import EventType
 from plait.protocol.history import Event
-from plait.protocol.openapi import Operation, build_document
+from plait.protocol.openapi import Document, Operation, build_document
 from plait.protocol.tasks import Task
 from plait.server.api_doc import (
     messages,
@@ -59,7 +59,7 @@ OPERATIONS: list[Operation] = [
 
 
 @functools.cache
-def document() -> dict[str, Any]:
+def document() -> Document:
     """The OpenAPI document of this API (built once per process; about 100 ms)."""
     return build_document(
         OPERATIONS,

@@ -4,8 +4,7 @@ responses they share (``components.responses``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from plait.protocol.openapi import InfoObject, ParameterObject
 from plait.store.search_index import MAX_FILTERS
 
 __all__ = ["DESCRIPTION", "INFO", "PARAMETERS", "SHARED_RESPONSES", "TAGS"]
@@ -40,7 +39,7 @@ Conventions:
   does not serve answers 405 `method_not_allowed` with an `Allow` header.
 """
 
-INFO: dict[str, Any] = {
+INFO: InfoObject = {
     "title": "plait HTTP API",
     "version": "1",
     "summary": "Durable workflows over HTTP/JSON - clients, workers and operators.",
@@ -58,7 +57,7 @@ TAGS = [
     {"name": "schedules", "description": "Start workflows on a cron or interval spec."},
 ]
 
-PARAMETERS: dict[str, Any] = {
+PARAMETERS: dict[str, ParameterObject] = {
     "ns": {
         "name": "ns",
         "in": "path",
