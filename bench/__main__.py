@@ -1,11 +1,15 @@
-"""``python -m bench core|install-peers|compare ...``: the benchmark harness's command line."""
+"""``python -m bench core|install-peers|compare ...``: the benchmark harness's command line.
+
+The one module that knows every command: ``compare`` gets the workloads beyond W1-W4
+(``bench.extras``) and the docs writer (``bench.compare_docs``) from here, so no benchmark
+module imports another command's."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from bench import compare, core
+from bench import compare, compare_docs, core, extras
 from bench.peers import install
 
 
@@ -26,7 +30,8 @@ def main() -> int:
     if args.benchmark == "core":
         return core.main(args)
     if args.benchmark == "compare":
-        return compare.main(args)
+        return compare.main(args, compare.Extras(
+            names=extras.NAMES, run=extras.run, write_docs=compare_docs.write))
     if args.benchmark == "install-peers":
         return install.main(args.force)
     return 2

@@ -15,10 +15,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import compare, core
+from bench import compare_stats, core, extras_docs
+from bench.compare_report import SHOWN, cell
+from bench.compare_stats import HEADLINE
+from bench.engines import LABELS
 from bench.peers import install
+from bench.procs import ROOT
 
-ROOT = compare.ROOT
 DOC = ROOT / "docs" / "benchmarks.md"
 CHART = ROOT / "docs" / "benchmarks-ratios.png"
 
@@ -49,7 +52,7 @@ def _ratio_text(r: dict[str, Any] | None) -> str:
 def findings(doc: dict[str, Any]) -> list[str]:
     """Where plait wins, loses, or cannot be told apart, from the ratios' intervals."""
     wins, losses, ties, few = [], [], [], []
-    for w, metric, _ in compare.HEADLINE:
+    for w, metric, _ in HEADLINE:
         for e, r in doc["ratios"].get(f"{w}.{metric}", {}).items():
             note = ""
             if not r:  # no undisturbed pair: every passing pair, said so
@@ -57,7 +60,7 @@ def findings(doc: dict[str, Any]) -> list[str]:
                 note = " (disturbed runs included)"
             if not r:
                 continue
-            label = (f"{w} {core.METRICS[metric][0]} vs {compare.LABELS[e]}: {_ratio_text(r)}"
+            label = (f"{w} {core.METRICS[metric][0]} vs {LABELS[e]}: {_ratio_text(r)}"
                      f"{note}")
             if r["pairs"] < 3:
                 few.append(label + f" ({r['pairs']} pair(s))")
@@ -120,9 +123,9 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
     ]
     if chart:
         out += [f"![plait's ratio to each peer]({chart})", ""]
-    out += ["| workload | metric | " + " | ".join(compare.LABELS[e] for e in peers) + " |",
+    out += ["| workload | metric | " + " | ".join(LABELS[e] for e in peers) + " |",
             "|---|---|" + "---|" * len(peers)]
-    for w, metric, _ in compare.HEADLINE:
+    for w, metric, _ in HEADLINE:
         if f"{w}.{metric}" not in doc["ratios"]:
             continue
         label, unit = core.METRICS[metric]
@@ -131,9 +134,9 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
     if doc.get("ratios_all"):
         out += ["", "Over every passing repetition, including those disturbed by steal or by "
                 "other processes on this shared machine:", "",
-                "| workload | metric | " + " | ".join(compare.LABELS[e] for e in peers) + " |",
+                "| workload | metric | " + " | ".join(LABELS[e] for e in peers) + " |",
                 "|---|---|" + "---|" * len(peers)]
-        for w, metric, _ in compare.HEADLINE:
+        for w, metric, _ in HEADLINE:
             if f"{w}.{metric}" not in doc["ratios_all"]:
                 continue
             label, unit = core.METRICS[metric]
@@ -141,7 +144,7 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
                 _ratio_text(doc["ratios_all"][f"{w}.{metric}"].get(e)) for e in peers) + " |")
     out += ["", *findings(doc), ""]
     for w, wd in doc["workloads"].items():
-        shown = compare.SHOWN[w]
+        shown = SHOWN[w]
         out += [f"## {w}: {wd['description']}", "",
                 "| engine | " + " | ".join(
                     f"{core.METRICS[m][0]} ({core.METRICS[m][1]})" for m in shown)
@@ -151,15 +154,15 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
             ed = wd["engines"].get(e)
             if not ed:
                 continue
-            counted = sum(1 for r in ed["reps"] if compare._counted(r))
+            counted = sum(1 for r in ed["reps"] if compare_stats.counted(r))
             passed = sum(1 for r in ed["reps"] if r["ok"])
             # undisturbed runs when there are any, else every passing run, marked with *
             s = ed["summary"] if counted else ed.get("summary_all", {})
             mark = "" if counted or not passed else " *"
             rss = " / ".join(core._fmt(s[k]["median"], "MiB") if k in s else "—"
                              for k in ("server_rss_mib", "worker_rss_mib", "client_rss_mib"))
-            out.append(f"| {compare.LABELS[e]}{mark} | " + " | ".join(
-                compare._cell(s.get(m), core.METRICS[m][1]) for m in shown)
+            out.append(f"| {LABELS[e]}{mark} | " + " | ".join(
+                cell(s.get(m), core.METRICS[m][1]) for m in shown)
                 + f" | {rss} | {counted} / {passed} / {len(ed['reps'])} |")
         out += ["", "Median (min-max). Runs: undisturbed / passed / run. `*`: no undisturbed "
                 "run, so the numbers are over every passing run (disturbed by other processes "
@@ -180,7 +183,7 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
                 r = row.get(w)
                 cells.append(f"{sum(r['fsyncs'].values()) / n:.2f}"
                              if r and "fsyncs" in r else "—")
-            out.append(f"| {compare.LABELS[e]} | " + " | ".join(cells) + " |")
+            out.append(f"| {LABELS[e]} | " + " | ".join(cells) + " |")
         out.append("")
     out += ["## Caveats", "",
             "- The machine is small (2 cores) and shared; every engine's server, worker and "
@@ -194,8 +197,6 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
             "Temporal's activities go through the server to a worker.",
             *[f"- {n}" for n in doc.get("notes", [])],
             ""]
-    from bench import extras_docs
-
     out += extras_docs.sections()
     return "\n".join(out)
 

@@ -18,11 +18,14 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from bench import compare, core, growth, listing, recovery
+from bench import core, growth, listing, recovery
+from bench.engines import ENGINES, LABELS
 from bench.procs import ROOT
+from bench.progress import log
+from bench.quiet import wait_quiet
 
 NAMES = ("R", "W5", "W6", "W7")
-APPLIES = {"R": set(compare.ENGINES), "W5": set(compare.ENGINES),
+APPLIES = {"R": set(ENGINES), "W5": set(ENGINES),
            "W6": {"plait", "dbos-sqlite", "dbos-pg"}, "W7": {"plait"}}
 TARGETS = {
     "R": "0 re-runs; result at most 0.5 s beyond the work left, whatever start_to_close is",
@@ -55,7 +58,7 @@ def _runs_table(runs: list[dict[str, Any]], keys: list[tuple[str, str]]) -> list
            + " | machine busy % | steal % |", "|---|---|---|" + "---|" * (len(keys) + 2)]
     for r in runs:
         m = r["metrics"]
-        out.append(f"| {compare.LABELS[r['engine']]} | {r['rep']} | "
+        out.append(f"| {LABELS[r['engine']]} | {r['rep']} | "
                    f"{'yes' if r['ok'] else '**FAILED**'} | "
                    + " | ".join(core._fmt(m.get(k)) for k, _ in keys)
                    + f" | {core._fmt(m.get('machine_busy_pct'))} | "
@@ -99,7 +102,7 @@ def growth_markdown(doc: dict[str, Any]) -> str:
                 "own wall-clock stamps; cold replay = `plait.testing.Replayer` over the fetched "
                 "history, in the harness process.", ""]
         out += ["| engine | last / first (median, min-max) |", "|---|---|"]
-        out += [f"| {compare.LABELS[e]} | {_median_row(runs, e, 'last_over_first')} |"
+        out += [f"| {LABELS[e]} | {_median_row(runs, e, 'last_over_first')} |"
                 for e in doc["engines"] if e in APPLIES["W5"]]
         out += ["", *_runs_table(runs, W5_KEYS), ""]
     if "W6" in w:
@@ -143,7 +146,7 @@ def _w6_markdown(wd: dict[str, Any]) -> list[str]:
            "newest first; plait through `Client` over HTTP, DBOS through `DBOS.list_workflows` "
            "in its process (DBOS has no count call: counting lists every match). Median of "
            "the warm calls in ms (first call in brackets), median over repetitions.", "",
-           "| operation | " + " | ".join(compare.LABELS[e] for e in engines) + " |",
+           "| operation | " + " | ".join(LABELS[e] for e in engines) + " |",
            "|---|" + "---|" * len(engines)]
     for label in labels:
         cells = []
@@ -156,7 +159,7 @@ def _w6_markdown(wd: dict[str, Any]) -> list[str]:
                          if med else "—")
         out.append(f"| {label} | " + " | ".join(cells) + " |")
     out += ["", "Fill (bulk copy) seconds: " + ", ".join(
-        f"{compare.LABELS[r['engine']]} {r['metrics'].get('fill_s', 0):.1f}" for r in runs), ""]
+        f"{LABELS[r['engine']]} {r['metrics'].get('fill_s', 0):.1f}" for r in runs), ""]
     return out
 
 
@@ -164,7 +167,7 @@ def _problems(doc: dict[str, Any]) -> list[str]:
     out = ["## Problems", ""]
     for name, wd in doc["workloads"].items():
         for r in wd.get("runs", []):
-            tag = f"{name} {compare.LABELS[r['engine']]} rep {r['rep']}"
+            tag = f"{name} {LABELS[r['engine']]} rep {r['rep']}"
             if r["errors"]:
                 out.append(f"- **{tag} FAILED**: " + "; ".join(f"`{x[:240]}`"
                                                                 for x in r["errors"][:5]))
@@ -185,7 +188,7 @@ def recovery_markdown(doc: dict[str, Any]) -> str:
         for e, reps in vd["engines"].items():
             for r in reps:
                 m = r["metrics"]
-                out.append(f"| {variant} | {compare.LABELS[e]} | {r['rep']} | "
+                out.append(f"| {variant} | {LABELS[e]} | {r['rep']} | "
                            f"{'yes' if r['ok'] else '**FAILED**'} | "
                            + " | ".join(core._fmt(m.get(k)) for k in (
                                "to_result_s", "beyond_remaining_s", "step5_again_s", "reruns",
@@ -213,7 +216,7 @@ async def _one(name: str, engine: str, n: int, args: argparse.Namespace) -> dict
 def _stem(args: argparse.Namespace, engines: list[str], what: str) -> Path:
     if args.out:
         return Path(f"{args.out}-{what}")
-    full = not (args.quick or args.size) and set(engines) == set(compare.ENGINES)
+    full = not (args.quick or args.size) and set(engines) == set(ENGINES)
     if full:
         return ROOT / "bench" / "results" / what
     return ROOT / "bench" / "out" / f"{what}-{'quick' if args.quick else 'partial'}"
@@ -223,7 +226,7 @@ def _write(doc: dict[str, Any], stem: Path, markdown: str) -> None:
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".json").write_text(json.dumps(doc, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown + "\n")
-    compare.log(f"results in {os.path.relpath(stem.with_suffix('.md'))} and .json")
+    log(f"results in {os.path.relpath(stem.with_suffix('.md'))} and .json")
 
 
 async def run(names: list[str], engines: list[str], args: argparse.Namespace,
@@ -253,17 +256,17 @@ async def run(names: list[str], engines: list[str], args: argparse.Namespace,
     for rep in range(args.repeat):
         for w in rest:
             for e in [e for e in engines if e in APPLIES[w]]:
-                busy = await compare.wait_quiet(args.quiet_below, args.quiet_wait)
-                compare.log(f"rep {rep + 1}/{args.repeat} {w} (n={sizes[w]:,}) {e} (machine "
-                            f"busy {busy:.0f} % before) ...")
+                busy = await wait_quiet(args.quiet_below, args.quiet_wait)
+                log(f"rep {rep + 1}/{args.repeat} {w} (n={sizes[w]:,}) {e} (machine "
+                    f"busy {busy:.0f} % before) ...")
                 r = await _one(w, e, sizes[w], args)
                 r.update(engine=e, rep=rep + 1, busy_before_pct=busy)
                 doc["workloads"][w]["runs"].append(r)
                 doc["ok"] &= r["ok"]
                 shown = {k: round(v, 3) for k, v in r["metrics"].items()
                          if isinstance(v, float | int)}
-                compare.log(f"  {'ok' if r['ok'] else 'FAILED'}: {shown} "
-                            + "; ".join(x[:200] for x in r["errors"][:3]))
+                log(f"  {'ok' if r['ok'] else 'FAILED'}: {shown} "
+                    + "; ".join(x[:200] for x in r["errors"][:3]))
         doc["finished_at"] = _now()
         _write(doc, _stem(args, engines, "growth"), growth_markdown(doc))
     return ok and bool(doc["ok"])

@@ -12,7 +12,8 @@ import json
 import statistics
 from typing import Any
 
-from bench import compare, core, extras, recovery
+from bench import core, extras, recovery
+from bench.engines import LABELS
 from bench.procs import ROOT
 
 RESULTS = ROOT / "bench" / "results"
@@ -122,7 +123,7 @@ def _growth_table(w: str, doc: dict[str, Any]) -> list[str]:
            "|---|" + "---|" * (len(keys) + 1)]
     for e in engines:
         mine = [r["metrics"] for r in runs if r["engine"] == e]
-        out.append(f"| {compare.LABELS[e]} | " + " | ".join(
+        out.append(f"| {LABELS[e]} | " + " | ".join(
             _med([m[k] for m in mine if k in m]) for k, _ in keys)
             + f" | {_med([m.get('machine_busy_pct', 0.0) for m in mine])} |")
     return [*out, "", *_verdict(w, [r for r in runs if r["engine"] == "plait"]), *note]

@@ -31,8 +31,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bench.compare import PeerRun
 from bench.longrun import IdleOnSignal
+from bench.peer_run import PeerRun
 from bench.peers import driver, install
 from bench.procs import BenchError, Run
 from bench.workloads import OneStep, ThreeSteps

@@ -40,10 +40,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench import compare
-from bench.compare import PeerRun, process_tree, tree_rss_mib
+from bench.engines import ENGINES, LABELS
+from bench.peer_run import PeerRun, port_open
 from bench.peers import driver, install
 from bench.procs import BenchError, Run, machine_cpu_seconds
+from bench.proctree import process_tree, tree_rss_mib
+from bench.progress import log
+from bench.quiet import wait_quiet
 from plait import Client
 
 KILL_STEP = 5
@@ -273,7 +276,7 @@ class PeerTarget(PeerRun):
         async def ready() -> None:
             if self.engine == "restate":  # hypercorn says nothing: ready = port open
                 port = self.restate_svc_port
-                await self._wait("restate service", lambda: compare._port_open(port))
+                await self._wait("restate service", lambda: port_open(port))
             else:
                 await self._wait_line(role, "READY", 60)
             self.t_ready = time.time()
@@ -379,17 +382,17 @@ async def run_all(engines: list[str], repeat: int, keep: bool, timeout: float,
             for e in engines:
                 if variant == "second" and e in NO_SECOND:
                     continue
-                busy = await compare.wait_quiet(quiet_below, quiet_wait)
-                compare.log(f"R rep {rep + 1}/{repeat} {variant} {e} (machine busy {busy:.0f} % "
-                            "before) ...")
+                busy = await wait_quiet(quiet_below, quiet_wait)
+                log(f"R rep {rep + 1}/{repeat} {variant} {e} (machine busy {busy:.0f} % "
+                    "before) ...")
                 res = await run_once(e, variant, keep, timeout)
                 res["rep"], res["busy_before_pct"] = rep + 1, busy
                 doc["variants"][variant]["engines"].setdefault(e, []).append(res)
                 m = res["metrics"]
-                compare.log(f"  {'ok' if res['ok'] else 'FAILED'}: to result "
-                            f"{_f(m.get('to_result_s'))} s, re-runs {m.get('reruns')}, steal "
-                            f"{_f(m.get('steal_pct'))} %; "
-                            + "; ".join(x[:200] for x in res["errors"]))
+                log(f"  {'ok' if res['ok'] else 'FAILED'}: to result "
+                    f"{_f(m.get('to_result_s'))} s, re-runs {m.get('reruns')}, steal "
+                    f"{_f(m.get('steal_pct'))} %; "
+                    + "; ".join(x[:200] for x in res["errors"]))
     return doc
 
 
@@ -431,7 +434,7 @@ def to_markdown(doc: dict[str, Any]) -> list[str]:
             reruns = [r["metrics"].get("reruns") for r in reps if "reruns" in r["metrics"]]
             last = next((r for r in reversed(reps) if r["ok"]), None)
             rss = ", ".join(f"{k} {v:.0f}" for k, v in (last or {}).get("rss_mib", {}).items())
-            out.append(f"| {compare.LABELS[e]} | " + " | ".join(cells)
+            out.append(f"| {LABELS[e]} | " + " | ".join(cells)
                        + f" | {', '.join(str(x) for x in reruns) or '—'} | {rss or '—'} | "
                        f"{sum(r['ok'] for r in reps)}/{len(reps)} |")
         out.append("")
@@ -447,7 +450,7 @@ def to_markdown(doc: dict[str, Any]) -> list[str]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engines", default=",".join(compare.ENGINES))
+    p.add_argument("--engines", default=",".join(ENGINES))
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--timeout", type=float, default=180.0)
     p.add_argument("--keep", action="store_true")

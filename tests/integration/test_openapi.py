@@ -1,4 +1,4 @@
-"""The OpenAPI document (generated from the wire structs by ``server/api_doc.py``) is valid, is
+"""The OpenAPI document (generated from the wire structs by ``server/api_doc/``) is valid, is
 what the server serves, and names exactly the routes ``make_app`` registers, the command kinds
 and the event types; real requests and answers fit it: the spec and the code cannot drift
 apart."""
@@ -74,7 +74,7 @@ def spec_routes(spec: dict[str, Any]) -> set[tuple[str, str]]:
 
 async def test_every_route_is_in_the_spec_and_vice_versa(spec: dict[str, Any]) -> None:
     served, documented = await app_routes(), spec_routes(spec)
-    assert served - documented == set(), "routes missing from server/api_doc.py"
+    assert served - documented == set(), "routes missing from server/api_doc/"
     assert documented - served == set(), "documented routes that make_app does not register"
 
 

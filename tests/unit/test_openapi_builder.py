@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from msgspec import Meta, Struct
 
-from plait.protocol.openapi import Operation, Reply, build_document
+from plait.protocol.openapi import Document, Operation, Reply, build_document
 
 Blob = Annotated[dict[str, Any], Meta(title="Blob", extra_json_schema={"required": ["x"]})]
 
@@ -42,7 +42,7 @@ class Draw(Struct, kw_only=True):
     shapes: list[Shape]
 
 
-def build() -> dict[str, Any]:
+def build() -> Document:
     op = Operation("POST", "/draw", "draw", "Draw shapes", "shapes", request=Draw,
                    replies={200: Reply("Drawn.", Draw)}, errors=(400,))
     return build_document([op], info={"title": "t", "version": "1"}, tags=[],

@@ -18,14 +18,104 @@ import sys
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import msgspec
 
-__all__ = ["Operation", "Param", "Reply", "build_document", "query_params"]
+__all__ = [
+    "Components",
+    "Document",
+    "InfoObject",
+    "MediaTypeObject",
+    "Operation",
+    "OperationObject",
+    "Param",
+    "ParameterObject",
+    "ReferenceObject",
+    "Reply",
+    "RequestBodyObject",
+    "ResponseObject",
+    "Schema",
+    "build_document",
+    "query_params",
+]
 
 REF = "#/components/schemas/{name}"
 JSON = "application/json"
+
+Schema = dict[str, Any]
+"""A JSON Schema (OpenAPI 3.1's Schema Object is JSON Schema 2020-12), as the JSON it is
+written in. It has no narrower shape: any keyword may appear, and a keyword's value may be a
+nested schema, a list of them or a literal; msgspec generates these and this module walks
+them generically. The OpenAPI objects around them have fixed shapes, typed below."""
+
+ReferenceObject = TypedDict("ReferenceObject", {"$ref": str})
+"""``{"$ref": "#/components/..."}``: a component used in place of the object itself."""
+
+ParameterObject = TypedDict("ParameterObject", {
+    "name": str,
+    "in": str,
+    "required": NotRequired[bool],
+    "description": NotRequired[str],
+    "schema": NotRequired[Schema],  # optional in OpenAPI (``content`` may replace it)
+})
+"""A path or query parameter as the document shows it."""
+
+
+class MediaTypeObject(TypedDict):
+    """The body of one media type."""
+
+    schema: Schema
+
+
+class RequestBodyObject(TypedDict):
+    required: bool
+    content: dict[str, MediaTypeObject]
+
+
+class ResponseObject(TypedDict):
+    description: str
+    content: NotRequired[dict[str, MediaTypeObject]]
+
+
+class OperationObject(TypedDict):
+    """One method of one path."""
+
+    operationId: str
+    tags: list[str]
+    summary: str
+    description: NotRequired[str]
+    parameters: NotRequired[list[ParameterObject | ReferenceObject]]
+    requestBody: NotRequired[RequestBodyObject]
+    responses: NotRequired[dict[str, ResponseObject | ReferenceObject]]
+    """Optional in OpenAPI 3.1. The builder always writes it, last: a TypedDict literal must
+    hold every required key, and the served JSON keeps the order it is written in."""
+
+
+class InfoObject(TypedDict):
+    title: str
+    version: str
+    summary: NotRequired[str]
+    description: NotRequired[str]
+    license: NotRequired[dict[str, str]]
+
+
+class Components(TypedDict):
+    parameters: dict[str, ParameterObject]
+    responses: dict[str, ResponseObject]
+    schemas: dict[str, Schema]
+
+
+class Document(TypedDict):
+    """The whole OpenAPI document."""
+
+    openapi: str
+    info: InfoObject
+    servers: list[dict[str, str]]
+    tags: list[dict[str, str]]
+    paths: dict[str, dict[str, OperationObject]]
+    """Path, then lower-case method."""
+    components: Components
 
 
 @dataclass(frozen=True)
@@ -35,7 +125,7 @@ class Param:
     name: str
     where: str = "query"
     """``path`` or ``query``."""
-    schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "string"})
+    schema: Schema = field(default_factory=lambda: {"type": "string"})
     description: str = ""
     required: bool = False
 
@@ -47,7 +137,7 @@ class Reply:
 
     description: str
     body: Any = None
-    schema: Mapping[str, Any] | None = None
+    schema: Schema | None = None
     media: str = JSON
 
 
@@ -80,7 +170,7 @@ def query_params(struct: type[msgspec.Struct]) -> list[Param]:
             for name, prop in schema["properties"].items()]
 
 
-def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+def _without_null(prop: Schema) -> Schema:
     """A query parameter is absent rather than null: drop the null branch and default."""
     branches = [b for b in prop.get("anyOf", ()) if b != {"type": "null"}]
     if len(branches) == 1:
@@ -88,13 +178,13 @@ def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in prop.items() if k != "default" or v is not None}
 
 
-def build_document(operations: Iterable[Operation], *, info: Mapping[str, Any],
-                   tags: Sequence[Mapping[str, str]], parameters: Mapping[str, Any],
+def build_document(operations: Iterable[Operation], *, info: InfoObject,
+                   tags: Sequence[Mapping[str, str]], parameters: Mapping[str, ParameterObject],
                    responses: Mapping[int, tuple[str, str]], error: type[msgspec.Struct],
-                   named: Mapping[str, Any]) -> dict[str, Any]:
+                   named: Mapping[str, Any]) -> Document:
     """The whole document. ``responses`` maps an error status to its shared response's name
     and description; ``named`` gives names to unions (and other types) that should be
-    components of their own."""
+    components of their own (they are types, as ``error`` is)."""
     ops = list(operations)
     types = [error, *named.values()]
     for op in ops:
@@ -105,27 +195,28 @@ def build_document(operations: Iterable[Operation], *, info: Mapping[str, Any],
     _describe_fields(schemas, types)
     inline = {name: by_type[id(t)] for name, t in named.items() if "$ref" not in by_type[id(t)]}
     schemas = _name_components(schemas, inline, named)
-    doc: dict[str, Any] = {"openapi": "3.1.0", "info": dict(info), "servers": [{"url": "/"}],
-                           "tags": [dict(t) for t in tags], "paths": {}}
     shared = {status: name for status, (name, _) in responses.items()}
+    paths: dict[str, dict[str, OperationObject]] = {}
     for op in ops:
-        item = doc["paths"].setdefault(op.path, {})
+        item = paths.setdefault(op.path, {})
         item[op.method.lower()] = _operation(op, by_type, shared)
-    doc["paths"] = _hoisted(doc["paths"], inline)
     error_ref = by_type[id(error)]
-    doc["components"] = {
-        "parameters": dict(parameters),
-        "responses": {name: {"description": text, "content": {JSON: {"schema": error_ref}}}
-                      for name, text in responses.values()},
-        "schemas": dict(sorted(schemas.items())),
+    return {
+        "openapi": "3.1.0", "info": info.copy(), "servers": [{"url": "/"}],
+        "tags": [dict(t) for t in tags], "paths": _hoisted(paths, inline),
+        "components": {
+            "parameters": dict(parameters),
+            "responses": {name: {"description": text, "content": {JSON: {"schema": error_ref}}}
+                          for name, text in responses.values()},
+            "schemas": dict(sorted(schemas.items())),
+        },
     }
-    return doc
 
 
-def _operation(op: Operation, by_type: Mapping[int, Any],
-               shared: Mapping[int, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"operationId": op.operation_id, "tags": [op.tag],
-                           "summary": op.summary}
+def _operation(op: Operation, by_type: Mapping[int, Schema],
+               shared: Mapping[int, str]) -> OperationObject:
+    out: OperationObject = {"operationId": op.operation_id, "tags": [op.tag],
+                            "summary": op.summary}
     if op.description:
         out["description"] = op.description
     if op.params:
@@ -133,10 +224,10 @@ def _operation(op: Operation, by_type: Mapping[int, Any],
     if op.request is not None:
         out["requestBody"] = {"required": True,
                               "content": {JSON: {"schema": by_type[id(op.request)]}}}
-    replies: dict[str, Any] = {}
+    replies: dict[str, ResponseObject | ReferenceObject] = {}
     for status, reply in op.replies.items():
         schema = by_type[id(reply.body)] if reply.body is not None else reply.schema
-        body: dict[str, Any] = {"description": reply.description}
+        body: ResponseObject = {"description": reply.description}
         if schema is not None:
             body["content"] = {reply.media: {"schema": dict(schema)}}
         replies[str(status)] = body
@@ -146,10 +237,10 @@ def _operation(op: Operation, by_type: Mapping[int, Any],
     return out
 
 
-def _param(p: Param | str) -> dict[str, Any]:
+def _param(p: Param | str) -> ParameterObject | ReferenceObject:
     if isinstance(p, str):
         return {"$ref": f"#/components/parameters/{p}"}
-    out: dict[str, Any] = {"name": p.name, "in": p.where}
+    out: ParameterObject = {"name": p.name, "in": p.where}
     if p.required or p.where == "path":
         out["required"] = True
     if p.description:
@@ -159,7 +250,7 @@ def _param(p: Param | str) -> dict[str, Any]:
 
 
 # -- shaping msgspec's schemas ----------------------------------------------------------------
-def _describe_fields(schemas: dict[str, Any], types: Iterable[Any]) -> None:
+def _describe_fields(schemas: dict[str, Schema], types: Iterable[Any]) -> None:
     """Put each field's docstring into its property's description, and list each enum's
     values in the order the enum defines them (msgspec sorts them)."""
     for cls in _classes(types):
@@ -253,8 +344,8 @@ def _docs_in(body: list[ast.stmt]) -> dict[str, str]:
     return docs
 
 
-def _name_components(schemas: dict[str, Any], inline: Mapping[str, Any],
-                     named: Mapping[str, Any]) -> dict[str, Any]:
+def _name_components(schemas: dict[str, Schema], inline: Mapping[str, Schema],
+                     named: Mapping[str, Any]) -> dict[str, Schema]:
     """Give named unions and titled aliases components of their own, tagged unions a
     ``oneOf`` (their branches exclude each other by the tag) and tags a ``const``."""
     schemas = _hoisted(schemas, inline)
@@ -263,7 +354,7 @@ def _name_components(schemas: dict[str, Any], inline: Mapping[str, Any],
         doc = alias_doc(named[name], name)
         if doc:
             schemas[name] = {"description": doc, **schemas[name]}
-    found: dict[str, Any] = {}
+    found: dict[str, Schema] = {}
     out = {name: _titled({k: v for k, v in schema.items() if k != "title"}, found)
            for name, schema in schemas.items()}
     for name, schema in found.items():
@@ -271,7 +362,7 @@ def _name_components(schemas: dict[str, Any], inline: Mapping[str, Any],
     return {name: _consts(schema) for name, schema in out.items()}
 
 
-def _hoisted(value: Any, inline: Mapping[str, Any]) -> Any:
+def _hoisted(value: Any, inline: Mapping[str, Schema]) -> Any:
     """``value`` with every occurrence of a named union replaced by a reference to it."""
     for name, schema in inline.items():
         if value == schema:
@@ -283,13 +374,13 @@ def _hoisted(value: Any, inline: Mapping[str, Any]) -> Any:
     return value
 
 
-def _union(schema: dict[str, Any]) -> dict[str, Any]:
+def _union(schema: Schema) -> Schema:
     if "discriminator" in schema and "anyOf" in schema:
         return {"oneOf": schema["anyOf"], "discriminator": schema["discriminator"]}
     return schema
 
 
-def _titled(value: Any, found: dict[str, Any]) -> Any:
+def _titled(value: Any, found: dict[str, Schema]) -> Any:
     """Replace inline schemas that have a title (aliases such as ``Payload``) with
     references, collecting them in ``found``."""
     if isinstance(value, dict):
