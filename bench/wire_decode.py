@@ -7,14 +7,17 @@ request and a batch item completing a workflow task with one ``schedule_activity
 - ``before``: reading the body as before (orjson, object and NUL checks: ``json_object``, the
   old ``body()``) and the hand validators ``server/app.py`` had before the typed wire (copied
   here, trimmed to what these bodies touch, so the comparison stays reproducible);
-- ``now``: what the server does now (``plait.server.decoding``): orjson for the dict the
-  service functions take, msgspec into the struct, and the payload envelope check;
+- ``double parse``: the first typed wire (until the services took structs): orjson for the
+  dict the service functions took, then msgspec into the struct, and the envelope check;
+- ``now``: what the server does now (``plait.server.decoding.decode``): msgspec straight
+  into the struct the service takes, and the payload envelope check;
 - ``msgspec alone``: ``msgspec.json.decode(raw, type=Struct)``, which validates while it
-  parses: the cost once the service functions take structs;
+  parses;
 - ``msgspec+to_builtins``: the same, converted back to dicts (an alternative boundary, which
   would drop unknown keys and nulls the services get today).
 
-Usage: ``python -m bench.wire_decode [--number N]``; prints microseconds per body (best of ``--repeat``).
+Usage: ``python -m bench.wire_decode [--number N]``; prints microseconds per body (best of
+``--repeat``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import orjson
 
 from plait.protocol.completions import TaskCompletion
 from plait.protocol.requests import StartWorkflowRequest
-from plait.server.decoding import decode, json_object
+from plait.server.decoding import decode
 
 __all__ = ["main"]
 
@@ -95,6 +98,14 @@ _OBJECTS = ("header", "memo", "search_attributes")
 _TOKEN = re.compile(r"[0-9]{1,18}\.[0-9]{1,18}", re.ASCII)
 
 
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The old ``body()``: parse with orjson, check for an object (and NUL, rarely)."""
+    data = orjson.loads(raw) if raw else {}
+    if not isinstance(data, dict):
+        raise BadRequest("request body must be a JSON object")
+    return data
+
+
 def old_start(raw: bytes) -> Any:
     req = json_object(raw)  # the old ``body()``, moved: parse, object check, NUL check
     for key in ("id_reuse_policy", "id_conflict_policy", "identity"):
@@ -138,15 +149,17 @@ def cases() -> dict[str, dict[str, Callable[[bytes], Any]]]:
     return {
         "start workflow": {
             "before: orjson+validators": old_start,
-            "now: orjson+msgspec+envelopes": lambda raw: decode(
-                raw, StartWorkflowRequest, json_object(raw)),
+            "double parse: orjson+msgspec": lambda raw: (
+                json_object(raw), decode(raw, StartWorkflowRequest)),
+            "now: msgspec+envelopes": lambda raw: decode(raw, StartWorkflowRequest),
             "msgspec alone": start_decoder.decode,
             "msgspec+to_builtins": lambda raw: msgspec.to_builtins(start_decoder.decode(raw)),
         },
         "task completion": {
             "before: orjson+validators": old_completion,
-            "now: orjson+msgspec+envelopes": lambda raw: decode(
-                raw, TaskCompletion, json_object(raw)),
+            "double parse: orjson+msgspec": lambda raw: (
+                json_object(raw), decode(raw, TaskCompletion)),
+            "now: msgspec+envelopes": lambda raw: decode(raw, TaskCompletion),
             "msgspec alone": completion_decoder.decode,
             "msgspec+to_builtins": lambda raw: msgspec.to_builtins(
                 completion_decoder.decode(raw)),
@@ -164,7 +177,8 @@ def main(argv: list[str] | None = None) -> None:
         raw = bodies[name]
         print(f"{name} ({len(raw)} bytes)")
         for way, fn in ways.items():
-            best = min(timeit.repeat(lambda fn=fn, raw=raw: fn(raw), number=args.number, repeat=args.repeat))
+            best = min(timeit.repeat(lambda fn=fn, raw=raw: fn(raw), number=args.number,
+                                     repeat=args.repeat))
             print(f"  {way:30s} {best / args.number * 1e6:7.2f} us")
 
 
