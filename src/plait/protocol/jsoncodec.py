@@ -1,9 +1,15 @@
-"""The JSON codec of the hot path: orjson, with one place to change it."""
+"""The JSON codec of the hot path: orjson, with one place to change it.
+
+A msgspec struct is written with orjson too (field by field, as msgspec would name and omit
+them), so the user values inside its payloads are serialised exactly as they always were
+(orjson's datetime and dataclass forms, the pydantic fallback below), not msgspec's.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import orjson
 
 __all__ = ["dumps", "dumps_str", "loads"]
@@ -11,7 +17,31 @@ __all__ = ["dumps", "dumps_str", "loads"]
 _OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
+def _struct_fields(obj: msgspec.Struct) -> dict[str, Any]:
+    """One struct's fields by their wire names, one level deep (orjson writes the values,
+    calling back here for nested structs): unset fields are left out, and so are default
+    values when the struct says ``omit_defaults``."""
+    config = obj.__struct_config__
+    out: dict[str, Any] = {}
+    if config.tag_field is not None:
+        out[config.tag_field] = config.tag
+    for f in msgspec.structs.fields(obj):
+        value = getattr(obj, f.name)
+        if value is msgspec.UNSET:
+            continue
+        if config.omit_defaults:
+            if f.default is not msgspec.NODEFAULT and (
+                    value is f.default or (type(value) is type(f.default) and value == f.default)):
+                continue
+            if f.default_factory is not msgspec.NODEFAULT and value == f.default_factory():
+                continue
+        out[f.encode_name] = value
+    return out
+
+
 def _default(obj: Any) -> Any:
+    if isinstance(obj, msgspec.Struct):
+        return _struct_fields(obj)
     # pydantic models and objects that know how to become JSON.
     dump = getattr(obj, "model_dump", None)
     if callable(dump):
