@@ -25,7 +25,7 @@ from plait.protocol.enums import ScheduleOverlap
 from plait.retry import RetryPolicy
 
 __all__ = ["ScheduleAction", "ScheduleDescription", "ScheduleHandle", "ScheduleListEntry",
-           "create_request", "definition_fields", "wire_retry_policy"]
+           "create_request", "schedule_changes", "wire_retry_policy"]
 
 T = TypeVar("T")
 _SECONDS = ("interval", "offset", "catchup_window", "jitter", "execution_timeout")
@@ -48,37 +48,48 @@ def wire_retry_policy(policy: RetryPolicy | None) -> common.RetryPolicy | None:
     return msgspec.convert(policy.to_dict(), common.RetryPolicy)
 
 
-def definition_fields(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Create/update keywords (only those given) by their wire names, in wire units:
-    seconds, Unix timestamps, the wire's retry policy. A keyword-argument map, not a
-    message: :func:`create_request` and :meth:`ScheduleHandle.update` build the struct."""
+def schedule_changes(options: Mapping[str, Any]) -> wire.ScheduleUpdate:
+    """Create/update keywords in wire units (seconds, Unix timestamps, the wire's retry
+    policy), as the update struct: a keyword not given stays unset."""
     unknown = set(options) - OPTIONS - {"workflow_type", "input"}
     if unknown:
         raise TypeError(f"unknown schedule option(s): {', '.join(sorted(unknown))}")
-    fields: dict[str, Any] = {}
+    changes = wire.ScheduleUpdate()
     for key, value in options.items():
         if value is not None and key in _SECONDS and isinstance(value, timedelta):
             value = value.total_seconds()
         elif value is not None and key in _INSTANTS:
-            if not isinstance(value, dt.datetime) or value.tzinfo is None:
-                raise ValueError(f"{key} must be an aware datetime")
-            value = value.timestamp()
+            value = _timestamp(key, value)
         elif isinstance(value, RetryPolicy):
             value = wire_retry_policy(value)
         elif key == "overlap" and isinstance(value, str):
             value = wire_member(ScheduleOverlap, value)
         elif key in ("search_attributes", "memo") and isinstance(value, Mapping):
             value = dict(value)
-        fields[key] = value
-    return fields
+        setattr(changes, key, value)
+    return changes
 
 
 def create_request(schedule_id: str, options: Mapping[str, Any]) -> wire.CreateScheduleRequest:
-    """The create request of ``create_schedule``'s keywords (a keyword given as None is
-    the server's default)."""
-    fields = {k: v for k, v in definition_fields(options).items() if v is not None}
-    return wire.CreateScheduleRequest(schedule_id=schedule_id, request_id=_request_id(),
-                                      **fields)
+    """The create request of ``create_schedule``'s keywords (one given as None is the
+    server's default)."""
+    changes = schedule_changes(options)
+    if not isinstance(changes.workflow_type, str) or not isinstance(changes.task_queue, str):
+        raise TypeError("a schedule needs a workflow type and a task queue")
+    request = wire.CreateScheduleRequest(
+        schedule_id=schedule_id, workflow_type=changes.workflow_type,
+        task_queue=changes.task_queue, request_id=_request_id())
+    for name in changes.__struct_fields__:
+        value = getattr(changes, name)
+        if value is not msgspec.UNSET and value is not None:
+            setattr(request, name, value)
+    return request
+
+
+def _timestamp(key: str, value: object) -> float:
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise ValueError(f"{key} must be an aware datetime")
+    return value.timestamp()
 
 
 async def refused_as_value_error(call: Awaitable[T]) -> T:
@@ -187,17 +198,17 @@ class ScheduleHandle:
     async def backfill(self, start: dt.datetime, end: dt.datetime,
                        overlap: str | None = None) -> list[ScheduleAction]:
         """Act on every due time in ``[start, end)``, in order, now; the runs started."""
-        span = definition_fields({"start_at": start, "end_at": end})
         resp = await refused_as_value_error(self.api.backfill_schedule(
-            self.id, wire.BackfillRequest(start=span["start_at"], end=span["end_at"],
+            self.id, wire.BackfillRequest(start=_timestamp("start_at", start),
+                                          end=_timestamp("end_at", end),
                                           overlap=_overlap(overlap), request_id=_request_id())))
         return [ScheduleAction.from_wire(a) for a in resp.started]
 
     async def update(self, **changes: Any) -> None:
         """Change only the keywords given (the same as ``create_schedule``'s)."""
-        await refused_as_value_error(self.api.update_schedule(
-            self.id, wire.ScheduleUpdate(**definition_fields(changes),
-                                         request_id=_request_id())))
+        update = schedule_changes(changes)
+        update.request_id = _request_id()
+        await refused_as_value_error(self.api.update_schedule(self.id, update))
 
     async def delete(self) -> None:
         """Runs already started are not touched."""

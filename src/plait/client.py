@@ -179,7 +179,8 @@ class WorkflowExecutionDescription(WorkflowExecution):
     attempts: list[ActivityAttempt]
     last_task_failure: TaskFailure | None
     raw: dict[str, Any]
-    """The description as the server sent it, in plain JSON values."""
+    """The description in plain JSON values: every field of the protocol's
+    ``WorkflowDescription`` (null where the server sent none)."""
 
     @staticmethod
     def from_description(d: WorkflowDescription) -> WorkflowExecutionDescription:
