@@ -17,25 +17,40 @@ __all__ = ["dumps", "dumps_str", "loads"]
 _OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 
 
+_Plan = tuple[str | None, Any, tuple[tuple[str, str, Any, Any], ...]]
+_PLANS: dict[type, _Plan] = {}
+
+
+def _plan(cls: type[msgspec.Struct]) -> _Plan:
+    """How a struct class is written: its tag, and each field's attribute name, wire name and
+    the default (or default factory) left out under ``omit_defaults`` (NODEFAULT: never)."""
+    config = cls.__struct_config__
+    omit = config.omit_defaults
+    fields = tuple(
+        (f.name, f.encode_name, f.default if omit else msgspec.NODEFAULT,
+         f.default_factory if omit else msgspec.NODEFAULT)
+        for f in msgspec.structs.fields(cls))
+    plan: _Plan = (config.tag_field, config.tag, fields)
+    _PLANS[cls] = plan
+    return plan
+
+
 def _struct_fields(obj: msgspec.Struct) -> dict[str, Any]:
     """One struct's fields by their wire names, one level deep (orjson writes the values,
     calling back here for nested structs): unset fields are left out, and so are default
     values when the struct says ``omit_defaults``."""
-    config = obj.__struct_config__
-    out: dict[str, Any] = {}
-    if config.tag_field is not None:
-        out[config.tag_field] = config.tag
-    for f in msgspec.structs.fields(obj):
-        value = getattr(obj, f.name)
+    tag_field, tag, fields = _PLANS.get(type(obj)) or _plan(type(obj))
+    out: dict[str, Any] = {} if tag_field is None else {tag_field: tag}
+    for name, wire_name, default, factory in fields:
+        value = getattr(obj, name)
         if value is msgspec.UNSET:
             continue
-        if config.omit_defaults:
-            if f.default is not msgspec.NODEFAULT and (
-                    value is f.default or (type(value) is type(f.default) and value == f.default)):
-                continue
-            if f.default_factory is not msgspec.NODEFAULT and value == f.default_factory():
-                continue
-        out[f.encode_name] = value
+        if default is not msgspec.NODEFAULT and (
+                value is default or (type(value) is type(default) and value == default)):
+            continue
+        if factory is not msgspec.NODEFAULT and value == factory():
+            continue
+        out[wire_name] = value
     return out
 
 
