@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable
 
+import msgspec
 import pytest
 
 from plait import Client, Worker, activity, errors
 from plait._backoff import Backoff
+from plait.protocol.common import RetryPolicy
+from plait.protocol.enums import ScheduleOverlap
+from plait.protocol.jsoncodec import dumps
+from plait.protocol.requests import SignalRequest, StartWorkflowRequest, UpdateRequest
+from plait.protocol.schedules import CreateScheduleRequest, ScheduleUpdate
 from plait.protocol.transport import Handler, MockTransport, Request, Response, Unreachable
 
 ODD_ID = "a/b?c#d é"
@@ -210,3 +217,26 @@ def test_backoff_doubles_up_to_its_cap_with_jitter() -> None:
     assert b.next() <= 0.15
     with pytest.raises(ValueError):
         Backoff(1.0, 0.5)
+
+
+@pytest.mark.parametrize("message", [
+    StartWorkflowRequest(workflow_id="w", workflow_type="T", task_queue="q", input=[],
+                         start_signal=SignalRequest(signal_name="s", run_id=None),
+                         retry_policy=RetryPolicy(maximum_attempts=0), header={}),
+    CreateScheduleRequest(schedule_id="s", workflow_type="T", task_queue="q",
+                          cron="0 3 * * *", overlap=ScheduleOverlap.BUFFER_ONE, paused=False,
+                          note="", request_id="r"),
+    ScheduleUpdate(cron=None, paused=True, note=""),
+    UpdateRequest(update_id="u", update_name="n", wait=0),
+], ids=lambda m: type(m).__name__)
+def test_a_request_struct_is_written_as_msgspec_writes_it(message: msgspec.Struct) -> None:
+    """Requests go out through orjson (so payload values keep orjson's forms), field by field
+    as msgspec names and omits them: unset fields and, under omit_defaults, defaults."""
+    assert dumps(message) == msgspec.json.encode(message)
+
+
+def test_a_payload_value_inside_a_request_keeps_its_orjson_form() -> None:
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    message = SignalRequest(signal_name="s", input=[{"encoding": "json", "data": when}])
+    assert dumps(message) == (b'{"signal_name":"s","input":[{"encoding":"json",'
+                              b'"data":"2026-01-02T03:04:05+00:00"}]}')
