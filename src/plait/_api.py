@@ -10,6 +10,10 @@ deduplicates them) or a fencing token (a repeat is rejected, never applied twice
 that must not wait (long-polls, lease heartbeats) are sent once and their callers decide; the
 completion batcher repeats one item answered 503 under the same rule. Bodies are JSON
 exactly as the server reads them.
+
+The client-facing methods take the request structs of :mod:`plait.protocol` and return its
+response structs, each decoded once from the response's bytes by :func:`decode_as`; a
+response may carry fields this client does not know (the structs ignore them).
 """
 
 from __future__ import annotations
@@ -17,15 +21,47 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import quote
+
+import msgspec
 
 from plait import errors
 from plait._backoff import Backoff
+from plait.protocol.common import RunRef
 from plait.protocol.jsoncodec import dumps, loads
+from plait.protocol.ratelimits import RateLimit, RateLimits
+from plait.protocol.requests import (
+    CancelRequest,
+    QueryRequest,
+    SignalRequest,
+    StartWorkflowRequest,
+    TerminateRequest,
+    UpdateRequest,
+)
+from plait.protocol.responses import (
+    Count,
+    QueryResponse,
+    StartWorkflowResponse,
+    UpdateOutcome,
+    WorkflowDescription,
+    WorkflowList,
+    WorkflowResult,
+)
+from plait.protocol.schedules import (
+    BackfillRequest,
+    CreateScheduleRequest,
+    NoteRequest,
+    Scheduled,
+    ScheduleDescription,
+    ScheduleList,
+    ScheduleUpdate,
+    TriggerRequest,
+)
 from plait.protocol.transport import Request, Response, Transport, Unreachable
 
-__all__ = ["API", "Api", "CompletionKind", "Json", "error_of"]
+__all__ = ["API", "Api", "CompletionKind", "Json", "decode_as", "error_of", "wire_member"]
 
 log = logging.getLogger("plait.client")
 API = "/api/v1"
@@ -37,6 +73,32 @@ COMPLETION_ROUTES: dict[CompletionKind, str] = {"workflow_complete": "/workflow-
                      "activity_complete": "/activity-tasks/complete",
                      "activity_fail": "/activity-tasks/fail"}
 """The route of each completion kind when it travels alone (too large for a batch)."""
+
+
+T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def decode_as(kind: type[T], data: bytes) -> T:
+    """The one place a response's bytes become its struct (validated while decoded; fields
+    the struct does not declare are skipped). Raises ``msgspec.DecodeError`` (a
+    ``ValidationError`` when the JSON does not fit)."""
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        decoder = _DECODERS[kind] = msgspec.json.Decoder(kind)
+    value: T = decoder.decode(data)
+    return value
+
+
+def wire_member(kind: type[E], name: str) -> E:
+    """A user's policy name as ``kind``'s member. A name that is none travels as it was given,
+    so the server refuses it (400 naming the field), as it always did: the server is the one
+    place that judges a request."""
+    try:
+        return kind(name)
+    except ValueError:
+        return cast(E, name)
 
 
 def seg(value: str) -> str:
@@ -68,8 +130,32 @@ class Api:
     async def call(self, method: str, path: str, body: Any = None, *,
                    params: Mapping[str, str] | None = None, retry: bool = True,
                    timeout: float = 70.0) -> Any:
-        """One API call (``path`` already quoted); ``body`` is a JSON-able value or bytes
-        already encoded. Raises the typed error of the API's error shape."""
+        """One API call (``path`` already quoted); ``body`` is a JSON-able value (a struct
+        too) or bytes already encoded. The answer's JSON as plain values; raises the typed
+        error of the API's error shape."""
+        response = await self._send(method, path, body, params=params, retry=retry,
+                                    timeout=timeout)
+        return loads(response.body) if response.body else None
+
+    async def call_as(self, kind: type[T], method: str, path: str, body: Any = None, *,
+                      params: Mapping[str, str] | None = None, retry: bool = True,
+                      timeout: float = 70.0) -> T:
+        """:meth:`call`, its answer decoded as ``kind``; an answer that is not one is an
+        ``RPCError`` (code ``bad_response``) naming the route."""
+        response = await self._send(method, path, body, params=params, retry=retry,
+                                    timeout=timeout)
+        try:
+            return decode_as(kind, response.body)
+        except msgspec.DecodeError as exc:
+            raise errors.RPCError(
+                f"unexpected answer to {method} {path} from {self.address}: {exc}",
+                status=response.status, code="bad_response") from exc
+
+    async def _send(self, method: str, path: str, body: Any, *,
+                    params: Mapping[str, str] | None, retry: bool,
+                    timeout: float) -> Response:
+        """The request loop: the first answer below 400 (repeated as :attr:`retry_for`
+        allows), else the typed error."""
         data = body if isinstance(body, bytes) or body is None else dumps(body)
         request = Request(method, path, params, data, timeout)
         loop = asyncio.get_running_loop()
@@ -85,7 +171,7 @@ class Api:
                 failure.__cause__ = exc
             else:
                 if response.status < 400:
-                    return loads(response.body) if response.body else None
+                    return response
                 failure = _error(response)
                 if response.status != 503:
                     raise failure
@@ -100,80 +186,67 @@ class Api:
         return f"{self._ns}/workflows/{seg(workflow_id)}"
 
     # -- workflows ----------------------------------------------------------------------------
-    async def start_workflow(self, body: Json, *, wait_result: float = 0.0) -> Json:
-        """Start (or signal-with-start); with ``wait_result`` the server holds the answer up
-        to that long for the outcome."""
-        resp: Json = await self.call("POST", f"{self._ns}/workflows", body,
-                                     timeout=wait_result + 40.0)
-        return resp
+    async def start_workflow(self, body: StartWorkflowRequest) -> StartWorkflowResponse:
+        """Start (or signal-with-start); with ``body.wait_result`` the server holds the answer
+        up to that long for the outcome."""
+        return await self.call_as(StartWorkflowResponse, "POST", f"{self._ns}/workflows", body,
+                                  timeout=(body.wait_result or 0.0) + 40.0)
 
-    async def list_workflows(self, params: Mapping[str, str]) -> Json:
-        page: Json = await self.call("GET", f"{self._ns}/workflows", params=params)
-        return page
+    async def list_workflows(self, params: Mapping[str, str]) -> WorkflowList:
+        return await self.call_as(WorkflowList, "GET", f"{self._ns}/workflows", params=params)
 
     async def count_workflows(self, params: Mapping[str, str]) -> int:
-        resp = await self.call("GET", f"{self._ns}/workflow-count", params=params)
-        return int(resp["count"])
+        resp = await self.call_as(Count, "GET", f"{self._ns}/workflow-count", params=params)
+        return resp.count
 
-    async def describe_workflow(self, workflow_id: str, run_id: str | None) -> Json:
-        resp: Json = await self.call("GET", self._wf(workflow_id), params=_run(run_id))
-        return resp
+    async def describe_workflow(self, workflow_id: str, run_id: str | None
+                                ) -> WorkflowDescription:
+        return await self.call_as(WorkflowDescription, "GET", self._wf(workflow_id),
+                                  params=_run(run_id))
 
     async def workflow_history(self, workflow_id: str, run_id: str | None) -> Json:
+        """The history document as plain JSON: the runtime replays event dicts and
+        :class:`plait.History` keeps every attribute exactly as stored."""
         resp: Json = await self.call("GET", self._wf(workflow_id) + "/history",
                                      params=_run(run_id))
         return resp
 
     async def workflow_result(self, workflow_id: str, run_id: str | None, *,
-                              wait: float) -> Json:
+                              wait: float) -> WorkflowResult:
         """The run's outcome once closed (``closed`` false if it did not close in ``wait``)."""
-        resp: Json = await self.call("GET", self._wf(workflow_id) + "/result",
-                                     params={"wait": str(wait), **_run(run_id)})
-        return resp
+        return await self.call_as(WorkflowResult, "GET", self._wf(workflow_id) + "/result",
+                                  params={"wait": str(wait), **_run(run_id)})
 
-    async def signal_workflow(self, workflow_id: str, run_id: str | None, *, name: str,
-                              input: list[Any], request_id: str) -> None:
-        await self.call("POST", self._wf(workflow_id) + "/signal", {
-            "signal_name": name, "input": input, "run_id": run_id, "request_id": request_id})
+    async def signal_workflow(self, workflow_id: str, body: SignalRequest) -> RunRef:
+        return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/signal", body)
 
-    async def query_workflow(self, workflow_id: str, run_id: str | None, *, name: str,
-                             input: list[Any], timeout: float) -> Json:
-        resp: Json = await self.call("POST", self._wf(workflow_id) + "/query", {
-            "query_name": name, "input": input, "run_id": run_id, "timeout": timeout},
-            timeout=timeout + 10)
-        return resp
+    async def query_workflow(self, workflow_id: str, body: QueryRequest) -> QueryResponse:
+        return await self.call_as(QueryResponse, "POST", self._wf(workflow_id) + "/query", body,
+                                  timeout=(body.timeout or 10.0) + 10)
 
-    async def update_workflow(self, workflow_id: str, run_id: str | None, *, update_id: str,
-                              name: str, input: list[Any], wait: float) -> Json:
-        resp: Json = await self.call("POST", self._wf(workflow_id) + "/update", {
-            "update_id": update_id, "update_name": name, "input": input, "run_id": run_id,
-            "wait": wait})
-        return resp
+    async def update_workflow(self, workflow_id: str, body: UpdateRequest) -> UpdateOutcome:
+        return await self.call_as(UpdateOutcome, "POST", self._wf(workflow_id) + "/update",
+                                  body)
 
     async def update_outcome(self, workflow_id: str, run_id: str | None, update_id: str, *,
-                             wait: float) -> Json:
-        resp: Json = await self.call(
-            "GET", f"{self._wf(workflow_id)}/updates/{seg(update_id)}",
+                             wait: float) -> UpdateOutcome:
+        return await self.call_as(
+            UpdateOutcome, "GET", f"{self._wf(workflow_id)}/updates/{seg(update_id)}",
             params={"wait": _number(wait), **_run(run_id)})
-        return resp
 
-    async def cancel_workflow(self, workflow_id: str, run_id: str | None, *, reason: str,
-                              request_id: str) -> None:
-        await self.call("POST", self._wf(workflow_id) + "/cancel", {
-            "reason": reason, "run_id": run_id, "request_id": request_id})
+    async def cancel_workflow(self, workflow_id: str, body: CancelRequest) -> RunRef:
+        return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/cancel", body)
 
-    async def terminate_workflow(self, workflow_id: str, run_id: str | None, *, reason: str,
-                                 request_id: str) -> None:
-        await self.call("POST", self._wf(workflow_id) + "/terminate", {
-            "reason": reason, "run_id": run_id, "request_id": request_id})
+    async def terminate_workflow(self, workflow_id: str, body: TerminateRequest) -> RunRef:
+        return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/terminate", body)
 
     # -- rate limits --------------------------------------------------------------------------
-    async def set_rate_limit(self, body: Json) -> None:
-        await self.call("PUT", f"{self._ns}/rate-limits", body)
+    async def set_rate_limit(self, body: RateLimit) -> RateLimit:
+        return await self.call_as(RateLimit, "PUT", f"{self._ns}/rate-limits", body)
 
-    async def list_rate_limits(self) -> list[Json]:
-        resp = await self.call("GET", f"{self._ns}/rate-limits")
-        return list(resp["rate_limits"])
+    async def list_rate_limits(self) -> list[RateLimit]:
+        resp = await self.call_as(RateLimits, "GET", f"{self._ns}/rate-limits")
+        return resp.rate_limits
 
     async def delete_rate_limit(self, task_queue: str, activity_type: str | None) -> None:
         params = {"task_queue": task_queue,
@@ -238,40 +311,35 @@ class Api:
     def _sched(self, schedule_id: str) -> str:
         return f"{self._ns}/schedules/{seg(schedule_id)}"
 
-    async def create_schedule(self, body: Json) -> Json:
-        resp: Json = await self.call("POST", f"{self._ns}/schedules", body)
-        return resp
+    async def create_schedule(self, body: CreateScheduleRequest) -> Scheduled:
+        return await self.call_as(Scheduled, "POST", f"{self._ns}/schedules", body)
 
-    async def list_schedules(self, params: Mapping[str, str]) -> Json:
-        page: Json = await self.call("GET", f"{self._ns}/schedules", params=params)
-        return page
+    async def list_schedules(self, params: Mapping[str, str]) -> ScheduleList:
+        return await self.call_as(ScheduleList, "GET", f"{self._ns}/schedules", params=params)
 
-    async def describe_schedule(self, schedule_id: str) -> Json:
-        resp: Json = await self.call("GET", self._sched(schedule_id))
-        return resp
+    async def describe_schedule(self, schedule_id: str) -> ScheduleDescription:
+        return await self.call_as(ScheduleDescription, "GET", self._sched(schedule_id))
 
     async def delete_schedule(self, schedule_id: str) -> None:
         await self.call("DELETE", self._sched(schedule_id), retry=False)
 
-    async def update_schedule(self, schedule_id: str, body: Json) -> Json:
-        resp: Json = await self.call("POST", self._sched(schedule_id) + "/update", body)
-        return resp
+    async def update_schedule(self, schedule_id: str, body: ScheduleUpdate) -> Scheduled:
+        return await self.call_as(Scheduled, "POST", self._sched(schedule_id) + "/update", body)
 
-    async def pause_schedule(self, schedule_id: str, body: Json) -> Json:
-        resp: Json = await self.call("POST", self._sched(schedule_id) + "/pause", body)
-        return resp
+    async def pause_schedule(self, schedule_id: str, body: NoteRequest) -> Scheduled:
+        return await self.call_as(Scheduled, "POST", self._sched(schedule_id) + "/pause", body)
 
-    async def unpause_schedule(self, schedule_id: str, body: Json) -> Json:
-        resp: Json = await self.call("POST", self._sched(schedule_id) + "/unpause", body)
-        return resp
+    async def unpause_schedule(self, schedule_id: str, body: NoteRequest) -> Scheduled:
+        return await self.call_as(Scheduled, "POST", self._sched(schedule_id) + "/unpause",
+                                  body)
 
-    async def trigger_schedule(self, schedule_id: str, body: Json) -> Json:
-        resp: Json = await self.call("POST", self._sched(schedule_id) + "/trigger", body)
-        return resp
+    async def trigger_schedule(self, schedule_id: str, body: TriggerRequest) -> Scheduled:
+        return await self.call_as(Scheduled, "POST", self._sched(schedule_id) + "/trigger",
+                                  body)
 
-    async def backfill_schedule(self, schedule_id: str, body: Json) -> Json:
-        resp: Json = await self.call("POST", self._sched(schedule_id) + "/backfill", body)
-        return resp
+    async def backfill_schedule(self, schedule_id: str, body: BackfillRequest) -> Scheduled:
+        return await self.call_as(Scheduled, "POST", self._sched(schedule_id) + "/backfill",
+                                  body)
 
 
 def _run(run_id: str | None) -> dict[str, str]:

@@ -11,16 +11,21 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import msgspec
+
 from plait import errors
-from plait._api import Api, Json
+from plait._api import Api, wire_member
+from plait.protocol import common
+from plait.protocol import schedules as wire
+from plait.protocol.enums import ScheduleOverlap
 from plait.retry import RetryPolicy
 
 __all__ = ["ScheduleAction", "ScheduleDescription", "ScheduleHandle", "ScheduleListEntry",
-           "definition_fields"]
+           "create_request", "schedule_changes", "wire_retry_policy"]
 
 T = TypeVar("T")
 _SECONDS = ("interval", "offset", "catchup_window", "jitter", "execution_timeout")
@@ -36,23 +41,55 @@ def _utc(ts: float) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
-def definition_fields(options: dict[str, Any]) -> Json:
-    """The wire fields of create/update keywords (only those given)."""
+def wire_retry_policy(policy: RetryPolicy | None) -> common.RetryPolicy | None:
+    """A retry policy as requests carry it."""
+    if policy is None:
+        return None
+    return msgspec.convert(policy.to_dict(), common.RetryPolicy)
+
+
+def schedule_changes(options: Mapping[str, Any]) -> wire.ScheduleUpdate:
+    """Create/update keywords in wire units (seconds, Unix timestamps, the wire's retry
+    policy), as the update struct: a keyword not given stays unset."""
     unknown = set(options) - OPTIONS - {"workflow_type", "input"}
     if unknown:
         raise TypeError(f"unknown schedule option(s): {', '.join(sorted(unknown))}")
-    body: Json = {}
+    changes = wire.ScheduleUpdate()
     for key, value in options.items():
         if value is not None and key in _SECONDS and isinstance(value, timedelta):
             value = value.total_seconds()
         elif value is not None and key in _INSTANTS:
-            if not isinstance(value, dt.datetime) or value.tzinfo is None:
-                raise ValueError(f"{key} must be an aware datetime")
-            value = value.timestamp()
+            value = _timestamp(key, value)
         elif isinstance(value, RetryPolicy):
-            value = value.to_dict()
-        body[key] = value
-    return body
+            value = wire_retry_policy(value)
+        elif key == "overlap" and isinstance(value, str):
+            value = wire_member(ScheduleOverlap, value)
+        elif key in ("search_attributes", "memo") and isinstance(value, Mapping):
+            value = dict(value)
+        setattr(changes, key, value)
+    return changes
+
+
+def create_request(schedule_id: str, options: Mapping[str, Any]) -> wire.CreateScheduleRequest:
+    """The create request of ``create_schedule``'s keywords (one given as None is the
+    server's default)."""
+    changes = schedule_changes(options)
+    if not isinstance(changes.workflow_type, str) or not isinstance(changes.task_queue, str):
+        raise TypeError("a schedule needs a workflow type and a task queue")
+    request = wire.CreateScheduleRequest(
+        schedule_id=schedule_id, workflow_type=changes.workflow_type,
+        task_queue=changes.task_queue, request_id=_request_id())
+    for name in changes.__struct_fields__:
+        value = getattr(changes, name)
+        if value is not msgspec.UNSET and value is not None:
+            setattr(request, name, value)
+    return request
+
+
+def _timestamp(key: str, value: object) -> float:
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        raise ValueError(f"{key} must be an aware datetime")
+    return value.timestamp()
 
 
 async def refused_as_value_error(call: Awaitable[T]) -> T:
@@ -76,9 +113,9 @@ class ScheduleAction:
     run_id: str
 
     @staticmethod
-    def from_dict(d: Json) -> ScheduleAction:
-        return ScheduleAction(_utc(d["scheduled_time"]), _utc(d["actual_time"]),
-                              d["workflow_id"], d["run_id"])
+    def from_wire(a: wire.ScheduleAction) -> ScheduleAction:
+        return ScheduleAction(_utc(a.scheduled_time), _utc(a.actual_time), a.workflow_id,
+                              a.run_id)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,20 +141,18 @@ class ScheduleDescription:
     """Due times waiting for a running run to close (buffer and cancel policies)."""
 
     @staticmethod
-    def from_dict(d: Json) -> ScheduleDescription:
-        defn = d["definition"]
-        interval = defn.get("interval")
+    def from_wire(d: wire.ScheduleDescription) -> ScheduleDescription:
+        defn = d.definition
         return ScheduleDescription(
-            schedule_id=d["schedule_id"], workflow_type=defn["workflow_type"],
-            task_queue=defn["task_queue"], cron=defn.get("cron"),
-            interval=timedelta(seconds=interval) if interval is not None else None,
-            timezone=defn.get("timezone", "UTC"), overlap=defn.get("overlap", "skip"),
-            paused=bool(defn.get("paused")), note=defn.get("note", ""),
-            next_action_times=[_utc(t) for t in d["next_action_times"]],
-            recent_actions=[ScheduleAction.from_dict(a) for a in d["recent_actions"]],
-            running_workflow_ids=list(d["running_workflow_ids"]),
-            num_actions=d["num_actions"], num_skipped=d["num_skipped"],
-            remaining_actions=d.get("remaining_actions"), buffered=d.get("buffered", 0))
+            schedule_id=d.schedule_id, workflow_type=defn.workflow_type,
+            task_queue=defn.task_queue, cron=defn.cron,
+            interval=timedelta(seconds=defn.interval) if defn.interval is not None else None,
+            timezone=defn.timezone, overlap=defn.overlap.value, paused=defn.paused,
+            note=defn.note, next_action_times=[_utc(t) for t in d.next_action_times],
+            recent_actions=[ScheduleAction.from_wire(a) for a in d.recent_actions],
+            running_workflow_ids=list(d.running_workflow_ids), num_actions=d.num_actions,
+            num_skipped=d.num_skipped, remaining_actions=d.remaining_actions,
+            buffered=d.buffered)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,9 +163,9 @@ class ScheduleListEntry:
     next_action_time: dt.datetime | None
 
     @staticmethod
-    def from_dict(d: Json) -> ScheduleListEntry:
-        nxt = d.get("next_action_time")
-        return ScheduleListEntry(d["schedule_id"], d["workflow_type"], bool(d["paused"]),
+    def from_wire(e: wire.ScheduleListEntry) -> ScheduleListEntry:
+        nxt = e.next_action_time
+        return ScheduleListEntry(e.schedule_id, e.workflow_type, e.paused,
                                  _utc(nxt) if nxt is not None else None)
 
 
@@ -142,40 +177,48 @@ class ScheduleHandle:
         self.id = schedule_id
 
     async def describe(self) -> ScheduleDescription:
-        return ScheduleDescription.from_dict(await self.api.describe_schedule(self.id))
+        return ScheduleDescription.from_wire(await self.api.describe_schedule(self.id))
 
     async def pause(self, note: str = "") -> None:
         """Due times that pass while paused are skipped, not run on unpause."""
-        await self.api.pause_schedule(self.id, _with_id({"note": note}))
+        await self.api.pause_schedule(self.id, wire.NoteRequest(note=note,
+                                                                request_id=_request_id()))
 
     async def unpause(self, note: str = "") -> None:
-        await self.api.unpause_schedule(self.id, _with_id({"note": note}))
+        await self.api.unpause_schedule(self.id, wire.NoteRequest(note=note,
+                                                                  request_id=_request_id()))
 
     async def trigger(self, overlap: str | None = None) -> list[ScheduleAction]:
         """Start one run now (also while paused), under ``overlap`` or the schedule's own
         policy; the runs started (none when the policy skipped or buffered it)."""
-        resp = await refused_as_value_error(
-            self.api.trigger_schedule(self.id, _with_id({"overlap": overlap})))
-        return [ScheduleAction.from_dict(a) for a in resp.get("started", [])]
+        resp = await refused_as_value_error(self.api.trigger_schedule(
+            self.id, wire.TriggerRequest(overlap=_overlap(overlap), request_id=_request_id())))
+        return [ScheduleAction.from_wire(a) for a in resp.started]
 
     async def backfill(self, start: dt.datetime, end: dt.datetime,
                        overlap: str | None = None) -> list[ScheduleAction]:
         """Act on every due time in ``[start, end)``, in order, now; the runs started."""
-        body = definition_fields({"start_at": start, "end_at": end})
-        resp = await refused_as_value_error(self.api.backfill_schedule(self.id, _with_id({
-            "start": body["start_at"], "end": body["end_at"], "overlap": overlap})))
-        return [ScheduleAction.from_dict(a) for a in resp.get("started", [])]
+        resp = await refused_as_value_error(self.api.backfill_schedule(
+            self.id, wire.BackfillRequest(start=_timestamp("start_at", start),
+                                          end=_timestamp("end_at", end),
+                                          overlap=_overlap(overlap), request_id=_request_id())))
+        return [ScheduleAction.from_wire(a) for a in resp.started]
 
     async def update(self, **changes: Any) -> None:
         """Change only the keywords given (the same as ``create_schedule``'s)."""
-        await refused_as_value_error(
-            self.api.update_schedule(self.id, _with_id(definition_fields(changes))))
+        update = schedule_changes(changes)
+        update.request_id = _request_id()
+        await refused_as_value_error(self.api.update_schedule(self.id, update))
 
     async def delete(self) -> None:
         """Runs already started are not touched."""
         await self.api.delete_schedule(self.id)
 
 
-def _with_id(body: Json) -> Json:
+def _overlap(name: str | None) -> ScheduleOverlap | None:
+    return wire_member(ScheduleOverlap, name) if name is not None else None
+
+
+def _request_id() -> str:
     """Every change carries a request id, so a retry after a lost answer acts once."""
-    return {**body, "request_id": str(uuid.uuid4())}
+    return str(uuid.uuid4())

@@ -15,6 +15,7 @@ import os
 import sys
 from typing import Annotated, Any
 
+import msgspec
 import typer
 
 from plait import errors
@@ -23,7 +24,7 @@ from plait._cli.filters import STATUSES, Filters, parse_filters, parse_search_at
 from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
 from plait._cli.runner import Output, fail, with_client
 from plait._cli.schedules import schedule_app
-from plait.client import Client, WorkflowExecution, WorkflowHandle
+from plait.client import Client, WorkflowExecution, WorkflowExecutionDescription, WorkflowHandle
 
 __all__ = ["app", "main"]
 
@@ -227,13 +228,14 @@ def describe(
     output: OutputOpt = Output.text,
 ) -> None:
     """Status, times, pending activities, every activity attempt, and why it is stuck."""
-    desc = with_client(address, namespace,
-                       lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).describe())
+    wire = with_client(address, namespace,
+                       lambda c: c.api.describe_workflow(workflow_id, run_id))
+    desc = WorkflowExecutionDescription.from_description(wire)
     if output is Output.json:
-        render.print_json(render.describe_json(desc))
+        render.print_json(render.describe_json(desc, wire.result))
         return
     con = render.console()
-    for part in render.describe_view(desc):
+    for part in render.describe_view(desc, wire.result):
         con.print(part)
         con.print()
 
@@ -383,16 +385,16 @@ def ratelimit_list(
     output: OutputOpt = Output.text,
 ) -> None:
     """The namespace's rate limits."""
-    limits = with_client(address, namespace, lambda c: c.list_rate_limits())
+    limits = with_client(address, namespace, lambda c: c.api.list_rate_limits())
     if output == Output.json:
-        typer.echo(json.dumps(limits))
+        typer.echo(json.dumps(msgspec.to_builtins(limits)))
         return
     if not limits:
         typer.echo("no rate limits")
     for lim in limits:
-        typer.echo(f"{lim['task_queue']}\t{lim['activity_type'] or '*'}\t"
-                   f"{lim['per_second']:g}/s\tburst {lim['burst']:g}"
-                   + ("\tper key" if lim["per_key"] else ""))
+        typer.echo(f"{lim.task_queue}\t{lim.activity_type or '*'}\t"
+                   f"{lim.per_second:g}/s\tburst {lim.burst:g}"
+                   + ("\tper key" if lim.per_key else ""))
 
 
 @ratelimit_app.command("delete")

@@ -12,25 +12,48 @@ import datetime as dt
 import enum
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Generic, Required, TypedDict, Unpack, overload
 
+import msgspec
+
 from plait import errors
-from plait._api import Api
+from plait._api import Api, wire_member
 from plait._schedules import (
     ScheduleAction,
     ScheduleDescription,
     ScheduleHandle,
     ScheduleListEntry,
-    definition_fields,
+    create_request,
     refused_as_value_error,
+    wire_retry_policy,
 )
 from plait._typing import R, SelfT, Ts
 from plait.history import History
-from plait.protocol.failure import to_exception
+from plait.protocol import common
+from plait.protocol.common import Memo, SearchAttributes
+from plait.protocol.enums import IdConflictPolicy, IdReusePolicy, UpdateStatus, WorkflowStatus
+from plait.protocol.failure import Failure, to_exception
 from plait.protocol.jsoncodec import dumps_str
 from plait.protocol.payload import decode, encode_args
+from plait.protocol.ratelimits import RateLimit
+from plait.protocol.requests import (
+    CancelRequest,
+    QueryRequest,
+    SignalRequest,
+    StartWorkflowRequest,
+    TerminateRequest,
+    UpdateRequest,
+)
+from plait.protocol.responses import (
+    Attempt,
+    UpdateOutcome,
+    WorkflowDescription,
+    WorkflowOutcome,
+    WorkflowResult,
+    WorkflowSummary,
+)
 from plait.protocol.transport import HttpTransport, Transport
 from plait.retry import RetryPolicy
 from plait.runtime.definitions import workflow_defn_of
@@ -47,6 +70,8 @@ WorkflowUpdateFailedError = errors.UpdateFailedError
 """Temporal's name of :class:`plait.errors.UpdateFailedError`."""
 
 DEFAULT_ADDRESS = "http://127.0.0.1:7233"
+_NOT_FINAL = frozenset({UpdateStatus.REQUESTED, UpdateStatus.ACCEPTED})
+"""Update stages to ask about again."""
 EXECUTE_WAIT = 30.0
 """How long ``execute_workflow``'s start request waits for the result before long-polling."""
 
@@ -79,6 +104,18 @@ def _time(ts: float | None) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(ts, dt.UTC) if ts is not None else None
 
 
+def _utc(ts: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def _failure(f: common.Failure | None) -> Failure | None:
+    """A failure as the public types and :func:`to_exception` carry it: the plain dict."""
+    if f is None:
+        return None
+    plain: Failure = msgspec.to_builtins(f)
+    return plain
+
+
 @dataclasses.dataclass(frozen=True)
 class WorkflowExecution:
     """One run, as ``list_workflows`` returns it."""
@@ -90,13 +127,13 @@ class WorkflowExecution:
     task_queue: str
     start_time: dt.datetime
     close_time: dt.datetime | None
-    search_attributes: dict[str, Any]
+    search_attributes: SearchAttributes
 
     @staticmethod
-    def from_dict(d: dict[str, Any]) -> WorkflowExecution:
-        return WorkflowExecution(d["workflow_id"], d["run_id"], d["workflow_type"],
-                                 d["status"], d["task_queue"], _time(d["start_time"]),  # type: ignore[arg-type]
-                                 _time(d.get("close_time")), d.get("search_attributes") or {})
+    def from_summary(s: WorkflowSummary) -> WorkflowExecution:
+        return WorkflowExecution(s.workflow_id, s.run_id, s.workflow_type, s.status.value,
+                                 s.task_queue, _utc(s.start_time), _time(s.close_time),
+                                 s.search_attributes or {})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +143,7 @@ class PendingActivity:
     attempt: int
     state: str
     """scheduled | started | backing_off | waiting_for_rate_limit"""
-    last_failure: dict[str, Any] | None
+    last_failure: Failure | None
     next_attempt_time: dt.datetime | None
     scheduled_time: dt.datetime | None
 
@@ -120,7 +157,7 @@ class ActivityAttempt:
     ended_at: dt.datetime | None
     outcome: str | None
     """completed | failed | timed_out, or None while it runs"""
-    failure: dict[str, Any] | None
+    failure: Failure | None
     worker: str | None
 
 
@@ -136,33 +173,37 @@ class TaskFailure:
 
 @dataclasses.dataclass(frozen=True)
 class WorkflowExecutionDescription(WorkflowExecution):
-    memo: dict[str, Any] | None
+    memo: Memo | None
     history_length: int
     pending_activities: list[PendingActivity]
     attempts: list[ActivityAttempt]
     last_task_failure: TaskFailure | None
     raw: dict[str, Any]
+    """The description in plain JSON values: every field of the protocol's
+    ``WorkflowDescription`` (null where the server sent none)."""
 
     @staticmethod
-    def from_raw(d: dict[str, Any]) -> WorkflowExecutionDescription:
-        base = WorkflowExecution.from_dict(d)
-        ltf = d.get("last_task_failure")
+    def from_description(d: WorkflowDescription) -> WorkflowExecutionDescription:
+        base = WorkflowExecution.from_summary(d)
+        ltf = d.last_task_failure
         return WorkflowExecutionDescription(
-            **dataclasses.asdict(base), memo=d.get("memo"),
-            history_length=d.get("history_length", 0),
+            **{f.name: getattr(base, f.name) for f in dataclasses.fields(WorkflowExecution)},
+            memo=d.memo, history_length=d.history_length,
             pending_activities=[PendingActivity(
-                p["activity_id"], p["activity_type"], p["attempt"], p["state"],
-                p.get("last_failure"), _time(p.get("next_attempt_time")),
-                _time(p.get("scheduled_time"))) for p in d.get("pending_activities", [])],
-            attempts=[ActivityAttempt(a["activity_id"], a["activity_type"], a["attempt"],
-                                      _time(a.get("started_at")), _time(a.get("ended_at")),
-                                      a.get("outcome"), a.get("failure"), a.get("worker"))
-                      for a in d.get("attempts", [])],
-            last_task_failure=TaskFailure(ltf.get("message", ""), ltf.get("traceback", ""),
-                                          ltf.get("attempts", 0), ltf.get("type", ""))
+                p.activity_id, p.activity_type, p.attempt, p.state.value,
+                _failure(p.last_failure), _time(p.next_attempt_time),
+                _time(p.scheduled_time)) for p in d.pending_activities],
+            attempts=[_attempt(a) for a in d.attempts],
+            last_task_failure=TaskFailure(ltf.message or "", ltf.traceback or "",
+                                          ltf.attempts or 0, ltf.type or "")
             if ltf else None,
-            raw=d,
+            raw=msgspec.to_builtins(d),
         )
+
+
+def _attempt(a: Attempt) -> ActivityAttempt:
+    return ActivityAttempt(a.activity_id, a.activity_type, a.attempt, _time(a.started_at),
+                           _time(a.ended_at), a.outcome, _failure(a.failure), a.worker)
 
 
 def _seconds(value: timedelta | float | None) -> float | None:
@@ -182,15 +223,15 @@ class StartWorkflowOptions(TypedDict, total=False):
     "allow_duplicate_failed_only", "reject_duplicate"."""
     id_conflict_policy: str
     """When the id is running: "fail" (default), "use_existing", "terminate_existing"."""
-    search_attributes: dict[str, Any] | None
-    memo: dict[str, Any] | None
+    search_attributes: Mapping[str, Any] | None
+    memo: Mapping[str, Any] | None
     execution_timeout: timedelta | None
     task_timeout: timedelta
     retry_policy: RetryPolicy | None
     start_signal: Callable[..., Any] | str | None
     """Signal-with-start: this signal is delivered in the workflow's first task."""
     start_signal_args: Sequence[Any]
-    header: dict[str, Any] | None
+    header: Mapping[str, Any] | None
     request_id: str | None
     """Deduplicates a repeated start (a fresh one by default)."""
 
@@ -276,14 +317,14 @@ class Client:
         task_queue: str,
         id_reuse_policy: str = "allow_duplicate",
         id_conflict_policy: str = "fail",
-        search_attributes: dict[str, Any] | None = None,
-        memo: dict[str, Any] | None = None,
+        search_attributes: Mapping[str, Any] | None = None,
+        memo: Mapping[str, Any] | None = None,
         execution_timeout: timedelta | None = None,
         task_timeout: timedelta = timedelta(seconds=10),
         retry_policy: RetryPolicy | None = None,
         start_signal: Callable[..., Any] | str | None = None,
         start_signal_args: Sequence[Any] = (),
-        header: dict[str, Any] | None = None,
+        header: Mapping[str, Any] | None = None,
         request_id: str | None = None,
         wait_result: float = 0.0,
         args: Sequence[Any] = (),
@@ -293,27 +334,27 @@ class Client:
         ``args=[...]`` is Temporal's spelling of several arguments."""
         name, ret_hint = _workflow_name(workflow)
         reuse, conflict = _id_policies(str(id_reuse_policy), str(id_conflict_policy))
-        body = {
-            "workflow_id": id, "workflow_type": name, "task_queue": task_queue,
-            "input": encode_args((*positional, *args)), "id_reuse_policy": reuse,
-            "id_conflict_policy": conflict, "search_attributes": search_attributes,
-            "memo": memo, "execution_timeout": _seconds(execution_timeout),
-            "task_timeout": _seconds(task_timeout), "header": header or {},
-            "request_id": request_id or str(uuid.uuid4()),
-            "retry_policy": retry_policy.to_dict() if retry_policy is not None else None,
-        }
-        if start_signal is not None:
-            body["start_signal"] = {"signal_name": _handler_name(start_signal),
-                                    "input": encode_args(start_signal_args)}
-        if wait_result:
-            body["wait_result"] = wait_result
+        body = StartWorkflowRequest(
+            workflow_id=id, workflow_type=name, task_queue=task_queue,
+            input=encode_args((*positional, *args)), id_reuse_policy=reuse,
+            id_conflict_policy=conflict,
+            search_attributes=dict(search_attributes) if search_attributes is not None
+            else None,
+            memo=dict(memo) if memo is not None else None,
+            execution_timeout=_seconds(execution_timeout), task_timeout=_seconds(task_timeout),
+            header=dict(header or {}), request_id=request_id or str(uuid.uuid4()),
+            retry_policy=wire_retry_policy(retry_policy),
+            start_signal=SignalRequest(signal_name=_handler_name(start_signal),
+                                       input=encode_args(start_signal_args))
+            if start_signal is not None else None,
+            wait_result=wait_result or None)
         try:
-            resp = await self.api.start_workflow(body, wait_result=wait_result)
+            resp = await self.api.start_workflow(body)
         except errors.WorkflowAlreadyStartedError as e:
             raise errors.WorkflowAlreadyStartedError(e.message, workflow_id=id) from None
-        handle: WorkflowHandle[Any] = WorkflowHandle(self, id, resp["run_id"], ret_hint=ret_hint,
-                                                     first_run_id=resp["run_id"])
-        handle._outcome_at_start = resp.get("outcome")
+        handle: WorkflowHandle[Any] = WorkflowHandle(self, id, resp.run_id, ret_hint=ret_hint,
+                                                     first_run_id=resp.run_id)
+        handle._outcome_at_start = resp.outcome
         return handle
 
     @overload
@@ -337,9 +378,9 @@ class Client:
         ``EXECUTE_WAIT`` seconds (the server answers the start with the outcome)."""
         handle = await self._start(workflow, *positional, **options, wait_result=EXECUTE_WAIT)
         outcome = handle._outcome_at_start
-        if outcome and outcome["closed"] and not (outcome["result"] or {}).get(
-                "new_execution_run_id"):
-            return handle._outcome(outcome["result"])
+        if outcome and outcome.closed and outcome.result is not None \
+                and not outcome.result.new_execution_run_id:
+            return handle._outcome(outcome.result)
         return await handle.result()
 
     def get_workflow_handle(self, workflow_id: str, *, run_id: str | None = None,
@@ -359,12 +400,13 @@ class Client:
                              ) -> None:
         """Limit activity starts on a queue (every server and worker shares the budget);
         with ``per_key`` each ``rate_limit_key`` of ``execute_activity`` has its own."""
-        await self.api.set_rate_limit({
-            "task_queue": task_queue, "activity_type": activity_type,
-            "per_second": per_second, "burst": burst, "per_key": per_key})
+        await self.api.set_rate_limit(RateLimit(
+            task_queue=task_queue, activity_type=activity_type, per_second=per_second,
+            burst=burst, per_key=per_key))
 
     async def list_rate_limits(self) -> list[dict[str, Any]]:
-        return await self.api.list_rate_limits()
+        """Every limit, each as ``set_rate_limit`` was given it (plain JSON values)."""
+        return [msgspec.to_builtins(limit) for limit in await self.api.list_rate_limits()]
 
     async def delete_rate_limit(self, task_queue: str, activity_type: str | None = None) -> None:
         await self.api.delete_rate_limit(task_queue, activity_type)
@@ -374,7 +416,7 @@ class Client:
         return AsyncActivityHandle(self, task_token)
 
     async def list_workflows(self, *, workflow_type: str | None = None, status: str | None = None,
-                             search_attributes: dict[str, Any] | None = None,
+                             search_attributes: Mapping[str, Any] | None = None,
                              started_after: dt.datetime | None = None,
                              started_before: dt.datetime | None = None,
                              page_size: int = 500) -> AsyncIterator[WorkflowExecution]:
@@ -387,15 +429,15 @@ class Client:
         params["page_size"] = str(page_size)
         while True:
             page = await self.api.list_workflows(params)
-            for d in page["workflows"]:
-                yield WorkflowExecution.from_dict(d)
-            if not page.get("next_page_token"):
+            for summary in page.workflows:
+                yield WorkflowExecution.from_summary(summary)
+            if not page.next_page_token:
                 return
-            params["next_page_token"] = page["next_page_token"]
+            params["next_page_token"] = page.next_page_token
 
     async def count_workflows(self, *, workflow_type: str | None = None,
                               status: str | None = None,
-                              search_attributes: dict[str, Any] | None = None,
+                              search_attributes: Mapping[str, Any] | None = None,
                               started_after: dt.datetime | None = None,
                               started_before: dt.datetime | None = None) -> int:
         """How many runs :meth:`list_workflows` would give for the same filters."""
@@ -418,13 +460,10 @@ class Client:
         retry_policy. Raises ``ScheduleAlreadyExistsError``, or ``ValueError`` naming an
         invalid field (nothing is stored then)."""
         name, _ = _workflow_name(workflow)
-        body = definition_fields({
+        body = create_request(schedule_id, {
             "workflow_type": name, "input": encode_args(args), "task_queue": task_queue,
             "cron": cron, "interval": interval, "timezone": timezone, "overlap": overlap,
             "catchup_window": catchup_window, **options})
-        body = {k: v for k, v in body.items() if v is not None}
-        body["schedule_id"] = schedule_id
-        body["request_id"] = str(uuid.uuid4())
         await refused_as_value_error(self.api.create_schedule(body))
         return ScheduleHandle(self.api, schedule_id)
 
@@ -436,11 +475,11 @@ class Client:
         params = {"page_size": str(page_size)}
         while True:
             page = await self.api.list_schedules(params)
-            for d in page["schedules"]:
-                yield ScheduleListEntry.from_dict(d)
-            if not page.get("next_page_token"):
+            for entry in page.schedules:
+                yield ScheduleListEntry.from_wire(entry)
+            if not page.next_page_token:
                 return
-            params["next_page_token"] = page["next_page_token"]
+            params["next_page_token"] = page.next_page_token
 
 
 class AsyncActivityHandle:
@@ -468,7 +507,7 @@ class AsyncActivityHandle:
 
 
 def _filter_params(workflow_type: str | None, status: str | None,
-                   search_attributes: dict[str, Any] | None,
+                   search_attributes: Mapping[str, Any] | None,
                    started_after: dt.datetime | None,
                    started_before: dt.datetime | None) -> dict[str, str]:
     params: dict[str, str] = {}
@@ -477,7 +516,7 @@ def _filter_params(workflow_type: str | None, status: str | None,
     if status:
         params["status"] = status
     if search_attributes:
-        params["search_attributes"] = dumps_str(search_attributes)
+        params["search_attributes"] = dumps_str(dict(search_attributes))
     if started_after:
         params["started_after"] = str(started_after.timestamp())
     if started_before:
@@ -494,12 +533,13 @@ def _result_hint(handler: Callable[..., Any] | str, result_type: Any) -> Any:
     return Any if isinstance(handler, str) else hints_of(handler)[1]
 
 
-def _id_policies(reuse: str, conflict: str) -> tuple[str, str]:
+def _id_policies(reuse: str, conflict: str) -> tuple[IdReusePolicy, IdConflictPolicy]:
     """Temporal's reuse policy ``TERMINATE_IF_RUNNING`` is plait's conflict policy
-    ``terminate_existing`` (with duplicates allowed); every other value passes as it is."""
+    ``terminate_existing`` (with duplicates allowed); every other value is plait's own name,
+    and one that is none is the server's 400, as it always was."""
     if reuse == "terminate_if_running":
-        return "allow_duplicate", "terminate_existing"
-    return reuse, conflict
+        return IdReusePolicy.ALLOW_DUPLICATE, IdConflictPolicy.TERMINATE_EXISTING
+    return wire_member(IdReusePolicy, reuse), wire_member(IdConflictPolicy, conflict)
 
 
 def _handler_name(handler: Callable[..., Any] | str) -> str:
@@ -530,7 +570,7 @@ class WorkflowUpdateHandle:
         self.workflow_id = workflow.id
         self.workflow_run_id = run_id
         self._hint = result_type
-        self._final: dict[str, Any] | None = None
+        self._final: UpdateOutcome | None = None
 
     async def result(self) -> Any:
         """The handler's result (waits while it runs); ``UpdateFailedError`` if the
@@ -538,14 +578,14 @@ class WorkflowUpdateHandle:
         return await self.workflow._update_outcome(self._final, self.id, self._hint,
                                                    self.workflow_run_id)
 
-    async def _until_accepted(self, resp: dict[str, Any]) -> dict[str, Any]:
+    async def _until_accepted(self, resp: UpdateOutcome) -> UpdateOutcome:
         """Ask again until the update left the ``requested`` stage. The server's update
         route waits only for the final outcome, so this polls, with backoff (a route that
         waits for acceptance is a server change, noted in ``docs/from-temporal.md``)."""
         from plait._backoff import Backoff
 
         backoff = Backoff(0.01, 0.5)
-        while resp["status"] == "requested":
+        while resp.status is UpdateStatus.REQUESTED:
             await backoff.wait()
             resp = await self.workflow.client.api.update_outcome(
                 self.workflow_id, self.workflow_run_id, self.id, wait=0)
@@ -564,7 +604,7 @@ class WorkflowHandle(Generic[R]):
         self.run_id = run_id
         self.first_run_id = first_run_id
         self._ret_hint = ret_hint
-        self._outcome_at_start: dict[str, Any] | None = None
+        self._outcome_at_start: WorkflowResult | None = None
 
     async def result(self, *, timeout: timedelta | None = None) -> R:
         """Wait for the run to close; its result, or ``WorkflowFailureError`` with the cause."""
@@ -574,37 +614,39 @@ class WorkflowHandle(Generic[R]):
         while True:
             wait = 30.0 if deadline is None else max(0.0, min(30.0, deadline - loop.time()))
             resp = await self.client.api.workflow_result(self.id, run_id, wait=wait)
-            if resp["closed"]:
-                nxt = (resp["result"] or {}).get("new_execution_run_id")
+            if resp.closed:
+                nxt = resp.result.new_execution_run_id if resp.result else None
                 if nxt:  # continued as new, or failed and retried: follow to the last run
                     run_id = nxt
                     continue
-                return self._outcome(resp["result"])
+                return self._outcome(resp.result)
             if deadline is not None and loop.time() >= deadline:
                 raise TimeoutError(f"workflow {self.id} still running")
 
-    def _outcome(self, r: dict[str, Any]) -> R:
-        status = r["status"]
-        if status == "COMPLETED":
-            result: R = decode(r.get("result"), self._ret_hint)
+    def _outcome(self, r: WorkflowOutcome | None) -> R:
+        if r is None:  # closed without an outcome: no server of this protocol answers so
+            raise errors.WorkflowFailureError("workflow closed without an outcome")
+        status = r.status
+        if status is WorkflowStatus.COMPLETED:
+            result: R = decode(r.result, self._ret_hint)
             return result
-        if status == "FAILED":
-            cause: BaseException = to_exception(r.get("failure"))
+        if status is WorkflowStatus.FAILED:
+            cause: BaseException = to_exception(_failure(r.failure))
             raise errors.WorkflowFailureError("workflow failed", cause=cause)
-        if status == "TERMINATED":
+        if status is WorkflowStatus.TERMINATED:
             raise errors.WorkflowFailureError("workflow terminated", cause=errors.TerminatedError(
-                r.get("reason") or "terminated"))
-        if status == "TIMED_OUT":
+                r.reason or "terminated"))
+        if status is WorkflowStatus.TIMED_OUT:
             raise errors.WorkflowFailureError("workflow timed out", cause=errors.TimeoutError(
                 "workflow execution timeout", timeout_type="execution"))
-        if status == "CANCELED":
+        if status is WorkflowStatus.CANCELED:
             raise errors.WorkflowFailureError("workflow cancelled",
                                               cause=errors.CancelledError("cancelled"))
         raise errors.WorkflowFailureError(f"workflow closed as {status}")
 
     async def describe(self) -> WorkflowExecutionDescription:
-        raw = await self.client.api.describe_workflow(self.id, self.run_id)
-        return WorkflowExecutionDescription.from_raw(raw)
+        desc = await self.client.api.describe_workflow(self.id, self.run_id)
+        return WorkflowExecutionDescription.from_description(desc)
 
     async def fetch_history(self) -> History:
         raw = await self.client.api.workflow_history(self.id, self.run_id)
@@ -615,9 +657,9 @@ class WorkflowHandle(Generic[R]):
         """Deliver a signal; it is durable once this returns, and handled in order.
         (``args=[...]``, here and on queries and updates: Temporal's spelling of several
         arguments, after any positional ones.)"""
-        await self.client.api.signal_workflow(
-            self.id, self.run_id, name=_handler_name(signal),
-            input=encode_args((*positional, *args)), request_id=request_id or str(uuid.uuid4()))
+        await self.client.api.signal_workflow(self.id, SignalRequest(
+            signal_name=_handler_name(signal), input=encode_args((*positional, *args)),
+            run_id=self.run_id, request_id=request_id or str(uuid.uuid4())))
 
     async def query(self, query: Callable[..., Any] | str, *positional: Any,
                     timeout: timedelta = timedelta(seconds=10), args: Sequence[Any] = (),
@@ -625,10 +667,10 @@ class WorkflowHandle(Generic[R]):
         """Read the workflow's state through its query handler (answered by a worker, from
         its cache or by replay); nothing is written to the history. The result is decoded
         as ``result_type``, by default the handler's return type."""
-        resp = await self.client.api.query_workflow(
-            self.id, self.run_id, name=_handler_name(query),
-            input=encode_args((*positional, *args)), timeout=timeout.total_seconds())
-        return decode(resp.get("result"), _result_hint(query, result_type))
+        resp = await self.client.api.query_workflow(self.id, QueryRequest(
+            query_name=_handler_name(query), input=encode_args((*positional, *args)),
+            run_id=self.run_id, timeout=timeout.total_seconds()))
+        return decode(resp.result, _result_hint(query, result_type))
 
     async def execute_update(self, update: Callable[..., Any] | str, *positional: Any,
                              id: str | None = None, args: Sequence[Any] = (),
@@ -636,11 +678,11 @@ class WorkflowHandle(Generic[R]):
         """Send an update and wait for its handler's result; ``UpdateFailedError`` if the
         validator rejected it or the handler raised. The id makes it idempotent."""
         uid = id or str(uuid.uuid4())
-        resp = await self.client.api.update_workflow(
-            self.id, self.run_id, update_id=uid, name=_handler_name(update),
-            input=encode_args((*positional, *args)), wait=30)
+        resp = await self.client.api.update_workflow(self.id, UpdateRequest(
+            update_id=uid, update_name=_handler_name(update),
+            input=encode_args((*positional, *args)), run_id=self.run_id, wait=30))
         return await self._update_outcome(resp, uid, _result_hint(update, result_type),
-                                          resp.get("run_id"))
+                                          resp.run_id)
 
     async def get_update_result(self, update_id: str, *, result_type: Any = Any) -> Any:
         """The outcome of an earlier update (waits while it is still running)."""
@@ -656,19 +698,19 @@ class WorkflowHandle(Generic[R]):
         ``await handle.result()`` waits for the handler's result."""
         stage = WorkflowUpdateStage(wait_for_stage)
         uid = id or str(uuid.uuid4())
-        resp = await self.client.api.update_workflow(
-            self.id, self.run_id, update_id=uid, name=_handler_name(update),
-            input=encode_args((*positional, *args)),
-            wait=30 if stage is WorkflowUpdateStage.COMPLETED else 0)
-        handle = WorkflowUpdateHandle(self, uid, resp.get("run_id") or self.run_id,
+        resp = await self.client.api.update_workflow(self.id, UpdateRequest(
+            update_id=uid, update_name=_handler_name(update),
+            input=encode_args((*positional, *args)), run_id=self.run_id,
+            wait=30 if stage is WorkflowUpdateStage.COMPLETED else 0))
+        handle = WorkflowUpdateHandle(self, uid, resp.run_id or self.run_id,
                                       _result_hint(update, result_type))
         if stage is WorkflowUpdateStage.ADMITTED:
             return handle
         if stage is WorkflowUpdateStage.ACCEPTED:
             resp = await handle._until_accepted(resp)
-        if resp["status"] not in ("requested", "accepted"):
+        if resp.status not in _NOT_FINAL:
             handle._final = resp
-            if resp["status"] == "rejected":  # as execute_update would have raised
+            if resp.status is UpdateStatus.REJECTED:  # as execute_update would have raised
                 await handle.result()
         return handle
 
@@ -678,24 +720,25 @@ class WorkflowHandle(Generic[R]):
         return WorkflowUpdateHandle(self, update_id, workflow_run_id or self.run_id,
                                     result_type)
 
-    async def _update_outcome(self, resp: dict[str, Any] | None, uid: str, hint: Any,
+    async def _update_outcome(self, resp: UpdateOutcome | None, uid: str, hint: Any,
                               run_id: str | None = None) -> Any:
         # Poll the run that took the update, even if the workflow has moved on to a new run.
         run = run_id or self.run_id
-        while resp is None or resp["status"] in ("requested", "accepted"):
+        while resp is None or resp.status in _NOT_FINAL:
             resp = await self.client.api.update_outcome(self.id, run, uid, wait=30)
-        if resp["status"] == "completed" and "failure" not in resp:
-            return decode(resp.get("result"), hint)
-        cause = to_exception(resp.get("failure"))
-        what = "rejected" if resp["status"] == "rejected" else "failed"
+        if resp.status is UpdateStatus.COMPLETED and resp.failure is None:
+            return decode(resp.result, hint)
+        cause = to_exception(_failure(resp.failure))
+        what = "rejected" if resp.status is UpdateStatus.REJECTED else "failed"
         raise errors.UpdateFailedError(f"update {uid} {what}", cause=cause)
 
     async def cancel(self, reason: str = "") -> None:
         """Ask the workflow to cancel: it sees ``asyncio.CancelledError`` at its current await
         and may run compensations before it ends as CANCELED."""
-        await self.client.api.cancel_workflow(self.id, self.run_id, reason=reason,
-                                              request_id=str(uuid.uuid4()))
+        await self.client.api.cancel_workflow(self.id, CancelRequest(
+            reason=reason, run_id=self.run_id, request_id=str(uuid.uuid4())))
 
     async def terminate(self, reason: str = "terminated") -> None:
-        await self.client.api.terminate_workflow(self.id, self.run_id, reason=reason,
-                                                 request_id=str(uuid.uuid4()))
+        await self.client.api.terminate_workflow(self.id, TerminateRequest(
+            reason=reason, run_id=self.run_id, request_id=str(uuid.uuid4())))
+

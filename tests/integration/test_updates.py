@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from typing import Any
 
 import pytest
 
 from plait import Worker, activity, workflow
 from plait.errors import ApplicationError, RPCError, UpdateFailedError
+from plait.protocol.responses import UpdateOutcome
 from plait.testing import Replayer, WorkflowEnvironment
 from tests.waiting import NotYet, eventually
 
@@ -120,7 +120,7 @@ async def test_update_survives_worker_restart(env: WorkflowEnvironment, queue: s
     h = await env.client.start_workflow(Cart.run, id="cart-2", task_queue=queue)
     sent = asyncio.create_task(h.execute_update(Cart.set_discount, 20, id="while-down"))
 
-    async def recorded() -> dict[str, Any] | NotYet:
+    async def recorded() -> UpdateOutcome | NotYet:
         try:
             return await env.client.api.update_outcome("cart-2", None, "while-down", wait=0)
         except RPCError as e:
@@ -130,7 +130,7 @@ async def test_update_survives_worker_restart(env: WorkflowEnvironment, queue: s
 
     # No worker yet: the request waits in the run's state, and its caller with it.
     state = await eventually(recorded, what="the update recorded in cart-2's state")
-    assert state["status"] == "requested"
+    assert state.status == "requested"
     assert not sent.done()
     async with Worker(env.client, task_queue=queue, workflows=[Cart], activities=[reprice]):
         assert await asyncio.wait_for(sent, 10) == 800

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable
 
+import msgspec
 import pytest
 
 from plait import Client, Worker, activity, errors
 from plait._backoff import Backoff
+from plait.protocol.common import RetryPolicy
+from plait.protocol.enums import ScheduleOverlap
+from plait.protocol.jsoncodec import dumps
+from plait.protocol.requests import SignalRequest, StartWorkflowRequest, UpdateRequest
+from plait.protocol.schedules import CreateScheduleRequest, ScheduleUpdate
 from plait.protocol.transport import Handler, MockTransport, Request, Response, Unreachable
 
 ODD_ID = "a/b?c#d é"
@@ -24,11 +31,24 @@ def client_of(handler: Handler, *, namespace: str = "default",
     return client, transport
 
 
-def ok(_: Request) -> Response:
-    """One answer that every call of the test below can read."""
-    return Response.of({"workflow_id": ODD_ID, "run_id": "r1", "workflow_type": "W",
-                        "status": "completed", "task_queue": "q", "start_time": 0.0,
-                        "result": {"encoding": "json", "data": 1}, "count": 3})
+DESCRIPTION = {"workflow_id": ODD_ID, "run_id": "r1", "workflow_type": "W",
+               "task_queue": "q", "status": "COMPLETED", "start_time": 0.0,
+               "close_time": 1.0, "search_attributes": {}, "history_length": 5, "memo": None,
+               "pending_activities": [], "attempts": [], "last_task_failure": None,
+               "pending_workflow_task": False,
+               "result": {"status": "COMPLETED", "result": {"encoding": "json", "data": 1}}}
+
+
+def ok(request: Request) -> Response:
+    """What the server answers each call of the test below."""
+    if "/updates/" in request.path:
+        return Response.of({"update_id": "u", "run_id": "r1", "status": "completed",
+                            "result": {"encoding": "json", "data": 1}})
+    if request.path.endswith("/workflow-count"):
+        return Response.of({"count": 3})
+    if request.path.endswith("/signal"):
+        return Response.of({"workflow_id": ODD_ID, "run_id": "r1"})
+    return Response.of(DESCRIPTION)
 
 
 async def test_every_name_is_one_quoted_path_segment() -> None:
@@ -55,12 +75,42 @@ async def test_a_poll_names_its_queue_in_one_segment() -> None:
 
 async def test_a_503_is_retried_with_the_same_request_id() -> None:
     answers = [Response.error(503, "unavailable"), Response.error(503, "unavailable"),
-               Response.of({"run_id": "r1"})]
+               Response.of({"workflow_id": "o-1", "run_id": "r1", "started": True})]
     client, t = client_of(lambda _: answers.pop(0))
     handle = await client.start_workflow("Order", "o-1", id="o-1", task_queue="q")
     assert handle.run_id == "r1" and len(t.requests) == 3
     ids = {r.json()["request_id"] for r in t.requests}
     assert len(ids) == 1 and None not in ids  # one start, deduplicated by the server
+
+
+async def test_a_request_is_the_json_the_server_always_read() -> None:
+    client, t = client_of(lambda _: Response.of(
+        {"workflow_id": "o-1", "run_id": "r1", "started": True}, status=201))
+    await client.start_workflow("Order", {"n": 1}, id="o-1", task_queue="q",
+                                request_id="req-1", search_attributes={"tier": 3})
+    assert t.requests[0].json() == {
+        "workflow_id": "o-1", "workflow_type": "Order", "task_queue": "q",
+        "input": [{"encoding": "json", "data": {"n": 1}}],
+        "id_reuse_policy": "allow_duplicate", "id_conflict_policy": "fail",
+        "search_attributes": {"tier": 3}, "task_timeout": 10.0, "header": {},
+        "request_id": "req-1"}  # absent optional fields: the server's null
+
+
+async def test_an_answer_with_fields_this_client_does_not_know_still_reads() -> None:
+    newer = {**DESCRIPTION, "a_field_from_a_newer_server": {"x": 1}, "pending_activities": [{
+        "activity_id": "1", "activity_type": "a", "attempt": 2, "state": "backing_off",
+        "last_failure": {"message": "no", "type": "E", "new_key": 1}, "also_new": True}]}
+    client, _ = client_of(lambda _: Response.of(newer))
+    desc = await client.get_workflow_handle("w").describe()
+    assert desc.status == "COMPLETED" and desc.history_length == 5
+    assert desc.pending_activities[0].last_failure == {"message": "no", "type": "E"}
+
+
+async def test_an_answer_of_the_wrong_shape_is_a_typed_error_naming_the_route() -> None:
+    client, _ = client_of(lambda _: Response.of({"count": "many"}))
+    with pytest.raises(errors.RPCError, match=r"workflow-count.*\$\.count") as e:
+        await client.count_workflows()
+    assert e.value.code == "bad_response"
 
 
 async def test_an_unreachable_server_is_retried_until_the_window_closes() -> None:
@@ -167,3 +217,26 @@ def test_backoff_doubles_up_to_its_cap_with_jitter() -> None:
     assert b.next() <= 0.15
     with pytest.raises(ValueError):
         Backoff(1.0, 0.5)
+
+
+@pytest.mark.parametrize("message", [
+    StartWorkflowRequest(workflow_id="w", workflow_type="T", task_queue="q", input=[],
+                         start_signal=SignalRequest(signal_name="s", run_id=None),
+                         retry_policy=RetryPolicy(maximum_attempts=0), header={}),
+    CreateScheduleRequest(schedule_id="s", workflow_type="T", task_queue="q",
+                          cron="0 3 * * *", overlap=ScheduleOverlap.BUFFER_ONE, paused=False,
+                          note="", request_id="r"),
+    ScheduleUpdate(cron=None, paused=True, note=""),
+    UpdateRequest(update_id="u", update_name="n", wait=0),
+], ids=lambda m: type(m).__name__)
+def test_a_request_struct_is_written_as_msgspec_writes_it(message: msgspec.Struct) -> None:
+    """Requests go out through orjson (so payload values keep orjson's forms), field by field
+    as msgspec names and omits them: unset fields and, under omit_defaults, defaults."""
+    assert dumps(message) == msgspec.json.encode(message)
+
+
+def test_a_payload_value_inside_a_request_keeps_its_orjson_form() -> None:
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    message = SignalRequest(signal_name="s", input=[{"encoding": "json", "data": when}])
+    assert dumps(message) == (b'{"signal_name":"s","input":[{"encoding":"json",'
+                              b'"data":"2026-01-02T03:04:05+00:00"}]}')

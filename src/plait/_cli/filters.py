@@ -6,11 +6,13 @@ import dataclasses
 import datetime as dt
 import json
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 from plait._cli.runner import fail
+from plait.protocol.common import SearchAttributes
 
-__all__ = ["STATUSES", "Filters", "parse_filters", "parse_search_attribute", "parse_time"]
+__all__ = ["STATUSES", "FilterArgs", "Filters", "parse_filters", "parse_search_attribute",
+           "parse_time"]
 
 STATUSES = ("RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW",
             "TIMED_OUT")
@@ -18,16 +20,29 @@ _AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
+class FilterArgs(TypedDict):
+    """The filter keywords of ``Client.list_workflows`` and ``count_workflows``."""
+
+    workflow_type: str | None
+    status: str | None
+    search_attributes: SearchAttributes | None
+    started_after: dt.datetime | None
+    started_before: dt.datetime | None
+
+
 @dataclasses.dataclass(frozen=True)
 class Filters:
     workflow_type: str | None = None
     status: str | None = None
-    search_attributes: dict[str, Any] | None = None
+    search_attributes: SearchAttributes | None = None
+    """What the user gave with ``--search-attribute KEY=VALUE``."""
     started_after: dt.datetime | None = None
     started_before: dt.datetime | None = None
 
-    def as_kwargs(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+    def as_kwargs(self) -> FilterArgs:
+        return FilterArgs(workflow_type=self.workflow_type, status=self.status,
+                          search_attributes=self.search_attributes,
+                          started_after=self.started_after, started_before=self.started_before)
 
 
 def parse_time(text: str, option: str, *, now: dt.datetime | None = None) -> dt.datetime:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
@@ -21,6 +22,9 @@ from rich.text import Text
 
 from plait.client import WorkflowExecution, WorkflowExecutionDescription
 from plait.history import History, HistoryEvent
+from plait.protocol.enums import WorkflowStatus
+from plait.protocol.failure import Failure
+from plait.protocol.responses import WorkflowOutcome
 
 __all__ = [
     "console",
@@ -62,9 +66,13 @@ def execution_json(w: WorkflowExecution) -> dict[str, Any]:
     return {f.name: getattr(w, f.name) for f in dataclasses.fields(WorkflowExecution)}
 
 
-def describe_json(d: WorkflowExecutionDescription) -> dict[str, Any]:
+def describe_json(d: WorkflowExecutionDescription,
+                  outcome: WorkflowOutcome | None) -> dict[str, Any]:
+    """The description, and ``result``: how the run ended (the attributes of its closing
+    event and its status, as the server keeps them), or null while it runs."""
     out = {k: v for k, v in dataclasses.asdict(d).items() if k != "raw"}
-    out["result"] = d.raw.get("result")
+    out["result"] = None if outcome is None else {
+        k: v for k, v in msgspec.to_builtins(outcome).items() if v is not None}
     return out
 
 
@@ -117,7 +125,7 @@ def _payload(p: Any) -> Any:
     return p
 
 
-def failure_text(f: dict[str, Any] | None) -> str:
+def failure_text(f: Failure | None) -> str:
     """``Type: message`` for a failure and each of its causes, on one line."""
     parts = []
     while f:
@@ -144,11 +152,12 @@ def workflows_table(rows: Iterable[WorkflowExecution]) -> Table:
 
 
 # -- describe -------------------------------------------------------------------------------------
-def describe_view(d: WorkflowExecutionDescription) -> list[RenderableType]:
+def describe_view(d: WorkflowExecutionDescription,
+                  outcome: WorkflowOutcome | None) -> list[RenderableType]:
     parts: list[RenderableType] = [_summary(d)]
-    outcome = _outcome(d)
-    if outcome is not None:
-        parts.append(outcome)
+    ending = _outcome(outcome)
+    if ending is not None:
+        parts.append(ending)
     if d.last_task_failure is not None:
         parts.append(_task_failure(d))
     if d.pending_activities:
@@ -183,16 +192,16 @@ def _summary(d: WorkflowExecutionDescription) -> Table:
     return grid
 
 
-def _outcome(d: WorkflowExecutionDescription) -> RenderableType | None:
-    r = d.raw.get("result")
-    if not r:
+def _outcome(r: WorkflowOutcome | None) -> RenderableType | None:
+    if r is None:
         return None
-    if r.get("status") == "COMPLETED":
-        return Text.assemble(("Result: ", "bold"), _short(_payload(r.get("result")), 2000))
-    if r.get("failure"):
-        return Text.assemble(("Failure: ", "bold red"), failure_text(r["failure"]))
-    if r.get("reason"):
-        return Text.assemble(("Reason: ", "bold"), str(r["reason"]))
+    if r.status is WorkflowStatus.COMPLETED:
+        return Text.assemble(("Result: ", "bold"), _short(_payload(r.result), 2000))
+    if r.failure is not None:
+        return Text.assemble(("Failure: ", "bold red"),
+                             failure_text(msgspec.to_builtins(r.failure)))
+    if r.reason:
+        return Text.assemble(("Reason: ", "bold"), r.reason)
     return None
 
 

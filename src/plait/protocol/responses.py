@@ -6,7 +6,7 @@ forbids unknown fields.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from msgspec import Struct
 
@@ -42,6 +42,14 @@ class WorkflowOutcome(Struct, kw_only=True):
     reason: str | None = None
     timeout_type: str | None = None
     new_execution_run_id: str | None = None
+    details: Any = None
+    """CANCELED: what the cancellation carried."""
+    workflow_type: str | None = None
+    """CONTINUED_AS_NEW: the next run's workflow type."""
+    task_queue: str | None = None
+    """CONTINUED_AS_NEW: the next run's task queue."""
+    input: list[Payload] | None = None
+    """CONTINUED_AS_NEW: the next run's arguments."""
 
 
 class WorkflowResult(Struct, kw_only=True):
