@@ -41,7 +41,7 @@ async def run(n: int) -> float:
     svc = Service(store)
     opened = await svc.write(lambda ctx: sessions.open_session(ctx, NS, OpenSessionRequest(
         task_queue=QUEUE, workflow_types=["W"], activity_types=["a"]), 30.0))
-    sid = opened["session_id"]
+    sid = opened.session_id
     began = time.process_time()
     for i in range(n):
         await _one(svc, sid, f"w{i}")
@@ -57,16 +57,16 @@ async def _one(svc: Service, sid: str, wid: str) -> None:
         command = ScheduleActivityCommand(activity_id=str(step), activity_type="a",
                                           start_to_close_timeout=5, input=[_payload(step)])
         out = await svc.write(lambda ctx, c=command, t=wt: steps.complete_workflow_task(
-            ctx, CompleteWorkflowTaskRequest(token=t["token"], commands=[c],
+            ctx, CompleteWorkflowTaskRequest(token=t.token, commands=[c],
                                              eager_activities=1)))
         [act] = out["activity_tasks"]
         out = await svc.write(lambda ctx, a=act, s=step: results.complete_activity(
-            ctx, CompleteActivityTaskRequest(token=a["token"], result=_payload(s),
+            ctx, CompleteActivityTaskRequest(token=a.token, result=_payload(s),
                                              eager_workflow=True)))
         wt = out["workflow_task"]
     done = CompleteWorkflowCommand(result=_payload(3))
     await svc.write(lambda ctx, t=wt: steps.complete_workflow_task(
-        ctx, CompleteWorkflowTaskRequest(token=t["token"], commands=[done])))
+        ctx, CompleteWorkflowTaskRequest(token=t.token, commands=[done])))
 
 
 if __name__ == "__main__":
