@@ -181,6 +181,8 @@ class WorkflowExecutionDescription(WorkflowExecution):
     raw: dict[str, Any]
     """The description in plain JSON values: every field of the protocol's
     ``WorkflowDescription`` (null where the server sent none)."""
+    start_delay: timedelta | None = None
+    """How long the start held back the first workflow task (``start_delay``)."""
 
     @staticmethod
     def from_description(d: WorkflowDescription) -> WorkflowExecutionDescription:
@@ -198,6 +200,7 @@ class WorkflowExecutionDescription(WorkflowExecution):
                                           ltf.attempts or 0, ltf.type or "")
             if ltf else None,
             raw=msgspec.to_builtins(d),
+            start_delay=timedelta(seconds=d.start_delay) if d.start_delay else None,
         )
 
 
@@ -234,6 +237,9 @@ class StartWorkflowOptions(TypedDict, total=False):
     header: Mapping[str, Any] | None
     request_id: str | None
     """Deduplicates a repeated start (a fresh one by default)."""
+    start_delay: timedelta | None
+    """Create the run now, but run its first workflow task only after this long (a
+    signal-with-start does not cut the wait short)."""
 
 
 class Client:
@@ -328,6 +334,7 @@ class Client:
         request_id: str | None = None,
         wait_result: float = 0.0,
         args: Sequence[Any] = (),
+        start_delay: timedelta | None = None,
     ) -> WorkflowHandle[Any]:
         """:meth:`start_workflow`; ``wait_result`` is :meth:`execute_workflow`'s: the server
         holds the start request up to that many seconds for the result, saving a request.
@@ -347,7 +354,7 @@ class Client:
             start_signal=SignalRequest(signal_name=_handler_name(start_signal),
                                        input=encode_args(start_signal_args))
             if start_signal is not None else None,
-            wait_result=wait_result or None)
+            wait_result=wait_result or None, start_delay=_seconds(start_delay) or None)
         try:
             resp = await self.api.start_workflow(body)
         except errors.WorkflowAlreadyStartedError as e:

@@ -94,6 +94,8 @@ class WorkflowExecutionStartedAttributes(_Attributes, kw_only=True):
     identity: str | None = None
     parent: ParentRef | None = None
     continued_from_run_id: str | None = None
+    start_delay: float | None = None
+    """Seconds the first workflow task waited (the start's `start_delay`)."""
 
 
 class WorkflowExecutionCompletedAttributes(_Attributes, kw_only=True):

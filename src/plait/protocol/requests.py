@@ -77,6 +77,9 @@ class StartWorkflowRequest(Struct, kw_only=True, omit_defaults=True):
     """Also wait up to this many seconds (clamped to 0-60) for the run to close and answer
     with its `outcome` (what `execute_workflow` uses: one request instead of a start and a
     result long-poll). 0 or absent: answer at once."""
+    start_delay: Seconds = None
+    """Create the run now (RUNNING) but hand out its first workflow task only this many
+    seconds later; a signal-with-start on the waiting run does not cut the wait short."""
 
 
 class TerminateRequest(Struct, kw_only=True, omit_defaults=True):

@@ -154,6 +154,8 @@ class WorkflowDescription(WorkflowSummary, kw_only=True):
     pending_workflow_task: bool
     result: WorkflowOutcome | None = None
     """The outcome, once the run is closed."""
+    start_delay: float | None = None
+    """Seconds the start delayed the first workflow task by (`start_delay`), if it did."""
 
 
 class UpdateOutcome(Struct, kw_only=True):

@@ -85,6 +85,7 @@ class Description(TypedDict):
     last_task_failure: TaskFailureInfo | None
     pending_workflow_task: bool
     result: EventAttributes | None
+    start_delay: NotRequired[float]
 
 
 class RunOutcome(TypedDict):

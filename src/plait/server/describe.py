@@ -20,7 +20,7 @@ def describe(txn: Txn, now: float, ns: str, wid: str, rid: str | None) -> Descri
         raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}", code="workflow_not_found")
     tasks = txn.tasks_of_run(ns, wid, row.run_id)
     pending = [activities.pending_info(t, now) for t in tasks if t.kind == "activity"]
-    return {
+    out: Description = {
         "workflow_id": row.workflow_id, "run_id": row.run_id,
         "workflow_type": row.workflow_type, "task_queue": row.task_queue,
         "status": row.status, "start_time": row.start_time, "close_time": row.close_time,
@@ -33,6 +33,9 @@ def describe(txn: Txn, now: float, ns: str, wid: str, rid: str | None) -> Descri
         "pending_workflow_task": row.state.wt is not None,
         "result": row.result if row.status in CLOSED else None,
     }
+    if row.state.start_delay:
+        out["start_delay"] = row.state.start_delay
+    return out
 
 
 def execution_summary(row: ExecutionRow) -> WorkflowSummary:

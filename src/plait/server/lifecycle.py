@@ -40,6 +40,8 @@ class RunSpec:
     identity: str = ""
     first_run_id: str | None = None
     """The chain's first run, when this run continues one."""
+    start_delay: float = 0.0
+    """Seconds before the first workflow task is handed out."""
 
     @classmethod
     def of_start(cls, req: StartWorkflowRequest) -> RunSpec:
@@ -52,7 +54,7 @@ class RunSpec:
                    search_attributes=req.search_attributes or {},
                    execution_timeout=req.execution_timeout, task_timeout=req.task_timeout,
                    retry_policy=req.retry_policy,
-                   identity=req.identity or "")
+                   identity=req.identity or "", start_delay=req.start_delay or 0.0)
 
 
 def start_workflow(ctx: Ctx, ns: str, req: StartWorkflowRequest) -> StartAnswer:
@@ -89,7 +91,9 @@ def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, spec: RunSpec, 
     if deadline is None and spec.execution_timeout:
         deadline = ctx.now + float(spec.execution_timeout)
     state = RunState(task_timeout=task_timeout, deadline=deadline, parent=parent,
-                     first_run_id=spec.first_run_id or rid, attempt=attempt)
+                     first_run_id=spec.first_run_id or rid, attempt=attempt,
+                     start_delay=spec.start_delay)
+    first_task_delay = max(first_task_delay, spec.start_delay)
     if spec.retry_policy:  # a retry starts the same workflow again with its input
         state.retry_policy = spec.retry_policy
         state.input, state.header = spec.input, spec.header
@@ -106,6 +110,7 @@ def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, spec: RunSpec, 
         "parent": parent and {"namespace": parent.namespace, "workflow_id": parent.workflow_id,
                               "run_id": parent.run_id},
         "continued_from_run_id": continued_from,
+        **({"start_delay": spec.start_delay} if spec.start_delay else {}),
     })
     if start_signal is not None:
         run.append(EventType.WORKFLOW_EXECUTION_SIGNALED, start_signal)

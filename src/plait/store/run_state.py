@@ -87,6 +87,8 @@ class RunState(msgspec.Struct, omit_defaults=True):
     """The failing workflow task's latest failure, while it is retried (describe shows it)."""
     updates: dict[str, UpdateEntry] = msgspec.field(default_factory=dict)
     cancel_requested: bool = False
+    start_delay: float = 0.0
+    """Seconds the start held back the first workflow task (describe shows it)."""
 
     @classmethod
     def decode(cls, raw: str | bytes) -> RunState:
