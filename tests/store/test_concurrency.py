@@ -8,14 +8,17 @@ import collections
 import time
 from typing import Any
 
+import msgspec
 import pytest
 
+from plait.protocol.enums import IdConflictPolicy
+from plait.protocol.requests import StartWorkflowRequest
 from plait.server.errors import Conflict
 from plait.server.lifecycle import start_workflow
 from plait.server.run import Ctx
 from plait.server.service import Service
 from plait.store.base import Store, Txn
-from tests.store.test_txn import NS, add_task, execution
+from tests.store.test_txn import NS, add_task, decoded, execution, stored
 
 
 async def test_each_task_is_claimed_exactly_once(store: Store) -> None:
@@ -83,27 +86,29 @@ async def test_changes_to_one_workflow_are_serialized(store: Store) -> None:
         e = ctx.txn.get_execution(NS, "w", "r1")
         assert e is not None
         expected = e.next_event_id
-        ctx.txn.insert_events(NS, "w", "r1", [{"event_id": expected, "writer": n}])
+        ctx.txn.insert_events(NS, "w", "r1", [stored({"event_id": expected, "writer": n})])
         e.next_event_id += 1
-        e.state.input.append(n)  # any part of the state
+        e.state.input.append({"encoding": "json", "data": n})  # any part of the state
         ctx.txn.update_execution(e, expected)
 
     await asyncio.gather(*(service.write(lambda ctx, n=n: append(ctx, n)) for n in range(30)))
-    events = await store.read(lambda t: t.events(NS, "w", "r1"))
+    events = decoded(await store.read(lambda t: t.events(NS, "w", "r1")))
     assert [e["event_id"] for e in events] == list(range(1, 31))
     assert sorted(e["writer"] for e in events) == list(range(30))
     row = await store.read(lambda t: t.get_execution(NS, "w", "r1"))
     assert row is not None and row.next_event_id == 31
-    assert sorted(row.state.input) == list(range(30))  # no lost update of the state
+    assert sorted(p["data"] for p in row.state.input) == list(range(30))  # no lost update
 
 
 @pytest.mark.parametrize("policy", ["fail", "use_existing"])
 async def test_concurrent_starts_of_one_id_start_one_run(store: Store, policy: str) -> None:
     service = Service(store)
-    req = {"workflow_id": "once", "workflow_type": "W", "task_queue": "q",
-           "id_conflict_policy": policy}
+
+    def req() -> StartWorkflowRequest:  # each writer parses its own request
+        return StartWorkflowRequest(workflow_id="once", workflow_type="W", task_queue="q",
+                                    id_conflict_policy=IdConflictPolicy(policy))
     results = await asyncio.gather(
-        *(service.write(lambda ctx: start_workflow(ctx, NS, dict(req))) for _ in range(20)),
+        *(service.write(lambda ctx: start_workflow(ctx, NS, req())) for _ in range(20)),
         return_exceptions=True)
     started = [r for r in results if isinstance(r, dict) and r["started"]]
     assert len(started) == 1
@@ -114,8 +119,9 @@ async def test_concurrent_starts_of_one_id_start_one_run(store: Store, policy: s
         assert all(isinstance(r, dict) and r["run_id"] == started[0]["run_id"] for r in others)
     count = await store.read(lambda t: t.count_executions(NS, {}))
     assert count == 1
-    events = await store.read(lambda t: t.events(NS, "once", started[0]["run_id"]))
-    assert [e["event_id"] for e in events] == [1, 2]
+    run_id = str(started[0]["run_id"])
+    events = await store.read(lambda t: t.events(NS, "once", run_id))
+    assert [msgspec.json.decode(e)["event_id"] for e in events] == [1, 2]
 
 
 async def test_retried_request_ids_on_concurrent_writers(store: Store) -> None:

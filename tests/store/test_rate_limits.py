@@ -12,14 +12,14 @@ from plait.server.admission import admit
 from plait.server.run import Ctx
 from plait.store.base import Store, TaskRow, Txn
 from plait.store.postgres import PostgresStore
-from tests.store.test_txn import NS, execution
+from tests.store.test_txn import NS, activity_data, execution
 
 
 def activity(t: Txn, i: int, atype: str = "sms", key: str | None = None,
              queue: str = "q") -> int:
     return t.insert_task(ns=NS, task_queue=queue, kind="activity", wid="w", rid="r1",
                          ref=f"a{i}", visible_at=0.0,
-                         payload={"activity_type": atype, "rate_limit_key": key})
+                         payload=activity_data(atype, rate_limit_key=key))
 
 
 def claim(now: float, limit: int = 10, queue: str = "q") -> Any:
@@ -61,11 +61,11 @@ async def test_a_limit_spaces_claims_and_waiting_tasks_stay_queued(store: Store)
     await store.write(lambda t: t.set_rate_limit(NS, "q", "sms", 2.0, 1.0))
     got = await store.write(claim(100.0))
     # One sms (the bucket starts full with one token) and the unlimited email.
-    assert sorted(t.payload["activity_type"] for t in got) == ["email", "sms"]
+    assert sorted(t.activity.activity_type for t in got) == ["email", "sms"]
     waiting = [t for t in await store.read(lambda t: t.tasks_of_run(NS, "w", "r1"))
                if t.lease_session is None]
     assert len(waiting) == 4
-    assert all(t.visible_at == 100.5 and t.payload["rate_limited_until"] == 100.5
+    assert all(t.visible_at == 100.5 and t.activity.rate_limited_until == 100.5
                for t in waiting)  # the next token is due in 1/2 s
     assert await store.read(lambda t: t.next_visible(NS, "q", "activity", "s")) == 100.5
     assert await store.write(claim(100.4)) == []  # not visible yet
@@ -82,10 +82,10 @@ async def test_burst_and_per_key_buckets(store: Store) -> None:
     await setup(store, [("sms", "acme")] * 4 + [("sms", "globex")] * 4 + [("sms", None)] * 2)
     await store.write(lambda t: t.set_rate_limit(NS, "q", "sms", 1.0, 3.0, per_key=True))
     got = await store.write(claim(50.0, limit=20))
-    keys = sorted(str(t.payload["rate_limit_key"]) for t in got)
+    keys = sorted(str(t.activity.rate_limit_key) for t in got)
     # Each key's bucket (and the no-key bucket) gives its burst at once, no more.
     assert keys == ["None", "None"] + ["acme"] * 3 + ["globex"] * 3
-    assert [str(t.payload["rate_limit_key"]) for t in await store.write(
+    assert [str(t.activity.rate_limit_key) for t in await store.write(
         claim(51.0, limit=20))] == ["acme", "globex"]
 
 
@@ -94,7 +94,7 @@ async def test_a_type_limit_wins_over_the_queue_wide_one(store: Store) -> None:
     await store.write(lambda t: t.set_rate_limit(NS, "q", None, 1.0, 1.0))
     await store.write(lambda t: t.set_rate_limit(NS, "q", "sms", 1.0, 2.0))
     got = await store.write(claim(10.0))
-    assert sorted(t.payload["activity_type"] for t in got) == ["email", "sms", "sms"]
+    assert sorted(t.activity.activity_type for t in got) == ["email", "sms", "sms"]
 
 
 async def test_eager_claims_take_tokens_too(store: Store) -> None:

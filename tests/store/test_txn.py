@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
+from plait.protocol.common import RetryPolicy
+from plait.protocol.jsoncodec import dumps_str
 from plait.store.attempts import AttemptRow
 from plait.store.base import ConflictError, ExecutionRow, Store, Txn
+from plait.store.history import BufferedEvent, StoredEvent
 from plait.store.run_state import RunState
-from plait.store.sessions import SessionRow
+from plait.store.sessions import SessionInfo, SessionRow
+from plait.store.task_data import (
+    ActivityOptions,
+    ActivityTaskData,
+    QueryAnswer,
+    QueryTaskData,
+    TaskData,
+    TimerData,
+    WorkflowTaskData,
+)
 
 NS = "ns"
 
@@ -22,12 +35,40 @@ def execution(wid: str = "w", rid: str = "r1", **over: Any) -> ExecutionRow:
     return row
 
 
+def activity_data(activity_type: str = "charge", **over: Any) -> ActivityTaskData:
+    """An activity task's payload as the server writes it when the activity is scheduled."""
+    data = ActivityTaskData(
+        activity_type=activity_type, input=[{"encoding": "json", "data": activity_type}],
+        attempt=1, scheduled_event_id=5, scheduled_time=100.0,
+        options=ActivityOptions(start_to_close_timeout=10.0,
+                                retry_policy=RetryPolicy(maximum_attempts=3)),
+        workflow_type="Order", header={"trace": "t-1"})
+    return msgspec.structs.replace(data, **over)
+
+
+def task_data(kind: str, ref: str) -> TaskData:
+    """A payload of the shape the row's kind says, telling ``ref``'s task apart."""
+    if kind == "activity":
+        return activity_data(ref)
+    if kind == "query":
+        return QueryTaskData(query_name=ref, input=[], workflow_type="Order", expires_at=1e12)
+    return WorkflowTaskData(attempt=1 + len(ref), timeout=7.5)
+
+
 def add_task(t: Txn, *, ref: str = "wt", kind: str = "workflow", wid: str = "w",
              rid: str = "r1", queue: str = "q", visible_at: float = 0.0,
              sticky: str | None = None, sticky_until: float | None = None) -> int:
     return t.insert_task(ns=NS, task_queue=queue, kind=kind, wid=wid, rid=rid, ref=ref,
-                         visible_at=visible_at, payload={"ref": ref}, sticky_session=sticky,
-                         sticky_until=sticky_until)
+                         visible_at=visible_at, payload=task_data(kind, ref),
+                         sticky_session=sticky, sticky_until=sticky_until)
+
+
+def stored(event: dict[str, Any]) -> StoredEvent:
+    return StoredEvent(event["event_id"], dumps_str(event))
+
+
+def decoded(events: list[msgspec.Raw]) -> list[Any]:
+    return [msgspec.json.decode(e) for e in events]
 
 
 async def test_executions_insert_get_update_and_current_run(store: Store) -> None:
@@ -89,10 +130,15 @@ async def test_events_in_order_after_a_point(store: Store) -> None:
     await store.write(lambda t: t.insert_execution(execution()))
     evs = [{"event_id": i, "event_type": "X", "attributes": {"i": i, "s": "é"}}
            for i in range(1, 6)]
-    await store.write(lambda t: t.insert_events(NS, "w", "r1", evs))
+    rows = [stored(ev) for ev in evs]
+    await store.write(lambda t: t.insert_events(NS, "w", "r1", rows[:1]))  # one, then many
+    await store.write(lambda t: t.insert_events(NS, "w", "r1", rows[1:]))
     await store.write(lambda t: t.insert_events(NS, "w", "r1", []))
-    assert await store.read(lambda t: t.events(NS, "w", "r1")) == evs
-    assert await store.read(lambda t: t.events(NS, "w", "r1", 3)) == evs[3:]
+    got = await store.read(lambda t: t.events(NS, "w", "r1"))
+    assert decoded(got) == evs
+    # Handed back as the very text that was written (workers get it without a re-encode).
+    assert [bytes(e).decode() for e in got] == [r.data for r in rows]
+    assert decoded(await store.read(lambda t: t.events(NS, "w", "r1", 3))) == evs[3:]
     assert await store.read(lambda t: t.events(NS, "w", "r2")) == []
 
 
@@ -104,27 +150,62 @@ async def test_tasks_insert_get_release_delete(store: Store) -> None:
     task = await store.read(lambda t: t.get_task(a))
     assert task is not None and (task.kind, task.ref, task.visible_at) == ("workflow", "wt", 1.0)
     assert (task.lease_session, task.dispatch_no, task.dispatched_at) == (None, 0, None)
-    assert task.payload == {"ref": "wt"}
+    assert task.payload == task_data("workflow", "wt") and task.workflow.attempt == 3
+    with pytest.raises(TypeError):
+        task.activity  # noqa: B018 - the kind says which shape the payload has
     by_ref = await store.read(lambda t: t.get_task_by_ref(NS, "w", "r1", "activity", "act-1"))
     assert by_ref is not None and by_ref.task_id == b
     assert await store.read(lambda t: t.get_task_by_ref(NS, "w", "r1", "activity", "x")) is None
     assert [t.task_id for t in await store.read(lambda t: t.tasks_of_run(NS, "w", "r1"))] == [a, b]
 
-    await store.write(lambda t: t.update_task_payload(b, {"attempt": 2}))
+    scheduled = await store.read(lambda t: t.get_task(b))
+    assert scheduled is not None and scheduled.activity == activity_data("act-1")
+    second = activity_data("act-1", attempt=2, heartbeat_details=[{"encoding": "json",
+                                                                   "data": 40}],
+                           last_failure={"message": "boom", "type": "ValueError"})
+    await store.write(lambda t: t.update_task_payload(b, second))
     claimed = await store.write(lambda t: t.claim_task_by_id(b, "s1", 5.0))
     assert claimed is not None and claimed.lease_session == "s1" and claimed.dispatch_no == 1
-    assert claimed.dispatched_at == 5.0 and claimed.payload == {"attempt": 2}
+    assert claimed.dispatched_at == 5.0 and claimed.payload == second
     assert await store.write(lambda t: t.claim_task_by_id(b, "s2", 6.0)) is None  # leased
     assert [t.task_id for t in await store.read(lambda t: t.leased_tasks("s1"))] == [b]
 
-    await store.write(lambda t: t.release_task(b, 9.0, {"attempt": 3}))
+    third = activity_data("act-1", attempt=3, rate_limit_key="acme", rate_limited_until=9.0,
+                          cancel_requested=True)
+    await store.write(lambda t: t.release_task(b, 9.0, third))
     released = await store.read(lambda t: t.get_task(b))
     assert released is not None and released.lease_session is None
-    assert (released.visible_at, released.payload, released.dispatch_no) == (9.0, {"attempt": 3}, 1)
+    assert (released.visible_at, released.payload, released.dispatch_no) == (9.0, third, 1)
     assert await store.read(lambda t: t.leased_tasks("s1")) == []
 
     await store.write(lambda t: t.delete_task(a))
     assert await store.read(lambda t: t.get_task(a)) is None
+
+
+async def test_each_kind_of_task_keeps_its_payload_shape(store: Store) -> None:
+    """The row's kind says how its payload is read; each shape round-trips whole."""
+    await store.write(lambda t: t.insert_execution(execution()))
+    payloads: dict[str, TaskData] = {
+        "workflow": WorkflowTaskData(attempt=4, timeout=2.5),
+        "activity": activity_data("ship", attempt=2, rate_limit_key="k",
+                                  last_failure={"message": "late", "type": "Timeout"}),
+        "query": QueryTaskData(query_name="status", input=[{"encoding": "json", "data": 1}],
+                               workflow_type="Order", expires_at=120.0,
+                               answer=QueryAnswer(result={"encoding": "json", "data": "ok"}))}
+    ids = {}
+    for kind, payload in payloads.items():
+        ids[kind] = await store.write(lambda t, kind=kind, payload=payload: t.insert_task(
+            ns=NS, task_queue="q", kind=kind, wid="w", rid="r1", ref=kind, visible_at=0.0,
+            payload=payload))
+    rows = {kind: await store.read(lambda t, i=i: t.get_task(i)) for kind, i in ids.items()}
+    assert {kind: row.payload for kind, row in rows.items() if row} == payloads
+    wt, act, query = rows["workflow"], rows["activity"], rows["query"]
+    assert wt is not None and act is not None and query is not None
+    assert (wt.workflow, act.activity, query.query) == (
+        payloads["workflow"], payloads["activity"], payloads["query"])
+    for row, wrong in ((wt, "query"), (act, "workflow"), (query, "activity")):
+        with pytest.raises(TypeError, match="not a"):
+            getattr(row, wrong)
 
 
 async def test_claim_respects_visibility_queue_kind_limit_and_order(store: Store) -> None:
@@ -177,18 +258,20 @@ async def test_clear_sticky_hands_tasks_to_anyone(store: Store) -> None:
 async def test_timers_upsert_get_due_claim_next_delete(store: Store) -> None:
     await store.write(lambda t: t.insert_execution(execution()))
     assert await store.read(lambda t: t.next_timer()) is None
-    await store.write(lambda t: t.set_timer(NS, "w", "r1", "user", "t1", 30.0, {"x": 1}))
+    await store.write(lambda t: t.set_timer(NS, "w", "r1", "user", "t1", 30.0,
+                                            TimerData(attempt=1)))
     await store.write(lambda t: t.set_timer(NS, "w", "r1", "user", "t2", 10.0))
-    await store.write(lambda t: t.set_timer(NS, "w", "r1", "user", "t1", 20.0, {"x": 2}))
+    await store.write(lambda t: t.set_timer(NS, "w", "r1", "user", "t1", 20.0,
+                                            TimerData(started_event_id=7)))
     tm = await store.read(lambda t: t.get_timer(NS, "w", "r1", "user", "t1"))
-    assert tm is not None and (tm.fire_at, tm.data) == (20.0, {"x": 2})
+    assert tm is not None and (tm.fire_at, tm.data) == (20.0, TimerData(started_event_id=7))
     assert await store.read(lambda t: t.get_timer(NS, "w", "r1", "user", "zz")) is None
     assert await store.read(lambda t: t.next_timer()) == 10.0
     due = await store.read(lambda t: t.due_timers(25.0, 10))
     assert [(d.ref, d.fire_at) for d in due] == [("t2", 10.0), ("t1", 20.0)]
     assert [d.ref for d in await store.read(lambda t: t.due_timers(25.0, 1))] == ["t2"]
     claimed = await store.write(lambda t: t.claim_due_timers(15.0, 10))
-    assert [(d.ref, d.kind, d.data) for d in claimed] == [("t2", "user", {})]
+    assert [(d.ref, d.kind, d.data) for d in claimed] == [("t2", "user", TimerData())]
     await store.write(lambda t: t.delete_timer(NS, "w", "r1", "user", "t2"))
     assert await store.read(lambda t: t.next_timer()) == 20.0
 
@@ -200,7 +283,7 @@ async def test_closing_a_run_drops_its_work_and_retention_drops_the_rest(store: 
         await store.write(lambda t, wid=wid: add_task(t, wid=wid))
         await store.write(lambda t, wid=wid: t.set_timer(NS, wid, "r1", "user", "t", 5.0))
         await store.write(lambda t, wid=wid: t.insert_events(
-            NS, wid, "r1", [{"event_id": 1, "event_type": "X"}]))
+            NS, wid, "r1", [stored({"event_id": 1, "event_type": "X"})]))
         await store.write(lambda t, wid=wid: t.open_attempt(
             NS, wid, "r1", "a", 1, "A", started_at=1.0, worker="s"))
     await store.write(lambda t: t.delete_run_work(NS, "w", "r1"))
@@ -232,11 +315,15 @@ async def test_closing_a_run_drops_its_work_and_retention_drops_the_rest(store: 
 async def test_buffered_events_come_back_in_order_once(store: Store) -> None:
     await store.write(lambda t: t.insert_execution(execution()))
     await store.write(lambda t: t.insert_execution(execution(wid="other")))
+    def signal(n: int) -> BufferedEvent:
+        return BufferedEvent("WORKFLOW_EXECUTION_SIGNALED",
+                             {"signal_name": "go", "input": [{"encoding": "json", "data": n}]},
+                             ts=10.0 + n)
     for seq in (1, 2, 3):
-        await store.write(lambda t, seq=seq: t.buffer_event(NS, "w", "r1", seq, {"n": seq}))
-    await store.write(lambda t: t.buffer_event(NS, "other", "r1", 1, {"n": 9}))
+        await store.write(lambda t, seq=seq: t.buffer_event(NS, "w", "r1", seq, signal(seq)))
+    await store.write(lambda t: t.buffer_event(NS, "other", "r1", 1, signal(9)))
     assert await store.write(lambda t: t.take_buffered_events(NS, "w", "r1")) == [
-        {"n": 1}, {"n": 2}, {"n": 3}]
+        signal(1), signal(2), signal(3)]
     assert await store.write(lambda t: t.take_buffered_events(NS, "w", "r1")) == []
     await store.write(lambda t: t.delete_run_work(NS, "other", "r1", buffered=True))
     assert await store.write(lambda t: t.take_buffered_events(NS, "other", "r1")) == []
@@ -253,23 +340,26 @@ async def test_attempt_log(store: Store) -> None:
     await store.write(lambda t: t.open_attempt(*key, 1, "A", started_at=1.0, worker="s1"))
     await store.write(lambda t: t.open_attempt(*key, 1, "A", started_at=2.0, worker="s2"))
     # ... which its end closes, keeping who started it and when.
-    await store.write(end(1, 3.0, "failed", {"m": 1}))
+    failure = {"message": "card declined", "type": "PaymentError", "non_retryable": False}
+    await store.write(end(1, 3.0, "failed", failure))
     await store.write(end(1, 4.0, "completed", None))  # ended already: ignored
     # Any other attempt's row is written whole when it ends.
     await store.write(end(2, 5.0, "completed", None))
     rows = await store.read(lambda t: t.attempts_of_run(NS, "w", "r1"))
     assert rows == [AttemptRow("a", 2, "A", 1.5, 5.0, "completed", None, "s9"),
-                    AttemptRow("a", 1, "A", 2.0, 3.0, "failed", {"m": 1}, "s2")]
+                    AttemptRow("a", 1, "A", 2.0, 3.0, "failed", failure, "s2")]
 
 
 async def test_sessions(store: Store) -> None:
+    info = SessionInfo(task_queue="q", identity="me", workflow_types=["Order"],
+                       activity_types=["charge", "refund"])
+
     def open_(sid: str, expires: float) -> Any:
-        return lambda t: t.upsert_session(sid, NS, "q", "me", {"task_queue": "q"},
-                                          expires_at=expires)
+        return lambda t: t.upsert_session(sid, NS, "q", "me", info, expires_at=expires)
     await store.write(open_("s1", 10.0))
     await store.write(open_("s2", 20.0))
     row = await store.read(lambda t: t.get_session("s1"))
-    assert row == SessionRow("s1", NS, "q", "me", {"task_queue": "q"}, 10.0)
+    assert row == SessionRow("s1", NS, "q", "me", info, 10.0)
     assert await store.read(lambda t: t.next_session_expiry()) == 10.0
     assert await store.write(lambda t: t.renew_session("s1", 30.0))
     assert not await store.write(lambda t: t.renew_session("nobody", 30.0))
@@ -379,18 +469,22 @@ async def test_reads_in_a_transaction_see_its_own_writes(store: Store) -> None:
 
         task_id = add_task(t, kind="activity", ref="act")
         task = t.get_task(task_id)
-        assert task is not None and task.lease_session is None and task.payload == {"ref": "act"}
-        task.payload["ref"] = "changed"  # not the stored row either
+        assert task is not None and task.lease_session is None
+        assert task.payload == activity_data("act")
+        task.activity.activity_type = "changed"  # not the stored row either
+        task.activity.input.append({"encoding": "json", "data": "changed"})
         claimed = t.claim_task_by_id(task_id, "s", 1.0)
         assert claimed is not None and claimed.dispatch_no == 1
         now = t.get_task(task_id)
-        assert now is not None and now.lease_session == "s" and now.payload == {"ref": "act"}
+        assert now is not None and now.lease_session == "s"
+        assert now.payload == activity_data("act")
         t.hand_task_over(task_id, "other")
         now = t.get_task(task_id)
         assert now is not None and now.lease_session == "other"
-        t.release_task(task_id, 3.0, {"attempt": 2})
+        t.release_task(task_id, 3.0, activity_data("act", attempt=2))
         now = t.get_task(task_id)
-        assert now is not None and now.lease_session is None and now.payload == {"attempt": 2}
+        assert now is not None and now.lease_session is None
+        assert now.payload == activity_data("act", attempt=2)
         t.delete_task(task_id)
         assert t.get_task(task_id) is None
         assert t.tasks_of_run(NS, "w", "r1") == []
@@ -428,7 +522,9 @@ async def test_orphaned_tasks_are_those_leased_to_a_session_that_is_gone(store: 
     ghost = await store.write(lambda t: add_task(t, ref="a", kind="activity"))
     alive = await store.write(lambda t: add_task(t, ref="b", kind="activity"))
     handed = await store.write(lambda t: add_task(t, ref="c", kind="activity"))
-    await store.write(lambda t: t.upsert_session("alive", NS, "q", "me", {}, expires_at=99.0))
+    await store.write(lambda t: t.upsert_session("alive", NS, "q", "me",
+                                                 SessionInfo(task_queue="q", identity="me"),
+                                                 expires_at=99.0))
     await store.write(lambda t: t.claim_task_by_id(ghost, "ghost", 1.0))
     await store.write(lambda t: t.claim_task_by_id(alive, "alive", 1.0))
     await store.write(lambda t: t.claim_task_by_id(handed, "alive", 1.0))
