@@ -11,6 +11,7 @@ from plait.server.effects import Effects
 from plait.server.ledger import SessionLedger
 from plait.server.run import Ctx
 from plait.server.service import Service
+from plait.store.sessions import SessionInfo
 
 
 class Store:
@@ -53,7 +54,7 @@ async def test_a_rolled_back_change_leaves_no_trace() -> None:
 
     def lease_then_fail(ctx: Ctx) -> None:
         ctx.effects.leased("s")
-        ctx.effects.session_infos["s"] = {"task_queue": "q"}
+        ctx.effects.session_infos["s"] = SessionInfo(task_queue="q", identity="me")
         raise RuntimeError("the transaction fails")
     with pytest.raises(RuntimeError):
         await service.write(lease_then_fail)

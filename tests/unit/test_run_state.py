@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from plait.protocol.common import RetryPolicy
+from plait.protocol.responses import TaskFailureInfo
+from plait.store.history import BufferedEvent
 from plait.store.run_state import ChildLink, ParentLink, RunState, UpdateEntry, WorkflowTaskRef
 
 
@@ -10,8 +13,11 @@ def test_a_round_trip_through_json_is_exact() -> None:
         wt=WorkflowTaskRef(7, 5, 2), upto=4, sticky="s-1", deadline=99.5,
         parent=ParentLink("default", "p", "pr", "3", 12),
         children={"1": ChildLink("c", "cr", "abandon")}, first_run_id="r0", attempt=2,
-        retry_policy={"maximum_attempts": 3}, input=[{"encoding": "json", "data": 1}],
-        buffered=2, last_task_failure={"message": "boom"},
+        retry_policy=RetryPolicy(maximum_attempts=3), input=[{"encoding": "json", "data": 1}],
+        header={"trace": "t-1"}, buffered=2,
+        buffer=[BufferedEvent("TIMER_FIRED", {"timer_id": "1"}, 3.5)],
+        last_wt_scheduled_event_id=6,
+        last_task_failure=TaskFailureInfo(message="boom", type="KeyError", attempts=2),
         updates={"u": UpdateEntry("set", "completed", None, {}, {"encoding": "json",
                                                                   "data": 5})},
         cancel_requested=True)
@@ -29,7 +35,8 @@ def test_a_row_of_an_older_version_loads() -> None:
                        "u3": {"name": "", "status": "completed", "result": None}}}
     state = RunState.from_json(old)
     assert state.wt == WorkflowTaskRef(3, 2, 1) and state.task_timeout == 10.0
-    assert state.buffer and state.buffered == 0 and not state.cancel_requested
+    assert state.buffer == [BufferedEvent("TIMER_FIRED", {}, 1.0)]
+    assert state.buffered == 0 and not state.cancel_requested
     assert state.children == {"1": ChildLink("c", "cr", "terminate")}
     assert state.updates["u1"] == UpdateEntry("n", "requested", [], {})
     assert state.updates["u3"].status == "completed" and state.updates["u3"].result is None

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from plait.protocol.commands import (
@@ -28,6 +29,7 @@ from plait.protocol.completions import (
 from plait.protocol.enums import ParentClosePolicy
 from plait.protocol.requests import StartWorkflowRequest
 from plait.protocol.sessions import OpenSessionRequest
+from plait.protocol.tasks import ActivityTask
 from plait.server import closing, dispatch, lifecycle, results, sessions, steps
 from plait.server.errors import Conflict
 from plait.server.run import Ctx
@@ -53,14 +55,30 @@ async def session(svc: Service) -> str:
     return str(out["session_id"])
 
 
-async def claim(svc: Service, sid: str, kind: str) -> list[dict[str, Any]]:
+async def claim(svc: Service, sid: str, kind: str) -> list[dispatch.Dispatched]:
     return await svc.write(lambda ctx: dispatch.claim(ctx, NS, QUEUE, kind, sid, 10))
+
+
+async def workflow_tasks(svc: Service, sid: str) -> list[dispatch.OutgoingWorkflowTask]:
+    tasks = await claim(svc, sid, "workflow")
+    assert all(isinstance(t, dispatch.OutgoingWorkflowTask) for t in tasks), tasks
+    return [t for t in tasks if isinstance(t, dispatch.OutgoingWorkflowTask)]
+
+
+async def activity_tasks(svc: Service, sid: str) -> list[ActivityTask]:
+    tasks = await claim(svc, sid, "activity")
+    assert all(isinstance(t, ActivityTask) for t in tasks), tasks
+    return [t for t in tasks if isinstance(t, ActivityTask)]
+
+
+def types_of(events: list[msgspec.Raw]) -> list[str]:
+    return [msgspec.json.decode(e)["event_type"] for e in events]
 
 
 async def event_types(svc: Service, wid: str) -> list[str]:
     def read(t: Any) -> list[str]:
         rid = t.current_run(NS, wid)
-        return [e["event_type"] for e in t.events(NS, wid, rid)]
+        return types_of(t.events(NS, wid, rid))
     return await svc.store.read(read)
 
 
@@ -78,20 +96,20 @@ async def test_a_workflow_with_one_activity_runs_to_completion(service: Service)
     sid = await session(service)
     started = await service.write(start("w1"))
     assert started["started"]
-    [wt] = await claim(service, sid, "workflow")
-    assert [e["event_type"] for e in wt["events"]][:2] == [
+    [wt] = await workflow_tasks(service, sid)
+    assert types_of(wt.events)[:2] == [
         "WORKFLOW_EXECUTION_STARTED", "WORKFLOW_TASK_SCHEDULED"]
     schedule = ScheduleActivityCommand(activity_id="1", activity_type="charge",
                                        start_to_close_timeout=10)
     await service.write(lambda ctx: steps.complete_workflow_task(
-        ctx, completion(wt["token"], schedule)))
-    [act] = await claim(service, sid, "activity")
+        ctx, completion(wt.token, schedule)))
+    [act] = await activity_tasks(service, sid)
     await service.write(lambda ctx: results.complete_activity(ctx, CompleteActivityTaskRequest(
-        token=act["token"], result={"encoding": "json", "data": "ok"})))
-    [wt2] = await claim(service, sid, "workflow")
+        token=act.token, result={"encoding": "json", "data": "ok"})))
+    [wt2] = await workflow_tasks(service, sid)
     done = CompleteWorkflowCommand(result={"encoding": "json", "data": "done"})
     await service.write(lambda ctx: steps.complete_workflow_task(
-        ctx, completion(wt2["token"], done)))
+        ctx, completion(wt2.token, done)))
     assert await event_types(service, "w1") == [
         "WORKFLOW_EXECUTION_STARTED", "WORKFLOW_TASK_SCHEDULED", "WORKFLOW_TASK_STARTED",
         "WORKFLOW_TASK_COMPLETED", "ACTIVITY_TASK_SCHEDULED", "ACTIVITY_TASK_STARTED",
@@ -105,24 +123,24 @@ async def test_a_workflow_with_one_activity_runs_to_completion(service: Service)
 async def test_a_stale_token_is_refused_and_changes_nothing(service: Service) -> None:
     sid = await session(service)
     await service.write(start("w2"))
-    [wt] = await claim(service, sid, "workflow")
+    [wt] = await workflow_tasks(service, sid)
     await service.write(lambda ctx: steps.fail_workflow_task(ctx, FailWorkflowTaskRequest(
-        token=wt["token"], failure=Failure(message="bug"))))
+        token=wt.token, failure=Failure(message="bug"))))
     before = await event_types(service, "w2")
     with pytest.raises(Conflict, match="no longer owned"):
         await service.write(lambda ctx: steps.complete_workflow_task(
-            ctx, completion(wt["token"])))
+            ctx, completion(wt.token)))
     assert await event_types(service, "w2") == before
 
 
 async def test_terminating_a_parent_terminates_its_child(service: Service) -> None:
     sid = await session(service)
     parent = await service.write(start("parent"))
-    [wt] = await claim(service, sid, "workflow")
+    [wt] = await workflow_tasks(service, sid)
     child = StartChildWorkflowCommand(seq="1", workflow_id="child", workflow_type="Order",
                                       parent_close_policy=ParentClosePolicy.TERMINATE)
     await service.write(lambda ctx: steps.complete_workflow_task(
-        ctx, completion(wt["token"], child)))
+        ctx, completion(wt.token, child)))
     row = await service.store.read(lambda t: t.get_execution(NS, "parent", parent["run_id"]))
     assert row is not None and list(row.state.children) == ["1"]
     await service.write(lambda ctx: closing.terminate(ctx, NS, "parent", None, "done"))
@@ -149,10 +167,10 @@ async def test_a_task_leased_to_a_session_that_no_longer_exists_is_handed_out_ag
     expiry never sees. The next expiry sweep hands it out again."""
     sid = await session(service)
     await service.write(start("orphan"))
-    [wt] = await claim(service, sid, "workflow")
+    [wt] = await workflow_tasks(service, sid)
     await service.write(lambda ctx: ctx.txn.delete_session(sid))  # the race's outcome
     await service.write(lambda ctx: sessions.expire_due(ctx))
     other = await session(service)
-    [again] = await claim(service, other, "workflow")
-    assert again["token"] != wt["token"]
+    [again] = await workflow_tasks(service, other)
+    assert again.token != wt.token
     assert "WORKFLOW_TASK_TIMED_OUT" in await event_types(service, "orphan")
