@@ -18,6 +18,7 @@ from plait.server.lifecycle import start_workflow
 from plait.server.run import Ctx
 from plait.server.service import Service
 from plait.store.base import Store, Txn
+from plait.store.search_index import ListFilter
 from tests.store.test_txn import NS, add_task, decoded, execution, stored
 
 
@@ -117,7 +118,7 @@ async def test_concurrent_starts_of_one_id_start_one_run(store: Store, policy: s
         assert all(isinstance(r, Conflict) for r in others), others
     else:
         assert all(isinstance(r, dict) and r["run_id"] == started[0]["run_id"] for r in others)
-    count = await store.read(lambda t: t.count_executions(NS, {}))
+    count = await store.read(lambda t: t.count_executions(NS, ListFilter()))
     assert count == 1
     run_id = str(started[0]["run_id"])
     events = await store.read(lambda t: t.events(NS, "once", run_id))

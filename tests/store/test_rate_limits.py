@@ -8,6 +8,7 @@ import asyncio
 import time
 from typing import Any
 
+from plait.protocol.ratelimits import RateLimit as WireLimit
 from plait.server.admission import admit
 from plait.server.run import Ctx
 from plait.store.base import Store, TaskRow, Txn
@@ -46,10 +47,9 @@ async def test_set_list_replace_delete(store: Store) -> None:
     await store.write(lambda t: t.set_rate_limit(NS, "q", None, 5.0, 3.0, per_key=True))
     await store.write(lambda t: t.set_rate_limit(NS, "q", "sms", 4.0, 2.0))  # replaces
     assert await store.read(lambda t: t.rate_limits(NS)) == [
-        {"task_queue": "q", "activity_type": None, "per_second": 5.0, "burst": 3.0,
-         "per_key": True},
-        {"task_queue": "q", "activity_type": "sms", "per_second": 4.0, "burst": 2.0,
-         "per_key": False}]
+        WireLimit(task_queue="q", activity_type=None, per_second=5.0, burst=3.0, per_key=True),
+        WireLimit(task_queue="q", activity_type="sms", per_second=4.0, burst=2.0,
+                  per_key=False)]
     assert await store.write(lambda t: t.delete_rate_limit(NS, "q", "sms"))
     assert not await store.write(lambda t: t.delete_rate_limit(NS, "q", "sms"))
     assert len(await store.read(lambda t: t.rate_limits(NS))) == 1

@@ -12,6 +12,7 @@ from plait.server import schedule_actions, schedules
 from plait.server.run import Ctx
 from plait.server.schedule_spec import workflow_id_for
 from plait.store.base import Store, Txn
+from plait.store.search_index import ListFilter
 
 NS = "default"
 T0 = 1_800_000_000.0  # a multiple of 60: due times fall on it
@@ -28,7 +29,7 @@ async def fire(store: Store, now: float) -> int:
 
 
 def run_ids(t: Txn) -> list[str]:
-    return sorted(e.workflow_id for e in t.list_executions(NS, {}, 1000, None))
+    return sorted(e.workflow_id for e in t.list_executions(NS, ListFilter(), 1000, None))
 
 
 async def test_catch_up_after_downtime(store: Store) -> None:
@@ -68,7 +69,7 @@ async def test_a_due_time_decided_twice_starts_once(store: Store) -> None:
 async def test_started_runs_carry_the_schedule_id(store: Store) -> None:
     await create(store, T0 + 1, search_attributes={"team": "ops"})
     await fire(store, T0 + 61)
-    rows = await store.read(lambda t: t.list_executions(NS, {}, 10, None))
+    rows = await store.read(lambda t: t.list_executions(NS, ListFilter(), 10, None))
     assert [r.search_attributes for r in rows] == [{"team": "ops", "ScheduleId": "s"}]
 
 

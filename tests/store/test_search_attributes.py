@@ -14,7 +14,7 @@ from plait.store.base import ExecutionRow, Store, Txn
 from plait.store.postgres import PostgresStore
 from plait.store.queries import migrations
 from plait.store.run_state import RunState
-from plait.store.search_index import index_value
+from plait.store.search_index import ListFilter, index_value
 from plait.store.sqlite import SQLiteStore
 
 NS = "ns"
@@ -36,13 +36,13 @@ async def insert(store: Store, *rows: ExecutionRow) -> None:
 async def ids(store: Store, attrs: dict[str, Any], limit: int = 100,
               **filters: Any) -> list[str]:
     rows = await store.read(lambda t: t.list_executions(
-        NS, {**filters, "search_attributes": attrs}, limit, None))
+        NS, ListFilter(**filters, search_attributes=attrs), limit, None))
     return [r.workflow_id for r in rows]
 
 
 async def count(store: Store, attrs: dict[str, Any], **filters: Any) -> int:
     return await store.read(lambda t: t.count_executions(
-        NS, {**filters, "search_attributes": attrs}))
+        NS, ListFilter(**filters, search_attributes=attrs)))
 
 
 async def test_filters_by_attributes_with_the_other_filters(store: Store) -> None:
@@ -72,14 +72,14 @@ async def test_filtered_pages_follow_the_list_order(store: Store) -> None:
                           for i in range(24)))
     want = await ids(store, {"k": "x"})
     assert len(want) == 18
-    unfiltered = await store.read(lambda t: t.list_executions(NS, {}, 100, None))
+    unfiltered = await store.read(lambda t: t.list_executions(NS, ListFilter(), 100, None))
     assert want == [r.workflow_id for r in unfiltered
                     if r.search_attributes["k"] == "x"]
     got: list[str] = []
     after = None
     while True:
         page = await store.read(lambda t, after=after: t.list_executions(
-            NS, {"search_attributes": {"k": "x"}}, 5, after))
+            NS, ListFilter(search_attributes={"k": "x"}), 5, after))
         got += [r.workflow_id for r in page]
         if len(page) < 5:
             break

@@ -13,6 +13,7 @@ from plait.store.attempts import AttemptRow
 from plait.store.base import ConflictError, ExecutionRow, Store, Txn
 from plait.store.history import BufferedEvent, StoredEvent
 from plait.store.run_state import RunState
+from plait.store.search_index import ListFilter
 from plait.store.sessions import SessionInfo, SessionRow
 from plait.store.task_data import (
     ActivityOptions,
@@ -395,18 +396,19 @@ async def test_list_and_count_with_filters_and_pages(store: Store) -> None:
                         status="COMPLETED" if i < 3 else "RUNNING")
         await store.write(lambda t, row=row: t.insert_execution(row))
     await store.write(lambda t: t.insert_execution(_other_ns()))
-    assert await store.read(lambda t: t.count_executions(NS, {})) == 7
-    assert await store.read(lambda t: t.count_executions(NS, {"workflow_type": "A"})) == 3
-    assert await store.read(lambda t: t.count_executions(NS, {"status": "RUNNING",
-                                                              "started_before": 5.0})) == 2
-    assert await store.read(lambda t: t.count_executions(NS, {"started_after": 4.0})) == 3
-    page1 = await store.read(lambda t: t.list_executions(NS, {}, 3, None))
+    assert await store.read(lambda t: t.count_executions(NS, ListFilter())) == 7
+    assert await store.read(lambda t: t.count_executions(NS, ListFilter(workflow_type="A"))) == 3
+    assert await store.read(lambda t: t.count_executions(NS, ListFilter(
+        status="RUNNING", started_before=5.0))) == 2
+    assert await store.read(lambda t: t.count_executions(NS, ListFilter(started_after=4.0))) == 3
+    page1 = await store.read(lambda t: t.list_executions(NS, ListFilter(), 3, None))
     assert [r.workflow_id for r in page1] == ["w6", "w5", "w4"]
     last = page1[-1]
     page2 = await store.read(lambda t: t.list_executions(
-        NS, {}, 3, (last.start_time, last.workflow_id, last.run_id)))
+        NS, ListFilter(), 3, (last.start_time, last.workflow_id, last.run_id)))
     assert [r.workflow_id for r in page2] == ["w3", "w2", "w1"]
-    typed = await store.read(lambda t: t.list_executions(NS, {"workflow_type": "B"}, 10, None))
+    typed = await store.read(lambda t: t.list_executions(
+        NS, ListFilter(workflow_type="B"), 10, None))
     assert [r.workflow_id for r in typed] == ["w6", "w4", "w2", "w0"]
 
 

@@ -23,7 +23,7 @@ from plait.protocol.requests import StartWorkflowRequest
 from plait.protocol.sessions import OpenSessionRequest
 from plait.protocol.tasks import Task, UpdateRequested, WorkflowTask
 from plait.server import dispatch, lifecycle, sessions
-from plait.server.dispatch import OutgoingWorkflowTask
+from plait.server.answers import OutgoingWorkflowTask
 from plait.server.service import Service
 from plait.store.sqlite import SQLiteStore
 
@@ -84,7 +84,7 @@ async def test_a_claimed_task_decodes_as_the_wire_task(service: Service) -> None
     opened = await service.write(lambda ctx: sessions.open_session(
         ctx, "default", OpenSessionRequest(task_queue="q", workflow_types=["Order"]),
         expiry=30.0))
-    sid = str(opened["session_id"])
+    sid = opened.session_id
     await service.write(lambda ctx: lifecycle.start_workflow(ctx, "default", StartWorkflowRequest(
         workflow_id="w", workflow_type="Order", task_queue="q",
         input=[{"encoding": "json", "data": 1}])))

@@ -31,6 +31,7 @@ from plait.protocol.requests import StartWorkflowRequest
 from plait.protocol.sessions import OpenSessionRequest
 from plait.protocol.tasks import ActivityTask
 from plait.server import closing, dispatch, lifecycle, results, sessions, steps
+from plait.server.answers import Dispatched, OutgoingWorkflowTask
 from plait.server.errors import Conflict
 from plait.server.run import Ctx
 from plait.server.service import Service
@@ -52,17 +53,17 @@ async def service(tmp_path: Path) -> AsyncIterator[Service]:
 async def session(svc: Service) -> str:
     out = await svc.write(lambda ctx: sessions.open_session(ctx, NS, OpenSessionRequest(
         task_queue=QUEUE, workflow_types=["Order"], activity_types=["charge"]), expiry=30.0))
-    return str(out["session_id"])
+    return out.session_id
 
 
-async def claim(svc: Service, sid: str, kind: str) -> list[dispatch.Dispatched]:
+async def claim(svc: Service, sid: str, kind: str) -> list[Dispatched]:
     return await svc.write(lambda ctx: dispatch.claim(ctx, NS, QUEUE, kind, sid, 10))
 
 
-async def workflow_tasks(svc: Service, sid: str) -> list[dispatch.OutgoingWorkflowTask]:
+async def workflow_tasks(svc: Service, sid: str) -> list[OutgoingWorkflowTask]:
     tasks = await claim(svc, sid, "workflow")
-    assert all(isinstance(t, dispatch.OutgoingWorkflowTask) for t in tasks), tasks
-    return [t for t in tasks if isinstance(t, dispatch.OutgoingWorkflowTask)]
+    assert all(isinstance(t, OutgoingWorkflowTask) for t in tasks), tasks
+    return [t for t in tasks if isinstance(t, OutgoingWorkflowTask)]
 
 
 async def activity_tasks(svc: Service, sid: str) -> list[ActivityTask]:
