@@ -75,6 +75,9 @@ async def test_unknown_ids_routes_and_tokens(env: WorkflowEnvironment) -> None:
     status, body = await call(env, "POST", "/api/v1/workflow-tasks/complete",
                               b'{"token": "garbage", "commands": []}')
     assert_error(status, body, 400, "bad_token")
+    for route in ("workflow-tasks/fail", "activity-tasks/complete", "activity-tasks/fail"):
+        status, body = await call(env, "POST", f"/api/v1/{route}", b"")  # no body, no token
+        assert_error(status, body, 400, "bad_token")
     status, body = await call(env, "POST", "/api/v1/activity-tasks/complete",
                               b'{"token": "999999.1", "result": null}')
     assert_error(status, body, 409, "stale_task")

@@ -105,7 +105,7 @@ def invalid(e: msgspec.ValidationError, kind: Any, raw: bytes) -> BadRequest:
 def _token(raw: bytes) -> Any:
     """The token a body carried, for the message that refuses it (the body is JSON: it
     failed validation, not parsing)."""
-    body = loads(raw)
+    body = loads(raw or b"{}")
     return body.get("token") if isinstance(body, dict) else None
 
 
