@@ -178,7 +178,7 @@ class Replayer:
         if defn is None:
             raise ValueError(f"history is of workflow type {wtype!r}; the replayer knows "
                              f"{sorted(self.workflows)}")
-        events = to_events(e.to_dict() for e in history.events)
+        events = to_events(history)
         inst = new_instance(defn, RunIdentity(history.workflow_id, history.run_id, wtype,
                                               started.get("task_queue", "")))
         outcome = inst.replay_then_activate(events, None)

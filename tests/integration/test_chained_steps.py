@@ -118,7 +118,7 @@ async def test_a_chain_of_activities_is_recorded_as_separate_changes_would_be(
         *step, "WORKFLOW_EXECUTION_COMPLETED"]
     assert [e["event_id"] for e in events] == list(range(1, len(events) + 1))
     # workflow.now() in each task is that task's recorded start, and time moves forward.
-    started = [timestamp(e) for e in to_events(events)
+    started = [timestamp(e) for e in to_events(await h.fetch_history())
                if e.__struct_config__.tag == "WORKFLOW_TASK_STARTED"]
     assert out["times"] == started
     assert all(b > a for a, b in itertools.pairwise(started))

@@ -45,7 +45,7 @@ def exception_of(failure: Failure | None) -> errors.FailureError:
     return failures.to_exception(asdict_deep(failure) if failure is not None else None)
 
 
-def asdict_deep(failure: Failure) -> dict[str, Any]:
+def asdict_deep(failure: Failure) -> failures.Failure:
     """A failure struct as the dict :mod:`plait.protocol.failure` reads (causes too), with
     the fields it did not carry left out, as they were on the wire."""
     out = {k: v for k, v in asdict(failure).items() if v is not None}

@@ -16,7 +16,7 @@ it in as :class:`msgspec.Raw`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -28,11 +28,13 @@ from plait.protocol.history import Event
 from plait.protocol.jsoncodec import dumps
 from plait.protocol.tasks import Task
 
+if TYPE_CHECKING:
+    from plait.history import History
+
 __all__ = ["BatchAnswer", "PolledTask", "UnknownEventError", "UnreadableTask", "decode_events",
            "decode_tasks", "encode", "to_events", "unknown_event", "wire_command",
            "wire_failure", "wire_payload", "wire_payloads", "wire_rejections"]
 
-T = TypeVar("T")
 
 
 class UnknownEventError(Exception):
@@ -110,15 +112,13 @@ def unknown_event(events: Iterable[Any]) -> str | None:
     return None
 
 
-def to_events(events: Iterable[dict[str, Any]]) -> list[Event]:
-    """Events given as dicts (a :class:`plait.history.History`, a test's history) as
-    structs; :class:`UnknownEventError` for an unknown event type."""
-    listed = list(events)
-    problem = unknown_event(_EventHead(e.get("event_id"), e.get("event_type"))
-                            for e in listed)
+def to_events(history: History) -> list[Event]:
+    """The events of a :class:`plait.history.History` (a file, an export) as structs;
+    :class:`UnknownEventError` for an unknown event type."""
+    problem = unknown_event(history.events)
     if problem is not None:
         raise UnknownEventError(problem)
-    return msgspec.convert(listed, list[Event])
+    return msgspec.convert([e.to_dict() for e in history.events], list[Event])
 
 
 # -- tasks --------------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def wire_command(cmd: Command) -> Command:
     if fields is None:
         fields = _WIRE_FIELDS[type(cmd)] = tuple(
             (name, _FIELD_WIRE[name]) for name in cmd.__struct_fields__ if name in _FIELD_WIRE)
-    changes: dict[str, Any] = {}
+    changes: dict[str, object] = {}  # replace()'s keyword arguments
     for name, fn in fields:
         value = getattr(cmd, name)
         if value is not None:
