@@ -29,7 +29,15 @@ import msgspec
 
 from plait import errors
 from plait._backoff import Backoff
-from plait.protocol.common import RunRef
+from plait.protocol.common import Payload, RunRef
+from plait.protocol.completions import (
+    ActivityCancelRequested,
+    HeartbeatActivityRequest,
+    RespondQueryRequest,
+    TokenRequest,
+)
+from plait.protocol.enums import TaskKind
+from plait.protocol.history import Event
 from plait.protocol.jsoncodec import dumps, loads
 from plait.protocol.ratelimits import RateLimit, RateLimits
 from plait.protocol.requests import (
@@ -59,7 +67,14 @@ from plait.protocol.schedules import (
     ScheduleUpdate,
     TriggerRequest,
 )
+from plait.protocol.sessions import (
+    HeartbeatSessionRequest,
+    OpenSessionRequest,
+    PollRequest,
+    SessionOpened,
+)
 from plait.protocol.transport import Request, Response, Transport, Unreachable
+from plait.runtime.wire import BatchAnswer, PolledTask, decode_events, decode_tasks, encode
 
 __all__ = ["API", "Api", "CompletionKind", "Json", "decode_as", "error_of", "wire_member"]
 
@@ -129,12 +144,16 @@ class Api:
     # -- the one request loop -----------------------------------------------------------------
     async def call(self, method: str, path: str, body: Any = None, *,
                    params: Mapping[str, str] | None = None, retry: bool = True,
-                   timeout: float = 70.0) -> Any:
+                   timeout: float = 70.0, decoder: Callable[[bytes], Any] | None = None
+                   ) -> Any:
         """One API call (``path`` already quoted); ``body`` is a JSON-able value (a struct
-        too) or bytes already encoded. The answer's JSON as plain values; raises the typed
-        error of the API's error shape."""
+        too) or bytes already encoded. Raises the typed error of the API's error shape.
+        ``decoder`` reads a successful response's body (straight into its wire struct); the
+        default gives plain JSON values."""
         response = await self._send(method, path, body, params=params, retry=retry,
                                     timeout=timeout)
+        if decoder is not None:
+            return decoder(response.body)
         return loads(response.body) if response.body else None
 
     async def call_as(self, kind: type[T], method: str, path: str, body: Any = None, *,
@@ -254,58 +273,76 @@ class Api:
         await self.call("DELETE", f"{self._ns}/rate-limits", params=params)
 
     # -- activity attempts (by task token) ----------------------------------------------------
-    async def heartbeat_activity(self, token: str, details: list[Any], *,
-                                 retry: bool = True, timeout: float = 70.0) -> Json:
+    async def heartbeat_activity(self, token: str, details: list[Payload], *,
+                                 retry: bool = True, timeout: float = 70.0
+                                 ) -> ActivityCancelRequested:
         """Record heartbeat details; the answer says whether cancellation was requested."""
-        resp: Json = await self.call("POST", f"{API}/activity-tasks/heartbeat",
-                                     {"token": token, "details": details}, retry=retry,
-                                     timeout=timeout)
+        body = encode(HeartbeatActivityRequest(token=token, details=details))
+        resp: ActivityCancelRequested = await self.call(
+            "POST", f"{API}/activity-tasks/heartbeat", body, retry=retry, timeout=timeout,
+            decoder=_decoder(ActivityCancelRequested))
         return resp
 
     async def hand_over_activity(self, token: str) -> None:
         """The attempt will be completed from outside (``raise_complete_async``)."""
-        await self.call("POST", f"{API}/activity-tasks/complete-async", {"token": token})
+        await self.call("POST", f"{API}/activity-tasks/complete-async",
+                        encode(TokenRequest(token=token)), decoder=_ignored)
 
-    async def complete(self, kind: CompletionKind, body: Json) -> Any:
-        """One task completion on its own route (a batch item's ``type`` is ``kind``)."""
-        return await self.call("POST", API + COMPLETION_ROUTES[kind], body)
+    async def complete(self, kind: CompletionKind, body: Any, *,
+                       decoder: Callable[[bytes], Any] | None = None) -> Any:
+        """One task completion on its own route (a batch item's ``type`` is ``kind``);
+        ``body`` JSON-able or encoded already, the answer read by ``decoder`` if given."""
+        return await self.call("POST", API + COMPLETION_ROUTES[kind], body, decoder=decoder)
 
-    async def complete_batch(self, body: bytes) -> Json:
+    async def complete_batch(self, body: bytes) -> BatchAnswer:
         """Several completions in one request; each item is answered on its own."""
-        resp: Json = await self.call("POST", f"{API}/task-completions", body)
+        resp: BatchAnswer = await self.call("POST", f"{API}/task-completions", body,
+                                            decoder=_decoder(BatchAnswer))
         return resp
 
     # -- worker sessions and polls ------------------------------------------------------------
-    async def open_session(self, body: Json) -> Json:
-        resp: Json = await self.call("POST", f"{self._ns}/sessions", body)
+    async def open_session(self, body: OpenSessionRequest) -> SessionOpened:
+        resp: SessionOpened = await self.call("POST", f"{self._ns}/sessions", encode(body),
+                                              decoder=_decoder(SessionOpened))
         return resp
 
-    async def session_heartbeat(self, session_id: str, held: list[str]) -> Json:
-        resp: Json = await self.call("POST", f"{API}/sessions/{seg(session_id)}/heartbeat",
-                                     {"held": held}, retry=False, timeout=5)
-        return resp
+    async def session_heartbeat(self, session_id: str, held: list[str]) -> None:
+        await self.call("POST", f"{API}/sessions/{seg(session_id)}/heartbeat",
+                        encode(HeartbeatSessionRequest(held=held)), retry=False, timeout=5,
+                        decoder=_ignored)
 
     async def watch_session(self, session_id: str, *, wait: float) -> None:
         """Held open by the server: when this process dies, the dropped connection tells the
         server at once."""
         await self.call("GET", f"{API}/sessions/{seg(session_id)}/watch",
-                        params={"wait": str(wait)}, retry=False, timeout=wait + 10)
+                        params={"wait": str(wait)}, retry=False, timeout=wait + 10,
+                        decoder=_ignored)
 
     async def close_session(self, session_id: str) -> None:
-        await self.call("DELETE", f"{API}/sessions/{seg(session_id)}", retry=False, timeout=5)
+        await self.call("DELETE", f"{API}/sessions/{seg(session_id)}", retry=False, timeout=5,
+                        decoder=_ignored)
 
     async def poll(self, task_queue: str, *, session_id: str | None, kind: str,
-                   max_tasks: int, wait: float) -> list[Json]:
-        """Up to ``max_tasks`` tasks of ``kind``, waiting up to ``wait`` s for the first."""
-        resp = await self.call(
-            "POST", f"{self._ns}/task-queues/{seg(task_queue)}/poll",
-            {"session_id": session_id, "kind": kind, "max_tasks": max_tasks, "wait": wait},
-            retry=False, timeout=wait + 10)
-        tasks: list[Json] = resp["tasks"]
+                   max_tasks: int, wait: float) -> list[PolledTask]:
+        """Up to ``max_tasks`` tasks of ``kind``, waiting up to ``wait`` s for the first,
+        decoded into their structs (a task that cannot be, as :class:`UnreadableTask`)."""
+        body = encode(PollRequest(session_id=session_id, kind=TaskKind(kind),
+                                  max_tasks=max_tasks, wait=wait))
+        tasks: list[PolledTask] = await self.call(
+            "POST", f"{self._ns}/task-queues/{seg(task_queue)}/poll", body,
+            retry=False, timeout=wait + 10, decoder=decode_tasks)
         return tasks
 
-    async def respond_query(self, token: str, answer: Json) -> None:
-        await self.call("POST", f"{API}/query-tasks/respond", {"token": token, **answer})
+    async def history_events(self, workflow_id: str, run_id: str) -> list[Event]:
+        """A run's history as a worker replays it (``UnknownEventError`` for an event type
+        this version does not know)."""
+        events: list[Event] = await self.call(
+            "GET", self._wf(workflow_id) + "/history", params=_run(run_id),
+            decoder=_history_events)
+        return events
+
+    async def respond_query(self, answer: RespondQueryRequest) -> None:
+        await self.call("POST", f"{API}/query-tasks/respond", encode(answer), decoder=_ignored)
 
     # -- schedules ----------------------------------------------------------------------------
     def _sched(self, schedule_id: str) -> str:
@@ -372,3 +409,28 @@ def error_of(status: int, code: str, message: str) -> errors.PlaitError:
     if code == "schedule_not_found":
         return errors.ScheduleNotFoundError(message)
     return errors.RPCError(message, status=status, code=code)
+
+
+# -- decoding the worker's answers straight into their structs --------------------------------
+def _decoder(kind: type[T]) -> Callable[[bytes], T]:
+    """A response body as a ``kind`` struct (the decoder :func:`decode_as` keeps for it)."""
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        decoder = _DECODERS[kind] = msgspec.json.Decoder(kind)
+    fn: Callable[[bytes], T] = decoder.decode
+    return fn
+
+
+def _ignored(body: bytes) -> None:
+    """An answer the caller does not read (an acknowledgement)."""
+
+
+class _HistoryEvents(msgspec.Struct):
+    events: msgspec.Raw
+
+
+_HISTORY = msgspec.json.Decoder(_HistoryEvents)
+
+
+def _history_events(body: bytes) -> list[Event]:
+    return decode_events(_HISTORY.decode(body).events)

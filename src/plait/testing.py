@@ -23,7 +23,9 @@ from typing import Any
 from plait.client import Client
 from plait.history import History
 from plait.runtime.definitions import workflow_defn_of
+from plait.runtime.info import RunIdentity
 from plait.runtime.instance import new_instance
+from plait.runtime.wire import to_events
 from plait.server.config import ServiceConfig
 from plait.server.main import Server
 from plait.server.service import Service
@@ -168,19 +170,17 @@ class Replayer:
         """Raise ``NonDeterminismError`` (or the workflow's own error) when it diverges."""
         if isinstance(history, str):
             history = History.from_json(history)
-        events = [e.to_dict() for e in history.events]
-        if not events:
+        if not history.events:
             raise ValueError("the history has no events")
-        started = events[0]["attributes"]
+        started = history.events[0].attributes
         wtype = started.get("workflow_type", "")
         defn = self.workflows.get(wtype)
         if defn is None:
             raise ValueError(f"history is of workflow type {wtype!r}; the replayer knows "
                              f"{sorted(self.workflows)}")
-        task: dict[str, Any] = {"workflow_id": history.workflow_id, "run_id": history.run_id,
-                                "workflow_type": wtype, "namespace": "default",
-                                "task_queue": started.get("task_queue", "")}
-        inst = new_instance(defn, task)
+        events = to_events(history)
+        inst = new_instance(defn, RunIdentity(history.workflow_id, history.run_id, wtype,
+                                              started.get("task_queue", "")))
         outcome = inst.replay_then_activate(events, None)
         inst.evict()
         if outcome.failure is not None:

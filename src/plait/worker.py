@@ -30,7 +30,10 @@ from plait._worker.lease import Lease, LeaseStamp
 from plait._worker.slots import Slots
 from plait._worker.workflows import WorkflowTasks
 from plait.client import Client
+from plait.protocol.sessions import OpenSessionRequest
+from plait.protocol.tasks import ActivityTask, QueryTask, WorkflowTask
 from plait.runtime.definitions import activity_defn_of, workflow_defn_of
+from plait.runtime.wire import UnreadableTask
 
 __all__ = ["UnsandboxedWorkflowRunner", "Worker"]
 
@@ -215,11 +218,11 @@ class Worker:
     # -- session ------------------------------------------------------------------------------
     async def _open_session(self) -> None:
         sent = time.monotonic()
-        resp = await self.api.open_session(
-            {"task_queue": self.task_queue, "identity": self.identity,
-             "workflow_types": sorted(self.workflow_tasks.workflows),
-             "activity_types": sorted(self.activity_names)})
-        self.lease.opened(resp["session_id"], float(resp.get("expiry") or 5.0), sent)
+        resp = await self.api.open_session(OpenSessionRequest(
+            task_queue=self.task_queue, identity=self.identity,
+            workflow_types=sorted(self.workflow_tasks.workflows),
+            activity_types=sorted(self.activity_names)))
+        self.lease.opened(resp.session_id, float(resp.expiry or 5.0), sent)
         log.info("worker %s polling %r (session %s)", self.identity, self.task_queue,
                  self.session_id)
 
@@ -298,12 +301,17 @@ class Worker:
                 continue
             slots.release(n - len(tasks))
             for task in tasks:
-                if kind == "workflow":
-                    self.spawn_workflow_task(task, slot_held=True)
-                elif kind == "query":
+                if isinstance(task, WorkflowTask) or (
+                        isinstance(task, UnreadableTask) and kind == "workflow"):
+                    self.spawn_workflow_task(task, slot_held=True)  # fails an unreadable one
+                elif isinstance(task, QueryTask) or (
+                        isinstance(task, UnreadableTask) and kind == "query"):
                     self._spawn(self.workflow_tasks.answer_query(task), self.query_slots)
-                else:
+                elif isinstance(task, ActivityTask):
                     self.spawn_activity(task, stamp)
+                else:  # the server offers it again once this worker no longer holds it
+                    log.error("%s task %s cannot be run: %s", kind, task.token, task.problem)
+                    slots.release()
 
     def _give_up(self, kind: str, e: errors.RPCError) -> None:
         """A poll the server refuses for good would be refused forever: say so loudly and
@@ -316,12 +324,13 @@ class Worker:
             log.error("%s", self._fatal)
         self._stop.set()
 
-    def spawn_workflow_task(self, task: dict[str, Any], *, slot_held: bool) -> None:
+    def spawn_workflow_task(self, task: WorkflowTask | UnreadableTask, *,
+                            slot_held: bool) -> None:
         if not slot_held:
             self.workflow_slots.used += 1
         self._spawn(self.workflow_tasks.run(task), self.workflow_slots)
 
-    def spawn_activity(self, task: dict[str, Any], stamp: LeaseStamp) -> None:
+    def spawn_activity(self, task: ActivityTask, stamp: LeaseStamp) -> None:
         """Run an activity whose slot is already reserved; ``stamp``: the lease stamp taken
         when the request that brought the task was sent (``_worker.lease``)."""
         self._spawn(self._acts.run(task, stamp), self.activity_slots)

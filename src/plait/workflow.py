@@ -20,9 +20,15 @@ from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, Generic, Literal, NoReturn, TypedDict, TypeVar, Unpack, overload
 
+import msgspec
+
 from plait import _unsafe
 from plait._typing import R, SelfT, Ts
-from plait.protocol.events import CommandKind
+from plait.protocol import commands as c
+from plait.protocol import common
+from plait.protocol.common import Header, Memo, SearchAttributes
+from plait.protocol.enums import IdReusePolicy
+from plait.protocol.enums import ParentClosePolicy as _ParentClosePolicy
 from plait.protocol.payload import encode_args
 from plait.retry import RetryPolicy
 from plait.runtime.definitions import DYNAMIC, WorkflowDefn, activity_defn_of, workflow_defn_of
@@ -271,6 +277,10 @@ logger.addFilter(_ReplayFilter())
 
 
 # -- activities ----------------------------------------------------------------------------------
+def _retry_policy(policy: RetryPolicy | None) -> common.RetryPolicy | None:
+    return msgspec.convert(policy.to_dict(), common.RetryPolicy) if policy else None
+
+
 def _seconds(value: timedelta | float | None) -> float | None:
     if value is None:
         return None
@@ -290,7 +300,7 @@ class ActivityOptions(TypedDict, total=False):
     rate_limit_key: str | None
     cancellation_type: (Literal["try_cancel", "wait_cancellation_completed", "abandon"]
                         | ActivityCancellationType)
-    header: dict[str, Any] | None
+    header: Header | None
 
 
 # Typed forms first: an async activity, a sync one (run in a thread), then by name (untyped);
@@ -325,7 +335,7 @@ def start_activity(  # type: ignore[misc]
     rate_limit_key: str | None = None,
     cancellation_type: (Literal["try_cancel", "wait_cancellation_completed", "abandon"]
                         | ActivityCancellationType) = "try_cancel",
-    header: dict[str, Any] | None = None,
+    header: Header | None = None,
     args: Sequence[Any] = (),
 ) -> asyncio.Future[Any]:
     """Schedule an activity and return at once; await the result for its outcome."""
@@ -341,18 +351,19 @@ def start_activity(  # type: ignore[misc]
         d = activity_defn_of(activity)
         name, ret_hint = d.name, d.ret_hint
     inst = _instance()
-    command = {
-        "activity_type": name,
-        "task_queue": task_queue or inst.info.task_queue,
-        "input": encode_args((*positional, *args)),
-        "start_to_close_timeout": _seconds(start_to_close_timeout),
-        "schedule_to_close_timeout": _seconds(schedule_to_close_timeout),
-        "schedule_to_start_timeout": _seconds(schedule_to_start_timeout),
-        "heartbeat_timeout": _seconds(heartbeat_timeout),
-        "retry_policy": retry_policy.to_dict() if retry_policy else None,
-        "rate_limit_key": rate_limit_key,
-        "header": header or {},
-    }
+    command = c.ScheduleActivityCommand(
+        activity_id="",  # the instance numbers it
+        activity_type=name,
+        task_queue=task_queue or inst.info.task_queue,
+        input=encode_args((*positional, *args)),
+        start_to_close_timeout=_seconds(start_to_close_timeout),
+        schedule_to_close_timeout=_seconds(schedule_to_close_timeout),
+        schedule_to_start_timeout=_seconds(schedule_to_start_timeout),
+        heartbeat_timeout=_seconds(heartbeat_timeout),
+        retry_policy=_retry_policy(retry_policy),
+        rate_limit_key=rate_limit_key,
+        header=header or {},
+    )
     if cancellation_type not in ("try_cancel", "wait_cancellation_completed", "abandon"):
         raise ValueError(f"unknown cancellation_type {cancellation_type!r}")
     return inst.schedule_activity(command, ret_hint, str(cancellation_type))
@@ -407,7 +418,7 @@ async def execute_activity_method(activity: Callable[[SelfT, *Ts], Any], *positi
     return await start_activity(fn, *positional, **options)
 
 
-def upsert_search_attributes(attrs: dict[str, Any]) -> None:
+def upsert_search_attributes(attrs: SearchAttributes) -> None:
     """Set search attributes (merged into the current ones): list and count filter on them."""
     _instance().upsert_search_attributes(dict(attrs))
 
@@ -442,13 +453,13 @@ class ExternalWorkflowHandle:
     async def signal(self, signal: Callable[..., Any] | str, *args: Any) -> None:
         from plait.client import _handler_name
 
-        await _instance().external(CommandKind.SIGNAL_EXTERNAL, {
-            "workflow_id": self.id, "run_id": self.run_id,
-            "signal_name": _handler_name(signal), "input": encode_args(args)})
+        await _instance().external(c.SignalExternalCommand(
+            seq="", workflow_id=self.id, run_id=self.run_id,
+            signal_name=_handler_name(signal), input=encode_args(args)))
 
     async def cancel(self) -> None:
-        await _instance().external(CommandKind.CANCEL_EXTERNAL,
-                                   {"workflow_id": self.id, "run_id": self.run_id})
+        await _instance().external(c.CancelExternalCommand(
+            seq="", workflow_id=self.id, run_id=self.run_id))
 
 
 class ChildWorkflowHandle(ExternalWorkflowHandle, Generic[R]):
@@ -477,9 +488,9 @@ class ChildWorkflowOptions(TypedDict, total=False):
     execution_timeout: timedelta | None
     task_timeout: timedelta | None
     id_reuse_policy: str
-    memo: dict[str, Any] | None
-    search_attributes: dict[str, Any] | None
-    header: dict[str, Any] | None
+    memo: Memo | None
+    search_attributes: SearchAttributes | None
+    header: Header | None
 
 
 @overload
@@ -504,21 +515,21 @@ async def start_child_workflow(  # type: ignore[misc]  # (see start_activity)
     execution_timeout: timedelta | None = None,
     task_timeout: timedelta | None = None,
     id_reuse_policy: str = "allow_duplicate",
-    memo: dict[str, Any] | None = None,
-    search_attributes: dict[str, Any] | None = None,
-    header: dict[str, Any] | None = None,
+    memo: Memo | None = None,
+    search_attributes: SearchAttributes | None = None,
+    header: Header | None = None,
     args: Sequence[Any] = (),
 ) -> ChildWorkflowHandle[Any]:
     """Start a child workflow and return once it has started (the id defaults to
     ``<parent id>-child-<n>``); raises ``WorkflowAlreadyStartedError`` if the id is taken."""
     name, ret_hint = _workflow_ref(workflow)
-    started, result, wid = _instance().start_child({
-        "workflow_type": name, "workflow_id": id, "task_queue": task_queue,
-        "input": encode_args((*positional, *args)), "parent_close_policy": str(parent_close_policy),
-        "execution_timeout": _seconds(execution_timeout),
-        "task_timeout": _seconds(task_timeout), "id_reuse_policy": str(id_reuse_policy),
-        "memo": memo, "search_attributes": search_attributes, "header": header or {}},
-        ret_hint)
+    started, result, wid = _instance().start_child(c.StartChildWorkflowCommand(
+        seq="", workflow_type=name, workflow_id=id or "", task_queue=task_queue,
+        input=encode_args((*positional, *args)),
+        parent_close_policy=_ParentClosePolicy(str(parent_close_policy)),
+        execution_timeout=_seconds(execution_timeout), task_timeout=_seconds(task_timeout),
+        id_reuse_policy=IdReusePolicy(str(id_reuse_policy)), memo=memo,
+        search_attributes=search_attributes, header=header or {}), ret_hint)
     run_id = await started
     return ChildWorkflowHandle(wid, run_id, result)
 
@@ -545,11 +556,9 @@ def continue_as_new(*positional: Any, task_queue: str | None = None,
     """Close this run as CONTINUED_AS_NEW and start a fresh run (fresh history) of the same
     workflow id with these arguments (``args=[...]``: Temporal's spelling). Never returns."""
     _instance()
-    command: dict[str, Any] = {"input": encode_args((*positional, *args)),
-                               "task_queue": task_queue}
-    if workflow is not None:
-        command["workflow_type"] = _workflow_ref(workflow)[0]
-    raise ContinueAsNew(command)
+    raise ContinueAsNew(c.ContinueAsNewCommand(
+        input=encode_args((*positional, *args)), task_queue=task_queue,
+        workflow_type=_workflow_ref(workflow)[0] if workflow is not None else None))
 
 
 _NOT_IN_PLAIT = {

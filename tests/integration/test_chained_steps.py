@@ -11,12 +11,20 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
+import msgspec
 import pytest
 
 from plait import Worker, activity, workflow
 from plait._worker.completions import Completions
 from plait._worker.workflows import Chained, WorkflowTasks
+from plait.protocol.completions import (
+    CompleteActivityTaskItem,
+    TaskCompletion,
+    WorkflowStepAnswer,
+)
+from plait.protocol.tasks import ActivityTask
 from plait.runtime.activations import timestamp
+from plait.runtime.wire import to_events
 from plait.testing import Replayer, WorkflowEnvironment
 from tests.waiting import activity_started, history_has
 
@@ -82,9 +90,9 @@ def steps(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     answers: list[dict[str, Any]] = []
     settle = WorkflowTasks.settle
 
-    def spy(self: WorkflowTasks, chained: Chained, resp: dict[str, Any]) -> Any:
-        answers.append(resp.get("workflow_step") or {})
-        return settle(self, chained, resp)
+    def spy(self: WorkflowTasks, chained: Chained, step: WorkflowStepAnswer | None) -> Any:
+        answers.append(msgspec.to_builtins(step) if step is not None else {})
+        return settle(self, chained, step)
     monkeypatch.setattr(WorkflowTasks, "settle", spy)
     return answers
 
@@ -110,7 +118,8 @@ async def test_a_chain_of_activities_is_recorded_as_separate_changes_would_be(
         *step, "WORKFLOW_EXECUTION_COMPLETED"]
     assert [e["event_id"] for e in events] == list(range(1, len(events) + 1))
     # workflow.now() in each task is that task's recorded start, and time moves forward.
-    started = [timestamp(e) for e in events if e["event_type"] == "WORKFLOW_TASK_STARTED"]
+    started = [timestamp(e) for e in to_events(await h.fetch_history())
+               if e.__struct_config__.tag == "WORKFLOW_TASK_STARTED"]
     assert out["times"] == started
     assert all(b > a for a, b in itertools.pairwise(started))
     await Replayer(workflows=[Steps]).replay(await h.fetch_history())
@@ -148,11 +157,12 @@ async def test_a_signal_landing_before_the_step_refuses_it_and_loses_nothing(
     send = Completions.send
     signalled: list[bool] = []
 
-    async def signal_first(self: Completions, kind: str, body: dict[str, Any]) -> Any:
-        if kind == "activity_complete" and "workflow_step" in body and not signalled:
+    async def signal_first(self: Completions, item: TaskCompletion, into: Any) -> Any:
+        if isinstance(item, CompleteActivityTaskItem) and item.workflow_step is not None \
+                and not signalled:
             signalled.append(True)
             await env.client.get_workflow_handle("chain-8").signal("note", "late")
-        return await send(self, kind, body)
+        return await send(self, item, into)
     monkeypatch.setattr(Completions, "send", signal_first)
     async with Worker(env.client, task_queue=queue, workflows=[Signalled],
                       activities=[held, add_one]):
@@ -173,11 +183,11 @@ async def test_a_step_refused_whole_is_sent_again_as_the_result_alone(
     chain = WorkflowTasks.chain
     spoiled: list[bool] = []
 
-    def spoil_first(self: WorkflowTasks, task: dict[str, Any], result: Any) -> Any:
+    def spoil_first(self: WorkflowTasks, task: ActivityTask, result: Any) -> Any:
         chained = chain(self, task, result)
         if chained is not None and not spoiled:
             spoiled.append(True)
-            chained.body["commands"] = [{"kind": 5}]
+            chained.step.commands = [{"kind": 5}]  # type: ignore[list-item]  # malformed
         return chained
     monkeypatch.setattr(WorkflowTasks, "chain", spoil_first)
     async with Worker(env.client, task_queue=queue, workflows=[Steps], activities=[add_one]):

@@ -21,6 +21,7 @@ import pytest
 from plait import Client, RetryPolicy, Worker, activity, errors, workflow
 from plait._worker.completions import Completions
 from plait.errors import ActivityError, ApplicationError
+from plait.protocol.completions import CompleteActivityTaskItem, CompleteActivityTaskResponse
 from plait.server.config import ServiceConfig
 from plait.server.main import Server
 from plait.testing import WorkflowEnvironment
@@ -169,9 +170,9 @@ async def test_a_batch_over_the_limit_is_not_blamed_on_its_items() -> None:
     async with small_limit_server(64 * 1024) as client:
         completions = Completions(client.api)
         results = await asyncio.gather(*(
-            completions.send("activity_complete",
-                             {"token": f"{n + 1000}.1", "result": {"encoding": "json",
-                                                                  "data": "r" * 20_000}})
+            completions.send(CompleteActivityTaskItem(
+                token=f"{n + 1000}.1", result={"encoding": "json", "data": "r" * 20_000}),
+                CompleteActivityTaskResponse)
             for n in range(8)), return_exceptions=True)
     codes = [r.code if isinstance(r, errors.RPCError) else r for r in results]
     assert codes == ["stale_task"] * 8

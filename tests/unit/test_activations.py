@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from plait.protocol.history import Event
 from plait.runtime.activations import split
+from tests.unit.histories import T0, event
 
 
-def ev(i: int, t: str, **attrs: Any) -> dict[str, Any]:
-    return {"event_id": i, "event_type": t, "timestamp": f"2026-01-01T00:00:0{i % 10}Z",
-            "attributes": attrs}
+def ev(i: int, t: str, **attrs: Any) -> Event:
+    return event(i, t, T0 + i % 10, **attrs)
 
 
 def test_split_with_a_failed_task() -> None:
@@ -25,11 +26,11 @@ def test_split_with_a_failed_task() -> None:
     acts = split(events, live_time=100.0)
     assert len(acts) == 2
     first, live = acts
-    assert [e["event_id"] for e in first.inputs] == [1]
-    assert [e["event_id"] for e in first.commands or []] == [5]
+    assert [e.event_id for e in first.inputs] == [1]
+    assert [e.event_id for e in first.commands or []] == [5]
     assert first.last_event_id == 5
     # The failed task produced nothing: its inputs and the later ones form one activation.
-    assert [e["event_id"] for e in live.inputs] == [6, 7, 11]
+    assert [e.event_id for e in live.inputs] == [6, 7, 11]
     assert live.commands is None and live.time == 100.0
 
 
@@ -38,4 +39,4 @@ def test_replay_only_has_no_live_activation() -> None:
               ev(3, "WORKFLOW_TASK_STARTED"), ev(4, "WORKFLOW_TASK_COMPLETED"),
               ev(5, "WORKFLOW_EXECUTION_COMPLETED")]
     acts = split(events, live_time=None)
-    assert len(acts) == 1 and [e["event_id"] for e in acts[0].commands or []] == [5]
+    assert len(acts) == 1 and [e.event_id for e in acts[0].commands or []] == [5]

@@ -5,11 +5,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
 import pytest
 
 from plait import errors
 from plait._api import API, Api
 from plait._worker.completions import Completions
+from plait.protocol.completions import (
+    CompleteActivityTaskItem,
+    CompleteWorkflowTaskItem,
+    FailActivityTaskItem,
+    FailWorkflowTaskItem,
+    TaskCompletion,
+)
 from plait.protocol.jsoncodec import loads
 from plait.protocol.transport import MockTransport, Request, Response
 
@@ -48,21 +56,36 @@ def batcher(t: FakeServer, **kw: Any) -> Completions:
     return Completions(Api(MockTransport(t.handle), retry_for=t.retry_for), **kw)
 
 
+class Echo(msgspec.Struct):
+    """What the fake server answers: the item's token, or that it came alone."""
+
+    token: str | None = None
+    alone: bool = False
+
+
+def done(token: str, **kw: Any) -> TaskCompletion:
+    return CompleteActivityTaskItem(token=token, **kw)
+
+
+def send(c: Completions, item: TaskCompletion) -> Any:
+    return c.send(item, Echo)
+
+
 async def test_completions_of_one_loop_turn_share_a_request() -> None:
     t = FakeServer()
     c = batcher(t)
-    out = await asyncio.gather(*(c.send("activity_complete", {"token": str(i)})
+    out = await asyncio.gather(*(send(c, done(str(i)))
                                  for i in range(10)))
-    assert out == [{"token": str(i)} for i in range(10)]
+    assert out == [Echo(str(i)) for i in range(10)]
     assert len(t.calls) == 1
 
 
 async def test_each_item_gets_its_own_error() -> None:
     c = batcher(FakeServer())
-    ok, bad = await asyncio.gather(c.send("workflow_complete", {"token": "a"}),
-                                   c.send("workflow_fail", {"token": "bad"}),
+    ok, bad = await asyncio.gather(send(c, CompleteWorkflowTaskItem(token="a", commands=[])),
+                                   send(c, FailWorkflowTaskItem(token="bad")),
                                    return_exceptions=True)
-    assert ok == {"token": "a"}
+    assert ok == Echo("a")
     assert isinstance(bad, errors.RPCError) and bad.code == "stale_task" and bad.status == 409
 
 
@@ -70,10 +93,10 @@ async def test_the_queue_grows_while_requests_are_in_flight() -> None:
     t = FakeServer()
     t.release.clear()
     c = batcher(t, max_in_flight=1)
-    first = asyncio.ensure_future(c.send("activity_complete", {"token": "0"}))
+    first = asyncio.ensure_future(send(c, done("0")))
     await asyncio.sleep(0)
     await asyncio.sleep(0)
-    rest = [asyncio.ensure_future(c.send("activity_complete", {"token": str(i)}))
+    rest = [asyncio.ensure_future(send(c, done(str(i))))
             for i in range(1, 6)]
     await asyncio.sleep(0.01)
     assert len(t.calls) == 1
@@ -85,15 +108,16 @@ async def test_the_queue_grows_while_requests_are_in_flight() -> None:
 async def test_batches_respect_item_and_byte_limits() -> None:
     t = FakeServer()
     c = batcher(t, max_items=3, max_bytes=200)
-    await asyncio.gather(*(c.send("activity_complete", {"token": str(i)}) for i in range(7)))
+    await asyncio.gather(*(send(c, done(str(i))) for i in range(7)))
     assert [len(loads(body)["completions"]) for _, body in t.calls] == [3, 3, 1]
-    big = await c.send("activity_complete", {"token": "x", "result": "y" * 500})
-    assert big == {"alone": True} and t.calls[-1][0] == "/api/v1/activity-tasks/complete"
+    big = await send(c, done("x", result={"encoding": "json", "data": "y" * 500}))
+    assert big == Echo(alone=True) and t.calls[-1][0] == "/api/v1/activity-tasks/complete"
+    assert "type" not in loads(t.calls[-1][1])  # the body its own route takes
 
 
 async def test_a_failed_request_fails_every_item() -> None:
     c = batcher(FakeServer(fail=errors.RPCError("down", status=503, code="unavailable")))
-    out = await asyncio.gather(*(c.send("activity_fail", {"token": str(i)}) for i in range(3)),
+    out = await asyncio.gather(*(send(c, FailActivityTaskItem(token=str(i))) for i in range(3)),
                                return_exceptions=True)
     assert all(isinstance(e, errors.RPCError) and e.code == "unavailable" for e in out)
 
@@ -101,12 +125,12 @@ async def test_a_failed_request_fails_every_item() -> None:
 async def test_an_unexpected_failure_becomes_an_rpc_error() -> None:
     c = batcher(FakeServer(fail=KeyError("results")))
     with pytest.raises(errors.RPCError, match="completion request failed"):
-        await c.send("activity_complete", {"token": "1"})
+        await send(c, done("1"))
 
 
 async def test_an_item_answered_503_is_sent_again() -> None:
     t = FakeServer(unavailable=2)
-    assert await batcher(t).send("activity_complete", {"token": "7"}) == {"token": "7"}
+    assert await send(batcher(t), done("7")) == Echo("7")
     assert len(t.calls) == 3
 
 
@@ -114,5 +138,5 @@ async def test_503_is_retried_only_within_the_transport_window() -> None:
     t = FakeServer(unavailable=100)
     t.retry_for = 0.2
     with pytest.raises(errors.RPCError) as e:
-        await batcher(t).send("activity_complete", {"token": "7"})
+        await send(batcher(t), done("7"))
     assert e.value.status == 503 and 1 < len(t.calls) < 10

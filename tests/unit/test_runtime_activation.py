@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
 import pytest
 
 from plait import workflow
 from plait.errors import NonDeterminismError
+from plait.protocol.commands import CompleteWorkflowCommand
 from plait.protocol.events import EventType
+from plait.protocol.tasks import WorkflowTask
 from plait.runtime.definitions import workflow_defn_of
 from plait.runtime.events_in import HANDLERS
 from plait.runtime.instance import ActivationResult, WorkflowInstance, new_instance
+from plait.runtime.wire import UnknownEventError, UnreadableTask, decode_events, decode_tasks
 from tests.unit.histories import T0, HistoryBuilder, task_of
 
 
@@ -52,19 +58,33 @@ def test_signals_reach_their_handler_and_the_run_completes() -> None:
         input=[{"encoding": "json", "data": "bo"}]).pending_task()
     outcome = instance(Greets).replay_then_activate(history.events, T0 + 4)
     assert outcome.failure is None
-    assert outcome.commands == [{"kind": "complete_workflow",
-                                 "result": {"encoding": "json", "data": ["ada", "bo"]}}]
+    assert outcome.commands == [CompleteWorkflowCommand(
+        result={"encoding": "json", "data": ["ada", "bo"]})]
 
 
-def test_an_unknown_event_type_fails_the_task_naming_it() -> None:
-    history = HistoryBuilder("Greets").add("WORKFLOW_EXECUTION_TELEPORTED").pending_task()
-    inst = instance(Greets)
-    outcome = inst.replay_then_activate(history.events, T0 + 3)
-    inst.evict()  # as the worker does: the run that never started is unwound, not leaked
-    assert outcome.commands == [] and outcome.failure is not None
-    assert outcome.failure.kind == "unknown_event"
-    assert "event 2" in outcome.failure.message
-    assert "WORKFLOW_EXECUTION_TELEPORTED" in outcome.failure.message
+def _workflow_task(token: str, events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"kind": "workflow", "token": token, "namespace": "default", "workflow_id": "w",
+            "run_id": "r", "workflow_type": "Greets", "task_queue": "q", "attempt": 2,
+            "previous_upto": 0, "started_event_id": len(events) + 1, "started_time": T0,
+            "events": events, "updates": []}
+
+
+def test_an_unknown_event_type_makes_the_task_unreadable_naming_it() -> None:
+    """A newer server's event type cannot be decoded: the task comes out of the poll as
+    unreadable, saying which event, for the worker to fail as ``unknown_event``; the other
+    tasks of the same poll are read as usual."""
+    known = [msgspec.to_builtins(e) for e in HistoryBuilder("Greets").pending_task().events]
+    teleported = {"event_id": 2, "event_type": "WORKFLOW_EXECUTION_TELEPORTED",
+                  "timestamp": "2026-01-01T00:00:01Z", "attributes": {"to": "mars"}}
+    body = msgspec.json.encode({"tasks": [_workflow_task("1.1", known),
+                                          _workflow_task("2.1", [known[0], teleported])]})
+    good, bad = decode_tasks(body)
+    assert isinstance(good, WorkflowTask) and good.token == "1.1"
+    assert isinstance(bad, UnreadableTask) and bad.unknown_event
+    assert (bad.token, bad.run_id, bad.attempt) == ("2.1", "r", 2)
+    assert "event 2" in bad.problem and "WORKFLOW_EXECUTION_TELEPORTED" in bad.problem
+    with pytest.raises(UnknownEventError, match="event 2 has type 'WORKFLOW_EXECUTION_TEL"):
+        decode_events(msgspec.json.encode([known[0], teleported]))
 
 
 def test_a_bug_in_workflow_code_is_returned_with_its_traceback() -> None:

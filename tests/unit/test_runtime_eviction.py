@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from plait import workflow
+from plait.protocol.commands import CompleteWorkflowCommand
 from plait.runtime.definitions import workflow_defn_of
 from plait.runtime.eviction import MAX_THROWS, REFUSED
 from plait.runtime.instance import WorkflowInstance, new_instance
@@ -103,7 +104,7 @@ def test_eviction_runs_cleanup_once_inside_the_loop_and_replay_runs_it_where_his
     replayed = new_instance(workflow_defn_of(Cleans), task_of("Cleans"))
     outcome = replayed.replay_then_activate(history.upto(7), T0 + 7)
     assert outcome.failure is None
-    assert [c["kind"] for c in outcome.commands] == ["complete_workflow"]
+    assert [type(c) for c in outcome.commands] == [CompleteWorkflowCommand]
     replayed.evict()
     del replayed
     gc.collect()

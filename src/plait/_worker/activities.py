@@ -34,14 +34,21 @@ from typing import Any
 
 from plait import activity, errors
 from plait._api import Api
-from plait._worker.completions import Completions
+from plait._worker.completions import Completions, Unread
 from plait._worker.lease import Lease, LeaseStamp
 from plait._worker.slots import Slots
 from plait._worker.workflows import WorkflowTasks
-from plait.protocol import failure as failures
-from plait.protocol.jsoncodec import dumps
+from plait.protocol.completions import (
+    CompleteActivityTaskItem,
+    CompleteActivityTaskResponse,
+    FailActivityTaskItem,
+)
 from plait.protocol.payload import decode_args, encode, encode_args
+from plait.protocol.tasks import ActivityTask, WorkflowTask
 from plait.runtime.definitions import ActivityDefn
+from plait.runtime.handlers import failure_of
+from plait.runtime.wire import encode as encode_json
+from plait.runtime.wire import wire_failure, wire_payload, wire_payloads
 
 __all__ = ["ActivityRunner"]
 
@@ -57,7 +64,7 @@ class ActivityRunner:
                  completions: Completions, held: set[str], task_queue: str,
                  workflow_tasks: WorkflowTasks, workflow_slots: Slots,
                  eager_workflows: Callable[[], bool],
-                 start_workflow_task: Callable[[dict[str, Any]], None], lease: Lease,
+                 start_workflow_task: Callable[[WorkflowTask], None], lease: Lease,
                  executor: Executor | None = None) -> None:
         """``held``: the tokens of running tasks (the lease heartbeat names them);
         ``lease``: whether an attempt may start without asking (``_worker.lease``);
@@ -79,9 +86,9 @@ class ActivityRunner:
         self.executor: Executor = executor or ThreadPoolExecutor(
             max_workers=max_threads, thread_name_prefix="plait-activity")
 
-    async def run(self, task: dict[str, Any], stamp: LeaseStamp) -> None:
+    async def run(self, task: ActivityTask, stamp: LeaseStamp) -> None:
         """Run one attempt; ``stamp``: see :data:`plait._worker.lease.LeaseStamp`."""
-        token = task["token"]
+        token = task.token
         self.held.add(token)
         try:
             confirmed = await self._lease_confirmed(task, stamp)
@@ -92,7 +99,7 @@ class ActivityRunner:
         finally:
             self.held.discard(token)
 
-    async def _lease_confirmed(self, task: dict[str, Any],
+    async def _lease_confirmed(self, task: ActivityTask,
                                stamp: LeaseStamp) -> LeaseStamp | None:
         """The stamp the attempt may start on: its own while the lease is believed live;
         else, once the server has renewed the session and accepted a heartbeat with the
@@ -106,11 +113,11 @@ class ActivityRunner:
         if sent is None:
             return None
         try:
-            await self.api.heartbeat_activity(task["token"], task.get("heartbeat_details") or [],
+            await self.api.heartbeat_activity(task.token, task.heartbeat_details,
                                               retry=False, timeout=5)
         except errors.PlaitError as e:
-            log.info("activity %s attempt %s not confirmed: %s", task["activity_type"],
-                     task["attempt"], e)
+            log.info("activity %s attempt %s not confirmed: %s", task.activity_type,
+                     task.attempt, e)
             return None
         # Held (listed in every heartbeat since) and its token current after the renewal:
         # from the renewal's sending on, this attempt is this worker's.
@@ -118,36 +125,35 @@ class ActivityRunner:
         return confirmed if lease.live(confirmed) else None
 
     @staticmethod
-    def _not_started(task: dict[str, Any], why: str) -> None:
+    def _not_started(task: ActivityTask, why: str) -> None:
         # Not reported: the server offers the attempt again (it is no longer listed in this
         # worker's heartbeats), or has already given it to another worker.
         log.warning("activity %s attempt %s of %s not started: %s (this worker was paused "
-                    "or cut off from the server)", task["activity_type"], task["attempt"],
-                    task["workflow_id"], why)
+                    "or cut off from the server)", task.activity_type, task.attempt,
+                    task.workflow_id, why)
 
-    async def _attempt(self, task: dict[str, Any], stamp: LeaseStamp) -> None:
-        defn = self.activities.get(task["activity_type"])
+    async def _attempt(self, task: ActivityTask, stamp: LeaseStamp) -> None:
+        defn = self.activities.get(task.activity_type)
         if defn is None:
             await self._report_failure(task, errors.ApplicationError(
-                f"activity type {task['activity_type']!r} is not registered on this worker "
+                f"activity type {task.activity_type!r} is not registered on this worker "
                 f"(task queue {self.task_queue!r}; registered: "
                 f"{sorted(self.activities) or 'none'})", type="ActivityNotRegistered"))
             return
         beat = _Heartbeat(self.api, task)
         info = activity.ActivityInfo(
-            activity_id=task["activity_id"], activity_type=task["activity_type"],
-            attempt=task["attempt"], workflow_id=task["workflow_id"], run_id=task["run_id"],
-            workflow_type=task["workflow_type"], task_queue=task["task_queue"],
-            task_token=task["token"],
-            heartbeat_details=tuple(p.get("data") if isinstance(p, dict) else p
-                                    for p in task.get("heartbeat_details") or []),
-            scheduled_time=task["scheduled_time"], started_time=task["started_time"],
-            heartbeat_timeout=task.get("heartbeat_timeout"), namespace=task["namespace"])
+            activity_id=task.activity_id, activity_type=task.activity_type,
+            attempt=task.attempt, workflow_id=task.workflow_id, run_id=task.run_id,
+            workflow_type=task.workflow_type, task_queue=task.task_queue,
+            task_token=task.token,
+            heartbeat_details=tuple(p.get("data") for p in task.heartbeat_details),
+            scheduled_time=task.scheduled_time, started_time=task.started_time,
+            heartbeat_timeout=task.heartbeat_timeout, namespace=task.namespace)
         ctx = contextvars.copy_context()
         beat.context = activity._Context(info, beat.record, sync=not defn.is_async)
         ctx.run(activity._current.set, beat.context)
         try:
-            args = decode_args(task.get("input") or [], defn.arg_hints)
+            args = decode_args(task.input, defn.arg_hints)
             live = functools.partial(self.lease.live, stamp)
             try:
                 result = await self._call(defn, args, ctx, _time_limit(task), beat, live)
@@ -187,14 +193,14 @@ class ActivityRunner:
             beat.stop()
         await self._report_success(task, result)
 
-    async def _stopped(self, task: dict[str, Any], beat: _Heartbeat) -> None:
+    async def _stopped(self, task: ActivityTask, beat: _Heartbeat) -> None:
         """The attempt stopped because its heartbeat learned it should: report the cancel
         the workflow asked for; after a lost lease, report nothing (it would be refused)."""
         if beat.cancel_requested:
             await self._report_failure(task, errors.CancelledError("activity cancelled"))
             return
         log.info("activity %s attempt %s stopped: the server no longer expects its result",
-                 task["activity_type"], task["attempt"])
+                 task.activity_type, task.attempt)
 
     async def _call(self, defn: ActivityDefn, args: list[Any], ctx: contextvars.Context,
                     limit: float | None, beat: _Heartbeat, live: Callable[[], bool]) -> Any:
@@ -208,26 +214,26 @@ class ActivityRunner:
                                    lambda: ctx.run(_started_sync, defn.fn, args, live))
         return await asyncio.wait_for(asyncio.shield(fut), limit)
 
-    async def _hand_over(self, task: dict[str, Any]) -> None:
+    async def _hand_over(self, task: ActivityTask) -> None:
         """The activity will be completed from outside: release it from this worker."""
         try:
-            await self.api.hand_over_activity(task["token"])
+            await self.api.hand_over_activity(task.token)
         except errors.RPCError as e:
             log.warning("activity %s could not be handed over for async completion: %s",
-                        task["activity_type"], e)
+                        task.activity_type, e)
 
-    async def _report_success(self, task: dict[str, Any], result: Any, *,
+    async def _report_success(self, task: ActivityTask, result: Any, *,
                               chain: bool = True) -> None:
         payload = encode(result)
         chained = self.workflow_tasks.chain(task, payload) if chain else None
         eager = self.eager_workflows() and self.workflow_slots.try_reserve(1) == 1
-        body = {"token": task["token"], "result": payload, "eager_workflow": eager,
-                "task_queue": self.task_queue}
+        item = CompleteActivityTaskItem(token=task.token, result=wire_payload(payload),
+                                        eager_workflow=eager, task_queue=self.task_queue)
         if chained is not None:  # a task handed back with the step takes the slot held here
-            body["workflow_step"] = {**chained.body,
-                                     "eager_workflow": eager and chained.body["eager_workflow"]}
+            item.workflow_step = chained.step
+            chained.step.eager_workflow = eager and bool(chained.step.eager_workflow)
         try:
-            resp = await self.completions.send("activity_complete", body)
+            resp = await self.completions.send(item, CompleteActivityTaskResponse)
         except errors.RPCError as e:
             if eager:
                 self.workflow_slots.release()
@@ -243,34 +249,34 @@ class ActivityRunner:
             if e.status == 413:
                 await self._report_failure(task, too_large("result", payload, e))
                 return
-            log.warning("activity %s result not recorded: %s", task["activity_type"], e)
+            log.warning("activity %s result not recorded: %s", task.activity_type, e)
             return
-        wt = resp.get("workflow_task")
+        wt = resp.workflow_task
         if chained is not None:
-            wt = self.workflow_tasks.settle(chained, resp) or wt
+            wt = self.workflow_tasks.settle(chained, resp.workflow_step) or wt
         if wt is not None:
             self.start_workflow_task(wt)
         elif eager:
             self.workflow_slots.release()
 
-    async def _report_failure(self, task: dict[str, Any], exc: BaseException) -> None:
-        failure = failures.from_exception(exc)
-        failure["stack_trace"] = "".join(traceback.format_exception(exc))
+    async def _report_failure(self, task: ActivityTask, exc: BaseException) -> None:
+        traced = failure_of(exc)
+        traced.stack_trace = "".join(traceback.format_exception(exc))
+        failure = wire_failure(traced)
         try:
             try:
                 await self.completions.send(
-                    "activity_fail", {"token": task["token"], "failure": failure})
+                    FailActivityTaskItem(token=task.token, failure=failure), Unread)
             except errors.RPCError as e:
                 if e.status != 413:
                     raise
                 # The failure itself is over the limit (a huge message or details): report
                 # a small one that says so and names the original.
                 short = too_large("failure", failure, e, original=exc)
-                small = failures.from_exception(short)
                 await self.completions.send(
-                    "activity_fail", {"token": task["token"], "failure": small})
+                    FailActivityTaskItem(token=task.token, failure=failure_of(short)), Unread)
         except errors.RPCError as e:
-            log.warning("activity %s failure not recorded: %s", task["activity_type"], e)
+            log.warning("activity %s failure not recorded: %s", task.activity_type, e)
 
     def close(self) -> None:
         if self._own_executor:
@@ -297,7 +303,7 @@ def too_large(what: str, payload: Any, refusal: errors.RPCError, *,
               original: BaseException | None = None) -> errors.ApplicationError:
     """The attempt's outcome when the server refused its ``what`` as over its payload limit:
     never retried, since every attempt would most likely produce as large a one."""
-    size = len(dumps(payload))
+    size = len(encode_json(payload))
     named = ""
     if original is not None:
         text = str(original)
@@ -307,11 +313,11 @@ def too_large(what: str, payload: Any, refusal: errors.RPCError, *,
         f"limit: {refusal.message}", type="PayloadTooLarge", non_retryable=True)
 
 
-def _time_limit(task: dict[str, Any]) -> float | None:
-    limit = task.get("start_to_close_timeout")
-    deadline = task.get("deadline")
+def _time_limit(task: ActivityTask) -> float | None:
+    limit = task.start_to_close_timeout
+    deadline = task.deadline
     if deadline is not None:
-        left = deadline - task["started_time"]
+        left = deadline - task.started_time
         limit = left if limit is None else min(limit, left)
     return limit
 
@@ -319,10 +325,10 @@ def _time_limit(task: dict[str, Any]) -> float | None:
 class _Heartbeat:
     """Sends the latest heartbeat details, at most once per throttle interval."""
 
-    def __init__(self, api: Api, task: dict[str, Any]) -> None:
+    def __init__(self, api: Api, task: ActivityTask) -> None:
         self.api = api
-        self.token = task["token"]
-        hb = task.get("heartbeat_timeout")
+        self.token = task.token
+        hb = task.heartbeat_timeout
         self.interval = min(1.0, hb * 0.5) if hb else 1.0
         self.loop = asyncio.get_running_loop()
         self.latest: tuple[Any, ...] | None = None
@@ -354,10 +360,10 @@ class _Heartbeat:
     async def _send(self) -> None:
         while self.latest is not None and not self.stopped:
             details, self.latest = self.latest, None
-            sent = encode_args(details)
+            sent = wire_payloads(encode_args(details)) or []
             try:
                 resp = await self.api.heartbeat_activity(self.token, sent, retry=False)
-                if resp.get("cancel_requested"):  # the workflow asked it to stop
+                if resp.cancel_requested:  # the workflow asked it to stop
                     self.cancel_requested = True
                     self._lose()
                     break

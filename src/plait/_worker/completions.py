@@ -19,17 +19,42 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
 
 from plait import errors
 from plait._api import Api, CompletionKind, error_of
-from plait.protocol.jsoncodec import dumps
+from plait.protocol.completions import TaskCompletion
+from plait.runtime.wire import BatchItemAnswer, encode
 
-__all__ = ["Completions"]
+__all__ = ["Completions", "Unread"]
 
 log = logging.getLogger("plait.worker")
 
-_Item = tuple[bytes, "asyncio.Future[Any]"]
+T = TypeVar("T")
+_Item = tuple[bytes, "asyncio.Future[BatchItemAnswer]"]
+
+
+def _alone(item: TaskCompletion) -> bytes:
+    """An item as its own route takes it: the same body, without ``type``."""
+    request = type(item).__bases__[0]  # each item type is its route's request plus the tag
+    return encode(request(**msgspec.structs.asdict(item)))
+
+
+class Unread(msgspec.Struct):
+    """An answer the caller does not read (a failure report's)."""
+
+
+_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+def _decode(raw: bytes | msgspec.Raw, into: type[T]) -> T:
+    decoder = _DECODERS.get(into)
+    if decoder is None:
+        decoder = _DECODERS[into] = msgspec.json.Decoder(into)
+    result: T = decoder.decode(raw if len(raw) else b"{}")
+    return result
 
 
 class Completions:
@@ -44,27 +69,30 @@ class Completions:
         self._scheduled = False
         self._posts: set[asyncio.Task[None]] = set()
 
-    async def send(self, kind: CompletionKind, body: dict[str, Any]) -> Any:
-        """Report one completion; returns its response."""
-        data = dumps({**body, "type": kind})
+    async def send(self, item: TaskCompletion, into: type[T]) -> T:
+        """Report one completion (a batch item: its ``type`` says which); returns its
+        response, decoded into ``into``."""
+        data = encode(item)
         if len(data) > self.max_bytes:  # a large result travels alone, under the size limit
-            return await self.api.complete(kind, body)
+            kind: CompletionKind = item.__struct_config__.tag  # type: ignore[assignment]
+            alone: bytes = await self.api.complete(kind, _alone(item), decoder=bytes)
+            return _decode(alone, into)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self.api.retry_for
         backoff = self.api.backoff()
         while True:
             answer = await self._queued(data)  # a failed request raises (already retried)
-            if "error" not in answer:
-                return answer["result"]
-            err = answer["error"]
+            err = answer.error
+            if err is None:
+                return _decode(answer.result, into)
             delay = backoff.next()
-            if err["status"] != 503 or loop.time() + delay > give_up:
-                raise error_of(int(err["status"]), str(err["code"]), str(err["message"]))
+            if err.status != 503 or loop.time() + delay > give_up:
+                raise error_of(err.status, err.code, err.message)
             log.debug("completion answered 503; sending it again in %.2f s", delay)
             await asyncio.sleep(delay)
 
-    async def _queued(self, data: bytes) -> Any:
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    async def _queued(self, data: bytes) -> BatchItemAnswer:
+        fut: asyncio.Future[BatchItemAnswer] = asyncio.get_running_loop().create_future()
         self._queue.append((data, fut))
         self._kick()
         return await fut
@@ -101,7 +129,7 @@ class Completions:
         try:
             body = b'{"completions":[' + b",".join(data for data, _ in batch) + b"]}"
             resp = await self.api.complete_batch(body)
-            for (_, fut), answer in zip(batch, resp["results"], strict=True):
+            for (_, fut), answer in zip(batch, resp.results, strict=True):
                 if not fut.done():
                     fut.set_result(answer)
         except Exception as exc:  # the whole request failed: every item shares its fate

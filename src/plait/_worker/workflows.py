@@ -14,18 +14,42 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+
+import msgspec
 
 from plait import errors
 from plait._api import Api
-from plait._worker.completions import Completions
+from plait._worker.completions import Completions, Unread
 from plait._worker.lease import Lease, LeaseStamp
 from plait._worker.slots import Slots
-from plait.protocol import failure as failures
+from plait.protocol.attributes import ActivityTaskCompletedAttributes
+from plait.protocol.commands import Command, ScheduleActivityCommand
+from plait.protocol.common import Failure, Payload
+from plait.protocol.completions import (
+    CompleteWorkflowTaskItem,
+    CompleteWorkflowTaskResponse,
+    FailWorkflowTaskItem,
+    RespondQueryRequest,
+    WorkflowStep,
+    WorkflowStepAnswer,
+)
+from plait.protocol.history import ActivityTaskCompletedEvent, Event
 from plait.protocol.jsoncodec import dumps, loads
+from plait.protocol.tasks import ActivityTask, QueryTask, WorkflowTask
 from plait.runtime.activations import Activation, timestamp, wire_time
 from plait.runtime.definitions import WorkflowDefn
+from plait.runtime.handlers import failure_of
+from plait.runtime.info import RunIdentity
 from plait.runtime.instance import WorkflowInstance, new_instance
+from plait.runtime.outcome import QueryAnswer
+from plait.runtime.wire import (
+    UnknownEventError,
+    UnreadableTask,
+    wire_commands,
+    wire_failure,
+    wire_payload,
+    wire_rejections,
+)
 
 __all__ = ["Chained", "WorkflowTasks"]
 
@@ -40,7 +64,7 @@ class Chained:
 
     run_id: str
     inst: WorkflowInstance
-    body: dict[str, Any]
+    step: WorkflowStep
     """The completion item's ``workflow_step``."""
     reserved: int
     """Activity slots held for the activities the server may hand back."""
@@ -53,7 +77,7 @@ class WorkflowTasks:
                  completions: Completions, held: set[str], task_queue: str, identity: str,
                  own_activities: frozenset[str], activity_slots: Slots,
                  eager: Callable[[], bool],
-                 start_activity: Callable[[dict[str, Any], LeaseStamp], None],
+                 start_activity: Callable[[ActivityTask, LeaseStamp], None],
                  lease: Lease) -> None:
         """``held``: the tokens of running tasks (the lease heartbeat names them);
         ``own_activities``, ``activity_slots``, ``start_activity``: the activities this worker
@@ -77,80 +101,93 @@ class WorkflowTasks:
         shown once per run, loudly, not at every retry (``_announce``)."""
         self.cache: collections.OrderedDict[str, WorkflowInstance] = collections.OrderedDict()
 
-    async def run(self, task: dict[str, Any] | None) -> None:
+    async def run(self, task: WorkflowTask | UnreadableTask | None) -> None:
         """Process a task and any follow-up task the server hands back with the completion."""
         while task is not None:
-            token = task["token"]
+            token = task.token
             self.held.add(token)
             try:
-                task = await self._process(task)
+                if isinstance(task, UnreadableTask):
+                    task = await self._fail(task, UnknownEventError(task.problem),
+                                            "unknown_event" if task.unknown_event
+                                            else "worker_error")
+                else:
+                    task = await self._process(task)
             finally:
                 self.held.discard(token)
 
-    async def _process(self, task: dict[str, Any]) -> dict[str, Any] | None:
-        run_id = task["run_id"]
-        defn = self.workflows.get(task["workflow_type"])
+    async def _process(self, task: WorkflowTask) -> WorkflowTask | None:
+        run_id = task.run_id
+        defn = self.workflows.get(task.workflow_type)
         if defn is None:
             return await self._fail(task, errors.PlaitError(
-                f"workflow type {task['workflow_type']!r} is not registered on this worker "
+                f"workflow type {task.workflow_type!r} is not registered on this worker "
                 f"(task queue {self.task_queue!r}; registered: "
                 f"{sorted(self.workflows) or 'none'})"), "unknown_workflow_type")
         inst = self.cache.pop(run_id, None)
         arrived = time.monotonic()
         try:
-            if inst is not None and inst.upto == task["previous_upto"]:
-                new = [e for e in task["events"] if e["event_id"] > inst.upto]
-                outcome = inst.replay_then_activate(new, task["started_time"],
-                                                    task.get("updates"))
+            if inst is not None and inst.upto == task.previous_upto:
+                upto = inst.upto
+                new = [e for e in task.events if e.event_id > upto]
+                outcome = inst.replay_then_activate(new, task.started_time, task.updates)
             else:
                 if inst is not None:  # it missed events: unwound here, rebuilt by replay
                     inst.evict()
-                inst = new_instance(defn, task)
+                inst = new_instance(defn, RunIdentity.of(task))
                 events = await self._full_history(task)
-                outcome = inst.replay_then_activate(events, task["started_time"],
-                                                    task.get("updates"))
+                outcome = inst.replay_then_activate(events, task.started_time, task.updates)
+        except UnknownEventError as e:  # the full history has an event from a newer server
+            return await self._fail(task, e, "unknown_event")
         except Exception as e:  # the history could not be fetched: still fail the task visibly
             return await self._fail(task, e, "worker_error")
         if outcome.failure is not None:
             inst.evict()
             return await self._fail(task, outcome.failure.cause, outcome.failure.kind)
-        inst.clock_offset = task["started_time"] - arrived
+        inst.clock_offset = task.started_time - arrived
         try:
             return await self._complete(task, inst, outcome.commands)
         except asyncio.CancelledError:  # shut down while reporting: cached by no one
             inst.evict()
             raise
 
-    def chain(self, task: dict[str, Any], result: Any) -> Chained | None:
+    def chain(self, task: ActivityTask, result: Payload) -> Chained | None:
         """Run the workflow task an activity's result unblocks, here and now, when this
         worker caches the run and the workflow waits on nothing else; the step then travels
         with the result (:mod:`plait.server.chained`). None: report the result alone."""
-        run_id = task["run_id"]
+        run_id = task.run_id
         inst = self.cache.get(run_id)
         if inst is None or inst.closed or not self.eager() \
-                or not inst.waits_only_on(task["activity_id"]):
+                or not inst.waits_only_on(task.activity_id):
             return None
         del self.cache[run_id]  # in flight: a task arriving meanwhile replays instead
         started = max(inst.time(), wire_time(time.monotonic() + inst.clock_offset))
         # The server records the attempt's STARTED, then this COMPLETED (server.chained):
         # the id that the history will show, so the history size counts alike in replay.
-        event = {"event_id": inst.upto + 2, "event_type": "ACTIVITY_TASK_COMPLETED",
-                 "attributes": {"activity_id": task["activity_id"],
-                                "result": loads(dumps(result))}}
+        # The result as the workflow will read it from history (JSON values, not the objects
+        # the activity returned); only the fields the runtime reads matter in this event.
+        event = ActivityTaskCompletedEvent(
+            event_id=inst.upto + 2, timestamp="", attributes=ActivityTaskCompletedAttributes(
+                activity_id=task.activity_id, scheduled_event_id=0,
+                activity_type=task.activity_type, attempt=task.attempt,
+                result=loads(dumps(result))))
         outcome = inst.activate(Activation([event], started, None))
         if outcome.failure is not None:  # a failing task is run (and reported) the usual way
             inst.evict()
             return None
-        body, reserved = self._step_body(inst, outcome.commands)
-        body.update(upto=inst.upto, started_time=started)
-        return Chained(run_id, inst, body, reserved, self.lease.stamp())
+        commands, reserved = self._outcome(inst, outcome.commands)
+        step = WorkflowStep(upto=inst.upto, started_time=started, commands=commands,
+                            eager_activities=reserved,
+                            update_rejections=wire_rejections(inst.rejections),
+                            eager_workflow=self.eager() and not inst.closed)
+        return Chained(run_id, inst, step, reserved, self.lease.stamp())
 
-    def settle(self, chained: Chained, resp: dict[str, Any]) -> dict[str, Any] | None:
+    def settle(self, chained: Chained, step: WorkflowStepAnswer | None
+               ) -> WorkflowTask | None:
         """The server answered a chained step: keep the instance if the step was recorded.
         Refused, the instance has seen a result the history shows elsewhere: it is dropped,
         and the next task replays. Returns a workflow task handed back, if any."""
-        step = resp.get("workflow_step") or {}
-        if "upto" not in step:
+        if step is None or step.upto is None:
             self.abandon(chained)
             return None
         return self._settled(chained.run_id, chained.inst, step, chained.reserved,
@@ -165,108 +202,108 @@ class WorkflowTasks:
         while self.cache:
             self.cache.popitem(last=False)[1].evict()
 
-    async def answer_query(self, task: dict[str, Any]) -> None:
-        token = task["token"]
+    async def answer_query(self, task: QueryTask | UnreadableTask) -> None:
+        token = task.token
         self.held.add(token)
         try:
             try:
+                if isinstance(task, UnreadableTask):
+                    raise errors.PlaitError(task.problem)
                 answer = await self._query(task)
             except Exception as e:  # always answer: the asker must not wait for a timeout
-                log.exception("query %r on %s failed", task.get("query_name"),
-                              task["workflow_id"])
-                answer = {"code": "query_failed", "failure": failures.from_exception(e)}
-            await self.api.respond_query(token, answer)
+                log.exception("query %r on %s failed", getattr(task, "query_name", "?"),
+                              task.workflow_id)
+                answer = QueryAnswer(failure=failure_of(e), code="query_failed")
+            await self.api.respond_query(RespondQueryRequest(
+                token=token, code=answer.code, failure=wire_failure(answer.failure),
+                result=wire_payload(answer.result) if answer.result is not None else None))
         except errors.RPCError as e:
-            log.warning("query answer for %s not recorded: %s", task["workflow_id"], e)
+            log.warning("query answer for %s not recorded: %s", task.workflow_id, e)
         finally:
             self.held.discard(token)
 
-    async def _query(self, task: dict[str, Any]) -> dict[str, Any]:
-        defn = self.workflows.get(task["workflow_type"])
+    async def _query(self, task: QueryTask) -> QueryAnswer:
+        defn = self.workflows.get(task.workflow_type)
         if defn is None:
-            return {"code": "unknown_workflow_type", "failure": {
-                "message": f"workflow type {task['workflow_type']!r} is not registered on "
-                           f"worker {self.identity}"}}
-        inst = self.cache.get(task["run_id"])
+            return QueryAnswer.failed(
+                f"workflow type {task.workflow_type!r} is not registered on worker "
+                f"{self.identity}", code="unknown_workflow_type")
+        inst = self.cache.get(task.run_id)
         if inst is None:  # not cached (or busy with a task): rebuild a copy from history
             events = await self._fetch_history(task)
-            inst = new_instance(defn, task)
+            inst = new_instance(defn, RunIdentity.of(task))
             # Events no task has processed yet are applied too (the copy's commands are
             # dropped), so a workflow queried before its first task completes answers.
             outcome = inst.replay_then_activate(events,
                                                 timestamp(events[-1]) if events else 0.0)
             try:
                 if outcome.failure is not None:
-                    return {"code": "query_failed",
-                            "failure": failures.from_exception(outcome.failure.cause)}
-                return inst.query(task["query_name"], task.get("input") or [])
+                    return QueryAnswer(failure=failure_of(outcome.failure.cause),
+                                       code="query_failed")
+                return inst.query(task.query_name, task.input)
             finally:
                 inst.evict()  # a copy: unwound now, not by the garbage collector
-        return inst.query(task["query_name"], task.get("input") or [])
+        return inst.query(task.query_name, task.input)
 
-    async def _fetch_history(self, task: dict[str, Any]) -> list[dict[str, Any]]:
-        hist = await self.api.workflow_history(task["workflow_id"], task["run_id"])
-        events: list[dict[str, Any]] = hist["events"]
-        return events
+    async def _fetch_history(self, task: WorkflowTask | QueryTask) -> list[Event]:
+        return await self.api.history_events(task.workflow_id, task.run_id)
 
-    async def _full_history(self, task: dict[str, Any]) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = task["events"]
-        if not events or events[0]["event_id"] != 1:
+    async def _full_history(self, task: WorkflowTask) -> list[Event]:
+        events = task.events
+        if not events or events[0].event_id != 1:
             events = await self._fetch_history(task)
-        return [e for e in events if e["event_id"] < task["started_event_id"]]
+        started = task.started_event_id
+        return [e for e in events if e.event_id < started]
 
-    def _step_body(self, inst: WorkflowInstance, commands: list[dict[str, Any]]
-                   ) -> tuple[dict[str, Any], int]:
-        """A workflow task's outcome as the server takes it, and the activity slots reserved
-        for the activities it schedules that the server may hand straight back."""
-        for c in commands:
-            c.pop("_where", None)
-        own = sum(1 for c in commands if c["kind"] == "schedule_activity"
-                  and c["task_queue"] == self.task_queue
-                  and c["activity_type"] in self.own_activities)
+    def _outcome(self, inst: WorkflowInstance, commands: list[Command]
+                 ) -> tuple[list[Command], int]:
+        """A workflow task's commands as the server takes them, and the activity slots
+        reserved for the activities it schedules that the server may hand straight back."""
+        own = sum(1 for c in commands if type(c) is ScheduleActivityCommand
+                  and c.task_queue == self.task_queue
+                  and c.activity_type in self.own_activities)
         reserved = self.activity_slots.try_reserve(own) if self.eager() else 0
-        return {"commands": commands, "eager_activities": reserved,
-                "update_rejections": inst.rejections,
-                "eager_workflow": self.eager() and not inst.closed}, reserved
+        return wire_commands(commands), reserved
 
-    async def _complete(self, task: dict[str, Any], inst: WorkflowInstance,
-                        commands: list[dict[str, Any]]) -> dict[str, Any] | None:
-        body, reserved = self._step_body(inst, commands)
+    async def _complete(self, task: WorkflowTask, inst: WorkflowInstance,
+                        commands: list[Command]) -> WorkflowTask | None:
+        wired, reserved = self._outcome(inst, commands)
         acts = self.activity_slots
         stamp = self.lease.stamp()
         try:
-            resp = await self.completions.send(
-                "workflow_complete", {"token": task["token"], **body})
+            resp = await self.completions.send(CompleteWorkflowTaskItem(
+                token=task.token, commands=wired, eager_activities=reserved,
+                update_rejections=wire_rejections(inst.rejections),
+                eager_workflow=self.eager() and not inst.closed), CompleteWorkflowTaskResponse)
         except errors.RPCError as e:
             acts.release(reserved)
-            self._drop(task["run_id"])
+            self._drop(task.run_id)
             inst.evict()
             if e.code == "stale_task" or e.status in (0, 503):
                 log.warning("workflow task completion for %s not recorded: %s",
-                            task["workflow_id"], e)
+                            task.workflow_id, e)
                 return None
             # The server refused what the code asked for: a visible task failure, retried
             # with backoff, rather than a silent loop of re-offers.
             return await self._fail(task, errors.PlaitError(
                 f"the server refused this workflow task's commands: {e}"), "bad_commands")
-        return self._settled(task["run_id"], inst, resp, reserved, stamp)
+        return self._settled(task.run_id, inst, resp, reserved, stamp)
 
-    def _settled(self, run_id: str, inst: WorkflowInstance, resp: dict[str, Any],
-                 reserved: int, stamp: LeaseStamp) -> dict[str, Any] | None:
+    def _settled(self, run_id: str, inst: WorkflowInstance, resp: CompleteWorkflowTaskResponse,
+                 reserved: int, stamp: LeaseStamp) -> WorkflowTask | None:
         """After a recorded task: start the activities handed back (``stamp``: the worker's
         lease stamp when the completion was sent), cache the instance; returns the next
         workflow task if the server handed one back too."""
-        eager_acts = resp.get("activity_tasks") or []
+        eager_acts = resp.activity_tasks or []
         self.activity_slots.release(reserved - len(eager_acts))
         for t in eager_acts:
             self.start_activity(t, stamp)
-        if not resp.get("rejected") and not inst.closed:
-            inst.upto = resp["upto"]
+        if not resp.rejected and not inst.closed and resp.upto is not None:
+            inst.upto = resp.upto
             self._remember(run_id, inst)
         else:
             inst.evict()
-        nxt: dict[str, Any] | None = resp.get("workflow_task")
-        return nxt
+        return resp.workflow_task
 
     def _remember(self, run_id: str, inst: WorkflowInstance) -> None:
         cached = self.cache.get(run_id)
@@ -285,17 +322,17 @@ class WorkflowTasks:
         if dropped is not None:
             dropped.evict()
 
-    def _announce(self, task: dict[str, Any], failure: dict[str, Any]) -> None:
+    def _announce(self, task: WorkflowTask | UnreadableTask, failure: Failure) -> None:
         """Show a failing workflow task on the worker: the first failure of a run (or a new
         one) as a warning with its traceback, the retries that repeat it at debug level.
         A bug in workflow code (a ``NameError``, say) does not fail the workflow, it is
         retried until fixed code is deployed; so this warning is how its author learns of it
         instead of watching a workflow that seems to hang."""
-        run_id = task["run_id"]
-        seen = f"{failure['type']}: {failure['message']}"
+        run_id = task.run_id
+        seen = f"{failure.type}: {failure.message}"
         if self.failing.get(run_id) == seen:
             log.debug("workflow task failed again for %s (%s, attempt %s): %s",
-                      task["workflow_id"], task["workflow_type"], task.get("attempt"), seen)
+                      task.workflow_id, task.workflow_type, task.attempt, seen)
             return
         self.failing[run_id] = seen
         self.failing.move_to_end(run_id)
@@ -304,30 +341,28 @@ class WorkflowTasks:
         log.warning("workflow task failed for %s (%s, run %s, attempt %s): %s\n"
                     "The workflow is not failed: its task is retried with backoff until fixed "
                     "code is deployed (the same failure again is logged at debug level).\n%s",
-                    task["workflow_id"], task["workflow_type"], run_id, task.get("attempt"),
-                    seen, failure["stack_trace"].rstrip())
+                    task.workflow_id, task.workflow_type, run_id, task.attempt,
+                    seen, (failure.stack_trace or "").rstrip())
 
-    async def _fail(self, task: dict[str, Any], exc: BaseException,
-                    cause: str) -> dict[str, Any] | None:
-        self._drop(task["run_id"])
-        failure = failures.from_exception(exc)
-        failure["stack_trace"] = "".join(traceback.format_exception(exc))
+    async def _fail(self, task: WorkflowTask | UnreadableTask, exc: BaseException,
+                    cause: str) -> WorkflowTask | None:
+        self._drop(task.run_id)
+        failure = failure_of(exc)
+        failure.stack_trace = "".join(traceback.format_exception(exc))
         self._announce(task, failure)
         try:
             try:
-                await self.completions.send(
-                    "workflow_fail",
-                    {"token": task["token"], "failure": failure, "cause": cause})
+                await self.completions.send(FailWorkflowTaskItem(
+                    token=task.token, failure=wire_failure(failure), cause=cause), Unread)
             except errors.RPCError as e:
                 if e.status != 413:
                     raise
                 # The failure itself is over the server's payload limit (a huge message):
                 # unrecorded, it would leave the task to time out again and again, unseen.
-                await self.completions.send(
-                    "workflow_fail",
-                    {"token": task["token"], "failure": _shortened(failure, e), "cause": cause})
+                await self.completions.send(FailWorkflowTaskItem(
+                    token=task.token, failure=_shortened(failure, e), cause=cause), Unread)
         except errors.RPCError as e:
-            log.warning("workflow task failure for %s not recorded: %s", task["workflow_id"], e)
+            log.warning("workflow task failure for %s not recorded: %s", task.workflow_id, e)
         return None
 
 
@@ -335,11 +370,12 @@ SHORT = 2000
 """How much of a failure's message and stack trace is kept when the whole is too large."""
 
 
-def _shortened(failure: dict[str, Any], refusal: errors.RPCError) -> dict[str, Any]:
+def _shortened(failure: Failure, refusal: errors.RPCError) -> Failure:
     """The failure cut down to its type, the start of its message and stack trace, and a
     note that says why."""
-    message, trace = str(failure.get("message", "")), str(failure.get("stack_trace", ""))
-    return {**failure, "details": [], "cause": None,
-            "message": f"{message[:SHORT]}... (this failure is over the server's payload "
-                       f"limit, cut short: {refusal.message})",
-            "stack_trace": trace[:SHORT] + ("..." if len(trace) > SHORT else "")}
+    message, trace = failure.message, failure.stack_trace or ""
+    return msgspec.structs.replace(
+        failure, details=None, cause=None,
+        message=f"{message[:SHORT]}... (this failure is over the server's payload limit, "
+                f"cut short: {refusal.message})",
+        stack_trace=trace[:SHORT] + ("..." if len(trace) > SHORT else ""))

@@ -4,8 +4,10 @@ A mixin of :class:`~plait.runtime.instance.WorkflowInstance`. :data:`HANDLERS` m
 :class:`~plait.protocol.events.EventType` to the method that applies it; a test pins that it
 covers the closed list. Events that record a command this workflow gave (their match is
 checked by :mod:`plait.runtime.replay_check`) or the server's own bookkeeping change nothing
-in the workflow and map to :meth:`Events._nothing`. A type outside the list (a newer server's
-history) raises :class:`UnknownEventError`, which fails the workflow task and says so.
+in the workflow and map to :meth:`Events._nothing`. Each handler reads the typed attributes of
+its event (:mod:`plait.protocol.attributes`). A type outside the list (a newer server's
+history) cannot be decoded at all: :mod:`plait.runtime.wire` raises :class:`UnknownEventError`,
+which fails the workflow task and says so.
 """
 
 from __future__ import annotations
@@ -14,25 +16,42 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from msgspec import Struct
+from msgspec.structs import asdict
+
 from plait import errors
+from plait.protocol import attributes as a
 from plait.protocol import failure as failures
+from plait.protocol.common import Failure, Payload
 from plait.protocol.events import EventType
+from plait.protocol.history import EVENT_STRUCTS, Event
 from plait.protocol.payload import decode, decode_args
 from plait.runtime.definitions import WorkflowDefn
 from plait.runtime.durable_timer import DurableTimer
 from plait.runtime.history_size import HistorySize
-from plait.runtime.info import WorkflowInfo
+from plait.runtime.info import RunIdentity, WorkflowInfo
 from plait.runtime.registries import PendingActivity, PendingChild
+from plait.runtime.wire import UnknownEventError
 
 if TYPE_CHECKING:
     import contextvars
 
 
-__all__ = ["HANDLERS", "Events", "UnknownEventError"]
+__all__ = ["HANDLERS", "Events", "UnknownEventError", "exception_of"]
 
 
-class UnknownEventError(Exception):
-    """The history holds an event type this runtime does not know."""
+def exception_of(failure: Failure | None) -> errors.FailureError:
+    """The error a failure in a history event describes."""
+    return failures.to_exception(asdict_deep(failure) if failure is not None else None)
+
+
+def asdict_deep(failure: Failure) -> failures.Failure:
+    """A failure struct as the dict :mod:`plait.protocol.failure` reads (causes too), with
+    the fields it did not carry left out, as they were on the wire."""
+    out = {k: v for k, v in asdict(failure).items() if v is not None}
+    if failure.cause is not None:
+        out["cause"] = asdict_deep(failure.cause)
+    return out
 
 
 class Events:
@@ -40,7 +59,7 @@ class Events:
 
     defn: WorkflowDefn
     info: WorkflowInfo
-    task_meta: dict[str, Any]
+    who: RunIdentity
     history_size: HistorySize
     cancel_requested: bool
     _now: float
@@ -59,26 +78,19 @@ class Events:
 
         def _on_main_done(self, task: asyncio.Task[Any]) -> None: ...
 
-        def _on_signal(self, name: str, payloads: list[Any]) -> None: ...
+        def _on_signal(self, name: str, payloads: list[Payload]) -> None: ...
 
-    def apply_event(self, event: dict[str, Any]) -> None:
-        etype = event["event_type"]
-        try:
-            handler = HANDLERS[EventType(etype)]
-        except ValueError:
-            raise UnknownEventError(
-                f"history event {event.get('event_id')} has type {etype!r}, which this "
-                "version of plait does not know (a history from a newer server?)") from None
-        handler(self, event.get("attributes") or {})
+    def apply_event(self, event: Event) -> None:
+        _BY_STRUCT[type(event)](self, event.attributes)
 
-    def _nothing(self, attrs: dict[str, Any]) -> None:
+    def _nothing(self, attrs: Any) -> None:
         """A command's own record, or bookkeeping: nothing for the workflow to apply."""
 
     # -- the run ---------------------------------------------------------------------------
-    def _started(self, attrs: dict[str, Any]) -> None:
-        self.info = WorkflowInfo(self.task_meta, attrs, self.history_size)
+    def _started(self, attrs: a.WorkflowExecutionStartedAttributes) -> None:
+        self.info = WorkflowInfo(self.who, attrs, self.history_size)
         self.info.start_time = self._now
-        args = decode_args(attrs.get("input") or [], self.defn.arg_hints)
+        args = decode_args(attrs.input, self.defn.arg_hints)
         self._object = self._context.run(self.defn.cls)
         for name, fn in self.defn.signals.items():
             self._signal_handlers[name] = fn.__get__(self._object)
@@ -86,102 +98,110 @@ class Events:
         self._main = self.create_task(coro, name=f"workflow:{self.defn.name}")
         self._main.add_done_callback(self._on_main_done)
 
-    def _cancel_requested(self, attrs: dict[str, Any]) -> None:
+    def _cancel_requested(self, attrs: a.WorkflowExecutionCancelRequestedAttributes) -> None:
         self.cancel_requested = True
         if self._main is not None and not self._main.done():
             self._main.cancel()
 
-    def _signaled(self, attrs: dict[str, Any]) -> None:
-        self._on_signal(attrs["signal_name"], attrs.get("input") or [])
+    def _signaled(self, attrs: a.WorkflowExecutionSignaledAttributes) -> None:
+        self._on_signal(attrs.signal_name, attrs.input)
 
     # -- activities ------------------------------------------------------------------------
-    def _settle_activity(self, attrs: dict[str, Any]) -> PendingActivity | None:
+    def _settle_activity(self, activity_id: str) -> PendingActivity | None:
         """The activity this event settles, unless it was settled already (cancelled)."""
-        entry = self._activities.pop(attrs["activity_id"], None)
+        entry = self._activities.pop(activity_id, None)
         return entry if entry is not None and not entry.future.done() else None
 
-    def _activity_completed(self, attrs: dict[str, Any]) -> None:
-        if (entry := self._settle_activity(attrs)) is not None:
-            entry.future.set_result(decode(attrs.get("result"), entry.ret_hint))
+    def _activity_completed(self, attrs: a.ActivityTaskCompletedAttributes) -> None:
+        if (entry := self._settle_activity(attrs.activity_id)) is not None:
+            entry.future.set_result(decode(attrs.result, entry.ret_hint))
 
-    def _activity_failed(self, attrs: dict[str, Any]) -> None:
+    def _activity_failed(self, attrs: a.ActivityTaskFailedAttributes
+                         | a.ActivityTaskTimedOutAttributes) -> None:
         """Failed or timed out: the failure says which."""
-        if (entry := self._settle_activity(attrs)) is not None:
+        if (entry := self._settle_activity(attrs.activity_id)) is not None:
             entry.future.set_exception(errors.ActivityError(
-                cause=failures.to_exception(attrs.get("failure")),
-                activity_type=entry.activity_type, activity_id=attrs["activity_id"],
-                retry_state=attrs.get("retry_state")))
+                cause=exception_of(attrs.failure),
+                activity_type=entry.activity_type, activity_id=attrs.activity_id,
+                retry_state=attrs.retry_state))
 
-    def _activity_canceled(self, attrs: dict[str, Any]) -> None:
-        if (entry := self._settle_activity(attrs)) is not None:
+    def _activity_canceled(self, attrs: a.ActivityTaskCanceledAttributes) -> None:
+        if (entry := self._settle_activity(attrs.activity_id)) is not None:
             entry.future.set_exception(errors.ActivityError(
                 cause=errors.CancelledError("activity cancelled"),
-                activity_type=entry.activity_type, activity_id=attrs["activity_id"],
+                activity_type=entry.activity_type, activity_id=attrs.activity_id,
                 retry_state="cancel"))
 
     # -- timers ----------------------------------------------------------------------------
-    def _timer_fired(self, attrs: dict[str, Any]) -> None:
-        timer = self._timers.pop(str(attrs["timer_id"]), None)
+    def _timer_fired(self, attrs: a.TimerFiredAttributes) -> None:
+        timer = self._timers.pop(attrs.timer_id, None)
         if timer is not None:
             timer.fire()
 
     # -- children --------------------------------------------------------------------------
-    def _child_started(self, attrs: dict[str, Any]) -> None:
-        child = self._children.get(str(attrs["seq"]))
+    def _child_started(self, attrs: a.ChildWorkflowExecutionStartedAttributes) -> None:
+        child = self._children.get(attrs.seq)
         if child is not None and not child.started.done():
-            child.started.set_result(attrs["run_id"])
+            child.started.set_result(attrs.run_id)
 
-    def _settle_child(self, attrs: dict[str, Any]) -> PendingChild | None:
+    def _settle_child(self, attrs: _ChildClosed) -> PendingChild | None:
         """The child this closing event settles; None if it was settled already, or if the
         child never started (its id was taken), which fails the start instead."""
-        child = self._children.pop(str(attrs["seq"]), None)
+        child = self._children.pop(attrs.seq, None)
         if child is None:
             return None
-        if attrs.get("start_failed"):
+        if isinstance(attrs, a.ChildWorkflowExecutionFailedAttributes) and attrs.start_failed:
             if not child.started.done():
                 child.started.set_exception(errors.WorkflowAlreadyStartedError(
-                    (attrs.get("failure") or {}).get("message", ""),
-                    workflow_id=child.workflow_id))
+                    attrs.failure.message, workflow_id=child.workflow_id))
             return None
         return None if child.result.done() else child
 
-    def _child_completed(self, attrs: dict[str, Any]) -> None:
+    def _child_completed(self, attrs: a.ChildWorkflowExecutionCompletedAttributes) -> None:
         if (child := self._settle_child(attrs)) is not None:
-            child.result.set_result(decode(attrs.get("result"), child.ret_hint))
+            child.result.set_result(decode(attrs.result, child.ret_hint))
 
-    def _child_failed(self, attrs: dict[str, Any]) -> None:
-        self._child_did_not_complete(attrs, failures.to_exception(attrs.get("failure")))
+    def _child_failed(self, attrs: a.ChildWorkflowExecutionFailedAttributes) -> None:
+        self._child_did_not_complete(attrs, exception_of(attrs.failure))
 
-    def _child_canceled(self, attrs: dict[str, Any]) -> None:
+    def _child_canceled(self, attrs: a.ChildWorkflowExecutionCanceledAttributes) -> None:
         self._child_did_not_complete(attrs, errors.CancelledError("child workflow cancelled"))
 
-    def _child_terminated(self, attrs: dict[str, Any]) -> None:
+    def _child_terminated(self, attrs: a.ChildWorkflowExecutionTerminatedAttributes) -> None:
         self._child_did_not_complete(
-            attrs, errors.TerminatedError(attrs.get("reason") or "terminated"))
+            attrs, errors.TerminatedError(attrs.reason or "terminated"))
 
-    def _child_timed_out(self, attrs: dict[str, Any]) -> None:
+    def _child_timed_out(self, attrs: a.ChildWorkflowExecutionTimedOutAttributes) -> None:
         self._child_did_not_complete(attrs, errors.TimeoutError(
             "child workflow timed out", timeout_type="execution"))
 
-    def _child_did_not_complete(self, attrs: dict[str, Any], cause: BaseException) -> None:
+    def _child_did_not_complete(self, attrs: _ChildClosed, cause: BaseException) -> None:
         if (child := self._settle_child(attrs)) is not None:
             child.result.set_exception(errors.ChildWorkflowError(
                 cause=cause, workflow_type=child.workflow_type, workflow_id=child.workflow_id))
 
     # -- other workflows -------------------------------------------------------------------
-    def _external_done(self, attrs: dict[str, Any]) -> None:
+    def _external_done(self, attrs: a.ExternalWorkflowExecutionSignaledAttributes
+                       | a.ExternalWorkflowExecutionCancelRequestedAttributes) -> None:
         """A signal to, or a cancel request of, another workflow was delivered (or not)."""
-        fut = self._externals.pop(str(attrs["seq"]), None)
+        fut = self._externals.pop(attrs.seq, None)
         if fut is None or fut.done():
             return
-        failure = attrs.get("failure")
-        if failure:
-            fut.set_exception(failures.to_exception(failure))
+        if attrs.failure is not None:
+            fut.set_exception(exception_of(attrs.failure))
         else:
             fut.set_result(None)
 
 
-_Handler = Callable[[Events, dict[str, Any]], None]
+_ChildClosed = (a.ChildWorkflowExecutionCompletedAttributes
+                | a.ChildWorkflowExecutionFailedAttributes
+                | a.ChildWorkflowExecutionCanceledAttributes
+                | a.ChildWorkflowExecutionTerminatedAttributes
+                | a.ChildWorkflowExecutionTimedOutAttributes)
+"""The attributes of the events that close a child."""
+
+_Handler = Callable[[Events, Any], None]
+"""A handler, given the attributes struct of its event type."""
 
 HANDLERS: Mapping[EventType, _Handler] = {
     EventType.WORKFLOW_EXECUTION_STARTED: Events._started,
@@ -230,3 +250,7 @@ HANDLERS: Mapping[EventType, _Handler] = {
     EventType.UPSERT_SEARCH_ATTRIBUTES: Events._nothing,
 }
 """The handler of every event type; complete over the closed list (a test pins it)."""
+
+_BY_STRUCT: dict[type[Struct], _Handler] = {
+    EVENT_STRUCTS[etype]: handler for etype, handler in HANDLERS.items()}
+"""The handler of each event struct: how :meth:`Events.apply_event` dispatches."""

@@ -11,20 +11,40 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+import msgspec
+
 from plait import errors
 from plait.protocol import failure as failures
-from plait.protocol.events import CommandKind, EventType
+from plait.protocol.commands import (
+    AcceptUpdateCommand,
+    Command,
+    CompleteUpdateCommand,
+    FailWorkflowCommand,
+)
+from plait.protocol.common import Failure, Payload
+from plait.protocol.completions import UpdateRejection
+from plait.protocol.history import WorkflowExecutionUpdateAcceptedEvent
 from plait.protocol.payload import decode_args, encode, hints_of
+from plait.protocol.tasks import UpdateRequested
 from plait.runtime.activations import Activation
 from plait.runtime.definitions import DYNAMIC, WorkflowDefn
-from plait.runtime.outcome import TaskFailure
+from plait.runtime.outcome import QueryAnswer, TaskFailure
 from plait.runtime.registries import BoundHandler
-from plait.runtime.replay_check import user_location
+from plait.runtime.replay_check import Issued, user_location
 
 if TYPE_CHECKING:
     from plait.runtime.info import WorkflowInfo
 
-__all__ = ["Handlers"]
+__all__ = ["Handlers", "failure_of"]
+
+
+def failure_of(exc: BaseException) -> Failure:
+    """An exception (and its causes) as the failure a command or a report carries."""
+    return msgspec.convert(failures.from_exception(exc), Failure)
+
+
+def _failure(message: str, **fields: Any) -> Failure:
+    return Failure(message=message, **fields)
 
 log = logging.getLogger("plait.workflow")
 
@@ -40,12 +60,12 @@ class Handlers:
     info: WorkflowInfo
     replaying: bool
     closed: bool
-    rejections: list[dict[str, Any]]
+    rejections: list[UpdateRejection]
     _object: Any
-    _commands: list[dict[str, Any]]
+    _commands: list[Issued]
     _failure: TaskFailure | None
     _signal_handlers: dict[str, Callable[..., Any]]
-    _pending_signals: dict[str, list[list[Any]]]
+    _pending_signals: dict[str, list[list[Payload]]]
     _tasks: list[asyncio.Task[Any]] | None
     _random: Any
     _patch_memo: dict[str, bool]
@@ -54,25 +74,25 @@ class Handlers:
                     ) -> asyncio.Task[Any]:
         raise NotImplementedError
 
-    def _close(self, kind: CommandKind, **fields: Any) -> None:
+    def _close(self, command: Command) -> None:
         raise NotImplementedError
 
     # -- updates ---------------------------------------------------------------------------
-    def _updates(self, act: Activation, requested: list[dict[str, Any]]) -> None:
+    def _updates(self, act: Activation, requested: list[UpdateRequested]) -> None:
         """Accept (or reject) updates at the same point of an activation, live or replayed:
         in replay the accepted ones are those the history recorded (validators do not run)."""
         if act.commands is not None:
             for ev in act.commands:
-                if ev["event_type"] == EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED.value:
-                    a = ev["attributes"]
-                    self._accept(a["update_id"], a["update_name"], a.get("input") or [])
+                if isinstance(ev, WorkflowExecutionUpdateAcceptedEvent):
+                    a = ev.attributes
+                    self._accept(a.update_id, a.update_name, a.input)
             return
         for u in requested:
-            failure = self._validate(u["update_name"], u.get("input") or [])
+            failure = self._validate(u.update_name, u.input)
             if failure is not None:
-                self.rejections.append({"update_id": u["update_id"], "failure": failure})
+                self.rejections.append(UpdateRejection(update_id=u.update_id, failure=failure))
             else:
-                self._accept(u["update_id"], u["update_name"], u.get("input") or [])
+                self._accept(u.update_id, u.update_name, u.input)
 
     def _update_handler(self, name: str) -> BoundHandler | None:
         return self._bound(self.defn.updates, name)
@@ -87,12 +107,12 @@ class Handlers:
             return None
         return BoundHandler(dynamic.__get__(self._object), (name,))
 
-    def _validate(self, name: str, payloads: list[Any]) -> dict[str, Any] | None:
+    def _validate(self, name: str, payloads: list[Payload]) -> Failure | None:
         handler = self._update_handler(name) if self._object is not None else None
         if handler is None:
             known = sorted(k for k in self.defn.updates if k != DYNAMIC)
-            return {"message": f"workflow {self.defn.name} has no update {name!r} (it has "
-                               f"{known})", "type": "UnknownUpdate", "kind": "application"}
+            return _failure(f"workflow {self.defn.name} has no update {name!r} (it has "
+                            f"{known})", type="UnknownUpdate", kind="application")
         validator = getattr(handler.fn, "__plait_validator__", None)
         if validator is None:
             return None
@@ -100,12 +120,11 @@ class Handlers:
             hints = [] if handler.dynamic else hints_of(handler.fn)[0]
             validator(self._object, *handler.lead, *decode_args(payloads, hints))
         except Exception as exc:
-            return failures.from_exception(exc)
+            return failure_of(exc)
         return None
 
-    def _accept(self, uid: str, name: str, payloads: list[Any]) -> None:
-        self._commands.append({"kind": CommandKind.ACCEPT_UPDATE.value, "update_id": uid,
-                               "_where": user_location()})
+    def _accept(self, uid: str, name: str, payloads: list[Payload]) -> None:
+        self._commands.append(Issued(AcceptUpdateCommand(update_id=uid), user_location()))
         handler = self._update_handler(name)
         if handler is None:  # accepted by older code that had it: fail the update, not the task
             self._finish_update(uid, None, errors.ApplicationError(
@@ -125,15 +144,15 @@ class Handlers:
     def _finish_update(self, uid: str, result: Any, exc: BaseException | None) -> None:
         if self.closed:
             return
-        cmd: dict[str, Any] = {"kind": CommandKind.COMPLETE_UPDATE.value, "update_id": uid}
+        cmd = CompleteUpdateCommand(update_id=uid)
         if exc is None:
-            cmd["result"] = encode(result)
+            cmd.result = encode(result)
         else:
-            cmd["failure"] = failures.from_exception(exc)
-        self._commands.append(cmd)
+            cmd.failure = failure_of(exc)
+        self._commands.append(Issued(cmd, ""))
 
     # -- signals ---------------------------------------------------------------------------
-    def _on_signal(self, name: str, payloads: list[Any]) -> None:
+    def _on_signal(self, name: str, payloads: list[Payload]) -> None:
         handler = self._signal_handlers.get(name)
         if handler is not None:
             self._invoke(handler, payloads)
@@ -160,7 +179,8 @@ class Handlers:
             for payloads in self._pending_signals.pop(n, []):
                 self._on_signal(n, payloads)
 
-    def _invoke(self, handler: Callable[..., Any], payloads: list[Any], *lead: Any) -> None:
+    def _invoke(self, handler: Callable[..., Any], payloads: list[Payload], *lead: Any
+                ) -> None:
         hints = [] if lead else hints_of(handler)[0]
         args = [*lead, *decode_args(payloads, hints)]
         if asyncio.iscoroutinefunction(handler):
@@ -191,7 +211,7 @@ class Handlers:
     def _handler_failed(self, exc: BaseException) -> None:
         if self._fails_workflow(exc):
             if not self.closed:
-                self._close(CommandKind.FAIL_WORKFLOW, failure=failures.from_exception(exc))
+                self._close(FailWorkflowCommand(failure=failure_of(exc)))
         elif self._failure is None:
             self._failure = TaskFailure.of(exc)
 
@@ -199,16 +219,16 @@ class Handlers:
         return isinstance(exc, (errors.FailureError, *self.defn.failure_exception_types))
 
     # -- queries ---------------------------------------------------------------------------
-    def query(self, name: str, payloads: list[Any]) -> dict[str, Any]:
+    def query(self, name: str, payloads: list[Payload]) -> QueryAnswer:
         """Answer a query from the current state; a handler must only read."""
         if self._object is None:
-            return {"code": "query_failed", "failure": {
-                "message": "the workflow has not run its first task yet"}}
+            return QueryAnswer.failed("the workflow has not run its first task yet")
         handler = self._bound(self.defn.queries, name)
         if handler is None:
             known = sorted(k for k in self.defn.queries if k != DYNAMIC)
-            return {"code": "unknown_query", "failure": {
-                "message": f"workflow {self.defn.name} has no query {name!r} (it has {known})"}}
+            return QueryAnswer.failed(
+                f"workflow {self.defn.name} has no query {name!r} (it has {known})",
+                code="unknown_query")
         hints = [] if handler.dynamic else hints_of(handler.fn)[0]
         before = len(self._commands)
         # A query must leave no trace: not in the random sequence, not in patch decisions.
@@ -219,7 +239,7 @@ class Handlers:
         try:
             result = handler.fn(*handler.lead, *decode_args(payloads, hints))
         except Exception as exc:
-            return {"code": "query_failed", "failure": failures.from_exception(exc)}
+            return QueryAnswer(failure=failure_of(exc), code="query_failed")
         finally:
             asyncio.events._set_running_loop(previous)
             if rnd is not None and self._random is not None:
@@ -227,10 +247,9 @@ class Handlers:
             self._patch_memo = memo
         if asyncio.iscoroutine(result):
             result.close()
-            return {"code": "query_failed",
-                    "failure": {"message": f"query {name!r} must be a plain (not async) method"}}
+            return QueryAnswer.failed(f"query {name!r} must be a plain (not async) method")
         if len(self._commands) != before:
             del self._commands[before:]
-            return {"code": "query_failed", "failure": {
-                "message": f"query {name!r} tried to change the workflow; queries only read"}}
-        return {"result": encode(result)}
+            return QueryAnswer.failed(
+                f"query {name!r} tried to change the workflow; queries only read")
+        return QueryAnswer(result=encode(result))

@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
 
-from plait.protocol.jsoncodec import dumps
+from msgspec import Struct
+
+from plait.protocol.commands import Command
+from plait.protocol.history import Event
+from plait.runtime.wire import encode
 
 __all__ = ["SUGGEST_CONTINUE_AS_NEW_BYTES", "SUGGEST_CONTINUE_AS_NEW_EVENTS", "HistorySize"]
 
@@ -36,12 +39,12 @@ class HistorySize:
     events: int = 0
     bytes: int = 0
 
-    def observe_events(self, events: Iterable[dict[str, Any]]) -> None:
+    def observe_events(self, events: Iterable[Event]) -> None:
         for event in events:
-            self.events = max(self.events, int(event.get("event_id") or 0))
-            self.bytes += _payload_bytes(event.get("attributes") or {})
+            self.events = max(self.events, event.event_id)
+            self.bytes += _payload_bytes(event.attributes)
 
-    def observe_commands(self, commands: Iterable[dict[str, Any]]) -> None:
+    def observe_commands(self, commands: Iterable[Command]) -> None:
         for command in commands:
             self.bytes += _payload_bytes(command)
 
@@ -50,5 +53,18 @@ class HistorySize:
             or self.bytes > SUGGEST_CONTINUE_AS_NEW_BYTES
 
 
-def _payload_bytes(fields: dict[str, Any]) -> int:
-    return sum(len(dumps(fields[k])) for k in _PAYLOAD_KEYS if fields.get(k) is not None)
+def _payload_bytes(message: Struct) -> int:
+    names = _NAMES.get(type(message))
+    if names is None:
+        names = _NAMES[type(message)] = tuple(
+            k for k in _PAYLOAD_KEYS if k in message.__struct_fields__)
+    total = 0
+    for name in names:
+        value = getattr(message, name)
+        if value is not None:
+            total += len(encode(value))
+    return total
+
+
+_NAMES: dict[type, tuple[str, ...]] = {}
+"""The payload-carrying fields of each event's attributes and each command, found once."""

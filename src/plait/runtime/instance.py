@@ -22,20 +22,24 @@ from collections.abc import Callable
 from typing import Any
 
 from plait import errors
-from plait.protocol import failure as failures
-from plait.protocol.events import CLOSE_COMMANDS, CommandKind
+from plait.protocol import commands as c
+from plait.protocol.commands import CLOSING, Command
+from plait.protocol.common import Payload, SearchAttributes
+from plait.protocol.completions import UpdateRejection
+from plait.protocol.history import Event
 from plait.protocol.payload import encode
+from plait.protocol.tasks import UpdateRequested
 from plait.runtime.activations import Activation, split
 from plait.runtime.definitions import WorkflowDefn
 from plait.runtime.durable_timer import DurableTimer
 from plait.runtime.events_in import Events, UnknownEventError
 from plait.runtime.eviction import unwind
-from plait.runtime.handlers import Handlers
+from plait.runtime.handlers import Handlers, failure_of
 from plait.runtime.history_size import HistorySize
-from plait.runtime.info import WorkflowInfo
+from plait.runtime.info import RunIdentity, WorkflowInfo
 from plait.runtime.outcome import ActivationResult, TaskFailure
 from plait.runtime.registries import PendingActivity, PendingChild, WaitingCondition
-from plait.runtime.replay_check import mismatch, patch_id, user_location
+from plait.runtime.replay_check import Issued, mismatch, patch_id, user_location
 
 __all__ = ["ActivationResult", "ActivityFuture", "ContinueAsNew", "TaskFailure", "WorkflowInfo",
            "WorkflowInstance", "new_instance"]
@@ -74,24 +78,21 @@ class ContinueAsNew(BaseException):
     A BaseException, so ``except Exception`` in workflow code cannot swallow it.
     """
 
-    def __init__(self, command: dict[str, Any]) -> None:
+    def __init__(self, command: c.ContinueAsNewCommand) -> None:
         super().__init__("continue as new")
         self.command = command
-
-
-_IDENTITY = ("workflow_id", "run_id", "workflow_type", "task_queue", "namespace")
 
 
 class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
     """One run of a workflow, and the event loop its coroutines run on."""
 
-    def __init__(self, defn: WorkflowDefn, task: dict[str, Any]) -> None:
+    def __init__(self, defn: WorkflowDefn, who: RunIdentity) -> None:
         self.defn = defn
         # Only who the run is: the task itself (its events, its token) would stay alive as
         # long as the instance sits in the worker's cache, about half of an idle one's memory.
-        self.task_meta = {k: task[k] for k in _IDENTITY}
+        self.who = who
         self.history_size = HistorySize()
-        self.info = WorkflowInfo(task, None, self.history_size)
+        self.info = WorkflowInfo(who, None, self.history_size)
         self.upto = 0
         self.clock_offset = 0.0
         """The server's clock minus this process's monotonic clock, as of the last task the
@@ -102,7 +103,8 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
         self._tasks: list[asyncio.Task[Any]] | None = []
         """The workflow's tasks not known to be done, in creation order (eviction unwinds
         them in that order); None once evicted."""
-        self._commands: list[dict[str, Any]] = []
+        self._commands: list[Issued] = []
+        """The commands of this activation so far, each with the line that issued it."""
         self._seq = 0
         self._now = 0.0
         self._activities: dict[str, PendingActivity] = {}
@@ -111,9 +113,9 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
         self._children: dict[str, PendingChild] = {}
         self._externals: dict[str, asyncio.Future[None]] = {}
         self._signal_handlers: dict[str, Callable[..., Any]] = {}
-        self._pending_signals: dict[str, list[list[Any]]] = {}
+        self._pending_signals: dict[str, list[list[Payload]]] = {}
         self.cancel_requested = False
-        self.rejections: list[dict[str, Any]] = []
+        self.rejections: list[UpdateRejection] = []
         """Updates refused by their validator in the last activation (no history event)."""
         self._known_patches: set[str] = set()
         self._patch_memo: dict[str, bool] = {}
@@ -124,8 +126,9 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
         self._context = contextvars.copy_context()
 
     # -- driving --------------------------------------------------------------------------------
-    def replay_then_activate(self, events: list[dict[str, Any]], live_time: float | None,
-                             updates: list[dict[str, Any]] | None = None) -> ActivationResult:
+    def replay_then_activate(self, events: list[Event], live_time: float | None,
+                             updates: list[UpdateRequested] | None = None
+                             ) -> ActivationResult:
         """Rebuild state from a full history, then run the live activation (if any) with the
         update requests its task delivers. Stops at the first activation that fails."""
         result = ActivationResult([])
@@ -136,7 +139,7 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
                 break
         return result
 
-    def activate(self, act: Activation, updates: list[dict[str, Any]] | None = None
+    def activate(self, act: Activation, updates: list[UpdateRequested] | None = None
                  ) -> ActivationResult:
         """Apply an activation's events, run the workflow until nothing can move, and give
         back its commands (checked against history when replayed) or why the task failed.
@@ -150,15 +153,16 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
             self._failure = TaskFailure.of(exc, "unknown_event")
         except Exception as exc:  # a bug below the workflow code: still a visible failure
             self._failure = TaskFailure.of(exc, "worker_error")
-        commands, self._commands = _until_close(self._commands), []
+        issued, self._commands = _until_close(self._commands), []
         if self._failure is None and act.commands is not None:
-            problem = mismatch(commands, act.commands)
+            problem = mismatch(issued, act.commands)
             if problem is not None:
                 self._failure = TaskFailure.of(errors.NonDeterminismError(
                     f"workflow {self.info.workflow_id} ({self.defn.name}): {problem}"),
                     "non_determinism")
         if self._failure is not None:
             return ActivationResult.failed(self._failure)
+        commands = [i.command for i in issued]
         self.history_size.observe_commands(commands)
         self.upto = max(self.upto, act.last_event_id)
         self.replaying = False
@@ -166,7 +170,7 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
             self._tasks = [t for t in self._tasks if not t.done()]
         return ActivationResult(commands)
 
-    def _run_activation(self, act: Activation, updates: list[dict[str, Any]]) -> None:
+    def _run_activation(self, act: Activation, updates: list[UpdateRequested]) -> None:
         # The whole activation runs on the workflow's loop: __init__, sync signal handlers
         # and update validators may use workflow.now(), info() and the rest.
         previous = asyncio.events._get_running_loop()
@@ -249,54 +253,54 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
         if self.closed:
             return
         if task.cancelled():
-            self._close(CommandKind.CANCEL_WORKFLOW, details="cancelled")
+            self._close(c.CancelWorkflowCommand(details="cancelled"))
             return
         exc = task.exception()
         if exc is None:
-            self._close(CommandKind.COMPLETE_WORKFLOW, result=encode(task.result()))
+            self._close(c.CompleteWorkflowCommand(result=encode(task.result())))
         elif isinstance(exc, ContinueAsNew):
-            self._close(CommandKind.CONTINUE_AS_NEW, **exc.command)
+            self._close(exc.command)
         elif self._fails_workflow(exc):
-            self._close(CommandKind.FAIL_WORKFLOW, failure=failures.from_exception(exc))
+            self._close(c.FailWorkflowCommand(failure=failure_of(exc)))
         else:
             self._failure = TaskFailure.of(exc)
 
-    def _close(self, kind: CommandKind, **fields: Any) -> None:
+    def _close(self, command: Command) -> None:
         self.closed = True
-        self._commands.append({"kind": kind.value, **fields})
+        self._commands.append(Issued(command, ""))
 
     # -- commands out (called by plait.workflow) ----------------------------------------------
     def next_seq(self) -> int:
         self._seq += 1
         return self._seq
 
-    def schedule_activity(self, command: dict[str, Any], ret_hint: Any,
+    def schedule_activity(self, command: c.ScheduleActivityCommand, ret_hint: Any,
                           cancellation_type: str = "try_cancel") -> ActivityFuture:
-        aid = str(self.next_seq())
-        command = {"kind": CommandKind.SCHEDULE_ACTIVITY.value, "activity_id": aid, **command}
-        command["_where"] = user_location()
-        self._commands.append(command)
+        """Issue ``command`` under the next id (its ``activity_id`` is set here)."""
+        aid = command.activity_id = str(self.next_seq())
+        self._commands.append(Issued(command, user_location()))
         fut = ActivityFuture(self, aid, cancellation_type)
-        self._activities[aid] = PendingActivity(fut, ret_hint, command["activity_type"])
+        self._activities[aid] = PendingActivity(fut, ret_hint, command.activity_type)
         return fut
 
-    def start_child(self, command: dict[str, Any], ret_hint: Any
+    def start_child(self, command: c.StartChildWorkflowCommand, ret_hint: Any
                     ) -> tuple[asyncio.Future[str], asyncio.Future[Any], str]:
-        seq = str(self.next_seq())
-        wid = command.get("workflow_id") or f"{self.info.workflow_id}-child-{seq}"
-        self._commands.append({**command, "kind": CommandKind.START_CHILD_WORKFLOW.value,
-                               "seq": seq, "workflow_id": wid, "_where": user_location()})
+        """Issue ``command`` under the next seq; an empty ``workflow_id`` becomes
+        ``<parent id>-child-<seq>``."""
+        seq = command.seq = str(self.next_seq())
+        wid = command.workflow_id = command.workflow_id or f"{self.info.workflow_id}-child-{seq}"
+        self._commands.append(Issued(command, user_location()))
         started: asyncio.Future[str] = self.create_future()
         result: asyncio.Future[Any] = self.create_future()
         self._children[seq] = PendingChild(started, result, ret_hint, wid,
-                                           command["workflow_type"])
+                                           command.workflow_type)
         return started, result, wid
 
-    def external(self, kind: CommandKind, command: dict[str, Any]) -> asyncio.Future[None]:
+    def external(self, command: c.SignalExternalCommand | c.CancelExternalCommand
+                 ) -> asyncio.Future[None]:
         """Signal or cancel another workflow; the future resolves once it was delivered."""
-        seq = str(self.next_seq())
-        self._commands.append({**command, "kind": kind.value, "seq": seq,
-                               "_where": user_location()})
+        seq = command.seq = str(self.next_seq())
+        self._commands.append(Issued(command, user_location()))
         fut: asyncio.Future[None] = self.create_future()
         self._externals[seq] = fut
         return fut
@@ -309,36 +313,34 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
         use = patch_id in self._known_patches if self.replaying else True
         self._patch_memo[patch_id] = use
         if use:
-            self._commands.append({"kind": CommandKind.RECORD_MARKER.value,
-                                   "marker_name": "patch",
-                                   "details": {"patch_id": patch_id, "deprecated": deprecated},
-                                   "_where": user_location()})
+            self._commands.append(Issued(c.RecordMarkerCommand(
+                marker_name="patch", details={"patch_id": patch_id, "deprecated": deprecated}),
+                user_location()))
         return use
 
-    def upsert_search_attributes(self, attrs: dict[str, Any]) -> None:
+    def upsert_search_attributes(self, attrs: SearchAttributes) -> None:
         self.info.search_attributes.update(attrs)
-        self._commands.append({"kind": CommandKind.UPSERT_SEARCH_ATTRIBUTES.value,
-                               "search_attributes": attrs, "_where": user_location()})
+        self._commands.append(Issued(c.UpsertSearchAttributesCommand(search_attributes=attrs),
+                                     user_location()))
 
     def _request_cancel_activity(self, aid: str) -> None:
         if self.closed:
             return
-        self._commands.append({"kind": CommandKind.REQUEST_CANCEL_ACTIVITY.value,
-                               "activity_id": aid, "_where": user_location()})
+        self._commands.append(Issued(c.RequestCancelActivityCommand(activity_id=aid),
+                                     user_location()))
 
     def start_timer(self, seconds: float, callback: Callable[..., Any],
                     args: tuple[Any, ...]) -> DurableTimer:
         tid = str(self.next_seq())
-        self._commands.append({"kind": CommandKind.START_TIMER.value, "timer_id": tid,
-                               "duration": seconds, "_where": user_location()})
+        self._commands.append(Issued(c.StartTimerCommand(timer_id=tid, duration=seconds),
+                                     user_location()))
         timer = DurableTimer(self, tid, callback, args)
         self._timers[tid] = timer
         return timer
 
     def _cancel_timer(self, tid: str) -> None:
         if self._timers.pop(tid, None) is not None:
-            self._commands.append({"kind": CommandKind.CANCEL_TIMER.value, "timer_id": tid,
-                                   "_where": user_location()})
+            self._commands.append(Issued(c.CancelTimerCommand(timer_id=tid), user_location()))
 
     def wait_condition(self, fn: Callable[[], bool]) -> asyncio.Future[bool]:
         fut: asyncio.Future[bool] = self.create_future()
@@ -416,17 +418,17 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
         return None
 
 
-def _until_close(commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _until_close(commands: list[Issued]) -> list[Issued]:
     """Nothing after the command that closes the run counts (the server ignores it too)."""
-    for i, cmd in enumerate(commands):
-        if cmd["kind"] in CLOSE_COMMANDS:
+    for i, issued in enumerate(commands):
+        if isinstance(issued.command, CLOSING):
             return commands[: i + 1]
     return commands
 
 
-def new_instance(defn: WorkflowDefn, task: dict[str, Any]) -> WorkflowInstance:
+def new_instance(defn: WorkflowDefn, who: RunIdentity) -> WorkflowInstance:
     # The stubs mark AbstractEventLoop's I/O methods abstract; a workflow loop has no I/O.
-    return WorkflowInstance(defn, task)  # type: ignore[abstract]
+    return WorkflowInstance(defn, who)  # type: ignore[abstract]
 
 
 def _is_uuid(value: str) -> bool:

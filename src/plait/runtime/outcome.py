@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import traceback
-from typing import Any, Literal
+from typing import Literal
 
-__all__ = ["ActivationResult", "FailureKind", "TaskFailure"]
+from plait.protocol.commands import Command
+from plait.protocol.common import Failure, Payload
+
+__all__ = ["ActivationResult", "FailureKind", "QueryAnswer", "TaskFailure"]
 
 FailureKind = Literal["workflow_error", "non_determinism", "unknown_event", "worker_error"]
 """Why the task failed, as the server records it (``cause``): the workflow code raised, it
@@ -39,9 +42,22 @@ class TaskFailure:
 class ActivationResult:
     """The commands an activation produced, or why its workflow task failed (no commands)."""
 
-    commands: list[dict[str, Any]]
+    commands: list[Command]
     failure: TaskFailure | None = None
 
     @staticmethod
     def failed(failure: TaskFailure) -> ActivationResult:
         return ActivationResult([], failure)
+
+
+@dataclasses.dataclass(frozen=True)
+class QueryAnswer:
+    """A query's answer: ``result``, or ``failure`` with the error ``code`` its caller gets."""
+
+    result: Payload | None = None
+    failure: Failure | None = None
+    code: str | None = None
+
+    @staticmethod
+    def failed(message: str, code: str = "query_failed") -> QueryAnswer:
+        return QueryAnswer(failure=Failure(message=message), code=code)
