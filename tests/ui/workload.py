@@ -1,0 +1,64 @@
+"""The workflows the browser tests look at: one that completes, one that fails with a cause
+chain, one that waits for a signal (to signal, query, cancel and terminate from the UI)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from plait import activity, workflow
+from plait.errors import ApplicationError
+
+# Markup in user data: shown as text, never run (the page would set this global).
+HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+
+
+@activity.defn
+async def greet(who: dict[str, Any]) -> str:
+    return f"hello {who['name']}"
+
+
+@activity.defn
+async def charge(card: str) -> str:
+    raise ApplicationError(f"card {card} declined", {"code": 51}, type="CardDeclined",
+                           non_retryable=True)
+
+
+@workflow.defn
+class Greet:
+    @workflow.run
+    async def run(self, who: dict[str, Any]) -> dict[str, Any]:
+        text = await workflow.execute_activity(greet, who,
+                                               start_to_close_timeout=timedelta(seconds=10))
+        return {"greeting": text, "who": who}
+
+
+@workflow.defn
+class Charge:
+    @workflow.run
+    async def run(self, card: str) -> str:
+        return await workflow.execute_activity(charge, card,
+                                               start_to_close_timeout=timedelta(seconds=10))
+
+
+@workflow.defn
+class Approval:
+    def __init__(self) -> None:
+        self.by: str | None = None
+
+    @workflow.run
+    async def run(self, order: str) -> str:
+        await workflow.wait_condition(lambda: self.by is not None)
+        return f"{order} approved by {self.by}"
+
+    @workflow.signal
+    def approve(self, by: str) -> None:
+        self.by = by
+
+    @workflow.query
+    def status(self) -> str:
+        return f"approved by {self.by}" if self.by else "waiting for approval"
+
+
+WORKFLOWS = [Greet, Charge, Approval]
+ACTIVITIES = [greet, charge]
