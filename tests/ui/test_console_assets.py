@@ -16,6 +16,7 @@ from tests.ui.workload import Greet
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 PAGES = [
+    "/",
     "/namespaces/default/workflows",
     "/namespaces/default/workflows/some-id",
     "/namespaces/default/workflows/some-id/some-run",
@@ -28,9 +29,6 @@ PAGES = [
 
 async def test_pages_and_assets_over_http(console: Console) -> None:
     async with aiohttp.ClientSession() as http:
-        async with http.get(console.url("/"), allow_redirects=False) as r:
-            assert r.status == 302
-            assert r.headers["Location"] == "/namespaces/default/workflows"
         for path in PAGES:
             async with http.get(console.url(path)) as r:
                 assert r.status == 200, path
@@ -51,10 +49,11 @@ async def test_pages_and_assets_over_http(console: Console) -> None:
             assert r.status == 200 and "immutable" in r.headers["Cache-Control"]
         async with http.get(console.url("/ui/old/workflow.js")) as r:
             assert r.status == 200 and r.headers["Cache-Control"] == "no-cache"
-        async with http.get(console.url(f"/ui/{version}/nope.js")) as r:
-            assert r.status == 404
-        async with http.get(console.url(f"/ui/{version}/__init__.py")) as r:
-            assert r.status == 404
+        for missing in (f"/ui/{version}/nope.js", f"/ui/{version}/__init__.py",
+                        "/namespaces/default/nothing", "/namespaces/default/workflows/a/b/c"):
+            async with http.get(console.url(missing)) as r:
+                assert r.status == 404, missing
+                assert set((await r.json())["error"]) == {"code", "message"}
 
 
 async def test_every_request_stays_on_the_server(console: Console, page: Page,
@@ -63,6 +62,7 @@ async def test_every_request_stays_on_the_server(console: Console, page: Page,
                                           task_queue=console.queue)
     await page.goto(console.url("/"))
     await expect(page.locator("h1")).to_have_text("Workflows")
+    assert page.url == console.url("/namespaces/default/workflows")
     await page.get_by_role("link", name="assets-greet").first.click()
     await expect(page.locator("h1")).to_have_text("assets-greet")
     await page.get_by_role("link", name="Schedules").click()

@@ -2,35 +2,34 @@
 API by the browser.
 
 Every page URL (``/namespaces/{ns}/workflows``, ``.../workflows/{id}[/{run_id}]``,
-``.../schedules[/{id}]``, ``.../task-queues/{name}``) answers ``index.html``; the script routes
-on the path. The scripts and the style sheet are served under ``/ui/{version}/``, where the
-version is a hash of the shipped files: ``index.html`` (never cached) names the current one, so
-the assets can be cached for good and an upgraded server is never paired with stale scripts.
-Nothing is fetched from outside the server.
+``.../schedules[/{id}]``, ``.../task-queues/{name}``) answers ``index.html``, and so does ``/``
+(the script shows the default namespace's workflows there); the script routes on the path. The
+scripts and the style sheet are served under ``/ui/{version}/``, where the version is a hash of
+the shipped files: ``index.html`` (never cached) names the current one, so the assets can be
+cached for good and an upgraded server is never paired with stale scripts. Nothing is fetched
+from outside the server.
+
+The routes are few on purpose (one for the pages, one per kind of asset): each is in the
+OpenAPI document (:mod:`plait.server.api_doc`) like every route the server has.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from importlib import resources
 from typing import NamedTuple
 
 from aiohttp import web
 
+from plait.protocol.enums import ErrorCode
+from plait.server.errors import NotFound
+
 __all__ = ["add_routes"]
 
-DEFAULT_NAMESPACE = "default"
-
-# Pages the script renders; each answers index.html.
-PAGES = (
-    "/namespaces/{ns}/workflows",
-    "/namespaces/{ns}/workflows/{wid}",
-    "/namespaces/{ns}/workflows/{wid}/{rid}",
-    "/namespaces/{ns}/schedules",
-    "/namespaces/{ns}/schedules/{sid}",
-    "/namespaces/{ns}/task-queues/{queue}",
-)
+# The pages the script renders (paths after /namespaces/); each answers index.html.
+PAGES = re.compile(r"[^/]+/(workflows(/[^/]+){0,2}|schedules(/[^/]+)?|task-queues/[^/]+)/?")
 
 CONTENT_TYPES = {
     ".js": "text/javascript",
@@ -73,22 +72,27 @@ def _headers(cache: str) -> dict[str, str]:
 
 
 async def page(request: web.Request) -> web.Response:
+    # The encoded path: an id may hold "/" (as %2F), which is one segment, not two.
+    raw = request.rel_url.raw_path
+    if "page" in request.match_info and not PAGES.fullmatch(raw.removeprefix("/namespaces/")):
+        raise NotFound(f"no console page at {request.path}", code=ErrorCode.NO_ROUTE)
     return web.Response(body=_assets().page, content_type="text/html", charset="utf-8",
                         headers=_headers(NO_CACHE))
 
 
-async def home(request: web.Request) -> web.Response:
-    # Returned, not raised: the API's error middleware turns raised HTTP errors into JSON.
-    return web.Response(status=302, headers={
-        "Location": f"/namespaces/{DEFAULT_NAMESPACE}/workflows", "Cache-Control": NO_CACHE})
+async def script(request: web.Request) -> web.Response:
+    return _asset(request, request.match_info["name"] + ".js")
 
 
-async def asset(request: web.Request) -> web.Response:
+async def style(request: web.Request) -> web.Response:
+    return _asset(request, "style.css")
+
+
+def _asset(request: web.Request, name: str) -> web.Response:
     assets = _assets()
-    name = request.match_info["name"]
     body = assets.files.get(name)
     if body is None:
-        raise web.HTTPNotFound(text=f"no UI file {name!r}")
+        raise NotFound(f"no console file {name!r}", code=ErrorCode.NO_ROUTE)
     # A page from before an upgrade asks for an old version: answer the current file, but do
     # not let it be cached under the old name for good.
     current = request.match_info["version"] == assets.version
@@ -99,7 +103,7 @@ async def asset(request: web.Request) -> web.Response:
 
 def add_routes(app: web.Application) -> None:
     r = app.router
-    r.add_get("/", home)
-    for path in PAGES:
-        r.add_get(path, page)
-    r.add_get("/ui/{version}/{name}", asset)
+    r.add_get("/", page)
+    r.add_get("/namespaces/{page:.+}", page)
+    r.add_get("/ui/{version}/{name}.js", script)
+    r.add_get("/ui/{version}/style.css", style)

@@ -36,6 +36,11 @@ function decode(part) {
 function route() {
   if (dispose) { dispose(); dispose = null; }
   const path = location.pathname;
+  if (path === "/") {  // the console's home: the default namespace's workflows
+    history.replaceState(null, "", `${nsPath("default")}/workflows`);
+    route();
+    return;
+  }
   for (const [re, render, section] of ROUTES) {
     const m = re.exec(path);
     if (!m) continue;
