@@ -65,7 +65,7 @@ async def test_failure_shows_cause_chain_and_stack_trace_lines(console: Console,
     await expect(attempts.first).to_contain_text("CardDeclined")
 
 
-async def test_query_and_signal_from_the_page(console: Console, page: Page) -> None:
+async def test_query_update_and_signal_from_the_page(console: Console, page: Page) -> None:
     handle = await console.client.start_workflow(Approval.run, "o-7", id="page-signal",
                                                  task_queue=console.queue)
     await page.goto(run_page(console, "page-signal"))
@@ -74,8 +74,17 @@ async def test_query_and_signal_from_the_page(console: Console, page: Page) -> N
     await page.get_by_role("button", name="Query").click()
     await expect(page.locator(".query-result pre")).to_have_text('"waiting for approval"')
 
+    await page.get_by_placeholder("update name").fill("note")
+    await page.locator("#update-args").fill('"rush"')
+    await page.get_by_role("button", name="Update", exact=True).click()
+    await expect(page.locator(".query-result h3")).to_have_text("Update note: completed")
+    await expect(page.locator(".query-result pre")).to_have_text('"noted: rush"')
+    await page.locator("#update-args").fill('[""]')
+    await page.get_by_role("button", name="Update", exact=True).click()
+    await expect(page.locator(".query-result")).to_contain_text("EmptyNote: a note needs text")
+
     await page.get_by_placeholder("signal name").fill("approve")
-    await page.locator("#sig-args").fill('["dana"]')
+    await page.locator("#signal-args").fill('["dana"]')
     await page.get_by_role("button", name="Signal", exact=True).click()
     # The page follows the run by itself until it closes.
     await expect(page.locator(".badge").first).to_have_text("COMPLETED")

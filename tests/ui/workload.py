@@ -55,6 +55,12 @@ class Approval:
     def approve(self, by: str) -> None:
         self.by = by
 
+    @workflow.update
+    async def note(self, text: str) -> str:
+        if not text:
+            raise ApplicationError("a note needs text", type="EmptyNote")
+        return f"noted: {text}"
+
     @workflow.query
     def status(self) -> str:
         return f"approved by {self.by}" if self.by else "waiting for approval"

@@ -27,6 +27,9 @@ export function navigate(url, {replace = false} = {}) {
   if (replace) history.replaceState(null, "", url);
   else history.pushState(null, "", url);
   route();
+  // A new page: start at its top, and let keyboard and screen-reader users start there too.
+  window.scrollTo(0, 0);
+  main.focus({preventScroll: true});
 }
 
 function decode(part) {

@@ -121,13 +121,15 @@ export function dur(s) {
 
 export const now = () => Date.now() / 1000;
 
-/** A time element showing UTC, with how long ago (or how soon) as its title. */
-export function timeEl(t) {
+/** A time element showing UTC (to the second when short, for tables), with the full time
+ * and how long ago (or how soon) as its title. */
+export function timeEl(t, short = false) {
   const s = toSeconds(t);
   if (s === null) return "";
   const delta = s - now();
   const rel = delta >= 0 ? `in ${dur(delta)}` : `${dur(-delta)} ago`;
-  return h("time", {datetime: new Date(s * 1000).toISOString(), title: rel}, ts(s));
+  return h("time", {datetime: new Date(s * 1000).toISOString(), title: `${ts(s)}, ${rel}`},
+    short ? ts(s).slice(0, 19) : ts(s));
 }
 
 /** A payload envelope's value ({"encoding": "json", "data": v} -> v); other encodings as is. */

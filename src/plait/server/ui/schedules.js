@@ -18,7 +18,7 @@ export function renderList({ns, query, view}) {
   fill(view, h("div", {class: "title"}, h("h1", {}, "Schedules"), h("span", {class: "muted"}, `namespace ${ns}`)),
     message,
     h("div", {class: "scroll"}, h("table", {class: "list"},
-      h("thead", {}, h("tr", {}, ["Schedule ID", "Workflow type", "State", "Next run"].map((c) =>
+      h("thead", {}, h("tr", {}, ["Schedule ID", "Workflow type", "State", "Next run (UTC)"].map((c) =>
         h("th", {scope: "col"}, c)))), tbody)),
     pager);
 
@@ -31,7 +31,7 @@ export function renderList({ns, query, view}) {
         h("td", {class: "id"}, h("a", {href: `${base}/${enc(sc.schedule_id)}`}, sc.schedule_id)),
         h("td", {}, h("a", {href: `${nsPath(ns)}/workflows?type=${enc(sc.workflow_type)}`}, sc.workflow_type)),
         h("td", {}, sc.paused ? h("span", {class: "badge st-paused"}, "PAUSED") : h("span", {class: "badge st-running"}, "ACTIVE")),
-        h("td", {}, sc.next_action_time ? timeEl(sc.next_action_time) : h("span", {class: "muted"}, "none"))))
+        h("td", {}, sc.next_action_time ? timeEl(sc.next_action_time, true) : h("span", {class: "muted"}, "none"))))
         : h("tr", {}, h("td", {colspan: 4, class: "empty"}, "No schedules in this namespace.")));
       fill(pager, token ? h("a", {href: base, class: "button"}, "First page") : null,
         r.next_page_token ? h("a", {href: `${base}?page=${enc(r.next_page_token)}`, class: "button", rel: "next"}, "Next page") : null);
@@ -78,18 +78,20 @@ export function renderOne({ns, params: [sid], view}) {
     const rows = [
       ["State", def.paused ? h("span", {class: "badge st-paused"}, "PAUSED") : h("span", {class: "badge st-running"}, "ACTIVE")],
       def.note ? ["Note", def.note] : null,
-      ["Spec", `${spec}, time zone ${def.timezone}`],
+      ["Spec", `${spec}, time zone ${def.timezone || "UTC"}`],
       ["Workflow", [h("a", {href: `${wfBase}?type=${enc(def.workflow_type)}`}, def.workflow_type),
         " on task queue ", h("a", {href: `${nsPath(ns)}/task-queues/${enc(def.task_queue)}`}, def.task_queue)]],
       ["Workflow ID prefix", h("code", {}, def.workflow_id || sid)],
-      ["Overlap policy", def.overlap],
-      ["Catch-up window", dur(def.catchup_window)],
+      // Defaults are left out of the wire struct (omit_defaults): show them as the server applies them.
+      ["Overlap policy", def.overlap || "skip"],
+      ["Catch-up window", dur(def.catchup_window ?? 365 * 86400)],
       def.jitter ? ["Jitter", dur(def.jitter)] : null,
       def.start_at ? ["Starts at", timeEl(def.start_at)] : null,
       def.end_at ? ["Ends at", timeEl(def.end_at)] : null,
       ["Actions taken", `${d.num_actions} (skipped ${d.num_skipped}, buffered ${d.buffered})`],
       d.remaining_actions !== null && d.remaining_actions !== undefined ? ["Remaining actions", String(d.remaining_actions)] : null,
-      ["Input", jsonBlock((def.input || []).map(unwrap))],
+      ["Input", def.input && def.input.length ? jsonBlock(def.input.map(unwrap))
+        : h("span", {class: "muted"}, "no arguments")],
     ].filter(Boolean);
     const q = new URLSearchParams({search_attribute: `ScheduleId=${sid}`});
     fill(body,
@@ -103,9 +105,9 @@ export function renderOne({ns, params: [sid], view}) {
           h("li", {}, h("a", {href: `${wfBase}/${enc(w)}`}, w)))) : h("p", {class: "muted"}, "None.")),
       h("section", {}, h("h2", {}, "Recent actions"),
         d.recent_actions.length ? h("div", {class: "scroll"}, h("table", {class: "list"},
-          h("thead", {}, h("tr", {}, ["Scheduled for", "Started at", "Workflow"].map((c) => h("th", {scope: "col"}, c)))),
+          h("thead", {}, h("tr", {}, ["Scheduled for (UTC)", "Started at (UTC)", "Workflow"].map((c) => h("th", {scope: "col"}, c)))),
           h("tbody", {}, [...d.recent_actions].reverse().map((a) => h("tr", {},
-            h("td", {}, timeEl(a.scheduled_time)), h("td", {}, timeEl(a.actual_time)),
+            h("td", {}, timeEl(a.scheduled_time, true)), h("td", {}, timeEl(a.actual_time, true)),
             h("td", {class: "id"}, h("a", {href: `${wfBase}/${enc(a.workflow_id)}/${enc(a.run_id)}`}, a.workflow_id)))))))
           : h("p", {class: "muted"}, "None yet."),
         h("p", {}, h("a", {href: `${wfBase}?${q}`}, "Every run this schedule started"))));

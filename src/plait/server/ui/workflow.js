@@ -227,24 +227,24 @@ export function render({ns, params: [wid, ridParam], view}) {
           h("td", {}, String(p.attempt)),
           h("td", {}, h("span", {class: `state st-${p.state}`}, p.state.replaceAll("_", " "))),
           h("td", {}, p.last_failure ? failureCell(p.last_failure, `pa-${p.activity_id}`) : ""),
-          h("td", {}, p.next_attempt_time ? [timeEl(p.next_attempt_time),
+          h("td", {}, p.next_attempt_time ? [timeEl(p.next_attempt_time, true),
             h("span", {class: "muted"}, ` (in ${dur(p.next_attempt_time - now())})`)] : ""),
           h("td", {}, p.heartbeat_details && p.heartbeat_details.length
             ? jsonBlock(p.heartbeat_details.map(unwrap), "json small") : ""),
-          h("td", {}, timeEl(p.scheduled_time))))))));
+          h("td", {}, timeEl(p.scheduled_time, true))))))));
   }
 
   function drawAttempts(d) {
     const list = d.attempts || [];
     fill(s.attempts, h("h2", {}, `Attempt log (${list.length})`),
       list.length === 0 ? h("p", {class: "muted"}, "No activity attempts.") : h("div", {class: "scroll"},
-        h("table", {class: "list attempts"}, h("thead", {}, h("tr", {}, ["Activity", "Attempt", "Started",
+        h("table", {class: "list attempts"}, h("thead", {}, h("tr", {}, ["Activity", "Attempt", "Started (UTC)",
           "Took", "Outcome", "Failure", "Worker"].map((c) => h("th", {scope: "col"}, c)))),
         h("tbody", {}, list.map((a) => h("tr", {dataset: {outcome: a.outcome || "running"}},
           h("td", {}, a.activity_type, h("span", {class: "muted"}, ` #${a.activity_id}`)),
           h("td", {}, String(a.attempt)),
-          h("td", {}, timeEl(a.started_at)),
-          h("td", {}, dur((a.ended_at ?? now()) - a.started_at)),
+          h("td", {}, timeEl(a.started_at, true)),
+          h("td", {class: "num"}, dur((a.ended_at ?? now()) - a.started_at)),
           h("td", {}, h("span", {class: `state out-${a.outcome || "running"}`}, a.outcome || "running")),
           h("td", {}, a.failure ? failureCell(a.failure, `at-${a.activity_id}-${a.attempt}`) : ""),
           h("td", {class: "muted"}, a.worker || "")))))));
@@ -326,41 +326,53 @@ export function render({ns, params: [wid, ridParam], view}) {
 
   function drawActions(d) {
     const running = !CLOSED.has(d.status);
-    const name = (id, label) => h("input", {id, required: true, autocomplete: "off", spellcheck: "false",
-      "aria-label": label, placeholder: label});
-    const args = (id) => h("textarea", {id, rows: 1, spellcheck: "false", placeholder: 'arguments: JSON, e.g. ["dana"]',
-      "aria-label": "Arguments as a JSON array (one item per argument)"});
-    const sigName = name("sig-name", "signal name"), sigArgs = args("sig-args");
-    const qName = name("q-name", "query name"), qArgs = args("q-args");
-    const sigForm = h("form", {class: "inline", "aria-label": "Send a signal"}, sigName, sigArgs,
-      h("button", {type: "submit", disabled: !running}, "Signal"));
-    sigForm.addEventListener("submit", async (e) => {
-      e.preventDefault();
-      try {
-        await post("signal", {signal_name: sigName.value, input: payloads(parseArgs(sigArgs.value)),
-          request_id: requestId(), identity: "plait console"});
-        say("ok", `Signal ${sigName.value} sent.`);
-        await refresh();
-      } catch (err) { say("error", errorText(err)); }
+
+    /** A form that sends a named message with JSON arguments: signal, query or update. */
+    function messageForm(kind, label, send) {
+      const name = h("input", {id: `${kind}-name`, required: true, autocomplete: "off",
+        spellcheck: "false", "aria-label": `${label} name`, placeholder: `${kind} name`});
+      const args = h("textarea", {id: `${kind}-args`, rows: 1, spellcheck: "false",
+        placeholder: 'arguments: JSON, e.g. ["dana"]',
+        "aria-label": `${label} arguments, a JSON array (one item per argument)`});
+      const form = h("form", {class: "inline", "aria-label": label}, name, args,
+        h("button", {type: "submit", disabled: kind !== "query" && !running}, label));
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        let input;
+        try { input = payloads(parseArgs(args.value)); } catch (err) {
+          say("error", `The arguments are not JSON: ${err.message}`);
+          return;
+        }
+        try { await send(name.value, input); } catch (err) { say("error", errorText(err)); }
+      });
+      return form;
+    }
+    const shown = (title, ...body) => fill(s.out, h("div", {class: "query-result"}, h("h3", {}, title), ...body));
+
+    const sigForm = messageForm("signal", "Signal", async (name, input) => {
+      await post("signal", {signal_name: name, input, request_id: requestId(), identity: "plait console"});
+      say("ok", `Signal ${name} sent.`);
+      await refresh();
     });
-    const qForm = h("form", {class: "inline", "aria-label": "Run a query"}, qName, qArgs,
-      h("button", {type: "submit"}, "Query"));
-    qForm.addEventListener("submit", async (e) => {
-      e.preventDefault();
-      say("info", `Asking a worker: ${qName.value}…`);
-      try {
-        const r = await post("query", {query_name: qName.value, input: payloads(parseArgs(qArgs.value))});
-        fill(s.out, h("div", {class: "query-result"}, h("h3", {}, `Query ${qName.value}`),
-          jsonBlock(unwrap(r.result), "json result")));
-      } catch (err) { say("error", errorText(err)); }
+    const qForm = messageForm("query", "Query", async (name, input) => {
+      say("info", `Asking a worker: ${name}…`);
+      const r = await post("query", {query_name: name, input});
+      shown(`Query ${name}`, jsonBlock(unwrap(r.result), "json result"));
+    });
+    const upForm = messageForm("update", "Update", async (name, input) => {
+      say("info", `Sending update ${name}…`);
+      const r = await post("update", {update_id: requestId(), update_name: name, input, wait: 30});
+      shown(`Update ${name}: ${r.status}`, r.failure ? failureChain(r.failure, `up-${r.update_id}`, true)
+        : "result" in r ? jsonBlock(unwrap(r.result), "json result")
+          : h("p", {class: "muted"}, "No outcome yet; it is recorded in the history when it comes."));
+      await refresh();
     });
     const stackBtn = h("button", {type: "button", disabled: !running}, "Where is it waiting?");
     stackBtn.addEventListener("click", async () => {
       say("info", "Asking a worker for the stack…");
       try {
         const r = await post("query", {query_name: "__stack_trace"});
-        fill(s.out, h("div", {class: "query-result"}, h("h3", {}, "Where it is waiting"),
-          traceBlock(String(unwrap(r.result)))));
+        shown("Where it is waiting", traceBlock(String(unwrap(r.result))));
       } catch (err) { say("error", errorText(err)); }
     });
     const closeBtn = (action, label, danger) => {
@@ -379,7 +391,7 @@ export function render({ns, params: [wid, ridParam], view}) {
       });
       return b;
     };
-    fill(s.actions, sigForm, qForm,
+    fill(s.actions, sigForm, qForm, upForm,
       h("div", {class: "buttons"}, stackBtn, closeBtn("cancel", "Cancel", false),
         closeBtn("terminate", "Terminate", true)));
   }

@@ -118,7 +118,7 @@ export function render({ns, query, view, navigate}) {
     h("thead", {}, h("tr", {},
       h("th", {scope: "col", class: "sel"}, allBox), h("th", {scope: "col"}, "Workflow ID"),
       h("th", {scope: "col"}, "Type"), h("th", {scope: "col"}, "Status"),
-      h("th", {scope: "col"}, "Task queue"), h("th", {scope: "col"}, "Started"),
+      h("th", {scope: "col"}, "Task queue"), h("th", {scope: "col"}, "Started (UTC)"),
       h("th", {scope: "col"}, "Duration"))),
     tbody);
   const message = h("div", {class: "messages"});
@@ -192,8 +192,8 @@ export function render({ns, query, view, navigate}) {
       h("td", {}, w.workflow_type),
       h("td", {}, statusBadge(w.status)),
       h("td", {}, h("a", {href: `${nsPath(ns)}/task-queues/${enc(w.task_queue)}`}, w.task_queue)),
-      h("td", {}, timeEl(w.start_time)),
-      h("td", {}, dur(end - w.start_time)));
+      h("td", {}, timeEl(w.start_time, true)),
+      h("td", {class: "num"}, dur(end - w.start_time)));
   }
 
   // -- loading --------------------------------------------------------------------------------
