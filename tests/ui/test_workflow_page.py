@@ -10,8 +10,8 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.ui.conftest import Console
-from tests.ui.workload import HOSTILE, Approval, Charge, Greet
-from tests.waiting import status_is
+from tests.ui.workload import HOSTILE, Approval, Charge, Family, Greet, Retrying
+from tests.waiting import pending_activity, status_is
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -130,3 +130,41 @@ async def test_warning_when_no_worker_polls_the_queue(console: Console, page: Pa
 
     await page.goto(console.url(f"/namespaces/default/task-queues/{console.queue}"))
     await expect(page.locator(".notice.ok")).to_contain_text("1 worker session polling")
+
+
+async def test_pending_activity_backing_off(console: Console, page: Page) -> None:
+    handle = await console.client.start_workflow(Retrying.run, "o-9", id="page-retrying",
+                                                 task_queue=console.queue)
+    await pending_activity(handle, "backing_off")
+    await page.goto(run_page(console, "page-retrying"))
+    row = page.locator("section", has=page.locator("h2", has_text="Pending activities"))
+    row = row.locator("tbody tr")
+    await expect(row).to_have_count(1)
+    await expect(row).to_contain_text("flaky")
+    await expect(row.locator("td").nth(1)).to_have_text("2")  # the next attempt's number
+    await expect(row).to_contain_text("backing off")
+    await expect(row).to_contain_text("Busy: registry busy for o-9")
+    await expect(row).to_contain_text("(in ")  # when the next attempt starts
+    await expect(row.locator("pre")).to_contain_text('"step": 3')  # heartbeat details
+    await handle.terminate(reason="test over")
+    await expect(page.locator(".badge").first).to_have_text("TERMINATED")
+
+
+async def test_parent_child_and_continue_as_new_links(console: Console, page: Page) -> None:
+    first = await console.client.start_workflow(Family.run, 1, id="page-family",
+                                                task_queue=console.queue)
+    assert await console.client.get_workflow_handle("page-family").result() == "round 2"
+    await page.goto(run_page(console, "page-family", first.run_id))
+    await expect(page.locator(".badge").first).to_have_text("CONTINUED_AS_NEW")
+    summary = page.locator("dl.summary")
+    await summary.get_by_role("link", name="page-family-child").click()
+    await expect(page.locator("h1")).to_have_text("page-family-child")
+    await page.locator("dl.summary").get_by_role("link", name="page-family").click()
+    await expect(page.locator("h1")).to_have_text("page-family")
+    assert page.url.endswith(first.run_id)
+    await summary.locator("dt:text-is('Next run') + dd a").click()
+    await expect(page.locator(".badge").first).to_have_text("COMPLETED")
+    await expect(page.locator("pre.json.result")).to_have_text('"round 2"')
+    await summary.locator("dt:text-is('Previous run') + dd a").click()
+    await expect(page.locator(".badge").first).to_have_text("CONTINUED_AS_NEW")
+    assert page.url.endswith(first.run_id)

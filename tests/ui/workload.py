@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from plait import activity, workflow
+from plait import RetryPolicy, activity, workflow
 from plait.errors import ApplicationError
 
 # Markup in user data: shown as text, never run (the page would set this global).
@@ -22,6 +22,12 @@ async def greet(who: dict[str, Any]) -> str:
 async def charge(card: str) -> str:
     raise ApplicationError(f"card {card} declined", {"code": 51}, type="CardDeclined",
                            non_retryable=True)
+
+
+@activity.defn
+async def flaky(order: str) -> str:
+    activity.heartbeat({"order": order, "step": 3})
+    raise ApplicationError(f"registry busy for {order}", type="Busy")
 
 
 @workflow.defn
@@ -66,5 +72,30 @@ class Approval:
         return f"approved by {self.by}" if self.by else "waiting for approval"
 
 
-WORKFLOWS = [Greet, Charge, Approval]
-ACTIVITIES = [greet, charge]
+@workflow.defn
+class Retrying:
+    """Its activity fails and waits a minute before the next attempt: a pending activity that
+    is backing off, with a last failure and heartbeat details."""
+
+    @workflow.run
+    async def run(self, order: str) -> str:
+        return await workflow.execute_activity(
+            flaky, order, start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(initial_interval=timedelta(minutes=1)))
+
+
+@workflow.defn
+class Family:
+    """Runs a child (a Greet), then continues as new once: links both ways on each page."""
+
+    @workflow.run
+    async def run(self, round: int) -> str:
+        if round == 1:
+            await workflow.execute_child_workflow(Greet.run, {"name": "child"},
+                                                  id=f"{workflow.info().workflow_id}-child")
+            workflow.continue_as_new(2)
+        return f"round {round}"
+
+
+WORKFLOWS = [Greet, Charge, Approval, Retrying, Family]
+ACTIVITIES = [greet, charge, flaky]
