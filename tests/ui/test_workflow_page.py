@@ -63,6 +63,9 @@ async def test_failure_shows_cause_chain_and_stack_trace_lines(console: Console,
     await expect(attempts).to_have_count(1)
     await expect(attempts.first).to_contain_text("failed")
     await expect(attempts.first).to_contain_text("CardDeclined")
+    # The timeline: a row for the activity, its one attempt a failed bar.
+    row = page.locator(".timeline li", has_text="charge #1")
+    await expect(row.locator(".bar.out-failed")).to_have_count(1)
 
 
 async def test_query_update_and_signal_from_the_page(console: Console, page: Page) -> None:

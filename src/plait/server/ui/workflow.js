@@ -9,6 +9,7 @@ import {
   unwrapDeep,
 } from "./core.js";
 import {eventSummary, KINDS, kindOf} from "./events.js";
+import {timeline} from "./timeline.js";
 
 const REFRESH_MS = 2000;
 const QUEUE_CHECK_MS = 10000;
@@ -35,6 +36,7 @@ export function render({ns, params: [wid, ridParam], view}) {
     io: h("div", {class: "io"}),
     failure: h("section"),
     pending: h("section"),
+    timeline: h("section"),
     attempts: h("section"),
     history: h("section", {"aria-labelledby": "h-history"}),
   };
@@ -119,6 +121,7 @@ export function render({ns, params: [wid, ridParam], view}) {
     if (changed("io", [d.result, started && started.attributes.input])) drawIo(d, started);
     if (changed("failure", [d.result && d.result.failure, d.last_task_failure])) drawFailure(d);
     if (changed("pending", d.pending_activities)) drawPending(d);
+    if (changed("timeline", [d.attempts, d.close_time, events.length]) || !d.close_time) drawTimeline(d);
     if (changed("attempts", d.attempts)) drawAttempts(d);
     if (changed("history", [events.length, shownEvents, historyKind])) drawHistory();
   }
@@ -232,6 +235,11 @@ export function render({ns, params: [wid, ridParam], view}) {
           h("td", {}, p.heartbeat_details && p.heartbeat_details.length
             ? jsonBlock(p.heartbeat_details.map(unwrap), "json small") : ""),
           h("td", {}, timeEl(p.scheduled_time, true))))))));
+  }
+
+  function drawTimeline(d) {
+    const t = timeline(d, events);
+    fill(s.timeline, t ? [h("h2", {}, "Timeline"), t] : null);
   }
 
   function drawAttempts(d) {
