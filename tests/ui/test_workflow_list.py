@@ -112,3 +112,22 @@ async def test_batch_cancel_of_selected_runs(console: Console, page: Page) -> No
         requested = [e for e in (await h.fetch_history()).events
                      if e.event_type == "WORKFLOW_EXECUTION_CANCEL_REQUESTED"]
         assert len(requested) == 1
+
+
+async def test_live_updates_can_be_paused(console: Console, page: Page) -> None:
+    await page.goto(console.url(f"{LIST}?search_attribute={quote('suite=live')}"))
+    await expect(page.locator("td.empty")).to_have_text("No workflow runs match.")
+    # Started after the page loaded: it shows up without a reload.
+    await console.client.start_workflow(Approval.run, "o-1", id="live-1",
+                                        task_queue=console.queue,
+                                        search_attributes={"suite": "live"})
+    await expect(page.locator("table.list tbody td.id")).to_have_text("live-1")
+    live = page.get_by_role("button", name=re.compile("^Live"))
+    await expect(live).to_have_attribute("aria-pressed", "true")
+    await live.click()
+    await expect(live).to_have_attribute("aria-pressed", "false")
+    await expect(live).to_have_text("Live: paused (resume)")
+    await page.reload()  # the choice is kept
+    await expect(live).to_have_attribute("aria-pressed", "false")
+    await live.click()
+    await expect(live).to_have_attribute("aria-pressed", "true")

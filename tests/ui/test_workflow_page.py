@@ -5,6 +5,7 @@ worker polls its queue, and the actions (query, signal, terminate) reaching the 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
@@ -40,6 +41,13 @@ async def test_input_and_result_are_pretty_printed_text(console: Console, page: 
     await expect(events.first.locator("pre")).to_contain_text('"workflow_type": "Greet"')
     await page.locator("#h-kind").select_option("activity")
     await expect(events).to_have_count(3)  # scheduled, started, completed
+
+    # The download is the history in `plait replay`'s format.
+    async with page.expect_download() as info:
+        await page.get_by_role("button", name="Download JSON").click()
+    saved = json.loads(Path(await (await info.value).path()).read_text())
+    history = await console.client.get_workflow_handle("page-greet").fetch_history()
+    assert saved == json.loads(history.to_json())
 
 
 async def test_failure_shows_cause_chain_and_stack_trace_lines(console: Console,

@@ -9,6 +9,9 @@ import {
 
 const PAGE_SIZE = 50;
 const LIVE_MS = 3000;
+// Counting runs per status is eight counts over the namespace: live refresh redoes them every
+// fourth time only (the rows every time).
+const COUNT_EVERY = 4;
 // token -> the token of the page before it, so "Previous page" works within a visit.
 const previousOf = new Map();
 
@@ -54,6 +57,8 @@ export function render({ns, query, view, navigate}) {
   let live = localStorage.getItem("plait.live") !== "off";
   let controller = null;
   let lastRows = "";
+  let ticks = 0;
+  let running = [];  // [cell, start time] of the shown runs still running: their durations grow
 
   // -- filters --------------------------------------------------------------------------------
   const f = {
@@ -185,7 +190,8 @@ export function render({ns, query, view, navigate}) {
       else selected.delete(key);
       selectionChanged();
     });
-    const end = w.close_time ?? now();
+    const took = h("td", {class: "num"}, dur((w.close_time ?? now()) - w.start_time));
+    if (w.close_time === null || w.close_time === undefined) running.push([took, w.start_time]);
     return h("tr", {dataset: {status: w.status}},
       h("td", {class: "sel"}, box),
       h("td", {class: "id"}, h("a", {href: `${base}/${enc(w.workflow_id)}/${enc(w.run_id)}`}, w.workflow_id)),
@@ -193,11 +199,12 @@ export function render({ns, query, view, navigate}) {
       h("td", {}, statusBadge(w.status)),
       h("td", {}, h("a", {href: `${nsPath(ns)}/task-queues/${enc(w.task_queue)}`}, w.task_queue)),
       h("td", {}, timeEl(w.start_time, true)),
-      h("td", {class: "num"}, dur(end - w.start_time)));
+      took);
   }
 
   // -- loading --------------------------------------------------------------------------------
-  async function load() {
+  async function load({live: fromLive = false} = {}) {
+    const withCounts = !fromLive || ticks++ % COUNT_EVERY === COUNT_EVERY - 1;
     if (controller) controller.abort();
     controller = new AbortController();
     const {signal} = controller;
@@ -212,16 +219,19 @@ export function render({ns, query, view, navigate}) {
       return api(`${nsPath(ns)}/workflow-count?${q}`, {signal}).then((r) => r.count);
     };
     try {
-      const [list, ...n] = await Promise.all([
-        api(`${nsPath(ns)}/workflows?${listQ}`, {signal}), countFor(""), ...STATUSES.map(countFor)]);
+      const [list, ...n] = await Promise.all([api(`${nsPath(ns)}/workflows?${listQ}`, {signal}),
+        ...(withCounts ? [countFor(""), ...STATUSES.map(countFor)] : [])]);
       if (signal.aborted) return;
-      renderCounts(n[0], n.slice(1));
+      if (withCounts) renderCounts(n[0], n.slice(1));
       const rowsKey = JSON.stringify(list.workflows);
       if (rowsKey !== lastRows) {
         lastRows = rowsKey;
+        running = [];
         fill(tbody, list.workflows.length ? list.workflows.map(row)
           : h("tr", {}, h("td", {colspan: 7, class: "empty"}, "No workflow runs match.")));
         selectionChanged();
+      } else {
+        for (const [cell, start] of running) cell.textContent = dur(now() - start);
       }
       renderPager(token, list.next_page_token, list.workflows.length);
       if (message.querySelector(".notice.error.load")) fill(message);
@@ -272,6 +282,6 @@ export function render({ns, query, view, navigate}) {
     h("div", {class: "bar"}, counts, h("span", {class: "grow"}), updated, liveBtn),
     message, batch, h("div", {class: "scroll"}, table), pager);
   load();
-  const stop = poller(() => (live ? load() : null), LIVE_MS);
+  const stop = poller(() => (live ? load({live: true}) : null), LIVE_MS);
   return () => { stop(); if (controller) controller.abort(); };
 }
