@@ -121,6 +121,7 @@ async def test_terminate_from_the_page_reaches_the_server(console: Console,
     await dialog.get_by_label("Reason").fill("stuck in a test")
     await dialog.get_by_role("button", name="Terminate", exact=True).click()
     await expect(page.locator(".badge").first).to_have_text("TERMINATED")
+    await expect(page.locator("p.reason")).to_have_text("Reason: stuck in a test")
     desc = await handle.describe()
     assert desc.status == "TERMINATED"
     last = (await handle.fetch_history()).events[-1]

@@ -199,7 +199,11 @@ export function render({ns, params: [wid, ridParam], view}) {
     if (!r) out = h("p", {class: "muted"}, "The run has not closed yet.");
     else if ("result" in r) out = jsonBlock(unwrap(r.result), "json result");
     else if (r.failure) out = h("p", {}, "Failed: see the failure below.");
-    else out = jsonBlock(unwrapDeep(r), "json result");
+    else if ("reason" in r) out = h("p", {class: "reason"}, h("span", {class: "muted"}, "Reason: "), r.reason);
+    else {
+      const {status: _, ...rest} = r;
+      out = jsonBlock(unwrapDeep(rest), "json result");
+    }
     fill(s.io,
       h("section", {"aria-labelledby": "h-input"}, h("h2", {id: "h-input"}, "Input"),
         input === null ? h("p", {class: "muted"}, "…")
@@ -255,7 +259,7 @@ export function render({ns, params: [wid, ridParam], view}) {
           h("td", {class: "num"}, dur((a.ended_at ?? now()) - a.started_at)),
           h("td", {}, h("span", {class: `state out-${a.outcome || "running"}`}, a.outcome || "running")),
           h("td", {}, a.failure ? failureCell(a.failure, `at-${a.activity_id}-${a.attempt}`) : ""),
-          h("td", {class: "muted"}, a.worker || "")))))));
+          h("td", {class: "muted worker"}, a.worker || "")))))));
   }
 
   function failureCell(f, key) {
