@@ -68,12 +68,18 @@ export function render({ns, params: [wid, ridParam], view}) {
 
   // -- loading --------------------------------------------------------------------------------
   async function load() {
-    const runQ = rid ? `?run_id=${enc(rid)}` : "";
-    const d = await api(`${apiBase}${runQ}`);
-    rid = d.run_id;
     const last = events.length ? events[events.length - 1].event_id : 0;
-    const hist = await api(`${apiBase}/history?run_id=${enc(rid)}&after=${last}`);
-    events = events.concat(hist.events);
+    const history = (run) => api(`${apiBase}/history?run_id=${enc(run)}&after=${last}`);
+    let d, hist;
+    if (rid) {  // the run is known: ask for both at once
+      [d, hist] = await Promise.all([api(`${apiBase}?run_id=${enc(rid)}`), history(rid)]);
+    } else {    // the latest run: learn its id first, so both answers are about the same run
+      d = await api(apiBase);
+      hist = await history(d.run_id);
+    }
+    rid = d.run_id;
+    // The describe may be older than the events fetched with it; the next refresh catches up.
+    events = events.concat(hist.events.filter((e) => e.event_id > last));
     desc = d;
     draw();
   }
