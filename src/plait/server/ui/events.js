@@ -23,11 +23,22 @@ export function kindOf(type) {
   return "other";
 }
 
+/** Activity id -> type, from the ACTIVITY_TASK_SCHEDULED events (the later events of an
+ * activity name only its id). */
+export function activityTypes(events) {
+  const out = new Map();
+  for (const e of events) {
+    if (e.event_type === "ACTIVITY_TASK_SCHEDULED") out.set(e.attributes.activity_id, e.attributes.activity_type);
+  }
+  return out;
+}
+
 /** The few words that tell events of one type apart. */
-export function eventSummary(e) {
+export function eventSummary(e, types = new Map()) {
   const a = e.attributes || {};
   const parts = [];
-  if (a.activity_type) parts.push(a.activity_type);
+  const type = a.activity_type || (a.activity_id !== undefined ? types.get(a.activity_id) : undefined);
+  if (type) parts.push(type);
   if (a.activity_id !== undefined && a.activity_id !== null) parts.push(`#${a.activity_id}`);
   if (a.attempt > 1) parts.push(`attempt ${a.attempt}`);
   if (a.timer_id !== undefined && e.event_type === "TIMER_STARTED") parts.push(`timer ${a.timer_id} for ${dur(a.duration)}`);

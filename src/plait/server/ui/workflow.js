@@ -8,12 +8,13 @@ import {
   parseArgs, payloads, poller, queueGauges, requestId, statusBadge, timeEl, toSeconds, unwrap,
   unwrapDeep,
 } from "./core.js";
-import {eventSummary, KINDS, kindOf} from "./events.js";
+import {activityTypes, eventSummary, KINDS, kindOf} from "./events.js";
 import {timeline} from "./timeline.js";
 
 const REFRESH_MS = 2000;
 const QUEUE_CHECK_MS = 10000;
 const HISTORY_PAGE = 500;
+const ATTEMPTS_PAGE = 200;
 
 export function render({ns, params: [wid, ridParam], view}) {
   const wfBase = `${nsPath(ns)}/workflows`;
@@ -22,6 +23,7 @@ export function render({ns, params: [wid, ridParam], view}) {
   let desc = null;
   let events = [];
   let shownEvents = HISTORY_PAGE;
+  let shownAttempts = ATTEMPTS_PAGE;
   let historyKind = "";
   const drawn = {};           // section -> JSON of what it shows, to redraw only on change
   const open = new Set();     // keys of <details> the user opened, kept across redraws
@@ -128,7 +130,7 @@ export function render({ns, params: [wid, ridParam], view}) {
     if (changed("failure", [d.result && d.result.failure, d.last_task_failure])) drawFailure(d);
     if (changed("pending", d.pending_activities)) drawPending(d);
     if (changed("timeline", [d.attempts, d.close_time, events.length]) || !d.close_time) drawTimeline(d);
-    if (changed("attempts", d.attempts)) drawAttempts(d);
+    if (changed("attempts", [d.attempts, shownAttempts])) drawAttempts(d);
     if (changed("history", [events.length, shownEvents, historyKind])) drawHistory();
   }
 
@@ -253,8 +255,13 @@ export function render({ns, params: [wid, ridParam], view}) {
   }
 
   function drawAttempts(d) {
-    const list = d.attempts || [];
-    fill(s.attempts, h("h2", {}, `Attempt log (${list.length})`),
+    const all = d.attempts || [];
+    const list = all.slice(0, shownAttempts);
+    const more = all.length > list.length ? h("button", {type: "button", onclick: () => {
+      shownAttempts += ATTEMPTS_PAGE; draw();
+    }}, `Show ${Math.min(ATTEMPTS_PAGE, all.length - list.length)} more of ${all.length - list.length}`) : null;
+    const failed = all.filter((a) => a.outcome && a.outcome !== "completed").length;
+    fill(s.attempts, h("h2", {}, `Attempt log (${all.length}${failed ? `, ${failed} failed` : ""})`),
       list.length === 0 ? h("p", {class: "muted"}, "No activity attempts.") : h("div", {class: "scroll"},
         h("table", {class: "list attempts"}, h("thead", {}, h("tr", {}, ["Activity", "Attempt", "Started (UTC)",
           "Took", "Outcome", "Failure", "Worker"].map((c) => h("th", {scope: "col"}, c)))),
@@ -265,7 +272,7 @@ export function render({ns, params: [wid, ridParam], view}) {
           h("td", {class: "num"}, dur((a.ended_at ?? now()) - a.started_at)),
           h("td", {}, h("span", {class: `state out-${a.outcome || "running"}`}, a.outcome || "running")),
           h("td", {}, a.failure ? failureCell(a.failure, `at-${a.activity_id}-${a.attempt}`) : ""),
-          h("td", {class: "muted worker"}, a.worker || "")))))));
+          h("td", {class: "muted worker"}, a.worker || "")))))), more);
   }
 
   function failureCell(f, key) {
@@ -310,6 +317,7 @@ export function render({ns, params: [wid, ridParam], view}) {
       shownEvents += HISTORY_PAGE; draw();
     }}, `Show ${Math.min(HISTORY_PAGE, list.length - shown.length)} more of ${list.length - shown.length}`) : null;
     const t0 = events.length ? toSeconds(events[0].timestamp) : 0;
+    const types = activityTypes(events);
     fill(s.history,
       h("div", {class: "bar"}, h("h2", {id: "h-history"}, `History (${events.length} events)`),
         h("span", {class: "grow"}),
@@ -319,7 +327,7 @@ export function render({ns, params: [wid, ridParam], view}) {
         kept(`ev-${e.event_id}`, [
           h("span", {class: "eid"}, String(e.event_id)),
           h("span", {class: "etype"}, e.event_type),
-          h("span", {class: "esum"}, eventSummary(e)),
+          h("span", {class: "esum"}, eventSummary(e, types)),
           h("span", {class: "etime", title: e.timestamp}, `+${dur(toSeconds(e.timestamp) - t0)}`)],
         () => jsonBlock(unwrapDeep(e.attributes)))))),
       more);
