@@ -59,13 +59,21 @@ async def test_filters_in_the_url_and_back_forward(console: Console, page: Page)
     await expect(page.locator("td.empty")).to_have_text("No workflow runs match.")
 
 
-async def test_ids_are_shown_as_text(console: Console, page: Page) -> None:
+async def test_user_data_is_shown_as_text(console: Console, page: Page) -> None:
     wid = f"list-{HOSTILE}"
-    await console.client.execute_workflow(Greet.run, {"name": "x"}, id=wid,
-                                          task_queue=console.queue,
-                                          search_attributes={"suite": "hostile"})
+    await console.client.execute_workflow(Greet.run, {"name": HOSTILE}, id=wid,
+                                          task_queue=console.queue, memo={"note": HOSTILE},
+                                          search_attributes={"suite": "hostile",
+                                                             "who": HOSTILE})
     await page.goto(console.url(f"{LIST}?search_attribute={quote('suite=hostile')}"))
     await expect(page.locator("table.list tbody td.id")).to_have_text(wid)
+    assert await page.locator("main img, main script").count() == 0
+    await page.locator("table.list tbody td.id a").click()
+    await expect(page.locator("h1")).to_have_text(wid)
+    summary = page.locator("dl.summary")
+    await expect(summary).to_contain_text(f"who = {HOSTILE}")
+    await expect(summary.locator("pre")).to_contain_text(HOSTILE.replace('"', '\\"'))
+    await expect(page.locator("ol.events > li").last).to_contain_text("COMPLETED")
     assert await page.locator("main img, main script").count() == 0
     assert await page.evaluate("window.__pwned") is None
 
