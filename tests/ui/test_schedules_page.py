@@ -3,11 +3,12 @@ unpause and trigger from the page reaching the server."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.async_api import Page, expect
 
+from plait.errors import ScheduleNotFoundError
 from tests.ui.conftest import Console
 from tests.ui.workload import Greet
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 async def test_schedule_list_page_and_actions(console: Console, page: Page) -> None:
     handle = await console.client.create_schedule(
         "ui-hourly", Greet.run, {"name": "scheduled"}, task_queue=console.queue,
-        interval=timedelta(hours=1), note="made by the test")
+        interval=timedelta(hours=1), note="made by the test", overlap="allow_all")
     await page.goto(console.url("/namespaces/default/schedules"))
     row = page.locator("table.list tbody tr", has_text="ui-hourly")
     await expect(row).to_contain_text("Greet")
@@ -50,3 +51,19 @@ async def test_schedule_list_page_and_actions(console: Console, page: Page) -> N
     await dialog.get_by_role("button", name="Unpause", exact=True).click()
     await expect(page.locator(".badge.st-running")).to_have_text("ACTIVE")
     assert not (await handle.describe()).paused
+
+    # Backfill the three hours before this one: three more runs, one per due time.
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    await page.locator("#bf-start").fill((hour - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%S"))
+    await page.locator("#bf-end").fill(hour.strftime("%Y-%m-%dT%H:%M:%S"))
+    await page.get_by_role("button", name="Backfill").click()
+    await expect(page.locator(".notice.ok")).to_have_text("Backfill: done.")
+    await expect(page.locator("table.list tbody tr")).to_have_count(4)
+    assert (await handle.describe()).num_actions == 4
+
+    await page.get_by_role("button", name="Delete…").click()
+    await page.locator("dialog.confirm").get_by_role("button", name="Delete").click()
+    await expect(page.locator("h1")).to_have_text("Schedules")
+    await expect(page.locator("table.list tbody tr", has_text="ui-hourly")).to_have_count(0)
+    with pytest.raises(ScheduleNotFoundError):
+        await handle.describe()

@@ -64,10 +64,12 @@ function setNamespace(ns, section) {
   nsInput.value = ns;
   document.querySelectorAll("[data-nav]").forEach((a) => {
     a.href = `${nsPath(ns)}/${a.dataset.nav}`;
-    a.toggleAttribute("aria-current", a.dataset.nav === section);
     if (a.dataset.nav === section) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
   });
-  const recent = JSON.parse(localStorage.getItem("plait.namespaces") || "[]");
+  // No API lists namespaces yet: offer the ones this browser has visited.
+  let recent = [];
+  try { recent = JSON.parse(localStorage.getItem("plait.namespaces") || "[]"); } catch { recent = []; }
   const list = [ns, ...recent.filter((n) => n !== ns)].slice(0, 10);
   localStorage.setItem("plait.namespaces", JSON.stringify(list));
   fill(nsList, list.map((n) => h("option", {value: n})));

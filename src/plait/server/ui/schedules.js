@@ -42,7 +42,7 @@ export function renderList({ns, query, view}) {
   return poller(load, REFRESH_MS);
 }
 
-export function renderOne({ns, params: [sid], view}) {
+export function renderOne({ns, params: [sid], view, navigate}) {
   const apiBase = `${nsPath(ns)}/schedules/${enc(sid)}`;
   const wfBase = `${nsPath(ns)}/workflows`;
   const body = h("div");
@@ -68,13 +68,45 @@ export function renderOne({ns, params: [sid], view}) {
     } catch (e) { fill(out, notice("error", errorText(e))); }
   }
 
+  /** Run every due time in a range now, in order (the API's backfill). */
+  function backfillForm() {
+    const start = h("input", {type: "datetime-local", step: 1, id: "bf-start", required: true});
+    const end = h("input", {type: "datetime-local", step: 1, id: "bf-end", required: true});
+    const form = h("form", {class: "inline", "aria-label": "Backfill"},
+      h("label", {}, "From (UTC) ", start), h("label", {}, "to ", end),
+      h("button", {type: "submit"}, "Backfill"));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const t = (input) => Date.parse(input.value + "Z") / 1000;
+      try {
+        await api(`${apiBase}/backfill`, {method: "POST",
+          body: {start: t(start), end: t(end), request_id: requestId()}});
+        fill(out, notice("ok", "Backfill: done."));
+        await load();
+      } catch (err) { fill(out, notice("error", errorText(err))); }
+    });
+    return form;
+  }
+
+  async function remove() {
+    const ok = await confirmDialog({title: `Delete schedule ${sid}?`, action: "Delete",
+      reasonLabel: null, body: h("p", {}, "Runs it already started are not touched.")});
+    if (ok === null) return;
+    try {
+      await api(apiBase, {method: "DELETE"});
+      navigate(`${nsPath(ns)}/schedules`);
+    } catch (err) { fill(out, notice("error", errorText(err))); }
+  }
+
   function draw(d) {
     const def = d.definition;
     const spec = def.cron ? `cron ${def.cron}` : `every ${dur(def.interval)}${def.offset ? ` (offset ${dur(def.offset)})` : ""}`;
     fill(actions,
       def.paused ? h("button", {type: "button", onclick: () => act("unpause", "Unpause", true)}, "Unpause…")
         : h("button", {type: "button", onclick: () => act("pause", "Pause", true)}, "Pause…"),
-      h("button", {type: "button", onclick: () => act("trigger", "Trigger", false)}, "Trigger now"));
+      h("button", {type: "button", onclick: () => act("trigger", "Trigger", false)}, "Trigger now"),
+      backfillForm(),
+      h("button", {type: "button", class: "danger", onclick: remove}, "Delete…"));
     const rows = [
       ["State", def.paused ? h("span", {class: "badge st-paused"}, "PAUSED") : h("span", {class: "badge st-running"}, "ACTIVE")],
       def.note ? ["Note", def.note] : null,
