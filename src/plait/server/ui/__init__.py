@@ -9,6 +9,13 @@ the shipped files: ``index.html`` (never cached) names the current one, so the a
 cached for good and an upgraded server is never paired with stale scripts. Nothing is fetched
 from outside the server.
 
+The console is plain ES modules, a style sheet and one HTML file, with no framework and no
+build step: nothing to vendor or keep current, no npm lock to rerun in CI, and a Python team
+changes a ``.js`` file and reloads. The modules: ``app.js`` (routing, header), ``core.js``
+(DOM building that only ever sets text, the API client, formatting), one module per page
+(``workflows.js``, ``workflow.js``, ``schedules.js``, ``queue.js``), ``events.js`` and
+``timeline.js`` (reading a history). Browser tests are in ``tests/ui``.
+
 The routes are few on purpose (one for the pages, one per kind of asset): each is in the
 OpenAPI document (:mod:`plait.server.api_doc`) like every route the server has.
 """
