@@ -101,3 +101,4 @@ async def test_namespace_switcher(console: Console, page: Page) -> None:
         "href", "/namespaces/nowhere/schedules")
     await page.go_back()
     await expect(page.get_by_label("Namespace", exact=True)).to_have_value("default")
+
