@@ -224,6 +224,8 @@ class ErrorCode(StrEnum):
     SCHEDULE_ALREADY_EXISTS = "schedule_already_exists"
     # 413
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    # 415
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     # 500 / 503 / 504
     INTERNAL = "internal"
     BUSY = "busy"
