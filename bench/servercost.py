@@ -11,6 +11,11 @@ Instructions per workflow = the difference / N. The server runs under
 from the same tree, so every byte the server reads is what that tree's worker sends. It
 covers everything the server does for a workflow: HTTP, decoding, the state changes, SQLite
 and the answers; idle work (a worker heartbeat a second) adds under 1 % at N=300.
+
+The server runs with a 300 s session expiry (``PLAIT_SESSION_EXPIRY``): at 5 s, the default,
+a server slowed fifty times makes the worker's lease checks fail and re-confirm attempts, and
+sessions expire, so the two runs would not do the same work. The requests the server answered,
+per workflow and route, are printed to show that they did.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = ["main"]
 
 def _env(tree: Path) -> dict[str, str]:
     env = dict(os.environ)
+    env["PLAIT_SESSION_EXPIRY"] = "300"
     env["PYTHONPATH"] = os.pathsep.join([str(tree / "src"), str(tree)])
     env.pop("PLAIT_ADDRESS", None)
     return env
@@ -61,7 +67,15 @@ async def _drive(address: str, n: int) -> None:
         raise SystemExit(f"error: wrong results for workflows {wrong[:5]}")
 
 
-def measure(tree: Path, n: int) -> int:
+def _requests(address: str) -> dict[str, float]:
+    """Requests answered so far, by route and status (the server's own counter)."""
+    with urllib.request.urlopen(address + "/metrics", timeout=60) as r:
+        text = r.read().decode()
+    found = re.findall(r'^plait_http_requests_total\{(.*)\} (\S+)$', text, re.M)
+    return {labels: float(value) for labels, value in found}
+
+
+def measure(tree: Path, n: int, idle: float = 0.0) -> int:
     work = Path(tempfile.mkdtemp(prefix="plait-servercost-"))
     port = free_port()
     address = f"http://127.0.0.1:{port}"
@@ -83,7 +97,14 @@ def measure(tree: Path, n: int) -> int:
         assert worker.stdout is not None
         if worker.stdout.readline().strip() != b"READY":
             raise SystemExit("error: the bench worker did not start")
+        before = _requests(address)
         asyncio.run(_drive(address, n))
+        time.sleep(idle)
+        after = _requests(address)
+        for route in sorted(after):
+            count = after[route] - before.get(route, 0.0)
+            if count and n:
+                print(f"  {count / n:7.3f} requests/workflow  {route}")
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)
@@ -102,8 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--tree", type=Path, default=Path.cwd(),
                    help="the source tree whose server and worker run (default: here)")
     p.add_argument("n", type=int, help="W1 workflows to run")
+    p.add_argument("--idle", type=float, default=0.0,
+                   help="seconds to leave the server idle before stopping it (what idle costs)")
     args = p.parse_args(argv)
-    print(f"{measure(args.tree.resolve(), args.n)} instructions ({args.n} workflows)")
+    began = time.monotonic()
+    total = measure(args.tree.resolve(), args.n, args.idle)
+    print(f"{total} instructions ({args.n} workflows, {time.monotonic() - began:.0f} s)")
 
 
 if __name__ == "__main__":
