@@ -240,3 +240,31 @@ async def test_cron_across_a_dst_change_with_time_skipping(queue: str) -> None:
             f"berlin-{day[1]}T01:00:00Z",  # 03:00 CEST: 02:30 does not exist that night
             f"berlin-{day[2]}T00:30:00Z",  # 02:30 CEST
         ]
+
+
+async def test_due_times_while_paused_are_counted_as_skipped(queue: str) -> None:
+    async with WorkflowEnvironment.start_time_skipping() as env:
+        client = env.client
+        sched = await client.create_schedule("hourly", Report.run, "eu", task_queue=queue,
+                                             interval=timedelta(hours=1))
+        first = (await sched.describe()).next_action_times[0]
+        await sched.pause(note="maintenance")
+        await env.sleep(timedelta(hours=5, minutes=30))
+        await sched.unpause()
+        d = await sched.describe()
+        passed = (d.next_action_times[0] - first) // timedelta(hours=1)
+        assert passed in (5, 6)  # whole hours in 5.5 h, wherever in the hour it began
+        assert d.num_skipped == passed and d.num_actions == 0
+        assert [w async for w in client.list_workflows()] == []  # none of them ran
+
+
+async def test_two_triggers_in_one_second_start_two_runs(local: WorkflowEnvironment,
+                                                         queue: str) -> None:
+    client = local.client
+    sched = await client.create_schedule("twice", Report.run, "us", task_queue=queue,
+                                         cron="0 3 * * *", overlap="allow_all")
+    first, second = await sched.trigger(), await sched.trigger()
+    assert len(first) == len(second) == 1
+    assert first[0].workflow_id != second[0].workflow_id
+    assert first[0].workflow_id.startswith("twice-") and first[0].workflow_id.endswith("Z")
+    assert (await sched.describe()).num_actions == 2
