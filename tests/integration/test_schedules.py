@@ -215,6 +215,27 @@ async def test_limited_actions_and_metrics(queue: str) -> None:
         assert 'plait_schedule_actions_total{namespace="default",outcome="started"}' in text
 
 
+async def test_a_buffered_due_time_is_one_of_the_limited_actions(queue: str) -> None:
+    async with WorkflowEnvironment.start_time_skipping() as env:
+        client = env.client
+        sched = await client.create_schedule("held", Hold.run, task_queue=queue,
+                                             interval=timedelta(minutes=1),
+                                             overlap="buffer_all", limited_actions=2)
+        async with Worker(client, task_queue=queue, workflows=[Hold]):
+            await env.sleep(timedelta(minutes=10))
+            d = await sched.describe()
+            assert d.remaining_actions == 0 and d.buffered == 1 and d.next_action_times == []
+            [(first, _)] = await scheduled_runs(client, "held")
+            await client.get_workflow_handle(first).signal(Hold.finish)
+            runs = await eventually(lambda: _started(client, "held", 2), what="two runs")
+        assert len(runs) == 2
+
+
+async def _started(client: Client, sid: str, n: int) -> list[tuple[str, str]] | None:
+    runs = await scheduled_runs(client, sid)
+    return runs if len(runs) >= n else None
+
+
 async def test_cron_across_a_dst_change_with_time_skipping(queue: str) -> None:
     """02:30 Berlin time daily, across the next spring night when 02:00-03:00 does not exist
     (the last Sunday of March): that day's run starts at 03:00 CEST, the others at 02:30."""

@@ -75,13 +75,16 @@ def _look(ctx: Ctx, row: ScheduleRow) -> None:
         due = st.next_due
         if ctx.now - due > max(d.catchup_window, MIN_CATCHUP):
             count(ctx, row, ScheduleOutcome.SKIPPED_MISSED)  # the server was down
-        elif act(ctx, row, due, d.overlap) == ScheduleOutcome.STARTED \
-                and st.remaining is not None:
-            st.remaining -= 1
+        elif act(ctx, row, due, d.overlap) in _TAKEN and st.remaining is not None:
+            st.remaining -= 1  # a due time buffered to start later is one of the actions
         st.next_due = None if st.remaining == 0 else spec.next_after(due)
         decided += 1
     arm(ctx, row)
     ctx.txn.save_schedule(row)
+
+
+_TAKEN = (ScheduleOutcome.STARTED, ScheduleOutcome.BUFFERED)
+"""Outcomes that use one of ``limited_actions``."""
 
 
 def _fire_time(row: ScheduleRow, due: float) -> float:
