@@ -52,6 +52,7 @@ from plait.protocol.responses import (
     Count,
     QueryResponse,
     StartWorkflowResponse,
+    TaskQueueDescription,
     UpdateOutcome,
     WorkflowDescription,
     WorkflowList,
@@ -262,6 +263,10 @@ class Api:
     # -- rate limits --------------------------------------------------------------------------
     async def set_rate_limit(self, body: RateLimit) -> RateLimit:
         return await self.call_as(RateLimit, "PUT", f"{self._ns}/rate-limits", body)
+
+    async def describe_task_queue(self, task_queue: str) -> TaskQueueDescription:
+        return await self.call_as(TaskQueueDescription, "GET",
+                                  f"{self._ns}/task-queues/{seg(task_queue)}")
 
     async def list_rate_limits(self) -> list[RateLimit]:
         resp = await self.call_as(RateLimits, "GET", f"{self._ns}/rate-limits")

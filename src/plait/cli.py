@@ -24,6 +24,7 @@ from plait._cli.filters import STATUSES, Filters, parse_filters, parse_search_at
 from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
 from plait._cli.runner import Output, fail, with_client
 from plait._cli.schedules import schedule_app
+from plait._cli.task_queues import task_queue_app
 from plait.client import Client, WorkflowExecution, WorkflowExecutionDescription, WorkflowHandle
 
 __all__ = ["app", "main"]
@@ -38,6 +39,7 @@ ratelimit_app = typer.Typer(help="Limit how fast activities start, across every 
                                  "worker.", no_args_is_help=True)
 app.add_typer(ratelimit_app, name="ratelimit")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(task_queue_app, name="task-queue")
 
 
 # Options every workflow command shares.

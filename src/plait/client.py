@@ -48,6 +48,7 @@ from plait.protocol.requests import (
 )
 from plait.protocol.responses import (
     Attempt,
+    TaskQueueDescription,
     UpdateOutcome,
     WorkflowDescription,
     WorkflowOutcome,
@@ -417,6 +418,11 @@ class Client:
 
     async def delete_rate_limit(self, task_queue: str, activity_type: str | None = None) -> None:
         await self.api.delete_rate_limit(task_queue, activity_type)
+
+    async def describe_task_queue(self, task_queue: str) -> TaskQueueDescription:
+        """The workers polling ``task_queue`` (``pollers``) and the tasks waiting on it
+        (``backlog``, per kind): no pollers while tasks wait means nothing runs them."""
+        return await self.api.describe_task_queue(task_queue)
 
     def get_async_activity_handle(self, task_token: str) -> AsyncActivityHandle:
         """Complete, fail or heartbeat an activity that called ``raise_complete_async()``."""

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from plait.server import ui
 from plait.server.api import messages as msgs
-from plait.server.api import meta, ratelimits, schedules, workflows
+from plait.server.api import meta, ratelimits, schedules, task_queues, workflows
 from plait.server.api import sessions as sess
 from plait.server.api import tasks as results
 from plait.server.api.http import SERVICE, errors_middleware
@@ -35,6 +35,7 @@ def make_app(service: Service) -> web.Application:
     r.add_get(nsp + "/workflow-count", workflows.count_workflows)
     ratelimits.add_routes(app, nsp)
     schedules.add_routes(app, nsp)
+    task_queues.add_routes(app, nsp)
     r.add_get(wf, workflows.describe_workflow)
     r.add_get(wf + "/history", workflows.workflow_history)
     r.add_get(wf + "/result", workflows.workflow_result)

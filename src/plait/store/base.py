@@ -39,6 +39,7 @@ from plait.store.task_data import (
     decode_task_data,
     encode,
 )
+from plait.store.task_queues import TaskQueueStatements
 
 __all__ = ["ConflictError", "ExecutionRow", "RateLimit", "RateLimitCache", "Store",
            "StoreUnavailable", "TaskRow", "Txn"]
@@ -139,7 +140,7 @@ def _timer(row: Sequence[Any]) -> TimerRow:
 
 
 class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStatements,
-          RateLimitStatements, ScheduleStatements, GaugeStatements):
+          RateLimitStatements, ScheduleStatements, GaugeStatements, TaskQueueStatements):
     """Typed operations inside one open transaction, over a DB-API cursor.
 
     Backends override only what differs (the claim query's locking, for instance). Each

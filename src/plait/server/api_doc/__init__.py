@@ -29,6 +29,7 @@ from plait.server.api_doc import (
     ratelimits,
     schedules,
     sessions,
+    task_queues,
     tasks,
     workflows,
 )
@@ -54,6 +55,7 @@ OPERATIONS: list[Operation] = [
     *meta.OPERATIONS,
     *ratelimits.OPERATIONS,
     *schedules.OPERATIONS,
+    *task_queues.OPERATIONS,
 ]
 """Every route of the API, resource by resource."""
 

@@ -5,7 +5,7 @@
 
 import {
   api, CLOSED, confirmDialog, dur, enc, errorText, fill, h, jsonBlock, notice, now, nsPath,
-  parseArgs, payloads, poller, queueGauges, requestId, statusBadge, timeEl, toSeconds, unwrap,
+  parseArgs, payloads, poller, describeQueue, requestId, statusBadge, timeEl, toSeconds, unwrap,
   unwrapDeep,
 } from "./core.js";
 import {activityTypes, eventSummary, KINDS, kindOf} from "./events.js";
@@ -105,8 +105,8 @@ export function render({ns, params: [wid, ridParam], view}) {
   async function checkQueue() {
     if (!desc || CLOSED.has(desc.status)) { queueWarning = null; drawAlerts(); return; }
     try {
-      const g = await queueGauges(ns);
-      queueWarning = g && !g.pollers[desc.task_queue] ? desc.task_queue : null;
+      const q = await describeQueue(ns, desc.task_queue);
+      queueWarning = q.pollers.length ? null : desc.task_queue;
     } catch { queueWarning = null; }
     drawAlerts();
   }

@@ -356,6 +356,19 @@ WHERE status = 'RUNNING' GROUP BY namespace, workflow_type;
 SELECT namespace, task_queue, kind, COUNT(*) FROM tasks
 WHERE lease_session IS NULL AND visible_at <= :now GROUP BY namespace, task_queue, kind;
 
+-- Describing one task queue (store/task_queues.py).
+
+-- name: queue_pollers
+SELECT session_id, identity, info, expires_at FROM sessions
+WHERE namespace = :ns AND task_queue = :queue AND expires_at > :now
+ORDER BY identity, session_id;
+
+-- name: queue_backlog
+SELECT kind, COUNT(*), MIN(visible_at) FROM tasks
+WHERE namespace = :ns AND task_queue = :queue AND lease_session IS NULL
+  AND visible_at <= :now
+GROUP BY kind ORDER BY kind;
+
 -- name: live_sessions_by_queue
 SELECT namespace, task_queue, COUNT(*) FROM sessions
 WHERE expires_at > :now GROUP BY namespace, task_queue;
