@@ -249,10 +249,11 @@ class Api:
                                   body)
 
     async def update_outcome(self, workflow_id: str, run_id: str | None, update_id: str, *,
-                             wait: float) -> UpdateOutcome:
+                             wait: float, wait_for_stage: str | None = None) -> UpdateOutcome:
+        stage = {"wait_for_stage": wait_for_stage} if wait_for_stage else {}
         return await self.call_as(
             UpdateOutcome, "GET", f"{self._wf(workflow_id)}/updates/{seg(update_id)}",
-            params={"wait": _number(wait), **_run(run_id)})
+            params={"wait": _number(wait), **_run(run_id), **stage})
 
     async def cancel_workflow(self, workflow_id: str, body: CancelRequest) -> RunRef:
         return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/cancel", body)

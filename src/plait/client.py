@@ -592,16 +592,13 @@ class WorkflowUpdateHandle:
                                                    self.workflow_run_id)
 
     async def _until_accepted(self, resp: UpdateOutcome) -> UpdateOutcome:
-        """Ask again until the update left the ``requested`` stage. The server's update
-        route waits only for the final outcome, so this polls, with backoff (a route that
-        waits for acceptance is a server change, noted in ``docs/from-temporal.md``)."""
-        from plait._backoff import Backoff
-
-        backoff = Backoff(0.01, 0.5)
+        """Wait until the update left the ``requested`` stage: the server holds each request
+        until the update is accepted (or final), up to 30 s, so this asks again only when
+        the workflow took longer than that to accept it."""
         while resp.status is UpdateStatus.REQUESTED:
-            await backoff.wait()
             resp = await self.workflow.client.api.update_outcome(
-                self.workflow_id, self.workflow_run_id, self.id, wait=0)
+                self.workflow_id, self.workflow_run_id, self.id, wait=30,
+                wait_for_stage="accepted")
         return resp
 
 
@@ -714,7 +711,8 @@ class WorkflowHandle(Generic[R]):
         resp = await self.client.api.update_workflow(self.id, UpdateRequest(
             update_id=uid, update_name=_handler_name(update),
             input=encode_args((*positional, *args)), run_id=self.run_id,
-            wait=30 if stage is WorkflowUpdateStage.COMPLETED else 0))
+            wait=0 if stage is WorkflowUpdateStage.ADMITTED else 30,
+            wait_for_stage="accepted" if stage is WorkflowUpdateStage.ACCEPTED else None))
         handle = WorkflowUpdateHandle(self, uid, resp.run_id or self.run_id,
                                       _result_hint(update, result_type))
         if stage is WorkflowUpdateStage.ADMITTED:
