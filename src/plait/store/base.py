@@ -226,10 +226,16 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         self._exec("delete_buffered_events", ns=ns, wid=wid, rid=rid)
         return [BUFFERED.decode(r[0]) for r in rows]
 
-    def events(self, ns: str, wid: str, rid: str, after: int = 0) -> list[msgspec.Raw]:
-        """The events after ``after``, as the JSON text they were written as."""
-        return [msgspec.Raw(r[0])
-                for r in self._all("get_events", ns=ns, wid=wid, rid=rid, after=after)]
+    def events(self, ns: str, wid: str, rid: str, after: int = 0,
+               limit: int | None = None) -> list[msgspec.Raw]:
+        """The events after ``after`` (the first ``limit`` of them, if given), as the JSON
+        text they were written as."""
+        if limit is None:
+            rows = self._all("get_events", ns=ns, wid=wid, rid=rid, after=after)
+        else:
+            rows = self._all("get_events_page", ns=ns, wid=wid, rid=rid, after=after,
+                             limit=limit)
+        return [msgspec.Raw(r[0]) for r in rows]
 
     # -- tasks -----------------------------------------------------------------------------
     def insert_task(self, *, ns: str, task_queue: str, kind: str, wid: str, rid: str, ref: str,

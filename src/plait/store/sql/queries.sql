@@ -33,6 +33,11 @@ SELECT data FROM events
 WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid AND event_id > :after
 ORDER BY event_id;
 
+-- name: get_events_page
+SELECT data FROM events
+WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid AND event_id > :after
+ORDER BY event_id LIMIT :limit;
+
 -- name: insert_task
 INSERT INTO tasks (namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
                    sticky_session, sticky_until, lease_session, dispatch_no, payload)
