@@ -88,6 +88,14 @@ def server(
              "client waits for a result and nothing runs (WorkflowEnvironment."
              "start_time_skipping as a process, e.g. for workers in other languages). The "
              "skipped offset is not saved: a restart puts time back.")] = False,
+    auth: Annotated[bool, typer.Option(
+        "--auth", envvar="PLAIT_AUTH",
+        help="Require an API key on every route but /health (env PLAIT_AUTH=1); make the "
+             "first admin key with `plait apikey create --db ...`.")] = False,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Without --auth, listen on a non-loopback --host anyway.")] = False,
+    public_metrics: Annotated[bool, typer.Option(
+        "--public-metrics", help="With --auth, serve /metrics without a key.")] = False,
 ) -> None:
     """Run the orchestrator: HTTP API under /api/v1, web UI at /, metrics at /metrics."""
     from plait.server.main import StartupError, serve
@@ -96,7 +104,8 @@ def server(
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        _run(serve(db, host, port, time_skipping=time_skipping))
+        _run(serve(db, host, port, time_skipping=time_skipping, auth=auth, insecure=insecure,
+                   public_metrics=public_metrics))
     except (StartupError, StoreUnavailable) as e:
         fail(str(e))
 
