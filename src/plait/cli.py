@@ -20,8 +20,10 @@ import typer
 
 from plait import errors
 from plait._cli import render
+from plait._cli.apikeys import apikey_app
 from plait._cli.filters import STATUSES, Filters, parse_filters, parse_search_attribute
 from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
+from plait._cli.namespaces import namespace_app
 from plait._cli.runner import Output, fail, with_client
 from plait._cli.schedules import schedule_app
 from plait.client import Client, WorkflowExecution, WorkflowExecutionDescription, WorkflowHandle
@@ -38,6 +40,8 @@ ratelimit_app = typer.Typer(help="Limit how fast activities start, across every 
                                  "worker.", no_args_is_help=True)
 app.add_typer(ratelimit_app, name="ratelimit")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(namespace_app, name="namespace")
+app.add_typer(apikey_app, name="apikey")
 
 
 # Options every workflow command shares.
@@ -52,8 +56,12 @@ LIST_PAGE = 500  # runs per request of `workflow list`; the server allows up to 
 
 
 @app.callback()
-def _root() -> None:
+def _root(api_key: Annotated[str | None, typer.Option(
+        envvar="PLAIT_API_KEY", help="An API key for a server with --auth, for every "
+                                     "command (env PLAIT_API_KEY).")] = None) -> None:
     """plait: a durable workflow engine for Python."""
+    if api_key:
+        os.environ["PLAIT_API_KEY"] = api_key
 
 
 def _run(coro: object) -> None:
