@@ -117,7 +117,7 @@ ADMIN: Roles = frozenset({Role.ADMIN})
 
 _NS = "/api/v1/namespaces/{ns}"
 _WF = _NS + "/workflows/{wid}"
-_SC = _NS + "/schedules/{sid}"
+_SC = _NS + "/schedules/{sched}"
 ROUTE_ROLES: dict[tuple[str, str], Roles] = {
     # workflows
     ("POST", _NS + "/workflows"): WRITE,
@@ -274,13 +274,13 @@ class Auth:
 
 AUTH: web.AppKey[Auth] = web.AppKey("auth", Auth)
 """Set on the app of a server started with ``--auth``."""
-_PRINCIPAL = "plait.api_key"
+_PRINCIPAL: web.RequestKey[ApiKeyRow | None] = web.RequestKey("api_key",
+                                                              ApiKeyRow | None)  # type: ignore[arg-type]
 
 
 def principal_of(request: web.Request) -> ApiKeyRow | None:
     """The key the request came with (None on a server without ``--auth``)."""
-    row: ApiKeyRow | None = request.get(_PRINCIPAL)
-    return row
+    return request.get(_PRINCIPAL)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
