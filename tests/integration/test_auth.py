@@ -5,9 +5,12 @@ namespace, and a refused call changes nothing and says nothing about what exists
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,13 +23,14 @@ import pytest
 from plait import Worker, activity, workflow
 from plait.client import Client
 from plait.errors import PermissionDeniedError, UnauthenticatedError
+from plait.protocol.tenancy import CreateApiKeyRequest
 from plait.server.app import make_app
 from plait.server.auth import AuthSettings, hash_secret, make_key, parse_key
 from plait.server.config import ServiceConfig
 from plait.server.main import Server
 from plait.server.service import Service
 from plait.store.sqlite import SQLiteStore
-from tests.integration.cli_process import one_line_error, plait
+from tests.integration.cli_process import one_line_error, plait, plait_command, stop
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -160,11 +164,9 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         await server.stop()
 
 
-def _key_request(ns: str, role: str, expires_in: float | None = None) -> Any:
-    from plait.protocol.tenancy import CreateApiKeyRequest
-
-    return CreateApiKeyRequest(namespace=ns, role=role, name=f"{ns}-{role}",  # type: ignore[arg-type]
-                               expires_in=expires_in)
+def _key_request(ns: str, role: str, expires_in: float | None = None) -> CreateApiKeyRequest:
+    return CreateApiKeyRequest(namespace=ns, role=role,  # type: ignore[arg-type]
+                               name=f"{ns}-{role}", expires_in=expires_in)
 
 
 def url(site: Site, path: str, ns: str, wid: str = "w-exists") -> str:
@@ -381,3 +383,25 @@ def test_no_auth_means_loopback_only(tmp_path: Path) -> None:
     line = one_line_error(plait("server", "--host", "0.0.0.0", "--port", "0", cwd=tmp_path))
     assert "--auth" in line and "--insecure" in line
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plait_auth_env_turns_auth_on(tmp_path: Path) -> None:
+    """``PLAIT_AUTH=1`` is ``--auth``: the server says so, and /metrics wants a key."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PLAIT_ADDRESS", "PLAIT_DB")}
+    proc = subprocess.Popen([*plait_command(), "server", "--port", "0", "--db",
+                             f"sqlite:///{tmp_path / 'p.db'}"], cwd=tmp_path, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env={**env, "PLAIT_AUTH": "1"})
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("plait server on http://"), first
+        address = first.split()[3]
+        assert proc.stdout.readline().startswith("API keys required (--auth)")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(address + "/metrics", timeout=10)
+        assert err.value.code == 401
+        with urllib.request.urlopen(address + "/health", timeout=10) as ok:
+            assert ok.status == 200
+    finally:
+        stop(proc)
