@@ -8,6 +8,9 @@
   and error middlewares, the route): ``GET .../workflow-count`` on an empty database, without
   ``--auth`` and with it, the W1 route mix aside. The difference is the check's share of a
   cheap request.
+- ``token route``: ``POST /api/v1/activity-tasks/heartbeat`` naming a task by token, with a
+  worker key for every namespace (``*``: no look-up) and one bound to ``default`` (one read of
+  the task's row to check its namespace).
 
 Usage: ``python -m bench.auth_check [--number N]``; prints microseconds per call (best of
 ``--repeat``).
@@ -73,6 +76,25 @@ async def main(number: int, repeat: int) -> None:
 
             print(f"{label + ':':23}{await _per_call(request, number // 10, repeat):8.2f} us")
             await client.close()
+
+        client = TestClient(TestServer(make_app(service, AuthSettings())))
+        await client.start_server()
+        body = b'{"token": "12345.1"}'
+        for scope in ("*", "default"):
+            worker = make_key(scope, "worker", now=time.time())
+            await service.store.write(lambda t, row=worker.row: t.insert_api_key(row))
+            headers = {"Authorization": f"Bearer {worker.key}",
+                       "Content-Type": "application/json"}
+
+            async def token_route(headers: dict[str, str] = headers) -> None:
+                async with client.post("/api/v1/activity-tasks/heartbeat", data=body,
+                                       headers=headers) as resp:
+                    assert resp.status == 409, await resp.text()  # no such task
+                    await resp.read()
+
+            label = f"token route, key for {scope}:"
+            print(f"{label:32}{await _per_call(token_route, number // 10, repeat):8.2f} us")
+        await client.close()
         await service.stop()
         await service.store.close()
 

@@ -405,3 +405,53 @@ def test_plait_auth_env_turns_auth_on(tmp_path: Path) -> None:
             assert ok.status == 200
     finally:
         stop(proc)
+
+
+async def test_tasks_and_sessions_of_another_namespace_are_out_of_reach(site: Site) -> None:
+    """Routes that name no namespace address a task by token or a session by id: a worker
+    key of b can do nothing with a's, and a's worker still can afterwards."""
+    api = site.address + "/api/v1"
+
+    async def post(http: aiohttp.ClientSession, path: str, body: Any, key: str
+                   ) -> tuple[int, Any]:
+        async with http.post(api + path, json=body,
+                             headers={"Authorization": f"Bearer {key}"}) as resp:
+            return resp.status, await resp.json()
+
+    mine, theirs = site.keys[("a", "worker")], site.keys[("b", "worker")]
+    async with aiohttp.ClientSession() as http:
+        status, opened = await post(http, "/namespaces/a/sessions", {
+            "task_queue": "q", "identity": "t", "workflow_types": ["Greet"]}, mine)
+        assert status == 201, opened
+        sid = opened["session_id"]
+        status, polled = await post(http, "/namespaces/a/task-queues/q/poll", {
+            "session_id": sid, "kind": "workflow", "max_tasks": 1, "wait": 5}, mine)
+        assert status == 200 and len(polled["tasks"]) == 1, polled
+        token = polled["tasks"][0]["token"]
+        before = await snapshot(site)
+        attempts: list[tuple[str, Any]] = [
+            ("/workflow-tasks/complete", {"token": token, "commands": []}),
+            ("/workflow-tasks/fail", {"token": token, "failure": {"message": "x"}}),
+            ("/task-completions", {"completions": [
+                {"type": "workflow_complete", "token": token, "commands": []}]}),
+            ("/activity-tasks/heartbeat", {"token": token}),
+            ("/activity-tasks/complete-async", {"token": token}),
+            ("/query-tasks/respond", {"token": token, "result": None}),
+            (f"/sessions/{sid}/heartbeat", {"held": []}),
+        ]
+        for path, body in attempts:
+            status, answer = await post(http, path, body, theirs)
+            assert status == 403, (path, answer)
+            assert answer["error"]["code"] == "permission_denied"
+        for method in ("GET", "DELETE"):
+            target = api + f"/sessions/{sid}" + ("/watch" if method == "GET" else "")
+            async with http.request(method, target, params={"wait": "0"},
+                                    headers={"Authorization": f"Bearer {theirs}"}) as resp:
+                assert resp.status == 403, (method, await resp.text())
+        assert await snapshot(site) == before
+        # the task and the session are still a's worker's to use
+        status, done = await post(http, "/workflow-tasks/complete",
+                                  {"token": token, "commands": []}, mine)
+        assert status == 200, done
+        status, beat = await post(http, f"/sessions/{sid}/heartbeat", {"held": []}, mine)
+        assert status == 200, beat

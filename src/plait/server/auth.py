@@ -15,6 +15,10 @@ the role or the namespace 403 ``permission_denied``; both are decided from the r
 path's namespace alone, before anything is read, so neither says whether a workflow exists.
 The namespace's own existence is checked after (404 ``namespace_not_found``), so a key of
 another namespace cannot probe namespace names either.
+
+Routes that name no namespace address a task by its token or a worker session by its id; a
+key bound to one namespace may use them only for tasks and sessions of that namespace (one
+read of the task or session rows: keys for ``*`` skip it).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
+import msgspec
 from aiohttp import web
 
 from plait.protocol.enums import ErrorCode
@@ -37,9 +42,10 @@ from plait.server.service import Service
 from plait.store.api_keys import ApiKeyRow
 
 __all__ = ["ADMIN", "ANY", "AUTH", "CACHE_SECONDS", "PUBLIC", "READ", "READ_OR_WORK",
-           "ROUTE_ROLES", "WORK", "WRITE", "WRITE_OR_WORK", "Auth", "AuthSettings", "KeyCache",
-           "MadeKey", "PermissionDenied", "Role", "Unauthenticated", "access_middleware",
-           "covers", "hash_secret", "make_key", "parse_key", "principal_of", "roles_of"]
+           "ROUTE_ROLES", "SESSION_ROUTES", "TOKEN_ROUTES", "WORK", "WRITE", "WRITE_OR_WORK",
+           "Auth", "AuthSettings", "KeyCache", "MadeKey", "PermissionDenied", "Role",
+           "Unauthenticated", "access_middleware", "covers", "hash_secret", "make_key",
+           "parse_key", "principal_of", "roles_of"]
 
 CACHE_SECONDS = 10.0
 """How long a key's row is trusted before it is read again (revocations elsewhere)."""
@@ -194,6 +200,46 @@ def roles_of(method: str, path: str, *, public_metrics: bool = False) -> Roles:
     return ROUTE_ROLES.get(("*", path), ADMIN)
 
 
+TOKEN_ROUTES = frozenset({
+    "/api/v1/task-completions", "/api/v1/workflow-tasks/complete", "/api/v1/workflow-tasks/fail",
+    "/api/v1/activity-tasks/complete", "/api/v1/activity-tasks/fail",
+    "/api/v1/activity-tasks/heartbeat", "/api/v1/activity-tasks/complete-async",
+    "/api/v1/query-tasks/respond"})
+"""Routes whose body names tasks by token (``token``, or ``completions[].token``)."""
+SESSION_ROUTES = frozenset({"/api/v1/sessions/{sid}/heartbeat", "/api/v1/sessions/{sid}",
+                            "/api/v1/sessions/{sid}/watch"})
+
+
+class _Token(msgspec.Struct):
+    token: str | None = None
+
+
+class _Tokens(msgspec.Struct):
+    """Only the tokens of any task-addressed body (every other field is skipped)."""
+
+    token: str | None = None
+    completions: list[_Token] | None = None
+
+
+_TOKENS = msgspec.json.Decoder(_Tokens)
+
+
+def _task_ids(body: bytes) -> set[int]:
+    """The task ids a body's tokens name; none for a body that does not parse (the route
+    answers it with 400 as always)."""
+    try:
+        msg = _TOKENS.decode(body)
+    except msgspec.DecodeError:
+        return set()
+    tokens = [msg.token, *(c.token for c in msg.completions or ())]
+    ids = set()
+    for token in tokens:
+        head = token.split(".", 1)[0] if token else ""
+        if head.isascii() and head.isdigit() and len(head) < 19:
+            ids.add(int(head))
+    return ids
+
+
 # -- checking keys ---------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class AuthSettings:
@@ -232,6 +278,7 @@ class Auth:
     """The key check of a server started with ``--auth``."""
 
     def __init__(self, service: Service, settings: AuthSettings) -> None:
+        self.service = service
         self.settings = settings
         self.keys = KeyCache(service, settings.cache_seconds)
 
@@ -269,7 +316,28 @@ class Auth:
         if namespace is not None and not covers(row, namespace):
             raise PermissionDenied(f"API key {row.key_id} does not cover namespace "
                                    f"{namespace!r}")
+        if namespace is None and row.namespace != "*":
+            await self._check_addressed(request, path, row)
         return row
+
+    async def _check_addressed(self, request: web.Request, path: str, row: ApiKeyRow) -> None:
+        """A task token or session id of another namespace: 403 (an unknown one goes on to
+        the route, which answers as it does for any key)."""
+        store = self.service.store
+        seen: set[str] = set()
+        if path in SESSION_ROUTES:
+            sid = request.match_info["sid"]
+            session = await store.read(lambda t: t.get_session(sid))
+            if session is not None:
+                seen.add(session.namespace)
+        elif path in TOKEN_ROUTES:
+            ids = _task_ids(await request.read())  # kept: the route reads it again
+            if ids:
+                seen = await store.read(lambda t: {
+                    task.namespace for task in map(t.get_task, ids) if task is not None})
+        if any(not covers(row, ns) for ns in seen):
+            raise PermissionDenied(f"API key {row.key_id} does not cover the namespace of "
+                                   "this task or session")
 
 
 AUTH: web.AppKey[Auth] = web.AppKey("auth", Auth)
