@@ -82,3 +82,18 @@ def test_the_cache_reads_a_key_again_after_its_ttl(tmp_path: Path) -> None:
         assert await cache.row("0000000000000000") is None
         await service.store.close()
     asyncio.run(go())
+
+
+def test_token_bodies_are_read_as_the_routes_read_them() -> None:
+    """Every token a route would act on is checked: written as parse_token reads it, and in
+    a batch whose other items are malformed."""
+    from plait.server.auth import _task_ids
+
+    assert _task_ids(b'{"token": "12.3"}') == {12}
+    assert _task_ids(b'{"token": "+12.3"}') == {12}  # int() takes a sign and spaces
+    assert _task_ids(b'{"token": " 7.1"}') == {7}
+    assert _task_ids(b'{"completions": [5, {"token": 9}, {"type": "x", "token": "4.1"},'
+                     b' {"token": "8.2", "commands": "nonsense"}]}') == {4, 8}
+    assert _task_ids(b'{"token": "x.1"}') == set()
+    assert _task_ids(b'{"token": "99999999999999999999.1"}') == set()  # no such row anyway
+    assert _task_ids(b'[1, 2]') == set() and _task_ids(b"") == set()

@@ -31,6 +31,7 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import msgspec
 from aiohttp import web
@@ -38,6 +39,7 @@ from aiohttp import web
 from plait.protocol.enums import ErrorCode
 from plait.server.api.http import SERVICE
 from plait.server.errors import ApiError
+from plait.server.fencing import parse_token
 from plait.server.service import Service
 from plait.store.api_keys import ApiKeyRow
 
@@ -211,32 +213,45 @@ SESSION_ROUTES = frozenset({"/api/v1/sessions/{sid}/heartbeat", "/api/v1/session
 
 
 class _Token(msgspec.Struct):
-    token: str | None = None
+    token: Any = None
 
 
 class _Tokens(msgspec.Struct):
-    """Only the tokens of any task-addressed body (every other field is skipped)."""
+    """Only the tokens of any task-addressed body (every other field is skipped). Lenient on
+    purpose: a batch item this cannot read is one the route cannot run either, and one bad
+    item must not hide the tokens of the others."""
 
-    token: str | None = None
-    completions: list[_Token] | None = None
+    token: Any = None
+    completions: list[msgspec.Raw] | None = None
 
 
 _TOKENS = msgspec.json.Decoder(_Tokens)
+_TOKEN = msgspec.json.Decoder(_Token)
 
 
 def _task_ids(body: bytes) -> set[int]:
-    """The task ids a body's tokens name; none for a body that does not parse (the route
-    answers it with 400 as always)."""
+    """The task ids a body's tokens name, read as the routes read them
+    (:func:`plait.server.fencing.parse_token`); none for a body that does not parse (the route
+    refuses it whole)."""
     try:
         msg = _TOKENS.decode(body)
     except msgspec.DecodeError:
         return set()
-    tokens = [msg.token, *(c.token for c in msg.completions or ())]
+    tokens = [msg.token]
+    for raw in msg.completions or ():
+        try:
+            tokens.append(_TOKEN.decode(raw).token)
+        except msgspec.DecodeError:
+            continue
     ids = set()
     for token in tokens:
-        head = token.split(".", 1)[0] if token else ""
-        if head.isascii() and head.isdigit() and len(head) < 19:
-            ids.add(int(head))
+        if isinstance(token, str):
+            try:
+                task_id = parse_token(token)[0]
+            except ApiError:
+                continue
+            if 0 <= task_id < 2 ** 63:
+                ids.add(task_id)
     return ids
 
 
