@@ -95,3 +95,18 @@ async def test_server_keeps_serving_after_bad_input(env: WorkflowEnvironment, qu
         assert await env.client.execute_workflow(One.run, id="fine", task_queue=queue) == "done"
     status, body = await call(env, "GET", "/health")
     assert status == 200 and body == {"status": "ok"}
+
+
+async def test_a_form_a_hostile_page_could_send_changes_nothing(env: WorkflowEnvironment,
+                                                                 queue: str) -> None:
+    """Bodies a browser sends cross-site without a preflight are refused (415), so a page on
+    another site cannot terminate runs through the browser of someone who can reach the
+    server."""
+    handle = await env.client.start_workflow(One.run, id="csrf", task_queue=queue)
+    for media in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+        async with aiohttp.ClientSession() as s, s.post(
+                env.address + NS + "/workflows/csrf/terminate", data=b'{"reason": "x"}',
+                headers={"Content-Type": media}) as r:
+            assert_error(r.status, await r.json(content_type=None), 415,
+                         "unsupported_media_type")
+    assert (await handle.describe()).status == "RUNNING"

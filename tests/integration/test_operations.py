@@ -13,7 +13,7 @@ async def test_ui_metrics_and_health(env: WorkflowEnvironment, queue: str) -> No
         async with http.get(env.address + "/") as r:
             page = await r.text()
             assert r.status == 200 and "text/html" in r.headers["Content-Type"]
-            assert "/api/v1/namespaces/" in page and "History" in page
+            assert '<script type="module" src="/ui/' in page  # the console (tests/ui)
         async with http.get(env.address + "/metrics") as r:
             text = await r.text()
             assert r.status == 200

@@ -225,6 +225,8 @@ class ErrorCode(StrEnum):
     NAMESPACE_ALREADY_EXISTS = "namespace_already_exists"
     # 413
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    # 415
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     # 500 / 503 / 504
     INTERNAL = "internal"
     BUSY = "busy"

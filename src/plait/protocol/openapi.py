@@ -231,7 +231,9 @@ def _operation(op: Operation, by_type: Mapping[int, Schema],
         if schema is not None:
             body["content"] = {reply.media: {"schema": dict(schema)}}
         replies[str(status)] = body
-    for status in op.errors:
+    # Every route with a body refuses the bodies a browser sends cross-site (415).
+    statuses = [*op.errors, *([415] if op.request is not None and 415 in shared else [])]
+    for status in sorted(statuses):
         replies[str(status)] = {"$ref": f"#/components/responses/{shared[status]}"}
     out["responses"] = replies
     return out

@@ -19,7 +19,7 @@ from plait.protocol.common import RetryPolicy as WirePolicy
 from plait.protocol.enums import ErrorCode
 from plait.retry import RetryPolicy
 from plait.server.decoding import NUL_MESSAGE, decode
-from plait.server.errors import ApiError, BadRequest
+from plait.server.errors import ApiError, BadRequest, UnsupportedMediaType
 from plait.server.metrics import REQUESTS
 from plait.server.service import Service
 from plait.store.base import StoreBusy, StoreUnavailable
@@ -87,9 +87,19 @@ def expected_error(e: ApiError | StoreUnavailable) -> tuple[int, str, str]:
     return 503, ErrorCode.UNAVAILABLE, f"the database is unavailable: {e}"
 
 
+FORM_TYPES = frozenset({"text/plain", "application/x-www-form-urlencoded",
+                        "multipart/form-data"})
+"""What a web page on another site may send without the browser asking first (no CORS
+preflight). A body of these types is refused, so a hostile page cannot drive a server (say,
+terminate runs) through the browser of someone who can reach it."""
+
+
 async def read(request: web.Request, kind: type[T]) -> T:
     """The body as its wire struct, validated while it is parsed
     (:mod:`plait.server.decoding`)."""
+    if request.content_type in FORM_TYPES:
+        raise UnsupportedMediaType(f"a {request.content_type} body is not accepted; send JSON "
+                                   "with Content-Type: application/json")
     return cast(T, decode(await request.read(), kind))
 
 

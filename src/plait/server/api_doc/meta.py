@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from plait.protocol import responses
-from plait.protocol.openapi import Operation, Reply
+from plait.protocol.openapi import Operation, Param, Reply
 
 __all__ = ["OPERATIONS"]
 
@@ -52,5 +52,41 @@ OPERATIONS: list[Operation] = [
         summary="The web UI (one page that reads this API)",
         tag="operations",
         replies={200: Reply("The page.", schema={"type": "string"}, media="text/html")},
+    ),
+    Operation(
+        "GET",
+        "/namespaces/{page}",
+        "webUiPage",
+        summary="A page of the web UI (the same page; its script renders the path)",
+        tag="operations",
+        description=(
+            "`{ns}/workflows`, `{ns}/workflows/{id}[/{run_id}]`, `{ns}/schedules[/{id}]`, "
+            "`{ns}/task-queues/{name}`; any other path is a 404."
+        ),
+        params=[Param("page", where="path", description="The page's path after /namespaces/.",
+                      required=True)],
+        replies={200: Reply("The page.", schema={"type": "string"}, media="text/html")},
+        errors=(404,),
+    ),
+    Operation(
+        "GET",
+        "/ui/{version}/{name}.js",
+        "webUiScript",
+        summary="A script of the web UI (cached for good under the current version)",
+        tag="operations",
+        params=[Param("version", where="path", required=True),
+                Param("name", where="path", required=True)],
+        replies={200: Reply("The script.", schema={"type": "string"},
+                            media="text/javascript")},
+        errors=(404,),
+    ),
+    Operation(
+        "GET",
+        "/ui/{version}/style.css",
+        "webUiStyle",
+        summary="The style sheet of the web UI (cached for good under the current version)",
+        tag="operations",
+        params=[Param("version", where="path", required=True)],
+        replies={200: Reply("The style sheet.", schema={"type": "string"}, media="text/css")},
     ),
 ]

@@ -165,6 +165,13 @@ SHARED_RESPONSES: dict[int, tuple[str, str]] = {
             "MiB by default)."
         ),
     ),
+    415: (
+        "UnsupportedMediaType",
+        (
+            "The body is a form or plain text (`unsupported_media_type`): what a page on "
+            "another site could send through a browser. Send JSON."
+        ),
+    ),
     503: (
         "Unavailable",
         (

@@ -1,18 +1,116 @@
-"""The web UI: one static page that reads the JSON API (list, describe, history, attempts)."""
+"""The web UI (the operator console): static files shipped in this package, read from the JSON
+API by the browser.
+
+Every page URL (``/namespaces/{ns}/workflows``, ``.../workflows/{id}[/{run_id}]``,
+``.../schedules[/{id}]``, ``.../task-queues/{name}``) answers ``index.html``, and so does ``/``
+(the script shows the default namespace's workflows there); the script routes on the path. The
+scripts and the style sheet are served under ``/ui/{version}/``, where the version is a hash of
+the shipped files: ``index.html`` (never cached) names the current one, so the assets can be
+cached for good and an upgraded server is never paired with stale scripts. Nothing is fetched
+from outside the server.
+
+The console is plain ES modules, a style sheet and one HTML file, with no framework and no
+build step: nothing to vendor or keep current, no npm lock to rerun in CI, and a Python team
+changes a ``.js`` file and reloads. The modules: ``app.js`` (routing, header), ``core.js``
+(DOM building that only ever sets text, the API client, formatting), one module per page
+(``workflows.js``, ``workflow.js``, ``schedules.js``, ``queue.js``), ``events.js`` and
+``timeline.js`` (reading a history). Browser tests are in ``tests/ui``.
+
+The routes are few on purpose (one for the pages, one per kind of asset): each is in the
+OpenAPI document (:mod:`plait.server.api_doc`) like every route the server has.
+"""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import re
 from importlib import resources
+from typing import NamedTuple
 
 from aiohttp import web
 
+from plait.protocol.enums import ErrorCode
+from plait.server.errors import NotFound
+
 __all__ = ["add_routes"]
 
+# The pages the script renders (paths after /namespaces/); each answers index.html.
+PAGES = re.compile(r"[^/]+/(workflows(/[^/]+){0,2}|schedules(/[^/]+)?|task-queues/[^/]+)/?")
 
-async def index(request: web.Request) -> web.Response:
-    html = resources.files("plait.server.ui").joinpath("index.html").read_text()
-    return web.Response(text=html, content_type="text/html")
+CONTENT_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+}
+
+# The page itself is small and must always name the current asset version.
+NO_CACHE = "no-cache"
+IMMUTABLE = "public, max-age=31536000, immutable"
+# The page's scripts and styles come from this server only; inline scripts are not run.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+       "form-action 'self'")
+
+
+class Assets(NamedTuple):
+    version: str
+    page: bytes
+    files: dict[str, bytes]
+
+
+@functools.cache
+def _assets() -> Assets:
+    """The shipped files, read once; the version is a hash of all of them."""
+    root = resources.files(__name__)
+    files = {p.name: p.read_bytes() for p in root.iterdir()
+             if p.is_file() and p.name.endswith(tuple(CONTENT_TYPES))}
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + files[name] + b"\0")
+    version = digest.hexdigest()[:12]
+    html = root.joinpath("index.html").read_bytes()
+    html = html.replace(b"{{assets}}", f"/ui/{version}".encode())
+    return Assets(version, html, files)
+
+
+def _headers(cache: str) -> dict[str, str]:
+    return {"Cache-Control": cache, "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": CSP, "Referrer-Policy": "same-origin"}
+
+
+async def page(request: web.Request) -> web.Response:
+    # The encoded path: an id may hold "/" (as %2F), which is one segment, not two.
+    raw = request.rel_url.raw_path
+    if "page" in request.match_info and not PAGES.fullmatch(raw.removeprefix("/namespaces/")):
+        raise NotFound(f"no console page at {request.path}", code=ErrorCode.NO_ROUTE)
+    return web.Response(body=_assets().page, content_type="text/html", charset="utf-8",
+                        headers=_headers(NO_CACHE))
+
+
+async def script(request: web.Request) -> web.Response:
+    return _asset(request, request.match_info["name"] + ".js")
+
+
+async def style(request: web.Request) -> web.Response:
+    return _asset(request, "style.css")
+
+
+def _asset(request: web.Request, name: str) -> web.Response:
+    assets = _assets()
+    body = assets.files.get(name)
+    if body is None:
+        raise NotFound(f"no console file {name!r}", code=ErrorCode.NO_ROUTE)
+    # A page from before an upgrade asks for an old version: answer the current file, but do
+    # not let it be cached under the old name for good.
+    current = request.match_info["version"] == assets.version
+    ctype = CONTENT_TYPES[name[name.rindex("."):]]
+    return web.Response(body=body, content_type=ctype, charset="utf-8",
+                        headers=_headers(IMMUTABLE if current else NO_CACHE))
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/", index)
+    r = app.router
+    r.add_get("/", page)
+    r.add_get("/namespaces/{page:.+}", page)
+    r.add_get("/ui/{version}/{name}.js", script)
+    r.add_get("/ui/{version}/style.css", style)

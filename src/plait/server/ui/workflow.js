@@ -1,0 +1,437 @@
+// One run: what it was given and returned, why it failed, what it is doing now (pending
+// activities, attempts), its history, and the actions an operator takes on it. Refreshes
+// itself while the run is open; only the sections whose data changed are redrawn, and the
+// history is fetched incrementally (?after=).
+
+import {
+  api, CLOSED, confirmDialog, dur, enc, errorText, fill, h, jsonBlock, notice, now, nsPath,
+  parseArgs, payloads, poller, queueGauges, requestId, statusBadge, timeEl, toSeconds, unwrap,
+  unwrapDeep,
+} from "./core.js";
+import {activityTypes, eventSummary, KINDS, kindOf} from "./events.js";
+import {timeline} from "./timeline.js";
+
+const REFRESH_MS = 2000;
+const QUEUE_CHECK_MS = 10000;
+const HISTORY_PAGE = 500;
+const ATTEMPTS_PAGE = 200;
+
+export function render({ns, params: [wid, ridParam], view}) {
+  const wfBase = `${nsPath(ns)}/workflows`;
+  const apiBase = `${nsPath(ns)}/workflows/${enc(wid)}`;
+  let rid = ridParam || null;
+  let desc = null;
+  let events = [];
+  let shownEvents = HISTORY_PAGE;
+  let shownAttempts = ATTEMPTS_PAGE;
+  let historyKind = "";
+  const drawn = {};           // section -> JSON of what it shows, to redraw only on change
+  const open = new Set();     // keys of <details> the user opened, kept across redraws
+  const shut = new Set();     // keys of <details> open by default that the user closed
+
+  const s = {
+    title: h("div", {class: "title"}),
+    alerts: h("div", {class: "messages"}),
+    actions: h("div", {class: "actions"}),
+    out: h("div", {class: "messages", "aria-live": "polite"}),
+    summary: h("section", {"aria-labelledby": "h-summary"}),
+    io: h("div", {class: "io"}),
+    failure: h("section"),
+    pending: h("section"),
+    timeline: h("section"),
+    attempts: h("section"),
+    history: h("section", {"aria-labelledby": "h-history"}),
+  };
+  fill(view, Object.values(s));
+  fill(s.title, h("h1", {}, wid));
+
+  /** A <details> whose open state survives redraws (key: stable id of what it shows). */
+  function kept(key, summary, body, openByDefault = false) {
+    const d = h("details", {open: open.has(key) || (openByDefault && !shut.has(key))},
+      h("summary", {}, summary));
+    let built = false;
+    const build = () => {
+      if (!built && d.open) { built = true; d.append(...[].concat(body())); }
+    };
+    d.addEventListener("toggle", () => {
+      if (d.open) { open.add(key); shut.delete(key); } else { open.delete(key); shut.add(key); }
+      build();
+    });
+    build();
+    return d;
+  }
+
+  function changed(section, data) {
+    const key = JSON.stringify(data);
+    if (drawn[section] === key) return false;
+    drawn[section] = key;
+    return true;
+  }
+
+  // -- loading --------------------------------------------------------------------------------
+  async function load() {
+    const last = events.length ? events[events.length - 1].event_id : 0;
+    const history = (run) => api(`${apiBase}/history?run_id=${enc(run)}&after=${last}`);
+    let d, hist;
+    if (rid) {  // the run is known: ask for both at once
+      [d, hist] = await Promise.all([api(`${apiBase}?run_id=${enc(rid)}`), history(rid)]);
+    } else {    // the latest run: learn its id first, so both answers are about the same run
+      d = await api(apiBase);
+      hist = await history(d.run_id);
+    }
+    rid = d.run_id;
+    // The describe may be older than the events fetched with it; the next refresh catches up.
+    events = events.concat(hist.events.filter((e) => e.event_id > last));
+    desc = d;
+    draw();
+  }
+
+  async function firstLoad() {
+    try {
+      await load();
+    } catch (e) {
+      fill(s.alerts, notice("error", errorText(e)));
+      return;
+    }
+    checkQueue();
+  }
+
+  async function refresh() {
+    if (desc && CLOSED.has(desc.status) && events.length >= desc.history_length) return;
+    try { await load(); } catch (e) { fill(s.alerts, notice("error", errorText(e))); }
+  }
+
+  let queueWarning = null;
+  async function checkQueue() {
+    if (!desc || CLOSED.has(desc.status)) { queueWarning = null; drawAlerts(); return; }
+    try {
+      const g = await queueGauges(ns);
+      queueWarning = g && !g.pollers[desc.task_queue] ? desc.task_queue : null;
+    } catch { queueWarning = null; }
+    drawAlerts();
+  }
+
+  // -- drawing --------------------------------------------------------------------------------
+  function draw() {
+    const d = desc;
+    const started = events.find((e) => e.event_type === "WORKFLOW_EXECUTION_STARTED");
+    const closing = [...events].reverse().find((e) => e.event_type.startsWith("WORKFLOW_EXECUTION_")
+      && CLOSED.has(closedStatus(e.event_type)));
+    if (changed("title", [d.status, d.run_id])) {
+      fill(s.title, h("h1", {}, wid), statusBadge(d.status),
+        h("span", {class: "muted"}, d.workflow_type));
+      document.title = `${wid} · plait`;
+    }
+    drawAlerts();
+    if (changed("actions", [d.status, d.run_id])) drawActions(d);
+    if (changed("summary", [d, started && started.attributes, closing && closing.attributes,
+      children().length])) drawSummary(d, started, closing);
+    if (changed("io", [d.result, started && started.attributes.input])) drawIo(d, started);
+    if (changed("failure", [d.result && d.result.failure, d.last_task_failure])) drawFailure(d);
+    if (changed("pending", d.pending_activities)) drawPending(d);
+    if (changed("timeline", [d.attempts, d.close_time, events.length]) || !d.close_time) drawTimeline(d);
+    if (changed("attempts", [d.attempts, shownAttempts])) drawAttempts(d);
+    if (changed("history", [events.length, shownEvents, historyKind])) drawHistory();
+  }
+
+  function drawAlerts() {
+    if (!desc) return;
+    const d = desc;
+    fill(s.alerts,
+      queueWarning ? notice("warn", "No worker is polling task queue ",
+        h("a", {href: `${nsPath(ns)}/task-queues/${enc(queueWarning)}`}, queueWarning),
+        ": this run cannot make progress until one starts.") : null,
+      d.last_task_failure && !CLOSED.has(d.status) ? notice("error",
+        `The workflow task keeps failing (attempt ${d.last_task_failure.attempts}): `,
+        d.last_task_failure.message, ". Deploying fixed workflow code lets it go on.") : null);
+  }
+
+  function children() {
+    const started = new Map();
+    for (const e of events) {
+      const a = e.attributes;
+      if (e.event_type === "START_CHILD_WORKFLOW_EXECUTION_INITIATED") {
+        started.set(a.workflow_id, {workflow_id: a.workflow_id, workflow_type: a.workflow_type});
+      } else if (e.event_type === "CHILD_WORKFLOW_EXECUTION_STARTED") {
+        started.set(a.workflow_id, {...started.get(a.workflow_id), workflow_id: a.workflow_id,
+          run_id: a.run_id});
+      }
+    }
+    return [...started.values()];
+  }
+
+  const runLink = (id, run, label, targetNs = ns) =>
+    h("a", {href: `${nsPath(targetNs)}/workflows/${enc(id)}${run ? "/" + enc(run) : ""}`}, label || id);
+
+  function drawSummary(d, started, closing) {
+    const a = (started && started.attributes) || {};
+    const end = d.close_time ?? now();
+    const rows = [
+      ["Status", statusBadge(d.status)],
+      ["Workflow type", h("a", {href: `${wfBase}?type=${enc(d.workflow_type)}`}, d.workflow_type)],
+      ["Task queue", h("a", {href: `${nsPath(ns)}/task-queues/${enc(d.task_queue)}`}, d.task_queue)],
+      ["Workflow ID", h("code", {}, d.workflow_id)],
+      ["Run ID", h("code", {}, d.run_id)],
+      ["Started", timeEl(d.start_time)],
+      ["Closed", d.close_time ? timeEl(d.close_time) : "still running"],
+      ["Duration", dur(end - d.start_time) + (d.close_time ? "" : " so far")],
+      ["History", `${d.history_length} events`],
+      a.attempt > 1 ? ["Attempt", String(a.attempt)] : null,
+      a.parent ? ["Parent", runLink(a.parent.workflow_id, a.parent.run_id, null, a.parent.namespace || ns)] : null,
+      a.continued_from_run_id ? ["Previous run", runLink(d.workflow_id, a.continued_from_run_id,
+        a.continued_from_run_id)] : null,
+      closing && closing.attributes.new_execution_run_id ? ["Next run", runLink(d.workflow_id,
+        closing.attributes.new_execution_run_id, closing.attributes.new_execution_run_id)] : null,
+      children().length ? ["Children", h("ul", {class: "short"}, children().map((c) =>
+        h("li", {}, runLink(c.workflow_id, c.run_id), c.workflow_type ? ` (${c.workflow_type})` : "")))] : null,
+      ["Search attributes", Object.keys(d.search_attributes || {}).length
+        ? kv(d.search_attributes) : h("span", {class: "muted"}, "none")],
+      ["Memo", d.memo && Object.keys(d.memo).length ? jsonBlock(unwrapDeep(d.memo)) : h("span", {class: "muted"}, "none")],
+    ].filter(Boolean);
+    fill(s.summary, h("h2", {id: "h-summary"}, "Summary"),
+      h("dl", {class: "summary"}, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+  }
+
+  function kv(obj) {
+    return h("ul", {class: "kv"}, Object.entries(obj).map(([k, v]) => {
+      const q = new URLSearchParams({search_attribute: `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`});
+      return h("li", {}, h("a", {href: `${wfBase}?${q}`, title: "Runs with this value"},
+        h("code", {}, k), " = ", h("code", {}, typeof v === "string" ? v : JSON.stringify(v))));
+    }));
+  }
+
+  function drawIo(d, started) {
+    const input = started ? (started.attributes.input || []).map(unwrap) : null;
+    const r = d.result;
+    let out;
+    if (!r) out = h("p", {class: "muted"}, "The run has not closed yet.");
+    else if ("result" in r) out = jsonBlock(unwrap(r.result), "json result");
+    else if (r.failure) out = h("p", {}, "Failed: see the failure below.");
+    else if ("reason" in r) out = h("p", {class: "reason"}, h("span", {class: "muted"}, "Reason: "), r.reason);
+    else {
+      const {status: _, ...rest} = r;
+      out = jsonBlock(unwrapDeep(rest), "json result");
+    }
+    fill(s.io,
+      h("section", {"aria-labelledby": "h-input"}, h("h2", {id: "h-input"}, "Input"),
+        input === null ? h("p", {class: "muted"}, "…")
+          : input.length === 0 ? h("p", {class: "muted"}, "no arguments")
+            : jsonBlock(input.length === 1 ? input[0] : input, "json input")),
+      h("section", {"aria-labelledby": "h-result"}, h("h2", {id: "h-result"},
+        r && r.status ? `Result (${r.status})` : "Result"), out));
+  }
+
+  function drawFailure(d) {
+    const f = d.result && d.result.failure;
+    const t = d.last_task_failure;
+    fill(s.failure,
+      f ? [h("h2", {}, "Failure"), failureChain(f, "wf-failure", true)] : null,
+      t ? [h("h2", {}, `Last workflow task failure (attempt ${t.attempts})`),
+        h("p", {class: "failure-msg"}, t.message),
+        t.traceback ? traceBlock(t.traceback) : null] : null);
+  }
+
+  function drawPending(d) {
+    const list = d.pending_activities || [];
+    fill(s.pending, h("h2", {}, `Pending activities (${list.length})`),
+      list.length === 0 ? h("p", {class: "muted"}, "None.") : h("div", {class: "scroll"},
+        h("table", {class: "list"}, h("thead", {}, h("tr", {}, ["Activity", "Attempt", "State",
+          "Last failure", "Next attempt", "Heartbeat", "Scheduled"].map((c) => h("th", {scope: "col"}, c)))),
+        h("tbody", {}, list.map((p) => h("tr", {},
+          h("td", {}, p.activity_type, h("span", {class: "muted"}, ` #${p.activity_id}`)),
+          h("td", {}, String(p.attempt)),
+          h("td", {}, h("span", {class: `state st-${p.state}`}, p.state.replaceAll("_", " "))),
+          h("td", {}, p.last_failure ? failureCell(p.last_failure, `pa-${p.activity_id}`) : ""),
+          h("td", {}, p.next_attempt_time ? [timeEl(p.next_attempt_time, true),
+            h("span", {class: "muted"}, ` (in ${dur(p.next_attempt_time - now())})`)] : ""),
+          h("td", {}, p.heartbeat_details && p.heartbeat_details.length
+            ? jsonBlock(p.heartbeat_details.map(unwrap), "json small") : ""),
+          h("td", {}, timeEl(p.scheduled_time, true))))))));
+  }
+
+  function drawTimeline(d) {
+    const t = timeline(d, events);
+    fill(s.timeline, t ? [h("h2", {}, "Timeline"), t] : null);
+  }
+
+  function drawAttempts(d) {
+    const all = d.attempts || [];
+    const list = all.slice(0, shownAttempts);
+    const more = all.length > list.length ? h("button", {type: "button", onclick: () => {
+      shownAttempts += ATTEMPTS_PAGE; draw();
+    }}, `Show ${Math.min(ATTEMPTS_PAGE, all.length - list.length)} more of ${all.length - list.length}`) : null;
+    const failed = all.filter((a) => a.outcome && a.outcome !== "completed").length;
+    fill(s.attempts, h("h2", {}, `Attempt log (${all.length}${failed ? `, ${failed} failed` : ""})`),
+      list.length === 0 ? h("p", {class: "muted"}, "No activity attempts.") : h("div", {class: "scroll"},
+        h("table", {class: "list attempts"}, h("thead", {}, h("tr", {}, ["Activity", "Attempt", "Started (UTC)",
+          "Took", "Outcome", "Failure", "Worker"].map((c) => h("th", {scope: "col"}, c)))),
+        h("tbody", {}, list.map((a) => h("tr", {dataset: {outcome: a.outcome || "running"}},
+          h("td", {}, a.activity_type, h("span", {class: "muted"}, ` #${a.activity_id}`)),
+          h("td", {}, String(a.attempt)),
+          h("td", {}, timeEl(a.started_at, true)),
+          h("td", {class: "num"}, dur((a.ended_at ?? now()) - a.started_at)),
+          h("td", {}, h("span", {class: `state out-${a.outcome || "running"}`}, a.outcome || "running")),
+          h("td", {}, a.failure ? failureCell(a.failure, `at-${a.activity_id}-${a.attempt}`) : ""),
+          h("td", {class: "muted worker"}, a.worker || "")))))), more);
+  }
+
+  function failureCell(f, key) {
+    return kept(key, [h("span", {class: "ftype"}, f.type || f.kind || "error"), ": ", f.message || ""],
+      () => failureChain(f, key));
+  }
+
+  /** A failure and its causes, outermost first, each with its stack trace as lines. */
+  function failureChain(f, key, openTraces = false) {
+    const out = [];
+    let depth = 0;
+    for (let c = f; c && depth < 20; c = c.cause, depth++) {
+      const meta = [c.kind && `kind ${c.kind}`, c.activity_type && `activity ${c.activity_type}`,
+        c.retry_state && `retry stopped: ${c.retry_state}`, c.timeout_type && `timeout ${c.timeout_type}`,
+        c.non_retryable && "non-retryable"].filter(Boolean).join(" · ");
+      out.push(h("div", {class: "failure", dataset: {depth}},
+        h("p", {class: "failure-msg"}, depth ? h("span", {class: "muted"}, "caused by ") : null,
+          h("strong", {}, c.type || "Error"), ": ", c.message || ""),
+        meta ? h("p", {class: "muted"}, meta) : null,
+        c.details && c.details.length ? jsonBlock(c.details.map(unwrap), "json small") : null,
+        c.stack_trace ? kept(`${key}-trace-${depth}`, "Stack trace", () => traceBlock(c.stack_trace),
+          openTraces) : null,
+        c.last_failure ? [h("p", {class: "muted"}, "last failure of an earlier attempt:"),
+          failureChain(c.last_failure, `${key}-last-${depth}`)] : null));
+    }
+    return h("div", {class: "chain"}, out);
+  }
+
+  function traceBlock(text) {
+    return h("pre", {class: "trace", tabindex: 0}, String(text).replace(/\n$/, ""));
+  }
+
+  // -- history --------------------------------------------------------------------------------
+  function drawHistory() {
+    const kindSel = h("select", {id: "h-kind"}, h("option", {value: ""}, "every kind"),
+      Object.entries(KINDS).map(([k, label]) => h("option", {value: k}, label)));
+    kindSel.value = historyKind;
+    kindSel.addEventListener("change", () => { historyKind = kindSel.value; draw(); });
+    const list = historyKind ? events.filter((e) => kindOf(e.event_type) === historyKind) : events;
+    const shown = list.slice(0, shownEvents);
+    const more = list.length > shown.length ? h("button", {type: "button", onclick: () => {
+      shownEvents += HISTORY_PAGE; draw();
+    }}, `Show ${Math.min(HISTORY_PAGE, list.length - shown.length)} more of ${list.length - shown.length}`) : null;
+    const t0 = events.length ? toSeconds(events[0].timestamp) : 0;
+    const types = activityTypes(events);
+    fill(s.history,
+      h("div", {class: "bar"}, h("h2", {id: "h-history"}, `History (${events.length} events)`),
+        h("span", {class: "grow"}),
+        h("label", {}, "Show ", kindSel),
+        h("button", {type: "button", onclick: download}, "Download JSON")),
+      h("ol", {class: "events"}, shown.map((e) => h("li", {dataset: {kind: kindOf(e.event_type)}},
+        kept(`ev-${e.event_id}`, [
+          h("span", {class: "eid"}, String(e.event_id)),
+          h("span", {class: "etype"}, e.event_type),
+          h("span", {class: "esum"}, eventSummary(e, types)),
+          h("span", {class: "etime", title: e.timestamp}, `+${dur(toSeconds(e.timestamp) - t0)}`)],
+        () => jsonBlock(unwrapDeep(e.attributes)))))),
+      more);
+  }
+
+  function download() {
+    const body = JSON.stringify({format: 1, workflow_id: wid, run_id: rid, events}, null, 1);
+    const url = URL.createObjectURL(new Blob([body], {type: "application/json"}));
+    const a = h("a", {href: url, download: `${wid.replace(/[^\w.-]+/g, "_")}-${rid}.json`});
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  }
+
+  // -- actions --------------------------------------------------------------------------------
+  function say(kind, ...text) { fill(s.out, notice(kind, ...text)); }
+
+  async function post(action, body) {
+    return api(`${apiBase}/${action}`, {method: "POST", body: {...body, run_id: rid}});
+  }
+
+  function drawActions(d) {
+    const running = !CLOSED.has(d.status);
+
+    /** A form that sends a named message with JSON arguments: signal, query or update. */
+    function messageForm(kind, label, send) {
+      const name = h("input", {id: `${kind}-name`, required: true, autocomplete: "off",
+        spellcheck: "false", "aria-label": `${label} name`, placeholder: `${kind} name`});
+      const args = h("textarea", {id: `${kind}-args`, rows: 1, spellcheck: "false",
+        placeholder: 'arguments: JSON, e.g. ["dana"]',
+        "aria-label": `${label} arguments, a JSON array (one item per argument)`});
+      const form = h("form", {class: "inline", "aria-label": label}, name, args,
+        h("button", {type: "submit", disabled: kind !== "query" && !running}, label));
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        let input;
+        try { input = payloads(parseArgs(args.value)); } catch (err) {
+          say("error", `The arguments are not JSON: ${err.message}`);
+          return;
+        }
+        try { await send(name.value, input); } catch (err) { say("error", errorText(err)); }
+      });
+      return form;
+    }
+    const shown = (title, ...body) => fill(s.out, h("div", {class: "query-result"}, h("h3", {}, title), ...body));
+
+    const sigForm = messageForm("signal", "Signal", async (name, input) => {
+      await post("signal", {signal_name: name, input, request_id: requestId(), identity: "plait console"});
+      say("ok", `Signal ${name} sent.`);
+      await refresh();
+    });
+    const qForm = messageForm("query", "Query", async (name, input) => {
+      say("info", `Asking a worker: ${name}…`);
+      const r = await post("query", {query_name: name, input});
+      shown(`Query ${name}`, jsonBlock(unwrap(r.result), "json result"));
+    });
+    const upForm = messageForm("update", "Update", async (name, input) => {
+      say("info", `Sending update ${name}…`);
+      const r = await post("update", {update_id: requestId(), update_name: name, input, wait: 30});
+      shown(`Update ${name}: ${r.status}`, r.failure ? failureChain(r.failure, `up-${r.update_id}`, true)
+        : "result" in r ? jsonBlock(unwrap(r.result), "json result")
+          : h("p", {class: "muted"}, "No outcome yet; it is recorded in the history when it comes."));
+      await refresh();
+    });
+    const stackBtn = h("button", {type: "button", disabled: !running}, "Where is it waiting?");
+    stackBtn.addEventListener("click", async () => {
+      say("info", "Asking a worker for the stack…");
+      try {
+        const r = await post("query", {query_name: "__stack_trace"});
+        shown("Where it is waiting", traceBlock(String(unwrap(r.result))));
+      } catch (err) { say("error", errorText(err)); }
+    });
+    const closeBtn = (action, label, danger) => {
+      const b = h("button", {type: "button", class: danger ? "danger" : null, disabled: !running}, `${label}…`);
+      b.addEventListener("click", async () => {
+        const reason = await confirmDialog({title: `${label} ${wid}?`, action: label, danger,
+          body: h("p", {}, action === "terminate"
+            ? "The run closes at once as TERMINATED; no workflow code runs."
+            : "The workflow gets a cancellation at its current await and may clean up.")});
+        if (reason === null) return;
+        try {
+          await post(action, {reason: reason || undefined, request_id: requestId()});
+          say("ok", action === "terminate" ? "Terminated." : "Cancellation requested.");
+          await refresh();
+        } catch (err) { say("error", errorText(err)); }
+      });
+      return b;
+    };
+    fill(s.actions, sigForm, qForm, upForm,
+      h("div", {class: "buttons"}, stackBtn, closeBtn("cancel", "Cancel", false),
+        closeBtn("terminate", "Terminate", true)));
+  }
+
+  firstLoad();
+  const stop = poller(refresh, REFRESH_MS);
+  const stopQueue = poller(checkQueue, QUEUE_CHECK_MS);
+  return () => { stop(); stopQueue(); };
+}
+
+function closedStatus(eventType) {
+  return {
+    WORKFLOW_EXECUTION_COMPLETED: "COMPLETED", WORKFLOW_EXECUTION_FAILED: "FAILED",
+    WORKFLOW_EXECUTION_CANCELED: "CANCELED", WORKFLOW_EXECUTION_TERMINATED: "TERMINATED",
+    WORKFLOW_EXECUTION_TIMED_OUT: "TIMED_OUT", WORKFLOW_EXECUTION_CONTINUED_AS_NEW: "CONTINUED_AS_NEW",
+  }[eventType];
+}

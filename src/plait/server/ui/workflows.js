@@ -1,0 +1,288 @@
+// The workflow list: filters in the query string (applied as you type), counts per status,
+// paging with the API's page token, live refresh that can be paused, and batch cancel or
+// terminate of the selected runs.
+
+import {
+  api, confirmDialog, debounce, dur, enc, errorText, fill, h, notice, now, nsPath, poller,
+  requestId, STATUSES, statusBadge, timeEl,
+} from "./core.js";
+
+const PAGE_SIZE = 50;
+const LIVE_MS = 3000;
+// Counting runs per status is eight counts over the namespace: live refresh redoes them every
+// fourth time only (the rows every time).
+const COUNT_EVERY = 4;
+// token -> the token of the page before it, so "Previous page" works within a visit.
+const previousOf = new Map();
+
+/** The API filter (query string of /workflows and /workflow-count) from the page's URL query. */
+export function apiFilter(query, {withStatus = true} = {}) {
+  const q = new URLSearchParams();
+  if (query.get("type")) q.set("type", query.get("type"));
+  if (withStatus && query.get("status")) q.set("status", query.get("status"));
+  const sa = searchAttributes(query.getAll("search_attribute"));
+  if (Object.keys(sa).length) q.set("search_attributes", JSON.stringify(sa));
+  for (const k of ["started_after", "started_before"]) {
+    const t = utcSeconds(query.get(k));
+    if (t !== null) q.set(k, String(t));
+  }
+  return q;
+}
+
+/** "KEY=VALUE" pairs as a search-attribute filter; VALUE is read as JSON when it parses
+ * (numbers, true), else as a string. */
+function searchAttributes(pairs) {
+  const out = {};
+  for (const p of pairs) {
+    const i = p.indexOf("=");
+    if (i <= 0) continue;
+    const key = p.slice(0, i).trim(), raw = p.slice(i + 1).trim();
+    let value = raw;
+    try { value = JSON.parse(raw); } catch { value = raw; }
+    if (key) out[key] = value;
+  }
+  return out;
+}
+
+/** "2026-12-06T14:00[:ss]" (UTC) -> unix seconds; anything else -> null. */
+function utcSeconds(text) {
+  if (!text) return null;
+  const t = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) ? text : text + "Z");
+  return Number.isNaN(t) ? null : t / 1000;
+}
+
+export function render({ns, query, view, navigate}) {
+  const base = `${nsPath(ns)}/workflows`;
+  const selected = new Map();  // "wid\0rid" -> {workflow_id, run_id}
+  let live = localStorage.getItem("plait.live") !== "off";
+  let controller = null;
+  let lastRows = "";
+  let ticks = 0;
+  let running = [];  // [cell, start time] of the shown runs still running: their durations grow
+
+  // -- filters --------------------------------------------------------------------------------
+  const f = {
+    type: h("input", {id: "f-type", type: "search", value: query.get("type") || "",
+      placeholder: "any", autocomplete: "off", spellcheck: "false"}),
+    status: h("select", {id: "f-status"}, h("option", {value: ""}, "any"),
+      STATUSES.map((s) => h("option", {value: s}, s))),
+    sa: h("input", {id: "f-sa", type: "search", value: query.getAll("search_attribute").join(", "),
+      placeholder: "KEY=VALUE, …", autocomplete: "off", spellcheck: "false",
+      title: 'KEY=VALUE pairs, separated by commas; a VALUE that parses as JSON is read as JSON (42, true; "42" for the string)'}),
+    after: h("input", {id: "f-after", type: "datetime-local", step: 1,
+      value: query.get("started_after") || ""}),
+    before: h("input", {id: "f-before", type: "datetime-local", step: 1,
+      value: query.get("started_before") || ""}),
+  };
+  f.status.value = query.get("status") || "";
+
+  function filtersQuery() {
+    const q = new URLSearchParams();
+    if (f.type.value.trim()) q.set("type", f.type.value.trim());
+    if (f.status.value) q.set("status", f.status.value);
+    for (const p of f.sa.value.split(",").map((s) => s.trim()).filter((s) => s.includes("="))) {
+      q.append("search_attribute", p);
+    }
+    if (f.after.value) q.set("started_after", f.after.value);
+    if (f.before.value) q.set("started_before", f.before.value);
+    return q;
+  }
+
+  // Typing changes the URL in place (no history entry per key) and reloads from the first page.
+  const applyFilters = debounce(() => {
+    const q = filtersQuery();
+    const url = base + (q.toString() ? "?" + q : "");
+    if (url !== location.pathname + location.search) {
+      history.replaceState(null, "", url);
+      query = q;
+      load();
+    }
+  }, 300);
+  for (const el of Object.values(f)) el.addEventListener("input", applyFilters);
+  f.status.addEventListener("change", applyFilters);
+
+  const counts = h("ul", {class: "counts", "aria-label": "Runs per status"});
+  const liveBtn = h("button", {type: "button", "aria-pressed": String(live)});
+  const liveState = () => {
+    liveBtn.setAttribute("aria-pressed", String(live));
+    liveBtn.textContent = live ? "Live: on (pause)" : "Live: paused (resume)";
+  };
+  liveState();
+  liveBtn.addEventListener("click", () => {
+    live = !live;
+    localStorage.setItem("plait.live", live ? "on" : "off");
+    liveState();
+    if (live) load();
+  });
+  const updated = h("span", {class: "muted", "aria-live": "off"});
+
+  // -- table and batch actions ------------------------------------------------------------------
+  const allBox = h("input", {type: "checkbox", "aria-label": "Select every run on this page"});
+  const tbody = h("tbody");
+  const table = h("table", {class: "list"},
+    h("caption", {class: "sr-only"}, "Workflow runs"),
+    h("thead", {}, h("tr", {},
+      h("th", {scope: "col", class: "sel"}, allBox), h("th", {scope: "col"}, "Workflow ID"),
+      h("th", {scope: "col"}, "Type"), h("th", {scope: "col"}, "Status"),
+      h("th", {scope: "col"}, "Task queue"), h("th", {scope: "col"}, "Started (UTC)"),
+      h("th", {scope: "col"}, "Duration"))),
+    tbody);
+  const message = h("div", {class: "messages"});
+  const pager = h("nav", {class: "pager", "aria-label": "Pages"});
+  const selInfo = h("span", {"aria-live": "polite"});
+  const cancelBtn = h("button", {type: "button", disabled: true}, "Cancel selected…");
+  const termBtn = h("button", {type: "button", class: "danger", disabled: true}, "Terminate selected…");
+  const batch = h("div", {class: "batch"}, selInfo, cancelBtn, termBtn);
+
+  function selectionChanged() {
+    const n = selected.size;
+    selInfo.textContent = n ? `${n} selected` : "";
+    cancelBtn.disabled = termBtn.disabled = n === 0;
+    const boxes = [...tbody.querySelectorAll("input[type=checkbox]")];
+    allBox.checked = boxes.length > 0 && boxes.every((b) => b.checked);
+  }
+  allBox.addEventListener("change", () => {
+    const on = allBox.checked;
+    for (const b of tbody.querySelectorAll("input[type=checkbox]")) {
+      b.checked = on;
+      b.dispatchEvent(new Event("change"));
+    }
+  });
+
+  async function runBatch(kind) {
+    const runs = [...selected.values()];
+    const verb = kind === "terminate" ? "Terminate" : "Cancel";
+    const reason = await confirmDialog({
+      title: `${verb} ${runs.length} run${runs.length === 1 ? "" : "s"}?`,
+      body: h("ul", {class: "short"}, runs.slice(0, 10).map((r) => h("li", {}, r.workflow_id)),
+        runs.length > 10 ? h("li", {}, `and ${runs.length - 10} more`) : null),
+      action: verb, danger: kind === "terminate"});
+    if (reason === null) return;
+    const failed = [];
+    let done = 0;
+    const progress = notice("info", "");
+    fill(message, progress);
+    for (const r of runs) {
+      progress.textContent = `${verb === "Cancel" ? "Cancelling" : "Terminating"} ${done + 1} of ${runs.length}…`;
+      try {
+        await api(`${nsPath(ns)}/workflows/${enc(r.workflow_id)}/${kind}`, {method: "POST",
+          body: {reason: reason || undefined, run_id: r.run_id, request_id: requestId()}});
+      } catch (e) {
+        failed.push(`${r.workflow_id}: ${errorText(e)}`);
+      }
+      done++;
+    }
+    selected.clear();
+    fill(message, notice(failed.length ? "error" : "ok",
+      `${kind === "terminate" ? "Terminated" : "Asked to cancel"} ${runs.length - failed.length} of ${runs.length}.`,
+      failed.length ? h("ul", {}, failed.map((t) => h("li", {}, t))) : null));
+    lastRows = "";
+    await load();
+  }
+  cancelBtn.addEventListener("click", () => runBatch("cancel"));
+  termBtn.addEventListener("click", () => runBatch("terminate"));
+
+  function row(w) {
+    const key = `${w.workflow_id}\0${w.run_id}`;
+    const box = h("input", {type: "checkbox", checked: selected.has(key),
+      "aria-label": `Select ${w.workflow_id}`});
+    box.addEventListener("change", () => {
+      if (box.checked) selected.set(key, {workflow_id: w.workflow_id, run_id: w.run_id});
+      else selected.delete(key);
+      selectionChanged();
+    });
+    const took = h("td", {class: "num"}, dur((w.close_time ?? now()) - w.start_time));
+    if (w.close_time === null || w.close_time === undefined) running.push([took, w.start_time]);
+    return h("tr", {dataset: {status: w.status}},
+      h("td", {class: "sel"}, box),
+      h("td", {class: "id"}, h("a", {href: `${base}/${enc(w.workflow_id)}/${enc(w.run_id)}`}, w.workflow_id)),
+      h("td", {}, w.workflow_type),
+      h("td", {}, statusBadge(w.status)),
+      h("td", {}, h("a", {href: `${nsPath(ns)}/task-queues/${enc(w.task_queue)}`}, w.task_queue)),
+      h("td", {}, timeEl(w.start_time, true)),
+      took);
+  }
+
+  // -- loading --------------------------------------------------------------------------------
+  async function load({live: fromLive = false} = {}) {
+    const withCounts = !fromLive || ticks++ % COUNT_EVERY === COUNT_EVERY - 1;
+    if (controller) controller.abort();
+    controller = new AbortController();
+    const {signal} = controller;
+    const token = query.get("page") || "";
+    const listQ = apiFilter(query);
+    listQ.set("page_size", String(PAGE_SIZE));
+    if (token) listQ.set("next_page_token", token);
+    const countBase = apiFilter(query, {withStatus: false});
+    const countFor = (status) => {
+      const q = new URLSearchParams(countBase);
+      if (status) q.set("status", status);
+      return api(`${nsPath(ns)}/workflow-count?${q}`, {signal}).then((r) => r.count);
+    };
+    try {
+      const [list, ...n] = await Promise.all([api(`${nsPath(ns)}/workflows?${listQ}`, {signal}),
+        ...(withCounts ? [countFor(""), ...STATUSES.map(countFor)] : [])]);
+      if (signal.aborted) return;
+      if (withCounts) renderCounts(n[0], n.slice(1));
+      const rowsKey = JSON.stringify(list.workflows);
+      if (rowsKey !== lastRows) {
+        lastRows = rowsKey;
+        running = [];
+        fill(tbody, list.workflows.length ? list.workflows.map(row)
+          : h("tr", {}, h("td", {colspan: 7, class: "empty"}, "No workflow runs match.")));
+        selectionChanged();
+      } else {
+        for (const [cell, start] of running) cell.textContent = dur(now() - start);
+      }
+      renderPager(token, list.next_page_token, list.workflows.length);
+      if (message.querySelector(".notice.error.load")) fill(message);
+      updated.textContent = `Updated ${new Date().toISOString().slice(11, 19)} UTC`;
+    } catch (e) {
+      if (e.name === "AbortError") return;
+      fill(message, notice("error load", errorText(e)));
+    }
+  }
+
+  function renderCounts(total, perStatus) {
+    const chip = (label, status, n) => {
+      const q = new URLSearchParams(query);
+      q.delete("page");
+      if (status) q.set("status", status); else q.delete("status");
+      const current = (query.get("status") || "") === status;
+      return h("li", {}, h("a", {href: `${base}?${q}`, class: current ? "chip on" : "chip",
+        "aria-current": current ? "true" : null, dataset: {status: status || "ALL"}},
+      label, " ", h("b", {}, String(n))));
+    };
+    fill(counts, chip("All", "", total),
+      STATUSES.map((s, i) => (perStatus[i] || s === "RUNNING" ? chip(s, s, perStatus[i]) : null)));
+  }
+
+  function renderPager(token, next, shown) {
+    const at = (t) => {
+      const q = new URLSearchParams(query);
+      if (t) q.set("page", t); else q.delete("page");
+      return `${base}${q.toString() ? "?" + q : ""}`;
+    };
+    const prev = previousOf.get(token);
+    const nextLink = next ? h("a", {href: at(next), rel: "next", class: "button"}, "Next page") : null;
+    if (nextLink) nextLink.addEventListener("click", () => previousOf.set(next, token));
+    fill(pager,
+      token ? h("a", {href: at(""), class: "button"}, "First page") : null,
+      token && prev !== undefined && prev !== "" ? h("a", {href: at(prev), rel: "prev", class: "button"}, "Previous page") : null,
+      h("span", {class: "muted"}, `${shown} on this page`),
+      nextLink);
+  }
+
+  fill(view,
+    h("div", {class: "title"}, h("h1", {}, "Workflows"), h("span", {class: "muted"}, `namespace ${ns}`)),
+    h("form", {class: "filters", role: "search", "aria-label": "Filter runs", onsubmit: (e) => e.preventDefault()},
+      h("label", {}, "Type", f.type), h("label", {}, "Status", f.status),
+      h("label", {}, "Search attribute", f.sa),
+      h("label", {}, "Started after (UTC)", f.after), h("label", {}, "Started before (UTC)", f.before),
+      h("a", {href: base, class: "button"}, "Clear")),
+    h("div", {class: "bar"}, counts, h("span", {class: "grow"}), updated, liveBtn),
+    message, batch, h("div", {class: "scroll"}, table), pager);
+  load();
+  const stop = poller(() => (live ? load({live: true}) : null), LIVE_MS);
+  return () => { stop(); if (controller) controller.abort(); };
+}
