@@ -99,6 +99,9 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/api/v1/openapi.json", ALL),
     ("GET", "/metrics", ALL),
     ("GET", "/", ALL),
+    ("GET", "/namespaces/a/workflows", ALL),  # the UI's pages and assets
+    ("GET", "/ui/v1/app.js", ALL),
+    ("GET", "/ui/v1/style.css", ALL),
     ("GET", "/api/v1/no-such-route", ALL),
 ]
 

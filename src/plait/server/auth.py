@@ -182,7 +182,11 @@ ROUTE_ROLES: dict[tuple[str, str], Roles] = {
     ("GET", "/api/v1/openapi.json"): ANY,
     ("GET", "/health"): PUBLIC,
     ("GET", "/metrics"): ANY,  # PUBLIC with --public-metrics
-    ("GET", "/"): ANY,  # the web UI
+    # the web UI and its assets
+    ("GET", "/"): ANY,
+    ("GET", "/namespaces/{page}"): ANY,
+    ("GET", "/ui/{version}/{name}.js"): ANY,
+    ("GET", "/ui/{version}/style.css"): ANY,
     ("*", "/api/v1/{tail}"): ANY,  # any other path: 404/405 only to a caller with a key
 }
 """The roles each route (method, path as registered) admits. Reader < writer < admin; the
