@@ -74,6 +74,17 @@ from plait.protocol.sessions import (
     PollRequest,
     SessionOpened,
 )
+from plait.protocol.tenancy import (
+    ApiKeyInfo,
+    ApiKeyList,
+    CreateApiKeyRequest,
+    CreatedApiKey,
+    CreateNamespaceRequest,
+    NamespaceInfo,
+    NamespaceList,
+    RevokedApiKey,
+    UpdateNamespaceRequest,
+)
 from plait.protocol.transport import Request, Response, Transport, Unreachable
 from plait.runtime.wire import BatchAnswer, PolledTask, decode_events, decode_tasks, encode
 
@@ -350,6 +361,32 @@ class Api:
     async def respond_query(self, answer: RespondQueryRequest) -> None:
         await self.call("POST", f"{API}/query-tasks/respond", encode(answer), decoder=_ignored)
 
+    # -- namespaces and API keys (server-wide, not of this namespace) --------------------------
+    async def create_namespace(self, body: CreateNamespaceRequest) -> NamespaceInfo:
+        return await self.call_as(NamespaceInfo, "POST", f"{API}/namespaces", body, retry=False)
+
+    async def list_namespaces(self) -> list[NamespaceInfo]:
+        resp = await self.call_as(NamespaceList, "GET", f"{API}/namespaces")
+        return resp.namespaces
+
+    async def describe_namespace(self, name: str) -> NamespaceInfo:
+        return await self.call_as(NamespaceInfo, "GET", f"{API}/namespaces/{seg(name)}")
+
+    async def update_namespace(self, name: str, body: UpdateNamespaceRequest) -> NamespaceInfo:
+        return await self.call_as(NamespaceInfo, "POST",
+                                  f"{API}/namespaces/{seg(name)}/update", body)
+
+    async def create_api_key(self, body: CreateApiKeyRequest) -> CreatedApiKey:
+        return await self.call_as(CreatedApiKey, "POST", f"{API}/api-keys", body, retry=False)
+
+    async def list_api_keys(self) -> list[ApiKeyInfo]:
+        resp = await self.call_as(ApiKeyList, "GET", f"{API}/api-keys")
+        return resp.api_keys
+
+    async def revoke_api_key(self, key_id: str) -> RevokedApiKey:
+        return await self.call_as(RevokedApiKey, "POST",
+                                  f"{API}/api-keys/{seg(key_id)}/revoke")
+
     # -- schedules ----------------------------------------------------------------------------
     def _sched(self, schedule_id: str) -> str:
         return f"{self._ns}/schedules/{seg(schedule_id)}"
@@ -414,6 +451,12 @@ def error_of(status: int, code: str, message: str) -> errors.PlaitError:
         return errors.ScheduleAlreadyExistsError(message)
     if code == "schedule_not_found":
         return errors.ScheduleNotFoundError(message)
+    if code == "namespace_not_found":
+        return errors.NamespaceNotFoundError(message, status=status, code=code)
+    if code == "unauthenticated":
+        return errors.UnauthenticatedError(message, status=status, code=code)
+    if code == "permission_denied":
+        return errors.PermissionDeniedError(message, status=status, code=code)
     return errors.RPCError(message, status=status, code=code)
 
 

@@ -55,11 +55,13 @@ from plait.protocol.responses import (
     WorkflowResult,
     WorkflowSummary,
 )
+from plait.protocol.tenancy import CreateNamespaceRequest, NamespaceInfo, UpdateNamespaceRequest
 from plait.protocol.transport import HttpTransport, Transport
 from plait.retry import RetryPolicy
 from plait.runtime.definitions import workflow_defn_of
 
-__all__ = ["ActivityAttempt", "AsyncActivityHandle", "Client", "PendingActivity",
+__all__ = ["ActivityAttempt", "AsyncActivityHandle", "Client", "NamespaceDescription",
+           "PendingActivity",
            "ScheduleAction", "ScheduleDescription", "ScheduleHandle", "ScheduleListEntry",
            "TaskFailure", "WorkflowExecution", "WorkflowExecutionDescription",
            "WorkflowExecutionStatus", "WorkflowFailureError", "WorkflowHandle",
@@ -263,6 +265,10 @@ class Client:
         scheme (``localhost:7233``) it means ``http://``. An address that cannot be one raises
         ``PlaitError`` here, not at the first call.
 
+        ``api_key`` (else ``PLAIT_API_KEY``) travels as ``Authorization: Bearer <key>``, for
+        a server started with ``--auth``; a call it does not admit raises
+        ``UnauthenticatedError`` or ``PermissionDeniedError``.
+
         Calls that are safe to repeat ride out a server restart or an unreachable server for
         up to ``retry_timeout``, then raise. ``data_converter`` is Temporal's: accepted when it
         means plait's JSON converter (``plait.converter``), else ``ValueError`` says why.
@@ -273,6 +279,7 @@ class Client:
 
             check_data_converter(data_converter)
         address = address or os.environ.get("PLAIT_ADDRESS") or DEFAULT_ADDRESS
+        api_key = api_key or os.environ.get("PLAIT_API_KEY") or None
         return Client(HttpTransport(address, api_key), namespace,
                       retry_for=retry_timeout.total_seconds())
 
@@ -493,6 +500,47 @@ class Client:
             if not page.next_page_token:
                 return
             params["next_page_token"] = page.next_page_token
+
+    # -- namespaces (server-wide: any namespace, whichever this client is bound to) -----------
+    async def create_namespace(self, name: str, *, retention: timedelta | None = None,
+                               description: str = "") -> NamespaceDescription:
+        """Create a namespace (an admin key for ``*`` on a server with ``--auth``);
+        ``retention``: how long closed runs are kept (default: the server's, 7 days). A name
+        that exists raises ``RPCError`` (``namespace_already_exists``)."""
+        info = await self.api.create_namespace(CreateNamespaceRequest(
+            name=name, retention=_seconds(retention), description=description))
+        return NamespaceDescription.from_wire(info)
+
+    async def list_namespaces(self) -> list[NamespaceDescription]:
+        """Every namespace (those the API key covers, with ``--auth``), by name."""
+        return [NamespaceDescription.from_wire(n) for n in await self.api.list_namespaces()]
+
+    async def describe_namespace(self, name: str) -> NamespaceDescription:
+        """``NamespaceNotFoundError`` if it was never created."""
+        return NamespaceDescription.from_wire(await self.api.describe_namespace(name))
+
+    async def update_namespace(self, name: str, *, retention: timedelta | None = None,
+                               description: str | None = None) -> NamespaceDescription:
+        """Change what is given; the rest is kept."""
+        return NamespaceDescription.from_wire(await self.api.update_namespace(
+            name, UpdateNamespaceRequest(retention=_seconds(retention),
+                                         description=description)))
+
+
+@dataclasses.dataclass(frozen=True)
+class NamespaceDescription:
+    name: str
+    retention: timedelta
+    """How long a closed run is kept."""
+    description: str
+    created_at: dt.datetime | None
+    """None for a namespace older than explicit creation."""
+
+    @staticmethod
+    def from_wire(info: NamespaceInfo) -> NamespaceDescription:
+        return NamespaceDescription(info.name, timedelta(seconds=info.retention),
+                                    info.description,
+                                    _utc(info.created_at) if info.created_at else None)
 
 
 class AsyncActivityHandle:

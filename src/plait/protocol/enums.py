@@ -224,6 +224,7 @@ class ErrorCode(StrEnum):
     WORKFLOW_ALREADY_STARTED = "workflow_already_started"
     WORKFLOW_NOT_RUNNING = "workflow_not_running"
     SCHEDULE_ALREADY_EXISTS = "schedule_already_exists"
+    NAMESPACE_ALREADY_EXISTS = "namespace_already_exists"
     # 413
     PAYLOAD_TOO_LARGE = "payload_too_large"
     # 415

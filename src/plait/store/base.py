@@ -18,6 +18,7 @@ import msgspec
 
 from plait.protocol.common import Memo, SearchAttributes
 from plait.protocol.jsoncodec import dumps_str, loads
+from plait.store.api_keys import ApiKeyStatements
 from plait.store.attempts import AttemptStatements
 from plait.store.gauges import GaugeStatements
 from plait.store.history import BUFFERED, BufferedEvent, EventAttributes, StoredEvent
@@ -140,7 +141,8 @@ def _timer(row: Sequence[Any]) -> TimerRow:
 
 
 class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStatements,
-          RateLimitStatements, ScheduleStatements, GaugeStatements, TaskQueueStatements):
+          RateLimitStatements, ScheduleStatements, GaugeStatements, TaskQueueStatements,
+          ApiKeyStatements):
     """Typed operations inside one open transaction, over a DB-API cursor.
 
     Backends override only what differs (the claim query's locking, for instance). Each

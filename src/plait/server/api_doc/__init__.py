@@ -24,8 +24,10 @@ from plait.protocol.history import Event
 from plait.protocol.openapi import Document, Operation, build_document
 from plait.protocol.tasks import Task
 from plait.server.api_doc import (
+    apikeys,
     messages,
     meta,
+    namespaces,
     ratelimits,
     schedules,
     sessions,
@@ -56,6 +58,8 @@ OPERATIONS: list[Operation] = [
     *ratelimits.OPERATIONS,
     *schedules.OPERATIONS,
     *task_queues.OPERATIONS,
+    *namespaces.OPERATIONS,
+    *apikeys.OPERATIONS,
 ]
 """Every route of the API, resource by resource."""
 
