@@ -262,18 +262,34 @@ def time() -> float:
     return _instance().time()
 
 
-class _ReplayFilter(logging.Filter):
+class _RunContext(logging.Filter):
+    """Silences ``workflow.logger`` while the workflow replays (a line is logged once, when
+    the code first runs it, not again on every worker that rebuilds the run), and puts the run
+    on every record it lets through: ``workflow_id``, ``run_id``, ``workflow_type`` and
+    ``task_queue`` as record attributes, for formatters and log pipelines."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return True
-        return not (isinstance(loop, WorkflowInstance) and loop.replaying)
+        if not isinstance(loop, WorkflowInstance):
+            return True
+        if loop.replaying or loop.quiet:
+            return False
+        who = loop.who
+        record.workflow_id = who.workflow_id
+        record.run_id = who.run_id
+        record.workflow_type = who.workflow_type
+        record.task_queue = who.task_queue
+        record.namespace = who.namespace
+        return True
 
 
 logger = logging.getLogger("plait.workflow.user")
-"""A logger that stays silent while a workflow replays."""
-logger.addFilter(_ReplayFilter())
+"""A logger that stays silent while a workflow replays; its records carry the run
+(``workflow_id``, ``run_id``, ``workflow_type``, ``task_queue``, ``namespace``)."""
+logger.addFilter(_RunContext())
 
 
 # -- activities ----------------------------------------------------------------------------------

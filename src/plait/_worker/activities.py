@@ -261,6 +261,11 @@ class ActivityRunner:
 
     async def _report_failure(self, task: ActivityTask, exc: BaseException) -> None:
         traced = failure_of(exc)
+        # Info, not warning: a failed attempt is the retry policy's business, and the failure
+        # (with its traceback) is in the history; the line says which type, for log queries.
+        log.info("activity %s attempt %s of %s failed: %s: %s", task.activity_type,
+                 task.attempt, task.workflow_id, traced.type, traced.message,
+                 extra=_attempt_context(task, traced.type))
         traced.stack_trace = "".join(traceback.format_exception(exc))
         failure = wire_failure(traced)
         try:
@@ -311,6 +316,13 @@ def too_large(what: str, payload: Any, refusal: errors.RPCError, *,
     return errors.ApplicationError(
         f"the activity's {what}{named} is {size} bytes encoded, over the server's payload "
         f"limit: {refusal.message}", type="PayloadTooLarge", non_retryable=True)
+
+
+def _attempt_context(task: ActivityTask, exc_type: str | None) -> dict[str, object]:
+    """A worker log record's attributes about an attempt (as ``activity.logger`` sets)."""
+    return {"activity_id": task.activity_id, "activity_type": task.activity_type,
+            "attempt": task.attempt, "workflow_id": task.workflow_id, "run_id": task.run_id,
+            "workflow_type": task.workflow_type, "exc_type": exc_type}
 
 
 def _time_limit(task: ActivityTask) -> float | None:

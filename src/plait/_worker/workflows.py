@@ -233,9 +233,12 @@ class WorkflowTasks:
             events = await self._fetch_history(task)
             inst = new_instance(defn, RunIdentity.of(task))
             # Events no task has processed yet are applied too (the copy's commands are
-            # dropped), so a workflow queried before its first task completes answers.
+            # dropped), so a workflow queried before its first task completes answers. Its
+            # log lines are the next task's to write: silent here.
+            inst.quiet = True
             outcome = inst.replay_then_activate(events,
                                                 timestamp(events[-1]) if events else 0.0)
+            inst.quiet = False
             try:
                 if outcome.failure is not None:
                     return QueryAnswer(failure=failure_of(outcome.failure.cause),
@@ -330,9 +333,12 @@ class WorkflowTasks:
         instead of watching a workflow that seems to hang."""
         run_id = task.run_id
         seen = f"{failure.type}: {failure.message}"
+        context = {"workflow_id": task.workflow_id, "run_id": run_id,
+                   "workflow_type": task.workflow_type, "attempt": task.attempt,
+                   "exc_type": failure.type}
         if self.failing.get(run_id) == seen:
             log.debug("workflow task failed again for %s (%s, attempt %s): %s",
-                      task.workflow_id, task.workflow_type, task.attempt, seen)
+                      task.workflow_id, task.workflow_type, task.attempt, seen, extra=context)
             return
         self.failing[run_id] = seen
         self.failing.move_to_end(run_id)
@@ -342,7 +348,7 @@ class WorkflowTasks:
                     "The workflow is not failed: its task is retried with backoff until fixed "
                     "code is deployed (the same failure again is logged at debug level).\n%s",
                     task.workflow_id, task.workflow_type, run_id, task.attempt,
-                    seen, (failure.stack_trace or "").rstrip())
+                    seen, (failure.stack_trace or "").rstrip(), extra=context)
 
     async def _fail(self, task: WorkflowTask | UnreadableTask, exc: BaseException,
                     cause: str) -> WorkflowTask | None:

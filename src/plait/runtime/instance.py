@@ -86,6 +86,11 @@ class ContinueAsNew(BaseException):
 class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
     """One run of a workflow, and the event loop its coroutines run on."""
 
+    quiet = False
+    """Set (on the instance) while a copy rebuilt to answer a query runs the workflow's code:
+    ``workflow.logger`` stays silent as in replay, since the worker that runs the run's next
+    task runs that code again. A class default, so cached instances carry no extra key."""
+
     def __init__(self, defn: WorkflowDefn, who: RunIdentity) -> None:
         self.defn = defn
         # Only who the run is: the task itself (its events, its token) would stay alive as
