@@ -27,6 +27,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+import time
 import traceback
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -36,6 +37,7 @@ from plait import activity, errors
 from plait._api import Api
 from plait._worker.completions import Completions, Unread
 from plait._worker.lease import Lease, LeaseStamp
+from plait._worker.metrics import WorkerMetrics
 from plait._worker.slots import Slots
 from plait._worker.workflows import WorkflowTasks
 from plait.protocol.completions import (
@@ -65,13 +67,15 @@ class ActivityRunner:
                  workflow_tasks: WorkflowTasks, workflow_slots: Slots,
                  eager_workflows: Callable[[], bool],
                  start_workflow_task: Callable[[WorkflowTask], None], lease: Lease,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None,
+                 metrics: WorkerMetrics | None = None) -> None:
         """``held``: the tokens of running tasks (the lease heartbeat names them);
         ``lease``: whether an attempt may start without asking (``_worker.lease``);
         ``workflow_tasks``: runs the workflow step a result unblocks, to send them together;
         ``eager_workflows``: whether to ask for the next workflow task with a result, in a
         slot of ``workflow_slots``, then started by ``start_workflow_task``; ``executor``:
-        the caller's pool for sync activities (not shut down here), else one of our own."""
+        the caller's pool for sync activities (not shut down here), else one of our own;
+        ``metrics``: where to count attempts (None: nothing is counted)."""
         self.activities = activities
         self.api = api
         self.completions = completions
@@ -82,6 +86,7 @@ class ActivityRunner:
         self.eager_workflows = eager_workflows
         self.start_workflow_task = start_workflow_task
         self.lease = lease
+        self.metrics = metrics
         self._own_executor = executor is None
         self.executor: Executor = executor or ThreadPoolExecutor(
             max_workers=max_threads, thread_name_prefix="plait-activity")
@@ -90,6 +95,8 @@ class ActivityRunner:
         """Run one attempt; ``stamp``: see :data:`plait._worker.lease.LeaseStamp`."""
         token = task.token
         self.held.add(token)
+        metrics = self.metrics
+        arrived = time.monotonic() if metrics is not None else 0.0
         try:
             confirmed = await self._lease_confirmed(task, stamp)
             if confirmed is None:
@@ -98,6 +105,8 @@ class ActivityRunner:
             await self._attempt(task, confirmed)
         finally:
             self.held.discard(token)
+            if metrics is not None:
+                metrics.observe("activity", arrived)
 
     async def _lease_confirmed(self, task: ActivityTask,
                                stamp: LeaseStamp) -> LeaseStamp | None:
@@ -124,10 +133,14 @@ class ActivityRunner:
         confirmed = (session, sent)
         return confirmed if lease.live(confirmed) else None
 
-    @staticmethod
-    def _not_started(task: ActivityTask, why: str) -> None:
+    def _ended(self, task: ActivityTask, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.activity_ended(task.activity_type, outcome)
+
+    def _not_started(self, task: ActivityTask, why: str) -> None:
         # Not reported: the server offers the attempt again (it is no longer listed in this
         # worker's heartbeats), or has already given it to another worker.
+        self._ended(task, "not_started")
         log.warning("activity %s attempt %s of %s not started: %s (this worker was paused "
                     "or cut off from the server)", task.activity_type, task.attempt,
                     task.workflow_id, why)
@@ -135,6 +148,7 @@ class ActivityRunner:
     async def _attempt(self, task: ActivityTask, stamp: LeaseStamp) -> None:
         defn = self.activities.get(task.activity_type)
         if defn is None:
+            self._ended(task, "failed")
             await self._report_failure(task, errors.ApplicationError(
                 f"activity type {task.activity_type!r} is not registered on this worker "
                 f"(task queue {self.task_queue!r}; registered: "
@@ -168,6 +182,7 @@ class ActivityRunner:
             self._not_started(task, "its lease lapsed just before it was to start")
             return
         except activity.CompleteAsync:
+            self._ended(task, "async")
             await self._hand_over(task)
             return
         except asyncio.CancelledError:
@@ -179,26 +194,32 @@ class ActivityRunner:
             if beat.lost:
                 await self._stopped(task, beat)
             else:  # the activity raised it of its own accord: an ordinary failure
+                self._ended(task, "failed")
                 await self._report_failure(task, exc)
             return
         except TimeoutError:
+            self._ended(task, "timed_out")
             await self._report_failure(task, errors.TimeoutError(
                 "activity start_to_close timeout (stopped by the worker)",
                 timeout_type="start_to_close"))
             return
         except Exception as exc:
+            self._ended(task, "failed")
             await self._report_failure(task, exc)
             return
         finally:
             beat.stop()
+        self._ended(task, "completed")
         await self._report_success(task, result)
 
     async def _stopped(self, task: ActivityTask, beat: _Heartbeat) -> None:
         """The attempt stopped because its heartbeat learned it should: report the cancel
         the workflow asked for; after a lost lease, report nothing (it would be refused)."""
         if beat.cancel_requested:
+            self._ended(task, "canceled")
             await self._report_failure(task, errors.CancelledError("activity cancelled"))
             return
+        self._ended(task, "lost")
         log.info("activity %s attempt %s stopped: the server no longer expects its result",
                  task.activity_type, task.attempt)
 
