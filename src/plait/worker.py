@@ -31,10 +31,13 @@ from plait._worker.metrics import WorkerMetrics
 from plait._worker.slots import Slots
 from plait._worker.workflows import WorkflowTasks
 from plait.client import Client
+from plait.interceptor import WorkerInterceptor, WorkflowInterceptorClassInput
 from plait.protocol.sessions import OpenSessionRequest
 from plait.protocol.tasks import ActivityTask, QueryTask, WorkflowTask
 from plait.runtime.definitions import activity_defn_of, workflow_defn_of
+from plait.runtime.intercepting import WorkflowInterceptors
 from plait.runtime.wire import UnreadableTask
+from plait.workflow import _WorkflowCalls
 
 __all__ = ["UnsandboxedWorkflowRunner", "Worker"]
 
@@ -91,13 +94,16 @@ class Worker:
         debug_mode: bool = False,
         metrics_port: int | None = None,
         metrics_host: str = "0.0.0.0",
+        interceptors: Sequence[WorkerInterceptor] = (),
     ) -> None:
         """``activity_executor`` runs sync activities (a thread pool; by default the worker's
         own, of ``max_concurrent_activities`` threads; one passed in is not shut down by the
         worker). ``workflow_runner`` and ``debug_mode`` are Temporal's: plait has no sandbox
         and no deadlock detector to turn off, so they change nothing. ``metrics_port``: serve
         this worker's Prometheus series on ``metrics_host:metrics_port`` while it runs (0: a
-        free port, then read :attr:`metrics_port`); None counts nothing."""
+        free port, then read :attr:`metrics_port`); None counts nothing. ``interceptors`` wrap
+        each activity attempt and each workflow run (:mod:`plait.interceptor`), after those of
+        the client's interceptors that are worker interceptors too (the first outermost)."""
         if not workflows and not activities:
             raise ValueError("a worker needs at least one workflow or activity")
         _check_compat_options(activity_executor, workflow_runner)
@@ -125,19 +131,26 @@ class Worker:
         self.completions = Completions(self.api)
         self.lease = Lease(self.api, self.held)
         """The session and what this worker may believe of its lease (``_worker.lease``)."""
+        chain: list[WorkerInterceptor] = [i for i in client.interceptors
+                                          if isinstance(i, WorkerInterceptor)]
+        chain += [i for i in interceptors if i not in chain]
+        classes = [cls for i in chain if (cls := i.workflow_interceptor_class(
+            WorkflowInterceptorClassInput(task_queue, self.workflow_names))) is not None]
         self.workflow_tasks = WorkflowTasks(
             wf_defns, max_cached_workflows, api=self.api, completions=self.completions,
             held=self.held, task_queue=task_queue, identity=self.identity,
             own_activities=self.activity_names, activity_slots=self.activity_slots,
             eager=lambda: self.eager, start_activity=self.spawn_activity, lease=self.lease,
-            metrics=self.metrics)
+            metrics=self.metrics,
+            interceptors=WorkflowInterceptors(classes, _WorkflowCalls) if classes else None)
         self._acts = ActivityRunner(
             act_defns, max_concurrent_activities, api=self.api, completions=self.completions,
             held=self.held, task_queue=task_queue, workflow_tasks=self.workflow_tasks,
             workflow_slots=self.workflow_slots,
             eager_workflows=lambda: self.eager and bool(self.workflow_names),
             start_workflow_task=lambda task: self.spawn_workflow_task(task, slot_held=True),
-            lease=self.lease, executor=activity_executor, metrics=self.metrics)
+            lease=self.lease, executor=activity_executor, metrics=self.metrics,
+            interceptors=chain)
         self._graceful = graceful_shutdown_timeout.total_seconds()
         self._pollers = pollers
         self._background: list[asyncio.Task[None]] = []

@@ -29,7 +29,7 @@ import functools
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
@@ -40,6 +40,7 @@ from plait._worker.lease import Lease, LeaseStamp
 from plait._worker.metrics import WorkerMetrics
 from plait._worker.slots import Slots
 from plait._worker.workflows import WorkflowTasks
+from plait.interceptor import ActivityInboundInterceptor, ExecuteActivityInput, WorkerInterceptor
 from plait.protocol.completions import (
     CompleteActivityTaskItem,
     CompleteActivityTaskResponse,
@@ -68,14 +69,16 @@ class ActivityRunner:
                  eager_workflows: Callable[[], bool],
                  start_workflow_task: Callable[[WorkflowTask], None], lease: Lease,
                  executor: Executor | None = None,
-                 metrics: WorkerMetrics | None = None) -> None:
+                 metrics: WorkerMetrics | None = None,
+                 interceptors: Sequence[WorkerInterceptor] = ()) -> None:
         """``held``: the tokens of running tasks (the lease heartbeat names them);
         ``lease``: whether an attempt may start without asking (``_worker.lease``);
         ``workflow_tasks``: runs the workflow step a result unblocks, to send them together;
         ``eager_workflows``: whether to ask for the next workflow task with a result, in a
         slot of ``workflow_slots``, then started by ``start_workflow_task``; ``executor``:
         the caller's pool for sync activities (not shut down here), else one of our own;
-        ``metrics``: where to count attempts (None: nothing is counted)."""
+        ``metrics``: where to count attempts (None: nothing is counted); ``interceptors``:
+        what wraps each attempt (:meth:`WorkerInterceptor.intercept_activity`)."""
         self.activities = activities
         self.api = api
         self.completions = completions
@@ -87,6 +90,13 @@ class ActivityRunner:
         self.start_workflow_task = start_workflow_task
         self.lease = lease
         self.metrics = metrics
+        self.intercepted: ActivityInboundInterceptor | None = None
+        """The chain each attempt runs through; None (the direct call) without any."""
+        if interceptors:
+            chain: ActivityInboundInterceptor = _ActivityCall(self)
+            for interceptor in reversed(interceptors):
+                chain = interceptor.intercept_activity(chain)
+            self.intercepted = chain
         self._own_executor = executor is None
         self.executor: Executor = executor or ThreadPoolExecutor(
             max_workers=max_threads, thread_name_prefix="plait-activity")
@@ -170,7 +180,12 @@ class ActivityRunner:
             args = decode_args(task.input, defn.arg_hints)
             live = functools.partial(self.lease.live, stamp)
             try:
-                result = await self._call(defn, args, ctx, _time_limit(task), beat, live)
+                if self.intercepted is not None:
+                    ctx.run(_live.set, live)
+                    result = await self._intercepted(defn, args, task, ctx, _time_limit(task),
+                                                     beat)
+                else:
+                    result = await self._call(defn, args, ctx, _time_limit(task), beat, live)
             except BaseException:
                 if beat.too_large is None:
                     raise
@@ -234,6 +249,20 @@ class ActivityRunner:
         fut = loop.run_in_executor(self.executor,
                                    lambda: ctx.run(_started_sync, defn.fn, args, live))
         return await asyncio.wait_for(asyncio.shield(fut), limit)
+
+    async def _intercepted(self, defn: ActivityDefn, args: list[Any], task: ActivityTask,
+                           ctx: contextvars.Context, limit: float | None,
+                           beat: _Heartbeat) -> Any:
+        """The attempt through the interceptors, in the attempt's context on this loop (a
+        sync activity's function alone goes to the pool: :class:`_ActivityCall`)."""
+        assert self.intercepted is not None
+        job = asyncio.get_running_loop().create_task(
+            self.intercepted.execute_activity(ExecuteActivityInput(
+                fn=defn.fn, args=args, headers=dict(task.header or {}),
+                is_async=defn.is_async)), context=ctx)
+        if defn.is_async:
+            beat.on_lost = job.cancel
+        return await asyncio.wait_for(job, limit)
 
     async def _hand_over(self, task: ActivityTask) -> None:
         """The activity will be completed from outside: release it from this worker."""
@@ -307,6 +336,30 @@ class ActivityRunner:
     def close(self) -> None:
         if self._own_executor:
             self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+_live: contextvars.ContextVar[Callable[[], bool]] = contextvars.ContextVar("plait_live")
+"""In an intercepted attempt's context: whether its lease still holds (``Lease.live``)."""
+
+
+class _ActivityCall(ActivityInboundInterceptor):
+    """The innermost link of the activity interceptors: the activity function itself,
+    started only while the lease holds (as without interceptors)."""
+
+    def __init__(self, runner: ActivityRunner) -> None:
+        self.runner = runner
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        live = _live.get()
+        if input.is_async:
+            return await _started(input.fn, list(input.args), live)
+        ctx = contextvars.copy_context()  # the attempt's: activity.info() works in the thread
+        fut = asyncio.get_running_loop().run_in_executor(
+            self.runner.executor,
+            lambda: ctx.run(_started_sync, input.fn, list(input.args), live))
+        # Shielded: a timeout or cancel stops waiting, not the thread (it learns at its next
+        # heartbeat(), as without interceptors).
+        return await asyncio.shield(fut)
 
 
 async def _started(fn: Callable[..., Awaitable[Any]], args: list[Any],

@@ -42,6 +42,7 @@ from plait.runtime.definitions import WorkflowDefn
 from plait.runtime.handlers import failure_of
 from plait.runtime.info import RunIdentity
 from plait.runtime.instance import WorkflowInstance, new_instance
+from plait.runtime.intercepting import WorkflowInterceptors
 from plait.runtime.outcome import QueryAnswer
 from plait.runtime.wire import (
     UnknownEventError,
@@ -79,13 +80,15 @@ class WorkflowTasks:
                  own_activities: frozenset[str], activity_slots: Slots,
                  eager: Callable[[], bool],
                  start_activity: Callable[[ActivityTask, LeaseStamp], None],
-                 lease: Lease, metrics: WorkerMetrics | None = None) -> None:
+                 lease: Lease, metrics: WorkerMetrics | None = None,
+                 interceptors: WorkflowInterceptors | None = None) -> None:
         """``held``: the tokens of running tasks (the lease heartbeat names them);
         ``own_activities``, ``activity_slots``, ``start_activity``: the activities this worker
         runs, so the ones a completion hands straight back (eager dispatch) start here, with
         the ``lease`` stamp taken when the completion was sent;
         ``eager``: whether to ask for such follow-up tasks now (not while shutting down);
-        ``metrics``: where to count tasks and the cache's use (None: nothing is counted)."""
+        ``metrics``: where to count tasks and the cache's use (None: nothing is counted);
+        ``interceptors``: what wraps each run (None: nothing)."""
         self.workflows = workflows
         self.max_cached = max_cached
         self.api = api
@@ -99,6 +102,7 @@ class WorkflowTasks:
         self.start_activity = start_activity
         self.lease = lease
         self.metrics = metrics
+        self.interceptors = interceptors
         self.failing: collections.OrderedDict[str, str] = collections.OrderedDict()
         """Runs whose workflow task failed here, with the failure last shown: a failure is
         shown once per run, loudly, not at every retry (``_announce``)."""
@@ -148,7 +152,7 @@ class WorkflowTasks:
                     inst.evict()
                     if metrics is not None:
                         metrics.evict("missed_events")
-                inst = new_instance(defn, RunIdentity.of(task))
+                inst = new_instance(defn, RunIdentity.of(task), self.interceptors)
                 events = await self._full_history(task)
                 outcome = inst.replay_then_activate(events, task.started_time, task.updates)
         except UnknownEventError as e:  # the full history has an event from a newer server
@@ -249,7 +253,7 @@ class WorkflowTasks:
         inst = self.cache.get(task.run_id)
         if inst is None:  # not cached (or busy with a task): rebuild a copy from history
             events = await self._fetch_history(task)
-            inst = new_instance(defn, RunIdentity.of(task))
+            inst = new_instance(defn, RunIdentity.of(task), self.interceptors)
             # Events no task has processed yet are applied too (the copy's commands are
             # dropped), so a workflow queried before its first task completes answers. Its
             # log lines are the next task's to write: silent here.
