@@ -374,7 +374,7 @@ def start_activity(  # type: ignore[misc]
     if cancellation_type not in ("try_cancel", "wait_cancellation_completed", "abandon"):
         raise ValueError(f"unknown cancellation_type {cancellation_type!r}")
     inst = _instance()
-    if inst.outbound is not None:
+    if _intercepting and inst.outbound is not None:
         return inst.outbound.start_activity(StartActivityInput(
             activity=name, args=(*positional, *args), headers=dict(header or {}),
             ret_type=ret_hint, task_queue=task_queue,
@@ -383,20 +383,22 @@ def start_activity(  # type: ignore[misc]
             schedule_to_start_timeout=schedule_to_start_timeout,
             heartbeat_timeout=heartbeat_timeout, retry_policy=retry_policy,
             rate_limit_key=rate_limit_key, cancellation_type=str(cancellation_type)))
-    return _schedule_activity(
-        inst, name, ret_hint, (*positional, *args), task_queue, start_to_close_timeout,
+    # Scheduled from this frame, not from a helper's: the replay check walks the stack up to
+    # the workflow's line for each command, and a frame more costs that walk a step more.
+    return inst.schedule_activity(_activity_command(
+        inst, name, (*positional, *args), task_queue, start_to_close_timeout,
         schedule_to_close_timeout, schedule_to_start_timeout, heartbeat_timeout,
-        retry_policy, rate_limit_key, str(cancellation_type), header)
+        retry_policy, rate_limit_key, header), ret_hint, str(cancellation_type))
 
 
-def _schedule_activity(inst: WorkflowInstance, name: str, ret_hint: Any, args: Sequence[Any],
-                       task_queue: str | None, start_to_close_timeout: timedelta | None,
-                       schedule_to_close_timeout: timedelta | None,
-                       schedule_to_start_timeout: timedelta | None,
-                       heartbeat_timeout: timedelta | None, retry_policy: RetryPolicy | None,
-                       rate_limit_key: str | None, cancellation_type: str,
-                       header: Header | None) -> asyncio.Future[Any]:
-    command = c.ScheduleActivityCommand(
+def _activity_command(inst: WorkflowInstance, name: str, args: Sequence[Any],
+                      task_queue: str | None, start_to_close_timeout: timedelta | None,
+                      schedule_to_close_timeout: timedelta | None,
+                      schedule_to_start_timeout: timedelta | None,
+                      heartbeat_timeout: timedelta | None, retry_policy: RetryPolicy | None,
+                      rate_limit_key: str | None, header: Header | None
+                      ) -> c.ScheduleActivityCommand:
+    return c.ScheduleActivityCommand(
         activity_id="",  # the instance numbers it
         activity_type=name,
         task_queue=task_queue or inst.info.task_queue,
@@ -409,7 +411,6 @@ def _schedule_activity(inst: WorkflowInstance, name: str, ret_hint: Any, args: S
         rate_limit_key=rate_limit_key,
         header=header or {},
     )
-    return inst.schedule_activity(command, ret_hint, cancellation_type)
 
 
 @overload
@@ -567,7 +568,7 @@ async def start_child_workflow(  # type: ignore[misc]  # (see start_activity)
     ``<parent id>-child-<n>``); raises ``WorkflowAlreadyStartedError`` if the id is taken."""
     name, ret_hint = _workflow_ref(workflow)
     inst = _instance()
-    if inst.outbound is not None:
+    if _intercepting and inst.outbound is not None:
         return await inst.outbound.start_child_workflow(StartChildWorkflowInput(
             workflow=name, args=(*positional, *args), headers=dict(header or {}),
             ret_type=ret_hint, id=id, task_queue=task_queue,
@@ -596,18 +597,25 @@ async def _start_child(inst: WorkflowInstance, name: str, ret_hint: Any, args: S
     return ChildWorkflowHandle(wid, run_id, result)
 
 
+_intercepting = False
+"""Whether any run in this process has interceptors (set once the first chain is made): a
+module global is the cheapest test on the path of every activity a workflow starts."""
+
+
 class _WorkflowCalls(WorkflowOutboundInterceptor):
     """The innermost outbound link of a run's interceptors: the calls themselves."""
 
     def __init__(self) -> None:
-        pass
+        global _intercepting
+        _intercepting = True
 
     def start_activity(self, input: StartActivityInput) -> asyncio.Future[Any]:
-        return _schedule_activity(
-            _instance(), input.activity, input.ret_type, input.args, input.task_queue,
-            input.start_to_close_timeout, input.schedule_to_close_timeout,
-            input.schedule_to_start_timeout, input.heartbeat_timeout, input.retry_policy,
-            input.rate_limit_key, input.cancellation_type, input.headers)
+        inst = _instance()
+        return inst.schedule_activity(_activity_command(
+            inst, input.activity, input.args, input.task_queue, input.start_to_close_timeout,
+            input.schedule_to_close_timeout, input.schedule_to_start_timeout,
+            input.heartbeat_timeout, input.retry_policy, input.rate_limit_key, input.headers),
+            input.ret_type, input.cancellation_type)
 
     async def start_child_workflow(self, input: StartChildWorkflowInput
                                    ) -> ChildWorkflowHandle[Any]:

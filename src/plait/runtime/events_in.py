@@ -96,12 +96,14 @@ class Events:
         self.info = WorkflowInfo(self.who, attrs, self.history_size)
         self.info.start_time = self._now
         args = decode_args(attrs.input, self.defn.arg_hints)
-        if self.interceptors is not None:
-            self._context.run(intercept, self, self.interceptors)  # type: ignore[arg-type]
+        interceptors = self.interceptors
+        if interceptors is not None:
+            self._context.run(intercept, self, interceptors)  # type: ignore[arg-type]
         self._object = self._context.run(self.defn.cls)
         for name, fn in self.defn.signals.items():
             self._signal_handlers[name] = fn.__get__(self._object)
-        if self.inbound is not None:
+        if interceptors is not None:
+            assert self.inbound is not None
             coro = self.inbound.execute_workflow(ExecuteWorkflowInput(
                 type=self.defn.cls, run_fn=self.defn.run_fn.__get__(self._object),
                 args=args, headers=dict(attrs.header or {})))
