@@ -32,11 +32,12 @@ def in_sandbox() -> bool:
 
 
 def is_replaying() -> bool:
-    """True while the current workflow is replaying history (its commands are not new)."""
+    """True while the current workflow is replaying history (its commands are not new), and
+    in a copy rebuilt to answer a query (its commands are dropped)."""
     from plait.runtime.instance import WorkflowInstance
 
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         return False
-    return isinstance(loop, WorkflowInstance) and loop.replaying
+    return isinstance(loop, WorkflowInstance) and (loop.replaying or loop.quiet)

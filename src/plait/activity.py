@@ -112,4 +112,26 @@ def is_cancelled() -> bool:
     return _context().cancelled
 
 
+class _AttemptContext(logging.Filter):
+    """Puts the running attempt on every record of ``activity.logger``: ``activity_id``,
+    ``activity_type``, ``attempt``, ``workflow_id``, ``run_id``, ``workflow_type``,
+    ``task_queue`` and ``namespace`` as record attributes (outside an activity, none)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ctx = _current.get(None)
+        if ctx is not None:
+            i = ctx.info
+            record.activity_id = i.activity_id
+            record.activity_type = i.activity_type
+            record.attempt = i.attempt
+            record.workflow_id = i.workflow_id
+            record.run_id = i.run_id
+            record.workflow_type = i.workflow_type
+            record.task_queue = i.task_queue
+            record.namespace = i.namespace
+        return True
+
+
 logger = logging.getLogger("plait.activity.user")
+"""The activities' logger; its records carry the attempt (see :class:`_AttemptContext`)."""
+logger.addFilter(_AttemptContext())

@@ -10,7 +10,6 @@ import asyncio
 import datetime as dt
 import enum
 import json
-import logging
 import os
 import sys
 from typing import Annotated, Any
@@ -28,6 +27,8 @@ from plait._cli.runner import Output, fail, with_client
 from plait._cli.schedules import schedule_app
 from plait._cli.task_queues import task_queue_app
 from plait.client import Client, WorkflowExecution, WorkflowExecutionDescription, WorkflowHandle
+from plait.server.logs import LogFormat
+from plait.server.logs import configure as configure_logging
 
 __all__ = ["app", "main"]
 
@@ -92,6 +93,10 @@ def server(
     port: Annotated[int, typer.Option(help="Port to listen on (0: a free one).")] = 7233,
     log_level: Annotated[LogLevel, typer.Option(case_sensitive=False,
                                                 help="What the server logs.")] = LogLevel.info,
+    log_format: Annotated[LogFormat, typer.Option(
+        case_sensitive=False, help="text, or json: one JSON object a line (time, level, "
+                                   "logger, message and the record's context).")
+    ] = LogFormat.text,
     time_skipping: Annotated[bool, typer.Option(
         "--time-skipping", hidden=True,
         help="Tests only, on a fresh database: durable time jumps to the next timer while a "
@@ -111,8 +116,7 @@ def server(
     from plait.server.main import StartupError, serve
     from plait.store import StoreUnavailable
 
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(log_level, log_format, sys.stderr)
     try:
         _run(serve(db, host, port, time_skipping=time_skipping, auth=auth, insecure=insecure,
                    public_metrics=public_metrics))

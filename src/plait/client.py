@@ -31,6 +31,14 @@ from plait._schedules import (
 )
 from plait._typing import R, SelfT, Ts
 from plait.history import History
+from plait.interceptor import (
+    ClientInterceptor,
+    ClientOutboundInterceptor,
+    QueryWorkflowInput,
+    SignalWorkflowInput,
+    StartWorkflowInput,
+    StartWorkflowUpdateInput,
+)
 from plait.protocol import common
 from plait.protocol.common import Memo, SearchAttributes
 from plait.protocol.enums import IdConflictPolicy, IdReusePolicy, UpdateStatus, WorkflowStatus
@@ -252,15 +260,24 @@ class Client:
     ``MockTransport`` in a unit test)."""
 
     def __init__(self, transport: Transport, namespace: str = "default", *,
-                 retry_for: float = 60.0) -> None:
+                 retry_for: float = 60.0,
+                 interceptors: Sequence[ClientInterceptor] = ()) -> None:
+        """``interceptors``: wrap this client's start, signal, query and update calls
+        (:mod:`plait.interceptor`; the first in the list is the outermost)."""
         self.api = Api(transport, namespace, retry_for=retry_for)
         self.namespace = namespace
+        self.interceptors = list(interceptors)
+        outbound: ClientOutboundInterceptor = _ClientCalls(self)
+        for interceptor in reversed(self.interceptors):
+            outbound = interceptor.intercept_client(outbound)
+        self._outbound = outbound
 
     @staticmethod
     async def connect(address: str | None = None, *, namespace: str = "default",
                       api_key: str | None = None,
                       retry_timeout: timedelta = timedelta(seconds=60),
-                      data_converter: object = None) -> Client:
+                      data_converter: object = None,
+                      interceptors: Sequence[ClientInterceptor] = ()) -> Client:
         """Address defaults to ``PLAIT_ADDRESS``, else ``http://127.0.0.1:7233``; without a
         scheme (``localhost:7233``) it means ``http://``. An address that cannot be one raises
         ``PlaitError`` here, not at the first call.
@@ -272,6 +289,8 @@ class Client:
         Calls that are safe to repeat ride out a server restart or an unreachable server for
         up to ``retry_timeout``, then raise. ``data_converter`` is Temporal's: accepted when it
         means plait's JSON converter (``plait.converter``), else ``ValueError`` says why.
+        ``interceptors`` wrap the client's calls (:mod:`plait.interceptor`); a worker built
+        on this client also uses those that are worker interceptors too.
         The client need not be closed: an unclosed one is closed with its event loop.
         """
         if data_converter is not None:
@@ -281,7 +300,7 @@ class Client:
         address = address or os.environ.get("PLAIT_ADDRESS") or DEFAULT_ADDRESS
         api_key = api_key or os.environ.get("PLAIT_API_KEY") or None
         return Client(HttpTransport(address, api_key), namespace,
-                      retry_for=retry_timeout.total_seconds())
+                      retry_for=retry_timeout.total_seconds(), interceptors=interceptors)
 
     @property
     def address(self) -> str:
@@ -348,26 +367,41 @@ class Client:
         holds the start request up to that many seconds for the result, saving a request.
         ``args=[...]`` is Temporal's spelling of several arguments."""
         name, ret_hint = _workflow_name(workflow)
-        reuse, conflict = _id_policies(str(id_reuse_policy), str(id_conflict_policy))
-        body = StartWorkflowRequest(
-            workflow_id=id, workflow_type=name, task_queue=task_queue,
-            input=encode_args((*positional, *args)), id_reuse_policy=reuse,
-            id_conflict_policy=conflict,
+        return await self._outbound.start_workflow(StartWorkflowInput(
+            workflow=name, args=(*positional, *args), id=id, task_queue=task_queue,
+            headers=dict(header or {}), ret_type=ret_hint,
+            id_reuse_policy=str(id_reuse_policy), id_conflict_policy=str(id_conflict_policy),
             search_attributes=dict(search_attributes) if search_attributes is not None
             else None,
             memo=dict(memo) if memo is not None else None,
-            execution_timeout=_seconds(execution_timeout), task_timeout=_seconds(task_timeout),
-            header=dict(header or {}), request_id=request_id or str(uuid.uuid4()),
-            retry_policy=wire_retry_policy(retry_policy),
-            start_signal=SignalRequest(signal_name=_handler_name(start_signal),
-                                       input=encode_args(start_signal_args))
-            if start_signal is not None else None,
-            wait_result=wait_result or None, start_delay=_seconds(start_delay) or None)
+            execution_timeout=execution_timeout, task_timeout=task_timeout,
+            retry_policy=retry_policy,
+            start_signal=_handler_name(start_signal) if start_signal is not None else None,
+            start_signal_args=start_signal_args, request_id=request_id,
+            start_delay=start_delay, wait_result=wait_result))
+
+    async def _start_call(self, input: StartWorkflowInput) -> WorkflowHandle[Any]:
+        """The start itself, once the interceptors have seen it."""
+        reuse, conflict = _id_policies(input.id_reuse_policy, input.id_conflict_policy)
+        body = StartWorkflowRequest(
+            workflow_id=input.id, workflow_type=input.workflow, task_queue=input.task_queue,
+            input=encode_args(input.args), id_reuse_policy=reuse,
+            id_conflict_policy=conflict, search_attributes=input.search_attributes,
+            memo=input.memo, execution_timeout=_seconds(input.execution_timeout),
+            task_timeout=_seconds(input.task_timeout), header=input.headers,
+            request_id=input.request_id or str(uuid.uuid4()),
+            retry_policy=wire_retry_policy(input.retry_policy),
+            start_signal=SignalRequest(signal_name=input.start_signal,
+                                       input=encode_args(input.start_signal_args))
+            if input.start_signal is not None else None,
+            wait_result=input.wait_result or None,
+            start_delay=_seconds(input.start_delay) or None)
         try:
             resp = await self.api.start_workflow(body)
         except errors.WorkflowAlreadyStartedError as e:
-            raise errors.WorkflowAlreadyStartedError(e.message, workflow_id=id) from None
-        handle: WorkflowHandle[Any] = WorkflowHandle(self, id, resp.run_id, ret_hint=ret_hint,
+            raise errors.WorkflowAlreadyStartedError(e.message, workflow_id=input.id) from None
+        handle: WorkflowHandle[Any] = WorkflowHandle(self, input.id, resp.run_id,
+                                                     ret_hint=input.ret_type,
                                                      first_run_id=resp.run_id)
         handle._outcome_at_start = resp.outcome
         return handle
@@ -715,9 +749,9 @@ class WorkflowHandle(Generic[R]):
         """Deliver a signal; it is durable once this returns, and handled in order.
         (``args=[...]``, here and on queries and updates: Temporal's spelling of several
         arguments, after any positional ones.)"""
-        await self.client.api.signal_workflow(self.id, SignalRequest(
-            signal_name=_handler_name(signal), input=encode_args((*positional, *args)),
-            run_id=self.run_id, request_id=request_id or str(uuid.uuid4())))
+        await self.client._outbound.signal_workflow(SignalWorkflowInput(
+            workflow_id=self.id, run_id=self.run_id, signal=_handler_name(signal),
+            args=(*positional, *args), headers={}, request_id=request_id))
 
     async def query(self, query: Callable[..., Any] | str, *positional: Any,
                     timeout: timedelta = timedelta(seconds=10), args: Sequence[Any] = (),
@@ -725,22 +759,20 @@ class WorkflowHandle(Generic[R]):
         """Read the workflow's state through its query handler (answered by a worker, from
         its cache or by replay); nothing is written to the history. The result is decoded
         as ``result_type``, by default the handler's return type."""
-        resp = await self.client.api.query_workflow(self.id, QueryRequest(
-            query_name=_handler_name(query), input=encode_args((*positional, *args)),
-            run_id=self.run_id, timeout=timeout.total_seconds()))
-        return decode(resp.result, _result_hint(query, result_type))
+        return await self.client._outbound.query_workflow(QueryWorkflowInput(
+            workflow_id=self.id, run_id=self.run_id, query=_handler_name(query),
+            args=(*positional, *args), headers={}, ret_type=_result_hint(query, result_type),
+            timeout=timeout))
 
     async def execute_update(self, update: Callable[..., Any] | str, *positional: Any,
                              id: str | None = None, args: Sequence[Any] = (),
                              result_type: Any = None) -> Any:
         """Send an update and wait for its handler's result; ``UpdateFailedError`` if the
         validator rejected it or the handler raised. The id makes it idempotent."""
-        uid = id or str(uuid.uuid4())
-        resp = await self.client.api.update_workflow(self.id, UpdateRequest(
-            update_id=uid, update_name=_handler_name(update),
-            input=encode_args((*positional, *args)), run_id=self.run_id, wait=30))
-        return await self._update_outcome(resp, uid, _result_hint(update, result_type),
-                                          resp.run_id)
+        handle = await self.start_update(update, *positional, id=id, args=args,
+                                         result_type=result_type,
+                                         wait_for_stage=WorkflowUpdateStage.COMPLETED)
+        return await handle.result()
 
     async def get_update_result(self, update_id: str, *, result_type: Any = Any) -> Any:
         """The outcome of an earlier update (waits while it is still running)."""
@@ -755,14 +787,21 @@ class WorkflowHandle(Generic[R]):
         the history; a rejection raises ``UpdateFailedError`` here) or ``"completed"``.
         ``await handle.result()`` waits for the handler's result."""
         stage = WorkflowUpdateStage(wait_for_stage)
-        uid = id or str(uuid.uuid4())
+        return await self.client._outbound.start_workflow_update(StartWorkflowUpdateInput(
+            workflow_id=self.id, run_id=self.run_id, update=_handler_name(update),
+            update_id=id or str(uuid.uuid4()), args=(*positional, *args), headers={},
+            ret_type=_result_hint(update, result_type), wait_for_stage=stage.value))
+
+    async def _start_update_call(self, input: StartWorkflowUpdateInput) -> WorkflowUpdateHandle:
+        """The update itself, once the interceptors have seen it."""
+        stage = WorkflowUpdateStage(input.wait_for_stage)
+        uid = input.update_id
         resp = await self.client.api.update_workflow(self.id, UpdateRequest(
-            update_id=uid, update_name=_handler_name(update),
-            input=encode_args((*positional, *args)), run_id=self.run_id,
+            update_id=uid, update_name=input.update, input=encode_args(input.args),
+            run_id=input.run_id, header=input.headers or None,
             wait=0 if stage is WorkflowUpdateStage.ADMITTED else 30,
             wait_for_stage="accepted" if stage is WorkflowUpdateStage.ACCEPTED else None))
-        handle = WorkflowUpdateHandle(self, uid, resp.run_id or self.run_id,
-                                      _result_hint(update, result_type))
+        handle = WorkflowUpdateHandle(self, uid, resp.run_id or input.run_id, input.ret_type)
         if stage is WorkflowUpdateStage.ADMITTED:
             return handle
         if stage is WorkflowUpdateStage.ACCEPTED:
@@ -801,3 +840,28 @@ class WorkflowHandle(Generic[R]):
         await self.client.api.terminate_workflow(self.id, TerminateRequest(
             reason=reason, run_id=self.run_id, request_id=str(uuid.uuid4())))
 
+
+class _ClientCalls(ClientOutboundInterceptor):
+    """The innermost link of the client's interceptor chain: the calls themselves."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any]:
+        return await self.client._start_call(input)
+
+    async def signal_workflow(self, input: SignalWorkflowInput) -> None:
+        await self.client.api.signal_workflow(input.workflow_id, SignalRequest(
+            signal_name=input.signal, input=encode_args(input.args), run_id=input.run_id,
+            request_id=input.request_id or str(uuid.uuid4()), header=input.headers or None))
+
+    async def query_workflow(self, input: QueryWorkflowInput) -> Any:
+        resp = await self.client.api.query_workflow(input.workflow_id, QueryRequest(
+            query_name=input.query, input=encode_args(input.args), run_id=input.run_id,
+            timeout=input.timeout.total_seconds()))
+        return decode(resp.result, input.ret_type)
+
+    async def start_workflow_update(self, input: StartWorkflowUpdateInput
+                                    ) -> WorkflowUpdateHandle:
+        handle = self.client.get_workflow_handle(input.workflow_id, run_id=input.run_id)
+        return await handle._start_update_call(input)

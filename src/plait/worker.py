@@ -27,13 +27,17 @@ from plait._backoff import Backoff
 from plait._worker.activities import ActivityRunner
 from plait._worker.completions import Completions
 from plait._worker.lease import Lease, LeaseStamp
+from plait._worker.metrics import WorkerMetrics
 from plait._worker.slots import Slots
 from plait._worker.workflows import WorkflowTasks
 from plait.client import Client
+from plait.interceptor import WorkerInterceptor, WorkflowInterceptorClassInput
 from plait.protocol.sessions import OpenSessionRequest
 from plait.protocol.tasks import ActivityTask, QueryTask, WorkflowTask
 from plait.runtime.definitions import activity_defn_of, workflow_defn_of
+from plait.runtime.intercepting import WorkflowInterceptors
 from plait.runtime.wire import UnreadableTask
+from plait.workflow import _WorkflowCalls
 
 __all__ = ["UnsandboxedWorkflowRunner", "Worker"]
 
@@ -88,11 +92,18 @@ class Worker:
         activity_executor: Executor | None = None,
         workflow_runner: UnsandboxedWorkflowRunner | None = None,
         debug_mode: bool = False,
+        metrics_port: int | None = None,
+        metrics_host: str = "0.0.0.0",
+        interceptors: Sequence[WorkerInterceptor] = (),
     ) -> None:
         """``activity_executor`` runs sync activities (a thread pool; by default the worker's
         own, of ``max_concurrent_activities`` threads; one passed in is not shut down by the
         worker). ``workflow_runner`` and ``debug_mode`` are Temporal's: plait has no sandbox
-        and no deadlock detector to turn off, so they change nothing."""
+        and no deadlock detector to turn off, so they change nothing. ``metrics_port``: serve
+        this worker's Prometheus series on ``metrics_host:metrics_port`` while it runs (0: a
+        free port, then read :attr:`metrics_port`); None counts nothing. ``interceptors`` wrap
+        each activity attempt and each workflow run (:mod:`plait.interceptor`), after those of
+        the client's interceptors that are worker interceptors too (the first outermost)."""
         if not workflows and not activities:
             raise ValueError("a worker needs at least one workflow or activity")
         _check_compat_options(activity_executor, workflow_runner)
@@ -107,24 +118,39 @@ class Worker:
         self.workflow_slots = Slots(max_concurrent_workflow_tasks)
         self.activity_slots = Slots(max_concurrent_activities)
         self.query_slots = Slots(16)
+        self._metrics_at = (metrics_host, metrics_port)
+        self.metrics: WorkerMetrics | None = None
+        """This worker's series (``metrics.registry``), when it serves them."""
+        if metrics_port is not None:
+            self.metrics = WorkerMetrics(
+                {"workflow": self.workflow_slots, "activity": self.activity_slots,
+                 "query": self.query_slots}, lambda: len(self.workflow_tasks.cache))
         self.held: set[str] = set()
         """Tokens of the tasks running here: each lease heartbeat names them."""
         self.api = client.api
         self.completions = Completions(self.api)
         self.lease = Lease(self.api, self.held)
         """The session and what this worker may believe of its lease (``_worker.lease``)."""
+        chain: list[WorkerInterceptor] = [i for i in client.interceptors
+                                          if isinstance(i, WorkerInterceptor)]
+        chain += [i for i in interceptors if i not in chain]
+        classes = [cls for i in chain if (cls := i.workflow_interceptor_class(
+            WorkflowInterceptorClassInput(task_queue, self.workflow_names))) is not None]
         self.workflow_tasks = WorkflowTasks(
             wf_defns, max_cached_workflows, api=self.api, completions=self.completions,
             held=self.held, task_queue=task_queue, identity=self.identity,
             own_activities=self.activity_names, activity_slots=self.activity_slots,
-            eager=lambda: self.eager, start_activity=self.spawn_activity, lease=self.lease)
+            eager=lambda: self.eager, start_activity=self.spawn_activity, lease=self.lease,
+            metrics=self.metrics,
+            interceptors=WorkflowInterceptors(classes, _WorkflowCalls) if classes else None)
         self._acts = ActivityRunner(
             act_defns, max_concurrent_activities, api=self.api, completions=self.completions,
             held=self.held, task_queue=task_queue, workflow_tasks=self.workflow_tasks,
             workflow_slots=self.workflow_slots,
             eager_workflows=lambda: self.eager and bool(self.workflow_names),
             start_workflow_task=lambda task: self.spawn_workflow_task(task, slot_held=True),
-            lease=self.lease, executor=activity_executor)
+            lease=self.lease, executor=activity_executor, metrics=self.metrics,
+            interceptors=chain)
         self._graceful = graceful_shutdown_timeout.total_seconds()
         self._pollers = pollers
         self._background: list[asyncio.Task[None]] = []
@@ -138,6 +164,11 @@ class Worker:
         """Why the worker stopped on its own (a poll the server refuses for good)."""
 
     @property
+    def metrics_port(self) -> int | None:
+        """The port this worker's metrics are served on, once it runs (None: not served)."""
+        return self.metrics.port if self.metrics is not None else None
+
+    @property
     def session_id(self) -> str | None:
         return self.lease.session_id
 
@@ -149,8 +180,16 @@ class Worker:
     # -- lifecycle ----------------------------------------------------------------------------
     async def run(self) -> None:
         """Run until cancelled or :meth:`shutdown`; raises ``PlaitError`` when the server
-        refuses this worker's polls for good (an unknown namespace or route, a bad key)."""
-        await self._open_session()
+        refuses this worker's polls for good (an unknown namespace or route, a bad key), and
+        ``OSError`` when its ``metrics_port`` cannot be listened on."""
+        host, port = self._metrics_at
+        if self.metrics is not None and port is not None:
+            self.metrics.serve(host, port)
+        try:
+            await self._open_session()
+        except BaseException:
+            await self._stop_metrics()
+            raise
         kinds = []
         if self.workflow_tasks.workflows:
             kinds += ["workflow", "query"]
@@ -213,7 +252,13 @@ class Worker:
             with contextlib.suppress(errors.PlaitError):
                 await self.api.close_session(session)
         self._acts.close()
+        await self._stop_metrics()
         self._done.set()
+
+    async def _stop_metrics(self) -> None:
+        # In a thread: the endpoint's server notices a shutdown only every half second.
+        if self.metrics is not None:
+            await asyncio.to_thread(self.metrics.stop)
 
     # -- session ------------------------------------------------------------------------------
     async def _open_session(self) -> None:
@@ -276,8 +321,11 @@ class Worker:
             n = await slots.reserve_some(max(1, min(POLL_BATCH, slots.free // 2)))
             stamp = self.lease.stamp()  # of the tasks this poll brings
             try:
-                tasks = await self.api.poll(self.task_queue, session_id=stamp[0],
-                                            kind=kind, max_tasks=n, wait=POLL_WAIT)
+                try:
+                    tasks = await self.api.poll(self.task_queue, session_id=stamp[0],
+                                                kind=kind, max_tasks=n, wait=POLL_WAIT)
+                finally:
+                    slots.polled(n)
                 backoff.reset()
                 reopening.reset()
             except errors.RPCError as e:

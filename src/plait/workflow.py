@@ -24,6 +24,11 @@ import msgspec
 
 from plait import _unsafe
 from plait._typing import R, SelfT, Ts
+from plait.interceptor import (
+    StartActivityInput,
+    StartChildWorkflowInput,
+    WorkflowOutboundInterceptor,
+)
 from plait.protocol import commands as c
 from plait.protocol import common
 from plait.protocol.common import Header, Memo, SearchAttributes
@@ -262,18 +267,34 @@ def time() -> float:
     return _instance().time()
 
 
-class _ReplayFilter(logging.Filter):
+class _RunContext(logging.Filter):
+    """Silences ``workflow.logger`` while the workflow replays (a line is logged once, when
+    the code first runs it, not again on every worker that rebuilds the run), and puts the run
+    on every record it lets through: ``workflow_id``, ``run_id``, ``workflow_type`` and
+    ``task_queue`` as record attributes, for formatters and log pipelines."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return True
-        return not (isinstance(loop, WorkflowInstance) and loop.replaying)
+        if not isinstance(loop, WorkflowInstance):
+            return True
+        if loop.replaying or loop.quiet:
+            return False
+        who = loop.who
+        record.workflow_id = who.workflow_id
+        record.run_id = who.run_id
+        record.workflow_type = who.workflow_type
+        record.task_queue = who.task_queue
+        record.namespace = who.namespace
+        return True
 
 
 logger = logging.getLogger("plait.workflow.user")
-"""A logger that stays silent while a workflow replays."""
-logger.addFilter(_ReplayFilter())
+"""A logger that stays silent while a workflow replays; its records carry the run
+(``workflow_id``, ``run_id``, ``workflow_type``, ``task_queue``, ``namespace``)."""
+logger.addFilter(_RunContext())
 
 
 # -- activities ----------------------------------------------------------------------------------
@@ -350,12 +371,38 @@ def start_activity(  # type: ignore[misc]
     else:
         d = activity_defn_of(activity)
         name, ret_hint = d.name, d.ret_hint
+    if cancellation_type not in ("try_cancel", "wait_cancellation_completed", "abandon"):
+        raise ValueError(f"unknown cancellation_type {cancellation_type!r}")
     inst = _instance()
-    command = c.ScheduleActivityCommand(
+    if _intercepting and inst.outbound is not None:
+        return inst.outbound.start_activity(StartActivityInput(
+            activity=name, args=(*positional, *args), headers=dict(header or {}),
+            ret_type=ret_hint, task_queue=task_queue,
+            start_to_close_timeout=start_to_close_timeout,
+            schedule_to_close_timeout=schedule_to_close_timeout,
+            schedule_to_start_timeout=schedule_to_start_timeout,
+            heartbeat_timeout=heartbeat_timeout, retry_policy=retry_policy,
+            rate_limit_key=rate_limit_key, cancellation_type=str(cancellation_type)))
+    # Scheduled from this frame, not from a helper's: the replay check walks the stack up to
+    # the workflow's line for each command, and a frame more costs that walk a step more.
+    return inst.schedule_activity(_activity_command(
+        inst, name, (*positional, *args), task_queue, start_to_close_timeout,
+        schedule_to_close_timeout, schedule_to_start_timeout, heartbeat_timeout,
+        retry_policy, rate_limit_key, header), ret_hint, str(cancellation_type))
+
+
+def _activity_command(inst: WorkflowInstance, name: str, args: Sequence[Any],
+                      task_queue: str | None, start_to_close_timeout: timedelta | None,
+                      schedule_to_close_timeout: timedelta | None,
+                      schedule_to_start_timeout: timedelta | None,
+                      heartbeat_timeout: timedelta | None, retry_policy: RetryPolicy | None,
+                      rate_limit_key: str | None, header: Header | None
+                      ) -> c.ScheduleActivityCommand:
+    return c.ScheduleActivityCommand(
         activity_id="",  # the instance numbers it
         activity_type=name,
         task_queue=task_queue or inst.info.task_queue,
-        input=encode_args((*positional, *args)),
+        input=encode_args(args),
         start_to_close_timeout=_seconds(start_to_close_timeout),
         schedule_to_close_timeout=_seconds(schedule_to_close_timeout),
         schedule_to_start_timeout=_seconds(schedule_to_start_timeout),
@@ -364,9 +411,6 @@ def start_activity(  # type: ignore[misc]
         rate_limit_key=rate_limit_key,
         header=header or {},
     )
-    if cancellation_type not in ("try_cancel", "wait_cancellation_completed", "abandon"):
-        raise ValueError(f"unknown cancellation_type {cancellation_type!r}")
-    return inst.schedule_activity(command, ret_hint, str(cancellation_type))
 
 
 @overload
@@ -523,15 +567,63 @@ async def start_child_workflow(  # type: ignore[misc]  # (see start_activity)
     """Start a child workflow and return once it has started (the id defaults to
     ``<parent id>-child-<n>``); raises ``WorkflowAlreadyStartedError`` if the id is taken."""
     name, ret_hint = _workflow_ref(workflow)
-    started, result, wid = _instance().start_child(c.StartChildWorkflowCommand(
+    inst = _instance()
+    if _intercepting and inst.outbound is not None:
+        return await inst.outbound.start_child_workflow(StartChildWorkflowInput(
+            workflow=name, args=(*positional, *args), headers=dict(header or {}),
+            ret_type=ret_hint, id=id, task_queue=task_queue,
+            parent_close_policy=str(parent_close_policy), execution_timeout=execution_timeout,
+            task_timeout=task_timeout, id_reuse_policy=str(id_reuse_policy), memo=memo,
+            search_attributes=search_attributes))
+    return await _start_child(inst, name, ret_hint, (*positional, *args), id, task_queue,
+                              str(parent_close_policy), execution_timeout, task_timeout,
+                              str(id_reuse_policy), memo, search_attributes, header)
+
+
+async def _start_child(inst: WorkflowInstance, name: str, ret_hint: Any, args: Sequence[Any],
+                       id: str | None, task_queue: str | None, parent_close_policy: str,
+                       execution_timeout: timedelta | None, task_timeout: timedelta | None,
+                       id_reuse_policy: str, memo: Memo | None,
+                       search_attributes: SearchAttributes | None, header: Header | None
+                       ) -> ChildWorkflowHandle[Any]:
+    started, result, wid = inst.start_child(c.StartChildWorkflowCommand(
         seq="", workflow_type=name, workflow_id=id or "", task_queue=task_queue,
-        input=encode_args((*positional, *args)),
-        parent_close_policy=_ParentClosePolicy(str(parent_close_policy)),
+        input=encode_args(args),
+        parent_close_policy=_ParentClosePolicy(parent_close_policy),
         execution_timeout=_seconds(execution_timeout), task_timeout=_seconds(task_timeout),
-        id_reuse_policy=IdReusePolicy(str(id_reuse_policy)), memo=memo,
+        id_reuse_policy=IdReusePolicy(id_reuse_policy), memo=memo,
         search_attributes=search_attributes, header=header or {}), ret_hint)
     run_id = await started
     return ChildWorkflowHandle(wid, run_id, result)
+
+
+_intercepting = False
+"""Whether any run in this process has interceptors (set once the first chain is made): a
+module global is the cheapest test on the path of every activity a workflow starts."""
+
+
+class _WorkflowCalls(WorkflowOutboundInterceptor):
+    """The innermost outbound link of a run's interceptors: the calls themselves."""
+
+    def __init__(self) -> None:
+        global _intercepting
+        _intercepting = True
+
+    def start_activity(self, input: StartActivityInput) -> asyncio.Future[Any]:
+        inst = _instance()
+        return inst.schedule_activity(_activity_command(
+            inst, input.activity, input.args, input.task_queue, input.start_to_close_timeout,
+            input.schedule_to_close_timeout, input.schedule_to_start_timeout,
+            input.heartbeat_timeout, input.retry_policy, input.rate_limit_key, input.headers),
+            input.ret_type, input.cancellation_type)
+
+    async def start_child_workflow(self, input: StartChildWorkflowInput
+                                   ) -> ChildWorkflowHandle[Any]:
+        return await _start_child(
+            _instance(), input.workflow, input.ret_type, input.args, input.id,
+            input.task_queue, input.parent_close_policy, input.execution_timeout,
+            input.task_timeout, input.id_reuse_policy, input.memo, input.search_attributes,
+            input.headers)
 
 
 @overload

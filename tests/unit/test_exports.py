@@ -12,6 +12,7 @@ from plait import (
     converter,
     errors,
     history,
+    interceptor,
     retry,
     testing,
     worker,
@@ -57,13 +58,21 @@ def test_module_exports() -> None:
         "WorkflowExecutionStatus", "WorkflowFailureError", "WorkflowUpdateFailedError",
         "WorkflowUpdateHandle", "WorkflowUpdateStage"}
     assert history.__all__ == ["History", "HistoryEvent"]
+    assert set(interceptor.__all__) == {
+        "Interceptor", "ClientInterceptor", "WorkerInterceptor",
+        "ClientOutboundInterceptor", "StartWorkflowInput", "SignalWorkflowInput",
+        "QueryWorkflowInput", "StartWorkflowUpdateInput",
+        "ActivityInboundInterceptor", "ExecuteActivityInput",
+        "WorkflowInboundInterceptor", "WorkflowOutboundInterceptor",
+        "WorkflowInterceptorClassInput", "ExecuteWorkflowInput", "HandleSignalInput",
+        "HandleQueryInput", "StartActivityInput", "StartChildWorkflowInput"}
     assert retry.__all__ == ["RetryPolicy"]
     assert pydantic.__all__ == ["pydantic_data_converter"]
     assert common.__all__ == ["RetryPolicy", "WorkflowIDConflictPolicy", "WorkflowIDReusePolicy"]
     assert converter.__all__ == ["DataConverter", "DefaultPayloadConverter",
                                  "check_data_converter"]
     for module in (errors, workflow, activity, testing, worker, client, common, converter,
-                   history, retry, pydantic):
+                   history, retry, pydantic, interceptor):
         for name in module.__all__:
             assert hasattr(module, name), f"{module.__name__}.{name}"
 

@@ -27,8 +27,9 @@ import asyncio
 import contextvars
 import functools
 import logging
+import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
@@ -36,8 +37,10 @@ from plait import activity, errors
 from plait._api import Api
 from plait._worker.completions import Completions, Unread
 from plait._worker.lease import Lease, LeaseStamp
+from plait._worker.metrics import WorkerMetrics
 from plait._worker.slots import Slots
 from plait._worker.workflows import WorkflowTasks
+from plait.interceptor import ActivityInboundInterceptor, ExecuteActivityInput, WorkerInterceptor
 from plait.protocol.completions import (
     CompleteActivityTaskItem,
     CompleteActivityTaskResponse,
@@ -65,13 +68,17 @@ class ActivityRunner:
                  workflow_tasks: WorkflowTasks, workflow_slots: Slots,
                  eager_workflows: Callable[[], bool],
                  start_workflow_task: Callable[[WorkflowTask], None], lease: Lease,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None,
+                 metrics: WorkerMetrics | None = None,
+                 interceptors: Sequence[WorkerInterceptor] = ()) -> None:
         """``held``: the tokens of running tasks (the lease heartbeat names them);
         ``lease``: whether an attempt may start without asking (``_worker.lease``);
         ``workflow_tasks``: runs the workflow step a result unblocks, to send them together;
         ``eager_workflows``: whether to ask for the next workflow task with a result, in a
         slot of ``workflow_slots``, then started by ``start_workflow_task``; ``executor``:
-        the caller's pool for sync activities (not shut down here), else one of our own."""
+        the caller's pool for sync activities (not shut down here), else one of our own;
+        ``metrics``: where to count attempts (None: nothing is counted); ``interceptors``:
+        what wraps each attempt (:meth:`WorkerInterceptor.intercept_activity`)."""
         self.activities = activities
         self.api = api
         self.completions = completions
@@ -82,6 +89,14 @@ class ActivityRunner:
         self.eager_workflows = eager_workflows
         self.start_workflow_task = start_workflow_task
         self.lease = lease
+        self.metrics = metrics
+        self.intercepted: ActivityInboundInterceptor | None = None
+        """The chain each attempt runs through; None (the direct call) without any."""
+        if interceptors:
+            chain: ActivityInboundInterceptor = _ActivityCall(self)
+            for interceptor in reversed(interceptors):
+                chain = interceptor.intercept_activity(chain)
+            self.intercepted = chain
         self._own_executor = executor is None
         self.executor: Executor = executor or ThreadPoolExecutor(
             max_workers=max_threads, thread_name_prefix="plait-activity")
@@ -90,6 +105,8 @@ class ActivityRunner:
         """Run one attempt; ``stamp``: see :data:`plait._worker.lease.LeaseStamp`."""
         token = task.token
         self.held.add(token)
+        metrics = self.metrics
+        arrived = time.monotonic() if metrics is not None else 0.0
         try:
             confirmed = await self._lease_confirmed(task, stamp)
             if confirmed is None:
@@ -98,6 +115,8 @@ class ActivityRunner:
             await self._attempt(task, confirmed)
         finally:
             self.held.discard(token)
+            if metrics is not None:
+                metrics.observe("activity", arrived)
 
     async def _lease_confirmed(self, task: ActivityTask,
                                stamp: LeaseStamp) -> LeaseStamp | None:
@@ -124,10 +143,14 @@ class ActivityRunner:
         confirmed = (session, sent)
         return confirmed if lease.live(confirmed) else None
 
-    @staticmethod
-    def _not_started(task: ActivityTask, why: str) -> None:
+    def _ended(self, task: ActivityTask, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.activity_ended(task.activity_type, outcome)
+
+    def _not_started(self, task: ActivityTask, why: str) -> None:
         # Not reported: the server offers the attempt again (it is no longer listed in this
         # worker's heartbeats), or has already given it to another worker.
+        self._ended(task, "not_started")
         log.warning("activity %s attempt %s of %s not started: %s (this worker was paused "
                     "or cut off from the server)", task.activity_type, task.attempt,
                     task.workflow_id, why)
@@ -135,6 +158,7 @@ class ActivityRunner:
     async def _attempt(self, task: ActivityTask, stamp: LeaseStamp) -> None:
         defn = self.activities.get(task.activity_type)
         if defn is None:
+            self._ended(task, "failed")
             await self._report_failure(task, errors.ApplicationError(
                 f"activity type {task.activity_type!r} is not registered on this worker "
                 f"(task queue {self.task_queue!r}; registered: "
@@ -156,7 +180,12 @@ class ActivityRunner:
             args = decode_args(task.input, defn.arg_hints)
             live = functools.partial(self.lease.live, stamp)
             try:
-                result = await self._call(defn, args, ctx, _time_limit(task), beat, live)
+                if self.intercepted is not None:
+                    ctx.run(_live.set, live)
+                    result = await self._intercepted(defn, args, task, ctx, _time_limit(task),
+                                                     beat)
+                else:
+                    result = await self._call(defn, args, ctx, _time_limit(task), beat, live)
             except BaseException:
                 if beat.too_large is None:
                     raise
@@ -168,6 +197,7 @@ class ActivityRunner:
             self._not_started(task, "its lease lapsed just before it was to start")
             return
         except activity.CompleteAsync:
+            self._ended(task, "async")
             await self._hand_over(task)
             return
         except asyncio.CancelledError:
@@ -179,26 +209,32 @@ class ActivityRunner:
             if beat.lost:
                 await self._stopped(task, beat)
             else:  # the activity raised it of its own accord: an ordinary failure
+                self._ended(task, "failed")
                 await self._report_failure(task, exc)
             return
         except TimeoutError:
+            self._ended(task, "timed_out")
             await self._report_failure(task, errors.TimeoutError(
                 "activity start_to_close timeout (stopped by the worker)",
                 timeout_type="start_to_close"))
             return
         except Exception as exc:
+            self._ended(task, "failed")
             await self._report_failure(task, exc)
             return
         finally:
             beat.stop()
+        self._ended(task, "completed")
         await self._report_success(task, result)
 
     async def _stopped(self, task: ActivityTask, beat: _Heartbeat) -> None:
         """The attempt stopped because its heartbeat learned it should: report the cancel
         the workflow asked for; after a lost lease, report nothing (it would be refused)."""
         if beat.cancel_requested:
+            self._ended(task, "canceled")
             await self._report_failure(task, errors.CancelledError("activity cancelled"))
             return
+        self._ended(task, "lost")
         log.info("activity %s attempt %s stopped: the server no longer expects its result",
                  task.activity_type, task.attempt)
 
@@ -213,6 +249,20 @@ class ActivityRunner:
         fut = loop.run_in_executor(self.executor,
                                    lambda: ctx.run(_started_sync, defn.fn, args, live))
         return await asyncio.wait_for(asyncio.shield(fut), limit)
+
+    async def _intercepted(self, defn: ActivityDefn, args: list[Any], task: ActivityTask,
+                           ctx: contextvars.Context, limit: float | None,
+                           beat: _Heartbeat) -> Any:
+        """The attempt through the interceptors, in the attempt's context on this loop (a
+        sync activity's function alone goes to the pool: :class:`_ActivityCall`)."""
+        assert self.intercepted is not None
+        job = asyncio.get_running_loop().create_task(
+            self.intercepted.execute_activity(ExecuteActivityInput(
+                fn=defn.fn, args=args, headers=dict(task.header or {}),
+                is_async=defn.is_async)), context=ctx)
+        if defn.is_async:
+            beat.on_lost = job.cancel
+        return await asyncio.wait_for(job, limit)
 
     async def _hand_over(self, task: ActivityTask) -> None:
         """The activity will be completed from outside: release it from this worker."""
@@ -261,6 +311,11 @@ class ActivityRunner:
 
     async def _report_failure(self, task: ActivityTask, exc: BaseException) -> None:
         traced = failure_of(exc)
+        # Info, not warning: a failed attempt is the retry policy's business, and the failure
+        # (with its traceback) is in the history; the line says which type, for log queries.
+        log.info("activity %s attempt %s of %s failed: %s: %s", task.activity_type,
+                 task.attempt, task.workflow_id, traced.type, traced.message,
+                 extra=_attempt_context(task, traced.type))
         traced.stack_trace = "".join(traceback.format_exception(exc))
         failure = wire_failure(traced)
         try:
@@ -281,6 +336,30 @@ class ActivityRunner:
     def close(self) -> None:
         if self._own_executor:
             self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+_live: contextvars.ContextVar[Callable[[], bool]] = contextvars.ContextVar("plait_live")
+"""In an intercepted attempt's context: whether its lease still holds (``Lease.live``)."""
+
+
+class _ActivityCall(ActivityInboundInterceptor):
+    """The innermost link of the activity interceptors: the activity function itself,
+    started only while the lease holds (as without interceptors)."""
+
+    def __init__(self, runner: ActivityRunner) -> None:
+        self.runner = runner
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        live = _live.get()
+        if input.is_async:
+            return await _started(input.fn, list(input.args), live)
+        ctx = contextvars.copy_context()  # the attempt's: activity.info() works in the thread
+        fut = asyncio.get_running_loop().run_in_executor(
+            self.runner.executor,
+            lambda: ctx.run(_started_sync, input.fn, list(input.args), live))
+        # Shielded: a timeout or cancel stops waiting, not the thread (it learns at its next
+        # heartbeat(), as without interceptors).
+        return await asyncio.shield(fut)
 
 
 async def _started(fn: Callable[..., Awaitable[Any]], args: list[Any],
@@ -311,6 +390,13 @@ def too_large(what: str, payload: Any, refusal: errors.RPCError, *,
     return errors.ApplicationError(
         f"the activity's {what}{named} is {size} bytes encoded, over the server's payload "
         f"limit: {refusal.message}", type="PayloadTooLarge", non_retryable=True)
+
+
+def _attempt_context(task: ActivityTask, exc_type: str | None) -> dict[str, object]:
+    """A worker log record's attributes about an attempt (as ``activity.logger`` sets)."""
+    return {"activity_id": task.activity_id, "activity_type": task.activity_type,
+            "attempt": task.attempt, "workflow_id": task.workflow_id, "run_id": task.run_id,
+            "workflow_type": task.workflow_type, "exc_type": exc_type}
 
 
 def _time_limit(task: ActivityTask) -> float | None:

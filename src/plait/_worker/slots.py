@@ -13,6 +13,8 @@ class Slots:
             raise ValueError("slot count must be at least 1")
         self.size = size
         self.used = 0
+        self.polling = 0
+        """Of ``used``, the slots reserved by polls still waiting for their tasks."""
         self._freed = asyncio.Event()
 
     @property
@@ -26,11 +28,23 @@ class Slots:
         return got
 
     async def reserve_some(self, n: int) -> int:
-        """Wait until a slot is free, then reserve up to ``n``."""
+        """Wait until a slot is free, then reserve up to ``n`` for a poll; the poller says
+        :meth:`polled` once the poll is answered (or failed)."""
         while self.free <= 0:
             self._freed.clear()
             await self._freed.wait()
-        return self.try_reserve(n)
+        got = self.try_reserve(n)
+        self.polling += got
+        return got
+
+    def polled(self, n: int) -> None:
+        """A poll that reserved ``n`` is over: its slots are its tasks' now, or released."""
+        self.polling -= n
+
+    @property
+    def running(self) -> int:
+        """Slots held by tasks (not by waiting polls)."""
+        return self.used - self.polling
 
     def release(self, n: int = 1) -> None:
         if n <= 0:

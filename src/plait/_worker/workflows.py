@@ -21,6 +21,7 @@ from plait import errors
 from plait._api import Api
 from plait._worker.completions import Completions, Unread
 from plait._worker.lease import Lease, LeaseStamp
+from plait._worker.metrics import WorkerMetrics
 from plait._worker.slots import Slots
 from plait.protocol.attributes import ActivityTaskCompletedAttributes
 from plait.protocol.commands import Command, ScheduleActivityCommand
@@ -41,6 +42,7 @@ from plait.runtime.definitions import WorkflowDefn
 from plait.runtime.handlers import failure_of
 from plait.runtime.info import RunIdentity
 from plait.runtime.instance import WorkflowInstance, new_instance
+from plait.runtime.intercepting import WorkflowInterceptors
 from plait.runtime.outcome import QueryAnswer
 from plait.runtime.wire import (
     UnknownEventError,
@@ -78,12 +80,15 @@ class WorkflowTasks:
                  own_activities: frozenset[str], activity_slots: Slots,
                  eager: Callable[[], bool],
                  start_activity: Callable[[ActivityTask, LeaseStamp], None],
-                 lease: Lease) -> None:
+                 lease: Lease, metrics: WorkerMetrics | None = None,
+                 interceptors: WorkflowInterceptors | None = None) -> None:
         """``held``: the tokens of running tasks (the lease heartbeat names them);
         ``own_activities``, ``activity_slots``, ``start_activity``: the activities this worker
         runs, so the ones a completion hands straight back (eager dispatch) start here, with
         the ``lease`` stamp taken when the completion was sent;
-        ``eager``: whether to ask for such follow-up tasks now (not while shutting down)."""
+        ``eager``: whether to ask for such follow-up tasks now (not while shutting down);
+        ``metrics``: where to count tasks and the cache's use (None: nothing is counted);
+        ``interceptors``: what wraps each run (None: nothing)."""
         self.workflows = workflows
         self.max_cached = max_cached
         self.api = api
@@ -96,6 +101,8 @@ class WorkflowTasks:
         self.eager = eager
         self.start_activity = start_activity
         self.lease = lease
+        self.metrics = metrics
+        self.interceptors = interceptors
         self.failing: collections.OrderedDict[str, str] = collections.OrderedDict()
         """Runs whose workflow task failed here, with the failure last shown: a failure is
         shown once per run, loudly, not at every retry (``_announce``)."""
@@ -103,9 +110,11 @@ class WorkflowTasks:
 
     async def run(self, task: WorkflowTask | UnreadableTask | None) -> None:
         """Process a task and any follow-up task the server hands back with the completion."""
+        metrics = self.metrics
         while task is not None:
             token = task.token
             self.held.add(token)
+            arrived = time.monotonic() if metrics is not None else 0.0
             try:
                 if isinstance(task, UnreadableTask):
                     task = await self._fail(task, UnknownEventError(task.problem),
@@ -115,6 +124,8 @@ class WorkflowTasks:
                     task = await self._process(task)
             finally:
                 self.held.discard(token)
+            if metrics is not None:
+                metrics.observe("workflow", arrived)
 
     async def _process(self, task: WorkflowTask) -> WorkflowTask | None:
         run_id = task.run_id
@@ -126,15 +137,22 @@ class WorkflowTasks:
                 f"{sorted(self.workflows) or 'none'})"), "unknown_workflow_type")
         inst = self.cache.pop(run_id, None)
         arrived = time.monotonic()
+        metrics = self.metrics
         try:
             if inst is not None and inst.upto == task.previous_upto:
+                if metrics is not None:
+                    metrics.cache_hits += 1
                 upto = inst.upto
                 new = [e for e in task.events if e.event_id > upto]
                 outcome = inst.replay_then_activate(new, task.started_time, task.updates)
             else:
+                if metrics is not None:
+                    metrics.cache_misses += 1
                 if inst is not None:  # it missed events: unwound here, rebuilt by replay
                     inst.evict()
-                inst = new_instance(defn, RunIdentity.of(task))
+                    if metrics is not None:
+                        metrics.evict("missed_events")
+                inst = new_instance(defn, RunIdentity.of(task), self.interceptors)
                 events = await self._full_history(task)
                 outcome = inst.replay_then_activate(events, task.started_time, task.updates)
         except UnknownEventError as e:  # the full history has an event from a newer server
@@ -143,6 +161,7 @@ class WorkflowTasks:
             return await self._fail(task, e, "worker_error")
         if outcome.failure is not None:
             inst.evict()
+            self._count_eviction("task_failed")
             return await self._fail(task, outcome.failure.cause, outcome.failure.kind)
         inst.clock_offset = task.started_time - arrived
         try:
@@ -205,6 +224,7 @@ class WorkflowTasks:
     async def answer_query(self, task: QueryTask | UnreadableTask) -> None:
         token = task.token
         self.held.add(token)
+        arrived = time.monotonic()
         try:
             try:
                 if isinstance(task, UnreadableTask):
@@ -221,6 +241,8 @@ class WorkflowTasks:
             log.warning("query answer for %s not recorded: %s", task.workflow_id, e)
         finally:
             self.held.discard(token)
+            if self.metrics is not None:
+                self.metrics.observe("query", arrived)
 
     async def _query(self, task: QueryTask) -> QueryAnswer:
         defn = self.workflows.get(task.workflow_type)
@@ -231,11 +253,14 @@ class WorkflowTasks:
         inst = self.cache.get(task.run_id)
         if inst is None:  # not cached (or busy with a task): rebuild a copy from history
             events = await self._fetch_history(task)
-            inst = new_instance(defn, RunIdentity.of(task))
+            inst = new_instance(defn, RunIdentity.of(task), self.interceptors)
             # Events no task has processed yet are applied too (the copy's commands are
-            # dropped), so a workflow queried before its first task completes answers.
+            # dropped), so a workflow queried before its first task completes answers. Its
+            # log lines are the next task's to write: silent here.
+            inst.quiet = True
             outcome = inst.replay_then_activate(events,
                                                 timestamp(events[-1]) if events else 0.0)
+            inst.quiet = False
             try:
                 if outcome.failure is not None:
                     return QueryAnswer(failure=failure_of(outcome.failure.cause),
@@ -279,6 +304,7 @@ class WorkflowTasks:
             acts.release(reserved)
             self._drop(task.run_id)
             inst.evict()
+            self._count_eviction("task_failed")
             if e.code == "stale_task" or e.status in (0, 503):
                 log.warning("workflow task completion for %s not recorded: %s",
                             task.workflow_id, e)
@@ -295,6 +321,8 @@ class WorkflowTasks:
         lease stamp when the completion was sent), cache the instance; returns the next
         workflow task if the server handed one back too."""
         eager_acts = resp.activity_tasks or []
+        if self.metrics is not None:
+            self.metrics.workflow_tasks_completed += 1
         self.activity_slots.release(reserved - len(eager_acts))
         for t in eager_acts:
             self.start_activity(t, stamp)
@@ -315,12 +343,18 @@ class WorkflowTasks:
         self.cache[run_id] = inst
         while len(self.cache) > self.max_cached:
             self.cache.popitem(last=False)[1].evict()
+            self._count_eviction("cache_full")
 
     def _drop(self, run_id: str) -> None:
         """Forget a cached instance: unwound now, replayed when its next task comes."""
         dropped = self.cache.pop(run_id, None)
         if dropped is not None:
             dropped.evict()
+            self._count_eviction("task_failed")
+
+    def _count_eviction(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.evict(reason)
 
     def _announce(self, task: WorkflowTask | UnreadableTask, failure: Failure) -> None:
         """Show a failing workflow task on the worker: the first failure of a run (or a new
@@ -330,9 +364,12 @@ class WorkflowTasks:
         instead of watching a workflow that seems to hang."""
         run_id = task.run_id
         seen = f"{failure.type}: {failure.message}"
+        context = {"workflow_id": task.workflow_id, "run_id": run_id,
+                   "workflow_type": task.workflow_type, "attempt": task.attempt,
+                   "exc_type": failure.type}
         if self.failing.get(run_id) == seen:
             log.debug("workflow task failed again for %s (%s, attempt %s): %s",
-                      task.workflow_id, task.workflow_type, task.attempt, seen)
+                      task.workflow_id, task.workflow_type, task.attempt, seen, extra=context)
             return
         self.failing[run_id] = seen
         self.failing.move_to_end(run_id)
@@ -342,11 +379,13 @@ class WorkflowTasks:
                     "The workflow is not failed: its task is retried with backoff until fixed "
                     "code is deployed (the same failure again is logged at debug level).\n%s",
                     task.workflow_id, task.workflow_type, run_id, task.attempt,
-                    seen, (failure.stack_trace or "").rstrip())
+                    seen, (failure.stack_trace or "").rstrip(), extra=context)
 
     async def _fail(self, task: WorkflowTask | UnreadableTask, exc: BaseException,
                     cause: str) -> WorkflowTask | None:
         self._drop(task.run_id)
+        if self.metrics is not None:
+            self.metrics.workflow_tasks_failed += 1
         failure = failure_of(exc)
         failure.stack_trace = "".join(traceback.format_exception(exc))
         self._announce(task, failure)

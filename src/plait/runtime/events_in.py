@@ -20,9 +20,10 @@ from msgspec import Struct
 from msgspec.structs import asdict
 
 from plait import errors
+from plait.interceptor import ExecuteWorkflowInput, WorkflowInboundInterceptor
 from plait.protocol import attributes as a
 from plait.protocol import failure as failures
-from plait.protocol.common import Failure, Payload
+from plait.protocol.common import Failure, Header, Payload
 from plait.protocol.events import EventType
 from plait.protocol.history import EVENT_STRUCTS, Event
 from plait.protocol.payload import decode, decode_args
@@ -30,6 +31,7 @@ from plait.runtime.definitions import WorkflowDefn
 from plait.runtime.durable_timer import DurableTimer
 from plait.runtime.history_size import HistorySize
 from plait.runtime.info import RunIdentity, WorkflowInfo
+from plait.runtime.intercepting import WorkflowInterceptors, intercept
 from plait.runtime.registries import PendingActivity, PendingChild
 from plait.runtime.wire import UnknownEventError
 
@@ -71,6 +73,8 @@ class Events:
     _children: dict[str, PendingChild]
     _externals: dict[str, asyncio.Future[None]]
     _signal_handlers: dict[str, Callable[..., Any]]
+    interceptors: WorkflowInterceptors | None
+    inbound: WorkflowInboundInterceptor | None
 
     if TYPE_CHECKING:  # provided by the instance and the Handlers mixin
         def create_task(self, coro: Any, *, name: str | None = None, context: Any = None
@@ -78,7 +82,8 @@ class Events:
 
         def _on_main_done(self, task: asyncio.Task[Any]) -> None: ...
 
-        def _on_signal(self, name: str, payloads: list[Payload]) -> None: ...
+        def _on_signal(self, name: str, payloads: list[Payload],
+                       header: Header | None = None) -> None: ...
 
     def apply_event(self, event: Event) -> None:
         _BY_STRUCT[type(event)](self, event.attributes)
@@ -91,10 +96,19 @@ class Events:
         self.info = WorkflowInfo(self.who, attrs, self.history_size)
         self.info.start_time = self._now
         args = decode_args(attrs.input, self.defn.arg_hints)
+        interceptors = self.interceptors
+        if interceptors is not None:
+            self._context.run(intercept, self, interceptors)  # type: ignore[arg-type]
         self._object = self._context.run(self.defn.cls)
         for name, fn in self.defn.signals.items():
             self._signal_handlers[name] = fn.__get__(self._object)
-        coro = self.defn.run_fn(self._object, *args)
+        if interceptors is not None:
+            assert self.inbound is not None
+            coro = self.inbound.execute_workflow(ExecuteWorkflowInput(
+                type=self.defn.cls, run_fn=self.defn.run_fn.__get__(self._object),
+                args=args, headers=dict(attrs.header or {})))
+        else:
+            coro = self.defn.run_fn(self._object, *args)
         self._main = self.create_task(coro, name=f"workflow:{self.defn.name}")
         self._main.add_done_callback(self._on_main_done)
 
@@ -104,7 +118,7 @@ class Events:
             self._main.cancel()
 
     def _signaled(self, attrs: a.WorkflowExecutionSignaledAttributes) -> None:
-        self._on_signal(attrs.signal_name, attrs.input)
+        self._on_signal(attrs.signal_name, attrs.input, attrs.header)
 
     # -- activities ------------------------------------------------------------------------
     def _settle_activity(self, activity_id: str) -> PendingActivity | None:

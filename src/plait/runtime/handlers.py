@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 
 from plait import errors
+from plait.interceptor import HandleQueryInput, HandleSignalInput, WorkflowInboundInterceptor
 from plait.protocol import failure as failures
 from plait.protocol.commands import (
     AcceptUpdateCommand,
@@ -21,13 +22,14 @@ from plait.protocol.commands import (
     CompleteUpdateCommand,
     FailWorkflowCommand,
 )
-from plait.protocol.common import Failure, Payload
+from plait.protocol.common import Failure, Header, Payload
 from plait.protocol.completions import UpdateRejection
 from plait.protocol.history import WorkflowExecutionUpdateAcceptedEvent
 from plait.protocol.payload import decode_args, encode, hints_of
 from plait.protocol.tasks import UpdateRequested
 from plait.runtime.activations import Activation
 from plait.runtime.definitions import DYNAMIC, WorkflowDefn
+from plait.runtime.intercepting import run_now
 from plait.runtime.outcome import QueryAnswer, TaskFailure
 from plait.runtime.registries import BoundHandler
 from plait.runtime.replay_check import Issued, user_location
@@ -65,7 +67,8 @@ class Handlers:
     _commands: list[Issued]
     _failure: TaskFailure | None
     _signal_handlers: dict[str, Callable[..., Any]]
-    _pending_signals: dict[str, list[list[Payload]]]
+    _pending_signals: dict[str, list[tuple[list[Payload], Header | None]]]
+    inbound: WorkflowInboundInterceptor | None
     _tasks: list[asyncio.Task[Any]] | None
     _random: Any
     _patch_memo: dict[str, bool]
@@ -152,16 +155,17 @@ class Handlers:
         self._commands.append(Issued(cmd, ""))
 
     # -- signals ---------------------------------------------------------------------------
-    def _on_signal(self, name: str, payloads: list[Payload]) -> None:
+    def _on_signal(self, name: str, payloads: list[Payload], header: Header | None = None
+                   ) -> None:
         handler = self._signal_handlers.get(name)
         if handler is not None:
-            self._invoke(handler, payloads)
+            self._invoke(handler, payloads, header=header, name=name)
             return
         dynamic = self._signal_handlers.get(DYNAMIC)
         if dynamic is not None:
-            self._invoke(dynamic, payloads, name)
+            self._invoke(dynamic, payloads, name, header=header, name=name)
             return
-        self._pending_signals.setdefault(name, []).append(payloads)
+        self._pending_signals.setdefault(name, []).append((payloads, header))
         if not self.replaying:
             log.warning("workflow %s (%s) has no handler for signal %r; it is kept and "
                         "delivered if one is registered", self.info.workflow_id,
@@ -176,12 +180,15 @@ class Handlers:
         self._signal_handlers[key] = handler
         names = list(self._pending_signals) if name is None else [name]
         for n in names:
-            for payloads in self._pending_signals.pop(n, []):
-                self._on_signal(n, payloads)
+            for payloads, header in self._pending_signals.pop(n, []):
+                self._on_signal(n, payloads, header)
 
-    def _invoke(self, handler: Callable[..., Any], payloads: list[Payload], *lead: Any
-                ) -> None:
+    def _invoke(self, handler: Callable[..., Any], payloads: list[Payload], *lead: Any,
+                header: Header | None, name: str) -> None:
         hints = [] if lead else hints_of(handler)[0]
+        if self.inbound is not None:
+            self._intercepted_signal(handler, name, decode_args(payloads, hints), header)
+            return
         args = [*lead, *decode_args(payloads, hints)]
         if asyncio.iscoroutinefunction(handler):
             task = self._handler_task(handler(*args), "signal handler")
@@ -191,6 +198,23 @@ class Handlers:
             handler(*args)
         except BaseException as exc:
             self._handler_failed(exc)
+
+    def _intercepted_signal(self, handler: Callable[..., Any], name: str, args: list[Any],
+                            header: Header | None) -> None:
+        """The signal through the run's interceptors: an async handler in its own task, as
+        without them; a sync one at once (:func:`~plait.runtime.intercepting.run_now`)."""
+        assert self.inbound is not None
+        coro = self.inbound.handle_signal(HandleSignalInput(signal=name, args=args,
+                                                            headers=dict(header or {})))
+        if asyncio.iscoroutinefunction(handler):
+            task = self._handler_task(coro, "signal handler")
+            task.add_done_callback(self._on_handler_done)
+            return
+
+        def carry_on(rest: Any) -> None:
+            task = self._handler_task(rest, "signal handler")
+            task.add_done_callback(self._on_handler_done)
+        run_now(coro, self._handler_failed, carry_on)
 
     def _handler_task(self, coro: Any, what: str) -> asyncio.Task[Any]:
         """A handler's task, named so that ``all_handlers_finished`` can find it. (Derived
@@ -237,7 +261,11 @@ class Handlers:
         previous = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(cast(asyncio.AbstractEventLoop, self))
         try:
-            result = handler.fn(*handler.lead, *decode_args(payloads, hints))
+            if self.inbound is not None:
+                result = self.inbound.handle_query(HandleQueryInput(
+                    query=name, args=decode_args(payloads, hints), headers={}))
+            else:
+                result = handler.fn(*handler.lead, *decode_args(payloads, hints))
         except Exception as exc:
             return QueryAnswer(failure=failure_of(exc), code="query_failed")
         finally:

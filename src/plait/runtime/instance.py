@@ -22,9 +22,10 @@ from collections.abc import Callable
 from typing import Any
 
 from plait import errors
+from plait.interceptor import WorkflowInboundInterceptor, WorkflowOutboundInterceptor
 from plait.protocol import commands as c
 from plait.protocol.commands import CLOSING, Command
-from plait.protocol.common import Payload, SearchAttributes
+from plait.protocol.common import Header, Payload, SearchAttributes
 from plait.protocol.completions import UpdateRejection
 from plait.protocol.history import Event
 from plait.protocol.payload import encode
@@ -37,6 +38,7 @@ from plait.runtime.eviction import unwind
 from plait.runtime.handlers import Handlers, failure_of
 from plait.runtime.history_size import HistorySize
 from plait.runtime.info import RunIdentity, WorkflowInfo
+from plait.runtime.intercepting import WorkflowInterceptors
 from plait.runtime.outcome import ActivationResult, TaskFailure
 from plait.runtime.registries import PendingActivity, PendingChild, WaitingCondition
 from plait.runtime.replay_check import Issued, mismatch, patch_id, user_location
@@ -86,6 +88,19 @@ class ContinueAsNew(BaseException):
 class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
     """One run of a workflow, and the event loop its coroutines run on."""
 
+    quiet = False
+    """Set (on the instance) while a copy rebuilt to answer a query runs the workflow's code:
+    ``workflow.logger`` stays silent as in replay, since the worker that runs the run's next
+    task runs that code again. A class default, so cached instances carry no extra key."""
+
+    interceptors: WorkflowInterceptors | None = None
+    """The worker's workflow interceptors, when it has some (set by :func:`new_instance`);
+    like the chains below, a class default for the runs of a worker without any."""
+    inbound: WorkflowInboundInterceptor | None = None
+    """The run's inbound chain (:mod:`plait.runtime.intercepting`), made when it starts."""
+    outbound: WorkflowOutboundInterceptor | None = None
+    """The run's outbound chain: ``plait.workflow`` calls it when set."""
+
     def __init__(self, defn: WorkflowDefn, who: RunIdentity) -> None:
         self.defn = defn
         # Only who the run is: the task itself (its events, its token) would stay alive as
@@ -113,7 +128,7 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
         self._children: dict[str, PendingChild] = {}
         self._externals: dict[str, asyncio.Future[None]] = {}
         self._signal_handlers: dict[str, Callable[..., Any]] = {}
-        self._pending_signals: dict[str, list[list[Payload]]] = {}
+        self._pending_signals: dict[str, list[tuple[list[Payload], Header | None]]] = {}
         self.cancel_requested = False
         self.rejections: list[UpdateRejection] = []
         """Updates refused by their validator in the last activation (no history event)."""
@@ -426,9 +441,13 @@ def _until_close(commands: list[Issued]) -> list[Issued]:
     return commands
 
 
-def new_instance(defn: WorkflowDefn, who: RunIdentity) -> WorkflowInstance:
+def new_instance(defn: WorkflowDefn, who: RunIdentity,
+                 interceptors: WorkflowInterceptors | None = None) -> WorkflowInstance:
     # The stubs mark AbstractEventLoop's I/O methods abstract; a workflow loop has no I/O.
-    return WorkflowInstance(defn, who)  # type: ignore[abstract]
+    inst = WorkflowInstance(defn, who)  # type: ignore[abstract]
+    if interceptors is not None:
+        inst.interceptors = interceptors
+    return inst
 
 
 def _is_uuid(value: str) -> bool:
