@@ -12,7 +12,7 @@ from aiohttp import web
 
 from plait.server import ui
 from plait.server.api import messages as msgs
-from plait.server.api import meta, ratelimits, schedules, workflows
+from plait.server.api import meta, operations, ratelimits, schedules, workflows
 from plait.server.api import sessions as sess
 from plait.server.api import tasks as results
 from plait.server.api.http import SERVICE, errors_middleware
@@ -41,6 +41,7 @@ def make_app(service: Service) -> web.Application:
     r.add_post(wf + "/terminate", workflows.terminate_workflow)
     r.add_post(wf + "/signal", workflows.signal_workflow)
     r.add_post(wf + "/cancel", workflows.cancel_workflow)
+    operations.add_routes(app, wf)
     r.add_post(wf + "/query", msgs.query_workflow)
     r.add_post(wf + "/update", msgs.update_workflow)
     r.add_get(wf + "/updates/{uid}", msgs.update_outcome)

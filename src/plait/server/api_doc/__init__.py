@@ -26,6 +26,7 @@ from plait.protocol.tasks import Task
 from plait.server.api_doc import (
     messages,
     meta,
+    operations,
     ratelimits,
     schedules,
     sessions,
@@ -48,6 +49,7 @@ NAMED: dict[str, Any] = {
 
 OPERATIONS: list[Operation] = [
     *workflows.OPERATIONS,
+    *operations.OPERATIONS,
     *messages.OPERATIONS,
     *sessions.OPERATIONS,
     *tasks.OPERATIONS,
