@@ -244,3 +244,22 @@ async def test_a_repeated_request_id_is_applied_once(env: WorkflowEnvironment,
         async with http.post(url + "/pause", json=body) as r:  # a retry: answered, not redone
             assert r.status == 200
     assert not (await handle.describe()).paused
+
+
+async def test_a_paused_run_under_time_skipping(queue: str) -> None:
+    """A time-skipping server waiting on a paused run's result skips to its timer, keeps the
+    workflow task held, and goes on after the unpause in this century (that held tasks are
+    never the next deadline is pinned in tests/store/test_held_tasks.py)."""
+    async with WorkflowEnvironment.start_time_skipping(session_expiry=3.0) as env, \
+            Worker(env.client, task_queue=queue, workflows=[Stepper], activities=[note]):
+        handle = await env.client.start_workflow(Stepper.run, 3600.0, id="paused-skip",
+                                                 task_queue=queue)
+        await history_has(handle, "TIMER_STARTED")
+        await handle.pause()
+        waiting = asyncio.create_task(handle.result())  # lets the server skip time
+        history = await history_has(handle, "TIMER_FIRED")
+        assert not waiting.done()
+        await handle.unpause()
+        assert await asyncio.wait_for(waiting, 10) == ""
+        history = await handle.fetch_history()
+    assert history.events[-1].timestamp.year < 3000, history.events[-1].timestamp
