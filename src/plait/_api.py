@@ -55,6 +55,7 @@ from plait.protocol.responses import (
     Count,
     QueryResponse,
     StartWorkflowResponse,
+    TaskQueueDescription,
     UpdateOutcome,
     WorkflowDescription,
     WorkflowList,
@@ -75,6 +76,17 @@ from plait.protocol.sessions import (
     OpenSessionRequest,
     PollRequest,
     SessionOpened,
+)
+from plait.protocol.tenancy import (
+    ApiKeyInfo,
+    ApiKeyList,
+    CreateApiKeyRequest,
+    CreatedApiKey,
+    CreateNamespaceRequest,
+    NamespaceInfo,
+    NamespaceList,
+    RevokedApiKey,
+    UpdateNamespaceRequest,
 )
 from plait.protocol.transport import Request, Response, Transport, Unreachable
 from plait.runtime.wire import BatchAnswer, PolledTask, decode_events, decode_tasks, encode
@@ -251,10 +263,11 @@ class Api:
                                   body)
 
     async def update_outcome(self, workflow_id: str, run_id: str | None, update_id: str, *,
-                             wait: float) -> UpdateOutcome:
+                             wait: float, wait_for_stage: str | None = None) -> UpdateOutcome:
+        stage = {"wait_for_stage": wait_for_stage} if wait_for_stage else {}
         return await self.call_as(
             UpdateOutcome, "GET", f"{self._wf(workflow_id)}/updates/{seg(update_id)}",
-            params={"wait": _number(wait), **_run(run_id)})
+            params={"wait": _number(wait), **_run(run_id), **stage})
 
     async def cancel_workflow(self, workflow_id: str, body: CancelRequest) -> RunRef:
         return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/cancel", body)
@@ -283,6 +296,10 @@ class Api:
     # -- rate limits --------------------------------------------------------------------------
     async def set_rate_limit(self, body: RateLimit) -> RateLimit:
         return await self.call_as(RateLimit, "PUT", f"{self._ns}/rate-limits", body)
+
+    async def describe_task_queue(self, task_queue: str) -> TaskQueueDescription:
+        return await self.call_as(TaskQueueDescription, "GET",
+                                  f"{self._ns}/task-queues/{seg(task_queue)}")
 
     async def list_rate_limits(self) -> list[RateLimit]:
         resp = await self.call_as(RateLimits, "GET", f"{self._ns}/rate-limits")
@@ -365,6 +382,32 @@ class Api:
     async def respond_query(self, answer: RespondQueryRequest) -> None:
         await self.call("POST", f"{API}/query-tasks/respond", encode(answer), decoder=_ignored)
 
+    # -- namespaces and API keys (server-wide, not of this namespace) --------------------------
+    async def create_namespace(self, body: CreateNamespaceRequest) -> NamespaceInfo:
+        return await self.call_as(NamespaceInfo, "POST", f"{API}/namespaces", body, retry=False)
+
+    async def list_namespaces(self) -> list[NamespaceInfo]:
+        resp = await self.call_as(NamespaceList, "GET", f"{API}/namespaces")
+        return resp.namespaces
+
+    async def describe_namespace(self, name: str) -> NamespaceInfo:
+        return await self.call_as(NamespaceInfo, "GET", f"{API}/namespaces/{seg(name)}")
+
+    async def update_namespace(self, name: str, body: UpdateNamespaceRequest) -> NamespaceInfo:
+        return await self.call_as(NamespaceInfo, "POST",
+                                  f"{API}/namespaces/{seg(name)}/update", body)
+
+    async def create_api_key(self, body: CreateApiKeyRequest) -> CreatedApiKey:
+        return await self.call_as(CreatedApiKey, "POST", f"{API}/api-keys", body, retry=False)
+
+    async def list_api_keys(self) -> list[ApiKeyInfo]:
+        resp = await self.call_as(ApiKeyList, "GET", f"{API}/api-keys")
+        return resp.api_keys
+
+    async def revoke_api_key(self, key_id: str) -> RevokedApiKey:
+        return await self.call_as(RevokedApiKey, "POST",
+                                  f"{API}/api-keys/{seg(key_id)}/revoke")
+
     # -- schedules ----------------------------------------------------------------------------
     def _sched(self, schedule_id: str) -> str:
         return f"{self._ns}/schedules/{seg(schedule_id)}"
@@ -429,6 +472,12 @@ def error_of(status: int, code: str, message: str) -> errors.PlaitError:
         return errors.ScheduleAlreadyExistsError(message)
     if code == "schedule_not_found":
         return errors.ScheduleNotFoundError(message)
+    if code == "namespace_not_found":
+        return errors.NamespaceNotFoundError(message, status=status, code=code)
+    if code == "unauthenticated":
+        return errors.UnauthenticatedError(message, status=status, code=code)
+    if code == "permission_denied":
+        return errors.PermissionDeniedError(message, status=status, code=code)
     return errors.RPCError(message, status=status, code=code)
 
 

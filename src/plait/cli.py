@@ -20,11 +20,14 @@ import typer
 
 from plait import errors
 from plait._cli import render
+from plait._cli.apikeys import apikey_app
 from plait._cli.filters import STATUSES, Filters, parse_filters, parse_search_attribute
 from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
+from plait._cli.namespaces import namespace_app
 from plait._cli.operations import activity_app, add_workflow_commands
 from plait._cli.runner import Output, fail, with_client
 from plait._cli.schedules import schedule_app
+from plait._cli.task_queues import task_queue_app
 from plait.client import Client, WorkflowExecution, WorkflowExecutionDescription, WorkflowHandle
 
 __all__ = ["app", "main"]
@@ -40,6 +43,9 @@ ratelimit_app = typer.Typer(help="Limit how fast activities start, across every 
                                  "worker.", no_args_is_help=True)
 app.add_typer(ratelimit_app, name="ratelimit")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(task_queue_app, name="task-queue")
+app.add_typer(namespace_app, name="namespace")
+app.add_typer(apikey_app, name="apikey")
 
 
 # Options every workflow command shares.
@@ -54,8 +60,12 @@ LIST_PAGE = 500  # runs per request of `workflow list`; the server allows up to 
 
 
 @app.callback()
-def _root() -> None:
+def _root(api_key: Annotated[str | None, typer.Option(
+        envvar="PLAIT_API_KEY", help="An API key for a server with --auth, for every "
+                                     "command (env PLAIT_API_KEY).")] = None) -> None:
     """plait: a durable workflow engine for Python."""
+    if api_key:
+        os.environ["PLAIT_API_KEY"] = api_key
 
 
 def _run(coro: object) -> None:
@@ -90,6 +100,14 @@ def server(
              "client waits for a result and nothing runs (WorkflowEnvironment."
              "start_time_skipping as a process, e.g. for workers in other languages). The "
              "skipped offset is not saved: a restart puts time back.")] = False,
+    auth: Annotated[bool, typer.Option(
+        "--auth", envvar="PLAIT_AUTH",
+        help="Require an API key on every route but /health (env PLAIT_AUTH=1); make the "
+             "first admin key with `plait apikey create --db ...`.")] = False,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Without --auth, listen on a non-loopback --host anyway.")] = False,
+    public_metrics: Annotated[bool, typer.Option(
+        "--public-metrics", help="With --auth, serve /metrics without a key.")] = False,
 ) -> None:
     """Run the orchestrator: HTTP API under /api/v1, web UI at /, metrics at /metrics."""
     from plait.server.main import StartupError, serve
@@ -98,7 +116,8 @@ def server(
     logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        _run(serve(db, host, port, time_skipping=time_skipping))
+        _run(serve(db, host, port, time_skipping=time_skipping, auth=auth, insecure=insecure,
+                   public_metrics=public_metrics))
     except (StartupError, StoreUnavailable) as e:
         fail(str(e))
 

@@ -51,17 +51,20 @@ from plait.protocol.requests import (
 )
 from plait.protocol.responses import (
     Attempt,
+    TaskQueueDescription,
     UpdateOutcome,
     WorkflowDescription,
     WorkflowOutcome,
     WorkflowResult,
     WorkflowSummary,
 )
+from plait.protocol.tenancy import CreateNamespaceRequest, NamespaceInfo, UpdateNamespaceRequest
 from plait.protocol.transport import HttpTransport, Transport
 from plait.retry import RetryPolicy
 from plait.runtime.definitions import workflow_defn_of
 
-__all__ = ["ActivityAttempt", "AsyncActivityHandle", "Client", "PendingActivity",
+__all__ = ["ActivityAttempt", "AsyncActivityHandle", "Client", "NamespaceDescription",
+           "PendingActivity",
            "ScheduleAction", "ScheduleDescription", "ScheduleHandle", "ScheduleListEntry",
            "TaskFailure", "WorkflowExecution", "WorkflowExecutionDescription",
            "WorkflowExecutionStatus", "WorkflowFailureError", "WorkflowHandle",
@@ -273,6 +276,10 @@ class Client:
         scheme (``localhost:7233``) it means ``http://``. An address that cannot be one raises
         ``PlaitError`` here, not at the first call.
 
+        ``api_key`` (else ``PLAIT_API_KEY``) travels as ``Authorization: Bearer <key>``, for
+        a server started with ``--auth``; a call it does not admit raises
+        ``UnauthenticatedError`` or ``PermissionDeniedError``.
+
         Calls that are safe to repeat ride out a server restart or an unreachable server for
         up to ``retry_timeout``, then raise. ``data_converter`` is Temporal's: accepted when it
         means plait's JSON converter (``plait.converter``), else ``ValueError`` says why.
@@ -283,6 +290,7 @@ class Client:
 
             check_data_converter(data_converter)
         address = address or os.environ.get("PLAIT_ADDRESS") or DEFAULT_ADDRESS
+        api_key = api_key or os.environ.get("PLAIT_API_KEY") or None
         return Client(HttpTransport(address, api_key), namespace,
                       retry_for=retry_timeout.total_seconds())
 
@@ -429,6 +437,11 @@ class Client:
     async def delete_rate_limit(self, task_queue: str, activity_type: str | None = None) -> None:
         await self.api.delete_rate_limit(task_queue, activity_type)
 
+    async def describe_task_queue(self, task_queue: str) -> TaskQueueDescription:
+        """The workers polling ``task_queue`` (``pollers``) and the tasks waiting on it
+        (``backlog``, per kind): no pollers while tasks wait means nothing runs them."""
+        return await self.api.describe_task_queue(task_queue)
+
     def get_async_activity_handle(self, task_token: str) -> AsyncActivityHandle:
         """Complete, fail or heartbeat an activity that called ``raise_complete_async()``."""
         return AsyncActivityHandle(self, task_token)
@@ -498,6 +511,47 @@ class Client:
             if not page.next_page_token:
                 return
             params["next_page_token"] = page.next_page_token
+
+    # -- namespaces (server-wide: any namespace, whichever this client is bound to) -----------
+    async def create_namespace(self, name: str, *, retention: timedelta | None = None,
+                               description: str = "") -> NamespaceDescription:
+        """Create a namespace (an admin key for ``*`` on a server with ``--auth``);
+        ``retention``: how long closed runs are kept (default: the server's, 7 days). A name
+        that exists raises ``RPCError`` (``namespace_already_exists``)."""
+        info = await self.api.create_namespace(CreateNamespaceRequest(
+            name=name, retention=_seconds(retention), description=description))
+        return NamespaceDescription.from_wire(info)
+
+    async def list_namespaces(self) -> list[NamespaceDescription]:
+        """Every namespace (those the API key covers, with ``--auth``), by name."""
+        return [NamespaceDescription.from_wire(n) for n in await self.api.list_namespaces()]
+
+    async def describe_namespace(self, name: str) -> NamespaceDescription:
+        """``NamespaceNotFoundError`` if it was never created."""
+        return NamespaceDescription.from_wire(await self.api.describe_namespace(name))
+
+    async def update_namespace(self, name: str, *, retention: timedelta | None = None,
+                               description: str | None = None) -> NamespaceDescription:
+        """Change what is given; the rest is kept."""
+        return NamespaceDescription.from_wire(await self.api.update_namespace(
+            name, UpdateNamespaceRequest(retention=_seconds(retention),
+                                         description=description)))
+
+
+@dataclasses.dataclass(frozen=True)
+class NamespaceDescription:
+    name: str
+    retention: timedelta
+    """How long a closed run is kept."""
+    description: str
+    created_at: dt.datetime | None
+    """None for a namespace older than explicit creation."""
+
+    @staticmethod
+    def from_wire(info: NamespaceInfo) -> NamespaceDescription:
+        return NamespaceDescription(info.name, timedelta(seconds=info.retention),
+                                    info.description,
+                                    _utc(info.created_at) if info.created_at else None)
 
 
 class AsyncActivityHandle:
@@ -597,16 +651,13 @@ class WorkflowUpdateHandle:
                                                    self.workflow_run_id)
 
     async def _until_accepted(self, resp: UpdateOutcome) -> UpdateOutcome:
-        """Ask again until the update left the ``requested`` stage. The server's update
-        route waits only for the final outcome, so this polls, with backoff (a route that
-        waits for acceptance is a server change, noted in ``docs/from-temporal.md``)."""
-        from plait._backoff import Backoff
-
-        backoff = Backoff(0.01, 0.5)
+        """Wait until the update left the ``requested`` stage: the server holds each request
+        until the update is accepted (or final), up to 30 s, so this asks again only when
+        the workflow took longer than that to accept it."""
         while resp.status is UpdateStatus.REQUESTED:
-            await backoff.wait()
             resp = await self.workflow.client.api.update_outcome(
-                self.workflow_id, self.workflow_run_id, self.id, wait=0)
+                self.workflow_id, self.workflow_run_id, self.id, wait=30,
+                wait_for_stage="accepted")
         return resp
 
 
@@ -719,7 +770,8 @@ class WorkflowHandle(Generic[R]):
         resp = await self.client.api.update_workflow(self.id, UpdateRequest(
             update_id=uid, update_name=_handler_name(update),
             input=encode_args((*positional, *args)), run_id=self.run_id,
-            wait=30 if stage is WorkflowUpdateStage.COMPLETED else 0))
+            wait=0 if stage is WorkflowUpdateStage.ADMITTED else 30,
+            wait_for_stage="accepted" if stage is WorkflowUpdateStage.ACCEPTED else None))
         handle = WorkflowUpdateHandle(self, uid, resp.run_id or self.run_id,
                                       _result_hint(update, result_type))
         if stage is WorkflowUpdateStage.ADMITTED:

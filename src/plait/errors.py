@@ -16,13 +16,16 @@ __all__ = [
     "CancelledError",
     "ChildWorkflowError",
     "FailureError",
+    "NamespaceNotFoundError",
     "NonDeterminismError",
+    "PermissionDeniedError",
     "PlaitError",
     "RPCError",
     "ScheduleAlreadyExistsError",
     "ScheduleNotFoundError",
     "TerminatedError",
     "TimeoutError",
+    "UnauthenticatedError",
     "UpdateFailedError",
     "WorkflowAlreadyStartedError",
     "WorkflowFailureError",
@@ -209,3 +212,18 @@ class RPCError(PlaitError):
 
     def __str__(self) -> str:
         return f"{self.message} ({self.code})"
+
+
+class NamespaceNotFoundError(RPCError):
+    """The namespace was never created (``create_namespace``, ``plait namespace create``); the
+    message names the known ones. HTTP 404 ``namespace_not_found``."""
+
+
+class UnauthenticatedError(RPCError):
+    """The server requires an API key and got none, or one that is unknown, revoked or
+    expired (``api_key=`` or ``PLAIT_API_KEY``). HTTP 401 ``unauthenticated``."""
+
+
+class PermissionDeniedError(RPCError):
+    """The API key lacks the role for this call, or does not cover this namespace. HTTP 403
+    ``permission_denied``; it never says whether the workflow exists."""

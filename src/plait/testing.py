@@ -20,6 +20,7 @@ import tempfile
 from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any
 
+from plait import errors
 from plait.client import Client
 from plait.history import History
 from plait.runtime.definitions import workflow_defn_of
@@ -88,22 +89,26 @@ class WorkflowEnvironment:
 
     @staticmethod
     def start_local(*, db: str | None = None, namespace: str = "default",
-                    session_expiry: float = 5.0) -> _Starting:
+                    namespaces: Sequence[str] = (), session_expiry: float = 5.0) -> _Starting:
         """A server whose time is real time. Use it as ``async with``, or await it and
-        call :meth:`shutdown` at the end."""
-        return _Starting(_start(ServiceConfig(session_expiry=session_expiry), db, namespace))
+        call :meth:`shutdown` at the end. ``namespaces`` are created (``default`` always
+        exists; one that exists already is kept); ``namespace`` is the client's."""
+        return _Starting(_start(ServiceConfig(session_expiry=session_expiry), db, namespace,
+                                namespaces))
 
     @staticmethod
     def start_time_skipping(*, db: str | None = None, namespace: str = "default",
+                            namespaces: Sequence[str] = (),
                             session_expiry: float = 5.0) -> _Starting:
         """A server whose durable time jumps to the next timer, backoff or timeout when no
         workflow or activity task is ready or running, while the test waits for a result
         (``result()``, ``execute_workflow``) or in :meth:`sleep`. Otherwise time runs at real
         speed, so a test can still signal a sleeping workflow before its timer fires. Worker
-        sessions stay in real time; retention is a century, so runs never vanish mid-test."""
+        sessions stay in real time; retention is a century, so runs never vanish mid-test.
+        ``namespaces`` as for :meth:`start_local`."""
         return _Starting(_start(ServiceConfig(session_expiry=session_expiry, time_skipping=True,
                                               retention_seconds=SKIPPING_RETENTION),
-                                db, namespace))
+                                db, namespace, namespaces))
 
 
 class _AwaitableDatetime(dt.datetime):
@@ -141,9 +146,17 @@ class _Starting:
 SKIPPING_RETENTION = 100 * 365 * 86400.0
 
 
+async def _create_namespace(client: Client, name: str) -> None:
+    try:
+        await client.create_namespace(name)
+    except errors.RPCError as e:
+        if e.code != "namespace_already_exists":
+            raise
+
+
 @contextlib.asynccontextmanager
-async def _start(config: ServiceConfig, db: str | None,
-                 namespace: str) -> AsyncIterator[WorkflowEnvironment]:
+async def _start(config: ServiceConfig, db: str | None, namespace: str,
+                 namespaces: Sequence[str]) -> AsyncIterator[WorkflowEnvironment]:
     tmp = None
     if db is None:
         tmp = tempfile.mkdtemp(prefix="plait-env-")
@@ -152,6 +165,9 @@ async def _start(config: ServiceConfig, db: str | None,
     await server.start()
     client = await Client.connect(server.address, namespace=namespace)
     try:
+        for name in dict.fromkeys(namespaces):
+            if name != "default":
+                await _create_namespace(client, name)
         yield WorkflowEnvironment(server, client)
     finally:
         await client.close()

@@ -53,7 +53,8 @@ def ns() -> str:
 
 @pytest.fixture
 async def menv(ns: str) -> AsyncIterator[WorkflowEnvironment]:
-    async with WorkflowEnvironment.start_local(namespace=ns, session_expiry=3.0) as e:
+    async with WorkflowEnvironment.start_local(namespace=ns, namespaces=[ns],
+                                               session_expiry=3.0) as e:
         yield e
 
 
@@ -192,6 +193,7 @@ async def test_open_gauge_survives_a_restart(tmp_path: Path, ns: str, queue: str
     await first.start()
     try:
         client = await Client.connect(first.address, namespace=ns)
+        await client.create_namespace(ns)
         for i in range(2):
             await client.start_workflow("MetricsSurvivor", id=f"s-{i}", task_queue=queue)
         await client.close()

@@ -215,6 +215,27 @@ async def test_limited_actions_and_metrics(queue: str) -> None:
         assert 'plait_schedule_actions_total{namespace="default",outcome="started"}' in text
 
 
+async def test_a_buffered_due_time_is_one_of_the_limited_actions(queue: str) -> None:
+    async with WorkflowEnvironment.start_time_skipping() as env:
+        client = env.client
+        sched = await client.create_schedule("held", Hold.run, task_queue=queue,
+                                             interval=timedelta(minutes=1),
+                                             overlap="buffer_all", limited_actions=2)
+        async with Worker(client, task_queue=queue, workflows=[Hold]):
+            await env.sleep(timedelta(minutes=10))
+            d = await sched.describe()
+            assert d.remaining_actions == 0 and d.buffered == 1 and d.next_action_times == []
+            [(first, _)] = await scheduled_runs(client, "held")
+            await client.get_workflow_handle(first).signal(Hold.finish)
+            runs = await eventually(lambda: _started(client, "held", 2), what="two runs")
+        assert len(runs) == 2
+
+
+async def _started(client: Client, sid: str, n: int) -> list[tuple[str, str]] | None:
+    runs = await scheduled_runs(client, sid)
+    return runs if len(runs) >= n else None
+
+
 async def test_cron_across_a_dst_change_with_time_skipping(queue: str) -> None:
     """02:30 Berlin time daily, across the next spring night when 02:00-03:00 does not exist
     (the last Sunday of March): that day's run starts at 03:00 CEST, the others at 02:30."""
@@ -240,3 +261,31 @@ async def test_cron_across_a_dst_change_with_time_skipping(queue: str) -> None:
             f"berlin-{day[1]}T01:00:00Z",  # 03:00 CEST: 02:30 does not exist that night
             f"berlin-{day[2]}T00:30:00Z",  # 02:30 CEST
         ]
+
+
+async def test_due_times_while_paused_are_counted_as_skipped(queue: str) -> None:
+    async with WorkflowEnvironment.start_time_skipping() as env:
+        client = env.client
+        sched = await client.create_schedule("hourly", Report.run, "eu", task_queue=queue,
+                                             interval=timedelta(hours=1))
+        first = (await sched.describe()).next_action_times[0]
+        await sched.pause(note="maintenance")
+        await env.sleep(timedelta(hours=5, minutes=30))
+        await sched.unpause()
+        d = await sched.describe()
+        passed = (d.next_action_times[0] - first) // timedelta(hours=1)
+        assert passed in (5, 6)  # whole hours in 5.5 h, wherever in the hour it began
+        assert d.num_skipped == passed and d.num_actions == 0
+        assert [w async for w in client.list_workflows()] == []  # none of them ran
+
+
+async def test_two_triggers_in_one_second_start_two_runs(local: WorkflowEnvironment,
+                                                         queue: str) -> None:
+    client = local.client
+    sched = await client.create_schedule("twice", Report.run, "us", task_queue=queue,
+                                         cron="0 3 * * *", overlap="allow_all")
+    first, second = await sched.trigger(), await sched.trigger()
+    assert len(first) == len(second) == 1
+    assert first[0].workflow_id != second[0].workflow_id
+    assert first[0].workflow_id.startswith("twice-") and first[0].workflow_id.endswith("Z")
+    assert (await sched.describe()).num_actions == 2

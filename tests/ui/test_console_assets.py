@@ -72,7 +72,8 @@ async def test_every_request_stays_on_the_server(console: Console, page: Page,
     assert await page.evaluate("window.loadedOnce") is True
     await page.goto(console.url(f"/namespaces/default/task-queues/{console.queue}"))
     await expect(page.locator("h1")).to_have_text(console.queue)
-    assert any(u.endswith("/metrics") for u in recorded.requests)
+    # The queue page reads the queue's description (pollers and backlog) from the API.
+    assert any(f"/task-queues/{console.queue}" in u for u in recorded.requests)
     assert all(u.startswith(console.origin + "/") for u in recorded.requests)
     # (the page fixture checks the same for every test)
 
@@ -95,8 +96,12 @@ async def test_namespace_switcher(console: Console, page: Page) -> None:
     await page.get_by_label("Namespace", exact=True).fill("nowhere")
     await page.get_by_role("button", name="Switch").click()
     await page.wait_for_url(re.compile(r"/namespaces/nowhere/workflows$"))
-    # Today's API lists an unknown namespace as empty (namespaces are not created yet).
-    await expect(page.locator("td.empty")).to_have_text("No workflow runs match.")
+    # Namespaces are created, not implied: the console shows the server's refusal, which
+    # names the namespaces that exist.
+    refusal = page.locator("main .notice.error")
+    await expect(refusal).to_contain_text(
+        "namespace 'nowhere' does not exist; known namespaces: default")
+    await expect(refusal).to_contain_text("namespace_not_found")
     await expect(page.get_by_role("link", name="Schedules")).to_have_attribute(
         "href", "/namespaces/nowhere/schedules")
     await page.go_back()

@@ -143,6 +143,10 @@ async def test_warning_when_no_worker_polls_the_queue(console: Console, page: Pa
 
     await page.goto(console.url(f"/namespaces/default/task-queues/{console.queue}"))
     await expect(page.locator(".notice.ok")).to_contain_text("1 worker session polling")
+    # Each poller by identity, session and the types it runs.
+    [poller] = (await console.client.describe_task_queue(console.queue)).pollers
+    row = page.locator("table.list tbody tr").filter(has_text=poller.session_id)
+    await expect(row).to_contain_text(poller.identity)
 
 
 async def test_pending_activity_backing_off(console: Console, page: Page) -> None:

@@ -31,7 +31,8 @@ def test_module_exports() -> None:
         "WorkflowFailureError", "WorkflowAlreadyStartedError", "WorkflowNotFoundError",
         "NonDeterminismError", "TimeoutError", "CancelledError", "TerminatedError",
         "UpdateFailedError", "ScheduleAlreadyExistsError", "ScheduleNotFoundError",
-        "RPCError", "FailureError", "ApplicationErrorCategory"}
+        "RPCError", "FailureError", "ApplicationErrorCategory", "NamespaceNotFoundError",
+        "UnauthenticatedError", "PermissionDeniedError"}
     assert set(workflow.__all__) == {
         "defn", "run", "signal", "query", "update", "info", "now", "random", "uuid4", "sleep",
         "wait_condition", "logger", "execute_activity", "start_activity",
@@ -49,6 +50,7 @@ def test_module_exports() -> None:
     assert worker.__all__ == ["UnsandboxedWorkflowRunner", "Worker"]
     assert set(client.__all__) == {
         "ActivityAttempt", "AsyncActivityHandle", "Client", "PendingActivity", "TaskFailure",
+        "NamespaceDescription",
         "WorkflowExecution", "WorkflowExecutionDescription", "WorkflowHandle",
         "ScheduleAction", "ScheduleDescription", "ScheduleHandle", "ScheduleListEntry",
         # Temporal's spellings (issue 18, docs/from-temporal.md)

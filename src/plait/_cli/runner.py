@@ -43,12 +43,16 @@ def normalize_address(address: str) -> str:
     return address if "://" in address else f"http://{address}"
 
 
-def with_client(address: str, namespace: str, fn: Callable[[Client], Awaitable[T]]) -> T:
-    """Connect, run ``fn(client)``, close; any failure becomes one ``error:`` line."""
+def with_client(address: str, namespace: str, fn: Callable[[Client], Awaitable[T]], *,
+                api_key: str | None = None) -> T:
+    """Connect, run ``fn(client)``, close; any failure becomes one ``error:`` line. The API
+    key is ``api_key``, else ``PLAIT_API_KEY`` (``plait --api-key`` sets it)."""
     address = normalize_address(address)
+    key = api_key or os.environ.get("PLAIT_API_KEY") or None
 
     async def go() -> T:
-        client = Client(HttpTransport(address), namespace, retry_for=CONNECT_RETRY_SECONDS)
+        client = Client(HttpTransport(address, key), namespace,
+                        retry_for=CONNECT_RETRY_SECONDS)
         try:
             return await fn(client)
         finally:

@@ -10,5 +10,6 @@ wire looks like, so that decoding validates, and the OpenAPI document is generat
 - :mod:`~plait.protocol.tasks`: what a poll hands a worker;
 - :mod:`~plait.protocol.requests` and :mod:`~plait.protocol.responses`: the client API;
 - :mod:`~plait.protocol.sessions` and :mod:`~plait.protocol.completions`: the worker API;
-- :mod:`~plait.protocol.ratelimits`: the rate-limit API.
+- :mod:`~plait.protocol.ratelimits`: the rate-limit API;
+- :mod:`~plait.protocol.tenancy`: namespaces and API keys.
 """

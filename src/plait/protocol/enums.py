@@ -187,6 +187,8 @@ class ScheduleOutcome(StrEnum):
     SKIPPED_OVERLAP = "skipped_overlap"
     SKIPPED_MISSED = "skipped_missed"
     """Older than the catch-up window when the server saw it (it was down)."""
+    SKIPPED_PAUSED = "skipped_paused"
+    """It came while the schedule was paused (counted when it is unpaused)."""
     BUFFERED = "buffered"
     ALREADY_STARTED = "already_started"
     """Its workflow id existed: another server (or an earlier attempt) started it."""
@@ -223,6 +225,7 @@ class ErrorCode(StrEnum):
     WORKFLOW_ALREADY_STARTED = "workflow_already_started"
     WORKFLOW_NOT_RUNNING = "workflow_not_running"
     SCHEDULE_ALREADY_EXISTS = "schedule_already_exists"
+    NAMESPACE_ALREADY_EXISTS = "namespace_already_exists"
     # 413
     PAYLOAD_TOO_LARGE = "payload_too_large"
     # 415

@@ -7,6 +7,8 @@ were. Waits and timeouts the server clamps (rather than refuses) carry no bound 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from msgspec import Struct
 
 from plait.protocol.common import (
@@ -150,3 +152,7 @@ class UpdateRequest(Struct, kw_only=True, omit_defaults=True):
     run_id: RunId = None
     wait: float | None = None
     """Seconds to wait for a final outcome (default 30, clamped to 0-60); 0 answers at once."""
+    wait_for_stage: Literal["accepted", "completed"] | None = None
+    """What the wait ends at: the update's `completed` (or other final) outcome, the default,
+    or its acceptance (`accepted`: the validator passed and it is in the history; a rejection
+    ends the wait too)."""

@@ -19,9 +19,12 @@ __all__ = [
     "Health",
     "PauseState",
     "PendingActivity",
+    "Poller",
     "QueryResponse",
+    "QueueBacklog",
     "StartWorkflowResponse",
     "TaskFailureInfo",
+    "TaskQueueDescription",
     "UpdateOutcome",
     "WorkflowDescription",
     "WorkflowList",
@@ -195,3 +198,37 @@ class Health(Struct, kw_only=True):
     """The server can reach its database."""
 
     status: Literal["ok"]
+
+
+class Poller(Struct, kw_only=True):
+    """A worker session polling the queue (its lease not expired)."""
+
+    session_id: str
+    identity: str
+    """Who the worker is (host, pid), as it said."""
+    workflow_types: list[str]
+    activity_types: list[str]
+    lease_expires_at: float
+    """When the session's lease runs out unless it is renewed (Unix timestamp): a worker
+    renews it about every second."""
+
+
+class QueueBacklog(Struct, kw_only=True):
+    """Tasks of one kind ready now that no worker holds."""
+
+    kind: str
+    """workflow | activity | query"""
+    count: int
+    oldest_ready_time: float
+    """When the longest-waiting of them became ready (Unix timestamp)."""
+
+
+class TaskQueueDescription(Struct, kw_only=True):
+    """Who polls a task queue and what waits on it."""
+
+    task_queue: str
+    pollers: list[Poller]
+    """Empty: no worker serves the queue, and its tasks wait."""
+    backlog: list[QueueBacklog]
+    """Per kind of task; tasks waiting out a retry backoff or a rate limit are not counted."""
+

@@ -3,7 +3,8 @@
 
 Each route reads its body into the wire struct the document names for it
 (:mod:`plait.server.api_doc`, :mod:`plait.protocol`), so a malformed request is a 400 naming
-the field before anything runs.
+the field before anything runs. Before that, the access middleware checks the caller's API key
+(with ``auth``: :mod:`plait.server.auth`) and that the namespace the path names exists.
 """
 
 from __future__ import annotations
@@ -11,11 +12,21 @@ from __future__ import annotations
 from aiohttp import web
 
 from plait.server import ui
+from plait.server.api import (
+    apikeys,
+    meta,
+    namespaces,
+    operations,
+    ratelimits,
+    schedules,
+    task_queues,
+    workflows,
+)
 from plait.server.api import messages as msgs
-from plait.server.api import meta, operations, ratelimits, schedules, workflows
 from plait.server.api import sessions as sess
 from plait.server.api import tasks as results
 from plait.server.api.http import SERVICE, errors_middleware
+from plait.server.auth import AUTH, Auth, AuthSettings, access_middleware
 from plait.server.service import Service
 
 __all__ = ["make_app"]
@@ -23,10 +34,13 @@ __all__ = ["make_app"]
 API = "/api/v1"
 
 
-def make_app(service: Service) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware],
+def make_app(service: Service, auth: AuthSettings | None = None) -> web.Application:
+    """The application; with ``auth``, every route but ``/health`` needs an API key."""
+    app = web.Application(middlewares=[errors_middleware, access_middleware],
                           client_max_size=service.config.max_payload)
     app[SERVICE] = service
+    if auth is not None:
+        app[AUTH] = Auth(service, auth)
     nsp = API + "/namespaces/{ns}"
     wf = nsp + "/workflows/{wid}"
     r = app.router
@@ -35,6 +49,7 @@ def make_app(service: Service) -> web.Application:
     r.add_get(nsp + "/workflow-count", workflows.count_workflows)
     ratelimits.add_routes(app, nsp)
     schedules.add_routes(app, nsp)
+    task_queues.add_routes(app, nsp)
     r.add_get(wf, workflows.describe_workflow)
     r.add_get(wf + "/history", workflows.workflow_history)
     r.add_get(wf + "/result", workflows.workflow_result)
@@ -58,6 +73,8 @@ def make_app(service: Service) -> web.Application:
     r.add_post(API + "/activity-tasks/fail", results.single("activity_fail"))
     r.add_post(API + "/activity-tasks/heartbeat", results.heartbeat_activity_task)
     r.add_post(API + "/activity-tasks/complete-async", results.complete_async_activity_task)
+    namespaces.add_routes(app, API)
+    apikeys.add_routes(app, API)
     r.add_get(API + "/openapi.json", meta.openapi_document)
     r.add_get("/health", meta.health)
     r.add_get("/metrics", meta.metrics)

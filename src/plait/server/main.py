@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import os
 import signal
@@ -19,12 +20,14 @@ from aiohttp import web
 
 from plait.errors import PlaitError
 from plait.server.app import make_app
+from plait.server.auth import AuthSettings
 from plait.server.config import ServiceConfig
 from plait.server.service import Service
 from plait.store import Store
 from plait.store.urls import DatabaseURLError, check_url, open_store, redact
 
-__all__ = ["Server", "StartupError", "check_database_url", "check_port", "serve"]
+__all__ = ["Server", "StartupError", "check_database_url", "check_exposure", "check_port",
+           "serve"]
 
 log = logging.getLogger("plait.server")
 BACKLOG = 4096
@@ -47,12 +50,34 @@ def check_port(port: int) -> None:
         raise StartupError(f"--port {port} is out of range: 1-65535, or 0 for a free port")
 
 
+def check_exposure(host: str, *, auth: bool, insecure: bool) -> None:
+    """Without ``--auth`` anyone who reaches the server may do anything: listen on a loopback
+    address only, unless told ``--insecure``."""
+    if auth or insecure or _loopback(host):
+        return
+    raise StartupError(f"--host {host} is reachable from other machines and --auth is off: "
+                       "start with --auth (see `plait apikey create`), or --insecure to "
+                       "serve without keys anyway")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Server:
     """A server bound to a host and port; ``port=0`` picks a free one."""
 
     def __init__(self, db: str = "sqlite:///./plait.db", host: str = "127.0.0.1",
-                 port: int = 7233, config: ServiceConfig | None = None) -> None:
+                 port: int = 7233, config: ServiceConfig | None = None,
+                 auth: AuthSettings | None = None) -> None:
         self.db, self.host, self.port = db, host, port
+        self.auth = auth
+        """With settings, every route but ``/health`` needs an API key."""
         self.config = config or ServiceConfig()
         self._runner: web.AppRunner | None = None
         self.service: Service | None = None
@@ -69,7 +94,7 @@ class Server:
             self.service = Service(self._open_store(), self.config)
             await self.service.start()
             # handler_cancellation: a long-poll whose worker went away stops waiting.
-            self._runner = web.AppRunner(make_app(self.service), access_log=None,
+            self._runner = web.AppRunner(make_app(self.service, self.auth), access_log=None,
                                          handle_signals=False, shutdown_timeout=1.0,
                                          handler_cancellation=True)
             await self._runner.setup()
@@ -115,17 +140,24 @@ class Server:
             self.service = None
 
 
-async def serve(db: str, host: str, port: int, *, time_skipping: bool = False) -> None:
+async def serve(db: str, host: str, port: int, *, time_skipping: bool = False,
+                auth: bool = False, insecure: bool = False,
+                public_metrics: bool = False) -> None:
     """``plait server``: check the settings, start, and run until SIGINT or SIGTERM."""
     check_database_url(db)
     check_port(port)
+    check_exposure(host, auth=auth, insecure=insecure)
     expiry = float(os.environ.get("PLAIT_SESSION_EXPIRY", "5"))
     max_payload = int(os.environ.get("PLAIT_MAX_PAYLOAD", str(2 * 1024 * 1024)))
     server = Server(db, host, port, ServiceConfig(session_expiry=expiry, max_payload=max_payload,
-                                                  time_skipping=time_skipping))
+                                                  time_skipping=time_skipping),
+                    auth=AuthSettings(public_metrics=public_metrics) if auth else None)
     await server.start()
     print(f"plait server on {server.address} (db {redact(db)}); UI at {server.address}/",
           flush=True)
+    if auth:
+        print("API keys required (--auth)" + ("; /metrics is public" if public_metrics else ""),
+              flush=True)
     if time_skipping:
         print("time skipping is on: durable time jumps ahead when idle (tests only)", flush=True)
     stop = asyncio.Event()

@@ -26,7 +26,7 @@ from plait.server.run import RUNNING, Ctx, Run
 from plait.server.schedule_spec import MIN_CATCHUP, Spec, jitter_of, workflow_id_for
 from plait.store.schedules import ScheduleRow
 
-__all__ = ["RECENT", "RECHECK", "RUNNING_KEPT", "act", "arm", "fire_due", "spec_of",
+__all__ = ["RECENT", "RECHECK", "RUNNING_KEPT", "act", "arm", "count", "fire_due", "spec_of",
            "start_buffered"]
 
 log = logging.getLogger("plait.server.schedules")
@@ -74,14 +74,17 @@ def _look(ctx: Ctx, row: ScheduleRow) -> None:
             and _fire_time(row, st.next_due) <= ctx.now:
         due = st.next_due
         if ctx.now - due > max(d.catchup_window, MIN_CATCHUP):
-            _count(ctx, row, ScheduleOutcome.SKIPPED_MISSED)  # the server was down
-        elif act(ctx, row, due, d.overlap) == ScheduleOutcome.STARTED \
-                and st.remaining is not None:
-            st.remaining -= 1
+            count(ctx, row, ScheduleOutcome.SKIPPED_MISSED)  # the server was down
+        elif act(ctx, row, due, d.overlap) in _TAKEN and st.remaining is not None:
+            st.remaining -= 1  # a due time buffered to start later is one of the actions
         st.next_due = None if st.remaining == 0 else spec.next_after(due)
         decided += 1
     arm(ctx, row)
     ctx.txn.save_schedule(row)
+
+
+_TAKEN = (ScheduleOutcome.STARTED, ScheduleOutcome.BUFFERED)
+"""Outcomes that use one of ``limited_actions``."""
 
 
 def _fire_time(row: ScheduleRow, due: float) -> float:
@@ -114,10 +117,10 @@ def act(ctx: Ctx, row: ScheduleRow, due: float, overlap: ScheduleOverlap,
     if running:
         if overlap == ScheduleOverlap.SKIP or (
                 overlap == ScheduleOverlap.BUFFER_ONE and st.buffered):
-            return _count(ctx, row, ScheduleOutcome.SKIPPED_OVERLAP)
+            return count(ctx, row, ScheduleOutcome.SKIPPED_OVERLAP)
         if overlap in (ScheduleOverlap.BUFFER_ONE, ScheduleOverlap.BUFFER_ALL):
             st.buffered.append(due)
-            return _count(ctx, row, ScheduleOutcome.BUFFERED)
+            return count(ctx, row, ScheduleOutcome.BUFFERED)
         if overlap == ScheduleOverlap.CANCEL_OTHER:
             for a in running:
                 run = Run.load(ctx, row.namespace, a.workflow_id, a.run_id)
@@ -126,9 +129,9 @@ def act(ctx: Ctx, row: ScheduleRow, due: float, overlap: ScheduleOverlap,
                         ctx, run, f"schedule {row.schedule_id}: a newer run is due "
                                   "(cancel_other)")
             for _ in st.buffered:  # a newer due time replaces the one waiting
-                _count(ctx, row, ScheduleOutcome.SKIPPED_OVERLAP)
+                count(ctx, row, ScheduleOutcome.SKIPPED_OVERLAP)
             st.buffered = [due]  # starts once the cancelled runs have closed
-            return _count(ctx, row, ScheduleOutcome.BUFFERED)
+            return count(ctx, row, ScheduleOutcome.BUFFERED)
         for a in running:  # terminate_other
             run = Run.load(ctx, row.namespace, a.workflow_id, a.run_id)
             closing.terminate_run(run, f"schedule {row.schedule_id}: a newer run is due "
@@ -173,7 +176,7 @@ def _start(ctx: Ctx, row: ScheduleRow, due: float,
                 and all(a.workflow_id != wid for a in st.running):
             st.running.append(ScheduleAction(scheduled_time=due, actual_time=ex.start_time,
                                              workflow_id=wid, run_id=existing))
-        return _count(ctx, row, ScheduleOutcome.ALREADY_STARTED)
+        return count(ctx, row, ScheduleOutcome.ALREADY_STARTED)
     begun = lifecycle.start_workflow(ctx, row.namespace, _start_request(row, wid))
     action = ScheduleAction(scheduled_time=due, actual_time=ctx.now, workflow_id=wid,
                             run_id=str(begun["run_id"]))
@@ -184,11 +187,12 @@ def _start(ctx: Ctx, row: ScheduleRow, due: float,
     if started is not None:
         started.append(action)
     st.num_actions += 1
-    return _count(ctx, row, ScheduleOutcome.STARTED)
+    return count(ctx, row, ScheduleOutcome.STARTED)
 
 
-def _count(ctx: Ctx, row: ScheduleRow, outcome: ScheduleOutcome) -> ScheduleOutcome:
-    if outcome in (ScheduleOutcome.SKIPPED_MISSED, ScheduleOutcome.SKIPPED_OVERLAP):
+def count(ctx: Ctx, row: ScheduleRow, outcome: ScheduleOutcome) -> ScheduleOutcome:
+    if outcome in (ScheduleOutcome.SKIPPED_MISSED, ScheduleOutcome.SKIPPED_OVERLAP,
+                   ScheduleOutcome.SKIPPED_PAUSED):
         row.state.num_skipped += 1
     ctx.effects.schedule_action(row.namespace, outcome)
     return outcome

@@ -153,5 +153,7 @@ def jitter_of(schedule_id: str, due: float, jitter: float) -> float:
 def workflow_id_for(prefix: str, due: float) -> str:
     """A started run's workflow id: the prefix and the scheduled time in UTC (API.md). Two
     servers deciding the same due time name the same workflow, so only one start happens."""
-    stamp = dt.datetime.fromtimestamp(due, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"{prefix}-{stamp}"
+    when = dt.datetime.fromtimestamp(due, dt.UTC)
+    if when.microsecond:  # a trigger's time: two triggers in one second are two runs
+        return f"{prefix}-{when.strftime('%Y-%m-%dT%H:%M:%S')}.{when.microsecond // 1000:03d}Z"
+    return f"{prefix}-{when.strftime('%Y-%m-%dT%H:%M:%SZ')}"

@@ -12,7 +12,7 @@ import math
 
 import msgspec
 
-from plait.protocol.enums import ErrorCode, ScheduleOverlap
+from plait.protocol.enums import ErrorCode, ScheduleOutcome, ScheduleOverlap
 from plait.protocol.schedules import (
     CreateScheduleRequest,
     ScheduleAction,
@@ -36,6 +36,8 @@ __all__ = ["MAX_BACKFILL", "backfill", "create", "delete", "describe", "list_pag
 
 MAX_BACKFILL = 1000
 """Due times one backfill request may act on."""
+MAX_SKIPPED_COUNTED = 100_000
+"""Due times counted as skipped on unpause at most (a fast schedule paused for long)."""
 NEXT_TIMES = 5
 
 
@@ -68,22 +70,35 @@ def update(ctx: Ctx, ns: str, sid: str, upd: ScheduleUpdate) -> Scheduled:
 
 
 def pause(ctx: Ctx, ns: str, sid: str, paused: bool, note: str) -> Scheduled:
-    """Due times that pass while paused are skipped, not run on unpause (API.md)."""
+    """Due times that pass while paused are skipped, not run on unpause (API.md); they are
+    counted as skipped (up to :data:`MAX_SKIPPED_COUNTED` of them) when it is unpaused."""
     row = _load(ctx.txn, ns, sid)
     if row.definition.paused != paused:
         row.definition = msgspec.structs.replace(row.definition, paused=paused, note=note)
         if not paused:
+            _count_paused(ctx, row)
             row.state.next_due = _first_due(ctx, row)
     elif note:
         row.definition = msgspec.structs.replace(row.definition, note=note)
     return _save(ctx, row)
 
 
+def _count_paused(ctx: Ctx, row: ScheduleRow) -> None:
+    """Count the due times that came while the schedule was paused: from the first it did
+    not act on (its ``next_due`` stood still) up to now."""
+    first = row.state.next_due
+    if first is None or first > ctx.now:
+        return
+    spec = actions.spec_of(row.definition)
+    for _ in spec.between(first, ctx.now, MAX_SKIPPED_COUNTED):
+        actions.count(ctx, row, ScheduleOutcome.SKIPPED_PAUSED)
+
+
 def trigger(ctx: Ctx, ns: str, sid: str, overlap: ScheduleOverlap | None) -> Scheduled:
-    """Act now, as if a due time had come this second (also while paused)."""
+    """Act now, as if a due time had come this millisecond (also while paused)."""
     row = _load(ctx.txn, ns, sid)
     started: list[ScheduleAction] = []
-    actions.act(ctx, row, float(math.floor(ctx.now)), overlap or row.definition.overlap,
+    actions.act(ctx, row, math.floor(ctx.now * 1000) / 1000, overlap or row.definition.overlap,
                 started)
     return _save(ctx, row, started)
 

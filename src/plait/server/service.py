@@ -16,11 +16,13 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from plait.protocol.enums import ErrorCode
 from plait.protocol.jsoncodec import dumps_str, loads
 from plait.server import metrics, sessions
 from plait.server.clock import Clock
 from plait.server.config import ServiceConfig
 from plait.server.effects import Effects
+from plait.server.errors import NotFound
 from plait.server.leases import Leases
 from plait.server.ledger import SessionLedger
 from plait.server.matching import Matching, ResultWaiters, WakeUps
@@ -64,16 +66,29 @@ class Service:
         """The metrics read from the database at scrape time (:mod:`plait.server.metrics`)."""
 
     async def ensure_namespace(self, ns: str) -> None:
-        """Namespaces spring into being on first use, with the default retention."""
+        """Refuse a namespace nobody created: 404 ``namespace_not_found`` naming the known
+        ones. Namespaces are never deleted, so one seen once is remembered; an unknown name
+        is looked up again each time (another server may have just created it)."""
         if ns in self._namespaces:
             return
-        retention = self.config.retention_seconds
-        await self.write(lambda ctx: ctx.txn.ensure_namespace(ns, retention))
+        known = await self.store.read(lambda t: [n.name for n in t.list_namespaces()])
+        self._namespaces.update(known)
+        if ns not in self._namespaces:
+            shown = ", ".join(sorted(known)[:20]) + (", ..." if len(known) > 20 else "")
+            raise NotFound(f"namespace {ns!r} does not exist; known namespaces: {shown} "
+                           "(create it with `plait namespace create`)",
+                           code=ErrorCode.NAMESPACE_NOT_FOUND)
+
+    def namespace_created(self, ns: str) -> None:
+        """This server created ``ns``: known at once."""
         self._namespaces.add(ns)
 
     async def start(self) -> None:
         await self.grant_fresh_leases()
-        await self.ensure_namespace("default")
+        retention = self.config.retention_seconds
+        await self.write(lambda ctx: ctx.txn.create_namespace("default", retention, "",
+                                                              ctx.wall))
+        self._namespaces.add("default")
         self._tasks.append(asyncio.create_task(self.timers.run(), name="plait-timers"))
         if self.store.shared:
             self.store.listen(self._on_message)

@@ -117,13 +117,16 @@ def _read(txn: Txn, ns: str, wid: str, rid: str, uid: str) -> UpdateAnswer:
 
 
 async def wait_outcome(store: Any, fut: asyncio.Future[None], key: tuple[str, str, str, str],
-                       timeout: float) -> UpdateAnswer:
+                       timeout: float, *, until_accepted: bool = False) -> UpdateAnswer:
+    """The update's outcome once final (``until_accepted``: once accepted, or final), or as
+    it is when ``timeout`` seconds have passed."""
     ns, wid, rid, uid = key
     deadline = time.monotonic() + timeout
+    enough = FINAL | {"accepted"} if until_accepted else FINAL
     while True:
         got: UpdateAnswer = await store.read(lambda t: _read(t, ns, wid, rid, uid))
         left = deadline - time.monotonic()
-        if got["status"] in FINAL or left <= 0:
+        if got["status"] in enough or left <= 0:
             return got
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(min(RECHECK, left)):

@@ -18,6 +18,7 @@ import msgspec
 
 from plait.protocol.common import Memo, SearchAttributes
 from plait.protocol.jsoncodec import dumps_str, loads
+from plait.store.api_keys import ApiKeyStatements
 from plait.store.attempts import AttemptStatements
 from plait.store.gauges import GaugeStatements
 from plait.store.history import BUFFERED, BufferedEvent, EventAttributes, StoredEvent
@@ -40,6 +41,7 @@ from plait.store.task_data import (
     decode_task_data,
     encode,
 )
+from plait.store.task_queues import TaskQueueStatements
 
 __all__ = ["ConflictError", "ExecutionRow", "RateLimit", "RateLimitCache", "Store",
            "StoreUnavailable", "TaskRow", "Txn"]
@@ -140,7 +142,8 @@ def _timer(row: Sequence[Any]) -> TimerRow:
 
 
 class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStatements,
-          RateLimitStatements, ScheduleStatements, GaugeStatements):
+          RateLimitStatements, ScheduleStatements, GaugeStatements, TaskQueueStatements,
+          ApiKeyStatements):
     """Typed operations inside one open transaction, over a DB-API cursor.
 
     Backends override only what differs (the claim query's locking, for instance). Each
@@ -226,10 +229,16 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         self._exec("delete_buffered_events", ns=ns, wid=wid, rid=rid)
         return [BUFFERED.decode(r[0]) for r in rows]
 
-    def events(self, ns: str, wid: str, rid: str, after: int = 0) -> list[msgspec.Raw]:
-        """The events after ``after``, as the JSON text they were written as."""
-        return [msgspec.Raw(r[0])
-                for r in self._all("get_events", ns=ns, wid=wid, rid=rid, after=after)]
+    def events(self, ns: str, wid: str, rid: str, after: int = 0,
+               limit: int | None = None) -> list[msgspec.Raw]:
+        """The events after ``after`` (the first ``limit`` of them, if given), as the JSON
+        text they were written as."""
+        if limit is None:
+            rows = self._all("get_events", ns=ns, wid=wid, rid=rid, after=after)
+        else:
+            rows = self._all("get_events_page", ns=ns, wid=wid, rid=rid, after=after,
+                             limit=limit)
+        return [msgspec.Raw(r[0]) for r in rows]
 
     # -- tasks -----------------------------------------------------------------------------
     def insert_task(self, *, ns: str, task_queue: str, kind: str, wid: str, rid: str, ref: str,

@@ -25,7 +25,7 @@ class SessionInfo(msgspec.Struct, frozen=True):
     """Eager dispatch hands the session only activities of these types."""
 
 
-_INFO = msgspec.json.Decoder(SessionInfo)
+INFO = msgspec.json.Decoder(SessionInfo)
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -50,7 +50,7 @@ class SessionStatements(Statements):
         r = self._one("get_session", session=session)
         if r is None:
             return None
-        return SessionRow(r[0], r[1], r[2], r[3], _INFO.decode(r[4]), float(r[5]))
+        return SessionRow(r[0], r[1], r[2], r[3], INFO.decode(r[4]), float(r[5]))
 
     def renew_session(self, session: str, expires_at: float) -> bool:
         """Move the lease's expiry; False when the session does not exist."""

@@ -51,10 +51,11 @@ async def query_workflow(request: web.Request) -> web.Response:
 
 
 async def _await_update(request: web.Request, ns: str, wid: str, rid: str, uid: str,
-                        wait: float) -> UpdateAnswer:
+                        wait: float, stage: str | None) -> UpdateAnswer:
     service = svc(request)
     with service.update_outcomes.listening(uid) as settled:
-        return await updates.wait_outcome(service.store, settled, (ns, wid, rid, uid), wait)
+        return await updates.wait_outcome(service.store, settled, (ns, wid, rid, uid), wait,
+                                          until_accepted=stage == "accepted")
 
 
 async def update_workflow(request: web.Request) -> web.Response:
@@ -63,8 +64,10 @@ async def update_workflow(request: web.Request) -> web.Response:
     rid = msg.run_id or None
     wait = clamp(msg.wait, 30.0, 0.0, 60.0)
     state = await svc(request).write(lambda ctx: _request_update(ctx, ns, wid, rid, msg))
-    if state["status"] not in updates.FINAL and wait > 0:
-        state = await _await_update(request, ns, wid, state["run_id"], state["update_id"], wait)
+    enough = updates.FINAL | ({"accepted"} if msg.wait_for_stage == "accepted" else set())
+    if state["status"] not in enough and wait > 0:
+        state = await _await_update(request, ns, wid, state["run_id"], state["update_id"], wait,
+                                    msg.wait_for_stage)
     return json_response(state)
 
 
@@ -80,6 +83,9 @@ async def update_outcome(request: web.Request) -> web.Response:
     ns, wid, uid = request.match_info["ns"], request.match_info["wid"], request.match_info["uid"]
     rid = request.query.get("run_id") or None
     wait = number(request.query.get("wait"), "wait", 30.0, 0.0, 60.0)
+    stage = request.query.get("wait_for_stage") or None
+    if stage not in (None, "accepted", "completed"):
+        raise BadRequest(f"wait_for_stage must be accepted or completed, not {stage!r}")
 
     def read(t: Any) -> str:
         run_id = rid or t.current_run(ns, wid)
@@ -87,7 +93,7 @@ async def update_outcome(request: web.Request) -> web.Response:
             raise NotFound(f"workflow {wid!r} not found", code=ErrorCode.WORKFLOW_NOT_FOUND)
         return str(run_id)
     run_id = await svc(request).store.read(read)
-    return json_response(await _await_update(request, ns, wid, run_id, uid, wait))
+    return json_response(await _await_update(request, ns, wid, run_id, uid, wait, stage))
 
 
 async def answer_query(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import msgspec
 from aiohttp import web
 
-from plait.protocol.commands import Command, CompleteUpdateCommand
+from plait.protocol.commands import AcceptUpdateCommand, Command, CompleteUpdateCommand
 from plait.protocol.completions import (
     MAX_BATCH,
     CompleteActivityTaskRequest,
@@ -55,8 +55,9 @@ async def _complete_workflow_task(request: web.Request,
 
 
 def _settled(cmds: list[Command], rejections: list[UpdateRejection] | None) -> list[str]:
-    """The updates a completion answers: their callers can stop waiting."""
-    done = [c.update_id for c in cmds if isinstance(c, CompleteUpdateCommand)]
+    """The updates a completion accepted or answered: their callers may stop waiting."""
+    done = [c.update_id for c in cmds if isinstance(c, (AcceptUpdateCommand,
+                                                         CompleteUpdateCommand))]
     return done + [r.update_id for r in rejections or () if r.update_id is not None]
 
 

@@ -63,10 +63,15 @@ async def describe_workflow(request: web.Request) -> web.Response:
         lambda t: describe.describe(t, now, ns, wid, rid)))
 
 
+MAX_HISTORY_PAGE = 10_000
+"""The most events one history page holds (``page_size``; absent: the whole history)."""
+
+
 async def workflow_history(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
     rid = request.query.get("run_id") or None
     after = integer(request.query.get("after"), "after", 0, 0, 2**62)
+    size = integer(request.query.get("page_size"), "page_size", 0, 0, MAX_HISTORY_PAGE)
 
     def read(t: Txn) -> StoredHistory:
         run_id = rid or t.current_run(ns, wid)
@@ -74,7 +79,7 @@ async def workflow_history(request: web.Request) -> web.Response:
             raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}",
                            code=ErrorCode.WORKFLOW_NOT_FOUND)
         return StoredHistory(format=HISTORY_FORMAT, workflow_id=wid, run_id=run_id,
-                             events=t.events(ns, wid, run_id, after))
+                             events=t.events(ns, wid, run_id, after, size or None))
     return json_response(await svc(request).store.read(read))
 
 

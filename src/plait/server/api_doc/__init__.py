@@ -24,12 +24,15 @@ from plait.protocol.history import Event
 from plait.protocol.openapi import Document, Operation, build_document
 from plait.protocol.tasks import Task
 from plait.server.api_doc import (
+    apikeys,
     messages,
     meta,
+    namespaces,
     operations,
     ratelimits,
     schedules,
     sessions,
+    task_queues,
     tasks,
     workflows,
 )
@@ -56,6 +59,9 @@ OPERATIONS: list[Operation] = [
     *meta.OPERATIONS,
     *ratelimits.OPERATIONS,
     *schedules.OPERATIONS,
+    *task_queues.OPERATIONS,
+    *namespaces.OPERATIONS,
+    *apikeys.OPERATIONS,
 ]
 """Every route of the API, resource by resource."""
 

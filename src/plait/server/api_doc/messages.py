@@ -70,6 +70,9 @@ OPERATIONS: list[Operation] = [
             ),
             "runId",
             "wait",
+            Param("wait_for_stage", schema={"enum": ["accepted", "completed"]},
+                  description="End the wait at acceptance (`accepted`) or at the final "
+                              "outcome (`completed`, the default)."),
         ],
         replies={
             200: Reply(

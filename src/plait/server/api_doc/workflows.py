@@ -109,6 +109,13 @@ OPERATIONS: list[Operation] = [
                 schema={"type": "integer", "minimum": 0, "default": 0},
                 description="Only events with a larger `event_id`.",
             ),
+            Param(
+                "page_size",
+                schema={"type": "integer", "minimum": 0, "maximum": 10000, "default": 0},
+                description="At most this many events (0 or absent: all of them). A full "
+                            "page may have more after it: ask again with `after` set to "
+                            "its last `event_id`.",
+            ),
         ],
         replies={
             200: Reply(

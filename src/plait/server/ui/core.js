@@ -70,25 +70,9 @@ export function requestId() {
     : Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Gauges of the /metrics text for a namespace: {pollers: {queue: n}, backlog: {queue: {kind: n}}}.
- * The JSON API has no task-queue route yet, so this reads what the server exports for Prometheus. */
-export async function queueGauges(ns, signal) {
-  const resp = await fetch("/metrics", {signal});
-  if (!resp.ok) return null;
-  const out = {pollers: {}, backlog: {}};
-  for (const line of (await resp.text()).split("\n")) {
-    const m = /^plait_task_queue_(pollers|backlog)\{([^}]*)\}\s+(\S+)$/.exec(line);
-    if (!m) continue;
-    const labels = {};
-    for (const l of m[2].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[l[1]] = l[2].replace(/\\(.)/g, (_, c) => (c === "n" ? "\n" : c));
-    }
-    if (labels.namespace !== ns) continue;
-    const n = Number(m[3]);
-    if (m[1] === "pollers") out.pollers[labels.task_queue] = n;
-    else (out.backlog[labels.task_queue] ||= {})[labels.kind || "all"] = n;
-  }
-  return out;
+/** Who polls a task queue and what waits on it: {task_queue, pollers: [...], backlog: [...]}. */
+export function describeQueue(ns, queue, signal) {
+  return api(`${nsPath(ns)}/task-queues/${enc(queue)}`, {signal});
 }
 
 // -- formatting ------------------------------------------------------------------------------

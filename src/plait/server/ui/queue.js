@@ -1,8 +1,6 @@
-// A task queue: whether any worker polls it, its backlog and the rate limits in force.
-// The JSON API has no task-queue route yet: pollers and backlog come from the gauges the
-// server exports at /metrics.
+// A task queue: the workers polling it, its backlog and the rate limits in force.
 
-import {api, errorText, fill, h, notice, nsPath, poller, queueGauges} from "./core.js";
+import {api, describeQueue, errorText, fill, h, notice, nsPath, poller, ts} from "./core.js";
 
 const REFRESH_MS = 5000;
 
@@ -13,27 +11,30 @@ export function render({ns, params: [queue], view}) {
 
   async function load() {
     try {
-      const [g, limits] = await Promise.all([queueGauges(ns), api(`${nsPath(ns)}/rate-limits`)]);
+      const [q, limits] = await Promise.all([describeQueue(ns, queue), api(`${nsPath(ns)}/rate-limits`)]);
       const mine = (limits.rate_limits || []).filter((l) => l.task_queue === queue);
-      const key = JSON.stringify([g && g.pollers[queue], g && g.backlog[queue], mine]);
+      const key = JSON.stringify([q.pollers.map((p) => p.session_id), q.backlog, mine]);
       if (key === last) return;
       last = key;
-      const pollers = g ? g.pollers[queue] || 0 : null;
-      const backlog = g ? g.backlog[queue] || {} : {};
+      const n = q.pollers.length;
       fill(body,
-        pollers === null ? notice("info", "Poller counts are not available (the server's /metrics did not answer).")
-          : pollers === 0 ? notice("warn", "No worker is polling this task queue: its workflow and activity tasks wait until one starts.")
-            : notice("ok", `${pollers} worker session${pollers === 1 ? "" : "s"} polling.`),
+        n === 0 ? notice("warn", "No worker is polling this task queue: its workflow and activity tasks wait until one starts.")
+          : notice("ok", `${n} worker session${n === 1 ? "" : "s"} polling.`),
+        n ? h("section", {}, h("h2", {}, "Pollers"), h("table", {class: "list"},
+          h("thead", {}, h("tr", {}, ["Identity", "Session", "Runs", "Lease until"].map((c) => h("th", {scope: "col"}, c)))),
+          h("tbody", {}, q.pollers.map((p) => h("tr", {}, h("td", {}, p.identity), h("td", {}, p.session_id),
+            h("td", {}, [...p.workflow_types, ...p.activity_types].join(", ") || "-"),
+            h("td", {}, ts(p.lease_expires_at))))))) : null,
         h("section", {}, h("h2", {}, "Backlog (tasks ready that no worker holds)"),
-          Object.keys(backlog).length ? h("dl", {class: "summary"}, Object.entries(backlog).map(([k, n]) =>
-            [h("dt", {}, k), h("dd", {}, String(n))])) : h("p", {class: "muted"}, "Empty.")),
+          q.backlog.length ? h("dl", {class: "summary"}, q.backlog.map((b) =>
+            [h("dt", {}, b.kind), h("dd", {title: `oldest ready since ${ts(b.oldest_ready_time)}`}, String(b.count))]))
+            : h("p", {class: "muted"}, "Empty.")),
         h("section", {}, h("h2", {}, "Rate limits"),
           mine.length ? h("table", {class: "list"}, h("thead", {}, h("tr", {}, ["Activity type", "Per second",
             "Burst", "Per key"].map((c) => h("th", {scope: "col"}, c)))),
           h("tbody", {}, mine.map((l) => h("tr", {}, h("td", {}, l.activity_type || "every type"),
             h("td", {}, String(l.per_second)), h("td", {}, String(l.burst ?? "")), h("td", {}, l.per_key ? "yes" : "no")))))
-            : h("p", {class: "muted"}, "None.")),
-        h("p", {class: "muted"}, "Identities and last-seen times of pollers are not in the API yet."));
+            : h("p", {class: "muted"}, "None.")));
     } catch (e) { fill(body, notice("error", errorText(e))); }
   }
   load();

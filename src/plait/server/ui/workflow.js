@@ -5,7 +5,7 @@
 
 import {
   api, CLOSED, confirmDialog, dur, enc, errorText, fill, h, jsonBlock, notice, now, nsPath,
-  parseArgs, payloads, poller, queueGauges, requestId, statusBadge, timeEl, toSeconds, unwrap,
+  parseArgs, payloads, poller, describeQueue, requestId, statusBadge, timeEl, toSeconds, unwrap,
   unwrapDeep,
 } from "./core.js";
 import {activityTypes, eventSummary, KINDS, kindOf} from "./events.js";
@@ -14,6 +14,7 @@ import {timeline} from "./timeline.js";
 const REFRESH_MS = 2000;
 const QUEUE_CHECK_MS = 10000;
 const HISTORY_PAGE = 500;
+const FETCH_PAGE = 2000;  // events per history request
 const ATTEMPTS_PAGE = 200;
 
 export function render({ns, params: [wid, ridParam], view}) {
@@ -71,7 +72,7 @@ export function render({ns, params: [wid, ridParam], view}) {
   // -- loading --------------------------------------------------------------------------------
   async function load() {
     const last = events.length ? events[events.length - 1].event_id : 0;
-    const history = (run) => api(`${apiBase}/history?run_id=${enc(run)}&after=${last}`);
+    const history = (run) => api(`${apiBase}/history?run_id=${enc(run)}&after=${last}&page_size=${FETCH_PAGE}`);
     let d, hist;
     if (rid) {  // the run is known: ask for both at once
       [d, hist] = await Promise.all([api(`${apiBase}?run_id=${enc(rid)}`), history(rid)]);
@@ -81,9 +82,13 @@ export function render({ns, params: [wid, ridParam], view}) {
     }
     rid = d.run_id;
     // The describe may be older than the events fetched with it; the next refresh catches up.
-    events = events.concat(hist.events.filter((e) => e.event_id > last));
+    const seen = events.length ? events[events.length - 1].event_id : 0;  // a load may overlap
+    events = events.concat(hist.events.filter((e) => e.event_id > seen));
     desc = d;
     draw();
+    // A long history arrives a page at a time: the page shows the first one at once and
+    // fetches the rest right after, instead of waiting for the whole of it.
+    if (hist.events.length === FETCH_PAGE) setTimeout(() => load().catch(() => {}), 0);
   }
 
   async function firstLoad() {
@@ -105,8 +110,8 @@ export function render({ns, params: [wid, ridParam], view}) {
   async function checkQueue() {
     if (!desc || CLOSED.has(desc.status)) { queueWarning = null; drawAlerts(); return; }
     try {
-      const g = await queueGauges(ns);
-      queueWarning = g && !g.pollers[desc.task_queue] ? desc.task_queue : null;
+      const q = await describeQueue(ns, desc.task_queue);
+      queueWarning = q.pollers.length ? null : desc.task_queue;
     } catch { queueWarning = null; }
     drawAlerts();
   }

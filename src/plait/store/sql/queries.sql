@@ -33,6 +33,11 @@ SELECT data FROM events
 WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid AND event_id > :after
 ORDER BY event_id;
 
+-- name: get_events_page
+SELECT data FROM events
+WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid AND event_id > :after
+ORDER BY event_id LIMIT :limit;
+
 -- name: insert_task
 INSERT INTO tasks (namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
                    sticky_session, sticky_until, lease_session, dispatch_no, payload)
@@ -358,6 +363,51 @@ WHERE status = 'RUNNING' GROUP BY namespace, workflow_type;
 SELECT namespace, task_queue, kind, COUNT(*) FROM tasks
 WHERE lease_session IS NULL AND visible_at <= :now GROUP BY namespace, task_queue, kind;
 
+-- Describing one task queue (store/task_queues.py).
+
+-- name: queue_pollers
+SELECT session_id, identity, info, expires_at FROM sessions
+WHERE namespace = :ns AND task_queue = :queue AND expires_at > :now
+ORDER BY identity, session_id;
+
+-- name: queue_backlog
+SELECT kind, COUNT(*), MIN(visible_at) FROM tasks
+WHERE namespace = :ns AND task_queue = :queue AND lease_session IS NULL
+  AND visible_at <= :now
+GROUP BY kind ORDER BY kind;
+
 -- name: live_sessions_by_queue
 SELECT namespace, task_queue, COUNT(*) FROM sessions
 WHERE expires_at > :now GROUP BY namespace, task_queue;
+
+-- name: create_namespace
+INSERT INTO namespaces (name, retention_seconds, description, created_at)
+VALUES (:ns, :retention, :description, :now)
+ON CONFLICT (name) DO NOTHING;
+
+-- name: describe_namespace
+SELECT name, retention_seconds, description, created_at FROM namespaces WHERE name = :ns;
+
+-- name: list_namespaces
+SELECT name, retention_seconds, description, created_at FROM namespaces ORDER BY name;
+
+-- name: update_namespace
+UPDATE namespaces SET retention_seconds = COALESCE(:retention, retention_seconds),
+                      description = COALESCE(:description, description)
+WHERE name = :ns;
+
+-- name: insert_api_key
+INSERT INTO api_keys (key_id, name, namespace, role, secret_hash, created_at, expires_at,
+                      revoked_at)
+VALUES (:key_id, :key_name, :ns, :role, :secret_hash, :now, :expires_at, NULL);
+
+-- name: get_api_key
+SELECT key_id, name, namespace, role, secret_hash, created_at, expires_at, revoked_at
+FROM api_keys WHERE key_id = :key_id;
+
+-- name: list_api_keys
+SELECT key_id, name, namespace, role, secret_hash, created_at, expires_at, revoked_at
+FROM api_keys ORDER BY created_at, key_id;
+
+-- name: revoke_api_key
+UPDATE api_keys SET revoked_at = :now WHERE key_id = :key_id AND revoked_at IS NULL;
