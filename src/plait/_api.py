@@ -282,9 +282,10 @@ class Api:
     async def unpause_workflow(self, workflow_id: str, body: UnpauseRequest) -> RunRef:
         return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/unpause", body)
 
-    async def delete_workflow(self, workflow_id: str, run_id: str | None) -> RunRef:
+    async def delete_workflow(self, workflow_id: str, run_id: str | None,
+                              request_id: str) -> RunRef:
         return await self.call_as(RunRef, "DELETE", self._wf(workflow_id),
-                                  params=_run(run_id))
+                                  params={**_run(run_id), "request_id": request_id})
 
     async def control_activity(self, workflow_id: str, activity_id: str, action: str,
                                body: ActivityControlRequest) -> RunRef:

@@ -827,7 +827,7 @@ class WorkflowHandle(Generic[R]):
     async def delete(self) -> None:
         """Delete the run with its history, attempt log and visibility rows (a running run
         is terminated first). Afterwards describe and history raise not-found."""
-        await self.client.api.delete_workflow(self.id, self.run_id)
+        await self.client.api.delete_workflow(self.id, self.run_id, str(uuid.uuid4()))
 
     async def pause_activity(self, activity_id: str) -> None:
         """No new attempt of the activity starts until :meth:`unpause_activity` (a running

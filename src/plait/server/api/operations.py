@@ -39,8 +39,9 @@ async def unpause_workflow(request: web.Request) -> web.Response:
 async def delete_workflow(request: web.Request) -> web.Response:
     ns, wid = request.match_info["ns"], request.match_info["wid"]
     rid = request.query.get("run_id") or None
-    return json_response(await svc(request).write(
-        lambda ctx: deletion.delete(ctx, ns, wid, rid)))
+    request_id = request.query.get("request_id") or None
+    return json_response(await svc(request).write(deduped(
+        ns, request_id, lambda ctx: deletion.delete(ctx, ns, wid, rid), RunRef)))
 
 
 Control = Callable[[Ctx, str, str, str | None, str], RunRef]

@@ -43,7 +43,9 @@ OPERATIONS: list[Operation] = [
         summary="Delete a run with its history, attempt log and visibility rows (a running "
                 "run is terminated first)",
         tag="workflows",
-        params=["ns", "wid", "runId"],
+        params=["ns", "wid", "runId",
+                Param("request_id", description="Makes the call idempotent; a repeat with "
+                      "the same id gets the first answer (a retry after a lost response).")],
         replies={200: Reply("The run deleted.", common.RunRef)},
         errors=(400, 404, 503),
     ),
