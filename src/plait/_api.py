@@ -41,11 +41,14 @@ from plait.protocol.history import Event
 from plait.protocol.jsoncodec import dumps, loads
 from plait.protocol.ratelimits import RateLimit, RateLimits
 from plait.protocol.requests import (
+    ActivityControlRequest,
     CancelRequest,
+    PauseRequest,
     QueryRequest,
     SignalRequest,
     StartWorkflowRequest,
     TerminateRequest,
+    UnpauseRequest,
     UpdateRequest,
 )
 from plait.protocol.responses import (
@@ -271,6 +274,25 @@ class Api:
 
     async def terminate_workflow(self, workflow_id: str, body: TerminateRequest) -> RunRef:
         return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/terminate", body)
+
+    # -- operating runs -----------------------------------------------------------------------
+    async def pause_workflow(self, workflow_id: str, body: PauseRequest) -> RunRef:
+        return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/pause", body)
+
+    async def unpause_workflow(self, workflow_id: str, body: UnpauseRequest) -> RunRef:
+        return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/unpause", body)
+
+    async def delete_workflow(self, workflow_id: str, run_id: str | None,
+                              request_id: str) -> RunRef:
+        return await self.call_as(RunRef, "DELETE", self._wf(workflow_id),
+                                  params={**_run(run_id), "request_id": request_id})
+
+    async def control_activity(self, workflow_id: str, activity_id: str, action: str,
+                               body: ActivityControlRequest) -> RunRef:
+        """``action``: pause, unpause or reset."""
+        return await self.call_as(
+            RunRef, "POST",
+            f"{self._wf(workflow_id)}/activities/{seg(activity_id)}/{seg(action)}", body)
 
     # -- rate limits --------------------------------------------------------------------------
     async def set_rate_limit(self, body: RateLimit) -> RateLimit:

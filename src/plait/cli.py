@@ -23,6 +23,7 @@ from plait._cli.apikeys import apikey_app
 from plait._cli.filters import STATUSES, Filters, parse_filters, parse_search_attribute
 from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
 from plait._cli.namespaces import namespace_app
+from plait._cli.operations import activity_app, add_workflow_commands
 from plait._cli.runner import Output, fail, with_client
 from plait._cli.schedules import schedule_app
 from plait._cli.task_queues import task_queue_app
@@ -35,9 +36,10 @@ __all__ = ["app", "main"]
 app = typer.Typer(help="plait: a durable workflow engine for Python.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 workflow_app = typer.Typer(help="Start, list, count, inspect, signal, query, wait for, "
-                           "cancel and terminate workflows.",
+                           "cancel, terminate, pause and delete workflows.",
                            no_args_is_help=True)
 app.add_typer(workflow_app, name="workflow")
+app.add_typer(activity_app, name="activity")
 ratelimit_app = typer.Typer(help="Limit how fast activities start, across every server and "
                                  "worker.", no_args_is_help=True)
 app.add_typer(ratelimit_app, name="ratelimit")
@@ -375,6 +377,9 @@ def terminate(
     with_client(address, namespace,
                 lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).terminate(reason))
     typer.echo(f"terminated {workflow_id}")
+
+
+add_workflow_commands(workflow_app)  # pause, unpause, delete
 
 
 # -- rate limits ---------------------------------------------------------------------------

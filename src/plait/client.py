@@ -47,11 +47,14 @@ from plait.protocol.jsoncodec import dumps_str
 from plait.protocol.payload import decode, encode_args
 from plait.protocol.ratelimits import RateLimit
 from plait.protocol.requests import (
+    ActivityControlRequest,
     CancelRequest,
+    PauseRequest,
     QueryRequest,
     SignalRequest,
     StartWorkflowRequest,
     TerminateRequest,
+    UnpauseRequest,
     UpdateRequest,
 )
 from plait.protocol.responses import (
@@ -157,6 +160,8 @@ class PendingActivity:
     last_failure: Failure | None
     next_attempt_time: dt.datetime | None
     scheduled_time: dt.datetime | None
+    paused: bool = False
+    """An operator paused it (:meth:`WorkflowHandle.pause_activity`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,6 +199,10 @@ class WorkflowExecutionDescription(WorkflowExecution):
     ``WorkflowDescription`` (null where the server sent none)."""
     start_delay: timedelta | None = None
     """How long the start held back the first workflow task (``start_delay``)."""
+    paused: bool = False
+    """An operator has the run paused (:meth:`WorkflowHandle.pause`)."""
+    pause_reason: str = ""
+    paused_since: dt.datetime | None = None
 
     @staticmethod
     def from_description(d: WorkflowDescription) -> WorkflowExecutionDescription:
@@ -205,13 +214,15 @@ class WorkflowExecutionDescription(WorkflowExecution):
             pending_activities=[PendingActivity(
                 p.activity_id, p.activity_type, p.attempt, p.state.value,
                 _failure(p.last_failure), _time(p.next_attempt_time),
-                _time(p.scheduled_time)) for p in d.pending_activities],
+                _time(p.scheduled_time), p.paused) for p in d.pending_activities],
             attempts=[_attempt(a) for a in d.attempts],
             last_task_failure=TaskFailure(ltf.message or "", ltf.traceback or "",
                                           ltf.attempts or 0, ltf.type or "")
             if ltf else None,
             raw=msgspec.to_builtins(d),
             start_delay=timedelta(seconds=d.start_delay) if d.start_delay else None,
+            paused=d.paused is not None, pause_reason=d.paused.reason if d.paused else "",
+            paused_since=_time(d.paused.time) if d.paused else None,
         )
 
 
@@ -839,6 +850,42 @@ class WorkflowHandle(Generic[R]):
     async def terminate(self, reason: str = "terminated") -> None:
         await self.client.api.terminate_workflow(self.id, TerminateRequest(
             reason=reason, run_id=self.run_id, request_id=str(uuid.uuid4())))
+
+    async def pause(self, reason: str = "") -> None:
+        """Pause the run: no workflow task and no new activity attempt of it is handed out
+        until :meth:`unpause` (running attempts finish; timers fire; signals and updates are
+        kept). On a closed run: ``RPCError`` with code ``workflow_not_running`` (409)."""
+        await self.client.api.pause_workflow(self.id, PauseRequest(
+            reason=reason or None, run_id=self.run_id, request_id=str(uuid.uuid4())))
+
+    async def unpause(self) -> None:
+        """Let a paused run go on."""
+        await self.client.api.unpause_workflow(self.id, UnpauseRequest(
+            run_id=self.run_id, request_id=str(uuid.uuid4())))
+
+    async def delete(self) -> None:
+        """Delete the run with its history, attempt log and visibility rows (a running run
+        is terminated first). Afterwards describe and history raise not-found."""
+        await self.client.api.delete_workflow(self.id, self.run_id, str(uuid.uuid4()))
+
+    async def pause_activity(self, activity_id: str) -> None:
+        """No new attempt of the activity starts until :meth:`unpause_activity` (a running
+        attempt goes on)."""
+        await self._control_activity(activity_id, "pause")
+
+    async def unpause_activity(self, activity_id: str) -> None:
+        await self._control_activity(activity_id, "unpause")
+
+    async def reset_activity(self, activity_id: str) -> None:
+        """Start the activity's attempt count again at 1, with a new attempt now (a running
+        attempt's result is still taken; should it fail, the next attempt is the first)."""
+        await self._control_activity(activity_id, "reset")
+
+    async def _control_activity(self, activity_id: str, action: str) -> None:
+        await self.client.api.control_activity(self.id, activity_id, action,
+                                               ActivityControlRequest(
+                                                   run_id=self.run_id,
+                                                   request_id=str(uuid.uuid4())))
 
 
 class _ClientCalls(ClientOutboundInterceptor):

@@ -65,6 +65,12 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("POST", WF + "/update", WRITE),
     ("POST", WF + "/cancel", WRITE),
     ("POST", WF + "/terminate", WRITE),
+    ("POST", WF + "/pause", WRITE),
+    ("POST", WF + "/unpause", WRITE),
+    ("DELETE", WF, WRITE),
+    ("POST", WF + "/activities/{aid}/pause", WRITE),
+    ("POST", WF + "/activities/{aid}/unpause", WRITE),
+    ("POST", WF + "/activities/{aid}/reset", WRITE),
     ("POST", NS + "/schedules", WRITE),
     ("DELETE", SC, WRITE),
     ("POST", SC + "/update", WRITE),
@@ -174,7 +180,7 @@ def _key_request(ns: str, role: str, expires_in: float | None = None) -> CreateA
 
 def url(site: Site, path: str, ns: str, wid: str = "w-exists") -> str:
     return site.address + path.format(ns=ns, wid=wid, sid="s-1", uid="u-1", queue="q",
-                                      key_id="0123456789abcdef")
+                                      key_id="0123456789abcdef", aid="1")
 
 
 async def call(http: aiohttp.ClientSession, method: str, target: str, key: str | None,

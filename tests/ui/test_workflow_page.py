@@ -185,3 +185,24 @@ async def test_parent_child_and_continue_as_new_links(console: Console, page: Pa
     await summary.locator("dt:text-is('Previous run') + dd a").click()
     await expect(page.locator(".badge").first).to_have_text("CONTINUED_AS_NEW")
     assert page.url.endswith(first.run_id)
+
+
+async def test_pause_and_unpause_from_the_page_reach_the_server(console: Console,
+                                                                page: Page) -> None:
+    handle = await console.client.start_workflow(Approval.run, "o-9", id="page-pause",
+                                                 task_queue=console.queue)
+    await page.goto(run_page(console, "page-pause"))
+    await expect(page.locator(".badge").first).to_have_text("RUNNING")
+    await page.get_by_role("button", name="Pause…").click()
+    dialog = page.locator("dialog.confirm")
+    await expect(dialog).to_contain_text("Pause page-pause?")
+    await dialog.get_by_label("Reason").fill("registry down")
+    await dialog.get_by_role("button", name="Pause", exact=True).click()
+    await expect(page.locator("span.paused")).to_contain_text(": registry down")
+    desc = await handle.describe()
+    assert desc.paused and desc.pause_reason == "registry down"
+
+    await page.get_by_role("button", name="Unpause").click()
+    await expect(page.get_by_role("button", name="Pause…")).to_be_enabled()
+    await expect(page.locator("span.paused")).to_have_count(0)
+    assert not (await handle.describe()).paused

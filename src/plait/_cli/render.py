@@ -174,6 +174,9 @@ def _summary(d: WorkflowExecutionDescription) -> Table:
     status = _status(d.status)
     if d.last_task_failure is not None and d.status == "RUNNING":
         status.append("  STUCK: its workflow task keeps failing (see below)", style="bold red")
+    if d.paused:
+        status.append("  PAUSED" + (f": {d.pause_reason}" if d.pause_reason else ""),
+                      style="bold yellow")
     end = d.close_time or dt.datetime.now(dt.UTC)
     took = fmt_duration((end - d.start_time).total_seconds())
     rows: list[tuple[str, str | Text]] = [
@@ -225,7 +228,7 @@ def _pending(d: WorkflowExecutionDescription) -> Table:
         table.add_column(name, overflow="fold")
     for p in d.pending_activities:
         failing = p.last_failure is not None
-        table.add_row(p.activity_type, p.activity_id, p.state,
+        table.add_row(p.activity_type, p.activity_id, p.state + (" (paused)" if p.paused else ""),
                       Text(str(p.attempt), style="bold red" if failing else ""),
                       fmt_time(p.next_attempt_time) if p.next_attempt_time else "-",
                       Text(failure_text(p.last_failure) or "-", style="red" if failing else ""))

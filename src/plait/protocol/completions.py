@@ -160,7 +160,7 @@ class WorkflowStepAnswer(CompleteWorkflowTaskResponse, kw_only=True):
 
     refused: Annotated[str, Meta(examples=[
         "history_moved", "workflow_task_pending", "buffered_events", "updates_pending",
-        "not_sticky", "clock_skew"])] | None = None
+        "not_sticky", "clock_skew", "paused"])] | None = None
 
 
 class CompleteActivityTaskResponse(Struct, kw_only=True, omit_defaults=True):

@@ -216,6 +216,7 @@ class ErrorCode(StrEnum):
     UPDATE_NOT_FOUND = "update_not_found"
     RATE_LIMIT_NOT_FOUND = "rate_limit_not_found"
     SCHEDULE_NOT_FOUND = "schedule_not_found"
+    ACTIVITY_NOT_FOUND = "activity_not_found"
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed"
     # 409

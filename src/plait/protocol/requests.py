@@ -25,11 +25,14 @@ from plait.protocol.common import (
 from plait.protocol.enums import IdConflictPolicy, IdReusePolicy
 
 __all__ = [
+    "ActivityControlRequest",
     "CancelRequest",
+    "PauseRequest",
     "QueryRequest",
     "SignalRequest",
     "StartWorkflowRequest",
     "TerminateRequest",
+    "UnpauseRequest",
     "UpdateRequest",
 ]
 
@@ -89,6 +92,32 @@ class TerminateRequest(Struct, kw_only=True, omit_defaults=True):
 
     reason: str | None = None
     """Recorded in history (default `terminated`)."""
+    run_id: RunId = None
+    request_id: RequestId = None
+
+
+class PauseRequest(Struct, kw_only=True, omit_defaults=True):
+    """Pause a running run: no workflow task and no new activity attempt of it is handed out
+    until it is unpaused (running attempts finish; timers fire; signals and updates are
+    kept). Pausing a paused run changes nothing."""
+
+    reason: str | None = None
+    """Shown by describe (`paused.reason`)."""
+    identity: str | None = None
+    run_id: RunId = None
+    request_id: RequestId = None
+
+
+class UnpauseRequest(Struct, kw_only=True, omit_defaults=True):
+    """Let a paused run go on: its held tasks are handed out again."""
+
+    run_id: RunId = None
+    request_id: RequestId = None
+
+
+class ActivityControlRequest(Struct, kw_only=True, omit_defaults=True):
+    """Pause, unpause or reset one pending activity of a running run."""
+
     run_id: RunId = None
     request_id: RequestId = None
 

@@ -17,6 +17,7 @@ __all__ = [
     "Attempt",
     "Count",
     "Health",
+    "PauseState",
     "PendingActivity",
     "Poller",
     "QueryResponse",
@@ -119,6 +120,8 @@ class PendingActivity(Struct, kw_only=True):
     scheduled_time: float | None = None
     task_queue: str | None = None
     heartbeat_details: list[Payload] | None = None
+    paused: bool = False
+    """An operator paused it: no new attempt starts until it is unpaused."""
 
 
 class Attempt(Struct, kw_only=True):
@@ -146,6 +149,15 @@ class TaskFailureInfo(Struct, kw_only=True):
     cause: str | None = None
 
 
+class PauseState(Struct, kw_only=True, omit_defaults=True):
+    """Why and since when an operator has a run paused."""
+
+    time: float
+    """When it was paused (Unix timestamp)."""
+    reason: str = ""
+    identity: str = ""
+
+
 class WorkflowDescription(WorkflowSummary, kw_only=True):
     """A run in detail: its summary plus what it waits for and how its activities went."""
 
@@ -159,6 +171,8 @@ class WorkflowDescription(WorkflowSummary, kw_only=True):
     """The outcome, once the run is closed."""
     start_delay: float | None = None
     """Seconds the start delayed the first workflow task by (`start_delay`), if it did."""
+    paused: PauseState | None = None
+    """Set while the run is paused: no workflow task or new activity attempt is handed out."""
 
 
 class UpdateOutcome(Struct, kw_only=True):

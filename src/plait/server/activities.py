@@ -22,7 +22,7 @@ from plait.server.errors import BadRequest
 from plait.server.observed import AttemptEnded, RetryScheduled
 from plait.server.run import Ctx, Input, Run
 from plait.store.base import TaskRow, Txn
-from plait.store.task_data import ActivityOptions, ActivityTaskData, TimerData
+from plait.store.task_data import HELD, ActivityOptions, ActivityTaskData, TimerData
 
 __all__ = ["attempt_failed", "complete", "dispatch_payload", "end_abandoned", "fire_timeout",
            "heartbeat",
@@ -111,7 +111,8 @@ def dispatch_payload(ctx: Ctx, task: TaskRow) -> ActivityTask:
         token=f"{task.task_id}.{task.dispatch_no}", namespace=task.namespace,
         workflow_id=task.workflow_id, run_id=task.run_id, workflow_type=p.workflow_type,
         activity_id=task.ref, activity_type=p.activity_type, task_queue=task.task_queue,
-        attempt=p.attempt, input=p.input, header=p.header, scheduled_time=p.scheduled_time,
+        attempt=p.attempt - p.attempt_base, input=p.input, header=p.header,
+        scheduled_time=p.scheduled_time,
         started_time=now, start_to_close_timeout=opts.start_to_close_timeout,
         heartbeat_timeout=opts.heartbeat_timeout, deadline=deadline,
         heartbeat_details=p.heartbeat_details)
@@ -191,13 +192,16 @@ def attempt_failed(run: Run, task: TaskRow, failure: Failure, *,
         return
     _end_attempt(run, task, "timed_out" if timeout_type else "failed", failure)
     policy = RetryPolicy.from_wire(p.options.retry_policy)
-    delay = 0.0 if immediate else policy.backoff(attempt)
+    # The policy counts attempts since the last reset; one reset while this attempt ran
+    # makes the next attempt the first, started at once (:mod:`plait.server.pausing`).
+    counted = 0 if p.reset_requested else attempt - p.attempt_base
+    delay = 0.0 if immediate or p.reset_requested else policy.backoff(counted)
     s2c = p.options.schedule_to_close_timeout
     deadline = p.scheduled_time + s2c if s2c else None
     retry_state: str | None = None
-    if not policy.allows_another(attempt, failure.get("type", ""),
+    if not policy.allows_another(counted, failure.get("type", ""),
                                  bool(failure.get("non_retryable"))):
-        maxed = policy.maximum_attempts and attempt >= policy.maximum_attempts
+        maxed = policy.maximum_attempts and counted >= policy.maximum_attempts
         retry_state = "maximum_attempts" if maxed else "non_retryable"
     elif deadline is not None and run.ctx.now + delay >= deadline:
         retry_state = "timeout"
@@ -218,11 +222,14 @@ def attempt_failed(run: Run, task: TaskRow, failure: Failure, *,
 def _retry_later(run: Run, task: TaskRow, failure: Failure, delay: float) -> None:
     p = task.activity
     run.ctx.effects.observe(RetryScheduled(run.ns, p.activity_type))
+    if p.reset_requested:
+        p.attempt_base, p.reset_requested = p.attempt, False
     p.attempt += 1
     p.last_failure = failure
     at = run.ctx.now + delay
     _clear_attempt_timers(run, task)
-    run.txn.release_task(task.task_id, at, p)
+    # A paused activity's next attempt is held back (a paused run's: by the run's save).
+    run.txn.release_task(task.task_id, at + HELD if p.paused else at, p)
     s2s = p.options.schedule_to_start_timeout
     if s2s:
         _timer(run, "act_s2s", task.ref, at + s2s, TimerData(attempt=p.attempt))
@@ -238,8 +245,12 @@ def undelivered(ctx: Ctx, task: TaskRow) -> None:
     ctx.txn.delete_attempt(task.namespace, task.workflow_id, task.run_id, task.ref,
                            p.attempt)
     _delete_timers(ctx.txn, task, "act_stc", "act_hb")
-    ctx.txn.release_task(task.task_id, ctx.now, p)
-    ctx.effects.wake_queue(task.namespace, task.task_queue, "activity")
+    row = None if p.paused else ctx.txn.get_execution(task.namespace, task.workflow_id,
+                                                      task.run_id)
+    held = row is None or row.state.paused is not None  # (an activity's run exists)
+    ctx.txn.release_task(task.task_id, ctx.now + HELD if held else ctx.now, p)
+    if not held:
+        ctx.effects.wake_queue(task.namespace, task.task_queue, "activity")
 
 
 def worker_lost(run: Run, task: TaskRow, why: str) -> None:
@@ -325,12 +336,14 @@ def _finish(run: Run, task: TaskRow, etype: EventType, attrs: dict[str, object],
     base = {"activity_id": task.ref, "scheduled_event_id": p.scheduled_event_id}
     if task.lease_session is not None or etype not in (EventType.ACTIVITY_TASK_TIMED_OUT,
                                                         EventType.ACTIVITY_TASK_CANCELED):
-        started = {**base, "attempt": p.attempt, "identity": task.lease_session or "",
+        started = {**base, "attempt": p.attempt - p.attempt_base,
+                   "identity": task.lease_session or "",
                    "last_failure": p.last_failure}
         dispatched = task.dispatched_at if task.lease_session is not None else None
         events.append((EventType.ACTIVITY_TASK_STARTED, started, dispatched)
                       if dispatched is not None else (EventType.ACTIVITY_TASK_STARTED, started))
-    end = {**base, "activity_type": p.activity_type, "attempt": p.attempt, **attrs}
+    end = {**base, "activity_type": p.activity_type, "attempt": p.attempt - p.attempt_base,
+           **attrs}
     events.append((etype, end, at) if at is not None else (etype, end))
     run.add_input(events)
 
@@ -338,19 +351,20 @@ def _finish(run: Run, task: TaskRow, etype: EventType, attrs: dict[str, object],
 def pending_info(task: TaskRow, now: float) -> PendingActivity:
     p = task.activity
     limited_until = p.rate_limited_until
+    due = task.visible_at - HELD if task.visible_at >= HELD else task.visible_at
     if task.lease_session is not None:
         state = "started"
     elif limited_until and limited_until > now:
         state = "waiting_for_rate_limit"
-    elif task.visible_at > now and p.attempt > 1:
+    elif due > now and p.attempt > 1:
         state = "backing_off"
     else:
         state = "scheduled"
     waiting = state in ("backing_off", "waiting_for_rate_limit")
     return PendingActivity(
-        activity_id=task.ref, activity_type=p.activity_type, attempt=p.attempt,
+        activity_id=task.ref, activity_type=p.activity_type, attempt=p.attempt - p.attempt_base,
         state=PendingActivityState(state), last_failure=wire_failure(p.last_failure),
-        next_attempt_time=task.visible_at if waiting else None,
+        next_attempt_time=due if waiting else None, paused=p.paused,
         scheduled_time=p.scheduled_time, task_queue=task.task_queue,
         heartbeat_details=p.heartbeat_details)
 

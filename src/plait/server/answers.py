@@ -15,7 +15,7 @@ import msgspec
 
 from plait.protocol.common import Memo, Payload, SearchAttributes
 from plait.protocol.failure import Failure
-from plait.protocol.responses import Attempt, PendingActivity, TaskFailureInfo
+from plait.protocol.responses import Attempt, PauseState, PendingActivity, TaskFailureInfo
 from plait.protocol.tasks import ActivityTask, QueryTask, UpdateRequested
 from plait.store.history import EventAttributes
 
@@ -86,6 +86,7 @@ class Description(TypedDict):
     pending_workflow_task: bool
     result: EventAttributes | None
     start_delay: NotRequired[float]
+    paused: NotRequired[PauseState]
 
 
 class RunOutcome(TypedDict):

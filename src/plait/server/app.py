@@ -16,6 +16,7 @@ from plait.server.api import (
     apikeys,
     meta,
     namespaces,
+    operations,
     ratelimits,
     schedules,
     task_queues,
@@ -55,6 +56,7 @@ def make_app(service: Service, auth: AuthSettings | None = None) -> web.Applicat
     r.add_post(wf + "/terminate", workflows.terminate_workflow)
     r.add_post(wf + "/signal", workflows.signal_workflow)
     r.add_post(wf + "/cancel", workflows.cancel_workflow)
+    operations.add_routes(app, wf)
     r.add_post(wf + "/query", msgs.query_workflow)
     r.add_post(wf + "/update", msgs.update_workflow)
     r.add_get(wf + "/updates/{uid}", msgs.update_outcome)

@@ -141,6 +141,13 @@ ROUTE_ROLES: dict[tuple[str, str], Roles] = {
     ("POST", _WF + "/query"): READ,
     ("POST", _WF + "/update"): WRITE,
     ("GET", _WF + "/updates/{uid}"): READ,
+    # operating runs (API.md: pause, reset, delete are a writer's)
+    ("POST", _WF + "/pause"): WRITE,
+    ("POST", _WF + "/unpause"): WRITE,
+    ("DELETE", _WF): WRITE,
+    ("POST", _WF + "/activities/{aid}/pause"): WRITE,
+    ("POST", _WF + "/activities/{aid}/unpause"): WRITE,
+    ("POST", _WF + "/activities/{aid}/reset"): WRITE,
     # rate limits: read by readers, set by admins
     ("PUT", _NS + "/rate-limits"): ADMIN,
     ("GET", _NS + "/rate-limits"): READ,

@@ -38,6 +38,8 @@ MAX_SKEW = 2.0
 
 def refusal(ctx: Ctx, run: Run, session: str, step: WorkflowStep) -> str | None:
     """Why the step cannot be recorded as run, or None when it can."""
+    if run.state.paused is not None:
+        return "paused"  # no workflow task runs while an operator has the run paused
     if run.state.wt is not None:
         return "workflow_task_pending"
     if run.has_buffered():

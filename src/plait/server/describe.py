@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from plait.protocol.enums import WorkflowStatus
-from plait.protocol.responses import WorkflowSummary
+from plait.protocol.responses import PauseState, WorkflowSummary
 from plait.server import activities
 from plait.server.answers import Description
 from plait.server.errors import NotFound
@@ -35,6 +35,10 @@ def describe(txn: Txn, now: float, ns: str, wid: str, rid: str | None) -> Descri
     }
     if row.state.start_delay:
         out["start_delay"] = row.state.start_delay
+    paused = row.state.paused
+    if paused is not None and row.status not in CLOSED:
+        out["paused"] = PauseState(time=paused.time, reason=paused.reason,
+                                   identity=paused.identity)
     return out
 
 

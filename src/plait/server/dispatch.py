@@ -14,6 +14,7 @@ from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
 from plait.store.history import StoredEvent
 from plait.store.sessions import SessionInfo
+from plait.store.task_data import HELD
 
 __all__ = ["claim", "claim_ids", "session_info"]
 
@@ -52,6 +53,8 @@ def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
     """Claim specific tasks for one session (eager dispatch in a completion's response).
     ``run``: the run these tasks belong to, just saved in this transaction (not read again).
     The tasks were made ready in this same change, so their pollers need not wake for them."""
+    if run is not None and run.state.paused is not None:
+        return []  # held back (the claim by id does not look at visible_at)
     out = []
     for task_id in task_ids:
         claimed = ctx.txn.claim_task_by_id(task_id, session, ctx.now)
@@ -81,6 +84,9 @@ def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> Dispatched | N
         ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
     if row is None or row.status != RUNNING:
         ctx.txn.delete_task(task.task_id)
+        return None
+    if row.state.paused is not None:  # held back by the pause; never handed out
+        ctx.txn.release_task(task.task_id, task.visible_at + HELD, task.payload)
         return None
     state = row.state
     upto = state.upto

@@ -23,7 +23,7 @@ from plait.server.matching import Outcome
 from plait.store.base import ExecutionRow, TaskRow, Txn
 from plait.store.history import BufferedEvent, EventAttributes, StoredEvent
 from plait.store.run_state import RunState, WorkflowTaskRef
-from plait.store.task_data import WorkflowTaskData
+from plait.store.task_data import HELD, WorkflowTaskData
 
 __all__ = ["CLOSED", "RUNNING", "Ctx", "Run", "iso"]
 
@@ -290,6 +290,15 @@ class Run:
         self.ctx.effects.closed[(self.ns, self.wid, self.rid)] = Outcome(status, self.row.result)
         return deleted
 
+    # -- pausing --------------------------------------------------------------------------------
+    def hold_tasks(self) -> None:
+        """Hold back every unleased workflow and activity task of the run (it is paused):
+        whatever scheduled or re-offered one in this change, no claim reaches it until
+        :func:`plait.server.pausing.unpause` gives it back its due time."""
+        for task in self.txn.tasks_of_run(self.ns, self.wid, self.rid):
+            if task.kind != "query" and task.lease_session is None and task.visible_at < HELD:
+                self.txn.release_task(task.task_id, task.visible_at + HELD, task.payload)
+
     # -- persistence ----------------------------------------------------------------------------
     def save(self) -> None:
         wt = self.state.wt
@@ -303,6 +312,8 @@ class Run:
         self.txn.insert_events(self.ns, self.wid, self.rid, saved)
         self.expected = self.row.next_event_id
         self.saved, self.events = saved, []
+        if self.state.paused is not None:
+            self.hold_tasks()
         hooks, self.after_save = self.after_save, []
         for hook in hooks:
             hook()

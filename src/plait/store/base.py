@@ -31,6 +31,7 @@ from plait.store.search_index import ListFilter, index_key, index_rows, index_va
 from plait.store.sessions import SessionStatements
 from plait.store.statements import Params
 from plait.store.task_data import (
+    HELD,
     TIMER_DATA,
     ActivityTaskData,
     QueryTaskData,
@@ -304,8 +305,9 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         return bool(self._scalar("busy_tasks", now=now))
 
     def next_task_visible(self) -> float | None:
-        """When the next unleased workflow or activity task becomes ready."""
-        value = self._scalar("next_task_visible")
+        """When the next unleased workflow or activity task becomes ready (a held one
+        never does by itself)."""
+        value = self._scalar("next_task_visible", held=HELD)
         return None if value is None else float(value)
 
     def leased_tasks(self, session: str) -> list[TaskRow]:

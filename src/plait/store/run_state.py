@@ -16,7 +16,7 @@ from plait.protocol.failure import Failure
 from plait.protocol.responses import TaskFailureInfo
 from plait.store.history import BufferedEvent
 
-__all__ = ["ChildLink", "ParentLink", "RunState", "UpdateEntry", "WorkflowTaskRef"]
+__all__ = ["ChildLink", "ParentLink", "PauseInfo", "RunState", "UpdateEntry", "WorkflowTaskRef"]
 
 
 class WorkflowTaskRef(msgspec.Struct, omit_defaults=True):
@@ -60,6 +60,15 @@ class UpdateEntry(msgspec.Struct, omit_defaults=True):
     failure: Failure | None = None
 
 
+class PauseInfo(msgspec.Struct, omit_defaults=True):
+    """Why and since when a run is paused (:mod:`plait.server.pausing`): while it is, none
+    of its tasks is handed out."""
+
+    time: float
+    reason: str = ""
+    identity: str = ""
+
+
 class RunState(msgspec.Struct, omit_defaults=True):
     wt: WorkflowTaskRef | None = None
     upto: int = 0
@@ -89,6 +98,8 @@ class RunState(msgspec.Struct, omit_defaults=True):
     cancel_requested: bool = False
     start_delay: float = 0.0
     """Seconds the start held back the first workflow task (describe shows it)."""
+    paused: PauseInfo | None = None
+    """Set while an operator has the run paused: its unleased tasks are held back."""
 
     @classmethod
     def decode(cls, raw: str | bytes) -> RunState:

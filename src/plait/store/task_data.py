@@ -13,7 +13,8 @@ from plait.protocol.common import Header, Payload
 from plait.protocol.common import RetryPolicy as WirePolicy
 from plait.protocol.failure import Failure
 
-__all__ = ["ActivityOptions", "ActivityTaskData", "QueryAnswer", "QueryTaskData", "TaskData",
+__all__ = ["HELD", "ActivityOptions", "ActivityTaskData", "QueryAnswer", "QueryTaskData",
+           "TaskData",
            "TimerData", "WorkflowTaskData", "decode_task_data", "encode"]
 
 
@@ -51,6 +52,19 @@ class ActivityTaskData(msgspec.Struct):
     """The workflow asked it to stop; the running attempt learns it at its next heartbeat."""
     rate_limited_until: float | None = None
     """Waiting for a rate-limit token until then (describe shows it)."""
+    paused: bool = False
+    """An operator paused this activity: no new attempt starts until it is unpaused."""
+    attempt_base: int = 0
+    """Attempts made before the last reset: the retry policy and the worker count from
+    here (``attempt`` keeps counting, so every try keeps its own row in the attempt log)."""
+    reset_requested: bool = False
+    """Reset while an attempt ran: the next attempt, if one is needed, counts from 1."""
+
+
+HELD = 1e12
+"""Added to a task's ``visible_at`` while it is held back (a paused run or activity): no
+claim reaches it, and subtracting it again gives back when it was due. Far beyond any clock
+reading, and small enough that a float keeps the due time to a tenth of a millisecond."""
 
 
 class QueryAnswer(msgspec.Struct):

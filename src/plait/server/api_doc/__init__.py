@@ -28,6 +28,7 @@ from plait.server.api_doc import (
     messages,
     meta,
     namespaces,
+    operations,
     ratelimits,
     schedules,
     sessions,
@@ -51,6 +52,7 @@ NAMED: dict[str, Any] = {
 
 OPERATIONS: list[Operation] = [
     *workflows.OPERATIONS,
+    *operations.OPERATIONS,
     *messages.OPERATIONS,
     *sessions.OPERATIONS,
     *tasks.OPERATIONS,

@@ -128,7 +128,7 @@ export function render({ns, params: [wid, ridParam], view}) {
       document.title = `${wid} · plait`;
     }
     drawAlerts();
-    if (changed("actions", [d.status, d.run_id])) drawActions(d);
+    if (changed("actions", [d.status, d.run_id, Boolean(d.paused)])) drawActions(d);
     if (changed("summary", [d, started && started.attributes, closing && closing.attributes,
       children().length])) drawSummary(d, started, closing);
     if (changed("io", [d.result, started && started.attributes.input])) drawIo(d, started);
@@ -181,6 +181,8 @@ export function render({ns, params: [wid, ridParam], view}) {
       ["Closed", d.close_time ? timeEl(d.close_time) : "still running"],
       ["Duration", dur(end - d.start_time) + (d.close_time ? "" : " so far")],
       ["History", `${d.history_length} events`],
+      d.paused ? ["Paused", h("span", {class: "paused"}, "since ", timeEl(d.paused.time),
+        d.paused.reason ? `: ${d.paused.reason}` : "")] : null,
       a.attempt > 1 ? ["Attempt", String(a.attempt)] : null,
       a.parent ? ["Parent", runLink(a.parent.workflow_id, a.parent.run_id, null, a.parent.namespace || ns)] : null,
       a.continued_from_run_id ? ["Previous run", runLink(d.workflow_id, a.continued_from_run_id,
@@ -422,8 +424,26 @@ export function render({ns, params: [wid, ridParam], view}) {
       });
       return b;
     };
+    // Pause holds back the run's workflow tasks and new activity attempts until unpaused.
+    const pauseBtn = h("button", {type: "button", disabled: !running},
+      d.paused ? "Unpause" : "Pause…");
+    pauseBtn.addEventListener("click", async () => {
+      let body = {request_id: requestId()};
+      if (!d.paused) {
+        const reason = await confirmDialog({title: `Pause ${wid}?`, action: "Pause", danger: false,
+          body: h("p", {}, "No workflow task and no new activity attempt of the run is handed "
+            + "out until it is unpaused; running attempts finish, timers fire, signals are kept.")});
+        if (reason === null) return;
+        body = {...body, reason: reason || undefined};
+      }
+      try {
+        await post(d.paused ? "unpause" : "pause", body);
+        say("ok", d.paused ? "Unpaused." : "Paused.");
+        await refresh();
+      } catch (err) { say("error", errorText(err)); }
+    });
     fill(s.actions, sigForm, qForm, upForm,
-      h("div", {class: "buttons"}, stackBtn, closeBtn("cancel", "Cancel", false),
+      h("div", {class: "buttons"}, stackBtn, pauseBtn, closeBtn("cancel", "Cancel", false),
         closeBtn("terminate", "Terminate", true)));
   }
 

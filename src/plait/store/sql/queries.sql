@@ -91,7 +91,9 @@ SELECT COUNT(*) FROM tasks
 WHERE kind <> 'query' AND (lease_session IS NOT NULL OR visible_at <= :now);
 
 -- name: next_task_visible
-SELECT MIN(visible_at) FROM tasks WHERE kind <> 'query' AND lease_session IS NULL;
+-- Tasks held back (a paused run or activity: visible_at past :held) are not due at all.
+SELECT MIN(visible_at) FROM tasks
+WHERE kind <> 'query' AND lease_session IS NULL AND visible_at < :held;
 
 -- name: release_task
 UPDATE tasks SET lease_session = NULL, visible_at = :visible_at, sticky_session = NULL,
