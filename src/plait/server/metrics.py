@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -38,7 +39,7 @@ from plait.store.gauges import GroupCount
 __all__ = ["ACTIVITY_ATTEMPTS", "ACTIVITY_EXECUTION", "ACTIVITY_RETRIES", "CHAINED",
            "CLOSED", "COMPLETIONS", "DURATION", "RATE_LIMIT_WAITS", "REQUESTS",
            "SCHEDULE_ACTIONS", "SCHEDULE_TO_START", "STARTED", "STORE_TRANSACTION", "TASKS",
-           "TIMER_LATENESS", "WORKFLOW_TASK_FAILURES", "ScrapeGauges", "count"]
+           "TIMER_LATENESS", "WORKFLOW_TASK_FAILURES", "ScrapeGauges", "child", "count"]
 
 log = logging.getLogger("plait.server")
 
@@ -106,28 +107,42 @@ _CANCELED = {"cancelled": AttemptOutcome.CANCELED.value}
 """The attempt log's spelling of an outcome, where it differs from the metric's."""
 
 
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up in a plain dict after the first time: the
+    library's own lookup checks and locks on every call, and this runs several times per
+    request (the label sets are the metric's series, which the library keeps anyway)."""
+    key = (id(metric), labels)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*labels)
+    return found
+
+
 def count(facts: Iterable[Fact]) -> None:
     """Count one committed transaction's facts."""
     for f in facts:
         if isinstance(f, RunStarted):
-            STARTED.labels(f.namespace, f.workflow_type).inc()
+            child(STARTED, f.namespace, f.workflow_type).inc()
         elif isinstance(f, RunClosed):
-            CLOSED.labels(f.namespace, f.workflow_type, f.status).inc()
-            DURATION.labels(f.namespace, f.workflow_type, f.status).observe(f.seconds)
+            child(CLOSED, f.namespace, f.workflow_type, f.status).inc()
+            child(DURATION, f.namespace, f.workflow_type, f.status).observe(f.seconds)
         elif isinstance(f, AttemptEnded):
             outcome = _CANCELED.get(f.outcome, f.outcome)
-            ACTIVITY_ATTEMPTS.labels(f.namespace, f.activity_type, outcome).inc()
-            ACTIVITY_EXECUTION.labels(f.namespace, f.activity_type).observe(f.seconds)
+            child(ACTIVITY_ATTEMPTS, f.namespace, f.activity_type, outcome).inc()
+            child(ACTIVITY_EXECUTION, f.namespace, f.activity_type).observe(f.seconds)
         elif isinstance(f, ActivityDispatched):
-            SCHEDULE_TO_START.labels(f.namespace, f.task_queue).observe(max(0.0, f.waited))
+            child(SCHEDULE_TO_START, f.namespace, f.task_queue).observe(max(0.0, f.waited))
         elif isinstance(f, RetryScheduled):
-            ACTIVITY_RETRIES.labels(f.namespace, f.activity_type).inc()
+            child(ACTIVITY_RETRIES, f.namespace, f.activity_type).inc()
         elif isinstance(f, WorkflowTaskFailed):
-            WORKFLOW_TASK_FAILURES.labels(f.namespace, f.workflow_type).inc()
+            child(WORKFLOW_TASK_FAILURES, f.namespace, f.workflow_type).inc()
         elif isinstance(f, RateLimited):
-            RATE_LIMIT_WAITS.labels(f.namespace, f.task_queue).inc()
+            child(RATE_LIMIT_WAITS, f.namespace, f.task_queue).inc()
         elif isinstance(f, TimerFired):
-            TIMER_LATENESS.labels(f.namespace).observe(max(0.0, f.late))
+            child(TIMER_LATENESS, f.namespace).observe(max(0.0, f.late))
 
 
 class _Snapshot:

@@ -37,7 +37,7 @@ from plait.server.api.http import (
 )
 from plait.server.decoding import decode
 from plait.server.errors import ApiError, BadRequest
-from plait.server.metrics import CHAINED, COMPLETIONS
+from plait.server.metrics import CHAINED, COMPLETIONS, child
 from plait.store.base import StoreUnavailable
 
 __all__ = ["complete_async_activity_task", "complete_tasks", "heartbeat_activity_task", "single"]
@@ -49,7 +49,7 @@ async def _complete_workflow_task(request: web.Request,
                                   msg: CompleteWorkflowTaskRequest) -> Any:
     command_policies(msg.commands)
     out = await svc(request).write(lambda ctx: steps.complete_workflow_task(ctx, msg))
-    COMPLETIONS.labels("workflow", "completed").inc()
+    child(COMPLETIONS, "workflow", "completed").inc()
     _wake_updates(request, _settled(msg.commands, msg.update_rejections))
     return out
 
@@ -63,7 +63,7 @@ def _settled(cmds: list[Command], rejections: list[UpdateRejection] | None) -> l
 
 async def _fail_workflow_task(request: web.Request, msg: FailWorkflowTaskRequest) -> Any:
     out = await svc(request).write(lambda ctx: steps.fail_workflow_task(ctx, msg))
-    COMPLETIONS.labels("workflow", "failed").inc()
+    child(COMPLETIONS, "workflow", "failed").inc()
     return out
 
 
@@ -73,21 +73,21 @@ async def _complete_activity_task(request: web.Request,
     if step is not None:  # a chained step (plait.server.chained)
         command_policies(step.commands, "workflow_step.")
     out = await svc(request).write(lambda ctx: results.complete_activity(ctx, msg))
-    COMPLETIONS.labels("activity", "completed").inc()
+    child(COMPLETIONS, "activity", "completed").inc()
     if step is None:
         return out
     answer = out.get("workflow_step")
     refused = "run_closed" if answer is None else answer.get("refused")
-    CHAINED.labels(refused or "recorded").inc()
+    child(CHAINED, str(refused or "recorded")).inc()
     if refused is None:
-        COMPLETIONS.labels("workflow", "completed").inc()
+        child(COMPLETIONS, "workflow", "completed").inc()
         _wake_updates(request, _settled(step.commands, step.update_rejections))
     return out
 
 
 async def _fail_activity_task(request: web.Request, msg: FailActivityTaskRequest) -> Any:
     out = await svc(request).write(lambda ctx: results.fail_activity(ctx, msg))
-    COMPLETIONS.labels("activity", "failed").inc()
+    child(COMPLETIONS, "activity", "failed").inc()
     return out
 
 
