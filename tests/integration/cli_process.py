@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["one_line_error", "plait", "plait_command", "stop"]
+__all__ = ["ok", "one_line_error", "plait", "plait_command", "server_and_worker", "stop"]
 
 
 def plait_command() -> list[str]:
@@ -44,3 +46,37 @@ def one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
     assert lines[0].startswith("error: "), proc.stderr
     assert "Traceback" not in proc.stderr
     return lines[0]
+
+
+def ok(*args: str, address: str) -> str:
+    """``plait ARGS`` that must succeed; its stdout."""
+    proc = plait(*args, address=address)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@contextlib.contextmanager
+def server_and_worker(tmp: Path, worker_source: str) -> Iterator[str]:
+    """A real ``plait server`` on a free port with its database in ``tmp``, and a worker
+    process running ``worker_source`` (which prints ``ready`` once it polls); the server's
+    address. Their logs stay in ``tmp``."""
+    server = subprocess.Popen(
+        [*plait_command(), "server", "--db", f"sqlite:///{tmp / 'plait.db'}", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=(tmp / "server.log").open("w"), text=True)
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        assert "plait server on " in line, (tmp / "server.log").read_text()
+        addr = line.split("plait server on ", 1)[1].split()[0]
+        (tmp / "worker.py").write_text(worker_source)
+        worker = subprocess.Popen(
+            [sys.executable, str(tmp / "worker.py")], stdout=subprocess.PIPE,
+            stderr=(tmp / "worker.log").open("w"), text=True,
+            env={**os.environ, "PLAIT_ADDRESS": addr})
+        try:
+            ready = worker.stdout.readline() if worker.stdout else ""
+            assert ready.strip() == "ready", (tmp / "worker.log").read_text()
+            yield addr
+        finally:
+            stop(worker)
+    finally:
+        stop(server)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import socket
-import subprocess
-import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -18,7 +15,12 @@ import pytest
 
 from plait import Client, History
 from plait.client import WorkflowHandle
-from tests.integration.cli_process import one_line_error, plait, plait_command, stop
+from tests.integration.cli_process import (
+    ok,
+    one_line_error,
+    plait,
+    server_and_worker,
+)
 from tests.waiting import NotYet, eventually_sync
 
 pytestmark = pytest.mark.timeout(60)
@@ -127,32 +129,9 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def address(logs: Path) -> Iterator[str]:
     """A real ``plait server`` on a free port and a temporary database, with a worker."""
     tmp = logs
-    server = subprocess.Popen(
-        [*plait_command(), "server", "--db", f"sqlite:///{tmp / 'plait.db'}", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=(tmp / "server.log").open("w"), text=True)
-    try:
-        line = server.stdout.readline() if server.stdout else ""
-        assert "plait server on " in line, (tmp / "server.log").read_text()
-        addr = line.split("plait server on ", 1)[1].split()[0]
-        (tmp / "worker.py").write_text(WORKER)
-        worker = subprocess.Popen(
-            [sys.executable, str(tmp / "worker.py")], stdout=subprocess.PIPE,
-            stderr=(tmp / "worker.log").open("w"), text=True,
-            env={**os.environ, "PLAIT_ADDRESS": addr})
-        try:
-            ready = worker.stdout.readline() if worker.stdout else ""
-            assert ready.strip() == "ready", (tmp / "worker.log").read_text()
-            yield addr
-        finally:
-            stop(worker)
-    finally:
-        stop(server)
+    with server_and_worker(tmp, WORKER) as addr:
+        yield addr
 
-
-def ok(*args: str, address: str) -> str:
-    proc = plait(*args, address=address)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def start(address: str, workflow_type: str, *inputs: str) -> str:

@@ -4,9 +4,6 @@ user runs them: real processes for the CLI, the server and a worker."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -14,7 +11,12 @@ from typing import Any
 
 import pytest
 
-from tests.integration.cli_process import one_line_error, plait, plait_command, stop
+from tests.integration.cli_process import (
+    ok,
+    one_line_error,
+    plait,
+    server_and_worker,
+)
 from tests.waiting import NotYet, eventually_sync
 
 pytestmark = pytest.mark.timeout(60)
@@ -51,32 +53,9 @@ WORKER = textwrap.dedent('''
 @pytest.fixture(scope="module")
 def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("cli-ops")
-    server = subprocess.Popen(
-        [*plait_command(), "server", "--db", f"sqlite:///{tmp / 'plait.db'}", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=(tmp / "server.log").open("w"), text=True)
-    try:
-        line = server.stdout.readline() if server.stdout else ""
-        assert "plait server on " in line, (tmp / "server.log").read_text()
-        addr = line.split("plait server on ", 1)[1].split()[0]
-        (tmp / "worker.py").write_text(WORKER)
-        worker = subprocess.Popen(
-            [sys.executable, str(tmp / "worker.py")], stdout=subprocess.PIPE,
-            stderr=(tmp / "worker.log").open("w"), text=True,
-            env={**os.environ, "PLAIT_ADDRESS": addr})
-        try:
-            ready = worker.stdout.readline() if worker.stdout else ""
-            assert ready.strip() == "ready", (tmp / "worker.log").read_text()
-            yield addr
-        finally:
-            stop(worker)
-    finally:
-        stop(server)
+    with server_and_worker(tmp, WORKER) as addr:
+        yield addr
 
-
-def ok(*args: str, address: str) -> str:
-    proc = plait(*args, address=address)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 def describe(wid: str, address: str) -> Any:
