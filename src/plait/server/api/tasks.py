@@ -135,11 +135,14 @@ async def complete_tasks(request: web.Request) -> web.Response:
     of objects with known ``type``s is refused whole.
     """
     batch = await read(request, _Batch)
-    for i, raw in enumerate(batch.completions):
-        kind = _kind(raw)
-        if kind not in COMPLETERS:
+    completers: list[Completer] = []
+    for i, raw in enumerate(batch.completions):  # each item's type is read once, here
+        entry = COMPLETERS.get(_kind(raw) or "")
+        if entry is None:
             raise BadRequest(f"completions[{i}].type must be one of {sorted(COMPLETERS)}")
-    results = await asyncio.gather(*(_completion(request, raw) for raw in batch.completions))
+        completers.append(entry[1])
+    results = await asyncio.gather(*(_completion(request, raw, complete) for raw, complete
+                                     in zip(batch.completions, completers, strict=True)))
     return json_response({"results": results})
 
 
@@ -150,15 +153,16 @@ def _kind(raw: msgspec.Raw) -> str | None:
         return None
 
 
-async def _completion(request: web.Request, raw: msgspec.Raw) -> dict[str, object]:
+async def _completion(request: web.Request, raw: msgspec.Raw,
+                      complete: Completer) -> dict[str, object]:
     try:
         msg = decode(bytes(raw), TaskCompletion)
-        return {"result": await COMPLETERS[_kind(raw) or ""][1](request, msg)}
+        return {"result": await complete(request, msg)}
     except (ApiError, StoreUnavailable) as e:
         status, code, message = expected_error(e)
         return {"error": {"status": status, "code": code, "message": message}}
     except Exception as e:  # a bug: this item fails loudly, the others stand
-        log.exception("internal error completing a %s task", _kind(raw))
+        log.exception("internal error completing a task (%s)", complete.__name__)
         return {"error": {"status": 500, "code": ErrorCode.INTERNAL,
                           "message": f"internal server error: {type(e).__name__}"}}
 
