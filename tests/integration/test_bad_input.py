@@ -110,3 +110,23 @@ async def test_a_form_a_hostile_page_could_send_changes_nothing(env: WorkflowEnv
             assert_error(r.status, await r.json(content_type=None), 415,
                          "unsupported_media_type")
     assert (await handle.describe()).status == "RUNNING"
+
+
+async def test_a_retry_policy_that_cannot_be_used_is_refused_where_it_arrives(
+        env: WorkflowEnvironment) -> None:
+    """A policy of the right types whose interval no duration can hold is a 400 naming it, on
+    a start (before anything is stored) as in a completion's schedule_activity command."""
+    huge = b'{"initial_interval": 1e300}'
+    status, body = await call(env, "POST", NS + "/workflows",
+                              b'{"workflow_id": "huge", "workflow_type": "T", '
+                              b'"task_queue": "q", "retry_policy": ' + huge + b"}")
+    assert_error(status, body, 400, "bad_request")
+    assert "retry_policy" in body["error"]["message"]
+    status, _ = await call(env, "GET", NS + "/workflows/huge")
+    assert status == 404
+    status, body = await call(env, "POST", "/api/v1/workflow-tasks/complete",
+                              b'{"token": "1.1", "commands": [{"kind": "schedule_activity", '
+                              b'"activity_id": "a", "activity_type": "A", '
+                              b'"start_to_close_timeout": 5, "retry_policy": ' + huge + b"}]}")
+    assert_error(status, body, 400, "bad_request")
+    assert "commands[0] (schedule_activity).retry_policy" in body["error"]["message"]

@@ -43,7 +43,6 @@ def schedule(run: Run, cmd: ScheduleActivityCommand) -> tuple[int, str, str]:
     if not opts.start_to_close_timeout and not opts.schedule_to_close_timeout:
         raise BadRequest("schedule_activity needs start_to_close_timeout or "
                          "schedule_to_close_timeout")
-    RetryPolicy.from_wire(cmd.retry_policy)  # validate now, not at the first failure
     queue = cmd.task_queue or run.row.task_queue
     inputs, header = cmd.input or [], cmd.header or {}
     event_id = run.append(EventType.ACTIVITY_TASK_SCHEDULED, {

@@ -11,7 +11,6 @@ from plait.protocol.common import RetryPolicy as WirePolicy
 from plait.protocol.enums import IdConflictPolicy, IdReusePolicy
 from plait.protocol.events import EventType
 from plait.protocol.requests import StartWorkflowRequest
-from plait.retry import RetryPolicy
 from plait.server import closing, messages
 from plait.server.answers import StartAnswer
 from plait.server.errors import BadRequest, Conflict
@@ -45,11 +44,8 @@ class RunSpec:
 
     @classmethod
     def of_start(cls, req: StartWorkflowRequest) -> RunSpec:
-        if req.retry_policy is not None:
-            try:
-                RetryPolicy.from_wire(req.retry_policy)
-            except (TypeError, ValueError, OverflowError) as e:
-                raise BadRequest(f"retry_policy: {e}") from None
+        """What a start request asks for (its retry policy was checked where it arrived:
+        :func:`plait.server.api.http.retry_policy`)."""
         return cls(input=req.input or [], header=req.header or {}, memo=req.memo,
                    search_attributes=req.search_attributes or {},
                    execution_timeout=req.execution_timeout, task_timeout=req.task_timeout,

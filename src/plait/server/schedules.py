@@ -195,7 +195,7 @@ def _checked(d: ScheduleDefinition) -> ScheduleDefinition:
                              code=ErrorCode.INVALID_SCHEDULE)
     if d.retry_policy is not None:
         try:
-            RetryPolicy.from_dict(msgspec.to_builtins(d.retry_policy))
+            RetryPolicy.from_wire(d.retry_policy)
         except (TypeError, ValueError, OverflowError) as e:
             raise BadRequest(f"retry_policy: {e}", code=ErrorCode.INVALID_SCHEDULE) from None
     if d.catchup_window < MIN_CATCHUP:

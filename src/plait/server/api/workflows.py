@@ -25,7 +25,7 @@ from plait.server import (
     messages,
 )
 from plait.server.answers import RunOutcome, StartAnswer, StoredHistory
-from plait.server.api.http import clamp, integer, json_response, number, read, svc
+from plait.server.api.http import clamp, integer, json_response, number, read, retry_policy, svc
 from plait.server.dedupe import deduped
 from plait.server.errors import BadRequest, NotFound
 from plait.server.run import Run
@@ -44,6 +44,7 @@ async def start_workflow(request: web.Request) -> web.Response:
     ``execute_workflow`` needs one request rather than a start and a result long-poll."""
     ns = request.match_info["ns"]
     msg = await read(request, StartWorkflowRequest)
+    retry_policy(msg.retry_policy)
     wait = clamp(msg.wait_result, 0.0, 0.0, 60.0)
     service = svc(request)
     await service.ensure_namespace(ns)
