@@ -362,7 +362,7 @@ def pending_info(task: TaskRow, now: float) -> PendingActivity:
     waiting = state in ("backing_off", "waiting_for_rate_limit")
     return PendingActivity(
         activity_id=task.ref, activity_type=p.activity_type, attempt=p.attempt - p.attempt_base,
-        state=PendingActivityState(state), last_failure=wire_failure(p.last_failure),
+        state=PendingActivityState(state), last_failure=_described_failure(p.last_failure),
         next_attempt_time=due if waiting else None, paused=p.paused,
         scheduled_time=p.scheduled_time, task_queue=task.task_queue,
         heartbeat_details=p.heartbeat_details)
@@ -373,7 +373,7 @@ def attempt_log(txn: Txn, ns: str, wid: str, rid: str, tasks: list[TaskRow]) -> 
     running ones from their leased tasks (``tasks``: the run's), in order of start."""
     log = [Attempt(activity_id=a.activity_id, attempt=a.attempt, activity_type=a.activity_type,
                    started_at=a.started_at, ended_at=a.ended_at, outcome=a.outcome,
-                   failure=wire_failure(a.failure), worker=a.worker)
+                   failure=_described_failure(a.failure), worker=a.worker)
            for a in txn.attempts_of_run(ns, wid, rid)]
     logged = {(a.activity_id, a.attempt) for a in log}
     running = [Attempt(activity_id=t.ref, attempt=t.activity.attempt,
@@ -387,7 +387,7 @@ def attempt_log(txn: Txn, ns: str, wid: str, rid: str, tasks: list[TaskRow]) -> 
     return sorted(log + running, key=lambda a: (a.started_at or 0.0, a.activity_id, a.attempt))
 
 
-def wire_failure(failure: Failure | None) -> WireFailure | None:
+def _described_failure(failure: Failure | None) -> WireFailure | None:
     """A stored failure as the API describes it (keys it does not know are left out)."""
     if failure is None:
         return None
