@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +96,21 @@ async def test_a_negative_delay_is_refused_before_anything_is_stored(
         await env.client.start_workflow(Greeter.run, "ada", id="never", task_queue=queue,
                                         start_delay=timedelta(seconds=-1))
     assert [w async for w in env.client.list_workflows()] == []
+
+
+async def test_the_delay_survives_a_server_restart(tmp_path: Path, queue: str) -> None:
+    """The held first workflow task is in the store: a server started again on the same
+    database still waits out the rest of the delay, then runs the workflow."""
+    db = "sqlite:///" + str(tmp_path / "delayed.db")
+    async with WorkflowEnvironment.start_local(db=db) as env:
+        began = time.time()
+        await env.client.start_workflow(Greeter.run, "ada", id="delayed-restart",
+                                        task_queue=queue,
+                                        start_delay=timedelta(seconds=DELAY))
+    async with WorkflowEnvironment.start_local(db=db) as env, \
+            Worker(env.client, task_queue=queue, workflows=[Greeter]):
+        handle = env.client.get_workflow_handle("delayed-restart")
+        assert (await handle.describe()).start_delay == timedelta(seconds=DELAY)
+        assert await handle.result() == ["ada"]
+        history = await handle.fetch_history()
+        assert _at(history, "WORKFLOW_TASK_STARTED") >= began + DELAY - 0.001
