@@ -16,7 +16,7 @@ from plait import Client, RetryPolicy, Worker, activity, workflow
 from plait.errors import ActivityError, WorkflowFailureError
 from plait.errors import TimeoutError as PlaitTimeout
 from plait.testing import WorkflowEnvironment
-from tests.integration.test_cli import plait_command, stop
+from tests.integration.cli_process import plait_command, stop
 from tests.integration.test_example import readme_file
 from tests.waiting import history_has
 
