@@ -8,26 +8,28 @@ metric objects take a lock per sample, which cost about 2% of a task's CPU. The 
 become Prometheus families when scraped (:meth:`WorkerMetrics.collect`), in the endpoint's
 thread; slot use and the cache's size are read then too. ``docs/operations.md`` lists the
 series.
+
+prometheus-client is imported only by a worker that serves metrics: it is about twelve
+thousand objects, which every process importing ``plait`` (clients too) would otherwise carry
+and which every full garbage collection of that process would walk.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from wsgiref.simple_server import WSGIServer
-
-from prometheus_client import start_http_server
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
-from prometheus_client.registry import Collector, CollectorRegistry
+from typing import TYPE_CHECKING
 
 from plait._worker.slots import Slots
+
+if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
+    from prometheus_client.core import Metric
+    from prometheus_client.registry import CollectorRegistry
 
 __all__ = ["LATENCY_BUCKETS", "WorkerMetrics"]
 
@@ -62,8 +64,8 @@ class _Histogram:
         return out
 
 
-class WorkerMetrics(Collector):
-    """What one worker counts; ``registry`` serves it."""
+class WorkerMetrics:
+    """What one worker counts; ``registry`` serves it (a prometheus-client collector)."""
 
     def __init__(self, slots: dict[str, Slots], cache_size: Callable[[], int]) -> None:
         self.slots = slots
@@ -76,8 +78,6 @@ class WorkerMetrics(Collector):
         self.workflow_tasks_failed = 0
         self.activities: dict[tuple[str, str], int] = {}
         """Attempts by (activity type, outcome)."""
-        self.registry = CollectorRegistry()
-        self.registry.register(self)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
@@ -94,7 +94,23 @@ class WorkerMetrics(Collector):
         self.activities[key] = self.activities.get(key, 0) + 1
 
     # -- scraping (the endpoint's thread) ---------------------------------------------------------
+    @functools.cached_property
+    def registry(self) -> CollectorRegistry:
+        """A registry of this worker's alone, made (and prometheus-client imported) on first
+        use."""
+        from prometheus_client.registry import CollectorRegistry
+
+        registry = CollectorRegistry()
+        registry.register(self)
+        return registry
+
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+
         used = GaugeMetricFamily("plait_worker_slots_used",
                                  "Task slots held by running tasks, by kind (not counting "
                                  "those a waiting poll reserved)", labels=["kind"])
@@ -146,6 +162,8 @@ class WorkerMetrics(Collector):
     def serve(self, host: str, port: int) -> int:
         """Serve Prometheus text on ``host:port`` (0: a free port) from a thread of its own,
         so a scrape is answered while the worker's loop is busy; returns the port."""
+        from prometheus_client import start_http_server
+
         self._server, self._thread = start_http_server(port, host, registry=self.registry)
         self.port = int(self._server.server_address[1])
         return self.port
