@@ -24,6 +24,7 @@ from typing import Any
 
 from plait import errors
 from plait._backoff import Backoff
+from plait._heap import freeze_startup_heap
 from plait._worker.activities import ActivityRunner
 from plait._worker.completions import Completions
 from plait._worker.lease import Lease, LeaseStamp
@@ -190,6 +191,7 @@ class Worker:
         except BaseException:
             await self._stop_metrics()
             raise
+        freeze_startup_heap()
         kinds = []
         if self.workflow_tasks.workflows:
             kinds += ["workflow", "query"]

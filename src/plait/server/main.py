@@ -18,6 +18,7 @@ import sqlite3
 
 from aiohttp import web
 
+from plait._heap import freeze_startup_heap
 from plait.errors import PlaitError
 from plait.server.app import make_app
 from plait.server.auth import AuthSettings
@@ -153,6 +154,7 @@ async def serve(db: str, host: str, port: int, *, time_skipping: bool = False,
                                                   time_skipping=time_skipping),
                     auth=AuthSettings(public_metrics=public_metrics) if auth else None)
     await server.start()
+    freeze_startup_heap()
     print(f"plait server on {server.address} (db {redact(db)}); UI at {server.address}/",
           flush=True)
     if auth:
