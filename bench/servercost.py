@@ -75,13 +75,13 @@ def _requests(address: str) -> dict[str, float]:
     return {labels: float(value) for labels, value in found}
 
 
-def measure(tree: Path, n: int, idle: float = 0.0) -> int:
+def measure(tree: Path, n: int, idle: float = 0.0, keep: Path | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="plait-servercost-"))
     port = free_port()
     address = f"http://127.0.0.1:{port}"
     log = work / "server.log"
     server = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={keep or '/dev/null'}",
          sys.executable, "-m", "plait", "server", "--db", f"sqlite:///{work / 'p.db'}",
          "--port", str(port), "--log-level", "warning"],
         stdout=subprocess.DEVNULL, stderr=log.open("wb"), env=_env(tree), cwd=work)
@@ -125,9 +125,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("n", type=int, help="W1 workflows to run")
     p.add_argument("--idle", type=float, default=0.0,
                    help="seconds to leave the server idle before stopping it (what idle costs)")
+    p.add_argument("--keep", type=Path, default=None,
+                   help="write callgrind's output here (read it with callgrind_annotate: the "
+                        "C functions, such as the garbage collector's or msgspec's, by cost)")
     args = p.parse_args(argv)
     began = time.monotonic()
-    total = measure(args.tree.resolve(), args.n, args.idle)
+    keep = args.keep.resolve() if args.keep else None
+    total = measure(args.tree.resolve(), args.n, args.idle, keep)
     print(f"{total} instructions ({args.n} workflows, {time.monotonic() - began:.0f} s)")
 
 
