@@ -19,8 +19,19 @@ from prometheus_client.core import GaugeMetricFamily
 
 from plait.server import metrics
 
-__all__ = ["ALERTS", "DASHBOARD", "NO_NAMESPACE", "SCRAPE_LABELS", "Expr", "alert_rules",
-           "check_expression", "dashboard", "declared", "expressions", "samples_of"]
+__all__ = [
+    "ALERTS",
+    "DASHBOARD",
+    "NO_NAMESPACE",
+    "SCRAPE_LABELS",
+    "Expr",
+    "alert_rules",
+    "check_expression",
+    "dashboard",
+    "declared",
+    "expressions",
+    "samples_of",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "deploy" / "grafana" / "plait-dashboard.json"
@@ -88,10 +99,16 @@ def _panels(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def expressions() -> list[Expr]:
     """Every PromQL expression of the dashboard (panels and template queries) and alerts."""
     dash = dashboard()
-    out = [Expr(f"panel {p['title']!r}", t["expr"])
-           for p in _panels(dash["panels"]) for t in p.get("targets", [])]
-    out += [Expr(f"variable {v['name']!r}", v["definition"])
-            for v in dash["templating"]["list"] if v["type"] == "query"]
+    out = [
+        Expr(f"panel {p['title']!r}", t["expr"])
+        for p in _panels(dash["panels"])
+        for t in p.get("targets", [])
+    ]
+    out += [
+        Expr(f"variable {v['name']!r}", v["definition"])
+        for v in dash["templating"]["list"]
+        if v["type"] == "query"
+    ]
     out += [Expr(f"alert {r['alert']!r}", r["expr"]) for r in alert_rules()]
     return out
 

@@ -27,8 +27,8 @@ from plait._cli.operations import activity_app, add_workflow_commands
 from plait._cli.runner import Output, fail, with_client
 from plait._cli.schedules import schedule_app
 from plait._cli.task_queues import task_queue_app
-from plait.runtime.stack import STACK_TRACE_QUERY
 from plait.client import Client, WorkflowExecution, WorkflowExecutionDescription, WorkflowHandle
+from plait.runtime.stack import STACK_TRACE_QUERY
 from plait.server.logs import LogFormat
 from plait.server.logs import configure as configure_logging
 

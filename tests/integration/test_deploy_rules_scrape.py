@@ -39,10 +39,19 @@ class Flow:
     @workflow.run
     async def run(self, key: str) -> list[str]:
         await workflow.sleep(0.01)
-        return list(await asyncio.gather(*(workflow.execute_activity(
-            flaky, f"{key}-{i}", start_to_close_timeout=timedelta(seconds=5),
-            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=20)))
-            for i in range(3))))
+        return list(
+            await asyncio.gather(
+                *(
+                    workflow.execute_activity(
+                        flaky,
+                        f"{key}-{i}",
+                        start_to_close_timeout=timedelta(seconds=5),
+                        retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=20)),
+                    )
+                    for i in range(3)
+                )
+            )
+        )
 
 
 @workflow.defn(name="DeployBug")
@@ -73,30 +82,38 @@ async def scrape(address: str, ns: str) -> tuple[dict[str, str], dict[str, set[s
 @pytest.fixture
 async def menv() -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
     ns = f"deploy-{uuid.uuid4().hex[:8]}"
-    async with WorkflowEnvironment.start_local(namespace=ns, namespaces=[ns],
-                                               session_expiry=3.0) as e:
+    async with WorkflowEnvironment.start_local(
+        namespace=ns, namespaces=[ns], session_expiry=3.0
+    ) as e:
         yield e, ns
 
 
 async def test_dashboard_and_alerts_read_served_series(
-        menv: tuple[WorkflowEnvironment, str], queue: str) -> None:
+    menv: tuple[WorkflowEnvironment, str], queue: str
+) -> None:
     env, ns = menv
     client = env.client
     await client.set_rate_limit(queue, "deploy_flaky", per_second=20, burst=1)
     async with Worker(client, task_queue=queue, workflows=[Flow, Bug], activities=[flaky]):
         key = uuid.uuid4().hex
-        assert len(await client.execute_workflow(Flow.run, key, id="flow",
-                                                 task_queue=queue)) == 3
+        assert len(await client.execute_workflow(Flow.run, key, id="flow", task_queue=queue)) == 3
         bug = await client.start_workflow(Bug.run, id="bug", task_queue=queue)
-        stuck = await client.start_workflow("DeployNobodyRuns", id="stuck",
-                                            task_queue=f"{queue}-unpolled")
+        stuck = await client.start_workflow(
+            "DeployNobodyRuns", id="stuck", task_queue=f"{queue}-unpolled"
+        )
 
         async def filled() -> dict[str, set[str]] | NotYet:
             _, labels = await scrape(env.address, ns)
-            want = {"plait_workflow_task_failures_total", "plait_task_queue_pollers",
-                    "plait_task_queue_backlog", "plait_workflows_open",
-                    "plait_rate_limit_waits_total", "plait_timer_lateness_seconds_bucket"}
+            want = {
+                "plait_workflow_task_failures_total",
+                "plait_task_queue_pollers",
+                "plait_task_queue_backlog",
+                "plait_workflows_open",
+                "plait_rate_limit_waits_total",
+                "plait_timer_lateness_seconds_bucket",
+            }
             return labels if want <= set(labels) else NotYet(sorted(want - set(labels)))
+
         await eventually(filled, what="the failing task, the poller, the backlog")
         await bug.terminate("done")
         await stuck.terminate("done")

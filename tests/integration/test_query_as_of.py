@@ -40,13 +40,20 @@ class Counter:
 def expected_as_of(history: History, n: int) -> int | None:
     """The count the workflow had acted on by event ``n``: the bumps recorded before the
     last completed workflow task at or before ``n`` (None: no task had completed yet)."""
-    completed = [e.event_id for e in history.events
-                 if e.event_type == "WORKFLOW_TASK_COMPLETED" and e.event_id <= n]
+    completed = [
+        e.event_id
+        for e in history.events
+        if e.event_type == "WORKFLOW_TASK_COMPLETED" and e.event_id <= n
+    ]
     if not completed:
         return None
-    return sum(e.attributes["input"][0]["data"] for e in history.events
-               if e.event_type == "WORKFLOW_EXECUTION_SIGNALED"
-               and e.attributes["signal_name"] == "bump" and e.event_id < completed[-1])
+    return sum(
+        e.attributes["input"][0]["data"]
+        for e in history.events
+        if e.event_type == "WORKFLOW_EXECUTION_SIGNALED"
+        and e.attributes["signal_name"] == "bump"
+        and e.event_id < completed[-1]
+    )
 
 
 async def bump(h: WorkflowHandle[Counter, int], by: int, tasks: int) -> None:

@@ -36,7 +36,8 @@ class Checkout:
 
     async def charge(self, order: str) -> str:
         return await workflow.execute_activity(  # waits: charge
-            charge_card, order, start_to_close_timeout=timedelta(seconds=30))
+            charge_card, order, start_to_close_timeout=timedelta(seconds=30)
+        )
 
     @workflow.signal
     def approve(self) -> None:
@@ -63,18 +64,16 @@ def _check_stack(text: str) -> None:
     assert all(":" in line and " in " in line for b in blocks for line in b), text
 
 
-async def test_stack_trace_names_the_awaiting_lines(env: WorkflowEnvironment,
-                                                    queue: str) -> None:
+async def test_stack_trace_names_the_awaiting_lines(env: WorkflowEnvironment, queue: str) -> None:
     RELEASE["order-1"] = asyncio.Event()
-    async with Worker(env.client, task_queue=queue, workflows=[Checkout],
-                      activities=[charge_card]):
-        h = await env.client.start_workflow(Checkout.run, "order-1", id="checkout-1",
-                                            task_queue=queue)
+    async with Worker(env.client, task_queue=queue, workflows=[Checkout], activities=[charge_card]):
+        h = await env.client.start_workflow(
+            Checkout.run, "order-1", id="checkout-1", task_queue=queue
+        )
         await activity_started(h, "charge_card")
         _check_stack(await h.query("__stack_trace"))  # from the cached instance
         _check_stack(await h.query("__stack_trace"))  # asked twice: nothing moved
-    async with Worker(env.client, task_queue=queue, workflows=[Checkout],
-                      activities=[charge_card]):
+    async with Worker(env.client, task_queue=queue, workflows=[Checkout], activities=[charge_card]):
         # A fresh worker rebuilds the run by replay and sees it waiting at the same lines.
         _check_stack(await h.query("__stack_trace"))
         # Asking changed nothing: the run goes on and replays without a task failure.
@@ -83,18 +82,18 @@ async def test_stack_trace_names_the_awaiting_lines(env: WorkflowEnvironment,
         assert await h.result() == "charged order-1"
     history = await h.fetch_history()
     assert "WORKFLOW_TASK_FAILED" not in [e.event_type for e in history.events]
-    async with Worker(env.client, task_queue=queue, workflows=[Checkout],
-                      activities=[charge_card]):
+    async with Worker(env.client, task_queue=queue, workflows=[Checkout], activities=[charge_card]):
         assert await h.query("__stack_trace") == ""  # closed: nothing waits any more
 
 
-async def test_stack_trace_after_the_signal_shows_only_the_charge(env: WorkflowEnvironment,
-                                                                  queue: str) -> None:
+async def test_stack_trace_after_the_signal_shows_only_the_charge(
+    env: WorkflowEnvironment, queue: str
+) -> None:
     RELEASE["order-2"] = asyncio.Event()
-    async with Worker(env.client, task_queue=queue, workflows=[Checkout],
-                      activities=[charge_card]):
-        h = await env.client.start_workflow(Checkout.run, "order-2", id="checkout-2",
-                                            task_queue=queue)
+    async with Worker(env.client, task_queue=queue, workflows=[Checkout], activities=[charge_card]):
+        h = await env.client.start_workflow(
+            Checkout.run, "order-2", id="checkout-2", task_queue=queue
+        )
         await activity_started(h, "charge_card")
         await h.signal(Checkout.approve)
         await history_has(h, "WORKFLOW_TASK_COMPLETED", 2)
@@ -105,4 +104,3 @@ async def test_stack_trace_after_the_signal_shows_only_the_charge(env: WorkflowE
         assert charge[0] == f"{_line_of('charge')} in Checkout.charge", text
         RELEASE["order-2"].set()
         assert await h.result() == "charged order-2"
-
