@@ -28,6 +28,7 @@ from plait._cli.runner import Output, fail, with_client
 from plait._cli.schedules import schedule_app
 from plait._cli.task_queues import task_queue_app
 from plait.client import Client, WorkflowExecution, WorkflowExecutionDescription, WorkflowHandle
+from plait.runtime.stack import STACK_TRACE_QUERY
 from plait.server.logs import LogFormat
 from plait.server.logs import configure as configure_logging
 
@@ -338,6 +339,8 @@ def query(
         "--input", "-i", help="One query argument as JSON; repeat for each argument.")] = None,
     input_files: InputFiles = None,
     run_id: RunId = None,
+    as_of_event: Annotated[int | None, typer.Option(
+        min=1, help="Answer from the state right after this event of the history.")] = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
@@ -346,8 +349,25 @@ def query(
     args = read_inputs(ctx, inputs, input_files)
     value = with_client(
         address, namespace,
-        lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).query(name, *args))
+        lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).query(
+            name, *args, as_of_event=as_of_event))
     render.print_json(value, indent=2 if output is Output.text else None)
+
+
+@workflow_app.command()
+def stack(
+    workflow_id: WorkflowId,
+    run_id: RunId = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+) -> None:
+    """Show where each of a workflow's coroutines waits (the __stack_trace query): a
+    ``file:line in function`` a line, innermost last, a blank line between coroutines."""
+    text = with_client(
+        address, namespace,
+        lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).query(
+            STACK_TRACE_QUERY, result_type=str))
+    typer.echo(text or f"workflow {workflow_id} waits on nothing (it has no running code)")
 
 
 @workflow_app.command()

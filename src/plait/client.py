@@ -766,14 +766,18 @@ class WorkflowHandle(Generic[R]):
 
     async def query(self, query: Callable[..., Any] | str, *positional: Any,
                     timeout: timedelta = timedelta(seconds=10), args: Sequence[Any] = (),
-                    result_type: Any = None) -> Any:
+                    result_type: Any = None, as_of_event: int | None = None) -> Any:
         """Read the workflow's state through its query handler (answered by a worker, from
         its cache or by replay); nothing is written to the history. The result is decoded
-        as ``result_type``, by default the handler's return type."""
+        as ``result_type``, by default the handler's return type. With ``as_of_event``, the
+        state as it was right after that event of the history (a worker replays the history
+        up to the last workflow task completed by then). ``"__stack_trace"`` is answered by
+        every workflow: where each of its coroutines waits, a ``file:line in function`` a
+        line."""
         return await self.client._outbound.query_workflow(QueryWorkflowInput(
             workflow_id=self.id, run_id=self.run_id, query=_handler_name(query),
             args=(*positional, *args), headers={}, ret_type=_result_hint(query, result_type),
-            timeout=timeout))
+            timeout=timeout, as_of_event=as_of_event))
 
     async def execute_update(self, update: Callable[..., Any] | str, *positional: Any,
                              id: str | None = None, args: Sequence[Any] = (),
@@ -905,7 +909,7 @@ class _ClientCalls(ClientOutboundInterceptor):
     async def query_workflow(self, input: QueryWorkflowInput) -> Any:
         resp = await self.client.api.query_workflow(input.workflow_id, QueryRequest(
             query_name=input.query, input=encode_args(input.args), run_id=input.run_id,
-            timeout=input.timeout.total_seconds()))
+            timeout=input.timeout.total_seconds(), as_of_event=input.as_of_event))
         return decode(resp.result, input.ret_type)
 
     async def start_workflow_update(self, input: StartWorkflowUpdateInput

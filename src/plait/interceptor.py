@@ -113,6 +113,8 @@ class QueryWorkflowInput:
     headers: dict[str, str]
     ret_type: Any
     timeout: timedelta
+    as_of_event: int | None = None
+    """Answer from the state right after this event of the run's history (None: now)."""
 
 
 @dataclasses.dataclass

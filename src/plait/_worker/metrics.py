@@ -6,7 +6,7 @@ worker's hot path, so it is plain arithmetic on the event loop's thread (an attr
 dict entry incremented, a histogram bucket found by bisection): prometheus-client's own
 metric objects take a lock per sample, which cost about 2% of a task's CPU. The numbers
 become Prometheus families when scraped (:meth:`WorkerMetrics.collect`), in the endpoint's
-thread; slot use and the cache's size are read then too. ``docs/operations.md`` lists the
+thread; slot use and the cache's size are read then too. ``docs/observability.md`` lists the
 series.
 
 prometheus-client is imported only by a worker that serves metrics: it is about twelve

@@ -37,7 +37,7 @@ from plait.protocol.completions import (
 from plait.protocol.history import ActivityTaskCompletedEvent, Event
 from plait.protocol.jsoncodec import dumps, loads
 from plait.protocol.tasks import ActivityTask, QueryTask, WorkflowTask
-from plait.runtime.activations import Activation, timestamp, wire_time
+from plait.runtime.activations import Activation, as_of, timestamp, wire_time
 from plait.runtime.definitions import WorkflowDefn
 from plait.runtime.handlers import failure_of
 from plait.runtime.info import RunIdentity
@@ -250,25 +250,33 @@ class WorkflowTasks:
             return QueryAnswer.failed(
                 f"workflow type {task.workflow_type!r} is not registered on worker "
                 f"{self.identity}", code="unknown_workflow_type")
-        inst = self.cache.get(task.run_id)
-        if inst is None:  # not cached (or busy with a task): rebuild a copy from history
-            events = await self._fetch_history(task)
-            inst = new_instance(defn, RunIdentity.of(task), self.interceptors)
-            # Events no task has processed yet are applied too (the copy's commands are
-            # dropped), so a workflow queried before its first task completes answers. Its
-            # log lines are the next task's to write: silent here.
-            inst.quiet = True
-            outcome = inst.replay_then_activate(events,
-                                                timestamp(events[-1]) if events else 0.0)
-            inst.quiet = False
-            try:
-                if outcome.failure is not None:
-                    return QueryAnswer(failure=failure_of(outcome.failure.cause),
-                                       code="query_failed")
-                return inst.query(task.query_name, task.input)
-            finally:
-                inst.evict()  # a copy: unwound now, not by the garbage collector
-        return inst.query(task.query_name, task.input)
+        # A query of the past never reads the cache: the cached instance is the present.
+        inst = self.cache.get(task.run_id) if task.as_of_event is None else None
+        if inst is not None:
+            return inst.query(task.query_name, task.input)
+        # Not cached (or busy with a task), or asked about the past: rebuild a copy.
+        events = await self._fetch_history(task)
+        live_time: float | None = timestamp(events[-1]) if events else 0.0
+        if task.as_of_event is not None:
+            events, live_time = as_of(events, task.as_of_event), None
+            if not events:
+                return QueryAnswer.failed(
+                    f"workflow {task.workflow_id} had not completed a workflow task by event "
+                    f"{task.as_of_event}: it has no state to query yet")
+        inst = new_instance(defn, RunIdentity.of(task), self.interceptors)
+        # Events no task has processed yet are applied too (the copy's commands are dropped),
+        # so a workflow queried before its first task completes answers. Its log lines are
+        # the next task's to write: silent here.
+        inst.quiet = True
+        outcome = inst.replay_then_activate(events, live_time)
+        inst.quiet = False
+        try:
+            if outcome.failure is not None:
+                return QueryAnswer(failure=failure_of(outcome.failure.cause),
+                                   code="query_failed")
+            return inst.query(task.query_name, task.input)
+        finally:
+            inst.evict()  # a copy: unwound now, not by the garbage collector
 
     async def _fetch_history(self, task: WorkflowTask | QueryTask) -> list[Event]:
         return await self.api.history_events(task.workflow_id, task.run_id)

@@ -7,9 +7,9 @@ were. Waits and timeouts the server clamps (rather than refuses) carry no bound 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from msgspec import Struct
+from msgspec import Meta, Struct
 
 from plait.protocol.common import (
     Header,
@@ -139,6 +139,10 @@ class QueryRequest(Struct, kw_only=True, omit_defaults=True):
     run_id: RunId = None
     timeout: float | None = None
     """Seconds to wait for a worker's answer (default 10, clamped to 0.1-60)."""
+    as_of_event: Annotated[int, Meta(ge=1)] | None = None
+    """Answer from the state as it was right after this event: a worker replays the history
+    up to the last WORKFLOW_TASK_COMPLETED at or before it, in a fresh instance (the run's
+    cached one is untouched). Must be an event of the run's history."""
 
 
 class UpdateRequest(Struct, kw_only=True, omit_defaults=True):

@@ -95,6 +95,9 @@ class QueryTask(_Task, kw_only=True, tag=TaskKind.QUERY.value):
     task_queue: str
     query_name: str
     input: list[Payload]
+    as_of_event: EventId | None = None
+    """Answer from the state right after this event instead of the current one: replay the
+    history up to the last WORKFLOW_TASK_COMPLETED at or before it, in a fresh instance."""
 
 
 Task = WorkflowTask | ActivityTask | QueryTask

@@ -14,7 +14,7 @@ from plait.protocol import history as h
 from plait.protocol.events import COMMAND_EVENTS, wire_time
 from plait.protocol.history import EVENT_STRUCTS, Event
 
-__all__ = ["Activation", "split", "timestamp", "wire_time"]
+__all__ = ["Activation", "as_of", "split", "timestamp", "wire_time"]
 
 _WT = frozenset({h.WorkflowTaskScheduledEvent, h.WorkflowTaskStartedEvent,
                  h.WorkflowTaskCompletedEvent, h.WorkflowTaskFailedEvent,
@@ -64,3 +64,18 @@ def split(events: Sequence[Event], live_time: float | None) -> list[Activation]:
         out.append(Activation(pending, live_time, None,
                               events[-1].event_id if events else 0))
     return out
+
+
+def as_of(events: Sequence[Event], event_id: int) -> list[Event]:
+    """The history as the workflow had acted on it right after ``event_id``: up to the last
+    WORKFLOW_TASK_COMPLETED at or before it, with the command events that task recorded
+    (a task's commands replay whole or not at all). Empty if no task completed by then."""
+    end = 0
+    for i, ev in enumerate(events):
+        if ev.event_id > event_id:
+            break
+        if type(ev) is h.WorkflowTaskCompletedEvent:
+            end = i + 1
+            while end < len(events) and type(events[end]) in _COMMAND_TYPES:
+                end += 1
+    return list(events[:end])

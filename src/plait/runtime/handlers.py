@@ -33,6 +33,7 @@ from plait.runtime.intercepting import run_now
 from plait.runtime.outcome import QueryAnswer, TaskFailure
 from plait.runtime.registries import BoundHandler
 from plait.runtime.replay_check import Issued, user_location
+from plait.runtime.stack import STACK_TRACE_QUERY, stack_trace
 
 if TYPE_CHECKING:
     from plait.runtime.info import WorkflowInfo
@@ -245,6 +246,9 @@ class Handlers:
     # -- queries ---------------------------------------------------------------------------
     def query(self, name: str, payloads: list[Payload]) -> QueryAnswer:
         """Answer a query from the current state; a handler must only read."""
+        if name == STACK_TRACE_QUERY and STACK_TRACE_QUERY not in self.defn.queries:
+            # Built in: frames are read, no workflow code runs (nor the interceptors).
+            return QueryAnswer(result=encode(stack_trace(self._tasks or [])))
         if self._object is None:
             return QueryAnswer.failed("the workflow has not run its first task yet")
         handler = self._bound(self.defn.queries, name)

@@ -1,4 +1,4 @@
-"""The server's own Prometheus series (served at ``/metrics``; ``docs/operations.md`` lists
+"""The server's own Prometheus series (served at ``/metrics``; ``docs/observability.md`` lists
 them with what to alert on).
 
 Counters and histograms count what committed transactions did: the state changes record

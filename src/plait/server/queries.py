@@ -18,7 +18,7 @@ from plait.protocol.completions import RespondQueryRequest
 from plait.protocol.jsoncodec import plain
 from plait.protocol.requests import QueryRequest
 from plait.protocol.tasks import QueryTask
-from plait.server.errors import ApiError
+from plait.server.errors import ApiError, BadRequest
 from plait.server.fencing import fenced_task
 from plait.server.run import STICKY_SECONDS, Ctx, Run
 from plait.store.base import TaskRow, Txn
@@ -37,12 +37,18 @@ class QueryTimeout(ApiError):
 def post(ctx: Ctx, ns: str, wid: str, rid: str | None, req: QueryRequest,
          timeout: float) -> int:
     run = Run.load(ctx, ns, wid, rid)
-    sticky = run.live_sticky()
+    as_of = req.as_of_event
+    last = run.row.next_event_id - 1
+    if as_of is not None and as_of > last:
+        raise BadRequest(f"as_of_event {as_of} is beyond the history of workflow {wid!r} "
+                         f"(run {run.rid}), which has events 1 to {last}")
+    # A query of the past is answered by a fresh replay: any worker will do.
+    sticky = run.live_sticky() if as_of is None else None
     task_id = ctx.txn.insert_task(
         ns=ns, task_queue=run.row.task_queue, kind="query", wid=run.wid, rid=run.rid,
         ref=f"q-{uuid.uuid4().hex}", visible_at=ctx.now,
         payload=QueryTaskData(req.query_name, req.input or [], run.row.workflow_type,
-                              ctx.now + timeout),
+                              ctx.now + timeout, as_of_event=as_of),
         sticky_session=sticky, sticky_until=ctx.now + STICKY_SECONDS / 3 if sticky else None)
     ctx.effects.wake_queue(ns, run.row.task_queue, "query")
     return task_id
@@ -53,7 +59,7 @@ def dispatch_payload(task: TaskRow) -> QueryTask:
     return QueryTask(token=f"{task.task_id}.{task.dispatch_no}", namespace=task.namespace,
                      workflow_id=task.workflow_id, run_id=task.run_id,
                      workflow_type=p.workflow_type, task_queue=task.task_queue,
-                     query_name=p.query_name, input=p.input)
+                     query_name=p.query_name, input=p.input, as_of_event=p.as_of_event)
 
 
 def answer(ctx: Ctx, msg: RespondQueryRequest) -> int:

@@ -80,6 +80,8 @@ class QueryTaskData(msgspec.Struct):
     expires_at: float
     """When the asking request gives up: an unclaimed query is dropped after it."""
     answer: QueryAnswer | None = None
+    as_of_event: int | None = None
+    """Answer from the state right after this event (``QueryRequest.as_of_event``)."""
 
 
 TaskData = WorkflowTaskData | ActivityTaskData | QueryTaskData

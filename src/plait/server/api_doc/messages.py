@@ -20,7 +20,12 @@ OPERATIONS: list[Operation] = [
             "offered first to the worker that has the run cached; this call waits for "
             "the answer up to `timeout` seconds. Nothing is written to the history. A "
             "handler's error answers 400 with the worker's code (`query_failed`, "
-            "`unknown_query`, ...); no answer in time is 504 `query_timeout`."
+            "`unknown_query`, ...); no answer in time is 504 `query_timeout`. With "
+            "`as_of_event`, a worker answers from the state right after that event: it "
+            "replays the history up to the last WORKFLOW_TASK_COMPLETED at or before it, "
+            "in a fresh instance; an event beyond the history is 400 `bad_request`. The "
+            "query `__stack_trace` is built in: where each of the workflow's coroutines "
+            "waits, as text, a `file:line in function` a line."
         ),
         request=requests.QueryRequest,
         params=["ns", "wid"],
