@@ -339,6 +339,11 @@ WHERE namespace = :ns AND schedule_id = :sid;
 -- name: set_schedule_fire_at
 UPDATE schedules SET next_fire_at = :at WHERE namespace = :ns AND schedule_id = :sid;
 
+-- name: hasten_schedule
+-- Only ever earlier: a look already due sooner, or a schedule with no next look, stays.
+UPDATE schedules SET next_fire_at = :at
+WHERE namespace = :ns AND schedule_id = :sid AND next_fire_at > :at;
+
 -- name: delete_schedule
 DELETE FROM schedules WHERE namespace = :ns AND schedule_id = :sid;
 
