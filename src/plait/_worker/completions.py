@@ -25,6 +25,7 @@ import msgspec
 
 from plait import errors
 from plait._api import Api, CompletionKind, error_of
+from plait._payloads import decode_message, encode_message
 from plait.protocol.completions import TaskCompletion
 from plait.runtime.wire import BatchItemAnswer, encode
 
@@ -71,7 +72,17 @@ class Completions:
 
     async def send(self, item: TaskCompletion, into: type[T]) -> T:
         """Report one completion (a batch item: its ``type`` says which); returns its
-        response, decoded into ``into``."""
+        response, decoded into ``into``. With a payload codec, the item's payloads are
+        encoded, and the answer's (the tasks handed back with it) decoded."""
+        codec = self.api.codec
+        if codec is None:
+            return await self._send(item, into)
+        answer = await self._send(await encode_message(codec, item), into)
+        if isinstance(answer, msgspec.Struct):
+            answer = await decode_message(codec, answer)
+        return answer
+
+    async def _send(self, item: TaskCompletion, into: type[T]) -> T:
         data = encode(item)
         if len(data) > self.max_bytes:  # a large result travels alone, under the size limit
             kind: CompletionKind = item.__struct_config__.tag  # type: ignore[assignment]

@@ -8,14 +8,15 @@ fields to look at is worked out once per struct class from its type annotations.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import msgspec
 from msgspec import inspect as mi
 
-__all__ = ["bad_envelope", "envelopes_ok"]
+__all__ = ["bad_envelope", "envelopes_ok", "payloads_of", "with_payloads"]
 
+S = TypeVar("S", bound=msgspec.Struct)
 _PAYLOAD = "payload"
 _STRUCT = "struct"
 Plan = str | tuple[str, Any] | None
@@ -85,6 +86,54 @@ def bad_envelope(message: msgspec.Struct) -> str | None:
         elif isinstance(plan, tuple):
             stack += [(item, plan[1], f"{path}[{i}]") for i, item in enumerate(value)]
     return None
+
+
+def payloads_of(message: msgspec.Struct) -> list[Any]:
+    """Every payload in ``message``, depth first in field order (the order
+    :func:`with_payloads` puts replacements back in): what a payload codec runs over."""
+    out: list[Any] = []
+    _collect(message, _STRUCT, out)
+    return out
+
+
+def _collect(value: Any, plan: Plan, out: list[Any]) -> None:
+    if value is None or value is msgspec.UNSET:
+        return
+    if plan == _PAYLOAD:
+        out.append(value)
+    elif plan == _STRUCT:
+        for name, sub in _fields(type(value)):
+            _collect(getattr(value, name), sub, out)
+    elif isinstance(plan, tuple):
+        for item in value:
+            _collect(item, plan[1], out)
+
+
+def with_payloads(message: S, payloads: Iterator[Any]) -> S:
+    """A copy of ``message`` whose payloads are taken, in :func:`payloads_of`'s order, from
+    ``payloads``. Copied rather than changed in place: a struct handed in may still be held
+    by its maker (a workflow instance keeps its commands), and must keep its plain values.
+    Structs and lists with no payload in them are shared, not copied."""
+    rebuilt: S = _rebuild(message, _STRUCT, payloads)
+    return rebuilt
+
+
+def _rebuild(value: Any, plan: Plan, payloads: Iterator[Any]) -> Any:
+    if value is None or value is msgspec.UNSET:
+        return value
+    if plan == _PAYLOAD:
+        return next(payloads)
+    if plan == _STRUCT:
+        changes: dict[str, Any] = {}
+        for name, sub in _fields(type(value)):
+            old = getattr(value, name)
+            new = _rebuild(old, sub, payloads)
+            if new is not old:
+                changes[name] = new
+        return msgspec.structs.replace(value, **changes) if changes else value
+    assert isinstance(plan, tuple)
+    items = [_rebuild(item, plan[1], payloads) for item in value]
+    return value if all(a is b for a, b in zip(items, value, strict=True)) else items
 
 
 _PLANS: dict[type, tuple[tuple[str, Plan], ...]] = {}
