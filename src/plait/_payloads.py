@@ -9,6 +9,7 @@ None`` first, so a client without a codec pays nothing here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -16,10 +17,17 @@ import msgspec
 
 from plait.codec import PayloadCodec
 from plait.errors import PayloadCodecError
+from plait.history import History
 from plait.protocol.envelopes import payloads_of, with_payloads
 
-__all__ = ["decode_messages", "decode_payloads", "encode_message", "encode_payloads",
-           "decode_message"]
+__all__ = [
+    "decode_history",
+    "decode_message",
+    "decode_messages",
+    "decode_payloads",
+    "encode_message",
+    "encode_payloads",
+]
 
 S = TypeVar("S", bound=msgspec.Struct)
 Payload = dict[str, Any]
@@ -43,15 +51,17 @@ async def decode_payloads(codec: PayloadCodec, payloads: Sequence[Payload]) -> l
     return out
 
 
-def _check(codec: PayloadCodec, what: str, given: Sequence[Payload],
-           got: Sequence[Payload]) -> None:
+def _check(
+    codec: PayloadCodec, what: str, given: Sequence[Payload], got: Sequence[Payload]
+) -> None:
     if len(got) != len(given):
-        raise PayloadCodecError(f"{codec!r}.{what} returned {len(got)} payloads for "
-                                f"{len(given)}")
+        raise PayloadCodecError(f"{codec!r}.{what} returned {len(got)} payloads for {len(given)}")
     for p in got:
         if not isinstance(p, dict) or type(p.get("encoding")) is not str or "data" not in p:
-            raise PayloadCodecError(f"{codec!r}.{what} returned {p!r}, which is not an "
-                                    'envelope ({"encoding": <string>, "data": ...})')
+            raise PayloadCodecError(
+                f"{codec!r}.{what} returned {p!r}, which is not an "
+                'envelope ({"encoding": <string>, "data": ...})'
+            )
 
 
 async def encode_message(codec: PayloadCodec, message: S) -> S:
@@ -77,5 +87,18 @@ async def decode_messages(codec: PayloadCodec, messages: list[S]) -> list[S]:
     if not flat:
         return messages
     decoded = iter(await decode_payloads(codec, flat))
-    return [with_payloads(m, decoded) if ps else m for m, ps in zip(messages, found,
-                                                                    strict=True)]
+    return [with_payloads(m, decoded) if ps else m for m, ps in zip(messages, found, strict=True)]
+
+
+async def decode_history(codec: PayloadCodec, history: History) -> History:
+    """``history`` with the payloads of its events decoded (for showing it: ``plait workflow
+    show --codec``); an event without payloads keeps its attributes exactly as stored."""
+    from plait.runtime.wire import to_events
+
+    structs = to_events(history)
+    decoded = await decode_messages(codec, structs)
+    events = [
+        e if s is d else dataclasses.replace(e, attributes=msgspec.to_builtins(d.attributes))
+        for e, s, d in zip(history.events, structs, decoded, strict=True)
+    ]
+    return dataclasses.replace(history, events=events)

@@ -31,8 +31,14 @@ from typing import Any
 from plait.errors import PayloadCodecError
 from plait.protocol.jsoncodec import dumps, loads
 
-__all__ = ["AESGCMCodec", "PayloadCodec", "ZlibCodec", "chain", "payload_bytes",
-           "payload_from_bytes"]
+__all__ = [
+    "AESGCMCodec",
+    "PayloadCodec",
+    "ZlibCodec",
+    "chain",
+    "payload_bytes",
+    "payload_from_bytes",
+]
 
 Payload = dict[str, Any]
 """An envelope: ``{"encoding": <string>, "data": <JSON value>, ...}``."""
@@ -71,10 +77,14 @@ def payload_from_bytes(data: bytes) -> Payload:
         payload = loads(data)
     except ValueError as exc:
         raise PayloadCodecError(f"a decoded payload is not JSON: {exc}") from None
-    if not isinstance(payload, dict) or type(payload.get("encoding")) is not str \
-            or "data" not in payload:
-        raise PayloadCodecError("a decoded payload is not an envelope "
-                                '({"encoding": ..., "data": ...})')
+    if (
+        not isinstance(payload, dict)
+        or type(payload.get("encoding")) is not str
+        or "data" not in payload
+    ):
+        raise PayloadCodecError(
+            'a decoded payload is not an envelope ({"encoding": ..., "data": ...})'
+        )
     return payload
 
 
@@ -85,13 +95,15 @@ def _b64(data: bytes) -> str:
 def _unb64(payload: Payload) -> bytes:
     data = payload.get("data")
     if not isinstance(data, str):
-        raise PayloadCodecError(f"a {payload.get('encoding')} payload's data is not a "
-                                "base64 string")
+        raise PayloadCodecError(
+            f"a {payload.get('encoding')} payload's data is not a base64 string"
+        )
     try:
         return base64.b64decode(data, validate=True)
     except binascii.Error as exc:
-        raise PayloadCodecError(f"a {payload.get('encoding')} payload's data is not "
-                                f"base64: {exc}") from None
+        raise PayloadCodecError(
+            f"a {payload.get('encoding')} payload's data is not base64: {exc}"
+        ) from None
 
 
 class ZlibCodec(PayloadCodec):
@@ -123,16 +135,16 @@ class ZlibCodec(PayloadCodec):
         return {"encoding": ZLIB_ENCODING, "data": packed}
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self._decode_one(p) if p.get("encoding") == ZLIB_ENCODING else p
-                for p in payloads]
+        return [self._decode_one(p) if p.get("encoding") == ZLIB_ENCODING else p for p in payloads]
 
     @staticmethod
     def _decode_one(payload: Payload) -> Payload:
         try:
             raw = zlib.decompress(_unb64(payload))
         except zlib.error as exc:
-            raise PayloadCodecError(f"a {ZLIB_ENCODING} payload does not decompress: "
-                                    f"{exc}") from None
+            raise PayloadCodecError(
+                f"a {ZLIB_ENCODING} payload does not decompress: {exc}"
+            ) from None
         return payload_from_bytes(raw)
 
 
@@ -151,8 +163,9 @@ class AESGCMCodec(PayloadCodec):
         if not keys:
             raise ValueError("AESGCMCodec needs at least one key")
         if current not in keys:
-            raise ValueError(f"current key {current!r} is not among the keys "
-                             f"({', '.join(sorted(keys))})")
+            raise ValueError(
+                f"current key {current!r} is not among the keys ({', '.join(sorted(keys))})"
+            )
         ciphers = {}
         for key_id, key in keys.items():
             if not isinstance(key_id, str) or not key_id:
@@ -164,8 +177,7 @@ class AESGCMCodec(PayloadCodec):
         self.current = current
 
     def __repr__(self) -> str:  # never the keys themselves
-        return f"AESGCMCodec(keys=[{', '.join(sorted(self._ciphers))}], " \
-               f"current={self.current!r})"
+        return f"AESGCMCodec(keys=[{', '.join(sorted(self._ciphers))}], current={self.current!r})"
 
     @property
     def key_ids(self) -> list[str]:
@@ -179,13 +191,19 @@ class AESGCMCodec(PayloadCodec):
         for payload in payloads:
             nonce = os.urandom(12)
             sealed = cipher.encrypt(nonce, payload_bytes(payload), aad)
-            out.append({"encoding": ENCRYPTED_ENCODING, "data": _b64(nonce + sealed),
-                        "metadata": {"key_id": key_id}})
+            out.append(
+                {
+                    "encoding": ENCRYPTED_ENCODING,
+                    "data": _b64(nonce + sealed),
+                    "metadata": {"key_id": key_id},
+                }
+            )
         return out
 
     async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
-        return [self._decode_one(p) if p.get("encoding") == ENCRYPTED_ENCODING else p
-                for p in payloads]
+        return [
+            self._decode_one(p) if p.get("encoding") == ENCRYPTED_ENCODING else p for p in payloads
+        ]
 
     def _decode_one(self, payload: Payload) -> Payload:
         from cryptography.exceptions import InvalidTag
@@ -193,14 +211,16 @@ class AESGCMCodec(PayloadCodec):
         metadata = payload.get("metadata")
         key_id = metadata.get("key_id") if isinstance(metadata, dict) else None
         if not isinstance(key_id, str):
-            raise PayloadCodecError(f"an {ENCRYPTED_ENCODING} payload names no key id "
-                                    "(metadata.key_id)")
+            raise PayloadCodecError(
+                f"an {ENCRYPTED_ENCODING} payload names no key id (metadata.key_id)"
+            )
         cipher = self._ciphers.get(key_id)
         if cipher is None:
             raise PayloadCodecError(
                 f"payload is encrypted with key {key_id!r}, which this codec does not have "
                 f"(it has {', '.join(self.key_ids)}): keep old keys in AESGCMCodec(keys=...) "
-                "for as long as payloads written with them are read")
+                "for as long as payloads written with them are read"
+            )
         sealed = _unb64(payload)
         if len(sealed) < 12 + 16:
             raise PayloadCodecError(f"an {ENCRYPTED_ENCODING} payload is too short")
@@ -209,7 +229,8 @@ class AESGCMCodec(PayloadCodec):
         except InvalidTag:
             raise PayloadCodecError(
                 f"payload encrypted with key {key_id!r} does not authenticate: it was "
-                f"changed, or key {key_id!r} is not the key it was written with") from None
+                f"changed, or key {key_id!r} is not the key it was written with"
+            ) from None
         return payload_from_bytes(raw)
 
 

@@ -65,7 +65,7 @@ async def test_rotation_old_payloads_decode_with_the_old_key_kept() -> None:
     assert (await rotated.decode(sent))[0]["data"] == SECRET
     new = over_wire(await rotated.encode([encode("new")]))
     assert new[0]["metadata"] == {"key_id": "k2"}
-    with pytest.raises(errors.PayloadCodecError, match="key 'k1'.*does not have"):
+    with pytest.raises(errors.PayloadCodecError, match=r"key 'k1'.*does not have"):
         await AESGCMCodec(keys={"k2": K2}, current="k2").decode(sent)
 
 
@@ -80,8 +80,12 @@ async def test_aesgcm_refuses_tampered_or_relabelled_payloads() -> None:
     flipped = [{**sent[0], "data": base64.b64encode(bytes(raw)).decode()}]
     with pytest.raises(errors.PayloadCodecError, match="does not authenticate"):
         await codec.decode(flipped)
-    for broken in ({**sent[0], "metadata": None}, {**sent[0], "data": "!!"},
-                   {**sent[0], "data": 3}, {**sent[0], "data": "AAAA"}):
+    for broken in (
+        {**sent[0], "metadata": None},
+        {**sent[0], "data": "!!"},
+        {**sent[0], "data": 3},
+        {**sent[0], "data": "AAAA"},
+    ):
         with pytest.raises(errors.PayloadCodecError):
             await codec.decode([broken])
 
@@ -143,19 +147,19 @@ class Reverse(PayloadCodec):
     """A codec whose work is easy to see: data becomes the reversed JSON text."""
 
     async def encode(self, payloads: Any) -> list[dict[str, Any]]:
-        return [{"encoding": "test/rev", "data": payload_bytes(p).decode()[::-1]}
-                for p in payloads]
+        return [{"encoding": "test/rev", "data": payload_bytes(p).decode()[::-1]} for p in payloads]
 
     async def decode(self, payloads: Any) -> list[dict[str, Any]]:
-        return [loads(p["data"][::-1]) if p["encoding"] == "test/rev" else p
-                for p in payloads]
+        return [loads(p["data"][::-1]) if p["encoding"] == "test/rev" else p for p in payloads]
 
 
 async def test_every_payload_of_a_completion_is_encoded_in_a_copy() -> None:
-    failure = Failure(message="m", details=[encode("d1")],
-                      cause=Failure(message="c", details=[encode("d2")]))
-    cmd = ScheduleActivityCommand(activity_id="1", activity_type="a", task_queue="q",
-                                  input=[encode("i1"), encode("i2")])
+    failure = Failure(
+        message="m", details=[encode("d1")], cause=Failure(message="c", details=[encode("d2")])
+    )
+    cmd = ScheduleActivityCommand(
+        activity_id="1", activity_type="a", task_queue="q", input=[encode("i1"), encode("i2")]
+    )
     item = CompleteWorkflowTaskItem(token="1.1", commands=[cmd])
     assert [p["data"] for p in payloads_of(failure)] == ["d1", "d2"]
     encoded = await encode_message(Reverse(), item)
@@ -183,8 +187,14 @@ async def test_a_codec_that_breaks_envelopes_is_named() -> None:
         async def decode(self, payloads: Any) -> list[dict[str, Any]]:
             return []
 
-    item = CompleteWorkflowTaskItem(token="1.1", commands=[ScheduleActivityCommand(
-        activity_id="1", activity_type="a", task_queue="q", input=[encode(1)])])
+    item = CompleteWorkflowTaskItem(
+        token="1.1",
+        commands=[
+            ScheduleActivityCommand(
+                activity_id="1", activity_type="a", task_queue="q", input=[encode(1)]
+            )
+        ],
+    )
     with pytest.raises(errors.PayloadCodecError, match="not an envelope"):
         await encode_message(Broken(), item)
     with pytest.raises(errors.PayloadCodecError, match="returned 0 payloads for 1"):
@@ -192,5 +202,5 @@ async def test_a_codec_that_breaks_envelopes_is_named() -> None:
 
 
 def test_without_a_codec_an_encoded_payload_is_an_error_not_a_value() -> None:
-    with pytest.raises(errors.PayloadCodecError, match="needs a payload codec"):
+    with pytest.raises(errors.PayloadCodecError, match="decode it with the payload codec"):
         decode({"encoding": "binary/encrypted", "data": "AAAA"})

@@ -41,8 +41,8 @@ def decode(payload: Payload | None, hint: Any = Any) -> Any:
     encoding = payload.get("encoding", "json")
     if encoding != "json":
         raise PayloadCodecError(
-            f"payload encoding {encoding!r} needs a payload codec that is not configured "
-            "(Client.connect(codec=...), or --codec for the CLI)")
+            f"payload encoding {encoding!r} is not plain JSON: decode it with the payload "
+            "codec that wrote it (Client.connect(codec=...), or --codec for the CLI)")
     return convert(payload.get("data"), hint)
 
 
