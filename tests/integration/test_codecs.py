@@ -128,6 +128,37 @@ class Parent:
         return [child, *self.heard]
 
 
+handed_over: asyncio.Queue[str] = asyncio.Queue()
+
+
+@activity.defn
+async def approve(note: str) -> str:
+    await handed_over.put(activity.info().task_token)
+    activity.raise_complete_async()
+
+
+@workflow.defn
+class Approval:
+    @workflow.run
+    async def run(self, note: str) -> list[str]:
+        out = []
+        for _ in range(2):  # the first is failed from outside, the second completed
+            try:
+                out.append(
+                    await workflow.execute_activity(
+                        approve,
+                        note,
+                        start_to_close_timeout=timedelta(seconds=30),
+                        retry_policy=RetryPolicy(maximum_attempts=1),
+                    )
+                )
+            except errors.ActivityError as e:
+                cause = e.cause
+                assert isinstance(cause, errors.ApplicationError)
+                out.append(f"{cause.message}: {cause.details[0]}")
+        return out
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A real server with its SQLite database in a folder of its own: its address and the
@@ -220,6 +251,47 @@ async def test_children_continue_as_new_failures_and_external_signals_are_encode
     for wid in ("family-1", "family-1-child"):
         raw = dumps(await clients["plain"].api.workflow_history(wid, None)).decode()
         assert "binary/encrypted" in raw and note not in raw
+    assert note.encode() not in stored_bytes(server[1])
+
+
+async def test_activities_completed_from_outside_are_encoded(
+    server: tuple[str, Path], clients: dict[str, Client]
+) -> None:
+    client, note = clients["both"], secret()
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=queue, workflows=[Approval], activities=[approve]):
+        handle = await client.start_workflow(Approval.run, "ask", id="approval-1", task_queue=queue)
+        outside = client.get_async_activity_handle(await handed_over.get())
+        await outside.fail(errors.ApplicationError("refused", f"fail {note}"))
+        await client.get_async_activity_handle(await handed_over.get()).complete(f"ok {note}")
+        assert await handle.result() == [f"refused: fail {note}", f"ok {note}"]
+    assert note.encode() not in stored_bytes(server[1])
+
+
+@workflow.defn
+class Echo:
+    @workflow.run
+    async def run(self, note: str) -> str:
+        return f"echo {note}"
+
+
+async def test_a_schedule_starts_runs_with_encoded_input(
+    server: tuple[str, Path], clients: dict[str, Client]
+) -> None:
+    client, note = clients["both"], secret()
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    schedule = await client.create_schedule(
+        f"sched-{uuid.uuid4().hex[:8]}",
+        Echo.run,
+        note,
+        task_queue=queue,
+        interval=timedelta(days=1),
+        paused=True,
+    )
+    [action] = await schedule.trigger()
+    async with Worker(client, task_queue=queue, workflows=[Echo]):
+        handle = client.get_workflow_handle(action.workflow_id, run_id=action.run_id)
+        assert await handle.result() == f"echo {note}"
     assert note.encode() not in stored_bytes(server[1])
 
 
