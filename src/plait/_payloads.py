@@ -65,29 +65,29 @@ def _check(
 
 
 async def encode_message(codec: PayloadCodec, message: S) -> S:
-    """A copy of ``message`` with every payload in it encoded (itself if it has none)."""
-    found = payloads_of(message)
+    """A copy of ``message`` with every payload in it encoded, and each memo value as the
+    envelope the codec makes of it (itself if it has neither)."""
+    found = payloads_of(message, "wrap")
     if not found:
         return message
-    return with_payloads(message, iter(await encode_payloads(codec, found)))
+    return with_payloads(message, iter(await encode_payloads(codec, found)), "wrap")
 
 
 async def decode_message(codec: PayloadCodec, message: S) -> S:
-    """A copy of ``message`` with every payload in it decoded (itself if it has none)."""
-    found = payloads_of(message)
-    if not found:
-        return message
-    return with_payloads(message, iter(await decode_payloads(codec, found)))
+    """A copy of ``message`` with every payload (and memo value) in it decoded (itself if it
+    has none)."""
+    return (await decode_messages(codec, [message]))[0]
 
 
 async def decode_messages(codec: PayloadCodec, messages: list[S]) -> list[S]:
     """:func:`decode_message` for several messages, in one codec call."""
-    found = [payloads_of(m) for m in messages]
+    found = [payloads_of(m, "unwrap") for m in messages]
     flat = [p for ps in found for p in ps]
     if not flat:
         return messages
     decoded = iter(await decode_payloads(codec, flat))
-    return [with_payloads(m, decoded) if ps else m for m, ps in zip(messages, found, strict=True)]
+    return [with_payloads(m, decoded, "unwrap") if ps else m
+            for m, ps in zip(messages, found, strict=True)]
 
 
 async def decode_history(codec: PayloadCodec, history: History) -> History:

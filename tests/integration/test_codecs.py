@@ -108,7 +108,7 @@ class Child:
             flaky_note, note, retry_policy=FAST, start_to_close_timeout=timedelta(seconds=10)
         )
         await workflow.get_external_workflow_handle(parent).signal(Parent.told, done)
-        return done
+        return f"{done} {workflow.info().memo}"
 
 
 @workflow.defn
@@ -123,9 +123,11 @@ class Parent:
     @workflow.run
     async def run(self, note: str) -> list[str]:
         me = workflow.info().workflow_id
-        child = await workflow.execute_child_workflow(Child.run, me, note, 1, id=f"{me}-child")
+        child = await workflow.execute_child_workflow(
+            Child.run, me, note, 1, id=f"{me}-child", memo={"parent_note": note}
+        )
         await workflow.wait_condition(lambda: bool(self.heard))
-        return [child, *self.heard]
+        return [child, *self.heard, str(workflow.info().memo)]
 
 
 handed_over: asyncio.Queue[str] = asyncio.Queue()
@@ -241,8 +243,18 @@ async def test_children_continue_as_new_failures_and_external_signals_are_encode
     client, note = clients["both"], secret()
     queue = f"q-{uuid.uuid4().hex[:8]}"
     async with Worker(client, task_queue=queue, workflows=[Parent, Child], activities=[flaky_note]):
-        result = await client.execute_workflow(Parent.run, note, id="family-1", task_queue=queue)
-    assert result == [f"retried {note}!"] * 2
+        result = await client.execute_workflow(
+            Parent.run, note, id="family-1", task_queue=queue, memo={"top": note}
+        )
+    assert result == [
+        f"retried {note}! {{'parent_note': '{note}'}}",
+        f"retried {note}!",
+        f"{{'top': '{note}'}}",
+    ]
+    plain_desc = await clients["plain"].get_workflow_handle("family-1").describe()
+    assert plain_desc.memo and plain_desc.memo["top"]["encoding"] == "binary/encrypted"
+    desc = await client.get_workflow_handle("family-1").describe()
+    assert desc.memo == {"top": note}
     desc = await client.get_workflow_handle("family-1-child").describe()
     failures = [a.failure for a in desc.attempts if a.failure]
     assert failures and failures[0]["details"] == [

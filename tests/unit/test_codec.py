@@ -15,15 +15,16 @@ import pytest
 from plait import errors
 from plait._payloads import decode_message, decode_messages, encode_message
 from plait.codec import AESGCMCodec, PayloadCodec, ZlibCodec, chain, payload_bytes
-from plait.protocol.commands import ScheduleActivityCommand
+from plait.protocol.commands import ScheduleActivityCommand, StartChildWorkflowCommand
 from plait.protocol.common import Failure
 from plait.protocol.completions import CompleteWorkflowTaskItem
 from plait.protocol.enums import WorkflowStatus
 from plait.protocol.envelopes import bad_envelope, payloads_of
 from plait.protocol.jsoncodec import dumps, loads
 from plait.protocol.payload import decode, encode
+from plait.protocol.requests import StartWorkflowRequest
 from plait.protocol.responses import WorkflowOutcome
-from plait.runtime.wire import wire_payload
+from plait.runtime.wire import wire_command, wire_payload
 
 K1, K2 = os.urandom(32), os.urandom(16)
 SECRET = "the-distinctive-plaintext-4711"
@@ -204,3 +205,36 @@ async def test_a_codec_that_breaks_envelopes_is_named() -> None:
 def test_without_a_codec_an_encoded_payload_is_an_error_not_a_value() -> None:
     with pytest.raises(errors.PayloadCodecError, match="decode it with the payload codec"):
         decode({"encoding": "binary/encrypted", "data": "AAAA"})
+
+
+async def test_memo_values_are_encoded_each_and_decoded_back() -> None:
+    memo = {"plain": 1, "looks_like_one": {"encoding": "utf8", "data": "x"}}
+    request = StartWorkflowRequest(
+        workflow_id="w", workflow_type="t", task_queue="q", input=[encode("i")], memo=memo
+    )
+    encoded = await encode_message(Reverse(), request)
+    assert request.memo == memo  # the caller's request is untouched
+    assert encoded.memo is not None
+    assert {v["encoding"] for v in encoded.memo.values()} == {"test/rev"}
+    back = await decode_message(Reverse(), encoded)
+    assert back.memo == memo and back.input == [encode("i")]
+    # A value a codec does not own (a user's dict that looks like an envelope) stays as is.
+    assert (await decode_message(Reverse(), request)).memo == memo
+
+
+async def test_a_memo_the_worker_encoded_already_is_encoded_too() -> None:
+    cmd = wire_command(
+        StartChildWorkflowCommand(seq=1, workflow_id="c", workflow_type="t", memo={"k": [1, 2]})
+    )
+    assert isinstance(cmd.memo, msgspec.Raw)
+    encoded = await encode_message(Reverse(), cmd)
+    assert encoded.memo is not None and encoded.memo["k"]["encoding"] == "test/rev"
+    assert (await decode_message(Reverse(), encoded)).memo == {"k": [1, 2]}
+
+
+async def test_a_codec_that_leaves_a_memo_value_alone_leaves_it_plain() -> None:
+    request = StartWorkflowRequest(
+        workflow_id="w", workflow_type="t", task_queue="q", memo={"small": "x"}
+    )
+    encoded = await encode_message(ZlibCodec(min_size=1000), request)
+    assert encoded.memo == {"small": "x"}
