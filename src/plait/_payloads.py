@@ -86,8 +86,10 @@ async def decode_messages(codec: PayloadCodec, messages: list[S]) -> list[S]:
     if not flat:
         return messages
     decoded = iter(await decode_payloads(codec, flat))
-    return [with_payloads(m, decoded, "unwrap") if ps else m
-            for m, ps in zip(messages, found, strict=True)]
+    return [
+        with_payloads(m, decoded, "unwrap") if ps else m
+        for m, ps in zip(messages, found, strict=True)
+    ]
 
 
 async def decode_history(codec: PayloadCodec, history: History) -> History:
