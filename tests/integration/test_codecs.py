@@ -357,12 +357,16 @@ async def test_cli_decodes_with_codec(server: tuple[str, Path], clients: dict[st
     desc = cli(server, "workflow", "describe", "cli-1", "--codec", "codecmod:make", "-o", "json")
     assert desc.returncode == 0, desc.stderr
     assert note in desc.stdout
-    assert note not in cli(server, "workflow", "describe", "cli-1", "-o", "json").stdout
+    encoded = cli(server, "workflow", "describe", "cli-1", "-o", "json")
+    assert encoded.returncode == 0 and "binary/encrypted" in encoded.stdout
+    assert note not in encoded.stdout
 
     shown = cli(server, "workflow", "show", "cli-1", "--codec", "codecmod:make", "-o", "json")
     assert shown.returncode == 0, shown.stderr
     assert note in shown.stdout and "binary/encrypted" not in shown.stdout
-    assert note not in cli(server, "workflow", "show", "cli-1", "-o", "json").stdout
+    encoded = cli(server, "workflow", "show", "cli-1", "-o", "json")
+    assert encoded.returncode == 0 and "binary/encrypted" in encoded.stdout
+    assert note not in encoded.stdout
     text = cli(server, "workflow", "show", "cli-1", "--codec", "codecmod:make")
     assert text.returncode == 0 and "WORKFLOW_EXECUTION_STARTED" in text.stdout
 
