@@ -14,6 +14,12 @@ exactly as the server reads them.
 The client-facing methods take the request structs of :mod:`plait.protocol` and return its
 response structs, each decoded once from the response's bytes by :func:`decode_as`; a
 response may carry fields this client does not know (the structs ignore them).
+
+With a payload codec (:attr:`Api.codec`), every payload of a request struct is encoded before
+it is sent and every payload of a response struct decoded when it arrives, here, so the
+client's and the worker's code above deal in plain envelopes only; the bodies the worker
+encodes itself (heartbeats, query answers) are encoded here too, and its completions in
+:mod:`plait._worker.completions`.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ import msgspec
 
 from plait import errors
 from plait._backoff import Backoff
+from plait._payloads import decode_message, decode_messages, encode_message, encode_payloads
+from plait.codec import PayloadCodec
 from plait.protocol.common import Payload, RunRef
 from plait.protocol.completions import (
     ActivityCancelRequested,
@@ -141,8 +149,12 @@ class Api:
 
     def __init__(self, transport: Transport, namespace: str = "default", *,
                  retry_for: float = 60.0,
-                 backoff: Callable[[], Backoff] = Backoff) -> None:
+                 backoff: Callable[[], Backoff] = Backoff,
+                 codec: PayloadCodec | None = None) -> None:
         self.transport = transport
+        self.codec = codec
+        """Encodes the payloads sent and decodes those received (None: they travel as the
+        converter made them)."""
         self.namespace = namespace
         self.retry_for = retry_for
         """Seconds a retried request keeps trying through an outage before it raises."""
@@ -175,15 +187,22 @@ class Api:
                       params: Mapping[str, str] | None = None, retry: bool = True,
                       timeout: float = 70.0) -> T:
         """:meth:`call`, its answer decoded as ``kind``; an answer that is not one is an
-        ``RPCError`` (code ``bad_response``) naming the route."""
+        ``RPCError`` (code ``bad_response``) naming the route. With a codec, the request's
+        payloads are encoded and the answer's decoded."""
+        codec = self.codec
+        if codec is not None and isinstance(body, msgspec.Struct):
+            body = await encode_message(codec, body)
         response = await self._send(method, path, body, params=params, retry=retry,
                                     timeout=timeout)
         try:
-            return decode_as(kind, response.body)
+            answer = decode_as(kind, response.body)
         except msgspec.DecodeError as exc:
             raise errors.RPCError(
                 f"unexpected answer to {method} {path} from {self.address}: {exc}",
                 status=response.status, code="bad_response") from exc
+        if codec is not None and isinstance(answer, msgspec.Struct):
+            answer = await decode_message(codec, answer)
+        return answer
 
     async def _send(self, method: str, path: str, body: Any, *,
                     params: Mapping[str, str] | None, retry: bool,
@@ -316,6 +335,8 @@ class Api:
                                  retry: bool = True, timeout: float = 70.0
                                  ) -> ActivityCancelRequested:
         """Record heartbeat details; the answer says whether cancellation was requested."""
+        if self.codec is not None:
+            details = await encode_payloads(self.codec, details)
         body = encode(HeartbeatActivityRequest(token=token, details=details))
         resp: ActivityCancelRequested = await self.call(
             "POST", f"{API}/activity-tasks/heartbeat", body, retry=retry, timeout=timeout,
@@ -370,6 +391,8 @@ class Api:
         tasks: list[PolledTask] = await self.call(
             "POST", f"{self._ns}/task-queues/{seg(task_queue)}/poll", body,
             retry=False, timeout=wait + 10, decoder=decode_tasks)
+        if self.codec is not None:
+            tasks = await decode_messages(self.codec, tasks)
         return tasks
 
     async def history_events(self, workflow_id: str, run_id: str) -> list[Event]:
@@ -378,9 +401,13 @@ class Api:
         events: list[Event] = await self.call(
             "GET", self._wf(workflow_id) + "/history", params=_run(run_id),
             decoder=_history_events)
+        if self.codec is not None:
+            events = await decode_messages(self.codec, events)
         return events
 
     async def respond_query(self, answer: RespondQueryRequest) -> None:
+        if self.codec is not None:
+            answer = await encode_message(self.codec, answer)
         await self.call("POST", f"{API}/query-tasks/respond", encode(answer), decoder=_ignored)
 
     # -- namespaces and API keys (server-wide, not of this namespace) --------------------------

@@ -28,6 +28,7 @@ from plait._cli.runner import Output, fail, with_client
 from plait._cli.schedules import schedule_app
 from plait._cli.task_queues import task_queue_app
 from plait.client import Client, WorkflowExecution, WorkflowExecutionDescription, WorkflowHandle
+from plait.history import History
 from plait.runtime.stack import STACK_TRACE_QUERY
 from plait.server.logs import LogFormat
 from plait.server.logs import configure as configure_logging
@@ -57,6 +58,10 @@ Namespace = Annotated[str, typer.Option(help="Namespace of the workflows.")]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text or json.")]
 WorkflowId = Annotated[str, typer.Argument(metavar="ID", help="The workflow id.")]
 RunId = Annotated[str | None, typer.Option(help="A run of the workflow (default: the latest).")]
+CodecOpt = Annotated[str | None, typer.Option(
+    "--codec", metavar="MODULE:FACTORY",
+    help="Decode payloads with this payload codec (plait.codec): a PayloadCodec, or a "
+         "function that returns one; MODULE is imported from the current directory.")]
 DEFAULT_ADDRESS = "http://127.0.0.1:7233"
 LIST_PAGE = 500  # runs per request of `workflow list`; the server allows up to 1,000
 
@@ -252,10 +257,11 @@ def describe(
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
+    codec: CodecOpt = None,
 ) -> None:
     """Status, times, pending activities, every activity attempt, and why it is stuck."""
     wire = with_client(address, namespace,
-                       lambda c: c.api.describe_workflow(workflow_id, run_id))
+                       lambda c: c.api.describe_workflow(workflow_id, run_id), codec=codec)
     desc = WorkflowExecutionDescription.from_description(wire)
     if output is Output.json:
         render.print_json(render.describe_json(desc, wire.result))
@@ -273,11 +279,19 @@ def show(
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
+    codec: CodecOpt = None,
 ) -> None:
-    """The event history; with --output json, the file format that plait replay reads."""
-    history = with_client(
-        address, namespace,
-        lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).fetch_history())
+    """The event history; with --output json, the file format that plait replay reads
+    (with --codec, its payloads decoded)."""
+    async def go(client: Client) -> History:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        if client.codec is None:
+            return history
+        from plait._payloads import decode_history
+
+        return await decode_history(client.codec, history)
+
+    history = with_client(address, namespace, go, codec=codec)
     if output is Output.json:
         sys.stdout.write(history.to_json() + "\n")
     else:
@@ -293,6 +307,7 @@ def result(
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
+    codec: CodecOpt = None,
 ) -> None:
     """Wait for the workflow to close; print its result as JSON, or its failure and exit 1."""
     wait = dt.timedelta(seconds=timeout) if timeout is not None else None
@@ -307,7 +322,7 @@ def result(
         except TimeoutError:
             fail(f"workflow {workflow_id} is still running after {timeout:g}s")
 
-    value = with_client(address, namespace, go)
+    value = with_client(address, namespace, go, codec=codec)
     render.print_json(value, indent=2 if output is Output.text else None)
 
 
@@ -456,6 +471,39 @@ def ratelimit_delete(
     with_client(address, namespace, lambda c: c.delete_rate_limit(task_queue, activity_type))
     typer.echo(f"rate limit removed from {task_queue}"
                + (f" for {activity_type}" if activity_type else ""))
+
+
+# -- codec server --------------------------------------------------------------------------
+@app.command("codec-server")
+def codec_server(
+    codec: Annotated[str, typer.Option(
+        "--codec", metavar="MODULE:FACTORY",
+        help="The payload codec (plait.codec): a PayloadCodec, or a function that returns "
+             "one; MODULE is imported from the current directory.")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: a free one).")] = 8081,
+    cors_origin: Annotated[str | None, typer.Option(
+        metavar="URL", help="The one web origin (the plait UI's, e.g. "
+                            "http://127.0.0.1:7233) allowed to call it from a browser.")
+    ] = None,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Listen on a non-loopback --host anyway (anyone who reaches it "
+                           "can have payloads decoded).")] = False,
+) -> None:
+    """Serve POST /encode and POST /decode ({"payloads": [...]}) with your payload codec,
+    for the web UI and other tools; the plait server itself never decodes payloads."""
+    from plait._cli.codec_server import check_listen, serve_codecs
+    from plait._cli.loading import SetupError, load_codec
+
+    try:
+        check_listen(host, port, insecure=insecure)
+        payload_codec = load_codec(codec)
+    except SetupError as e:
+        fail(str(e), code=2)
+    try:
+        _run(serve_codecs(payload_codec, host, port, cors_origin))
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
 
 
 # -- replay --------------------------------------------------------------------------------

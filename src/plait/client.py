@@ -20,6 +20,7 @@ import msgspec
 
 from plait import errors
 from plait._api import Api, wire_member
+from plait._payloads import encode_message, encode_payloads
 from plait._schedules import (
     ScheduleAction,
     ScheduleDescription,
@@ -30,6 +31,7 @@ from plait._schedules import (
     wire_retry_policy,
 )
 from plait._typing import R, SelfT, Ts
+from plait.codec import PayloadCodec
 from plait.history import History
 from plait.interceptor import (
     ClientInterceptor,
@@ -272,10 +274,12 @@ class Client:
 
     def __init__(self, transport: Transport, namespace: str = "default", *,
                  retry_for: float = 60.0,
-                 interceptors: Sequence[ClientInterceptor] = ()) -> None:
+                 interceptors: Sequence[ClientInterceptor] = (),
+                 codec: PayloadCodec | None = None) -> None:
         """``interceptors``: wrap this client's start, signal, query and update calls
-        (:mod:`plait.interceptor`; the first in the list is the outermost)."""
-        self.api = Api(transport, namespace, retry_for=retry_for)
+        (:mod:`plait.interceptor`; the first in the list is the outermost). ``codec``: see
+        :meth:`connect`."""
+        self.api = Api(transport, namespace, retry_for=retry_for, codec=codec)
         self.namespace = namespace
         self.interceptors = list(interceptors)
         outbound: ClientOutboundInterceptor = _ClientCalls(self)
@@ -288,7 +292,8 @@ class Client:
                       api_key: str | None = None,
                       retry_timeout: timedelta = timedelta(seconds=60),
                       data_converter: object = None,
-                      interceptors: Sequence[ClientInterceptor] = ()) -> Client:
+                      interceptors: Sequence[ClientInterceptor] = (),
+                      codec: PayloadCodec | None = None) -> Client:
         """Address defaults to ``PLAIT_ADDRESS``, else ``http://127.0.0.1:7233``; without a
         scheme (``localhost:7233``) it means ``http://``. An address that cannot be one raises
         ``PlaitError`` here, not at the first call.
@@ -299,7 +304,11 @@ class Client:
 
         Calls that are safe to repeat ride out a server restart or an unreachable server for
         up to ``retry_timeout``, then raise. ``data_converter`` is Temporal's: accepted when it
-        means plait's JSON converter (``plait.converter``), else ``ValueError`` says why.
+        means plait's JSON converter (``plait.converter``), else ``ValueError`` says why;
+        its ``payload_codec``, if any, is taken as ``codec``.
+        ``codec`` (:mod:`plait.codec`) encodes every payload this client, and every worker
+        built on it, sends (arguments, results, failure details) and decodes every payload
+        they receive: the server stores only what the codec made.
         ``interceptors`` wrap the client's calls (:mod:`plait.interceptor`); a worker built
         on this client also uses those that are worker interceptors too.
         The client need not be closed: an unclosed one is closed with its event loop.
@@ -307,15 +316,26 @@ class Client:
         if data_converter is not None:
             from plait.converter import check_data_converter
 
-            check_data_converter(data_converter)
+            converter_codec = check_data_converter(data_converter)
+            if converter_codec is not None:
+                if codec is not None and codec is not converter_codec:
+                    raise ValueError("give the payload codec once: codec= or "
+                                     "data_converter=DataConverter(payload_codec=...)")
+                codec = converter_codec
         address = address or os.environ.get("PLAIT_ADDRESS") or DEFAULT_ADDRESS
         api_key = api_key or os.environ.get("PLAIT_API_KEY") or None
         return Client(HttpTransport(address, api_key), namespace,
-                      retry_for=retry_timeout.total_seconds(), interceptors=interceptors)
+                      retry_for=retry_timeout.total_seconds(), interceptors=interceptors,
+                      codec=codec)
 
     @property
     def address(self) -> str:
         return self.api.address
+
+    @property
+    def codec(self) -> PayloadCodec | None:
+        """The payload codec this client (and its workers) use, if any."""
+        return self.api.codec
 
     async def close(self) -> None:
         await self.api.close()
@@ -598,15 +618,23 @@ class AsyncActivityHandle:
     async def complete(self, result: Any = None) -> None:
         from plait.protocol.payload import encode
 
+        payload = encode(result)
+        codec = self.client.api.codec
+        if codec is not None:
+            payload = (await encode_payloads(codec, [payload]))[0]
         await self.client.api.complete("activity_complete",
-                                       {"token": self.task_token, "result": encode(result)})
+                                       {"token": self.task_token, "result": payload})
 
     async def fail(self, error: BaseException) -> None:
         """Fail the attempt; the server retries it per the activity's retry policy."""
         from plait.protocol.failure import from_exception
 
+        failure: Any = from_exception(error)
+        codec = self.client.api.codec
+        if codec is not None:
+            failure = await encode_message(codec, msgspec.convert(failure, common.Failure))
         await self.client.api.complete("activity_fail", {"token": self.task_token,
-                                                         "failure": from_exception(error)})
+                                                         "failure": failure})
 
     async def heartbeat(self, *details: Any) -> None:
         await self.client.api.heartbeat_activity(self.task_token, encode_args(details))

@@ -8,6 +8,7 @@ import plait
 from plait import (
     activity,
     client,
+    codec,
     common,
     converter,
     errors,
@@ -33,7 +34,7 @@ def test_module_exports() -> None:
         "NonDeterminismError", "TimeoutError", "CancelledError", "TerminatedError",
         "UpdateFailedError", "ScheduleAlreadyExistsError", "ScheduleNotFoundError",
         "RPCError", "FailureError", "ApplicationErrorCategory", "NamespaceNotFoundError",
-        "UnauthenticatedError", "PermissionDeniedError"}
+        "UnauthenticatedError", "PermissionDeniedError", "PayloadCodecError"}
     assert set(workflow.__all__) == {
         "defn", "run", "signal", "query", "update", "info", "now", "random", "uuid4", "sleep",
         "wait_condition", "logger", "execute_activity", "start_activity",
@@ -58,6 +59,8 @@ def test_module_exports() -> None:
         "WorkflowExecutionStatus", "WorkflowFailureError", "WorkflowUpdateFailedError",
         "WorkflowUpdateHandle", "WorkflowUpdateStage"}
     assert history.__all__ == ["History", "HistoryEvent"]
+    assert set(codec.__all__) == {"AESGCMCodec", "PayloadCodec", "ZlibCodec", "chain",
+                                  "payload_bytes", "payload_from_bytes"}
     assert set(interceptor.__all__) == {
         "Interceptor", "ClientInterceptor", "WorkerInterceptor",
         "ClientOutboundInterceptor", "StartWorkflowInput", "SignalWorkflowInput",

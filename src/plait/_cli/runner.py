@@ -16,6 +16,7 @@ import aiohttp
 import typer
 
 from plait import errors
+from plait._cli.loading import SetupError, load_codec
 from plait.client import Client
 from plait.protocol.transport import HttpTransport
 
@@ -44,15 +45,22 @@ def normalize_address(address: str) -> str:
 
 
 def with_client(address: str, namespace: str, fn: Callable[[Client], Awaitable[T]], *,
-                api_key: str | None = None) -> T:
+                api_key: str | None = None, codec: str | None = None) -> T:
     """Connect, run ``fn(client)``, close; any failure becomes one ``error:`` line. The API
-    key is ``api_key``, else ``PLAIT_API_KEY`` (``plait --api-key`` sets it)."""
+    key is ``api_key``, else ``PLAIT_API_KEY`` (``plait --api-key`` sets it); ``codec`` is a
+    ``--codec module:factory`` whose codec the client decodes payloads with."""
     address = normalize_address(address)
     key = api_key or os.environ.get("PLAIT_API_KEY") or None
+    payload_codec = None
+    if codec is not None:
+        try:
+            payload_codec = load_codec(codec)
+        except SetupError as e:
+            fail(str(e), code=2)
 
     async def go() -> T:
         client = Client(HttpTransport(address, key), namespace,
-                        retry_for=CONNECT_RETRY_SECONDS)
+                        retry_for=CONNECT_RETRY_SECONDS, codec=payload_codec)
         try:
             return await fn(client)
         finally:
