@@ -46,11 +46,12 @@ def normalize_address(address: str) -> str:
 def with_client(address: str, namespace: str, fn: Callable[[Client], Awaitable[T]], *,
                 api_key: str | None = None) -> T:
     """Connect, run ``fn(client)``, close; any failure becomes one ``error:`` line. The API
-    key is ``api_key``, else ``PLAIT_API_KEY`` (``plait --api-key`` sets it)."""
-    address = normalize_address(address)
+    key is ``api_key``, else ``PLAIT_API_KEY`` (``plait --api-key`` sets it); TLS settings
+    come from ``PLAIT_TLS_*`` (``plait --tls-ca`` and its siblings set them)."""
     key = api_key or os.environ.get("PLAIT_API_KEY") or None
 
     async def go() -> T:
+        # TLS from --tls-ca/--tls-cert/--tls-key, which `plait` puts in the environment
         client = Client(HttpTransport(address, key), namespace,
                         retry_for=CONNECT_RETRY_SECONDS)
         try:
