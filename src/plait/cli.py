@@ -123,7 +123,8 @@ def server(
              "skipped offset is not saved: a restart puts time back.")] = False,
     auth: Annotated[bool, typer.Option(
         "--auth", envvar="PLAIT_AUTH",
-        help="Require an API key on every route but /health (env PLAIT_AUTH=1); make the "
+        help="Require an API key on every route but /health and the console's files (env "
+             "PLAIT_AUTH=1); make the "
              "first admin key with `plait apikey create --db ...`.")] = False,
     insecure: Annotated[bool, typer.Option(
         "--insecure", help="Without --auth, listen on a non-loopback --host anyway.")] = False,

@@ -10,8 +10,11 @@ only cost every request its time. Rows are cached in process (:class:`KeyCache`)
 entry), through another server within that many seconds.
 
 Every route is in :data:`ROUTE_ROLES` (a test checks that every route ``make_app`` registers
-is). The answer to a caller without a valid key is 401 ``unauthenticated``, to a key without
-the role or the namespace 403 ``permission_denied``; both are decided from the route and the
+is). Public, without a key: ``/health`` and the console's page and files (no data; the console
+asks for a key and reads through the API). A browser's state-changing request must also carry
+its key's CSRF token (:mod:`plait.server.csrf`). The answer to a caller without a valid key
+is 401 ``unauthenticated``, to a key without the role or the namespace 403
+``permission_denied``; both are decided from the route and the
 path's namespace alone, before anything is read, so neither says whether a workflow exists.
 The namespace's own existence is checked after (404 ``namespace_not_found``), so a key of
 another namespace cannot probe namespace names either.

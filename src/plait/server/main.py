@@ -90,7 +90,7 @@ class Server:
                  auth: AuthSettings | None = None, tls: TlsFiles | None = None) -> None:
         self.db, self.host, self.port = db, host, port
         self.auth = auth
-        """With settings, every route but ``/health`` needs an API key."""
+        """With settings, every route but ``/health`` and the console's files needs a key."""
         self.tls = tls
         """With files, the server speaks only HTTPS (mutual TLS with a client CA)."""
         self.config = config or ServiceConfig()
