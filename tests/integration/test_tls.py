@@ -308,3 +308,23 @@ async def test_tls_settings_that_contradict_the_address_are_refused_at_connect(p
     plain = await Client.connect("127.0.0.1:7233")
     assert plain.address == "http://127.0.0.1:7233"
     await plain.close()
+
+
+async def test_the_environment_variables_apply_where_an_address_could_mean_tls(
+    pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLAIT_TLS_CA", str(pki.ca.cert))
+    with tls_server(
+        tmp_path, "--tls-cert", str(pki.server.cert), "--tls-key", str(pki.server.key)
+    ) as address:
+        client = await Client.connect(address.removeprefix("https://"))
+        assert client.address == address
+        assert await client.count_workflows() == 0  # verified against PLAIT_TLS_CA
+        await client.close()
+    # an explicit http:// address (a test's local server) is left alone
+    plain = await Client.connect("http://127.0.0.1:7233")
+    assert plain.address == "http://127.0.0.1:7233"
+    await plain.close()
+    monkeypatch.setenv("PLAIT_TLS_CA", str(tmp_path / "absent.pem"))
+    with pytest.raises(PlaitError, match=r"absent\.pem"):
+        await Client.connect("https://127.0.0.1:7233")

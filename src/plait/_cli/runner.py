@@ -15,7 +15,7 @@ from typing import NoReturn, TypeVar
 import aiohttp
 import typer
 
-from plait import errors
+from plait import _tls, errors
 from plait.client import Client
 from plait.protocol.transport import HttpTransport
 
@@ -51,8 +51,9 @@ def with_client(address: str, namespace: str, fn: Callable[[Client], Awaitable[T
     key = api_key or os.environ.get("PLAIT_API_KEY") or None
 
     async def go() -> T:
-        # TLS from --tls-ca/--tls-cert/--tls-key, which `plait` puts in the environment
-        client = Client(HttpTransport(address, key), namespace,
+        # --tls-ca/--tls-cert/--tls-key (`plait` puts them in the environment) are explicit
+        # here: with an http:// address they are a mistake to report, not to ignore.
+        client = Client(HttpTransport(address, key, _tls.from_environment()), namespace,
                         retry_for=CONNECT_RETRY_SECONDS)
         try:
             return await fn(client)

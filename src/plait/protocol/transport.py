@@ -95,28 +95,30 @@ def normalize_address(address: str) -> str:
 def resolve_tls(address: str, tls: _tls.TlsOption) -> tuple[str, ssl.SSLContext | None]:
     """The address with its scheme, and the context its connections use (None: plain HTTP).
 
-    ``tls`` is None (TLS when the address is ``https://``, verified against the CA files of
-    ``PLAIT_TLS_CA``/``..._CERT``/``..._KEY`` if set, else the system's), True (the system's
-    trust store), False (none) or an ``ssl.SSLContext``. An address without a scheme takes
-    ``https://`` when TLS is asked for (Temporal's ``connect("host:7233", tls=True)``).
-    Contradictions are refused now: TLS asked for on an ``http://`` address, none on an
-    ``https://`` one."""
+    ``tls`` is True (the system's trust store), False (none), an ``ssl.SSLContext``, or None:
+    TLS when the address is ``https://``, verified against the files ``PLAIT_TLS_CA`` (and
+    ``PLAIT_TLS_CERT``/``PLAIT_TLS_KEY``) name when set, else the system's trust store. An
+    address without a scheme takes ``https://`` when TLS is asked for (Temporal's
+    ``connect("host:7233", tls=True)``) or those variables are set. Contradictions are refused
+    now: ``tls=`` on an ``http://`` address, ``tls=False`` on an ``https://`` one. The
+    variables alone do not make an explicit ``http://`` address fail (a test's local server
+    in a shell set up for a remote one)."""
     if tls is not None and not isinstance(tls, bool | ssl.SSLContext):
         raise errors.PlaitError(f"tls= takes None, True or an ssl.SSLContext, not "
                                 f"{type(tls).__name__}")
-    context = tls if isinstance(tls, ssl.SSLContext) else None
-    if tls is None:
-        context = _tls.from_environment()
-    wanted = tls is True or context is not None
     text = address.strip()
+    if tls is None:
+        context = _tls.from_environment() if not text.startswith("http://") else None
+    else:
+        context = tls if isinstance(tls, ssl.SSLContext) else None
+    wanted = tls is True or context is not None
     if "://" not in text and wanted:
         text = "https://" + text
     text = normalize_address(text)
     https = text.startswith("https://")
     if wanted and not https:
-        what = "tls=" if tls is not None else f"{_tls.ENV_CA}/{_tls.ENV_CERT} (--tls-ca/--tls-cert)"
-        raise errors.PlaitError(f"{what} asks for TLS but the address {address!r} is http://: "
-                                "use https://host:port")
+        raise errors.PlaitError(f"TLS is asked for (tls=, --tls-ca or --tls-cert) but the "
+                                f"address {address!r} is http://: use https://host:port")
     if https and tls is False:
         raise errors.PlaitError(f"the address {address!r} is https:// but tls=False")
     if https and context is None:
