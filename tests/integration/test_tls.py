@@ -328,3 +328,21 @@ async def test_the_environment_variables_apply_where_an_address_could_mean_tls(
     monkeypatch.setenv("PLAIT_TLS_CA", str(tmp_path / "absent.pem"))
     with pytest.raises(PlaitError, match=r"absent\.pem"):
         await Client.connect("https://127.0.0.1:7233")
+
+
+async def test_tls_spoken_to_a_plain_http_server_fails_at_once(pki: Pki) -> None:
+    from plait.testing import WorkflowEnvironment
+
+    async with WorkflowEnvironment.start_local() as env:
+        client = await Client.connect(
+            env.address.replace("http://", "https://"),
+            tls=context(pki.ca.cert),
+            retry_timeout=timedelta(seconds=30),
+        )
+        started = time.monotonic()
+        with pytest.raises(RPCError) as refused:
+            await client.count_workflows()
+        assert refused.value.code == "tls_failed", refused.value
+        assert "does not speak TLS" in str(refused.value)
+        assert time.monotonic() - started < 10
+        await client.close()

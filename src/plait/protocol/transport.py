@@ -224,11 +224,17 @@ def _tls_refusal(exc: BaseException) -> str | None:
         return f"certificate verify failed: {why}{_CA_HINT}"
     seen: BaseException | None = exc
     while seen is not None:
+        if isinstance(seen, aiohttp.ClientConnectorError):
+            seen = seen.os_error  # aiohttp's wrapper of the ssl error, whose reason it lacks
         if isinstance(seen, ssl.SSLEOFError | ssl.SSLZeroReturnError):
             return None
         if isinstance(seen, ssl.SSLError):
-            reason = seen.reason or seen.strerror or str(seen)
-            return str(reason).replace("_", " ").lower()
+            reason = str(getattr(seen, "reason", None) or seen.strerror or seen)
+            reason = reason.replace("_", " ").lower()
+            if "wrong version number" in reason:
+                reason += (" (the server does not speak TLS on this port: is it started "
+                           "with --tls-cert, or is its address http://?)")
+            return reason
         seen = seen.__cause__ or seen.__context__
     return None
 
