@@ -19,7 +19,7 @@ from plait import _tls, errors
 from plait.client import Client
 from plait.protocol.transport import HttpTransport
 
-__all__ = ["Output", "fail", "normalize_address", "with_client"]
+__all__ = ["Output", "fail", "with_client"]
 
 T = TypeVar("T")
 
@@ -36,11 +36,6 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``error: message`` as one line on stderr and exit with ``code``."""
     typer.echo(f"error: {' '.join(message.split())}", err=True)
     raise typer.Exit(code)
-
-
-def normalize_address(address: str) -> str:
-    """``localhost:7233`` means ``http://localhost:7233``."""
-    return address if "://" in address else f"http://{address}"
 
 
 def with_client(address: str, namespace: str, fn: Callable[[Client], Awaitable[T]], *,
