@@ -166,7 +166,6 @@ async def serve(db: str, host: str, port: int, *, time_skipping: bool = False,
     # TLS encrypts and, mutual, checks machines; it says nothing of who may do what: a
     # reachable server without --auth still needs --insecure.
     check_exposure(host, auth=auth, insecure=insecure)
-    check_tls(tls)
     expiry = float(os.environ.get("PLAIT_SESSION_EXPIRY", "5"))
     max_payload = int(os.environ.get("PLAIT_MAX_PAYLOAD", str(2 * 1024 * 1024)))
     server = Server(db, host, port, ServiceConfig(session_expiry=expiry, max_payload=max_payload,
