@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import msgspec
 import typer
 
-from plait import errors
+from plait import _tls, errors
 from plait._cli import render
 from plait._cli.apikeys import apikey_app
 from plait._cli.filters import STATUSES, Filters, parse_filters, parse_search_attribute
@@ -67,12 +67,28 @@ LIST_PAGE = 500  # runs per request of `workflow list`; the server allows up to 
 
 
 @app.callback()
-def _root(api_key: Annotated[str | None, typer.Option(
+def _root(
+    api_key: Annotated[str | None, typer.Option(
         envvar="PLAIT_API_KEY", help="An API key for a server with --auth, for every "
-                                     "command (env PLAIT_API_KEY).")] = None) -> None:
+                                     "command (env PLAIT_API_KEY).")] = None,
+    tls_ca: Annotated[str | None, typer.Option(
+        envvar=_tls.ENV_CA, metavar="FILE",
+        help="Trust the server certificates this CA (PEM) signed; implies https:// for an "
+             "address without a scheme (env PLAIT_TLS_CA).")] = None,
+    tls_cert: Annotated[str | None, typer.Option(
+        envvar=_tls.ENV_CERT, metavar="FILE",
+        help="A client certificate (PEM), for a server with --tls-client-ca (env "
+             "PLAIT_TLS_CERT).")] = None,
+    tls_key: Annotated[str | None, typer.Option(
+        envvar=_tls.ENV_KEY, metavar="FILE",
+        help="The client certificate's key (PEM) (env PLAIT_TLS_KEY).")] = None,
+) -> None:
     """plait: a durable workflow engine for Python."""
-    if api_key:
-        os.environ["PLAIT_API_KEY"] = api_key
+    # Every command builds its client from the environment: put the options there.
+    for name, value in (("PLAIT_API_KEY", api_key), (_tls.ENV_CA, tls_ca),
+                        (_tls.ENV_CERT, tls_cert), (_tls.ENV_KEY, tls_key)):
+        if value:
+            os.environ[name] = value
 
 
 def _run(coro: object) -> None:
@@ -113,21 +129,40 @@ def server(
              "skipped offset is not saved: a restart puts time back.")] = False,
     auth: Annotated[bool, typer.Option(
         "--auth", envvar="PLAIT_AUTH",
-        help="Require an API key on every route but /health (env PLAIT_AUTH=1); make the "
+        help="Require an API key on every route but /health and the console's files (env "
+             "PLAIT_AUTH=1); make the "
              "first admin key with `plait apikey create --db ...`.")] = False,
     insecure: Annotated[bool, typer.Option(
         "--insecure", help="Without --auth, listen on a non-loopback --host anyway.")] = False,
     public_metrics: Annotated[bool, typer.Option(
         "--public-metrics", help="With --auth, serve /metrics without a key.")] = False,
+    tls_cert: Annotated[str | None, typer.Option(
+        envvar="PLAIT_SERVER_TLS_CERT", metavar="FILE",
+        help="Serve HTTPS with this certificate chain (PEM; env PLAIT_SERVER_TLS_CERT).")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option(
+        envvar="PLAIT_SERVER_TLS_KEY", metavar="FILE",
+        help="The certificate's unencrypted private key (PEM; env PLAIT_SERVER_TLS_KEY).")
+    ] = None,
+    tls_client_ca: Annotated[str | None, typer.Option(
+        envvar="PLAIT_SERVER_TLS_CLIENT_CA", metavar="FILE",
+        help="Mutual TLS: refuse clients without a certificate this CA (PEM) signed (env "
+             "PLAIT_SERVER_TLS_CLIENT_CA).")] = None,
 ) -> None:
     """Run the orchestrator: HTTP API under /api/v1, web UI at /, metrics at /metrics."""
     from plait.server.main import StartupError, serve
+    from plait.server.tls import TlsFiles
     from plait.store import StoreUnavailable
 
     configure_logging(log_level, log_format, sys.stderr)
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together: give both to serve HTTPS")
+    if tls_client_ca is not None and tls_cert is None:
+        fail("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS first)")
+    tls = TlsFiles(tls_cert, tls_key, tls_client_ca) if tls_cert and tls_key else None
     try:
         _run(serve(db, host, port, time_skipping=time_skipping, auth=auth, insecure=insecure,
-                   public_metrics=public_metrics))
+                   public_metrics=public_metrics, tls=tls))
     except (StartupError, StoreUnavailable) as e:
         fail(str(e))
 

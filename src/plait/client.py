@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import enum
 import os
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
@@ -290,6 +291,7 @@ class Client:
     @staticmethod
     async def connect(address: str | None = None, *, namespace: str = "default",
                       api_key: str | None = None,
+                      tls: bool | ssl.SSLContext | None = None,
                       retry_timeout: timedelta = timedelta(seconds=60),
                       data_converter: object = None,
                       interceptors: Sequence[ClientInterceptor] = (),
@@ -301,6 +303,15 @@ class Client:
         ``api_key`` (else ``PLAIT_API_KEY``) travels as ``Authorization: Bearer <key>``, for
         a server started with ``--auth``; a call it does not admit raises
         ``UnauthenticatedError`` or ``PermissionDeniedError``.
+
+        ``tls``: None uses TLS for an ``https://`` address (verified against
+        ``PLAIT_TLS_CA``, with the client certificate of ``PLAIT_TLS_CERT``/``PLAIT_TLS_KEY``,
+        when set; else the system's trust store); True, the system's trust store (an address
+        without a scheme then means ``https://``); an ``ssl.SSLContext`` for a private CA or a
+        client certificate (mutual TLS). TLS asked for on an ``http://`` address raises
+        ``PlaitError`` here; a certificate the client does not trust (or a server that
+        refuses the client's) raises ``RPCError`` (code ``tls_failed``) at the first call,
+        never retried. Workers built on this client use the same connections.
 
         Calls that are safe to repeat ride out a server restart or an unreachable server for
         up to ``retry_timeout``, then raise. ``data_converter`` is Temporal's: accepted when it
@@ -324,7 +335,7 @@ class Client:
                 codec = converter_codec
         address = address or os.environ.get("PLAIT_ADDRESS") or DEFAULT_ADDRESS
         api_key = api_key or os.environ.get("PLAIT_API_KEY") or None
-        return Client(HttpTransport(address, api_key), namespace,
+        return Client(HttpTransport(address, api_key, tls), namespace,
                       retry_for=retry_timeout.total_seconds(), interceptors=interceptors,
                       codec=codec)
 

@@ -35,7 +35,8 @@ API = "/api/v1"
 
 
 def make_app(service: Service, auth: AuthSettings | None = None) -> web.Application:
-    """The application; with ``auth``, every route but ``/health`` needs an API key."""
+    """The application; with ``auth``, every route but ``/health`` and the console's files
+    needs an API key."""
     app = web.Application(middlewares=[errors_middleware, access_middleware],
                           client_max_size=service.config.max_payload)
     app[SERVICE] = service

@@ -36,7 +36,7 @@ from plait.server.api_doc import (
     tasks,
     workflows,
 )
-from plait.server.api_doc.shared import INFO, PARAMETERS, SHARED_RESPONSES, TAGS
+from plait.server.api_doc.shared import INFO, PARAMETERS, SECURITY, SHARED_RESPONSES, TAGS
 
 __all__ = ["OPERATIONS", "document"]
 
@@ -77,4 +77,5 @@ def document() -> Document:
         responses=SHARED_RESPONSES,
         error=Error,
         named=NAMED,
+        security=SECURITY,
     )
