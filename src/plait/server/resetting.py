@@ -18,6 +18,11 @@ and terminates the workflow's running run, in one transaction. The point N is a
   any signal-with-start) and the first task is scheduled again: the run starts over with
   its input.
 
+``last_workflow_task`` is the last completed task that left the run open: a task whose
+commands closed the run (after a step failed, the workflow failing) would only decide the same
+again from the same inputs, so for a run that a failed step ended, "last" is the task that
+scheduled that step, which runs again (and so does the step, on the fixed code).
+
 What the run was waiting for at that point is derived from the copied events
 (:func:`plait.server.rebuild.rebuild`): activities scheduled and not closed are pending again
 (attempt 1, due now; an activity the workflow had asked to stop is recorded as cancelled
@@ -33,6 +38,7 @@ and ``result()`` follows on to the new run.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Sequence
 from typing import Literal
@@ -41,8 +47,8 @@ import msgspec
 
 from plait.protocol import history as h
 from plait.protocol.common import RunRef
-from plait.protocol.events import EventType
-from plait.protocol.history import Event
+from plait.protocol.events import COMMAND_EVENTS, EventType
+from plait.protocol.history import EVENT_STRUCTS, Event
 from plait.server import activities, closing
 from plait.server.errors import BadRequest
 from plait.server.observed import RunStarted
@@ -114,8 +120,7 @@ def reset_event_id(events: Sequence[Event], point: ResetPoint) -> int:
     if point == FIRST:
         return first
     if point == LAST:
-        done = [ev.event_id for ev in events if isinstance(ev, h.WorkflowTaskCompletedEvent)]
-        return done[-1] if done else first
+        return _last_open_task(events) or first
     if isinstance(point, str):
         raise BadRequest(f"unknown reset point {point!r}: give an event id, "
                          f"{FIRST!r} or {LAST!r}")
@@ -131,6 +136,33 @@ def reset_event_id(events: Sequence[Event], point: ResetPoint) -> int:
                          "a WORKFLOW_TASK_COMPLETED event or the first "
                          f"WORKFLOW_TASK_SCHEDULED (event {first})")
     return point
+
+
+_CLOSING = (h.WorkflowExecutionCompletedEvent, h.WorkflowExecutionFailedEvent,
+            h.WorkflowExecutionCanceledEvent, h.WorkflowExecutionContinuedAsNewEvent)
+_COMMANDS = tuple(EVENT_STRUCTS[e] for e in COMMAND_EVENTS)
+
+
+def _last_open_task(events: Sequence[Event]) -> int | None:
+    """The last ``WORKFLOW_TASK_COMPLETED`` whose commands left the run open. A task that
+    closed the run (its result, its failure) would decide the same again from the same
+    inputs, so the last point worth going back to is the one before that decision: after a
+    step failed the workflow, it is the task that scheduled that step."""
+    last = None
+    for i, ev in enumerate(events):
+        if isinstance(ev, h.WorkflowTaskCompletedEvent) and not _closes(events, i):
+            last = ev.event_id
+    return last
+
+
+def _closes(events: Sequence[Event], i: int) -> bool:
+    """Whether the commands of the task completed at ``events[i]`` closed the run."""
+    for ev in itertools.islice(events, i + 1, None):
+        if isinstance(ev, _CLOSING):
+            return True
+        if not isinstance(ev, _COMMANDS):
+            return False
+    return False
 
 
 def _terminate_current(ctx: Ctx, ns: str, wid: str, note: str, new_rid: str) -> None:
