@@ -226,7 +226,7 @@ async def test_signals_after_the_point_are_delivered_again_when_asked(
                                                  run_id=new_run)
         result = await new.result()
     steps = ["reserved o-3", "shipped o-3", "shipped o-3"]
-    assert result == (steps + ["gift wrap"] if reapply else steps)
+    assert result == ([*steps, "gift wrap"] if reapply else steps)
     assert ran["reserve"] == 1  # before the point: not again
     assert ran["gated_ship"] == 2  # the old run's attempt, and the new run's
     old = await env.client.get_workflow_handle(f"sig-{reapply}", run_id=history.run_id
