@@ -25,8 +25,10 @@ ran: collections.Counter[str] = collections.Counter()
 released = asyncio.Event()
 
 
-@pytest.fixture(autouse=True)
-def fresh_counts() -> None:
+def fresh() -> None:
+    """Counts from zero and a new gate, at the start of each test (a function each test
+    calls rather than an autouse fixture, so that the PostgreSQL run of these tests in
+    ``tests/store/test_end_to_end.py`` resets them too)."""
     global released
     ran.clear()
     released = asyncio.Event()
@@ -153,6 +155,7 @@ async def _failed(handle: WorkflowHandle[list[str]]) -> None:
 
 async def test_reset_to_the_last_workflow_task_repairs_a_step_that_failed_for_good(
         env: WorkflowEnvironment, queue: str) -> None:
+    fresh()
     async with Worker(env.client, task_queue=queue, workflows=[Order],
                       activities=[reserve, broken_charge, ship]):
         handle = await env.client.start_workflow(Order.run, "o-1", id="repair",
@@ -191,6 +194,7 @@ async def test_reset_to_the_last_workflow_task_repairs_a_step_that_failed_for_go
 
 async def test_reset_replays_the_prefix_on_patched_code_and_takes_the_patch_after_it(
         env: WorkflowEnvironment, queue: str) -> None:
+    fresh()
     async with Worker(env.client, task_queue=queue, workflows=[Order],
                       activities=[reserve, broken_charge, ship]):
         handle = await env.client.start_workflow(Order.run, "o-2", id="patched",
@@ -212,6 +216,7 @@ async def test_reset_replays_the_prefix_on_patched_code_and_takes_the_patch_afte
 @pytest.mark.parametrize("reapply", [True, False])
 async def test_signals_after_the_point_are_delivered_again_when_asked(
         env: WorkflowEnvironment, queue: str, reapply: bool) -> None:
+    fresh()
     async with Worker(env.client, task_queue=queue, workflows=[Collector],
                       activities=[reserve, gated_ship, ship]):
         handle = await env.client.start_workflow(Collector.run, "o-3", id=f"sig-{reapply}",
@@ -238,6 +243,7 @@ async def test_signals_after_the_point_are_delivered_again_when_asked(
 
 async def test_a_timer_pending_at_the_point_fires_in_the_new_run(
         env: WorkflowEnvironment, queue: str) -> None:
+    fresh()
     async with Worker(env.client, task_queue=queue, workflows=[TimerThenSignal]):
         handle = await env.client.start_workflow(TimerThenSignal.run, 1.0, id="timer",
                                                  task_queue=queue)
@@ -255,6 +261,7 @@ async def test_a_timer_pending_at_the_point_fires_in_the_new_run(
 
 async def test_reset_of_a_completed_run_to_its_first_task_runs_it_again(
         env: WorkflowEnvironment, queue: str) -> None:
+    fresh()
     async with Worker(env.client, task_queue=queue, workflows=[Order],
                       activities=[reserve, fixed_charge, ship]):
         handle = await env.client.start_workflow(Order.run, "o-4", id="again",
@@ -269,6 +276,7 @@ async def test_reset_of_a_completed_run_to_its_first_task_runs_it_again(
 
 async def test_points_that_are_not_a_completed_workflow_task_are_refused(
         env: WorkflowEnvironment, queue: str) -> None:
+    fresh()
     async with Worker(env.client, task_queue=queue, workflows=[Order],
                       activities=[reserve, fixed_charge, ship]):
         handle = await env.client.start_workflow(Order.run, "o-5", id="refused",
@@ -301,6 +309,7 @@ async def test_points_that_are_not_a_completed_workflow_task_are_refused(
 
 async def test_an_activity_pending_at_the_point_is_pending_again_in_the_new_run(
         env: WorkflowEnvironment, queue: str) -> None:
+    fresh()
     async with Worker(env.client, task_queue=queue, workflows=[Collector],
                       activities=[reserve, gated_ship, ship]):
         handle = await env.client.start_workflow(Collector.run, "o-6", id="pending",
