@@ -110,6 +110,7 @@ def test_reset_a_workflow(address: str) -> None:
                "--run-id", first, address=address).strip().rsplit(" ", 1)[-1]
     d = describe(wid, address)
     assert d["run_id"] == third and d["reset_from_run_id"] == first
+    assert f"{first} at event 4" in ok("workflow", "describe", wid, address=address)
     assert json.loads(ok("workflow", "describe", wid, "--run-id", second, "--output", "json",
                          address=address))["status"] == "TERMINATED"
     assert "ACTIVITY_TASK_SCHEDULED" in one_line_error(

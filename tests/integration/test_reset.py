@@ -89,11 +89,11 @@ class PatchedOrder:
     async def run(self, order: str) -> list[str]:
         done = [await workflow.execute_activity(reserve, order, start_to_close_timeout=T5)]
         if workflow.patched("charge-by-card"):
-            done.append(await workflow.execute_activity(charge_by_card, order,
-                                                        start_to_close_timeout=T5))
+            done.append(
+                await workflow.execute_activity(charge_by_card, order, start_to_close_timeout=T5)
+            )
         else:
-            done.append(await workflow.execute_activity("charge", order,
-                                                        start_to_close_timeout=T5))
+            done.append(await workflow.execute_activity("charge", order, start_to_close_timeout=T5))
         done.append(await workflow.execute_activity(ship, order, start_to_close_timeout=T5))
         return done
 
@@ -112,8 +112,7 @@ class Collector:
     @workflow.run
     async def run(self, order: str) -> list[str]:
         done = [await workflow.execute_activity(reserve, order, start_to_close_timeout=T5)]
-        done.append(await workflow.execute_activity(gated_ship, order,
-                                                    start_to_close_timeout=T5))
+        done.append(await workflow.execute_activity(gated_ship, order, start_to_close_timeout=T5))
         done.append(await workflow.execute_activity(ship, order, start_to_close_timeout=T5))
         return done + self.got
 
@@ -154,19 +153,21 @@ async def _failed(handle: WorkflowHandle[list[str]]) -> None:
 
 
 async def test_reset_to_the_last_workflow_task_repairs_a_step_that_failed_for_good(
-        env: WorkflowEnvironment, queue: str) -> None:
+    env: WorkflowEnvironment, queue: str
+) -> None:
     fresh()
-    async with Worker(env.client, task_queue=queue, workflows=[Order],
-                      activities=[reserve, broken_charge, ship]):
-        handle = await env.client.start_workflow(Order.run, "o-1", id="repair",
-                                                 task_queue=queue)
+    async with Worker(
+        env.client, task_queue=queue, workflows=[Order], activities=[reserve, broken_charge, ship]
+    ):
+        handle = await env.client.start_workflow(Order.run, "o-1", id="repair", task_queue=queue)
         await _failed(handle)
     assert ran == {"reserve": 1, "broken_charge": 1}
     old_history = await handle.fetch_history()
 
     # The fixed activity is deployed; the failed run is reset and completes on it.
-    async with Worker(env.client, task_queue=queue, workflows=[Order],
-                      activities=[reserve, fixed_charge, ship]):
+    async with Worker(
+        env.client, task_queue=queue, workflows=[Order], activities=[reserve, fixed_charge, ship]
+    ):
         new_run = await handle.reset(to="last_workflow_task", reason="charge fixed in 1.4.2")
         new = env.client.get_workflow_handle_for(Order.run, "repair", run_id=new_run)
         assert await new.result() == ["reserved o-1", "charged o-1", "shipped o-1"]
@@ -176,14 +177,15 @@ async def test_reset_to_the_last_workflow_task_repairs_a_step_that_failed_for_go
     # old one up to that task's start, then the reset's failed-task marker.
     point = _completed_before(old_history, "ACTIVITY_TASK_SCHEDULED", 2)
     new_events = _events(await new.fetch_history())
-    assert new_events[:point - 1] == _events(old_history)[:point - 1]
+    assert new_events[: point - 1] == _events(old_history)[: point - 1]
     assert new_events[point - 1] == (point, "WORKFLOW_TASK_FAILED")
     marker = (await new.fetch_history()).events[point - 1]
     assert marker.attributes["cause"] == "reset_workflow"
     assert "charge fixed in 1.4.2" in marker.attributes["failure"]["message"]
 
-    old = await env.client.get_workflow_handle("repair", run_id=handle.run_id or
-                                               old_history.run_id).describe()
+    old = await env.client.get_workflow_handle(
+        "repair", run_id=handle.run_id or old_history.run_id
+    ).describe()
     assert old.status == "FAILED"  # a closed run stays as it closed
     assert old.reset_to_run_id == new_run
     described = await new.describe()
@@ -193,18 +195,23 @@ async def test_reset_to_the_last_workflow_task_repairs_a_step_that_failed_for_go
 
 
 async def test_reset_replays_the_prefix_on_patched_code_and_takes_the_patch_after_it(
-        env: WorkflowEnvironment, queue: str) -> None:
+    env: WorkflowEnvironment, queue: str
+) -> None:
     fresh()
-    async with Worker(env.client, task_queue=queue, workflows=[Order],
-                      activities=[reserve, broken_charge, ship]):
-        handle = await env.client.start_workflow(Order.run, "o-2", id="patched",
-                                                 task_queue=queue)
+    async with Worker(
+        env.client, task_queue=queue, workflows=[Order], activities=[reserve, broken_charge, ship]
+    ):
+        handle = await env.client.start_workflow(Order.run, "o-2", id="patched", task_queue=queue)
         await _failed(handle)
     old_history = await handle.fetch_history()
     point = _completed_before(old_history, "ACTIVITY_TASK_SCHEDULED", 2)
 
-    async with Worker(env.client, task_queue=queue, workflows=[PatchedOrder],
-                      activities=[reserve, charge_by_card, ship]):
+    async with Worker(
+        env.client,
+        task_queue=queue,
+        workflows=[PatchedOrder],
+        activities=[reserve, charge_by_card, ship],
+    ):
         new_run = await handle.reset(point, reason="charge by card instead")
         new = env.client.get_workflow_handle_for(PatchedOrder.run, "patched", run_id=new_run)
         assert await new.result() == ["reserved o-2", "charged o-2 by card", "shipped o-2"]
@@ -215,38 +222,42 @@ async def test_reset_replays_the_prefix_on_patched_code_and_takes_the_patch_afte
 
 @pytest.mark.parametrize("reapply", [True, False])
 async def test_signals_after_the_point_are_delivered_again_when_asked(
-        env: WorkflowEnvironment, queue: str, reapply: bool) -> None:
+    env: WorkflowEnvironment, queue: str, reapply: bool
+) -> None:
     fresh()
-    async with Worker(env.client, task_queue=queue, workflows=[Collector],
-                      activities=[reserve, gated_ship, ship]):
-        handle = await env.client.start_workflow(Collector.run, "o-3", id=f"sig-{reapply}",
-                                                 task_queue=queue)
+    async with Worker(
+        env.client, task_queue=queue, workflows=[Collector], activities=[reserve, gated_ship, ship]
+    ):
+        handle = await env.client.start_workflow(
+            Collector.run, "o-3", id=f"sig-{reapply}", task_queue=queue
+        )
         await activity_started(handle, "gated_ship")
         await handle.signal(Collector.add, "gift wrap")
         history = await history_has(handle, "WORKFLOW_EXECUTION_SIGNALED")
         point = _completed_before(history, "ACTIVITY_TASK_SCHEDULED", 2)
         new_run = await handle.reset(point, reapply_signals=reapply)
         released.set()
-        new = env.client.get_workflow_handle_for(Collector.run, f"sig-{reapply}",
-                                                 run_id=new_run)
+        new = env.client.get_workflow_handle_for(Collector.run, f"sig-{reapply}", run_id=new_run)
         result = await new.result()
     steps = ["reserved o-3", "shipped o-3", "shipped o-3"]
     assert result == ([*steps, "gift wrap"] if reapply else steps)
+    assert await handle.result() == result  # the old run's handle follows on to the new run
     assert ran["reserve"] == 1  # before the point: not again
     assert ran["gated_ship"] == 2  # the old run's attempt, and the new run's
-    old = await env.client.get_workflow_handle(f"sig-{reapply}", run_id=history.run_id
-                                               ).describe()
+    old = await env.client.get_workflow_handle(f"sig-{reapply}", run_id=history.run_id).describe()
     assert old.status == "TERMINATED"
     assert f"reset to event {point}" in (old.raw["result"] or {})["reason"]
     assert old.reset_to_run_id == new_run
 
 
 async def test_a_timer_pending_at_the_point_fires_in_the_new_run(
-        env: WorkflowEnvironment, queue: str) -> None:
+    env: WorkflowEnvironment, queue: str
+) -> None:
     fresh()
     async with Worker(env.client, task_queue=queue, workflows=[TimerThenSignal]):
-        handle = await env.client.start_workflow(TimerThenSignal.run, 1.0, id="timer",
-                                                 task_queue=queue)
+        handle = await env.client.start_workflow(
+            TimerThenSignal.run, 1.0, id="timer", task_queue=queue
+        )
         await history_has(handle, "TIMER_STARTED")
         await handle.signal(TimerThenSignal.add, "go")
         history = await history_has(handle, "WORKFLOW_TASK_COMPLETED", 2)
@@ -260,12 +271,13 @@ async def test_a_timer_pending_at_the_point_fires_in_the_new_run(
 
 
 async def test_reset_of_a_completed_run_to_its_first_task_runs_it_again(
-        env: WorkflowEnvironment, queue: str) -> None:
+    env: WorkflowEnvironment, queue: str
+) -> None:
     fresh()
-    async with Worker(env.client, task_queue=queue, workflows=[Order],
-                      activities=[reserve, fixed_charge, ship]):
-        handle = await env.client.start_workflow(Order.run, "o-4", id="again",
-                                                 task_queue=queue)
+    async with Worker(
+        env.client, task_queue=queue, workflows=[Order], activities=[reserve, fixed_charge, ship]
+    ):
+        handle = await env.client.start_workflow(Order.run, "o-4", id="again", task_queue=queue)
         first = await handle.result()
         new_run = await handle.reset(to="first_workflow_task", reason="replay the order")
         new = env.client.get_workflow_handle_for(Order.run, "again", run_id=new_run)
@@ -275,19 +287,24 @@ async def test_reset_of_a_completed_run_to_its_first_task_runs_it_again(
 
 
 async def test_points_that_are_not_a_completed_workflow_task_are_refused(
-        env: WorkflowEnvironment, queue: str) -> None:
+    env: WorkflowEnvironment, queue: str
+) -> None:
     fresh()
-    async with Worker(env.client, task_queue=queue, workflows=[Order],
-                      activities=[reserve, fixed_charge, ship]):
-        handle = await env.client.start_workflow(Order.run, "o-5", id="refused",
-                                                 task_queue=queue)
+    async with Worker(
+        env.client, task_queue=queue, workflows=[Order], activities=[reserve, fixed_charge, ship]
+    ):
+        handle = await env.client.start_workflow(Order.run, "o-5", id="refused", task_queue=queue)
         await handle.result()
     history = await handle.fetch_history()
     events = _events(history)
     scheduled = next(eid for eid, t in events if t == "ACTIVITY_TASK_SCHEDULED")
     second_wts = [eid for eid, t in events if t == "WORKFLOW_TASK_SCHEDULED"][1]
-    for bad, words in ((1, "WORKFLOW_EXECUTION_STARTED"), (scheduled, "ACTIVITY_TASK_SCHEDULED"),
-                       (second_wts, "WORKFLOW_TASK_SCHEDULED"), (len(events) + 5, "1..")):
+    for bad, words in (
+        (1, "WORKFLOW_EXECUTION_STARTED"),
+        (scheduled, "ACTIVITY_TASK_SCHEDULED"),
+        (second_wts, "WORKFLOW_TASK_SCHEDULED"),
+        (len(events) + 5, "1.."),
+    ):
         with pytest.raises(RPCError) as e:
             await handle.reset(bad)
         assert e.value.status == 400 and words in e.value.message, (bad, e.value.message)
@@ -308,12 +325,15 @@ async def test_points_that_are_not_a_completed_workflow_task_are_refused(
 
 
 async def test_an_activity_pending_at_the_point_is_pending_again_in_the_new_run(
-        env: WorkflowEnvironment, queue: str) -> None:
+    env: WorkflowEnvironment, queue: str
+) -> None:
     fresh()
-    async with Worker(env.client, task_queue=queue, workflows=[Collector],
-                      activities=[reserve, gated_ship, ship]):
-        handle = await env.client.start_workflow(Collector.run, "o-6", id="pending",
-                                                 task_queue=queue)
+    async with Worker(
+        env.client, task_queue=queue, workflows=[Collector], activities=[reserve, gated_ship, ship]
+    ):
+        handle = await env.client.start_workflow(
+            Collector.run, "o-6", id="pending", task_queue=queue
+        )
         await activity_started(handle, "gated_ship")
         await handle.signal(Collector.add, "note")
         history = await history_has(handle, "WORKFLOW_TASK_COMPLETED", 3)

@@ -14,24 +14,40 @@ from tests.unit.histories import T0, event
 
 def _task(first_id: int) -> list[Event]:
     """A workflow task from its scheduling to its completion (three events)."""
-    return [event(first_id, "WORKFLOW_TASK_SCHEDULED"),
-            event(first_id + 1, "WORKFLOW_TASK_STARTED", scheduled_event_id=first_id),
-            event(first_id + 2, "WORKFLOW_TASK_COMPLETED", scheduled_event_id=first_id,
-                  started_event_id=first_id + 1)]
+    return [
+        event(first_id, "WORKFLOW_TASK_SCHEDULED"),
+        event(first_id + 1, "WORKFLOW_TASK_STARTED", scheduled_event_id=first_id),
+        event(
+            first_id + 2,
+            "WORKFLOW_TASK_COMPLETED",
+            scheduled_event_id=first_id,
+            started_event_id=first_id + 1,
+        ),
+    ]
 
 
 def _failed_run() -> list[Event]:
     """Start; task 2-4 schedules a (5); a completes (6-7); task 8-10 schedules b (11);
     b fails (12-13); task 14-16 fails the workflow (17)."""
-    return [event(1, "WORKFLOW_EXECUTION_STARTED", search_attributes={"Tier": "gold"}),
-            *_task(2), event(5, "ACTIVITY_TASK_SCHEDULED", activity_id="1", activity_type="a"),
-            event(6, "ACTIVITY_TASK_STARTED", activity_id="1", scheduled_event_id=5),
-            event(7, "ACTIVITY_TASK_COMPLETED", activity_id="1", scheduled_event_id=5),
-            *_task(8), event(11, "ACTIVITY_TASK_SCHEDULED", activity_id="2", activity_type="b"),
-            event(12, "ACTIVITY_TASK_STARTED", activity_id="2", scheduled_event_id=11),
-            event(13, "ACTIVITY_TASK_FAILED", activity_id="2", scheduled_event_id=11,
-                  failure={"message": "no"}),
-            *_task(14), event(17, "WORKFLOW_EXECUTION_FAILED", failure={"message": "b"})]
+    return [
+        event(1, "WORKFLOW_EXECUTION_STARTED", search_attributes={"Tier": "gold"}),
+        *_task(2),
+        event(5, "ACTIVITY_TASK_SCHEDULED", activity_id="1", activity_type="a"),
+        event(6, "ACTIVITY_TASK_STARTED", activity_id="1", scheduled_event_id=5),
+        event(7, "ACTIVITY_TASK_COMPLETED", activity_id="1", scheduled_event_id=5),
+        *_task(8),
+        event(11, "ACTIVITY_TASK_SCHEDULED", activity_id="2", activity_type="b"),
+        event(12, "ACTIVITY_TASK_STARTED", activity_id="2", scheduled_event_id=11),
+        event(
+            13,
+            "ACTIVITY_TASK_FAILED",
+            activity_id="2",
+            scheduled_event_id=11,
+            failure={"message": "no"},
+        ),
+        *_task(14),
+        event(17, "WORKFLOW_EXECUTION_FAILED", failure={"message": "b"}),
+    ]
 
 
 def test_the_named_points() -> None:
@@ -48,10 +64,17 @@ def test_completed_tasks_and_the_first_scheduled_one_are_reset_points(good: int)
     assert reset_event_id(_failed_run(), good) == good
 
 
-@pytest.mark.parametrize(("bad", "named"), [
-    (1, "WORKFLOW_EXECUTION_STARTED"), (3, "WORKFLOW_TASK_STARTED"),
-    (5, "ACTIVITY_TASK_SCHEDULED"), (8, "WORKFLOW_TASK_SCHEDULED"), (18, "events 1..17"),
-    (0, "events 1..17")])
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        (1, "WORKFLOW_EXECUTION_STARTED"),
+        (3, "WORKFLOW_TASK_STARTED"),
+        (5, "ACTIVITY_TASK_SCHEDULED"),
+        (8, "WORKFLOW_TASK_SCHEDULED"),
+        (18, "events 1..17"),
+        (0, "events 1..17"),
+    ],
+)
 def test_other_events_are_refused_by_name(bad: int, named: str) -> None:
     with pytest.raises(BadRequest, match=named):
         reset_event_id(_failed_run(), bad)

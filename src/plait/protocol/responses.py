@@ -38,7 +38,7 @@ class WorkflowOutcome(Struct, kw_only=True):
     """How a closed run ended: `status` plus the attributes of its closing event (`result`
     for COMPLETED, `failure` for FAILED, `reason` for TERMINATED, `details` for CANCELED,
     `timeout_type` for TIMED_OUT; `new_execution_run_id` when another run follows:
-    continue-as-new or a workflow retry)."""
+    continue-as-new, a workflow retry, or a reset that terminated this run)."""
 
     status: WorkflowStatus
     result: Payload | None = None

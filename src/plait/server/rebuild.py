@@ -24,11 +24,19 @@ __all__ = ["PendingTimer", "Prefix", "decode_events", "rebuild", "timestamp"]
 
 _DECODER = msgspec.json.Decoder(Event)
 
-_ACTIVITY_CLOSED = (h.ActivityTaskCompletedEvent, h.ActivityTaskFailedEvent,
-                    h.ActivityTaskTimedOutEvent, h.ActivityTaskCanceledEvent)
-_CHILD_CLOSED = (h.ChildWorkflowExecutionCompletedEvent, h.ChildWorkflowExecutionFailedEvent,
-                 h.ChildWorkflowExecutionCanceledEvent, h.ChildWorkflowExecutionTerminatedEvent,
-                 h.ChildWorkflowExecutionTimedOutEvent)
+_ACTIVITY_CLOSED = (
+    h.ActivityTaskCompletedEvent,
+    h.ActivityTaskFailedEvent,
+    h.ActivityTaskTimedOutEvent,
+    h.ActivityTaskCanceledEvent,
+)
+_CHILD_CLOSED = (
+    h.ChildWorkflowExecutionCompletedEvent,
+    h.ChildWorkflowExecutionFailedEvent,
+    h.ChildWorkflowExecutionCanceledEvent,
+    h.ChildWorkflowExecutionTerminatedEvent,
+    h.ChildWorkflowExecutionTimedOutEvent,
+)
 
 
 def decode_events(raw: Iterable[msgspec.Raw | bytes | str]) -> list[Event]:
@@ -53,8 +61,7 @@ class PendingTimer:
 class Prefix:
     """A run's open business after some prefix of its history."""
 
-    activities: dict[str, h.ActivityTaskScheduledEvent] = dataclasses.field(
-        default_factory=dict)
+    activities: dict[str, h.ActivityTaskScheduledEvent] = dataclasses.field(default_factory=dict)
     """Scheduled and not closed, by activity id."""
     cancel_requested: set[str] = dataclasses.field(default_factory=set)
     """Those of ``activities`` the workflow had asked to stop."""
@@ -93,8 +100,7 @@ def _apply(out: Prefix, ev: Event) -> None:
         out.cancel_requested.discard(ev.attributes.activity_id)
     elif isinstance(ev, h.TimerStartedEvent):
         a = ev.attributes
-        out.timers[a.timer_id] = PendingTimer(a.timer_id, ev.event_id,
-                                              timestamp(ev) + a.duration)
+        out.timers[a.timer_id] = PendingTimer(a.timer_id, ev.event_id, timestamp(ev) + a.duration)
     elif isinstance(ev, h.TimerFiredEvent | h.TimerCanceledEvent):
         out.timers.pop(ev.attributes.timer_id, None)
     elif isinstance(ev, h.StartChildWorkflowExecutionInitiatedEvent):
@@ -102,8 +108,7 @@ def _apply(out: Prefix, ev: Event) -> None:
     elif isinstance(ev, _CHILD_CLOSED):
         out.children.pop(ev.attributes.seq, None)
     elif isinstance(ev, h.WorkflowExecutionUpdateAcceptedEvent):
-        out.updates[ev.attributes.update_id] = UpdateEntry(ev.attributes.update_name,
-                                                           "accepted")
+        out.updates[ev.attributes.update_id] = UpdateEntry(ev.attributes.update_name, "accepted")
     elif isinstance(ev, h.WorkflowExecutionUpdateCompletedEvent):
         u = out.updates.setdefault(ev.attributes.update_id, UpdateEntry("", "completed"))
         failure = ev.attributes.failure

@@ -67,8 +67,16 @@ ResetPoint = int | Literal["first_workflow_task", "last_workflow_task"]
 """An event id, or a named point of the base run's history."""
 
 
-def reset(ctx: Ctx, ns: str, wid: str, rid: str | None, point: ResetPoint, *,
-          reason: str = "", reapply_signals: bool = True) -> RunRef:
+def reset(
+    ctx: Ctx,
+    ns: str,
+    wid: str,
+    rid: str | None,
+    point: ResetPoint,
+    *,
+    reason: str = "",
+    reapply_signals: bool = True,
+) -> RunRef:
     """Reset run ``rid`` (default: the workflow's latest run) to ``point``; returns the new
     run. The workflow's running run, if any, is terminated with a reason naming the reset.
     One call per run, so a batch reset is a loop of these."""
@@ -76,12 +84,14 @@ def reset(ctx: Ctx, ns: str, wid: str, rid: str | None, point: ResetPoint, *,
     raw = ctx.txn.events(ns, wid, base.rid)
     events = decode_events(raw)
     n = reset_event_id(events, point)
-    prefix = rebuild(events[:n - 1])
+    prefix = rebuild(events[: n - 1])
     if prefix.children:
         seq, child = next(iter(prefix.children.items()))
-        raise BadRequest(f"cannot reset workflow {wid!r} to event {n}: child workflow "
-                         f"{child!r} (seq {seq}) is still open at that point; pick an event "
-                         "before it was started or after it closed")
+        raise BadRequest(
+            f"cannot reset workflow {wid!r} to event {n}: child workflow "
+            f"{child!r} (seq {seq}) is still open at that point; pick an event "
+            "before it was started or after it closed"
+        )
     new_rid = str(uuid.uuid4())
     note = f"reset to event {n} of run {base.rid}" + (f": {reason}" if reason else "")
     parent = base.state.parent if base.running else None
@@ -93,17 +103,15 @@ def reset(ctx: Ctx, ns: str, wid: str, rid: str | None, point: ResetPoint, *,
     _fail_reset_task(run, events, n, note)
     _restore_pending(run, prefix)
     if reapply_signals:
-        for ev in later:
-            if isinstance(ev, h.WorkflowExecutionSignaledEvent):
-                run.append(EventType.WORKFLOW_EXECUTION_SIGNALED,
-                           msgspec.to_builtins(ev.attributes))
+        _reapply_signals(run, later)
     if run.state.deadline is not None:
         ctx.txn.set_timer(ns, wid, new_rid, "execution", "", run.state.deadline)
         ctx.effects.timer(run.state.deadline)
     run.schedule_wt()
     run.save()
-    ctx.txn.insert_events(ns, wid, new_rid, [StoredEvent(ev.event_id, bytes(r).decode())
-                                             for ev, r in zip(events[:n - 1], raw, strict=False)])
+    # The copy keeps each event's stored text: ids, times and attributes as first written.
+    copy = [StoredEvent(ev.event_id, bytes(r).decode()) for ev, r in zip(events, raw, strict=True)]
+    ctx.txn.insert_events(ns, wid, new_rid, copy[: n - 1])
     base.state.reset_to_run_id = new_rid
     base.save()
     ctx.effects.observe(RunStarted(ns, run.row.workflow_type))
@@ -113,8 +121,9 @@ def reset(ctx: Ctx, ns: str, wid: str, rid: str | None, point: ResetPoint, *,
 def reset_event_id(events: Sequence[Event], point: ResetPoint) -> int:
     """The event a reset of a run with ``events`` goes to; a clear refusal if ``point`` is
     not a ``WORKFLOW_TASK_COMPLETED`` or the first ``WORKFLOW_TASK_SCHEDULED``."""
-    first = next((ev.event_id for ev in events
-                  if isinstance(ev, h.WorkflowTaskScheduledEvent)), None)
+    first = next(
+        (ev.event_id for ev in events if isinstance(ev, h.WorkflowTaskScheduledEvent)), None
+    )
     if first is None:
         raise BadRequest("cannot reset: the run has no workflow task yet")
     if point == FIRST:
@@ -122,24 +131,33 @@ def reset_event_id(events: Sequence[Event], point: ResetPoint) -> int:
     if point == LAST:
         return _last_open_task(events) or first
     if isinstance(point, str):
-        raise BadRequest(f"unknown reset point {point!r}: give an event id, "
-                         f"{FIRST!r} or {LAST!r}")
+        raise BadRequest(f"unknown reset point {point!r}: give an event id, {FIRST!r} or {LAST!r}")
     if not 1 <= point <= len(events):
-        raise BadRequest(f"cannot reset to event {point}: the run's history has events "
-                         f"1..{len(events)}")
+        raise BadRequest(
+            f"cannot reset to event {point}: the run's history has events 1..{len(events)}"
+        )
     ev = events[point - 1]
-    completed = isinstance(ev, h.WorkflowTaskCompletedEvent) and point >= 2 and \
-        isinstance(events[point - 2], h.WorkflowTaskStartedEvent)
+    completed = (
+        isinstance(ev, h.WorkflowTaskCompletedEvent)
+        and point >= 2
+        and isinstance(events[point - 2], h.WorkflowTaskStartedEvent)
+    )
     if not completed and point != first:
         kind = type(ev).__struct_config__.tag
-        raise BadRequest(f"cannot reset to event {point} ({kind}): a reset point is "
-                         "a WORKFLOW_TASK_COMPLETED event or the first "
-                         f"WORKFLOW_TASK_SCHEDULED (event {first})")
+        raise BadRequest(
+            f"cannot reset to event {point} ({kind}): a reset point is "
+            "a WORKFLOW_TASK_COMPLETED event or the first "
+            f"WORKFLOW_TASK_SCHEDULED (event {first})"
+        )
     return point
 
 
-_CLOSING = (h.WorkflowExecutionCompletedEvent, h.WorkflowExecutionFailedEvent,
-            h.WorkflowExecutionCanceledEvent, h.WorkflowExecutionContinuedAsNewEvent)
+_CLOSING = (
+    h.WorkflowExecutionCompletedEvent,
+    h.WorkflowExecutionFailedEvent,
+    h.WorkflowExecutionCanceledEvent,
+    h.WorkflowExecutionContinuedAsNewEvent,
+)
 _COMMANDS = tuple(EVENT_STRUCTS[e] for e in COMMAND_EVENTS)
 
 
@@ -179,29 +197,61 @@ def _terminate_current(ctx: Ctx, ns: str, wid: str, note: str, new_rid: str) -> 
 def _new_run(base: Run, rid: str, n: int, prefix: Prefix, reason: str) -> Run:
     """The new run's row, its history to be the copy of events 1..n-1 (inserted after it)."""
     old = base.state
-    state = RunState(task_timeout=old.task_timeout, deadline=old.deadline,
-                     first_run_id=old.first_run_id or base.rid, attempt=old.attempt,
-                     retry_policy=old.retry_policy, input=old.input, header=old.header,
-                     updates=prefix.updates, cancel_requested=prefix.workflow_cancel_requested,
-                     reset_from=ResetFrom(run_id=base.rid, event_id=n, reason=reason))
-    row = ExecutionRow(base.ns, base.wid, rid, base.row.workflow_type, base.row.task_queue,
-                       RUNNING, base.ctx.now, None, n, state, None, prefix.search_attributes,
-                       base.row.memo)
+    state = RunState(
+        task_timeout=old.task_timeout,
+        deadline=old.deadline,
+        first_run_id=old.first_run_id or base.rid,
+        attempt=old.attempt,
+        retry_policy=old.retry_policy,
+        input=old.input,
+        header=old.header,
+        updates=prefix.updates,
+        cancel_requested=prefix.workflow_cancel_requested,
+        reset_from=ResetFrom(run_id=base.rid, event_id=n, reason=reason),
+    )
+    row = ExecutionRow(
+        base.ns,
+        base.wid,
+        rid,
+        base.row.workflow_type,
+        base.row.task_queue,
+        RUNNING,
+        base.ctx.now,
+        None,
+        n,
+        state,
+        None,
+        prefix.search_attributes,
+        base.row.memo,
+    )
     return Run(base.ctx, row, new=True)
 
 
 def _fail_reset_task(run: Run, events: Sequence[Event], n: int, note: str) -> None:
     """In place of a completed task N: that task failed, so its inputs go to the next one."""
     started = events[n - 2] if n >= 2 else None
-    if not isinstance(events[n - 1], h.WorkflowTaskCompletedEvent) or \
-            not isinstance(started, h.WorkflowTaskStartedEvent):
+    if not isinstance(events[n - 1], h.WorkflowTaskCompletedEvent) or not isinstance(
+        started, h.WorkflowTaskStartedEvent
+    ):
         return  # the first WORKFLOW_TASK_SCHEDULED: it is scheduled again
     base = run.state.reset_from
-    run.append(EventType.WORKFLOW_TASK_FAILED, {
-        "scheduled_event_id": started.attributes.scheduled_event_id,
-        "started_event_id": started.event_id, "cause": "reset_workflow",
-        "failure": {"message": note, "type": "ResetWorkflow"},
-        "base_run_id": base.run_id if base else None})
+    run.append(
+        EventType.WORKFLOW_TASK_FAILED,
+        {
+            "scheduled_event_id": started.attributes.scheduled_event_id,
+            "started_event_id": started.event_id,
+            "cause": "reset_workflow",
+            "failure": {"message": note, "type": "ResetWorkflow"},
+            "base_run_id": base.run_id if base else None,
+        },
+    )
+
+
+def _reapply_signals(run: Run, later: Sequence[Event]) -> None:
+    """The signals the base run received after the point, delivered to the new run again."""
+    for ev in later:
+        if isinstance(ev, h.WorkflowExecutionSignaledEvent):
+            run.append(EventType.WORKFLOW_EXECUTION_SIGNALED, msgspec.to_builtins(ev.attributes))
 
 
 def _restore_pending(run: Run, prefix: Prefix) -> None:
@@ -209,22 +259,49 @@ def _restore_pending(run: Run, prefix: Prefix) -> None:
     for aid, ev in prefix.activities.items():
         a = ev.attributes
         if aid in prefix.cancel_requested:  # its stop was asked for, and nothing runs it
-            run.append(EventType.ACTIVITY_TASK_CANCELED, {
-                "activity_id": aid, "scheduled_event_id": ev.event_id,
-                "activity_type": a.activity_type, "attempt": 1, "details": None})
+            run.append(
+                EventType.ACTIVITY_TASK_CANCELED,
+                {
+                    "activity_id": aid,
+                    "scheduled_event_id": ev.event_id,
+                    "activity_type": a.activity_type,
+                    "attempt": 1,
+                    "details": None,
+                },
+            )
             continue
-        opts = ActivityOptions(start_to_close_timeout=a.start_to_close_timeout,
-                               schedule_to_close_timeout=a.schedule_to_close_timeout,
-                               schedule_to_start_timeout=a.schedule_to_start_timeout,
-                               heartbeat_timeout=a.heartbeat_timeout,
-                               retry_policy=a.retry_policy)
-        activities.add_pending(run, aid, a.task_queue, ActivityTaskData(
-            activity_type=a.activity_type, input=a.input, attempt=1,
-            scheduled_event_id=ev.event_id, scheduled_time=run.ctx.now, options=opts,
-            workflow_type=run.row.workflow_type, header=a.header or {},
-            rate_limit_key=a.rate_limit_key))
+        opts = ActivityOptions(
+            start_to_close_timeout=a.start_to_close_timeout,
+            schedule_to_close_timeout=a.schedule_to_close_timeout,
+            schedule_to_start_timeout=a.schedule_to_start_timeout,
+            heartbeat_timeout=a.heartbeat_timeout,
+            retry_policy=a.retry_policy,
+        )
+        activities.add_pending(
+            run,
+            aid,
+            a.task_queue,
+            ActivityTaskData(
+                activity_type=a.activity_type,
+                input=a.input,
+                attempt=1,
+                scheduled_event_id=ev.event_id,
+                scheduled_time=run.ctx.now,
+                options=opts,
+                workflow_type=run.row.workflow_type,
+                header=a.header or {},
+                rate_limit_key=a.rate_limit_key,
+            ),
+        )
     for timer in prefix.timers.values():
         at = max(timer.fire_at, run.ctx.now)
-        run.txn.set_timer(run.ns, run.wid, run.rid, "user", timer.timer_id, at,
-                          TimerData(started_event_id=timer.started_event_id))
+        run.txn.set_timer(
+            run.ns,
+            run.wid,
+            run.rid,
+            "user",
+            timer.timer_id,
+            at,
+            TimerData(started_event_id=timer.started_event_id),
+        )
         run.ctx.effects.timer(at)

@@ -16,8 +16,15 @@ from plait.protocol.failure import Failure
 from plait.protocol.responses import TaskFailureInfo
 from plait.store.history import BufferedEvent
 
-__all__ = ["ChildLink", "ParentLink", "PauseInfo", "ResetFrom", "RunState", "UpdateEntry",
-           "WorkflowTaskRef"]
+__all__ = [
+    "ChildLink",
+    "ParentLink",
+    "PauseInfo",
+    "ResetFrom",
+    "RunState",
+    "UpdateEntry",
+    "WorkflowTaskRef",
+]
 
 
 class WorkflowTaskRef(msgspec.Struct, omit_defaults=True):
