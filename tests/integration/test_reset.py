@@ -15,7 +15,7 @@ import pytest
 
 from plait import History, Worker, activity, workflow
 from plait.client import WorkflowHandle
-from plait.errors import ApplicationError, RPCError, WorkflowFailureError
+from plait.errors import ActivityError, ApplicationError, RPCError, WorkflowFailureError
 from plait.testing import WorkflowEnvironment
 from tests.waiting import activity_started, history_has, status_is
 
@@ -134,6 +134,35 @@ class TimerThenSignal:
         await workflow.wait_condition(lambda: bool(self.got))
         await timer
         return self.got
+
+
+@workflow.defn
+class CancelsItsStep:
+    """Asks its running step to stop (and waits for it to stop), then waits for a second
+    signal."""
+
+    def __init__(self) -> None:
+        self.got: list[str] = []
+
+    @workflow.signal
+    def add(self, name: str) -> None:
+        self.got.append(name)
+
+    @workflow.run
+    async def run(self, order: str) -> str:
+        step = workflow.start_activity(
+            gated_ship,
+            order,
+            start_to_close_timeout=T5,
+            cancellation_type="wait_cancellation_completed",
+        )
+        await workflow.wait_condition(lambda: len(self.got) >= 1)
+        step.cancel()
+        try:
+            await workflow.wait_condition(lambda: len(self.got) >= 2)
+            return await step
+        except ActivityError as e:
+            return f"step {e.retry_state}"
 
 
 def _events(history: History) -> list[tuple[int, str]]:
@@ -348,3 +377,28 @@ async def test_an_activity_pending_at_the_point_is_pending_again_in_the_new_run(
     new_types = [t for _, t in _events(await new.fetch_history())]
     assert new_types.count("ACTIVITY_TASK_SCHEDULED") == 3  # gated_ship's was copied, not re-made
     assert history.run_id != new_run
+
+
+async def test_an_activity_asked_to_stop_before_the_point_is_cancelled_not_run_again(
+    env: WorkflowEnvironment, queue: str
+) -> None:
+    fresh()
+    async with Worker(
+        env.client, task_queue=queue, workflows=[CancelsItsStep], activities=[gated_ship]
+    ):
+        handle = await env.client.start_workflow(
+            CancelsItsStep.run, "o-7", id="cancel-asked", task_queue=queue
+        )
+        await activity_started(handle, "gated_ship")
+        await handle.signal(CancelsItsStep.add, "stop it")
+        await history_has(handle, "ACTIVITY_TASK_CANCEL_REQUESTED")
+        await handle.signal(CancelsItsStep.add, "go on")
+        await history_has(handle, "WORKFLOW_TASK_COMPLETED", 3)
+        # The step never heard of the cancel (it does not heartbeat): at the point it is
+        # pending with its stop asked for. Nothing can run it there, so it is cancelled.
+        new_run = await handle.reset(to="last_workflow_task", reapply_signals=False)
+        new = env.client.get_workflow_handle_for(CancelsItsStep.run, "cancel-asked", run_id=new_run)
+        assert await new.result() == "step cancel"
+        released.set()
+    assert ran == {"gated_ship": 1}
+    assert (await new.describe()).pending_activities == []
