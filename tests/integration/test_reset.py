@@ -402,3 +402,52 @@ async def test_an_activity_asked_to_stop_before_the_point_is_cancelled_not_run_a
         released.set()
     assert ran == {"gated_ship": 1}
     assert (await new.describe()).pending_activities == []
+
+
+@workflow.defn
+class Waits:
+    @workflow.run
+    async def run(self) -> str:
+        await workflow.wait_condition(lambda: False)
+        return "never"
+
+
+@workflow.defn
+class Parent:
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_child_workflow(
+            Waits.run, id=f"{workflow.info().workflow_id}-child"
+        )
+
+
+async def test_a_point_with_a_child_still_open_is_refused_and_an_earlier_one_is_not(
+    env: WorkflowEnvironment, queue: str
+) -> None:
+    fresh()
+    async with Worker(env.client, task_queue=queue, workflows=[Parent, Waits]):
+        handle = await env.client.start_workflow(Parent.run, id="parent", task_queue=queue)
+        history = await history_has(handle, "CHILD_WORKFLOW_EXECUTION_STARTED")
+        await history_has(handle, "WORKFLOW_TASK_COMPLETED", 2)
+        with pytest.raises(RPCError) as e:
+            await handle.reset(to="last_workflow_task")
+        assert e.value.status == 400 and "child workflow 'parent-child'" in e.value.message
+        assert (await handle.describe()).status == "RUNNING"
+        # The task that started the child runs again: the old child goes with the old run
+        # (its parent-close policy), and the new run starts it anew.
+        point = _completed_before(history, "START_CHILD_WORKFLOW_EXECUTION_INITIATED")
+        new_run = await handle.reset(point)
+        new = env.client.get_workflow_handle("parent", run_id=new_run)
+        await history_has(new, "CHILD_WORKFLOW_EXECUTION_STARTED")
+        child = env.client.get_workflow_handle("parent-child")
+        described = await child.describe()
+        assert described.status == "RUNNING"
+        [old_child] = [
+            e.attributes["run_id"]
+            for e in history.events
+            if e.event_type == "CHILD_WORKFLOW_EXECUTION_STARTED"
+        ]
+        assert described.run_id != old_child
+        old = await env.client.get_workflow_handle("parent-child", run_id=old_child).describe()
+        assert old.status == "TERMINATED"
+        await new.terminate()
