@@ -205,10 +205,13 @@ class WorkflowExecutionDescription(WorkflowExecution):
     pause_reason: str = ""
     paused_since: dt.datetime | None = None
     reset_from_run_id: str | None = None
-    """This run was made by resetting that run (:meth:`WorkflowHandle.reset`)."""
+    """This run was made by resetting that run (:meth:`WorkflowHandle.reset`) ..."""
+    reset_event_id: int | None = None
+    """... to this event of its history ..."""
+    reset_reason: str = ""
+    """... for this reason."""
     reset_to_run_id: str | None = None
     """A reset of this run made that run."""
-    reset_reason: str = ""
 
     @staticmethod
     def from_description(d: WorkflowDescription) -> WorkflowExecutionDescription:
@@ -229,8 +232,8 @@ class WorkflowExecutionDescription(WorkflowExecution):
             start_delay=timedelta(seconds=d.start_delay) if d.start_delay else None,
             paused=d.paused is not None, pause_reason=d.paused.reason if d.paused else "",
             paused_since=_time(d.paused.time) if d.paused else None,
-            reset_from_run_id=d.reset_from_run_id, reset_to_run_id=d.reset_to_run_id,
-            reset_reason=d.reset_reason or "",
+            reset_from_run_id=d.reset_from_run_id, reset_event_id=d.reset_event_id,
+            reset_reason=d.reset_reason or "", reset_to_run_id=d.reset_to_run_id,
         )
 
 
@@ -886,7 +889,7 @@ class WorkflowHandle(Generic[R]):
         ``reapply_signals``. ``describe()`` links the runs (``reset_to_run_id`` /
         ``reset_from_run_id``). A point that is not a reset point: ``RPCError`` (400)."""
         if (event_id is None) == (to is None):
-            raise ValueError("reset needs event_id or to (not both)")
+            raise ValueError("reset needs exactly one of event_id and to")
         if to is not None and to not in ("first_workflow_task", "last_workflow_task"):
             raise ValueError(f"to must be 'first_workflow_task' or 'last_workflow_task', "
                              f"not {to!r}")

@@ -220,6 +220,7 @@ async def test_reset_to_the_last_workflow_task_repairs_a_step_that_failed_for_go
     described = await new.describe()
     assert described.reset_from_run_id == old_history.run_id
     assert described.reset_reason == "charge fixed in 1.4.2"
+    assert described.reset_event_id == _completed_before(old_history, "ACTIVITY_TASK_SCHEDULED", 2)
     assert (await env.client.get_workflow_handle("repair").describe()).run_id == new_run
 
 

@@ -187,8 +187,7 @@ def _summary(d: WorkflowExecutionDescription) -> Table:
         ("History events", str(d.history_length)),
     ]
     if d.reset_from_run_id:
-        event = d.raw.get("reset_event_id")
-        rows.append(("Reset from", f"{d.reset_from_run_id} at event {event}"
+        rows.append(("Reset from", f"{d.reset_from_run_id} at event {d.reset_event_id}"
                      + (f": {d.reset_reason}" if d.reset_reason else "")))
     if d.reset_to_run_id:
         rows.append(("Reset to", d.reset_to_run_id))
