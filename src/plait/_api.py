@@ -53,6 +53,7 @@ from plait.protocol.requests import (
     CancelRequest,
     PauseRequest,
     QueryRequest,
+    ResetRequest,
     SignalRequest,
     StartWorkflowRequest,
     TerminateRequest,
@@ -300,6 +301,10 @@ class Api:
 
     async def unpause_workflow(self, workflow_id: str, body: UnpauseRequest) -> RunRef:
         return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/unpause", body)
+
+    async def reset_workflow(self, workflow_id: str, body: ResetRequest) -> RunRef:
+        """The new run's ref."""
+        return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/reset", body)
 
     async def delete_workflow(self, workflow_id: str, run_id: str | None,
                               request_id: str) -> RunRef:

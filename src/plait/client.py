@@ -15,7 +15,7 @@ import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Generic, Required, TypedDict, Unpack, overload
+from typing import Any, Generic, Literal, Required, TypedDict, Unpack, overload
 
 import msgspec
 
@@ -54,6 +54,7 @@ from plait.protocol.requests import (
     CancelRequest,
     PauseRequest,
     QueryRequest,
+    ResetRequest,
     SignalRequest,
     StartWorkflowRequest,
     TerminateRequest,
@@ -206,6 +207,14 @@ class WorkflowExecutionDescription(WorkflowExecution):
     """An operator has the run paused (:meth:`WorkflowHandle.pause`)."""
     pause_reason: str = ""
     paused_since: dt.datetime | None = None
+    reset_from_run_id: str | None = None
+    """This run was made by resetting that run (:meth:`WorkflowHandle.reset`) ..."""
+    reset_event_id: int | None = None
+    """... to this event of its history ..."""
+    reset_reason: str = ""
+    """... for this reason."""
+    reset_to_run_id: str | None = None
+    """A reset of this run made that run."""
 
     @staticmethod
     def from_description(d: WorkflowDescription) -> WorkflowExecutionDescription:
@@ -226,6 +235,8 @@ class WorkflowExecutionDescription(WorkflowExecution):
             start_delay=timedelta(seconds=d.start_delay) if d.start_delay else None,
             paused=d.paused is not None, pause_reason=d.paused.reason if d.paused else "",
             paused_since=_time(d.paused.time) if d.paused else None,
+            reset_from_run_id=d.reset_from_run_id, reset_event_id=d.reset_event_id,
+            reset_reason=d.reset_reason or "", reset_to_run_id=d.reset_to_run_id,
         )
 
 
@@ -905,6 +916,31 @@ class WorkflowHandle(Generic[R]):
         """Let a paused run go on."""
         await self.client.api.unpause_workflow(self.id, UnpauseRequest(
             run_id=self.run_id, request_id=str(uuid.uuid4())))
+
+    async def reset(self, event_id: int | None = None, *,
+                    to: Literal["first_workflow_task", "last_workflow_task"] | None = None,
+                    reason: str = "", reapply_signals: bool = True) -> str:
+        """Reset the run (this handle's, else the latest) to ``event_id`` (a
+        ``WORKFLOW_TASK_COMPLETED``, or the first ``WORKFLOW_TASK_SCHEDULED``) or to the
+        first or last workflow task; returns the new run's id.
+
+        The workflow's running run is terminated (the reason names the reset) and a new run
+        of the same workflow id replays the history up to that point on the workers' current
+        code: the workflow task completed at the point runs again (a ``workflow.patched``
+        branch is taken there), nothing before it does; activities and timers pending then
+        are pending again. Signals received after the point are delivered again when
+        ``reapply_signals``. ``describe()`` links the runs (``reset_to_run_id`` /
+        ``reset_from_run_id``). A point that is not a reset point: ``RPCError`` (400)."""
+        if (event_id is None) == (to is None):
+            raise ValueError("reset needs exactly one of event_id and to")
+        if to is not None and to not in ("first_workflow_task", "last_workflow_task"):
+            raise ValueError(f"to must be 'first_workflow_task' or 'last_workflow_task', "
+                             f"not {to!r}")
+        ref = await self.client.api.reset_workflow(self.id, ResetRequest(
+            event_id=event_id, to=to, reason=reason or None,
+            reapply_signals=reapply_signals, run_id=self.run_id,
+            request_id=str(uuid.uuid4())))
+        return ref.run_id
 
     async def delete(self) -> None:
         """Delete the run with its history, attempt log and visibility rows (a running run

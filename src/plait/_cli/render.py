@@ -186,6 +186,11 @@ def _summary(d: WorkflowExecutionDescription) -> Table:
         ("Duration" if d.close_time else "Running for", took),
         ("History events", str(d.history_length)),
     ]
+    if d.reset_from_run_id:
+        rows.append(("Reset from", f"{d.reset_from_run_id} at event {d.reset_event_id}"
+                     + (f": {d.reset_reason}" if d.reset_reason else "")))
+    if d.reset_to_run_id:
+        rows.append(("Reset to", d.reset_to_run_id))
     if d.search_attributes:
         rows.append(("Search attributes", _short(d.search_attributes)))
     if d.memo:

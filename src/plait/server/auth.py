@@ -148,6 +148,7 @@ ROUTE_ROLES: dict[tuple[str, str], Roles] = {
     # operating runs (API.md: pause, reset, delete are a writer's)
     ("POST", _WF + "/pause"): WRITE,
     ("POST", _WF + "/unpause"): WRITE,
+    ("POST", _WF + "/reset"): WRITE,
     ("DELETE", _WF): WRITE,
     ("POST", _WF + "/activities/{aid}/pause"): WRITE,
     ("POST", _WF + "/activities/{aid}/unpause"): WRITE,

@@ -54,9 +54,13 @@ def terminate(ctx: Ctx, ns: str, wid: str, rid: str | None, reason: str) -> RunR
     return RunRef(workflow_id=wid, run_id=run.rid)
 
 
-def terminate_run(run: Run, reason: str) -> None:
+def terminate_run(run: Run, reason: str, *, new_run_id: str | None = None) -> None:
+    """Terminate a run. ``new_run_id`` names the run that takes its place (a reset): its
+    parent is not told of the close then, and ``result()`` follows on to that run."""
     run.flush_buffer()
-    close_run(run, "TERMINATED", EventType.WORKFLOW_EXECUTION_TERMINATED, {"reason": reason})
+    attrs: EventAttributes = {"reason": reason, **(
+        {"new_execution_run_id": new_run_id} if new_run_id else {})}
+    close_run(run, "TERMINATED", EventType.WORKFLOW_EXECUTION_TERMINATED, attrs)
 
 
 def _after_close(run: Run) -> None:
