@@ -20,7 +20,17 @@ import typer
 from plait import errors
 from plait._cli import render
 from plait._cli.apikeys import apikey_app
-from plait._cli.filters import STATUSES, Filters, parse_filters, parse_search_attribute
+from plait._cli.batches import batch_app
+from plait._cli.filters import (
+    AfterFilter,
+    BeforeFilter,
+    Filters,
+    SearchFilter,
+    StatusFilter,
+    TypeFilter,
+    parse_filters,
+    parse_search_attribute,
+)
 from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
 from plait._cli.namespaces import namespace_app
 from plait._cli.operations import activity_app, add_workflow_commands
@@ -48,6 +58,7 @@ app.add_typer(schedule_app, name="schedule")
 app.add_typer(task_queue_app, name="task-queue")
 app.add_typer(namespace_app, name="namespace")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(batch_app, name="batch")
 
 
 # Options every workflow command shares.
@@ -161,19 +172,6 @@ def start(
         typer.echo(f"workflow_id: {handle.id}\nrun_id: {handle.run_id}")
 
 
-# The filters `list` and `count` share.
-TypeFilter = Annotated[str | None, typer.Option("--type", help="Only this workflow type.")]
-StatusFilter = Annotated[str | None, typer.Option(
-    help="Only this status: " + ", ".join(STATUSES) + ".")]
-SearchFilter = Annotated[list[str] | None, typer.Option(
-    "--search-attribute", "-a", metavar="KEY=VALUE",
-    help="Only runs whose search attribute KEY equals VALUE (JSON if it parses, else text: "
-         "customer=c-42, tier=3); repeat to require several.")]
-AfterFilter = Annotated[str | None, typer.Option(
-    metavar="WHEN", help="Only runs started at or after WHEN: 2026-11-22T10:00 (local time "
-                         "unless it has an offset) or an age: 15m, 2h, 3d.")]
-BeforeFilter = Annotated[str | None, typer.Option(
-    metavar="WHEN", help="Only runs started before WHEN (as --started-after).")]
 
 
 @workflow_app.command("list")
