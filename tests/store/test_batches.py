@@ -103,3 +103,16 @@ async def test_a_due_job_is_claimed_by_one_transaction_at_a_time(store: Store) -
 
     await asyncio.gather(store.write(page), store.write(page))
     assert sorted(len(c) for c in claimed) == [0, 1]
+
+
+async def test_closed_jobs_go_after_their_namespaces_retention(store: Store) -> None:
+    def setup(t: Txn) -> None:
+        t.create_namespace("default", 100.0, "", 0.0)
+        for bid, closed in (("old", 50.0), ("recent", 150.0), ("open", None)):
+            j = job(bid, due=None if closed else 10.0)
+            j.closed_at = closed
+            t.insert_batch(j)
+    await store.write(setup)
+    assert await store.write(lambda t: t.delete_expired_batches(200.0)) == 1
+    left = await store.read(lambda t: t.list_batches(NS))
+    assert sorted(j.batch_id for j in left) == ["open", "recent"]

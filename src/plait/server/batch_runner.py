@@ -6,7 +6,7 @@ a job started through this server wakes it at once; with a shared database it al
 every :data:`SHARED_LOOK` seconds for jobs started through other servers. A job's page is
 claimed with its row locked (PostgreSQL: ``SKIP LOCKED``), so however many servers look, each
 page runs once. After a restart the jobs go on from their cursors: all of a job's state is in
-its row.
+its row. Closed jobs are kept for their namespace's retention, as closed runs are.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ OWN_LOOK = 30.0
 BUSY_RETRY = 0.05
 """A page is due but another server (or transaction) holds its job: look again soon."""
 ERROR_PAUSE = 0.5
+RETENTION_EVERY = 60.0
+"""How often closed jobs past their namespace's retention are deleted."""
 
 
 class BatchHost(Protocol):
@@ -55,6 +57,7 @@ class BatchRunner:
     def __init__(self, service: BatchHost) -> None:
         self.service = service
         self._wake = asyncio.Event()
+        self._last_retention = 0.0
 
     def hint(self) -> None:
         """A job was started (or changed) through this server: look now."""
@@ -78,6 +81,9 @@ class BatchRunner:
     async def _tick(self) -> float:
         """Run due pages until none is; then how long to sleep."""
         svc = self.service
+        if time.time() - self._last_retention >= RETENTION_EVERY:
+            self._last_retention = time.time()
+            await svc.write(lambda ctx: ctx.txn.delete_expired_batches(ctx.now))
         while await svc.write(_take_page):
             await asyncio.sleep(0)  # let live requests in between pages
         due = await svc.store.read(lambda t: t.next_batch_run())

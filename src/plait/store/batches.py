@@ -200,3 +200,9 @@ class BatchStatements(Statements):
         """When some running job's next page is due (wall time)."""
         value = self._scalar("next_batch_run")
         return None if value is None else float(value)
+
+    def delete_expired_batches(self, now: float) -> int:
+        """Forget jobs closed longer ago than their namespace's retention (durable time, as
+        runs are); how many."""
+        deleted: int = self._exec("delete_expired_batches", now=now).rowcount
+        return deleted

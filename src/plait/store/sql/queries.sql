@@ -460,3 +460,9 @@ WHERE next_run_at IS NOT NULL AND next_run_at <= :now ORDER BY next_run_at LIMIT
 
 -- name: next_batch_run
 SELECT MIN(next_run_at) FROM batch_jobs WHERE next_run_at IS NOT NULL;
+
+-- name: delete_expired_batches
+DELETE FROM batch_jobs
+WHERE closed_at IS NOT NULL
+  AND closed_at < :now - (SELECT n.retention_seconds FROM namespaces n
+                          WHERE n.name = batch_jobs.namespace);
