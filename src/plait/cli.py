@@ -20,7 +20,7 @@ import typer
 from plait import errors
 from plait._cli import render
 from plait._cli.apikeys import apikey_app
-from plait._cli.batches import batch_app
+from plait._cli.batches import Rate, Yes, batch_app, filters_instead_of_id, operate
 from plait._cli.filters import (
     AfterFilter,
     BeforeFilter,
@@ -38,6 +38,7 @@ from plait._cli.runner import Output, fail, with_client
 from plait._cli.schedules import schedule_app
 from plait._cli.task_queues import task_queue_app
 from plait.client import Client, WorkflowExecution, WorkflowExecutionDescription, WorkflowHandle
+from plait.protocol.enums import BatchOperation
 from plait.runtime.stack import STACK_TRACE_QUERY
 from plait.server.logs import LogFormat
 from plait.server.logs import configure as configure_logging
@@ -312,20 +313,43 @@ def result(
 @workflow_app.command(cls=OrderedCommand)
 def signal(
     ctx: typer.Context,
-    workflow_id: WorkflowId,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The signal's name.")],
+    workflow_id: Annotated[str, typer.Argument(
+        metavar="ID", help="The workflow id (with filters instead: leave it out).")],
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="The signal's name.")
+                    ] = None,
     inputs: Annotated[list[str] | None, typer.Option(
         "--input", "-i", help="One signal argument as JSON; repeat for each argument.")] = None,
     input_files: InputFiles = None,
     run_id: RunId = None,
+    workflow_type: TypeFilter = None,
+    status: StatusFilter = None,
+    search_attribute: SearchFilter = None,
+    started_after: AfterFilter = None,
+    started_before: BeforeFilter = None,
+    yes: Yes = False,
+    rate: Rate = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
 ) -> None:
-    """Send a signal to a running workflow; it is recorded before this returns."""
+    """Send a signal to a running workflow; it is recorded before this returns. With filters
+    instead of an ID (``signal NAME --type T``): to every running workflow they match, as a
+    batch job (``plait batch signal``)."""
+    wid: str | None = workflow_id
+    if name is None:  # one argument: the name, when filters say which workflows
+        if not any((workflow_type, status, search_attribute, started_after, started_before)):
+            fail("missing argument NAME (the signal's name): plait workflow signal ID NAME")
+        wid, name = None, workflow_id
+    filters = filters_instead_of_id(wid, run_id, workflow_type, status, search_attribute,
+                                    started_after, started_before)
     args = read_inputs(ctx, inputs, input_files)
+    if filters is not None:
+        operate(BatchOperation.SIGNAL, filters, yes, address, namespace, signal=name,
+                args=args, rate_per_second=rate)
+        return
+    assert wid is not None
     with_client(address, namespace,
-                lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).signal(name, *args))
-    typer.echo(f"signalled {workflow_id}: {name}")
+                lambda c: c.get_workflow_handle(wid, run_id=run_id).signal(name, *args))
+    typer.echo(f"signalled {wid}: {name}")
 
 
 @workflow_app.command(cls=OrderedCommand)
@@ -352,6 +376,11 @@ def query(
     render.print_json(value, indent=2 if output is Output.text else None)
 
 
+OptionalId = Annotated[str | None, typer.Argument(
+    metavar="[ID]", help="The workflow id; or leave it out and give filters to act on every "
+                         "running workflow they match, as a batch job (plait batch).")]
+
+
 @workflow_app.command()
 def stack(
     workflow_id: WorkflowId,
@@ -370,13 +399,27 @@ def stack(
 
 @workflow_app.command()
 def cancel(
-    workflow_id: WorkflowId,
+    workflow_id: OptionalId = None,
     reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "",
     run_id: RunId = None,
+    workflow_type: TypeFilter = None,
+    status: StatusFilter = None,
+    search_attribute: SearchFilter = None,
+    started_after: AfterFilter = None,
+    started_before: BeforeFilter = None,
+    yes: Yes = False,
+    rate: Rate = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
 ) -> None:
     """Ask a workflow to cancel; it may clean up (compensate) before it ends as CANCELED."""
+    filters = filters_instead_of_id(workflow_id, run_id, workflow_type, status,
+                                    search_attribute, started_after, started_before)
+    if filters is not None:
+        operate(BatchOperation.CANCEL, filters, yes, address, namespace, reason=reason,
+                rate_per_second=rate)
+        return
+    assert workflow_id is not None
     with_client(address, namespace,
                 lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).cancel(reason))
     typer.echo(f"cancel requested for {workflow_id}")
@@ -384,14 +427,28 @@ def cancel(
 
 @workflow_app.command()
 def terminate(
-    workflow_id: WorkflowId,
+    workflow_id: OptionalId = None,
     reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "terminated "
                                                                                  "from the CLI",
     run_id: RunId = None,
+    workflow_type: TypeFilter = None,
+    status: StatusFilter = None,
+    search_attribute: SearchFilter = None,
+    started_after: AfterFilter = None,
+    started_before: BeforeFilter = None,
+    yes: Yes = False,
+    rate: Rate = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
 ) -> None:
     """Stop a running workflow at once; no workflow code runs after this."""
+    filters = filters_instead_of_id(workflow_id, run_id, workflow_type, status,
+                                    search_attribute, started_after, started_before)
+    if filters is not None:
+        operate(BatchOperation.TERMINATE, filters, yes, address, namespace, reason=reason,
+                rate_per_second=rate)
+        return
+    assert workflow_id is not None
     with_client(address, namespace,
                 lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).terminate(reason))
     typer.echo(f"terminated {workflow_id}")

@@ -205,3 +205,30 @@ def test_requests_it_cannot_honour(address: str) -> None:
     )
     assert "one of --event" in one_line_error(plait("batch", "reset", "--yes", address=address))
     assert "not found" in one_line_error(plait("batch", "describe", "nope", address=address))
+
+
+def test_the_workflow_commands_batch_forms(address: str) -> None:
+    """``plait workflow terminate|cancel|signal`` with filters instead of an ID."""
+    tag, ids = start_gates(address, 2)
+    out = ok(
+        "workflow", "signal", "open", "-i", '"ops"', "-a", f"tag={tag}", "--yes", address=address
+    )
+    assert "2 workflows match" in out and "signalled 2 of 2" in out
+
+    def all_completed() -> bool | NotYet:
+        seen = [status_of(w, address) for w in ids]
+        return seen == ["COMPLETED"] * 2 or NotYet(seen)
+
+    eventually_sync(all_completed, what="both gates completed", timeout=20.0)
+    tag, ids = start_gates(address, 2, queue="nobody-polls")
+    out = ok("workflow", "terminate", "-a", f"tag={tag}", "--yes", address=address)
+    assert "terminated 2 of 2" in out
+    assert [status_of(w, address) for w in ids] == ["TERMINATED"] * 2
+    for args in (["workflow", "terminate"], ["workflow", "cancel", "--yes"]):
+        assert "give a workflow ID, or filters" in one_line_error(plait(*args, address=address))
+    assert "not both" in one_line_error(
+        plait("workflow", "terminate", ids[0], "--type", "Gate", address=address)
+    )
+    assert "missing argument NAME" in one_line_error(
+        plait("workflow", "signal", ids[0], address=address)
+    )

@@ -37,7 +37,7 @@ from plait.client import BatchDescription, BatchHandle, Client
 from plait.protocol.batches import MAX_RATE, acted_on_status
 from plait.protocol.enums import BatchOperation
 
-__all__ = ["batch_app"]
+__all__ = ["Rate", "Yes", "batch_app", "filters_instead_of_id", "operate"]
 
 batch_app = typer.Typer(
     help="Terminate, cancel, signal or reset every workflow a filter matches, as a durable "
@@ -73,7 +73,7 @@ PAST = {
 }
 
 
-def _operate(
+def operate(
     operation: BatchOperation,
     filters: Filters,
     yes: bool,
@@ -108,6 +108,34 @@ def _operate(
     if done.state != "completed":
         fail(f"batch {done.batch_id} ended {done.state}: {_summary(done)}")
     typer.echo(_summary(done))
+
+
+def filters_instead_of_id(
+    workflow_id: str | None,
+    run_id: str | None,
+    workflow_type: str | None,
+    status: str | None,
+    search_attribute: list[str] | None,
+    started_after: str | None,
+    started_before: str | None,
+) -> Filters | None:
+    """For ``plait workflow terminate|cancel|signal``: the filters of their batch form (no
+    workflow ID, filters instead), or None for the single-workflow form. Neither, or both,
+    is one ``error:`` line: without an ID and a filter, the batch form would reach every
+    running workflow, which nobody should do by leaving an argument out."""
+    given = any((workflow_type, status, search_attribute, started_after, started_before))
+    if workflow_id is not None:
+        if given:
+            fail("give a workflow ID or filters (--type, --status, ...), not both")
+        return None
+    if run_id:
+        fail("--run-id needs a workflow ID")
+    if not given:
+        fail(
+            "give a workflow ID, or filters (--type, --status, --search-attribute, "
+            "--started-after, --started-before) to act on every workflow they match"
+        )
+    return _filters(workflow_type, status, search_attribute, started_after, started_before)
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -170,7 +198,7 @@ def terminate(
     namespace: Namespace = "default",
 ) -> None:
     """Terminate every running workflow the filters match."""
-    _operate(
+    operate(
         BatchOperation.TERMINATE,
         _filters(workflow_type, status, search_attribute, started_after, started_before),
         yes,
@@ -211,7 +239,7 @@ def cancel(
         d = with_client(address, namespace, lambda c: c.get_batch_handle(batch_id).cancel())
         typer.echo(f"batch {batch_id} is {d.state}: {_summary(d)}")
         return
-    _operate(
+    operate(
         BatchOperation.CANCEL,
         _filters(workflow_type, status, search_attribute, started_after, started_before),
         yes,
@@ -245,7 +273,7 @@ def signal(
 ) -> None:
     """Send a signal to every running workflow the filters match."""
     args = read_inputs(ctx, inputs, input_files)
-    _operate(
+    operate(
         BatchOperation.SIGNAL,
         _filters(workflow_type, status, search_attribute, started_after, started_before),
         yes,
@@ -289,7 +317,7 @@ def reset(
     if to is not None and to not in ("first", "last"):
         fail(f"--to must be first or last, not {to!r}")
     point: int | str = event if event is not None else f"{to}_workflow_task"
-    _operate(
+    operate(
         BatchOperation.RESET,
         _filters(workflow_type, status, search_attribute, started_after, started_before),
         yes,
