@@ -112,6 +112,7 @@ async def test_closed_jobs_go_after_their_namespaces_retention(store: Store) -> 
             j = job(bid, due=None if closed else 10.0)
             j.closed_at = closed
             t.insert_batch(j)
+
     await store.write(setup)
     assert await store.write(lambda t: t.delete_expired_batches(200.0)) == 1
     left = await store.read(lambda t: t.list_batches(NS))
