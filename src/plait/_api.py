@@ -37,6 +37,12 @@ from plait import errors
 from plait._backoff import Backoff
 from plait._payloads import decode_message, decode_messages, encode_message, encode_payloads
 from plait.codec import PayloadCodec
+from plait.protocol.batches import (
+    BatchDescription,
+    BatchList,
+    CancelBatchRequest,
+    StartBatchRequest,
+)
 from plait.protocol.common import Payload, RunRef
 from plait.protocol.completions import (
     ActivityCancelRequested,
@@ -473,6 +479,23 @@ class Api:
 
     async def backfill_schedule(self, schedule_id: str, body: BackfillRequest) -> Scheduled:
         return await self.call_as(Scheduled, "POST", self._sched(schedule_id) + "/backfill",
+                                  body)
+
+    # -- batch jobs ---------------------------------------------------------------------------
+    def _batch(self, batch_id: str) -> str:
+        return f"{self._ns}/batches/{seg(batch_id)}"
+
+    async def start_batch(self, body: StartBatchRequest) -> BatchDescription:
+        return await self.call_as(BatchDescription, "POST", f"{self._ns}/batches", body)
+
+    async def list_batches(self, params: Mapping[str, str]) -> BatchList:
+        return await self.call_as(BatchList, "GET", f"{self._ns}/batches", params=params)
+
+    async def describe_batch(self, batch_id: str) -> BatchDescription:
+        return await self.call_as(BatchDescription, "GET", self._batch(batch_id))
+
+    async def cancel_batch(self, batch_id: str, body: CancelBatchRequest) -> BatchDescription:
+        return await self.call_as(BatchDescription, "POST", self._batch(batch_id) + "/cancel",
                                   body)
 
 

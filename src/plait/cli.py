@@ -20,7 +20,17 @@ import typer
 from plait import _tls, errors
 from plait._cli import render
 from plait._cli.apikeys import apikey_app
-from plait._cli.filters import STATUSES, Filters, parse_filters, parse_search_attribute
+from plait._cli.batches import Rate, Yes, batch_app, filters_instead_of_id, operate
+from plait._cli.filters import (
+    AfterFilter,
+    BeforeFilter,
+    Filters,
+    SearchFilter,
+    StatusFilter,
+    TypeFilter,
+    parse_filters,
+    parse_search_attribute,
+)
 from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
 from plait._cli.namespaces import namespace_app
 from plait._cli.operations import activity_app, add_workflow_commands
@@ -29,6 +39,7 @@ from plait._cli.schedules import schedule_app
 from plait._cli.task_queues import task_queue_app
 from plait.client import Client, WorkflowExecution, WorkflowExecutionDescription, WorkflowHandle
 from plait.history import History
+from plait.protocol.enums import BatchOperation
 from plait.runtime.stack import STACK_TRACE_QUERY
 from plait.server.logs import LogFormat
 from plait.server.logs import configure as configure_logging
@@ -49,6 +60,7 @@ app.add_typer(schedule_app, name="schedule")
 app.add_typer(task_queue_app, name="task-queue")
 app.add_typer(namespace_app, name="namespace")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(batch_app, name="batch")
 
 
 # Options every workflow command shares.
@@ -201,19 +213,6 @@ def start(
         typer.echo(f"workflow_id: {handle.id}\nrun_id: {handle.run_id}")
 
 
-# The filters `list` and `count` share.
-TypeFilter = Annotated[str | None, typer.Option("--type", help="Only this workflow type.")]
-StatusFilter = Annotated[str | None, typer.Option(
-    help="Only this status: " + ", ".join(STATUSES) + ".")]
-SearchFilter = Annotated[list[str] | None, typer.Option(
-    "--search-attribute", "-a", metavar="KEY=VALUE",
-    help="Only runs whose search attribute KEY equals VALUE (JSON if it parses, else text: "
-         "customer=c-42, tier=3); repeat to require several.")]
-AfterFilter = Annotated[str | None, typer.Option(
-    metavar="WHEN", help="Only runs started at or after WHEN: 2026-11-22T10:00 (local time "
-                         "unless it has an offset) or an age: 15m, 2h, 3d.")]
-BeforeFilter = Annotated[str | None, typer.Option(
-    metavar="WHEN", help="Only runs started before WHEN (as --started-after).")]
 
 
 @workflow_app.command("list")
@@ -364,20 +363,43 @@ def result(
 @workflow_app.command(cls=OrderedCommand)
 def signal(
     ctx: typer.Context,
-    workflow_id: WorkflowId,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The signal's name.")],
+    workflow_id: Annotated[str, typer.Argument(
+        metavar="ID", help="The workflow id (with filters instead: leave it out).")],
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="The signal's name.")
+                    ] = None,
     inputs: Annotated[list[str] | None, typer.Option(
         "--input", "-i", help="One signal argument as JSON; repeat for each argument.")] = None,
     input_files: InputFiles = None,
     run_id: RunId = None,
+    workflow_type: TypeFilter = None,
+    status: StatusFilter = None,
+    search_attribute: SearchFilter = None,
+    started_after: AfterFilter = None,
+    started_before: BeforeFilter = None,
+    yes: Yes = False,
+    rate: Rate = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
 ) -> None:
-    """Send a signal to a running workflow; it is recorded before this returns."""
+    """Send a signal to a running workflow; it is recorded before this returns. With filters
+    instead of an ID (``signal NAME --type T``): to every running workflow they match, as a
+    batch job (``plait batch signal``)."""
+    wid: str | None = workflow_id
+    if name is None:  # one argument: the name, when filters say which workflows
+        if not any((workflow_type, status, search_attribute, started_after, started_before)):
+            fail("missing argument NAME (the signal's name): plait workflow signal ID NAME")
+        wid, name = None, workflow_id
+    filters = filters_instead_of_id(wid, run_id, workflow_type, status, search_attribute,
+                                    started_after, started_before)
     args = read_inputs(ctx, inputs, input_files)
+    if filters is not None:
+        operate(BatchOperation.SIGNAL, filters, yes, address, namespace, signal=name,
+                args=args, rate_per_second=rate)
+        return
+    assert wid is not None
     with_client(address, namespace,
-                lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).signal(name, *args))
-    typer.echo(f"signalled {workflow_id}: {name}")
+                lambda c: c.get_workflow_handle(wid, run_id=run_id).signal(name, *args))
+    typer.echo(f"signalled {wid}: {name}")
 
 
 @workflow_app.command(cls=OrderedCommand)
@@ -404,6 +426,11 @@ def query(
     render.print_json(value, indent=2 if output is Output.text else None)
 
 
+OptionalId = Annotated[str | None, typer.Argument(
+    metavar="[ID]", help="The workflow id; or leave it out and give filters to act on every "
+                         "running workflow they match, as a batch job (plait batch).")]
+
+
 @workflow_app.command()
 def stack(
     workflow_id: WorkflowId,
@@ -422,13 +449,27 @@ def stack(
 
 @workflow_app.command()
 def cancel(
-    workflow_id: WorkflowId,
+    workflow_id: OptionalId = None,
     reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "",
     run_id: RunId = None,
+    workflow_type: TypeFilter = None,
+    status: StatusFilter = None,
+    search_attribute: SearchFilter = None,
+    started_after: AfterFilter = None,
+    started_before: BeforeFilter = None,
+    yes: Yes = False,
+    rate: Rate = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
 ) -> None:
     """Ask a workflow to cancel; it may clean up (compensate) before it ends as CANCELED."""
+    filters = filters_instead_of_id(workflow_id, run_id, workflow_type, status,
+                                    search_attribute, started_after, started_before)
+    if filters is not None:
+        operate(BatchOperation.CANCEL, filters, yes, address, namespace, reason=reason,
+                rate_per_second=rate)
+        return
+    assert workflow_id is not None
     with_client(address, namespace,
                 lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).cancel(reason))
     typer.echo(f"cancel requested for {workflow_id}")
@@ -436,14 +477,28 @@ def cancel(
 
 @workflow_app.command()
 def terminate(
-    workflow_id: WorkflowId,
+    workflow_id: OptionalId = None,
     reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "terminated "
                                                                                  "from the CLI",
     run_id: RunId = None,
+    workflow_type: TypeFilter = None,
+    status: StatusFilter = None,
+    search_attribute: SearchFilter = None,
+    started_after: AfterFilter = None,
+    started_before: BeforeFilter = None,
+    yes: Yes = False,
+    rate: Rate = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
 ) -> None:
     """Stop a running workflow at once; no workflow code runs after this."""
+    filters = filters_instead_of_id(workflow_id, run_id, workflow_type, status,
+                                    search_attribute, started_after, started_before)
+    if filters is not None:
+        operate(BatchOperation.TERMINATE, filters, yes, address, namespace, reason=reason,
+                rate_per_second=rate)
+        return
+    assert workflow_id is not None
     with_client(address, namespace,
                 lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).terminate(reason))
     typer.echo(f"terminated {workflow_id}")

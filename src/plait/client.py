@@ -21,6 +21,7 @@ import msgspec
 
 from plait import errors
 from plait._api import Api, wire_member
+from plait._batches import BatchDescription, BatchHandle, start_request
 from plait._payloads import encode_message, encode_payloads
 from plait._schedules import (
     ScheduleAction,
@@ -75,7 +76,8 @@ from plait.protocol.transport import HttpTransport, Transport
 from plait.retry import RetryPolicy
 from plait.runtime.definitions import workflow_defn_of
 
-__all__ = ["ActivityAttempt", "AsyncActivityHandle", "Client", "NamespaceDescription",
+__all__ = ["ActivityAttempt", "AsyncActivityHandle", "BatchDescription", "BatchHandle",
+           "Client", "NamespaceDescription",
            "PendingActivity",
            "ScheduleAction", "ScheduleDescription", "ScheduleHandle", "ScheduleListEntry",
            "TaskFailure", "WorkflowExecution", "WorkflowExecutionDescription",
@@ -584,6 +586,50 @@ class Client:
             page = await self.api.list_schedules(params)
             for entry in page.schedules:
                 yield ScheduleListEntry.from_wire(entry)
+            if not page.next_page_token:
+                return
+            params["next_page_token"] = page.next_page_token
+
+    # -- batch jobs (API.md "Operating running workflows") --------------------------------------
+    async def start_batch(self, operation: str, *, workflow_type: str | None = None,
+                          status: str | None = None,
+                          search_attributes: Mapping[str, Any] | None = None,
+                          started_after: dt.datetime | None = None,
+                          started_before: dt.datetime | None = None, reason: str = "",
+                          signal: Callable[..., Any] | str | None = None,
+                          args: Sequence[Any] = (), reset_to: int | str | None = None,
+                          reapply_signals: bool = True,
+                          rate_per_second: float | None = None) -> BatchHandle:
+        """Start a durable job that applies ``operation`` ("terminate", "cancel", "signal"
+        or "reset") to every run the filters match now (the filters of
+        :meth:`list_workflows`; runs started later are not included). terminate, cancel
+        and signal act on running runs. ``signal``: the signal (a handler or its name) and
+        ``args`` its arguments; ``reset_to``: an event id or "first_workflow_task" /
+        "last_workflow_task". The server acts on at most ``rate_per_second`` runs a second
+        (default 50), survives restarts, and acts on each run once. Returns at once;
+        ``await job.wait()`` until it has ended. A request the server refuses (a signal
+        batch without a signal, a reset before the server can reset) raises ``RPCError``
+        (400) saying why."""
+        body = start_request(
+            operation, workflow_type=workflow_type, status=status,
+            search_attributes=search_attributes, started_after=started_after,
+            started_before=started_before, reason=reason,
+            signal=_handler_name(signal) if signal is not None else None, args=args,
+            reset_to=reset_to, reapply_signals=reapply_signals,
+            rate_per_second=rate_per_second)
+        desc = await self.api.start_batch(body)
+        return BatchHandle(self.api, desc.batch_id)
+
+    def get_batch_handle(self, batch_id: str) -> BatchHandle:
+        return BatchHandle(self.api, batch_id)
+
+    async def list_batches(self, *, page_size: int = 100) -> AsyncIterator[BatchDescription]:
+        """The namespace's batch jobs, newest first; pages are fetched as you iterate."""
+        params = {"page_size": str(page_size)}
+        while True:
+            page = await self.api.list_batches(params)
+            for d in page.batches:
+                yield BatchDescription.from_wire(d)
             if not page.next_page_token:
                 return
             params["next_page_token"] = page.next_page_token

@@ -59,6 +59,8 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", SC, READ),
     ("GET", NS + "/rate-limits", READ),
     ("GET", NS, READ),
+    ("GET", NS + "/batches", READ),
+    ("GET", NS + "/batches/{batch}", READ),
     # writer: start, signal, update, cancel, terminate, schedules, async completion
     ("POST", NS + "/workflows", WRITE),
     ("POST", WF + "/signal", WRITE),
@@ -78,6 +80,8 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("POST", SC + "/unpause", WRITE),
     ("POST", SC + "/trigger", WRITE),
     ("POST", SC + "/backfill", WRITE),
+    ("POST", NS + "/batches", WRITE),  # batches: a writer's (API.md)
+    ("POST", NS + "/batches/{batch}/cancel", WRITE),
     ("POST", "/api/v1/activity-tasks/complete", WRITE | WORK),
     ("POST", "/api/v1/activity-tasks/fail", WRITE | WORK),
     ("POST", "/api/v1/activity-tasks/heartbeat", WRITE | WORK),
@@ -181,7 +185,7 @@ def _key_request(ns: str, role: str, expires_in: float | None = None) -> CreateA
 
 def url(site: Site, path: str, ns: str, wid: str = "w-exists") -> str:
     return site.address + path.format(ns=ns, wid=wid, sid="s-1", uid="u-1", queue="q",
-                                      key_id="0123456789abcdef", aid="1")
+                                      key_id="0123456789abcdef", aid="1", batch="b-1")
 
 
 async def call(http: aiohttp.ClientSession, method: str, target: str, key: str | None,
@@ -201,7 +205,7 @@ async def snapshot(site: Site) -> dict[str, Any]:
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {site.root}"}) as http:
         for ns in ("a", "b"):
             for path in ("/workflows", "/workflows/w-exists", "/workflows/w-exists/history",
-                         "/schedules", "/rate-limits", ""):
+                         "/schedules", "/rate-limits", "/batches", ""):
                 async with http.get(f"{site.address}/api/v1/namespaces/{ns}{path}") as r:
                     out[ns + path] = (r.status, await r.json())
         for path in ("/api/v1/namespaces", "/api/v1/api-keys"):

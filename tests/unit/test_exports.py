@@ -52,7 +52,7 @@ def test_module_exports() -> None:
     assert worker.__all__ == ["UnsandboxedWorkflowRunner", "Worker"]
     assert set(client.__all__) == {
         "ActivityAttempt", "AsyncActivityHandle", "Client", "PendingActivity", "TaskFailure",
-        "NamespaceDescription",
+        "NamespaceDescription", "BatchDescription", "BatchHandle",
         "WorkflowExecution", "WorkflowExecutionDescription", "WorkflowHandle",
         "ScheduleAction", "ScheduleDescription", "ScheduleHandle", "ScheduleListEntry",
         # Temporal's spellings (issue 18, docs/from-temporal.md)

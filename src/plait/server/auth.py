@@ -130,6 +130,7 @@ ADMIN: Roles = frozenset({Role.ADMIN})
 _NS = "/api/v1/namespaces/{ns}"
 _WF = _NS + "/workflows/{wid}"
 _SC = _NS + "/schedules/{sched}"
+_BA = _NS + "/batches/{batch}"
 ROUTE_ROLES: dict[tuple[str, str], Roles] = {
     # workflows
     ("POST", _NS + "/workflows"): WRITE,
@@ -167,6 +168,11 @@ ROUTE_ROLES: dict[tuple[str, str], Roles] = {
     ("POST", _SC + "/unpause"): WRITE,
     ("POST", _SC + "/trigger"): WRITE,
     ("POST", _SC + "/backfill"): WRITE,
+    # batch jobs (API.md: batches are a writer's)
+    ("POST", _NS + "/batches"): WRITE,
+    ("GET", _NS + "/batches"): READ,
+    ("GET", _BA): READ,
+    ("POST", _BA + "/cancel"): WRITE,
     # workers
     ("POST", _NS + "/sessions"): WORK,
     ("POST", "/api/v1/sessions/{sid}/heartbeat"): WORK,

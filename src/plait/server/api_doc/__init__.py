@@ -25,6 +25,7 @@ from plait.protocol.openapi import Document, Operation, build_document
 from plait.protocol.tasks import Task
 from plait.server.api_doc import (
     apikeys,
+    batches,
     messages,
     meta,
     namespaces,
@@ -53,6 +54,7 @@ NAMED: dict[str, Any] = {
 OPERATIONS: list[Operation] = [
     *workflows.OPERATIONS,
     *operations.OPERATIONS,
+    *batches.OPERATIONS,
     *messages.OPERATIONS,
     *sessions.OPERATIONS,
     *tasks.OPERATIONS,
