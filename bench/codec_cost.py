@@ -18,11 +18,13 @@ import time
 from collections.abc import Awaitable, Callable
 
 from plait.codec import AESGCMCodec, PayloadCodec, ZlibCodec, chain
+from plait.protocol.common import Payload
 
-SMALL = {"encoding": "json", "data": {"order": "o-12345", "amount_cents": 129900, "eur": True}}
-LARGE = {"encoding": "json",
-         "data": {"lines": [{"sku": f"sku-{i:05}", "qty": i % 7, "note": "gift wrap"}
-                            for i in range(220)]}}
+SMALL: Payload = {"encoding": "json",
+                  "data": {"order": "o-12345", "amount_cents": 129900, "eur": True}}
+LARGE: Payload = {"encoding": "json",
+                  "data": {"lines": [{"sku": f"sku-{i:05}", "qty": i % 7, "note": "gift wrap"}
+                                     for i in range(220)]}}
 
 
 async def _per_call(fn: Callable[[], Awaitable[object]], number: int) -> float:
@@ -33,6 +35,14 @@ async def _per_call(fn: Callable[[], Awaitable[object]], number: int) -> float:
             await fn()
         best = min(best, time.perf_counter() - t)
     return best / number * 1e6
+
+
+def _encoding(codec: PayloadCodec, payload: Payload) -> Callable[[], Awaitable[object]]:
+    return lambda: codec.encode([payload])
+
+
+def _decoding(codec: PayloadCodec, encoded: list[Payload]) -> Callable[[], Awaitable[object]]:
+    return lambda: codec.decode(encoded)
 
 
 async def measure(number: int) -> None:
@@ -47,8 +57,8 @@ async def measure(number: int) -> None:
     for name, codec in codecs.items():
         for label, payload in (("small (~60 B)", SMALL), ("large (~10 KiB)", LARGE)):
             encoded = await codec.encode([payload])
-            enc = await _per_call(lambda c=codec, p=payload: c.encode([p]), number)
-            dec = await _per_call(lambda c=codec, e=encoded: c.decode(e), number)
+            enc = await _per_call(_encoding(codec, payload), number)
+            dec = await _per_call(_decoding(codec, encoded), number)
             print(f"| {name} | {label} | {enc:.1f} | {dec:.1f} |")
 
 
