@@ -304,12 +304,12 @@ class Run:
         wt = self.state.wt
         if wt and wt.scheduled_event_id:
             self.state.last_wt_scheduled_event_id = wt.scheduled_event_id
+        saved = [StoredEvent(e.event_id, _encode(e).decode()) for e in self.events]
         if self.new:
             self.txn.insert_execution(self.row)
+            self.txn.insert_events(self.ns, self.wid, self.rid, saved)
         else:
-            self.txn.update_execution(self.row, self.expected)
-        saved = [StoredEvent(e.event_id, _encode(e).decode()) for e in self.events]
-        self.txn.insert_events(self.ns, self.wid, self.rid, saved)
+            self.txn.save_execution(self.row, self.expected, saved)
         self.expected = self.row.next_event_id
         self.saved, self.events = saved, []
         if self.state.paused is not None:
