@@ -143,6 +143,23 @@ class TimesOut:
         return "unreachable"
 
 
+@workflow.defn
+class Races:
+    """Commands issued while a local activity runs come before its marker; replay must
+    settle it at the same point."""
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        async def timed() -> str:
+            await workflow.sleep(0.05)
+            return "slept"
+        one = workflow.start_local_activity(slow, 0.3,
+                                            start_to_close_timeout=timedelta(seconds=5))
+        two = workflow.start_local_activity(greet, "race",
+                                            start_to_close_timeout=timedelta(seconds=5))
+        return list(await asyncio.gather(one, timed(), two))
+
+
 _ids = itertools.count()
 
 
@@ -152,7 +169,7 @@ def _id(prefix: str) -> str:
 
 def _worker(env: WorkflowEnvironment, queue: str, **kw: Any) -> Worker:
     return Worker(env.client, task_queue=queue,
-                  workflows=[Greet, Flaky, Refused, Mixed, Cancels, Long, TimesOut],
+                  workflows=[Greet, Flaky, Refused, Mixed, Cancels, Long, TimesOut, Races],
                   activities=[greet, shout, flaky, refuse, slow], **kw)
 
 
@@ -246,6 +263,18 @@ async def test_local_and_normal_activities_mix(env: WorkflowEnvironment, queue: 
     await Replayer(workflows=[Mixed]).replay(history)
 
 
+async def test_commands_issued_while_a_local_activity_runs_replay_in_order(
+        env: WorkflowEnvironment, queue: str) -> None:
+    wid = _id("races")
+    async with _worker(env, queue):
+        result = await env.client.execute_workflow(Races.run, id=wid, task_queue=queue)
+    assert result == ["done", "slept", "hello race"]
+    history = await env.client.get_workflow_handle(wid).fetch_history()
+    types = _types(history.events)
+    assert types.index("TIMER_STARTED") < types.index("MARKER_RECORDED")
+    await Replayer(workflows=[Races]).replay(history)
+
+
 async def test_cancelling_a_local_activity_stops_it(env: WorkflowEnvironment,
                                                     queue: str) -> None:
     wid = _id("cancels")
@@ -312,3 +341,28 @@ async def test_a_local_activity_failure_fails_the_workflow_when_let_through(
         with pytest.raises(WorkflowFailureError) as info:
             await handle.result()
     assert isinstance(info.value.cause, ActivityError)
+
+
+@workflow.defn(name="Mixed")
+class NowLocal:
+    """Mixed's normal activity changed to a local one."""
+
+    @workflow.run
+    async def run(self, name: str) -> list[str]:
+        a = await workflow.execute_local_activity(
+            greet, f"{name}-local", start_to_close_timeout=timedelta(seconds=5))
+        b = await workflow.execute_local_activity(
+            greet, f"{name}-normal", start_to_close_timeout=timedelta(seconds=5))
+        return [a, b]
+
+
+async def test_changing_an_activity_to_a_local_one_is_non_deterministic(
+        env: WorkflowEnvironment, queue: str) -> None:
+    from plait.errors import NonDeterminismError
+    wid = _id("mixed")
+    async with _worker(env, queue):
+        await env.client.execute_workflow(Mixed.run, "nl", id=wid, task_queue=queue)
+    history = await env.client.get_workflow_handle(wid).fetch_history()
+    with pytest.raises(NonDeterminismError, match=r"ACTIVITY_TASK_SCHEDULED was not produced"
+                                                  r".*started local activity 'greet'"):
+        await Replayer(workflows=[NowLocal]).replay(history)

@@ -173,6 +173,12 @@ class WorkflowInstance(Events, Handlers, LocalActivities, asyncio.AbstractEventL
         issued, self._commands = _until_close(self._commands), []
         if self._failure is None and act.commands is not None:
             problem = mismatch(issued, act.commands)
+            if problem is not None and (waiting := self.locals_to_run()):
+                # No command: the code started a local activity where history has
+                # something else (an activity changed to a local one, say).
+                problem += (f" (the code started local activity "
+                            f"{waiting[0].activity_type!r} at {waiting[0].where}, which this "
+                            "history does not record)")
             if problem is not None:
                 self._failure = TaskFailure.of(errors.NonDeterminismError(
                     f"workflow {self.info.workflow_id} ({self.defn.name}): {problem}"),
