@@ -27,8 +27,8 @@ from plait._backoff import Backoff
 from plait._heap import freeze_startup_heap
 from plait._worker.activities import ActivityRunner
 from plait._worker.completions import Completions
-from plait._worker.local_activities import LocalActivityRunner
 from plait._worker.lease import Lease, LeaseStamp
+from plait._worker.local_activities import LocalActivityRunner
 from plait._worker.metrics import WorkerMetrics
 from plait._worker.slots import Slots
 from plait._worker.workflows import WorkflowTasks

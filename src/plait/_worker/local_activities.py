@@ -127,6 +127,11 @@ class LocalActivityRunner:
         args = decode_args(entry.input, defn.arg_hints)
         try:
             return await asyncio.wait_for(self._call(defn, args, entry, ctx), limit)
+        except activity.CompleteAsync:
+            raise errors.ApplicationError(
+                "a local activity cannot complete asynchronously (raise_complete_async): "
+                "run it as a normal activity", type="CompleteAsyncNotAllowed",
+                non_retryable=True) from None
         except TimeoutError:
             raise errors.TimeoutError(f"local activity {kind} timeout (stopped by the worker)",
                                       timeout_type=kind) from None
