@@ -22,7 +22,8 @@ Workflow interceptors run inside the workflow, on its deterministic loop: they m
 deterministic too (``workflow.now()``, not ``time.time()``), and they run again when the
 workflow replays, so they must not act on the outside world unless
 ``workflow.unsafe.is_replaying()`` is false.
-A query's headers stay in the client: the query request has no header field.
+A query's headers travel with it to the worker (``handle_query`` sees them) but are not
+stored; an update's are stored with it, so ``handle_update_handler`` sees them in replay too.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ __all__ = [
     "ExecuteWorkflowInput",
     "HandleQueryInput",
     "HandleSignalInput",
+    "HandleUpdateInput",
     "Interceptor",
     "QueryWorkflowInput",
     "SignalWorkflowInput",
@@ -104,7 +106,7 @@ class SignalWorkflowInput:
 @dataclasses.dataclass
 class QueryWorkflowInput:
     """:meth:`ClientOutboundInterceptor.query_workflow`: ``WorkflowHandle.query``. Its
-    headers are the interceptors' to read: the query request carries none to the worker."""
+    headers go with the query to the worker's ``handle_query``."""
 
     workflow_id: str
     run_id: str | None
@@ -219,10 +221,22 @@ class HandleSignalInput:
 
 @dataclasses.dataclass
 class HandleQueryInput:
-    """:meth:`WorkflowInboundInterceptor.handle_query`: one query, to its handler (its
-    headers are empty: a query carries none to the worker)."""
+    """:meth:`WorkflowInboundInterceptor.handle_query`: one query, to its handler, with the
+    headers the client's interceptors set."""
 
     query: str
+    args: Sequence[Any]
+    headers: dict[str, str]
+
+
+@dataclasses.dataclass
+class HandleUpdateInput:
+    """:meth:`WorkflowInboundInterceptor.handle_update_validator` and
+    :meth:`~WorkflowInboundInterceptor.handle_update_handler`: one update, to its validator
+    or its handler, with the headers the client's interceptors set."""
+
+    id: str
+    update: str
     args: Sequence[Any]
     headers: dict[str, str]
 
@@ -300,6 +314,15 @@ class WorkflowInboundInterceptor:
     def handle_query(self, input: HandleQueryInput) -> Any:
         """Queries only read: this is a plain method, as the query handler is."""
         return self.next.handle_query(input)
+
+    def handle_update_validator(self, input: HandleUpdateInput) -> None:
+        """The update's validator (a plain method, as validators are; not run in replay).
+        Raising rejects the update."""
+        self.next.handle_update_validator(input)
+
+    async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
+        """The update's handler, once the update is accepted; its result is the update's."""
+        return await self.next.handle_update_handler(input)
 
 
 class WorkerInterceptor:

@@ -777,15 +777,7 @@ def continue_as_new(*positional: Any, task_queue: str | None = None,
         workflow_type=_workflow_ref(workflow)[0] if workflow is not None else None))
 
 
-_NOT_IN_PLAIT = {
-    "execute_local_activity": "plait has no local activities yet: use "
-                              "workflow.execute_activity (same arguments)",
-    "start_local_activity": "plait has no local activities yet: use workflow.start_activity",
-    "execute_local_activity_method": "plait has no local activities yet: use "
-                                     "workflow.execute_activity_method",
-    "start_local_activity_method": "plait has no local activities yet: use "
-                                   "workflow.start_activity_method",
-}
+_NOT_IN_PLAIT: dict[str, str] = {}
 """Temporal names plait deliberately lacks, each with what to write instead."""
 
 

@@ -53,6 +53,8 @@ class LocalActivityRunner:
         the outcome to record. The entry holds the task, so cancelling the local activity
         (or evicting its run) stops it."""
         entry.state = "running"
+        # As a task queue would deliver them: JSON values, decoded by the activity's hints.
+        entry.input = loads(dumps(entry.input))
         job = asyncio.get_running_loop().create_task(self._run(who, entry))
         entry.job = job
         return job

@@ -315,7 +315,7 @@ class WorkflowTasks:
         # A query of the past never reads the cache: the cached instance is the present.
         inst = self.cache.get(task.run_id) if task.as_of_event is None else None
         if inst is not None:
-            return inst.query(task.query_name, task.input)
+            return inst.query(task.query_name, task.input, task.header)
         # Not cached (or busy with a task), or asked about the past: rebuild a copy.
         events = await self._fetch_history(task)
         live_time: float | None = timestamp(events[-1]) if events else 0.0
@@ -336,7 +336,7 @@ class WorkflowTasks:
             if outcome.failure is not None:
                 return QueryAnswer(failure=failure_of(outcome.failure.cause),
                                    code="query_failed")
-            return inst.query(task.query_name, task.input)
+            return inst.query(task.query_name, task.input, task.header)
         finally:
             inst.evict()  # a copy: unwound now, not by the garbage collector
 
