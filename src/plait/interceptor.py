@@ -53,6 +53,7 @@ __all__ = [
     "SignalWorkflowInput",
     "StartActivityInput",
     "StartChildWorkflowInput",
+    "StartLocalActivityInput",
     "StartWorkflowInput",
     "StartWorkflowUpdateInput",
     "WorkerInterceptor",
@@ -261,6 +262,22 @@ class StartActivityInput:
 
 
 @dataclasses.dataclass
+class StartLocalActivityInput:
+    """:meth:`WorkflowOutboundInterceptor.start_local_activity`: ``workflow
+    .start_local_activity`` (and ``execute_local_activity``) with its options; the headers
+    reach the attempt's ``execute_activity`` on this worker."""
+
+    activity: str
+    args: Sequence[Any]
+    headers: dict[str, str]
+    ret_type: Any
+    start_to_close_timeout: timedelta | None = None
+    schedule_to_close_timeout: timedelta | None = None
+    retry_policy: RetryPolicy | None = None
+    local_retry_threshold: timedelta = timedelta(minutes=1)
+
+
+@dataclasses.dataclass
 class StartChildWorkflowInput:
     """:meth:`WorkflowOutboundInterceptor.start_child_workflow`: ``workflow
     .start_child_workflow`` (and ``execute_child_workflow``) with its options."""
@@ -287,6 +304,9 @@ class WorkflowOutboundInterceptor:
 
     def start_activity(self, input: StartActivityInput) -> asyncio.Future[Any]:
         return self.next.start_activity(input)
+
+    def start_local_activity(self, input: StartLocalActivityInput) -> asyncio.Future[Any]:
+        return self.next.start_local_activity(input)
 
     async def start_child_workflow(self, input: StartChildWorkflowInput
                                    ) -> ChildWorkflowHandle[Any]:

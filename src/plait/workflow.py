@@ -27,6 +27,7 @@ from plait._typing import R, SelfT, Ts
 from plait.interceptor import (
     StartActivityInput,
     StartChildWorkflowInput,
+    StartLocalActivityInput,
     WorkflowOutboundInterceptor,
 )
 from plait.protocol import commands as c
@@ -525,13 +526,24 @@ def start_local_activity(  # type: ignore[misc]  # (see start_activity)
         d = activity_defn_of(activity)
         name, ret_hint = d.name, d.ret_hint
     inst = _instance()
+    given = StartLocalActivityInput(
+        activity=name, args=(*positional, *args), headers=dict(header or {}),
+        ret_type=ret_hint, start_to_close_timeout=start_to_close_timeout,
+        schedule_to_close_timeout=schedule_to_close_timeout, retry_policy=retry_policy,
+        local_retry_threshold=local_retry_threshold)
+    if _intercepting and inst.outbound is not None:
+        return inst.outbound.start_local_activity(given)
+    return _start_local(inst, given)
+
+
+def _start_local(inst: WorkflowInstance, given: StartLocalActivityInput) -> asyncio.Future[Any]:
     return inst.start_local_activity(PendingLocal(
-        future=inst.create_future(), ret_hint=ret_hint, activity_type=name, activity_id="",
-        input=encode_args((*positional, *args)), header=dict(header or {}),
-        start_to_close_timeout=_seconds(start_to_close_timeout),
-        schedule_to_close_timeout=_seconds(schedule_to_close_timeout),
-        retry_policy=retry_policy or RetryPolicy(),
-        local_retry_threshold=local_retry_threshold.total_seconds(),
+        future=inst.create_future(), ret_hint=given.ret_type, activity_type=given.activity,
+        activity_id="", input=encode_args(given.args), header=dict(given.headers),
+        start_to_close_timeout=_seconds(given.start_to_close_timeout),
+        schedule_to_close_timeout=_seconds(given.schedule_to_close_timeout),
+        retry_policy=given.retry_policy or RetryPolicy(),
+        local_retry_threshold=given.local_retry_threshold.total_seconds(),
         where=user_location()))
 
 
@@ -740,6 +752,9 @@ class _WorkflowCalls(WorkflowOutboundInterceptor):
             input.schedule_to_close_timeout, input.schedule_to_start_timeout,
             input.heartbeat_timeout, input.retry_policy, input.rate_limit_key, input.headers),
             input.ret_type, input.cancellation_type)
+
+    def start_local_activity(self, input: StartLocalActivityInput) -> asyncio.Future[Any]:
+        return _start_local(_instance(), input)
 
     async def start_child_workflow(self, input: StartChildWorkflowInput
                                    ) -> ChildWorkflowHandle[Any]:

@@ -13,6 +13,15 @@ import pytest
 from plait import RetryPolicy, Worker, activity, workflow
 from plait.errors import ActivityError, ApplicationError, WorkflowFailureError
 from plait.errors import TimeoutError as PlaitTimeout
+from plait.interceptor import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    StartLocalActivityInput,
+    WorkerInterceptor,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+    WorkflowOutboundInterceptor,
+)
 from plait.testing import Replayer, WorkflowEnvironment
 
 FAST = RetryPolicy(initial_interval=timedelta(milliseconds=20), maximum_interval=timedelta(
@@ -366,3 +375,45 @@ async def test_changing_an_activity_to_a_local_one_is_non_deterministic(
     with pytest.raises(NonDeterminismError, match=r"ACTIVITY_TASK_SCHEDULED was not produced"
                                                   r".*started local activity 'greet'"):
         await Replayer(workflows=[NowLocal]).replay(history)
+
+
+class _TagOutbound(WorkflowOutboundInterceptor):
+    def start_local_activity(self, input: StartLocalActivityInput) -> asyncio.Future[Any]:
+        input.headers["tag"] = f"local {input.activity}"
+        return super().start_local_activity(input)
+
+
+class _TagInbound(WorkflowInboundInterceptor):
+    def init(self, outbound: WorkflowOutboundInterceptor) -> None:
+        super().init(_TagOutbound(outbound))
+
+
+class _SeeAttempt(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        HEADERS.append((activity.info().activity_type, activity.info().is_local,
+                        dict(input.headers)))
+        return await super().execute_activity(input)
+
+
+class _Tag(WorkerInterceptor):
+    def intercept_activity(self, next: ActivityInboundInterceptor
+                           ) -> ActivityInboundInterceptor:
+        return _SeeAttempt(next)
+
+    def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput
+                                   ) -> type[WorkflowInboundInterceptor]:
+        return _TagInbound
+
+
+HEADERS: list[tuple[str, bool, dict[str, str]]] = []
+
+
+async def test_interceptors_see_a_local_activity_start_and_its_attempt(
+        env: WorkflowEnvironment, queue: str) -> None:
+    HEADERS.clear()
+    async with _worker(env, queue, interceptors=[_Tag()]):
+        result = await env.client.execute_workflow(Greet.run, "cy", id=_id("greet"),
+                                                   task_queue=queue)
+    assert result == "hello CY"
+    assert HEADERS == [("shout", True, {"tag": "local shout"}),
+                       ("greet", True, {"tag": "local greet"})]

@@ -68,7 +68,8 @@ def test_module_exports() -> None:
         "ActivityInboundInterceptor", "ExecuteActivityInput",
         "WorkflowInboundInterceptor", "WorkflowOutboundInterceptor",
         "WorkflowInterceptorClassInput", "ExecuteWorkflowInput", "HandleSignalInput",
-        "HandleUpdateInput", "HandleQueryInput", "StartActivityInput", "StartChildWorkflowInput"}
+        "HandleUpdateInput", "HandleQueryInput", "StartActivityInput", "StartChildWorkflowInput",
+        "StartLocalActivityInput"}
     assert retry.__all__ == ["RetryPolicy"]
     assert pydantic.__all__ == ["pydantic_data_converter"]
     assert common.__all__ == ["RetryPolicy", "WorkflowIDConflictPolicy", "WorkflowIDReusePolicy"]
