@@ -309,6 +309,7 @@ async def test_a_long_local_activity_keeps_its_workflow_task_alive(
     assert "WORKFLOW_TASK_TIMED_OUT" not in types
     assert types.count("WORKFLOW_TASK_COMPLETED") >= 2
     assert types.count("MARKER_RECORDED") == 1
+    await Replayer(workflows=[Long]).replay(history)
 
 
 @workflow.defn(name="Greet")
@@ -417,3 +418,51 @@ async def test_interceptors_see_a_local_activity_start_and_its_attempt(
     assert result == "hello CY"
     assert HEADERS == [("shout", True, {"tag": "local shout"}),
                        ("greet", True, {"tag": "local greet"})]
+
+
+@workflow.defn
+class Unregistered:
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_local_activity(
+            "nowhere", start_to_close_timeout=timedelta(seconds=5))
+
+
+async def test_a_local_activity_not_registered_on_the_worker_fails_the_task_visibly(
+        env: WorkflowEnvironment, queue: str) -> None:
+    from tests.waiting import eventually
+    async with Worker(env.client, task_queue=queue, workflows=[Unregistered],
+                      activities=[greet]):
+        handle = await env.client.start_workflow(Unregistered.run, id=_id("unreg"),
+                                                 task_queue=queue)
+
+        async def failure() -> Any:
+            return (await handle.describe()).last_task_failure
+        seen = await eventually(failure, what="the workflow task failure")
+    assert "local activity type 'nowhere' is not registered" in seen.message
+    assert (await handle.describe()).status == "RUNNING"  # a deployment can fix it
+
+
+@workflow.defn
+class OutOfTime:
+    @workflow.run
+    async def run(self, key: str) -> str:
+        try:
+            await workflow.execute_local_activity(
+                flaky, key, 100, schedule_to_close_timeout=timedelta(milliseconds=300),
+                retry_policy=FAST)
+        except ActivityError as e:
+            assert isinstance(e.cause, PlaitTimeout)
+            return f"{e.cause.timeout_type} {e.retry_state}"
+        return "unreachable"
+
+
+async def test_schedule_to_close_bounds_the_local_retries(env: WorkflowEnvironment,
+                                                         queue: str) -> None:
+    key = _id("key")
+    async with Worker(env.client, task_queue=queue, workflows=[OutOfTime],
+                      activities=[flaky]):
+        result = await env.client.execute_workflow(OutOfTime.run, key, id=_id("oot"),
+                                                   task_queue=queue)
+    assert result == "schedule_to_close timeout"
+    assert 3 <= RUNS[key] < 100
