@@ -183,8 +183,12 @@ class LocalActivities:
         entry = self._activities.get(aid)
         if type(entry) is not PendingLocal:
             return False
+        # The command says what the *code* runs (in replay, the details are history's): the
+        # replay check compares the two.
         self._commands.append(Issued(c.RecordMarkerCommand(
-            marker_name=LOCAL_ACTIVITY_MARKER, details=dict(details)), entry.where))
+            marker_name=LOCAL_ACTIVITY_MARKER,
+            details={**details, "activity_id": aid, "activity_type": entry.activity_type}),
+            entry.where))
         entry.job = None
         entry.original_schedule_time = details.get("original_schedule_time",
                                                    entry.original_schedule_time)
