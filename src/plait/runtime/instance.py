@@ -196,7 +196,11 @@ class WorkflowInstance(Events, Handlers, LocalActivities, asyncio.AbstractEventL
     def resolve_local(self, details: MarkerDetails, time: float) -> ActivationResult:
         """A live activation that records a local activity's outcome (run by the worker
         while the task ``time`` is open) and runs the workflow on from it."""
-        return self.activate(Activation([], time, None, self.upto), local=details)
+        # The task's update rejections so far stay: they are answered with the task.
+        rejections = self.rejections
+        result = self.activate(Activation([], time, None, self.upto), local=details)
+        self.rejections = rejections + self.rejections
+        return result
 
     def _run_activation(self, act: Activation, updates: list[UpdateRequested],
                         local: MarkerDetails | None = None) -> None:
