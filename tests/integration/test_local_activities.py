@@ -466,3 +466,36 @@ async def test_schedule_to_close_bounds_the_local_retries(env: WorkflowEnvironme
                                                    task_queue=queue)
     assert result == "schedule_to_close timeout"
     assert 3 <= RUNS[key] < 100
+
+
+@workflow.defn
+class GivesUp:
+    """Cancels a local activity while its next attempt waits on a durable timer."""
+
+    @workflow.run
+    async def run(self, key: str) -> str:
+        fut = workflow.start_local_activity(
+            flaky, key, 5, start_to_close_timeout=timedelta(seconds=5),
+            retry_policy=RetryPolicy(initial_interval=timedelta(seconds=60)))
+        done, _ = await workflow.wait([fut], timeout=timedelta(seconds=0.5))
+        if done:
+            return "finished"
+        fut.cancel()
+        try:
+            await fut
+        except asyncio.CancelledError:
+            return "cancelled while backing off"
+        return "unreachable"
+
+
+async def test_cancelling_a_local_activity_during_its_backoff_cancels_the_timer(
+        env: WorkflowEnvironment, queue: str) -> None:
+    wid, key = _id("gives-up"), _id("key")
+    async with Worker(env.client, task_queue=queue, workflows=[GivesUp], activities=[flaky]):
+        result = await env.client.execute_workflow(GivesUp.run, key, id=wid, task_queue=queue)
+    assert result == "cancelled while backing off"
+    assert RUNS[key] == 1
+    history = await env.client.get_workflow_handle(wid).fetch_history()
+    types = _types(history.events)
+    assert types.count("MARKER_RECORDED") == 1 and types.count("TIMER_CANCELED") == 1
+    await Replayer(workflows=[GivesUp]).replay(history)
