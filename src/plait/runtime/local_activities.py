@@ -151,7 +151,8 @@ class LocalActivities:
         return any(type(e) is PendingLocal for e in self._activities.values())
 
     def locals_to_run(self) -> list[PendingLocal]:
-        """The local activities the worker should start now (none while replaying)."""
+        """The local activities ready for their next attempt (the worker asks after a live
+        activation; in replay they wait for their markers instead)."""
         return [e for e in self._activities.values()
                 if type(e) is PendingLocal and e.state == "ready"]
 
