@@ -41,7 +41,7 @@ export function codecUrl() {
 export function setCodecUrl(url) {
   if (url) {
     localStorage.setItem(URL_KEY, url);
-    document.cookie = `${COOKIE}=${encodeURIComponent(new URL(url).origin)}; path=/; max-age=31536000; SameSite=Strict`;
+    document.cookie = `${COOKIE}=${new URL(url).origin}; path=/; max-age=31536000; SameSite=Strict`;
   } else {
     localStorage.removeItem(URL_KEY);
     document.cookie = `${COOKIE}=; path=/; max-age=0; SameSite=Strict`;
