@@ -37,7 +37,7 @@ export function statePanel({eventId, workflowType, events, ask, close}) {
   const name = h("input", {id: `state-name-${eventId}`, class: "state-name", list: listId, value: last,
     required: true, autocomplete: "off", spellcheck: "false", placeholder: "query name",
     "aria-label": "Query name"});
-  const args = h("textarea", {rows: 1, spellcheck: "false", class: "state-args",
+  const args = h("input", {type: "text", spellcheck: "false", autocomplete: "off", class: "state-args",
     placeholder: "arguments: JSON (optional)", "aria-label": "Query arguments, a JSON array"});
   const out = h("div", {class: "state-out", "aria-live": "polite"});
   const form = h("form", {class: "inline state-form", "aria-label": `State after event ${eventId}`},
@@ -62,7 +62,7 @@ export function statePanel({eventId, workflowType, events, ask, close}) {
     const at = takenAt(events(), eventId);
     try {
       const v = await ask(q, input, eventId);
-      fill(out, h("p", {class: "taken-at"}, at
+      fill(out, h("p", {class: "taken-at"}, at && at !== eventId
         ? `${q} as of event ${at}, the last workflow task completed at or before event ${eventId}:`
         : `${q} as of event ${eventId}:`), valueBlock(v));
     } catch (e) {

@@ -148,7 +148,7 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
       children().length])) drawSummary(d, started, closing);
     if (changed("io", [d.result, started && started.attributes.input])) drawIo(d, started);
     if (changed("failure", [d.result && d.result.failure, d.last_task_failure])) drawFailure(d);
-    if (changed("pending", d.pending_activities)) drawPending(d);
+    if (changed("pending", [d.pending_activities, d.status])) drawPending(d);
     if (changed("timeline", [d.attempts, d.close_time, events.length]) || !d.close_time) drawTimeline(d);
     if (changed("attempts", [d.attempts, shownAttempts])) drawAttempts(d);
     if (changed("history", [events.length, shownEvents, historyKind])) drawHistory();
@@ -260,6 +260,7 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
 
   function drawPending(d) {
     const list = d.pending_activities || [];
+    if (!list.length && CLOSED.has(d.status)) { fill(s.pending); return; }  // nothing can be
     fill(s.pending, h("h2", {}, `Pending activities (${list.length})`),
       list.length === 0 ? h("p", {class: "muted"}, "None.") : h("div", {class: "scroll"},
         h("table", {class: "list"}, h("thead", {}, h("tr", {}, ["Activity", "Attempt", "State",
