@@ -13,7 +13,7 @@ from playwright.async_api import Page, expect
 
 from plait.client import WorkflowHandle
 from tests.ui.conftest import Console
-from tests.ui.workload import Counter
+from tests.ui.workload import Counter, Greet
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -122,3 +122,55 @@ async def test_signal_the_selected_runs(console: Console, page: Page) -> None:
         await count_is(handle, want)
     for h in handles:
         await h.signal(Counter.finish)
+
+
+async def test_signal_all_matching_through_a_batch_job(console: Console, page: Page) -> None:
+    suite = {"suite": "sigall"}
+    handles = [
+        await console.client.start_workflow(
+            Counter.run, id=f"sig-all-{i}", task_queue=console.queue, search_attributes=suite
+        )
+        for i in range(4)
+    ]
+    await page.goto(console.url(f"{LIST}?search_attribute={quote('suite=sigall')}"))
+    await expect(page.locator("table.list tbody tr")).to_have_count(4)
+    await page.get_by_role("button", name="Select all matching the filter").click()
+    await page.get_by_role("button", name="Signal all matching…").click()
+    dialog = page.locator("dialog.confirm")
+    await expect(dialog).to_contain_text("Signal 4 runs matching the filter?")
+    await dialog.get_by_label("Signal name").fill("add")
+    await dialog.get_by_label("Arguments").fill("[7]")
+    await dialog.get_by_role("button", name="Signal", exact=True).click()
+    await expect(page.locator(".batch-progress")).to_contain_text(
+        "signal add: 4 of 4 done (completed)"
+    )
+    for handle in handles:
+        await count_is(handle, 7)
+        await handle.signal(Counter.finish)
+
+
+async def test_reset_the_selected_runs(console: Console, page: Page) -> None:
+    handle = await console.client.start_workflow(
+        Greet.run,
+        {"name": "r"},
+        id="reset-sel",
+        task_queue=console.queue,
+        search_attributes={"suite": "resetsel"},
+    )
+    await handle.result()
+    old = (await handle.describe()).run_id
+    await page.goto(console.url(f"{LIST}?search_attribute={quote('suite=resetsel')}"))
+    await page.get_by_label("Select reset-sel").check()
+    await page.get_by_role("button", name="Reset selected…").click()
+    dialog = page.locator("dialog.confirm")
+    await dialog.get_by_label("Reset each run to").select_option("first_workflow_task")
+    await dialog.get_by_label("Reason").fill("again")
+    await dialog.get_by_role("button", name="Reset", exact=True).click()
+    await expect(page.locator(".notice.ok")).to_contain_text("Reset 1 of 1")
+    # The new run is the workflow's latest, linked to the old one, and completes again.
+    await expect(page.locator("table.list tbody tr")).to_have_count(2)
+    latest = console.client.get_workflow_handle("reset-sel")
+    desc = await latest.describe()
+    assert desc.run_id != old and desc.reset_from_run_id == old
+    assert desc.reset_reason == "again"
+    assert await latest.result() == {"greeting": "hello r", "who": {"name": "r"}}

@@ -101,3 +101,16 @@ async def test_where_is_it_waiting(console: Console, page: Page) -> None:
     await status_is(handle, "COMPLETED")
     await expect(page.locator(".badge").first).to_have_text("COMPLETED")
     await expect(panel).to_be_hidden()
+
+
+async def test_where_is_it_waiting_without_a_worker(console: Console, page: Page) -> None:
+    # No worker polls its queue: the panel says none can answer instead of asking in vain.
+    await console.client.start_workflow(
+        "Idle", id="page-waiting-idle", task_queue="ui-unpolled-waiting"
+    )
+    await page.goto(run_page(console, "page-waiting-idle"))
+    panel = page.locator("section.waiting")
+    await expect(panel.locator(".notice.error")).to_contain_text(
+        "no worker polls task queue ui-unpolled-waiting"
+    )
+    await console.client.get_workflow_handle("page-waiting-idle").terminate()

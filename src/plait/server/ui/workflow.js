@@ -36,6 +36,7 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
   const shut = new Set();     // keys of <details> open by default that the user closed
   const states = new Map();   // event id -> its open "state here" panel, kept across redraws
   const waiting = waitingPanel(async () => {
+    if (queueWarning) throw new Error(`no worker polls task queue ${queueWarning}, so none can answer`);
     const r = await post("query", {query_name: "__stack_trace"});
     await decodeFor(r.result);
     return unwrap(r.result);
@@ -121,13 +122,16 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
   }
 
   let queueWarning = null;
+  let queueChecked = false;  // "where is it waiting" asks once it is known a worker can answer
   async function checkQueue() {
     if (!desc || CLOSED.has(desc.status)) { queueWarning = null; drawAlerts(); return; }
     try {
       const q = await describeQueue(ns, desc.task_queue);
       queueWarning = q.pollers.length ? null : desc.task_queue;
     } catch { queueWarning = null; }
+    queueChecked = true;
     drawAlerts();
+    waiting.show(!CLOSED.has(desc.status));
   }
 
   // -- drawing --------------------------------------------------------------------------------
@@ -142,7 +146,7 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
       document.title = `${wid} · plait`;
     }
     drawAlerts();
-    waiting.show(!CLOSED.has(d.status));
+    if (queueChecked || CLOSED.has(d.status)) waiting.show(!CLOSED.has(d.status));
     if (changed("actions", [d.status, d.run_id, Boolean(d.paused)])) drawActions(d);
     if (changed("summary", [d, started && started.attributes, closing && closing.attributes,
       children().length])) drawSummary(d, started, closing);
