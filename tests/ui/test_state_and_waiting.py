@@ -80,6 +80,11 @@ async def test_state_at_two_events_differs(console: Console, page: Page) -> None
     await expect(page.locator(".badge").first).to_have_text("COMPLETED")
     await expect(panel.locator("pre")).to_have_text("1")
     await expect(page.locator(".state-at")).to_have_count(4)
+    await panel.get_by_role("button", name="Close").click()
+    await expect(page.locator(".state-at")).to_have_count(3)
+    await expect(
+        page.get_by_role("button", name=f"State after event {after_first}")
+    ).to_have_attribute("aria-expanded", "false")
 
 
 async def test_where_is_it_waiting(console: Console, page: Page) -> None:

@@ -5,12 +5,12 @@
 // (?after=). Payloads a codec encoded are decoded through the user's codec server, if one is
 // set (codec.js), once per load, before drawing.
 
+import {codecGeneration, decodeFor} from "./codec.js";
 import {
   api, CLOSED, confirmDialog, dur, enc, errorText, fill, h, jsonBlock, notice, now, nsPath,
   parseArgs, payloads, poller, describeQueue, requestId, statusBadge, timeEl, toSeconds, unwrap,
   unwrapDeep,
 } from "./core.js";
-import {codecGeneration, decodeFor} from "./codec.js";
 import {activityTypes, eventSummary, KINDS, kindOf} from "./events.js";
 import {statePanel} from "./state_at.js";
 import {timeline} from "./timeline.js";
@@ -378,7 +378,12 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
           await decodeFor(r.result);
           return unwrap(r.result);
         },
-        close: () => { states.delete(e.event_id); panel.remove(); b.setAttribute("aria-expanded", "false"); b.focus(); }});
+        close: () => {  // the button drawn now (the history may have been redrawn since)
+          const current = panel.parentElement && panel.parentElement.querySelector("button.state-here");
+          states.delete(e.event_id);
+          panel.remove();
+          if (current) { current.setAttribute("aria-expanded", "false"); current.focus(); }
+        }});
       states.set(e.event_id, panel);
       b.setAttribute("aria-expanded", "true");
       b.closest("li").append(panel);

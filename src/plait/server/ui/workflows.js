@@ -1,6 +1,6 @@
 // The workflow list: filters in the query string (applied as you type), counts per status,
-// paging with the API's page token, live refresh that can be paused, and batch cancel or
-// terminate of the selected runs.
+// paging with the API's page token, live refresh that can be paused, and terminate, cancel,
+// signal or reset of the selected runs or of every run the filter matches (batch_actions.js).
 
 import {batchBar} from "./batch_actions.js";
 import {
