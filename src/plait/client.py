@@ -185,6 +185,9 @@ class TaskFailure:
     traceback: str
     attempts: int
     type: str = ""
+    cause: str = ""
+    """Why, as the worker or the server recorded it: ``workflow_error`` (the code raised), or a
+    per-run limit's ``pending_activities_limit_exceeded`` (docs/operations.md "Limits")."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,7 +220,7 @@ class WorkflowExecutionDescription(WorkflowExecution):
                 _time(p.scheduled_time), p.paused) for p in d.pending_activities],
             attempts=[_attempt(a) for a in d.attempts],
             last_task_failure=TaskFailure(ltf.message or "", ltf.traceback or "",
-                                          ltf.attempts or 0, ltf.type or "")
+                                          ltf.attempts or 0, ltf.type or "", ltf.cause or "")
             if ltf else None,
             raw=msgspec.to_builtins(d),
             start_delay=timedelta(seconds=d.start_delay) if d.start_delay else None,

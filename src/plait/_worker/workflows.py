@@ -338,6 +338,11 @@ class WorkflowTasks:
             inst.upto = resp.upto
             self._remember(run_id, inst)
         else:
+            if resp.rejected and resp.reason != "unhandled_events":
+                # A per-run limit: the server recorded the task as failed (describe says
+                # which limit) and offers it again after a backoff.
+                log.warning("the server refused workflow task commands of run %s (%s); the "
+                            "task is retried with backoff", run_id, resp.reason)
             inst.evict()
         return resp.workflow_task
 
