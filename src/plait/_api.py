@@ -173,11 +173,12 @@ class Api:
 
     async def call_as(self, kind: type[T], method: str, path: str, body: Any = None, *,
                       params: Mapping[str, str] | None = None, retry: bool = True,
-                      timeout: float = 70.0) -> T:
+                      timeout: float = 70.0, what: str | None = None) -> T:
         """:meth:`call`, its answer decoded as ``kind``; an answer that is not one is an
-        ``RPCError`` (code ``bad_response``) naming the route."""
+        ``RPCError`` (code ``bad_response``) naming the route. ``what`` names the operation
+        in a ``PayloadTooLargeError``."""
         response = await self._send(method, path, body, params=params, retry=retry,
-                                    timeout=timeout)
+                                    timeout=timeout, what=what)
         try:
             return decode_as(kind, response.body)
         except msgspec.DecodeError as exc:
@@ -187,7 +188,7 @@ class Api:
 
     async def _send(self, method: str, path: str, body: Any, *,
                     params: Mapping[str, str] | None, retry: bool,
-                    timeout: float) -> Response:
+                    timeout: float, what: str | None = None) -> Response:
         """The request loop: the first answer below 400 (repeated as :attr:`retry_for`
         allows), else the typed error."""
         data = body if isinstance(body, bytes) or body is None else dumps(body)
@@ -207,6 +208,8 @@ class Api:
                 if response.status < 400:
                     return response
                 failure = _error(response)
+                if what is not None and isinstance(failure, errors.PayloadTooLargeError):
+                    raise _too_large(failure, what, len(data or b""))
                 if response.status != 503:
                     raise failure
             delay = backoff.next()
@@ -223,8 +226,11 @@ class Api:
     async def start_workflow(self, body: StartWorkflowRequest) -> StartWorkflowResponse:
         """Start (or signal-with-start); with ``body.wait_result`` the server holds the answer
         up to that long for the outcome."""
+        what = (f"the signal-with-start ({body.start_signal.signal_name!r}) of workflow "
+                if body.start_signal else "the start of workflow ")
         return await self.call_as(StartWorkflowResponse, "POST", f"{self._ns}/workflows", body,
-                                  timeout=(body.wait_result or 0.0) + 40.0)
+                                  timeout=(body.wait_result or 0.0) + 40.0,
+                                  what=f"{what}{body.workflow_id!r} ({body.workflow_type})")
 
     async def list_workflows(self, params: Mapping[str, str]) -> WorkflowList:
         return await self.call_as(WorkflowList, "GET", f"{self._ns}/workflows", params=params)
@@ -252,7 +258,9 @@ class Api:
                                   params={"wait": str(wait), **_run(run_id)})
 
     async def signal_workflow(self, workflow_id: str, body: SignalRequest) -> RunRef:
-        return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/signal", body)
+        return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/signal", body,
+                                  what=f"the signal {body.signal_name!r} to workflow "
+                                       f"{workflow_id!r}")
 
     async def query_workflow(self, workflow_id: str, body: QueryRequest) -> QueryResponse:
         return await self.call_as(QueryResponse, "POST", self._wf(workflow_id) + "/query", body,
@@ -260,7 +268,8 @@ class Api:
 
     async def update_workflow(self, workflow_id: str, body: UpdateRequest) -> UpdateOutcome:
         return await self.call_as(UpdateOutcome, "POST", self._wf(workflow_id) + "/update",
-                                  body)
+                                  body, what=f"the update {body.update_name!r} of workflow "
+                                             f"{workflow_id!r}")
 
     async def update_outcome(self, workflow_id: str, run_id: str | None, update_id: str, *,
                              wait: float, wait_for_stage: str | None = None) -> UpdateOutcome:
@@ -479,7 +488,18 @@ def error_of(status: int, code: str, message: str) -> errors.PlaitError:
         return errors.UnauthenticatedError(message, status=status, code=code)
     if code == "permission_denied":
         return errors.PermissionDeniedError(message, status=status, code=code)
+    if code == "payload_too_large":
+        return errors.PayloadTooLargeError(message, status=status, code=code)
     return errors.RPCError(message, status=status, code=code)
+
+
+def _too_large(refusal: errors.PayloadTooLargeError, what: str,
+               size: int) -> errors.PayloadTooLargeError:
+    """The server's 413, saying which operation and how large its request was."""
+    return errors.PayloadTooLargeError(
+        f"{what} is {size:,} bytes encoded: {refusal.message}; store large data elsewhere "
+        "and pass a reference",
+        status=refusal.status, code=refusal.code, size=size)
 
 
 # -- decoding the worker's answers straight into their structs --------------------------------

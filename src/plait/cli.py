@@ -22,6 +22,16 @@ from plait._cli import render
 from plait._cli.apikeys import apikey_app
 from plait._cli.filters import STATUSES, Filters, parse_filters, parse_search_attribute
 from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
+from plait._cli.limits import (
+    KeyRateLimit,
+    MaxHistoryBytes,
+    MaxHistoryEvents,
+    MaxPayload,
+    MaxPendingActivities,
+    MaxPendingChildren,
+    MaxSignals,
+    run_limits,
+)
 from plait._cli.namespaces import namespace_app
 from plait._cli.operations import activity_app, add_workflow_commands
 from plait._cli.runner import Output, fail, with_client
@@ -114,15 +124,28 @@ def server(
         "--insecure", help="Without --auth, listen on a non-loopback --host anyway.")] = False,
     public_metrics: Annotated[bool, typer.Option(
         "--public-metrics", help="With --auth, serve /metrics without a key.")] = False,
+    max_payload: MaxPayload = None,
+    max_history_events: MaxHistoryEvents = 50_000,
+    max_history_bytes: MaxHistoryBytes = 50 * 1024 * 1024,
+    max_pending_activities: MaxPendingActivities = 2_000,
+    max_pending_children: MaxPendingChildren = 2_000,
+    max_signals_per_run: MaxSignals = 10_000,
+    key_rate_limit: KeyRateLimit = None,
 ) -> None:
     """Run the orchestrator: HTTP API under /api/v1, web UI at /, metrics at /metrics."""
     from plait.server.main import StartupError, serve
     from plait.store import StoreUnavailable
 
+    limits = run_limits(max_history_events=max_history_events,
+                        max_history_bytes=max_history_bytes,
+                        max_pending_activities=max_pending_activities,
+                        max_pending_children=max_pending_children,
+                        max_signals=max_signals_per_run)
     configure_logging(log_level, log_format, sys.stderr)
     try:
         _run(serve(db, host, port, time_skipping=time_skipping, auth=auth, insecure=insecure,
-                   public_metrics=public_metrics))
+                   public_metrics=public_metrics, limits=limits, max_payload=max_payload,
+                   key_rate_limit=key_rate_limit))
     except (StartupError, StoreUnavailable) as e:
         fail(str(e))
 
