@@ -231,3 +231,26 @@ async def test_a_signal_past_the_per_run_limit_is_refused() -> None:
     assert refused_start.value.code == "limit_exceeded"
     signals = [e for e in history.events if e.event_type == "WORKFLOW_EXECUTION_SIGNALED"]
     assert len(signals) == 3
+
+
+async def test_passing_the_warning_threshold_is_logged_and_counted_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from prometheus_client import REGISTRY
+
+    def warned() -> float:
+        return REGISTRY.get_sample_value("plait_history_size_limit_total", {
+            "namespace": "default", "workflow_type": "Warned", "level": "warning"}) or 0.0
+
+    before = warned()
+    async with limited(warn_history_events=5) as client:
+        handle = await client.start_workflow("Warned", id="warned", task_queue=new_queue())
+        with caplog.at_level("WARNING", logger="plait.server"):
+            for n in range(10):
+                await handle.signal("s", n)
+        desc = await handle.describe()
+    lines = [r.getMessage() for r in caplog.records if "continue as new" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("the history of workflow warned (run ")
+    assert "has 5 events" in lines[0]
+    assert warned() == before + 1
+    assert desc.status == "RUNNING"
