@@ -206,6 +206,9 @@ class WorkflowExecutionDescription(WorkflowExecution):
     """An operator has the run paused (:meth:`WorkflowHandle.pause`)."""
     pause_reason: str = ""
     paused_since: dt.datetime | None = None
+    history_size_bytes: int = 0
+    """The stored size of the run's events, which the server's history limit counts
+    (docs/operations.md "Limits")."""
 
     @staticmethod
     def from_description(d: WorkflowDescription) -> WorkflowExecutionDescription:
@@ -226,6 +229,7 @@ class WorkflowExecutionDescription(WorkflowExecution):
             start_delay=timedelta(seconds=d.start_delay) if d.start_delay else None,
             paused=d.paused is not None, pause_reason=d.paused.reason if d.paused else "",
             paused_since=_time(d.paused.time) if d.paused else None,
+            history_size_bytes=d.history_size_bytes,
         )
 
 

@@ -117,6 +117,7 @@ async def test_a_history_past_its_byte_limit_is_terminated_in_the_change_that_cr
         history = await handle.fetch_history()
     assert 10 < sent < 25
     assert desc.status == "TERMINATED"
+    assert 20_000 < desc.history_size_bytes < 22_500
     reason = history.events[-1].attributes["reason"]
     assert reason.startswith("history_size_exceeded: ")
     assert "bytes of history, over the server's limit of 20,000 (--max-history-bytes)" in reason
