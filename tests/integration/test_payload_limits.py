@@ -122,6 +122,10 @@ async def test_a_workflow_result_over_the_limit_fails_the_workflow_task(
     assert desc.status == "RUNNING"
     assert desc.last_task_failure is not None
     assert "payload_too_large" in desc.last_task_failure.message
+    failure = desc.last_task_failure
+    assert (failure.type, failure.cause) == ("PayloadTooLargeError", "payload_too_large")
+    assert failure.message.startswith("this workflow task's commands are 2,097,")
+    assert "payload limit of 2,097,152 bytes (--max-payload)" in failure.message
 
 
 @workflow.defn

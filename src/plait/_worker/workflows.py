@@ -47,6 +47,7 @@ from plait.runtime.outcome import QueryAnswer
 from plait.runtime.wire import (
     UnknownEventError,
     UnreadableTask,
+    encode,
     wire_commands,
     wire_failure,
     wire_payload,
@@ -319,6 +320,11 @@ class WorkflowTasks:
                 return None
             # The server refused what the code asked for: a visible task failure, retried
             # with backoff, rather than a silent loop of re-offers.
+            if e.status == 413:
+                return await self._fail(task, errors.PayloadTooLargeError(
+                    f"this workflow task's commands are {len(encode(wired)):,} bytes encoded "
+                    "(the workflow's result, or the input of an activity, child or signal it "
+                    f"starts, is too large): {e}", size=len(encode(wired))), "payload_too_large")
             return await self._fail(task, errors.PlaitError(
                 f"the server refused this workflow task's commands: {e}"), "bad_commands")
         return self._settled(task.run_id, inst, resp, reserved, stamp)
