@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -18,25 +15,17 @@ from typing import Any
 import pytest
 
 from plait import Client, Worker, activity, errors, workflow
-from plait.server.config import RunLimits, ServiceConfig
-from plait.server.main import Server
+from plait.server.config import RunLimits
+from plait.testing import WorkflowEnvironment
 from tests.waiting import NotYet, eventually, history_has
 
 
 @contextlib.asynccontextmanager
 async def limited(**limits: int) -> AsyncIterator[Client]:
     """A real server (in this process, on a port) with these run limits."""
-    tmp = tempfile.mkdtemp(prefix="plait-limits-")
-    server = Server("sqlite:///" + os.path.join(tmp, "plait.db"), "127.0.0.1", 0,
-                    ServiceConfig(session_expiry=3.0, limits=RunLimits(**limits)))
-    await server.start()
-    client = await Client.connect(server.address)
-    try:
-        yield client
-    finally:
-        await client.close()
-        await server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    async with WorkflowEnvironment.start_local(session_expiry=3.0,
+                                               limits=RunLimits(**limits)) as env:
+        yield env.client
 
 
 def new_queue() -> str:
