@@ -3,7 +3,8 @@
 This is the only place that knows URLs. Every path segment that carries a name (namespace,
 workflow id, task queue, update id, session id) is quoted whole, so a queue named
 ``team/orders`` or a workflow id ``a/b?c#d é`` is one segment on the wire, never URL syntax.
-It also owns the retry rule: a request is repeated after a connection failure or a 503, with
+It also owns the retry rule: a request is repeated after a connection failure, a 503 or a 429
+``rate_limited`` (its API key is over the server's ``--key-rate-limit``), with
 the :class:`Backoff` of :attr:`Api.backoff`, for up to :attr:`Api.retry_for` seconds, only
 when repeating it is harmless: reads, and writes that carry a request id (the server
 deduplicates them) or a fencing token (a repeat is rejected, never applied twice). Requests
@@ -210,7 +211,8 @@ class Api:
                 failure = _error(response)
                 if what is not None and isinstance(failure, errors.PayloadTooLargeError):
                     raise _too_large(failure, what, len(data or b""))
-                if response.status != 503:
+                # A key over the server's rate did nothing yet: like a 503, wait and repeat.
+                if response.status != 503 and not _rate_limited(failure):
                     raise failure
             delay = backoff.next()
             if not retry or loop.time() + delay > give_up:
@@ -491,6 +493,10 @@ def error_of(status: int, code: str, message: str) -> errors.PlaitError:
     if code == "payload_too_large":
         return errors.PayloadTooLargeError(message, status=status, code=code)
     return errors.RPCError(message, status=status, code=code)
+
+
+def _rate_limited(failure: errors.PlaitError) -> bool:
+    return isinstance(failure, errors.RPCError) and failure.code == "rate_limited"
 
 
 def _too_large(refusal: errors.PayloadTooLargeError, what: str,

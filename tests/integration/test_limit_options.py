@@ -55,6 +55,13 @@ async def test_a_key_over_its_rate_is_refused_with_retry_after(tmp_path: Path) -
                 assert resp.status == 200  # another key has its own bucket
             async with http.get(f"{address}/health") as resp:
                 assert resp.status == 200  # no key, no limit
+        # The client waits out a rate_limited answer and tries again, as after a 503.
+        paced = await Client.connect(address, api_key=one)
+        try:
+            counts = [await paced.count_workflows() for _ in range(8)]
+        finally:
+            await paced.close()
+        assert counts == [0] * 8
     assert [status for status, _, _ in answers[:3]] == [200, 200, 200]
     refused = [a for a in answers if a[0] == 429]
     assert refused, answers
