@@ -15,6 +15,12 @@ exactly as the server reads them.
 The client-facing methods take the request structs of :mod:`plait.protocol` and return its
 response structs, each decoded once from the response's bytes by :func:`decode_as`; a
 response may carry fields this client does not know (the structs ignore them).
+
+With a payload codec (:attr:`Api.codec`), every payload of a request struct is encoded before
+it is sent and every payload of a response struct decoded when it arrives, here, so the
+client's and the worker's code above deal in plain envelopes only; the bodies the worker
+encodes itself (heartbeats, query answers) are encoded here too, and its completions in
+:mod:`plait._worker.completions`.
 """
 
 from __future__ import annotations
@@ -30,6 +36,14 @@ import msgspec
 
 from plait import errors
 from plait._backoff import Backoff
+from plait._payloads import decode_message, decode_messages, encode_message, encode_payloads
+from plait.codec import PayloadCodec
+from plait.protocol.batches import (
+    BatchDescription,
+    BatchList,
+    CancelBatchRequest,
+    StartBatchRequest,
+)
 from plait.protocol.common import Payload, RunRef
 from plait.protocol.completions import (
     ActivityCancelRequested,
@@ -46,6 +60,7 @@ from plait.protocol.requests import (
     CancelRequest,
     PauseRequest,
     QueryRequest,
+    ResetRequest,
     SignalRequest,
     StartWorkflowRequest,
     TerminateRequest,
@@ -142,8 +157,12 @@ class Api:
 
     def __init__(self, transport: Transport, namespace: str = "default", *,
                  retry_for: float = 60.0,
-                 backoff: Callable[[], Backoff] = Backoff) -> None:
+                 backoff: Callable[[], Backoff] = Backoff,
+                 codec: PayloadCodec | None = None) -> None:
         self.transport = transport
+        self.codec = codec
+        """Encodes the payloads sent and decodes those received (None: they travel as the
+        converter made them)."""
         self.namespace = namespace
         self.retry_for = retry_for
         """Seconds a retried request keeps trying through an outage before it raises."""
@@ -176,16 +195,23 @@ class Api:
                       params: Mapping[str, str] | None = None, retry: bool = True,
                       timeout: float = 70.0, what: str | None = None) -> T:
         """:meth:`call`, its answer decoded as ``kind``; an answer that is not one is an
-        ``RPCError`` (code ``bad_response``) naming the route. ``what`` names the operation
-        in a ``PayloadTooLargeError``."""
+        ``RPCError`` (code ``bad_response``) naming the route. With a codec, the request's
+        payloads are encoded and the answer's decoded. ``what`` names the operation in a
+        ``PayloadTooLargeError``."""
+        codec = self.codec
+        if codec is not None and isinstance(body, msgspec.Struct):
+            body = await encode_message(codec, body)
         response = await self._send(method, path, body, params=params, retry=retry,
                                     timeout=timeout, what=what)
         try:
-            return decode_as(kind, response.body)
+            answer = decode_as(kind, response.body)
         except msgspec.DecodeError as exc:
             raise errors.RPCError(
                 f"unexpected answer to {method} {path} from {self.address}: {exc}",
                 status=response.status, code="bad_response") from exc
+        if codec is not None and isinstance(answer, msgspec.Struct):
+            answer = await decode_message(codec, answer)
+        return answer
 
     async def _send(self, method: str, path: str, body: Any, *,
                     params: Mapping[str, str] | None, retry: bool,
@@ -293,6 +319,10 @@ class Api:
     async def unpause_workflow(self, workflow_id: str, body: UnpauseRequest) -> RunRef:
         return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/unpause", body)
 
+    async def reset_workflow(self, workflow_id: str, body: ResetRequest) -> RunRef:
+        """The new run's ref."""
+        return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/reset", body)
+
     async def delete_workflow(self, workflow_id: str, run_id: str | None,
                               request_id: str) -> RunRef:
         return await self.call_as(RunRef, "DELETE", self._wf(workflow_id),
@@ -327,6 +357,8 @@ class Api:
                                  retry: bool = True, timeout: float = 70.0
                                  ) -> ActivityCancelRequested:
         """Record heartbeat details; the answer says whether cancellation was requested."""
+        if self.codec is not None:
+            details = await encode_payloads(self.codec, details)
         body = encode(HeartbeatActivityRequest(token=token, details=details))
         resp: ActivityCancelRequested = await self.call(
             "POST", f"{API}/activity-tasks/heartbeat", body, retry=retry, timeout=timeout,
@@ -381,6 +413,8 @@ class Api:
         tasks: list[PolledTask] = await self.call(
             "POST", f"{self._ns}/task-queues/{seg(task_queue)}/poll", body,
             retry=False, timeout=wait + 10, decoder=decode_tasks)
+        if self.codec is not None:
+            tasks = await decode_messages(self.codec, tasks)
         return tasks
 
     async def history_events(self, workflow_id: str, run_id: str) -> list[Event]:
@@ -389,9 +423,13 @@ class Api:
         events: list[Event] = await self.call(
             "GET", self._wf(workflow_id) + "/history", params=_run(run_id),
             decoder=_history_events)
+        if self.codec is not None:
+            events = await decode_messages(self.codec, events)
         return events
 
     async def respond_query(self, answer: RespondQueryRequest) -> None:
+        if self.codec is not None:
+            answer = await encode_message(self.codec, answer)
         await self.call("POST", f"{API}/query-tasks/respond", encode(answer), decoder=_ignored)
 
     # -- namespaces and API keys (server-wide, not of this namespace) --------------------------
@@ -452,6 +490,23 @@ class Api:
 
     async def backfill_schedule(self, schedule_id: str, body: BackfillRequest) -> Scheduled:
         return await self.call_as(Scheduled, "POST", self._sched(schedule_id) + "/backfill",
+                                  body)
+
+    # -- batch jobs ---------------------------------------------------------------------------
+    def _batch(self, batch_id: str) -> str:
+        return f"{self._ns}/batches/{seg(batch_id)}"
+
+    async def start_batch(self, body: StartBatchRequest) -> BatchDescription:
+        return await self.call_as(BatchDescription, "POST", f"{self._ns}/batches", body)
+
+    async def list_batches(self, params: Mapping[str, str]) -> BatchList:
+        return await self.call_as(BatchList, "GET", f"{self._ns}/batches", params=params)
+
+    async def describe_batch(self, batch_id: str) -> BatchDescription:
+        return await self.call_as(BatchDescription, "GET", self._batch(batch_id))
+
+    async def cancel_batch(self, batch_id: str, body: CancelBatchRequest) -> BatchDescription:
+        return await self.call_as(BatchDescription, "POST", self._batch(batch_id) + "/cancel",
                                   body)
 
 

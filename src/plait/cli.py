@@ -17,10 +17,20 @@ from typing import Annotated, Any
 import msgspec
 import typer
 
-from plait import errors
+from plait import _tls, errors
 from plait._cli import render
 from plait._cli.apikeys import apikey_app
-from plait._cli.filters import STATUSES, Filters, parse_filters, parse_search_attribute
+from plait._cli.batches import Rate, Yes, batch_app, filters_instead_of_id, operate
+from plait._cli.filters import (
+    AfterFilter,
+    BeforeFilter,
+    Filters,
+    SearchFilter,
+    StatusFilter,
+    TypeFilter,
+    parse_filters,
+    parse_search_attribute,
+)
 from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
 from plait._cli.limits import (
     KeyRateLimit,
@@ -38,6 +48,8 @@ from plait._cli.runner import Output, fail, with_client
 from plait._cli.schedules import schedule_app
 from plait._cli.task_queues import task_queue_app
 from plait.client import Client, WorkflowExecution, WorkflowExecutionDescription, WorkflowHandle
+from plait.history import History
+from plait.protocol.enums import BatchOperation
 from plait.runtime.stack import STACK_TRACE_QUERY
 from plait.server.logs import LogFormat
 from plait.server.logs import configure as configure_logging
@@ -58,6 +70,7 @@ app.add_typer(schedule_app, name="schedule")
 app.add_typer(task_queue_app, name="task-queue")
 app.add_typer(namespace_app, name="namespace")
 app.add_typer(apikey_app, name="apikey")
+app.add_typer(batch_app, name="batch")
 
 
 # Options every workflow command shares.
@@ -67,17 +80,37 @@ Namespace = Annotated[str, typer.Option(help="Namespace of the workflows.")]
 OutputOpt = Annotated[Output, typer.Option("--output", "-o", help="text or json.")]
 WorkflowId = Annotated[str, typer.Argument(metavar="ID", help="The workflow id.")]
 RunId = Annotated[str | None, typer.Option(help="A run of the workflow (default: the latest).")]
+CodecOpt = Annotated[str | None, typer.Option(
+    "--codec", metavar="MODULE:FACTORY",
+    help="Decode payloads with this payload codec (plait.codec): a PayloadCodec, or a "
+         "function that returns one; MODULE is imported from the current directory.")]
 DEFAULT_ADDRESS = "http://127.0.0.1:7233"
 LIST_PAGE = 500  # runs per request of `workflow list`; the server allows up to 1,000
 
 
 @app.callback()
-def _root(api_key: Annotated[str | None, typer.Option(
+def _root(
+    api_key: Annotated[str | None, typer.Option(
         envvar="PLAIT_API_KEY", help="An API key for a server with --auth, for every "
-                                     "command (env PLAIT_API_KEY).")] = None) -> None:
+                                     "command (env PLAIT_API_KEY).")] = None,
+    tls_ca: Annotated[str | None, typer.Option(
+        envvar=_tls.ENV_CA, metavar="FILE",
+        help="Trust the server certificates this CA (PEM) signed; implies https:// for an "
+             "address without a scheme (env PLAIT_TLS_CA).")] = None,
+    tls_cert: Annotated[str | None, typer.Option(
+        envvar=_tls.ENV_CERT, metavar="FILE",
+        help="A client certificate (PEM), for a server with --tls-client-ca (env "
+             "PLAIT_TLS_CERT).")] = None,
+    tls_key: Annotated[str | None, typer.Option(
+        envvar=_tls.ENV_KEY, metavar="FILE",
+        help="The client certificate's key (PEM) (env PLAIT_TLS_KEY).")] = None,
+) -> None:
     """plait: a durable workflow engine for Python."""
-    if api_key:
-        os.environ["PLAIT_API_KEY"] = api_key
+    # Every command builds its client from the environment: put the options there.
+    for name, value in (("PLAIT_API_KEY", api_key), (_tls.ENV_CA, tls_ca),
+                        (_tls.ENV_CERT, tls_cert), (_tls.ENV_KEY, tls_key)):
+        if value:
+            os.environ[name] = value
 
 
 def _run(coro: object) -> None:
@@ -118,12 +151,25 @@ def server(
              "skipped offset is not saved: a restart puts time back.")] = False,
     auth: Annotated[bool, typer.Option(
         "--auth", envvar="PLAIT_AUTH",
-        help="Require an API key on every route but /health (env PLAIT_AUTH=1); make the "
+        help="Require an API key on every route but /health and the console's files (env "
+             "PLAIT_AUTH=1); make the "
              "first admin key with `plait apikey create --db ...`.")] = False,
     insecure: Annotated[bool, typer.Option(
         "--insecure", help="Without --auth, listen on a non-loopback --host anyway.")] = False,
     public_metrics: Annotated[bool, typer.Option(
         "--public-metrics", help="With --auth, serve /metrics without a key.")] = False,
+    tls_cert: Annotated[str | None, typer.Option(
+        envvar="PLAIT_SERVER_TLS_CERT", metavar="FILE",
+        help="Serve HTTPS with this certificate chain (PEM; env PLAIT_SERVER_TLS_CERT).")
+    ] = None,
+    tls_key: Annotated[str | None, typer.Option(
+        envvar="PLAIT_SERVER_TLS_KEY", metavar="FILE",
+        help="The certificate's unencrypted private key (PEM; env PLAIT_SERVER_TLS_KEY).")
+    ] = None,
+    tls_client_ca: Annotated[str | None, typer.Option(
+        envvar="PLAIT_SERVER_TLS_CLIENT_CA", metavar="FILE",
+        help="Mutual TLS: refuse clients without a certificate this CA (PEM) signed (env "
+             "PLAIT_SERVER_TLS_CLIENT_CA).")] = None,
     max_payload: MaxPayload = None,
     max_history_events: MaxHistoryEvents = 50_000,
     max_history_bytes: MaxHistoryBytes = 50 * 1024 * 1024,
@@ -134,6 +180,7 @@ def server(
 ) -> None:
     """Run the orchestrator: HTTP API under /api/v1, web UI at /, metrics at /metrics."""
     from plait.server.main import StartupError, serve
+    from plait.server.tls import TlsFiles
     from plait.store import StoreUnavailable
 
     limits = run_limits(max_history_events=max_history_events,
@@ -142,10 +189,15 @@ def server(
                         max_pending_children=max_pending_children,
                         max_signals=max_signals_per_run)
     configure_logging(log_level, log_format, sys.stderr)
+    if (tls_cert is None) != (tls_key is None):
+        fail("--tls-cert and --tls-key go together: give both to serve HTTPS")
+    if tls_client_ca is not None and tls_cert is None:
+        fail("--tls-client-ca needs --tls-cert and --tls-key (mutual TLS is TLS first)")
+    tls = TlsFiles(tls_cert, tls_key, tls_client_ca) if tls_cert and tls_key else None
     try:
         _run(serve(db, host, port, time_skipping=time_skipping, auth=auth, insecure=insecure,
-                   public_metrics=public_metrics, limits=limits, max_payload=max_payload,
-                   key_rate_limit=key_rate_limit))
+                   public_metrics=public_metrics, tls=tls, limits=limits,
+                   max_payload=max_payload, key_rate_limit=key_rate_limit))
     except (StartupError, StoreUnavailable) as e:
         fail(str(e))
 
@@ -184,19 +236,6 @@ def start(
         typer.echo(f"workflow_id: {handle.id}\nrun_id: {handle.run_id}")
 
 
-# The filters `list` and `count` share.
-TypeFilter = Annotated[str | None, typer.Option("--type", help="Only this workflow type.")]
-StatusFilter = Annotated[str | None, typer.Option(
-    help="Only this status: " + ", ".join(STATUSES) + ".")]
-SearchFilter = Annotated[list[str] | None, typer.Option(
-    "--search-attribute", "-a", metavar="KEY=VALUE",
-    help="Only runs whose search attribute KEY equals VALUE (JSON if it parses, else text: "
-         "customer=c-42, tier=3); repeat to require several.")]
-AfterFilter = Annotated[str | None, typer.Option(
-    metavar="WHEN", help="Only runs started at or after WHEN: 2026-11-22T10:00 (local time "
-                         "unless it has an offset) or an age: 15m, 2h, 3d.")]
-BeforeFilter = Annotated[str | None, typer.Option(
-    metavar="WHEN", help="Only runs started before WHEN (as --started-after).")]
 
 
 @workflow_app.command("list")
@@ -275,10 +314,11 @@ def describe(
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
+    codec: CodecOpt = None,
 ) -> None:
     """Status, times, pending activities, every activity attempt, and why it is stuck."""
     wire = with_client(address, namespace,
-                       lambda c: c.api.describe_workflow(workflow_id, run_id))
+                       lambda c: c.api.describe_workflow(workflow_id, run_id), codec=codec)
     desc = WorkflowExecutionDescription.from_description(wire)
     if output is Output.json:
         render.print_json(render.describe_json(desc, wire.result))
@@ -296,11 +336,19 @@ def show(
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
+    codec: CodecOpt = None,
 ) -> None:
-    """The event history; with --output json, the file format that plait replay reads."""
-    history = with_client(
-        address, namespace,
-        lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).fetch_history())
+    """The event history; with --output json, the file format that plait replay reads
+    (with --codec, its payloads decoded)."""
+    async def go(client: Client) -> History:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        if client.codec is None:
+            return history
+        from plait._payloads import decode_history
+
+        return await decode_history(client.codec, history)
+
+    history = with_client(address, namespace, go, codec=codec)
     if output is Output.json:
         sys.stdout.write(history.to_json() + "\n")
     else:
@@ -316,6 +364,7 @@ def result(
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
     output: OutputOpt = Output.text,
+    codec: CodecOpt = None,
 ) -> None:
     """Wait for the workflow to close; print its result as JSON, or its failure and exit 1."""
     wait = dt.timedelta(seconds=timeout) if timeout is not None else None
@@ -330,27 +379,50 @@ def result(
         except TimeoutError:
             fail(f"workflow {workflow_id} is still running after {timeout:g}s")
 
-    value = with_client(address, namespace, go)
+    value = with_client(address, namespace, go, codec=codec)
     render.print_json(value, indent=2 if output is Output.text else None)
 
 
 @workflow_app.command(cls=OrderedCommand)
 def signal(
     ctx: typer.Context,
-    workflow_id: WorkflowId,
-    name: Annotated[str, typer.Argument(metavar="NAME", help="The signal's name.")],
+    workflow_id: Annotated[str, typer.Argument(
+        metavar="ID", help="The workflow id (with filters instead: leave it out).")],
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="The signal's name.")
+                    ] = None,
     inputs: Annotated[list[str] | None, typer.Option(
         "--input", "-i", help="One signal argument as JSON; repeat for each argument.")] = None,
     input_files: InputFiles = None,
     run_id: RunId = None,
+    workflow_type: TypeFilter = None,
+    status: StatusFilter = None,
+    search_attribute: SearchFilter = None,
+    started_after: AfterFilter = None,
+    started_before: BeforeFilter = None,
+    yes: Yes = False,
+    rate: Rate = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
 ) -> None:
-    """Send a signal to a running workflow; it is recorded before this returns."""
+    """Send a signal to a running workflow; it is recorded before this returns. With filters
+    instead of an ID (``signal NAME --type T``): to every running workflow they match, as a
+    batch job (``plait batch signal``)."""
+    wid: str | None = workflow_id
+    if name is None:  # one argument: the name, when filters say which workflows
+        if not any((workflow_type, status, search_attribute, started_after, started_before)):
+            fail("missing argument NAME (the signal's name): plait workflow signal ID NAME")
+        wid, name = None, workflow_id
+    filters = filters_instead_of_id(wid, run_id, workflow_type, status, search_attribute,
+                                    started_after, started_before)
     args = read_inputs(ctx, inputs, input_files)
+    if filters is not None:
+        operate(BatchOperation.SIGNAL, filters, yes, address, namespace, signal=name,
+                args=args, rate_per_second=rate)
+        return
+    assert wid is not None
     with_client(address, namespace,
-                lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).signal(name, *args))
-    typer.echo(f"signalled {workflow_id}: {name}")
+                lambda c: c.get_workflow_handle(wid, run_id=run_id).signal(name, *args))
+    typer.echo(f"signalled {wid}: {name}")
 
 
 @workflow_app.command(cls=OrderedCommand)
@@ -377,6 +449,11 @@ def query(
     render.print_json(value, indent=2 if output is Output.text else None)
 
 
+OptionalId = Annotated[str | None, typer.Argument(
+    metavar="[ID]", help="The workflow id; or leave it out and give filters to act on every "
+                         "running workflow they match, as a batch job (plait batch).")]
+
+
 @workflow_app.command()
 def stack(
     workflow_id: WorkflowId,
@@ -395,13 +472,27 @@ def stack(
 
 @workflow_app.command()
 def cancel(
-    workflow_id: WorkflowId,
+    workflow_id: OptionalId = None,
     reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "",
     run_id: RunId = None,
+    workflow_type: TypeFilter = None,
+    status: StatusFilter = None,
+    search_attribute: SearchFilter = None,
+    started_after: AfterFilter = None,
+    started_before: BeforeFilter = None,
+    yes: Yes = False,
+    rate: Rate = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
 ) -> None:
     """Ask a workflow to cancel; it may clean up (compensate) before it ends as CANCELED."""
+    filters = filters_instead_of_id(workflow_id, run_id, workflow_type, status,
+                                    search_attribute, started_after, started_before)
+    if filters is not None:
+        operate(BatchOperation.CANCEL, filters, yes, address, namespace, reason=reason,
+                rate_per_second=rate)
+        return
+    assert workflow_id is not None
     with_client(address, namespace,
                 lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).cancel(reason))
     typer.echo(f"cancel requested for {workflow_id}")
@@ -409,14 +500,28 @@ def cancel(
 
 @workflow_app.command()
 def terminate(
-    workflow_id: WorkflowId,
+    workflow_id: OptionalId = None,
     reason: Annotated[str, typer.Option(help="Why; recorded in the history.")] = "terminated "
                                                                                  "from the CLI",
     run_id: RunId = None,
+    workflow_type: TypeFilter = None,
+    status: StatusFilter = None,
+    search_attribute: SearchFilter = None,
+    started_after: AfterFilter = None,
+    started_before: BeforeFilter = None,
+    yes: Yes = False,
+    rate: Rate = None,
     address: Address = DEFAULT_ADDRESS,
     namespace: Namespace = "default",
 ) -> None:
     """Stop a running workflow at once; no workflow code runs after this."""
+    filters = filters_instead_of_id(workflow_id, run_id, workflow_type, status,
+                                    search_attribute, started_after, started_before)
+    if filters is not None:
+        operate(BatchOperation.TERMINATE, filters, yes, address, namespace, reason=reason,
+                rate_per_second=rate)
+        return
+    assert workflow_id is not None
     with_client(address, namespace,
                 lambda c: c.get_workflow_handle(workflow_id, run_id=run_id).terminate(reason))
     typer.echo(f"terminated {workflow_id}")
@@ -479,6 +584,39 @@ def ratelimit_delete(
     with_client(address, namespace, lambda c: c.delete_rate_limit(task_queue, activity_type))
     typer.echo(f"rate limit removed from {task_queue}"
                + (f" for {activity_type}" if activity_type else ""))
+
+
+# -- codec server --------------------------------------------------------------------------
+@app.command("codec-server")
+def codec_server(
+    codec: Annotated[str, typer.Option(
+        "--codec", metavar="MODULE:FACTORY",
+        help="The payload codec (plait.codec): a PayloadCodec, or a function that returns "
+             "one; MODULE is imported from the current directory.")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: a free one).")] = 8081,
+    cors_origin: Annotated[str | None, typer.Option(
+        metavar="URL", help="The one web origin (the plait UI's, e.g. "
+                            "http://127.0.0.1:7233) allowed to call it from a browser.")
+    ] = None,
+    insecure: Annotated[bool, typer.Option(
+        "--insecure", help="Listen on a non-loopback --host anyway (anyone who reaches it "
+                           "can have payloads decoded).")] = False,
+) -> None:
+    """Serve POST /encode and POST /decode ({"payloads": [...]}) with your payload codec,
+    for the web UI and other tools; the plait server itself never decodes payloads."""
+    from plait._cli.codec_server import check_listen, serve_codecs
+    from plait._cli.loading import SetupError, load_codec
+
+    try:
+        check_listen(host, port, insecure=insecure)
+        payload_codec = load_codec(codec)
+    except SetupError as e:
+        fail(str(e), code=2)
+    try:
+        _run(serve_codecs(payload_codec, host, port, cors_origin))
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
 
 
 # -- replay --------------------------------------------------------------------------------

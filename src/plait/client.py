@@ -11,15 +11,18 @@ import dataclasses
 import datetime as dt
 import enum
 import os
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, Generic, Required, TypedDict, Unpack, overload
+from typing import Any, Generic, Literal, Required, TypedDict, Unpack, overload
 
 import msgspec
 
 from plait import errors
 from plait._api import Api, wire_member
+from plait._batches import BatchDescription, BatchHandle, start_request
+from plait._payloads import encode_message, encode_payloads
 from plait._schedules import (
     ScheduleAction,
     ScheduleDescription,
@@ -30,6 +33,7 @@ from plait._schedules import (
     wire_retry_policy,
 )
 from plait._typing import R, SelfT, Ts
+from plait.codec import PayloadCodec
 from plait.history import History
 from plait.interceptor import (
     ClientInterceptor,
@@ -51,6 +55,7 @@ from plait.protocol.requests import (
     CancelRequest,
     PauseRequest,
     QueryRequest,
+    ResetRequest,
     SignalRequest,
     StartWorkflowRequest,
     TerminateRequest,
@@ -71,7 +76,8 @@ from plait.protocol.transport import HttpTransport, Transport
 from plait.retry import RetryPolicy
 from plait.runtime.definitions import workflow_defn_of
 
-__all__ = ["ActivityAttempt", "AsyncActivityHandle", "Client", "NamespaceDescription",
+__all__ = ["ActivityAttempt", "AsyncActivityHandle", "BatchDescription", "BatchHandle",
+           "Client", "NamespaceDescription",
            "PendingActivity",
            "ScheduleAction", "ScheduleDescription", "ScheduleHandle", "ScheduleListEntry",
            "TaskFailure", "WorkflowExecution", "WorkflowExecutionDescription",
@@ -206,6 +212,14 @@ class WorkflowExecutionDescription(WorkflowExecution):
     """An operator has the run paused (:meth:`WorkflowHandle.pause`)."""
     pause_reason: str = ""
     paused_since: dt.datetime | None = None
+    reset_from_run_id: str | None = None
+    """This run was made by resetting that run (:meth:`WorkflowHandle.reset`) ..."""
+    reset_event_id: int | None = None
+    """... to this event of its history ..."""
+    reset_reason: str = ""
+    """... for this reason."""
+    reset_to_run_id: str | None = None
+    """A reset of this run made that run."""
     history_size_bytes: int = 0
     """The stored size of the run's events, which the server's history limit counts
     (docs/operations.md "Limits")."""
@@ -229,6 +243,8 @@ class WorkflowExecutionDescription(WorkflowExecution):
             start_delay=timedelta(seconds=d.start_delay) if d.start_delay else None,
             paused=d.paused is not None, pause_reason=d.paused.reason if d.paused else "",
             paused_since=_time(d.paused.time) if d.paused else None,
+            reset_from_run_id=d.reset_from_run_id, reset_event_id=d.reset_event_id,
+            reset_reason=d.reset_reason or "", reset_to_run_id=d.reset_to_run_id,
             history_size_bytes=d.history_size_bytes,
         )
 
@@ -279,10 +295,12 @@ class Client:
 
     def __init__(self, transport: Transport, namespace: str = "default", *,
                  retry_for: float = 60.0,
-                 interceptors: Sequence[ClientInterceptor] = ()) -> None:
+                 interceptors: Sequence[ClientInterceptor] = (),
+                 codec: PayloadCodec | None = None) -> None:
         """``interceptors``: wrap this client's start, signal, query and update calls
-        (:mod:`plait.interceptor`; the first in the list is the outermost)."""
-        self.api = Api(transport, namespace, retry_for=retry_for)
+        (:mod:`plait.interceptor`; the first in the list is the outermost). ``codec``: see
+        :meth:`connect`."""
+        self.api = Api(transport, namespace, retry_for=retry_for, codec=codec)
         self.namespace = namespace
         self.interceptors = list(interceptors)
         outbound: ClientOutboundInterceptor = _ClientCalls(self)
@@ -293,9 +311,11 @@ class Client:
     @staticmethod
     async def connect(address: str | None = None, *, namespace: str = "default",
                       api_key: str | None = None,
+                      tls: bool | ssl.SSLContext | None = None,
                       retry_timeout: timedelta = timedelta(seconds=60),
                       data_converter: object = None,
-                      interceptors: Sequence[ClientInterceptor] = ()) -> Client:
+                      interceptors: Sequence[ClientInterceptor] = (),
+                      codec: PayloadCodec | None = None) -> Client:
         """Address defaults to ``PLAIT_ADDRESS``, else ``http://127.0.0.1:7233``; without a
         scheme (``localhost:7233``) it means ``http://``. An address that cannot be one raises
         ``PlaitError`` here, not at the first call.
@@ -304,9 +324,22 @@ class Client:
         a server started with ``--auth``; a call it does not admit raises
         ``UnauthenticatedError`` or ``PermissionDeniedError``.
 
+        ``tls``: None uses TLS for an ``https://`` address (verified against
+        ``PLAIT_TLS_CA``, with the client certificate of ``PLAIT_TLS_CERT``/``PLAIT_TLS_KEY``,
+        when set; else the system's trust store); True, the system's trust store (an address
+        without a scheme then means ``https://``); an ``ssl.SSLContext`` for a private CA or a
+        client certificate (mutual TLS). TLS asked for on an ``http://`` address raises
+        ``PlaitError`` here; a certificate the client does not trust (or a server that
+        refuses the client's) raises ``RPCError`` (code ``tls_failed``) at the first call,
+        never retried. Workers built on this client use the same connections.
+
         Calls that are safe to repeat ride out a server restart or an unreachable server for
         up to ``retry_timeout``, then raise. ``data_converter`` is Temporal's: accepted when it
-        means plait's JSON converter (``plait.converter``), else ``ValueError`` says why.
+        means plait's JSON converter (``plait.converter``), else ``ValueError`` says why;
+        its ``payload_codec``, if any, is taken as ``codec``.
+        ``codec`` (:mod:`plait.codec`) encodes every payload this client, and every worker
+        built on it, sends (arguments, results, failure details) and decodes every payload
+        they receive: the server stores only what the codec made.
         ``interceptors`` wrap the client's calls (:mod:`plait.interceptor`); a worker built
         on this client also uses those that are worker interceptors too.
         The client need not be closed: an unclosed one is closed with its event loop.
@@ -314,15 +347,26 @@ class Client:
         if data_converter is not None:
             from plait.converter import check_data_converter
 
-            check_data_converter(data_converter)
+            converter_codec = check_data_converter(data_converter)
+            if converter_codec is not None:
+                if codec is not None and codec is not converter_codec:
+                    raise ValueError("give the payload codec once: codec= or "
+                                     "data_converter=DataConverter(payload_codec=...)")
+                codec = converter_codec
         address = address or os.environ.get("PLAIT_ADDRESS") or DEFAULT_ADDRESS
         api_key = api_key or os.environ.get("PLAIT_API_KEY") or None
-        return Client(HttpTransport(address, api_key), namespace,
-                      retry_for=retry_timeout.total_seconds(), interceptors=interceptors)
+        return Client(HttpTransport(address, api_key, tls), namespace,
+                      retry_for=retry_timeout.total_seconds(), interceptors=interceptors,
+                      codec=codec)
 
     @property
     def address(self) -> str:
         return self.api.address
+
+    @property
+    def codec(self) -> PayloadCodec | None:
+        """The payload codec this client (and its workers) use, if any."""
+        return self.api.codec
 
     async def close(self) -> None:
         await self.api.close()
@@ -553,6 +597,50 @@ class Client:
                 return
             params["next_page_token"] = page.next_page_token
 
+    # -- batch jobs (API.md "Operating running workflows") --------------------------------------
+    async def start_batch(self, operation: str, *, workflow_type: str | None = None,
+                          status: str | None = None,
+                          search_attributes: Mapping[str, Any] | None = None,
+                          started_after: dt.datetime | None = None,
+                          started_before: dt.datetime | None = None, reason: str = "",
+                          signal: Callable[..., Any] | str | None = None,
+                          args: Sequence[Any] = (), reset_to: int | str | None = None,
+                          reapply_signals: bool = True,
+                          rate_per_second: float | None = None) -> BatchHandle:
+        """Start a durable job that applies ``operation`` ("terminate", "cancel", "signal"
+        or "reset") to every run the filters match now (the filters of
+        :meth:`list_workflows`; runs started later are not included). terminate, cancel
+        and signal act on running runs. ``signal``: the signal (a handler or its name) and
+        ``args`` its arguments; ``reset_to``: an event id or "first_workflow_task" /
+        "last_workflow_task". The server acts on at most ``rate_per_second`` runs a second
+        (default 50), survives restarts, and acts on each run once. Returns at once;
+        ``await job.wait()`` until it has ended. A request the server refuses (a signal
+        batch without a signal, a reset before the server can reset) raises ``RPCError``
+        (400) saying why."""
+        body = start_request(
+            operation, workflow_type=workflow_type, status=status,
+            search_attributes=search_attributes, started_after=started_after,
+            started_before=started_before, reason=reason,
+            signal=_handler_name(signal) if signal is not None else None, args=args,
+            reset_to=reset_to, reapply_signals=reapply_signals,
+            rate_per_second=rate_per_second)
+        desc = await self.api.start_batch(body)
+        return BatchHandle(self.api, desc.batch_id)
+
+    def get_batch_handle(self, batch_id: str) -> BatchHandle:
+        return BatchHandle(self.api, batch_id)
+
+    async def list_batches(self, *, page_size: int = 100) -> AsyncIterator[BatchDescription]:
+        """The namespace's batch jobs, newest first; pages are fetched as you iterate."""
+        params = {"page_size": str(page_size)}
+        while True:
+            page = await self.api.list_batches(params)
+            for d in page.batches:
+                yield BatchDescription.from_wire(d)
+            if not page.next_page_token:
+                return
+            params["next_page_token"] = page.next_page_token
+
     # -- namespaces (server-wide: any namespace, whichever this client is bound to) -----------
     async def create_namespace(self, name: str, *, retention: timedelta | None = None,
                                description: str = "") -> NamespaceDescription:
@@ -605,15 +693,23 @@ class AsyncActivityHandle:
     async def complete(self, result: Any = None) -> None:
         from plait.protocol.payload import encode
 
+        payload = encode(result)
+        codec = self.client.api.codec
+        if codec is not None:
+            payload = (await encode_payloads(codec, [payload]))[0]
         await self.client.api.complete("activity_complete",
-                                       {"token": self.task_token, "result": encode(result)})
+                                       {"token": self.task_token, "result": payload})
 
     async def fail(self, error: BaseException) -> None:
         """Fail the attempt; the server retries it per the activity's retry policy."""
         from plait.protocol.failure import from_exception
 
+        failure: Any = from_exception(error)
+        codec = self.client.api.codec
+        if codec is not None:
+            failure = await encode_message(codec, msgspec.convert(failure, common.Failure))
         await self.client.api.complete("activity_fail", {"token": self.task_token,
-                                                         "failure": from_exception(error)})
+                                                         "failure": failure})
 
     async def heartbeat(self, *details: Any) -> None:
         await self.client.api.heartbeat_activity(self.task_token, encode_args(details))
@@ -873,6 +969,31 @@ class WorkflowHandle(Generic[R]):
         """Let a paused run go on."""
         await self.client.api.unpause_workflow(self.id, UnpauseRequest(
             run_id=self.run_id, request_id=str(uuid.uuid4())))
+
+    async def reset(self, event_id: int | None = None, *,
+                    to: Literal["first_workflow_task", "last_workflow_task"] | None = None,
+                    reason: str = "", reapply_signals: bool = True) -> str:
+        """Reset the run (this handle's, else the latest) to ``event_id`` (a
+        ``WORKFLOW_TASK_COMPLETED``, or the first ``WORKFLOW_TASK_SCHEDULED``) or to the
+        first or last workflow task; returns the new run's id.
+
+        The workflow's running run is terminated (the reason names the reset) and a new run
+        of the same workflow id replays the history up to that point on the workers' current
+        code: the workflow task completed at the point runs again (a ``workflow.patched``
+        branch is taken there), nothing before it does; activities and timers pending then
+        are pending again. Signals received after the point are delivered again when
+        ``reapply_signals``. ``describe()`` links the runs (``reset_to_run_id`` /
+        ``reset_from_run_id``). A point that is not a reset point: ``RPCError`` (400)."""
+        if (event_id is None) == (to is None):
+            raise ValueError("reset needs exactly one of event_id and to")
+        if to is not None and to not in ("first_workflow_task", "last_workflow_task"):
+            raise ValueError(f"to must be 'first_workflow_task' or 'last_workflow_task', "
+                             f"not {to!r}")
+        ref = await self.client.api.reset_workflow(self.id, ResetRequest(
+            event_id=event_id, to=to, reason=reason or None,
+            reapply_signals=reapply_signals, run_id=self.run_id,
+            request_id=str(uuid.uuid4())))
+        return ref.run_id
 
     async def delete(self) -> None:
         """Delete the run with its history, attempt log and visibility rows (a running run

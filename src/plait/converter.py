@@ -5,13 +5,16 @@ feeds: dataclasses, pydantic models, datetime, UUID, Enum and bytes need no conf
 (``protocol/payload.py``). So a ``DataConverter`` is accepted when it asks for nothing more
 than that (the default, or ``plait.contrib.pydantic.pydantic_data_converter``), and refused
 with what to write instead when it carries something plait does not have yet: a payload codec
-(encryption, compression) or a converter class of its own.
+of another kind or a converter class of its own. A ``payload_codec`` that is a
+:class:`plait.codec.PayloadCodec` is taken as ``Client.connect(codec=...)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, ClassVar
+
+from plait.codec import PayloadCodec
 
 __all__ = ["DataConverter", "DefaultPayloadConverter", "check_data_converter"]
 
@@ -35,19 +38,20 @@ class DataConverter:
 DataConverter.default = DataConverter()
 
 
-def check_data_converter(converter: object) -> None:
+def check_data_converter(converter: object) -> PayloadCodec | None:
     """Raise ``ValueError`` saying what to write instead, unless ``converter`` means what
-    plait does anyway."""
+    plait does anyway; its payload codec (a :class:`plait.codec.PayloadCodec`), if any."""
     if not isinstance(converter, DataConverter):
         raise ValueError(
             f"data_converter={converter!r} is not a plait.converter.DataConverter: plait "
             "converts payloads to JSON by the functions' type hints (dataclasses, pydantic "
             "models, datetime, UUID, Enum, bytes); remove data_converter=")
-    if converter.payload_codec is not None:
+    codec = converter.payload_codec
+    if codec is not None and not isinstance(codec, PayloadCodec):
         raise ValueError(
-            "data_converter carries a payload codec, and plait has no payload codecs yet: "
-            "payloads are stored as plain JSON. Remove data_converter= (or leave its "
-            "payload_codec unset) until Client.connect(codec=...) arrives")
+            f"data_converter's payload_codec {codec!r} is not a plait.codec.PayloadCodec: "
+            "subclass it (async encode/decode over lists of envelopes {\"encoding\", "
+            "\"data\"}), or use plait.codec's AESGCMCodec, ZlibCodec and chain()")
     if converter.payload_converter_class is not DefaultPayloadConverter:
         raise ValueError(
             f"data_converter has payload_converter_class="
@@ -57,3 +61,4 @@ def check_data_converter(converter: object) -> None:
     if converter.failure_converter_class is not None:
         raise ValueError("data_converter has a failure_converter_class, which plait does not "
                          "support: failures are stored as they are; remove it")
+    return codec

@@ -18,6 +18,7 @@ __all__ = [
     "FailureError",
     "NamespaceNotFoundError",
     "NonDeterminismError",
+    "PayloadCodecError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "PlaitError",
@@ -190,6 +191,12 @@ class ScheduleAlreadyExistsError(PlaitError):
 
 class ScheduleNotFoundError(PlaitError):
     """No schedule with this id exists in the namespace."""
+
+
+class PayloadCodecError(PlaitError):
+    """A payload could not be encoded or decoded by the payload codec (``plait.codec``): its
+    key is not among the codec's keys, it was tampered with, or it needs a codec that is not
+    configured. Never a reason to pass the encoded bytes on as if they were the value."""
 
 
 class NonDeterminismError(PlaitError):

@@ -95,7 +95,7 @@ def test_data_converters_that_mean_plaits_json_are_accepted() -> None:
 
 @pytest.mark.parametrize(("converter", "says"), [
     (dataclasses.replace(DataConverter.default, payload_codec=object()),
-     "no payload codecs yet"),
+     "not a plait.codec.PayloadCodec"),
     (DataConverter(payload_converter_class=dict), "remove data_converter="),
     (DataConverter(failure_converter_class=dict), "failure_converter_class"),
     ("json", "not a plait.converter.DataConverter"),

@@ -59,6 +59,8 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", SC, READ),
     ("GET", NS + "/rate-limits", READ),
     ("GET", NS, READ),
+    ("GET", NS + "/batches", READ),
+    ("GET", NS + "/batches/{batch}", READ),
     # writer: start, signal, update, cancel, terminate, schedules, async completion
     ("POST", NS + "/workflows", WRITE),
     ("POST", WF + "/signal", WRITE),
@@ -78,6 +80,8 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("POST", SC + "/unpause", WRITE),
     ("POST", SC + "/trigger", WRITE),
     ("POST", SC + "/backfill", WRITE),
+    ("POST", NS + "/batches", WRITE),  # batches: a writer's (API.md)
+    ("POST", NS + "/batches/{batch}/cancel", WRITE),
     ("POST", "/api/v1/activity-tasks/complete", WRITE | WORK),
     ("POST", "/api/v1/activity-tasks/fail", WRITE | WORK),
     ("POST", "/api/v1/activity-tasks/heartbeat", WRITE | WORK),
@@ -104,12 +108,13 @@ MATRIX: list[tuple[str, str, set[str]]] = [
     ("GET", "/api/v1/namespaces", ALL),
     ("GET", "/api/v1/openapi.json", ALL),
     ("GET", "/metrics", ALL),
-    ("GET", "/", ALL),
-    ("GET", "/namespaces/a/workflows", ALL),  # the UI's pages and assets
-    ("GET", "/ui/v1/app.js", ALL),
-    ("GET", "/ui/v1/style.css", ALL),
+    ("GET", "/api/v1/csrf", ALL),
     ("GET", "/api/v1/no-such-route", ALL),
 ]
+# The console's page and files are the same for everyone and hold no data: they load without
+# a key (the console then asks for one, and reads everything through the API above).
+PUBLIC = ["/", "/namespaces/a/workflows", "/namespaces/b/workflows/w-exists", "/ui/v1/app.js",
+          "/ui/v1/style.css", "/health"]
 
 
 @activity.defn
@@ -180,7 +185,7 @@ def _key_request(ns: str, role: str, expires_in: float | None = None) -> CreateA
 
 def url(site: Site, path: str, ns: str, wid: str = "w-exists") -> str:
     return site.address + path.format(ns=ns, wid=wid, sid="s-1", uid="u-1", queue="q",
-                                      key_id="0123456789abcdef", aid="1")
+                                      key_id="0123456789abcdef", aid="1", batch="b-1")
 
 
 async def call(http: aiohttp.ClientSession, method: str, target: str, key: str | None,
@@ -200,7 +205,7 @@ async def snapshot(site: Site) -> dict[str, Any]:
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {site.root}"}) as http:
         for ns in ("a", "b"):
             for path in ("/workflows", "/workflows/w-exists", "/workflows/w-exists/history",
-                         "/schedules", "/rate-limits", ""):
+                         "/schedules", "/rate-limits", "/batches", ""):
                 async with http.get(f"{site.address}/api/v1/namespaces/{ns}{path}") as r:
                     out[ns + path] = (r.status, await r.json())
         for path in ("/api/v1/namespaces", "/api/v1/api-keys"):
@@ -256,7 +261,10 @@ async def test_every_route_family_every_role_own_and_foreign_namespace(site: Sit
 
 async def test_health_is_public_and_metrics_can_be(site: Site, tmp_path: Path) -> None:
     async with aiohttp.ClientSession() as http:
-        assert (await call(http, "GET", site.address + "/health", None))[0] == 200
+        for path in PUBLIC:
+            status, body = await call(http, "GET", site.address + path, None)
+            assert status == 200, (path, body)
+            assert b"w-exists" not in body  # the page names no data
         assert (await call(http, "GET", site.address + "/metrics", None))[0] == 401
     service = Service(SQLiteStore(str(tmp_path / "m.db")))
     await service.start()
@@ -464,3 +472,37 @@ async def test_tasks_and_sessions_of_another_namespace_are_out_of_reach(site: Si
         assert status == 200, done
         status, beat = await post(http, f"/sessions/{sid}/heartbeat", {"held": []}, mine)
         assert status == 200, beat
+
+
+async def test_browser_requests_that_change_state_need_the_csrf_token_of_their_key(
+        site: Site) -> None:
+    writer, other = site.keys[("a", "writer")], site.keys[("a", "admin")]
+    terminate = f"{site.address}/api/v1/namespaces/a/workflows/w-exists/terminate"
+    browser = {"Origin": site.address, "Sec-Fetch-Site": "same-origin"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{site.address}/api/v1/csrf",
+                            headers={"Authorization": f"Bearer {writer}"}) as r:
+            info = await r.json()
+        assert info["role"] == "writer" and info["namespace"] == "a" and info["csrf_token"]
+        async with http.get(f"{site.address}/api/v1/csrf",
+                            headers={"Authorization": f"Bearer {other}"}) as r:
+            others = (await r.json())["csrf_token"]
+
+        async def post(headers: dict[str, str]) -> tuple[int, Any]:
+            async with http.post(terminate, json={"reason": "csrf test"}, headers={
+                    "Authorization": f"Bearer {writer}", **headers}) as resp:
+                return resp.status, await resp.json()
+
+        # a browser without the token, or with another key's: refused, nothing changed
+        for extra in ({}, {"X-CSRF-Token": others}, {"X-CSRF-Token": "x"}):
+            status, body = await post({**browser, **extra})
+            assert status == 403 and body["error"]["code"] == "permission_denied", body
+            assert "X-CSRF-Token" in body["error"]["message"]
+        assert (await snapshot(site))["a/workflows/w-exists"][1]["status"] == "RUNNING"
+        # reads from a browser need none; the client, workers and the CLI send none
+        async with http.get(f"{site.address}/api/v1/namespaces/a/workflows", headers={
+                **browser, "Authorization": f"Bearer {writer}"}) as r:
+            assert r.status == 200
+        status, body = await post({**browser, "X-CSRF-Token": info["csrf_token"]})
+        assert status == 200, body
+        assert (await snapshot(site))["a/workflows/w-exists"][1]["status"] == "TERMINATED"

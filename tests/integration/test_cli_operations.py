@@ -1,4 +1,4 @@
-"""``plait workflow pause|unpause|delete`` and ``plait activity pause|unpause|reset`` as a
+"""``plait workflow pause|unpause|reset|delete`` and ``plait activity pause|unpause|reset`` as a
 user runs them: real processes for the CLI, the server and a worker."""
 
 from __future__ import annotations
@@ -88,6 +88,38 @@ def test_pausing_a_closed_workflow_is_one_line_error(address: str) -> None:
     for command in ("pause", "unpause"):
         assert "not running" in one_line_error(plait("workflow", command, wid,
                                                      address=address))
+
+
+def test_reset_a_workflow(address: str) -> None:
+    wid = start(address)
+    first = describe(wid, address)["run_id"]
+    out = ok("workflow", "reset", wid, "--to", "last", "--reason", "provider fixed",
+             address=address).strip()
+    assert out.startswith(f"reset {wid}: new run ")
+    second = out.rsplit(" ", 1)[-1]
+    d = describe(wid, address)
+    assert d["run_id"] == second and d["reset_from_run_id"] == first
+    assert d["reset_reason"] == "provider fixed"
+    old = json.loads(ok("workflow", "describe", wid, "--run-id", first, "--output", "json",
+                        address=address))
+    assert old["status"] == "TERMINATED" and old["reset_to_run_id"] == second
+    # In the first run, event 4 is the first WORKFLOW_TASK_COMPLETED and 5 the activity it
+    # scheduled (in the second, 4 is the reset's failed task). Resetting the first run again
+    # terminates the second, which is running.
+    third = ok("workflow", "reset", wid, "--event-id", "4", "--no-reapply-signals",
+               "--run-id", first, address=address).strip().rsplit(" ", 1)[-1]
+    d = describe(wid, address)
+    assert d["run_id"] == third and d["reset_from_run_id"] == first
+    assert f"{first} at event 4" in ok("workflow", "describe", wid, address=address)
+    assert json.loads(ok("workflow", "describe", wid, "--run-id", second, "--output", "json",
+                         address=address))["status"] == "TERMINATED"
+    assert "ACTIVITY_TASK_SCHEDULED" in one_line_error(
+        plait("workflow", "reset", wid, "--event-id", "5", "--run-id", first,
+              address=address))
+    for args in ([], ["--event-id", "4", "--to", "first"]):
+        assert "--event-id N or as --to first|last" in one_line_error(
+            plait("workflow", "reset", wid, *args, address=address))
+    ok("workflow", "delete", wid, address=address)
 
 
 def test_pause_unpause_reset_an_activity(address: str) -> None:

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
+import msgspec
 import pytest
 
 from plait import Client, Worker, activity, errors, workflow
@@ -104,9 +106,10 @@ async def test_a_history_past_its_byte_limit_is_terminated_in_the_change_that_cr
         assert refused.value.code == "workflow_not_running"
         desc = await handle.describe()
         history = await handle.fetch_history()
+        stored = await stored_size(client, "big", desc.run_id)
     assert 10 < sent < 25
     assert desc.status == "TERMINATED"
-    assert 20_000 < desc.history_size_bytes < 22_500
+    assert 20_000 < desc.history_size_bytes == stored
     reason = history.events[-1].attributes["reason"]
     assert reason.startswith("history_size_exceeded: ")
     assert "bytes of history, over the server's limit of 20,000 (--max-history-bytes)" in reason
@@ -244,3 +247,37 @@ async def test_passing_the_warning_threshold_is_logged_and_counted_once(
     assert "has 5 events" in lines[0]
     assert warned() == before + 1
     assert desc.status == "RUNNING"
+
+
+async def test_a_reset_run_counts_the_history_and_signals_it_starts_with() -> None:
+    """The new run of a reset is its copied history plus what it re-applies: the limits
+    count from there, not from zero."""
+    async with limited(max_signals=3) as client:
+        handle = await client.start_workflow(Collector.run, id="again", task_queue=new_queue())
+        await handle.signal(Collector.add, "a")
+        await handle.signal(Collector.add, "b")
+        before = await handle.describe()
+        stored_base = await stored_size(client, "again", before.run_id)
+        new_run = await handle.reset(to="first_workflow_task", reason="try again")
+        fresh = client.get_workflow_handle("again", run_id=new_run)
+        await fresh.signal(Collector.add, "c")  # the third: still within the limit
+        with pytest.raises(errors.RPCError) as refused:
+            await fresh.signal(Collector.add, "d")
+        after = await fresh.describe()
+        stored_new = await stored_size(client, "again", new_run)
+    assert refused.value.code == "limit_exceeded"
+    assert before.history_size_bytes == stored_base > 0
+    assert after.history_size_bytes == stored_new
+
+
+class _Stored(msgspec.Struct):
+    events: list[msgspec.Raw]
+
+
+async def stored_size(client: Client, wid: str, rid: str) -> int:
+    """The bytes of the run's events as the server stored them (it serves the stored text)."""
+    async with aiohttp.ClientSession() as http, http.get(
+            f"{client.api.address}/api/v1/namespaces/default/workflows/{wid}/history",
+            params={"run_id": rid}) as resp:
+        body = await resp.read()
+    return sum(len(raw) for raw in msgspec.json.decode(body, type=_Stored).events)

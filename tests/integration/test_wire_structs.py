@@ -43,7 +43,7 @@ def field_cases() -> list[tuple[str, str, str, Any]]:
 
 def path_of(op: Operation) -> str:
     return op.method + " " + op.path.format(ns="default", wid="w", sid="s", queue="q",
-                                            sched="sc", aid="a")
+                                            sched="sc", aid="a", batch="b")
 
 
 @pytest.mark.parametrize(("op", "route", "field", "bad"), field_cases(),

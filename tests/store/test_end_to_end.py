@@ -23,7 +23,8 @@ from plait.server.main import Server
 from plait.testing import WorkflowEnvironment
 from tests.store.pgdb import fresh_schema
 
-ON_POSTGRES = ["test_workflows", "test_activities", "test_client", "test_worker_lifecycle"]
+ON_POSTGRES = ["test_workflows", "test_activities", "test_client", "test_worker_lifecycle",
+               "test_reset", "test_batches"]
 for _module in ON_POSTGRES:
     _mod = importlib.import_module(f"tests.integration.{_module}")
     for _name in dir(_mod):

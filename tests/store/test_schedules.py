@@ -82,3 +82,18 @@ async def test_a_due_schedule_is_claimed_by_one_transaction_at_a_time(store: Sto
             t.save_schedule(r)
     await asyncio.gather(store.write(fire), store.write(fire))
     assert sorted(len(c) for c in claimed) == [0, 1]
+
+
+async def test_a_schedule_is_hastened_only_to_an_earlier_look(store: Store) -> None:
+    """A run the schedule started closed: its next look moves forward, never back, and a
+    schedule with no next look (finished) keeps none."""
+    await store.write(lambda t: t.insert_schedule(row("late", 100.0)))
+    await store.write(lambda t: t.insert_schedule(row("done", None)))
+    assert await store.write(lambda t: t.hasten_schedule(NS, "late", 40.0))
+    assert not await store.write(lambda t: t.hasten_schedule(NS, "late", 60.0))
+    assert not await store.write(lambda t: t.hasten_schedule(NS, "done", 40.0))
+    assert not await store.write(lambda t: t.hasten_schedule(NS, "missing", 40.0))
+    late = await store.read(lambda t: t.get_schedule(NS, "late"))
+    done = await store.read(lambda t: t.get_schedule(NS, "done"))
+    assert late is not None and late.next_fire_at == 40.0
+    assert done is not None and done.next_fire_at is None

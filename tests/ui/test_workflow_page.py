@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, expect
 
+from plait.errors import WorkflowNotFoundError
 from tests.ui.conftest import Console
 from tests.ui.workload import HOSTILE, Approval, Charge, Family, Greet, Retrying
 from tests.waiting import pending_activity, status_is
@@ -206,3 +207,64 @@ async def test_pause_and_unpause_from_the_page_reach_the_server(console: Console
     await expect(page.get_by_role("button", name="Pause…")).to_be_enabled()
     await expect(page.locator("span.paused")).to_have_count(0)
     assert not (await handle.describe()).paused
+
+
+async def test_reset_from_the_page_makes_a_new_run_and_links_both(console: Console,
+                                                                  page: Page) -> None:
+    handle = await console.client.start_workflow(Greet.run, {"name": "ren"}, id="page-reset",
+                                                 task_queue=console.queue)
+    await handle.result()
+    old = (await handle.describe()).run_id
+    await page.goto(run_page(console, "page-reset", old))
+    await expect(page.locator(".badge").first).to_have_text("COMPLETED")
+    await page.get_by_role("button", name="Reset…").click()
+    dialog = page.locator("dialog.confirm")
+    await expect(dialog).to_contain_text("Reset page-reset?")
+    # The default point is the last task that left the run open: the one that scheduled
+    # the activity (event 4), not the one that completed the workflow.
+    await expect(dialog.get_by_label("Reset to event")).to_have_value("4")
+    await expect(dialog.locator("#reset-event option")).to_have_count(3)
+    await dialog.get_by_label("Reason").fill("greet again")
+    await dialog.get_by_role("button", name="Reset", exact=True).click()
+
+    await expect(page.locator(".reset-from")).to_contain_text(f"{old} at event 4: greet again")
+    new = page.url.rsplit("/", 1)[-1]
+    assert new != old
+    desc = await console.client.get_workflow_handle("page-reset", run_id=new).describe()
+    assert desc.reset_from_run_id == old and desc.reset_reason == "greet again"
+    await expect(page.locator(".badge").first).to_have_text("COMPLETED")
+    await page.locator(".reset-from a").click()
+    summary = page.locator("dl.summary")
+    await expect(summary.locator("dt:text-is('Reset to') + dd a")).to_have_text(new)
+
+
+async def test_a_refused_reset_point_shows_the_servers_reason(console: Console,
+                                                               page: Page) -> None:
+    handle = await console.client.start_workflow(Approval.run, "o-10", id="page-reset-bad",
+                                                 task_queue=console.queue)
+    await page.goto(run_page(console, "page-reset-bad"))
+    await expect(page.locator("ol.events > li")).to_have_count(4)
+    # The point's options come from the history; one that is not a reset point is refused.
+    await page.get_by_role("button", name="Reset…").click()
+    dialog = page.locator("dialog.confirm")
+    await dialog.locator("#reset-event").evaluate(
+        "s => { s.add(new Option('3', '3')); s.value = '3'; }")
+    await dialog.get_by_role("button", name="Reset", exact=True).click()
+    await expect(page.locator(".notice.error").first).to_contain_text(
+        "cannot reset to event 3")
+    assert (await handle.describe()).status == "RUNNING"
+    await handle.terminate()
+
+
+async def test_delete_from_the_page_removes_the_run(console: Console, page: Page) -> None:
+    handle = await console.client.start_workflow(Approval.run, "o-11", id="page-delete",
+                                                 task_queue=console.queue)
+    await page.goto(run_page(console, "page-delete"))
+    await expect(page.locator(".badge").first).to_have_text("RUNNING")
+    await page.get_by_role("button", name="Delete…").click()
+    dialog = page.locator("dialog.confirm")
+    await expect(dialog).to_contain_text("cannot be undone")
+    await dialog.get_by_role("button", name="Delete", exact=True).click()
+    await page.wait_for_url("**/namespaces/default/workflows")
+    with pytest.raises(WorkflowNotFoundError):
+        await handle.describe()

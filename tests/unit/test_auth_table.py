@@ -97,3 +97,27 @@ def test_token_bodies_are_read_as_the_routes_read_them() -> None:
     assert _task_ids(b'{"token": "x.1"}') == set()
     assert _task_ids(b'{"token": "99999999999999999999.1"}') == set()  # no such row anyway
     assert _task_ids(b'[1, 2]') == set() and _task_ids(b"") == set()
+
+
+def test_the_openapi_document_declares_the_key_and_which_routes_need_none() -> None:
+    """The bearer scheme is declared for every operation; exactly the routes the role table
+    leaves public say ``security: []`` (the document and the check cannot disagree)."""
+    from plait.server import api_doc
+
+    doc = api_doc.document()
+    scheme = doc["components"].get("securitySchemes", {})["apiKey"]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    assert doc.get("security") == [{"apiKey": []}]
+    public = {(method.upper(), path) for path, item in doc["paths"].items()
+              for method, op in item.items() if op.get("security") == []}
+    assert public == {route for route, roles in ROUTE_ROLES.items() if roles is None}
+    assert ("GET", "/ui/{version}/{name}.js") in public and ("GET", "/health") in public
+
+
+def test_csrf_tokens_are_bound_to_their_key() -> None:
+    from plait.server.csrf import csrf_token
+
+    a, b = make_key("ns", "writer", now=0.0), make_key("ns", "writer", now=0.0)
+    assert csrf_token(a.row) == csrf_token(a.row) != csrf_token(b.row)
+    secret = a.key.split(".", 1)[1]
+    assert secret not in csrf_token(a.row) and a.row.secret_hash not in csrf_token(a.row)

@@ -8,6 +8,7 @@ import plait
 from plait import (
     activity,
     client,
+    codec,
     common,
     converter,
     errors,
@@ -33,7 +34,8 @@ def test_module_exports() -> None:
         "NonDeterminismError", "TimeoutError", "CancelledError", "TerminatedError",
         "UpdateFailedError", "ScheduleAlreadyExistsError", "ScheduleNotFoundError",
         "RPCError", "FailureError", "ApplicationErrorCategory", "NamespaceNotFoundError",
-        "UnauthenticatedError", "PermissionDeniedError", "PayloadTooLargeError"}
+        "UnauthenticatedError", "PermissionDeniedError", "PayloadCodecError",
+        "PayloadTooLargeError"}
     assert set(workflow.__all__) == {
         "defn", "run", "signal", "query", "update", "info", "now", "random", "uuid4", "sleep",
         "wait_condition", "logger", "execute_activity", "start_activity",
@@ -51,13 +53,15 @@ def test_module_exports() -> None:
     assert worker.__all__ == ["UnsandboxedWorkflowRunner", "Worker"]
     assert set(client.__all__) == {
         "ActivityAttempt", "AsyncActivityHandle", "Client", "PendingActivity", "TaskFailure",
-        "NamespaceDescription",
+        "NamespaceDescription", "BatchDescription", "BatchHandle",
         "WorkflowExecution", "WorkflowExecutionDescription", "WorkflowHandle",
         "ScheduleAction", "ScheduleDescription", "ScheduleHandle", "ScheduleListEntry",
         # Temporal's spellings (issue 18, docs/from-temporal.md)
         "WorkflowExecutionStatus", "WorkflowFailureError", "WorkflowUpdateFailedError",
         "WorkflowUpdateHandle", "WorkflowUpdateStage"}
     assert history.__all__ == ["History", "HistoryEvent"]
+    assert set(codec.__all__) == {"AESGCMCodec", "PayloadCodec", "ZlibCodec", "chain",
+                                  "payload_bytes", "payload_from_bytes"}
     assert set(interceptor.__all__) == {
         "Interceptor", "ClientInterceptor", "WorkerInterceptor",
         "ClientOutboundInterceptor", "StartWorkflowInput", "SignalWorkflowInput",

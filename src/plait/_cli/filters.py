@@ -6,18 +6,35 @@ import dataclasses
 import datetime as dt
 import json
 import re
-from typing import Any, TypedDict
+from typing import Annotated, Any, TypedDict
+
+import typer
 
 from plait._cli.runner import fail
 from plait.protocol.common import SearchAttributes
 
-__all__ = ["STATUSES", "FilterArgs", "Filters", "parse_filters", "parse_search_attribute",
+__all__ = ["STATUSES", "AfterFilter", "BeforeFilter", "FilterArgs", "Filters", "SearchFilter",
+           "StatusFilter", "TypeFilter", "parse_filters", "parse_search_attribute",
            "parse_time"]
 
 STATUSES = ("RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED", "CONTINUED_AS_NEW",
             "TIMED_OUT")
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+# The filter options of `workflow list`, `count` and the batch commands.
+TypeFilter = Annotated[str | None, typer.Option("--type", help="Only this workflow type.")]
+StatusFilter = Annotated[str | None, typer.Option(
+    help="Only this status: " + ", ".join(STATUSES) + ".")]
+SearchFilter = Annotated[list[str] | None, typer.Option(
+    "--search-attribute", "-a", metavar="KEY=VALUE",
+    help="Only runs whose search attribute KEY equals VALUE (JSON if it parses, else text: "
+         "customer=c-42, tier=3); repeat to require several.")]
+AfterFilter = Annotated[str | None, typer.Option(
+    metavar="WHEN", help="Only runs started at or after WHEN: 2026-11-22T10:00 (local time "
+                         "unless it has an offset) or an age: 15m, 2h, 3d.")]
+BeforeFilter = Annotated[str | None, typer.Option(
+    metavar="WHEN", help="Only runs started before WHEN (as --started-after).")]
 
 
 class FilterArgs(TypedDict):

@@ -1,15 +1,16 @@
-"""``plait workflow pause|unpause|delete`` and ``plait activity pause|unpause|reset``:
+"""``plait workflow pause|unpause|reset|delete`` and ``plait activity pause|unpause|reset``:
 operating running workflows (API.md "Operating running workflows"). Mounted on the ``plait``
 command by :mod:`plait.cli`."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from plait._cli.runner import with_client
+from plait._cli.runner import fail, with_client
 from plait.client import Client, WorkflowHandle
 
 __all__ = ["activity_app", "add_workflow_commands"]
@@ -58,6 +59,43 @@ def unpause(
     typer.echo(f"unpaused {workflow_id}")
 
 
+class ResetTo(enum.StrEnum):
+    first = "first"
+    last = "last"
+
+
+def reset(
+    workflow_id: WorkflowId,
+    event_id: Annotated[int | None, typer.Option(
+        "--event-id", "--event", min=1,
+        help="A WORKFLOW_TASK_COMPLETED event (or the first WORKFLOW_TASK_SCHEDULED); "
+             "`plait workflow show ID` lists them.")] = None,
+    to: Annotated[ResetTo | None, typer.Option(
+        help="The first workflow task (start over) or the last completed one.")] = None,
+    reason: Annotated[str, typer.Option(help="Why (recorded in both runs).")] = "",
+    reapply_signals: Annotated[bool, typer.Option(
+        help="Deliver the signals received after the point to the new run again.")] = True,
+    run_id: RunId = None,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+) -> None:
+    """Reset a workflow to an event: its running run is terminated and a new run replays the
+    history up to that point on the current code (the task completed there runs again;
+    nothing before it does). Prints the new run's id."""
+    if (event_id is None) == (to is None):
+        fail("give the reset point as --event-id N or as --to first|last (one of them)")
+    point: Literal["first_workflow_task", "last_workflow_task"] | None = None
+    if to is not None:
+        point = "first_workflow_task" if to is ResetTo.first else "last_workflow_task"
+    new_run: list[str] = []
+
+    async def act(h: WorkflowHandle) -> None:
+        new_run.append(await h.reset(event_id, to=point, reason=reason,
+                                     reapply_signals=reapply_signals))
+    _on(address, namespace, workflow_id, run_id, act)
+    typer.echo(f"reset {workflow_id}: new run {new_run[0]}")
+
+
 def delete(
     workflow_id: WorkflowId,
     run_id: RunId = None,
@@ -71,7 +109,7 @@ def delete(
 
 
 def add_workflow_commands(workflow_app: typer.Typer) -> None:
-    for command in (pause, unpause, delete):
+    for command in (pause, unpause, reset, delete):
         workflow_app.command()(command)
 
 

@@ -187,6 +187,11 @@ def _summary(d: WorkflowExecutionDescription) -> Table:
         ("History events", str(d.history_length) + (
             f" ({d.history_size_bytes:,} bytes)" if d.history_size_bytes else "")),
     ]
+    if d.reset_from_run_id:
+        rows.append(("Reset from", f"{d.reset_from_run_id} at event {d.reset_event_id}"
+                     + (f": {d.reset_reason}" if d.reset_reason else "")))
+    if d.reset_to_run_id:
+        rows.append(("Reset to", d.reset_to_run_id))
     if d.search_attributes:
         rows.append(("Search attributes", _short(d.search_attributes)))
     if d.memo:

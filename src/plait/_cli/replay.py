@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
 import os
 import sys
 import traceback
@@ -19,19 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from plait import errors
+from plait._cli.loading import SetupError, load_object
 from plait.history import History
 from plait.protocol.jsoncodec import loads
 from plait.runtime.definitions import workflow_defn_of
 from plait.testing import Replayer
 
-__all__ = ["ReplayOutcome", "SetupError", "history_files", "load_workflows", "replay_files"]
+__all__ = ["ReplayOutcome", "SetupError", "history_files", "load_object", "load_workflows",
+           "replay_files"]
 
 STDIN = "-"
 PLAIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class SetupError(Exception):
-    """The check cannot run at all (bad ``--workflows``, no history files)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +54,7 @@ def load_workflows(specs: Sequence[str]) -> list[type]:
         sys.path.insert(0, cwd)
     classes: dict[str, tuple[str, type]] = {}
     for spec in specs:
-        cls = _load_one(spec)
+        cls = load_object(spec)
         try:
             name = workflow_defn_of(cls).name
         except TypeError:
@@ -68,32 +65,6 @@ def load_workflows(specs: Sequence[str]) -> list[type]:
                              f"type {name!r}; replay one of them at a time")
         classes[name] = (spec, cls)
     return [cls for _, cls in classes.values()]
-
-
-def _load_one(spec: str) -> Any:
-    module_name, sep, attr = spec.rpartition(":")
-    if not sep or not module_name or not attr:
-        raise SetupError(f"--workflows {spec!r} is not of the form module:Class")
-    if module_name.endswith(".py"):
-        path = Path(module_name).resolve()
-        if not path.is_file():
-            raise SetupError(f"--workflows {spec}: no file {module_name}")
-        if str(path.parent) not in sys.path:
-            sys.path.insert(0, str(path.parent))
-        module_name = path.stem
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as e:  # the user's module: anything may go wrong while it loads
-        raise SetupError(f"--workflows {spec}: cannot import {module_name}: "
-                         f"{type(e).__name__}: {e}") from None
-    obj: Any = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise SetupError(f"--workflows {spec}: module {module_name} "
-                             f"({getattr(module, '__file__', '?')}) has no {attr}") from None
-    return obj
 
 
 def _qualname(obj: Any) -> str:

@@ -15,11 +15,12 @@ from typing import NoReturn, TypeVar
 import aiohttp
 import typer
 
-from plait import errors
+from plait import _tls, errors
+from plait._cli.loading import SetupError, load_codec
 from plait.client import Client
 from plait.protocol.transport import HttpTransport
 
-__all__ = ["Output", "fail", "normalize_address", "with_client"]
+__all__ = ["Output", "fail", "with_client"]
 
 T = TypeVar("T")
 
@@ -38,21 +39,25 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def normalize_address(address: str) -> str:
-    """``localhost:7233`` means ``http://localhost:7233``."""
-    return address if "://" in address else f"http://{address}"
-
-
 def with_client(address: str, namespace: str, fn: Callable[[Client], Awaitable[T]], *,
-                api_key: str | None = None) -> T:
+                api_key: str | None = None, codec: str | None = None) -> T:
     """Connect, run ``fn(client)``, close; any failure becomes one ``error:`` line. The API
-    key is ``api_key``, else ``PLAIT_API_KEY`` (``plait --api-key`` sets it)."""
-    address = normalize_address(address)
+    key is ``api_key``, else ``PLAIT_API_KEY`` (``plait --api-key`` sets it); TLS settings
+    come from ``PLAIT_TLS_*`` (``plait --tls-ca`` and its siblings set them); ``codec`` is a
+    ``--codec module:factory`` whose codec the client decodes payloads with."""
     key = api_key or os.environ.get("PLAIT_API_KEY") or None
+    payload_codec = None
+    if codec is not None:
+        try:
+            payload_codec = load_codec(codec)
+        except SetupError as e:
+            fail(str(e), code=2)
 
     async def go() -> T:
-        client = Client(HttpTransport(address, key), namespace,
-                        retry_for=CONNECT_RETRY_SECONDS)
+        # --tls-ca/--tls-cert/--tls-key (`plait` puts them in the environment) are explicit
+        # here: with an http:// address they are a mistake to report, not to ignore.
+        client = Client(HttpTransport(address, key, _tls.from_environment()), namespace,
+                        retry_for=CONNECT_RETRY_SECONDS, codec=payload_codec)
         try:
             return await fn(client)
         finally:

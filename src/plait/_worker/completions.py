@@ -25,6 +25,8 @@ import msgspec
 
 from plait import errors
 from plait._api import Api, CompletionKind, error_of
+from plait._payloads import decode_message, encode_message
+from plait.codec import PayloadCodec
 from plait.protocol.completions import TaskCompletion
 from plait.runtime.wire import BatchItemAnswer, encode
 
@@ -57,6 +59,14 @@ def _decode(raw: bytes | msgspec.Raw, into: type[T]) -> T:
     return result
 
 
+async def _decoded(codec: PayloadCodec, answer: T) -> T:
+    """An answer with the payloads of the tasks it hands back decoded."""
+    if isinstance(answer, msgspec.Struct):
+        decoded: T = await decode_message(codec, answer)  # type: ignore[assignment]
+        return decoded
+    return answer
+
+
 class Completions:
     def __init__(self, api: Api, *, max_in_flight: int = 4, max_items: int = 256,
                  max_bytes: int = 512 * 1024) -> None:
@@ -76,12 +86,17 @@ class Completions:
 
     async def send(self, item: TaskCompletion, into: type[T]) -> T:
         """Report one completion (a batch item: its ``type`` says which); returns its
-        response, decoded into ``into``."""
+        response, decoded into ``into``. With a payload codec, the item's payloads are
+        encoded, and the answer's (the tasks handed back with it) decoded."""
+        codec = self.api.codec
+        if codec is not None:  # without a codec, this test is all it costs
+            item = await encode_message(codec, item)
         data = encode(item)
         if len(data) > self.max_bytes:  # a large result travels alone, under the size limit
             kind: CompletionKind = item.__struct_config__.tag  # type: ignore[assignment]
             alone: bytes = await self.api.complete(kind, _alone(item), decoder=bytes)
-            return _decode(alone, into)
+            result = _decode(alone, into)
+            return result if codec is None else await _decoded(codec, result)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self.api.retry_for
         backoff = self.api.backoff()
@@ -89,7 +104,8 @@ class Completions:
             answer = await self._queued(data)  # a failed request raises (already retried)
             err = answer.error
             if err is None:
-                return _decode(answer.result, into)
+                result = _decode(answer.result, into)
+                return result if codec is None else await _decoded(codec, result)
             delay = backoff.next()
             if err.status != 503 or loop.time() + delay > give_up:
                 raise error_of(err.status, err.code, err.message)

@@ -115,6 +115,8 @@ class WorkflowExecutionCanceledAttributes(_Attributes, kw_only=True):
 
 class WorkflowExecutionTerminatedAttributes(_Attributes, kw_only=True):
     reason: str
+    new_execution_run_id: str | None = None
+    """The run that takes this one's place, when a reset terminated it."""
 
 
 class WorkflowExecutionTimedOutAttributes(_Attributes, kw_only=True):
@@ -175,7 +177,11 @@ class WorkflowTaskFailedAttributes(_Attributes, kw_only=True):
     scheduled_event_id: int
     started_event_id: int
     cause: str
+    """`workflow_error`, `unhandled_events`, or `reset_workflow`: the first event after a
+    reset's copy of the earlier run's history (the task it stood for runs again)."""
     failure: Failure | None = None
+    base_run_id: str | None = None
+    """`reset_workflow`: the run this one was reset from."""
 
 
 class WorkflowTaskTimedOutAttributes(_Attributes, kw_only=True):

@@ -63,8 +63,9 @@ JsonObject = dict[str, Any]
 """A JSON object whose keys and values the user chose (marker details, a free-form result):
 the server stores and returns it as sent, so it has no shape to declare."""
 
-Memo = JsonObject
-"""A run's memo: any JSON values by the names the user gave them."""
+Memo = Annotated[JsonObject, Meta(extra={"memo": True})]
+"""A run's memo: any JSON values by the names the user gave them. With a payload codec a
+value may be an envelope the codec made (``extra={"memo": True}`` marks memos for it)."""
 
 SearchAttributes = JsonObject
 """A run's search attributes: any JSON scalars or lists by name; the server indexes them."""

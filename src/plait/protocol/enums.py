@@ -15,6 +15,8 @@ __all__ = [
     "CLOSED_STATUSES",
     "FAILED_STATUSES",
     "AttemptOutcome",
+    "BatchOperation",
+    "BatchState",
     "CancellationType",
     "ErrorCode",
     "FailureKind",
@@ -194,6 +196,25 @@ class ScheduleOutcome(StrEnum):
     """Its workflow id existed: another server (or an earlier attempt) started it."""
 
 
+class BatchOperation(StrEnum):
+    """What a batch job does to each run it matches."""
+
+    TERMINATE = "terminate"
+    CANCEL = "cancel"
+    SIGNAL = "signal"
+    RESET = "reset"
+
+
+class BatchState(StrEnum):
+    """Where a batch job is."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    """It could not go on (its operation is unknown to this server)."""
+    CANCELED = "canceled"
+
+
 class ErrorCode(StrEnum):
     """Every ``error.code`` the API answers: stable words clients map to exceptions."""
 
@@ -216,6 +237,7 @@ class ErrorCode(StrEnum):
     UPDATE_NOT_FOUND = "update_not_found"
     RATE_LIMIT_NOT_FOUND = "rate_limit_not_found"
     SCHEDULE_NOT_FOUND = "schedule_not_found"
+    BATCH_NOT_FOUND = "batch_not_found"
     ACTIVITY_NOT_FOUND = "activity_not_found"
     # 405
     METHOD_NOT_ALLOWED = "method_not_allowed"

@@ -1,22 +1,27 @@
-"""Find a payload that is not an envelope in a decoded message.
+"""Find the payloads of a message: to check them (the server), or to run a codec over them.
 
 Payloads are plain dicts in the structs (so keys a codec adds survive), which msgspec checks
 only for being JSON objects; this walks the fields marked as payloads (``Meta(extra=
 {"envelope": True})``) and checks the two keys every reader relies on. The plan of which
 fields to look at is worked out once per struct class from its type annotations.
+
+:func:`payloads_of` and :func:`with_payloads` walk the same plans for a payload codec
+(:mod:`plait._payloads`), memo values (``Meta(extra={"memo": True})``) included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from msgspec import inspect as mi
 
-__all__ = ["bad_envelope", "envelopes_ok"]
+__all__ = ["MemoMode", "bad_envelope", "envelopes_ok", "payloads_of", "with_payloads"]
 
+S = TypeVar("S", bound=msgspec.Struct)
 _PAYLOAD = "payload"
+_MEMO = "memo"
 _STRUCT = "struct"
 Plan = str | tuple[str, Any] | None
 """What to check in a value: a payload, a struct (its own plan), ``("list", plan)`` or
@@ -87,32 +92,122 @@ def bad_envelope(message: msgspec.Struct) -> str | None:
     return None
 
 
-_PLANS: dict[type, tuple[tuple[str, Plan], ...]] = {}
+MemoMode = Literal["wrap", "unwrap"] | None
+"""How a payload walk treats memo values (``Meta(extra={"memo": True})`` fields), which are
+plain JSON values rather than envelopes: ``wrap`` gives each one as a ``json`` envelope (to
+encode), ``unwrap`` gives those that are envelopes of another encoding (to decode); None
+leaves memos out."""
 
 
-def _fields(cls: type[msgspec.Struct]) -> tuple[tuple[str, Plan], ...]:
-    """The fields of ``cls`` that hold payloads, directly or deeper down (worked out once)."""
-    plan = _PLANS.get(cls)
+def payloads_of(message: msgspec.Struct, memo: MemoMode = None) -> list[Any]:
+    """Every payload in ``message``, depth first in field order (the order
+    :func:`with_payloads` puts replacements back in): what a payload codec runs over."""
+    out: list[Any] = []
+    _collect(message, _STRUCT, out, memo)
+    return out
+
+
+def _collect(value: Any, plan: Plan, out: list[Any], memo: MemoMode) -> None:
+    if value is None or value is msgspec.UNSET:
+        return
+    if plan == _PAYLOAD:
+        out.append(value)
+    elif plan == _STRUCT:
+        for name, sub in _fields(type(value), memo is not None):
+            _collect(getattr(value, name), sub, out, memo)
+    elif plan == _MEMO:
+        if memo == "wrap":
+            out += [{"encoding": "json", "data": v} for v in _memo(value).values()]
+        else:
+            out += [v for v in _memo(value).values() if _coded(v)]
+    elif isinstance(plan, tuple):
+        for item in value:
+            _collect(item, plan[1], out, memo)
+
+
+def _memo(value: Any) -> dict[str, Any]:
+    """A memo as a dict, also when the worker has encoded it already (``runtime.wire``)."""
+    if isinstance(value, msgspec.Raw):
+        memo: dict[str, Any] = msgspec.json.decode(value)
+        return memo
+    return dict(value)
+
+
+def _coded(value: Any) -> bool:
+    """A memo value a codec made: an envelope of an encoding other than ``json``."""
+    return type(value) is dict and type(value.get("encoding")) is str \
+        and value["encoding"] != "json" and "data" in value
+
+
+def with_payloads(message: S, payloads: Iterator[Any], memo: MemoMode = None) -> S:
+    """A copy of ``message`` whose payloads are taken, in :func:`payloads_of`'s order, from
+    ``payloads``. Copied rather than changed in place: a struct handed in may still be held
+    by its maker (a workflow instance keeps its commands), and must keep its plain values.
+    Structs and lists with no payload in them are shared, not copied. A memo value that
+    comes back as a ``json`` envelope is stored as its plain value again."""
+    rebuilt: S = _rebuild(message, _STRUCT, payloads, memo)
+    return rebuilt
+
+
+def _rebuild(value: Any, plan: Plan, payloads: Iterator[Any], memo: MemoMode) -> Any:
+    if value is None or value is msgspec.UNSET:
+        return value
+    if plan == _PAYLOAD:
+        return next(payloads)
+    if plan == _STRUCT:
+        changes: dict[str, Any] = {}
+        for name, sub in _fields(type(value), memo is not None):
+            old = getattr(value, name)
+            new = _rebuild(old, sub, payloads, memo)
+            if new is not old:
+                changes[name] = new
+        return msgspec.structs.replace(value, **changes) if changes else value
+    if plan == _MEMO:
+        return {k: _memo_value(v, payloads) if memo == "wrap" or _coded(v) else v
+                for k, v in _memo(value).items()}
+    assert isinstance(plan, tuple)
+    items = [_rebuild(item, plan[1], payloads, memo) for item in value]
+    return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+
+
+def _memo_value(old: Any, payloads: Iterator[Any]) -> Any:
+    new = next(payloads)
+    if new is old or new == old:  # a codec that does not own this encoding passed it on
+        return old
+    return new.get("data") if new.get("encoding") == "json" else new
+
+
+_PLANS: dict[tuple[type, bool], tuple[tuple[str, Plan], ...]] = {}
+
+
+def _fields(cls: type[msgspec.Struct], memo: bool = False) -> tuple[tuple[str, Plan], ...]:
+    """The fields of ``cls`` that hold payloads (and, with ``memo``, memos), directly or
+    deeper down (worked out once per class). The server's checks leave memos out: they are
+    plain JSON to it."""
+    plan = _PLANS.get((cls, memo))
     if plan is None:
         info = mi.type_info(cls)
         assert isinstance(info, mi.StructType)
-        plans = ((f.name, _plan(f.type, frozenset({cls}))) for f in info.fields)
-        plan = _PLANS[cls] = tuple((name, p) for name, p in plans if p is not None)
+        plans = ((f.name, _plan(f.type, frozenset({cls}), memo)) for f in info.fields)
+        plan = _PLANS[cls, memo] = tuple((name, p) for name, p in plans if p is not None)
     return plan
 
 
-def _plan(t: mi.Type, seen: frozenset[type]) -> Plan:
+def _plan(t: mi.Type, seen: frozenset[type], memo: bool) -> Plan:
     if isinstance(t, mi.Metadata):
-        if (t.extra or {}).get("envelope"):
+        extra = t.extra or {}
+        if extra.get("envelope"):
             return _PAYLOAD
-        return _plan(t.type, seen)
+        if memo and extra.get("memo"):
+            return _MEMO
+        return _plan(t.type, seen, memo)
     if isinstance(t, mi.UnionType):
-        plans = {_plan(m, seen) for m in t.types} - {None}
+        plans = {_plan(m, seen, memo) for m in t.types} - {None}
         return plans.pop() if len(plans) == 1 else (_STRUCT if plans else None)
     if isinstance(t, mi.ListType):
-        inner = _plan(t.item_type, seen)
+        inner = _plan(t.item_type, seen, memo)
         return ("list", inner) if inner is not None else None
     # A struct (or a struct that contains itself: Failure.cause) is walked by its class.
-    if isinstance(t, mi.StructType) and (t.cls in seen or _fields(t.cls)):
+    if isinstance(t, mi.StructType) and (t.cls in seen or _fields(t.cls, memo)):
         return _STRUCT
     return None

@@ -63,6 +63,8 @@ def _struct_fields(obj: msgspec.Struct) -> dict[str, Any]:
 def _default(obj: Any) -> Any:
     if isinstance(obj, msgspec.Struct):
         return _struct_fields(obj)
+    if isinstance(obj, msgspec.Raw):  # JSON encoded already (runtime.wire's payload data)
+        return orjson.Fragment(bytes(obj))
     # pydantic models and objects that know how to become JSON.
     dump = getattr(obj, "model_dump", None)
     if callable(dump):

@@ -36,6 +36,7 @@ __all__ = [
     "RequestBodyObject",
     "ResponseObject",
     "Schema",
+    "SecurityRequirement",
     "build_document",
     "query_params",
 ]
@@ -78,6 +79,10 @@ class ResponseObject(TypedDict):
     content: NotRequired[dict[str, MediaTypeObject]]
 
 
+SecurityRequirement = dict[str, list[str]]
+"""``{"scheme name": []}``: a request satisfies it by presenting that scheme's credentials."""
+
+
 class OperationObject(TypedDict):
     """One method of one path."""
 
@@ -85,6 +90,8 @@ class OperationObject(TypedDict):
     tags: list[str]
     summary: str
     description: NotRequired[str]
+    security: NotRequired[list[SecurityRequirement]]
+    """``[]`` on a route that needs no credentials where the document asks for some."""
     parameters: NotRequired[list[ParameterObject | ReferenceObject]]
     requestBody: NotRequired[RequestBodyObject]
     responses: NotRequired[dict[str, ResponseObject | ReferenceObject]]
@@ -104,6 +111,7 @@ class Components(TypedDict):
     parameters: dict[str, ParameterObject]
     responses: dict[str, ResponseObject]
     schemas: dict[str, Schema]
+    securitySchemes: NotRequired[dict[str, dict[str, str]]]
 
 
 class Document(TypedDict):
@@ -116,6 +124,8 @@ class Document(TypedDict):
     paths: dict[str, dict[str, OperationObject]]
     """Path, then lower-case method."""
     components: Components
+    security: NotRequired[list[SecurityRequirement]]
+    """What every operation needs unless it says otherwise."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +168,8 @@ class Operation:
     params: Sequence[Param | str] = ()
     """Parameters, or the names of shared ones (``components.parameters``)."""
     description: str = ""
+    public: bool = False
+    """Needs no credentials even where the document asks for some (``security: []``)."""
 
 
 def query_params(struct: type[msgspec.Struct]) -> list[Param]:
@@ -181,10 +193,12 @@ def _without_null(prop: Schema) -> Schema:
 def build_document(operations: Iterable[Operation], *, info: InfoObject,
                    tags: Sequence[Mapping[str, str]], parameters: Mapping[str, ParameterObject],
                    responses: Mapping[int, tuple[str, str]], error: type[msgspec.Struct],
-                   named: Mapping[str, Any]) -> Document:
+                   named: Mapping[str, Any],
+                   security: Mapping[str, dict[str, str]] | None = None) -> Document:
     """The whole document. ``responses`` maps an error status to its shared response's name
     and description; ``named`` gives names to unions (and other types) that should be
-    components of their own (they are types, as ``error`` is)."""
+    components of their own (they are types, as ``error`` is). ``security`` names the
+    credential schemes every operation not marked ``public`` takes (any one of them)."""
     ops = list(operations)
     types = [error, *named.values()]
     for op in ops:
@@ -201,7 +215,7 @@ def build_document(operations: Iterable[Operation], *, info: InfoObject,
         item = paths.setdefault(op.path, {})
         item[op.method.lower()] = _operation(op, by_type, shared)
     error_ref = by_type[id(error)]
-    return {
+    doc: Document = {
         "openapi": "3.1.0", "info": info.copy(), "servers": [{"url": "/"}],
         "tags": [dict(t) for t in tags], "paths": _hoisted(paths, inline),
         "components": {
@@ -211,6 +225,10 @@ def build_document(operations: Iterable[Operation], *, info: InfoObject,
             "schemas": dict(sorted(schemas.items())),
         },
     }
+    if security:
+        doc["components"]["securitySchemes"] = {k: dict(v) for k, v in security.items()}
+        doc["security"] = [{name: []} for name in security]
+    return doc
 
 
 def _operation(op: Operation, by_type: Mapping[int, Schema],
@@ -219,6 +237,8 @@ def _operation(op: Operation, by_type: Mapping[int, Schema],
                             "summary": op.summary}
     if op.description:
         out["description"] = op.description
+    if op.public:
+        out["security"] = []
     if op.params:
         out["parameters"] = [_param(p) for p in op.params]
     if op.request is not None:

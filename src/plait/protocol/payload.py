@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from plait.errors import PayloadCodecError
+
 __all__ = ["Payload", "decode", "decode_args", "encode", "encode_args", "hints_of"]
 
 Payload = dict[str, Any]
@@ -38,7 +40,9 @@ def decode(payload: Payload | None, hint: Any = Any) -> Any:
         return None
     encoding = payload.get("encoding", "json")
     if encoding != "json":
-        raise ValueError(f"payload encoding {encoding!r} needs a codec that is not configured")
+        raise PayloadCodecError(
+            f"payload encoding {encoding!r} is not plain JSON: decode it with the payload "
+            "codec that wrote it (Client.connect(codec=...), or --codec for the CLI)")
     return convert(payload.get("data"), hint)
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "CancelRequest",
     "PauseRequest",
     "QueryRequest",
+    "ResetRequest",
     "SignalRequest",
     "StartWorkflowRequest",
     "TerminateRequest",
@@ -111,6 +112,26 @@ class PauseRequest(Struct, kw_only=True, omit_defaults=True):
 class UnpauseRequest(Struct, kw_only=True, omit_defaults=True):
     """Let a paused run go on: its held tasks are handed out again."""
 
+    run_id: RunId = None
+    request_id: RequestId = None
+
+
+class ResetRequest(Struct, kw_only=True, omit_defaults=True):
+    """Reset a run to an event: the workflow's running run is terminated (its reason names
+    the reset) and a new run of the same workflow id starts from the history up to that
+    point; the workflow task completed at `event_id` runs again, on the code deployed now,
+    and nothing before it does. Give `event_id` or `to`, not both."""
+
+    event_id: Annotated[int, Meta(ge=1)] | None = None
+    """A `WORKFLOW_TASK_COMPLETED` event, or the run's first `WORKFLOW_TASK_SCHEDULED`."""
+    to: Literal["first_workflow_task", "last_workflow_task"] | None = None
+    """The first workflow task (the run starts over with its input) or the last completed
+    one."""
+    reason: str | None = None
+    """Recorded in the termination, in the new run's first event after the copied history,
+    and shown by describe (`reset_reason`)."""
+    reapply_signals: bool = True
+    """Signals the run received after the point are delivered to the new run again."""
     run_id: RunId = None
     request_id: RequestId = None
 

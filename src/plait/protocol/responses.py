@@ -38,7 +38,7 @@ class WorkflowOutcome(Struct, kw_only=True):
     """How a closed run ended: `status` plus the attributes of its closing event (`result`
     for COMPLETED, `failure` for FAILED, `reason` for TERMINATED, `details` for CANCELED,
     `timeout_type` for TIMED_OUT; `new_execution_run_id` when another run follows:
-    continue-as-new or a workflow retry)."""
+    continue-as-new, a workflow retry, or a reset that terminated this run)."""
 
     status: WorkflowStatus
     result: Payload | None = None
@@ -176,6 +176,13 @@ class WorkflowDescription(WorkflowSummary, kw_only=True):
     """Seconds the start delayed the first workflow task by (`start_delay`), if it did."""
     paused: PauseState | None = None
     """Set while the run is paused: no workflow task or new activity attempt is handed out."""
+    reset_from_run_id: str | None = None
+    """This run was made by resetting that run (`reset_event_id` of its history)."""
+    reset_event_id: int | None = None
+    reset_reason: str | None = None
+    """Why this run was made by a reset (the reset's `reason`)."""
+    reset_to_run_id: str | None = None
+    """A reset of this run made that run (the latest, if it was reset more than once)."""
 
 
 class UpdateOutcome(Struct, kw_only=True):

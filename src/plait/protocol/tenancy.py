@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct
 
 __all__ = ["ApiKeyInfo", "ApiKeyList", "CreateApiKeyRequest", "CreateNamespaceRequest",
-           "CreatedApiKey", "NamespaceInfo", "NamespaceList", "RevokedApiKey", "Role",
+           "CreatedApiKey", "CsrfToken", "NamespaceInfo", "NamespaceList", "RevokedApiKey", "Role",
            "UpdateNamespaceRequest"]
 
 Role = Literal["reader", "writer", "worker", "admin"]
@@ -77,3 +77,16 @@ class RevokedApiKey(Struct, kw_only=True):
     key_id: str
     revoked: bool
     """False when it was revoked already."""
+
+
+class CsrfToken(Struct, kw_only=True):
+    """The caller's key, as the console shows it, and the token its browser requests that
+    change state must carry (:mod:`plait.server.csrf`)."""
+
+    csrf_token: str
+    """Send as ``X-CSRF-Token``; empty from a server without ``--auth`` (no key to bind it
+    to, and nothing to send)."""
+    key_id: str | None = None
+    role: Role | None = None
+    namespace: str | None = None
+    """The namespace the key covers, or ``*``."""

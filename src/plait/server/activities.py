@@ -24,9 +24,9 @@ from plait.server.run import Ctx, Input, Run
 from plait.store.base import TaskRow, Txn
 from plait.store.task_data import HELD, ActivityOptions, ActivityTaskData, TimerData
 
-__all__ = ["attempt_failed", "complete", "dispatch_payload", "end_abandoned", "fire_timeout",
-           "heartbeat",
-           "pending_info", "request_cancel", "schedule", "worker_lost"]
+__all__ = ["add_pending", "attempt_failed", "complete", "dispatch_payload", "end_abandoned",
+           "fire_timeout", "heartbeat", "pending_info", "request_cancel", "schedule",
+           "worker_lost"]
 
 ASYNC_LEASE = "async-completion"
 """The lease of an attempt handed over for completion from outside (no session holds it)."""
@@ -49,11 +49,19 @@ def schedule(run: Run, cmd: ScheduleActivityCommand) -> tuple[int, str, str]:
         "activity_id": aid, "activity_type": atype, "task_queue": queue,
         "input": inputs, "header": header, "rate_limit_key": cmd.rate_limit_key,
         **msgspec.structs.asdict(opts)})
-    now = run.ctx.now
     payload = ActivityTaskData(activity_type=atype, input=inputs, attempt=1,
-                               scheduled_event_id=event_id, scheduled_time=now, options=opts,
-                               workflow_type=run.row.workflow_type, header=header,
-                               rate_limit_key=cmd.rate_limit_key)
+                               scheduled_event_id=event_id, scheduled_time=run.ctx.now,
+                               options=opts, workflow_type=run.row.workflow_type,
+                               header=header, rate_limit_key=cmd.rate_limit_key)
+    return add_pending(run, aid, queue, payload), queue, atype
+
+
+def add_pending(run: Run, aid: str, queue: str, payload: ActivityTaskData) -> int:
+    """Make a scheduled activity pending: its task row, due now, and its schedule timeouts
+    counted from now. Also how a reset gives its new run the activities that were pending at
+    the reset point (:mod:`plait.server.resetting`). Returns the task's id."""
+    now = run.ctx.now
+    opts = payload.options
     task_id = run.txn.insert_task(ns=run.ns, task_queue=queue, kind="activity", wid=run.wid,
                                   rid=run.rid, ref=aid, visible_at=now, payload=payload)
     run.state.pending_activities += 1  # the limit's count (plait.server.limits)
@@ -62,7 +70,7 @@ def schedule(run: Run, cmd: ScheduleActivityCommand) -> tuple[int, str, str]:
     if opts.schedule_to_start_timeout:
         _timer(run, "act_s2s", aid, now + opts.schedule_to_start_timeout, TimerData(attempt=1))
     run.ctx.effects.wake_queue(run.ns, queue, "activity")
-    return task_id, queue, atype
+    return task_id
 
 
 _TIMER_OPTION = {"act_stc": "start_to_close_timeout", "act_hb": "heartbeat_timeout",

@@ -88,6 +88,10 @@ class Description(TypedDict):
     result: EventAttributes | None
     start_delay: NotRequired[float]
     paused: NotRequired[PauseState]
+    reset_from_run_id: NotRequired[str]
+    reset_event_id: NotRequired[int]
+    reset_reason: NotRequired[str]
+    reset_to_run_id: NotRequired[str]
 
 
 class RunOutcome(TypedDict):

@@ -14,6 +14,7 @@ from aiohttp import web
 from plait.server import ui
 from plait.server.api import (
     apikeys,
+    batches,
     meta,
     namespaces,
     operations,
@@ -35,7 +36,8 @@ API = "/api/v1"
 
 
 def make_app(service: Service, auth: AuthSettings | None = None) -> web.Application:
-    """The application; with ``auth``, every route but ``/health`` needs an API key."""
+    """The application; with ``auth``, every route but ``/health`` and the console's files
+    needs an API key."""
     app = web.Application(middlewares=[errors_middleware, access_middleware],
                           client_max_size=service.config.max_payload)
     app[SERVICE] = service
@@ -49,6 +51,7 @@ def make_app(service: Service, auth: AuthSettings | None = None) -> web.Applicat
     r.add_get(nsp + "/workflow-count", workflows.count_workflows)
     ratelimits.add_routes(app, nsp)
     schedules.add_routes(app, nsp)
+    batches.add_routes(app, nsp)
     task_queues.add_routes(app, nsp)
     r.add_get(wf, workflows.describe_workflow)
     r.add_get(wf + "/history", workflows.workflow_history)

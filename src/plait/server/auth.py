@@ -10,8 +10,11 @@ only cost every request its time. Rows are cached in process (:class:`KeyCache`)
 entry), through another server within that many seconds.
 
 Every route is in :data:`ROUTE_ROLES` (a test checks that every route ``make_app`` registers
-is). The answer to a caller without a valid key is 401 ``unauthenticated``, to a key without
-the role or the namespace 403 ``permission_denied``; both are decided from the route and the
+is). Public, without a key: ``/health`` and the console's page and files (no data; the console
+asks for a key and reads through the API). A browser's state-changing request must also carry
+its key's CSRF token (:mod:`plait.server.csrf`). The answer to a caller without a valid key
+is 401 ``unauthenticated``, to a key without the role or the namespace 403
+``permission_denied``; both are decided from the route and the
 path's namespace alone, before anything is read, so neither says whether a workflow exists.
 The namespace's own existence is checked after (404 ``namespace_not_found``), so a key of
 another namespace cannot probe namespace names either.
@@ -38,6 +41,7 @@ from aiohttp import web
 
 from plait.protocol.enums import ErrorCode
 from plait.server.api.http import SERVICE, error_response
+from plait.server.csrf import check_csrf
 from plait.server.errors import ApiError
 from plait.server.fencing import parse_token
 from plait.server.key_rates import KeyRates
@@ -138,6 +142,7 @@ ADMIN: Roles = frozenset({Role.ADMIN})
 _NS = "/api/v1/namespaces/{ns}"
 _WF = _NS + "/workflows/{wid}"
 _SC = _NS + "/schedules/{sched}"
+_BA = _NS + "/batches/{batch}"
 ROUTE_ROLES: dict[tuple[str, str], Roles] = {
     # workflows
     ("POST", _NS + "/workflows"): WRITE,
@@ -156,6 +161,7 @@ ROUTE_ROLES: dict[tuple[str, str], Roles] = {
     # operating runs (API.md: pause, reset, delete are a writer's)
     ("POST", _WF + "/pause"): WRITE,
     ("POST", _WF + "/unpause"): WRITE,
+    ("POST", _WF + "/reset"): WRITE,
     ("DELETE", _WF): WRITE,
     ("POST", _WF + "/activities/{aid}/pause"): WRITE,
     ("POST", _WF + "/activities/{aid}/unpause"): WRITE,
@@ -174,6 +180,11 @@ ROUTE_ROLES: dict[tuple[str, str], Roles] = {
     ("POST", _SC + "/unpause"): WRITE,
     ("POST", _SC + "/trigger"): WRITE,
     ("POST", _SC + "/backfill"): WRITE,
+    # batch jobs (API.md: batches are a writer's)
+    ("POST", _NS + "/batches"): WRITE,
+    ("GET", _NS + "/batches"): READ,
+    ("GET", _BA): READ,
+    ("POST", _BA + "/cancel"): WRITE,
     # workers
     ("POST", _NS + "/sessions"): WORK,
     ("POST", "/api/v1/sessions/{sid}/heartbeat"): WORK,
@@ -199,15 +210,18 @@ ROUTE_ROLES: dict[tuple[str, str], Roles] = {
     ("POST", "/api/v1/api-keys"): ADMIN,
     ("GET", "/api/v1/api-keys"): ADMIN,
     ("POST", "/api/v1/api-keys/{key_id}/revoke"): ADMIN,
+    # the caller's own key and its CSRF token (the console's sign-in)
+    ("GET", "/api/v1/csrf"): ANY,
     # the server itself
     ("GET", "/api/v1/openapi.json"): ANY,
     ("GET", "/health"): PUBLIC,
     ("GET", "/metrics"): ANY,  # PUBLIC with --public-metrics
-    # the web UI and its assets
-    ("GET", "/"): ANY,
-    ("GET", "/namespaces/{page}"): ANY,
-    ("GET", "/ui/{version}/{name}.js"): ANY,
-    ("GET", "/ui/{version}/style.css"): ANY,
+    # the web UI's page and assets: the same files for everyone, no data (that comes from
+    # the API, with the key the console asks for)
+    ("GET", "/"): PUBLIC,
+    ("GET", "/namespaces/{page}"): PUBLIC,
+    ("GET", "/ui/{version}/{name}.js"): PUBLIC,
+    ("GET", "/ui/{version}/style.css"): PUBLIC,
     ("*", "/api/v1/{tail}"): ANY,  # any other path: 404/405 only to a caller with a key
 }
 """The roles each route (method, path as registered) admits. Reader < writer < admin; the
@@ -367,6 +381,7 @@ class Auth:
         if namespace is not None and not covers(row, namespace):
             raise PermissionDenied(f"API key {row.key_id} does not cover namespace "
                                    f"{namespace!r}")
+        check_csrf(request, row, PermissionDenied)
         if namespace is None and row.namespace != "*":
             await self._check_addressed(request, path, row)
         return row

@@ -2,7 +2,11 @@
 
 Whoever closes a run calls :func:`close_run` (never :meth:`Run.record_close` alone): the
 closing event and status, open updates failed with a named error, and once the run is saved,
-in the same transaction, its parent told and its children given their parent-close policy.
+in the same transaction, its parent told, its children given their parent-close policy, and
+the schedule that started it (the ``ScheduleId`` search attribute) looked at again at once, so
+a due time buffered behind it starts now rather than at the schedule's next re-check. Only
+the schedule's next look moves here: the look itself (``schedule_actions``) decides, in its
+own transaction, as for any due time.
 """
 
 from __future__ import annotations
@@ -54,9 +58,13 @@ def terminate(ctx: Ctx, ns: str, wid: str, rid: str | None, reason: str) -> RunR
     return RunRef(workflow_id=wid, run_id=run.rid)
 
 
-def terminate_run(run: Run, reason: str) -> None:
+def terminate_run(run: Run, reason: str, *, new_run_id: str | None = None) -> None:
+    """Terminate a run. ``new_run_id`` names the run that takes its place (a reset): its
+    parent is not told of the close then, and ``result()`` follows on to that run."""
     run.flush_buffer()
-    close_run(run, "TERMINATED", EventType.WORKFLOW_EXECUTION_TERMINATED, {"reason": reason})
+    attrs: EventAttributes = {"reason": reason, **(
+        {"new_execution_run_id": new_run_id} if new_run_id else {})}
+    close_run(run, "TERMINATED", EventType.WORKFLOW_EXECUTION_TERMINATED, attrs)
 
 
 def stop_oversized(run: Run, reason: str) -> None:
@@ -75,6 +83,7 @@ def _after_close(run: Run) -> None:
         (run.row.result or {}).get("new_execution_run_id"))
     if not chain_goes_on:
         _notify_parent(run)
+        _hasten_schedule(run)
     for child in run.state.children.values():
         _close_child(run, child)
 
@@ -94,6 +103,12 @@ def _notify_parent(run: Run) -> None:
              **{k: v for k, v in result.items() if k != "status"}}
     p.add_input([(_CHILD_CLOSED[run.row.status], attrs)])
     p.save()
+
+
+def _hasten_schedule(run: Run) -> None:
+    sid = run.row.search_attributes.get("ScheduleId")
+    if isinstance(sid, str) and run.txn.hasten_schedule(run.ns, sid, run.ctx.now):
+        run.ctx.effects.timer(run.ctx.now)
 
 
 def _close_child(parent: Run, child: ChildLink) -> None:

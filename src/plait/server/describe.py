@@ -9,6 +9,7 @@ from plait.server.answers import Description
 from plait.server.errors import NotFound
 from plait.server.run import CLOSED
 from plait.store.base import ExecutionRow, Txn
+from plait.store.run_state import RunState
 
 __all__ = ["describe", "execution_summary"]
 
@@ -40,7 +41,18 @@ def describe(txn: Txn, now: float, ns: str, wid: str, rid: str | None) -> Descri
     if paused is not None and row.status not in CLOSED:
         out["paused"] = PauseState(time=paused.time, reason=paused.reason,
                                    identity=paused.identity)
+    _reset_links(out, row.state)
     return out
+
+
+def _reset_links(out: Description, state: RunState) -> None:
+    """The runs a reset links: the one this run was made from, the one made from it."""
+    if state.reset_from is not None:
+        out["reset_from_run_id"] = state.reset_from.run_id
+        out["reset_event_id"] = state.reset_from.event_id
+        out["reset_reason"] = state.reset_from.reason
+    if state.reset_to_run_id:
+        out["reset_to_run_id"] = state.reset_to_run_id
 
 
 def execution_summary(row: ExecutionRow) -> WorkflowSummary:

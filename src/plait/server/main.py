@@ -15,6 +15,7 @@ import os
 import signal
 import socket
 import sqlite3
+import ssl
 
 from aiohttp import web
 
@@ -24,11 +25,12 @@ from plait.server.app import make_app
 from plait.server.auth import AuthSettings
 from plait.server.config import MIB, RunLimits, ServiceConfig
 from plait.server.service import Service
+from plait.server.tls import TlsFiles, TlsSettingsError, server_context
 from plait.store import Store
 from plait.store.urls import DatabaseURLError, check_url, open_store, redact
 
 __all__ = ["Server", "StartupError", "check_database_url", "check_exposure", "check_limits",
-           "check_port", "serve"]
+           "check_port", "check_tls", "serve"]
 
 log = logging.getLogger("plait.server")
 BACKLOG = 4096
@@ -49,6 +51,17 @@ def check_database_url(url: str) -> None:
 def check_port(port: int) -> None:
     if not 0 <= port <= 65535:
         raise StartupError(f"--port {port} is out of range: 1-65535, or 0 for a free port")
+
+
+def check_tls(tls: TlsFiles | None) -> ssl.SSLContext | None:
+    """The TLS context of ``--tls-cert``/``--tls-key``/``--tls-client-ca``, or the line that
+    says which file cannot be used."""
+    if tls is None:
+        return None
+    try:
+        return server_context(tls)
+    except TlsSettingsError as e:
+        raise StartupError(str(e)) from None
 
 
 def check_exposure(host: str, *, auth: bool, insecure: bool) -> None:
@@ -75,21 +88,25 @@ class Server:
 
     def __init__(self, db: str = "sqlite:///./plait.db", host: str = "127.0.0.1",
                  port: int = 7233, config: ServiceConfig | None = None,
-                 auth: AuthSettings | None = None) -> None:
+                 auth: AuthSettings | None = None, tls: TlsFiles | None = None) -> None:
         self.db, self.host, self.port = db, host, port
         self.auth = auth
-        """With settings, every route but ``/health`` needs an API key."""
+        """With settings, every route but ``/health`` and the console's files needs a key."""
+        self.tls = tls
+        """With files, the server speaks only HTTPS (mutual TLS with a client CA)."""
         self.config = config or ServiceConfig()
         self._runner: web.AppRunner | None = None
         self.service: Service | None = None
 
     @property
     def address(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        """Listen first, then open the database: a port already in use must not leave a
-        new database file behind (:class:`StartupError` for either)."""
+        """Read the TLS files, listen, then open the database: a port already in use or a
+        bad certificate must not leave a new database file behind (:class:`StartupError`
+        for each)."""
+        context = check_tls(self.tls)
         sock = self._bind()
         try:
             self.service = Service(self._open_store(), self.config)
@@ -101,7 +118,7 @@ class Server:
             await self._runner.setup()
             # SockSite listens again with its own backlog (default 128): a burst of 1,000
             # clients would overflow it and stall for a second in SYN retries.
-            site = web.SockSite(self._runner, sock, backlog=BACKLOG)
+            site = web.SockSite(self._runner, sock, backlog=BACKLOG, ssl_context=context)
             await site.start()
         except BaseException:
             sock.close()
@@ -155,11 +172,14 @@ def check_limits(*, auth: bool, max_payload: int, key_rate_limit: float | None) 
 
 async def serve(db: str, host: str, port: int, *, time_skipping: bool = False,
                 auth: bool = False, insecure: bool = False,
-                public_metrics: bool = False, limits: RunLimits | None = None,
-                max_payload: int | None = None, key_rate_limit: float | None = None) -> None:
+                public_metrics: bool = False, tls: TlsFiles | None = None,
+                limits: RunLimits | None = None, max_payload: int | None = None,
+                key_rate_limit: float | None = None) -> None:
     """``plait server``: check the settings, start, and run until SIGINT or SIGTERM."""
     check_database_url(db)
     check_port(port)
+    # TLS encrypts and, mutual, checks machines; it says nothing of who may do what: a
+    # reachable server without --auth still needs --insecure.
     check_exposure(host, auth=auth, insecure=insecure)
     expiry = float(os.environ.get("PLAIT_SESSION_EXPIRY", "5"))
     if max_payload is None:
@@ -168,7 +188,8 @@ async def serve(db: str, host: str, port: int, *, time_skipping: bool = False,
     server = Server(db, host, port, ServiceConfig(session_expiry=expiry, max_payload=max_payload,
                                                   time_skipping=time_skipping, limits=limits),
                     auth=AuthSettings(public_metrics=public_metrics,
-                                      key_rate_limit=key_rate_limit) if auth else None)
+                                      key_rate_limit=key_rate_limit) if auth else None,
+                    tls=tls)
     await server.start()
     freeze_startup_heap()
     print(f"plait server on {server.address} (db {redact(db)}); UI at {server.address}/",
@@ -177,6 +198,9 @@ async def serve(db: str, host: str, port: int, *, time_skipping: bool = False,
         print("API keys required (--auth)" + ("; /metrics is public" if public_metrics else "")
               + (f"; at most {key_rate_limit:g} requests/s per key" if key_rate_limit else ""),
               flush=True)
+    if tls is not None:
+        print("TLS on" + (" (mutual: clients need a certificate from the client CA)"
+                          if tls.client_ca else ""), flush=True)
     if time_skipping:
         print("time skipping is on: durable time jumps ahead when idle (tests only)", flush=True)
     stop = asyncio.Event()

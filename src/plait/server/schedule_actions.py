@@ -8,8 +8,10 @@ transaction. The started run's workflow id carries the scheduled time, so a due 
 second server (or a retry) decides again finds its run and starts nothing.
 
 The running runs' status is read from their rows at each look. A due time buffered behind a
-running run is looked at again every ``RECHECK`` seconds until that run has closed (closing a
-run does not call back into schedules: no server module below this one knows of them).
+running run starts when that run closes: closing a run brings its schedule's next look
+forward to that moment (``closing._hasten_schedule``, which only moves ``next_fire_at``: no
+module below this one calls into it). ``RECHECK`` stays as the backstop, for a run closed
+without that (its ``ScheduleId`` search attribute overwritten by the workflow).
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ RECENT = 10
 """How many of its latest starts a schedule remembers (describe's ``recent_actions``)."""
 RUNNING_KEPT = 100
 """Running runs a schedule keeps track of (``allow_all`` may have any number running)."""
-RECHECK = 1.0
-"""Seconds between looks while due times wait behind a running run."""
+RECHECK = 30.0
+"""Seconds between looks while due times wait behind a running run: a backstop, since the
+run's close brings the look forward (see the module docstring)."""
 MAX_DUE_PER_LOOK = 1000
 """Due times decided in one transaction; a schedule further behind continues at once after."""
 RETRY_AFTER = 5.0

@@ -19,6 +19,7 @@ from typing import TypeVar
 from plait.protocol.enums import ErrorCode
 from plait.protocol.jsoncodec import dumps_str, loads
 from plait.server import closing, metrics, sessions
+from plait.server.batch_runner import BatchRunner
 from plait.server.clock import Clock
 from plait.server.config import ServiceConfig
 from plait.server.effects import Effects
@@ -56,6 +57,8 @@ class Service:
         """Update routes waiting on this server, by update id."""
         self.skipper = TimeSkipper(self) if self.config.time_skipping else None
         self.timers = TimerService(self)
+        self.batches = BatchRunner(self)
+        """Drives batch jobs' pages (:mod:`plait.server.batch_runner`)."""
         self._tasks: list[asyncio.Task[None]] = []
         self.leases = Leases(self.config.session_expiry, own_database=not store.shared)
         """The worker session leases this server granted or renewed."""
@@ -90,6 +93,7 @@ class Service:
                                                               ctx.wall))
         self._namespaces.add("default")
         self._tasks.append(asyncio.create_task(self.timers.run(), name="plait-timers"))
+        self._tasks.append(asyncio.create_task(self.batches.run(), name="plait-batches"))
         if self.store.shared:
             self.store.listen(self._on_message)
             self._tasks.append(asyncio.create_task(self._recheck_results(),

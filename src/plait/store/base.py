@@ -20,6 +20,7 @@ from plait.protocol.common import Memo, SearchAttributes
 from plait.protocol.jsoncodec import dumps_str, loads
 from plait.store.api_keys import ApiKeyStatements
 from plait.store.attempts import AttemptStatements
+from plait.store.batches import BatchStatements
 from plait.store.gauges import GaugeStatements
 from plait.store.history import BUFFERED, BufferedEvent, EventAttributes, StoredEvent
 from plait.store.namespaces import NamespaceStatements
@@ -143,7 +144,7 @@ def _timer(row: Sequence[Any]) -> TimerRow:
 
 class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStatements,
           RateLimitStatements, ScheduleStatements, GaugeStatements, TaskQueueStatements,
-          ApiKeyStatements):
+          ApiKeyStatements, BatchStatements):
     """Typed operations inside one open transaction, over a DB-API cursor.
 
     Backends override only what differs (the claim query's locking, for instance). Each

@@ -16,7 +16,15 @@ from plait.protocol.failure import Failure
 from plait.protocol.responses import TaskFailureInfo
 from plait.store.history import BufferedEvent
 
-__all__ = ["ChildLink", "ParentLink", "PauseInfo", "RunState", "UpdateEntry", "WorkflowTaskRef"]
+__all__ = [
+    "ChildLink",
+    "ParentLink",
+    "PauseInfo",
+    "ResetFrom",
+    "RunState",
+    "UpdateEntry",
+    "WorkflowTaskRef",
+]
 
 
 class WorkflowTaskRef(msgspec.Struct, omit_defaults=True):
@@ -69,6 +77,15 @@ class PauseInfo(msgspec.Struct, omit_defaults=True):
     identity: str = ""
 
 
+class ResetFrom(msgspec.Struct, omit_defaults=True):
+    """The run a reset made this one from (:mod:`plait.server.resetting`), and why."""
+
+    run_id: str
+    event_id: int
+    """The reset point in that run's history."""
+    reason: str = ""
+
+
 class RunState(msgspec.Struct, omit_defaults=True):
     wt: WorkflowTaskRef | None = None
     upto: int = 0
@@ -100,6 +117,10 @@ class RunState(msgspec.Struct, omit_defaults=True):
     """Seconds the start held back the first workflow task (describe shows it)."""
     paused: PauseInfo | None = None
     """Set while an operator has the run paused: its unleased tasks are held back."""
+    reset_from: ResetFrom | None = None
+    """This run was made by resetting another one."""
+    reset_to_run_id: str | None = None
+    """The run a reset of this one made (the latest, if it was reset more than once)."""
     history_bytes: int = 0
     """The stored size of the run's events, kept as they are written (the history limit;
     runs started before it was kept count from their next event)."""

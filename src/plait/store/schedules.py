@@ -79,6 +79,12 @@ class ScheduleStatements(Statements):
         """Move only the schedule's next look (after a look that failed)."""
         self._exec("set_schedule_fire_at", ns=ns, sid=schedule_id, at=at)
 
+    def hasten_schedule(self, ns: str, schedule_id: str, at: float) -> bool:
+        """Bring the schedule's next look forward to ``at`` if it was later (a run it started
+        closed: what waited behind it may start); whether it moved."""
+        moved: bool = self._exec("hasten_schedule", ns=ns, sid=schedule_id, at=at).rowcount == 1
+        return moved
+
     def delete_schedule(self, ns: str, schedule_id: str) -> bool:
         deleted: bool = self._exec("delete_schedule", ns=ns, sid=schedule_id).rowcount == 1
         return deleted

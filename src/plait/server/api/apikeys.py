@@ -16,10 +16,12 @@ from plait.protocol.tenancy import (
     ApiKeyList,
     CreateApiKeyRequest,
     CreatedApiKey,
+    CsrfToken,
     RevokedApiKey,
 )
 from plait.server.api.http import json_response, read, svc
 from plait.server.auth import AUTH, PermissionDenied, make_key, principal_of
+from plait.server.csrf import csrf_token
 from plait.server.errors import NotFound
 from plait.store.api_keys import ApiKeyRow
 
@@ -80,8 +82,20 @@ async def revoke_key(request: web.Request) -> web.Response:
     return json_response(RevokedApiKey(key_id=key_id, revoked=revoked))
 
 
+async def csrf(request: web.Request) -> web.Response:
+    """The caller's key and its CSRF token: what the console reads when it signs in (a wrong
+    key is a 401 here, before anything else is shown)."""
+    key = principal_of(request)
+    if key is None:
+        return json_response(CsrfToken(csrf_token=""))
+    return json_response(CsrfToken(csrf_token=csrf_token(key), key_id=key.key_id,
+                                   role=key.role,  # type: ignore[arg-type]
+                                   namespace=key.namespace))
+
+
 def add_routes(app: web.Application, api: str) -> None:
     r = app.router
+    r.add_get(api + "/csrf", csrf)
     r.add_post(api + "/api-keys", create_key)
     r.add_get(api + "/api-keys", list_keys)
     r.add_post(api + "/api-keys/{key_id}/revoke", revoke_key)

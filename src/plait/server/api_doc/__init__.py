@@ -25,6 +25,7 @@ from plait.protocol.openapi import Document, Operation, build_document
 from plait.protocol.tasks import Task
 from plait.server.api_doc import (
     apikeys,
+    batches,
     messages,
     meta,
     namespaces,
@@ -36,7 +37,7 @@ from plait.server.api_doc import (
     tasks,
     workflows,
 )
-from plait.server.api_doc.shared import INFO, PARAMETERS, SHARED_RESPONSES, TAGS
+from plait.server.api_doc.shared import INFO, PARAMETERS, SECURITY, SHARED_RESPONSES, TAGS
 
 __all__ = ["OPERATIONS", "document"]
 
@@ -53,6 +54,7 @@ NAMED: dict[str, Any] = {
 OPERATIONS: list[Operation] = [
     *workflows.OPERATIONS,
     *operations.OPERATIONS,
+    *batches.OPERATIONS,
     *messages.OPERATIONS,
     *sessions.OPERATIONS,
     *tasks.OPERATIONS,
@@ -77,4 +79,5 @@ def document() -> Document:
         responses=SHARED_RESPONSES,
         error=Error,
         named=NAMED,
+        security=SECURITY,
     )

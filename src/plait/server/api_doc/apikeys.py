@@ -39,4 +39,19 @@ OPERATIONS: list[Operation] = [
         replies={200: Reply("Whether it was revoked now.", tenancy.RevokedApiKey)},
         errors=(400, 404, 413, 503),
     ),
+    Operation(
+        "GET",
+        "/api/v1/csrf",
+        "getCsrfToken",
+        summary="The caller's key and the CSRF token its browser requests must carry",
+        tag="operations",
+        description=(
+            "A request a browser sends (it carries `Origin` or `Sec-Fetch-Site`) with a "
+            "method other than GET or HEAD must carry this token as `X-CSRF-Token`, or it is "
+            "a 403 `permission_denied`. The token is bound to the key (the same on every "
+            "server); from a server without `--auth` it is empty."
+        ),
+        replies={200: Reply("The key and its token.", tenancy.CsrfToken)},
+        errors=(404, 503),
+    ),
 ]

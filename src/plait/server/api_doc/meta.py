@@ -28,6 +28,7 @@ OPERATIONS: list[Operation] = [
         "health",
         summary="Liveness and database reachability",
         tag="operations",
+        public=True,
         replies={200: Reply("The server and its database answer.", responses.Health)},
         errors=(503,),
     ),
@@ -51,6 +52,7 @@ OPERATIONS: list[Operation] = [
         "webUi",
         summary="The web UI (one page that reads this API)",
         tag="operations",
+        public=True,
         replies={200: Reply("The page.", schema={"type": "string"}, media="text/html")},
     ),
     Operation(
@@ -59,6 +61,7 @@ OPERATIONS: list[Operation] = [
         "webUiPage",
         summary="A page of the web UI (the same page; its script renders the path)",
         tag="operations",
+        public=True,
         description=(
             "`{ns}/workflows`, `{ns}/workflows/{id}[/{run_id}]`, `{ns}/schedules[/{id}]`, "
             "`{ns}/task-queues/{name}`; any other path is a 404."
@@ -74,6 +77,7 @@ OPERATIONS: list[Operation] = [
         "webUiScript",
         summary="A script of the web UI (cached for good under the current version)",
         tag="operations",
+        public=True,
         params=[Param("version", where="path", required=True),
                 Param("name", where="path", required=True)],
         replies={200: Reply("The script.", schema={"type": "string"},
@@ -86,6 +90,7 @@ OPERATIONS: list[Operation] = [
         "webUiStyle",
         summary="The style sheet of the web UI (cached for good under the current version)",
         tag="operations",
+        public=True,
         params=[Param("version", where="path", required=True)],
         replies={200: Reply("The style sheet.", schema={"type": "string"}, media="text/css")},
     ),

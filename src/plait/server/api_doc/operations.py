@@ -1,4 +1,4 @@
-"""Operating running workflows: pause, unpause, delete, and activity controls
+"""Operating running workflows: pause, unpause, reset, delete, and activity controls
 (:mod:`plait.server.api.operations`)."""
 
 from __future__ import annotations
@@ -35,6 +35,19 @@ OPERATIONS: list[Operation] = [
         params=["ns", "wid"],
         replies={200: Reply("Unpaused (or was not paused).", common.RunRef)},
         errors=(400, 404, 409, 413, 503),
+    ),
+    Operation(
+        "POST",
+        _WF + "/reset",
+        "resetWorkflow",
+        summary="Reset a workflow to an event: its running run is terminated and a new run "
+                "starts from the history up to that point (the task completed there runs "
+                "again on the code deployed now; nothing before it does)",
+        tag="workflows",
+        request=requests.ResetRequest,
+        params=["ns", "wid"],
+        replies={200: Reply("The new run.", common.RunRef)},
+        errors=(400, 404, 413, 503),
     ),
     Operation(
         "DELETE",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from plait.protocol.openapi import InfoObject, ParameterObject
 from plait.store.search_index import MAX_FILTERS
 
-__all__ = ["DESCRIPTION", "INFO", "PARAMETERS", "SHARED_RESPONSES", "TAGS"]
+__all__ = ["DESCRIPTION", "INFO", "PARAMETERS", "SECURITY", "SHARED_RESPONSES", "TAGS"]
 
 DESCRIPTION = """\
 The whole wire protocol of a plait server: what clients call to start and steer workflows,
@@ -41,7 +41,24 @@ Conventions:
   `Retry-After` header.
 * Any other path under `/api/v1` answers 404 `no_route`; a known path with a method it
   does not serve answers 405 `method_not_allowed` with an `Allow` header.
+* A server started with `--auth` wants an API key on every route not marked public
+  (`security: []`: health, the web UI's page and files): `Authorization: Bearer <key>`
+  (scheme `apiKey`). No valid key is a 401 `unauthenticated`; a key without the route's
+  role or the path's namespace, a 403 `permission_denied`. A request a browser sends that
+  changes state also carries the key's `X-CSRF-Token` (`GET /api/v1/csrf`). A server
+  without `--auth` ignores keys.
 """
+
+SECURITY: dict[str, dict[str, str]] = {
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "plait_<key_id>.<secret>",
+        "description": "An API key (`plait apikey create`), on a server started with "
+                       "`--auth`.",
+    },
+}
+"""The credentials every route not marked public takes."""
 
 INFO: InfoObject = {
     "title": "plait HTTP API",

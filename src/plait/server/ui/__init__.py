@@ -12,9 +12,14 @@ from outside the server.
 The console is plain ES modules, a style sheet and one HTML file, with no framework and no
 build step: nothing to vendor or keep current, no npm lock to rerun in CI, and a Python team
 changes a ``.js`` file and reloads. The modules: ``app.js`` (routing, header), ``core.js``
-(DOM building that only ever sets text, the API client, formatting), one module per page
+(DOM building that only ever sets text, the API client and the signed-in key, formatting),
+``login.js`` (the sign-in form of a server started with ``--auth``), one module per page
 (``workflows.js``, ``workflow.js``, ``schedules.js``, ``queue.js``), ``events.js`` and
 ``timeline.js`` (reading a history). Browser tests are in ``tests/ui``.
+
+With ``--auth`` the page and its files are served without a key (they are the same for
+everyone and hold no data); the data comes from the API, which wants the key the console asks
+for, and the CSRF token bound to it on actions (:mod:`plait.server.csrf`).
 
 The routes are few on purpose (one for the pages, one per kind of asset): each is in the
 OpenAPI document (:mod:`plait.server.api_doc`) like every route the server has.

@@ -1,8 +1,11 @@
-// The console's shell: the header (namespace switcher, navigation), and client-side routing
-// with the History API. Each page module exports render(ctx) and returns a dispose function
-// that stops its timers when the page is left.
+// The console's shell: the header (namespace switcher, navigation, the signed-in key), and
+// client-side routing with the History API. Each page module exports render(ctx) and returns a
+// dispose function that stops its timers when the page is left. On a server started with
+// --auth, any 401 from the API replaces the page with the sign-in form (login.js); signing in
+// renders the page that was asked for.
 
-import {fill, h, nsPath} from "./core.js";
+import {fill, h, nsPath, onUnauthenticated, signedIn, signOut} from "./core.js";
+import {showLogin} from "./login.js";
 import * as queuePage from "./queue.js";
 import * as schedulePages from "./schedules.js";
 import * as workflowPage from "./workflow.js";
@@ -21,6 +24,7 @@ const nsInput = document.getElementById("ns");
 const nsList = document.getElementById("ns-recent");
 let dispose = null;
 let currentNs = "default";
+let asking = false;  // the sign-in form is up
 
 /** Go to a URL of the console (pushes a history entry unless replace). */
 export function navigate(url, {replace = false} = {}) {
@@ -38,6 +42,8 @@ function decode(part) {
 
 function route() {
   if (dispose) { dispose(); dispose = null; }
+  asking = false;  // a page shown again may ask again
+  showKey();
   const path = location.pathname;
   if (path === "/") {  // the console's home: the default namespace's workflows
     history.replaceState(null, "", `${nsPath("default")}/workflows`);
@@ -88,6 +94,37 @@ document.addEventListener("click", (e) => {
 });
 
 window.addEventListener("popstate", route);
+
+// -- signing in (servers started with --auth) -----------------------------------------------
+const who = document.getElementById("who");
+
+function showKey() {
+  const s = signedIn();
+  who.hidden = !s;
+  if (s) {
+    document.getElementById("who-key").textContent =
+      `Key ${s.key_id} (${s.role}, namespace ${s.namespace})`;
+  }
+}
+
+/** Replace the page with the sign-in form (once, however many calls were refused). */
+function askForKey(reason) {
+  if (asking) return;
+  asking = true;
+  if (dispose) { dispose(); dispose = null; }
+  showKey();
+  showLogin(main, {reason, done: () => { asking = false; route(); main.focus({preventScroll: true}); }});
+}
+
+// No key sent: just the form; a key refused (revoked, expired): say why.
+onUnauthenticated((e) => askForKey(
+  e.message.startsWith("this server requires an API key") ? "" : `Sign in again: ${e.message}`));
+
+document.getElementById("logout").addEventListener("click", (e) => {
+  e.preventDefault();
+  signOut();
+  askForKey("Signed out.");
+});
 
 document.getElementById("ns-form").addEventListener("submit", (e) => {
   e.preventDefault();

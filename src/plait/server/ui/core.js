@@ -44,13 +44,67 @@ export class ApiError extends Error {
   }
 }
 
-/** Call the JSON API; path is relative to /api/v1. Throws ApiError with the server's message. */
+// -- the API key of a server started with --auth ---------------------------------------------
+//
+// The console keeps the key the user signed in with for this browser tab's session only
+// (sessionStorage: gone when the tab closes, never sent anywhere but this server's API), with
+// the CSRF token the server binds to it. Every call carries the key as a bearer header; calls
+// that change state carry the token too (the server refuses a browser's without it).
+
+const KEY = "plait.apiKey";
+const SESSION = "plait.keySession";
+let unauthenticated = () => {};
+
+/** The signed-in key's session: {key, csrf_token, key_id, role, namespace}, or null. */
+export function signedIn() {
+  try {
+    const s = JSON.parse(sessionStorage.getItem(SESSION) || "null");
+    const key = sessionStorage.getItem(KEY);
+    return s && key ? {...s, key} : null;
+  } catch { return null; }
+}
+
+/** Check a key with the server (GET /csrf); keep it, with its token, when the server takes it.
+ * Throws ApiError (401 for a key the server does not know). */
+export async function signIn(key) {
+  const info = await request("/csrf", {key: key.trim()});
+  sessionStorage.setItem(KEY, key.trim());
+  sessionStorage.setItem(SESSION, JSON.stringify(info));
+  return info;
+}
+
+export function signOut() {
+  sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(SESSION);
+}
+
+/** What the app does when the server answers 401: ask for a key (app.js registers it). */
+export function onUnauthenticated(fn) { unauthenticated = fn; }
+
+/** Call the JSON API; path is relative to /api/v1. Throws ApiError with the server's message;
+ * a 401 also sends the console to its sign-in form. */
 export async function api(path, {method = "GET", body, signal} = {}) {
+  const session = signedIn();
+  try {
+    return await request(path, {method, body, signal, key: session && session.key,
+      csrf: session && session.csrf_token});
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      signOut();
+      unauthenticated(e);
+    }
+    throw e;
+  }
+}
+
+async function request(path, {method = "GET", body, signal, key, csrf} = {}) {
   const init = {method, signal, headers: {Accept: "application/json"}};
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
   }
+  if (key) init.headers.Authorization = `Bearer ${key}`;
+  if (csrf && method !== "GET" && method !== "HEAD") init.headers["X-CSRF-Token"] = csrf;
   const resp = await fetch(API + path, init);
   const text = await resp.text();
   let data = null;

@@ -17,7 +17,7 @@ const HISTORY_PAGE = 500;
 const FETCH_PAGE = 2000;  // events per history request
 const ATTEMPTS_PAGE = 200;
 
-export function render({ns, params: [wid, ridParam], view}) {
+export function render({ns, params: [wid, ridParam], view, navigate}) {
   const wfBase = `${nsPath(ns)}/workflows`;
   const apiBase = `${nsPath(ns)}/workflows/${enc(wid)}`;
   let rid = ridParam || null;
@@ -190,6 +190,11 @@ export function render({ns, params: [wid, ridParam], view}) {
         a.continued_from_run_id)] : null,
       closing && closing.attributes.new_execution_run_id ? ["Next run", runLink(d.workflow_id,
         closing.attributes.new_execution_run_id, closing.attributes.new_execution_run_id)] : null,
+      d.reset_from_run_id ? ["Reset from", h("span", {class: "reset-from"},
+        runLink(d.workflow_id, d.reset_from_run_id, d.reset_from_run_id),
+        ` at event ${d.reset_event_id}`, d.reset_reason ? `: ${d.reset_reason}` : "")] : null,
+      d.reset_to_run_id ? ["Reset to", runLink(d.workflow_id, d.reset_to_run_id,
+        d.reset_to_run_id)] : null,
       children().length ? ["Children", h("ul", {class: "short"}, children().map((c) =>
         h("li", {}, runLink(c.workflow_id, c.run_id), c.workflow_type ? ` (${c.workflow_type})` : "")))] : null,
       ["Search attributes", Object.keys(d.search_attributes || {}).length
@@ -444,14 +449,92 @@ export function render({ns, params: [wid, ridParam], view}) {
       } catch (err) { say("error", errorText(err)); }
     });
     fill(s.actions, sigForm, qForm, upForm,
-      h("div", {class: "buttons"}, stackBtn, pauseBtn, closeBtn("cancel", "Cancel", false),
-        closeBtn("terminate", "Terminate", true)));
+      h("div", {class: "buttons"}, stackBtn, pauseBtn, resetButton(), closeBtn("cancel", "Cancel", false),
+        closeBtn("terminate", "Terminate", true), deleteButton()));
+  }
+
+  /** Reset: a new run from the history up to a completed workflow task (running or closed). */
+  function resetButton() {
+    const b = h("button", {type: "button", class: "danger"}, "Reset…");
+    b.addEventListener("click", async () => {
+      const points = resetPoints(events);
+      if (!points.length) { say("error", "The run has no workflow task to reset to yet."); return; }
+      const pick = h("select", {id: "reset-event"}, points.map((p) =>
+        h("option", {value: String(p.event_id)}, p.label)));
+      pick.value = String(defaultResetPoint(points));
+      const signals = h("input", {type: "checkbox", id: "reset-signals", checked: true});
+      const reason = await confirmDialog({title: `Reset ${wid}?`, action: "Reset", body: [
+        h("p", {}, "A new run replays the history up to the chosen event on the workers' "
+          + "current code; the workflow task completed there runs again, nothing before it "
+          + "does. A running run is terminated."),
+        h("label", {for: "reset-event"}, "Reset to event"), pick,
+        h("label", {class: "check"}, signals, " Deliver the signals received after it again")]});
+      if (reason === null) return;
+      try {
+        const r = await post("reset", {event_id: Number(pick.value), reason: reason || undefined,
+          reapply_signals: signals.checked, request_id: requestId()});
+        navigate(`${wfBase}/${enc(wid)}/${enc(r.run_id)}`);
+      } catch (err) { say("error", errorText(err)); }
+    });
+    return b;
+  }
+
+  /** Delete: the run goes with its history; back to the list. */
+  function deleteButton() {
+    const b = h("button", {type: "button", class: "danger"}, "Delete…");
+    b.addEventListener("click", async () => {
+      const ok = await confirmDialog({title: `Delete ${wid}?`, action: "Delete", reasonLabel: null,
+        body: h("p", {}, "The run, its history, attempt log and visibility rows are removed "
+          + "(a running run is terminated first). This cannot be undone.")});
+      if (ok === null) return;
+      try {
+        await api(`${apiBase}?run_id=${enc(rid)}&request_id=${enc(requestId())}`, {method: "DELETE"});
+        navigate(wfBase);
+      } catch (err) { say("error", errorText(err)); }
+    });
+    return b;
   }
 
   firstLoad();
   const stop = poller(refresh, REFRESH_MS);
   const stopQueue = poller(checkQueue, QUEUE_CHECK_MS);
   return () => { stop(); stopQueue(); };
+}
+
+const CLOSING_COMMANDS = new Set(["WORKFLOW_EXECUTION_COMPLETED", "WORKFLOW_EXECUTION_FAILED",
+  "WORKFLOW_EXECUTION_CANCELED", "WORKFLOW_EXECUTION_CONTINUED_AS_NEW"]);
+// The events a workflow task's commands write (protocol/events.py COMMAND_EVENTS).
+const COMMAND_EVENTS = new Set([...CLOSING_COMMANDS, "ACTIVITY_TASK_SCHEDULED", "TIMER_STARTED",
+  "TIMER_CANCELED", "ACTIVITY_TASK_CANCEL_REQUESTED", "MARKER_RECORDED", "UPSERT_SEARCH_ATTRIBUTES",
+  "WORKFLOW_EXECUTION_UPDATE_ACCEPTED", "WORKFLOW_EXECUTION_UPDATE_COMPLETED",
+  "START_CHILD_WORKFLOW_EXECUTION_INITIATED", "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED",
+  "REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED"]);
+
+/** Where a run can be reset to: its first workflow task, and each completed one (with what
+ * that task decided, so the operator can tell the steps apart). */
+function resetPoints(events) {
+  const out = [];
+  const first = events.find((e) => e.event_type === "WORKFLOW_TASK_SCHEDULED");
+  if (first) out.push({event_id: first.event_id, closes: false, first: true,
+    label: `${first.event_id} · first workflow task (start over)`});
+  events.forEach((e, i) => {
+    if (e.event_type !== "WORKFLOW_TASK_COMPLETED") return;
+    const did = [];
+    for (let j = i + 1; j < events.length && COMMAND_EVENTS.has(events[j].event_type); j++) {
+      did.push(events[j].event_type);
+    }
+    const what = [...new Set(did)].map((t) => t.toLowerCase().replaceAll("_", " ")).join(", ");
+    out.push({event_id: e.event_id, closes: did.some((t) => CLOSING_COMMANDS.has(t)),
+      label: `${e.event_id} · workflow task completed${what ? ` (then ${what})` : ""}`});
+  });
+  return out;
+}
+
+/** The server's "last_workflow_task": the last completed task that left the run open (a
+ * task that closed it would decide the same again). */
+function defaultResetPoint(points) {
+  const open = points.filter((p) => !p.closes && !p.first);
+  return (open.length ? open[open.length - 1] : points[0]).event_id;
 }
 
 function closedStatus(eventType) {

@@ -95,3 +95,15 @@ FOR UPDATE;
 SELECT namespace, schedule_id FROM schedules
 WHERE next_fire_at IS NOT NULL AND next_fire_at <= :now ORDER BY next_fire_at LIMIT :limit
 FOR UPDATE SKIP LOCKED;
+
+-- name: get_batch_for_update
+SELECT batch_id, operation, state, spec, total, done, failed, cursor, last_error, created_at,
+       closed_at, next_run_at
+FROM batch_jobs WHERE namespace = :ns AND batch_id = :bid
+FOR UPDATE;
+
+-- name: due_batches
+-- Each due batch job goes to one transaction: another server skips it while a page runs.
+SELECT namespace, batch_id FROM batch_jobs
+WHERE next_run_at IS NOT NULL AND next_run_at <= :now ORDER BY next_run_at LIMIT :limit
+FOR UPDATE SKIP LOCKED;

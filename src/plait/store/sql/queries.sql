@@ -339,6 +339,11 @@ WHERE namespace = :ns AND schedule_id = :sid;
 -- name: set_schedule_fire_at
 UPDATE schedules SET next_fire_at = :at WHERE namespace = :ns AND schedule_id = :sid;
 
+-- name: hasten_schedule
+-- Only ever earlier: a look already due sooner, or a schedule with no next look, stays.
+UPDATE schedules SET next_fire_at = :at
+WHERE namespace = :ns AND schedule_id = :sid AND next_fire_at > :at;
+
 -- name: delete_schedule
 DELETE FROM schedules WHERE namespace = :ns AND schedule_id = :sid;
 
@@ -411,3 +416,53 @@ FROM api_keys ORDER BY created_at, key_id;
 
 -- name: revoke_api_key
 UPDATE api_keys SET revoked_at = :now WHERE key_id = :key_id AND revoked_at IS NULL;
+
+-- -- batch jobs (store/batches.py) ---------------------------------------------------------
+-- name: insert_batch
+INSERT INTO batch_jobs (namespace, batch_id, operation, state, spec, total, done, failed,
+                        cursor, last_error, created_at, closed_at, next_run_at)
+VALUES (:ns, :bid, :operation, :state, :spec, :total, :done, :failed, :cursor, :last_error,
+        :created_at, :closed_at, :next_run_at)
+ON CONFLICT (namespace, batch_id) DO NOTHING;
+
+-- name: get_batch
+SELECT batch_id, operation, state, spec, total, done, failed, cursor, last_error, created_at,
+       closed_at, next_run_at
+FROM batch_jobs WHERE namespace = :ns AND batch_id = :bid;
+
+-- name: get_batch_for_update
+SELECT batch_id, operation, state, spec, total, done, failed, cursor, last_error, created_at,
+       closed_at, next_run_at
+FROM batch_jobs WHERE namespace = :ns AND batch_id = :bid;
+
+-- name: update_batch
+UPDATE batch_jobs SET state = :state, total = :total, done = :done, failed = :failed,
+                      cursor = :cursor, last_error = :last_error, closed_at = :closed_at,
+                      next_run_at = :next_run_at
+WHERE namespace = :ns AND batch_id = :bid;
+
+-- name: list_batches
+SELECT batch_id, operation, state, spec, total, done, failed, cursor, last_error, created_at,
+       closed_at, next_run_at
+FROM batch_jobs WHERE namespace = :ns
+ORDER BY created_at DESC, batch_id DESC LIMIT :limit;
+
+-- name: list_batches_after
+SELECT batch_id, operation, state, spec, total, done, failed, cursor, last_error, created_at,
+       closed_at, next_run_at
+FROM batch_jobs WHERE namespace = :ns AND (created_at < :a_t OR (created_at = :a_t
+                                                                AND batch_id < :a_id))
+ORDER BY created_at DESC, batch_id DESC LIMIT :limit;
+
+-- name: due_batches
+SELECT namespace, batch_id FROM batch_jobs
+WHERE next_run_at IS NOT NULL AND next_run_at <= :now ORDER BY next_run_at LIMIT :limit;
+
+-- name: next_batch_run
+SELECT MIN(next_run_at) FROM batch_jobs WHERE next_run_at IS NOT NULL;
+
+-- name: delete_expired_batches
+DELETE FROM batch_jobs
+WHERE closed_at IS NOT NULL
+  AND closed_at < :now - (SELECT n.retention_seconds FROM namespaces n
+                          WHERE n.name = batch_jobs.namespace);
