@@ -244,7 +244,13 @@ class PayloadTooLargeError(RPCError):
     ``payload_too_large``; ``size`` is the request's size in bytes. Store large data
     elsewhere and pass a reference, or compress it with a payload codec."""
 
-    def __init__(self, message: str, *, status: int = 413, code: str = "payload_too_large",
-                 size: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 413,
+        code: str = "payload_too_large",
+        size: int | None = None,
+    ) -> None:
         super().__init__(message, status=status, code=code)
         self.size = size

@@ -26,8 +26,19 @@ pytestmark = pytest.mark.timeout(90)
 def server(tmp: Path, *options: str) -> Iterator[str]:
     """``plait server OPTIONS`` on a free port; its address."""
     proc = subprocess.Popen(
-        [*plait_command(), "server", "--db", f"sqlite:///{tmp / 'plait.db'}", "--port", "0",
-         *options], stdout=subprocess.PIPE, stderr=(tmp / "server.log").open("w"), text=True)
+        [
+            *plait_command(),
+            "server",
+            "--db",
+            f"sqlite:///{tmp / 'plait.db'}",
+            "--port",
+            "0",
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=(tmp / "server.log").open("w"),
+        text=True,
+    )
     try:
         line = proc.stdout.readline() if proc.stdout else ""
         assert "plait server on " in line, (tmp / "server.log").read_text()
@@ -40,17 +51,23 @@ async def test_a_key_over_its_rate_is_refused_with_retry_after(tmp_path: Path) -
     root = bootstrap_admin(tmp_path / "plait.db")
     with server(tmp_path, "--auth", "--key-rate-limit", "3") as address:
         admin = await Client.connect(address, api_key=root)
-        one, other = [(await admin.api.create_api_key(CreateApiKeyRequest(
-            namespace="default", role="reader", name=name))).key  # type: ignore[arg-type]
-            for name in ("one", "other")]
+        one, other = [
+            (
+                await admin.api.create_api_key(
+                    CreateApiKeyRequest(namespace="default", role="reader", name=name)
+                )
+            ).key  # type: ignore[arg-type]
+            for name in ("one", "other")
+        ]
         await admin.close()
         describe = f"{address}/api/v1/namespaces/default/workflow-count"
         async with aiohttp.ClientSession() as http:
             answers = []
             for _ in range(10):  # the bucket holds 3 and refills 3 a second
                 async with http.get(describe, headers=_bearer(one)) as resp:
-                    answers.append((resp.status, resp.headers.get("Retry-After"),
-                                    await resp.json()))
+                    answers.append(
+                        (resp.status, resp.headers.get("Retry-After"), await resp.json())
+                    )
             async with http.get(describe, headers=_bearer(other)) as resp:
                 assert resp.status == 200  # another key has its own bucket
             async with http.get(f"{address}/health") as resp:
@@ -85,8 +102,7 @@ async def test_run_limits_and_the_payload_limit_reach_the_server(tmp_path: Path)
             with pytest.raises(errors.RPCError) as limited:
                 await handle.signal("s", 3)
             with pytest.raises(errors.PayloadTooLargeError) as too_large:
-                await client.start_workflow("Waits", "x" * 150_000, id="big",
-                                            task_queue="nobody")
+                await client.start_workflow("Waits", "x" * 150_000, id="big", task_queue="nobody")
             with pytest.raises(errors.PayloadTooLargeError) as big_update:
                 await handle.execute_update("u", "y" * 150_000)
         finally:
@@ -99,15 +115,21 @@ async def test_run_limits_and_the_payload_limit_reach_the_server(tmp_path: Path)
     assert str(big_update.value).startswith("the update 'u' of workflow 'w' is 150,")
 
 
-@pytest.mark.parametrize(("args", "said"), [
-    (["--key-rate-limit", "5"], "--key-rate-limit counts requests per API key: start with "
-                                "--auth"),
-    (["--auth", "--key-rate-limit", "0"], "--key-rate-limit 0.0 must be above 0"),
-    (["--max-history-events", "0"], "--max-history-events 0 must be at least 1"),
-    (["--max-signals-per-run", "-1"], "--max-signals-per-run -1 must be at least 1"),
-    (["--max-payload", "1000"], "--max-payload 1000 is too small"),
-])
-def test_limits_that_cannot_work_are_one_error_line(tmp_path: Path, args: list[str],
-                                                    said: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["--key-rate-limit", "5"],
+            "--key-rate-limit counts requests per API key: start with --auth",
+        ),
+        (["--auth", "--key-rate-limit", "0"], "--key-rate-limit 0.0 must be above 0"),
+        (["--max-history-events", "0"], "--max-history-events 0 must be at least 1"),
+        (["--max-signals-per-run", "-1"], "--max-signals-per-run -1 must be at least 1"),
+        (["--max-payload", "1000"], "--max-payload 1000 is too small"),
+    ],
+)
+def test_limits_that_cannot_work_are_one_error_line(
+    tmp_path: Path, args: list[str], said: str
+) -> None:
     line = one_line_error(plait("server", "--port", "0", *args, cwd=tmp_path))
     assert said in line, line

@@ -25,8 +25,9 @@ from tests.waiting import NotYet, eventually, history_has
 @contextlib.asynccontextmanager
 async def limited(**limits: int) -> AsyncIterator[Client]:
     """A real server (in this process, on a port) with these run limits."""
-    async with WorkflowEnvironment.start_local(session_expiry=3.0,
-                                               limits=RunLimits(**limits)) as env:
+    async with WorkflowEnvironment.start_local(
+        session_expiry=3.0, limits=RunLimits(**limits)
+    ) as env:
         yield env.client
 
 
@@ -47,8 +48,9 @@ class Forever:
     async def run(self) -> None:
         n = 0
         while True:
-            n = await workflow.execute_activity(step, n,
-                                                start_to_close_timeout=timedelta(seconds=10))
+            n = await workflow.execute_activity(
+                step, n, start_to_close_timeout=timedelta(seconds=10)
+            )
 
 
 @workflow.defn
@@ -70,8 +72,10 @@ class Collector:
 
 async def test_a_history_past_its_event_limit_is_terminated_with_the_reason() -> None:
     queue = new_queue()
-    async with limited(max_history_events=60) as client, Worker(
-            client, task_queue=queue, workflows=[Forever, Collector], activities=[step]):
+    async with (
+        limited(max_history_events=60) as client,
+        Worker(client, task_queue=queue, workflows=[Forever, Collector], activities=[step]),
+    ):
         handle = await client.start_workflow(Forever.run, id="loop", task_queue=queue)
         with pytest.raises(errors.WorkflowFailureError) as caught:
             await asyncio.wait_for(handle.result(), 30)
@@ -93,8 +97,7 @@ async def test_a_history_past_its_event_limit_is_terminated_with_the_reason() ->
     assert last.event_id == len(history.events)
 
 
-async def test_a_history_past_its_byte_limit_is_terminated_in_the_change_that_crossed_it(
-        ) -> None:
+async def test_a_history_past_its_byte_limit_is_terminated_in_the_change_that_crossed_it() -> None:
     queue = new_queue()
     async with limited(max_history_bytes=20_000) as client:
         handle = await client.start_workflow(Collector.run, id="big", task_queue=queue)
@@ -124,8 +127,12 @@ class FanOut:
     async def run(self, width: int, rounds: int) -> int:
         total = 0
         for _ in range(rounds):
-            got = await asyncio.gather(*(workflow.execute_activity(
-                step, i, start_to_close_timeout=timedelta(seconds=10)) for i in range(width)))
+            got = await asyncio.gather(
+                *(
+                    workflow.execute_activity(step, i, start_to_close_timeout=timedelta(seconds=10))
+                    for i in range(width)
+                )
+            )
             total += sum(got)
         return total
 
@@ -134,13 +141,17 @@ async def test_pending_activities_within_the_limit_run_round_after_round() -> No
     """The count goes down as activities finish (chained steps included): rounds of the
     limit's width never trip it."""
     queue = new_queue()
-    async with limited(max_pending_activities=3) as client, Worker(
-            client, task_queue=queue, workflows=[FanOut], activities=[step]):
-        out = await asyncio.wait_for(client.execute_workflow(
-            FanOut.run, args=[3, 10], id="rounds", task_queue=queue), 30)
+    async with (
+        limited(max_pending_activities=3) as client,
+        Worker(client, task_queue=queue, workflows=[FanOut], activities=[step]),
+    ):
+        out = await asyncio.wait_for(
+            client.execute_workflow(FanOut.run, args=[3, 10], id="rounds", task_queue=queue), 30
+        )
         assert out == 60
-        single = await asyncio.wait_for(client.execute_workflow(
-            FanOut.run, args=[1, 30], id="chain", task_queue=queue), 30)
+        single = await asyncio.wait_for(
+            client.execute_workflow(FanOut.run, args=[1, 30], id="chain", task_queue=queue), 30
+        )
         assert single == 30
         desc = await client.get_workflow_handle("rounds").describe()
     assert desc.last_task_failure is None
@@ -150,8 +161,9 @@ async def test_a_task_scheduling_past_the_pending_activities_limit_fails_visibly
     queue = new_queue()
     async with limited(max_pending_activities=3) as client:
         async with Worker(client, task_queue=queue, workflows=[FanOut], activities=[step]):
-            handle = await client.start_workflow(FanOut.run, args=[5, 1], id="wide",
-                                                 task_queue=queue)
+            handle = await client.start_workflow(
+                FanOut.run, args=[5, 1], id="wide", task_queue=queue
+            )
             desc = await wait_task_failure(client, "wide")
         history = await handle.fetch_history()
     failure = desc.last_task_failure
@@ -171,6 +183,7 @@ async def wait_task_failure(client: Client, wid: str) -> Any:
     async def failed() -> Any:
         desc = await handle.describe()
         return desc if desc.last_task_failure is not None else NotYet(desc.status)
+
     return await eventually(failed, what=f"a workflow task failure of {wid}")
 
 
@@ -186,15 +199,18 @@ class Child:
 class Parent:
     @workflow.run
     async def run(self, n: int) -> None:
-        await asyncio.gather(*(workflow.start_child_workflow(Child.run, id=f"child-{i}")
-                               for i in range(n)))
+        await asyncio.gather(
+            *(workflow.start_child_workflow(Child.run, id=f"child-{i}") for i in range(n))
+        )
         await workflow.wait_condition(lambda: False)
 
 
 async def test_a_task_starting_past_the_pending_children_limit_fails_visibly() -> None:
     queue = new_queue()
-    async with limited(max_pending_children=2) as client, Worker(
-            client, task_queue=queue, workflows=[Parent, Child]):
+    async with (
+        limited(max_pending_children=2) as client,
+        Worker(client, task_queue=queue, workflows=[Parent, Child]),
+    ):
         two = await client.start_workflow(Parent.run, 2, id="two", task_queue=queue)
         await client.start_workflow(Parent.run, 3, id="three", task_queue=queue)
         desc = await wait_task_failure(client, "three")
@@ -208,15 +224,21 @@ async def test_a_task_starting_past_the_pending_children_limit_fails_visibly() -
 async def test_a_signal_past_the_per_run_limit_is_refused() -> None:
     queue = new_queue()
     async with limited(max_signals=3) as client:
-        handle = await client.start_workflow(Collector.run, id="sig", task_queue=queue,
-                                             start_signal="add", start_signal_args=["a"])
+        handle = await client.start_workflow(
+            Collector.run, id="sig", task_queue=queue, start_signal="add", start_signal_args=["a"]
+        )
         await handle.signal(Collector.add, "b")
         await handle.signal(Collector.add, "c")
         with pytest.raises(errors.RPCError) as refused:
             await handle.signal(Collector.add, "d")
         with pytest.raises(errors.RPCError) as refused_start:
-            await client.start_workflow(Collector.run, id="sig", task_queue=queue,
-                                        start_signal="add", start_signal_args=["e"])
+            await client.start_workflow(
+                Collector.run,
+                id="sig",
+                task_queue=queue,
+                start_signal="add",
+                start_signal_args=["e"],
+            )
         history = await handle.fetch_history()
     assert refused.value.status == 429 and refused.value.code == "limit_exceeded"
     assert "has received 3 signals" in refused.value.message
@@ -227,12 +249,18 @@ async def test_a_signal_past_the_per_run_limit_is_refused() -> None:
 
 
 async def test_passing_the_warning_threshold_is_logged_and_counted_once(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from prometheus_client import REGISTRY
 
     def warned() -> float:
-        return REGISTRY.get_sample_value("plait_history_size_limit_total", {
-            "namespace": "default", "workflow_type": "Warned", "level": "warning"}) or 0.0
+        return (
+            REGISTRY.get_sample_value(
+                "plait_history_size_limit_total",
+                {"namespace": "default", "workflow_type": "Warned", "level": "warning"},
+            )
+            or 0.0
+        )
 
     before = warned()
     async with limited(warn_history_events=5) as client:
@@ -276,8 +304,12 @@ class _Stored(msgspec.Struct):
 
 async def stored_size(client: Client, wid: str, rid: str) -> int:
     """The bytes of the run's events as the server stored them (it serves the stored text)."""
-    async with aiohttp.ClientSession() as http, http.get(
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(
             f"{client.api.address}/api/v1/namespaces/default/workflows/{wid}/history",
-            params={"run_id": rid}) as resp:
+            params={"run_id": rid},
+        ) as resp,
+    ):
         body = await resp.read()
     return sum(len(raw) for raw in msgspec.json.decode(body, type=_Stored).events)

@@ -63,6 +63,10 @@ def test_the_counts_are_kept_in_the_run_state_and_old_rows_load() -> None:
     state.history_bytes, state.pending_activities, state.signals = 1234, 2, 3
     state.history_warned = True
     again = RunState.decode(state.encode())
-    assert (again.history_bytes, again.pending_activities, again.signals,
-            again.history_warned) == (1234, 2, 3, True)
+    assert (again.history_bytes, again.pending_activities, again.signals, again.history_warned) == (
+        1234,
+        2,
+        3,
+        True,
+    )
     assert "history_bytes" not in RunState().encode()  # defaults are not written

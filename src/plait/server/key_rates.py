@@ -45,8 +45,11 @@ class KeyRates:
     def _forget_idle(self, now: float) -> None:
         """Drop the buckets that have refilled (their keys were idle long enough that
         forgetting them changes nothing)."""
-        self._buckets = {k: (t, at) for k, (t, at) in self._buckets.items()
-                         if t + (now - at) * self.rate < self.burst}
+        self._buckets = {
+            k: (t, at)
+            for k, (t, at) in self._buckets.items()
+            if t + (now - at) * self.rate < self.burst
+        }
 
     @staticmethod
     def retry_after(wait: float) -> str:

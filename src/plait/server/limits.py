@@ -35,8 +35,7 @@ class Overrun:
         return f"{self.limit}_limit_exceeded"
 
 
-def commands_over(run: Run, commands: Sequence[Command], *,
-                  finishing: int = 0) -> Overrun | None:
+def commands_over(run: Run, commands: Sequence[Command], *, finishing: int = 0) -> Overrun | None:
     """Whether applying ``commands`` would leave the run over a limit (``finishing``:
     activities whose end is recorded in the same change, a chained step's)."""
     acts = children = 0
@@ -51,18 +50,24 @@ def commands_over(run: Run, commands: Sequence[Command], *,
     limits, state = run.ctx.limits, run.state
     pending = max(0, state.pending_activities - finishing)
     if acts and pending + acts > limits.max_pending_activities:
-        return Overrun("pending_activities", "PendingActivitiesLimitExceeded",
-                       f"this workflow task schedules {acts} activities while "
-                       f"{pending} are pending: over the server's limit of "
-                       f"{limits.max_pending_activities} pending activities per run "
-                       "(--max-pending-activities); the task is retried")
+        return Overrun(
+            "pending_activities",
+            "PendingActivitiesLimitExceeded",
+            f"this workflow task schedules {acts} activities while "
+            f"{pending} are pending: over the server's limit of "
+            f"{limits.max_pending_activities} pending activities per run "
+            "(--max-pending-activities); the task is retried",
+        )
     running = len(state.children)
     if children and running + children > limits.max_pending_children:
-        return Overrun("pending_children", "PendingChildWorkflowsLimitExceeded",
-                       f"this workflow task starts {children} child workflows while {running} "
-                       f"are running: over the server's limit of "
-                       f"{limits.max_pending_children} running children per run "
-                       "(--max-pending-children); the task is retried")
+        return Overrun(
+            "pending_children",
+            "PendingChildWorkflowsLimitExceeded",
+            f"this workflow task starts {children} child workflows while {running} "
+            f"are running: over the server's limit of "
+            f"{limits.max_pending_children} running children per run "
+            "(--max-pending-children); the task is retried",
+        )
     return None
 
 
@@ -70,7 +75,9 @@ def accept_signal(run: Run) -> None:
     """Count a signal the run takes; 429 ``limit_exceeded`` once it has taken the limit."""
     limit = run.ctx.limits.max_signals
     if run.state.signals >= limit:
-        raise LimitExceeded(f"workflow {run.wid!r} (run {run.rid}) has received {limit} "
-                            f"signals, the server's limit per run (--max-signals-per-run); it "
-                            "takes more once it continues as new")
+        raise LimitExceeded(
+            f"workflow {run.wid!r} (run {run.rid}) has received {limit} "
+            f"signals, the server's limit per run (--max-signals-per-run); it "
+            "takes more once it continues as new"
+        )
     run.state.signals += 1

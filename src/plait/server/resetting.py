@@ -102,8 +102,9 @@ def reset(
     run.state.parent = parent
     # The per-run limits count the copied history too (plait.server.limits, Run.save).
     run.state.history_bytes = sum(len(r) for r in raw[: n - 1])
-    run.state.signals = sum(isinstance(ev, h.WorkflowExecutionSignaledEvent)
-                            for ev in events[: n - 1])
+    run.state.signals = sum(
+        isinstance(ev, h.WorkflowExecutionSignaledEvent) for ev in events[: n - 1]
+    )
     _fail_reset_task(run, events, n, note)
     _restore_pending(run, prefix)
     if reapply_signals:
