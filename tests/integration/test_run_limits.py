@@ -313,3 +313,46 @@ async def stored_size(client: Client, wid: str, rid: str) -> int:
     ):
         body = await resp.read()
     return sum(len(raw) for raw in msgspec.json.decode(body, type=_Stored).events)
+
+
+@workflow.defn
+class OneThenMany:
+    @workflow.run
+    async def run(self, width: int) -> int:
+        first = await workflow.execute_activity(
+            step, 0, start_to_close_timeout=timedelta(seconds=10)
+        )
+        got = await asyncio.gather(
+            *(
+                workflow.execute_activity(step, i, start_to_close_timeout=timedelta(seconds=10))
+                for i in range(width)
+            )
+        )
+        return first + sum(got)
+
+
+def chained(outcome: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("plait_chained_steps_total", {"outcome": outcome}) or 0.0
+
+
+async def test_a_chained_step_past_the_limit_is_refused_and_its_task_fails_visibly() -> None:
+    """A worker that runs the task right after the activity (a chained step) learns of the
+    limit too: the result is recorded alone, the task runs as a dispatched one and fails."""
+    queue = new_queue()
+    refused_before, recorded_before = chained("limit_exceeded"), chained("recorded")
+    async with (
+        limited(max_pending_activities=2) as client,
+        Worker(client, task_queue=queue, workflows=[OneThenMany], activities=[step]),
+    ):
+        ok = await client.execute_workflow(OneThenMany.run, 2, id="fits", task_queue=queue)
+        await client.start_workflow(OneThenMany.run, 3, id="over", task_queue=queue)
+        desc = await wait_task_failure(client, "over")
+        history = await client.get_workflow_handle("over").fetch_history()
+    assert ok == 1 + 1 + 2
+    assert chained("recorded") > recorded_before  # "fits" chained its step
+    assert chained("limit_exceeded") == refused_before + 1
+    assert "schedules 3 activities while 0 are pending" in desc.last_task_failure.message
+    types = [e.event_type for e in history.events]
+    assert types.count("ACTIVITY_TASK_COMPLETED") == 1  # the first result, recorded alone
