@@ -8,12 +8,14 @@ from __future__ import annotations
 import contextlib
 import subprocess
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
-from plait import errors
+from plait import Worker, activity, errors, workflow
 from plait.client import Client
 from plait.protocol.tenancy import CreateApiKeyRequest
 from tests.integration.cli_process import one_line_error, plait, plait_command, stop
@@ -105,6 +107,13 @@ async def test_run_limits_and_the_payload_limit_reach_the_server(tmp_path: Path)
                 await client.start_workflow("Waits", "x" * 150_000, id="big", task_queue="nobody")
             with pytest.raises(errors.PayloadTooLargeError) as big_update:
                 await handle.execute_update("u", "y" * 150_000)
+            # A worker learns the limit from its session, and an activity result over it
+            # fails that attempt for good.
+            async with Worker(
+                client, task_queue="big", workflows=[Big], activities=[big_result]
+            ) as worker:
+                outcome = await client.execute_workflow(Big.run, id="big-result", task_queue="big")
+                batch_bytes = worker.completions.max_bytes
         finally:
             await client.close()
     assert (limited.value.status, limited.value.code) == (429, "limit_exceeded")
@@ -113,6 +122,27 @@ async def test_run_limits_and_the_payload_limit_reach_the_server(tmp_path: Path)
     assert "payload limit of 100,000 bytes (--max-payload)" in message
     assert too_large.value.size is not None and too_large.value.size > 150_000
     assert str(big_update.value).startswith("the update 'u' of workflow 'w' is 150,")
+    assert batch_bytes == 100_000 - 1024
+    assert outcome == ["PayloadTooLarge", True]
+
+
+@activity.defn
+async def big_result() -> str:
+    return "r" * 150_000
+
+
+@workflow.defn
+class Big:
+    @workflow.run
+    async def run(self) -> list[Any]:
+        try:
+            await workflow.execute_activity(
+                big_result, start_to_close_timeout=timedelta(seconds=10)
+            )
+        except errors.ActivityError as e:
+            assert isinstance(e.cause, errors.ApplicationError)
+            return [e.cause.type, e.cause.non_retryable]
+        return []
 
 
 @pytest.mark.parametrize(
