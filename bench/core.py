@@ -127,7 +127,8 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
     runner = WORKLOADS[name][1]
     result: dict[str, Any] = {"rep": rep + 1, "ok": False, "metrics": {}, "errors": [],
                               "n_errors": 0, "log_problems": {}, "unclean_exit": []}
-    run = Run(f"{name}-{rep + 1}", worker_slots=args.worker_slots, keep=args.keep)
+    run = Run(f"{name}-{rep + 1}", worker_slots=args.worker_slots, keep=args.keep,
+              auth=args.auth)
     profilers: list[tuple[str, Profiler]] = []
     try:
         await run.start()
@@ -143,7 +144,7 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
             await asyncio.sleep(1.0)  # let py-spy attach before the load starts
         before = run.sample()
         cpu0, machine0, tcp0 = time.process_time(), machine_cpu_seconds(), tcp_counters()
-        client = await Client.connect(run.address)
+        client = await Client.connect(run.address, api_key=run.api_key)
         try:
             outcomes = await runner(client, n, run.task_queue, args.timeout)
             harness_cpu = time.process_time() - cpu0
@@ -508,6 +509,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--histories", type=int, default=50,
                    help="after each repetition, fetch this many workflows' histories to show "
                         "where latency goes (default 50; 0 turns it off)")
+    p.add_argument("--auth", action="store_true",
+                   help="the server checks API keys (--auth): the worker and the harness each "
+                        "use a key of namespace default (issue 16's cost of the check)")
     p.add_argument("--worker-slots", type=int, default=300,
                    help="max_concurrent_activities and max_concurrent_workflow_tasks "
                         "of the worker (default 300)")

@@ -104,8 +104,20 @@ def tcp_counters() -> dict[str, int]:
     return {k: int(row[k]) for k in TCP_COUNTERS if k in row}
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
+def _make_key(db: str, role: str) -> str:
+    """A key for namespace ``default`` with ``role``, made on the database directly (how the
+    first keys of a deployment are made); the key is the last line of the command's output."""
+    out = subprocess.run(
+        [sys.executable, "-m", "plait", "apikey", "create", "--db", db, "--namespace",
+         "default", "--role", role, "--name", f"bench {role}"],
+        capture_output=True, text=True, env=_env(), check=False)
+    if out.returncode != 0:
+        raise BenchError(f"plait apikey create failed: {out.stderr.strip()}")
+    return out.stdout.strip().splitlines()[-1]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ, **extra)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("PLAIT_ADDRESS", None)
@@ -128,8 +140,14 @@ def _terminate(proc: subprocess.Popen[bytes], grace: float) -> int | None:
 class Run:
     """One server + one worker on a fresh database, for one repetition of one workload."""
 
-    def __init__(self, name: str, *, worker_slots: int, keep: bool = False) -> None:
+    def __init__(self, name: str, *, worker_slots: int, keep: bool = False,
+                 auth: bool = False) -> None:
         self.name = name
+        self.auth = auth
+        self.api_key: str | None = None
+        """With ``auth``: the harness's key (a writer's of ``default``); the worker has its
+        own (a worker's of ``default``), as a deployment would."""
+        self._worker_key = ""
         self.keep = keep
         self.dir = Path(tempfile.mkdtemp(prefix=f"plait-bench-{name}-"))
         self.port = free_port()
@@ -151,9 +169,16 @@ class Run:
 
     async def start_server(self, timeout: float = 30.0) -> None:
         db = f"sqlite:///{self.dir / 'plait.db'}"
+        extra: list[str] = []
+        if self.auth:
+            # The server checks a key on every call (--auth); /metrics stays open to the
+            # harness's scrape, which is not what is measured.
+            self.api_key = await asyncio.to_thread(_make_key, db, "writer")
+            self._worker_key = await asyncio.to_thread(_make_key, db, "worker")
+            extra = ["--auth", "--public-metrics"]
         self.server = subprocess.Popen(
             [sys.executable, *self.server_cmd, "--db", db, "--port", str(self.port),
-             "--log-level", "warning"],
+             "--log-level", "warning", *extra],
             stdout=subprocess.DEVNULL, stderr=self.server_log.open("ab"), env=_env(),
             cwd=self.dir)
         await self._wait_health(timeout)
@@ -166,7 +191,8 @@ class Run:
              "--task-queue", self.task_queue,
              "--max-concurrent-activities", str(self.worker_slots),
              "--max-concurrent-workflow-tasks", str(self.worker_slots), *extra],
-            stdout=subprocess.PIPE, stderr=self.worker_log.open("ab"), env=_env(), cwd=ROOT)
+            stdout=subprocess.PIPE, stderr=self.worker_log.open("ab"),
+            env=_env(PLAIT_API_KEY=self._worker_key) if self.auth else _env(), cwd=ROOT)
 
     async def _wait_health(self, timeout: float) -> None:
         assert self.server is not None

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import msgspec
 
-from plait.codec import PayloadCodec
+from plait.codec import Payload, PayloadCodec
 from plait.errors import PayloadCodecError
 from plait.history import History
 from plait.protocol.envelopes import payloads_of, with_payloads
@@ -30,7 +30,6 @@ __all__ = [
 ]
 
 S = TypeVar("S", bound=msgspec.Struct)
-Payload = dict[str, Any]
 
 
 async def encode_payloads(codec: PayloadCodec, payloads: Sequence[Payload]) -> list[Payload]:

@@ -26,9 +26,9 @@ import binascii
 import os
 import zlib
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from plait.errors import PayloadCodecError
+from plait.protocol.common import JsonObject
 from plait.protocol.jsoncodec import dumps, loads
 
 __all__ = [
@@ -40,7 +40,7 @@ __all__ = [
     "payload_from_bytes",
 ]
 
-Payload = dict[str, Any]
+Payload = JsonObject
 """An envelope: ``{"encoding": <string>, "data": <JSON value>, ...}``."""
 
 ZLIB_ENCODING = "binary/zlib"

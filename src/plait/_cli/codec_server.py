@@ -27,7 +27,7 @@ from aiohttp import web
 
 from plait._cli.loading import SetupError
 from plait._payloads import decode_payloads, encode_payloads
-from plait.codec import PayloadCodec
+from plait.codec import Payload, PayloadCodec
 from plait.errors import PayloadCodecError
 from plait.protocol.jsoncodec import dumps, loads
 
@@ -61,7 +61,7 @@ def _cors(request: web.Request, response: web.StreamResponse) -> web.StreamRespo
     return response
 
 
-async def _payloads_of(request: web.Request) -> list[dict[str, Any]] | web.Response:
+async def _payloads_of(request: web.Request) -> list[Payload] | web.Response:
     """The request's payloads, or the 400 that says what is wrong with the body."""
     try:
         body = loads(await request.read())
@@ -80,7 +80,7 @@ async def _payloads_of(request: web.Request) -> list[dict[str, Any]] | web.Respo
     return payloads
 
 
-Coding = Callable[[PayloadCodec, list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
+Coding = Callable[[PayloadCodec, list[Payload]], Awaitable[list[Payload]]]
 
 
 def _route(coding: Coding) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

@@ -17,6 +17,8 @@ from typing import Any, Literal, TypeVar
 import msgspec
 from msgspec import inspect as mi
 
+from plait.protocol.common import JsonObject
+
 __all__ = ["MemoMode", "bad_envelope", "envelopes_ok", "payloads_of", "with_payloads"]
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -125,10 +127,10 @@ def _collect(value: Any, plan: Plan, out: list[Any], memo: MemoMode) -> None:
             _collect(item, plan[1], out, memo)
 
 
-def _memo(value: Any) -> dict[str, Any]:
+def _memo(value: Any) -> JsonObject:
     """A memo as a dict, also when the worker has encoded it already (``runtime.wire``)."""
     if isinstance(value, msgspec.Raw):
-        memo: dict[str, Any] = msgspec.json.decode(value)
+        memo: JsonObject = msgspec.json.decode(value)
         return memo
     return dict(value)
 
@@ -155,7 +157,7 @@ def _rebuild(value: Any, plan: Plan, payloads: Iterator[Any], memo: MemoMode) ->
     if plan == _PAYLOAD:
         return next(payloads)
     if plan == _STRUCT:
-        changes: dict[str, Any] = {}
+        changes: dict[str, object] = {}
         for name, sub in _fields(type(value), memo is not None):
             old = getattr(value, name)
             new = _rebuild(old, sub, payloads, memo)

@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from plait.protocol.batches import ResetOptions
-from plait.protocol.common import Header, Payload
+from plait.protocol.common import Header, Payload, SearchAttributes
 from plait.store.search_index import ListFilter
 from plait.store.statements import Params, Statements
 
@@ -31,7 +31,7 @@ BatchCursor = tuple[float, str, str]
 class _Filter(msgspec.Struct, kw_only=True, omit_defaults=True):
     workflow_type: str | None = None
     status: str | None = None
-    search_attributes: dict[str, Any] = {}
+    search_attributes: SearchAttributes = {}
     started_after: float | None = None
     started_before: float | None = None
 
