@@ -6,6 +6,10 @@ task's own events. So the history shows
 exactly what the worker saw between ``WORKFLOW_TASK_SCHEDULED`` and ``WORKFLOW_TASK_STARTED``,
 which is what replay relies on. ``WORKFLOW_TASK_STARTED`` itself is written when the task ends
 (with the dispatch time), which saves one history write per task.
+
+Saving a run also holds it to the server's history limit: the stored size of its events is
+counted as they are encoded, and a change that takes a running run past the limit terminates
+it (``history_size_exceeded``) before anything is written, so it commits with its cause.
 """
 
 from __future__ import annotations
