@@ -41,6 +41,9 @@ class ActivityInfo:
     started_time: float
     heartbeat_timeout: float | None
     namespace: str = "default"
+    is_local: bool = False
+    """A local activity (``workflow.execute_local_activity``): run by the workflow's own
+    worker; its heartbeats go nowhere."""
 
 
 class _Context:

@@ -1037,7 +1037,8 @@ class _ClientCalls(ClientOutboundInterceptor):
     async def query_workflow(self, input: QueryWorkflowInput) -> Any:
         resp = await self.client.api.query_workflow(input.workflow_id, QueryRequest(
             query_name=input.query, input=encode_args(input.args), run_id=input.run_id,
-            timeout=input.timeout.total_seconds(), as_of_event=input.as_of_event))
+            timeout=input.timeout.total_seconds(), as_of_event=input.as_of_event,
+            header=input.headers or None))
         return decode(resp.result, input.ret_type)
 
     async def start_workflow_update(self, input: StartWorkflowUpdateInput

@@ -22,7 +22,8 @@ Workflow interceptors run inside the workflow, on its deterministic loop: they m
 deterministic too (``workflow.now()``, not ``time.time()``), and they run again when the
 workflow replays, so they must not act on the outside world unless
 ``workflow.unsafe.is_replaying()`` is false.
-A query's headers stay in the client: the query request has no header field.
+A query's headers travel with it to the worker (``handle_query`` sees them) but are not
+stored; an update's are stored with it, so ``handle_update_handler`` sees them in replay too.
 """
 
 from __future__ import annotations
@@ -46,11 +47,13 @@ __all__ = [
     "ExecuteWorkflowInput",
     "HandleQueryInput",
     "HandleSignalInput",
+    "HandleUpdateInput",
     "Interceptor",
     "QueryWorkflowInput",
     "SignalWorkflowInput",
     "StartActivityInput",
     "StartChildWorkflowInput",
+    "StartLocalActivityInput",
     "StartWorkflowInput",
     "StartWorkflowUpdateInput",
     "WorkerInterceptor",
@@ -104,7 +107,7 @@ class SignalWorkflowInput:
 @dataclasses.dataclass
 class QueryWorkflowInput:
     """:meth:`ClientOutboundInterceptor.query_workflow`: ``WorkflowHandle.query``. Its
-    headers are the interceptors' to read: the query request carries none to the worker."""
+    headers go with the query to the worker's ``handle_query``."""
 
     workflow_id: str
     run_id: str | None
@@ -219,10 +222,22 @@ class HandleSignalInput:
 
 @dataclasses.dataclass
 class HandleQueryInput:
-    """:meth:`WorkflowInboundInterceptor.handle_query`: one query, to its handler (its
-    headers are empty: a query carries none to the worker)."""
+    """:meth:`WorkflowInboundInterceptor.handle_query`: one query, to its handler, with the
+    headers the client's interceptors set."""
 
     query: str
+    args: Sequence[Any]
+    headers: dict[str, str]
+
+
+@dataclasses.dataclass
+class HandleUpdateInput:
+    """:meth:`WorkflowInboundInterceptor.handle_update_validator` and
+    :meth:`~WorkflowInboundInterceptor.handle_update_handler`: one update, to its validator
+    or its handler, with the headers the client's interceptors set."""
+
+    id: str
+    update: str
     args: Sequence[Any]
     headers: dict[str, str]
 
@@ -244,6 +259,22 @@ class StartActivityInput:
     retry_policy: RetryPolicy | None = None
     rate_limit_key: str | None = None
     cancellation_type: str = "try_cancel"
+
+
+@dataclasses.dataclass
+class StartLocalActivityInput:
+    """:meth:`WorkflowOutboundInterceptor.start_local_activity`: ``workflow
+    .start_local_activity`` (and ``execute_local_activity``) with its options; the headers
+    reach the attempt's ``execute_activity`` on this worker."""
+
+    activity: str
+    args: Sequence[Any]
+    headers: dict[str, str]
+    ret_type: Any
+    start_to_close_timeout: timedelta | None = None
+    schedule_to_close_timeout: timedelta | None = None
+    retry_policy: RetryPolicy | None = None
+    local_retry_threshold: timedelta = timedelta(minutes=1)
 
 
 @dataclasses.dataclass
@@ -274,6 +305,9 @@ class WorkflowOutboundInterceptor:
     def start_activity(self, input: StartActivityInput) -> asyncio.Future[Any]:
         return self.next.start_activity(input)
 
+    def start_local_activity(self, input: StartLocalActivityInput) -> asyncio.Future[Any]:
+        return self.next.start_local_activity(input)
+
     async def start_child_workflow(self, input: StartChildWorkflowInput
                                    ) -> ChildWorkflowHandle[Any]:
         return await self.next.start_child_workflow(input)
@@ -300,6 +334,15 @@ class WorkflowInboundInterceptor:
     def handle_query(self, input: HandleQueryInput) -> Any:
         """Queries only read: this is a plain method, as the query handler is."""
         return self.next.handle_query(input)
+
+    def handle_update_validator(self, input: HandleUpdateInput) -> None:
+        """The update's validator (a plain method, as validators are; not run in replay).
+        Raising rejects the update."""
+        self.next.handle_update_validator(input)
+
+    async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
+        """The update's handler, once the update is accepted; its result is the update's."""
+        return await self.next.handle_update_handler(input)
 
 
 class WorkerInterceptor:

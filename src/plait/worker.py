@@ -28,6 +28,7 @@ from plait._heap import freeze_startup_heap
 from plait._worker.activities import ActivityRunner
 from plait._worker.completions import Completions
 from plait._worker.lease import Lease, LeaseStamp
+from plait._worker.local_activities import LocalActivityRunner
 from plait._worker.metrics import WorkerMetrics
 from plait._worker.slots import Slots
 from plait._worker.workflows import WorkflowTasks
@@ -152,6 +153,8 @@ class Worker:
             start_workflow_task=lambda task: self.spawn_workflow_task(task, slot_held=True),
             lease=self.lease, executor=activity_executor, metrics=self.metrics,
             interceptors=chain)
+        self.workflow_tasks.locals = LocalActivityRunner(act_defns, self.activity_slots,
+                                                         self._acts)
         self._graceful = graceful_shutdown_timeout.total_seconds()
         self._pollers = pollers
         self._background: list[asyncio.Task[None]] = []

@@ -27,6 +27,7 @@ from plait._typing import R, SelfT, Ts
 from plait.interceptor import (
     StartActivityInput,
     StartChildWorkflowInput,
+    StartLocalActivityInput,
     WorkflowOutboundInterceptor,
 )
 from plait.protocol import commands as c
@@ -38,6 +39,8 @@ from plait.protocol.payload import encode_args
 from plait.retry import RetryPolicy
 from plait.runtime.definitions import DYNAMIC, WorkflowDefn, activity_defn_of, workflow_defn_of
 from plait.runtime.instance import ContinueAsNew, WorkflowInfo, WorkflowInstance
+from plait.runtime.local_activities import PendingLocal
+from plait.runtime.replay_check import user_location
 
 __all__ = [
     "ActivityCancellationType",
@@ -52,6 +55,8 @@ __all__ = [
     "execute_activity",
     "execute_activity_method",
     "execute_child_workflow",
+    "execute_local_activity",
+    "execute_local_activity_method",
     "get_external_workflow_handle",
     "info",
     "logger",
@@ -67,6 +72,8 @@ __all__ = [
     "start_activity",
     "start_activity_method",
     "start_child_workflow",
+    "start_local_activity",
+    "start_local_activity_method",
     "time",
     "unsafe",
     "update",
@@ -462,6 +469,135 @@ async def execute_activity_method(activity: Callable[[SelfT, *Ts], Any], *positi
     return await start_activity(fn, *positional, **options)
 
 
+# -- local activities ------------------------------------------------------------------------
+class LocalActivityOptions(TypedDict, total=False):
+    """The keyword options of :func:`start_local_activity` and :func:`execute_local_activity`."""
+
+    start_to_close_timeout: timedelta | None
+    schedule_to_close_timeout: timedelta | None
+    retry_policy: RetryPolicy | None
+    local_retry_threshold: timedelta
+    header: Header | None
+
+
+@overload
+def start_local_activity(activity: Callable[..., Awaitable[R]], *, args: Sequence[Any],
+                         **options: Unpack[LocalActivityOptions]) -> asyncio.Future[R]: ...
+@overload
+def start_local_activity(activity: Callable[..., R], *, args: Sequence[Any],
+                         **options: Unpack[LocalActivityOptions]) -> asyncio.Future[R]: ...
+@overload
+def start_local_activity(activity: Callable[[*Ts], Awaitable[R]], *positional: *Ts,
+                         **options: Unpack[LocalActivityOptions]) -> asyncio.Future[R]: ...
+@overload
+def start_local_activity(activity: Callable[[*Ts], R], *positional: *Ts,
+                         **options: Unpack[LocalActivityOptions]) -> asyncio.Future[R]: ...
+@overload
+def start_local_activity(activity: str, *positional: Any,
+                         **options: Unpack[LocalActivityOptions]) -> asyncio.Future[Any]: ...
+def start_local_activity(  # type: ignore[misc]  # (see start_activity)
+    activity: Callable[..., Any] | str,
+    *positional: Any,
+    start_to_close_timeout: timedelta | None = None,
+    schedule_to_close_timeout: timedelta | None = None,
+    retry_policy: RetryPolicy | None = None,
+    local_retry_threshold: timedelta = timedelta(minutes=1),
+    header: Header | None = None,
+    args: Sequence[Any] = (),
+) -> asyncio.Future[Any]:
+    """Start a local activity and return at once; await the result for its outcome.
+
+    A local activity runs in this workflow's own worker (it must be registered there),
+    while the workflow task is open, with no trip through the server's task queues; its
+    outcome is recorded in the history as a MARKER_RECORDED event, and replay reads it from
+    there instead of running it again. Failed attempts are retried in the worker per
+    ``retry_policy``; once retrying would wait past ``local_retry_threshold``, the next
+    attempt waits on a durable timer instead. For short work (milliseconds to seconds):
+    the workflow task stays open while it runs."""
+    if start_to_close_timeout is None and schedule_to_close_timeout is None:
+        raise ValueError("a local activity needs start_to_close_timeout or "
+                         "schedule_to_close_timeout")
+    for value in (start_to_close_timeout, schedule_to_close_timeout, local_retry_threshold):
+        if value is not None and value <= timedelta(0):
+            raise ValueError(f"local activity timeouts must be positive, not {value}")
+    if isinstance(activity, str):
+        name, ret_hint = activity, Any
+    else:
+        d = activity_defn_of(activity)
+        name, ret_hint = d.name, d.ret_hint
+    inst = _instance()
+    given = StartLocalActivityInput(
+        activity=name, args=(*positional, *args), headers=dict(header or {}),
+        ret_type=ret_hint, start_to_close_timeout=start_to_close_timeout,
+        schedule_to_close_timeout=schedule_to_close_timeout, retry_policy=retry_policy,
+        local_retry_threshold=local_retry_threshold)
+    if _intercepting and inst.outbound is not None:
+        return inst.outbound.start_local_activity(given)
+    return _start_local(inst, given)
+
+
+def _start_local(inst: WorkflowInstance, given: StartLocalActivityInput) -> asyncio.Future[Any]:
+    return inst.start_local_activity(PendingLocal(
+        future=inst.create_future(), ret_hint=given.ret_type, activity_type=given.activity,
+        activity_id="", input=encode_args(given.args), header=dict(given.headers),
+        start_to_close_timeout=_seconds(given.start_to_close_timeout),
+        schedule_to_close_timeout=_seconds(given.schedule_to_close_timeout),
+        retry_policy=given.retry_policy or RetryPolicy(),
+        local_retry_threshold=given.local_retry_threshold.total_seconds(),
+        where=user_location()))
+
+
+@overload
+async def execute_local_activity(activity: Callable[..., Awaitable[R]], *, args: Sequence[Any],
+                                 **options: Unpack[LocalActivityOptions]) -> R: ...
+@overload
+async def execute_local_activity(activity: Callable[..., R], *, args: Sequence[Any],
+                                 **options: Unpack[LocalActivityOptions]) -> R: ...
+@overload
+async def execute_local_activity(activity: Callable[[*Ts], Awaitable[R]], *positional: *Ts,
+                                 **options: Unpack[LocalActivityOptions]) -> R: ...
+@overload
+async def execute_local_activity(activity: Callable[[*Ts], R], *positional: *Ts,
+                                 **options: Unpack[LocalActivityOptions]) -> R: ...
+@overload
+async def execute_local_activity(activity: str, *positional: Any,
+                                 **options: Unpack[LocalActivityOptions]) -> Any: ...
+async def execute_local_activity(  # type: ignore[misc]  # (see start_activity)
+        activity: Callable[..., Any] | str, *positional: Any, **options: Any) -> Any:
+    """Run a local activity to its final outcome (:func:`start_local_activity`); raises
+    ``ActivityError`` as an activity does."""
+    return await start_local_activity(activity, *positional, **options)
+
+
+@overload
+def start_local_activity_method(activity: Callable[[SelfT, *Ts], Awaitable[R]],
+                                *positional: *Ts, **options: Unpack[LocalActivityOptions]
+                                ) -> asyncio.Future[R]: ...
+@overload
+def start_local_activity_method(activity: Callable[[SelfT, *Ts], R], *positional: *Ts,
+                                **options: Unpack[LocalActivityOptions]
+                                ) -> asyncio.Future[R]: ...
+def start_local_activity_method(activity: Callable[[SelfT, *Ts], Any], *positional: *Ts,
+                                **options: Any) -> asyncio.Future[Any]:
+    """:func:`start_local_activity` for an activity given as ``Class.method``."""
+    fn: Any = activity
+    return start_local_activity(fn, *positional, **options)
+
+
+@overload
+async def execute_local_activity_method(activity: Callable[[SelfT, *Ts], Awaitable[R]],
+                                        *positional: *Ts,
+                                        **options: Unpack[LocalActivityOptions]) -> R: ...
+@overload
+async def execute_local_activity_method(activity: Callable[[SelfT, *Ts], R], *positional: *Ts,
+                                        **options: Unpack[LocalActivityOptions]) -> R: ...
+async def execute_local_activity_method(activity: Callable[[SelfT, *Ts], Any],
+                                        *positional: *Ts, **options: Any) -> Any:
+    """:func:`execute_local_activity` for an activity given as ``Class.method``."""
+    fn: Any = activity
+    return await start_local_activity(fn, *positional, **options)
+
+
 def upsert_search_attributes(attrs: SearchAttributes) -> None:
     """Set search attributes (merged into the current ones): list and count filter on them."""
     _instance().upsert_search_attributes(dict(attrs))
@@ -617,6 +753,9 @@ class _WorkflowCalls(WorkflowOutboundInterceptor):
             input.heartbeat_timeout, input.retry_policy, input.rate_limit_key, input.headers),
             input.ret_type, input.cancellation_type)
 
+    def start_local_activity(self, input: StartLocalActivityInput) -> asyncio.Future[Any]:
+        return _start_local(_instance(), input)
+
     async def start_child_workflow(self, input: StartChildWorkflowInput
                                    ) -> ChildWorkflowHandle[Any]:
         return await _start_child(
@@ -653,15 +792,7 @@ def continue_as_new(*positional: Any, task_queue: str | None = None,
         workflow_type=_workflow_ref(workflow)[0] if workflow is not None else None))
 
 
-_NOT_IN_PLAIT = {
-    "execute_local_activity": "plait has no local activities yet: use "
-                              "workflow.execute_activity (same arguments)",
-    "start_local_activity": "plait has no local activities yet: use workflow.start_activity",
-    "execute_local_activity_method": "plait has no local activities yet: use "
-                                     "workflow.execute_activity_method",
-    "start_local_activity_method": "plait has no local activities yet: use "
-                                   "workflow.start_activity_method",
-}
+_NOT_IN_PLAIT: dict[str, str] = {}
 """Temporal names plait deliberately lacks, each with what to write instead."""
 
 

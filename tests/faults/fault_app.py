@@ -92,13 +92,35 @@ class Inbox:
         return len(self.items)
 
 
+@workflow.defn
+class LocalSteps:
+    """A local activity, a wait for a signal, another local activity."""
+
+    def __init__(self) -> None:
+        self.go = False
+
+    @workflow.run
+    async def run(self, seconds: float) -> list[int]:
+        wid = workflow.info().workflow_id
+        first = await workflow.execute_local_activity(
+            work, wid, 0, seconds, start_to_close_timeout=timedelta(seconds=120))
+        await workflow.wait_condition(lambda: self.go)
+        second = await workflow.execute_local_activity(
+            work, wid, 1, seconds, start_to_close_timeout=timedelta(seconds=120))
+        return [first, second]
+
+    @workflow.signal
+    def proceed(self) -> None:
+        self.go = True
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--address", required=True)
     parser.add_argument("--queue", required=True)
     args = parser.parse_args()
     client = await Client.connect(args.address)
-    worker = Worker(client, task_queue=args.queue, workflows=[Steps, Remote, Inbox],
+    worker = Worker(client, task_queue=args.queue, workflows=[Steps, Remote, Inbox, LocalSteps],
                     activities=[work], identity=f"fault-{os.getpid()}")
     async with worker:
         print("ready", flush=True)

@@ -124,6 +124,12 @@ async def versioned(client: Client) -> None:
     await save(client, "patches_and_search_attributes.json", "versioned-1")
 
 
+async def local_steps(client: Client) -> None:
+    await client.execute_workflow(w.LocalSteps.run, "acme", id="local-steps-1",
+                                  task_queue=QUEUE)
+    await save(client, "local_activities.json", "local-steps-1")
+
+
 async def task_failed(client: Client) -> None:
     """The first workflow task fails on a bug; its retry succeeds."""
     w.FAIL_NEXT_TASK["armed"] = True
@@ -176,6 +182,13 @@ def child_of_another_type(data: dict[str, Any]) -> None:
         "workflow_type"] = "Stepchild"
 
 
+def local_activity_of_another_type(data: dict[str, Any]) -> None:
+    """The run recorded another local activity where the code runs ``register``."""
+    details = next(e for e in data["events"] if e["event_type"] == "MARKER_RECORDED"
+                   and e["attributes"]["marker_name"] == "local_activity")["attributes"]["details"]
+    details["activity_type"] = "lookup"
+
+
 def patch_renamed(data: dict[str, Any]) -> None:
     """The run recorded another patch: this code takes its old branch, a timer."""
     first(data, "MARKER_RECORDED")["attributes"]["details"]["patch_id"] = "greet-v3"
@@ -185,6 +198,7 @@ DIVERGED: dict[str, tuple[str, Edit]] = {
     "diverged_activity_became_timer.json": ("onboarding.json", activity_became_timer),
     "diverged_child_type.json": ("family.json", child_of_another_type),
     "diverged_patch.json": ("patches_and_search_attributes.json", patch_renamed),
+    "diverged_local_activity.json": ("local_activities.json", local_activity_of_another_type),
 }
 
 
@@ -199,10 +213,11 @@ async def main() -> None:
     async with WorkflowEnvironment.start_local() as env:
         async with Worker(env.client, task_queue=QUEUE,
                           workflows=[w.Onboarding, w.ActivityOutcomes, w.Approval, w.Counter,
-                                     w.Child, w.Family, w.Rollover, w.Versioned, w.Recovers],
+                                     w.Child, w.Family, w.Rollover, w.Versioned, w.Recovers,
+                                     w.LocalSteps],
                           activities=[w.register, w.flaky_once, w.refuse, w.stall]):
             for scenario in (onboarding, activity_outcomes, approval, counter, family,
-                             rollover, versioned, task_failed):
+                             rollover, versioned, task_failed, local_steps):
                 await scenario(env.client)
         await task_timed_out(env)
     derive_diverged()

@@ -22,7 +22,7 @@ from tests.replay.workflows import Onboarding, OnboardingNewArguments, Onboardin
 
 HISTORIES = Path(__file__).with_name("histories")
 WORKFLOWS = [w.Onboarding, w.ActivityOutcomes, w.Approval, w.Counter, w.Child, w.Family,
-             w.Rollover, w.Versioned, w.Recovers]
+             w.Rollover, w.Versioned, w.Recovers, w.LocalSteps]
 
 REPLAYS = {
     "onboarding.json": "activities completed and retried, a timer",
@@ -38,11 +38,13 @@ REPLAYS = {
     "patches_and_search_attributes.json": "patch markers, search attribute upserts",
     "task_failed.json": "a workflow task failed on a bug, its retry completed",
     "task_timed_out.json": "a workflow task lost by its worker timed out, then completed",
+    "local_activities.json": "local activities: markers, a retry after a durable timer",
 }
 DIVERGES = {  # file: the edited event's type, where the replay must say it diverged
     "diverged_activity_became_timer.json": "TIMER_STARTED",
     "diverged_child_type.json": "START_CHILD_WORKFLOW_EXECUTION_INITIATED",
     "diverged_patch.json": "MARKER_RECORDED",
+    "diverged_local_activity.json": "MARKER_RECORDED",
 }
 
 

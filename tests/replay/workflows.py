@@ -262,3 +262,26 @@ class Recovers:
             raise RuntimeError("a bug in the workflow, fixed by the next attempt")
         return await workflow.execute_activity(register, "recovered", "yes",
                                                start_to_close_timeout=T5)
+
+
+@workflow.defn
+class LocalSteps:
+    """Local activities: a result, a failure retried after a durable timer, a non-retryable
+    failure caught, one settled while a timer is out."""
+
+    @workflow.run
+    async def run(self, name: str) -> list[str]:
+        first = await workflow.execute_local_activity(register, "local", name,
+                                                      start_to_close_timeout=T5)
+        retried = await workflow.execute_local_activity(
+            flaky_once, "timer", start_to_close_timeout=T5,
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=50)),
+            local_retry_threshold=timedelta(milliseconds=10))
+        try:
+            await workflow.execute_local_activity(refuse, "no", start_to_close_timeout=T5)
+        except ActivityError as e:
+            refused = str(e.cause)
+        raced = await asyncio.gather(
+            workflow.execute_local_activity(stall, 0.2, start_to_close_timeout=T5),
+            workflow.sleep(0.05))
+        return [first, retried, refused, str(raced[0])]

@@ -64,6 +64,16 @@ class Order:
         handle.cancel()
         assert_type(await handle, str)
         workflow.start_activity(charge, 1, 1, start_to_close_timeout=T)  # type: ignore[arg-type, call-arg]
+        assert_type(await workflow.execute_local_activity(charge, order_id, 500,
+                                                          start_to_close_timeout=T), str)
+        await workflow.execute_local_activity(charge, order_id, "500", start_to_close_timeout=T)  # type: ignore[arg-type, call-arg]
+        await workflow.execute_local_activity(charge, order_id, 1, heartbeat_timeout=T)  # type: ignore[call-overload]
+        local = workflow.start_local_activity(send_sms, "+1", "hi", start_to_close_timeout=T,
+                                              local_retry_threshold=T)
+        local.cancel()
+        assert_type(await local, None)
+        assert_type(await workflow.execute_local_activity_method(
+            Billing.refund, order_id, start_to_close_timeout=T), bool)
 
     async def children(self) -> None:
         assert_type(await workflow.execute_child_workflow(Child.run, 3), list[int])

@@ -46,7 +46,10 @@ def test_module_exports() -> None:
         # Temporal's spellings (issue 18, docs/from-temporal.md)
         "ActivityCancellationType", "HandlerUnfinishedPolicy", "ParentClosePolicy",
         "all_handlers_finished", "execute_activity_method", "start_activity_method", "time",
-        "unsafe", "wait"}
+        "unsafe", "wait",
+        # local activities (issue 18)
+        "execute_local_activity", "start_local_activity", "execute_local_activity_method",
+        "start_local_activity_method"}
     assert set(activity.__all__) == {"ActivityInfo", "CompleteAsync", "defn", "heartbeat",
                                      "info", "is_cancelled", "logger", "raise_complete_async"}
     assert set(testing.__all__) == {"ActivityEnvironment", "Replayer", "WorkflowEnvironment"}
@@ -69,7 +72,8 @@ def test_module_exports() -> None:
         "ActivityInboundInterceptor", "ExecuteActivityInput",
         "WorkflowInboundInterceptor", "WorkflowOutboundInterceptor",
         "WorkflowInterceptorClassInput", "ExecuteWorkflowInput", "HandleSignalInput",
-        "HandleQueryInput", "StartActivityInput", "StartChildWorkflowInput"}
+        "HandleUpdateInput", "HandleQueryInput", "StartActivityInput", "StartChildWorkflowInput",
+        "StartLocalActivityInput"}
     assert retry.__all__ == ["RetryPolicy"]
     assert pydantic.__all__ == ["pydantic_data_converter"]
     assert common.__all__ == ["RetryPolicy", "WorkflowIDConflictPolicy", "WorkflowIDReusePolicy"]

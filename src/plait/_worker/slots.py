@@ -37,6 +37,13 @@ class Slots:
         self.polling += got
         return got
 
+    async def acquire(self) -> None:
+        """Wait until a slot is free and take it (a local activity's: no poll involved)."""
+        while self.free <= 0:
+            self._freed.clear()
+            await self._freed.wait()
+        self.used += 1
+
     def polled(self, n: int) -> None:
         """A poll that reserved ``n`` is over: its slots are its tasks' now, or released."""
         self.polling -= n

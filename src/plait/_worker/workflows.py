@@ -14,6 +14,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -43,7 +44,7 @@ from plait.runtime.handlers import failure_of
 from plait.runtime.info import RunIdentity
 from plait.runtime.instance import WorkflowInstance, new_instance
 from plait.runtime.intercepting import WorkflowInterceptors
-from plait.runtime.outcome import QueryAnswer
+from plait.runtime.outcome import QueryAnswer, TaskFailure
 from plait.runtime.wire import (
     UnknownEventError,
     UnreadableTask,
@@ -54,9 +55,15 @@ from plait.runtime.wire import (
     wire_rejections,
 )
 
-__all__ = ["Chained", "WorkflowTasks"]
+if TYPE_CHECKING:
+    from plait._worker.local_activities import LocalActivityRunner
+
+__all__ = ["LOCAL_BUDGET", "Chained", "WorkflowTasks"]
 
 log = logging.getLogger("plait.worker")
+LOCAL_BUDGET = 0.6
+"""The share of the workflow task timeout a worker spends waiting on local activities before
+it answers the task (with what it has) and asks for a new one."""
 FAILING_KEPT = 1000
 """How many failing runs a worker remembers having shown (``WorkflowTasks.failing``)."""
 
@@ -108,6 +115,8 @@ class WorkflowTasks:
         """Runs whose workflow task failed here, with the failure last shown: a failure is
         shown once per run, loudly, not at every retry (``_announce``)."""
         self.cache: collections.OrderedDict[str, WorkflowInstance] = collections.OrderedDict()
+        self.locals: LocalActivityRunner | None = None
+        """Runs local activities (set by the worker; None: workflows here start none)."""
 
     async def run(self, task: WorkflowTask | UnreadableTask | None) -> None:
         """Process a task and any follow-up task the server hands back with the completion."""
@@ -166,10 +175,61 @@ class WorkflowTasks:
             return await self._fail(task, outcome.failure.cause, outcome.failure.kind)
         inst.clock_offset = task.started_time - arrived
         try:
-            return await self._complete(task, inst, outcome.commands)
+            commands, more = outcome.commands, False
+            if self.locals is not None and not inst.closed and inst.has_locals():
+                ran = await self._run_locals(task, inst, commands, arrived)
+                if isinstance(ran, TaskFailure):
+                    inst.evict()
+                    self._count_eviction("task_failed")
+                    return await self._fail(task, ran.cause, ran.kind)
+                commands, more = ran
+            return await self._complete(task, inst, commands, force_new_task=more)
         except asyncio.CancelledError:  # shut down while reporting: cached by no one
             inst.evict()
             raise
+
+    async def _run_locals(self, task: WorkflowTask, inst: WorkflowInstance,
+                          commands: list[Command], arrived: float
+                          ) -> tuple[list[Command], bool] | TaskFailure:
+        """Run the run's local activities while its task is open, feeding each outcome to
+        the workflow as it comes (which may start more); returns the commands gathered, and
+        whether local activities are still running when the task must be answered, to keep
+        it from timing out (the answer then asks for a new task, on which this worker
+        carries on waiting: the run's instance, with the running activities, stays cached).
+        """
+        assert self.locals is not None
+        deadline = arrived + LOCAL_BUDGET * inst.info.task_timeout
+        while not inst.closed:
+            for entry in inst.locals_to_run():
+                if not self.locals.registered(entry.activity_type):
+                    return TaskFailure.of(errors.PlaitError(
+                        f"local activity type {entry.activity_type!r} is not registered on "
+                        f"this worker (task queue {self.task_queue!r}; registered: "
+                        f"{sorted(self.locals.activities) or 'none'}): a local activity runs "
+                        "on its workflow's worker"), "worker_error")
+                self.locals.start(RunIdentity.of(task), entry)
+            running = inst.locals_running()
+            if not running:
+                return commands, False
+            jobs = {e.job: e for e in running}
+            done, _ = await asyncio.wait(jobs, timeout=max(0.0, deadline - time.monotonic()),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                return commands, True
+            for entry in sorted((jobs[j] for j in done), key=lambda e: int(e.activity_id)):
+                job = entry.job
+                if job is None or job.cancelled():
+                    continue  # cancelled by the workflow meanwhile
+                exc = job.exception()
+                if exc is not None:
+                    return TaskFailure.of(exc, "worker_error")
+                result = inst.resolve_local(job.result(), task.started_time)
+                if result.failure is not None:
+                    return result.failure
+                commands = commands + result.commands
+                if inst.closed:
+                    break
+        return commands, False
 
     def chain(self, task: ActivityTask, result: Payload) -> Chained | None:
         """Run the workflow task an activity's result unblocks, here and now, when this
@@ -192,7 +252,9 @@ class WorkflowTasks:
                 activity_type=task.activity_type, attempt=task.attempt,
                 result=loads(dumps(result))))
         outcome = inst.activate(Activation([event], started, None))
-        if outcome.failure is not None:  # a failing task is run (and reported) the usual way
+        if outcome.failure is not None or inst.has_locals():
+            # A failing task is run (and reported) the usual way; so is one that starts a
+            # local activity, which runs while a workflow task is open.
             inst.evict()
             return None
         commands, reserved = self._outcome(inst, outcome.commands)
@@ -254,7 +316,7 @@ class WorkflowTasks:
         # A query of the past never reads the cache: the cached instance is the present.
         inst = self.cache.get(task.run_id) if task.as_of_event is None else None
         if inst is not None:
-            return inst.query(task.query_name, task.input)
+            return inst.query(task.query_name, task.input, task.header)
         # Not cached (or busy with a task), or asked about the past: rebuild a copy.
         events = await self._fetch_history(task)
         live_time: float | None = timestamp(events[-1]) if events else 0.0
@@ -275,7 +337,7 @@ class WorkflowTasks:
             if outcome.failure is not None:
                 return QueryAnswer(failure=failure_of(outcome.failure.cause),
                                    code="query_failed")
-            return inst.query(task.query_name, task.input)
+            return inst.query(task.query_name, task.input, task.header)
         finally:
             inst.evict()  # a copy: unwound now, not by the garbage collector
 
@@ -300,15 +362,19 @@ class WorkflowTasks:
         return wire_commands(commands), reserved
 
     async def _complete(self, task: WorkflowTask, inst: WorkflowInstance,
-                        commands: list[Command]) -> WorkflowTask | None:
+                        commands: list[Command], *, force_new_task: bool = False
+                        ) -> WorkflowTask | None:
         wired, reserved = self._outcome(inst, commands)
         acts = self.activity_slots
         stamp = self.lease.stamp()
+        item = CompleteWorkflowTaskItem(
+            token=task.token, commands=wired, eager_activities=reserved,
+            update_rejections=wire_rejections(inst.rejections),
+            eager_workflow=self.eager() and not inst.closed)
+        if force_new_task:
+            item.force_new_task = True
         try:
-            resp = await self.completions.send(CompleteWorkflowTaskItem(
-                token=task.token, commands=wired, eager_activities=reserved,
-                update_rejections=wire_rejections(inst.rejections),
-                eager_workflow=self.eager() and not inst.closed), CompleteWorkflowTaskResponse)
+            resp = await self.completions.send(item, CompleteWorkflowTaskResponse)
         except errors.RPCError as e:
             acts.release(reserved)
             self._drop(task.run_id)

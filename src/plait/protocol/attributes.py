@@ -147,6 +147,8 @@ class WorkflowExecutionUpdateAcceptedAttributes(_Attributes, kw_only=True):
     update_id: str
     update_name: str
     input: list[Payload]
+    header: Header | None = None
+    """The update's header (its handler's interceptors see it, in replay too)."""
 
 
 class WorkflowExecutionUpdateCompletedAttributes(_Attributes, kw_only=True):

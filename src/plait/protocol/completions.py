@@ -82,6 +82,11 @@ class CompleteWorkflowTaskRequest(_WorkflowTaskOutcome, kw_only=True):
     """The workflow task ran: here is what the workflow asks for."""
 
     token: TaskToken
+    force_new_task: bool | None = None
+    """Schedule the run's next workflow task at once, even with nothing new in its history:
+    the worker is still running local activities and answers this task so that it does not
+    time out (a workflow task heartbeat). With `eager_workflow`, the new task comes back in
+    the response."""
 
 
 class WorkflowStep(_WorkflowTaskOutcome, kw_only=True):

@@ -164,6 +164,8 @@ class QueryRequest(Struct, kw_only=True, omit_defaults=True):
     """Answer from the state as it was right after this event: a worker replays the history
     up to the last WORKFLOW_TASK_COMPLETED at or before it, in a fresh instance (the run's
     cached one is untouched). Must be an event of the run's history."""
+    header: Header | None = None
+    """Context for the worker's interceptors (`handle_query` sees it); not stored."""
 
 
 class UpdateRequest(Struct, kw_only=True, omit_defaults=True):

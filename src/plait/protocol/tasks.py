@@ -98,6 +98,8 @@ class QueryTask(_Task, kw_only=True, tag=TaskKind.QUERY.value):
     as_of_event: EventId | None = None
     """Answer from the state right after this event instead of the current one: replay the
     history up to the last WORKFLOW_TASK_COMPLETED at or before it, in a fresh instance."""
+    header: Header | None = None
+    """The query's header, as the client's interceptors set it."""
 
 
 Task = WorkflowTask | ActivityTask | QueryTask

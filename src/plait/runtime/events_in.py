@@ -32,6 +32,7 @@ from plait.runtime.durable_timer import DurableTimer
 from plait.runtime.history_size import HistorySize
 from plait.runtime.info import RunIdentity, WorkflowInfo
 from plait.runtime.intercepting import WorkflowInterceptors, intercept
+from plait.runtime.local_activities import PendingLocal
 from plait.runtime.registries import PendingActivity, PendingChild
 from plait.runtime.wire import UnknownEventError
 
@@ -68,7 +69,7 @@ class Events:
     _object: Any
     _main: asyncio.Task[Any] | None
     _context: contextvars.Context
-    _activities: dict[str, PendingActivity]
+    _activities: dict[str, PendingActivity | PendingLocal]
     _timers: dict[str, DurableTimer]
     _children: dict[str, PendingChild]
     _externals: dict[str, asyncio.Future[None]]
@@ -121,7 +122,7 @@ class Events:
         self._on_signal(attrs.signal_name, attrs.input, attrs.header)
 
     # -- activities ------------------------------------------------------------------------
-    def _settle_activity(self, activity_id: str) -> PendingActivity | None:
+    def _settle_activity(self, activity_id: str) -> PendingActivity | PendingLocal | None:
         """The activity this event settles, unless it was settled already (cancelled)."""
         entry = self._activities.pop(activity_id, None)
         return entry if entry is not None and not entry.future.done() else None

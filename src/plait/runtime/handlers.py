@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 
 from plait import errors
-from plait.interceptor import HandleQueryInput, HandleSignalInput, WorkflowInboundInterceptor
+from plait.interceptor import (
+    HandleQueryInput,
+    HandleSignalInput,
+    HandleUpdateInput,
+    WorkflowInboundInterceptor,
+)
 from plait.protocol import failure as failures
 from plait.protocol.commands import (
     AcceptUpdateCommand,
@@ -89,14 +94,14 @@ class Handlers:
             for ev in act.commands:
                 if isinstance(ev, WorkflowExecutionUpdateAcceptedEvent):
                     a = ev.attributes
-                    self._accept(a.update_id, a.update_name, a.input)
+                    self._accept(a.update_id, a.update_name, a.input, a.header)
             return
         for u in requested:
-            failure = self._validate(u.update_name, u.input)
+            failure = self._validate(u.update_id, u.update_name, u.input, u.header)
             if failure is not None:
                 self.rejections.append(UpdateRejection(update_id=u.update_id, failure=failure))
             else:
-                self._accept(u.update_id, u.update_name, u.input)
+                self._accept(u.update_id, u.update_name, u.input, u.header)
 
     def _update_handler(self, name: str) -> BoundHandler | None:
         return self._bound(self.defn.updates, name)
@@ -111,23 +116,30 @@ class Handlers:
             return None
         return BoundHandler(dynamic.__get__(self._object), (name,))
 
-    def _validate(self, name: str, payloads: list[Payload]) -> Failure | None:
+    def _validate(self, uid: str, name: str, payloads: list[Payload],
+                  header: Header | None = None) -> Failure | None:
         handler = self._update_handler(name) if self._object is not None else None
         if handler is None:
             known = sorted(k for k in self.defn.updates if k != DYNAMIC)
             return _failure(f"workflow {self.defn.name} has no update {name!r} (it has "
                             f"{known})", type="UnknownUpdate", kind="application")
         validator = getattr(handler.fn, "__plait_validator__", None)
-        if validator is None:
+        if validator is None and self.inbound is None:
             return None
         try:
             hints = [] if handler.dynamic else hints_of(handler.fn)[0]
-            validator(self._object, *handler.lead, *decode_args(payloads, hints))
+            args = decode_args(payloads, hints)
+            if self.inbound is not None:
+                self.inbound.handle_update_validator(HandleUpdateInput(
+                    id=uid, update=name, args=args, headers=dict(header or {})))
+            elif validator is not None:
+                validator(self._object, *handler.lead, *args)
         except Exception as exc:
             return failure_of(exc)
         return None
 
-    def _accept(self, uid: str, name: str, payloads: list[Payload]) -> None:
+    def _accept(self, uid: str, name: str, payloads: list[Payload],
+                header: Header | None = None) -> None:
         self._commands.append(Issued(AcceptUpdateCommand(update_id=uid), user_location()))
         handler = self._update_handler(name)
         if handler is None:  # accepted by older code that had it: fail the update, not the task
@@ -137,7 +149,11 @@ class Handlers:
         hints = [] if handler.dynamic else hints_of(handler.fn)[0]
 
         async def run() -> Any:
-            result = handler.fn(*handler.lead, *decode_args(payloads, hints))
+            args = decode_args(payloads, hints)
+            if self.inbound is not None:
+                return await self.inbound.handle_update_handler(HandleUpdateInput(
+                    id=uid, update=name, args=args, headers=dict(header or {})))
+            result = handler.fn(*handler.lead, *args)
             return await result if asyncio.iscoroutine(result) else result
 
         task = self._handler_task(run(), f"update {name}")
@@ -244,8 +260,10 @@ class Handlers:
         return isinstance(exc, (errors.FailureError, *self.defn.failure_exception_types))
 
     # -- queries ---------------------------------------------------------------------------
-    def query(self, name: str, payloads: list[Payload]) -> QueryAnswer:
-        """Answer a query from the current state; a handler must only read."""
+    def query(self, name: str, payloads: list[Payload], header: Header | None = None
+              ) -> QueryAnswer:
+        """Answer a query from the current state; a handler must only read. ``header``: the
+        query's, as the client's interceptors set it (the inbound ``handle_query`` sees it)."""
         if name == STACK_TRACE_QUERY and STACK_TRACE_QUERY not in self.defn.queries:
             # Built in: frames are read, no workflow code runs (nor the interceptors).
             return QueryAnswer(result=encode(stack_trace(self._tasks or [])))
@@ -267,7 +285,7 @@ class Handlers:
         try:
             if self.inbound is not None:
                 result = self.inbound.handle_query(HandleQueryInput(
-                    query=name, args=decode_args(payloads, hints), headers={}))
+                    query=name, args=decode_args(payloads, hints), headers=dict(header or {})))
             else:
                 result = handler.fn(*handler.lead, *decode_args(payloads, hints))
         except Exception as exc:

@@ -63,6 +63,8 @@ class WorkflowInfo:
         self.parent: Any = None
         """The parent run as ``{"namespace", "workflow_id", "run_id"}``, for a child."""
         self.execution_timeout: float | None = None
+        self.task_timeout: float = 10.0
+        """Seconds a workflow task may stay open (the server's default is 10)."""
         self.headers: Header = {}
         self.search_attributes: SearchAttributes = {}
         self.memo: Memo | None = None
@@ -71,6 +73,7 @@ class WorkflowInfo:
             self.continued_from_run_id = started.continued_from_run_id
             self.parent = asdict(started.parent) if started.parent is not None else None
             self.execution_timeout = started.execution_timeout
+            self.task_timeout = started.task_timeout or 10.0
             self.headers = started.header or {}
             self.search_attributes = dict(started.search_attributes or {})
             self.memo = started.memo

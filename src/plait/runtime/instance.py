@@ -39,6 +39,7 @@ from plait.runtime.handlers import Handlers, failure_of
 from plait.runtime.history_size import HistorySize
 from plait.runtime.info import RunIdentity, WorkflowInfo
 from plait.runtime.intercepting import WorkflowInterceptors
+from plait.runtime.local_activities import LocalActivities, MarkerDetails, PendingLocal
 from plait.runtime.outcome import ActivationResult, TaskFailure
 from plait.runtime.registries import PendingActivity, PendingChild, WaitingCondition
 from plait.runtime.replay_check import Issued, mismatch, patch_id, user_location
@@ -85,7 +86,7 @@ class ContinueAsNew(BaseException):
         self.command = command
 
 
-class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
+class WorkflowInstance(Events, Handlers, LocalActivities, asyncio.AbstractEventLoop):
     """One run of a workflow, and the event loop its coroutines run on."""
 
     quiet = False
@@ -122,7 +123,7 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
         """The commands of this activation so far, each with the line that issued it."""
         self._seq = 0
         self._now = 0.0
-        self._activities: dict[str, PendingActivity] = {}
+        self._activities: dict[str, PendingActivity | PendingLocal] = {}
         self._timers: dict[str, DurableTimer] = {}
         self._conditions: list[WaitingCondition] = []
         self._children: dict[str, PendingChild] = {}
@@ -154,16 +155,17 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
                 break
         return result
 
-    def activate(self, act: Activation, updates: list[UpdateRequested] | None = None
-                 ) -> ActivationResult:
+    def activate(self, act: Activation, updates: list[UpdateRequested] | None = None,
+                 local: MarkerDetails | None = None) -> ActivationResult:
         """Apply an activation's events, run the workflow until nothing can move, and give
         back its commands (checked against history when replayed) or why the task failed.
-        Never raises: the worker reports a failure as a failed workflow task."""
+        Never raises: the worker reports a failure as a failed workflow task. ``local``: a
+        local activity's outcome the worker feeds in (live, with no events)."""
         self.replaying = act.commands is not None
         self._now = max(self._now, act.time)
         self.rejections = []
         try:
-            self._run_activation(act, updates or [])
+            self._run_activation(act, updates or [], local)
         except UnknownEventError as exc:
             self._failure = TaskFailure.of(exc, "unknown_event")
         except Exception as exc:  # a bug below the workflow code: still a visible failure
@@ -171,6 +173,12 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
         issued, self._commands = _until_close(self._commands), []
         if self._failure is None and act.commands is not None:
             problem = mismatch(issued, act.commands)
+            if problem is not None and (waiting := self.locals_to_run()):
+                # No command: the code started a local activity where history has
+                # something else (an activity changed to a local one, say).
+                problem += (f" (the code started local activity "
+                            f"{waiting[0].activity_type!r} at {waiting[0].where}, which this "
+                            "history does not record)")
             if problem is not None:
                 self._failure = TaskFailure.of(errors.NonDeterminismError(
                     f"workflow {self.info.workflow_id} ({self.defn.name}): {problem}"),
@@ -185,7 +193,17 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
             self._tasks = [t for t in self._tasks if not t.done()]
         return ActivationResult(commands)
 
-    def _run_activation(self, act: Activation, updates: list[UpdateRequested]) -> None:
+    def resolve_local(self, details: MarkerDetails, time: float) -> ActivationResult:
+        """A live activation that records a local activity's outcome (run by the worker
+        while the task ``time`` is open) and runs the workflow on from it."""
+        # The task's update rejections so far stay: they are answered with the task.
+        rejections = self.rejections
+        result = self.activate(Activation([], time, None, self.upto), local=details)
+        self.rejections = rejections + self.rejections
+        return result
+
+    def _run_activation(self, act: Activation, updates: list[UpdateRequested],
+                        local: MarkerDetails | None = None) -> None:
         # The whole activation runs on the workflow's loop: __init__, sync signal handlers
         # and update validators may use workflow.now(), info() and the rest.
         previous = asyncio.events._get_running_loop()
@@ -195,7 +213,11 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
             for event in act.inputs:
                 self.apply_event(event)
             self._updates(act, updates)
+            if local is not None:
+                self._settle_local(local)
             self._run_until_idle()
+            if act.commands is not None:
+                self._replay_locals(act.commands)
         finally:
             asyncio.events._set_running_loop(previous)
 
@@ -207,6 +229,7 @@ class WorkflowInstance(Events, Handlers, asyncio.AbstractEventLoop):
         tasks, self._tasks = self._tasks, None
         if tasks is None:
             return
+        self.cancel_local_jobs()
         self.replaying = True
         previous = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(self)

@@ -22,6 +22,7 @@ from plait.interceptor import (
     ExecuteWorkflowInput,
     HandleQueryInput,
     HandleSignalInput,
+    HandleUpdateInput,
     WorkflowInboundInterceptor,
     WorkflowOutboundInterceptor,
 )
@@ -74,6 +75,20 @@ class RunEntry(WorkflowInboundInterceptor):
         if handler is None:  # checked before the chain; an interceptor renamed it
             raise KeyError(f"no query {input.query!r}")
         return handler.fn(*handler.lead, *input.args)
+
+
+    def handle_update_validator(self, input: HandleUpdateInput) -> None:
+        handler = self.inst._update_handler(input.update)
+        validator = getattr(handler.fn, "__plait_validator__", None) if handler else None
+        if handler is not None and validator is not None:
+            validator(self.inst._object, *handler.lead, *input.args)
+
+    async def handle_update_handler(self, input: HandleUpdateInput) -> Any:
+        handler = self.inst._update_handler(input.update)
+        if handler is None:  # checked before the chain; an interceptor renamed it
+            raise KeyError(f"no update {input.update!r}")
+        result = handler.fn(*handler.lead, *input.args)
+        return await result if asyncio.iscoroutine(result) else result
 
 
 def intercept(inst: WorkflowInstance, interceptors: WorkflowInterceptors) -> None:

@@ -22,6 +22,8 @@ from plait.protocol.history import EVENT_STRUCTS, Event
 
 __all__ = ["Issued", "mismatch", "patch_id", "user_location"]
 
+_LOCAL = "local_activity"
+"""The marker name of a local activity's outcome (:mod:`plait.runtime.local_activities`)."""
 _PLAIT_DIR = __file__.rsplit("/runtime/", 1)[0]
 _ASYNCIO_DIR = asyncio.__file__.rsplit("/", 1)[0]
 
@@ -71,9 +73,10 @@ def _type(ev: Event) -> str:
 
 
 def _same_marker(cmd: c.RecordMarkerCommand, ev: h.MarkerRecordedEvent) -> bool:
-    details = ev.attributes.details or {}
-    return ev.attributes.marker_name == cmd.marker_name \
-        and details.get("patch_id") == (cmd.details or {}).get("patch_id")
+    """Same name, and the same patch id, or the same local activity (id and type)."""
+    details, mine = ev.attributes.details or {}, cmd.details or {}
+    return ev.attributes.marker_name == cmd.marker_name and all(
+        details.get(k) == mine.get(k) for k in ("patch_id", "activity_id", "activity_type"))
 
 
 _SAME: dict[type[Command], tuple[type[Event], Callable[[Any, Any], bool]]] = {
@@ -169,6 +172,9 @@ def _describe(cmd: Command) -> str:
         return f"signal {cmd.signal_name!r} to workflow {cmd.workflow_id!r}"
     if isinstance(cmd, c.RecordMarkerCommand) and cmd.marker_name == "patch":
         return f"record patch {(cmd.details or {}).get('patch_id')!r}"
+    if isinstance(cmd, c.RecordMarkerCommand) and cmd.marker_name == _LOCAL:
+        d = cmd.details or {}
+        return f"local activity {d.get('activity_type')!r} (id {d.get('activity_id')})"
     return _kind(cmd).replace("_", " ")
 
 
@@ -185,6 +191,9 @@ def _describe_event(ev: Event) -> str:
         return f"signal {ev.attributes.signal_name!r}, seq {ev.attributes.seq}"
     if (pid := patch_id(ev)) is not None:
         return f"patch {pid!r}"
+    if isinstance(ev, h.MarkerRecordedEvent) and ev.attributes.marker_name == _LOCAL:
+        d = ev.attributes.details or {}
+        return f"local activity {d.get('activity_type')!r}, id {d.get('activity_id')}"
     if isinstance(attrs, (a.WorkflowExecutionUpdateAcceptedAttributes,
                           a.WorkflowExecutionUpdateCompletedAttributes)):
         return f"update id {attrs.update_id}"

@@ -48,7 +48,7 @@ def post(ctx: Ctx, ns: str, wid: str, rid: str | None, req: QueryRequest,
         ns=ns, task_queue=run.row.task_queue, kind="query", wid=run.wid, rid=run.rid,
         ref=f"q-{uuid.uuid4().hex}", visible_at=ctx.now,
         payload=QueryTaskData(req.query_name, req.input or [], run.row.workflow_type,
-                              ctx.now + timeout, as_of_event=as_of),
+                              ctx.now + timeout, as_of_event=as_of, header=req.header),
         sticky_session=sticky, sticky_until=ctx.now + STICKY_SECONDS / 3 if sticky else None)
     ctx.effects.wake_queue(ns, run.row.task_queue, "query")
     return task_id
@@ -59,7 +59,8 @@ def dispatch_payload(task: TaskRow) -> QueryTask:
     return QueryTask(token=f"{task.task_id}.{task.dispatch_no}", namespace=task.namespace,
                      workflow_id=task.workflow_id, run_id=task.run_id,
                      workflow_type=p.workflow_type, task_queue=task.task_queue,
-                     query_name=p.query_name, input=p.input, as_of_event=p.as_of_event)
+                     query_name=p.query_name, input=p.input, as_of_event=p.as_of_event,
+                     header=p.header)
 
 
 def answer(ctx: Ctx, msg: RespondQueryRequest) -> int:

@@ -336,9 +336,9 @@ class Run:
             self.state.last_wt_scheduled_event_id = wt.scheduled_event_id
         if self.new:
             self.txn.insert_execution(self.row)
+            self.txn.insert_events(self.ns, self.wid, self.rid, saved)
         else:
-            self.txn.update_execution(self.row, self.expected)
-        self.txn.insert_events(self.ns, self.wid, self.rid, saved)
+            self.txn.save_execution(self.row, self.expected, saved)
         self.expected = self.row.next_event_id
         self.saved = saved
         if self.state.paused is not None:

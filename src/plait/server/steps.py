@@ -76,7 +76,8 @@ def apply_step(ctx: Ctx, run: Run, session: str,
     run.state.upto = run.row.next_event_id - 1  # before the held inputs are written
     run.state.last_task_failure = None
     run.state.sticky = session if run.running else None
-    if run.running and (run.flush_buffer() or updates.requested(run.state)):
+    force = isinstance(outcome, CompleteWorkflowTaskRequest) and bool(outcome.force_new_task)
+    if run.running and (run.flush_buffer() or updates.requested(run.state) or force):
         run.schedule_wt()
     run.save()
     out: WorkflowTaskAnswer = {"upto": run.state.upto}

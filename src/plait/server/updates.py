@@ -60,8 +60,10 @@ def accept(run: Run, cmd: AcceptUpdateCommand) -> None:
     u = run.state.updates.get(uid)
     if u is None:
         raise BadRequest(f"accept_update for unknown update {uid!r}")
-    run.append(EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
-               {"update_id": uid, "update_name": u.name, "input": u.input or []})
+    attrs: dict[str, Any] = {"update_id": uid, "update_name": u.name, "input": u.input or []}
+    if u.header:
+        attrs["header"] = u.header
+    run.append(EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED, attrs)
     u.status = "accepted"
 
 

@@ -213,6 +213,14 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         if cur.rowcount != 1:
             raise ConflictError(f"workflow {e.workflow_id} changed concurrently")
 
+    def save_execution(self, e: ExecutionRow, expected_next_event_id: int,
+                       events: Sequence[StoredEvent]) -> None:
+        """A state change of an existing run: its row (checked as :meth:`update_execution`
+        does) and the events it appended. Two statements here; one where the backend can
+        (PostgreSQL), since every change of a run does both."""
+        self.update_execution(e, expected_next_event_id)
+        self.insert_events(e.namespace, e.workflow_id, e.run_id, events)
+
     # -- events ----------------------------------------------------------------------------
     def insert_events(self, ns: str, wid: str, rid: str, events: Sequence[StoredEvent]) -> None:
         rows = [{"ns": ns, "wid": wid, "rid": rid, "event_id": ev.event_id, "data": ev.data}

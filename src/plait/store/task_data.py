@@ -82,6 +82,8 @@ class QueryTaskData(msgspec.Struct):
     answer: QueryAnswer | None = None
     as_of_event: int | None = None
     """Answer from the state right after this event (``QueryRequest.as_of_event``)."""
+    header: Header | None = None
+    """The query's header (``QueryRequest.header``), for the worker's interceptors."""
 
 
 TaskData = WorkflowTaskData | ActivityTaskData | QueryTaskData

@@ -23,7 +23,9 @@ OPERATIONS: list[Operation] = [
             "`unknown_query`, ...); no answer in time is 504 `query_timeout`. With "
             "`as_of_event`, a worker answers from the state right after that event: it "
             "replays the history up to the last WORKFLOW_TASK_COMPLETED at or before it, "
-            "in a fresh instance; an event beyond the history is 400 `bad_request`. The "
+            "in a fresh instance; an event beyond the history is 400 `bad_request`. A "
+            "`header` goes with the query task to the worker (its inbound interceptors "
+            "see it) and is not stored. The "
             "query `__stack_trace` is built in: where each of the workflow's coroutines "
             "waits, as text, a `file:line in function` a line."
         ),

@@ -47,7 +47,11 @@ OPERATIONS: list[Operation] = [
             "(`rejected: true`, reason `unhandled_events`) and a new task is scheduled "
             "with the new events: evict the cached instance and replay. With "
             "`eager_activities` / `eager_workflow`, the response carries tasks this "
-            "completion created that the same worker can run at once."
+            "completion created that the same worker can run at once. With "
+            "`force_new_task`, the run's next workflow task is scheduled at once even with "
+            "nothing new for it: a worker still running local activities answers its "
+            "task before the task timeout (their outcomes so far as `record_marker` "
+            "commands) and carries on in the next one."
         ),
         request=completions.CompleteWorkflowTaskRequest,
         replies={

@@ -68,6 +68,23 @@ FROM unnest(:ns::text[], :wid::text[], :rid::text[]) AS k (ns, wid, rid)
 LEFT JOIN executions e ON e.namespace = k.ns AND e.workflow_id = k.wid AND e.run_id = k.rid
 WHERE e.run_id IS NULL OR e.close_time IS NOT NULL;
 
+-- name: update_execution_and_events
+-- A run's change in one statement: its row, checked against the next event id this change
+-- began from, and the events it appended, inserted only if the row was (the answer: 1).
+WITH u AS (
+    UPDATE executions SET status = :status, close_time = :close_time,
+                          next_event_id = :next_event_id, state = :state, result = :result
+    WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
+      AND next_event_id = :expected
+    RETURNING 1
+), i AS (
+    INSERT INTO events (namespace, workflow_id, run_id, event_id, data)
+    SELECT :ns, :wid, :rid, e.id, e.data
+    FROM unnest(:ids::bigint[], :datas::text[]) AS e (id, data)
+    WHERE EXISTS (SELECT 1 FROM u)
+)
+SELECT count(*) FROM u;
+
 -- name: insert_events
 INSERT INTO events (namespace, workflow_id, run_id, event_id, data)
 SELECT :ns, :wid, :rid, e.id, e.data FROM unnest(:ids::bigint[], :datas::text[]) AS e (id, data);
