@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -19,14 +19,32 @@ import pytest
 from plait import Client, Worker, activity, errors, workflow
 from plait.server.config import RunLimits
 from plait.testing import WorkflowEnvironment
+from tests.store.pgdb import fresh_schema
 from tests.waiting import NotYet, eventually, history_has
+
+_DB: list[str | None] = [None]
+"""The database of this test's server: SQLite (None, a temporary file), or PostgreSQL."""
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every limit on both stores (they save a run's row and events differently)."""
+    if request.param == "sqlite":
+        yield
+        return
+    with fresh_schema() as url:
+        _DB[0] = url
+        try:
+            yield
+        finally:
+            _DB[0] = None
 
 
 @contextlib.asynccontextmanager
 async def limited(**limits: int) -> AsyncIterator[Client]:
     """A real server (in this process, on a port) with these run limits."""
     async with WorkflowEnvironment.start_local(
-        session_expiry=3.0, limits=RunLimits(**limits)
+        db=_DB[0], session_expiry=3.0, limits=RunLimits(**limits)
     ) as env:
         yield env.client
 
