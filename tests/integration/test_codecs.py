@@ -280,6 +280,48 @@ async def test_activities_completed_from_outside_are_encoded(
     assert note.encode() not in stored_bytes(server[1])
 
 
+local_calls: list[str] = []
+
+
+@activity.defn
+async def stamp(note: str) -> str:
+    local_calls.append(note)
+    if len(local_calls) == 1:  # the first attempt fails: its failure details are payloads too
+        raise errors.ApplicationError("not yet", f"detail {note}")
+    return f"stamped {note}"
+
+
+@workflow.defn
+class LocalStamp:
+    @workflow.run
+    async def run(self, note: str) -> list[str]:
+        first = await workflow.execute_local_activity(
+            stamp, note, start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=10)))
+        # A second step: with no cache, its task replays the marker from the history,
+        # so the marker's result must decode with the codec.
+        second = await workflow.execute_activity(
+            seal, Order(first, note), start_to_close_timeout=timedelta(seconds=30))
+        return [first, second.name]
+
+
+async def test_a_local_activity_marker_is_encoded_and_replays(
+    server: tuple[str, Path], clients: dict[str, Client]
+) -> None:
+    client, note = clients["both"], secret()
+    local_calls.clear()
+    queue = f"q-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=queue, workflows=[LocalStamp],
+                      activities=[stamp, seal], max_cached_workflows=0):
+        result = await client.execute_workflow(LocalStamp.run, note, id="local-1",
+                                               task_queue=queue)
+    assert result == [f"stamped {note}", f"stamped {note}".upper()]
+    assert local_calls == [note, note]  # one failure, one success: none run again on replay
+    raw = dumps(await clients["plain"].api.workflow_history("local-1", None)).decode()
+    assert "MARKER_RECORDED" in raw and note not in raw and note.upper() not in raw
+    assert note.encode() not in stored_bytes(server[1])
+
+
 @workflow.defn
 class Echo:
     @workflow.run

@@ -49,6 +49,9 @@ class Console:
 class Recorded:
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    allowed: list[str] = field(default_factory=list)
+    """Origins besides the server's a test allows: the codec server a test sets in the
+    console's settings (the one service the user may name)."""
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")
@@ -84,6 +87,7 @@ async def page(browser: Browser, console: Console, recorded: Recorded) -> AsyncI
     yield p
     await context.close()
     assert recorded.errors == [], "the page raised script errors"
+    allowed = tuple(o + "/" for o in [console.origin, *recorded.allowed])
     outside = [u for u in recorded.requests
-               if not (u.startswith(console.origin + "/") or u.startswith(("data:", "blob:")))]
+               if not (u.startswith(allowed) or u.startswith(("data:", "blob:")))]
     assert outside == [], "requests left the server's origin"

@@ -24,6 +24,7 @@ PAGES = [
     "/namespaces/default/schedules",
     "/namespaces/default/schedules/s-1",
     "/namespaces/default/task-queues/team%2Forders",
+    "/namespaces/default/batches",
 ]
 
 
@@ -83,12 +84,19 @@ async def test_usable_at_800_px(console: Console, page: Page) -> None:
     await console.client.execute_workflow(Greet.run, {"name": "narrow " * 30},
                                           id="assets-narrow", task_queue=console.queue)
     for path in ("/namespaces/default/workflows", "/namespaces/default/workflows/assets-narrow",
-                 "/namespaces/default/schedules"):
+                 "/namespaces/default/schedules", "/namespaces/default/batches"):
         await page.goto(console.url(path))
         await expect(page.locator("h1")).to_be_visible()
         await expect(page.locator("main table, main ol.events").first).to_be_visible()
         width = await page.evaluate("document.documentElement.scrollWidth")
         assert width <= 800, (path, width)
+    # The state at an event opens under it, and the settings dialog, both within the width.
+    await page.goto(console.url("/namespaces/default/workflows/assets-narrow"))
+    await page.get_by_role("button", name="State after event 4", exact=True).click()
+    await expect(page.locator(".state-at")).to_be_visible()
+    await page.get_by_role("button", name="Settings").click()
+    await expect(page.locator("dialog.settings")).to_be_visible()
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 800
 
 
 async def test_namespace_switcher(console: Console, page: Page) -> None:

@@ -1,5 +1,6 @@
 """The workflows the browser tests look at: one that completes, one that fails with a cause
-chain, one that waits for a signal (to signal, query, cancel and terminate from the UI)."""
+chain, one that waits for a signal (to signal, query, cancel and terminate from the UI), and a
+counter that signals change (its state at each event)."""
 
 from __future__ import annotations
 
@@ -97,5 +98,32 @@ class Family:
         return f"round {round}"
 
 
-WORKFLOWS = [Greet, Charge, Approval, Retrying, Family]
+@workflow.defn
+class Counter:
+    """A count that signals add to: its state differs after each signal (the state at an
+    event), and it waits (where it waits) until `finish`."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> int:
+        await workflow.wait_condition(lambda: self.done)
+        return self.count
+
+    @workflow.signal
+    def add(self, n: int) -> None:
+        self.count += n
+
+    @workflow.signal
+    def finish(self) -> None:
+        self.done = True
+
+    @workflow.query
+    def value(self) -> int:
+        return self.count
+
+
+WORKFLOWS = [Greet, Charge, Approval, Retrying, Family, Counter]
 ACTIVITIES = [greet, charge, flaky]

@@ -14,7 +14,7 @@ from plait.protocol.common import (
     AttemptNo,
     Failure,
     Header,
-    JsonObject,
+    MarkerDetails,
     Memo,
     Payload,
     RetryPolicy,
@@ -272,7 +272,7 @@ class TimerCanceledAttributes(_Attributes, kw_only=True):
 
 class MarkerRecordedAttributes(_Attributes, kw_only=True):
     marker_name: str
-    details: JsonObject | None = None
+    details: MarkerDetails | None = None
 
 
 class StartChildWorkflowExecutionInitiatedAttributes(_Attributes, kw_only=True):

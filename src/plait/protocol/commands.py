@@ -17,7 +17,7 @@ from msgspec import Meta, Struct
 from plait.protocol.common import (
     Failure,
     Header,
-    JsonObject,
+    MarkerDetails,
     Memo,
     Name,
     Payload,
@@ -106,7 +106,7 @@ class RecordMarkerCommand(_Command, kw_only=True, tag="record_marker"):
     """Writes MARKER_RECORDED (the Python runtime records patches as markers named `patch`)."""
 
     marker_name: Name
-    details: JsonObject | None = None
+    details: MarkerDetails | None = None
 
 
 class UpsertSearchAttributesCommand(_Command, kw_only=True, tag="upsert_search_attributes"):

@@ -67,6 +67,11 @@ Memo = Annotated[JsonObject, Meta(extra={"memo": True})]
 """A run's memo: any JSON values by the names the user gave them. With a payload codec a
 value may be an envelope the codec made (``extra={"memo": True}`` marks memos for it)."""
 
+MarkerDetails = Annotated[JsonObject, Meta(extra={"marker": True})]
+"""A marker's details: JSON of the recorder's choosing, where a local activity's marker keeps
+its result (an envelope) and its failure (whose ``details`` are envelopes). With a payload
+codec those envelopes are encoded like any payload (``extra={"marker": True}`` marks them)."""
+
 SearchAttributes = JsonObject
 """A run's search attributes: any JSON scalars or lists by name; the server indexes them."""
 

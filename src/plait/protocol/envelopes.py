@@ -24,6 +24,7 @@ __all__ = ["MemoMode", "bad_envelope", "envelopes_ok", "payloads_of", "with_payl
 S = TypeVar("S", bound=msgspec.Struct)
 _PAYLOAD = "payload"
 _MEMO = "memo"
+_MARKER = "marker"
 _STRUCT = "struct"
 Plan = str | tuple[str, Any] | None
 """What to check in a value: a payload, a struct (its own plan), ``("list", plan)`` or
@@ -122,9 +123,27 @@ def _collect(value: Any, plan: Plan, out: list[Any], memo: MemoMode) -> None:
             out += [{"encoding": "json", "data": v} for v in _memo(value).values()]
         else:
             out += [v for v in _memo(value).values() if _coded(v)]
+    elif plan == _MARKER:
+        details = _memo(value)
+        out += [slot[0][slot[1]] for slot in _marker_slots(details)]
     elif isinstance(plan, tuple):
         for item in value:
             _collect(item, plan[1], out, memo)
+
+
+def _marker_slots(details: JsonObject) -> list[tuple[Any, Any]]:
+    """Where a marker's details hold envelopes, as (container, key): a local activity's
+    ``result``, and the ``details`` of its failure and of the failure's causes."""
+    slots: list[tuple[Any, Any]] = []
+    if type(details.get("result")) is dict:
+        slots.append((details, "result"))
+    failure = details.get("failure")
+    while type(failure) is dict:
+        found = failure.get("details")
+        if type(found) is list:
+            slots += [(found, i) for i, d in enumerate(found) if type(d) is dict]
+        failure = failure.get("cause")
+    return slots
 
 
 def _memo(value: Any) -> JsonObject:
@@ -167,6 +186,12 @@ def _rebuild(value: Any, plan: Plan, payloads: Iterator[Any], memo: MemoMode) ->
     if plan == _MEMO:
         return {k: _memo_value(v, payloads) if memo == "wrap" or _coded(v) else v
                 for k, v in _memo(value).items()}
+    if plan == _MARKER:
+        copy: JsonObject = msgspec.json.decode(msgspec.json.encode(value))  # deep: not shared
+        slots = _marker_slots(copy)
+        for container, key in slots:
+            container[key] = next(payloads)
+        return copy if slots else value
     assert isinstance(plan, tuple)
     items = [_rebuild(item, plan[1], payloads, memo) for item in value]
     return value if all(a is b for a, b in zip(items, value, strict=True)) else items
@@ -202,6 +227,8 @@ def _plan(t: mi.Type, seen: frozenset[type], memo: bool) -> Plan:
             return _PAYLOAD
         if memo and extra.get("memo"):
             return _MEMO
+        if memo and extra.get("marker"):
+            return _MARKER
         return _plan(t.type, seen, memo)
     if isinstance(t, mi.UnionType):
         plans = {_plan(m, seen, memo) for m in t.types} - {None}

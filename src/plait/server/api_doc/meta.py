@@ -64,7 +64,7 @@ OPERATIONS: list[Operation] = [
         public=True,
         description=(
             "`{ns}/workflows`, `{ns}/workflows/{id}[/{run_id}]`, `{ns}/schedules[/{id}]`, "
-            "`{ns}/task-queues/{name}`; any other path is a 404."
+            "`{ns}/task-queues/{name}`, `{ns}/batches`; any other path is a 404."
         ),
         params=[Param("page", where="path", description="The page's path after /namespaces/.",
                       required=True)],

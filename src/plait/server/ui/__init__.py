@@ -2,20 +2,25 @@
 API by the browser.
 
 Every page URL (``/namespaces/{ns}/workflows``, ``.../workflows/{id}[/{run_id}]``,
-``.../schedules[/{id}]``, ``.../task-queues/{name}``) answers ``index.html``, and so does ``/``
-(the script shows the default namespace's workflows there); the script routes on the path. The
-scripts and the style sheet are served under ``/ui/{version}/``, where the version is a hash of
-the shipped files: ``index.html`` (never cached) names the current one, so the assets can be
-cached for good and an upgraded server is never paired with stale scripts. Nothing is fetched
-from outside the server.
+``.../schedules[/{id}]``, ``.../task-queues/{name}``, ``.../batches``) answers ``index.html``,
+and so does ``/`` (the script shows the default namespace's workflows there); the script
+routes on the path. The scripts and the style sheet are served under ``/ui/{version}/``,
+where the version is a hash of the shipped files: ``index.html`` (never cached) names the
+current one, so the assets can be cached for good and an upgraded server is never paired
+with stale scripts. Nothing is fetched from outside the server, with one exception the user
+makes: a codec server set in the console's settings, which the page's CSP then allows
+(:func:`codec_origin`).
 
 The console is plain ES modules, a style sheet and one HTML file, with no framework and no
 build step: nothing to vendor or keep current, no npm lock to rerun in CI, and a Python team
 changes a ``.js`` file and reloads. The modules: ``app.js`` (routing, header), ``core.js``
 (DOM building that only ever sets text, the API client and the signed-in key, formatting),
 ``login.js`` (the sign-in form of a server started with ``--auth``), one module per page
-(``workflows.js``, ``workflow.js``, ``schedules.js``, ``queue.js``), ``events.js`` and
-``timeline.js`` (reading a history). Browser tests are in ``tests/ui``.
+(``workflows.js``, ``workflow.js``, ``schedules.js``, ``queue.js``, ``batches.js``), widgets
+of the workflow page (``state_at.js``: its state after any event; ``waiting.js``: where it
+waits; ``batch_actions.js``: acting on many runs from the list), ``events.js`` and
+``timeline.js`` (reading a history), ``codec.js`` and ``settings.js`` (decoding payloads
+through the user's codec server). Browser tests are in ``tests/ui``.
 
 With ``--auth`` the page and its files are served without a key (they are the same for
 everyone and hold no data); the data comes from the API, which wants the key the console asks
@@ -41,7 +46,8 @@ from plait.server.errors import NotFound
 __all__ = ["add_routes"]
 
 # The pages the script renders (paths after /namespaces/); each answers index.html.
-PAGES = re.compile(r"[^/]+/(workflows(/[^/]+){0,2}|schedules(/[^/]+)?|task-queues/[^/]+)/?")
+PAGES = re.compile(
+    r"[^/]+/(workflows(/[^/]+){0,2}|schedules(/[^/]+)?|task-queues/[^/]+|batches)/?")
 
 CONTENT_TYPES = {
     ".js": "text/javascript",
@@ -53,8 +59,14 @@ NO_CACHE = "no-cache"
 IMMUTABLE = "public, max-age=31536000, immutable"
 # The page's scripts and styles come from this server only; inline scripts are not run.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+       "connect-src 'self'{codec}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
        "form-action 'self'")
+
+# The one exception to "nothing leaves the server": the codec server the user set in the
+# console's settings (settings.js keeps its origin in this cookie, so the page's CSP lets the
+# browser reach it). Only a bare http(s) origin is taken; anything else is ignored.
+CODEC_COOKIE = "plait_codec"
+ORIGIN = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
 
 
 class Assets(NamedTuple):
@@ -78,9 +90,17 @@ def _assets() -> Assets:
     return Assets(version, html, files)
 
 
-def _headers(cache: str) -> dict[str, str]:
+def _headers(cache: str, codec_origin: str = "") -> dict[str, str]:
     return {"Cache-Control": cache, "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": CSP, "Referrer-Policy": "same-origin"}
+            "Content-Security-Policy": CSP.format(codec=codec_origin and " " + codec_origin),
+            "Referrer-Policy": "same-origin"}
+
+
+def codec_origin(request: web.Request) -> str:
+    """The codec server origin this browser's user configured, or "" (none, or not an
+    origin)."""
+    value = request.cookies.get(CODEC_COOKIE, "")
+    return value if ORIGIN.fullmatch(value) else ""
 
 
 async def page(request: web.Request) -> web.Response:
@@ -89,7 +109,7 @@ async def page(request: web.Request) -> web.Response:
     if "page" in request.match_info and not PAGES.fullmatch(raw.removeprefix("/namespaces/")):
         raise NotFound(f"no console page at {request.path}", code=ErrorCode.NO_ROUTE)
     return web.Response(body=_assets().page, content_type="text/html", charset="utf-8",
-                        headers=_headers(NO_CACHE))
+                        headers=_headers(NO_CACHE, codec_origin(request)))
 
 
 async def script(request: web.Request) -> web.Response:

@@ -1,13 +1,16 @@
-// The console's shell: the header (namespace switcher, navigation, the signed-in key), and
+// The console's shell: the header (namespace switcher, navigation, the signed-in key, the
+// settings), and
 // client-side routing with the History API. Each page module exports render(ctx) and returns a
 // dispose function that stops its timers when the page is left. On a server started with
 // --auth, any 401 from the API replaces the page with the sign-in form (login.js); signing in
 // renders the page that was asked for.
 
 import {fill, h, nsPath, onUnauthenticated, signedIn, signOut} from "./core.js";
+import * as batchesPage from "./batches.js";
 import {showLogin} from "./login.js";
 import * as queuePage from "./queue.js";
 import * as schedulePages from "./schedules.js";
+import {openSettings} from "./settings.js";
 import * as workflowPage from "./workflow.js";
 import * as workflowList from "./workflows.js";
 
@@ -17,6 +20,7 @@ const ROUTES = [
   [/^\/namespaces\/([^/]+)\/schedules\/?$/, schedulePages.renderList, "schedules"],
   [/^\/namespaces\/([^/]+)\/schedules\/([^/]+)\/?$/, schedulePages.renderOne, "schedules"],
   [/^\/namespaces\/([^/]+)\/task-queues\/([^/]+)\/?$/, queuePage.render, "queues"],
+  [/^\/namespaces\/([^/]+)\/batches\/?$/, batchesPage.render, "batches"],
 ];
 
 const main = document.getElementById("main");
@@ -125,6 +129,8 @@ document.getElementById("logout").addEventListener("click", (e) => {
   signOut();
   askForKey("Signed out.");
 });
+
+document.getElementById("settings").addEventListener("click", openSettings);
 
 document.getElementById("ns-form").addEventListener("submit", (e) => {
   e.preventDefault();

@@ -3,6 +3,8 @@
 // Everything shown comes from user data (ids, payloads, failure messages), so nothing here
 // ever assigns markup: elements are built with h(), which only sets text and attributes.
 
+import {Decoded, decodedOf, decodeMarks, Undecodable} from "./codec.js";
+
 export const API = "/api/v1";
 
 /** An element: h("a", {href: "/x", class: "b"}, "text", child, [more, children]). */
@@ -170,16 +172,22 @@ export function timeEl(t, short = false) {
     short ? ts(s).slice(0, 19) : ts(s));
 }
 
-/** A payload envelope's value ({"encoding": "json", "data": v} -> v); other encodings as is. */
+/** A payload envelope's value ({"encoding": "json", "data": v} -> v); an encoded one as the
+ * codec server decoded it (codec.js: a Decoded or an Undecodable), else as is. */
 export function unwrap(p) {
   if (p && typeof p === "object" && !Array.isArray(p) && "encoding" in p && "data" in p
-      && Object.keys(p).length <= 3 && p.encoding === "json") return p.data;
+      && Object.keys(p).length <= 3) {
+    if (p.encoding === "json") return p.data;
+    const d = decodedOf(p);
+    if (d) return d;
+  }
   return p;
 }
 
 /** Attributes with every payload envelope unwrapped, for reading. */
 export function unwrapDeep(v) {
   if (Array.isArray(v)) return v.map(unwrapDeep);
+  if (v instanceof Decoded || v instanceof Undecodable) return v;
   if (v && typeof v === "object") {
     const u = unwrap(v);
     if (u !== v) return unwrapDeep(u);
@@ -190,9 +198,16 @@ export function unwrapDeep(v) {
 
 export const pretty = (v) => JSON.stringify(v, null, 2);
 
-/** A <pre> with a JSON value pretty-printed. */
+/** A <pre> with a JSON value pretty-printed; marked when it holds payloads the codec server
+ * decoded (or could not). */
 export function jsonBlock(v, cls = "json") {
-  return h("pre", {class: cls, tabindex: 0}, v === undefined ? "" : pretty(v));
+  const pre = h("pre", {class: cls, tabindex: 0}, v === undefined ? "" : pretty(v));
+  const m = decodeMarks(v);
+  if (!m.decoded && !m.failed) return pre;
+  return h("div", {class: "decoded-block"},
+    m.decoded ? h("span", {class: "tag decoded", title: "Decoded by your codec server"}, "decoded") : null,
+    m.failed ? h("span", {class: "tag not-decoded", title: "Your codec server did not decode some of it"}, "not decoded") : null,
+    pre);
 }
 
 export function statusBadge(status) {

@@ -1,6 +1,7 @@
 // Schedules: the list (paged with the API's token) and one schedule (its spec, next times,
 // recent actions, running runs) with pause, unpause and trigger.
 
+import {codecGeneration, decodeFor} from "./codec.js";
 import {
   api, confirmDialog, dur, enc, errorText, fill, h, jsonBlock, notice, nsPath, poller,
   requestId, timeEl, unwrap,
@@ -148,7 +149,8 @@ export function renderOne({ns, params: [sid], view, navigate}) {
   async function load() {
     try {
       const d = await api(apiBase);
-      const key = JSON.stringify(d);
+      await decodeFor(d);  // the runs' input, if a codec encoded it (codec.js)
+      const key = JSON.stringify([d, codecGeneration()]);
       if (key !== last) { last = key; draw(d); }
     } catch (e) { fill(out, notice("error", errorText(e))); }
   }

@@ -1,15 +1,20 @@
 // One run: what it was given and returned, why it failed, what it is doing now (pending
-// activities, attempts), its history, and the actions an operator takes on it. Refreshes
-// itself while the run is open; only the sections whose data changed are redrawn, and the
-// history is fetched incrementally (?after=).
+// activities, attempts, where it waits), its history (with its state after any event), and
+// the actions an operator takes on it. Refreshes itself while the run is open; only the
+// sections whose data changed are redrawn, and the history is fetched incrementally
+// (?after=). Payloads a codec encoded are decoded through the user's codec server, if one is
+// set (codec.js), once per load, before drawing.
 
+import {codecGeneration, decodeFor} from "./codec.js";
 import {
   api, CLOSED, confirmDialog, dur, enc, errorText, fill, h, jsonBlock, notice, now, nsPath,
   parseArgs, payloads, poller, describeQueue, requestId, statusBadge, timeEl, toSeconds, unwrap,
   unwrapDeep,
 } from "./core.js";
 import {activityTypes, eventSummary, KINDS, kindOf} from "./events.js";
+import {statePanel} from "./state_at.js";
 import {timeline} from "./timeline.js";
+import {waitingPanel} from "./waiting.js";
 
 const REFRESH_MS = 2000;
 const QUEUE_CHECK_MS = 10000;
@@ -29,6 +34,13 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
   const drawn = {};           // section -> JSON of what it shows, to redraw only on change
   const open = new Set();     // keys of <details> the user opened, kept across redraws
   const shut = new Set();     // keys of <details> open by default that the user closed
+  const states = new Map();   // event id -> its open "state here" panel, kept across redraws
+  const waiting = waitingPanel(async () => {
+    if (queueWarning) throw new Error(`no worker polls task queue ${queueWarning}, so none can answer`);
+    const r = await post("query", {query_name: "__stack_trace"});
+    await decodeFor(r.result);
+    return unwrap(r.result);
+  });
 
   const s = {
     title: h("div", {class: "title"}),
@@ -38,6 +50,7 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
     summary: h("section", {"aria-labelledby": "h-summary"}),
     io: h("div", {class: "io"}),
     failure: h("section"),
+    waiting: waiting.el,
     pending: h("section"),
     timeline: h("section"),
     attempts: h("section"),
@@ -63,7 +76,7 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
   }
 
   function changed(section, data) {
-    const key = JSON.stringify(data);
+    const key = JSON.stringify([data, codecGeneration()]);
     if (drawn[section] === key) return false;
     drawn[section] = key;
     return true;
@@ -83,7 +96,9 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
     rid = d.run_id;
     // The describe may be older than the events fetched with it; the next refresh catches up.
     const seen = events.length ? events[events.length - 1].event_id : 0;  // a load may overlap
-    events = events.concat(hist.events.filter((e) => e.event_id > seen));
+    const fresh = hist.events.filter((e) => e.event_id > seen);
+    await decodeFor(d, fresh);  // one request to the codec server, if one is set
+    events = events.concat(fresh);
     desc = d;
     draw();
     // A long history arrives a page at a time: the page shows the first one at once and
@@ -107,13 +122,16 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
   }
 
   let queueWarning = null;
+  let queueChecked = false;  // "where is it waiting" asks once it is known a worker can answer
   async function checkQueue() {
     if (!desc || CLOSED.has(desc.status)) { queueWarning = null; drawAlerts(); return; }
     try {
       const q = await describeQueue(ns, desc.task_queue);
       queueWarning = q.pollers.length ? null : desc.task_queue;
     } catch { queueWarning = null; }
+    queueChecked = true;
     drawAlerts();
+    waiting.show(!CLOSED.has(desc.status));
   }
 
   // -- drawing --------------------------------------------------------------------------------
@@ -128,12 +146,13 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
       document.title = `${wid} · plait`;
     }
     drawAlerts();
+    if (queueChecked || CLOSED.has(d.status)) waiting.show(!CLOSED.has(d.status));
     if (changed("actions", [d.status, d.run_id, Boolean(d.paused)])) drawActions(d);
     if (changed("summary", [d, started && started.attributes, closing && closing.attributes,
       children().length])) drawSummary(d, started, closing);
     if (changed("io", [d.result, started && started.attributes.input])) drawIo(d, started);
     if (changed("failure", [d.result && d.result.failure, d.last_task_failure])) drawFailure(d);
-    if (changed("pending", d.pending_activities)) drawPending(d);
+    if (changed("pending", [d.pending_activities, d.status])) drawPending(d);
     if (changed("timeline", [d.attempts, d.close_time, events.length]) || !d.close_time) drawTimeline(d);
     if (changed("attempts", [d.attempts, shownAttempts])) drawAttempts(d);
     if (changed("history", [events.length, shownEvents, historyKind])) drawHistory();
@@ -246,6 +265,7 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
 
   function drawPending(d) {
     const list = d.pending_activities || [];
+    if (!list.length && CLOSED.has(d.status)) { fill(s.pending); return; }  // nothing can be
     fill(s.pending, h("h2", {}, `Pending activities (${list.length})`),
       list.length === 0 ? h("p", {class: "muted"}, "None.") : h("div", {class: "scroll"},
         h("table", {class: "list"}, h("thead", {}, h("tr", {}, ["Activity", "Attempt", "State",
@@ -342,8 +362,34 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
           h("span", {class: "etype"}, e.event_type),
           h("span", {class: "esum"}, eventSummary(e, types)),
           h("span", {class: "etime", title: e.timestamp}, `+${dur(toSeconds(e.timestamp) - t0)}`)],
-        () => jsonBlock(unwrapDeep(e.attributes)))))),
+        () => jsonBlock(unwrapDeep(e.attributes))),
+        stateButton(e), states.get(e.event_id)))),
       more);
+  }
+
+  /** "State here": the run's state right after this event (state_at.js), in a panel under it. */
+  function stateButton(e) {
+    const b = h("button", {type: "button", class: "state-here", title: `The workflow's state right after event ${e.event_id}`,
+      "aria-label": `State after event ${e.event_id}`, "aria-expanded": String(states.has(e.event_id))}, "state");
+    b.addEventListener("click", () => {
+      if (states.has(e.event_id)) { states.get(e.event_id).querySelector("input").focus(); return; }
+      const panel = statePanel({eventId: e.event_id, workflowType: desc.workflow_type, events: () => events,
+        ask: async (name, input, asOf) => {
+          const r = await post("query", {query_name: name, input, as_of_event: asOf});
+          await decodeFor(r.result);
+          return unwrap(r.result);
+        },
+        close: () => {  // the button drawn now (the history may have been redrawn since)
+          const current = panel.parentElement && panel.parentElement.querySelector("button.state-here");
+          states.delete(e.event_id);
+          panel.remove();
+          if (current) { current.setAttribute("aria-expanded", "false"); current.focus(); }
+        }});
+      states.set(e.event_id, panel);
+      b.setAttribute("aria-expanded", "true");
+      b.closest("li").append(panel);
+    });
+    return b;
   }
 
   function download() {
@@ -396,23 +442,17 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
     const qForm = messageForm("query", "Query", async (name, input) => {
       say("info", `Asking a worker: ${name}…`);
       const r = await post("query", {query_name: name, input});
+      await decodeFor(r.result);
       shown(`Query ${name}`, jsonBlock(unwrap(r.result), "json result"));
     });
     const upForm = messageForm("update", "Update", async (name, input) => {
       say("info", `Sending update ${name}…`);
       const r = await post("update", {update_id: requestId(), update_name: name, input, wait: 30});
+      await decodeFor(r);
       shown(`Update ${name}: ${r.status}`, r.failure ? failureChain(r.failure, `up-${r.update_id}`, true)
         : "result" in r ? jsonBlock(unwrap(r.result), "json result")
           : h("p", {class: "muted"}, "No outcome yet; it is recorded in the history when it comes."));
       await refresh();
-    });
-    const stackBtn = h("button", {type: "button", disabled: !running}, "Where is it waiting?");
-    stackBtn.addEventListener("click", async () => {
-      say("info", "Asking a worker for the stack…");
-      try {
-        const r = await post("query", {query_name: "__stack_trace"});
-        shown("Where it is waiting", traceBlock(String(unwrap(r.result))));
-      } catch (err) { say("error", errorText(err)); }
     });
     const closeBtn = (action, label, danger) => {
       const b = h("button", {type: "button", class: danger ? "danger" : null, disabled: !running}, `${label}…`);
@@ -449,7 +489,7 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
       } catch (err) { say("error", errorText(err)); }
     });
     fill(s.actions, sigForm, qForm, upForm,
-      h("div", {class: "buttons"}, stackBtn, pauseBtn, resetButton(), closeBtn("cancel", "Cancel", false),
+      h("div", {class: "buttons"}, pauseBtn, resetButton(), closeBtn("cancel", "Cancel", false),
         closeBtn("terminate", "Terminate", true), deleteButton()));
   }
 

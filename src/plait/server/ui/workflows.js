@@ -1,10 +1,11 @@
 // The workflow list: filters in the query string (applied as you type), counts per status,
-// paging with the API's page token, live refresh that can be paused, and batch cancel or
-// terminate of the selected runs.
+// paging with the API's page token, live refresh that can be paused, and terminate, cancel,
+// signal or reset of the selected runs or of every run the filter matches (batch_actions.js).
 
+import {batchBar} from "./batch_actions.js";
 import {
-  api, confirmDialog, debounce, dur, enc, errorText, fill, h, notice, now, nsPath, poller,
-  requestId, STATUSES, statusBadge, timeEl,
+  api, debounce, dur, enc, errorText, fill, h, notice, now, nsPath, poller, STATUSES,
+  statusBadge, timeEl,
 } from "./core.js";
 
 const PAGE_SIZE = 50;
@@ -95,6 +96,7 @@ export function render({ns, query, view, navigate}) {
     if (url !== location.pathname + location.search) {
       history.replaceState(null, "", url);
       query = q;
+      bar.reset();
       load();
     }
   }, 300);
@@ -129,15 +131,11 @@ export function render({ns, query, view, navigate}) {
     tbody);
   const message = h("div", {class: "messages"});
   const pager = h("nav", {class: "pager", "aria-label": "Pages"});
-  const selInfo = h("span", {"aria-live": "polite"});
-  const cancelBtn = h("button", {type: "button", disabled: true}, "Cancel selected…");
-  const termBtn = h("button", {type: "button", class: "danger", disabled: true}, "Terminate selected…");
-  const batch = h("div", {class: "batch"}, selInfo, cancelBtn, termBtn);
+  const bar = batchBar({ns, selected, filter: () => apiFilter(query),
+    reload: () => { lastRows = ""; return load(); }});
 
   function selectionChanged() {
-    const n = selected.size;
-    selInfo.textContent = n ? `${n} selected` : "";
-    cancelBtn.disabled = termBtn.disabled = n === 0;
+    bar.update();
     const boxes = [...tbody.querySelectorAll("input[type=checkbox]")];
     allBox.checked = boxes.length > 0 && boxes.every((b) => b.checked);
   }
@@ -149,46 +147,13 @@ export function render({ns, query, view, navigate}) {
     }
   });
 
-  async function runBatch(kind) {
-    const runs = [...selected.values()];
-    const verb = kind === "terminate" ? "Terminate" : "Cancel";
-    const reason = await confirmDialog({
-      title: `${verb} ${runs.length} run${runs.length === 1 ? "" : "s"}?`,
-      body: h("ul", {class: "short"}, runs.slice(0, 10).map((r) => h("li", {}, r.workflow_id)),
-        runs.length > 10 ? h("li", {}, `and ${runs.length - 10} more`) : null),
-      action: verb, danger: kind === "terminate"});
-    if (reason === null) return;
-    const failed = [];
-    let done = 0;
-    const progress = notice("info", "");
-    fill(message, progress);
-    for (const r of runs) {
-      progress.textContent = `${verb === "Cancel" ? "Cancelling" : "Terminating"} ${done + 1} of ${runs.length}…`;
-      try {
-        await api(`${nsPath(ns)}/workflows/${enc(r.workflow_id)}/${kind}`, {method: "POST",
-          body: {reason: reason || undefined, run_id: r.run_id, request_id: requestId()}});
-      } catch (e) {
-        failed.push(`${r.workflow_id}: ${errorText(e)}`);
-      }
-      done++;
-    }
-    selected.clear();
-    fill(message, notice(failed.length ? "error" : "ok",
-      `${kind === "terminate" ? "Terminated" : "Asked to cancel"} ${runs.length - failed.length} of ${runs.length}.`,
-      failed.length ? h("ul", {}, failed.map((t) => h("li", {}, t))) : null));
-    lastRows = "";
-    await load();
-  }
-  cancelBtn.addEventListener("click", () => runBatch("cancel"));
-  termBtn.addEventListener("click", () => runBatch("terminate"));
-
   function row(w) {
     const key = `${w.workflow_id}\0${w.run_id}`;
     const box = h("input", {type: "checkbox", checked: selected.has(key),
       "aria-label": `Select ${w.workflow_id}`});
     box.addEventListener("change", () => {
       if (box.checked) selected.set(key, {workflow_id: w.workflow_id, run_id: w.run_id});
-      else selected.delete(key);
+      else { selected.delete(key); bar.reset(); }
       selectionChanged();
     });
     const took = h("td", {class: "num"}, dur((w.close_time ?? now()) - w.start_time));
@@ -281,8 +246,8 @@ export function render({ns, query, view, navigate}) {
       h("label", {}, "Started after (UTC)", f.after), h("label", {}, "Started before (UTC)", f.before),
       h("a", {href: base, class: "button"}, "Clear")),
     h("div", {class: "bar"}, counts, h("span", {class: "grow"}), updated, liveBtn),
-    message, batch, h("div", {class: "scroll"}, table), pager);
+    message, bar.el, h("div", {class: "scroll"}, table), pager);
   load();
   const stop = poller(() => (live ? load({live: true}) : null), LIVE_MS);
-  return () => { stop(); if (controller) controller.abort(); };
+  return () => { stop(); bar.dispose(); if (controller) controller.abort(); };
 }
