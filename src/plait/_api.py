@@ -3,7 +3,8 @@
 This is the only place that knows URLs. Every path segment that carries a name (namespace,
 workflow id, task queue, update id, session id) is quoted whole, so a queue named
 ``team/orders`` or a workflow id ``a/b?c#d é`` is one segment on the wire, never URL syntax.
-It also owns the retry rule: a request is repeated after a connection failure or a 503, with
+It also owns the retry rule: a request is repeated after a connection failure, a 503 or a 429
+``rate_limited`` (its API key is over the server's ``--key-rate-limit``), with
 the :class:`Backoff` of :attr:`Api.backoff`, for up to :attr:`Api.retry_for` seconds, only
 when repeating it is harmless: reads, and writes that carry a request id (the server
 deduplicates them) or a fencing token (a repeat is rejected, never applied twice). Requests
@@ -192,15 +193,16 @@ class Api:
 
     async def call_as(self, kind: type[T], method: str, path: str, body: Any = None, *,
                       params: Mapping[str, str] | None = None, retry: bool = True,
-                      timeout: float = 70.0) -> T:
+                      timeout: float = 70.0, what: str | None = None) -> T:
         """:meth:`call`, its answer decoded as ``kind``; an answer that is not one is an
         ``RPCError`` (code ``bad_response``) naming the route. With a codec, the request's
-        payloads are encoded and the answer's decoded."""
+        payloads are encoded and the answer's decoded. ``what`` names the operation in a
+        ``PayloadTooLargeError``."""
         codec = self.codec
         if codec is not None and isinstance(body, msgspec.Struct):
             body = await encode_message(codec, body)
         response = await self._send(method, path, body, params=params, retry=retry,
-                                    timeout=timeout)
+                                    timeout=timeout, what=what)
         try:
             answer = decode_as(kind, response.body)
         except msgspec.DecodeError as exc:
@@ -213,7 +215,7 @@ class Api:
 
     async def _send(self, method: str, path: str, body: Any, *,
                     params: Mapping[str, str] | None, retry: bool,
-                    timeout: float) -> Response:
+                    timeout: float, what: str | None = None) -> Response:
         """The request loop: the first answer below 400 (repeated as :attr:`retry_for`
         allows), else the typed error."""
         data = body if isinstance(body, bytes) or body is None else dumps(body)
@@ -233,7 +235,10 @@ class Api:
                 if response.status < 400:
                     return response
                 failure = _error(response)
-                if response.status != 503:
+                if what is not None and isinstance(failure, errors.PayloadTooLargeError):
+                    raise _too_large(failure, what, len(data or b""))
+                # A key over the server's rate did nothing yet: like a 503, wait and repeat.
+                if response.status != 503 and not _rate_limited(failure):
                     raise failure
             delay = backoff.next()
             if not retry or loop.time() + delay > give_up:
@@ -249,8 +254,11 @@ class Api:
     async def start_workflow(self, body: StartWorkflowRequest) -> StartWorkflowResponse:
         """Start (or signal-with-start); with ``body.wait_result`` the server holds the answer
         up to that long for the outcome."""
+        what = (f"the signal-with-start ({body.start_signal.signal_name!r}) of workflow "
+                if body.start_signal else "the start of workflow ")
         return await self.call_as(StartWorkflowResponse, "POST", f"{self._ns}/workflows", body,
-                                  timeout=(body.wait_result or 0.0) + 40.0)
+                                  timeout=(body.wait_result or 0.0) + 40.0,
+                                  what=f"{what}{body.workflow_id!r} ({body.workflow_type})")
 
     async def list_workflows(self, params: Mapping[str, str]) -> WorkflowList:
         return await self.call_as(WorkflowList, "GET", f"{self._ns}/workflows", params=params)
@@ -278,7 +286,9 @@ class Api:
                                   params={"wait": str(wait), **_run(run_id)})
 
     async def signal_workflow(self, workflow_id: str, body: SignalRequest) -> RunRef:
-        return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/signal", body)
+        return await self.call_as(RunRef, "POST", self._wf(workflow_id) + "/signal", body,
+                                  what=f"the signal {body.signal_name!r} to workflow "
+                                       f"{workflow_id!r}")
 
     async def query_workflow(self, workflow_id: str, body: QueryRequest) -> QueryResponse:
         return await self.call_as(QueryResponse, "POST", self._wf(workflow_id) + "/query", body,
@@ -286,7 +296,8 @@ class Api:
 
     async def update_workflow(self, workflow_id: str, body: UpdateRequest) -> UpdateOutcome:
         return await self.call_as(UpdateOutcome, "POST", self._wf(workflow_id) + "/update",
-                                  body)
+                                  body, what=f"the update {body.update_name!r} of workflow "
+                                             f"{workflow_id!r}")
 
     async def update_outcome(self, workflow_id: str, run_id: str | None, update_id: str, *,
                              wait: float, wait_for_stage: str | None = None) -> UpdateOutcome:
@@ -534,7 +545,22 @@ def error_of(status: int, code: str, message: str) -> errors.PlaitError:
         return errors.UnauthenticatedError(message, status=status, code=code)
     if code == "permission_denied":
         return errors.PermissionDeniedError(message, status=status, code=code)
+    if code == "payload_too_large":
+        return errors.PayloadTooLargeError(message, status=status, code=code)
     return errors.RPCError(message, status=status, code=code)
+
+
+def _rate_limited(failure: errors.PlaitError) -> bool:
+    return isinstance(failure, errors.RPCError) and failure.code == "rate_limited"
+
+
+def _too_large(refusal: errors.PayloadTooLargeError, what: str,
+               size: int) -> errors.PayloadTooLargeError:
+    """The server's 413, saying which operation and how large its request was."""
+    return errors.PayloadTooLargeError(
+        f"{what} is {size:,} bytes encoded: {refusal.message}; store large data elsewhere "
+        "and pass a reference",
+        status=refusal.status, code=refusal.code, size=size)
 
 
 # -- decoding the worker's answers straight into their structs --------------------------------

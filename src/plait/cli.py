@@ -32,6 +32,16 @@ from plait._cli.filters import (
     parse_search_attribute,
 )
 from plait._cli.inputs import InputFiles, OrderedCommand, read_inputs
+from plait._cli.limits import (
+    KeyRateLimit,
+    MaxHistoryBytes,
+    MaxHistoryEvents,
+    MaxPayload,
+    MaxPendingActivities,
+    MaxPendingChildren,
+    MaxSignals,
+    run_limits,
+)
 from plait._cli.namespaces import namespace_app
 from plait._cli.operations import activity_app, add_workflow_commands
 from plait._cli.runner import Output, fail, with_client
@@ -160,12 +170,24 @@ def server(
         envvar="PLAIT_SERVER_TLS_CLIENT_CA", metavar="FILE",
         help="Mutual TLS: refuse clients without a certificate this CA (PEM) signed (env "
              "PLAIT_SERVER_TLS_CLIENT_CA).")] = None,
+    max_payload: MaxPayload = None,
+    max_history_events: MaxHistoryEvents = 50_000,
+    max_history_bytes: MaxHistoryBytes = 50 * 1024 * 1024,
+    max_pending_activities: MaxPendingActivities = 2_000,
+    max_pending_children: MaxPendingChildren = 2_000,
+    max_signals_per_run: MaxSignals = 10_000,
+    key_rate_limit: KeyRateLimit = None,
 ) -> None:
     """Run the orchestrator: HTTP API under /api/v1, web UI at /, metrics at /metrics."""
     from plait.server.main import StartupError, serve
     from plait.server.tls import TlsFiles
     from plait.store import StoreUnavailable
 
+    limits = run_limits(max_history_events=max_history_events,
+                        max_history_bytes=max_history_bytes,
+                        max_pending_activities=max_pending_activities,
+                        max_pending_children=max_pending_children,
+                        max_signals=max_signals_per_run)
     configure_logging(log_level, log_format, sys.stderr)
     if (tls_cert is None) != (tls_key is None):
         fail("--tls-cert and --tls-key go together: give both to serve HTTPS")
@@ -174,7 +196,8 @@ def server(
     tls = TlsFiles(tls_cert, tls_key, tls_client_ca) if tls_cert and tls_key else None
     try:
         _run(serve(db, host, port, time_skipping=time_skipping, auth=auth, insecure=insecure,
-                   public_metrics=public_metrics, tls=tls))
+                   public_metrics=public_metrics, tls=tls, limits=limits,
+                   max_payload=max_payload, key_rate_limit=key_rate_limit))
     except (StartupError, StoreUnavailable) as e:
         fail(str(e))
 

@@ -191,6 +191,9 @@ class TaskFailure:
     traceback: str
     attempts: int
     type: str = ""
+    cause: str = ""
+    """Why, as the worker or the server recorded it: ``workflow_error`` (the code raised), or a
+    per-run limit's ``pending_activities_limit_exceeded`` (docs/operations.md "Limits")."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,6 +220,9 @@ class WorkflowExecutionDescription(WorkflowExecution):
     """... for this reason."""
     reset_to_run_id: str | None = None
     """A reset of this run made that run."""
+    history_size_bytes: int = 0
+    """The stored size of the run's events, which the server's history limit counts
+    (docs/operations.md "Limits")."""
 
     @staticmethod
     def from_description(d: WorkflowDescription) -> WorkflowExecutionDescription:
@@ -231,7 +237,7 @@ class WorkflowExecutionDescription(WorkflowExecution):
                 _time(p.scheduled_time), p.paused) for p in d.pending_activities],
             attempts=[_attempt(a) for a in d.attempts],
             last_task_failure=TaskFailure(ltf.message or "", ltf.traceback or "",
-                                          ltf.attempts or 0, ltf.type or "")
+                                          ltf.attempts or 0, ltf.type or "", ltf.cause or "")
             if ltf else None,
             raw=msgspec.to_builtins(d),
             start_delay=timedelta(seconds=d.start_delay) if d.start_delay else None,
@@ -239,6 +245,7 @@ class WorkflowExecutionDescription(WorkflowExecution):
             paused_since=_time(d.paused.time) if d.paused else None,
             reset_from_run_id=d.reset_from_run_id, reset_event_id=d.reset_event_id,
             reset_reason=d.reset_reason or "", reset_to_run_id=d.reset_to_run_id,
+            history_size_bytes=d.history_size_bytes,
         )
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "NamespaceNotFoundError",
     "NonDeterminismError",
     "PayloadCodecError",
+    "PayloadTooLargeError",
     "PermissionDeniedError",
     "PlaitError",
     "RPCError",
@@ -234,3 +235,22 @@ class UnauthenticatedError(RPCError):
 class PermissionDeniedError(RPCError):
     """The API key lacks the role for this call, or does not cover this namespace. HTTP 403
     ``permission_denied``; it never says whether the workflow exists."""
+
+
+class PayloadTooLargeError(RPCError):
+    """The request (a start, signal, signal-with-start or update with its arguments) is
+    larger than the server's payload limit (2 MiB by default, ``plait server
+    --max-payload``), so the server refused it and recorded nothing. HTTP 413
+    ``payload_too_large``; ``size`` is the request's size in bytes. Store large data
+    elsewhere and pass a reference, or compress it with a payload codec."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 413,
+        code: str = "payload_too_large",
+        size: int | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.size = size

@@ -27,7 +27,7 @@ from plait.runtime.definitions import workflow_defn_of
 from plait.runtime.info import RunIdentity
 from plait.runtime.instance import new_instance
 from plait.runtime.wire import to_events
-from plait.server.config import ServiceConfig
+from plait.server.config import RunLimits, ServiceConfig
 from plait.server.main import Server
 from plait.server.service import Service
 
@@ -89,25 +89,30 @@ class WorkflowEnvironment:
 
     @staticmethod
     def start_local(*, db: str | None = None, namespace: str = "default",
-                    namespaces: Sequence[str] = (), session_expiry: float = 5.0) -> _Starting:
+                    namespaces: Sequence[str] = (), session_expiry: float = 5.0,
+                    limits: RunLimits | None = None) -> _Starting:
         """A server whose time is real time. Use it as ``async with``, or await it and
         call :meth:`shutdown` at the end. ``namespaces`` are created (``default`` always
-        exists; one that exists already is kept); ``namespace`` is the client's."""
-        return _Starting(_start(ServiceConfig(session_expiry=session_expiry), db, namespace,
-                                namespaces))
+        exists; one that exists already is kept); ``namespace`` is the client's.
+        ``limits`` (``plait.server.config.RunLimits``) sets the per-run limits, small ones
+        to test what a workflow does near them (docs/operations.md "Limits")."""
+        return _Starting(_start(ServiceConfig(session_expiry=session_expiry, limits=limits),
+                                db, namespace, namespaces))
 
     @staticmethod
     def start_time_skipping(*, db: str | None = None, namespace: str = "default",
                             namespaces: Sequence[str] = (),
-                            session_expiry: float = 5.0) -> _Starting:
+                            session_expiry: float = 5.0,
+                            limits: RunLimits | None = None) -> _Starting:
         """A server whose durable time jumps to the next timer, backoff or timeout when no
         workflow or activity task is ready or running, while the test waits for a result
         (``result()``, ``execute_workflow``) or in :meth:`sleep`. Otherwise time runs at real
         speed, so a test can still signal a sleeping workflow before its timer fires. Worker
         sessions stay in real time; retention is a century, so runs never vanish mid-test.
-        ``namespaces`` as for :meth:`start_local`."""
+        ``namespaces`` and ``limits`` as for :meth:`start_local`."""
         return _Starting(_start(ServiceConfig(session_expiry=session_expiry, time_skipping=True,
-                                              retention_seconds=SKIPPING_RETENTION),
+                                              retention_seconds=SKIPPING_RETENTION,
+                                              limits=limits),
                                 db, namespace, namespaces))
 
 

@@ -273,6 +273,8 @@ class Worker:
             workflow_types=sorted(self.workflow_tasks.workflows),
             activity_types=sorted(self.activity_names)))
         self.lease.opened(resp.session_id, float(resp.expiry or 5.0), sent)
+        if resp.max_payload:
+            self.completions.limit_to(resp.max_payload)
         log.info("worker %s polling %r (session %s)", self.identity, self.task_queue,
                  self.session_id)
 

@@ -122,6 +122,10 @@ async def test_a_workflow_result_over_the_limit_fails_the_workflow_task(
     assert desc.status == "RUNNING"
     assert desc.last_task_failure is not None
     assert "payload_too_large" in desc.last_task_failure.message
+    failure = desc.last_task_failure
+    assert (failure.type, failure.cause) == ("PayloadTooLargeError", "payload_too_large")
+    assert failure.message.startswith("this workflow task's commands are 2,097,")
+    assert "payload limit of 2,097,152 bytes (--max-payload)" in failure.message
 
 
 @workflow.defn
@@ -176,3 +180,34 @@ async def test_a_batch_over_the_limit_is_not_blamed_on_its_items() -> None:
             for n in range(8)), return_exceptions=True)
     codes = [r.code if isinstance(r, errors.RPCError) else r for r in results]
     assert codes == ["stale_task"] * 8
+
+
+async def test_a_client_request_over_the_limit_raises_payload_too_large_naming_it(
+        env: WorkflowEnvironment, queue: str) -> None:
+    """A start, signal, signal-with-start or update over 2 MiB: ``PayloadTooLargeError`` (a
+    ``PlaitError``) saying which operation and how large, and nothing recorded."""
+    client = env.client
+    handle = await client.start_workflow("Waits", id="small", task_queue=queue)
+    attempts = {
+        "the start of workflow 'big' (Waits) is ": client.start_workflow(
+            "Waits", "s" * OVER, id="big", task_queue=queue),
+        "the signal 'go' to workflow 'small' is ": handle.signal("go", "g" * OVER),
+        "the signal-with-start ('go') of workflow 'small' (Waits) is ": client.start_workflow(
+            "Waits", id="small", task_queue=queue, start_signal="go",
+            start_signal_args=["w" * OVER]),
+        "the update 'set' of workflow 'small' is ": handle.execute_update("set", "u" * OVER),
+    }
+    for said, attempt in attempts.items():
+        with pytest.raises(errors.PayloadTooLargeError) as caught:
+            await attempt
+        err = caught.value
+        assert isinstance(err, errors.PlaitError) and err.status == 413
+        assert err.code == "payload_too_large"
+        assert str(err).startswith(said + f"{err.size:,} bytes encoded: "), str(err)
+        assert err.size is not None and err.size > OVER
+        assert "payload limit of 2,097,152 bytes (--max-payload)" in str(err)
+    history = await handle.fetch_history()
+    assert [e.event_type for e in history.events] == ["WORKFLOW_EXECUTION_STARTED",
+                                                      "WORKFLOW_TASK_SCHEDULED"]
+    with pytest.raises(errors.WorkflowNotFoundError):
+        await client.get_workflow_handle("big").describe()

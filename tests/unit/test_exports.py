@@ -34,7 +34,8 @@ def test_module_exports() -> None:
         "NonDeterminismError", "TimeoutError", "CancelledError", "TerminatedError",
         "UpdateFailedError", "ScheduleAlreadyExistsError", "ScheduleNotFoundError",
         "RPCError", "FailureError", "ApplicationErrorCategory", "NamespaceNotFoundError",
-        "UnauthenticatedError", "PermissionDeniedError", "PayloadCodecError"}
+        "UnauthenticatedError", "PermissionDeniedError", "PayloadCodecError",
+        "PayloadTooLargeError"}
     assert set(workflow.__all__) == {
         "defn", "run", "signal", "query", "update", "info", "now", "random", "uuid4", "sleep",
         "wait_condition", "logger", "execute_activity", "start_activity",

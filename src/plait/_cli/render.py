@@ -184,7 +184,8 @@ def _summary(d: WorkflowExecutionDescription) -> Table:
         ("Status", status), ("Task queue", d.task_queue), ("Started", fmt_time(d.start_time)),
         ("Closed", fmt_time(d.close_time)),
         ("Duration" if d.close_time else "Running for", took),
-        ("History events", str(d.history_length)),
+        ("History events", str(d.history_length) + (
+            f" ({d.history_size_bytes:,} bytes)" if d.history_size_bytes else "")),
     ]
     if d.reset_from_run_id:
         rows.append(("Reset from", f"{d.reset_from_run_id} at event {d.reset_event_id}"

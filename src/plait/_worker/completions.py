@@ -79,6 +79,11 @@ class Completions:
         self._scheduled = False
         self._posts: set[asyncio.Task[None]] = set()
 
+    def limit_to(self, max_payload: int) -> None:
+        """Keep batches under the server's payload limit (its session said which), so none
+        is refused whole and sent again item by item."""
+        self.max_bytes = max(1024, min(self.max_bytes, max_payload - 1024))
+
     async def send(self, item: TaskCompletion, into: type[T]) -> T:
         """Report one completion (a batch item: its ``type`` says which); returns its
         response, decoded into ``into``. With a payload codec, the item's payloads are

@@ -48,6 +48,7 @@ from plait.runtime.outcome import QueryAnswer, TaskFailure
 from plait.runtime.wire import (
     UnknownEventError,
     UnreadableTask,
+    encode,
     wire_commands,
     wire_failure,
     wire_payload,
@@ -385,6 +386,11 @@ class WorkflowTasks:
                 return None
             # The server refused what the code asked for: a visible task failure, retried
             # with backoff, rather than a silent loop of re-offers.
+            if e.status == 413:
+                return await self._fail(task, errors.PayloadTooLargeError(
+                    f"this workflow task's commands are {len(encode(wired)):,} bytes encoded "
+                    "(the workflow's result, or the input of an activity, child or signal it "
+                    f"starts, is too large): {e}", size=len(encode(wired))), "payload_too_large")
             return await self._fail(task, errors.PlaitError(
                 f"the server refused this workflow task's commands: {e}"), "bad_commands")
         return self._settled(task.run_id, inst, resp, reserved, stamp)
@@ -404,6 +410,11 @@ class WorkflowTasks:
             inst.upto = resp.upto
             self._remember(run_id, inst)
         else:
+            if resp.rejected and resp.reason != "unhandled_events":
+                # A per-run limit: the server recorded the task as failed (describe says
+                # which limit) and offers it again after a backoff.
+                log.warning("the server refused workflow task commands of run %s (%s); the "
+                            "task is retried with backoff", run_id, resp.reason)
             inst.evict()
         return resp.workflow_task
 

@@ -107,8 +107,11 @@ class WorkflowStep(_WorkflowTaskOutcome, kw_only=True):
 
 
 class CompleteWorkflowTaskResponse(Struct, kw_only=True, omit_defaults=True):
-    """Recorded (`upto`, with any eager tasks), or `rejected` because events arrived while
-    the task was out and the completion would have closed the run (a new task follows)."""
+    """Recorded (`upto`, with any eager tasks), or `rejected`: events arrived while the task
+    was out and the completion would have closed the run (`unhandled_events`: a new task
+    follows), or its commands would pass a per-run limit (`pending_activities_limit_exceeded`,
+    `pending_children_limit_exceeded`: the task is recorded as failed and retried with
+    backoff). Either way the worker drops its instance."""
 
     upto: int | None = None
     """The last event the worker's instance has now seen; the next task's `previous_upto`
@@ -116,7 +119,8 @@ class CompleteWorkflowTaskResponse(Struct, kw_only=True, omit_defaults=True):
     activity_tasks: list[ActivityTask] | None = None
     workflow_task: WorkflowTask | None = None
     rejected: bool | None = None
-    reason: Annotated[str, Meta(examples=["unhandled_events"])] | None = None
+    reason: Annotated[str, Meta(examples=["unhandled_events",
+                                          "pending_activities_limit_exceeded"])] | None = None
 
 
 class FailWorkflowTaskRequest(Struct, kw_only=True, omit_defaults=True):
@@ -165,7 +169,7 @@ class WorkflowStepAnswer(CompleteWorkflowTaskResponse, kw_only=True):
 
     refused: Annotated[str, Meta(examples=[
         "history_moved", "workflow_task_pending", "buffered_events", "updates_pending",
-        "not_sticky", "clock_skew", "paused"])] | None = None
+        "not_sticky", "clock_skew", "paused", "limit_exceeded"])] | None = None
 
 
 class CompleteActivityTaskResponse(Struct, kw_only=True, omit_defaults=True):

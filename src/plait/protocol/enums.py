@@ -252,6 +252,9 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     # 415
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    # 429
+    LIMIT_EXCEEDED = "limit_exceeded"
+    RATE_LIMITED = "rate_limited"
     # 500 / 503 / 504
     INTERNAL = "internal"
     BUSY = "busy"

@@ -162,6 +162,9 @@ class WorkflowDescription(WorkflowSummary, kw_only=True):
     """A run in detail: its summary plus what it waits for and how its activities went."""
 
     history_length: int
+    history_size_bytes: int = 0
+    """The stored size of the run's events (the server's `--max-history-bytes` limit counts
+    it; a run started before servers kept it counts from then on)."""
     memo: Memo | None = None
     pending_activities: list[PendingActivity]
     attempts: list[Attempt]

@@ -45,6 +45,9 @@ class SessionOpened(Struct, kw_only=True):
     session_id: str
     expiry: float
     """Seconds without a heartbeat after which the session expires."""
+    max_payload: int | None = None
+    """The server's payload limit: a request body over this many bytes is refused with 413
+    `payload_too_large` (a worker keeps its batches of completions under it)."""
 
 
 class HeartbeatSessionRequest(Struct, kw_only=True, omit_defaults=True):

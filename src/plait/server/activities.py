@@ -64,6 +64,7 @@ def add_pending(run: Run, aid: str, queue: str, payload: ActivityTaskData) -> in
     opts = payload.options
     task_id = run.txn.insert_task(ns=run.ns, task_queue=queue, kind="activity", wid=run.wid,
                                   rid=run.rid, ref=aid, visible_at=now, payload=payload)
+    run.state.pending_activities += 1  # the limit's count (plait.server.limits)
     if opts.schedule_to_close_timeout:
         _timer(run, "act_s2c", aid, now + opts.schedule_to_close_timeout, TimerData(attempt=0))
     if opts.schedule_to_start_timeout:
@@ -337,6 +338,8 @@ def _finish(run: Run, task: TaskRow, etype: EventType, attrs: dict[str, object],
     that attempt was dispatched, so the history shows how long it ran) and its end."""
     p = task.activity
     run.txn.delete_task(task.task_id)
+    # (Runs from before the count was kept may finish more than they counted.)
+    run.state.pending_activities = max(0, run.state.pending_activities - 1)
     _clear_attempt_timers(run, task)
     _delete_timers(run.txn, task, "act_s2c", "act_s2s")
     events: list[Input] = []

@@ -79,6 +79,7 @@ class Description(TypedDict):
     close_time: float | None
     search_attributes: SearchAttributes
     history_length: int
+    history_size_bytes: int
     memo: Memo | None
     pending_activities: list[PendingActivity]
     attempts: list[Attempt]

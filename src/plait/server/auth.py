@@ -40,16 +40,17 @@ import msgspec
 from aiohttp import web
 
 from plait.protocol.enums import ErrorCode
-from plait.server.api.http import SERVICE
+from plait.server.api.http import SERVICE, error_response
 from plait.server.csrf import check_csrf
 from plait.server.errors import ApiError
 from plait.server.fencing import parse_token
+from plait.server.key_rates import KeyRates
 from plait.server.service import Service
 from plait.store.api_keys import ApiKeyRow
 
 __all__ = ["ADMIN", "ANY", "AUTH", "CACHE_SECONDS", "PUBLIC", "READ", "READ_OR_WORK",
            "ROUTE_ROLES", "SESSION_ROUTES", "TOKEN_ROUTES", "WORK", "WRITE", "WRITE_OR_WORK",
-           "Auth", "AuthSettings", "KeyCache", "MadeKey", "PermissionDenied", "Role",
+           "Auth", "AuthSettings", "KeyCache", "MadeKey", "PermissionDenied", "RateLimited", "Role",
            "Unauthenticated", "access_middleware", "covers", "hash_secret", "make_key",
            "parse_key", "principal_of", "roles_of"]
 
@@ -76,6 +77,17 @@ class Unauthenticated(ApiError):
 class PermissionDenied(ApiError):
     status = 403
     code = ErrorCode.PERMISSION_DENIED
+
+
+class RateLimited(ApiError):
+    """The key made more requests than ``--key-rate-limit`` allows (429, ``Retry-After``)."""
+
+    status = 429
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, wait: float) -> None:
+        super().__init__(message)
+        self.retry_after = KeyRates.retry_after(wait)
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -288,6 +300,9 @@ class AuthSettings:
     public_metrics: bool = False
     """``/metrics`` answers without a key (``plait server --public-metrics``)."""
     cache_seconds: float = CACHE_SECONDS
+    key_rate_limit: float | None = None
+    """Requests per second each key may make on this server (``--key-rate-limit``); None:
+    no limit (:mod:`plait.server.key_rates`)."""
 
 
 class KeyCache:
@@ -323,6 +338,8 @@ class Auth:
         self.service = service
         self.settings = settings
         self.keys = KeyCache(service, settings.cache_seconds)
+        rate = settings.key_rate_limit
+        self.rates = KeyRates(rate) if rate else None
 
     async def authenticate(self, header: str | None) -> ApiKeyRow:
         """The key of an ``Authorization: Bearer`` header, valid now; else 401."""
@@ -352,6 +369,12 @@ class Auth:
         if roles is None:
             return None
         row = await self.authenticate(request.headers.get("Authorization"))
+        if self.rates is not None:
+            wait = self.rates.take(row.key_id)
+            if wait:
+                raise RateLimited(f"API key {row.key_id} is over this server's limit of "
+                                  f"{self.rates.rate:g} requests per second "
+                                  f"(--key-rate-limit); retry after {wait:.2f} s", wait)
         if Role(row.role) not in roles:
             raise PermissionDenied(f"API key {row.key_id} ({row.role}) may not call "
                                    f"{request.method} {path}")
@@ -403,7 +426,12 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     ns = request.match_info.get("ns")
     auth = request.app.get(AUTH)
     if auth is not None:
-        request[_PRINCIPAL] = await auth.authorize(request, ns)
+        try:
+            request[_PRINCIPAL] = await auth.authorize(request, ns)
+        except RateLimited as e:
+            resp = error_response(e.status, e.code, e.message)
+            resp.headers["Retry-After"] = e.retry_after
+            return resp
     if ns is not None:
         await request.app[SERVICE].ensure_namespace(ns)
     return await handler(request)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from plait.protocol.common import Payload
 from plait.protocol.completions import WorkflowStep
-from plait.server import activities, steps, updates
+from plait.server import activities, limits, steps, updates
 from plait.server.answers import WorkflowTaskAnswer
 from plait.server.run import Ctx, Run
 from plait.store.base import TaskRow
@@ -52,6 +52,8 @@ def refusal(ctx: Ctx, run: Run, session: str, step: WorkflowStep) -> str | None:
         return "history_moved"
     if abs(step.started_time - ctx.now) > MAX_SKEW:
         return "clock_skew"
+    if limits.commands_over(run, step.commands, finishing=1) is not None:
+        return "limit_exceeded"  # the task runs as a dispatched one, and fails there
     return None
 
 

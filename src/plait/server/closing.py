@@ -11,16 +11,20 @@ own transaction, as for any due time.
 
 from __future__ import annotations
 
+import logging
+
 from plait.protocol.common import RunRef
 from plait.protocol.events import EventType
 from plait.server import activities, messages, updates
 from plait.server.errors import Conflict
-from plait.server.observed import RunClosed
+from plait.server.observed import HistoryLarge, RunClosed
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.history import EventAttributes
 from plait.store.run_state import ChildLink
 
-__all__ = ["close_run", "terminate", "terminate_run"]
+__all__ = ["close_run", "stop_oversized", "terminate", "terminate_run"]
+
+log = logging.getLogger("plait.server")
 
 _CHILD_CLOSED = {
     "COMPLETED": EventType.CHILD_WORKFLOW_EXECUTION_COMPLETED,
@@ -61,6 +65,16 @@ def terminate_run(run: Run, reason: str, *, new_run_id: str | None = None) -> No
     attrs: EventAttributes = {"reason": reason, **(
         {"new_execution_run_id": new_run_id} if new_run_id else {})}
     close_run(run, "TERMINATED", EventType.WORKFLOW_EXECUTION_TERMINATED, attrs)
+
+
+def stop_oversized(run: Run, reason: str) -> None:
+    """The run's history crossed the server's limit in this change (:meth:`Run.save` calls
+    this before it writes): terminate it in the same transaction, the reason naming the
+    limit and the numbers."""
+    log.warning("terminating workflow %s (run %s, namespace %s, type %s): %s", run.wid,
+                run.rid, run.ns, run.row.workflow_type, reason)
+    run.ctx.effects.observe(HistoryLarge(run.ns, run.row.workflow_type, "exceeded"))
+    terminate_run(run, reason)
 
 
 def _after_close(run: Run) -> None:

@@ -27,6 +27,7 @@ def describe(txn: Txn, now: float, ns: str, wid: str, rid: str | None) -> Descri
         "status": row.status, "start_time": row.start_time, "close_time": row.close_time,
         "search_attributes": row.search_attributes,
         "history_length": row.next_event_id - 1,
+        "history_size_bytes": row.state.history_bytes,
         "memo": row.memo,
         "pending_activities": pending,
         "attempts": activities.attempt_log(txn, ns, wid, row.run_id, tasks),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ApiError", "BadRequest", "Conflict", "NotFound"]
+__all__ = ["ApiError", "BadRequest", "Conflict", "LimitExceeded", "NotFound"]
 
 
 class ApiError(Exception):
@@ -34,3 +34,11 @@ class Conflict(ApiError):
 class UnsupportedMediaType(ApiError):
     status = 415
     code = "unsupported_media_type"
+
+
+class LimitExceeded(ApiError):
+    """A per-run limit refuses the request (docs/operations.md "Limits"). Not a rate: asking
+    again does not help until the run changes (its activities finish, it continues as new)."""
+
+    status = 429
+    code = "limit_exceeded"

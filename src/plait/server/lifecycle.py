@@ -14,6 +14,7 @@ from plait.protocol.requests import StartWorkflowRequest
 from plait.server import closing, messages
 from plait.server.answers import StartAnswer
 from plait.server.errors import BadRequest, Conflict
+from plait.server.limits import accept_signal
 from plait.server.observed import RunStarted
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import ExecutionRow
@@ -62,6 +63,7 @@ def start_workflow(ctx: Ctx, ns: str, req: StartWorkflowRequest) -> StartAnswer:
         prev = Run.load(ctx, ns, wid, existing)
         if start_signal is not None and prev.running:
             # Signal-with-start on a running id only signals it, whatever the policy.
+            accept_signal(prev)
             prev.add_input([(EventType.WORKFLOW_EXECUTION_SIGNALED, start_signal)])
             prev.save()
             return {"workflow_id": wid, "run_id": prev.rid, "started": False}
@@ -110,6 +112,7 @@ def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, spec: RunSpec, 
     })
     if start_signal is not None:
         run.append(EventType.WORKFLOW_EXECUTION_SIGNALED, start_signal)
+        state.signals = 1
     if deadline is not None:
         ctx.txn.set_timer(ns, wid, rid, "execution", "", deadline)
         ctx.effects.timer(deadline)

@@ -23,14 +23,14 @@ from plait._heap import freeze_startup_heap
 from plait.errors import PlaitError
 from plait.server.app import make_app
 from plait.server.auth import AuthSettings
-from plait.server.config import ServiceConfig
+from plait.server.config import MIB, RunLimits, ServiceConfig
 from plait.server.service import Service
 from plait.server.tls import TlsFiles, TlsSettingsError, server_context
 from plait.store import Store
 from plait.store.urls import DatabaseURLError, check_url, open_store, redact
 
-__all__ = ["Server", "StartupError", "check_database_url", "check_exposure", "check_port",
-           "check_tls", "serve"]
+__all__ = ["Server", "StartupError", "check_database_url", "check_exposure", "check_limits",
+           "check_port", "check_tls", "serve"]
 
 log = logging.getLogger("plait.server")
 BACKLOG = 4096
@@ -158,9 +158,23 @@ class Server:
             self.service = None
 
 
+def check_limits(*, auth: bool, max_payload: int, key_rate_limit: float | None) -> None:
+    """Refuse limits that cannot work: a payload limit below what any request needs, a key
+    rate without keys."""
+    if max_payload < 64 * 1024:
+        raise StartupError(f"--max-payload {max_payload} is too small: at least 65536 bytes "
+                           "(a workflow task's answer must fit)")
+    if key_rate_limit is not None and not auth:
+        raise StartupError("--key-rate-limit counts requests per API key: start with --auth")
+    if key_rate_limit is not None and not key_rate_limit > 0:
+        raise StartupError(f"--key-rate-limit {key_rate_limit} must be above 0")
+
+
 async def serve(db: str, host: str, port: int, *, time_skipping: bool = False,
                 auth: bool = False, insecure: bool = False,
-                public_metrics: bool = False, tls: TlsFiles | None = None) -> None:
+                public_metrics: bool = False, tls: TlsFiles | None = None,
+                limits: RunLimits | None = None, max_payload: int | None = None,
+                key_rate_limit: float | None = None) -> None:
     """``plait server``: check the settings, start, and run until SIGINT or SIGTERM."""
     check_database_url(db)
     check_port(port)
@@ -168,17 +182,21 @@ async def serve(db: str, host: str, port: int, *, time_skipping: bool = False,
     # reachable server without --auth still needs --insecure.
     check_exposure(host, auth=auth, insecure=insecure)
     expiry = float(os.environ.get("PLAIT_SESSION_EXPIRY", "5"))
-    max_payload = int(os.environ.get("PLAIT_MAX_PAYLOAD", str(2 * 1024 * 1024)))
+    if max_payload is None:
+        max_payload = int(os.environ.get("PLAIT_MAX_PAYLOAD", str(2 * MIB)))
+    check_limits(auth=auth, max_payload=max_payload, key_rate_limit=key_rate_limit)
     server = Server(db, host, port, ServiceConfig(session_expiry=expiry, max_payload=max_payload,
-                                                  time_skipping=time_skipping),
-                    auth=AuthSettings(public_metrics=public_metrics) if auth else None,
+                                                  time_skipping=time_skipping, limits=limits),
+                    auth=AuthSettings(public_metrics=public_metrics,
+                                      key_rate_limit=key_rate_limit) if auth else None,
                     tls=tls)
     await server.start()
     freeze_startup_heap()
     print(f"plait server on {server.address} (db {redact(db)}); UI at {server.address}/",
           flush=True)
     if auth:
-        print("API keys required (--auth)" + ("; /metrics is public" if public_metrics else ""),
+        print("API keys required (--auth)" + ("; /metrics is public" if public_metrics else "")
+              + (f"; at most {key_rate_limit:g} requests/s per key" if key_rate_limit else ""),
               flush=True)
     if tls is not None:
         print("TLS on" + (" (mutual: clients need a certificate from the client CA)"

@@ -10,6 +10,7 @@ from plait.protocol.common import RunRef
 from plait.protocol.events import EventType
 from plait.protocol.requests import SignalRequest
 from plait.server.errors import Conflict
+from plait.server.limits import accept_signal
 from plait.server.run import Ctx, Run
 from plait.store.history import EventAttributes
 
@@ -30,6 +31,7 @@ def signal_event(req: SignalRequest) -> EventAttributes:
 
 def signal(ctx: Ctx, run: Run, req: SignalRequest) -> RunRef:
     _running(run, "signal")
+    accept_signal(run)
     run.add_input([(EventType.WORKFLOW_EXECUTION_SIGNALED, signal_event(req))])
     run.save()
     return RunRef(workflow_id=run.wid, run_id=run.rid)

@@ -26,6 +26,8 @@ from plait.server.observed import (
     ActivityDispatched,
     AttemptEnded,
     Fact,
+    HistoryLarge,
+    LimitHit,
     RateLimited,
     RetryScheduled,
     RunClosed,
@@ -37,9 +39,9 @@ from plait.store.base import Store
 from plait.store.gauges import GroupCount
 
 __all__ = ["ACTIVITY_ATTEMPTS", "ACTIVITY_EXECUTION", "ACTIVITY_RETRIES", "CHAINED",
-           "CLOSED", "COMPLETIONS", "DURATION", "RATE_LIMIT_WAITS", "REQUESTS",
-           "SCHEDULE_ACTIONS", "SCHEDULE_TO_START", "STARTED", "STORE_TRANSACTION", "TASKS",
-           "TIMER_LATENESS", "WORKFLOW_TASK_FAILURES", "ScrapeGauges", "child", "count"]
+           "CLOSED", "COMPLETIONS", "DURATION", "HISTORY_LIMIT", "RATE_LIMIT_WAITS", "REQUESTS",
+           "RUN_LIMITS", "SCHEDULE_ACTIONS", "SCHEDULE_TO_START", "STARTED", "STORE_TRANSACTION",
+           "TASKS", "TIMER_LATENESS", "WORKFLOW_TASK_FAILURES", "ScrapeGauges", "child", "count"]
 
 log = logging.getLogger("plait.server")
 
@@ -98,6 +100,13 @@ RATE_LIMIT_WAITS = Counter("plait_rate_limit_waits_total",
 TIMER_LATENESS = Histogram("plait_timer_lateness_seconds",
                            "How long after it was due a durable timer fired", ["namespace"],
                            buckets=_SHORT)
+HISTORY_LIMIT = Counter("plait_history_size_limit_total",
+                        "Runs whose history crossed the warning threshold (level=warning: "
+                        "continue as new) or the limit where the server terminates them "
+                        "(level=exceeded)", ["namespace", "workflow_type", "level"])
+RUN_LIMITS = Counter("plait_run_limit_exceeded_total",
+                     "Workflow tasks failed because their commands would pass a per-run limit",
+                     ["namespace", "workflow_type", "limit"])
 STORE_TRANSACTION = Histogram("plait_store_transaction_seconds",
                               "One write transaction, queueing for the writer included "
                               "(no namespace: a transaction may touch none or several)",
@@ -143,6 +152,10 @@ def count(facts: Iterable[Fact]) -> None:
             child(RATE_LIMIT_WAITS, f.namespace, f.task_queue).inc()
         elif isinstance(f, TimerFired):
             child(TIMER_LATENESS, f.namespace).observe(max(0.0, f.late))
+        elif isinstance(f, HistoryLarge):
+            child(HISTORY_LIMIT, f.namespace, f.workflow_type, f.level).inc()
+        elif isinstance(f, LimitHit):
+            child(RUN_LIMITS, f.namespace, f.workflow_type, f.limit).inc()
 
 
 class _Snapshot:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["ActivityDispatched", "AttemptEnded", "Fact", "RateLimited", "RetryScheduled",
-           "RunClosed", "RunStarted", "TimerFired", "WorkflowTaskFailed"]
+__all__ = ["ActivityDispatched", "AttemptEnded", "Fact", "HistoryLarge", "LimitHit",
+           "RateLimited", "RetryScheduled", "RunClosed", "RunStarted", "TimerFired",
+           "WorkflowTaskFailed"]
 
 
 class RunStarted(NamedTuple):
@@ -73,6 +74,24 @@ class TimerFired(NamedTuple):
     late: float
 
 
+class HistoryLarge(NamedTuple):
+    """A run's history crossed the warning threshold (``warning``) or the limit where the
+    server terminates it (``exceeded``)."""
+
+    namespace: str
+    workflow_type: str
+    level: str
+
+
+class LimitHit(NamedTuple):
+    """A per-run limit failed a workflow task: ``limit`` names it (``pending_activities``,
+    ``pending_children``). A refused signal rolls back and counts only as its request's 429."""
+
+    namespace: str
+    workflow_type: str
+    limit: str
+
+
 Fact = (RunStarted | RunClosed | AttemptEnded | RetryScheduled | ActivityDispatched
-        | WorkflowTaskFailed | RateLimited | TimerFired)
+        | WorkflowTaskFailed | RateLimited | TimerFired | HistoryLarge | LimitHit)
 """Anything :meth:`Effects.observe` takes."""

@@ -100,6 +100,11 @@ def reset(
     later = decode_events(ctx.txn.events(ns, wid, base.rid, after=n - 1))
     run = _new_run(base, new_rid, n, prefix, reason)
     run.state.parent = parent
+    # The per-run limits count the copied history too (plait.server.limits, Run.save).
+    run.state.history_bytes = sum(len(r) for r in raw[: n - 1])
+    run.state.signals = sum(
+        isinstance(ev, h.WorkflowExecutionSignaledEvent) for ev in events[: n - 1]
+    )
     _fail_reset_task(run, events, n, note)
     _restore_pending(run, prefix)
     if reapply_signals:
@@ -252,6 +257,7 @@ def _reapply_signals(run: Run, later: Sequence[Event]) -> None:
     for ev in later:
         if isinstance(ev, h.WorkflowExecutionSignaledEvent):
             run.append(EventType.WORKFLOW_EXECUTION_SIGNALED, msgspec.to_builtins(ev.attributes))
+            run.state.signals += 1
 
 
 def _restore_pending(run: Run, prefix: Prefix) -> None:

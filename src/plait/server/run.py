@@ -6,26 +6,35 @@ task's own events. So the history shows
 exactly what the worker saw between ``WORKFLOW_TASK_SCHEDULED`` and ``WORKFLOW_TASK_STARTED``,
 which is what replay relies on. ``WORKFLOW_TASK_STARTED`` itself is written when the task ends
 (with the dispatch time), which saves one history write per task.
+
+Saving a run also holds it to the server's history limit: the stored size of its events is
+counted as they are encoded, and a change that takes a running run past the limit terminates
+it (``history_size_exceeded``) before anything is written, so it commits with its cause.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Sequence
 
 import msgspec
 
 from plait.protocol.events import EventType
+from plait.server.config import RunLimits
 from plait.server.effects import Effects
 from plait.server.errors import NotFound
 from plait.server.ledger import SessionLedger
 from plait.server.matching import Outcome
+from plait.server.observed import HistoryLarge
 from plait.store.base import ExecutionRow, TaskRow, Txn
 from plait.store.history import BufferedEvent, EventAttributes, StoredEvent
 from plait.store.run_state import RunState, WorkflowTaskRef
 from plait.store.task_data import HELD, WorkflowTaskData
 
-__all__ = ["CLOSED", "RUNNING", "Ctx", "Run", "iso"]
+__all__ = ["CLOSED", "RUNNING", "Ctx", "HistoryStop", "Run", "iso"]
+
+log = logging.getLogger("plait.server")
 
 RUNNING = "RUNNING"
 CLOSED = frozenset(
@@ -63,6 +72,13 @@ def iso(ts: float) -> str:
     return text
 
 
+HistoryStop = Callable[["Run", str], None]
+"""Closes a run whose history crossed its limit, given the reason
+(:func:`plait.server.closing.terminate_run`; this module cannot import it)."""
+
+_DEFAULT_LIMITS = RunLimits()
+
+
 class Ctx:
     """What every operation gets: the transaction, the server's clock readings, the effects.
 
@@ -70,13 +86,20 @@ class Ctx:
     (:mod:`plait.server.clock` says which is for what)."""
 
     def __init__(self, txn: Txn, now: float, effects: Effects | None = None,
-                 wall: float | None = None, ledger: SessionLedger | None = None) -> None:
+                 wall: float | None = None, ledger: SessionLedger | None = None,
+                 limits: RunLimits | None = None, history_stop: HistoryStop | None = None
+                 ) -> None:
         self.txn = txn
         self.now = now
         self.wall = now if wall is None else wall
         self.effects = effects or Effects()
         self.ledger = ledger or SessionLedger()
         """This server's memory of worker sessions: read here, changed after the commit."""
+        self.limits = limits or _DEFAULT_LIMITS
+        """What each run may grow to (the server's settings)."""
+        self.history_stop = history_stop
+        """How a run past its history limit is closed; None (a context built by hand, as in
+        store tests): histories are not limited."""
 
 
 class Run:
@@ -301,19 +324,65 @@ class Run:
 
     # -- persistence ----------------------------------------------------------------------------
     def save(self) -> None:
+        saved = self._encoded()
+        if saved and self.running and self.ctx.history_stop is not None:
+            over = self._history_over()
+            if over is not None:
+                # Closed in the change that crossed the limit: its own events stay in.
+                self.ctx.history_stop(self, over)
+                saved += self._encoded()
         wt = self.state.wt
         if wt and wt.scheduled_event_id:
             self.state.last_wt_scheduled_event_id = wt.scheduled_event_id
-        saved = [StoredEvent(e.event_id, _encode(e).decode()) for e in self.events]
         if self.new:
             self.txn.insert_execution(self.row)
             self.txn.insert_events(self.ns, self.wid, self.rid, saved)
         else:
             self.txn.save_execution(self.row, self.expected, saved)
         self.expected = self.row.next_event_id
-        self.saved, self.events = saved, []
+        self.saved = saved
         if self.state.paused is not None:
             self.hold_tasks()
         hooks, self.after_save = self.after_save, []
         for hook in hooks:
             hook()
+
+    def _encoded(self) -> list[StoredEvent]:
+        """The events appended since the last save, as stored; their size is added to the
+        run's count of history bytes."""
+        saved = []
+        size = 0
+        for e in self.events:
+            data = _encode(e)
+            size += len(data)
+            saved.append(StoredEvent(e.event_id, data.decode()))
+        self.events = []
+        self.state.history_bytes += size
+        return saved
+
+    def _history_over(self) -> str | None:
+        """The reason to stop a run whose history just crossed the server's limit, if it did
+        (two integer comparisons: the counts are at hand); crossing the warning threshold
+        is logged and counted once."""
+        limits = self.ctx.limits
+        events, size = self.row.next_event_id - 1, self.state.history_bytes
+        if events > limits.max_history_events:
+            return (f"history_size_exceeded: {events:,} events, over the server's limit of "
+                    f"{limits.max_history_events:,} (--max-history-events)")
+        if size > limits.max_history_bytes:
+            return (f"history_size_exceeded: {size:,} bytes of history, over the server's "
+                    f"limit of {limits.max_history_bytes:,} (--max-history-bytes)")
+        if not self.state.history_warned and (events >= limits.warn_history_events
+                                              or size >= limits.warn_history_bytes):
+            self._warn(events, size)
+        return None
+
+    def _warn(self, events: int, size: int) -> None:
+        self.state.history_warned = True
+        limits = self.ctx.limits
+        log.warning("the history of workflow %s (run %s, namespace %s, type %s) has %d events "
+                    "and %d bytes: continue as new before it reaches %d events or %d bytes, "
+                    "where the server terminates it", self.wid, self.rid, self.ns,
+                    self.row.workflow_type, events, size, limits.max_history_events,
+                    limits.max_history_bytes)
+        self.ctx.effects.observe(HistoryLarge(self.ns, self.row.workflow_type, "warning"))

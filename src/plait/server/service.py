@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from plait.protocol.enums import ErrorCode
 from plait.protocol.jsoncodec import dumps_str, loads
-from plait.server import metrics, sessions
+from plait.server import closing, metrics, sessions
 from plait.server.batch_runner import BatchRunner
 from plait.server.clock import Clock
 from plait.server.config import ServiceConfig
@@ -124,13 +124,14 @@ class Service:
 
     async def write(self, fn: Callable[[Ctx], T]) -> T:
         """Run a state change in one transaction; apply its effects once it is durable."""
-        clock = self.clock
+        clock, limits = self.clock, self.config.limits
         for attempt in range(WRITE_ATTEMPTS):
             effects = Effects()
 
             def op(txn: Txn, effects: Effects = effects) -> T:
                 wall = time.time()
-                return fn(Ctx(txn, wall + clock.offset, effects, wall, self.ledger))
+                return fn(Ctx(txn, wall + clock.offset, effects, wall, self.ledger, limits,
+                              closing.stop_oversized))
             began = time.perf_counter()
             try:
                 result = await self.store.write(op)

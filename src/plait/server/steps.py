@@ -20,12 +20,13 @@ from plait.protocol.completions import (
 from plait.protocol.events import EventType
 from plait.protocol.responses import TaskFailureInfo
 from plait.protocol.tasks import ActivityTask
-from plait.server import dispatch, updates
+from plait.server import dispatch, limits, updates
 from plait.server.answers import OutgoingWorkflowTask, WorkflowTaskAnswer
 from plait.server.commands import apply_commands
 from plait.server.fencing import fenced_task
-from plait.server.observed import WorkflowTaskFailed
+from plait.server.observed import LimitHit, WorkflowTaskFailed
 from plait.server.run import Ctx, Run
+from plait.store.base import TaskRow
 
 __all__ = ["apply_step", "complete_workflow_task", "fail_workflow_task"]
 
@@ -54,6 +55,14 @@ def complete_workflow_task(ctx: Ctx, msg: CompleteWorkflowTaskRequest) -> Workfl
         run.schedule_wt()
         run.save()
         return {"rejected": True, "reason": "unhandled_events"}
+    over = limits.commands_over(run, commands)
+    if over is not None:
+        # Applied, the commands would pass a per-run limit: the task fails as a whole,
+        # visibly, and runs again after its backoff (by then its pending work may be done).
+        ctx.effects.observe(LimitHit(run.ns, run.row.workflow_type, over.limit))
+        _task_failed(ctx, run, task, WireFailure(message=over.message, type=over.failure_type),
+                     over.cause)
+        return {"rejected": True, "reason": over.cause}
     run.alive = session
     run.end_wt(task, EventType.WORKFLOW_TASK_COMPLETED, {"identity": session})
     return apply_step(ctx, run, session, msg)
@@ -105,7 +114,14 @@ def fail_workflow_task(ctx: Ctx, msg: FailWorkflowTaskRequest) -> NextAttempt:
     task = fenced_task(ctx.txn, msg.token, "workflow")
     run = Run.load(ctx, task.namespace, task.workflow_id, task.run_id)
     failure = msg.failure or WireFailure(message="workflow task failed")
-    cause = msg.cause or "workflow_error"
+    delay = _task_failed(ctx, run, task, failure, msg.cause or "workflow_error")
+    ctx.effects.observe(WorkflowTaskFailed(run.ns, run.row.workflow_type))
+    return NextAttempt(next_attempt_in=delay)
+
+
+def _task_failed(ctx: Ctx, run: Run, task: TaskRow, failure: WireFailure, cause: str) -> float:
+    """Record the workflow task's failure (describe shows the latest), offer it again after
+    a backoff that grows with each attempt; returns that backoff."""
     attempt = run.state.wt.attempt if run.state.wt else 1
     run.state.last_task_failure = TaskFailureInfo(
         message=failure.message, type=failure.type or "", traceback=failure.stack_trace or "",
@@ -116,5 +132,4 @@ def fail_workflow_task(ctx: Ctx, msg: FailWorkflowTaskRequest) -> NextAttempt:
     run.retry_wt(task, EventType.WORKFLOW_TASK_FAILED, {"cause": cause, "failure": failure},
                  delay)
     run.save()
-    ctx.effects.observe(WorkflowTaskFailed(run.ns, run.row.workflow_type))
-    return NextAttempt(next_attempt_in=delay)
+    return delay

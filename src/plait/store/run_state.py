@@ -121,6 +121,15 @@ class RunState(msgspec.Struct, omit_defaults=True):
     """This run was made by resetting another one."""
     reset_to_run_id: str | None = None
     """The run a reset of this one made (the latest, if it was reset more than once)."""
+    history_bytes: int = 0
+    """The stored size of the run's events, kept as they are written (the history limit;
+    runs started before it was kept count from their next event)."""
+    history_warned: bool = False
+    """The history passed the warning threshold and the server said so (once per run)."""
+    pending_activities: int = 0
+    """Activities scheduled and not yet finished (the pending-activities limit)."""
+    signals: int = 0
+    """Signals the run accepted (the signals-per-run limit)."""
 
     @classmethod
     def decode(cls, raw: str | bytes) -> RunState:

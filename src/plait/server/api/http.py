@@ -62,7 +62,8 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[SERVICE].config.max_payload
         resp = error_response(413, ErrorCode.PAYLOAD_TOO_LARGE,
-                              f"request body exceeds the limit of {limit} bytes")
+                              f"the request body exceeds the server's payload limit of "
+                              f"{limit:,} bytes (--max-payload)")
     except web.HTTPException as e:
         message = e.text or e.reason
         if isinstance(e, web.HTTPMethodNotAllowed):

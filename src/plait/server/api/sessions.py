@@ -24,8 +24,9 @@ async def open_session(request: web.Request) -> web.Response:
     msg = await read(request, OpenSessionRequest)
     service = svc(request)
     expiry, ahead = service.config.session_expiry, service.leases.ahead
-    return json_response(await service.write(
-        lambda ctx: sessions.open_session(ctx, ns, msg, expiry, ahead)), 201)
+    opened = await service.write(lambda ctx: sessions.open_session(ctx, ns, msg, expiry, ahead))
+    opened.max_payload = service.config.max_payload
+    return json_response(opened, 201)
 
 
 async def session_heartbeat(request: web.Request) -> web.Response:

@@ -35,6 +35,10 @@ Conventions:
   history events, whose `timestamp` is an RFC 3339 string.
 * Ids, names and other strings outside payloads must not contain NUL characters (400);
   payload data may hold any character.
+* A request body over the server's payload limit (2 MiB by default, `--max-payload`) is
+  refused whole with 413 `payload_too_large`. With `--auth --key-rate-limit N`, a key
+  making more than N requests per second is answered 429 `rate_limited` with a
+  `Retry-After` header.
 * Any other path under `/api/v1` answers 404 `no_route`; a known path with a method it
   does not serve answers 405 `method_not_allowed` with an `Allow` header.
 * A server started with `--auth` wants an API key on every route not marked public
@@ -178,7 +182,8 @@ SHARED_RESPONSES: dict[int, tuple[str, str]] = {
     413: (
         "PayloadTooLarge",
         (
-            "The body exceeds the server's limit (`payload_too_large`; `PLAIT_MAX_PAYLOAD`, 2 "
+            "The body exceeds the server's limit (`payload_too_large`; `--max-payload` or "
+            "`PLAIT_MAX_PAYLOAD`, 2 "
             "MiB by default)."
         ),
     ),
@@ -187,6 +192,16 @@ SHARED_RESPONSES: dict[int, tuple[str, str]] = {
         (
             "The body is a form or plain text (`unsupported_media_type`): what a page on "
             "another site could send through a browser. Send JSON."
+        ),
+    ),
+    429: (
+        "TooManyRequests",
+        (
+            "`limit_exceeded`: a per-run limit refuses it (a signal past the run's "
+            "`--max-signals-per-run`); asking again does not help until the run continues as "
+            "new. `rate_limited` (any route, on a server started with `--auth "
+            "--key-rate-limit`): the API key made more requests per second than the server "
+            "allows; retry after the `Retry-After` header's seconds."
         ),
     ),
     503: (

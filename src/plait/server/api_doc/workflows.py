@@ -34,7 +34,7 @@ OPERATIONS: list[Operation] = [
                 responses.StartWorkflowResponse,
             ),
         },
-        errors=(400, 404, 409, 413, 503),
+        errors=(400, 404, 409, 413, 429, 503),
     ),
     Operation(
         "GET",
@@ -171,7 +171,7 @@ OPERATIONS: list[Operation] = [
                 common.RunRef,
             )
         },
-        errors=(400, 404, 409, 413, 503),
+        errors=(400, 404, 409, 413, 429, 503),
     ),
     Operation(
         "POST",

@@ -199,7 +199,8 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
       ["Started", timeEl(d.start_time)],
       ["Closed", d.close_time ? timeEl(d.close_time) : "still running"],
       ["Duration", dur(end - d.start_time) + (d.close_time ? "" : " so far")],
-      ["History", `${d.history_length} events`],
+      ["History", `${d.history_length} events` +
+        (d.history_size_bytes ? `, ${d.history_size_bytes.toLocaleString("en")} bytes` : "")],
       d.paused ? ["Paused", h("span", {class: "paused"}, "since ", timeEl(d.paused.time),
         d.paused.reason ? `: ${d.paused.reason}` : "")] : null,
       a.attempt > 1 ? ["Attempt", String(a.attempt)] : null,
