@@ -62,6 +62,19 @@ class FanOut:
 
 
 @workflow.defn
+class FanOutLocal:
+    """W3 with local activities (``bench.local_w3``): the same ``width`` no-op steps, run in
+    the workflow's worker and recorded as markers with its task."""
+
+    @workflow.run
+    async def run(self, width: int) -> int:
+        results = await asyncio.gather(*[
+            workflow.execute_local_activity(noop, i, start_to_close_timeout=TIMEOUT)
+            for i in range(width)])
+        return sum(results)
+
+
+@workflow.defn
 class Sleeper:
     """W4: one durable one-second timer and nothing else."""
 
@@ -71,7 +84,7 @@ class Sleeper:
         return n
 
 
-WORKFLOWS = [ThreeSteps, OneStep, FanOut, Sleeper]
+WORKFLOWS = [ThreeSteps, OneStep, FanOut, FanOutLocal, Sleeper]
 ACTIVITIES = [noop]
 
 
