@@ -29,6 +29,7 @@ from plait.server.auth import AuthSettings, hash_secret, make_key, parse_key
 from plait.server.config import ServiceConfig
 from plait.server.main import Server
 from plait.server.service import Service
+from plait.testing import WorkflowEnvironment
 from plait.store.sqlite import SQLiteStore
 from tests.integration.cli_process import one_line_error, plait, plait_command, stop
 
@@ -506,3 +507,26 @@ async def test_browser_requests_that_change_state_need_the_csrf_token_of_their_k
         status, body = await post({**browser, "X-CSRF-Token": info["csrf_token"]})
         assert status == 200, body
         assert (await snapshot(site))["a/workflows/w-exists"][1]["status"] == "TERMINATED"
+
+
+async def test_start_local_with_auth_checks_keys_and_hands_the_test_an_admin_key() -> None:
+    """``WorkflowEnvironment.start_local(auth=True)``: the server wants keys as ``--auth``
+    does; ``env.api_key`` covers every namespace and ``env.client`` sends it."""
+    async with WorkflowEnvironment.start_local(auth=True, namespaces=["billing"]) as env:
+        key = env.api_key
+        assert key is not None and parse_key(key) is not None
+        async with Worker(env.client, task_queue="q-auth", workflows=[Greet],
+                          activities=[shout]):
+            assert await env.client.execute_workflow(Greet.run, "env", id="w-env",
+                                                     task_queue="q-auth") == "HELLO ENV"
+        anonymous = await Client.connect(env.address)
+        with pytest.raises(UnauthenticatedError):
+            await anonymous.get_workflow_handle("w-env").describe()
+        await anonymous.close()
+        reader = await env.client.api.create_api_key(_key_request("billing", "reader"))
+        other = await Client.connect(env.address, api_key=reader.key)
+        with pytest.raises(PermissionDeniedError):
+            await other.get_workflow_handle("w-env").describe()
+        await other.close()
+    async with WorkflowEnvironment.start_local() as plain:
+        assert plain.api_key is None
