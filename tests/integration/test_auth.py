@@ -29,8 +29,8 @@ from plait.server.auth import AuthSettings, hash_secret, make_key, parse_key
 from plait.server.config import ServiceConfig
 from plait.server.main import Server
 from plait.server.service import Service
-from plait.testing import WorkflowEnvironment
 from plait.store.sqlite import SQLiteStore
+from plait.testing import WorkflowEnvironment
 from tests.integration.cli_process import one_line_error, plait, plait_command, stop
 
 pytestmark = pytest.mark.timeout(120)
@@ -530,3 +530,20 @@ async def test_start_local_with_auth_checks_keys_and_hands_the_test_an_admin_key
         await other.close()
     async with WorkflowEnvironment.start_local() as plain:
         assert plain.api_key is None
+
+
+async def test_the_key_is_checked_before_the_path(site: Site) -> None:
+    """A caller without a valid key gets 401 whatever its path holds (the fuzzer found a NUL
+    in a path answered 400 before the key was looked at); with a key, the NUL is a 400."""
+    path = "/api/v1/namespaces/a/workflows/w%00x"
+    reader = site.keys[("a", "reader")]
+    async with aiohttp.ClientSession() as http:
+        assert (await call(http, "GET", site.address + path, None))[0] == 401
+        assert (await call(http, "GET", site.address + path, "plait_bad"))[0] == 401
+        assert (await call(http, "GET", site.address + path.replace("/a/", "/b/"),
+                           reader))[0] == 403
+        status, body = await call(http, "GET", site.address + path, reader)
+        assert (status, body["error"]["code"]) == (400, "bad_request")
+        status, body = await call(http, "POST", site.address + "/api/v1/sessions/s%00/heartbeat",
+                                  site.keys[("a", "worker")])
+        assert (status, body["error"]["code"]) == (400, "bad_request")
