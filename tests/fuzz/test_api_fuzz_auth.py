@@ -25,8 +25,8 @@ client, workers and the CLI, the fuzzer is no browser, so the server wants no CS
 Afterwards the same server runs a workflow end to end with the environment's client.
 
 Profiles as in :mod:`tests.fuzz.test_api_fuzz`: the CI profile runs 3 examples per operation
-with coverage cases for the keyed variant and 2 without them for the refused one (about
-40 s in all); ``PLAIT_FUZZ_EXAMPLES`` (and ``PLAIT_FUZZ_SEED``, ``PLAIT_FUZZ_DB``) apply to
+with coverage cases for the keyed variant and 2 without them for the refused one (40-60 s
+in all, about 11,000 requests); ``PLAIT_FUZZ_EXAMPLES`` (and ``PLAIT_FUZZ_SEED``, ``PLAIT_FUZZ_DB``) apply to
 both.
 """
 
