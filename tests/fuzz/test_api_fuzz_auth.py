@@ -26,8 +26,8 @@ Afterwards the same server runs a workflow end to end with the environment's cli
 
 Profiles as in :mod:`tests.fuzz.test_api_fuzz`: the CI profile runs 3 examples per operation
 with coverage cases for the keyed variant and 2 without them for the refused one (40-60 s
-in all, about 11,000 requests); ``PLAIT_FUZZ_EXAMPLES`` (and ``PLAIT_FUZZ_SEED``, ``PLAIT_FUZZ_DB``) apply to
-both.
+in all, about 11,000 requests); ``PLAIT_FUZZ_EXAMPLES`` (and ``PLAIT_FUZZ_SEED``,
+``PLAIT_FUZZ_DB``) apply to both.
 """
 
 from __future__ import annotations
