@@ -7,6 +7,9 @@
 
 ``start_time_skipping()`` is the same server with a clock that skips: a workflow that sleeps
 30 days completes in milliseconds (:mod:`plait.server.skipping` says exactly when it skips).
+``start_local(auth=True)`` is the server as ``plait server --auth`` runs it: every route but
+``/health`` and the console's files wants an API key; ``env.api_key`` is an admin key for every
+namespace, which ``env.client`` already sends.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import AsyncIterator, Generator, Sequence
 from typing import Any
 
@@ -27,6 +31,7 @@ from plait.runtime.definitions import workflow_defn_of
 from plait.runtime.info import RunIdentity
 from plait.runtime.instance import new_instance
 from plait.runtime.wire import to_events
+from plait.server.auth import AuthSettings, make_key
 from plait.server.config import RunLimits, ServiceConfig
 from plait.server.main import Server
 from plait.server.service import Service
@@ -37,9 +42,12 @@ __all__ = ["ActivityEnvironment", "Replayer", "WorkflowEnvironment"]
 class WorkflowEnvironment:
     """A real plait server (SQLite, real HTTP on an ephemeral port) inside this process."""
 
-    def __init__(self, server: Server, client: Client) -> None:
+    def __init__(self, server: Server, client: Client, api_key: str | None = None) -> None:
         self.server = server
         self.client = client
+        self.api_key = api_key
+        """With ``start_local(auth=True)``: an admin key for every namespace (``*``), the one
+        ``client`` sends; make narrower keys with ``client.api.create_api_key``. Else None."""
         self._opened: contextlib.AbstractAsyncContextManager[WorkflowEnvironment] | None = None
         """Set when the environment was awaited rather than entered: :meth:`shutdown`
         closes it."""
@@ -90,14 +98,19 @@ class WorkflowEnvironment:
     @staticmethod
     def start_local(*, db: str | None = None, namespace: str = "default",
                     namespaces: Sequence[str] = (), session_expiry: float = 5.0,
-                    limits: RunLimits | None = None) -> _Starting:
+                    limits: RunLimits | None = None, auth: bool = False) -> _Starting:
         """A server whose time is real time. Use it as ``async with``, or await it and
         call :meth:`shutdown` at the end. ``namespaces`` are created (``default`` always
         exists; one that exists already is kept); ``namespace`` is the client's.
         ``limits`` (``plait.server.config.RunLimits``) sets the per-run limits, small ones
-        to test what a workflow does near them (docs/operations.md "Limits")."""
+        to test what a workflow does near them (docs/operations.md "Limits").
+
+        ``auth=True`` checks API keys as ``plait server --auth`` does (401 without a valid
+        key, 403 without the role or the namespace): the environment makes an admin key for
+        every namespace on the database, as ``plait apikey create --db`` would, keeps it in
+        :attr:`api_key` and gives it to :attr:`client`."""
         return _Starting(_start(ServiceConfig(session_expiry=session_expiry, limits=limits),
-                                db, namespace, namespaces))
+                                db, namespace, namespaces, AuthSettings() if auth else None))
 
     @staticmethod
     def start_time_skipping(*, db: str | None = None, namespace: str = "default",
@@ -159,21 +172,36 @@ async def _create_namespace(client: Client, name: str) -> None:
             raise
 
 
+async def _admin_key(server: Server) -> str:
+    """An admin key for every namespace, written to the database directly (the way the
+    first key of a real deployment is made: no key exists yet to ask the API with)."""
+    assert server.service is not None
+    made = make_key("*", "admin", "testing", now=time.time())
+    await server.service.store.write(lambda t: t.insert_api_key(made.row))
+    return made.key
+
+
 @contextlib.asynccontextmanager
 async def _start(config: ServiceConfig, db: str | None, namespace: str,
-                 namespaces: Sequence[str]) -> AsyncIterator[WorkflowEnvironment]:
+                 namespaces: Sequence[str], auth: AuthSettings | None = None,
+                 ) -> AsyncIterator[WorkflowEnvironment]:
     tmp = None
     if db is None:
         tmp = tempfile.mkdtemp(prefix="plait-env-")
         db = "sqlite:///" + os.path.join(tmp, "plait.db")
-    server = Server(db, "127.0.0.1", 0, config)
+    server = Server(db, "127.0.0.1", 0, config, auth=auth)
     await server.start()
-    client = await Client.connect(server.address, namespace=namespace)
+    try:
+        key = await _admin_key(server) if auth is not None else None
+    except BaseException:
+        await server.stop()
+        raise
+    client = await Client.connect(server.address, namespace=namespace, api_key=key)
     try:
         for name in dict.fromkeys(namespaces):
             if name != "default":
                 await _create_namespace(client, name)
-        yield WorkflowEnvironment(server, client)
+        yield WorkflowEnvironment(server, client, key)
     finally:
         await client.close()
         await server.stop()

@@ -54,12 +54,15 @@ class ServerErrors(logging.Handler):
 class LiveServer:
     """``WorkflowEnvironment.start_local()`` running on an event loop in a daemon thread."""
 
-    def __init__(self, session_expiry: float = 30.0, db: str | None = None) -> None:
+    def __init__(self, session_expiry: float = 30.0, db: str | None = None,
+                 auth: bool = False) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="fuzz-server",
                                         daemon=True)
         self._stack = contextlib.AsyncExitStack()
         self._expiry = session_expiry
+        self._auth = auth
+        """``start_local(auth=True)``: keys are checked; ``env.api_key`` is an admin's."""
         # Memory-backed when the machine has it: the fuzzer's thousands of small commits
         # should not wait for a disk's fsync (durability is tested elsewhere).
         self._tmp = tempfile.mkdtemp(prefix="plait-fuzz-",
@@ -80,7 +83,8 @@ class LiveServer:
 
         async def start() -> WorkflowEnvironment:
             return await self._stack.enter_async_context(
-                WorkflowEnvironment.start_local(session_expiry=self._expiry, db=self._db))
+                WorkflowEnvironment.start_local(session_expiry=self._expiry, db=self._db,
+                                                auth=self._auth))
         self.env = self.run(start())
         return self
 
@@ -97,9 +101,12 @@ class LiveServer:
 class Live:
     """Current tokens and sessions, fetched over HTTP from the server under test."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, api_key: str | None = None) -> None:
         self.address = address
         self.http = requests.Session()
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        """What every request of this helper carries (a server with keys wants one)."""
+        self.http.headers.update(self.headers)
         self._sessions: dict[str, str] = {}
         self._tokens: dict[str, str] = {}
         self.fetches = 0
@@ -188,7 +195,8 @@ class Live:
         def ask() -> None:
             with contextlib.suppress(requests.RequestException):  # the server may stop first
                 requests.post(f"{self.address}/api/v1/namespaces/{NS}/workflows/{wid}/query",
-                              json={"query_name": "state", "timeout": 10}, timeout=20)
+                              json={"query_name": "state", "timeout": 10}, timeout=20,
+                              headers=self.headers)
         threading.Thread(target=ask, daemon=True).start()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -85,6 +85,9 @@ FOUND: list[tuple[str, str, Any]] = [
     ("POST", "/api/v1/query-tasks/respond", {"token": "<query>", "failure": "AAA"}),
     ("POST", "/api/v1/query-tasks/respond", {"token": "<query>", "failure": {"message": "m"},
                                              "code": 5}),
+    # PostgreSQL cannot store a float this small (found fuzzing --auth on PostgreSQL)
+    ("POST", "/api/v1/namespaces", {"name": "tiny", "retention": 5e-324}),
+    ("POST", NS + "/update", {"retention": 5e-324}),
 ]
 
 

@@ -30,6 +30,7 @@ from plait.server.config import ServiceConfig
 from plait.server.main import Server
 from plait.server.service import Service
 from plait.store.sqlite import SQLiteStore
+from plait.testing import WorkflowEnvironment
 from tests.integration.cli_process import one_line_error, plait, plait_command, stop
 
 pytestmark = pytest.mark.timeout(120)
@@ -506,3 +507,43 @@ async def test_browser_requests_that_change_state_need_the_csrf_token_of_their_k
         status, body = await post({**browser, "X-CSRF-Token": info["csrf_token"]})
         assert status == 200, body
         assert (await snapshot(site))["a/workflows/w-exists"][1]["status"] == "TERMINATED"
+
+
+async def test_start_local_with_auth_checks_keys_and_hands_the_test_an_admin_key() -> None:
+    """``WorkflowEnvironment.start_local(auth=True)``: the server wants keys as ``--auth``
+    does; ``env.api_key`` covers every namespace and ``env.client`` sends it."""
+    async with WorkflowEnvironment.start_local(auth=True, namespaces=["billing"]) as env:
+        key = env.api_key
+        assert key is not None and parse_key(key) is not None
+        async with Worker(env.client, task_queue="q-auth", workflows=[Greet],
+                          activities=[shout]):
+            assert await env.client.execute_workflow(Greet.run, "env", id="w-env",
+                                                     task_queue="q-auth") == "HELLO ENV"
+        anonymous = await Client.connect(env.address)
+        with pytest.raises(UnauthenticatedError):
+            await anonymous.get_workflow_handle("w-env").describe()
+        await anonymous.close()
+        reader = await env.client.api.create_api_key(_key_request("billing", "reader"))
+        other = await Client.connect(env.address, api_key=reader.key)
+        with pytest.raises(PermissionDeniedError):
+            await other.get_workflow_handle("w-env").describe()
+        await other.close()
+    async with WorkflowEnvironment.start_local() as plain:
+        assert plain.api_key is None
+
+
+async def test_the_key_is_checked_before_the_path(site: Site) -> None:
+    """A caller without a valid key gets 401 whatever its path holds (the fuzzer found a NUL
+    in a path answered 400 before the key was looked at); with a key, the NUL is a 400."""
+    path = "/api/v1/namespaces/a/workflows/w%00x"
+    reader = site.keys[("a", "reader")]
+    async with aiohttp.ClientSession() as http:
+        assert (await call(http, "GET", site.address + path, None))[0] == 401
+        assert (await call(http, "GET", site.address + path, "plait_bad"))[0] == 401
+        assert (await call(http, "GET", site.address + path.replace("/a/", "/b/"),
+                           reader))[0] == 403
+        status, body = await call(http, "GET", site.address + path, reader)
+        assert (status, body["error"]["code"]) == (400, "bad_request")
+        status, body = await call(http, "POST", site.address + "/api/v1/sessions/s%00/heartbeat",
+                                  site.keys[("a", "worker")])
+        assert (status, body["error"]["code"]) == (400, "bad_request")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from plait.protocol.schedules import ScheduleAction, ScheduleDefinition
+from plait.server import schedules
 from plait.store.base import Store, Txn
 from plait.store.schedules import ScheduleRow, ScheduleState
 
@@ -97,3 +98,11 @@ async def test_a_schedule_is_hastened_only_to_an_earlier_look(store: Store) -> N
     done = await store.read(lambda t: t.get_schedule(NS, "done"))
     assert late is not None and late.next_fire_at == 40.0
     assert done is not None and done.next_fire_at is None
+
+
+async def test_a_schedule_is_described_in_a_read_transaction(store: Store) -> None:
+    """describeSchedule reads without a lock: PostgreSQL refuses FOR UPDATE in a read-only
+    transaction (it was a 500, found by the fuzzer on PostgreSQL)."""
+    await store.write(lambda t: t.insert_schedule(row("a", None)))
+    desc = await store.read(lambda t: schedules.describe(t, NS, "a", 50.0))
+    assert desc.schedule_id == "a" and desc.definition.cron == "0 3 * * *"

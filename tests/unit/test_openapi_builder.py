@@ -76,3 +76,21 @@ def test_operations_point_at_their_structs_and_shared_errors() -> None:
     shared = build()["components"]["responses"]["BadRequest"]
     assert shared["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Fail"}
+
+
+def test_operations_that_take_credentials_declare_401_and_403() -> None:
+    """Generated for every operation not marked public, so no route can forget them."""
+    guarded = Operation("GET", "/shapes", "listShapes", "List", "shapes",
+                        replies={200: Reply("Listed.", Draw)})
+    public = Operation("GET", "/health", "health", "Alive", "shapes", public=True,
+                       replies={200: Reply("Alive.", Draw)})
+    doc = build_document([guarded, public], info={"title": "t", "version": "1"}, tags=[],
+                         parameters={}, error=Fail, named={},
+                         responses={401: ("Unauthenticated", "No key."),
+                                    403: ("PermissionDenied", "Not yours.")})
+    assert doc["paths"]["/shapes"]["get"]["responses"]["401"] == {
+        "$ref": "#/components/responses/Unauthenticated"}
+    assert doc["paths"]["/shapes"]["get"]["responses"]["403"] == {
+        "$ref": "#/components/responses/PermissionDenied"}
+    assert set(doc["paths"]["/health"]["get"]["responses"]) == {"200"}
+    assert "401" not in build()["paths"]["/draw"]["post"]["responses"]  # none shared: none

@@ -231,6 +231,10 @@ def build_document(operations: Iterable[Operation], *, info: InfoObject,
     return doc
 
 
+_AUTH_STATUSES = (401, 403)
+"""What a server that checks keys answers a caller it does not admit."""
+
+
 def _operation(op: Operation, by_type: Mapping[int, Schema],
                shared: Mapping[int, str]) -> OperationObject:
     out: OperationObject = {"operationId": op.operation_id, "tags": [op.tag],
@@ -251,8 +255,12 @@ def _operation(op: Operation, by_type: Mapping[int, Schema],
         if schema is not None:
             body["content"] = {reply.media: {"schema": dict(schema)}}
         replies[str(status)] = body
-    # Every route with a body refuses the bodies a browser sends cross-site (415).
-    statuses = [*op.errors, *([415] if op.request is not None and 415 in shared else [])]
+    # Every route with a body refuses the bodies a browser sends cross-site (415); every
+    # route that takes credentials refuses a caller without a valid key (401) or without the
+    # role or namespace (403), when the shared responses name those statuses.
+    statuses = {*op.errors, *([415] if op.request is not None and 415 in shared else [])}
+    if not op.public:
+        statuses |= {s for s in _AUTH_STATUSES if s in shared}
     for status in sorted(statuses):
         replies[str(status)] = {"$ref": f"#/components/responses/{shared[status]}"}
     out["responses"] = replies

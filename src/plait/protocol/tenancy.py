@@ -12,7 +12,9 @@ __all__ = ["ApiKeyInfo", "ApiKeyList", "CreateApiKeyRequest", "CreateNamespaceRe
            "UpdateNamespaceRequest"]
 
 Role = Literal["reader", "writer", "worker", "admin"]
-Retention = Annotated[float, Meta(gt=0, description="Seconds a closed run is kept.")]
+Retention = Annotated[float, Meta(ge=1, description="Seconds a closed run is kept (at least 1).")]
+"""At least a second: a smaller one means nothing, and PostgreSQL cannot store the tiniest
+floats (5e-324 was a 500)."""
 NamespaceName = Annotated[str, Meta(min_length=1, max_length=200,
                                     pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
 """Letters, digits, ``.``, ``_`` and ``-``, starting with a letter or digit."""

@@ -40,7 +40,7 @@ import msgspec
 from aiohttp import web
 
 from plait.protocol.enums import ErrorCode
-from plait.server.api.http import SERVICE, error_response
+from plait.server.api.http import SERVICE, error_response, refuse_nul
 from plait.server.csrf import check_csrf
 from plait.server.errors import ApiError
 from plait.server.fencing import parse_token
@@ -362,9 +362,10 @@ class Auth:
         return row
 
     async def authorize(self, request: web.Request, namespace: str | None) -> ApiKeyRow | None:
-        """The caller's key if the route needs one and it admits the caller; else 401/403."""
-        resource = request.match_info.route.resource
-        path = resource.canonical if resource is not None else "/api/v1/{tail}"
+        """The caller's key if the route needs one and it admits the caller; else 401/403.
+        Decided from the route, the path's namespace and the headers alone: nothing the path
+        names is read (:meth:`check_addressed` does that, once the path is known sound)."""
+        path = _route_path(request)
         roles = roles_of(request.method, path, public_metrics=self.settings.public_metrics)
         if roles is None:
             return None
@@ -382,13 +383,15 @@ class Auth:
             raise PermissionDenied(f"API key {row.key_id} does not cover namespace "
                                    f"{namespace!r}")
         check_csrf(request, row, PermissionDenied)
-        if namespace is None and row.namespace != "*":
-            await self._check_addressed(request, path, row)
         return row
 
-    async def _check_addressed(self, request: web.Request, path: str, row: ApiKeyRow) -> None:
+    async def check_addressed(self, request: web.Request, row: ApiKeyRow) -> None:
         """A task token or session id of another namespace: 403 (an unknown one goes on to
-        the route, which answers as it does for any key)."""
+        the route, which answers as it does for any key). Keys for ``*`` and routes that
+        name their namespace need no read."""
+        if row.namespace == "*" or request.match_info.get("ns") is not None:
+            return
+        path = _route_path(request)
         store = self.service.store
         seen: set[str] = set()
         if path in SESSION_ROUTES:
@@ -404,6 +407,13 @@ class Auth:
         if any(not covers(row, ns) for ns in seen):
             raise PermissionDenied(f"API key {row.key_id} does not cover the namespace of "
                                    "this task or session")
+
+
+def _route_path(request: web.Request) -> str:
+    """The route as registered (what :data:`ROUTE_ROLES` names); the catch-all for a path no
+    route matches."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "/api/v1/{tail}"
 
 
 AUTH: web.AppKey[Auth] = web.AppKey("auth", Auth)
@@ -422,16 +432,21 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The key (with ``--auth``), then the namespace the path names: 401, 403, 404."""
+    """The key first (with ``--auth``): a caller without a valid one learns nothing, not even
+    that its path is malformed (401, 403). Then the path's strings (400 for a NUL), the task
+    or session a namespaced key addresses (403), the namespace the path names (404)."""
     ns = request.match_info.get("ns")
     auth = request.app.get(AUTH)
-    if auth is not None:
-        try:
-            request[_PRINCIPAL] = await auth.authorize(request, ns)
-        except RateLimited as e:
-            resp = error_response(e.status, e.code, e.message)
-            resp.headers["Retry-After"] = e.retry_after
-            return resp
+    try:
+        row = await auth.authorize(request, ns) if auth is not None else None
+    except RateLimited as e:
+        resp = error_response(e.status, e.code, e.message)
+        resp.headers["Retry-After"] = e.retry_after
+        return resp
+    request[_PRINCIPAL] = row
+    refuse_nul(request)
+    if auth is not None and row is not None:
+        await auth.check_addressed(request, row)
     if ns is not None:
         await request.app[SERVICE].ensure_namespace(ns)
     return await handler(request)

@@ -127,7 +127,9 @@ def delete(ctx: Ctx, ns: str, sid: str) -> None:
 
 
 def describe(txn: Txn, ns: str, sid: str, now: float) -> ScheduleDescription:
-    row = _load(txn, ns, sid)
+    """Runs in a read transaction: the row is read without a lock (PostgreSQL refuses
+    ``FOR UPDATE`` there)."""
+    row = _load(txn, ns, sid, lock=False)
     st = row.state
     running = [a.workflow_id for a in st.running
                if (ex := txn.get_execution(ns, a.workflow_id, a.run_id)) is not None
@@ -169,8 +171,8 @@ def _save(ctx: Ctx, row: ScheduleRow, started: list[ScheduleAction] | None = Non
     return Scheduled(schedule_id=row.schedule_id, started=started or [])
 
 
-def _load(txn: Txn, ns: str, sid: str) -> ScheduleRow:
-    row = txn.get_schedule(ns, sid, lock=True)
+def _load(txn: Txn, ns: str, sid: str, *, lock: bool = True) -> ScheduleRow:
+    row = txn.get_schedule(ns, sid, lock=lock)
     if row is None:
         raise _not_found(ns, sid)
     return row

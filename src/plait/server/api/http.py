@@ -25,7 +25,8 @@ from plait.server.service import Service
 from plait.store.base import StoreBusy, StoreUnavailable
 
 __all__ = ["SERVICE", "clamp", "command_policies", "error_response", "errors_middleware",
-           "expected_error", "integer", "json_response", "number", "read", "retry_policy", "svc"]
+           "expected_error", "integer", "json_response", "number", "read", "refuse_nul",
+           "retry_policy", "svc"]
 
 log = logging.getLogger("plait.server")
 
@@ -49,13 +50,19 @@ def error_response(status: int, code: str, message: str) -> web.Response:
     return json_response({"error": {"code": code, "message": message}}, status)
 
 
+def refuse_nul(request: web.Request) -> None:
+    """400 for a NUL in the path or the query: no store can hold one in an id or name
+    (PostgreSQL's text cannot). The access middleware calls it after the key check, before
+    anything the path names is read."""
+    if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
+        raise BadRequest(NUL_MESSAGE)
+
+
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     route = request.match_info.route.resource.canonical if request.match_info.route.resource \
         else "unmatched"
     try:
-        if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
-            raise BadRequest(NUL_MESSAGE)
         resp: web.StreamResponse = await handler(request)
     except (ApiError, StoreUnavailable) as e:
         resp = error_response(*expected_error(e))

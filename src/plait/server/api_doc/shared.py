@@ -171,6 +171,22 @@ SHARED_RESPONSES: dict[int, tuple[str, str]] = {
             "session (`session_not_found`: open a new one) or route (`no_route`)."
         ),
     ),
+    401: (
+        "Unauthenticated",
+        (
+            "A server started with `--auth` got no API key, or one it does not know, or a "
+            "revoked or expired one (`unauthenticated`). Decided from the route alone: it "
+            "never says whether the workflow or session named exists."
+        ),
+    ),
+    403: (
+        "PermissionDenied",
+        (
+            "The key lacks the route's role or the path's namespace, or a browser's request "
+            "that changes state lacks the key's `X-CSRF-Token` (`permission_denied`). Decided "
+            "before anything is read: it never says whether the workflow exists."
+        ),
+    ),
     409: (
         "Conflict",
         (
