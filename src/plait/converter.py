@@ -39,7 +39,6 @@ from plait.protocol.payload import Payload, convert, decode, decode_args, encode
 
 __all__ = [
     "CompositePayloadConverter",
-    "Conversions",
     "DataConverter",
     "DefaultPayloadConverter",
     "EncodingPayloadConverter",
