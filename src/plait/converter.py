@@ -33,6 +33,7 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Final
 
+from plait.api.common.v1 import Payload as TemporalPayload
 from plait.codec import PayloadCodec
 from plait.errors import PayloadCodecError
 from plait.protocol.payload import Payload, convert, decode, decode_args, encode, encode_args
@@ -114,7 +115,7 @@ class CompositePayloadConverter(PayloadConverter):
                 raise PayloadCodecError(
                     f"{converter!r}.to_payload returned {payload!r}, which is not an "
                     'envelope ({"encoding": <string>, "data": <JSON value>})')
-            return payload
+            return payload if type(payload) is dict else dict(payload)  # a Temporal Payload
         raise PayloadCodecError(
             f"no payload converter takes a value of type {type(value).__qualname__} "
             f"(encodings tried: {', '.join(self.converters)})")
@@ -136,7 +137,7 @@ class CompositePayloadConverter(PayloadConverter):
                     f"one knows {', '.join(map(repr, self.converters))}): connect with the "
                     "converter that wrote it, data_converter=DataConverter("
                     "payload_converter_class=...), or the payload codec (codec=...)")
-            out.append(converter.from_payload(p, hint))
+            out.append(converter.from_payload(TemporalPayload.of(p), hint))
         return out
 
 
