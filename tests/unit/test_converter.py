@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from plait import Client
+from plait.api.common.v1 import Payload as TemporalPayload
 from plait.converter import (
     DEFAULT_CONVERSIONS,
     CompositePayloadConverter,
@@ -25,6 +26,7 @@ from plait.converter import (
     default,
 )
 from plait.errors import PayloadCodecError
+from plait.protocol.jsoncodec import dumps, loads
 from plait.protocol.payload import Payload, decode, encode
 from plait.protocol.transport import MockTransport, Request, Response
 
@@ -203,3 +205,42 @@ async def test_a_client_sends_and_reads_with_its_converter() -> None:
     with pytest.raises(ValueError, match="give the payload converter once"):
         Client(transport, payload_converter=MoneyLike(),
                data_converter=DataConverter(payload_converter_class=MoneyLike))
+
+
+class Greeting:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+class TemporalStyle(EncodingPayloadConverter):
+    """Written as for Temporal: builds and reads ``Payload`` messages of bytes."""
+
+    @property
+    def encoding(self) -> str:
+        return "text/greeting"
+
+    def to_payload(self, value: Any) -> TemporalPayload | None:
+        if not isinstance(value, Greeting):
+            return None
+        return TemporalPayload(metadata={"encoding": b"text/greeting", "lang": b"en"},
+                               data=value.name.encode())
+
+    def from_payload(self, payload: Payload, type_hint: Any = None) -> Any:
+        assert isinstance(payload, TemporalPayload)
+        assert payload.metadata == {"encoding": b"text/greeting", "lang": b"en"}
+        return Greeting(payload.data.decode())
+
+
+def test_a_temporal_payload_is_an_envelope_and_reads_back_as_one() -> None:
+    conv = CompositePayloadConverter(TemporalStyle(), JSONPlainPayloadConverter())
+    [sent, plain] = conv.to_payloads([Greeting("Ada"), {"k": 1}])
+    assert type(sent) is dict  # what goes on the wire is a plain envelope
+    assert sent == {"encoding": "text/greeting", "data": "QWRh", "metadata": {"lang": "ZW4="}}
+    back = conv.from_payloads(loads(dumps([sent, plain])), [Greeting, dict])
+    assert isinstance(back[0], Greeting) and back[0].name == "Ada" and back[1] == {"k": 1}
+    # A plain JSON envelope reads Temporal's way too: its data as JSON bytes.
+    assert TemporalPayload.of({"encoding": "json", "data": {"k": 1}}).data == b'{"k":1}'
+    with pytest.raises(PayloadCodecError, match="not base64"):
+        _ = TemporalPayload.of({"encoding": "text/x", "data": "not base64!"}).data
+    with pytest.raises(TypeError, match="bytes"):
+        TemporalPayload(metadata={"encoding": b"x"}, data="text")  # type: ignore[arg-type]

@@ -81,6 +81,9 @@ def test_module_exports() -> None:
         "DataConverter", "DefaultPayloadConverter", "check_data_converter", "default",
         "PayloadConverter", "EncodingPayloadConverter", "CompositePayloadConverter",
         "JSONPlainPayloadConverter", "JSONTypeConverter"}
+    from plait.api.common import v1
+
+    assert v1.__all__ == ["Payload"]
     for module in (errors, workflow, activity, testing, worker, client, common, converter,
                    history, retry, pydantic, interceptor):
         for name in module.__all__:
