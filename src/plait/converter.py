@@ -59,8 +59,9 @@ class PayloadConverter(abc.ABC):
         """One envelope per value, in order."""
 
     @abc.abstractmethod
-    def from_payloads(self, payloads: Sequence[Payload],
-                      type_hints: Sequence[Any] | None = None) -> list[Any]:
+    def from_payloads(
+        self, payloads: Sequence[Payload], type_hints: Sequence[Any] | None = None
+    ) -> list[Any]:
         """One value per envelope, each as its hint asks (``Any`` past the hints' end)."""
 
     def to_payload(self, value: Any) -> Payload:
@@ -110,18 +111,24 @@ class CompositePayloadConverter(PayloadConverter):
             payload = converter.to_payload(value)
             if payload is None:
                 continue
-            if not isinstance(payload, dict) or type(payload.get("encoding")) is not str \
-                    or "data" not in payload:
+            if (
+                not isinstance(payload, dict)
+                or type(payload.get("encoding")) is not str
+                or "data" not in payload
+            ):
                 raise PayloadCodecError(
                     f"{converter!r}.to_payload returned {payload!r}, which is not an "
-                    'envelope ({"encoding": <string>, "data": <JSON value>})')
+                    'envelope ({"encoding": <string>, "data": <JSON value>})'
+                )
             return payload if type(payload) is dict else dict(payload)  # a Temporal Payload
         raise PayloadCodecError(
             f"no payload converter takes a value of type {type(value).__qualname__} "
-            f"(encodings tried: {', '.join(self.converters)})")
+            f"(encodings tried: {', '.join(self.converters)})"
+        )
 
-    def from_payloads(self, payloads: Sequence[Payload],
-                      type_hints: Sequence[Any] | None = None) -> list[Any]:
+    def from_payloads(
+        self, payloads: Sequence[Payload], type_hints: Sequence[Any] | None = None
+    ) -> list[Any]:
         hints = type_hints or ()
         out = []
         for i, p in enumerate(payloads):
@@ -136,7 +143,8 @@ class CompositePayloadConverter(PayloadConverter):
                     f"payload encoding {encoding!r} has no payload converter here (this "
                     f"one knows {', '.join(map(repr, self.converters))}): connect with the "
                     "converter that wrote it, data_converter=DataConverter("
-                    "payload_converter_class=...), or the payload codec (codec=...)")
+                    "payload_converter_class=...), or the payload codec (codec=...)"
+                )
             out.append(converter.from_payload(TemporalPayload.of(p), hint))
         return out
 
@@ -176,8 +184,9 @@ class JSONPlainPayloadConverter(EncodingPayloadConverter):
     the way out (dicts, lists, tuples, sets, dataclass fields) so a ``Decimal`` inside a
     dataclass is found, and a hint is walked on the way in the same way."""
 
-    def __init__(self, *, encoding: str = "json",
-                 custom_type_converters: Sequence[JSONTypeConverter] = ()) -> None:
+    def __init__(
+        self, *, encoding: str = "json", custom_type_converters: Sequence[JSONTypeConverter] = ()
+    ) -> None:
         self._encoding = encoding
         self._types = tuple(custom_type_converters)
 
@@ -186,8 +195,7 @@ class JSONPlainPayloadConverter(EncodingPayloadConverter):
         return self._encoding
 
     def to_payload(self, value: Any) -> Payload | None:
-        return {"encoding": self._encoding,
-                "data": self._to_json(value) if self._types else value}
+        return {"encoding": self._encoding, "data": self._to_json(value) if self._types else value}
 
     def from_payload(self, payload: Payload, type_hint: Any = Any) -> Any:
         data = payload.get("data")
@@ -205,8 +213,9 @@ class JSONPlainPayloadConverter(EncodingPayloadConverter):
         if isinstance(value, list | tuple | set | frozenset):
             return [self._to_json(v) for v in value]
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return {f.name: self._to_json(getattr(value, f.name))
-                    for f in dataclasses.fields(value)}
+            return {
+                f.name: self._to_json(getattr(value, f.name)) for f in dataclasses.fields(value)
+            }
         return value  # the wire's own encoding: datetime, UUID, Enum, pydantic, bytes...
 
     def _from_json(self, data: Any, hint: Any) -> Any:
@@ -242,8 +251,7 @@ class JSONPlainPayloadConverter(EncodingPayloadConverter):
             return {self._from_json(k, kt): self._from_json(v, vt) for k, v in data.items()}
         if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(data, dict):
             field_hints = typing.get_type_hints(hint)
-            return hint(**{k: self._from_json(v, field_hints.get(k, Any))
-                           for k, v in data.items()})
+            return hint(**{k: self._from_json(v, field_hints.get(k, Any)) for k, v in data.items()})
         return convert(data, hint)
 
 
@@ -256,13 +264,15 @@ class DefaultPayloadConverter(CompositePayloadConverter):
     built-in code path itself, not this class."""
 
     default_encoding_payload_converters: ClassVar[tuple[EncodingPayloadConverter, ...]] = (
-        JSONPlainPayloadConverter(),)
+        JSONPlainPayloadConverter(),
+    )
     json_type_converters: ClassVar[Sequence[JSONTypeConverter]] = ()
 
     def __init__(self) -> None:
         if self.json_type_converters:
-            super().__init__(JSONPlainPayloadConverter(
-                custom_type_converters=self.json_type_converters))
+            super().__init__(
+                JSONPlainPayloadConverter(custom_type_converters=self.json_type_converters)
+            )
         else:
             super().__init__(*self.default_encoding_payload_converters)
 
@@ -308,15 +318,18 @@ class Conversions:
     def of(converter: PayloadConverter | None) -> Conversions:
         if converter is None:
             return DEFAULT_CONVERSIONS
-        return Conversions(converter.to_payload, converter.to_payloads,
-                           converter.from_payload, converter.from_payloads)
+        return Conversions(
+            converter.to_payload,
+            converter.to_payloads,
+            converter.from_payload,
+            converter.from_payloads,
+        )
 
 
 DEFAULT_CONVERSIONS: Final = Conversions(encode, encode_args, decode, decode_args)
 
 
-def check_data_converter(
-        converter: object) -> tuple[PayloadCodec | None, PayloadConverter | None]:
+def check_data_converter(converter: object) -> tuple[PayloadCodec | None, PayloadConverter | None]:
     """The payload codec (a :class:`plait.codec.PayloadCodec`) and payload converter a
     ``data_converter`` asks for, None for each that is plait's default (so the default path
     stays the built-in one). ``ValueError`` says what to write instead of anything else."""
@@ -325,16 +338,20 @@ def check_data_converter(
             f"data_converter={converter!r} is not a plait.converter.DataConverter: plait "
             "converts payloads to JSON by the functions' type hints (dataclasses, pydantic "
             "models, datetime, UUID, Enum, bytes); remove data_converter=, or give "
-            "DataConverter(payload_converter_class=...) for types of your own")
+            "DataConverter(payload_converter_class=...) for types of your own"
+        )
     codec = converter.payload_codec
     if codec is not None and not isinstance(codec, PayloadCodec):
         raise ValueError(
             f"data_converter's payload_codec {codec!r} is not a plait.codec.PayloadCodec: "
-            "subclass it (async encode/decode over lists of envelopes {\"encoding\", "
-            "\"data\"}), or use plait.codec's AESGCMCodec, ZlibCodec and chain()")
+            'subclass it (async encode/decode over lists of envelopes {"encoding", '
+            '"data"}), or use plait.codec\'s AESGCMCodec, ZlibCodec and chain()'
+        )
     if converter.failure_converter_class is not None:
-        raise ValueError("data_converter has a failure_converter_class, which plait does not "
-                         "support: failures are stored as they are; remove it")
+        raise ValueError(
+            "data_converter has a failure_converter_class, which plait does not "
+            "support: failures are stored as they are; remove it"
+        )
     return codec, _payload_converter(converter.payload_converter_class)
 
 
@@ -347,10 +364,13 @@ def _payload_converter(cls: type[Any]) -> PayloadConverter | None:
             "which is not a plait.converter.PayloadConverter subclass: subclass "
             "DefaultPayloadConverter or CompositePayloadConverter (built with no arguments), "
             "or remove data_converter= (plait's JSON already decodes dataclasses, pydantic "
-            "models, datetime, UUID, Enum and bytes by type hints)")
+            "models, datetime, UUID, Enum and bytes by type hints)"
+        )
     try:
         made = cls()
     except TypeError as e:
-        raise ValueError(f"payload_converter_class {cls.__name__} cannot be built with no "
-                         f"arguments, as it must be: {e}") from e
+        raise ValueError(
+            f"payload_converter_class {cls.__name__} cannot be built with no "
+            f"arguments, as it must be: {e}"
+        ) from e
     return made

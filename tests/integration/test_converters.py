@@ -27,6 +27,7 @@ from plait.converter import (
 )
 from plait.protocol.jsoncodec import dumps
 from plait.protocol.payload import Payload
+from plait.testing import Replayer
 from tests.integration.cli_process import plait_command, stop
 
 
@@ -65,8 +66,9 @@ class DecimalJSON(JSONTypeConverter):
 
 class MoneyConverter(CompositePayloadConverter):
     def __init__(self) -> None:
-        super().__init__(MoneyEncoding(),
-                         JSONPlainPayloadConverter(custom_type_converters=[DecimalJSON()]))
+        super().__init__(
+            MoneyEncoding(), JSONPlainPayloadConverter(custom_type_converters=[DecimalJSON()])
+        )
 
 
 MONEY = DataConverter(payload_converter_class=MoneyConverter)
@@ -119,12 +121,15 @@ class Ledger:
     async def run(self, opening: Money, rate: Decimal) -> Summary:
         await workflow.wait_condition(lambda: len(self.entries) >= 2 and self.fee > 0)
         me = workflow.info().workflow_id
-        total = await workflow.execute_child_workflow(Total.run, args=[[opening, *self.entries], 1],
-                                                      id=f"{me}-total")
+        total = await workflow.execute_child_workflow(
+            Total.run, args=[[opening, *self.entries], 1], id=f"{me}-total"
+        )
         converted = await workflow.execute_activity(
-            exchange, args=[total, rate], start_to_close_timeout=timedelta(seconds=10))
+            exchange, args=[total, rate], start_to_close_timeout=timedelta(seconds=10)
+        )
         local = await workflow.execute_local_activity(
-            exchange, args=[total, Decimal(1)], start_to_close_timeout=timedelta(seconds=10))
+            exchange, args=[total, Decimal(1)], start_to_close_timeout=timedelta(seconds=10)
+        )
         return Summary(total, converted, local, self.fee)
 
 
@@ -133,7 +138,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("converters")
     proc = subprocess.Popen(
         [*plait_command(), "server", "--db", f"sqlite:///{tmp / 'plait.db'}", "--port", "0"],
-        stdout=subprocess.PIPE, stderr=(tmp / "server.log").open("w"), text=True)
+        stdout=subprocess.PIPE,
+        stderr=(tmp / "server.log").open("w"),
+        text=True,
+    )
     try:
         line = proc.stdout.readline() if proc.stdout else ""
         assert "plait server on " in line, (tmp / "server.log").read_text()
@@ -146,8 +154,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 async def clients(server: str) -> AsyncIterator[dict[str, Client]]:
     made = {
         "money": await Client.connect(server, data_converter=MONEY),
-        "sealed": await Client.connect(server, data_converter=dataclasses.replace(
-            MONEY, payload_codec=AESGCMCodec(keys={"k": bytes(range(32))}, current="k"))),
+        "sealed": await Client.connect(
+            server,
+            data_converter=dataclasses.replace(
+                MONEY, payload_codec=AESGCMCodec(keys={"k": bytes(range(32))}, current="k")
+            ),
+        ),
         "plain": await Client.connect(server),
     }
     yield made
@@ -163,40 +175,59 @@ async def feed(handle: Any) -> None:
 
 
 @pytest.mark.parametrize("which", ["money", "sealed"])
-async def test_a_user_type_crosses_every_path_exactly(clients: dict[str, Client],
-                                                      which: str) -> None:
+async def test_a_user_type_crosses_every_path_exactly(
+    clients: dict[str, Client], which: str
+) -> None:
     client, wid, queue = clients[which], f"ledger-{uuid.uuid4().hex[:8]}", f"q-{uuid.uuid4()}"
-    async with Worker(client, task_queue=queue, workflows=[Ledger, Total],
-                      activities=[exchange], max_cached_workflows=0):  # every task replays
+    async with Worker(
+        client,
+        task_queue=queue,
+        workflows=[Ledger, Total],
+        activities=[exchange],
+        max_cached_workflows=0,
+    ):  # every task replays
         handle = await client.start_workflow(
-            Ledger.run, args=[Money(Decimal("0.10"), "USD"), Decimal("0.9")],
-            id=wid, task_queue=queue)
+            Ledger.run,
+            args=[Money(Decimal("0.10"), "USD"), Decimal("0.9")],
+            id=wid,
+            task_queue=queue,
+        )
         await feed(handle)
         summary = await handle.result()
     total = Money(Decimal("10.31"), "USD")  # 0.10 + 0.20 + 10, + 0.01 by continue-as-new
-    assert summary == Summary(total, Money(Decimal("9.2790"), "EUR"),
-                              Money(Decimal("10.3100"), "EUR"), Decimal("0.05"))
+    assert summary == Summary(
+        total, Money(Decimal("9.2790"), "EUR"), Money(Decimal("10.3100"), "EUR"), Decimal("0.05")
+    )
     assert isinstance(summary.total.amount, Decimal)
     raw = dumps(await clients["plain"].api.workflow_history(wid, None)).decode()
     if which == "money":  # the converter's own encoding is what the server stores
         assert "text/money" in raw and "0.20 USD" in raw
         assert '"amount":"10.31"' in raw  # a Decimal inside a dataclass: its exact string
+        history = await handle.fetch_history()
+        await Replayer(workflows=[Ledger], data_converter=MONEY).replay(history)
+        with pytest.raises(errors.PayloadCodecError, match="'text/money'"):
+            await Replayer(workflows=[Ledger]).replay(history)
     else:  # the codec runs after the converter: nothing of it is left readable
         assert "text/money" not in raw and "0.20 USD" not in raw
         assert "10.31" not in raw
 
 
 async def test_a_client_without_the_converter_names_the_encoding(
-        clients: dict[str, Client]) -> None:
+    clients: dict[str, Client],
+) -> None:
     money, plain = clients["money"], clients["plain"]
     wid, queue = f"ledger-{uuid.uuid4().hex[:8]}", f"q-{uuid.uuid4()}"
     async with Worker(money, task_queue=queue, workflows=[Ledger, Total], activities=[exchange]):
         handle = await money.start_workflow(
-            Ledger.run, args=[Money(Decimal("0.10"), "USD"), Decimal("0.9")],
-            id=wid, task_queue=queue)
+            Ledger.run,
+            args=[Money(Decimal("0.10"), "USD"), Decimal("0.9")],
+            id=wid,
+            task_queue=queue,
+        )
         await feed(handle)
-        with pytest.raises(errors.PayloadCodecError,
-                           match=r"encoding 'text/money'.*payload converter"):
+        with pytest.raises(
+            errors.PayloadCodecError, match=r"encoding 'text/money'.*payload converter"
+        ):
             await plain.get_workflow_handle(wid).query(Ledger.balance)
         summary = await plain.get_workflow_handle(wid).result()
     # The result is plain JSON (a dataclass): readable without the converter, as JSON.

@@ -60,16 +60,22 @@ class Broken(EncodingPayloadConverter):
 def test_the_first_converter_that_takes_a_value_encodes_it() -> None:
     conv = CompositePayloadConverter(Ints(), JSONPlainPayloadConverter())
     assert conv.to_payloads([3, "3", True, None]) == [
-        {"encoding": "text/int", "data": "3"}, {"encoding": "json", "data": "3"},
-        {"encoding": "json", "data": True}, {"encoding": "json", "data": None}]
+        {"encoding": "text/int", "data": "3"},
+        {"encoding": "json", "data": "3"},
+        {"encoding": "json", "data": True},
+        {"encoding": "json", "data": None},
+    ]
     conv = CompositePayloadConverter(JSONPlainPayloadConverter(), Ints())
     assert conv.to_payload(3) == {"encoding": "json", "data": 3}  # order decides
 
 
 def test_an_envelope_goes_to_the_converter_of_its_encoding() -> None:
     conv = CompositePayloadConverter(Ints(), JSONPlainPayloadConverter())
-    payloads = [{"encoding": "text/int", "data": "7"}, {"encoding": "json", "data": "7"},
-                {"data": "2026-01-02"}]  # no encoding: json, as plait's own decode reads it
+    payloads = [
+        {"encoding": "text/int", "data": "7"},
+        {"encoding": "json", "data": "7"},
+        {"data": "2026-01-02"},
+    ]  # no encoding: json, as plait's own decode reads it
     assert conv.from_payloads(payloads, [Any, int]) == [7, "7", "2026-01-02"]
     assert conv.from_payload(None, int) is None  # a run that returned nothing
     assert conv.from_payload({"encoding": "json", "data": "b3Q="}, bytes) == b"ot"
@@ -127,11 +133,15 @@ def test_json_type_converters_reach_values_inside_containers_and_dataclasses() -
     conv = JSONPlainPayloadConverter(custom_type_converters=[DecimalJSON(), Addresses()])
     value = {"a": [Line(Decimal("0.10"), ipaddress.IPv4Address("10.0.0.1"), ["x"])]}
     payload = conv.to_payload(value)
-    assert payload == {"encoding": "json", "data": {
-        "a": [{"price": "0.10", "host": "10.0.0.1", "tags": ["x"]}]}}
+    assert payload == {
+        "encoding": "json",
+        "data": {"a": [{"price": "0.10", "host": "10.0.0.1", "tags": ["x"]}]},
+    }
     assert conv.from_payload(payload, dict[str, list[Line]]) == value
     assert conv.from_payload({"data": ["1.5", None]}, tuple[Decimal, Decimal | None]) == (
-        Decimal("1.5"), None)
+        Decimal("1.5"),
+        None,
+    )
     assert conv.from_payload({"data": "1.5"}, Decimal | None) == Decimal("1.5")
     assert conv.from_payload({"data": {"k": "2"}}, dict[str, Decimal]) == {"k": Decimal(2)}
 
@@ -155,8 +165,7 @@ def test_data_converter_builds_the_class_and_leaves_the_default_path_alone() -> 
     assert default() is DataConverter.default
     codec, made = check_data_converter(DataConverter(payload_converter_class=MoneyLike))
     assert codec is None and isinstance(made, MoneyLike)
-    assert isinstance(DataConverter(payload_converter_class=MoneyLike).payload_converter,
-                      MoneyLike)
+    assert isinstance(DataConverter(payload_converter_class=MoneyLike).payload_converter, MoneyLike)
     assert Conversions.of(None) is DEFAULT_CONVERSIONS
     assert DEFAULT_CONVERSIONS.to_payloads is not None
     conv = Conversions.of(made)
@@ -173,11 +182,14 @@ class NeedsArgs(CompositePayloadConverter):
         super().__init__(Ints())
 
 
-@pytest.mark.parametrize(("cls", "says"), [
-    (dict, "not a plait.converter.PayloadConverter subclass"),
-    (NeedsArgs, "cannot be built with no arguments"),
-    (PayloadConverter, "cannot be built with no arguments"),  # abstract
-])
+@pytest.mark.parametrize(
+    ("cls", "says"),
+    [
+        (dict, "not a plait.converter.PayloadConverter subclass"),
+        (NeedsArgs, "cannot be built with no arguments"),
+        (PayloadConverter, "cannot be built with no arguments"),  # abstract
+    ],
+)
 def test_a_converter_class_plait_cannot_build_is_refused(cls: type, says: str) -> None:
     with pytest.raises(ValueError, match=says):
         check_data_converter(DataConverter(payload_converter_class=cls))
@@ -196,15 +208,20 @@ async def test_a_client_sends_and_reads_with_its_converter() -> None:
     handle = client.get_workflow_handle("w")
     await handle.signal("add", 5, "x")
     assert transport.requests[-1].json()["input"] == [
-        {"encoding": "text/int", "data": "5"}, {"encoding": "json", "data": "x"}]
+        {"encoding": "text/int", "data": "5"},
+        {"encoding": "json", "data": "x"},
+    ]
     assert await handle.query("total") == 42
     plain = Client(MockTransport(answer))
     assert plain.payload_converter is None and plain.api.conv is DEFAULT_CONVERSIONS
     with pytest.raises(PayloadCodecError, match="'text/int'"):
         await plain.get_workflow_handle("w").query("total")
     with pytest.raises(ValueError, match="give the payload converter once"):
-        Client(transport, payload_converter=MoneyLike(),
-               data_converter=DataConverter(payload_converter_class=MoneyLike))
+        Client(
+            transport,
+            payload_converter=MoneyLike(),
+            data_converter=DataConverter(payload_converter_class=MoneyLike),
+        )
 
 
 class Greeting:
@@ -222,8 +239,9 @@ class TemporalStyle(EncodingPayloadConverter):
     def to_payload(self, value: Any) -> TemporalPayload | None:
         if not isinstance(value, Greeting):
             return None
-        return TemporalPayload(metadata={"encoding": b"text/greeting", "lang": b"en"},
-                               data=value.name.encode())
+        return TemporalPayload(
+            metadata={"encoding": b"text/greeting", "lang": b"en"}, data=value.name.encode()
+        )
 
     def from_payload(self, payload: Payload, type_hint: Any = None) -> Any:
         assert isinstance(payload, TemporalPayload)

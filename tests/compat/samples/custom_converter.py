@@ -40,11 +40,12 @@ class GreetingPayloadEncoder(EncodingPayloadConverter):
 
     def to_payload(self, value: Any) -> Payload | None:
         if isinstance(value, GreetingRequest):
-            return Payload(metadata={"encoding": self.encoding.encode(), "kind": b"request"},
-                           data=value.name.encode())
+            return Payload(
+                metadata={"encoding": self.encoding.encode(), "kind": b"request"},
+                data=value.name.encode(),
+            )
         if isinstance(value, GreetingReply):
-            return Payload(metadata={"encoding": self.encoding.encode()},
-                           data=value.text.encode())
+            return Payload(metadata={"encoding": self.encoding.encode()}, data=value.text.encode())
         return None
 
     def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
@@ -55,12 +56,14 @@ class GreetingPayloadEncoder(EncodingPayloadConverter):
 
 class GreetingPayloadConverter(CompositePayloadConverter):
     def __init__(self) -> None:
-        super().__init__(GreetingPayloadEncoder(),
-                         *DefaultPayloadConverter.default_encoding_payload_converters)
+        super().__init__(
+            GreetingPayloadEncoder(), *DefaultPayloadConverter.default_encoding_payload_converters
+        )
 
 
 greeting_data_converter = dataclasses.replace(
-    temporalio.converter.default(), payload_converter_class=GreetingPayloadConverter)
+    temporalio.converter.default(), payload_converter_class=GreetingPayloadConverter
+)
 
 
 @activity.defn
@@ -73,19 +76,25 @@ async def compose(request: GreetingRequest, punctuation: str) -> GreetingReply:
 class GreetingWorkflow:
     @workflow.run
     async def run(self, request: GreetingRequest) -> GreetingReply:
-        return await workflow.execute_activity(compose, args=[request, "!"],
-                                               start_to_close_timeout=timedelta(seconds=5))
+        return await workflow.execute_activity(
+            compose, args=[request, "!"], start_to_close_timeout=timedelta(seconds=5)
+        )
 
 
 async def main() -> None:
-    client = await Client.connect(os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"),
-                                  data_converter=greeting_data_converter)
+    client = await Client.connect(
+        os.environ.get("TEMPORAL_ADDRESS", "localhost:7233"), data_converter=greeting_data_converter
+    )
     task_queue = f"custom-converter-{uuid.uuid4()}"
-    async with Worker(client, task_queue=task_queue, workflows=[GreetingWorkflow],
-                      activities=[compose]):
-        reply = await client.execute_workflow(GreetingWorkflow.run, GreetingRequest("Temporal"),
-                                              id=f"greeting-{uuid.uuid4()}",
-                                              task_queue=task_queue)
+    async with Worker(
+        client, task_queue=task_queue, workflows=[GreetingWorkflow], activities=[compose]
+    ):
+        reply = await client.execute_workflow(
+            GreetingWorkflow.run,
+            GreetingRequest("Temporal"),
+            id=f"greeting-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
     assert isinstance(reply, GreetingReply), reply
     assert reply.text == "Hello, Temporal!", reply.text
     print(reply.text)

@@ -60,7 +60,8 @@ class Payload(dict[str, Any]):
         except (binascii.Error, ValueError):
             raise PayloadCodecError(
                 f"a {self.get('encoding')} payload's data is not base64, so it was not made "
-                "as Payload(data=<bytes>): read it as payload[\"data\"]") from None
+                'as Payload(data=<bytes>): read it as payload["data"]'
+            ) from None
 
 
 def _b64(value: bytes) -> str:
