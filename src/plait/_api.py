@@ -38,6 +38,7 @@ from plait import errors
 from plait._backoff import Backoff
 from plait._payloads import decode_message, decode_messages, encode_message, encode_payloads
 from plait.codec import PayloadCodec
+from plait.converter import Conversions, PayloadConverter
 from plait.protocol.batches import (
     BatchDescription,
     BatchList,
@@ -158,11 +159,16 @@ class Api:
     def __init__(self, transport: Transport, namespace: str = "default", *,
                  retry_for: float = 60.0,
                  backoff: Callable[[], Backoff] = Backoff,
-                 codec: PayloadCodec | None = None) -> None:
+                 codec: PayloadCodec | None = None,
+                 converter: PayloadConverter | None = None) -> None:
         self.transport = transport
         self.codec = codec
         """Encodes the payloads sent and decodes those received (None: they travel as the
         converter made them)."""
+        self.converter = converter
+        """The custom payload converter of this client and its workers (None: plait's JSON)."""
+        self.conv = Conversions.of(converter)
+        """How values become payloads and back, for everything built on this connection."""
         self.namespace = namespace
         self.retry_for = retry_for
         """Seconds a retried request keeps trying through an outage before it raises."""

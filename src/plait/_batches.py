@@ -9,13 +9,13 @@ import asyncio
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from plait._api import Api, wire_member
 from plait.protocol import batches as wire
 from plait.protocol.enums import BatchOperation, WorkflowStatus
-from plait.protocol.payload import encode_args
+from plait.protocol.payload import Payload, encode_args
 
 __all__ = ["BatchDescription", "BatchHandle", "start_request"]
 
@@ -50,9 +50,11 @@ def start_request(
     reset_to: int | str | None,
     reapply_signals: bool,
     rate_per_second: float | None,
+    to_payloads: Callable[[Sequence[Any]], list[Payload]] = encode_args,
 ) -> wire.StartBatchRequest:
     """The start request of ``start_batch``'s keywords. An operation or status that is none
-    travels as given, so the server refuses it with a message naming it."""
+    travels as given, so the server refuses it with a message naming it. ``to_payloads``:
+    the client's payload converter, for a signal's arguments."""
     return wire.StartBatchRequest(
         operation=wire_member(BatchOperation, operation),
         filter=wire.BatchFilter(
@@ -64,7 +66,7 @@ def start_request(
         ),
         reason=reason,
         signal_name=signal,
-        input=encode_args(args) if signal else None,
+        input=to_payloads(args) if signal else None,
         reset=_reset(reset_to, reapply_signals),
         rate_per_second=rate_per_second,
         request_id=str(uuid.uuid4()),

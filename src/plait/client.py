@@ -34,6 +34,7 @@ from plait._schedules import (
 )
 from plait._typing import R, SelfT, Ts
 from plait.codec import PayloadCodec
+from plait.converter import PayloadConverter
 from plait.history import History
 from plait.interceptor import (
     ClientInterceptor,
@@ -48,7 +49,6 @@ from plait.protocol.common import Memo, SearchAttributes
 from plait.protocol.enums import IdConflictPolicy, IdReusePolicy, UpdateStatus, WorkflowStatus
 from plait.protocol.failure import Failure, to_exception
 from plait.protocol.jsoncodec import dumps_str
-from plait.protocol.payload import decode, encode_args
 from plait.protocol.ratelimits import RateLimit
 from plait.protocol.requests import (
     ActivityControlRequest,
@@ -296,11 +296,16 @@ class Client:
     def __init__(self, transport: Transport, namespace: str = "default", *,
                  retry_for: float = 60.0,
                  interceptors: Sequence[ClientInterceptor] = (),
-                 codec: PayloadCodec | None = None) -> None:
+                 codec: PayloadCodec | None = None,
+                 data_converter: object = None,
+                 payload_converter: PayloadConverter | None = None) -> None:
         """``interceptors``: wrap this client's start, signal, query and update calls
-        (:mod:`plait.interceptor`; the first in the list is the outermost). ``codec``: see
-        :meth:`connect`."""
-        self.api = Api(transport, namespace, retry_for=retry_for, codec=codec)
+        (:mod:`plait.interceptor`; the first in the list is the outermost). ``codec`` and
+        ``data_converter``: see :meth:`connect`; ``payload_converter``: a converter instance
+        (what ``data_converter``'s class builds)."""
+        codec, payload_converter = _converters(codec, data_converter, payload_converter)
+        self.api = Api(transport, namespace, retry_for=retry_for, codec=codec,
+                       converter=payload_converter)
         self.namespace = namespace
         self.interceptors = list(interceptors)
         outbound: ClientOutboundInterceptor = _ClientCalls(self)
@@ -334,9 +339,11 @@ class Client:
         never retried. Workers built on this client use the same connections.
 
         Calls that are safe to repeat ride out a server restart or an unreachable server for
-        up to ``retry_timeout``, then raise. ``data_converter`` is Temporal's: accepted when it
-        means plait's JSON converter (``plait.converter``), else ``ValueError`` says why;
-        its ``payload_codec``, if any, is taken as ``codec``.
+        up to ``retry_timeout``, then raise. ``data_converter`` is Temporal's
+        (:class:`plait.converter.DataConverter`): its ``payload_converter_class``, built with
+        no arguments, converts every value this client and its workers send and receive
+        (the default is plait's JSON by type hints); its ``payload_codec``, if any, is taken
+        as ``codec``; anything plait cannot do raises ``ValueError`` saying why.
         ``codec`` (:mod:`plait.codec`) encodes every payload this client, and every worker
         built on it, sends (arguments, results, failure details) and decodes every payload
         they receive: the server stores only what the codec made.
@@ -344,20 +351,12 @@ class Client:
         on this client also uses those that are worker interceptors too.
         The client need not be closed: an unclosed one is closed with its event loop.
         """
-        if data_converter is not None:
-            from plait.converter import check_data_converter
-
-            converter_codec = check_data_converter(data_converter)
-            if converter_codec is not None:
-                if codec is not None and codec is not converter_codec:
-                    raise ValueError("give the payload codec once: codec= or "
-                                     "data_converter=DataConverter(payload_codec=...)")
-                codec = converter_codec
+        codec, converter = _converters(codec, data_converter, None)
         address = address or os.environ.get("PLAIT_ADDRESS") or DEFAULT_ADDRESS
         api_key = api_key or os.environ.get("PLAIT_API_KEY") or None
         return Client(HttpTransport(address, api_key, tls), namespace,
                       retry_for=retry_timeout.total_seconds(), interceptors=interceptors,
-                      codec=codec)
+                      codec=codec, payload_converter=converter)
 
     @property
     def address(self) -> str:
@@ -367,6 +366,11 @@ class Client:
     def codec(self) -> PayloadCodec | None:
         """The payload codec this client (and its workers) use, if any."""
         return self.api.codec
+
+    @property
+    def payload_converter(self) -> PayloadConverter | None:
+        """The custom payload converter this client (and its workers) use, if any."""
+        return self.api.converter
 
     async def close(self) -> None:
         await self.api.close()
@@ -447,14 +451,15 @@ class Client:
         reuse, conflict = _id_policies(input.id_reuse_policy, input.id_conflict_policy)
         body = StartWorkflowRequest(
             workflow_id=input.id, workflow_type=input.workflow, task_queue=input.task_queue,
-            input=encode_args(input.args), id_reuse_policy=reuse,
+            input=self.api.conv.to_payloads(input.args), id_reuse_policy=reuse,
             id_conflict_policy=conflict, search_attributes=input.search_attributes,
             memo=input.memo, execution_timeout=_seconds(input.execution_timeout),
             task_timeout=_seconds(input.task_timeout), header=input.headers,
             request_id=input.request_id or str(uuid.uuid4()),
             retry_policy=wire_retry_policy(input.retry_policy),
             start_signal=SignalRequest(signal_name=input.start_signal,
-                                       input=encode_args(input.start_signal_args))
+                                       input=self.api.conv.to_payloads(
+                                           input.start_signal_args))
             if input.start_signal is not None else None,
             wait_result=input.wait_result or None,
             start_delay=_seconds(input.start_delay) or None)
@@ -577,7 +582,8 @@ class Client:
         invalid field (nothing is stored then)."""
         name, _ = _workflow_name(workflow)
         body = create_request(schedule_id, {
-            "workflow_type": name, "input": encode_args(args), "task_queue": task_queue,
+            "workflow_type": name, "input": self.api.conv.to_payloads(args),
+            "task_queue": task_queue,
             "cron": cron, "interval": interval, "timezone": timezone, "overlap": overlap,
             "catchup_window": catchup_window, **options})
         await refused_as_value_error(self.api.create_schedule(body))
@@ -623,7 +629,7 @@ class Client:
             started_before=started_before, reason=reason,
             signal=_handler_name(signal) if signal is not None else None, args=args,
             reset_to=reset_to, reapply_signals=reapply_signals,
-            rate_per_second=rate_per_second)
+            rate_per_second=rate_per_second, to_payloads=self.api.conv.to_payloads)
         desc = await self.api.start_batch(body)
         return BatchHandle(self.api, desc.batch_id)
 
@@ -691,9 +697,7 @@ class AsyncActivityHandle:
         self.task_token = task_token
 
     async def complete(self, result: Any = None) -> None:
-        from plait.protocol.payload import encode
-
-        payload = encode(result)
+        payload = self.client.api.conv.to_payload(result)
         codec = self.client.api.codec
         if codec is not None:
             payload = (await encode_payloads(codec, [payload]))[0]
@@ -712,7 +716,8 @@ class AsyncActivityHandle:
                                                          "failure": failure})
 
     async def heartbeat(self, *details: Any) -> None:
-        await self.client.api.heartbeat_activity(self.task_token, encode_args(details))
+        api = self.client.api
+        await api.heartbeat_activity(self.task_token, api.conv.to_payloads(details))
 
 
 def _filter_params(workflow_type: str | None, status: str | None,
@@ -731,6 +736,28 @@ def _filter_params(workflow_type: str | None, status: str | None,
     if started_before:
         params["started_before"] = str(started_before.timestamp())
     return params
+
+
+def _converters(codec: PayloadCodec | None, data_converter: object,
+                converter: PayloadConverter | None
+                ) -> tuple[PayloadCodec | None, PayloadConverter | None]:
+    """The codec and payload converter a client asked for, each given once."""
+    if data_converter is None:
+        return codec, converter
+    from plait.converter import check_data_converter
+
+    converter_codec, made = check_data_converter(data_converter)
+    if converter_codec is not None:
+        if codec is not None and codec is not converter_codec:
+            raise ValueError("give the payload codec once: codec= or "
+                             "data_converter=DataConverter(payload_codec=...)")
+        codec = converter_codec
+    if made is not None:
+        if converter is not None:
+            raise ValueError("give the payload converter once: payload_converter= or "
+                             "data_converter=DataConverter(payload_converter_class=...)")
+        converter = made
+    return codec, converter
 
 
 def _result_hint(handler: Callable[..., Any] | str, result_type: Any) -> Any:
@@ -834,7 +861,7 @@ class WorkflowHandle(Generic[R]):
             raise errors.WorkflowFailureError("workflow closed without an outcome")
         status = r.status
         if status is WorkflowStatus.COMPLETED:
-            result: R = decode(r.result, self._ret_hint)
+            result: R = self.client.api.conv.from_payload(r.result, self._ret_hint)
             return result
         if status is WorkflowStatus.FAILED:
             cause: BaseException = to_exception(_failure(r.failure))
@@ -915,7 +942,8 @@ class WorkflowHandle(Generic[R]):
         stage = WorkflowUpdateStage(input.wait_for_stage)
         uid = input.update_id
         resp = await self.client.api.update_workflow(self.id, UpdateRequest(
-            update_id=uid, update_name=input.update, input=encode_args(input.args),
+            update_id=uid, update_name=input.update,
+            input=self.client.api.conv.to_payloads(input.args),
             run_id=input.run_id, header=input.headers or None,
             wait=0 if stage is WorkflowUpdateStage.ADMITTED else 30,
             wait_for_stage="accepted" if stage is WorkflowUpdateStage.ACCEPTED else None))
@@ -943,7 +971,7 @@ class WorkflowHandle(Generic[R]):
         while resp is None or resp.status in _NOT_FINAL:
             resp = await self.client.api.update_outcome(self.id, run, uid, wait=30)
         if resp.status is UpdateStatus.COMPLETED and resp.failure is None:
-            return decode(resp.result, hint)
+            return self.client.api.conv.from_payload(resp.result, hint)
         cause = to_exception(_failure(resp.failure))
         what = "rejected" if resp.status is UpdateStatus.REJECTED else "failed"
         raise errors.UpdateFailedError(f"update {uid} {what}", cause=cause)
@@ -1031,15 +1059,17 @@ class _ClientCalls(ClientOutboundInterceptor):
 
     async def signal_workflow(self, input: SignalWorkflowInput) -> None:
         await self.client.api.signal_workflow(input.workflow_id, SignalRequest(
-            signal_name=input.signal, input=encode_args(input.args), run_id=input.run_id,
+            signal_name=input.signal, input=self.client.api.conv.to_payloads(input.args),
+            run_id=input.run_id,
             request_id=input.request_id or str(uuid.uuid4()), header=input.headers or None))
 
     async def query_workflow(self, input: QueryWorkflowInput) -> Any:
         resp = await self.client.api.query_workflow(input.workflow_id, QueryRequest(
-            query_name=input.query, input=encode_args(input.args), run_id=input.run_id,
+            query_name=input.query, input=self.client.api.conv.to_payloads(input.args),
+            run_id=input.run_id,
             timeout=input.timeout.total_seconds(), as_of_event=input.as_of_event,
             header=input.headers or None))
-        return decode(resp.result, input.ret_type)
+        return self.client.api.conv.from_payload(resp.result, input.ret_type)
 
     async def start_workflow_update(self, input: StartWorkflowUpdateInput
                                     ) -> WorkflowUpdateHandle:

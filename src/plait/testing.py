@@ -212,8 +212,16 @@ async def _start(config: ServiceConfig, db: str | None, namespace: str,
 class Replayer:
     """Check workflow code against recorded histories (e.g. exported from production)."""
 
-    def __init__(self, *, workflows: Sequence[type]) -> None:
+    def __init__(self, *, workflows: Sequence[type], data_converter: object = None) -> None:
+        """``data_converter``: the one the histories' payloads were written with (a custom
+        payload converter's encodings decode only with it)."""
         self.workflows = {d.name: d for d in (workflow_defn_of(w) for w in workflows)}
+        self._conv = None
+        if data_converter is not None:
+            from plait.converter import Conversions, check_data_converter
+
+            _, converter = check_data_converter(data_converter)
+            self._conv = Conversions.of(converter)
 
     async def replay(self, history: History | str) -> None:
         """Raise ``NonDeterminismError`` (or the workflow's own error) when it diverges."""
@@ -229,7 +237,8 @@ class Replayer:
                              f"{sorted(self.workflows)}")
         events = to_events(history)
         inst = new_instance(defn, RunIdentity(history.workflow_id, history.run_id, wtype,
-                                              started.get("task_queue", "")))
+                                              started.get("task_queue", "")),
+                            conv=self._conv)
         outcome = inst.replay_then_activate(events, None)
         inst.evict()
         if outcome.failure is not None:

@@ -35,7 +35,6 @@ from plait.protocol import common
 from plait.protocol.common import Header, Memo, SearchAttributes
 from plait.protocol.enums import IdReusePolicy
 from plait.protocol.enums import ParentClosePolicy as _ParentClosePolicy
-from plait.protocol.payload import encode_args
 from plait.retry import RetryPolicy
 from plait.runtime.definitions import DYNAMIC, WorkflowDefn, activity_defn_of, workflow_defn_of
 from plait.runtime.instance import ContinueAsNew, WorkflowInfo, WorkflowInstance
@@ -409,7 +408,7 @@ def _activity_command(inst: WorkflowInstance, name: str, args: Sequence[Any],
         activity_id="",  # the instance numbers it
         activity_type=name,
         task_queue=task_queue or inst.info.task_queue,
-        input=encode_args(args),
+        input=inst.conv.to_payloads(args),
         start_to_close_timeout=_seconds(start_to_close_timeout),
         schedule_to_close_timeout=_seconds(schedule_to_close_timeout),
         schedule_to_start_timeout=_seconds(schedule_to_start_timeout),
@@ -539,7 +538,7 @@ def start_local_activity(  # type: ignore[misc]  # (see start_activity)
 def _start_local(inst: WorkflowInstance, given: StartLocalActivityInput) -> asyncio.Future[Any]:
     return inst.start_local_activity(PendingLocal(
         future=inst.create_future(), ret_hint=given.ret_type, activity_type=given.activity,
-        activity_id="", input=encode_args(given.args), header=dict(given.headers),
+        activity_id="", input=inst.conv.to_payloads(given.args), header=dict(given.headers),
         start_to_close_timeout=_seconds(given.start_to_close_timeout),
         schedule_to_close_timeout=_seconds(given.schedule_to_close_timeout),
         retry_policy=given.retry_policy or RetryPolicy(),
@@ -633,9 +632,10 @@ class ExternalWorkflowHandle:
     async def signal(self, signal: Callable[..., Any] | str, *args: Any) -> None:
         from plait.client import _handler_name
 
-        await _instance().external(c.SignalExternalCommand(
+        inst = _instance()
+        await inst.external(c.SignalExternalCommand(
             seq="", workflow_id=self.id, run_id=self.run_id,
-            signal_name=_handler_name(signal), input=encode_args(args)))
+            signal_name=_handler_name(signal), input=inst.conv.to_payloads(args)))
 
     async def cancel(self) -> None:
         await _instance().external(c.CancelExternalCommand(
@@ -724,7 +724,7 @@ async def _start_child(inst: WorkflowInstance, name: str, ret_hint: Any, args: S
                        ) -> ChildWorkflowHandle[Any]:
     started, result, wid = inst.start_child(c.StartChildWorkflowCommand(
         seq="", workflow_type=name, workflow_id=id or "", task_queue=task_queue,
-        input=encode_args(args),
+        input=inst.conv.to_payloads(args),
         parent_close_policy=_ParentClosePolicy(parent_close_policy),
         execution_timeout=_seconds(execution_timeout), task_timeout=_seconds(task_timeout),
         id_reuse_policy=IdReusePolicy(id_reuse_policy), memo=memo,
@@ -786,9 +786,9 @@ def continue_as_new(*positional: Any, task_queue: str | None = None,
                     args: Sequence[Any] = ()) -> NoReturn:
     """Close this run as CONTINUED_AS_NEW and start a fresh run (fresh history) of the same
     workflow id with these arguments (``args=[...]``: Temporal's spelling). Never returns."""
-    _instance()
+    inst = _instance()
     raise ContinueAsNew(c.ContinueAsNewCommand(
-        input=encode_args((*positional, *args)), task_queue=task_queue,
+        input=inst.conv.to_payloads((*positional, *args)), task_queue=task_queue,
         workflow_type=_workflow_ref(workflow)[0] if workflow is not None else None))
 
 

@@ -77,8 +77,13 @@ def test_module_exports() -> None:
     assert retry.__all__ == ["RetryPolicy"]
     assert pydantic.__all__ == ["pydantic_data_converter"]
     assert common.__all__ == ["RetryPolicy", "WorkflowIDConflictPolicy", "WorkflowIDReusePolicy"]
-    assert converter.__all__ == ["DataConverter", "DefaultPayloadConverter",
-                                 "check_data_converter"]
+    assert set(converter.__all__) == {
+        "DataConverter", "DefaultPayloadConverter", "check_data_converter", "default",
+        "PayloadConverter", "EncodingPayloadConverter", "CompositePayloadConverter",
+        "JSONPlainPayloadConverter", "JSONTypeConverter"}
+    from plait.api.common import v1
+
+    assert v1.__all__ == ["Payload"]
     for module in (errors, workflow, activity, testing, worker, client, common, converter,
                    history, retry, pydantic, interceptor):
         for name in module.__all__:

@@ -46,7 +46,7 @@ from plait.protocol.completions import (
     CompleteActivityTaskResponse,
     FailActivityTaskItem,
 )
-from plait.protocol.payload import decode_args, encode, encode_args
+from plait.protocol.payload import Payload
 from plait.protocol.tasks import ActivityTask, WorkflowTask
 from plait.runtime.definitions import ActivityDefn
 from plait.runtime.handlers import failure_of
@@ -170,14 +170,14 @@ class ActivityRunner:
             attempt=task.attempt, workflow_id=task.workflow_id, run_id=task.run_id,
             workflow_type=task.workflow_type, task_queue=task.task_queue,
             task_token=task.token,
-            heartbeat_details=tuple(p.get("data") for p in task.heartbeat_details),
+            heartbeat_details=_details(self.api, task.heartbeat_details),
             scheduled_time=task.scheduled_time, started_time=task.started_time,
             heartbeat_timeout=task.heartbeat_timeout, namespace=task.namespace)
         ctx = contextvars.copy_context()
         beat.context = activity._Context(info, beat.record, sync=not defn.is_async)
         ctx.run(activity._current.set, beat.context)
         try:
-            args = decode_args(task.input, defn.arg_hints)
+            args = self.api.conv.from_payloads(task.input, defn.arg_hints)
             live = functools.partial(self.lease.live, stamp)
             try:
                 if self.intercepted is not None:
@@ -274,7 +274,7 @@ class ActivityRunner:
 
     async def _report_success(self, task: ActivityTask, result: Any, *,
                               chain: bool = True) -> None:
-        payload = encode(result)
+        payload = self.api.conv.to_payload(result)
         chained = self.workflow_tasks.chain(task, payload) if chain else None
         eager = self.eager_workflows() and self.workflow_slots.try_reserve(1) == 1
         item = CompleteActivityTaskItem(token=task.token, result=wire_payload(payload),
@@ -336,6 +336,14 @@ class ActivityRunner:
     def close(self) -> None:
         if self._own_executor:
             self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _details(api: Api, payloads: Sequence[Payload]) -> tuple[Any, ...]:
+    """The last heartbeat's details as ``activity.info()`` shows them: their JSON, or what
+    the client's payload converter makes of them (no type hints: they are not declared)."""
+    if api.converter is None:
+        return tuple(p.get("data") for p in payloads)
+    return tuple(api.converter.from_payloads(payloads, ()))
 
 
 _live: contextvars.ContextVar[Callable[[], bool]] = contextvars.ContextVar("plait_live")
@@ -446,7 +454,7 @@ class _Heartbeat:
     async def _send(self) -> None:
         while self.latest is not None and not self.stopped:
             details, self.latest = self.latest, None
-            sent = wire_payloads(encode_args(details)) or []
+            sent = wire_payloads(self.api.conv.to_payloads(details)) or []
             try:
                 resp = await self.api.heartbeat_activity(self.token, sent, retry=False)
                 if resp.cancel_requested:  # the workflow asked it to stop

@@ -25,7 +25,6 @@ from plait._worker.slots import Slots
 from plait.interceptor import ExecuteActivityInput
 from plait.protocol import failure as failures
 from plait.protocol.jsoncodec import dumps, loads
-from plait.protocol.payload import decode_args, encode
 from plait.runtime.definitions import ActivityDefn
 from plait.runtime.info import RunIdentity
 from plait.runtime.local_activities import MarkerDetails, PendingLocal
@@ -86,7 +85,7 @@ class LocalActivityRunner:
                          failure.get("message"))
             else:
                 return {**base, "duration": time.monotonic() - began,
-                        "result": loads(dumps(encode(result)))}
+                        "result": loads(dumps(self.runner.api.conv.to_payload(result)))}
             delay = policy.backoff(attempt)
             retry_state: str | None = None
             if not policy.allows_another(attempt, failure.get("type", ""),
@@ -126,7 +125,7 @@ class LocalActivityRunner:
         context = activity._Context(info, _no_heartbeat, sync=not defn.is_async)
         ctx.run(activity._current.set, context)
         ctx.run(_live.set, _always)
-        args = decode_args(entry.input, defn.arg_hints)
+        args = self.runner.api.conv.from_payloads(entry.input, defn.arg_hints)
         try:
             return await asyncio.wait_for(self._call(defn, args, entry, ctx), limit)
         except activity.CompleteAsync:

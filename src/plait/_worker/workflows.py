@@ -162,7 +162,8 @@ class WorkflowTasks:
                     inst.evict()
                     if metrics is not None:
                         metrics.evict("missed_events")
-                inst = new_instance(defn, RunIdentity.of(task), self.interceptors)
+                inst = new_instance(defn, RunIdentity.of(task), self.interceptors,
+                                    self.api.conv)
                 events = await self._full_history(task)
                 outcome = inst.replay_then_activate(events, task.started_time, task.updates)
         except UnknownEventError as e:  # the full history has an event from a newer server
@@ -326,7 +327,7 @@ class WorkflowTasks:
                 return QueryAnswer.failed(
                     f"workflow {task.workflow_id} had not completed a workflow task by event "
                     f"{task.as_of_event}: it has no state to query yet")
-        inst = new_instance(defn, RunIdentity.of(task), self.interceptors)
+        inst = new_instance(defn, RunIdentity.of(task), self.interceptors, self.api.conv)
         # Events no task has processed yet are applied too (the copy's commands are dropped),
         # so a workflow queried before its first task completes answers. Its log lines are
         # the next task's to write: silent here.

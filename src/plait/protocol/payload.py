@@ -42,7 +42,9 @@ def decode(payload: Payload | None, hint: Any = Any) -> Any:
     if encoding != "json":
         raise PayloadCodecError(
             f"payload encoding {encoding!r} is not plain JSON: decode it with the payload "
-            "codec that wrote it (Client.connect(codec=...), or --codec for the CLI)")
+            "codec that wrote it (Client.connect(codec=...), or --codec for the CLI) or the "
+            "payload converter that wrote it (Client.connect(data_converter=DataConverter("
+            "payload_converter_class=...)))")
     return convert(payload.get("data"), hint)
 
 

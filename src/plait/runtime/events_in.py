@@ -26,7 +26,6 @@ from plait.protocol import failure as failures
 from plait.protocol.common import Failure, Header, Payload
 from plait.protocol.events import EventType
 from plait.protocol.history import EVENT_STRUCTS, Event
-from plait.protocol.payload import decode, decode_args
 from plait.runtime.definitions import WorkflowDefn
 from plait.runtime.durable_timer import DurableTimer
 from plait.runtime.history_size import HistorySize
@@ -38,6 +37,8 @@ from plait.runtime.wire import UnknownEventError
 
 if TYPE_CHECKING:
     import contextvars
+
+    from plait.converter import Conversions
 
 
 __all__ = ["HANDLERS", "Events", "UnknownEventError", "exception_of"]
@@ -60,6 +61,7 @@ def asdict_deep(failure: Failure) -> failures.Failure:
 class Events:
     """Applying history events; the state they change lives on the instance."""
 
+    conv: Conversions
     defn: WorkflowDefn
     info: WorkflowInfo
     who: RunIdentity
@@ -96,7 +98,7 @@ class Events:
     def _started(self, attrs: a.WorkflowExecutionStartedAttributes) -> None:
         self.info = WorkflowInfo(self.who, attrs, self.history_size)
         self.info.start_time = self._now
-        args = decode_args(attrs.input, self.defn.arg_hints)
+        args = self.conv.from_payloads(attrs.input, self.defn.arg_hints)
         interceptors = self.interceptors
         if interceptors is not None:
             self._context.run(intercept, self, interceptors)  # type: ignore[arg-type]
@@ -129,7 +131,7 @@ class Events:
 
     def _activity_completed(self, attrs: a.ActivityTaskCompletedAttributes) -> None:
         if (entry := self._settle_activity(attrs.activity_id)) is not None:
-            entry.future.set_result(decode(attrs.result, entry.ret_hint))
+            entry.future.set_result(self.conv.from_payload(attrs.result, entry.ret_hint))
 
     def _activity_failed(self, attrs: a.ActivityTaskFailedAttributes
                          | a.ActivityTaskTimedOutAttributes) -> None:
@@ -174,7 +176,7 @@ class Events:
 
     def _child_completed(self, attrs: a.ChildWorkflowExecutionCompletedAttributes) -> None:
         if (child := self._settle_child(attrs)) is not None:
-            child.result.set_result(decode(attrs.result, child.ret_hint))
+            child.result.set_result(self.conv.from_payload(attrs.result, child.ret_hint))
 
     def _child_failed(self, attrs: a.ChildWorkflowExecutionFailedAttributes) -> None:
         self._child_did_not_complete(attrs, exception_of(attrs.failure))

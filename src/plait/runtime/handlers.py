@@ -30,7 +30,7 @@ from plait.protocol.commands import (
 from plait.protocol.common import Failure, Header, Payload
 from plait.protocol.completions import UpdateRejection
 from plait.protocol.history import WorkflowExecutionUpdateAcceptedEvent
-from plait.protocol.payload import decode_args, encode, hints_of
+from plait.protocol.payload import hints_of
 from plait.protocol.tasks import UpdateRequested
 from plait.runtime.activations import Activation
 from plait.runtime.definitions import DYNAMIC, WorkflowDefn
@@ -41,6 +41,7 @@ from plait.runtime.replay_check import Issued, user_location
 from plait.runtime.stack import STACK_TRACE_QUERY, stack_trace
 
 if TYPE_CHECKING:
+    from plait.converter import Conversions
     from plait.runtime.info import WorkflowInfo
 
 __all__ = ["Handlers", "failure_of"]
@@ -64,6 +65,7 @@ HANDLER_TASK = "handler: "
 class Handlers:
     """Signal, update and query handling; state lives on the instance."""
 
+    conv: Conversions
     defn: WorkflowDefn
     info: WorkflowInfo
     replaying: bool
@@ -128,7 +130,7 @@ class Handlers:
             return None
         try:
             hints = [] if handler.dynamic else hints_of(handler.fn)[0]
-            args = decode_args(payloads, hints)
+            args = self.conv.from_payloads(payloads, hints)
             if self.inbound is not None:
                 self.inbound.handle_update_validator(HandleUpdateInput(
                     id=uid, update=name, args=args, headers=dict(header or {})))
@@ -149,7 +151,7 @@ class Handlers:
         hints = [] if handler.dynamic else hints_of(handler.fn)[0]
 
         async def run() -> Any:
-            args = decode_args(payloads, hints)
+            args = self.conv.from_payloads(payloads, hints)
             if self.inbound is not None:
                 return await self.inbound.handle_update_handler(HandleUpdateInput(
                     id=uid, update=name, args=args, headers=dict(header or {})))
@@ -166,7 +168,7 @@ class Handlers:
             return
         cmd = CompleteUpdateCommand(update_id=uid)
         if exc is None:
-            cmd.result = encode(result)
+            cmd.result = self.conv.to_payload(result)
         else:
             cmd.failure = failure_of(exc)
         self._commands.append(Issued(cmd, ""))
@@ -204,9 +206,10 @@ class Handlers:
                 header: Header | None, name: str) -> None:
         hints = [] if lead else hints_of(handler)[0]
         if self.inbound is not None:
-            self._intercepted_signal(handler, name, decode_args(payloads, hints), header)
+            self._intercepted_signal(handler, name, self.conv.from_payloads(payloads, hints),
+                                     header)
             return
-        args = [*lead, *decode_args(payloads, hints)]
+        args = [*lead, *self.conv.from_payloads(payloads, hints)]
         if asyncio.iscoroutinefunction(handler):
             task = self._handler_task(handler(*args), "signal handler")
             task.add_done_callback(self._on_handler_done)
@@ -266,7 +269,7 @@ class Handlers:
         query's, as the client's interceptors set it (the inbound ``handle_query`` sees it)."""
         if name == STACK_TRACE_QUERY and STACK_TRACE_QUERY not in self.defn.queries:
             # Built in: frames are read, no workflow code runs (nor the interceptors).
-            return QueryAnswer(result=encode(stack_trace(self._tasks or [])))
+            return QueryAnswer(result=self.conv.to_payload(stack_trace(self._tasks or [])))
         if self._object is None:
             return QueryAnswer.failed("the workflow has not run its first task yet")
         handler = self._bound(self.defn.queries, name)
@@ -285,9 +288,10 @@ class Handlers:
         try:
             if self.inbound is not None:
                 result = self.inbound.handle_query(HandleQueryInput(
-                    query=name, args=decode_args(payloads, hints), headers=dict(header or {})))
+                    query=name, args=self.conv.from_payloads(payloads, hints),
+                    headers=dict(header or {})))
             else:
-                result = handler.fn(*handler.lead, *decode_args(payloads, hints))
+                result = handler.fn(*handler.lead, *self.conv.from_payloads(payloads, hints))
         except Exception as exc:
             return QueryAnswer(failure=failure_of(exc), code="query_failed")
         finally:
@@ -302,4 +306,4 @@ class Handlers:
             del self._commands[before:]
             return QueryAnswer.failed(
                 f"query {name!r} tried to change the workflow; queries only read")
-        return QueryAnswer(result=encode(result))
+        return QueryAnswer(result=self.conv.to_payload(result))

@@ -22,13 +22,13 @@ from collections.abc import Callable
 from typing import Any
 
 from plait import errors
+from plait.converter import DEFAULT_CONVERSIONS, Conversions
 from plait.interceptor import WorkflowInboundInterceptor, WorkflowOutboundInterceptor
 from plait.protocol import commands as c
 from plait.protocol.commands import CLOSING, Command
 from plait.protocol.common import Header, Payload, SearchAttributes
 from plait.protocol.completions import UpdateRejection
 from plait.protocol.history import Event
-from plait.protocol.payload import encode
 from plait.protocol.tasks import UpdateRequested
 from plait.runtime.activations import Activation, split
 from plait.runtime.definitions import WorkflowDefn
@@ -101,6 +101,9 @@ class WorkflowInstance(Events, Handlers, LocalActivities, asyncio.AbstractEventL
     """The run's inbound chain (:mod:`plait.runtime.intercepting`), made when it starts."""
     outbound: WorkflowOutboundInterceptor | None = None
     """The run's outbound chain: ``plait.workflow`` calls it when set."""
+
+    conv: Conversions = DEFAULT_CONVERSIONS
+    """How the run's values become payloads and back (its worker's converter)."""
 
     def __init__(self, defn: WorkflowDefn, who: RunIdentity) -> None:
         self.defn = defn
@@ -295,7 +298,7 @@ class WorkflowInstance(Events, Handlers, LocalActivities, asyncio.AbstractEventL
             return
         exc = task.exception()
         if exc is None:
-            self._close(c.CompleteWorkflowCommand(result=encode(task.result())))
+            self._close(c.CompleteWorkflowCommand(result=self.conv.to_payload(task.result())))
         elif isinstance(exc, ContinueAsNew):
             self._close(exc.command)
         elif self._fails_workflow(exc):
@@ -465,11 +468,16 @@ def _until_close(commands: list[Issued]) -> list[Issued]:
 
 
 def new_instance(defn: WorkflowDefn, who: RunIdentity,
-                 interceptors: WorkflowInterceptors | None = None) -> WorkflowInstance:
+                 interceptors: WorkflowInterceptors | None = None,
+                 conv: Conversions | None = None) -> WorkflowInstance:
+    """``conv``: the worker's payload conversions (its client's converter), if not plait's
+    JSON."""
     # The stubs mark AbstractEventLoop's I/O methods abstract; a workflow loop has no I/O.
     inst = WorkflowInstance(defn, who)  # type: ignore[abstract]
     if interceptors is not None:
         inst.interceptors = interceptors
+    if conv is not None:
+        inst.conv = conv
     return inst
 
 

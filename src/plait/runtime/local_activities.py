@@ -29,7 +29,6 @@ from plait.protocol import commands as c
 from plait.protocol import failure as failures
 from plait.protocol.common import Header, Payload
 from plait.protocol.history import Event, MarkerRecordedEvent
-from plait.protocol.payload import decode
 from plait.retry import RetryPolicy
 from plait.runtime.durable_timer import DurableTimer
 from plait.runtime.outcome import TaskFailure
@@ -37,6 +36,7 @@ from plait.runtime.registries import PendingActivity
 from plait.runtime.replay_check import Issued
 
 if TYPE_CHECKING:
+    from plait.converter import Conversions
     from plait.runtime.info import WorkflowInfo
 
 __all__ = ["LOCAL_ACTIVITY_MARKER", "LocalActivities", "LocalActivityFuture", "MarkerDetails",
@@ -123,6 +123,7 @@ def local_markers(events: list[Event]) -> list[MarkerRecordedEvent]:
 class LocalActivities:
     """Starting and settling local activities; a mixin of the workflow instance."""
 
+    conv: Conversions
     info: WorkflowInfo
     replaying: bool
     _activities: dict[str, PendingActivity | PendingLocal]
@@ -195,7 +196,7 @@ class LocalActivities:
                                                    entry.original_schedule_time)
         if "result" in details:
             del self._activities[aid]
-            entry.future.set_result(decode(details["result"], entry.ret_hint))
+            entry.future.set_result(self.conv.from_payload(details["result"], entry.ret_hint))
         elif "backoff" in details:
             entry.attempt = int(details.get("attempt", entry.attempt)) + 1
             entry.state = "backoff"

@@ -1,0 +1,1 @@
+"""Temporal's ``temporalio.api.common``: see :mod:`plait.api.common.v1`."""
