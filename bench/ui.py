@@ -107,8 +107,12 @@ class BigRun:
         timeout = timedelta(seconds=60)
         for lo in range(0, activities, 100):
             hi = min(lo + 100, activities)
-            await asyncio.gather(*(workflow.execute_activity(
-                step, i, start_to_close_timeout=timeout) for i in range(lo, hi)))
+            await asyncio.gather(
+                *(
+                    workflow.execute_activity(step, i, start_to_close_timeout=timeout)
+                    for i in range(lo, hi)
+                )
+            )
             self.done = hi
         await workflow.wait_condition(lambda: False)
         return self.done
@@ -122,13 +126,19 @@ class BigRun:
         return self.done
 
 
-async def build_big_run(client: Client, activities: int,
-                        events: int) -> tuple[str, dict[str, float]]:
+async def build_big_run(
+    client: Client, activities: int, events: int
+) -> tuple[str, dict[str, float]]:
     """The big run's workflow id, and how long each part of building it took (s)."""
     wid = f"big-{int(time.time())}"
     t0 = time.perf_counter()
-    async with Worker(client, task_queue=QUEUE, workflows=[BigRun], activities=[step],
-                      max_concurrent_activities=200):
+    async with Worker(
+        client,
+        task_queue=QUEUE,
+        workflows=[BigRun],
+        activities=[step],
+        max_concurrent_activities=200,
+    ):
         handle = await client.start_workflow(BigRun.run, activities, id=wid, task_queue=QUEUE)
         while await handle.query(BigRun.progress) < activities:
             await asyncio.sleep(0.5)
@@ -151,14 +161,18 @@ async def build_big_run(client: Client, activities: int,
             await handle.signal(BigRun.poke, sent)
 
     await asyncio.gather(*(sender() for _ in range(64)))
-    return wid, {"activities_s": t_acts, "signals_s": time.perf_counter() - t0 - t_acts,
-                 "signals": float(todo)}
+    return wid, {
+        "activities_s": t_acts,
+        "signals_s": time.perf_counter() - t0 - t_acts,
+        "signals": float(todo),
+    }
 
 
 async def longtasks(page: Page) -> list[float]:
     """The long tasks since the last call (ms), and forget them."""
     out: list[float] = await page.evaluate(
-        "() => { const l = window.__longtasks; window.__longtasks = []; return l; }")
+        "() => { const l = window.__longtasks; window.__longtasks = []; return l; }"
+    )
     return out
 
 
@@ -174,8 +188,9 @@ def note(out: list[str], line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-async def measure_history(browser: Browser, address: str, wid: str, total: int,
-                          out: list[str]) -> None:
+async def measure_history(
+    browser: Browser, address: str, wid: str, total: int, out: list[str]
+) -> None:
     context = await browser.new_context(viewport={"width": 1200, "height": 900})
     await context.add_init_script(LONGTASKS)
     page = await context.new_page()
@@ -188,7 +203,9 @@ async def measure_history(browser: Browser, address: str, wid: str, total: int,
         await page.wait_for_function(
             "(n) => { const h = document.querySelector('#h-history');"
             " return Boolean(h && h.textContent.includes(`(${n} events)`)); }",
-            arg=total, timeout=300_000)
+            arg=total,
+            timeout=300_000,
+        )
         arrived = f"{time.perf_counter() - t0:.2f} s"
     except PlaywrightTimeout:
         arrived = "not within 300 s"
@@ -197,17 +214,26 @@ async def measure_history(browser: Browser, address: str, wid: str, total: int,
     await page.wait_for_timeout(6000)  # three live refreshes of a running run
     note(out, f"| long tasks in 6 s open (live refresh) | {lt_stats(await longtasks(page))} |")
     scroll = await page.evaluate(SCROLL, 60)
-    note(out, f"| scroll page to end and back (60 frames each way) | "
-         f"{scroll['total_ms']:,.0f} ms, longest frame gap {scroll['max_gap_ms']:,.0f} ms; "
-         f"long tasks: {lt_stats(await longtasks(page))} |")
+    note(
+        out,
+        f"| scroll page to end and back (60 frames each way) | "
+        f"{scroll['total_ms']:,.0f} ms, longest frame gap {scroll['max_gap_ms']:,.0f} ms; "
+        f"long tasks: {lt_stats(await longtasks(page))} |",
+    )
     t1 = time.perf_counter()
     reached = await reach_last_event(page, total)
-    note(out, f"| show the last event ({reached}) | "
-         f"{time.perf_counter() - t1:.2f} s; long tasks: {lt_stats(await longtasks(page))} |")
+    note(
+        out,
+        f"| show the last event ({reached}) | "
+        f"{time.perf_counter() - t1:.2f} s; long tasks: {lt_stats(await longtasks(page))} |",
+    )
     t2 = time.perf_counter()
     await back_to_first(page)
-    note(out, f"| back to the first event | {time.perf_counter() - t2:.2f} s; "
-         f"long tasks: {lt_stats(await longtasks(page))} |")
+    note(
+        out,
+        f"| back to the first event | {time.perf_counter() - t2:.2f} s; "
+        f"long tasks: {lt_stats(await longtasks(page))} |",
+    )
     await context.close()
 
 
@@ -255,10 +281,13 @@ async def part_history(browser: Browser, activities: int, events: int) -> list[s
             d = await client.get_workflow_handle(wid).describe()
         finally:
             await client.close()
-        note(out, f"Built in {built['activities_s']:.0f} s ({activities:,} activities) + "
-                f"{built['signals_s']:.0f} s ({built['signals']:,.0f} signals): "
-                f"{d.history_length:,} events, {len(d.attempts or []):,} activity attempts, "
-                "status RUNNING.")
+        note(
+            out,
+            f"Built in {built['activities_s']:.0f} s ({activities:,} activities) + "
+            f"{built['signals_s']:.0f} s ({built['signals']:,.0f} signals): "
+            f"{d.history_length:,} events, {len(d.attempts or []):,} activity attempts, "
+            "status RUNNING.",
+        )
         out += ["", "| what | measured |", "|---|---|"]
         await measure_history(browser, run.address, wid, d.history_length, out)
     finally:
@@ -277,9 +306,11 @@ async def fill_runs(path: Path, runs: int) -> float:
     t = time.perf_counter()
     try:
         for lo in range(0, runs, 1000):
+
             def go(txn: Any, lo: int = lo) -> None:
                 for i in range(lo, min(lo + 1000, runs)):
                     txn.insert_execution(_row(i, runs))
+
             await store.write(go)
     finally:
         await store.close()
@@ -299,12 +330,22 @@ async def api_ms(address: str, query: str, counts: bool) -> float:
     base = f"{address}/api/v1/namespaces/{NS}"
     urls = [f"{base}/workflows?{query}"]
     if counts:
-        flt = "&".join(p for p in query.split("&")
-                       if p.split("=")[0] not in ("page_size", "next_page_token", "status"))
-        statuses = ["", "RUNNING", "COMPLETED", "FAILED", "CANCELED", "TERMINATED",
-                    "CONTINUED_AS_NEW", "TIMED_OUT"]
-        urls += [f"{base}/workflow-count?{flt}" + (f"&status={s}" if s else "")
-                 for s in statuses]
+        flt = "&".join(
+            p
+            for p in query.split("&")
+            if p.split("=")[0] not in ("page_size", "next_page_token", "status")
+        )
+        statuses = [
+            "",
+            "RUNNING",
+            "COMPLETED",
+            "FAILED",
+            "CANCELED",
+            "TERMINATED",
+            "CONTINUED_AS_NEW",
+            "TIMED_OUT",
+        ]
+        urls += [f"{base}/workflow-count?{flt}" + (f"&status={s}" if s else "") for s in statuses]
     times = []
     for _ in range(5):
         t = time.perf_counter()
@@ -315,8 +356,10 @@ async def api_ms(address: str, query: str, counts: bool) -> float:
 
 def _token(address: str, query: str) -> str:
     import json
-    with urllib.request.urlopen(f"{address}/api/v1/namespaces/{NS}/workflows?{query}",
-                                timeout=60) as r:
+
+    with urllib.request.urlopen(
+        f"{address}/api/v1/namespaces/{NS}/workflows?{query}", timeout=60
+    ) as r:
         return str(json.loads(r.read())["next_page_token"] or "")
 
 
@@ -326,8 +369,12 @@ async def part_list(browser: Browser, runs: int) -> list[str]:
     try:
         fill_s = await fill_runs(run.dir / "plait.db", runs)
         await run.start_server()
-        out += [f"{runs:,} closed runs written through the store in {fill_s:.0f} s.", "",
-                "| view | page (browser) | same API calls (direct) |", "|---|---|---|"]
+        out += [
+            f"{runs:,} closed runs written through the store in {fill_s:.0f} s.",
+            "",
+            "| view | page (browser) | same API calls (direct) |",
+            "|---|---|---|",
+        ]
         context = await browser.new_context(viewport={"width": 1200, "height": 900})
         page = await context.new_page()
         rows = page.locator("tbody tr")
@@ -336,8 +383,10 @@ async def part_list(browser: Browser, runs: int) -> list[str]:
         await rows.nth(49).wait_for()
         await page.locator(".counts a[data-status=ALL]").wait_for()
         first_ms = (time.perf_counter() - t) * 1000
-        out.append(f"| first page (50 rows + 9 counts) | {first_ms:,.0f} ms | "
-                   f"{await api_ms(run.address, 'page_size=50', True):,.0f} ms |")
+        out.append(
+            f"| first page (50 rows + 9 counts) | {first_ms:,.0f} ms | "
+            f"{await api_ms(run.address, 'page_size=50', True):,.0f} ms |"
+        )
         query = "page_size=50"
         browser_next, api_next = [], []
         for _ in range(5):
@@ -346,13 +395,17 @@ async def part_list(browser: Browser, runs: int) -> list[str]:
             await page.locator("a[rel=next]").click()
             await page.wait_for_function(
                 "(top) => { const r = document.querySelectorAll('tbody tr');"
-                " return r.length === 50 && r[0].innerText !== top; }", arg=top)
+                " return r.length === 50 && r[0].innerText !== top; }",
+                arg=top,
+            )
             browser_next.append((time.perf_counter() - t) * 1000)
             token = await asyncio.to_thread(_token, run.address, query)
             query = f"page_size=50&next_page_token={token}"
             api_next.append(await api_ms(run.address, query, True))
-        out.append(f"| next page (5 times, median) | {statistics.median(browser_next):,.0f} ms | "
-                   f"{statistics.median(api_next):,.0f} ms |")
+        out.append(
+            f"| next page (5 times, median) | {statistics.median(browser_next):,.0f} ms | "
+            f"{statistics.median(api_next):,.0f} ms |"
+        )
         await page.goto(f"{run.address}/namespaces/{NS}/workflows", wait_until="commit")
         await rows.nth(49).wait_for()
         t = time.perf_counter()
@@ -360,10 +413,13 @@ async def part_list(browser: Browser, runs: int) -> list[str]:
         await page.wait_for_function(
             "() => { const r = [...document.querySelectorAll('tbody tr')];"
             " return r.length === 50 && r.every((x) => x.innerText.includes('Refund'))"
-            " && location.search.includes('type=Refund'); }")
+            " && location.search.includes('type=Refund'); }"
+        )
         filter_ms = (time.perf_counter() - t) * 1000
-        out.append(f"| type filter typed (includes the input's debounce) | {filter_ms:,.0f} ms | "
-                   f"{await api_ms(run.address, 'type=Refund&page_size=50', True):,.0f} ms |")
+        out.append(
+            f"| type filter typed (includes the input's debounce) | {filter_ms:,.0f} ms | "
+            f"{await api_ms(run.address, 'type=Refund&page_size=50', True):,.0f} ms |"
+        )
         await context.close()
     finally:
         run.stop()
@@ -392,8 +448,9 @@ async def open_pages(browser: Browser, address: str, n: int) -> AsyncIterator[No
 async def w1_once(browser: Browser | None, pages: int, quick: bool) -> dict[str, float]:
     p = argparse.ArgumentParser()
     core.add_arguments(p)
-    args = p.parse_args(["--only", "W1", "--repeat", "1", "--histories", "0",
-                         *(["--quick"] if quick else [])])
+    args = p.parse_args(
+        ["--only", "W1", "--repeat", "1", "--histories", "0", *(["--quick"] if quick else [])]
+    )
     n = 200 if quick else 1000  # core's W1 sizes
 
     async def with_pages(address: str) -> Callable[[], Awaitable[None]]:
@@ -403,14 +460,18 @@ async def w1_once(browser: Browser | None, pages: int, quick: bool) -> dict[str,
 
         async def close() -> None:
             await cm.__aexit__(None, None, None)
+
         return close
 
     r = await core.run_once("W1", 0, n, args, on_started=with_pages if pages else None)
     if not r["ok"]:
         raise RuntimeError(f"W1 failed: {r['errors']}")
     m = r["metrics"]
-    return {"throughput": m["throughput"], "server_cpu_ms_per_wf": 1000 * m["server_cpu_s"] / n,
-            "p50_ms": m.get("p50_ms", float("nan"))}
+    return {
+        "throughput": m["throughput"],
+        "server_cpu_ms_per_wf": 1000 * m["server_cpu_s"] / n,
+        "p50_ms": m.get("p50_ms", float("nan")),
+    }
 
 
 async def part_w1(browser: Browser, rounds: int, pages: int, quick: bool) -> list[str]:
@@ -419,15 +480,20 @@ async def part_w1(browser: Browser, rounds: int, pages: int, quick: bool) -> lis
     for _ in range(rounds):
         for k in (0, pages):
             res[k].append(await w1_once(browser, k, quick))
-    out += [f"{rounds} rounds, interleaved (without, then with). Medians (all rounds):", "",
-            "| | W1 throughput (wf/s) | p50 latency | server CPU per workflow |",
-            "|---|---|---|---|"]
+    out += [
+        f"{rounds} rounds, interleaved (without, then with). Medians (all rounds):",
+        "",
+        "| | W1 throughput (wf/s) | p50 latency | server CPU per workflow |",
+        "|---|---|---|---|",
+    ]
     for k in (0, pages):
         rs = res[k]
         med = {key: statistics.median(r[key] for r in rs) for key in rs[0]}
         each = ", ".join(f"{r['throughput']:.0f}" for r in rs)
-        out.append(f"| {k} open list pages | {med['throughput']:.0f} ({each}) | "
-                   f"{med['p50_ms']:.0f} ms | {med['server_cpu_ms_per_wf']:.2f} ms |")
+        out.append(
+            f"| {k} open list pages | {med['throughput']:.0f} ({each}) | "
+            f"{med['p50_ms']:.0f} ms | {med['server_cpu_ms_per_wf']:.2f} ms |"
+        )
     return out
 
 
@@ -446,9 +512,13 @@ def machine() -> str:
 
 async def main_async(args: argparse.Namespace) -> int:
     parts = args.only.split(",")
-    out = [f"# The console on big runs ({'quick' if args.quick else 'full'})", "",
-           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}; chromium "
-           f"(headless) through Playwright.", ""]
+    out = [
+        f"# The console on big runs ({'quick' if args.quick else 'full'})",
+        "",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}; chromium "
+        f"(headless) through Playwright.",
+        "",
+    ]
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM)
         try:
@@ -470,8 +540,11 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.ui", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.ui",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--quick", action="store_true", help="a smoke run (a minute or two)")
     p.add_argument("--only", default="history,list,w1")
     p.add_argument("--events", type=int)

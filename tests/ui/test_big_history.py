@@ -25,13 +25,15 @@ new PerformanceObserver((list) => {
 """
 
 
-async def test_a_long_history_opens_and_pages_without_freezing(console: Console,
-                                                               page: Page) -> None:
+async def test_a_long_history_opens_and_pages_without_freezing(
+    console: Console, page: Page
+) -> None:
     # No worker polls this queue: each signal is one event (started, a workflow task
     # scheduled, then the signals), so the history is built in seconds.
     wid = f"big-{uuid.uuid4().hex[:6]}"
-    handle = await console.client.start_workflow("Patient", id=wid,
-                                                 task_queue=f"nobody-{uuid.uuid4().hex[:6]}")
+    handle = await console.client.start_workflow(
+        "Patient", id=wid, task_queue=f"nobody-{uuid.uuid4().hex[:6]}"
+    )
     sent = iter(range(SIGNALS))
 
     async def sender() -> None:
@@ -58,7 +60,7 @@ async def test_a_long_history_opens_and_pages_without_freezing(console: Console,
     await expect(events).to_have_count(total - 2000)
     await page.locator("#h-goto").fill("1234")
     await pager.get_by_role("button", name="Go").click()
-    await expect(pager).to_contain_text("events 1001–1500 (page 3 of 5)")
+    await expect(pager).to_contain_text("events 1001\u20131500 (page 3 of 5)")
     await pager.get_by_role("button", name="First").click()
     await expect(events.first.locator(".eid")).to_have_text("1")
 
