@@ -33,7 +33,7 @@ from bench.procs import ROOT, BenchError, Profiler, Run, machine_cpu_seconds, tc
 from plait import Client
 
 Runner = Callable[[Client, int, str, float], Awaitable[list[workloads.Outcome]]]
-OnStarted = Callable[[str], Awaitable[Callable[[], Awaitable[None]]]]
+OnStarted = Callable[[Run], Awaitable[Callable[[], Awaitable[None]]]]
 
 FULL_SIZES = {"W1": 1000, "W2": 200, "W3": 500, "W4": 500}
 QUICK_SIZES = {"W1": 200, "W2": 50, "W3": 100, "W4": 100}
@@ -127,7 +127,7 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace,
                    on_started: OnStarted | None = None) -> dict[str, Any]:
     """One repetition of one workload on a fresh server, worker and database.
 
-    ``on_started(address)``, if given, runs once server and worker are up, before the
+    ``on_started(run)``, if given, runs once server and worker are up, before the
     workload and its measurements; what it returns is awaited after them (``bench.ui`` opens
     console pages on the server there, to measure what they cost the workload)."""
     runner = WORKLOADS[name][1]
@@ -150,7 +150,7 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace,
                                                  extra=tuple(shlex.split(args.py_spy_args)))))
             await asyncio.sleep(1.0)  # let py-spy attach before the load starts
         if on_started is not None:
-            undo = await on_started(run.address)
+            undo = await on_started(run)
         before = run.sample()
         cpu0, machine0, tcp0 = time.process_time(), machine_cpu_seconds(), tcp_counters()
         client = await Client.connect(run.address, api_key=run.api_key)

@@ -47,13 +47,15 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from bench import core, list_scale
-from bench.procs import Run
+from bench.procs import Run, cpu_seconds
+from bench.proctree import tree_cpu_s
 from plait import Client, Worker, activity, workflow
 from plait.store.sqlite import SQLiteStore
 
 CHROMIUM = os.environ.get("PLAIT_CHROMIUM", "/usr/bin/chromium")
 QUEUE = "ui-bench"
 NS = "default"
+IDLE_S = 10.0
 
 # Collects every long task's duration (ms) from before the page's own scripts run.
 LONGTASKS = """
@@ -354,6 +356,24 @@ async def api_ms(address: str, query: str, counts: bool) -> float:
     return statistics.median(times)
 
 
+# The page's own list and count requests since `since` (ms on the page's clock): how many,
+# and the wall time from the first one's start to the last one's end.
+API_SPAN = """
+(since) => {
+  const e = performance.getEntriesByType("resource").filter((r) => r.startTime >= since
+    && /\\/api\\/v1\\/namespaces\\/[^/]+\\/(workflows|workflow-count)\\?/.test(r.name));
+  if (!e.length) return null;
+  return {n: e.length,
+          span: Math.max(...e.map((r) => r.responseEnd)) - Math.min(...e.map((r) => r.startTime))};
+}
+"""
+
+
+async def api_span(page: Page, since: float) -> str:
+    r = await page.evaluate(API_SPAN, since)
+    return "-" if r is None else f"{r['n']} requests in {r['span']:,.0f} ms"
+
+
 def _token(address: str, query: str) -> str:
     import json
 
@@ -372,10 +392,12 @@ async def part_list(browser: Browser, runs: int) -> list[str]:
         out += [
             f"{runs:,} closed runs written through the store in {fill_s:.0f} s.",
             "",
-            "| view | page (browser) | same API calls (direct) |",
-            "|---|---|---|",
+            "| view | page (browser): until the rows show | of which the page's list and "
+            "count requests | same API calls (direct) |",
+            "|---|---|---|---|",
         ]
         context = await browser.new_context(viewport={"width": 1200, "height": 900})
+        await context.add_init_script("performance.setResourceTimingBufferSize(100000);")
         page = await context.new_page()
         rows = page.locator("tbody tr")
         t = time.perf_counter()
@@ -384,13 +406,14 @@ async def part_list(browser: Browser, runs: int) -> list[str]:
         await page.locator(".counts a[data-status=ALL]").wait_for()
         first_ms = (time.perf_counter() - t) * 1000
         out.append(
-            f"| first page (50 rows + 9 counts) | {first_ms:,.0f} ms | "
+            f"| first page (50 rows + 8 counts) | {first_ms:,.0f} ms | {await api_span(page, 0)} | "
             f"{await api_ms(run.address, 'page_size=50', True):,.0f} ms |"
         )
         query = "page_size=50"
-        browser_next, api_next = [], []
+        browser_next, api_next, spans = [], [], []
         for _ in range(5):
             top = await rows.first.inner_text()
+            mark = await page.evaluate("performance.now()")
             t = time.perf_counter()
             await page.locator("a[rel=next]").click()
             await page.wait_for_function(
@@ -399,15 +422,18 @@ async def part_list(browser: Browser, runs: int) -> list[str]:
                 arg=top,
             )
             browser_next.append((time.perf_counter() - t) * 1000)
+            spans.append(await api_span(page, mark))
             token = await asyncio.to_thread(_token, run.address, query)
             query = f"page_size=50&next_page_token={token}"
-            api_next.append(await api_ms(run.address, query, True))
+            api_next.append(await api_ms(run.address, query, False))
         out.append(
             f"| next page (5 times, median) | {statistics.median(browser_next):,.0f} ms | "
+            f"{'; '.join(spans)} | "
             f"{statistics.median(api_next):,.0f} ms |"
         )
         await page.goto(f"{run.address}/namespaces/{NS}/workflows", wait_until="commit")
         await rows.nth(49).wait_for()
+        mark = await page.evaluate("performance.now()")
         t = time.perf_counter()
         await page.locator("#f-type").fill("Refund")
         await page.wait_for_function(
@@ -417,7 +443,8 @@ async def part_list(browser: Browser, runs: int) -> list[str]:
         )
         filter_ms = (time.perf_counter() - t) * 1000
         out.append(
-            f"| type filter typed (includes the input's debounce) | {filter_ms:,.0f} ms | "
+            f"| type filter typed (includes the input's 300 ms debounce) | {filter_ms:,.0f} ms | "
+            f"{await api_span(page, mark)} | "
             f"{await api_ms(run.address, 'type=Refund&page_size=50', True):,.0f} ms |"
         )
         await context.close()
@@ -445,25 +472,43 @@ async def open_pages(browser: Browser, address: str, n: int) -> AsyncIterator[No
             await c.close()
 
 
-async def w1_once(browser: Browser | None, pages: int, quick: bool) -> dict[str, float]:
+def browser_cpu_s(*not_these: int) -> float:
+    """CPU seconds of this process's descendants but ``not_these`` (the server and worker):
+    chromium's processes and Playwright's driver."""
+    me = os.getpid()
+    return sum(c for p, c in tree_cpu_s(me).items() if p != me and p not in not_these)
+
+
+async def w1_once(browser: Browser, pages: int, quick: bool) -> dict[str, float]:
+    """One W1 repetition of ``bench core``, with ``pages`` live list pages open on its server
+    from before the workload to after it. Before the workload, the server's CPU over
+    ``IDLE_S`` seconds with the pages open (and nothing else) is measured too."""
     p = argparse.ArgumentParser()
     core.add_arguments(p)
     args = p.parse_args(
         ["--only", "W1", "--repeat", "1", "--histories", "0", *(["--quick"] if quick else [])]
     )
     n = 200 if quick else 1000  # core's W1 sizes
+    extra: dict[str, float] = {}
 
-    async def with_pages(address: str) -> Callable[[], Awaitable[None]]:
-        assert browser is not None
-        cm = open_pages(browser, address, pages)
+    async def with_pages(run: Run) -> Callable[[], Awaitable[None]]:
+        assert run.server is not None and run.worker is not None
+        cm = open_pages(browser, run.address, pages)
         await cm.__aenter__()
+        await asyncio.sleep(3.0)  # the pages' first loads are over
+        c0 = cpu_seconds(run.server.pid) or 0.0
+        await asyncio.sleep(IDLE_S)
+        extra["idle_server_cpu_pct"] = 100 * ((cpu_seconds(run.server.pid) or 0.0) - c0) / IDLE_S
+        b0 = browser_cpu_s(run.server.pid, run.worker.pid)
 
         async def close() -> None:
+            assert run.server is not None and run.worker is not None
+            extra["browser_cpu_s"] = browser_cpu_s(run.server.pid, run.worker.pid) - b0
             await cm.__aexit__(None, None, None)
 
         return close
 
-    r = await core.run_once("W1", 0, n, args, on_started=with_pages if pages else None)
+    r = await core.run_once("W1", 0, n, args, on_started=with_pages)
     if not r["ok"]:
         raise RuntimeError(f"W1 failed: {r['errors']}")
     m = r["metrics"]
@@ -471,6 +516,7 @@ async def w1_once(browser: Browser | None, pages: int, quick: bool) -> dict[str,
         "throughput": m["throughput"],
         "server_cpu_ms_per_wf": 1000 * m["server_cpu_s"] / n,
         "p50_ms": m.get("p50_ms", float("nan")),
+        **extra,
     }
 
 
@@ -483,8 +529,9 @@ async def part_w1(browser: Browser, rounds: int, pages: int, quick: bool) -> lis
     out += [
         f"{rounds} rounds, interleaved (without, then with). Medians (all rounds):",
         "",
-        "| | W1 throughput (wf/s) | p50 latency | server CPU per workflow |",
-        "|---|---|---|---|",
+        "| | W1 throughput (wf/s), each round | p50 latency | server CPU per workflow | "
+        f"browser CPU during W1 | server CPU, idle {IDLE_S:.0f} s before W1 |",
+        "|---|---|---|---|---|---|",
     ]
     for k in (0, pages):
         rs = res[k]
@@ -492,7 +539,8 @@ async def part_w1(browser: Browser, rounds: int, pages: int, quick: bool) -> lis
         each = ", ".join(f"{r['throughput']:.0f}" for r in rs)
         out.append(
             f"| {k} open list pages | {med['throughput']:.0f} ({each}) | "
-            f"{med['p50_ms']:.0f} ms | {med['server_cpu_ms_per_wf']:.2f} ms |"
+            f"{med['p50_ms']:.0f} ms | {med['server_cpu_ms_per_wf']:.2f} ms | "
+            f"{med['browser_cpu_s']:.2f} s | {med['idle_server_cpu_pct']:.1f} % of a core |"
         )
     return out
 
