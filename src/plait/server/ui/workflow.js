@@ -29,6 +29,7 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
   let desc = null;
   let events = [];
   let loading = true;         // more history pages are on their way
+  let historyDrawnAt = 0;     // performance.now() of the history's last drawing
   let historyPage = 0;        // which HISTORY_PAGE of the (filtered) history is drawn
   let shownAttempts = ATTEMPTS_PAGE;
   let historyKind = "";
@@ -160,7 +161,13 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
       drawTimeline(d);
     }
     if (changed("attempts", [d.attempts, shownAttempts])) drawAttempts(d);
-    if (changed("history", [events.length, historyPage, historyKind, loading])) drawHistory();
+    // While a long history arrives, its list is redrawn at most once a second (the page on
+    // screen is already whole); the last page's arrival always redraws it.
+    const throttled = loading && performance.now() - historyDrawnAt < 1000;
+    if (!throttled && changed("history", [events.length, historyPage, historyKind, loading])) {
+      historyDrawnAt = performance.now();
+      drawHistory();
+    }
   }
 
   function drawAlerts() {
@@ -347,7 +354,9 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
     const kindSel = h("select", {id: "h-kind"}, h("option", {value: ""}, "every kind"),
       Object.entries(KINDS).map(([k, label]) => h("option", {value: k}, label)));
     kindSel.value = historyKind;
-    kindSel.addEventListener("change", () => { historyKind = kindSel.value; historyPage = 0; draw(); });
+    kindSel.addEventListener("change", () => {
+      historyKind = kindSel.value; historyPage = 0; historyDrawnAt = 0; draw();
+    });
     const list = historyKind ? events.filter((e) => kindOf(e.event_type) === historyKind) : events;
     const pages = Math.max(1, Math.ceil(list.length / HISTORY_PAGE));
     historyPage = Math.min(historyPage, pages - 1);
@@ -375,7 +384,7 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
   /** First, previous, next and last page of a long history, and "go to event N". Drawing
    * only a page keeps a history of any length as quick to show as a short one. */
   function historyPager(list, pages, from, count) {
-    const go = (page) => { historyPage = page; draw(); s.history.scrollIntoView(); };
+    const go = (page) => { historyPage = page; historyDrawnAt = 0; draw(); s.history.scrollIntoView(); };
     const btn = (label, page) => h("button", {type: "button", disabled: page === historyPage,
       onclick: () => go(page)}, label);
     const target = h("input", {type: "number", min: 1, id: "h-goto",
