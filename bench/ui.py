@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import os
 import platform
@@ -56,6 +57,7 @@ CHROMIUM = os.environ.get("PLAIT_CHROMIUM", "/usr/bin/chromium")
 QUEUE = "ui-bench"
 NS = "default"
 IDLE_S = 10.0
+LIVE_S = 3.0  # the list's live refresh (workflows.js LIVE_MS)
 
 # Collects every long task's duration (ms) from before the page's own scripts run.
 LONGTASKS = """
@@ -475,6 +477,44 @@ async def open_pages(browser: Browser, address: str, n: int) -> AsyncIterator[No
             await c.close()
 
 
+@asynccontextmanager
+async def polling(address: str, n: int) -> AsyncIterator[None]:
+    """The requests ``n`` live list pages make, without a browser: each "page" asks for the
+    first 50 runs every ``LIVE_S`` seconds, and for the 8 counts on its first load and every
+    fourth refresh after (``workflows.js``). Separates the server's cost of open pages from
+    the browser's on a machine where both share the cores."""
+    base = f"{address}/api/v1/namespaces/{NS}"
+    statuses = [
+        "",
+        "RUNNING",
+        "COMPLETED",
+        "FAILED",
+        "CANCELED",
+        "TERMINATED",
+        "CONTINUED_AS_NEW",
+        "TIMED_OUT",
+    ]
+    counts = [f"{base}/workflow-count?" + (f"status={s}" if s else "") for s in statuses]
+    stop = asyncio.Event()
+
+    async def page(i: int) -> None:
+        await asyncio.sleep(LIVE_S * i / n)  # opened one after another
+        tick = 0
+        while not stop.is_set():
+            urls = [f"{base}/workflows?page_size=50", *(counts if tick % 4 == 0 else [])]
+            tick += 1
+            await asyncio.gather(*(asyncio.to_thread(_get, u) for u in urls))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), LIVE_S)
+
+    tasks = [asyncio.create_task(page(i)) for i in range(n)]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
 def browser_cpu_s(*not_these: int) -> float:
     """CPU seconds of this process's descendants but ``not_these`` (the server and worker):
     chromium's processes and Playwright's driver."""
@@ -482,10 +522,11 @@ def browser_cpu_s(*not_these: int) -> float:
     return sum(c for p, c in tree_cpu_s(me).items() if p != me and p not in not_these)
 
 
-async def w1_once(browser: Browser, pages: int, quick: bool) -> dict[str, float]:
+async def w1_once(browser: Browser, pages: int, mode: str, quick: bool) -> dict[str, float]:
     """One W1 repetition of ``bench core``, with ``pages`` live list pages open on its server
-    from before the workload to after it. Before the workload, the server's CPU over
-    ``IDLE_S`` seconds with the pages open (and nothing else) is measured too."""
+    from before the workload to after it (``mode`` "browser": in chromium; "http": their
+    requests only, from this process). Before the workload, the server's CPU over ``IDLE_S``
+    seconds with the pages open (and nothing else) is measured too."""
     p = argparse.ArgumentParser()
     core.add_arguments(p)
     args = p.parse_args(
@@ -496,7 +537,7 @@ async def w1_once(browser: Browser, pages: int, quick: bool) -> dict[str, float]
 
     async def with_pages(run: Run) -> Callable[[], Awaitable[None]]:
         assert run.server is not None and run.worker is not None
-        cm = open_pages(browser, run.address, pages)
+        cm = (open_pages if mode == "browser" else polling_pages)(browser, run.address, pages)
         await cm.__aenter__()
         await asyncio.sleep(3.0)  # the pages' first loads are over
         c0 = cpu_seconds(run.server.pid) or 0.0
@@ -523,25 +564,33 @@ async def w1_once(browser: Browser, pages: int, quick: bool) -> dict[str, float]
     }
 
 
+def polling_pages(_: Browser, address: str, n: int) -> Any:
+    return polling(address, n)
+
+
 async def part_w1(browser: Browser, rounds: int, pages: int, quick: bool) -> list[str]:
     out = ["## W1 with and without open console pages", ""]
-    res: dict[int, list[dict[str, float]]] = {0: [], pages: []}
+    configs = {
+        "no pages": (0, "browser"),
+        f"{pages} list pages in chromium": (pages, "browser"),
+        f"{pages} pages' requests, no browser": (pages, "http"),
+    }
+    res: dict[str, list[dict[str, float]]] = {k: [] for k in configs}
     for _ in range(rounds):
-        for k in (0, pages):
-            res[k].append(await w1_once(browser, k, quick))
+        for k, (n, mode) in configs.items():
+            res[k].append(await w1_once(browser, n, mode, quick))
     out += [
-        f"{rounds} rounds, interleaved (without, then with). Medians (all rounds):",
+        f"{rounds} rounds, interleaved (in the order below). Medians (all rounds):",
         "",
         "| | W1 throughput (wf/s), each round | p50 latency | server CPU per workflow | "
-        f"browser CPU during W1 | server CPU, idle {IDLE_S:.0f} s before W1 |",
+        f"browser CPU during W1 | server CPU, pages idle {IDLE_S:.0f} s before W1 |",
         "|---|---|---|---|---|---|",
     ]
-    for k in (0, pages):
-        rs = res[k]
+    for k, rs in res.items():
         med = {key: statistics.median(r[key] for r in rs) for key in rs[0]}
         each = ", ".join(f"{r['throughput']:.0f}" for r in rs)
         out.append(
-            f"| {k} open list pages | {med['throughput']:.0f} ({each}) | "
+            f"| {k} | {med['throughput']:.0f} ({each}) | "
             f"{med['p50_ms']:.0f} ms | {med['server_cpu_ms_per_wf']:.2f} ms | "
             f"{med['browser_cpu_s']:.2f} s | {med['idle_server_cpu_pct']:.1f} % of a core |"
         )
