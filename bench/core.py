@@ -33,6 +33,7 @@ from bench.procs import ROOT, BenchError, Profiler, Run, machine_cpu_seconds, tc
 from plait import Client
 
 Runner = Callable[[Client, int, str, float], Awaitable[list[workloads.Outcome]]]
+OnStarted = Callable[[Run], Awaitable[Callable[[], Awaitable[None]]]]
 
 FULL_SIZES = {"W1": 1000, "W2": 200, "W3": 500, "W4": 500}
 QUICK_SIZES = {"W1": 200, "W2": 50, "W3": 100, "W4": 100}
@@ -122,14 +123,20 @@ def _metrics(name: str, n: int, outcomes: list[workloads.Outcome]) -> dict[str, 
     return m
 
 
-async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dict[str, Any]:
-    """One repetition of one workload on a fresh server, worker and database."""
+async def run_once(name: str, rep: int, n: int, args: argparse.Namespace,
+                   on_started: OnStarted | None = None) -> dict[str, Any]:
+    """One repetition of one workload on a fresh server, worker and database.
+
+    ``on_started(run)``, if given, runs once server and worker are up, before the
+    workload and its measurements; what it returns is awaited after them (``bench.ui`` opens
+    console pages on the server there, to measure what they cost the workload)."""
     runner = WORKLOADS[name][1]
     result: dict[str, Any] = {"rep": rep + 1, "ok": False, "metrics": {}, "errors": [],
                               "n_errors": 0, "log_problems": {}, "unclean_exit": []}
     run = Run(f"{name}-{rep + 1}", worker_slots=args.worker_slots, keep=args.keep,
               auth=args.auth)
     profilers: list[tuple[str, Profiler]] = []
+    undo: Callable[[], Awaitable[None]] | None = None
     try:
         await run.start()
         assert run.server is not None and run.worker is not None
@@ -142,6 +149,8 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
                                                  rate=args.profile_rate,
                                                  extra=tuple(shlex.split(args.py_spy_args)))))
             await asyncio.sleep(1.0)  # let py-spy attach before the load starts
+        if on_started is not None:
+            undo = await on_started(run)
         before = run.sample()
         cpu0, machine0, tcp0 = time.process_time(), machine_cpu_seconds(), tcp_counters()
         client = await Client.connect(run.address, api_key=run.api_key)
@@ -156,6 +165,8 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace) -> dic
             result["phases"] = await phases.breakdown(client, outcomes, args.histories)
         finally:
             await client.close()
+            if undo is not None:
+                await undo()
         m = _metrics(name, n, outcomes)
         m["harness_cpu_s"] = harness_cpu
         for k in ("server_rss_mib", "worker_rss_mib"):

@@ -1,11 +1,14 @@
 // A run's timeline: one row per activity (a bar per attempt, so retries stand out), per timer
 // and per child, and one row of signal ticks, on a shared time axis from the run's start to
-// its close (or now); past 100 rows, one row per activity type instead. Bars are positioned through the CSSOM (the page's CSP allows no inline
-// style attributes).
+// its close (or now); past 100 rows, one row per activity type instead, and past 240 bars in
+// a row, the bars that fall in the same 1/240th of the axis (with the same outcome) are drawn
+// as one, so a run with 50,000 signals draws a few hundred bars. Bars are positioned through
+// the CSSOM (the page's CSP allows no inline style attributes).
 
 import {dur, h, now, toSeconds} from "./core.js";
 
 const MAX_ROWS = 100;
+const MAX_BARS = 240;  // per row: more cannot be told apart on a screen-wide axis
 
 /** Rows of [label, [{start, end, cls, title}]] from the attempt log and the history. */
 function rows(desc, events) {
@@ -87,6 +90,28 @@ function aggregate(all) {
   });
 }
 
+/** At most MAX_BARS bars per outcome: the spans that start in the same slice of the axis
+ * and share an outcome become one bar from the first start to the last end, titled with how
+ * many it stands for. */
+function thin(spans, t0, span) {
+  if (spans.length <= MAX_BARS) return spans;
+  const bins = new Map();
+  for (const sp of spans) {
+    const slot = Math.min(MAX_BARS - 1, Math.max(0, Math.floor((sp.start - t0) / span * MAX_BARS)));
+    const key = `${sp.cls}|${slot}`;
+    const b = bins.get(key);
+    if (!b) { bins.set(key, {...sp, n: 1}); continue; }
+    b.n++;
+    b.start = Math.min(b.start, sp.start);
+    b.end = b.end === null || sp.end === null ? null : Math.max(b.end, sp.end);
+  }
+  const bad = (sp) => /out-(failed|timed_out)/.test(sp.cls);
+  const out = [...bins.values()].map((b) => b.n === 1 ? b : {...b,
+    title: `${b.n} ${b.cls === "tick" ? "signals" : "bars"} from +${dur(b.start - t0)} to `
+      + `+${dur((b.end ?? now()) - t0)}; the first: ${b.title}`});
+  return out.filter((sp) => !bad(sp)).concat(out.filter(bad));
+}
+
 /** The timeline element, or null when the run did nothing worth a row. */
 export function timeline(desc, events) {
   const all = rows(desc, events);
@@ -101,7 +126,7 @@ export function timeline(desc, events) {
       h("div", {}, h("span", {}, "+0"), h("span", {}, `+${dur(span)}`))),
     h("ul", {}, shown.map((r) => {
       const track = h("div", {class: "track"});
-      for (const sp of r.spans) {
+      for (const sp of thin(r.spans, t0, span)) {
         const bar = h("span", {class: `bar ${sp.cls}`, title: sp.title, role: "img", "aria-label": sp.title});
         bar.style.left = pct(sp.start);
         bar.style.width = sp.cls === "tick" ? "" : `calc(${pct(sp.end ?? t1)} - ${pct(sp.start)})`;

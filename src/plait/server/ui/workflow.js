@@ -18,7 +18,7 @@ import {waitingPanel} from "./waiting.js";
 
 const REFRESH_MS = 2000;
 const QUEUE_CHECK_MS = 10000;
-const HISTORY_PAGE = 500;
+const HISTORY_PAGE = 500;  // events drawn at once: a long history is shown a page at a time
 const FETCH_PAGE = 2000;  // events per history request
 const ATTEMPTS_PAGE = 200;
 
@@ -28,7 +28,9 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
   let rid = ridParam || null;
   let desc = null;
   let events = [];
-  let shownEvents = HISTORY_PAGE;
+  let loading = true;         // more history pages are on their way
+  let historyDrawnAt = 0;     // performance.now() of the history's last drawing
+  let historyPage = 0;        // which HISTORY_PAGE of the (filtered) history is drawn
   let shownAttempts = ATTEMPTS_PAGE;
   let historyKind = "";
   const drawn = {};           // section -> JSON of what it shows, to redraw only on change
@@ -100,10 +102,12 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
     await decodeFor(d, fresh);  // one request to the codec server, if one is set
     events = events.concat(fresh);
     desc = d;
-    draw();
     // A long history arrives a page at a time: the page shows the first one at once and
-    // fetches the rest right after, instead of waiting for the whole of it.
-    if (hist.events.length === FETCH_PAGE) setTimeout(() => load().catch(() => {}), 0);
+    // fetches the rest right after, instead of waiting for the whole of it. The timeline
+    // (which reads every event) is drawn once the last page is in.
+    loading = hist.events.length === FETCH_PAGE;
+    draw();
+    if (loading) setTimeout(() => load().catch(() => {}), 0);
   }
 
   async function firstLoad() {
@@ -153,9 +157,17 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
     if (changed("io", [d.result, started && started.attributes.input])) drawIo(d, started);
     if (changed("failure", [d.result && d.result.failure, d.last_task_failure])) drawFailure(d);
     if (changed("pending", [d.pending_activities, d.status])) drawPending(d);
-    if (changed("timeline", [d.attempts, d.close_time, events.length]) || !d.close_time) drawTimeline(d);
+    if (!loading && (changed("timeline", [d.attempts, d.close_time, events.length]) || !d.close_time)) {
+      drawTimeline(d);
+    }
     if (changed("attempts", [d.attempts, shownAttempts])) drawAttempts(d);
-    if (changed("history", [events.length, shownEvents, historyKind])) drawHistory();
+    // While a long history arrives, its list is redrawn at most once a second (the page on
+    // screen is already whole); the last page's arrival always redraws it.
+    const throttled = loading && performance.now() - historyDrawnAt < 1000;
+    if (!throttled && changed("history", [events.length, historyPage, historyKind, loading])) {
+      historyDrawnAt = performance.now();
+      drawHistory();
+    }
   }
 
   function drawAlerts() {
@@ -343,19 +355,23 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
     const kindSel = h("select", {id: "h-kind"}, h("option", {value: ""}, "every kind"),
       Object.entries(KINDS).map(([k, label]) => h("option", {value: k}, label)));
     kindSel.value = historyKind;
-    kindSel.addEventListener("change", () => { historyKind = kindSel.value; draw(); });
+    kindSel.addEventListener("change", () => {
+      historyKind = kindSel.value; historyPage = 0; historyDrawnAt = 0; draw();
+    });
     const list = historyKind ? events.filter((e) => kindOf(e.event_type) === historyKind) : events;
-    const shown = list.slice(0, shownEvents);
-    const more = list.length > shown.length ? h("button", {type: "button", onclick: () => {
-      shownEvents += HISTORY_PAGE; draw();
-    }}, `Show ${Math.min(HISTORY_PAGE, list.length - shown.length)} more of ${list.length - shown.length}`) : null;
+    const pages = Math.max(1, Math.ceil(list.length / HISTORY_PAGE));
+    historyPage = Math.min(historyPage, pages - 1);
+    const from = historyPage * HISTORY_PAGE;
+    const shown = list.slice(from, from + HISTORY_PAGE);
     const t0 = events.length ? toSeconds(events[0].timestamp) : 0;
     const types = activityTypes(events);
     fill(s.history,
-      h("div", {class: "bar"}, h("h2", {id: "h-history"}, `History (${events.length} events)`),
+      h("div", {class: "bar"}, h("h2", {id: "h-history"}, loading
+        ? `History (${events.length} of ${desc.history_length} events, loading)` : `History (${events.length} events)`),
         h("span", {class: "grow"}),
         h("label", {}, "Show ", kindSel),
         h("button", {type: "button", onclick: download}, "Download JSON")),
+      pages > 1 ? historyPager(list, pages, from, shown.length) : null,
       h("ol", {class: "events"}, shown.map((e) => h("li", {dataset: {kind: kindOf(e.event_type)}},
         kept(`ev-${e.event_id}`, [
           h("span", {class: "eid"}, String(e.event_id)),
@@ -363,8 +379,30 @@ export function render({ns, params: [wid, ridParam], view, navigate}) {
           h("span", {class: "esum"}, eventSummary(e, types)),
           h("span", {class: "etime", title: e.timestamp}, `+${dur(toSeconds(e.timestamp) - t0)}`)],
         () => jsonBlock(unwrapDeep(e.attributes))),
-        stateButton(e), states.get(e.event_id)))),
-      more);
+        stateButton(e), states.get(e.event_id)))));
+  }
+
+  /** First, previous, next and last page of a long history, and "go to event N". Drawing
+   * only a page keeps a history of any length as quick to show as a short one. */
+  function historyPager(list, pages, from, count) {
+    const go = (page) => { historyPage = page; historyDrawnAt = 0; draw(); s.history.scrollIntoView(); };
+    const btn = (label, page) => h("button", {type: "button", disabled: page === historyPage,
+      onclick: () => go(page)}, label);
+    const target = h("input", {type: "number", min: 1, id: "h-goto",
+      "aria-label": "Event id", placeholder: "event id"});
+    const form = h("form", {class: "inline", "aria-label": "Go to event"}, target,
+      h("button", {type: "submit"}, "Go"));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const id = Number(target.value);
+      const i = list.findIndex((e) => e.event_id >= id);  // events are in id order
+      if (i >= 0) go(Math.floor(i / HISTORY_PAGE));
+    });
+    return h("nav", {class: "pager", id: "h-pager", "aria-label": "History pages"},
+      btn("First", 0), btn("Previous", Math.max(0, historyPage - 1)),
+      h("span", {class: "muted"}, `events ${list[from].event_id}–${list[from + count - 1].event_id}`
+        + ` (page ${historyPage + 1} of ${pages})`),
+      btn("Next", Math.min(pages - 1, historyPage + 1)), btn("Last", pages - 1), form);
   }
 
   /** "State here": the run's state right after this event (state_at.js), in a panel under it. */

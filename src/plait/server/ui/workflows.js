@@ -15,6 +15,9 @@ const LIVE_MS = 3000;
 const COUNT_EVERY = 4;
 // token -> the token of the page before it, so "Previous page" works within a visit.
 const previousOf = new Map();
+// The last counts drawn, with their filter: paging through a filter's runs shows them again
+// instead of asking the server for the same counts on every page (live refresh renews them).
+let lastCounts = {key: "", at: 0, values: null};
 
 /** The API filter (query string of /workflows and /workflow-count) from the page's URL query. */
 export function apiFilter(query, {withStatus = true} = {}) {
@@ -132,7 +135,7 @@ export function render({ns, query, view, navigate}) {
   const message = h("div", {class: "messages"});
   const pager = h("nav", {class: "pager", "aria-label": "Pages"});
   const bar = batchBar({ns, selected, filter: () => apiFilter(query),
-    reload: () => { lastRows = ""; return load(); }});
+    reload: () => { lastRows = ""; lastCounts.key = ""; return load(); }});
 
   function selectionChanged() {
     bar.update();
@@ -170,7 +173,10 @@ export function render({ns, query, view, navigate}) {
 
   // -- loading --------------------------------------------------------------------------------
   async function load({live: fromLive = false} = {}) {
-    const withCounts = !fromLive || ticks++ % COUNT_EVERY === COUNT_EVERY - 1;
+    const countKey = `${ns}?${apiFilter(query, {withStatus: false})}`;
+    const fresh = lastCounts.key === countKey && Date.now() - lastCounts.at < LIVE_MS * COUNT_EVERY;
+    if (!fromLive && fresh) renderCounts(lastCounts.values[0], lastCounts.values.slice(1));
+    const withCounts = fromLive ? ticks++ % COUNT_EVERY === COUNT_EVERY - 1 : !fresh;
     if (controller) controller.abort();
     controller = new AbortController();
     const {signal} = controller;
@@ -188,7 +194,10 @@ export function render({ns, query, view, navigate}) {
       const [list, ...n] = await Promise.all([api(`${nsPath(ns)}/workflows?${listQ}`, {signal}),
         ...(withCounts ? [countFor(""), ...STATUSES.map(countFor)] : [])]);
       if (signal.aborted) return;
-      if (withCounts) renderCounts(n[0], n.slice(1));
+      if (withCounts) {
+        renderCounts(n[0], n.slice(1));
+        lastCounts = {key: countKey, at: Date.now(), values: n};
+      }
       const rowsKey = JSON.stringify(list.workflows);
       if (rowsKey !== lastRows) {
         lastRows = rowsKey;
