@@ -613,10 +613,10 @@ class Client:
                           args: Sequence[Any] = (), reset_to: int | str | None = None,
                           reapply_signals: bool = True,
                           rate_per_second: float | None = None) -> BatchHandle:
-        """Start a durable job that applies ``operation`` ("terminate", "cancel", "signal"
-        or "reset") to every run the filters match now (the filters of
-        :meth:`list_workflows`; runs started later are not included). terminate, cancel
-        and signal act on running runs. ``signal``: the signal (a handler or its name) and
+        """Start a durable job that applies ``operation`` ("terminate", "cancel", "signal",
+        "reset", "pause" or "unpause") to every run the filters match now (the filters of
+        :meth:`list_workflows`; runs started later are not included). All but reset act on
+        running runs. ``signal``: the signal (a handler or its name) and
         ``args`` its arguments; ``reset_to``: an event id or "first_workflow_task" /
         "last_workflow_task". The server acts on at most ``rate_per_second`` runs a second
         (default 50), survives restarts, and acts on each run once. Returns at once;

@@ -183,6 +183,35 @@ async def test_a_reset_batch_repairs_every_failed_run_of_a_type(
         assert (await again.wait(timeout=timedelta(seconds=30))).done == 0
 
 
+async def test_pause_and_unpause_batches_hold_and_release_every_matching_run(
+    env: WorkflowEnvironment, queue: str
+) -> None:
+    """The operator's stop-the-bleeding: pause every Gate, signal them while paused (kept,
+    not acted on), unpause them all: each completes having seen its signal once."""
+    client = env.client
+    async with Worker(client, task_queue=queue, workflows=[Gate, Bystander]):
+        gates = [await client.start_workflow(Gate.run, id=f"pz-gate-{i}", task_queue=queue)
+                 for i in range(12)]
+        other = await client.start_workflow(Bystander.run, id="pz-bystander", task_queue=queue)
+        paused = await client.start_batch("pause", workflow_type="Gate", reason="outage",
+                                          rate_per_second=1000)
+        done = await paused.wait(timeout=timedelta(seconds=30))
+        assert (done.state, done.done, done.failed) == ("completed", 12, 0)
+        for g in gates:
+            d = await g.describe()
+            assert d.paused and d.pause_reason == "outage", g.id
+        assert not (await other.describe()).paused
+        for g in gates:
+            await g.signal(Gate.open, "ops")
+        # Held: the signal is in each history, yet no workflow task has run on it.
+        for g in gates:
+            assert (await g.describe()).status == "RUNNING"
+        resumed = await client.start_batch("unpause", workflow_type="Gate",
+                                           rate_per_second=1000)
+        assert (await resumed.wait(timeout=timedelta(seconds=30))).done == 12
+        assert [await g.result() for g in gates] == [1] * 12
+
+
 async def test_requests_it_cannot_honour_are_refused(env: WorkflowEnvironment) -> None:
     client = env.client
     with pytest.raises(RPCError, match="one of event_id or to") as e:

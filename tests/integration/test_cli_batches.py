@@ -237,3 +237,12 @@ def test_the_workflow_commands_batch_forms(address: str) -> None:
     assert "missing argument NAME" in one_line_error(
         plait("workflow", "signal", ids[0], address=address)
     )
+
+
+def test_pause_then_unpause_by_filter(address: str) -> None:
+    tag, _ = start_gates(address, 3, queue="nobody-polls-pause")
+    paused = ok("batch", "pause", "-a", f"tag={tag}", "--reason", "outage", "--yes",
+                address=address)
+    assert "paused 3 of 3 workflows, 0 failed (completed)" in paused
+    unpaused = ok("batch", "unpause", "-a", f"tag={tag}", "--yes", address=address)
+    assert "unpaused 3 of 3 workflows, 0 failed (completed)" in unpaused

@@ -174,3 +174,34 @@ async def test_reset_the_selected_runs(console: Console, page: Page) -> None:
     assert desc.run_id != old and desc.reset_from_run_id == old
     assert desc.reset_reason == "again"
     assert await latest.result() == {"greeting": "hello r", "who": {"name": "r"}}
+
+
+async def test_pause_then_unpause_all_matching(console: Console, page: Page) -> None:
+    """Stop the bleeding from the list: every matching run paused by one batch job, then
+    let go by another; the describe of each says so in between."""
+    suite = {"suite": "batchpause"}
+    handles = await asyncio.gather(
+        *(
+            console.client.start_workflow(
+                "Held", id=f"held-{i:02d}", task_queue="ui-nobody-pause",
+                search_attributes=suite)
+            for i in range(6)
+        )
+    )
+    await page.goto(console.url(f"{LIST}?type=Held&search_attribute={quote('suite=batchpause')}"))
+    await expect(page.locator('.counts a[data-status="ALL"]')).to_contain_text("6")
+    for verb, done in (("Pause", "pause: 6 of 6 done (completed)"),
+                       ("Unpause", "unpause: 6 of 6 done (completed)")):
+        await page.get_by_role("button", name="Select all matching the filter").click()
+        await page.get_by_role("button", name=f"{verb} all matching…", exact=True).click()
+        dialog = page.locator("dialog.confirm")
+        await expect(dialog).to_contain_text(f"{verb} 6 runs matching the filter?")
+        if verb == "Pause":
+            await dialog.get_by_label("Reason").fill("carrier outage")
+        await dialog.get_by_role("button", name=verb, exact=True).click()
+        await expect(page.locator(".batch-progress")).to_contain_text(done)
+        for h in handles:
+            d = await h.describe()
+            assert d.paused == (verb == "Pause"), (h.id, verb)
+            if verb == "Pause":
+                assert d.pause_reason == "carrier outage"

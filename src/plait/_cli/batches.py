@@ -70,6 +70,8 @@ PAST = {
     "cancel": "cancel requested for",
     "signal": "signalled",
     "reset": "reset",
+    "pause": "paused",
+    "unpause": "unpaused",
 }
 
 
@@ -205,6 +207,54 @@ def terminate(
         address,
         namespace,
         reason=reason,
+        rate_per_second=rate,
+    )
+
+
+@batch_app.command()
+def pause(
+    workflow_type: TypeFilter = None,
+    status: StatusFilter = None,
+    search_attribute: SearchFilter = None,
+    started_after: AfterFilter = None,
+    started_before: BeforeFilter = None,
+    reason: Reason = "paused from the CLI",
+    rate: Rate = None,
+    yes: Yes = False,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+) -> None:
+    """Pause every running workflow the filters match (no new task or attempt starts)."""
+    operate(
+        BatchOperation.PAUSE,
+        _filters(workflow_type, status, search_attribute, started_after, started_before),
+        yes,
+        address,
+        namespace,
+        reason=reason,
+        rate_per_second=rate,
+    )
+
+
+@batch_app.command()
+def unpause(
+    workflow_type: TypeFilter = None,
+    status: StatusFilter = None,
+    search_attribute: SearchFilter = None,
+    started_after: AfterFilter = None,
+    started_before: BeforeFilter = None,
+    rate: Rate = None,
+    yes: Yes = False,
+    address: Address = DEFAULT_ADDRESS,
+    namespace: Namespace = "default",
+) -> None:
+    """Let every paused workflow the filters match go on."""
+    operate(
+        BatchOperation.UNPAUSE,
+        _filters(workflow_type, status, search_attribute, started_after, started_before),
+        yes,
+        address,
+        namespace,
         rate_per_second=rate,
     )
 

@@ -111,7 +111,8 @@ class BatchList(Struct, kw_only=True):
     """Pass as `next_page_token` for the next page; null on the last one."""
 
 
-_RUNNING_ONLY = frozenset({BatchOperation.TERMINATE, BatchOperation.CANCEL, BatchOperation.SIGNAL})
+_RUNNING_ONLY = frozenset({BatchOperation.TERMINATE, BatchOperation.CANCEL, BatchOperation.SIGNAL,
+                           BatchOperation.PAUSE, BatchOperation.UNPAUSE})
 
 
 def acted_on_status(operation: BatchOperation, status: str | None) -> str | None:

@@ -203,6 +203,8 @@ class BatchOperation(StrEnum):
     CANCEL = "cancel"
     SIGNAL = "signal"
     RESET = "reset"
+    PAUSE = "pause"
+    UNPAUSE = "unpause"
 
 
 class BatchState(StrEnum):

@@ -38,7 +38,7 @@ from plait.protocol.batches import (
 )
 from plait.protocol.enums import BatchOperation, BatchState, ErrorCode, WorkflowStatus
 from plait.protocol.requests import SignalRequest
-from plait.server import closing, messages, resetting
+from plait.server import closing, messages, pausing, resetting
 from plait.server.errors import ApiError, BadRequest, NotFound
 from plait.server.run import Ctx, Run
 from plait.store.base import ExecutionRow, Txn
@@ -113,6 +113,15 @@ def _reset(ctx: Ctx, job: BatchJob, row: ExecutionRow) -> None:
                     reapply_signals=opts.reapply_signals)
 
 
+def _pause(ctx: Ctx, job: BatchJob, row: ExecutionRow) -> None:
+    pausing.pause(ctx, row.namespace, row.workflow_id, row.run_id,
+                  job.reason or f"paused by batch {job.batch_id}", _identity(job))
+
+
+def _unpause(ctx: Ctx, job: BatchJob, row: ExecutionRow) -> None:
+    pausing.unpause(ctx, row.namespace, row.workflow_id, row.run_id)
+
+
 def _identity(job: BatchJob) -> str:
     return job.identity or f"batch {job.batch_id}"
 
@@ -122,6 +131,8 @@ ACTIONS: dict[str, Action] = {
     BatchOperation.CANCEL: _cancel,
     BatchOperation.SIGNAL: _signal,
     BatchOperation.RESET: _reset,
+    BatchOperation.PAUSE: _pause,
+    BatchOperation.UNPAUSE: _unpause,
 }
 """The operations this server can apply."""
 

@@ -21,7 +21,8 @@ OPERATIONS: list[Operation] = [
         "POST",
         _NS,
         "startBatch",
-        summary="Start a batch job: terminate, cancel, signal or reset every run a filter matches",
+        summary="Start a batch job: terminate, cancel, signal, reset, pause or unpause every "
+                "run a filter matches",
         tag="workflows",
         description=(
             "Stores a durable job and answers at once; the server then acts on the runs the "

@@ -1,6 +1,6 @@
-// Acting on many runs from the workflow list: terminate, cancel, signal or reset either the
-// runs selected on the page (one call per run: the batch filter cannot name workflow ids), or
-// every run the current filter matches (one batch job, POST .../batches, whose progress is
+// Acting on many runs from the workflow list: terminate, cancel, signal, reset, pause or
+// unpause either the runs selected on the page (one call per run: the batch filter cannot
+// name workflow ids), or every run the current filter matches (one batch job, POST .../batches, whose progress is
 // followed until it ends). Each is confirmed with the count of runs it acts on.
 
 import {
@@ -8,8 +8,10 @@ import {
 } from "./core.js";
 import {watchBatch} from "./batches.js";
 
-const VERBS = {terminate: "Terminate", cancel: "Cancel", signal: "Signal", reset: "Reset"};
-const DONE = {terminate: "Terminated", cancel: "Asked to cancel", signal: "Signaled", reset: "Reset"};
+const VERBS = {terminate: "Terminate", cancel: "Cancel", signal: "Signal", reset: "Reset",
+  pause: "Pause", unpause: "Unpause"};
+const DONE = {terminate: "Terminated", cancel: "Asked to cancel", signal: "Signaled", reset: "Reset",
+  pause: "Paused", unpause: "Unpaused"};
 
 /** The batch filter (protocol/batches.py BatchFilter) of the list's API filter. */
 export function batchFilter(apiQuery) {
@@ -105,7 +107,8 @@ export function batchBar({ns, selected, filter, reload}) {
         runs.length > 10 ? h("li", {}, `and ${runs.length - 10} more`) : null);
     }
     const reason = await confirmDialog({title, body: [scope, ...opts.els], action: VERBS[kind],
-      danger: kind === "terminate" || kind === "reset", reasonLabel: kind === "signal" ? null : "Reason"});
+      danger: kind === "terminate" || kind === "reset",
+      reasonLabel: kind === "signal" || kind === "unpause" ? null : "Reason"});
     if (reason === null) return;
     let extra;
     try { extra = opts.read(); } catch (e) { fill(progress, notice("error", `Not sent: ${e.message}.`)); return; }
@@ -136,7 +139,9 @@ export function batchBar({ns, selected, filter, reload}) {
       line.textContent = `${VERBS[kind]}: ${i + 1} of ${runs.length}…`;
       const body = {run_id: r.run_id, request_id: requestId()};
       if (kind === "signal") Object.assign(body, extra, {identity: "plait console"});
-      else Object.assign(body, {reason: reason || undefined}, kind === "reset" ? extra : {});
+      else if (kind !== "unpause") {
+        Object.assign(body, {reason: reason || undefined}, kind === "reset" ? extra : {});
+      }
       try {
         await api(`${nsPath(ns)}/workflows/${enc(r.workflow_id)}/${kind}`, {method: "POST", body});
       } catch (e) { failed.push(`${r.workflow_id}: ${errorText(e)}`); }
