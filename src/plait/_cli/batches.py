@@ -1,6 +1,6 @@
-"""``plait batch ...``: terminate, cancel, signal or reset every workflow a list filter matches,
-as a durable job on the server; and describe, list or cancel those jobs (API.md "Operating
-running workflows"). Mounted on the ``plait`` command by :mod:`plait.cli`.
+"""``plait batch ...``: terminate, cancel, signal, reset, pause or unpause every workflow a list
+filter matches, as a durable job on the server; and describe, list or cancel those jobs
+(API.md "Operating running workflows"). Mounted on the ``plait`` command by :mod:`plait.cli`.
 
 An operation first counts the runs it would act on and says how many, then asks (``--yes``
 answers for the user; without a terminal to ask on, it refuses rather than guess), starts the
@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 import typer
@@ -40,8 +40,8 @@ from plait.protocol.enums import BatchOperation
 __all__ = ["Rate", "Yes", "batch_app", "filters_instead_of_id", "operate"]
 
 batch_app = typer.Typer(
-    help="Terminate, cancel, signal or reset every workflow a filter matches, as a durable "
-    "job the server runs at a limited rate; describe, list and cancel such jobs.",
+    help="Terminate, cancel, signal, reset, pause or unpause every workflow a filter matches, "
+    "as a durable job the server runs at a limited rate; describe, list and cancel such jobs.",
     no_args_is_help=True,
 )
 
@@ -186,54 +186,45 @@ def _filters(
     return parse_filters(workflow_type, status, search_attribute, started_after, started_before)
 
 
-@batch_app.command()
-def terminate(
-    workflow_type: TypeFilter = None,
-    status: StatusFilter = None,
-    search_attribute: SearchFilter = None,
-    started_after: AfterFilter = None,
-    started_before: BeforeFilter = None,
-    reason: Reason = "terminated from the CLI",
-    rate: Rate = None,
-    yes: Yes = False,
-    address: Address = DEFAULT_ADDRESS,
-    namespace: Namespace = "default",
-) -> None:
-    """Terminate every running workflow the filters match."""
-    operate(
-        BatchOperation.TERMINATE,
-        _filters(workflow_type, status, search_attribute, started_after, started_before),
-        yes,
-        address,
-        namespace,
-        reason=reason,
-        rate_per_second=rate,
-    )
+def _with_reason(
+    operation: BatchOperation, doc: str, default_reason: str
+) -> Callable[..., None]:
+    """The command of an operation whose runs record a reason (terminate, pause): the
+    filters, the reason, the rate. One body for both, so their options cannot drift."""
+
+    def command(
+        workflow_type: TypeFilter = None,
+        status: StatusFilter = None,
+        search_attribute: SearchFilter = None,
+        started_after: AfterFilter = None,
+        started_before: BeforeFilter = None,
+        reason: Reason = default_reason,
+        rate: Rate = None,
+        yes: Yes = False,
+        address: Address = DEFAULT_ADDRESS,
+        namespace: Namespace = "default",
+    ) -> None:
+        operate(
+            operation,
+            _filters(workflow_type, status, search_attribute, started_after, started_before),
+            yes,
+            address,
+            namespace,
+            reason=reason,
+            rate_per_second=rate,
+        )
+
+    command.__doc__ = doc
+    return command
 
 
-@batch_app.command()
-def pause(
-    workflow_type: TypeFilter = None,
-    status: StatusFilter = None,
-    search_attribute: SearchFilter = None,
-    started_after: AfterFilter = None,
-    started_before: BeforeFilter = None,
-    reason: Reason = "paused from the CLI",
-    rate: Rate = None,
-    yes: Yes = False,
-    address: Address = DEFAULT_ADDRESS,
-    namespace: Namespace = "default",
-) -> None:
-    """Pause every running workflow the filters match (no new task or attempt starts)."""
-    operate(
-        BatchOperation.PAUSE,
-        _filters(workflow_type, status, search_attribute, started_after, started_before),
-        yes,
-        address,
-        namespace,
-        reason=reason,
-        rate_per_second=rate,
-    )
+batch_app.command("terminate")(_with_reason(
+    BatchOperation.TERMINATE, "Terminate every running workflow the filters match.",
+    "terminated from the CLI"))
+batch_app.command("pause")(_with_reason(
+    BatchOperation.PAUSE,
+    "Pause every running workflow the filters match (no new task or attempt starts).",
+    "paused from the CLI"))
 
 
 @batch_app.command()
