@@ -111,6 +111,34 @@ async def test_update_with_a_stale_next_event_id_conflicts(store: Store) -> None
     assert row is not None and row.next_event_id == 1
 
 
+async def test_save_execution_writes_the_row_and_its_events_or_neither(store: Store) -> None:
+    """One statement on PostgreSQL (a CTE): the events go in only if the row's check passed."""
+    await store.write(lambda t: t.insert_execution(execution()))
+    two = [StoredEvent(1, '{"a":1}'), StoredEvent(2, '{"b":2}')]
+
+    def save(t: Txn) -> None:
+        e = t.get_execution(NS, "w", "r1")
+        assert e is not None
+        e.next_event_id, e.status = 3, "COMPLETED"
+        t.save_execution(e, 1, two)
+    await store.write(save)
+    row = await store.read(lambda t: t.get_execution(NS, "w", "r1"))
+    assert row is not None and (row.next_event_id, row.status) == (3, "COMPLETED")
+    stored = await store.read(lambda t: t.events(NS, "w", "r1"))
+    assert [bytes(e).decode() for e in stored] == ['{"a":1}', '{"b":2}']
+
+    def stale(t: Txn) -> int:
+        e = t.get_execution(NS, "w", "r1")
+        assert e is not None
+        e.next_event_id = 5
+        with pytest.raises(ConflictError), t.savepoint():
+            t.save_execution(e, 1, [StoredEvent(3, "{}"), StoredEvent(4, "{}")])
+        return len(t.events(NS, "w", "r1"))
+    assert await store.write(stale) == 2
+    row = await store.read(lambda t: t.get_execution(NS, "w", "r1"))
+    assert row is not None and row.next_event_id == 3
+
+
 async def test_closed_runs(store: Store) -> None:
     await store.write(lambda t: t.insert_execution(execution()))
     await store.write(lambda t: t.insert_execution(execution(wid="w2", close_time=5.0)))
