@@ -228,7 +228,7 @@ class Api:
         request = Request(method, path, params, data, timeout)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + (self.retry_for if retry else 0.0)
-        backoff = self.backoff()
+        backoff: Backoff | None = None  # made at the first failure: most calls never fail
         while True:
             try:
                 response = await self.transport.send(request)
@@ -246,6 +246,7 @@ class Api:
                 # A key over the server's rate did nothing yet: like a 503, wait and repeat.
                 if response.status != 503 and not _rate_limited(failure):
                     raise failure
+            backoff = backoff or self.backoff()
             delay = backoff.next()
             if not retry or loop.time() + delay > give_up:
                 raise failure
