@@ -37,6 +37,7 @@ from plait import activity, errors
 from plait._api import Api
 from plait._worker.completions import Completions, Unread
 from plait._worker.lease import Lease, LeaseStamp
+from plait._worker.liveness import lease_live
 from plait._worker.metrics import WorkerMetrics
 from plait._worker.slots import Slots
 from plait._worker.workflows import WorkflowTasks
@@ -181,7 +182,7 @@ class ActivityRunner:
             live = functools.partial(self.lease.live, stamp)
             try:
                 if self.intercepted is not None:
-                    ctx.run(_live.set, live)
+                    ctx.run(lease_live.set, live)
                     result = await self._intercepted(defn, args, task, ctx, _time_limit(task),
                                                      beat)
                 else:
@@ -346,10 +347,6 @@ def _details(api: Api, payloads: Sequence[Payload]) -> tuple[Any, ...]:
     return tuple(api.converter.from_payloads(payloads, ()))
 
 
-_live: contextvars.ContextVar[Callable[[], bool]] = contextvars.ContextVar("plait_live")
-"""In an intercepted attempt's context: whether its lease still holds (``Lease.live``)."""
-
-
 class _ActivityCall(ActivityInboundInterceptor):
     """The innermost link of the activity interceptors: the activity function itself,
     started only while the lease holds (as without interceptors)."""
@@ -358,7 +355,7 @@ class _ActivityCall(ActivityInboundInterceptor):
         self.runner = runner
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        live = _live.get()
+        live = lease_live.get()
         if input.is_async:
             return await _started(input.fn, list(input.args), live)
         ctx = contextvars.copy_context()  # the attempt's: activity.info() works in the thread

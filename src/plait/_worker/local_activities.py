@@ -17,12 +17,14 @@ import asyncio
 import contextvars
 import logging
 import time
-from typing import Any
+from concurrent.futures import Executor
+from typing import Any, Protocol
 
 from plait import activity, errors
-from plait._worker.activities import ActivityRunner, _live
+from plait._api import Api
+from plait._worker.liveness import always, lease_live
 from plait._worker.slots import Slots
-from plait.interceptor import ExecuteActivityInput
+from plait.interceptor import ActivityInboundInterceptor, ExecuteActivityInput
 from plait.protocol import failure as failures
 from plait.protocol.jsoncodec import dumps, loads
 from plait.runtime.definitions import ActivityDefn
@@ -34,9 +36,18 @@ __all__ = ["LocalActivityRunner"]
 log = logging.getLogger("plait.worker")
 
 
+class ActivityHost(Protocol):
+    """What local activities borrow from the worker's activity runner: its connection (for
+    the payload converter), its interceptor chain and its thread pool for sync functions."""
+
+    api: Api
+    intercepted: ActivityInboundInterceptor | None
+    executor: Executor
+
+
 class LocalActivityRunner:
     def __init__(self, activities: dict[str, ActivityDefn], slots: Slots,
-                 runner: ActivityRunner) -> None:
+                 runner: ActivityHost) -> None:
         """``slots``: the worker's activity slots (a local activity holds one while it
         runs); ``runner``: the worker's activity runner, whose executor and interceptors
         local activities share."""
@@ -124,7 +135,7 @@ class LocalActivityRunner:
         ctx = contextvars.copy_context()
         context = activity._Context(info, _no_heartbeat, sync=not defn.is_async)
         ctx.run(activity._current.set, context)
-        ctx.run(_live.set, _always)
+        ctx.run(lease_live.set, always)
         args = self.runner.api.conv.from_payloads(entry.input, defn.arg_hints)
         try:
             return await asyncio.wait_for(self._call(defn, args, entry, ctx), limit)
@@ -157,6 +168,3 @@ class LocalActivityRunner:
 def _no_heartbeat(details: tuple[Any, ...]) -> None:
     """A local activity's heartbeat: nothing to send it to (its run is this worker's)."""
 
-
-def _always() -> bool:
-    return True
