@@ -1,7 +1,8 @@
 """W1 with a ``Worker`` left at its defaults against the benchmark's tuned worker (issue 15).
 
     python -m bench.defaults [--rounds 5] [--size 1000] [--slots default,300,100,200,500]
-                             [--base PATH] [--fsync-rounds 1] [--out bench/results/defaults]
+                             [--base PATH [--base-slots default]] [--fsync-rounds 1]
+                             [--out bench/results/defaults]
 
 Users run the defaults: a worker constructed as ``Worker(client, task_queue=...,
 workflows=..., activities=...)``, driven by ``execute_workflow`` from a plain ``Client``.
@@ -12,11 +13,12 @@ the variants interleaved round by round (the first variant rotates), so a noisy 
 hurts every variant alike; the report gives medians over rounds and the per-round ratio to
 the tuned worker.
 
-``--base PATH``: a second source tree (a git worktree of another commit); its variants
-(``default@base``, ...) run server and worker from that tree's ``src``, so the defaults of
-two commits are measured side by side in one run. ``--fsync-rounds``: after the timed
-rounds, runs with strace on the server counting fsyncs (strace slows the server, so these
-runs are not timed): store transactions per fsync is the group commit's size.
+``--base PATH``: a second source tree (a git worktree of another commit); the
+``--base-slots`` variants (``default@base``, ...) run server and worker from that tree's
+``src``, so the defaults of two commits are measured side by side in one run.
+``--fsync-rounds``: after the timed rounds, runs with strace on the server counting fsyncs
+(strace slows the server, so these runs are not timed): store transactions per fsync is the
+group commit's size.
 
 Besides speed, each variant reports what the server saw per workflow (its ``/metrics``):
 requests by route, polls, tasks per poll, completions per batch request, store
@@ -61,16 +63,13 @@ class Variant:
     """The ``src`` directory server and worker import plait from."""
 
 
-def variants(spec: str, base: Path | None) -> list[Variant]:
+def variants(spec: str, base: Path | None, base_spec: str) -> list[Variant]:
     """``default,300,100,300/100``: the defaults, and slot counts (``A/W``: activities and
-    workflow tasks apart), on this tree; with ``base``, the same again on the base tree
+    workflow tasks apart), on this tree; with ``base``, ``base_spec``'s on the base tree
     (labels ``...@base``)."""
-    out: list[Variant] = []
-    trees = [("", ROOT / "src")] + ([("@base", base / "src")] if base else [])
-    for suffix, src in trees:
-        for item in (s.strip() for s in spec.split(",") if s.strip()):
-            out.append(Variant(item + suffix, _slots(item), src))
-    return out
+    trees = [("", ROOT / "src", spec)] + ([("@base", base / "src", base_spec)] if base else [])
+    return [Variant(item + suffix, _slots(item), src) for suffix, src, items in trees
+            for item in (s.strip() for s in items.split(",") if s.strip())]
 
 
 def _slots(item: str) -> int | tuple[int, int] | None:
@@ -242,7 +241,7 @@ def to_markdown(doc: dict[str, Any]) -> str:
         "- variants: `default` constructs `Worker(client, task_queue=..., workflows=..., "
         "activities=...)` with no tuning argument; a number N passes "
         "`max_concurrent_activities=N, max_concurrent_workflow_tasks=N` (300: the core "
-        "benchmark's worker); `@base`: the same on the base tree",
+        "benchmark's worker); `@base`: run on the base tree's plait (server and worker)",
         "", "## Throughput (workflows/s) by round", "",
         "| variant | " + " | ".join(f"r{i + 1}" for i in range(rounds))
         + " | median | vs 300 (paired) |",
@@ -340,7 +339,7 @@ def _problems(doc: dict[str, Any]) -> list[str]:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    vs = variants(args.slots, args.base)
+    vs = variants(args.slots, args.base, args.base_slots)
     if TUNED not in {v.label for v in vs}:
         raise SystemExit(f"--slots must include {TUNED} (the tuned worker every variant is "
                          "compared with)")
@@ -391,7 +390,10 @@ def main() -> int:
     p.add_argument("--slots", default="default,300,100,200,500",
                    help="variants, comma-separated: 'default', N (activity and workflow-task "
                         "slots), A/W (the two apart); must include 300")
-    p.add_argument("--base", type=Path, help="a second source tree to run the variants on")
+    p.add_argument("--base", type=Path, help="a second source tree (another commit's "
+                   "worktree) whose plait the --base-slots variants run")
+    p.add_argument("--base-slots", default="default",
+                   help="variants to run on the --base tree (default: 'default')")
     p.add_argument("--fsync-rounds", type=int, default=0,
                    help="untimed runs per variant counting the server's fsyncs (default 0)")
     p.add_argument("--timeout", type=float, default=300.0)
