@@ -40,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,51 @@ async def fsync_run(v: Variant, n: int, timeout: float) -> dict[str, Any]:
             "txns_per_fsync": work["store transactions"] * n / fsyncs if fsyncs else 0.0}
 
 
+def heavy_steps(ms: float) -> int:
+    """How many :func:`bench.workloads.spin` steps cost about ``ms`` of CPU here."""
+    probe = 200_000
+    began = time.thread_time()
+    workloads.spin(probe)
+    took = max(time.thread_time() - began, 1e-6)
+    return max(1, int(probe * ms / 1e3 / took))
+
+
+async def heavy_run(v: Variant, n: int, steps: int, timeout: float) -> dict[str, Any]:
+    """The worst case for more slots: ``n`` workflows whose one task keeps the worker's loop
+    busy, started at once. Counted: workflow tasks the server took back (timed out at the
+    worker, or its session expired while the loop was busy) and the time to the last
+    result."""
+    with sources(v.src):
+        run = Run(f"defaults-heavy-{v.label}", worker_slots=v.slots)
+        try:
+            await run.start()
+            client = await Client.connect(run.address)
+            try:
+                outcomes = await workloads.heavy(client, n, run.task_queue, timeout, steps)
+            finally:
+                await client.close()
+            counters = await asyncio.to_thread(run.scrape_metrics)
+        except BenchError as e:
+            return {"ok": False, "errors": [str(e)]}
+        finally:
+            run.stop()
+            logged = run.log_problems()
+            run.cleanup()
+    ends = [o.t_result for o in outcomes if o.t_result is not None]
+    lat = sorted(o.latency for o in outcomes if o.t_result is not None)
+    errs = [f"{o.workflow_id}: {o.error}" for o in outcomes if o.error]
+    work = server_work(counters, n)
+    return {
+        "ok": not errs, "errors": errs[:5], "n_errors": len(errs),
+        "wall_s": max(ends) - min(o.t_start for o in outcomes) if ends else None,
+        "p99_ms": core.percentile(lat, 99) * 1e3 if lat else None,
+        "dispatched_per_wf": work["tasks dispatched by polls"],
+        "timed_out": sum("timed out" in ln for ln in logged.get("server", [])),
+        "session_expired": sum("session expired" in ln for ln in logged.get("worker", [])),
+        "log_lines": {k: len(v) for k, v in logged.items()},
+    }
+
+
 def tree_label(src: Path) -> str:
     def git(*a: str) -> str:
         return subprocess.run(["git", "-C", str(src.parent), *a], capture_output=True,
@@ -271,7 +317,8 @@ def to_markdown(doc: dict[str, Any]) -> str:
             f"| {w.get('tasks per poll', 0):.1f} | {w.get('completions per request', 0):.1f} "
             f"| {w.get('chained workflow steps', 0):.2f} "
             f"| {w.get('store transactions', 0):.2f} |")
-    out += _routes_table(doc) + _fsync_table(doc) + _noise(doc) + _problems(doc)
+    out += (_routes_table(doc) + _fsync_table(doc) + _heavy_table(doc) + _noise(doc)
+            + _problems(doc))
     return "\n".join(out) + "\n"
 
 
@@ -302,6 +349,36 @@ def _fsync_table(doc: dict[str, Any]) -> list[str]:
             continue
         out.append(f"| {lab} | {statistics.median(r['fsyncs_per_wf'] for r in good):.3f} "
                    f"| {statistics.median(r['txns_per_fsync'] for r in good):.1f} |")
+    return out
+
+
+def _heavy_table(doc: dict[str, Any]) -> list[str]:
+    h = doc.get("heavy") or {}
+    if not h:
+        return []
+    out = ["", f"## Worst case: {h['n']} workflows of one {h['ms']:.0f} ms task each, "
+           "started at once", "",
+           "Each task keeps the worker's event loop busy (`bench.workloads.Heavy`), as a "
+           "workflow parsing a large input or a long history replayed after a restart does. "
+           "Tasks a poll brings together wait for one another's CPU: past the workflow "
+           "task timeout (10 s) the server takes a task back and offers it again; a loop "
+           "busy past the session expiry (5 s) misses its heartbeat and the server takes "
+           "back everything the worker held, and the worker's late answers are refused. Per "
+           "round: seconds to the last result / workflow tasks dispatched per workflow (1: "
+           "each ran once) / sessions the worker lost; medians.", "",
+           "| variant | " + " | ".join(f"r{i + 1}" for i in range(
+               max(len(r) for r in h["runs"].values())))
+           + " | wall s | p99 ms | workflow tasks dispatched per workflow |",
+           "|---|" + "---|" * (max(len(r) for r in h["runs"].values()) + 3)]
+    for lab, runs in h["runs"].items():
+        cells = [f"{r['wall_s']:.1f} / {r['dispatched_per_wf']:.2f} / {r['session_expired']}"
+                 if r.get("wall_s") is not None else "FAILED" for r in runs]
+        good = [r for r in runs if r.get("wall_s") is not None]
+        meds = {k: statistics.median(r[k] for r in good) if good else None
+                for k in ("wall_s", "p99_ms", "dispatched_per_wf")}
+        out.append(f"| {lab} | " + " | ".join(cells) + " | " + (
+            f"{meds['wall_s']:.1f} | {meds['p99_ms']:,.0f} | {meds['dispatched_per_wf']:.2f} |"
+            if good else "— | — | — |"))
     return out
 
 
@@ -356,6 +433,7 @@ async def main_async(args: argparse.Namespace) -> int:
     doc["fsync"] = {v.label: [await fsync_run(v, args.size, args.timeout)
                               for _ in range(args.fsync_rounds)] for v in vs} \
         if args.fsync_rounds else {}
+    doc["heavy"] = await heavy_rounds(vs, args) if args.heavy_rounds else {}
     doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     stem = args.out
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -364,6 +442,21 @@ async def main_async(args: argparse.Namespace) -> int:
     print(f"[defaults] results in {in_repo(stem.with_suffix('.md'))} and .json",
           file=sys.stderr)
     return 0 if all(r["ok"] for reps in doc["reps"].values() for r in reps) else 1
+
+
+async def heavy_rounds(vs: list[Variant], args: argparse.Namespace) -> dict[str, Any]:
+    steps = heavy_steps(args.heavy_ms)
+    runs: dict[str, list[Any]] = {v.label: [] for v in vs}
+    for rnd in range(args.heavy_rounds):
+        for v in vs[rnd % len(vs):] + vs[:rnd % len(vs)]:
+            r = await heavy_run(v, args.heavy, steps, args.timeout)
+            runs[v.label].append(r)
+            print(f"[defaults] heavy round {rnd + 1} {v.label:>12}: "
+                  f"{'ok' if r['ok'] else 'FAILED'} wall {r.get('wall_s') or 0:.1f} s, "
+                  f"dispatches/wf {r.get('dispatched_per_wf', 0):.2f}, tasks timed out "
+                  f"{r.get('timed_out', 0)}, sessions lost {r.get('session_expired', 0)}",
+                  file=sys.stderr, flush=True)
+    return {"n": args.heavy, "ms": args.heavy_ms, "steps": steps, "runs": runs}
 
 
 def _command_line() -> str:
@@ -396,6 +489,13 @@ def main() -> int:
                    help="variants to run on the --base tree (default: 'default')")
     p.add_argument("--fsync-rounds", type=int, default=0,
                    help="untimed runs per variant counting the server's fsyncs (default 0)")
+    p.add_argument("--heavy", type=int, default=400,
+                   help="workflows of the worst case (one heavy task each; default 400)")
+    p.add_argument("--heavy-ms", type=float, default=30.0,
+                   help="CPU per heavy workflow task, milliseconds (default 30)")
+    p.add_argument("--heavy-rounds", type=int, default=0,
+                   help="rounds of the worst case per variant, after the timed rounds "
+                        "(default 0: not run)")
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "defaults",
                    help="path stem of the results (default bench/results/defaults)")
