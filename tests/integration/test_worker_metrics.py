@@ -151,9 +151,8 @@ async def test_two_workers_in_one_process_count_apart(env: WorkflowEnvironment,
                    metrics_host="127.0.0.1") as other:
         assert one.metrics_port != other.metrics_port
         a, b = await scrape(one), await scrape(other)
-    # The default for a worker of async activities (plait._worker.sizing).
-    assert value(a, "plait_worker_slots", kind="activity") == 300
-    assert value(b, "plait_worker_slots", kind="activity") == 300
+    assert value(a, "plait_worker_slots", kind="activity") == 100
+    assert value(b, "plait_worker_slots", kind="activity") == 100
     assert one.metrics_port is not None
 
 
