@@ -433,7 +433,8 @@ async def main_async(args: argparse.Namespace) -> int:
     doc["fsync"] = {v.label: [await fsync_run(v, args.size, args.timeout)
                               for _ in range(args.fsync_rounds)] for v in vs} \
         if args.fsync_rounds else {}
-    doc["heavy"] = await heavy_rounds(vs, args) if args.heavy_rounds else {}
+    heavy = [v for v in vs if v.label in {x.strip() for x in args.heavy_slots.split(",")}]
+    doc["heavy"] = await heavy_rounds(heavy, args) if args.heavy_rounds and heavy else {}
     doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     stem = args.out
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -496,6 +497,9 @@ def main() -> int:
     p.add_argument("--heavy-rounds", type=int, default=0,
                    help="rounds of the worst case per variant, after the timed rounds "
                         "(default 0: not run)")
+    p.add_argument("--heavy-slots", default="default,100,300,default@base",
+                   help="variants (labels) that run the worst case (default: default, 100, "
+                        "300 and default@base)")
     p.add_argument("--timeout", type=float, default=300.0)
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "defaults",
                    help="path stem of the results (default bench/results/defaults)")
