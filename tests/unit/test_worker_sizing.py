@@ -5,6 +5,7 @@ more than 100 threads unless asked."""
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -210,3 +211,18 @@ def test_growths_follow_what_the_user_left_to_the_default() -> None:
     assert kinds(asyncs, given=3) == set()
     assert kinds([]) == {"workflow"}  # nothing to poll for: nothing to grow
     assert kinds(asyncs, has_workflows=False) == {"activity"}
+
+
+async def test_growing_wakes_a_poller_waiting_for_a_slot() -> None:
+    slots = Slots(1)
+    assert slots.try_reserve(1) == 1
+    waiting = asyncio.ensure_future(slots.reserve_some(5))
+    await asyncio.sleep(0)  # it runs up to its wait: no slot is free
+    assert not waiting.done()
+    slots.resize(3)
+    assert await asyncio.wait_for(waiting, 5) == 2  # woken by the growth, not a release
+
+
+def test_a_size_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Slots(2).resize(0)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Sequence
 
 from plait._worker.slots import Slots
 from plait.runtime.definitions import ActivityDefn
@@ -123,7 +123,7 @@ class Growth:
             size = min(self.cap, size + self._quick)
         if now - self.backlog_at >= IDLE_RESET:
             size = self.base
-        self.slots.size = max(self.base, size)
+        self.slots.resize(max(self.base, size))
         self._backlog, self._quick, self._slowed = False, 0, False
 
 
@@ -141,7 +141,7 @@ def growths(workflow_slots: Slots, activity_slots: Slots, *, workflows_given: in
     return out
 
 
-async def watch_lag(growing: Iterable[Growth]) -> None:
+async def watch_lag(growing: Collection[Growth]) -> None:
     """Sample how late the event loop runs a timer, for every growing kind, until
     cancelled."""
     while True:
