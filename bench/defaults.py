@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import core, workloads
-from bench.procs import ROOT, BenchError, Run, in_repo
+from bench.procs import ROOT, BenchError, Run, in_repo, machine_cpu_seconds
 from bench.strace import Strace
 from plait import Client
 
@@ -227,10 +227,12 @@ async def heavy_run(v: Variant, n: int, steps: int, timeout: float) -> dict[str,
         try:
             await run.start()
             client = await Client.connect(run.address)
+            before, machine0, cpu0 = run.sample(), machine_cpu_seconds(), time.process_time()
             try:
                 outcomes = await workloads.heavy(client, n, run.task_queue, timeout, steps)
             finally:
                 await client.close()
+            other = _other_cpu(before, run.sample(), machine0, time.process_time() - cpu0)
             counters = await asyncio.to_thread(run.scrape_metrics)
         except BenchError as e:
             return {"ok": False, "errors": [str(e)]}
@@ -250,7 +252,19 @@ async def heavy_run(v: Variant, n: int, steps: int, timeout: float) -> dict[str,
         "timed_out": sum("timed out" in ln for ln in logged.get("server", [])),
         "session_expired": sum("session expired" in ln for ln in logged.get("worker", [])),
         "log_lines": {k: len(v) for k, v in logged.items()},
+        "other_cpu_s": other,
     }
+
+
+def _other_cpu(before: dict[str, Any], after: dict[str, Any],
+               machine0: tuple[float, float] | None, harness: float) -> float | None:
+    """CPU seconds the machine spent on other processes meanwhile (the noise)."""
+    machine1 = machine_cpu_seconds()
+    own = [after[k] - before[k] for k in ("server_cpu_s", "worker_cpu_s")
+           if after[k] is not None and before[k] is not None]
+    if machine0 is None or machine1 is None or len(own) < 2:
+        return None
+    return max(0.0, machine1[0] - machine0[0] - sum(own) - harness)
 
 
 def tree_label(src: Path) -> str:
@@ -269,6 +283,20 @@ def _ratio_to_tuned(reps: dict[str, list[Any]], label: str) -> float | None:
              for a, b in zip(reps[label], reps.get(TUNED, []), strict=False)
              if a["ok"] and b["ok"]]
     return statistics.median(pairs) if pairs else None
+
+
+QUIET = 0.15
+"""A round is quiet when, in every variant's repetition, other processes used at most this
+share of the machine's CPU."""
+
+
+def _quiet_rounds(reps: dict[str, list[Any]]) -> list[int]:
+    def share(r: dict[str, Any]) -> float:
+        m = r["metrics"]
+        return m.get("other_cpu_s", 1e9) / max(m.get("wall_s", 1e-9), 1e-9) / (os.cpu_count() or 1)
+    n = min(len(r) for r in reps.values()) if reps else 0
+    return [i for i in range(n) if all(r[i]["ok"] and share(r[i]) <= QUIET
+                                       for r in reps.values())]
 
 
 def to_markdown(doc: dict[str, Any]) -> str:
@@ -290,16 +318,23 @@ def to_markdown(doc: dict[str, Any]) -> str:
         "benchmark's worker); `@base`: run on the base tree's plait (server and worker)",
         "", "## Throughput (workflows/s) by round", "",
         "| variant | " + " | ".join(f"r{i + 1}" for i in range(rounds))
-        + " | median | vs 300 (paired) |",
-        "|---|" + "---|" * (rounds + 2),
+        + " | median | vs 300 (paired) | quiet rounds: median | vs 300 (paired) |",
+        "|---|" + "---|" * (rounds + 4),
     ]
+    quiet = _quiet_rounds(reps)
     for lab in labels:
         vals = [f"{r['metrics']['throughput']:.0f}" if r["ok"] else "FAILED"
                 for r in reps[lab]]
         ratio = _ratio_to_tuned(reps, lab)
+        q = {k: [r for i, r in enumerate(v) if i in quiet] for k, v in reps.items()}
+        q_ratio = _ratio_to_tuned(q, lab)
+        q_med = statistics.median(r["metrics"]["throughput"] for r in q[lab]) if quiet else None
         out.append(f"| {lab} | " + " | ".join(vals)
                    + f" | **{rows[lab].get('throughput', 0):.0f}** | "
-                   + (f"{ratio:.3f}" if ratio is not None else "—") + " |")
+                   + (f"{ratio:.3f}" if ratio is not None else "—") + " | "
+                   + (f"{q_med:.0f} | {q_ratio:.3f} |" if q_med and q_ratio else "— | — |"))
+    out += ["", f"Quiet rounds (other processes used at most {QUIET:.0%} of the machine's CPU "
+            f"in every variant's repetition): {', '.join(f'r{i + 1}' for i in quiet) or 'none'}."]
     out += ["", "## Medians", "",
             "| variant | wf/s | p50 ms | p99 ms | server CPU ms/wf | worker CPU ms/wf "
             "| worker RSS MiB | polls/wf | tasks/poll | completions/request "
@@ -365,13 +400,15 @@ def _heavy_table(doc: dict[str, Any]) -> list[str]:
            "busy past the session expiry (5 s) misses its heartbeat and the server takes "
            "back everything the worker held, and the worker's late answers are refused. Per "
            "round: seconds to the last result / workflow tasks dispatched per workflow (1: "
-           "each ran once) / sessions the worker lost; medians.", "",
+           "each ran once) / sessions the worker lost / CPU seconds of other processes on the "
+           "machine meanwhile (noise); medians.", "",
            "| variant | " + " | ".join(f"r{i + 1}" for i in range(
                max(len(r) for r in h["runs"].values())))
            + " | wall s | p99 ms | workflow tasks dispatched per workflow |",
            "|---|" + "---|" * (max(len(r) for r in h["runs"].values()) + 3)]
     for lab, runs in h["runs"].items():
         cells = [f"{r['wall_s']:.1f} / {r['dispatched_per_wf']:.2f} / {r['session_expired']}"
+                 f" / {r.get('other_cpu_s') or 0:.0f}"
                  if r.get("wall_s") is not None else "FAILED" for r in runs]
         good = [r for r in runs if r.get("wall_s") is not None]
         meds = {k: statistics.median(r[k] for r in good) if good else None
@@ -455,7 +492,8 @@ async def heavy_rounds(vs: list[Variant], args: argparse.Namespace) -> dict[str,
             print(f"[defaults] heavy round {rnd + 1} {v.label:>12}: "
                   f"{'ok' if r['ok'] else 'FAILED'} wall {r.get('wall_s') or 0:.1f} s, "
                   f"dispatches/wf {r.get('dispatched_per_wf', 0):.2f}, tasks timed out "
-                  f"{r.get('timed_out', 0)}, sessions lost {r.get('session_expired', 0)}",
+                  f"{r.get('timed_out', 0)}, sessions lost {r.get('session_expired', 0)}, "
+                  f"other CPU {r.get('other_cpu_s') or 0:.1f} s",
                   file=sys.stderr, flush=True)
     return {"n": args.heavy, "ms": args.heavy_ms, "steps": steps, "runs": runs}
 
@@ -504,8 +542,8 @@ def main() -> int:
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "defaults",
                    help="path stem of the results (default bench/results/defaults)")
     args = p.parse_args()
-    if args.rounds < 1:
-        raise SystemExit("--rounds must be at least 1")
+    if args.rounds < 0 or args.heavy_rounds < 0:
+        raise SystemExit("--rounds and --heavy-rounds cannot be negative")
     try:
         import uvloop
     except ImportError:
