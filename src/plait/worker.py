@@ -416,7 +416,8 @@ class Worker:
     def _spawn(self, coro: Any, slots: Slots) -> None:
         t = asyncio.create_task(coro)
         self._running.add(t)
-        growth, arrived = self._growing.get(slots), time.monotonic()
+        growth = self._growing.get(slots)
+        arrived = time.monotonic() if growth is not None else 0.0
 
         def done(task: asyncio.Task[None]) -> None:
             self._running.discard(task)
