@@ -104,8 +104,8 @@ class Worker:
         as given. Left out, each starts at 100 and grows up to 300 while polls find a
         backlog, tasks finish quickly and the event loop keeps up; back to 100 when the
         loop lags or the worker idles (more slots batch better: W1 runs about 10 % faster
-        with 300; heavy tasks, such as replays after a restart, are slower and may lose
-        the session with 300, so they meet 100; :mod:`plait._worker.sizing`).
+        with 300; heavy tasks, such as long replays after a restart, run slower with 300
+        and may cost the worker its session, so they meet 100; :mod:`plait._worker.sizing`).
         Activity slots stay at 100 on a worker with a sync activity: each running sync
         attempt holds a thread. ``activity_executor`` runs sync activities (a thread pool;
         by default the worker's own, of ``max_concurrent_activities`` threads when given,

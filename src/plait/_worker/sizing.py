@@ -6,22 +6,23 @@ how well the worker batches: a poll asks for up to half of the free slots, and c
 go out together when they finish together, so a worker with more slots answers a burst with
 fewer, larger polls and completion requests, and the server commits the same work in fewer
 group commits. W1 of the benchmark (1,000 workflows of three activities started at once,
-``bench/results/defaults.md``) spent 1.5 HTTP requests and 0.21 fsyncs per workflow with 100
-slots of each kind, 1.2 and 0.09 with 300, and about 10 % more server and worker CPU per
-workflow with 100; beyond 300 the gain was within noise.
+``bench/results/defaults.md``) spent 1.5 HTTP requests and 0.2 fsyncs per workflow with 100
+slots of each kind, 1.2 and 0.09 with 300, 5-10 % more server and worker CPU per workflow,
+and ran at 0.87-0.93x the throughput of 300; beyond 300 the gain was within noise.
 
 More slots hurt when tasks are heavy on the worker's loop: the tasks a poll brings run one
-after another, each waiting for the others' CPU, and a heartbeat waits behind them all.
-400 workflows of one 30 ms task each took 14 s with 100 slots and 215 s with 300, which
-missed heartbeats, lost the session 30 times and ran each task ten times (the same
-benchmark). So a default worker starts at :data:`BASE` slots, the count plait always had,
-and grows toward :data:`CAP` only on evidence that more is cheap: while polls come back full
-(the queue holds more than the worker asked for), by the tasks that finished quickly, at a
-sample of the loop's lateness that came on time (by then the loop has run what the polls
-brought). A loop late by :data:`SHRINK_LAG`, or a workflow task that took
+after another, each waiting for the others' CPU, and the session heartbeat waits behind
+them all. 400 workflows of one 30 ms task each, started at once, took 12 s with 100 slots
+and 21 s with 300, which missed heartbeats, lost its session in every round and ran each
+task 1.7 times (the same benchmark). So a default worker starts at :data:`BASE` slots, the
+count plait always had, and grows toward :data:`CAP` only on evidence that more is cheap:
+at each sample of the loop's lateness that came on time, if a poll came back full since
+(the queue holds more than the worker asked for), by the number of tasks that finished
+quickly meanwhile. A sample late by :data:`SHRINK_LAG`, or a workflow task that took
 :data:`SLOW_WORKFLOW_TASK`, halves the growth; a worker that found no backlog for
-:data:`IDLE_RESET` seconds is back at :data:`BASE`. Whatever is heavy therefore meets the
-slots it met before.
+:data:`IDLE_RESET` seconds is back at :data:`BASE`. On W1 the default then batches like 300
+(same throughput, CPU and fsyncs per workflow, within noise); on the heavy tasks it stays
+near 100 and fares as 100 does.
 
 Activity slots grow only on a worker whose activities are all ``async def``: a sync attempt
 holds a thread for as long as it runs, and one waiting for a thread would spend its
