@@ -140,8 +140,11 @@ def _terminate(proc: subprocess.Popen[bytes], grace: float) -> int | None:
 class Run:
     """One server + one worker on a fresh database, for one repetition of one workload."""
 
-    def __init__(self, name: str, *, worker_slots: int, keep: bool = False,
-                 auth: bool = False) -> None:
+    def __init__(self, name: str, *, worker_slots: int | tuple[int, int] | None,
+                 keep: bool = False, auth: bool = False) -> None:
+        """``worker_slots``: the worker's activity and workflow-task slots (one number for
+        both, or the two); None constructs its ``Worker`` with no tuning arguments at all
+        (``bench.defaults``)."""
         self.name = name
         self.auth = auth
         self.api_key: str | None = None
@@ -186,11 +189,14 @@ class Run:
     def spawn_worker(self, *extra: str) -> subprocess.Popen[bytes]:
         """A worker process (not waited for: see ``wait_ready``); its log is appended to
         ``worker.log``, so a restarted worker's lines are kept too."""
+        given = self.worker_slots
+        acts, wfts = given if isinstance(given, tuple) else (given, given)
+        slots = ["--defaults"] if given is None else [
+            "--max-concurrent-activities", str(acts),
+            "--max-concurrent-workflow-tasks", str(wfts)]
         return subprocess.Popen(
             [sys.executable, "-m", "bench.worker", "--address", self.address,
-             "--task-queue", self.task_queue,
-             "--max-concurrent-activities", str(self.worker_slots),
-             "--max-concurrent-workflow-tasks", str(self.worker_slots), *extra],
+             "--task-queue", self.task_queue, *slots, *extra],
             stdout=subprocess.PIPE, stderr=self.worker_log.open("ab"),
             env=_env(PLAIT_API_KEY=self._worker_key) if self.auth else _env(), cwd=ROOT)
 

@@ -19,12 +19,17 @@ from plait import Client, Worker
 
 async def main(args: argparse.Namespace) -> None:
     client = await Client.connect(args.address)
-    worker = Worker(client, task_queue=args.task_queue,
-                    workflows=[*WORKFLOWS, *longrun.WORKFLOWS],
-                    activities=[*ACTIVITIES, *longrun.ACTIVITIES],
-                    max_concurrent_activities=args.max_concurrent_activities,
-                    max_concurrent_workflow_tasks=args.max_concurrent_workflow_tasks,
-                    max_cached_workflows=args.max_cached_workflows)
+    workflows = [*WORKFLOWS, *longrun.WORKFLOWS]
+    activities = [*ACTIVITIES, *longrun.ACTIVITIES]
+    if args.defaults:  # what a user who tunes nothing runs (bench.defaults)
+        worker = Worker(client, task_queue=args.task_queue, workflows=workflows,
+                        activities=activities)
+    else:
+        worker = Worker(client, task_queue=args.task_queue, workflows=workflows,
+                        activities=activities,
+                        max_concurrent_activities=args.max_concurrent_activities,
+                        max_concurrent_workflow_tasks=args.max_concurrent_workflow_tasks,
+                        max_cached_workflows=args.max_cached_workflows)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -43,6 +48,9 @@ def run() -> None:
     p.add_argument("--max-concurrent-workflow-tasks", type=int, default=300)
     p.add_argument("--max-cached-workflows", type=int, default=10_000,
                    help="plait's default; W7 needs every idle workflow cached")
+    p.add_argument("--defaults", action="store_true",
+                   help="construct the Worker as a user who tunes nothing would: no slot or "
+                        "cache arguments at all (the three options above are ignored)")
     p.add_argument("--log-level", default="warning")
     args = p.parse_args()
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,

@@ -84,7 +84,26 @@ class Sleeper:
         return n
 
 
-WORKFLOWS = [ThreeSteps, OneStep, FanOut, FanOutLocal, Sleeper]
+def spin(steps: int) -> int:
+    """Deterministic CPU work: ``steps`` rounds of integer arithmetic."""
+    x = 0
+    for i in range(steps):
+        x = (x * 31 + i) % 1_000_003
+    return x
+
+
+@workflow.defn
+class Heavy:
+    """A workflow whose one task keeps the worker's event loop busy (``bench.defaults``'s
+    worst case for slot counts: a workflow that parses a large input, or a long history
+    replayed after a restart, costs the loop as much)."""
+
+    @workflow.run
+    async def run(self, steps: int) -> int:
+        return spin(steps)
+
+
+WORKFLOWS = [ThreeSteps, OneStep, FanOut, FanOutLocal, Sleeper, Heavy]
 ACTIVITIES = [noop]
 
 
@@ -173,6 +192,15 @@ async def w3(client: Client, size: int, task_queue: str, deadline: float) -> lis
     expected = sum(i + 1 for i in range(size))
     return await _concurrently(
         [partial(_one, client, FanOut.run, size, expected, "w3-0", task_queue)], deadline)
+
+
+async def heavy(client: Client, size: int, task_queue: str, deadline: float,
+                steps: int) -> list[Outcome]:
+    """``size`` Heavy workflows of ``steps`` each, started at once."""
+    expected = spin(steps)
+    return await _concurrently(
+        [partial(_one, client, Heavy.run, steps, expected, f"heavy-{i}", task_queue)
+         for i in range(size)], deadline)
 
 
 async def w4(client: Client, size: int, task_queue: str, deadline: float) -> list[Outcome]:

@@ -17,6 +17,17 @@ class Slots:
         """Of ``used``, the slots reserved by polls still waiting for their tasks."""
         self._freed = asyncio.Event()
 
+    def resize(self, size: int) -> None:
+        """Change how many slots there are (a default worker grows and shrinks them,
+        :mod:`plait._worker.sizing`): more wake a poller waiting for one; fewer than are
+        held only keep new reservations out until enough are released."""
+        if size < 1:
+            raise ValueError("slot count must be at least 1")
+        grew = size > self.size
+        self.size = size
+        if grew:
+            self._freed.set()
+
     @property
     def free(self) -> int:
         return self.size - self.used
