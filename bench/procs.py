@@ -141,8 +141,10 @@ class Run:
     """One server + one worker on a fresh database, for one repetition of one workload."""
 
     def __init__(self, name: str, *, worker_slots: int, keep: bool = False,
-                 auth: bool = False) -> None:
+                 auth: bool = False, db: str | None = None) -> None:
         self.name = name
+        self.db = db
+        """The server's ``--db`` (None: a fresh SQLite file in the run's directory)."""
         self.auth = auth
         self.api_key: str | None = None
         """With ``auth``: the harness's key (a writer's of ``default``); the worker has its
@@ -168,7 +170,7 @@ class Run:
         await self.wait_ready(self.worker, timeout)
 
     async def start_server(self, timeout: float = 30.0) -> None:
-        db = f"sqlite:///{self.dir / 'plait.db'}"
+        db = self.db or f"sqlite:///{self.dir / 'plait.db'}"
         extra: list[str] = []
         if self.auth:
             # The server checks a key on every call (--auth); /metrics stays open to the
