@@ -120,6 +120,28 @@ async def test_a_start_hands_its_first_workflow_task_to_a_parked_poll(
     assert await leased_token(service, "w1") == task.token
 
 
+async def test_a_task_handed_off_by_the_change_that_created_its_run_carries_what_was_written(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run was saved in the same transaction: its events go out as written, byte for
+    byte, and are not read back."""
+    sid = await open_session(service)
+    waiting = poll(service, sid)
+    await parked(service)
+    reads: list[str] = []
+    events = Txn.events
+
+    def counted(self: Txn, ns: str, wid: str, rid: str, *args: Any) -> Any:
+        reads.append(wid)
+        return events(self, ns, wid, rid, *args)
+    monkeypatch.setattr(Txn, "events", counted)
+    started = await service.write(start("w1"))
+    [task] = await waiting
+    assert reads == []
+    stored = await service.store.read(lambda t: t.events(NS, "w1", started["run_id"]))
+    assert isinstance(task, OutgoingWorkflowTask)
+    assert [bytes(e) for e in task.events] == [bytes(e) for e in stored]
+
+
 async def test_one_task_goes_to_one_poll_and_the_others_sleep_on(service: Service) -> None:
     sid = await open_session(service)
     first, second = poll(service, sid), poll(service, sid)

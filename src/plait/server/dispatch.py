@@ -122,6 +122,8 @@ def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> Dispatched | N
         ctx.effects.observe(ActivityDispatched(task.namespace, task.task_queue,
                                                ctx.now - task.visible_at))
         return activities.dispatch_payload(ctx, task)
+    if run is None:  # a task of a run saved in this same transaction: use what was written
+        run = ctx.saved.get((task.namespace, task.workflow_id, task.run_id))
     mine = run is not None and run.rid == task.run_id and run.wid == task.workflow_id
     row = run.row if run is not None and mine else \
         ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
@@ -147,6 +149,7 @@ def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> Dispatched | N
 
 def _covers(saved: list[StoredEvent], after: int, next_event_id: int) -> bool:
     """Whether the events just saved are exactly those after ``after`` (the worker's cache
-    has seen the rest): then they go out as written, without reading them back."""
-    return bool(after and saved) and saved[0].event_id == after + 1 \
+    has seen the rest; 0: a full history, which only a run created in this transaction has
+    saved whole): then they go out as written, without reading them back."""
+    return bool(saved) and saved[0].event_id == after + 1 \
         and saved[-1].event_id == next_event_id - 1
