@@ -201,9 +201,38 @@ async def test_a_caller_that_stops_waiting_leaves_no_poll_stuck(service: Service
     with pytest.raises(asyncio.CancelledError):
         await writing
     release.set()
-    # Nothing was handed off (no one would answer the poll); the poll finds the task itself.
-    [task] = await waiting
+    await eventually(lambda: service.store.read(lambda t: t.current_run(NS, "slow")),
+                     what="the cancelled start committed")
+    # Nothing was handed off (no one would answer the poll after the commit), and no wake-up
+    # came: a new poll claims rather than trust the empty claim made before the start.
+    [task] = await poll(service, sid, wait=0.2)
     assert isinstance(task, OutgoingWorkflowTask) and task.workflow_id == "slow"
+    assert await waiting == []  # the parked poll was not left waiting on the cancelled start
+
+
+async def test_a_poll_right_after_an_empty_claim_parks_without_claiming(
+        service: Service) -> None:
+    sid = await open_session(service)
+    first = poll(service, sid)
+    await parked(service)
+    before = store_of(service).writes
+    second = poll(service, sid)
+    await parked(service, 2)
+    assert store_of(service).writes == before  # nothing committed since the first's claim
+    await service.write(start("a"))
+    [a] = await first
+    await service.write(start("b"))
+    [b] = await second
+    assert isinstance(a, OutgoingWorkflowTask) and isinstance(b, OutgoingWorkflowTask)
+    assert (a.workflow_id, b.workflow_id) == ("a", "b")
+
+
+async def test_a_wake_up_makes_the_next_poll_claim(service: Service) -> None:
+    sid = await open_session(service)
+    assert await poll(service, sid, wait=0.01) == []  # an empty claim, then no poll parked
+    await service.write(start("w"))  # nothing parked to hand it to: it wakes the queue
+    [task] = await poll(service, sid, wait=0.2)  # claims at once, trusting nothing
+    assert isinstance(task, OutgoingWorkflowTask) and task.workflow_id == "w"
 
 
 async def test_a_parked_poll_whose_session_ended_does_not_fail_the_start(

@@ -13,6 +13,12 @@ and no wake-up of the poller (measured on W2: the start's first workflow task re
 worker one transaction sooner, ``bench/results/w2-latency.md``). The transaction runs on
 the store's thread, so taking a parked poller is guarded by a lock; everything that
 resolves a poller's future runs on the event loop.
+
+With a database of its own (SQLite), this server sees every commit, so an empty claim stays
+true until a commit wakes the queue: a poll from a session whose claim found the queue empty
+moments ago (``EMPTY_SECONDS``), with no wake-up since, parks without claiming again. A worker
+polls again as soon as a poll brings it a task, and that claim used to be one more transaction
+per task, taken while the task's own completion was on its way (W2).
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ __all__ = ["Matching", "Parked", "ResultWaiters", "WakeUps"]
 K = TypeVar("K")
 
 QueueKey = tuple[str, str, str]
+
+EMPTY_SECONDS = 0.5
+"""How long an empty claim is trusted without a wake-up; also the longest a poll parked on
+that trust sleeps before it claims. It bounds what a wake-up that never came costs."""
 
 
 class _State(enum.Enum):
@@ -59,6 +69,40 @@ class Parked:
         self.state = _State.PARKED
 
 
+class _Empties:
+    """The claims that found a queue empty, per queue and session (its sticky tasks differ):
+    when, and when the queue's next task becomes visible to that session."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._found: dict[QueueKey, dict[str, tuple[float, float | None]]] = {}
+        self._now = now
+
+    def found(self, key: QueueKey, session: str, next_visible: float | None) -> None:
+        self._found.setdefault(key, {})[session] = (time.monotonic(), next_visible)
+
+    def trusted(self, key: QueueKey, session: str) -> tuple[float, float | None] | None:
+        """For how long (monotonic) an empty claim of ``session`` still holds, with its next
+        visible time; None: claim."""
+        found = self._found.get(key)
+        seen = found.get(session) if found else None
+        if seen is None:
+            return None
+        until = seen[0] + EMPTY_SECONDS
+        if time.monotonic() >= until or (seen[1] is not None and self._now() >= seen[1]):
+            del found[session]  # type: ignore[union-attr]
+            return None
+        return until, seen[1]
+
+    def forget(self, key: QueueKey, session: str | None = None) -> None:
+        if session is None:
+            self._found.pop(key, None)
+        elif key in self._found:
+            self._found[key].pop(session, None)
+
+    def forget_all(self) -> None:
+        self._found.clear()
+
+
 class Matching:
     def __init__(self, recheck: float | None = None,
                  now: Callable[[], float] = time.time) -> None:
@@ -69,6 +113,9 @@ class Matching:
         store's threads."""
         self.stopping = False
         self.recheck = recheck
+        self._empties = _Empties(now) if recheck is None else None
+        """Empty claims to trust; only with a database of its own (no ``recheck``): with a
+        shared one, other servers' commits reach this one as wake-ups that may be lost."""
         self._now = now
         """Durable time, which tasks' ``visible_at`` is in (the server's clock)."""
 
@@ -78,6 +125,8 @@ class Matching:
         self.wake_all()
 
     def wake(self, key: QueueKey) -> None:
+        if self._empties is not None:
+            self._empties.forget(key)
         ev = self._events.get(key)
         if ev is not None:
             ev.set()
@@ -91,10 +140,17 @@ class Matching:
 
     def wake_all(self) -> None:
         """Wake-ups may have been lost: every poller claims again."""
+        self.distrust()
         for ev in self._events.values():
             ev.set()
         for key in list(self._parked):
             self.wake(key)
+
+    def distrust(self) -> None:
+        """A commit this server will not hear of may come (a state change whose caller
+        stopped waiting): the next polls claim rather than trust an empty claim."""
+        if self._empties is not None:
+            self._empties.forget_all()
 
     # -- hand-offs (the store's threads take, the event loop delivers) ------------------------
     def parked(self, key: QueueKey) -> bool:
@@ -122,6 +178,8 @@ class Matching:
         poller claims again itself (a task the claim could not see, from a transaction not
         yet committed, is then found without waiting for the next wake-up)."""
         p.state = _State.GONE
+        if not tasks and self._empties is not None:
+            self._empties.forget(p.key, p.session)
         _resolve(p.future, tasks or None)
 
     def _park(self, key: QueueKey, session: str, limit: int) -> Parked:
@@ -152,17 +210,26 @@ class Matching:
         a poll with a ``session`` is parked: a transaction may claim for it (``limit``
         tasks at most) and answer it at its commit."""
         deadline = time.monotonic() + wait
+        empties = self._empties if session else None
         while True:
             ev = self._events.setdefault(key, asyncio.Event())
             ev.clear()
-            tasks, next_visible = await claim()
-            if tasks:
-                return tasks
+            trusted = empties.trusted(key, session) if empties is not None else None
+            if trusted is not None:  # nothing since an empty claim moments ago: park
+                next_visible = trusted[1]
+            else:
+                tasks, next_visible = await claim()
+                if tasks:
+                    return tasks
+                if empties is not None and not ev.is_set():
+                    empties.found(key, session, next_visible)
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self.stopping:
                 return []
             if ev.is_set():
                 continue  # woken while claiming: something may be ready now
+            if trusted is not None:
+                remaining = min(remaining, max(0.0, trusted[0] - time.monotonic()))
             if next_visible is not None:
                 remaining = min(remaining, max(0.005, next_visible - self._now()))
             if self.recheck is not None:

@@ -148,6 +148,10 @@ class Service:
                 # the store may still commit: either way no poll waits on this transaction.
                 for parked in handing.abandon(effects):
                     matching.deliver(parked, None)
+                if isinstance(exc, asyncio.CancelledError):
+                    # The store may still commit it, and no one here would apply its effects
+                    # (wake-ups): polls must not trust that their queues are empty.
+                    matching.distrust()
                 if not isinstance(exc, ConflictError):
                     raise
                 STORE_TRANSACTION.observe(time.perf_counter() - began)
