@@ -54,6 +54,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "throughput": ("throughput", "workflows/s"),
     "activities_per_s": ("activities completed", "activities/s"),
     "wall_s": ("wall time, first start to last result", "s"),
+    "p10_ms": ("latency p10, start to result (on a shared machine: the least disturbed)",
+               "ms"),
     "p50_ms": ("latency p50, start to result", "ms"),
     "p99_ms": ("latency p99, start to result", "ms"),
     "overhead_p50_ms": ("overhead p50 (latency - 1 s)", "ms"),
@@ -78,7 +80,7 @@ METRICS: dict[str, tuple[str, str]] = {
 HEADLINE = {"W1": ["throughput", "p50_ms", "p99_ms"], "W2": ["p50_ms", "p99_ms"],
             "W3": ["wall_s"], "W4": ["overhead_p50_ms", "overhead_p99_ms"]}
 SHOWN = {"W1": ["throughput", "p50_ms", "p99_ms", "wall_s", "start_p50_ms", "start_p99_ms"],
-         "W2": ["p50_ms", "p99_ms", "wall_s", "start_p50_ms", "start_p99_ms"],
+         "W2": ["p10_ms", "p50_ms", "p99_ms", "wall_s", "start_p50_ms", "start_p99_ms"],
          "W3": ["wall_s", "activities_per_s"],
          "W4": ["overhead_p50_ms", "overhead_p99_ms", "wall_s", "start_p50_ms",
                 "start_p99_ms"]}
@@ -117,6 +119,8 @@ def _metrics(name: str, n: int, outcomes: list[workloads.Outcome]) -> dict[str, 
         m["overhead_p50_ms"] = (percentile(lat, 50) - 1.0) * 1e3
         m["overhead_p99_ms"] = (percentile(lat, 99) - 1.0) * 1e3
     else:
+        if name == "W2":  # sequential: bursts of other work on the machine hit some of them
+            m["p10_ms"] = percentile(lat, 10) * 1e3
         m["p50_ms"] = percentile(lat, 50) * 1e3
         m["p99_ms"] = percentile(lat, 99) * 1e3
         if name == "W1":
