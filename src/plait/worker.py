@@ -367,12 +367,6 @@ class Worker:
                 else:  # the server offers it again once this worker no longer holds it
                     log.error("%s task %s cannot be run: %s", kind, task.token, task.problem)
                     slots.release()
-            if tasks:
-                # The tasks just brought go first: their completions reach the server before
-                # this poller's next poll, which costs them a few turns of the loop and the
-                # server a claim when they need it most (measured: W2, the workflow task's
-                # completion left ~100 us sooner). The other pollers watch the queue.
-                await self.completions.sent()
 
     def _give_up(self, kind: str, e: errors.RPCError) -> None:
         """A poll the server refuses for good would be refused forever: say so loudly and

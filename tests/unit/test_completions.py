@@ -140,28 +140,3 @@ async def test_503_is_retried_only_within_the_transport_window() -> None:
     with pytest.raises(errors.RPCError) as e:
         await send(batcher(t), done("7"))
     assert e.value.status == 503 and 1 < len(t.calls) < 10
-
-
-async def test_sent_returns_once_the_completion_of_a_task_started_just_now_is_sent() -> None:
-    """A poller that just started tasks lets their completions go before its next poll."""
-    t = FakeServer()
-    t.release.clear()  # the answer does not matter: the request being made does
-    c = batcher(t)
-    finished = asyncio.create_task(send(c, done("a")))  # as a workflow task spawned by a poll
-    await c.sent()
-    assert [path for path, _ in t.calls] == [ROUTE]
-    t.release.set()
-    assert await finished == Echo("a")
-
-
-async def test_sent_holds_its_caller_a_few_loop_turns_at_most() -> None:
-    t = FakeServer()
-    c = batcher(t, max_in_flight=1)
-    t.release.clear()
-    first = asyncio.create_task(send(c, done("a")))
-    await c.sent()
-    second = asyncio.create_task(send(c, done("b")))  # waits behind the one in flight
-    await asyncio.wait_for(c.sent(), timeout=5)  # does not wait for that one to go out
-    assert len(t.calls) == 1
-    t.release.set()
-    assert await asyncio.gather(first, second) == [Echo("a"), Echo("b")]

@@ -112,19 +112,6 @@ class Completions:
             log.debug("completion answered 503; sending it again in %.2f s", delay)
             await asyncio.sleep(delay)
 
-    async def sent(self) -> None:
-        """Return once the completions queued by now, and those of tasks started just now,
-        are on their way: the batch they join has been handed to its request, and that
-        request has had its turn of the loop to be written (three turns at most, so a busy
-        worker's caller is never held longer). A caller about to send a request that can
-        wait (a poll) lets these go first: each is some run's next step, and every request
-        takes turns of the worker's one event loop."""
-        await asyncio.sleep(0)  # tasks started just now run until they wait, queueing theirs
-        if self._scheduled:
-            await asyncio.sleep(0)  # the flush (queued before this resumes) starts a request
-        if self._posts:
-            await asyncio.sleep(0)  # which writes itself before it waits for its answer
-
     async def _queued(self, data: bytes) -> BatchItemAnswer:
         fut: asyncio.Future[BatchItemAnswer] = asyncio.get_running_loop().create_future()
         self._queue.append((data, fut))
