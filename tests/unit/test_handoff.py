@@ -11,11 +11,14 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 import pytest
 
+from plait.protocol.commands import StartTimerCommand
+from plait.protocol.completions import CompleteWorkflowTaskRequest
 from plait.protocol.requests import StartWorkflowRequest
 from plait.protocol.sessions import OpenSessionRequest
-from plait.server import dispatch, lifecycle, sessions
+from plait.server import dispatch, lifecycle, sessions, steps, timeouts
 from plait.server.answers import Dispatched, OutgoingWorkflowTask
 from plait.server.errors import NotFound
 from plait.server.run import Ctx
@@ -140,6 +143,26 @@ async def test_a_task_handed_off_by_the_change_that_created_its_run_carries_what
     stored = await service.store.read(lambda t: t.events(NS, "w1", started["run_id"]))
     assert isinstance(task, OutgoingWorkflowTask)
     assert [bytes(e) for e in task.events] == [bytes(e) for e in stored]
+
+
+async def test_a_fired_timer_hands_its_workflow_task_to_a_parked_poll(
+        service: Service) -> None:
+    sid = await open_session(service)
+    started = await service.write(start("sleeper"))
+    [wt] = await service.write(lambda ctx: dispatch.claim(ctx, NS, QUEUE, "workflow", sid, 1))
+    assert isinstance(wt, OutgoingWorkflowTask)
+    await service.write(lambda ctx: steps.complete_workflow_task(ctx, CompleteWorkflowTaskRequest(
+        token=wt.token, commands=[StartTimerCommand(timer_id="t", duration=0)])))
+    waiting = poll(service, sid)
+    await parked(service)
+    before = store_of(service).writes
+    await service.write(lambda ctx: timeouts.fire_timer(ctx, NS, "sleeper", started["run_id"],
+                                                        "user", "t"))
+    [task] = await waiting
+    assert isinstance(task, OutgoingWorkflowTask) and task.workflow_id == "sleeper"
+    assert store_of(service).writes - before == 1  # the firing transaction claimed it
+    assert [msgspec.json.decode(e)["event_type"] for e in task.events] == [
+        "TIMER_FIRED", "WORKFLOW_TASK_SCHEDULED"]  # sticky: only what the cache has not seen
 
 
 async def test_one_task_goes_to_one_poll_and_the_others_sleep_on(service: Service) -> None:
