@@ -140,7 +140,8 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace,
                               "n_errors": 0, "log_problems": {}, "unclean_exit": []}
     database = pg.fresh_database() if args.postgres else None
     run = Run(f"{name}-{rep + 1}", worker_slots=args.worker_slots, keep=args.keep,
-              auth=args.auth, db=database[1] if database else None)
+              auth=args.auth)
+    run.db = database[1] if database else None
     profilers: list[tuple[str, Profiler]] = []
     undo: Callable[[], Awaitable[None]] | None = None
     try:

@@ -141,10 +141,8 @@ class Run:
     """One server + one worker on a fresh database, for one repetition of one workload."""
 
     def __init__(self, name: str, *, worker_slots: int, keep: bool = False,
-                 auth: bool = False, db: str | None = None) -> None:
+                 auth: bool = False) -> None:
         self.name = name
-        self.db = db
-        """The server's ``--db`` (None: a fresh SQLite file in the run's directory)."""
         self.auth = auth
         self.api_key: str | None = None
         """With ``auth``: the harness's key (a writer's of ``default``); the worker has its
@@ -163,6 +161,8 @@ class Run:
         self.unclean_exit: list[str] = []
         # argv after the interpreter; W7 swaps in a shim that counts SQL statements
         self.server_cmd: list[str] = ["-m", "plait", "server"]
+        self.db: str | None = None
+        """The server's ``--db`` (None: a fresh SQLite file in the run's directory)."""
 
     async def start(self, timeout: float = 30.0) -> None:
         await self.start_server(timeout)
