@@ -2,10 +2,11 @@
 
     .venv/bin/python -m bench core [--quick] [--repeat N] [--only W1,W3] [--profile]
 
-Every repetition of every workload gets a fresh ``plait server`` (fresh SQLite database in a
-temporary directory, free port) and a fresh worker process; numbers are reported as the median
-over repetitions with min and max. Every workflow's result is checked: a wrong result, an
-error or a timeout fails the run (exit status 1) and is listed in the report.
+Every repetition of every workload gets a fresh ``plait server`` (a fresh SQLite database in a
+temporary directory, or with ``--postgres`` a fresh PostgreSQL database; a free port) and a
+fresh worker process; numbers are reported as the median over repetitions with min and max.
+Every workflow's result is checked: a wrong result, an error or a timeout fails the run (exit
+status 1) and is listed in the report.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import phases, workloads
+from bench import pg, phases, workloads
 from bench.procs import ROOT, BenchError, Profiler, Run, machine_cpu_seconds, tcp_counters
 from plait import Client
 
@@ -53,6 +54,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "throughput": ("throughput", "workflows/s"),
     "activities_per_s": ("activities completed", "activities/s"),
     "wall_s": ("wall time, first start to last result", "s"),
+    "p10_ms": ("latency p10, start to result (on a shared machine: the least disturbed)",
+               "ms"),
     "p50_ms": ("latency p50, start to result", "ms"),
     "p99_ms": ("latency p99, start to result", "ms"),
     "overhead_p50_ms": ("overhead p50 (latency - 1 s)", "ms"),
@@ -77,7 +80,7 @@ METRICS: dict[str, tuple[str, str]] = {
 HEADLINE = {"W1": ["throughput", "p50_ms", "p99_ms"], "W2": ["p50_ms", "p99_ms"],
             "W3": ["wall_s"], "W4": ["overhead_p50_ms", "overhead_p99_ms"]}
 SHOWN = {"W1": ["throughput", "p50_ms", "p99_ms", "wall_s", "start_p50_ms", "start_p99_ms"],
-         "W2": ["p50_ms", "p99_ms", "wall_s", "start_p50_ms", "start_p99_ms"],
+         "W2": ["p10_ms", "p50_ms", "p99_ms", "wall_s", "start_p50_ms", "start_p99_ms"],
          "W3": ["wall_s", "activities_per_s"],
          "W4": ["overhead_p50_ms", "overhead_p99_ms", "wall_s", "start_p50_ms",
                 "start_p99_ms"]}
@@ -116,6 +119,8 @@ def _metrics(name: str, n: int, outcomes: list[workloads.Outcome]) -> dict[str, 
         m["overhead_p50_ms"] = (percentile(lat, 50) - 1.0) * 1e3
         m["overhead_p99_ms"] = (percentile(lat, 99) - 1.0) * 1e3
     else:
+        if name == "W2":  # sequential: bursts of other work on the machine hit some of them
+            m["p10_ms"] = percentile(lat, 10) * 1e3
         m["p50_ms"] = percentile(lat, 50) * 1e3
         m["p99_ms"] = percentile(lat, 99) * 1e3
         if name == "W1":
@@ -133,8 +138,10 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace,
     runner = WORKLOADS[name][1]
     result: dict[str, Any] = {"rep": rep + 1, "ok": False, "metrics": {}, "errors": [],
                               "n_errors": 0, "log_problems": {}, "unclean_exit": []}
+    database = pg.fresh_database() if args.postgres else None
     run = Run(f"{name}-{rep + 1}", worker_slots=args.worker_slots, keep=args.keep,
               auth=args.auth)
+    run.db = database[1] if database else None
     profilers: list[tuple[str, Profiler]] = []
     undo: Callable[[], Awaitable[None]] | None = None
     try:
@@ -219,6 +226,8 @@ async def run_once(name: str, rep: int, n: int, args: argparse.Namespace,
         if args.keep:
             result["dir"] = str(run.dir)
         run.cleanup()
+        if database is not None:
+            pg.drop_database(database[0])
     if profilers:
         result["profiles"] = {what: str(p.out) for what, p in profilers}
     return result
@@ -342,7 +351,8 @@ def to_markdown(doc: dict[str, Any]) -> str:
         f"**{status}** — {doc['finished_at']}", "",
         f"- command: `{doc['command']}`",
         f"- mode: {'quick' if doc['quick'] else 'full'}, {doc['repeat']} repetition(s) per "
-        "workload, each on a fresh server, worker and SQLite database; "
+        f"workload, each on a fresh server, worker and "
+        f"{'PostgreSQL' if doc.get('store') == 'postgresql' else 'SQLite'} database; "
         "median (min - max) over passing repetitions",
         f"- machine: {mi['cpu_count']} CPUs ({mi['cpu_model']}), {mi['memory']} RAM, "
         f"{mi['platform']}",
@@ -437,6 +447,7 @@ async def main_async(args: argparse.Namespace) -> int:
     doc: dict[str, Any] = {
         "benchmark": "core", "command": command_line(), "quick": args.quick,
         "repeat": args.repeat, "worker_slots": args.worker_slots,
+        "store": "postgresql" if args.postgres else "sqlite",
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(), "source_digest": source_digest(), "workloads": {},
     }
@@ -520,6 +531,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--histories", type=int, default=50,
                    help="after each repetition, fetch this many workflows' histories to show "
                         "where latency goes (default 50; 0 turns it off)")
+    p.add_argument("--postgres", action="store_true",
+                   help="run each repetition's server on a fresh PostgreSQL database "
+                        "(PLAIT_BENCH_PG, default the local server) instead of SQLite")
     p.add_argument("--auth", action="store_true",
                    help="the server checks API keys (--auth): the worker and the harness each "
                         "use a key of namespace default (issue 16's cost of the check)")

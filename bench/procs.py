@@ -164,6 +164,8 @@ class Run:
         self.unclean_exit: list[str] = []
         # argv after the interpreter; W7 swaps in a shim that counts SQL statements
         self.server_cmd: list[str] = ["-m", "plait", "server"]
+        self.db: str | None = None
+        """The server's ``--db`` (None: a fresh SQLite file in the run's directory)."""
 
     async def start(self, timeout: float = 30.0) -> None:
         await self.start_server(timeout)
@@ -171,7 +173,7 @@ class Run:
         await self.wait_ready(self.worker, timeout)
 
     async def start_server(self, timeout: float = 30.0) -> None:
-        db = f"sqlite:///{self.dir / 'plait.db'}"
+        db = self.db or f"sqlite:///{self.dir / 'plait.db'}"
         extra: list[str] = []
         if self.auth:
             # The server checks a key on every call (--auth); /metrics stays open to the

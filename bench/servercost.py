@@ -5,6 +5,7 @@ else runs):
 
     python -m bench.servercost --tree TREE 0     # start, a worker, stop
     python -m bench.servercost --tree TREE 300   # the same with 300 workflows
+    python -m bench.servercost --tree TREE --workload W2 200   # 200 W2 workflows in sequence
 
 Instructions per workflow = the difference / N. The server runs under
 ``valgrind --tool=callgrind`` (about 50 times slower), the worker and this client natively,
@@ -54,8 +55,18 @@ def _healthy(url: str) -> bool:
         return False
 
 
-async def _drive(address: str, n: int) -> None:
+async def _drive(address: str, n: int, workload: str = "W1") -> None:
     client = await Client.connect(address)
+    if workload == "W2":  # one-activity workflows, each started when the last returned
+        try:
+            for i in range(n):
+                result = await client.execute_workflow("OneStep", i, id=f"cost-{i}",
+                                                       task_queue="bench")
+                if result != i + 1:
+                    raise SystemExit(f"error: workflow {i} returned {result!r}")
+        finally:
+            await client.close()
+        return
     try:
         handles = await asyncio.gather(*(client.start_workflow(
             "ThreeSteps", i, id=f"cost-{i}", task_queue="bench") for i in range(n)))
@@ -75,7 +86,8 @@ def _requests(address: str) -> dict[str, float]:
     return {labels: float(value) for labels, value in found}
 
 
-def measure(tree: Path, n: int, idle: float = 0.0, keep: Path | None = None) -> int:
+def measure(tree: Path, n: int, idle: float = 0.0, keep: Path | None = None,
+            workload: str = "W1") -> int:
     work = Path(tempfile.mkdtemp(prefix="plait-servercost-"))
     port = free_port()
     address = f"http://127.0.0.1:{port}"
@@ -98,7 +110,7 @@ def measure(tree: Path, n: int, idle: float = 0.0, keep: Path | None = None) -> 
         if worker.stdout.readline().strip() != b"READY":
             raise SystemExit("error: the bench worker did not start")
         before = _requests(address)
-        asyncio.run(_drive(address, n))
+        asyncio.run(_drive(address, n, workload))
         time.sleep(idle)
         after = _requests(address)
         for route in sorted(after):
@@ -122,7 +134,10 @@ def main(argv: list[str] | None = None) -> None:
                                 description=__doc__.split("\n")[0] if __doc__ else None)
     p.add_argument("--tree", type=Path, default=Path.cwd(),
                    help="the source tree whose server and worker run (default: here)")
-    p.add_argument("n", type=int, help="W1 workflows to run")
+    p.add_argument("n", type=int, help="workflows to run")
+    p.add_argument("--workload", choices=["W1", "W2"], default="W1",
+                   help="W1: N three-activity workflows at once (default); W2: N one-activity "
+                        "workflows one after another")
     p.add_argument("--idle", type=float, default=0.0,
                    help="seconds to leave the server idle before stopping it (what idle costs)")
     p.add_argument("--keep", type=Path, default=None,
@@ -131,8 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     began = time.monotonic()
     keep = args.keep.resolve() if args.keep else None
-    total = measure(args.tree.resolve(), args.n, args.idle, keep)
-    print(f"{total} instructions ({args.n} workflows, {time.monotonic() - began:.0f} s)")
+    total = measure(args.tree.resolve(), args.n, args.idle, keep, args.workload)
+    print(f"{total} instructions ({args.n} {args.workload} workflows, "
+          f"{time.monotonic() - began:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 A claimed workflow task carries the events the worker has not seen: only the new ones when it
 goes to the worker that holds the run in its cache (sticky), the full history otherwise.
+
+Tasks are claimed by a poll, by a completion for the worker that sent it (eager dispatch:
+:func:`claim_ids`), or, when a transaction makes a task ready while a poll is parked on its
+queue, by that transaction for the poll (:func:`hand_off`).
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 from plait.protocol.events import wire_time
 from plait.server import activities, admission, queries, sessions, updates
 from plait.server.answers import Dispatched, OutgoingWorkflowTask
+from plait.server.errors import NotFound
+from plait.server.matching import Matching
 from plait.server.observed import ActivityDispatched
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
@@ -16,7 +22,11 @@ from plait.store.history import StoredEvent
 from plait.store.sessions import SessionInfo
 from plait.store.task_data import HELD
 
-__all__ = ["claim", "claim_ids", "session_info"]
+__all__ = ["claim", "claim_ids", "hand_off", "poll_claim", "session_info"]
+
+HAND_OFF_TRIES = 2
+"""How many parked polls of one queue a transaction claims for in vain (say, its task is
+sticky to another worker) before it leaves the rest to wake up: each costs a statement."""
 
 
 def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> SessionInfo:
@@ -46,6 +56,39 @@ def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
         if payload is not None:
             out.append(payload)
     return out
+
+
+def poll_claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
+               limit: int) -> tuple[list[Dispatched], float | None]:
+    """A poll's claim; when nothing is ready, also when the next task becomes visible (read
+    in the same transaction, so an empty poll costs one transaction, not two)."""
+    tasks = claim(ctx, ns, queue, kind, session, limit)
+    if tasks:
+        return tasks, None
+    return [], ctx.txn.next_visible(ns, queue, kind, session)
+
+
+def hand_off(ctx: Ctx, matching: Matching) -> None:
+    """At the end of a transaction: claim the tasks it made ready for polls parked on their
+    queues, in the same transaction. The poll is answered after the commit, so the task
+    costs no claim transaction of its own and no wake-up (nothing is handed out before it is
+    durable). Tasks handed out eagerly in this change were taken off ``ready`` already."""
+    effects = ctx.effects
+    for key in effects.queues:
+        empty = 0
+        while effects.ready.get(key, 0) > 0 and empty < HAND_OFF_TRIES:
+            parked = matching.take(key)
+            if parked is None:
+                break
+            ns, queue, kind = key
+            try:  # the claim's first statement checks the session
+                tasks = claim(ctx, ns, queue, kind, parked.session, parked.limit)
+            except NotFound:  # it expired meanwhile: the poll's own claim will say so
+                tasks = []
+            effects.handoffs.append((parked, tasks))
+            for _task in tasks:
+                effects.taken(ns, queue, kind)
+            empty += not tasks
 
 
 def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
@@ -79,6 +122,8 @@ def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> Dispatched | N
         ctx.effects.observe(ActivityDispatched(task.namespace, task.task_queue,
                                                ctx.now - task.visible_at))
         return activities.dispatch_payload(ctx, task)
+    if run is None:  # a task of a run saved in this same transaction: use what was written
+        run = ctx.saved.get((task.namespace, task.workflow_id, task.run_id))
     mine = run is not None and run.rid == task.run_id and run.wid == task.workflow_id
     row = run.row if run is not None and mine else \
         ctx.txn.get_execution(task.namespace, task.workflow_id, task.run_id)
@@ -104,6 +149,7 @@ def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> Dispatched | N
 
 def _covers(saved: list[StoredEvent], after: int, next_event_id: int) -> bool:
     """Whether the events just saved are exactly those after ``after`` (the worker's cache
-    has seen the rest): then they go out as written, without reading them back."""
-    return bool(after and saved) and saved[0].event_id == after + 1 \
+    has seen the rest; 0: a full history, which only a run created in this transaction has
+    saved whole): then they go out as written, without reading them back."""
+    return bool(saved) and saved[0].event_id == after + 1 \
         and saved[-1].event_id == next_event_id - 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from plait.server.matching import Outcome
+from plait.server.answers import Dispatched
+from plait.server.matching import Outcome, Parked
 from plait.server.observed import Fact
 from plait.store.sessions import SessionInfo
 
@@ -39,6 +40,9 @@ class Effects:
     """(namespace, outcome) of each schedule due time decided (counted once committed)."""
     observed: list[Fact] = dataclasses.field(default_factory=list)
     """What the metrics count once this transaction commits (:mod:`plait.server.observed`)."""
+    handoffs: list[tuple[Parked, list[Dispatched]]] = dataclasses.field(default_factory=list)
+    """Parked polls this transaction claimed for, with what it claimed: answered once it
+    commits, told to claim again if it does not (:func:`plait.server.dispatch.hand_off`)."""
 
     def lease(self, session: str, until: float, written: float) -> None:
         self.leases[session] = until

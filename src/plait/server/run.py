@@ -100,6 +100,10 @@ class Ctx:
         self.history_stop = history_stop
         """How a run past its history limit is closed; None (a context built by hand, as in
         store tests): histories are not limited."""
+        self.saved: dict[tuple[str, str, str], Run] = {}
+        """The runs saved in this transaction, by (namespace, workflow id, run id), as last
+        saved: a task of one handed out in the same transaction is built from what was
+        written instead of reading it back (:mod:`plait.server.dispatch`)."""
 
 
 class Run:
@@ -341,6 +345,7 @@ class Run:
             self.txn.save_execution(self.row, self.expected, saved)
         self.expected = self.row.next_event_id
         self.saved = saved
+        self.ctx.saved[(self.ns, self.wid, self.rid)] = self
         if self.state.paused is not None:
             self.hold_tasks()
         hooks, self.after_save = self.after_save, []

@@ -12,13 +12,14 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from plait.protocol.enums import ErrorCode
 from plait.protocol.jsoncodec import dumps_str, loads
-from plait.server import closing, metrics, sessions
+from plait.server import closing, dispatch, metrics, sessions
 from plait.server.batch_runner import BatchRunner
 from plait.server.clock import Clock
 from plait.server.config import ServiceConfig
@@ -26,7 +27,7 @@ from plait.server.effects import Effects
 from plait.server.errors import NotFound
 from plait.server.leases import Leases
 from plait.server.ledger import SessionLedger
-from plait.server.matching import Matching, ResultWaiters, WakeUps
+from plait.server.matching import Matching, Parked, ResultWaiters, WakeUps
 from plait.server.metrics import SCHEDULE_ACTIONS, STORE_TRANSACTION, ScrapeGauges
 from plait.server.run import Ctx
 from plait.server.skipping import TimeSkipper
@@ -124,18 +125,35 @@ class Service:
 
     async def write(self, fn: Callable[[Ctx], T]) -> T:
         """Run a state change in one transaction; apply its effects once it is durable."""
-        clock, limits = self.clock, self.config.limits
+        clock, limits, matching = self.clock, self.config.limits, self.matching
         for attempt in range(WRITE_ATTEMPTS):
             effects = Effects()
+            handing = _Handing()
 
-            def op(txn: Txn, effects: Effects = effects) -> T:
+            def op(txn: Txn, effects: Effects = effects, handing: _Handing = handing) -> T:
+                if effects.handoffs:  # run again by the store: the first run rolled back
+                    handing.drop(effects)
                 wall = time.time()
-                return fn(Ctx(txn, wall + clock.offset, effects, wall, self.ledger, limits,
-                              closing.stop_oversized))
+                ctx = Ctx(txn, wall + clock.offset, effects, wall, self.ledger, limits,
+                          closing.stop_oversized)
+                value = fn(ctx)
+                if effects.ready and any(matching.parked(k) for k in effects.ready):
+                    handing.hand_off(ctx, matching)
+                return value
             began = time.perf_counter()
             try:
                 result = await self.store.write(op)
-            except ConflictError as exc:
+            except BaseException as exc:
+                # Rolled back, or this caller stops waiting (its request was cancelled) while
+                # the store may still commit: either way no poll waits on this transaction.
+                for parked in handing.abandon(effects):
+                    matching.deliver(parked, None)
+                if isinstance(exc, asyncio.CancelledError):
+                    # The store may still commit it, and no one here would apply its effects
+                    # (wake-ups): polls must not trust that their queues are empty.
+                    matching.distrust()
+                if not isinstance(exc, ConflictError):
+                    raise
                 STORE_TRANSACTION.observe(time.perf_counter() - began)
                 # Another server (or transaction) changed the same workflow first: run the
                 # state change again on what it committed, after a short random pause.
@@ -145,6 +163,8 @@ class Service:
                 await asyncio.sleep(random.uniform(0, 0.002 * 2 ** attempt))
                 continue
             STORE_TRANSACTION.observe(time.perf_counter() - began)
+            for parked in handing.dropped:
+                matching.deliver(parked, None)
             self._apply(effects)
             return result
         raise AssertionError("unreachable")
@@ -175,6 +195,8 @@ class Service:
 
     def _apply(self, effects: Effects) -> None:
         self.ledger.apply(effects)
+        for parked, tasks in effects.handoffs:
+            self.matching.deliver(parked, tasks)
         self.leases.update(effects.leases, effects.written)
         for until in effects.leases.values():
             if until is not None:
@@ -226,6 +248,38 @@ class Service:
                 continue
             for key in closed:
                 self.results.closed(key)
+
+
+class _Handing:
+    """The parked polls one state change claims for (:func:`dispatch.hand_off`), between the
+    store's thread, which runs the change, and the event loop, which answers the polls."""
+
+    __slots__ = ("_lock", "abandoned", "dropped")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.abandoned = False
+        """Its caller stopped waiting: nothing may be handed off any more (no one would
+        answer the polls after the commit)."""
+        self.dropped: list[Parked] = []
+        """Polls claimed for by a run of the change that rolled back: they claim again."""
+
+    def hand_off(self, ctx: Ctx, matching: Matching) -> None:
+        with self._lock:
+            if not self.abandoned:
+                dispatch.hand_off(ctx, matching)
+
+    def drop(self, effects: Effects) -> None:
+        with self._lock:
+            self.dropped += [p for p, _ in effects.handoffs]
+            effects.handoffs.clear()
+
+    def abandon(self, effects: Effects) -> list[Parked]:
+        """Stop handing off; the polls claimed for so far, which must claim again (a
+        committed claim's tasks then go back to the queue as unacknowledged)."""
+        with self._lock:
+            self.abandoned = True
+            return self.dropped + [p for p, _ in effects.handoffs]
 
 
 def _closed_among(keys: list[tuple[str, str, str]]) -> Callable[[Txn], set[tuple[str, str, str]]]:

@@ -83,14 +83,10 @@ async def poll(request: web.Request) -> web.Response:
     service = svc(request)
 
     async def claim() -> tuple[list[Any], float | None]:
-        tasks = await service.write(
-            lambda ctx: dispatch.claim(ctx, ns, queue, kind, session, limit))
-        if tasks:
-            return tasks, None
-        nxt = await service.store.read(lambda t: t.next_visible(ns, queue, kind, session))
-        return [], nxt
+        return await service.write(
+            lambda ctx: dispatch.poll_claim(ctx, ns, queue, kind, session, limit))
 
-    tasks = await service.matching.poll((ns, queue, kind), wait, claim)
+    tasks = await service.matching.poll((ns, queue, kind), wait, claim, session, limit)
     if tasks:
         TASKS.labels(kind).inc(len(tasks))
     return json_response({"tasks": tasks})
