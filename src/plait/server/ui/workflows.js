@@ -125,7 +125,16 @@ export function render({ns, query, view, navigate}) {
     liveState();
     if (live) load();
   });
-  const updated = h("span", {class: "muted", "aria-live": "off"});
+  const updated = h("span", {class: "muted", "aria-live": "off", id: "checked"});
+  // When the list was last asked, to the minute: a text that changed on every refresh would
+  // have the browser lay out and paint the page every 3 s for nothing. The second is in an
+  // attribute (not drawn).
+  function checked() {
+    const at = new Date().toISOString();
+    updated.dataset.checked = at;
+    const text = `Checked ${at.slice(11, 16)} UTC`;
+    if (updated.textContent !== text) updated.textContent = text;
+  }
 
   // -- table and batch actions ------------------------------------------------------------------
   const allBox = h("input", {type: "checkbox", "aria-label": "Select every run on this page"});
@@ -229,7 +238,7 @@ export function render({ns, query, view, navigate}) {
       tickDurations();
       renderPager(token, list.next_page_token, list.workflows.length);
       if (message.querySelector(".notice.error.load")) fill(message);
-      updated.textContent = `Updated ${new Date().toISOString().slice(11, 19)} UTC`;
+      checked();
     } catch (e) {
       if (e.name === "AbortError") return;
       fill(message, notice("error load", errorText(e)));
