@@ -11,7 +11,7 @@ fires."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 LIST = "/namespaces/default/workflows"
 LIVE_MS = 3000  # workflows.js LIVE_MS
-T0 = datetime(2026, 12, 6, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 # Records every fetch the page makes (its URL), synchronously, before the page's scripts run.
 RECORD_FETCHES = """
