@@ -11,6 +11,7 @@ fires."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +27,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 LIST = "/namespaces/default/workflows"
 LIVE_MS = 3000  # workflows.js LIVE_MS
-T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 
 # Records every fetch the page makes (its URL), synchronously, before the page's scripts run.
 RECORD_FETCHES = """
@@ -70,11 +70,13 @@ SET_HIDDEN = """
 
 
 async def open_list(page: Page, console: Console, suite: str) -> None:
-    """The list filtered to ``suite`` on a paused fake clock, fetches recorded."""
+    """The list filtered to ``suite`` on a fake clock paused 5 minutes ahead of the real
+    one (the server's), fetches recorded."""
     await page.add_init_script(RECORD_FETCHES)
-    await page.clock.install(time=T0)
+    t0 = datetime.now(UTC)
+    await page.clock.install(time=t0)
     await page.goto(console.url(f"{LIST}?search_attribute={quote('suite=' + suite)}"))
-    await page.clock.pause_at(T0 + timedelta(minutes=5))
+    await page.clock.pause_at(t0 + timedelta(minutes=5))
 
 
 async def list_fetches(page: Page) -> list[str]:
@@ -167,11 +169,21 @@ async def test_an_unchanged_refresh_redraws_nothing_and_a_change_one_row(
     await expect(rows).to_have_count(4)
     await expect(rows.first).to_contain_text("liverows-approval")
     await expect(rows.first.locator(".badge")).to_have_text("RUNNING")
+    all_runs = page.locator('.counts a[data-status="ALL"] b')
+    for _ in range(4):  # the counts follow within four refreshes
+        if await all_runs.inner_text() == "4":
+            break
+        await live_refresh(page)
+    await expect(all_runs).to_have_text("4")
     await page.evaluate(OBSERVE)
-    assert await live_refresh(page) == 304
+    for _ in range(8):
+        assert await live_refresh(page) == 304
     mutations: list[dict[str, Any]] = await page.evaluate("window.__mutations")
-    # Only the running run's duration moves (its text, in place: cell 6 of row 0).
+    # Only the running run's duration moves (its text, in place: cell 6 of row 0), and
+    # past its first minute (the page's clock runs 5 minutes ahead) once a minute at most.
     assert {(m["type"], m["row"], m["cell"]) for m in mutations} <= {("characterData", 0, 6)}
+    assert len(mutations) <= 1
+    await expect(rows.first.locator("td").nth(6)).to_have_text(re.compile(r"^\d+ min$"))
 
     # Its status changes: that row alone is drawn again, in its place.
     await approval.signal(Approval.approve, "ann")

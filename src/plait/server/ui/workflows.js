@@ -60,6 +60,15 @@ function utcSeconds(text) {
   return Number.isNaN(t) ? null : t / 1000;
 }
 
+/** How long a running run has run, as the list shows it: to the second for its first minute,
+ * then to the minute ("3 min", "2 h 4 min"), so that a page of long-running runs is drawn
+ * again once a minute, not on every live refresh. */
+function runningFor(s) {
+  if (s < 60) return dur(s);
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m} min` : dur(m * 60);
+}
+
 export function render({ns, query, view, navigate}) {
   const base = `${nsPath(ns)}/workflows`;
   const selected = new Map();  // "wid\0rid" -> {workflow_id, run_id}
@@ -186,7 +195,8 @@ export function render({ns, query, view, navigate}) {
       selectionChanged();
     });
     const closed = w.close_time !== null && w.close_time !== undefined;
-    const took = h("td", {class: "num"}, dur((closed ? w.close_time : now()) - w.start_time));
+    const took = h("td", {class: "num"}, closed ? dur(w.close_time - w.start_time)
+      : runningFor(now() - w.start_time));
     const el = h("tr", {dataset: {status: w.status}},
       h("td", {class: "sel"}, box),
       h("td", {class: "id"}, h("a", {href: `${base}/${enc(w.workflow_id)}/${enc(w.run_id)}`}, w.workflow_id)),
@@ -202,7 +212,7 @@ export function render({ns, query, view, navigate}) {
   function tickDurations() {
     for (const r of rows.rows()) {
       if (!r.growing) continue;
-      const shown = dur(now() - r.growing.start);
+      const shown = runningFor(now() - r.growing.start);
       if (r.growing.text.data !== shown) r.growing.text.data = shown;
     }
   }
