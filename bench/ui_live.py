@@ -218,6 +218,7 @@ async def w1_once(browser: Browser, tree: Tree, pages: int, mode: str,
         "p50_ms": m.get("p50_ms", float("nan")),
         "other_cpu_s": max(0.0, m.get("other_cpu_s", 0.0) - browser_s),
         "browser_cpu_s": browser_s,
+        "browser_cpu_pct": 100 * browser_s / m["wall_s"],
         "idle_server_cpu_pct": extra.get("idle_server_cpu_pct", 0.0),
         "idle_browser_cpu_pct": extra.get("idle_browser_cpu_pct", 0.0) if mode == "browser"
         else 0.0,
@@ -254,9 +255,9 @@ async def part_w1(browser: Browser, args: argparse.Namespace) -> list[str]:
         "below). Medians (all rounds):",
         "",
         "| | tree | W1 throughput (wf/s), each round | p50 latency | server CPU per workflow "
-        "| worker CPU per workflow | browser CPU during W1 | other processes' CPU during W1 "
-        f"| pages idle {IDLE_S:.0f} s before W1: server CPU, browser CPU | the pages' "
-        "answers during W1 (200 / 304) |",
+        "| worker CPU per workflow | browser CPU during W1 (share of a core) | other "
+        f"processes' CPU during W1 | pages idle {IDLE_S:.0f} s before W1: server CPU, browser "
+        "CPU | the pages' answers during W1 (200 / 304) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (k, label), rs in res.items():
@@ -269,7 +270,8 @@ async def part_w1(browser: Browser, args: argparse.Namespace) -> list[str]:
         out.append(
             f"| {k} | {label} | {med['throughput']:.0f} ({each}) | {med['p50_ms']:.0f} ms | "
             f"{med['server_cpu_ms_per_wf']:.3f} ms | {med['worker_cpu_ms_per_wf']:.3f} ms | "
-            f"{med['browser_cpu_s']:.2f} s | {med['other_cpu_s']:.1f} s | {idle} | {answers} |")
+            f"{med['browser_cpu_s']:.2f} s ({med['browser_cpu_pct']:.0f} %) | "
+            f"{med['other_cpu_s']:.1f} s | {idle} | {answers} |")
     return out
 
 
