@@ -230,11 +230,12 @@ async def w1_once(browser: Browser, tree: Tree, pages: int, mode: str,
 
 async def part_w1(browser: Browser, args: argparse.Namespace) -> list[str]:
     out = ["## W1 with and without open console pages", ""]
-    configs = {
-        "no pages": (0, "browser"),
-        f"{args.pages} list pages in chromium": (args.pages, "browser"),
-        f"{args.pages} pages' requests, no browser": (args.pages, "http"),
+    every = {
+        "none": ("no pages", (0, "browser")),
+        "browser": (f"{args.pages} list pages in chromium", (args.pages, "browser")),
+        "http": (f"{args.pages} pages' requests, no browser", (args.pages, "http")),
     }
+    configs = dict(every[m] for m in args.w1_modes.split(","))
     sides = trees(args)
     res: dict[tuple[str, str], list[dict[str, float]]] = {
         (k, t.label): [] for k in configs for t in sides}
@@ -403,6 +404,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--w1-size", type=int,
                    help="W1's workflows (default 1,000; 200 with --quick): more make the "
                         "steady state show rather than the start-up burst")
+    p.add_argument("--w1-modes", default="none,browser,http",
+                   help="which of W1's configurations to run: none (no page), browser (the "
+                        "pages in chromium), http (their requests without a browser)")
     p.add_argument("--refresh-runs", type=lambda v: [int(x) for x in v.split(",")],
                    help="closed runs in the refresh part's database, comma-separated "
                         "(default 1000,100000; 1000 with --quick)")
