@@ -1,8 +1,8 @@
 """The web console on big runs, measured in a real browser.
 
-``python -m bench.ui [--quick] [--only history,list,w1] [--out PATH]``
+``python -m bench.ui [--quick] [--only history,list,w1,refresh] [--out PATH]``
 
-Three parts, each against its own real server (``python -m plait server``, SQLite):
+Four parts, each against its own real server (``python -m plait server``, SQLite):
 
 * **history**: one run with ``--events`` history events (default 50,000) and
   ``--activities`` activity attempts (2,000): an in-process worker runs the activities (100
@@ -17,47 +17,35 @@ Three parts, each against its own real server (``python -m plait server``, SQLit
   (``bench.list_scale``'s rows, 1,000 per transaction), then the workflow list page: time to
   its first page (rows and per-status counts shown), to each of five next pages, and to a
   type filter's rows; each next to the same API calls made directly over HTTP.
-* **w1**: ``python -m bench core --only W1 --repeat 1 --histories 0``'s repetition, run in
-  this process, alternately with and without 20 live-updating workflow list pages (one
-  browser context each) open on the W1 server; ``--rounds`` rounds (3) of each. Reports
-  W1's throughput and the server's CPU per workflow, medians over rounds.
+* **w1** and **refresh**: what open, live-updating list pages cost W1 and the server
+  (:mod:`bench.ui_live`, which also says how ``--baseline-src`` measures another tree, say
+  main's, side by side).
 
 The results go to stdout as Markdown (``--out`` writes them to a file too). ``--quick`` is
-a smoke run of a minute or two: 5,000 events, 200 attempts, 5,000 runs, one round of W1.
+a smoke run of a few minutes: 5,000 events, 200 attempts, 5,000 runs, one round of a W1 of
+200 workflows, a refresh database of 1,000 runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import dataclasses
-import os
-import platform
 import statistics
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
-from bench import core, list_scale
-from bench.procs import Run, cpu_seconds
-from bench.proctree import tree_cpu_s
+from bench import ui_live
+from bench.procs import Run
+from bench.ui_common import CHROMIUM, NS, fill_runs, machine, note
 from plait import Client, Worker, activity, workflow
-from plait.store.sqlite import SQLiteStore
 
-CHROMIUM = os.environ.get("PLAIT_CHROMIUM", "/usr/bin/chromium")
 QUEUE = "ui-bench"
-NS = "default"
-IDLE_S = 10.0
-LIVE_S = 3.0  # the list's live refresh (workflows.js LIVE_MS)
 
 # Collects every long task's duration (ms) from before the page's own scripts run.
 LONGTASKS = """
@@ -186,12 +174,6 @@ def lt_stats(tasks: list[float]) -> str:
     return f"{len(tasks)} tasks, longest {max(tasks):,.0f} ms, total {sum(tasks):,.0f} ms"
 
 
-def note(out: list[str], line: str) -> None:
-    """A result line, kept and shown at once (a slow phase is seen while it runs)."""
-    out.append(line)
-    print(line, file=sys.stderr, flush=True)
-
-
 async def measure_history(
     browser: Browser, address: str, wid: str, total: int, out: list[str]
 ) -> None:
@@ -301,26 +283,6 @@ async def part_history(browser: Browser, activities: int, events: int) -> list[s
 
 
 # -- the list ------------------------------------------------------------------------------------
-def _row(i: int, runs: int) -> Any:
-    return dataclasses.replace(list_scale.row(i, runs), namespace=NS)
-
-
-async def fill_runs(path: Path, runs: int) -> float:
-    store = SQLiteStore(str(path))
-    t = time.perf_counter()
-    try:
-        for lo in range(0, runs, 1000):
-
-            def go(txn: Any, lo: int = lo) -> None:
-                for i in range(lo, min(lo + 1000, runs)):
-                    txn.insert_execution(_row(i, runs))
-
-            await store.write(go)
-    finally:
-        await store.close()
-    return time.perf_counter() - t
-
-
 def _get(url: str) -> float:
     t = time.perf_counter()
     with urllib.request.urlopen(url, timeout=60) as r:
@@ -330,7 +292,8 @@ def _get(url: str) -> float:
 
 async def api_ms(address: str, query: str, counts: bool) -> float:
     """The same calls the page makes for one view, straight over HTTP (concurrently, as the
-    page makes them): the list, and with ``counts`` the eight counts; the median of 5, ms."""
+    page makes them): the list, and with ``counts`` the counts per status (one grouped
+    request); the median of 5, ms."""
     base = f"{address}/api/v1/namespaces/{NS}"
     urls = [f"{base}/workflows?{query}"]
     if counts:
@@ -339,17 +302,7 @@ async def api_ms(address: str, query: str, counts: bool) -> float:
             for p in query.split("&")
             if p.split("=")[0] not in ("page_size", "next_page_token", "status")
         )
-        statuses = [
-            "",
-            "RUNNING",
-            "COMPLETED",
-            "FAILED",
-            "CANCELED",
-            "TERMINATED",
-            "CONTINUED_AS_NEW",
-            "TIMED_OUT",
-        ]
-        urls += [f"{base}/workflow-count?{flt}" + (f"&status={s}" if s else "") for s in statuses]
+        urls.append(f"{base}/workflow-count?{flt}&group_by=status")
     times = []
     for _ in range(5):
         t = time.perf_counter()
@@ -411,7 +364,8 @@ async def part_list(browser: Browser, runs: int) -> list[str]:
         await page.locator(".counts a[data-status=ALL]").wait_for()
         first_ms = (time.perf_counter() - t) * 1000
         out.append(
-            f"| first page (50 rows + 8 counts) | {first_ms:,.0f} ms | {await api_span(page, 0)} | "
+            f"| first page (50 rows + counts per status) | {first_ms:,.0f} ms | "
+            f"{await api_span(page, 0)} | "
             f"{await api_ms(run.address, 'page_size=50', True):,.0f} ms |"
         )
         query = "page_size=50"
@@ -459,157 +413,7 @@ async def part_list(browser: Browser, runs: int) -> list[str]:
     return out
 
 
-# -- W1 with and without open pages -------------------------------------------------------------
-@asynccontextmanager
-async def open_pages(browser: Browser, address: str, n: int) -> AsyncIterator[None]:
-    contexts: list[BrowserContext] = []
-    try:
-        for _ in range(n):
-            c = await browser.new_context(viewport={"width": 1200, "height": 900})
-            p = await c.new_page()
-            await p.goto(f"{address}/namespaces/{NS}/workflows")
-            contexts.append(c)
-        for c in contexts:
-            await c.pages[0].locator(".counts a[data-status=ALL]").wait_for()
-        yield
-    finally:
-        for c in contexts:
-            await c.close()
-
-
-@asynccontextmanager
-async def polling(address: str, n: int) -> AsyncIterator[None]:
-    """The requests ``n`` live list pages make, without a browser: each "page" asks for the
-    first 50 runs every ``LIVE_S`` seconds, and for the 8 counts on its first load and every
-    fourth refresh after (``workflows.js``). Separates the server's cost of open pages from
-    the browser's on a machine where both share the cores."""
-    base = f"{address}/api/v1/namespaces/{NS}"
-    statuses = [
-        "",
-        "RUNNING",
-        "COMPLETED",
-        "FAILED",
-        "CANCELED",
-        "TERMINATED",
-        "CONTINUED_AS_NEW",
-        "TIMED_OUT",
-    ]
-    counts = [f"{base}/workflow-count?" + (f"status={s}" if s else "") for s in statuses]
-    stop = asyncio.Event()
-
-    async def page(i: int) -> None:
-        await asyncio.sleep(LIVE_S * i / n)  # opened one after another
-        tick = 0
-        while not stop.is_set():
-            urls = [f"{base}/workflows?page_size=50", *(counts if tick % 4 == 0 else [])]
-            tick += 1
-            await asyncio.gather(*(asyncio.to_thread(_get, u) for u in urls))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), LIVE_S)
-
-    tasks = [asyncio.create_task(page(i)) for i in range(n)]
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
-
-
-def browser_cpu_s(*not_these: int) -> float:
-    """CPU seconds of this process's descendants but ``not_these`` (the server and worker):
-    chromium's processes and Playwright's driver."""
-    me = os.getpid()
-    return sum(c for p, c in tree_cpu_s(me).items() if p != me and p not in not_these)
-
-
-async def w1_once(browser: Browser, pages: int, mode: str, quick: bool) -> dict[str, float]:
-    """One W1 repetition of ``bench core``, with ``pages`` live list pages open on its server
-    from before the workload to after it (``mode`` "browser": in chromium; "http": their
-    requests only, from this process). Before the workload, the server's CPU over ``IDLE_S``
-    seconds with the pages open (and nothing else) is measured too."""
-    p = argparse.ArgumentParser()
-    core.add_arguments(p)
-    args = p.parse_args(
-        ["--only", "W1", "--repeat", "1", "--histories", "0", *(["--quick"] if quick else [])]
-    )
-    n = 200 if quick else 1000  # core's W1 sizes
-    extra: dict[str, float] = {}
-
-    async def with_pages(run: Run) -> Callable[[], Awaitable[None]]:
-        assert run.server is not None and run.worker is not None
-        cm = (open_pages if mode == "browser" else polling_pages)(browser, run.address, pages)
-        await cm.__aenter__()
-        await asyncio.sleep(3.0)  # the pages' first loads are over
-        c0 = cpu_seconds(run.server.pid) or 0.0
-        await asyncio.sleep(IDLE_S)
-        extra["idle_server_cpu_pct"] = 100 * ((cpu_seconds(run.server.pid) or 0.0) - c0) / IDLE_S
-        b0 = browser_cpu_s(run.server.pid, run.worker.pid)
-
-        async def close() -> None:
-            assert run.server is not None and run.worker is not None
-            extra["browser_cpu_s"] = browser_cpu_s(run.server.pid, run.worker.pid) - b0
-            await cm.__aexit__(None, None, None)
-
-        return close
-
-    r = await core.run_once("W1", 0, n, args, on_started=with_pages)
-    if not r["ok"]:
-        raise RuntimeError(f"W1 failed: {r['errors']}")
-    m = r["metrics"]
-    return {
-        "throughput": m["throughput"],
-        "server_cpu_ms_per_wf": 1000 * m["server_cpu_s"] / n,
-        "p50_ms": m.get("p50_ms", float("nan")),
-        **extra,
-    }
-
-
-def polling_pages(_: Browser, address: str, n: int) -> Any:
-    return polling(address, n)
-
-
-async def part_w1(browser: Browser, rounds: int, pages: int, quick: bool) -> list[str]:
-    out = ["## W1 with and without open console pages", ""]
-    configs = {
-        "no pages": (0, "browser"),
-        f"{pages} list pages in chromium": (pages, "browser"),
-        f"{pages} pages' requests, no browser": (pages, "http"),
-    }
-    res: dict[str, list[dict[str, float]]] = {k: [] for k in configs}
-    for _ in range(rounds):
-        for k, (n, mode) in configs.items():
-            res[k].append(await w1_once(browser, n, mode, quick))
-    out += [
-        f"{rounds} rounds, interleaved (in the order below). Medians (all rounds):",
-        "",
-        "| | W1 throughput (wf/s), each round | p50 latency | server CPU per workflow | "
-        f"browser CPU during W1 | server CPU, pages idle {IDLE_S:.0f} s before W1 |",
-        "|---|---|---|---|---|---|",
-    ]
-    for k, rs in res.items():
-        med = {key: statistics.median(r[key] for r in rs) for key in rs[0]}
-        each = ", ".join(f"{r['throughput']:.0f}" for r in rs)
-        out.append(
-            f"| {k} | {med['throughput']:.0f} ({each}) | "
-            f"{med['p50_ms']:.0f} ms | {med['server_cpu_ms_per_wf']:.2f} ms | "
-            f"{med['browser_cpu_s']:.2f} s | {med['idle_server_cpu_pct']:.1f} % of a core |"
-        )
-    return out
-
-
 # -- the command ---------------------------------------------------------------------------------
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
-
-
 async def main_async(args: argparse.Namespace) -> int:
     parts = args.only.split(",")
     out = [
@@ -629,7 +433,9 @@ async def main_async(args: argparse.Namespace) -> int:
                 out += await part_list(browser, args.runs) + [""]
                 print("\n".join(out[-12:]), flush=True)
             if "w1" in parts:
-                out += await part_w1(browser, args.rounds, args.pages, args.quick) + [""]
+                out += await ui_live.part_w1(browser, args) + [""]
+            if "refresh" in parts:
+                out += await ui_live.part_refresh(args) + [""]
         finally:
             await browser.close()
     text = "\n".join(out)
@@ -645,17 +451,19 @@ def main() -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--quick", action="store_true", help="a smoke run (a minute or two)")
-    p.add_argument("--only", default="history,list,w1")
+    p.add_argument("--quick", action="store_true", help="a smoke run (a few minutes)")
+    p.add_argument("--only", default="history,list,w1,refresh")
     p.add_argument("--events", type=int)
     p.add_argument("--activities", type=int)
     p.add_argument("--runs", type=int)
     p.add_argument("--rounds", type=int)
-    p.add_argument("--pages", type=int, default=20)
+    ui_live.add_arguments(p)
     p.add_argument("--out")
     args = p.parse_args()
-    full = {"events": 50_000, "activities": 2_000, "runs": 100_000, "rounds": 3}
-    quick = {"events": 5_000, "activities": 200, "runs": 5_000, "rounds": 1}
+    full = {"events": 50_000, "activities": 2_000, "runs": 100_000, "rounds": 3,
+            "w1_size": 1000, "refresh_runs": [1000, 100_000]}
+    quick = {"events": 5_000, "activities": 200, "runs": 5_000, "rounds": 1, "w1_size": 200,
+             "refresh_runs": [1000]}
     for k, v in (quick if args.quick else full).items():
         if getattr(args, k) is None:
             setattr(args, k, v)

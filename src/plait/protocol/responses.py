@@ -100,10 +100,13 @@ class WorkflowList(Struct, kw_only=True):
     """Pass back to get the next page; null on the last page."""
 
 
-class Count(Struct, kw_only=True):
+class Count(Struct, kw_only=True, omit_defaults=True):
     """How many runs match the filters."""
 
     count: int
+    by_status: dict[WorkflowStatus, int] | None = None
+    """With `group_by=status`: how many of them have each status (every status, 0 for
+    none); absent otherwise."""
 
 
 class PendingActivity(Struct, kw_only=True):

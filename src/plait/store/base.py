@@ -399,6 +399,17 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
                                      + " AND ".join(where)), params)
         return int(self.cur.fetchone()[0])
 
+    def count_executions_by_status(self, ns: str, filters: ListFilter) -> dict[str, int]:
+        """How many runs match ``filters``, per status (statuses with none are absent): one
+        query grouping by status, where counting each status alone would read the matching
+        runs once per status."""
+        src, k, where, params = _filter_sql(ns, filters)
+        status = "e.status" if k == "e" else _PROBE_VALUE.format(col="status",
+                                                                 table="executions", name="")
+        self.cur.execute(self._style(f"SELECT {status} AS st, COUNT(*) FROM {src} WHERE "
+                                     + " AND ".join(where) + " GROUP BY st"), params)
+        return {str(st): int(n) for st, n in self.cur.fetchall() if st is not None}
+
     def _style(self, sql: str) -> str:
         return sql
 
@@ -406,8 +417,9 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
 _ROW = ("e.workflow_id, e.run_id, e.workflow_type, e.task_queue, e.status, e.start_time, "
         "e.close_time, e.next_event_id, e.state, e.result, e.search_attributes, e.memo")
 _ORDER = " ORDER BY {k}.start_time DESC, {k}.workflow_id DESC, {k}.run_id DESC"
-_PROBE = ("(SELECT p.{col} FROM {table} p WHERE p.namespace = s0.namespace "
-          "AND p.workflow_id = s0.workflow_id AND p.run_id = s0.run_id{name}) = :{param}")
+_PROBE_VALUE = ("(SELECT p.{col} FROM {table} p WHERE p.namespace = s0.namespace "
+                "AND p.workflow_id = s0.workflow_id AND p.run_id = s0.run_id{name})")
+_PROBE = _PROBE_VALUE + " = :{param}"
 
 
 def _filter_sql(ns: str, f: ListFilter) -> tuple[str, str, list[str], Params]:
@@ -466,6 +478,15 @@ class Store(abc.ABC):
     shared = False
     """True when several servers may use the database at once (PostgreSQL): wake-ups must
     then travel between servers through :meth:`publish` and :meth:`listen`."""
+
+    def listing_version(self, ns: str) -> str | None:
+        """A token that changes whenever a list or count of ``ns``'s runs could answer
+        differently (a run started, closed, deleted, or had its search attributes changed),
+        or None when this store cannot know: another server may change a shared database
+        without this process seeing it. A conditional list (``If-None-Match``) is answered
+        from it without reading the database. The token may also change when nothing shown
+        did; it never stays the same when something did."""
+        return None
 
     def listen(self, on_message: Callable[[str | None], None]) -> None:
         """Call ``on_message`` (on the calling event loop) with every message other servers

@@ -15,6 +15,7 @@ import fcntl
 import logging
 import os
 import queue
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -37,10 +38,12 @@ class SQLiteStore(Store):
         self.path = path
         self._lock_file = self._take_lock(path)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._queries = load_queries("named")
+        self._queries = load_queries("named", "sqlite")
         self._limits = RateLimitCache(ttl=1.0)
         self._conn = self._connect(path)
         self._migrate()
+        self._listing = _ListingVersions()
+        self._watch_listing()
         self._thread = threading.Thread(target=self._run, name="plait-sqlite", daemon=True)
         self._thread.start()
 
@@ -74,6 +77,18 @@ class SQLiteStore(Store):
 
     def _migrate(self) -> None:
         migrate(_Migrations(self._conn, self._queries))
+
+    def _watch_listing(self) -> None:
+        """Count the changes to what lists and counts show, per namespace, as they happen
+        (the ``watch_*`` triggers of ``sql/sqlite.sql``). One server owns the file, and this
+        connection makes every change, so the count misses none."""
+        self._conn.create_function("plait_listing_changed", 1, self._listing.changed)
+        for name, sql in self._queries.items():
+            if name.startswith("watch_"):
+                self._conn.execute(sql)
+
+    def listing_version(self, ns: str) -> str | None:
+        return self._listing.version(ns)
 
     # -- the writer thread -------------------------------------------------------------------
     def _run(self) -> None:
@@ -155,6 +170,28 @@ class SQLiteStore(Store):
         self._conn.close()
         if self._lock_file is not None:
             self._lock_file.close()
+
+
+class _ListingVersions:
+    """Per namespace, how many changes could have altered what its lists and counts show.
+
+    Bumped on the store's thread, inside the transaction that makes the change and before its
+    commit; read on the event loop. A version read before a read is submitted is therefore
+    never newer than what that read sees (reads run on the same thread, after every write
+    queued before them). A validator built from it may therefore be older than the data it
+    stands for (the next request reads again), never newer. The epoch keeps the versions of
+    an earlier server process, which counted from zero too, from matching.
+    """
+
+    def __init__(self) -> None:
+        self.epoch = secrets.token_hex(4)
+        self._counts: dict[str, int] = {}
+
+    def changed(self, ns: str) -> None:
+        self._counts[ns] = self._counts.get(ns, 0) + 1
+
+    def version(self, ns: str) -> str:
+        return f"{self.epoch}.{self._counts.get(ns, 0)}"
 
 
 def _resolve_all(items: list[tuple[asyncio.Future[Any], Any, bool]]) -> None:

@@ -25,8 +25,8 @@ from plait.server.service import Service
 from plait.store.base import StoreBusy, StoreUnavailable
 
 __all__ = ["SERVICE", "clamp", "command_policies", "error_response", "errors_middleware",
-           "expected_error", "integer", "json_response", "number", "read", "refuse_nul",
-           "retry_policy", "svc"]
+           "expected_error", "integer", "json_body", "json_response", "number", "read",
+           "refuse_nul", "retry_policy", "svc"]
 
 log = logging.getLogger("plait.server")
 
@@ -40,9 +40,13 @@ T = TypeVar("T")
 _encode = msgspec.json.Encoder().encode
 
 
+def json_body(data: Any) -> bytes:
+    """``data`` (wire structs, plain values, and stored JSON as ``msgspec.Raw``) as JSON."""
+    return _encode(data)
+
+
 def json_response(data: Any, status: int = 200) -> web.Response:
-    """``data`` (wire structs, plain values, and stored JSON as ``msgspec.Raw``) as the
-    answer's body."""
+    """``data`` as the answer's JSON body (:func:`json_body`)."""
     return web.Response(body=_encode(data), status=status, content_type="application/json")
 
 

@@ -17,7 +17,7 @@ from plait.protocol.requests import (
     StartWorkflowRequest,
     TerminateRequest,
 )
-from plait.protocol.responses import WorkflowList
+from plait.protocol.responses import Count, WorkflowList
 from plait.server import (
     closing,
     describe,
@@ -25,6 +25,7 @@ from plait.server import (
     messages,
 )
 from plait.server.answers import RunOutcome, StartAnswer, StoredHistory
+from plait.server.api.conditional import conditional_json
 from plait.server.api.http import clamp, integer, json_response, number, read, retry_policy, svc
 from plait.server.dedupe import deduped
 from plait.server.errors import BadRequest, NotFound
@@ -191,6 +192,7 @@ def _page_token(raw: str | None) -> tuple[float, str, str] | None:
 
 
 async def list_workflows(request: web.Request) -> web.Response:
+    """One page of runs; conditional (:mod:`.conditional`), as live pages poll it."""
     ns = request.match_info["ns"]
     filters = _filters(request.query)
     size = integer(request.query.get("page_size"), "page_size", 100, 1, 1000)
@@ -204,11 +206,27 @@ async def list_workflows(request: web.Request) -> web.Response:
             nxt = dumps([last.start_time, last.workflow_id, last.run_id]).decode()
         return WorkflowList(workflows=[describe.execution_summary(r) for r in rows],
                             next_page_token=nxt)
-    return json_response(await svc(request).store.read(read))
+    return await conditional_json(request, ns, lambda: svc(request).store.read(read))
+
+
+GROUPS = ("status",)
+"""What ``group_by`` of a count may name."""
 
 
 async def count_workflows(request: web.Request) -> web.Response:
+    """How many runs match; with ``group_by=status``, also how many per status, from one
+    query (a live list page shows every status's count). Conditional, as the list is."""
     ns = request.match_info["ns"]
     filters = _filters(request.query)
-    n = await svc(request).store.read(lambda t: t.count_executions(ns, filters))
-    return json_response({"count": n})
+    group = request.query.get("group_by") or None
+    if group is not None and group not in GROUPS:
+        raise BadRequest(f"group_by must be one of: {', '.join(GROUPS)} (got {group!r})")
+    store = svc(request).store
+
+    async def read() -> Count:
+        if group is None:
+            return Count(count=await store.read(lambda t: t.count_executions(ns, filters)))
+        per = await store.read(lambda t: t.count_executions_by_status(ns, filters))
+        return Count(count=sum(per.values()),
+                     by_status={s: per.get(s, 0) for s in WorkflowStatus})
+    return await conditional_json(request, ns, read)

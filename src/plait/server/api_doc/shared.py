@@ -119,6 +119,17 @@ PARAMETERS: dict[str, ParameterObject] = {
         "description": "Seconds to wait for a final outcome (at most 60; 0 answers at once).",
         "schema": {"type": "number", "minimum": 0, "maximum": 60, "default": 30},
     },
+    "ifNoneMatch": {
+        "name": "If-None-Match",
+        "in": "header",
+        "description": (
+            "The `ETag` of an earlier answer to the same URL: when the answer would be the "
+            "same, it is `304 Not Modified` with no body. On a server with a database of its "
+            "own (SQLite), an answer no run's start, close, deletion or search-attribute "
+            "change could alter is known without reading the database."
+        ),
+        "schema": {"type": "string"},
+    },
     "typeFilter": {
         "name": "type",
         "in": "query",

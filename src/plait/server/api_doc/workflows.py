@@ -8,6 +8,11 @@ from plait.protocol.openapi import Operation, Param, Reply
 
 __all__ = ["OPERATIONS"]
 
+NOT_MODIFIED = Reply(
+    "Not modified: the answer is the one whose `ETag` the request's `If-None-Match` holds. "
+    "No body; the `ETag` header names it (renewed when the server read it again)."
+)
+
 OPERATIONS: list[Operation] = [
     Operation(
         "POST",
@@ -58,16 +63,24 @@ OPERATIONS: list[Operation] = [
                 schema={"type": "string"},
                 description="The `next_page_token` of the previous page, as given.",
             ),
+            "ifNoneMatch",
         ],
-        replies={200: Reply("One page of runs.", responses.WorkflowList)},
+        replies={
+            200: Reply("One page of runs, with its `ETag`.", responses.WorkflowList),
+            304: NOT_MODIFIED,
+        },
         errors=(400, 404, 503),
     ),
     Operation(
         "GET",
         "/api/v1/namespaces/{ns}/workflow-count",
         "countWorkflows",
-        summary="Count runs",
+        summary="Count runs (in all, or per status too)",
         tag="workflows",
+        description=(
+            "With `group_by=status`, `by_status` gives the count of every status (0 for "
+            "none), from one query: what a list page shows next to its filter."
+        ),
         params=[
             "ns",
             "typeFilter",
@@ -75,8 +88,17 @@ OPERATIONS: list[Operation] = [
             "searchAttributesFilter",
             "startedAfter",
             "startedBefore",
+            Param(
+                "group_by",
+                schema={"type": "string", "enum": ["status"]},
+                description="`status`: count per status too (`by_status`).",
+            ),
+            "ifNoneMatch",
         ],
-        replies={200: Reply("The number of matching runs.", responses.Count)},
+        replies={
+            200: Reply("The number of matching runs, with its `ETag`.", responses.Count),
+            304: NOT_MODIFIED,
+        },
         errors=(400, 404, 503),
     ),
     Operation(

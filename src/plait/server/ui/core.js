@@ -85,11 +85,11 @@ export function onUnauthenticated(fn) { unauthenticated = fn; }
 
 /** Call the JSON API; path is relative to /api/v1. Throws ApiError with the server's message;
  * a 401 also sends the console to its sign-in form. */
-export async function api(path, {method = "GET", body, signal} = {}) {
+export async function api(path, {method = "GET", body, signal, etag, onTag} = {}) {
   const session = signedIn();
   try {
-    return await request(path, {method, body, signal, key: session && session.key,
-      csrf: session && session.csrf_token});
+    return await request(path, {method, body, signal, etag, onTag,
+      key: session && session.key, csrf: session && session.csrf_token});
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
       signOut();
@@ -99,7 +99,9 @@ export async function api(path, {method = "GET", body, signal} = {}) {
   }
 }
 
-async function request(path, {method = "GET", body, signal, key, csrf} = {}) {
+const NOT_MODIFIED = Symbol("not modified");
+
+async function request(path, {method = "GET", body, signal, key, csrf, etag, onTag} = {}) {
   const init = {method, signal, headers: {Accept: "application/json"}};
   if (body !== undefined) {
     init.body = JSON.stringify(body);
@@ -107,7 +109,11 @@ async function request(path, {method = "GET", body, signal, key, csrf} = {}) {
   }
   if (key) init.headers.Authorization = `Bearer ${key}`;
   if (csrf && method !== "GET" && method !== "HEAD") init.headers["X-CSRF-Token"] = csrf;
+  if (onTag) init.cache = "no-store";  // the page keeps the answer and asks with its ETag
+  if (etag) init.headers["If-None-Match"] = etag;
   const resp = await fetch(API + path, init);
+  if (onTag) onTag(resp.headers.get("ETag"));
+  if (resp.status === 304 && etag) return NOT_MODIFIED;
   const text = await resp.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = null; }
@@ -117,6 +123,24 @@ async function request(path, {method = "GET", body, signal, key, csrf} = {}) {
       err ? err.message : `${method} ${path}: HTTP ${resp.status}`);
   }
   return data;
+}
+
+// The last answer to each polled GET, with its ETag (at most HELD_MAX paths, oldest dropped).
+const held = new Map();
+const HELD_MAX = 32;
+
+/** GET what a live page polls: {data, changed}. The request carries the ETag of the last
+ * answer to the same path; when the server answers 304 Not Modified, `data` is that answer
+ * again (the same object) and `changed` is false, so the page has nothing to parse or draw. */
+export async function apiIfChanged(path, {signal} = {}) {
+  const last = held.get(path);
+  let tag = null;
+  const data = await api(path, {signal, etag: last && last.etag, onTag: (t) => { tag = t; }});
+  held.delete(path);
+  const kept = data === NOT_MODIFIED ? last.data : data;
+  if (tag) held.set(path, {etag: tag, data: kept});
+  if (held.size > HELD_MAX) held.delete(held.keys().next().value);
+  return {data: kept, changed: data !== NOT_MODIFIED};
 }
 
 export const nsPath = (ns) => `/namespaces/${enc(ns)}`;
@@ -258,19 +282,34 @@ export function debounce(fn, ms) {
   return (...args) => { clearTimeout(t); t = setTimeout(() => fn(...args), ms); };
 }
 
-/** A repeating refresh that skips hidden tabs, never overlaps itself, and stops on dispose. */
+/** A repeating refresh every `ms` that never overlaps itself and stops on dispose. While the
+ * tab is hidden it does not run at all (no timer, no request); when the tab is shown again it
+ * refreshes at once and carries on. */
 export function poller(fn, ms) {
   let timer = 0, stopped = false, busy = false;
   const tick = async () => {
-    if (stopped) return;
-    if (!document.hidden && !busy) {
-      busy = true;
-      try { await fn(); } catch (e) { console.warn(e); } finally { busy = false; }
-    }
-    if (!stopped) timer = setTimeout(tick, ms);
+    timer = 0;
+    if (stopped || document.hidden || busy) return;
+    busy = true;
+    try { await fn(); } catch (e) { console.warn(e); } finally { busy = false; }
+    if (!stopped && !document.hidden && !timer) timer = setTimeout(tick, ms);
   };
-  timer = setTimeout(tick, ms);
-  return () => { stopped = true; clearTimeout(timer); };
+  const visibility = () => {
+    if (stopped) return;
+    if (document.hidden) {
+      clearTimeout(timer);
+      timer = 0;
+    } else if (!timer && !busy) {
+      tick();
+    }
+  };
+  document.addEventListener("visibilitychange", visibility);
+  if (!document.hidden) timer = setTimeout(tick, ms);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    document.removeEventListener("visibilitychange", visibility);
+  };
 }
 
 /** Parse a JSON arguments text: "" -> [], a JSON array -> its items, any other value -> [it]. */

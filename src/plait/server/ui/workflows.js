@@ -1,17 +1,22 @@
 // The workflow list: filters in the query string (applied as you type), counts per status,
 // paging with the API's page token, live refresh that can be paused, and terminate, cancel,
 // signal or reset of the selected runs or of every run the filter matches (batch_actions.js).
+//
+// A live refresh asks with the ETag of the last answer (apiIfChanged): while nothing shown
+// changed, the server answers 304 and the page touches nothing but the running runs'
+// durations. When something changed, only the rows that changed are drawn again (rows.js).
 
 import {batchBar} from "./batch_actions.js";
 import {
-  api, debounce, dur, enc, errorText, fill, h, notice, now, nsPath, poller, STATUSES,
+  apiIfChanged, debounce, dur, enc, errorText, fill, h, notice, now, nsPath, poller, STATUSES,
   statusBadge, timeEl,
 } from "./core.js";
+import {keyedRows} from "./rows.js";
 
 const PAGE_SIZE = 50;
 const LIVE_MS = 3000;
-// Counting runs per status is eight counts over the namespace: live refresh redoes them every
-// fourth time only (the rows every time).
+// The counts per status read every matching run (one grouped query): live refresh asks for
+// them every fourth time only (the rows every time).
 const COUNT_EVERY = 4;
 // token -> the token of the page before it, so "Previous page" works within a visit.
 const previousOf = new Map();
@@ -55,14 +60,24 @@ function utcSeconds(text) {
   return Number.isNaN(t) ? null : t / 1000;
 }
 
+/** How long a running run has run, as the list shows it: to the second for its first minute,
+ * then to the minute ("3 min", "2 h 4 min"), so that a page of long-running runs is drawn
+ * again once a minute, not on every live refresh. */
+function runningFor(s) {
+  if (s < 60) return dur(s);
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m} min` : dur(m * 60);
+}
+
 export function render({ns, query, view, navigate}) {
   const base = `${nsPath(ns)}/workflows`;
   const selected = new Map();  // "wid\0rid" -> {workflow_id, run_id}
   let live = localStorage.getItem("plait.live") !== "off";
   let controller = null;
-  let lastRows = "";
+  let shownList = null;  // the list answer drawn (a 304 gives back the same object)
+  let countsDrawn = "";
+  let pagerDrawn = "";
   let ticks = 0;
-  let running = [];  // [cell, start time] of the shown runs still running: their durations grow
 
   // -- filters --------------------------------------------------------------------------------
   const f = {
@@ -119,7 +134,16 @@ export function render({ns, query, view, navigate}) {
     liveState();
     if (live) load();
   });
-  const updated = h("span", {class: "muted", "aria-live": "off"});
+  const updated = h("span", {class: "muted", "aria-live": "off", id: "checked"});
+  // When the list was last asked, to the minute: a text that changed on every refresh would
+  // have the browser lay out and paint the page every 3 s for nothing. The second is in an
+  // attribute (not drawn).
+  function checked() {
+    const at = new Date().toISOString();
+    updated.dataset.checked = at;
+    const text = `Checked ${at.slice(11, 16)} UTC`;
+    if (updated.textContent !== text) updated.textContent = text;
+  }
 
   // -- table and batch actions ------------------------------------------------------------------
   const allBox = h("input", {type: "checkbox", "aria-label": "Select every run on this page"});
@@ -135,7 +159,18 @@ export function render({ns, query, view, navigate}) {
   const message = h("div", {class: "messages"});
   const pager = h("nav", {class: "pager", "aria-label": "Pages"});
   const bar = batchBar({ns, selected, filter: () => apiFilter(query),
-    reload: () => { lastRows = ""; lastCounts.key = ""; return load(); }});
+    reload: () => { lastCounts.key = ""; syncSelection(); return load(); }});
+  const rows = keyedRows(tbody, {
+    key: (w) => `${w.workflow_id}\0${w.run_id}`,
+    build: row,
+    empty: () => h("tr", {}, h("td", {colspan: 7, class: "empty"}, "No workflow runs match.")),
+  });
+
+  /** The rows' boxes as `selected` says (a batch action clears it). */
+  function syncSelection() {
+    for (const r of rows.rows()) r.box.checked = selected.has(r.key);
+    selectionChanged();
+  }
 
   function selectionChanged() {
     bar.update();
@@ -159,9 +194,10 @@ export function render({ns, query, view, navigate}) {
       else { selected.delete(key); bar.reset(); }
       selectionChanged();
     });
-    const took = h("td", {class: "num"}, dur((w.close_time ?? now()) - w.start_time));
-    if (w.close_time === null || w.close_time === undefined) running.push([took, w.start_time]);
-    return h("tr", {dataset: {status: w.status}},
+    const closed = w.close_time !== null && w.close_time !== undefined;
+    const took = h("td", {class: "num"}, closed ? dur(w.close_time - w.start_time)
+      : runningFor(now() - w.start_time));
+    const el = h("tr", {dataset: {status: w.status}},
       h("td", {class: "sel"}, box),
       h("td", {class: "id"}, h("a", {href: `${base}/${enc(w.workflow_id)}/${enc(w.run_id)}`}, w.workflow_id)),
       h("td", {}, w.workflow_type),
@@ -169,13 +205,24 @@ export function render({ns, query, view, navigate}) {
       h("td", {}, h("a", {href: `${nsPath(ns)}/task-queues/${enc(w.task_queue)}`}, w.task_queue)),
       h("td", {}, timeEl(w.start_time, true)),
       took);
+    // A running run's duration grows: its text node is rewritten when the shown value moves.
+    return {el, key, box, growing: closed ? null : {text: took.firstChild, start: w.start_time}};
+  }
+
+  function tickDurations() {
+    for (const r of rows.rows()) {
+      if (!r.growing) continue;
+      const shown = runningFor(now() - r.growing.start);
+      if (r.growing.text.data !== shown) r.growing.text.data = shown;
+    }
   }
 
   // -- loading --------------------------------------------------------------------------------
   async function load({live: fromLive = false} = {}) {
-    const countKey = `${ns}?${apiFilter(query, {withStatus: false})}`;
+    const countQ = apiFilter(query, {withStatus: false});
+    const countKey = `${ns}?${countQ}`;
     const fresh = lastCounts.key === countKey && Date.now() - lastCounts.at < LIVE_MS * COUNT_EVERY;
-    if (!fromLive && fresh) renderCounts(lastCounts.values[0], lastCounts.values.slice(1));
+    if (!fromLive && fresh) renderCounts(lastCounts.values);
     const withCounts = fromLive ? ticks++ % COUNT_EVERY === COUNT_EVERY - 1 : !fresh;
     if (controller) controller.abort();
     controller = new AbortController();
@@ -184,40 +231,37 @@ export function render({ns, query, view, navigate}) {
     const listQ = apiFilter(query);
     listQ.set("page_size", String(PAGE_SIZE));
     if (token) listQ.set("next_page_token", token);
-    const countBase = apiFilter(query, {withStatus: false});
-    const countFor = (status) => {
-      const q = new URLSearchParams(countBase);
-      if (status) q.set("status", status);
-      return api(`${nsPath(ns)}/workflow-count?${q}`, {signal}).then((r) => r.count);
-    };
+    countQ.set("group_by", "status");  // every status's count in one request
     try {
-      const [list, ...n] = await Promise.all([api(`${nsPath(ns)}/workflows?${listQ}`, {signal}),
-        ...(withCounts ? [countFor(""), ...STATUSES.map(countFor)] : [])]);
+      const [{data: list}, counted] = await Promise.all([
+        apiIfChanged(`${nsPath(ns)}/workflows?${listQ}`, {signal}),
+        withCounts ? apiIfChanged(`${nsPath(ns)}/workflow-count?${countQ}`, {signal}) : null]);
       if (signal.aborted) return;
-      if (withCounts) {
-        renderCounts(n[0], n.slice(1));
-        lastCounts = {key: countKey, at: Date.now(), values: n};
+      if (counted) {
+        renderCounts(counted.data);
+        lastCounts = {key: countKey, at: Date.now(), values: counted.data};
       }
-      const rowsKey = JSON.stringify(list.workflows);
-      if (rowsKey !== lastRows) {
-        lastRows = rowsKey;
-        running = [];
-        fill(tbody, list.workflows.length ? list.workflows.map(row)
-          : h("tr", {}, h("td", {colspan: 7, class: "empty"}, "No workflow runs match.")));
-        selectionChanged();
-      } else {
-        for (const [cell, start] of running) cell.textContent = dur(now() - start);
+      if (list !== shownList) {
+        shownList = list;
+        if (rows.update(list.workflows)) selectionChanged();
       }
+      tickDurations();
       renderPager(token, list.next_page_token, list.workflows.length);
       if (message.querySelector(".notice.error.load")) fill(message);
-      updated.textContent = `Updated ${new Date().toISOString().slice(11, 19)} UTC`;
+      checked();
     } catch (e) {
       if (e.name === "AbortError") return;
       fill(message, notice("error load", errorText(e)));
     }
   }
 
-  function renderCounts(total, perStatus) {
+  /** The chips of {count, by_status}; drawn again only when they would differ. */
+  function renderCounts({count: total, by_status: perStatus}) {
+    const q0 = new URLSearchParams(query);
+    q0.delete("page");
+    const drawn = JSON.stringify([q0.toString(), total, perStatus]);
+    if (drawn === countsDrawn) return;
+    countsDrawn = drawn;
     const chip = (label, status, n) => {
       const q = new URLSearchParams(query);
       q.delete("page");
@@ -228,10 +272,13 @@ export function render({ns, query, view, navigate}) {
       label, " ", h("b", {}, String(n))));
     };
     fill(counts, chip("All", "", total),
-      STATUSES.map((s, i) => (perStatus[i] || s === "RUNNING" ? chip(s, s, perStatus[i]) : null)));
+      STATUSES.map((s) => (perStatus[s] || s === "RUNNING" ? chip(s, s, perStatus[s] || 0) : null)));
   }
 
   function renderPager(token, next, shown) {
+    const drawn = JSON.stringify([query.toString(), token, next, shown, previousOf.get(token)]);
+    if (drawn === pagerDrawn) return;
+    pagerDrawn = drawn;
     const at = (t) => {
       const q = new URLSearchParams(query);
       if (t) q.set("page", t); else q.delete("page");
