@@ -78,6 +78,9 @@ export function render({ns, query, view, navigate}) {
   let countsDrawn = "";
   let pagerDrawn = "";
   let ticks = 0;
+  // A load that was to bring the counts and was cut short (a newer load aborts it) leaves
+  // them owed, so the next load brings them rather than the live refresh's fourth tick.
+  let countsOwed = false;
 
   // -- filters --------------------------------------------------------------------------------
   const f = {
@@ -223,7 +226,9 @@ export function render({ns, query, view, navigate}) {
     const countKey = `${ns}?${countQ}`;
     const fresh = lastCounts.key === countKey && Date.now() - lastCounts.at < LIVE_MS * COUNT_EVERY;
     if (!fromLive && fresh) renderCounts(lastCounts.values);
-    const withCounts = fromLive ? ticks++ % COUNT_EVERY === COUNT_EVERY - 1 : !fresh;
+    const withCounts = (fromLive ? ticks++ % COUNT_EVERY === COUNT_EVERY - 1 : !fresh)
+      || countsOwed;
+    countsOwed = withCounts;
     if (controller) controller.abort();
     controller = new AbortController();
     const {signal} = controller;
@@ -238,6 +243,7 @@ export function render({ns, query, view, navigate}) {
         withCounts ? apiIfChanged(`${nsPath(ns)}/workflow-count?${countQ}`, {signal}) : null]);
       if (signal.aborted) return;
       if (counted) {
+        countsOwed = false;
         renderCounts(counted.data);
         lastCounts = {key: countKey, at: Date.now(), values: counted.data};
       }
