@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import collections
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import psycopg
@@ -46,6 +46,18 @@ _TEXT = adapt.PyFormat.TEXT
 _SYNC = ExecStatus.PIPELINE_SYNC
 _OK = (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK)
 _NAMED = re.compile(r"%\((\w+)\)s")
+
+
+def _exchange(pg: Any) -> Generator[Any, Any, list[list[Any]]]:
+    """Send what is queued, then read the results of each command up to the sync point:
+    one wait on the socket for the whole batch (psycopg's C generators do the I/O)."""
+    yield from send(pg)
+    out: list[list[Any]] = []
+    while True:
+        results = yield from fetch_many(pg)
+        if results and results[0].status == _SYNC:
+            return out
+        out.append(results)
 
 
 class Statement:
@@ -170,12 +182,8 @@ class Pipe:
         if not self.sent:
             return
         self.pg.pipeline_sync()
-        self.conn.wait(send(self.pg))
         error: BaseException | None = None
-        while True:
-            results = self.conn.wait(fetch_many(self.pg))
-            if results and results[0].status == _SYNC:
-                break
+        for results in self.conn.wait(_exchange(self.pg)):
             p, prepared = self.sent.popleft()
             res = results[-1] if results else None
             if res is None or res.status not in _OK:
