@@ -24,6 +24,12 @@ a serialization failure, a deadlock or a lock timeout raise :class:`ConflictErro
 :class:`StoreUnavailable` (HTTP 503); a commit whose outcome is unknown is never retried here
 (clients retry with their request id).
 
+**Round trips.** Named statements go through libpq's pipeline mode
+(:mod:`plait.store.pgpipe`): a statement's answer is awaited only when it is read, so the
+writes of a change travel together with its next read or with COMMIT; task ids are taken from
+their sequence in blocks so that an insert needs no answer. Queued writes may also share one
+transaction, a savepoint each (:mod:`plait.store.pggroup`, ``PLAIT_PG_GROUP``).
+
 **Wake-ups between servers.** ``publish`` collects messages and sends them with NOTIFY from
 its own connection right after the commits that caused them (deduplicated, several per
 NOTIFY): measured, a NOTIFY inside each write transaction halved single-connection commit
