@@ -64,7 +64,7 @@ class Statement:
     """A named query in the form the protocol wants: ``$n`` placeholders, and the order of
     the parameters they stand for."""
 
-    __slots__ = ("name", "order", "sql")
+    __slots__ = ("formats", "name", "order", "sql")
 
     def __init__(self, name: str, pyformat_sql: str) -> None:
         order: list[str] = []
@@ -77,6 +77,7 @@ class Statement:
         self.name = f"plait_{name}".encode()
         self.sql = _NAMED.sub(number, pyformat_sql).encode()
         self.order = tuple(order)
+        self.formats = [_TEXT] * len(order)
 
 
 class Pending:
@@ -162,7 +163,7 @@ class Pipe:
             self.pg.send_prepare(st.name, st.sql)
             self.prepared.add(st.name)  # taken back if the Parse fails
             self.sent.append((None, st.name))
-        values = self.tx.dump_sequence([params[k] for k in st.order], [_TEXT] * len(st.order))
+        values = self.tx.dump_sequence([params[k] for k in st.order], st.formats)
         self.pg.send_query_prepared(st.name, values)
         p = Pending(self)
         self.sent.append((p, None))
