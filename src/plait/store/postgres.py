@@ -27,8 +27,10 @@ a serialization failure, a deadlock or a lock timeout raise :class:`ConflictErro
 **Round trips.** Named statements go through libpq's pipeline mode
 (:mod:`plait.store.pgpipe`): a statement's answer is awaited only when it is read, so the
 writes of a change travel together with its next read or with COMMIT; task ids are taken from
-their sequence in blocks so that an insert needs no answer. Queued writes may also share one
-transaction, a savepoint each (:mod:`plait.store.pggroup`, ``PLAIT_PG_GROUP``).
+their sequence in blocks so that an insert needs no answer. (Group commit, several queued
+changes in one transaction, was tried and left out: answering a claim only at its group's
+COMMIT let it age past ``sessions.UNACKED_GRACE``, and the attempt ran twice; see
+bench/results/pg.md.)
 
 **Wake-ups between servers.** ``publish`` collects messages and sends them with NOTIFY from
 its own connection right after the commits that caused them (deduplicated, several per
