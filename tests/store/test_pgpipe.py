@@ -7,10 +7,17 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from plait.store import postgres
 from plait.store.base import ConflictError, Txn
 from plait.store.history import StoredEvent
-from plait.store.postgres import TASK_ID_BLOCK, PostgresStore
+from plait.store.postgres import PostgresStore
 from tests.store.test_txn import NS, add_task, execution
+
+
+@pytest.fixture(autouse=True)
+def pipelined(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests are about the pipeline, whatever ``PLAIT_PG_PIPELINE`` says."""
+    monkeypatch.setattr(postgres, "PIPELINE", True)
 
 
 def _requests(t: Txn) -> list[str]:
@@ -93,9 +100,10 @@ async def test_task_ids_taken_in_blocks_keep_increasing(pg_url: str) -> None:
     try:
         await store.write(lambda t: t.insert_execution(execution()))
         ids = []
-        for i in range(TASK_ID_BLOCK + 5):
-            ids.append(await store.write(lambda t, i=i: add_task(t, kind="activity",
-                                                                  ref=f"a{i}")))
+        for i in range(postgres.TASK_ID_BLOCK + 5):
+            def add(t: Txn, ref: str = f"a{i}") -> int:
+                return add_task(t, kind="activity", ref=ref)
+            ids.append(await store.write(add))
         assert ids == sorted(set(ids))
         rows = await store.read(lambda t: t.tasks_of_run(NS, "w", "r1"))
         assert sorted(r.task_id for r in rows) == ids
