@@ -75,7 +75,9 @@ class Cell:
         self.workers: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        # This tree's src first: the venv's editable install would otherwise give the
+        # servers and workers whatever tree it points at, not the one being measured.
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
         for i, port in enumerate(self.ports):
             log = open(self.tmp / f"server-{i}.log", "wb")  # noqa: SIM115
             self.servers.append(subprocess.Popen(

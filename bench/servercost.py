@@ -6,6 +6,7 @@ else runs):
     python -m bench.servercost --tree TREE 0     # start, a worker, stop
     python -m bench.servercost --tree TREE 300   # the same with 300 workflows
     python -m bench.servercost --tree TREE --workload W2 200   # 200 W2 workflows in sequence
+    python -m bench.servercost --tree TREE --db postgres 300   # on PostgreSQL (bench.pg's)
 
 Instructions per workflow = the difference / N. The server runs under
 ``valgrind --tool=callgrind`` (about 50 times slower), the worker and this client natively,
@@ -33,6 +34,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench import pg
 from bench.procs import free_port
 from plait import Client
 
@@ -87,14 +89,28 @@ def _requests(address: str) -> dict[str, float]:
 
 
 def measure(tree: Path, n: int, idle: float = 0.0, keep: Path | None = None,
-            workload: str = "W1") -> int:
+            workload: str = "W1", db: str = "sqlite") -> int:
+    """The server's instructions; on PostgreSQL (``db="postgres"``) in a fresh database of
+    ``PLAIT_BENCH_PG``'s server, dropped afterwards (the database's own CPU is not counted:
+    only the server runs under callgrind)."""
+    if db == "sqlite":
+        return _measure(tree, n, idle, keep, workload, None)
+    name, url = pg.fresh_database()
+    try:
+        return _measure(tree, n, idle, keep, workload, url)
+    finally:
+        pg.drop_database(name)
+
+
+def _measure(tree: Path, n: int, idle: float, keep: Path | None, workload: str,
+             url: str | None) -> int:
     work = Path(tempfile.mkdtemp(prefix="plait-servercost-"))
     port = free_port()
     address = f"http://127.0.0.1:{port}"
     log = work / "server.log"
     server = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={keep or '/dev/null'}",
-         sys.executable, "-m", "plait", "server", "--db", f"sqlite:///{work / 'p.db'}",
+         sys.executable, "-m", "plait", "server", "--db", url or f"sqlite:///{work / 'p.db'}",
          "--port", str(port), "--log-level", "warning"],
         stdout=subprocess.DEVNULL, stderr=log.open("wb"), env=_env(tree), cwd=work)
     give_up = time.monotonic() + 300
@@ -138,6 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--workload", choices=["W1", "W2"], default="W1",
                    help="W1: N three-activity workflows at once (default); W2: N one-activity "
                         "workflows one after another")
+    p.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite",
+                   help="the server's store: a fresh SQLite file (default), or a fresh "
+                        "PostgreSQL database (PLAIT_BENCH_PG, default the local server)")
     p.add_argument("--idle", type=float, default=0.0,
                    help="seconds to leave the server idle before stopping it (what idle costs)")
     p.add_argument("--keep", type=Path, default=None,
@@ -146,8 +165,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     began = time.monotonic()
     keep = args.keep.resolve() if args.keep else None
-    total = measure(args.tree.resolve(), args.n, args.idle, keep, args.workload)
-    print(f"{total} instructions ({args.n} {args.workload} workflows, "
+    total = measure(args.tree.resolve(), args.n, args.idle, keep, args.workload, args.db)
+    print(f"{total} instructions ({args.n} {args.workload} workflows on {args.db}, "
           f"{time.monotonic() - began:.0f} s)")
 
 

@@ -123,6 +123,8 @@ class Run:
         self.alive: str | None = None
         """A session known to be alive in this transaction (it is completing a task now)."""
         self.wt_ran = False
+        if new:
+            self.txn.creating_run(row.namespace, row.workflow_id, row.run_id)
         """True while a worker's chained step is applied (:mod:`plait.server.chained`): the
         worker already ran the workflow task these inputs would schedule."""
         self.after_save: list[Callable[[], None]] = []

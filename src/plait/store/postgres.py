@@ -24,6 +24,14 @@ a serialization failure, a deadlock or a lock timeout raise :class:`ConflictErro
 :class:`StoreUnavailable` (HTTP 503); a commit whose outcome is unknown is never retried here
 (clients retry with their request id).
 
+**Round trips.** Named statements go through libpq's pipeline mode
+(:mod:`plait.store.pgpipe`): a statement's answer is awaited only when it is read, so the
+writes of a change travel together with its next read or with COMMIT; task ids are taken from
+their sequence in blocks so that an insert needs no answer. (Group commit, several queued
+changes in one transaction, was tried and left out: answering a claim only at its group's
+COMMIT let it age past ``sessions.UNACKED_GRACE``, and the attempt ran twice; see
+bench/results/pg.md.)
+
 **Wake-ups between servers.** ``publish`` collects messages and sends them with NOTIFY from
 its own connection right after the commits that caused them (deduplicated, several per
 NOTIFY): measured, a NOTIFY inside each write transaction halved single-connection commit
@@ -34,6 +42,7 @@ notifying transactions. ``listen`` holds one LISTEN connection.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -66,8 +75,9 @@ from plait.store.base import (
 )
 from plait.store.history import StoredEvent
 from plait.store.migrate import migrate as run_migrations
+from plait.store.pgpipe import Pending, Pipe, Statement
 from plait.store.queries import load_queries
-from plait.store.statements import Params
+from plait.store.statements import Params, _savepoints
 from plait.store.task_data import TaskData, TimerData
 from plait.store.task_data import encode as encode_task_data
 
@@ -80,6 +90,10 @@ log = logging.getLogger("plait.store")
 MIGRATION_LOCK = 0x706C616974  # "plait": the advisory lock key held while migrating
 NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 DEFAULT_POOL_SIZE = 10
+TASK_ID_BLOCK = 64
+PIPELINE = os.environ.get("PLAIT_PG_PIPELINE", "1") != "0"
+"""Named statements through :mod:`plait.store.pgpipe` (``PLAIT_PG_PIPELINE=0``: through
+psycopg's cursor, one round trip each, as before; kept to compare the two)."""
 RECONNECT_TIMEOUT = 3.0
 PROBE_EVERY = 0.5
 """While the database is unreachable: how often one request may try it."""
@@ -88,8 +102,11 @@ LISTEN_BACKOFF_MAX = 2.0
 
 def _map_error(exc: psycopg.Error) -> Exception:
     """A psycopg error as the store's own: retry the state change, or the database is away."""
+    # InvalidSqlStatementName: a prepared statement was dropped behind the store's back
+    # (plait.store.pgpipe prepares it again on the next run of the change).
     if isinstance(exc, (psycopg.errors.UniqueViolation, psycopg.errors.SerializationFailure,
-                        psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable)):
+                        psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable,
+                        psycopg.errors.InvalidSqlStatementName)):
         return ConflictError(f"concurrent change: {exc.sqlstate} {str(exc).strip()}")
     if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
         return StoreUnavailable(f"PostgreSQL: {str(exc).strip() or type(exc).__name__}")
@@ -108,6 +125,29 @@ def _writes(sql: str, table: str) -> bool:
     return re.search(rf"\b(UPDATE|INSERT INTO|DELETE FROM)\s+{table}\b", sql, re.I) is not None
 
 
+class TaskIds:
+    """Task ids taken from the tasks' identity sequence in blocks, so that inserting a task
+    needs no ``RETURNING`` answer (see :mod:`plait.store.pgpipe`): one round trip per
+    ``TASK_ID_BLOCK`` tasks instead of one per task. Ids are unique, not gap-free; a block
+    is taken under a lock so that the ids this store hands out keep increasing (tasks made
+    at the same instant are claimed in id order)."""
+
+    def __init__(self) -> None:
+        self._ids: collections.deque[int] = collections.deque()
+        self._lock = threading.Lock()
+
+    def take(self, txn: PgTxn) -> int:
+        try:
+            return self._ids.popleft()
+        except IndexError:
+            pass
+        with self._lock:
+            if not self._ids:
+                self._ids.extend(int(r[0]) for r in txn._all("next_task_ids",
+                                                             n=TASK_ID_BLOCK))
+            return self._ids.popleft()
+
+
 class PgTxn(Txn):
     """Named operations of one PostgreSQL transaction; in a write transaction, every
     operation on a run first locks the run (see the module docstring).
@@ -124,16 +164,22 @@ class PgTxn(Txn):
     _SELF_MANAGED = frozenset({
         "get_execution", "get_execution_for_update", "lock_execution_of_task",
         "insert_execution", "update_execution", "set_current_run", "insert_current_run",
-        "swap_current_run", "get_task", "insert_task", "claim_tasks", "claim_task_by_id",
+        "swap_current_run", "get_task", "insert_task", "insert_task_with_id", "claim_tasks",
+        "claim_task_by_id",
         "release_task", "update_task_payload", "delete_task", "get_task_by_ref",
         "tasks_of_run", "leased_tasks_of_session", "delete_timer", "delete_timers",
         "upsert_timer", "get_timer", "insert_event", "insert_events", "get_events",
         "update_execution_and_events"})
 
     def __init__(self, cursor: Any, queries: dict[str, str], *, write: bool,
-                 limits: RateLimitCache | None = None) -> None:
-        super().__init__(cursor, queries, limits)
+                 limits: RateLimitCache | None = None, pipe: Pipe | None = None,
+                 statements: dict[str, Statement] | None = None,
+                 task_ids: TaskIds | None = None) -> None:
+        super().__init__(_Gate(cursor, pipe) if pipe is not None else cursor, queries, limits)
         self.write = write
+        self._pipe = pipe
+        self._statements = statements if statements is not None else {}
+        self._task_ids = task_ids if pipe is not None else None
         self._locked: set[RunKey] = set()
         self._absent: set[RunKey] = set()
         self._task_run: dict[int, RunKey] = {}
@@ -162,7 +208,8 @@ class PgTxn(Txn):
                 self._executions.clear()
             if tasks:
                 self._tasks.clear()
-        cur = super()._exec(name, **params)
+        cur = (self._pipe.execute(self._statements[name], params) if self._pipe is not None
+               else super()._exec(name, **params))
         if name == "insert_execution" and self.write:  # the new row is this transaction's
             self._now_locked((params["ns"], params["wid"], params["rid"]))
         return cur
@@ -189,14 +236,47 @@ class PgTxn(Txn):
                  {k: list(v) for k, v in self._unlocked.items()}, dict(self._current_seen),
                  dict(self._executions), dict(self._tasks))
         try:
-            with super().savepoint():
+            with self._savepoint():
                 yield
                 self._flush_timer_deletes()
+                if self._pipe is not None:
+                    self._pipe.sync()  # the block's errors are raised inside it
         except BaseException:
             self._timer_deletes.clear()
             (self._locked, self._absent, self._task_run, self._unlocked, self._current_seen,
              self._executions, self._tasks) = saved
             raise
+
+    @contextlib.contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        pipe = self._pipe
+        if pipe is None:
+            with super().savepoint():
+                yield
+            return
+        name = f"sp{next(_savepoints)}".encode()
+        pipe.command(b"SAVEPOINT " + name)
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(psycopg.Error):
+                pipe.sync()  # what the block left in flight (its error, if any)
+            pipe.command(b"ROLLBACK TO SAVEPOINT " + name)
+            pipe.command(b"RELEASE SAVEPOINT " + name)
+            pipe.sync()
+            raise
+        pipe.command(b"RELEASE SAVEPOINT " + name)
+
+    def _expect_one(self, cur: Any, what: Callable[[Any], int], wid: str) -> None:
+        """Refuse the change unless its statement changed one row: checked when its answer
+        arrives (before COMMIT), so the statement need not wait for it."""
+        def check(c: Any) -> None:
+            if what(c) != 1:
+                raise ConflictError(f"workflow {wid} changed concurrently")
+        if isinstance(cur, Pending) and self._pipe is not None:
+            self._pipe.check(cur, check)
+        else:
+            check(cur)
 
     # -- the lock discipline ---------------------------------------------------------------
     def _lock_for(self, params: Params) -> None:
@@ -239,19 +319,26 @@ class PgTxn(Txn):
                 raise ConflictError(f"task {seen.task_id} changed before its run was locked")
             self._tasks[seen.task_id] = tuple(r)
 
-    def _lock_task(self, task_id: int) -> None:
-        """Lock the run that owns a task (known from an earlier read, or looked up)."""
+    def _lock_task(self, task_id: int, *, then_read: bool = False) -> Pending | None:
+        """Lock the run that owns a task (known from an earlier read, or looked up). With
+        ``then_read`` (and a pipeline), the task's row is asked for in the same round trip:
+        PostgreSQL runs it after the lock is held, so it sees the row as the lock's holder
+        left it. Returns that pending read, if sent."""
         if not self.write:
-            return
+            return None
         key = self._task_run.get(task_id)
         if key is not None and key in self._locked:
-            return
-        r = self._one("lock_execution_of_task", task_id=task_id)
+            return None
+        cur = self._exec("lock_execution_of_task", task_id=task_id)
+        row = (self._exec("get_task", task_id=task_id)
+               if then_read and self._pipe is not None else None)
+        r = cur.fetchone()
         if r is not None:
             key = (r[0], r[1], r[2])
             self._task_run[task_id] = key
             self._now_locked(key)
             self._executions[key] = tuple(r[1:])
+        return row
 
     def _remember(self, rows: Iterable[Sequence[Any]]) -> list[TaskRow]:
         """Task rows just read: cached when their run is locked, else checked once it is."""
@@ -283,6 +370,10 @@ class PgTxn(Txn):
                 return None
             raw = self._executions[key] = tuple(r)
         return _execution(ns, raw)
+
+    def creating_run(self, ns: str, wid: str, rid: str) -> None:
+        if self.write:
+            self._absent.add((ns, wid, rid))  # as a lookup of its row would have found
 
     def current_run(self, ns: str, wid: str) -> str | None:
         rid = super().current_run(ns, wid)
@@ -325,7 +416,8 @@ class PgTxn(Txn):
                         status=e.status, close_time=e.close_time,
                         next_event_id=e.next_event_id, state=state, result=result,
                         expected=expected_next_event_id)
-        self._updated(e, key, state, result, cur.rowcount)
+        self._expect_one(cur, lambda c: int(c.rowcount), e.workflow_id)
+        self._updated(e, key, state, result)
 
     def save_execution(self, e: ExecutionRow, expected_next_event_id: int,
                        events: Sequence[StoredEvent]) -> None:
@@ -336,19 +428,17 @@ class PgTxn(Txn):
         key = (e.namespace, e.workflow_id, e.run_id)
         self.lock_run(*key)
         state, result = e.state.encode(), dumps_str(e.result) if e.result is not None else None
-        updated = self._scalar(
+        cur = self._exec(
             "update_execution_and_events", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
             status=e.status, close_time=e.close_time, next_event_id=e.next_event_id,
             state=state, result=result, expected=expected_next_event_id,
             ids=[ev.event_id for ev in events], datas=[ev.data for ev in events])
-        self._updated(e, key, state, result, int(updated))
+        self._expect_one(cur, lambda c: int(c.fetchone()[0]), e.workflow_id)
+        self._updated(e, key, state, result)
 
-    def _updated(self, e: ExecutionRow, key: RunKey, state: str, result: str | None,
-                 rows: int) -> None:
-        """After the row's UPDATE: refuse a change made concurrently, else keep the cached
-        row in step."""
-        if rows != 1:
-            raise ConflictError(f"workflow {e.workflow_id} changed concurrently")
+    def _updated(self, e: ExecutionRow, key: RunKey, state: str, result: str | None) -> None:
+        """After the row's UPDATE (checked by :meth:`_expect_one`): keep the cached row in
+        step (if the check fails, the transaction and this cache go)."""
         old = self._executions.get(key)
         if old is not None:
             self._executions[key] = (*old[:4], e.status, old[5], e.close_time, e.next_event_id,
@@ -369,13 +459,22 @@ class PgTxn(Txn):
                     visible_at: float, payload: TaskData,
                     sticky_session: str | None = None, sticky_until: float | None = None) -> int:
         self.lock_run(ns, wid, rid)
-        task_id = super().insert_task(ns=ns, task_queue=task_queue, kind=kind, wid=wid,
-                                      rid=rid, ref=ref, visible_at=visible_at, payload=payload,
-                                      sticky_session=sticky_session, sticky_until=sticky_until)
+        data = encode_task_data(payload)
+        if self._task_ids is not None and self.write:
+            # An id taken in advance: the insert needs no answer, so it waits for none.
+            task_id = self._task_ids.take(self)
+            self._exec("insert_task_with_id", task_id=task_id, ns=ns, task_queue=task_queue,
+                       kind=kind, wid=wid, rid=rid, ref=ref, visible_at=visible_at,
+                       sticky_session=sticky_session, sticky_until=sticky_until, payload=data)
+        else:
+            task_id = self._scalar("insert_task", ns=ns, task_queue=task_queue, kind=kind,
+                                   wid=wid, rid=rid, ref=ref, visible_at=visible_at,
+                                   sticky_session=sticky_session, sticky_until=sticky_until,
+                                   payload=data)
         self._task_run[task_id] = (ns, wid, rid)
         if self.write:
             self._tasks[task_id] = (task_id, ns, task_queue, kind, wid, rid, ref, visible_at,
-                                    None, 0, None, encode_task_data(payload))
+                                    None, 0, None, data)
         return task_id
 
     def get_task(self, task_id: int) -> TaskRow | None:
@@ -389,8 +488,9 @@ class PgTxn(Txn):
             if r is None or (r[1], r[4], r[5]) in self._locked:
                 return self._remember([r])[0] if r else None
             self.lock_run(r[1], r[4], r[5])
-        else:
-            self._lock_task(task_id)
+        elif (read := self._lock_task(task_id, then_read=True)) is not None:
+            r = read.fetchone()
+            return self._remember([r])[0] if r else None
         r = self._one("get_task", task_id=task_id)
         return self._remember([r])[0] if r else None
 
@@ -493,6 +593,8 @@ class PostgresStore(Store):
         self.url = url
         size = pool_size or int(os.environ.get("PLAIT_PG_POOL_SIZE", DEFAULT_POOL_SIZE))
         self._queries = load_queries("pyformat", "postgres")
+        self._statements = {name: Statement(name, q) for name, q in self._queries.items()}
+        self._task_ids = TaskIds()
         self._kwargs = _ConnectArgs(autocommit=True,
                                     connect_timeout=max(1, int(connect_timeout)))
         self._pool_timeout = pool_timeout
@@ -612,25 +714,54 @@ class PostgresStore(Store):
         except _StaleConnection as e:
             raise StoreUnavailable(str(e.__cause__ or e)) from e
 
+    @staticmethod
+    def _pipe(conn: psycopg.Connection[Any]) -> Pipe | None:
+        """The connection's pipeline (made on its first use; it lives and dies with it)."""
+        if not PIPELINE:
+            return None
+        pipe: Pipe | None = getattr(conn, "_plait_pipe", None)
+        if pipe is None:
+            pipe = Pipe(conn)
+            setattr(conn, "_plait_pipe", pipe)  # noqa: B010 (not a psycopg attribute)
+        return pipe
+
     def _attempt(self, fn: Callable[[Txn], T], write: bool) -> T:
-        begin = "BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        begin = b"BEGIN" if write else b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         try:
             conn = self._pool.getconn()
         except PoolTimeout:
             raise StoreUnavailable("no PostgreSQL connection within "
                                    f"{self._pool_timeout:g} s (is the database up?)") from None
         committing = False
+        pipe = self._pipe(conn)
+        began: Pending | None = None
         try:
             cur = conn.cursor()
-            cur.execute(begin)
-            txn = PgTxn(cur, self._queries, write=write, limits=self._limits)
+            if pipe is not None:
+                began = pipe.command(begin)  # travels with the first statement
+            else:
+                cur.execute(begin)
+            txn = PgTxn(cur, self._queries, write=write, limits=self._limits, pipe=pipe,
+                        statements=self._statements, task_ids=self._task_ids)
             value = fn(txn)
             if write:
                 txn.finish()
+            if pipe is None:
+                committing = True
+                cur.execute(b"COMMIT")
+                return value
+            # A refused change must not reach COMMIT; and a connection found dead at the
+            # first answer must have been dead before anything was sent (then the change
+            # runs again on another), not maybe-committed.
+            if pipe.checks or (began is not None and began.result is None):
+                pipe.sync()
             committing = True
-            cur.execute("COMMIT")
+            pipe.command(b"COMMIT")  # with the writes nobody waited for
+            pipe.leave()
             return value
         except psycopg.Error as e:
+            if pipe is not None:
+                pipe.discard()
             _rollback(conn)
             err = _map_error(e)
             if isinstance(err, StoreUnavailable):
@@ -640,6 +771,8 @@ class PostgresStore(Store):
                     raise _StaleConnection() from err
             raise err from e
         except BaseException:
+            if pipe is not None:
+                pipe.discard()
             _rollback(conn)
             raise
         finally:
@@ -761,6 +894,9 @@ class _Migrations:
 
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
+    # The store prepares its own statements (plait.store.pgpipe); psycopg's automatic ones
+    # would end in a DEALLOCATE ALL after each ROLLBACK, which drops ours too.
+    conn.prepare_threshold = None
     # A lock held this long means a stuck transaction: give up and let the caller retry.
     conn.execute("SET lock_timeout = '10s'")
     # A server frozen mid-transaction (not killed: its socket stays open) must not hold a
@@ -783,6 +919,19 @@ def _rollback(conn: psycopg.Connection[Any]) -> None:
     with contextlib.suppress(psycopg.Error):
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.execute("ROLLBACK")
+
+
+class _Gate:
+    """The transaction's psycopg cursor, for what does not go through the pipeline
+    (``executemany``, dynamic SQL): every use first reads what is pending and leaves
+    pipeline mode."""
+
+    def __init__(self, cur: psycopg.Cursor[Any], pipe: Pipe) -> None:
+        self._cur, self._pipe = cur, pipe
+
+    def __getattr__(self, name: str) -> Any:
+        self._pipe.leave()
+        return getattr(self._cur, name)
 
 
 class _ConnectArgs(TypedDict):

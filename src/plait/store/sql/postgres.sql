@@ -43,6 +43,17 @@ WHERE (e.namespace, e.workflow_id, e.run_id) =
       (SELECT namespace, workflow_id, run_id FROM tasks WHERE task_id = :task_id)
 FOR UPDATE;
 
+-- name: insert_task_with_id
+-- A task whose id the store took in advance (next_task_ids): nothing to wait for.
+INSERT INTO tasks (task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
+                   sticky_session, sticky_until, lease_session, dispatch_no, payload)
+OVERRIDING SYSTEM VALUE
+VALUES (:task_id, :ns, :task_queue, :kind, :wid, :rid, :ref, :visible_at, :sticky_session,
+        :sticky_until, NULL, 0, :payload);
+
+-- name: next_task_ids
+SELECT nextval(pg_get_serial_sequence('tasks', 'task_id')) FROM generate_series(1, :n);
+
 -- name: run_of_task
 SELECT namespace, workflow_id, run_id FROM tasks WHERE task_id = :task_id;
 
