@@ -123,13 +123,13 @@ class Run:
         self.alive: str | None = None
         """A session known to be alive in this transaction (it is completing a task now)."""
         self.wt_ran = False
-        if new:
-            self.txn.creating_run(row.namespace, row.workflow_id, row.run_id)
         """True while a worker's chained step is applied (:mod:`plait.server.chained`): the
         worker already ran the workflow task these inputs would schedule."""
         self.after_save: list[Callable[[], None]] = []
         """Work that must follow this run's next :meth:`save` in the same transaction (what a
         close does to the runs around it: :mod:`plait.server.closing` puts it here)."""
+        if new:
+            self.txn.creating_run(row.namespace, row.workflow_id, row.run_id)
 
     @classmethod
     def load(cls, ctx: Ctx, ns: str, wid: str, rid: str | None = None) -> Run:
