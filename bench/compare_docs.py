@@ -195,6 +195,11 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
             "starts with `wait_result`), Temporal's two (start, result).",
             "- Restate's and DBOS's steps run inside the workflow's process; plait's and "
             "Temporal's activities go through the server to a worker.",
+            "- plait runs here on its embedded SQLite store. On PostgreSQL (for several "
+            "servers) W1 is slower per machine: `bench/results/pg.md` measures both side by "
+            "side (`python -m bench.pg --servers 1 --workers 1 --sqlite`), and "
+            "docs/operations.md (*Capacity model*) says what N servers on separate machines "
+            "would do.",
             *[f"- {n}" for n in doc.get("notes", [])],
             ""]
     out += extras_docs.sections()
