@@ -136,10 +136,15 @@ class Service:
                 wall = time.time()
                 ctx = Ctx(txn, wall + clock.offset, effects, wall, self.ledger, limits,
                           closing.stop_oversized)
-                value = fn(ctx)
-                if effects.ready and any(matching.parked(k) for k in effects.ready):
-                    handing.hand_off(ctx, matching)
-                return value
+                try:
+                    value = fn(ctx)
+                    if effects.ready and any(matching.parked(k) for k in effects.ready):
+                        handing.hand_off(ctx, matching)
+                    return value
+                finally:
+                    # Each saved Run holds its Ctx: without this, every change's runs, rows
+                    # and events would be a reference cycle left to the garbage collector.
+                    ctx.saved.clear()
             began = time.perf_counter()
             try:
                 result = await self.store.write(op)
