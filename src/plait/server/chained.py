@@ -18,7 +18,10 @@ history does not yet show there) and replays when the next task comes.
 
 The task's time (``workflow.now()``) is the worker's estimate of the server's clock, carried
 forward from its last task by a monotonic clock. The server records it as the task's start,
-and refuses a step whose time is more than :data:`MAX_SKEW` away from its own.
+and refuses a step whose time is more than :data:`MAX_SKEW` away from its own: later than
+its clock now, or earlier than its clock when the request arrived (what the request then
+waited on a busy server is not the worker's skew; refusing it turned a slow server's
+steps into workflow tasks, history fetches and replays, more work when it had least).
 """
 
 from __future__ import annotations
@@ -36,8 +39,11 @@ MAX_SKEW = 2.0
 """Seconds a chained step's start time may differ from the server's clock."""
 
 
-def refusal(ctx: Ctx, run: Run, session: str, step: WorkflowStep) -> str | None:
-    """Why the step cannot be recorded as run, or None when it can."""
+def refusal(ctx: Ctx, run: Run, session: str, step: WorkflowStep,
+            arrived: float | None = None) -> str | None:
+    """Why the step cannot be recorded as run, or None when it can. ``arrived``: when its
+    request reached this server; the time it then waited here for the store (a busy server)
+    is not the worker's clock skew."""
     if run.state.paused is not None:
         return "paused"  # no workflow task runs while an operator has the run paused
     if run.state.wt is not None:
@@ -50,7 +56,8 @@ def refusal(ctx: Ctx, run: Run, session: str, step: WorkflowStep) -> str | None:
         return "not_sticky"
     if run.row.next_event_id != step.upto + 1:
         return "history_moved"
-    if abs(step.started_time - ctx.now) > MAX_SKEW:
+    earliest = (ctx.now if arrived is None else min(arrived, ctx.now)) - MAX_SKEW
+    if not earliest <= step.started_time <= ctx.now + MAX_SKEW:
         return "clock_skew"
     if limits.commands_over(run, step.commands, finishing=1) is not None:
         return "limit_exceeded"  # the task runs as a dispatched one, and fails there

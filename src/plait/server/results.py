@@ -27,7 +27,10 @@ from plait.store.base import TaskRow
 __all__ = ["complete_activity", "complete_async", "fail_activity", "heartbeat_activity"]
 
 
-def complete_activity(ctx: Ctx, msg: CompleteActivityTaskRequest) -> ActivityResultAnswer:
+def complete_activity(ctx: Ctx, msg: CompleteActivityTaskRequest,
+                      arrived: float | None = None) -> ActivityResultAnswer:
+    """Record an activity's result, and the workflow step a worker chained to it when it can
+    be (``arrived``: when the request reached the server, for the step's clock check)."""
     task = fenced_task(ctx.txn, msg.token, "activity")
     session = task.lease_session or ""
     run = _run_of(ctx, task)
@@ -35,7 +38,7 @@ def complete_activity(ctx: Ctx, msg: CompleteActivityTaskRequest) -> ActivityRes
         return {"recorded": False}
     run.alive = session
     step = msg.workflow_step
-    refused = step and chained.refusal(ctx, run, session, step)
+    refused = step and chained.refusal(ctx, run, session, step, arrived)
     if step and not refused:
         return {"recorded": True,
                 "workflow_step": chained.apply(ctx, run, task, session, step, msg.result)}

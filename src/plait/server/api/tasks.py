@@ -69,10 +69,13 @@ async def _fail_workflow_task(request: web.Request, msg: FailWorkflowTaskRequest
 
 async def _complete_activity_task(request: web.Request,
                                   msg: CompleteActivityTaskRequest) -> Any:
+    service = svc(request)
     step = msg.workflow_step
+    arrived = None
     if step is not None:  # a chained step (plait.server.chained)
         command_policies(step.commands, "workflow_step.")
-    out = await svc(request).write(lambda ctx: results.complete_activity(ctx, msg))
+        arrived = service.clock.now()  # before any wait for the store: not the worker's skew
+    out = await service.write(lambda ctx: results.complete_activity(ctx, msg, arrived))
     child(COMPLETIONS, "activity", "completed").inc()
     if step is None:
         return out
