@@ -486,3 +486,7 @@ class _Heartbeat:
             self.context.cancelled = True
         if self.sender is not None:
             self.sender.cancel()
+        # The attempt's context (through its heartbeat method) and its task (through its
+        # context) point back here: let go of them, so that reference counting frees the
+        # attempt and not the cycle collector.
+        self.context = self.on_lost = self.sender = None
