@@ -5,7 +5,6 @@ change went through another server sharing the database."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,10 +13,9 @@ import pytest
 
 from plait import Client, Worker, workflow
 from plait.errors import ApplicationError
-from plait.server.config import ServiceConfig
-from plait.server.main import Server
 from plait.testing import WorkflowEnvironment
 from tests.store.pgdb import fresh_schema
+from tests.store.test_end_to_end import two_servers
 from tests.waiting import status_is
 
 NS = "/api/v1/namespaces/default"
@@ -165,19 +163,6 @@ async def test_a_304_reads_the_store_only_where_other_servers_may_write(
     reads = 0
     assert (await get(http, url, tag))[0] == 200
     assert reads == 1
-
-
-@contextlib.asynccontextmanager
-async def two_servers(url: str) -> AsyncIterator[tuple[Server, Server]]:
-    config = ServiceConfig(session_expiry=3.0)
-    one, two = Server(url, port=0, config=config), Server(url, port=0, config=config)
-    await one.start()
-    await two.start()
-    try:
-        yield one, two
-    finally:
-        await one.stop()
-        await two.stop()
 
 
 async def test_a_change_through_another_server_ends_the_304s(

@@ -10,11 +10,7 @@ this server since it arrived.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from plait.protocol.commands import CompleteWorkflowCommand, ScheduleActivityCommand
 from plait.protocol.completions import (
@@ -27,16 +23,8 @@ from plait.protocol.sessions import OpenSessionRequest
 from plait.server import dispatch, lifecycle, results, sessions, steps
 from plait.server.chained import MAX_SKEW
 from plait.server.service import Service
-from plait.store.sqlite import SQLiteStore
 
 NS, QUEUE = "default", "q"
-
-
-@pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    store = SQLiteStore(str(tmp_path / "p.db"))
-    yield Service(store)
-    await store.close()
 
 
 async def _activity_out(svc: Service, wid: str) -> tuple[str, int]:

@@ -10,12 +10,9 @@ traversals, measured with ``gc.callbacks`` (bench/results/seams-ab.md, eighth se
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from plait import Worker, activity, workflow
 from plait.protocol.commands import CompleteWorkflowCommand, ScheduleActivityCommand
@@ -25,7 +22,6 @@ from plait.protocol.sessions import OpenSessionRequest
 from plait.server import dispatch, lifecycle, results, sessions, steps
 from plait.server.run import Ctx
 from plait.server.service import Service
-from plait.store.sqlite import SQLiteStore
 from plait.testing import WorkflowEnvironment
 
 NS, QUEUE = "default", "q"
@@ -34,13 +30,6 @@ FIVE = timedelta(seconds=5)
 
 def _payload(value: Any) -> dict[str, Any]:
     return {"encoding": "json", "data": value}
-
-
-@pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    store = SQLiteStore(str(tmp_path / "p.db"))
-    yield Service(store)
-    await store.close()
 
 
 def _task_done(token: str, commands: list[Any], eager: int = 0) -> Callable[[Ctx], Any]:

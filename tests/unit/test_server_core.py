@@ -7,8 +7,6 @@ tested and changed without a worker or a socket.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -35,19 +33,8 @@ from plait.server.answers import Dispatched, OutgoingWorkflowTask
 from plait.server.errors import Conflict
 from plait.server.run import Ctx
 from plait.server.service import Service
-from plait.store.sqlite import SQLiteStore
 
 NS, QUEUE = "default", "q"
-
-
-@pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    store = SQLiteStore(str(tmp_path / "core.db"))
-    svc = Service(store)
-    try:
-        yield svc
-    finally:
-        await store.close()
 
 
 async def session(svc: Service) -> str:
