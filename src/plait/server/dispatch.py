@@ -55,6 +55,7 @@ def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
         payload = _dispatch(ctx, task)
         if payload is not None:
             out.append(payload)
+    _answering(ctx, out)
     return out
 
 
@@ -107,7 +108,17 @@ def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
             payload = _dispatch(ctx, claimed, run)
             if payload is not None:
                 out.append(payload)
+    _answering(ctx, out)
     return out
+
+
+def _answering(ctx: Ctx, out: list[Dispatched]) -> None:
+    """Note that these tasks' answers wait for this transaction's commit: until then a
+    heartbeat must not count them as lost (:mod:`plait.server.deliveries`)."""
+    if out:
+        tokens = [task.token for task in out]
+        ctx.ledger.deliveries.claimed(tokens)
+        ctx.effects.answering += tokens
 
 
 def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> Dispatched | None:

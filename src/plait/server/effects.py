@@ -40,6 +40,9 @@ class Effects:
     """(namespace, outcome) of each schedule due time decided (counted once committed)."""
     observed: list[Fact] = dataclasses.field(default_factory=list)
     """What the metrics count once this transaction commits (:mod:`plait.server.observed`)."""
+    answering: list[str] = dataclasses.field(default_factory=list)
+    """Tokens of the tasks this transaction claimed, answered once it commits
+    (:mod:`plait.server.deliveries`)."""
     handoffs: list[tuple[Parked, list[Dispatched]]] = dataclasses.field(default_factory=list)
     """Parked polls this transaction claimed for, with what it claimed: answered once it
     commits, told to claim again if it does not (:func:`plait.server.dispatch.hand_off`)."""

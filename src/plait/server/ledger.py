@@ -9,6 +9,7 @@ transaction is durable, so a transaction that rolls back leaves no trace here.
 
 from __future__ import annotations
 
+from plait.server.deliveries import Deliveries
 from plait.server.effects import Effects
 from plait.store.sessions import SessionInfo
 
@@ -22,6 +23,10 @@ class SessionLedger:
         self._dispatched: dict[str, int] = {}
         self._checked: dict[str, int] = {}
         self._info: dict[str, SessionInfo] = {}
+        self.deliveries = Deliveries()
+        """Tasks claimed by this server and when it answered them (not per session: by
+        token). Noted during transactions too, which is safe because it only ever holds a
+        re-offer back (see its module)."""
 
     def dispatched(self, session: str) -> int:
         """Tasks leased to ``session`` in committed transactions."""

@@ -153,6 +153,7 @@ class Service:
                 # the store may still commit: either way no poll waits on this transaction.
                 for parked in handing.abandon(effects):
                     matching.deliver(parked, None)
+                self.ledger.deliveries.dropped(effects.answering)
                 if isinstance(exc, asyncio.CancelledError):
                     # The store may still commit it, and no one here would apply its effects
                     # (wake-ups): polls must not trust that their queues are empty.
@@ -200,6 +201,8 @@ class Service:
 
     def _apply(self, effects: Effects) -> None:
         self.ledger.apply(effects)
+        if effects.answering:
+            self.ledger.deliveries.answered(effects.answering, self.clock.now())
         for parked, tasks in effects.handoffs:
             self.matching.deliver(parked, tasks)
         self.leases.update(effects.leases, effects.written)

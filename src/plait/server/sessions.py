@@ -77,7 +77,9 @@ def _reconcile(ctx: Ctx, session: str, held: list[str], sent_by: float | None) -
         token = f"{task.task_id}.{task.dispatch_no}"
         age = ctx.now - (task.dispatched_at or ctx.now)
         listed_by = min(ctx.now, sent_by) if sent_by is not None else ctx.now
-        unacked_for = listed_by - (task.dispatched_at or ctx.now)
+        # From when the answer left this server, when it did: not from the claim's statement.
+        since = ctx.ledger.deliveries.grace_from(token, task.dispatched_at or ctx.now)
+        unacked_for = listed_by - since if since is not None else 0.0
         if token not in held_set and unacked_for > UNACKED_GRACE:
             redispatch_lost(ctx, task, "unacknowledged")
         elif task.kind == "workflow" and age > task.workflow.timeout:
