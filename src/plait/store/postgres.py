@@ -30,7 +30,8 @@ writes of a change travel together with its next read or with COMMIT; task ids a
 their sequence in blocks so that an insert needs no answer. (Group commit, several queued
 changes in one transaction, was tried and left out: answering a claim only at its group's
 COMMIT let it age past ``sessions.UNACKED_GRACE``, and the attempt ran twice; see
-bench/results/pg.md.)
+bench/results/pg.md. The grace now counts from the answer on the server that answered,
+:mod:`plait.server.deliveries`, which removes that obstacle for one server.)
 
 **Wake-ups between servers.** ``publish`` collects messages and sends them with NOTIFY from
 its own connection right after the commits that caused them (deduplicated, several per
