@@ -208,6 +208,18 @@ async def test_a_change_run_again_hands_off_only_what_its_last_run_committed(
     assert await leased_token(service, "w") == task.token
 
 
+async def test_a_change_run_twice_leaves_the_effects_of_one_run(service: Service) -> None:
+    """What the rolled-back first run noted (a lease, a task on its way, a fact to count)
+    never happened: only the committed run's effects are applied."""
+    sid = await open_session(service)
+    await service.write(start("w"))
+    store_of(service).rerun_next = True
+    [task], _ = await service.write(
+        lambda ctx: dispatch.poll_claim(ctx, NS, QUEUE, "workflow", sid, 10))
+    assert service.ledger.dispatched(sid) == 1
+    assert service.ledger.deliveries.grace_from(task.token, 0.0) is not None  # answered
+
+
 async def test_a_caller_that_stops_waiting_leaves_no_poll_stuck(service: Service) -> None:
     sid = await open_session(service)
     waiting = poll(service, sid, wait=0.5)

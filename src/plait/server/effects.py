@@ -47,6 +47,13 @@ class Effects:
     """Parked polls this transaction claimed for, with what it claimed: answered once it
     commits, told to claim again if it does not (:func:`plait.server.dispatch.hand_off`)."""
 
+    def reset(self) -> None:
+        """Forget everything noted: the change is run again from the start (its first run
+        rolled back), and what that run noted never happened."""
+        for f in dataclasses.fields(self):
+            factory = f.default_factory
+            setattr(self, f.name, factory() if factory is not dataclasses.MISSING else f.default)
+
     def lease(self, session: str, until: float, written: float) -> None:
         self.leases[session] = until
         self.written[session] = written

@@ -131,8 +131,11 @@ class Service:
             handing = _Handing()
 
             def op(txn: Txn, effects: Effects = effects, handing: _Handing = handing) -> T:
-                if effects.handoffs:  # run again by the store: the first run rolled back
+                if handing.ran:  # run again by the store: the first run rolled back
                     handing.drop(effects)
+                    self.ledger.deliveries.dropped(effects.answering)
+                    effects.reset()  # or its wake-ups, leases and facts would count twice
+                handing.ran = True
                 wall = time.time()
                 ctx = Ctx(txn, wall + clock.offset, effects, wall, self.ledger, limits,
                           closing.stop_oversized)
@@ -262,10 +265,13 @@ class _Handing:
     """The parked polls one state change claims for (:func:`dispatch.hand_off`), between the
     store's thread, which runs the change, and the event loop, which answers the polls."""
 
-    __slots__ = ("_lock", "abandoned", "dropped")
+    __slots__ = ("_lock", "abandoned", "dropped", "ran")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.ran = False
+        """The store ran the change at least once (a second run follows a rollback: the
+        store ran it again on a new connection, or after its group's lock wait)."""
         self.abandoned = False
         """Its caller stopped waiting: nothing may be handed off any more (no one would
         answer the polls after the commit)."""

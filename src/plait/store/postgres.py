@@ -27,11 +27,15 @@ a serialization failure, a deadlock or a lock timeout raise :class:`ConflictErro
 **Round trips.** Named statements go through libpq's pipeline mode
 (:mod:`plait.store.pgpipe`): a statement's answer is awaited only when it is read, so the
 writes of a change travel together with its next read or with COMMIT; task ids are taken from
-their sequence in blocks so that an insert needs no answer. (Group commit, several queued
-changes in one transaction, was tried and left out: answering a claim only at its group's
-COMMIT let it age past ``sessions.UNACKED_GRACE``, and the attempt ran twice; see
-bench/results/pg.md. The grace now counts from the answer on the server that answered,
-:mod:`plait.server.deliveries`, which removes that obstacle for one server.)
+their sequence in blocks so that an insert needs no answer.
+
+**Group commit.** A store thread takes the changes queued when it is free (up to
+:data:`GROUP`) into one transaction, each in a savepoint of its own: one COMMIT, one WAL flush,
+for all of them. Each is answered after that COMMIT, as it would be alone; one that fails
+rolls back alone. The group holds the row locks of its earlier changes, so a later one waits
+for a lock at most 5 ms and otherwise runs alone after the COMMIT (two groups never wait on
+each other). A claim answered at its group's COMMIT is older than its ``dispatched_at`` says;
+a heartbeat's grace therefore counts from the answer (:mod:`plait.server.deliveries`).
 
 **Wake-ups between servers.** ``publish`` collects messages and sends them with NOTIFY from
 its own connection right after the commits that caused them (deduplicated, several per
@@ -95,6 +99,13 @@ TASK_ID_BLOCK = 64
 PIPELINE = os.environ.get("PLAIT_PG_PIPELINE", "1") != "0"
 """Named statements through :mod:`plait.store.pgpipe` (``PLAIT_PG_PIPELINE=0``: through
 psycopg's cursor, one round trip each, as before; kept to compare the two)."""
+GROUP = max(1, int(os.environ.get("PLAIT_PG_GROUP", "8")))
+"""Group commit: how many queued changes of this server one transaction may carry, each in a
+savepoint of its own (``PLAIT_PG_GROUP=1``: each change commits alone). Needs the pipeline."""
+GROUP_LOCK_WAIT = b"SET LOCAL lock_timeout = '5ms'"
+"""How long a change after the first of a group may wait for a row lock. The group holds the
+locks of the changes before it, so a longer wait would hold them too (and two groups could
+wait on each other); a change that waits longer runs alone, after the group's COMMIT."""
 RECONNECT_TIMEOUT = 3.0
 PROBE_EVERY = 0.5
 """While the database is unreachable: how often one request may try it."""
@@ -668,13 +679,37 @@ class PostgresStore(Store):
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
-            fn, write, loop, fut = job
+            if not job[1] or GROUP == 1 or not PIPELINE:
+                self._do(job)
+                continue
+            group, reads = self._gather(job)
+            self._run_group(group)
+            for read in reads:
+                self._do(read)
+
+    def _do(self, job: _Job) -> None:
+        """Run one change (or read) in a transaction of its own and answer its caller."""
+        try:
+            value, ok = self._run(job[0], job[1]), True
+        except BaseException as e:  # handed to the caller, whatever it is
+            value, ok = e, False
+        _answer(job, value, ok)
+
+    def _gather(self, first: _Job) -> tuple[list[_Job], list[_Job]]:
+        """The changes queued right now that may share ``first``'s transaction (and the
+        reads taken off the queue while looking, run after it)."""
+        group: list[_Job] = [first]
+        reads: list[_Job] = []
+        while len(group) < GROUP:
             try:
-                value, ok = self._run(fn, write), True
-            except BaseException as e:  # handed to the caller, whatever it is
-                value, ok = e, False
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-                loop.call_soon_threadsafe(_resolve, fut, value, ok)
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:  # closing: leave the stop for this thread's next turn
+                self._jobs.put(None)
+                break
+            (group if job[1] else reads).append(job)
+        return group, reads
 
     def _run(self, fn: Callable[[Txn], T], write: bool) -> T:
         # While the database is unreachable, answer at once (503) instead of letting every
@@ -778,6 +813,103 @@ class PostgresStore(Store):
             raise
         finally:
             self._pool.putconn(conn)
+
+    # -- group commit -------------------------------------------------------------------------
+    def _run_group(self, group: list[_Job]) -> None:
+        """Several changes in one transaction, each in a savepoint: one COMMIT (and one WAL
+        flush) for all. Each is answered after that COMMIT, as when it ran alone; one that
+        fails rolls back alone. When the group as a whole cannot run (the database is away or
+        the connection broke before anything was sent), each runs alone instead."""
+        if len(group) == 1 or self._down_since is not None:
+            for job in group:
+                self._do(job)
+            return
+        try:
+            outcomes, alone = self._attempt_group(group)
+        except _StaleConnection:
+            self._pool.check()
+            outcomes, alone = [], group
+        except BaseException as e:  # the COMMIT failed or its outcome is unknown: all share it
+            if isinstance(e, StoreUnavailable) and self._down_since is None:
+                log.error("PostgreSQL is unreachable: %s", e)
+                self._down_since, self._down_reason = time.monotonic(), str(e)
+                self._next_probe = self._down_since + PROBE_EVERY
+            outcomes, alone = [(job, e, False) for job in group], []
+        for job, value, ok in outcomes:
+            _answer(job, value, ok)
+        for job in alone:
+            self._do(job)
+
+    def _attempt_group(self, group: list[_Job]
+                       ) -> tuple[list[tuple[_Job, Any, bool]], list[_Job]]:
+        """Run ``group`` in one transaction: what each change gave (answered once the COMMIT
+        returns), and the changes left to run alone (they waited for a lock)."""
+        try:
+            conn = self._pool.getconn()
+        except PoolTimeout:
+            raise StoreUnavailable("no PostgreSQL connection within "
+                                   f"{self._pool_timeout:g} s (is the database up?)") from None
+        pipe = self._pipe(conn)
+        assert pipe is not None  # groups run only with the pipeline
+        outcomes: list[tuple[_Job, Any, bool]] = []
+        alone: list[_Job] = []
+        committing = False
+        try:
+            cur = conn.cursor()
+            began = pipe.command(b"BEGIN")
+            for i, job in enumerate(group):
+                if i == 1:  # the first change waited for locks as long as one alone would
+                    pipe.command(GROUP_LOCK_WAIT)
+                value, ok, waited = self._grouped(conn, cur, pipe, job, first=i == 0)
+                if waited:
+                    alone.append(job)
+                else:
+                    outcomes.append((job, value, ok))
+            if pipe.checks or began.result is None:
+                pipe.sync()
+            committing = True
+            pipe.command(b"COMMIT")
+            pipe.leave()
+            return outcomes, alone
+        except psycopg.Error as e:
+            pipe.discard()
+            _rollback(conn)
+            err = _map_error(e)
+            if isinstance(err, StoreUnavailable):
+                if committing:
+                    raise StoreUnavailable(f"the commit's outcome is unknown: {err}") from e
+                if conn.broken:
+                    raise _StaleConnection() from err
+            raise err from e
+        except BaseException:
+            pipe.discard()
+            _rollback(conn)
+            raise
+        finally:
+            self._pool.putconn(conn)
+
+    def _grouped(self, conn: psycopg.Connection[Any], cur: Any, pipe: Pipe, job: _Job, *,
+                 first: bool) -> tuple[Any, bool, bool]:
+        """One change of a group in its savepoint: (value or error, ok, waited for a lock).
+        A lost connection or a database gone away ends the whole group (raised)."""
+        txn = PgTxn(cur, self._queries, write=True, limits=self._limits, pipe=pipe,
+                    statements=self._statements, task_ids=self._task_ids)
+        try:
+            with txn.savepoint():
+                value = job[0](txn)
+                txn.finish()
+            return value, True, False
+        except psycopg.Error as e:
+            if conn.broken:
+                raise
+            if not first and isinstance(e, psycopg.errors.LockNotAvailable):
+                return None, False, True
+            err = _map_error(e)
+            if isinstance(err, StoreUnavailable):
+                raise
+            return err, False, False
+        except BaseException as e:  # the change's own error: it rolled back alone
+            return e, False, False
 
     async def healthy(self) -> bool:
         try:
@@ -903,6 +1035,15 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     # A server frozen mid-transaction (not killed: its socket stays open) must not hold a
     # workflow's lock forever.
     conn.execute("SET idle_in_transaction_session_timeout = '30s'")
+
+
+_Job = tuple[Callable[[Txn], Any], bool, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+"""A change or read queued for the store's threads: (function, write, loop, its future)."""
+
+
+def _answer(job: _Job, value: Any, ok: bool) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+        job[2].call_soon_threadsafe(_resolve, job[3], value, ok)
 
 
 def _resolve(fut: asyncio.Future[Any], value: Any, ok: bool) -> None:

@@ -1,0 +1,132 @@
+"""Group commit on PostgreSQL (``PostgresStore._run_group``): changes queued together share
+one transaction, each in its own savepoint; one that fails rolls back alone, and one that
+would wait for a row lock runs alone after the group's COMMIT.
+
+The store here has one thread, so a change that blocks it (``Blocker``) lets the next
+changes queue up behind it and run as one group once it is released."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import psycopg
+import pytest
+
+from plait.store import postgres
+from plait.store.base import Txn
+from plait.store.postgres import PostgresStore
+from tests.store.test_txn import NS, execution
+
+
+@pytest.fixture(autouse=True)
+def grouped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever ``PLAIT_PG_GROUP`` and ``PLAIT_PG_PIPELINE`` say."""
+    monkeypatch.setattr(postgres, "PIPELINE", True)
+    monkeypatch.setattr(postgres, "GROUP", 8)
+
+
+@pytest.fixture
+async def store(pg_url: str) -> AsyncIterator[PostgresStore]:
+    s = PostgresStore(pg_url, pool_size=1)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+class Blocker:
+    """A change that holds the store's only thread until released."""
+
+    def __init__(self) -> None:
+        self.running = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, t: Txn) -> None:
+        self.running.set()
+        assert self.release.wait(30)
+
+
+async def queued_behind(store: PostgresStore, *changes: Callable[[Txn], Any]
+                        ) -> list[asyncio.Task[Any]]:
+    """Queue ``changes`` while the store's thread is held, then let it go: they run as one
+    group, in this order."""
+    blocker = Blocker()
+    held = asyncio.ensure_future(store.write(blocker))
+    await asyncio.to_thread(blocker.running.wait, 30)
+    tasks = [asyncio.ensure_future(store.write(c)) for c in changes]
+    await asyncio.sleep(0)  # each task runs to its first await: it is queued
+    blocker.release.set()
+    await held
+    return tasks
+
+
+def txid_and(write: Callable[[Txn], None]) -> Callable[[Txn], int]:
+    def change(t: Txn) -> int:
+        write(t)
+        return int(t.cur.execute("SELECT txid_current()").fetchone()[0])
+    return change
+
+
+def respond(request_id: str) -> Callable[[Txn], None]:
+    return lambda t: t.store_response(NS, request_id, {}, 1.0)
+
+
+def requests(t: Txn) -> list[str]:
+    return [r[0] for r in t.cur.execute(
+        "SELECT request_id FROM requests ORDER BY request_id").fetchall()]
+
+
+async def test_changes_queued_together_share_one_transaction(store: PostgresStore) -> None:
+    tasks = await queued_behind(store, *(txid_and(respond(f"r{i}")) for i in range(5)))
+    txids = await asyncio.gather(*tasks)
+    assert len(set(txids)) == 1
+    assert await store.read(requests) == [f"r{i}" for i in range(5)]
+
+
+async def test_a_failing_change_rolls_back_alone(store: PostgresStore) -> None:
+    def failing(t: Txn) -> None:
+        t.store_response(NS, "failed", {}, 1.0)
+        raise ValueError("refused")
+
+    def duplicate(t: Txn) -> None:  # its error arrives from the database, not from Python
+        t.store_response(NS, "r1", {}, 1.0)
+
+    tasks = await queued_behind(store, respond("r1"), failing, duplicate, respond("r2"))
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    assert outcomes[0] is None and outcomes[3] is None
+    assert isinstance(outcomes[1], ValueError)
+    assert isinstance(outcomes[2], postgres.ConflictError)  # a unique violation: retry
+    assert await store.read(requests) == ["r1", "r2"]
+
+
+async def test_a_change_that_waits_for_a_lock_runs_after_the_group(
+        store: PostgresStore, pg_url: str) -> None:
+    """The group holds its earlier changes' locks: a later change that would wait for a row
+    lock (held here by another connection) is put off until after the COMMIT, so the others
+    are answered without waiting for it."""
+    await store.write(lambda t: t.insert_execution(execution()))
+    other = await asyncio.to_thread(lambda: psycopg.connect(pg_url))
+    try:
+        await asyncio.to_thread(other.execute, "BEGIN")
+        await asyncio.to_thread(other.execute, "SELECT 1 FROM executions FOR UPDATE")
+
+        def locking(t: Txn) -> None:
+            t.get_execution(NS, "w", "r1")  # locks the run's row first
+            t.store_response(NS, "locked", {}, 1.0)
+
+        first, waiting, last = await queued_behind(
+            store, txid_and(respond("a")), txid_and(locking), txid_and(respond("b")))
+        # Answered while the lock is still held, in one transaction, well before a change
+        # alone would give up on the lock (10 s); the store's one thread now waits for the
+        # lock with the put-off change, which is not answered yet.
+        a, b = await asyncio.wait_for(asyncio.gather(first, last), 5)
+        assert a == b
+        assert not waiting.done()
+        await asyncio.to_thread(other.execute, "ROLLBACK")
+        assert await waiting != a
+        assert await store.read(requests) == ["a", "b", "locked"]
+    finally:
+        await asyncio.to_thread(other.close)
