@@ -81,6 +81,9 @@ def _reconcile(ctx: Ctx, session: str, held: list[str], sent_by: float | None) -
         since = ctx.ledger.deliveries.grace_from(token, task.dispatched_at or ctx.now)
         unacked_for = listed_by - since if since is not None else 0.0
         if token not in held_set and unacked_for > UNACKED_GRACE:
+            log.warning("worker session %s did not list task %s %.1f s after it was sent "
+                        "(its answer was lost?); offering it again", session, token,
+                        unacked_for)
             redispatch_lost(ctx, task, "unacknowledged")
         elif task.kind == "workflow" and age > task.workflow.timeout:
             log.warning("workflow task timed out at worker session %s: workflow_id=%s",
