@@ -16,7 +16,11 @@ transaction rolled back is forgotten, and every note expires after :data:`KEEP` 
 
 The notes are this server's own. A worker whose heartbeats reach another server than the one
 that answered its poll (several servers behind one address) is judged from ``dispatched_at``
-as before.
+as before. What is left is still a judgement by time: a server whose event loop lags stamps a
+heartbeat late (when its handler starts), so a worker that listed its tasks before a late
+answer reached it can still look as if it lost it. The worker re-confirms an attempt after its
+own loop stalled (:mod:`plait._worker.lease`); judging by what the worker has read, not by
+time, would close it (bench/results/pg.md, "Group commit").
 """
 
 from __future__ import annotations
