@@ -58,7 +58,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TypedDict, TypeVar
+from typing import Any, NoReturn, TypedDict, TypeVar
 
 import psycopg
 import psycopg.errors
@@ -799,16 +799,7 @@ class PostgresStore(Store):
             pipe.leave()
             return value
         except psycopg.Error as e:
-            if pipe is not None:
-                pipe.discard()
-            _rollback(conn)
-            err = _map_error(e)
-            if isinstance(err, StoreUnavailable):
-                if committing:
-                    raise StoreUnavailable(f"the commit's outcome is unknown: {err}") from e
-                if conn.broken:
-                    raise _StaleConnection() from err
-            raise err from e
+            _raise_aborted(conn, pipe, e, committing)
         except BaseException:
             if pipe is not None:
                 pipe.discard()
@@ -875,15 +866,7 @@ class PostgresStore(Store):
             pipe.leave()
             return outcomes, alone
         except psycopg.Error as e:
-            pipe.discard()
-            _rollback(conn)
-            err = _map_error(e)
-            if isinstance(err, StoreUnavailable):
-                if committing:
-                    raise StoreUnavailable(f"the commit's outcome is unknown: {err}") from e
-                if conn.broken:
-                    raise _StaleConnection() from err
-            raise err from e
+            _raise_aborted(conn, pipe, e, committing)
         except BaseException:
             pipe.discard()
             _rollback(conn)
@@ -1056,6 +1039,23 @@ def _resolve(fut: asyncio.Future[Any], value: Any, ok: bool) -> None:
         fut.set_result(value)
     else:
         fut.set_exception(value)
+
+
+def _raise_aborted(conn: psycopg.Connection[Any], pipe: Pipe | None, exc: psycopg.Error,
+                   committing: bool) -> NoReturn:
+    """Roll back a transaction that failed with ``exc`` and raise the store's error for it:
+    a commit whose outcome is unknown is never run again; a connection that broke before the
+    COMMIT was sent committed nothing (:class:`_StaleConnection`: run it again)."""
+    if pipe is not None:
+        pipe.discard()
+    _rollback(conn)
+    err = _map_error(exc)
+    if isinstance(err, StoreUnavailable):
+        if committing:
+            raise StoreUnavailable(f"the commit's outcome is unknown: {err}") from exc
+        if conn.broken:
+            raise _StaleConnection() from err
+    raise err from exc
 
 
 def _rollback(conn: psycopg.Connection[Any]) -> None:
