@@ -36,6 +36,9 @@ V = TypeVar("V")
 
 KEEP = 60.0
 """Seconds a note is kept: far beyond any commit, and beyond it the grace has passed anyway."""
+EXPIRE_EVERY = 1.0
+"""How often old notes are dropped (a claim is noted a few times per workflow: looking at
+the oldest note every time cost more than the rest of the note)."""
 
 
 class Deliveries:
@@ -47,6 +50,7 @@ class Deliveries:
         self._claimed: dict[str, float] = {}
         self._answered: dict[str, tuple[float, float]] = {}
         """token -> (answered at, durable; noted at, monotonic)."""
+        self._expire_at = 0.0
 
     def claimed(self, tokens: Iterable[str]) -> None:
         """In the claim's transaction: these tokens' answers wait for its commit."""
@@ -54,7 +58,8 @@ class Deliveries:
         with self._lock:
             for token in tokens:
                 self._claimed[token] = at
-            _expire(self._claimed, at - KEEP, lambda v: v)
+            if at >= self._expire_at:
+                self._expire(at)
 
     def answered(self, tokens: Iterable[str], now: float) -> None:
         """The claim's transaction is durable: the answers leave now (``now``: durable)."""
@@ -63,13 +68,20 @@ class Deliveries:
             for token in tokens:
                 self._claimed.pop(token, None)
                 self._answered[token] = (now, at)
-            _expire(self._answered, at - KEEP, lambda v: v[1])
+            if at >= self._expire_at:
+                self._expire(at)
 
     def dropped(self, tokens: Iterable[str]) -> None:
         """The claim's transaction rolled back, or no one will answer it."""
         with self._lock:
             for token in tokens:
                 self._claimed.pop(token, None)
+
+    def _expire(self, at: float) -> None:
+        """Drop the notes older than :data:`KEEP` (holding the lock)."""
+        self._expire_at = at + EXPIRE_EVERY
+        _drop_older(self._claimed, at - KEEP, lambda v: v)
+        _drop_older(self._answered, at - KEEP, lambda v: v[1])
 
     def grace_from(self, token: str, dispatched_at: float) -> float | None:
         """When the grace of ``token`` starts (durable time): when this server answered it,
@@ -82,7 +94,7 @@ class Deliveries:
         return max(dispatched_at, answered[0]) if answered is not None else dispatched_at
 
 
-def _expire(notes: dict[str, V], before: float, noted: Callable[[V], float]) -> None:
+def _drop_older(notes: dict[str, V], before: float, noted: Callable[[V], float]) -> None:
     """Drop the notes made before ``before`` (monotonic; ``noted`` reads it off a note). Notes
     go in in time order, so only the front of the dict needs looking at."""
     while notes:
