@@ -23,6 +23,7 @@ from plait.server.errors import NotFound
 from plait.server.recovery import redispatch_lost
 from plait.server.run import Ctx
 from plait.server.timeouts import time_out_attempt
+from plait.store.base import TaskRow
 from plait.store.sessions import SessionInfo
 
 __all__ = ["close", "expire_due", "heartbeat", "open_session", "renew", "unknown",
@@ -72,15 +73,13 @@ def heartbeat(ctx: Ctx, session: str, held: list[str], expiry: float,
 def _reconcile(ctx: Ctx, session: str, held: list[str], sent_by: float | None) -> None:
     count = ctx.ledger.dispatched(session) + ctx.effects.dispatched.get(session, 0)
     held_set = set(held)
+    listed_by = min(ctx.now, sent_by) if sent_by is not None else ctx.now
     kept = 0
     for task in ctx.txn.leased_tasks(session):
         token = f"{task.task_id}.{task.dispatch_no}"
         age = ctx.now - (task.dispatched_at or ctx.now)
-        listed_by = min(ctx.now, sent_by) if sent_by is not None else ctx.now
-        # From when the answer left this server, when it did: not from the claim's statement.
-        since = ctx.ledger.deliveries.grace_from(token, task.dispatched_at or ctx.now)
-        unacked_for = listed_by - since if since is not None else 0.0
-        if token not in held_set and unacked_for > UNACKED_GRACE:
+        unacked_for = 0.0 if token in held_set else _unlisted_for(ctx, task, token, listed_by)
+        if unacked_for > UNACKED_GRACE:
             log.warning("worker session %s did not list task %s %.1f s after it was sent "
                         "(its answer was lost?); offering it again", session, token,
                         unacked_for)
@@ -97,6 +96,14 @@ def _reconcile(ctx: Ctx, session: str, held: list[str], sent_by: float | None) -
             kept += 1
     if not kept:
         ctx.effects.checked[session] = count
+
+
+def _unlisted_for(ctx: Ctx, task: TaskRow, token: str, listed_by: float) -> float:
+    """How long the worker had the task's answer when it made the list that leaves it out:
+    counted from when this server answered, not from the claim's statement (the answer
+    waits for COMMIT); 0 while the answer still waits (:mod:`plait.server.deliveries`)."""
+    since = ctx.ledger.deliveries.grace_from(token, task.dispatched_at or ctx.now)
+    return listed_by - since if since is not None else 0.0
 
 
 def renew(ctx: Ctx, session: str, expiry: float, ahead: float | None = None) -> None:
