@@ -395,10 +395,9 @@ class Api:
                                               decoder=_decoder(SessionOpened))
         return resp
 
-    async def session_heartbeat(self, session_id: str, held: list[str]) -> None:
-        await self.call("POST", f"{API}/sessions/{seg(session_id)}/heartbeat",
-                        encode(HeartbeatSessionRequest(held=held)), retry=False, timeout=5,
-                        decoder=_ignored)
+    async def session_heartbeat(self, session_id: str, body: HeartbeatSessionRequest) -> None:
+        await self.call("POST", f"{API}/sessions/{seg(session_id)}/heartbeat", encode(body),
+                        retry=False, timeout=5, decoder=_ignored)
 
     async def watch_session(self, session_id: str, *, wait: float) -> None:
         """Held open by the server: when this process dies, the dropped connection tells the
@@ -412,11 +411,13 @@ class Api:
                         decoder=_ignored)
 
     async def poll(self, task_queue: str, *, session_id: str | None, kind: str,
-                   max_tasks: int, wait: float) -> list[PolledTask]:
+                   max_tasks: int, wait: float,
+                   request_no: int | None = None) -> list[PolledTask]:
         """Up to ``max_tasks`` tasks of ``kind``, waiting up to ``wait`` s for the first,
-        decoded into their structs (a task that cannot be, as :class:`UnreadableTask`)."""
+        decoded into their structs (a task that cannot be, as :class:`UnreadableTask`);
+        ``request_no``: the poll's number (``plait._worker.inflight``)."""
         body = encode(PollRequest(session_id=session_id, kind=TaskKind(kind),
-                                  max_tasks=max_tasks, wait=wait))
+                                  max_tasks=max_tasks, wait=wait, request_no=request_no))
         tasks: list[PolledTask] = await self.call(
             "POST", f"{self._ns}/task-queues/{seg(task_queue)}/poll", body,
             retry=False, timeout=wait + 10, decoder=decode_tasks)

@@ -28,6 +28,7 @@ from plait._heap import freeze_startup_heap
 from plait._worker import sizing
 from plait._worker.activities import ActivityRunner
 from plait._worker.completions import Completions
+from plait._worker.inflight import InFlight
 from plait._worker.lease import Lease, LeaseStamp
 from plait._worker.local_activities import LocalActivityRunner
 from plait._worker.metrics import WorkerMetrics
@@ -39,7 +40,7 @@ from plait.protocol.sessions import OpenSessionRequest
 from plait.protocol.tasks import ActivityTask, QueryTask, WorkflowTask
 from plait.runtime.definitions import activity_defn_of, workflow_defn_of
 from plait.runtime.intercepting import WorkflowInterceptors
-from plait.runtime.wire import UnreadableTask
+from plait.runtime.wire import PolledTask, UnreadableTask
 from plait.workflow import _WorkflowCalls
 
 __all__ = ["UnsandboxedWorkflowRunner", "Worker"]
@@ -147,8 +148,10 @@ class Worker:
         self.held: set[str] = set()
         """Tokens of the tasks running here: each lease heartbeat names them."""
         self.api = client.api
-        self.completions = Completions(self.api)
-        self.lease = Lease(self.api, self.held)
+        self.inflight = InFlight(self.held)
+        """Numbers the requests that may bring tasks (``_worker.inflight``)."""
+        self.completions = Completions(self.api, self.inflight)
+        self.lease = Lease(self.api, self.inflight)
         """The session and what this worker may believe of its lease (``_worker.lease``)."""
         chain: list[WorkerInterceptor] = [i for i in client.interceptors
                                           if isinstance(i, WorkerInterceptor)]
@@ -311,7 +314,7 @@ class Worker:
             session, sent = self.session_id, time.monotonic()
             self.lease.note_stall(asleep, interval, sent)  # before ``held`` is read, below
             try:
-                await self.api.session_heartbeat(str(session), sorted(self.held))
+                await self.api.session_heartbeat(str(session), self.inflight.listing())
                 self.lease.acknowledged(session, sent)
             except errors.RPCError as e:
                 if e.code == "session_not_found":
@@ -350,8 +353,7 @@ class Worker:
             stamp = self.lease.stamp()  # of the tasks this poll brings
             try:
                 try:
-                    tasks = await self.api.poll(self.task_queue, session_id=stamp[0],
-                                                kind=kind, max_tasks=n, wait=POLL_WAIT)
+                    tasks = await self._poll(kind, stamp[0], n)
                 finally:
                     slots.polled(n)
                 backoff.reset()
@@ -389,7 +391,20 @@ class Worker:
                     self.spawn_activity(task, stamp)
                 else:  # the server offers it again once this worker no longer holds it
                     log.error("%s task %s cannot be run: %s", kind, task.token, task.problem)
+                    self.held.discard(task.token)
                     slots.release()
+
+    async def _poll(self, kind: str, session: str | None, n: int) -> list[PolledTask]:
+        """One numbered poll: its tasks are held from the moment its answer is read
+        (``_worker.inflight``), before any heartbeat can list what this worker holds."""
+        number = self.inflight.open()
+        tasks: list[PolledTask] = []
+        try:
+            tasks = await self.api.poll(self.task_queue, session_id=session, kind=kind,
+                                        max_tasks=n, wait=POLL_WAIT, request_no=number)
+            return tasks
+        finally:
+            self.inflight.close(number, (task.token for task in tasks))
 
     def _give_up(self, kind: str, e: errors.RPCError) -> None:
         """A poll the server refuses for good would be refused forever: say so loudly and

@@ -58,10 +58,11 @@ class Cluster:
                 time.sleep(0.05)
         raise RuntimeError("server did not become healthy; see server.log")
 
-    def start_worker(self, queue: str) -> subprocess.Popen[bytes]:
+    def start_worker(self, queue: str, address: str | None = None) -> subprocess.Popen[bytes]:
+        """A worker on ``queue``, talking to the server at ``address`` (default: directly)."""
         log = open(self.tmp / f"worker-{len(self.workers)}.log", "ab")  # noqa: SIM115
         self._logs.append(log)
-        proc = subprocess.Popen([sys.executable, str(APP), "--address", self.address,
+        proc = subprocess.Popen([sys.executable, str(APP), "--address", address or self.address,
                                  "--queue", queue], env=self._env(),
                                 stdout=subprocess.PIPE, stderr=log)
         assert proc.stdout is not None

@@ -111,3 +111,46 @@ async def _counts(env: WorkflowEnvironment) -> tuple[int, int]:
         if line.startswith("plait_http_requests_total{") and "task-completions" in line:
             requests += int(float(line.rsplit(" ", 1)[1]))
     return completions, requests
+
+
+async def test_tasks_handed_back_by_a_batch_are_judged_by_its_number(
+        env: WorkflowEnvironment, queue: str) -> None:
+    """The batch's ``request_no`` is recorded with the activity it hands back; a heartbeat
+    that still waits on that request keeps the activity leased, one that is done with it
+    and does not hold the activity gets it offered again (``plait.server.sessions``)."""
+    handle = await env.client.start_workflow(Fan.run, 1, id="numbered", task_queue=queue)
+    async with aiohttp.ClientSession() as http:
+        _, opened = await _post(http, env.address + NS + "/sessions", {
+            "task_queue": queue, "workflow_types": ["Fan"], "activity_types": ["double"]})
+        sid = opened["session_id"]
+        _, polled = await _post(http, env.address + NS + f"/task-queues/{queue}/poll",
+                                {"session_id": sid, "kind": "workflow", "wait": 5,
+                                 "request_no": 1})
+        schedule = {"kind": "schedule_activity", "activity_id": "1", "activity_type": "double",
+                    "task_queue": queue, "input": [], "start_to_close_timeout": 10}
+        status, body = await _post(http, env.address + "/api/v1/task-completions", {
+            "request_no": 2, "completions": [
+                {"type": "workflow_complete", "token": polled["tasks"][0]["token"],
+                 "commands": [schedule], "eager_activities": 1}]})
+        assert status == 200, body
+        [handed] = body["results"][0]["result"]["activity_tasks"]
+
+        async def beat(**seen: Any) -> None:
+            status, answer = await _post(
+                http, env.address + f"/api/v1/sessions/{sid}/heartbeat", {"held": [], **seen})
+            assert status == 200, answer
+
+        async def state() -> str:
+            [pending] = (await handle.describe()).pending_activities
+            return pending.state
+
+        await beat(requests_sent=2, requests_open=[2])  # the answer is still on its way
+        assert await state() == "started"
+        await beat(requests_sent=1)  # a list made before the batch was sent
+        assert await state() == "started"
+        await beat(requests_sent=2)  # read, and the activity is not held: lost
+        assert await state() == "scheduled"
+        status, stale = await _post(http, env.address + "/api/v1/activity-tasks/complete",
+                                    {"token": handed["token"], "result": None})
+        assert status == 409 and stale["error"]["code"] == "stale_task"
+        await http.delete(env.address + f"/api/v1/sessions/{sid}")

@@ -81,12 +81,13 @@ async def open_session(svc: Service) -> str:
     return out.session_id
 
 
-def poll(svc: Service, sid: str, wait: float = 30.0) -> asyncio.Task[list[Dispatched]]:
-    """A workflow poll as the route makes it."""
+def poll(svc: Service, sid: str, wait: float = 30.0,
+         number: int | None = None) -> asyncio.Task[list[Dispatched]]:
+    """A workflow poll as the route makes it (``number``: the worker's for it)."""
     async def claim() -> tuple[list[Any], float | None]:
         return await svc.write(lambda ctx: dispatch.poll_claim(ctx, NS, QUEUE, "workflow",
-                                                               sid, 10))
-    return asyncio.create_task(svc.matching.poll(KEY, wait, claim, sid, 10))
+                                                               sid, 10, number))
+    return asyncio.create_task(svc.matching.poll(KEY, wait, claim, sid, 10, number))
 
 
 async def parked(svc: Service, n: int = 1) -> None:
@@ -121,6 +122,22 @@ async def test_a_start_hands_its_first_workflow_task_to_a_parked_poll(
     # One transaction: the start claimed for the poll; the poll claimed nothing itself.
     assert store_of(service).writes - before == 1
     assert await leased_token(service, "w1") == task.token
+
+
+async def test_a_hand_off_records_the_parked_poll_s_number(service: Service) -> None:
+    """The task is leased under the poll's number, as if the poll had claimed it itself: a
+    heartbeat judges it by that request (``plait.server.sessions``)."""
+    sid = await open_session(service)
+    waiting = poll(service, sid, number=41)
+    await parked(service)
+    await service.write(start("w1"))
+    [task] = await waiting
+
+    def number(t: Txn) -> int | None:
+        row = t.get_task(int(task.token.split(".")[0]))
+        assert row is not None
+        return row.lease_request
+    assert await service.store.read(number) == 41
 
 
 async def test_a_task_handed_off_by_the_change_that_created_its_run_carries_what_was_written(

@@ -13,6 +13,10 @@ database is away) is sent again with backoff for as long as the API object retri
 request: a completion the worker gave up on would make the server run the task again.
 A batch refused as over the server's payload limit (a limit set below ``max_bytes``) is sent
 again an item at a time: only an item refused alone is over the limit.
+
+A completion may bring tasks back (eager activities, the next workflow task): each request is
+numbered, and its answers are decoded as they arrive, so that the tasks they carry are held
+before the request counts as answered (``plait._worker.inflight``).
 """
 
 from __future__ import annotations
@@ -26,8 +30,14 @@ import msgspec
 from plait import errors
 from plait._api import Api, CompletionKind, error_of
 from plait._payloads import decode_message, encode_message
+from plait._worker.inflight import InFlight
 from plait.codec import PayloadCodec
-from plait.protocol.completions import TaskCompletion
+from plait.protocol.completions import (
+    CompleteActivityTaskResponse,
+    CompleteWorkflowTaskResponse,
+    ItemError,
+    TaskCompletion,
+)
 from plait.runtime.wire import BatchItemAnswer, encode
 
 __all__ = ["Completions", "Unread"]
@@ -35,13 +45,32 @@ __all__ = ["Completions", "Unread"]
 log = logging.getLogger("plait.worker")
 
 T = TypeVar("T")
-_Item = tuple[bytes, "asyncio.Future[BatchItemAnswer]"]
+_Answer = tuple[ItemError | None, Any]
+"""An item's error, or its answer decoded."""
+_Item = tuple[bytes, type[Any], "asyncio.Future[_Answer]"]
+"""An item encoded, the type its answer is decoded into, and its caller's future."""
 
 
-def _alone(item: TaskCompletion) -> bytes:
-    """An item as its own route takes it: the same body, without ``type``."""
+def _alone(item: TaskCompletion, number: int | None) -> bytes:
+    """An item as its own route takes it: the same body, without ``type``, numbered."""
     request = type(item).__bases__[0]  # each item type is its route's request plus the tag
-    return encode(request(**msgspec.structs.asdict(item)))
+    fields = msgspec.structs.asdict(item)
+    if "request_no" in fields:
+        fields["request_no"] = number
+    return encode(request(**fields))
+
+
+def handed(answer: object) -> list[str]:
+    """The tokens of the tasks a completion's answer hands back."""
+    tokens = []
+    if isinstance(answer, (CompleteWorkflowTaskResponse, CompleteActivityTaskResponse)) \
+            and answer.workflow_task is not None:
+        tokens.append(answer.workflow_task.token)
+    if isinstance(answer, CompleteWorkflowTaskResponse):
+        tokens += [task.token for task in answer.activity_tasks or ()]
+    if isinstance(answer, CompleteActivityTaskResponse) and answer.workflow_step is not None:
+        tokens += handed(answer.workflow_step)
+    return tokens
 
 
 class Unread(msgspec.Struct):
@@ -68,9 +97,10 @@ async def _decoded(codec: PayloadCodec, answer: T) -> T:
 
 
 class Completions:
-    def __init__(self, api: Api, *, max_in_flight: int = 4, max_items: int = 256,
-                 max_bytes: int = 512 * 1024) -> None:
+    def __init__(self, api: Api, inflight: InFlight | None = None, *, max_in_flight: int = 4,
+                 max_items: int = 256, max_bytes: int = 512 * 1024) -> None:
         self.api = api
+        self.inflight = inflight or InFlight(set())
         self.max_in_flight = max_in_flight
         self.max_items = max_items
         self.max_bytes = max_bytes
@@ -93,18 +123,15 @@ class Completions:
             item = await encode_message(codec, item)
         data = encode(item)
         if len(data) > self.max_bytes:  # a large result travels alone, under the size limit
-            kind: CompletionKind = item.__struct_config__.tag  # type: ignore[assignment]
-            alone: bytes = await self.api.complete(kind, _alone(item), decoder=bytes)
-            result = _decode(alone, into)
+            result = await self._alone(item, into)
             return result if codec is None else await _decoded(codec, result)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self.api.retry_for
         backoff = self.api.backoff()
         while True:
-            answer = await self._queued(data)  # a failed request raises (already retried)
-            err = answer.error
+            # A failed request raises (already retried).
+            err, result = await self._queued(data, into)
             if err is None:
-                result = _decode(answer.result, into)
                 return result if codec is None else await _decoded(codec, result)
             delay = backoff.next()
             if err.status != 503 or loop.time() + delay > give_up:
@@ -112,9 +139,21 @@ class Completions:
             log.debug("completion answered 503; sending it again in %.2f s", delay)
             await asyncio.sleep(delay)
 
-    async def _queued(self, data: bytes) -> BatchItemAnswer:
-        fut: asyncio.Future[BatchItemAnswer] = asyncio.get_running_loop().create_future()
-        self._queue.append((data, fut))
+    async def _alone(self, item: TaskCompletion, into: type[T]) -> T:
+        """An item sent on its own route (numbered like a batch)."""
+        kind: CompletionKind = item.__struct_config__.tag  # type: ignore[assignment]
+        number = self.inflight.open()
+        result = None
+        try:
+            alone: bytes = await self.api.complete(kind, _alone(item, number), decoder=bytes)
+            result = _decode(alone, into)
+            return result
+        finally:
+            self.inflight.close(number, handed(result))
+
+    async def _queued(self, data: bytes, into: type[Any]) -> _Answer:
+        fut: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
+        self._queue.append((data, into, fut))
         self._kick()
         return await fut
 
@@ -147,12 +186,14 @@ class Completions:
             self._kick()
 
     async def _send_batch(self, batch: list[_Item]) -> None:
+        number = self.inflight.open()
+        tokens: list[str] = []
         try:
-            body = b'{"completions":[' + b",".join(data for data, _ in batch) + b"]}"
+            body = b'{"request_no":%d,"completions":[' % number \
+                + b",".join(data for data, _, _ in batch) + b"]}"
             resp = await self.api.complete_batch(body)
-            for (_, fut), answer in zip(batch, resp.results, strict=True):
-                if not fut.done():
-                    fut.set_result(answer)
+            for (_, into, fut), answer in zip(batch, resp.results, strict=True):
+                tokens += self._answer(fut, into, answer)
         except Exception as exc:  # the whole request failed: every item shares its fate
             if isinstance(exc, errors.RPCError) and exc.status == 413 and len(batch) > 1:
                 # Over the server's limit together, perhaps not alone (see the docstring).
@@ -162,10 +203,30 @@ class Completions:
                 log.error("a batch of %d completions failed: %r", len(batch), exc)
                 exc = errors.RPCError(f"completion request failed: {exc!r}", status=0,
                                       code="unavailable")
-            for _, fut in batch:
+            for _, _, fut in batch:
                 if not fut.done():
                     fut.set_exception(exc)
         except asyncio.CancelledError:
-            for _, fut in batch:
+            for _, _, fut in batch:
                 fut.cancel()
             raise
+        finally:
+            self.inflight.close(number, tokens)
+
+    @staticmethod
+    def _answer(fut: asyncio.Future[_Answer], into: type[Any],
+                answer: BatchItemAnswer) -> list[str]:
+        """Answer one item's caller; returns the tokens of the tasks it hands back."""
+        if answer.error is not None:
+            result: _Answer = (answer.error, None)
+        else:
+            try:
+                result = (None, _decode(answer.result, into))
+            except Exception as exc:  # a malformed answer fails its own item
+                if not fut.done():
+                    fut.set_exception(exc)
+                return []
+        if fut.done():  # its caller is gone (cancelled): it will not run these tasks
+            return []
+        fut.set_result(result)
+        return handed(result[1])

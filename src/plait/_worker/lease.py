@@ -17,6 +17,7 @@ import logging
 import time
 
 from plait._api import Api
+from plait._worker.inflight import InFlight
 
 __all__ = ["LEASE_MARGIN", "STALL", "Lease", "LeaseStamp"]
 
@@ -29,8 +30,10 @@ request that brought it was sent."""
 STALL = 1.0
 """A timer that fires this much later than asked means the event loop was stalled (a pause,
 CPU-bound code). Poll responses that arrived meanwhile were not read, and the first
-heartbeat after a stall may leave without their tasks: a task unlisted 2 s after its dispatch
-is offered again as undelivered. So tasks of requests sent before a stall are confirmed."""
+heartbeat after a stall leaves without their tasks. A server that judges by request numbers
+(``_worker.inflight``) knows they are on their way; one that judges by time (older) offers a
+task unlisted 2 s after its answer again. So tasks of requests sent before a stall are
+confirmed."""
 STALL_TICK = 0.25
 """How often the stall watch (:meth:`Lease.watch_stalls`) wakes up."""
 LEASE_MARGIN = 0.2
@@ -45,10 +48,10 @@ class Lease:
     """The worker's session as the worker knows it: its id and expiry, the last renewal the
     server acknowledged, and the last stall of the event loop."""
 
-    def __init__(self, api: Api, held: set[str]) -> None:
+    def __init__(self, api: Api, inflight: InFlight) -> None:
         self.api = api
-        self.held = held
-        """Tokens of the tasks running here: every renewal names them."""
+        self.inflight = inflight
+        """The tasks held here and the requests answered: every renewal names them."""
         self.session_id: str | None = None
         self.expiry = 5.0
         self._renewed: LeaseStamp = (None, 0.0)
@@ -125,7 +128,7 @@ class Lease:
         try:
             # The tasks this worker holds are listed, as in every heartbeat: one not listed
             # would be offered again as never delivered.
-            await self.api.session_heartbeat(session, sorted(self.held))
+            await self.api.session_heartbeat(session, self.inflight.listing())
         except Exception as e:  # whatever it was, the lease is not confirmed
             log.info("session %s could not be renewed: %s", session, e)
             return None

@@ -26,6 +26,7 @@ __all__ = [
     "Payload",
     "Recorded",
     "RequestId",
+    "RequestNo",
     "RetryPolicy",
     "RunId",
     "RunRef",
@@ -52,6 +53,16 @@ TaskToken = Annotated[str, Meta(
                 "Every dispatch of a task (a re-dispatch after a lost worker, a retry) gets a "
                 "new one, and only the current one is accepted; an old one gets 409 "
                 "`stale_task`.")]
+
+RequestNo = Annotated[int, Meta(
+    ge=1, le=2**62, examples=[17],
+    description="The worker's number for a request that may bring it tasks (a poll, a "
+                "completion that asks for tasks back), increasing over the worker's life. "
+                "The server records it with every task the answer carries; a heartbeat then "
+                "says which numbers the worker had sent and which it was still waiting on "
+                "when it listed its tasks, so a task the worker's answer carried and it does "
+                "not list is known to be lost at once, and one still on its way is never "
+                "taken for lost (`heartbeatSession`).")]
 
 RequestId = Annotated[str | None, Meta(
     description="Makes the call idempotent; a repeat with the same id gets the first answer.")]

@@ -12,7 +12,7 @@ from typing import Annotated
 from msgspec import Meta, Struct
 
 from plait.protocol.commands import Command
-from plait.protocol.common import EventId, Failure, JsonObject, Payload, TaskToken
+from plait.protocol.common import EventId, Failure, JsonObject, Payload, RequestNo, TaskToken
 from plait.protocol.tasks import ActivityTask, WorkflowTask
 
 __all__ = [
@@ -82,6 +82,9 @@ class CompleteWorkflowTaskRequest(_WorkflowTaskOutcome, kw_only=True):
     """The workflow task ran: here is what the workflow asks for."""
 
     token: TaskToken
+    request_no: RequestNo | None = None
+    """The number of the request carrying this completion, when it asks for tasks back
+    (`eager_activities`, `eager_workflow`; see `heartbeatSession`)."""
     force_new_task: bool | None = None
     """Schedule the run's next workflow task at once, even with nothing new in its history:
     the worker is still running local activities and answers this task so that it does not
@@ -155,6 +158,9 @@ class CompleteActivityTaskRequest(Struct, kw_only=True, omit_defaults=True):
 
     token: TaskToken
     result: Payload | None = None
+    request_no: RequestNo | None = None
+    """The number of the request carrying this result, when it asks for tasks back
+    (`eager_workflow`, or a `workflow_step`'s; see `heartbeatSession`)."""
     eager_workflow: bool | None = None
     """Hand back the workflow task this result creates, when this worker's session serves
     the workflow's queue and type and the run is not sticky to another worker."""
@@ -236,6 +242,9 @@ class TaskCompletionsRequest(Struct, kw_only=True):
     """Many task outcomes in one request: a busy worker saves a round trip per task."""
 
     completions: Annotated[list[TaskCompletion], Meta(max_length=MAX_BATCH)]
+    request_no: RequestNo | None = None
+    """This request's number (see `heartbeatSession`): the number of every item that has
+    none of its own."""
 
 
 class ItemError(Struct, kw_only=True):

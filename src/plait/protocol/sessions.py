@@ -11,7 +11,7 @@ from typing import Literal
 
 from msgspec import Struct
 
-from plait.protocol.common import TaskToken
+from plait.protocol.common import RequestNo, TaskToken
 from plait.protocol.enums import TaskKind
 from plait.protocol.tasks import Task
 
@@ -55,6 +55,13 @@ class HeartbeatSessionRequest(Struct, kw_only=True, omit_defaults=True):
 
     held: list[TaskToken] | None = None
     """The tokens of every task this worker is working on now."""
+    requests_sent: RequestNo | None = None
+    """The highest `request_no` the worker had sent when it made `held`."""
+    requests_open: list[RequestNo] | None = None
+    """The numbered requests it was still waiting on then. A leased task whose `request_no`
+    is at most `requests_sent`, not open and not in `held` was answered and is not held:
+    it is offered again at once. Without these fields (or for a task claimed without a
+    number), a task missing from `held` 2 s after its answer left is."""
 
 
 class Ok(Struct, kw_only=True):
@@ -80,6 +87,8 @@ class PollRequest(Struct, kw_only=True, omit_defaults=True):
     """At most this many tasks (the worker's free slots; default 1, clamped to 1-256)."""
     wait: float | None = None
     """Seconds to wait when no task is ready (default 30, clamped to 0-60)."""
+    request_no: RequestNo | None = None
+    """This poll's number (see `heartbeatSession`)."""
 
 
 class PollResponse(Struct, kw_only=True):

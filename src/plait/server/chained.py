@@ -65,8 +65,9 @@ def refusal(ctx: Ctx, run: Run, session: str, step: WorkflowStep,
 
 
 def apply(ctx: Ctx, run: Run, task: TaskRow, session: str, step: WorkflowStep,
-          result: Payload | None) -> WorkflowTaskAnswer:
-    """Record the activity's result and the workflow task the worker ran on it."""
+          result: Payload | None, request: int | None) -> WorkflowTaskAnswer:
+    """Record the activity's result and the workflow task the worker ran on it
+    (``request``: the worker's number of the request carrying them)."""
     started = step.started_time
     # The worker finished the activity and ran the task at ``started`` by its estimate of this
     # server's clock: the history says so, in order (never before the attempt began, never
@@ -78,4 +79,4 @@ def apply(ctx: Ctx, run: Run, task: TaskRow, session: str, step: WorkflowStep,
     finally:
         run.wt_ran = False
     run.record_ran_wt(session, started, scheduled=min(finished, started))
-    return steps.apply_step(ctx, run, session, step)
+    return steps.apply_step(ctx, run, session, step, request)

@@ -1,7 +1,9 @@
 """Tasks on their way to a worker: claimed in a transaction, answered once it commits.
 
-A heartbeat that does not list a task leased to its session offers the task again as never
-delivered once ``sessions.UNACKED_GRACE`` has passed. The grace used to count from the
+This is the rule by time, for tasks claimed without a request number (a worker that does not
+number its requests; the rule by number is exact, :mod:`plait.server.sessions`). A heartbeat
+that does not list such a task offers it again as never delivered once
+``sessions.UNACKED_GRACE`` has passed. The grace used to count from the
 task's ``dispatched_at``, which is written when the claim's statement runs, while the answer
 leaves only after COMMIT. A transaction that took longer than the grace (a slow fsync, a
 batch queued behind a heavy change, a group of changes sharing one commit) let the worker's
@@ -19,8 +21,7 @@ that answered its poll (several servers behind one address) is judged from ``dis
 as before. What is left is still a judgement by time: a server whose event loop lags stamps a
 heartbeat late (when its handler starts), so a worker that listed its tasks before a late
 answer reached it can still look as if it lost it. The worker re-confirms an attempt after its
-own loop stalled (:mod:`plait._worker.lease`); judging by what the worker has read, not by
-time, would close it (bench/results/pg.md, "Group commit").
+own loop stalled (:mod:`plait._worker.lease`); numbered requests close it.
 """
 
 from __future__ import annotations

@@ -43,11 +43,13 @@ def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> SessionInfo
 
 
 def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
-          limit: int) -> list[Dispatched]:
+          limit: int, request: int | None = None) -> list[Dispatched]:
+    """Lease ready tasks to ``session`` for the worker's request numbered ``request``
+    (:attr:`plait.store.base.TaskRow.lease_request`)."""
     session_info(ctx, session)
     tasks = admission.admit(ctx, ctx.txn.claim_tasks(
         ns=ns, task_queue=queue, kind=kind, session=session, now=ctx.now,
-        limit=max(1, min(limit, 256))))
+        limit=max(1, min(limit, 256)), request=request))
     for _ in tasks:
         ctx.effects.leased(session)
     out = []
@@ -60,10 +62,10 @@ def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
 
 
 def poll_claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
-               limit: int) -> tuple[list[Dispatched], float | None]:
+               limit: int, request: int | None = None) -> tuple[list[Dispatched], float | None]:
     """A poll's claim; when nothing is ready, also when the next task becomes visible (read
     in the same transaction, so an empty poll costs one transaction, not two)."""
-    tasks = claim(ctx, ns, queue, kind, session, limit)
+    tasks = claim(ctx, ns, queue, kind, session, limit, request)
     if tasks:
         return tasks, None
     return [], ctx.txn.next_visible(ns, queue, kind, session)
@@ -83,7 +85,8 @@ def hand_off(ctx: Ctx, matching: Matching) -> None:
                 break
             ns, queue, kind = key
             try:  # the claim's first statement checks the session
-                tasks = claim(ctx, ns, queue, kind, parked.session, parked.limit)
+                tasks = claim(ctx, ns, queue, kind, parked.session, parked.limit,
+                              parked.request)
             except NotFound:  # it expired meanwhile: the poll's own claim will say so
                 tasks = []
             effects.handoffs.append((parked, tasks))
@@ -93,7 +96,7 @@ def hand_off(ctx: Ctx, matching: Matching) -> None:
 
 
 def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
-              run: Run | None = None) -> list[Dispatched]:
+              run: Run | None = None, request: int | None = None) -> list[Dispatched]:
     """Claim specific tasks for one session (eager dispatch in a completion's response).
     ``run``: the run these tasks belong to, just saved in this transaction (not read again).
     The tasks were made ready in this same change, so their pollers need not wake for them."""
@@ -101,7 +104,7 @@ def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
         return []  # held back (the claim by id does not look at visible_at)
     out = []
     for task_id in task_ids:
-        claimed = ctx.txn.claim_task_by_id(task_id, session, ctx.now)
+        claimed = ctx.txn.claim_task_by_id(task_id, session, ctx.now, request)
         if claimed is not None and admission.admit(ctx, [claimed]):
             ctx.effects.leased(session)
             ctx.effects.taken(claimed.namespace, claimed.task_queue, claimed.kind)

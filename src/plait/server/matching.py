@@ -57,13 +57,15 @@ class _State(enum.Enum):
 class Parked:
     """A poll sleeping on its queue, which a transaction can answer (a hand-off)."""
 
-    __slots__ = ("future", "key", "limit", "session", "state")
+    __slots__ = ("future", "key", "limit", "request", "session", "state")
 
-    def __init__(self, key: QueueKey, session: str, limit: int,
+    def __init__(self, key: QueueKey, session: str, limit: int, request: int | None,
                  future: asyncio.Future[list[Any] | None]) -> None:
         self.key = key
         self.session = session
         self.limit = limit
+        self.request = request
+        """The worker's number of the poll (:attr:`plait.store.base.TaskRow.lease_request`)."""
         self.future = future
         """Resolved on the event loop: the tasks handed off, or None (claim again)."""
         self.state = _State.PARKED
@@ -182,8 +184,8 @@ class Matching:
             self._empties.forget(p.key, p.session)
         _resolve(p.future, tasks or None)
 
-    def _park(self, key: QueueKey, session: str, limit: int) -> Parked:
-        p = Parked(key, session, limit, asyncio.get_running_loop().create_future())
+    def _park(self, key: QueueKey, session: str, limit: int, request: int | None) -> Parked:
+        p = Parked(key, session, limit, request, asyncio.get_running_loop().create_future())
         with self._lock:
             self._parked.setdefault(key, []).append(p)
         return p
@@ -205,10 +207,10 @@ class Matching:
 
     async def poll(self, key: QueueKey, wait: float,
                    claim: Callable[[], Awaitable[tuple[list[Any], float | None]]],
-                   session: str = "", limit: int = 1) -> list[Any]:
+                   session: str = "", limit: int = 1, request: int | None = None) -> list[Any]:
         """Claim tasks, waiting up to ``wait`` seconds for some to appear. While it sleeps,
         a poll with a ``session`` is parked: a transaction may claim for it (``limit``
-        tasks at most) and answer it at its commit."""
+        tasks at most, under the poll's number ``request``) and answer it at its commit."""
         deadline = time.monotonic() + wait
         empties = self._empties if session else None
         while True:
@@ -234,19 +236,19 @@ class Matching:
                 remaining = min(remaining, max(0.005, next_visible - self._now()))
             if self.recheck is not None:
                 remaining = min(remaining, self.recheck)
-            handed = await self._sleep(key, session, limit, remaining, ev)
+            handed = await self._sleep(key, session, limit, request, remaining, ev)
             if handed:
                 return handed
 
-    async def _sleep(self, key: QueueKey, session: str, limit: int, remaining: float,
-                     ev: asyncio.Event) -> list[Any] | None:
+    async def _sleep(self, key: QueueKey, session: str, limit: int, request: int | None,
+                     remaining: float, ev: asyncio.Event) -> list[Any] | None:
         """Sleep until woken or ``remaining`` s pass; the tasks handed off meanwhile, if any."""
         if not session:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(remaining):
                     await ev.wait()
             return None
-        p = self._park(key, session, limit)
+        p = self._park(key, session, limit, request)
         try:
             # asyncio.wait: a timeout must not cancel the future a transaction may resolve.
             await asyncio.wait((p.future,), timeout=remaining)

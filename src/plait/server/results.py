@@ -41,7 +41,8 @@ def complete_activity(ctx: Ctx, msg: CompleteActivityTaskRequest,
     refused = step and chained.refusal(ctx, run, session, step, arrived)
     if step and not refused:
         return {"recorded": True,
-                "workflow_step": chained.apply(ctx, run, task, session, step, msg.result)}
+                "workflow_step": chained.apply(ctx, run, task, session, step, msg.result,
+                                               msg.request_no)}
     had_wt = run.state.wt is not None
     activities.complete(run, task, msg.result)
     run.save()
@@ -50,7 +51,7 @@ def complete_activity(ctx: Ctx, msg: CompleteActivityTaskRequest,
         out["workflow_step"] = {"refused": refused}
     wt = run.state.wt
     if msg.eager_workflow and wt and not had_wt and _can_run(ctx, run, session):
-        tasks = claim_ids(ctx, [wt.task_id], session, run)
+        tasks = claim_ids(ctx, [wt.task_id], session, run, msg.request_no)
         if tasks and isinstance(tasks[0], OutgoingWorkflowTask):
             out["workflow_task"] = tasks[0]
     return out

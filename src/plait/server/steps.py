@@ -65,13 +65,15 @@ def complete_workflow_task(ctx: Ctx, msg: CompleteWorkflowTaskRequest) -> Workfl
         return {"rejected": True, "reason": over.cause}
     run.alive = session
     run.end_wt(task, EventType.WORKFLOW_TASK_COMPLETED, {"identity": session})
-    return apply_step(ctx, run, session, msg)
+    return apply_step(ctx, run, session, msg, msg.request_no)
 
 
 def apply_step(ctx: Ctx, run: Run, session: str,
-               outcome: CompleteWorkflowTaskRequest | WorkflowStep) -> WorkflowTaskAnswer:
+               outcome: CompleteWorkflowTaskRequest | WorkflowStep,
+               request: int | None) -> WorkflowTaskAnswer:
     """What follows a completed workflow task's events: its commands, the run's stickiness
-    to the worker that ran it, the save, and the eager hand-back of what it created."""
+    to the worker that ran it, the save, and the eager hand-back of what it created
+    (``request``: the worker's number of the request carrying the outcome)."""
     scheduled = apply_commands(run, outcome.commands)
     run.state.upto = run.row.next_event_id - 1  # before the held inputs are written
     run.state.last_task_failure = None
@@ -81,26 +83,27 @@ def apply_step(ctx: Ctx, run: Run, session: str,
         run.schedule_wt()
     run.save()
     out: WorkflowTaskAnswer = {"upto": run.state.upto}
-    _eager(ctx, run, session, scheduled, outcome, out)
+    _eager(ctx, run, session, scheduled, outcome, out, request)
     return out
 
 
 def _eager(ctx: Ctx, run: Run, session: str, scheduled: list[tuple[int, str, str]],
-           outcome: CompleteWorkflowTaskRequest | WorkflowStep, out: WorkflowTaskAnswer) -> None:
+           outcome: CompleteWorkflowTaskRequest | WorkflowStep, out: WorkflowTaskAnswer,
+           request: int | None) -> None:
     """Hand the tasks this completion created straight back to the worker (no poll): the
     activities it can run (its queue, its types, up to the slots it offered) and the next
-    workflow task."""
+    workflow task (``request``: the worker's number of the request they answer)."""
     want = int(clamp(outcome.eager_activities or 0, 0, 256))
     if want and scheduled:
         info = dispatch.session_info(ctx, session, cached=True)
         mine = set(info.activity_types)
         ids = [tid for tid, queue, atype in scheduled
                if queue == info.task_queue and atype in mine][:want]
-        out["activity_tasks"] = [t for t in dispatch.claim_ids(ctx, ids, session, run)
+        out["activity_tasks"] = [t for t in dispatch.claim_ids(ctx, ids, session, run, request)
                                  if isinstance(t, ActivityTask)]
     wt = run.state.wt
     if outcome.eager_workflow and run.running and wt:
-        wts = dispatch.claim_ids(ctx, [wt.task_id], session, run)
+        wts = dispatch.claim_ids(ctx, [wt.task_id], session, run, request)
         if wts and isinstance(wts[0], OutgoingWorkflowTask):
             out["workflow_task"] = wts[0]
 

@@ -93,6 +93,10 @@ class TaskRow:
     lease_session: str | None
     dispatch_no: int
     dispatched_at: float | None
+    lease_request: int | None
+    """The worker's number of the request whose answer carried the task to it (poll or
+    completion; None when the worker numbers none): a heartbeat that says the worker read
+    that answer and does not list the task shows the task lost (:mod:`plait.server.sessions`)."""
     payload: TaskData
 
     @property
@@ -135,7 +139,7 @@ def _execution(ns: str, r: Sequence[Any]) -> ExecutionRow:
 
 def _task(row: Sequence[Any]) -> TaskRow:
     return TaskRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                   row[9], row[10], decode_task_data(row[3], row[11]))
+                   row[9], row[10], row[11], decode_task_data(row[3], row[12]))
 
 
 def _timer(row: Sequence[Any]) -> TimerRow:
@@ -277,23 +281,27 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         return [_task(r) for r in self._all("tasks_of_run", ns=ns, wid=wid, rid=rid)]
 
     def claim_tasks(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
-                    limit: int) -> list[TaskRow]:
+                    limit: int, request: int | None = None) -> list[TaskRow]:
         """Lease up to ``limit`` ready tasks to ``session``, earliest first (the server then
-        applies rate limits to activities: :mod:`plait.server.admission`)."""
+        applies rate limits to activities: :mod:`plait.server.admission`); ``request``: the
+        worker's number of the request they answer (:attr:`TaskRow.lease_request`)."""
         return self._claim(ns=ns, task_queue=task_queue, kind=kind, session=session, now=now,
-                           limit=limit)
+                           limit=limit, request=request)
 
     def _claim(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
-               limit: int) -> list[TaskRow]:
+               limit: int, request: int | None) -> list[TaskRow]:
         rows = self._all("claim_tasks", ns=ns, task_queue=task_queue, kind=kind,
-                        session=session, now=now, limit=limit)
+                        session=session, now=now, limit=limit, request=request)
         return sorted((_task(r) for r in rows), key=lambda t: (t.visible_at, t.task_id))
 
-    def claim_task_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
-        return self._claim_by_id(task_id, session, now)
+    def claim_task_by_id(self, task_id: int, session: str, now: float,
+                         request: int | None = None) -> TaskRow | None:
+        return self._claim_by_id(task_id, session, now, request)
 
-    def _claim_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
-        r = self._one("claim_task_by_id", task_id=task_id, session=session, now=now)
+    def _claim_by_id(self, task_id: int, session: str, now: float,
+                     request: int | None) -> TaskRow | None:
+        r = self._one("claim_task_by_id", task_id=task_id, session=session, now=now,
+                      request=request)
         return _task(r) if r else None
 
     def next_visible(self, ns: str, task_queue: str, kind: str, session: str) -> float | None:

@@ -489,7 +489,7 @@ class PgTxn(Txn):
         self._task_run[task_id] = (ns, wid, rid)
         if self.write:
             self._tasks[task_id] = (task_id, ns, task_queue, kind, wid, rid, ref, visible_at,
-                                    None, 0, None, data)
+                                    None, 0, None, None, data)
         return task_id
 
     def get_task(self, task_id: int) -> TaskRow | None:
@@ -519,17 +519,19 @@ class PgTxn(Txn):
         return self._remember(self._all("tasks_of_run", ns=ns, wid=wid, rid=rid))
 
     def _claim(self, *, ns: str, task_queue: str, kind: str, session: str, now: float,
-               limit: int) -> list[TaskRow]:
+               limit: int, request: int | None) -> list[TaskRow]:
         rows = self._all("claim_tasks", ns=ns, task_queue=task_queue, kind=kind,
-                        session=session, now=now, limit=limit)
+                        session=session, now=now, limit=limit, request=request)
         for r in rows:  # the claim locked each task's run (SKIP LOCKED)
             self._now_locked((r[1], r[4], r[5]))
         return sorted(self._remember(rows), key=lambda t: (t.visible_at, t.task_id))
 
-    def _claim_by_id(self, task_id: int, session: str, now: float) -> TaskRow | None:
+    def _claim_by_id(self, task_id: int, session: str, now: float,
+                     request: int | None) -> TaskRow | None:
         self._lock_task(task_id)
         self._tasks.pop(task_id, None)
-        r = self._one("claim_task_by_id", task_id=task_id, session=session, now=now)
+        r = self._one("claim_task_by_id", task_id=task_id, session=session, now=now,
+                      request=request)
         return self._remember([r])[0] if r else None
 
     def release_task(self, task_id: int, visible_at: float, payload: TaskData) -> None:

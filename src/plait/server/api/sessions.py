@@ -38,6 +38,8 @@ async def session_heartbeat(request: web.Request) -> web.Response:
     sid = request.match_info["sid"]
     msg = await read(request, HeartbeatSessionRequest)
     held = msg.held or []
+    seen = None if msg.requests_sent is None else \
+        sessions.RequestsSeen(msg.requests_sent, frozenset(msg.requests_open or ()))
     leases = service.leases
     renewed = leases.renew_in_memory(sid, time.time())
     reconcile = bool(held) or not leases.own_database or not service.ledger.holds_nothing(sid)
@@ -46,7 +48,8 @@ async def session_heartbeat(request: web.Request) -> web.Response:
     expiry, ahead = service.config.session_expiry, leases.ahead
     return json_response(await service.write(
         lambda ctx: sessions.heartbeat(ctx, sid, held, expiry, arrived, ahead,
-                                       renewing=not renewed, reconcile=reconcile)))
+                                       renewing=not renewed, reconcile=reconcile,
+                                       seen=seen)))
 
 
 async def watch_session(request: web.Request) -> web.Response:
@@ -84,9 +87,11 @@ async def poll(request: web.Request) -> web.Response:
 
     async def claim() -> tuple[list[Any], float | None]:
         return await service.write(
-            lambda ctx: dispatch.poll_claim(ctx, ns, queue, kind, session, limit))
+            lambda ctx: dispatch.poll_claim(ctx, ns, queue, kind, session, limit, numbered))
 
-    tasks = await service.matching.poll((ns, queue, kind), wait, claim, session, limit)
+    numbered = msg.request_no
+    tasks = await service.matching.poll((ns, queue, kind), wait, claim, session, limit,
+                                        numbered)
     if tasks:
         TASKS.labels(kind).inc(len(tasks))
     return json_response({"tasks": tasks})

@@ -12,6 +12,7 @@ import msgspec
 from aiohttp import web
 
 from plait.protocol.commands import AcceptUpdateCommand, Command, CompleteUpdateCommand
+from plait.protocol.common import RequestNo
 from plait.protocol.completions import (
     MAX_BATCH,
     CompleteActivityTaskRequest,
@@ -118,6 +119,7 @@ class _Batch(msgspec.Struct):
     so that one malformed item is answered alone, like any other error of one item."""
 
     completions: Annotated[list[msgspec.Raw], msgspec.Meta(max_length=MAX_BATCH)]
+    request_no: RequestNo | None = None
 
 
 class _Kind(msgspec.Struct):
@@ -144,7 +146,8 @@ async def complete_tasks(request: web.Request) -> web.Response:
         if entry is None:
             raise BadRequest(f"completions[{i}].type must be one of {sorted(COMPLETERS)}")
         completers.append(entry[1])
-    results = await asyncio.gather(*(_completion(request, raw, complete) for raw, complete
+    results = await asyncio.gather(*(_completion(request, raw, complete, batch.request_no)
+                                     for raw, complete
                                      in zip(batch.completions, completers, strict=True)))
     return json_response({"results": results})
 
@@ -156,10 +159,13 @@ def _kind(raw: msgspec.Raw) -> str | None:
         return None
 
 
-async def _completion(request: web.Request, raw: msgspec.Raw,
-                      complete: Completer) -> dict[str, object]:
+async def _completion(request: web.Request, raw: msgspec.Raw, complete: Completer,
+                      request_no: int | None) -> dict[str, object]:
     try:
         msg = decode(bytes(raw), TaskCompletion)
+        if isinstance(msg, (CompleteWorkflowTaskRequest, CompleteActivityTaskRequest)) \
+                and msg.request_no is None:
+            msg.request_no = request_no  # the batch's number is its items'
         return {"result": await complete(request, msg)}
     except (ApiError, StoreUnavailable) as e:
         status, code, message = expected_error(e)

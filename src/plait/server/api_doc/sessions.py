@@ -33,10 +33,12 @@ OPERATIONS: list[Operation] = [
         tag="workers",
         description=(
             "`held` lists the tokens of every task the worker is working on. A task "
-            "leased to this session more than about 2 s ago that is not listed (its "
-            "poll response was lost) is re-offered; a workflow task still listed after "
-            "its task timeout times out. 404 `session_not_found`: the session expired; "
-            "open a new one."
+            "leased to this session that is not listed (the answer that carried it was "
+            "lost) is re-offered: at once when the worker numbers its requests "
+            "(`request_no`) and `requests_sent`/`requests_open` show it was done with the "
+            "task's request; otherwise once it has been unlisted about 2 s after its "
+            "answer left. A workflow task still listed after its task timeout times out. "
+            "404 `session_not_found`: the session expired; open a new one."
         ),
         request=sessions.HeartbeatSessionRequest,
         params=["sid"],

@@ -15,11 +15,12 @@ WITH picked AS (
       AND (t.sticky_session IS NULL OR t.sticky_session = :session OR t.sticky_until <= :now)
     ORDER BY t.visible_at, t.task_id LIMIT :limit
     FOR UPDATE OF t, e SKIP LOCKED)
-UPDATE tasks SET lease_session = :session, dispatch_no = dispatch_no + 1, dispatched_at = :now
+UPDATE tasks SET lease_session = :session, dispatch_no = dispatch_no + 1, dispatched_at = :now,
+                 lease_request = :request
 FROM picked WHERE tasks.task_id = picked.task_id
 RETURNING tasks.task_id, tasks.namespace, tasks.task_queue, tasks.kind, tasks.workflow_id,
           tasks.run_id, tasks.ref, tasks.visible_at, tasks.lease_session, tasks.dispatch_no,
-          tasks.dispatched_at, tasks.payload;
+          tasks.dispatched_at, tasks.lease_request, tasks.payload;
 
 -- name: claim_due_timers
 SELECT tm.namespace, tm.workflow_id, tm.run_id, tm.kind, tm.ref, tm.fire_at, tm.data

@@ -47,22 +47,23 @@ RETURNING task_id;
 
 -- name: get_task
 SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
-       lease_session, dispatch_no, dispatched_at, payload
+       lease_session, dispatch_no, dispatched_at, lease_request, payload
 FROM tasks WHERE task_id = :task_id;
 
 -- name: get_task_by_ref
 SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
-       lease_session, dispatch_no, dispatched_at, payload
+       lease_session, dispatch_no, dispatched_at, lease_request, payload
 FROM tasks WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid AND kind = :kind
              AND ref = :ref;
 
 -- name: tasks_of_run
 SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
-       lease_session, dispatch_no, dispatched_at, payload
+       lease_session, dispatch_no, dispatched_at, lease_request, payload
 FROM tasks WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid ORDER BY task_id;
 
 -- name: claim_tasks
-UPDATE tasks SET lease_session = :session, dispatch_no = dispatch_no + 1, dispatched_at = :now
+UPDATE tasks SET lease_session = :session, dispatch_no = dispatch_no + 1, dispatched_at = :now,
+                 lease_request = :request
 WHERE task_id IN (
     SELECT task_id FROM tasks
     WHERE namespace = :ns AND task_queue = :task_queue AND kind = :kind
@@ -70,13 +71,14 @@ WHERE task_id IN (
       AND (sticky_session IS NULL OR sticky_session = :session OR sticky_until <= :now)
     ORDER BY visible_at, task_id LIMIT :limit)
 RETURNING task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
-          lease_session, dispatch_no, dispatched_at, payload;
+          lease_session, dispatch_no, dispatched_at, lease_request, payload;
 
 -- name: claim_task_by_id
-UPDATE tasks SET lease_session = :session, dispatch_no = dispatch_no + 1, dispatched_at = :now
+UPDATE tasks SET lease_session = :session, dispatch_no = dispatch_no + 1, dispatched_at = :now,
+                 lease_request = :request
 WHERE task_id = :task_id AND lease_session IS NULL
 RETURNING task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
-          lease_session, dispatch_no, dispatched_at, payload;
+          lease_session, dispatch_no, dispatched_at, lease_request, payload;
 
 -- name: next_visible
 SELECT MIN(CASE WHEN sticky_session IS NOT NULL AND sticky_session <> :session
@@ -114,14 +116,14 @@ DELETE FROM tasks WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
 DELETE FROM tasks WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
   AND kind <> 'query'
 RETURNING task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
-          lease_session, dispatch_no, dispatched_at, payload;
+          lease_session, dispatch_no, dispatched_at, lease_request, payload;
 
 -- name: orphaned_tasks
 -- Tasks leased to a worker session that no longer exists: a claim that raced the session's
 -- expiry on another server (READ COMMITTED) and committed after it. Nothing else would ever
 -- hand them out again.
 SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
-       lease_session, dispatch_no, dispatched_at, payload
+       lease_session, dispatch_no, dispatched_at, lease_request, payload
 FROM tasks t
 WHERE t.lease_session IS NOT NULL AND t.lease_session <> :async_lease
   AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = t.lease_session)
@@ -129,7 +131,7 @@ ORDER BY task_id LIMIT 100;
 
 -- name: leased_tasks_of_session
 SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
-       lease_session, dispatch_no, dispatched_at, payload
+       lease_session, dispatch_no, dispatched_at, lease_request, payload
 FROM tasks WHERE lease_session = :session ORDER BY task_id;
 
 -- name: clear_sticky
