@@ -30,8 +30,9 @@ writes of a change travel together with its next read or with COMMIT; task ids a
 their sequence in blocks so that an insert needs no answer.
 
 **Group commit** (``PLAIT_PG_GROUP=1`` turns it off). A store thread takes the changes queued
-when it is free (up to :data:`GROUP`) into one transaction, each in a savepoint of its own: one COMMIT, one WAL flush, for all of them. Each is answered after that
-COMMIT, as it would be alone; one that fails rolls back alone. The group holds the row locks
+when it is free (up to :data:`GROUP`) into one transaction, each in a savepoint of its own:
+one COMMIT, one WAL flush, for all of them. Each is answered after that COMMIT, as it would be
+alone; one that fails rolls back alone. The group holds the row locks
 of its earlier changes, so a later one waits for a lock at most 5 ms and otherwise runs alone
 after the COMMIT (two groups never wait on each other). A claim answered at its group's COMMIT
 is older than its ``dispatched_at`` says, which does not matter to a heartbeat: workers number
