@@ -16,15 +16,16 @@ from plait.protocol.completions import (
     CompleteWorkflowTaskResponse,
     WorkflowStepAnswer,
 )
-from plait.protocol.requests import StartWorkflowRequest
-from plait.protocol.sessions import OpenSessionRequest
 from plait.protocol.tasks import ActivityTask, WorkflowTask
-from plait.server import dispatch, lifecycle, sessions
-from plait.server.answers import Dispatched
+from plait.server import sessions
 from plait.server.service import Service
 from plait.server.sessions import RequestsSeen
 from plait.store.base import Txn
-from tests.unit.test_slow_answer import claim_statement_ran_earlier, current_token
+from tests.unit.test_slow_answer import (
+    claim_statement_ran_earlier,
+    claimed_task,
+    current_token,
+)
 
 NS, QUEUE = "default", "q"
 POLL = 7
@@ -35,16 +36,7 @@ LATE = sessions.UNACKED_GRACE + 3.0
 
 async def numbered_claim(svc: Service, number: int | None = POLL) -> tuple[str, str]:
     """A session, and the token of the workflow task its poll numbered ``number`` claimed."""
-    opened = await svc.write(lambda ctx: sessions.open_session(ctx, NS, OpenSessionRequest(
-        task_queue=QUEUE, workflow_types=["Order"]), expiry=30.0))
-    sid = opened.session_id
-    await svc.write(lambda ctx: lifecycle.start_workflow(ctx, NS, StartWorkflowRequest(
-        workflow_id="w1", workflow_type="Order", task_queue=QUEUE)))
-    tasks: list[Dispatched]
-    tasks, _ = await svc.write(
-        lambda ctx: dispatch.poll_claim(ctx, NS, QUEUE, "workflow", sid, 10, number))
-    [task] = tasks
-    return sid, task.token
+    return await claimed_task(svc, number)
 
 
 async def heartbeat(svc: Service, sid: str, held: list[str], seen: RequestsSeen) -> None:

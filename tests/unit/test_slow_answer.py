@@ -25,8 +25,9 @@ SLOW = sessions.UNACKED_GRACE + 1.0
 """How long the claim's commit took, in these tests: longer than the grace."""
 
 
-async def claimed_task(svc: Service) -> tuple[str, str]:
-    """A session, and the token of the workflow task it claimed."""
+async def claimed_task(svc: Service, number: int | None = None) -> tuple[str, str]:
+    """A session, and the token of the workflow task its poll claimed (``number``: the
+    worker's number for the poll, :mod:`plait._worker.inflight`)."""
     opened = await svc.write(lambda ctx: sessions.open_session(ctx, NS, OpenSessionRequest(
         task_queue=QUEUE, workflow_types=["Order"]), expiry=30.0))
     sid = opened.session_id
@@ -34,7 +35,7 @@ async def claimed_task(svc: Service) -> tuple[str, str]:
         workflow_id="w1", workflow_type="Order", task_queue=QUEUE)))
     tasks: list[Dispatched]
     tasks, _ = await svc.write(
-        lambda ctx: dispatch.poll_claim(ctx, NS, QUEUE, "workflow", sid, 10))
+        lambda ctx: dispatch.poll_claim(ctx, NS, QUEUE, "workflow", sid, 10, number))
     [task] = tasks
     return sid, task.token
 
