@@ -52,6 +52,8 @@ async def test_the_claim_records_the_request_number(service: Service) -> None:
         assert task is not None
         return task.lease_request
     assert await service.store.read(number) == POLL
+    # Judged by number, never by time: this server keeps no note of when it answered.
+    assert service.ledger.deliveries.grace_from(token, 1.0) == 1.0
 
 
 async def test_a_task_whose_answer_is_still_on_its_way_is_never_lost(service: Service) -> None:

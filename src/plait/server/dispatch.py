@@ -57,7 +57,7 @@ def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
         payload = _dispatch(ctx, task)
         if payload is not None:
             out.append(payload)
-    _answering(ctx, out)
+    _answering(ctx, out, request)
     return out
 
 
@@ -111,14 +111,16 @@ def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
             payload = _dispatch(ctx, claimed, run)
             if payload is not None:
                 out.append(payload)
-    _answering(ctx, out)
+    _answering(ctx, out, request)
     return out
 
 
-def _answering(ctx: Ctx, out: list[Dispatched]) -> None:
+def _answering(ctx: Ctx, out: list[Dispatched], request: int | None) -> None:
     """Note that these tasks' answers wait for this transaction's commit: until then a
-    heartbeat must not count them as lost (:mod:`plait.server.deliveries`)."""
-    if out:
+    heartbeat must not count them as lost (:mod:`plait.server.deliveries`). Only for a
+    request without a number: a numbered one's tasks are judged by what the worker read,
+    never by time (:mod:`plait.server.sessions`), so the notes would be work for nothing."""
+    if out and request is None:
         tokens = [task.token for task in out]
         ctx.ledger.deliveries.claimed(tokens)
         ctx.effects.answering += tokens
