@@ -18,6 +18,7 @@ import yaml
 from prometheus_client.core import GaugeMetricFamily
 
 from plait.server import metrics
+from plait.server.series import CounterSeries, HistogramSeries
 
 __all__ = [
     "ALERTS",
@@ -119,9 +120,10 @@ def declared() -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for name in metrics.__all__:
         obj = getattr(metrics, name)
-        if hasattr(obj, "_labelnames"):
-            for sample in samples_of(obj._name, obj._type):
-                out[sample] = set(obj._labelnames)
+        if isinstance(obj, CounterSeries | HistogramSeries):
+            for family in obj.describe():
+                for sample in samples_of(family.name, family.type):
+                    out[sample] = set(obj.labelnames)
     gauges = metrics.ScrapeGauges.__new__(metrics.ScrapeGauges)
     gauges._snapshot = metrics._Snapshot([], [], [])
     for family in gauges.collect():

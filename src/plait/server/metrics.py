@@ -15,9 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
-from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -35,32 +33,33 @@ from plait.server.observed import (
     TimerFired,
     WorkflowTaskFailed,
 )
+from plait.server.series import CounterSeries, HistogramSeries
 from plait.store.base import Store
 from plait.store.gauges import GroupCount
 
 __all__ = ["ACTIVITY_ATTEMPTS", "ACTIVITY_EXECUTION", "ACTIVITY_RETRIES", "CHAINED",
            "CLOSED", "COMPLETIONS", "DURATION", "HISTORY_LIMIT", "RATE_LIMIT_WAITS", "REQUESTS",
            "RUN_LIMITS", "SCHEDULE_ACTIONS", "SCHEDULE_TO_START", "STARTED", "STORE_TRANSACTION",
-           "TASKS", "TIMER_LATENESS", "WORKFLOW_TASK_FAILURES", "ScrapeGauges", "child", "count"]
+           "TASKS", "TIMER_LATENESS", "WORKFLOW_TASK_FAILURES", "ScrapeGauges", "count"]
 
 log = logging.getLogger("plait.server")
 
-REQUESTS = Counter("plait_http_requests_total", "HTTP requests by route and status",
+REQUESTS = CounterSeries("plait_http_requests_total", "HTTP requests by route and status",
                    ["route", "status"])
 
 
-TASKS = Counter("plait_tasks_dispatched_total", "Tasks handed to workers", ["kind"])
+TASKS = CounterSeries("plait_tasks_dispatched_total", "Tasks handed to workers", ["kind"])
 
 
-COMPLETIONS = Counter("plait_task_completions_total", "Task completions", ["kind", "outcome"])
+COMPLETIONS = CounterSeries("plait_task_completions_total", "Task completions", ["kind", "outcome"])
 
 
-CHAINED = Counter("plait_chained_steps_total",
+CHAINED = CounterSeries("plait_chained_steps_total",
                   "Workflow tasks reported with the activity result that unblocked them: "
                   "recorded, or refused and why", ["outcome"])
 
 
-SCHEDULE_ACTIONS = Counter("plait_schedule_actions_total",
+SCHEDULE_ACTIONS = CounterSeries("plait_schedule_actions_total",
                            "Schedule due times decided, by outcome (started, skipped_overlap, "
                            "skipped_missed, buffered, already_started)", ["namespace", "outcome"])
 
@@ -71,43 +70,43 @@ _LONG = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
 _SHORT = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
           60.0, 300.0)
 
-STARTED = Counter("plait_workflows_started_total",
+STARTED = CounterSeries("plait_workflows_started_total",
                   "Runs started (starts, children, continue-as-new and retry runs)",
                   ["namespace", "workflow_type"])
-CLOSED = Counter("plait_workflows_closed_total", "Runs closed, by status",
+CLOSED = CounterSeries("plait_workflows_closed_total", "Runs closed, by status",
                  ["namespace", "workflow_type", "status"])
-DURATION = Histogram("plait_workflow_duration_seconds", "A run's start to its close",
+DURATION = HistogramSeries("plait_workflow_duration_seconds", "A run's start to its close",
                      ["namespace", "workflow_type", "status"], buckets=_LONG)
-ACTIVITY_ATTEMPTS = Counter("plait_activity_attempts_total",
+ACTIVITY_ATTEMPTS = CounterSeries("plait_activity_attempts_total",
                             "Activity attempts a worker held, by how they ended",
                             ["namespace", "activity_type", "outcome"])
-ACTIVITY_RETRIES = Counter("plait_activity_retries_total",
+ACTIVITY_RETRIES = CounterSeries("plait_activity_retries_total",
                            "Activity attempts that failed or timed out and will run again",
                            ["namespace", "activity_type"])
-SCHEDULE_TO_START = Histogram("plait_activity_schedule_to_start_seconds",
+SCHEDULE_TO_START = HistogramSeries("plait_activity_schedule_to_start_seconds",
                               "How long an activity task waited, ready, before a worker took it",
                               ["namespace", "task_queue"], buckets=_SHORT)
-ACTIVITY_EXECUTION = Histogram("plait_activity_execution_seconds",
+ACTIVITY_EXECUTION = HistogramSeries("plait_activity_execution_seconds",
                                "An activity attempt's dispatch to its end",
                                ["namespace", "activity_type"], buckets=_LONG)
-WORKFLOW_TASK_FAILURES = Counter("plait_workflow_task_failures_total",
+WORKFLOW_TASK_FAILURES = CounterSeries("plait_workflow_task_failures_total",
                                  "Workflow tasks a worker reported failed (code raised, or "
                                  "nondeterminism): the run is stuck retrying its task",
                                  ["namespace", "workflow_type"])
-RATE_LIMIT_WAITS = Counter("plait_rate_limit_waits_total",
+RATE_LIMIT_WAITS = CounterSeries("plait_rate_limit_waits_total",
                            "Activity tasks sent back to wait for a rate-limit token",
                            ["namespace", "task_queue"])
-TIMER_LATENESS = Histogram("plait_timer_lateness_seconds",
+TIMER_LATENESS = HistogramSeries("plait_timer_lateness_seconds",
                            "How long after it was due a durable timer fired", ["namespace"],
                            buckets=_SHORT)
-HISTORY_LIMIT = Counter("plait_history_size_limit_total",
+HISTORY_LIMIT = CounterSeries("plait_history_size_limit_total",
                         "Runs whose history crossed the warning threshold (level=warning: "
                         "continue as new) or the limit where the server terminates them "
                         "(level=exceeded)", ["namespace", "workflow_type", "level"])
-RUN_LIMITS = Counter("plait_run_limit_exceeded_total",
+RUN_LIMITS = CounterSeries("plait_run_limit_exceeded_total",
                      "Workflow tasks failed because their commands would pass a per-run limit",
                      ["namespace", "workflow_type", "limit"])
-STORE_TRANSACTION = Histogram("plait_store_transaction_seconds",
+STORE_TRANSACTION = HistogramSeries("plait_store_transaction_seconds",
                               "One write transaction, queueing for the writer included "
                               "(no namespace: a transaction may touch none or several)",
                               buckets=_SHORT)
@@ -116,46 +115,32 @@ _CANCELED = {"cancelled": AttemptOutcome.CANCELED.value}
 """The attempt log's spelling of an outcome, where it differs from the metric's."""
 
 
-_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
-
-
-def child(metric: Any, *labels: str) -> Any:
-    """``metric.labels(*labels)``, looked up in a plain dict after the first time: the
-    library's own lookup checks and locks on every call, and this runs several times per
-    request (the label sets are the metric's series, which the library keeps anyway)."""
-    key = (id(metric), labels)
-    found = _CHILDREN.get(key)
-    if found is None:
-        found = _CHILDREN[key] = metric.labels(*labels)
-    return found
-
-
 def count(facts: Iterable[Fact]) -> None:
     """Count one committed transaction's facts."""
     for f in facts:
         if isinstance(f, RunStarted):
-            child(STARTED, f.namespace, f.workflow_type).inc()
+            STARTED.labels(f.namespace, f.workflow_type).inc()
         elif isinstance(f, RunClosed):
-            child(CLOSED, f.namespace, f.workflow_type, f.status).inc()
-            child(DURATION, f.namespace, f.workflow_type, f.status).observe(f.seconds)
+            CLOSED.labels(f.namespace, f.workflow_type, f.status).inc()
+            DURATION.labels(f.namespace, f.workflow_type, f.status).observe(f.seconds)
         elif isinstance(f, AttemptEnded):
             outcome = _CANCELED.get(f.outcome, f.outcome)
-            child(ACTIVITY_ATTEMPTS, f.namespace, f.activity_type, outcome).inc()
-            child(ACTIVITY_EXECUTION, f.namespace, f.activity_type).observe(f.seconds)
+            ACTIVITY_ATTEMPTS.labels(f.namespace, f.activity_type, outcome).inc()
+            ACTIVITY_EXECUTION.labels(f.namespace, f.activity_type).observe(f.seconds)
         elif isinstance(f, ActivityDispatched):
-            child(SCHEDULE_TO_START, f.namespace, f.task_queue).observe(max(0.0, f.waited))
+            SCHEDULE_TO_START.labels(f.namespace, f.task_queue).observe(max(0.0, f.waited))
         elif isinstance(f, RetryScheduled):
-            child(ACTIVITY_RETRIES, f.namespace, f.activity_type).inc()
+            ACTIVITY_RETRIES.labels(f.namespace, f.activity_type).inc()
         elif isinstance(f, WorkflowTaskFailed):
-            child(WORKFLOW_TASK_FAILURES, f.namespace, f.workflow_type).inc()
+            WORKFLOW_TASK_FAILURES.labels(f.namespace, f.workflow_type).inc()
         elif isinstance(f, RateLimited):
-            child(RATE_LIMIT_WAITS, f.namespace, f.task_queue).inc()
+            RATE_LIMIT_WAITS.labels(f.namespace, f.task_queue).inc()
         elif isinstance(f, TimerFired):
-            child(TIMER_LATENESS, f.namespace).observe(max(0.0, f.late))
+            TIMER_LATENESS.labels(f.namespace).observe(max(0.0, f.late))
         elif isinstance(f, HistoryLarge):
-            child(HISTORY_LIMIT, f.namespace, f.workflow_type, f.level).inc()
+            HISTORY_LIMIT.labels(f.namespace, f.workflow_type, f.level).inc()
         elif isinstance(f, LimitHit):
-            child(RUN_LIMITS, f.namespace, f.workflow_type, f.limit).inc()
+            RUN_LIMITS.labels(f.namespace, f.workflow_type, f.limit).inc()
 
 
 class _Snapshot:

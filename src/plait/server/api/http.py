@@ -20,7 +20,7 @@ from plait.protocol.enums import ErrorCode
 from plait.retry import RetryPolicy
 from plait.server.decoding import NUL_MESSAGE, decode
 from plait.server.errors import ApiError, BadRequest, UnsupportedMediaType
-from plait.server.metrics import REQUESTS, child
+from plait.server.metrics import REQUESTS
 from plait.server.service import Service
 from plait.store.base import StoreBusy, StoreUnavailable
 
@@ -85,7 +85,7 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
     except Exception as e:  # a bug: answer, log, keep serving
         log.exception("internal error on %s %s", request.method, request.path)
         resp = error_response(500, ErrorCode.INTERNAL, f"internal server error: {type(e).__name__}")
-    child(REQUESTS, route, str(resp.status)).inc()
+    REQUESTS.labels(route, str(resp.status)).inc()
     return resp
 
 
