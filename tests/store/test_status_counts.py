@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
+
 from plait.store.base import ExecutionRow, Store, Txn
 from plait.store.run_state import RunState
 from plait.store.search_index import ListFilter
@@ -121,3 +123,10 @@ async def test_the_listing_version_moves_with_what_lists_show(backend: str,
     # The same attribute value again changes nothing shown.
     await store.write(lambda t: t.upsert_search_attributes(rows[1], {"tier": 42}))
     assert store.listing_version(NS) == now
+
+    def fails(t: Txn) -> None:
+        t.insert_execution(run(51, "RUNNING"))
+        raise RuntimeError("rolled back")
+    with pytest.raises(RuntimeError):
+        await store.write(fails)
+    assert store.listing_version(NS) == now  # a rolled-back change counts nothing

@@ -80,9 +80,8 @@ class SQLiteStore(Store):
 
     def _watch_listing(self) -> None:
         """Count the changes to what lists and counts show, per namespace, as they happen
-        (the ``watch_*`` triggers of ``sql/sqlite.sql``). One server owns the file, and this
-        connection makes every change, so the count misses none."""
-        self._conn.create_function("plait_listing_changed", 1, self._listing.changed)
+        (the ``watch_*`` table and triggers of ``sql/sqlite.sql``). One server owns the file,
+        and this connection makes every change, so the count misses none."""
         for name, sql in self._queries.items():
             if name.startswith("watch_"):
                 self._conn.execute(sql)
@@ -129,7 +128,13 @@ class SQLiteStore(Store):
                     if not ok:
                         cur.execute("RELEASE op")
                 results.append((value, loop, fut, None, ok))
-            cur.execute("ROLLBACK" if alone and not results[0][4] else "COMMIT")
+            if alone and not results[0][4]:
+                cur.execute("ROLLBACK")
+            else:
+                counts = self._listing_counts(cur, batch)
+                cur.execute("COMMIT")
+                if counts:
+                    self._listing.update(counts)
         except sqlite3.Error as exc:
             log.error("sqlite commit failed: %s", exc)
             with contextlib.suppress(sqlite3.Error):
@@ -144,6 +149,13 @@ class SQLiteStore(Store):
         for loop, items in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the loop closed while we worked
                 loop.call_soon_threadsafe(_resolve_all, items)
+
+    def _listing_counts(self, cur: sqlite3.Cursor, batch: list[Any]) -> list[Any]:
+        """The listing counts as this batch leaves them (read inside its transaction, so
+        exactly what it commits); nothing for a batch of reads."""
+        if not any(write for _, _, _, write in batch):
+            return []
+        return cur.execute(self._queries["listing_counts"]).fetchall()
 
     async def _submit(self, fn: Callable[[Txn], T], write: bool) -> T:
         loop = asyncio.get_running_loop()
@@ -175,20 +187,22 @@ class SQLiteStore(Store):
 class _ListingVersions:
     """Per namespace, how many changes could have altered what its lists and counts show.
 
-    Bumped on the store's thread, inside the transaction that makes the change and before its
-    commit; read on the event loop. A version read before a read is submitted is therefore
-    never newer than what that read sees (reads run on the same thread, after every write
-    queued before them). A validator built from it may therefore be older than the data it
-    stands for (the next request reads again), never newer. The epoch keeps the versions of
-    an earlier server process, which counted from zero too, from matching.
+    Counted by the triggers inside the transaction that makes the change; published here by
+    the store's thread once that transaction committed; read on the event loop. A version
+    read before a read is submitted is therefore never newer than what that read sees (reads
+    run on the same thread, after every write queued before them). A validator built from it
+    may be older than the data it stands for (the next request reads again), never newer.
+    The epoch keeps the versions of an earlier server process, which counted from zero too,
+    from matching.
     """
 
     def __init__(self) -> None:
         self.epoch = secrets.token_hex(4)
         self._counts: dict[str, int] = {}
 
-    def changed(self, ns: str) -> None:
-        self._counts[ns] = self._counts.get(ns, 0) + 1
+    def update(self, counts: list[tuple[str, int]]) -> None:
+        """The table's totals after a commit (they only grow)."""
+        self._counts.update(counts)
 
     def version(self, ns: str) -> str:
         return f"{self.epoch}.{self._counts.get(ns, 0)}"
