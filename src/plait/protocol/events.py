@@ -6,8 +6,9 @@ instead of misreading it.
 
 from __future__ import annotations
 
-import datetime as dt
 from enum import StrEnum
+
+from plait.protocol.timestamps import wire_time
 
 __all__ = ["CLOSE_COMMANDS", "COMMAND_EVENTS", "HISTORY_FORMAT", "CommandKind", "EventType",
            "wire_time"]
@@ -101,9 +102,3 @@ COMMAND_EVENTS: dict[EventType, CommandKind] = {
 CLOSE_COMMANDS = frozenset({CommandKind.COMPLETE_WORKFLOW.value, CommandKind.FAIL_WORKFLOW.value,
                             CommandKind.CANCEL_WORKFLOW.value,
                             CommandKind.CONTINUE_AS_NEW.value})
-
-
-def wire_time(ts: float) -> float:
-    """``ts`` as the server records it in an event timestamp (whole microseconds), so a
-    time the worker chose reads back the same from history."""
-    return dt.datetime.fromtimestamp(ts, dt.UTC).timestamp()

@@ -14,13 +14,13 @@ it (``history_size_exceeded``) before anything is written, so it commits with it
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 
 import msgspec
 
 from plait.protocol.events import EventType
+from plait.protocol.timestamps import event_time
 from plait.server.config import RunLimits
 from plait.server.effects import Effects
 from plait.server.errors import NotFound
@@ -32,7 +32,7 @@ from plait.store.history import BufferedEvent, EventAttributes, StoredEvent
 from plait.store.run_state import RunState, WorkflowTaskRef
 from plait.store.task_data import HELD, WorkflowTaskData
 
-__all__ = ["CLOSED", "RUNNING", "Ctx", "HistoryStop", "Run", "iso"]
+__all__ = ["CLOSED", "RUNNING", "Ctx", "HistoryStop", "Run"]
 
 log = logging.getLogger("plait.server")
 
@@ -57,20 +57,6 @@ class NewEvent(msgspec.Struct):
 
 
 _encode = msgspec.json.Encoder().encode
-
-_last_iso: tuple[float, str] = (0.0, "1970-01-01T00:00:00Z")
-
-
-def iso(ts: float) -> str:
-    """Event timestamp text. A state change stamps all its events with the same time, so the
-    last answer is kept (formatting a datetime is most of the cost)."""
-    global _last_iso
-    if _last_iso[0] == ts:
-        return _last_iso[1]
-    text = dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
-    _last_iso = (ts, text)
-    return text
-
 
 HistoryStop = Callable[["Run", str], None]
 """Closes a run whose history crossed its limit, given the reason
@@ -166,7 +152,7 @@ class Run:
     def append(self, etype: EventType, attrs: EventAttributes, ts: float | None = None) -> int:
         event_id = self.row.next_event_id
         self.events.append(NewEvent(event_id, etype.value,
-                                    iso(ts if ts is not None else self.ctx.now), attrs))
+                                    event_time(ts if ts is not None else self.ctx.now), attrs))
         self.row.next_event_id += 1
         return event_id
 
