@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,6 +63,77 @@ async def test_a_lone_failing_operation_leaves_nothing(tmp_path: Path) -> None:
         rows = await store.read(lambda t: t.cur.execute("SELECT request_id FROM requests")
                                 .fetchall())
         assert [r[0] for r in rows] == ["ok"]
+    finally:
+        await store.close()
+
+
+async def _one_batch(store: SQLiteStore, fns: list[Any]) -> list[Any]:
+    """Run ``fns`` as one batch: a first operation holds the store's thread until all of
+    them are queued behind it."""
+    started, gate = threading.Event(), threading.Event()
+
+    def hold(t: Txn) -> None:
+        started.set()
+        gate.wait(10)
+
+    held = asyncio.ensure_future(store.write(hold))
+    await asyncio.to_thread(started.wait, 10)
+    ops = [asyncio.ensure_future(store.write(fn)) for fn in fns]
+    await asyncio.sleep(0)  # queued (each write puts its operation before its first await)
+    gate.set()
+    await held
+    return await asyncio.gather(*ops, return_exceptions=True)
+
+
+def _insert(name: str, runs: list[str], fail: bool = False) -> Any:
+    def op(t: Txn) -> str:
+        runs.append(name)
+        t.store_response("n", name, {}, 1.0)
+        if fail:
+            raise RuntimeError(f"{name} failed")
+        return name
+    return op
+
+
+async def _stored(store: SQLiteStore) -> list[str]:
+    rows = await store.read(lambda t: t.cur.execute("SELECT request_id FROM requests")
+                            .fetchall())
+    return sorted(r[0] for r in rows)
+
+
+async def test_a_batch_runs_without_savepoints_until_a_change_fails_after_writing(
+        tmp_path: Path) -> None:
+    """The batch is undone and run again, each operation in a savepoint: the failed one
+    leaves nothing, the others commit (having run twice: only the committed run counts)."""
+    store = SQLiteStore(str(tmp_path / "p.db"))
+    runs: list[str] = []
+    try:
+        results = await _one_batch(store, [_insert("a", runs), _insert("b", runs, fail=True),
+                                           _insert("c", runs)])
+        assert results[0] == "a" and results[2] == "c"
+        assert isinstance(results[1], RuntimeError)
+        assert await _stored(store) == ["a", "c"]
+        assert runs == ["a", "b", "a", "b", "c"]
+    finally:
+        await store.close()
+
+
+async def test_an_operation_that_fails_before_writing_costs_the_batch_nothing(
+        tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "p.db"))
+    runs: list[str] = []
+
+    def refuse(t: Txn) -> None:
+        runs.append("refuse")
+        t.cur.execute("SELECT 1").fetchone()  # reads, then refuses: nothing to undo
+        raise ValueError("stale token")
+
+    try:
+        results = await _one_batch(store, [_insert("a", runs), refuse, _insert("c", runs)])
+        assert results[0] == "a" and results[2] == "c"
+        assert isinstance(results[1], ValueError)
+        assert await _stored(store) == ["a", "c"]
+        assert runs == ["a", "refuse", "c"]  # each ran once
     finally:
         await store.close()
 
