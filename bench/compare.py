@@ -354,6 +354,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="git ref of the plait measured (default HEAD: src/ exported to "
                         "bench/out/ so that edits during the run change nothing); 'worktree' "
                         "runs the work tree as it is")
+    # The core harness reads options a comparison does not offer: they keep the harness's
+    # own defaults (plait on its embedded SQLite store, no API keys, no profiler), so a new
+    # core option cannot break the comparison (tests/unit/test_bench_compare_args.py).
+    ours = vars(p.parse_args([]))
+    harness = argparse.ArgumentParser(add_help=False)
+    core.add_arguments(harness)
+    p.set_defaults(**{k: v for k, v in vars(harness.parse_args([])).items() if k not in ours})
 
 
 def snapshot_plait(ref: str) -> tuple[Path, str]:
