@@ -16,13 +16,13 @@ and which every full garbage collection of that process would walk.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from plait._buckets import Buckets
 from plait._worker.slots import Slots
 
 if TYPE_CHECKING:
@@ -40,28 +40,7 @@ KINDS = ("workflow", "activity", "query")
 EVICTION_REASONS = ("cache_full", "missed_events", "task_failed")
 
 
-class _Histogram:
-    """Counts per bucket (the last one past every bound) and the sum, not cumulative."""
-
-    __slots__ = ("counts", "sum")
-
-    def __init__(self) -> None:
-        self.counts = [0] * (len(LATENCY_BUCKETS) + 1)
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        # bisect_left: the first bound >= value, so a value equal to a bound is counted in
-        # it, as Prometheus' ``le`` says.
-        self.counts[bisect.bisect_left(LATENCY_BUCKETS, value)] += 1
-        self.sum += value
-
-    def buckets(self) -> list[tuple[str, float]]:
-        counts = list(self.counts)  # one copy: consistent with itself while tasks run
-        out, running = [], 0
-        for bound, n in zip((*map(str, LATENCY_BUCKETS), "+Inf"), counts, strict=True):
-            running += n
-            out.append((bound, float(running)))
-        return out
+_LES = (*map(str, LATENCY_BUCKETS), "+Inf")
 
 
 class WorkerMetrics:
@@ -70,7 +49,7 @@ class WorkerMetrics:
     def __init__(self, slots: dict[str, Slots], cache_size: Callable[[], int]) -> None:
         self.slots = slots
         self.cache_size = cache_size
-        self.latency = {kind: _Histogram() for kind in KINDS}
+        self.latency = {kind: Buckets(LATENCY_BUCKETS) for kind in KINDS}
         self.cache_hits = 0
         self.cache_misses = 0
         self.evictions = dict.fromkeys(EVICTION_REASONS, 0)
@@ -125,7 +104,7 @@ class WorkerMetrics:
             "poll answered, or handed back with a completion) to its outcome reported",
             labels=["kind"])
         for kind, hist in self.latency.items():
-            latency.add_metric([kind], hist.buckets(), hist.sum)
+            latency.add_metric([kind], hist.cumulative(_LES), hist.sum)
         yield latency
         wf = CounterMetricFamily("plait_worker_workflow_tasks",
                                  "Workflow tasks this worker ran, by outcome (completed, "

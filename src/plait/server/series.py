@@ -18,7 +18,6 @@ The exposition is the library's, sample for sample, ``_created`` included
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import REGISTRY
@@ -26,6 +25,8 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
+
+from plait._buckets import Buckets
 
 __all__ = ["CounterSeries", "HistogramSeries"]
 
@@ -46,21 +47,14 @@ class _Count:
         self.value += amount
 
 
-class _Spread:
-    """One label set of a histogram: a count per bucket (not cumulative), and the sum."""
+class _Spread(Buckets):
+    """One label set of a histogram."""
 
-    __slots__ = ("bounds", "counts", "created", "sum")
+    __slots__ = ("created",)
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)  # the last is +Inf
-        self.sum = 0.0
+        super().__init__(bounds)
         self.created = time.time()
-
-    def observe(self, value: float) -> None:
-        # Prometheus buckets are "less than or equal": the first bound >= value.
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
 
 
 class _Series(Collector):
@@ -144,11 +138,7 @@ class HistogramSeries(_Series):
     def collect(self) -> Iterator[Metric]:
         family = self._family()
         for values, child in list(self._children.items()):
-            running, buckets = 0, []
-            for le, n in zip(self._les, child.counts, strict=True):
-                running += n
-                buckets.append((le, float(running)))
-            family.add_metric(values, buckets, child.sum)
+            family.add_metric(values, child.cumulative(self._les), child.sum)
             family.samples.append(Sample(self.name + "_created",
                                          dict(zip(self.labelnames, values, strict=True)),
                                          child.created))
