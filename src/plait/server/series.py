@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import REGISTRY
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
@@ -57,7 +58,10 @@ class _Spread(Buckets):
         self.created = time.time()
 
 
-class _Series(Collector):
+C = TypeVar("C", _Count, _Spread)
+
+
+class _Series(Collector, Generic[C]):
     """A named family of label sets, registered with a prometheus-client registry."""
 
     def __init__(self, name: str, doc: str, labelnames: Sequence[str],
@@ -65,36 +69,42 @@ class _Series(Collector):
         self.name = name
         self.doc = doc
         self.labelnames = tuple(labelnames)
+        self._children: dict[tuple[str, ...], C] = {}
+        if not labelnames:  # an unlabelled series exists from the start, at zero
+            self._children[()] = self._new()
         if registry is not None:
             registry.register(self)
 
+    def labels(self, *values: str) -> C:
+        found = self._children.get(values)
+        if found is None:
+            if len(values) != len(self.labelnames):
+                raise ValueError(f"{self.name} takes labels {self.labelnames}, got {values}")
+            found = self._children[values] = self._new()
+        return found
+
     def describe(self) -> list[Metric]:
         return [self._family()]
+
+    def _new(self) -> C:
+        raise NotImplementedError
 
     def _family(self) -> Metric:
         raise NotImplementedError
 
 
-class CounterSeries(_Series):
+class CounterSeries(_Series[_Count]):
     """A counter (``name`` without ``_total``, as prometheus-client spells it)."""
 
     def __init__(self, name: str, doc: str, labelnames: Sequence[str] = (),
                  registry: CollectorRegistry | None = REGISTRY) -> None:
-        self._children: dict[tuple[str, ...], _Count] = {}
-        if not labelnames:  # an unlabelled series exists from the start, at zero
-            self._children[()] = _Count()
         super().__init__(name, doc, labelnames, registry)
-
-    def labels(self, *values: str) -> _Count:
-        found = self._children.get(values)
-        if found is None:
-            if len(values) != len(self.labelnames):
-                raise ValueError(f"{self.name} takes labels {self.labelnames}, got {values}")
-            found = self._children[values] = _Count()
-        return found
 
     def inc(self, amount: float = 1.0) -> None:
         self.labels().inc(amount)
+
+    def _new(self) -> _Count:
+        return _Count()
 
     def _family(self) -> CounterMetricFamily:
         return CounterMetricFamily(self.name, self.doc, labels=self.labelnames)
@@ -106,7 +116,7 @@ class CounterSeries(_Series):
         yield family
 
 
-class HistogramSeries(_Series):
+class HistogramSeries(_Series[_Spread]):
     """A histogram over fixed ``buckets`` (upper bounds; +Inf is added)."""
 
     def __init__(self, name: str, doc: str, labelnames: Sequence[str] = (),
@@ -116,21 +126,13 @@ class HistogramSeries(_Series):
         if list(self.bounds) != sorted(set(self.bounds)):
             raise ValueError(f"{name}: buckets must increase")
         self._les = [_le(b) for b in self.bounds] + ["+Inf"]
-        self._children: dict[tuple[str, ...], _Spread] = {}
-        if not labelnames:
-            self._children[()] = _Spread(self.bounds)
         super().__init__(name, doc, labelnames, registry)
-
-    def labels(self, *values: str) -> _Spread:
-        found = self._children.get(values)
-        if found is None:
-            if len(values) != len(self.labelnames):
-                raise ValueError(f"{self.name} takes labels {self.labelnames}, got {values}")
-            found = self._children[values] = _Spread(self.bounds)
-        return found
 
     def observe(self, value: float) -> None:
         self.labels().observe(value)
+
+    def _new(self) -> _Spread:
+        return _Spread(self.bounds)
 
     def _family(self) -> HistogramMetricFamily:
         return HistogramMetricFamily(self.name, self.doc, labels=self.labelnames)
