@@ -60,8 +60,8 @@ class MarkerDetails(TypedDict, total=False):
     duration: float
     """Seconds from the first attempt of this worker's run of it to the outcome."""
     result: Payload
-    failure: dict[str, Any]
-    """The last attempt's failure (``plait.protocol.failure`` shape)."""
+    failure: failures.Failure
+    """The last attempt's failure."""
     retry_state: str
     """Why retrying stopped, with a final failure."""
     backoff: float

@@ -60,7 +60,8 @@ def accept(run: Run, cmd: AcceptUpdateCommand) -> None:
     u = run.state.updates.get(uid)
     if u is None:
         raise BadRequest(f"accept_update for unknown update {uid!r}")
-    attrs: dict[str, Any] = {"update_id": uid, "update_name": u.name, "input": u.input or []}
+    attrs: dict[str, object] = {"update_id": uid, "update_name": u.name,
+                                "input": u.input or []}
     if u.header:
         attrs["header"] = u.header
     run.append(EventType.WORKFLOW_EXECUTION_UPDATE_ACCEPTED, attrs)
