@@ -75,9 +75,11 @@ class Cell:
         self.workers: list[subprocess.Popen[bytes]] = []
 
     def start(self) -> None:
-        # This tree's src first: the venv's editable install would otherwise give the
-        # servers and workers whatever tree it points at, not the one being measured.
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
+        # This tree's src before the venv's editable install, which would otherwise give the
+        # servers and workers whatever tree it points at; a PYTHONPATH given to the harness
+        # goes first (another tree's src, to measure it with this harness, as bench core).
+        given = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([*given, str(ROOT / "src"), str(ROOT)]))
         for i, port in enumerate(self.ports):
             log = open(self.tmp / f"server-{i}.log", "wb")  # noqa: SIM115
             self.servers.append(subprocess.Popen(
