@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 from plait.store.base import ConflictError, StoreUnavailable, Txn
+from plait.store.history import StoredEvent
 from plait.store.postgres import PostgresStore
 from tests.store.pgdb import Proxy
 from tests.store.test_txn import NS, add_task, execution
@@ -129,6 +130,20 @@ async def test_unique_violations_are_conflicts(pg_url: str) -> None:
         with pytest.raises(ConflictError):
             await second
         assert await store.read(lambda t: t.current_run(NS, "w")) == "r1"
+    finally:
+        await store.close()
+
+
+async def test_an_event_text_that_is_not_json_is_refused_not_split(pg_url: str) -> None:
+    """The events' texts travel joined by chr(30), which JSON holds only escaped: a text
+    holding it raw is refused, not stored as two events."""
+    store = PostgresStore(pg_url)
+    try:
+        await store.write(lambda t: t.insert_execution(execution()))
+        bad = [StoredEvent(1, '{"a":1}'), StoredEvent(2, '{"b":"\x1e"}')]
+        with pytest.raises(ValueError, match="control character"):
+            await store.write(lambda t: t.insert_events(NS, "w", "r1", bad))
+        assert await store.read(lambda t: t.events(NS, "w", "r1")) == []
     finally:
         await store.close()
 

@@ -157,7 +157,11 @@ async def test_closed_runs(store: Store) -> None:
 
 async def test_events_in_order_after_a_point(store: Store) -> None:
     await store.write(lambda t: t.insert_execution(execution()))
-    evs = [{"event_id": i, "event_type": "X", "attributes": {"i": i, "s": "é"}}
+    # Text that needs escaping in some encoding or other: quotes, backslashes, braces and
+    # commas (an array literal's), a control character (PostgreSQL's statements split the
+    # events' texts on chr(30), which JSON holds only escaped).
+    tricky = 'a "quoted" \\ back\\slash, {braces} \x1e\n ""'
+    evs = [{"event_id": i, "event_type": "X", "attributes": {"i": i, "s": "é", "t": tricky}}
            for i in range(1, 6)]
     rows = [stored(ev) for ev in evs]
     await store.write(lambda t: t.insert_events(NS, "w", "r1", rows[:1]))  # one, then many

@@ -449,7 +449,7 @@ class PgTxn(Txn):
             "update_execution_and_events", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
             status=e.status, close_time=e.close_time, next_event_id=e.next_event_id,
             state=state, result=result, expected=expected_next_event_id,
-            ids=[ev.event_id for ev in events], datas=[ev.data for ev in events])
+            ids=[ev.event_id for ev in events], datas=_joined(events))
         self._expect_one(cur, lambda c: int(c.fetchone()[0]), e.workflow_id)
         self._updated(e, key, state, result)
 
@@ -469,7 +469,7 @@ class PgTxn(Txn):
                       data=events[0].data)
         elif events:  # one statement, not a round trip per event
             self._exec("insert_events", ns=ns, wid=wid, rid=rid,
-                      ids=[ev.event_id for ev in events], datas=[ev.data for ev in events])
+                      ids=[ev.event_id for ev in events], datas=_joined(events))
 
     # -- tasks -----------------------------------------------------------------------------
     def insert_task(self, *, ns: str, task_queue: str, kind: str, wid: str, rid: str, ref: str,
@@ -1108,6 +1108,20 @@ def _pack(sender: str, lines: Sequence[str]) -> list[str]:
     if len(current) > 1:
         payloads.append("\n".join(current))
     return payloads
+
+
+EVENT_SEPARATOR = "\x1e"
+"""Between the events' JSON texts in one parameter, which the statements split with
+``string_to_array(..., chr(30))``: a control character, which JSON text never holds
+unescaped. A ``text[]`` parameter instead made psycopg escape every quote of every event in
+Python, about 90 us for four events: 400 us of a W1 workflow's 3 ms of server CPU."""
+
+
+def _joined(events: Sequence[StoredEvent]) -> str:
+    joined = EVENT_SEPARATOR.join(ev.data for ev in events)
+    if joined.count(EVENT_SEPARATOR) != len(events) - 1:
+        raise ValueError("an event's text holds an unescaped control character (not JSON)")
+    return joined
 
 
 def _safe(url: str) -> str:

@@ -92,14 +92,17 @@ WITH u AS (
 ), i AS (
     INSERT INTO events (namespace, workflow_id, run_id, event_id, data)
     SELECT :ns, :wid, :rid, e.id, e.data
-    FROM unnest(:ids::bigint[], :datas::text[]) AS e (id, data)
+    FROM unnest(:ids::bigint[], string_to_array(:datas, chr(30))) AS e (id, data)
     WHERE EXISTS (SELECT 1 FROM u)
 )
 SELECT count(*) FROM u;
 
 -- name: insert_events
+-- :datas is the events' JSON texts joined by chr(30), which JSON never holds unescaped
+-- (postgres.py, EVENT_SEPARATOR): one plain text parameter, not a text[] to escape.
 INSERT INTO events (namespace, workflow_id, run_id, event_id, data)
-SELECT :ns, :wid, :rid, e.id, e.data FROM unnest(:ids::bigint[], :datas::text[]) AS e (id, data);
+SELECT :ns, :wid, :rid, e.id, e.data
+FROM unnest(:ids::bigint[], string_to_array(:datas, chr(30))) AS e (id, data);
 
 -- name: delete_timers
 DELETE FROM timers t
