@@ -32,9 +32,8 @@ WHEN OLD.status IS NOT NEW.status OR OLD.close_time IS NOT NEW.close_time
   OR OLD.start_time IS NOT NEW.start_time OR OLD.namespace IS NOT NEW.namespace
   OR OLD.workflow_id IS NOT NEW.workflow_id OR OLD.run_id IS NOT NEW.run_id
 BEGIN
-  INSERT INTO plait_listing_counts VALUES (OLD.namespace, 1)
-  ON CONFLICT (namespace) DO UPDATE SET n = n + 1;
-  INSERT INTO plait_listing_counts VALUES (NEW.namespace, 1)
+  INSERT INTO plait_listing_counts
+  SELECT ns, 1 FROM (SELECT OLD.namespace AS ns UNION ALL SELECT NEW.namespace) WHERE true
   ON CONFLICT (namespace) DO UPDATE SET n = n + 1;
 END;
 
@@ -58,9 +57,8 @@ WHEN OLD.value IS NOT NEW.value OR OLD.start_time IS NOT NEW.start_time
   OR OLD.namespace IS NOT NEW.namespace OR OLD.workflow_id IS NOT NEW.workflow_id
   OR OLD.run_id IS NOT NEW.run_id OR OLD.name IS NOT NEW.name
 BEGIN
-  INSERT INTO plait_listing_counts VALUES (OLD.namespace, 1)
-  ON CONFLICT (namespace) DO UPDATE SET n = n + 1;
-  INSERT INTO plait_listing_counts VALUES (NEW.namespace, 1)
+  INSERT INTO plait_listing_counts
+  SELECT ns, 1 FROM (SELECT OLD.namespace AS ns UNION ALL SELECT NEW.namespace) WHERE true
   ON CONFLICT (namespace) DO UPDATE SET n = n + 1;
 END;
 
