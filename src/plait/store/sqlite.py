@@ -146,7 +146,7 @@ class SQLiteStore(Store):
         counts = self._listing_counts(cur, batch)
         cur.execute("COMMIT")
         if counts:
-            self._listing.update(counts)
+            self._listing.add(counts)
         return results
 
     def _run_ops(self, cur: sqlite3.Cursor, batch: list[Any], *,
@@ -178,11 +178,15 @@ class SQLiteStore(Store):
         return results
 
     def _listing_counts(self, cur: sqlite3.Cursor, batch: list[Any]) -> list[Any]:
-        """The listing counts as this batch leaves them (read inside its transaction, so
-        exactly what it commits); nothing for a batch of reads."""
+        """What this batch added to the listing counts, per namespace it touched (read and
+        cleared inside its transaction, so exactly what it commits: a failed COMMIT keeps
+        them for the next batch); nothing for a batch of reads."""
         if not any(write for _, _, _, write in batch):
             return []
-        return cur.execute(self._queries["listing_counts"]).fetchall()
+        added = cur.execute(self._queries["listing_counts"]).fetchall()
+        if added:
+            cur.execute(self._queries["clear_listing_counts"])
+        return added
 
     async def _submit(self, fn: Callable[[Txn], T], write: bool) -> T:
         loop = asyncio.get_running_loop()
@@ -227,9 +231,10 @@ class _ListingVersions:
         self.epoch = secrets.token_hex(4)
         self._counts: dict[str, int] = {}
 
-    def update(self, counts: list[tuple[str, int]]) -> None:
-        """The table's totals after a commit (they only grow)."""
-        self._counts.update(counts)
+    def add(self, counts: list[tuple[str, int]]) -> None:
+        """What a committed batch counted, per namespace."""
+        for ns, n in counts:
+            self._counts[ns] = self._counts.get(ns, 0) + n
 
     def version(self, ns: str) -> str:
         return f"{self.epoch}.{self._counts.get(ns, 0)}"

@@ -11,7 +11,7 @@
 -- Counted in plain SQL: a Python function called from a trigger took the GIL back in the middle
 -- of the statement, waiting on the event loop (3 % of W1's throughput). The table is counted in
 -- the same transaction as the change, so a rolled-back change counts nothing; the store reads
--- it before each write batch commits and publishes it once the commit succeeded.
+-- and clears it before each write batch commits and adds it up once the commit succeeded.
 CREATE TEMP TABLE IF NOT EXISTS plait_listing_counts (
     namespace TEXT PRIMARY KEY,
     n INTEGER NOT NULL
@@ -71,4 +71,9 @@ END;
 
 -- name: listing_counts
 SELECT namespace, n FROM temp.plait_listing_counts
+
+-- name: clear_listing_counts
+-- Emptied by each write batch that found counts in it: the table holds one batch's changes,
+-- so reading it costs what the batch touched, not one row per namespace ever changed.
+DELETE FROM temp.plait_listing_counts
 
