@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import msgspec
 import pytest
+from prometheus_client import REGISTRY
 
 from plait.protocol.commands import StartTimerCommand
 from plait.protocol.completions import CompleteWorkflowTaskRequest
@@ -297,3 +298,49 @@ async def test_a_parked_poll_whose_session_ended_does_not_fail_the_start(
     assert started["started"]
     with pytest.raises(NotFound, match="unknown or expired"):
         await waiting  # its own claim says why
+
+
+async def test_a_start_run_again_by_the_sqlite_batch_hands_off_what_was_committed(
+        service: Service) -> None:
+    """The real rerun, not a simulated one: a change queued in one SQLite batch with an
+    operation that fails after writing runs twice (the batch is undone and run again with
+    savepoints). The parked poll gets the task of the committed run, and the start's facts
+    are counted once."""
+    sid = await open_session(service)
+    waiting = poll(service, sid)
+    await parked(service)
+    started, gate = threading.Event(), threading.Event()
+
+    def hold(t: Txn) -> None:
+        started.set()
+        gate.wait(10)
+
+    def fails_after_writing(t: Txn) -> None:
+        t.store_response(NS, "req", {}, 1.0)
+        raise RuntimeError("refused after writing")
+
+    before = REGISTRY.get_sample_value("plait_workflows_started_total",
+                                       {"namespace": NS, "workflow_type": "Order"}) or 0.0
+    held = asyncio.ensure_future(service.store.write(hold))
+    await asyncio.to_thread(started.wait, 10)
+    runs: list[int] = []
+
+    def counted(ctx: Ctx) -> Any:
+        runs.append(1)
+        return start("w")(ctx)
+    change = asyncio.ensure_future(service.write(counted))
+    failing = asyncio.ensure_future(service.store.write(fails_after_writing))
+    await asyncio.sleep(0)  # both queued behind the held writer: one batch
+    gate.set()
+    await held
+    await change
+    with pytest.raises(RuntimeError):
+        await failing
+    [task] = await waiting
+    assert isinstance(task, OutgoingWorkflowTask) and task.workflow_id == "w"
+    assert await leased_token(service, "w") == task.token
+    assert service.ledger.dispatched(sid) == 1
+    after = REGISTRY.get_sample_value("plait_workflows_started_total",
+                                      {"namespace": NS, "workflow_type": "Order"})
+    assert after == before + 1
+    assert len(runs) == 2  # it did run twice: the first run was undone with the batch
