@@ -45,7 +45,7 @@ __all__ = ["ACTIVITY_ATTEMPTS", "ACTIVITY_EXECUTION", "ACTIVITY_RETRIES", "CHAIN
 log = logging.getLogger("plait.server")
 
 REQUESTS = CounterSeries("plait_http_requests_total", "HTTP requests by route and status",
-                   ["route", "status"])
+                         ["route", "status"])
 
 
 TASKS = CounterSeries("plait_tasks_dispatched_total", "Tasks handed to workers", ["kind"])
@@ -55,13 +55,14 @@ COMPLETIONS = CounterSeries("plait_task_completions_total", "Task completions", 
 
 
 CHAINED = CounterSeries("plait_chained_steps_total",
-                  "Workflow tasks reported with the activity result that unblocked them: "
-                  "recorded, or refused and why", ["outcome"])
+                        "Workflow tasks reported with the activity result that unblocked them: "
+                        "recorded, or refused and why", ["outcome"])
 
 
-SCHEDULE_ACTIONS = CounterSeries("plait_schedule_actions_total",
-                           "Schedule due times decided, by outcome (started, skipped_overlap, "
-                           "skipped_missed, buffered, already_started)", ["namespace", "outcome"])
+SCHEDULE_ACTIONS = CounterSeries(
+    "plait_schedule_actions_total",
+    "Schedule due times decided, by outcome (started, skipped_overlap, skipped_missed, "
+    "buffered, already_started)", ["namespace", "outcome"])
 
 # Seconds from milliseconds to a week: a workflow may be an HTTP call's worth or a month long.
 _LONG = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0,
@@ -71,45 +72,47 @@ _SHORT = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0
           60.0, 300.0)
 
 STARTED = CounterSeries("plait_workflows_started_total",
-                  "Runs started (starts, children, continue-as-new and retry runs)",
-                  ["namespace", "workflow_type"])
+                        "Runs started (starts, children, continue-as-new and retry runs)",
+                        ["namespace", "workflow_type"])
 CLOSED = CounterSeries("plait_workflows_closed_total", "Runs closed, by status",
-                 ["namespace", "workflow_type", "status"])
+                       ["namespace", "workflow_type", "status"])
 DURATION = HistogramSeries("plait_workflow_duration_seconds", "A run's start to its close",
-                     ["namespace", "workflow_type", "status"], buckets=_LONG)
+                           ["namespace", "workflow_type", "status"], buckets=_LONG)
 ACTIVITY_ATTEMPTS = CounterSeries("plait_activity_attempts_total",
-                            "Activity attempts a worker held, by how they ended",
-                            ["namespace", "activity_type", "outcome"])
+                                  "Activity attempts a worker held, by how they ended",
+                                  ["namespace", "activity_type", "outcome"])
 ACTIVITY_RETRIES = CounterSeries("plait_activity_retries_total",
-                           "Activity attempts that failed or timed out and will run again",
-                           ["namespace", "activity_type"])
-SCHEDULE_TO_START = HistogramSeries("plait_activity_schedule_to_start_seconds",
-                              "How long an activity task waited, ready, before a worker took it",
-                              ["namespace", "task_queue"], buckets=_SHORT)
+                                 "Activity attempts that failed or timed out and will run again",
+                                 ["namespace", "activity_type"])
+SCHEDULE_TO_START = HistogramSeries(
+    "plait_activity_schedule_to_start_seconds",
+    "How long an activity task waited, ready, before a worker took it",
+    ["namespace", "task_queue"], buckets=_SHORT)
 ACTIVITY_EXECUTION = HistogramSeries("plait_activity_execution_seconds",
-                               "An activity attempt's dispatch to its end",
-                               ["namespace", "activity_type"], buckets=_LONG)
+                                     "An activity attempt's dispatch to its end",
+                                     ["namespace", "activity_type"], buckets=_LONG)
 WORKFLOW_TASK_FAILURES = CounterSeries("plait_workflow_task_failures_total",
-                                 "Workflow tasks a worker reported failed (code raised, or "
-                                 "nondeterminism): the run is stuck retrying its task",
-                                 ["namespace", "workflow_type"])
+                                       "Workflow tasks a worker reported failed (code raised, or "
+                                       "nondeterminism): the run is stuck retrying its task",
+                                       ["namespace", "workflow_type"])
 RATE_LIMIT_WAITS = CounterSeries("plait_rate_limit_waits_total",
-                           "Activity tasks sent back to wait for a rate-limit token",
-                           ["namespace", "task_queue"])
+                                 "Activity tasks sent back to wait for a rate-limit token",
+                                 ["namespace", "task_queue"])
 TIMER_LATENESS = HistogramSeries("plait_timer_lateness_seconds",
-                           "How long after it was due a durable timer fired", ["namespace"],
-                           buckets=_SHORT)
+                                 "How long after it was due a durable timer fired", ["namespace"],
+                                 buckets=_SHORT)
 HISTORY_LIMIT = CounterSeries("plait_history_size_limit_total",
-                        "Runs whose history crossed the warning threshold (level=warning: "
-                        "continue as new) or the limit where the server terminates them "
-                        "(level=exceeded)", ["namespace", "workflow_type", "level"])
-RUN_LIMITS = CounterSeries("plait_run_limit_exceeded_total",
-                     "Workflow tasks failed because their commands would pass a per-run limit",
-                     ["namespace", "workflow_type", "limit"])
+                              "Runs whose history crossed the warning threshold (level=warning: "
+                              "continue as new) or the limit where the server terminates them "
+                              "(level=exceeded)", ["namespace", "workflow_type", "level"])
+RUN_LIMITS = CounterSeries(
+    "plait_run_limit_exceeded_total",
+    "Workflow tasks failed because their commands would pass a per-run limit",
+    ["namespace", "workflow_type", "limit"])
 STORE_TRANSACTION = HistogramSeries("plait_store_transaction_seconds",
-                              "One write transaction, queueing for the writer included "
-                              "(no namespace: a transaction may touch none or several)",
-                              buckets=_SHORT)
+                                    "One write transaction, queueing for the writer included "
+                                    "(no namespace: a transaction may touch none or several)",
+                                    buckets=_SHORT)
 
 _CANCELED = {"cancelled": AttemptOutcome.CANCELED.value}
 """The attempt log's spelling of an outcome, where it differs from the metric's."""
