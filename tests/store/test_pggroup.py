@@ -1,6 +1,7 @@
 """Group commit on PostgreSQL (``PostgresStore._run_group``): changes queued together share
-one transaction, each in its own savepoint; one that fails rolls back alone, and one that
-would wait for a row lock runs alone after the group's COMMIT.
+one transaction, one after the other; one that fails rolls back alone (the group runs again,
+each change in a savepoint, when it had written), and one that would wait for a row lock
+runs alone after the group's COMMIT.
 
 The store here has one thread, so a change that blocks it (``Blocker``) lets the next
 changes queue up behind it and run as one group once it is released."""
@@ -8,6 +9,7 @@ changes queue up behind it and run as one group once it is released."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -17,6 +19,7 @@ import pytest
 
 from plait.store import postgres
 from plait.store.base import Txn
+from plait.store.pgpipe import Pipe
 from plait.store.postgres import PostgresStore
 from tests.store.test_txn import NS, execution
 
@@ -130,3 +133,98 @@ async def test_a_change_that_waits_for_a_lock_runs_after_the_group(
         assert await store.read(requests) == ["a", "b", "locked"]
     finally:
         await asyncio.to_thread(other.close)
+
+
+class Counted:
+    """A change that counts its runs: without savepoints, a group runs again (each change
+    in a savepoint) only when a change failed after writing or the database refused one."""
+
+    def __init__(self, fn: Callable[[Txn], Any]) -> None:
+        self.fn, self.runs = fn, 0
+
+    def __call__(self, t: Txn) -> Any:
+        self.runs += 1
+        return self.fn(t)
+
+
+async def test_a_group_that_succeeds_runs_each_change_once(store: PostgresStore) -> None:
+    changes = [Counted(respond(f"r{i}")) for i in range(4)]
+    await asyncio.gather(*await queued_behind(store, *changes))
+    assert [c.runs for c in changes] == [1, 1, 1, 1]
+
+
+async def test_a_change_that_fails_before_writing_costs_the_group_nothing(
+        store: PostgresStore) -> None:
+    """It only read: its error is its answer, and the others commit without a second run."""
+    def refused(t: Txn) -> None:
+        t.get_execution(NS, "w", "absent")
+        raise ValueError("not found")
+
+    changes = [Counted(respond("r1")), Counted(refused), Counted(respond("r2"))]
+    outcomes = await asyncio.gather(*await queued_behind(store, *changes),
+                                    return_exceptions=True)
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], ValueError)
+    assert [c.runs for c in changes] == [1, 1, 1]
+    assert await store.read(requests) == ["r1", "r2"]
+
+
+async def test_a_change_that_fails_after_writing_runs_the_group_again_with_savepoints(
+        store: PostgresStore) -> None:
+    def failing(t: Txn) -> None:
+        t.store_response(NS, "failed", {}, 1.0)
+        raise ValueError("refused")
+
+    changes = [Counted(respond("r1")), Counted(failing), Counted(respond("r2"))]
+    outcomes = await asyncio.gather(*await queued_behind(store, *changes),
+                                    return_exceptions=True)
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], ValueError)
+    # The first run stopped at the failure; the second ran all three, each in a savepoint.
+    assert [c.runs for c in changes] == [2, 2, 1]
+    assert await store.read(requests) == ["r1", "r2"]
+
+
+async def test_an_error_a_later_change_caught_is_still_the_earlier_changes(
+        store: PostgresStore) -> None:
+    """A statement's error arrives with the next answer anyone waits for, which may be a
+    later change's. If that change catches it, the group must not take the catch for the
+    end of the matter: it runs again with savepoints, and the error goes to its owner."""
+    await store.write(respond("taken"))
+
+    def duplicate(t: Txn) -> None:  # its insert is sent, its answer not waited for
+        t.store_response(NS, "taken", {}, 1.0)
+
+    def careless(t: Txn) -> str:
+        with contextlib.suppress(psycopg.Error):
+            t.current_run(NS, "w")  # the first answer waited for: it brings the error
+        t.store_response(NS, "mine", {}, 1.0)
+        return "done"
+
+    changes = [Counted(duplicate), Counted(careless)]
+    outcomes = await asyncio.gather(*await queued_behind(store, *changes),
+                                    return_exceptions=True)
+    assert isinstance(outcomes[0], postgres.ConflictError)
+    assert outcomes[1] == "done"
+    assert [c.runs for c in changes] == [2, 2]
+    assert await store.read(requests) == ["mine", "taken"]
+
+
+async def test_a_commit_that_postgresql_turned_into_a_rollback_is_an_error(pg_url: str) -> None:
+    """PostgreSQL answers COMMIT in a transaction an error aborted with ROLLBACK, not an
+    error; the pipe's commit must not take that for a commit."""
+    conn = await asyncio.to_thread(lambda: psycopg.connect(pg_url, autocommit=True))
+    try:
+        pipe = Pipe(conn)
+
+        def run() -> None:
+            pipe.command(b"BEGIN")
+            pipe.command(b"SELECT 1/0")
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                pipe.sync()
+            with pytest.raises(psycopg.errors.InFailedSqlTransaction):
+                pipe.commit()
+        await asyncio.to_thread(run)
+        assert pipe.failures == 1
+    finally:
+        await asyncio.to_thread(conn.close)

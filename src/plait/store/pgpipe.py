@@ -141,6 +141,7 @@ class Pipe:
         self.prepared: set[bytes] = set()
         self.sent: collections.deque[tuple[Pending | None, bytes | None]] = collections.deque()
         self.checks = 0
+        self.failures = 0  # syncs that raised: a caller may have caught what it was handed
         self.active = False
 
     # -- sending ----------------------------------------------------------------------------
@@ -207,7 +208,17 @@ class Pipe:
         self.checks = 0
         self.sent.clear()
         if error is not None:
+            self.failures += 1
             raise error
+
+    def commit(self) -> None:
+        """COMMIT with what is still in flight, and leave pipeline mode. PostgreSQL answers
+        COMMIT in a transaction an error aborted with ROLLBACK, not an error: that must not
+        pass for a commit."""
+        done = self.command(b"COMMIT")
+        self.leave()
+        if done.result is None or done.result.command_status != b"COMMIT":
+            raise psycopg.errors.InFailedSqlTransaction("the transaction was rolled back")
 
     def _error(self, res: Any) -> BaseException:
         if res is None:
