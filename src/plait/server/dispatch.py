@@ -10,6 +10,10 @@ queue, by that transaction for the poll (:func:`hand_off`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import msgspec
+
 from plait.protocol.events import wire_time
 from plait.server import activities, admission, queries, sessions, updates
 from plait.server.answers import Dispatched, OutgoingWorkflowTask
@@ -52,11 +56,7 @@ def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
         limit=max(1, min(limit, 256)), request=request))
     for _ in tasks:
         ctx.effects.leased(session)
-    out = []
-    for task in tasks:
-        payload = _dispatch(ctx, task)
-        if payload is not None:
-            out.append(payload)
+    out = _built([_dispatch(ctx, task) for task in tasks])
     _answering(ctx, out, request)
     return out
 
@@ -102,17 +102,23 @@ def claim_ids(ctx: Ctx, task_ids: list[int], session: str,
     The tasks were made ready in this same change, so their pollers need not wake for them."""
     if run is not None and run.state.paused is not None:
         return []  # held back (the claim by id does not look at visible_at)
-    out = []
+    building = []
     for task_id in task_ids:
         claimed = ctx.txn.claim_task_by_id(task_id, session, ctx.now, request)
         if claimed is not None and admission.admit(ctx, [claimed]):
             ctx.effects.leased(session)
             ctx.effects.taken(claimed.namespace, claimed.task_queue, claimed.kind)
-            payload = _dispatch(ctx, claimed, run)
-            if payload is not None:
-                out.append(payload)
+            building.append(_dispatch(ctx, claimed, run))
+    out = _built(building)
     _answering(ctx, out, request)
     return out
+
+
+def _built(building: list[Callable[[], Dispatched] | None]) -> list[Dispatched]:
+    """What each task goes out as (None: it was not handed out after all). Built in two
+    passes, so that every history read is asked for before the first is read: on
+    PostgreSQL a claim's reads then share one round trip instead of one each."""
+    return [build() for build in building if build is not None]
 
 
 def _answering(ctx: Ctx, out: list[Dispatched], request: int | None) -> None:
@@ -126,18 +132,23 @@ def _answering(ctx: Ctx, out: list[Dispatched], request: int | None) -> None:
         ctx.effects.answering += tokens
 
 
-def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> Dispatched | None:
+def _dispatch(ctx: Ctx, task: TaskRow,
+              run: Run | None = None) -> Callable[[], Dispatched] | None:
+    """Decide whether ``task`` goes out (None: it does not) and ask for what it needs; the
+    function returned builds what goes out (see :func:`_built`)."""
     if task.kind == "query":  # closed workflows can be queried too
         if task.query.expires_at < ctx.now:
             ctx.txn.delete_task(task.task_id)  # its asker gave up (or its server died)
             return None
-        return queries.dispatch_payload(task)
+        payload: Dispatched = queries.dispatch_payload(task)
+        return lambda: payload
     if task.kind == "activity":
         # No need to read the run: closing a run deletes its tasks in the same transaction,
         # so an activity task that exists belongs to a running workflow.
         ctx.effects.observe(ActivityDispatched(task.namespace, task.task_queue,
                                                ctx.now - task.visible_at))
-        return activities.dispatch_payload(ctx, task)
+        payload = activities.dispatch_payload(ctx, task)
+        return lambda: payload
     if run is None:  # a task of a run saved in this same transaction: use what was written
         run = ctx.saved.get((task.namespace, task.workflow_id, task.run_id))
     mine = run is not None and run.rid == task.run_id and run.wid == task.workflow_id
@@ -153,14 +164,19 @@ def _dispatch(ctx: Ctx, task: TaskRow, run: Run | None = None) -> Dispatched | N
     upto = state.upto
     after = upto if state.sticky == task.lease_session else 0
     saved = run.saved if run is not None and mine else []
-    return OutgoingWorkflowTask(
-        token=f"{task.task_id}.{task.dispatch_no}", namespace=task.namespace,
+    if _covers(saved, after, row.next_event_id):
+        written = [e.raw for e in saved]
+        events: Callable[[], list[msgspec.Raw]] = lambda: written  # noqa: E731
+    else:
+        events = ctx.txn.events_later(task.namespace, task.workflow_id, task.run_id, after)
+    token, started = f"{task.task_id}.{task.dispatch_no}", wire_time(ctx.now)
+    requested = updates.requested(state)
+    return lambda: OutgoingWorkflowTask(
+        token=token, namespace=task.namespace,
         workflow_id=task.workflow_id, run_id=task.run_id, workflow_type=row.workflow_type,
         task_queue=row.task_queue, attempt=task.workflow.attempt, previous_upto=upto,
-        started_event_id=row.next_event_id, started_time=wire_time(ctx.now),
-        events=[e.raw for e in saved] if _covers(saved, after, row.next_event_id)
-        else ctx.txn.events(task.namespace, task.workflow_id, task.run_id, after),
-        updates=updates.requested(state))
+        started_event_id=row.next_event_id, started_time=started, events=events(),
+        updates=requested)
 
 
 def _covers(saved: list[StoredEvent], after: int, next_event_id: int) -> bool:

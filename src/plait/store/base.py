@@ -259,6 +259,14 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
                              limit=limit)
         return [msgspec.Raw(r[0]) for r in rows]
 
+    def events_later(self, ns: str, wid: str, rid: str,
+                     after: int = 0) -> Callable[[], list[msgspec.Raw]]:
+        """:meth:`events`, read when the function returned is called. A backend that sends
+        statements ahead (PostgreSQL's pipeline) sends the read now, so the histories of a
+        claim's tasks arrive in one round trip; here they are read at once."""
+        events = self.events(ns, wid, rid, after)
+        return lambda: events
+
     # -- tasks -----------------------------------------------------------------------------
     def insert_task(self, *, ns: str, task_queue: str, kind: str, wid: str, rid: str, ref: str,
                     visible_at: float, payload: TaskData,

@@ -142,6 +142,7 @@ class Pipe:
         self.sent: collections.deque[tuple[Pending | None, bytes | None]] = collections.deque()
         self.checks = 0
         self.failures = 0  # syncs that raised: a caller may have caught what it was handed
+        self.round_trips = 0  # syncs sent: what the store's cost is counted in (tests)
         self.active = False
 
     # -- sending ----------------------------------------------------------------------------
@@ -184,6 +185,7 @@ class Pipe:
         if not self.sent:
             return
         self.pg.pipeline_sync()
+        self.round_trips += 1
         error: BaseException | None = None
         for results in self.conn.wait(_exchange(self.pg)):
             p, prepared = self.sent.popleft()
