@@ -74,6 +74,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from plait.protocol.jsoncodec import dumps_str
+from plait.store.answers import answer_all
 from plait.store.base import (
     ConflictError,
     ExecutionRow,
@@ -891,8 +892,7 @@ class PostgresStore(Store):
                 self._down_since, self._down_reason = time.monotonic(), str(e)
                 self._next_probe = self._down_since + PROBE_EVERY
             outcomes, alone = [(job, e, False) for job in group], []
-        for job, value, ok in outcomes:
-            _answer(job, value, ok)
+        answer_all((job[2], job[3], value, ok) for job, value, ok in outcomes)
         for job in alone:
             self._do(job)
 
@@ -1130,17 +1130,7 @@ _Job = tuple[Callable[[Txn], Any], bool, asyncio.AbstractEventLoop, "asyncio.Fut
 
 
 def _answer(job: _Job, value: Any, ok: bool) -> None:
-    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
-        job[2].call_soon_threadsafe(_resolve, job[3], value, ok)
-
-
-def _resolve(fut: asyncio.Future[Any], value: Any, ok: bool) -> None:
-    if fut.done():
-        return  # the caller stopped waiting (cancelled)
-    if ok:
-        fut.set_result(value)
-    else:
-        fut.set_exception(value)
+    answer_all([(job[2], job[3], value, ok)])
 
 
 def _raise_aborted(conn: psycopg.Connection[Any], pipe: Pipe | None, exc: psycopg.Error,

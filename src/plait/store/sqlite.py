@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+from plait.store.answers import answer_all
 from plait.store.base import RateLimitCache, Store, StoreUnavailable, Txn
 from plait.store.migrate import migrate
 from plait.store.queries import load_queries
@@ -120,12 +121,8 @@ class SQLiteStore(Store):
             results = [(err, False)] * len(batch)
         finally:
             cur.close()
-        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
-        for (_, loop, fut, _), (value, ok) in zip(batch, results, strict=True):
-            by_loop.setdefault(loop, []).append((fut, value, ok))
-        for loop, items in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # the loop closed while we worked
-                loop.call_soon_threadsafe(_resolve_all, items)
+        answer_all((loop, fut, value, ok) for (_, loop, fut, _), (value, ok)
+                   in zip(batch, results, strict=True))
 
     def _transaction(self, cur: sqlite3.Cursor, batch: list[Any]) -> list[tuple[Any, bool]]:
         """Run ``batch`` in one transaction and commit it: what each operation gave, and
@@ -238,16 +235,6 @@ class _ListingVersions:
 
     def version(self, ns: str) -> str:
         return f"{self.epoch}.{self._counts.get(ns, 0)}"
-
-
-def _resolve_all(items: list[tuple[asyncio.Future[Any], Any, bool]]) -> None:
-    for fut, value, ok in items:
-        if fut.done():
-            continue
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
 
 
 def _statements(sql: str) -> list[str]:
