@@ -197,7 +197,7 @@ async def test_wake_ups_travel_between_servers(pg_url: str) -> None:
         one.listen(got_one.append)
         two.listen(got_two.append)
         deadline = time.monotonic() + 5
-        while not (got_one and got_two):  # each says None once it listens
+        while not (got_one and got_two and one.wake_ups.peers):  # each heard the other
             assert time.monotonic() < deadline
             await asyncio.sleep(0.01)
         one.publish(["a", "b", "a"])

@@ -45,11 +45,8 @@ their requests and a task is judged lost by what the worker had read
 (:mod:`plait.server.sessions`; unnumbered ones by time, from the answer:
 :mod:`plait.server.deliveries`).
 
-**Wake-ups between servers.** ``publish`` collects messages and sends them with NOTIFY from
-its own connection right after the commits that caused them (deduplicated, several per
-NOTIFY): measured, a NOTIFY inside each write transaction halved single-connection commit
-throughput and cost 18% at 16 connections, because PostgreSQL serializes the commits of
-notifying transactions. ``listen`` holds one LISTEN connection.
+**Wake-ups between servers** (:mod:`plait.store.pgwake`): NOTIFY from a connection of its
+own after the commits, LISTEN on another, and no NOTIFY while no other server listens.
 """
 
 from __future__ import annotations
@@ -70,7 +67,6 @@ from typing import Any, NoReturn, TypedDict, TypeVar
 import msgspec
 import psycopg
 import psycopg.errors
-from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from plait.protocol.jsoncodec import dumps_str
@@ -91,6 +87,7 @@ from plait.store.base import (
 from plait.store.history import StoredEvent
 from plait.store.migrate import migrate as run_migrations
 from plait.store.pgpipe import Pending, Pipe, Statement
+from plait.store.pgwake import WakeUps
 from plait.store.queries import load_queries
 from plait.store.statements import Params, _savepoints
 from plait.store.task_data import TaskData, TimerData
@@ -103,7 +100,6 @@ RunKey = tuple[str, str, str]
 log = logging.getLogger("plait.store")
 
 MIGRATION_LOCK = 0x706C616974  # "plait": the advisory lock key held while migrating
-NOTIFY_LIMIT = 7900  # PostgreSQL refuses NOTIFY payloads of 8000 bytes or more
 DEFAULT_POOL_SIZE = 10
 TASK_ID_BLOCK = 64
 TASK_COLUMNS = 13
@@ -123,7 +119,6 @@ wait on each other); a change that waits longer runs alone, after the group's CO
 RECONNECT_TIMEOUT = 3.0
 PROBE_EVERY = 0.5
 """While the database is unreachable: how often one request may try it."""
-LISTEN_BACKOFF_MAX = 2.0
 
 
 def _map_error(exc: psycopg.Error) -> Exception:
@@ -703,9 +698,7 @@ class PostgresStore(Store):
         for t in self._threads:
             t.start()
         self.server_id = uuid.uuid4().hex[:12]
-        self._outbox: set[str] = set()
-        self._outbox_ready: asyncio.Event | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self.wake_ups = WakeUps(url, dict(self._kwargs), self.channel, self.server_id)
         self._closed = False
 
     # -- setup ------------------------------------------------------------------------------
@@ -1004,81 +997,14 @@ class PostgresStore(Store):
 
     # -- wake-ups between servers -------------------------------------------------------------
     def publish(self, messages: Sequence[str]) -> None:
-        if self._closed or not messages:
-            return
-        self._outbox.update(messages)
-        if self._outbox_ready is None:
-            self._outbox_ready = asyncio.Event()
-            self._tasks.append(asyncio.get_running_loop().create_task(
-                self._publisher(self._outbox_ready), name="plait-pg-notify"))
-        self._outbox_ready.set()
+        self.wake_ups.publish(messages)
 
     def listen(self, on_message: Callable[[str | None], None]) -> None:
-        self._tasks.append(asyncio.get_running_loop().create_task(
-            self._listener(on_message), name="plait-pg-listen"))
-
-    async def _publisher(self, ready: asyncio.Event) -> None:
-        """Send what accumulated while the previous NOTIFY was in flight, in one statement."""
-        conn: psycopg.AsyncConnection[Any] | None = None
-        delay = 0.1
-        while True:
-            await ready.wait()
-            ready.clear()
-            batch, self._outbox = self._outbox, set()
-            payloads = _pack(self.server_id, sorted(batch))
-            try:
-                if conn is None or conn.closed:
-                    conn = await psycopg.AsyncConnection.connect(self.url, **self._kwargs)
-                await conn.execute("SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p",
-                                   (self.channel, payloads))
-                delay = 0.1
-            except asyncio.CancelledError:
-                if conn is not None:
-                    await conn.close()
-                raise
-            except Exception as e:  # hints only: the listeners recheck after their reconnect
-                log.warning("NOTIFY failed (%s); retrying in %.1f s", e, delay)
-                if conn is not None:
-                    await conn.close()
-                    conn = None
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, LISTEN_BACKOFF_MAX)
-
-    async def _listener(self, on_message: Callable[[str | None], None]) -> None:
-        delay = 0.1
-        prefix = self.server_id + "\n"
-        while True:
-            conn: psycopg.AsyncConnection[Any] | None = None
-            try:
-                conn = await psycopg.AsyncConnection.connect(self.url, **self._kwargs)
-                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-                delay = 0.1
-                on_message(None)  # anything sent while we were not listening is lost
-                async for n in conn.notifies():
-                    if n.payload.startswith(prefix):
-                        continue  # our own: woken locally already
-                    for line in n.payload.split("\n")[1:]:
-                        on_message(line)
-            except asyncio.CancelledError:
-                if conn is not None:
-                    await conn.close()
-                raise
-            except Exception as e:
-                log.warning("LISTEN connection lost (%s); reconnecting in %.1f s", e, delay)
-                if conn is not None:
-                    with contextlib.suppress(Exception):
-                        await conn.close()
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, LISTEN_BACKOFF_MAX)
+        self.wake_ups.listen(on_message)
 
     async def close(self) -> None:
         self._closed = True
-        for t in self._tasks:
-            t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
-        self._tasks.clear()
+        await self.wake_ups.close()
         for _ in self._threads:
             self._jobs.put(None)
         for thread in self._threads:
@@ -1178,26 +1104,6 @@ class _ConnectArgs(TypedDict):
 
     autocommit: bool
     connect_timeout: int
-
-
-def _pack(sender: str, lines: Sequence[str]) -> list[str]:
-    """Lines into NOTIFY payloads under PostgreSQL's size limit, each led by the sender."""
-    payloads: list[str] = []
-    current = [sender]
-    size = len(sender)
-    for line in lines:
-        n = len(line.encode())
-        if n + len(sender) + 1 >= NOTIFY_LIMIT:
-            log.warning("dropping an oversized wake-up message (%d bytes)", n)
-            continue
-        if size + 1 + n >= NOTIFY_LIMIT:
-            payloads.append("\n".join(current))
-            current, size = [sender], len(sender)
-        current.append(line)
-        size += 1 + n
-    if len(current) > 1:
-        payloads.append("\n".join(current))
-    return payloads
 
 
 EVENT_SEPARATOR = "\x1e"
