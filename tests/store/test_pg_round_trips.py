@@ -114,3 +114,32 @@ async def test_an_eager_claim_of_a_task_leased_meanwhile_is_refused(
     with pytest.raises(ConflictError):
         await store.write(claim_twice)
     assert await store.read(lambda t: t.tasks_of_run(NS, "w", "r1")) == []
+
+
+async def test_a_starts_reads_share_one_round_trip(store: PostgresStore) -> None:
+    """A start looks up its request id, then the workflow id's current run: asked for
+    ahead, the second travels with the first."""
+    await store.write(lambda t: t.insert_execution(execution()))
+    await store.write(lambda t: t.set_current_run(NS, "w", "r1"))
+
+    def start_reads(t: Txn) -> tuple[int, str | None, str | None]:
+        before = trips(t)
+        t.current_run_ahead(NS, "w")
+        t.current_run_ahead(NS, "absent")
+        seen, _ = t.stored_response(NS, "req-1")
+        assert not seen
+        return trips(t) - before, t.current_run(NS, "w"), t.current_run(NS, "absent")
+
+    assert await store.write(start_reads) == (1, "r1", None)
+
+
+async def test_a_current_run_asked_for_ahead_is_forgotten_once_it_is_set(
+        store: PostgresStore) -> None:
+    await store.write(lambda t: t.insert_execution(execution()))
+
+    def set_between(t: Txn) -> str | None:
+        t.current_run_ahead(NS, "w")
+        t.set_current_run(NS, "w", "r1")
+        return t.current_run(NS, "w")
+
+    assert await store.write(set_between) == "r1"

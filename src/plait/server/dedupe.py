@@ -10,6 +10,7 @@ from typing import TypeVar
 import msgspec
 
 from plait.server.run import Ctx
+from plait.store.base import Txn
 
 __all__ = ["deduped"]
 
@@ -17,10 +18,13 @@ T = TypeVar("T")
 
 
 def deduped(ns: str, request_id: str | None, fn: Callable[[Ctx], T],
-            kind: type[T]) -> Callable[[Ctx], T]:
+            kind: type[T], *, ahead: Callable[[Txn], None] | None = None) -> Callable[[Ctx], T]:
     """``fn`` as a state change that answers a repeated ``request_id`` with its first answer
-    (kept as JSON, read back as a ``kind``)."""
+    (kept as JSON, read back as a ``kind``). ``ahead`` announces what ``fn`` will read first
+    (``Txn.current_run_ahead``), so that it shares the request lookup's round trip."""
     def op(ctx: Ctx) -> T:
+        if ahead is not None:
+            ahead(ctx.txn)
         if request_id:
             seen, stored = ctx.txn.stored_response(ns, request_id)
             if seen:

@@ -171,6 +171,12 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         rid: str | None = self._scalar("get_current_run", ns=ns, wid=wid)
         return rid
 
+    def current_run_ahead(self, ns: str, wid: str) -> None:
+        """:meth:`current_run` of ``wid`` will be asked for soon. A backend that sends
+        statements ahead (PostgreSQL's pipeline) sends it now, so it shares the round trip of
+        what is read before it (a start's request id); here it is a no-op."""
+        return None
+
     def creating_run(self, ns: str, wid: str, rid: str) -> None:
         """This transaction is about to create the run ``rid``, an id it just made up (no
         other transaction can know it): a backend that locks each run before touching it

@@ -211,6 +211,7 @@ class PgTxn(Txn):
         self._tasks: dict[int, tuple[Any, ...] | None] = {}  # raw rows (None: deleted)
         self._timer_deletes: dict[tuple[str, str, str, str, str], None] = {}
         self._wrote = False
+        self._ahead: dict[tuple[str, str], Pending] = {}  # current_run asked for ahead
 
     # Statements exempt from the run lock below: the ones that take it, and the ones that
     # create a run (no row to lock yet; the insert itself holds it) or name a workflow id.
@@ -422,8 +423,17 @@ class PgTxn(Txn):
         if self.write:
             self._absent.add((ns, wid, rid))  # as a lookup of its row would have found
 
+    def current_run_ahead(self, ns: str, wid: str) -> None:
+        if self._pipe is not None and (ns, wid) not in self._ahead:
+            self._ahead[(ns, wid)] = self._exec("get_current_run", ns=ns, wid=wid)
+
     def current_run(self, ns: str, wid: str) -> str | None:
-        rid = super().current_run(ns, wid)
+        ahead = self._ahead.pop((ns, wid), None)
+        if ahead is not None:  # asked for earlier in this transaction, nothing written since
+            row = ahead.fetchone()
+            rid: str | None = row[0] if row else None
+        else:
+            rid = super().current_run(ns, wid)
         if self.write:
             self._current_seen.setdefault((ns, wid), rid)
         return rid
@@ -441,6 +451,7 @@ class PgTxn(Txn):
         """Optimistic, like ``next_event_id``: the latest run must still be the one this
         transaction saw (two concurrent starts of one id: one wins, the other retries)."""
         key = (ns, wid)
+        self._ahead.pop(key, None)  # what was asked for ahead is no longer so
         if key not in self._current_seen:
             super().set_current_run(ns, wid, rid)
         elif (seen := self._current_seen[key]) is None:

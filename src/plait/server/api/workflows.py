@@ -50,7 +50,8 @@ async def start_workflow(request: web.Request) -> web.Response:
     service = svc(request)
     await service.ensure_namespace(ns)
     result = await service.write(deduped(
-        ns, msg.request_id, lambda ctx: lifecycle.start_workflow(ctx, ns, msg), StartAnswer))
+        ns, msg.request_id, lambda ctx: lifecycle.start_workflow(ctx, ns, msg), StartAnswer,
+        ahead=lambda txn: txn.current_run_ahead(ns, msg.workflow_id)))
     if wait > 0:
         result["outcome"] = await _outcome(service, ns, result["workflow_id"],
                                            result["run_id"], wait, running=result["started"])
