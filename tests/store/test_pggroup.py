@@ -19,6 +19,7 @@ import pytest
 
 from plait.store import postgres
 from plait.store.base import Txn
+from plait.store.history import StoredEvent
 from plait.store.pgpipe import Pipe
 from plait.store.postgres import PostgresStore
 from tests.store.test_txn import NS, execution
@@ -228,3 +229,26 @@ async def test_a_commit_that_postgresql_turned_into_a_rollback_is_an_error(pg_ur
         assert pipe.failures == 1
     finally:
         await asyncio.to_thread(conn.close)
+
+
+async def test_a_change_refused_at_commit_runs_the_group_again_with_savepoints(
+        store: PostgresStore) -> None:
+    """A stale history append is refused by its statement (``plait_expect_one``), whose
+    answer nobody waits for: the refusal arrives with COMMIT, which then never ran. The
+    group runs again, each change in a savepoint, and only the stale one fails."""
+    await store.write(lambda t: t.insert_execution(execution()))
+
+    def stale(t: Txn) -> None:
+        e = t.get_execution(NS, "w", "r1")
+        assert e is not None
+        e.next_event_id = 9
+        t.save_execution(e, 7, [StoredEvent(7, "{}"), StoredEvent(8, "{}")])
+
+    changes = [Counted(respond("r1")), Counted(stale), Counted(respond("r2"))]
+    outcomes = await asyncio.gather(*await queued_behind(store, *changes),
+                                    return_exceptions=True)
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], postgres.ConflictError)
+    assert [c.runs for c in changes] == [2, 2, 2]
+    assert await store.read(requests) == ["r1", "r2"]
+    assert await store.read(lambda t: t.events(NS, "w", "r1")) == []

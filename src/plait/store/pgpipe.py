@@ -12,9 +12,9 @@ answer is needed, or with COMMIT. BEGIN travels with the first statement.
 **Errors are the same, only later.** In pipeline mode, a failing statement aborts the rest
 of the batch up to the next sync, and its error is raised by that sync: at the next read, at
 a savepoint's end, or at COMMIT (which then never ran). Since the whole transaction is rolled
-back on any error, a later raise changes nothing for callers. A check that cannot be SQL (the
-optimistic ``next_event_id`` check counts rows) is attached to its result (:meth:`check`) and
-runs when the result arrives; COMMIT is then sent only after the checks have run.
+back on any error, a later raise changes nothing for callers. A statement that must change
+one row (the optimistic ``next_event_id`` check) says so in SQL (``plait_expect_one``, which
+raises), so no answer has to come back before COMMIT is sent.
 
 **The statements** are prepared once per connection (names ``plait_<query>``), their types
 inferred by the server (``tests/store/test_postgres.py`` prepares every query that way), and
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import collections
 import re
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import psycopg
@@ -84,14 +84,13 @@ class Pending:
     """The result of a statement sent in the pipeline: reading it waits for it (and for
     every statement sent before it)."""
 
-    __slots__ = ("_check", "_pipe", "_pos", "_rows", "result", "rowcount_value")
+    __slots__ = ("_pipe", "_pos", "_rows", "result", "rowcount_value")
 
     def __init__(self, pipe: Pipe) -> None:
         self._pipe = pipe
         self.result: Any = None  # the PGresult, once arrived
         self._rows: list[tuple[Any, ...]] | None = None
         self._pos = 0
-        self._check: Callable[[Pending], None] | None = None
         self.rowcount_value = -1
 
     def _arrived(self) -> Any:
@@ -140,7 +139,6 @@ class Pipe:
         self.tx = adapt.Transformer(conn)
         self.prepared: set[bytes] = set()
         self.sent: collections.deque[tuple[Pending | None, bytes | None]] = collections.deque()
-        self.checks = 0
         self.failures = 0  # syncs that raised: a caller may have caught what it was handed
         self.round_trips = 0  # syncs sent: what the store's cost is counted in (tests)
         self.active = False
@@ -171,14 +169,6 @@ class Pipe:
         self.sent.append((p, None))
         return p
 
-    def check(self, p: Pending, fn: Callable[[Pending], None]) -> None:
-        """Run ``fn`` on ``p`` when it arrives (it may raise: the transaction then fails)."""
-        if p.result is not None:
-            fn(p)
-            return
-        p._check = fn
-        self.checks += 1
-
     # -- reading ----------------------------------------------------------------------------
     def sync(self) -> None:
         """Send what is queued, then read every answer up to here; raise the first error."""
@@ -199,15 +189,6 @@ class Pipe:
             if p is not None:
                 p.result = res
                 p.rowcount_value = res.command_tuples if res.command_tuples is not None else -1
-                if p._check is not None:
-                    fn, p._check = p._check, None
-                    self.checks -= 1
-                    if error is None:
-                        try:
-                            fn(p)
-                        except BaseException as e:
-                            error = e
-        self.checks = 0
         self.sent.clear()
         if error is not None:
             self.failures += 1
@@ -240,7 +221,6 @@ class Pipe:
             self.sync()
         finally:
             self.sent.clear()
-            self.checks = 0
             if self.pg.status == psycopg.pq.ConnStatus.OK:
                 self.pg.exit_pipeline_mode()
                 self.active = False

@@ -116,6 +116,8 @@ GROUP_LOCK_WAIT = b"SET LOCAL lock_timeout = '5ms'"
 """How long a change after the first of a group may wait for a row lock. The group holds the
 locks of the changes before it, so a longer wait would hold them too (and two groups could
 wait on each other); a change that waits longer runs alone, after the group's COMMIT."""
+CHANGED_CONCURRENTLY = "PX409"
+"""The SQLSTATE of ``plait_expect_one`` (migration 0010): a row another change got to first."""
 RECONNECT_TIMEOUT = 3.0
 PROBE_EVERY = 0.5
 """While the database is unreachable: how often one request may try it."""
@@ -127,7 +129,8 @@ def _map_error(exc: psycopg.Error) -> Exception:
     # (plait.store.pgpipe prepares it again on the next run of the change).
     if isinstance(exc, (psycopg.errors.UniqueViolation, psycopg.errors.SerializationFailure,
                         psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable,
-                        psycopg.errors.InvalidSqlStatementName)):
+                        psycopg.errors.InvalidSqlStatementName)) \
+            or exc.sqlstate == CHANGED_CONCURRENTLY:
         return ConflictError(f"concurrent change: {exc.sqlstate} {str(exc).strip()}")
     if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
         return StoreUnavailable(f"PostgreSQL: {str(exc).strip() or type(exc).__name__}")
@@ -289,10 +292,14 @@ class PgTxn(Txn):
                 self._flush_timer_deletes()
                 if self._pipe is not None:
                     self._pipe.sync()  # the block's errors are raised inside it
-        except BaseException:
+        except BaseException as exc:
             self._timer_deletes.clear()
+            self._ahead.clear()  # a read sent ahead may have been aborted with the block
             (self._locked, self._absent, self._task_run, self._unlocked, self._current_seen,
              self._executions, self._tasks) = saved
+            if isinstance(exc, psycopg.Error) and exc.sqlstate == CHANGED_CONCURRENTLY:
+                # As the whole transaction would be (_map_error): the caller may retry.
+                raise ConflictError(str(exc).splitlines()[0]) from exc
             raise
 
     @contextlib.contextmanager
@@ -314,17 +321,6 @@ class PgTxn(Txn):
             pipe.sync()
             raise
         pipe.command(b"RELEASE SAVEPOINT " + name)
-
-    def _expect_one(self, cur: Any, what: Callable[[Any], int], wid: str) -> None:
-        """Refuse the change unless its statement changed one row: checked when its answer
-        arrives (before COMMIT), so the statement need not wait for it."""
-        def check(c: Any) -> None:
-            if what(c) != 1:
-                raise ConflictError(f"workflow {wid} changed concurrently")
-        if isinstance(cur, Pending) and self._pipe is not None:
-            self._pipe.check(cur, check)
-        else:
-            check(cur)
 
     # -- the lock discipline ---------------------------------------------------------------
     def _lock_for(self, params: Params) -> None:
@@ -470,11 +466,9 @@ class PgTxn(Txn):
         key = (e.namespace, e.workflow_id, e.run_id)
         self.lock_run(*key)
         state, result = e.state.encode(), dumps_str(e.result) if e.result is not None else None
-        cur = self._exec("update_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
-                        status=e.status, close_time=e.close_time,
-                        next_event_id=e.next_event_id, state=state, result=result,
-                        expected=expected_next_event_id)
-        self._expect_one(cur, lambda c: int(c.rowcount), e.workflow_id)
+        self._exec("update_execution", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
+                   status=e.status, close_time=e.close_time, next_event_id=e.next_event_id,
+                   state=state, result=result, expected=expected_next_event_id)
         self._updated(e, key, state, result)
 
     def save_execution(self, e: ExecutionRow, expected_next_event_id: int,
@@ -486,12 +480,11 @@ class PgTxn(Txn):
         key = (e.namespace, e.workflow_id, e.run_id)
         self.lock_run(*key)
         state, result = e.state.encode(), dumps_str(e.result) if e.result is not None else None
-        cur = self._exec(
+        self._exec(
             "update_execution_and_events", ns=e.namespace, wid=e.workflow_id, rid=e.run_id,
             status=e.status, close_time=e.close_time, next_event_id=e.next_event_id,
             state=state, result=result, expected=expected_next_event_id,
             ids=[ev.event_id for ev in events], datas=_joined(events))
-        self._expect_one(cur, lambda c: int(c.fetchone()[0]), e.workflow_id)
         self._updated(e, key, state, result)
 
     def _updated(self, e: ExecutionRow, key: RunKey, state: str, result: str | None) -> None:
@@ -587,10 +580,9 @@ class PgTxn(Txn):
         if known is not None and known[8] is None and self._pipe is not None:
             # Known unleased under this transaction's lock on its run (a claim skips a
             # locked run): the claim must succeed, so it is sent without waiting for its
-            # answer, and checked when that arrives.
-            cur = self._exec("claim_task_by_id", task_id=task_id, session=session, now=now,
-                             request=request)
-            self._expect_one(cur, lambda c: int(c.rowcount), str(known[4]))
+            # answer (the statement itself raises if it claimed nothing).
+            self._exec("claim_known_task", task_id=task_id, session=session, now=now,
+                       request=request)
             r: Sequence[Any] | None = (*known[:8], session, known[9] + 1, now, request,
                                        known[12])
         else:
@@ -853,10 +845,10 @@ class PostgresStore(Store):
                 committing = True
                 cur.execute(b"COMMIT")
                 return value
-            # A refused change must not reach COMMIT; and a connection found dead at the
-            # first answer must have been dead before anything was sent (then the change
-            # runs again on another), not maybe-committed.
-            if pipe.checks or (began is not None and began.result is None):
+            # A connection found dead at the first answer must have been dead before
+            # anything was sent (then the change runs again on another), not
+            # maybe-committed.
+            if began is not None and began.result is None:
                 pipe.sync()
             committing = True
             pipe.commit()  # with the writes nobody waited for
@@ -940,13 +932,16 @@ class PostgresStore(Store):
                     alone.append(job)
                 else:
                     outcomes.append((job, value, ok))
-            if pipe.checks or began.result is None:
+            if began.result is None:
                 pipe.sync()
             committing = True
             pipe.commit()
             return outcomes, alone
         except psycopg.Error as e:
-            if not savepoints and not committing and not conn.broken \
+            # Without savepoints, an error PostgreSQL reports (a statement's, or the COMMIT's
+            # own) means nothing was committed: run the group again. Only a lost connection
+            # leaves a COMMIT's outcome unknown.
+            if not savepoints and not conn.broken \
                     and not isinstance(_map_error(e), StoreUnavailable):
                 pipe.discard()
                 _rollback(conn)

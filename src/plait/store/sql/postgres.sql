@@ -89,9 +89,33 @@ FROM unnest(:ns::text[], :wid::text[], :rid::text[]) AS k (ns, wid, rid)
 LEFT JOIN executions e ON e.namespace = k.ns AND e.workflow_id = k.wid AND e.run_id = k.rid
 WHERE e.run_id IS NULL OR e.close_time IS NOT NULL;
 
+-- name: update_execution
+-- The run's row, checked against the next event id this change began from: if another
+-- change came first, plait_expect_one raises (migration 0010), so nobody waits for the count.
+WITH u AS (
+    UPDATE executions SET status = :status, close_time = :close_time,
+                          next_event_id = :next_event_id, state = :state, result = :result
+    WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
+      AND next_event_id = :expected
+    RETURNING 1
+)
+SELECT plait_expect_one(count(*), 'workflow ' || :wid) FROM u;
+
+-- name: claim_known_task
+-- claim_task_by_id for a task the transaction knows unleased (it wrote it, under its lock on
+-- the run): nothing to return, and a task leased after all raises (migration 0010).
+WITH c AS (
+    UPDATE tasks SET lease_session = :session, dispatch_no = dispatch_no + 1,
+                     dispatched_at = :now, lease_request = :request
+    WHERE task_id = :task_id AND lease_session IS NULL
+    RETURNING 1
+)
+SELECT plait_expect_one(count(*), 'task ' || :task_id) FROM c;
+
 -- name: update_execution_and_events
 -- A run's change in one statement: its row, checked against the next event id this change
--- began from, and the events it appended, inserted only if the row was (the answer: 1).
+-- began from, and the events it appended, inserted only if the row was (a row not updated
+-- raises: migration 0010).
 WITH u AS (
     UPDATE executions SET status = :status, close_time = :close_time,
                           next_event_id = :next_event_id, state = :state, result = :result
@@ -104,7 +128,7 @@ WITH u AS (
     FROM unnest(:ids::bigint[], string_to_array(:datas, chr(30))) AS e (id, data)
     WHERE EXISTS (SELECT 1 FROM u)
 )
-SELECT count(*) FROM u;
+SELECT plait_expect_one(count(*), 'workflow ' || :wid) FROM u;
 
 -- name: insert_events
 -- :datas is the events' JSON texts joined by chr(30), which JSON never holds unescaped

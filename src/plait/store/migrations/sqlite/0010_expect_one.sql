@@ -1,0 +1,2 @@
+-- Nothing on SQLite: its single writer checks row counts as it goes (PostgreSQL's
+-- plait_expect_one is for statements whose answer is not waited for).
