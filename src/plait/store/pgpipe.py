@@ -48,15 +48,19 @@ _OK = (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK)
 _NAMED = re.compile(r"%\((\w+)\)s")
 
 
-def _exchange(pg: Any) -> Generator[Any, Any, list[list[Any]]]:
-    """Send what is queued, then read the results of each command up to the sync point:
-    one wait on the socket for the whole batch (psycopg's C generators do the I/O)."""
+def _exchange(pg: Any, syncs: int) -> Generator[Any, Any, list[list[Any]]]:
+    """Send what is queued, then read the results of each command up to the last of
+    ``syncs`` sync points: one wait on the socket for the whole batch (psycopg's C
+    generators do the I/O)."""
     yield from send(pg)
     out: list[list[Any]] = []
     while True:
         results = yield from fetch_many(pg)
         if results and results[0].status == _SYNC:
-            return out
+            syncs -= 1
+            if not syncs:
+                return out
+            continue
         out.append(results)
 
 
@@ -140,6 +144,7 @@ class Pipe:
         self.prepared: set[bytes] = set()
         self.sent: collections.deque[tuple[Pending | None, bytes | None]] = collections.deque()
         self.failures = 0  # syncs that raised: a caller may have caught what it was handed
+        self.unread = 0  # sync points sent whose answers are read with the next sync's
         self.round_trips = 0  # syncs sent: what the store's cost is counted in (tests)
         self.active = False
 
@@ -177,7 +182,8 @@ class Pipe:
         self.pg.pipeline_sync()
         self.round_trips += 1
         error: BaseException | None = None
-        for results in self.conn.wait(_exchange(self.pg)):
+        syncs, self.unread = self.unread + 1, 0
+        for results in self.conn.wait(_exchange(self.pg, syncs)):
             p, prepared = self.sent.popleft()
             res = results[-1] if results else None
             if res is None or res.status not in _OK:
@@ -193,6 +199,15 @@ class Pipe:
         if error is not None:
             self.failures += 1
             raise error
+
+    def commit_unread(self) -> None:
+        """COMMIT a transaction that only read, without waiting for the answer: it is read
+        with the connection's next round trip. What was read stays true whatever becomes of
+        this COMMIT, so the caller need not wait a round trip for it. The COMMIT goes out
+        now (a sync point flushes it): the transaction does not stay open meanwhile."""
+        self.command(b"COMMIT")
+        self.pg.pipeline_sync()
+        self.unread += 1
 
     def commit(self) -> None:
         """COMMIT with what is still in flight, and leave pipeline mode. PostgreSQL answers
@@ -221,6 +236,7 @@ class Pipe:
             self.sync()
         finally:
             self.sent.clear()
+            self.unread = 0
             if self.pg.status == psycopg.pq.ConnStatus.OK:
                 self.pg.exit_pipeline_mode()
                 self.active = False

@@ -31,7 +31,9 @@ their sequence in blocks so that an insert needs no answer. A round trip costs t
 about 40 us of CPU against 4 us per statement, so reads that can wait are asked for ahead: a
 claim returns each task's run with it, an eager claim of a task written in the same change is
 checked at COMMIT instead of awaited, and the histories of a claim's tasks are asked for
-together (:meth:`PgTxn.events_later`).
+together (:meth:`PgTxn.events_later`). A transaction that only read is answered without
+waiting for its COMMIT's answer, which comes with the connection's next round trip: each
+store thread keeps its connection from one transaction to the next (:meth:`_connection`).
 
 **Group commit** (``PLAIT_PG_GROUP=1`` turns it off). A store thread takes the changes queued
 when it is free (up to :data:`GROUP`) into one transaction: one COMMIT, one WAL flush, for all
@@ -118,6 +120,9 @@ locks of the changes before it, so a longer wait would hold them too (and two gr
 wait on each other); a change that waits longer runs alone, after the group's COMMIT."""
 CHANGED_CONCURRENTLY = "PX409"
 """The SQLSTATE of ``plait_expect_one`` (migration 0010): a row another change got to first."""
+KEEP_CONNECTION = 60.0
+"""How long a store thread keeps one connection before giving it back to the pool (which
+retires connections past their lifetime, and checks the ones it gets back)."""
 RECONNECT_TIMEOUT = 3.0
 PROBE_EVERY = 0.5
 """While the database is unreachable: how often one request may try it."""
@@ -695,6 +700,7 @@ class PostgresStore(Store):
                                    f"{connect_timeout:g} s") from None
         # One thread per connection, fed from one queue; answers go back with
         # call_soon_threadsafe (lighter than concurrent.futures on every transaction).
+        self._local = threading.local()  # each store thread's connection (_connection)
         self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads = [threading.Thread(target=self._work, name=f"plait-pg-{i}", daemon=True)
                          for i in range(size)]
@@ -745,6 +751,7 @@ class PostgresStore(Store):
             self._run_group(group)
             for read in reads:
                 self._do(read)
+        self._let_go()
 
     def _do(self, job: _Job) -> None:
         """Run one change (or read) in a transaction of its own and answer its caller."""
@@ -809,6 +816,42 @@ class PostgresStore(Store):
         except _StaleConnection as e:
             raise StoreUnavailable(str(e.__cause__ or e)) from e
 
+    def _connection(self) -> psycopg.Connection[Any]:
+        """This thread's connection: kept from one transaction to the next (so a read's
+        COMMIT can be answered with the next round trip), taken from the pool when it has
+        none."""
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            conn = self._pool.getconn()
+        except PoolTimeout:
+            raise StoreUnavailable("no PostgreSQL connection within "
+                                   f"{self._pool_timeout:g} s (is the database up?)") from None
+        self._local.conn, self._local.since = conn, time.monotonic()
+        return conn
+
+    def _release(self, conn: psycopg.Connection[Any], healthy: bool) -> None:
+        """Keep the connection for this thread's next transaction, unless something went
+        wrong with it or it has been out for :data:`KEEP_CONNECTION` seconds: then it goes
+        back to the pool, which checks it, replaces it when broken, and retires old ones."""
+        if healthy and not conn.broken \
+                and time.monotonic() - self._local.since < KEEP_CONNECTION:
+            return
+        self._local.conn = None
+        pipe = self._pipe(conn)
+        if pipe is not None and healthy:
+            with contextlib.suppress(psycopg.Error):
+                pipe.leave()  # the unread answers, so that the pool finds it idle
+        self._pool.putconn(conn)
+
+    def _let_go(self) -> None:
+        """A stopping thread gives its connection back (the pool closes it)."""
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.since = -KEEP_CONNECTION
+            self._release(conn, True)
+
     @staticmethod
     def _pipe(conn: psycopg.Connection[Any]) -> Pipe | None:
         """The connection's pipeline (made on its first use; it lives and dies with it)."""
@@ -822,11 +865,8 @@ class PostgresStore(Store):
 
     def _attempt(self, fn: Callable[[Txn], T], write: bool) -> T:
         begin = b"BEGIN" if write else b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-        try:
-            conn = self._pool.getconn()
-        except PoolTimeout:
-            raise StoreUnavailable("no PostgreSQL connection within "
-                                   f"{self._pool_timeout:g} s (is the database up?)") from None
+        conn = self._connection()
+        kept = False
         committing = False
         pipe = self._pipe(conn)
         began: Pending | None = None
@@ -851,7 +891,11 @@ class PostgresStore(Store):
             if began is not None and began.result is None:
                 pipe.sync()
             committing = True
-            pipe.commit()  # with the writes nobody waited for
+            if write:
+                pipe.commit()  # with the writes nobody waited for
+            else:
+                pipe.commit_unread()  # its answer comes with this connection's next one
+            kept = True
             return value
         except psycopg.Error as e:
             _raise_aborted(conn, pipe, e, committing)
@@ -861,7 +905,7 @@ class PostgresStore(Store):
             _rollback(conn)
             raise
         finally:
-            self._pool.putconn(conn)
+            self._release(conn, kept)
 
     # -- group commit -------------------------------------------------------------------------
     def _run_group(self, group: list[_Job]) -> None:
@@ -903,11 +947,8 @@ class PostgresStore(Store):
         that fails having sent nothing but reads is simply its error. Anything else (a change
         that fails after writing, any error from the database, a failed check) rolls the
         group back and returns None: the caller runs it again with a savepoint per change."""
-        try:
-            conn = self._pool.getconn()
-        except PoolTimeout:
-            raise StoreUnavailable("no PostgreSQL connection within "
-                                   f"{self._pool_timeout:g} s (is the database up?)") from None
+        conn = self._connection()
+        kept = False
         pipe = self._pipe(conn)
         assert pipe is not None  # groups run only with the pipeline
         outcomes: list[tuple[_Job, Any, bool]] = []
@@ -936,6 +977,7 @@ class PostgresStore(Store):
                 pipe.sync()
             committing = True
             pipe.commit()
+            kept = True
             return outcomes, alone
         except psycopg.Error as e:
             # Without savepoints, an error PostgreSQL reports (a statement's, or the COMMIT's
@@ -952,7 +994,7 @@ class PostgresStore(Store):
             _rollback(conn)
             raise
         finally:
-            self._pool.putconn(conn)
+            self._release(conn, kept and pipe.failures == failures)
 
     def _txn(self, cur: Any, pipe: Pipe) -> PgTxn:
         return PgTxn(cur, self._queries, write=True, limits=self._limits, pipe=pipe,
