@@ -49,3 +49,14 @@ def pg_url() -> Iterator[str]:
     """A PostgreSQL schema of this test's own, for PostgreSQL-only tests."""
     with fresh_schema() as url:
         yield url
+
+
+@pytest.fixture
+async def one_thread_pg(pg_url: str) -> AsyncIterator[PostgresStore]:
+    """A PostgreSQL store with one thread and one connection: what is queued runs in order,
+    on one connection whose round trips can be counted exactly."""
+    s = PostgresStore(pg_url, pool_size=1)
+    try:
+        yield s
+    finally:
+        await s.close()

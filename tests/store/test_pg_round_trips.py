@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import cast
 
 import msgspec
@@ -24,12 +23,8 @@ RUNS = 5
 
 
 @pytest.fixture
-async def store(pg_url: str) -> AsyncIterator[PostgresStore]:
-    s = PostgresStore(pg_url, pool_size=2)
-    try:
-        yield s
-    finally:
-        await s.close()
+def store(one_thread_pg: PostgresStore) -> PostgresStore:
+    return one_thread_pg
 
 
 def trips(t: Txn) -> int:
@@ -148,27 +143,24 @@ async def test_a_current_run_asked_for_ahead_is_forgotten_once_it_is_set(
     assert await store.write(set_between) == "r1"
 
 
-async def test_a_read_waits_for_its_answers_but_not_for_its_commit(pg_url: str) -> None:
+async def test_a_read_waits_for_its_answers_but_not_for_its_commit(
+        store: PostgresStore, pg_url: str) -> None:
     """A transaction that only read is answered when its reads arrive: its COMMIT's answer
     comes with the connection's next round trip. The COMMIT itself goes out at once, so the
     database holds no transaction open for it meanwhile."""
-    store = PostgresStore(pg_url, pool_size=1)  # one thread, one connection: counted exactly
-    try:
-        await store.write(lambda t: t.insert_execution(execution()))
+    await store.write(lambda t: t.insert_execution(execution()))
 
-        def read(t: Txn) -> tuple[int, ExecutionRow | None]:
-            return trips(t), t.get_execution(NS, "w", "r1")
+    def read(t: Txn) -> tuple[int, ExecutionRow | None]:
+        return trips(t), t.get_execution(NS, "w", "r1")
 
-        first, row = await store.read(read)
-        second, _ = await store.read(read)
-        assert row is not None
-        assert second - first == 1  # the get_execution; its COMMIT rode on the next read's
-        with psycopg.connect(pg_url, autocommit=True) as admin:
-            deadline = time.monotonic() + 10
-            while admin.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND state LIKE 'idle in transaction%'").fetchone() != (0,):
-                assert time.monotonic() < deadline
-                await asyncio.sleep(0.01)
-    finally:
-        await store.close()
+    first, row = await store.read(read)
+    second, _ = await store.read(read)
+    assert row is not None
+    assert second - first == 1  # the get_execution; its COMMIT rode on the next read's
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        deadline = time.monotonic() + 10
+        while admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND state LIKE 'idle in transaction%'").fetchone() != (0,):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -33,12 +33,8 @@ def grouped(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def store(pg_url: str) -> AsyncIterator[PostgresStore]:
-    s = PostgresStore(pg_url, pool_size=1)
-    try:
-        yield s
-    finally:
-        await s.close()
+def store(one_thread_pg: PostgresStore) -> PostgresStore:
+    return one_thread_pg
 
 
 class Blocker:

@@ -89,18 +89,6 @@ FROM unnest(:ns::text[], :wid::text[], :rid::text[]) AS k (ns, wid, rid)
 LEFT JOIN executions e ON e.namespace = k.ns AND e.workflow_id = k.wid AND e.run_id = k.rid
 WHERE e.run_id IS NULL OR e.close_time IS NOT NULL;
 
--- name: update_execution
--- The run's row, checked against the next event id this change began from: if another
--- change came first, plait_expect_one raises (migration 0010), so nobody waits for the count.
-WITH u AS (
-    UPDATE executions SET status = :status, close_time = :close_time,
-                          next_event_id = :next_event_id, state = :state, result = :result
-    WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
-      AND next_event_id = :expected
-    RETURNING 1
-)
-SELECT plait_expect_one(count(*), 'workflow ' || :wid) FROM u;
-
 -- name: claim_known_task
 -- claim_task_by_id for a task the transaction knows unleased (it wrote it, under its lock on
 -- the run): nothing to return, and a task leased after all raises (migration 0010).
@@ -114,8 +102,9 @@ SELECT plait_expect_one(count(*), 'task ' || :task_id) FROM c;
 
 -- name: update_execution_and_events
 -- A run's change in one statement: its row, checked against the next event id this change
--- began from, and the events it appended, inserted only if the row was (a row not updated
--- raises: migration 0010).
+-- began from, and the events it appended (none: empty arrays), inserted only if the row was.
+-- If another change came first, plait_expect_one raises (migration 0010), so nobody waits
+-- for the count.
 WITH u AS (
     UPDATE executions SET status = :status, close_time = :close_time,
                           next_event_id = :next_event_id, state = :state, result = :result
