@@ -20,7 +20,6 @@ import pytest
 from plait.store import postgres
 from plait.store.base import Txn
 from plait.store.history import StoredEvent
-from plait.store.pgpipe import Pipe
 from plait.store.postgres import PostgresStore
 from tests.store.test_txn import NS, execution
 
@@ -205,26 +204,6 @@ async def test_an_error_a_later_change_caught_is_still_the_earlier_changes(
     assert outcomes[1] == "done"
     assert [c.runs for c in changes] == [2, 2]
     assert await store.read(requests) == ["mine", "taken"]
-
-
-async def test_a_commit_that_postgresql_turned_into_a_rollback_is_an_error(pg_url: str) -> None:
-    """PostgreSQL answers COMMIT in a transaction an error aborted with ROLLBACK, not an
-    error; the pipe's commit must not take that for a commit."""
-    conn = await asyncio.to_thread(lambda: psycopg.connect(pg_url, autocommit=True))
-    try:
-        pipe = Pipe(conn)
-
-        def run() -> None:
-            pipe.command(b"BEGIN")
-            pipe.command(b"SELECT 1/0")
-            with pytest.raises(psycopg.errors.DivisionByZero):
-                pipe.sync()
-            with pytest.raises(psycopg.errors.InFailedSqlTransaction):
-                pipe.commit()
-        await asyncio.to_thread(run)
-        assert pipe.failures == 1
-    finally:
-        await asyncio.to_thread(conn.close)
 
 
 async def test_a_change_refused_at_commit_runs_the_group_again_with_savepoints(

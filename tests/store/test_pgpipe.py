@@ -1,8 +1,11 @@
 """The PostgreSQL store's pipeline (``plait.store.pgpipe``): writes nobody reads are sent
-without waiting, so their errors and checks arrive later; these tests pin down that "later"
-is still before anything is committed or answered, and inside the block that caused them."""
+without waiting, so their errors (a refused row count included) arrive later; these tests pin
+down that "later" is still before anything is committed or answered, and inside the block
+that caused them."""
 
 from __future__ import annotations
+
+import asyncio
 
 import psycopg
 import pytest
@@ -10,6 +13,7 @@ import pytest
 from plait.store import postgres
 from plait.store.base import ConflictError, Txn
 from plait.store.history import StoredEvent
+from plait.store.pgpipe import Pipe
 from plait.store.postgres import PostgresStore
 from tests.store.test_txn import NS, add_task, execution
 
@@ -43,8 +47,8 @@ async def test_a_deferred_error_is_raised_inside_its_savepoint(pg_url: str) -> N
 
 
 async def test_a_refused_change_commits_none_of_its_writes(pg_url: str) -> None:
-    """The optimistic check of a run's row runs when its answer arrives; a transaction whose
-    check fails is rolled back whole, writes sent after the check included."""
+    """The optimistic check of a run's row is its statement's (``plait_expect_one``); a
+    transaction whose check fails is rolled back whole, writes sent after it included."""
     store = PostgresStore(pg_url)
     try:
         await store.write(lambda t: t.insert_execution(execution()))
@@ -109,3 +113,23 @@ async def test_task_ids_taken_in_blocks_keep_increasing(pg_url: str) -> None:
         assert sorted(r.task_id for r in rows) == ids
     finally:
         await store.close()
+
+
+async def test_a_commit_that_postgresql_turned_into_a_rollback_is_an_error(pg_url: str) -> None:
+    """PostgreSQL answers COMMIT in a transaction an error aborted with ROLLBACK, not an
+    error; the pipe's commit must not take that for a commit."""
+    conn = await asyncio.to_thread(lambda: psycopg.connect(pg_url, autocommit=True))
+    try:
+        pipe = Pipe(conn)
+
+        def run() -> None:
+            pipe.command(b"BEGIN")
+            pipe.command(b"SELECT 1/0")
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                pipe.sync()
+            with pytest.raises(psycopg.errors.InFailedSqlTransaction):
+                pipe.commit()
+        await asyncio.to_thread(run)
+        assert pipe.failures == 1
+    finally:
+        await asyncio.to_thread(conn.close)
