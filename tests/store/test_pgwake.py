@@ -103,7 +103,7 @@ async def test_a_server_alone_sends_no_wake_ups_until_another_listens(
 
 async def test_a_server_that_cannot_hear_sends_everything(pg_url: str) -> None:
     """Until its listener is connected it cannot know who listens: it notifies."""
-    wake = WakeUps(pg_url, {"autocommit": True}, "plait_test_deaf", "deaf")
+    wake = WakeUps(pg_url, 5, "plait_test_deaf", "deaf")
     assert wake.peers
 
 

@@ -52,10 +52,9 @@ class WakeUps:
     """One server's NOTIFY and LISTEN connections on ``channel`` (created on the event loop
     by :meth:`listen` and the first :meth:`publish`)."""
 
-    def __init__(self, url: str, connect_args: dict[str, Any], channel: str,
-                 server_id: str) -> None:
+    def __init__(self, url: str, connect_timeout: int, channel: str, server_id: str) -> None:
         self.url, self.channel, self.server_id = url, channel, server_id
-        self._connect_args = connect_args
+        self._connect_timeout = connect_timeout
         self._outbox: set[str] = set()
         self._ready: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -97,6 +96,10 @@ class WakeUps:
                 await t
         self._tasks.clear()
 
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(self.url, autocommit=True,
+                                                     connect_timeout=self._connect_timeout)
+
     # -- sending ------------------------------------------------------------------------------
     async def _publisher(self, ready: asyncio.Event) -> None:
         """Send what accumulated while the previous NOTIFY was in flight, in one statement."""
@@ -109,8 +112,7 @@ class WakeUps:
             payloads = _pack(self.server_id, sorted(batch))
             try:
                 if conn is None or conn.closed:
-                    conn = await psycopg.AsyncConnection.connect(self.url,
-                                                                 **self._connect_args)
+                    conn = await self._connect()
                 await conn.execute("SELECT pg_notify(%s, p) FROM unnest(%s::text[]) AS p",
                                    (self.channel, payloads))
                 delay = 0.1
@@ -139,7 +141,7 @@ class WakeUps:
         while True:
             conn: psycopg.AsyncConnection[Any] | None = None
             try:
-                conn = await psycopg.AsyncConnection.connect(self.url, **self._connect_args)
+                conn = await self._connect()
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
                 delay = 0.1
                 self._listening = True

@@ -699,7 +699,8 @@ class PostgresStore(Store):
         for t in self._threads:
             t.start()
         self.server_id = uuid.uuid4().hex[:12]
-        self.wake_ups = WakeUps(url, dict(self._kwargs), self.channel, self.server_id)
+        self.wake_ups = WakeUps(url, self._kwargs["connect_timeout"], self.channel,
+                                self.server_id)
         self._closed = False
 
     # -- setup ------------------------------------------------------------------------------
