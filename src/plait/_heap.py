@@ -10,7 +10,9 @@ what the work in flight holds (see ``bench/results/seams-ab.md``). Reference cou
 frees frozen objects; only a reference cycle among them would outlive its use, and start-up
 objects that become cyclic garbage are rare.
 
-The young generation is also collected less often (:data:`THRESHOLDS`). CPython collects it
+A server process also collects its young generation less often (:func:`collect_young_less_often`,
+:data:`THRESHOLDS`; the server's command calls it, not a worker or a test process that hosts
+a server in-process, where longer middle-generation pauses would be the host's). CPython collects it
 every 700 allocations by default; a server with thousands of requests in flight holds that
 many live objects in it at any moment, and each collection walks them all again. That was 11 %
 of the server's CPU in W1 on PostgreSQL (``perf``: ``gc_collect_main`` and its visitors);
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import gc
 
-__all__ = ["freeze_startup_heap"]
+__all__ = ["collect_young_less_often", "freeze_startup_heap"]
 
 _frozen = False
 
@@ -33,13 +35,17 @@ collections between older ones (CPython's defaults: 700, 10, 10)."""
 
 
 def freeze_startup_heap() -> None:
-    """Collect what start-up left behind, then freeze the rest, and collect the young
-    generation less often. Only the first call in a process does it: a process that runs
-    many workers (a test suite) pays the full collection once."""
+    """Collect what start-up left behind, then freeze the rest. Only the first call in a
+    process does it: a process that runs many workers (a test suite) pays the full
+    collection once."""
     global _frozen
     if _frozen:
         return
     _frozen = True
     gc.collect()
     gc.freeze()
+
+
+def collect_young_less_often() -> None:
+    """The server process's collector thresholds (see the module's docstring)."""
     gc.set_threshold(*THRESHOLDS)

@@ -19,7 +19,7 @@ import ssl
 
 from aiohttp import web
 
-from plait._heap import freeze_startup_heap
+from plait._heap import collect_young_less_often, freeze_startup_heap
 from plait.errors import PlaitError
 from plait.server.app import make_app
 from plait.server.auth import AuthSettings
@@ -192,6 +192,7 @@ async def serve(db: str, host: str, port: int, *, time_skipping: bool = False,
                     tls=tls)
     await server.start()
     freeze_startup_heap()
+    collect_young_less_often()
     print(f"plait server on {server.address} (db {redact(db)}); UI at {server.address}/",
           flush=True)
     if auth:
