@@ -16,7 +16,8 @@ import psycopg
 import pytest
 
 from plait.store.base import ConflictError, ExecutionRow, TaskRow, Txn
-from plait.store.postgres import PgTxn, PostgresStore
+from plait.store.pgtxn import PgTxn
+from plait.store.postgres import PostgresStore
 from tests.store.test_txn import NS, add_task, execution, stored
 
 RUNS = 5

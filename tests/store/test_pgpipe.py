@@ -10,7 +10,7 @@ import asyncio
 import psycopg
 import pytest
 
-from plait.store import postgres
+from plait.store import pgtxn, postgres
 from plait.store.base import ConflictError, Txn
 from plait.store.history import StoredEvent
 from plait.store.pgpipe import Pipe
@@ -104,7 +104,7 @@ async def test_task_ids_taken_in_blocks_keep_increasing(pg_url: str) -> None:
     try:
         await store.write(lambda t: t.insert_execution(execution()))
         ids = []
-        for i in range(postgres.TASK_ID_BLOCK + 5):
+        for i in range(pgtxn.TASK_ID_BLOCK + 5):
             def add(t: Txn, ref: str = f"a{i}") -> int:
                 return add_task(t, kind="activity", ref=ref)
             ids.append(await store.write(add))

@@ -1,7 +1,7 @@
 -- PostgreSQL's own named queries: they replace the query of the same name in queries.sql, or
 -- exist only here. Parameters are :name, as in queries.sql.
 --
--- The rule that keeps several servers correct (see postgres.py): a write transaction locks a
+-- The rule that keeps several servers correct (see pgtxn.py): a write transaction locks a
 -- run's `executions` row before it reads or writes anything else of that run. Claims take the
 -- run's lock with SKIP LOCKED, so they never wait, and a run being changed is skipped for now.
 
@@ -121,7 +121,7 @@ SELECT plait_expect_one(count(*), 'workflow ' || :wid) FROM u;
 
 -- name: insert_events
 -- :datas is the events' JSON texts joined by chr(30), which JSON never holds unescaped
--- (postgres.py, EVENT_SEPARATOR): one plain text parameter, not a text[] to escape.
+-- (pgtxn.py, EVENT_SEPARATOR): one plain text parameter, not a text[] to escape.
 INSERT INTO events (namespace, workflow_id, run_id, event_id, data)
 SELECT :ns, :wid, :rid, e.id, e.data
 FROM unnest(:ids::bigint[], string_to_array(:datas, chr(30))) AS e (id, data);

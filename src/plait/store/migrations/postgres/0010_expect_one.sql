@@ -1,7 +1,7 @@
 -- A statement that must change exactly one row says so itself: SELECT plait_expect_one(n,
 -- what) raises SQLSTATE PX409 (the store's ConflictError: the change runs again) unless n is
 -- 1. Checked in Python instead, the count had to come back before COMMIT could be sent: a
--- round trip more per transaction (store/postgres.py).
+-- round trip more per transaction (store/pgtxn.py).
 CREATE OR REPLACE FUNCTION plait_expect_one(n bigint, what text) RETURNS bigint
 LANGUAGE plpgsql AS $$
 BEGIN
