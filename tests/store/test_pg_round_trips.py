@@ -165,3 +165,20 @@ async def test_a_read_waits_for_its_answers_but_not_for_its_commit(
                 " AND state LIKE 'idle in transaction%'").fetchone() != (0,):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.01)
+
+
+async def test_an_eager_claim_keeps_what_the_transaction_knows_of_its_other_tasks(
+        store: PostgresStore) -> None:
+    """Claiming one task it wrote does not make the transaction read its other tasks
+    again."""
+    await store.write(lambda t: t.insert_execution(execution()))
+
+    def schedule_two_claim_one(t: Txn) -> int:
+        first = add_task(t, kind="activity", ref="a")
+        second = add_task(t, kind="activity", ref="b")
+        t.claim_task_by_id(first, "s", 5.0, 7)
+        before = trips(t)
+        assert t.get_task(second) is not None
+        return trips(t) - before
+
+    assert await store.write(schedule_two_claim_one) == 0

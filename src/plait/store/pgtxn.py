@@ -119,7 +119,7 @@ class PgTxn(Txn):
         "get_execution", "get_execution_for_update", "lock_execution_of_task",
         "insert_execution", "update_execution", "set_current_run", "insert_current_run",
         "swap_current_run", "get_task", "insert_task", "insert_task_with_id", "claim_tasks",
-        "claim_task_by_id",
+        "claim_task_by_id", "claim_known_task",
         "release_task", "update_task_payload", "delete_task", "get_task_by_ref",
         "tasks_of_run", "leased_tasks_of_session", "delete_timer", "delete_timers",
         "upsert_timer", "get_timer", "insert_event", "insert_events", "get_events",
