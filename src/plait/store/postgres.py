@@ -285,11 +285,12 @@ class PostgresStore(Store):
         self._local.conn, self._local.since = conn, time.monotonic()
         return conn
 
-    def _release(self, conn: psycopg.Connection[Any], healthy: bool) -> None:
+    def _release(self, conn: psycopg.Connection[Any], healthy: bool, *,
+                 keep: bool = True) -> None:
         """Keep the connection for this thread's next transaction, unless something went
         wrong with it or it has been out for :data:`KEEP_CONNECTION` seconds: then it goes
         back to the pool, which checks it, replaces it when broken, and retires old ones."""
-        if healthy and not conn.broken \
+        if keep and healthy and not conn.broken \
                 and time.monotonic() - self._local.since < KEEP_CONNECTION:
             return
         self._local.conn = None
@@ -303,8 +304,7 @@ class PostgresStore(Store):
         """A stopping thread gives its connection back (the pool closes it)."""
         conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
         if conn is not None:
-            self._local.since = -KEEP_CONNECTION
-            self._release(conn, True)
+            self._release(conn, True, keep=False)
 
     @staticmethod
     def _pipe(conn: psycopg.Connection[Any]) -> Pipe | None:
