@@ -27,13 +27,31 @@ import pytest
 
 from tests.waiting import NotYet, eventually, eventually_sync
 
-pytestmark = pytest.mark.timeout(90)
-
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "registration"
 # Quick, but still misbehaving: every run sees retries, lost responses and 429s.
 REGISTRY = {"FAKE_REGISTRY_LATENCY": "0.05", "FAKE_REGISTRY_FAILURE_RATE": "0.1",
             "FAKE_REGISTRY_LOST_RESPONSE_RATE": "0.1", "FAKE_REGISTRY_RATE_PER_SECOND": "5",
             "FAKE_REGISTRY_VETTING_SECONDS": "0.5"}
+
+
+def registry_budget(tries: int = 8) -> float:
+    """How long a registration may take, from the example's own retry policy: long enough
+    for one registry call to fail ``tries - 1`` times in a row, plus a margin for the rest.
+
+    A call fails here one time in five, and more often while a burst meets the rate limit;
+    the backoff doubles from 1 s up to 30 s, so six failures in a row (which a run meets
+    about once in a few hundred) already cost a minute of waiting. A fixed 60 s made this
+    module fail for a run that was only unlucky."""
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        from workflows import REGISTRY_RETRY
+    finally:
+        sys.path.remove(str(EXAMPLE))
+    return sum(REGISTRY_RETRY.backoff(attempt) for attempt in range(1, tries)) + 30.0
+
+
+BUDGET = registry_budget()
+pytestmark = pytest.mark.timeout(BUDGET + 60)
 
 
 def stop(proc: subprocess.Popen[str]) -> None:
@@ -73,7 +91,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
 
 def run_start(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(EXAMPLE / "start.py"), *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=BUDGET)
 
 
 def records(env: dict[str, str], kind: str) -> list[str]:
@@ -170,7 +188,7 @@ def test_approve_reject_and_cancel_with_compensation(env: dict[str, str]) -> Non
                     or NotYet(stages))
 
         eventually_sync(all_waiting, what="three registrations awaiting approval",
-                        timeout=40, interval=0.1)
+                        timeout=BUDGET, interval=0.1)
         # The status query says what is registered so far: a brand and a campaign, no numbers.
         for st in waiting.values():
             assert st["brand_id"] and st["campaign_id"], st
@@ -188,7 +206,7 @@ def test_approve_reject_and_cancel_with_compensation(env: dict[str, str]) -> Non
         approve(rejected, "--by", "dana", "--reject", "sample messages look like spam")
         assert cancelled in plait(env, "workflow", "cancel", cancelled, "--reason",
                                   "customer withdrew")
-        out, err = starter.communicate(timeout=60)
+        out, err = starter.communicate(timeout=BUDGET)
     finally:
         if starter.poll() is None:
             starter.kill()
