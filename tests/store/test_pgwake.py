@@ -77,6 +77,7 @@ async def test_a_server_alone_sends_no_wake_ups_until_another_listens(
         await listening(one, got_one)
         assert await tap.until(one.server_id, HELLO) == [HELLO]
         assert not one.wake_ups.peers
+        assert one.sees_every_commit()  # so its polls may trust an empty claim
         one.publish([json.dumps(["q", "ns", "alone", "workflow"])])  # nobody to wake
 
         got_two: list[str | None] = []
@@ -93,8 +94,12 @@ async def test_a_server_alone_sends_no_wake_ups_until_another_listens(
         while woken not in got_two:
             assert time.monotonic() < deadline, got_two
             await asyncio.sleep(0.01)
-        assert got_two == [None, woken]  # presence lines never reach the server
-        assert got_one == [None]
+        # Presence lines never reach the server. Each says None when it starts listening,
+        # and again when it first hears the other: what the other committed before it knew
+        # of this one was never announced.
+        assert got_two == [None, None, woken]
+        assert got_one == [None, None]
+        assert not one.sees_every_commit() and not two.sees_every_commit()
     finally:
         await one.close()
         if two is not None:

@@ -43,6 +43,10 @@ class CountingStore(SQLiteStore):
         self.writes = 0
         self.fail_next = False
         self.rerun_next = False
+        self.alone = True
+
+    def sees_every_commit(self) -> bool:
+        return self.alone  # False: as a PostgreSQL server that has heard of another
 
     async def write(self, fn: Callable[[Txn], T]) -> T:
         self.writes += 1
@@ -278,6 +282,25 @@ async def test_a_poll_right_after_an_empty_claim_parks_without_claiming(
     [b] = await second
     assert isinstance(a, OutgoingWorkflowTask) and isinstance(b, OutgoingWorkflowTask)
     assert (a.workflow_id, b.workflow_id) == ("a", "b")
+
+
+async def test_a_server_that_may_miss_commits_claims_for_every_poll(
+        service: Service) -> None:
+    """Another server's commit reaches this one as a wake-up that may be lost: an empty
+    claim proves nothing for long then, and each poll claims."""
+    store_of(service).alone = False
+    sid = await open_session(service)
+    first = poll(service, sid)
+    await parked(service)
+    before = store_of(service).writes
+    second = poll(service, sid)
+    await parked(service, 2)
+    assert store_of(service).writes == before + 1  # the second poll's own claim
+    await service.write(start("a"))
+    await service.write(start("b"))
+    got = sorted(t.workflow_id for t in [*await first, *await second]
+                 if isinstance(t, OutgoingWorkflowTask))
+    assert got == ["a", "b"]
 
 
 async def test_a_wake_up_makes_the_next_poll_claim(service: Service) -> None:

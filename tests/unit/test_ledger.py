@@ -19,6 +19,9 @@ class Store:
 
     shared = False
 
+    def sees_every_commit(self) -> bool:
+        return True
+
     async def write(self, fn: Callable[[Any], Any]) -> Any:
         return fn(None)
 

@@ -24,6 +24,9 @@ class Store:
 
     shared = False
 
+    def sees_every_commit(self) -> bool:
+        return True
+
     def __init__(self, conflicts: int = 0) -> None:
         self.conflicts = conflicts
 

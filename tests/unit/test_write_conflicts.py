@@ -16,6 +16,9 @@ class Conflicting:
 
     shared = False
 
+    def sees_every_commit(self) -> bool:
+        return True
+
     def __init__(self, fail: int = 10**9) -> None:
         self.fail = fail
         self.writes = 0

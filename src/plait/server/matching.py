@@ -14,11 +14,13 @@ worker one transaction sooner, ``bench/results/w2-latency.md``). The transaction
 the store's thread, so taking a parked poller is guarded by a lock; everything that
 resolves a poller's future runs on the event loop.
 
-With a database of its own (SQLite), this server sees every commit, so an empty claim stays
-true until a commit wakes the queue: a poll from a session whose claim found the queue empty
-moments ago (``EMPTY_SECONDS``), with no wake-up since, parks without claiming again. A worker
-polls again as soon as a poll brings it a task, and that claim used to be one more transaction
-per task, taken while the task's own completion was on its way (W2).
+While this server sees every commit (SQLite's file is its own; a PostgreSQL server that has
+heard no other server lately, :meth:`plait.store.base.Store.sees_every_commit`), an empty
+claim stays true until a commit wakes the queue: a poll from a session whose claim found the
+queue empty moments ago (``EMPTY_SECONDS``), with no wake-up since, parks without claiming
+again. A worker polls again as soon as a poll brings it a task, and that claim used to be one
+more transaction per task, taken while the task's own completion was on its way (W2; on
+PostgreSQL four round trips to the database).
 """
 
 from __future__ import annotations
@@ -107,7 +109,8 @@ class _Empties:
 
 class Matching:
     def __init__(self, recheck: float | None = None,
-                 now: Callable[[], float] = time.time) -> None:
+                 now: Callable[[], float] = time.time,
+                 sees_every_commit: Callable[[], bool] | None = None) -> None:
         self._events: dict[QueueKey, asyncio.Event] = {}
         self._parked: dict[QueueKey, list[Parked]] = {}
         self._lock = threading.Lock()
@@ -115,9 +118,10 @@ class Matching:
         store's threads."""
         self.stopping = False
         self.recheck = recheck
-        self._empties = _Empties(now) if recheck is None else None
-        """Empty claims to trust; only with a database of its own (no ``recheck``): with a
-        shared one, other servers' commits reach this one as wake-ups that may be lost."""
+        self._empties = _Empties(now)
+        """Empty claims to trust, while this server sees every commit: another server's
+        commits reach this one as wake-ups that may be lost."""
+        self._sees_every_commit = sees_every_commit or (lambda: recheck is None)
         self._now = now
         """Durable time, which tasks' ``visible_at`` is in (the server's clock)."""
 
@@ -127,8 +131,7 @@ class Matching:
         self.wake_all()
 
     def wake(self, key: QueueKey) -> None:
-        if self._empties is not None:
-            self._empties.forget(key)
+        self._empties.forget(key)
         ev = self._events.get(key)
         if ev is not None:
             ev.set()
@@ -151,8 +154,7 @@ class Matching:
     def distrust(self) -> None:
         """A commit this server will not hear of may come (a state change whose caller
         stopped waiting): the next polls claim rather than trust an empty claim."""
-        if self._empties is not None:
-            self._empties.forget_all()
+        self._empties.forget_all()
 
     # -- hand-offs (the store's threads take, the event loop delivers) ------------------------
     def parked(self, key: QueueKey) -> bool:
@@ -180,7 +182,7 @@ class Matching:
         poller claims again itself (a task the claim could not see, from a transaction not
         yet committed, is then found without waiting for the next wake-up)."""
         p.state = _State.GONE
-        if not tasks and self._empties is not None:
+        if not tasks:
             self._empties.forget(p.key, p.session)
         _resolve(p.future, tasks or None)
 
@@ -212,10 +214,10 @@ class Matching:
         a poll with a ``session`` is parked: a transaction may claim for it (``limit``
         tasks at most, under the poll's number ``request``) and answer it at its commit."""
         deadline = time.monotonic() + wait
-        empties = self._empties if session else None
         while True:
             ev = self._events.setdefault(key, asyncio.Event())
             ev.clear()
+            empties = self._empties if session and self._sees_every_commit() else None
             trusted = empties.trusted(key, session) if empties is not None else None
             if trusted is not None:  # nothing since an empty claim moments ago: park
                 next_visible = trusted[1]

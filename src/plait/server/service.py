@@ -50,7 +50,8 @@ class Service:
         self.store = store
         self.config = config or ServiceConfig()
         self.clock = Clock(skipping=self.config.time_skipping)
-        self.matching = Matching(recheck=RECHECK if store.shared else None, now=self.clock.now)
+        self.matching = Matching(recheck=RECHECK if store.shared else None, now=self.clock.now,
+                                 sees_every_commit=store.sees_every_commit)
         self.results = ResultWaiters()
         self.query_answers: WakeUps[int] = WakeUps()
         """Query routes waiting on this server, by query task id."""

@@ -507,6 +507,12 @@ class Store(abc.ABC):
     """True when several servers may use the database at once (PostgreSQL): wake-ups must
     then travel between servers through :meth:`publish` and :meth:`listen`."""
 
+    def sees_every_commit(self) -> bool:
+        """Whether every commit to the database is, right now, this server's own, so that
+        its own wake-ups are all there are: an empty claim then stays empty until one
+        (:mod:`plait.server.matching`). A database of its own always is."""
+        return not self.shared
+
     def listing_version(self, ns: str) -> str | None:
         """A token that changes whenever a list or count of ``ns``'s runs could answer
         differently (a run started, closed, deleted, or had its search attributes changed),

@@ -68,6 +68,13 @@ class WakeUps:
         this one cannot hear (its listener is not connected)."""
         return not self._listening or time.monotonic() < self._peer_until
 
+    @property
+    def alone(self) -> bool:
+        """Whether every commit to the database is this server's own, as far as it can
+        tell: it listens and has heard no other server lately. (A newcomer's commits before
+        its ``hello`` is heard go unannounced: :meth:`_heard` says so when it comes.)"""
+        return self._listening and time.monotonic() >= self._peer_until
+
     def publish(self, messages: Sequence[str]) -> None:
         if self._closed or not messages or not self.peers:
             return
@@ -166,8 +173,14 @@ class WakeUps:
 
     def _heard(self, payload: str, on_message: Callable[[str | None], None]) -> None:
         """Another server's NOTIFY: it listens too, so it gets this one's wake-ups from now
-        on (a newcomer's ``hello`` is answered at once, so it knows of this one too)."""
+        on (a newcomer's ``hello`` is answered at once, so it knows of this one too). The
+        first word after a silence also ends this one's being alone: what the newcomer
+        committed before it knew of this server was not announced, so every waiter looks
+        again (``None``)."""
+        was_alone = self.alone
         self._peer_until = time.monotonic() + PRESENCE_TTL
+        if was_alone:
+            on_message(None)
         for line in payload.split("\n")[1:]:
             if line == HELLO:
                 self._send([HERE])

@@ -498,6 +498,9 @@ class PostgresStore(Store):
             return False
 
     # -- wake-ups between servers -------------------------------------------------------------
+    def sees_every_commit(self) -> bool:
+        return self.wake_ups.alone
+
     def publish(self, messages: Sequence[str]) -> None:
         self.wake_ups.publish(messages)
 
