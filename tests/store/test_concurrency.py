@@ -19,13 +19,14 @@ from plait.server.run import Ctx
 from plait.server.service import Service
 from plait.store.base import Store, Txn
 from plait.store.search_index import ListFilter
-from tests.store.test_txn import NS, add_task, decoded, execution, stored
+from tests.store.test_txn import NS, add_sessions, add_task, decoded, execution, stored
 
 
 async def test_each_task_is_claimed_exactly_once(store: Store) -> None:
     runs, per_run = 30, 10
     for r in range(runs):
         def setup(t: Txn, r: int = r) -> None:
+            add_sessions(t, *(f"s{n}" for n in range(40)))
             t.insert_execution(execution(wid=f"w{r}"))
             for i in range(per_run):
                 add_task(t, wid=f"w{r}", ref=f"a{i}", kind="activity")

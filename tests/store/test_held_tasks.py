@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from plait.store.base import Store
 from plait.store.task_data import HELD
-from tests.store.test_txn import NS, add_task, execution
+from tests.store.test_txn import NS, add_sessions, add_task, execution
 
 
 async def test_a_held_task_is_never_claimed_nor_due(store: Store) -> None:
-    await store.write(lambda t: t.insert_execution(execution()))
+    await store.write(lambda t: (t.insert_execution(execution()), add_sessions(t, "s")))
     due = 1_765_000_000.123456
     held = await store.write(lambda t: add_task(t, ref="wt", visible_at=due + HELD))
     assert await store.write(lambda t: t.claim_tasks(

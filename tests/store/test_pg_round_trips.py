@@ -18,7 +18,7 @@ import pytest
 from plait.store.base import ConflictError, ExecutionRow, TaskRow, Txn
 from plait.store.pgtxn import PgTxn
 from plait.store.postgres import PostgresStore
-from tests.store.test_txn import NS, add_task, execution, stored
+from tests.store.test_txn import NS, add_sessions, add_task, execution, stored
 
 RUNS = 5
 
@@ -34,6 +34,7 @@ def trips(t: Txn) -> int:
 
 async def runs_with_workflow_tasks(store: PostgresStore) -> None:
     def setup(t: Txn) -> None:
+        add_sessions(t, "s")
         for i in range(RUNS):
             t.insert_execution(execution(wid=f"w{i}"))
             t.insert_events(NS, f"w{i}", "r1", [
@@ -59,6 +60,22 @@ async def test_a_claim_brings_each_tasks_run_with_it(store: PostgresStore) -> No
     fresh = await store.read(lambda t: [t.get_execution(NS, f"w{i}", "r1")
                                         for i in range(RUNS)])
     assert sorted(rows, key=lambda r: r.workflow_id if r else "") == fresh
+
+
+async def test_a_claim_and_its_sessions_check_share_one_round_trip(
+        store: PostgresStore) -> None:
+    await runs_with_workflow_tasks(store)
+
+    def claim(t: Txn) -> tuple[int, int, str | None]:
+        before = trips(t)
+        session = t.get_session_later("s")
+        tasks = t.claim_tasks(ns=NS, task_queue="q", kind="workflow", session="s", now=1.0,
+                              limit=RUNS)
+        row = session()
+        return trips(t) - before, len(tasks), row.session_id if row else None
+
+    assert await store.write(claim) == (1, RUNS, "s")
+    assert await store.read(lambda t: t.get_session_later("gone")()) is None
 
 
 async def test_the_histories_of_a_claims_tasks_arrive_in_one_round_trip(

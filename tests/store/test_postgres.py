@@ -16,7 +16,7 @@ from plait.store.base import ConflictError, StoreUnavailable, Txn
 from plait.store.history import StoredEvent
 from plait.store.postgres import PostgresStore
 from tests.store.pgdb import Proxy
-from tests.store.test_txn import NS, add_task, execution
+from tests.store.test_txn import NS, add_sessions, add_task, execution
 
 
 def paused(fn: Callable[[Txn], Any], reached: threading.Event,
@@ -33,7 +33,7 @@ def paused(fn: Callable[[Txn], Any], reached: threading.Event,
 async def test_a_claim_skips_a_run_being_changed_and_never_waits(pg_url: str) -> None:
     store = PostgresStore(pg_url)
     try:
-        await store.write(lambda t: t.insert_execution(execution()))
+        await store.write(lambda t: (t.insert_execution(execution()), add_sessions(t, "s")))
         await store.write(lambda t: add_task(t, kind="activity", ref="a"))
         reached, go = threading.Event(), threading.Event()
         holder = asyncio.ensure_future(store.write(paused(

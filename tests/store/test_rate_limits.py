@@ -13,7 +13,7 @@ from plait.server.admission import admit
 from plait.server.run import Ctx
 from plait.store.base import Store, TaskRow, Txn
 from plait.store.postgres import PostgresStore
-from tests.store.test_txn import NS, activity_data, execution
+from tests.store.test_txn import NS, activity_data, add_sessions, execution
 
 
 def activity(t: Txn, i: int, atype: str = "sms", key: str | None = None,
@@ -38,6 +38,7 @@ def claim_id(task_id: int, now: float) -> Any:
 async def setup(store: Store, tasks: list[tuple[str, str | None]]) -> list[int]:
     def op(t: Txn) -> list[int]:
         t.insert_execution(execution())
+        add_sessions(t, "s")
         return [activity(t, i, atype, key) for i, (atype, key) in enumerate(tasks)]
     return await store.write(op)
 

@@ -64,6 +64,13 @@ def add_task(t: Txn, *, ref: str = "wt", kind: str = "workflow", wid: str = "w",
                          sticky_session=sticky, sticky_until=sticky_until)
 
 
+def add_sessions(t: Txn, *sessions: str) -> None:
+    """Worker sessions to claim for: a claim leases nothing to a session that is gone."""
+    for session in sessions:
+        t.upsert_session(session, NS, "q", "me", SessionInfo(task_queue="q", identity="me"),
+                         expires_at=1e12)
+
+
 def stored(event: dict[str, Any]) -> StoredEvent:
     return StoredEvent(event["event_id"], dumps_str(event))
 
@@ -242,7 +249,7 @@ async def test_each_kind_of_task_keeps_its_payload_shape(store: Store) -> None:
 
 
 async def test_claim_respects_visibility_queue_kind_limit_and_order(store: Store) -> None:
-    await store.write(lambda t: t.insert_execution(execution()))
+    await store.write(lambda t: (t.insert_execution(execution()), add_sessions(t, "s")))
     ids = []
     for i, at in enumerate([3.0, 1.0, 2.0, 50.0]):
         ids.append(await store.write(lambda t, i=i, at=at: add_task(
@@ -265,8 +272,22 @@ async def test_claim_respects_visibility_queue_kind_limit_and_order(store: Store
     assert await store.read(lambda t: t.next_visible(NS, "q", "activity", "s")) is None
 
 
+async def test_a_claim_leases_nothing_to_a_session_that_is_gone(store: Store) -> None:
+    """Or the task would wait for the orphan sweep: the server's claim checks the session
+    in the same round trip, and this is what makes that safe."""
+    await store.write(lambda t: (t.insert_execution(execution()), add_sessions(t, "s", "x")))
+    await store.write(lambda t: (add_task(t, kind="activity", ref="a"), t.delete_session("x")))
+
+    def claim(session: str) -> Any:
+        return lambda t: t.claim_tasks(ns=NS, task_queue="q", kind="activity",
+                                       session=session, now=10.0, limit=5)
+    assert await store.write(claim("x")) == []
+    assert await store.write(claim("never")) == []
+    assert [t.ref for t in await store.write(claim("s"))] == ["a"]
+
+
 async def test_sticky_tasks_wait_for_their_session_then_go_to_anyone(store: Store) -> None:
-    await store.write(lambda t: t.insert_execution(execution()))
+    await store.write(lambda t: (t.insert_execution(execution()), add_sessions(t, "home", "away")))
     await store.write(lambda t: add_task(t, visible_at=1.0, sticky="home", sticky_until=4.0))
 
     def claim(session: str, now: float) -> Any:
@@ -279,7 +300,7 @@ async def test_sticky_tasks_wait_for_their_session_then_go_to_anyone(store: Stor
 
 
 async def test_clear_sticky_hands_tasks_to_anyone(store: Store) -> None:
-    await store.write(lambda t: t.insert_execution(execution()))
+    await store.write(lambda t: (t.insert_execution(execution()), add_sessions(t, "away")))
     await store.write(lambda t: add_task(t, visible_at=1.0, sticky="home", sticky_until=99.0))
     freed = await store.write(lambda t: t.clear_sticky("home"))
     assert freed == {(NS, "q", "workflow")}  # the queues to wake

@@ -23,7 +23,7 @@ from plait.server.observed import ActivityDispatched
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
 from plait.store.history import StoredEvent
-from plait.store.sessions import SessionInfo
+from plait.store.sessions import SessionInfo, SessionRow
 from plait.store.task_data import HELD
 
 __all__ = ["claim", "claim_ids", "hand_off", "poll_claim", "session_info"]
@@ -39,7 +39,10 @@ def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> SessionInfo
     known = ctx.ledger.info(session) if cached else None
     if known is not None:
         return known
-    row = ctx.txn.get_session(session)
+    return _alive(ctx, session, ctx.txn.get_session(session))
+
+
+def _alive(ctx: Ctx, session: str, row: SessionRow | None) -> SessionInfo:
     if row is None:
         raise sessions.unknown(session)
     ctx.effects.session_infos[session] = row.info
@@ -49,11 +52,14 @@ def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> SessionInfo
 def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
           limit: int, request: int | None = None) -> list[Dispatched]:
     """Lease ready tasks to ``session`` for the worker's request numbered ``request``
-    (:attr:`plait.store.base.TaskRow.lease_request`)."""
-    session_info(ctx, session)
-    tasks = admission.admit(ctx, ctx.txn.claim_tasks(
-        ns=ns, task_queue=queue, kind=kind, session=session, now=ctx.now,
-        limit=max(1, min(limit, 256)), request=request))
+    (:attr:`plait.store.base.TaskRow.lease_request`). The claim itself passes over a
+    session that is gone, so the session is read with it (one round trip on PostgreSQL,
+    not two) and an unknown one is refused after."""
+    row = ctx.txn.get_session_later(session)
+    claimed = ctx.txn.claim_tasks(ns=ns, task_queue=queue, kind=kind, session=session,
+                                  now=ctx.now, limit=max(1, min(limit, 256)), request=request)
+    _alive(ctx, session, row())
+    tasks = admission.admit(ctx, claimed)
     for _ in tasks:
         ctx.effects.leased(session)
     out = _built([_dispatch(ctx, task) for task in tasks])
@@ -84,7 +90,7 @@ def hand_off(ctx: Ctx, matching: Matching) -> None:
             if parked is None:
                 break
             ns, queue, kind = key
-            try:  # the claim's first statement checks the session
+            try:  # the claim checks the session
                 tasks = claim(ctx, ns, queue, kind, parked.session, parked.limit,
                               parked.request)
             except NotFound:  # it expired meanwhile: the poll's own claim will say so

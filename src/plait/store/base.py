@@ -298,7 +298,9 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
                     limit: int, request: int | None = None) -> list[TaskRow]:
         """Lease up to ``limit`` ready tasks to ``session``, earliest first (the server then
         applies rate limits to activities: :mod:`plait.server.admission`); ``request``: the
-        worker's number of the request they answer (:attr:`TaskRow.lease_request`)."""
+        worker's number of the request they answer (:attr:`TaskRow.lease_request`). None
+        for a session that does not exist: a task leased to it would wait for the orphan
+        sweep."""
         return self._claim(ns=ns, task_queue=task_queue, kind=kind, session=session, now=now,
                            limit=limit, request=request)
 

@@ -53,6 +53,7 @@ from plait.store.base import (
 )
 from plait.store.history import StoredEvent
 from plait.store.pgpipe import Pending, Pipe, Statement
+from plait.store.sessions import SessionRow, session_row
 from plait.store.statements import Params, _savepoints
 from plait.store.task_data import TaskData, TimerData
 from plait.store.task_data import encode as encode_task_data
@@ -433,6 +434,12 @@ class PgTxn(Txn):
             return super().events_later(ns, wid, rid, after)
         pending = self._exec("get_events", ns=ns, wid=wid, rid=rid, after=after)
         return lambda: [msgspec.Raw(r[0]) for r in pending.fetchall()]
+
+    def get_session_later(self, session: str) -> Callable[[], SessionRow | None]:
+        if self._pipe is None:
+            return super().get_session_later(session)
+        pending = self._exec("get_session", session=session)
+        return lambda: session_row(pending.fetchone())
 
     def insert_task(self, *, ns: str, task_queue: str, kind: str, wid: str, rid: str, ref: str,
                     visible_at: float, payload: TaskData,

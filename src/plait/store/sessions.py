@@ -7,12 +7,14 @@ What a lease *means* (expiry, re-dispatch of a dead worker's tasks) is the serve
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import msgspec
 
 from plait.store.statements import Statements
 
-__all__ = ["SessionInfo", "SessionRow", "SessionStatements"]
+__all__ = ["SessionInfo", "SessionRow", "SessionStatements", "session_row"]
 
 
 class SessionInfo(msgspec.Struct, frozen=True):
@@ -39,6 +41,13 @@ class SessionRow:
     expires_at: float
 
 
+def session_row(r: Sequence[Any] | None) -> SessionRow | None:
+    """A ``get_session`` row (None: no such session)."""
+    if r is None:
+        return None
+    return SessionRow(r[0], r[1], r[2], r[3], INFO.decode(r[4]), float(r[5]))
+
+
 class SessionStatements(Statements):
     def upsert_session(self, session: str, ns: str, task_queue: str, identity: str,
                        info: SessionInfo, expires_at: float) -> None:
@@ -47,10 +56,14 @@ class SessionStatements(Statements):
                    expires_at=expires_at)
 
     def get_session(self, session: str) -> SessionRow | None:
-        r = self._one("get_session", session=session)
-        if r is None:
-            return None
-        return SessionRow(r[0], r[1], r[2], r[3], INFO.decode(r[4]), float(r[5]))
+        return session_row(self._one("get_session", session=session))
+
+    def get_session_later(self, session: str) -> Callable[[], SessionRow | None]:
+        """:meth:`get_session`, read when the function returned is called. A backend that
+        sends statements ahead (PostgreSQL's pipeline) sends the read now, so a claim's
+        check of its session shares the claim's round trip; here it is read at once."""
+        row = self.get_session(session)
+        return lambda: row
 
     def renew_session(self, session: str, expires_at: float) -> bool:
         """Move the lease's expiry; False when the session does not exist."""

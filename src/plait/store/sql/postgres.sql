@@ -8,7 +8,8 @@
 -- name: claim_tasks
 -- With each task, its run's row as the lock gave it (a locking read returns the latest
 -- committed version), in get_execution_for_update's columns: handing out a workflow task
--- reads the run, and this saves that read a round trip.
+-- reads the run, and this saves that read a round trip. Nothing for a session that is gone
+-- (the caller reads the session in the same round trip and refuses it).
 WITH picked AS (
     SELECT t.task_id, e.workflow_type, e.status, e.start_time, e.close_time,
            e.next_event_id, e.state, e.result, e.search_attributes, e.memo,
@@ -19,6 +20,7 @@ WITH picked AS (
     WHERE t.namespace = :ns AND t.task_queue = :task_queue AND t.kind = :kind
       AND t.lease_session IS NULL AND t.visible_at <= :now
       AND (t.sticky_session IS NULL OR t.sticky_session = :session OR t.sticky_until <= :now)
+      AND EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = :session)
     ORDER BY t.visible_at, t.task_id LIMIT :limit
     FOR UPDATE OF t, e SKIP LOCKED)
 UPDATE tasks SET lease_session = :session, dispatch_no = dispatch_no + 1, dispatched_at = :now,

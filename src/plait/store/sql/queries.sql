@@ -62,6 +62,7 @@ SELECT task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_a
 FROM tasks WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid ORDER BY task_id;
 
 -- name: claim_tasks
+-- Nothing for a session that is gone (the caller reads the session too, and refuses it).
 UPDATE tasks SET lease_session = :session, dispatch_no = dispatch_no + 1, dispatched_at = :now,
                  lease_request = :request
 WHERE task_id IN (
@@ -69,6 +70,7 @@ WHERE task_id IN (
     WHERE namespace = :ns AND task_queue = :task_queue AND kind = :kind
       AND lease_session IS NULL AND visible_at <= :now
       AND (sticky_session IS NULL OR sticky_session = :session OR sticky_until <= :now)
+      AND EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = :session)
     ORDER BY visible_at, task_id LIMIT :limit)
 RETURNING task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
           lease_session, dispatch_no, dispatched_at, lease_request, payload;
