@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import cast
+from typing import Any, cast
 
 import msgspec
 import psycopg
@@ -199,3 +199,27 @@ async def test_an_eager_claim_keeps_what_the_transaction_knows_of_its_other_task
         return trips(t) - before
 
     assert await store.write(schedule_two_claim_one) == 0
+
+
+async def test_closing_a_run_with_no_activity_out_waits_for_no_deleted_rows(
+        store: PostgresStore) -> None:
+    """A close reads the tasks it deletes only to end an activity attempt that was out;
+    a run whose count says none is pending (the server's ``activities_counted``) asks for
+    no rows, and the deletion travels with the COMMIT."""
+    for wid in ("quiet", "busy"):
+        await store.write(lambda t, wid=wid: (
+            t.insert_execution(execution(wid=wid)),
+            add_task(t, wid=wid, kind="activity", ref="a"), add_task(t, wid=wid)))
+
+    def close(wid: str, wanted: bool) -> Any:
+        def op(t: Txn) -> tuple[int, list[str]]:
+            cast(PgTxn, t).lock_run(NS, wid, "r1")
+            before = trips(t)
+            deleted = t.delete_run_work(NS, wid, "r1", wanted=wanted)
+            return trips(t) - before, sorted(task.kind for task in deleted)
+        return op
+
+    assert await store.write(close("quiet", False)) == (0, [])
+    assert await store.write(close("busy", True)) == (1, ["activity", "workflow"])
+    for wid in ("quiet", "busy"):
+        assert await store.read(lambda t, wid=wid: t.tasks_of_run(NS, wid, "r1")) == []

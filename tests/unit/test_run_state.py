@@ -20,7 +20,7 @@ def test_a_round_trip_through_json_is_exact() -> None:
         last_task_failure=TaskFailureInfo(message="boom", type="KeyError", attempts=2),
         updates={"u": UpdateEntry("set", "completed", None, {}, {"encoding": "json",
                                                                   "data": 5})},
-        cancel_requested=True)
+        cancel_requested=True, pending_activities=2, activities_counted=True)
     assert RunState.decode(state.encode()) == state
 
 
@@ -38,6 +38,8 @@ def test_a_row_of_an_older_version_loads() -> None:
     assert state.buffer == [BufferedEvent("TIMER_FIRED", {}, 1.0)]
     assert state.buffered == 0 and not state.cancel_requested
     assert state.children == {"1": ChildLink("c", "cr", "terminate")}
+    # It kept no count of its activities: closing it looks for attempts that were out.
+    assert not state.activities_counted and state.pending_activities == 0
     assert state.updates["u1"] == UpdateEntry("n", "requested", [], {})
     assert state.updates["u3"].status == "completed" and state.updates["u3"].result is None
     assert RunState.from_json({}) == RunState()

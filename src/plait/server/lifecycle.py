@@ -90,7 +90,7 @@ def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, spec: RunSpec, 
         deadline = ctx.now + float(spec.execution_timeout)
     state = RunState(task_timeout=task_timeout, deadline=deadline, parent=parent,
                      first_run_id=spec.first_run_id or rid, attempt=attempt,
-                     start_delay=spec.start_delay)
+                     start_delay=spec.start_delay, activities_counted=True)
     first_task_delay = max(first_task_delay, spec.start_delay)
     if spec.retry_policy:  # a retry starts the same workflow again with its input
         state.retry_policy = spec.retry_policy

@@ -203,6 +203,7 @@ def _new_run(base: Run, rid: str, n: int, prefix: Prefix, reason: str) -> Run:
     """The new run's row, its history to be the copy of events 1..n-1 (inserted after it)."""
     old = base.state
     state = RunState(
+        activities_counted=True,  # from zero: add_pending counts what is pending again
         task_timeout=old.task_timeout,
         deadline=old.deadline,
         first_run_id=old.first_run_id or base.rid,

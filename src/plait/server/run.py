@@ -301,7 +301,11 @@ class Run:
         self.state.buffer = []
         buffered = bool(self.state.buffered)
         self.state.buffered = 0
-        deleted = self.txn.delete_run_work(self.ns, self.wid, self.rid, buffered=buffered)
+        # The tasks deleted matter only for an activity attempt that was out: none can be
+        # when the run's count says no activity is pending.
+        none_out = self.state.activities_counted and self.state.pending_activities == 0
+        deleted = self.txn.delete_run_work(self.ns, self.wid, self.rid, buffered=buffered,
+                                           wanted=not none_out)
         self.ctx.effects.closed[(self.ns, self.wid, self.rid)] = Outcome(status, self.row.result)
         return deleted
 

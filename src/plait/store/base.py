@@ -383,12 +383,17 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         return v
 
     # -- closing and retention --------------------------------------------------------------
-    def delete_run_work(self, ns: str, wid: str, rid: str, *,
-                        buffered: bool = False) -> list[TaskRow]:
+    def delete_run_work(self, ns: str, wid: str, rid: str, *, buffered: bool = False,
+                        wanted: bool = True) -> list[TaskRow]:
         """Drop the workflow and activity tasks and the timers (and ``buffered`` inputs) of a
-        run that has closed; the tasks dropped. Pending queries stay: a closed run answers."""
-        tasks = [_task(r) for r in self._all("delete_work_tasks_of_run", ns=ns, wid=wid,
-                                             rid=rid)]
+        run that has closed; the tasks dropped (none unless ``wanted``: on PostgreSQL the
+        statement then waits for no answer). Pending queries stay: a closed run answers."""
+        tasks: list[TaskRow] = []
+        if wanted:
+            tasks = [_task(r) for r in self._all("delete_work_tasks_of_run", ns=ns, wid=wid,
+                                                 rid=rid)]
+        else:
+            self._exec("drop_work_tasks_of_run", ns=ns, wid=wid, rid=rid)
         self._exec("delete_timers_of_run", ns=ns, wid=wid, rid=rid)
         if buffered:
             self._exec("delete_buffered_events", ns=ns, wid=wid, rid=rid)

@@ -128,6 +128,10 @@ class RunState(msgspec.Struct, omit_defaults=True):
     """The history passed the warning threshold and the server said so (once per run)."""
     pending_activities: int = 0
     """Activities scheduled and not yet finished (the pending-activities limit)."""
+    activities_counted: bool = msgspec.field(default=False, name="ac")
+    """``pending_activities`` has counted this run's activities since it started (a run
+    started before the count was kept has not): when it says none is pending, closing the
+    run need not look among its tasks for an attempt to end (on PostgreSQL, a round trip)."""
     signals: int = 0
     """Signals the run accepted (the signals-per-run limit)."""
 

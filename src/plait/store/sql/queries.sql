@@ -120,6 +120,11 @@ DELETE FROM tasks WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
 RETURNING task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
           lease_session, dispatch_no, dispatched_at, lease_request, payload;
 
+-- name: drop_work_tasks_of_run
+-- delete_work_tasks_of_run when nobody needs to know what it deleted.
+DELETE FROM tasks WHERE namespace = :ns AND workflow_id = :wid AND run_id = :rid
+  AND kind <> 'query';
+
 -- name: orphaned_tasks
 -- Tasks leased to a worker session that no longer exists: a claim that raced the session's
 -- expiry on another server (READ COMMITTED) and committed after it. Nothing else would ever
