@@ -48,7 +48,7 @@ class CountingStore(SQLiteStore):
     def sees_every_commit(self) -> bool:
         return self.alone  # False: as a PostgreSQL server that has heard of another
 
-    async def write(self, fn: Callable[[Txn], T]) -> T:
+    async def write(self, fn: Callable[[Txn], T], *, task: int | None = None) -> T:
         self.writes += 1
         if self.fail_next or self.rerun_next:
             rerun, self.fail_next, self.rerun_next = self.rerun_next, False, False

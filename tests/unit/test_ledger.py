@@ -22,7 +22,7 @@ class Store:
     def sees_every_commit(self) -> bool:
         return True
 
-    async def write(self, fn: Callable[[Any], Any]) -> Any:
+    async def write(self, fn: Callable[[Any], Any], *, task: int | None = None) -> Any:
         return fn(None)
 
 

@@ -30,7 +30,7 @@ class Store:
     def __init__(self, conflicts: int = 0) -> None:
         self.conflicts = conflicts
 
-    async def write(self, fn: Callable[[Any], Any]) -> Any:
+    async def write(self, fn: Callable[[Any], Any], *, task: int | None = None) -> Any:
         result = fn(None)
         if self.conflicts:
             self.conflicts -= 1

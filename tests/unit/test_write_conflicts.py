@@ -23,7 +23,7 @@ class Conflicting:
         self.fail = fail
         self.writes = 0
 
-    async def write(self, fn: Callable[[Any], Any]) -> Any:
+    async def write(self, fn: Callable[[Any], Any], *, task: int | None = None) -> Any:
         self.writes += 1
         if self.writes <= self.fail:
             raise ConflictError("changed concurrently")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from plait.server.errors import BadRequest, Conflict
 from plait.store.base import TaskRow, Txn
 
-__all__ = ["fenced_task", "parse_token"]
+__all__ = ["fenced_task", "parse_token", "task_of"]
 
 
 def parse_token(token: str) -> tuple[int, int]:
@@ -19,6 +19,14 @@ def parse_token(token: str) -> tuple[int, int]:
         return int(task_id), int(dispatch_no)
     except (ValueError, AttributeError):
         raise BadRequest(f"malformed task token {token!r}", code="bad_token") from None
+
+
+def task_of(token: str) -> int | None:
+    """The task a token names, or None for a malformed one (the change refuses it)."""
+    try:
+        return parse_token(token)[0]
+    except BadRequest:
+        return None
 
 
 def fenced_task(txn: Txn, token: str, kind: str) -> TaskRow:

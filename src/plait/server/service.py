@@ -124,8 +124,9 @@ class Service:
                 ctx.effects.lease(session, ctx.wall + expiry, ctx.wall + expiry)
         await self.write(reset)
 
-    async def write(self, fn: Callable[[Ctx], T]) -> T:
-        """Run a state change in one transaction; apply its effects once it is durable."""
+    async def write(self, fn: Callable[[Ctx], T], *, task: int | None = None) -> T:
+        """Run a state change in one transaction; apply its effects once it is durable.
+        ``task``: the task it acts on, if known (:meth:`plait.store.base.Store.write`)."""
         clock, limits, matching = self.clock, self.config.limits, self.matching
         for attempt in range(WRITE_ATTEMPTS):
             effects = Effects()
@@ -151,7 +152,7 @@ class Service:
                     ctx.saved.clear()
             began = time.perf_counter()
             try:
-                result = await self.store.write(op)
+                result = await self.store.write(op, task=task)
             except BaseException as exc:
                 # Rolled back, or this caller stops waiting (its request was cancelled) while
                 # the store may still commit: either way no poll waits on this transaction.

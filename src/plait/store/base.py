@@ -497,8 +497,10 @@ class Store(abc.ABC):
     """Async front of a database: runs synchronous transaction functions off the event loop."""
 
     @abc.abstractmethod
-    async def write(self, fn: Callable[[Txn], T]) -> T:
-        """Run ``fn`` in a write transaction; return once the commit is durable."""
+    async def write(self, fn: Callable[[Txn], T], *, task: int | None = None) -> T:
+        """Run ``fn`` in a write transaction; return once the commit is durable. ``task``:
+        the task the change acts on first, when the caller knows it (a completion's): a
+        store that runs changes together may lock its run ahead (PostgreSQL)."""
 
     @abc.abstractmethod
     async def read(self, fn: Callable[[Txn], T]) -> T:

@@ -64,7 +64,7 @@ from plait.store.base import (
 )
 from plait.store.migrate import migrate as run_migrations
 from plait.store.pgpipe import Pending, Pipe, Statement
-from plait.store.pgtxn import CHANGED_CONCURRENTLY, PgTxn, TaskIds
+from plait.store.pgtxn import CHANGED_CONCURRENTLY, LocksAhead, PgTxn, TaskIds
 from plait.store.pgwake import WakeUps
 from plait.store.queries import load_queries
 
@@ -182,18 +182,18 @@ class PostgresStore(Store):
         return "plait" if name == "public" else f"plait_{name}"[:63]
 
     # -- transactions -----------------------------------------------------------------------
-    async def write(self, fn: Callable[[Txn], T]) -> T:
-        return await self._submit(fn, True)
+    async def write(self, fn: Callable[[Txn], T], *, task: int | None = None) -> T:
+        return await self._submit(fn, True, task)
 
     async def read(self, fn: Callable[[Txn], T]) -> T:
-        return await self._submit(fn, False)
+        return await self._submit(fn, False, None)
 
-    async def _submit(self, fn: Callable[[Txn], T], write: bool) -> T:
+    async def _submit(self, fn: Callable[[Txn], T], write: bool, task: int | None) -> T:
         if self._closed:
             raise StoreUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, write, loop, fut))
+        self._jobs.put((fn, write, loop, fut, task))
         return await fut
 
     def _work(self) -> None:
@@ -412,13 +412,17 @@ class PostgresStore(Store):
         try:
             cur = conn.cursor()
             began = pipe.command(b"BEGIN")
+            ahead: LocksAhead | None = None
             for i, job in enumerate(group):
                 if i == 1:  # the first change waited for locks as long as one alone would
                     pipe.command(GROUP_LOCK_WAIT)
+                    if not savepoints:
+                        ahead = LocksAhead(pipe, self._statements,
+                                           [j[4] for j in group[1:] if j[4] is not None])
                 if savepoints:
                     value, ok, waited = self._grouped(conn, cur, pipe, job, first=i == 0)
                 else:
-                    value, ok, waited = self._unmarked(cur, pipe, job)
+                    value, ok, waited = self._unmarked(cur, pipe, job, ahead)
                 if not savepoints and (value is _RERUN or pipe.failures != failures):
                     pipe.discard()
                     _rollback(conn)
@@ -450,15 +454,16 @@ class PostgresStore(Store):
         finally:
             self._release(conn, kept and pipe.failures == failures)
 
-    def _txn(self, cur: Any, pipe: Pipe) -> PgTxn:
+    def _txn(self, cur: Any, pipe: Pipe, ahead: LocksAhead | None = None) -> PgTxn:
         return PgTxn(cur, self._queries, write=True, limits=self._limits, pipe=pipe,
-                     statements=self._statements, task_ids=self._task_ids)
+                     statements=self._statements, task_ids=self._task_ids, ahead=ahead)
 
-    def _unmarked(self, cur: Any, pipe: Pipe, job: _Job) -> tuple[Any, bool, bool]:
+    def _unmarked(self, cur: Any, pipe: Pipe, job: _Job,
+                  ahead: LocksAhead | None) -> tuple[Any, bool, bool]:
         """One change of a group without a savepoint: (value or error, ok, False), or
         ``_RERUN`` as the value when its failure cannot be its alone. Database errors are
         raised (the group then runs again with savepoints, or fails as a whole)."""
-        txn = self._txn(cur, pipe)
+        txn = self._txn(cur, pipe, ahead)
         try:
             value = job[0](txn)
             txn.finish()
@@ -467,6 +472,9 @@ class PostgresStore(Store):
             raise
         except BaseException as e:  # the change's own error, if it wrote nothing
             return (_RERUN if txn.wrote else e), False, False
+        finally:
+            if ahead is not None:
+                ahead.touched |= txn.locked
 
     def _grouped(self, conn: psycopg.Connection[Any], cur: Any, pipe: Pipe, job: _Job, *,
                  first: bool) -> tuple[Any, bool, bool]:
@@ -556,8 +564,10 @@ _RERUN = object()
 """A change of a group run without savepoints that failed after writing: the group runs
 again, each change in a savepoint."""
 
-_Job = tuple[Callable[[Txn], Any], bool, asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
-"""A change or read queued for the store's threads: (function, write, loop, its future)."""
+_Job = tuple[Callable[[Txn], Any], bool, asyncio.AbstractEventLoop, "asyncio.Future[Any]",
+             int | None]
+"""A change or read queued for the store's threads: (function, write, loop, its future, the
+task it acts on if known)."""
 
 
 def _answer(job: _Job, value: Any, ok: bool) -> None:

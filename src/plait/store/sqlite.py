@@ -191,7 +191,7 @@ class SQLiteStore(Store):
         self._queue.put((fn, loop, fut, write))
         return await fut
 
-    async def write(self, fn: Callable[[Txn], T]) -> T:
+    async def write(self, fn: Callable[[Txn], T], *, task: int | None = None) -> T:
         return await self._submit(fn, True)
 
     async def read(self, fn: Callable[[Txn], T]) -> T:

@@ -38,6 +38,7 @@ from plait.server.api.http import (
 )
 from plait.server.decoding import decode
 from plait.server.errors import ApiError, BadRequest
+from plait.server.fencing import task_of
 from plait.server.metrics import CHAINED, COMPLETIONS
 from plait.store.base import StoreUnavailable
 
@@ -49,7 +50,8 @@ log = logging.getLogger("plait.server")
 async def _complete_workflow_task(request: web.Request,
                                   msg: CompleteWorkflowTaskRequest) -> Any:
     command_policies(msg.commands)
-    out = await svc(request).write(lambda ctx: steps.complete_workflow_task(ctx, msg))
+    out = await svc(request).write(lambda ctx: steps.complete_workflow_task(ctx, msg),
+                                   task=task_of(msg.token))
     COMPLETIONS.labels("workflow", "completed").inc()
     _wake_updates(request, _settled(msg.commands, msg.update_rejections))
     return out
@@ -63,7 +65,8 @@ def _settled(cmds: list[Command], rejections: list[UpdateRejection] | None) -> l
 
 
 async def _fail_workflow_task(request: web.Request, msg: FailWorkflowTaskRequest) -> Any:
-    out = await svc(request).write(lambda ctx: steps.fail_workflow_task(ctx, msg))
+    out = await svc(request).write(lambda ctx: steps.fail_workflow_task(ctx, msg),
+                                   task=task_of(msg.token))
     COMPLETIONS.labels("workflow", "failed").inc()
     return out
 
@@ -76,7 +79,8 @@ async def _complete_activity_task(request: web.Request,
     if step is not None:  # a chained step (plait.server.chained)
         command_policies(step.commands, "workflow_step.")
         arrived = service.clock.now()  # before any wait for the store: not the worker's skew
-    out = await service.write(lambda ctx: results.complete_activity(ctx, msg, arrived))
+    out = await service.write(lambda ctx: results.complete_activity(ctx, msg, arrived),
+                              task=task_of(msg.token))
     COMPLETIONS.labels("activity", "completed").inc()
     if step is None:
         return out
@@ -90,7 +94,8 @@ async def _complete_activity_task(request: web.Request,
 
 
 async def _fail_activity_task(request: web.Request, msg: FailActivityTaskRequest) -> Any:
-    out = await svc(request).write(lambda ctx: results.fail_activity(ctx, msg))
+    out = await svc(request).write(lambda ctx: results.fail_activity(ctx, msg),
+                                   task=task_of(msg.token))
     COMPLETIONS.labels("activity", "failed").inc()
     return out
 

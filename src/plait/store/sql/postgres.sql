@@ -55,6 +55,17 @@ WHERE (e.namespace, e.workflow_id, e.run_id) =
       (SELECT namespace, workflow_id, run_id FROM tasks WHERE task_id = :task_id)
 FOR UPDATE;
 
+-- name: lock_execution_of_task_ahead
+-- lock_execution_of_task for a later change of a group (pgtxn.LocksAhead): nothing when
+-- another transaction holds the run, which the change then locks itself.
+SELECT e.namespace, e.workflow_id, e.run_id, e.workflow_type, e.task_queue, e.status,
+       e.start_time, e.close_time, e.next_event_id, e.state, e.result, e.search_attributes,
+       e.memo
+FROM executions e
+WHERE (e.namespace, e.workflow_id, e.run_id) =
+      (SELECT namespace, workflow_id, run_id FROM tasks WHERE task_id = :task_id)
+FOR UPDATE SKIP LOCKED;
+
 -- name: insert_task_with_id
 -- A task whose id the store took in advance (next_task_ids): nothing to wait for.
 INSERT INTO tasks (task_id, namespace, task_queue, kind, workflow_id, run_id, ref, visible_at,
