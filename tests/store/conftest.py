@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from plait.store import postgres
 from plait.store.base import Store
 from plait.store.postgres import PostgresStore
 from plait.store.sqlite import SQLiteStore
@@ -60,3 +61,12 @@ async def one_thread_pg(pg_url: str) -> AsyncIterator[PostgresStore]:
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture
+def grouped_pg(one_thread_pg: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> PostgresStore:
+    """``one_thread_pg`` with group commit on, whatever ``PLAIT_PG_GROUP`` and
+    ``PLAIT_PG_PIPELINE`` say: changes queued together run as one group, in order."""
+    monkeypatch.setattr(postgres, "PIPELINE", True)
+    monkeypatch.setattr(postgres, "GROUP", 8)
+    return one_thread_pg

@@ -24,16 +24,9 @@ from plait.store.postgres import PostgresStore
 from tests.store.test_txn import NS, execution
 
 
-@pytest.fixture(autouse=True)
-def grouped(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Whatever ``PLAIT_PG_GROUP`` and ``PLAIT_PG_PIPELINE`` say."""
-    monkeypatch.setattr(postgres, "PIPELINE", True)
-    monkeypatch.setattr(postgres, "GROUP", 8)
-
-
 @pytest.fixture
-def store(one_thread_pg: PostgresStore) -> PostgresStore:
-    return one_thread_pg
+def store(grouped_pg: PostgresStore) -> PostgresStore:
+    return grouped_pg
 
 
 class Blocker:

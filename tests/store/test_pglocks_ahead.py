@@ -8,34 +8,23 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 import pytest
 
-from plait.store import postgres
 from plait.store.base import TaskRow, Txn
 from plait.store.history import StoredEvent
-from plait.store.pgtxn import PgTxn
 from plait.store.postgres import PostgresStore
+from tests.store.test_pg_round_trips import trips
 from tests.store.test_txn import NS, add_task, execution
 
 RUNS = 5
 
 
-@pytest.fixture(autouse=True)
-def grouped(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(postgres, "PIPELINE", True)
-    monkeypatch.setattr(postgres, "GROUP", 8)
-
-
 @pytest.fixture
-def store(one_thread_pg: PostgresStore) -> PostgresStore:
-    return one_thread_pg
-
-
-def trips(t: Txn) -> int:
-    return cast(PgTxn, t).round_trips
+def store(grouped_pg: PostgresStore) -> PostgresStore:
+    return grouped_pg
 
 
 class Completion:
