@@ -46,7 +46,7 @@ async def beating(total: int) -> int:
     for i in range(start, total):
         activity.heartbeat(i)
         if activity.info().attempt == 1 and i == 3:
-            await asyncio.sleep(1.5)  # stall: the heartbeat timeout fires
+            await asyncio.sleep(2.5)  # stall: the heartbeat timeout fires
         await asyncio.sleep(0.02)
     return start
 
@@ -165,8 +165,11 @@ async def test_schedule_to_start_timeout_when_no_worker_serves(env: WorkflowEnvi
 
 async def test_heartbeat_timeout_and_details_reach_next_attempt(env: WorkflowEnvironment,
                                                                 queue: str) -> None:
+    # A 1 s heartbeat timeout: details are sent every 0.5 s (half of it), so the beat
+    # carrying detail 3 has 0.5 s to reach the server before the attempt times out. With
+    # 0.5 s (0.25 s of margin) a loaded machine made it late, and attempt 2 began at 0.
     out = await run_one(env, queue, "h-1", "beating", 8, start_to_close_timeout=10,
-                        heartbeat_timeout=0.5)
+                        heartbeat_timeout=1.0)
     assert isinstance(out, int) and out >= 1  # resumed from a recorded heartbeat
     desc = await env.client.get_workflow_handle("h-1").describe()
     assert desc.attempts[0].outcome == "timed_out"

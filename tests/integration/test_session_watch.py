@@ -81,9 +81,9 @@ async def test_an_idle_worker_costs_the_server_no_statements(queue: str) -> None
         ops: list[str] = []
         write, read = store.write, store.read
 
-        async def counted_write(fn):  # type: ignore[no-untyped-def]
+        async def counted_write(fn, **kw):  # type: ignore[no-untyped-def]
             ops.append("write")
-            return await write(fn)
+            return await write(fn, **kw)
 
         async def counted_read(fn):  # type: ignore[no-untyped-def]
             ops.append("read")
