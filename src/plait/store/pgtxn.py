@@ -22,8 +22,9 @@ so that an insert needs no answer, and a row count that must be 1 is checked by 
 itself (``plait_expect_one``, migration 0010). A round trip costs the server about 40 us of
 CPU against 4 us per statement, so reads that can wait are asked for ahead: a claim returns
 each task's run with it, an eager claim of a task written in the same change is not awaited,
-the histories of a claim's tasks are asked for together (:meth:`PgTxn.events_later`), and a
-start's current run travels with its request id's lookup (:meth:`PgTxn.current_run_ahead`).
+the histories of a claim's tasks are asked for together (:meth:`PgTxn.events_later`), a
+start's current run travels with its request id's lookup (:meth:`PgTxn.current_run_ahead`),
+and the runs of a group's later changes are locked and read together (:class:`LocksAhead`).
 """
 
 from __future__ import annotations
