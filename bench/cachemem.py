@@ -2,9 +2,9 @@
 
 The W7 number is a worker's RSS growth per cached workflow; this says what it is made of.
 It builds ``n`` workflow instances the way the worker's cache holds them: ``new_instance``
-with a task dict shaped like a polled one (its ``events`` included: the instance keeps the
-task it was created from) and ``replay_then_activate`` over a real history (each copy parsed
-from JSON again, as each poll is), and measures with ``tracemalloc`` what they keep, grouped
+with the run's identity (all an instance keeps of the task that created it) and
+``replay_then_activate`` over a real history (each copy decoded from JSON again, as each
+poll's is), and measures with ``tracemalloc`` what they keep, grouped
 by allocation site. Python allocations only: the process's RSS also carries allocator slack.
 """
 
@@ -15,10 +15,16 @@ import json
 import tracemalloc
 from typing import Any
 
+import msgspec
+
 from bench.procs import in_repo
 from plait.history import History
+from plait.protocol.history import Event
 from plait.runtime.definitions import workflow_defn_of
+from plait.runtime.info import RunIdentity
 from plait.runtime.instance import new_instance
+
+_EVENTS = msgspec.json.Decoder(list[Event])
 
 
 def breakdown(history: History, workflow: type, n: int = 1000, top: int = 12
@@ -32,13 +38,10 @@ def breakdown(history: History, workflow: type, n: int = 1000, top: int = 12
     before = tracemalloc.take_snapshot()
     keep = []
     for i in range(n):
-        events = json.loads(raw)
-        task = {"workflow_id": f"{history.workflow_id}-{i}", "run_id": f"{history.run_id}-{i}",
-                "workflow_type": defn.name, "namespace": "default",
-                "task_queue": started.get("task_queue", ""), "events": events,
-                "started_event_id": events[-1]["event_id"] + 1, "token": "t" * 120,
-                "previous_upto": 0}
-        inst = new_instance(defn, task)
+        events = _EVENTS.decode(raw)  # each copy decoded again, as each poll's is
+        who = RunIdentity(f"{history.workflow_id}-{i}", f"{history.run_id}-{i}", defn.name,
+                          str(started.get("task_queue", "")), "default")
+        inst = new_instance(defn, who)
         inst.replay_then_activate(events, None)
         keep.append(inst)
     gc.collect()
