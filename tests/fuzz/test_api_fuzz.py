@@ -37,15 +37,23 @@ schema = schemathesis.openapi.from_dict(SPEC, config=config())
 
 
 # -- the live server -------------------------------------------------------------------------
+# The session holding the live tokens never heartbeats (a heartbeat that does not list a
+# token would give its task up). With the default 30 s expiry it expired during a run on a
+# loaded machine: a poll just before the expiry was answered, and the task it brought was
+# taken back before the harness could complete it (409 stale_task in the token's setup).
+# The fuzzer's own sessions do not depend on expiring.
+EXPIRY = 3600.0
+
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[LiveServer]:
     if os.environ.get("PLAIT_FUZZ_DB") == "postgres":  # a fresh database on PLAIT_TEST_PG
         from tests.store.pgdb import fresh_database
 
-        with fresh_database() as url, LiveServer(db=url) as s:
+        with fresh_database() as url, LiveServer(session_expiry=EXPIRY, db=url) as s:
             yield s
         return
-    with LiveServer() as s:
+    with LiveServer(session_expiry=EXPIRY) as s:
         yield s
 
 
