@@ -18,7 +18,7 @@ from plait.protocol.events import wire_time
 from plait.server import activities, admission, queries, sessions, updates
 from plait.server.answers import Dispatched, OutgoingWorkflowTask
 from plait.server.errors import NotFound
-from plait.server.matching import Matching
+from plait.server.matching import Parked, QueueKey
 from plait.server.observed import ActivityDispatched
 from plait.server.run import RUNNING, Ctx, Run
 from plait.store.base import TaskRow
@@ -77,25 +77,30 @@ def poll_claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
     return [], ctx.txn.next_visible(ns, queue, kind, session)
 
 
-def hand_off(ctx: Ctx, matching: Matching) -> None:
+def hand_off(ctx: Ctx, take: Callable[[QueueKey], Parked | None]) -> None:
     """At the end of a transaction: claim the tasks it made ready for polls parked on their
     queues, in the same transaction. The poll is answered after the commit, so the task
     costs no claim transaction of its own and no wake-up (nothing is handed out before it is
-    durable). Tasks handed out eagerly in this change were taken off ``ready`` already."""
+    durable). Tasks handed out eagerly in this change were taken off ``ready`` already.
+
+    ``take`` binds a parked poll to this change and records it in ``effects.handoffs``
+    (with no tasks yet) before its claim runs: whoever gives up on the change while the
+    claim waits for the database finds every poll it took there, and answers it."""
     effects = ctx.effects
     for key in effects.queues:
         empty = 0
         while effects.ready.get(key, 0) > 0 and empty < HAND_OFF_TRIES:
-            parked = matching.take(key)
+            parked = take(key)
             if parked is None:
                 break
+            slot = len(effects.handoffs) - 1
             ns, queue, kind = key
             try:  # the claim checks the session
                 tasks = claim(ctx, ns, queue, kind, parked.session, parked.limit,
                               parked.request)
             except NotFound:  # it expired meanwhile: the poll's own claim will say so
                 tasks = []
-            effects.handoffs.append((parked, tasks))
+            effects.handoffs[slot] = (parked, tasks)
             for _task in tasks:
                 effects.taken(ns, queue, kind)
             empty += not tasks

@@ -27,7 +27,7 @@ from plait.server.effects import Effects
 from plait.server.errors import NotFound
 from plait.server.leases import Leases
 from plait.server.ledger import SessionLedger
-from plait.server.matching import Matching, Parked, ResultWaiters, WakeUps
+from plait.server.matching import Matching, Parked, QueueKey, ResultWaiters, WakeUps
 from plait.server.metrics import SCHEDULE_ACTIONS, STORE_TRANSACTION, ScrapeGauges
 from plait.server.run import Ctx
 from plait.server.skipping import TimeSkipper
@@ -281,9 +281,16 @@ class _Handing:
         """Polls claimed for by a run of the change that rolled back: they claim again."""
 
     def hand_off(self, ctx: Ctx, matching: Matching) -> None:
-        with self._lock:
-            if not self.abandoned:
-                dispatch.hand_off(ctx, matching)
+        def take(key: QueueKey) -> Parked | None:
+            # The lock is never held across a database wait: the PostgreSQL store runs
+            # changes as fibers on the loop's thread, where abandon() runs too.
+            with self._lock:
+                parked = None if self.abandoned else matching.take(key)
+                if parked is not None:
+                    ctx.effects.handoffs.append((parked, []))
+                return parked
+
+        dispatch.hand_off(ctx, take)
 
     def drop(self, effects: Effects) -> None:
         with self._lock:
