@@ -6,6 +6,7 @@ Tests that need PostgreSQL fail, never skip, when it is not running: CI starts i
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -17,7 +18,18 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from plait.store import pgfibers
+
 PG_URL = os.environ.get("PLAIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def wait_in_change(event: threading.Event, timeout: float) -> bool:
+    """Inside a store change: wait for ``event``, holding the transaction open. A
+    PostgreSQL change runs as a fiber on the event loop's thread (plait.store.pgfibers):
+    blocking there would stop the test's own coroutine, which sets the event."""
+    if pgfibers.current() is None:  # a store thread (PLAIT_PG_THREADS=1)
+        return event.wait(timeout)
+    return pgfibers.suspend(asyncio.to_thread(event.wait, timeout))
 
 
 def admin() -> psycopg.Connection:

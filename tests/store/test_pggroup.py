@@ -3,8 +3,8 @@ one transaction, one after the other; one that fails rolls back alone (the group
 each change in a savepoint, when it had written), and one that would wait for a row lock
 runs alone after the group's COMMIT.
 
-The store here has one thread, so a change that blocks it (``Blocker``) lets the next
-changes queue up behind it and run as one group once it is released."""
+The store here has one connection (one runner), so a change that holds it (``Blocker``) lets
+the next changes queue up behind it and run as one group once it is released."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from plait.store import postgres
 from plait.store.base import Txn
 from plait.store.history import StoredEvent
 from plait.store.postgres import PostgresStore
+from tests.store.pgdb import wait_in_change
 from tests.store.test_txn import NS, execution
 
 
@@ -30,7 +31,7 @@ def store(grouped_pg: PostgresStore) -> PostgresStore:
 
 
 class Blocker:
-    """A change that holds the store's only thread until released."""
+    """A change that holds the store's only runner until released."""
 
     def __init__(self) -> None:
         self.running = threading.Event()
@@ -38,12 +39,12 @@ class Blocker:
 
     def __call__(self, t: Txn) -> None:
         self.running.set()
-        assert self.release.wait(30)
+        assert wait_in_change(self.release, 30)
 
 
 async def queued_behind(store: PostgresStore, *changes: Callable[[Txn], Any]
                         ) -> list[asyncio.Task[Any]]:
-    """Queue ``changes`` while the store's thread is held, then let it go: they run as one
+    """Queue ``changes`` while the store's runner is held, then let it go: they run as one
     group, in this order."""
     blocker = Blocker()
     held = asyncio.ensure_future(store.write(blocker))

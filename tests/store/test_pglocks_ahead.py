@@ -16,6 +16,7 @@ import pytest
 from plait.store.base import TaskRow, Txn
 from plait.store.history import StoredEvent
 from plait.store.postgres import PostgresStore
+from tests.store.pgdb import wait_in_change
 from tests.store.test_pg_round_trips import trips
 from tests.store.test_txn import NS, add_task, execution
 
@@ -60,7 +61,7 @@ async def group_of(store: PostgresStore, *changes: tuple[Callable[[Txn], Any], i
 
     def hold(t: Txn) -> None:
         running.set()
-        assert release.wait(30)
+        assert wait_in_change(release, 30)
     held = asyncio.ensure_future(store.write(hold))
     await asyncio.to_thread(running.wait, 30)
     tasks = [asyncio.ensure_future(store.write(c, task=task)) for c, task in changes]

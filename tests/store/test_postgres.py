@@ -15,7 +15,7 @@ import pytest
 from plait.store.base import ConflictError, StoreUnavailable, Txn
 from plait.store.history import StoredEvent
 from plait.store.postgres import PostgresStore
-from tests.store.pgdb import Proxy
+from tests.store.pgdb import Proxy, wait_in_change
 from tests.store.test_txn import NS, add_sessions, add_task, execution
 
 
@@ -25,7 +25,7 @@ def paused(fn: Callable[[Txn], Any], reached: threading.Event,
     def op(t: Txn) -> Any:
         value = fn(t)
         reached.set()
-        assert go.wait(10)
+        assert wait_in_change(go, 10)
         return value
     return op
 
@@ -67,7 +67,7 @@ async def test_a_task_changed_before_its_run_was_locked_retries_the_change(pg_ur
             tasks = t.leased_tasks("s")
             assert [x.task_id for x in tasks] == [task_id]
             reached.set()
-            assert go.wait(10)
+            assert wait_in_change(go, 10)
             t.get_execution(NS, "w", "r1")  # locks the run: the task row is checked again
             t.release_task(task_id, 0.0, tasks[0].payload)
 
@@ -253,7 +253,7 @@ async def test_the_latest_run_moving_on_meanwhile_restarts_the_change(pg_url: st
         def signal(t: Txn) -> None:
             rid = t.current_run(NS, "w")
             reached.set()
-            assert go.wait(10)
+            assert wait_in_change(go, 10)
             assert rid is not None
             e = t.get_execution(NS, "w", rid)
             assert e is not None and e.status == "RUNNING"

@@ -3,7 +3,8 @@
 ``call_soon_threadsafe`` writes to the event loop's self-pipe: a system call here and a
 wake-up and loop turn there, for each call. A batch that committed together (SQLite's
 writer batch, a PostgreSQL group) is answered with one call per event loop instead of one
-per caller.
+per caller. A batch run on the caller's own loop's thread (the PostgreSQL store's fibers)
+is answered at once.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ def answer_all(answers: Iterable[Answer]) -> None:
     by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, bool]]] = {}
     for loop, fut, value, ok in answers:
         by_loop.setdefault(loop, []).append((fut, value, ok))
+    here = asyncio._get_running_loop()
     for loop, items in by_loop.items():
+        if loop is here:
+            _resolve_all(items)
+            continue
         with contextlib.suppress(RuntimeError):  # the loop closed while the store worked
             loop.call_soon_threadsafe(_resolve_all, items)
 

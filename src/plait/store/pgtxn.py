@@ -32,7 +32,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import re
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -41,6 +40,7 @@ import psycopg
 import psycopg.errors
 
 from plait.protocol.jsoncodec import dumps_str
+from plait.store import pgfibers
 from plait.store.base import (
     ConflictError,
     ExecutionRow,
@@ -89,7 +89,7 @@ class TaskIds:
 
     def __init__(self) -> None:
         self._ids: collections.deque[int] = collections.deque()
-        self._lock = threading.Lock()
+        self._lock = pgfibers.Lock()
 
     def take(self, txn: PgTxn) -> int:
         try:

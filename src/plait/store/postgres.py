@@ -1,8 +1,11 @@
 """PostgreSQL store: several servers on one database.
 
-**Threads, not async.** The history service is synchronous code run inside one transaction
-(``Store.write(fn)``), so each transaction runs on a small thread pool with a synchronous
-psycopg connection from a ``ConnectionPool``: one thread per connection, never waiting for one.
+**Synchronous code, run as fibers.** The history service is synchronous code run inside one
+transaction (``Store.write(fn)``), with a synchronous psycopg connection from a
+``ConnectionPool``: one runner per connection, never waiting for one. The runners are
+greenlets on the event loop's thread (:mod:`plait.store.pgfibers`), whose waits for
+PostgreSQL let the loop go on; ``PLAIT_PG_THREADS=1`` runs them on threads instead, as
+before, which cost a GIL hand-over on every database call.
 
 **One run at a time.** A write transaction locks a run's row before it touches anything else
 of that run, so every change to one run is serialized across servers (:mod:`plait.store.pgtxn`,
@@ -39,6 +42,7 @@ own after the commits, LISTEN on another, and no NOTIFY while no other server li
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -54,6 +58,7 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from plait.store import pgfibers
 from plait.store.answers import answer_all
 from plait.store.base import (
     ConflictError,
@@ -63,6 +68,7 @@ from plait.store.base import (
     Txn,
 )
 from plait.store.migrate import migrate as run_migrations
+from plait.store.pgfibers import LoopConnection
 from plait.store.pgpipe import Pending, Pipe, Statement
 from plait.store.pgtxn import CHANGED_CONCURRENTLY, LocksAhead, PgTxn, TaskIds
 from plait.store.pgwake import WakeUps
@@ -78,6 +84,9 @@ DEFAULT_POOL_SIZE = 10
 PIPELINE = os.environ.get("PLAIT_PG_PIPELINE", "1") != "0"
 """Named statements through :mod:`plait.store.pgpipe` (``PLAIT_PG_PIPELINE=0``: through
 psycopg's cursor, one round trip each, as before; kept to compare the two)."""
+THREADS = os.environ.get("PLAIT_PG_THREADS", "0") == "1"
+"""Run transactions on store threads instead of fibers on the event loop's thread
+(:mod:`plait.store.pgfibers`); kept to compare the two."""
 GROUP = max(1, int(os.environ.get("PLAIT_PG_GROUP", "8")))
 """Group commit: how many queued changes of this server one transaction may carry, each in a
 savepoint of its own (needs the pipeline; ``PLAIT_PG_GROUP=1``: one change per transaction).
@@ -139,6 +148,7 @@ class PostgresStore(Store):
         self.channel = self._setup(url)
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url, min_size=min(2, size), max_size=size, kwargs=dict(self._kwargs), open=False,
+            connection_class=LoopConnection,
             configure=_configure, timeout=pool_timeout, name="plait",
             # The pool retries a lost connection with doubling delays; left at its default
             # (5 min) the delay reaches 16 s and more during an outage, so the server stayed
@@ -151,14 +161,21 @@ class PostgresStore(Store):
             self._pool.close()
             raise StoreUnavailable(f"cannot connect to PostgreSQL at {_safe(url)} within "
                                    f"{connect_timeout:g} s") from None
-        # One thread per connection, fed from one queue; answers go back with
-        # call_soon_threadsafe (lighter than concurrent.futures on every transaction).
-        self._local = threading.local()  # each store thread's connection (_connection)
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._work, name=f"plait-pg-{i}", daemon=True)
-                         for i in range(size)]
-        for t in self._threads:
-            t.start()
+        # One runner per connection, fed from one queue: fibers on the loop's thread
+        # (plait.store.pgfibers), or threads whose answers go back with
+        # call_soon_threadsafe (PLAIT_PG_THREADS=1).
+        self._size = size
+        self._local = threading.local()  # each store thread's _Slot
+        self._jobs: Any = None  # queue.SimpleQueue or asyncio.Queue of _Job, and None to stop
+        self._threads: list[threading.Thread] = []
+        self._runners: list[asyncio.Task[None]] = []
+        self._runners_loop: asyncio.AbstractEventLoop | None = None
+        if THREADS:
+            self._jobs = queue.SimpleQueue()
+            self._threads = [threading.Thread(target=self._work, name=f"plait-pg-{i}",
+                                              daemon=True) for i in range(size)]
+            for t in self._threads:
+                t.start()
         self.server_id = uuid.uuid4().hex[:12]
         self.wake_ups = WakeUps(url, self._kwargs["connect_timeout"], self.channel,
                                 self.server_id)
@@ -192,20 +209,43 @@ class PostgresStore(Store):
         if self._closed:
             raise StoreUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
+        if not THREADS and self._runners_loop is not loop:
+            self._start_runners(loop)
         fut: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, write, loop, fut, task))
+        self._jobs.put_nowait((fn, write, loop, fut, task))
         return await fut
+
+    def _start_runners(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The fibers' runners, on the loop of the first transaction (again on a new loop
+        once that one is closed: tests run one loop after another)."""
+        if self._runners_loop is not None and not self._runners_loop.is_closed():
+            raise RuntimeError("a PostgresStore serves one event loop at a time")
+        self._runners_loop = loop
+        self._jobs = _Jobs()
+        self._runners = [loop.create_task(self._runner(_Slot()), name=f"plait-pg-{i}")
+                         for i in range(self._size)]
+
+    async def _runner(self, slot: _Slot) -> None:
+        """One connection's turn at the queue, as a store thread's (:meth:`_work`)."""
+        while (job := await self._jobs.get()) is not None:
+            await pgfibers.run(lambda job=job: self._take(job), slot)  # type: ignore[misc]
+        await pgfibers.run(self._let_go, slot)
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
-            if not job[1] or GROUP == 1 or not PIPELINE:
-                self._do(job)
-                continue
-            group, reads = self._gather(job)
-            self._run_group(group)
-            for read in reads:
-                self._do(read)
+            self._take(job)
         self._let_go()
+
+    def _take(self, job: _Job) -> None:
+        """Run ``job``: a change with the others queued behind it, if they may share its
+        transaction, or alone."""
+        if not job[1] or GROUP == 1 or not PIPELINE:
+            self._do(job)
+            return
+        group, reads = self._gather(job)
+        self._run_group(group)
+        for read in reads:
+            self._do(read)
 
     def _do(self, job: _Job) -> None:
         """Run one change (or read) in a transaction of its own and answer its caller."""
@@ -223,10 +263,10 @@ class PostgresStore(Store):
         while len(group) < GROUP:
             try:
                 job = self._jobs.get_nowait()
-            except queue.Empty:
+            except (queue.Empty, asyncio.QueueEmpty):
                 break
-            if job is None:  # closing: leave the stop for this thread's next turn
-                self._jobs.put(None)
+            if job is None:  # closing: leave the stop for this runner's next turn
+                self._jobs.put_nowait(None)
                 break
             (group if job[1] else reads).append(job)
         return group, reads
@@ -264,25 +304,35 @@ class PostgresStore(Store):
         except _StaleConnection:
             # A pooled connection died while idle (the database restarted, a proxy dropped
             # it): nothing was written. Drop every such connection, then run once more.
-            self._pool.check()
+            pgfibers.blocking(self._pool.check)
         try:
             return self._attempt(fn, write)
         except _StaleConnection as e:
             raise StoreUnavailable(str(e.__cause__ or e)) from e
 
+    def _slot(self) -> _Slot:
+        """What this runner keeps between transactions: the fiber's, or the thread's."""
+        fiber = pgfibers.current()
+        if fiber is not None:
+            slot: _Slot = fiber.slot
+            return slot
+        slot = getattr(self._local, "slot", None) or _Slot()
+        self._local.slot = slot
+        return slot
+
     def _connection(self) -> psycopg.Connection[Any]:
-        """This thread's connection: kept from one transaction to the next (so a read's
+        """This runner's connection: kept from one transaction to the next (so a read's
         COMMIT can be answered with the next round trip), taken from the pool when it has
         none."""
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
+        slot = self._slot()
+        if slot.conn is not None:
+            return slot.conn
         try:
-            conn = self._pool.getconn()
+            conn = pgfibers.blocking(self._pool.getconn)
         except PoolTimeout:
             raise StoreUnavailable("no PostgreSQL connection within "
                                    f"{self._pool_timeout:g} s (is the database up?)") from None
-        self._local.conn, self._local.since = conn, time.monotonic()
+        slot.conn, slot.since = conn, time.monotonic()
         return conn
 
     def _release(self, conn: psycopg.Connection[Any], healthy: bool, *,
@@ -290,19 +340,20 @@ class PostgresStore(Store):
         """Keep the connection for this thread's next transaction, unless something went
         wrong with it or it has been out for :data:`KEEP_CONNECTION` seconds: then it goes
         back to the pool, which checks it, replaces it when broken, and retires old ones."""
+        slot = self._slot()
         if keep and healthy and not conn.broken \
-                and time.monotonic() - self._local.since < KEEP_CONNECTION:
+                and time.monotonic() - slot.since < KEEP_CONNECTION:
             return
-        self._local.conn = None
+        slot.conn = None
         pipe = self._pipe(conn)
         if pipe is not None and healthy:
             with contextlib.suppress(psycopg.Error):
                 pipe.leave()  # the unread answers, so that the pool finds it idle
-        self._pool.putconn(conn)
+        pgfibers.blocking(self._pool.putconn, conn)
 
     def _let_go(self) -> None:
-        """A stopping thread gives its connection back (the pool closes it)."""
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        """A stopping runner gives its connection back (the pool closes it)."""
+        conn = self._slot().conn
         if conn is not None:
             self._release(conn, True, keep=False)
 
@@ -378,7 +429,7 @@ class PostgresStore(Store):
             assert ran is not None  # with savepoints a group always runs to its end
             outcomes, alone = ran
         except _StaleConnection:
-            self._pool.check()
+            pgfibers.blocking(self._pool.check)
             outcomes, alone = [], group
         except BaseException as e:  # the COMMIT failed or its outcome is unknown: all share it
             if isinstance(e, StoreUnavailable) and self._down_since is None:
@@ -519,9 +570,13 @@ class PostgresStore(Store):
         self._closed = True
         await self.wake_ups.close()
         for _ in self._threads:
-            self._jobs.put(None)
+            self._jobs.put_nowait(None)
         for thread in self._threads:
             await asyncio.to_thread(thread.join, 10)
+        if self._runners and self._runners_loop is asyncio.get_running_loop():
+            for _ in self._runners:
+                self._jobs.put_nowait(None)
+            await asyncio.wait(self._runners, timeout=10)
         await asyncio.to_thread(self._pool.close)
 
 
@@ -558,6 +613,47 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
     # A server frozen mid-transaction (not killed: its socket stays open) must not hold a
     # workflow's lock forever.
     conn.execute("SET idle_in_transaction_session_timeout = '30s'")
+
+
+class _Jobs:
+    """The runners' queue. The runner that went idle last takes the next job (an
+    :class:`asyncio.Queue` wakes the one idle longest): under light load the same few
+    runners, with their connections, do all the work, and the others' connections stay
+    idle (after an outage, the next change need not wait for a connection of its own)."""
+
+    def __init__(self) -> None:
+        self._jobs: collections.deque[_Job | None] = collections.deque()
+        self._idle: list[asyncio.Future[_Job | None]] = []
+
+    def put_nowait(self, job: _Job | None) -> None:
+        while self._idle:
+            runner = self._idle.pop()
+            if not runner.done():
+                runner.set_result(job)
+                return
+        self._jobs.append(job)
+
+    def get_nowait(self) -> _Job | None:
+        if not self._jobs:
+            raise asyncio.QueueEmpty
+        return self._jobs.popleft()
+
+    async def get(self) -> _Job | None:
+        if self._jobs:
+            return self._jobs.popleft()
+        fut: asyncio.Future[_Job | None] = asyncio.get_running_loop().create_future()
+        self._idle.append(fut)
+        return await fut
+
+
+class _Slot:
+    """A runner's connection, kept from one transaction to the next, and since when."""
+
+    __slots__ = ("conn", "since")
+
+    def __init__(self) -> None:
+        self.conn: psycopg.Connection[Any] | None = None
+        self.since = 0.0
 
 
 _RERUN = object()
