@@ -221,7 +221,7 @@ class PostgresStore(Store):
         if self._runners_loop is not None and not self._runners_loop.is_closed():
             raise RuntimeError("a PostgresStore serves one event loop at a time")
         self._runners_loop = loop
-        self._jobs = _Jobs()
+        self._jobs = _Jobs(loop)
         self._runners = [loop.create_task(self._runner(_Slot()), name=f"plait-pg-{i}")
                          for i in range(self._size)]
 
@@ -616,22 +616,35 @@ def _configure(conn: psycopg.Connection[Any]) -> None:
 
 
 class _Jobs:
-    """The runners' queue. The runner that went idle last takes the next job (an
-    :class:`asyncio.Queue` wakes the one idle longest): under light load the same few
-    runners, with their connections, do all the work, and the others' connections stay
-    idle (after an outage, the next change need not wait for a connection of its own)."""
+    """The runners' queue, on one event loop.
 
-    def __init__(self) -> None:
+    Jobs queued during one turn of the loop are handed over together at its end (one
+    ``call_soon``), so the changes that arrived in one turn can share a transaction, as
+    they did when a store thread woke a little after the first of them. The runner that went
+    idle last is woken first (an :class:`asyncio.Queue` wakes the one idle longest): under
+    light load the same few runners, with their connections, do all the work (after an
+    outage, the next change need not wait for a connection of its own)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self._jobs: collections.deque[_Job | None] = collections.deque()
-        self._idle: list[asyncio.Future[_Job | None]] = []
+        self._idle: list[asyncio.Future[None]] = []
+        self._waking = False
 
     def put_nowait(self, job: _Job | None) -> None:
-        while self._idle:
+        self._jobs.append(job)
+        if self._idle and not self._waking:
+            self._waking = True
+            self._loop.call_soon(self._wake)
+
+    def _wake(self) -> None:
+        self._waking = False
+        want = len(self._jobs)
+        while want and self._idle:
             runner = self._idle.pop()
             if not runner.done():
-                runner.set_result(job)
-                return
-        self._jobs.append(job)
+                runner.set_result(None)
+                want -= 1
 
     def get_nowait(self) -> _Job | None:
         if not self._jobs:
@@ -639,11 +652,11 @@ class _Jobs:
         return self._jobs.popleft()
 
     async def get(self) -> _Job | None:
-        if self._jobs:
-            return self._jobs.popleft()
-        fut: asyncio.Future[_Job | None] = asyncio.get_running_loop().create_future()
-        self._idle.append(fut)
-        return await fut
+        while not self._jobs:  # woken with the others, and they took everything
+            fut: asyncio.Future[None] = self._loop.create_future()
+            self._idle.append(fut)
+            await fut
+        return self._jobs.popleft()
 
 
 class _Slot:
