@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -41,6 +42,22 @@ class Fiber(greenlet):  # type: ignore[misc]  # greenlet ships no type informati
     store's connection), as a store thread kept it in a thread-local."""
 
     slot: Any = None
+    done: asyncio.Future[Any]
+    """Resolved with what the fiber returns or raises (:func:`run` awaits it)."""
+    socket: _Socket | None = None
+    """The socket wait it is suspended on, if any."""
+    awaiting: asyncio.Future[Any] | None = None
+    """The awaitable it is suspended on, if any."""
+
+
+class _Socket:
+    """A fiber's request to be resumed when its socket is ready (:meth:`LoopConnection.wait`).
+    The loop's reader callback resumes the fiber itself: no future, no task step."""
+
+    __slots__ = ("fileno", "wait")
+
+    def __init__(self, fileno: int, wait: Wait) -> None:
+        self.fileno, self.wait = fileno, wait
 
 
 def current() -> Fiber | None:
@@ -50,25 +67,89 @@ def current() -> Fiber | None:
 
 
 async def run(fn: Callable[[], T], slot: Any) -> T:
-    """Run ``fn`` in a fiber until it returns, awaiting on the loop whatever it suspends
-    on (:func:`suspend`). Its exceptions are raised here. A cancellation is raised in the
-    fiber where it waits; if the fiber handles it (a store answers its caller with it),
-    it is raised here once the fiber is done, so that the task running this still ends."""
+    """Run ``fn`` in a fiber until it returns; what it suspends on (:func:`suspend`, a
+    socket wait) resumes it from the loop's callbacks. Its exceptions are raised here.
+
+    A cancellation is raised in the fiber where it waits; the fiber is let finish (a store
+    rolls back and answers its caller with it), then the cancellation is raised here, so
+    that the task running this still ends."""
+    loop = asyncio.get_running_loop()
     fiber = Fiber(fn)
     fiber.slot = slot
-    cancelled = False
-    step: Any = fiber.switch()
-    while not fiber.dead:
-        try:
-            value = await step
-        except BaseException as e:  # handed back to the fiber, where the waiting call is
-            cancelled = cancelled or isinstance(e, asyncio.CancelledError)
-            step = fiber.throw(e)
+    fiber.done = loop.create_future()
+    _step(loop, fiber, fiber.switch)
+    try:
+        return await fiber.done  # type: ignore[no-any-return]
+    except asyncio.CancelledError:
+        if fiber.dead:
+            raise
+        _stop_waiting(loop, fiber)
+        fiber.done = loop.create_future()
+        _step(loop, fiber, fiber.throw, asyncio.CancelledError())
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(fiber.done)
+        raise
+
+
+def _step(loop: asyncio.AbstractEventLoop, fiber: Fiber, resume: Callable[..., Any],
+          *args: Any) -> None:
+    """Resume ``fiber`` until it suspends again or ends, and arrange its next resumption."""
+    try:
+        request = resume(*args)
+    except BaseException as e:  # the fiber ended with it
+        if not fiber.done.done():
+            if isinstance(e, asyncio.CancelledError):
+                fiber.done.cancel()
+            else:
+                fiber.done.set_exception(e)
+        return
+    if fiber.dead:
+        if not fiber.done.done():
+            fiber.done.set_result(request)
+        return
+    try:
+        if type(request) is _Socket:
+            fiber.socket = request
+            if request.wait & Wait.R:
+                loop.add_reader(request.fileno, _socket_ready, loop, fiber, Ready.R)
+            if request.wait & Wait.W:
+                loop.add_writer(request.fileno, _socket_ready, loop, fiber, Ready.W)
         else:
-            step = fiber.switch(value)
-    if cancelled:
-        raise asyncio.CancelledError
-    return step  # type: ignore[no-any-return]
+            fut = asyncio.ensure_future(request)
+            fiber.awaiting = fut
+            fut.add_done_callback(lambda f: _awaited(loop, fiber, f))
+    except BaseException as e:  # could not wait (a closed socket): raised where it asked
+        _stop_waiting(loop, fiber)
+        _step(loop, fiber, fiber.throw, e)
+
+
+def _socket_ready(loop: asyncio.AbstractEventLoop, fiber: Fiber, ready: Ready) -> None:
+    _stop_waiting(loop, fiber)
+    _step(loop, fiber, fiber.switch, ready)
+
+
+def _awaited(loop: asyncio.AbstractEventLoop, fiber: Fiber, fut: asyncio.Future[Any]) -> None:
+    if fiber.awaiting is not fut:  # the fiber stopped waiting for it (cancelled)
+        return
+    fiber.awaiting = None
+    if fut.cancelled():
+        _step(loop, fiber, fiber.throw, asyncio.CancelledError())
+    elif (exc := fut.exception()) is not None:
+        _step(loop, fiber, fiber.throw, exc)
+    else:
+        _step(loop, fiber, fiber.switch, fut.result())
+
+
+def _stop_waiting(loop: asyncio.AbstractEventLoop, fiber: Fiber) -> None:
+    sock, fiber.socket = fiber.socket, None
+    if sock is not None:
+        if sock.wait & Wait.R:
+            loop.remove_reader(sock.fileno)
+        if sock.wait & Wait.W:
+            loop.remove_writer(sock.fileno)
+    fut, fiber.awaiting = fiber.awaiting, None
+    if fut is not None:
+        fut.cancel()
 
 
 def suspend(awaitable: Awaitable[T]) -> T:
@@ -86,37 +167,6 @@ def blocking(fn: Callable[..., T], *args: Any) -> T:
     return suspend(asyncio.to_thread(fn, *args))
 
 
-def _ready(fileno: int, wait: Wait) -> asyncio.Future[Ready]:
-    """A future that resolves when the socket is ready as ``wait`` asks."""
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[Ready] = loop.create_future()
-
-    def unwatch() -> None:
-        if wait & Wait.R:
-            loop.remove_reader(fileno)
-        if wait & Wait.W:
-            loop.remove_writer(fileno)
-
-    def fire(ready: Ready) -> None:
-        unwatch()
-        if not fut.done():
-            fut.set_result(ready)
-
-    if wait & Wait.R:
-        loop.add_reader(fileno, fire, Ready.R)
-    if wait & Wait.W:
-        loop.add_writer(fileno, fire, Ready.W)
-    fut.add_done_callback(_on_cancel(unwatch))
-    return fut
-
-
-def _on_cancel(unwatch: Callable[[], None]) -> Callable[[asyncio.Future[Ready]], None]:
-    def done(fut: asyncio.Future[Ready]) -> None:
-        if fut.cancelled():  # no longer wanted: stop watching the socket
-            unwatch()
-    return done
-
-
 class LoopConnection(psycopg.Connection[Any]):
     """A psycopg connection whose waits yield to the event loop inside a fiber."""
 
@@ -124,11 +174,13 @@ class LoopConnection(psycopg.Connection[Any]):
              timeout: float | None = None) -> RV:
         if current() is None or timeout is not None:
             return super().wait(gen, interval, timeout)
+        fiber = current()
+        assert fiber is not None
         fileno = self.pgconn.socket
         try:
             wait = next(gen)
             while True:
-                wait = gen.send(suspend(_ready(fileno, wait)))
+                wait = gen.send(fiber.parent.switch(_Socket(fileno, wait)))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
