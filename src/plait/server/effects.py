@@ -19,6 +19,9 @@ class Effects:
     the same change: pollers are woken only where some are left for them."""
     timer_at: float | None = None
     """Earliest timer this transaction created."""
+    opened: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    """Runs this transaction started: a result request for one of them need not read it
+    while this server sees every commit (:meth:`plait.server.matching.ResultWaiters.open`)."""
     closed: dict[tuple[str, str, str], Outcome] = dataclasses.field(
         default_factory=dict)
     """Runs this transaction closed, and how (status, result): their result waiters answer

@@ -119,6 +119,7 @@ def new_run(ctx: Ctx, ns: str, wid: str, wtype: str, queue: str, spec: RunSpec, 
     run.schedule_wt(visible_at=ctx.now + first_task_delay if first_task_delay else None)
     run.save()
     ctx.effects.observe(RunStarted(ns, wtype))
+    ctx.effects.opened.append((ns, wid, rid))
     return run
 
 

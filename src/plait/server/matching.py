@@ -30,7 +30,7 @@ import contextlib
 import enum
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from plait.store.history import EventAttributes
@@ -276,15 +276,42 @@ class Outcome(NamedTuple):
     result: EventAttributes | None
 
 
+OPEN_KEPT = 100_000
+"""How many runs this server started it remembers as open (the oldest are forgotten: a
+result request for one reads the run, as for any other)."""
+
+
 class ResultWaiters:
     """Clients waiting for a run to close (``handle.result()``). A close committed by this
     server carries its outcome (status, result), so the waiters answer without reading the
-    run again; a close heard of otherwise (another server, a recheck) carries none."""
+    run again; a close heard of otherwise (another server, a recheck) carries none.
+
+    Runs this server started while it saw every commit are remembered as open until their
+    close: a result request for one (the usual ``start``, then ``result``) waits without
+    reading the run first. Any sign that a close may have been missed (another server
+    heard from, lost notices) forgets them all; a close missed anyway would cost the
+    request its wait, never a wrong answer (it reads the run when the wait ends)."""
 
     def __init__(self) -> None:
         self._waiters: dict[RunKey, list[asyncio.Future[Outcome | None]]] = {}
+        self._open: dict[RunKey, None] = {}  # in the order started, to forget the oldest
+
+    def opened(self, key: RunKey) -> None:
+        self._open[key] = None
+        if len(self._open) > OPEN_KEPT:
+            del self._open[next(iter(self._open))]
+
+    def forget(self, keys: Iterable[RunKey]) -> None:
+        """These runs may have closed unseen (a change whose effects were not applied)."""
+        for key in keys:
+            self._open.pop(key, None)
+
+    def open(self, key: RunKey) -> bool:
+        """Whether this server started the run and has not seen it close."""
+        return key in self._open
 
     def closed(self, key: RunKey, outcome: Outcome | None = None) -> None:
+        self._open.pop(key, None)
         for fut in self._waiters.pop(key, []):
             if not fut.done():
                 fut.set_result(outcome)
@@ -294,7 +321,9 @@ class ResultWaiters:
         return list(self._waiters)
 
     def wake_all(self) -> None:
-        """Close notices may have been lost: every waiter reads its run again."""
+        """Close notices may have been lost: every waiter reads its run again, and no run
+        is known to be open any more."""
+        self._open.clear()
         for key in self.keys():
             self.closed(key)
 

@@ -161,8 +161,10 @@ class Service:
                 self.ledger.deliveries.dropped(effects.answering)
                 if isinstance(exc, asyncio.CancelledError):
                     # The store may still commit it, and no one here would apply its effects
-                    # (wake-ups): polls must not trust that their queues are empty.
+                    # (wake-ups): polls must not trust that their queues are empty, nor
+                    # result requests that the runs it closes are open.
                     matching.distrust()
+                    self.results.forget(effects.closed)
                 if not isinstance(exc, ConflictError):
                     raise
                 STORE_TRANSACTION.observe(time.perf_counter() - began)
@@ -217,6 +219,9 @@ class Service:
         for key in effects.queues:
             self.matching.wake(key)
         earlier = effects.timer_at is not None and self.timers.hint(effects.timer_at)
+        if effects.opened and self.store.sees_every_commit():
+            for key in effects.opened:
+                self.results.opened(key)
         for key, outcome in effects.closed.items():
             self.results.closed(key, outcome)
         for ns, decided in effects.schedule_actions:

@@ -105,10 +105,12 @@ async def _outcome(service: Service, ns: str, wid: str, rid: str | None,
             raise NotFound(f"workflow {wid!r} not found in namespace {ns!r}",
                            code=ErrorCode.WORKFLOW_NOT_FOUND)
         return row.run_id, row.status, row.result
-    if running and rid is not None:
+    if rid is not None and (running or (wait > 0 and service.results.open((ns, wid, rid))
+                                        and service.store.sees_every_commit())):
         # Just started: it cannot close before this waits. Closing takes a claim, a worker
         # and a completion, each a round trip after the start's commit, while this handler
-        # resumes in the loop turn right after that commit.
+        # resumes in the loop turn right after that commit. Or started by this server,
+        # which sees it close: a close committed but not yet applied answers the wait.
         run_id, status, result = rid, str(WorkflowStatus.RUNNING), None
     else:
         run_id, status, result = await service.store.read(read)

@@ -1,0 +1,137 @@
+"""A result request for a run this server started, while it sees every commit, waits without
+reading the run first (``ResultWaiters.open``): the usual ``start`` then ``result`` costs no
+read transaction. These tests drive the route's ``_outcome`` without HTTP and count the
+store's reads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from plait.protocol.requests import StartWorkflowRequest
+from plait.server import closing, lifecycle, matching
+from plait.server.api.workflows import _outcome
+from plait.server.matching import ResultWaiters
+from plait.server.service import Service
+from plait.store.base import Txn
+from plait.store.sqlite import SQLiteStore
+from tests.waiting import eventually
+
+NS, QUEUE = "default", "q"
+T = TypeVar("T")
+
+
+class CountingStore(SQLiteStore):
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.reads = 0
+        self.alone = True
+
+    def sees_every_commit(self) -> bool:
+        return self.alone  # False: as a PostgreSQL server that has heard of another
+
+    async def read(self, fn: Callable[[Txn], T]) -> T:
+        self.reads += 1
+        return await super().read(fn)
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[Service]:
+    store = CountingStore(str(tmp_path / "open.db"))
+    svc = Service(store)
+    try:
+        yield svc
+    finally:
+        svc.matching.stop()
+        await store.close()
+
+
+def counting(svc: Service) -> CountingStore:
+    assert isinstance(svc.store, CountingStore)
+    return svc.store
+
+
+async def started(svc: Service, wid: str) -> str:
+    answer = await svc.write(lambda ctx: lifecycle.start_workflow(ctx, NS, StartWorkflowRequest(
+        workflow_id=wid, workflow_type="Order", task_queue=QUEUE)))
+    return answer["run_id"]
+
+
+async def result_after_terminate(svc: Service, wid: str, rid: str) -> dict[str, Any]:
+    """A result request, then the run's close by this server while it waits."""
+    waiting = asyncio.ensure_future(_outcome(svc, NS, wid, rid, 30.0))
+    await eventually(lambda: svc.results.keys().count((NS, wid, rid)) == 1,
+                     what="the request waits")
+    await svc.write(lambda ctx: closing.terminate(ctx, NS, wid, rid, "done"))
+    return dict(await waiting)
+
+
+async def test_a_run_this_server_started_is_waited_for_without_a_read(
+        service: Service) -> None:
+    rid = await started(service, "w1")
+    assert service.results.open((NS, "w1", rid))
+    before = counting(service).reads
+    out = await result_after_terminate(service, "w1", rid)
+    assert out["closed"] and out["status"] == "TERMINATED"
+    assert counting(service).reads == before  # the outcome came with the close
+    assert not service.results.open((NS, "w1", rid))
+
+
+async def test_a_server_that_may_miss_commits_reads_first(service: Service) -> None:
+    rid = await started(service, "w1")
+    counting(service).alone = False
+    before = counting(service).reads
+    out = await result_after_terminate(service, "w1", rid)
+    assert out["closed"]
+    assert counting(service).reads == before + 1
+
+
+async def test_a_run_started_while_other_servers_are_heard_is_not_remembered(
+        service: Service) -> None:
+    counting(service).alone = False
+    rid = await started(service, "w1")
+    assert not service.results.open((NS, "w1", rid))
+
+
+async def test_a_closed_run_is_read_and_answered_at_once(service: Service) -> None:
+    rid = await started(service, "w1")
+    await service.write(lambda ctx: closing.terminate(ctx, NS, "w1", rid, "done"))
+    before = counting(service).reads
+    out = await _outcome(service, NS, "w1", rid, 30.0)
+    assert out["closed"] and counting(service).reads == before + 1
+
+
+def test_lost_notices_forget_every_open_run() -> None:
+    results = ResultWaiters()
+    results.opened(("ns", "a", "r"))
+    results.opened(("ns", "b", "r"))
+    results.wake_all()
+    assert not results.open(("ns", "a", "r")) and not results.open(("ns", "b", "r"))
+
+
+def test_runs_a_change_may_have_closed_unseen_are_forgotten() -> None:
+    results = ResultWaiters()
+    results.opened(("ns", "a", "r"))
+    results.opened(("ns", "b", "r"))
+    results.forget([("ns", "a", "r")])
+    assert not results.open(("ns", "a", "r")) and results.open(("ns", "b", "r"))
+
+
+def test_only_the_latest_runs_are_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(matching, "OPEN_KEPT", 2)
+    results = ResultWaiters()
+    for wid in ("a", "b", "c"):
+        results.opened(("ns", wid, "r"))
+    assert [results.open(("ns", w, "r")) for w in ("a", "b", "c")] == [False, True, True]
+
+
+async def test_a_request_that_will_not_wait_reads_the_run(service: Service) -> None:
+    """Without a wait nothing would answer it with the close: it reads what is committed."""
+    rid = await started(service, "w1")
+    before = counting(service).reads
+    out = await _outcome(service, NS, "w1", rid, 0.0)
+    assert not out["closed"] and counting(service).reads == before + 1
