@@ -34,19 +34,24 @@ T = TypeVar("T")
 
 
 class CountingStore(SQLiteStore):
-    """Counts write transactions; ``fail_next`` rolls the next one back after its operation
-    ran (as a failed COMMIT would), ``rerun_next`` runs the next operation twice, the first
-    run rolled back (as PostgreSQL does after a stale connection)."""
+    """Counts write and read transactions; ``fail_next`` rolls the next write back after its
+    operation ran (as a failed COMMIT would), ``rerun_next`` runs the next operation twice,
+    the first run rolled back (as PostgreSQL does after a stale connection)."""
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self.writes = 0
+        self.reads = 0
         self.fail_next = False
         self.rerun_next = False
         self.alone = True
 
     def sees_every_commit(self) -> bool:
         return self.alone  # False: as a PostgreSQL server that has heard of another
+
+    async def read(self, fn: Callable[[Txn], T]) -> T:
+        self.reads += 1
+        return await super().read(fn)
 
     async def write(self, fn: Callable[[Txn], T], *, task: int | None = None) -> T:
         self.writes += 1

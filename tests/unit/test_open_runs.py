@@ -6,9 +6,7 @@ store's reads."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -17,42 +15,11 @@ from plait.server import closing, lifecycle, matching
 from plait.server.api.workflows import _outcome
 from plait.server.matching import ResultWaiters
 from plait.server.service import Service
-from plait.store.base import Txn
-from plait.store.sqlite import SQLiteStore
+from tests.unit.test_handoff import service, store_of
 from tests.waiting import eventually
 
 NS, QUEUE = "default", "q"
-T = TypeVar("T")
-
-
-class CountingStore(SQLiteStore):
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self.reads = 0
-        self.alone = True
-
-    def sees_every_commit(self) -> bool:
-        return self.alone  # False: as a PostgreSQL server that has heard of another
-
-    async def read(self, fn: Callable[[Txn], T]) -> T:
-        self.reads += 1
-        return await super().read(fn)
-
-
-@pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    store = CountingStore(str(tmp_path / "open.db"))
-    svc = Service(store)
-    try:
-        yield svc
-    finally:
-        svc.matching.stop()
-        await store.close()
-
-
-def counting(svc: Service) -> CountingStore:
-    assert isinstance(svc.store, CountingStore)
-    return svc.store
+__all__ = ["service"]  # the fixture, shared with tests/unit/test_handoff.py
 
 
 async def started(svc: Service, wid: str) -> str:
@@ -74,25 +41,25 @@ async def test_a_run_this_server_started_is_waited_for_without_a_read(
         service: Service) -> None:
     rid = await started(service, "w1")
     assert service.results.open((NS, "w1", rid))
-    before = counting(service).reads
+    before = store_of(service).reads
     out = await result_after_terminate(service, "w1", rid)
     assert out["closed"] and out["status"] == "TERMINATED"
-    assert counting(service).reads == before  # the outcome came with the close
+    assert store_of(service).reads == before  # the outcome came with the close
     assert not service.results.open((NS, "w1", rid))
 
 
 async def test_a_server_that_may_miss_commits_reads_first(service: Service) -> None:
     rid = await started(service, "w1")
-    counting(service).alone = False
-    before = counting(service).reads
+    store_of(service).alone = False
+    before = store_of(service).reads
     out = await result_after_terminate(service, "w1", rid)
     assert out["closed"]
-    assert counting(service).reads == before + 1
+    assert store_of(service).reads == before + 1
 
 
 async def test_a_run_started_while_other_servers_are_heard_is_not_remembered(
         service: Service) -> None:
-    counting(service).alone = False
+    store_of(service).alone = False
     rid = await started(service, "w1")
     assert not service.results.open((NS, "w1", rid))
 
@@ -100,9 +67,9 @@ async def test_a_run_started_while_other_servers_are_heard_is_not_remembered(
 async def test_a_closed_run_is_read_and_answered_at_once(service: Service) -> None:
     rid = await started(service, "w1")
     await service.write(lambda ctx: closing.terminate(ctx, NS, "w1", rid, "done"))
-    before = counting(service).reads
+    before = store_of(service).reads
     out = await _outcome(service, NS, "w1", rid, 30.0)
-    assert out["closed"] and counting(service).reads == before + 1
+    assert out["closed"] and store_of(service).reads == before + 1
 
 
 def test_lost_notices_forget_every_open_run() -> None:
@@ -132,6 +99,6 @@ def test_only_the_latest_runs_are_remembered(monkeypatch: pytest.MonkeyPatch) ->
 async def test_a_request_that_will_not_wait_reads_the_run(service: Service) -> None:
     """Without a wait nothing would answer it with the close: it reads what is committed."""
     rid = await started(service, "w1")
-    before = counting(service).reads
+    before = store_of(service).reads
     out = await _outcome(service, NS, "w1", rid, 0.0)
-    assert not out["closed"] and counting(service).reads == before + 1
+    assert not out["closed"] and store_of(service).reads == before + 1
