@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from plait.store import pgfibers
+from plait.store import pgfibers, postgres
 from plait.store.base import Txn
 from plait.store.postgres import PostgresStore
 
@@ -204,3 +204,16 @@ async def test_blocking_calls_leave_the_loop_thread() -> None:
 
     assert await pgfibers.run(body, slot=None) != here
     assert pgfibers.blocking(threading.get_ident) == here  # outside a fiber: called here
+
+
+async def test_the_threads_are_still_there_to_compare(pg_url: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``PLAIT_PG_THREADS=1``: transactions on store threads, as before the fibers."""
+    monkeypatch.setattr(postgres, "THREADS", True)
+    s = PostgresStore(pg_url, pool_size=2)
+    try:
+        ident = await s.write(lambda t: (threading.get_ident(), pgfibers.current() is None))
+        assert ident[0] != threading.get_ident() and ident[1]
+        assert await s.read(lambda t: t.cur.execute("SELECT 3").fetchone()[0]) == 3
+    finally:
+        await s.close()
