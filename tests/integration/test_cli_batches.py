@@ -65,8 +65,10 @@ def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def start_gates(address: str, n: int, queue: str = "cli-batch") -> tuple[str, list[str]]:
-    """``n`` Gate runs tagged with a fresh search attribute; (that tag, their ids)."""
-    tag = uuid.uuid4().hex[:8]
+    """``n`` Gate runs tagged with a fresh search attribute; (that tag, their ids). The tag
+    starts with a letter: ``-a tag=12345678`` (or ``1234e567``) is a JSON number, not the
+    string the tests compare with."""
+    tag = "t" + uuid.uuid4().hex[:8]
     ids = [f"gate-{tag}-{i}" for i in range(n)]
     for wid in ids:
         ok(
