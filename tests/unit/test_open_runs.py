@@ -6,6 +6,7 @@ store's reads."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from plait.protocol.requests import StartWorkflowRequest
 from plait.server import closing, lifecycle, matching
 from plait.server.api.workflows import _outcome
 from plait.server.matching import ResultWaiters
+from plait.server.run import Ctx
 from plait.server.service import Service
 from tests.unit.test_handoff import service, store_of
 from tests.waiting import eventually
@@ -80,12 +82,29 @@ def test_lost_notices_forget_every_open_run() -> None:
     assert not results.open(("ns", "a", "r")) and not results.open(("ns", "b", "r"))
 
 
-def test_runs_a_change_may_have_closed_unseen_are_forgotten() -> None:
-    results = ResultWaiters()
-    results.opened(("ns", "a", "r"))
-    results.opened(("ns", "b", "r"))
-    results.forget([("ns", "a", "r")])
-    assert not results.open(("ns", "a", "r")) and results.open(("ns", "b", "r"))
+async def test_a_close_whose_caller_stopped_waiting_is_not_missed(service: Service) -> None:
+    """The caller of a terminate stops waiting before the store ran it: its effects (and
+    the close in them) are never applied, so no run is trusted to be open any more."""
+    rid = await started(service, "w1")
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_terminate(ctx: Ctx) -> Any:
+        entered.set()
+        release.wait(10)
+        return closing.terminate(ctx, NS, "w1", rid, "done")
+
+    writing = asyncio.create_task(service.write(slow_terminate))
+    await eventually(entered.is_set, what="the terminate running in the store's thread")
+    writing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    assert not service.results.open((NS, "w1", rid))
+    release.set()
+    await eventually(lambda: service.store.read(
+        lambda t: t.get_execution(NS, "w1", rid).status == "TERMINATED"),
+        what="the cancelled terminate committed")
+    out = await asyncio.wait_for(_outcome(service, NS, "w1", rid, 30.0), 10)
+    assert out["closed"]  # read, not waited for a close no one will announce
 
 
 def test_only_the_latest_runs_are_remembered(monkeypatch: pytest.MonkeyPatch) -> None:

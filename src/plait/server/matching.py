@@ -30,7 +30,7 @@ import contextlib
 import enum
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from plait.store.history import EventAttributes
@@ -301,10 +301,9 @@ class ResultWaiters:
         if len(self._open) > OPEN_KEPT:
             del self._open[next(iter(self._open))]
 
-    def forget(self, keys: Iterable[RunKey]) -> None:
-        """These runs may have closed unseen (a change whose effects were not applied)."""
-        for key in keys:
-            self._open.pop(key, None)
+    def forget_open(self) -> None:
+        """Any run may have closed unseen (a change whose effects will not be applied)."""
+        self._open.clear()
 
     def open(self, key: RunKey) -> bool:
         """Whether this server started the run and has not seen it close."""
@@ -323,7 +322,7 @@ class ResultWaiters:
     def wake_all(self) -> None:
         """Close notices may have been lost: every waiter reads its run again, and no run
         is known to be open any more."""
-        self._open.clear()
+        self.forget_open()
         for key in self.keys():
             self.closed(key)
 

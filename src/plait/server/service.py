@@ -162,9 +162,10 @@ class Service:
                 if isinstance(exc, asyncio.CancelledError):
                     # The store may still commit it, and no one here would apply its effects
                     # (wake-ups): polls must not trust that their queues are empty, nor
-                    # result requests that the runs it closes are open.
+                    # result requests that any run is open (the runs it closes may not
+                    # be known yet: it may not have run).
                     matching.distrust()
-                    self.results.forget(effects.closed)
+                    self.results.forget_open()
                 if not isinstance(exc, ConflictError):
                     raise
                 STORE_TRANSACTION.observe(time.perf_counter() - began)
