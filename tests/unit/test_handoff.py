@@ -360,3 +360,27 @@ async def test_a_start_run_again_by_the_sqlite_batch_hands_off_what_was_committe
                                       {"namespace": NS, "workflow_type": "Order"})
     assert after == before + 1
     assert len(runs) == 2  # it did run twice: the first run was undone with the batch
+
+
+async def test_a_hand_off_whose_claim_fails_leaves_no_poll_taken(
+        service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The poll is recorded as taken before its claim runs, so when the claim fails (the
+    database went away mid-change) the failed change still answers it, and it parks again
+    instead of waiting for an answer that would never come."""
+    sid = await open_session(service)
+    waiting = poll(service, sid, wait=30.0)
+    await parked(service)
+
+    real_claim, calls = dispatch.claim, []
+
+    def failing_claim(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:  # the hand-off's
+            raise StoreUnavailable("the database went away")
+        return real_claim(*args, **kwargs)
+    monkeypatch.setattr(dispatch, "claim", failing_claim)
+    with pytest.raises(StoreUnavailable):
+        await service.write(start("w1"))
+    await parked(service)  # claimed again by itself (found nothing: the start rolled back)
+    assert not waiting.done()
+    waiting.cancel()
