@@ -8,12 +8,12 @@ calls and 47 context switches per workflow against 6 and 3 on SQLite, and 28 % o
 server's CPU in the kernel. Python runs one thread at a time anyway, and PostgreSQL does its
 work in its own processes, so the threads bought no parallelism for that cost.
 
-**How.** Each transaction runs in a greenlet (a :class:`Fiber`) driven by a coroutine on
-the loop (:func:`run`). Where psycopg would block on the connection's socket
-(:meth:`LoopConnection.wait`, which every psycopg call and :mod:`plait.store.pgpipe` go
-through), the fiber hands the loop a future for the socket's readiness and the loop runs
-other requests until it is ready. Calls that may block without a socket to wait on (the
-connection pool's) run on a worker thread (:func:`blocking`). Outside a fiber,
+**How.** Each transaction runs in a greenlet (a :class:`Fiber`) started by :func:`run`.
+Where psycopg would block on the connection's socket (:meth:`LoopConnection.wait`, which
+every psycopg call and :mod:`plait.store.pgpipe` go through), the fiber switches back to the
+loop, which runs other requests until the socket is ready and then resumes the fiber from
+its reader callback. Calls that may block without a socket to wait on (the connection
+pool's) run on a worker thread (:func:`blocking`). Outside a fiber,
 :class:`LoopConnection` waits as psycopg does.
 """
 
@@ -172,10 +172,9 @@ class LoopConnection(psycopg.Connection[Any]):
 
     def wait(self, gen: PQGen[RV], interval: float = 0.1,
              timeout: float | None = None) -> RV:
-        if current() is None or timeout is not None:
-            return super().wait(gen, interval, timeout)
         fiber = current()
-        assert fiber is not None
+        if fiber is None or timeout is not None:
+            return super().wait(gen, interval, timeout)
         fileno = self.pgconn.socket
         try:
             wait = next(gen)

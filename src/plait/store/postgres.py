@@ -166,7 +166,7 @@ class PostgresStore(Store):
         # call_soon_threadsafe (PLAIT_PG_THREADS=1).
         self._size = size
         self._local = threading.local()  # each store thread's _Slot
-        self._jobs: Any = None  # queue.SimpleQueue or asyncio.Queue of _Job, and None to stop
+        self._jobs: Any = None  # queue.SimpleQueue (threads) or _Jobs of _Job; None stops
         self._threads: list[threading.Thread] = []
         self._runners: list[asyncio.Task[None]] = []
         self._runners_loop: asyncio.AbstractEventLoop | None = None
@@ -337,7 +337,7 @@ class PostgresStore(Store):
 
     def _release(self, conn: psycopg.Connection[Any], healthy: bool, *,
                  keep: bool = True) -> None:
-        """Keep the connection for this thread's next transaction, unless something went
+        """Keep the connection for this runner's next transaction, unless something went
         wrong with it or it has been out for :data:`KEEP_CONNECTION` seconds: then it goes
         back to the pool, which checks it, replaces it when broken, and retires old ones."""
         slot = self._slot()
