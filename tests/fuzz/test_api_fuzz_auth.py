@@ -47,6 +47,7 @@ import schemathesis
 from plait import Worker, activity, workflow
 from tests.fuzz.cases import CHECKS, SPEC, WAITS, config, prepare, shorten_wait
 from tests.fuzz.live import Live, LiveServer, ServerErrors, capture_server_errors, every_other
+from tests.fuzz.test_api_fuzz import EXPIRY  # the live tokens' session outlives the run
 
 keyed_schema = schemathesis.openapi.from_dict(SPEC, config=config(3))
 refused_schema = schemathesis.openapi.from_dict(SPEC, config=config(2, coverage=False))
@@ -77,10 +78,10 @@ def server() -> Iterator[LiveServer]:
     if os.environ.get("PLAIT_FUZZ_DB") == "postgres":  # a fresh database on PLAIT_TEST_PG
         from tests.store.pgdb import fresh_database
 
-        with fresh_database() as url, LiveServer(db=url, auth=True) as s:
+        with fresh_database() as url, LiveServer(session_expiry=EXPIRY, db=url, auth=True) as s:
             yield s
         return
-    with LiveServer(auth=True) as s:
+    with LiveServer(session_expiry=EXPIRY, auth=True) as s:
         yield s
 
 
