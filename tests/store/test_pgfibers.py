@@ -8,12 +8,14 @@ import asyncio
 import threading
 from typing import Any
 
+import msgspec
 import psycopg
 import pytest
 
-from plait.store import pgfibers, postgres
+from plait.store import pgfibers, pgpipe, postgres
 from plait.store.base import Txn
 from plait.store.postgres import PostgresStore
+from tests.store.test_txn import NS, execution, stored
 
 
 @pytest.fixture
@@ -194,6 +196,40 @@ def test_the_lock_is_a_plain_lock_on_threads() -> None:
     t.join(10)
     with lock:
         pass
+
+
+async def test_a_big_result_is_loaded_with_the_loop_let_run_in_between(
+        store: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read of many rows (a 50,000-event history) must not hold the loop for all of its
+    loading: the rows come a chunk at a time, the loop's other work in between."""
+    monkeypatch.setattr(pgpipe, "LOAD_CHUNK", 10)
+    events = [stored({"event_id": n, "event_type": "X", "n": n}) for n in range(1, 51)]
+    await store.write(lambda t: (t.insert_execution(execution()),
+                                 t.insert_events(NS, "w", "r1", events)))
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    real_load, seen = pgpipe._load, []
+
+    def load(tx: Any, res: Any) -> Any:
+        before = turns
+        rows = real_load(tx, res)
+        seen.append((res.ntuples, turns - before))
+        return rows
+
+    monkeypatch.setattr(pgpipe, "_load", load)
+    counter = asyncio.ensure_future(count_turns())
+    try:
+        got = await store.read(lambda t: t.events(NS, "w", "r1"))
+    finally:
+        counter.cancel()
+    assert [msgspec.json.decode(e)["n"] for e in got] == list(range(1, 51))
+    assert any(n == 50 and k >= 4 for n, k in seen), seen  # 5 chunks, the loop between
 
 
 async def test_blocking_calls_leave_the_loop_thread() -> None:

@@ -31,7 +31,8 @@ from greenlet import getcurrent, greenlet
 from psycopg.abc import PQGen
 from psycopg.waiting import Ready, Wait
 
-__all__ = ["Fiber", "Lock", "LoopConnection", "blocking", "current", "run", "suspend"]
+__all__ = ["Fiber", "Lock", "LoopConnection", "blocking", "current", "pause", "run",
+           "suspend"]
 
 T = TypeVar("T")
 RV = TypeVar("RV")
@@ -158,6 +159,15 @@ def suspend(awaitable: Awaitable[T]) -> T:
     if fiber is None:
         raise RuntimeError("suspend() outside a store fiber")
     return fiber.parent.switch(awaitable)  # type: ignore[no-any-return]
+
+
+def pause() -> None:
+    """Inside a fiber: let the loop have a turn (other requests, answers) before going on;
+    elsewhere, nothing. For long stretches of Python in one transaction, such as loading a
+    result of many thousands of rows: on threads, the GIL's switch interval shared them
+    with the loop, but a fiber holds the loop until it waits or ends."""
+    if current() is not None:
+        suspend(asyncio.sleep(0))
 
 
 def blocking(fn: Callable[..., T], *args: Any) -> T:
