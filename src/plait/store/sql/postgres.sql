@@ -127,17 +127,20 @@ WITH u AS (
 ), i AS (
     INSERT INTO events (namespace, workflow_id, run_id, event_id, data)
     SELECT :ns, :wid, :rid, e.id, e.data
-    FROM unnest(:ids::bigint[], string_to_array(:datas, chr(30))) AS e (id, data)
+    FROM unnest(string_to_array(:ids, ',')::bigint[], string_to_array(:datas, chr(30)))
+     AS e (id, data)
     WHERE EXISTS (SELECT 1 FROM u)
 )
 SELECT plait_expect_one(count(*), 'workflow ' || :wid) FROM u;
 
 -- name: insert_events
 -- :datas is the events' JSON texts joined by chr(30), which JSON never holds unescaped
--- (pgtxn.py, EVENT_SEPARATOR): one plain text parameter, not a text[] to escape.
+-- (pgtxn.py, EVENT_SEPARATOR): one plain text parameter, not a text[] to escape; :ids their
+-- ids joined by commas, not a bigint[] that psycopg would dump element by element.
 INSERT INTO events (namespace, workflow_id, run_id, event_id, data)
 SELECT :ns, :wid, :rid, e.id, e.data
-FROM unnest(:ids::bigint[], string_to_array(:datas, chr(30))) AS e (id, data);
+FROM unnest(string_to_array(:ids, ',')::bigint[], string_to_array(:datas, chr(30)))
+     AS e (id, data);
 
 -- name: delete_timers
 DELETE FROM timers t
