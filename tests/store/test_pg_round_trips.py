@@ -78,6 +78,30 @@ async def test_a_claim_and_its_sessions_check_share_one_round_trip(
     assert await store.read(lambda t: t.get_session_later("gone")()) is None
 
 
+async def test_an_empty_polls_claim_and_its_next_visible_time_share_one_round_trip(
+        store: PostgresStore) -> None:
+    """A poll that finds nothing ready also wants to know when to look again: asked with the
+    claim, it costs the claim's round trip only; asked with a claim that finds tasks, it is
+    there unread and changes nothing."""
+    def setup(t: Txn) -> None:
+        add_sessions(t, "s")
+        t.insert_execution(execution(wid="w0"))
+        add_task(t, wid="w0", visible_at=50.0)
+    await store.write(setup)
+
+    def poll(t: Txn, now: float) -> tuple[int, int, float | None]:
+        before = trips(t)
+        upcoming = t.next_visible_later(NS, "q", "workflow", "s")
+        tasks = t.claim_tasks(ns=NS, task_queue="q", kind="workflow", session="s", now=now,
+                              limit=1)
+        when = upcoming() if not tasks else None
+        return trips(t) - before, len(tasks), when
+
+    assert await store.write(lambda t: poll(t, 1.0)) == (1, 0, 50.0)
+    assert await store.write(lambda t: poll(t, 60.0)) == (1, 1, None)
+    assert await store.read(lambda t: t.next_visible(NS, "q", "workflow", "s")) is None
+
+
 async def test_the_histories_of_a_claims_tasks_arrive_in_one_round_trip(
         store: PostgresStore) -> None:
     await runs_with_workflow_tasks(store)

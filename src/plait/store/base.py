@@ -325,6 +325,15 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
                                       session=session)
         return v
 
+    def next_visible_later(self, ns: str, task_queue: str, kind: str,
+                           session: str) -> Callable[[], float | None]:
+        """:meth:`next_visible`, for a poll whose claim may find nothing: read when the
+        function returned is called, here only then. A backend that sends statements ahead
+        (PostgreSQL's pipeline) asks before the claim, so that an empty poll's claim and its
+        next visible time share one round trip. A claim that found nothing changed nothing,
+        so asking before it gives what asking after it would."""
+        return lambda: self.next_visible(ns, task_queue, kind, session)
+
     def release_task(self, task_id: int, visible_at: float, payload: TaskData) -> None:
         self._exec("release_task", task_id=task_id, visible_at=visible_at,
                   payload=encode(payload))

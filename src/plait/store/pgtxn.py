@@ -496,6 +496,18 @@ class PgTxn(Txn):
         pending = self._exec("get_events", ns=ns, wid=wid, rid=rid, after=after)
         return lambda: [msgspec.Raw(r[0]) for r in pending.fetchall()]
 
+    def next_visible_later(self, ns: str, task_queue: str, kind: str,
+                           session: str) -> Callable[[], float | None]:
+        if self._pipe is None:
+            return super().next_visible_later(ns, task_queue, kind, session)
+        pending = self._exec("next_visible", ns=ns, task_queue=task_queue, kind=kind,
+                             session=session)
+
+        def read() -> float | None:
+            row = pending.fetchone()
+            return None if row is None or row[0] is None else float(row[0])
+        return read
+
     def get_session_later(self, session: str) -> Callable[[], SessionRow | None]:
         if self._pipe is None:
             return super().get_session_later(session)
