@@ -681,7 +681,7 @@ Python, about 90 us for four events: 400 us of a W1 workflow's 3 ms of server CP
 def _ids(events: Sequence[StoredEvent]) -> str:
     """The events' ids as one text parameter, which the statements split with
     ``string_to_array(..., ',')``: psycopg dumps a ``bigint[]`` element by element in
-    Python (a regular expression search each), 29 elements per W1 workflow."""
+    Python (a regular expression search each): about 29 elements per W1 workflow."""
     return ",".join([str(ev.event_id) for ev in events])
 
 
