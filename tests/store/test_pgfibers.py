@@ -32,27 +32,38 @@ async def test_a_transaction_runs_on_the_loop_thread(store: PostgresStore) -> No
     assert ident == (threading.get_ident(), True)
 
 
+class Turns:
+    """Counts the event loop's turns while in use: a task that ticks every ``every`` s."""
+
+    def __init__(self, every: float) -> None:
+        self.count = 0
+        self._every = every
+        self._task: asyncio.Future[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            self.count += 1
+            await asyncio.sleep(self._every)
+
+    async def __aenter__(self) -> Turns:
+        self._task = asyncio.ensure_future(self._tick())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
 async def test_the_loop_runs_while_a_transaction_waits_for_the_database(
         store: PostgresStore) -> None:
-    ticks = 0
+    async with Turns(0.01) as turns:
+        def slow(t: Txn) -> int:
+            t.cur.execute("SELECT pg_sleep(0.3)")
+            return turns.count
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0.01)
-
-    def slow(t: Txn) -> int:
-        t.cur.execute("SELECT pg_sleep(0.3)")
-        return ticks
-
-    task = asyncio.ensure_future(ticker())
-    await asyncio.sleep(0)
-    try:
-        before = ticks
+        before = turns.count
         seen = await store.write(slow)
-    finally:
-        task.cancel()
     assert seen > before  # the ticker ran during the statement
 
 
@@ -206,28 +217,16 @@ async def test_a_big_result_is_loaded_with_the_loop_let_run_in_between(
     events = [stored({"event_id": n, "event_type": "X", "n": n}) for n in range(1, 51)]
     await store.write(lambda t: (t.insert_execution(execution()),
                                  t.insert_events(NS, "w", "r1", events)))
-    turns = 0
-
-    async def count_turns() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
     real_load, seen = pgpipe._load, []
+    async with Turns(0) as turns:
+        def load(tx: Any, res: Any) -> Any:
+            before = turns.count
+            rows = real_load(tx, res)
+            seen.append((res.ntuples, turns.count - before))
+            return rows
 
-    def load(tx: Any, res: Any) -> Any:
-        before = turns
-        rows = real_load(tx, res)
-        seen.append((res.ntuples, turns - before))
-        return rows
-
-    monkeypatch.setattr(pgpipe, "_load", load)
-    counter = asyncio.ensure_future(count_turns())
-    try:
+        monkeypatch.setattr(pgpipe, "_load", load)
         got = await store.read(lambda t: t.events(NS, "w", "r1"))
-    finally:
-        counter.cancel()
     assert [msgspec.json.decode(e)["n"] for e in got] == list(range(1, 51))
     assert any(n == 50 and k >= 4 for n, k in seen), seen  # 5 chunks, the loop between
 
