@@ -102,6 +102,61 @@ async def test_an_empty_polls_claim_and_its_next_visible_time_share_one_round_tr
     assert await store.read(lambda t: t.next_visible(NS, "q", "workflow", "s")) is None
 
 
+async def test_a_hand_off_of_a_task_just_written_is_answered_with_the_commit(
+        store: PostgresStore) -> None:
+    """A hand-off claims the workflow task its change wrote without waiting for the claim's
+    answer: it comes with COMMIT's, and says then what the claim leased."""
+    await store.write(lambda t: add_sessions(t, "s"))
+
+    def start(t: Txn) -> tuple[int, list[TaskRow], Any]:
+        t.insert_execution(execution(wid="w0"))
+        add_task(t, wid="w0")
+        before = trips(t)
+        tasks, leased = t.claim_known_later(ns=NS, task_queue="q", kind="workflow",
+                                            session="s", now=1.0, limit=5, request=7)
+        return trips(t) - before, tasks, leased
+
+    extra, [task], leased = await store.write(start)
+    assert extra == 0
+    assert (task.lease_session, task.dispatch_no, task.lease_request) == ("s", 1, 7)
+    assert leased() == {task.task_id}
+    fresh = await store.read(lambda t: t.get_task(task.task_id))
+    assert fresh == task
+
+
+async def test_a_hand_off_to_a_session_gone_leases_nothing(store: PostgresStore) -> None:
+    def start(t: Txn) -> tuple[int, Any]:
+        t.insert_execution(execution(wid="w0"))
+        task_id = add_task(t, wid="w0")
+        tasks, leased = t.claim_known_later(ns=NS, task_queue="q", kind="workflow",
+                                            session="gone", now=1.0, limit=5, request=None)
+        assert [x.task_id for x in tasks] == [task_id]
+        return task_id, leased
+
+    task_id, leased = await store.write(start)
+    assert leased() == set()
+    fresh = await store.read(lambda t: t.get_task(task_id))
+    assert fresh is not None and (fresh.lease_session, fresh.dispatch_no) == (None, 0)
+
+
+async def test_a_hand_off_leaves_sticky_and_unready_tasks_to_the_claim(
+        store: PostgresStore) -> None:
+    """Only what surely goes to this poll is claimed unanswered: a task sticky to a worker
+    may belong to another parked poll, and one not yet visible to none."""
+    await store.write(lambda t: add_sessions(t, "s"))
+
+    def start(t: Txn) -> list[TaskRow]:
+        t.insert_execution(execution(wid="w0"))
+        t.insert_execution(execution(wid="w1"))
+        add_task(t, wid="w0", sticky="other", sticky_until=1e12)
+        add_task(t, wid="w1", visible_at=50.0)
+        tasks, _ = t.claim_known_later(ns=NS, task_queue="q", kind="workflow", session="s",
+                                       now=1.0, limit=5, request=None)
+        return tasks
+
+    assert await store.write(start) == []
+
+
 async def test_the_histories_of_a_claims_tasks_arrive_in_one_round_trip(
         store: PostgresStore) -> None:
     await runs_with_workflow_tasks(store)

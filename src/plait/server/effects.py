@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from plait.server.answers import Dispatched
 from plait.server.matching import Outcome, Parked
 from plait.server.observed import Fact
 from plait.store.sessions import SessionInfo
 
-__all__ = ["Effects"]
+__all__ = ["Effects", "Unsettled"]
+
+
+@dataclasses.dataclass
+class Unsettled:
+    """A hand-off sent with its transaction's COMMIT, answer unread (PostgreSQL): which of
+    the tasks handed out the claim leased is known only once the transaction committed
+    (:meth:`plait.store.base.Txn.claim_known_later`). Tasks it did not lease (the poll's
+    session was gone) were never the poll's: the service takes them back out of the
+    answer and wakes their queue (``Service._settle``)."""
+
+    slot: int
+    """The hand-off's place in :attr:`Effects.handoffs`."""
+    leased: Callable[[], set[int]]
+    key: tuple[str, str, str]
+    session: str
 
 
 @dataclasses.dataclass
@@ -49,6 +65,8 @@ class Effects:
     handoffs: list[tuple[Parked, list[Dispatched]]] = dataclasses.field(default_factory=list)
     """Parked polls this transaction claimed for, with what it claimed: answered once it
     commits, told to claim again if it does not (:func:`plait.server.dispatch.hand_off`)."""
+    unsettled: list[Unsettled] = dataclasses.field(default_factory=list)
+    """Hand-offs whose claim's answer comes with the COMMIT's (:class:`Unsettled`)."""
 
     def reset(self) -> None:
         """Forget everything noted: the change is run again from the start (its first run

@@ -208,6 +208,7 @@ class Service:
             self._tasks.remove(task)
 
     def _apply(self, effects: Effects) -> None:
+        self._settle(effects)
         self.ledger.apply(effects)
         if effects.answering:
             self.ledger.deliveries.answered(effects.answering, self.clock.now())
@@ -234,6 +235,23 @@ class Service:
             if earlier:  # only a new earliest timer is news to the other servers
                 messages.append(dumps_str(["t", effects.timer_at]))
             self.store.publish(messages)
+
+    def _settle(self, effects: Effects) -> None:
+        """Hand-offs whose claim was read only with COMMIT's answer: a task the claim did not
+        lease (the poll's session was gone) leaves the poll's answer, counts as ready again
+        (its queue wakes) and as not dispatched, and its token as not answered."""
+        for unsettled in effects.unsettled:
+            leased = unsettled.leased()
+            parked, tasks = effects.handoffs[unsettled.slot]
+            lost = [t for t in tasks if int(t.token.split(".")[0]) not in leased]
+            if not lost:
+                continue
+            effects.handoffs[unsettled.slot] = (parked, [t for t in tasks if t not in lost])
+            effects.ready[unsettled.key] = effects.ready.get(unsettled.key, 0) + len(lost)
+            effects.dispatched[unsettled.session] -= len(lost)
+            tokens = {t.token for t in lost}
+            self.ledger.deliveries.dropped(tokens)
+            effects.answering = [t for t in effects.answering if t not in tokens]
 
     def _on_message(self, message: str | None) -> None:
         """A wake-up from another server; ``None``: some may have been lost."""

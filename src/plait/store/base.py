@@ -137,6 +137,10 @@ def _execution(ns: str, r: Sequence[Any]) -> ExecutionRow:
                         loads(r[11]) if r[11] else None)
 
 
+def _nothing() -> set[int]:
+    return set()
+
+
 def _task(row: Sequence[Any]) -> TaskRow:
     return TaskRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
                    row[9], row[10], row[11], decode_task_data(row[3], row[12]))
@@ -319,6 +323,18 @@ class Txn(SessionStatements, AttemptStatements, RequestStatements, NamespaceStat
         r = self._one("claim_task_by_id", task_id=task_id, session=session, now=now,
                       request=request)
         return _task(r) if r else None
+
+    def claim_known_later(self, *, ns: str, task_queue: str, kind: str, session: str,
+                          now: float, limit: int,
+                          request: int | None) -> tuple[list[TaskRow], Callable[[], set[int]]]:
+        """For a hand-off at the end of a change: the ready tasks of the queue that this
+        transaction knows unleased under its own locks on their runs (at most ``limit``,
+        earliest first), as leased to ``session``, and a function that says, once the
+        transaction has committed, which of them the claim did lease (none, if the session
+        was gone by then). A backend that sends statements ahead (PostgreSQL's pipeline)
+        sends the claim with COMMIT, so the change waits for no answer of its own; here
+        (nothing known) there is nothing to claim: the caller claims as a poll does."""
+        return [], _nothing
 
     def next_visible(self, ns: str, task_queue: str, kind: str, session: str) -> float | None:
         v: float | None = self._scalar("next_visible", ns=ns, task_queue=task_queue, kind=kind,

@@ -165,7 +165,7 @@ class PgTxn(Txn):
         "get_execution", "get_execution_for_update", "lock_execution_of_task",
         "insert_execution", "update_execution", "set_current_run", "insert_current_run",
         "swap_current_run", "get_task", "insert_task", "insert_task_with_id", "claim_tasks",
-        "claim_task_by_id", "claim_known_task",
+        "claim_task_by_id", "claim_known_task", "claim_written_tasks",
         "release_task", "update_task_payload", "delete_task", "get_task_by_ref",
         "tasks_of_run", "leased_tasks_of_session", "delete_timer", "delete_timers",
         "upsert_timer", "get_timer", "insert_event", "insert_events", "get_events",
@@ -191,6 +191,7 @@ class PgTxn(Txn):
         self._wrote = False
         self._ahead: dict[tuple[str, str], Pending] = {}  # current_run asked for ahead
         self._locks_ahead = ahead
+        self._unsticky: set[int] = set()  # tasks written here with no sticky session
 
     # Statements exempt from the run lock below: the ones that take it, and the ones that
     # create a run (no row to lock yet; the insert itself holds it) or name a workflow id.
@@ -496,6 +497,38 @@ class PgTxn(Txn):
         pending = self._exec("get_events", ns=ns, wid=wid, rid=rid, after=after)
         return lambda: [msgspec.Raw(r[0]) for r in pending.fetchall()]
 
+    def claim_known_later(self, *, ns: str, task_queue: str, kind: str, session: str,
+                          now: float, limit: int,
+                          request: int | None) -> tuple[list[TaskRow], Callable[[], set[int]]]:
+        if self._pipe is None or not self.write:
+            return super().claim_known_later(ns=ns, task_queue=task_queue, kind=kind,
+                                             session=session, now=now, limit=limit,
+                                             request=request)
+        # Tasks this transaction wrote with no worker to stick to (a new run's first, say),
+        # whose cached rows it holds under its lock on their runs: no one else can have
+        # leased them since. A sticky one is left to the claim, which may give it to
+        # another parked poll.
+        mine = (self._tasks.get(task_id) for task_id in self._unsticky)
+        known = sorted((raw for raw in mine if raw is not None and raw[1] == ns
+                        and raw[2] == task_queue and raw[3] == kind and raw[8] is None
+                        and raw[7] <= now),
+                       key=lambda raw: (raw[7], raw[0]))[:max(0, limit)]
+        if not known:
+            return [], lambda: set()
+        for raw in known:
+            self._tasks.pop(raw[0], None)  # leased now, or not: read again if asked
+        pending = self._exec("claim_written_tasks", ids=",".join(str(raw[0]) for raw in known),
+                             session=session, now=now, request=request)
+        tasks = [_task((*raw[:8], session, raw[9] + 1, now, request, raw[12]))
+                 for raw in known]
+
+        def leased() -> set[int]:
+            res = pending.result  # arrived with COMMIT's answer
+            if res is None:
+                return set()
+            return {int(res.get_value(i, 0)) for i in range(res.ntuples)}
+        return tasks, leased
+
     def next_visible_later(self, ns: str, task_queue: str, kind: str,
                            session: str) -> Callable[[], float | None]:
         if self._pipe is None:
@@ -534,6 +567,8 @@ class PgTxn(Txn):
         if self.write:
             self._tasks[task_id] = (task_id, ns, task_queue, kind, wid, rid, ref, visible_at,
                                     None, 0, None, None, data)
+            if sticky_session is None:
+                self._unsticky.add(task_id)
         return task_id
 
     def get_task(self, task_id: int) -> TaskRow | None:

@@ -113,6 +113,19 @@ WITH c AS (
 )
 SELECT plait_expect_one(count(*), 'task ' || :task_id) FROM c;
 
+-- name: claim_written_tasks
+-- A hand-off's claim of tasks its transaction knows ready and unleased under its own locks
+-- on their runs (pgtxn.py, claim_known_later): its answer is read after COMMIT, so nothing
+-- waits for it. As claim_tasks: nothing for a session that is gone, nothing sticky to
+-- another worker in its window. The ids of the tasks it leased.
+UPDATE tasks SET lease_session = :session, dispatch_no = dispatch_no + 1,
+                 dispatched_at = :now, lease_request = :request
+WHERE task_id = ANY(string_to_array(:ids, ',')::bigint[]) AND lease_session IS NULL
+  AND visible_at <= :now
+  AND (sticky_session IS NULL OR sticky_session = :session OR sticky_until <= :now)
+  AND EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = :session)
+RETURNING task_id;
+
 -- name: update_execution_and_events
 -- A run's change in one statement: its row, checked against the next event id this change
 -- began from, and the events it appended (none: empty arrays), inserted only if the row was.
