@@ -10,21 +10,23 @@ from collections.abc import AsyncIterator
 import pytest
 
 from plait.server.answers import OutgoingWorkflowTask
-from plait.server.errors import NotFound
 from plait.server.service import Service
 from plait.store.postgres import PostgresStore
-from tests.unit.test_handoff import leased_token, open_session, parked, poll, start
+from tests.unit.test_handoff import (
+    leased_token,
+    open_session,
+    parked,
+    poll,
+    serving,
+    start,
+    start_beside_a_poll_whose_session_ended,
+)
 
 
 @pytest.fixture
 async def service(pg_url: str) -> AsyncIterator[Service]:
-    store = PostgresStore(pg_url, pool_size=2)
-    svc = Service(store)
-    try:
+    async with serving(PostgresStore(pg_url, pool_size=2)) as svc:
         yield svc
-    finally:
-        svc.matching.stop()
-        await store.close()
 
 
 async def test_a_start_hands_its_first_workflow_task_to_a_parked_poll(
@@ -43,14 +45,7 @@ async def test_a_hand_off_to_a_session_gone_leaves_the_task_to_the_next_poll(
         service: Service) -> None:
     """The claim, read after COMMIT, leased nothing: the poll is not answered with the
     task, its own claim says why, and the task waits, ready, for a live session's poll."""
-    sid = await open_session(service)
-    waiting = poll(service, sid)
-    await parked(service)
-    await service.write(lambda ctx: ctx.txn.delete_session(sid))
-    started = await service.write(start("w"))
-    assert started["started"]
-    with pytest.raises(NotFound, match="unknown or expired"):
-        await waiting
+    await start_beside_a_poll_whose_session_ended(service, "w")
     assert await leased_token(service, "w") is None
     other = await open_session(service)
     [task] = await poll(service, other, wait=5.0)

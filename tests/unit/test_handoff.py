@@ -6,6 +6,7 @@ store's write transactions to tell a hand-off from a wake-up followed by a claim
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -24,7 +25,7 @@ from plait.server.answers import Dispatched, OutgoingWorkflowTask
 from plait.server.errors import NotFound
 from plait.server.run import Ctx
 from plait.server.service import Service
-from plait.store.base import StoreUnavailable, Txn
+from plait.store.base import Store, StoreUnavailable, Txn
 from plait.store.sqlite import SQLiteStore
 from tests.waiting import eventually
 
@@ -69,15 +70,21 @@ class CountingStore(SQLiteStore):
         return await super().write(fn)
 
 
-@pytest.fixture
-async def service(tmp_path: Path) -> AsyncIterator[Service]:
-    store = CountingStore(str(tmp_path / "handoff.db"))
+@contextlib.asynccontextmanager
+async def serving(store: Store) -> AsyncIterator[Service]:
+    """A service over ``store``; stopped, and the store closed, after."""
     svc = Service(store)
     try:
         yield svc
     finally:
         svc.matching.stop()
         await store.close()
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[Service]:
+    async with serving(CountingStore(str(tmp_path / "handoff.db"))) as svc:
+        yield svc
 
 
 def store_of(svc: Service) -> CountingStore:
@@ -304,16 +311,22 @@ async def test_a_wake_up_makes_the_next_poll_claim(service: Service) -> None:
     assert isinstance(task, OutgoingWorkflowTask) and task.workflow_id == "w"
 
 
-async def test_a_parked_poll_whose_session_ended_does_not_fail_the_start(
-        service: Service) -> None:
-    sid = await open_session(service)
-    waiting = poll(service, sid)
-    await parked(service)
-    await service.write(lambda ctx: ctx.txn.delete_session(sid))
-    started = await service.write(start("w"))
+async def start_beside_a_poll_whose_session_ended(svc: Service, wid: str) -> None:
+    """A poll parks, its session ends, then a start makes a task ready on its queue: the
+    start succeeds, and the poll fails on its own claim."""
+    sid = await open_session(svc)
+    waiting = poll(svc, sid)
+    await parked(svc)
+    await svc.write(lambda ctx: ctx.txn.delete_session(sid))
+    started = await svc.write(start(wid))
     assert started["started"]
     with pytest.raises(NotFound, match="unknown or expired"):
         await waiting  # its own claim says why
+
+
+async def test_a_parked_poll_whose_session_ended_does_not_fail_the_start(
+        service: Service) -> None:
+    await start_beside_a_poll_whose_session_ended(service, "w")
 
 
 async def test_a_start_run_again_by_the_sqlite_batch_hands_off_what_was_committed(
