@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from plait.protocol.enums import ErrorCode
 from plait.protocol.jsoncodec import dumps_str, loads
-from plait.server import closing, dispatch, metrics, sessions
+from plait.server import closing, dispatch, fencing, metrics, sessions
 from plait.server.batch_runner import BatchRunner
 from plait.server.clock import Clock
 from plait.server.config import ServiceConfig
@@ -243,10 +243,11 @@ class Service:
         for unsettled in effects.unsettled:
             leased = unsettled.leased()
             parked, tasks = effects.handoffs[unsettled.slot]
-            lost = [t for t in tasks if int(t.token.split(".")[0]) not in leased]
+            kept = [t for t in tasks if fencing.task_of(t.token) in leased]
+            lost = [t for t in tasks if t not in kept]
             if not lost:
                 continue
-            effects.handoffs[unsettled.slot] = (parked, [t for t in tasks if t not in lost])
+            effects.handoffs[unsettled.slot] = (parked, kept)
             effects.ready[unsettled.key] = effects.ready.get(unsettled.key, 0) + len(lost)
             effects.dispatched[unsettled.session] -= len(lost)
             tokens = {t.token for t in lost}
