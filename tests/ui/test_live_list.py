@@ -11,13 +11,14 @@ fires."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.async_api import Locator, Page, expect
+from playwright.async_api import Locator, Page, Route, expect
 
 from tests.ui.conftest import Console
 from tests.ui.workload import Approval, Charge, Greet
@@ -133,6 +134,33 @@ async def test_the_counts_come_from_one_request(console: Console, page: Page) ->
     counts = [u for u in fetched if "/workflow-count" in u]
     assert len(counts) == 1, counts
     assert "group_by=status" in counts[0]
+
+
+async def test_a_live_refresh_waits_for_a_load_still_under_way(console: Console,
+                                                                page: Page) -> None:
+    """On a server slower than the refresh interval: the first load's counts are held back
+    while a refresh comes due (the clock's jump ahead fires it), and it waits for that load
+    rather than cut it short and ask again (which, on such a server, would keep any load
+    from finishing)."""
+    sa = {"suite": "liveslow"}
+    await console.client.execute_workflow(Greet.run, {"name": "n"}, id="liveslow-greet",
+                                          task_queue=console.queue, search_attributes=sa)
+    release = asyncio.Event()
+    held: list[str] = []
+
+    async def hold(route: Route) -> None:
+        held.append(route.request.url)
+        await release.wait()
+        await route.continue_()
+
+    await page.route(re.compile(r"/workflow-count\?"), hold)
+    await open_list(page, console, "liveslow")
+    await page.clock.run_for(LIVE_MS)
+    release.set()
+    await expect(page.locator('.counts a[data-status="ALL"] b')).to_have_text("1")
+    await expect(page.locator("table.list tbody tr")).to_have_count(1)
+    assert len(held) == 1, held
+    assert len(await list_fetches(page)) == 1
 
 
 async def test_an_unchanged_refresh_redraws_nothing_and_a_change_one_row(

@@ -221,7 +221,22 @@ export function render({ns, query, view, navigate}) {
   }
 
   // -- loading --------------------------------------------------------------------------------
-  async function load({live: fromLive = false} = {}) {
+  // The load under way, if any. A live refresh that comes while one is (the page's first load,
+  // or one a filter change began) waits for it rather than cutting it short to ask again: that
+  // load brings fresh rows, and on a server slower than LIVE_MS a refresh that aborted it
+  // would keep any load from ever finishing.
+  let underway = null;
+
+  function load({live: fromLive = false} = {}) {
+    if (fromLive && underway) return underway;
+    const loading = fetchAndDraw(fromLive);
+    underway = loading;
+    const done = () => { if (underway === loading) underway = null; };
+    loading.then(done, done);
+    return loading;
+  }
+
+  async function fetchAndDraw(fromLive) {
     const countQ = apiFilter(query, {withStatus: false});
     const countKey = `${ns}?${countQ}`;
     const fresh = lastCounts.key === countKey && Date.now() - lastCounts.at < LIVE_MS * COUNT_EVERY;
