@@ -24,11 +24,12 @@ class _Task(Struct, kw_only=True, tag_field="kind"):
 
 class WorkflowTask(_Task, kw_only=True, tag=TaskKind.WORKFLOW.value):
     """Advance one workflow run. `events` are the events the worker has not seen: only the
-    new ones (`event_id > previous_upto`) when this session has the run cached (sticky), the
-    full history otherwise. Apply the new events to the cached instance only if it has seen
-    exactly up to `previous_upto`; else rebuild it by replaying the full history (`GET
-    .../history` when `events` does not start at event 1). Events with `event_id >=
-    started_event_id` are not part of this task. `updates` are the update requests to
+    new ones (`event_id > previous_upto`) when this session has the run cached (sticky) or
+    the history is longer than 2,000 events, the full history otherwise. Apply the new events
+    to the cached instance only if it has seen exactly up to `previous_upto`; else rebuild it
+    by replaying the full history (read with `GET .../history`, a page at a time, when
+    `events` does not start at event 1). Events with `event_id >= started_event_id` are not
+    part of this task. `updates` are the update requests to
     validate and accept or reject."""
 
     token: TaskToken

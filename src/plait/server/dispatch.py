@@ -1,7 +1,9 @@
 """Handing tasks to workers: claim ready tasks, fence them, and build what the worker gets.
 
 A claimed workflow task carries the events the worker has not seen: only the new ones when it
-goes to the worker that holds the run in its cache (sticky), the full history otherwise.
+goes to the worker that holds the run in its cache (sticky), the full history otherwise, but
+only the new ones again when that history is long (a worker without the run cached reads it
+in pages: :data:`FULL_HISTORY_IN_TASK`).
 
 Tasks are claimed by a poll, by a completion for the worker that sent it (eager dispatch:
 :func:`claim_ids`), or, when a transaction makes a task ready while a poll is parked on its
@@ -32,6 +34,15 @@ __all__ = ["claim", "claim_ids", "hand_off", "poll_claim", "session_info"]
 HAND_OFF_TRIES = 2
 """How many parked polls of one queue a transaction claims for in vain (say, its task is
 sticky to another worker) before it leaves the rest to wake up: each costs a statement."""
+
+FULL_HISTORY_IN_TASK = 2_000
+"""The longest history a claim reads and sends whole (to a worker that may not have the run
+cached). A longer one (up to 50,000 events, tens of MB) would be read inside the claim's
+transaction (on SQLite, holding the writer) and encoded in one stretch of the event loop.
+Instead the task carries the events after the last completed workflow task, as a sticky one
+does: a worker that has the run cached applies them, and one that has not reads the whole
+history in pages (``GET .../history``), as it does for any task whose events do not start at
+event 1."""
 
 
 def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> SessionInfo:
@@ -202,7 +213,8 @@ def _dispatch(ctx: Ctx, task: TaskRow,
         return None
     state = row.state
     upto = state.upto
-    after = upto if state.sticky == task.lease_session else 0
+    long = row.next_event_id > FULL_HISTORY_IN_TASK + 1
+    after = upto if state.sticky == task.lease_session or long else 0
     saved = run.saved if run is not None and mine else []
     if _covers(saved, after, row.next_event_id):
         written = [e.raw for e in saved]
