@@ -116,8 +116,9 @@ Json = dict[str, Any]
 
 HISTORY_PAGE = 2_000
 """Events per history request. A run may hold 50,000 events (tens of MB): read in one answer,
-the server would encode and send it in one stretch of its event loop (~20 ms for 15 MB
-here), holding up every other request meanwhile (``bench/results/pg.md``)."""
+the server would load, encode and send it in one stretch of its event loop, holding up every
+other request meanwhile (29-41 ms for 15.7 MB here, 6-7 ms in these pages:
+``bench/results/long-history.md``)."""
 CompletionKind = Literal["workflow_complete", "workflow_fail", "activity_complete",
                          "activity_fail"]
 COMPLETION_ROUTES: dict[CompletionKind, str] = {"workflow_complete": "/workflow-tasks/complete",
