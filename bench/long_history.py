@@ -1,7 +1,7 @@
 """Does serving a long history hold up the server's other requests?
 
     python -m bench.long_history read [--events 40000] [--rounds 4] [--postgres]
-    python -m bench.long_history miss [--signals 8000] [--rounds 5] [--postgres]
+    python -m bench.long_history miss [--signals 8000] [--rounds 5] [--postgres] [--write-probe]
 
 A probe process asks the server for ``/health`` every 2 ms and reports its longest wait: how
 long the server's event loop was held up.
@@ -15,7 +15,9 @@ alternating which goes first.
 history grows long. Then, each round, that worker stops (closing its session, so the run is
 no longer kept for it), a fresh worker starts, and one more signal arrives: its task goes to
 a worker without the run cached, which must replay the whole history. Reported: the time from
-the signal to its task's completion, and the probe's longest wait meanwhile.
+the signal to its task's completion, and the probe's longest wait meanwhile. With
+``--write-probe`` the probe signals another run every 2 ms instead: a write, which on SQLite
+waits for the database's one writer.
 
 Server and workers are real processes of the tree on ``PYTHONPATH`` (``PYTHONPATH=TREE/src``
 measures another tree). Results: ``bench/results/long-history.md``.
@@ -62,17 +64,21 @@ class Inbox:
 
 
 async def probe(url: str) -> None:
-    """The probe process: GET ``url`` every 2 ms; ``start`` on stdin forgets the waits so
-    far, ``stop`` prints the longest and the median since (ms), anything else ends it."""
+    """The probe process: GET ``url`` every 2 ms (or, for ``POST URL``, POST a signal to it:
+    a write); ``start`` on stdin forgets the waits so far, ``stop`` prints the longest and the
+    median since (ms), anything else ends it."""
     import aiohttp
 
     waits: list[float] = []
+    method, _, url = url.rpartition(" ")
+    body = {"signal_name": "probe"} if method == "POST" else None
 
     async def ask(s: aiohttp.ClientSession) -> None:
         while True:
             t = time.perf_counter()
-            async with s.get(url) as r:
+            async with s.request(method or "GET", url, json=body) as r:
                 await r.read()
+                assert r.status == 200, await r.text()
             waits.append(time.perf_counter() - t)
             await asyncio.sleep(PROBE_EVERY)
 
@@ -98,8 +104,8 @@ async def worker(address: str) -> None:
 
 
 class Probe:
-    def __init__(self, address: str) -> None:
-        self.proc = self._spawn("probe", address)
+    def __init__(self, url: str) -> None:
+        self.proc = self._spawn("probe", url)
 
     @staticmethod
     def _spawn(role: str, address: str) -> subprocess.Popen[bytes]:
@@ -159,7 +165,7 @@ async def reads(run: Run, events: int, rounds: int) -> dict[str, Any]:
         await client.start_workflow("Inbox", id="long", task_queue="nobody")
         await signals(client, "long", events)
         path = client.api._wf("long") + "/history"
-        probe = Probe(run.address)
+        probe = Probe(run.address + "/health")
         for r in range(rounds):
             for mode in ("paged", "whole") if r % 2 == 0 else ("whole", "paged"):
                 await probe.start()
@@ -181,7 +187,8 @@ async def reads(run: Run, events: int, rounds: int) -> dict[str, Any]:
             for mode, rows in out.items()}
 
 
-async def misses(run: Run, n: int, rounds: int) -> dict[str, Any]:
+async def misses(run: Run, n: int, rounds: int, write: bool) -> dict[str, Any]:
+    """``write``: the probe signals another run (a write, queued behind any other)."""
     client = await Client.connect(run.address)
     out: dict[str, list[float]] = {"stall_ms": [], "task_ms": []}
     try:
@@ -195,7 +202,11 @@ async def misses(run: Run, n: int, rounds: int) -> dict[str, Any]:
         print(f"  {n} signals handled in {time.perf_counter() - t:.1f} s: {length} events",
               flush=True)
         stop_worker(first)
-        probe = Probe(run.address)
+        url = run.address + "/health"
+        if write:
+            await client.start_workflow("Inbox", id="target", task_queue="nobody")
+            url = "POST " + run.address + client.api._wf("target") + "/signal"
+        probe = Probe(url)
         for _ in range(rounds):
             fresh = await start_worker(run.address)
             before = (await handle.describe()).history_length
@@ -231,7 +242,7 @@ async def measure(args: argparse.Namespace) -> None:
                 print(f"{mode}: median longest wait {statistics.median(got['stall_ms']):.1f} ms,"
                       f" median read {statistics.median(got['read_ms']):.0f} ms")
         else:
-            got = await misses(run, args.signals, args.rounds)
+            got = await misses(run, args.signals, args.rounds, args.write_probe)
             print(f"median task {statistics.median(got['task_ms']):.0f} ms, median longest "
                   f"wait {statistics.median(got['stall_ms']):.1f} ms")
     finally:
@@ -242,7 +253,7 @@ async def measure(args: argparse.Namespace) -> None:
 
 
 def main() -> int:
-    if len(sys.argv) == 3 and sys.argv[1] in ("probe", "worker"):
+    if len(sys.argv) == 3 and sys.argv[1] in ("probe", "worker"):  # the harness's helpers
         asyncio.run((probe if sys.argv[1] == "probe" else worker)(sys.argv[2]))
         return 0
     p = argparse.ArgumentParser(prog="python -m bench.long_history", description=__doc__,
@@ -252,6 +263,8 @@ def main() -> int:
     p.add_argument("--signals", type=int, default=8_000)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--postgres", action="store_true")
+    p.add_argument("--write-probe", action="store_true",
+                   help="miss: the probe signals another run instead of asking for /health")
     asyncio.run(measure(p.parse_args()))
     return 0
 
