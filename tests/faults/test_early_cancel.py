@@ -1,12 +1,12 @@
-"""A cancel that arrives before a workflow's first task: does its code see it?
+"""A cancel that arrives before a workflow's first task reaches its code at its first await.
 
 Found by the fault campaign (a Sleeper whose first workflow task was lost to a worker's
-expired session, cancelled meanwhile): the run closes CANCELED without its code ever running,
-so the ``except asyncio.CancelledError`` compensation it was written with never happens.
-API.md says cancellation "arrives as asyncio.CancelledError at the workflow's current await"
-and that the workflow may run compensations; a run that has not reached an await yet gets
-none. Whether the first await should receive it (the reading this test takes) is a decision
-for the runtime's owners; until then it is an expected failure, strict so that a change shows.
+expired session, cancelled meanwhile): the run used to close CANCELED without its code ever
+running, so the ``except asyncio.CancelledError`` compensation it was written with never
+happened. API.md says cancellation "arrives as asyncio.CancelledError at the workflow's
+current await" and that the workflow may run compensations; the runtime now delivers the
+cancel on the loop's next turn, so the body runs to its first await and receives it there
+(``plait.runtime.events_in``; Temporal's Python SDK does the same).
 """
 
 from __future__ import annotations
@@ -22,9 +22,6 @@ from tests.faults.campaign.rig import QUEUE, Rig
 pytestmark = [pytest.mark.slow]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="open question: a cancel before the first workflow task skips the "
-                   "workflow's cancellation handler (see docs/faults.md)")
 async def test_a_cancel_before_the_first_task_reaches_the_workflow_code(tmp_path: Path) -> None:
     rig = Rig(tmp_path, "sqlite", servers=1, workers=1, session_expiry=2.0)
     try:

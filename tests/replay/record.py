@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 
 from plait import Client, History, Worker
-from plait.errors import UpdateFailedError, WorkflowNotFoundError
+from plait.errors import UpdateFailedError, WorkflowFailureError, WorkflowNotFoundError
 from plait.testing import WorkflowEnvironment
 from tests.replay import workflows as w
 
@@ -35,6 +35,7 @@ PLACES = {f"{REPO}/": "", sysconfig.get_paths()["purelib"]: "<site-packages>",
 """Where this machine keeps things, as stack traces name them: replaced in what is saved."""
 QUEUE = "replay"
 LOST_QUEUE = "replay-lost-task"
+EARLY_QUEUE = "replay-early-cancel"
 """Its own queue: the worker there starts only after a ghost has lost the first task."""
 
 Edit = Callable[[dict[str, Any]], None]
@@ -165,6 +166,22 @@ async def task_timed_out(env: WorkflowEnvironment) -> None:
     await save(client, "task_timed_out.json", "recovers-2")
 
 
+async def cancelled_before_first_task(env: WorkflowEnvironment) -> None:
+    """Cancelled before any worker ran its first task: its code runs to its first await,
+    receives the cancel there and compensates. (``cancelled_before_first_task_legacy.json``
+    is the same scenario recorded before December 2026, when such a run closed CANCELED
+    without running its code; it cannot be recorded again, and is kept to replay.)"""
+    client = env.client
+    handle = await client.start_workflow(w.Compensates.run, id="compensates-1",
+                                         task_queue=EARLY_QUEUE)
+    await handle.cancel()
+    async with Worker(client, task_queue=EARLY_QUEUE, workflows=[w.Compensates],
+                      activities=[w.register]):
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
+    await save(client, "cancelled_before_first_task.json", "compensates-1")
+
+
 # -- histories that must fail replay -----------------------------------------------------------
 def first(data: dict[str, Any], event_type: str) -> dict[str, Any]:
     return next(e for e in data["events"] if e["event_type"] == event_type)
@@ -220,6 +237,7 @@ async def main() -> None:
                              rollover, versioned, task_failed, local_steps):
                 await scenario(env.client)
         await task_timed_out(env)
+        await cancelled_before_first_task(env)
     derive_diverged()
 
 

@@ -22,7 +22,7 @@ from tests.replay.workflows import Onboarding, OnboardingNewArguments, Onboardin
 
 HISTORIES = Path(__file__).with_name("histories")
 WORKFLOWS = [w.Onboarding, w.ActivityOutcomes, w.Approval, w.Counter, w.Child, w.Family,
-             w.Rollover, w.Versioned, w.Recovers, w.LocalSteps]
+             w.Rollover, w.Versioned, w.Recovers, w.LocalSteps, w.Compensates]
 
 REPLAYS = {
     "onboarding.json": "activities completed and retried, a timer",
@@ -39,6 +39,9 @@ REPLAYS = {
     "task_failed.json": "a workflow task failed on a bug, its retry completed",
     "task_timed_out.json": "a workflow task lost by its worker timed out, then completed",
     "local_activities.json": "local activities: markers, a retry after a durable timer",
+    "cancelled_before_first_task.json": "cancelled before its first task: compensated",
+    "cancelled_before_first_task_legacy.json":
+        "the same, as recorded before the cancel reached such code (closed at once)",
 }
 DIVERGES = {  # file: the edited event's type, where the replay must say it diverged
     "diverged_activity_became_timer.json": "TIMER_STARTED",

@@ -285,3 +285,18 @@ class LocalSteps:
             workflow.execute_local_activity(stall, 0.2, start_to_close_timeout=T5),
             workflow.sleep(0.05))
         return [first, retried, refused, str(raced[0])]
+
+
+@workflow.defn
+class Compensates:
+    """Sleeps; cancelled, it undoes its work with an activity and ends CANCELED."""
+
+    @workflow.run
+    async def run(self) -> str:
+        try:
+            await workflow.sleep(3600)
+            return "slept"
+        except asyncio.CancelledError:
+            await workflow.execute_activity(register, "undo", "compensation",
+                                            start_to_close_timeout=T5)
+            raise

@@ -68,7 +68,6 @@ class Handlers:
     conv: Conversions
     defn: WorkflowDefn
     info: WorkflowInfo
-    replaying: bool
     closed: bool
     rejections: list[UpdateRejection]
     _object: Any
@@ -83,6 +82,10 @@ class Handlers:
 
     def create_task(self, coro: Any, *, name: str | None = None, context: Any = None
                     ) -> asyncio.Task[Any]:
+        raise NotImplementedError
+
+    @property
+    def replaying(self) -> bool:
         raise NotImplementedError
 
     def _close(self, command: Command) -> None:

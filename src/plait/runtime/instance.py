@@ -117,7 +117,10 @@ class WorkflowInstance(Events, Handlers, LocalActivities, asyncio.AbstractEventL
         """The server's clock minus this process's monotonic clock, as of the last task the
         worker was handed: how a chained step estimates its start time."""
         self.closed = False
-        self.replaying = False
+        self.recorded: list[Event] | None = None
+        """The command events the activation being replayed recorded; None while live. (Not
+        a separate flag: a 30th attribute would cost every cached instance its shared key
+        table, ``tests/unit/test_cache_memory.py``.)"""
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
         self._tasks: list[asyncio.Task[Any]] | None = []
         """The workflow's tasks not known to be done, in creation order (eviction unwinds
@@ -145,6 +148,12 @@ class WorkflowInstance(Events, Handlers, LocalActivities, asyncio.AbstractEventL
         self._context = contextvars.copy_context()
 
     # -- driving --------------------------------------------------------------------------------
+    @property
+    def replaying(self) -> bool:
+        """Whether the activation running is replayed from history (or the instance is being
+        unwound, its log lines silenced alike)."""
+        return self.recorded is not None
+
     def replay_then_activate(self, events: list[Event], live_time: float | None,
                              updates: list[UpdateRequested] | None = None
                              ) -> ActivationResult:
@@ -164,7 +173,7 @@ class WorkflowInstance(Events, Handlers, LocalActivities, asyncio.AbstractEventL
         back its commands (checked against history when replayed) or why the task failed.
         Never raises: the worker reports a failure as a failed workflow task. ``local``: a
         local activity's outcome the worker feeds in (live, with no events)."""
-        self.replaying = act.commands is not None
+        self.recorded = act.commands
         self._now = max(self._now, act.time)
         self.rejections = []
         try:
@@ -191,7 +200,7 @@ class WorkflowInstance(Events, Handlers, LocalActivities, asyncio.AbstractEventL
         commands = [i.command for i in issued]
         self.history_size.observe_commands(commands)
         self.upto = max(self.upto, act.last_event_id)
-        self.replaying = False
+        self.recorded = None
         if self._tasks is not None:
             self._tasks = [t for t in self._tasks if not t.done()]
         return ActivationResult(commands)
@@ -233,7 +242,7 @@ class WorkflowInstance(Events, Handlers, LocalActivities, asyncio.AbstractEventL
         if tasks is None:
             return
         self.cancel_local_jobs()
-        self.replaying = True
+        self.recorded = []  # silenced as in replay
         previous = asyncio.events._get_running_loop()
         asyncio.events._set_running_loop(self)
         try:

@@ -125,7 +125,6 @@ class LocalActivities:
 
     conv: Conversions
     info: WorkflowInfo
-    replaying: bool
     _activities: dict[str, PendingActivity | PendingLocal]
     _commands: list[Issued]
     _failure: TaskFailure | None

@@ -54,7 +54,7 @@ class Summary:
     reruns: int
     twice_same_attempt: int
     stale_starts: int
-    cancelled_before_code: int
+    cancelled_before_first_task: int
     late_starts_by_fault: dict[str, int]
     calls: dict[str, int]
     observations: list[str]
@@ -181,7 +181,8 @@ def _summary(p: Profile, injector: Injector, ledger: Ledger, report: Report) -> 
         violations={k: len(v) for k, v in report.violations.items()},
         evidence={k: v[:20] for k, v in report.violations.items() if v},
         reruns=report.reruns, twice_same_attempt=report.twice_same_attempt,
-        stale_starts=report.stale_starts, cancelled_before_code=report.cancelled_before_code,
+        stale_starts=report.stale_starts,
+        cancelled_before_first_task=report.cancelled_before_first_task,
         late_starts_by_fault=dict(report.late_by_fault), calls=dict(sorted(ledger.calls.items())),
         observations=injector.observations, broken_disk=_broken_disk(injector))
 
@@ -248,7 +249,8 @@ def format_summary(s: Summary) -> str:
     if s.late_starts_by_fault:
         lines.append(f"starts after a recorded completion, by fault: {s.late_starts_by_fault}")
     lines.append(f"client calls: {s.calls}")
-    lines.append(f"cancelled before their code ran (no compensation): {s.cancelled_before_code}")
+    lines.append("cancelled before their first task (compensated all the same): "
+                 f"{s.cancelled_before_first_task}")
     lines += [f"broken disk: {k}: {n}" for k, n in s.broken_disk.items()]
     lines += [f"orphaned lease: {o}" for o in s.orphaned_leases]
     lines += [f"observation: {o}" for o in s.observations]

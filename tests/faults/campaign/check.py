@@ -44,7 +44,7 @@ class Report:
     stale_starts: int = 0  # an older attempt started after the recorded one, before it ended
     late_by_fault: collections.Counter[str] = field(default_factory=collections.Counter)
 
-    cancelled_before_code: int = 0  # cancelled before the first task: no compensation ran
+    cancelled_before_first_task: int = 0  # its compensation must have run all the same
     suspects: set[str] = field(default_factory=set)  # workflow ids named by a violation
 
     def add(self, kind: str, evidence: str) -> None:
@@ -172,9 +172,9 @@ class Checker:
             self.report.add("signal/update", f"{wid}: updates accepted twice: {twice}")
 
     async def _sleeper(self, wid: str) -> None:
-        """CANCELED with its compensation completed once; a cancel that came before the
-        workflow's first task completed ends the run before its code ever ran (a finding,
-        see docs/faults.md), so then no compensation is also accepted."""
+        """CANCELED with its compensation completed once, also when the cancel came before
+        the workflow's first task completed (its code then receives it at its first await:
+        docs/faults.md, finding 3)."""
         runs = await self._outcome(wid)
         if runs is None:
             return
@@ -185,8 +185,8 @@ class Checker:
         types = [e.event_type for e in events]
         early = "WORKFLOW_TASK_COMPLETED" not in types or types.index(
             "WORKFLOW_EXECUTION_CANCEL_REQUESTED") < types.index("WORKFLOW_TASK_COMPLETED")
-        self.report.cancelled_before_code += early and not undo
-        if len(undo) != 1 and not (early and not undo):
+        self.report.cancelled_before_first_task += early
+        if len(undo) != 1:
             self.report.add("wrong result", f"{wid}: {len(undo)} compensations completed")
 
     # -- one run's history and attempts --------------------------------------------------------
