@@ -29,7 +29,7 @@ from typing import Any
 
 import psycopg
 
-from bench.procs import cpu_seconds, free_port, machine_cpu_seconds
+from bench.procs import Profiler, cpu_seconds, free_port, machine_cpu_seconds
 from plait import Client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -165,16 +165,13 @@ def run_cell(servers: int, workers: int, n: int, args: argparse.Namespace,
     else:
         name, db = fresh_database()
     cell = Cell(db, servers, workers, tmp)
-    spy = None
+    spy: Profiler | None = None
     try:
         cell.start()
         if args.profile:
             out = Path(args.out).with_name(f"pg-profile-s{servers}-w{workers}.raw")
-            spy = subprocess.Popen(
-                [str(Path(sys.executable).with_name("py-spy")), "record",
-                 "--pid", str(cell.servers[0].pid), "--format", "raw", "--threads",
-                 "--rate", "100", *os.environ.get("PYSPY_ARGS", "").split(),
-                 "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = Profiler(cell.servers[0].pid, out, rate=args.profile_rate,
+                           extra=tuple(os.environ.get("PYSPY_ARGS", "").split()))
         before, machine0 = cell.cpu(), machine_cpu_seconds()
         result = asyncio.run(drive(cell.addresses, n))
         after, machine1 = cell.cpu(), machine_cpu_seconds()
@@ -184,8 +181,10 @@ def run_cell(servers: int, workers: int, n: int, args: argparse.Namespace,
         return result
     finally:
         if spy is not None:
-            spy.send_signal(2)
-            spy.wait(30)
+            spy.stop()
+            if not spy.out.exists():  # py-spy failed: say why (its log), not nothing
+                print(f"no profile written; py-spy said: {spy.log.read_text()[-500:]}",
+                      file=sys.stderr)
         cell.stop()
         if name:
             drop_database(name)
@@ -201,6 +200,7 @@ def main() -> int:
     p.add_argument("--sqlite", action="store_true",
                    help="also run 1 server (SQLite) with each worker count, as a baseline")
     p.add_argument("--profile", action="store_true", help="py-spy on server 0 of each cell")
+    p.add_argument("--profile-rate", type=int, default=100, help="py-spy samples per second")
     p.add_argument("--out", default=str(ROOT / "bench" / "out" / "pg.md"))
     args = p.parse_args()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
