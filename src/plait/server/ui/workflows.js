@@ -223,8 +223,8 @@ export function render({ns, query, view, navigate}) {
   // -- loading --------------------------------------------------------------------------------
   // The load under way, if any. A live refresh that comes while one is (the page's first load,
   // or one a filter change began) waits for it rather than cutting it short to ask again: that
-  // load brings fresh rows, and on a server slower than LIVE_MS a refresh that aborted it
-  // would keep any load from ever finishing.
+  // load brings fresh rows, and on a slow server aborting it throws its work away and makes
+  // the page wait for a second load.
   let underway = null;
 
   function load({live: fromLive = false} = {}) {
