@@ -44,6 +44,13 @@ does: a worker that has the run cached applies them, and one that has not reads 
 history in pages (``GET .../history``), as it does for any task whose events do not start at
 event 1."""
 
+MAX_CLAIM = 256
+"""The most tasks one claim leases, whatever a poll asks for."""
+
+
+def _claim_limit(asked: int) -> int:
+    return max(1, min(asked, MAX_CLAIM))
+
 
 def session_info(ctx: Ctx, session: str, *, cached: bool = False) -> SessionInfo:
     """What a session serves (queue, types). ``cached``: a session's info never changes, so
@@ -69,7 +76,7 @@ def claim(ctx: Ctx, ns: str, queue: str, kind: str, session: str,
     not two) and an unknown one is refused after."""
     row = ctx.txn.get_session_later(session)
     claimed = ctx.txn.claim_tasks(ns=ns, task_queue=queue, kind=kind, session=session,
-                                  now=ctx.now, limit=max(1, min(limit, 256)), request=request)
+                                  now=ctx.now, limit=_claim_limit(limit), request=request)
     _alive(ctx, session, row())
     tasks = admission.admit(ctx, claimed)
     for _ in tasks:
@@ -135,7 +142,7 @@ def _claim_known(ctx: Ctx, key: QueueKey, parked: Parked,
         return None
     known, leased = ctx.txn.claim_known_later(
         ns=ns, task_queue=queue, kind=kind, session=parked.session, now=ctx.now,
-        limit=max(1, min(parked.limit, 256)), request=parked.request)
+        limit=_claim_limit(parked.limit), request=parked.request)
     if not known:
         return None
     for _ in known:

@@ -721,7 +721,6 @@ def _id_list(ids: Iterable[int]) -> str:
     return ",".join([str(i) for i in ids])
 
 
-
 def _joined(events: Sequence[StoredEvent]) -> str:
     joined = EVENT_SEPARATOR.join(ev.data for ev in events)
     if events and joined.count(EVENT_SEPARATOR) != len(events) - 1:
