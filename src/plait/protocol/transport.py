@@ -147,7 +147,8 @@ class HttpTransport:
         """The context of this transport's connections (None: plain HTTP)."""
         return self._ssl
 
-    def _http(self) -> aiohttp.ClientSession:
+    def session(self) -> aiohttp.ClientSession:
+        """The one aiohttp session of this transport (opened now if it is not yet)."""
         if self._session is None or self._session.closed:
             headers = {"Content-Type": "application/json"}
             if self.api_key:
@@ -166,7 +167,7 @@ class HttpTransport:
         # server as it is (``%2F`` inside a segment is not a ``/``).
         url = URL(self._base + request.path, encoded=True)
         try:
-            async with self._http().request(
+            async with self.session().request(
                     request.method, url, data=request.body, params=request.params,
                     timeout=aiohttp.ClientTimeout(total=request.timeout)) as resp:
                 return Response(resp.status, await resp.read())

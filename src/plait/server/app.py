@@ -20,6 +20,7 @@ from plait.server.api import (
     operations,
     ratelimits,
     schedules,
+    stream,
     task_queues,
     workflows,
 )
@@ -82,6 +83,7 @@ def make_app(service: Service, auth: AuthSettings | None = None) -> web.Applicat
     r.add_post(API + "/activity-tasks/complete-async", results.complete_async_activity_task)
     namespaces.add_routes(app, API)
     apikeys.add_routes(app, API)
+    r.add_get(API + "/stream", stream.request_stream)
     r.add_get(API + "/openapi.json", meta.openapi_document)
     r.add_get("/health", meta.health)
     r.add_get("/metrics", meta.metrics)

@@ -212,6 +212,8 @@ ROUTE_ROLES: dict[tuple[str, str], Roles] = {
     ("POST", "/api/v1/api-keys/{key_id}/revoke"): ADMIN,
     # the caller's own key and its CSRF token (the console's sign-in)
     ("GET", "/api/v1/csrf"): ANY,
+    # the request stream: each request on it is checked as its own route is
+    ("GET", "/api/v1/stream"): ANY,
     # the server itself
     ("GET", "/api/v1/openapi.json"): ANY,
     ("GET", "/health"): PUBLIC,

@@ -24,6 +24,26 @@ OPERATIONS: list[Operation] = [
     ),
     Operation(
         "GET",
+        "/api/v1/stream",
+        "openRequestStream",
+        summary="Open the request stream: this API's requests as frames of one WebSocket",
+        tag="operations",
+        description=(
+            "A WebSocket upgrade (with the caller's API key, never from a browser). Each "
+            "binary message is one request: the JSON array `[id, method, target]`, a newline, "
+            "then the body; or `[id, \"CANCEL\", \"\"]` and a newline to stop request `id`. "
+            "Each request is answered, as it finishes, by one message: `[id, status]`, a "
+            "newline, then the body of the answer the route gives over HTTP. Every request "
+            "is checked and served exactly as the same request over HTTP; closing the stream "
+            "stops what is still running on it. The Python client and worker use it for "
+            "bodies up to 1 MiB and fall back to HTTP where it is refused."
+        ),
+        replies={101: Reply("The stream is open.", schema={"type": "string"},
+                            media="application/octet-stream")},
+        errors=(400, 403, 404, 503),
+    ),
+    Operation(
+        "GET",
         "/health",
         "health",
         summary="Liveness and database reachability",
