@@ -71,6 +71,7 @@ from plait.protocol.responses import (
     WorkflowResult,
     WorkflowSummary,
 )
+from plait.protocol.stream import transport_for
 from plait.protocol.tenancy import CreateNamespaceRequest, NamespaceInfo, UpdateNamespaceRequest
 from plait.protocol.transport import HttpTransport, Transport
 from plait.retry import RetryPolicy
@@ -354,7 +355,7 @@ class Client:
         codec, converter = _converters(codec, data_converter, None)
         address = address or os.environ.get("PLAIT_ADDRESS") or DEFAULT_ADDRESS
         api_key = api_key or os.environ.get("PLAIT_API_KEY") or None
-        return Client(HttpTransport(address, api_key, tls), namespace,
+        return Client(transport_for(HttpTransport(address, api_key, tls)), namespace,
                       retry_for=retry_timeout.total_seconds(), interceptors=interceptors,
                       codec=codec, payload_converter=converter)
 

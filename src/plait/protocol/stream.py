@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 from typing import Final
 from urllib.parse import urlencode
 
@@ -37,7 +38,7 @@ import msgspec
 from plait.protocol.transport import HttpTransport, Request, Response, Unreachable
 
 __all__ = ["CANCEL", "MAX_FRAMED_BODY", "STREAM_PATH", "StreamTransport", "decode_answer",
-           "decode_request", "encode_answer", "encode_request"]
+           "decode_request", "encode_answer", "encode_request", "transport_for"]
 
 log = logging.getLogger("plait.client")
 
@@ -247,3 +248,15 @@ class StreamTransport:
             await self._stream.close()
             self._stream = None
         await self.http.close()
+
+
+OFF_VALUES: Final = frozenset({"off", "0", "false", "no"})
+
+
+def transport_for(http: HttpTransport) -> StreamTransport | HttpTransport:
+    """What ``Client.connect`` talks through: the stream over ``http``, unless the
+    environment variable ``PLAIT_REQUEST_STREAM`` says ``off`` (a proxy that passes the
+    upgrade but mangles frames; a comparison of the two ways in one benchmark)."""
+    if os.environ.get("PLAIT_REQUEST_STREAM", "").strip().lower() in OFF_VALUES:
+        return http
+    return StreamTransport(http)
