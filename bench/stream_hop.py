@@ -35,6 +35,17 @@ async def _session(transport: Transport) -> str:
     return str(json.loads(opened.body)["session_id"])
 
 
+async def _request(what: str, http: Transport) -> Request:
+    if what == "GET /health":
+        return Request("GET", "/health")
+    # a session of its own per round: a round is shorter than a session's expiry (5 s), so
+    # no heartbeat is needed
+    session = await _session(http)
+    return Request("POST", "/api/v1/namespaces/default/task-queues/hop/poll", None,
+                   dumps({"session_id": session, "kind": "activity", "max_tasks": 1,
+                          "wait": 0}))
+
+
 async def _round(transport: Transport, request: Request, n: int, server_pid: int
                  ) -> dict[str, float]:
     warm = n // 10
@@ -63,17 +74,11 @@ async def main(args: argparse.Namespace) -> None:
                                         "stream": StreamTransport(HttpTransport(run.address))}
     rows: list[dict[str, Any]] = []
     try:
-        session = await _session(transports["http"])
-        requests = {
-            "GET /health": Request("GET", "/health"),
-            "empty poll": Request("POST", "/api/v1/namespaces/default/task-queues/hop/poll",
-                                  None, dumps({"session_id": session, "kind": "activity",
-                                               "max_tasks": 1, "wait": 0})),
-        }
         for r in range(args.rounds):
-            for what, request in requests.items():
+            for what in ("GET /health", "empty poll"):
                 order = KINDS if r % 2 == 0 else KINDS[::-1]
                 for kind in order:
+                    request = await _request(what, transports["http"])
                     out = await _round(transports[kind], request, args.requests,
                                        run.server.pid)
                     rows.append({"round": r + 1, "request": what, "transport": kind, **out})

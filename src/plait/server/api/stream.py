@@ -16,8 +16,10 @@ import asyncio
 import contextlib
 import functools
 import logging
+from typing import NoReturn
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http import HttpVersion11, RawRequestMessage
 from aiohttp.streams import EMPTY_PAYLOAD
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -42,6 +44,34 @@ log = logging.getLogger("plait.server")
 _PASSED_ON = ("Authorization", "Host", "User-Agent")
 """The stream's opening headers every request on it carries: who is asking. Never ambient
 credentials (cookies): a stream is a client's or a worker's, opened with its key."""
+
+
+class _NoStreaming(AbstractStreamWriter):
+    """The writer of a framed request. A route answers with a whole response, which goes back
+    as a frame; one that wrote to the connection itself (a streamed answer) would write HTTP
+    into the WebSocket, so that is refused (and answered 500) instead."""
+
+    def _refuse(self) -> NoReturn:
+        raise RuntimeError("a route reached over the request stream cannot stream its answer")
+
+    async def write(self, chunk: bytes | bytearray | memoryview) -> None:
+        self._refuse()
+
+    async def write_eof(self, chunk: bytes = b"") -> None:
+        self._refuse()
+
+    async def drain(self) -> None:
+        self._refuse()
+
+    def enable_compression(self, encoding: str = "deflate", strategy: int | None = None
+                           ) -> None:
+        self._refuse()
+
+    def enable_chunking(self) -> None:
+        self._refuse()
+
+    async def write_headers(self, status_line: str, headers: CIMultiDict[str]) -> None:
+        self._refuse()
 
 
 class _FramedRequest(web.Request):
@@ -118,7 +148,7 @@ def _framed(opened: web.Request, headers: CIMultiDict[str], method: str, target:
     message = RawRequestMessage(method, target, HttpVersion11, CIMultiDictProxy(own),
                                 tuple((k.encode(), v.encode()) for k, v in own.items()),
                                 False, None, False, False, url)
-    framed = _FramedRequest(message, EMPTY_PAYLOAD, opened.protocol, opened.writer,
+    framed = _FramedRequest(message, EMPTY_PAYLOAD, opened.protocol, _NoStreaming(),
                             opened.task, asyncio.get_running_loop(),
                             client_max_size=limit, scheme=opened.scheme, host=opened.host,
                             remote=opened.remote)
