@@ -344,3 +344,46 @@ async def test_the_environment_can_turn_the_stream_off(
     finally:
         await plain.close()
         await framed.close()
+
+
+async def test_a_route_that_streams_its_answer_cannot_write_into_the_stream(
+        tmp_path: Path) -> None:
+    """No route streams today; one that did would write HTTP onto the stream's socket. Its
+    writer refuses (500), an unprepared streaming answer is refused (501), and the stream
+    serves on."""
+    from plait.server.app import make_app
+    from plait.server.service import Service
+    from plait.store.sqlite import SQLiteStore
+
+    async def streams(request: web.Request) -> web.StreamResponse:
+        answer = web.StreamResponse()
+        await answer.prepare(request)
+        await answer.write(b"chunk")
+        return answer
+
+    async def unprepared(request: web.Request) -> web.StreamResponse:
+        return web.StreamResponse()
+
+    service = Service(SQLiteStore(str(tmp_path / "s.db")))
+    await service.start()
+    app = make_app(service)
+    app.router.add_get("/api/v1/test-streams", streams)
+    app.router.add_get("/api/v1/test-unprepared", unprepared)
+    runner = web.AppRunner(app, handler_cancellation=True)
+    await runner.setup()
+    site_ = web.TCPSite(runner, "127.0.0.1", 0)
+    await site_.start()
+    framed = _framed(HttpTransport(f"127.0.0.1:{runner.addresses[0][1]}"))
+    try:
+        refused = await framed.send(Request("GET", "/api/v1/test-streams"))
+        assert refused.status == 500
+        assert loads(refused.body)["error"]["code"] == "internal"
+        assert (await framed.send(Request("GET", "/api/v1/test-unprepared"))).status == 501
+        stream = framed._stream
+        answer = await framed.send(Request("GET", "/api/v1/namespaces/default"))
+        assert answer.status == 200 and framed._stream is stream
+    finally:
+        await framed.close()
+        await runner.cleanup()
+        await service.stop()
+        await service.store.close()
