@@ -327,7 +327,10 @@ async def test_a_workflow_runs_with_client_and_worker_on_streams(
     assert env.client.api.transport._stream is not None
     async with aiohttp.ClientSession() as http, http.get(env.address + "/metrics") as r:
         text = await r.text()
-    assert 'route="/api/v1/stream"' in text
+    assert 'route="/api/v1/namespaces/{ns}/task-queues/{queue}/poll"' in text
+    open_streams = [line for line in text.splitlines()
+                    if line.startswith("plait_request_streams ")]
+    assert open_streams and float(open_streams[0].split()[1]) >= 1, open_streams
 
 
 async def test_the_environment_can_turn_the_stream_off(

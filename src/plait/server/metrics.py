@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 
+from prometheus_client import Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -40,12 +41,16 @@ from plait.store.gauges import GroupCount
 __all__ = ["ACTIVITY_ATTEMPTS", "ACTIVITY_EXECUTION", "ACTIVITY_RETRIES", "CHAINED",
            "CLOSED", "COMPLETIONS", "DURATION", "HISTORY_LIMIT", "RATE_LIMIT_WAITS", "REQUESTS",
            "RUN_LIMITS", "SCHEDULE_ACTIONS", "SCHEDULE_TO_START", "STARTED", "STORE_TRANSACTION",
-           "TASKS", "TIMER_LATENESS", "WORKFLOW_TASK_FAILURES", "ScrapeGauges", "count"]
+           "STREAMS", "TASKS", "TIMER_LATENESS", "WORKFLOW_TASK_FAILURES", "ScrapeGauges",
+           "count"]
 
 log = logging.getLogger("plait.server")
 
 REQUESTS = CounterSeries("plait_http_requests_total", "HTTP requests by route and status",
                          ["route", "status"])
+"""A request that came as a frame of a request stream counts here as the request it is."""
+STREAMS = Gauge("plait_request_streams", "Request streams open on this server (clients and "
+                "workers sending their requests as WebSocket frames)")
 
 
 TASKS = CounterSeries("plait_tasks_dispatched_total", "Tasks handed to workers", ["kind"])

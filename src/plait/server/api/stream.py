@@ -36,6 +36,7 @@ from plait.protocol.stream import (
 from plait.server.api.http import SERVICE, json_body
 from plait.server.auth import PermissionDenied
 from plait.server.csrf import from_browser
+from plait.server.metrics import STREAMS
 
 __all__ = ["request_stream"]
 
@@ -106,6 +107,7 @@ async def request_stream(request: web.Request) -> web.WebSocketResponse:
     ws = web.WebSocketResponse(max_msg_size=max(limit, MAX_FRAMED_BODY) + MAX_HEADER,
                                compress=False, autoping=True)
     await ws.prepare(request)
+    STREAMS.inc()
     headers = CIMultiDict((k, v) for k in _PASSED_ON for v in request.headers.getall(k, ()))
     running: dict[int, asyncio.Task[None]] = {}
     try:
@@ -130,6 +132,7 @@ async def request_stream(request: web.Request) -> web.WebSocketResponse:
             running[request_id] = task
             task.add_done_callback(functools.partial(_forget, running, request_id))
     finally:
+        STREAMS.dec()
         for task in list(running.values()):
             task.cancel()
     return ws
