@@ -75,6 +75,9 @@ class _NoStreaming(AbstractStreamWriter):
         self._refuse()
 
 
+_NO_STREAMING = _NoStreaming()
+
+
 class _FramedRequest(web.Request):
     """A request that came as a frame: its body is the frame's, its size checked against the
     server's payload limit as aiohttp checks an HTTP body's."""
@@ -108,7 +111,7 @@ async def request_stream(request: web.Request) -> web.WebSocketResponse:
                                compress=False, autoping=True)
     await ws.prepare(request)
     STREAMS.inc()
-    headers = CIMultiDict((k, v) for k in _PASSED_ON for v in request.headers.getall(k, ()))
+    frames = _Frames(request, limit)
     running: dict[int, asyncio.Task[None]] = {}
     try:
         async for message in ws:
@@ -126,7 +129,7 @@ async def request_stream(request: web.Request) -> web.WebSocketResponse:
                 if task is not None:
                     task.cancel()
                 continue
-            framed = _framed(request, headers, method, target, body, limit)
+            framed = frames.request(method, target, body)
             task = asyncio.get_running_loop().create_task(_answer(ws, request.app, request_id,
                                                                   framed))
             running[request_id] = task
@@ -142,22 +145,30 @@ def _forget(running: dict[int, asyncio.Task[None]], request_id: int, _: object) 
     running.pop(request_id, None)
 
 
-def _framed(opened: web.Request, headers: CIMultiDict[str], method: str, target: str,
-            body: bytes, limit: int) -> _FramedRequest:
-    own = CIMultiDict(headers)
-    own["Content-Type"] = "application/json"
-    own["Content-Length"] = str(len(body))
-    url = URL(target, encoded=True)
-    message = RawRequestMessage(method, target, HttpVersion11, CIMultiDictProxy(own),
-                                tuple((k.encode(), v.encode()) for k, v in own.items()),
-                                False, None, False, False, url)
-    framed = _FramedRequest(message, EMPTY_PAYLOAD, opened.protocol, _NoStreaming(),
-                            opened.task, asyncio.get_running_loop(),
-                            client_max_size=limit, scheme=opened.scheme, host=opened.host,
-                            remote=opened.remote)
-    framed._frame_body = body
-    framed._frame_limit = limit
-    return framed
+class _Frames:
+    """What every request of one stream shares: the opening request's connection and peer,
+    and the headers it passes on (made once: only method, target and body differ)."""
+
+    def __init__(self, opened: web.Request, limit: int) -> None:
+        self.opened = opened
+        self.limit = limit
+        own = CIMultiDict((k, v) for k in _PASSED_ON for v in opened.headers.getall(k, ()))
+        own["Content-Type"] = "application/json"
+        self.headers = CIMultiDictProxy(own)
+        self.raw_headers = tuple((k.encode(), v.encode()) for k, v in own.items())
+        self.loop = asyncio.get_running_loop()
+
+    def request(self, method: str, target: str, body: bytes) -> _FramedRequest:
+        opened = self.opened
+        message = RawRequestMessage(method, target, HttpVersion11, self.headers,
+                                    self.raw_headers, False, None, False, False,
+                                    URL(target, encoded=True))
+        framed = _FramedRequest(message, EMPTY_PAYLOAD, opened.protocol, _NO_STREAMING,
+                                opened.task, self.loop, client_max_size=self.limit,
+                                scheme=opened.scheme, host=opened.host, remote=opened.remote)
+        framed._frame_body = body
+        framed._frame_limit = self.limit
+        return framed
 
 
 async def _answer(ws: web.WebSocketResponse, app: web.Application, request_id: int,
