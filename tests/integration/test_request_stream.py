@@ -7,6 +7,7 @@ the stream, or a body too large for a frame, is served over HTTP."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -174,13 +175,26 @@ async def _parked(env: WorkflowEnvironment, queue: str, parked: bool) -> None:
                      what=f"a poll {'parked' if parked else 'gone'} on {queue}")
 
 
-async def test_a_parked_poll_does_not_hold_up_the_requests_behind_it(
-        env: WorkflowEnvironment, queue: str) -> None:
+@contextlib.asynccontextmanager
+async def _parked_poll(env: WorkflowEnvironment, queue: str
+                       ) -> AsyncIterator[tuple[StreamTransport, str, asyncio.Future[Response]]]:
+    """A stream with a session on ``queue`` and a 30 s poll parked on the server."""
     framed = _framed(HttpTransport(env.address))
+    poll: asyncio.Future[Response] | None = None
     try:
         session_id = await _open_session(framed, queue)
         poll = asyncio.ensure_future(framed.send(_poll(queue, session_id, 30)))
         await _parked(env, queue, True)
+        yield framed, session_id, poll
+    finally:
+        if poll is not None:
+            poll.cancel()
+        await framed.close()
+
+
+async def test_a_parked_poll_does_not_hold_up_the_requests_behind_it(
+        env: WorkflowEnvironment, queue: str) -> None:
+    async with _parked_poll(env, queue) as (framed, _, poll):
         one_stream = framed._stream
         for _ in range(20):
             answer = await framed.send(_request("GET", "/api/v1/namespaces/default"))
@@ -190,18 +204,11 @@ async def test_a_parked_poll_does_not_hold_up_the_requests_behind_it(
         await env.client.start_workflow("Anything", id="wf-1", task_queue=queue)
         tasks = await asyncio.wait_for(poll, 10)
         assert tasks.status == 200 and b"wf-1" in tasks.body
-    finally:
-        poll.cancel()
-        await framed.close()
 
 
 async def test_a_caller_that_gives_up_stops_its_poll_on_the_server(
         env: WorkflowEnvironment, queue: str) -> None:
-    framed = _framed(HttpTransport(env.address))
-    try:
-        session_id = await _open_session(framed, queue)
-        poll = asyncio.ensure_future(framed.send(_poll(queue, session_id, 30)))
-        await _parked(env, queue, True)
+    async with _parked_poll(env, queue) as (framed, session_id, poll):
         poll.cancel()
         await _parked(env, queue, False)
         # the stream is still good, and a task started now waits for the next poll (had the
@@ -210,8 +217,6 @@ async def test_a_caller_that_gives_up_stops_its_poll_on_the_server(
         await env.client.start_workflow("Anything", id="wf-2", task_queue=queue)
         again = await framed.send(_poll(queue, session_id, 5))
         assert b"wf-2" in again.body
-    finally:
-        await framed.close()
 
 
 def _free_port() -> int:
