@@ -196,8 +196,9 @@ def render(doc: dict[str, Any], chart: str | None) -> str:
             "- Restate's and DBOS's steps run inside the workflow's process; plait's and "
             "Temporal's activities go through the server to a worker.",
             "- plait runs here on its embedded SQLite store. On PostgreSQL (for several "
-            "servers) W1 is slower per machine (0.68-0.76x of SQLite's throughput with one "
-            "server, medians of interleaved rounds in three sessions; W2 1.36x SQLite's "
+            "servers) W1 is slower per machine (0.62x of SQLite's throughput with one "
+            "server, median of 6 interleaved rounds since the request stream made SQLite's "
+            "own W1 1.4-1.5x faster; 0.68-0.76x before it; W2 1.37x SQLite's "
             "latency): `bench/results/pg.md` measures both side by "
             "side (`python -m bench.pg --servers 1 --workers 1 --sqlite`), and "
             "docs/operations.md (*Capacity model*) says what N servers on separate machines "
