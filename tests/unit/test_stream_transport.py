@@ -132,3 +132,35 @@ async def test_requests_that_come_during_a_handshake_share_its_outcome(
     finally:
         await transport.close()
         await runner.cleanup()
+
+
+async def test_a_request_on_a_stream_whose_reader_stopped_fails_at_once(
+        framing: Callable[[Answerer], Awaitable[str]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the reader's last answer and the socket's close, a request must not wait for
+    an answer nobody will read: it would hang for its whole timeout (70 s for a completion)."""
+    async def answerer(ws: web.WebSocketResponse, request_id: int, target: str) -> None:
+        await _ok(ws, request_id)
+        await ws.send_bytes(b"not an answer")  # the reader stops; the socket is still open
+
+    transport = StreamTransport(HttpTransport(await framing(answerer)))
+    closing, release = asyncio.Event(), asyncio.Event()
+    real_close = stream_mod._Stream._close_socket
+
+    async def slow_close(self: stream_mod._Stream) -> None:
+        closing.set()
+        await release.wait()  # the close handshake takes its time
+        await real_close(self)
+
+    monkeypatch.setattr(stream_mod._Stream, "_close_socket", slow_close)
+    try:
+        assert (await transport.send(Request("GET", "/a"))).status == 200
+        stream = transport._stream
+        assert stream is not None
+        await asyncio.wait_for(closing.wait(), 5)
+        with pytest.raises(Unreachable):
+            await asyncio.wait_for(stream.exchange(Request("GET", "/b", timeout=60)), 5)
+        release.set()
+    finally:
+        release.set()
+        await transport.close()

@@ -29,7 +29,7 @@ import contextlib
 import itertools
 import logging
 import os
-from typing import Final
+from typing import Final, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
@@ -58,6 +58,7 @@ RETRY_OPEN_AFTER: Final = 1.0
 """Seconds the requests go over HTTP after a handshake that failed for want of a server."""
 CLOSE_TIMEOUT: Final = 1.0
 
+T = TypeVar("T")
 _request_header = msgspec.json.Decoder(tuple[int, str, str])
 _answer_header = msgspec.json.Decoder(tuple[int, int])
 _encode = msgspec.json.encode
@@ -67,16 +68,21 @@ def encode_request(request_id: int, method: str, target: str, body: bytes | None
     return b"".join((_encode((request_id, method, target)), b"\n", body or b""))
 
 
-def decode_request(frame: bytes) -> tuple[int, str, str, bytes]:
-    """``(id, method, target, body)``; ``ValueError`` for a frame that is not one."""
+def _split(frame: bytes, header: msgspec.json.Decoder[T], what: str) -> tuple[T, bytes]:
+    """A frame's header, decoded, and its body; ``ValueError`` for a frame that is not one."""
     end = frame.find(b"\n", 0, MAX_HEADER)
     if end < 0:
-        raise ValueError("a request frame starts with its header and a newline")
+        raise ValueError(f"a{what} frame starts with its header and a newline")
     try:
-        request_id, method, target = _request_header.decode(frame[:end])
+        return header.decode(frame[:end]), frame[end + 1:]
     except msgspec.DecodeError as e:
-        raise ValueError(f"malformed request frame header: {e}") from None
-    return request_id, method, target, frame[end + 1:]
+        raise ValueError(f"malformed{what} frame header: {e}") from None
+
+
+def decode_request(frame: bytes) -> tuple[int, str, str, bytes]:
+    """``(id, method, target, body)``; ``ValueError`` for a frame that is not one."""
+    (request_id, method, target), body = _split(frame, _request_header, " request")
+    return request_id, method, target, body
 
 
 def encode_answer(request_id: int, status: int, body: bytes) -> bytes:
@@ -84,14 +90,8 @@ def encode_answer(request_id: int, status: int, body: bytes) -> bytes:
 
 
 def decode_answer(frame: bytes) -> tuple[int, Response]:
-    end = frame.find(b"\n", 0, MAX_HEADER)
-    if end < 0:
-        raise ValueError("an answer frame starts with its header and a newline")
-    try:
-        request_id, status = _answer_header.decode(frame[:end])
-    except msgspec.DecodeError as e:
-        raise ValueError(f"malformed answer frame header: {e}") from None
-    return request_id, Response(status, frame[end + 1:])
+    (request_id, status), body = _split(frame, _answer_header, "n answer")
+    return request_id, Response(status, body)
 
 
 def target_of(request: Request) -> str:
@@ -109,6 +109,8 @@ class _Stream:
         self.waiting: dict[int, asyncio.Future[Response]] = {}
         self._ids = itertools.count(1)
         self._cancelling: set[asyncio.Task[None]] = set()
+        self.broken: str | None = None
+        """Why the stream ended, once its reader stopped taking answers."""
         loop = asyncio.get_running_loop()
         self.heard = loop.time()
         """When the last answer arrived (the loop's clock)."""
@@ -116,9 +118,11 @@ class _Stream:
 
     @property
     def open(self) -> bool:
-        return not self.ws.closed and not self.reader.done()
+        return self.broken is None and not self.ws.closed
 
     async def exchange(self, request: Request) -> Response:
+        if self.broken is not None:  # its answer would find no reader: fail now, not later
+            raise Unreachable(self.broken)
         loop = asyncio.get_running_loop()
         request_id = next(self._ids)
         answer: asyncio.Future[Response] = loop.create_future()
@@ -168,6 +172,7 @@ class _Stream:
         except (ValueError, aiohttp.ClientError, ConnectionError) as exc:
             why = f"the stream broke: {exc}"
         finally:
+            self.broken = why  # first: no request may wait on this stream from now on
             for answer in self.waiting.values():
                 if not answer.done():
                     answer.set_exception(Unreachable(why))
