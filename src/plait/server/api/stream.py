@@ -33,7 +33,7 @@ from plait.protocol.stream import (
     decode_request,
     encode_answer,
 )
-from plait.server.api.http import SERVICE, json_body
+from plait.server.api.http import SERVICE, error_response
 from plait.server.auth import PermissionDenied
 from plait.server.csrf import from_browser
 from plait.server.metrics import STREAMS
@@ -177,24 +177,25 @@ async def _answer(ws: web.WebSocketResponse, app: web.Application, request_id: i
         # The application's own entry point for a request: routing, then middleware, then
         # the route, as aiohttp's server calls it for a request read from a connection.
         resp = await app._handle(framed)
-        body = resp.body if isinstance(resp, web.Response) else None
-        if isinstance(body, bytes):
-            status, out = resp.status, body
-        elif body is None and isinstance(resp, web.Response):
-            status, out = resp.status, b""
-        else:
-            status, out = 501, _error(ErrorCode.BAD_REQUEST,
-                                      f"{framed.method} {framed.path} does not answer over "
-                                      "the request stream: call it over HTTP")
-    except asyncio.CancelledError:
-        raise
-    except Exception:
+    except Exception:  # past the error middleware: what aiohttp's server would answer 500
         log.exception("request stream: %s %s failed", framed.method, framed.path)
-        status, out = 500, _error(ErrorCode.INTERNAL, "internal error")
+        resp = error_response(500, ErrorCode.INTERNAL, "internal server error")
+    body = _whole_body(resp)
+    if body is None:  # a streamed or file answer: no frame holds it
+        resp = error_response(501, ErrorCode.BAD_REQUEST,
+                              f"{framed.method} {framed.path} does not answer over the "
+                              "request stream: call it over HTTP")
+        body = _whole_body(resp) or b""
     if not ws.closed:  # else the caller saw its requests fail as the stream closed
         with contextlib.suppress(ConnectionError):
-            await ws.send_bytes(encode_answer(request_id, status, out))
+            await ws.send_bytes(encode_answer(request_id, resp.status, body))
 
 
-def _error(code: str, message: str) -> bytes:
-    return json_body({"error": {"code": code, "message": message}})
+def _whole_body(resp: web.StreamResponse) -> bytes | None:
+    """The body of an answer made whole (b"" for none); None for one that is not."""
+    if not isinstance(resp, web.Response):
+        return None
+    body = resp.body
+    if body is None:
+        return b""
+    return body if isinstance(body, bytes) else None
